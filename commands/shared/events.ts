@@ -1,0 +1,37 @@
+/**
+ * What every command and event carries besides its payload. Time, ids and the acting user arrive from the
+ * shell in the command metadata so deciders stay pure and replayable.
+ */
+export interface CommandMetadata {
+  /** Unique per command; event ids derive from it so a retried command appends nothing new. */
+  readonly commandId: string;
+  readonly correlationId: string;
+  readonly causationId: string;
+  /** The authenticated user acting, or null for anonymous commands such as registration. */
+  readonly userId: string | null;
+  /** ISO-8601 time the command was accepted. */
+  readonly now: string;
+}
+
+export interface Command<Type extends string = string, Data = unknown> {
+  readonly type: Type;
+  readonly data: Data;
+  readonly metadata: CommandMetadata;
+}
+
+export interface Event<Type extends string = string, Data = unknown> {
+  readonly type: Type;
+  readonly data: Data;
+}
+
+/** A decider: pure functions over one aggregate's stream. */
+export interface Decider<C extends Command, E extends Event, S> {
+  readonly initialState: S;
+  readonly evolve: (state: S, event: E) => S;
+  readonly decide: (command: C, state: S) => readonly E[];
+}
+
+/** Compile-time proof that a switch handled every case. */
+export function assertNever(value: never): never {
+  throw new Error(`Unhandled case: ${JSON.stringify(value)}`);
+}

@@ -1,0 +1,94 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { eventUpcaster } from '../commands/upcasters.ts';
+import type { UserLoggedOut } from '../commands/users.ts';
+import { projectors } from '../projections/index.ts';
+import { Authenticator } from './auth/authenticator.ts';
+import { AuthService } from './auth/authService.ts';
+import { PasswordHasher } from './auth/passwords.ts';
+import { TokenService } from './auth/tokens.ts';
+import { CommandHandler } from './commandHandler.ts';
+import type { Config } from './config.ts';
+import type { EventStore, Subscription } from './eventstore/port.ts';
+import { RateLimiter } from './http/rateLimit.ts';
+import { authRoutes } from './http/routes/auth.ts';
+import { createHttpApp } from './http/server.ts';
+import { createLogger } from './logger.ts';
+import { ProjectionRunner } from './projection/runner.ts';
+import type { ReadStore } from './readstore/port.ts';
+import { SocketGateway, type FrameHandler } from './realtime/gateway.ts';
+import { openEventStore, openReadStore } from './stores.ts';
+
+export interface RunningApp {
+  httpPort: number;
+  wsPort: number;
+  logger: Logger;
+  eventStore: EventStore;
+  readStore: ReadStore;
+  projections: ProjectionRunner;
+  gateway: SocketGateway;
+  close(): Promise<void>;
+}
+
+export interface AppOptions {
+  clock?: () => Date;
+  logger?: Logger;
+}
+
+/** The composition root: builds every store, service and server from the config, and tears them down. */
+export async function startApp(config: Config, options: AppOptions = {}): Promise<RunningApp> {
+  const logger = options.logger ?? createLogger(config.logLevel, config.nodeEnv);
+  const clock = options.clock ?? (() => new Date());
+  const eventStore = await openEventStore(config);
+  const readStore = await openReadStore(config);
+  const projections = new ProjectionRunner(eventStore, readStore, projectors, eventUpcaster, logger);
+  await projections.start();
+
+  const commands = new CommandHandler(eventStore, eventUpcaster);
+  const tokens = new TokenService(config.jwtSecret, config.jwtExpiresInSeconds);
+  const authenticator = new Authenticator(tokens, readStore);
+  const auth = new AuthService(commands, readStore, projections, tokens, new PasswordHasher(config.bcryptCost));
+
+  const frameHandlers = new Map<string, FrameHandler>([
+    ['ping', async () => ({ time: clock().toISOString() })],
+  ]);
+  const gateway = new SocketGateway({ authenticator, logger, handlers: frameHandlers });
+
+  // Live reactions to new events: a logout closes that token's sockets at once.
+  const live: Subscription = eventStore.subscribeToAll({ after: await eventStore.headPosition() }, (events) => {
+    for (const event of events) {
+      if (event.type === 'UserLoggedOut') gateway.revokeToken((event.data as UserLoggedOut['data']).tokenId);
+    }
+  });
+
+  const koa = createHttpApp({
+    logger,
+    bodyLimitBytes: config.bodyLimitBytes,
+    routers: [authRoutes({ auth, authenticator, clock, credentialLimiter: new RateLimiter({ burst: 20, perSecond: 2 }) })],
+    ping: async () => ({ time: clock().toISOString() }),
+  });
+  const http: Server = createServer(koa.callback());
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(config.port, config.host, () => resolve());
+  });
+  const httpPort = (http.address() as AddressInfo).port;
+  const wsPort = await gateway.listen(config.host, config.wsPort);
+  logger.info({ httpPort, wsPort, eventStore: eventStore.kind, readStore: readStore.kind }, 'LetsApp is listening');
+
+  return {
+    httpPort, wsPort, logger, eventStore, readStore, projections, gateway,
+    async close() {
+      await gateway.close();
+      await new Promise<void>((resolve) => {
+        http.close(() => resolve());
+        http.closeAllConnections();
+      });
+      await live.stop();
+      await projections.stop();
+      await eventStore.close();
+      await readStore.close();
+    },
+  };
+}

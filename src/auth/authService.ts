@@ -1,0 +1,124 @@
+import { createHash } from 'node:crypto';
+import type { CommandMetadata } from '../../commands/shared/events.ts';
+import { identityClaimDecider, type IdentityKind } from '../../commands/identityClaims.ts';
+import { InvalidCredentialsError, userDecider, userStream } from '../../commands/users.ts';
+import { toPublicUser, USERS, type PublicUser, type UserDoc } from '../../projections/users.ts';
+import type { CommandHandler } from '../commandHandler.ts';
+import { deriveId } from '../ids.ts';
+import type { ProjectionRunner } from '../projection/runner.ts';
+import type { ReadStore } from '../readstore/port.ts';
+import type { Principal } from './authenticator.ts';
+import type { PasswordHasher } from './passwords.ts';
+import type { AccessToken, TokenService } from './tokens.ts';
+
+export interface Registration {
+  email: string;
+  username: string;
+  displayName?: string | undefined;
+  password: string;
+}
+
+export interface Session {
+  user: PublicUser;
+  accessToken: string;
+  tokenType: 'Bearer';
+  expiresIn: number;
+  expiresAt: string;
+}
+
+const claimStream = (kind: IdentityKind, value: string) =>
+  `identity-${kind}-${createHash('sha256').update(value).digest('hex')}`;
+
+/** Registration, login and logout: the orchestration around the user and identity-claim deciders. */
+export class AuthService {
+  constructor(
+    private readonly commands: CommandHandler,
+    private readonly readStore: ReadStore,
+    private readonly projections: ProjectionRunner,
+    private readonly tokens: TokenService,
+    private readonly passwords: PasswordHasher,
+  ) {}
+
+  async register(input: Registration, metadata: CommandMetadata): Promise<Session> {
+    // The user id derives from the command id: a retried registration targets the same user stream.
+    const userId = deriveId('user', metadata.commandId);
+    const passwordHash = await this.passwords.hash(input.password);
+    await this.claim('email', input.email, userId, metadata);
+    try {
+      await this.claim('username', input.username, userId, metadata);
+    } catch (error) {
+      await this.release('email', input.email, userId, metadata);
+      throw error;
+    }
+    const token = this.tokens.issue(userId, new Date(metadata.now));
+    const result = await this.commands.handle(userDecider, userStream(userId), {
+      type: 'RegisterUser',
+      data: {
+        userId, email: input.email, username: input.username, displayName: input.displayName ?? input.username,
+        passwordHash, token: { tokenId: token.tokenId, expiresAt: token.expiresAt },
+      },
+      metadata,
+    });
+    if (result.position !== null) await this.projections.waitFor(result.position);
+    return this.session(await this.requireUser(userId), token);
+  }
+
+  async login(email: string, password: string, metadata: CommandMetadata): Promise<Session> {
+    const user = await this.readStore.collection<UserDoc>(USERS).findOne({ email });
+    const passwordVerified = await this.passwords.verify(password, user?.passwordHash ?? null);
+    if (!user) throw new InvalidCredentialsError();
+    const token = this.tokens.issue(user._id, new Date(metadata.now));
+    await this.commands.handle(userDecider, userStream(user._id), {
+      type: 'LogUserIn',
+      data: { userId: user._id, passwordVerified, token: { tokenId: token.tokenId, expiresAt: token.expiresAt } },
+      metadata,
+    });
+    return this.session(user, token);
+  }
+
+  /** Revokes the presented token everywhere; returns once the revocation is visible to every reader. */
+  async logout(principal: Principal, metadata: CommandMetadata): Promise<void> {
+    const result = await this.commands.handle(userDecider, userStream(principal.userId), {
+      type: 'LogUserOut',
+      data: { userId: principal.userId, token: { tokenId: principal.tokenId, expiresAt: principal.expiresAt } },
+      metadata,
+    });
+    if (result.position !== null) await this.projections.waitFor(result.position);
+  }
+
+  private async claim(kind: IdentityKind, value: string, ownerId: string, metadata: CommandMetadata): Promise<void> {
+    const stream = claimStream(kind, value);
+    const { state } = await this.commands.load(identityClaimDecider, stream);
+    const currentOwnerRegistered = state.ownerId !== null && state.ownerId !== ownerId
+      && (await this.commands.load(userDecider, userStream(state.ownerId))).state.status === 'registered';
+    await this.commands.handle(identityClaimDecider, stream, {
+      type: 'ClaimIdentity',
+      data: { kind, ownerId, currentOwnerRegistered },
+      metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'claim', kind) },
+    });
+  }
+
+  private async release(kind: IdentityKind, value: string, ownerId: string, metadata: CommandMetadata): Promise<void> {
+    await this.commands.handle(identityClaimDecider, claimStream(kind, value), {
+      type: 'ReleaseIdentity',
+      data: { kind, ownerId },
+      metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'release', kind) },
+    });
+  }
+
+  private async requireUser(userId: string): Promise<UserDoc> {
+    const user = await this.readStore.collection<UserDoc>(USERS).findOne({ _id: userId });
+    if (!user) throw new Error(`User ${userId} missing from the read model after registration`);
+    return user;
+  }
+
+  private session(user: UserDoc, token: AccessToken): Session {
+    return {
+      user: toPublicUser(user),
+      accessToken: token.token,
+      tokenType: 'Bearer',
+      expiresIn: token.expiresIn,
+      expiresAt: token.expiresAt,
+    };
+  }
+}

@@ -1,0 +1,90 @@
+import type { Command, Decider, Event } from '../commands/shared/events.ts';
+import { ConcurrencyError } from '../commands/shared/errors.ts';
+import type { EventUpcaster } from '../commands/shared/upcasting.ts';
+import type { EventStore, NewEvent } from './eventstore/port.ts';
+import { deriveId } from './ids.ts';
+
+export interface HandleResult<S, E> {
+  readonly state: S;
+  /** The events this command appended (empty when the decider found nothing to do). */
+  readonly events: readonly E[];
+  /** Revision of the stream after the command. */
+  readonly revision: number;
+  /** Global position of the last appended event, or null when nothing was appended. */
+  readonly position: number | null;
+}
+
+interface CachedState {
+  state: unknown;
+  revision: number;
+}
+
+const MAX_ATTEMPTS = 8;
+
+/**
+ * The shell around a decider: load the stream (from a bounded cache of folded states, reading only what is
+ * newer), decide, append with the expected revision, and on a concurrency conflict drop the cache and retry.
+ */
+export class CommandHandler {
+  private readonly cache = new Map<string, CachedState>();
+
+  constructor(
+    private readonly eventStore: EventStore,
+    private readonly upcaster: EventUpcaster,
+    private readonly maxCachedStreams = 50_000,
+  ) {}
+
+  async load<C extends Command, E extends Event, S>(decider: Decider<C, E, S>, stream: string): Promise<CachedState & { state: S }> {
+    const cached = this.cache.get(stream) as (CachedState & { state: S }) | undefined;
+    let state = cached ? cached.state : decider.initialState;
+    let revision = cached ? cached.revision : -1;
+    const newer = await this.eventStore.readStream(stream, { fromRevision: revision + 1 });
+    for (const recorded of newer) {
+      state = decider.evolve(state, this.upcaster.upcast(recorded) as unknown as E);
+      revision = recorded.revision;
+    }
+    const loaded = { state, revision };
+    this.remember(stream, loaded);
+    return loaded;
+  }
+
+  async handle<C extends Command, E extends Event, S>(
+    decider: Decider<C, E, S>, stream: string, command: C,
+  ): Promise<HandleResult<S, E>> {
+    for (let attempt = 1; ; attempt++) {
+      const { state, revision } = await this.load(decider, stream);
+      const events = decider.decide(command, state);
+      if (events.length === 0) return { state, events, revision, position: null };
+      const { metadata } = command;
+      const toAppend: NewEvent[] = events.map((event, index) => ({
+        type: event.type,
+        data: event.data,
+        metadata: {
+          eventId: deriveId(metadata.commandId, stream, String(index)),
+          correlationId: metadata.correlationId,
+          causationId: metadata.commandId,
+          userId: metadata.userId,
+          timestamp: metadata.now,
+          schemaVersion: this.upcaster.latestVersion(event.type),
+        },
+      }));
+      try {
+        const result = await this.eventStore.append(stream, toAppend, revision === -1 ? 'no-stream' : revision);
+        const next = events.reduce(decider.evolve, state);
+        // An idempotent retry returns the original revision, which may be behind what we folded: re-read then.
+        if (result.revision === revision + events.length) this.remember(stream, { state: next, revision: result.revision });
+        else this.cache.delete(stream);
+        return { state: next, events, revision: result.revision, position: result.position };
+      } catch (error) {
+        this.cache.delete(stream);
+        if (!(error instanceof ConcurrencyError) || attempt >= MAX_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  private remember(stream: string, entry: CachedState): void {
+    this.cache.delete(stream);
+    this.cache.set(stream, entry);
+    if (this.cache.size > this.maxCachedStreams) this.cache.delete(this.cache.keys().next().value!);
+  }
+}

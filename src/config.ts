@@ -1,0 +1,91 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+/** Everything the server reads from the environment. The README lists each variable. */
+export interface Config {
+  nodeEnv: string;
+  port: number;
+  wsPort: number;
+  host: string;
+  storageDir: string;
+  eventStoreConnectionString: string | null;
+  mongoUri: string | null;
+  mongoDatabase: string;
+  jwtSecret: string;
+  jwtExpiresInSeconds: number;
+  encryptionKey: string;
+  bcryptCost: number;
+  logLevel: string;
+  bodyLimitBytes: number;
+  geminiApiKey: string | null;
+}
+
+type Env = Record<string, string | undefined>;
+
+export class ConfigError extends Error {}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+interface GeneratedSecrets {
+  jwtSecret: string;
+  encryptionKey: string;
+}
+
+/**
+ * Development convenience: secrets generated once into the storage dir (mode 0600) so tokens and encrypted
+ * data survive restarts. Production must bring its own.
+ */
+function developmentSecrets(storageDir: string, warn: (message: string) => void): GeneratedSecrets {
+  const file = join(storageDir, 'secrets.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as GeneratedSecrets;
+  const secrets = { jwtSecret: randomBytes(48).toString('base64url'), encryptionKey: randomBytes(32).toString('base64') };
+  writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
+  chmodSync(file, 0o600);
+  warn(`JWT_SECRET_KEY / ENCRYPTION_KEY not set: generated development secrets into ${file}`);
+  return secrets;
+}
+
+export function loadConfig(env: Env = process.env, warn: (message: string) => void = console.warn): Config {
+  const nodeEnv = env.NODE_ENV ?? 'development';
+  const production = nodeEnv === 'production';
+  const storageDir = resolve(env.STORAGE_DIR ?? 'storage');
+  mkdirSync(storageDir, { recursive: true });
+
+  let jwtSecret = env.JWT_SECRET_KEY;
+  let encryptionKey = env.ENCRYPTION_KEY;
+  if (!jwtSecret || !encryptionKey) {
+    if (production) throw new ConfigError('JWT_SECRET_KEY and ENCRYPTION_KEY are required when NODE_ENV=production');
+    const generated = developmentSecrets(storageDir, warn);
+    jwtSecret ??= generated.jwtSecret;
+    encryptionKey ??= generated.encryptionKey;
+  }
+  if (jwtSecret.length < 32) throw new ConfigError('JWT_SECRET_KEY must be at least 32 characters');
+  if (Buffer.from(encryptionKey, 'base64').length !== 32) throw new ConfigError('ENCRYPTION_KEY must be 32 bytes, base64-encoded');
+
+  return {
+    nodeEnv,
+    port: integer(env, 'PORT', 5001, 0, 65535),
+    wsPort: integer(env, 'WS_PORT', 5002, 0, 65535),
+    host: env.HOST ?? '0.0.0.0',
+    storageDir,
+    eventStoreConnectionString: env.EVENTSTORE_CONNECTION_STRING || null,
+    mongoUri: env.MONGO_URI || null,
+    mongoDatabase: env.MONGO_DATABASE || 'letsapp',
+    jwtSecret,
+    jwtExpiresInSeconds: integer(env, 'JWT_ACCESS_TOKEN_EXPIRES', 7200, 60, 60 * 60 * 24 * 30),
+    encryptionKey,
+    bcryptCost: integer(env, 'BCRYPT_COST', 12, production ? 10 : 4, 15),
+    logLevel: env.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),
+    bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 256 * 1024, 1024, 50 * 1024 * 1024),
+    geminiApiKey: env.GEMINI_API_KEY || null,
+  };
+}

@@ -1,0 +1,49 @@
+import type { Context, Next } from 'koa';
+import { RateLimitedError } from '../../commands/shared/errors.ts';
+
+export interface RateLimit {
+  /** Requests allowed in a burst. */
+  burst: number;
+  /** Requests refilled per second. */
+  perSecond: number;
+}
+
+interface Bucket {
+  tokens: number;
+  updatedAt: number;
+}
+
+/**
+ * A token bucket per key (client address, user). Buckets idle long enough to be full again are forgotten,
+ * so memory stays bounded by the number of recently active keys.
+ */
+export class RateLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+
+  constructor(private readonly limit: RateLimit, private readonly now: () => number = Date.now) {}
+
+  /** Takes one token for `key` or throws a 429 saying when to retry. */
+  take(key: string): void {
+    const now = this.now();
+    const bucket = this.buckets.get(key) ?? { tokens: this.limit.burst, updatedAt: now };
+    bucket.tokens = Math.min(this.limit.burst, bucket.tokens + ((now - bucket.updatedAt) / 1000) * this.limit.perSecond);
+    bucket.updatedAt = now;
+    if (bucket.tokens < 1) {
+      this.buckets.set(key, bucket);
+      throw new RateLimitedError(Math.ceil((1 - bucket.tokens) / this.limit.perSecond));
+    }
+    bucket.tokens -= 1;
+    this.buckets.set(key, bucket);
+    if (this.buckets.size > 10_000) this.forgetFullBuckets(now);
+  }
+
+  private forgetFullBuckets(now: number): void {
+    const refillMs = (this.limit.burst / this.limit.perSecond) * 1000;
+    for (const [key, bucket] of this.buckets) if (now - bucket.updatedAt > refillMs) this.buckets.delete(key);
+  }
+}
+
+export const rateLimitByIp = (limiter: RateLimiter) => async (ctx: Context, next: Next) => {
+  limiter.take(ctx.ip);
+  await next();
+};

@@ -1,0 +1,49 @@
+import Koa from 'koa';
+import { koaBody } from 'koa-body';
+import type { Logger } from 'pino';
+import { errorMiddleware } from './errors.ts';
+import { requestId } from './context.ts';
+import type Router from '@koa/router';
+
+export interface HttpAppDeps {
+  logger: Logger;
+  bodyLimitBytes: number;
+  routers: readonly Router[];
+  /** Public liveness plus the projection status, for operators. */
+  ping: () => Promise<Record<string, unknown>>;
+}
+
+/** The Koa REST app: request ids, the JSON error shape first, then a JSON-only body parser and the routes. */
+export function createHttpApp({ logger, bodyLimitBytes, routers, ping }: HttpAppDeps): Koa {
+  const app = new Koa({ proxy: false });
+  app.silent = true;
+  app.use(requestId());
+  app.use(errorMiddleware(logger));
+  app.use(async (ctx, next) => {
+    const started = performance.now();
+    await next();
+    logger.debug({ requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status,
+      ms: Math.round(performance.now() - started) }, 'request');
+  });
+  app.use(koaBody({
+    json: true,
+    jsonStrict: true,
+    jsonLimit: bodyLimitBytes,
+    urlencoded: false,
+    text: false,
+    multipart: false,
+    onError: (error) => { throw error; },
+  }));
+  app.use(async (ctx, next) => {
+    if (ctx.method === 'GET' && ctx.path === '/ping') {
+      ctx.body = { ok: true, ...(await ping()) };
+      return;
+    }
+    await next();
+  });
+  for (const router of routers) {
+    app.use(router.routes());
+    app.use(router.allowedMethods());
+  }
+  return app;
+}

@@ -1,0 +1,35 @@
+import type { RecordedEvent } from '../eventstore/port.ts';
+import type { Doc, Filter, ReadStore } from '../readstore/port.ts';
+import type { DocReducer, ProjectedDoc, ProjectionContext } from './projector.ts';
+
+/**
+ * The context a projector writes through. `rename` maps a projector's collection names to physical ones,
+ * so a rebuild can write fresh collections beside the live ones and swap them in at the end.
+ */
+export function createProjectionContext(readStore: ReadStore, rename: (name: string) => string = (name) => name): ProjectionContext {
+  const collection = <T extends Doc>(name: string) => readStore.collection<T>(rename(name));
+
+  async function write<T extends ProjectedDoc>(name: string, current: T | null, id: string, event: RecordedEvent,
+    reducer: DocReducer<T>): Promise<void> {
+    if (current && current._position >= event.position) return;
+    const next = reducer(current);
+    const target = collection<T>(name);
+    if (next === null) {
+      if (current) await target.deleteOne({ _id: id });
+      return;
+    }
+    await target.replaceOne({ _id: id }, { ...next, _id: id, _position: event.position } as T, { upsert: true });
+  }
+
+  return {
+    collection,
+    async project(name, id, event, reducer) {
+      const current = await collection<never>(name).findOne({ _id: id });
+      await write(name, current, id, event, reducer);
+    },
+    async projectMany(name, filter, event, reducer) {
+      const docs = await collection<never>(name).find(filter as Filter);
+      for (const doc of docs as ProjectedDoc[]) await write(name, doc, doc._id, event, reducer as DocReducer<ProjectedDoc>);
+    },
+  };
+}

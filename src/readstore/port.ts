@@ -1,0 +1,93 @@
+/**
+ * The read store port, in MongoDB's vocabulary so projectors are written once and run unchanged on the
+ * embedded SQLite adapter and on MongoDB. Both adapters pass test/src/readstore.contract.ts.
+ */
+export interface Doc {
+  _id: string;
+  [field: string]: unknown;
+}
+
+type Scalar = string | number | boolean | null;
+
+export interface FieldOperators {
+  $eq?: Scalar;
+  $ne?: Scalar;
+  $gt?: Scalar;
+  $gte?: Scalar;
+  $lt?: Scalar;
+  $lte?: Scalar;
+  $in?: readonly Scalar[];
+  $nin?: readonly Scalar[];
+  $exists?: boolean;
+}
+
+/** Field paths (dotted) map to a scalar (equality; matches array elements too) or operators. */
+export interface Filter {
+  $and?: Filter[];
+  $or?: Filter[];
+  [path: string]: Scalar | FieldOperators | Filter[] | undefined;
+}
+
+export interface Update {
+  $set?: Record<string, unknown>;
+  $unset?: Record<string, unknown>;
+  $inc?: Record<string, number>;
+  $push?: Record<string, unknown>;
+  $pull?: Record<string, unknown>;
+  $addToSet?: Record<string, unknown>;
+  $setOnInsert?: Record<string, unknown>;
+}
+
+export type SortSpec = Record<string, 1 | -1>;
+
+export interface IndexSpec {
+  key: SortSpec;
+  unique?: boolean;
+  /**
+   * The single indexed field holds an array whose elements are matched. MongoDB infers multikey indexes by
+   * itself; the embedded adapter needs to be told so it can keep an element table for the index.
+   */
+  multikey?: boolean;
+}
+
+export interface FindOptions {
+  sort?: SortSpec;
+  limit?: number;
+  skip?: number;
+}
+
+export interface WriteResult {
+  matched: number;
+  modified: number;
+  upsertedId: string | null;
+}
+
+export interface Collection<T extends Doc = Doc> {
+  readonly name: string;
+  findOne(filter: Filter): Promise<T | null>;
+  find(filter: Filter, options?: FindOptions): Promise<T[]>;
+  countDocuments(filter: Filter): Promise<number>;
+  insertOne(doc: T): Promise<void>;
+  replaceOne(filter: Filter, doc: T, options?: { upsert?: boolean }): Promise<WriteResult>;
+  updateOne(filter: Filter, update: Update, options?: { upsert?: boolean }): Promise<WriteResult>;
+  updateMany(filter: Filter, update: Update): Promise<WriteResult>;
+  deleteOne(filter: Filter): Promise<number>;
+  deleteMany(filter: Filter): Promise<number>;
+}
+
+export interface ReadStore {
+  readonly kind: 'embedded' | 'mongodb';
+  collection<T extends Doc = Doc>(name: string): Collection<T>;
+  /** Creates the declared indexes if missing; unique violations then raise a `duplicate_key` conflict. */
+  ensureIndexes(collection: string, indexes: readonly IndexSpec[]): Promise<void>;
+  /**
+   * Runs `fn` atomically where the store allows (embedded: one SQLite transaction, serialized with other
+   * transactions). MongoDB runs it without a transaction; projectors stay correct there through per-document
+   * positions and monotonic checkpoints.
+   */
+  withTransaction<R>(fn: () => Promise<R>): Promise<R>;
+  /** Atomically (per collection) replaces each `to` collection with `from`, dropping the old `to`. */
+  renameCollections(pairs: ReadonlyArray<{ from: string; to: string }>): Promise<void>;
+  dropCollection(name: string): Promise<void>;
+  close(): Promise<void>;
+}

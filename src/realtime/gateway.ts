@@ -1,0 +1,221 @@
+import uWS from 'uWebSockets.js';
+import type { Logger } from 'pino';
+import { DomainError, ValidationError } from '../../commands/shared/errors.ts';
+import type { Authenticator, Principal } from '../auth/authenticator.ts';
+import { bearerToken } from '../auth/authenticator.ts';
+import { toErrorResponse } from '../http/errors.ts';
+import { RateLimiter } from '../http/rateLimit.ts';
+import { CLOSE, LIMITS, WS_PATH, type ClientFrame } from './protocol.ts';
+
+export interface Connection {
+  readonly id: number;
+  readonly principal: Principal;
+  /** Serialized once by the caller, the same bytes may go to many sockets. */
+  send(bytes: string): void;
+  close(code: number, reason: string): void;
+}
+
+/** Handles one frame type; its result (if any) is sent back as `{type: "<type>.ok", id, ...result}`. */
+export type FrameHandler = (connection: Connection, frame: ClientFrame) => Promise<Record<string, unknown> | void>;
+
+interface SocketData {
+  principal: Principal | null;
+  refusal: { code: string; message: string } | null;
+  connection: SocketConnection | null;
+}
+
+type Socket = uWS.WebSocket<SocketData>;
+
+class SocketConnection implements Connection {
+  /** Frames of one socket are handled strictly in order; a failing frame does not block the next. */
+  queue: Promise<void> = Promise.resolve();
+  closed = false;
+
+  constructor(readonly id: number, readonly principal: Principal, private readonly socket: Socket) {}
+
+  send(bytes: string): void {
+    if (this.closed) return;
+    this.socket.send(bytes, false);
+    if (this.socket.getBufferedAmount() > LIMITS.maxBufferedBytes) this.close(CLOSE.SLOW_CONSUMER, 'slow_consumer');
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.end(code, reason);
+  }
+}
+
+export interface GatewayDeps {
+  authenticator: Authenticator;
+  logger: Logger;
+  handlers: ReadonlyMap<string, FrameHandler>;
+  onOpen?: (connection: Connection) => void;
+  onClose?: (connection: Connection) => void;
+}
+
+/**
+ * The uWebSockets.js server on `/ws`. A connection authenticates during the upgrade with the access token
+ * (`?token=` or `Authorization: Bearer`); a refused one is accepted and closed at once with 4401 and a reason,
+ * so every client sees a clear close code.
+ */
+export class SocketGateway {
+  private readonly app = uWS.App();
+  private listenSocket: uWS.us_listen_socket | null = null;
+  private nextId = 1;
+  private readonly connections = new Set<SocketConnection>();
+  private readonly byUser = new Map<string, Set<SocketConnection>>();
+  private readonly frameLimiter = new RateLimiter({ burst: LIMITS.frameBurst, perSecond: LIMITS.framesPerSecond });
+
+  constructor(private readonly deps: GatewayDeps) {
+    this.app.ws<SocketData>(WS_PATH, {
+      compression: uWS.DISABLED,
+      maxPayloadLength: LIMITS.maxFrameBytes,
+      maxBackpressure: LIMITS.maxBufferedBytes * 2,
+      idleTimeout: LIMITS.idleTimeoutSeconds,
+      sendPingsAutomatically: true,
+      upgrade: (res, req, context) => this.upgrade(res, req, context),
+      open: (socket) => this.open(socket),
+      message: (socket, message) => this.message(socket, Buffer.from(message).toString('utf8')),
+      close: (socket) => this.closed(socket),
+    });
+    this.app.any('/*', (res) => {
+      res.writeStatus('404 Not Found').writeHeader('Content-Type', 'application/json')
+        .end(JSON.stringify({ error: { code: 'not_found', message: `WebSocket endpoint is ${WS_PATH}` } }));
+    });
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.app.listen(host, port, (socket) => {
+        if (!socket) return reject(new Error(`WebSocket server could not listen on ${host}:${port}`));
+        this.listenSocket = socket;
+        resolve(uWS.us_socket_local_port(socket));
+      });
+    });
+  }
+
+  private upgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
+    // Everything needed from `req` must be read now: it is gone after the first await.
+    const token = req.getQuery('token') || bearerToken(req.getHeader('authorization') || undefined);
+    const key = req.getHeader('sec-websocket-key');
+    const protocol = req.getHeader('sec-websocket-protocol');
+    const extensions = req.getHeader('sec-websocket-extensions');
+    let aborted = false;
+    res.onAborted(() => { aborted = true; });
+    this.deps.authenticator.authenticate(token).then(
+      (principal) => ({ principal, refusal: null }),
+      (error: unknown) => ({
+        principal: null,
+        refusal: error instanceof DomainError
+          ? { code: error.code, message: error.message }
+          : { code: 'unauthorized', message: 'Authentication failed' },
+      }),
+    ).then(({ principal, refusal }) => {
+      if (aborted) return;
+      res.cork(() => res.upgrade<SocketData>({ principal, refusal, connection: null }, key, protocol, extensions, context));
+    });
+  }
+
+  private open(socket: Socket): void {
+    const data = socket.getUserData();
+    if (!data.principal) {
+      const refusal = data.refusal ?? { code: 'unauthorized', message: 'Authentication failed' };
+      socket.send(JSON.stringify({ type: 'error', error: refusal }));
+      socket.end(CLOSE.UNAUTHORIZED, refusal.code);
+      return;
+    }
+    const connection = new SocketConnection(this.nextId++, data.principal, socket);
+    data.connection = connection;
+    this.connections.add(connection);
+    let sockets = this.byUser.get(connection.principal.userId);
+    if (!sockets) this.byUser.set(connection.principal.userId, (sockets = new Set()));
+    sockets.add(connection);
+    connection.send(JSON.stringify({ type: 'welcome', userId: connection.principal.userId, connectionId: connection.id }));
+    this.deps.onOpen?.(connection);
+  }
+
+  private message(socket: Socket, text: string): void {
+    const connection = socket.getUserData().connection;
+    if (!connection || connection.closed) return;
+    try {
+      this.frameLimiter.take(String(connection.id));
+    } catch {
+      connection.close(CLOSE.RATE_LIMITED, 'rate_limited');
+      return;
+    }
+    connection.queue = connection.queue.then(() => this.handleFrame(connection, text));
+  }
+
+  private async handleFrame(connection: SocketConnection, text: string): Promise<void> {
+    let frame: ClientFrame | null = null;
+    try {
+      frame = parseFrame(text);
+      const handler = this.deps.handlers.get(frame.type);
+      if (!handler) throw new ValidationError(`Unknown frame type: ${frame.type}`, { type: frame.type });
+      const result = await handler(connection, frame);
+      if (result !== undefined) connection.send(JSON.stringify({ type: `${frame.type}.ok`, id: frame.id, ...result }));
+    } catch (error) {
+      const { body } = toErrorResponse(error, this.deps.logger, { connectionId: connection.id, frameType: frame?.type });
+      connection.send(JSON.stringify({ type: 'error', id: frame?.id, ...body }));
+    }
+  }
+
+  private closed(socket: Socket): void {
+    const connection = socket.getUserData().connection;
+    if (!connection) return;
+    connection.closed = true;
+    this.connections.delete(connection);
+    const sockets = this.byUser.get(connection.principal.userId);
+    sockets?.delete(connection);
+    if (sockets?.size === 0) this.byUser.delete(connection.principal.userId);
+    this.deps.onClose?.(connection);
+  }
+
+  /** The connections of one user, on every device. */
+  connectionsOf(userId: string): ReadonlySet<Connection> {
+    return this.byUser.get(userId) ?? new Set();
+  }
+
+  /** Sends the same bytes to every socket of `userId`. */
+  sendToUser(userId: string, bytes: string): void {
+    const sockets = this.byUser.get(userId);
+    if (sockets) for (const connection of sockets) connection.send(bytes);
+  }
+
+  /** Closes every socket opened with a revoked token. */
+  revokeToken(tokenId: string): void {
+    for (const connection of this.connections) {
+      if (connection.principal.tokenId === tokenId) connection.close(CLOSE.UNAUTHORIZED, 'token_revoked');
+    }
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  async close(): Promise<void> {
+    if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
+    this.listenSocket = null;
+    for (const connection of [...this.connections]) connection.close(CLOSE.GOING_AWAY, 'server_shutdown');
+  }
+}
+
+const FRAME_TYPE = /^[a-z][a-z.]{0,31}$/;
+const FRAME_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+function parseFrame(text: string): ClientFrame {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new ValidationError('Frame is not valid JSON');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ValidationError('A frame is a JSON object');
+  const { type, id } = value as Record<string, unknown>;
+  if (typeof type !== 'string' || !FRAME_TYPE.test(type)) throw new ValidationError('type: a frame needs a string type', { field: 'type' });
+  if (id !== undefined && (typeof id !== 'string' || !FRAME_ID.test(id))) {
+    throw new ValidationError('id: frame ids are 1–64 letters, digits or _.:-', { field: 'id' });
+  }
+  return value as ClientFrame;
+}

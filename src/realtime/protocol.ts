@@ -1,0 +1,32 @@
+/** The socket protocol's constants, documented in the README ("Socket protocol"). */
+export const WS_PATH = '/ws';
+
+/** Close codes sent by the server (4000–4999 are application codes). */
+export const CLOSE = {
+  /** Missing, malformed, expired or revoked token; the reason says which. */
+  UNAUTHORIZED: 4401,
+  /** The client did not read fast enough; reconnect and resume with `sync`. */
+  SLOW_CONSUMER: 4408,
+  /** Too many frames too fast. */
+  RATE_LIMITED: 4429,
+  /** The server is shutting down; reconnect and resume with `sync`. */
+  GOING_AWAY: 1001,
+} as const;
+
+export const LIMITS = {
+  /** Larger frames close the connection (uWebSockets.js closes with 1009). */
+  maxFrameBytes: 64 * 1024,
+  /** Bytes queued for one socket before it is closed as a slow consumer. */
+  maxBufferedBytes: 4 * 1024 * 1024,
+  idleTimeoutSeconds: 120,
+  /** Frames a socket may send per second on average, with this burst. */
+  framesPerSecond: 50,
+  frameBurst: 200,
+} as const;
+
+/** What the client sends: `{ "type": ..., "id"?: string, ... }`. `id` is echoed in the reply. */
+export interface ClientFrame {
+  type: string;
+  id?: string;
+  [field: string]: unknown;
+}

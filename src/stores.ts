@@ -1,0 +1,24 @@
+import { join } from 'node:path';
+import type { Config } from './config.ts';
+import type { EventStore } from './eventstore/port.ts';
+import { SqliteEventStore } from './eventstore/sqlite.ts';
+import type { ReadStore } from './readstore/port.ts';
+import { SqliteReadStore } from './readstore/sqlite.ts';
+
+/** EventStoreDB when EVENTSTORE_CONNECTION_STRING is set, the embedded SQLite log otherwise. */
+export async function openEventStore(config: Pick<Config, 'eventStoreConnectionString' | 'storageDir'>): Promise<EventStore> {
+  if (config.eventStoreConnectionString) {
+    const { EventStoreDbEventStore } = await import('./eventstore/eventstoredb.ts');
+    return EventStoreDbEventStore.connect(config.eventStoreConnectionString);
+  }
+  return new SqliteEventStore(join(config.storageDir, 'events.sqlite'));
+}
+
+/** MongoDB when MONGO_URI is set, the embedded SQLite read store otherwise. */
+export async function openReadStore(config: Pick<Config, 'mongoUri' | 'mongoDatabase' | 'storageDir'>): Promise<ReadStore> {
+  if (config.mongoUri) {
+    const { MongoReadStore } = await import('./readstore/mongo.ts');
+    return MongoReadStore.connect(config.mongoUri, config.mongoDatabase);
+  }
+  return new SqliteReadStore(join(config.storageDir, 'read.sqlite'));
+}
