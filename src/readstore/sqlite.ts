@@ -212,7 +212,8 @@ class SqliteCollection<T extends Doc> implements Collection<T> {
     };
     switch (operator) {
       case '$eq': return this.equals(path, operand, params);
-      case '$ne': return `NOT (${this.equals(path, operand, params)})`;
+      // A missing field compares as NULL; MongoDB's $ne matches it, so NULL counts as "not equal".
+      case '$ne': return `NOT COALESCE((${this.equals(path, operand, params)}), 0)`;
       case '$gt': case '$gte': case '$lt': case '$lte': {
         params.push(toSql(operand));
         const sign = { $gt: '>', $gte: '>=', $lt: '<', $lte: '<=' }[operator];

@@ -1,0 +1,91 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startApp, type AppOptions, type RunningApp } from '../../src/app.ts';
+import { loadConfig, type Config } from '../../src/config.ts';
+
+export const tempDir = (prefix = 'letsapp-test-') => mkdtempSync(join(tmpdir(), prefix));
+
+export function testConfig(storageDir: string, overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    NODE_ENV: 'test',
+    STORAGE_DIR: storageDir,
+    PORT: '0',
+    WS_PORT: '0',
+    HOST: '127.0.0.1',
+    BCRYPT_COST: '4',
+    JWT_SECRET_KEY: 'test-secret-key-that-is-long-enough-0123456789',
+    ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
+    ...overrides,
+  }, () => undefined);
+}
+
+export interface TestApp extends RunningApp {
+  storageDir: string;
+  url: string;
+  wsUrl: string;
+  /** Stops the servers, keeping the storage dir. */
+  stop(): Promise<void>;
+  /** Stops and deletes the storage dir. */
+  dispose(): Promise<void>;
+}
+
+/** A whole server on ephemeral ports and a temp storage dir. */
+export async function startTestApp(options: { storageDir?: string; env?: Record<string, string> } & AppOptions = {}): Promise<TestApp> {
+  const storageDir = options.storageDir ?? tempDir();
+  const app = await startApp(testConfig(storageDir, options.env), options);
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await app.close();
+  };
+  return {
+    ...app,
+    storageDir,
+    url: `http://127.0.0.1:${app.httpPort}`,
+    wsUrl: `ws://127.0.0.1:${app.wsPort}/ws`,
+    stop,
+    async dispose() {
+      await stop();
+      rmSync(storageDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface JsonResponse<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+/** A small JSON client for tests. */
+export async function request<T = any>(baseUrl: string, method: string, path: string,
+  options: { body?: unknown; raw?: string; token?: string; headers?: Record<string, string> } = {}): Promise<JsonResponse<T>> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.body !== undefined || options.raw !== undefined) headers['content-type'] ??= 'application/json';
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  const response = await fetch(`${baseUrl}${path}`, {
+    method,
+    headers,
+    body: options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null, headers: response.headers };
+}
+
+let counter = 0;
+
+/** Registers a fresh user and returns its session. */
+export async function registerUser(baseUrl: string, name = `user${++counter}_${process.pid}`) {
+  const response = await request(baseUrl, 'POST', '/auth/register', {
+    body: { email: `${name}@example.test`, username: name, password: 'correct horse battery' },
+  });
+  if (response.status !== 201) throw new Error(`register failed: ${response.status} ${JSON.stringify(response.body)}`);
+  return { ...response.body, password: 'correct horse battery', email: `${name}@example.test` } as {
+    user: { id: string; email: string; username: string };
+    accessToken: string;
+    password: string;
+    email: string;
+  };
+}

@@ -1,0 +1,54 @@
+import WebSocket from 'ws';
+
+export interface TestSocket {
+  socket: WebSocket;
+  frames: any[];
+  /** Resolves with the first received frame (past or future) matching `predicate`. */
+  next(predicate: (frame: any) => boolean, timeoutMs?: number): Promise<any>;
+  send(frame: unknown): void;
+  closed: Promise<{ code: number; reason: string }>;
+  close(): void;
+}
+
+/** A real WebSocket client that records every frame it receives. */
+export function connect(url: string, token?: string): Promise<TestSocket> {
+  const socket = new WebSocket(token ? `${url}?token=${encodeURIComponent(token)}` : url);
+  const frames: any[] = [];
+  const waiters: Array<{ predicate: (frame: any) => boolean; resolve: (frame: any) => void }> = [];
+  socket.on('message', (data) => {
+    const frame = JSON.parse(data.toString());
+    frames.push(frame);
+    for (const waiter of [...waiters]) {
+      if (waiter.predicate(frame)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(frame);
+      }
+    }
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+    socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+  });
+  const client: TestSocket = {
+    socket,
+    frames,
+    closed,
+    next(predicate, timeoutMs = 5_000) {
+      const seen = frames.find(predicate);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames)}`)), timeoutMs);
+        waiters.push({ predicate, resolve: (frame) => { clearTimeout(timer); resolve(frame); } });
+      });
+    },
+    send(frame) {
+      socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+    },
+    close() {
+      socket.close();
+    },
+  };
+  return new Promise((resolve, reject) => {
+    socket.once('open', () => resolve(client));
+    socket.once('error', reject);
+  });
+}

@@ -1,0 +1,43 @@
+import test from 'ava';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { EventStoreDbEventStore } from '../../src/eventstore/eventstoredb.ts';
+import { SqliteEventStore } from '../../src/eventstore/sqlite.ts';
+import { eventStoreContract } from './eventstore.contract.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'letsapp-events-'));
+const file = join(dir, 'events.sqlite');
+
+eventStoreContract('embedded SQLite', { open: async () => new SqliteEventStore(file) });
+
+const esdb = process.env.EVENTSTORE_CONNECTION_STRING;
+eventStoreContract('EventStoreDB', esdb
+  ? { open: () => EventStoreDbEventStore.connect(esdb) }
+  : { skip: 'EVENTSTORE_CONNECTION_STRING is not set, so no EventStoreDB server to run against' });
+
+test('embedded event store commits with synchronous=FULL in WAL mode', async (t) => {
+  const store = new SqliteEventStore(join(dir, 'pragma.sqlite'));
+  await store.close();
+  const db = new Database(join(dir, 'pragma.sqlite'));
+  t.is(db.pragma('journal_mode', { simple: true }), 'wal');
+  db.close();
+  // synchronous is per connection: read it from the store's own connection.
+  const probe = new SqliteEventStore(join(dir, 'pragma.sqlite')) as unknown as { db: Database.Database };
+  t.is(probe.db.pragma('synchronous', { simple: true }), 2, 'FULL');
+  await (probe as unknown as SqliteEventStore).close();
+});
+
+test('embedded event store commits appends of one turn together and isolates a failing one', async (t) => {
+  const store = new SqliteEventStore(join(dir, 'group.sqlite'));
+  const meta = (id: string) => ({ eventId: id, correlationId: id, causationId: id, userId: null, timestamp: new Date().toISOString() });
+  const results = await Promise.allSettled([
+    store.append('s-1', [{ type: 'A', data: {}, metadata: meta('00000000-0000-4000-8000-000000000001') }], 'no-stream'),
+    store.append('s-2', [{ type: 'A', data: {}, metadata: meta('00000000-0000-4000-8000-000000000002') }], 5),
+    store.append('s-3', [{ type: 'A', data: {}, metadata: meta('00000000-0000-4000-8000-000000000003') }], 'no-stream'),
+  ]);
+  t.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+  t.deepEqual((await store.readAll()).map((e) => e.stream), ['s-1', 's-3']);
+  await store.close();
+});

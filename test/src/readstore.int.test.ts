@@ -1,0 +1,35 @@
+import test from 'ava';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MongoReadStore } from '../../src/readstore/mongo.ts';
+import { SqliteReadStore } from '../../src/readstore/sqlite.ts';
+import { readStoreContract } from './readstore.contract.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'letsapp-read-'));
+const file = join(dir, 'read.sqlite');
+
+readStoreContract('embedded SQLite', { open: async () => new SqliteReadStore(file) });
+
+const mongo = process.env.MONGO_URI;
+readStoreContract('MongoDB', mongo
+  ? { open: () => MongoReadStore.connect(mongo, 'letsapp_contract') }
+  : { skip: 'MONGO_URI is not set, so no MongoDB server to run against' });
+
+test('embedded read store serves indexed queries from indexes, not table scans', async (t) => {
+  const store = new SqliteReadStore(join(dir, 'plan.sqlite'));
+  await store.ensureIndexes('people', [{ key: { email: 1 }, unique: true }, { key: { city: 1, age: -1 } }, { key: { tags: 1 }, multikey: true }]);
+  const people = store.collection('people');
+  await people.insertOne({ _id: 'a', email: 'a@x', city: 'L', age: 3, tags: ['x'] });
+  const plan = (sql: string, ...params: unknown[]) =>
+    (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>).map((r) => r.detail).join(' | ');
+  const emailPlan = plan(`SELECT doc FROM c_people WHERE json_extract(doc, '$.email') = ?`, 'a@x');
+  t.regex(emailPlan, /USING INDEX/);
+  const sortedPlan = plan(`SELECT doc FROM c_people WHERE json_extract(doc, '$.city') = ? ORDER BY json_extract(doc, '$.age') DESC`, 'L');
+  t.regex(sortedPlan, /USING INDEX/);
+  t.notRegex(sortedPlan, /TEMP B-TREE/);
+  const tagPlan = plan(`SELECT doc FROM c_people WHERE id IN (SELECT id FROM c_people__elements WHERE value = ? AND path = ?)`, 'x', 'tags');
+  t.notRegex(tagPlan, /SCAN c_people__elements/);
+  t.deepEqual((await people.find({ tags: 'x' })).map((d) => d._id), ['a']);
+  await store.close();
+});
