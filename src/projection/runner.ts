@@ -22,6 +22,8 @@ export interface ProjectionStatus {
   position: number;
 }
 
+class CheckpointsRewound extends Error {}
+
 /**
  * Runs every projector from one subscription. Each projector keeps its own checkpoint; a batch of events is
  * applied to all projectors, with their checkpoints, in one read-store transaction. Events at or below a
@@ -59,8 +61,14 @@ export class ProjectionRunner {
   private subscribe(): void {
     const subscription = this.eventStore.subscribeToAll({ after: this.position }, (events) => this.applyBatch(events));
     this.subscription = subscription;
-    subscription.done.catch((error: unknown) => {
+    subscription.done.catch(async (error: unknown) => {
       if (this.stopped) return;
+      if (error instanceof CheckpointsRewound) {
+        this.logger.info('projection checkpoints were reset (a rebuild swapped collections); resubscribing');
+        for (const projector of this.projectors) this.positions.set(projector.name, await this.readCheckpoint(projector.name));
+        this.subscribe();
+        return;
+      }
       // A failing event must never be skipped silently: log it and retry from the checkpoints.
       this.logger.error({ err: error }, 'projection failed; retrying from the checkpoints');
       setTimeout(() => {
@@ -77,6 +85,8 @@ export class ProjectionRunner {
       const reached = new Map<string, number>();
       for (const projector of this.projectors) {
         const stored = await this.readCheckpoint(projector.name);
+        // Behind what we applied: a rebuild swapped in collections built up to an earlier position.
+        if (stored < (this.positions.get(projector.name) ?? 0)) throw new CheckpointsRewound();
         for (const event of events) {
           if (event.position <= stored || !projector.handles.has(event.type)) continue;
           await projector.apply(this.upcaster.upcast(event), context);

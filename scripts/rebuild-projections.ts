@@ -1,0 +1,43 @@
+/**
+ * Operator tool: rebuild read collections from the whole event history while the server keeps serving.
+ *   npm run rebuild-projections                 # every projector
+ *   npm run rebuild-projections -- --only users # one (repeat --only for several)
+ */
+import { parseArgs } from 'node:util';
+import cliProgress from 'cli-progress';
+import { eventUpcaster } from '../commands/upcasters.ts';
+import { projectors } from '../projections/index.ts';
+import { loadConfig } from '../src/config.ts';
+import { rebuildProjections } from '../src/projection/rebuild.ts';
+import { openEventStore, openReadStore } from '../src/stores.ts';
+
+const { values } = parseArgs({ options: { only: { type: 'string', multiple: true } } });
+const only = values.only ?? [];
+const unknown = only.filter((name) => !projectors.some((projector) => projector.name === name));
+if (unknown.length > 0) {
+  console.error(`Unknown projector(s): ${unknown.join(', ')}. Known: ${projectors.map((p) => p.name).join(', ')}`);
+  process.exit(2);
+}
+const selected = only.length > 0 ? projectors.filter((projector) => only.includes(projector.name)) : projectors;
+
+const config = loadConfig();
+const eventStore = await openEventStore(config);
+const readStore = await openReadStore(config);
+const bar = new cliProgress.SingleBar({
+  format: 'rebuilding [{bar}] {percentage}% | position {value}/{total} | {eta_formatted} left',
+}, cliProgress.Presets.shades_classic);
+bar.start(Math.max(1, await eventStore.headPosition()), 0);
+try {
+  const summary = await rebuildProjections({
+    eventStore, readStore, projectors: selected, upcaster: eventUpcaster,
+    onProgress: (position, head) => bar.update(Math.min(position, head)),
+  });
+  bar.update(bar.getTotal());
+  bar.stop();
+  console.log(`Rebuilt ${summary.projectors.join(', ')}: ${summary.events} events in ${summary.seconds.toFixed(2)} s `
+    + `(${summary.eventsPerSecond} events/s), up to position ${summary.position}.`);
+} finally {
+  bar.stop();
+  await eventStore.close();
+  await readStore.close();
+}

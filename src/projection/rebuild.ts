@@ -1,0 +1,81 @@
+import type { EventUpcaster } from '../../commands/shared/upcasting.ts';
+import type { EventStore } from '../eventstore/port.ts';
+import type { ReadStore } from '../readstore/port.ts';
+import { createProjectionContext } from './context.ts';
+import type { Projector } from './projector.ts';
+import { CHECKPOINTS } from './runner.ts';
+
+export interface RebuildSummary {
+  projectors: string[];
+  events: number;
+  seconds: number;
+  eventsPerSecond: number;
+  position: number;
+}
+
+export interface RebuildOptions {
+  eventStore: EventStore;
+  readStore: ReadStore;
+  projectors: readonly Projector[];
+  upcaster: EventUpcaster;
+  batchSize?: number;
+  /** Called after each batch with the position reached and the head when the rebuild started. */
+  onProgress?: (position: number, head: number) => void;
+}
+
+const FRESH = '__rebuild';
+
+/**
+ * Rebuilds projectors' collections from the whole history while the live ones keep serving: fresh
+ * collections are built beside them, then, in one transaction, caught up to the head, swapped in, and the
+ * checkpoints set. A running server notices its checkpoints moved and resumes from them.
+ */
+export async function rebuildProjections(options: RebuildOptions): Promise<RebuildSummary> {
+  const { eventStore, readStore, projectors, upcaster, batchSize = 2_000, onProgress } = options;
+  const started = performance.now();
+  const collections = projectors.flatMap((projector) => Object.keys(projector.collections));
+  for (const projector of projectors) {
+    for (const [name, indexes] of Object.entries(projector.collections)) {
+      await readStore.dropCollection(name + FRESH);
+      await readStore.ensureIndexes(name + FRESH, indexes);
+    }
+  }
+  const context = createProjectionContext(readStore, (name) => name + FRESH);
+  const head = await eventStore.headPosition();
+  let position = 0;
+  let events = 0;
+
+  const applyNextBatch = async (): Promise<boolean> => {
+    const batch = await eventStore.readAll({ after: position, maxCount: batchSize });
+    if (batch.length === 0) return false;
+    for (const event of batch) {
+      for (const projector of projectors) {
+        if (projector.handles.has(event.type)) await projector.apply(upcaster.upcast(event), context);
+      }
+    }
+    position = batch[batch.length - 1]!.position;
+    events += batch.length;
+    onProgress?.(position, head);
+    return true;
+  };
+
+  while (position < head) {
+    const more = await readStore.withTransaction(applyNextBatch);
+    if (!more) break;
+  }
+  await readStore.withTransaction(async () => {
+    while (await applyNextBatch());
+    await readStore.renameCollections(collections.map((name) => ({ from: name + FRESH, to: name })));
+    for (const projector of projectors) {
+      await readStore.collection(CHECKPOINTS).replaceOne({ _id: projector.name }, { _id: projector.name, position }, { upsert: true });
+    }
+  });
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    projectors: projectors.map((projector) => projector.name),
+    events,
+    seconds,
+    eventsPerSecond: seconds > 0 ? Math.round(events / seconds) : events,
+    position,
+  };
+}

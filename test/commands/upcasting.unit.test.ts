@@ -1,0 +1,22 @@
+import test from 'ava';
+import { createUpcaster } from '../../commands/shared/upcasting.ts';
+
+const upcaster = createUpcaster([
+  { type: 'MessageSent', fromVersion: 1, upcast: (data) => ({ ...(data as object), body: { text: (data as { text: string }).text } }) },
+  { type: 'MessageSent', fromVersion: 2, upcast: (data) => ({ ...(data as object), attachments: [] }) },
+]);
+
+test('an old event is lifted through every version to the latest shape on read', (t) => {
+  const v1 = { type: 'MessageSent', data: { text: 'hi' }, metadata: {} as { schemaVersion?: number } };
+  const upcast = upcaster.upcast(v1);
+  t.deepEqual(upcast.data, { text: 'hi', body: { text: 'hi' }, attachments: [] });
+  t.is(upcast.metadata.schemaVersion, 3);
+  t.deepEqual(v1.data, { text: 'hi' }, 'the stored event is not rewritten');
+});
+
+test('an event already at the latest version is returned as is', (t) => {
+  const v3 = { type: 'MessageSent', data: { body: { text: 'hi' }, attachments: [] }, metadata: { schemaVersion: 3 } };
+  t.is(upcaster.upcast(v3), v3);
+  t.is(upcaster.latestVersion('MessageSent'), 3);
+  t.is(upcaster.latestVersion('UserRegistered'), 1);
+});

@@ -1,0 +1,72 @@
+import test from 'ava';
+import { ConflictError, UnauthorizedError } from '../../commands/shared/errors.ts';
+import { InvalidCredentialsError, userDecider, type UserEvent } from '../../commands/users.ts';
+import { metadata, spec } from '../helpers/spec.ts';
+
+const now = '2026-01-01T00:00:00.000Z';
+const token = { tokenId: 'token-1', expiresAt: '2026-01-01T02:00:00.000Z' };
+const registered: UserEvent = {
+  type: 'UserRegistered',
+  data: { userId: 'u1', email: 'ada@example.test', username: 'ada', displayName: 'Ada', passwordHash: '$2b$hash', registeredAt: now },
+};
+const users = spec(userDecider);
+
+test('registering a new user records the registration and the first login', (t) => {
+  users.given([]).when({
+    type: 'RegisterUser',
+    data: { userId: 'u1', email: 'ada@example.test', username: 'ada', displayName: 'Ada', passwordHash: '$2b$hash', token },
+    metadata: metadata({ now }),
+  }).then(t, [
+    registered,
+    { type: 'UserLoggedIn', data: { userId: 'u1', tokenId: 'token-1', expiresAt: token.expiresAt, loggedInAt: now } },
+  ]);
+});
+
+test('registering an already registered user is a conflict', (t) => {
+  users.given([registered]).when({
+    type: 'RegisterUser',
+    data: { userId: 'u1', email: 'x@example.test', username: 'x', displayName: 'X', passwordHash: 'h', token },
+    metadata: metadata(),
+  }).thenThrows(t, ConflictError, 'user_exists');
+});
+
+test('logging in with a verified password records the login with its token', (t) => {
+  users.given([registered]).when({ type: 'LogUserIn', data: { userId: 'u1', passwordVerified: true, token }, metadata: metadata({ now }) })
+    .then(t, [{ type: 'UserLoggedIn', data: { userId: 'u1', tokenId: 'token-1', expiresAt: token.expiresAt, loggedInAt: now } }]);
+});
+
+test('logging in with a wrong password fails with invalid credentials', (t) => {
+  users.given([registered]).when({ type: 'LogUserIn', data: { userId: 'u1', passwordVerified: false, token }, metadata: metadata() })
+    .thenThrows(t, InvalidCredentialsError, 'invalid_credentials');
+});
+
+test('logging in to an unknown user fails with the same invalid credentials', (t) => {
+  users.given([]).when({ type: 'LogUserIn', data: { userId: 'u1', passwordVerified: true, token }, metadata: metadata() })
+    .thenThrows(t, InvalidCredentialsError, 'invalid_credentials');
+});
+
+test('logging out revokes the token', (t) => {
+  users.given([registered]).when({ type: 'LogUserOut', data: { userId: 'u1', token }, metadata: metadata({ now }) })
+    .then(t, [{ type: 'UserLoggedOut', data: { userId: 'u1', tokenId: 'token-1', expiresAt: token.expiresAt, loggedOutAt: now } }]);
+});
+
+test('logging out twice with one token records one revocation', (t) => {
+  users.given([registered, { type: 'UserLoggedOut', data: { userId: 'u1', tokenId: 'token-1', expiresAt: token.expiresAt, loggedOutAt: now } }])
+    .when({ type: 'LogUserOut', data: { userId: 'u1', token }, metadata: metadata() })
+    .then(t, []);
+});
+
+test('logging out an unknown user is unauthorized', (t) => {
+  users.given([]).when({ type: 'LogUserOut', data: { userId: 'u1', token }, metadata: metadata() }).thenThrows(t, UnauthorizedError);
+});
+
+test('evolve forgets revocations of tokens that have expired', (t) => {
+  const history: UserEvent[] = [
+    registered,
+    { type: 'UserLoggedOut', data: { userId: 'u1', tokenId: 'old', expiresAt: '2026-01-01T01:00:00.000Z', loggedOutAt: now } },
+    { type: 'UserLoggedOut', data: { userId: 'u1', tokenId: 'new', expiresAt: '2026-01-01T09:00:00.000Z', loggedOutAt: '2026-01-01T05:00:00.000Z' } },
+  ];
+  const state = history.reduce(userDecider.evolve, userDecider.initialState);
+  t.is(state.status, 'registered');
+  if (state.status === 'registered') t.deepEqual([...state.revokedTokens.keys()], ['new']);
+});

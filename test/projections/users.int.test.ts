@@ -1,0 +1,48 @@
+import test from 'ava';
+import type { UserEvent } from '../../commands/users.ts';
+import { usersProjector, type UserDoc } from '../../projections/users.ts';
+import { documents, freshReadStore, project, recorded } from '../helpers/projection.ts';
+
+const registered: UserEvent = {
+  type: 'UserRegistered',
+  data: { userId: 'u1', email: 'ada@example.test', username: 'ada', displayName: 'Ada', passwordHash: 'hash', registeredAt: '2026-01-01T00:00:00.000Z' },
+};
+const loggedIn: UserEvent = { type: 'UserLoggedIn', data: { userId: 'u1', tokenId: 't1', expiresAt: '2026-01-01T02:00:00.000Z', loggedInAt: '2026-01-01T00:05:00.000Z' } };
+const loggedOut: UserEvent = { type: 'UserLoggedOut', data: { userId: 'u1', tokenId: 't1', expiresAt: '2026-01-01T02:00:00.000Z', loggedOutAt: '2026-01-01T00:10:00.000Z' } };
+
+test('given a registration, a login and a logout, the user document holds the profile and the revoked token', async (t) => {
+  const store = await freshReadStore(usersProjector);
+  const history = [recorded(registered), recorded(loggedIn), recorded(loggedOut)];
+  await project(store, usersProjector, history);
+  const user = await store.collection<UserDoc>('users').findOne({ _id: 'u1' });
+  t.like(user, {
+    email: 'ada@example.test', username: 'ada', displayName: 'Ada', lastLoginAt: '2026-01-01T00:05:00.000Z',
+    revokedTokens: [{ tokenId: 't1', expiresAt: '2026-01-01T02:00:00.000Z' }], _position: history[2]!.position,
+  });
+});
+
+test('the same events applied twice change nothing', async (t) => {
+  const store = await freshReadStore(usersProjector);
+  const history = [recorded(registered), recorded(loggedIn), recorded(loggedOut)];
+  await project(store, usersProjector, history);
+  const once = await documents(store, 'users');
+  await project(store, usersProjector, history);
+  await project(store, usersProjector, [history[2]!]);
+  t.deepEqual(await documents(store, 'users'), once);
+});
+
+test('a rebuild from position 0 gives the same documents as the incremental run', async (t) => {
+  const history = [recorded(registered), recorded(loggedIn), recorded(loggedOut)];
+  const incremental = await freshReadStore(usersProjector);
+  for (const event of history) await project(incremental, usersProjector, [event]);
+  const rebuilt = await freshReadStore(usersProjector);
+  await project(rebuilt, usersProjector, history);
+  t.deepEqual(await documents(rebuilt, 'users'), await documents(incremental, 'users'));
+});
+
+test('two users with one email cannot both land in the read model', async (t) => {
+  const store = await freshReadStore(usersProjector);
+  await project(store, usersProjector, [recorded(registered)]);
+  const twin = { ...registered, data: { ...registered.data, userId: 'u2', username: 'other' } };
+  await t.throwsAsync(project(store, usersProjector, [recorded(twin)]), { message: /Duplicate key/ });
+});
