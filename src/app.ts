@@ -65,7 +65,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const koa = createHttpApp({
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
-    routers: [authRoutes({ auth, authenticator, clock, credentialLimiter: new RateLimiter({ burst: 20, perSecond: 2 }) })],
+    routers: [authRoutes({ auth, authenticator, clock, credentialLimiter: new RateLimiter(config.authRateLimit) })],
     ping: async () => ({ time: clock().toISOString() }),
   });
   const http: Server = createServer(koa.callback());

@@ -70,13 +70,20 @@ export class SocketGateway {
   constructor(private readonly deps: GatewayDeps) {
     this.app.ws<SocketData>(WS_PATH, {
       compression: uWS.DISABLED,
-      maxPayloadLength: LIMITS.maxFrameBytes,
+      maxPayloadLength: LIMITS.hardFrameBytes,
       maxBackpressure: LIMITS.maxBufferedBytes * 2,
       idleTimeout: LIMITS.idleTimeoutSeconds,
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => this.upgrade(res, req, context),
       open: (socket) => this.open(socket),
-      message: (socket, message) => this.message(socket, Buffer.from(message).toString('utf8')),
+      message: (socket, message) => {
+        if (message.byteLength > LIMITS.maxFrameBytes) {
+          socket.getUserData().connection?.close(CLOSE.FRAME_TOO_LARGE, 'frame_too_large');
+          return;
+        }
+        // uWebSockets.js reuses `message` after this callback returns: decode it now.
+        this.message(socket, Buffer.from(message).toString('utf8'));
+      },
       close: (socket) => this.closed(socket),
     });
     this.app.any('/*', (res) => {

@@ -9,13 +9,17 @@ export const CLOSE = {
   SLOW_CONSUMER: 4408,
   /** Too many frames too fast. */
   RATE_LIMITED: 4429,
+  /** A frame larger than LIMITS.maxFrameBytes. */
+  FRAME_TOO_LARGE: 1009,
   /** The server is shutting down; reconnect and resume with `sync`. */
   GOING_AWAY: 1001,
 } as const;
 
 export const LIMITS = {
-  /** Larger frames close the connection (uWebSockets.js closes with 1009). */
+  /** Larger frames close the connection with 1009 frame_too_large. */
   maxFrameBytes: 64 * 1024,
+  /** Beyond this the transport drops the connection without a close frame (1006 at the client). */
+  hardFrameBytes: 1024 * 1024,
   /** Bytes queued for one socket before it is closed as a slow consumer. */
   maxBufferedBytes: 4 * 1024 * 1024,
   idleTimeoutSeconds: 120,

@@ -14,6 +14,7 @@ export function testConfig(storageDir: string, overrides: Record<string, string>
     WS_PORT: '0',
     HOST: '127.0.0.1',
     BCRYPT_COST: '4',
+    AUTH_RATE_LIMIT_BURST: '100000',
     JWT_SECRET_KEY: 'test-secret-key-that-is-long-enough-0123456789',
     ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
     ...overrides,

@@ -1,0 +1,141 @@
+import test from 'ava';
+import { registerUser, request, startTestApp, type TestApp } from '../helpers/app.ts';
+
+let app: TestApp;
+test.before(async () => { app = await startTestApp(); });
+test.after.always(async () => { await app.dispose(); });
+
+const register = (body: unknown) => request(app.url, 'POST', '/auth/register', { body });
+
+test('GET /ping answers', async (t) => {
+  const response = await request(app.url, 'GET', '/ping');
+  t.is(response.status, 200);
+  t.true(response.body.ok);
+  t.regex(response.headers.get('x-request-id') ?? '', /.+/);
+});
+
+test('register returns 201 with the user and a bearer token, never the password hash', async (t) => {
+  const response = await register({ email: 'Grace@Example.test', username: 'Grace_H', password: 'a long password', displayName: 'Grace' });
+  t.is(response.status, 201);
+  t.like(response.body, { user: { email: 'grace@example.test', username: 'grace_h', displayName: 'Grace' }, tokenType: 'Bearer', expiresIn: 7200 });
+  t.regex(response.body.accessToken, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+  t.false(JSON.stringify(response.body).includes('$2b$'));
+  t.false('passwordHash' in response.body.user);
+});
+
+test('a missing or wrong field is a 400 naming the field, and nothing is registered', async (t) => {
+  const missing = await register({ email: 'x@example.test', username: 'xavier' });
+  t.is(missing.status, 400);
+  t.is(missing.body.error.code, 'validation_failed');
+  t.regex(missing.body.error.message, /^password:/);
+  t.is(missing.body.error.details.issues[0].field, 'password');
+
+  const badEmail = await register({ email: 'not-an-email', username: 'xavier', password: 'long enough pw' });
+  t.is(badEmail.status, 400);
+  t.regex(badEmail.body.error.message, /^email:/);
+
+  const unknownField = await register({ email: 'x@example.test', username: 'xavier', password: 'long enough pw', admin: true });
+  t.is(unknownField.status, 400);
+  t.regex(unknownField.body.error.message, /admin/);
+
+  const operator = await register({ email: { $gt: '' }, username: 'xavier', password: 'long enough pw' });
+  t.is(operator.status, 400);
+
+  const login = await request(app.url, 'POST', '/auth/login', { body: { email: 'x@example.test', password: 'long enough pw' } });
+  t.is(login.status, 401, 'none of the rejected registrations created the user');
+});
+
+test('a duplicate email is a 409, and so is a duplicate username', async (t) => {
+  await register({ email: 'dup@example.test', username: 'dup_one', password: 'a long password' });
+  const sameEmail = await register({ email: 'DUP@example.test', username: 'dup_two', password: 'a long password' });
+  t.is(sameEmail.status, 409);
+  t.is(sameEmail.body.error.code, 'email_taken');
+  const sameUsername = await register({ email: 'dup2@example.test', username: 'DUP_ONE', password: 'a long password' });
+  t.is(sameUsername.status, 409);
+  t.is(sameUsername.body.error.code, 'username_taken');
+  // The failed username claim released its email, so that email can still register.
+  const retry = await register({ email: 'dup2@example.test', username: 'dup_three', password: 'a long password' });
+  t.is(retry.status, 201);
+});
+
+test('of two racing registrations with one email exactly one wins', async (t) => {
+  const results = await Promise.all(Array.from({ length: 5 }, (_, i) =>
+    register({ email: 'race@example.test', username: `racer_${i}`, password: 'a long password' })));
+  t.deepEqual(results.map((r) => r.status).sort(), [201, 409, 409, 409, 409]);
+  const users = await app.readStore.collection('users').find({ email: 'race@example.test' });
+  t.is(users.length, 1);
+});
+
+test('login succeeds with the right password; a wrong password and an unknown email get the same 401', async (t) => {
+  const user = await registerUser(app.url);
+  const ok = await request(app.url, 'POST', '/auth/login', { body: { email: user.email, password: user.password } });
+  t.is(ok.status, 200);
+  t.is(ok.body.user.id, user.user.id);
+  const wrong = await request(app.url, 'POST', '/auth/login', { body: { email: user.email, password: 'not the password' } });
+  const unknown = await request(app.url, 'POST', '/auth/login', { body: { email: 'nobody@example.test', password: 'not the password' } });
+  t.is(wrong.status, 401);
+  t.is(unknown.status, 401);
+  t.deepEqual(wrong.body, unknown.body);
+  t.is(wrong.body.error.code, 'invalid_credentials');
+});
+
+test('verify accepts a valid token and refuses a missing, forged or malformed one', async (t) => {
+  const user = await registerUser(app.url);
+  const ok = await request(app.url, 'GET', '/auth/verify', { token: user.accessToken });
+  t.is(ok.status, 200);
+  t.like(ok.body, { valid: true, user: { id: user.user.id } });
+  const missing = await request(app.url, 'GET', '/auth/verify');
+  t.is(missing.status, 401);
+  t.is(missing.body.error.code, 'missing_token');
+  const [header, payload] = user.accessToken.split('.');
+  const forged = await request(app.url, 'GET', '/auth/verify', { token: `${header}.${payload}.AAAA` });
+  t.is(forged.body.error.code, 'invalid_token');
+  const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${payload}.`;
+  t.is((await request(app.url, 'GET', '/auth/verify', { token: none })).status, 401, 'alg none is refused');
+});
+
+test('logout revokes the token: verify then refuses it while other tokens of the user keep working', async (t) => {
+  const user = await registerUser(app.url);
+  const second = await request(app.url, 'POST', '/auth/login', { body: { email: user.email, password: user.password } });
+  const out = await request(app.url, 'POST', '/auth/logout', { token: user.accessToken });
+  t.is(out.status, 204);
+  const revoked = await request(app.url, 'GET', '/auth/verify', { token: user.accessToken });
+  t.is(revoked.status, 401);
+  t.is(revoked.body.error.code, 'token_revoked');
+  t.is((await request(app.url, 'POST', '/auth/logout', { token: user.accessToken })).status, 401);
+  t.is((await request(app.url, 'GET', '/auth/verify', { token: second.body.accessToken })).status, 200);
+});
+
+test('malformed JSON, wrong content and oversized bodies get JSON errors and the server keeps serving', async (t) => {
+  const malformed = await request(app.url, 'POST', '/auth/login', { raw: '{"email":' });
+  t.is(malformed.status, 400);
+  t.is(malformed.body.error.code, 'validation_failed');
+  const array = await request(app.url, 'POST', '/auth/login', { raw: '[1,2]' });
+  t.is(array.status, 400);
+  const huge = await request(app.url, 'POST', '/auth/register', { raw: JSON.stringify({ email: 'x'.repeat(300_000) }) });
+  t.is(huge.status, 413);
+  t.is(huge.body.error.code, 'payload_too_large');
+  const notFound = await request(app.url, 'GET', '/nowhere');
+  t.deepEqual(notFound.body.error.code, 'not_found');
+  const wrongMethod = await request(app.url, 'PUT', '/auth/login');
+  t.is(wrongMethod.status, 405);
+  t.is(wrongMethod.body.error.code, 'method_not_allowed');
+  t.is((await request(app.url, 'GET', '/ping')).status, 200);
+});
+
+test('credential endpoints are rate limited per client with a 429 and Retry-After', async (t) => {
+  const limited = await startTestApp({ env: { AUTH_RATE_LIMIT_BURST: '5', AUTH_RATE_LIMIT_PER_MINUTE: '6' } });
+  try {
+    const statuses: number[] = [];
+    let last;
+    for (let i = 0; i < 8; i++) {
+      last = await request(limited.url, 'POST', '/auth/login', { body: { email: 'x@example.test', password: 'whatever' } });
+      statuses.push(last.status);
+    }
+    t.true(statuses.includes(429));
+    t.is(last!.body.error.code, 'rate_limited');
+    t.regex(last!.headers.get('retry-after') ?? '', /^\d+$/);
+  } finally {
+    await limited.dispose();
+  }
+});

@@ -1,0 +1,37 @@
+import test from 'ava';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+import { tempDir } from '../helpers/app.ts';
+
+test('in production the server refuses to start without JWT_SECRET_KEY and ENCRYPTION_KEY', (t) => {
+  const error = t.throws(() => loadConfig({ NODE_ENV: 'production', STORAGE_DIR: tempDir() }, () => undefined), { instanceOf: ConfigError });
+  t.regex(error!.message, /JWT_SECRET_KEY and ENCRYPTION_KEY are required/);
+});
+
+test('in development missing secrets are generated once into the storage dir, with a warning, and reused', (t) => {
+  const dir = tempDir();
+  const warnings: string[] = [];
+  const first = loadConfig({ STORAGE_DIR: dir }, (message) => warnings.push(message));
+  const second = loadConfig({ STORAGE_DIR: dir }, (message) => warnings.push(message));
+  t.is(warnings.length, 1);
+  t.true(existsSync(join(dir, 'secrets.json')));
+  t.is(statSync(join(dir, 'secrets.json')).mode & 0o777, 0o600);
+  t.is(first.jwtSecret, second.jwtSecret);
+  t.is(first.encryptionKey, second.encryptionKey);
+  t.true(readFileSync(join(dir, 'secrets.json'), 'utf8').includes(first.jwtSecret));
+});
+
+test('defaults: ports 5001/5002, tokens for 7200 s, bcrypt cost of at least 10', (t) => {
+  const config = loadConfig({ STORAGE_DIR: tempDir() }, () => undefined);
+  t.like(config, { port: 5001, wsPort: 5002, jwtExpiresInSeconds: 7200, eventStoreConnectionString: null, mongoUri: null });
+  t.true(config.bcryptCost >= 10);
+});
+
+test('invalid numbers and short secrets are configuration errors naming the variable', (t) => {
+  t.throws(() => loadConfig({ STORAGE_DIR: tempDir(), PORT: 'eighty' }, () => undefined), { message: /PORT must be an integer/ });
+  t.throws(() => loadConfig({ STORAGE_DIR: tempDir(), JWT_SECRET_KEY: 'short', ENCRYPTION_KEY: Buffer.alloc(32).toString('base64') }, () => undefined),
+    { message: /JWT_SECRET_KEY/ });
+  t.throws(() => loadConfig({ NODE_ENV: 'production', STORAGE_DIR: tempDir(), BCRYPT_COST: '4',
+    JWT_SECRET_KEY: 'x'.repeat(40), ENCRYPTION_KEY: Buffer.alloc(32).toString('base64') }, () => undefined), { message: /BCRYPT_COST/ });
+});
