@@ -66,7 +66,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
     routers: [authRoutes({ auth, authenticator, clock, credentialLimiter: new RateLimiter(config.authRateLimit) })],
-    ping: async () => ({ time: clock().toISOString() }),
+    ping: async () => ({ time: clock().toISOString(), projections: await projections.status() }),
   });
   const http: Server = createServer(koa.callback());
   await new Promise<void>((resolve, reject) => {
