@@ -1,0 +1,143 @@
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from './shared/errors.ts';
+import { assertNever, type Command, type Decider, type Event } from './shared/events.ts';
+
+/**
+ * The message aggregate: one stream per message (`message-<id>`), so sends never contend with each other and
+ * edits and deletes lock only their message. The message id derives from the sender and the client's
+ * `clientMessageId`, so a retried send lands on the same stream and appends nothing.
+ */
+export const messageStream = (messageId: string) => `message-${messageId}`;
+
+export const MAX_TEXT_LENGTH = 4_000;
+
+/** Either readable text or an end-to-end encrypted payload the server stores and relays without reading. */
+export type MessageContent =
+  | { kind: 'text'; text: string }
+  | { kind: 'encrypted'; ciphertext: string; nonce: string; algorithm: string; recipientKeyId: string };
+
+export type MessageTarget = { kind: 'direct'; recipientId: string } | { kind: 'group'; groupId: string };
+
+export type MessageSent = Event<'MessageSent', {
+  messageId: string;
+  conversationId: string;
+  senderId: string;
+  target: MessageTarget;
+  content: MessageContent;
+  replyTo: string | null;
+  attachments: string[];
+  clientMessageId: string;
+  sentAt: string;
+}>;
+export type MessageEdited = Event<'MessageEdited', {
+  messageId: string; conversationId: string; senderId: string; content: MessageContent; editedAt: string;
+}>;
+export type MessageDeleted = Event<'MessageDeleted', { messageId: string; conversationId: string; deletedBy: string; deletedAt: string }>;
+/** Deleted for one participant only: hidden from their views, kept for everyone else. */
+export type MessageHidden = Event<'MessageHidden', { messageId: string; conversationId: string; userId: string; hiddenAt: string }>;
+export type MessageEvent = MessageSent | MessageEdited | MessageDeleted | MessageHidden;
+export const messageEventTypes = ['MessageSent', 'MessageEdited', 'MessageDeleted', 'MessageHidden'] as const satisfies readonly MessageEvent['type'][];
+
+export type SendMessage = Command<'SendMessage', {
+  messageId: string;
+  conversationId: string;
+  senderId: string;
+  target: MessageTarget;
+  content: MessageContent;
+  replyTo: string | null;
+  attachments: string[];
+  clientMessageId: string;
+  /** Looked up by the shell: the direct recipient is a registered user, or the sender is a member of the group. */
+  targetReachable: boolean;
+  /** Looked up by the shell: the replied-to message exists in the same conversation (true when no reply). */
+  replyToValid: boolean;
+}>;
+export type EditMessage = Command<'EditMessage', { messageId: string; actorId: string; content: MessageContent }>;
+export type DeleteMessage = Command<'DeleteMessage', {
+  messageId: string;
+  actorId: string;
+  scope: 'everyone' | 'me';
+  /** Looked up by the shell: the actor may read this conversation now. */
+  actorIsParticipant: boolean;
+}>;
+export type MessageCommand = SendMessage | EditMessage | DeleteMessage;
+
+export type MessageState =
+  | { status: 'none' }
+  | {
+    status: 'sent' | 'deleted';
+    messageId: string;
+    conversationId: string;
+    senderId: string;
+    target: MessageTarget;
+    sent: MessageSent['data'];
+    hiddenFor: ReadonlySet<string>;
+  };
+
+export const initialState: MessageState = { status: 'none' };
+
+export function evolve(state: MessageState, event: MessageEvent): MessageState {
+  switch (event.type) {
+    case 'MessageSent': {
+      const { messageId, conversationId, senderId, target } = event.data;
+      return { status: 'sent', messageId, conversationId, senderId, target, sent: event.data, hiddenFor: new Set() };
+    }
+    case 'MessageEdited':
+      return state;
+    case 'MessageDeleted':
+      return state.status === 'none' ? state : { ...state, status: 'deleted' };
+    case 'MessageHidden':
+      return state.status === 'none' ? state : { ...state, hiddenFor: new Set([...state.hiddenFor, event.data.userId]) };
+    default:
+      return assertNever(event);
+  }
+}
+
+export function decide(command: MessageCommand, state: MessageState): MessageEvent[] {
+  const now = command.metadata.now;
+  switch (command.type) {
+    case 'SendMessage': {
+      const { targetReachable, replyToValid, ...message } = command.data;
+      // A retried send (same sender, same clientMessageId) finds its message already there.
+      if (state.status !== 'none') {
+        if (state.senderId !== message.senderId) throw new ConflictError('message_exists', 'A message with this id already exists');
+        return [];
+      }
+      if (!targetReachable) {
+        throw message.target.kind === 'direct'
+          ? new NotFoundError('Recipient', { recipientId: message.target.recipientId })
+          : new ForbiddenError('You are not a member of this group', { groupId: message.target.groupId });
+      }
+      if (message.target.kind === 'direct' && message.target.recipientId === message.senderId) {
+        throw new ValidationError('recipientId: you cannot message yourself', { field: 'recipientId' });
+      }
+      if (!replyToValid) throw new ValidationError('replyTo: no such message in this conversation', { field: 'replyTo' });
+      return [{ type: 'MessageSent', data: { ...message, sentAt: now } }];
+    }
+    case 'EditMessage': {
+      if (state.status === 'none') throw new NotFoundError('Message');
+      if (state.senderId !== command.data.actorId) throw new ForbiddenError('Only the sender can edit a message');
+      if (state.status === 'deleted') throw new ConflictError('message_deleted', 'A deleted message cannot be edited');
+      if (state.sent.content.kind !== command.data.content.kind) {
+        throw new ValidationError('content: an edit keeps the message kind (text or encrypted)', { field: 'content' });
+      }
+      return [{ type: 'MessageEdited', data: {
+        messageId: state.messageId, conversationId: state.conversationId, senderId: state.senderId, content: command.data.content, editedAt: now,
+      } }];
+    }
+    case 'DeleteMessage': {
+      const { actorId, scope, actorIsParticipant } = command.data;
+      if (state.status === 'none' || !actorIsParticipant) throw new NotFoundError('Message');
+      if (scope === 'everyone') {
+        if (state.senderId !== actorId) throw new ForbiddenError('Only the sender can delete a message for everyone');
+        if (state.status === 'deleted') return [];
+        return [{ type: 'MessageDeleted', data: { messageId: state.messageId, conversationId: state.conversationId, deletedBy: actorId, deletedAt: now } }];
+      }
+      if (state.hiddenFor.has(actorId)) return [];
+      return [{ type: 'MessageHidden', data: { messageId: state.messageId, conversationId: state.conversationId, userId: actorId, hiddenAt: now } }];
+    }
+    default:
+      return assertNever(command);
+  }
+}
+
+export const messageDecider: Decider<MessageCommand, MessageEvent, MessageState> = { initialState, evolve, decide };
