@@ -1,5 +1,20 @@
 import type { Projector } from '../src/projection/projector.ts';
+import { conversationsProjector } from './conversations.ts';
+import { feedProjector } from './feed.ts';
+import { groupMessagesProjector } from './groupMessages.ts';
+import { groupsProjector } from './groups.ts';
+import { messagesProjector } from './messages.ts';
 import { usersProjector } from './users.ts';
 
-/** Every projector, one per read collection. */
-export const projectors: readonly Projector[] = [usersProjector];
+/**
+ * Every projector, one per read collection. Order matters within an event: later projectors read what
+ * earlier ones wrote for the same event (the feed reads messages and group membership).
+ */
+export const projectors: readonly Projector[] = [
+  usersProjector,
+  groupsProjector,
+  messagesProjector,
+  groupMessagesProjector,
+  conversationsProjector,
+  feedProjector,
+];

@@ -1,12 +1,16 @@
 import type { RecordedEvent } from '../eventstore/port.ts';
 import type { Doc, Filter, ReadStore } from '../readstore/port.ts';
-import type { DocReducer, ProjectedDoc, ProjectionContext } from './projector.ts';
+import type { DocReducer, ProjectedDoc, ProjectionContext, Publication } from './projector.ts';
 
 /**
  * The context a projector writes through. `rename` maps a projector's collection names to physical ones,
  * so a rebuild can write fresh collections beside the live ones and swap them in at the end.
  */
-export function createProjectionContext(readStore: ReadStore, rename: (name: string) => string = (name) => name): ProjectionContext {
+export function createProjectionContext(
+  readStore: ReadStore,
+  rename: (name: string) => string = (name) => name,
+  publish: (publication: Publication) => void = () => undefined,
+): ProjectionContext {
   const collection = <T extends Doc>(name: string) => readStore.collection<T>(rename(name));
 
   async function write<T extends ProjectedDoc>(name: string, current: T | null, id: string, event: RecordedEvent,
@@ -22,6 +26,7 @@ export function createProjectionContext(readStore: ReadStore, rename: (name: str
   }
 
   return {
+    publish,
     collection,
     async project(name, id, event, reducer) {
       const current = await collection<never>(name).findOne({ _id: id });

@@ -10,9 +10,22 @@ export interface ProjectedDoc extends Doc {
  * Given the current document (or null) and an event, the next document (or null to delete it).
  * Pure: the runtime loads, skips events the document has already seen, and writes.
  */
-export type DocReducer<T extends ProjectedDoc> = (doc: T | null) => Omit<T, '_position'> | null;
+export type DocReducer<T extends ProjectedDoc> = (doc: T | null) => Unpositioned<T> | null;
+
+/** A document without its `_position` (which the runtime sets); keeps named fields, unlike `Omit` on `Doc`. */
+export type Unpositioned<T> = { [K in keyof T as K extends '_position' ? never : K]: T[K] } & { _position?: number };
+
+/** A live update for some users, published by a projector and delivered once its batch has committed. */
+export interface Publication {
+  readonly userIds: readonly string[];
+  readonly position: number;
+  /** The frame, serialized once for every recipient. */
+  readonly bytes: string;
+}
 
 export interface ProjectionContext {
+  /** Queues a live update; dropped if the batch fails, never sent before it commits. Rebuilds publish nothing. */
+  publish(publication: Publication): void;
   collection<T extends Doc>(name: string): Collection<T>;
   /** Applies `reducer` to one document unless it has already seen this event: idempotent by construction. */
   project<T extends ProjectedDoc>(collection: string, id: string, event: RecordedEvent, reducer: DocReducer<T>): Promise<void>;

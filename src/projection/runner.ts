@@ -4,7 +4,7 @@ import { UnavailableError } from '../../commands/shared/errors.ts';
 import type { EventStore, RecordedEvent, Subscription } from '../eventstore/port.ts';
 import type { Doc, ReadStore } from '../readstore/port.ts';
 import { createProjectionContext } from './context.ts';
-import type { Projector } from './projector.ts';
+import type { Projector, Publication } from './projector.ts';
 
 export const CHECKPOINTS = '_checkpoints';
 
@@ -33,6 +33,7 @@ export class ProjectionRunner {
   private readonly positions = new Map<string, number>();
   private subscription: Subscription | null = null;
   private waiters: Waiter[] = [];
+  private readonly publicationListeners = new Set<(publications: readonly Publication[]) => void>();
   private stopped = false;
 
   constructor(
@@ -78,29 +79,47 @@ export class ProjectionRunner {
   }
 
   private async applyBatch(events: readonly RecordedEvent[]): Promise<void> {
-    const context = createProjectionContext(this.readStore);
     const last = events[events.length - 1]!.position;
     const checkpoints = this.readStore.collection<Checkpoint>(CHECKPOINTS);
+    const published: Publication[] = [];
+    const context = createProjectionContext(this.readStore, undefined, (publication) => published.push(publication));
     const reached = await this.readStore.withTransaction(async () => {
+      const stored = new Map<string, number>();
+      for (const projector of this.projectors) {
+        const checkpoint = await this.readCheckpoint(projector.name);
+        // Behind what we applied: a rebuild swapped in collections built up to an earlier position.
+        if (checkpoint < (this.positions.get(projector.name) ?? 0)) throw new CheckpointsRewound();
+        stored.set(projector.name, checkpoint);
+      }
+      // Event by event across projectors, so each projector reading another's collection sees the state as of
+      // this event (the feed reads group membership as it was when the message was sent).
+      for (const event of events) {
+        const upcast = this.upcaster.upcast(event);
+        for (const projector of this.projectors) {
+          if (event.position > stored.get(projector.name)! && projector.handles.has(event.type)) await projector.apply(upcast, context);
+        }
+      }
       const reached = new Map<string, number>();
       for (const projector of this.projectors) {
-        const stored = await this.readCheckpoint(projector.name);
-        // Behind what we applied: a rebuild swapped in collections built up to an earlier position.
-        if (stored < (this.positions.get(projector.name) ?? 0)) throw new CheckpointsRewound();
-        for (const event of events) {
-          if (event.position <= stored || !projector.handles.has(event.type)) continue;
-          await projector.apply(this.upcaster.upcast(event), context);
-        }
-        if (last > stored) {
+        const checkpoint = stored.get(projector.name)!;
+        if (last > checkpoint) {
           await checkpoints.replaceOne({ _id: projector.name }, { _id: projector.name, position: last }, { upsert: true });
         }
-        reached.set(projector.name, Math.max(last, stored));
+        reached.set(projector.name, Math.max(last, checkpoint));
       }
       return reached;
     });
     for (const [name, position] of reached) this.positions.set(name, position);
+    // Live updates go out only once the batch is committed, so a pushed change is always readable.
+    for (const listener of this.publicationListeners) listener(published);
     this.releaseWaiters();
   }
+  /** Receives, after each committed batch, what projectors published for live delivery. */
+  onPublished(listener: (publications: readonly Publication[]) => void): () => void {
+    this.publicationListeners.add(listener);
+    return () => this.publicationListeners.delete(listener);
+  }
+
   /** The position every projector has reached. */
   get position(): number {
     let lowest = Number.POSITIVE_INFINITY;

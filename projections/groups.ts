@@ -1,0 +1,76 @@
+import type { GroupEvent, GroupProfile, GroupRole } from '../commands/groups.ts';
+import { groupEventTypes } from '../commands/groups.ts';
+import type { ProjectedDoc, Projector } from '../src/projection/projector.ts';
+
+export interface GroupMember {
+  userId: string;
+  role: GroupRole;
+  joinedAt: string;
+}
+
+export interface GroupDoc extends ProjectedDoc, GroupProfile {
+  ownerId: string;
+  /** Current members' ids, multikey-indexed: "the groups of a user" is an indexed query. */
+  memberIds: string[];
+  members: GroupMember[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface PublicGroup extends GroupProfile {
+  id: string;
+  ownerId: string;
+  members: GroupMember[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+export const toPublicGroup = ({ _id, name, description, iconMediaId, ownerId, members, createdAt, updatedAt }: GroupDoc): PublicGroup =>
+  ({ id: _id, name, description, iconMediaId, ownerId, members, createdAt, updatedAt });
+
+export const GROUPS = 'groups';
+
+function setMember(doc: GroupDoc, userId: string, role: GroupRole | null, at: string): GroupDoc {
+  const others = doc.members.filter((member) => member.userId !== userId);
+  const existing = doc.members.find((member) => member.userId === userId);
+  const members = role === null ? others : [...others, { userId, role, joinedAt: existing?.joinedAt ?? at }];
+  return { ...doc, members, memberIds: members.map((member) => member.userId), updatedAt: at };
+}
+
+export const groupsProjector: Projector = {
+  name: GROUPS,
+  collections: { [GROUPS]: [{ key: { memberIds: 1 }, multikey: true }] },
+  handles: new Set(groupEventTypes),
+  async apply(recorded, context) {
+    const event = recorded as unknown as GroupEvent;
+    const { groupId } = event.data;
+    const update = (reducer: (doc: GroupDoc) => GroupDoc) =>
+      context.project<GroupDoc>(GROUPS, groupId, recorded, (doc) => doc && reducer(doc));
+    switch (event.type) {
+      case 'GroupCreated': {
+        const { ownerId, profile, memberIds, createdAt } = event.data;
+        const members: GroupMember[] = [
+          { userId: ownerId, role: 'owner', joinedAt: createdAt },
+          ...memberIds.map((userId) => ({ userId, role: 'member' as const, joinedAt: createdAt })),
+        ];
+        return context.project<GroupDoc>(GROUPS, groupId, recorded, (doc) => doc ?? {
+          _id: groupId, ...profile, ownerId, members, memberIds: members.map((m) => m.userId), createdAt, updatedAt: createdAt,
+        });
+      }
+      case 'GroupUpdated':
+        return update((doc) => ({ ...doc, ...event.data.changes, updatedAt: event.data.updatedAt }));
+      case 'MemberAdded':
+        return update((doc) => setMember(doc, event.data.userId, event.data.role, event.data.addedAt));
+      case 'MemberRoleChanged':
+        return update((doc) => setMember(doc, event.data.userId, event.data.role, event.data.changedAt));
+      case 'MemberRemoved':
+        return update((doc) => setMember(doc, event.data.userId, null, event.data.removedAt));
+      case 'MemberLeft':
+        return update((doc) => setMember(doc, event.data.userId, null, event.data.leftAt));
+      case 'OwnershipTransferred': {
+        const { fromUserId, toUserId, transferredAt } = event.data;
+        return update((doc) => ({ ...setMember(setMember(doc, fromUserId, 'admin', transferredAt), toUserId, 'owner', transferredAt), ownerId: toUserId }));
+      }
+    }
+  },
+};

@@ -1,0 +1,96 @@
+import type { MessageContent, MessageEvent, MessageTarget } from '../commands/messages.ts';
+import { messageEventTypes } from '../commands/messages.ts';
+import type { RecordedEvent } from '../src/eventstore/port.ts';
+import type { ProjectedDoc, ProjectionContext, Projector } from '../src/projection/projector.ts';
+
+/** A message in `messages` (direct) or `group_messages`; a deleted one keeps its place as a tombstone. */
+export interface MessageDoc extends ProjectedDoc {
+  conversationId: string;
+  senderId: string;
+  target: MessageTarget;
+  /** null once deleted for everyone. */
+  content: MessageContent | null;
+  replyTo: string | null;
+  attachments: string[];
+  clientMessageId: string;
+  sentAt: string;
+  editedAt: string | null;
+  deletedAt: string | null;
+  hiddenFor: string[];
+  /** Global position of the send: orders a conversation and is its pagination cursor. */
+  position: number;
+}
+
+export interface PublicMessage {
+  id: string;
+  conversationId: string;
+  senderId: string;
+  recipientId?: string;
+  groupId?: string;
+  content: MessageContent | null;
+  replyTo: string | null;
+  attachments: string[];
+  clientMessageId: string;
+  sentAt: string;
+  editedAt: string | null;
+  deletedAt: string | null;
+  position: number;
+}
+
+export function toPublicMessage(doc: MessageDoc): PublicMessage {
+  return {
+    id: doc._id,
+    conversationId: doc.conversationId,
+    senderId: doc.senderId,
+    ...(doc.target.kind === 'direct' ? { recipientId: doc.target.recipientId } : { groupId: doc.target.groupId }),
+    content: doc.content,
+    replyTo: doc.replyTo,
+    attachments: doc.attachments,
+    clientMessageId: doc.clientMessageId,
+    sentAt: doc.sentAt,
+    editedAt: doc.editedAt,
+    deletedAt: doc.deletedAt,
+    position: doc.position,
+  };
+}
+
+export const MESSAGES = 'messages';
+export const GROUP_MESSAGES = 'group_messages';
+
+/** Which collection holds a conversation's messages. */
+export const messageCollectionOf = (conversationId: string) => (conversationId.startsWith('group:') ? GROUP_MESSAGES : MESSAGES);
+
+function applyMessageEvent(event: MessageEvent, recorded: RecordedEvent, collection: string, context: ProjectionContext) {
+  const id = event.data.messageId;
+  switch (event.type) {
+    case 'MessageSent': {
+      const { messageId, sentAt, ...message } = event.data;
+      return context.project<MessageDoc>(collection, id, recorded, (doc) => doc ?? {
+        _id: messageId, ...message, sentAt, editedAt: null, deletedAt: null, hiddenFor: [], position: recorded.position,
+      });
+    }
+    case 'MessageEdited':
+      return context.project<MessageDoc>(collection, id, recorded, (doc) => doc && (doc.deletedAt ? doc : { ...doc, content: event.data.content, editedAt: event.data.editedAt }));
+    case 'MessageDeleted':
+      return context.project<MessageDoc>(collection, id, recorded, (doc) => doc && { ...doc, content: null, attachments: [], deletedAt: event.data.deletedAt });
+    case 'MessageHidden':
+      return context.project<MessageDoc>(collection, id, recorded, (doc) => doc && (doc.hiddenFor.includes(event.data.userId)
+        ? doc : { ...doc, hiddenFor: [...doc.hiddenFor, event.data.userId] }));
+  }
+}
+
+/** One projector per collection, both built from the same message events, split by conversation kind. */
+export function messageProjector(collection: typeof MESSAGES | typeof GROUP_MESSAGES): Projector {
+  return {
+    name: collection,
+    collections: {
+      [collection]: [{ key: { conversationId: 1, position: -1 } }],
+    },
+    handles: new Set(messageEventTypes),
+    async apply(recorded, context) {
+      const event = recorded as unknown as MessageEvent;
+      if (messageCollectionOf(event.data.conversationId) !== collection) return;
+      await applyMessageEvent(event, recorded, collection, context);
+    },
+  };
+}
