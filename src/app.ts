@@ -17,6 +17,12 @@ import { createHttpApp } from './http/server.ts';
 import { createLogger } from './logger.ts';
 import { ProjectionRunner } from './projection/runner.ts';
 import type { ReadStore } from './readstore/port.ts';
+import { groupRoutes } from './http/routes/groups.ts';
+import { messageRoutes } from './http/routes/messages.ts';
+import { ConversationAccess } from './messaging/access.ts';
+import { GroupService } from './messaging/groupService.ts';
+import { MessagingService } from './messaging/messagingService.ts';
+import { frameHandlers } from './realtime/frames.ts';
 import { SocketGateway, type FrameHandler } from './realtime/gateway.ts';
 import { openEventStore, openReadStore } from './stores.ts';
 
@@ -50,10 +56,21 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const authenticator = new Authenticator(tokens, readStore);
   const auth = new AuthService(commands, readStore, projections, tokens, new PasswordHasher(config.bcryptCost));
 
-  const frameHandlers = new Map<string, FrameHandler>([
-    ['ping', async () => ({ time: clock().toISOString() })],
-  ]);
-  const gateway = new SocketGateway({ authenticator, logger, handlers: frameHandlers });
+  const access = new ConversationAccess(readStore);
+  const messaging = new MessagingService(commands, readStore, projections, access);
+  const groups = new GroupService(commands, readStore, projections);
+
+  const handlers = new Map<string, FrameHandler>([['ping', async () => ({ time: clock().toISOString() })]]);
+  const gateway = new SocketGateway({ authenticator, logger, handlers });
+  for (const [type, handler] of frameHandlers({
+    messaging, access, readStore, projections, clock, sendToUser: (userId, bytes) => gateway.sendToUser(userId, bytes),
+  })) handlers.set(type, handler);
+  // Live updates: what the projectors published, once committed, to each recipient's synced sockets.
+  projections.onPublished((publications) => {
+    for (const publication of publications) {
+      for (const userId of publication.userIds) for (const connection of gateway.connectionsOf(userId)) connection.deliver(publication);
+    }
+  });
 
   // Live reactions to new events: a logout closes that token's sockets at once.
   const live: Subscription = eventStore.subscribeToAll({ after: await eventStore.headPosition() }, (events) => {
@@ -65,7 +82,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const koa = createHttpApp({
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
-    routers: [authRoutes({ auth, authenticator, clock, credentialLimiter: new RateLimiter(config.authRateLimit) })],
+    routers: [
+      authRoutes({ auth, authenticator, clock, credentialLimiter: new RateLimiter(config.authRateLimit) }),
+      messageRoutes({ messaging, authenticator, clock }),
+      groupRoutes({ groups, authenticator, clock }),
+    ],
     ping: async () => ({ time: clock().toISOString(), projections: await projections.status() }),
   });
   const http: Server = createServer(koa.callback());

@@ -1,7 +1,7 @@
 import type { Command, Decider, Event } from '../commands/shared/events.ts';
 import { ConcurrencyError } from '../commands/shared/errors.ts';
 import type { EventUpcaster } from '../commands/shared/upcasting.ts';
-import type { EventStore, NewEvent } from './eventstore/port.ts';
+import type { EventStore, NewEvent, RecordedEvent } from './eventstore/port.ts';
 import { deriveId } from './ids.ts';
 
 export interface HandleResult<S, E> {
@@ -46,6 +46,11 @@ export class CommandHandler {
     const loaded = { state, revision };
     this.remember(stream, loaded);
     return loaded;
+  }
+
+  /** A stream's events in their latest shape, for audit-style reads such as a message's edit history. */
+  async readStream(stream: string): Promise<RecordedEvent[]> {
+    return (await this.eventStore.readStream(stream)).map((event) => this.upcaster.upcast(event));
   }
 
   async handle<C extends Command, E extends Event, S>(

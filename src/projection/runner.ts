@@ -151,6 +151,10 @@ export class ProjectionRunner {
     this.waiters = pending;
   }
 
+  headPosition(): Promise<number> {
+    return this.eventStore.headPosition();
+  }
+
   async status(): Promise<{ head: number; projectors: ProjectionStatus[]; lag: number }> {
     const head = await this.eventStore.headPosition();
     const projectors = this.projectors.map((projector) => ({

@@ -5,6 +5,7 @@ import type { Authenticator, Principal } from '../auth/authenticator.ts';
 import { bearerToken } from '../auth/authenticator.ts';
 import { toErrorResponse } from '../http/errors.ts';
 import { RateLimiter } from '../http/rateLimit.ts';
+import type { Publication } from '../projection/projector.ts';
 import { CLOSE, LIMITS, WS_PATH, type ClientFrame } from './protocol.ts';
 
 export interface Connection {
@@ -13,6 +14,12 @@ export interface Connection {
   /** Serialized once by the caller, the same bytes may go to many sockets. */
   send(bytes: string): void;
   close(code: number, reason: string): void;
+  /** A live update; sent only once the client has synced, and never at or below the last position sent. */
+  deliver(publication: Publication): void;
+  /** Holds live updates back while a sync replays what the client missed. */
+  beginSync(): void;
+  /** Goes live from `position`: held-back updates after it are sent, older ones were covered by the sync. */
+  endSync(position: number): void;
 }
 
 /** Handles one frame type; its result (if any) is sent back as `{type: "<type>.ok", id, ...result}`. */
@@ -31,7 +38,33 @@ class SocketConnection implements Connection {
   queue: Promise<void> = Promise.resolve();
   closed = false;
 
+  private live = false;
+  private lastPosition = 0;
+  private held: Publication[] | null = null;
+
   constructor(readonly id: number, readonly principal: Principal, private readonly socket: Socket) {}
+
+  deliver(publication: Publication): void {
+    if (this.held) {
+      this.held.push(publication);
+      return;
+    }
+    if (!this.live || publication.position <= this.lastPosition) return;
+    this.lastPosition = publication.position;
+    this.send(publication.bytes);
+  }
+
+  beginSync(): void {
+    this.held ??= [];
+  }
+
+  endSync(position: number): void {
+    const held = this.held ?? [];
+    this.held = null;
+    this.live = true;
+    this.lastPosition = position;
+    for (const publication of held) this.deliver(publication);
+  }
 
   send(bytes: string): void {
     if (this.closed) return;

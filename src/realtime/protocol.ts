@@ -26,6 +26,8 @@ export const LIMITS = {
   /** Frames a socket may send per second on average, with this burst. */
   framesPerSecond: 50,
   frameBurst: 200,
+  /** A typing indicator is shown this long unless renewed. */
+  typingExpiresMs: 5_000,
 } as const;
 
 /** What the client sends: `{ "type": ..., "id"?: string, ... }`. `id` is echoed in the reply. */

@@ -1,0 +1,230 @@
+import { directConversationId, groupConversationId } from '../../commands/conversations.ts';
+import { groupDecider, groupStream } from '../../commands/groups.ts';
+import { messageDecider, messageStream, type MessageContent, type MessageTarget } from '../../commands/messages.ts';
+import { receiptDecider, receiptStream } from '../../commands/receipts.ts';
+import { NotFoundError } from '../../commands/shared/errors.ts';
+import type { CommandMetadata } from '../../commands/shared/events.ts';
+import { userDecider, userStream } from '../../commands/users.ts';
+import { CONVERSATIONS, conversationDocId, type ConversationDoc } from '../../projections/conversations.ts';
+import { GROUPS, toPublicGroup, type GroupDoc } from '../../projections/groups.ts';
+import { GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageDoc, type PublicMessage } from '../../projections/messageDocs.ts';
+import { toPublicUser, USERS, type UserDoc } from '../../projections/users.ts';
+import type { CommandHandler } from '../commandHandler.ts';
+import { deriveId } from '../ids.ts';
+import type { ProjectionRunner } from '../projection/runner.ts';
+import type { Filter, ReadStore } from '../readstore/port.ts';
+import type { ConversationAccess, ConversationName } from './access.ts';
+
+export interface SendInput extends Omit<ConversationName, 'with'> {
+  recipientId?: string | undefined;
+  text?: string | undefined;
+  encrypted?: Omit<Extract<MessageContent, { kind: 'encrypted' }>, 'kind'> | undefined;
+  clientMessageId?: string | undefined;
+  replyTo?: string | undefined;
+  attachments?: string[] | undefined;
+}
+
+export interface SendResult {
+  message: PublicMessage;
+  /** False when this was a retry of a send that had already been stored. */
+  created: boolean;
+}
+
+export interface ReceiptSummary {
+  /** For direct messages: the recipient's state of this message. */
+  status?: 'sent' | 'delivered' | 'read';
+  /** For group messages: how many other members have it delivered / read. */
+  deliveredCount?: number;
+  readCount?: number;
+}
+
+const contentOf = (input: { text?: string | undefined; encrypted?: SendInput['encrypted'] }): MessageContent =>
+  input.text !== undefined ? { kind: 'text', text: input.text } : { kind: 'encrypted', ...input.encrypted! };
+
+/**
+ * Messaging use cases for REST and the socket alike: the lookups a decider needs, the command, and the reads
+ * (from collections only).
+ */
+export class MessagingService {
+  constructor(
+    private readonly commands: CommandHandler,
+    private readonly readStore: ReadStore,
+    private readonly projections: ProjectionRunner,
+    private readonly access: ConversationAccess,
+  ) {}
+
+  /**
+   * Sends a message. Durable when this resolves. `awaitProjection` makes a following read see it (REST);
+   * the socket acks as soon as the event is stored.
+   */
+  async send(senderId: string, input: SendInput, metadata: CommandMetadata, awaitProjection = true): Promise<SendResult> {
+    const target: MessageTarget = input.groupId !== undefined
+      ? { kind: 'group', groupId: input.groupId }
+      : { kind: 'direct', recipientId: input.recipientId! };
+    const conversationId = target.kind === 'group' ? groupConversationId(target.groupId) : directConversationId(senderId, target.recipientId);
+    // The message id derives from the sender and the client's id, so a retried send lands on the same stream.
+    const messageId = deriveId('message', senderId, input.clientMessageId ?? metadata.commandId);
+    const targetReachable = target.kind === 'group'
+      ? await this.isGroupMember(target.groupId, senderId)
+      : (await this.commands.load(userDecider, userStream(target.recipientId))).state.status === 'registered';
+    const replyToValid = input.replyTo === undefined
+      || (await this.readStore.collection<MessageDoc>(messageCollectionOf(conversationId)).countDocuments({ _id: input.replyTo, conversationId })) === 1;
+    const result = await this.commands.handle(messageDecider, messageStream(messageId), {
+      type: 'SendMessage',
+      data: {
+        messageId, conversationId, senderId, target, content: contentOf(input), replyTo: input.replyTo ?? null,
+        attachments: input.attachments ?? [], clientMessageId: input.clientMessageId ?? messageId, targetReachable, replyToValid,
+      },
+      metadata,
+    });
+    const sent = result.events[0];
+    if (result.position !== null && sent?.type === 'MessageSent') {
+      if (awaitProjection) await this.projections.waitFor(result.position);
+      const { messageId: id, ...data } = sent.data;
+      const message = toPublicMessage({ _id: id, _position: result.position, ...data, editedAt: null, deletedAt: null, hiddenFor: [], position: result.position });
+      return { message, created: true };
+    }
+    return { message: await this.requireMessage(messageId, conversationId), created: false };
+  }
+
+  async edit(actorId: string, messageId: string, content: { text?: string | undefined; encrypted?: SendInput['encrypted'] }, metadata: CommandMetadata): Promise<PublicMessage> {
+    const doc = await this.visibleMessage(actorId, messageId);
+    const result = await this.commands.handle(messageDecider, messageStream(messageId), {
+      type: 'EditMessage', data: { messageId, actorId, content: contentOf(content) }, metadata,
+    });
+    if (result.position !== null) await this.projections.waitFor(result.position);
+    return this.requireMessage(messageId, doc.conversationId);
+  }
+
+  async delete(actorId: string, messageId: string, scope: 'everyone' | 'me', metadata: CommandMetadata): Promise<void> {
+    await this.visibleMessage(actorId, messageId);
+    const result = await this.commands.handle(messageDecider, messageStream(messageId), {
+      type: 'DeleteMessage', data: { messageId, actorId, scope, actorIsParticipant: true }, metadata,
+    });
+    if (result.position !== null) await this.projections.waitFor(result.position);
+  }
+
+  /** The edit history from the event log: the original and every edit, unless deleted for everyone. */
+  async history(actorId: string, messageId: string) {
+    const doc = await this.visibleMessage(actorId, messageId);
+    const events = await this.commands.readStream(messageStream(messageId));
+    const versions = doc.deletedAt ? [] : events.flatMap((event) => {
+      if (event.type === 'MessageSent') return [{ content: (event.data as { content: MessageContent }).content, at: (event.data as { sentAt: string }).sentAt, position: event.position }];
+      if (event.type === 'MessageEdited') return [{ content: (event.data as { content: MessageContent }).content, at: (event.data as { editedAt: string }).editedAt, position: event.position }];
+      return [];
+    });
+    return { messageId, deleted: doc.deletedAt !== null, versions };
+  }
+
+  /** Moves the caller's read watermark up to `messageId` (one event per move, none if not forward). */
+  async markRead(userId: string, name: ConversationName, messageId: string, metadata: CommandMetadata, awaitProjection = true) {
+    return this.moveWatermark('MarkRead', userId, name, messageId, metadata, awaitProjection);
+  }
+
+  async markDelivered(userId: string, name: ConversationName, messageId: string, metadata: CommandMetadata, awaitProjection = true) {
+    return this.moveWatermark('MarkDelivered', userId, name, messageId, metadata, awaitProjection);
+  }
+
+  private async moveWatermark(type: 'MarkRead' | 'MarkDelivered', userId: string, name: ConversationName, messageId: string,
+    metadata: CommandMetadata, awaitProjection: boolean) {
+    const conversationId = this.access.conversationIdOf(userId, name);
+    await this.access.assertCanRead(userId, conversationId);
+    const doc = await this.readStore.collection<MessageDoc>(messageCollectionOf(conversationId)).findOne({ _id: messageId, conversationId });
+    if (!doc || doc.hiddenFor.includes(userId)) throw new NotFoundError('Message');
+    const result = await this.commands.handle(receiptDecider, receiptStream(conversationId, userId), {
+      type, data: { conversationId, userId, upTo: { messageId, position: doc.position } }, metadata,
+    });
+    if (result.position !== null && awaitProjection) await this.projections.waitFor(result.position);
+    return { conversationId, messageId, upTo: doc.position, position: result.position };
+  }
+
+  /** One page of a conversation, newest first; fetching marks what others sent as delivered to the caller. */
+  async list(userId: string, query: ConversationName & { before?: number | undefined; after?: number | undefined; limit: number }, metadata: CommandMetadata) {
+    const conversationId = this.access.conversationIdOf(userId, query);
+    await this.access.assertCanRead(userId, conversationId);
+    const filter: Filter = { conversationId, hiddenFor: { $ne: userId } };
+    if (query.before !== undefined) filter.position = { $lt: query.before };
+    if (query.after !== undefined) filter.position = { $gt: query.after };
+    const collection = this.readStore.collection<MessageDoc>(messageCollectionOf(conversationId));
+    // `after` fills a gap forwards: take the oldest ones after the cursor, then present them newest first.
+    const page = await collection.find(filter, { sort: { position: query.after !== undefined ? 1 : -1 }, limit: query.limit + 1 });
+    const hasMore = page.length > query.limit;
+    const docs = page.slice(0, query.limit);
+    if (query.after !== undefined) docs.reverse();
+    const receipts = await this.receiptsFor(conversationId, userId);
+    const messages = docs.map((doc) => ({ ...toPublicMessage(doc), ...(doc.senderId === userId ? receipts(doc.position) : {}) }));
+    const newestFromOthers = docs.find((doc) => doc.senderId !== userId);
+    if (newestFromOthers) {
+      await this.markDelivered(userId, query, newestFromOthers._id, { ...metadata, commandId: deriveId(metadata.commandId, 'delivered') }, false);
+    }
+    return {
+      conversationId,
+      messages,
+      hasMore,
+      cursors: { before: docs.at(-1)?.position ?? null, after: docs[0]?.position ?? null },
+    };
+  }
+
+  /** Per-message receipt state of the caller's own messages, from the other members' watermarks. */
+  private async receiptsFor(conversationId: string, userId: string): Promise<(position: number) => ReceiptSummary> {
+    const others = (await this.readStore.collection<ConversationDoc>(CONVERSATIONS).find({ conversationId }))
+      .filter((doc) => doc.userId !== userId);
+    if (conversationId.startsWith('dm:')) {
+      const peer = others[0];
+      return (position) => ({
+        status: peer && peer.readUpTo >= position ? 'read' : peer && peer.deliveredUpTo >= position ? 'delivered' : 'sent',
+      });
+    }
+    return (position) => ({
+      deliveredCount: others.filter((doc) => doc.deliveredUpTo >= position).length,
+      readCount: others.filter((doc) => doc.readUpTo >= position).length,
+    });
+  }
+
+  /** The caller's conversations, most recent activity first, each with its last message and unread count. */
+  async conversations(userId: string, query: { before?: number | undefined; limit: number }) {
+    const filter: Filter = { userId };
+    if (query.before !== undefined) filter.lastPosition = { $lt: query.before };
+    const docs = await this.readStore.collection<ConversationDoc>(CONVERSATIONS).find(filter, { sort: { lastPosition: -1 }, limit: query.limit });
+    const peerIds = docs.flatMap((doc) => (doc.peerId ? [doc.peerId] : []));
+    const groupIds = docs.flatMap((doc) => (doc.groupId ? [doc.groupId] : []));
+    const peers = new Map((peerIds.length ? await this.readStore.collection<UserDoc>(USERS).find({ _id: { $in: peerIds } }) : [])
+      .map((user) => [user._id, toPublicUser(user)]));
+    const groups = new Map((groupIds.length ? await this.readStore.collection<GroupDoc>(GROUPS).find({ _id: { $in: groupIds } }) : [])
+      .map((group) => [group._id, toPublicGroup(group)]));
+    return docs.map((doc) => ({
+      conversationId: doc.conversationId,
+      kind: doc.kind,
+      ...(doc.peerId ? { peer: peers.get(doc.peerId) ?? null } : {}),
+      ...(doc.groupId ? { group: groups.get(doc.groupId) ?? null } : {}),
+      lastMessage: doc.lastMessage,
+      lastPosition: doc.lastPosition,
+      unreadCount: doc.unreadCount,
+      readUpTo: doc.readUpTo,
+    }));
+  }
+
+  /** A message the caller may see (participant, not hidden for them), or 404. */
+  private async visibleMessage(userId: string, messageId: string): Promise<MessageDoc> {
+    const doc = (await this.readStore.collection<MessageDoc>(MESSAGES).findOne({ _id: messageId }))
+      ?? (await this.readStore.collection<MessageDoc>(GROUP_MESSAGES).findOne({ _id: messageId }));
+    if (!doc || doc.hiddenFor.includes(userId) || !(await this.access.canRead(userId, doc.conversationId))) throw new NotFoundError('Message');
+    return doc;
+  }
+
+  private async requireMessage(messageId: string, conversationId: string): Promise<PublicMessage> {
+    const collection = this.readStore.collection<MessageDoc>(messageCollectionOf(conversationId));
+    let doc = await collection.findOne({ _id: messageId });
+    if (!doc) {
+      await this.projections.waitFor(await this.projections.headPosition());
+      doc = await collection.findOne({ _id: messageId });
+    }
+    if (!doc) throw new NotFoundError('Message');
+    return toPublicMessage(doc);
+  }
+
+  private async isGroupMember(groupId: string, userId: string): Promise<boolean> {
+    const { state } = await this.commands.load(groupDecider, groupStream(groupId));
+    return state.status === 'active' && state.members.has(userId);
+  }
+}

@@ -1,0 +1,84 @@
+import { z } from 'zod';
+import { MAX_TEXT_LENGTH } from '../../commands/messages.ts';
+import { boundedText, id } from '../validation.ts';
+
+const encrypted = z.strictObject({
+  ciphertext: z.base64().min(1).max(64 * 1024),
+  nonce: z.base64().min(1).max(256),
+  algorithm: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
+  recipientKeyId: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/),
+});
+
+/** Exactly one of `text` and `encrypted`. */
+const content = {
+  text: boundedText(MAX_TEXT_LENGTH).optional(),
+  encrypted: encrypted.optional(),
+};
+
+const exactlyOneContent = (value: { text?: string | undefined; encrypted?: unknown }) => (value.text === undefined) !== (value.encrypted === undefined);
+const exactlyOneTarget = (value: { recipientId?: string | undefined; groupId?: string | undefined }) =>
+  (value.recipientId === undefined) !== (value.groupId === undefined);
+
+export const clientMessageId = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'Use 1 to 64 letters, digits or _.:-');
+
+export const sendMessageSchema = z.strictObject({
+  recipientId: id.optional(),
+  groupId: id.optional(),
+  ...content,
+  clientMessageId: clientMessageId.optional(),
+  replyTo: id.optional(),
+  attachments: z.array(id).max(10).optional(),
+})
+  .refine(exactlyOneTarget, { message: 'Give exactly one of recipientId and groupId', path: ['recipientId'] })
+  .refine(exactlyOneContent, { message: 'Give exactly one of text and encrypted', path: ['text'] });
+
+export const editMessageSchema = z.strictObject(content)
+  .refine(exactlyOneContent, { message: 'Give exactly one of text and encrypted', path: ['text'] });
+
+/** A conversation as the client names it: the other user, or the group. */
+export const conversationSchema = {
+  with: id.optional(),
+  groupId: id.optional(),
+};
+const exactlyOneConversation = (value: { with?: string | undefined; groupId?: string | undefined }) =>
+  (value.with === undefined) !== (value.groupId === undefined);
+
+const cursor = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+export const listMessagesSchema = z.strictObject({
+  ...conversationSchema,
+  before: cursor.optional(),
+  after: cursor.optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+})
+  .refine(exactlyOneConversation, { message: 'Give exactly one of with and groupId', path: ['with'] })
+  .refine((value) => value.before === undefined || value.after === undefined, { message: 'Give before or after, not both', path: ['before'] });
+
+export const markSchema = z.strictObject({ ...conversationSchema, messageId: id })
+  .refine(exactlyOneConversation, { message: 'Give exactly one of with and groupId', path: ['with'] });
+
+export const deleteMessageSchema = z.strictObject({ scope: z.enum(['everyone', 'me']).default('me') });
+
+export const typingSchema = z.strictObject({ ...conversationSchema })
+  .refine(exactlyOneConversation, { message: 'Give exactly one of with and groupId', path: ['with'] });
+
+export const listConversationsSchema = z.strictObject({
+  before: cursor.optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+});
+
+const groupProfile = {
+  name: boundedText(100),
+  description: z.string().trim().max(1_000).optional(),
+  iconMediaId: id.nullable().optional(),
+};
+
+export const createGroupSchema = z.strictObject({ ...groupProfile, memberIds: z.array(id).max(999).default([]) });
+export const updateGroupSchema = z.strictObject({
+  name: groupProfile.name.optional(),
+  description: groupProfile.description,
+  iconMediaId: groupProfile.iconMediaId,
+}).refine((value) => Object.values(value).some((field) => field !== undefined), { message: 'Change at least one field', path: ['name'] });
+export const addMemberSchema = z.strictObject({ userId: id, role: z.enum(['admin', 'member']).default('member') });
+export const transferOwnershipSchema = z.strictObject({ userId: id });
+export const syncSchema = z.strictObject({ type: z.literal('sync'), id: z.string().optional(), since: cursor.optional() });

@@ -1,0 +1,95 @@
+import { NotFoundError } from '../../commands/shared/errors.ts';
+import type { CommandMetadata } from '../../commands/shared/events.ts';
+import { FEED, type FeedEntry } from '../../projections/feed.ts';
+import { newId } from '../ids.ts';
+import type { ConversationAccess } from '../messaging/access.ts';
+import type { MessagingService } from '../messaging/messagingService.ts';
+import { markSchema, sendMessageSchema, syncSchema, typingSchema } from '../messaging/schemas.ts';
+import type { ProjectionRunner } from '../projection/runner.ts';
+import type { ReadStore } from '../readstore/port.ts';
+import { parse } from '../validation.ts';
+import type { Connection, FrameHandler } from './gateway.ts';
+import { LIMITS } from './protocol.ts';
+
+export interface FrameDeps {
+  messaging: MessagingService;
+  access: ConversationAccess;
+  readStore: ReadStore;
+  projections: ProjectionRunner;
+  clock: () => Date;
+  /** Sends ephemeral frames (typing) to every socket of a user. */
+  sendToUser: (userId: string, bytes: string) => void;
+}
+
+/** Strips the envelope (`type`, `id`) so the payload can be validated as strictly as a REST body. */
+const payloadOf = ({ type: _type, id: _id, ...payload }: Record<string, unknown>) => payload;
+
+function metadataOf(connection: Connection, frameId: string | undefined, now: Date): CommandMetadata {
+  const correlationId = `ws:${connection.id}:${frameId ?? newId()}`;
+  return { commandId: newId(), correlationId, causationId: correlationId, userId: connection.principal.userId, now: now.toISOString() };
+}
+
+const SYNC_PAGE = 500;
+
+/** Every client frame type besides `ping`, with the same validation and authorization as REST. */
+export function frameHandlers({ messaging, access, readStore, projections, clock, sendToUser }: FrameDeps): Array<[string, FrameHandler]> {
+  const sync: FrameHandler = async (connection, frame) => {
+    const { since } = parse(syncSchema, frame);
+    const userId = connection.principal.userId;
+    connection.beginSync();
+    let position = since ?? 0;
+    try {
+      if (since === undefined) {
+        // No position yet: a bounded snapshot of the conversation list and the position to resume from.
+        position = projections.position;
+        const conversations = await messaging.conversations(userId, { limit: 50 });
+        connection.send(JSON.stringify({ type: 'sync.snapshot', id: frame.id, position, conversations }));
+        return;
+      }
+      const feed = readStore.collection<FeedEntry>(FEED);
+      for (;;) {
+        const page = await feed.find({ userId, position: { $gt: position } }, { sort: { position: 1 }, limit: SYNC_PAGE });
+        for (const entry of page) connection.send(entry.bytes);
+        if (page.length > 0) position = page[page.length - 1]!.position;
+        if (page.length < SYNC_PAGE) break;
+      }
+      connection.send(JSON.stringify({ type: 'sync.ok', id: frame.id, position }));
+    } finally {
+      connection.endSync(position);
+    }
+  };
+
+  const send: FrameHandler = async (connection, frame) => {
+    const input = parse(sendMessageSchema, payloadOf(frame));
+    const { message, created } = await messaging.send(connection.principal.userId, input, metadataOf(connection, frame.id, clock()), false);
+    return { messageId: message.id, position: message.position, created, message };
+  };
+
+  const mark = (kind: 'read' | 'delivered'): FrameHandler => async (connection, frame) => {
+    const { messageId, ...conversation } = parse(markSchema, payloadOf(frame));
+    const metadata = metadataOf(connection, frame.id, clock());
+    const userId = connection.principal.userId;
+    const result = kind === 'read'
+      ? await messaging.markRead(userId, conversation, messageId, metadata, false)
+      : await messaging.markDelivered(userId, conversation, messageId, metadata, false);
+    return { messageId, position: result.position, upTo: result.upTo };
+  };
+
+  const typing: FrameHandler = async (connection, frame) => {
+    const userId = connection.principal.userId;
+    const conversationId = access.conversationIdOf(userId, parse(typingSchema, payloadOf(frame)));
+    if (!(await access.canRead(userId, conversationId))) throw new NotFoundError('Conversation');
+    // Ephemeral: relayed to the others in the conversation, never stored.
+    const bytes = JSON.stringify({ type: 'typing', conversationId, userId, expiresInMs: LIMITS.typingExpiresMs });
+    for (const participant of await access.participants(conversationId)) if (participant !== userId) sendToUser(participant, bytes);
+    return {};
+  };
+
+  return [
+    ['sync', sync],
+    ['message.send', send],
+    ['message.read', mark('read')],
+    ['message.delivered', mark('delivered')],
+    ['typing', typing],
+  ];
+}
