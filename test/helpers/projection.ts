@@ -32,3 +32,17 @@ export async function project(store: SqliteReadStore, projector: Projector, even
 export async function documents(store: SqliteReadStore, collection: string) {
   return store.collection(collection).find({}, { sort: { _id: 1 } });
 }
+
+/** Applies events event by event across projectors, in the runner's order. */
+export async function projectAll(store: SqliteReadStore, all: readonly Projector[], events: readonly RecordedEvent[]): Promise<void> {
+  const context = createProjectionContext(store);
+  for (const event of events) {
+    for (const projector of all) if (projector.handles.has(event.type)) await projector.apply(eventUpcaster.upcast(event), context);
+  }
+}
+
+export async function freshReadStoreFor(all: readonly Projector[]): Promise<SqliteReadStore> {
+  const store = new SqliteReadStore(join(tempDir('letsapp-projection-'), 'read.sqlite'));
+  for (const projector of all) for (const [name, indexes] of Object.entries(projector.collections)) await store.ensureIndexes(name, indexes);
+  return store;
+}

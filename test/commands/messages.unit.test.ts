@@ -1,0 +1,55 @@
+import test from 'ava';
+import { messageDecider, type MessageEvent, type SendMessage } from '../../commands/messages.ts';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../commands/shared/errors.ts';
+import { metadata, spec } from '../helpers/spec.ts';
+
+const now = '2026-01-01T00:00:00.000Z';
+const messages = spec(messageDecider);
+const sendData: SendMessage['data'] = {
+  messageId: 'm1', conversationId: 'dm:a:b', senderId: 'a', target: { kind: 'direct', recipientId: 'b' },
+  content: { kind: 'text', text: 'hi' }, replyTo: null, attachments: [], clientMessageId: 'c1', targetReachable: true, replyToValid: true,
+};
+const send = (overrides: Partial<SendMessage['data']> = {}): SendMessage => ({ type: 'SendMessage', data: { ...sendData, ...overrides }, metadata: metadata({ now }) });
+const { targetReachable: _r, replyToValid: _v, ...sentData } = sendData;
+const sent: MessageEvent = { type: 'MessageSent', data: { ...sentData, sentAt: now } };
+
+test('sending to a reachable recipient records the message', (t) => {
+  messages.given([]).when(send()).then(t, [sent]);
+});
+
+test('a retried send finds the message already sent and records nothing', (t) => {
+  messages.given([sent]).when(send()).then(t, []);
+});
+
+test('another sender reusing the id is a conflict', (t) => {
+  messages.given([sent]).when(send({ senderId: 'x' })).thenThrows(t, ConflictError, 'message_exists');
+});
+
+test('an unknown recipient is not found; a group you are not in is forbidden', (t) => {
+  messages.given([]).when(send({ targetReachable: false })).thenThrows(t, NotFoundError);
+  messages.given([]).when(send({ targetReachable: false, target: { kind: 'group', groupId: 'g' }, conversationId: 'group:g' })).thenThrows(t, ForbiddenError);
+});
+
+test('messaging yourself or replying to a message outside the conversation is invalid', (t) => {
+  messages.given([]).when(send({ target: { kind: 'direct', recipientId: 'a' } })).thenThrows(t, ValidationError);
+  messages.given([]).when(send({ replyToValid: false, replyTo: 'zz' })).thenThrows(t, ValidationError);
+});
+
+test('only the sender edits, and not after deletion', (t) => {
+  const edit = (actorId: string) => ({ type: 'EditMessage' as const, data: { messageId: 'm1', actorId, content: { kind: 'text' as const, text: 'v2' } }, metadata: metadata({ now }) });
+  messages.given([sent]).when(edit('a')).then(t, [{ type: 'MessageEdited', data: { messageId: 'm1', conversationId: 'dm:a:b', senderId: 'a', content: { kind: 'text', text: 'v2' }, editedAt: now } }]);
+  messages.given([sent]).when(edit('b')).thenThrows(t, ForbiddenError);
+  messages.given([sent, { type: 'MessageDeleted', data: { messageId: 'm1', conversationId: 'dm:a:b', deletedBy: 'a', deletedAt: now } }]).when(edit('a')).thenThrows(t, ConflictError);
+  messages.given([]).when(edit('a')).thenThrows(t, NotFoundError);
+});
+
+test('delete for everyone is the sender\'s; delete for me is any participant\'s, once', (t) => {
+  const del = (actorId: string, scope: 'everyone' | 'me', actorIsParticipant = true) =>
+    ({ type: 'DeleteMessage' as const, data: { messageId: 'm1', actorId, scope, actorIsParticipant }, metadata: metadata({ now }) });
+  messages.given([sent]).when(del('a', 'everyone')).then(t, [{ type: 'MessageDeleted', data: { messageId: 'm1', conversationId: 'dm:a:b', deletedBy: 'a', deletedAt: now } }]);
+  messages.given([sent]).when(del('b', 'everyone')).thenThrows(t, ForbiddenError);
+  const hidden: MessageEvent = { type: 'MessageHidden', data: { messageId: 'm1', conversationId: 'dm:a:b', userId: 'b', hiddenAt: now } };
+  messages.given([sent]).when(del('b', 'me')).then(t, [hidden]);
+  messages.given([sent, hidden]).when(del('b', 'me')).then(t, []);
+  messages.given([sent]).when(del('eve', 'me', false)).thenThrows(t, NotFoundError);
+});
