@@ -2,6 +2,7 @@ import test from 'ava';
 import { CHECKPOINTS } from '../../src/projection/runner.ts';
 import { registerUser, request, startTestApp, tempDir } from '../helpers/app.ts';
 import { spawnServer } from '../helpers/process.ts';
+import { connect } from '../helpers/socket.ts';
 
 test('after a restart on the same storage the user logs in, a revoked token stays revoked, projectors resume', async (t) => {
   const storageDir = tempDir();
@@ -45,5 +46,29 @@ test('a kill -9 right after a 201 from register loses nothing', async (t) => {
     t.is((await request(restarted.url, 'GET', '/auth/verify', { token: response.body.accessToken })).status, 200);
   } finally {
     await restarted.kill9();
+  }
+});
+
+test('a client resumes its sync across a server restart with no gap and no duplicate', async (t) => {
+  const storageDir = tempDir();
+  const first = await startTestApp({ storageDir });
+  const [a, b] = [await registerUser(first.url), await registerUser(first.url)];
+  const before = await request(first.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'before restart' } });
+  const lastSeen = before.body.message.position;
+  const missed = await request(first.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'while away' } });
+  await first.stop();
+
+  const second = await startTestApp({ storageDir });
+  try {
+    const socket = await connect(second.wsUrl, b.accessToken);
+    socket.send({ type: 'sync', since: lastSeen });
+    await socket.next((f) => f.type === 'sync.ok');
+    const after = await request(second.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'after restart' } });
+    await socket.next((f) => f.type === 'message.created' && f.message.id === after.body.message.id);
+    t.deepEqual(socket.frames.filter((f) => f.type === 'message.created').map((f) => f.message.content.text), ['while away', 'after restart']);
+    t.is(missed.status, 201);
+    socket.close();
+  } finally {
+    await second.dispose();
   }
 });
