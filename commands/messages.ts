@@ -17,7 +17,8 @@ export type MessageContent =
 
 export type MessageTarget = { kind: 'direct'; recipientId: string } | { kind: 'group'; groupId: string };
 
-export type MessageSent = Event<'MessageSent', {
+/** What a sender composes; the event adds the time it was sent. */
+export interface OutgoingMessage {
   messageId: string;
   conversationId: string;
   senderId: string;
@@ -26,8 +27,9 @@ export type MessageSent = Event<'MessageSent', {
   replyTo: string | null;
   attachments: string[];
   clientMessageId: string;
-  sentAt: string;
-}>;
+}
+
+export type MessageSent = Event<'MessageSent', OutgoingMessage & { sentAt: string }>;
 export type MessageEdited = Event<'MessageEdited', {
   messageId: string; conversationId: string; senderId: string; content: MessageContent; editedAt: string;
 }>;
@@ -37,15 +39,7 @@ export type MessageHidden = Event<'MessageHidden', { messageId: string; conversa
 export type MessageEvent = MessageSent | MessageEdited | MessageDeleted | MessageHidden;
 export const messageEventTypes = ['MessageSent', 'MessageEdited', 'MessageDeleted', 'MessageHidden'] as const satisfies readonly MessageEvent['type'][];
 
-export type SendMessage = Command<'SendMessage', {
-  messageId: string;
-  conversationId: string;
-  senderId: string;
-  target: MessageTarget;
-  content: MessageContent;
-  replyTo: string | null;
-  attachments: string[];
-  clientMessageId: string;
+export type SendMessage = Command<'SendMessage', OutgoingMessage & {
   /** Looked up by the shell: the direct recipient is a registered user, or the sender is a member of the group. */
   targetReachable: boolean;
   /** Looked up by the shell: the replied-to message exists in the same conversation (true when no reply). */

@@ -6,19 +6,20 @@ import { loadConfig, type Config } from '../../src/config.ts';
 
 export const tempDir = (prefix = 'letsapp-test-') => mkdtempSync(join(tmpdir(), prefix));
 
+/** The environment of every test server: ephemeral loopback ports, fixed secrets, fast bcrypt, no rate limit. */
+export const testEnv = (storageDir: string): Record<string, string> => ({
+  STORAGE_DIR: storageDir,
+  PORT: '0',
+  WS_PORT: '0',
+  HOST: '127.0.0.1',
+  BCRYPT_COST: '4',
+  AUTH_RATE_LIMIT_BURST: '100000',
+  JWT_SECRET_KEY: 'test-secret-key-that-is-long-enough-0123456789',
+  ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
+});
+
 export function testConfig(storageDir: string, overrides: Record<string, string> = {}): Config {
-  return loadConfig({
-    NODE_ENV: 'test',
-    STORAGE_DIR: storageDir,
-    PORT: '0',
-    WS_PORT: '0',
-    HOST: '127.0.0.1',
-    BCRYPT_COST: '4',
-    AUTH_RATE_LIMIT_BURST: '100000',
-    JWT_SECRET_KEY: 'test-secret-key-that-is-long-enough-0123456789',
-    ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
-    ...overrides,
-  }, () => undefined);
+  return loadConfig({ NODE_ENV: 'test', ...testEnv(storageDir), ...overrides }, () => undefined);
 }
 
 export interface TestApp extends RunningApp {

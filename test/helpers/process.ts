@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { testEnv } from './app.ts';
 
 export interface ServerProcess {
   child: ChildProcess;
@@ -16,14 +17,7 @@ export function spawnServer(storageDir: string, env: Record<string, string> = {}
       ...process.env,
       NODE_ENV: 'development',
       LOG_LEVEL: 'info',
-      STORAGE_DIR: storageDir,
-      PORT: '0',
-      WS_PORT: '0',
-      HOST: '127.0.0.1',
-      BCRYPT_COST: '4',
-      AUTH_RATE_LIMIT_BURST: '100000',
-      JWT_SECRET_KEY: 'test-secret-key-that-is-long-enough-0123456789',
-      ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
+      ...testEnv(storageDir),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
