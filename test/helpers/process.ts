@@ -1,47 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { spawnServer as spawn, type ServerProcess } from '../../scripts/lib/spawnServer.ts';
 import { testEnv } from './app.ts';
 
-export interface ServerProcess {
-  child: ChildProcess;
-  url: string;
-  wsUrl: string;
-  /** SIGKILL: no shutdown hook runs, as in a crash or a power cut of the process. */
-  kill9(): Promise<void>;
-}
+export type { ServerProcess };
 
-/** Runs the real entry point (`src/main.ts`) in a child process on ephemeral ports. */
-export function spawnServer(storageDir: string, env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import=tsx', 'src/main.ts'], {
-    env: {
-      ...process.env,
-      NODE_ENV: 'development',
-      LOG_LEVEL: 'info',
-      ...testEnv(storageDir),
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('server did not start within 20 s')), 20_000);
-    let stderr = '';
-    child.stderr!.on('data', (chunk) => { stderr += chunk; });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      let entry: { msg?: string; httpPort?: number; wsPort?: number };
-      try { entry = JSON.parse(line); } catch { return; }
-      if (entry.msg !== 'LetsApp is listening') return;
-      clearTimeout(timer);
-      resolve({
-        child,
-        url: `http://127.0.0.1:${entry.httpPort}`,
-        wsUrl: `ws://127.0.0.1:${entry.wsPort}/ws`,
-        async kill9() {
-          child.kill('SIGKILL');
-          await exited;
-        },
-      });
-    });
-  });
-}
+/** The real entry point in a child process on ephemeral ports, with the test environment. */
+export const spawnServer = (storageDir: string, env: Record<string, string> = {}): Promise<ServerProcess> =>
+  spawn({ ...testEnv(storageDir), ...env });

@@ -1,0 +1,299 @@
+/**
+ * npm run bench [-- --users 200 --sockets 1000 --seconds 10 --rate 2000 --window 4 --rest-concurrency 32]
+ *
+ * Starts the server on the embedded default in a temp dir (a child process) and loads it from this process:
+ *  1. socket throughput: every socket sends direct and group messages, `window` in flight, as fast as acks come;
+ *  2. socket latency at a fixed rate (`--rate` messages/s), send-to-delivered at the receiving sockets;
+ *  3. REST throughput: `--rest-concurrency` loops of POST /api/messages.
+ * Then it measures this machine's limits with the same rows and frames: raw SQLite appends (WAL, synchronous=FULL)
+ * and a bare uWebSockets.js relay, and prints our figures as ratios of them. Results: a table and a JSON file.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { execSync } from 'node:child_process';
+import { spawnServer } from './lib/spawnServer.ts';
+import { Latencies, LoadSocket, runFor } from './bench/load.ts';
+import { measureRawAppends } from './bench/rawSqlite.ts';
+
+const { values } = parseArgs({
+  options: {
+    users: { type: 'string', default: '200' },
+    sockets: { type: 'string', default: '1000' },
+    seconds: { type: 'string', default: '10' },
+    rate: { type: 'string', default: '2000' },
+    window: { type: 'string', default: '4' },
+    'rest-concurrency': { type: 'string', default: '32' },
+    'group-size': { type: 'string', default: '5' },
+    'group-share': { type: 'string', default: '0.1' },
+    out: { type: 'string', default: 'bench-results' },
+  },
+});
+const options = {
+  users: Number(values.users), sockets: Number(values.sockets), seconds: Number(values.seconds), rate: Number(values.rate),
+  window: Number(values.window), restConcurrency: Number(values['rest-concurrency']), groupSize: Number(values['group-size']),
+  groupShare: Number(values['group-share']),
+};
+
+const log = (message: string) => process.stderr.write(`${message}\n`);
+const storageDir = mkdtempSync(join(tmpdir(), 'letsapp-bench-'));
+const server = await spawnServer({
+  STORAGE_DIR: storageDir, PORT: '0', WS_PORT: '0', HOST: '127.0.0.1', BCRYPT_COST: '4', AUTH_RATE_LIMIT_BURST: '1000000',
+  JWT_SECRET_KEY: 'bench-secret-key-that-is-long-enough-0123456789', ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
+});
+const serverPid = server.child.pid!;
+const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+
+async function json(method: string, path: string, body?: unknown, token?: string): Promise<any> {
+  const response = await fetch(`${server.url}${path}`, {
+    method, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json().catch(() => null) };
+}
+
+async function inBatches<T>(items: readonly T[], size: number, run: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(run));
+}
+
+// --- set-up: users, groups, sockets -------------------------------------------------------------------------
+log(`registering ${options.users} users ...`);
+const users: Array<{ id: string; token: string }> = [];
+await inBatches([...Array(options.users).keys()], 16, async (i) => {
+  const { body } = await json('POST', '/auth/register', { email: `bench${i}@example.test`, username: `bench_${i}`, password: 'bench password' });
+  users[i] = { id: body.user.id, token: body.accessToken };
+});
+const groups: Array<{ id: string; members: string[] }> = [];
+for (let i = 0; i + options.groupSize <= users.length; i += options.groupSize) {
+  const members = users.slice(i, i + options.groupSize);
+  const { body } = await json('POST', '/api/groups', { name: `bench ${i}`, memberIds: members.slice(1).map((u) => u.id) }, members[0]!.token);
+  groups.push({ id: body.group.id, members: members.map((u) => u.id) });
+}
+const groupOf = new Map(groups.flatMap((group) => group.members.map((member) => [member, group] as const)));
+
+/** Picks a target for `senderIndex`: a group it is in, or another user. */
+function target(senderIndex: number): { recipientId?: string; groupId?: string } {
+  const sender = users[senderIndex]!;
+  const group = groupOf.get(sender.id);
+  if (group && Math.random() < options.groupShare) return { groupId: group.id };
+  const other = (senderIndex + 1 + Math.floor(Math.random() * (users.length - 1))) % users.length;
+  return { recipientId: users[other]!.id };
+}
+
+async function openSockets(url: (userIndex: number) => string, sync: boolean): Promise<LoadSocket[]> {
+  const sockets: LoadSocket[] = [];
+  for (let i = 0; i < options.sockets; i++) sockets.push(new LoadSocket(url(i % users.length), users[i % users.length]!.id));
+  await Promise.all(sockets.map((socket) => socket.opened));
+  if (sync) {
+    await Promise.all(sockets.map((socket) => new Promise<void>((resolve) => {
+      socket.on('sync.snapshot', () => resolve());
+      socket.send({ type: 'sync' });
+    })));
+  }
+  return sockets;
+}
+
+log(`opening ${options.sockets} sockets ...`);
+const sockets = await openSockets((i) => `${server.wsUrl}?token=${users[i]!.token}`, true);
+const userIndex = new Map(users.map((user, index) => [user.id, index]));
+
+// --- phases -------------------------------------------------------------------------------------------------
+interface PhaseResult {
+  seconds: number;
+  ackedPerSecond: number;
+  eventsAppendedPerSecond: number;
+  deliveryLatencyMs: ReturnType<Latencies['summary']>;
+  maxProjectionLag: number;
+  finalProjectionLag: number;
+  serverPeakRssMb: number;
+}
+
+async function ping() {
+  return (await json('GET', '/ping')).body.projections as { head: number; lag: number };
+}
+
+/** Counts deliveries to sockets of users other than the sender; the text carries the send time. */
+function listenForDeliveries(all: LoadSocket[], latencies: Latencies, frameType: string, read: (frame: any) => { senderId: string; sentAt: number }) {
+  for (const socket of all) {
+    socket.on(frameType, (frame) => {
+      const { senderId, sentAt } = read(frame);
+      if (senderId !== socket.userId && sentAt > 0) latencies.add(performance.now() - sentAt);
+    });
+  }
+}
+
+async function measure(name: string, drive: (stop: () => boolean, acked: () => void) => Promise<void> | void, ourServer = true): Promise<PhaseResult> {
+  const latencies = new Latencies();
+  listenForDeliveries(sockets, latencies, 'message.created', (frame) => ({ senderId: frame.message.senderId, sentAt: Number(frame.message.content?.text) }));
+  const before = ourServer ? await ping() : { head: 0, lag: 0 };
+  let acked = 0;
+  let stopped = false;
+  let maxLag = 0;
+  let peakRss = rssMb(serverPid);
+  const started = performance.now();
+  const driving = drive(() => stopped, () => { acked++; });
+  await runFor(options.seconds, async (elapsed) => {
+    peakRss = Math.max(peakRss, rssMb(serverPid));
+    const status = ourServer ? await ping() : { lag: 0 };
+    maxLag = Math.max(maxLag, status.lag);
+    log(`  ${name}: ${elapsed.toFixed(0)}/${options.seconds} s, ${acked} acked, lag ${status.lag}`);
+  });
+  stopped = true;
+  const seconds = (performance.now() - started) / 1000;
+  await driving;
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const after = await ping();
+  return {
+    seconds: Number(seconds.toFixed(2)),
+    ackedPerSecond: Math.round(acked / seconds),
+    eventsAppendedPerSecond: Math.round((after.head - before.head) / seconds),
+    deliveryLatencyMs: latencies.summary(),
+    maxProjectionLag: maxLag,
+    finalProjectionLag: after.lag,
+    serverPeakRssMb: Math.round(peakRss),
+  };
+}
+
+/** Closed loop: each socket keeps `window` sends in flight and sends the next on each ack. */
+function closedLoop(all: LoadSocket[], frame: (socketIndex: number, id: string) => unknown, ackType: string) {
+  return (stop: () => boolean, acked: () => void) => {
+    all.forEach((socket, index) => {
+      let seq = 0;
+      const next = () => {
+        if (!stop()) socket.send(frame(index, `${index}-${seq++}`));
+      };
+      socket.on(ackType, () => { acked(); next(); });
+      socket.on('error', () => next());
+      for (let i = 0; i < options.window; i++) next();
+    });
+  };
+}
+
+/** Open loop at a fixed rate, spread over the sockets. */
+function fixedRate(all: LoadSocket[], frame: (socketIndex: number, id: string) => unknown, ackType: string) {
+  return async (stop: () => boolean, acked: () => void) => {
+    for (const socket of all) socket.on(ackType, () => acked());
+    let index = 0;
+    let sent = 0;
+    const started = performance.now();
+    while (!stop()) {
+      const due = Math.floor(((performance.now() - started) / 1000) * options.rate);
+      for (; sent < due; sent++) {
+        const socketIndex = index++ % all.length;
+        all[socketIndex]!.send(frame(socketIndex, `r${sent}`));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  };
+}
+
+const messageFrame = (socketIndex: number, id: string) => ({
+  type: 'message.send', id, text: String(performance.now()), ...target(userIndex.get(sockets[socketIndex]!.userId)!),
+});
+
+log('phase 1/3: socket throughput');
+const socketThroughput = await measure('socket throughput', closedLoop(sockets, messageFrame, 'message.send.ok'));
+log('phase 2/3: socket latency at a fixed rate');
+const socketLatency = await measure(`socket at ${options.rate}/s`, fixedRate(sockets, messageFrame, 'message.send.ok'));
+log('phase 3/3: REST throughput');
+const restThroughput = await measure('REST throughput', async (stop, acked) => {
+  await Promise.all([...Array(options.restConcurrency).keys()].map(async (worker) => {
+    while (!stop()) {
+      const senderIndex = (worker * 7 + Math.floor(Math.random() * users.length)) % users.length;
+      const { status } = await json('POST', '/api/messages', { text: String(performance.now()), ...target(senderIndex) }, users[senderIndex]!.token);
+      if (status === 201) acked();
+    }
+  }));
+});
+const serverRssMb = Math.round(rssMb(serverPid));
+for (const socket of sockets) socket.close();
+await server.kill9();
+
+// --- this machine's limits ----------------------------------------------------------------------------------
+log('limit (a): raw SQLite appends, WAL + synchronous=FULL');
+const sampleData = JSON.stringify({ messageId: crypto.randomUUID(), conversationId: `dm:${users[0]!.id}:${users[1]!.id}`, senderId: users[0]!.id,
+  target: { kind: 'direct', recipientId: users[1]!.id }, content: { kind: 'text', text: String(performance.now()) }, replyTo: null, attachments: [],
+  clientMessageId: crypto.randomUUID(), sentAt: new Date().toISOString() });
+const rawDir = mkdtempSync(join(tmpdir(), 'letsapp-raw-'));
+const rawSingle = measureRawAppends(rawDir, 1, 2, sampleData);
+const rawBatched = measureRawAppends(rawDir, 256, 2, sampleData);
+rmSync(rawDir, { recursive: true, force: true });
+
+log('limit (b): a bare uWebSockets.js relay with no persistence');
+const relay = spawn(process.execPath, ['--import=tsx', 'scripts/bench/relayServer.ts'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const relayPort = await new Promise<number>((resolve) => {
+  createInterface({ input: relay.stdout! }).on('line', (line) => resolve(JSON.parse(line).port));
+});
+const relaySockets = await openSockets((i) => `ws://127.0.0.1:${relayPort}/ws?user=${users[i]!.id}`, false);
+const relayFrame = (socketIndex: number, id: string) => {
+  const sender = users[userIndex.get(relaySockets[socketIndex]!.userId)!]!;
+  const chosen = target(userIndex.get(sender.id)!);
+  const to = chosen.groupId ? groups.find((group) => group.id === chosen.groupId)!.members : [chosen.recipientId!, sender.id];
+  return { type: 'relay', id, to, senderId: sender.id, sentAt: performance.now() };
+};
+async function measureRelay(name: string, drive: ReturnType<typeof closedLoop>): Promise<{ ackedPerSecond: number; deliveryLatencyMs: ReturnType<Latencies['summary']> }> {
+  const latencies = new Latencies();
+  listenForDeliveries(relaySockets, latencies, 'relay', (frame) => ({ senderId: frame.senderId, sentAt: frame.sentAt }));
+  let acked = 0;
+  let stopped = false;
+  const started = performance.now();
+  const driving = drive(() => stopped, () => { acked++; });
+  await runFor(options.seconds, (elapsed) => log(`  ${name}: ${elapsed.toFixed(0)}/${options.seconds} s, ${acked} acked`));
+  stopped = true;
+  const seconds = (performance.now() - started) / 1000;
+  await driving;
+  return { ackedPerSecond: Math.round(acked / seconds), deliveryLatencyMs: latencies.summary() };
+}
+const relayThroughput = await measureRelay('relay throughput', closedLoop(relaySockets, relayFrame, 'ack'));
+const relayLatency = await measureRelay(`relay at ${options.rate}/s`, fixedRate(relaySockets, relayFrame, 'ack'));
+for (const socket of relaySockets) socket.close();
+relay.kill('SIGKILL');
+rmSync(storageDir, { recursive: true, force: true });
+
+// --- report -------------------------------------------------------------------------------------------------
+const ratio = (ours: number, limit: number) => (limit > 0 ? Number((ours / limit).toFixed(3)) : null);
+const commit = (() => { try { return execSync('git rev-parse --short HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return 'unknown'; } })();
+const result = {
+  commit,
+  takenAt: new Date().toISOString(),
+  machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+  options,
+  socketThroughput,
+  socketLatency,
+  restThroughput,
+  serverRssMb,
+  limits: { rawSqliteSingleRowCommits: rawSingle, rawSqliteBatchedCommits: rawBatched, relayThroughput, relayLatency },
+  ratios: {
+    socketAckedVsRelay: ratio(socketThroughput.ackedPerSecond, relayThroughput.ackedPerSecond),
+    eventsAppendedVsRawSqliteBatched: ratio(socketThroughput.eventsAppendedPerSecond, rawBatched.appendsPerSecond),
+    eventsAppendedVsRawSqliteSingleRow: ratio(socketThroughput.eventsAppendedPerSecond, rawSingle.appendsPerSecond),
+    p99AtRateVsRelayP99: ratio(socketLatency.deliveryLatencyMs.p99, relayLatency.deliveryLatencyMs.p99),
+  },
+};
+mkdirSync(values.out!, { recursive: true });
+const file = join(values.out!, `bench-${commit}-${result.takenAt.replace(/[:.]/g, '-')}.json`);
+writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+writeFileSync(join(values.out!, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
+
+const row = (name: string, value: string) => console.log(`${name.padEnd(52)} ${value}`);
+console.log(`\nLetsApp bench @ ${commit}: ${options.users} users, ${options.sockets} sockets, ${options.seconds} s per phase, ${result.machine.cpus} cores`);
+row('socket: acked messages/s (closed loop)', `${socketThroughput.ackedPerSecond}`);
+row('socket: events appended/s', `${socketThroughput.eventsAppendedPerSecond}`);
+row('socket: send→delivered p50/p95/p99 ms (closed loop)', `${socketThroughput.deliveryLatencyMs.p50} / ${socketThroughput.deliveryLatencyMs.p95} / ${socketThroughput.deliveryLatencyMs.p99}`);
+row(`socket: send→delivered p50/p95/p99 ms at ${options.rate}/s`, `${socketLatency.deliveryLatencyMs.p50} / ${socketLatency.deliveryLatencyMs.p95} / ${socketLatency.deliveryLatencyMs.p99} (acked ${socketLatency.ackedPerSecond}/s)`);
+row('REST: acked messages/s', `${restThroughput.ackedPerSecond}`);
+row('REST: send→delivered p50/p95/p99 ms', `${restThroughput.deliveryLatencyMs.p50} / ${restThroughput.deliveryLatencyMs.p95} / ${restThroughput.deliveryLatencyMs.p99}`);
+row('projection lag, max during phases (events)', `${Math.max(socketThroughput.maxProjectionLag, socketLatency.maxProjectionLag, restThroughput.maxProjectionLag)}`);
+row('server memory: peak / end RSS MB', `${Math.max(socketThroughput.serverPeakRssMb, socketLatency.serverPeakRssMb, restThroughput.serverPeakRssMb)} / ${serverRssMb}`);
+row('limit: raw SQLite appends/s, 1 row per commit', `${rawSingle.appendsPerSecond}`);
+row('limit: raw SQLite appends/s, 256 rows per commit', `${rawBatched.appendsPerSecond}`);
+row('limit: bare uWS relay acked/s', `${relayThroughput.ackedPerSecond}`);
+row(`limit: bare uWS relay p99 ms at ${options.rate}/s`, `${relayLatency.deliveryLatencyMs.p99}`);
+row('ratio: socket acked / relay acked', `${result.ratios.socketAckedVsRelay}`);
+row('ratio: events appended / raw SQLite (256 per commit)', `${result.ratios.eventsAppendedVsRawSqliteBatched}`);
+row('ratio: events appended / raw SQLite (1 per commit)', `${result.ratios.eventsAppendedVsRawSqliteSingleRow}`);
+console.log(`\nresults: ${file}`);
+process.exit(0);

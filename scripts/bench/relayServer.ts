@@ -1,0 +1,36 @@
+/**
+ * The bench's baseline: a bare uWebSockets.js server that relays the same frames with no persistence, no
+ * validation and no projection. What it reaches is this machine's ceiling for the socket path.
+ * Protocol: `?user=<id>` on connect; a frame `{"to":[userIds],...}` is acked to its sender and forwarded as is.
+ */
+import uWS from 'uWebSockets.js';
+
+interface SocketData {
+  userId: string;
+}
+
+const sockets = new Map<string, Set<uWS.WebSocket<SocketData>>>();
+const app = uWS.App().ws<SocketData>('/ws', {
+  maxPayloadLength: 64 * 1024,
+  upgrade: (res, req, context) => {
+    res.upgrade<SocketData>({ userId: req.getQuery('user') ?? '' }, req.getHeader('sec-websocket-key'),
+      req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+  },
+  open: (ws) => {
+    const { userId } = ws.getUserData();
+    let set = sockets.get(userId);
+    if (!set) sockets.set(userId, (set = new Set()));
+    set.add(ws);
+  },
+  message: (ws, message) => {
+    const text = Buffer.from(message).toString('utf8');
+    const frame = JSON.parse(text) as { id: string; to: string[] };
+    ws.send(JSON.stringify({ type: 'ack', id: frame.id }));
+    for (const userId of frame.to) for (const socket of sockets.get(userId) ?? []) socket.send(text);
+  },
+  close: (ws) => sockets.get(ws.getUserData().userId)?.delete(ws),
+});
+app.listen('127.0.0.1', 0, (token) => {
+  if (!token) process.exit(1);
+  console.log(JSON.stringify({ msg: 'relay listening', port: uWS.us_socket_local_port(token) }));
+});

@@ -1,0 +1,40 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+export interface ServerProcess {
+  child: ChildProcess;
+  url: string;
+  wsUrl: string;
+  /** SIGKILL: no shutdown hook runs, as in a crash. */
+  kill9(): Promise<void>;
+}
+
+/** Runs the real entry point (`src/main.ts`) in a child process and resolves once it listens. */
+export function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ['--import=tsx', 'src/main.ts'], {
+    env: { ...process.env, NODE_ENV: 'development', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('server did not start within 30 s')), 30_000);
+    let stderr = '';
+    child.stderr!.on('data', (chunk) => { stderr += chunk; });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let entry: { msg?: string; httpPort?: number; wsPort?: number };
+      try { entry = JSON.parse(line); } catch { return; }
+      if (entry.msg !== 'LetsApp is listening') return;
+      clearTimeout(timer);
+      resolve({
+        child,
+        url: `http://127.0.0.1:${entry.httpPort}`,
+        wsUrl: `ws://127.0.0.1:${entry.wsPort}/ws`,
+        async kill9() {
+          child.kill('SIGKILL');
+          await exited;
+        },
+      });
+    });
+  });
+}
