@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --users 200 --sockets 1000 --seconds 10 --rate 2000 --window 4 --rest-concurrency 32]
+ * npm run bench [-- --users 200 --sockets 1000 --seconds 10 --rate 2000 --window 4 --rest-concurrency 32 --profile DIR]
  *
  * Starts the server on the embedded default in a temp dir (a child process) and loads it from this process:
  *  1. socket throughput: every socket sends direct and group messages, `window` in flight, as fast as acks come;
@@ -30,6 +30,8 @@ const { values } = parseArgs({
     'group-size': { type: 'string', default: '5' },
     'group-share': { type: 'string', default: '0.1' },
     out: { type: 'string', default: 'bench-results' },
+    /** Writes a V8 CPU profile of the server into this directory. */
+    profile: { type: 'string' },
   },
 });
 const options = {
@@ -43,7 +45,7 @@ const storageDir = mkdtempSync(join(tmpdir(), 'letsapp-bench-'));
 const server = await spawnServer({
   STORAGE_DIR: storageDir, PORT: '0', WS_PORT: '0', HOST: '127.0.0.1', BCRYPT_COST: '4', AUTH_RATE_LIMIT_BURST: '1000000',
   JWT_SECRET_KEY: 'bench-secret-key-that-is-long-enough-0123456789', ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
-});
+}, values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []);
 const serverPid = server.child.pid!;
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
@@ -210,7 +212,7 @@ const restThroughput = await measure('REST throughput', async (stop, acked) => {
 });
 const serverRssMb = Math.round(rssMb(serverPid));
 for (const socket of sockets) socket.close();
-await server.kill9();
+await server.stop();
 
 // --- this machine's limits ----------------------------------------------------------------------------------
 log('limit (a): raw SQLite appends, WAL + synchronous=FULL');

@@ -57,7 +57,10 @@ export class CommandHandler {
     decider: Decider<C, E, S>, stream: string, command: C,
   ): Promise<HandleResult<S, E>> {
     for (let attempt = 1; ; attempt++) {
-      const { state, revision } = await this.load(decider, stream);
+      // A cached state may be stale if another process wrote the stream; the expected revision catches that,
+      // and the retry reads the stream afresh.
+      const cached = this.cache.get(stream) as (CachedState & { state: S }) | undefined;
+      const { state, revision } = cached ?? await this.load(decider, stream);
       const events = decider.decide(command, state);
       if (events.length === 0) return { state, events, revision, position: null };
       const { metadata } = command;

@@ -7,11 +7,13 @@ export interface ServerProcess {
   wsUrl: string;
   /** SIGKILL: no shutdown hook runs, as in a crash. */
   kill9(): Promise<void>;
+  /** SIGTERM: a graceful shutdown. */
+  stop(): Promise<void>;
 }
 
 /** Runs the real entry point (`src/main.ts`) in a child process and resolves once it listens. */
-export function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import=tsx', 'src/main.ts'], {
+export function spawnServer(env: Record<string, string>, nodeArgs: readonly string[] = []): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, '--import=tsx', 'src/main.ts'], {
     env: { ...process.env, NODE_ENV: 'development', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -32,6 +34,10 @@ export function spawnServer(env: Record<string, string>): Promise<ServerProcess>
         wsUrl: `ws://127.0.0.1:${entry.wsPort}/ws`,
         async kill9() {
           child.kill('SIGKILL');
+          await exited;
+        },
+        async stop() {
+          child.kill('SIGTERM');
           await exited;
         },
       });

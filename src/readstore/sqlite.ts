@@ -8,6 +8,9 @@ import type {
 
 type SqlValue = string | number | null;
 
+/** `{ _id: "..." }` alone: served by the primary key without compiling a filter. */
+const isIdOnly = (filter: Filter) => typeof filter._id === 'string' && Object.keys(filter).length === 1;
+
 const COLLECTION_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const tableOf = (collection: string) => `c_${collection}`;
 const elementTableOf = (collection: string) => `c_${collection}__elements`;
@@ -38,6 +41,8 @@ export class SqliteReadStore implements ReadStore {
   private readonly meta = new Map<string, CollectionMeta>();
   private readonly collections = new Map<string, SqliteCollection<Doc>>();
   private transactionQueue: Promise<unknown> = Promise.resolve();
+  /** Filters compile to a handful of distinct SQL texts; preparing each once keeps the hot path cheap. */
+  private readonly statements = new Map<string, Database.Statement<SqlValue[]>>();
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -45,7 +50,20 @@ export class SqliteReadStore implements ReadStore {
     // The read store is derived data: a power loss may roll back the newest projection transactions together
     // with their checkpoints, and the projectors then replay them from the event log.
     this.db.pragma('synchronous = NORMAL');
+    // Projection batches write many pages; checkpoint (and fsync) the WAL less often than every 1000 pages.
+    this.db.pragma('wal_autocheckpoint = 20000');
+    this.db.pragma('cache_size = -65536');
     this.db.pragma('busy_timeout = 10000');
+  }
+
+  prepare(sql: string): Database.Statement<SqlValue[]> {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      if (this.statements.size > 1_000) this.statements.clear();
+      statement = this.db.prepare<SqlValue[]>(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
   }
 
   metaOf(collection: string): CollectionMeta {
@@ -243,20 +261,20 @@ class SqliteCollection<T extends Doc> implements Collection<T> {
   }
 
   private select(filter: Filter, options: FindOptions = {}): T[] {
+    if (isIdOnly(filter) && !options.skip) {
+      const row = this.statements.byId.get(filter._id as string);
+      return row ? [JSON.parse(row.doc) as T] : [];
+    }
     const params: SqlValue[] = [];
     let sql = `SELECT doc FROM ${this.table} WHERE ${this.where(filter, params)}${this.orderBy(options.sort)}`;
     if (options.limit !== undefined || options.skip !== undefined) {
       sql += ' LIMIT ? OFFSET ?';
       params.push(options.limit && options.limit > 0 ? options.limit : -1, options.skip ?? 0);
     }
-    return this.store.db.prepare<SqlValue[], { doc: string }>(sql).all(...params).map((row) => JSON.parse(row.doc) as T);
+    return (this.store.prepare(sql).all(...params) as Array<{ doc: string }>).map((row) => JSON.parse(row.doc) as T);
   }
 
   async findOne(filter: Filter): Promise<T | null> {
-    if (typeof filter._id === 'string' && Object.keys(filter).length === 1) {
-      const row = this.statements.byId.get(filter._id);
-      return row ? (JSON.parse(row.doc) as T) : null;
-    }
     return this.select(filter, { limit: 1 })[0] ?? null;
   }
 
@@ -267,7 +285,7 @@ class SqliteCollection<T extends Doc> implements Collection<T> {
   async countDocuments(filter: Filter): Promise<number> {
     const params: SqlValue[] = [];
     const sql = `SELECT count(*) AS n FROM ${this.table} WHERE ${this.where(filter, params)}`;
-    return this.store.db.prepare<SqlValue[], { n: number }>(sql).get(...params)!.n;
+    return (this.store.prepare(sql).get(...params) as { n: number }).n;
   }
 
   private write(doc: T, isNew: boolean): void {
@@ -287,9 +305,8 @@ class SqliteCollection<T extends Doc> implements Collection<T> {
 
   private writeElements(doc: T): void {
     if (this.meta.multikey.size === 0) return;
-    const db = this.store.db;
-    db.prepare(`DELETE FROM ${this.elementTable} WHERE id = ?`).run(doc._id);
-    const insert = db.prepare(`INSERT OR IGNORE INTO ${this.elementTable} (path, value, id) VALUES (?, ?, ?)`);
+    this.store.prepare(`DELETE FROM ${this.elementTable} WHERE id = ?`).run(doc._id);
+    const insert = this.store.prepare(`INSERT OR IGNORE INTO ${this.elementTable} (path, value, id) VALUES (?, ?, ?)`);
     for (const path of this.meta.multikey) {
       const value = getPath(doc, path);
       for (const element of Array.isArray(value) ? value : [value]) {
@@ -301,7 +318,7 @@ class SqliteCollection<T extends Doc> implements Collection<T> {
 
   private remove(id: string): void {
     this.statements.delete.run(id);
-    if (this.meta.multikey.size > 0) this.store.db.prepare(`DELETE FROM ${this.elementTable} WHERE id = ?`).run(id);
+    if (this.meta.multikey.size > 0) this.store.prepare(`DELETE FROM ${this.elementTable} WHERE id = ?`).run(id);
   }
 
   /** Runs a multi-statement write atomically even outside withTransaction. */
