@@ -23,6 +23,8 @@ import { ConversationAccess } from './messaging/access.ts';
 import { GroupService } from './messaging/groupService.ts';
 import { MessagingService } from './messaging/messagingService.ts';
 import { frameHandlers } from './realtime/frames.ts';
+import { pingSchema } from './messaging/schemas.ts';
+import { parse } from './validation.ts';
 import { SocketGateway, type FrameHandler } from './realtime/gateway.ts';
 import { openEventStore, openReadStore } from './stores.ts';
 
@@ -60,7 +62,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const messaging = new MessagingService(commands, readStore, projections, access);
   const groups = new GroupService(commands, readStore, projections);
 
-  const handlers = new Map<string, FrameHandler>([['ping', async () => ({ time: clock().toISOString() })]]);
+  const handlers = new Map<string, FrameHandler>([['ping', async (_connection, frame) => {
+    parse(pingSchema, frame);
+    return { time: clock().toISOString() };
+  }]]);
   const gateway = new SocketGateway({ authenticator, logger, handlers });
   for (const [type, handler] of frameHandlers({
     messaging, access, readStore, projections, clock, sendToUser: (userId, bytes) => gateway.sendToUser(userId, bytes),
