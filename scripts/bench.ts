@@ -25,7 +25,7 @@ const { values } = parseArgs({
     sockets: { type: 'string', default: '1000' },
     seconds: { type: 'string', default: '10' },
     rate: { type: 'string', default: '2000' },
-    window: { type: 'string', default: '4' },
+    window: { type: 'string', default: '1' },
     'rest-concurrency': { type: 'string', default: '32' },
     'group-size': { type: 'string', default: '5' },
     'group-share': { type: 'string', default: '0.1' },
@@ -118,19 +118,32 @@ async function ping() {
 }
 
 /** Counts deliveries to sockets of users other than the sender; the text carries the send time. */
-function listenForDeliveries(all: LoadSocket[], latencies: Latencies, frameType: string, read: (frame: any) => { senderId: string; sentAt: number }) {
+function listenForDeliveries(all: LoadSocket[], latencies: Latencies, frameType: string, read: (frame: any) => { senderId: string; sentAt: number },
+  since: number) {
   for (const socket of all) {
     socket.on(frameType, (frame) => {
       const { senderId, sentAt } = read(frame);
-      if (senderId !== socket.userId && sentAt > 0) latencies.add(performance.now() - sentAt);
+      // Only messages sent in this phase: a previous phase's backlog is not this phase's latency.
+      if (senderId !== socket.userId && sentAt >= since) latencies.add(performance.now() - sentAt);
     });
   }
 }
 
-async function measure(name: string, drive: (stop: () => boolean, acked: () => void) => Promise<void> | void, ourServer = true): Promise<PhaseResult> {
+/** Waits until the server has projected everything (lag 0) and the stragglers have arrived. */
+async function drain(): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if ((await ping()).lag === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+}
+
+async function measure(name: string, drive: (stop: () => boolean, acked: () => void) => Promise<void> | void): Promise<PhaseResult> {
+  await drain();
   const latencies = new Latencies();
-  listenForDeliveries(sockets, latencies, 'message.created', (frame) => ({ senderId: frame.message.senderId, sentAt: Number(frame.message.content?.text) }));
-  const before = ourServer ? await ping() : { head: 0, lag: 0 };
+  listenForDeliveries(sockets, latencies, 'message.created', (frame) => ({ senderId: frame.message.senderId, sentAt: Number(frame.message.content?.text) }),
+    performance.now());
+  const before = await ping();
   let acked = 0;
   let stopped = false;
   let maxLag = 0;
@@ -139,15 +152,15 @@ async function measure(name: string, drive: (stop: () => boolean, acked: () => v
   const driving = drive(() => stopped, () => { acked++; });
   await runFor(options.seconds, async (elapsed) => {
     peakRss = Math.max(peakRss, rssMb(serverPid));
-    const status = ourServer ? await ping() : { lag: 0 };
+    const status = await ping();
     maxLag = Math.max(maxLag, status.lag);
     log(`  ${name}: ${elapsed.toFixed(0)}/${options.seconds} s, ${acked} acked, lag ${status.lag}`);
   });
   stopped = true;
   const seconds = (performance.now() - started) / 1000;
   await driving;
-  await new Promise((resolve) => setTimeout(resolve, 500));
   const after = await ping();
+  await drain();
   return {
     seconds: Number(seconds.toFixed(2)),
     ackedPerSecond: Math.round(acked / seconds),
@@ -237,8 +250,9 @@ const relayFrame = (socketIndex: number, id: string) => {
   return { type: 'relay', id, to, senderId: sender.id, sentAt: performance.now() };
 };
 async function measureRelay(name: string, drive: ReturnType<typeof closedLoop>): Promise<{ ackedPerSecond: number; deliveryLatencyMs: ReturnType<Latencies['summary']> }> {
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
   const latencies = new Latencies();
-  listenForDeliveries(relaySockets, latencies, 'relay', (frame) => ({ senderId: frame.senderId, sentAt: frame.sentAt }));
+  listenForDeliveries(relaySockets, latencies, 'relay', (frame) => ({ senderId: frame.senderId, sentAt: frame.sentAt }), performance.now());
   let acked = 0;
   let stopped = false;
   const started = performance.now();

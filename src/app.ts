@@ -50,7 +50,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const clock = options.clock ?? (() => new Date());
   const eventStore = await openEventStore(config);
   const readStore = await openReadStore(config);
-  const projections = new ProjectionRunner(eventStore, readStore, projectors, eventUpcaster, logger);
+  const projections = new ProjectionRunner(eventStore, readStore, projectors, eventUpcaster, logger, config.projectionCoalesceMs);
   await projections.start();
 
   const commands = new CommandHandler(eventStore, eventUpcaster);

@@ -69,6 +69,11 @@ export interface SubscribeOptions {
   /** Exclusive start position. */
   readonly after: number;
   readonly batchSize?: number;
+  /**
+   * After being woken by new events, wait this long before reading, so the commits of a busy moment arrive as
+   * one batch (fewer, larger downstream transactions). Adapters that push events one by one ignore it.
+   */
+  readonly coalesceMs?: number;
 }
 
 export interface EventStore {

@@ -42,6 +42,8 @@ export class ProjectionRunner {
     readonly projectors: readonly Projector[],
     private readonly upcaster: EventUpcaster,
     private readonly logger: Logger,
+    /** How long a burst of commits may gather before it is projected as one batch. */
+    private readonly coalesceMs = 0,
   ) {}
 
   async start(): Promise<void> {
@@ -60,7 +62,7 @@ export class ProjectionRunner {
   }
 
   private subscribe(): void {
-    const subscription = this.eventStore.subscribeToAll({ after: this.position }, (events) => this.applyBatch(events));
+    const subscription = this.eventStore.subscribeToAll({ after: this.position, coalesceMs: this.coalesceMs }, (events) => this.applyBatch(events));
     this.subscription = subscription;
     subscription.done.catch(async (error: unknown) => {
       if (this.stopped) return;
