@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --users 200 --sockets 1000 --seconds 10 --rate 2000 --window 4 --rest-concurrency 32 --profile DIR]
+ * npm run bench [-- --users 200 --sockets 1000 --seconds 6 --rate 2000 --window 4 --rest-concurrency 32 --profile DIR]
  *
  * Starts the server on the embedded default in a temp dir (a child process) and loads it from this process:
  *  1. socket throughput: every socket sends direct and group messages, `window` in flight, as fast as acks come;
@@ -23,7 +23,7 @@ const { values } = parseArgs({
   options: {
     users: { type: 'string', default: '200' },
     sockets: { type: 'string', default: '1000' },
-    seconds: { type: 'string', default: '10' },
+    seconds: { type: 'string', default: '6' },
     rate: { type: 'string', default: '2000' },
     window: { type: 'string', default: '1' },
     'rest-concurrency': { type: 'string', default: '32' },
