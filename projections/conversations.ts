@@ -8,7 +8,7 @@ import { receiptEventTypes } from '../commands/receipts.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
 import type { ProjectedDoc, ProjectionContext, Projector, Unpositioned } from '../src/projection/projector.ts';
 import { GROUPS, type GroupDoc } from './groups.ts';
-import { messageCollectionOf, type MessageDoc } from './messageDocs.ts';
+import { GROUP_MESSAGES, MESSAGES, messageCollectionOf, type MessageDoc } from './messageDocs.ts';
 
 export interface LastMessage {
   id: string;
@@ -143,6 +143,7 @@ export const conversationsProjector: Projector = {
   collections: {
     [CONVERSATIONS]: [{ key: { userId: 1, lastPosition: -1 } }, { key: { conversationId: 1 } }],
   },
+  reads: [GROUPS, MESSAGES, GROUP_MESSAGES],
   handles: new Set([...messageEventTypes, ...receiptEventTypes, 'GroupCreated', 'MemberAdded', 'MemberRemoved', 'MemberLeft']),
   async apply(recorded, context) {
     if (messageTypes.has(recorded.type)) return onMessage(recorded as unknown as MessageEvent, recorded, context);

@@ -7,7 +7,7 @@ import { receiptEventTypes } from '../commands/receipts.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
 import type { ProjectedDoc, ProjectionContext, Projector } from '../src/projection/projector.ts';
 import { GROUPS, toPublicGroup, type GroupDoc } from './groups.ts';
-import { messageCollectionOf, toPublicMessage, type MessageDoc } from './messageDocs.ts';
+import { GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageDoc } from './messageDocs.ts';
 
 /**
  * `feed`: every live update each user may see, in position order, as the exact bytes pushed over the socket.
@@ -78,6 +78,7 @@ const receiptTypes = new Set<string>(receiptEventTypes);
 export const feedProjector: Projector = {
   name: FEED,
   collections: { [FEED]: [{ key: { userId: 1, position: 1 } }] },
+  reads: [GROUPS, MESSAGES, GROUP_MESSAGES],
   handles: new Set([...messageEventTypes, ...receiptEventTypes, ...groupEventTypes]),
   async apply(recorded, context) {
     if (messageTypes.has(recorded.type)) return messageFrame(recorded as unknown as MessageEvent, recorded, context);

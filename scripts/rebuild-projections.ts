@@ -29,7 +29,7 @@ const bar = new cliProgress.SingleBar({
 bar.start(Math.max(1, await eventStore.headPosition()), 0);
 try {
   const summary = await rebuildProjections({
-    eventStore, readStore, projectors: selected, upcaster: eventUpcaster,
+    eventStore, readStore, projectors: selected, all: projectors, upcaster: eventUpcaster,
     onProgress: (position, head) => bar.update(Math.min(position, head)),
   });
   bar.update(bar.getTotal());

@@ -38,6 +38,8 @@ export interface ProjectionContext {
 export interface Projector {
   readonly name: string;
   readonly collections: Readonly<Record<string, readonly IndexSpec[]>>;
+  /** Other projectors' collections this one reads while applying an event (as of that event). */
+  readonly reads?: readonly string[];
   readonly handles: ReadonlySet<string>;
   apply(event: RecordedEvent, context: ProjectionContext): Promise<void>;
 }

@@ -17,6 +17,8 @@ export interface RebuildOptions {
   eventStore: EventStore;
   readStore: ReadStore;
   projectors: readonly Projector[];
+  /** Every projector, to find the ones the selected projectors read from. */
+  all?: readonly Projector[];
   upcaster: EventUpcaster;
   batchSize?: number;
   /** Called after each batch with the position reached and the head when the rebuild started. */
@@ -26,21 +28,44 @@ export interface RebuildOptions {
 const FRESH = '__rebuild';
 
 /**
+ * A projector that reads another's collection (the feed reads group membership as of each event) can only be
+ * rebuilt together with it, in the runner's order: the selection grows to include what it reads.
+ */
+export function withDependencies(selected: readonly Projector[], all: readonly Projector[]): Projector[] {
+  const chosen = new Set(selected);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const projector of [...chosen]) {
+      for (const collection of projector.reads ?? []) {
+        const owner = all.find((candidate) => collection in candidate.collections);
+        if (owner && !chosen.has(owner)) {
+          chosen.add(owner);
+          grew = true;
+        }
+      }
+    }
+  }
+  return all.filter((projector) => chosen.has(projector)).concat(selected.filter((projector) => !all.includes(projector)));
+}
+
+/**
  * Rebuilds projectors' collections from the whole history while the live ones keep serving: fresh
  * collections are built beside them, then, in one transaction, caught up to the head, swapped in, and the
  * checkpoints set. A running server notices its checkpoints moved and resumes from them.
  */
 export async function rebuildProjections(options: RebuildOptions): Promise<RebuildSummary> {
-  const { eventStore, readStore, projectors, upcaster, batchSize = 2_000, onProgress } = options;
+  const { eventStore, readStore, upcaster, batchSize = 2_000, onProgress } = options;
+  const projectors = withDependencies(options.projectors, options.all ?? options.projectors);
   const started = performance.now();
   const collections = projectors.flatMap((projector) => Object.keys(projector.collections));
+  const fresh = new Set(collections);
   for (const projector of projectors) {
     for (const [name, indexes] of Object.entries(projector.collections)) {
       await readStore.dropCollection(name + FRESH);
       await readStore.ensureIndexes(name + FRESH, indexes);
     }
   }
-  const context = createProjectionContext(readStore, (name) => name + FRESH);
+  const context = createProjectionContext(readStore, (name) => (fresh.has(name) ? name + FRESH : name));
   const head = await eventStore.headPosition();
   let position = 0;
   let events = 0;
