@@ -71,11 +71,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     messaging, access, readStore, projections, clock, sendToUser: (userId, bytes) => gateway.sendToUser(userId, bytes),
   })) handlers.set(type, handler);
   // Live updates: what the projectors published, once committed, to each recipient's synced sockets.
-  projections.onPublished((publications) => {
-    for (const publication of publications) {
-      for (const userId of publication.userIds) for (const connection of gateway.connectionsOf(userId)) connection.deliver(publication);
-    }
-  });
+  projections.onPublished((publications) => gateway.deliverAll(publications));
 
   // Live reactions to new events: a logout closes that token's sockets at once.
   const live: Subscription = eventStore.subscribeToAll({ after: await eventStore.headPosition() }, (events) => {

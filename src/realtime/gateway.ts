@@ -58,6 +58,12 @@ class SocketConnection implements Connection {
     this.held ??= [];
   }
 
+  /** Outside uWebSockets.js callbacks every send is its own write; corked, a batch goes out in one. */
+  cork(fn: () => void): void {
+    if (this.closed) return;
+    this.socket.cork(fn);
+  }
+
   endSync(position: number): void {
     const held = this.held ?? [];
     this.held = null;
@@ -215,6 +221,21 @@ export class SocketGateway {
   /** The connections of one user, on every device. */
   connectionsOf(userId: string): ReadonlySet<Connection> {
     return this.byUser.get(userId) ?? new Set();
+  }
+
+  /** Delivers a committed batch of live updates: per socket, all of its frames in one corked write. */
+  deliverAll(publications: readonly Publication[]): void {
+    const bySocket = new Map<SocketConnection, Publication[]>();
+    for (const publication of publications) {
+      for (const userId of publication.userIds) {
+        for (const connection of this.byUser.get(userId) ?? []) {
+          let queue = bySocket.get(connection);
+          if (!queue) bySocket.set(connection, (queue = []));
+          queue.push(publication);
+        }
+      }
+    }
+    for (const [connection, queue] of bySocket) connection.cork(() => { for (const publication of queue) connection.deliver(publication); });
   }
 
   /** Sends the same bytes to every socket of `userId`. */
