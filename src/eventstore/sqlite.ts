@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { BackgroundCheckpointer } from '../sqlite/checkpointer.ts';
 import { ConcurrencyError, ConflictError, UnavailableError } from '../../commands/shared/errors.ts';
 import type {
   AppendResult, BatchHandler, EventMetadata, EventStore, ExpectedRevision, NewEvent, ReadAllOptions,
@@ -48,10 +49,13 @@ export class SqliteEventStore implements EventStore {
   private flushScheduled = false;
   private closed = false;
 
+  private readonly checkpointer: BackgroundCheckpointer;
+
   constructor(file: string) {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
+    this.db.pragma('wal_autocheckpoint = 0');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS events (
@@ -76,6 +80,7 @@ export class SqliteEventStore implements EventStore {
         'SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?'),
       head: this.db.prepare<[], { position: number | null }>('SELECT max(position) AS position FROM events'),
     };
+    this.checkpointer = new BackgroundCheckpointer(file);
   }
 
   append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
@@ -211,6 +216,7 @@ export class SqliteEventStore implements EventStore {
     this.flush();
     this.closed = true;
     for (const listener of this.commitListeners) listener();
+    await this.checkpointer.stop();
     this.db.close();
   }
 }

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { ConflictError, ValidationError } from '../../commands/shared/errors.ts';
+import { BackgroundCheckpointer } from '../sqlite/checkpointer.ts';
 import { applyUpdate, assertPath, getPath, seedFromFilter } from './documents.ts';
 import type {
   Collection, Doc, FieldOperators, Filter, FindOptions, IndexSpec, ReadStore, SortSpec, Update, WriteResult,
@@ -41,6 +42,7 @@ export class SqliteReadStore implements ReadStore {
   private readonly meta = new Map<string, CollectionMeta>();
   private readonly collections = new Map<string, SqliteCollection<Doc>>();
   private transactionQueue: Promise<unknown> = Promise.resolve();
+  private readonly checkpointer: BackgroundCheckpointer;
   /** Filters compile to a handful of distinct SQL texts; preparing each once keeps the hot path cheap. */
   private readonly statements = new Map<string, Database.Statement<SqlValue[]>>();
 
@@ -50,10 +52,10 @@ export class SqliteReadStore implements ReadStore {
     // The read store is derived data: a power loss may roll back the newest projection transactions together
     // with their checkpoints, and the projectors then replay them from the event log.
     this.db.pragma('synchronous = NORMAL');
-    // Projection batches write many pages; checkpoint (and fsync) the WAL less often than every 1000 pages.
-    this.db.pragma('wal_autocheckpoint = 20000');
+    this.db.pragma('wal_autocheckpoint = 0');
     this.db.pragma('cache_size = -65536');
     this.db.pragma('busy_timeout = 10000');
+    this.checkpointer = new BackgroundCheckpointer(file);
   }
 
   prepare(sql: string): Database.Statement<SqlValue[]> {
@@ -160,6 +162,7 @@ export class SqliteReadStore implements ReadStore {
 
   async close(): Promise<void> {
     await this.transactionQueue;
+    await this.checkpointer.stop();
     this.db.close();
   }
 }
