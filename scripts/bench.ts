@@ -108,6 +108,7 @@ interface PhaseResult {
   ackedPerSecond: number;
   eventsAppendedPerSecond: number;
   deliveryLatencyMs: ReturnType<Latencies['summary']>;
+  ackLatencyMs: ReturnType<Latencies['summary']>;
   maxProjectionLag: number;
   finalProjectionLag: number;
   serverPeakRssMb: number;
@@ -140,6 +141,8 @@ async function drain(): Promise<void> {
 
 async function measure(name: string, drive: (stop: () => boolean, acked: () => void) => Promise<void> | void): Promise<PhaseResult> {
   await drain();
+  ackLatencies = new Latencies();
+  sentAt.clear();
   const latencies = new Latencies();
   listenForDeliveries(sockets, latencies, 'message.created', (frame) => ({ senderId: frame.message.senderId, sentAt: Number(frame.message.content?.text) }),
     performance.now());
@@ -166,21 +169,37 @@ async function measure(name: string, drive: (stop: () => boolean, acked: () => v
     ackedPerSecond: Math.round(acked / seconds),
     eventsAppendedPerSecond: Math.round((after.head - before.head) / seconds),
     deliveryLatencyMs: latencies.summary(),
+    ackLatencyMs: ackLatencies.summary(),
     maxProjectionLag: maxLag,
     finalProjectionLag: after.lag,
     serverPeakRssMb: Math.round(peakRss),
   };
 }
 
+/** Send→ack latency of the current phase: where a queue before the append would show. */
+let ackLatencies = new Latencies();
+const sentAt = new Map<string, number>();
+function sendTimed(socket: LoadSocket, frame: { id: string }) {
+  sentAt.set(frame.id, performance.now());
+  socket.send(frame);
+}
+function ackTimed(frame: { id: string }) {
+  const started = sentAt.get(frame.id);
+  if (started !== undefined) {
+    ackLatencies.add(performance.now() - started);
+    sentAt.delete(frame.id);
+  }
+}
+
 /** Closed loop: each socket keeps `window` sends in flight and sends the next on each ack. */
-function closedLoop(all: LoadSocket[], frame: (socketIndex: number, id: string) => unknown, ackType: string) {
+function closedLoop(all: LoadSocket[], frame: (socketIndex: number, id: string) => { id: string }, ackType: string) {
   return (stop: () => boolean, acked: () => void) => {
     all.forEach((socket, index) => {
       let seq = 0;
       const next = () => {
-        if (!stop()) socket.send(frame(index, `${index}-${seq++}`));
+        if (!stop()) sendTimed(socket, frame(index, `${index}-${seq++}`));
       };
-      socket.on(ackType, () => { acked(); next(); });
+      socket.on(ackType, (ack) => { ackTimed(ack); acked(); next(); });
       socket.on('error', () => next());
       for (let i = 0; i < options.window; i++) next();
     });
@@ -188,9 +207,9 @@ function closedLoop(all: LoadSocket[], frame: (socketIndex: number, id: string) 
 }
 
 /** Open loop at a fixed rate, spread over the sockets. */
-function fixedRate(all: LoadSocket[], frame: (socketIndex: number, id: string) => unknown, ackType: string) {
+function fixedRate(all: LoadSocket[], frame: (socketIndex: number, id: string) => { id: string }, ackType: string) {
   return async (stop: () => boolean, acked: () => void) => {
-    for (const socket of all) socket.on(ackType, () => acked());
+    for (const socket of all) socket.on(ackType, (ack) => { ackTimed(ack); acked(); });
     let index = 0;
     let sent = 0;
     const started = performance.now();
@@ -198,7 +217,7 @@ function fixedRate(all: LoadSocket[], frame: (socketIndex: number, id: string) =
       const due = Math.floor(((performance.now() - started) / 1000) * options.rate);
       for (; sent < due; sent++) {
         const socketIndex = index++ % all.length;
-        all[socketIndex]!.send(frame(socketIndex, `r${sent}`));
+        sendTimed(all[socketIndex]!, frame(socketIndex, `r${sent}`));
       }
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
@@ -299,6 +318,8 @@ console.log(`\nLetsApp bench @ ${commit}: ${options.users} users, ${options.sock
 row('socket: acked messages/s (closed loop)', `${socketThroughput.ackedPerSecond}`);
 row('socket: events appended/s', `${socketThroughput.eventsAppendedPerSecond}`);
 row('socket: send→delivered p50/p95/p99 ms (closed loop)', `${socketThroughput.deliveryLatencyMs.p50} / ${socketThroughput.deliveryLatencyMs.p95} / ${socketThroughput.deliveryLatencyMs.p99}`);
+row('socket: send→ack p50/p95/p99 ms (closed loop)', `${socketThroughput.ackLatencyMs.p50} / ${socketThroughput.ackLatencyMs.p95} / ${socketThroughput.ackLatencyMs.p99}`);
+row(`socket: send→ack p50/p95/p99 ms at ${options.rate}/s`, `${socketLatency.ackLatencyMs.p50} / ${socketLatency.ackLatencyMs.p95} / ${socketLatency.ackLatencyMs.p99}`);
 row(`socket: send→delivered p50/p95/p99 ms at ${options.rate}/s`, `${socketLatency.deliveryLatencyMs.p50} / ${socketLatency.deliveryLatencyMs.p95} / ${socketLatency.deliveryLatencyMs.p99} (acked ${socketLatency.ackedPerSecond}/s)`);
 row('REST: acked messages/s', `${restThroughput.ackedPerSecond}`);
 row('REST: send→delivered p50/p95/p99 ms', `${restThroughput.deliveryLatencyMs.p50} / ${restThroughput.deliveryLatencyMs.p95} / ${restThroughput.deliveryLatencyMs.p99}`);
