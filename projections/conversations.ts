@@ -7,7 +7,7 @@ import { messageEventTypes } from '../commands/messages.ts';
 import { receiptEventTypes } from '../commands/receipts.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
 import type { ProjectedDoc, ProjectionContext, Projector, Unpositioned } from '../src/projection/projector.ts';
-import { GROUPS, type GroupDoc } from './groups.ts';
+import { GROUPS, participantsOf, type GroupDoc } from './groups.ts';
 import { GROUP_MESSAGES, MESSAGES, messageCollectionOf, type MessageDoc } from './messageDocs.ts';
 
 export interface LastMessage {
@@ -62,12 +62,6 @@ async function recount(context: ProjectionContext, recorded: RecordedEvent, doc:
   await context.project<ConversationDoc>(CONVERSATIONS, doc._id, recorded, () => ({ ...next, unreadCount: unread }));
 }
 
-async function participantsOf(context: ProjectionContext, conversationId: string): Promise<string[]> {
-  if (conversationId.startsWith('dm:')) return conversationId.split(':').slice(1);
-  const group = await context.collection<GroupDoc>(GROUPS).findOne({ _id: conversationId.slice('group:'.length) });
-  return group?.memberIds ?? [];
-}
-
 async function onMessage(event: MessageEvent, recorded: RecordedEvent, context: ProjectionContext) {
   const { conversationId, messageId } = event.data;
   const collection = context.collection<ConversationDoc>(CONVERSATIONS);
@@ -75,7 +69,7 @@ async function onMessage(event: MessageEvent, recorded: RecordedEvent, context: 
     case 'MessageSent': {
       const { senderId, content, sentAt } = event.data;
       const lastMessage: LastMessage = { id: messageId, senderId, preview: previewOf(content), sentAt, position: recorded.position, deleted: false };
-      for (const userId of await participantsOf(context, conversationId)) {
+      for (const userId of await participantsOf(context.collection<GroupDoc>(GROUPS), conversationId)) {
         await context.project<ConversationDoc>(CONVERSATIONS, conversationDocId(userId, conversationId), recorded, (doc) => {
           const current = doc ?? emptyConversation(userId, conversationId, recorded.position);
           const own = userId === senderId;

@@ -6,7 +6,7 @@ import type { ReceiptEvent } from '../commands/receipts.ts';
 import { receiptEventTypes } from '../commands/receipts.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
 import type { ProjectedDoc, ProjectionContext, Projector } from '../src/projection/projector.ts';
-import { GROUPS, toPublicGroup, type GroupDoc } from './groups.ts';
+import { GROUPS, participantsOf, toPublicGroup, type GroupDoc } from './groups.ts';
 import { GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageDoc } from './messageDocs.ts';
 
 /**
@@ -26,10 +26,7 @@ async function groupOf(context: ProjectionContext, groupId: string): Promise<Gro
   return context.collection<GroupDoc>(GROUPS).findOne({ _id: groupId });
 }
 
-async function audienceOf(context: ProjectionContext, conversationId: string): Promise<string[]> {
-  if (conversationId.startsWith('dm:')) return conversationId.split(':').slice(1);
-  return (await groupOf(context, conversationId.slice('group:'.length)))?.memberIds ?? [];
-}
+const audienceOf = (context: ProjectionContext, conversationId: string) => participantsOf(context.collection<GroupDoc>(GROUPS), conversationId);
 
 async function deliver(context: ProjectionContext, recorded: RecordedEvent, userIds: readonly string[], frame: Record<string, unknown>) {
   if (userIds.length === 0) return;

@@ -1,6 +1,7 @@
 import type { GroupEvent, GroupProfile, GroupRole } from '../commands/groups.ts';
 import { groupEventTypes } from '../commands/groups.ts';
 import type { ProjectedDoc, Projector } from '../src/projection/projector.ts';
+import type { Collection } from '../src/readstore/port.ts';
 
 export interface GroupMember {
   userId: string;
@@ -29,6 +30,12 @@ export const toPublicGroup = ({ _id, name, description, iconMediaId, ownerId, me
   ({ id: _id, name, description, iconMediaId, ownerId, members, createdAt, updatedAt });
 
 export const GROUPS = 'groups';
+
+/** Who may read a conversation now: both ends of a direct one, the current members of a group. */
+export async function participantsOf(groups: Collection<GroupDoc>, conversationId: string): Promise<string[]> {
+  if (conversationId.startsWith('dm:')) return conversationId.split(':').slice(1);
+  return (await groups.findOne({ _id: conversationId.slice('group:'.length) }))?.memberIds ?? [];
+}
 
 function setMember(doc: GroupDoc, userId: string, role: GroupRole | null, at: string): GroupDoc {
   const others = doc.members.filter((member) => member.userId !== userId);

@@ -3,11 +3,10 @@ import { messageEventTypes } from '../commands/messages.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
 import type { ProjectedDoc, ProjectionContext, Projector } from '../src/projection/projector.ts';
 
-/** A message in `messages` (direct) or `group_messages`; a deleted one keeps its place as a tombstone. */
-export interface MessageDoc extends ProjectedDoc {
+/** What a reader sees of a message, stored and shown alike. */
+interface MessageFields {
   conversationId: string;
   senderId: string;
-  target: MessageTarget;
   /** null once deleted for everyone. */
   content: MessageContent | null;
   replyTo: string | null;
@@ -16,25 +15,20 @@ export interface MessageDoc extends ProjectedDoc {
   sentAt: string;
   editedAt: string | null;
   deletedAt: string | null;
-  hiddenFor: string[];
   /** Global position of the send: orders a conversation and is its pagination cursor. */
   position: number;
 }
 
-export interface PublicMessage {
+/** A message in `messages` (direct) or `group_messages`; a deleted one keeps its place as a tombstone. */
+export interface MessageDoc extends ProjectedDoc, MessageFields {
+  target: MessageTarget;
+  hiddenFor: string[];
+}
+
+export interface PublicMessage extends MessageFields {
   id: string;
-  conversationId: string;
-  senderId: string;
   recipientId?: string;
   groupId?: string;
-  content: MessageContent | null;
-  replyTo: string | null;
-  attachments: string[];
-  clientMessageId: string;
-  sentAt: string;
-  editedAt: string | null;
-  deletedAt: string | null;
-  position: number;
 }
 
 export function toPublicMessage(doc: MessageDoc): PublicMessage {

@@ -1,6 +1,6 @@
 import { directConversationId, groupConversationId } from '../../commands/conversations.ts';
 import { NotFoundError } from '../../commands/shared/errors.ts';
-import { GROUPS, type GroupDoc } from '../../projections/groups.ts';
+import { GROUPS, participantsOf, type GroupDoc } from '../../projections/groups.ts';
 import type { ReadStore } from '../readstore/port.ts';
 
 export interface ConversationName {
@@ -20,9 +20,7 @@ export class ConversationAccess {
   }
 
   async canRead(userId: string, conversationId: string): Promise<boolean> {
-    if (conversationId.startsWith('dm:')) return conversationId.split(':').slice(1).includes(userId);
-    const group = await this.readStore.collection<GroupDoc>(GROUPS).findOne({ _id: conversationId.slice('group:'.length) });
-    return group?.memberIds.includes(userId) ?? false;
+    return (await this.participants(conversationId)).includes(userId);
   }
 
   async assertCanRead(userId: string, conversationId: string): Promise<void> {
@@ -30,9 +28,7 @@ export class ConversationAccess {
   }
 
   /** The ids of everyone who may read the conversation now. */
-  async participants(conversationId: string): Promise<string[]> {
-    if (conversationId.startsWith('dm:')) return conversationId.split(':').slice(1);
-    const group = await this.readStore.collection<GroupDoc>(GROUPS).findOne({ _id: conversationId.slice('group:'.length) });
-    return group?.memberIds ?? [];
+  participants(conversationId: string): Promise<string[]> {
+    return participantsOf(this.readStore.collection<GroupDoc>(GROUPS), conversationId);
   }
 }
