@@ -80,7 +80,8 @@ export class SqliteEventStore implements EventStore {
         'SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?'),
       head: this.db.prepare<[], { position: number | null }>('SELECT max(position) AS position FROM events'),
     };
-    this.checkpointer = new BackgroundCheckpointer(file);
+    // Should the background worker die, SQLite checkpoints on its own again: slower, never unbounded.
+    this.checkpointer = new BackgroundCheckpointer(file, () => this.db.pragma('wal_autocheckpoint = 1000'));
   }
 
   append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {

@@ -55,7 +55,8 @@ export class SqliteReadStore implements ReadStore {
     this.db.pragma('wal_autocheckpoint = 0');
     this.db.pragma('cache_size = -65536');
     this.db.pragma('busy_timeout = 10000');
-    this.checkpointer = new BackgroundCheckpointer(file);
+    // Should the background worker die, SQLite checkpoints on its own again: slower, never unbounded.
+    this.checkpointer = new BackgroundCheckpointer(file, () => this.db.pragma('wal_autocheckpoint = 1000'));
   }
 
   prepare(sql: string): Database.Statement<SqlValue[]> {

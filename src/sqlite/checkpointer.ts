@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 
 /**
@@ -8,15 +7,19 @@ import { Worker } from 'node:worker_threads';
  */
 export class BackgroundCheckpointer {
   private readonly worker: Worker;
+  private readonly exited: Promise<void>;
 
-  constructor(file: string, intervalMs = 500) {
+  /** `onFailure` runs if the worker dies: the store then turns its own automatic checkpoints back on. */
+  constructor(file: string, onFailure: (error: unknown) => void, intervalMs = 500) {
     this.worker = new Worker(new URL('./checkpointWorker.mjs', import.meta.url), { workerData: { file, intervalMs } });
     this.worker.unref();
+    this.worker.on('error', onFailure);
+    this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
   }
 
   async stop(): Promise<void> {
     this.worker.postMessage('stop');
-    await once(this.worker, 'message');
+    await Promise.race([new Promise((resolve) => this.worker.once('message', resolve)), this.exited]);
     await this.worker.terminate();
   }
 }

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -39,5 +39,18 @@ test('embedded event store commits appends of one turn together and isolates a f
   ]);
   t.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
   t.deepEqual((await store.readAll()).map((e) => e.stream), ['s-1', 's-3']);
+  await store.close();
+});
+
+test('embedded event store checkpoints its WAL in the background, not inside commits', async (t) => {
+  const path = join(dir, 'checkpoint.sqlite');
+  const store = new SqliteEventStore(path);
+  const probe = store as unknown as { db: Database.Database };
+  t.is(probe.db.pragma('wal_autocheckpoint', { simple: true }), 0, 'commits never checkpoint');
+  const sizeBefore = statSync(path).size;
+  const meta = (i: number) => ({ eventId: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, correlationId: 'c', causationId: 'c', userId: null, timestamp: new Date().toISOString() });
+  await Promise.all(Array.from({ length: 500 }, (_, i) => store.append(`cp-${i}`, [{ type: 'Filler', data: { pad: 'x'.repeat(500) }, metadata: meta(i) }], 'no-stream')));
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  t.true(statSync(path).size > sizeBefore + 100_000, 'the worker copied the WAL into the database file');
   await store.close();
 });
