@@ -298,13 +298,18 @@ class SqliteCollection<T extends Doc> implements Collection<T> {
       if (isNew) this.statements.insert.run(doc._id, JSON.stringify(doc));
       else this.statements.update.run(JSON.stringify(doc), doc._id);
     } catch (error) {
-      const code = (error as { code?: string }).code;
-      if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-        throw new ConflictError('duplicate_key', `Duplicate key in ${this.name}`, { collection: this.name });
-      }
-      throw error;
+      throw this.translate(error);
     }
     this.writeElements(doc);
+  }
+
+  /** A unique-index violation is the port's duplicate_key conflict. */
+  private translate(error: unknown): unknown {
+    const code = (error as { code?: string }).code;
+    if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+      return new ConflictError('duplicate_key', `Duplicate key in ${this.name}`, { collection: this.name });
+    }
+    return error;
   }
 
   private writeElements(doc: T): void {
@@ -336,6 +341,13 @@ class SqliteCollection<T extends Doc> implements Collection<T> {
 
   async replaceOne(filter: Filter, doc: T, options: { upsert?: boolean } = {}): Promise<WriteResult> {
     return this.atomically(() => {
+      // By id (what projectors do): one UPDATE, no read and parse of the old document.
+      if (isIdOnly(filter) && filter._id === doc._id) {
+        if (this.writeExisting(doc)) return { matched: 1, modified: 1, upsertedId: null };
+        if (!options.upsert) return { matched: 0, modified: 0, upsertedId: null };
+        this.write(doc, true);
+        return { matched: 0, modified: 0, upsertedId: doc._id };
+      }
       const existing = this.select(filter, { limit: 1 })[0];
       if (existing) {
         if (existing._id !== doc._id) throw new ValidationError('_id cannot be changed');
@@ -346,6 +358,17 @@ class SqliteCollection<T extends Doc> implements Collection<T> {
       this.write(doc, true);
       return { matched: 0, modified: 0, upsertedId: doc._id };
     });
+  }
+
+  /** Updates the stored document with this id, if there is one. */
+  private writeExisting(doc: T): boolean {
+    try {
+      if (this.statements.update.run(JSON.stringify(doc), doc._id).changes === 0) return false;
+    } catch (error) {
+      throw this.translate(error);
+    }
+    this.writeElements(doc);
+    return true;
   }
 
   async updateOne(filter: Filter, update: Update, options: { upsert?: boolean } = {}): Promise<WriteResult> {
