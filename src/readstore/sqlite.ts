@@ -22,14 +22,27 @@ function toSql(value: unknown): SqlValue {
   throw new ValidationError('Filters compare scalars only', { value: typeof value });
 }
 
-/** The SQL for a field; it must be spelled exactly as in the index for SQLite to use the index. */
-const fieldSql = (path: string) => (path === '_id' ? 'id' : `json_extract(doc, '$.${assertPath(path)}')`);
+/**
+ * Indexed fields live in real columns named `"p:<path>"`, filled from the document by the adapter on every
+ * write: an index on `json_extract(doc, ...)` would make SQLite parse the JSON text once per indexed field on
+ * every insert and update. Other fields are read with json_extract.
+ */
+const columnOf = (path: string) => `p:${assertPath(path)}`;
+const quoted = (column: string) => `"${column}"`;
+const PATH_COLUMN = /^p:(.+)$/;
+
+function columnValue(doc: Doc, path: string): SqlValue {
+  const value = getPath(doc, path);
+  if (value === undefined) return null;
+  if (value !== null && typeof value === 'object') return JSON.stringify(value);
+  return toSql(value);
+}
 
 interface CollectionMeta {
   /** Paths declared multikey: equality goes through the element table, which is indexed. */
   multikey: Set<string>;
-  /** Paths with a scalar index: plain comparison, served by the expression index. */
-  indexed: Set<string>;
+  /** Paths with a scalar index, each in its own column. */
+  columns: Set<string>;
 }
 
 /**
@@ -72,7 +85,14 @@ export class SqliteReadStore implements ReadStore {
   metaOf(collection: string): CollectionMeta {
     let meta = this.meta.get(collection);
     if (!meta) {
-      meta = { multikey: new Set(), indexed: new Set() };
+      meta = { multikey: new Set(), columns: new Set() };
+      // Columns made by an earlier run or another process: every write must keep them filled.
+      if (COLLECTION_NAME.test(collection)) {
+        for (const { name } of this.db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('${tableOf(collection)}')`).all()) {
+          const path = PATH_COLUMN.exec(name)?.[1];
+          if (path) meta.columns.add(path);
+        }
+      }
       this.meta.set(collection, meta);
     }
     return meta;
@@ -108,9 +128,9 @@ export class SqliteReadStore implements ReadStore {
           CREATE INDEX IF NOT EXISTS ${elementTableOf(collection)}_by_id ON ${elementTableOf(collection)} (id)`);
         continue;
       }
-      for (const path of paths) meta.indexed.add(path);
+      for (const path of paths) if (path !== '_id') this.ensureColumn(collection, path);
       const columns = Object.entries(index.key)
-        .map(([path, direction]) => `${fieldSql(path)} ${direction === -1 ? 'DESC' : 'ASC'}`).join(', ');
+        .map(([path, direction]) => `${this.fieldSql(collection, path)} ${direction === -1 ? 'DESC' : 'ASC'}`).join(', ');
       // Index names carry a digest of their definition and a random tail: tables are renamed when a projection
       // is rebuilt, SQLite keeps index names, and a rebuilt table must get its own.
       const digest = createHash('sha256').update(`${index.unique ? 'u' : ''}:${columns}`).digest('hex').slice(0, 12);
@@ -121,6 +141,27 @@ export class SqliteReadStore implements ReadStore {
       this.db.exec(`CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX ${name} ON ${table} (${columns})`);
     }
   }
+
+  /** The SQL for a field of a collection: its column when indexed, json_extract otherwise. */
+  fieldSql(collection: string, path: string): string {
+    if (path === '_id') return 'id';
+    return this.metaOf(collection).columns.has(path) ? quoted(columnOf(path)) : `json_extract(doc, '$.${assertPath(path)}')`;
+  }
+
+  private ensureColumn(collection: string, path: string): void {
+    const meta = this.metaOf(collection);
+    if (meta.columns.has(path)) return;
+    const table = tableOf(collection);
+    this.db.transaction(() => {
+      this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${quoted(columnOf(path))}`);
+      this.db.prepare(`UPDATE ${table} SET ${quoted(columnOf(path))} = json_extract(doc, '$.${assertPath(path)}')`).run();
+    })();
+    meta.columns.add(path);
+    this.metaVersion++;
+  }
+
+  /** Bumped whenever a collection gains a column, so prepared writes are rebuilt. */
+  metaVersion = 0;
 
   withTransaction<R>(fn: () => Promise<R>): Promise<R> {
     const run = async () => {
@@ -149,7 +190,9 @@ export class SqliteReadStore implements ReadStore {
           if (tableExists.get(source)) this.db.exec(`ALTER TABLE ${source} RENAME TO ${target}`);
         }
         const fromMeta = this.metaOf(from);
-        this.meta.set(to, { multikey: new Set(fromMeta.multikey), indexed: new Set(fromMeta.indexed) });
+        this.meta.set(to, { multikey: new Set(fromMeta.multikey), columns: new Set(fromMeta.columns) });
+        this.meta.delete(from);
+        this.metaVersion++;
         this.collections.delete(from);
         this.collections.delete(to);
       }
@@ -159,6 +202,8 @@ export class SqliteReadStore implements ReadStore {
   async dropCollection(name: string): Promise<void> {
     this.db.exec(`DROP TABLE IF EXISTS ${tableOf(name)}; DROP TABLE IF EXISTS ${elementTableOf(name)}`);
     this.collections.delete(name);
+    this.meta.delete(name);
+    this.metaVersion++;
   }
 
   async close(): Promise<void> {
@@ -179,10 +224,31 @@ class SqliteCollection<T extends Doc> implements Collection<T> {
     const db = store.db;
     this.statements = {
       byId: db.prepare<[string], { doc: string }>(`SELECT doc FROM ${this.table} WHERE id = ?`),
-      insert: db.prepare(`INSERT INTO ${this.table} (id, doc) VALUES (?, ?)`),
-      update: db.prepare(`UPDATE ${this.table} SET doc = ? WHERE id = ?`),
       delete: db.prepare(`DELETE FROM ${this.table} WHERE id = ?`),
     };
+  }
+
+  private writes: { version: number; columns: string[]; insert: Database.Statement<SqlValue[]>; update: Database.Statement<SqlValue[]> } | null = null;
+
+  /** Insert and update statements that fill every index column; rebuilt when the collection gains one. */
+  private get writeStatements() {
+    if (this.writes?.version !== this.store.metaVersion) {
+      const columns = [...this.meta.columns];
+      const names = columns.map((path) => quoted(columnOf(path)));
+      this.writes = {
+        version: this.store.metaVersion,
+        columns,
+        insert: this.store.db.prepare<SqlValue[]>(
+          `INSERT INTO ${this.table} (id, doc${names.map((n) => `, ${n}`).join('')}) VALUES (?, ?${names.map(() => ', ?').join('')})`),
+        update: this.store.db.prepare<SqlValue[]>(
+          `UPDATE ${this.table} SET doc = ?${names.map((n) => `, ${n} = ?`).join('')} WHERE id = ?`),
+      };
+    }
+    return this.writes;
+  }
+
+  private fieldSql(path: string): string {
+    return this.store.fieldSql(this.name, path);
   }
 
   private get meta() {
@@ -214,19 +280,19 @@ class SqliteCollection<T extends Doc> implements Collection<T> {
   }
 
   private equals(path: string, value: unknown, params: SqlValue[]): string {
-    if (value === null) return `${fieldSql(path)} IS NULL`;
+    if (value === null) return `${this.fieldSql(path)} IS NULL`;
     params.push(toSql(value));
     if (this.meta.multikey.has(path)) {
       params.push(path);
       return `id IN (SELECT id FROM ${this.elementTable} WHERE value = ? AND path = ?)`;
     }
-    if (path === '_id' || this.meta.indexed.has(path)) return `${fieldSql(path)} = ?`;
+    if (path === '_id' || this.meta.columns.has(path)) return `${this.fieldSql(path)} = ?`;
     // Unindexed: MongoDB matches a scalar or any element of an array; json_each yields both.
     return `EXISTS (SELECT 1 FROM json_each(doc, '$.${assertPath(path)}') WHERE value = ?)`;
   }
 
   private operator(path: string, operator: string, operand: unknown, params: SqlValue[]): string {
-    const field = fieldSql(path);
+    const field = this.fieldSql(path);
     const list = (values: unknown) => {
       if (!Array.isArray(values)) throw new ValidationError(`${operator} takes an array`, { path });
       for (const value of values) params.push(toSql(value));
@@ -261,7 +327,7 @@ class SqliteCollection<T extends Doc> implements Collection<T> {
 
   private orderBy(sort: SortSpec | undefined): string {
     if (!sort || Object.keys(sort).length === 0) return '';
-    return ` ORDER BY ${Object.entries(sort).map(([path, direction]) => `${fieldSql(path)} ${direction === -1 ? 'DESC' : 'ASC'}`).join(', ')}`;
+    return ` ORDER BY ${Object.entries(sort).map(([path, direction]) => `${this.fieldSql(path)} ${direction === -1 ? 'DESC' : 'ASC'}`).join(', ')}`;
   }
 
   private select(filter: Filter, options: FindOptions = {}): T[] {
@@ -294,9 +360,11 @@ class SqliteCollection<T extends Doc> implements Collection<T> {
 
   private write(doc: T, isNew: boolean): void {
     if (typeof doc._id !== 'string' || doc._id.length === 0) throw new ValidationError('Documents need a string _id');
+    const { columns, insert, update } = this.writeStatements;
+    const values = columns.map((path) => columnValue(doc, path));
     try {
-      if (isNew) this.statements.insert.run(doc._id, JSON.stringify(doc));
-      else this.statements.update.run(JSON.stringify(doc), doc._id);
+      if (isNew) insert.run(doc._id, JSON.stringify(doc), ...values);
+      else update.run(JSON.stringify(doc), ...values, doc._id);
     } catch (error) {
       throw this.translate(error);
     }
@@ -362,8 +430,9 @@ class SqliteCollection<T extends Doc> implements Collection<T> {
 
   /** Updates the stored document with this id, if there is one. */
   private writeExisting(doc: T): boolean {
+    const { columns, update } = this.writeStatements;
     try {
-      if (this.statements.update.run(JSON.stringify(doc), doc._id).changes === 0) return false;
+      if (update.run(JSON.stringify(doc), ...columns.map((path) => columnValue(doc, path)), doc._id).changes === 0) return false;
     } catch (error) {
       throw this.translate(error);
     }

@@ -23,13 +23,28 @@ test('embedded read store serves indexed queries from indexes, not table scans',
   await people.insertOne({ _id: 'a', email: 'a@x', city: 'L', age: 3, tags: ['x'] });
   const plan = (sql: string, ...params: unknown[]) =>
     (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>).map((r) => r.detail).join(' | ');
-  const emailPlan = plan(`SELECT doc FROM c_people WHERE json_extract(doc, '$.email') = ?`, 'a@x');
+  const emailPlan = plan(`SELECT doc FROM c_people WHERE "p:email" = ?`, 'a@x');
   t.regex(emailPlan, /USING INDEX/);
-  const sortedPlan = plan(`SELECT doc FROM c_people WHERE json_extract(doc, '$.city') = ? ORDER BY json_extract(doc, '$.age') DESC`, 'L');
+  const sortedPlan = plan(`SELECT doc FROM c_people WHERE "p:city" = ? ORDER BY "p:age" DESC`, 'L');
   t.regex(sortedPlan, /USING INDEX/);
   t.notRegex(sortedPlan, /TEMP B-TREE/);
   const tagPlan = plan(`SELECT doc FROM c_people WHERE id IN (SELECT id FROM c_people__elements WHERE value = ? AND path = ?)`, 'x', 'tags');
   t.notRegex(tagPlan, /SCAN c_people__elements/);
   t.deepEqual((await people.find({ tags: 'x' })).map((d) => d._id), ['a']);
+  t.deepEqual((await people.find({ city: 'L' }, { sort: { age: -1 } })).map((d) => d._id), ['a']);
   await store.close();
+});
+
+test('embedded read store keeps index columns filled for a collection declared in an earlier run', async (t) => {
+  const file = join(dir, 'columns.sqlite');
+  const first = new SqliteReadStore(file);
+  await first.ensureIndexes('things', [{ key: { kind: 1 } }]);
+  await first.collection('things').insertOne({ _id: 'a', kind: 'x' });
+  await first.close();
+  const second = new SqliteReadStore(file);
+  await second.collection('things').insertOne({ _id: 'b', kind: 'x' });
+  await second.collection('things').updateOne({ _id: 'a' }, { $set: { kind: 'y' } });
+  t.deepEqual((await second.collection('things').find({ kind: 'x' })).map((d) => d._id), ['b']);
+  t.deepEqual((second.db.prepare('SELECT id, "p:kind" AS kind FROM c_things ORDER BY id').all()), [{ id: 'a', kind: 'y' }, { id: 'b', kind: 'x' }]);
+  await second.close();
 });
