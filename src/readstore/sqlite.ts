@@ -46,8 +46,8 @@ interface CollectionMeta {
 }
 
 /**
- * The embedded read store: one SQLite table per collection holding JSON documents, with real expression
- * indexes on the declared fields and an element table for multikey (array) indexes.
+ * The embedded read store: one SQLite table per collection holding JSON documents, the declared indexed
+ * fields copied into indexed columns, and an element table for multikey (array) indexes.
  */
 export class SqliteReadStore implements ReadStore {
   readonly kind = 'embedded';
