@@ -68,3 +68,14 @@ test('an oversized frame closes only that socket; others keep being served', asy
   t.like(await bystander.next((f) => f.type === 'ping.ok'), { id: 'p3' });
   bystander.close();
 });
+
+test('a socket sending frames faster than the limit is closed with 4429 rate_limited', async (t) => {
+  const user = await registerUser(app.url);
+  const flooder = await connect(app.wsUrl, user.accessToken);
+  const calm = await connect(app.wsUrl, user.accessToken);
+  for (let i = 0; i < 400; i++) flooder.send({ type: 'ping', id: `f${i}` });
+  t.deepEqual(await flooder.closed, { code: CLOSE.RATE_LIMITED, reason: 'rate_limited' });
+  calm.send({ type: 'ping', id: 'calm' });
+  t.like(await calm.next((f) => f.type === 'ping.ok'), { id: 'calm' }, 'the limit is per socket');
+  calm.close();
+});
