@@ -37,6 +37,7 @@ class SocketConnection implements Connection {
   /** Frames of one socket are handled strictly in order; a failing frame does not block the next. */
   queue: Promise<void> = Promise.resolve();
   closed = false;
+  expiry: NodeJS.Timeout | null = null;
 
   private live = false;
   private lastPosition = 0;
@@ -173,6 +174,10 @@ export class SocketGateway {
     }
     const connection = new SocketConnection(this.nextId++, data.principal, socket);
     data.connection = connection;
+    // A socket lives no longer than its token: the client reconnects with a fresh one and resumes with `sync`.
+    connection.expiry = setTimeout(() => connection.close(CLOSE.UNAUTHORIZED, 'token_expired'),
+      Math.max(0, Date.parse(data.principal.expiresAt) - Date.now()));
+    connection.expiry.unref();
     this.connections.add(connection);
     let sockets = this.byUser.get(connection.principal.userId);
     if (!sockets) this.byUser.set(connection.principal.userId, (sockets = new Set()));
@@ -211,6 +216,7 @@ export class SocketGateway {
     const connection = socket.getUserData().connection;
     if (!connection) return;
     connection.closed = true;
+    if (connection.expiry) clearTimeout(connection.expiry);
     this.connections.delete(connection);
     const sockets = this.byUser.get(connection.principal.userId);
     sockets?.delete(connection);

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { CLOSE } from '../../src/realtime/protocol.ts';
-import { registerUser, request, startTestApp, type TestApp } from '../helpers/app.ts';
+import jwt from 'jsonwebtoken';
+import { registerUser, request, startTestApp, testEnv, type TestApp } from '../helpers/app.ts';
 import { connect } from '../helpers/socket.ts';
 
 let app: TestApp;
@@ -78,4 +79,13 @@ test('a socket sending frames faster than the limit is closed with 4429 rate_lim
   calm.send({ type: 'ping', id: 'calm' });
   t.like(await calm.next((f) => f.type === 'ping.ok'), { id: 'calm' }, 'the limit is per socket');
   calm.close();
+});
+
+test('a socket is closed with 4401 token_expired when its token expires', async (t) => {
+  const user = await registerUser(app.url);
+  const claims = JSON.parse(Buffer.from(user.accessToken.split('.')[1]!, 'base64url').toString());
+  const shortLived = jwt.sign({ sub: claims.sub, jti: 'short-lived' }, testEnv('').JWT_SECRET_KEY!, { algorithm: 'HS256', expiresIn: 2 });
+  const socket = await connect(app.wsUrl, shortLived);
+  await socket.next((f) => f.type === 'welcome');
+  t.deepEqual(await socket.closed, { code: CLOSE.UNAUTHORIZED, reason: 'token_expired' });
 });
