@@ -42,6 +42,8 @@ export interface RunningApp {
 export interface AppOptions {
   clock?: () => Date;
   logger?: Logger;
+  /** Per-socket send buffer before a slow consumer is closed (tests lower it). */
+  maxBufferedBytes?: number;
 }
 
 /** The composition root: builds every store, service and server from the config, and tears them down. */
@@ -66,7 +68,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     parse(pingSchema, frame);
     return { time: clock().toISOString() };
   }]]);
-  const gateway = new SocketGateway({ authenticator, logger, handlers });
+  const gateway = new SocketGateway({ authenticator, logger, handlers, maxBufferedBytes: options.maxBufferedBytes });
   for (const [type, handler] of frameHandlers({
     messaging, access, readStore, projections, clock, sendToUser: (userId, bytes) => gateway.sendToUser(userId, bytes),
   })) handlers.set(type, handler);

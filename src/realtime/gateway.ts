@@ -43,7 +43,8 @@ class SocketConnection implements Connection {
   private lastPosition = 0;
   private held: Publication[] | null = null;
 
-  constructor(readonly id: number, readonly principal: Principal, private readonly socket: Socket) {}
+  constructor(readonly id: number, readonly principal: Principal, private readonly socket: Socket,
+    private readonly maxBufferedBytes: number) {}
 
   deliver(publication: Publication): void {
     if (this.held) {
@@ -76,7 +77,7 @@ class SocketConnection implements Connection {
   send(bytes: string): void {
     if (this.closed) return;
     this.socket.send(bytes, false);
-    if (this.socket.getBufferedAmount() > LIMITS.maxBufferedBytes) this.close(CLOSE.SLOW_CONSUMER, 'slow_consumer');
+    if (this.socket.getBufferedAmount() > this.maxBufferedBytes) this.close(CLOSE.SLOW_CONSUMER, 'slow_consumer');
   }
 
   close(code: number, reason: string): void {
@@ -92,6 +93,8 @@ export interface GatewayDeps {
   handlers: ReadonlyMap<string, FrameHandler>;
   onOpen?: (connection: Connection) => void;
   onClose?: (connection: Connection) => void;
+  /** Bytes queued for one socket before it is closed as a slow consumer; LIMITS.maxBufferedBytes by default. */
+  maxBufferedBytes?: number;
 }
 
 /**
@@ -107,11 +110,14 @@ export class SocketGateway {
   private readonly byUser = new Map<string, Set<SocketConnection>>();
   private readonly frameLimiter = new RateLimiter({ burst: LIMITS.frameBurst, perSecond: LIMITS.framesPerSecond });
 
+  private readonly maxBufferedBytes: number;
+
   constructor(private readonly deps: GatewayDeps) {
+    this.maxBufferedBytes = deps.maxBufferedBytes ?? LIMITS.maxBufferedBytes;
     this.app.ws<SocketData>(WS_PATH, {
       compression: uWS.DISABLED,
       maxPayloadLength: LIMITS.hardFrameBytes,
-      maxBackpressure: LIMITS.maxBufferedBytes * 2,
+      maxBackpressure: this.maxBufferedBytes * 2,
       idleTimeout: LIMITS.idleTimeoutSeconds,
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => this.upgrade(res, req, context),
@@ -172,7 +178,7 @@ export class SocketGateway {
       socket.end(CLOSE.UNAUTHORIZED, refusal.code);
       return;
     }
-    const connection = new SocketConnection(this.nextId++, data.principal, socket);
+    const connection = new SocketConnection(this.nextId++, data.principal, socket, this.maxBufferedBytes);
     data.connection = connection;
     // A socket lives no longer than its token: the client reconnects with a fresh one and resumes with `sync`.
     connection.expiry = setTimeout(() => connection.close(CLOSE.UNAUTHORIZED, 'token_expired'),
