@@ -6,6 +6,7 @@ import type { ReceiptEvent } from '../commands/receipts.ts';
 import { receiptEventTypes } from '../commands/receipts.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
 import type { ProjectedDoc, ProjectionContext, Projector } from '../src/projection/projector.ts';
+import type { Doc } from '../src/readstore/port.ts';
 import { GROUPS, participantsOf, toPublicGroup, type GroupDoc } from './groups.ts';
 import { GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageDoc } from './messageDocs.ts';
 
@@ -17,10 +18,18 @@ import { GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type Me
 export interface FeedEntry extends ProjectedDoc {
   userId: string;
   position: number;
+  /** When the event behind the entry happened, for retention. */
+  at: string;
   bytes: string;
 }
 
 export const FEED = 'feed';
+
+/** Entries at or below this position may have been pruned (see scripts/prune-feed.ts). */
+export const FEED_HORIZON = 'feed_horizon';
+export interface FeedHorizon extends Doc {
+  position: number;
+}
 
 async function groupOf(context: ProjectionContext, groupId: string): Promise<GroupDoc | null> {
   return context.collection<GroupDoc>(GROUPS).findOne({ _id: groupId });
@@ -33,7 +42,7 @@ async function deliver(context: ProjectionContext, recorded: RecordedEvent, user
   const bytes = JSON.stringify({ ...frame, position: recorded.position });
   for (const userId of new Set(userIds)) {
     await context.project<FeedEntry>(FEED, `${userId}:${recorded.position}`, recorded,
-      (doc) => doc ?? { _id: `${userId}:${recorded.position}`, userId, position: recorded.position, bytes });
+      (doc) => doc ?? { _id: `${userId}:${recorded.position}`, userId, position: recorded.position, at: recorded.metadata.timestamp, bytes });
   }
   context.publish({ userIds: [...new Set(userIds)], position: recorded.position, bytes });
 }
@@ -74,7 +83,7 @@ const receiptTypes = new Set<string>(receiptEventTypes);
 
 export const feedProjector: Projector = {
   name: FEED,
-  collections: { [FEED]: [{ key: { userId: 1, position: 1 } }] },
+  collections: { [FEED]: [{ key: { userId: 1, position: 1 } }, { key: { position: 1 } }] },
   reads: [GROUPS, MESSAGES, GROUP_MESSAGES],
   handles: new Set([...messageEventTypes, ...receiptEventTypes, ...groupEventTypes]),
   async apply(recorded, context) {

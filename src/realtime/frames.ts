@@ -1,6 +1,6 @@
 import { NotFoundError } from '../../commands/shared/errors.ts';
 import type { CommandMetadata } from '../../commands/shared/events.ts';
-import { FEED, type FeedEntry } from '../../projections/feed.ts';
+import { FEED, FEED_HORIZON, type FeedEntry, type FeedHorizon } from '../../projections/feed.ts';
 import { newId } from '../ids.ts';
 import type { ConversationAccess } from '../messaging/access.ts';
 import type { MessagingService } from '../messaging/messagingService.ts';
@@ -39,11 +39,14 @@ export function frameHandlers({ messaging, access, readStore, projections, clock
     connection.beginSync();
     let position = since ?? 0;
     try {
-      if (since === undefined) {
-        // No position yet: a bounded snapshot of the conversation list and the position to resume from.
+      const horizon = (await readStore.collection<FeedHorizon>(FEED_HORIZON).findOne({ _id: FEED }))?.position ?? 0;
+      if (since === undefined || since < horizon) {
+        // No position yet, or one older than what the feed still holds: a bounded snapshot of the conversation
+        // list and the position to resume from (`sync.reset` tells a resuming client to drop its view).
         position = projections.position;
         const conversations = await messaging.conversations(userId, { limit: 50 });
-        connection.send(JSON.stringify({ type: 'sync.snapshot', id: frame.id, position, conversations }));
+        const type = since === undefined ? 'sync.snapshot' : 'sync.reset';
+        connection.send(JSON.stringify({ type, id: frame.id, position, conversations }));
         return;
       }
       const feed = readStore.collection<FeedEntry>(FEED);
