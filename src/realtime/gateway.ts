@@ -1,91 +1,18 @@
 import uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import { DomainError, ValidationError } from '../../commands/shared/errors.ts';
-import type { Authenticator, Principal } from '../auth/authenticator.ts';
+import type { Authenticator } from '../auth/authenticator.ts';
 import { bearerToken } from '../auth/authenticator.ts';
 import { toErrorResponse } from '../http/errors.ts';
 import { RateLimiter } from '../http/rateLimit.ts';
 import type { Publication } from '../projection/projector.ts';
+import { SocketConnection, type Connection, type Socket, type SocketData } from './connection.ts';
 import { CLOSE, LIMITS, WS_PATH, type ClientFrame } from './protocol.ts';
 
-export interface Connection {
-  readonly id: number;
-  readonly principal: Principal;
-  /** Serialized once by the caller, the same bytes may go to many sockets. */
-  send(bytes: string): void;
-  close(code: number, reason: string): void;
-  /** A live update; sent only once the client has synced, and never at or below the last position sent. */
-  deliver(publication: Publication): void;
-  /** Holds live updates back while a sync replays what the client missed. */
-  beginSync(): void;
-  /** Goes live from `position`: held-back updates after it are sent, older ones were covered by the sync. */
-  endSync(position: number): void;
-}
+export type { Connection };
 
 /** Handles one frame type; its result (if any) is sent back as `{type: "<type>.ok", id, ...result}`. */
 export type FrameHandler = (connection: Connection, frame: ClientFrame) => Promise<Record<string, unknown> | void>;
-
-interface SocketData {
-  principal: Principal | null;
-  refusal: { code: string; message: string } | null;
-  connection: SocketConnection | null;
-}
-
-type Socket = uWS.WebSocket<SocketData>;
-
-class SocketConnection implements Connection {
-  /** Frames of one socket are handled strictly in order; a failing frame does not block the next. */
-  queue: Promise<void> = Promise.resolve();
-  closed = false;
-  expiry: NodeJS.Timeout | null = null;
-
-  private live = false;
-  private lastPosition = 0;
-  private held: Publication[] | null = null;
-
-  constructor(readonly id: number, readonly principal: Principal, private readonly socket: Socket,
-    private readonly maxBufferedBytes: number) {}
-
-  deliver(publication: Publication): void {
-    if (this.held) {
-      this.held.push(publication);
-      return;
-    }
-    if (!this.live || publication.position <= this.lastPosition) return;
-    this.lastPosition = publication.position;
-    this.send(publication.bytes);
-  }
-
-  beginSync(): void {
-    this.held ??= [];
-  }
-
-  /** Outside uWebSockets.js callbacks every send is its own write; corked, a batch goes out in one. */
-  cork(fn: () => void): void {
-    if (this.closed) return;
-    this.socket.cork(fn);
-  }
-
-  endSync(position: number): void {
-    const held = this.held ?? [];
-    this.held = null;
-    this.live = true;
-    this.lastPosition = position;
-    for (const publication of held) this.deliver(publication);
-  }
-
-  send(bytes: string): void {
-    if (this.closed) return;
-    this.socket.send(bytes, false);
-    if (this.socket.getBufferedAmount() > this.maxBufferedBytes) this.close(CLOSE.SLOW_CONSUMER, 'slow_consumer');
-  }
-
-  close(code: number, reason: string): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.socket.end(code, reason);
-  }
-}
 
 export interface GatewayDeps {
   authenticator: Authenticator;
