@@ -5,7 +5,7 @@ import { receiptDecider, receiptStream } from '../../commands/receipts.ts';
 import { NotFoundError } from '../../commands/shared/errors.ts';
 import type { CommandMetadata } from '../../commands/shared/events.ts';
 import { userDecider, userStream } from '../../commands/users.ts';
-import { CONVERSATIONS, conversationDocId, type ConversationDoc } from '../../projections/conversations.ts';
+import { CONVERSATIONS, type ConversationDoc } from '../../projections/conversations.ts';
 import { GROUPS, toPublicGroup, type GroupDoc } from '../../projections/groups.ts';
 import { GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageDoc, type PublicMessage } from '../../projections/messageDocs.ts';
 import { toPublicUser, USERS, type UserDoc } from '../../projections/users.ts';

@@ -1,0 +1,275 @@
+import Database from 'better-sqlite3';
+import { ConflictError, ValidationError } from '../../commands/shared/errors.ts';
+import { applyUpdate, assertPath, getPath, seedFromFilter } from './documents.ts';
+import type { Collection, Doc, FieldOperators, Filter, FindOptions, SortSpec, Update, WriteResult } from './port.ts';
+import type { SqliteReadStore } from './sqlite.ts';
+import { columnOf, columnValue, elementTableOf, isIdOnly, quoted, tableOf, toSql, type SqlValue } from './sqliteSchema.ts';
+
+/** One collection of the embedded read store: filters compiled to SQL, updates applied in JS. */
+export class SqliteCollection<T extends Doc> implements Collection<T> {
+  private readonly table: string;
+  private readonly elementTable: string;
+  private readonly statements;
+
+  constructor(private readonly store: SqliteReadStore, readonly name: string) {
+    this.table = tableOf(name);
+    this.elementTable = elementTableOf(name);
+    const db = store.db;
+    this.statements = {
+      byId: db.prepare<[string], { doc: string }>(`SELECT doc FROM ${this.table} WHERE id = ?`),
+      delete: db.prepare(`DELETE FROM ${this.table} WHERE id = ?`),
+    };
+  }
+
+  private writes: { version: number; columns: string[]; insert: Database.Statement<SqlValue[]>; update: Database.Statement<SqlValue[]> } | null = null;
+
+  /** Insert and update statements that fill every index column; rebuilt when the collection gains one. */
+  private get writeStatements() {
+    if (this.writes?.version !== this.store.metaVersion) {
+      const columns = [...this.meta.columns];
+      const names = columns.map((path) => quoted(columnOf(path)));
+      this.writes = {
+        version: this.store.metaVersion,
+        columns,
+        insert: this.store.db.prepare<SqlValue[]>(
+          `INSERT INTO ${this.table} (id, doc${names.map((n) => `, ${n}`).join('')}) VALUES (?, ?${names.map(() => ', ?').join('')})`),
+        update: this.store.db.prepare<SqlValue[]>(
+          `UPDATE ${this.table} SET doc = ?${names.map((n) => `, ${n} = ?`).join('')} WHERE id = ?`),
+      };
+    }
+    return this.writes;
+  }
+
+  private fieldSql(path: string): string {
+    return this.store.fieldSql(this.name, path);
+  }
+
+  private get meta() {
+    return this.store.metaOf(this.name);
+  }
+
+  /** Translates a filter into a WHERE clause that the declared indexes can serve. */
+  private where(filter: Filter, params: SqlValue[]): string {
+    const clauses: string[] = [];
+    for (const [path, condition] of Object.entries(filter)) {
+      if (condition === undefined) continue;
+      if (path === '$and' || path === '$or') {
+        const parts = (condition as Filter[]).map((sub) => `(${this.where(sub, params)})`);
+        clauses.push(parts.length === 0 ? (path === '$and' ? '1' : '0') : parts.join(path === '$and' ? ' AND ' : ' OR '));
+        continue;
+      }
+      if (path.startsWith('$')) throw new ValidationError(`Unsupported filter operator ${path}`);
+      const isOperators = condition !== null && typeof condition === 'object' && !Array.isArray(condition)
+        && Object.keys(condition).every((key) => key.startsWith('$'));
+      if (!isOperators) {
+        clauses.push(this.equals(path, condition as SqlValue, params));
+        continue;
+      }
+      for (const [operator, operand] of Object.entries(condition as FieldOperators)) {
+        clauses.push(this.operator(path, operator, operand, params));
+      }
+    }
+    return clauses.length === 0 ? '1' : clauses.join(' AND ');
+  }
+
+  private equals(path: string, value: unknown, params: SqlValue[]): string {
+    if (value === null) return `${this.fieldSql(path)} IS NULL`;
+    params.push(toSql(value));
+    if (this.meta.multikey.has(path)) {
+      params.push(path);
+      return `id IN (SELECT id FROM ${this.elementTable} WHERE value = ? AND path = ?)`;
+    }
+    if (path === '_id' || this.meta.columns.has(path)) return `${this.fieldSql(path)} = ?`;
+    // Unindexed: MongoDB matches a scalar or any element of an array; json_each yields both.
+    return `EXISTS (SELECT 1 FROM json_each(doc, '$.${assertPath(path)}') WHERE value = ?)`;
+  }
+
+  private operator(path: string, operator: string, operand: unknown, params: SqlValue[]): string {
+    const field = this.fieldSql(path);
+    const list = (values: unknown) => {
+      if (!Array.isArray(values)) throw new ValidationError(`${operator} takes an array`, { path });
+      for (const value of values) params.push(toSql(value));
+      return values.map(() => '?').join(', ');
+    };
+    switch (operator) {
+      case '$eq': return this.equals(path, operand, params);
+      // A missing field compares as NULL; MongoDB's $ne matches it, so NULL counts as "not equal".
+      case '$ne': return `NOT COALESCE((${this.equals(path, operand, params)}), 0)`;
+      case '$gt': case '$gte': case '$lt': case '$lte': {
+        params.push(toSql(operand));
+        const sign = { $gt: '>', $gte: '>=', $lt: '<', $lte: '<=' }[operator];
+        return `${field} ${sign} ?`;
+      }
+      case '$in': {
+        if (!Array.isArray(operand) || operand.length === 0) return '0';
+        if (this.meta.multikey.has(path)) {
+          const placeholders = list(operand);
+          params.push(path);
+          return `id IN (SELECT id FROM ${this.elementTable} WHERE value IN (${placeholders}) AND path = ?)`;
+        }
+        return `${field} IN (${list(operand)})`;
+      }
+      case '$nin': {
+        if (!Array.isArray(operand) || operand.length === 0) return '1';
+        return `(${field} IS NULL OR ${field} NOT IN (${list(operand)}))`;
+      }
+      case '$exists': return `json_type(doc, '$.${assertPath(path)}') IS ${operand ? 'NOT ' : ''}NULL`;
+      default: throw new ValidationError(`Unsupported filter operator ${operator}`, { path });
+    }
+  }
+
+  private orderBy(sort: SortSpec | undefined): string {
+    if (!sort || Object.keys(sort).length === 0) return '';
+    return ` ORDER BY ${Object.entries(sort).map(([path, direction]) => `${this.fieldSql(path)} ${direction === -1 ? 'DESC' : 'ASC'}`).join(', ')}`;
+  }
+
+  private select(filter: Filter, options: FindOptions = {}): T[] {
+    if (isIdOnly(filter) && !options.skip) {
+      const row = this.statements.byId.get(filter._id as string);
+      return row ? [JSON.parse(row.doc) as T] : [];
+    }
+    const params: SqlValue[] = [];
+    let sql = `SELECT doc FROM ${this.table} WHERE ${this.where(filter, params)}${this.orderBy(options.sort)}`;
+    if (options.limit !== undefined || options.skip !== undefined) {
+      sql += ' LIMIT ? OFFSET ?';
+      params.push(options.limit && options.limit > 0 ? options.limit : -1, options.skip ?? 0);
+    }
+    return (this.store.prepare(sql).all(...params) as Array<{ doc: string }>).map((row) => JSON.parse(row.doc) as T);
+  }
+
+  async findOne(filter: Filter): Promise<T | null> {
+    return this.select(filter, { limit: 1 })[0] ?? null;
+  }
+
+  async find(filter: Filter, options?: FindOptions): Promise<T[]> {
+    return this.select(filter, options);
+  }
+
+  async countDocuments(filter: Filter): Promise<number> {
+    const params: SqlValue[] = [];
+    const sql = `SELECT count(*) AS n FROM ${this.table} WHERE ${this.where(filter, params)}`;
+    return (this.store.prepare(sql).get(...params) as { n: number }).n;
+  }
+
+  private write(doc: T, isNew: boolean): void {
+    if (typeof doc._id !== 'string' || doc._id.length === 0) throw new ValidationError('Documents need a string _id');
+    const { columns, insert, update } = this.writeStatements;
+    const values = columns.map((path) => columnValue(doc, path));
+    try {
+      if (isNew) insert.run(doc._id, JSON.stringify(doc), ...values);
+      else update.run(JSON.stringify(doc), ...values, doc._id);
+    } catch (error) {
+      throw this.translate(error);
+    }
+    this.writeElements(doc);
+  }
+
+  /** A unique-index violation is the port's duplicate_key conflict. */
+  private translate(error: unknown): unknown {
+    const code = (error as { code?: string }).code;
+    if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+      return new ConflictError('duplicate_key', `Duplicate key in ${this.name}`, { collection: this.name });
+    }
+    return error;
+  }
+
+  private writeElements(doc: T): void {
+    if (this.meta.multikey.size === 0) return;
+    this.store.prepare(`DELETE FROM ${this.elementTable} WHERE id = ?`).run(doc._id);
+    const insert = this.store.prepare(`INSERT OR IGNORE INTO ${this.elementTable} (path, value, id) VALUES (?, ?, ?)`);
+    for (const path of this.meta.multikey) {
+      const value = getPath(doc, path);
+      for (const element of Array.isArray(value) ? value : [value]) {
+        if (element === undefined || (element !== null && typeof element === 'object')) continue;
+        insert.run(path, toSql(element), doc._id);
+      }
+    }
+  }
+
+  private remove(id: string): void {
+    this.statements.delete.run(id);
+    if (this.meta.multikey.size > 0) this.store.prepare(`DELETE FROM ${this.elementTable} WHERE id = ?`).run(id);
+  }
+
+  /** Runs a multi-statement write atomically even outside withTransaction. */
+  private atomically<R>(fn: () => R): R {
+    return this.store.db.inTransaction ? fn() : this.store.db.transaction(fn)();
+  }
+
+  async insertOne(doc: T): Promise<void> {
+    this.atomically(() => this.write(doc, true));
+  }
+
+  async replaceOne(filter: Filter, doc: T, options: { upsert?: boolean } = {}): Promise<WriteResult> {
+    return this.atomically(() => {
+      // By id (what projectors do): one UPDATE, no read and parse of the old document.
+      if (isIdOnly(filter) && filter._id === doc._id) {
+        if (this.writeExisting(doc)) return { matched: 1, modified: 1, upsertedId: null };
+        if (!options.upsert) return { matched: 0, modified: 0, upsertedId: null };
+        this.write(doc, true);
+        return { matched: 0, modified: 0, upsertedId: doc._id };
+      }
+      const existing = this.select(filter, { limit: 1 })[0];
+      if (existing) {
+        if (existing._id !== doc._id) throw new ValidationError('_id cannot be changed');
+        this.write(doc, false);
+        return { matched: 1, modified: 1, upsertedId: null };
+      }
+      if (!options.upsert) return { matched: 0, modified: 0, upsertedId: null };
+      this.write(doc, true);
+      return { matched: 0, modified: 0, upsertedId: doc._id };
+    });
+  }
+
+  /** Updates the stored document with this id, if there is one. */
+  private writeExisting(doc: T): boolean {
+    const { columns, update } = this.writeStatements;
+    try {
+      if (update.run(JSON.stringify(doc), ...columns.map((path) => columnValue(doc, path)), doc._id).changes === 0) return false;
+    } catch (error) {
+      throw this.translate(error);
+    }
+    this.writeElements(doc);
+    return true;
+  }
+
+  async updateOne(filter: Filter, update: Update, options: { upsert?: boolean } = {}): Promise<WriteResult> {
+    return this.atomically(() => this.updateWhere(filter, update, 1, options.upsert ?? false));
+  }
+
+  async updateMany(filter: Filter, update: Update): Promise<WriteResult> {
+    return this.atomically(() => this.updateWhere(filter, update, undefined, false));
+  }
+
+  private updateWhere(filter: Filter, update: Update, limit: number | undefined, upsert: boolean): WriteResult {
+    const matches = this.select(filter, limit === undefined ? {} : { limit });
+    let modified = 0;
+    for (const doc of matches) {
+      const next = applyUpdate(doc, update);
+      if (JSON.stringify(next) === JSON.stringify(doc)) continue;
+      this.write(next, false);
+      modified++;
+    }
+    if (matches.length > 0 || !upsert) return { matched: matches.length, modified, upsertedId: null };
+    const seed = seedFromFilter(filter);
+    if (typeof seed._id !== 'string') throw new ValidationError('An upsert filter must name the _id');
+    this.write(applyUpdate(seed as T, update, true), true);
+    return { matched: 0, modified: 0, upsertedId: seed._id };
+  }
+
+  async deleteOne(filter: Filter): Promise<number> {
+    return this.atomically(() => {
+      const doc = this.select(filter, { limit: 1 })[0];
+      if (doc) this.remove(doc._id);
+      return doc ? 1 : 0;
+    });
+  }
+
+  async deleteMany(filter: Filter): Promise<number> {
+    return this.atomically(() => {
+      const docs = this.select(filter);
+      for (const doc of docs) this.remove(doc._id);
+      return docs.length;
+    });
+  }
+}

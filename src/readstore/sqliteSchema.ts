@@ -1,0 +1,42 @@
+import { ValidationError } from '../../commands/shared/errors.ts';
+import { assertPath, getPath } from './documents.ts';
+import type { Doc, Filter } from './port.ts';
+
+/** How the embedded read store lays collections out in SQLite; shared by the store and its collections. */
+export type SqlValue = string | number | null;
+
+/** `{ _id: "..." }` alone: served by the primary key without compiling a filter. */
+export const isIdOnly = (filter: Filter) => typeof filter._id === 'string' && Object.keys(filter).length === 1;
+
+export const COLLECTION_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const tableOf = (collection: string) => `c_${collection}`;
+export const elementTableOf = (collection: string) => `c_${collection}__elements`;
+
+export function toSql(value: unknown): SqlValue {
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (typeof value === 'string' || typeof value === 'number' || value === null) return value;
+  throw new ValidationError('Filters compare scalars only', { value: typeof value });
+}
+
+/**
+ * Indexed fields live in real columns named `"p:<path>"`, filled from the document by the adapter on every
+ * write: an index on `json_extract(doc, ...)` would make SQLite parse the JSON text once per indexed field on
+ * every insert and update. Other fields are read with json_extract.
+ */
+export const columnOf = (path: string) => `p:${assertPath(path)}`;
+export const quoted = (column: string) => `"${column}"`;
+export const PATH_COLUMN = /^p:(.+)$/;
+
+export function columnValue(doc: Doc, path: string): SqlValue {
+  const value = getPath(doc, path);
+  if (value === undefined) return null;
+  if (value !== null && typeof value === 'object') return JSON.stringify(value);
+  return toSql(value);
+}
+
+export interface CollectionMeta {
+  /** Paths declared multikey: equality goes through the element table, which is indexed. */
+  multikey: Set<string>;
+  /** Paths with a scalar index, each in its own column. */
+  columns: Set<string>;
+}
