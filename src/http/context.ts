@@ -31,6 +31,10 @@ export function principalOf(ctx: Context): Principal {
   return principal;
 }
 
+/** Command metadata for an authenticated request, acting as its principal. */
+export const actorMetadata = (clock: () => Date) => (ctx: Context): CommandMetadata =>
+  commandMetadata(ctx, clock(), principalOf(ctx).userId);
+
 /** Command metadata for a request: a fresh command id, correlated with the request id. */
 export function commandMetadata(ctx: Context, now: Date, userId: string | null): CommandMetadata {
   const { requestId } = ctx.state as RequestState;

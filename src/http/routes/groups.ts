@@ -3,7 +3,7 @@ import type { Authenticator } from '../../auth/authenticator.ts';
 import type { GroupService } from '../../messaging/groupService.ts';
 import { addMemberSchema, createGroupSchema, transferOwnershipSchema, updateGroupSchema } from '../../messaging/schemas.ts';
 import { id, parse } from '../../validation.ts';
-import { commandMetadata, principalOf, requireAuth } from '../context.ts';
+import { actorMetadata, principalOf, requireAuth } from '../context.ts';
 
 export interface GroupRouteDeps {
   groups: GroupService;
@@ -15,7 +15,7 @@ export interface GroupRouteDeps {
 export function groupRoutes({ groups, authenticator, clock }: GroupRouteDeps): Router {
   const router = new Router({ prefix: '/api/groups' });
   router.use(requireAuth(authenticator));
-  const meta = (ctx: Parameters<typeof principalOf>[0]) => commandMetadata(ctx, clock(), principalOf(ctx).userId);
+  const meta = actorMetadata(clock);
 
   router.post('/', async (ctx) => {
     ctx.status = 201;

@@ -5,7 +5,7 @@ import {
   deleteMessageSchema, editMessageSchema, listConversationsSchema, listMessagesSchema, markSchema, sendMessageSchema,
 } from '../../messaging/schemas.ts';
 import { id, parse } from '../../validation.ts';
-import { commandMetadata, principalOf, requireAuth } from '../context.ts';
+import { actorMetadata, principalOf, requireAuth } from '../context.ts';
 
 export interface MessageRouteDeps {
   messaging: MessagingService;
@@ -17,7 +17,7 @@ export interface MessageRouteDeps {
 export function messageRoutes({ messaging, authenticator, clock }: MessageRouteDeps): Router {
   const router = new Router({ prefix: '/api' });
   router.use(requireAuth(authenticator));
-  const meta = (ctx: Parameters<typeof principalOf>[0]) => commandMetadata(ctx, clock(), principalOf(ctx).userId);
+  const meta = actorMetadata(clock);
 
   router.get('/messages', async (ctx) => {
     ctx.body = await messaging.list(principalOf(ctx).userId, parse(listMessagesSchema, ctx.query), meta(ctx));
