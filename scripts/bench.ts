@@ -15,6 +15,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execSync } from 'node:child_process';
+import { eventUpcaster } from '../commands/upcasters.ts';
+import { projectors } from '../projections/index.ts';
+import { SqliteEventStore } from '../src/eventstore/sqlite.ts';
+import { rebuildProjections } from '../src/projection/rebuild.ts';
+import { SqliteReadStore } from '../src/readstore/sqlite.ts';
 import { spawnServer } from './lib/spawnServer.ts';
 import { Latencies, LoadSocket, runFor } from './bench/load.ts';
 import { measureRawAppends } from './bench/rawSqlite.ts';
@@ -246,6 +251,13 @@ const serverRssMb = Math.round(rssMb(serverPid));
 for (const socket of sockets) socket.close();
 await server.stop();
 
+// The projection's own ceiling: replay the whole log the phases wrote through every projector, alone.
+log('projection replay of the run\'s log');
+const replayStores = { eventStore: new SqliteEventStore(join(storageDir, 'events.sqlite')), readStore: new SqliteReadStore(join(storageDir, 'read.sqlite')) };
+const replay = await rebuildProjections({ ...replayStores, projectors, upcaster: eventUpcaster });
+await replayStores.eventStore.close();
+await replayStores.readStore.close();
+
 // --- this machine's limits ----------------------------------------------------------------------------------
 log('limit (a): raw SQLite appends, WAL + synchronous=FULL');
 const sampleData = JSON.stringify({ messageId: crypto.randomUUID(), conversationId: `dm:${users[0]!.id}:${users[1]!.id}`, senderId: users[0]!.id,
@@ -299,6 +311,7 @@ const result = {
   socketThroughput,
   socketLatency,
   restThroughput,
+  projectionReplay: { events: replay.events, eventsPerSecond: replay.eventsPerSecond },
   serverRssMb,
   limits: { rawSqliteSingleRowCommits: rawSingle, rawSqliteBatchedCommits: rawBatched, relayThroughput, relayLatency },
   ratios: {
@@ -323,6 +336,7 @@ row(`socket: send→ack p50/p95/p99 ms at ${options.rate}/s`, `${socketLatency.a
 row(`socket: send→delivered p50/p95/p99 ms at ${options.rate}/s`, `${socketLatency.deliveryLatencyMs.p50} / ${socketLatency.deliveryLatencyMs.p95} / ${socketLatency.deliveryLatencyMs.p99} (acked ${socketLatency.ackedPerSecond}/s)`);
 row('REST: acked messages/s', `${restThroughput.ackedPerSecond}`);
 row('REST: send→delivered p50/p95/p99 ms', `${restThroughput.deliveryLatencyMs.p50} / ${restThroughput.deliveryLatencyMs.p95} / ${restThroughput.deliveryLatencyMs.p99}`);
+row('projection replay alone, events/s (all projectors)', `${replay.eventsPerSecond} (${replay.events} events)`);
 row('projection lag, max during phases (events)', `${Math.max(socketThroughput.maxProjectionLag, socketLatency.maxProjectionLag, restThroughput.maxProjectionLag)}`);
 row('server memory: peak / end RSS MB', `${Math.max(socketThroughput.serverPeakRssMb, socketLatency.serverPeakRssMb, restThroughput.serverPeakRssMb)} / ${serverRssMb}`);
 row('limit: raw SQLite appends/s, 1 row per commit', `${rawSingle.appendsPerSecond}`);
