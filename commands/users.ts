@@ -23,13 +23,13 @@ export interface IssuedToken {
   expiresAt: string;
 }
 
+/** Registration records the user only; the first token is recorded by a LogUserIn right after. */
 export type RegisterUser = Command<'RegisterUser', {
   userId: string;
   email: string;
   username: string;
   displayName: string;
   passwordHash: string;
-  token: IssuedToken;
 }>;
 /** The shell checks the password against the stored hash (bcrypt) and reports the outcome here. */
 export type LogUserIn = Command<'LogUserIn', { userId: string; passwordVerified: boolean; token: IssuedToken }>;
@@ -80,11 +80,7 @@ export function decide(command: UserCommand, state: UserState): UserEvent[] {
       if (state.status === 'registered') {
         throw new ConflictError('user_exists', 'This user is already registered', { userId: state.userId });
       }
-      const { token, ...user } = command.data;
-      return [
-        { type: 'UserRegistered', data: { ...user, registeredAt: now } },
-        { type: 'UserLoggedIn', data: { userId: user.userId, tokenId: token.tokenId, expiresAt: token.expiresAt, loggedInAt: now } },
-      ];
+      return [{ type: 'UserRegistered', data: { ...command.data, registeredAt: now } }];
     }
     case 'LogUserIn': {
       if (state.status !== 'registered' || !command.data.passwordVerified) throw new InvalidCredentialsError();

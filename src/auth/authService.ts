@@ -50,14 +50,17 @@ export class AuthService {
       await this.release('email', input.email, userId, metadata);
       throw error;
     }
+    await this.commands.handle(userDecider, userStream(userId), {
+      type: 'RegisterUser',
+      data: { userId, email: input.email, username: input.username, displayName: input.displayName ?? input.username, passwordHash },
+      metadata,
+    });
+    // Every command appends at most one event, so each event has a position of its own in every event store.
     const token = this.tokens.issue(userId, new Date(metadata.now));
     const result = await this.commands.handle(userDecider, userStream(userId), {
-      type: 'RegisterUser',
-      data: {
-        userId, email: input.email, username: input.username, displayName: input.displayName ?? input.username,
-        passwordHash, token: { tokenId: token.tokenId, expiresAt: token.expiresAt },
-      },
-      metadata,
+      type: 'LogUserIn',
+      data: { userId, passwordVerified: true, token: { tokenId: token.tokenId, expiresAt: token.expiresAt } },
+      metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'first-login') },
     });
     if (result.position !== null) await this.projections.waitFor(result.position);
     return this.session(await this.requireUser(userId), token);
