@@ -1,6 +1,7 @@
 import type { EventUpcaster } from '../../commands/shared/upcasting.ts';
 import type { EventStore } from '../eventstore/port.ts';
 import type { ReadStore } from '../readstore/port.ts';
+import { applyInOrder } from './applyInOrder.ts';
 import { createProjectionContext } from './context.ts';
 import type { Projector } from './projector.ts';
 import { CHECKPOINTS } from './runner.ts';
@@ -73,11 +74,7 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
   const applyNextBatch = async (): Promise<boolean> => {
     const batch = await eventStore.readAll({ after: position, maxCount: batchSize });
     if (batch.length === 0) return false;
-    for (const event of batch) {
-      for (const projector of projectors) {
-        if (projector.handles.has(event.type)) await projector.apply(upcaster.upcast(event), context);
-      }
-    }
+    await applyInOrder(batch, projectors, context, upcaster);
     position = batch[batch.length - 1]!.position;
     events += batch.length;
     onProgress?.(position, head);

@@ -3,6 +3,7 @@ import type { EventUpcaster } from '../../commands/shared/upcasting.ts';
 import { UnavailableError } from '../../commands/shared/errors.ts';
 import type { EventStore, RecordedEvent, Subscription } from '../eventstore/port.ts';
 import type { Doc, ReadStore } from '../readstore/port.ts';
+import { applyInOrder } from './applyInOrder.ts';
 import { createProjectionContext } from './context.ts';
 import type { Projector, Publication } from './projector.ts';
 
@@ -93,14 +94,7 @@ export class ProjectionRunner {
         if (checkpoint < (this.positions.get(projector.name) ?? 0)) throw new CheckpointsRewound();
         stored.set(projector.name, checkpoint);
       }
-      // Event by event across projectors, so each projector reading another's collection sees the state as of
-      // this event (the feed reads group membership as it was when the message was sent).
-      for (const event of events) {
-        const upcast = this.upcaster.upcast(event);
-        for (const projector of this.projectors) {
-          if (event.position > stored.get(projector.name)! && projector.handles.has(event.type)) await projector.apply(upcast, context);
-        }
-      }
+      await applyInOrder(events, this.projectors, context, this.upcaster, (projector) => stored.get(projector.name)!);
       const reached = new Map<string, number>();
       for (const projector of this.projectors) {
         const checkpoint = stored.get(projector.name)!;

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { eventUpcaster } from '../../commands/upcasters.ts';
 import type { RecordedEvent } from '../../src/eventstore/port.ts';
+import { applyInOrder } from '../../src/projection/applyInOrder.ts';
 import { createProjectionContext } from '../../src/projection/context.ts';
 import type { Projector } from '../../src/projection/projector.ts';
 import { SqliteReadStore } from '../../src/readstore/sqlite.ts';
@@ -25,8 +26,7 @@ export async function freshReadStore(projector: Projector): Promise<SqliteReadSt
 
 /** Given history: applies each event through the projector, as the runner does. */
 export async function project(store: SqliteReadStore, projector: Projector, events: readonly RecordedEvent[]): Promise<void> {
-  const context = createProjectionContext(store);
-  for (const event of events) if (projector.handles.has(event.type)) await projector.apply(eventUpcaster.upcast(event), context);
+  await applyInOrder(events, [projector], createProjectionContext(store), eventUpcaster);
 }
 
 export async function documents(store: SqliteReadStore, collection: string) {
@@ -35,10 +35,7 @@ export async function documents(store: SqliteReadStore, collection: string) {
 
 /** Applies events event by event across projectors, in the runner's order. */
 export async function projectAll(store: SqliteReadStore, all: readonly Projector[], events: readonly RecordedEvent[]): Promise<void> {
-  const context = createProjectionContext(store);
-  for (const event of events) {
-    for (const projector of all) if (projector.handles.has(event.type)) await projector.apply(eventUpcaster.upcast(event), context);
-  }
+  await applyInOrder(events, all, createProjectionContext(store), eventUpcaster);
 }
 
 export async function freshReadStoreFor(all: readonly Projector[]): Promise<SqliteReadStore> {
