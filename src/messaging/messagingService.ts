@@ -1,6 +1,5 @@
-import { directConversationId, groupConversationId } from '../../commands/conversations.ts';
 import { groupDecider, groupStream } from '../../commands/groups.ts';
-import { messageDecider, messageStream, type MessageContent, type MessageTarget } from '../../commands/messages.ts';
+import { messageDecider, messageStream, type MessageContent, type MessageEvent, type MessageTarget } from '../../commands/messages.ts';
 import { receiptDecider, receiptStream } from '../../commands/receipts.ts';
 import { NotFoundError } from '../../commands/shared/errors.ts';
 import type { CommandMetadata } from '../../commands/shared/events.ts';
@@ -61,7 +60,7 @@ export class MessagingService {
     const target: MessageTarget = input.groupId !== undefined
       ? { kind: 'group', groupId: input.groupId }
       : { kind: 'direct', recipientId: input.recipientId! };
-    const conversationId = target.kind === 'group' ? groupConversationId(target.groupId) : directConversationId(senderId, target.recipientId);
+    const conversationId = this.access.conversationIdOf(senderId, { with: input.recipientId, groupId: input.groupId });
     // The message id derives from the sender and the client's id, so a retried send lands on the same stream.
     const messageId = deriveId('message', senderId, input.clientMessageId ?? metadata.commandId);
     const targetReachable = target.kind === 'group'
@@ -108,9 +107,10 @@ export class MessagingService {
   async history(actorId: string, messageId: string) {
     const doc = await this.visibleMessage(actorId, messageId);
     const events = await this.commands.readStream(messageStream(messageId));
-    const versions = doc.deletedAt ? [] : events.flatMap((event) => {
-      if (event.type === 'MessageSent') return [{ content: (event.data as { content: MessageContent }).content, at: (event.data as { sentAt: string }).sentAt, position: event.position }];
-      if (event.type === 'MessageEdited') return [{ content: (event.data as { content: MessageContent }).content, at: (event.data as { editedAt: string }).editedAt, position: event.position }];
+    const versions = doc.deletedAt ? [] : events.flatMap(({ position, ...recorded }) => {
+      const event = recorded as unknown as MessageEvent;
+      if (event.type === 'MessageSent') return [{ content: event.data.content, at: event.data.sentAt, position }];
+      if (event.type === 'MessageEdited') return [{ content: event.data.content, at: event.data.editedAt, position }];
       return [];
     });
     return { messageId, deleted: doc.deletedAt !== null, versions };
