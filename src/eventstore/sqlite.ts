@@ -44,6 +44,8 @@ export class SqliteEventStore implements EventStore {
   readonly kind = 'embedded';
   private readonly db: Database.Database;
   private readonly statements;
+  /** Nested in the flush's transaction, one append is a savepoint: its failure leaves the others committed. */
+  private readonly appendIsolated;
   private readonly commitListeners = new Set<() => void>();
   private pending: PendingAppend[] = [];
   private flushScheduled = false;
@@ -81,6 +83,7 @@ export class SqliteEventStore implements EventStore {
       head: this.db.prepare<[], { position: number | null }>('SELECT max(position) AS position FROM events'),
     };
     // Should the background worker die, SQLite checkpoints on its own again: slower, never unbounded.
+    this.appendIsolated = this.db.transaction((request: PendingAppend) => this.appendInTransaction(request));
     this.checkpointer = new BackgroundCheckpointer(file, () => this.db.pragma('wal_autocheckpoint = 1000'));
   }
 
@@ -104,12 +107,11 @@ export class SqliteEventStore implements EventStore {
     if (batch.length === 0) return;
     this.pending = [];
     const outcomes: Array<{ ok: true; value: AppendResult } | { ok: false; error: unknown }> = [];
-    const appendOne = this.db.transaction((request: PendingAppend) => this.appendInTransaction(request));
     try {
       this.db.transaction(() => {
         for (const request of batch) {
           try {
-            outcomes.push({ ok: true, value: appendOne(request) });
+            outcomes.push({ ok: true, value: this.appendIsolated(request) });
           } catch (error) {
             outcomes.push({ ok: false, error });
           }
