@@ -18,8 +18,6 @@ export interface GatewayDeps {
   authenticator: Authenticator;
   logger: Logger;
   handlers: ReadonlyMap<string, FrameHandler>;
-  onOpen?: (connection: Connection) => void;
-  onClose?: (connection: Connection) => void;
   /** Bytes queued for one socket before it is closed as a slow consumer; LIMITS.maxBufferedBytes by default. */
   maxBufferedBytes?: number;
 }
@@ -116,7 +114,6 @@ export class SocketGateway {
     if (!sockets) this.byUser.set(connection.principal.userId, (sockets = new Set()));
     sockets.add(connection);
     connection.send(JSON.stringify({ type: 'welcome', userId: connection.principal.userId, connectionId: connection.id }));
-    this.deps.onOpen?.(connection);
   }
 
   private message(socket: Socket, text: string): void {
@@ -154,12 +151,6 @@ export class SocketGateway {
     const sockets = this.byUser.get(connection.principal.userId);
     sockets?.delete(connection);
     if (sockets?.size === 0) this.byUser.delete(connection.principal.userId);
-    this.deps.onClose?.(connection);
-  }
-
-  /** The connections of one user, on every device. */
-  connectionsOf(userId: string): ReadonlySet<Connection> {
-    return this.byUser.get(userId) ?? new Set();
   }
 
   /** Delivers a committed batch of live updates: per socket, all of its frames in one corked write. */
@@ -188,10 +179,6 @@ export class SocketGateway {
     for (const connection of this.connections) {
       if (connection.principal.tokenId === tokenId) connection.close(CLOSE.UNAUTHORIZED, 'token_revoked');
     }
-  }
-
-  get connectionCount(): number {
-    return this.connections.size;
   }
 
   async close(): Promise<void> {
