@@ -1,5 +1,5 @@
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from './shared/errors.ts';
-import { assertNever, type Command, type Decider, type Event } from './shared/events.ts';
+import { assertNever, type Command, type Decider, type Decision, type Event } from './shared/events.ts';
 
 /** The group aggregate (`group-<id>`): profile, members and roles. */
 export const groupStream = (groupId: string) => `group-${groupId}`;
@@ -72,7 +72,7 @@ export function evolve(state: GroupState, event: GroupEvent): GroupState {
 
 const isAdmin = (role: GroupRole | undefined) => role === 'owner' || role === 'admin';
 
-export function decide(command: GroupCommand, state: GroupState): GroupEvent[] {
+export function decide(command: GroupCommand, state: GroupState): Decision<GroupEvent> {
   const now = command.metadata.now;
   if (command.type === 'CreateGroup') {
     if (state.status !== 'none') throw new ConflictError('group_exists', 'This group already exists');
@@ -99,6 +99,8 @@ export function decide(command: GroupCommand, state: GroupState): GroupEvent[] {
       const current = state.members.get(userId);
       if (current === 'owner') throw new ConflictError('owner_role', 'The owner keeps the owner role; transfer ownership instead');
       if (current === role) return [];
+      // Demoting an admin is the first step of removing one, which only the owner may do.
+      if (current === 'admin' && actorRole !== 'owner') throw new ForbiddenError('Only the owner can change an admin\'s role');
       if (current !== undefined) return [{ type: 'MemberRoleChanged', data: { groupId, userId, role, changedBy: actorId, changedAt: now } }];
       if (state.members.size >= MAX_GROUP_MEMBERS) throw new ConflictError('group_full', `A group has at most ${MAX_GROUP_MEMBERS} members`);
       return [{ type: 'MemberAdded', data: { groupId, userId, role, addedBy: actorId, addedAt: now } }];

@@ -1,5 +1,5 @@
 import { ConflictError } from './shared/errors.ts';
-import { assertNever, type Command, type Decider, type Event } from './shared/events.ts';
+import { assertNever, type Command, type Decider, type Decision, type Event } from './shared/events.ts';
 
 /**
  * An identity claim makes an email address or a username unique across users. Each value has its own stream
@@ -18,8 +18,11 @@ export type IdentityClaimEvent = IdentityClaimed | IdentityReleased;
 export type ClaimIdentity = Command<'ClaimIdentity', {
   kind: IdentityKind;
   ownerId: string;
-  /** Looked up by the shell: whether the current owner, if any, has a registered user. */
-  currentOwnerRegistered: boolean;
+  /**
+   * Done by the shell when the claim is stale: the current owner's registration was voided on its own stream
+   * (`UserRegistrationAbandoned`), so it can never complete with this value afterwards.
+   */
+  currentOwnerAbandoned: boolean;
 }>;
 export type ReleaseIdentity = Command<'ReleaseIdentity', { kind: IdentityKind; ownerId: string }>;
 export type IdentityClaimCommand = ClaimIdentity | ReleaseIdentity;
@@ -39,15 +42,19 @@ export function evolve(state: IdentityClaimState, event: IdentityClaimEvent): Id
   }
 }
 
-export function decide(command: IdentityClaimCommand, state: IdentityClaimState): IdentityClaimEvent[] {
+/** A claim held this long by someone else may be taken over, once its owner's registration is voided. */
+export function claimIsStale(state: IdentityClaimState, now: string): boolean {
+  return state.claimedAt !== null && Date.parse(now) - Date.parse(state.claimedAt) >= STALE_CLAIM_MS;
+}
+
+export function decide(command: IdentityClaimCommand, state: IdentityClaimState): Decision<IdentityClaimEvent> {
   const { now } = command.metadata;
   const { kind, ownerId } = command.data;
   switch (command.type) {
     case 'ClaimIdentity': {
       if (state.ownerId === ownerId) return [];
       if (state.ownerId !== null) {
-        const abandoned = !command.data.currentOwnerRegistered
-          && Date.parse(now) - Date.parse(state.claimedAt ?? now) >= STALE_CLAIM_MS;
+        const abandoned = command.data.currentOwnerAbandoned && claimIsStale(state, now);
         if (!abandoned) throw new ConflictError(`${kind}_taken`, `This ${kind} is already registered`, { field: kind });
       }
       return [{ type: 'IdentityClaimed', data: { kind, ownerId, claimedAt: now } }];

@@ -1,5 +1,5 @@
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from './shared/errors.ts';
-import { assertNever, type Command, type Decider, type Event } from './shared/events.ts';
+import { assertNever, type Command, type Decider, type Decision, type Event } from './shared/events.ts';
 
 /**
  * The message aggregate: one stream per message (`message-<id>`), so sends never contend with each other and
@@ -55,6 +55,7 @@ export type DeleteMessage = Command<'DeleteMessage', {
 }>;
 export type MessageCommand = SendMessage | EditMessage | DeleteMessage;
 
+/** Only what `decide` needs: the folded state is cached, so the message body (up to 64 KiB) is not kept. */
 export type MessageState =
   | { status: 'none' }
   | {
@@ -62,8 +63,7 @@ export type MessageState =
     messageId: string;
     conversationId: string;
     senderId: string;
-    target: MessageTarget;
-    sent: MessageSent['data'];
+    contentKind: MessageContent['kind'];
     hiddenFor: ReadonlySet<string>;
   };
 
@@ -72,8 +72,8 @@ export const initialState: MessageState = { status: 'none' };
 export function evolve(state: MessageState, event: MessageEvent): MessageState {
   switch (event.type) {
     case 'MessageSent': {
-      const { messageId, conversationId, senderId, target } = event.data;
-      return { status: 'sent', messageId, conversationId, senderId, target, sent: event.data, hiddenFor: new Set() };
+      const { messageId, conversationId, senderId, content } = event.data;
+      return { status: 'sent', messageId, conversationId, senderId, contentKind: content.kind, hiddenFor: new Set() };
     }
     case 'MessageEdited':
       return state;
@@ -86,7 +86,7 @@ export function evolve(state: MessageState, event: MessageEvent): MessageState {
   }
 }
 
-export function decide(command: MessageCommand, state: MessageState): MessageEvent[] {
+export function decide(command: MessageCommand, state: MessageState): Decision<MessageEvent> {
   const now = command.metadata.now;
   switch (command.type) {
     case 'SendMessage': {
@@ -111,7 +111,7 @@ export function decide(command: MessageCommand, state: MessageState): MessageEve
       if (state.status === 'none') throw new NotFoundError('Message');
       if (state.senderId !== command.data.actorId) throw new ForbiddenError('Only the sender can edit a message');
       if (state.status === 'deleted') throw new ConflictError('message_deleted', 'A deleted message cannot be edited');
-      if (state.sent.content.kind !== command.data.content.kind) {
+      if (state.contentKind !== command.data.content.kind) {
         throw new ValidationError('content: an edit keeps the message kind (text or encrypted)', { field: 'content' });
       }
       return [{ type: 'MessageEdited', data: {

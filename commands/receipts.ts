@@ -1,4 +1,4 @@
-import { assertNever, type Command, type Decider, type Event } from './shared/events.ts';
+import { assertNever, type Command, type Decider, type Decision, type Event } from './shared/events.ts';
 
 /**
  * Receipts of one user in one conversation (`receipts-<conversationId>-<userId>`): two watermarks that only
@@ -39,7 +39,7 @@ export function evolve(state: ReceiptState, event: ReceiptEvent): ReceiptState {
   }
 }
 
-export function decide(command: ReceiptCommand, state: ReceiptState): ReceiptEvent[] {
+export function decide(command: ReceiptCommand, state: ReceiptState): Decision<ReceiptEvent> {
   const { conversationId, userId, upTo } = command.data;
   const at = command.metadata.now;
   switch (command.type) {

@@ -1,21 +1,38 @@
 import { ConflictError, UnauthorizedError } from './shared/errors.ts';
-import { assertNever, type Command, type Decider, type Event } from './shared/events.ts';
+import { assertNever, type Command, type Decider, type Decision, type Event } from './shared/events.ts';
 
 /** The user aggregate: registration and the life of access tokens. Stream: `user-<userId>`. */
 export const userStream = (userId: string) => `user-${userId}`;
 
+/**
+ * How `passwordHash` was made. `bcrypt`: bcrypt of the password as typed (schema version 1, before passwords
+ * were normalized). `bcrypt-nfc`: bcrypt of the NFC-normalized password, at most 72 UTF-8 bytes so bcrypt
+ * reads all of it (version 2).
+ */
+export type PasswordScheme = 'bcrypt' | 'bcrypt-nfc';
+
+/** Version 2 added `passwordScheme`; version 1 events are upcast to `bcrypt` (see commands/upcasters.ts). */
 export type UserRegistered = Event<'UserRegistered', {
   userId: string;
   email: string;
   username: string;
   displayName: string;
   passwordHash: string;
+  passwordScheme: PasswordScheme;
   registeredAt: string;
 }>;
 export type UserLoggedIn = Event<'UserLoggedIn', { userId: string; tokenId: string; expiresAt: string; loggedInAt: string }>;
 export type UserLoggedOut = Event<'UserLoggedOut', { userId: string; tokenId: string; expiresAt: string; loggedOutAt: string }>;
-export type UserEvent = UserRegistered | UserLoggedIn | UserLoggedOut;
-export const userEventTypes = ['UserRegistered', 'UserLoggedIn', 'UserLoggedOut'] as const satisfies readonly UserEvent['type'][];
+/**
+ * A registration that never completed was voided so another registration could take over its email or
+ * username. Written to the abandoned user's stream, so it races that registration on one stream: exactly one
+ * of "registered" and "abandoned" wins.
+ */
+export type UserRegistrationAbandoned = Event<'UserRegistrationAbandoned', { userId: string; abandonedAt: string }>;
+export type UserEvent = UserRegistered | UserLoggedIn | UserLoggedOut | UserRegistrationAbandoned;
+export const userEventTypes = [
+  'UserRegistered', 'UserLoggedIn', 'UserLoggedOut', 'UserRegistrationAbandoned',
+] as const satisfies readonly UserEvent['type'][];
 
 /** A freshly issued access token, recorded so it can be revoked. */
 export interface IssuedToken {
@@ -30,14 +47,18 @@ export type RegisterUser = Command<'RegisterUser', {
   username: string;
   displayName: string;
   passwordHash: string;
+  passwordScheme: PasswordScheme;
 }>;
+/** Voids a registration that has not completed; a registered user cannot be abandoned. */
+export type AbandonRegistration = Command<'AbandonRegistration', { userId: string }>;
 /** The shell checks the password against the stored hash (bcrypt) and reports the outcome here. */
 export type LogUserIn = Command<'LogUserIn', { userId: string; passwordVerified: boolean; token: IssuedToken }>;
 export type LogUserOut = Command<'LogUserOut', { userId: string; token: IssuedToken }>;
-export type UserCommand = RegisterUser | LogUserIn | LogUserOut;
+export type UserCommand = RegisterUser | LogUserIn | LogUserOut | AbandonRegistration;
 
 export type UserState =
   | { status: 'unregistered' }
+  | { status: 'abandoned' }
   | { status: 'registered'; userId: string; email: string; username: string; revokedTokens: ReadonlyMap<string, string> };
 
 export const initialState: UserState = { status: 'unregistered' };
@@ -62,6 +83,8 @@ export function evolve(state: UserState, event: UserEvent): UserState {
     }
     case 'UserLoggedIn':
       return state;
+    case 'UserRegistrationAbandoned':
+      return state.status === 'unregistered' ? { status: 'abandoned' } : state;
     case 'UserLoggedOut': {
       if (state.status !== 'registered') return state;
       const revokedTokens = withoutExpired(state.revokedTokens, event.data.loggedOutAt);
@@ -73,14 +96,22 @@ export function evolve(state: UserState, event: UserEvent): UserState {
   }
 }
 
-export function decide(command: UserCommand, state: UserState): UserEvent[] {
+export function decide(command: UserCommand, state: UserState): Decision<UserEvent> {
   const now = command.metadata.now;
   switch (command.type) {
     case 'RegisterUser': {
       if (state.status === 'registered') {
         throw new ConflictError('user_exists', 'This user is already registered', { userId: state.userId });
       }
+      if (state.status === 'abandoned') {
+        throw new ConflictError('registration_abandoned', 'This registration took too long and its email or username was taken; register again');
+      }
       return [{ type: 'UserRegistered', data: { ...command.data, registeredAt: now } }];
+    }
+    case 'AbandonRegistration': {
+      if (state.status === 'registered') throw new ConflictError('user_exists', 'This user is registered', { userId: state.userId });
+      if (state.status === 'abandoned') return [];
+      return [{ type: 'UserRegistrationAbandoned', data: { userId: command.data.userId, abandonedAt: now } }];
     }
     case 'LogUserIn': {
       if (state.status !== 'registered' || !command.data.passwordVerified) throw new InvalidCredentialsError();

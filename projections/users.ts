@@ -1,4 +1,5 @@
-import type { UserEvent } from '../commands/users.ts';
+import { assertNever } from '../commands/shared/events.ts';
+import type { PasswordScheme, UserEvent } from '../commands/users.ts';
 import { userEventTypes } from '../commands/users.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
 import type { ProjectedDoc, Projector } from '../src/projection/projector.ts';
@@ -14,21 +15,29 @@ export interface UserDoc extends ProjectedDoc {
   username: string;
   displayName: string;
   passwordHash: string;
+  passwordScheme: PasswordScheme;
   createdAt: string;
   lastLoginAt: string | null;
   revokedTokens: RevokedToken[];
 }
 
+/** A user as anyone else sees them: never the email, which only its owner sees (`toOwnUser`). */
 export interface PublicUser {
   id: string;
-  email: string;
   username: string;
   displayName: string;
   createdAt: string;
 }
 
-export const toPublicUser = ({ _id, email, username, displayName, createdAt }: UserDoc): PublicUser =>
-  ({ id: _id, email, username, displayName, createdAt });
+/** A user as they see themselves (`/auth/login`, `/auth/register`, `/auth/verify`). */
+export interface OwnUser extends PublicUser {
+  email: string;
+}
+
+export const toPublicUser = ({ _id, username, displayName, createdAt }: UserDoc): PublicUser =>
+  ({ id: _id, username, displayName, createdAt });
+
+export const toOwnUser = (doc: UserDoc): OwnUser => ({ ...toPublicUser(doc), email: doc.email });
 
 export const USERS = 'users';
 
@@ -45,9 +54,9 @@ export const usersProjector: Projector = {
     const event = recorded as unknown as UserEvent;
     switch (event.type) {
       case 'UserRegistered': {
-        const { userId, email, username, displayName, passwordHash, registeredAt } = event.data;
+        const { userId, email, username, displayName, passwordHash, passwordScheme, registeredAt } = event.data;
         return context.project<UserDoc>(USERS, userId, recorded, (doc) => doc ?? {
-          _id: userId, email, username, displayName, passwordHash, createdAt: registeredAt, lastLoginAt: null, revokedTokens: [],
+          _id: userId, email, username, displayName, passwordHash, passwordScheme, createdAt: registeredAt, lastLoginAt: null, revokedTokens: [],
         });
       }
       case 'UserLoggedIn':
@@ -60,6 +69,11 @@ export const usersProjector: Projector = {
           revokedTokens: [...doc.revokedTokens.filter((token) => token.expiresAt > loggedOutAt), { tokenId, expiresAt }],
         });
       }
+      // A voided registration never had a document.
+      case 'UserRegistrationAbandoned':
+        return;
+      default:
+        return assertNever(event);
     }
   },
 };

@@ -24,11 +24,18 @@ export interface Event<Type extends string = string, Data = unknown> {
   readonly data: Data;
 }
 
+/**
+ * What a command decides: nothing, or exactly one event. One event per command is a rule of the event store
+ * port (in EventStoreDB the events of one append share a commit position, which would not give each event a
+ * position of its own), and this type makes every decider keep it by construction.
+ */
+export type Decision<E extends Event> = readonly [] | readonly [E];
+
 /** A decider: pure functions over one aggregate's stream. */
 export interface Decider<C extends Command, E extends Event, S> {
   readonly initialState: S;
   readonly evolve: (state: S, event: E) => S;
-  readonly decide: (command: C, state: S) => readonly E[];
+  readonly decide: (command: C, state: S) => Decision<E>;
 }
 
 /** Compile-time proof that a switch handled every case. */

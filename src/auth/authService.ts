@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { CommandMetadata } from '../../commands/shared/events.ts';
-import { identityClaimDecider, type IdentityKind } from '../../commands/identityClaims.ts';
+import { claimIsStale, identityClaimDecider, type IdentityKind } from '../../commands/identityClaims.ts';
+import { ConflictError } from '../../commands/shared/errors.ts';
 import { InvalidCredentialsError, userDecider, userStream } from '../../commands/users.ts';
-import { toPublicUser, USERS, type PublicUser, type UserDoc } from '../../projections/users.ts';
+import { toOwnUser, USERS, type OwnUser, type UserDoc } from '../../projections/users.ts';
 import type { CommandHandler } from '../commandHandler.ts';
 import { deriveId } from '../ids.ts';
 import type { ProjectionRunner } from '../projection/runner.ts';
@@ -19,7 +20,7 @@ export interface Registration {
 }
 
 export interface Session {
-  user: PublicUser;
+  user: OwnUser;
   accessToken: string;
   tokenType: 'Bearer';
   expiresIn: number;
@@ -42,19 +43,24 @@ export class AuthService {
   async register(input: Registration, metadata: CommandMetadata): Promise<Session> {
     // The user id derives from the command id: a retried registration targets the same user stream.
     const userId = deriveId('user', metadata.commandId);
-    const passwordHash = await this.passwords.hash(input.password);
+    const password = await this.passwords.hash(input.password);
     await this.claim('email', input.email, userId, metadata);
     try {
       await this.claim('username', input.username, userId, metadata);
+      await this.commands.handle(userDecider, userStream(userId), {
+        type: 'RegisterUser',
+        data: {
+          userId, email: input.email, username: input.username, displayName: input.displayName ?? input.username,
+          passwordHash: password.hash, passwordScheme: password.scheme,
+        },
+        metadata,
+      });
     } catch (error) {
+      // Releasing is a no-op for a claim that is no longer ours (taken over after this registration stalled).
+      await this.release('username', input.username, userId, metadata);
       await this.release('email', input.email, userId, metadata);
       throw error;
     }
-    await this.commands.handle(userDecider, userStream(userId), {
-      type: 'RegisterUser',
-      data: { userId, email: input.email, username: input.username, displayName: input.displayName ?? input.username, passwordHash },
-      metadata,
-    });
     // Every command appends at most one event, so each event has a position of its own in every event store.
     const token = this.tokens.issue(userId, new Date(metadata.now));
     const result = await this.commands.handle(userDecider, userStream(userId), {
@@ -68,7 +74,7 @@ export class AuthService {
 
   async login(email: string, password: string, metadata: CommandMetadata): Promise<Session> {
     const user = await this.readStore.collection<UserDoc>(USERS).findOne({ email });
-    const passwordVerified = await this.passwords.verify(password, user?.passwordHash ?? null);
+    const passwordVerified = await this.passwords.verify(password, user ? { hash: user.passwordHash, scheme: user.passwordScheme } : null);
     if (!user) throw new InvalidCredentialsError();
     const token = this.tokens.issue(user._id, new Date(metadata.now));
     await this.commands.handle(userDecider, userStream(user._id), {
@@ -92,13 +98,33 @@ export class AuthService {
   private async claim(kind: IdentityKind, value: string, ownerId: string, metadata: CommandMetadata): Promise<void> {
     const stream = claimStream(kind, value);
     const { state } = await this.commands.load(identityClaimDecider, stream);
-    const currentOwnerRegistered = state.ownerId !== null && state.ownerId !== ownerId
-      && (await this.commands.load(userDecider, userStream(state.ownerId))).state.status === 'registered';
+    const currentOwner = state.ownerId;
+    const currentOwnerAbandoned = currentOwner !== null && currentOwner !== ownerId && claimIsStale(state, metadata.now)
+      && await this.abandon(currentOwner, metadata);
     await this.commands.handle(identityClaimDecider, stream, {
       type: 'ClaimIdentity',
-      data: { kind, ownerId, currentOwnerRegistered },
+      data: { kind, ownerId, currentOwnerAbandoned },
       metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'claim', kind) },
     });
+  }
+
+  /**
+   * Voids a stale claim owner's registration on that user's own stream, so a registration that stalled cannot
+   * complete after its email or username was taken over (it would then collide in the users projection).
+   * False when the owner did register after all.
+   */
+  private async abandon(userId: string, metadata: CommandMetadata): Promise<boolean> {
+    try {
+      await this.commands.handle(userDecider, userStream(userId), {
+        type: 'AbandonRegistration',
+        data: { userId },
+        metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'abandon', userId) },
+      });
+      return true;
+    } catch (error) {
+      if (error instanceof ConflictError && error.code === 'user_exists') return false;
+      throw error;
+    }
   }
 
   private async release(kind: IdentityKind, value: string, ownerId: string, metadata: CommandMetadata): Promise<void> {
@@ -117,7 +143,7 @@ export class AuthService {
 
   private session(user: UserDoc, token: AccessToken): Session {
     return {
-      user: toPublicUser(user),
+      user: toOwnUser(user),
       accessToken: token.token,
       tokenType: 'Bearer',
       expiresIn: token.expiresIn,

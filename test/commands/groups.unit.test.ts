@@ -55,3 +55,15 @@ test('the owner hands over ownership to a member and becomes an admin', (t) => {
   const state = [created, transferred].reduce(groupDecider.evolve, groupDecider.initialState);
   t.true(state.status === 'active' && state.members.get('o') === 'admin' && state.members.get('m') === 'owner');
 });
+
+test('only the owner demotes an admin: an admin cannot demote another admin to remove them next', (t) => {
+  const secondAdmin: GroupEvent = { type: 'MemberAdded', data: { groupId: 'g', userId: 'adm2', role: 'admin', addedBy: 'o', addedAt: now } };
+  const setRole = (actorId: string, userId: string, role: 'admin' | 'member') =>
+    ({ type: 'AddMember' as const, data: { groupId: 'g', actorId, userId, role, userExists: true }, metadata: meta });
+  groups.given([created, adminAdded, secondAdmin]).when(setRole('adm', 'adm2', 'member')).thenThrows(t, ForbiddenError);
+  groups.given([created, adminAdded, secondAdmin]).when(setRole('o', 'adm2', 'member'))
+    .then(t, [{ type: 'MemberRoleChanged', data: { groupId: 'g', userId: 'adm2', role: 'member', changedBy: 'o', changedAt: now } }]);
+  // Admins may still promote members.
+  groups.given([created, adminAdded]).when(setRole('adm', 'm', 'admin'))
+    .then(t, [{ type: 'MemberRoleChanged', data: { groupId: 'g', userId: 'm', role: 'admin', changedBy: 'adm', changedAt: now } }]);
+});

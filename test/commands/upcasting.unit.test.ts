@@ -1,5 +1,6 @@
 import test from 'ava';
 import { createUpcaster } from '../../commands/shared/upcasting.ts';
+import { eventUpcaster } from '../../commands/upcasters.ts';
 
 const upcaster = createUpcaster([
   { type: 'MessageSent', fromVersion: 1, upcast: (data) => ({ ...(data as object), body: { text: (data as { text: string }).text } }) },
@@ -18,5 +19,15 @@ test('an event already at the latest version is returned as is', (t) => {
   const v3 = { type: 'MessageSent', data: { body: { text: 'hi' }, attachments: [] }, metadata: { schemaVersion: 3 } };
   t.is(upcaster.upcast(v3), v3);
   t.is(upcaster.latestVersion('MessageSent'), 3);
-  t.is(upcaster.latestVersion('UserRegistered'), 1);
+  t.is(upcaster.latestVersion('UserRegistered'), 1, 'an event with no upcaster is at version 1');
+});
+
+test('UserRegistered v1 (hashed as typed) is read as v2 with the legacy bcrypt scheme; v2 is left alone', (t) => {
+  const v1 = { type: 'UserRegistered', data: { userId: 'u', passwordHash: 'h' }, metadata: {} as { schemaVersion?: number } };
+  const upcast = eventUpcaster.upcast(v1);
+  t.deepEqual(upcast.data, { userId: 'u', passwordHash: 'h', passwordScheme: 'bcrypt' });
+  t.is(upcast.metadata.schemaVersion, 2);
+  t.is(eventUpcaster.latestVersion('UserRegistered'), 2);
+  const v2 = { type: 'UserRegistered', data: { userId: 'u', passwordHash: 'h', passwordScheme: 'bcrypt-nfc' }, metadata: { schemaVersion: 2 } };
+  t.is(eventUpcaster.upcast(v2), v2);
 });

@@ -7,14 +7,14 @@ const now = '2026-01-01T00:00:00.000Z';
 const token = { tokenId: 'token-1', expiresAt: '2026-01-01T02:00:00.000Z' };
 const registered: UserEvent = {
   type: 'UserRegistered',
-  data: { userId: 'u1', email: 'ada@example.test', username: 'ada', displayName: 'Ada', passwordHash: '$2b$hash', registeredAt: now },
+  data: { userId: 'u1', email: 'ada@example.test', username: 'ada', displayName: 'Ada', passwordHash: '$2b$hash', passwordScheme: 'bcrypt-nfc', registeredAt: now },
 };
 const users = spec(userDecider);
 
 test('registering a new user records the registration', (t) => {
   users.given([]).when({
     type: 'RegisterUser',
-    data: { userId: 'u1', email: 'ada@example.test', username: 'ada', displayName: 'Ada', passwordHash: '$2b$hash' },
+    data: { userId: 'u1', email: 'ada@example.test', username: 'ada', displayName: 'Ada', passwordHash: '$2b$hash', passwordScheme: 'bcrypt-nfc' },
     metadata: metadata({ now }),
   }).then(t, [registered]);
 });
@@ -22,7 +22,7 @@ test('registering a new user records the registration', (t) => {
 test('registering an already registered user is a conflict', (t) => {
   users.given([registered]).when({
     type: 'RegisterUser',
-    data: { userId: 'u1', email: 'x@example.test', username: 'x', displayName: 'X', passwordHash: 'h' },
+    data: { userId: 'u1', email: 'x@example.test', username: 'x', displayName: 'X', passwordHash: 'h', passwordScheme: 'bcrypt-nfc' },
     metadata: metadata(),
   }).thenThrows(t, ConflictError, 'user_exists');
 });
@@ -66,4 +66,24 @@ test('evolve forgets revocations of tokens that have expired', (t) => {
   const state = history.reduce(userDecider.evolve, userDecider.initialState);
   t.is(state.status, 'registered');
   if (state.status === 'registered') t.deepEqual([...state.revokedTokens.keys()], ['new']);
+});
+
+const abandoned: UserEvent = { type: 'UserRegistrationAbandoned', data: { userId: 'u1', abandonedAt: now } };
+const abandon = { type: 'AbandonRegistration' as const, data: { userId: 'u1' }, metadata: metadata({ now }) };
+
+test('a registration that has not completed can be voided, once', (t) => {
+  users.given([]).when(abandon).then(t, [abandoned]);
+  users.given([abandoned]).when(abandon).then(t, []);
+});
+
+test('a registered user cannot be voided', (t) => {
+  users.given([registered]).when(abandon).thenThrows(t, ConflictError, 'user_exists');
+});
+
+test('a voided registration can no longer complete: its identity claims were taken over', (t) => {
+  users.given([abandoned]).when({
+    type: 'RegisterUser',
+    data: { userId: 'u1', email: 'ada@example.test', username: 'ada', displayName: 'Ada', passwordHash: 'h', passwordScheme: 'bcrypt-nfc' },
+    metadata: metadata(),
+  }).thenThrows(t, ConflictError, 'registration_abandoned');
 });

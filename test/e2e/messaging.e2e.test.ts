@@ -259,3 +259,18 @@ test.serial('REST bad input: 4xx with a clear code and nothing appended', async 
   t.is((await request(app.url, 'GET', `/api/messages?with=${b.user.id}`)).status, 401);
   t.is(await app.eventStore.headPosition(), head);
 });
+
+test('an admin cannot demote another admin (the step before removing them); the owner can', async (t) => {
+  const [owner, admin1, admin2] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
+  const groupId = (await request(app.url, 'POST', '/api/groups', { token: owner.accessToken, body: { name: 'Staff' } })).body.group.id;
+  for (const admin of [admin1, admin2]) {
+    await request(app.url, 'POST', `/api/groups/${groupId}/members`, { token: owner.accessToken, body: { userId: admin.user.id, role: 'admin' } });
+  }
+  const demote = await request(app.url, 'POST', `/api/groups/${groupId}/members`, { token: admin1.accessToken, body: { userId: admin2.user.id, role: 'member' } });
+  t.is(demote.status, 403);
+  t.is(demote.body.error.code, 'forbidden');
+  t.is((await request(app.url, 'DELETE', `/api/groups/${groupId}/members/${admin2.user.id}`, { token: admin1.accessToken })).status, 403);
+  const group = (await request(app.url, 'GET', `/api/groups/${groupId}`, { token: owner.accessToken })).body.group;
+  t.is(group.members.find((m: any) => m.userId === admin2.user.id).role, 'admin');
+  t.is((await request(app.url, 'POST', `/api/groups/${groupId}/members`, { token: owner.accessToken, body: { userId: admin2.user.id, role: 'member' } })).status, 200);
+});

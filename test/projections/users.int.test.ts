@@ -5,7 +5,7 @@ import { documents, freshReadStore, project, recorded } from '../helpers/project
 
 const registered: UserEvent = {
   type: 'UserRegistered',
-  data: { userId: 'u1', email: 'ada@example.test', username: 'ada', displayName: 'Ada', passwordHash: 'hash', registeredAt: '2026-01-01T00:00:00.000Z' },
+  data: { userId: 'u1', email: 'ada@example.test', username: 'ada', displayName: 'Ada', passwordHash: 'hash', passwordScheme: 'bcrypt-nfc', registeredAt: '2026-01-01T00:00:00.000Z' },
 };
 const loggedIn: UserEvent = { type: 'UserLoggedIn', data: { userId: 'u1', tokenId: 't1', expiresAt: '2026-01-01T02:00:00.000Z', loggedInAt: '2026-01-01T00:05:00.000Z' } };
 const loggedOut: UserEvent = { type: 'UserLoggedOut', data: { userId: 'u1', tokenId: 't1', expiresAt: '2026-01-01T02:00:00.000Z', loggedOutAt: '2026-01-01T00:10:00.000Z' } };

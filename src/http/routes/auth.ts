@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import { toPublicUser } from '../../../projections/users.ts';
+import { toOwnUser } from '../../../projections/users.ts';
 import type { Authenticator } from '../../auth/authenticator.ts';
 import type { AuthService } from '../../auth/authService.ts';
 import { loginSchema, registerSchema } from '../../auth/schemas.ts';
@@ -39,7 +39,7 @@ export function authRoutes({ auth, authenticator, clock, credentialLimiter }: Au
 
   router.get('/verify', authenticated, async (ctx) => {
     const principal = principalOf(ctx);
-    ctx.body = { valid: true, user: toPublicUser(principal.user), expiresAt: principal.expiresAt };
+    ctx.body = { valid: true, user: toOwnUser(principal.user), expiresAt: principal.expiresAt };
   });
 
   return router;
