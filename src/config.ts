@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 /** Everything the server reads from the environment. The README lists each variable. */
@@ -50,7 +50,13 @@ interface GeneratedSecrets {
  */
 function developmentSecrets(storageDir: string, warn: (message: string) => void): GeneratedSecrets {
   const file = join(storageDir, 'secrets.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as GeneratedSecrets;
+  if (existsSync(file)) {
+    const mode = statSync(file).mode & 0o777;
+    if ((mode & 0o077) !== 0) {
+      throw new ConfigError(`${file} is readable by other users (mode ${mode.toString(8)}): run chmod 600 on it, or remove it to generate new secrets`);
+    }
+    return JSON.parse(readFileSync(file, 'utf8')) as GeneratedSecrets;
+  }
   const secrets = { jwtSecret: randomBytes(48).toString('base64url'), encryptionKey: randomBytes(32).toString('base64') };
   writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
   chmodSync(file, 0o600);
@@ -58,11 +64,27 @@ function developmentSecrets(storageDir: string, warn: (message: string) => void)
   return secrets;
 }
 
+const NODE_ENVS = ['production', 'development', 'test'] as const;
+
+/**
+ * The storage dir holds password hashes, emails and every message: only the server's user may read it. The dir
+ * is created 0700; the databases are created 0600 by the stores (`createPrivateFile`).
+ */
+function privateStorageDir(path: string, warn: (message: string) => void): string {
+  const dir = resolve(path);
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const mode = statSync(dir).mode & 0o777;
+  if ((mode & 0o077) !== 0) warn(`STORAGE_DIR ${dir} is open to other users (mode ${mode.toString(8)}); chmod 700 it`);
+  return dir;
+}
+
 export function loadConfig(env: Env = process.env, warn: (message: string) => void = console.warn): Config {
-  const nodeEnv = env.NODE_ENV ?? 'development';
+  const nodeEnv = env.NODE_ENV || 'development';
+  if (!(NODE_ENVS as readonly string[]).includes(nodeEnv)) {
+    throw new ConfigError(`NODE_ENV must be one of ${NODE_ENVS.join(', ')}, got "${nodeEnv}"`);
+  }
   const production = nodeEnv === 'production';
-  const storageDir = resolve(env.STORAGE_DIR ?? 'storage');
-  mkdirSync(storageDir, { recursive: true });
+  const storageDir = privateStorageDir(env.STORAGE_DIR ?? 'storage', warn);
 
   let jwtSecret = env.JWT_SECRET_KEY;
   let encryptionKey = env.ENCRYPTION_KEY;
@@ -97,4 +119,9 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
       perSecond: integer(env, 'AUTH_RATE_LIMIT_PER_MINUTE', 60, 1, 60_000_000) / 60,
     },
   };
+}
+
+/** Creates `file` readable by its owner only, before SQLite opens it (its -wal and -shm files inherit the mode). */
+export function createPrivateFile(file: string): void {
+  if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600));
 }

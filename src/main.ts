@@ -1,6 +1,9 @@
 import { startApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 
+// Whatever the server or SQLite creates (databases, their -wal and -shm files, temp files) is the server user's alone.
+process.umask(0o077);
+
 try {
   const app = await startApp(loadConfig());
   let stopping = false;

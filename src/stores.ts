@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Config } from './config.ts';
+import { createPrivateFile, type Config } from './config.ts';
 import type { EventStore } from './eventstore/port.ts';
 import { SqliteEventStore } from './eventstore/sqlite.ts';
 import type { ReadStore } from './readstore/port.ts';
@@ -11,7 +11,9 @@ export async function openEventStore(config: Pick<Config, 'eventStoreConnectionS
     const { EventStoreDbEventStore } = await import('./eventstore/eventstoredb.ts');
     return EventStoreDbEventStore.connect(config.eventStoreConnectionString);
   }
-  return new SqliteEventStore(join(config.storageDir, 'events.sqlite'));
+  const file = join(config.storageDir, 'events.sqlite');
+  createPrivateFile(file);
+  return new SqliteEventStore(file);
 }
 
 /** MongoDB when MONGO_URI is set, the embedded SQLite read store otherwise. */
@@ -20,5 +22,7 @@ export async function openReadStore(config: Pick<Config, 'mongoUri' | 'mongoData
     const { MongoReadStore } = await import('./readstore/mongo.ts');
     return MongoReadStore.connect(config.mongoUri, config.mongoDatabase);
   }
-  return new SqliteReadStore(join(config.storageDir, 'read.sqlite'));
+  const file = join(config.storageDir, 'read.sqlite');
+  createPrivateFile(file);
+  return new SqliteReadStore(file);
 }

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 import { tempDir } from '../helpers/app.ts';
@@ -34,4 +34,19 @@ test('invalid numbers and short secrets are configuration errors naming the vari
     { message: /JWT_SECRET_KEY/ });
   t.throws(() => loadConfig({ NODE_ENV: 'production', STORAGE_DIR: tempDir(), BCRYPT_COST: '4',
     JWT_SECRET_KEY: 'x'.repeat(40), ENCRYPTION_KEY: Buffer.alloc(32).toString('base64') }, () => undefined), { message: /BCRYPT_COST/ });
+});
+
+test('NODE_ENV is production, development or test; any other spelling refuses to start', (t) => {
+  for (const nodeEnv of ['prod', 'Production', 'staging', 'dev']) {
+    t.throws(() => loadConfig({ NODE_ENV: nodeEnv, STORAGE_DIR: tempDir() }, () => undefined), { instanceOf: ConfigError, message: /NODE_ENV must be one of/ }, nodeEnv);
+  }
+  t.is(loadConfig({ NODE_ENV: 'test', STORAGE_DIR: tempDir() }, () => undefined).nodeEnv, 'test');
+});
+
+test('a storage dir the server creates is 0700; an existing secrets.json others can read is refused', (t) => {
+  const dir = join(tempDir(), 'fresh', 'storage');
+  loadConfig({ STORAGE_DIR: dir }, () => undefined);
+  t.is(statSync(dir).mode & 0o777, 0o700);
+  chmodSync(join(dir, 'secrets.json'), 0o644);
+  t.throws(() => loadConfig({ STORAGE_DIR: dir }, () => undefined), { instanceOf: ConfigError, message: /secrets\.json is readable by other users.*chmod 600/ });
 });
