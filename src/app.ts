@@ -13,7 +13,7 @@ import type { Config } from './config.ts';
 import type { EventStore, Subscription } from './eventstore/port.ts';
 import { RateLimiter } from './http/rateLimit.ts';
 import { authRoutes } from './http/routes/auth.ts';
-import { createHttpApp } from './http/server.ts';
+import { answerClientError, createHttpApp } from './http/server.ts';
 import { createLogger } from './logger.ts';
 import { ProjectionRunner } from './projection/runner.ts';
 import type { ReadStore } from './readstore/port.ts';
@@ -44,6 +44,8 @@ export interface AppOptions {
   logger?: Logger;
   /** Per-socket send buffer before a slow consumer is closed (tests lower it). */
   maxBufferedBytes?: number;
+  /** Per-socket frames waiting their turn before the socket is closed (tests lower it). */
+  maxPendingFrames?: number;
 }
 
 /** The composition root: builds every store, service and server from the config, and tears them down. */
@@ -68,7 +70,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     parse(pingSchema, frame);
     return { time: clock().toISOString() };
   }]]);
-  const gateway = new SocketGateway({ authenticator, logger, handlers, maxBufferedBytes: options.maxBufferedBytes });
+  const gateway = new SocketGateway({ authenticator, logger, handlers, maxBufferedBytes: options.maxBufferedBytes, maxPendingFrames: options.maxPendingFrames, clock });
   for (const [type, handler] of frameHandlers({
     messaging, access, readStore, projections, clock, sendToUser: (userId, bytes) => gateway.sendToUser(userId, bytes),
   })) handlers.set(type, handler);
@@ -93,6 +95,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ping: async () => ({ time: clock().toISOString(), projections: await projections.status() }),
   });
   const http: Server = createServer(koa.callback());
+  // Requests Node refuses before Koa sees them (headers or URL over its limit, malformed HTTP) get the JSON shape too.
+  http.on('clientError', (error: NodeJS.ErrnoException, socket) => answerClientError(error, socket));
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(config.port, config.host, () => resolve());

@@ -19,12 +19,21 @@ interface Bucket {
  */
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
+  private lastSweep: number;
 
-  constructor(private readonly limit: RateLimit, private readonly now: () => number = Date.now) {}
+  constructor(private readonly limit: RateLimit, private readonly now: () => number = Date.now) {
+    this.lastSweep = now();
+  }
+
+  /** How long an idle bucket takes to be full again: after that it is the same as no bucket. */
+  private get refillMs(): number {
+    return (this.limit.burst / this.limit.perSecond) * 1000;
+  }
 
   /** Takes one token for `key` or throws a 429 saying when to retry. */
   take(key: string): void {
     const now = this.now();
+    if (now - this.lastSweep > this.refillMs) this.forgetFullBuckets(now);
     const bucket = this.buckets.get(key) ?? { tokens: this.limit.burst, updatedAt: now };
     bucket.tokens = Math.min(this.limit.burst, bucket.tokens + ((now - bucket.updatedAt) / 1000) * this.limit.perSecond);
     bucket.updatedAt = now;
@@ -34,12 +43,22 @@ export class RateLimiter {
     }
     bucket.tokens -= 1;
     this.buckets.set(key, bucket);
-    if (this.buckets.size > 10_000) this.forgetFullBuckets(now);
   }
 
+  /** Drops a key's bucket (a closed socket's), so nothing is kept for keys that will not come back. */
+  forget(key: string): void {
+    this.buckets.delete(key);
+  }
+
+  /** Number of keys remembered; bounded by the keys active within one refill period. */
+  get size(): number {
+    return this.buckets.size;
+  }
+
+  /** Swept at most once per refill period, so the cost is amortized over the takes in it. */
   private forgetFullBuckets(now: number): void {
-    const refillMs = (this.limit.burst / this.limit.perSecond) * 1000;
-    for (const [key, bucket] of this.buckets) if (now - bucket.updatedAt > refillMs) this.buckets.delete(key);
+    this.lastSweep = now;
+    for (const [key, bucket] of this.buckets) if (now - bucket.updatedAt > this.refillMs) this.buckets.delete(key);
   }
 }
 

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import Koa from 'koa';
 import { koaBody } from 'koa-body';
 import type { Logger } from 'pino';
@@ -46,4 +47,21 @@ export function createHttpApp({ logger, bodyLimitBytes, routers, ping }: HttpApp
     app.use(router.allowedMethods());
   }
   return app;
+}
+
+/**
+ * Node answers a request it cannot parse (431 for headers or a URL over `--max-http-header-size`, 400 for
+ * malformed HTTP) with an empty body; this gives those answers the one error shape.
+ */
+export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || (error.code === 'ECONNRESET')) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+  const [status, code, message] = tooLarge
+    ? ['431 Request Header Fields Too Large', 'headers_too_large', 'Request headers or URL too large']
+    : ['400 Bad Request', 'bad_request', 'Malformed HTTP request'];
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }

@@ -31,6 +31,8 @@ export type Socket = uWS.WebSocket<SocketData>;
 export class SocketConnection implements Connection {
   /** Frames of one socket are handled strictly in order; a failing frame does not block the next. */
   queue: Promise<void> = Promise.resolve();
+  /** Frames received and not yet handled: bounded by LIMITS.maxPendingFrames. */
+  pending = 0;
   closed = false;
   expiry: NodeJS.Timeout | null = null;
 

@@ -20,6 +20,10 @@ export interface GatewayDeps {
   handlers: ReadonlyMap<string, FrameHandler>;
   /** Bytes queued for one socket before it is closed as a slow consumer; LIMITS.maxBufferedBytes by default. */
   maxBufferedBytes?: number;
+  /** The server's clock: a socket lives until its token's expiry by this clock. */
+  clock: () => Date;
+  /** Frames waiting their turn per socket; LIMITS.maxPendingFrames by default (tests lower it). */
+  maxPendingFrames?: number;
 }
 
 /**
@@ -34,6 +38,8 @@ export class SocketGateway {
   private readonly connections = new Set<SocketConnection>();
   private readonly byUser = new Map<string, Set<SocketConnection>>();
   private readonly frameLimiter = new RateLimiter({ burst: LIMITS.frameBurst, perSecond: LIMITS.framesPerSecond });
+  /** One budget over all of a user's sockets, so opening more sockets does not buy more frames. */
+  private readonly userFrameLimiter = new RateLimiter({ burst: LIMITS.userFrameBurst, perSecond: LIMITS.userFramesPerSecond });
 
   private readonly maxBufferedBytes: number;
 
@@ -103,17 +109,36 @@ export class SocketGateway {
       socket.end(CLOSE.UNAUTHORIZED, refusal.code);
       return;
     }
+    const userId = data.principal.userId;
+    if ((this.byUser.get(userId)?.size ?? 0) >= LIMITS.maxSocketsPerUser) {
+      socket.send(JSON.stringify({ type: 'error', error: {
+        code: 'too_many_connections', message: `At most ${LIMITS.maxSocketsPerUser} sockets per user`,
+      } }));
+      socket.end(CLOSE.TOO_MANY_CONNECTIONS, 'too_many_connections');
+      return;
+    }
     const connection = new SocketConnection(this.nextId++, data.principal, socket, this.maxBufferedBytes);
     data.connection = connection;
-    // A socket lives no longer than its token: the client reconnects with a fresh one and resumes with `sync`.
-    connection.expiry = setTimeout(() => connection.close(CLOSE.UNAUTHORIZED, 'token_expired'),
-      Math.max(0, Date.parse(data.principal.expiresAt) - Date.now()));
-    connection.expiry.unref();
+    this.armExpiry(connection);
     this.connections.add(connection);
-    let sockets = this.byUser.get(connection.principal.userId);
-    if (!sockets) this.byUser.set(connection.principal.userId, (sockets = new Set()));
+    let sockets = this.byUser.get(userId);
+    if (!sockets) this.byUser.set(userId, (sockets = new Set()));
     sockets.add(connection);
     connection.send(JSON.stringify({ type: 'welcome', userId: connection.principal.userId, connectionId: connection.id }));
+  }
+
+  /**
+   * A socket lives no longer than its token: the client reconnects with a fresh one and resumes with `sync`.
+   * Re-armed in steps, as a token may outlive the longest delay setTimeout takes.
+   */
+  private armExpiry(connection: SocketConnection): void {
+    const remaining = Date.parse(connection.principal.expiresAt) - this.deps.clock().getTime();
+    if (remaining <= 0) {
+      connection.close(CLOSE.UNAUTHORIZED, 'token_expired');
+      return;
+    }
+    connection.expiry = setTimeout(() => this.armExpiry(connection), Math.min(remaining, LIMITS.maxTimerMs));
+    connection.expiry.unref();
   }
 
   private message(socket: Socket, text: string): void {
@@ -121,11 +146,21 @@ export class SocketGateway {
     if (!connection || connection.closed) return;
     try {
       this.frameLimiter.take(String(connection.id));
+      this.userFrameLimiter.take(connection.principal.userId);
     } catch {
       connection.close(CLOSE.RATE_LIMITED, 'rate_limited');
       return;
     }
-    connection.queue = connection.queue.then(() => this.handleFrame(connection, text));
+    if (connection.pending >= (this.deps.maxPendingFrames ?? LIMITS.maxPendingFrames)) {
+      connection.close(CLOSE.RATE_LIMITED, 'too_many_pending_frames');
+      return;
+    }
+    connection.pending++;
+    connection.queue = connection.queue.then(async () => {
+      // Frames still waiting when their socket closed (revoked, rate limited, slow) are dropped, not run.
+      if (!connection.closed) await this.handleFrame(connection, text);
+      connection.pending--;
+    });
   }
 
   private async handleFrame(connection: SocketConnection, text: string): Promise<void> {
@@ -147,6 +182,7 @@ export class SocketGateway {
     if (!connection) return;
     connection.closed = true;
     if (connection.expiry) clearTimeout(connection.expiry);
+    this.frameLimiter.forget(String(connection.id));
     this.connections.delete(connection);
     const sockets = this.byUser.get(connection.principal.userId);
     sockets?.delete(connection);

@@ -7,8 +7,11 @@ export const CLOSE = {
   UNAUTHORIZED: 4401,
   /** The client did not read fast enough; reconnect and resume with `sync`. */
   SLOW_CONSUMER: 4408,
-  /** Too many frames too fast. */
+  /** Too many frames too fast (reason `rate_limited`: per socket or per user), or too many awaiting their turn
+   * (reason `too_many_pending_frames`). */
   RATE_LIMITED: 4429,
+  /** The user already has LIMITS.maxSocketsPerUser sockets open; close one first. */
+  TOO_MANY_CONNECTIONS: 4409,
   /** A frame larger than LIMITS.maxFrameBytes. */
   FRAME_TOO_LARGE: 1009,
   /** The server is shutting down; reconnect and resume with `sync`. */
@@ -26,6 +29,19 @@ export const LIMITS = {
   /** Frames a socket may send per second on average, with this burst. */
   framesPerSecond: 50,
   frameBurst: 200,
+  /** Frames one user may send per second over all their sockets, with this burst. */
+  userFramesPerSecond: 100,
+  userFrameBurst: 300,
+  /** Open sockets per user (devices and tabs); one more is closed with 4409. */
+  maxSocketsPerUser: 10,
+  /**
+   * Frames received but not yet handled, per socket; one more closes it with 4429 too_many_pending_frames. Above
+   * the burst, so only a socket whose frames are handled slower than it may send them reaches it; it bounds
+   * what one socket holds in memory to this many frames of at most maxFrameBytes.
+   */
+  maxPendingFrames: 256,
+  /** Timers are armed at most this far ahead (setTimeout clamps anything over 2^31-1 ms to 1 ms). */
+  maxTimerMs: 2 ** 31 - 1,
   /** A typing indicator is shown this long unless renewed. */
   typingExpiresMs: 5_000,
 } as const;

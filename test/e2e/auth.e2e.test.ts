@@ -139,3 +139,13 @@ test('credential endpoints are rate limited per client with a 429 and Retry-Afte
     await limited.dispose();
   }
 });
+
+test('headers or a URL over Node\'s 16 KB limit get a 431 with the JSON error shape, and the server keeps serving', async (t) => {
+  const hugeHeader = await fetch(`${app.url}/ping`, { headers: { 'x-filler': 'x'.repeat(20_000) } });
+  t.is(hugeHeader.status, 431);
+  t.like(await hugeHeader.json(), { error: { code: 'headers_too_large' } });
+  const hugeUrl = await fetch(`${app.url}/api/messages?with=${'x'.repeat(20_000)}`);
+  t.is(hugeUrl.status, 431);
+  t.like(await hugeUrl.json(), { error: { code: 'headers_too_large' } });
+  t.is((await request(app.url, 'GET', '/ping')).status, 200);
+});
