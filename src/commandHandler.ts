@@ -1,4 +1,6 @@
+import { LRUCache } from 'lru-cache';
 import type { Command, Decider, Event } from '../commands/shared/events.ts';
+import { approximateSize } from './approximateSize.ts';
 import { ConcurrencyError } from '../commands/shared/errors.ts';
 import type { EventUpcaster } from '../commands/shared/upcasting.ts';
 import type { EventStore, NewEvent, RecordedEvent } from './eventstore/port.ts';
@@ -20,19 +22,31 @@ interface CachedState {
 }
 
 const MAX_ATTEMPTS = 8;
+/** Folded states kept in memory, by their approximate size. */
+export const DEFAULT_STATE_CACHE_BYTES = 64 * 1024 * 1024;
 
 /**
- * The shell around a decider: load the stream (from a bounded cache of folded states, reading only what is
- * newer), decide, append with the expected revision, and on a concurrency conflict drop the cache and retry.
+ * The shell around a decider: load the stream (from a cache of folded states bounded by bytes, reading only what
+ * is newer), decide, append with the expected revision, and on a concurrency conflict drop the cache and retry.
  */
 export class CommandHandler {
-  private readonly cache = new Map<string, CachedState>();
+  private readonly cache: LRUCache<string, CachedState>;
 
   constructor(
     private readonly eventStore: EventStore,
     private readonly upcaster: EventUpcaster,
-    private readonly maxCachedStreams = 50_000,
-  ) {}
+    maxCacheBytes = DEFAULT_STATE_CACHE_BYTES,
+  ) {
+    this.cache = new LRUCache<string, CachedState>({
+      maxSize: maxCacheBytes,
+      sizeCalculation: (entry, stream) => Math.max(1, approximateSize(entry.state) + stream.length * 2 + 16),
+    });
+  }
+
+  /** Bytes the cached states hold (approximately). */
+  get cachedBytes(): number {
+    return this.cache.calculatedSize;
+  }
 
   async load<C extends Command, E extends Event, S>(decider: Decider<C, E, S>, stream: string): Promise<CachedState & { state: S }> {
     const cached = this.cache.get(stream) as (CachedState & { state: S }) | undefined;
@@ -60,8 +74,14 @@ export class CommandHandler {
       // A cached state may be stale if another process wrote the stream; the expected revision catches that,
       // and the retry reads the stream afresh.
       const cached = this.cache.get(stream) as (CachedState & { state: S }) | undefined;
-      const { state, revision } = cached ?? await this.load(decider, stream);
-      const events = decider.decide(command, state);
+      let { state, revision } = cached ?? await this.load(decider, stream);
+      let events = decider.decide(command, state);
+      // "Nothing to do" on a cached state may be stale (another instance wrote the stream, and no append will
+      // catch it): decide again on what the store holds now.
+      if (events.length === 0 && cached) {
+        ({ state, revision } = await this.load(decider, stream));
+        events = decider.decide(command, state);
+      }
       if (events.length === 0) return { state, events, revision, position: null };
       const { metadata } = command;
       const toAppend: NewEvent[] = events.map((event, index) => ({
@@ -91,8 +111,6 @@ export class CommandHandler {
   }
 
   private remember(stream: string, entry: CachedState): void {
-    this.cache.delete(stream);
     this.cache.set(stream, entry);
-    if (this.cache.size > this.maxCachedStreams) this.cache.delete(this.cache.keys().next().value!);
   }
 }

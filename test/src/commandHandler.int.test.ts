@@ -1,0 +1,54 @@
+import test from 'ava';
+import { join } from 'node:path';
+import { groupDecider, groupStream, type GroupCommand } from '../../commands/groups.ts';
+import { messageDecider, messageStream } from '../../commands/messages.ts';
+import { eventUpcaster } from '../../commands/upcasters.ts';
+import { CommandHandler } from '../../src/commandHandler.ts';
+import { SqliteEventStore } from '../../src/eventstore/sqlite.ts';
+import { tempDir } from '../helpers/app.ts';
+import { metadata } from '../helpers/spec.ts';
+
+const openStore = (t: { teardown(fn: () => unknown): void }) => {
+  const store = new SqliteEventStore(join(tempDir(), 'events.sqlite'));
+  t.teardown(() => store.close());
+  return store;
+};
+let commandCount = 0;
+const meta = () => metadata({ commandId: `cmd-${++commandCount}` });
+const profile = { name: 'G', description: '', iconMediaId: null };
+
+test('an empty decision on a cached state is checked against the store: a member re-added by another instance is removed', async (t) => {
+  const store = openStore(t);
+  const [here, elsewhere] = [new CommandHandler(store, eventUpcaster), new CommandHandler(store, eventUpcaster)];
+  const stream = groupStream('g');
+  const run = (handler: CommandHandler, command: Omit<GroupCommand, 'metadata'>) =>
+    handler.handle(groupDecider, stream, { ...command, metadata: meta() } as GroupCommand);
+  await run(here, { type: 'CreateGroup', data: { groupId: 'g', ownerId: 'o', profile, memberIds: ['m'], unknownUserIds: [] } });
+  await run(here, { type: 'RemoveMember', data: { groupId: 'g', actorId: 'o', userId: 'm' } });
+  // Another instance adds m back; `here` still holds the state in which m is gone.
+  await run(elsewhere, { type: 'AddMember', data: { groupId: 'g', actorId: 'o', userId: 'm', role: 'member', userExists: true } });
+  const result = await run(here, { type: 'RemoveMember', data: { groupId: 'g', actorId: 'o', userId: 'm' } });
+  t.deepEqual(result.events.map((event) => event.type), ['MemberRemoved']);
+  t.deepEqual((await store.readStream(stream)).map((event) => event.type), ['GroupCreated', 'MemberRemoved', 'MemberAdded', 'MemberRemoved']);
+});
+
+test('the folded-state cache is bounded by bytes, not by entries', async (t) => {
+  const store = openStore(t);
+  const handler = new CommandHandler(store, eventUpcaster, 50_000);
+  const text = 'x'.repeat(4_000);
+  for (let i = 0; i < 300; i++) {
+    const messageId = `m${i}`;
+    await handler.handle(messageDecider, messageStream(messageId), {
+      type: 'SendMessage',
+      data: {
+        messageId, conversationId: 'dm:a:b', senderId: 'a', target: { kind: 'direct', recipientId: 'b' }, content: { kind: 'text', text },
+        replyTo: null, attachments: [], clientMessageId: messageId, targetReachable: true, replyToValid: true,
+      },
+      metadata: meta(),
+    });
+  }
+  t.true(handler.cachedBytes > 0);
+  t.true(handler.cachedBytes <= 50_000, `${handler.cachedBytes} bytes cached`);
+  // A message state keeps no body: 300 cached states of 4,000-character messages fit in far less than their text.
+  t.true(handler.cachedBytes < 300 * text.length, `${handler.cachedBytes} bytes for 300 states`);
+});
