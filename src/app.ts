@@ -27,6 +27,7 @@ import { pingSchema } from './messaging/schemas.ts';
 import { parse } from './validation.ts';
 import { SocketGateway, type FrameHandler } from './realtime/gateway.ts';
 import { openEventStore, openReadStore } from './stores.ts';
+import type { SqliteStoreOptions } from './sqlite/checkpointer.ts';
 
 export interface RunningApp {
   httpPort: number;
@@ -46,14 +47,22 @@ export interface AppOptions {
   maxBufferedBytes?: number;
   /** Per-socket frames waiting their turn before the socket is closed (tests lower it). */
   maxPendingFrames?: number;
+  /** WAL size past which the embedded stores checkpoint with TRUNCATE (tests lower it). */
+  walLimitBytes?: number;
 }
 
 /** The composition root: builds every store, service and server from the config, and tears them down. */
 export async function startApp(config: Config, options: AppOptions = {}): Promise<RunningApp> {
   const logger = options.logger ?? createLogger(config.logLevel, config.nodeEnv);
   const clock = options.clock ?? (() => new Date());
-  const eventStore = await openEventStore(config);
-  const readStore = await openReadStore(config);
+  const storeOptions = (name: string): SqliteStoreOptions => ({
+    walLimitBytes: options.walLimitBytes,
+    onCheckpointProblem: (status) => (status.healthy
+      ? logger.info({ store: name, status }, 'WAL checkpoints succeed again')
+      : logger.error({ store: name, status }, 'WAL checkpoints keep failing: the WAL grows until they succeed')),
+  });
+  const eventStore = await openEventStore(config, storeOptions('events'));
+  const readStore = await openReadStore(config, storeOptions('read'));
   const projections = new ProjectionRunner(eventStore, readStore, projectors, eventUpcaster, logger, config.projectionCoalesceMs);
   await projections.start();
 
@@ -92,7 +101,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       messageRoutes({ messaging, authenticator, clock }),
       groupRoutes({ groups, authenticator, clock }),
     ],
-    ping: async () => ({ time: clock().toISOString(), projections: await projections.status() }),
+    ping: async () => ({
+      time: clock().toISOString(),
+      projections: await projections.status(),
+      storage: { events: eventStore.checkpointStatus?.() ?? null, read: readStore.checkpointStatus?.() ?? null },
+    }),
   });
   const http: Server = createServer(koa.callback());
   // Requests Node refuses before Koa sees them (headers or URL over its limit, malformed HTTP) get the JSON shape too.

@@ -1,3 +1,4 @@
+import type { CheckpointStatus } from '../sqlite/checkpointer.ts';
 /**
  * The event store port. Both adapters (embedded SQLite, EventStoreDB) honour the same contract, proven by
  * test/src/eventstore.contract.ts:
@@ -83,6 +84,8 @@ export interface EventStore {
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
   subscribeToAll(options: SubscribeOptions, handler: BatchHandler): Subscription;
   /** Position of the newest event, 0 when empty. */
+  /** The embedded store's WAL checkpointing (size, last success, consecutive failures), for /ping. */
+  checkpointStatus?(): CheckpointStatus;
   headPosition(): Promise<number>;
   close(): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
-import { BackgroundCheckpointer } from '../sqlite/checkpointer.ts';
+import { isBusy, LOCK_WAIT_LIMIT_MS } from '../sqlite/busy.ts';
+import { BackgroundCheckpointer, WAL_SIZE_LIMIT_BYTES, type CheckpointStatus, type SqliteStoreOptions } from '../sqlite/checkpointer.ts';
 import { ConcurrencyError, ConflictError, UnavailableError } from '../../commands/shared/errors.ts';
 import type {
   AppendResult, BatchHandler, EventMetadata, EventStore, ExpectedRevision, NewEvent, ReadAllOptions,
@@ -22,6 +23,7 @@ interface PendingAppend {
   expected: ExpectedRevision;
   resolve: (result: AppendResult) => void;
   reject: (error: unknown) => void;
+  queuedAt: number;
 }
 
 /** Appends that arrive in the same turn of the event loop share one transaction, hence one fsync. */
@@ -49,16 +51,20 @@ export class SqliteEventStore implements EventStore {
   private readonly commitListeners = new Set<() => void>();
   private pending: PendingAppend[] = [];
   private flushScheduled = false;
+  /** Set while a busy commit waits to be retried; appends meanwhile join the retried batch. */
+  private retryTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
   private readonly checkpointer: BackgroundCheckpointer;
 
-  constructor(file: string) {
+  constructor(file: string, options: SqliteStoreOptions = {}) {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('wal_autocheckpoint = 0');
-    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
+    // Never a synchronous lock wait on the serving thread: a busy commit is retried asynchronously (flush).
+    this.db.pragma('busy_timeout = 0');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS events (
         position INTEGER PRIMARY KEY,
@@ -84,14 +90,19 @@ export class SqliteEventStore implements EventStore {
     };
     // Should the background worker die, SQLite checkpoints on its own again: slower, never unbounded.
     this.appendIsolated = this.db.transaction((request: PendingAppend) => this.appendInTransaction(request));
-    this.checkpointer = new BackgroundCheckpointer(file, () => this.db.pragma('wal_autocheckpoint = 1000'));
+    this.checkpointer = new BackgroundCheckpointer(file, {
+      onFailure: () => this.db.pragma('wal_autocheckpoint = 1000'),
+      walLimitBytes: options.walLimitBytes,
+      onCheckpointProblem: options.onCheckpointProblem,
+    });
   }
 
   append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
     if (this.closed) return Promise.reject(new UnavailableError('Event store is closed'));
     if (events.length === 0) return Promise.reject(new Error('append needs at least one event'));
     return new Promise((resolve, reject) => {
-      this.pending.push({ stream, events, expected, resolve, reject });
+      this.pending.push({ stream, events, expected, resolve, reject, queuedAt: performance.now() });
+      if (this.retryTimer) return;
       if (this.pending.length >= MAX_APPENDS_PER_COMMIT) this.flush();
       else if (!this.flushScheduled) {
         this.flushScheduled = true;
@@ -106,9 +117,10 @@ export class SqliteEventStore implements EventStore {
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];
-    const outcomes: Array<{ ok: true; value: AppendResult } | { ok: false; error: unknown }> = [];
+    let outcomes: Array<{ ok: true; value: AppendResult } | { ok: false; error: unknown }> = [];
     try {
       this.db.transaction(() => {
+        outcomes = [];
         for (const request of batch) {
           try {
             outcomes.push({ ok: true, value: this.appendIsolated(request) });
@@ -116,10 +128,18 @@ export class SqliteEventStore implements EventStore {
             outcomes.push({ ok: false, error });
           }
         }
-      })();
+      }).immediate();
     } catch (error) {
-      // The commit itself failed (disk full, I/O error): nothing of this batch is durable.
-      for (const request of batch) request.reject(error);
+      if (isBusy(error) && !this.closed && performance.now() - (batch[0]!.queuedAt) < LOCK_WAIT_LIMIT_MS) {
+        // Another process (an operator script) holds the lock: nothing was written; try again shortly, without
+        // blocking the event loop.
+        this.pending = [...batch, ...this.pending];
+        this.retryTimer ??= setTimeout(() => { this.retryTimer = null; this.flush(); }, 2);
+        return;
+      }
+      // The commit itself failed (disk full, I/O error, locked for too long): nothing of this batch is durable.
+      const failure = isBusy(error) ? new UnavailableError('The event log is locked by another process; try again') : error;
+      for (const request of batch) request.reject(failure);
       return;
     }
     batch.forEach((request, index) => {
@@ -214,10 +234,17 @@ export class SqliteEventStore implements EventStore {
     };
   }
 
+  checkpointStatus(): CheckpointStatus {
+    return this.checkpointer.status();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
-    this.flush();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    // Closed first: a last flush that meets a lock fails its appends instead of retrying on a closed database.
     this.closed = true;
+    this.flush();
     for (const listener of this.commitListeners) listener();
     await this.checkpointer.stop();
     this.db.close();

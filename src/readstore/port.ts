@@ -1,3 +1,4 @@
+import type { CheckpointStatus } from '../sqlite/checkpointer.ts';
 /**
  * The read store port, in MongoDB's vocabulary so projectors are written once and run unchanged on the
  * embedded SQLite adapter and on MongoDB. Both adapters pass test/src/readstore.contract.ts.
@@ -89,5 +90,7 @@ export interface ReadStore {
   /** Atomically (per collection) replaces each `to` collection with `from`, dropping the old `to`. */
   renameCollections(pairs: ReadonlyArray<{ from: string; to: string }>): Promise<void>;
   dropCollection(name: string): Promise<void>;
+  /** The embedded store's WAL checkpointing (size, last success, consecutive failures), for /ping. */
+  checkpointStatus?(): CheckpointStatus;
   close(): Promise<void>;
 }

@@ -1,7 +1,9 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { ValidationError } from '../../commands/shared/errors.ts';
-import { BackgroundCheckpointer } from '../sqlite/checkpointer.ts';
+import { retryWhileBusy } from '../sqlite/busy.ts';
+import { BackgroundCheckpointer, WAL_SIZE_LIMIT_BYTES, type CheckpointStatus, type SqliteStoreOptions } from '../sqlite/checkpointer.ts';
 import { assertPath } from './documents.ts';
 import type { Collection, Doc, IndexSpec, ReadStore } from './port.ts';
 import { SqliteCollection } from './sqliteCollection.ts';
@@ -15,35 +17,72 @@ import {
  */
 export class SqliteReadStore implements ReadStore {
   readonly kind = 'embedded';
+  /** The writing connection. Only the transaction that owns it uses it; nothing else joins an open transaction. */
   readonly db: Database.Database;
+  /** Reads outside a transaction: a WAL snapshot of what is committed, never a batch's uncommitted writes. */
+  readonly readDb: Database.Database;
   private readonly meta = new Map<string, CollectionMeta>();
   private readonly collections = new Map<string, SqliteCollection<Doc>>();
   private transactionQueue: Promise<unknown> = Promise.resolve();
+  /** Marks the async context of the transaction that owns `db` (see `withTransaction`). */
+  private readonly owner = new AsyncLocalStorage<object>();
+  private currentTransaction: object | null = null;
   private readonly checkpointer: BackgroundCheckpointer;
-  /** Filters compile to a handful of distinct SQL texts; preparing each once keeps the hot path cheap. */
-  private readonly statements = new Map<string, Database.Statement<SqlValue[]>>();
+  /** Filters compile to a handful of distinct SQL texts; preparing each once per connection keeps the hot path cheap. */
+  private readonly statements = new Map<Database.Database, Map<string, Database.Statement<SqlValue[]>>>();
 
-  constructor(file: string) {
+  constructor(file: string, options: SqliteStoreOptions = {}) {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     // The read store is derived data: a power loss may roll back the newest projection transactions together
     // with their checkpoints, and the projectors then replay them from the event log.
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('wal_autocheckpoint = 0');
+    this.db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
     this.db.pragma('cache_size = -65536');
-    this.db.pragma('busy_timeout = 10000');
+    // Never a synchronous lock wait on the serving thread: busy writes are retried asynchronously (busy.ts).
+    this.db.pragma('busy_timeout = 0');
+    this.readDb = new Database(file, { readonly: true });
+    this.readDb.pragma('cache_size = -32768');
+    this.readDb.pragma('busy_timeout = 0');
     // Should the background worker die, SQLite checkpoints on its own again: slower, never unbounded.
-    this.checkpointer = new BackgroundCheckpointer(file, () => this.db.pragma('wal_autocheckpoint = 1000'));
+    this.checkpointer = new BackgroundCheckpointer(file, {
+      onFailure: () => this.db.pragma('wal_autocheckpoint = 1000'),
+      walLimitBytes: options.walLimitBytes,
+      onCheckpointProblem: options.onCheckpointProblem,
+    });
   }
 
-  prepare(sql: string): Database.Statement<SqlValue[]> {
-    let statement = this.statements.get(sql);
+  prepare(sql: string, db: Database.Database = this.db): Database.Statement<SqlValue[]> {
+    let cache = this.statements.get(db);
+    if (!cache) this.statements.set(db, (cache = new Map()));
+    let statement = cache.get(sql);
     if (!statement) {
-      if (this.statements.size > 1_000) this.statements.clear();
-      statement = this.db.prepare<SqlValue[]>(sql);
-      this.statements.set(sql, statement);
+      if (cache.size > 1_000) cache.clear();
+      statement = db.prepare<SqlValue[]>(sql);
+      cache.set(sql, statement);
     }
     return statement;
+  }
+
+  /** True inside the transaction that owns the writing connection. */
+  get inOwnTransaction(): boolean {
+    return this.currentTransaction !== null && this.owner.getStore() === this.currentTransaction;
+  }
+
+  /** The connection a read should use here: the owning transaction sees its own writes, everyone else the committed state. */
+  get readerConnection(): Database.Database {
+    return this.inOwnTransaction ? this.db : this.readDb;
+  }
+
+  /** Runs a write inside the owning transaction, or as a transaction of its own queued behind the others. */
+  exclusive<R>(fn: () => R): Promise<R> {
+    if (this.inOwnTransaction) return Promise.resolve(fn());
+    return this.withTransaction(async () => fn());
+  }
+
+  checkpointStatus(): CheckpointStatus {
+    return this.checkpointer.status();
   }
 
   metaOf(collection: string): CollectionMeta {
@@ -77,7 +116,11 @@ export class SqliteReadStore implements ReadStore {
     return collection as unknown as Collection<T>;
   }
 
-  async ensureIndexes(collection: string, indexes: readonly IndexSpec[]): Promise<void> {
+  ensureIndexes(collection: string, indexes: readonly IndexSpec[]): Promise<void> {
+    return this.exclusive(() => this.ensureIndexesNow(collection, indexes));
+  }
+
+  private ensureIndexesNow(collection: string, indexes: readonly IndexSpec[]): void {
     this.ensureTable(collection);
     const meta = this.metaOf(collection);
     const table = tableOf(collection);
@@ -127,16 +170,26 @@ export class SqliteReadStore implements ReadStore {
   /** Bumped whenever a collection gains a column, so prepared writes are rebuilt. */
   metaVersion = 0;
 
+  /**
+   * One transaction at a time owns the writing connection, for the whole of `fn` (which may await): the
+   * transaction is marked in `fn`'s async context, so reads and writes made elsewhere meanwhile do not join it
+   * (reads go to the read connection, writes queue behind it). A nested call runs inside the outer one.
+   */
   withTransaction<R>(fn: () => Promise<R>): Promise<R> {
+    if (this.inOwnTransaction) return fn();
     const run = async () => {
-      this.db.exec('BEGIN IMMEDIATE');
+      await retryWhileBusy(() => this.db.exec('BEGIN IMMEDIATE'));
+      const transaction = {};
+      this.currentTransaction = transaction;
       try {
-        const result = await fn();
+        const result = await this.owner.run(transaction, fn);
         this.db.exec('COMMIT');
         return result;
       } catch (error) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK');
         throw error;
+      } finally {
+        this.currentTransaction = null;
       }
     };
     const result = this.transactionQueue.then(run, run);
@@ -144,7 +197,11 @@ export class SqliteReadStore implements ReadStore {
     return result;
   }
 
-  async renameCollections(pairs: ReadonlyArray<{ from: string; to: string }>): Promise<void> {
+  renameCollections(pairs: ReadonlyArray<{ from: string; to: string }>): Promise<void> {
+    return this.exclusive(() => this.renameCollectionsNow(pairs));
+  }
+
+  private renameCollectionsNow(pairs: ReadonlyArray<{ from: string; to: string }>): void {
     const tableExists = this.db.prepare<[string], { name: string }>(
       `SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?`);
     this.db.transaction(() => {
@@ -163,7 +220,11 @@ export class SqliteReadStore implements ReadStore {
     })();
   }
 
-  async dropCollection(name: string): Promise<void> {
+  dropCollection(name: string): Promise<void> {
+    return this.exclusive(() => this.dropCollectionNow(name));
+  }
+
+  private dropCollectionNow(name: string): void {
     this.db.exec(`DROP TABLE IF EXISTS ${tableOf(name)}; DROP TABLE IF EXISTS ${elementTableOf(name)}`);
     this.collections.delete(name);
     this.meta.delete(name);
@@ -173,6 +234,7 @@ export class SqliteReadStore implements ReadStore {
   async close(): Promise<void> {
     await this.transactionQueue;
     await this.checkpointer.stop();
+    this.readDb.close();
     this.db.close();
   }
 }

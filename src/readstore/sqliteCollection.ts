@@ -9,16 +9,10 @@ import { columnOf, columnValue, elementTableOf, isIdOnly, quoted, tableOf, toSql
 export class SqliteCollection<T extends Doc> implements Collection<T> {
   private readonly table: string;
   private readonly elementTable: string;
-  private readonly statements;
 
   constructor(private readonly store: SqliteReadStore, readonly name: string) {
     this.table = tableOf(name);
     this.elementTable = elementTableOf(name);
-    const db = store.db;
-    this.statements = {
-      byId: db.prepare<[string], { doc: string }>(`SELECT doc FROM ${this.table} WHERE id = ?`),
-      delete: db.prepare(`DELETE FROM ${this.table} WHERE id = ?`),
-    };
   }
 
   private writes: { version: number; columns: string[]; insert: Database.Statement<SqlValue[]>; update: Database.Statement<SqlValue[]> } | null = null;
@@ -123,9 +117,11 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
     return ` ORDER BY ${Object.entries(sort).map(([path, direction]) => `${this.fieldSql(path)} ${direction === -1 ? 'DESC' : 'ASC'}`).join(', ')}`;
   }
 
+  /** Reads through the connection the caller may see: its own transaction's, or the committed state. */
   private select(filter: Filter, options: FindOptions = {}): T[] {
+    const db = this.store.readerConnection;
     if (isIdOnly(filter) && !options.skip) {
-      const row = this.statements.byId.get(filter._id as string);
+      const row = this.store.prepare(`SELECT doc FROM ${this.table} WHERE id = ?`, db).get(filter._id as string) as { doc: string } | undefined;
       return row ? [JSON.parse(row.doc) as T] : [];
     }
     const params: SqlValue[] = [];
@@ -134,7 +130,7 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
       sql += ' LIMIT ? OFFSET ?';
       params.push(options.limit && options.limit > 0 ? options.limit : -1, options.skip ?? 0);
     }
-    return (this.store.prepare(sql).all(...params) as Array<{ doc: string }>).map((row) => JSON.parse(row.doc) as T);
+    return (this.store.prepare(sql, db).all(...params) as Array<{ doc: string }>).map((row) => JSON.parse(row.doc) as T);
   }
 
   async findOne(filter: Filter): Promise<T | null> {
@@ -148,7 +144,7 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
   async countDocuments(filter: Filter): Promise<number> {
     const params: SqlValue[] = [];
     const sql = `SELECT count(*) AS n FROM ${this.table} WHERE ${this.where(filter, params)}`;
-    return (this.store.prepare(sql).get(...params) as { n: number }).n;
+    return (this.store.prepare(sql, this.store.readerConnection).get(...params) as { n: number }).n;
   }
 
   private write(doc: T, isNew: boolean): void {
@@ -187,17 +183,17 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
   }
 
   private remove(id: string): void {
-    this.statements.delete.run(id);
+    this.store.prepare(`DELETE FROM ${this.table} WHERE id = ?`).run(id);
     if (this.meta.multikey.size > 0) this.store.prepare(`DELETE FROM ${this.elementTable} WHERE id = ?`).run(id);
   }
 
-  /** Runs a multi-statement write atomically even outside withTransaction. */
-  private atomically<R>(fn: () => R): R {
-    return this.store.db.inTransaction ? fn() : this.store.db.transaction(fn)();
+  /** A write runs inside the caller's own transaction, or atomically as a transaction of its own. */
+  private atomically<R>(fn: () => R): Promise<R> {
+    return this.store.exclusive(fn);
   }
 
   async insertOne(doc: T): Promise<void> {
-    this.atomically(() => this.write(doc, true));
+    await this.atomically(() => this.write(doc, true));
   }
 
   async replaceOne(filter: Filter, doc: T, options: { upsert?: boolean } = {}): Promise<WriteResult> {

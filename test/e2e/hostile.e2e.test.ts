@@ -191,6 +191,9 @@ async function sendHostile(t: import('ava').ExecutionContext, socket: TestSocket
 }
 
 test.serial('every socket frame type answers hostile payloads with an error frame or a close code and appends nothing', async (t) => {
+  // Stay under the per-socket and per-user frame limits: the sweep tests validation, not the limiter. Each
+  // stranger sends 60 frames and their pings per socket, and the strangers take turns.
+  const strangers = [stranger, ...await Promise.all(Array.from({ length: 9 }, () => registerUser(app.url)))];
   const head = await app.eventStore.headPosition();
   const raws: Array<[string, string]> = [];
   for (const frame of frames) {
@@ -208,15 +211,16 @@ test.serial('every socket frame type answers hostile payloads with an error fram
   }
   for (const raw of ['null', '[]', '"x"', '{"type":1}', '{', JSON.stringify(deep(2_000)), '['.repeat(5_000) + ']'.repeat(5_000)]) raws.push([raw.slice(0, 20), raw]);
 
-  let socket = await connect(app.wsUrl, stranger.accessToken);
+  let turn = 0;
+  const nextSocket = () => connect(app.wsUrl, strangers[turn++ % strangers.length]!.accessToken);
+  let socket = await nextSocket();
   let sent = 0;
   for (const [label, raw] of raws) {
-    // Stay under the per-socket frame rate limit: the sweep tests validation, not the limiter.
     if (++sent % 60 === 0) {
       socket.close();
-      socket = await connect(app.wsUrl, stranger.accessToken);
+      socket = await nextSocket();
     }
-    if (!(await sendHostile(t, socket, raw, label))) socket = await connect(app.wsUrl, stranger.accessToken);
+    if (!(await sendHostile(t, socket, raw, label))) socket = await nextSocket();
   }
   t.true(raws.length > 300, `swept ${raws.length} frames`);
   t.is(await app.eventStore.headPosition(), head, 'no event appended');

@@ -48,3 +48,27 @@ test('embedded read store keeps index columns filled for a collection declared i
   t.deepEqual((second.db.prepare('SELECT id, "p:kind" AS kind FROM c_things ORDER BY id').all()), [{ id: 'a', kind: 'y' }, { id: 'b', kind: 'x' }]);
   await second.close();
 });
+
+test('a transaction owns the connection: others do not read its uncommitted writes, and their writes are not rolled back with it', async (t) => {
+  const store = new SqliteReadStore(join(mkdtempSync(join(tmpdir(), 'letsapp-read-')), 'read.sqlite'));
+  t.teardown(() => store.close());
+  const things = store.collection('things');
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => { release = resolve; });
+  let started!: () => void;
+  const open = new Promise<void>((resolve) => { started = resolve; });
+  const batch = store.withTransaction(async () => {
+    await things.insertOne({ _id: 'uncommitted' });
+    started();
+    await held;
+    throw new Error('this batch fails and rolls back');
+  });
+  await open;
+  t.is(await things.findOne({ _id: 'uncommitted' }), null, 'a read outside sees only what is committed');
+  t.is(await things.countDocuments({}), 0);
+  const outside = things.insertOne({ _id: 'independent' });
+  release();
+  await t.throwsAsync(batch, { message: /rolls back/ });
+  await outside;
+  t.deepEqual((await things.find({})).map((doc) => doc._id), ['independent'], 'the write made meanwhile survived the rollback');
+});
