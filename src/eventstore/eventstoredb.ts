@@ -1,50 +1,79 @@
 import {
-  ANY, BACKWARDS, END, EventStoreDBClient, FORWARDS, NO_STREAM, START, StreamNotFoundError, WrongExpectedVersionError,
-  excludeSystemEvents, jsonEvent, type AppendExpectedRevision, type JSONType, type ReadPosition, type ResolvedEvent,
+  ANY, BACKWARDS, CancelledError, DeadlineExceededError, END, EventStoreDBClient, FORWARDS, NO_STREAM, NotLeaderError, START,
+  StreamDeletedError, StreamNotFoundError, TimeoutError, UnavailableError as EventStoreUnavailableError, WrongExpectedVersionError,
+  excludeSystemEvents, jsonEvent,
+  type AllStreamResolvedEvent, type AppendExpectedRevision, type CurrentRevision, type Direction, type JSONType, type Position,
+  type ReadPosition, type ResolvedEvent,
 } from '@eventstore/db-client';
-import { ConcurrencyError } from '../../commands/shared/errors.ts';
+import { ConcurrencyError, UnavailableError } from '../../commands/shared/errors.ts';
 import type {
   AppendResult, BatchHandler, EventMetadata, EventStore, ExpectedRevision, NewEvent, ReadAllOptions, ReadStreamOptions,
   RecordedEvent, SubscribeOptions, Subscription,
 } from './port.ts';
+import { assertOneEvent } from './port.ts';
+
+/** What the adapter uses of the client; tests hand in a fake with the same behaviour. */
+export type EventStoreDbClient = Pick<EventStoreDBClient, 'appendToStream' | 'readStream' | 'readAll' | 'subscribeToAll' | 'dispose'>;
+
+/** Events asked for per request when paging through $all. */
+export const PAGE_SIZE = 1_024;
 
 /**
  * EventStoreDB behind the event store port. Positions are the commit positions of the transaction file
- * (exact as numbers below 2^53 bytes of log). Reads from a position are inclusive in EventStoreDB and
- * exclusive in the port, so the event at `after` itself is skipped.
+ * (exact as numbers below 2^53 bytes of log). The events of one append share a commit position, so an append
+ * carries exactly one event (every decider emits at most one per command): then an event's commit and prepare
+ * positions are equal, and one number names it. Reads from a position are inclusive in EventStoreDB and
+ * exclusive in the port, so the event at `after` itself is skipped. System events (`$`-types) and non-JSON
+ * events are not the port's: reads step over them.
  */
 export class EventStoreDbEventStore implements EventStore {
   readonly kind = 'eventstoredb';
 
-  private constructor(private readonly client: EventStoreDBClient) {}
+  private constructor(private readonly client: EventStoreDbClient) {}
 
   static async connect(connectionString: string): Promise<EventStoreDbEventStore> {
-    const client = EventStoreDBClient.connectionString(connectionString);
+    return EventStoreDbEventStore.over(EventStoreDBClient.connectionString(connectionString));
+  }
+
+  static over(client: EventStoreDbClient): EventStoreDbEventStore {
     return new EventStoreDbEventStore(client);
   }
 
   async append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+    const event = assertOneEvent(stream, events);
     const expectedRevision: AppendExpectedRevision =
       expected === 'any' ? ANY : expected === 'no-stream' ? NO_STREAM : BigInt(expected);
     try {
       const result = await this.client.appendToStream(
         stream,
-        events.map((event) => jsonEvent({
+        jsonEvent({
           id: event.metadata.eventId,
           type: event.type,
           data: event.data as JSONType,
           metadata: event.metadata as unknown as JSONType,
-        })),
+        }),
         { expectedRevision },
       );
-      return { revision: Number(result.nextExpectedRevision), position: Number(result.position?.commit ?? 0n) };
+      // With throwOnAppendFailure=false in the connection string the client answers a wrong expected revision so.
+      if (!result.success) throw new ConcurrencyError(stream, expected, actualRevision(result.nextExpectedRevision));
+      const revision = Number(result.nextExpectedRevision);
+      const position = result.position ? Number(result.position.commit) : await this.positionOf(stream, revision);
+      return { revision, position };
     } catch (error) {
-      if (error instanceof WrongExpectedVersionError) {
-        const actual = typeof error.actualVersion === 'bigint' ? Number(error.actualVersion) : error.actualVersion;
-        throw new ConcurrencyError(stream, expected, actual);
-      }
-      throw error;
+      throw fromEventStoreError(error, stream, expected);
     }
+  }
+
+  /**
+   * The position of a stored event, for an acknowledgement that carried none. Servers before 22.6 do not return
+   * positions on stream reads: the head is then an upper bound, safe for read-your-writes waits.
+   */
+  private async positionOf(stream: string, revision: number): Promise<number> {
+    for await (const resolved of this.client.readStream(stream, { direction: FORWARDS, fromRevision: BigInt(revision), maxCount: 1 })) {
+      const commit = resolved.event?.position?.commit;
+      if (commit !== undefined) return Number(commit);
+    }
+    return this.headPosition();
   }
 
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -61,34 +90,73 @@ export class EventStoreDbEventStore implements EventStore {
       }
     } catch (error) {
       if (error instanceof StreamNotFoundError) return [];
-      throw error;
+      throw fromEventStoreError(error, stream);
     }
     return events;
   }
 
+  /**
+   * Pages forwards through $all until `maxCount` of the port's events are found or the log ends: a page of
+   * system events only is stepped over, never taken for the end (the rebuild stops at an empty answer). The
+   * client has no server-side filter on reads of $all (only on subscriptions), so filtering happens here.
+   */
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
     const after = options.after ?? 0;
+    // As on the embedded store (SQL LIMIT): 0 reads nothing, a negative count or none reads to the end.
+    const wanted = options.maxCount === undefined || options.maxCount < 0 ? Number.POSITIVE_INFINITY : options.maxCount;
     const events: RecordedEvent[] = [];
-    const read = this.client.readAll({
-      direction: FORWARDS,
-      fromPosition: fromPosition(after),
-      // One more than asked: the event at `after` itself comes back and is dropped.
-      ...(options.maxCount ? { maxCount: options.maxCount + 1 } : {}),
-    });
-    for await (const resolved of read) {
-      const event = toRecorded(resolved);
-      if (event && event.position > after) events.push(event);
-      if (options.maxCount && events.length >= options.maxCount) break;
+    if (wanted === 0) return events;
+    try {
+      for await (const resolved of this.scanAll(FORWARDS, fromPosition(after), () => Math.min(wanted - events.length, PAGE_SIZE))) {
+        const event = toRecorded(resolved);
+        if (event && event.position > after) events.push(event);
+        if (events.length >= wanted) break;
+      }
+    } catch (error) {
+      throw fromEventStoreError(error, '$all');
     }
     return events;
   }
 
+  /** Scans backwards from the end, page by page, to the newest of the port's events; 0 when there is none. */
   async headPosition(): Promise<number> {
-    for await (const resolved of this.client.readAll({ direction: BACKWARDS, fromPosition: END, maxCount: 100 })) {
-      const event = toRecorded(resolved);
-      if (event) return event.position;
+    try {
+      for await (const resolved of this.scanAll(BACKWARDS, END, () => PAGE_SIZE)) {
+        const event = toRecorded(resolved);
+        if (event) return event.position;
+      }
+    } catch (error) {
+      throw fromEventStoreError(error, '$all');
     }
     return 0;
+  }
+
+  /**
+   * Every record of $all from `from` in `direction`, once each, read a page at a time (each page is read to its
+   * end before it is handed out, so stopping early leaves no read open). A read from a position includes the
+   * record at it, so each next page starts at the last record seen and that record is skipped. A page shorter
+   * than asked is the end of the log.
+   */
+  private async *scanAll(direction: Direction, from: ReadPosition, pageSize: () => number): AsyncGenerator<AllStreamResolvedEvent> {
+    let start = from;
+    let last: Position | undefined;
+    const isNew = (position: Position) => !last || (direction === FORWARDS ? comparePositions(position, last) > 0 : comparePositions(position, last) < 0);
+    for (;;) {
+      // One more than wanted: the first record of a page may be the last one of the page before.
+      const ask = pageSize() + 1;
+      const page: AllStreamResolvedEvent[] = [];
+      for await (const resolved of this.client.readAll({ direction, fromPosition: start, maxCount: ask })) page.push(resolved);
+      let progressed = false;
+      for (const resolved of page) {
+        const position = positionOf(resolved);
+        if (!position || !isNew(position)) continue;
+        last = position;
+        progressed = true;
+        yield resolved;
+      }
+      if (page.length < ask || !progressed || !last) return;
+      start = last;
+    }
   }
 
   subscribeToAll({ after }: SubscribeOptions, handler: BatchHandler): Subscription {
@@ -116,10 +184,58 @@ export class EventStoreDbEventStore implements EventStore {
   }
 }
 
-const fromPosition = (after: number): ReadPosition =>
+/** The port's position as EventStoreDB's: one-event appends have equal commit and prepare positions. */
+export const fromPosition = (after: number): ReadPosition =>
   after === 0 ? START : { commit: BigInt(after), prepare: BigInt(after) };
 
-function toRecorded(resolved: ResolvedEvent): RecordedEvent | null {
+/** $all is ordered by commit, then prepare position. */
+export function comparePositions(a: Position, b: Position): number {
+  if (a.commit !== b.commit) return a.commit < b.commit ? -1 : 1;
+  if (a.prepare !== b.prepare) return a.prepare < b.prepare ? -1 : 1;
+  return 0;
+}
+
+function positionOf(resolved: AllStreamResolvedEvent): Position | undefined {
+  if (resolved.event?.position) return resolved.event.position;
+  return resolved.commitPosition === undefined ? undefined : { commit: resolved.commitPosition, prepare: resolved.commitPosition };
+}
+
+/** The stream's revision as the port reports it: a number, or 'no-stream' (the client says 'no_stream' or -1). */
+function actualRevision(current: CurrentRevision): number | 'no-stream' {
+  return typeof current === 'bigint' && current >= 0n ? Number(current) : 'no-stream';
+}
+
+/** The discovery loop's own Error when no node answered gossip (Client/discovery.js of the client). */
+const DISCOVERY_FAILED = /^Failed to discover after \d+ attempts\.$/;
+
+/** gRPC status codes of a raw ServiceError the client did not convert: DEADLINE_EXCEEDED and UNAVAILABLE. */
+const UNAVAILABLE_STATUS = new Set([4, 14]);
+
+/**
+ * The port's error for an EventStoreDB client failure: a wrong expected revision is our ConcurrencyError; a
+ * server that cannot be reached or cannot serve now (unavailable, deadline exceeded, cancelled by the server,
+ * aborted, not the leader, discovery failed) or a deleted stream is UnavailableError (503), with the client's
+ * error as its `cause`. Anything else is returned unchanged.
+ */
+export function fromEventStoreError(error: unknown, stream: string, expected: ExpectedRevision = 'any'): unknown {
+  if (error instanceof WrongExpectedVersionError) return new ConcurrencyError(stream, expected, actualRevision(error.actualVersion));
+  if (error instanceof StreamDeletedError) {
+    return Object.assign(new UnavailableError(`Stream ${stream} is deleted in the event store`, { stream }), { cause: error });
+  }
+  if (error instanceof EventStoreUnavailableError || error instanceof DeadlineExceededError || error instanceof CancelledError
+    || error instanceof TimeoutError || error instanceof NotLeaderError || isUnavailableServiceError(error)
+    || (error instanceof Error && DISCOVERY_FAILED.test(error.message))) {
+    return Object.assign(new UnavailableError('The event store cannot be reached; try again shortly'), { cause: error });
+  }
+  return error;
+}
+
+function isUnavailableServiceError(error: unknown): boolean {
+  const { code, details } = (error ?? {}) as { code?: unknown; details?: unknown };
+  return error instanceof Error && typeof code === 'number' && typeof details === 'string' && UNAVAILABLE_STATUS.has(code);
+}
+
+function toRecorded(resolved: ResolvedEvent | AllStreamResolvedEvent): RecordedEvent | null {
   const event = resolved.event;
   if (!event || event.type.startsWith('$') || !event.isJson) return null;
   const position = event.position?.commit ?? resolved.commitPosition;

@@ -77,8 +77,22 @@ export interface SubscribeOptions {
   readonly coalesceMs?: number;
 }
 
+/**
+ * An append carries exactly one event. In EventStoreDB the events of one append share a commit position, which
+ * the port's single-number position could not tell apart; every decider emits at most one event per command
+ * (`Decision` in commands/shared/events.ts), and every adapter refuses anything else with this error.
+ */
+export function assertOneEvent(stream: string, events: readonly NewEvent[]): NewEvent {
+  if (events.length !== 1) {
+    throw new Error(`An append carries exactly one event, got ${events.length} for ${stream}: `
+      + 'in EventStoreDB the events of one append share a commit position, which a single-number position cannot tell apart');
+  }
+  return events[0]!;
+}
+
 export interface EventStore {
   readonly kind: 'embedded' | 'eventstoredb';
+  /** Appends one event (see `assertOneEvent`); the array shape keeps room for a (commit, prepare) position later. */
   append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult>;
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;

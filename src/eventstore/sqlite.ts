@@ -6,6 +6,7 @@ import type {
   AppendResult, BatchHandler, EventMetadata, EventStore, ExpectedRevision, NewEvent, ReadAllOptions,
   ReadStreamOptions, RecordedEvent, SubscribeOptions, Subscription,
 } from './port.ts';
+import { assertOneEvent } from './port.ts';
 
 interface EventRow {
   position: number;
@@ -99,7 +100,11 @@ export class SqliteEventStore implements EventStore {
 
   append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
     if (this.closed) return Promise.reject(new UnavailableError('Event store is closed'));
-    if (events.length === 0) return Promise.reject(new Error('append needs at least one event'));
+    try {
+      assertOneEvent(stream, events);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return new Promise((resolve, reject) => {
       this.pending.push({ stream, events, expected, resolve, reject, queuedAt: performance.now() });
       if (this.retryTimer) return;

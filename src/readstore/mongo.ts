@@ -1,83 +1,272 @@
-import { MongoClient, MongoServerError, type Db, type Document, type Filter as MongoFilter } from 'mongodb';
-import { ConflictError } from '../../commands/shared/errors.ts';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import {
+  MongoClient, MongoClientClosedError, MongoError, MongoErrorLabel, MongoNetworkError, MongoNotConnectedError,
+  MongoOperationTimeoutError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError,
+  type ClientSession, type Db, type Document, type Filter as MongoFilter, type TransactionOptions,
+} from 'mongodb';
+import { ConflictError, UnavailableError, ValidationError } from '../../commands/shared/errors.ts';
+import {
+  assertCollectionName, assertSafeDocument, assertSafeFilter, assertSafeFindOptions, assertSafeIndexes, assertSafeUpdate,
+  assertUpsertFilter,
+} from './filterSafety.ts';
 import type { Collection, Doc, Filter, FindOptions, IndexSpec, ReadStore, Update, WriteResult } from './port.ts';
 
 const DUPLICATE_KEY = 11000;
+const IMMUTABLE_FIELD = 66;
 
-function translated<R>(collection: string, run: () => Promise<R>): Promise<R> {
-  return run().catch((error: unknown) => {
-    if (error instanceof MongoServerError && error.code === DUPLICATE_KEY) {
-      throw new ConflictError('duplicate_key', `Duplicate key in ${collection}`, { collection });
-    }
-    throw error;
-  });
+/**
+ * Server error codes of a node that is unreachable, shutting down, stepping down or not (yet) primary: the
+ * retryable-reads/writes specification's list (as in the driver's src/error.ts), plus the legacy NotPrimary.
+ */
+const UNAVAILABLE_CODES = new Set([
+  6, // HostUnreachable
+  7, // HostNotFound
+  89, // NetworkTimeout
+  91, // ShutdownInProgress
+  134, // ReadConcernMajorityNotAvailableYet
+  189, // PrimarySteppedDown
+  262, // ExceededTimeLimit
+  9001, // SocketException
+  10058, // LegacyNotPrimary
+  10107, // NotWritablePrimary
+  11600, // InterruptedAtShutdown
+  11602, // InterruptedDueToReplStateChange
+  13435, // NotPrimaryNoSecondaryOk
+  13436, // NotPrimaryOrSecondary
+]);
+
+/** Labels the server or driver puts on errors worth retrying later: the operation may succeed once it is retried. */
+const UNAVAILABLE_LABELS = [
+  MongoErrorLabel.RetryableWriteError,
+  MongoErrorLabel.TransientTransactionError,
+  MongoErrorLabel.UnknownTransactionCommitResult,
+  MongoErrorLabel.SystemOverloadedError,
+  MongoErrorLabel.RetryableError,
+];
+
+const unavailable = (message: string, cause: unknown) => Object.assign(new UnavailableError(message), { cause });
+
+/**
+ * The port's error for a driver failure: a duplicate key is the `duplicate_key` conflict, a changed `_id` a
+ * validation error, and anything that says "the database cannot be reached right now" (network, server
+ * selection, a closed or unconnected client, a primary stepping down, a transient transaction abort) is
+ * UnavailableError (503), with the driver's error as its `cause`. Anything else is returned unchanged.
+ */
+export function fromMongoError(error: unknown, collection?: string): unknown {
+  if (error instanceof MongoServerError && error.code === DUPLICATE_KEY) {
+    return new ConflictError('duplicate_key', `Duplicate key in ${collection ?? 'the read store'}`, collection ? { collection } : undefined);
+  }
+  if (error instanceof MongoServerError && error.code === IMMUTABLE_FIELD) return new ValidationError('_id cannot be changed');
+  if (error instanceof MongoNetworkError || error instanceof MongoServerSelectionError || error instanceof MongoNotConnectedError
+    || error instanceof MongoTopologyClosedError || error instanceof MongoClientClosedError || error instanceof MongoOperationTimeoutError) {
+    return unavailable('The read store cannot be reached; try again shortly', error);
+  }
+  if (error instanceof MongoError
+    && (UNAVAILABLE_LABELS.some((label) => error.hasErrorLabel(label)) || (typeof error.code === 'number' && UNAVAILABLE_CODES.has(error.code)))) {
+    return unavailable('The read store is temporarily unavailable; try again shortly', error);
+  }
+  return error;
+}
+
+async function translated<R>(collection: string | undefined, run: () => Promise<R>): Promise<R> {
+  try {
+    return await run();
+  } catch (error) {
+    throw fromMongoError(error, collection);
+  }
+}
+
+/** A replica set member reports its set's name, a mongos says `isdbgrid`: both run multi-document transactions. */
+export function supportsTransactions(hello: Document): boolean {
+  return typeof hello.setName === 'string' || hello.msg === 'isdbgrid';
 }
 
 /**
- * MongoDB behind the read store port: the port speaks MongoDB's vocabulary, so this adapter mostly passes
- * calls through and turns duplicate-key failures into the port's `duplicate_key` conflict.
+ * Snapshot reads and majority commits: what a transaction reads is one consistent, majority-committed view, and
+ * a committed batch of projections survives a failover.
+ */
+const TRANSACTION_OPTIONS: TransactionOptions = {
+  readConcern: { level: 'snapshot' },
+  writeConcern: { w: 'majority' },
+  readPreference: 'primary',
+};
+
+/**
+ * MongoDB behind the read store port. The port speaks MongoDB's vocabulary, but only the part the embedded
+ * adapter understands gets through: filters, updates, sorts, documents and names are checked by filterSafety
+ * before they reach the driver. Driver failures become the port's errors (see fromMongoError). The client is
+ * told to drop `undefined` fields, as JSON does on the embedded side.
  */
 export class MongoReadStore implements ReadStore {
   readonly kind = 'mongodb';
+  /** The session of the transaction the current async context runs in, if any; every collection call passes it. */
+  private readonly transaction = new AsyncLocalStorage<ClientSession>();
+  private readonly db: Db;
 
-  private constructor(private readonly client: MongoClient, private readonly db: Db) {}
+  private constructor(private readonly client: MongoClient, database: string, readonly transactional: boolean) {
+    this.db = client.db(database);
+  }
 
   static async connect(uri: string, database: string): Promise<MongoReadStore> {
-    const client = new MongoClient(uri);
-    await client.connect();
-    return new MongoReadStore(client, client.db(database));
+    const client = new MongoClient(uri, { ignoreUndefined: true });
+    try {
+      await client.connect();
+      const hello = await client.db('admin').command({ hello: 1 });
+      return MongoReadStore.over(client, database, supportsTransactions(hello));
+    } catch (error) {
+      await client.close().catch(() => undefined);
+      throw fromMongoError(error);
+    }
+  }
+
+  /** Over a client already made (connect does the handshake and the transaction check). */
+  static over(client: MongoClient, database: string, transactional: boolean): MongoReadStore {
+    return new MongoReadStore(client, database, transactional);
+  }
+
+  /** The driver options of a call made now: inside withTransaction, its session. */
+  private options<O extends object>(options: O): O & { session?: ClientSession } {
+    const session = this.transaction.getStore();
+    return session ? { ...options, session } : options;
   }
 
   collection<T extends Doc = Doc>(name: string): Collection<T> {
+    assertCollectionName(name);
     // Our documents carry string ids; the driver's default generic assumes ObjectId.
     const native = this.db.collection<{ _id: string }>(name);
-    const filterOf = (filter: Filter) => filter as MongoFilter<{ _id: string }>;
+    const filterOf = (filter: Filter) => {
+      assertSafeFilter(filter);
+      return filter as MongoFilter<{ _id: string }>;
+    };
+    const updateFilterOf = (filter: Filter, upsert: boolean) => {
+      const checked = filterOf(filter);
+      if (upsert) assertUpsertFilter(filter);
+      return checked;
+    };
+    const updateOf = (update: Update) => {
+      assertSafeUpdate(update);
+      return update as Document;
+    };
+    const documentOf = (doc: T) => {
+      assertSafeDocument(doc);
+      return doc as { _id: string };
+    };
     const result = (r: { matchedCount: number; modifiedCount: number; upsertedId: unknown }): WriteResult => ({
-      matched: r.matchedCount, modified: r.modifiedCount, upsertedId: r.upsertedId === null ? null : String(r.upsertedId),
+      matched: r.matchedCount, modified: r.modifiedCount, upsertedId: r.upsertedId == null ? null : String(r.upsertedId),
     });
+    const run = <R>(call: () => Promise<R>) => translated(name, call);
     return {
       name,
-      findOne: async (filter) => (await native.findOne(filterOf(filter))) as unknown as T | null,
-      find: async (filter, options: FindOptions = {}) => {
-        let cursor = native.find(filterOf(filter));
+      findOne: (filter) => run(async () => (await native.findOne(filterOf(filter), this.options({}))) as unknown as T | null),
+      find: (filter, options: FindOptions = {}) => run(async () => {
+        assertSafeFindOptions(options);
+        let cursor = native.find(filterOf(filter), this.options({}));
         if (options.sort) cursor = cursor.sort(options.sort);
         if (options.skip) cursor = cursor.skip(options.skip);
         if (options.limit) cursor = cursor.limit(options.limit);
         return (await cursor.toArray()) as unknown as T[];
-      },
-      countDocuments: (filter) => native.countDocuments(filterOf(filter)),
-      insertOne: (doc) => translated(name, async () => { await native.insertOne(doc); }),
-      replaceOne: (filter, doc, options = {}) =>
-        translated(name, async () => result(await native.replaceOne(filterOf(filter), doc, { upsert: options.upsert ?? false }))),
-      updateOne: (filter, update: Update, options = {}) =>
-        translated(name, async () => result(await native.updateOne(filterOf(filter), update as Document, { upsert: options.upsert ?? false }))),
-      updateMany: (filter, update: Update) =>
-        translated(name, async () => result(await native.updateMany(filterOf(filter), update as Document))),
-      deleteOne: async (filter) => (await native.deleteOne(filterOf(filter))).deletedCount,
-      deleteMany: async (filter) => (await native.deleteMany(filterOf(filter))).deletedCount,
+      }),
+      countDocuments: (filter) => run(() => native.countDocuments(filterOf(filter), this.options({}))),
+      insertOne: (doc) => run(async () => { await native.insertOne(documentOf(doc), this.options({})); }),
+      replaceOne: (filter, doc, options = {}) => run(async () =>
+        result(await native.replaceOne(filterOf(filter), documentOf(doc), this.options({ upsert: options.upsert ?? false })))),
+      updateOne: (filter, update, options = {}) => run(async () =>
+        result(await native.updateOne(updateFilterOf(filter, options.upsert ?? false), updateOf(update), this.options({ upsert: options.upsert ?? false })))),
+      updateMany: (filter, update) => run(async () =>
+        result(await native.updateMany(filterOf(filter), updateOf(update), this.options({})))),
+      deleteOne: (filter) => run(async () => (await native.deleteOne(filterOf(filter), this.options({}))).deletedCount),
+      deleteMany: (filter) => run(async () => (await native.deleteMany(filterOf(filter), this.options({}))).deletedCount),
     };
   }
 
   async ensureIndexes(collection: string, indexes: readonly IndexSpec[]): Promise<void> {
-    for (const { key, unique } of indexes) {
-      await this.db.collection(collection).createIndex(key, { unique: unique ?? false });
+    assertCollectionName(collection);
+    assertSafeIndexes(indexes);
+    await this.outsideTransaction(async () => {
+      // MongoDB infers multikey indexes by itself: `multikey` only matters to the embedded adapter.
+      for (const { key, unique } of indexes) {
+        await this.db.collection(collection).createIndex(key, { unique: unique ?? false });
+      }
+    });
+  }
+
+  /**
+   * On a replica set or a sharded cluster (found at connect with `hello`), `fn` runs in one multi-document
+   * transaction (snapshot reads, majority commit), and every collection call made inside `fn` joins it: the
+   * session travels with `fn`'s async context, so the port's signature stays `withTransaction(fn)`. A call
+   * inside an open transaction joins it. Catalog changes (indexes, renames, drops) cannot join a transaction:
+   * see outsideTransaction.
+   *
+   * The driver retries the whole callback when a commit fails with a transient error. `fn` is not re-run:
+   * callers keep state across the call (the rebuild's position, the runner's publications), so a second run
+   * could skip or repeat work. The transient failure is reported as UnavailableError instead, and the caller
+   * retries from what is committed (the runner from its checkpoints). A commit whose outcome is unknown is
+   * still retried by the driver, which does not re-run `fn`.
+   *
+   * On a standalone server there are no transactions: `fn` runs as it is, each write on its own, and projectors
+   * stay correct through per-document positions and monotonic checkpoints.
+   */
+  async withTransaction<R>(fn: () => Promise<R>): Promise<R> {
+    if (!this.transactional || this.transaction.getStore()) return fn();
+    const session = this.client.startSession();
+    let attempts = 0;
+    try {
+      return await session.withTransaction(async () => {
+        attempts++;
+        if (attempts > 1) {
+          throw new UnavailableError('The read store aborted a transaction at commit (a transient error); it was not applied, try again');
+        }
+        return this.transaction.run(session, fn);
+      }, TRANSACTION_OPTIONS);
+    } catch (error) {
+      throw fromMongoError(error);
+    } finally {
+      await session.endSession();
     }
   }
 
-  /** Standalone servers have no transactions: projectors rely on per-document positions and monotonic checkpoints. */
-  async withTransaction<R>(fn: () => Promise<R>): Promise<R> {
-    return fn();
+  /**
+   * Catalog changes run outside any transaction. MongoDB refuses them inside one, and a rename or drop issued
+   * beside an open transaction on the same database waits behind it: from inside `fn` that would wait for
+   * itself. So, inside withTransaction, the work so far is committed first, the change runs on its own, and a
+   * new transaction carries the rest of `fn`. For the rebuild this commits the caught-up fresh collections,
+   * swaps them in, then writes the checkpoints: a live runner that saw the swap early replays from the
+   * (lowered) checkpoints, which per-document positions make harmless.
+   */
+  private async outsideTransaction<R>(change: () => Promise<R>): Promise<R> {
+    const session = this.transaction.getStore();
+    if (!session) return translated(undefined, change);
+    try {
+      if (session.inTransaction()) await session.commitTransaction();
+      return await change();
+    } catch (error) {
+      throw fromMongoError(error);
+    } finally {
+      // Always reopen, even after a failed commit: the driver then aborts an empty transaction, not a closed one.
+      session.startTransaction(TRANSACTION_OPTIONS);
+    }
   }
 
   async renameCollections(pairs: ReadonlyArray<{ from: string; to: string }>): Promise<void> {
-    const existing = new Set((await this.db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
     for (const { from, to } of pairs) {
-      if (existing.has(from)) await this.db.renameCollection(from, to, { dropTarget: true });
-      else await this.dropCollection(to);
+      assertCollectionName(from);
+      assertCollectionName(to);
     }
+    await this.outsideTransaction(async () => {
+      const existing = new Set((await this.db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
+      for (const { from, to } of pairs) {
+        if (existing.has(from)) await this.db.renameCollection(from, to, { dropTarget: true });
+        else await this.dropNamespace(to);
+      }
+    });
   }
 
   async dropCollection(name: string): Promise<void> {
+    assertCollectionName(name);
+    await this.outsideTransaction(() => this.dropNamespace(name));
+  }
+
+  private async dropNamespace(name: string): Promise<void> {
     await this.db.collection(name).drop().catch((error: unknown) => {
       if (!(error instanceof MongoServerError && error.codeName === 'NamespaceNotFound')) throw error;
     });

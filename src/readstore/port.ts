@@ -82,9 +82,10 @@ export interface ReadStore {
   /** Creates the declared indexes if missing; unique violations then raise a `duplicate_key` conflict. */
   ensureIndexes(collection: string, indexes: readonly IndexSpec[]): Promise<void>;
   /**
-   * Runs `fn` atomically where the store allows (embedded: one SQLite transaction, serialized with other
-   * transactions). MongoDB runs it without a transaction; projectors stay correct there through per-document
-   * positions and monotonic checkpoints.
+   * Runs `fn` atomically where the store allows, owned by `fn`: reads and writes made elsewhere meanwhile do not
+   * join it. Embedded: one SQLite transaction, serialized with the others. MongoDB: a transaction on a replica
+   * set or mongos (collection renames split it); on a standalone server none, and projectors stay correct through
+   * the position guard in every write's filter and compare-and-set checkpoints.
    */
   withTransaction<R>(fn: () => Promise<R>): Promise<R>;
   /** Atomically (per collection) replaces each `to` collection with `from`, dropping the old `to`. */

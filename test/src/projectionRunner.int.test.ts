@@ -33,6 +33,13 @@ const note = (author: string): NewEvent => ({
 
 const silent = pino({ level: 'silent' });
 
+/** Appends one note per author to a new stream, one event per append; the last append's result. */
+async function writeNotes(events: SqliteEventStore, stream: string, authors: readonly string[]) {
+  let result = { revision: -1, position: 0 };
+  for (const author of authors) result = await events.append(stream, [note(author)], result.revision === -1 ? 'no-stream' : result.revision);
+  return result;
+}
+
 async function open(dir: string) {
   return { events: new SqliteEventStore(join(dir, 'events.sqlite')), read: new SqliteReadStore(join(dir, 'read.sqlite')) };
 }
@@ -41,7 +48,7 @@ test('a command can wait until the projections reach its position, then reads it
   const { events, read } = await open(tempDir());
   const runner = new ProjectionRunner(events, read, [notesProjector([])], eventUpcaster, silent);
   await runner.start();
-  const { position } = await events.append('notes-a', [note('a'), note('a')], 'no-stream');
+  const { position } = await writeNotes(events, 'notes-a', ['a', 'a']);
   await runner.waitFor(position);
   t.like(await read.collection('notes').findOne({ _id: 'a' }), { count: 2 });
   t.like(await runner.status(), { lag: 0, head: position });
@@ -56,7 +63,7 @@ test('after a restart each projector resumes at its checkpoint without re-applyi
   const firstRun: RecordedEvent[] = [];
   let runner = new ProjectionRunner(stores.events, stores.read, [notesProjector(firstRun)], eventUpcaster, silent);
   await runner.start();
-  const first = await stores.events.append('notes-a', [note('a'), note('b')], 'no-stream');
+  const first = await writeNotes(stores.events, 'notes-a', ['a', 'b']);
   await runner.waitFor(first.position);
   await runner.stop();
   await stores.events.close();
@@ -78,7 +85,7 @@ test('after a restart each projector resumes at its checkpoint without re-applyi
 
 test('projection lag is observable while a projector is behind', async (t) => {
   const { events, read } = await open(tempDir());
-  await events.append('notes-a', [note('a'), note('b'), note('c')], 'no-stream');
+  await writeNotes(events, 'notes-a', ['a', 'b', 'c']);
   const runner = new ProjectionRunner(events, read, [notesProjector([])], eventUpcaster, silent);
   t.like(await runner.status(), { head: 3, lag: 3 });
   await runner.start();
