@@ -8,6 +8,8 @@ import { loadConfig } from '../src/config.ts';
 import { pruneFeed } from '../src/projection/feedRetention.ts';
 import { openReadStore } from '../src/stores.ts';
 
+// Whatever this script creates in the storage dir is the server user's alone, as for the server.
+process.umask(0o077);
 const { values } = parseArgs({ options: { days: { type: 'string', default: '30' } } });
 const days = Number(values.days);
 if (!Number.isFinite(days) || days < 0) {

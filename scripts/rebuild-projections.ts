@@ -11,6 +11,8 @@ import { loadConfig } from '../src/config.ts';
 import { rebuildProjections } from '../src/projection/rebuild.ts';
 import { openEventStore, openReadStore } from '../src/stores.ts';
 
+// Whatever this script creates in the storage dir is the server user's alone, as for the server.
+process.umask(0o077);
 const { values } = parseArgs({ options: { only: { type: 'string', multiple: true } } });
 const only = values.only ?? [];
 const unknown = only.filter((name) => !projectors.some((projector) => projector.name === name));

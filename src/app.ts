@@ -10,12 +10,12 @@ import { PasswordHasher } from './auth/passwords.ts';
 import { TokenService } from './auth/tokens.ts';
 import { CommandHandler } from './commandHandler.ts';
 import type { Config } from './config.ts';
-import type { EventStore, Subscription } from './eventstore/port.ts';
+import type { EventStore } from './eventstore/port.ts';
 import { RateLimiter } from './http/rateLimit.ts';
 import { authRoutes } from './http/routes/auth.ts';
 import { answerClientError, createHttpApp } from './http/server.ts';
 import { createLogger } from './logger.ts';
-import { ProjectionRunner } from './projection/runner.ts';
+import { ProjectionRunner, type ProjectionRunnerOptions } from './projection/runner.ts';
 import type { ReadStore } from './readstore/port.ts';
 import { groupRoutes } from './http/routes/groups.ts';
 import { messageRoutes } from './http/routes/messages.ts';
@@ -49,6 +49,8 @@ export interface AppOptions {
   maxPendingFrames?: number;
   /** WAL size past which the embedded stores checkpoint with TRUNCATE (tests lower it). */
   walLimitBytes?: number;
+  /** Projection runner settings (tests shorten the retry of a held projector). */
+  projection?: ProjectionRunnerOptions;
 }
 
 /** The composition root: builds every store, service and server from the config, and tears them down. */
@@ -63,7 +65,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   });
   const eventStore = await openEventStore(config, storeOptions('events'));
   const readStore = await openReadStore(config, storeOptions('read'));
-  const projections = new ProjectionRunner(eventStore, readStore, projectors, eventUpcaster, logger, config.projectionCoalesceMs);
+  // Instances sharing one MongoDB take turns projecting through a lease; the embedded store has one server.
+  const projections = new ProjectionRunner(eventStore, readStore, projectors, eventUpcaster, logger, {
+    exclusive: readStore.kind === 'mongodb' ? { ttlMs: 15_000 } : null,
+    ...options.projection,
+  });
   await projections.start();
 
   const commands = new CommandHandler(eventStore, eventUpcaster);
@@ -83,11 +89,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   for (const [type, handler] of frameHandlers({
     messaging, access, readStore, projections, clock, sendToUser: (userId, bytes) => gateway.sendToUser(userId, bytes),
   })) handlers.set(type, handler);
-  // Live updates: what the projectors published, once committed, to each recipient's synced sockets.
-  projections.onPublished((publications) => gateway.deliverAll(publications));
-
-  // Live reactions to new events: a logout closes that token's sockets at once.
-  const live: Subscription = eventStore.subscribeToAll({ after: await eventStore.headPosition() }, (events) => {
+  // Live reactions to each committed batch, from the one subscription: what the projectors published goes to
+  // each recipient's synced sockets, and a logout closes that token's sockets. The users projection committed in
+  // the same batch, so a reconnect with the revoked token is refused from then on.
+  projections.onCommitted(({ events, publications }) => {
+    gateway.deliverAll(publications);
     for (const event of events) {
       if (event.type === 'UserLoggedOut') gateway.revokeToken((event.data as UserLoggedOut['data']).tokenId);
     }
@@ -126,7 +132,6 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         http.close(() => resolve());
         http.closeAllConnections();
       });
-      await live.stop();
       await projections.stop();
       await eventStore.close();
       await readStore.close();

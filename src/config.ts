@@ -19,8 +19,6 @@ export interface Config {
   logLevel: string;
   bodyLimitBytes: number;
   geminiApiKey: string | null;
-  /** Milliseconds a burst of new events may gather before it is projected as one batch. */
-  projectionCoalesceMs: number;
   /** Per client address, on /auth/register and /auth/login. */
   authRateLimit: { burst: number; perSecond: number };
 }
@@ -113,7 +111,6 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
     logLevel: env.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 256 * 1024, 1024, 50 * 1024 * 1024),
     geminiApiKey: env.GEMINI_API_KEY || null,
-    projectionCoalesceMs: integer(env, 'PROJECTION_COALESCE_MS', 3, 0, 1000),
     authRateLimit: {
       burst: integer(env, 'AUTH_RATE_LIMIT_BURST', 20, 1, 1_000_000),
       perSecond: integer(env, 'AUTH_RATE_LIMIT_PER_MINUTE', 60, 1, 60_000_000) / 60,

@@ -70,11 +70,6 @@ export interface SubscribeOptions {
   /** Exclusive start position. */
   readonly after: number;
   readonly batchSize?: number;
-  /**
-   * After being woken by new events, wait this long before reading, so the commits of a busy moment arrive as
-   * one batch (fewer, larger downstream transactions). Adapters that push events one by one ignore it.
-   */
-  readonly coalesceMs?: number;
 }
 
 /**
@@ -97,9 +92,9 @@ export interface EventStore {
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
   subscribeToAll(options: SubscribeOptions, handler: BatchHandler): Subscription;
-  /** Position of the newest event, 0 when empty. */
   /** The embedded store's WAL checkpointing (size, last success, consecutive failures), for /ping. */
   checkpointStatus?(): CheckpointStatus;
+  /** Position of the newest event, 0 when empty. */
   headPosition(): Promise<number>;
   close(): Promise<void>;
 }

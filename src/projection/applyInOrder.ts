@@ -2,22 +2,35 @@ import type { EventUpcaster } from '../../commands/shared/upcasting.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
 import type { ProjectionContext, Projector } from './projector.ts';
 
+/** A projector threw on an event: names both, so the runner can hold that projector there and report it. */
+export class ProjectorFailed extends Error {
+  constructor(readonly projector: string, readonly event: RecordedEvent, readonly reason: unknown) {
+    super(`Projector ${projector} failed on ${event.type} at position ${event.position}: ${reason instanceof Error ? reason.message : String(reason)}`);
+    this.name = 'ProjectorFailed';
+  }
+}
+
 /**
  * Applies events event by event across projectors, in the projectors' order, so a projector that reads another's
  * collection sees it as of the event (the feed reads group membership as it was when a message was sent). Each
- * event is upcast once. `appliedUpTo` lets a projector skip events its checkpoint already covers.
+ * event is upcast once. `shouldApply` lets the runner skip what a projector's checkpoint covers and what it holds.
  */
 export async function applyInOrder(
   events: readonly RecordedEvent[],
   projectors: readonly Projector[],
   context: ProjectionContext,
   upcaster: EventUpcaster,
-  appliedUpTo: (projector: Projector) => number = () => 0,
+  shouldApply: (projector: Projector, event: RecordedEvent) => boolean = () => true,
 ): Promise<void> {
   for (const event of events) {
     const upcast = upcaster.upcast(event);
     for (const projector of projectors) {
-      if (event.position > appliedUpTo(projector) && projector.handles.has(event.type)) await projector.apply(upcast, context);
+      if (!projector.handles.has(event.type) || !shouldApply(projector, event)) continue;
+      try {
+        await projector.apply(upcast, context);
+      } catch (error) {
+        throw new ProjectorFailed(projector.name, event, error);
+      }
     }
   }
 }

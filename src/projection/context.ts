@@ -18,11 +18,21 @@ export function createProjectionContext(
     if (current && current._position >= event.position) return;
     const next = reducer(current);
     const target = collection<T>(name);
+    // The position guard is in the write's filter as well: where a store has no transaction (a standalone
+    // MongoDB), another writer may have applied a newer event since the read, and the older one must not win.
+    const guard = { _id: id, _position: { $lt: event.position } };
     if (next === null) {
-      if (current) await target.deleteOne({ _id: id });
+      if (current) await target.deleteOne(guard);
       return;
     }
-    await target.replaceOne({ _id: id }, { ...next, _id: id, _position: event.position } as T, { upsert: true });
+    try {
+      await target.replaceOne(guard, { ...next, _id: id, _position: event.position } as T, { upsert: true });
+    } catch (error) {
+      // The upsert met this document already at or past this event: it has been applied. (A unique index on
+      // other fields is a real failure and is thrown.)
+      const conflict = error as { code?: string; details?: { onId?: boolean } };
+      if (conflict.code !== 'duplicate_key' || conflict.details?.onId !== true) throw error;
+    }
   }
 
   return {

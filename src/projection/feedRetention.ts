@@ -26,6 +26,12 @@ export async function pruneFeed(readStore: ReadStore, cutoff: Date, pageSize = 5
   }
   // The horizon is recorded first: a sync racing the deletion answers with a reset, never with a gap.
   await horizons.replaceOne({ _id: FEED }, { _id: FEED, position: horizon }, { upsert: true });
-  const removed = await feed.deleteMany({ position: { $lte: horizon } });
+  // Deleted in slices, each its own short transaction, so the server's projection never waits long for the lock.
+  let removed = 0;
+  for (;;) {
+    const ids = (await feed.find({ position: { $lte: horizon } }, { sort: { position: 1 }, limit: pageSize })).map((entry) => entry._id);
+    if (ids.length === 0) break;
+    removed += await feed.deleteMany({ _id: { $in: ids } });
+  }
   return { horizon, removed };
 }

@@ -5,6 +5,7 @@ import { applyInOrder } from './applyInOrder.ts';
 import { createProjectionContext } from './context.ts';
 import type { Projector } from './projector.ts';
 import { CHECKPOINTS } from './runner.ts';
+import { loadSkips, notSkipped } from './skips.ts';
 
 export interface RebuildSummary {
   projectors: string[];
@@ -68,13 +69,15 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
   }
   const context = createProjectionContext(readStore, (name) => (fresh.has(name) ? name + FRESH : name));
   const head = await eventStore.headPosition();
+  // Events operators recorded as skipped for a projector are passed over here too, or the rebuild would fail on them.
+  const skipped = notSkipped(await loadSkips(eventStore, projectors));
   let position = 0;
   let events = 0;
 
   const applyNextBatch = async (): Promise<boolean> => {
     const batch = await eventStore.readAll({ after: position, maxCount: batchSize });
     if (batch.length === 0) return false;
-    await applyInOrder(batch, projectors, context, upcaster);
+    await applyInOrder(batch, projectors, context, upcaster, (projector, event) => skipped(projector, event.position));
     position = batch[batch.length - 1]!.position;
     events += batch.length;
     onProgress?.(position, head);

@@ -3,9 +3,12 @@ import type { EventUpcaster } from '../../commands/shared/upcasting.ts';
 import { UnavailableError } from '../../commands/shared/errors.ts';
 import type { EventStore, RecordedEvent, Subscription } from '../eventstore/port.ts';
 import type { Doc, ReadStore } from '../readstore/port.ts';
-import { applyInOrder } from './applyInOrder.ts';
+import { LIMITS } from '../realtime/protocol.ts';
+import { applyInOrder, ProjectorFailed } from './applyInOrder.ts';
 import { createProjectionContext } from './context.ts';
+import { ProjectionLease } from './lease.ts';
 import type { Projector, Publication } from './projector.ts';
+import { loadSkips, notSkipped } from './skips.ts';
 
 export const CHECKPOINTS = '_checkpoints';
 
@@ -23,19 +26,66 @@ export interface ProjectionStatus {
   position: number;
 }
 
+/** A projector held at an event it could not apply (or waiting for one it reads from); shown on /ping. */
+export interface ProjectionStall {
+  projector: string;
+  /** The event it is held at: nothing at or after it is applied until it succeeds or is skipped. */
+  position: number;
+  eventId: string;
+  eventType: string;
+  error: string;
+  since: string;
+  attempts: number;
+  nextRetryAt: string | null;
+}
+
+/** What a committed batch carried, for live reactions (delivery, token revocation). */
+export interface CommittedBatch {
+  readonly events: readonly RecordedEvent[];
+  readonly publications: readonly Publication[];
+}
+
+export interface ProjectionRunnerOptions {
+  /** First retry of a held projector after this long, doubling up to `maxRetryMs`. */
+  retryBaseMs?: number;
+  maxRetryMs?: number;
+  /**
+   * Project only while holding the lease in the read store (several instances on one MongoDB). Instances
+   * without it follow the checkpoints instead, so their read-your-writes waits still work.
+   */
+  exclusive?: { ttlMs: number } | null;
+  /** Events applied per transaction while a held projector catches up. */
+  catchUpPageSize?: number;
+}
+
 class CheckpointsRewound extends Error {}
 
 /**
  * Runs every projector from one subscription. Each projector keeps its own checkpoint; a batch of events is
  * applied to all projectors, with their checkpoints, in one read-store transaction. Events at or below a
  * projector's stored checkpoint are skipped, so a restart or a concurrent rebuild never applies one twice.
+ *
+ * A projector that throws on an event is held there (with every projector that reads its collections), the
+ * batch is applied again without them, and the others go on; the held ones are retried with backoff and catch
+ * up on their own, or pass over the event once an operator records a skip (`npm run skip-event`).
  */
 export class ProjectionRunner {
   private readonly positions = new Map<string, number>();
+  private readonly stalls = new Map<string, ProjectionStall>();
+  private readonly retryTimers = new Map<string, NodeJS.Timeout>();
   private subscription: Subscription | null = null;
   private waiters: Waiter[] = [];
-  private readonly publicationListeners = new Set<(publications: readonly Publication[]) => void>();
+  private readonly batchListeners = new Set<(batch: CommittedBatch) => void>();
   private stopped = false;
+  /** Position of the last batch the subscription committed: held projectors catch up to it. */
+  private mainPosition = 0;
+  private subscriptionFailures = 0;
+  private resubscribeTimer: NodeJS.Timeout | null = null;
+  private leaseTimer: NodeJS.Timeout | null = null;
+  private readonly lease: ProjectionLease | null;
+  private readonly leaseTtlMs: number;
+  private leader = true;
+  private readonly options: Required<Omit<ProjectionRunnerOptions, 'exclusive'>>;
 
   constructor(
     private readonly eventStore: EventStore,
@@ -43,18 +93,25 @@ export class ProjectionRunner {
     readonly projectors: readonly Projector[],
     private readonly upcaster: EventUpcaster,
     private readonly logger: Logger,
-    /** How long a burst of commits may gather before it is projected as one batch. */
-    private readonly coalesceMs = 0,
-  ) {}
+    options: ProjectionRunnerOptions = {},
+  ) {
+    this.options = { retryBaseMs: options.retryBaseMs ?? 1_000, maxRetryMs: options.maxRetryMs ?? 60_000, catchUpPageSize: options.catchUpPageSize ?? 500 };
+    this.leaseTtlMs = options.exclusive?.ttlMs ?? 0;
+    this.lease = options.exclusive ? new ProjectionLease(readStore, this.leaseTtlMs) : null;
+    this.leader = this.lease === null;
+    checkReadOrder(projectors);
+  }
 
   async start(): Promise<void> {
     for (const projector of this.projectors) {
       for (const [collection, indexes] of Object.entries(projector.collections)) {
         await this.readStore.ensureIndexes(collection, indexes);
       }
-      this.positions.set(projector.name, await this.readCheckpoint(projector.name));
     }
-    this.subscribe();
+    await this.refreshPositions();
+    this.mainPosition = this.position;
+    if (this.lease) await this.holdLease();
+    else this.subscribe();
   }
 
   private async readCheckpoint(name: string): Promise<number> {
@@ -62,28 +119,123 @@ export class ProjectionRunner {
     return doc?.position ?? 0;
   }
 
-  private subscribe(): void {
-    const subscription = this.eventStore.subscribeToAll({ after: this.position, coalesceMs: this.coalesceMs }, (events) => this.applyBatch(events));
-    this.subscription = subscription;
-    subscription.done.catch(async (error: unknown) => {
+  private async refreshPositions(): Promise<void> {
+    for (const projector of this.projectors) this.positions.set(projector.name, await this.readCheckpoint(projector.name));
+  }
+
+  /** Only moves forward: an older writer (a stale instance) cannot set a checkpoint back. */
+  private async writeCheckpoint(name: string, position: number): Promise<void> {
+    try {
+      await this.readStore.collection<Checkpoint>(CHECKPOINTS).updateOne(
+        { _id: name, position: { $lt: position } }, { $set: { position } }, { upsert: true });
+    } catch (error) {
+      // The upsert met a checkpoint at or past `position`: nothing to do.
+      const conflict = error as { code?: string; details?: { onId?: boolean } };
+      if (conflict.code !== 'duplicate_key' || conflict.details?.onId !== true) throw error;
+    }
+  }
+
+  /**
+   * With a lease: renew it every third of its lifetime; project while it is ours, follow the checkpoints (for
+   * read-your-writes) while another instance has it.
+   */
+  private async holdLease(): Promise<void> {
+    const lease = this.lease!;
+    const tick = async () => {
       if (this.stopped) return;
-      if (error instanceof CheckpointsRewound) {
-        this.logger.info('projection checkpoints were reset (a rebuild swapped collections); resubscribing');
-        for (const projector of this.projectors) this.positions.set(projector.name, await this.readCheckpoint(projector.name));
-        this.subscribe();
-        return;
+      try {
+        const ours = await lease.tryAcquire();
+        if (ours && !this.leader) {
+          this.leader = true;
+          await this.refreshPositions();
+          this.mainPosition = this.position;
+          this.logger.info('projection lease taken: this instance projects');
+          this.subscribe();
+        } else if (!ours && this.leader) {
+          this.leader = false;
+          this.logger.warn('projection lease lost: another instance projects');
+          await this.subscription?.stop();
+          this.subscription = null;
+        } else if (!ours) {
+          await this.refreshPositions();
+          this.releaseWaiters();
+        }
+      } catch (error) {
+        this.logger.error({ err: error }, 'projection lease check failed');
       }
-      // A failing event must never be skipped silently: log it and retry from the checkpoints.
-      this.logger.error({ err: error }, 'projection failed; retrying from the checkpoints');
-      setTimeout(() => {
-        if (!this.stopped) this.subscribe();
-      }, 1_000).unref();
-    });
+      if (!this.stopped) {
+        this.leaseTimer = setTimeout(() => void tick(), Math.max(50, Math.floor(this.leaseTtlMs / 3)));
+        this.leaseTimer.unref();
+      }
+    };
+    await tick();
+  }
+
+  private subscribe(): void {
+    if (this.stopped) return;
+    const subscription = this.eventStore.subscribeToAll({ after: this.mainPosition }, (events) => this.applyBatch(events));
+    this.subscription = subscription;
+    subscription.done.then(
+      () => undefined,
+      (error: unknown) => this.subscriptionFailed(subscription, error),
+    );
+  }
+
+  /** Every failure of the subscription is handled here: logged, then a resubscription with backoff. */
+  private subscriptionFailed(subscription: Subscription, error: unknown): void {
+    if (this.stopped || this.subscription !== subscription) return;
+    this.subscription = null;
+    if (error instanceof CheckpointsRewound) {
+      this.logger.info('projection checkpoints were reset (a rebuild swapped collections); resubscribing');
+      this.subscriptionFailures = 0;
+    } else {
+      this.subscriptionFailures++;
+      this.logger.error({ err: error, attempt: this.subscriptionFailures }, 'projection subscription failed; resubscribing from the checkpoints');
+    }
+    this.scheduleResubscribe(this.subscriptionFailures === 0 ? 0 : this.backoff(this.subscriptionFailures));
+  }
+
+  private scheduleResubscribe(delayMs: number): void {
+    this.resubscribeTimer = setTimeout(() => {
+      this.resubscribeTimer = null;
+      if (this.stopped) return;
+      this.refreshPositions().then(() => {
+        this.mainPosition = this.position;
+        this.subscribe();
+      }, (error: unknown) => {
+        this.subscriptionFailures++;
+        this.logger.error({ err: error, attempt: this.subscriptionFailures }, 'reading the projection checkpoints failed; retrying');
+        this.scheduleResubscribe(this.backoff(this.subscriptionFailures));
+      });
+    }, delayMs);
+    this.resubscribeTimer.unref();
+  }
+
+  private backoff(attempt: number): number {
+    return Math.min(this.options.maxRetryMs, this.options.retryBaseMs * 2 ** Math.min(attempt - 1, 20), LIMITS.maxTimerMs);
+  }
+
+  private held(projector: Projector, position: number): boolean {
+    const stall = this.stalls.get(projector.name);
+    return stall !== undefined && position >= stall.position;
   }
 
   private async applyBatch(events: readonly RecordedEvent[]): Promise<void> {
+    for (;;) {
+      try {
+        await this.commitBatch(events);
+        this.subscriptionFailures = 0;
+        return;
+      } catch (error) {
+        // The batch was rolled back: hold the failing projector (and its readers) and apply it again without them.
+        if (!(error instanceof ProjectorFailed)) throw error;
+        this.hold(error);
+      }
+    }
+  }
+
+  private async commitBatch(events: readonly RecordedEvent[]): Promise<void> {
     const last = events[events.length - 1]!.position;
-    const checkpoints = this.readStore.collection<Checkpoint>(CHECKPOINTS);
     const published: Publication[] = [];
     const context = createProjectionContext(this.readStore, undefined, (publication) => published.push(publication));
     const reached = await this.readStore.withTransaction(async () => {
@@ -94,36 +246,137 @@ export class ProjectionRunner {
         if (checkpoint < (this.positions.get(projector.name) ?? 0)) throw new CheckpointsRewound();
         stored.set(projector.name, checkpoint);
       }
-      await applyInOrder(events, this.projectors, context, this.upcaster, (projector) => stored.get(projector.name)!);
+      await applyInOrder(events, this.projectors, context, this.upcaster,
+        (projector, event) => event.position > stored.get(projector.name)! && !this.held(projector, event.position));
       const reached = new Map<string, number>();
       for (const projector of this.projectors) {
+        const stall = this.stalls.get(projector.name);
+        const target = stall ? Math.min(last, stall.position - 1) : last;
         const checkpoint = stored.get(projector.name)!;
-        if (last > checkpoint) {
-          await checkpoints.replaceOne({ _id: projector.name }, { _id: projector.name, position: last }, { upsert: true });
-        }
-        reached.set(projector.name, Math.max(last, checkpoint));
+        if (target > checkpoint) await this.writeCheckpoint(projector.name, target);
+        reached.set(projector.name, Math.max(target, checkpoint));
       }
       return reached;
     });
     for (const [name, position] of reached) this.positions.set(name, position);
+    this.mainPosition = Math.max(this.mainPosition, last);
     // Live updates go out only once the batch is committed, so a pushed change is always readable.
-    for (const listener of this.publicationListeners) listener(published);
+    this.emit({ events, publications: published });
     this.releaseWaiters();
   }
-  /** Receives, after each committed batch, what projectors published for live delivery. */
-  onPublished(listener: (publications: readonly Publication[]) => void): () => void {
-    this.publicationListeners.add(listener);
-    return () => this.publicationListeners.delete(listener);
+
+  private emit(batch: CommittedBatch): void {
+    for (const listener of this.batchListeners) {
+      try {
+        listener(batch);
+      } catch (error) {
+        this.logger.error({ err: error }, 'a listener of committed projection batches failed');
+      }
+    }
   }
 
-  /** The position every projector has reached. */
+  /** Holds the failing projector at the event, with every projector that reads what it writes. */
+  private hold(failure: ProjectorFailed): void {
+    const { projector: name, event } = failure;
+    const since = new Date().toISOString();
+    const previous = this.stalls.get(name);
+    const attempts = previous?.position === event.position ? previous.attempts : 0;
+    for (const held of [name, ...readersOf(name, this.projectors)]) {
+      const existing = this.stalls.get(held);
+      if (existing && existing.position <= event.position && held !== name) continue;
+      this.stalls.set(held, {
+        projector: held, position: event.position, eventId: event.metadata.eventId, eventType: event.type,
+        error: held === name ? errorText(failure.reason) : `waits for ${name}`, since: existing?.since ?? since, attempts, nextRetryAt: null,
+      });
+    }
+    this.logger.error({ projector: name, position: event.position, eventType: event.type, err: failure.reason },
+      'projector failed on an event: it is held there (with its readers) and retried; fix and rebuild, or npm run skip-event');
+    this.scheduleRetry(name);
+  }
+
+  private scheduleRetry(name: string): void {
+    const stall = this.stalls.get(name);
+    if (!stall || this.stopped) return;
+    clearTimeout(this.retryTimers.get(name));
+    stall.attempts++;
+    const delay = this.backoff(stall.attempts);
+    stall.nextRetryAt = new Date(Date.now() + delay).toISOString();
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(name);
+      void this.catchUp(name);
+    }, delay);
+    timer.unref();
+    this.retryTimers.set(name, timer);
+  }
+
+  /**
+   * Applies what a held projector and its readers missed, in slices of one transaction each, up to where the
+   * subscription is; in the last slice they rejoin it. An event recorded as skipped is passed over.
+   */
+  private async catchUp(name: string): Promise<void> {
+    if (this.stopped || !this.stalls.has(name)) return;
+    const group = this.projectors.filter((projector) => projector.name === name || this.stalls.get(projector.name)?.error === `waits for ${name}`);
+    try {
+      const skipped = notSkipped(await loadSkips(this.eventStore, group));
+      for (let done = false; !done;) {
+        const published: Publication[] = [];
+        const context = createProjectionContext(this.readStore, undefined, (publication) => published.push(publication));
+        done = await this.readStore.withTransaction(async () => {
+          const stored = new Map<string, number>();
+          for (const projector of group) stored.set(projector.name, await this.readCheckpoint(projector.name));
+          const from = Math.min(...stored.values());
+          const target = this.mainPosition;
+          const page = from >= target ? [] : (await this.eventStore.readAll({ after: from, maxCount: this.options.catchUpPageSize }))
+            .filter((event) => event.position <= target);
+          await applyInOrder(page, group, context, this.upcaster,
+            (projector, event) => event.position > stored.get(projector.name)! && skipped(projector, event.position));
+          const reached = page.length > 0 ? page[page.length - 1]!.position : target;
+          for (const projector of group) {
+            if (reached > stored.get(projector.name)!) await this.writeCheckpoint(projector.name, reached);
+            this.positions.set(projector.name, Math.max(reached, stored.get(projector.name)!));
+          }
+          // Caught up: rejoin the subscription inside the transaction, so no batch can slip between.
+          if (reached >= this.mainPosition) {
+            for (const projector of group) this.stalls.delete(projector.name);
+            return true;
+          }
+          return false;
+        });
+        this.emit({ events: [], publications: published });
+      }
+      this.logger.info({ projector: name }, 'held projector caught up and rejoined');
+      this.releaseWaiters();
+    } catch (error) {
+      if (error instanceof ProjectorFailed) this.hold(error);
+      else {
+        this.logger.error({ err: error, projector: name }, 'catching up a held projector failed; retrying');
+        this.scheduleRetry(name);
+      }
+    }
+  }
+
+  /** Receives each committed batch: its events and what the projectors published for live delivery. */
+  onCommitted(listener: (batch: CommittedBatch) => void): () => void {
+    this.batchListeners.add(listener);
+    return () => this.batchListeners.delete(listener);
+  }
+
+  /** The position every projector that is not held has reached (held ones are reported by `status`). */
   get position(): number {
     let lowest = Number.POSITIVE_INFINITY;
-    for (const position of this.positions.values()) lowest = Math.min(lowest, position);
-    return Number.isFinite(lowest) ? lowest : 0;
+    for (const [name, position] of this.positions) if (!this.stalls.has(name)) lowest = Math.min(lowest, position);
+    return Number.isFinite(lowest) ? lowest : this.mainPosition;
   }
 
-  /** Resolves once every projector has applied the event at `position`, so a read after a write sees it. */
+  /** The position one projector has reached. */
+  positionOf(name: string): number {
+    return this.positions.get(name) ?? 0;
+  }
+
+  /**
+   * Resolves once every projector that is not held has applied the event at `position`, so a read after a
+   * write sees it. A held projector does not turn every write into a 503: it is on /ping instead.
+   */
   waitFor(position: number, timeoutMs = 10_000): Promise<void> {
     if (this.position >= position) return Promise.resolve();
     return new Promise((resolve, reject) => {
@@ -151,18 +404,49 @@ export class ProjectionRunner {
     return this.eventStore.headPosition();
   }
 
-  async status(): Promise<{ head: number; projectors: ProjectionStatus[]; lag: number }> {
+  async status(): Promise<{ head: number; projectors: ProjectionStatus[]; lag: number; stalled: ProjectionStall[]; leader: boolean }> {
     const head = await this.eventStore.headPosition();
     const projectors = this.projectors.map((projector) => ({
       projector: projector.name,
       position: this.positions.get(projector.name) ?? 0,
     }));
-    return { head, projectors, lag: Math.max(0, head - this.position) };
+    return { head, projectors, lag: Math.max(0, head - this.position), stalled: [...this.stalls.values()].map((stall) => ({ ...stall })), leader: this.leader };
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    await this.subscription?.stop();
+    for (const timer of this.retryTimers.values()) clearTimeout(timer);
+    this.retryTimers.clear();
+    if (this.resubscribeTimer) clearTimeout(this.resubscribeTimer);
+    if (this.leaseTimer) clearTimeout(this.leaseTimer);
+    const subscription = this.subscription;
     this.subscription = null;
+    await subscription?.stop();
+    if (this.lease && this.leader) await this.lease.release().catch(() => undefined);
   }
+}
+
+const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** Projectors that read `name`'s collections, directly or through another reader. */
+function readersOf(name: string, projectors: readonly Projector[]): string[] {
+  const found = new Set<string>();
+  const owned = (projectorName: string) => Object.keys(projectors.find((p) => p.name === projectorName)?.collections ?? {});
+  for (let frontier = [name]; frontier.length > 0;) {
+    const collections = new Set(frontier.flatMap(owned));
+    frontier = projectors.filter((p) => !found.has(p.name) && p.name !== name && (p.reads ?? []).some((c) => collections.has(c))).map((p) => p.name);
+    for (const reader of frontier) found.add(reader);
+  }
+  return [...found];
+}
+
+/** A projector that reads another's collection must run after it within each event: checked at start-up. */
+export function checkReadOrder(projectors: readonly Projector[]): void {
+  projectors.forEach((projector, index) => {
+    for (const collection of projector.reads ?? []) {
+      const owner = projectors.findIndex((candidate) => collection in candidate.collections);
+      if (owner === -1) throw new Error(`Projector ${projector.name} reads ${collection}, which no projector writes`);
+      if (owner > index) throw new Error(`Projector ${projector.name} reads ${collection} but runs before ${projectors[owner]!.name}, which writes it`);
+    }
+  });
 }

@@ -54,7 +54,9 @@ const unavailable = (message: string, cause: unknown) => Object.assign(new Unava
  */
 export function fromMongoError(error: unknown, collection?: string): unknown {
   if (error instanceof MongoServerError && error.code === DUPLICATE_KEY) {
-    return new ConflictError('duplicate_key', `Duplicate key in ${collection ?? 'the read store'}`, collection ? { collection } : undefined);
+    // `onId` tells a document that already exists (an upsert lost a race) from a unique index on other fields.
+    const onId = Object.keys((error as { keyPattern?: Record<string, unknown> }).keyPattern ?? {}).join() === '_id';
+    return new ConflictError('duplicate_key', `Duplicate key in ${collection ?? 'the read store'}`, { ...(collection ? { collection } : {}), onId });
   }
   if (error instanceof MongoServerError && error.code === IMMUTABLE_FIELD) return new ValidationError('_id cannot be changed');
   if (error instanceof MongoNetworkError || error instanceof MongoServerSelectionError || error instanceof MongoNotConnectedError

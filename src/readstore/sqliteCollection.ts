@@ -3,7 +3,7 @@ import { ConflictError, ValidationError } from '../../commands/shared/errors.ts'
 import { applyUpdate, assertPath, getPath, seedFromFilter } from './documents.ts';
 import type { Collection, Doc, FieldOperators, Filter, FindOptions, SortSpec, Update, WriteResult } from './port.ts';
 import type { SqliteReadStore } from './sqlite.ts';
-import { columnOf, columnValue, elementTableOf, isIdOnly, quoted, tableOf, toSql, type SqlValue } from './sqliteSchema.ts';
+import { columnOf, columnValue, elementTableOf, isIdOnly, positionGuardOf, quoted, tableOf, toSql, type SqlValue } from './sqliteSchema.ts';
 
 /** One collection of the embedded read store: filters compiled to SQL, updates applied in JS. */
 export class SqliteCollection<T extends Doc> implements Collection<T> {
@@ -15,7 +15,10 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
     this.elementTable = elementTableOf(name);
   }
 
-  private writes: { version: number; columns: string[]; insert: Database.Statement<SqlValue[]>; update: Database.Statement<SqlValue[]> } | null = null;
+  private writes: {
+    version: number; columns: string[];
+    insert: Database.Statement<SqlValue[]>; update: Database.Statement<SqlValue[]>; updateIfOlder: Database.Statement<SqlValue[]>;
+  } | null = null;
 
   /** Insert and update statements that fill every index column; rebuilt when the collection gains one. */
   private get writeStatements() {
@@ -29,6 +32,8 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
           `INSERT INTO ${this.table} (id, doc${names.map((n) => `, ${n}`).join('')}) VALUES (?, ?${names.map(() => ', ?').join('')})`),
         update: this.store.db.prepare<SqlValue[]>(
           `UPDATE ${this.table} SET doc = ?${names.map((n) => `, ${n} = ?`).join('')} WHERE id = ?`),
+        updateIfOlder: this.store.db.prepare<SqlValue[]>(
+          `UPDATE ${this.table} SET doc = ?${names.map((n) => `, ${n} = ?`).join('')} WHERE id = ? AND json_extract(doc, '$._position') < ?`),
       };
     }
     return this.writes;
@@ -164,7 +169,8 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
   private translate(error: unknown): unknown {
     const code = (error as { code?: string }).code;
     if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-      return new ConflictError('duplicate_key', `Duplicate key in ${this.name}`, { collection: this.name });
+      // `onId` tells a document that already exists from a unique index on other fields.
+      return new ConflictError('duplicate_key', `Duplicate key in ${this.name}`, { collection: this.name, onId: code === 'SQLITE_CONSTRAINT_PRIMARYKEY' });
     }
     return error;
   }
@@ -198,7 +204,15 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
 
   async replaceOne(filter: Filter, doc: T, options: { upsert?: boolean } = {}): Promise<WriteResult> {
     return this.atomically(() => {
-      // By id (what projectors do): one UPDATE, no read and parse of the old document.
+      // A projector's guarded write: one UPDATE that applies only over an older document, else an insert.
+      const guard = positionGuardOf(filter);
+      if (guard !== null && filter._id === doc._id) {
+        if (this.writeExisting(doc, guard)) return { matched: 1, modified: 1, upsertedId: null };
+        if (!options.upsert) return { matched: 0, modified: 0, upsertedId: null };
+        this.write(doc, true); // a newer document with this id makes this a duplicate_key, as on MongoDB
+        return { matched: 0, modified: 0, upsertedId: doc._id };
+      }
+      // By id: one UPDATE, no read and parse of the old document.
       if (isIdOnly(filter) && filter._id === doc._id) {
         if (this.writeExisting(doc)) return { matched: 1, modified: 1, upsertedId: null };
         if (!options.upsert) return { matched: 0, modified: 0, upsertedId: null };
@@ -217,11 +231,13 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
     });
   }
 
-  /** Updates the stored document with this id, if there is one. */
-  private writeExisting(doc: T): boolean {
-    const { columns, update } = this.writeStatements;
+  /** Updates the stored document with this id, if there is one (older than `olderThan`, when given). */
+  private writeExisting(doc: T, olderThan?: number): boolean {
+    const { columns, update, updateIfOlder } = this.writeStatements;
+    const values = [JSON.stringify(doc), ...columns.map((path) => columnValue(doc, path)), doc._id];
     try {
-      if (update.run(JSON.stringify(doc), ...columns.map((path) => columnValue(doc, path)), doc._id).changes === 0) return false;
+      const changes = olderThan === undefined ? update.run(...values).changes : updateIfOlder.run(...values, olderThan).changes;
+      if (changes === 0) return false;
     } catch (error) {
       throw this.translate(error);
     }

@@ -8,6 +8,13 @@ export type SqlValue = string | number | null;
 /** `{ _id: "..." }` alone: served by the primary key without compiling a filter. */
 export const isIdOnly = (filter: Filter) => typeof filter._id === 'string' && Object.keys(filter).length === 1;
 
+/** `{ _id: "...", _position: { $lt: n } }`: a projector's guarded write, served by the primary key. */
+export function positionGuardOf(filter: Filter): number | null {
+  const guard = filter._position as { $lt?: unknown } | undefined;
+  if (typeof filter._id !== 'string' || Object.keys(filter).length !== 2 || !guard || typeof guard !== 'object') return null;
+  return Object.keys(guard).length === 1 && typeof guard.$lt === 'number' ? guard.$lt : null;
+}
+
 export const COLLECTION_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const tableOf = (collection: string) => `c_${collection}`;
 export const elementTableOf = (collection: string) => `c_${collection}__elements`;

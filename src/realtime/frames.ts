@@ -43,7 +43,8 @@ export function frameHandlers({ messaging, access, readStore, projections, clock
       if (since === undefined || since < horizon) {
         // No position yet, or one older than what the feed still holds: a bounded snapshot of the conversation
         // list and the position to resume from (`sync.reset` tells a resuming client to drop its view).
-        position = projections.position;
+        // The feed's own position: a client resuming from it misses nothing the feed has yet to write.
+        position = projections.positionOf(FEED);
         const conversations = await messaging.conversations(userId, { limit: 50 });
         const type = since === undefined ? 'sync.snapshot' : 'sync.reset';
         connection.send(JSON.stringify({ type, id: frame.id, position, conversations }));
