@@ -16,6 +16,8 @@ export interface Connection {
   beginSync(): void;
   /** Goes live from `position`: held-back updates after it are sent, older ones were covered by the sync. */
   endSync(position: number): void;
+  /** A sync that failed: the socket is not live (nothing is sent) until the client syncs again. */
+  abortSync(): void;
 }
 
 /** What uWebSockets.js keeps per socket: the upgrade's outcome, then the connection. */
@@ -69,6 +71,11 @@ export class SocketConnection implements Connection {
     this.live = true;
     this.lastPosition = position;
     for (const publication of held) this.deliver(publication);
+  }
+
+  abortSync(): void {
+    this.held = null;
+    this.live = false;
   }
 
   send(bytes: string): void {

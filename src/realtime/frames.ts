@@ -33,33 +33,41 @@ const SYNC_PAGE = 500;
 
 /** Every client frame type besides `ping`, with the same validation and authorization as REST. */
 export function frameHandlers({ messaging, access, readStore, projections, clock, sendToUser }: FrameDeps): Array<[string, FrameHandler]> {
+  /**
+   * Replays the caller's feed after `since`, then goes live; or sends a snapshot (no `since`), or a reset (a
+   * `since` the feed can no longer replay whole: pruned before or during the replay, or beyond the log's head).
+   * A replay that fails leaves the socket not live: the error frame tells the client to sync again.
+   */
   const sync: FrameHandler = async (connection, frame) => {
     const { since } = parse(syncSchema, frame);
     const userId = connection.principal.userId;
+    const horizon = async () => (await readStore.collection<FeedHorizon>(FEED_HORIZON).findOne({ _id: FEED }))?.position ?? 0;
+    const snapshot = async (type: 'sync.snapshot' | 'sync.reset') => {
+      // The feed's own position: a client resuming from it misses nothing the feed has yet to write.
+      const position = projections.positionOf(FEED);
+      const conversations = await messaging.conversations(userId, { limit: 50 });
+      connection.send(JSON.stringify({ type, id: frame.id, position, conversations }));
+      connection.endSync(position);
+    };
     connection.beginSync();
-    let position = since ?? 0;
     try {
-      const horizon = (await readStore.collection<FeedHorizon>(FEED_HORIZON).findOne({ _id: FEED }))?.position ?? 0;
-      if (since === undefined || since < horizon) {
-        // No position yet, or one older than what the feed still holds: a bounded snapshot of the conversation
-        // list and the position to resume from (`sync.reset` tells a resuming client to drop its view).
-        // The feed's own position: a client resuming from it misses nothing the feed has yet to write.
-        position = projections.positionOf(FEED);
-        const conversations = await messaging.conversations(userId, { limit: 50 });
-        const type = since === undefined ? 'sync.snapshot' : 'sync.reset';
-        connection.send(JSON.stringify({ type, id: frame.id, position, conversations }));
-        return;
-      }
+      if (since === undefined) return await snapshot('sync.snapshot');
+      if (since < await horizon() || since > await projections.headPosition()) return await snapshot('sync.reset');
       const feed = readStore.collection<FeedEntry>(FEED);
+      let position = since;
       for (;;) {
         const page = await feed.find({ userId, position: { $gt: position } }, { sort: { position: 1 }, limit: SYNC_PAGE });
         for (const entry of page) connection.send(entry.bytes);
         if (page.length > 0) position = page[page.length - 1]!.position;
         if (page.length < SYNC_PAGE) break;
       }
+      // prune-feed may have run meanwhile: if it removed anything after `since`, the replay may have a hole.
+      if (since < await horizon()) return await snapshot('sync.reset');
       connection.send(JSON.stringify({ type: 'sync.ok', id: frame.id, position }));
-    } finally {
       connection.endSync(position);
+    } catch (error) {
+      connection.abortSync();
+      throw error;
     }
   };
 
