@@ -3,6 +3,7 @@ import type { GroupEvent } from '../commands/groups.ts';
 import type { MessageContent, MessageEvent } from '../commands/messages.ts';
 import type { ReceiptEvent } from '../commands/receipts.ts';
 import { groupEventTypes } from '../commands/groups.ts';
+import { assertNever } from '../commands/shared/events.ts';
 import { messageEventTypes } from '../commands/messages.ts';
 import { receiptEventTypes } from '../commands/receipts.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
@@ -62,6 +63,14 @@ async function recount(context: ProjectionContext, recorded: RecordedEvent, doc:
   await context.project<ConversationDoc>(CONVERSATIONS, doc._id, recorded, () => ({ ...next, unreadCount: unread }));
 }
 
+/** The newest message of a conversation that `userId` has not hidden, as a preview. */
+async function latestVisible(context: ProjectionContext, conversationId: string, userId: string): Promise<LastMessage | null> {
+  const [doc] = await context.collection<MessageDoc>(messageCollectionOf(conversationId))
+    .find({ conversationId, hiddenFor: { $ne: userId } }, { sort: { position: -1 }, limit: 1 });
+  if (!doc) return null;
+  return { id: doc._id, senderId: doc.senderId, preview: previewOf(doc.content), sentAt: doc.sentAt, position: doc.position, deleted: doc.deletedAt !== null };
+}
+
 async function onMessage(event: MessageEvent, recorded: RecordedEvent, context: ProjectionContext) {
   const { conversationId, messageId } = event.data;
   const collection = context.collection<ConversationDoc>(CONVERSATIONS);
@@ -93,10 +102,16 @@ async function onMessage(event: MessageEvent, recorded: RecordedEvent, context: 
       }
       return;
     case 'MessageHidden': {
-      const doc = await collection.findOne({ _id: conversationDocId(event.data.userId, conversationId) });
-      if (doc) await recount(context, recorded, doc);
+      const { userId } = event.data;
+      const doc = await collection.findOne({ _id: conversationDocId(userId, conversationId) });
+      if (!doc) return;
+      // Hidden everywhere for that user: the preview falls back to the newest message they can still see.
+      const changes = doc.lastMessage?.id === messageId ? { lastMessage: await latestVisible(context, conversationId, userId) } : {};
+      await recount(context, recorded, doc, changes);
       return;
     }
+    default:
+      return assertNever(event);
   }
 }
 
@@ -125,7 +140,11 @@ async function onGroup(event: GroupEvent, recorded: RecordedEvent, context: Proj
     case 'MemberAdded': return join(event.data.userId);
     case 'MemberRemoved':
     case 'MemberLeft': return leave(event.data.userId);
-    default: return;
+    // Membership is unchanged: nobody's conversation list changes.
+    case 'GroupUpdated':
+    case 'MemberRoleChanged':
+    case 'OwnershipTransferred': return;
+    default: return assertNever(event);
   }
 }
 

@@ -1,5 +1,6 @@
 import type { GroupEvent } from '../commands/groups.ts';
 import { groupEventTypes } from '../commands/groups.ts';
+import { assertNever } from '../commands/shared/events.ts';
 import type { MessageEvent } from '../commands/messages.ts';
 import { messageEventTypes } from '../commands/messages.ts';
 import type { ReceiptEvent } from '../commands/receipts.ts';
@@ -35,7 +36,10 @@ async function groupOf(context: ProjectionContext, groupId: string): Promise<Gro
   return context.collection<GroupDoc>(GROUPS).findOne({ _id: groupId });
 }
 
-const audienceOf = (context: ProjectionContext, conversationId: string) => participantsOf(context.collection<GroupDoc>(GROUPS), conversationId);
+async function audienceOf(context: ProjectionContext, conversationId: string, except: readonly string[] = []): Promise<string[]> {
+  const participants = await participantsOf(context.collection<GroupDoc>(GROUPS), conversationId);
+  return except.length === 0 ? participants : participants.filter((userId) => !except.includes(userId));
+}
 
 async function deliver(context: ProjectionContext, recorded: RecordedEvent, userIds: readonly string[], frame: Record<string, unknown>) {
   if (userIds.length === 0) return;
@@ -54,11 +58,14 @@ async function messageFrame(event: MessageEvent, recorded: RecordedEvent, contex
   const message = toPublicMessage(doc);
   switch (event.type) {
     case 'MessageSent': return deliver(context, recorded, await audienceOf(context, conversationId), { type: 'message.created', conversationId, message });
-    case 'MessageEdited': return deliver(context, recorded, await audienceOf(context, conversationId), { type: 'message.edited', conversationId, message });
+    // Whoever deleted the message for themselves hears nothing more of it.
+    case 'MessageEdited': return deliver(context, recorded, await audienceOf(context, conversationId, doc.hiddenFor), { type: 'message.edited', conversationId, message });
     case 'MessageDeleted':
-      return deliver(context, recorded, await audienceOf(context, conversationId), { type: 'message.deleted', conversationId, scope: 'everyone', message });
+      return deliver(context, recorded, await audienceOf(context, conversationId, doc.hiddenFor), { type: 'message.deleted', conversationId, scope: 'everyone', message });
     case 'MessageHidden':
       return deliver(context, recorded, [event.data.userId], { type: 'message.deleted', conversationId, scope: 'me', messageId });
+    default:
+      return assertNever(event);
   }
 }
 

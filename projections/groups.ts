@@ -1,5 +1,6 @@
 import type { GroupEvent, GroupProfile, GroupRole } from '../commands/groups.ts';
 import { groupEventTypes } from '../commands/groups.ts';
+import { assertNever } from '../commands/shared/events.ts';
 import type { ProjectedDoc, Projector } from '../src/projection/projector.ts';
 import type { Collection } from '../src/readstore/port.ts';
 
@@ -78,6 +79,8 @@ export const groupsProjector: Projector = {
         const { fromUserId, toUserId, transferredAt } = event.data;
         return update((doc) => ({ ...setMember(setMember(doc, fromUserId, 'admin', transferredAt), toUserId, 'owner', transferredAt), ownerId: toUserId }));
       }
+      default:
+        return assertNever(event);
     }
   },
 };

@@ -1,5 +1,6 @@
 import type { MessageContent, MessageEvent, MessageTarget } from '../commands/messages.ts';
 import { messageEventTypes } from '../commands/messages.ts';
+import { assertNever } from '../commands/shared/events.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
 import type { ProjectedDoc, ProjectionContext, Projector } from '../src/projection/projector.ts';
 
@@ -70,6 +71,8 @@ function applyMessageEvent(event: MessageEvent, recorded: RecordedEvent, collect
     case 'MessageHidden':
       return context.project<MessageDoc>(collection, id, recorded, (doc) => doc && (doc.hiddenFor.includes(event.data.userId)
         ? doc : { ...doc, hiddenFor: [...doc.hiddenFor, event.data.userId] }));
+    default:
+      return assertNever(event);
   }
 }
 

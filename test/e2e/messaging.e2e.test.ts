@@ -274,3 +274,32 @@ test('an admin cannot demote another admin (the step before removing them); the 
   t.is(group.members.find((m: any) => m.userId === admin2.user.id).role, 'admin');
   t.is((await request(app.url, 'POST', `/api/groups/${groupId}/members`, { token: owner.accessToken, body: { userId: admin2.user.id, role: 'member' } })).status, 200);
 });
+
+test('a message B deleted for itself is hidden everywhere for B: preview, live edits and deletes, sync', async (t) => {
+  const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
+  const earlier = (await send(a, { recipientId: b.user.id, text: 'still visible' })).body.message;
+  const hidden = (await send(a, { recipientId: b.user.id, text: 'hide me' })).body.message;
+  const bSocket = await syncedSocket(b);
+  t.is((await request(app.url, 'DELETE', `/api/messages/${hidden.id}?scope=me`, { token: b.accessToken })).status, 204);
+  await bSocket.next((f) => f.type === 'message.deleted' && f.scope === 'me');
+
+  const preview = (await request(app.url, 'GET', '/api/conversations', { token: b.accessToken })).body.conversations
+    .find((c: any) => c.peer?.id === a.user.id);
+  t.like(preview.lastMessage, { id: earlier.id, preview: 'still visible' });
+  t.is(preview.unreadCount, 1, 'the hidden message is not unread either');
+  t.like((await request(app.url, 'GET', '/api/conversations', { token: a.accessToken })).body.conversations[0].lastMessage, { id: hidden.id });
+
+  const edited = await request(app.url, 'PUT', `/api/messages/${hidden.id}`, { token: a.accessToken, body: { text: 'edited secret' } });
+  t.is(edited.status, 200);
+  t.is((await request(app.url, 'DELETE', `/api/messages/${hidden.id}?scope=everyone`, { token: a.accessToken })).status, 204);
+  // A later message proves the live stream went on past the edit and the delete.
+  const later = (await send(a, { recipientId: b.user.id, text: 'after' })).body.message;
+  await bSocket.next((f) => f.type === 'message.created' && f.message.id === later.id);
+  t.false(bSocket.frames.some((f) => (f.type === 'message.edited' || (f.type === 'message.deleted' && f.scope === 'everyone'))),
+    JSON.stringify(bSocket.frames.map((f) => f.type)));
+  t.false(JSON.stringify(bSocket.frames).includes('edited secret'));
+  const replay = await syncedSocket(b, earlier.position);
+  t.false(replay.frames.some((f) => f.type === 'message.edited'));
+  bSocket.close();
+  replay.close();
+});
