@@ -5,6 +5,7 @@ import { eventUpcaster } from '../../commands/upcasters.ts';
 import { CommandHandler } from '../../src/commandHandler.ts';
 import { registerUser, request, startTestApp, type TestApp } from '../helpers/app.ts';
 import { connect } from '../helpers/socket.ts';
+import bcrypt from 'bcrypt';
 import { createHash } from 'node:crypto';
 
 /** Account privacy and password rules (issue 7 items 2, 4 and the stalled-registration takeover of item 12). */
@@ -105,4 +106,22 @@ test.serial('a stalled registration whose email was taken over cannot complete a
   const after = await registerUser(app.url);
   t.is((await request(app.url, 'GET', '/auth/verify', { token: after.accessToken })).status, 200);
   t.is((await login(email, 'a long password')).body.user.id, taker.body.user.id);
+});
+
+test.serial('a UserRegistered v1 in the log (hashed as typed) is upcast on read by the runner and the handler: that user logs in', async (t) => {
+  // Written as the server wrote it before passwords were normalized: schema version 1, no passwordScheme.
+  const userId = '22222222-2222-4222-8222-222222222222';
+  const typed = 'cafe\u0301 legacy pass'; // not NFC: a v2 hash of the same words would differ
+  const passwordHash = await bcrypt.hash(typed, 4);
+  const { position } = await app.eventStore.append(userStream(userId), [{
+    type: 'UserRegistered',
+    data: { userId, email: 'legacy@example.test', username: 'legacy', displayName: 'Legacy', passwordHash, registeredAt: new Date().toISOString() },
+    metadata: { eventId: '33333333-3333-4333-8333-333333333333', correlationId: 'c', causationId: 'c', userId: null, timestamp: new Date().toISOString() },
+  }], 'no-stream');
+  await app.projections.waitFor(position);
+  t.like(await app.readStore.collection('users').findOne({ _id: userId }), { passwordScheme: 'bcrypt' }, 'the runner projected the upcast event');
+  const session = await login('legacy@example.test', typed);
+  t.is(session.status, 200, 'the handler folded the upcast event and the password is checked as typed');
+  t.is(session.body.user.id, userId);
+  t.is((await login('legacy@example.test', typed.normalize('NFC'))).status, 401, 'v1 hashes compare the password as typed');
 });

@@ -50,7 +50,9 @@ test('embedded event store checkpoints its WAL in the background, not inside com
   const sizeBefore = statSync(path).size;
   const meta = (i: number) => ({ eventId: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, correlationId: 'c', causationId: 'c', userId: null, timestamp: new Date().toISOString() });
   await Promise.all(Array.from({ length: 500 }, (_, i) => store.append(`cp-${i}`, [{ type: 'Filler', data: { pad: 'x'.repeat(500) }, metadata: meta(i) }], 'no-stream')));
-  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  // Wait for the condition (the worker ticks every 500 ms), not for a fixed time.
+  const deadline = Date.now() + 10_000;
+  while (statSync(path).size <= sizeBefore + 100_000 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
   t.true(statSync(path).size > sizeBefore + 100_000, 'the worker copied the WAL into the database file');
   await store.close();
 });
