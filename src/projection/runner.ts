@@ -56,6 +56,8 @@ export interface ProjectionRunnerOptions {
   exclusive?: { ttlMs: number } | null;
   /** Events applied per transaction while a held projector catches up. */
   catchUpPageSize?: number;
+  /** How long a read-your-writes wait lasts before the write is answered 503 (stored, not yet readable). */
+  waitTimeoutMs?: number;
 }
 
 class CheckpointsRewound extends Error {}
@@ -95,7 +97,10 @@ export class ProjectionRunner {
     private readonly logger: Logger,
     options: ProjectionRunnerOptions = {},
   ) {
-    this.options = { retryBaseMs: options.retryBaseMs ?? 1_000, maxRetryMs: options.maxRetryMs ?? 60_000, catchUpPageSize: options.catchUpPageSize ?? 500 };
+    this.options = {
+      retryBaseMs: options.retryBaseMs ?? 1_000, maxRetryMs: options.maxRetryMs ?? 60_000,
+      catchUpPageSize: options.catchUpPageSize ?? 500, waitTimeoutMs: options.waitTimeoutMs ?? 10_000,
+    };
     this.leaseTtlMs = options.exclusive?.ttlMs ?? 0;
     this.lease = options.exclusive ? new ProjectionLease(readStore, this.leaseTtlMs) : null;
     this.leader = this.lease === null;
@@ -377,7 +382,7 @@ export class ProjectionRunner {
    * Resolves once every projector that is not held has applied the event at `position`, so a read after a
    * write sees it. A held projector does not turn every write into a 503: it is on /ping instead.
    */
-  waitFor(position: number, timeoutMs = 10_000): Promise<void> {
+  waitFor(position: number, timeoutMs = this.options.waitTimeoutMs): Promise<void> {
     if (this.position >= position) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {

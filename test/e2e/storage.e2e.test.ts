@@ -74,3 +74,24 @@ test('under sustained writes and reads both WAL files stay under a bound (TRUNCA
   const ping = (await request(app.url, 'GET', '/ping')).body;
   t.true(ping.storage.events.healthy && ping.storage.read.healthy, JSON.stringify(ping.storage));
 });
+
+test('a write whose projection lags past the wait is stored and answered 503; the retry with its clientMessageId returns it once', async (t) => {
+  const app = await startTestApp({ projection: { waitTimeoutMs: 300 } });
+  t.teardown(() => app.dispose());
+  const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
+  // The read store is locked (a long operator transaction): the event log still takes the write.
+  const holder = new Database(join(app.storageDir, 'read.sqlite'));
+  holder.exec('BEGIN IMMEDIATE');
+  const body = { recipientId: b.user.id, text: 'stored while lagging', clientMessageId: 'lagging-1' };
+  const lagging = await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body });
+  t.is(lagging.status, 503);
+  t.is(lagging.body.error.code, 'unavailable');
+  t.regex(lagging.body.error.message, /stored/);
+  holder.exec('COMMIT');
+  holder.close();
+  const retried = await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body });
+  t.is(retried.status, 200, 'the retry finds the stored message');
+  t.is(retried.body.message.clientMessageId, 'lagging-1');
+  const page = await request(app.url, 'GET', `/api/messages?with=${a.user.id}`, { token: b.accessToken });
+  t.deepEqual(page.body.messages.map((m: any) => m.content.text), ['stored while lagging'], 'stored exactly once');
+});
