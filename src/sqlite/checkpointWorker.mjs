@@ -42,6 +42,8 @@ const timer = setInterval(() => {
 parentPort.on('message', (message) => {
   if (message !== 'stop') return;
   clearInterval(timer);
+  // A last report first, so the store's status is current when it closes; then the answer.
+  parentPort.postMessage({ type: 'checkpointed', walBytes: walBytes() });
   db.close();
   parentPort.postMessage('stopped');
 });

@@ -81,7 +81,16 @@ export class BackgroundCheckpointer {
     // Waiting for the worker's answer must keep the process alive.
     this.worker.ref();
     this.worker.postMessage('stop');
-    await Promise.race([new Promise((resolve) => this.worker.once('message', (message) => message === 'stopped' && resolve(undefined))), this.exited]);
+    // Reports may still arrive before the answer: wait for 'stopped' itself, not for the next message.
+    const stopped = new Promise<void>((resolve) => {
+      const listener = (message: unknown) => {
+        if (message !== 'stopped') return;
+        this.worker.off('message', listener);
+        resolve();
+      };
+      this.worker.on('message', listener);
+    });
+    await Promise.race([stopped, this.exited]);
     await this.worker.terminate();
   }
 }
