@@ -59,7 +59,8 @@ export type UserCommand = RegisterUser | LogUserIn | LogUserOut | AbandonRegistr
 export type UserState =
   | { status: 'unregistered' }
   | { status: 'abandoned' }
-  | { status: 'registered'; userId: string; email: string; username: string; revokedTokens: ReadonlyMap<string, string> };
+  /** Only what `decide` needs: the state is cached, and the profile lives in the `users` collection. */
+  | { status: 'registered'; userId: string; revokedTokens: ReadonlyMap<string, string> };
 
 export const initialState: UserState = { status: 'unregistered' };
 
@@ -78,8 +79,7 @@ function withoutExpired(revoked: ReadonlyMap<string, string>, now: string): Map<
 export function evolve(state: UserState, event: UserEvent): UserState {
   switch (event.type) {
     case 'UserRegistered': {
-      const { userId, email, username } = event.data;
-      return { status: 'registered', userId, email, username, revokedTokens: new Map() };
+      return { status: 'registered', userId: event.data.userId, revokedTokens: new Map() };
     }
     case 'UserLoggedIn':
       return state;

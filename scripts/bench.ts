@@ -1,5 +1,6 @@
 /**
  * npm run bench [-- --users 200 --sockets 1000 --seconds 6 --rate 2000 --window 4 --rest-concurrency 32 --profile DIR]
+ * npm run bench -- --replay 100000   (generate that many events, time a full rebuild of every projector)
  *
  * Starts the server on the embedded default in a temp dir (a child process) and loads it from this process:
  *  1. socket throughput: every socket sends direct and group messages, `window` in flight, as fast as acks come;
@@ -23,6 +24,7 @@ import { SqliteReadStore } from '../src/readstore/sqlite.ts';
 import { spawnServer } from './lib/spawnServer.ts';
 import { Latencies, LoadSocket, runFor } from './bench/load.ts';
 import { measureRawAppends } from './bench/rawSqlite.ts';
+import { replayBench } from './bench/replay.ts';
 
 const { values } = parseArgs({
   options: {
@@ -37,6 +39,8 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'bench-results' },
     /** Writes a V8 CPU profile of the server into this directory. */
     profile: { type: 'string' },
+    /** Instead of the phases: generate this many events and time a full rebuild of every projector. */
+    replay: { type: 'string' },
   },
 });
 const options = {
@@ -46,6 +50,21 @@ const options = {
 };
 
 const log = (message: string) => process.stderr.write(`${message}\n`);
+const commitOf = () => { try { return execSync('git rev-parse --short HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return 'unknown'; } };
+
+if (values.replay !== undefined) {
+  const total = Number(values.replay);
+  if (!Number.isInteger(total) || total < 1_000) throw new Error('--replay takes a number of events, at least 1000');
+  const replayed = await replayBench(total, log);
+  const commit = commitOf();
+  const result = { commit, takenAt: new Date().toISOString(), mode: 'replay', ...replayed };
+  mkdirSync(values.out!, { recursive: true });
+  const file = join(values.out!, `replay-${commit}-${result.takenAt.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`\nLetsApp replay @ ${commit}: ${replayed.events} events rebuilt through ${replayed.projectors.length} projectors in `
+    + `${replayed.seconds.toFixed(1)} s = ${replayed.eventsPerSecond} events/s (generated in ${replayed.generateSeconds.toFixed(1)} s)\nresults: ${file}`);
+  process.exit(0);
+}
 const storageDir = mkdtempSync(join(tmpdir(), 'letsapp-bench-'));
 const server = await spawnServer({
   STORAGE_DIR: storageDir, PORT: '0', WS_PORT: '0', HOST: '127.0.0.1', BCRYPT_COST: '4', AUTH_RATE_LIMIT_BURST: '1000000',
@@ -117,10 +136,16 @@ interface PhaseResult {
   maxProjectionLag: number;
   finalProjectionLag: number;
   serverPeakRssMb: number;
+  /** The server's event loop in the phase's one-second windows: the worst p99 and the longest stall. */
+  eventLoopDelayMs: { worstWindowP99: number; max: number };
 }
 
+interface EventLoopWindow { at: string; p99Ms: number; maxMs: number }
+async function pingBody() {
+  return (await json('GET', '/ping')).body as { projections: { head: number; lag: number }; eventLoop: EventLoopWindow[] };
+}
 async function ping() {
-  return (await json('GET', '/ping')).body.projections as { head: number; lag: number };
+  return (await pingBody()).projections;
 }
 
 /** Counts deliveries to sockets of users other than the sender; the text carries the send time. */
@@ -167,9 +192,16 @@ async function measure(name: string, drive: (stop: () => boolean, acked: () => v
   stopped = true;
   const seconds = (performance.now() - started) / 1000;
   await driving;
-  const after = await ping();
+  const afterBody = await pingBody();
+  const after = afterBody.projections;
+  const phaseStart = Date.now() - seconds * 1000;
+  const windows = afterBody.eventLoop.filter((window) => Date.parse(window.at) > phaseStart);
   await drain();
   return {
+    eventLoopDelayMs: {
+      worstWindowP99: Math.max(0, ...windows.map((window) => window.p99Ms)),
+      max: Math.max(0, ...windows.map((window) => window.maxMs)),
+    },
     seconds: Number(seconds.toFixed(2)),
     ackedPerSecond: Math.round(acked / seconds),
     eventsAppendedPerSecond: Math.round((after.head - before.head) / seconds),
@@ -302,7 +334,7 @@ rmSync(storageDir, { recursive: true, force: true });
 
 // --- report -------------------------------------------------------------------------------------------------
 const ratio = (ours: number, limit: number) => (limit > 0 ? Number((ours / limit).toFixed(3)) : null);
-const commit = (() => { try { return execSync('git rev-parse --short HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return 'unknown'; } })();
+const commit = commitOf();
 const result = {
   commit,
   takenAt: new Date().toISOString(),
@@ -337,6 +369,8 @@ row(`socket: send→delivered p50/p95/p99 ms at ${options.rate}/s`, `${socketLat
 row('REST: acked messages/s', `${restThroughput.ackedPerSecond}`);
 row('REST: send→delivered p50/p95/p99 ms', `${restThroughput.deliveryLatencyMs.p50} / ${restThroughput.deliveryLatencyMs.p95} / ${restThroughput.deliveryLatencyMs.p99}`);
 row('projection replay alone, events/s (all projectors)', `${replay.eventsPerSecond} (${replay.events} events)`);
+row(`server event loop p99 / max ms at ${options.rate}/s (1 s windows)`, `${socketLatency.eventLoopDelayMs.worstWindowP99} / ${socketLatency.eventLoopDelayMs.max}`);
+row('server event loop p99 / max ms (closed loop)', `${socketThroughput.eventLoopDelayMs.worstWindowP99} / ${socketThroughput.eventLoopDelayMs.max}`);
 row('projection lag, max during phases (events)', `${Math.max(socketThroughput.maxProjectionLag, socketLatency.maxProjectionLag, restThroughput.maxProjectionLag)}`);
 row('server memory: peak / end RSS MB', `${Math.max(socketThroughput.serverPeakRssMb, socketLatency.serverPeakRssMb, restThroughput.serverPeakRssMb)} / ${serverRssMb}`);
 row('limit: raw SQLite appends/s, 1 row per commit', `${rawSingle.appendsPerSecond}`);

@@ -15,6 +15,7 @@ import { RateLimiter } from './http/rateLimit.ts';
 import { authRoutes } from './http/routes/auth.ts';
 import { answerClientError, createHttpApp } from './http/server.ts';
 import { createLogger } from './logger.ts';
+import { EventLoopMonitor } from './eventLoopMonitor.ts';
 import { ProjectionRunner, type ProjectionRunnerOptions } from './projection/runner.ts';
 import type { ReadStore } from './readstore/port.ts';
 import { groupRoutes } from './http/routes/groups.ts';
@@ -99,6 +100,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     }
   });
 
+  const eventLoop = new EventLoopMonitor();
   const koa = createHttpApp({
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
@@ -111,6 +113,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       time: clock().toISOString(),
       projections: await projections.status(),
       storage: { events: eventStore.checkpointStatus?.() ?? null, read: readStore.checkpointStatus?.() ?? null },
+      eventLoop: eventLoop.recent().slice(-10),
     }),
   });
   const http: Server = createServer(koa.callback());
@@ -127,6 +130,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   return {
     httpPort, wsPort, logger, eventStore, readStore, projections, gateway,
     async close() {
+      eventLoop.stop();
       await gateway.close();
       await new Promise<void>((resolve) => {
         http.close(() => resolve());

@@ -7,7 +7,7 @@ import type { DocReducer, ProjectedDoc, ProjectionContext, Publication } from '.
  * so a rebuild can write fresh collections beside the live ones and swap them in at the end.
  */
 export function createProjectionContext(
-  readStore: ReadStore,
+  readStore: Pick<ReadStore, 'collection'>,
   rename: (name: string) => string = (name) => name,
   publish: (publication: Publication) => void = () => undefined,
 ): ProjectionContext {

@@ -1,6 +1,6 @@
 import type { EventUpcaster } from '../../commands/shared/upcasting.ts';
 import type { EventStore } from '../eventstore/port.ts';
-import type { ReadStore } from '../readstore/port.ts';
+import type { ReadStore, ReadStoreTransaction } from '../readstore/port.ts';
 import { applyInOrder } from './applyInOrder.ts';
 import { createProjectionContext } from './context.ts';
 import type { Projector } from './projector.ts';
@@ -67,17 +67,17 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
       await readStore.ensureIndexes(name + FRESH, indexes);
     }
   }
-  const context = createProjectionContext(readStore, (name) => (fresh.has(name) ? name + FRESH : name));
+  const rename = (name: string) => (fresh.has(name) ? name + FRESH : name);
   const head = await eventStore.headPosition();
   // Events operators recorded as skipped for a projector are passed over here too, or the rebuild would fail on them.
   const skipped = notSkipped(await loadSkips(eventStore, projectors));
   let position = 0;
   let events = 0;
 
-  const applyNextBatch = async (): Promise<boolean> => {
+  const applyNextBatch = async (tx: ReadStoreTransaction): Promise<boolean> => {
     const batch = await eventStore.readAll({ after: position, maxCount: batchSize });
     if (batch.length === 0) return false;
-    await applyInOrder(batch, projectors, context, upcaster, (projector, event) => skipped(projector, event.position));
+    await applyInOrder(batch, projectors, createProjectionContext(tx, rename), upcaster, (projector, event) => skipped(projector, event.position));
     position = batch[batch.length - 1]!.position;
     events += batch.length;
     onProgress?.(position, head);
@@ -88,11 +88,11 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
     const more = await readStore.withTransaction(applyNextBatch);
     if (!more) break;
   }
-  await readStore.withTransaction(async () => {
-    while (await applyNextBatch());
-    await readStore.renameCollections(collections.map((name) => ({ from: name + FRESH, to: name })));
+  await readStore.withTransaction(async (tx) => {
+    while (await applyNextBatch(tx));
+    await tx.renameCollections(collections.map((name) => ({ from: name + FRESH, to: name })));
     for (const projector of projectors) {
-      await readStore.collection(CHECKPOINTS).replaceOne({ _id: projector.name }, { _id: projector.name, position }, { upsert: true });
+      await tx.collection(CHECKPOINTS).replaceOne({ _id: projector.name }, { _id: projector.name, position }, { upsert: true });
     }
   });
   const seconds = (performance.now() - started) / 1000;

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { EventUpcaster } from '../../commands/shared/upcasting.ts';
 import { UnavailableError } from '../../commands/shared/errors.ts';
 import type { EventStore, RecordedEvent, Subscription } from '../eventstore/port.ts';
-import type { Doc, ReadStore } from '../readstore/port.ts';
+import type { Doc, ReadStore, ReadStoreTransaction } from '../readstore/port.ts';
 import { LIMITS } from '../realtime/protocol.ts';
 import { applyInOrder, ProjectorFailed } from './applyInOrder.ts';
 import { createProjectionContext } from './context.ts';
@@ -62,6 +62,9 @@ export interface ProjectionRunnerOptions {
 
 class CheckpointsRewound extends Error {}
 
+/** Where a read or write of checkpoints goes: the store, or a batch's transaction. */
+type Scope = Pick<ReadStore | ReadStoreTransaction, 'collection'>;
+
 /**
  * Runs every projector from one subscription. Each projector keeps its own checkpoint; a batch of events is
  * applied to all projectors, with their checkpoints, in one read-store transaction. Events at or below a
@@ -119,8 +122,9 @@ export class ProjectionRunner {
     else this.subscribe();
   }
 
-  private async readCheckpoint(name: string): Promise<number> {
-    const doc = await this.readStore.collection<Checkpoint>(CHECKPOINTS).findOne({ _id: name });
+  /** Through `scope`: the store, or inside a batch the batch's transaction. */
+  private async readCheckpoint(name: string, scope: Scope = this.readStore): Promise<number> {
+    const doc = await scope.collection<Checkpoint>(CHECKPOINTS).findOne({ _id: name });
     return doc?.position ?? 0;
   }
 
@@ -129,9 +133,9 @@ export class ProjectionRunner {
   }
 
   /** Only moves forward: an older writer (a stale instance) cannot set a checkpoint back. */
-  private async writeCheckpoint(name: string, position: number): Promise<void> {
+  private async writeCheckpoint(name: string, position: number, scope: Scope): Promise<void> {
     try {
-      await this.readStore.collection<Checkpoint>(CHECKPOINTS).updateOne(
+      await scope.collection<Checkpoint>(CHECKPOINTS).updateOne(
         { _id: name, position: { $lt: position } }, { $set: { position } }, { upsert: true });
     } catch (error) {
       // The upsert met a checkpoint at or past `position`: nothing to do.
@@ -242,11 +246,11 @@ export class ProjectionRunner {
   private async commitBatch(events: readonly RecordedEvent[]): Promise<void> {
     const last = events[events.length - 1]!.position;
     const published: Publication[] = [];
-    const context = createProjectionContext(this.readStore, undefined, (publication) => published.push(publication));
-    const reached = await this.readStore.withTransaction(async () => {
+    const reached = await this.readStore.withTransaction(async (tx) => {
+      const context = createProjectionContext(tx, undefined, (publication) => published.push(publication));
       const stored = new Map<string, number>();
       for (const projector of this.projectors) {
-        const checkpoint = await this.readCheckpoint(projector.name);
+        const checkpoint = await this.readCheckpoint(projector.name, tx);
         // Behind what we applied: a rebuild swapped in collections built up to an earlier position.
         if (checkpoint < (this.positions.get(projector.name) ?? 0)) throw new CheckpointsRewound();
         stored.set(projector.name, checkpoint);
@@ -258,7 +262,7 @@ export class ProjectionRunner {
         const stall = this.stalls.get(projector.name);
         const target = stall ? Math.min(last, stall.position - 1) : last;
         const checkpoint = stored.get(projector.name)!;
-        if (target > checkpoint) await this.writeCheckpoint(projector.name, target);
+        if (target > checkpoint) await this.writeCheckpoint(projector.name, target, tx);
         reached.set(projector.name, Math.max(target, checkpoint));
       }
       return reached;
@@ -325,10 +329,10 @@ export class ProjectionRunner {
       const skipped = notSkipped(await loadSkips(this.eventStore, group));
       for (let done = false; !done;) {
         const published: Publication[] = [];
-        const context = createProjectionContext(this.readStore, undefined, (publication) => published.push(publication));
-        done = await this.readStore.withTransaction(async () => {
+        done = await this.readStore.withTransaction(async (tx) => {
+          const context = createProjectionContext(tx, undefined, (publication) => published.push(publication));
           const stored = new Map<string, number>();
-          for (const projector of group) stored.set(projector.name, await this.readCheckpoint(projector.name));
+          for (const projector of group) stored.set(projector.name, await this.readCheckpoint(projector.name, tx));
           const from = Math.min(...stored.values());
           const target = this.mainPosition;
           const page = from >= target ? [] : (await this.eventStore.readAll({ after: from, maxCount: this.options.catchUpPageSize }))
@@ -337,7 +341,7 @@ export class ProjectionRunner {
             (projector, event) => event.position > stored.get(projector.name)! && skipped(projector, event.position));
           const reached = page.length > 0 ? page[page.length - 1]!.position : target;
           for (const projector of group) {
-            if (reached > stored.get(projector.name)!) await this.writeCheckpoint(projector.name, reached);
+            if (reached > stored.get(projector.name)!) await this.writeCheckpoint(projector.name, reached, tx);
             this.positions.set(projector.name, Math.max(reached, stored.get(projector.name)!));
           }
           // Caught up: rejoin the subscription inside the transaction, so no batch can slip between.

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   MongoClient, MongoClientClosedError, MongoError, MongoErrorLabel, MongoNetworkError, MongoNotConnectedError,
   MongoOperationTimeoutError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError,
@@ -9,7 +8,7 @@ import {
   assertCollectionName, assertSafeDocument, assertSafeFilter, assertSafeFindOptions, assertSafeIndexes, assertSafeUpdate,
   assertUpsertFilter,
 } from './filterSafety.ts';
-import type { Collection, Doc, Filter, FindOptions, IndexSpec, ReadStore, Update, WriteResult } from './port.ts';
+import type { Collection, Doc, Filter, FindOptions, IndexSpec, ReadStore, ReadStoreTransaction, Update, WriteResult } from './port.ts';
 
 const DUPLICATE_KEY = 11000;
 const IMMUTABLE_FIELD = 66;
@@ -101,8 +100,6 @@ const TRANSACTION_OPTIONS: TransactionOptions = {
  */
 export class MongoReadStore implements ReadStore {
   readonly kind = 'mongodb';
-  /** The session of the transaction the current async context runs in, if any; every collection call passes it. */
-  private readonly transaction = new AsyncLocalStorage<ClientSession>();
   private readonly db: Db;
 
   private constructor(private readonly client: MongoClient, database: string, readonly transactional: boolean) {
@@ -126,14 +123,14 @@ export class MongoReadStore implements ReadStore {
     return new MongoReadStore(client, database, transactional);
   }
 
-  /** The driver options of a call made now: inside withTransaction, its session. */
-  private options<O extends object>(options: O): O & { session?: ClientSession } {
-    const session = this.transaction.getStore();
-    return session ? { ...options, session } : options;
+  collection<T extends Doc = Doc>(name: string): Collection<T> {
+    return this.collectionIn<T>(name, null);
   }
 
-  collection<T extends Doc = Doc>(name: string): Collection<T> {
+  /** A collection whose every call runs in `session`'s transaction (a transaction's handle), or in none. */
+  private collectionIn<T extends Doc>(name: string, session: ClientSession | null): Collection<T> {
     assertCollectionName(name);
+    const withSession = <O extends object>(options: O): O & { session?: ClientSession } => (session ? { ...options, session } : options);
     // Our documents carry string ids; the driver's default generic assumes ObjectId.
     const native = this.db.collection<{ _id: string }>(name);
     const filterOf = (filter: Filter) => {
@@ -159,25 +156,25 @@ export class MongoReadStore implements ReadStore {
     const run = <R>(call: () => Promise<R>) => translated(name, call);
     return {
       name,
-      findOne: (filter) => run(async () => (await native.findOne(filterOf(filter), this.options({}))) as unknown as T | null),
+      findOne: (filter) => run(async () => (await native.findOne(filterOf(filter), withSession({}))) as unknown as T | null),
       find: (filter, options: FindOptions = {}) => run(async () => {
         assertSafeFindOptions(options);
-        let cursor = native.find(filterOf(filter), this.options({}));
+        let cursor = native.find(filterOf(filter), withSession({}));
         if (options.sort) cursor = cursor.sort(options.sort);
         if (options.skip) cursor = cursor.skip(options.skip);
         if (options.limit) cursor = cursor.limit(options.limit);
         return (await cursor.toArray()) as unknown as T[];
       }),
-      countDocuments: (filter) => run(() => native.countDocuments(filterOf(filter), this.options({}))),
-      insertOne: (doc) => run(async () => { await native.insertOne(documentOf(doc), this.options({})); }),
+      countDocuments: (filter) => run(() => native.countDocuments(filterOf(filter), withSession({}))),
+      insertOne: (doc) => run(async () => { await native.insertOne(documentOf(doc), withSession({})); }),
       replaceOne: (filter, doc, options = {}) => run(async () =>
-        result(await native.replaceOne(filterOf(filter), documentOf(doc), this.options({ upsert: options.upsert ?? false })))),
+        result(await native.replaceOne(filterOf(filter), documentOf(doc), withSession({ upsert: options.upsert ?? false })))),
       updateOne: (filter, update, options = {}) => run(async () =>
-        result(await native.updateOne(updateFilterOf(filter, options.upsert ?? false), updateOf(update), this.options({ upsert: options.upsert ?? false })))),
+        result(await native.updateOne(updateFilterOf(filter, options.upsert ?? false), updateOf(update), withSession({ upsert: options.upsert ?? false })))),
       updateMany: (filter, update) => run(async () =>
-        result(await native.updateMany(filterOf(filter), updateOf(update), this.options({})))),
-      deleteOne: (filter) => run(async () => (await native.deleteOne(filterOf(filter), this.options({}))).deletedCount),
-      deleteMany: (filter) => run(async () => (await native.deleteMany(filterOf(filter), this.options({}))).deletedCount),
+        result(await native.updateMany(filterOf(filter), updateOf(update), withSession({})))),
+      deleteOne: (filter) => run(async () => (await native.deleteOne(filterOf(filter), withSession({}))).deletedCount),
+      deleteMany: (filter) => run(async () => (await native.deleteMany(filterOf(filter), withSession({}))).deletedCount),
     };
   }
 
@@ -189,15 +186,13 @@ export class MongoReadStore implements ReadStore {
       for (const { key, unique } of indexes) {
         await this.db.collection(collection).createIndex(key, { unique: unique ?? false });
       }
-    });
+    }, null);
   }
 
   /**
    * On a replica set or a sharded cluster (found at connect with `hello`), `fn` runs in one multi-document
-   * transaction (snapshot reads, majority commit), and every collection call made inside `fn` joins it: the
-   * session travels with `fn`'s async context, so the port's signature stays `withTransaction(fn)`. A call
-   * inside an open transaction joins it. Catalog changes (indexes, renames, drops) cannot join a transaction:
-   * see outsideTransaction.
+   * transaction (snapshot reads, majority commit): every call made through its handle carries the session.
+   * Catalog changes (renames) cannot join a transaction: see outsideTransaction.
    *
    * The driver retries the whole callback when a commit fails with a transient error. `fn` is not re-run:
    * callers keep state across the call (the rebuild's position, the runner's publications), so a second run
@@ -206,11 +201,17 @@ export class MongoReadStore implements ReadStore {
    * still retried by the driver, which does not re-run `fn`.
    *
    * On a standalone server there are no transactions: `fn` runs as it is, each write on its own, and projectors
-   * stay correct through per-document positions and monotonic checkpoints.
+   * stay correct through the position guards in their writes and compare-and-set checkpoints.
    */
-  async withTransaction<R>(fn: () => Promise<R>): Promise<R> {
-    if (!this.transactional || this.transaction.getStore()) return fn();
+  async withTransaction<R>(fn: (tx: ReadStoreTransaction) => Promise<R>): Promise<R> {
+    if (!this.transactional) {
+      return fn({ collection: (name) => this.collection(name), renameCollections: (pairs) => this.renameCollections(pairs) });
+    }
     const session = this.client.startSession();
+    const handle: ReadStoreTransaction = {
+      collection: (name) => this.collectionIn(name, session),
+      renameCollections: (pairs) => this.renameIn(pairs, session),
+    };
     let attempts = 0;
     try {
       return await session.withTransaction(async () => {
@@ -218,7 +219,7 @@ export class MongoReadStore implements ReadStore {
         if (attempts > 1) {
           throw new UnavailableError('The read store aborted a transaction at commit (a transient error); it was not applied, try again');
         }
-        return this.transaction.run(session, fn);
+        return fn(handle);
       }, TRANSACTION_OPTIONS);
     } catch (error) {
       throw fromMongoError(error);
@@ -233,10 +234,9 @@ export class MongoReadStore implements ReadStore {
    * itself. So, inside withTransaction, the work so far is committed first, the change runs on its own, and a
    * new transaction carries the rest of `fn`. For the rebuild this commits the caught-up fresh collections,
    * swaps them in, then writes the checkpoints: a live runner that saw the swap early replays from the
-   * (lowered) checkpoints, which per-document positions make harmless.
+   * (lowered) checkpoints, which the position guards make harmless.
    */
-  private async outsideTransaction<R>(change: () => Promise<R>): Promise<R> {
-    const session = this.transaction.getStore();
+  private async outsideTransaction<R>(change: () => Promise<R>, session: ClientSession | null): Promise<R> {
     if (!session) return translated(undefined, change);
     try {
       if (session.inTransaction()) await session.commitTransaction();
@@ -249,7 +249,11 @@ export class MongoReadStore implements ReadStore {
     }
   }
 
-  async renameCollections(pairs: ReadonlyArray<{ from: string; to: string }>): Promise<void> {
+  renameCollections(pairs: ReadonlyArray<{ from: string; to: string }>): Promise<void> {
+    return this.renameIn(pairs, null);
+  }
+
+  private async renameIn(pairs: ReadonlyArray<{ from: string; to: string }>, session: ClientSession | null): Promise<void> {
     for (const { from, to } of pairs) {
       assertCollectionName(from);
       assertCollectionName(to);
@@ -260,12 +264,12 @@ export class MongoReadStore implements ReadStore {
         if (existing.has(from)) await this.db.renameCollection(from, to, { dropTarget: true });
         else await this.dropNamespace(to);
       }
-    });
+    }, session);
   }
 
   async dropCollection(name: string): Promise<void> {
     assertCollectionName(name);
-    await this.outsideTransaction(() => this.dropNamespace(name));
+    await this.outsideTransaction(() => this.dropNamespace(name), null);
   }
 
   private async dropNamespace(name: string): Promise<void> {

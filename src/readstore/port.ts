@@ -76,6 +76,18 @@ export interface Collection<T extends Doc = Doc> {
   deleteMany(filter: Filter): Promise<number>;
 }
 
+/**
+ * What a transaction's callback works through: everything done through it is part of the transaction, and
+ * nothing else is (the store's own `collection()` keeps reading committed state and queues its writes). An
+ * explicit handle rather than an implicit async context: AsyncLocalStorage makes every promise in Node 20
+ * markedly slower.
+ */
+export interface ReadStoreTransaction {
+  collection<T extends Doc = Doc>(name: string): Collection<T>;
+  /** As `ReadStore.renameCollections`, within the transaction where the store allows. */
+  renameCollections(pairs: ReadonlyArray<{ from: string; to: string }>): Promise<void>;
+}
+
 export interface ReadStore {
   readonly kind: 'embedded' | 'mongodb';
   collection<T extends Doc = Doc>(name: string): Collection<T>;
@@ -87,7 +99,7 @@ export interface ReadStore {
    * set or mongos (collection renames split it); on a standalone server none, and projectors stay correct through
    * the position guard in every write's filter and compare-and-set checkpoints.
    */
-  withTransaction<R>(fn: () => Promise<R>): Promise<R>;
+  withTransaction<R>(fn: (tx: ReadStoreTransaction) => Promise<R>): Promise<R>;
   /** Atomically (per collection) replaces each `to` collection with `from`, dropping the old `to`. */
   renameCollections(pairs: ReadonlyArray<{ from: string; to: string }>): Promise<void>;
   dropCollection(name: string): Promise<void>;

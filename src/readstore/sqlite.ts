@@ -1,11 +1,10 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { ValidationError } from '../../commands/shared/errors.ts';
 import { retryWhileBusy } from '../sqlite/busy.ts';
 import { BackgroundCheckpointer, WAL_SIZE_LIMIT_BYTES, type CheckpointStatus, type SqliteStoreOptions } from '../sqlite/checkpointer.ts';
 import { assertPath } from './documents.ts';
-import type { Collection, Doc, IndexSpec, ReadStore } from './port.ts';
+import type { Collection, Doc, IndexSpec, ReadStore, ReadStoreTransaction } from './port.ts';
 import { SqliteCollection } from './sqliteCollection.ts';
 import {
   COLLECTION_NAME, PATH_COLUMN, columnOf, elementTableOf, quoted, tableOf, type CollectionMeta, type SqlValue,
@@ -23,10 +22,13 @@ export class SqliteReadStore implements ReadStore {
   readonly readDb: Database.Database;
   private readonly meta = new Map<string, CollectionMeta>();
   private readonly collections = new Map<string, SqliteCollection<Doc>>();
+  /** The same collections as seen from inside the open transaction (through its handle). */
+  private readonly transactionCollections = new Map<string, SqliteCollection<Doc>>();
   private transactionQueue: Promise<unknown> = Promise.resolve();
-  /** Marks the async context of the transaction that owns `db` (see `withTransaction`). */
-  private readonly owner = new AsyncLocalStorage<object>();
-  private currentTransaction: object | null = null;
+  /** Transactions queued or running; while there are any, other writes queue behind them. */
+  private transactionsPending = 0;
+  /** True between BEGIN and COMMIT of the transaction that owns `db`. */
+  private transactionOpen = false;
   private readonly checkpointer: BackgroundCheckpointer;
   /** Filters compile to a handful of distinct SQL texts; preparing each once per connection keeps the hot path cheap. */
   private readonly statements = new Map<Database.Database, Map<string, Database.Statement<SqlValue[]>>>();
@@ -65,19 +67,21 @@ export class SqliteReadStore implements ReadStore {
     return statement;
   }
 
-  /** True inside the transaction that owns the writing connection. */
-  get inOwnTransaction(): boolean {
-    return this.currentTransaction !== null && this.owner.getStore() === this.currentTransaction;
+  /**
+   * The connection a read should use: the open transaction sees its own writes; anyone else reads the writing
+   * connection (its page cache is warm) unless a transaction is open on it, then the read-only one.
+   */
+  readerConnection(inTransaction: boolean): Database.Database {
+    return inTransaction || !this.transactionOpen ? this.db : this.readDb;
   }
 
-  /** The connection a read should use here: the owning transaction sees its own writes, everyone else the committed state. */
-  get readerConnection(): Database.Database {
-    return this.inOwnTransaction ? this.db : this.readDb;
-  }
-
-  /** Runs a write inside the owning transaction, or as a transaction of its own queued behind the others. */
-  exclusive<R>(fn: () => R): Promise<R> {
-    if (this.inOwnTransaction) return Promise.resolve(fn());
+  /**
+   * Runs a write inside the open transaction (`inTransaction`), or atomically as a transaction of its own: at
+   * once when no other transaction is pending, otherwise queued behind them.
+   */
+  exclusive<R>(fn: () => R, inTransaction = false): Promise<R> {
+    if (inTransaction) return Promise.resolve(fn());
+    if (this.transactionsPending === 0) return retryWhileBusy(() => this.db.transaction(fn).immediate());
     return this.withTransaction(async () => fn());
   }
 
@@ -107,13 +111,17 @@ export class SqliteReadStore implements ReadStore {
   }
 
   collection<T extends Doc = Doc>(name: string): Collection<T> {
-    let collection = this.collections.get(name);
+    return this.collectionIn(this.collections, name, false) as unknown as Collection<T>;
+  }
+
+  private collectionIn(cache: Map<string, SqliteCollection<Doc>>, name: string, inTransaction: boolean): SqliteCollection<Doc> {
+    let collection = cache.get(name);
     if (!collection) {
       this.ensureTable(name);
-      collection = new SqliteCollection(this, name);
-      this.collections.set(name, collection);
+      collection = new SqliteCollection(this, name, inTransaction);
+      cache.set(name, collection);
     }
-    return collection as unknown as Collection<T>;
+    return collection;
   }
 
   ensureIndexes(collection: string, indexes: readonly IndexSpec[]): Promise<void> {
@@ -171,25 +179,42 @@ export class SqliteReadStore implements ReadStore {
   metaVersion = 0;
 
   /**
-   * One transaction at a time owns the writing connection, for the whole of `fn` (which may await): the
-   * transaction is marked in `fn`'s async context, so reads and writes made elsewhere meanwhile do not join it
-   * (reads go to the read connection, writes queue behind it). A nested call runs inside the outer one.
+   * One transaction at a time owns the writing connection, for the whole of `fn` (which may await). Only what
+   * `fn` does through its handle is part of it: reads made elsewhere meanwhile go to the read-only connection
+   * (committed state), writes made elsewhere queue behind it. The handle is dead once `fn` returns.
    */
-  withTransaction<R>(fn: () => Promise<R>): Promise<R> {
-    if (this.inOwnTransaction) return fn();
+  withTransaction<R>(fn: (tx: ReadStoreTransaction) => Promise<R>): Promise<R> {
+    this.transactionsPending++;
     const run = async () => {
-      await retryWhileBusy(() => this.db.exec('BEGIN IMMEDIATE'));
-      const transaction = {};
-      this.currentTransaction = transaction;
+      let live = true;
+      const alive = () => {
+        if (!live) throw new Error('This transaction has ended: use the store, not its handle');
+      };
+      const handle: ReadStoreTransaction = {
+        collection: <T extends Doc>(name: string) => {
+          alive();
+          return this.collectionIn(this.transactionCollections, name, true) as unknown as Collection<T>;
+        },
+        renameCollections: async (pairs) => {
+          alive();
+          this.renameCollectionsNow(pairs);
+        },
+      };
       try {
-        const result = await this.owner.run(transaction, fn);
-        this.db.exec('COMMIT');
-        return result;
-      } catch (error) {
-        if (this.db.inTransaction) this.db.exec('ROLLBACK');
-        throw error;
+        await retryWhileBusy(() => this.db.exec('BEGIN IMMEDIATE'));
+        this.transactionOpen = true;
+        try {
+          const result = await fn(handle);
+          this.db.exec('COMMIT');
+          return result;
+        } catch (error) {
+          if (this.db.inTransaction) this.db.exec('ROLLBACK');
+          throw error;
+        }
       } finally {
-        this.currentTransaction = null;
+        live = false;
+        this.transactionOpen = false;
+        this.transactionsPending--;
       }
     };
     const result = this.transactionQueue.then(run, run);
@@ -214,8 +239,10 @@ export class SqliteReadStore implements ReadStore {
         this.meta.set(to, { multikey: new Set(fromMeta.multikey), columns: new Set(fromMeta.columns) });
         this.meta.delete(from);
         this.metaVersion++;
-        this.collections.delete(from);
-        this.collections.delete(to);
+        for (const cache of [this.collections, this.transactionCollections]) {
+          cache.delete(from);
+          cache.delete(to);
+        }
       }
     })();
   }
@@ -227,6 +254,7 @@ export class SqliteReadStore implements ReadStore {
   private dropCollectionNow(name: string): void {
     this.db.exec(`DROP TABLE IF EXISTS ${tableOf(name)}; DROP TABLE IF EXISTS ${elementTableOf(name)}`);
     this.collections.delete(name);
+    this.transactionCollections.delete(name);
     this.meta.delete(name);
     this.metaVersion++;
   }

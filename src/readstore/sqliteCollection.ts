@@ -10,7 +10,8 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
   private readonly table: string;
   private readonly elementTable: string;
 
-  constructor(private readonly store: SqliteReadStore, readonly name: string) {
+  /** `inTransaction`: reached through a transaction's handle, so it reads and writes inside that transaction. */
+  constructor(private readonly store: SqliteReadStore, readonly name: string, private readonly inTransaction = false) {
     this.table = tableOf(name);
     this.elementTable = elementTableOf(name);
   }
@@ -124,7 +125,7 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
 
   /** Reads through the connection the caller may see: its own transaction's, or the committed state. */
   private select(filter: Filter, options: FindOptions = {}): T[] {
-    const db = this.store.readerConnection;
+    const db = this.store.readerConnection(this.inTransaction);
     if (isIdOnly(filter) && !options.skip) {
       const row = this.store.prepare(`SELECT doc FROM ${this.table} WHERE id = ?`, db).get(filter._id as string) as { doc: string } | undefined;
       return row ? [JSON.parse(row.doc) as T] : [];
@@ -149,7 +150,7 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
   async countDocuments(filter: Filter): Promise<number> {
     const params: SqlValue[] = [];
     const sql = `SELECT count(*) AS n FROM ${this.table} WHERE ${this.where(filter, params)}`;
-    return (this.store.prepare(sql, this.store.readerConnection).get(...params) as { n: number }).n;
+    return (this.store.prepare(sql, this.store.readerConnection(this.inTransaction)).get(...params) as { n: number }).n;
   }
 
   private write(doc: T, isNew: boolean): void {
@@ -195,7 +196,7 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
 
   /** A write runs inside the caller's own transaction, or atomically as a transaction of its own. */
   private atomically<R>(fn: () => R): Promise<R> {
-    return this.store.exclusive(fn);
+    return this.store.exclusive(fn, this.inTransaction);
   }
 
   async insertOne(doc: T): Promise<void> {

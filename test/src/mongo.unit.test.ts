@@ -271,7 +271,7 @@ function fakeDriver() {
   };
 }
 
-const touchEveryMethod = async (store: MongoReadStore) => {
+const touchEveryMethod = async (store: Pick<MongoReadStore, 'collection'>) => {
   const people = store.collection('people');
   await people.findOne({ _id: 'a' });
   await people.find({ city: 'London' }, { sort: { age: 1 }, limit: 2 });
@@ -284,27 +284,32 @@ const touchEveryMethod = async (store: MongoReadStore) => {
   await people.deleteMany({ city: 'Rome' });
 };
 
-test('inside withTransaction every collection call carries the transaction session; outside it none does', async (t) => {
+test('every call through a transaction\'s handle carries its session; calls through the store carry none, even meanwhile', async (t) => {
   const driver = fakeDriver();
   const store = driver.open(true);
   await touchEveryMethod(store);
   t.true(driver.calls.every((call) => call.session === undefined));
   driver.calls.length = 0;
-  const result = await store.withTransaction(async () => {
-    await touchEveryMethod(store);
-    // A nested call joins the open transaction.
-    return store.withTransaction(async () => { await store.collection('people').findOne({ _id: 'b' }); return 42; });
+  let outside: unknown = 'not made';
+  const result = await store.withTransaction(async (tx) => {
+    await touchEveryMethod(tx);
+    await store.collection('people').findOne({ _id: 'outside' });
+    outside = driver.calls.at(-1)!.session;
+    await tx.collection('people').findOne({ _id: 'b' });
+    return 42;
   });
   t.is(result, 42);
-  t.is(driver.calls.length, 10);
-  t.true(driver.calls.every((call) => call.session === driver.session), 'each call carried the session');
+  t.is(outside, undefined, 'a call through the store during the transaction is not part of it');
+  const inside = driver.calls.filter((call) => call.session !== undefined);
+  t.is(inside.length, 10);
+  t.true(inside.every((call) => call.session === driver.session), 'each handle call carried the session');
   t.deepEqual(driver.log, ['startSession', 'startTransaction', 'commitTransaction', 'endSession']);
 });
 
 test('on a standalone server withTransaction runs fn without a session or a transaction', async (t) => {
   const driver = fakeDriver();
   const store = driver.open(false);
-  t.is(await store.withTransaction(async () => { await touchEveryMethod(store); return 'done'; }), 'done');
+  t.is(await store.withTransaction(async (tx) => { await touchEveryMethod(tx); return 'done'; }), 'done');
   t.true(driver.calls.every((call) => call.session === undefined));
   t.deepEqual(driver.log, []);
 });
@@ -314,7 +319,7 @@ test('fn is not run again when the driver retries after a transient commit error
   driver.session.retries = 1;
   const store = driver.open(true);
   let runs = 0;
-  await t.throwsAsync(store.withTransaction(async () => { runs++; await store.collection('people').findOne({ _id: 'a' }); }), { instanceOf: UnavailableError });
+  await t.throwsAsync(store.withTransaction(async (tx) => { runs++; await tx.collection('people').findOne({ _id: 'a' }); }), { instanceOf: UnavailableError });
   t.is(runs, 1);
   t.is(driver.calls.length, 1);
   t.true(driver.log.includes('endSession'));
@@ -323,10 +328,10 @@ test('fn is not run again when the driver retries after a transient commit error
 test('renames inside withTransaction commit the work so far, run outside the transaction, and reopen one for the rest', async (t) => {
   const driver = fakeDriver();
   const store = driver.open(true);
-  await store.withTransaction(async () => {
-    await store.collection('people__rebuild').insertOne({ _id: 'a', name: 'Ada' });
-    await store.renameCollections([{ from: 'people__rebuild', to: 'people' }, { from: 'gone__rebuild', to: 'gone' }]);
-    await store.collection('checkpoints').replaceOne({ _id: 'people' }, { _id: 'people', position: 9 }, { upsert: true });
+  await store.withTransaction(async (tx) => {
+    await tx.collection('people__rebuild').insertOne({ _id: 'a', name: 'Ada' });
+    await tx.renameCollections([{ from: 'people__rebuild', to: 'people' }, { from: 'gone__rebuild', to: 'gone' }]);
+    await tx.collection('checkpoints').replaceOne({ _id: 'people' }, { _id: 'people', position: 9 }, { upsert: true });
   });
   t.deepEqual(driver.log, [
     'startSession', 'startTransaction',

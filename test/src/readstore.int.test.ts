@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MongoReadStore } from '../../src/readstore/mongo.ts';
+import type { ReadStoreTransaction } from '../../src/readstore/port.ts';
 import { SqliteReadStore } from '../../src/readstore/sqlite.ts';
 import { readStoreContract } from './readstore.contract.ts';
 
@@ -72,8 +73,8 @@ test('a transaction owns the connection: others do not read its uncommitted writ
   const held = new Promise<void>((resolve) => { release = resolve; });
   let started!: () => void;
   const open = new Promise<void>((resolve) => { started = resolve; });
-  const batch = store.withTransaction(async () => {
-    await things.insertOne({ _id: 'uncommitted' });
+  const batch = store.withTransaction(async (tx) => {
+    await tx.collection('things').insertOne({ _id: 'uncommitted' });
     started();
     await held;
     throw new Error('this batch fails and rolls back');
@@ -86,4 +87,7 @@ test('a transaction owns the connection: others do not read its uncommitted writ
   await t.throwsAsync(batch, { message: /rolls back/ });
   await outside;
   t.deepEqual((await things.find({})).map((doc) => doc._id), ['independent'], 'the write made meanwhile survived the rollback');
+  let leaked: ReadStoreTransaction | null = null;
+  await store.withTransaction(async (tx) => { leaked = tx; });
+  t.throws(() => leaked!.collection('things'), { message: /transaction has ended/ }, 'a handle is dead after its transaction');
 });
