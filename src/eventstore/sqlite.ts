@@ -54,6 +54,8 @@ export class SqliteEventStore implements EventStore {
   private flushScheduled = false;
   /** Set while a busy commit waits to be retried; appends meanwhile join the retried batch. */
   private retryTimer: NodeJS.Timeout | null = null;
+  /** Set while appends wait for the WAL to be drained; they join the next commit. */
+  private resetting = false;
   private closed = false;
 
   private readonly checkpointer: BackgroundCheckpointer;
@@ -107,7 +109,7 @@ export class SqliteEventStore implements EventStore {
     }
     return new Promise((resolve, reject) => {
       this.pending.push({ stream, events, expected, resolve, reject, queuedAt: performance.now() });
-      if (this.retryTimer) return;
+      if (this.retryTimer || this.resetting) return;
       if (this.pending.length >= MAX_APPENDS_PER_COMMIT) this.flush();
       else if (!this.flushScheduled) {
         this.flushScheduled = true;
@@ -119,8 +121,19 @@ export class SqliteEventStore implements EventStore {
   /** Commits every pending append in one transaction; each append is isolated in its own savepoint. */
   private flush(): void {
     this.flushScheduled = false;
+    if (this.pending.length === 0) return;
+    if (this.checkpointer.wantsReset && !this.closed) {
+      // The WAL passed its limit: appends wait until it is drained, so the next commit starts it over.
+      if (!this.resetting) {
+        this.resetting = true;
+        void this.checkpointer.resetBeforeWrite().finally(() => {
+          this.resetting = false;
+          this.flush();
+        });
+      }
+      return;
+    }
     const batch = this.pending;
-    if (batch.length === 0) return;
     this.pending = [];
     let outcomes: Array<{ ok: true; value: AppendResult } | { ok: false; error: unknown }> = [];
     try {

@@ -81,7 +81,7 @@ export class SqliteReadStore implements ReadStore {
    */
   exclusive<R>(fn: () => R, inTransaction = false): Promise<R> {
     if (inTransaction) return Promise.resolve(fn());
-    if (this.transactionsPending === 0) return retryWhileBusy(() => this.db.transaction(fn).immediate());
+    if (this.transactionsPending === 0 && !this.checkpointer.wantsReset) return retryWhileBusy(() => this.db.transaction(fn).immediate());
     return this.withTransaction(async () => fn());
   }
 
@@ -201,6 +201,8 @@ export class SqliteReadStore implements ReadStore {
         },
       };
       try {
+        // The WAL passed its limit: writes pause until it is drained, so this one starts it over.
+        if (this.checkpointer.wantsReset) await this.checkpointer.resetBeforeWrite();
         await retryWhileBusy(() => this.db.exec('BEGIN IMMEDIATE'));
         this.transactionOpen = true;
         try {
