@@ -18,6 +18,10 @@ export interface Connection {
   endSync(position: number): void;
   /** A sync that failed: the socket is not live (nothing is sent) until the client syncs again. */
   abortSync(): void;
+  /** More than a quarter of the send buffer is queued: a replay should wait for `drained()` before sending more. */
+  readonly congested: boolean;
+  /** Resolves once the client has read what was sent down to a quarter of the send buffer (or the socket closed). */
+  drained(): Promise<void>;
 }
 
 /** What uWebSockets.js keeps per socket: the upgrade's outcome, then the connection. */
@@ -38,6 +42,7 @@ export class SocketConnection implements Connection {
   closed = false;
   expiry: NodeJS.Timeout | null = null;
 
+  private drainWaiters: Array<{ maxBytes: number; resolve: () => void }> = [];
   private live = false;
   private lastPosition = 0;
   private held: Publication[] | null = null;
@@ -73,6 +78,26 @@ export class SocketConnection implements Connection {
     for (const publication of held) this.deliver(publication);
   }
 
+  get congested(): boolean {
+    return !this.closed && this.socket.getBufferedAmount() > this.maxBufferedBytes / 4;
+  }
+
+  drained(maxBytes = this.maxBufferedBytes / 4): Promise<void> {
+    if (this.closed || this.socket.getBufferedAmount() <= maxBytes) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push({ maxBytes, resolve }));
+  }
+
+  /** uWebSockets.js reports that the client read some of what was queued (and on close). */
+  onDrain(): void {
+    const buffered = this.closed ? 0 : this.socket.getBufferedAmount();
+    const waiting = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const waiter of waiting) {
+      if (buffered <= waiter.maxBytes) waiter.resolve();
+      else this.drainWaiters.push(waiter);
+    }
+  }
+
   abortSync(): void {
     this.held = null;
     this.live = false;
@@ -88,5 +113,6 @@ export class SocketConnection implements Connection {
     if (this.closed) return;
     this.closed = true;
     this.socket.end(code, reason);
+    this.onDrain();
   }
 }

@@ -57,9 +57,15 @@ export function frameHandlers({ messaging, access, readStore, projections, clock
       let position = since;
       for (;;) {
         const page = await feed.find({ userId, position: { $gt: position } }, { sort: { position: 1 }, limit: SYNC_PAGE });
-        for (const entry of page) connection.send(entry.bytes);
+        for (const entry of page) {
+          connection.send(entry.bytes);
+          // Sent as fast as the client reads: a slow reader waits here, it is not closed as a slow consumer.
+          if (connection.congested) await connection.drained();
+        }
         if (page.length > 0) position = page[page.length - 1]!.position;
         if (page.length < SYNC_PAGE) break;
+        // A long backlog gives the event loop back between pages, so other sockets are served meanwhile.
+        await new Promise((resolve) => setImmediate(resolve));
       }
       // prune-feed may have run meanwhile: if it removed anything after `since`, the replay may have a hole.
       if (since < await horizon()) return await snapshot('sync.reset');

@@ -61,6 +61,7 @@ export class SocketGateway {
         // uWebSockets.js reuses `message` after this callback returns: decode it now.
         this.message(socket, Buffer.from(message).toString('utf8'));
       },
+      drain: (socket) => socket.getUserData().connection?.onDrain(),
       close: (socket) => this.closed(socket),
     });
     this.app.any('/*', (res) => {
@@ -181,6 +182,7 @@ export class SocketGateway {
     const connection = socket.getUserData().connection;
     if (!connection) return;
     connection.closed = true;
+    connection.onDrain();
     if (connection.expiry) clearTimeout(connection.expiry);
     this.frameLimiter.forget(String(connection.id));
     this.connections.delete(connection);

@@ -1,4 +1,7 @@
 import test from 'ava';
+import { randomUUID } from 'node:crypto';
+import { directConversationId } from '../../commands/conversations.ts';
+import { messageStream } from '../../commands/messages.ts';
 import { FEED } from '../../projections/feed.ts';
 import { pruneFeed } from '../../src/projection/feedRetention.ts';
 import { registerUser, request, startTestApp } from '../helpers/app.ts';
@@ -92,4 +95,43 @@ test('a sync from beyond the log\'s head is answered with sync.reset, and the so
   const sent = (await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'live' } })).body.message;
   t.is((await socket.next((f) => f.type === 'message.created')).message.id, sent.id);
   socket.close();
+});
+
+test('a long backlog is replayed a page at a time as the client reads: a client that reads slowly is not closed as a slow consumer', async (t) => {
+  const app = await startTestApp({ maxBufferedBytes: 64 * 1024 });
+  t.teardown(() => app.dispose());
+  const [a, b, c] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
+  const conversationId = directConversationId(a.user.id, b.user.id);
+  const sentAt = new Date().toISOString();
+  let head = 0;
+  // 1,600 messages of 4 KB for B straight into the log (four sync pages, 6 MB), projected like any others.
+  await Promise.all(Array.from({ length: 1_600 }, async (_, i) => {
+    const messageId = randomUUID();
+    const { position } = await app.eventStore.append(messageStream(messageId), [{
+      type: 'MessageSent',
+      data: { messageId, conversationId, senderId: a.user.id, target: { kind: 'direct', recipientId: b.user.id },
+        content: { kind: 'text', text: `${i} ${'x'.repeat(3_900)}` }, replyTo: null, attachments: [], clientMessageId: messageId, sentAt },
+      metadata: { eventId: randomUUID(), correlationId: 'c', causationId: 'c', userId: a.user.id, timestamp: sentAt },
+    }], 'no-stream');
+    head = Math.max(head, position);
+  }));
+  await app.projections.waitFor(head, 30_000);
+  const [syncing, other] = [await connect(app.wsUrl, b.accessToken), await connect(app.wsUrl, c.accessToken)];
+  await other.next((f) => f.type === 'welcome');
+  // The client stops reading as its sync starts: the kernel buffers fill, then the server's own.
+  const tcp = (syncing.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+  tcp.pause();
+  syncing.send({ type: 'sync', id: 'long', since: 0 });
+  other.send({ type: 'ping', id: 'meanwhile' });
+  await other.next((f) => f.type === 'ping.ok');
+  await new Promise((resolve) => setTimeout(resolve, 300)); // a slow reader, then it catches up
+  tcp.resume();
+  const outcome = await Promise.race([
+    syncing.next((f) => f.type === 'sync.ok', 30_000).then(() => 'synced'),
+    syncing.closed.then(({ code, reason }) => `closed ${code} ${reason}`),
+  ]);
+  t.is(outcome, 'synced');
+  t.is(syncing.frames.filter((f) => f.type === 'message.created').length, 1_600, 'the whole backlog, once');
+  syncing.close();
+  other.close();
 });
