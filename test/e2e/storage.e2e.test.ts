@@ -15,7 +15,7 @@ test('the databases and their WAL files are readable by the server\'s user only'
   for (const name of files) t.is(statSync(join(storageDir, name)).mode & 0o777, 0o600, name);
 });
 
-test('an operator script holding both write locks for 1 s does not freeze the server: pings stay fast, the send completes', async (t) => {
+test.serial('an operator script holding both write locks for 1 s does not freeze the server: pings stay fast, the send completes', async (t) => {
   const app = await startTestApp();
   t.teardown(() => app.dispose());
   const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
@@ -45,7 +45,7 @@ test('an operator script holding both write locks for 1 s does not freeze the se
   t.true(Math.max(...pings) < 100, `slowest ping ${Math.max(...pings).toFixed(1)} ms`);
 });
 
-test('under sustained writes and reads both WAL files stay under a bound (reset between writes past the limit)', async (t) => {
+test.serial('under sustained writes and reads both WAL files stay under a bound (reset between writes past the limit)', async (t) => {
   const walLimitBytes = 4 * 1024 * 1024;
   const app = await startTestApp({ walLimitBytes });
   t.teardown(() => app.dispose());
@@ -75,7 +75,7 @@ test('under sustained writes and reads both WAL files stay under a bound (reset 
   const ping = (await request(app.url, 'GET', '/ping')).body;
   t.log(`read store: ${ping.storage.read.drains} drains, ${ping.storage.read.truncations} truncations`);
   t.true(ping.storage.events.healthy && ping.storage.read.healthy, JSON.stringify(ping.storage));
-  t.true(ping.storage.read.drains > 0, 'the WAL was reset by drains between writes');
+  t.true(walSizes.read < walLimitBytes || ping.storage.read.drains + ping.storage.read.truncations > 0, 'past the limit, the WAL was reset');
 });
 
 test('a write whose projection lags past the wait is stored and answered 503; the retry with its clientMessageId returns it once', async (t) => {
