@@ -1,15 +1,13 @@
 import { peerOf } from '../commands/conversations.ts';
 import type { GroupEvent } from '../commands/groups.ts';
-import type { MessageContent, MessageEvent } from '../commands/messages.ts';
-import type { ReceiptEvent } from '../commands/receipts.ts';
 import { groupEventTypes } from '../commands/groups.ts';
-import { assertNever } from '../commands/shared/events.ts';
+import type { MessageContent, MessageEvent } from '../commands/messages.ts';
 import { messageEventTypes } from '../commands/messages.ts';
+import type { ReceiptEvent } from '../commands/receipts.ts';
 import { receiptEventTypes } from '../commands/receipts.ts';
+import { assertNever } from '../commands/shared/events.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
 import type { ProjectedDoc, ProjectionContext, Projector, Unpositioned } from '../src/projection/projector.ts';
-import { GROUPS, participantsOf, type GroupDoc } from './groups.ts';
-import { GROUP_MESSAGES, MESSAGES, messageCollectionOf, type MessageDoc } from './messageDocs.ts';
 
 export interface LastMessage {
   id: string;
@@ -20,96 +18,95 @@ export interface LastMessage {
   deleted: boolean;
 }
 
-/** One user's view of one conversation: the conversation list, unread counts and receipt watermarks. */
+/** A stretch of positions in which a user could read a conversation: from joining (inclusive) to leaving. */
+export interface Membership {
+  from: number;
+  /** The position of the removal or leave (exclusive), or null while a member. */
+  to: number | null;
+}
+
+/**
+ * One user's membership of one conversation (`conversations`): when they could read it, and their receipt
+ * watermarks. Written when they join or leave and when their own watermarks move, never for other people's
+ * messages: a message costs the same whatever the size of its group. The conversation's shared state (its last
+ * message) is in `conversation_summaries`; unread counts are counted when the list is read.
+ */
 export interface ConversationDoc extends ProjectedDoc {
   userId: string;
   conversationId: string;
   kind: 'direct' | 'group';
   peerId: string | null;
   groupId: string | null;
-  lastMessage: LastMessage | null;
-  /** Position of the latest activity; the list is sorted by it. */
-  lastPosition: number;
-  unreadCount: number;
+  /** In order; the last one is open while the user is a member. */
+  memberships: Membership[];
+  active: boolean;
+  /** Where the current membership began: sorts a conversation with no message yet. */
+  joinedPosition: number;
   readUpTo: number;
   deliveredUpTo: number;
+  /** The newest messages this user deleted for themselves (bounded): the list's preview skips them. */
+  hiddenRecently: string[];
+}
+
+/** One per conversation: what everybody in it sees first. */
+export interface ConversationSummary extends ProjectedDoc {
+  lastMessage: LastMessage | null;
+  lastPosition: number;
 }
 
 export const CONVERSATIONS = 'conversations';
+export const CONVERSATION_SUMMARIES = 'conversation_summaries';
 export const conversationDocId = (userId: string, conversationId: string) => `${userId}|${conversationId}`;
 
 const PREVIEW_LENGTH = 120;
-const previewOf = (content: MessageContent | null) =>
+const HIDDEN_KEPT = 50;
+export const previewOf = (content: MessageContent | null) =>
   content === null ? null : content.kind === 'text' ? content.text.slice(0, PREVIEW_LENGTH) : null;
 
-function emptyConversation(userId: string, conversationId: string, position: number): Unpositioned<ConversationDoc> {
+/** Whether `userId` could read the conversation at `position`, by their memberships. */
+export const memberAt = (doc: Pick<ConversationDoc, 'memberships'>, position: number): boolean =>
+  doc.memberships.some((membership) => membership.from <= position && (membership.to === null || position < membership.to));
+
+function newMembership(userId: string, conversationId: string, from: number): Unpositioned<ConversationDoc> {
   const groupId = conversationId.startsWith('group:') ? conversationId.slice('group:'.length) : null;
   return {
     _id: conversationDocId(userId, conversationId), userId, conversationId, kind: groupId ? 'group' : 'direct',
-    peerId: peerOf(conversationId, userId), groupId, lastMessage: null, lastPosition: position, unreadCount: 0, readUpTo: 0, deliveredUpTo: 0,
+    peerId: peerOf(conversationId, userId), groupId, memberships: [{ from, to: null }], active: true, joinedPosition: from,
+    // What was said before joining is not unread.
+    readUpTo: from, deliveredUpTo: from, hiddenRecently: [],
   };
 }
 
-/** Messages from others after the read watermark that are still visible to the user. */
-async function unreadCount(context: ProjectionContext, conversationId: string, userId: string, readUpTo: number): Promise<number> {
-  return context.collection<MessageDoc>(messageCollectionOf(conversationId)).countDocuments({
-    conversationId, position: { $gt: readUpTo }, senderId: { $ne: userId }, deletedAt: null, hiddenFor: { $ne: userId },
-  });
-}
-
-async function recount(context: ProjectionContext, recorded: RecordedEvent, doc: ConversationDoc, changes: Partial<ConversationDoc> = {}) {
-  const next = { ...doc, ...changes };
-  const unread = await unreadCount(context, doc.conversationId, doc.userId, next.readUpTo);
-  await context.project<ConversationDoc>(CONVERSATIONS, doc._id, recorded, () => ({ ...next, unreadCount: unread }));
-}
-
-/** The newest message of a conversation that `userId` has not hidden, as a preview. */
-async function latestVisible(context: ProjectionContext, conversationId: string, userId: string): Promise<LastMessage | null> {
-  const [doc] = await context.collection<MessageDoc>(messageCollectionOf(conversationId))
-    .find({ conversationId, hiddenFor: { $ne: userId } }, { sort: { position: -1 }, limit: 1 });
-  if (!doc) return null;
-  return { id: doc._id, senderId: doc.senderId, preview: previewOf(doc.content), sentAt: doc.sentAt, position: doc.position, deleted: doc.deletedAt !== null };
-}
+const summaryOf = (context: ProjectionContext, conversationId: string, recorded: RecordedEvent, reducer: (doc: ConversationSummary | null) => Unpositioned<ConversationSummary> | null) =>
+  context.project<ConversationSummary>(CONVERSATION_SUMMARIES, conversationId, recorded, reducer);
 
 async function onMessage(event: MessageEvent, recorded: RecordedEvent, context: ProjectionContext) {
   const { conversationId, messageId } = event.data;
-  const collection = context.collection<ConversationDoc>(CONVERSATIONS);
   switch (event.type) {
     case 'MessageSent': {
-      const { senderId, content, sentAt } = event.data;
+      const { senderId, content, sentAt, target } = event.data;
       const lastMessage: LastMessage = { id: messageId, senderId, preview: previewOf(content), sentAt, position: recorded.position, deleted: false };
-      for (const userId of await participantsOf(context.collection<GroupDoc>(GROUPS), conversationId)) {
-        await context.project<ConversationDoc>(CONVERSATIONS, conversationDocId(userId, conversationId), recorded, (doc) => {
-          const current = doc ?? emptyConversation(userId, conversationId, recorded.position);
-          const own = userId === senderId;
-          return {
-            ...current, lastMessage, lastPosition: recorded.position,
-            unreadCount: own ? current.unreadCount : current.unreadCount + 1,
-            readUpTo: own ? Math.max(current.readUpTo, recorded.position) : current.readUpTo,
-            deliveredUpTo: own ? Math.max(current.deliveredUpTo, recorded.position) : current.deliveredUpTo,
-          };
-        });
+      await summaryOf(context, conversationId, recorded, () => ({ _id: conversationId, lastMessage, lastPosition: recorded.position }));
+      // Both ends of a direct conversation are members from its first message on (nothing came before it).
+      if (target.kind === 'direct') {
+        await context.project<ConversationDoc>(CONVERSATIONS, conversationDocId(target.recipientId, conversationId), recorded,
+          (doc) => doc ?? newMembership(target.recipientId, conversationId, 0));
       }
-      return;
+      // The sender has read everything up to their own message: one document, whoever else is listening.
+      return context.project<ConversationDoc>(CONVERSATIONS, conversationDocId(senderId, conversationId), recorded, (doc) => {
+        const current = doc ?? newMembership(senderId, conversationId, 0);
+        return { ...current, readUpTo: Math.max(current.readUpTo, recorded.position), deliveredUpTo: Math.max(current.deliveredUpTo, recorded.position) };
+      });
     }
     case 'MessageEdited':
-      return context.projectMany<ConversationDoc>(CONVERSATIONS, { conversationId }, recorded, (doc) => doc && (doc.lastMessage?.id === messageId
+      return summaryOf(context, conversationId, recorded, (doc) => doc && (doc.lastMessage?.id === messageId
         ? { ...doc, lastMessage: { ...doc.lastMessage, preview: previewOf(event.data.content) } } : doc));
     case 'MessageDeleted':
-      for (const doc of await collection.find({ conversationId })) {
-        await recount(context, recorded, doc, doc.lastMessage?.id === messageId
-          ? { lastMessage: { ...doc.lastMessage, preview: null, deleted: true } } : {});
-      }
-      return;
-    case 'MessageHidden': {
-      const { userId } = event.data;
-      const doc = await collection.findOne({ _id: conversationDocId(userId, conversationId) });
-      if (!doc) return;
-      // Hidden everywhere for that user: the preview falls back to the newest message they can still see.
-      const changes = doc.lastMessage?.id === messageId ? { lastMessage: await latestVisible(context, conversationId, userId) } : {};
-      await recount(context, recorded, doc, changes);
-      return;
-    }
+      return summaryOf(context, conversationId, recorded, (doc) => doc && (doc.lastMessage?.id === messageId
+        ? { ...doc, lastMessage: { ...doc.lastMessage, preview: null, deleted: true } } : doc));
+    case 'MessageHidden':
+      return context.project<ConversationDoc>(CONVERSATIONS, conversationDocId(event.data.userId, conversationId), recorded,
+        (doc) => doc && { ...doc, hiddenRecently: [...doc.hiddenRecently.filter((id) => id !== messageId), messageId].slice(-HIDDEN_KEPT) });
     default:
       return assertNever(event);
   }
@@ -117,22 +114,27 @@ async function onMessage(event: MessageEvent, recorded: RecordedEvent, context: 
 
 async function onReceipt(event: ReceiptEvent, recorded: RecordedEvent, context: ProjectionContext) {
   const { conversationId, userId, upTo } = event.data;
-  const doc = await context.collection<ConversationDoc>(CONVERSATIONS).findOne({ _id: conversationDocId(userId, conversationId) });
-  if (!doc) return;
-  if (event.type === 'MessagesDelivered') {
-    return context.project<ConversationDoc>(CONVERSATIONS, doc._id, recorded, () => ({ ...doc, deliveredUpTo: Math.max(doc.deliveredUpTo, upTo.position) }));
-  }
-  await recount(context, recorded, doc, {
-    readUpTo: Math.max(doc.readUpTo, upTo.position), deliveredUpTo: Math.max(doc.deliveredUpTo, upTo.position),
+  return context.project<ConversationDoc>(CONVERSATIONS, conversationDocId(userId, conversationId), recorded, (doc) => {
+    if (!doc) return null;
+    const deliveredUpTo = Math.max(doc.deliveredUpTo, upTo.position);
+    // Reading implies delivery.
+    return event.type === 'MessagesRead' ? { ...doc, deliveredUpTo, readUpTo: Math.max(doc.readUpTo, upTo.position) } : { ...doc, deliveredUpTo };
   });
 }
 
 async function onGroup(event: GroupEvent, recorded: RecordedEvent, context: ProjectionContext) {
   const conversationId = `group:${event.data.groupId}`;
-  const join = (userId: string) => context.project<ConversationDoc>(CONVERSATIONS, conversationDocId(userId, conversationId), recorded,
-    // A new member starts with nothing unread: what was said before they joined is not theirs.
-    (doc) => doc ?? { ...emptyConversation(userId, conversationId, recorded.position), readUpTo: recorded.position, deliveredUpTo: recorded.position });
-  const leave = (userId: string) => context.project<ConversationDoc>(CONVERSATIONS, conversationDocId(userId, conversationId), recorded, () => null);
+  const position = recorded.position;
+  const join = (userId: string) => context.project<ConversationDoc>(CONVERSATIONS, conversationDocId(userId, conversationId), recorded, (doc) => {
+    if (!doc) return newMembership(userId, conversationId, position);
+    if (doc.active) return doc;
+    return { ...doc, active: true, joinedPosition: position, memberships: [...doc.memberships, { from: position, to: null }],
+      readUpTo: Math.max(doc.readUpTo, position), deliveredUpTo: Math.max(doc.deliveredUpTo, position) };
+  });
+  const leave = (userId: string) => context.project<ConversationDoc>(CONVERSATIONS, conversationDocId(userId, conversationId), recorded, (doc) =>
+    doc && (doc.active
+      ? { ...doc, active: false, memberships: doc.memberships.map((membership) => (membership.to === null ? { ...membership, to: position } : membership)) }
+      : doc));
   switch (event.type) {
     case 'GroupCreated':
       for (const userId of [event.data.ownerId, ...event.data.memberIds]) await join(userId);
@@ -140,7 +142,7 @@ async function onGroup(event: GroupEvent, recorded: RecordedEvent, context: Proj
     case 'MemberAdded': return join(event.data.userId);
     case 'MemberRemoved':
     case 'MemberLeft': return leave(event.data.userId);
-    // Membership is unchanged: nobody's conversation list changes.
+    // Membership is unchanged: nobody's conversation changes.
     case 'GroupUpdated':
     case 'MemberRoleChanged':
     case 'OwnershipTransferred': return;
@@ -150,17 +152,18 @@ async function onGroup(event: GroupEvent, recorded: RecordedEvent, context: Proj
 
 const messageTypes = new Set<string>(messageEventTypes);
 const receiptTypes = new Set<string>(receiptEventTypes);
+const groupTypes = new Set<string>(groupEventTypes);
 
 export const conversationsProjector: Projector = {
   name: CONVERSATIONS,
   collections: {
-    [CONVERSATIONS]: [{ key: { userId: 1, lastPosition: -1 } }, { key: { conversationId: 1 } }],
+    [CONVERSATIONS]: [{ key: { userId: 1 } }, { key: { conversationId: 1 } }],
+    [CONVERSATION_SUMMARIES]: [],
   },
-  reads: [GROUPS, MESSAGES, GROUP_MESSAGES],
   handles: new Set([...messageEventTypes, ...receiptEventTypes, 'GroupCreated', 'MemberAdded', 'MemberRemoved', 'MemberLeft']),
   async apply(recorded, context) {
     if (messageTypes.has(recorded.type)) return onMessage(recorded as unknown as MessageEvent, recorded, context);
     if (receiptTypes.has(recorded.type)) return onReceipt(recorded as unknown as ReceiptEvent, recorded, context);
-    if ((groupEventTypes as readonly string[]).includes(recorded.type)) return onGroup(recorded as unknown as GroupEvent, recorded, context);
+    if (groupTypes.has(recorded.type)) return onGroup(recorded as unknown as GroupEvent, recorded, context);
   },
 };

@@ -1,10 +1,10 @@
 import type { GroupEvent } from '../commands/groups.ts';
 import { groupEventTypes } from '../commands/groups.ts';
-import { assertNever } from '../commands/shared/events.ts';
 import type { MessageEvent } from '../commands/messages.ts';
 import { messageEventTypes } from '../commands/messages.ts';
 import type { ReceiptEvent } from '../commands/receipts.ts';
 import { receiptEventTypes } from '../commands/receipts.ts';
+import { assertNever } from '../commands/shared/events.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
 import type { ProjectedDoc, ProjectionContext, Projector } from '../src/projection/projector.ts';
 import type { Doc } from '../src/readstore/port.ts';
@@ -12,15 +12,21 @@ import { GROUPS, participantsOf, toPublicGroup, type GroupDoc } from './groups.t
 import { GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageDoc } from './messageDocs.ts';
 
 /**
- * `feed`: every live update each user may see, in position order, as the exact bytes pushed over the socket.
- * A client resumes with `sync` from the last position it saw and gets the entries after it: no gap, no
- * duplicate. The audience of an event is decided here once, with group membership as of that event.
+ * `feed`: every live update, in position order, as the exact bytes pushed over the socket, one entry per event
+ * whatever the size of its audience. An entry is addressed to a conversation (everyone who was a member of it
+ * at that position: see `Membership` in conversations.ts), minus `except`, and/or to a few users by id.
+ * A client resumes with `sync` from the last position it saw and gets the entries after it that were its own
+ * (see src/realtime/feedReplay.ts): no gap, no duplicate.
  */
 export interface FeedEntry extends ProjectedDoc {
-  userId: string;
   position: number;
   /** When the event behind the entry happened, for retention. */
   at: string;
+  conversationId: string | null;
+  /** Members of the conversation who do not get this entry (who deleted the message for themselves). */
+  except: string[];
+  /** Users who get this entry by name (a removed member's notice, a delete-for-me on their other devices). */
+  userIds: string[];
   bytes: string;
 }
 
@@ -32,23 +38,24 @@ export interface FeedHorizon extends Doc {
   position: number;
 }
 
-async function groupOf(context: ProjectionContext, groupId: string): Promise<GroupDoc | null> {
-  return context.collection<GroupDoc>(GROUPS).findOne({ _id: groupId });
-}
+type Audience = { conversationId: string; except?: readonly string[] } | { userIds: readonly string[] };
 
-async function audienceOf(context: ProjectionContext, conversationId: string, except: readonly string[] = []): Promise<string[]> {
-  const participants = await participantsOf(context.collection<GroupDoc>(GROUPS), conversationId);
-  return except.length === 0 ? participants : participants.filter((userId) => !except.includes(userId));
-}
-
-async function deliver(context: ProjectionContext, recorded: RecordedEvent, userIds: readonly string[], frame: Record<string, unknown>) {
-  if (userIds.length === 0) return;
+/**
+ * Writes one entry and publishes the frame. The live audience is resolved now, in memory (group membership as
+ * of this event); the stored entry names the conversation, so its cost does not grow with the group.
+ */
+async function deliver(context: ProjectionContext, recorded: RecordedEvent, audience: Audience, frame: Record<string, unknown>, idSuffix = '') {
   const bytes = JSON.stringify({ ...frame, position: recorded.position });
-  for (const userId of new Set(userIds)) {
-    await context.project<FeedEntry>(FEED, `${userId}:${recorded.position}`, recorded,
-      (doc) => doc ?? { _id: `${userId}:${recorded.position}`, userId, position: recorded.position, at: recorded.metadata.timestamp, bytes });
-  }
-  context.publish({ userIds: [...new Set(userIds)], position: recorded.position, bytes });
+  const id = `${recorded.position}${idSuffix}`;
+  const conversationId = 'conversationId' in audience ? audience.conversationId : null;
+  const except = 'conversationId' in audience ? [...(audience.except ?? [])] : [];
+  const userIds = 'userIds' in audience ? [...new Set(audience.userIds)] : [];
+  await context.project<FeedEntry>(FEED, id, recorded,
+    (doc) => doc ?? { _id: id, position: recorded.position, at: recorded.metadata.timestamp, conversationId, except, userIds, bytes });
+  const recipients = conversationId === null
+    ? userIds
+    : (await participantsOf(context.collection<GroupDoc>(GROUPS), conversationId)).filter((userId) => !except.includes(userId));
+  if (recipients.length > 0) context.publish({ userIds: recipients, position: recorded.position, bytes });
 }
 
 async function messageFrame(event: MessageEvent, recorded: RecordedEvent, context: ProjectionContext) {
@@ -57,13 +64,13 @@ async function messageFrame(event: MessageEvent, recorded: RecordedEvent, contex
   if (!doc) return;
   const message = toPublicMessage(doc);
   switch (event.type) {
-    case 'MessageSent': return deliver(context, recorded, await audienceOf(context, conversationId), { type: 'message.created', conversationId, message });
+    case 'MessageSent': return deliver(context, recorded, { conversationId }, { type: 'message.created', conversationId, message });
     // Whoever deleted the message for themselves hears nothing more of it.
-    case 'MessageEdited': return deliver(context, recorded, await audienceOf(context, conversationId, doc.hiddenFor), { type: 'message.edited', conversationId, message });
+    case 'MessageEdited': return deliver(context, recorded, { conversationId, except: doc.hiddenFor }, { type: 'message.edited', conversationId, message });
     case 'MessageDeleted':
-      return deliver(context, recorded, await audienceOf(context, conversationId, doc.hiddenFor), { type: 'message.deleted', conversationId, scope: 'everyone', message });
+      return deliver(context, recorded, { conversationId, except: doc.hiddenFor }, { type: 'message.deleted', conversationId, scope: 'everyone', message });
     case 'MessageHidden':
-      return deliver(context, recorded, [event.data.userId], { type: 'message.deleted', conversationId, scope: 'me', messageId });
+      return deliver(context, recorded, { userIds: [event.data.userId] }, { type: 'message.deleted', conversationId, scope: 'me', messageId });
     default:
       return assertNever(event);
   }
@@ -72,17 +79,18 @@ async function messageFrame(event: MessageEvent, recorded: RecordedEvent, contex
 async function receiptFrame(event: ReceiptEvent, recorded: RecordedEvent, context: ProjectionContext) {
   const { conversationId, userId, upTo, at } = event.data;
   const receipt = event.type === 'MessagesRead' ? 'read' : 'delivered';
-  await deliver(context, recorded, await audienceOf(context, conversationId), { type: 'receipt', conversationId, userId, receipt, upTo, at });
+  await deliver(context, recorded, { conversationId }, { type: 'receipt', conversationId, userId, receipt, upTo, at });
 }
 
 async function groupFrame(event: GroupEvent, recorded: RecordedEvent, context: ProjectionContext) {
   const { groupId } = event.data;
-  const group = await groupOf(context, groupId);
+  const group = await context.collection<GroupDoc>(GROUPS).findOne({ _id: groupId });
   if (!group) return;
-  const frame = { type: 'group.updated', groupId, conversationId: `group:${groupId}`, change: event.type, data: event.data };
-  await deliver(context, recorded, group.memberIds, { ...frame, group: toPublicGroup(group) });
+  const conversationId = `group:${groupId}`;
+  const frame = { type: 'group.updated', groupId, conversationId, change: event.type, data: event.data };
+  await deliver(context, recorded, { conversationId }, { ...frame, group: toPublicGroup(group) });
   // Whoever just left or was removed hears of it, without the group's new state.
-  if (event.type === 'MemberRemoved' || event.type === 'MemberLeft') await deliver(context, recorded, [event.data.userId], frame);
+  if (event.type === 'MemberRemoved' || event.type === 'MemberLeft') await deliver(context, recorded, { userIds: [event.data.userId] }, frame, ':u');
 }
 
 const messageTypes = new Set<string>(messageEventTypes);
@@ -90,7 +98,9 @@ const receiptTypes = new Set<string>(receiptEventTypes);
 
 export const feedProjector: Projector = {
   name: FEED,
-  collections: { [FEED]: [{ key: { userId: 1, position: 1 } }, { key: { position: 1 } }] },
+  collections: {
+    [FEED]: [{ key: { conversationId: 1, position: 1 } }, { key: { userIds: 1 }, multikey: true }, { key: { position: 1 } }],
+  },
   reads: [GROUPS, MESSAGES, GROUP_MESSAGES],
   handles: new Set([...messageEventTypes, ...receiptEventTypes, ...groupEventTypes]),
   async apply(recorded, context) {

@@ -5,14 +5,13 @@ import { NotFoundError } from '../../commands/shared/errors.ts';
 import type { CommandMetadata } from '../../commands/shared/events.ts';
 import { userDecider, userStream } from '../../commands/users.ts';
 import { CONVERSATIONS, type ConversationDoc } from '../../projections/conversations.ts';
-import { GROUPS, toPublicGroup, type GroupDoc } from '../../projections/groups.ts';
 import { GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageDoc, type PublicMessage } from '../../projections/messageDocs.ts';
-import { toPublicUser, USERS, type UserDoc } from '../../projections/users.ts';
 import type { CommandHandler } from '../commandHandler.ts';
 import { deriveId } from '../ids.ts';
 import type { ProjectionRunner } from '../projection/runner.ts';
 import type { Filter, ReadStore } from '../readstore/port.ts';
 import type { ConversationAccess, ConversationName } from './access.ts';
+import { listConversations, type ConversationListItem } from './conversationList.ts';
 
 export interface SendInput extends Omit<ConversationName, 'with'> {
   recipientId?: string | undefined;
@@ -167,7 +166,7 @@ export class MessagingService {
 
   /** Per-message receipt state of the caller's own messages, from the other members' watermarks. */
   private async receiptsFor(conversationId: string, userId: string): Promise<(position: number) => ReceiptSummary> {
-    const others = (await this.readStore.collection<ConversationDoc>(CONVERSATIONS).find({ conversationId }))
+    const others = (await this.readStore.collection<ConversationDoc>(CONVERSATIONS).find({ conversationId, active: true }))
       .filter((doc) => doc.userId !== userId);
     if (conversationId.startsWith('dm:')) {
       const peer = others[0];
@@ -182,26 +181,8 @@ export class MessagingService {
   }
 
   /** The caller's conversations, most recent activity first, each with its last message and unread count. */
-  async conversations(userId: string, query: { before?: number | undefined; limit: number }) {
-    const filter: Filter = { userId };
-    if (query.before !== undefined) filter.lastPosition = { $lt: query.before };
-    const docs = await this.readStore.collection<ConversationDoc>(CONVERSATIONS).find(filter, { sort: { lastPosition: -1 }, limit: query.limit });
-    const peerIds = docs.flatMap((doc) => (doc.peerId ? [doc.peerId] : []));
-    const groupIds = docs.flatMap((doc) => (doc.groupId ? [doc.groupId] : []));
-    const peers = new Map((peerIds.length ? await this.readStore.collection<UserDoc>(USERS).find({ _id: { $in: peerIds } }) : [])
-      .map((user) => [user._id, toPublicUser(user)]));
-    const groups = new Map((groupIds.length ? await this.readStore.collection<GroupDoc>(GROUPS).find({ _id: { $in: groupIds } }) : [])
-      .map((group) => [group._id, toPublicGroup(group)]));
-    return docs.map((doc) => ({
-      conversationId: doc.conversationId,
-      kind: doc.kind,
-      ...(doc.peerId ? { peer: peers.get(doc.peerId) ?? null } : {}),
-      ...(doc.groupId ? { group: groups.get(doc.groupId) ?? null } : {}),
-      lastMessage: doc.lastMessage,
-      lastPosition: doc.lastPosition,
-      unreadCount: doc.unreadCount,
-      readUpTo: doc.readUpTo,
-    }));
+  conversations(userId: string, query: { before?: number | undefined; limit: number }): Promise<ConversationListItem[]> {
+    return listConversations(this.readStore, userId, query);
   }
 
   /** A message the caller may see (participant, not hidden for them), or 404. */

@@ -165,7 +165,7 @@ export class MongoReadStore implements ReadStore {
         if (options.limit) cursor = cursor.limit(options.limit);
         return (await cursor.toArray()) as unknown as T[];
       }),
-      countDocuments: (filter) => run(() => native.countDocuments(filterOf(filter), withSession({}))),
+      countDocuments: (filter, options = {}) => run(() => native.countDocuments(filterOf(filter), withSession(options.limit ? { limit: options.limit } : {}))),
       insertOne: (doc) => run(async () => { await native.insertOne(documentOf(doc), withSession({})); }),
       replaceOne: (filter, doc, options = {}) => run(async () =>
         result(await native.replaceOne(filterOf(filter), documentOf(doc), withSession({ upsert: options.upsert ?? false })))),

@@ -67,7 +67,8 @@ export interface Collection<T extends Doc = Doc> {
   readonly name: string;
   findOne(filter: Filter): Promise<T | null>;
   find(filter: Filter, options?: FindOptions): Promise<T[]>;
-  countDocuments(filter: Filter): Promise<number>;
+  /** With `limit`, counts no further than that (an unread badge shows "99+", not an exact scan of thousands). */
+  countDocuments(filter: Filter, options?: { limit?: number }): Promise<number>;
   insertOne(doc: T): Promise<void>;
   replaceOne(filter: Filter, doc: T, options?: { upsert?: boolean }): Promise<WriteResult>;
   updateOne(filter: Filter, update: Update, options?: { upsert?: boolean }): Promise<WriteResult>;

@@ -147,9 +147,13 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
     return this.select(filter, options);
   }
 
-  async countDocuments(filter: Filter): Promise<number> {
+  async countDocuments(filter: Filter, options: { limit?: number } = {}): Promise<number> {
     const params: SqlValue[] = [];
-    const sql = `SELECT count(*) AS n FROM ${this.table} WHERE ${this.where(filter, params)}`;
+    const where = this.where(filter, params);
+    const sql = options.limit === undefined
+      ? `SELECT count(*) AS n FROM ${this.table} WHERE ${where}`
+      : `SELECT count(*) AS n FROM (SELECT 1 FROM ${this.table} WHERE ${where} LIMIT ?)`;
+    if (options.limit !== undefined) params.push(options.limit);
     return (this.store.prepare(sql, this.store.readerConnection(this.inTransaction)).get(...params) as { n: number }).n;
   }
 

@@ -1,6 +1,6 @@
 import { NotFoundError } from '../../commands/shared/errors.ts';
 import type { CommandMetadata } from '../../commands/shared/events.ts';
-import { FEED, FEED_HORIZON, type FeedEntry, type FeedHorizon } from '../../projections/feed.ts';
+import { FEED, FEED_HORIZON, type FeedHorizon } from '../../projections/feed.ts';
 import { newId } from '../ids.ts';
 import type { ConversationAccess } from '../messaging/access.ts';
 import type { MessagingService } from '../messaging/messagingService.ts';
@@ -9,6 +9,7 @@ import type { ProjectionRunner } from '../projection/runner.ts';
 import type { ReadStore } from '../readstore/port.ts';
 import { parse } from '../validation.ts';
 import type { Connection, FrameHandler } from './gateway.ts';
+import { replayFeed } from './feedReplay.ts';
 import { LIMITS } from './protocol.ts';
 
 export interface FrameDeps {
@@ -53,17 +54,14 @@ export function frameHandlers({ messaging, access, readStore, projections, clock
     try {
       if (since === undefined) return await snapshot('sync.snapshot');
       if (since < await horizon() || since > await projections.headPosition()) return await snapshot('sync.reset');
-      const feed = readStore.collection<FeedEntry>(FEED);
       let position = since;
-      for (;;) {
-        const page = await feed.find({ userId, position: { $gt: position } }, { sort: { position: 1 }, limit: SYNC_PAGE });
+      for await (const page of replayFeed(readStore, userId, since, SYNC_PAGE)) {
         for (const entry of page) {
           connection.send(entry.bytes);
+          position = entry.position;
           // Sent as fast as the client reads: a slow reader waits here, it is not closed as a slow consumer.
           if (connection.congested) await connection.drained();
         }
-        if (page.length > 0) position = page[page.length - 1]!.position;
-        if (page.length < SYNC_PAGE) break;
         // A long backlog gives the event loop back between pages, so other sockets are served meanwhile.
         await new Promise((resolve) => setImmediate(resolve));
       }

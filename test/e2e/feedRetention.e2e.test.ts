@@ -15,7 +15,7 @@ test('after the feed is pruned, a sync from before the horizon gets sync.reset; 
     const first = (await send('old one')).body.message;
     await send('old two');
     const { horizon, removed } = await pruneFeed(app.readStore, new Date(Date.now() + 1_000));
-    t.true(removed >= 4, 'both users\' entries for both messages');
+    t.true(removed >= 2, 'the entries of both messages (one per message, whoever it reaches)');
     const fresh = (await send('after pruning')).body.message;
 
     const stale = await connect(app.wsUrl, b.accessToken);
