@@ -155,6 +155,8 @@ const receiptTypes = new Set<string>(receiptEventTypes);
 const groupTypes = new Set<string>(groupEventTypes);
 
 export const conversationsProjector: Projector = {
+  // 2: one document per member and a summary per conversation (1 rewrote every member's document per message).
+  version: 2,
   name: CONVERSATIONS,
   collections: {
     [CONVERSATIONS]: [{ key: { userId: 1 } }, { key: { conversationId: 1 } }],

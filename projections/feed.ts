@@ -97,6 +97,8 @@ const messageTypes = new Set<string>(messageEventTypes);
 const receiptTypes = new Set<string>(receiptEventTypes);
 
 export const feedProjector: Projector = {
+  // 2: one entry per event, addressed to a conversation or to named users (1 kept one entry per recipient).
+  version: 2,
   name: FEED,
   collections: {
     [FEED]: [{ key: { conversationId: 1, position: 1 } }, { key: { userIds: 1 }, multikey: true }, { key: { position: 1 } }],

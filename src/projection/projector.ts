@@ -1,6 +1,9 @@
 import type { RecordedEvent } from '../eventstore/port.ts';
 import type { Collection, Doc, IndexSpec } from '../readstore/port.ts';
 
+/** The collection of every projector's checkpoint: `{ _id: projector, position, version }`. */
+export const CHECKPOINTS = '_checkpoints';
+
 /** Every projected document remembers the position of the newest event applied to it. */
 export interface ProjectedDoc extends Doc {
   _position: number;
@@ -40,6 +43,11 @@ export interface Projector {
   readonly collections: Readonly<Record<string, readonly IndexSpec[]>>;
   /** Other projectors' collections this one reads while applying an event (as of that event). */
   readonly reads?: readonly string[];
+  /**
+   * The shape of the documents it writes (1 when absent). Raise it when that shape changes: a server that finds
+   * collections written by another version rebuilds them from the log before it serves.
+   */
+  readonly version?: number;
   readonly handles: ReadonlySet<string>;
   apply(event: RecordedEvent, context: ProjectionContext): Promise<void>;
 }

@@ -3,8 +3,7 @@ import type { EventStore } from '../eventstore/port.ts';
 import type { ReadStore, ReadStoreTransaction } from '../readstore/port.ts';
 import { applyInOrder } from './applyInOrder.ts';
 import { createProjectionContext } from './context.ts';
-import type { Projector } from './projector.ts';
-import { CHECKPOINTS } from './runner.ts';
+import { CHECKPOINTS, type Projector } from './projector.ts';
 import { loadSkips, notSkipped } from './skips.ts';
 
 export interface RebuildSummary {
@@ -92,7 +91,7 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
     while (await applyNextBatch(tx));
     await tx.renameCollections(collections.map((name) => ({ from: name + FRESH, to: name })));
     for (const projector of projectors) {
-      await tx.collection(CHECKPOINTS).replaceOne({ _id: projector.name }, { _id: projector.name, position }, { upsert: true });
+      await tx.collection(CHECKPOINTS).replaceOne({ _id: projector.name }, { _id: projector.name, position, version: projector.version ?? 1 }, { upsert: true });
     }
   });
   const seconds = (performance.now() - started) / 1000;

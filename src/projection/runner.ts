@@ -7,13 +7,16 @@ import { LIMITS } from '../realtime/protocol.ts';
 import { applyInOrder, ProjectorFailed } from './applyInOrder.ts';
 import { createProjectionContext } from './context.ts';
 import { ProjectionLease } from './lease.ts';
-import type { Projector, Publication } from './projector.ts';
+import { CHECKPOINTS, type Projector, type Publication } from './projector.ts';
+import { rebuildProjections } from './rebuild.ts';
 import { loadSkips, notSkipped } from './skips.ts';
 
-export const CHECKPOINTS = '_checkpoints';
+export { CHECKPOINTS } from './projector.ts';
 
 interface Checkpoint extends Doc {
   position: number;
+  /** The projector version that wrote the collections (1 when absent). */
+  version?: number;
 }
 
 interface Waiter {
@@ -116,6 +119,7 @@ export class ProjectionRunner {
         await this.readStore.ensureIndexes(collection, indexes);
       }
     }
+    await this.rebuildOutdated();
     await this.refreshPositions();
     this.mainPosition = this.position;
     if (this.lease) await this.holdLease();
@@ -128,6 +132,22 @@ export class ProjectionRunner {
     return doc?.position ?? 0;
   }
 
+  /** Collections written by another version of their projector are rebuilt from the log before anything is served. */
+  private async rebuildOutdated(): Promise<void> {
+    const checkpoints = this.readStore.collection<Checkpoint>(CHECKPOINTS);
+    const outdated: Projector[] = [];
+    for (const projector of this.projectors) {
+      const checkpoint = await checkpoints.findOne({ _id: projector.name });
+      if (checkpoint && (checkpoint.version ?? 1) !== (projector.version ?? 1)) outdated.push(projector);
+    }
+    if (outdated.length === 0) return;
+    this.logger.warn({ projectors: outdated.map((projector) => projector.name) }, 'projector versions changed: rebuilding their collections from the log');
+    const summary = await rebuildProjections({
+      eventStore: this.eventStore, readStore: this.readStore, projectors: outdated, all: this.projectors, upcaster: this.upcaster,
+    });
+    this.logger.info(summary, 'rebuilt the collections of changed projectors');
+  }
+
   private async refreshPositions(): Promise<void> {
     for (const projector of this.projectors) this.positions.set(projector.name, await this.readCheckpoint(projector.name));
   }
@@ -135,8 +155,9 @@ export class ProjectionRunner {
   /** Only moves forward: an older writer (a stale instance) cannot set a checkpoint back. */
   private async writeCheckpoint(name: string, position: number, scope: Scope): Promise<void> {
     try {
+      const version = this.projectors.find((projector) => projector.name === name)?.version ?? 1;
       await scope.collection<Checkpoint>(CHECKPOINTS).updateOne(
-        { _id: name, position: { $lt: position } }, { $set: { position } }, { upsert: true });
+        { _id: name, position: { $lt: position } }, { $set: { position, version } }, { upsert: true });
     } catch (error) {
       // The upsert met a checkpoint at or past `position`: nothing to do.
       const conflict = error as { code?: string; details?: { onId?: boolean } };

@@ -9,7 +9,7 @@ import { SqliteEventStore } from '../../src/eventstore/sqlite.ts';
 import { newId } from '../../src/ids.ts';
 import type { Projector } from '../../src/projection/projector.ts';
 import { rebuildProjections } from '../../src/projection/rebuild.ts';
-import { ProjectionRunner } from '../../src/projection/runner.ts';
+import { CHECKPOINTS, ProjectionRunner } from '../../src/projection/runner.ts';
 import { SqliteReadStore } from '../../src/readstore/sqlite.ts';
 import { tempDir } from '../helpers/app.ts';
 
@@ -218,4 +218,33 @@ test('with a lease, one runner projects at a time; another takes over when it st
   await second.waitFor(b.position, 5_000);
   t.true((await second.status()).leader);
   t.deepEqual(secondApplied.map((event) => event.position), [b.position]);
+});
+
+test('collections written by another version of their projector are rebuilt from the log before the runner serves', async (t) => {
+  const dir = tempDir();
+  let stores = await open(dir);
+  let runner = new ProjectionRunner(stores.events, stores.read, [notesProjector([])], eventUpcaster, silent);
+  await runner.start();
+  await runner.waitFor((await writeNotes(stores.events, 'notes-v', ['a', 'a', 'b'])).position);
+  await runner.stop();
+  await stores.events.close();
+  await stores.read.close();
+
+  // Version 2 of the projector writes another shape: initials instead of counts.
+  const v2: Projector = {
+    name: 'notes', version: 2, collections: { notes: [] }, handles: new Set(['NoteWritten']),
+    async apply(event, context) {
+      const { author } = event.data as { author: string };
+      await context.project<{ _id: string; _position: number; initials: string }>('notes', author, event,
+        (doc) => ({ _id: author, initials: `${doc?.initials ?? ''}${author.toUpperCase()}` }));
+    },
+  };
+  stores = await open(dir);
+  runner = new ProjectionRunner(stores.events, stores.read, [v2], eventUpcaster, silent);
+  await runner.start();
+  t.teardown(async () => { await runner.stop(); await stores.events.close(); await stores.read.close(); });
+  t.deepEqual(await stores.read.collection('notes').find({}, { sort: { _id: 1 } }), [
+    { _id: 'a', initials: 'AA', _position: 2 }, { _id: 'b', initials: 'B', _position: 3 },
+  ]);
+  t.like(await stores.read.collection(CHECKPOINTS).findOne({ _id: 'notes' }), { position: 3, version: 2 });
 });
