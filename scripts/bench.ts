@@ -25,6 +25,7 @@ import { spawnServer } from './lib/spawnServer.ts';
 import { Latencies, LoadSocket, runFor } from './bench/load.ts';
 import { measureRawAppends } from './bench/rawSqlite.ts';
 import { replayBench } from './bench/replay.ts';
+import { makeBigGroup, measureFanout, type FanoutResult } from './bench/fanout.ts';
 
 const { values } = parseArgs({
   options: {
@@ -41,12 +42,17 @@ const { values } = parseArgs({
     profile: { type: 'string' },
     /** Instead of the phases: generate this many events and time a full rebuild of every projector. */
     replay: { type: 'string' },
+    /** The group fan-out phase: one group of this many members, every member connected (0 skips it). */
+    'fanout-size': { type: 'string', default: '1000' },
+    /** Messages per second sent to that group. */
+    'fanout-rate': { type: 'string', default: '50' },
   },
 });
 const options = {
   users: Number(values.users), sockets: Number(values.sockets), seconds: Number(values.seconds), rate: Number(values.rate),
   window: Number(values.window), restConcurrency: Number(values['rest-concurrency']), groupSize: Number(values['group-size']),
   groupShare: Number(values['group-share']),
+  fanoutSize: Number(values['fanout-size']), fanoutRate: Number(values['fanout-rate']),
 };
 
 const log = (message: string) => process.stderr.write(`${message}\n`);
@@ -265,11 +271,11 @@ const messageFrame = (socketIndex: number, id: string) => ({
   type: 'message.send', id, text: String(performance.now()), ...target(userIndex.get(sockets[socketIndex]!.userId)!),
 });
 
-log('phase 1/3: socket throughput');
+log('phase 1/4: socket throughput');
 const socketThroughput = await measure('socket throughput', closedLoop(sockets, messageFrame, 'message.send.ok'));
-log('phase 2/3: socket latency at a fixed rate');
+log('phase 2/4: socket latency at a fixed rate');
 const socketLatency = await measure(`socket at ${options.rate}/s`, fixedRate(sockets, messageFrame, 'message.send.ok'));
-log('phase 3/3: REST throughput');
+log('phase 3/4: REST throughput');
 const restThroughput = await measure('REST throughput', async (stop, acked) => {
   await Promise.all([...Array(options.restConcurrency).keys()].map(async (worker) => {
     while (!stop()) {
@@ -279,6 +285,34 @@ const restThroughput = await measure('REST throughput', async (stop, acked) => {
     }
   }));
 });
+// --- group fan-out: one big group, every member connected ----------------------------------------------------
+const FANOUT_SENDERS = 10;
+let fanout: (FanoutResult & { eventLoopDelayMs: { worstWindowP99: number; max: number } }) | null = null;
+let bigGroup: Awaited<ReturnType<typeof makeBigGroup>> | null = null;
+if (options.fanoutSize > 1) {
+  log(`phase 4/4: group fan-out, ${options.fanoutSize} members at ${options.fanoutRate} messages/s`);
+  bigGroup = await makeBigGroup(json, options.fanoutSize, log);
+  const memberSockets: LoadSocket[] = [];
+  for (const member of bigGroup.members) memberSockets.push(new LoadSocket(`${server.wsUrl}?token=${member.token}`, member.id));
+  await Promise.all(memberSockets.map((socket) => socket.opened));
+  await Promise.all(memberSockets.map((socket) => new Promise<void>((resolve) => {
+    socket.on('sync.snapshot', () => resolve());
+    socket.send({ type: 'sync' });
+  })));
+  await drain();
+  const groupId = bigGroup.groupId;
+  const phaseStart = Date.now();
+  const result = await measureFanout({
+    sockets: memberSockets, rate: options.fanoutRate, seconds: options.seconds, senders: FANOUT_SENDERS, log, name: 'fan-out',
+    frame: (seq, sentAt) => ({ type: 'message.send', id: `fan-${seq}`, groupId, text: String(sentAt) }),
+    deliveryType: 'message.created',
+    sentAtOf: (frame) => (frame.message?.groupId === groupId ? { senderId: frame.message.senderId, sentAt: Number(frame.message.content?.text) } : null),
+  });
+  const windows = (await pingBody()).eventLoop.filter((window) => Date.parse(window.at) > phaseStart);
+  fanout = { ...result, eventLoopDelayMs: { worstWindowP99: Math.max(0, ...windows.map((w) => w.p99Ms)), max: Math.max(0, ...windows.map((w) => w.maxMs)) } };
+  for (const socket of memberSockets) socket.close();
+}
+
 const serverRssMb = Math.round(rssMb(serverPid));
 for (const socket of sockets) socket.close();
 await server.stop();
@@ -326,6 +360,19 @@ async function measureRelay(name: string, drive: ReturnType<typeof closedLoop>):
   await driving;
   return { ackedPerSecond: Math.round(acked / seconds), deliveryLatencyMs: latencies.summary() };
 }
+let relayFanout: FanoutResult | null = null;
+if (bigGroup) {
+  const members = bigGroup.members.map((member) => member.id);
+  const fanoutSockets = bigGroup.members.map((member) => new LoadSocket(`ws://127.0.0.1:${relayPort}/ws?user=${member.id}`, member.id));
+  await Promise.all(fanoutSockets.map((socket) => socket.opened));
+  relayFanout = await measureFanout({
+    sockets: fanoutSockets, rate: options.fanoutRate, seconds: options.seconds, senders: FANOUT_SENDERS, log, name: 'relay fan-out',
+    frame: (seq, sentAt) => ({ type: 'relay', id: `fan-${seq}`, to: members, senderId: members[seq % FANOUT_SENDERS], sentAt }),
+    deliveryType: 'relay',
+    sentAtOf: (frame) => ({ senderId: frame.senderId, sentAt: frame.sentAt }),
+  });
+  for (const socket of fanoutSockets) socket.close();
+}
 const relayThroughput = await measureRelay('relay throughput', closedLoop(relaySockets, relayFrame, 'ack'));
 const relayLatency = await measureRelay(`relay at ${options.rate}/s`, fixedRate(relaySockets, relayFrame, 'ack'));
 for (const socket of relaySockets) socket.close();
@@ -344,8 +391,9 @@ const result = {
   socketLatency,
   restThroughput,
   projectionReplay: { events: replay.events, eventsPerSecond: replay.eventsPerSecond },
+  groupFanout: fanout,
   serverRssMb,
-  limits: { rawSqliteSingleRowCommits: rawSingle, rawSqliteBatchedCommits: rawBatched, relayThroughput, relayLatency },
+  limits: { rawSqliteSingleRowCommits: rawSingle, rawSqliteBatchedCommits: rawBatched, relayThroughput, relayLatency, relayFanout },
   ratios: {
     socketAckedVsRelay: ratio(socketThroughput.ackedPerSecond, relayThroughput.ackedPerSecond),
     eventsAppendedVsRawSqliteBatched: ratio(socketThroughput.eventsAppendedPerSecond, rawBatched.appendsPerSecond),
@@ -368,6 +416,13 @@ row(`socket: send→ack p50/p95/p99 ms at ${options.rate}/s`, `${socketLatency.a
 row(`socket: send→delivered p50/p95/p99 ms at ${options.rate}/s`, `${socketLatency.deliveryLatencyMs.p50} / ${socketLatency.deliveryLatencyMs.p95} / ${socketLatency.deliveryLatencyMs.p99} (acked ${socketLatency.ackedPerSecond}/s)`);
 row('REST: acked messages/s', `${restThroughput.ackedPerSecond}`);
 row('REST: send→delivered p50/p95/p99 ms', `${restThroughput.deliveryLatencyMs.p50} / ${restThroughput.deliveryLatencyMs.p95} / ${restThroughput.deliveryLatencyMs.p99}`);
+if (fanout) {
+  row(`group fan-out: ${fanout.members} members, messages/s`, `${fanout.messagesPerSecond}`);
+  row('group fan-out: deliveries/s at the sockets', `${fanout.deliveriesPerSecond} (${fanout.delivered} of ${fanout.due} due, with a grace second)`);
+  row('group fan-out: send→delivered p50/p95/p99 ms', `${fanout.latencyMs.p50} / ${fanout.latencyMs.p95} / ${fanout.latencyMs.p99}`);
+  row('group fan-out: server event loop p99 / max ms', `${fanout.eventLoopDelayMs.worstWindowP99} / ${fanout.eventLoopDelayMs.max}`);
+}
+if (relayFanout) row('limit: bare uWS fan-out deliveries/s, p99 ms', `${relayFanout.deliveriesPerSecond}, ${relayFanout.latencyMs.p99}`);
 row('projection replay alone, events/s (all projectors)', `${replay.eventsPerSecond} (${replay.events} events)`);
 row(`server event loop p99 / max ms at ${options.rate}/s (1 s windows)`, `${socketLatency.eventLoopDelayMs.worstWindowP99} / ${socketLatency.eventLoopDelayMs.max}`);
 row('server event loop p99 / max ms (closed loop)', `${socketThroughput.eventLoopDelayMs.worstWindowP99} / ${socketThroughput.eventLoopDelayMs.max}`);
