@@ -45,7 +45,7 @@ const { values } = parseArgs({
     /** The group fan-out phase: one group of this many members, every member connected (0 skips it). */
     'fanout-size': { type: 'string', default: '1000' },
     /** Messages per second sent to that group. */
-    'fanout-rate': { type: 'string', default: '50' },
+    'fanout-rate': { type: 'string', default: '60' },
   },
 });
 const options = {
@@ -363,11 +363,11 @@ async function measureRelay(name: string, drive: ReturnType<typeof closedLoop>):
 let relayFanout: FanoutResult | null = null;
 if (bigGroup) {
   const members = bigGroup.members.map((member) => member.id);
-  const fanoutSockets = bigGroup.members.map((member) => new LoadSocket(`ws://127.0.0.1:${relayPort}/ws?user=${member.id}`, member.id));
+  const fanoutSockets = bigGroup.members.map((member) => new LoadSocket(`ws://127.0.0.1:${relayPort}/ws?user=${member.id}&group=fanout`, member.id));
   await Promise.all(fanoutSockets.map((socket) => socket.opened));
   relayFanout = await measureFanout({
     sockets: fanoutSockets, rate: options.fanoutRate, seconds: options.seconds, senders: FANOUT_SENDERS, log, name: 'relay fan-out',
-    frame: (seq, sentAt) => ({ type: 'relay', id: `fan-${seq}`, to: members, senderId: members[seq % FANOUT_SENDERS], sentAt }),
+    frame: (seq, sentAt) => ({ type: 'relay', id: `fan-${seq}`, toGroup: 'fanout', senderId: members[seq % FANOUT_SENDERS], sentAt }),
     deliveryType: 'relay',
     sentAtOf: (frame) => ({ senderId: frame.senderId, sentAt: frame.sentAt }),
   });

@@ -62,11 +62,16 @@ export async function measureFanout(options: {
     });
   }
   let sent = 0;
+  let sentInWindow = 0;
   let stopped = false;
   const driving = (async () => {
     while (!stopped) {
       const due = Math.floor(((performance.now() - started) / 1000) * rate);
-      for (; sent < due; sent++) sockets[sent % senders]!.send(frame(sent, performance.now()));
+      for (; sent < due; sent++) {
+        const now = performance.now();
+        if (now <= until) sentInWindow++;
+        sockets[sent % senders]!.send(frame(sent, now));
+      }
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   })();
@@ -82,7 +87,7 @@ export async function measureFanout(options: {
     messagesPerSecond: Math.round(sent / elapsed),
     deliveriesPerSecond: Math.round(deliveredInPhase / elapsed),
     delivered,
-    due: sent * (sockets.length - 1),
+    due: sentInWindow * (sockets.length - 1),
     latencyMs: latencies.summary(),
   };
 }
