@@ -17,6 +17,9 @@ export function createProjectionContext(
     reducer: DocReducer<T>): Promise<void> {
     if (current && current._position >= event.position) return;
     const next = reducer(current);
+    // The reducer returned the document it was given: nothing changed, nothing to write (the recipient of a
+    // direct message whose membership already exists, say).
+    if (current !== null && next === current) return;
     const target = collection<T>(name);
     // The position guard is in the write's filter as well: where a store has no transaction (a standalone
     // MongoDB), another writer may have applied a newer event since the read, and the older one must not win.
