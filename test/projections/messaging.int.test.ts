@@ -102,3 +102,25 @@ test('the operator\'s rebuild (fresh collections, swap, checkpoints) gives the s
   }
   t.deepEqual(checkpoints.map((checkpoint: any) => checkpoint.position), projectors.map(() => head), 'every checkpoint at the head');
 });
+
+test('a member who leaves and rejoins replays only what was said while they were in the group', async (t) => {
+  const store = await freshReadStoreFor(projectors);
+  const group = (id: string, from: string, text: string): MessageEvent => ({ type: 'MessageSent', data: {
+    messageId: id, conversationId: 'group:r', senderId: from, target: { kind: 'group', groupId: 'r' },
+    content: { kind: 'text', text }, replyTo: null, attachments: [], clientMessageId: id, sentAt: at,
+  } });
+  const events: Array<MessageEvent | GroupEvent> = [
+    { type: 'GroupCreated', data: { groupId: 'r', ownerId: 'o', profile: { name: 'R', description: '', iconMediaId: null }, memberIds: ['u'], createdAt: at } },
+    group('r1', 'o', 'while in'),
+    { type: 'MemberLeft', data: { groupId: 'r', userId: 'u', leftAt: at } },
+    group('r2', 'o', 'while out'),
+    { type: 'MemberAdded', data: { groupId: 'r', userId: 'u', role: 'member', addedBy: 'o', addedAt: at } },
+    group('r3', 'o', 'back in'),
+  ];
+  await projectAll(store, projectors, events.map((event) => recorded(event)));
+  const frames = await feedOf(store, 'u');
+  t.deepEqual(frames.map((f) => f.type === 'message.created' ? f.message.id : f.change), ['GroupCreated', 'r1', 'MemberLeft', 'MemberAdded', 'r3']);
+  t.false('group' in frames[2], 'the leave notice carries no group');
+  const list = await listConversations(store, 'u', { limit: 10 });
+  t.like(list[0], { conversationId: 'group:r', unreadCount: 1, lastMessage: { id: 'r3' } }, 'unread counts only what came after rejoining');
+});
