@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { ValidationError } from '../../commands/shared/errors.ts';
-import { retryWhileBusy } from '../sqlite/busy.ts';
+import { isBusy, retryWhileBusy } from '../sqlite/busy.ts';
 import { BackgroundCheckpointer, WAL_SIZE_LIMIT_BYTES, type CheckpointStatus, type SqliteStoreOptions } from '../sqlite/checkpointer.ts';
 import { assertPath } from './documents.ts';
 import type { Collection, Doc, IndexSpec, ReadStore, ReadStoreTransaction } from './port.ts';
@@ -81,7 +81,14 @@ export class SqliteReadStore implements ReadStore {
    */
   exclusive<R>(fn: () => R, inTransaction = false): Promise<R> {
     if (inTransaction) return Promise.resolve(fn());
-    if (this.transactionsPending === 0 && !this.checkpointer.wantsReset) return retryWhileBusy(() => this.db.transaction(fn).immediate());
+    if (this.transactionsPending === 0 && !this.checkpointer.wantsReset) {
+      try {
+        return Promise.resolve(this.db.transaction(fn).immediate());
+      } catch (error) {
+        if (!isBusy(error)) return Promise.reject(error);
+        // Another process holds the lock: wait in the queue (which retries asynchronously), never beside it.
+      }
+    }
     return this.withTransaction(async () => fn());
   }
 
