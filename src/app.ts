@@ -16,7 +16,10 @@ import { authRoutes } from './http/routes/auth.ts';
 import { answerClientError, createHttpApp } from './http/server.ts';
 import { createLogger } from './logger.ts';
 import { EventLoopMonitor } from './eventLoopMonitor.ts';
+import type { Projections } from './projection/projections.ts';
 import { ProjectionRunner, type ProjectionRunnerOptions } from './projection/runner.ts';
+import { WorkerProjections } from './projection/workerProjections.ts';
+import { SqliteEventStore } from './eventstore/sqlite.ts';
 import type { ReadStore } from './readstore/port.ts';
 import { groupRoutes } from './http/routes/groups.ts';
 import { messageRoutes } from './http/routes/messages.ts';
@@ -36,7 +39,7 @@ export interface RunningApp {
   logger: Logger;
   eventStore: EventStore;
   readStore: ReadStore;
-  projections: ProjectionRunner;
+  projections: Projections;
   gateway: SocketGateway;
   close(): Promise<void>;
 }
@@ -52,6 +55,8 @@ export interface AppOptions {
   walLimitBytes?: number;
   /** Projection runner settings (tests shorten the retry of a held projector). */
   projection?: ProjectionRunnerOptions;
+  /** On the embedded stores, project in a worker thread (the default) or in this one. */
+  projectionInWorker?: boolean;
 }
 
 /** The composition root: builds every store, service and server from the config, and tears them down. */
@@ -65,12 +70,20 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       : logger.error({ store: name, status }, 'WAL checkpoints keep failing: the WAL grows until they succeed')),
   });
   const eventStore = await openEventStore(config, storeOptions('events'));
-  const readStore = await openReadStore(config, storeOptions('read'));
-  // Instances sharing one MongoDB take turns projecting through a lease; the embedded store has one server.
-  const projections = new ProjectionRunner(eventStore, readStore, projectors, eventUpcaster, logger, {
-    exclusive: readStore.kind === 'mongodb' ? { ttlMs: 15_000 } : null,
-    ...options.projection,
-  });
+  // On the embedded stores the projections run in a worker thread with their own connections (and the read
+  // store's checkpoints): this thread only reads the read store.
+  const inWorker = eventStore instanceof SqliteEventStore && !config.mongoUri && options.projectionInWorker !== false;
+  const readStore = await openReadStore(config, { ...storeOptions('read'), checkpoints: !inWorker });
+  const projections: Projections = inWorker
+    ? new WorkerProjections(eventStore, logger, {
+      storageDir: config.storageDir, logLevel: logger.level, nodeEnv: config.nodeEnv, walLimitBytes: options.walLimitBytes,
+      runner: { ...options.projection }, forwardEventTypes: ['UserLoggedOut'], waitTimeoutMs: options.projection?.waitTimeoutMs,
+    })
+    // Instances sharing one MongoDB take turns projecting through a lease.
+    : new ProjectionRunner(eventStore, readStore, projectors, eventUpcaster, logger, {
+      exclusive: readStore.kind === 'mongodb' ? { ttlMs: 15_000 } : null,
+      ...options.projection,
+    });
   await projections.start();
 
   const commands = new CommandHandler(eventStore, eventUpcaster);
@@ -112,7 +125,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ping: async () => ({
       time: clock().toISOString(),
       projections: await projections.status(),
-      storage: { events: eventStore.checkpointStatus?.() ?? null, read: readStore.checkpointStatus?.() ?? null },
+      storage: { events: eventStore.checkpointStatus?.() ?? null, read: (await projections.readStoreStatus()) ?? null },
       eventLoop: eventLoop.recent().slice(-10),
     }),
   });

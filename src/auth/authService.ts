@@ -6,7 +6,7 @@ import { InvalidCredentialsError, userDecider, userStream } from '../../commands
 import { toOwnUser, USERS, type OwnUser, type UserDoc } from '../../projections/users.ts';
 import type { CommandHandler } from '../commandHandler.ts';
 import { deriveId } from '../ids.ts';
-import type { ProjectionRunner } from '../projection/runner.ts';
+import type { Projections } from '../projection/projections.ts';
 import type { ReadStore } from '../readstore/port.ts';
 import type { Principal } from './authenticator.ts';
 import type { PasswordHasher } from './passwords.ts';
@@ -35,7 +35,7 @@ export class AuthService {
   constructor(
     private readonly commands: CommandHandler,
     private readonly readStore: ReadStore,
-    private readonly projections: ProjectionRunner,
+    private readonly projections: Projections,
     private readonly tokens: TokenService,
     private readonly passwords: PasswordHasher,
   ) {}

@@ -93,7 +93,7 @@ export interface EventStore {
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
   subscribeToAll(options: SubscribeOptions, handler: BatchHandler): Subscription;
   /** The embedded store's WAL checkpointing (size, last success, consecutive failures), for /ping. */
-  checkpointStatus?(): CheckpointStatus;
+  checkpointStatus?(): CheckpointStatus | undefined;
   /** Position of the newest event, 0 when empty. */
   headPosition(): Promise<number>;
   close(): Promise<void>;

@@ -58,7 +58,7 @@ export class SqliteEventStore implements EventStore {
   private resetting = false;
   private closed = false;
 
-  private readonly checkpointer: BackgroundCheckpointer;
+  private readonly checkpointer: BackgroundCheckpointer | null;
 
   constructor(file: string, options: SqliteStoreOptions = {}) {
     this.db = new Database(file);
@@ -93,7 +93,7 @@ export class SqliteEventStore implements EventStore {
     };
     // Should the background worker die, SQLite checkpoints on its own again: slower, never unbounded.
     this.appendIsolated = this.db.transaction((request: PendingAppend) => this.appendInTransaction(request));
-    this.checkpointer = new BackgroundCheckpointer(file, {
+    this.checkpointer = options.checkpoints === false ? null : new BackgroundCheckpointer(file, {
       onFailure: () => this.db.pragma('wal_autocheckpoint = 1000'),
       walLimitBytes: options.walLimitBytes,
       onCheckpointProblem: options.onCheckpointProblem,
@@ -122,7 +122,7 @@ export class SqliteEventStore implements EventStore {
   private flush(): void {
     this.flushScheduled = false;
     if (this.pending.length === 0) return;
-    if (this.checkpointer.wantsReset && !this.closed) {
+    if (this.checkpointer?.wantsReset && !this.closed) {
       // The WAL passed its limit: appends wait until it is drained, so the next commit starts it over.
       if (!this.resetting) {
         this.resetting = true;
@@ -252,8 +252,22 @@ export class SqliteEventStore implements EventStore {
     };
   }
 
-  checkpointStatus(): CheckpointStatus {
-    return this.checkpointer.status();
+  checkpointStatus(): CheckpointStatus | undefined {
+    return this.checkpointer?.status();
+  }
+
+  /**
+   * Another connection (the serving thread's) committed appends: wakes this instance's subscriptions, which
+   * otherwise hear only of this instance's own commits.
+   */
+  notifyCommitted(): void {
+    for (const listener of this.commitListeners) listener();
+  }
+
+  /** Called after each commit of this instance's appends (to tell another thread's subscriptions). */
+  onCommit(listener: () => void): () => void {
+    this.commitListeners.add(listener);
+    return () => this.commitListeners.delete(listener);
   }
 
   async close(): Promise<void> {
@@ -264,7 +278,7 @@ export class SqliteEventStore implements EventStore {
     this.closed = true;
     this.flush();
     for (const listener of this.commitListeners) listener();
-    await this.checkpointer.stop();
+    await this.checkpointer?.stop();
     this.db.close();
   }
 }

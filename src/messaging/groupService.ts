@@ -5,7 +5,7 @@ import { userDecider, userStream } from '../../commands/users.ts';
 import { GROUPS, toPublicGroup, type GroupDoc, type PublicGroup } from '../../projections/groups.ts';
 import type { CommandHandler } from '../commandHandler.ts';
 import { deriveId } from '../ids.ts';
-import type { ProjectionRunner } from '../projection/runner.ts';
+import type { Projections } from '../projection/projections.ts';
 import type { ReadStore } from '../readstore/port.ts';
 
 /** Group use cases: the lookups the group decider needs, the command, then the group as members see it. */
@@ -13,7 +13,7 @@ export class GroupService {
   constructor(
     private readonly commands: CommandHandler,
     private readonly readStore: ReadStore,
-    private readonly projections: ProjectionRunner,
+    private readonly projections: Projections,
   ) {}
 
   async create(ownerId: string, input: { name: string; description?: string | undefined; iconMediaId?: string | null | undefined; memberIds: string[] },

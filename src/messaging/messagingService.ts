@@ -8,7 +8,7 @@ import { CONVERSATIONS, type ConversationDoc } from '../../projections/conversat
 import { GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageDoc, type PublicMessage } from '../../projections/messageDocs.ts';
 import type { CommandHandler } from '../commandHandler.ts';
 import { deriveId } from '../ids.ts';
-import type { ProjectionRunner } from '../projection/runner.ts';
+import type { Projections } from '../projection/projections.ts';
 import type { Filter, ReadStore } from '../readstore/port.ts';
 import type { ConversationAccess, ConversationName } from './access.ts';
 import { listConversations, type ConversationListItem } from './conversationList.ts';
@@ -47,7 +47,7 @@ export class MessagingService {
   constructor(
     private readonly commands: CommandHandler,
     private readonly readStore: ReadStore,
-    private readonly projections: ProjectionRunner,
+    private readonly projections: Projections,
     private readonly access: ConversationAccess,
   ) {}
 

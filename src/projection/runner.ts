@@ -8,6 +8,7 @@ import { applyInOrder, ProjectorFailed } from './applyInOrder.ts';
 import { createProjectionContext } from './context.ts';
 import { ProjectionLease } from './lease.ts';
 import { CHECKPOINTS, type Projector, type Publication } from './projector.ts';
+import type { Projections, ProjectionsStatus } from './projections.ts';
 import { rebuildProjections } from './rebuild.ts';
 import { loadSkips, notSkipped } from './skips.ts';
 
@@ -63,6 +64,12 @@ export interface ProjectionRunnerOptions {
   waitTimeoutMs?: number;
 }
 
+export interface ProjectionProgress {
+  positions: Array<[string, number]>;
+  held: string[];
+  mainPosition: number;
+}
+
 class CheckpointsRewound extends Error {}
 
 /** Where a read or write of checkpoints goes: the store, or a batch's transaction. */
@@ -77,7 +84,7 @@ type Scope = Pick<ReadStore | ReadStoreTransaction, 'collection'>;
  * batch is applied again without them, and the others go on; the held ones are retried with backoff and catch
  * up on their own, or pass over the event once an operator records a skip (`npm run skip-event`).
  */
-export class ProjectionRunner {
+export class ProjectionRunner implements Projections {
   private readonly positions = new Map<string, number>();
   private readonly stalls = new Map<string, ProjectionStall>();
   private readonly retryTimers = new Map<string, NodeJS.Timeout>();
@@ -434,13 +441,22 @@ export class ProjectionRunner {
     return this.eventStore.headPosition();
   }
 
-  async status(): Promise<{ head: number; projectors: ProjectionStatus[]; lag: number; stalled: ProjectionStall[]; leader: boolean }> {
+  async status(): Promise<ProjectionsStatus> {
     const head = await this.eventStore.headPosition();
     const projectors = this.projectors.map((projector) => ({
       projector: projector.name,
       position: this.positions.get(projector.name) ?? 0,
     }));
     return { head, projectors, lag: Math.max(0, head - this.position), stalled: [...this.stalls.values()].map((stall) => ({ ...stall })), leader: this.leader };
+  }
+
+  async readStoreStatus() {
+    return this.readStore.checkpointStatus?.();
+  }
+
+  /** Where each projector is and which are held: what a worker thread reports to the serving thread. */
+  progress(): ProjectionProgress {
+    return { positions: [...this.positions], held: [...this.stalls.keys()], mainPosition: this.mainPosition };
   }
 
   async stop(): Promise<void> {

@@ -105,6 +105,6 @@ export interface ReadStore {
   renameCollections(pairs: ReadonlyArray<{ from: string; to: string }>): Promise<void>;
   dropCollection(name: string): Promise<void>;
   /** The embedded store's WAL checkpointing (size, last success, consecutive failures), for /ping. */
-  checkpointStatus?(): CheckpointStatus;
+  checkpointStatus?(): CheckpointStatus | undefined;
   close(): Promise<void>;
 }

@@ -29,7 +29,7 @@ export class SqliteReadStore implements ReadStore {
   private transactionsPending = 0;
   /** True between BEGIN and COMMIT of the transaction that owns `db`. */
   private transactionOpen = false;
-  private readonly checkpointer: BackgroundCheckpointer;
+  private readonly checkpointer: BackgroundCheckpointer | null;
   /** Filters compile to a handful of distinct SQL texts; preparing each once per connection keeps the hot path cheap. */
   private readonly statements = new Map<Database.Database, Map<string, Database.Statement<SqlValue[]>>>();
 
@@ -48,7 +48,7 @@ export class SqliteReadStore implements ReadStore {
     this.readDb.pragma('cache_size = -32768');
     this.readDb.pragma('busy_timeout = 0');
     // Should the background worker die, SQLite checkpoints on its own again: slower, never unbounded.
-    this.checkpointer = new BackgroundCheckpointer(file, {
+    this.checkpointer = options.checkpoints === false ? null : new BackgroundCheckpointer(file, {
       onFailure: () => this.db.pragma('wal_autocheckpoint = 1000'),
       walLimitBytes: options.walLimitBytes,
       onCheckpointProblem: options.onCheckpointProblem,
@@ -81,7 +81,7 @@ export class SqliteReadStore implements ReadStore {
    */
   exclusive<R>(fn: () => R, inTransaction = false): Promise<R> {
     if (inTransaction) return Promise.resolve(fn());
-    if (this.transactionsPending === 0 && !this.checkpointer.wantsReset) {
+    if (this.transactionsPending === 0 && !this.checkpointer?.wantsReset) {
       try {
         return Promise.resolve(this.db.transaction(fn).immediate());
       } catch (error) {
@@ -92,8 +92,8 @@ export class SqliteReadStore implements ReadStore {
     return this.withTransaction(async () => fn());
   }
 
-  checkpointStatus(): CheckpointStatus {
-    return this.checkpointer.status();
+  checkpointStatus(): CheckpointStatus | undefined {
+    return this.checkpointer?.status();
   }
 
   metaOf(collection: string): CollectionMeta {
@@ -114,7 +114,10 @@ export class SqliteReadStore implements ReadStore {
 
   ensureTable(collection: string): void {
     if (!COLLECTION_NAME.test(collection)) throw new ValidationError(`Invalid collection name ${collection}`);
-    this.db.exec(`CREATE TABLE IF NOT EXISTS ${tableOf(collection)} (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID`);
+    // Looked up first: a connection that only reads (the serving thread's, when the projections run in a worker)
+    // must not ask for the write lock for a table that is there.
+    const exists = this.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(tableOf(collection));
+    if (!exists) this.db.exec(`CREATE TABLE IF NOT EXISTS ${tableOf(collection)} (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID`);
   }
 
   collection<T extends Doc = Doc>(name: string): Collection<T> {
@@ -209,7 +212,7 @@ export class SqliteReadStore implements ReadStore {
       };
       try {
         // The WAL passed its limit: writes pause until it is drained, so this one starts it over.
-        if (this.checkpointer.wantsReset) await this.checkpointer.resetBeforeWrite();
+        if (this.checkpointer?.wantsReset) await this.checkpointer.resetBeforeWrite();
         await retryWhileBusy(() => this.db.exec('BEGIN IMMEDIATE'));
         this.transactionOpen = true;
         try {
@@ -270,7 +273,7 @@ export class SqliteReadStore implements ReadStore {
 
   async close(): Promise<void> {
     await this.transactionQueue;
-    await this.checkpointer.stop();
+    await this.checkpointer?.stop();
     this.readDb.close();
     this.db.close();
   }

@@ -5,7 +5,7 @@ import { newId } from '../ids.ts';
 import type { ConversationAccess } from '../messaging/access.ts';
 import type { MessagingService } from '../messaging/messagingService.ts';
 import { markSchema, sendMessageSchema, syncSchema, typingSchema } from '../messaging/schemas.ts';
-import type { ProjectionRunner } from '../projection/runner.ts';
+import type { Projections } from '../projection/projections.ts';
 import type { ReadStore } from '../readstore/port.ts';
 import { parse } from '../validation.ts';
 import type { Connection, FrameHandler } from './gateway.ts';
@@ -16,7 +16,7 @@ export interface FrameDeps {
   messaging: MessagingService;
   access: ConversationAccess;
   readStore: ReadStore;
-  projections: ProjectionRunner;
+  projections: Projections;
   clock: () => Date;
   /** Sends ephemeral frames (typing) to every socket of a user. */
   sendToUser: (userId: string, bytes: string) => void;

@@ -11,6 +11,11 @@ export interface SqliteStoreOptions {
   walLimitBytes?: number | undefined;
   /** Told when checkpoints keep failing (or start working again), for the log. */
   onCheckpointProblem?: ((problem: CheckpointStatus) => void) | undefined;
+  /**
+   * False for a second connection to a database that another one in this process writes and checkpoints (the
+   * projection worker's reader of the event log, the serving thread's reader of the read store).
+   */
+  checkpoints?: boolean;
 }
 
 export interface CheckpointStatus {

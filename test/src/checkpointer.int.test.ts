@@ -40,7 +40,7 @@ test('past its limit the read store\'s WAL is reset between writes by drains, fa
     peak = Math.max(peak, statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
-  const status = store.checkpointStatus();
+  const status = store.checkpointStatus()!;
   t.log(`peak WAL ${(peak / 1024).toFixed(0)} KiB, ${status.drains} drains, ${status.truncations} truncations`);
   t.true(status.drains > status.truncations, 'reset mostly by drains');
   t.true(peak < 4 * walLimitBytes, `peak ${peak}`);

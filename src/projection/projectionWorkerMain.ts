@@ -1,0 +1,78 @@
+/**
+ * The projection worker thread (see WorkerProjections): its own connections to both embedded databases, the
+ * projection runner, and messages to and from the serving thread. The serving thread then only appends, reads
+ * and pushes: no projection batch ever runs between its frames.
+ */
+import { join } from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import { eventUpcaster } from '../../commands/upcasters.ts';
+import { projectors } from '../../projections/index.ts';
+import { SqliteEventStore } from '../eventstore/sqlite.ts';
+import { createLogger } from '../logger.ts';
+import { SqliteReadStore } from '../readstore/sqlite.ts';
+import { ProjectionRunner, type ProjectionRunnerOptions } from './runner.ts';
+import type { ToWorker, FromWorker } from './workerProtocol.ts';
+
+interface WorkerConfig {
+  storageDir: string;
+  logLevel: string;
+  nodeEnv: string;
+  walLimitBytes?: number;
+  runner: ProjectionRunnerOptions;
+  /** Event types whose events the serving thread reacts to (token revocation): only those cross over. */
+  forwardEventTypes: string[];
+}
+
+const config = workerData as WorkerConfig;
+const port = parentPort!;
+const post = (message: FromWorker) => port.postMessage(message);
+const logger = createLogger(config.logLevel, config.nodeEnv).child({ thread: 'projection' });
+
+// The serving thread appends and checkpoints the event log; this thread only reads it.
+const eventStore = new SqliteEventStore(join(config.storageDir, 'events.sqlite'), { checkpoints: false });
+const readStore = new SqliteReadStore(join(config.storageDir, 'read.sqlite'), {
+  walLimitBytes: config.walLimitBytes,
+  onCheckpointProblem: (status) => (status.healthy
+    ? logger.info({ store: 'read', status }, 'WAL checkpoints succeed again')
+    : logger.error({ store: 'read', status }, 'WAL checkpoints keep failing: the WAL grows until they succeed')),
+});
+const runner = new ProjectionRunner(eventStore, readStore, projectors, eventUpcaster, logger, config.runner);
+const forwarded = new Set(config.forwardEventTypes);
+runner.onCommitted(({ events, publications }) => {
+  post({
+    type: 'committed',
+    progress: runner.progress(),
+    publications: [...publications],
+    events: events.filter((event) => forwarded.has(event.type)),
+  });
+});
+
+port.on('message', (message: ToWorker) => {
+  switch (message.type) {
+    case 'wake':
+      eventStore.notifyCommitted();
+      return;
+    case 'status':
+      void Promise.all([runner.status(), runner.readStoreStatus()]).then(
+        ([status, storage]) => post({ type: 'status', id: message.id, status, storage }),
+        (error: unknown) => post({ type: 'status', id: message.id, error: String(error) }),
+      );
+      return;
+    case 'stop':
+      void (async () => {
+        await runner.stop();
+        await eventStore.close();
+        await readStore.close();
+        post({ type: 'stopped' });
+      })();
+      return;
+  }
+});
+
+try {
+  await runner.start();
+  post({ type: 'ready', progress: runner.progress() });
+} catch (error) {
+  logger.error({ err: error }, 'the projection worker could not start');
+  post({ type: 'failed', error: error instanceof Error ? error.message : String(error) });
+}

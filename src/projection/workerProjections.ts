@@ -1,0 +1,211 @@
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { UnavailableError } from '../../commands/shared/errors.ts';
+import type { EventStore } from '../eventstore/port.ts';
+import type { CheckpointStatus } from '../sqlite/checkpointer.ts';
+import type { Projections, ProjectionsStatus } from './projections.ts';
+import type { CommittedBatch, ProjectionProgress, ProjectionRunnerOptions } from './runner.ts';
+import type { FromWorker, ToWorker } from './workerProtocol.ts';
+
+export interface WorkerProjectionsOptions {
+  storageDir: string;
+  logLevel: string;
+  nodeEnv: string;
+  walLimitBytes?: number | undefined;
+  runner: ProjectionRunnerOptions;
+  forwardEventTypes: string[];
+  /** How long a read-your-writes wait lasts before the write is answered 503. */
+  waitTimeoutMs?: number | undefined;
+}
+
+interface Waiter {
+  position: number;
+  resolve: () => void;
+}
+
+/**
+ * The projections of the embedded stores, run in a worker thread (src/projection/projectionWorkerMain.ts) with its
+ * own connections: a projection batch never holds up the frames and requests of the serving thread. The
+ * serving thread tells it of each commit of the event log; it answers with each committed batch (positions,
+ * live updates, the events the server reacts to).
+ */
+export class WorkerProjections implements Projections {
+  private worker: Worker | null = null;
+  private positions = new Map<string, number>();
+  private held = new Set<string>();
+  private mainPosition = 0;
+  private waiters: Waiter[] = [];
+  private readonly listeners = new Set<(batch: CommittedBatch) => void>();
+  private readonly statusRequests = new Map<number, (message: Extract<FromWorker, { type: 'status' }>) => void>();
+  private nextRequest = 1;
+  private stopping = false;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private readonly stopCommitHook: () => void;
+
+  constructor(
+    private readonly eventStore: EventStore & { onCommit(listener: () => void): () => void },
+    private readonly logger: Logger,
+    private readonly options: WorkerProjectionsOptions,
+  ) {
+    // Each commit of the serving thread's appends wakes the worker's subscription.
+    this.stopCommitHook = eventStore.onCommit(() => this.post({ type: 'wake' }));
+  }
+
+  start(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const worker = new Worker(new URL('./projectionWorker.mjs', import.meta.url), {
+        workerData: {
+          storageDir: this.options.storageDir, logLevel: this.options.logLevel, nodeEnv: this.options.nodeEnv,
+          walLimitBytes: this.options.walLimitBytes, runner: this.options.runner, forwardEventTypes: this.options.forwardEventTypes,
+        },
+      });
+      this.worker = worker;
+      let started = false;
+      worker.on('message', (message: FromWorker) => {
+        if (message.type === 'ready') {
+          started = true;
+          this.apply(message.progress);
+          resolve();
+        } else if (message.type === 'failed' && !started) {
+          reject(new Error(`The projection worker could not start: ${message.error}`));
+        } else {
+          this.receive(message);
+        }
+      });
+      worker.on('error', (error) => {
+        this.logger.error({ err: error }, 'the projection worker failed');
+        if (!started) reject(error);
+      });
+      worker.on('exit', (code) => {
+        if (this.worker === worker) this.worker = null;
+        if (this.stopping || !started) return;
+        // It resumes from its checkpoints: nothing is lost, updates are late meanwhile.
+        this.logger.error({ code }, 'the projection worker exited; restarting it in 1 s');
+        this.restartTimer = setTimeout(() => {
+          this.restartTimer = null;
+          this.start().catch((error: unknown) => this.logger.error({ err: error }, 'restarting the projection worker failed'));
+        }, 1_000);
+        this.restartTimer.unref();
+      });
+    });
+  }
+
+  private post(message: ToWorker): void {
+    this.worker?.postMessage(message);
+  }
+
+  private receive(message: FromWorker): void {
+    switch (message.type) {
+      case 'committed': {
+        this.apply(message.progress);
+        const batch: CommittedBatch = { events: message.events, publications: message.publications };
+        for (const listener of this.listeners) {
+          try {
+            listener(batch);
+          } catch (error) {
+            this.logger.error({ err: error }, 'a listener of committed projection batches failed');
+          }
+        }
+        this.releaseWaiters();
+        return;
+      }
+      case 'status':
+        this.statusRequests.get(message.id)?.(message);
+        this.statusRequests.delete(message.id);
+        return;
+      case 'failed':
+        this.logger.error({ error: message.error }, 'the projection worker failed');
+        return;
+      case 'ready':
+      case 'stopped':
+        return;
+    }
+  }
+
+  private apply(progress: ProjectionProgress): void {
+    this.positions = new Map(progress.positions);
+    this.held = new Set(progress.held);
+    this.mainPosition = progress.mainPosition;
+  }
+
+  get position(): number {
+    let lowest = Number.POSITIVE_INFINITY;
+    for (const [name, position] of this.positions) if (!this.held.has(name)) lowest = Math.min(lowest, position);
+    return Number.isFinite(lowest) ? lowest : this.mainPosition;
+  }
+
+  positionOf(name: string): number {
+    return this.positions.get(name) ?? 0;
+  }
+
+  waitFor(position: number, timeoutMs = this.options.waitTimeoutMs ?? 10_000): Promise<void> {
+    if (this.position >= position) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((waiter) => waiter !== entry);
+        reject(new UnavailableError('Projections are lagging; the write is stored and will appear shortly', { position }));
+      }, timeoutMs);
+      const entry: Waiter = { position, resolve: () => { clearTimeout(timer); resolve(); } };
+      this.waiters.push(entry);
+    });
+  }
+
+  private releaseWaiters(): void {
+    if (this.waiters.length === 0) return;
+    const reached = this.position;
+    const pending: Waiter[] = [];
+    for (const waiter of this.waiters) {
+      if (waiter.position <= reached) waiter.resolve();
+      else pending.push(waiter);
+    }
+    this.waiters = pending;
+  }
+
+  onCommitted(listener: (batch: CommittedBatch) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  headPosition(): Promise<number> {
+    return this.eventStore.headPosition();
+  }
+
+  private request(): Promise<Extract<FromWorker, { type: 'status' }>> {
+    if (!this.worker) return Promise.reject(new UnavailableError('The projection worker is restarting'));
+    const id = this.nextRequest++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.statusRequests.delete(id);
+        reject(new UnavailableError('The projection worker did not answer'));
+      }, 5_000);
+      this.statusRequests.set(id, (message) => { clearTimeout(timer); resolve(message); });
+      this.post({ type: 'status', id });
+    });
+  }
+
+  async status(): Promise<ProjectionsStatus> {
+    const answer = await this.request();
+    if (!answer.status) throw new Error(answer.error ?? 'no status');
+    return answer.status;
+  }
+
+  async readStoreStatus(): Promise<CheckpointStatus | undefined> {
+    return (await this.request()).storage;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.stopCommitHook();
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    const worker = this.worker;
+    if (!worker) return;
+    await new Promise<void>((resolve) => {
+      const done = () => resolve();
+      worker.on('message', (message: FromWorker) => { if (message.type === 'stopped') done(); });
+      worker.once('exit', done);
+      worker.postMessage({ type: 'stop' } satisfies ToWorker);
+    });
+    await worker.terminate();
+    this.worker = null;
+  }
+}
