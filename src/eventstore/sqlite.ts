@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { isBusy, LOCK_WAIT_LIMIT_MS } from '../sqlite/busy.ts';
+import { isBusy, LOCK_WAIT_LIMIT_MS, retryWhileBusy } from '../sqlite/busy.ts';
 import { BackgroundCheckpointer, WAL_SIZE_LIMIT_BYTES, type CheckpointStatus, type SqliteStoreOptions } from '../sqlite/checkpointer.ts';
 import { ConcurrencyError, ConflictError, UnavailableError } from '../../commands/shared/errors.ts';
 import type {
@@ -200,12 +200,13 @@ export class SqliteEventStore implements EventStore {
   }
 
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
-    const rows = this.statements.readStream.all(stream, options.fromRevision ?? 0, options.maxCount ?? -1);
+    // Reads can meet SQLITE_BUSY for a moment while another connection restarts the WAL: retried asynchronously.
+    const rows = await retryWhileBusy(() => this.statements.readStream.all(stream, options.fromRevision ?? 0, options.maxCount ?? -1));
     return rows.map(toRecorded);
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
-    return this.readAllNow(options.after ?? 0, options.maxCount ?? -1);
+    return retryWhileBusy(() => this.readAllNow(options.after ?? 0, options.maxCount ?? -1));
   }
 
   private readAllNow(after: number, maxCount: number): RecordedEvent[] {
@@ -213,7 +214,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   async headPosition(): Promise<number> {
-    return this.statements.head.get()?.position ?? 0;
+    return retryWhileBusy(() => this.statements.head.get()?.position ?? 0);
   }
 
   subscribeToAll({ after, batchSize = 1_000 }: SubscribeOptions, handler: BatchHandler): Subscription {
@@ -229,7 +230,14 @@ export class SqliteEventStore implements EventStore {
       let position = after;
       try {
         while (!stopped) {
-          const batch = this.closed ? [] : this.readAllNow(position, batchSize);
+          let batch: RecordedEvent[];
+          try {
+            batch = this.closed ? [] : this.readAllNow(position, batchSize);
+          } catch (error) {
+            if (!isBusy(error)) throw error;
+            await new Promise((resolve) => setTimeout(resolve, 2));
+            continue;
+          }
           if (batch.length === 0) {
             // Reading and parking happen in one synchronous step, so no commit can slip between them.
             await new Promise<void>((resolve) => { wake = resolve; });
@@ -237,6 +245,9 @@ export class SqliteEventStore implements EventStore {
           }
           await handler(batch);
           position = batch[batch.length - 1]!.position;
+          // Batches back to back would otherwise run as one chain of promises: let the event loop serve messages,
+          // timers and sockets between them.
+          await new Promise((resolve) => setImmediate(resolve));
         }
       } finally {
         this.commitListeners.delete(listener);

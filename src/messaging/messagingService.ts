@@ -56,6 +56,8 @@ export class MessagingService {
    * the socket acks as soon as the event is stored.
    */
   async send(senderId: string, input: SendInput, metadata: CommandMetadata, awaitProjection = true): Promise<SendResult> {
+    // A sender that does not wait for its projection afterwards (the socket) waits before, while it is far behind.
+    if (!awaitProjection) await this.projections.admit();
     const target: MessageTarget = input.groupId !== undefined
       ? { kind: 'group', groupId: input.groupId }
       : { kind: 'direct', recipientId: input.recipientId! };

@@ -27,4 +27,20 @@ export interface Projections {
   /** Each committed batch: its events (those the server reacts to) and what the projectors published. */
   onCommitted(listener: (batch: CommittedBatch) => void): () => void;
   headPosition(): Promise<number>;
+  /**
+   * Backpressure for writers that do not wait for their own projection (socket sends): resolves at once while
+   * the projections keep up, otherwise once they are within MAX_PROJECTION_LAG events of the log's head.
+   * Without it acks would outrun the projection and deliveries fall seconds behind.
+   */
+  admit(): Promise<void>;
+}
+
+export const MAX_PROJECTION_LAG = 1_000;
+
+/** `admit()` in terms of a projection's position and waiters: shared by both implementations. */
+export async function admitWithin(projections: Pick<Projections, 'position' | 'headPosition' | 'waitFor'>, maxLag = MAX_PROJECTION_LAG): Promise<void> {
+  const head = await projections.headPosition();
+  if (head - projections.position <= maxLag) return;
+  // A projection that does not catch up in time is reported by the write's own wait, or on /ping: let it through.
+  await projections.waitFor(head - maxLag).catch(() => undefined);
 }

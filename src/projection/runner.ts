@@ -8,7 +8,7 @@ import { applyInOrder, ProjectorFailed } from './applyInOrder.ts';
 import { createProjectionContext } from './context.ts';
 import { ProjectionLease } from './lease.ts';
 import { CHECKPOINTS, type Projector, type Publication } from './projector.ts';
-import type { Projections, ProjectionsStatus } from './projections.ts';
+import { admitWithin, type Projections, type ProjectionsStatus } from './projections.ts';
 import { rebuildProjections } from './rebuild.ts';
 import { loadSkips, notSkipped } from './skips.ts';
 
@@ -439,6 +439,10 @@ export class ProjectionRunner implements Projections {
 
   headPosition(): Promise<number> {
     return this.eventStore.headPosition();
+  }
+
+  admit(): Promise<void> {
+    return admitWithin(this);
   }
 
   async status(): Promise<ProjectionsStatus> {

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { UnavailableError } from '../../commands/shared/errors.ts';
 import type { EventStore } from '../eventstore/port.ts';
 import type { CheckpointStatus } from '../sqlite/checkpointer.ts';
-import type { Projections, ProjectionsStatus } from './projections.ts';
+import { admitWithin, type Projections, type ProjectionsStatus } from './projections.ts';
 import type { CommittedBatch, ProjectionProgress, ProjectionRunnerOptions } from './runner.ts';
 import type { FromWorker, ToWorker } from './workerProtocol.ts';
 
@@ -168,6 +168,10 @@ export class WorkerProjections implements Projections {
 
   headPosition(): Promise<number> {
     return this.eventStore.headPosition();
+  }
+
+  admit(): Promise<void> {
+    return admitWithin(this);
   }
 
   private request(): Promise<Extract<FromWorker, { type: 'status' }>> {

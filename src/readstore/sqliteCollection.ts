@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { ConflictError, ValidationError } from '../../commands/shared/errors.ts';
+import { retryWhileBusy } from '../sqlite/busy.ts';
 import { applyUpdate, assertPath, getPath, seedFromFilter } from './documents.ts';
 import type { Collection, Doc, FieldOperators, Filter, FindOptions, SortSpec, Update, WriteResult } from './port.ts';
 import type { SqliteReadStore } from './sqlite.ts';
@@ -139,12 +140,14 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
     return (this.store.prepare(sql, db).all(...params) as Array<{ doc: string }>).map((row) => JSON.parse(row.doc) as T);
   }
 
+  // Reads can meet SQLITE_BUSY for a moment while another connection restarts the WAL (the projection worker's
+  // checkpoints): they are retried asynchronously, like writes, never waited for on the serving thread.
   async findOne(filter: Filter): Promise<T | null> {
-    return this.select(filter, { limit: 1 })[0] ?? null;
+    return retryWhileBusy(() => this.select(filter, { limit: 1 })[0] ?? null);
   }
 
   async find(filter: Filter, options?: FindOptions): Promise<T[]> {
-    return this.select(filter, options);
+    return retryWhileBusy(() => this.select(filter, options));
   }
 
   async countDocuments(filter: Filter, options: { limit?: number } = {}): Promise<number> {
@@ -154,7 +157,7 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
       ? `SELECT count(*) AS n FROM ${this.table} WHERE ${where}`
       : `SELECT count(*) AS n FROM (SELECT 1 FROM ${this.table} WHERE ${where} LIMIT ?)`;
     if (options.limit !== undefined) params.push(options.limit);
-    return (this.store.prepare(sql, this.store.readerConnection(this.inTransaction)).get(...params) as { n: number }).n;
+    return retryWhileBusy(() => (this.store.prepare(sql, this.store.readerConnection(this.inTransaction)).get(...params) as { n: number }).n);
   }
 
   private write(doc: T, isNew: boolean): void {

@@ -43,6 +43,7 @@ test('past its limit the read store\'s WAL is reset between writes by drains, fa
   const status = store.checkpointStatus()!;
   t.log(`peak WAL ${(peak / 1024).toFixed(0)} KiB, ${status.drains} drains, ${status.truncations} truncations`);
   t.true(status.drains > status.truncations, 'reset mostly by drains');
-  t.true(peak < 4 * walLimitBytes, `peak ${peak}`);
+  // The backstop acts at 4 × the limit, on the worker's next tick: a tick's writes may come on top.
+  t.true(peak < 6 * walLimitBytes, `peak ${peak}`);
   t.true(status.healthy);
 });
