@@ -27,8 +27,11 @@ interface PendingAppend {
   queuedAt: number;
 }
 
-/** Appends that arrive in the same turn of the event loop share one transaction, hence one fsync. */
-const MAX_APPENDS_PER_COMMIT = 2_000;
+/**
+ * Appends that arrive in the same turn of the event loop share one transaction, hence one fsync, up to this many:
+ * a commit of thousands would hold the serving thread for a hundred milliseconds and more.
+ */
+const MAX_APPENDS_PER_COMMIT = 256;
 
 const toRecorded = (row: EventRow): RecordedEvent => ({
   stream: row.stream,
@@ -110,8 +113,7 @@ export class SqliteEventStore implements EventStore {
     return new Promise((resolve, reject) => {
       this.pending.push({ stream, events, expected, resolve, reject, queuedAt: performance.now() });
       if (this.retryTimer || this.resetting) return;
-      if (this.pending.length >= MAX_APPENDS_PER_COMMIT) this.flush();
-      else if (!this.flushScheduled) {
+      if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
       }
@@ -133,8 +135,12 @@ export class SqliteEventStore implements EventStore {
       }
       return;
     }
-    const batch = this.pending;
-    this.pending = [];
+    // At most MAX_APPENDS_PER_COMMIT per commit: a longer one would hold the serving thread; the rest follow at once.
+    const batch = this.pending.splice(0, MAX_APPENDS_PER_COMMIT);
+    if (this.pending.length > 0 && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
     let outcomes: Array<{ ok: true; value: AppendResult } | { ok: false; error: unknown }> = [];
     try {
       this.db.transaction(() => {

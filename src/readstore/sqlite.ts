@@ -41,11 +41,12 @@ export class SqliteReadStore implements ReadStore {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('wal_autocheckpoint = 0');
     this.db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
-    this.db.pragma('cache_size = -65536');
+    // A connection that only reads (projections in a worker write through their own) needs a smaller page cache.
+    this.db.pragma(`cache_size = ${options.checkpoints === false ? -16384 : -65536}`);
     // Never a synchronous lock wait on the serving thread: busy writes are retried asynchronously (busy.ts).
     this.db.pragma('busy_timeout = 0');
     this.readDb = new Database(file, { readonly: true });
-    this.readDb.pragma('cache_size = -32768');
+    this.readDb.pragma(`cache_size = ${options.checkpoints === false ? -4096 : -32768}`);
     this.readDb.pragma('busy_timeout = 0');
     // Should the background worker die, SQLite checkpoints on its own again: slower, never unbounded.
     this.checkpointer = options.checkpoints === false ? null : new BackgroundCheckpointer(file, {
