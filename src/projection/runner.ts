@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { EventUpcaster } from '../../commands/shared/upcasting.ts';
-import { UnavailableError } from '../../commands/shared/errors.ts';
 import type { EventStore, RecordedEvent, Subscription } from '../eventstore/port.ts';
 import type { Doc, ReadStore, ReadStoreTransaction } from '../readstore/port.ts';
 import { LIMITS } from '../realtime/protocol.ts';
@@ -8,6 +7,7 @@ import { applyInOrder, ProjectorFailed } from './applyInOrder.ts';
 import { createProjectionContext } from './context.ts';
 import { ProjectionLease } from './lease.ts';
 import { CHECKPOINTS, type Projector, type Publication } from './projector.ts';
+import { PositionWaiters } from './positionWaiters.ts';
 import { admitWithin, type Projections, type ProjectionsStatus } from './projections.ts';
 import { rebuildProjections } from './rebuild.ts';
 import { loadSkips, notSkipped } from './skips.ts';
@@ -20,10 +20,6 @@ interface Checkpoint extends Doc {
   version?: number;
 }
 
-interface Waiter {
-  position: number;
-  resolve: () => void;
-}
 
 export interface ProjectionStatus {
   projector: string;
@@ -89,7 +85,7 @@ export class ProjectionRunner implements Projections {
   private readonly stalls = new Map<string, ProjectionStall>();
   private readonly retryTimers = new Map<string, NodeJS.Timeout>();
   private subscription: Subscription | null = null;
-  private waiters: Waiter[] = [];
+  private readonly waiters = new PositionWaiters(() => this.position);
   private readonly batchListeners = new Set<(batch: CommittedBatch) => void>();
   private stopped = false;
   /** Position of the last batch the subscription committed: held projectors catch up to it. */
@@ -195,7 +191,7 @@ export class ProjectionRunner implements Projections {
           this.subscription = null;
         } else if (!ours) {
           await this.refreshPositions();
-          this.releaseWaiters();
+          this.waiters.release();
         }
       } catch (error) {
         this.logger.error({ err: error }, 'projection lease check failed');
@@ -299,7 +295,7 @@ export class ProjectionRunner implements Projections {
     this.mainPosition = Math.max(this.mainPosition, last);
     // Live updates go out only once the batch is committed, so a pushed change is always readable.
     this.emit({ events, publications: published });
-    this.releaseWaiters();
+    this.waiters.release();
   }
 
   private emit(batch: CommittedBatch): void {
@@ -382,7 +378,7 @@ export class ProjectionRunner implements Projections {
         this.emit({ events: [], publications: published });
       }
       this.logger.info({ projector: name }, 'held projector caught up and rejoined');
-      this.releaseWaiters();
+      this.waiters.release();
     } catch (error) {
       if (error instanceof ProjectorFailed) this.hold(error);
       else {
@@ -415,26 +411,7 @@ export class ProjectionRunner implements Projections {
    * write sees it. A held projector does not turn every write into a 503: it is on /ping instead.
    */
   waitFor(position: number, timeoutMs = this.options.waitTimeoutMs): Promise<void> {
-    if (this.position >= position) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((waiter) => waiter !== entry);
-        reject(new UnavailableError('Projections are lagging; the write is stored and will appear shortly', { position }));
-      }, timeoutMs);
-      const entry: Waiter = { position, resolve: () => { clearTimeout(timer); resolve(); } };
-      this.waiters.push(entry);
-    });
-  }
-
-  private releaseWaiters(): void {
-    if (this.waiters.length === 0) return;
-    const reached = this.position;
-    const pending: Waiter[] = [];
-    for (const waiter of this.waiters) {
-      if (waiter.position <= reached) waiter.resolve();
-      else pending.push(waiter);
-    }
-    this.waiters = pending;
+    return this.waiters.waitFor(position, timeoutMs);
   }
 
   headPosition(): Promise<number> {

@@ -1,8 +1,9 @@
 import { Worker } from 'node:worker_threads';
-import type { Logger } from 'pino';
 import { UnavailableError } from '../../commands/shared/errors.ts';
+import type { Logger } from 'pino';
 import type { EventStore } from '../eventstore/port.ts';
 import type { CheckpointStatus } from '../sqlite/checkpointer.ts';
+import { PositionWaiters } from './positionWaiters.ts';
 import { admitWithin, type Projections, type ProjectionsStatus } from './projections.ts';
 import type { CommittedBatch, ProjectionProgress, ProjectionRunnerOptions } from './runner.ts';
 import type { FromWorker, ToWorker } from './workerProtocol.ts';
@@ -18,10 +19,6 @@ export interface WorkerProjectionsOptions {
   waitTimeoutMs?: number | undefined;
 }
 
-interface Waiter {
-  position: number;
-  resolve: () => void;
-}
 
 /**
  * The projections of the embedded stores, run in a worker thread (src/projection/projectionWorkerMain.ts) with its
@@ -34,7 +31,7 @@ export class WorkerProjections implements Projections {
   private positions = new Map<string, number>();
   private held = new Set<string>();
   private mainPosition = 0;
-  private waiters: Waiter[] = [];
+  private readonly waiters = new PositionWaiters(() => this.position);
   private readonly listeners = new Set<(batch: CommittedBatch) => void>();
   private readonly statusRequests = new Map<number, (message: Extract<FromWorker, { type: 'status' }>) => void>();
   private nextRequest = 1;
@@ -106,7 +103,7 @@ export class WorkerProjections implements Projections {
             this.logger.error({ err: error }, 'a listener of committed projection batches failed');
           }
         }
-        this.releaseWaiters();
+        this.waiters.release();
         return;
       }
       case 'status':
@@ -139,26 +136,7 @@ export class WorkerProjections implements Projections {
   }
 
   waitFor(position: number, timeoutMs = this.options.waitTimeoutMs ?? 10_000): Promise<void> {
-    if (this.position >= position) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((waiter) => waiter !== entry);
-        reject(new UnavailableError('Projections are lagging; the write is stored and will appear shortly', { position }));
-      }, timeoutMs);
-      const entry: Waiter = { position, resolve: () => { clearTimeout(timer); resolve(); } };
-      this.waiters.push(entry);
-    });
-  }
-
-  private releaseWaiters(): void {
-    if (this.waiters.length === 0) return;
-    const reached = this.position;
-    const pending: Waiter[] = [];
-    for (const waiter of this.waiters) {
-      if (waiter.position <= reached) waiter.resolve();
-      else pending.push(waiter);
-    }
-    this.waiters = pending;
+    return this.waiters.waitFor(position, timeoutMs);
   }
 
   onCommitted(listener: (batch: CommittedBatch) => void): () => void {
