@@ -72,7 +72,11 @@ function privateStorageDir(path: string, warn: (message: string) => void): strin
   const dir = resolve(path);
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
   const mode = statSync(dir).mode & 0o777;
-  if ((mode & 0o077) !== 0) warn(`STORAGE_DIR ${dir} is open to other users (mode ${mode.toString(8)}); chmod 700 it`);
+  if ((mode & 0o077) !== 0) {
+    // A checkout's ./storage comes with the umask's 0755: tighten it rather than leave it readable.
+    chmodSync(dir, 0o700);
+    warn(`STORAGE_DIR ${dir} was open to other users (mode ${mode.toString(8)}): changed it to 700`);
+  }
   return dir;
 }
 

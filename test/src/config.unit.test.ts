@@ -1,5 +1,5 @@
 import test from 'ava';
-import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 import { tempDir } from '../helpers/app.ts';
@@ -41,6 +41,16 @@ test('NODE_ENV is production, development or test; any other spelling refuses to
     t.throws(() => loadConfig({ NODE_ENV: nodeEnv, STORAGE_DIR: tempDir() }, () => undefined), { instanceOf: ConfigError, message: /NODE_ENV must be one of/ }, nodeEnv);
   }
   t.is(loadConfig({ NODE_ENV: 'test', STORAGE_DIR: tempDir() }, () => undefined).nodeEnv, 'test');
+});
+
+test('an existing storage dir open to others is tightened to 0700, with a warning', (t) => {
+  const dir = join(tempDir(), 'open');
+  mkdirSync(dir, { mode: 0o755 });
+  chmodSync(dir, 0o755);
+  const warnings: string[] = [];
+  loadConfig({ STORAGE_DIR: dir, JWT_SECRET_KEY: 'x'.repeat(40), ENCRYPTION_KEY: Buffer.alloc(32).toString('base64') }, (message) => warnings.push(message));
+  t.is(statSync(dir).mode & 0o777, 0o700);
+  t.true(warnings.some((message) => /was open to other users.*changed it to 700/.test(message)), warnings.join());
 });
 
 test('a storage dir the server creates is 0700; an existing secrets.json others can read is refused', (t) => {
