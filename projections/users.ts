@@ -42,6 +42,8 @@ export const toOwnUser = (doc: UserDoc): OwnUser => ({ ...toPublicUser(doc), ema
 export const USERS = 'users';
 
 export const usersProjector: Projector = {
+  // 2: documents record `passwordScheme` (1 had none).
+  version: 2,
   name: USERS,
   collections: {
     [USERS]: [
