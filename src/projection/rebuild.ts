@@ -4,6 +4,7 @@ import type { ReadStore, ReadStoreTransaction } from '../readstore/port.ts';
 import { applyInOrder } from './applyInOrder.ts';
 import { createProjectionContext } from './context.ts';
 import { CHECKPOINTS, type Projector } from './projector.ts';
+import { withDependencies } from './dependencies.ts';
 import { loadSkips, notSkipped } from './skips.ts';
 
 export interface RebuildSummary {
@@ -27,27 +28,6 @@ export interface RebuildOptions {
 }
 
 const FRESH = '__rebuild';
-
-/**
- * A projector that reads another's collection (the feed reads group membership as of each event) can only be
- * rebuilt together with it, in the runner's order: the selection grows to include what it reads.
- */
-export function withDependencies(selected: readonly Projector[], all: readonly Projector[]): Projector[] {
-  const chosen = new Set(selected);
-  for (let grew = true; grew;) {
-    grew = false;
-    for (const projector of [...chosen]) {
-      for (const collection of projector.reads ?? []) {
-        const owner = all.find((candidate) => collection in candidate.collections);
-        if (owner && !chosen.has(owner)) {
-          chosen.add(owner);
-          grew = true;
-        }
-      }
-    }
-  }
-  return all.filter((projector) => chosen.has(projector)).concat(selected.filter((projector) => !all.includes(projector)));
-}
 
 /**
  * Rebuilds projectors' collections from the whole history while the live ones keep serving: fresh

@@ -10,6 +10,7 @@ import { CHECKPOINTS, type Projector, type Publication } from './projector.ts';
 import { PositionWaiters } from './positionWaiters.ts';
 import { admitWithin, type Projections, type ProjectionsStatus } from './projections.ts';
 import { rebuildProjections } from './rebuild.ts';
+import { checkReadOrder, readersOf } from './dependencies.ts';
 import { loadSkips, notSkipped } from './skips.ts';
 
 export { CHECKPOINTS } from './projector.ts';
@@ -454,26 +455,3 @@ export class ProjectionRunner implements Projections {
 }
 
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
-
-/** Projectors that read `name`'s collections, directly or through another reader. */
-function readersOf(name: string, projectors: readonly Projector[]): string[] {
-  const found = new Set<string>();
-  const owned = (projectorName: string) => Object.keys(projectors.find((p) => p.name === projectorName)?.collections ?? {});
-  for (let frontier = [name]; frontier.length > 0;) {
-    const collections = new Set(frontier.flatMap(owned));
-    frontier = projectors.filter((p) => !found.has(p.name) && p.name !== name && (p.reads ?? []).some((c) => collections.has(c))).map((p) => p.name);
-    for (const reader of frontier) found.add(reader);
-  }
-  return [...found];
-}
-
-/** A projector that reads another's collection must run after it within each event: checked at start-up. */
-export function checkReadOrder(projectors: readonly Projector[]): void {
-  projectors.forEach((projector, index) => {
-    for (const collection of projector.reads ?? []) {
-      const owner = projectors.findIndex((candidate) => collection in candidate.collections);
-      if (owner === -1) throw new Error(`Projector ${projector.name} reads ${collection}, which no projector writes`);
-      if (owner > index) throw new Error(`Projector ${projector.name} reads ${collection} but runs before ${projectors[owner]!.name}, which writes it`);
-    }
-  });
-}
