@@ -4,7 +4,6 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import test from 'ava';
-import WebSocket from 'ws';
 import { registerUser, request, startTestApp, type TestApp } from '../helpers/app.ts';
 import { connect, type TestSocket } from '../helpers/socket.ts';
 
@@ -23,30 +22,6 @@ async function syncedSocket(user: User, on: TestApp = app): Promise<TestSocket> 
 
 const send = (from: User, body: Record<string, unknown>) => request(app.url, 'POST', '/api/messages', { token: from.accessToken, body });
 const createGroup = (owner: User, body: Record<string, unknown>) => request(app.url, 'POST', '/api/groups', { token: owner.accessToken, body });
-
-/** A socket opened with upgrade headers of our choosing (`connect()` only knows `?token=`), recording every frame. */
-function connectWithHeaders(url: string, headers: Record<string, string>) {
-  const socket = new WebSocket(url, { headers });
-  const frames: any[] = [];
-  const waiters: Array<() => void> = [];
-  socket.on('message', (data) => {
-    frames.push(JSON.parse(data.toString()));
-    for (const wake of waiters.splice(0)) wake();
-  });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
-    socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
-  });
-  const next = (predicate: (frame: any) => boolean, timeoutMs = 5_000) => new Promise<any>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames)}`)), timeoutMs);
-    const check = () => {
-      const seen = frames.find(predicate);
-      if (seen) { clearTimeout(timer); resolve(seen); } else waiters.push(check);
-    };
-    check();
-  });
-  const opened = new Promise<void>((resolve, reject) => { socket.once('open', () => resolve()); socket.once('error', reject); });
-  return { socket, frames, closed, next, opened, send: (frame: unknown) => socket.send(JSON.stringify(frame)) };
-}
 
 /** Base64 of random bytes, starting with bytes whose base64 is `++//` so the alphabet's awkward characters are in it. */
 const base64Bytes = (size: number) => Buffer.concat([Buffer.from([0xfb, 0xef, 0xff]), randomBytes(size)]).toString('base64');
@@ -70,8 +45,7 @@ test('a socket upgrade with Authorization: Bearer and no ?token= is welcomed and
   const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
   t.false(app.wsUrl.includes('?'), 'the URL carries no token');
 
-  const good = connectWithHeaders(app.wsUrl, { Authorization: `Bearer ${b.accessToken}` });
-  await good.opened;
+  const good = await connect(app.wsUrl, undefined, { Authorization: `Bearer ${b.accessToken}` });
   t.like(await good.next((f) => f.type === 'welcome'), { userId: b.user.id });
   good.send({ type: 'sync', id: 's' });
   await good.next((f) => f.type === 'sync.snapshot');
@@ -79,7 +53,7 @@ test('a socket upgrade with Authorization: Bearer and no ?token= is welcomed and
   t.is((await good.next((f) => f.type === 'message.created')).message.id, sent.id);
   good.socket.close();
 
-  const bad = connectWithHeaders(app.wsUrl, { Authorization: 'Bearer not.a.valid-token' });
+  const bad = await connect(app.wsUrl, undefined, { Authorization: 'Bearer not.a.valid-token' });
   const { code, reason } = await bad.closed;
   t.is(code, 4401);
   t.is(reason, 'invalid_token');

@@ -10,9 +10,9 @@ export interface TestSocket {
   close(): void;
 }
 
-/** A real WebSocket client that records every frame it receives. */
-export function connect(url: string, token?: string): Promise<TestSocket> {
-  const socket = new WebSocket(token ? `${url}?token=${encodeURIComponent(token)}` : url);
+/** A real WebSocket client that records every frame it receives; `headers` go on the upgrade request. */
+export function connect(url: string, token?: string, headers?: Record<string, string>): Promise<TestSocket> {
+  const socket = new WebSocket(token ? `${url}?token=${encodeURIComponent(token)}` : url, headers ? { headers } : {});
   const frames: any[] = [];
   const waiters: Array<{ predicate: (frame: any) => boolean; resolve: (frame: any) => void }> = [];
   socket.on('message', (data) => {
