@@ -1,5 +1,5 @@
 import type { RecordedEvent } from '../eventstore/port.ts';
-import type { Doc, Filter, ReadStore } from '../readstore/port.ts';
+import { isDuplicateId, type Doc, type Filter, type ReadStore } from '../readstore/port.ts';
 import type { DocReducer, ProjectedDoc, ProjectionContext, Publication } from './projector.ts';
 
 /**
@@ -33,8 +33,7 @@ export function createProjectionContext(
     } catch (error) {
       // The upsert met this document already at or past this event: it has been applied. (A unique index on
       // other fields is a real failure and is thrown.)
-      const conflict = error as { code?: string; details?: { onId?: boolean } };
-      if (conflict.code !== 'duplicate_key' || conflict.details?.onId !== true) throw error;
+      if (!isDuplicateId(error)) throw error;
     }
   }
 

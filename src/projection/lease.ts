@@ -1,4 +1,4 @@
-import type { Doc, ReadStore } from '../readstore/port.ts';
+import { isDuplicateId, type Doc, type ReadStore } from '../readstore/port.ts';
 import { newId } from '../ids.ts';
 
 export const LOCKS = '_locks';
@@ -29,8 +29,7 @@ export class ProjectionLease {
       );
       return true;
     } catch (error) {
-      const conflict = error as { code?: string; details?: { onId?: boolean } };
-      if (conflict.code === 'duplicate_key' && conflict.details?.onId === true) return false;
+      if (isDuplicateId(error)) return false;
       throw error;
     }
   }

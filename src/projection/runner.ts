@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { EventUpcaster } from '../../commands/shared/upcasting.ts';
 import type { EventStore, RecordedEvent, Subscription } from '../eventstore/port.ts';
-import type { Doc, ReadStore, ReadStoreTransaction } from '../readstore/port.ts';
+import { isDuplicateId, type Doc, type ReadStore, type ReadStoreTransaction } from '../readstore/port.ts';
 import { LIMITS } from '../realtime/protocol.ts';
 import { applyInOrder, ProjectorFailed } from './applyInOrder.ts';
 import { createProjectionContext } from './context.ts';
@@ -164,8 +164,7 @@ export class ProjectionRunner implements Projections {
         { _id: name, position: { $lt: position } }, { $set: { position, version } }, { upsert: true });
     } catch (error) {
       // The upsert met a checkpoint at or past `position`: nothing to do.
-      const conflict = error as { code?: string; details?: { onId?: boolean } };
-      if (conflict.code !== 'duplicate_key' || conflict.details?.onId !== true) throw error;
+      if (!isDuplicateId(error)) throw error;
     }
   }
 

@@ -57,6 +57,16 @@ export interface FindOptions {
   skip?: number;
 }
 
+/**
+ * Whether a write failed because a document with its `_id` already exists (an upsert guarded by position met a
+ * newer document, a compare-and-set met a later value): adapters mark that `duplicate_key` with `onId`, unlike a
+ * unique index on other fields, which is a real failure.
+ */
+export function isDuplicateId(error: unknown): boolean {
+  const conflict = error as { code?: unknown; details?: { onId?: unknown } } | null;
+  return conflict?.code === 'duplicate_key' && conflict.details?.onId === true;
+}
+
 export interface WriteResult {
   matched: number;
   modified: number;
