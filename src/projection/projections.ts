@@ -37,6 +37,16 @@ export interface Projections {
 
 export const MAX_PROJECTION_LAG = 1_000;
 
+/**
+ * The position every projector that is not held has reached: what read-your-writes waits for. With every
+ * projector held, the position the subscription has committed.
+ */
+export function reachedPosition(positions: Iterable<[string, number]>, held: (name: string) => boolean, committed: number): number {
+  let lowest = Number.POSITIVE_INFINITY;
+  for (const [name, position] of positions) if (!held(name)) lowest = Math.min(lowest, position);
+  return Number.isFinite(lowest) ? lowest : committed;
+}
+
 /** `admit()` in terms of a projection's position and waiters: shared by both implementations. */
 export async function admitWithin(projections: Pick<Projections, 'position' | 'headPosition' | 'waitFor'>, maxLag = MAX_PROJECTION_LAG): Promise<void> {
   const head = await projections.headPosition();

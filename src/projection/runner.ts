@@ -8,7 +8,7 @@ import { createProjectionContext } from './context.ts';
 import { ProjectionLease } from './lease.ts';
 import { CHECKPOINTS, type Projector, type Publication } from './projector.ts';
 import { PositionWaiters } from './positionWaiters.ts';
-import { admitWithin, type Projections, type ProjectionsStatus } from './projections.ts';
+import { admitWithin, reachedPosition, type Projections, type ProjectionsStatus } from './projections.ts';
 import { rebuildProjections } from './rebuild.ts';
 import { checkReadOrder, readersOf } from './dependencies.ts';
 import { loadSkips, notSkipped } from './skips.ts';
@@ -20,7 +20,6 @@ interface Checkpoint extends Doc {
   /** The projector version that wrote the collections (1 when absent). */
   version?: number;
 }
-
 
 export interface ProjectionStatus {
   projector: string;
@@ -84,6 +83,8 @@ type Scope = Pick<ReadStore | ReadStoreTransaction, 'collection'>;
 export class ProjectionRunner implements Projections {
   private readonly positions = new Map<string, number>();
   private readonly stalls = new Map<string, ProjectionStall>();
+  /** For each held projector, the one whose failure holds it (itself, or one it reads from): retried together. */
+  private readonly heldBy = new Map<string, string>();
   private readonly retryTimers = new Map<string, NodeJS.Timeout>();
   private subscription: Subscription | null = null;
   private readonly waiters = new PositionWaiters(() => this.position);
@@ -321,6 +322,7 @@ export class ProjectionRunner implements Projections {
         projector: held, position: event.position, eventId: event.metadata.eventId, eventType: event.type,
         error: held === name ? errorText(failure.reason) : `waits for ${name}`, since: existing?.since ?? since, attempts, nextRetryAt: null,
       });
+      this.heldBy.set(held, name);
     }
     this.logger.error({ projector: name, position: event.position, eventType: event.type, err: failure.reason },
       'projector failed on an event: it is held there (with its readers) and retried; fix and rebuild, or npm run skip-event');
@@ -348,7 +350,7 @@ export class ProjectionRunner implements Projections {
    */
   private async catchUp(name: string): Promise<void> {
     if (this.stopped || !this.stalls.has(name)) return;
-    const group = this.projectors.filter((projector) => projector.name === name || this.stalls.get(projector.name)?.error === `waits for ${name}`);
+    const group = this.projectors.filter((projector) => this.heldBy.get(projector.name) === name);
     try {
       const skipped = notSkipped(await loadSkips(this.eventStore, group));
       for (let done = false; !done;) {
@@ -370,7 +372,10 @@ export class ProjectionRunner implements Projections {
           }
           // Caught up: rejoin the subscription inside the transaction, so no batch can slip between.
           if (reached >= this.mainPosition) {
-            for (const projector of group) this.stalls.delete(projector.name);
+            for (const projector of group) {
+              this.stalls.delete(projector.name);
+              this.heldBy.delete(projector.name);
+            }
             return true;
           }
           return false;
@@ -396,9 +401,7 @@ export class ProjectionRunner implements Projections {
 
   /** The position every projector that is not held has reached (held ones are reported by `status`). */
   get position(): number {
-    let lowest = Number.POSITIVE_INFINITY;
-    for (const [name, position] of this.positions) if (!this.stalls.has(name)) lowest = Math.min(lowest, position);
-    return Number.isFinite(lowest) ? lowest : this.mainPosition;
+    return reachedPosition(this.positions, (name) => this.stalls.has(name), this.mainPosition);
   }
 
   /** The position one projector has reached. */

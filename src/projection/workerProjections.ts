@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { EventStore } from '../eventstore/port.ts';
 import type { CheckpointStatus } from '../sqlite/checkpointer.ts';
 import { PositionWaiters } from './positionWaiters.ts';
-import { admitWithin, type Projections, type ProjectionsStatus } from './projections.ts';
+import { admitWithin, reachedPosition, type Projections, type ProjectionsStatus } from './projections.ts';
 import type { CommittedBatch, ProjectionProgress, ProjectionRunnerOptions } from './runner.ts';
 import type { FromWorker, ToWorker } from './workerProtocol.ts';
 
@@ -126,9 +126,7 @@ export class WorkerProjections implements Projections {
   }
 
   get position(): number {
-    let lowest = Number.POSITIVE_INFINITY;
-    for (const [name, position] of this.positions) if (!this.held.has(name)) lowest = Math.min(lowest, position);
-    return Number.isFinite(lowest) ? lowest : this.mainPosition;
+    return reachedPosition(this.positions, (name) => this.held.has(name), this.mainPosition);
   }
 
   positionOf(name: string): number {
