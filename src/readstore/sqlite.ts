@@ -117,8 +117,11 @@ export class SqliteReadStore implements ReadStore {
     if (!COLLECTION_NAME.test(collection)) throw new ValidationError(`Invalid collection name ${collection}`);
     // Looked up first: a connection that only reads (the serving thread's, when the projections run in a worker)
     // must not ask for the write lock for a table that is there.
-    const exists = this.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(tableOf(collection));
-    if (!exists) this.db.exec(`CREATE TABLE IF NOT EXISTS ${tableOf(collection)} (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID`);
+    if (!this.tableExists(tableOf(collection))) this.db.exec(`CREATE TABLE IF NOT EXISTS ${tableOf(collection)} (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID`);
+  }
+
+  private tableExists(table: string): boolean {
+    return this.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(table) !== undefined;
   }
 
   collection<T extends Doc = Doc>(name: string): Collection<T> {
@@ -240,13 +243,11 @@ export class SqliteReadStore implements ReadStore {
   }
 
   private renameCollectionsNow(pairs: ReadonlyArray<{ from: string; to: string }>): void {
-    const tableExists = this.db.prepare<[string], { name: string }>(
-      `SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?`);
     this.db.transaction(() => {
       for (const { from, to } of pairs) {
         for (const [source, target] of [[tableOf(from), tableOf(to)], [elementTableOf(from), elementTableOf(to)]] as const) {
           this.db.exec(`DROP TABLE IF EXISTS ${target}`);
-          if (tableExists.get(source)) this.db.exec(`ALTER TABLE ${source} RENAME TO ${target}`);
+          if (this.tableExists(source)) this.db.exec(`ALTER TABLE ${source} RENAME TO ${target}`);
         }
         const fromMeta = this.metaOf(from);
         this.meta.set(to, { multikey: new Set(fromMeta.multikey), columns: new Set(fromMeta.columns) });
