@@ -42,7 +42,8 @@ export class SocketConnection implements Connection {
   closed = false;
   expiry: NodeJS.Timeout | null = null;
 
-  private drainWaiters: Array<{ maxBytes: number; resolve: () => void }> = [];
+  /** Replays waiting for the client to read what was queued (see `congested`). */
+  private drainWaiters: Array<() => void> = [];
   private live = false;
   private lastPosition = 0;
   private held: Publication[] | null = null;
@@ -82,20 +83,17 @@ export class SocketConnection implements Connection {
     return !this.closed && this.socket.getBufferedAmount() > this.maxBufferedBytes / 4;
   }
 
-  drained(maxBytes = this.maxBufferedBytes / 4): Promise<void> {
-    if (this.closed || this.socket.getBufferedAmount() <= maxBytes) return Promise.resolve();
-    return new Promise((resolve) => this.drainWaiters.push({ maxBytes, resolve }));
+  drained(): Promise<void> {
+    if (!this.congested) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
-  /** uWebSockets.js reports that the client read some of what was queued (and on close). */
+  /** uWebSockets.js reports that the client read some of what was queued (the gateway also calls it on close). */
   onDrain(): void {
-    const buffered = this.closed ? 0 : this.socket.getBufferedAmount();
+    if (this.congested) return;
     const waiting = this.drainWaiters;
     this.drainWaiters = [];
-    for (const waiter of waiting) {
-      if (buffered <= waiter.maxBytes) waiter.resolve();
-      else this.drainWaiters.push(waiter);
-    }
+    for (const resolve of waiting) resolve();
   }
 
   abortSync(): void {
@@ -113,6 +111,5 @@ export class SocketConnection implements Connection {
     if (this.closed) return;
     this.closed = true;
     this.socket.end(code, reason);
-    this.onDrain();
   }
 }
