@@ -4,7 +4,7 @@ import { directConversationId } from '../../commands/conversations.ts';
 import { messageStream } from '../../commands/messages.ts';
 import { FEED } from '../../projections/feed.ts';
 import { pruneFeed } from '../../src/projection/feedRetention.ts';
-import { registerUser, request, startTestApp } from '../helpers/app.ts';
+import { registerUser, request, startTestApp, type TestApp } from '../helpers/app.ts';
 import { connect } from '../helpers/socket.ts';
 
 test('after the feed is pruned, a sync from before the horizon gets sync.reset; one after it replays as usual', async (t) => {
@@ -37,6 +37,17 @@ test('after the feed is pruned, a sync from before the horizon gets sync.reset; 
   }
 });
 
+/** Runs `before` ahead of the next read of the feed collection (a race, or a failure, at that exact point). */
+function beforeNextFeedRead(app: TestApp, before: () => Promise<unknown>): void {
+  const feed = app.readStore.collection(FEED);
+  const find = feed.find.bind(feed);
+  feed.find = async (...args) => {
+    feed.find = find;
+    await before();
+    return find(...args);
+  };
+}
+
 test('a sync that races prune-feed answers sync.reset, never sync.ok over a hole', async (t) => {
   const app = await startTestApp();
   t.teardown(() => app.dispose());
@@ -45,13 +56,7 @@ test('a sync that races prune-feed answers sync.reset, never sync.ok over a hole
   const first = (await send('one')).body.message;
   await send('two');
   // prune-feed runs in another process between the sync's horizon check and its page read.
-  const feed = app.readStore.collection(FEED);
-  const find = feed.find.bind(feed);
-  feed.find = async (...args) => {
-    feed.find = find;
-    await pruneFeed(app.readStore, new Date(Date.now() + 1_000));
-    return find(...args);
-  };
+  beforeNextFeedRead(app, () => pruneFeed(app.readStore, new Date(Date.now() + 1_000)));
   const socket = await connect(app.wsUrl, b.accessToken);
   socket.send({ type: 'sync', id: 'racing', since: first.position - 1 });
   const answer = await socket.next((f) => f.id === 'racing' && f.type.startsWith('sync.'));
@@ -65,12 +70,7 @@ test('a sync whose replay fails sends an error and leaves the socket not live un
   const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
   const send = (text: string) => request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text } });
   const first = (await send('one')).body.message;
-  const feed = app.readStore.collection(FEED);
-  const find = feed.find.bind(feed);
-  feed.find = async () => {
-    feed.find = find;
-    throw new Error('disk read failed');
-  };
+  beforeNextFeedRead(app, async () => { throw new Error('disk read failed'); });
   const socket = await connect(app.wsUrl, b.accessToken);
   socket.send({ type: 'sync', id: 'fails', since: first.position - 1 });
   t.like(await socket.next((f) => f.id === 'fails'), { type: 'error', error: { code: 'internal_error' } });
