@@ -40,8 +40,6 @@ export interface ConversationDoc extends ProjectedDoc {
   /** In order; the last one is open while the user is a member. */
   memberships: Membership[];
   active: boolean;
-  /** Where the current membership began: sorts a conversation with no message yet. */
-  joinedPosition: number;
   readUpTo: number;
   deliveredUpTo: number;
   /** The newest messages this user deleted for themselves (bounded): the list's preview skips them. */
@@ -63,6 +61,9 @@ const HIDDEN_KEPT = 50;
 export const previewOf = (content: MessageContent | null) =>
   content === null ? null : content.kind === 'text' ? content.text.slice(0, PREVIEW_LENGTH) : null;
 
+/** Where the user's latest membership began: sorts a conversation with no message yet. */
+export const joinedAt = (doc: Pick<ConversationDoc, 'memberships'>): number => doc.memberships[doc.memberships.length - 1]?.from ?? 0;
+
 /** Whether `userId` could read the conversation at `position`, by their memberships. */
 export const memberAt = (doc: Pick<ConversationDoc, 'memberships'>, position: number): boolean =>
   doc.memberships.some((membership) => membership.from <= position && (membership.to === null || position < membership.to));
@@ -71,7 +72,7 @@ function newMembership(userId: string, conversationId: string, from: number): Un
   const groupId = conversationId.startsWith('group:') ? conversationId.slice('group:'.length) : null;
   return {
     _id: conversationDocId(userId, conversationId), userId, conversationId, kind: groupId ? 'group' : 'direct',
-    peerId: peerOf(conversationId, userId), groupId, memberships: [{ from, to: null }], active: true, joinedPosition: from,
+    peerId: peerOf(conversationId, userId), groupId, memberships: [{ from, to: null }], active: true,
     // What was said before joining is not unread.
     readUpTo: from, deliveredUpTo: from, hiddenRecently: [],
   };
@@ -128,7 +129,7 @@ async function onGroup(event: GroupEvent, recorded: RecordedEvent, context: Proj
   const join = (userId: string) => context.project<ConversationDoc>(CONVERSATIONS, conversationDocId(userId, conversationId), recorded, (doc) => {
     if (!doc) return newMembership(userId, conversationId, position);
     if (doc.active) return doc;
-    return { ...doc, active: true, joinedPosition: position, memberships: [...doc.memberships, { from: position, to: null }],
+    return { ...doc, active: true, memberships: [...doc.memberships, { from: position, to: null }],
       readUpTo: Math.max(doc.readUpTo, position), deliveredUpTo: Math.max(doc.deliveredUpTo, position) };
   });
   const leave = (userId: string) => context.project<ConversationDoc>(CONVERSATIONS, conversationDocId(userId, conversationId), recorded, (doc) =>

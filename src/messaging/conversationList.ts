@@ -1,5 +1,5 @@
 import {
-  CONVERSATION_SUMMARIES, CONVERSATIONS, previewOf, type ConversationDoc, type ConversationSummary, type LastMessage,
+  CONVERSATION_SUMMARIES, CONVERSATIONS, joinedAt, previewOf, type ConversationDoc, type ConversationSummary, type LastMessage,
 } from '../../projections/conversations.ts';
 import { GROUPS, toPublicGroup, type GroupDoc, type PublicGroup } from '../../projections/groups.ts';
 import { messageCollectionOf, type MessageDoc } from '../../projections/messageDocs.ts';
@@ -31,7 +31,7 @@ export async function listConversations(readStore: ReadStore, userId: string, qu
     .find({ _id: { $in: memberships.map((doc) => doc.conversationId) } })).map((summary) => [summary._id, summary]));
   const rows = memberships
     .map((doc) => ({ doc, summary: summaries.get(doc.conversationId) ?? null }))
-    .map((row) => ({ ...row, lastPosition: Math.max(row.summary?.lastPosition ?? 0, row.doc.joinedPosition) }))
+    .map((row) => ({ ...row, lastPosition: Math.max(row.summary?.lastPosition ?? 0, joinedAt(row.doc)) }))
     .filter((row) => query.before === undefined || row.lastPosition < query.before)
     .sort((a, b) => b.lastPosition - a.lastPosition || a.doc.conversationId.localeCompare(b.doc.conversationId))
     .slice(0, query.limit);
