@@ -77,7 +77,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const projections: Projections = inWorker
     ? new WorkerProjections(eventStore, logger, {
       storageDir: config.storageDir, logLevel: logger.level, nodeEnv: config.nodeEnv, walLimitBytes: options.walLimitBytes,
-      runner: { ...options.projection }, forwardEventTypes: ['UserLoggedOut'], waitTimeoutMs: options.projection?.waitTimeoutMs,
+      runner: { ...options.projection }, forwardEventTypes: ['UserLoggedOut'],
     })
     // Instances sharing one MongoDB take turns projecting through a lease.
     : new ProjectionRunner(eventStore, readStore, projectors, eventUpcaster, logger, {

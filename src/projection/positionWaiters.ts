@@ -1,5 +1,8 @@
 import { UnavailableError } from '../../commands/shared/errors.ts';
 
+/** How long a read-your-writes wait lasts before the write is answered 503, unless configured otherwise. */
+export const DEFAULT_WAIT_TIMEOUT_MS = 10_000;
+
 interface Waiter {
   position: number;
   resolve: () => void;

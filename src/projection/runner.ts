@@ -7,7 +7,7 @@ import { applyInOrder, ProjectorFailed } from './applyInOrder.ts';
 import { createProjectionContext } from './context.ts';
 import { ProjectionLease } from './lease.ts';
 import { CHECKPOINTS, type Projector, type Publication } from './projector.ts';
-import { PositionWaiters } from './positionWaiters.ts';
+import { DEFAULT_WAIT_TIMEOUT_MS, PositionWaiters } from './positionWaiters.ts';
 import { admitWithin, reachedPosition, type Projections, type ProjectionsStatus } from './projections.ts';
 import { rebuildProjections } from './rebuild.ts';
 import { checkReadOrder, readersOf } from './dependencies.ts';
@@ -110,7 +110,7 @@ export class ProjectionRunner implements Projections {
   ) {
     this.options = {
       retryBaseMs: options.retryBaseMs ?? 1_000, maxRetryMs: options.maxRetryMs ?? 60_000,
-      catchUpPageSize: options.catchUpPageSize ?? 500, waitTimeoutMs: options.waitTimeoutMs ?? 10_000,
+      catchUpPageSize: options.catchUpPageSize ?? 500, waitTimeoutMs: options.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS,
     };
     this.leaseTtlMs = options.exclusive?.ttlMs ?? 0;
     this.lease = options.exclusive ? new ProjectionLease(readStore, this.leaseTtlMs) : null;

@@ -3,7 +3,7 @@ import { UnavailableError } from '../../commands/shared/errors.ts';
 import type { Logger } from 'pino';
 import type { EventStore } from '../eventstore/port.ts';
 import type { CheckpointStatus } from '../sqlite/checkpointer.ts';
-import { PositionWaiters } from './positionWaiters.ts';
+import { DEFAULT_WAIT_TIMEOUT_MS, PositionWaiters } from './positionWaiters.ts';
 import { admitWithin, reachedPosition, type Projections, type ProjectionsStatus } from './projections.ts';
 import type { CommittedBatch, ProjectionProgress, ProjectionRunnerOptions } from './runner.ts';
 import type { FromWorker, ToWorker } from './workerProtocol.ts';
@@ -15,8 +15,6 @@ export interface WorkerProjectionsOptions {
   walLimitBytes?: number | undefined;
   runner: ProjectionRunnerOptions;
   forwardEventTypes: string[];
-  /** How long a read-your-writes wait lasts before the write is answered 503. */
-  waitTimeoutMs?: number | undefined;
 }
 
 
@@ -133,7 +131,7 @@ export class WorkerProjections implements Projections {
     return this.positions.get(name) ?? 0;
   }
 
-  waitFor(position: number, timeoutMs = this.options.waitTimeoutMs ?? 10_000): Promise<void> {
+  waitFor(position: number, timeoutMs = this.options.runner.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS): Promise<void> {
     return this.waiters.waitFor(position, timeoutMs);
   }
 
