@@ -56,3 +56,29 @@ test('npm run rebuild-projections -- --only users rebuilds from the log and prin
     await app.dispose();
   }
 });
+
+test('npm run skip-event records an audited skip, once; bad input or a position with no event is refused', async (t) => {
+  const app = await startTestApp();
+  await populate(app.url);
+  const position = await app.eventStore.headPosition();
+  await app.stop();
+  const run = (...args: string[]) => promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/skip-event.ts', ...args], {
+    env: { ...process.env, ...testEnv(app.storageDir), NODE_ENV: 'test' },
+  }).catch((error: { code: number; stdout: string; stderr: string }) => error);
+  try {
+    const recorded = await run('--projector', 'conversations', '--position', String(position), '--reason', 'test');
+    t.regex((recorded as { stdout: string }).stdout, new RegExp(`Recorded: conversations skips \\w+ at position ${position}`));
+    const again = await run('--projector', 'conversations', '--position', String(position), '--reason', 'test');
+    t.regex((again as { stdout: string }).stdout, /already skips/);
+    t.is(((await run('--projector', 'nope', '--position', '1', '--reason', 'x')) as { code: number }).code, 2);
+    t.is(((await run('--projector', 'users', '--position', 'one', '--reason', 'x')) as { code: number }).code, 2);
+    t.is(((await run('--projector', 'users', '--position', '1')) as { code: number }).code, 2, 'a reason is required');
+    t.is(((await run('--projector', 'users', '--position', String(position + 1_000), '--reason', 'x')) as { code: number }).code, 1);
+    const reopened = await startTestApp({ storageDir: app.storageDir });
+    t.teardown(() => reopened.dispose());
+    const skips = await reopened.eventStore.readStream('projection-skips-conversations');
+    t.deepEqual(skips.map((event) => [event.type, (event.data as { position: number }).position]), [['ProjectionEventSkipped', position]]);
+  } finally {
+    await app.stop();
+  }
+});
