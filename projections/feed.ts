@@ -8,6 +8,7 @@ import { assertNever } from '../commands/shared/events.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
 import type { ProjectedDoc, ProjectionContext, Projector } from '../src/projection/projector.ts';
 import type { Doc } from '../src/readstore/port.ts';
+import type { DistributiveOmit, LIVE_FRAMES, LiveFrame } from '../src/realtime/protocol.ts';
 import { GROUPS, participantsOf, toPublicGroup, type GroupDoc } from './groups.ts';
 import { GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageDoc } from './messageDocs.ts';
 
@@ -44,7 +45,7 @@ type Audience = { conversationId: string; except?: readonly string[] } | { userI
  * Writes one entry and publishes the frame. The live audience is resolved now, in memory (group membership as
  * of this event); the stored entry names the conversation, so its cost does not grow with the group.
  */
-async function deliver(context: ProjectionContext, recorded: RecordedEvent, audience: Audience, frame: Record<string, unknown>, idSuffix = '') {
+async function deliver(context: ProjectionContext, recorded: RecordedEvent, audience: Audience, frame: LiveFrame<keyof typeof LIVE_FRAMES>, idSuffix = '') {
   const bytes = JSON.stringify({ ...frame, position: recorded.position });
   const id = `${recorded.position}${idSuffix}`;
   const conversationId = 'conversationId' in audience ? audience.conversationId : null;
@@ -82,12 +83,26 @@ async function receiptFrame(event: ReceiptEvent, recorded: RecordedEvent, contex
   await deliver(context, recorded, { conversationId }, { type: 'receipt', conversationId, userId, receipt, upTo, at });
 }
 
+/** A group event as the protocol names it: its own field names, never the event's payload passed through. */
+function groupChangeOf(event: GroupEvent): DistributiveOmit<LiveFrame<'group.updated'>, 'type' | 'groupId' | 'conversationId' | 'group'> {
+  switch (event.type) {
+    case 'GroupCreated': return { change: 'created', byUserId: event.data.ownerId };
+    case 'GroupUpdated': return { change: 'updated', byUserId: event.data.updatedBy, changes: event.data.changes };
+    case 'MemberAdded': return { change: 'member_added', userId: event.data.userId, role: event.data.role, byUserId: event.data.addedBy };
+    case 'MemberRoleChanged': return { change: 'member_role_changed', userId: event.data.userId, role: event.data.role, byUserId: event.data.changedBy };
+    case 'MemberRemoved': return { change: 'member_removed', userId: event.data.userId, byUserId: event.data.removedBy };
+    case 'MemberLeft': return { change: 'member_left', userId: event.data.userId };
+    case 'OwnershipTransferred': return { change: 'ownership_transferred', fromUserId: event.data.fromUserId, toUserId: event.data.toUserId };
+    default: return assertNever(event);
+  }
+}
+
 async function groupFrame(event: GroupEvent, recorded: RecordedEvent, context: ProjectionContext) {
   const { groupId } = event.data;
   const group = await context.collection<GroupDoc>(GROUPS).findOne({ _id: groupId });
   if (!group) return;
   const conversationId = `group:${groupId}`;
-  const frame = { type: 'group.updated', groupId, conversationId, change: event.type, data: event.data };
+  const frame = { type: 'group.updated' as const, groupId, conversationId, ...groupChangeOf(event) };
   await deliver(context, recorded, { conversationId }, { ...frame, group: toPublicGroup(group) });
   // Whoever just left or was removed hears of it, without the group's new state.
   if (event.type === 'MemberRemoved' || event.type === 'MemberLeft') await deliver(context, recorded, { userIds: [event.data.userId] }, frame, ':u');
@@ -97,8 +112,9 @@ const messageTypes = new Set<string>(messageEventTypes);
 const receiptTypes = new Set<string>(receiptEventTypes);
 
 export const feedProjector: Projector = {
-  // 2: one entry per event, addressed to a conversation or to named users (1 kept one entry per recipient).
-  version: 2,
+  // 3: `group.updated` names its fields (2 passed the event's payload through as `data`); 2: one entry per event,
+  // addressed to a conversation or to named users (1 kept one entry per recipient).
+  version: 3,
   name: FEED,
   collections: {
     [FEED]: [{ key: { conversationId: 1, position: 1 } }, { key: { userIds: 1 }, multikey: true }, { key: { position: 1 } }],

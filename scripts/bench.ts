@@ -26,6 +26,7 @@ import { Latencies, LoadSocket, runFor } from './bench/load.ts';
 import { measureRawAppends } from './bench/rawSqlite.ts';
 import { replayBench } from './bench/replay.ts';
 import { makeBigGroup, measureFanout, type FanoutResult } from './bench/fanout.ts';
+import { liftedRateLimits } from '../src/rateLimit/policies.ts';
 
 const { values } = parseArgs({
   options: {
@@ -73,7 +74,7 @@ if (values.replay !== undefined) {
 }
 const storageDir = mkdtempSync(join(tmpdir(), 'letsapp-bench-'));
 const server = await spawnServer({
-  STORAGE_DIR: storageDir, PORT: '0', WS_PORT: '0', HOST: '127.0.0.1', BCRYPT_COST: '4', AUTH_RATE_LIMIT_BURST: '1000000',
+  STORAGE_DIR: storageDir, PORT: '0', WS_PORT: '0', HOST: '127.0.0.1', BCRYPT_COST: '4', RATE_LIMITS: liftedRateLimits(),
   JWT_SECRET_KEY: 'bench-secret-key-that-is-long-enough-0123456789', ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
 }, values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []);
 const serverPid = server.child.pid!;

@@ -11,8 +11,13 @@ import { TokenService } from './auth/tokens.ts';
 import { CommandHandler } from './commandHandler.ts';
 import type { Config } from './config.ts';
 import type { EventStore } from './eventstore/port.ts';
-import { RateLimiter } from './http/rateLimit.ts';
 import { authRoutes } from './http/routes/auth.ts';
+import { systemRoutes } from './http/routes/system.ts';
+import { mountRoutes } from './http/mountRoutes.ts';
+import type { AnyRoute } from './http/routeTable.ts';
+import { openApiDocument } from './api/openapi.ts';
+import { asyncApiDocument } from './realtime/asyncapi.ts';
+import { RateLimits } from './rateLimit/rateLimits.ts';
 import { answerClientError, createHttpApp } from './http/server.ts';
 import { createLogger } from './logger.ts';
 import { EventLoopMonitor } from './eventLoopMonitor.ts';
@@ -27,11 +32,12 @@ import { ConversationAccess } from './messaging/access.ts';
 import { GroupService } from './messaging/groupService.ts';
 import { MessagingService } from './messaging/messagingService.ts';
 import { frameHandlers } from './realtime/frames.ts';
-import { pingSchema } from './messaging/schemas.ts';
-import { parse } from './validation.ts';
-import { SocketGateway, type FrameHandler } from './realtime/gateway.ts';
+import { SocketGateway } from './realtime/gateway.ts';
 import { openEventStore, openReadStore } from './stores.ts';
 import type { SqliteStoreOptions } from './sqlite/checkpointer.ts';
+
+/** The API's version in `/openapi.json` and `/asyncapi.json`. */
+const API_VERSION = '0.1.0';
 
 export interface RunningApp {
   httpPort: number;
@@ -41,6 +47,8 @@ export interface RunningApp {
   readStore: ReadStore;
   projections: Projections;
   gateway: SocketGateway;
+  /** The route table (for tests comparing it with what is registered and documented). */
+  routes: readonly AnyRoute[];
   close(): Promise<void>;
 }
 
@@ -95,14 +103,14 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const messaging = new MessagingService(commands, readStore, projections, access);
   const groups = new GroupService(commands, readStore, projections);
 
-  const handlers = new Map<string, FrameHandler>([['ping', async (_connection, frame) => {
-    parse(pingSchema, frame);
-    return { time: clock().toISOString() };
-  }]]);
-  const gateway = new SocketGateway({ authenticator, logger, handlers, maxBufferedBytes: options.maxBufferedBytes, maxPendingFrames: options.maxPendingFrames, clock });
-  for (const [type, handler] of frameHandlers({
+  // One set of buckets for REST and the socket: switching transport does not reset a budget.
+  const rateLimits = new RateLimits(config.rateLimits);
+  const handlers = frameHandlers({
     messaging, access, readStore, projections, clock, sendToUser: (userId, bytes) => gateway.sendToUser(userId, bytes),
-  })) handlers.set(type, handler);
+  });
+  const gateway = new SocketGateway({
+    authenticator, logger, handlers, rateLimits, maxBufferedBytes: options.maxBufferedBytes, maxPendingFrames: options.maxPendingFrames, clock,
+  });
   // Live reactions to each committed batch, from the one subscription: what the projectors published goes to
   // each recipient's synced sockets, and a logout closes that token's sockets. The users projection committed in
   // the same batch, so a reconnect with the revoked token is refused from then on.
@@ -114,20 +122,29 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   });
 
   const eventLoop = new EventLoopMonitor();
+  let openApi: Record<string, unknown> | null = null;
+  let asyncApi: Record<string, unknown> | null = null;
+  const routes: AnyRoute[] = [
+    ...systemRoutes({
+      ping: async () => ({
+        time: clock().toISOString(),
+        projections: await projections.status(),
+        storage: { events: eventStore.checkpointStatus?.() ?? null, read: (await projections.readStoreStatus()) ?? null },
+        eventLoop: eventLoop.recent().slice(-10),
+      }),
+      // Built on first request, from the same table that registered the handlers.
+      openApi: () => (openApi ??= openApiDocument(routes, config.rateLimits, API_VERSION) as unknown as Record<string, unknown>),
+      asyncApi: () => (asyncApi ??= asyncApiDocument(config.rateLimits, API_VERSION)),
+    }),
+    ...authRoutes({ auth, clock, rateLimits }),
+    ...messageRoutes({ messaging, clock }),
+    ...groupRoutes({ groups, clock }),
+  ];
   const koa = createHttpApp({
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
-    routers: [
-      authRoutes({ auth, authenticator, clock, credentialLimiter: new RateLimiter(config.authRateLimit) }),
-      messageRoutes({ messaging, authenticator, clock }),
-      groupRoutes({ groups, authenticator, clock }),
-    ],
-    ping: async () => ({
-      time: clock().toISOString(),
-      projections: await projections.status(),
-      storage: { events: eventStore.checkpointStatus?.() ?? null, read: (await projections.readStoreStatus()) ?? null },
-      eventLoop: eventLoop.recent().slice(-10),
-    }),
+    router: mountRoutes(routes, { authenticator, rateLimits }),
+    trustProxy: config.trustProxy,
   });
   const http: Server = createServer(koa.callback());
   // Requests Node refuses before Koa sees them (headers or URL over its limit, malformed HTTP) get the JSON shape too.
@@ -141,7 +158,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   logger.info({ httpPort, wsPort, eventStore: eventStore.kind, readStore: readStore.kind }, 'LetsApp is listening');
 
   return {
-    httpPort, wsPort, logger, eventStore, readStore, projections, gateway,
+    httpPort, wsPort, logger, eventStore, readStore, projections, gateway, routes,
     async close() {
       eventLoop.stop();
       await gateway.close();

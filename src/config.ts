@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseRateLimits, type RateLimitPolicy } from './rateLimit/policies.ts';
 
 /** Everything the server reads from the environment. The README lists each variable. */
 export interface Config {
@@ -19,8 +20,10 @@ export interface Config {
   logLevel: string;
   bodyLimitBytes: number;
   geminiApiKey: string | null;
-  /** Per client address, on /auth/register and /auth/login. */
-  authRateLimit: { burst: number; perSecond: number };
+  /** Every rate-limit policy, defaults overridden by `RATE_LIMITS`. */
+  rateLimits: RateLimitPolicy[];
+  /** Proxies in front of the server whose `X-Forwarded-For` entries are believed (0: none; the socket's address counts). */
+  trustProxy: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -115,11 +118,17 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
     logLevel: env.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 256 * 1024, 1024, 50 * 1024 * 1024),
     geminiApiKey: env.GEMINI_API_KEY || null,
-    authRateLimit: {
-      burst: integer(env, 'AUTH_RATE_LIMIT_BURST', 20, 1, 1_000_000),
-      perSecond: integer(env, 'AUTH_RATE_LIMIT_PER_MINUTE', 60, 1, 60_000_000) / 60,
-    },
+    rateLimits: rateLimitsOf(env.RATE_LIMITS),
+    trustProxy: integer(env, 'TRUST_PROXY', 0, 0, 10),
   };
+}
+
+function rateLimitsOf(setting: string | undefined): RateLimitPolicy[] {
+  try {
+    return parseRateLimits(setting);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
 }
 
 /** Creates `file` readable by its owner only, before SQLite opens it (its -wal and -shm files inherit the mode). */

@@ -24,3 +24,6 @@ export const boundedText = (max: number) => z.string().trim().min(1).max(max);
 
 /** An id minted by this server: a UUID. Rejects operator objects like `{"$gt": ""}` by type. */
 export const id = z.uuid();
+
+/** Path parameters of a route addressing one resource by id. */
+export const idParams = z.strictObject({ id });

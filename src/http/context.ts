@@ -1,7 +1,7 @@
 import type { Context, Next } from 'koa';
 import { UnauthorizedError } from '../../commands/shared/errors.ts';
 import type { CommandMetadata } from '../../commands/shared/events.ts';
-import { bearerToken, type Authenticator, type Principal } from '../auth/authenticator.ts';
+import type { Principal } from '../auth/authenticator.ts';
 import { newId } from '../ids.ts';
 
 export interface RequestState {
@@ -16,12 +16,6 @@ export const requestId = () => async (ctx: Context, next: Next) => {
   const supplied = ctx.get('x-request-id');
   ctx.state.requestId = REQUEST_ID.test(supplied) ? supplied : newId();
   ctx.set('X-Request-Id', ctx.state.requestId);
-  await next();
-};
-
-/** Requires a valid, unrevoked bearer token; the principal lands in `ctx.state.principal`. */
-export const requireAuth = (authenticator: Authenticator) => async (ctx: Context, next: Next) => {
-  ctx.state.principal = await authenticator.authenticate(bearerToken(ctx.get('authorization') || undefined));
   await next();
 };
 

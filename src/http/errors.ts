@@ -49,8 +49,8 @@ export function errorMiddleware(logger: Logger) {
       const { status, body } = toErrorResponse(error, logger, { requestId: ctx.state.requestId, path: ctx.path });
       ctx.status = status;
       ctx.body = body;
-      const retryAfter = body.error.details?.retryAfterSeconds;
-      if (typeof retryAfter === 'number') ctx.set('Retry-After', String(retryAfter));
+      const retryAfterMs = body.error.details?.retryAfterMs;
+      if (typeof retryAfterMs === 'number') ctx.set('Retry-After', String(Math.ceil(retryAfterMs / 1000)));
     }
   };
 }

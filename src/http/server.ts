@@ -9,14 +9,15 @@ import type Router from '@koa/router';
 export interface HttpAppDeps {
   logger: Logger;
   bodyLimitBytes: number;
-  routers: readonly Router[];
-  /** Public liveness plus the projection status, for operators. */
-  ping: () => Promise<Record<string, unknown>>;
+  /** The route table, mounted (see mountRoutes.ts). */
+  router: Router;
+  /** Proxies whose `X-Forwarded-For` entries are believed: the address is the entry the nearest trusted one added. */
+  trustProxy: number;
 }
 
 /** The Koa REST app: request ids, the JSON error shape first, then a JSON-only body parser and the routes. */
-export function createHttpApp({ logger, bodyLimitBytes, routers, ping }: HttpAppDeps): Koa {
-  const app = new Koa({ proxy: false });
+export function createHttpApp({ logger, bodyLimitBytes, router, trustProxy }: HttpAppDeps): Koa {
+  const app = new Koa({ proxy: trustProxy > 0, maxIpsCount: trustProxy });
   app.silent = true;
   app.use(requestId());
   app.use(errorMiddleware(logger));
@@ -35,17 +36,8 @@ export function createHttpApp({ logger, bodyLimitBytes, routers, ping }: HttpApp
     multipart: false,
     onError: (error) => { throw error; },
   }));
-  app.use(async (ctx, next) => {
-    if (ctx.method === 'GET' && ctx.path === '/ping') {
-      ctx.body = { ok: true, ...(await ping()) };
-      return;
-    }
-    await next();
-  });
-  for (const router of routers) {
-    app.use(router.routes());
-    app.use(router.allowedMethods());
-  }
+  app.use(router.routes());
+  app.use(router.allowedMethods());
   return app;
 }
 

@@ -81,7 +81,3 @@ export const updateGroupSchema = z.strictObject({
 }).refine((value) => Object.values(value).some((field) => field !== undefined), { message: 'Change at least one field', path: ['name'] });
 export const addMemberSchema = z.strictObject({ userId: id, role: z.enum(['admin', 'member']).default('member') });
 export const transferOwnershipSchema = z.strictObject({ userId: id });
-export const pingSchema = z.strictObject({ type: z.literal('ping'), id: z.string().optional() });
-/** Socket frames carry JSON numbers: no coercion (`true` is not position 1). */
-const position = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-export const syncSchema = z.strictObject({ type: z.literal('sync'), id: z.string().optional(), since: position.optional() });

@@ -4,13 +4,11 @@ import { FEED, FEED_HORIZON, type FeedHorizon } from '../../projections/feed.ts'
 import { newId } from '../ids.ts';
 import type { ConversationAccess } from '../messaging/access.ts';
 import type { MessagingService } from '../messaging/messagingService.ts';
-import { markSchema, sendMessageSchema, syncSchema, typingSchema } from '../messaging/schemas.ts';
 import type { Projections } from '../projection/projections.ts';
 import type { ReadStore } from '../readstore/port.ts';
-import { parse } from '../validation.ts';
-import type { Connection, FrameHandler } from './gateway.ts';
+import type { Connection, FrameHandler, FrameHandlers } from './gateway.ts';
 import { replayFeed } from './feedReplay.ts';
-import { LIMITS } from './protocol.ts';
+import { LIMITS, type ServerFrame } from './protocol.ts';
 
 export interface FrameDeps {
   messaging: MessagingService;
@@ -22,9 +20,6 @@ export interface FrameDeps {
   sendToUser: (userId: string, bytes: string) => void;
 }
 
-/** Strips the envelope (`type`, `id`) so the payload can be validated as strictly as a REST body. */
-const payloadOf = ({ type: _type, id: _id, ...payload }: Record<string, unknown>) => payload;
-
 function metadataOf(connection: Connection, frameId: string | undefined, now: Date): CommandMetadata {
   const correlationId = `ws:${connection.id}:${frameId ?? newId()}`;
   return { commandId: newId(), correlationId, causationId: correlationId, userId: connection.principal.userId, now: now.toISOString() };
@@ -32,22 +27,21 @@ function metadataOf(connection: Connection, frameId: string | undefined, now: Da
 
 const SYNC_PAGE = 500;
 
-/** Every client frame type besides `ping`, with the same validation and authorization as REST. */
-export function frameHandlers({ messaging, access, readStore, projections, clock, sendToUser }: FrameDeps): Array<[string, FrameHandler]> {
+/** Every client frame type, with the same validation (by the gateway, from the protocol) and authorization as REST. */
+export function frameHandlers({ messaging, access, readStore, projections, clock, sendToUser }: FrameDeps): FrameHandlers {
   /**
    * Replays the caller's feed after `since`, then goes live; or sends a snapshot (no `since`), or a reset (a
    * `since` the feed can no longer replay whole: pruned before or during the replay, or beyond the log's head).
    * A replay that fails leaves the socket not live: the error frame tells the client to sync again.
    */
-  const sync: FrameHandler = async (connection, frame) => {
-    const { since } = parse(syncSchema, frame);
+  const sync: FrameHandler<'sync'> = async (connection, { since }, frameId) => {
     const userId = connection.principal.userId;
     const horizon = async () => (await readStore.collection<FeedHorizon>(FEED_HORIZON).findOne({ _id: FEED }))?.position ?? 0;
     const snapshot = async (type: 'sync.snapshot' | 'sync.reset') => {
       // The feed's own position: a client resuming from it misses nothing the feed has yet to write.
       const position = projections.positionOf(FEED);
       const conversations = await messaging.conversations(userId, { limit: 50 });
-      connection.send(JSON.stringify({ type, id: frame.id, position, conversations }));
+      connection.send(JSON.stringify({ type, id: frameId, position, conversations } satisfies ServerFrame<'sync.snapshot' | 'sync.reset'>));
       connection.endSync(position);
     };
     connection.beginSync();
@@ -67,7 +61,7 @@ export function frameHandlers({ messaging, access, readStore, projections, clock
       }
       // prune-feed may have run meanwhile: if it removed anything after `since`, the replay may have a hole.
       if (since < await horizon()) return await snapshot('sync.reset');
-      connection.send(JSON.stringify({ type: 'sync.ok', id: frame.id, position }));
+      connection.send(JSON.stringify({ type: 'sync.ok', id: frameId, position } satisfies ServerFrame<'sync.ok'>));
       connection.endSync(position);
     } catch (error) {
       connection.abortSync();
@@ -75,15 +69,13 @@ export function frameHandlers({ messaging, access, readStore, projections, clock
     }
   };
 
-  const send: FrameHandler = async (connection, frame) => {
-    const input = parse(sendMessageSchema, payloadOf(frame));
-    const { message, created } = await messaging.send(connection.principal.userId, input, metadataOf(connection, frame.id, clock()), false);
+  const send: FrameHandler<'message.send'> = async (connection, input, frameId) => {
+    const { message, created } = await messaging.send(connection.principal.userId, input, metadataOf(connection, frameId, clock()), false);
     return { messageId: message.id, position: message.position, created, message };
   };
 
-  const mark = (kind: 'read' | 'delivered'): FrameHandler => async (connection, frame) => {
-    const { messageId, ...conversation } = parse(markSchema, payloadOf(frame));
-    const metadata = metadataOf(connection, frame.id, clock());
+  const mark = (kind: 'read' | 'delivered'): FrameHandler<'message.read' | 'message.delivered'> => async (connection, { messageId, ...conversation }, frameId) => {
+    const metadata = metadataOf(connection, frameId, clock());
     const userId = connection.principal.userId;
     const result = kind === 'read'
       ? await messaging.markRead(userId, conversation, messageId, metadata, false)
@@ -91,21 +83,22 @@ export function frameHandlers({ messaging, access, readStore, projections, clock
     return { messageId, position: result.position, upTo: result.upTo };
   };
 
-  const typing: FrameHandler = async (connection, frame) => {
+  const typing: FrameHandler<'typing'> = async (connection, conversation) => {
     const userId = connection.principal.userId;
-    const conversationId = access.conversationIdOf(userId, parse(typingSchema, payloadOf(frame)));
+    const conversationId = access.conversationIdOf(userId, conversation);
     if (!(await access.canRead(userId, conversationId))) throw new NotFoundError('Conversation');
     // Ephemeral: relayed to the others in the conversation, never stored.
-    const bytes = JSON.stringify({ type: 'typing', conversationId, userId, expiresInMs: LIMITS.typingExpiresMs });
+    const bytes = JSON.stringify({ type: 'typing', conversationId, userId, expiresInMs: LIMITS.typingExpiresMs } satisfies ServerFrame<'typing'>);
     for (const participant of await access.participants(conversationId)) if (participant !== userId) sendToUser(participant, bytes);
     return {};
   };
 
-  return [
-    ['sync', sync],
-    ['message.send', send],
-    ['message.read', mark('read')],
-    ['message.delivered', mark('delivered')],
-    ['typing', typing],
-  ];
+  return {
+    ping: async () => ({ time: clock().toISOString() }),
+    sync,
+    'message.send': send,
+    'message.read': mark('read'),
+    'message.delivered': mark('delivered'),
+    typing,
+  };
 }

@@ -1,23 +1,31 @@
 import uWS from 'uWebSockets.js';
+import type { z } from 'zod';
 import type { Logger } from 'pino';
 import { DomainError, ValidationError } from '../../commands/shared/errors.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
 import { bearerToken } from '../auth/authenticator.ts';
 import { toErrorResponse } from '../http/errors.ts';
-import { RateLimiter } from '../http/rateLimit.ts';
 import type { Publication } from '../projection/projector.ts';
+import type { RateLimits } from '../rateLimit/rateLimits.ts';
+import { parse } from '../validation.ts';
 import { SocketConnection, type Connection, type Socket, type SocketData } from './connection.ts';
-import { CLOSE, LIMITS, WS_PATH, type ClientFrame } from './protocol.ts';
+import { CLIENT_FRAMES, CLOSE, FRAME_ID, FRAME_TYPE, LIMITS, WS_PATH, type ClientFrame, type ClientFrameType } from './protocol.ts';
 
 export type { Connection };
 
-/** Handles one frame type; its result (if any) is sent back as `{type: "<type>.ok", id, ...result}`. */
-export type FrameHandler = (connection: Connection, frame: ClientFrame) => Promise<Record<string, unknown> | void>;
+type Payload<T extends ClientFrameType> = z.output<(typeof CLIENT_FRAMES)[T]['payload']>;
+type ReplyFields<T extends ClientFrameType> = (typeof CLIENT_FRAMES)[T]['reply'] extends z.ZodObject
+  ? z.input<NonNullable<(typeof CLIENT_FRAMES)[T]['reply']>> : void;
+
+/** Handles one frame type, given its validated payload; its result is sent back as `{type: "<type>.ok", id, ...result}`. */
+export type FrameHandler<T extends ClientFrameType> = (connection: Connection, payload: Payload<T>, frameId: string | undefined) => Promise<ReplyFields<T>>;
+export type FrameHandlers = { [T in ClientFrameType]: FrameHandler<T> };
 
 export interface GatewayDeps {
   authenticator: Authenticator;
   logger: Logger;
-  handlers: ReadonlyMap<string, FrameHandler>;
+  handlers: FrameHandlers;
+  rateLimits: RateLimits;
   /** Bytes queued for one socket before it is closed as a slow consumer; LIMITS.maxBufferedBytes by default. */
   maxBufferedBytes?: number;
   /** The server's clock: a socket lives until its token's expiry by this clock. */
@@ -37,10 +45,6 @@ export class SocketGateway {
   private nextId = 1;
   private readonly connections = new Set<SocketConnection>();
   private readonly byUser = new Map<string, Set<SocketConnection>>();
-  private readonly frameLimiter = new RateLimiter({ burst: LIMITS.frameBurst, perSecond: LIMITS.framesPerSecond });
-  /** One budget over all of a user's sockets, so opening more sockets does not buy more frames. */
-  private readonly userFrameLimiter = new RateLimiter({ burst: LIMITS.userFrameBurst, perSecond: LIMITS.userFramesPerSecond });
-
   private readonly maxBufferedBytes: number;
 
   constructor(private readonly deps: GatewayDeps) {
@@ -146,9 +150,12 @@ export class SocketGateway {
     const connection = socket.getUserData().connection;
     if (!connection || connection.closed) return;
     try {
-      this.frameLimiter.take(String(connection.id));
-      this.userFrameLimiter.take(connection.principal.userId);
-    } catch {
+      // Per socket, and over all of a user's sockets, so opening more sockets does not buy more frames.
+      this.deps.rateLimits.take('frames', connectionKey(connection));
+      this.deps.rateLimits.take('user-frames', connection.principal.userId);
+    } catch (error) {
+      const { body } = toErrorResponse(error, this.deps.logger, { connectionId: connection.id });
+      connection.send(JSON.stringify({ type: 'error', ...body }));
       connection.close(CLOSE.RATE_LIMITED, 'rate_limited');
       return;
     }
@@ -168,10 +175,16 @@ export class SocketGateway {
     let frame: ClientFrame | null = null;
     try {
       frame = parseFrame(text);
-      const handler = this.deps.handlers.get(frame.type);
-      if (!handler) throw new ValidationError(`Unknown frame type: ${frame.type}`, { type: frame.type });
-      const result = await handler(connection, frame);
-      if (result !== undefined) connection.send(JSON.stringify({ type: `${frame.type}.ok`, id: frame.id, ...result }));
+      if (!Object.hasOwn(CLIENT_FRAMES, frame.type)) throw new ValidationError(`Unknown frame type: ${frame.type}`, { type: frame.type });
+      const type = frame.type as ClientFrameType;
+      const spec = CLIENT_FRAMES[type];
+      // The same budget as the REST routes of this policy: an error frame, the socket stays open.
+      if (spec.policy) this.deps.rateLimits.take(spec.policy, connection.principal.userId);
+      const { type: _type, id, ...payload } = frame;
+      // Each handler's payload and reply types are checked in `FrameHandlers`; here they are just passed along.
+      const handler = this.deps.handlers[type] as (connection: Connection, payload: unknown, frameId?: string) => Promise<object | void>;
+      const result = await handler(connection, parse(spec.payload, payload), id);
+      if (spec.reply) connection.send(JSON.stringify({ type: `${type}.ok`, id, ...result }));
     } catch (error) {
       const { body } = toErrorResponse(error, this.deps.logger, { connectionId: connection.id, frameType: frame?.type });
       connection.send(JSON.stringify({ type: 'error', id: frame?.id, ...body }));
@@ -184,7 +197,7 @@ export class SocketGateway {
     connection.closed = true;
     connection.onDrain();
     if (connection.expiry) clearTimeout(connection.expiry);
-    this.frameLimiter.forget(String(connection.id));
+    this.deps.rateLimits.forget('frames', connectionKey(connection));
     this.connections.delete(connection);
     const sockets = this.byUser.get(connection.principal.userId);
     sockets?.delete(connection);
@@ -226,8 +239,7 @@ export class SocketGateway {
   }
 }
 
-const FRAME_TYPE = /^[a-z][a-z.]{0,31}$/;
-const FRAME_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+const connectionKey = (connection: SocketConnection) => `socket:${connection.id}`;
 
 function parseFrame(text: string): ClientFrame {
   let value: unknown;

@@ -1,4 +1,13 @@
-/** The socket protocol's constants, documented in the README ("Socket protocol"). */
+import { z } from 'zod';
+import { conversationListItem, errorBody, group, message } from '../api/models.ts';
+import { markSchema, sendMessageSchema, typingSchema } from '../messaging/schemas.ts';
+import type { PolicyName } from '../rateLimit/policies.ts';
+
+/**
+ * The socket protocol, whole: path, close codes, limits, and every frame in both directions as a zod schema.
+ * Incoming frames are validated with these; the tests validate every outgoing frame with them; `/asyncapi.json`
+ * publishes them (src/realtime/asyncapi.ts). Frames are JSON objects `{ "type", "id"?, ... }`; a reply echoes `id`.
+ */
 export const WS_PATH = '/ws';
 
 /** Close codes sent by the server (4000–4999 are application codes). */
@@ -7,8 +16,8 @@ export const CLOSE = {
   UNAUTHORIZED: 4401,
   /** The client did not read fast enough; reconnect and resume with `sync`. */
   SLOW_CONSUMER: 4408,
-  /** Too many frames too fast (reason `rate_limited`: per socket or per user), or too many awaiting their turn
-   * (reason `too_many_pending_frames`). */
+  /** Over the `frames` or `user-frames` policy (reason `rate_limited`, after an `error` frame), or too many frames
+   * awaiting their turn (reason `too_many_pending_frames`). */
   RATE_LIMITED: 4429,
   /** The user already has LIMITS.maxSocketsPerUser sockets open; close one first. */
   TOO_MANY_CONNECTIONS: 4409,
@@ -26,18 +35,12 @@ export const LIMITS = {
   /** Bytes queued for one socket before it is closed as a slow consumer. */
   maxBufferedBytes: 4 * 1024 * 1024,
   idleTimeoutSeconds: 120,
-  /** Frames a socket may send per second on average, with this burst. */
-  framesPerSecond: 50,
-  frameBurst: 200,
-  /** Frames one user may send per second over all their sockets, with this burst. */
-  userFramesPerSecond: 100,
-  userFrameBurst: 300,
   /** Open sockets per user (devices and tabs); one more is closed with 4409. */
   maxSocketsPerUser: 10,
   /**
    * Frames received but not yet handled, per socket; one more closes it with 4429 too_many_pending_frames. Above
-   * the burst, so only a socket whose frames are handled slower than it may send them reaches it; it bounds
-   * what one socket holds in memory to this many frames of at most maxFrameBytes.
+   * the `frames` burst, so only a socket whose frames are handled slower than it may send them reaches it; it
+   * bounds what one socket holds in memory to this many frames of at most maxFrameBytes.
    */
   maxPendingFrames: 256,
   /** Timers are armed at most this far ahead (setTimeout clamps anything over 2^31-1 ms to 1 ms). */
@@ -46,9 +49,124 @@ export const LIMITS = {
   typingExpiresMs: 5_000,
 } as const;
 
-/** What the client sends: `{ "type": ..., "id"?: string, ... }`. `id` is echoed in the reply. */
+// ---- client → server -------------------------------------------------------------------------------------------
+
+export const FRAME_TYPE = /^[a-z][a-z.]{0,31}$/;
+export const FRAME_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+const frameId = z.string().regex(FRAME_ID).meta({ description: 'Chosen by the client, echoed in the reply' });
+
+/** Socket frames carry JSON numbers: no coercion (`true` is not position 1). */
+const position = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+interface ClientFrameSpec {
+  description: string;
+  /** The frame's fields besides `type` and `id`: validated as strictly as a REST body. */
+  payload: z.ZodObject;
+  /** Charged per user before the handler runs; shared with the REST routes of the same policy. */
+  policy: PolicyName | null;
+  /** The fields of the `<type>.ok` reply, or null when the answer is other frames (`sync`). */
+  reply: z.ZodObject | null;
+}
+
+const receiptReply = z.strictObject({ messageId: z.uuid(), position: position.nullable(), upTo: position });
+
+export const CLIENT_FRAMES = {
+  ping: {
+    description: 'Round trip; answered with the server time',
+    payload: z.strictObject({}), policy: null, reply: z.strictObject({ time: z.iso.datetime() }),
+  },
+  sync: {
+    description: 'Go live. With `since` (the last position seen): the updates after it, then `sync.ok`. Without: `sync.snapshot`. '
+      + 'A `since` the feed cannot replay whole: `sync.reset` with a snapshot.',
+    payload: z.strictObject({ since: position.optional() }), policy: 'read', reply: null,
+  },
+  'message.send': {
+    description: 'Send a message, as `POST /api/messages`; acked once durable',
+    payload: sendMessageSchema, policy: 'msg',
+    reply: z.strictObject({ messageId: z.uuid(), position, created: z.boolean(), message }),
+  },
+  'message.read': {
+    description: 'Move the read watermark up to a message, as `POST /api/messages/read`',
+    payload: markSchema, policy: 'receipts', reply: receiptReply,
+  },
+  'message.delivered': {
+    description: 'Move the delivered watermark up to a message',
+    payload: markSchema, policy: 'receipts', reply: receiptReply,
+  },
+  typing: {
+    description: 'Tell the others in a conversation you are typing (not stored; shown for `typingExpiresMs`)',
+    payload: typingSchema, policy: 'typing', reply: z.strictObject({}),
+  },
+} as const satisfies Record<string, ClientFrameSpec>;
+
+export type ClientFrameType = keyof typeof CLIENT_FRAMES;
+
+/** What the client sends: `{ "type": ..., "id"?: string, ... }`; the envelope is checked before the payload. */
 export interface ClientFrame {
   type: string;
   id?: string;
   [field: string]: unknown;
 }
+
+// ---- server → client -------------------------------------------------------------------------------------------
+
+const envelope = <T extends string, S extends z.core.$ZodLooseShape>(type: T, shape: S) =>
+  z.strictObject({ type: z.literal(type), ...shape });
+/** A live update: its `position` is where it stands in the user's feed (resume with `sync` from it). */
+const live = <T extends string, S extends z.core.$ZodLooseShape>(type: T, shape: S) => envelope(type, { position, ...shape });
+
+const upTo = z.strictObject({ messageId: z.uuid(), position });
+
+const groupChange = {
+  groupId: z.uuid(),
+  conversationId: z.string(),
+  /** Who gets it while a member: the group as it stands after the change. A removed member gets it without. */
+  group: group.optional(),
+};
+
+/** Live updates: pushed to synced sockets and replayed by `sync` (they are the `feed` collection's entries). */
+export const LIVE_FRAMES = {
+  'message.created': live('message.created', { conversationId: z.string(), message }),
+  'message.edited': live('message.edited', { conversationId: z.string(), message }),
+  'message.deleted': z.union([
+    live('message.deleted', { conversationId: z.string(), scope: z.literal('everyone'), message }),
+    live('message.deleted', { conversationId: z.string(), scope: z.literal('me'), messageId: z.uuid() }),
+  ]),
+  receipt: live('receipt', {
+    conversationId: z.string(), userId: z.uuid(), receipt: z.enum(['delivered', 'read']), upTo, at: z.iso.datetime(),
+  }),
+  'group.updated': z.union([
+    live('group.updated', { ...groupChange, change: z.literal('created'), byUserId: z.uuid() }),
+    live('group.updated', {
+      ...groupChange, change: z.literal('updated'), byUserId: z.uuid(),
+      changes: z.strictObject({ name: z.string().optional(), description: z.string().optional(), iconMediaId: z.uuid().nullable().optional() }),
+    }),
+    live('group.updated', { ...groupChange, change: z.enum(['member_added', 'member_role_changed']), userId: z.uuid(), role: z.enum(['owner', 'admin', 'member']), byUserId: z.uuid() }),
+    live('group.updated', { ...groupChange, change: z.literal('member_removed'), userId: z.uuid(), byUserId: z.uuid() }),
+    live('group.updated', { ...groupChange, change: z.literal('member_left'), userId: z.uuid() }),
+    live('group.updated', { ...groupChange, change: z.literal('ownership_transferred'), fromUserId: z.uuid(), toUserId: z.uuid() }),
+  ]),
+} as const;
+
+const replies = Object.entries(CLIENT_FRAMES).flatMap(([type, spec]) =>
+  (spec.reply ? [spec.reply.extend({ type: z.literal(`${type}.ok`), id: frameId.optional() })] : []));
+
+/** Every other server frame: connection, replies, sync and ephemeral ones. */
+export const SERVER_FRAMES = {
+  welcome: envelope('welcome', { userId: z.uuid(), connectionId: z.number().int() }),
+  error: envelope('error', { id: frameId.optional(), error: errorBody.shape.error }),
+  'sync.snapshot': envelope('sync.snapshot', { id: frameId.optional(), position, conversations: z.array(conversationListItem) }),
+  'sync.reset': envelope('sync.reset', { id: frameId.optional(), position, conversations: z.array(conversationListItem) }),
+  'sync.ok': envelope('sync.ok', { id: frameId.optional(), position }),
+  typing: envelope('typing', { conversationId: z.string(), userId: z.uuid(), expiresInMs: z.number().int() }),
+  ...LIVE_FRAMES,
+} as const;
+
+/** Any frame the server sends (tests check every received frame against it). */
+export const serverFrame = z.union([...Object.values(SERVER_FRAMES), ...replies]);
+
+/** A live update as a projector builds it; the feed adds the position. */
+export type LiveFrame<T extends keyof typeof LIVE_FRAMES> = DistributiveOmit<z.input<(typeof LIVE_FRAMES)[T]>, 'position'>;
+export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+export type ServerFrame<T extends keyof typeof SERVER_FRAMES> = z.input<(typeof SERVER_FRAMES)[T]>;

@@ -124,7 +124,7 @@ test('malformed JSON, wrong content and oversized bodies get JSON errors and the
 });
 
 test('credential endpoints are rate limited per client with a 429 and Retry-After', async (t) => {
-  const limited = await startTestApp({ env: { AUTH_RATE_LIMIT_BURST: '5', AUTH_RATE_LIMIT_PER_MINUTE: '6' } });
+  const limited = await startTestApp({ env: { RATE_LIMITS: 'auth=5,6/m' } });
   try {
     const statuses: number[] = [];
     let last;

@@ -211,7 +211,7 @@ test('GET /api/conversations pages with limit and before=<lastPosition>, newest 
 });
 
 // 7. `group.updated`: every change kind, and what a removed member gets.
-test('a synced member receives group.updated for every change kind; a removed member gets its own MemberRemoved without group, then nothing of the group', async (t) => {
+test('a synced member receives group.updated for every change kind; a removed member gets its own member_removed without group, then nothing of the group', async (t) => {
   const [owner, watcher, removed, leaver] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
   const [watcherSocket, removedSocket] = [await syncedSocket(watcher), await syncedSocket(removed)];
   const groupId = (await createGroup(owner, { name: 'Changes', memberIds: [watcher.user.id, leaver.user.id] })).body.group.id;
@@ -220,28 +220,28 @@ test('a synced member receives group.updated for every change kind; a removed me
   const groupFrame = (socket: TestSocket, change: string) =>
     socket.next((f) => f.type === 'group.updated' && f.groupId === groupId && f.change === change);
 
-  t.like(await groupFrame(watcherSocket, 'GroupCreated'), { conversationId: `group:${groupId}`, data: { ownerId: owner.user.id }, group: { id: groupId } });
+  t.like(await groupFrame(watcherSocket, 'created'), { conversationId: `group:${groupId}`, byUserId: owner.user.id, group: { id: groupId } });
   t.is((await api(owner, 'PUT', '', { name: 'Changes 2' })).status, 200);
-  t.like(await groupFrame(watcherSocket, 'GroupUpdated'), { data: { changes: { name: 'Changes 2' } }, group: { name: 'Changes 2' } });
+  t.like(await groupFrame(watcherSocket, 'updated'), { changes: { name: 'Changes 2' }, byUserId: owner.user.id, group: { name: 'Changes 2' } });
   t.is((await api(owner, 'POST', '/members', { userId: removed.user.id })).status, 200);
-  t.like(await groupFrame(watcherSocket, 'MemberAdded'), { data: { userId: removed.user.id, role: 'member' } });
-  t.like(await groupFrame(removedSocket, 'MemberAdded'), { data: { userId: removed.user.id } });
+  t.like(await groupFrame(watcherSocket, 'member_added'), { userId: removed.user.id, role: 'member', byUserId: owner.user.id });
+  t.like(await groupFrame(removedSocket, 'member_added'), { userId: removed.user.id });
   t.is((await api(owner, 'POST', '/members', { userId: watcher.user.id, role: 'admin' })).status, 200);
-  t.like(await groupFrame(watcherSocket, 'MemberRoleChanged'), { data: { userId: watcher.user.id, role: 'admin' } });
+  t.like(await groupFrame(watcherSocket, 'member_role_changed'), { userId: watcher.user.id, role: 'admin' });
 
   t.is((await api(owner, 'DELETE', `/members/${removed.user.id}`)).status, 204);
-  const removedSeenByWatcher = await groupFrame(watcherSocket, 'MemberRemoved');
-  t.like(removedSeenByWatcher, { data: { userId: removed.user.id, removedBy: owner.user.id } });
+  const removedSeenByWatcher = await groupFrame(watcherSocket, 'member_removed');
+  t.like(removedSeenByWatcher, { userId: removed.user.id, byUserId: owner.user.id });
   t.false(removedSeenByWatcher.group.members.some((m: any) => m.userId === removed.user.id));
-  const ownRemoval = await groupFrame(removedSocket, 'MemberRemoved');
-  t.like(ownRemoval, { conversationId: `group:${groupId}`, position: removedSeenByWatcher.position, data: { userId: removed.user.id } });
+  const ownRemoval = await groupFrame(removedSocket, 'member_removed');
+  t.like(ownRemoval, { conversationId: `group:${groupId}`, position: removedSeenByWatcher.position, userId: removed.user.id });
   t.false('group' in ownRemoval, 'the removed member does not get the group\'s new state');
 
   t.is((await api(leaver, 'DELETE', `/members/${leaver.user.id}`)).status, 204);
-  t.like(await groupFrame(watcherSocket, 'MemberLeft'), { data: { userId: leaver.user.id } });
+  t.like(await groupFrame(watcherSocket, 'member_left'), { userId: leaver.user.id });
   t.is((await api(owner, 'POST', '/owner', { userId: watcher.user.id })).status, 200);
-  t.like(await groupFrame(watcherSocket, 'OwnershipTransferred'), {
-    data: { fromUserId: owner.user.id, toUserId: watcher.user.id }, group: { ownerId: watcher.user.id },
+  t.like(await groupFrame(watcherSocket, 'ownership_transferred'), {
+    fromUserId: owner.user.id, toUserId: watcher.user.id, group: { ownerId: watcher.user.id },
   });
   t.is((await api(watcher, 'PUT', '', { description: 'after the removal' })).status, 200);
   const groupMessage = (await send(watcher, { groupId, text: 'members only' })).body.message;
@@ -249,7 +249,7 @@ test('a synced member receives group.updated for every change kind; a removed me
 
   const changes = watcherSocket.frames.filter((f) => f.type === 'group.updated' && f.groupId === groupId);
   t.deepEqual(changes.map((f) => f.change), [
-    'GroupCreated', 'GroupUpdated', 'MemberAdded', 'MemberRoleChanged', 'MemberRemoved', 'MemberLeft', 'OwnershipTransferred', 'GroupUpdated',
+    'created', 'updated', 'member_added', 'member_role_changed', 'member_removed', 'member_left', 'ownership_transferred', 'updated',
   ]);
   t.true(changes.every((f) => f.group?.id === groupId && f.conversationId === `group:${groupId}`), 'members get the group with every change');
 
@@ -259,7 +259,7 @@ test('a synced member receives group.updated for every change kind; a removed me
   const ofGroupAfterRemoval = removedSocket.frames.filter((f) => (f.groupId === groupId || f.conversationId === `group:${groupId}`)
     && f.position > ownRemoval.position);
   t.deepEqual(ofGroupAfterRemoval, [], 'nothing of the group after the removal');
-  t.is(removedSocket.frames.filter((f) => f.type === 'group.updated' && f.change === 'MemberRemoved').length, 1);
+  t.is(removedSocket.frames.filter((f) => f.type === 'group.updated' && f.change === 'member_removed').length, 1);
   watcherSocket.close();
   removedSocket.close();
 });

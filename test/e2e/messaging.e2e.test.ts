@@ -150,7 +150,7 @@ test('a group of three: everyone receives; a removed member stops receiving at o
   t.is((await request(app.url, 'PUT', `/api/groups/${groupId}`, { token: b.accessToken, body: { name: 'Mine' } })).status, 403);
   t.is((await request(app.url, 'DELETE', `/api/groups/${groupId}/members/${c.user.id}`, { token: b.accessToken })).status, 403);
   t.is((await request(app.url, 'DELETE', `/api/groups/${groupId}/members/${c.user.id}`, { token: owner.accessToken })).status, 204);
-  t.like(await cSocket.next((f) => f.type === 'group.updated' && f.change === 'MemberRemoved'), { data: { userId: c.user.id } });
+  t.like(await cSocket.next((f) => f.type === 'group.updated' && f.change === 'member_removed'), { userId: c.user.id });
 
   const secret = (await send(owner, { groupId, text: 'after c left' })).body.message;
   await bSocket.next((f) => f.type === 'message.created' && f.message.id === secret.id);

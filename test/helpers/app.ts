@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startApp, type AppOptions, type RunningApp } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
+import { liftedRateLimits } from '../../src/rateLimit/policies.ts';
 
 export const tempDir = (prefix = 'letsapp-test-') => mkdtempSync(join(tmpdir(), prefix));
 
@@ -13,7 +14,7 @@ export const testEnv = (storageDir: string): Record<string, string> => ({
   WS_PORT: '0',
   HOST: '127.0.0.1',
   BCRYPT_COST: '4',
-  AUTH_RATE_LIMIT_BURST: '100000',
+  RATE_LIMITS: liftedRateLimits(),
   JWT_SECRET_KEY: 'test-secret-key-that-is-long-enough-0123456789',
   ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
 });

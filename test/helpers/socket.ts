@@ -1,4 +1,5 @@
 import WebSocket from 'ws';
+import { serverFrame } from '../../src/realtime/protocol.ts';
 
 export interface TestSocket {
   socket: WebSocket;
@@ -10,13 +11,20 @@ export interface TestSocket {
   close(): void;
 }
 
-/** A real WebSocket client that records every frame it receives; `headers` go on the upgrade request. */
+/**
+ * A real WebSocket client that records every frame it receives; `headers` go on the upgrade request. Every frame is
+ * checked against the protocol's schemas: one that does not match fails the test run (an uncaught exception).
+ */
 export function connect(url: string, token?: string, headers?: Record<string, string>): Promise<TestSocket> {
   const socket = new WebSocket(token ? `${url}?token=${encodeURIComponent(token)}` : url, headers ? { headers } : {});
   const frames: any[] = [];
   const waiters: Array<{ predicate: (frame: any) => boolean; resolve: (frame: any) => void }> = [];
   socket.on('message', (data) => {
     const frame = JSON.parse(data.toString());
+    const checked = serverFrame.safeParse(frame);
+    if (!checked.success) {
+      throw new Error(`The server sent a frame outside the protocol: ${JSON.stringify(frame)}\n${JSON.stringify(checked.error.issues.slice(0, 5))}`);
+    }
     frames.push(frame);
     for (const waiter of [...waiters]) {
       if (waiter.predicate(frame)) {

@@ -55,11 +55,11 @@ test('given a direct and a group conversation, the read models hold messages, to
   t.like(aList.find((c) => c.conversationId === 'dm:a:b'), { unreadCount: 1, lastMessage: { id: 'm3' } });
   t.deepEqual((await listConversations(store, 'c', { limit: 10 })).map((c) => c.conversationId), [], 'a removed member loses the conversation');
   const cFeed = await feedOf(store, 'c');
-  t.deepEqual(cFeed.map((f) => f.type === 'message.created' ? f.message.id : f.change), ['GroupCreated', 'g1', 'MemberRemoved']);
+  t.deepEqual(cFeed.map((f) => f.type === 'message.created' ? f.message.id : f.change), ['created', 'g1', 'member_removed']);
   t.false('group' in cFeed[2], 'the removed member hears of it without the group');
   const bFeed = await feedOf(store, 'b');
   t.deepEqual(bFeed.map((f) => f.type === 'message.created' ? f.message.id : f.type === 'group.updated' ? f.change : f.type),
-    ['m1', 'm2', 'm3', 'message.edited', 'message.deleted', 'GroupCreated', 'g1', 'MemberRemoved', 'g2', 'receipt']);
+    ['m1', 'm2', 'm3', 'message.edited', 'message.deleted', 'created', 'g1', 'member_removed', 'g2', 'receipt']);
   t.deepEqual(bFeed.map((f) => f.position), [...bFeed.map((f) => f.position)].sort((x, y) => x - y), 'in position order');
 });
 
@@ -119,7 +119,7 @@ test('a member who leaves and rejoins replays only what was said while they were
   ];
   await projectAll(store, projectors, events.map((event) => recorded(event)));
   const frames = await feedOf(store, 'u');
-  t.deepEqual(frames.map((f) => f.type === 'message.created' ? f.message.id : f.change), ['GroupCreated', 'r1', 'MemberLeft', 'MemberAdded', 'r3']);
+  t.deepEqual(frames.map((f) => f.type === 'message.created' ? f.message.id : f.change), ['created', 'r1', 'member_left', 'member_added', 'r3']);
   t.false('group' in frames[2], 'the leave notice carries no group');
   const list = await listConversations(store, 'u', { limit: 10 });
   t.like(list[0], { conversationId: 'group:r', unreadCount: 1, lastMessage: { id: 'r3' } }, 'unread counts only what came after rejoining');

@@ -1,54 +1,86 @@
-import Router from '@koa/router';
-import type { Authenticator } from '../../auth/authenticator.ts';
+import { z } from 'zod';
+import { group } from '../../api/models.ts';
 import type { GroupService } from '../../messaging/groupService.ts';
 import { addMemberSchema, createGroupSchema, transferOwnershipSchema, updateGroupSchema } from '../../messaging/schemas.ts';
-import { id, parse } from '../../validation.ts';
-import { actorMetadata, principalOf, requireAuth } from '../context.ts';
+import { id, idParams } from '../../validation.ts';
+import { actorMetadata } from '../context.ts';
+import { noContent, reply, route, type AnyRoute } from '../routeTable.ts';
 
 export interface GroupRouteDeps {
   groups: GroupService;
-  authenticator: Authenticator;
   clock: () => Date;
 }
 
+const groupReply = z.strictObject({ group }).meta({ id: 'GroupReply' });
+const memberParams = z.strictObject({ id, userId: id });
+
 /** Groups, their members and roles, under /api/groups. */
-export function groupRoutes({ groups, authenticator, clock }: GroupRouteDeps): Router {
-  const router = new Router({ prefix: '/api/groups' });
-  router.use(requireAuth(authenticator));
+export function groupRoutes({ groups, clock }: GroupRouteDeps): AnyRoute[] {
   const meta = actorMetadata(clock);
-
-  router.post('/', async (ctx) => {
-    ctx.status = 201;
-    ctx.body = { group: await groups.create(principalOf(ctx).userId, parse(createGroupSchema, ctx.request.body), meta(ctx)) };
-  });
-
-  router.get('/', async (ctx) => {
-    ctx.body = { groups: await groups.listFor(principalOf(ctx).userId) };
-  });
-
-  router.get('/:id', async (ctx) => {
-    ctx.body = { group: await groups.get(principalOf(ctx).userId, parse(id, ctx.params.id)) };
-  });
-
-  router.put('/:id', async (ctx) => {
-    const changes = parse(updateGroupSchema, ctx.request.body);
-    ctx.body = { group: await groups.update(principalOf(ctx).userId, parse(id, ctx.params.id), changes, meta(ctx)) };
-  });
-
-  router.post('/:id/members', async (ctx) => {
-    const { userId, role } = parse(addMemberSchema, ctx.request.body);
-    ctx.body = { group: await groups.addMember(principalOf(ctx).userId, parse(id, ctx.params.id), userId, role, meta(ctx)) };
-  });
-
-  router.delete('/:id/members/:userId', async (ctx) => {
-    await groups.removeMember(principalOf(ctx).userId, parse(id, ctx.params.id), parse(id, ctx.params.userId), meta(ctx));
-    ctx.status = 204;
-  });
-
-  router.post('/:id/owner', async (ctx) => {
-    const { userId } = parse(transferOwnershipSchema, ctx.request.body);
-    ctx.body = { group: await groups.transferOwnership(principalOf(ctx).userId, parse(id, ctx.params.id), userId, meta(ctx)) };
-  });
-
-  return router;
+  return [
+    route({
+      method: 'post', path: '/api/groups', operationId: 'createGroup', tag: 'groups', auth: true, rateLimit: 'groups',
+      summary: 'Create a group; the caller owns it',
+      body: createGroupSchema,
+      responses: { 201: { description: 'Created', schema: groupReply } },
+      errors: ['not_found', 'group_exists', 'group_full', 'concurrency_conflict'],
+      handle: async ({ principal, body, ctx }) => reply(201, { group: await groups.create(principal.userId, body, meta(ctx)) }),
+    }),
+    route({
+      method: 'get', path: '/api/groups', operationId: 'listGroups', tag: 'groups', auth: true, rateLimit: 'read',
+      summary: 'The caller\'s groups',
+      responses: { 200: { description: 'Groups the caller is a member of', schema: z.strictObject({ groups: z.array(group) }) } },
+      errors: [],
+      handle: async ({ principal }) => reply(200, { groups: await groups.listFor(principal.userId) }),
+    }),
+    route({
+      method: 'get', path: '/api/groups/{id}', operationId: 'getGroup', tag: 'groups', auth: true, rateLimit: 'read',
+      summary: 'A group the caller is a member of',
+      params: idParams,
+      responses: { 200: { description: 'The group', schema: groupReply } },
+      errors: ['not_found'],
+      handle: async ({ principal, params }) => reply(200, { group: await groups.get(principal.userId, params.id) }),
+    }),
+    route({
+      method: 'put', path: '/api/groups/{id}', operationId: 'updateGroup', tag: 'groups', auth: true, rateLimit: 'groups',
+      summary: 'Change the group\'s name, description or icon (admins)',
+      params: idParams,
+      body: updateGroupSchema,
+      responses: { 200: { description: 'The group', schema: groupReply } },
+      errors: ['forbidden', 'not_found', 'concurrency_conflict'],
+      handle: async ({ principal, params, body, ctx }) =>
+        reply(200, { group: await groups.update(principal.userId, params.id, body, meta(ctx)) }),
+    }),
+    route({
+      method: 'post', path: '/api/groups/{id}/members', operationId: 'addGroupMember', tag: 'groups', auth: true, rateLimit: 'groups',
+      summary: 'Add a member or change a member\'s role (admins; only the owner changes an admin)',
+      params: idParams,
+      body: addMemberSchema,
+      responses: { 200: { description: 'The group', schema: groupReply } },
+      errors: ['forbidden', 'not_found', 'owner_role', 'group_full', 'concurrency_conflict'],
+      handle: async ({ principal, params, body, ctx }) =>
+        reply(200, { group: await groups.addMember(principal.userId, params.id, body.userId, body.role, meta(ctx)) }),
+    }),
+    route({
+      method: 'delete', path: '/api/groups/{id}/members/{userId}', operationId: 'removeGroupMember', tag: 'groups', auth: true, rateLimit: 'groups',
+      summary: 'Remove a member (admins; only the owner removes an admin), or leave (your own id)',
+      params: memberParams,
+      responses: { 204: { description: 'Removed' } },
+      errors: ['forbidden', 'not_found', 'owner_cannot_leave', 'concurrency_conflict'],
+      handle: async ({ principal, params, ctx }) => {
+        await groups.removeMember(principal.userId, params.id, params.userId, meta(ctx));
+        return noContent();
+      },
+    }),
+    route({
+      method: 'post', path: '/api/groups/{id}/owner', operationId: 'transferGroupOwnership', tag: 'groups', auth: true, rateLimit: 'groups',
+      summary: 'Hand ownership to another member (the owner)',
+      params: idParams,
+      body: transferOwnershipSchema,
+      responses: { 200: { description: 'The group', schema: groupReply } },
+      errors: ['forbidden', 'not_found', 'concurrency_conflict'],
+      handle: async ({ principal, params, body, ctx }) =>
+        reply(200, { group: await groups.transferOwnership(principal.userId, params.id, body.userId, meta(ctx)) }),
+    }),
+  ];
 }

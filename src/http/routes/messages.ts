@@ -1,57 +1,94 @@
-import Router from '@koa/router';
-import type { Authenticator } from '../../auth/authenticator.ts';
+import { z } from 'zod';
+import { conversationListItem, message, messageHistory, messagePage, receiptMoved } from '../../api/models.ts';
 import type { MessagingService } from '../../messaging/messagingService.ts';
 import {
   deleteMessageSchema, editMessageSchema, listConversationsSchema, listMessagesSchema, markSchema, sendMessageSchema,
 } from '../../messaging/schemas.ts';
-import { id, parse } from '../../validation.ts';
-import { actorMetadata, principalOf, requireAuth } from '../context.ts';
+import { idParams } from '../../validation.ts';
+import { actorMetadata } from '../context.ts';
+import { noContent, reply, route, type AnyRoute } from '../routeTable.ts';
 
 export interface MessageRouteDeps {
   messaging: MessagingService;
-  authenticator: Authenticator;
   clock: () => Date;
 }
 
+const messageReply = z.strictObject({ message }).meta({ id: 'MessageReply' });
+
 /** Direct and group messages, receipts and the conversation list, under /api. */
-export function messageRoutes({ messaging, authenticator, clock }: MessageRouteDeps): Router {
-  const router = new Router({ prefix: '/api' });
-  router.use(requireAuth(authenticator));
+export function messageRoutes({ messaging, clock }: MessageRouteDeps): AnyRoute[] {
   const meta = actorMetadata(clock);
-
-  router.get('/messages', async (ctx) => {
-    ctx.body = await messaging.list(principalOf(ctx).userId, parse(listMessagesSchema, ctx.query), meta(ctx));
-  });
-
-  router.post('/messages', async (ctx) => {
-    const result = await messaging.send(principalOf(ctx).userId, parse(sendMessageSchema, ctx.request.body), meta(ctx));
-    ctx.status = result.created ? 201 : 200;
-    ctx.body = { message: result.message };
-  });
-
-  router.post('/messages/read', async (ctx) => {
-    const { messageId, ...conversation } = parse(markSchema, ctx.request.body);
-    ctx.body = await messaging.markRead(principalOf(ctx).userId, conversation, messageId, meta(ctx));
-  });
-
-  router.get('/messages/:id/history', async (ctx) => {
-    ctx.body = await messaging.history(principalOf(ctx).userId, parse(id, ctx.params.id));
-  });
-
-  router.put('/messages/:id', async (ctx) => {
-    const content = parse(editMessageSchema, ctx.request.body);
-    ctx.body = { message: await messaging.edit(principalOf(ctx).userId, parse(id, ctx.params.id), content, meta(ctx)) };
-  });
-
-  router.delete('/messages/:id', async (ctx) => {
-    const { scope } = parse(deleteMessageSchema, ctx.query);
-    await messaging.delete(principalOf(ctx).userId, parse(id, ctx.params.id), scope, meta(ctx));
-    ctx.status = 204;
-  });
-
-  router.get('/conversations', async (ctx) => {
-    ctx.body = { conversations: await messaging.conversations(principalOf(ctx).userId, parse(listConversationsSchema, ctx.query)) };
-  });
-
-  return router;
+  return [
+    route({
+      method: 'get', path: '/api/messages', operationId: 'listMessages', tag: 'messages', auth: true, rateLimit: 'read',
+      summary: 'One page of a conversation, newest first',
+      description: 'Give `with` (the other user) or `groupId`; page with `before` or `after` (positions). Reading marks what others sent as delivered.',
+      query: listMessagesSchema,
+      responses: { 200: { description: 'A page', schema: messagePage } },
+      errors: ['not_found'],
+      handle: async ({ principal, query, ctx }) => reply(200, await messaging.list(principal.userId, query, meta(ctx))),
+    }),
+    route({
+      method: 'post', path: '/api/messages', operationId: 'sendMessage', tag: 'messages', auth: true, rateLimit: 'msg',
+      summary: 'Send a message to a user or a group',
+      description: 'Durable when answered. A retry with the same `clientMessageId` answers 200 with the first message.',
+      body: sendMessageSchema,
+      responses: {
+        201: { description: 'Sent', schema: messageReply },
+        200: { description: 'A retry: the message sent the first time', schema: messageReply },
+      },
+      errors: ['forbidden', 'not_found', 'message_exists', 'concurrency_conflict'],
+      handle: async ({ principal, body, ctx }) => {
+        const result = await messaging.send(principal.userId, body, meta(ctx));
+        return result.created ? reply(201, { message: result.message }) : reply(200, { message: result.message });
+      },
+    }),
+    route({
+      method: 'post', path: '/api/messages/read', operationId: 'markRead', tag: 'messages', auth: true, rateLimit: 'receipts',
+      summary: 'Move the caller\'s read watermark up to a message',
+      body: markSchema,
+      responses: { 200: { description: 'The watermark', schema: receiptMoved } },
+      errors: ['not_found', 'concurrency_conflict'],
+      handle: async ({ principal, body: { messageId, ...conversation }, ctx }) =>
+        reply(200, await messaging.markRead(principal.userId, conversation, messageId, meta(ctx))),
+    }),
+    route({
+      method: 'get', path: '/api/messages/{id}/history', operationId: 'messageHistory', tag: 'messages', auth: true, rateLimit: 'read',
+      summary: 'The original and every edit of a message, from the event log',
+      params: idParams,
+      responses: { 200: { description: 'Every version', schema: messageHistory } },
+      errors: ['not_found'],
+      handle: async ({ principal, params }) => reply(200, await messaging.history(principal.userId, params.id)),
+    }),
+    route({
+      method: 'put', path: '/api/messages/{id}', operationId: 'editMessage', tag: 'messages', auth: true, rateLimit: 'msg',
+      summary: 'Edit a message (the sender only)',
+      params: idParams,
+      body: editMessageSchema,
+      responses: { 200: { description: 'The edited message', schema: messageReply } },
+      errors: ['forbidden', 'not_found', 'message_deleted', 'concurrency_conflict'],
+      handle: async ({ principal, params, body, ctx }) =>
+        reply(200, { message: await messaging.edit(principal.userId, params.id, body, meta(ctx)) }),
+    }),
+    route({
+      method: 'delete', path: '/api/messages/{id}', operationId: 'deleteMessage', tag: 'messages', auth: true, rateLimit: 'msg',
+      summary: 'Delete a message for everyone (the sender) or for the caller only',
+      params: idParams,
+      query: deleteMessageSchema,
+      responses: { 204: { description: 'Deleted' } },
+      errors: ['forbidden', 'not_found', 'concurrency_conflict'],
+      handle: async ({ principal, params, query, ctx }) => {
+        await messaging.delete(principal.userId, params.id, query.scope, meta(ctx));
+        return noContent();
+      },
+    }),
+    route({
+      method: 'get', path: '/api/conversations', operationId: 'listConversations', tag: 'messages', auth: true, rateLimit: 'read',
+      summary: 'The caller\'s conversations, most recent activity first, with unread counts',
+      query: listConversationsSchema,
+      responses: { 200: { description: 'A page of conversations', schema: z.strictObject({ conversations: z.array(conversationListItem) }) } },
+      errors: [],
+      handle: async ({ principal, query }) => reply(200, { conversations: await messaging.conversations(principal.userId, query) }),
+    }),
+  ];
 }

@@ -1,0 +1,122 @@
+import { z } from 'zod';
+import { errorCodes } from './errorCodes.ts';
+
+/**
+ * What the API answers with, as zod schemas: the OpenAPI document's components, and what the property-based suite
+ * checks every response against. Strict objects, so a field that should not leave the server (an email, a hash)
+ * fails the check instead of going unnoticed.
+ */
+const uuid = z.uuid();
+const timestamp = z.iso.datetime({ offset: true });
+const position = z.number().int().min(0).meta({ description: 'A global position in the event log' });
+
+export const errorBody = z.strictObject({
+  error: z.strictObject({
+    code: z.enum(errorCodes),
+    message: z.string(),
+    details: z.record(z.string(), z.unknown()).optional(),
+  }),
+}).meta({ id: 'Error', description: 'Every error, REST and socket alike' });
+
+export const publicUser = z.strictObject({
+  id: uuid,
+  username: z.string(),
+  displayName: z.string(),
+  createdAt: timestamp,
+}).meta({ id: 'PublicUser', description: 'A user as others see them: never the email' });
+
+export const ownUser = publicUser.extend({ email: z.email() }).meta({ id: 'OwnUser', description: 'A user as they see themselves' });
+
+export const session = z.strictObject({
+  user: ownUser,
+  accessToken: z.string(),
+  tokenType: z.literal('Bearer'),
+  expiresIn: z.number().int(),
+  expiresAt: timestamp,
+}).meta({ id: 'Session' });
+
+export const tokenStatus = z.strictObject({ valid: z.literal(true), user: ownUser, expiresAt: timestamp }).meta({ id: 'TokenStatus' });
+
+export const messageContent = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('text'), text: z.string() }),
+  z.strictObject({ kind: z.literal('encrypted'), ciphertext: z.string(), nonce: z.string(), algorithm: z.string(), recipientKeyId: z.string() }),
+]).meta({ id: 'MessageContent' });
+
+const messageFields = {
+  id: uuid,
+  conversationId: z.string(),
+  senderId: uuid,
+  recipientId: uuid.optional(),
+  groupId: uuid.optional(),
+  content: messageContent.nullable().meta({ description: 'null once deleted for everyone' }),
+  replyTo: uuid.nullable(),
+  attachments: z.array(uuid),
+  clientMessageId: z.string(),
+  sentAt: timestamp,
+  editedAt: timestamp.nullable(),
+  deletedAt: timestamp.nullable(),
+  position,
+};
+
+export const message = z.strictObject(messageFields).meta({ id: 'Message' });
+
+/** A page entry: the caller's own messages carry their receipt state. */
+export const listedMessage = z.strictObject({
+  ...messageFields,
+  status: z.enum(['sent', 'delivered', 'read']).optional().meta({ description: 'Direct messages the caller sent: the recipient\'s state' }),
+  deliveredCount: z.number().int().min(0).optional(),
+  readCount: z.number().int().min(0).optional(),
+}).meta({ id: 'ListedMessage' });
+
+export const messagePage = z.strictObject({
+  conversationId: z.string(),
+  messages: z.array(listedMessage),
+  hasMore: z.boolean(),
+  cursors: z.strictObject({ before: position.nullable(), after: position.nullable() }),
+}).meta({ id: 'MessagePage' });
+
+export const messageHistory = z.strictObject({
+  messageId: uuid,
+  deleted: z.boolean(),
+  versions: z.array(z.strictObject({ content: messageContent, at: timestamp, position })),
+}).meta({ id: 'MessageHistory' });
+
+export const receiptMoved = z.strictObject({
+  conversationId: z.string(),
+  messageId: uuid,
+  upTo: position,
+  position: position.nullable().meta({ description: 'The receipt event; null when the watermark was already there' }),
+}).meta({ id: 'ReceiptMoved' });
+
+export const groupMember = z.strictObject({ userId: uuid, role: z.enum(['owner', 'admin', 'member']), joinedAt: timestamp });
+
+export const group = z.strictObject({
+  id: uuid,
+  name: z.string(),
+  description: z.string(),
+  iconMediaId: uuid.nullable(),
+  ownerId: uuid,
+  members: z.array(groupMember),
+  createdAt: timestamp,
+  updatedAt: timestamp,
+}).meta({ id: 'Group' });
+
+export const lastMessage = z.strictObject({
+  id: uuid,
+  senderId: uuid,
+  preview: z.string().nullable(),
+  sentAt: timestamp,
+  position,
+  deleted: z.boolean(),
+}).meta({ id: 'LastMessage' });
+
+export const conversationListItem = z.strictObject({
+  conversationId: z.string(),
+  kind: z.enum(['direct', 'group']),
+  peer: publicUser.nullable().optional(),
+  group: group.nullable().optional(),
+  lastMessage: lastMessage.nullable(),
+  lastPosition: position,
+  unreadCount: z.number().int().min(0).meta({ description: 'Counted up to 1,000' }),
+  readUpTo: position,
+}).meta({ id: 'ConversationListItem' });

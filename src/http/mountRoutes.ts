@@ -1,0 +1,54 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { bearerToken, type Authenticator, type Principal } from '../auth/authenticator.ts';
+import type { RateLimits } from '../rateLimit/rateLimits.ts';
+import { RateLimitExceeded } from '../rateLimit/tokenBuckets.ts';
+import { parse } from '../validation.ts';
+import { setRateLimitHeaders } from './rateLimitHeaders.ts';
+import { koaPath, type AnyRoute } from './routeTable.ts';
+
+export interface MountDeps {
+  authenticator: Authenticator;
+  rateLimits: RateLimits;
+}
+
+/**
+ * Registers every route of the table on one router: authenticate (if the route needs it), charge its rate-limit
+ * policy, validate params, query and body with its schemas, then run the handler and answer what it replied.
+ */
+export function mountRoutes(routes: readonly AnyRoute[], { authenticator, rateLimits }: MountDeps): Router {
+  const router = new Router();
+  for (const route of routes) {
+    router[route.method](koaPath(route.path), async (ctx: Context) => {
+      const principal = route.auth ? await authenticator.authenticate(bearerToken(ctx.get('authorization') || undefined)) : null;
+      if (principal) ctx.state.principal = principal;
+      if (route.rateLimit) charge(ctx, rateLimits, route.rateLimit, principal);
+      const reply = await route.handle({
+        params: route.params ? parse(route.params, ctx.params) : {},
+        query: route.query ? parse(route.query, ctx.query) : {},
+        body: route.body ? parse(route.body, ctx.request.body) : {},
+        principal: principal as Principal,
+        ctx,
+      });
+      ctx.status = reply.status;
+      if ('body' in reply) {
+        // A handler that chose among its documented content types has set it already.
+        const { contentType } = route.responses[reply.status] ?? {};
+        if (typeof contentType === 'string' && !ctx.response.get('Content-Type')) ctx.type = contentType;
+        ctx.body = reply.body;
+      }
+    });
+  }
+  return router;
+}
+
+function charge(ctx: Context, rateLimits: RateLimits, name: NonNullable<AnyRoute['rateLimit']>, principal: Principal | null): void {
+  const policy = rateLimits.policy(name);
+  const key = policy.key === 'user' && principal ? principal.userId : ctx.ip;
+  try {
+    setRateLimitHeaders(ctx, rateLimits.take(name, key));
+  } catch (error) {
+    if (error instanceof RateLimitExceeded) setRateLimitHeaders(ctx, error.allowance);
+    throw error;
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Named rate-limit policies, shared by REST and the socket: one bucket per policy and key, so switching transport
+ * does not reset a budget. Token buckets: `burst` requests at once, refilled at `perSecond`.
+ */
+export type PolicyKey =
+  /** The authenticated user (all their sockets and requests). */
+  | 'user'
+  /** The client address (`TRUST_PROXY` decides whether `X-Forwarded-For` is believed). */
+  | 'ip'
+  /** The account a request targets (the email of a login), whoever sends it. */
+  | 'account'
+  /** One socket. */
+  | 'connection';
+
+export interface RateLimitPolicy {
+  name: string;
+  burst: number;
+  perSecond: number;
+  key: PolicyKey;
+  description: string;
+}
+
+const policy = (name: string, burst: number, perSecond: number, key: PolicyKey, description: string): RateLimitPolicy =>
+  ({ name, burst, perSecond, key, description });
+
+/** The defaults; `RATE_LIMITS` overrides any of them (see `parseRateLimits`). */
+export const DEFAULT_POLICIES = [
+  policy('auth', 20, 1, 'ip', 'registration and login attempts per client address'),
+  policy('login-failures', 5, 5 / 900, 'account', 'failed logins per account: 5 per 15 minutes'),
+  policy('msg', 30, 10, 'user', 'sending, editing and deleting messages'),
+  policy('receipts', 60, 20, 'user', 'read and delivered receipts'),
+  policy('typing', 20, 2, 'user', 'typing notices'),
+  policy('groups', 20, 1, 'user', 'creating groups and changing them or their members'),
+  policy('read', 120, 5, 'user', 'reads: lists, pages, histories, sync'),
+  policy('session', 20, 1, 'user', 'logout'),
+  policy('frames', 200, 50, 'connection', 'socket frames of any type, per socket; over it the socket closes with 4429'),
+  policy('user-frames', 300, 100, 'user', 'socket frames of any type over all of a user\'s sockets; over it the socket closes with 4429'),
+] as const satisfies readonly RateLimitPolicy[];
+
+export type PolicyName = (typeof DEFAULT_POLICIES)[number]['name'];
+
+const UNIT_SECONDS = { s: 1, m: 60, h: 3600 } as const;
+const SETTING = /^([a-z-]+)=(\d+),(\d+(?:\.\d+)?)\/(\d*)([smh])$/;
+
+/**
+ * `RATE_LIMITS="msg=30,10/s;login-failures=5,5/15m"`: per policy, the burst, then the refill per period
+ * (`10/s`: 10 a second; `5/15m`: 5 every 15 minutes). Unknown names and malformed entries are errors.
+ */
+export function parseRateLimits(setting: string | undefined): RateLimitPolicy[] {
+  const policies = new Map<string, RateLimitPolicy>(DEFAULT_POLICIES.map((entry) => [entry.name, { ...entry }]));
+  for (const entry of (setting ?? '').split(';').map((part) => part.trim()).filter(Boolean)) {
+    const match = SETTING.exec(entry);
+    if (!match) throw new Error(`RATE_LIMITS: "${entry}" is not name=burst,amount/period (e.g. msg=30,10/s)`);
+    const [, name, burst, amount, count, unit] = match as unknown as [string, string, string, string, string, keyof typeof UNIT_SECONDS];
+    const known = policies.get(name);
+    if (!known) throw new Error(`RATE_LIMITS: unknown policy "${name}"; known: ${[...policies.keys()].join(', ')}`);
+    const seconds = (count === '' ? 1 : Number(count)) * UNIT_SECONDS[unit];
+    const perSecond = Number(amount) / seconds;
+    if (Number(burst) < 1 || !(perSecond > 0)) throw new Error(`RATE_LIMITS: "${entry}" needs a burst and a refill above 0`);
+    policies.set(name, { ...known, burst: Number(burst), perSecond });
+  }
+  return [...policies.values()];
+}
+
+/** The policy's window as the IETF header reports it: seconds for an empty bucket to fill again. */
+export const windowSeconds = (policy: RateLimitPolicy): number => Math.ceil(policy.burst / policy.perSecond);
+
+/**
+ * A `RATE_LIMITS` value lifting the per-user and per-address policies out of the way, for load generators and tests
+ * that are not about limits (a few users there stand for thousands). The socket frame budgets stay.
+ */
+export const liftedRateLimits = (): string => DEFAULT_POLICIES
+  .filter((entry) => entry.key !== 'connection' && entry.name !== 'user-frames')
+  .map((entry) => `${entry.name}=1000000,1000000/s`).join(';');

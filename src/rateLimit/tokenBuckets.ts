@@ -1,0 +1,104 @@
+import { createHash } from 'node:crypto';
+import { RateLimitedError } from '../../commands/shared/errors.ts';
+import type { RateLimitPolicy } from './policies.ts';
+
+/** What a request used of its budget: enough for the `RateLimit` header. */
+export interface Allowance {
+  policy: RateLimitPolicy;
+  /** Whole requests left now. */
+  remaining: number;
+  /** Seconds until the bucket is full again. */
+  resetSeconds: number;
+  /** A hash of the key (never the raw id or address), for the header's `pk`. */
+  partition: string;
+}
+
+/** A 429 that also says what is left of the budget, for the response's `RateLimit` header. */
+export class RateLimitExceeded extends RateLimitedError {
+  constructor(retryAfterMs: number, readonly allowance: Allowance) {
+    super(allowance.policy.name, retryAfterMs);
+  }
+}
+
+interface Bucket {
+  tokens: number;
+  updatedAt: number;
+  partition: string;
+}
+
+/** The first 12 bytes of SHA-256 of the key, base64: distinguishes partitions without revealing them. */
+const partitionOf = (key: string) => createHash('sha256').update(key).digest().subarray(0, 12).toString('base64');
+
+/**
+ * One policy's token bucket per key (user, address, account, socket). Buckets idle long enough to be full again
+ * are forgotten, so memory stays bounded by the number of recently active keys.
+ */
+export class TokenBuckets {
+  private readonly buckets = new Map<string, Bucket>();
+  private lastSweep: number;
+
+  constructor(readonly policy: RateLimitPolicy, private readonly now: () => number = Date.now) {
+    this.lastSweep = now();
+  }
+
+  /** How long an idle bucket takes to be full again: after that it is the same as no bucket. */
+  private get refillMs(): number {
+    return (this.policy.burst / this.policy.perSecond) * 1000;
+  }
+
+  /** Takes one token for `key`, or throws a 429 saying which policy and when to retry. */
+  take(key: string): Allowance {
+    const bucket = this.refilled(key);
+    if (bucket.tokens < 1) throw this.refusal(bucket);
+    bucket.tokens -= 1;
+    return this.allowance(bucket);
+  }
+
+  /** Throws the 429 `take` would, without taking anything (a check before work that may cost a token). */
+  check(key: string): Allowance {
+    const bucket = this.refilled(key);
+    if (bucket.tokens < 1) throw this.refusal(bucket);
+    return this.allowance(bucket);
+  }
+
+  /** Drops a key's bucket (a closed socket's), so nothing is kept for keys that will not come back. */
+  forget(key: string): void {
+    this.buckets.delete(key);
+  }
+
+  /** Number of keys remembered; bounded by the keys active within one refill period. */
+  get size(): number {
+    return this.buckets.size;
+  }
+
+  private refilled(key: string): Bucket {
+    const now = this.now();
+    if (now - this.lastSweep > this.refillMs) this.forgetFullBuckets(now);
+    let bucket = this.buckets.get(key);
+    if (!bucket) this.buckets.set(key, (bucket = { tokens: this.policy.burst, updatedAt: now, partition: partitionOf(key) }));
+    bucket.tokens = Math.min(this.policy.burst, bucket.tokens + ((now - bucket.updatedAt) / 1000) * this.policy.perSecond);
+    bucket.updatedAt = now;
+    return bucket;
+  }
+
+  /** On a refusal `resetSeconds` is when the next request is allowed: the same moment as `Retry-After`, never sooner. */
+  private refusal(bucket: Bucket): RateLimitExceeded {
+    const retryAfterMs = Math.ceil(((1 - bucket.tokens) / this.policy.perSecond) * 1000);
+    return new RateLimitExceeded(retryAfterMs, { ...this.allowance(bucket), remaining: 0, resetSeconds: Math.ceil(retryAfterMs / 1000) });
+  }
+
+  private allowance(bucket: Bucket): Allowance {
+    return {
+      policy: this.policy,
+      remaining: Math.floor(bucket.tokens),
+      resetSeconds: Math.ceil((this.policy.burst - bucket.tokens) / this.policy.perSecond),
+      partition: bucket.partition,
+    };
+  }
+
+  /** Swept at most once per refill period, so the cost is amortized over the takes in it. */
+  private forgetFullBuckets(now: number): void {
+    this.lastSweep = now;
+    for (const [key, bucket] of this.buckets) if (now - bucket.updatedAt > this.refillMs) this.buckets.delete(key);
+  }
+}
