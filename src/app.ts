@@ -15,6 +15,7 @@ import { authRoutes } from './http/routes/auth.ts';
 import { systemRoutes } from './http/routes/system.ts';
 import { mountRoutes } from './http/mountRoutes.ts';
 import type { AnyRoute } from './http/routeTable.ts';
+import type Router from '@koa/router';
 import { openApiDocument } from './api/openapi.ts';
 import { asyncApiDocument } from './realtime/asyncapi.ts';
 import { RateLimits } from './rateLimit/rateLimits.ts';
@@ -47,8 +48,9 @@ export interface RunningApp {
   readStore: ReadStore;
   projections: Projections;
   gateway: SocketGateway;
-  /** The route table (for tests comparing it with what is registered and documented). */
+  /** The route table and the router it registered (tests compare both with the document). */
   routes: readonly AnyRoute[];
+  router: Router;
   close(): Promise<void>;
 }
 
@@ -140,10 +142,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ...messageRoutes({ messaging, clock }),
     ...groupRoutes({ groups, clock }),
   ];
+  const router = mountRoutes(routes, { authenticator, rateLimits });
   const koa = createHttpApp({
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
-    router: mountRoutes(routes, { authenticator, rateLimits }),
+    router,
     trustProxy: config.trustProxy,
   });
   const http: Server = createServer(koa.callback());
@@ -158,7 +161,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   logger.info({ httpPort, wsPort, eventStore: eventStore.kind, readStore: readStore.kind }, 'LetsApp is listening');
 
   return {
-    httpPort, wsPort, logger, eventStore, readStore, projections, gateway, routes,
+    httpPort, wsPort, logger, eventStore, readStore, projections, gateway, routes, router,
     async close() {
       eventLoop.stop();
       await gateway.close();

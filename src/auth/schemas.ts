@@ -22,7 +22,7 @@ export const registerSchema = z.strictObject({
   username: z.string().trim().toLowerCase().pipe(z.string().regex(/^[a-z0-9_]{3,30}$/, 'Use 3 to 30 letters, digits or underscores')),
   displayName: z.string().trim().min(1).max(64).optional(),
   password: newPasswordSchema,
-});
+}).meta({ id: 'Register', examples: [{ email: 'ada@example.com', username: 'ada', displayName: 'Ada', password: 'correct horse battery' }] });
 
 /** Up to 128 characters: accounts registered before the 72-byte rule may have longer passwords. */
 export const loginSchema = z.strictObject({

@@ -30,7 +30,12 @@ export const sendMessageSchema = z.strictObject({
   attachments: z.array(id).max(10).optional(),
 })
   .refine(exactlyOneTarget, { message: 'Give exactly one of recipientId and groupId', path: ['recipientId'] })
-  .refine(exactlyOneContent, { message: 'Give exactly one of text and encrypted', path: ['text'] });
+  .refine(exactlyOneContent, { message: 'Give exactly one of text and encrypted', path: ['text'] })
+  .meta({
+    id: 'SendMessage',
+    description: 'Exactly one of `recipientId` and `groupId`, exactly one of `text` and `encrypted`.',
+    examples: [{ recipientId: '0d62370b-4cb8-4020-8c11-224f4766ff77', text: 'See you at 8?', clientMessageId: 'c-42' }],
+  });
 
 export const editMessageSchema = z.strictObject(content)
   .refine(exactlyOneContent, { message: 'Give exactly one of text and encrypted', path: ['text'] });
