@@ -29,9 +29,15 @@ export type CreateGroup = Command<'CreateGroup', {
   groupId: string; ownerId: string; profile: GroupProfile; memberIds: string[];
   /** Looked up by the shell: the member ids that are not registered users. */
   unknownUserIds: string[];
+  /** Looked up by the shell: the member ids of users who have blocked the creator; they are left out, silently. */
+  blockerIds: string[];
 }>;
 export type UpdateGroup = Command<'UpdateGroup', { groupId: string; actorId: string; changes: Partial<GroupProfile> }>;
-export type AddMember = Command<'AddMember', { groupId: string; actorId: string; userId: string; role: 'admin' | 'member'; userExists: boolean }>;
+export type AddMember = Command<'AddMember', {
+  groupId: string; actorId: string; userId: string; role: 'admin' | 'member'; userExists: boolean;
+  /** Looked up by the shell: the user to add has blocked the actor; nothing happens, and the actor is not told. */
+  blockedActor: boolean;
+}>;
 export type RemoveMember = Command<'RemoveMember', { groupId: string; actorId: string; userId: string }>;
 export type TransferOwnership = Command<'TransferOwnership', { groupId: string; actorId: string; toUserId: string }>;
 export type GroupCommand = CreateGroup | UpdateGroup | AddMember | RemoveMember | TransferOwnership;
@@ -76,9 +82,9 @@ export function decide(command: GroupCommand, state: GroupState): Decision<Group
   const now = command.metadata.now;
   if (command.type === 'CreateGroup') {
     if (state.status !== 'none') throw new ConflictError('group_exists', 'This group already exists');
-    const { groupId, ownerId, profile, unknownUserIds } = command.data;
+    const { groupId, ownerId, profile, unknownUserIds, blockerIds } = command.data;
     if (unknownUserIds.length > 0) throw new NotFoundError('User', { userIds: unknownUserIds });
-    const memberIds = [...new Set(command.data.memberIds)].filter((id) => id !== ownerId);
+    const memberIds = [...new Set(command.data.memberIds)].filter((id) => id !== ownerId && !blockerIds.includes(id));
     if (memberIds.length + 1 > MAX_GROUP_MEMBERS) throw new ValidationError(`memberIds: a group has at most ${MAX_GROUP_MEMBERS} members`);
     return [{ type: 'GroupCreated', data: { groupId, ownerId, profile, memberIds, createdAt: now } }];
   }
@@ -93,10 +99,11 @@ export function decide(command: GroupCommand, state: GroupState): Decision<Group
       return [{ type: 'GroupUpdated', data: { groupId, changes: command.data.changes, updatedBy: command.data.actorId, updatedAt: now } }];
     }
     case 'AddMember': {
-      const { actorId, userId, role, userExists } = command.data;
+      const { actorId, userId, role, userExists, blockedActor } = command.data;
       if (!isAdmin(actorRole)) throw new ForbiddenError('Only group admins can add members or change roles');
       if (!userExists) throw new NotFoundError('User', { userId });
       const current = state.members.get(userId);
+      if (current === undefined && blockedActor) return [];
       if (current === 'owner') throw new ConflictError('owner_role', 'The owner keeps the owner role; transfer ownership instead');
       if (current === role) return [];
       // Demoting an admin is the first step of removing one, which only the owner may do.

@@ -1,4 +1,5 @@
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from './shared/errors.ts';
+import { BlockedError } from './contacts.ts';
 import { assertNever, type Command, type Decider, type Decision, type Event } from './shared/events.ts';
 
 /**
@@ -44,6 +45,8 @@ export type SendMessage = Command<'SendMessage', OutgoingMessage & {
   targetReachable: boolean;
   /** Looked up by the shell: the replied-to message exists in the same conversation (true when no reply). */
   replyToValid: boolean;
+  /** Looked up by the shell: for a direct message, one of the two has blocked the other. */
+  blocked: boolean;
 }>;
 export type EditMessage = Command<'EditMessage', { messageId: string; actorId: string; content: MessageContent }>;
 export type DeleteMessage = Command<'DeleteMessage', {
@@ -90,7 +93,7 @@ export function decide(command: MessageCommand, state: MessageState): Decision<M
   const now = command.metadata.now;
   switch (command.type) {
     case 'SendMessage': {
-      const { targetReachable, replyToValid, ...message } = command.data;
+      const { targetReachable, replyToValid, blocked, ...message } = command.data;
       // A retried send (same sender, same clientMessageId) finds its message already there.
       if (state.status !== 'none') {
         if (state.senderId !== message.senderId) throw new ConflictError('message_exists', 'A message with this id already exists');
@@ -104,6 +107,8 @@ export function decide(command: MessageCommand, state: MessageState): Decision<M
       if (message.target.kind === 'direct' && message.target.recipientId === message.senderId) {
         throw new ValidationError('recipientId: you cannot message yourself', { field: 'recipientId' });
       }
+      // Unblocking comes first, whoever blocked whom.
+      if (message.target.kind === 'direct' && blocked) throw new BlockedError();
       if (!replyToValid) throw new ValidationError('replyTo: no such message in this conversation', { field: 'replyTo' });
       return [{ type: 'MessageSent', data: { ...message, sentAt: now } }];
     }

@@ -7,6 +7,8 @@ import type { ReceiptEvent } from '../commands/receipts.ts';
 import { receiptEventTypes } from '../commands/receipts.ts';
 import { assertNever } from '../commands/shared/events.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
+import { CONTACTS } from './contacts.ts';
+import { hiddenByBlock } from './messageDocs.ts';
 import type { ProjectedDoc, ProjectionContext, Projector, Unpositioned } from '../src/projection/projector.ts';
 
 export interface LastMessage {
@@ -78,6 +80,9 @@ function newMembership(userId: string, conversationId: string, from: number): Un
   };
 }
 
+const hideRecent = (doc: ConversationDoc, messageId: string) =>
+  ({ ...doc, hiddenRecently: [...doc.hiddenRecently.filter((id) => id !== messageId), messageId].slice(-HIDDEN_KEPT) });
+
 const summaryOf = (context: ProjectionContext, conversationId: string, recorded: RecordedEvent, reducer: (doc: ConversationSummary | null) => Unpositioned<ConversationSummary> | null) =>
   context.project<ConversationSummary>(CONVERSATION_SUMMARIES, conversationId, recorded, reducer);
 
@@ -88,10 +93,12 @@ async function onMessage(event: MessageEvent, recorded: RecordedEvent, context: 
       const { senderId, content, sentAt, target } = event.data;
       const lastMessage: LastMessage = { id: messageId, senderId, preview: previewOf(content), sentAt, position: recorded.position, deleted: false };
       await summaryOf(context, conversationId, recorded, () => ({ _id: conversationId, lastMessage, lastPosition: recorded.position }));
-      // Both ends of a direct conversation are members from its first message on (nothing came before it).
+      // Both ends of a direct conversation are members from its first message on (nothing came before it); a
+      // message sent across a block is the sender's alone: the recipient's list skips it, or never shows the chat.
       if (target.kind === 'direct') {
+        const hidden = (await hiddenByBlock(event.data, context)).length > 0;
         await context.project<ConversationDoc>(CONVERSATIONS, conversationDocId(target.recipientId, conversationId), recorded,
-          (doc) => doc ?? newMembership(target.recipientId, conversationId, 0));
+          (doc) => (hidden ? doc && hideRecent(doc, messageId) : doc ?? newMembership(target.recipientId, conversationId, 0)));
       }
       // The sender has read everything up to their own message: one document, whoever else is listening.
       return context.project<ConversationDoc>(CONVERSATIONS, conversationDocId(senderId, conversationId), recorded, (doc) => {
@@ -107,7 +114,7 @@ async function onMessage(event: MessageEvent, recorded: RecordedEvent, context: 
         ? { ...doc, lastMessage: { ...doc.lastMessage, preview: null, deleted: true } } : doc));
     case 'MessageHidden':
       return context.project<ConversationDoc>(CONVERSATIONS, conversationDocId(event.data.userId, conversationId), recorded,
-        (doc) => doc && { ...doc, hiddenRecently: [...doc.hiddenRecently.filter((id) => id !== messageId), messageId].slice(-HIDDEN_KEPT) });
+        (doc) => doc && hideRecent(doc, messageId));
     default:
       return assertNever(event);
   }
@@ -163,6 +170,7 @@ export const conversationsProjector: Projector = {
     [CONVERSATIONS]: [{ key: { userId: 1 } }, { key: { conversationId: 1 } }],
     [CONVERSATION_SUMMARIES]: [],
   },
+  reads: [CONTACTS],
   handles: new Set([...messageEventTypes, ...receiptEventTypes, 'GroupCreated', 'MemberAdded', 'MemberRemoved', 'MemberLeft']),
   async apply(recorded, context) {
     if (messageTypes.has(recorded.type)) return onMessage(recorded as unknown as MessageEvent, recorded, context);

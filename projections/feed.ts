@@ -1,3 +1,6 @@
+import type { ContactEvent } from '../commands/contacts.ts';
+import { contactEventTypes } from '../commands/contacts.ts';
+import { peerOf } from '../commands/conversations.ts';
 import type { GroupEvent } from '../commands/groups.ts';
 import { groupEventTypes } from '../commands/groups.ts';
 import type { MessageEvent } from '../commands/messages.ts';
@@ -9,7 +12,9 @@ import type { RecordedEvent } from '../src/eventstore/port.ts';
 import type { ProjectedDoc, ProjectionContext, Projector } from '../src/projection/projector.ts';
 import type { Doc } from '../src/readstore/port.ts';
 import type { DistributiveOmit, LIVE_FRAMES, LiveFrame } from '../src/realtime/protocol.ts';
+import { blockedEitherWay, CONTACTS, contactDocId, type ContactDoc } from './contacts.ts';
 import { GROUPS, participantsOf, toPublicGroup, type GroupDoc } from './groups.ts';
+import { USERS, type UserDoc } from './users.ts';
 import { GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageDoc } from './messageDocs.ts';
 
 /**
@@ -65,7 +70,8 @@ async function messageFrame(event: MessageEvent, recorded: RecordedEvent, contex
   if (!doc) return;
   const message = toPublicMessage(doc);
   switch (event.type) {
-    case 'MessageSent': return deliver(context, recorded, { conversationId }, { type: 'message.created', conversationId, message });
+    // Not to a recipient who is blocked from it (see hiddenByBlock).
+    case 'MessageSent': return deliver(context, recorded, { conversationId, except: doc.hiddenFor }, { type: 'message.created', conversationId, message });
     // Whoever deleted the message for themselves hears nothing more of it.
     case 'MessageEdited': return deliver(context, recorded, { conversationId, except: doc.hiddenFor }, { type: 'message.edited', conversationId, message });
     case 'MessageDeleted':
@@ -80,7 +86,25 @@ async function messageFrame(event: MessageEvent, recorded: RecordedEvent, contex
 async function receiptFrame(event: ReceiptEvent, recorded: RecordedEvent, context: ProjectionContext) {
   const { conversationId, userId, upTo, at } = event.data;
   const receipt = event.type === 'MessagesRead' ? 'read' : 'delivered';
-  await deliver(context, recorded, { conversationId }, { type: 'receipt', conversationId, userId, receipt, upTo, at });
+  const peerId = peerOf(conversationId, userId);
+  // Receipts do not cross a block: only the reader's own devices hear of them.
+  const audience = peerId && await blockedEitherWay(context.collection<ContactDoc>(CONTACTS), userId, peerId)
+    ? { userIds: [userId] } : { conversationId };
+  await deliver(context, recorded, audience, { type: 'receipt', conversationId, userId, receipt, upTo, at });
+}
+
+const CONTACT_CHANGES = {
+  ContactAdded: 'added', ContactRenamed: 'renamed', ContactRemoved: 'removed', UserBlocked: 'blocked', UserUnblocked: 'unblocked',
+} as const satisfies Record<ContactEvent['type'], string>;
+
+/** The owner's devices hear of every change to their contacts and blocks. */
+async function contactFrame(event: ContactEvent, recorded: RecordedEvent, context: ProjectionContext) {
+  const { ownerId, userId } = event.data;
+  const doc = await context.collection<ContactDoc>(CONTACTS).findOne({ _id: contactDocId(ownerId, userId) });
+  const user = doc?.isContact ? await context.collection<UserDoc>(USERS).findOne({ _id: userId }) : null;
+  const contact = doc && user
+    ? { userId, username: user.username, displayName: user.displayName, nickname: doc.nickname, addedAt: doc.addedAt! } : null;
+  await deliver(context, recorded, { userIds: [ownerId] }, { type: 'contacts.updated', change: CONTACT_CHANGES[event.type], userId, contact });
 }
 
 /** A group event as the protocol names it: its own field names, never the event's payload passed through. */
@@ -110,6 +134,7 @@ async function groupFrame(event: GroupEvent, recorded: RecordedEvent, context: P
 
 const messageTypes = new Set<string>(messageEventTypes);
 const receiptTypes = new Set<string>(receiptEventTypes);
+const contactTypes = new Set<string>(contactEventTypes);
 
 export const feedProjector: Projector = {
   // 3: `group.updated` names its fields (2 passed the event's payload through as `data`); 2: one entry per event,
@@ -119,9 +144,10 @@ export const feedProjector: Projector = {
   collections: {
     [FEED]: [{ key: { conversationId: 1, position: 1 } }, { key: { userIds: 1 }, multikey: true }, { key: { position: 1 } }],
   },
-  reads: [GROUPS, MESSAGES, GROUP_MESSAGES],
-  handles: new Set([...messageEventTypes, ...receiptEventTypes, ...groupEventTypes]),
+  reads: [USERS, CONTACTS, GROUPS, MESSAGES, GROUP_MESSAGES],
+  handles: new Set([...messageEventTypes, ...receiptEventTypes, ...groupEventTypes, ...contactEventTypes]),
   async apply(recorded, context) {
+    if (contactTypes.has(recorded.type)) return contactFrame(recorded as unknown as ContactEvent, recorded, context);
     if (messageTypes.has(recorded.type)) return messageFrame(recorded as unknown as MessageEvent, recorded, context);
     if (receiptTypes.has(recorded.type)) return receiptFrame(recorded as unknown as ReceiptEvent, recorded, context);
     return groupFrame(recorded as unknown as GroupEvent, recorded, context);

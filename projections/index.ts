@@ -1,4 +1,5 @@
 import type { Projector } from '../src/projection/projector.ts';
+import { contactsProjector } from './contacts.ts';
 import { conversationsProjector } from './conversations.ts';
 import { feedProjector } from './feed.ts';
 import { groupMessagesProjector } from './groupMessages.ts';
@@ -12,6 +13,7 @@ import { usersProjector } from './users.ts';
  */
 export const projectors: readonly Projector[] = [
   usersProjector,
+  contactsProjector,
   groupsProjector,
   messagesProjector,
   groupMessagesProjector,

@@ -1,4 +1,5 @@
-import type { MessageContent, MessageEvent, MessageTarget } from '../commands/messages.ts';
+import type { MessageContent, MessageEvent, MessageSent, MessageTarget } from '../commands/messages.ts';
+import { blockedEitherWay, CONTACTS, type ContactDoc } from './contacts.ts';
 import { messageEventTypes } from '../commands/messages.ts';
 import { assertNever } from '../commands/shared/events.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
@@ -55,13 +56,23 @@ export const GROUP_MESSAGES = 'group_messages';
 /** Which collection holds a conversation's messages. */
 export const messageCollectionOf = (conversationId: string) => (conversationId.startsWith('group:') ? GROUP_MESSAGES : MESSAGES);
 
-function applyMessageEvent(event: MessageEvent, recorded: RecordedEvent, collection: string, context: ProjectionContext) {
+/**
+ * A direct message sent while a block stood between the two (the send raced the block: the decider saw no block
+ * yet) is kept for its sender only; the recipient never sees it, now or after an unblock.
+ */
+export async function hiddenByBlock({ target, senderId }: MessageSent['data'], context: ProjectionContext): Promise<string[]> {
+  if (target.kind !== 'direct') return [];
+  return (await blockedEitherWay(context.collection<ContactDoc>(CONTACTS), senderId, target.recipientId)) ? [target.recipientId] : [];
+}
+
+async function applyMessageEvent(event: MessageEvent, recorded: RecordedEvent, collection: string, context: ProjectionContext) {
   const id = event.data.messageId;
   switch (event.type) {
     case 'MessageSent': {
       const { messageId, sentAt, ...message } = event.data;
+      const hiddenFor = await hiddenByBlock(event.data, context);
       return context.project<MessageDoc>(collection, id, recorded, (doc) => doc ?? {
-        _id: messageId, ...message, sentAt, editedAt: null, deletedAt: null, hiddenFor: [], position: recorded.position,
+        _id: messageId, ...message, sentAt, editedAt: null, deletedAt: null, hiddenFor, position: recorded.position,
       });
     }
     case 'MessageEdited':
@@ -83,6 +94,8 @@ export function messageProjector(collection: typeof MESSAGES | typeof GROUP_MESS
     collections: {
       [collection]: [{ key: { conversationId: 1, position: -1 } }],
     },
+    // Direct messages are checked against blocks as of each send.
+    reads: collection === MESSAGES ? [CONTACTS] : [],
     handles: new Set(messageEventTypes),
     async apply(recorded, context) {
       const event = recorded as unknown as MessageEvent;

@@ -28,6 +28,9 @@ import { WorkerProjections } from './projection/workerProjections.ts';
 import { SqliteEventStore } from './eventstore/sqlite.ts';
 import type { ReadStore } from './readstore/port.ts';
 import { groupRoutes } from './http/routes/groups.ts';
+import { contactRoutes } from './http/routes/contacts.ts';
+import { Blocks } from './people/blocks.ts';
+import { ContactService } from './people/contactService.ts';
 import { messageRoutes } from './http/routes/messages.ts';
 import { ConversationAccess } from './messaging/access.ts';
 import { GroupService } from './messaging/groupService.ts';
@@ -102,13 +105,15 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const auth = new AuthService(commands, readStore, projections, tokens, new PasswordHasher(config.bcryptCost));
 
   const access = new ConversationAccess(readStore);
-  const messaging = new MessagingService(commands, readStore, projections, access);
-  const groups = new GroupService(commands, readStore, projections);
+  const blocks = new Blocks(readStore);
+  const messaging = new MessagingService(commands, readStore, projections, access, blocks);
+  const groups = new GroupService(commands, readStore, projections, blocks);
+  const contacts = new ContactService(commands, readStore, projections);
 
   // One set of buckets for REST and the socket: switching transport does not reset a budget.
   const rateLimits = new RateLimits(config.rateLimits);
   const handlers = frameHandlers({
-    messaging, access, readStore, projections, clock, sendToUser: (userId, bytes) => gateway.sendToUser(userId, bytes),
+    messaging, access, blocks, readStore, projections, clock, sendToUser: (userId, bytes) => gateway.sendToUser(userId, bytes),
   });
   const gateway = new SocketGateway({
     authenticator, logger, handlers, rateLimits, maxBufferedBytes: options.maxBufferedBytes, maxPendingFrames: options.maxPendingFrames, clock,
@@ -141,6 +146,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ...authRoutes({ auth, clock, rateLimits }),
     ...messageRoutes({ messaging, clock }),
     ...groupRoutes({ groups, clock }),
+    ...contactRoutes({ contacts, clock }),
   ];
   const router = mountRoutes(routes, { authenticator, rateLimits });
   const koa = createHttpApp({

@@ -120,3 +120,13 @@ export const conversationListItem = z.strictObject({
   unreadCount: z.number().int().min(0).meta({ description: 'Counted up to 1,000' }),
   readUpTo: position,
 }).meta({ id: 'ConversationListItem' });
+
+export const contact = z.strictObject({
+  userId: uuid,
+  username: z.string(),
+  displayName: z.string(),
+  nickname: z.string().nullable(),
+  addedAt: timestamp,
+}).meta({ id: 'Contact' });
+
+export const blockedUser = z.strictObject({ userId: uuid, username: z.string(), blockedAt: timestamp }).meta({ id: 'BlockedUser' });

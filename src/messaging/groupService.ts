@@ -7,6 +7,7 @@ import type { CommandHandler } from '../commandHandler.ts';
 import { deriveId } from '../ids.ts';
 import type { Projections } from '../projection/projections.ts';
 import type { ReadStore } from '../readstore/port.ts';
+import type { Blocks } from '../people/blocks.ts';
 
 /** Group use cases: the lookups the group decider needs, the command, then the group as members see it. */
 export class GroupService {
@@ -14,6 +15,7 @@ export class GroupService {
     private readonly commands: CommandHandler,
     private readonly readStore: ReadStore,
     private readonly projections: Projections,
+    private readonly blocks: Blocks,
   ) {}
 
   async create(ownerId: string, input: { name: string; description?: string | undefined; iconMediaId?: string | null | undefined; memberIds: string[] },
@@ -22,7 +24,8 @@ export class GroupService {
     const unknownUserIds: string[] = [];
     for (const userId of new Set(input.memberIds)) if (!(await this.userExists(userId))) unknownUserIds.push(userId);
     const profile: GroupProfile = { name: input.name, description: input.description ?? '', iconMediaId: input.iconMediaId ?? null };
-    await this.run(groupId, { type: 'CreateGroup', data: { groupId, ownerId, profile, memberIds: input.memberIds, unknownUserIds }, metadata });
+    const blockerIds = await this.blocks.blockersOf(ownerId, [...new Set(input.memberIds)]);
+    await this.run(groupId, { type: 'CreateGroup', data: { groupId, ownerId, profile, memberIds: input.memberIds, unknownUserIds, blockerIds }, metadata });
     return this.get(ownerId, groupId);
   }
 
@@ -33,7 +36,8 @@ export class GroupService {
   }
 
   async addMember(actorId: string, groupId: string, userId: string, role: 'admin' | 'member', metadata: CommandMetadata): Promise<PublicGroup> {
-    await this.run(groupId, { type: 'AddMember', data: { groupId, actorId, userId, role, userExists: await this.userExists(userId) }, metadata });
+    const [userExists, blockedActor] = [await this.userExists(userId), await this.blocks.hasBlocked(userId, actorId)];
+    await this.run(groupId, { type: 'AddMember', data: { groupId, actorId, userId, role, userExists, blockedActor }, metadata });
     return this.get(actorId, groupId);
   }
 

@@ -10,6 +10,7 @@ import type { CommandHandler } from '../commandHandler.ts';
 import { deriveId } from '../ids.ts';
 import type { Projections } from '../projection/projections.ts';
 import type { Filter, ReadStore } from '../readstore/port.ts';
+import type { Blocks } from '../people/blocks.ts';
 import type { ConversationAccess, ConversationName } from './access.ts';
 import { listConversations, type ConversationListItem } from './conversationList.ts';
 
@@ -49,6 +50,7 @@ export class MessagingService {
     private readonly readStore: ReadStore,
     private readonly projections: Projections,
     private readonly access: ConversationAccess,
+    private readonly blocks: Blocks,
   ) {}
 
   /**
@@ -67,13 +69,14 @@ export class MessagingService {
     const targetReachable = target.kind === 'group'
       ? await this.isGroupMember(target.groupId, senderId)
       : (await this.commands.load(userDecider, userStream(target.recipientId))).state.status === 'registered';
+    const blocked = target.kind === 'direct' && await this.blocks.between(senderId, target.recipientId);
     const replyToValid = input.replyTo === undefined
       || (await this.readStore.collection<MessageDoc>(messageCollectionOf(conversationId)).countDocuments({ _id: input.replyTo, conversationId })) === 1;
     const result = await this.commands.handle(messageDecider, messageStream(messageId), {
       type: 'SendMessage',
       data: {
         messageId, conversationId, senderId, target, content: contentOf(input), replyTo: input.replyTo ?? null,
-        attachments: input.attachments ?? [], clientMessageId: input.clientMessageId ?? messageId, targetReachable, replyToValid,
+        attachments: input.attachments ?? [], clientMessageId: input.clientMessageId ?? messageId, targetReachable, replyToValid, blocked,
       },
       metadata,
     });

@@ -3,6 +3,7 @@ import type { CommandMetadata } from '../../commands/shared/events.ts';
 import { FEED, FEED_HORIZON, type FeedHorizon } from '../../projections/feed.ts';
 import { newId } from '../ids.ts';
 import type { ConversationAccess } from '../messaging/access.ts';
+import type { Blocks } from '../people/blocks.ts';
 import type { MessagingService } from '../messaging/messagingService.ts';
 import type { Projections } from '../projection/projections.ts';
 import type { ReadStore } from '../readstore/port.ts';
@@ -13,6 +14,7 @@ import { LIMITS, type ServerFrame } from './protocol.ts';
 export interface FrameDeps {
   messaging: MessagingService;
   access: ConversationAccess;
+  blocks: Blocks;
   readStore: ReadStore;
   projections: Projections;
   clock: () => Date;
@@ -28,7 +30,7 @@ function metadataOf(connection: Connection, frameId: string | undefined, now: Da
 const SYNC_PAGE = 500;
 
 /** Every client frame type, with the same validation (by the gateway, from the protocol) and authorization as REST. */
-export function frameHandlers({ messaging, access, readStore, projections, clock, sendToUser }: FrameDeps): FrameHandlers {
+export function frameHandlers({ messaging, access, blocks, readStore, projections, clock, sendToUser }: FrameDeps): FrameHandlers {
   /**
    * Replays the caller's feed after `since`, then goes live; or sends a snapshot (no `since`), or a reset (a
    * `since` the feed can no longer replay whole: pruned before or during the replay, or beyond the log's head).
@@ -89,7 +91,10 @@ export function frameHandlers({ messaging, access, readStore, projections, clock
     if (!(await access.canRead(userId, conversationId))) throw new NotFoundError('Conversation');
     // Ephemeral: relayed to the others in the conversation, never stored.
     const bytes = JSON.stringify({ type: 'typing', conversationId, userId, expiresInMs: LIMITS.typingExpiresMs } satisfies ServerFrame<'typing'>);
-    for (const participant of await access.participants(conversationId)) if (participant !== userId) sendToUser(participant, bytes);
+    // Not across a block, either way.
+    const others = (await access.participants(conversationId)).filter((participant) => participant !== userId);
+    const blocked = await blocks.among(userId, others);
+    for (const participant of others) if (!blocked.has(participant)) sendToUser(participant, bytes);
     return {};
   };
 

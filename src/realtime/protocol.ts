@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { conversationListItem, errorBody, group, message } from '../api/models.ts';
+import { contact, conversationListItem, errorBody, group, message } from '../api/models.ts';
 import { markSchema, sendMessageSchema, typingSchema } from '../messaging/schemas.ts';
 import type { PolicyName } from '../rateLimit/policies.ts';
 
@@ -146,6 +146,12 @@ export const LIVE_FRAMES = {
     live('group.updated', { ...groupChange, change: z.literal('member_left'), userId: z.uuid() }),
     live('group.updated', { ...groupChange, change: z.literal('ownership_transferred'), fromUserId: z.uuid(), toUserId: z.uuid() }),
   ]),
+  'contacts.updated': live('contacts.updated', {
+    change: z.enum(['added', 'renamed', 'removed', 'blocked', 'unblocked']),
+    userId: z.uuid(),
+    /** The contact as it now stands; null when they are not (or no longer) a contact. */
+    contact: contact.nullable(),
+  }),
 } as const;
 
 const replies = Object.entries(CLIENT_FRAMES).flatMap(([type, spec]) =>

@@ -11,12 +11,12 @@ const adminAdded: GroupEvent = { type: 'MemberAdded', data: { groupId: 'g', user
 const meta = metadata({ now });
 
 test('creating a group makes the creator owner and drops duplicate members', (t) => {
-  groups.given([]).when({ type: 'CreateGroup', data: { groupId: 'g', ownerId: 'o', profile, memberIds: ['m', 'm', 'o'], unknownUserIds: [] }, metadata: meta })
+  groups.given([]).when({ type: 'CreateGroup', data: { groupId: 'g', ownerId: 'o', profile, memberIds: ['m', 'm', 'o'], unknownUserIds: [], blockerIds: [] }, metadata: meta })
     .then(t, [created]);
 });
 
 test('creating a group with unknown users is not found', (t) => {
-  groups.given([]).when({ type: 'CreateGroup', data: { groupId: 'g', ownerId: 'o', profile, memberIds: ['ghost'], unknownUserIds: ['ghost'] }, metadata: meta })
+  groups.given([]).when({ type: 'CreateGroup', data: { groupId: 'g', ownerId: 'o', profile, memberIds: ['ghost'], unknownUserIds: ['ghost'], blockerIds: [] }, metadata: meta })
     .thenThrows(t, NotFoundError);
 });
 
@@ -29,7 +29,7 @@ test('only admins change the group; non-members are told it does not exist', (t)
 
 test('admins add members and change roles; adding an existing member with the same role changes nothing', (t) => {
   const add = (actorId: string, userId: string, role: 'admin' | 'member' = 'member') =>
-    ({ type: 'AddMember' as const, data: { groupId: 'g', actorId, userId, role, userExists: true }, metadata: meta });
+    ({ type: 'AddMember' as const, data: { groupId: 'g', actorId, userId, role, userExists: true, blockedActor: false }, metadata: meta });
   groups.given([created]).when(add('o', 'n')).then(t, [{ type: 'MemberAdded', data: { groupId: 'g', userId: 'n', role: 'member', addedBy: 'o', addedAt: now } }]);
   groups.given([created]).when(add('o', 'm')).then(t, []);
   groups.given([created]).when(add('o', 'm', 'admin')).then(t, [{ type: 'MemberRoleChanged', data: { groupId: 'g', userId: 'm', role: 'admin', changedBy: 'o', changedAt: now } }]);
@@ -59,11 +59,18 @@ test('the owner hands over ownership to a member and becomes an admin', (t) => {
 test('only the owner demotes an admin: an admin cannot demote another admin to remove them next', (t) => {
   const secondAdmin: GroupEvent = { type: 'MemberAdded', data: { groupId: 'g', userId: 'adm2', role: 'admin', addedBy: 'o', addedAt: now } };
   const setRole = (actorId: string, userId: string, role: 'admin' | 'member') =>
-    ({ type: 'AddMember' as const, data: { groupId: 'g', actorId, userId, role, userExists: true }, metadata: meta });
+    ({ type: 'AddMember' as const, data: { groupId: 'g', actorId, userId, role, userExists: true, blockedActor: false }, metadata: meta });
   groups.given([created, adminAdded, secondAdmin]).when(setRole('adm', 'adm2', 'member')).thenThrows(t, ForbiddenError);
   groups.given([created, adminAdded, secondAdmin]).when(setRole('o', 'adm2', 'member'))
     .then(t, [{ type: 'MemberRoleChanged', data: { groupId: 'g', userId: 'adm2', role: 'member', changedBy: 'o', changedAt: now } }]);
   // Admins may still promote members.
   groups.given([created, adminAdded]).when(setRole('adm', 'm', 'admin'))
     .then(t, [{ type: 'MemberRoleChanged', data: { groupId: 'g', userId: 'm', role: 'admin', changedBy: 'adm', changedAt: now } }]);
+});
+
+test('a user who blocked the actor is left out silently: not added at creation, nothing recorded when added later', (t) => {
+  groups.given([]).when({ type: 'CreateGroup', data: { groupId: 'g', ownerId: 'o', profile, memberIds: ['m', 'blocker'], unknownUserIds: [], blockerIds: ['blocker'] }, metadata: meta })
+    .then(t, [created]);
+  groups.given([created]).when({ type: 'AddMember', data: { groupId: 'g', actorId: 'o', userId: 'blocker', role: 'member', userExists: true, blockedActor: true }, metadata: meta })
+    .then(t, []);
 });

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { BlockedError } from '../../commands/contacts.ts';
 import { messageDecider, type MessageEvent, type SendMessage } from '../../commands/messages.ts';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../commands/shared/errors.ts';
 import { metadata, spec } from '../helpers/spec.ts';
@@ -7,10 +8,10 @@ const now = '2026-01-01T00:00:00.000Z';
 const messages = spec(messageDecider);
 const sendData: SendMessage['data'] = {
   messageId: 'm1', conversationId: 'dm:a:b', senderId: 'a', target: { kind: 'direct', recipientId: 'b' },
-  content: { kind: 'text', text: 'hi' }, replyTo: null, attachments: [], clientMessageId: 'c1', targetReachable: true, replyToValid: true,
+  content: { kind: 'text', text: 'hi' }, replyTo: null, attachments: [], clientMessageId: 'c1', targetReachable: true, replyToValid: true, blocked: false,
 };
 const send = (overrides: Partial<SendMessage['data']> = {}): SendMessage => ({ type: 'SendMessage', data: { ...sendData, ...overrides }, metadata: metadata({ now }) });
-const { targetReachable: _r, replyToValid: _v, ...sentData } = sendData;
+const { targetReachable: _r, replyToValid: _v, blocked: _b, ...sentData } = sendData;
 const sent: MessageEvent = { type: 'MessageSent', data: { ...sentData, sentAt: now } };
 
 test('sending to a reachable recipient records the message', (t) => {
@@ -52,4 +53,10 @@ test('delete for everyone is the sender\'s; delete for me is any participant\'s,
   messages.given([sent]).when(del('b', 'me')).then(t, [hidden]);
   messages.given([sent, hidden]).when(del('b', 'me')).then(t, []);
   messages.given([sent]).when(del('eve', 'me', false)).thenThrows(t, NotFoundError);
+});
+
+test('a direct message across a block either way is refused until unblocked; a group message is not a direct one', (t) => {
+  messages.given([]).when(send({ blocked: true })).thenThrows(t, BlockedError, 'blocked');
+  const toGroup = send({ target: { kind: 'group', groupId: 'g' }, conversationId: 'group:g', blocked: true });
+  t.is(messageDecider.decide(toGroup, messageDecider.initialState).length, 1);
 });

@@ -23,10 +23,10 @@ test('an empty decision on a cached state is checked against the store: a member
   const stream = groupStream('g');
   const run = (handler: CommandHandler, command: Omit<GroupCommand, 'metadata'>) =>
     handler.handle(groupDecider, stream, { ...command, metadata: meta() } as GroupCommand);
-  await run(here, { type: 'CreateGroup', data: { groupId: 'g', ownerId: 'o', profile, memberIds: ['m'], unknownUserIds: [] } });
+  await run(here, { type: 'CreateGroup', data: { groupId: 'g', ownerId: 'o', profile, memberIds: ['m'], unknownUserIds: [], blockerIds: [] } });
   await run(here, { type: 'RemoveMember', data: { groupId: 'g', actorId: 'o', userId: 'm' } });
   // Another instance adds m back; `here` still holds the state in which m is gone.
-  await run(elsewhere, { type: 'AddMember', data: { groupId: 'g', actorId: 'o', userId: 'm', role: 'member', userExists: true } });
+  await run(elsewhere, { type: 'AddMember', data: { groupId: 'g', actorId: 'o', userId: 'm', role: 'member', userExists: true, blockedActor: false } });
   const result = await run(here, { type: 'RemoveMember', data: { groupId: 'g', actorId: 'o', userId: 'm' } });
   t.deepEqual(result.events.map((event) => event.type), ['MemberRemoved']);
   t.deepEqual((await store.readStream(stream)).map((event) => event.type), ['GroupCreated', 'MemberRemoved', 'MemberAdded', 'MemberRemoved']);
@@ -42,7 +42,7 @@ test('the folded-state cache is bounded by bytes, not by entries', async (t) => 
       type: 'SendMessage',
       data: {
         messageId, conversationId: 'dm:a:b', senderId: 'a', target: { kind: 'direct', recipientId: 'b' }, content: { kind: 'text', text },
-        replyTo: null, attachments: [], clientMessageId: messageId, targetReachable: true, replyToValid: true,
+        replyTo: null, attachments: [], clientMessageId: messageId, targetReachable: true, replyToValid: true, blocked: false,
       },
       metadata: meta(),
     });
