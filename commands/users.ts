@@ -29,9 +29,39 @@ export type UserLoggedOut = Event<'UserLoggedOut', { userId: string; tokenId: st
  * of "registered" and "abandoned" wins.
  */
 export type UserRegistrationAbandoned = Event<'UserRegistrationAbandoned', { userId: string; abandonedAt: string }>;
-export type UserEvent = UserRegistered | UserLoggedIn | UserLoggedOut | UserRegistrationAbandoned;
+/** Who may see a detail: anyone, the people the user added as contacts, or nobody. */
+export type Visibility = 'everyone' | 'contacts' | 'nobody';
+
+export interface PrivacySettings {
+  lastSeen: Visibility;
+  online: Visibility;
+  avatar: Visibility;
+  about: Visibility;
+  /** Off: the user's read watermarks are not shown to others, and they see no one else's. */
+  readReceipts: boolean;
+}
+
+export const DEFAULT_PRIVACY: PrivacySettings = { lastSeen: 'everyone', online: 'everyone', avatar: 'everyone', about: 'everyone', readReceipts: true };
+
+export interface AiPreferences {
+  language?: string | undefined;
+  defaultPersonalityId?: string | undefined;
+}
+
+export interface ProfileChanges {
+  displayName?: string | undefined;
+  about?: string | undefined;
+  ai?: AiPreferences | undefined;
+}
+
+/** Only what changed; joined to conversations and messages when they are read, never copied into them. */
+export type ProfileUpdated = Event<'ProfileUpdated', { userId: string; changes: ProfileChanges; at: string }>;
+/** The whole settings after the change. */
+export type PrivacySettingsChanged = Event<'PrivacySettingsChanged', { userId: string; privacy: PrivacySettings; at: string }>;
+
+export type UserEvent = UserRegistered | UserLoggedIn | UserLoggedOut | UserRegistrationAbandoned | ProfileUpdated | PrivacySettingsChanged;
 export const userEventTypes = [
-  'UserRegistered', 'UserLoggedIn', 'UserLoggedOut', 'UserRegistrationAbandoned',
+  'UserRegistered', 'UserLoggedIn', 'UserLoggedOut', 'UserRegistrationAbandoned', 'ProfileUpdated', 'PrivacySettingsChanged',
 ] as const satisfies readonly UserEvent['type'][];
 
 /** A freshly issued access token, recorded so it can be revoked. */
@@ -54,13 +84,18 @@ export type AbandonRegistration = Command<'AbandonRegistration', { userId: strin
 /** The shell checks the password against the stored hash (bcrypt) and reports the outcome here. */
 export type LogUserIn = Command<'LogUserIn', { userId: string; passwordVerified: boolean; token: IssuedToken }>;
 export type LogUserOut = Command<'LogUserOut', { userId: string; token: IssuedToken }>;
-export type UserCommand = RegisterUser | LogUserIn | LogUserOut | AbandonRegistration;
+export type UpdateProfile = Command<'UpdateProfile', { userId: string; changes: ProfileChanges }>;
+export type ChangePrivacySettings = Command<'ChangePrivacySettings', { userId: string; privacy: Partial<PrivacySettings> }>;
+export type UserCommand = RegisterUser | LogUserIn | LogUserOut | AbandonRegistration | UpdateProfile | ChangePrivacySettings;
 
 export type UserState =
   | { status: 'unregistered' }
   | { status: 'abandoned' }
-  /** Only what `decide` needs: the state is cached, and the profile lives in the `users` collection. */
-  | { status: 'registered'; userId: string; revokedTokens: ReadonlyMap<string, string> };
+  /** Only what `decide` needs (the state is cached): the profile fields, to record changes only. */
+  | {
+    status: 'registered'; userId: string; revokedTokens: ReadonlyMap<string, string>;
+    displayName: string; about: string; ai: AiPreferences; privacy: PrivacySettings;
+  };
 
 export const initialState: UserState = { status: 'unregistered' };
 
@@ -79,8 +114,18 @@ function withoutExpired(revoked: ReadonlyMap<string, string>, now: string): Map<
 export function evolve(state: UserState, event: UserEvent): UserState {
   switch (event.type) {
     case 'UserRegistered': {
-      return { status: 'registered', userId: event.data.userId, revokedTokens: new Map() };
+      return {
+        status: 'registered', userId: event.data.userId, revokedTokens: new Map(),
+        displayName: event.data.displayName, about: '', ai: {}, privacy: DEFAULT_PRIVACY,
+      };
     }
+    case 'ProfileUpdated': {
+      if (state.status !== 'registered') return state;
+      const { displayName, about, ai } = event.data.changes;
+      return { ...state, displayName: displayName ?? state.displayName, about: about ?? state.about, ai: ai ? { ...state.ai, ...ai } : state.ai };
+    }
+    case 'PrivacySettingsChanged':
+      return state.status === 'registered' ? { ...state, privacy: event.data.privacy } : state;
     case 'UserLoggedIn':
       return state;
     case 'UserRegistrationAbandoned':
@@ -123,6 +168,26 @@ export function decide(command: UserCommand, state: UserState): Decision<UserEve
       const { tokenId, expiresAt } = command.data.token;
       if (state.revokedTokens.has(tokenId)) return [];
       return [{ type: 'UserLoggedOut', data: { userId: state.userId, tokenId, expiresAt, loggedOutAt: now } }];
+    }
+    case 'UpdateProfile': {
+      if (state.status !== 'registered') throw new UnauthorizedError();
+      const { displayName, about, ai } = command.data.changes;
+      const changes: ProfileChanges = {};
+      if (displayName !== undefined && displayName !== state.displayName) changes.displayName = displayName;
+      if (about !== undefined && about !== state.about) changes.about = about;
+      const aiChanges = Object.fromEntries(Object.entries(ai ?? {})
+        .filter(([key, value]) => value !== undefined && value !== state.ai[key as keyof AiPreferences])) as AiPreferences;
+      if (Object.keys(aiChanges).length > 0) changes.ai = aiChanges;
+      if (Object.keys(changes).length === 0) return [];
+      return [{ type: 'ProfileUpdated', data: { userId: state.userId, changes, at: now } }];
+    }
+    case 'ChangePrivacySettings': {
+      if (state.status !== 'registered') throw new UnauthorizedError();
+      const defined = Object.fromEntries(Object.entries(command.data.privacy).filter(([, value]) => value !== undefined));
+      const privacy: PrivacySettings = { ...state.privacy, ...defined };
+      const same = (Object.keys(privacy) as Array<keyof PrivacySettings>).every((key) => privacy[key] === state.privacy[key]);
+      if (same) return [];
+      return [{ type: 'PrivacySettingsChanged', data: { userId: state.userId, privacy, at: now } }];
     }
     default:
       return assertNever(command);

@@ -6,13 +6,15 @@ import { groupEventTypes } from '../commands/groups.ts';
 import type { MessageEvent } from '../commands/messages.ts';
 import { messageEventTypes } from '../commands/messages.ts';
 import type { ReceiptEvent } from '../commands/receipts.ts';
+import type { ProfileUpdated } from '../commands/users.ts';
 import { receiptEventTypes } from '../commands/receipts.ts';
 import { assertNever } from '../commands/shared/events.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
 import type { ProjectedDoc, ProjectionContext, Projector } from '../src/projection/projector.ts';
 import type { Doc } from '../src/readstore/port.ts';
 import type { DistributiveOmit, LIVE_FRAMES, LiveFrame } from '../src/realtime/protocol.ts';
-import { blockedEitherWay, CONTACTS, contactDocId, type ContactDoc } from './contacts.ts';
+import { blockedAmong, blockedEitherWay, CONTACTS, contactDocId, type ContactDoc } from './contacts.ts';
+import { CONVERSATIONS, type ConversationDoc } from './conversations.ts';
 import { GROUPS, participantsOf, toPublicGroup, type GroupDoc } from './groups.ts';
 import { USERS, type UserDoc } from './users.ts';
 import { GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageDoc } from './messageDocs.ts';
@@ -83,14 +85,45 @@ async function messageFrame(event: MessageEvent, recorded: RecordedEvent, contex
   }
 }
 
+/**
+ * Receipts do not cross a block, and read receipts follow `privacy.readReceipts`: someone who keeps theirs to
+ * themselves shows them only on their own devices, and gets no one else's.
+ */
+async function receiptAudience(event: ReceiptEvent, context: ProjectionContext): Promise<Audience> {
+  const { conversationId, userId } = event.data;
+  const own = { userIds: [userId] };
+  const peerId = peerOf(conversationId, userId);
+  if (peerId && await blockedEitherWay(context.collection<ContactDoc>(CONTACTS), userId, peerId)) return own;
+  if (event.type !== 'MessagesRead') return { conversationId };
+  const users = context.collection<UserDoc>(USERS);
+  if ((await users.findOne({ _id: userId }))?.privacy.readReceipts === false) return own;
+  const members = await participantsOf(context.collection<GroupDoc>(GROUPS), conversationId);
+  const privateReaders = await users.find({ _id: { $in: members }, 'privacy.readReceipts': false });
+  return { conversationId, except: privateReaders.map((user) => user._id) };
+}
+
 async function receiptFrame(event: ReceiptEvent, recorded: RecordedEvent, context: ProjectionContext) {
   const { conversationId, userId, upTo, at } = event.data;
   const receipt = event.type === 'MessagesRead' ? 'read' : 'delivered';
-  const peerId = peerOf(conversationId, userId);
-  // Receipts do not cross a block: only the reader's own devices hear of them.
-  const audience = peerId && await blockedEitherWay(context.collection<ContactDoc>(CONTACTS), userId, peerId)
-    ? { userIds: [userId] } : { conversationId };
-  await deliver(context, recorded, audience, { type: 'receipt', conversationId, userId, receipt, upTo, at });
+  await deliver(context, recorded, await receiptAudience(event, context), { type: 'receipt', conversationId, userId, receipt, upTo, at });
+}
+
+/**
+ * One frame per profile change, to the user's devices, the people who added them and their direct-conversation
+ * peers (not across a block): never a copy into each conversation, which read the profile when they are read.
+ */
+async function profileFrame(event: ProfileUpdated, recorded: RecordedEvent, context: ProjectionContext) {
+  const { userId } = event.data;
+  const user = await context.collection<UserDoc>(USERS).findOne({ _id: userId });
+  if (!user) return;
+  const [addedBy, direct] = await Promise.all([
+    context.collection<ContactDoc>(CONTACTS).find({ userId, isContact: true }),
+    context.collection<ConversationDoc>(CONVERSATIONS).find({ userId, kind: 'direct' }),
+  ]);
+  const audience = [...new Set([...addedBy.map((doc) => doc.ownerId), ...direct.flatMap((doc) => (doc.peerId ? [doc.peerId] : []))])];
+  const blocked = await blockedAmong(context.collection<ContactDoc>(CONTACTS), userId, audience);
+  const profile = { id: userId, username: user.username, displayName: user.displayName, about: user.privacy.about === 'everyone' ? user.about : null };
+  await deliver(context, recorded, { userIds: [userId, ...audience.filter((id) => !blocked.has(id))] }, { type: 'user.updated', userId, profile });
 }
 
 const CONTACT_CHANGES = {
@@ -144,10 +177,11 @@ export const feedProjector: Projector = {
   collections: {
     [FEED]: [{ key: { conversationId: 1, position: 1 } }, { key: { userIds: 1 }, multikey: true }, { key: { position: 1 } }],
   },
-  reads: [USERS, CONTACTS, GROUPS, MESSAGES, GROUP_MESSAGES],
-  handles: new Set([...messageEventTypes, ...receiptEventTypes, ...groupEventTypes, ...contactEventTypes]),
+  reads: [USERS, CONTACTS, GROUPS, MESSAGES, GROUP_MESSAGES, CONVERSATIONS],
+  handles: new Set([...messageEventTypes, ...receiptEventTypes, ...groupEventTypes, ...contactEventTypes, 'ProfileUpdated']),
   async apply(recorded, context) {
     if (contactTypes.has(recorded.type)) return contactFrame(recorded as unknown as ContactEvent, recorded, context);
+    if (recorded.type === 'ProfileUpdated') return profileFrame(recorded as unknown as ProfileUpdated, recorded, context);
     if (messageTypes.has(recorded.type)) return messageFrame(recorded as unknown as MessageEvent, recorded, context);
     if (receiptTypes.has(recorded.type)) return receiptFrame(recorded as unknown as ReceiptEvent, recorded, context);
     return groupFrame(recorded as unknown as GroupEvent, recorded, context);

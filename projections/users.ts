@@ -1,6 +1,6 @@
 import { assertNever } from '../commands/shared/events.ts';
-import type { PasswordScheme, UserEvent } from '../commands/users.ts';
-import { userEventTypes } from '../commands/users.ts';
+import type { AiPreferences, PasswordScheme, PrivacySettings, UserEvent } from '../commands/users.ts';
+import { DEFAULT_PRIVACY, userEventTypes } from '../commands/users.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
 import type { ProjectedDoc, Projector } from '../src/projection/projector.ts';
 
@@ -19,6 +19,9 @@ export interface UserDoc extends ProjectedDoc {
   createdAt: string;
   lastLoginAt: string | null;
   revokedTokens: RevokedToken[];
+  about: string;
+  privacy: PrivacySettings;
+  ai: AiPreferences;
 }
 
 /** A user as anyone else sees them: never the email, which only its owner sees (`toOwnUser`). */
@@ -42,13 +45,15 @@ export const toOwnUser = (doc: UserDoc): OwnUser => ({ ...toPublicUser(doc), ema
 export const USERS = 'users';
 
 export const usersProjector: Projector = {
-  // 2: documents record `passwordScheme` (1 had none).
-  version: 2,
+  // 3: documents hold `about`, `privacy` and `ai`; 2: documents record `passwordScheme` (1 had none).
+  version: 3,
   name: USERS,
   collections: {
     [USERS]: [
       { key: { email: 1 }, unique: true },
       { key: { username: 1 }, unique: true },
+      // The feed asks which members of a group keep their read receipts to themselves.
+      { key: { 'privacy.readReceipts': 1 } },
     ],
   },
   handles: new Set(userEventTypes),
@@ -59,6 +64,7 @@ export const usersProjector: Projector = {
         const { userId, email, username, displayName, passwordHash, passwordScheme, registeredAt } = event.data;
         return context.project<UserDoc>(USERS, userId, recorded, (doc) => doc ?? {
           _id: userId, email, username, displayName, passwordHash, passwordScheme, createdAt: registeredAt, lastLoginAt: null, revokedTokens: [],
+          about: '', privacy: DEFAULT_PRIVACY, ai: {},
         });
       }
       case 'UserLoggedIn':
@@ -74,6 +80,14 @@ export const usersProjector: Projector = {
       // A voided registration never had a document.
       case 'UserRegistrationAbandoned':
         return;
+      case 'ProfileUpdated': {
+        const { displayName, about, ai } = event.data.changes;
+        return context.project<UserDoc>(USERS, event.data.userId, recorded, (doc) => doc && {
+          ...doc, displayName: displayName ?? doc.displayName, about: about ?? doc.about, ai: ai ? { ...doc.ai, ...ai } : doc.ai,
+        });
+      }
+      case 'PrivacySettingsChanged':
+        return context.project<UserDoc>(USERS, event.data.userId, recorded, (doc) => doc && { ...doc, privacy: event.data.privacy });
       default:
         return assertNever(event);
     }

@@ -31,6 +31,8 @@ import { groupRoutes } from './http/routes/groups.ts';
 import { contactRoutes } from './http/routes/contacts.ts';
 import { Blocks } from './people/blocks.ts';
 import { ContactService } from './people/contactService.ts';
+import { ProfileService } from './people/profileService.ts';
+import { userRoutes } from './http/routes/users.ts';
 import { messageRoutes } from './http/routes/messages.ts';
 import { ConversationAccess } from './messaging/access.ts';
 import { GroupService } from './messaging/groupService.ts';
@@ -109,6 +111,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const messaging = new MessagingService(commands, readStore, projections, access, blocks);
   const groups = new GroupService(commands, readStore, projections, blocks);
   const contacts = new ContactService(commands, readStore, projections);
+  const profiles = new ProfileService(commands, readStore, projections, blocks);
 
   // One set of buckets for REST and the socket: switching transport does not reset a budget.
   const rateLimits = new RateLimits(config.rateLimits);
@@ -147,6 +150,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ...messageRoutes({ messaging, clock }),
     ...groupRoutes({ groups, clock }),
     ...contactRoutes({ contacts, clock }),
+    ...userRoutes({ profiles, clock }),
   ];
   const router = mountRoutes(routes, { authenticator, rateLimits });
   const koa = createHttpApp({

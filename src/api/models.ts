@@ -130,3 +130,28 @@ export const contact = z.strictObject({
 }).meta({ id: 'Contact' });
 
 export const blockedUser = z.strictObject({ userId: uuid, username: z.string(), blockedAt: timestamp }).meta({ id: 'BlockedUser' });
+
+const visibility = z.enum(['everyone', 'contacts', 'nobody']);
+
+export const ownProfile = z.strictObject({
+  id: uuid,
+  username: z.string(),
+  email: z.email(),
+  displayName: z.string(),
+  about: z.string(),
+  privacy: z.strictObject({ lastSeen: visibility, online: visibility, avatar: visibility, about: visibility, readReceipts: z.boolean() }),
+  ai: z.strictObject({ language: z.string().optional(), defaultPersonalityId: z.string().optional() }),
+  createdAt: timestamp,
+}).meta({ id: 'OwnProfile' });
+
+export const userProfile = z.strictObject({
+  id: uuid,
+  username: z.string(),
+  displayName: z.string(),
+  about: z.string().nullable().meta({ description: 'null when the user\'s privacy settings or a block hide it' }),
+  createdAt: timestamp,
+  isContact: z.boolean(),
+  blocked: z.boolean().meta({ description: 'You have blocked them' }),
+}).meta({ id: 'UserProfile' });
+
+export const foundUser = z.strictObject({ id: uuid, username: z.string(), displayName: z.string() }).meta({ id: 'FoundUser' });

@@ -5,6 +5,7 @@ import { NotFoundError } from '../../commands/shared/errors.ts';
 import type { CommandMetadata } from '../../commands/shared/events.ts';
 import { userDecider, userStream } from '../../commands/users.ts';
 import { CONVERSATIONS, type ConversationDoc } from '../../projections/conversations.ts';
+import { USERS, type UserDoc } from '../../projections/users.ts';
 import { GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageDoc, type PublicMessage } from '../../projections/messageDocs.ts';
 import type { CommandHandler } from '../commandHandler.ts';
 import { deriveId } from '../ids.ts';
@@ -169,19 +170,24 @@ export class MessagingService {
     };
   }
 
-  /** Per-message receipt state of the caller's own messages, from the other members' watermarks. */
+  /**
+   * Per-message receipt state of the caller's own messages, from the other members' watermarks. Read receipts follow
+   * `privacy.readReceipts` both ways (off: yours are hidden, and you see no one's), and nothing crosses a block.
+   */
   private async receiptsFor(conversationId: string, userId: string): Promise<(position: number) => ReceiptSummary> {
     const others = (await this.readStore.collection<ConversationDoc>(CONVERSATIONS).find({ conversationId, active: true }))
       .filter((doc) => doc.userId !== userId);
+    const users = await this.readStore.collection<UserDoc>(USERS).find({ _id: { $in: [userId, ...others.map((doc) => doc.userId)] } });
+    const sharesReads = new Set(users.filter((user) => user.privacy.readReceipts).map((user) => user._id));
+    const readsOf = (doc: ConversationDoc) => (sharesReads.has(userId) && sharesReads.has(doc.userId) ? doc.readUpTo : 0);
     if (conversationId.startsWith('dm:')) {
       const peer = others[0];
-      return (position) => ({
-        status: peer && peer.readUpTo >= position ? 'read' : peer && peer.deliveredUpTo >= position ? 'delivered' : 'sent',
-      });
+      if (!peer || await this.blocks.between(userId, peer.userId)) return () => ({ status: 'sent' });
+      return (position) => ({ status: readsOf(peer) >= position ? 'read' : peer.deliveredUpTo >= position ? 'delivered' : 'sent' });
     }
     return (position) => ({
       deliveredCount: others.filter((doc) => doc.deliveredUpTo >= position).length,
-      readCount: others.filter((doc) => doc.readUpTo >= position).length,
+      readCount: others.filter((doc) => readsOf(doc) >= position).length,
     });
   }
 

@@ -23,3 +23,22 @@ export const listContactsSchema = z.strictObject({
 });
 
 export const userIdParams = z.strictObject({ userId: id });
+
+const visibility = z.enum(['everyone', 'contacts', 'nobody']);
+
+export const updateProfileSchema = z.strictObject({
+  displayName: displayText(1, 64).optional(),
+  about: displayText(0, 140).optional(),
+  privacy: z.strictObject({
+    lastSeen: visibility.optional(), online: visibility.optional(), avatar: visibility.optional(), about: visibility.optional(),
+    readReceipts: z.boolean().optional(),
+  }).optional(),
+  ai: z.strictObject({
+    language: z.string().regex(/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, 'A BCP 47 language tag such as en or pt-BR').optional(),
+    defaultPersonalityId: z.string().regex(/^[a-z0-9-]{1,40}$/).optional(),
+  }).optional(),
+}).refine((value) => Object.values(value).some((field) => field !== undefined), { message: 'Change at least one field', path: ['displayName'] });
+
+export const searchUsersSchema = z.strictObject({
+  q: z.string().trim().toLowerCase().pipe(z.string().regex(/^[a-z0-9_]{3,30}$/, 'At least 3 of a-z 0-9 _ (a username prefix)')),
+});

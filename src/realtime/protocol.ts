@@ -146,6 +146,11 @@ export const LIVE_FRAMES = {
     live('group.updated', { ...groupChange, change: z.literal('member_left'), userId: z.uuid() }),
     live('group.updated', { ...groupChange, change: z.literal('ownership_transferred'), fromUserId: z.uuid(), toUserId: z.uuid() }),
   ]),
+  'user.updated': live('user.updated', {
+    userId: z.uuid(),
+    /** What everyone who gets it may see; details shown to fewer people come from `GET /api/users/{id}`. */
+    profile: z.strictObject({ id: z.uuid(), username: z.string(), displayName: z.string(), about: z.string().nullable() }),
+  }),
   'contacts.updated': live('contacts.updated', {
     change: z.enum(['added', 'renamed', 'removed', 'blocked', 'unblocked']),
     userId: z.uuid(),

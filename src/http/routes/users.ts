@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import { foundUser, ownProfile, userProfile } from '../../api/models.ts';
+import type { ProfileService } from '../../people/profileService.ts';
+import { searchUsersSchema, updateProfileSchema } from '../../people/schemas.ts';
+import { idParams } from '../../validation.ts';
+import { actorMetadata } from '../context.ts';
+import { reply, route, type AnyRoute } from '../routeTable.ts';
+
+export interface UserRouteDeps {
+  profiles: ProfileService;
+  clock: () => Date;
+}
+
+const ownProfileReply = z.strictObject({ profile: ownProfile }).meta({ id: 'OwnProfileReply' });
+
+/** Profiles under /api/users: the caller's own first, so `profile` and `search` are not read as ids. */
+export function userRoutes({ profiles, clock }: UserRouteDeps): AnyRoute[] {
+  const meta = actorMetadata(clock);
+  return [
+    route({
+      method: 'get', path: '/api/users/profile', operationId: 'getOwnProfile', tag: 'people', auth: true, rateLimit: 'read',
+      summary: 'The caller\'s profile, privacy settings and assistant preferences',
+      responses: { 200: { description: 'The profile', schema: ownProfileReply } },
+      errors: [],
+      handle: async ({ principal }) => reply(200, { profile: await profiles.own(principal.userId) }),
+    }),
+    route({
+      method: 'put', path: '/api/users/profile', operationId: 'updateOwnProfile', tag: 'people', auth: true, rateLimit: 'profile',
+      summary: 'Change the display name, about text, privacy settings or assistant preferences',
+      description: 'Only the fields given change. One event for the profile and one for the privacy settings; the people who may see '
+        + 'the user get one `user.updated` frame. Privacy: `lastSeen`, `online`, `avatar`, `about` are each `everyone`, `contacts` '
+        + '(the people you added) or `nobody`; `readReceipts: false` hides your read receipts and shows you no one else\'s.',
+      body: updateProfileSchema,
+      responses: { 200: { description: 'The profile', schema: ownProfileReply } },
+      errors: ['concurrency_conflict'],
+      handle: async ({ principal, body, ctx }) => reply(200, { profile: await profiles.update(principal.userId, body, meta(ctx)) }),
+    }),
+    route({
+      method: 'get', path: '/api/users/search', operationId: 'searchUsers', tag: 'people', auth: true, rateLimit: 'search',
+      summary: 'Users whose username starts with `q` (at least 3 characters; at most 20 results; never by email)',
+      query: searchUsersSchema,
+      responses: { 200: { description: 'Matches, without anyone with a block either way', schema: z.strictObject({ users: z.array(foundUser) }) } },
+      errors: [],
+      handle: async ({ principal, query }) => reply(200, { users: await profiles.search(principal.userId, query.q) }),
+    }),
+    route({
+      method: 'get', path: '/api/users/{id}', operationId: 'getUser', tag: 'people', auth: true, rateLimit: 'read',
+      summary: 'Another user as the caller may see them',
+      params: idParams,
+      responses: { 200: { description: 'The user', schema: z.strictObject({ user: userProfile }) } },
+      errors: ['not_found'],
+      handle: async ({ principal, params }) => reply(200, { user: await profiles.view(principal.userId, params.id) }),
+    }),
+  ];
+}

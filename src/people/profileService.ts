@@ -1,0 +1,99 @@
+import { NotFoundError } from '../../commands/shared/errors.ts';
+import type { CommandMetadata } from '../../commands/shared/events.ts';
+import { userDecider, userStream, type AiPreferences, type PrivacySettings, type ProfileChanges, type UserCommand } from '../../commands/users.ts';
+import { USERS, type UserDoc } from '../../projections/users.ts';
+import type { CommandHandler } from '../commandHandler.ts';
+import { deriveId } from '../ids.ts';
+import type { Projections } from '../projection/projections.ts';
+import type { ReadStore } from '../readstore/port.ts';
+import type { Blocks } from './blocks.ts';
+import { relationship, sees } from './visibility.ts';
+
+/** A user's own profile, all of it. */
+export interface OwnProfile {
+  id: string;
+  username: string;
+  email: string;
+  displayName: string;
+  about: string;
+  privacy: PrivacySettings;
+  ai: AiPreferences;
+  createdAt: string;
+}
+
+/** Another user, as the viewer may see them: `about` is null when their settings or a block hide it. */
+export interface UserProfile {
+  id: string;
+  username: string;
+  displayName: string;
+  about: string | null;
+  createdAt: string;
+  /** The viewer has them as a contact. */
+  isContact: boolean;
+  /** The viewer has blocked them. */
+  blocked: boolean;
+}
+
+const SEARCH_LIMIT = 20;
+
+export const toOwnProfile = (doc: UserDoc): OwnProfile => ({
+  id: doc._id, username: doc.username, email: doc.email, displayName: doc.displayName, about: doc.about, privacy: doc.privacy, ai: doc.ai, createdAt: doc.createdAt,
+});
+
+/** Profiles and privacy settings: one event per change, joined where they are read, never copied elsewhere. */
+export class ProfileService {
+  constructor(
+    private readonly commands: CommandHandler,
+    private readonly readStore: ReadStore,
+    private readonly projections: Projections,
+    private readonly blocks: Blocks,
+  ) {}
+
+  async own(userId: string): Promise<OwnProfile> {
+    return toOwnProfile(await this.require(userId));
+  }
+
+  /** Applies profile changes and privacy changes (one event each, none when nothing changes). */
+  async update(userId: string, input: ProfileChanges & { privacy?: Partial<PrivacySettings> | undefined }, metadata: CommandMetadata): Promise<OwnProfile> {
+    const { privacy, ...changes } = input;
+    // Privacy first: a new about text set together with a narrower audience never reaches the wider one.
+    if (privacy) await this.run(userId, { type: 'ChangePrivacySettings', data: { userId, privacy }, metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'privacy') } });
+    if (Object.values(changes).some((value) => value !== undefined)) {
+      await this.run(userId, { type: 'UpdateProfile', data: { userId, changes }, metadata });
+    }
+    return this.own(userId);
+  }
+
+  async view(viewerId: string, targetId: string): Promise<UserProfile> {
+    const target = await this.readStore.collection<UserDoc>(USERS).findOne({ _id: targetId });
+    if (!target) throw new NotFoundError('User');
+    const rel = await relationship(this.readStore, viewerId, targetId);
+    return {
+      id: target._id, username: target.username, displayName: target.displayName, createdAt: target.createdAt,
+      about: sees(target.privacy.about, rel) ? target.about : null,
+      isContact: rel.viewerAddedTarget, blocked: rel.viewerBlocked,
+    };
+  }
+
+  /** Users whose username starts with `prefix` (never by email: no way to learn who has an account by address). */
+  async search(viewerId: string, prefix: string): Promise<Array<{ id: string; username: string; displayName: string }>> {
+    const found = await this.readStore.collection<UserDoc>(USERS).find(
+      { username: { $gte: prefix, $lt: `${prefix}\uffff` } }, { sort: { username: 1 }, limit: SEARCH_LIMIT + 1 },
+    );
+    const others = found.filter((user) => user._id !== viewerId);
+    const blocked = await this.blocks.among(viewerId, others.map((user) => user._id));
+    return others.filter((user) => !blocked.has(user._id)).slice(0, SEARCH_LIMIT)
+      .map((user) => ({ id: user._id, username: user.username, displayName: user.displayName }));
+  }
+
+  private async run(userId: string, command: UserCommand): Promise<void> {
+    const result = await this.commands.handle(userDecider, userStream(userId), command);
+    if (result.position !== null) await this.projections.waitFor(result.position);
+  }
+
+  private async require(userId: string): Promise<UserDoc> {
+    const doc = await this.readStore.collection<UserDoc>(USERS).findOne({ _id: userId });
+    if (!doc) throw new NotFoundError('User');
+    return doc;
+  }
+}
