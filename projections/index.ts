@@ -1,6 +1,7 @@
 import type { Projector } from '../src/projection/projector.ts';
 import { contactsProjector } from './contacts.ts';
 import { conversationsProjector } from './conversations.ts';
+import { presenceProjector } from './presence.ts';
 import { feedProjector } from './feed.ts';
 import { groupMessagesProjector } from './groupMessages.ts';
 import { groupsProjector } from './groups.ts';
@@ -14,6 +15,7 @@ import { usersProjector } from './users.ts';
 export const projectors: readonly Projector[] = [
   usersProjector,
   contactsProjector,
+  presenceProjector,
   groupsProjector,
   messagesProjector,
   groupMessagesProjector,

@@ -33,6 +33,8 @@ import { Blocks } from './people/blocks.ts';
 import { ContactService } from './people/contactService.ts';
 import { ProfileService } from './people/profileService.ts';
 import { userRoutes } from './http/routes/users.ts';
+import { presenceRoutes } from './http/routes/presence.ts';
+import { PresenceService } from './presence/presenceService.ts';
 import { messageRoutes } from './http/routes/messages.ts';
 import { ConversationAccess } from './messaging/access.ts';
 import { GroupService } from './messaging/groupService.ts';
@@ -112,14 +114,16 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const groups = new GroupService(commands, readStore, projections, blocks);
   const contacts = new ContactService(commands, readStore, projections);
   const profiles = new ProfileService(commands, readStore, projections, blocks);
+  const presence = new PresenceService({ commands, readStore, projections, logger, clock, settings: config.presence });
 
   // One set of buckets for REST and the socket: switching transport does not reset a budget.
   const rateLimits = new RateLimits(config.rateLimits);
   const handlers = frameHandlers({
-    messaging, access, blocks, readStore, projections, clock, sendToUser: (userId, bytes) => gateway.sendToUser(userId, bytes),
+    messaging, access, blocks, presence, readStore, projections, clock, sendToUser: (userId, bytes) => gateway.sendToUser(userId, bytes),
   });
   const gateway = new SocketGateway({
-    authenticator, logger, handlers, rateLimits, maxBufferedBytes: options.maxBufferedBytes, maxPendingFrames: options.maxPendingFrames, clock,
+    authenticator, logger, handlers, rateLimits, observer: presence,
+    maxBufferedBytes: options.maxBufferedBytes, maxPendingFrames: options.maxPendingFrames, clock,
   });
   // Live reactions to each committed batch, from the one subscription: what the projectors published goes to
   // each recipient's synced sockets, and a logout closes that token's sockets. The users projection committed in
@@ -151,6 +155,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ...groupRoutes({ groups, clock }),
     ...contactRoutes({ contacts, clock }),
     ...userRoutes({ profiles, clock }),
+    ...presenceRoutes({ presence, clock }),
   ];
   const router = mountRoutes(routes, { authenticator, rateLimits });
   const koa = createHttpApp({
@@ -167,6 +172,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     http.listen(config.port, config.host, () => resolve());
   });
   const httpPort = (http.address() as AddressInfo).port;
+  // Before sockets are accepted: nobody is still "online" from before a crash or restart.
+  const recovered = await presence.recoverAfterRestart();
+  if (recovered > 0) logger.info({ users: recovered }, 'marked users offline who were online when the server stopped');
   const wsPort = await gateway.listen(config.host, config.wsPort);
   logger.info({ httpPort, wsPort, eventStore: eventStore.kind, readStore: readStore.kind }, 'LetsApp is listening');
 
@@ -174,6 +182,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     httpPort, wsPort, logger, eventStore, readStore, projections, gateway, routes, router,
     async close() {
       eventLoop.stop();
+      // Stopped first: sockets closing on shutdown are not users going offline (the next start sees to that).
+      await presence.stop();
       await gateway.close();
       await new Promise<void>((resolve) => {
         http.close(() => resolve());

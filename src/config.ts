@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseRateLimits, type RateLimitPolicy } from './rateLimit/policies.ts';
+import type { PresenceSettings } from './presence/presenceService.ts';
 
 /** Everything the server reads from the environment. The README lists each variable. */
 export interface Config {
@@ -22,6 +23,7 @@ export interface Config {
   geminiApiKey: string | null;
   /** Every rate-limit policy, defaults overridden by `RATE_LIMITS`. */
   rateLimits: RateLimitPolicy[];
+  presence: PresenceSettings;
   /** Proxies in front of the server whose `X-Forwarded-For` entries are believed (0: none; the socket's address counts). */
   trustProxy: number;
 }
@@ -38,6 +40,13 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
     throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
   }
   return value;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true' || raw === 'false') return raw === 'true';
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
 }
 
 interface GeneratedSecrets {
@@ -120,6 +129,12 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
     geminiApiKey: env.GEMINI_API_KEY || null,
     rateLimits: rateLimitsOf(env.RATE_LIMITS),
     trustProxy: integer(env, 'TRUST_PROXY', 0, 0, 10),
+    presence: {
+      enabled: boolean(env, 'PRESENCE_ENABLED', true),
+      offlineGraceMs: integer(env, 'PRESENCE_OFFLINE_GRACE_MS', 20_000, 1, 3_600_000),
+      idleMs: integer(env, 'PRESENCE_IDLE_MS', 300_000, 1_000, 86_400_000),
+      pushCoalesceMs: integer(env, 'PRESENCE_PUSH_COALESCE_MS', 500, 0, 60_000),
+    },
   };
 }
 

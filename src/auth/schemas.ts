@@ -20,7 +20,7 @@ export const newPasswordSchema = passwordCharacters
 export const registerSchema = z.strictObject({
   email,
   username: z.string().trim().toLowerCase().pipe(z.string().regex(/^[a-z0-9_]{3,30}$/, 'Use 3 to 30 letters, digits or underscores')),
-  displayName: z.string().trim().min(1).max(64).optional(),
+  displayName: z.string().max(64).trim().min(1).optional(),
   password: newPasswordSchema,
 }).meta({ id: 'Register', examples: [{ email: 'ada@example.com', username: 'ada', displayName: 'Ada', password: 'correct horse battery' }] });
 

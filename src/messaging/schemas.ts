@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { MAX_TEXT_LENGTH } from '../../commands/messages.ts';
-import { boundedText, id } from '../validation.ts';
+import { boundedText, id, queryInteger } from '../validation.ts';
 
 const encrypted = z.strictObject({
   ciphertext: z.base64().min(1).max(64 * 1024),
@@ -48,13 +48,13 @@ export const conversationSchema = {
 const exactlyOneConversation = (value: { with?: string | undefined; groupId?: string | undefined }) =>
   (value.with === undefined) !== (value.groupId === undefined);
 
-const cursor = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const cursor = queryInteger(z.number().int().min(0).max(Number.MAX_SAFE_INTEGER));
 
 export const listMessagesSchema = z.strictObject({
   ...conversationSchema,
   before: cursor.optional(),
   after: cursor.optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(50),
+  limit: queryInteger(z.number().int().min(1).max(100).default(50)),
 })
   .refine(exactlyOneConversation, { message: 'Give exactly one of with and groupId', path: ['with'] })
   .refine((value) => value.before === undefined || value.after === undefined, { message: 'Give before or after, not both', path: ['before'] });
@@ -69,12 +69,12 @@ export const typingSchema = z.strictObject({ ...conversationSchema })
 
 export const listConversationsSchema = z.strictObject({
   before: cursor.optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(50),
+  limit: queryInteger(z.number().int().min(1).max(100).default(50)),
 });
 
 const groupProfile = {
   name: boundedText(100),
-  description: z.string().trim().max(1_000).optional(),
+  description: z.string().max(1_000).trim().optional(),
   iconMediaId: id.nullable().optional(),
 };
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { id } from '../validation.ts';
+import { id, queryInteger } from '../validation.ts';
 
 /** A display text: NFC, trimmed, no control characters (they hide or reorder what others read). */
 export const displayText = (min: number, max: number) => z.string()
@@ -18,8 +18,8 @@ export const addContactSchema = z.strictObject({
 export const renameContactSchema = z.strictObject({ nickname });
 
 export const listContactsSchema = z.strictObject({
-  cursor: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(50),
+  cursor: queryInteger(z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)).optional(),
+  limit: queryInteger(z.number().int().min(1).max(100).default(50)),
 });
 
 export const userIdParams = z.strictObject({ userId: id });

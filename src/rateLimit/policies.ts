@@ -34,6 +34,7 @@ export const DEFAULT_POLICIES = [
   policy('contacts', 30, 1, 'user', 'adding, renaming and removing contacts, blocking and unblocking'),
   policy('search', 10, 0.5, 'user', 'user search'),
   policy('profile', 10, 1 / 6, 'user', 'profile and privacy changes'),
+  policy('presence', 20, 1 / 3, 'user', 'presence subscriptions, idle/active notices and mode changes'),
   policy('read', 120, 5, 'user', 'reads: lists, pages, histories, sync'),
   policy('session', 20, 1, 'user', 'logout'),
   policy('frames', 200, 50, 'connection', 'socket frames of any type, per socket; over it the socket closes with 4429'),

@@ -4,6 +4,7 @@ import { FEED, FEED_HORIZON, type FeedHorizon } from '../../projections/feed.ts'
 import { newId } from '../ids.ts';
 import type { ConversationAccess } from '../messaging/access.ts';
 import type { Blocks } from '../people/blocks.ts';
+import type { PresenceService } from '../presence/presenceService.ts';
 import type { MessagingService } from '../messaging/messagingService.ts';
 import type { Projections } from '../projection/projections.ts';
 import type { ReadStore } from '../readstore/port.ts';
@@ -15,6 +16,7 @@ export interface FrameDeps {
   messaging: MessagingService;
   access: ConversationAccess;
   blocks: Blocks;
+  presence: PresenceService;
   readStore: ReadStore;
   projections: Projections;
   clock: () => Date;
@@ -30,7 +32,7 @@ function metadataOf(connection: Connection, frameId: string | undefined, now: Da
 const SYNC_PAGE = 500;
 
 /** Every client frame type, with the same validation (by the gateway, from the protocol) and authorization as REST. */
-export function frameHandlers({ messaging, access, blocks, readStore, projections, clock, sendToUser }: FrameDeps): FrameHandlers {
+export function frameHandlers({ messaging, access, blocks, presence, readStore, projections, clock, sendToUser }: FrameDeps): FrameHandlers {
   /**
    * Replays the caller's feed after `since`, then goes live; or sends a snapshot (no `since`), or a reset (a
    * `since` the feed can no longer replay whole: pruned before or during the replay, or beyond the log's head).
@@ -105,5 +107,13 @@ export function frameHandlers({ messaging, access, blocks, readStore, projection
     'message.read': mark('read'),
     'message.delivered': mark('delivered'),
     typing,
+    'presence.subscribe': async (connection, { userIds }, frameId) => {
+      const users = await presence.subscribe(connection, userIds);
+      connection.send(JSON.stringify({ type: 'presence.snapshot', id: frameId, users } satisfies ServerFrame<'presence.snapshot'>));
+    },
+    'presence.set': async (connection, { state }) => {
+      presence.setIdle(connection, state === 'idle');
+      return {};
+    },
   };
 }

@@ -32,6 +32,14 @@ export interface GatewayDeps {
   clock: () => Date;
   /** Frames waiting their turn per socket; LIMITS.maxPendingFrames by default (tests lower it). */
   maxPendingFrames?: number;
+  /** Told of each socket's life (presence): opened, any inbound frame or pong, closed. */
+  observer?: ConnectionObserver;
+}
+
+export interface ConnectionObserver {
+  connected(connection: Connection): void;
+  activity(connection: Connection): void;
+  disconnected(connection: Connection): void;
 }
 
 /**
@@ -66,6 +74,10 @@ export class SocketGateway {
         this.message(socket, Buffer.from(message).toString('utf8'));
       },
       drain: (socket) => socket.getUserData().connection?.onDrain(),
+      pong: (socket) => {
+        const connection = socket.getUserData().connection;
+        if (connection && !connection.closed) this.deps.observer?.activity(connection);
+      },
       close: (socket) => this.closed(socket),
     });
     this.app.any('/*', (res) => {
@@ -130,6 +142,7 @@ export class SocketGateway {
     if (!sockets) this.byUser.set(userId, (sockets = new Set()));
     sockets.add(connection);
     connection.send(JSON.stringify({ type: 'welcome', userId: connection.principal.userId, connectionId: connection.id }));
+    this.deps.observer?.connected(connection);
   }
 
   /**
@@ -159,6 +172,7 @@ export class SocketGateway {
       connection.close(CLOSE.RATE_LIMITED, 'rate_limited');
       return;
     }
+    this.deps.observer?.activity(connection);
     if (connection.pending >= (this.deps.maxPendingFrames ?? LIMITS.maxPendingFrames)) {
       connection.close(CLOSE.RATE_LIMITED, 'too_many_pending_frames');
       return;
@@ -202,6 +216,7 @@ export class SocketGateway {
     const sockets = this.byUser.get(connection.principal.userId);
     sockets?.delete(connection);
     if (sockets?.size === 0) this.byUser.delete(connection.principal.userId);
+    this.deps.observer?.disconnected(connection);
   }
 
   /** Delivers a committed batch of live updates: per socket, all of its frames in one corked write. */

@@ -97,6 +97,15 @@ export const CLIENT_FRAMES = {
     description: 'Tell the others in a conversation you are typing (not stored; shown for `typingExpiresMs`)',
     payload: typingSchema, policy: 'typing', reply: z.strictObject({}),
   },
+  'presence.subscribe': {
+    description: 'Follow these users\' presence (replaces this socket\'s list): answered with `presence.snapshot`, then `presence` frames '
+      + 'for those you may see, when what you see changes',
+    payload: z.strictObject({ userIds: z.array(z.uuid()).max(200) }), policy: 'presence', reply: null,
+  },
+  'presence.set': {
+    description: 'This device is idle (the user shows as away once all their devices are) or active again; not stored',
+    payload: z.strictObject({ state: z.enum(['active', 'idle']) }), policy: 'presence', reply: z.strictObject({}),
+  },
 } as const satisfies Record<string, ClientFrameSpec>;
 
 export type ClientFrameType = keyof typeof CLIENT_FRAMES;
@@ -107,6 +116,13 @@ export interface ClientFrame {
   id?: string;
   [field: string]: unknown;
 }
+
+const presenceView = z.strictObject({
+  userId: z.uuid(),
+  status: z.enum(['online', 'away', 'dnd', 'offline', 'unknown']),
+  lastSeenAt: z.iso.datetime().nullable(),
+  statusText: z.string().nullable(),
+});
 
 // ---- server → client -------------------------------------------------------------------------------------------
 
@@ -170,6 +186,9 @@ export const SERVER_FRAMES = {
   'sync.reset': envelope('sync.reset', { id: frameId.optional(), position, conversations: z.array(conversationListItem) }),
   'sync.ok': envelope('sync.ok', { id: frameId.optional(), position }),
   typing: envelope('typing', { conversationId: z.string(), userId: z.uuid(), expiresInMs: z.number().int() }),
+  'presence.snapshot': envelope('presence.snapshot', { id: frameId.optional(), users: z.array(presenceView) }),
+  /** Ephemeral, coalesced per socket: never in the feed, not replayed by `sync` (subscribe again after reconnecting). */
+  presence: envelope('presence', { ...presenceView.shape, at: z.iso.datetime() }),
   ...LIVE_FRAMES,
 } as const;
 
