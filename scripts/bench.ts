@@ -15,6 +15,7 @@ import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
 import { execSync } from 'node:child_process';
 import { eventUpcaster } from '../commands/upcasters.ts';
 import { projectors } from '../projections/index.ts';
@@ -47,6 +48,8 @@ const { values } = parseArgs({
     'fanout-size': { type: 'string', default: '1000' },
     /** Messages per second sent to that group. */
     'fanout-rate': { type: 'string', default: '60' },
+    /** `off` runs the server with PRESENCE_ENABLED=false, to measure what presence costs. */
+    presence: { type: 'string', default: 'on' },
   },
 });
 const options = {
@@ -75,6 +78,7 @@ if (values.replay !== undefined) {
 const storageDir = mkdtempSync(join(tmpdir(), 'letsapp-bench-'));
 const server = await spawnServer({
   STORAGE_DIR: storageDir, PORT: '0', WS_PORT: '0', HOST: '127.0.0.1', BCRYPT_COST: '4', RATE_LIMITS: liftedRateLimits(),
+  PRESENCE_ENABLED: values.presence === 'off' ? 'false' : 'true',
   JWT_SECRET_KEY: 'bench-secret-key-that-is-long-enough-0123456789', ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
 }, values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []);
 const serverPid = server.child.pid!;
@@ -318,6 +322,12 @@ const serverRssMb = Math.round(rssMb(serverPid));
 for (const socket of sockets) socket.close();
 await server.stop();
 
+// What presence cost: its events in the log, against the socket sessions the run opened.
+const eventsDb = new Database(join(storageDir, 'events.sqlite'), { readonly: true });
+const presenceEvents = (eventsDb.prepare(`SELECT count(*) AS n FROM events WHERE type IN ('UserCameOnline', 'UserWentOffline', 'PresenceModeSet')`).get() as { n: number }).n;
+eventsDb.close();
+const socketSessions = options.sockets + (bigGroup ? bigGroup.members.length : 0);
+
 // The projection's own ceiling: replay the whole log the phases wrote through every projector, alone.
 log('projection replay of the run\'s log');
 const replayStores = { eventStore: new SqliteEventStore(join(storageDir, 'events.sqlite')), readStore: new SqliteReadStore(join(storageDir, 'read.sqlite')) };
@@ -393,6 +403,7 @@ const result = {
   restThroughput,
   projectionReplay: { events: replay.events, eventsPerSecond: replay.eventsPerSecond },
   groupFanout: fanout,
+  presence: { enabled: values.presence !== 'off', events: presenceEvents, socketSessions },
   serverRssMb,
   limits: { rawSqliteSingleRowCommits: rawSingle, rawSqliteBatchedCommits: rawBatched, relayThroughput, relayLatency, relayFanout },
   ratios: {
@@ -424,6 +435,7 @@ if (fanout) {
   row('group fan-out: server event loop p99 / max ms', `${fanout.eventLoopDelayMs.worstWindowP99} / ${fanout.eventLoopDelayMs.max}`);
 }
 if (relayFanout) row('limit: bare uWS fan-out deliveries/s, p99 ms', `${relayFanout.deliveriesPerSecond}, ${relayFanout.latencyMs.p99}`);
+row(`presence (${values.presence}): events appended / socket sessions`, `${presenceEvents} / ${socketSessions}`);
 row('projection replay alone, events/s (all projectors)', `${replay.eventsPerSecond} (${replay.events} events)`);
 row(`server event loop p99 / max ms at ${options.rate}/s (1 s windows)`, `${socketLatency.eventLoopDelayMs.worstWindowP99} / ${socketLatency.eventLoopDelayMs.max}`);
 row('server event loop p99 / max ms (closed loop)', `${socketThroughput.eventLoopDelayMs.worstWindowP99} / ${socketThroughput.eventLoopDelayMs.max}`);
