@@ -1,4 +1,4 @@
-import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from './shared/errors.ts';
+import { ConflictError, DomainError, ForbiddenError, NotFoundError, ValidationError } from './shared/errors.ts';
 import { BlockedError } from './contacts.ts';
 import { assertNever, type Command, type Decider, type Decision, type Event } from './shared/events.ts';
 
@@ -31,6 +31,13 @@ export interface OutgoingMessage {
 }
 
 export type MessageSent = Event<'MessageSent', OutgoingMessage & { sentAt: string }>;
+/** An attachment that is not a live file of the sender's: 422, so no one reaches another's file by naming it. */
+export class InvalidAttachmentError extends DomainError {
+  constructor() {
+    super('invalid_attachment', 422, 'attachments: each must be a file you uploaded, not deleted');
+  }
+}
+
 export type MessageEdited = Event<'MessageEdited', {
   messageId: string; conversationId: string; senderId: string; content: MessageContent; editedAt: string;
 }>;
@@ -47,6 +54,8 @@ export type SendMessage = Command<'SendMessage', OutgoingMessage & {
   replyToValid: boolean;
   /** Looked up by the shell: for a direct message, one of the two has blocked the other. */
   blocked: boolean;
+  /** Looked up by the shell: every attachment is a live file the sender uploaded (nobody attaches someone else's). */
+  attachmentsValid: boolean;
 }>;
 export type EditMessage = Command<'EditMessage', { messageId: string; actorId: string; content: MessageContent }>;
 export type DeleteMessage = Command<'DeleteMessage', {
@@ -93,7 +102,7 @@ export function decide(command: MessageCommand, state: MessageState): Decision<M
   const now = command.metadata.now;
   switch (command.type) {
     case 'SendMessage': {
-      const { targetReachable, replyToValid, blocked, ...message } = command.data;
+      const { targetReachable, replyToValid, blocked, attachmentsValid, ...message } = command.data;
       // A retried send (same sender, same clientMessageId) finds its message already there.
       if (state.status !== 'none') {
         if (state.senderId !== message.senderId) throw new ConflictError('message_exists', 'A message with this id already exists');
@@ -110,6 +119,7 @@ export function decide(command: MessageCommand, state: MessageState): Decision<M
       // Unblocking comes first, whoever blocked whom.
       if (message.target.kind === 'direct' && blocked) throw new BlockedError();
       if (!replyToValid) throw new ValidationError('replyTo: no such message in this conversation', { field: 'replyTo' });
+      if (!attachmentsValid) throw new InvalidAttachmentError();
       return [{ type: 'MessageSent', data: { ...message, sentAt: now } }];
     }
     case 'EditMessage': {

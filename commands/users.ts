@@ -59,9 +59,15 @@ export type ProfileUpdated = Event<'ProfileUpdated', { userId: string; changes: 
 /** The whole settings after the change. */
 export type PrivacySettingsChanged = Event<'PrivacySettingsChanged', { userId: string; privacy: PrivacySettings; at: string }>;
 
-export type UserEvent = UserRegistered | UserLoggedIn | UserLoggedOut | UserRegistrationAbandoned | ProfileUpdated | PrivacySettingsChanged;
+/** The profile picture is an uploaded image (its variants are in the media record). */
+export type AvatarChanged = Event<'AvatarChanged', { userId: string; mediaId: string; at: string }>;
+export type AvatarRemoved = Event<'AvatarRemoved', { userId: string; at: string }>;
+
+export type UserEvent = UserRegistered | UserLoggedIn | UserLoggedOut | UserRegistrationAbandoned | ProfileUpdated | PrivacySettingsChanged
+  | AvatarChanged | AvatarRemoved;
 export const userEventTypes = [
   'UserRegistered', 'UserLoggedIn', 'UserLoggedOut', 'UserRegistrationAbandoned', 'ProfileUpdated', 'PrivacySettingsChanged',
+  'AvatarChanged', 'AvatarRemoved',
 ] as const satisfies readonly UserEvent['type'][];
 
 /** A freshly issued access token, recorded so it can be revoked. */
@@ -86,7 +92,9 @@ export type LogUserIn = Command<'LogUserIn', { userId: string; passwordVerified:
 export type LogUserOut = Command<'LogUserOut', { userId: string; token: IssuedToken }>;
 export type UpdateProfile = Command<'UpdateProfile', { userId: string; changes: ProfileChanges }>;
 export type ChangePrivacySettings = Command<'ChangePrivacySettings', { userId: string; privacy: Partial<PrivacySettings> }>;
-export type UserCommand = RegisterUser | LogUserIn | LogUserOut | AbandonRegistration | UpdateProfile | ChangePrivacySettings;
+export type SetAvatar = Command<'SetAvatar', { userId: string; mediaId: string }>;
+export type RemoveAvatar = Command<'RemoveAvatar', { userId: string }>;
+export type UserCommand = RegisterUser | LogUserIn | LogUserOut | AbandonRegistration | UpdateProfile | ChangePrivacySettings | SetAvatar | RemoveAvatar;
 
 export type UserState =
   | { status: 'unregistered' }
@@ -94,7 +102,7 @@ export type UserState =
   /** Only what `decide` needs (the state is cached): the profile fields, to record changes only. */
   | {
     status: 'registered'; userId: string; revokedTokens: ReadonlyMap<string, string>;
-    displayName: string; about: string; ai: AiPreferences; privacy: PrivacySettings;
+    displayName: string; about: string; ai: AiPreferences; privacy: PrivacySettings; avatarMediaId: string | null;
   };
 
 export const initialState: UserState = { status: 'unregistered' };
@@ -116,7 +124,7 @@ export function evolve(state: UserState, event: UserEvent): UserState {
     case 'UserRegistered': {
       return {
         status: 'registered', userId: event.data.userId, revokedTokens: new Map(),
-        displayName: event.data.displayName, about: '', ai: {}, privacy: DEFAULT_PRIVACY,
+        displayName: event.data.displayName, about: '', ai: {}, privacy: DEFAULT_PRIVACY, avatarMediaId: null,
       };
     }
     case 'ProfileUpdated': {
@@ -126,6 +134,10 @@ export function evolve(state: UserState, event: UserEvent): UserState {
     }
     case 'PrivacySettingsChanged':
       return state.status === 'registered' ? { ...state, privacy: event.data.privacy } : state;
+    case 'AvatarChanged':
+      return state.status === 'registered' ? { ...state, avatarMediaId: event.data.mediaId } : state;
+    case 'AvatarRemoved':
+      return state.status === 'registered' ? { ...state, avatarMediaId: null } : state;
     case 'UserLoggedIn':
       return state;
     case 'UserRegistrationAbandoned':
@@ -188,6 +200,15 @@ export function decide(command: UserCommand, state: UserState): Decision<UserEve
       const same = (Object.keys(privacy) as Array<keyof PrivacySettings>).every((key) => privacy[key] === state.privacy[key]);
       if (same) return [];
       return [{ type: 'PrivacySettingsChanged', data: { userId: state.userId, privacy, at: now } }];
+    }
+    case 'SetAvatar': {
+      if (state.status !== 'registered') throw new UnauthorizedError();
+      if (state.avatarMediaId === command.data.mediaId) return [];
+      return [{ type: 'AvatarChanged', data: { userId: state.userId, mediaId: command.data.mediaId, at: now } }];
+    }
+    case 'RemoveAvatar': {
+      if (state.status !== 'registered') throw new UnauthorizedError();
+      return state.avatarMediaId === null ? [] : [{ type: 'AvatarRemoved', data: { userId: state.userId, at: now } }];
     }
     default:
       return assertNever(command);

@@ -17,7 +17,8 @@ import { blockedAmong, blockedEitherWay, CONTACTS, contactDocId, type ContactDoc
 import { CONVERSATIONS, type ConversationDoc } from './conversations.ts';
 import { GROUPS, participantsOf, toPublicGroup, type GroupDoc } from './groups.ts';
 import { USERS, type UserDoc } from './users.ts';
-import { GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageDoc } from './messageDocs.ts';
+import { attachmentFilesOf, GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageDoc } from './messageDocs.ts';
+import { MEDIA_FILES, type MediaDoc } from './mediaFiles.ts';
 
 /**
  * `feed`: every live update, in position order, as the exact bytes pushed over the socket, one entry per event
@@ -70,7 +71,7 @@ async function messageFrame(event: MessageEvent, recorded: RecordedEvent, contex
   const { conversationId, messageId } = event.data;
   const doc = await context.collection<MessageDoc>(messageCollectionOf(conversationId)).findOne({ _id: messageId });
   if (!doc) return;
-  const message = toPublicMessage(doc);
+  const message = toPublicMessage(doc, await attachmentFilesOf(context.collection<MediaDoc>(MEDIA_FILES), [doc]));
   switch (event.type) {
     // Not to a recipient who is blocked from it (see hiddenByBlock).
     case 'MessageSent': return deliver(context, recorded, { conversationId, except: doc.hiddenFor }, { type: 'message.created', conversationId, message });
@@ -170,14 +171,14 @@ const receiptTypes = new Set<string>(receiptEventTypes);
 const contactTypes = new Set<string>(contactEventTypes);
 
 export const feedProjector: Projector = {
-  // 3: `group.updated` names its fields (2 passed the event's payload through as `data`); 2: one entry per event,
+  // 3: messages carry their files' metadata, `group.updated` names its fields (2 passed the event's payload through as `data`); 2: one entry per event,
   // addressed to a conversation or to named users (1 kept one entry per recipient).
   version: 3,
   name: FEED,
   collections: {
     [FEED]: [{ key: { conversationId: 1, position: 1 } }, { key: { userIds: 1 }, multikey: true }, { key: { position: 1 } }],
   },
-  reads: [USERS, CONTACTS, GROUPS, MESSAGES, GROUP_MESSAGES, CONVERSATIONS],
+  reads: [USERS, CONTACTS, MEDIA_FILES, GROUPS, MESSAGES, GROUP_MESSAGES, CONVERSATIONS],
   handles: new Set([...messageEventTypes, ...receiptEventTypes, ...groupEventTypes, ...contactEventTypes, 'ProfileUpdated']),
   async apply(recorded, context) {
     if (contactTypes.has(recorded.type)) return contactFrame(recorded as unknown as ContactEvent, recorded, context);

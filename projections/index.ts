@@ -2,6 +2,7 @@ import type { Projector } from '../src/projection/projector.ts';
 import { contactsProjector } from './contacts.ts';
 import { conversationsProjector } from './conversations.ts';
 import { presenceProjector } from './presence.ts';
+import { mediaFilesProjector } from './mediaFiles.ts';
 import { feedProjector } from './feed.ts';
 import { groupMessagesProjector } from './groupMessages.ts';
 import { groupsProjector } from './groups.ts';
@@ -16,6 +17,7 @@ export const projectors: readonly Projector[] = [
   usersProjector,
   contactsProjector,
   presenceProjector,
+  mediaFilesProjector,
   groupsProjector,
   messagesProjector,
   groupMessagesProjector,

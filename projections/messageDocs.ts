@@ -1,5 +1,7 @@
 import type { MessageContent, MessageEvent, MessageSent, MessageTarget } from '../commands/messages.ts';
 import { blockedEitherWay, CONTACTS, type ContactDoc } from './contacts.ts';
+import { toPublicAttachment, type MediaDoc, type PublicAttachment } from './mediaFiles.ts';
+import type { Collection } from '../src/readstore/port.ts';
 import { messageEventTypes } from '../commands/messages.ts';
 import { assertNever } from '../commands/shared/events.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
@@ -31,9 +33,18 @@ export interface PublicMessage extends MessageFields {
   id: string;
   recipientId?: string;
   groupId?: string;
+  /** The attachments' public metadata (a tombstone for a deleted file), joined when read. */
+  files: PublicAttachment[];
 }
 
-export function toPublicMessage(doc: MessageDoc): PublicMessage {
+/** The media documents of these messages' attachments, in one query. */
+export async function attachmentFilesOf(media: Collection<MediaDoc>, docs: ReadonlyArray<Pick<MessageDoc, 'attachments'>>): Promise<Map<string, MediaDoc>> {
+  const ids = [...new Set(docs.flatMap((doc) => doc.attachments))];
+  if (ids.length === 0) return new Map();
+  return new Map((await media.find({ _id: { $in: ids } })).map((doc) => [doc._id, doc]));
+}
+
+export function toPublicMessage(doc: MessageDoc, files: ReadonlyMap<string, MediaDoc> = new Map()): PublicMessage {
   return {
     id: doc._id,
     conversationId: doc.conversationId,
@@ -42,6 +53,7 @@ export function toPublicMessage(doc: MessageDoc): PublicMessage {
     content: doc.content,
     replyTo: doc.replyTo,
     attachments: doc.attachments,
+    files: doc.attachments.map((id) => toPublicAttachment(id, files.get(id) ?? null)),
     clientMessageId: doc.clientMessageId,
     sentAt: doc.sentAt,
     editedAt: doc.editedAt,

@@ -22,6 +22,7 @@ export interface UserDoc extends ProjectedDoc {
   about: string;
   privacy: PrivacySettings;
   ai: AiPreferences;
+  avatarMediaId: string | null;
 }
 
 /** A user as anyone else sees them: never the email, which only its owner sees (`toOwnUser`). */
@@ -45,7 +46,7 @@ export const toOwnUser = (doc: UserDoc): OwnUser => ({ ...toPublicUser(doc), ema
 export const USERS = 'users';
 
 export const usersProjector: Projector = {
-  // 3: documents hold `about`, `privacy` and `ai`; 2: documents record `passwordScheme` (1 had none).
+  // 3: documents hold `about`, `privacy`, `ai` and `avatarMediaId`; 2: documents record `passwordScheme` (1 had none).
   version: 3,
   name: USERS,
   collections: {
@@ -64,7 +65,7 @@ export const usersProjector: Projector = {
         const { userId, email, username, displayName, passwordHash, passwordScheme, registeredAt } = event.data;
         return context.project<UserDoc>(USERS, userId, recorded, (doc) => doc ?? {
           _id: userId, email, username, displayName, passwordHash, passwordScheme, createdAt: registeredAt, lastLoginAt: null, revokedTokens: [],
-          about: '', privacy: DEFAULT_PRIVACY, ai: {},
+          about: '', privacy: DEFAULT_PRIVACY, ai: {}, avatarMediaId: null,
         });
       }
       case 'UserLoggedIn':
@@ -88,6 +89,10 @@ export const usersProjector: Projector = {
       }
       case 'PrivacySettingsChanged':
         return context.project<UserDoc>(USERS, event.data.userId, recorded, (doc) => doc && { ...doc, privacy: event.data.privacy });
+      case 'AvatarChanged':
+        return context.project<UserDoc>(USERS, event.data.userId, recorded, (doc) => doc && { ...doc, avatarMediaId: event.data.mediaId });
+      case 'AvatarRemoved':
+        return context.project<UserDoc>(USERS, event.data.userId, recorded, (doc) => doc && { ...doc, avatarMediaId: null });
       default:
         return assertNever(event);
     }

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { eventUpcaster } from '../commands/upcasters.ts';
 import type { UserLoggedOut } from '../commands/users.ts';
@@ -35,6 +36,11 @@ import { ProfileService } from './people/profileService.ts';
 import { userRoutes } from './http/routes/users.ts';
 import { presenceRoutes } from './http/routes/presence.ts';
 import { PresenceService } from './presence/presenceService.ts';
+import { mediaRoutes } from './http/routes/media.ts';
+import { LocalBlobStore } from './media/blobStore.ts';
+import { ImageProcessor } from './media/imageProcessor.ts';
+import { MediaService } from './media/mediaService.ts';
+import { MediaTokens } from './media/mediaTokens.ts';
 import { messageRoutes } from './http/routes/messages.ts';
 import { ConversationAccess } from './messaging/access.ts';
 import { GroupService } from './messaging/groupService.ts';
@@ -110,11 +116,15 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
 
   const access = new ConversationAccess(readStore);
   const blocks = new Blocks(readStore);
-  const messaging = new MessagingService(commands, readStore, projections, access, blocks);
+  const blobs = await new LocalBlobStore(join(config.storageDir, 'media')).init();
+  const images = new ImageProcessor({ maxPixels: 40_000_000, concurrency: 2, maxQueue: 32 });
+  const media = new MediaService({ commands, readStore, projections, access, blobs, images, settings: config.media });
+  const messaging = new MessagingService(commands, readStore, projections, access, blocks, media);
   const groups = new GroupService(commands, readStore, projections, blocks);
   const contacts = new ContactService(commands, readStore, projections);
   const profiles = new ProfileService(commands, readStore, projections, blocks);
   const presence = new PresenceService({ commands, readStore, projections, logger, clock, settings: config.presence });
+  const mediaTokens = new MediaTokens(config.jwtSecret, config.media.tokenTtlSeconds);
 
   // One set of buckets for REST and the socket: switching transport does not reset a budget.
   const rateLimits = new RateLimits(config.rateLimits);
@@ -156,6 +166,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ...contactRoutes({ contacts, clock }),
     ...userRoutes({ profiles, clock }),
     ...presenceRoutes({ presence, clock }),
+    ...mediaRoutes({ media, profiles, tokens: mediaTokens, clock }),
   ];
   const router = mountRoutes(routes, { authenticator, rateLimits });
   const koa = createHttpApp({

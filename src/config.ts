@@ -3,6 +3,8 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, st
 import { join, resolve } from 'node:path';
 import { parseRateLimits, type RateLimitPolicy } from './rateLimit/policies.ts';
 import type { PresenceSettings } from './presence/presenceService.ts';
+import type { MediaSettings } from './media/mediaService.ts';
+import { DEFAULT_MEDIA_LIMITS } from './media/mediaTypes.ts';
 
 /** Everything the server reads from the environment. The README lists each variable. */
 export interface Config {
@@ -24,6 +26,7 @@ export interface Config {
   /** Every rate-limit policy, defaults overridden by `RATE_LIMITS`. */
   rateLimits: RateLimitPolicy[];
   presence: PresenceSettings;
+  media: MediaSettings & { tokenTtlSeconds: number };
   /** Proxies in front of the server whose `X-Forwarded-For` entries are believed (0: none; the socket's address counts). */
   trustProxy: number;
 }
@@ -129,6 +132,13 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
     geminiApiKey: env.GEMINI_API_KEY || null,
     rateLimits: rateLimitsOf(env.RATE_LIMITS),
     trustProxy: integer(env, 'TRUST_PROXY', 0, 0, 10),
+    media: {
+      limits: { ...DEFAULT_MEDIA_LIMITS, maxBytes: integer(env, 'MEDIA_MAX_BYTES', DEFAULT_MEDIA_LIMITS.maxBytes, 1024, 1024 ** 3) },
+      quotaBytes: integer(env, 'MEDIA_QUOTA_BYTES', 1024 ** 3, 1024, 1024 ** 4),
+      quotaFiles: integer(env, 'MEDIA_QUOTA_FILES', 10_000, 1, 10_000_000),
+      uploadIdleTimeoutMs: integer(env, 'MEDIA_UPLOAD_TIMEOUT_MS', 30_000, 100, 600_000),
+      tokenTtlSeconds: integer(env, 'MEDIA_TOKEN_TTL_SECONDS', 300, 10, 86_400),
+    },
     presence: {
       enabled: boolean(env, 'PRESENCE_ENABLED', true),
       offlineGraceMs: integer(env, 'PRESENCE_OFFLINE_GRACE_MS', 20_000, 1, 3_600_000),

@@ -51,6 +51,16 @@ const messageFields = {
   content: messageContent.nullable().meta({ description: 'null once deleted for everyone' }),
   replyTo: uuid.nullable(),
   attachments: z.array(uuid),
+  files: z.array(z.strictObject({
+    id: uuid,
+    kind: z.enum(['image', 'video', 'audio', 'document', 'text']).nullable(),
+    mime: z.string().nullable(),
+    size: z.number().int().nullable(),
+    filename: z.string().nullable(),
+    width: z.number().int().nullable(),
+    height: z.number().int().nullable(),
+    deleted: z.boolean(),
+  }).meta({ id: 'AttachedFile', description: 'Download with GET /api/media/{id}; deleted files are tombstones' })),
   clientMessageId: z.string(),
   sentAt: timestamp,
   editedAt: timestamp.nullable(),
@@ -141,6 +151,7 @@ export const ownProfile = z.strictObject({
   about: z.string(),
   privacy: z.strictObject({ lastSeen: visibility, online: visibility, avatar: visibility, about: visibility, readReceipts: z.boolean() }),
   ai: z.strictObject({ language: z.string().optional(), defaultPersonalityId: z.string().optional() }),
+  avatarMediaId: uuid.nullable(),
   createdAt: timestamp,
 }).meta({ id: 'OwnProfile' });
 
@@ -149,6 +160,7 @@ export const userProfile = z.strictObject({
   username: z.string(),
   displayName: z.string(),
   about: z.string().nullable().meta({ description: 'null when the user\'s privacy settings or a block hide it' }),
+  avatarMediaId: uuid.nullable().meta({ description: 'The profile picture, for GET /api/media/{id}?size=; null when none or hidden' }),
   createdAt: timestamp,
   isContact: z.boolean(),
   blocked: z.boolean().meta({ description: 'You have blocked them' }),

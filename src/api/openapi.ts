@@ -16,6 +16,7 @@ export function errorCodesOf(route: AnyRoute): ErrorCode[] {
   if (route.params || route.query || route.body) codes.add('validation_failed');
   if (route.body) ['payload_too_large', 'unsupported_media_type'].forEach((code) => codes.add(code as ErrorCode));
   if (route.auth) ['missing_token', 'invalid_token', 'token_expired', 'token_revoked'].forEach((code) => codes.add(code as ErrorCode));
+  if (route.rawBody) ['payload_too_large', 'unsupported_media_type', 'validation_failed'].forEach((code) => codes.add(code as ErrorCode));
   if (route.rateLimit) codes.add('rate_limited');
   codes.add('unavailable');
   return [...codes];
@@ -54,9 +55,11 @@ function operationOf(route: AnyRoute): ZodOpenApiOperationObject {
     summary: route.summary,
     description: `${route.description ?? route.summary}${policy}`,
     tags: [route.tag],
-    security: route.auth ? [{ bearer: [] }] : [],
+    security: route.auth === 'bearer-or-media-token' ? [{ bearer: [] }, { mediaToken: [] }] : route.auth ? [{ bearer: [] }] : [],
     ...(route.params || route.query ? { requestParams: { ...(route.params ? { path: route.params } : {}), ...(route.query ? { query: route.query } : {}) } } : {}),
     ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: route.body } } } } : {}),
+    ...(route.rawBody ? { requestBody: { required: true, description: route.rawBody.description, content: Object.fromEntries(route.rawBody.contentTypes.map((type) => [type,
+      { schema: type === 'multipart/form-data' ? { type: 'object', required: ['file'], properties: { file: { type: 'string', contentMediaType: 'application/octet-stream' } } } : { type: 'string', contentMediaType: 'application/octet-stream' } }])) } } : {}),
     responses: responsesOf(route),
     ...(route.rateLimit ? { 'x-rate-limit-policy': route.rateLimit } : {}),
   };
@@ -75,10 +78,13 @@ export function openApiDocument(routes: readonly AnyRoute[], policies: readonly 
         + 'The socket protocol is described at `/asyncapi.json`. Rate-limit policies (burst `q` per window `w` seconds, '
         + `refilled continuously): ${policies.map((policy) => `\`${policy.name}\` ${policy.burst} per ${windowSeconds(policy)} s by ${policy.key} (${policy.description})`).join('; ')}.`,
     },
-    tags: [{ name: 'auth' }, { name: 'messages' }, { name: 'groups' }, { name: 'people' }, { name: 'system' }],
+    tags: [{ name: 'auth' }, { name: 'messages' }, { name: 'groups' }, { name: 'people' }, { name: 'media' }, { name: 'system' }],
     paths,
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+        mediaToken: { type: 'apiKey', in: 'query', name: 'token', description: 'From POST /api/media/{id}/token: one file, one user, a few minutes' },
+      },
       schemas: { Error: errorBody },
       headers: {
         RateLimitPolicy: {

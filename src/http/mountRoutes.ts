@@ -20,7 +20,8 @@ export function mountRoutes(routes: readonly AnyRoute[], { authenticator, rateLi
   const router = new Router();
   for (const route of routes) {
     router[route.method](koaPath(route.path), async (ctx: Context) => {
-      const principal = route.auth ? await authenticator.authenticate(bearerToken(ctx.get('authorization') || undefined)) : null;
+      const bearer = route.auth === true || (route.auth === 'bearer-or-media-token' && ctx.get('authorization') !== '');
+      const principal = bearer ? await authenticator.authenticate(bearerToken(ctx.get('authorization') || undefined)) : null;
       if (principal) ctx.state.principal = principal;
       if (route.rateLimit) charge(ctx, rateLimits, route.rateLimit, principal);
       const reply = await route.handle({
@@ -30,6 +31,7 @@ export function mountRoutes(routes: readonly AnyRoute[], { authenticator, rateLi
         principal: principal as Principal,
         ctx,
       });
+      if ('handled' in reply) return;
       ctx.status = reply.status;
       if ('body' in reply) {
         // A handler that chose among its documented content types has set it already.

@@ -18,7 +18,7 @@ type Responses = Record<number, SuccessResponse>;
 /** What a handler answers: one of its documented statuses, with a body of that status's schema. */
 export type Reply<R extends Responses> = {
   [S in keyof R & number]: R[S] extends { schema: z.ZodType } ? { status: S; body: z.input<R[S]['schema']> }
-    : R[S] extends { contentType: string | readonly string[] } ? { status: S; body: string }
+    : R[S] extends { contentType: string | readonly string[] } ? { status: S; body: string } | { status: S; handled: true }
       : { status: S };
 }[keyof R & number];
 
@@ -26,7 +26,7 @@ export interface RouteInput<P, Q, B> {
   params: P;
   query: Q;
   body: B;
-  /** The caller, on routes with `auth: true`. */
+  /** The caller, on routes with `auth: true` (on `bearer-or-media-token` routes: null when no bearer was sent). */
   principal: Principal;
   ctx: Context;
 }
@@ -46,8 +46,10 @@ export interface Route<P extends z.ZodType | undefined = z.ZodType | undefined, 
   summary: string;
   description?: string;
   tag: string;
-  /** Requires a bearer token (401 otherwise). */
-  auth: boolean;
+  /** Requires a bearer token (401 otherwise); `bearer-or-media-token`: a bearer if sent, else the handler checks `?token=`. */
+  auth: boolean | 'bearer-or-media-token';
+  /** A body that is not JSON (a file upload): its content types, documented as binary; the handler reads the stream. */
+  rawBody?: { contentTypes: readonly string[]; description: string };
   /** The policy charged before the input is even read; keyed by the policy's key (user, address). */
   rateLimit: PolicyName | null;
   params?: P;
@@ -72,3 +74,6 @@ export const koaPath = (path: string) => path.replace(/\{(\w+)\}/g, ':$1');
 export const reply = <const S extends number, B>(status: S, body: B) => ({ status, body });
 
 export const noContent = () => ({ status: 204 as const });
+
+/** The handler wrote the answer itself (a streamed file): only its status is checked against the table. */
+export const handled = <const S extends number>(status: S) => ({ status, handled: true as const });

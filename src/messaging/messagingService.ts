@@ -6,12 +6,14 @@ import type { CommandMetadata } from '../../commands/shared/events.ts';
 import { userDecider, userStream } from '../../commands/users.ts';
 import { CONVERSATIONS, type ConversationDoc } from '../../projections/conversations.ts';
 import { USERS, type UserDoc } from '../../projections/users.ts';
-import { GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageDoc, type PublicMessage } from '../../projections/messageDocs.ts';
+import { attachmentFilesOf, GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageDoc, type PublicMessage } from '../../projections/messageDocs.ts';
+import { MEDIA_FILES, type MediaDoc } from '../../projections/mediaFiles.ts';
 import type { CommandHandler } from '../commandHandler.ts';
 import { deriveId } from '../ids.ts';
 import type { Projections } from '../projection/projections.ts';
 import type { Filter, ReadStore } from '../readstore/port.ts';
 import type { Blocks } from '../people/blocks.ts';
+import type { MediaService } from '../media/mediaService.ts';
 import type { ConversationAccess, ConversationName } from './access.ts';
 import { listConversations, type ConversationListItem } from './conversationList.ts';
 
@@ -52,6 +54,7 @@ export class MessagingService {
     private readonly projections: Projections,
     private readonly access: ConversationAccess,
     private readonly blocks: Blocks,
+    private readonly media: Pick<MediaService, 'ownedLive'>,
   ) {}
 
   /**
@@ -71,13 +74,16 @@ export class MessagingService {
       ? await this.isGroupMember(target.groupId, senderId)
       : (await this.commands.load(userDecider, userStream(target.recipientId))).state.status === 'registered';
     const blocked = target.kind === 'direct' && await this.blocks.between(senderId, target.recipientId);
+    const attachments = [...new Set(input.attachments ?? [])];
+    const owned = await this.media.ownedLive(senderId, attachments);
+    const attachmentsValid = attachments.every((id) => owned.has(id));
     const replyToValid = input.replyTo === undefined
       || (await this.readStore.collection<MessageDoc>(messageCollectionOf(conversationId)).countDocuments({ _id: input.replyTo, conversationId })) === 1;
     const result = await this.commands.handle(messageDecider, messageStream(messageId), {
       type: 'SendMessage',
       data: {
         messageId, conversationId, senderId, target, content: contentOf(input), replyTo: input.replyTo ?? null,
-        attachments: input.attachments ?? [], clientMessageId: input.clientMessageId ?? messageId, targetReachable, replyToValid, blocked,
+        attachments, clientMessageId: input.clientMessageId ?? messageId, targetReachable, replyToValid, blocked, attachmentsValid,
       },
       metadata,
     });
@@ -85,7 +91,8 @@ export class MessagingService {
     if (result.position !== null && sent?.type === 'MessageSent') {
       if (awaitProjection) await this.projections.waitFor(result.position);
       const { messageId: id, ...data } = sent.data;
-      const message = toPublicMessage({ _id: id, _position: result.position, ...data, editedAt: null, deletedAt: null, hiddenFor: [], position: result.position });
+      const doc: MessageDoc = { _id: id, _position: result.position, ...data, editedAt: null, deletedAt: null, hiddenFor: [], position: result.position };
+      const message = toPublicMessage(doc, await this.filesOf([doc]));
       return { message, created: true };
     }
     return { message: await this.requireMessage(messageId, conversationId), created: false };
@@ -157,7 +164,8 @@ export class MessagingService {
     const docs = page.slice(0, query.limit);
     if (query.after !== undefined) docs.reverse();
     const receipts = await this.receiptsFor(conversationId, userId);
-    const messages = docs.map((doc) => ({ ...toPublicMessage(doc), ...(doc.senderId === userId ? receipts(doc.position) : {}) }));
+    const files = await this.filesOf(docs);
+    const messages = docs.map((doc) => ({ ...toPublicMessage(doc, files), ...(doc.senderId === userId ? receipts(doc.position) : {}) }));
     const newestFromOthers = docs.find((doc) => doc.senderId !== userId);
     if (newestFromOthers) {
       await this.markDelivered(userId, query, newestFromOthers._id, { ...metadata, commandId: deriveId(metadata.commandId, 'delivered') }, false);
@@ -191,6 +199,10 @@ export class MessagingService {
     });
   }
 
+  private filesOf(docs: ReadonlyArray<Pick<MessageDoc, 'attachments'>>) {
+    return attachmentFilesOf(this.readStore.collection<MediaDoc>(MEDIA_FILES), docs);
+  }
+
   /** The caller's conversations, most recent activity first, each with its last message and unread count. */
   conversations(userId: string, query: { before?: number | undefined; limit: number }): Promise<ConversationListItem[]> {
     return listConversations(this.readStore, userId, query);
@@ -212,7 +224,7 @@ export class MessagingService {
       doc = await collection.findOne({ _id: messageId });
     }
     if (!doc) throw new NotFoundError('Message');
-    return toPublicMessage(doc);
+    return toPublicMessage(doc, await this.filesOf([doc]));
   }
 
   private async isGroupMember(groupId: string, userId: string): Promise<boolean> {

@@ -18,6 +18,7 @@ export interface OwnProfile {
   about: string;
   privacy: PrivacySettings;
   ai: AiPreferences;
+  avatarMediaId: string | null;
   createdAt: string;
 }
 
@@ -27,6 +28,8 @@ export interface UserProfile {
   username: string;
   displayName: string;
   about: string | null;
+  /** The profile picture (GET /api/media/{id}?size=), null when none or hidden. */
+  avatarMediaId: string | null;
   createdAt: string;
   /** The viewer has them as a contact. */
   isContact: boolean;
@@ -37,7 +40,7 @@ export interface UserProfile {
 const SEARCH_LIMIT = 20;
 
 export const toOwnProfile = (doc: UserDoc): OwnProfile => ({
-  id: doc._id, username: doc.username, email: doc.email, displayName: doc.displayName, about: doc.about, privacy: doc.privacy, ai: doc.ai, createdAt: doc.createdAt,
+  id: doc._id, username: doc.username, email: doc.email, displayName: doc.displayName, about: doc.about, privacy: doc.privacy, ai: doc.ai, avatarMediaId: doc.avatarMediaId, createdAt: doc.createdAt,
 });
 
 /** Profiles and privacy settings: one event per change, joined where they are read, never copied elsewhere. */
@@ -64,6 +67,15 @@ export class ProfileService {
     return this.own(userId);
   }
 
+  async setAvatar(userId: string, mediaId: string, metadata: CommandMetadata): Promise<OwnProfile> {
+    await this.run(userId, { type: 'SetAvatar', data: { userId, mediaId }, metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'avatar') } });
+    return this.own(userId);
+  }
+
+  async removeAvatar(userId: string, metadata: CommandMetadata): Promise<void> {
+    await this.run(userId, { type: 'RemoveAvatar', data: { userId }, metadata });
+  }
+
   async view(viewerId: string, targetId: string): Promise<UserProfile> {
     const target = await this.readStore.collection<UserDoc>(USERS).findOne({ _id: targetId });
     if (!target) throw new NotFoundError('User');
@@ -71,6 +83,7 @@ export class ProfileService {
     return {
       id: target._id, username: target.username, displayName: target.displayName, createdAt: target.createdAt,
       about: sees(target.privacy.about, rel) ? target.about : null,
+      avatarMediaId: sees(target.privacy.avatar, rel) ? target.avatarMediaId : null,
       isContact: rel.viewerAddedTarget, blocked: rel.viewerBlocked,
     };
   }

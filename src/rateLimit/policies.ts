@@ -35,6 +35,7 @@ export const DEFAULT_POLICIES = [
   policy('search', 10, 0.5, 'user', 'user search'),
   policy('profile', 10, 1 / 6, 'user', 'profile and privacy changes'),
   policy('presence', 20, 1 / 3, 'user', 'presence subscriptions, idle/active notices and mode changes'),
+  policy('upload', 10, 1 / 3, 'user', 'file uploads, profile pictures, file deletions'),
   policy('read', 120, 5, 'user', 'reads: lists, pages, histories, sync'),
   policy('session', 20, 1, 'user', 'logout'),
   policy('frames', 200, 50, 'connection', 'socket frames of any type, per socket; over it the socket closes with 4429'),

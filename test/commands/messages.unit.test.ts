@@ -1,6 +1,6 @@
 import test from 'ava';
 import { BlockedError } from '../../commands/contacts.ts';
-import { messageDecider, type MessageEvent, type SendMessage } from '../../commands/messages.ts';
+import { InvalidAttachmentError, messageDecider, type MessageEvent, type SendMessage } from '../../commands/messages.ts';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../commands/shared/errors.ts';
 import { metadata, spec } from '../helpers/spec.ts';
 
@@ -8,10 +8,10 @@ const now = '2026-01-01T00:00:00.000Z';
 const messages = spec(messageDecider);
 const sendData: SendMessage['data'] = {
   messageId: 'm1', conversationId: 'dm:a:b', senderId: 'a', target: { kind: 'direct', recipientId: 'b' },
-  content: { kind: 'text', text: 'hi' }, replyTo: null, attachments: [], clientMessageId: 'c1', targetReachable: true, replyToValid: true, blocked: false,
+  content: { kind: 'text', text: 'hi' }, replyTo: null, attachments: [], clientMessageId: 'c1', targetReachable: true, replyToValid: true, blocked: false, attachmentsValid: true,
 };
 const send = (overrides: Partial<SendMessage['data']> = {}): SendMessage => ({ type: 'SendMessage', data: { ...sendData, ...overrides }, metadata: metadata({ now }) });
-const { targetReachable: _r, replyToValid: _v, blocked: _b, ...sentData } = sendData;
+const { targetReachable: _r, replyToValid: _v, blocked: _b, attachmentsValid: _a, ...sentData } = sendData;
 const sent: MessageEvent = { type: 'MessageSent', data: { ...sentData, sentAt: now } };
 
 test('sending to a reachable recipient records the message', (t) => {
@@ -59,4 +59,8 @@ test('a direct message across a block either way is refused until unblocked; a g
   messages.given([]).when(send({ blocked: true })).thenThrows(t, BlockedError, 'blocked');
   const toGroup = send({ target: { kind: 'group', groupId: 'g' }, conversationId: 'group:g', blocked: true });
   t.is(messageDecider.decide(toGroup, messageDecider.initialState).length, 1);
+});
+
+test('attachments must be live files of the sender: anything else is refused, nothing recorded', (t) => {
+  messages.given([]).when(send({ attachments: ['someone-elses'], attachmentsValid: false })).thenThrows(t, InvalidAttachmentError, 'invalid_attachment');
 });

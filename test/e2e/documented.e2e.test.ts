@@ -99,7 +99,7 @@ test('an encrypted payload is stored and relayed unchanged (201, live frame, GET
   bSocket.close();
 });
 
-// 4. POST /api/messages: "replyTo"?, "attachments"?: [mediaId]; "at most 10 attachments".
+// 4. POST /api/messages: "replyTo"?, "attachments"?: [mediaId] of the sender's files; "at most 10 attachments".
 test('replyTo is stored for a message of the same conversation and refused (400) for one of another conversation', async (t) => {
   const [a, b, c] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
   const original = (await send(a, { recipientId: b.user.id, text: 'question?' })).body.message;
@@ -119,17 +119,28 @@ test('replyTo is stored for a message of the same conversation and refused (400)
   t.false(after.body.messages.some((m: any) => m.content?.text === 'reply across conversations'), 'nothing stored');
 });
 
-test('attachments (up to 10 ids) are stored and returned, 11 are a 400, and delete for everyone empties them', async (t) => {
+test('attachments (up to 10 of the sender\'s files) are stored and returned with their metadata, 11 are a 400, and delete for everyone empties them', async (t) => {
   const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
   const bSocket = await syncedSocket(b);
-  const attachments = Array.from({ length: 10 }, () => randomUUID());
+  const upload = async (n: number) => (await fetch(`${app.url}/api/media/upload?filename=note${n}.txt`, {
+    method: 'POST', headers: { authorization: `Bearer ${a.accessToken}`, 'content-type': 'text/plain' }, body: `note ${n}`,
+  })).json() as Promise<{ media: { id: string } }>;
+  const attachments = await Promise.all(Array.from({ length: 10 }, async (_, n) => (await upload(n)).media.id));
   const sent = await send(a, { recipientId: b.user.id, text: 'ten files', attachments });
   t.is(sent.status, 201);
   t.deepEqual(sent.body.message.attachments, attachments);
+  t.like(sent.body.message.files[0], { id: attachments[0], kind: 'text', filename: 'note0.txt', size: 6, deleted: false });
   const { id } = sent.body.message;
-  t.deepEqual((await bSocket.next((f) => f.type === 'message.created' && f.message.id === id)).message.attachments, attachments);
+  const live = await bSocket.next((f) => f.type === 'message.created' && f.message.id === id);
+  t.deepEqual(live.message.attachments, attachments);
+  t.deepEqual(live.message.files.map((f: any) => f.id), attachments);
   const page = await request(app.url, 'GET', `/api/messages?with=${a.user.id}`, { token: b.accessToken });
   t.deepEqual(page.body.messages.find((m: any) => m.id === id).attachments, attachments);
+  t.is(page.body.messages.find((m: any) => m.id === id).files[9].filename, 'note9.txt');
+  const someoneElses = await send(b, { recipientId: a.user.id, text: 'not mine', attachments: [attachments[0]] });
+  t.is(someoneElses.status, 422);
+  t.is(someoneElses.body.error.code, 'invalid_attachment');
+  t.is((await send(a, { recipientId: b.user.id, text: 'unknown file', attachments: [randomUUID()] })).body.error.code, 'invalid_attachment');
 
   const eleven = await send(a, { recipientId: b.user.id, text: 'eleven files', attachments: [...attachments, randomUUID()] });
   t.is(eleven.status, 400);

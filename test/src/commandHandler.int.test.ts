@@ -42,7 +42,7 @@ test('the folded-state cache is bounded by bytes, not by entries', async (t) => 
       type: 'SendMessage',
       data: {
         messageId, conversationId: 'dm:a:b', senderId: 'a', target: { kind: 'direct', recipientId: 'b' }, content: { kind: 'text', text },
-        replyTo: null, attachments: [], clientMessageId: messageId, targetReachable: true, replyToValid: true, blocked: false,
+        replyTo: null, attachments: [], clientMessageId: messageId, targetReachable: true, replyToValid: true, blocked: false, attachmentsValid: true,
       },
       metadata: meta(),
     });

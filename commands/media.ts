@@ -1,0 +1,100 @@
+import { ConflictError, DomainError, ForbiddenError, NotFoundError } from './shared/errors.ts';
+import { assertNever, type Command, type Decider, type Decision, type Event } from './shared/events.ts';
+
+/**
+ * One uploaded file (`media-<mediaId>`). The bytes live in the blob store, written and synced BEFORE the upload is
+ * recorded, so no event ever points at bytes that are not there; a crash in between leaves an orphan blob for
+ * the collector. Identical bytes are one blob, however many media name them.
+ */
+export const mediaStream = (mediaId: string) => `media-${mediaId}`;
+
+export type MediaKind = 'image' | 'video' | 'audio' | 'document' | 'text';
+/** What a file is for decides who may read it: a message's readers, whoever may see the avatar, a group's members. */
+export type MediaPurpose = 'attachment' | 'avatar';
+
+export interface MediaFacts {
+  mediaId: string;
+  ownerId: string;
+  sha256: string;
+  size: number;
+  mime: string;
+  kind: MediaKind;
+  filename: string;
+  width: number | null;
+  height: number | null;
+  purpose: MediaPurpose;
+  /** Square webp variants of an avatar by edge size ("512", "128", "48") → their blob hashes. */
+  variants: Record<string, string>;
+}
+
+export type MediaUploaded = Event<'MediaUploaded', MediaFacts & { uploadedAt: string }>;
+export type MediaDeleted = Event<'MediaDeleted', { mediaId: string; ownerId: string; deletedAt: string }>;
+/** Never attached within its time: the collector may reclaim its bytes. */
+export type MediaExpired = Event<'MediaExpired', { mediaId: string; ownerId: string; expiredAt: string }>;
+export type MediaEvent = MediaUploaded | MediaDeleted | MediaExpired;
+export const mediaEventTypes = ['MediaUploaded', 'MediaDeleted', 'MediaExpired'] as const satisfies readonly MediaEvent['type'][];
+
+export interface Quota {
+  usedBytes: number;
+  usedFiles: number;
+  maxBytes: number;
+  maxFiles: number;
+}
+
+/** `quota` is looked up by the shell: the owner's live media before this one. */
+export type RecordUpload = Command<'RecordUpload', MediaFacts & { quota: Quota }>;
+export type DeleteMedia = Command<'DeleteMedia', { mediaId: string; actorId: string }>;
+/** `attached` is looked up by the shell: a message or a profile still names it. */
+export type ExpireMedia = Command<'ExpireMedia', { mediaId: string; attached: boolean }>;
+export type MediaCommand = RecordUpload | DeleteMedia | ExpireMedia;
+
+export type MediaState =
+  | { status: 'none' }
+  | { status: 'live' | 'deleted' | 'expired'; mediaId: string; ownerId: string };
+
+export const initialState: MediaState = { status: 'none' };
+
+export class QuotaExceededError extends DomainError {
+  constructor(quota: Quota) {
+    super('quota_exceeded', 403, 'Your storage quota is used up: delete some files first', { ...quota });
+  }
+}
+
+export function evolve(state: MediaState, event: MediaEvent): MediaState {
+  switch (event.type) {
+    case 'MediaUploaded': return { status: 'live', mediaId: event.data.mediaId, ownerId: event.data.ownerId };
+    case 'MediaDeleted': return state.status === 'none' ? state : { ...state, status: 'deleted' };
+    case 'MediaExpired': return state.status === 'none' ? state : { ...state, status: 'expired' };
+    default: return assertNever(event);
+  }
+}
+
+export function decide(command: MediaCommand, state: MediaState): Decision<MediaEvent> {
+  const now = command.metadata.now;
+  switch (command.type) {
+    case 'RecordUpload': {
+      const { quota, ...facts } = command.data;
+      // A retried upload (same owner, same clientUploadId) finds its media already recorded.
+      if (state.status !== 'none') {
+        if (state.ownerId !== facts.ownerId) throw new ConflictError('media_exists', 'A file with this id already exists');
+        return [];
+      }
+      if (quota.usedFiles + 1 > quota.maxFiles || quota.usedBytes + facts.size > quota.maxBytes) throw new QuotaExceededError(quota);
+      return [{ type: 'MediaUploaded', data: { ...facts, uploadedAt: now } }];
+    }
+    case 'DeleteMedia': {
+      if (state.status === 'none') throw new NotFoundError('Media');
+      if (state.ownerId !== command.data.actorId) throw new ForbiddenError('Only the uploader can delete a file');
+      if (state.status !== 'live') return [];
+      return [{ type: 'MediaDeleted', data: { mediaId: state.mediaId, ownerId: state.ownerId, deletedAt: now } }];
+    }
+    case 'ExpireMedia': {
+      if (state.status !== 'live' || command.data.attached) return [];
+      return [{ type: 'MediaExpired', data: { mediaId: state.mediaId, ownerId: state.ownerId, expiredAt: now } }];
+    }
+    default:
+      return assertNever(command);
+  }
+}
+
+export const mediaDecider: Decider<MediaCommand, MediaEvent, MediaState> = { initialState, evolve, decide };

@@ -1,0 +1,90 @@
+import type { MediaEvent, MediaFacts } from '../commands/media.ts';
+import { mediaEventTypes } from '../commands/media.ts';
+import type { MessageEvent } from '../commands/messages.ts';
+import { assertNever } from '../commands/shared/events.ts';
+import type { ProjectedDoc, ProjectionContext, Projector } from '../src/projection/projector.ts';
+import type { RecordedEvent } from '../src/eventstore/port.ts';
+
+export interface MediaReference {
+  messageId: string;
+  conversationId: string;
+}
+
+/** `media_files` (seed name): one document per media id; `references` are the messages that attach it. */
+export interface MediaDoc extends ProjectedDoc, Omit<MediaFacts, 'mediaId'> {
+  uploadedAt: string;
+  state: 'live' | 'deleted' | 'expired';
+  references: MediaReference[];
+  /** The referencing message ids, multikey-indexed: "the media of a message" is an indexed query. */
+  referencedBy: string[];
+}
+
+/** What a message shows of an attachment; a deleted or expired one is a tombstone. */
+export interface PublicAttachment {
+  id: string;
+  kind: MediaFacts['kind'] | null;
+  mime: string | null;
+  size: number | null;
+  filename: string | null;
+  width: number | null;
+  height: number | null;
+  deleted: boolean;
+}
+
+export const MEDIA_FILES = 'media_files';
+
+export const toPublicAttachment = (id: string, doc: MediaDoc | null): PublicAttachment => (doc && doc.state === 'live'
+  ? { id, kind: doc.kind, mime: doc.mime, size: doc.size, filename: doc.filename, width: doc.width, height: doc.height, deleted: false }
+  : { id, kind: null, mime: null, size: null, filename: null, width: null, height: null, deleted: true });
+
+async function onMessage(event: MessageEvent, recorded: RecordedEvent, context: ProjectionContext) {
+  switch (event.type) {
+    case 'MessageSent': {
+      const { messageId, conversationId, attachments } = event.data;
+      for (const mediaId of attachments) {
+        await context.project<MediaDoc>(MEDIA_FILES, mediaId, recorded, (doc) => doc && (doc.referencedBy.includes(messageId) ? doc : {
+          ...doc, references: [...doc.references, { messageId, conversationId }], referencedBy: [...doc.referencedBy, messageId],
+        }));
+      }
+      return;
+    }
+    // Deleting a message for everyone releases its files (their bytes go once nothing else names them).
+    case 'MessageDeleted':
+      return context.projectMany<MediaDoc>(MEDIA_FILES, { referencedBy: event.data.messageId }, recorded, (doc) => doc && {
+        ...doc,
+        references: doc.references.filter((reference) => reference.messageId !== event.data.messageId),
+        referencedBy: doc.referencedBy.filter((id) => id !== event.data.messageId),
+      });
+    case 'MessageEdited':
+    case 'MessageHidden':
+      return;
+    default:
+      return assertNever(event);
+  }
+}
+
+export const mediaFilesProjector: Projector = {
+  name: MEDIA_FILES,
+  collections: {
+    [MEDIA_FILES]: [{ key: { ownerId: 1, state: 1 } }, { key: { referencedBy: 1 }, multikey: true }, { key: { sha256: 1 } }],
+  },
+  handles: new Set([...mediaEventTypes, 'MessageSent', 'MessageDeleted']),
+  async apply(recorded, context) {
+    if (recorded.type === 'MessageSent' || recorded.type === 'MessageDeleted') return onMessage(recorded as unknown as MessageEvent, recorded, context);
+    const event = recorded as unknown as MediaEvent;
+    switch (event.type) {
+      case 'MediaUploaded': {
+        const { mediaId, uploadedAt, ...facts } = event.data;
+        return context.project<MediaDoc>(MEDIA_FILES, mediaId, recorded, (doc) => doc ?? {
+          _id: mediaId, ...facts, uploadedAt, state: 'live', references: [], referencedBy: [],
+        });
+      }
+      case 'MediaDeleted':
+        return context.project<MediaDoc>(MEDIA_FILES, event.data.mediaId, recorded, (doc) => doc && { ...doc, state: 'deleted' });
+      case 'MediaExpired':
+        return context.project<MediaDoc>(MEDIA_FILES, event.data.mediaId, recorded, (doc) => doc && { ...doc, state: 'expired' });
+      default:
+        return assertNever(event);
+    }
+  },
+};

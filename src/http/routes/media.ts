@@ -1,0 +1,140 @@
+import { stat } from 'node:fs/promises';
+import { z } from 'zod';
+import { UnauthorizedError } from '../../../commands/shared/errors.ts';
+import { ownProfile } from '../../api/models.ts';
+import type { MediaService } from '../../media/mediaService.ts';
+import type { MediaTokens } from '../../media/mediaTokens.ts';
+import { INLINE_SAFE_MIME } from '../../media/mediaTypes.ts';
+import { sendBlob } from '../../media/sendBlob.ts';
+import type { ProfileService } from '../../people/profileService.ts';
+import { clientMessageId } from '../../messaging/schemas.ts';
+import { idParams } from '../../validation.ts';
+import { actorMetadata } from '../context.ts';
+import { handled, noContent, reply, route, type AnyRoute } from '../routeTable.ts';
+
+export interface MediaRouteDeps {
+  media: MediaService;
+  profiles: ProfileService;
+  tokens: MediaTokens;
+  clock: () => Date;
+}
+
+const media = z.strictObject({
+  id: z.uuid(),
+  kind: z.enum(['image', 'video', 'audio', 'document', 'text']),
+  mime: z.string(),
+  size: z.number().int().min(1),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  width: z.number().int().nullable(),
+  height: z.number().int().nullable(),
+  filename: z.string(),
+  createdAt: z.iso.datetime(),
+}).meta({ id: 'Media' });
+
+const uploadQuery = z.strictObject({
+  filename: z.string().max(255).optional(),
+  clientUploadId: clientMessageId.optional().meta({ description: 'Makes a retried upload answer with the first one' }),
+});
+const downloadQuery = z.strictObject({
+  token: z.string().max(2_048).optional(),
+  size: z.enum(['512', '128', '48']).optional().meta({ description: 'A profile picture\'s square variant' }),
+});
+const BINARY = ['*/*'];
+
+/** Files under /api/media, and the profile picture. */
+export function mediaRoutes({ media: files, profiles, tokens, clock }: MediaRouteDeps): AnyRoute[] {
+  const meta = actorMetadata(clock);
+  return [
+    route({
+      method: 'post', path: '/api/media/upload', operationId: 'uploadMedia', tag: 'media', auth: true, rateLimit: 'upload',
+      summary: 'Upload a file, checked by its bytes',
+      description: 'Multipart (one part `file`) or the raw body with its Content-Type and `?filename=`. The type is sniffed from the bytes and '
+        + 'decides the size limit; images are re-encoded (EXIF and GPS gone). SVG, HTML, HEIC and unknown types: 415.',
+      query: uploadQuery,
+      rawBody: { contentTypes: ['multipart/form-data', 'application/octet-stream'], description: 'The file' },
+      responses: {
+        201: { description: 'Stored', schema: z.strictObject({ media }) },
+        200: { description: 'A retry with the same clientUploadId: the first upload', schema: z.strictObject({ media }) },
+      },
+      errors: ['extension_mismatch', 'image_too_large', 'invalid_image', 'quota_exceeded', 'busy', 'concurrency_conflict'],
+      handle: async ({ principal, query, ctx }) => {
+        const metadata = meta(ctx);
+        const stored = await files.upload(ctx, principal.userId, metadata, { purpose: 'attachment', clientUploadId: query.clientUploadId });
+        return stored.createdAt >= metadata.now ? reply(201, { media: stored }) : reply(200, { media: stored });
+      },
+    }),
+    route({
+      method: 'get', path: '/api/media/{id}', operationId: 'downloadMedia', tag: 'media', auth: 'bearer-or-media-token', rateLimit: null,
+      summary: 'The file\'s bytes (also HEAD), to whoever may read it',
+      description: 'The uploader, anyone who can read a message attaching it, anyone who may see the profile picture it is, the members of '
+        + 'the group whose icon it is; everyone else 404. Supports `Range` (206, 416), `If-None-Match` (304), `If-Range`. Served with the '
+        + 'sniffed type, `nosniff`, a sandbox CSP, and `Content-Disposition` inline only for images, video and audio.',
+      params: idParams,
+      query: downloadQuery,
+      responses: {
+        200: { description: 'The whole file', contentType: BINARY },
+        206: { description: 'One range', contentType: BINARY },
+        304: { description: 'Not modified' },
+      },
+      errors: ['not_found', 'range_not_satisfiable'],
+      handle: async ({ principal, params, query, ctx }) => {
+        const viewerId = principal?.userId ?? (query.token ? tokens.verify(query.token, params.id, clock()) : null);
+        if (!viewerId) throw new UnauthorizedError('Missing access token', 'missing_token');
+        const doc = await files.readable(viewerId, params.id);
+        // A profile picture's variant is its own blob (square webp); the original is the re-encoded upload.
+        const variant = query.size ? doc.variants[query.size] : undefined;
+        const path = files.pathOf(variant ?? doc.sha256);
+        const mime = variant ? 'image/webp' : doc.mime;
+        await sendBlob(ctx, {
+          path, size: variant ? (await stat(path)).size : doc.size, sha256: variant ?? doc.sha256, mime, filename: doc.filename, inline: INLINE_SAFE_MIME.has(mime),
+        });
+        return handled(ctx.status as 200);
+      },
+    }),
+    route({
+      method: 'post', path: '/api/media/{id}/token', operationId: 'mediaToken', tag: 'media', auth: true, rateLimit: 'read',
+      summary: 'A short-lived token for `?token=` (for `<img>` and `<video>`, which cannot send a bearer header)',
+      params: idParams,
+      responses: { 200: { description: 'For this file and this user only', schema: z.strictObject({ token: z.string(), expiresAt: z.iso.datetime() }) } },
+      errors: ['not_found'],
+      handle: async ({ principal, params }) => {
+        await files.readable(principal.userId, params.id);
+        return reply(200, tokens.issue(principal.userId, params.id, clock()));
+      },
+    }),
+    route({
+      method: 'delete', path: '/api/media/{id}', operationId: 'deleteMedia', tag: 'media', auth: true, rateLimit: 'upload',
+      summary: 'Delete a file (the uploader); messages keep a tombstone of it',
+      params: idParams,
+      responses: { 204: { description: 'Deleted' } },
+      errors: ['not_found', 'forbidden', 'concurrency_conflict'],
+      handle: async ({ principal, params, ctx }) => {
+        await files.delete(principal.userId, params.id, meta(ctx));
+        return noContent();
+      },
+    }),
+    route({
+      method: 'post', path: '/api/users/profile-picture', operationId: 'setProfilePicture', tag: 'people', auth: true, rateLimit: 'upload',
+      summary: 'Upload a new profile picture (an image; square 512, 128 and 48 px variants are made)',
+      description: 'As /api/media/upload. Served by GET /api/media/{id}?size=; shown per the `avatar` privacy setting.',
+      rawBody: { contentTypes: ['multipart/form-data', 'application/octet-stream'], description: 'The image' },
+      responses: { 200: { description: 'The profile with its new picture', schema: z.strictObject({ profile: ownProfile }) } },
+      errors: ['image_too_large', 'invalid_image', 'quota_exceeded', 'busy', 'concurrency_conflict'],
+      handle: async ({ principal, ctx }) => {
+        const metadata = meta(ctx);
+        const picture = await files.upload(ctx, principal.userId, metadata, { purpose: 'avatar' });
+        return reply(200, { profile: await profiles.setAvatar(principal.userId, picture.id, metadata) });
+      },
+    }),
+    route({
+      method: 'delete', path: '/api/users/profile-picture', operationId: 'removeProfilePicture', tag: 'people', auth: true, rateLimit: 'profile',
+      summary: 'Remove the profile picture',
+      responses: { 204: { description: 'Removed' } },
+      errors: ['concurrency_conflict'],
+      handle: async ({ principal, ctx }) => {
+        await profiles.removeAvatar(principal.userId, meta(ctx));
+        return noContent();
+      },
+    }),
+  ];
+}

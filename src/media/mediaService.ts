@@ -1,0 +1,175 @@
+import { rm } from 'node:fs/promises';
+import type { Context } from 'koa';
+import { mediaDecider, mediaStream, type MediaCommand, type MediaFacts, type MediaPurpose } from '../../commands/media.ts';
+import { NotFoundError } from '../../commands/shared/errors.ts';
+import type { CommandMetadata } from '../../commands/shared/events.ts';
+import { GROUPS, type GroupDoc } from '../../projections/groups.ts';
+import { MEDIA_FILES, type MediaDoc } from '../../projections/mediaFiles.ts';
+import { USERS, type UserDoc } from '../../projections/users.ts';
+import type { CommandHandler } from '../commandHandler.ts';
+import { deriveId } from '../ids.ts';
+import type { ConversationAccess } from '../messaging/access.ts';
+import { relationship, sees } from '../people/visibility.ts';
+import type { Projections } from '../projection/projections.ts';
+import type { ReadStore } from '../readstore/port.ts';
+import { hashFile, type BlobStore } from './blobStore.ts';
+import type { ImageProcessor } from './imageProcessor.ts';
+import { safeFilename, UnsupportedMediaTypeError, type MediaLimits } from './mediaTypes.ts';
+import { receiveUpload, type ReceivedUpload } from './receiveUpload.ts';
+
+export interface MediaSettings {
+  limits: MediaLimits;
+  quotaBytes: number;
+  quotaFiles: number;
+  uploadIdleTimeoutMs: number;
+}
+
+/** A file as its uploader and readers see it. */
+export interface PublicMedia {
+  id: string;
+  kind: MediaFacts['kind'];
+  mime: string;
+  size: number;
+  sha256: string;
+  width: number | null;
+  height: number | null;
+  filename: string;
+  createdAt: string;
+}
+
+export const toPublicMedia = (doc: MediaDoc): PublicMedia => ({
+  id: doc._id, kind: doc.kind, mime: doc.mime, size: doc.size, sha256: doc.sha256, width: doc.width, height: doc.height, filename: doc.filename, createdAt: doc.uploadedAt,
+});
+
+/** Avatar variants, square webp, by edge size. */
+export const AVATAR_SIZES = [512, 128, 48] as const;
+
+/**
+ * Files: received streamed and checked by their bytes (receiveUpload), images re-encoded (no EXIF, no GPS), stored
+ * by content, then recorded; read back only by whoever may: the uploader, the readers of a message that attaches
+ * it, whoever may see the avatar it is, the members of the group whose icon it is.
+ */
+export class MediaService {
+  constructor(private readonly deps: {
+    commands: CommandHandler;
+    readStore: ReadStore;
+    projections: Projections;
+    access: ConversationAccess;
+    blobs: BlobStore;
+    images: ImageProcessor;
+    settings: MediaSettings;
+  }) {}
+
+  async upload(ctx: Context, ownerId: string, metadata: CommandMetadata, options: { purpose: MediaPurpose; clientUploadId?: string | undefined }): Promise<PublicMedia> {
+    const mediaId = deriveId('media', ownerId, options.clientUploadId ?? metadata.commandId);
+    // A retried upload with the same clientUploadId answers with the first one, before reading its bytes again.
+    const existing = await this.deps.readStore.collection<MediaDoc>(MEDIA_FILES).findOne({ _id: mediaId, ownerId });
+    if (existing) {
+      ctx.req.resume();
+      return toPublicMedia(existing);
+    }
+    const received = await receiveUpload(ctx, { limits: this.deps.settings.limits, blobs: this.deps.blobs, idleTimeoutMs: this.deps.settings.uploadIdleTimeoutMs });
+    if (options.purpose === 'avatar' && received.type.kind !== 'image') {
+      await rm(received.tempPath, { force: true });
+      throw new UnsupportedMediaTypeError(received.type.mime, 'A profile picture is an image (jpeg, png, webp, gif or avif)');
+    }
+    const stored = await this.store(received, options.purpose);
+    const facts: MediaFacts = {
+      mediaId, ownerId, sha256: stored.sha256, size: stored.size, mime: stored.mime, kind: received.type.kind,
+      filename: safeFilename(received.filename, received.type.ext), width: stored.width, height: stored.height,
+      purpose: options.purpose, variants: stored.variants,
+    };
+    await this.run(mediaId, { type: 'RecordUpload', data: { ...facts, quota: await this.quotaOf(ownerId) }, metadata });
+    return toPublicMedia(await this.require(mediaId));
+  }
+
+  async delete(actorId: string, mediaId: string, metadata: CommandMetadata): Promise<void> {
+    const doc = await this.deps.readStore.collection<MediaDoc>(MEDIA_FILES).findOne({ _id: mediaId });
+    // Someone else's file is not found: whether it exists is not theirs to learn.
+    if (!doc || doc.ownerId !== actorId) throw new NotFoundError('Media');
+    await this.run(mediaId, { type: 'DeleteMedia', data: { mediaId, actorId }, metadata });
+  }
+
+  /** The file if `viewerId` may read it, else 404 (deleted and expired files are gone for everyone). */
+  async readable(viewerId: string, mediaId: string): Promise<MediaDoc> {
+    const doc = await this.deps.readStore.collection<MediaDoc>(MEDIA_FILES).findOne({ _id: mediaId });
+    if (!doc || doc.state !== 'live' || !(await this.mayRead(viewerId, doc))) throw new NotFoundError('Media');
+    return doc;
+  }
+
+  /** Live attachments owned by `ownerId` among `ids`: a message may only attach its sender's own files. */
+  async ownedLive(ownerId: string, ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const docs = await this.deps.readStore.collection<MediaDoc>(MEDIA_FILES).find({ _id: { $in: [...ids] }, ownerId, state: 'live' });
+    return new Set(docs.filter((doc) => doc.purpose === 'attachment').map((doc) => doc._id));
+  }
+
+  pathOf(sha256: string): string {
+    return this.deps.blobs.pathOf(sha256);
+  }
+
+  private async mayRead(viewerId: string, doc: MediaDoc): Promise<boolean> {
+    if (doc.ownerId === viewerId) return true;
+    for (const reference of doc.references) if (await this.deps.access.canRead(viewerId, reference.conversationId)) return true;
+    if (doc.purpose === 'avatar') {
+      const owner = await this.deps.readStore.collection<UserDoc>(USERS).findOne({ _id: doc.ownerId });
+      if (owner?.avatarMediaId === doc._id && sees(owner.privacy.avatar, await relationship(this.deps.readStore, viewerId, doc.ownerId))) return true;
+    }
+    return (await this.deps.readStore.collection<GroupDoc>(GROUPS).countDocuments({ iconMediaId: doc._id, memberIds: viewerId }, { limit: 1 })) > 0;
+  }
+
+  /** Re-encodes images (and makes an avatar's variants), then moves the bytes to their content address. */
+  private async store(received: ReceivedUpload, purpose: MediaPurpose) {
+    const temps = [received.tempPath];
+    try {
+      let { sha256, size } = received;
+      let mime = received.type.mime;
+      let width: number | null = null;
+      let height: number | null = null;
+      let source = received.tempPath;
+      if (received.type.kind === 'image') {
+        const output = this.deps.blobs.tempPath();
+        temps.push(output);
+        ({ width, height, mime } = await this.deps.images.reencode(received.tempPath, output, received.type.mime));
+        ({ sha256, size } = await hashFile(output));
+        source = output;
+      }
+      const variants: Record<string, string> = {};
+      if (purpose === 'avatar') {
+        const tempFor = () => {
+          const path = this.deps.blobs.tempPath();
+          temps.push(path);
+          return path;
+        };
+        for (const variant of await this.deps.images.squareVariants(source, tempFor, AVATAR_SIZES)) {
+          const hashed = await hashFile(variant.path);
+          await this.deps.blobs.commit(variant.path, hashed.sha256);
+          variants[String(variant.size)] = hashed.sha256;
+        }
+      }
+      await this.deps.blobs.commit(source, sha256);
+      return { sha256, size, mime, width, height, variants };
+    } finally {
+      await Promise.all(temps.map((path) => rm(path, { force: true })));
+    }
+  }
+
+  private async quotaOf(ownerId: string) {
+    const live = await this.deps.readStore.collection<MediaDoc>(MEDIA_FILES).find({ ownerId, state: 'live' });
+    return {
+      usedBytes: live.reduce((sum, doc) => sum + doc.size, 0), usedFiles: live.length,
+      maxBytes: this.deps.settings.quotaBytes, maxFiles: this.deps.settings.quotaFiles,
+    };
+  }
+
+  private async run(mediaId: string, command: MediaCommand): Promise<void> {
+    const result = await this.deps.commands.handle(mediaDecider, mediaStream(mediaId), command);
+    if (result.position !== null) await this.deps.projections.waitFor(result.position);
+  }
+
+  private async require(mediaId: string): Promise<MediaDoc> {
+    const doc = await this.deps.readStore.collection<MediaDoc>(MEDIA_FILES).findOne({ _id: mediaId });
+    if (!doc) throw new NotFoundError('Media');
+    return doc;
+  }
+}

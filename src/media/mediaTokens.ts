@@ -1,0 +1,34 @@
+import { createHash, createSecretKey, type KeyObject } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import { UnauthorizedError } from '../../commands/shared/errors.ts';
+
+/**
+ * Short-lived tokens for one file and one user, for `?token=` where a browser cannot send a bearer header
+ * (`<img>`, `<video>`). Signed with a key derived from the JWT secret for this purpose only, so an access token is
+ * never a media token and a media token is never an access token.
+ */
+export class MediaTokens {
+  private readonly key: KeyObject;
+
+  constructor(secret: string, private readonly ttlSeconds: number) {
+    this.key = createSecretKey(createHash('sha256').update(`media-token:${secret}`).digest());
+  }
+
+  issue(userId: string, mediaId: string, now: Date): { token: string; expiresAt: string } {
+    const iat = Math.floor(now.getTime() / 1000);
+    const exp = iat + this.ttlSeconds;
+    return { token: jwt.sign({ sub: userId, mid: mediaId, iat, exp }, this.key, { algorithm: 'HS256' }), expiresAt: new Date(exp * 1000).toISOString() };
+  }
+
+  /** The user the token was issued to, if it is valid for this file. */
+  verify(token: string, mediaId: string, now: Date): string {
+    try {
+      const payload = jwt.verify(token, this.key, { algorithms: ['HS256'], clockTimestamp: Math.floor(now.getTime() / 1000) }) as jwt.JwtPayload;
+      if (payload.mid !== mediaId || typeof payload.sub !== 'string') throw new Error('another file');
+      return payload.sub;
+    } catch (error) {
+      if (error instanceof jwt.TokenExpiredError) throw new UnauthorizedError('Media token expired', 'token_expired');
+      throw new UnauthorizedError('Invalid media token', 'invalid_token');
+    }
+  }
+}

@@ -1,0 +1,161 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import test from 'ava';
+import sharp from 'sharp';
+import { registerUser, request, startTestApp, type TestApp } from '../helpers/app.ts';
+
+/** Files: checked by their bytes, stored by content, read only by whoever may, served safely. Tests that look into the temp dir run serially, before the others. */
+let app: TestApp;
+test.before(async () => { app = await startTestApp({ env: { MEDIA_MAX_BYTES: String(2 * 1024 * 1024), MEDIA_UPLOAD_TIMEOUT_MS: '500' } }); });
+test.after.always(async () => { await app.dispose(); });
+
+type User = Awaited<ReturnType<typeof registerUser>>;
+const auth = (who: User) => ({ authorization: `Bearer ${who.accessToken}` });
+const upload = (who: User, body: RequestInit["body"], contentType: string, query = '') =>
+  fetch(`${app.url}/api/media/upload${query}`, { method: 'POST', headers: { ...auth(who), 'content-type': contentType }, body });
+const multipart = (who: User, bytes: Buffer, filename: string, type = 'application/octet-stream') => {
+  const form = new FormData();
+  form.append('file', new Blob([bytes], { type }), filename);
+  return fetch(`${app.url}/api/media/upload`, { method: 'POST', headers: auth(who), body: form });
+};
+const tempFiles = () => readdirSync(join(app.storageDir, 'media', 'tmp'));
+const jpegWithGps = () => sharp({ create: { width: 64, height: 32, channels: 3, background: '#3a7' } })
+  .withExif({ IFD0: { Make: 'Spy Camera' }, IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '48/1 51/1 0/1' } }).jpeg().toBuffer();
+
+test('an image is re-encoded without its EXIF and GPS; the uploader downloads it with safe headers, ranges and ETags', async (t) => {
+  const owner = await registerUser(app.url);
+  const original = await jpegWithGps();
+  t.truthy((await sharp(original).metadata()).exif, 'the original carries EXIF');
+  const response = await multipart(owner, original, 'holiday.jpg');
+  t.is(response.status, 201);
+  const { media } = await response.json() as any;
+  t.like(media, { kind: 'image', mime: 'image/jpeg', width: 64, height: 32, filename: 'holiday.jpg' });
+
+  const download = await fetch(`${app.url}/api/media/${media.id}`, { headers: auth(owner) });
+  t.is(download.status, 200);
+  const bytes = Buffer.from(await download.arrayBuffer());
+  t.is((await sharp(bytes).metadata()).exif, undefined, 'no EXIF, no GPS');
+  t.is(download.headers.get('content-type'), 'image/jpeg');
+  t.is(download.headers.get('x-content-type-options'), 'nosniff');
+  t.is(download.headers.get('content-security-policy'), "sandbox; default-src 'none'");
+  t.regex(download.headers.get('content-disposition') ?? '', /^inline; filename=/);
+  t.is(download.headers.get('etag'), `"${media.sha256}"`);
+  t.is((await fetch(`${app.url}/api/media/${media.id}`, { headers: { ...auth(owner), 'if-none-match': `"${media.sha256}"` } })).status, 304);
+  const part = await fetch(`${app.url}/api/media/${media.id}`, { headers: { ...auth(owner), range: 'bytes=0-9' } });
+  t.is(part.status, 206);
+  t.is(part.headers.get('content-range'), `bytes 0-9/${media.size}`);
+  t.is((await fetch(`${app.url}/api/media/${media.id}`, { headers: { ...auth(owner), range: `bytes=${media.size + 10}-` } })).status, 416);
+  t.is((await fetch(`${app.url}/api/media/${media.id}`, { method: 'HEAD', headers: auth(owner) })).headers.get('content-length'), String(media.size));
+});
+
+test.serial('bytes decide: HTML named .png, SVG with onload and a zip are refused (415); PNG bytes named .pdf are an extension mismatch', async (t) => {
+  const owner = await registerUser(app.url);
+  const refused = [
+    await multipart(owner, Buffer.from('<!doctype html><script>alert(1)</script>'), 'cat.png', 'image/png'),
+    await multipart(owner, Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'), 'logo.svg', 'image/svg+xml'),
+    await upload(owner, Buffer.from('PK\u0003\u0004 not really a zip but zip magic'), 'application/zip', '?filename=a.zip'),
+  ];
+  for (const response of refused) {
+    t.is(response.status, 415);
+    t.is((await response.json() as any).error.code, 'unsupported_media_type');
+  }
+  const png = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#000' } }).png().toBuffer();
+  const mismatch = await multipart(owner, png, 'report.pdf');
+  t.is(mismatch.status, 415);
+  t.is((await mismatch.json() as any).error.code, 'extension_mismatch');
+  t.deepEqual(tempFiles(), [], 'nothing left behind');
+});
+
+test.serial('one byte over the limit of the sniffed type is a 413 with no temp file; a stalled upload is cut and cleaned', async (t) => {
+  const owner = await registerUser(app.url);
+  const tooBig = Buffer.alloc(2 * 1024 * 1024 + 1, 0x61);
+  const response = await upload(owner, tooBig, 'text/plain', '?filename=big.txt');
+  t.true([413, 415].includes(response.status), `text over 1 MiB: ${response.status}`);
+  t.deepEqual(tempFiles(), []);
+
+  const stalled = await fetch(`${app.url}/api/media/upload?filename=slow.txt`, {
+    method: 'POST', headers: { ...auth(owner), 'content-type': 'text/plain' },
+    body: new ReadableStream({ start(controller) { controller.enqueue(new TextEncoder().encode('first bytes, then nothing')); } }),
+    duplex: 'half',
+  } as RequestInit).then((r) => r.status, () => 'dropped');
+  t.true(stalled === 400 || stalled === 'dropped', `stalled upload: ${stalled}`);
+  // The connection may drop before the server has finished cleaning up: give it a moment.
+  for (let i = 0; i < 40 && tempFiles().length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  t.deepEqual(tempFiles(), []);
+});
+
+test('who may read a file: the uploader, the readers of a message attaching it, not others, not a removed member; tokens for <img>', async (t) => {
+  const [owner, member, outsider] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
+  const { media } = await (await upload(owner, Buffer.from('meeting notes'), 'text/plain', '?filename=notes.txt')).json() as any;
+  const get = (who: User) => fetch(`${app.url}/api/media/${media.id}`, { headers: auth(who) }).then((r) => r.status);
+  t.is(await get(member), 404, 'not attached to anything the member reads yet');
+  const group = (await request(app.url, 'POST', '/api/groups', { token: owner.accessToken, body: { name: 'Files', memberIds: [member.user.id] } })).body.group;
+  const sent = await request(app.url, 'POST', '/api/messages', { token: owner.accessToken, body: { groupId: group.id, text: 'see file', attachments: [media.id] } });
+  t.is(sent.status, 201);
+  t.is(await get(member), 200);
+  t.is(await get(outsider), 404);
+  const text = await fetch(`${app.url}/api/media/${media.id}`, { headers: auth(member) });
+  t.regex(text.headers.get('content-disposition') ?? '', /^attachment;/, 'text is never rendered inline');
+
+  const { token } = (await request(app.url, 'POST', `/api/media/${media.id}/token`, { token: member.accessToken })).body;
+  t.is((await fetch(`${app.url}/api/media/${media.id}?token=${token}`)).status, 200, 'a token instead of a header');
+  t.is((await fetch(`${app.url}/api/media/${media.id}?token=${member.accessToken}`)).status, 401, 'an access token is not a media token');
+  t.is((await request(app.url, 'POST', `/api/media/${media.id}/token`, { token: outsider.accessToken })).status, 404);
+
+  t.is((await request(app.url, 'DELETE', `/api/groups/${group.id}/members/${member.user.id}`, { token: owner.accessToken })).status, 204);
+  t.is(await get(member), 404, 'a removed member no longer reads the group\'s files');
+  for (const id of ['..%2F..%2Fpackage.json', '%2e%2e', 'not-a-uuid']) t.true([400, 404].includes((await fetch(`${app.url}/api/media/${id}`, { headers: auth(owner) })).status));
+});
+
+test('delete: the uploader only; a message keeps a tombstone; identical bytes are stored once and survive one owner\'s delete', async (t) => {
+  const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
+  const same = Buffer.from(`identical bytes ${Date.now()}`);
+  const first = (await (await upload(a, same, 'text/plain', '?filename=a.txt')).json() as any).media;
+  const second = (await (await upload(b, same, 'text/plain', '?filename=b.txt')).json() as any).media;
+  t.not(first.id, second.id);
+  t.is(first.sha256, second.sha256);
+  await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'file', attachments: [first.id] } });
+  t.is((await request(app.url, 'DELETE', `/api/media/${first.id}`, { token: b.accessToken })).status, 404, 'not yours: not found');
+  t.is((await request(app.url, 'DELETE', `/api/media/${first.id}`, { token: a.accessToken })).status, 204);
+  const page = await request(app.url, 'GET', `/api/messages?with=${a.user.id}`, { token: b.accessToken });
+  t.like(page.body.messages[0].files[0], { id: first.id, deleted: true, filename: null });
+  t.is((await fetch(`${app.url}/api/media/${first.id}`, { headers: auth(a) })).status, 404);
+  t.is((await fetch(`${app.url}/api/media/${second.id}`, { headers: auth(b) })).status, 200, 'the other owner\'s file still reads');
+
+  const retried = [await upload(a, Buffer.from('retry me'), 'text/plain', '?clientUploadId=up-1'), await upload(a, Buffer.from('retry me'), 'text/plain', '?clientUploadId=up-1')];
+  t.deepEqual(retried.map((r) => r.status), [201, 200]);
+});
+
+test('quotas: over the file count the upload is a 403 with the usage', async (t) => {
+  const limited = await startTestApp({ env: { MEDIA_QUOTA_FILES: '2' } });
+  t.teardown(() => limited.dispose());
+  const user = await registerUser(limited.url);
+  const post = (n: number) => fetch(`${limited.url}/api/media/upload?filename=${n}.txt`, { method: 'POST', headers: { ...auth(user), 'content-type': 'text/plain' }, body: `file ${n}` });
+  t.deepEqual([(await post(1)).status, (await post(2)).status], [201, 201]);
+  const over = await post(3);
+  t.is(over.status, 403);
+  t.like(await over.json(), { error: { code: 'quota_exceeded', details: { usedFiles: 2, maxFiles: 2 } } });
+});
+
+test('a profile picture: square webp variants, shown per the avatar privacy setting', async (t) => {
+  const [owner, contact, stranger] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
+  await request(app.url, 'POST', '/api/contacts', { token: owner.accessToken, body: { userId: contact.user.id } });
+  const picture = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#c33' } }).png().toBuffer();
+  const form = new FormData();
+  form.append('file', new Blob([picture], { type: 'image/png' }), 'me.png');
+  const set = await fetch(`${app.url}/api/users/profile-picture`, { method: 'POST', headers: auth(owner), body: form });
+  t.is(set.status, 200);
+  const { profile } = await set.json() as any;
+  t.truthy(profile.avatarMediaId);
+  const small = await fetch(`${app.url}/api/media/${profile.avatarMediaId}?size=48`, { headers: auth(stranger) });
+  t.is(small.status, 200, 'avatars are shown to everyone by default');
+  t.is(small.headers.get('content-type'), 'image/webp');
+  t.like(await sharp(Buffer.from(await small.arrayBuffer())).metadata(), { width: 48, height: 48, format: 'webp' });
+
+  await request(app.url, 'PUT', '/api/users/profile', { token: owner.accessToken, body: { privacy: { avatar: 'contacts' } } });
+  t.is((await fetch(`${app.url}/api/media/${profile.avatarMediaId}?size=128`, { headers: auth(stranger) })).status, 404);
+  t.is((await fetch(`${app.url}/api/media/${profile.avatarMediaId}?size=128`, { headers: auth(contact) })).status, 200);
+  t.is((await request(app.url, 'GET', `/api/users/${owner.user.id}`, { token: stranger.accessToken })).body.user.avatarMediaId, null);
+  t.is((await request(app.url, 'DELETE', '/api/users/profile-picture', { token: owner.accessToken })).status, 204);
+  t.is((await request(app.url, 'GET', '/api/users/profile', { token: owner.accessToken })).body.profile.avatarMediaId, null);
+});
