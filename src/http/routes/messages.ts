@@ -37,7 +37,7 @@ export function messageRoutes({ messaging, clock }: MessageRouteDeps): AnyRoute[
         201: { description: 'Sent', schema: messageReply },
         200: { description: 'A retry: the message sent the first time', schema: messageReply },
       },
-      errors: ['forbidden', 'blocked', 'not_found', 'message_exists', 'concurrency_conflict'],
+      errors: ['forbidden', 'blocked', 'not_found', 'invalid_attachment', 'message_exists', 'concurrency_conflict'],
       handle: async ({ principal, body, ctx }) => {
         const result = await messaging.send(principal.userId, body, meta(ctx));
         return result.created ? reply(201, { message: result.message }) : reply(200, { message: result.message });
