@@ -1,4 +1,4 @@
-import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from './shared/errors.ts';
+import { ConflictError, DomainError, ForbiddenError, NotFoundError, ValidationError } from './shared/errors.ts';
 import { assertNever, type Command, type Decider, type Decision, type Event } from './shared/events.ts';
 
 /** The group aggregate (`group-<id>`): profile, members and roles. */
@@ -31,8 +31,11 @@ export type CreateGroup = Command<'CreateGroup', {
   unknownUserIds: string[];
   /** Looked up by the shell: the member ids of users who have blocked the creator; they are left out, silently. */
   blockerIds: string[];
+  /** Looked up by the shell: `profile.iconMediaId`, if any, is a live image the creator uploaded. */
+  iconValid: boolean;
 }>;
-export type UpdateGroup = Command<'UpdateGroup', { groupId: string; actorId: string; changes: Partial<GroupProfile> }>;
+/** `iconValid`: the new `iconMediaId`, if any, is a live image the actor uploaded (members may read a group's icon). */
+export type UpdateGroup = Command<'UpdateGroup', { groupId: string; actorId: string; changes: Partial<GroupProfile>; iconValid: boolean }>;
 export type AddMember = Command<'AddMember', {
   groupId: string; actorId: string; userId: string; role: 'admin' | 'member'; userExists: boolean;
   /** Looked up by the shell: the user to add has blocked the actor; nothing happens, and the actor is not told. */
@@ -41,6 +44,13 @@ export type AddMember = Command<'AddMember', {
 export type RemoveMember = Command<'RemoveMember', { groupId: string; actorId: string; userId: string }>;
 export type TransferOwnership = Command<'TransferOwnership', { groupId: string; actorId: string; toUserId: string }>;
 export type GroupCommand = CreateGroup | UpdateGroup | AddMember | RemoveMember | TransferOwnership;
+
+/** Members may read their group's icon: it must be an image of the one setting it, or anyone's file would leak. */
+export class InvalidIconError extends DomainError {
+  constructor() {
+    super('invalid_attachment', 422, 'iconMediaId: an image you uploaded, not deleted');
+  }
+}
 
 export type GroupState =
   | { status: 'none' }
@@ -82,8 +92,9 @@ export function decide(command: GroupCommand, state: GroupState): Decision<Group
   const now = command.metadata.now;
   if (command.type === 'CreateGroup') {
     if (state.status !== 'none') throw new ConflictError('group_exists', 'This group already exists');
-    const { groupId, ownerId, profile, unknownUserIds, blockerIds } = command.data;
+    const { groupId, ownerId, profile, unknownUserIds, blockerIds, iconValid } = command.data;
     if (unknownUserIds.length > 0) throw new NotFoundError('User', { userIds: unknownUserIds });
+    if (!iconValid) throw new InvalidIconError();
     const memberIds = [...new Set(command.data.memberIds)].filter((id) => id !== ownerId && !blockerIds.includes(id));
     if (memberIds.length + 1 > MAX_GROUP_MEMBERS) throw new ValidationError(`memberIds: a group has at most ${MAX_GROUP_MEMBERS} members`);
     return [{ type: 'GroupCreated', data: { groupId, ownerId, profile, memberIds, createdAt: now } }];
@@ -96,6 +107,7 @@ export function decide(command: GroupCommand, state: GroupState): Decision<Group
   switch (command.type) {
     case 'UpdateGroup': {
       if (!isAdmin(actorRole)) throw new ForbiddenError('Only group admins can change the group');
+      if (!command.data.iconValid) throw new InvalidIconError();
       return [{ type: 'GroupUpdated', data: { groupId, changes: command.data.changes, updatedBy: command.data.actorId, updatedAt: now } }];
     }
     case 'AddMember': {

@@ -104,6 +104,11 @@ export class MediaService {
     return new Set(docs.filter((doc) => doc.purpose === 'attachment').map((doc) => doc._id));
   }
 
+  /** A live image `ownerId` uploaded (a group icon). */
+  async ownedImage(ownerId: string, mediaId: string): Promise<boolean> {
+    return (await this.deps.readStore.collection<MediaDoc>(MEDIA_FILES).countDocuments({ _id: mediaId, ownerId, state: 'live', kind: 'image' })) > 0;
+  }
+
   pathOf(sha256: string): string {
     return this.deps.blobs.pathOf(sha256);
   }

@@ -8,6 +8,7 @@ import { deriveId } from '../ids.ts';
 import type { Projections } from '../projection/projections.ts';
 import type { ReadStore } from '../readstore/port.ts';
 import type { Blocks } from '../people/blocks.ts';
+import type { MediaService } from '../media/mediaService.ts';
 
 /** Group use cases: the lookups the group decider needs, the command, then the group as members see it. */
 export class GroupService {
@@ -16,6 +17,7 @@ export class GroupService {
     private readonly readStore: ReadStore,
     private readonly projections: Projections,
     private readonly blocks: Blocks,
+    private readonly media: Pick<MediaService, 'ownedImage'>,
   ) {}
 
   async create(ownerId: string, input: { name: string; description?: string | undefined; iconMediaId?: string | null | undefined; memberIds: string[] },
@@ -25,13 +27,15 @@ export class GroupService {
     for (const userId of new Set(input.memberIds)) if (!(await this.userExists(userId))) unknownUserIds.push(userId);
     const profile: GroupProfile = { name: input.name, description: input.description ?? '', iconMediaId: input.iconMediaId ?? null };
     const blockerIds = await this.blocks.blockersOf(ownerId, [...new Set(input.memberIds)]);
-    await this.run(groupId, { type: 'CreateGroup', data: { groupId, ownerId, profile, memberIds: input.memberIds, unknownUserIds, blockerIds }, metadata });
+    const iconValid = await this.iconValid(ownerId, profile.iconMediaId);
+    await this.run(groupId, { type: 'CreateGroup', data: { groupId, ownerId, profile, memberIds: input.memberIds, unknownUserIds, blockerIds, iconValid }, metadata });
     return this.get(ownerId, groupId);
   }
 
   async update(actorId: string, groupId: string, changes: Partial<GroupProfile>, metadata: CommandMetadata): Promise<PublicGroup> {
     const defined = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined)) as Partial<GroupProfile>;
-    await this.run(groupId, { type: 'UpdateGroup', data: { groupId, actorId, changes: defined }, metadata });
+    const iconValid = await this.iconValid(actorId, defined.iconMediaId ?? null);
+    await this.run(groupId, { type: 'UpdateGroup', data: { groupId, actorId, changes: defined, iconValid }, metadata });
     return this.get(actorId, groupId);
   }
 
@@ -66,6 +70,10 @@ export class GroupService {
   private async run(groupId: string, command: Parameters<typeof groupDecider.decide>[0]): Promise<void> {
     const result = await this.commands.handle(groupDecider, groupStream(groupId), command);
     if (result.position !== null) await this.projections.waitFor(result.position);
+  }
+
+  private async iconValid(actorId: string, iconMediaId: string | null): Promise<boolean> {
+    return iconMediaId === null || await this.media.ownedImage(actorId, iconMediaId);
   }
 
   private async userExists(userId: string): Promise<boolean> {

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { groupDecider, type GroupEvent } from '../../commands/groups.ts';
+import { InvalidIconError, groupDecider, type GroupEvent } from '../../commands/groups.ts';
 import { ConflictError, ForbiddenError, NotFoundError } from '../../commands/shared/errors.ts';
 import { metadata, spec } from '../helpers/spec.ts';
 
@@ -11,17 +11,17 @@ const adminAdded: GroupEvent = { type: 'MemberAdded', data: { groupId: 'g', user
 const meta = metadata({ now });
 
 test('creating a group makes the creator owner and drops duplicate members', (t) => {
-  groups.given([]).when({ type: 'CreateGroup', data: { groupId: 'g', ownerId: 'o', profile, memberIds: ['m', 'm', 'o'], unknownUserIds: [], blockerIds: [] }, metadata: meta })
+  groups.given([]).when({ type: 'CreateGroup', data: { groupId: 'g', ownerId: 'o', profile, memberIds: ['m', 'm', 'o'], unknownUserIds: [], blockerIds: [], iconValid: true }, metadata: meta })
     .then(t, [created]);
 });
 
 test('creating a group with unknown users is not found', (t) => {
-  groups.given([]).when({ type: 'CreateGroup', data: { groupId: 'g', ownerId: 'o', profile, memberIds: ['ghost'], unknownUserIds: ['ghost'], blockerIds: [] }, metadata: meta })
+  groups.given([]).when({ type: 'CreateGroup', data: { groupId: 'g', ownerId: 'o', profile, memberIds: ['ghost'], unknownUserIds: ['ghost'], blockerIds: [], iconValid: true }, metadata: meta })
     .thenThrows(t, NotFoundError);
 });
 
 test('only admins change the group; non-members are told it does not exist', (t) => {
-  const update = (actorId: string) => ({ type: 'UpdateGroup' as const, data: { groupId: 'g', actorId, changes: { name: 'New' } }, metadata: meta });
+  const update = (actorId: string) => ({ type: 'UpdateGroup' as const, data: { groupId: 'g', actorId, changes: { name: 'New' }, iconValid: true }, metadata: meta });
   groups.given([created, adminAdded]).when(update('adm')).then(t, [{ type: 'GroupUpdated', data: { groupId: 'g', changes: { name: 'New' }, updatedBy: 'adm', updatedAt: now } }]);
   groups.given([created]).when(update('m')).thenThrows(t, ForbiddenError);
   groups.given([created]).when(update('stranger')).thenThrows(t, NotFoundError);
@@ -69,8 +69,15 @@ test('only the owner demotes an admin: an admin cannot demote another admin to r
 });
 
 test('a user who blocked the actor is left out silently: not added at creation, nothing recorded when added later', (t) => {
-  groups.given([]).when({ type: 'CreateGroup', data: { groupId: 'g', ownerId: 'o', profile, memberIds: ['m', 'blocker'], unknownUserIds: [], blockerIds: ['blocker'] }, metadata: meta })
+  groups.given([]).when({ type: 'CreateGroup', data: { groupId: 'g', ownerId: 'o', profile, memberIds: ['m', 'blocker'], unknownUserIds: [], blockerIds: ['blocker'], iconValid: true }, metadata: meta })
     .then(t, [created]);
   groups.given([created]).when({ type: 'AddMember', data: { groupId: 'g', actorId: 'o', userId: 'blocker', role: 'member', userExists: true, blockedActor: true }, metadata: meta })
     .then(t, []);
+});
+
+test('a group icon must be an image its setter uploaded: members may read it, so anyone else\'s file would leak', (t) => {
+  groups.given([]).when({ type: 'CreateGroup', data: { groupId: 'g', ownerId: 'o', profile: { ...profile, iconMediaId: 'someone-elses' }, memberIds: [], unknownUserIds: [], blockerIds: [], iconValid: false }, metadata: meta })
+    .thenThrows(t, InvalidIconError, 'invalid_attachment');
+  groups.given([created]).when({ type: 'UpdateGroup', data: { groupId: 'g', actorId: 'o', changes: { iconMediaId: 'x' }, iconValid: false }, metadata: meta })
+    .thenThrows(t, InvalidIconError, 'invalid_attachment');
 });

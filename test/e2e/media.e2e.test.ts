@@ -159,3 +159,19 @@ test('a profile picture: square webp variants, shown per the avatar privacy sett
   t.is((await request(app.url, 'DELETE', '/api/users/profile-picture', { token: owner.accessToken })).status, 204);
   t.is((await request(app.url, 'GET', '/api/users/profile', { token: owner.accessToken })).body.profile.avatarMediaId, null);
 });
+
+test('a group icon is an image of the admin who sets it; the group\'s members read it, nobody else; someone else\'s file is refused', async (t) => {
+  const [admin, member, outsider] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
+  const png = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#09f' } }).png().toBuffer();
+  const icon = (await (await multipart(admin, png, 'icon.png')).json() as any).media;
+  const outsidersFile = (await (await upload(outsider, Buffer.from('private'), 'text/plain', '?filename=p.txt')).json() as any).media;
+  const stolen = await request(app.url, 'POST', '/api/groups', { token: admin.accessToken, body: { name: 'Thieves', iconMediaId: outsidersFile.id } });
+  t.is(stolen.status, 422);
+  t.is(stolen.body.error.code, 'invalid_attachment');
+  const group = (await request(app.url, 'POST', '/api/groups', { token: admin.accessToken, body: { name: 'Icons', memberIds: [member.user.id], iconMediaId: icon.id } })).body.group;
+  t.is(group.iconMediaId, icon.id);
+  t.is((await fetch(`${app.url}/api/media/${icon.id}`, { headers: auth(member) })).status, 200);
+  t.is((await fetch(`${app.url}/api/media/${icon.id}`, { headers: auth(outsider) })).status, 404);
+  const memberCannot = await request(app.url, 'PUT', `/api/groups/${group.id}`, { token: admin.accessToken, body: { iconMediaId: outsidersFile.id } });
+  t.is(memberCannot.status, 422);
+});

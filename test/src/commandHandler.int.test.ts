@@ -23,7 +23,7 @@ test('an empty decision on a cached state is checked against the store: a member
   const stream = groupStream('g');
   const run = (handler: CommandHandler, command: Omit<GroupCommand, 'metadata'>) =>
     handler.handle(groupDecider, stream, { ...command, metadata: meta() } as GroupCommand);
-  await run(here, { type: 'CreateGroup', data: { groupId: 'g', ownerId: 'o', profile, memberIds: ['m'], unknownUserIds: [], blockerIds: [] } });
+  await run(here, { type: 'CreateGroup', data: { groupId: 'g', ownerId: 'o', profile, memberIds: ['m'], unknownUserIds: [], blockerIds: [], iconValid: true } });
   await run(here, { type: 'RemoveMember', data: { groupId: 'g', actorId: 'o', userId: 'm' } });
   // Another instance adds m back; `here` still holds the state in which m is gone.
   await run(elsewhere, { type: 'AddMember', data: { groupId: 'g', actorId: 'o', userId: 'm', role: 'member', userExists: true, blockedActor: false } });
