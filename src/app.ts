@@ -41,6 +41,7 @@ import { LocalBlobStore } from './media/blobStore.ts';
 import { ImageProcessor } from './media/imageProcessor.ts';
 import { MediaService } from './media/mediaService.ts';
 import { MediaTokens } from './media/mediaTokens.ts';
+import { collectMedia } from './media/mediaCollector.ts';
 import { messageRoutes } from './http/routes/messages.ts';
 import { ConversationAccess } from './messaging/access.ts';
 import { GroupService } from './messaging/groupService.ts';
@@ -145,6 +146,13 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     }
   });
 
+  // Uploads never attached expire, and bytes nothing names any more go (see npm run gc-media): in the background.
+  const collector = config.media.gcIntervalMs > 0 ? setInterval(() => {
+    collectMedia({ readStore, commands, blobs }, { now: clock(), unattachedTtlMs: config.media.unattachedTtlMs, graceMs: 3_600_000, dryRun: false })
+      .then((summary) => logger.info({ summary }, 'media collected'), (error: unknown) => logger.error({ err: error }, 'media collection failed'));
+  }, config.media.gcIntervalMs) : null;
+  collector?.unref();
+
   const eventLoop = new EventLoopMonitor();
   let openApi: Record<string, unknown> | null = null;
   let asyncApi: Record<string, unknown> | null = null;
@@ -193,6 +201,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     httpPort, wsPort, logger, eventStore, readStore, projections, gateway, routes, router,
     async close() {
       eventLoop.stop();
+      if (collector) clearInterval(collector);
       // Stopped first: sockets closing on shutdown are not users going offline (the next start sees to that).
       await presence.stop();
       await gateway.close();

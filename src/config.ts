@@ -26,7 +26,7 @@ export interface Config {
   /** Every rate-limit policy, defaults overridden by `RATE_LIMITS`. */
   rateLimits: RateLimitPolicy[];
   presence: PresenceSettings;
-  media: MediaSettings & { tokenTtlSeconds: number };
+  media: MediaSettings & { tokenTtlSeconds: number; unattachedTtlMs: number; gcIntervalMs: number };
   /** Proxies in front of the server whose `X-Forwarded-For` entries are believed (0: none; the socket's address counts). */
   trustProxy: number;
 }
@@ -138,6 +138,8 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
       quotaFiles: integer(env, 'MEDIA_QUOTA_FILES', 10_000, 1, 10_000_000),
       uploadIdleTimeoutMs: integer(env, 'MEDIA_UPLOAD_TIMEOUT_MS', 30_000, 100, 600_000),
       tokenTtlSeconds: integer(env, 'MEDIA_TOKEN_TTL_SECONDS', 300, 10, 86_400),
+      unattachedTtlMs: integer(env, 'MEDIA_UNATTACHED_TTL_MS', 86_400_000, 60_000, 365 * 86_400_000),
+      gcIntervalMs: integer(env, 'MEDIA_GC_INTERVAL_MS', 3_600_000, 0, 7 * 86_400_000),
     },
     presence: {
       enabled: boolean(env, 'PRESENCE_ENABLED', true),
