@@ -15,11 +15,14 @@ export interface BlobStore {
   commit(tempPath: string, sha256: string): Promise<string>;
   pathOf(sha256: string): string;
   exists(sha256: string): Promise<boolean>;
-  remove(sha256: string): Promise<void>;
+  /** Removes the blob, or one of its derived files (`path`). */
+  remove(sha256: string, path?: string): Promise<void>;
   /** Every stored blob, for the collector. */
   blobs(): AsyncIterable<{ sha256: string; path: string; size: number; modifiedAt: number }>;
   /** Temp files left by interrupted uploads. */
   temps(): AsyncIterable<{ path: string; modifiedAt: number }>;
+  /** Where a derived file (a thumbnail) of a blob is kept; the collector removes it with its blob. */
+  derivedPath(sha256: string, name: string): string;
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -61,22 +64,29 @@ export class LocalBlobStore implements BlobStore {
     return target;
   }
 
+  derivedPath(sha256: string, name: string): string {
+    if (!/^[a-z0-9x-]{1,40}$/.test(name)) throw new Error(`Not a derived file name: ${name}`);
+    return `${this.pathOf(sha256)}.${name}`;
+  }
+
   async exists(sha256: string): Promise<boolean> {
     return stat(this.pathOf(sha256)).then(() => true, () => false);
   }
 
-  async remove(sha256: string): Promise<void> {
-    await rm(this.pathOf(sha256), { force: true });
+  async remove(sha256: string, path = this.pathOf(sha256)): Promise<void> {
+    if (!path.startsWith(this.pathOf(sha256))) throw new Error('Not a file of this blob');
+    await rm(path, { force: true });
   }
 
   async *blobs(): AsyncIterable<{ sha256: string; path: string; size: number; modifiedAt: number }> {
     for (const first of await readdir(this.blobDir).catch(() => [] as string[])) {
       for (const second of await readdir(join(this.blobDir, first)).catch(() => [] as string[])) {
         for (const name of await readdir(join(this.blobDir, first, second)).catch(() => [] as string[])) {
-          if (!SHA256.test(name)) continue;
+          // A derived file (`<sha256>.<name>`) goes with its blob.
+          if (!SHA256.test(name.slice(0, 64)) || (name.length > 64 && name[64] !== '.')) continue;
           const path = join(this.blobDir, first, second, name);
           const info = await stat(path).catch(() => null);
-          if (info) yield { sha256: name, path, size: info.size, modifiedAt: info.mtimeMs };
+          if (info) yield { sha256: name.slice(0, 64), path, size: info.size, modifiedAt: info.mtimeMs };
         }
       }
     }

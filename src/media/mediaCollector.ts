@@ -66,7 +66,7 @@ export async function collectMedia(deps: { readStore: ReadStore; commands: Comma
       summary.blobsKept++;
       continue;
     }
-    if (!options.dryRun) await deps.blobs.remove(blob.sha256);
+    if (!options.dryRun) await deps.blobs.remove(blob.sha256, blob.path);
     summary.blobsDeleted++;
     summary.bytesFreed += blob.size;
   }

@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import type { Context } from 'koa';
 import { mediaDecider, mediaStream, type MediaCommand, type MediaFacts, type MediaPurpose } from '../../commands/media.ts';
 import { NotFoundError } from '../../commands/shared/errors.ts';
@@ -102,6 +102,19 @@ export class MediaService {
     if (ids.length === 0) return new Set();
     const docs = await this.deps.readStore.collection<MediaDoc>(MEDIA_FILES).find({ _id: { $in: [...ids] }, ownerId, state: 'live' });
     return new Set(docs.filter((doc) => doc.purpose === 'attachment').map((doc) => doc._id));
+  }
+
+  /**
+   * A thumbnail of an image the viewer may read: made on first request (never upscaled, webp) and kept beside its
+   * blob, so the collector removes it with the blob.
+   */
+  async thumbnail(viewerId: string, mediaId: string, size: { width: number; height: number; method: 'crop' | 'scale' }) {
+    const doc = await this.readable(viewerId, mediaId);
+    if (doc.kind !== 'image') throw new NotFoundError('Thumbnail');
+    const name = `${size.width}x${size.height}-${size.method}`;
+    const path = this.deps.blobs.derivedPath(doc.sha256, name);
+    if (!(await stat(path).then(() => true, () => false))) await this.deps.images.thumbnail(this.pathOf(doc.sha256), path, size.width, size.height, size.method);
+    return { path, size: (await stat(path)).size, etag: `${doc.sha256}-${name}`, filename: doc.filename };
   }
 
   /** A live image `ownerId` uploaded (a group icon). */

@@ -175,3 +175,19 @@ test('a group icon is an image of the admin who sets it; the group\'s members re
   const memberCannot = await request(app.url, 'PUT', `/api/groups/${group.id}`, { token: admin.accessToken, body: { iconMediaId: outsidersFile.id } });
   t.is(memberCannot.status, 422);
 });
+
+test('thumbnails: made on first request, never upscaled, same access as the file, kept', async (t) => {
+  const [owner, outsider] = [await registerUser(app.url), await registerUser(app.url)];
+  const png = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#777' } }).png().toBuffer();
+  const { media } = await (await multipart(owner, png, 'wide.png')).json() as any;
+  const thumb = (query: string, who = owner) => fetch(`${app.url}/api/media/${media.id}/thumbnail?${query}`, { headers: auth(who) });
+  const cropped = await thumb('width=64&height=64&method=crop');
+  t.is(cropped.status, 200);
+  t.is(cropped.headers.get('content-type'), 'image/webp');
+  t.like(await sharp(Buffer.from(await cropped.arrayBuffer())).metadata(), { width: 64, height: 64 });
+  const big = await thumb('width=1024&height=1024');
+  t.like(await sharp(Buffer.from(await big.arrayBuffer())).metadata(), { width: 300, height: 200 }, 'never upscaled');
+  t.is((await thumb('width=64&height=64&method=crop')).headers.get('etag'), cropped.headers.get('etag'), 'the same kept file');
+  t.is((await thumb('width=64&height=64', outsider)).status, 404);
+  t.is((await thumb('width=8&height=64')).status, 400);
+});

@@ -8,7 +8,7 @@ import { INLINE_SAFE_MIME } from '../../media/mediaTypes.ts';
 import { sendBlob } from '../../media/sendBlob.ts';
 import type { ProfileService } from '../../people/profileService.ts';
 import { clientMessageId } from '../../messaging/schemas.ts';
-import { idParams } from '../../validation.ts';
+import { idParams, queryInteger } from '../../validation.ts';
 import { actorMetadata } from '../context.ts';
 import { handled, noContent, reply, route, type AnyRoute } from '../routeTable.ts';
 
@@ -88,6 +88,23 @@ export function mediaRoutes({ media: files, profiles, tokens, clock }: MediaRout
         await sendBlob(ctx, {
           path, size: variant ? (await stat(path)).size : doc.size, sha256: variant ?? doc.sha256, mime, filename: doc.filename, inline: INLINE_SAFE_MIME.has(mime),
         });
+        return handled(ctx.status as 200);
+      },
+    }),
+    route({
+      method: 'get', path: '/api/media/{id}/thumbnail', operationId: 'mediaThumbnail', tag: 'media', auth: 'bearer-or-media-token', rateLimit: 'read',
+      summary: 'A thumbnail of an image (webp, never upscaled), made on first request and kept; same access as the file',
+      params: idParams,
+      query: z.strictObject({
+        width: queryInteger(z.number().int().min(16).max(1024)), height: queryInteger(z.number().int().min(16).max(1024)), method: z.enum(['crop', 'scale']).default('scale'), token: z.string().max(2_048).optional(),
+      }),
+      responses: { 200: { description: 'The thumbnail', contentType: ['image/webp'] }, 206: { description: 'One range', contentType: ['image/webp'] }, 304: { description: 'Not modified' } },
+      errors: ['not_found', 'range_not_satisfiable', 'invalid_image', 'busy'],
+      handle: async ({ principal, params, query, ctx }) => {
+        const viewerId = principal?.userId ?? (query.token ? tokens.verify(query.token, params.id, clock()) : null);
+        if (!viewerId) throw new UnauthorizedError('Missing access token', 'missing_token');
+        const thumb = await files.thumbnail(viewerId, params.id, query);
+        await sendBlob(ctx, { path: thumb.path, size: thumb.size, sha256: thumb.etag, mime: 'image/webp', filename: thumb.filename.replace(/\.[^.]*$/, '.webp'), inline: true });
         return handled(ctx.status as 200);
       },
     }),
