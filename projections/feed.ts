@@ -6,7 +6,7 @@ import { groupEventTypes } from '../commands/groups.ts';
 import type { MessageEvent } from '../commands/messages.ts';
 import { messageEventTypes } from '../commands/messages.ts';
 import type { ReceiptEvent } from '../commands/receipts.ts';
-import type { ProfileUpdated } from '../commands/users.ts';
+import type { AvatarChanged, AvatarRemoved, ProfileUpdated } from '../commands/users.ts';
 import { receiptEventTypes } from '../commands/receipts.ts';
 import { assertNever } from '../commands/shared/events.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
@@ -113,7 +113,7 @@ async function receiptFrame(event: ReceiptEvent, recorded: RecordedEvent, contex
  * One frame per profile change, to the user's devices, the people who added them and their direct-conversation
  * peers (not across a block): never a copy into each conversation, which read the profile when they are read.
  */
-async function profileFrame(event: ProfileUpdated, recorded: RecordedEvent, context: ProjectionContext) {
+async function profileFrame(event: ProfileUpdated | AvatarChanged | AvatarRemoved, recorded: RecordedEvent, context: ProjectionContext) {
   const { userId } = event.data;
   const user = await context.collection<UserDoc>(USERS).findOne({ _id: userId });
   if (!user) return;
@@ -123,7 +123,11 @@ async function profileFrame(event: ProfileUpdated, recorded: RecordedEvent, cont
   ]);
   const audience = [...new Set([...addedBy.map((doc) => doc.ownerId), ...direct.flatMap((doc) => (doc.peerId ? [doc.peerId] : []))])];
   const blocked = await blockedAmong(context.collection<ContactDoc>(CONTACTS), userId, audience);
-  const profile = { id: userId, username: user.username, displayName: user.displayName, about: user.privacy.about === 'everyone' ? user.about : null };
+  const profile = {
+    id: userId, username: user.username, displayName: user.displayName,
+    about: user.privacy.about === 'everyone' ? user.about : null,
+    avatarMediaId: user.privacy.avatar === 'everyone' ? user.avatarMediaId : null,
+  };
   await deliver(context, recorded, { userIds: [userId, ...audience.filter((id) => !blocked.has(id))] }, { type: 'user.updated', userId, profile });
 }
 
@@ -169,6 +173,7 @@ async function groupFrame(event: GroupEvent, recorded: RecordedEvent, context: P
 const messageTypes = new Set<string>(messageEventTypes);
 const receiptTypes = new Set<string>(receiptEventTypes);
 const contactTypes = new Set<string>(contactEventTypes);
+const profileTypes = new Set<string>(['ProfileUpdated', 'AvatarChanged', 'AvatarRemoved']);
 
 export const feedProjector: Projector = {
   // 3: messages carry their files' metadata, `group.updated` names its fields (2 passed the event's payload through as `data`); 2: one entry per event,
@@ -179,10 +184,10 @@ export const feedProjector: Projector = {
     [FEED]: [{ key: { conversationId: 1, position: 1 } }, { key: { userIds: 1 }, multikey: true }, { key: { position: 1 } }],
   },
   reads: [USERS, CONTACTS, MEDIA_FILES, GROUPS, MESSAGES, GROUP_MESSAGES, CONVERSATIONS],
-  handles: new Set([...messageEventTypes, ...receiptEventTypes, ...groupEventTypes, ...contactEventTypes, 'ProfileUpdated']),
+  handles: new Set([...messageEventTypes, ...receiptEventTypes, ...groupEventTypes, ...contactEventTypes, ...profileTypes]),
   async apply(recorded, context) {
     if (contactTypes.has(recorded.type)) return contactFrame(recorded as unknown as ContactEvent, recorded, context);
-    if (recorded.type === 'ProfileUpdated') return profileFrame(recorded as unknown as ProfileUpdated, recorded, context);
+    if (profileTypes.has(recorded.type)) return profileFrame(recorded as unknown as ProfileUpdated | AvatarChanged | AvatarRemoved, recorded, context);
     if (messageTypes.has(recorded.type)) return messageFrame(recorded as unknown as MessageEvent, recorded, context);
     if (receiptTypes.has(recorded.type)) return receiptFrame(recorded as unknown as ReceiptEvent, recorded, context);
     return groupFrame(recorded as unknown as GroupEvent, recorded, context);

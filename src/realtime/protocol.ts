@@ -165,7 +165,7 @@ export const LIVE_FRAMES = {
   'user.updated': live('user.updated', {
     userId: z.uuid(),
     /** What everyone who gets it may see; details shown to fewer people come from `GET /api/users/{id}`. */
-    profile: z.strictObject({ id: z.uuid(), username: z.string(), displayName: z.string(), about: z.string().nullable() }),
+    profile: z.strictObject({ id: z.uuid(), username: z.string(), displayName: z.string(), about: z.string().nullable(), avatarMediaId: z.uuid().nullable() }),
   }),
   'contacts.updated': live('contacts.updated', {
     change: z.enum(['added', 'renamed', 'removed', 'blocked', 'unblocked']),

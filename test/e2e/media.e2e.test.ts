@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import sharp from 'sharp';
 import { registerUser, request, startTestApp, type TestApp } from '../helpers/app.ts';
+import { connect } from '../helpers/socket.ts';
 
 /** Files: checked by their bytes, stored by content, read only by whoever may, served safely. Tests that look into the temp dir run serially, before the others. */
 let app: TestApp;
@@ -140,6 +141,11 @@ test('quotas: over the file count the upload is a 403 with the usage', async (t)
 test('a profile picture: square webp variants, shown per the avatar privacy setting', async (t) => {
   const [owner, contact, stranger] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
   await request(app.url, 'POST', '/api/contacts', { token: owner.accessToken, body: { userId: contact.user.id } });
+  await request(app.url, 'POST', '/api/messages', { token: contact.accessToken, body: { recipientId: owner.user.id, text: 'hi' } });
+  const contactSocket = await connect(app.wsUrl, contact.accessToken);
+  t.teardown(() => contactSocket.close());
+  contactSocket.send({ type: 'sync', id: 's' });
+  await contactSocket.next((f) => f.id === 's');
   const picture = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#c33' } }).png().toBuffer();
   const form = new FormData();
   form.append('file', new Blob([picture], { type: 'image/png' }), 'me.png');
@@ -147,6 +153,8 @@ test('a profile picture: square webp variants, shown per the avatar privacy sett
   t.is(set.status, 200);
   const { profile } = await set.json() as any;
   t.truthy(profile.avatarMediaId);
+  t.like(await contactSocket.next((f) => f.type === 'user.updated' && f.userId === owner.user.id), { profile: { avatarMediaId: profile.avatarMediaId } },
+    'one user.updated to a direct peer, not a write per conversation');
   const small = await fetch(`${app.url}/api/media/${profile.avatarMediaId}?size=48`, { headers: auth(stranger) });
   t.is(small.status, 200, 'avatars are shown to everyone by default');
   t.is(small.headers.get('content-type'), 'image/webp');
