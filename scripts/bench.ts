@@ -28,6 +28,7 @@ import { measureRawAppends } from './bench/rawSqlite.ts';
 import { replayBench } from './bench/replay.ts';
 import { makeBigGroup, measureFanout, type FanoutResult } from './bench/fanout.ts';
 import { liftedRateLimits } from '../src/rateLimit/policies.ts';
+import { uploadBench } from './bench/upload.ts';
 
 const { values } = parseArgs({
   options: {
@@ -48,6 +49,8 @@ const { values } = parseArgs({
     'fanout-size': { type: 'string', default: '1000' },
     /** Messages per second sent to that group. */
     'fanout-rate': { type: 'string', default: '60' },
+    /** Instead of the phases: upload this many 8 MiB files and compare with a plain file copy. */
+    upload: { type: 'string' },
     /** `off` runs the server with PRESENCE_ENABLED=false, to measure what presence costs. */
     presence: { type: 'string', default: 'on' },
   },
@@ -73,6 +76,19 @@ if (values.replay !== undefined) {
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`\nLetsApp replay @ ${commit}: ${replayed.events} events rebuilt through ${replayed.projectors.length} projectors in `
     + `${replayed.seconds.toFixed(1)} s = ${replayed.eventsPerSecond} events/s (generated in ${replayed.generateSeconds.toFixed(1)} s)\nresults: ${file}`);
+  process.exit(0);
+}
+if (values.upload !== undefined) {
+  const files = Number(values.upload);
+  if (!Number.isInteger(files) || files < 1) throw new Error('--upload takes a number of files, at least 1');
+  const uploaded = await uploadBench(files, log);
+  const commit = commitOf();
+  const result = { commit, takenAt: new Date().toISOString(), mode: 'upload', ...uploaded };
+  mkdirSync(values.out!, { recursive: true });
+  const file = join(values.out!, `upload-${commit}-${result.takenAt.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`\nLetsApp upload @ ${commit}: ${uploaded.sequentialMiBps} MiB/s one at a time, ${uploaded.concurrentMiBps} MiB/s four at once; `
+    + `plain file copy + fsync ${uploaded.fileCopyMiBps} MiB/s (ratio ${(uploaded.sequentialMiBps / uploaded.fileCopyMiBps).toFixed(2)})\nresults: ${file}`);
   process.exit(0);
 }
 const storageDir = mkdtempSync(join(tmpdir(), 'letsapp-bench-'));

@@ -86,6 +86,8 @@ interface Operation {
   pathSchema?: JsonSchema;
   querySchema?: JsonSchema;
   bodySchema?: JsonSchema;
+  /** A request body that is not JSON (a file: `multipart/form-data`, a raw type): its documented content types. */
+  fileBody?: string[];
 }
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'];
@@ -116,7 +118,7 @@ function operationsOf(doc: Document): Operation[] {
   return Object.entries(doc.paths).flatMap(([template, item]) => METHODS.filter((method) => isObj(item[method])).map((method) => {
     const op = item[method] as OperationObject;
     const params = [...(Array.isArray(item.parameters) ? item.parameters : []), ...(op.parameters ?? [])].map((p) => deref<Parameter>(doc, p));
-    const body = op.requestBody ? deref(doc, op.requestBody).content['application/json']?.schema : undefined;
+    const content = op.requestBody ? deref(doc, op.requestBody).content : undefined;
     return {
       method: method.toUpperCase(),
       template,
@@ -126,12 +128,13 @@ function operationsOf(doc: Document): Operation[] {
       params: Object.fromEntries(params.map((p) => [p.name, p])),
       pathSchema: objectSchemaOf(params.filter((p) => p.in === 'path'), true),
       querySchema: objectSchemaOf(params.filter((p) => p.in === 'query'), false),
-      bodySchema: body,
+      bodySchema: content?.['application/json']?.schema,
+      fileBody: content && !content['application/json'] ? Object.keys(content) : undefined,
     };
   }));
 }
 
-const hasInput = (operation: Operation) => Boolean(operation.pathSchema ?? operation.querySchema ?? operation.bodySchema);
+const hasInput = (operation: Operation) => Boolean(operation.pathSchema ?? operation.querySchema ?? operation.bodySchema ?? operation.fileBody);
 const statusesOf = (operation: Operation) => Object.keys(operation.op.responses);
 
 // ---------------------------------------------------------------------------------------------- the server

@@ -2,7 +2,15 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import sharp from 'sharp';
-import { registerUser, request, startTestApp, type TestApp } from '../helpers/app.ts';
+import Database from 'better-sqlite3';
+import { eventUpcaster } from '../../commands/upcasters.ts';
+import { CommandHandler } from '../../src/commandHandler.ts';
+import { SqliteEventStore } from '../../src/eventstore/sqlite.ts';
+import { LocalBlobStore } from '../../src/media/blobStore.ts';
+import { collectMedia } from '../../src/media/mediaCollector.ts';
+import { SqliteReadStore } from '../../src/readstore/sqlite.ts';
+import { registerUser, request, startTestApp, tempDir, type TestApp } from '../helpers/app.ts';
+import { spawnServer } from '../helpers/process.ts';
 import { connect } from '../helpers/socket.ts';
 
 /** Files: checked by their bytes, stored by content, read only by whoever may, served safely. Tests that look into the temp dir run serially, before the others. */
@@ -198,4 +206,43 @@ test('thumbnails: made on first request, never upscaled, same access as the file
   t.is((await thumb('width=64&height=64&method=crop')).headers.get('etag'), cropped.headers.get('etag'), 'the same kept file');
   t.is((await thumb('width=64&height=64', outsider)).status, 404);
   t.is((await thumb('width=8&height=64')).status, 400);
+});
+
+test('kill -9 mid-upload: no event records it, and the half-written temp file is collected', async (t) => {
+  const storageDir = tempDir();
+  const server = await spawnServer(storageDir, { MEDIA_GC_INTERVAL_MS: '0' });
+  const user = (await request(server.url, 'POST', '/auth/register', {
+    body: { email: `crashup_${process.pid}@example.test`, username: `crashup_${process.pid}`, password: 'a long password' },
+  })).body;
+  let sent = 0;
+  const body = new ReadableStream({
+    async pull(controller) {
+      if (sent > 2) return new Promise(() => undefined); // then it stalls, mid-body
+      sent++;
+      controller.enqueue(new TextEncoder().encode('x'.repeat(50_000)));
+    },
+  });
+  const uploading = fetch(`${server.url}/api/media/upload?filename=big.txt`, {
+    method: 'POST', headers: { authorization: `Bearer ${user.accessToken}`, 'content-type': 'text/plain' }, body, duplex: 'half',
+  } as RequestInit).catch(() => 'dropped');
+  const temps = () => readdirSync(join(storageDir, 'media', 'tmp'));
+  for (let i = 0; i < 100 && temps().length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  t.is(temps().length, 1, 'the upload is being written');
+  await server.kill9();
+  t.is(await uploading, 'dropped');
+
+  const restarted = await spawnServer(storageDir, { MEDIA_GC_INTERVAL_MS: '0' });
+  t.teardown(() => restarted.stop());
+  const events = new Database(join(storageDir, 'events.sqlite'), { readonly: true });
+  t.is((events.prepare(`SELECT count(*) AS n FROM events WHERE type = 'MediaUploaded'`).get() as { n: number }).n, 0);
+  events.close();
+  const blobs = await new LocalBlobStore(join(storageDir, 'media')).init();
+  const readStore = new SqliteReadStore(join(storageDir, 'read.sqlite'), { checkpoints: false });
+  t.teardown(() => readStore.close());
+  const eventStore = new SqliteEventStore(join(storageDir, 'events.sqlite'));
+  t.teardown(() => eventStore.close());
+  const summary = await collectMedia({ readStore, commands: new CommandHandler(eventStore, eventUpcaster), blobs },
+    { now: new Date(Date.now() + 2 * 3_600_000), unattachedTtlMs: 86_400_000, graceMs: 3_600_000, dryRun: false });
+  t.is(summary.tempsDeleted, 1);
+  t.deepEqual(temps(), []);
 });
