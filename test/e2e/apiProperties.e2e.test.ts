@@ -151,15 +151,22 @@ const byId = (operationId: string): Operation => {
   return found;
 };
 
+/** A body that is not JSON (a file), as sent: its bytes, its Content-Type (none when undefined), what it is for reports. */
+interface RawBody { label: string; contentType: string | undefined; bytes: Buffer }
+const isRawBody = (value: unknown): value is RawBody => isObj(value) && Buffer.isBuffer(value.bytes) && typeof value.label === 'string';
+
 interface Answer { status: number; headers: Headers; text: string; json: unknown }
-interface Wire { method: string; path: string; token?: string | undefined; body?: string | undefined }
+interface Wire { method: string; path: string; token?: string | undefined; body?: string | RawBody | undefined; headers?: Record<string, string> | undefined }
 
 async function send(wire: Wire): Promise<Answer> {
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...wire.headers };
   if (wire.token !== undefined) headers.authorization = `Bearer ${wire.token}`;
-  if (wire.body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${app.url}${wire.path}`, { method: wire.method, headers, body: wire.body });
-  const text = await response.text();
+  if (typeof wire.body === 'string') headers['content-type'] = 'application/json';
+  else if (wire.body?.contentType !== undefined) headers['content-type'] = wire.body.contentType;
+  const body = typeof wire.body === 'string' ? wire.body : wire.body?.bytes;
+  const response = await fetch(`${app.url}${wire.path}`, { method: wire.method, headers, body });
+  // Bytes first: a binary body (a downloaded file) is never parsed, only its status and Content-Type are checked.
+  const text = Buffer.from(await response.arrayBuffer()).toString('utf8');
   let json: unknown;
   if (/[/+]json\b/.test(response.headers.get('content-type') ?? '')) {
     try { json = JSON.parse(text); } catch { json = undefined; }
@@ -168,7 +175,10 @@ async function send(wire: Wire): Promise<Answer> {
 }
 
 const head = () => app.eventStore.headPosition();
-const describe = (wire: Wire) => `${wire.method} ${wire.path.slice(0, 300)}${wire.body === undefined ? '' : ` ${wire.body.slice(0, 300)}`}`;
+const describe = (wire: Wire) => `${wire.method} ${wire.path.slice(0, 300)}`
+  + `${wire.headers && Object.keys(wire.headers).length > 0 ? ` ${JSON.stringify(wire.headers)}` : ''}`
+  + `${wire.body === undefined ? '' : typeof wire.body === 'string' ? ` ${wire.body.slice(0, 300)}`
+    : ` [${wire.body.label}: ${wire.body.bytes.length} bytes as ${wire.body.contentType ?? 'no Content-Type'}]`}`;
 const snippet = (answer: Answer) => `${answer.status} ${answer.text.slice(0, 300)}`;
 
 // ---------------------------------------------------------------------------------------------- the checks
@@ -190,6 +200,13 @@ function schemaErrors(schema: JsonSchema, value: unknown): string | undefined {
 }
 
 const essence = (type: string | null) => (type ?? '').split(';')[0]!.trim().toLowerCase();
+/** The documented media type or range (any type, `image/*`, `text/css`) that a response's Content-Type falls in. */
+function documentedTypeOf(mediaTypes: string[], contentType: string | null): string | undefined {
+  const actual = essence(contentType);
+  if (actual === '') return undefined;
+  return mediaTypes.find((type) => essence(type) === actual)
+    ?? mediaTypes.find((type) => essence(type) === '*/*' || (essence(type).endsWith('/*') && actual.startsWith(essence(type).slice(0, -1))));
+}
 const isJsonType = (type: string) => /^application\/([\w.-]+\+)?json$/.test(essence(type));
 const ERROR_REF = '#/components/schemas/Error';
 /** The codes an error status's description names: "`validation_failed`: ...; `not_found`: ...". */
@@ -213,10 +230,10 @@ function conformance(operation: Operation, answer: Answer): string[] {
   if (mediaTypes.length === 0) {
     if (answer.text !== '') problems.push(`content_type_conformance: ${status} documents no content, got ${contentType}: ${answer.text.slice(0, 200)}`);
   } else {
-    const mediaType = mediaTypes.find((type) => essence(type) === essence(contentType));
+    const mediaType = documentedTypeOf(mediaTypes, contentType);
     if (!mediaType) {
       problems.push(`content_type_conformance: ${status} answered ${contentType}, documented ${mediaTypes.join(' | ')}`);
-    } else if (isJsonType(mediaType)) {
+    } else if (isJsonType(mediaType)) { // anything else (`*/*`, text/html, ...) is binary here: status and type only
       if (answer.json === undefined) problems.push(`response_schema_conformance: ${status} body is not JSON: ${answer.text.slice(0, 200)}`);
       else {
         const errors = schemaErrors(content[mediaType]!.schema ?? true, answer.json);
