@@ -1,6 +1,6 @@
 import { createHash, createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { UnauthorizedError } from '../../commands/shared/errors.ts';
+import { NotFoundError } from '../../commands/shared/errors.ts';
 
 /**
  * Short-lived tokens for one file and one user, for `?token=` where a browser cannot send a bearer header
@@ -20,15 +20,17 @@ export class MediaTokens {
     return { token: jwt.sign({ sub: userId, mid: mediaId, iat, exp }, this.key, { algorithm: 'HS256' }), expiresAt: new Date(exp * 1000).toISOString() };
   }
 
-  /** The user the token was issued to, if it is valid for this file. */
+  /**
+   * The user the token was issued to, if it is valid for this file. An expired, forged or other file's token finds
+   * nothing (404), like a file one may not read: a token says nothing about whether a file exists.
+   */
   verify(token: string, mediaId: string, now: Date): string {
     try {
       const payload = jwt.verify(token, this.key, { algorithms: ['HS256'], clockTimestamp: Math.floor(now.getTime() / 1000) }) as jwt.JwtPayload;
       if (payload.mid !== mediaId || typeof payload.sub !== 'string') throw new Error('another file');
       return payload.sub;
-    } catch (error) {
-      if (error instanceof jwt.TokenExpiredError) throw new UnauthorizedError('Media token expired', 'token_expired');
-      throw new UnauthorizedError('Invalid media token', 'invalid_token');
+    } catch {
+      throw new NotFoundError('Media');
     }
   }
 }

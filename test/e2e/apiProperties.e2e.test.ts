@@ -34,9 +34,11 @@
  * negatives; 4 for operations without input) and FC_STATEFUL_RUNS (default 15 command sequences) are read from the
  * environment; a failure prints fast-check's seed, path, shrunk counterexample and the failed check. About 15 s.
  */
+import { createHash } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import jwt from 'jsonwebtoken';
+import sharp from 'sharp';
 // Named/`.default` imports: CommonJS modules under NodeNext (as in schemaArbitraries.ts).
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import ajvFormats from 'ajv-formats';
@@ -143,6 +145,8 @@ const statusesOf = (operation: Operation) => Object.keys(operation.op.responses)
 const app = await startTestApp();
 const doc = (await (await fetch(`${app.url}/openapi.json`)).json()) as Document;
 const operations = operationsOf(doc);
+/** An 8×8 PNG for uploads (see "files"), made here: once a test is declared, ava takes no more awaits before the next. */
+const PNG = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#f00' } }).png().toBuffer();
 test.after.always(async () => { await app.dispose(); });
 
 const byId = (operationId: string): Operation => {
@@ -323,6 +327,136 @@ function pathOnTheWire(operation: Operation, path: Json): Json | undefined {
   return read;
 }
 
+// ---------------------------------------------------------------------------------------------- files and other credentials
+
+/**
+ * A request body that is not JSON (`fileBody`: `multipart/form-data`, `application/octet-stream`) is a file, and its
+ * schema (`{type: string, contentMediaType: application/octet-stream}`) says nothing a generator could aim at: valid
+ * bodies are real small files (text, and a PNG made with sharp), invalid ones are files an upload must refuse.
+ */
+interface FileSpec { name: string; type: string; kind: 'text' | 'image'; bytes: Buffer }
+const FILES: FileSpec[] = [
+  { name: 'notes.txt', type: 'text/plain', kind: 'text', bytes: Buffer.from('Notes from the property suite.\n') },
+  { name: 'grüße.md', type: 'text/markdown', kind: 'text', bytes: Buffer.from('# Grüße ✓\n\nUTF-8 text.\n') },
+  { name: 'pixel.png', type: 'image/png', kind: 'image', bytes: PNG },
+];
+/** Operations that take an image only (their summary says so, their schema cannot): positives are mostly the PNG. */
+const IMAGE_ONLY = new Set(['setProfilePicture']);
+
+const BOUNDARY = 'api-properties-7d1f0c';
+const MULTIPART = `multipart/form-data; boundary=${BOUNDARY}`;
+interface Part { name: string; filename?: string; type?: string; bytes: Buffer }
+/** A multipart/form-data body, written out by hand so that broken ones can be sent too. */
+function multipart(parts: Part[]): Buffer {
+  return Buffer.concat([...parts.flatMap((part) => [
+    Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="${part.name}"${part.filename === undefined ? '' : `; filename="${part.filename}"`}\r\n`
+      + `${part.type === undefined ? '' : `Content-Type: ${part.type}\r\n`}\r\n`),
+    part.bytes,
+    Buffer.from('\r\n'),
+  ]), Buffer.from(`--${BOUNDARY}--\r\n`)]);
+}
+const isMultipart = (type: string) => essence(type) === 'multipart/form-data';
+
+/**
+ * A file as each documented content type carries it: `multipart/form-data` as the part `file` with its name, a raw
+ * type as the body itself (named by `?filename=` where that is documented: see `filename` in overridesFor); and the
+ * raw body with the file's own type, which the description allows ("the raw body with its Content-Type").
+ */
+function encodings(operation: Operation, file: FileSpec): RawBody[] {
+  return [...new Set([...operation.fileBody ?? [], file.type])].map((type) => (isMultipart(type)
+    ? { label: `multipart ${file.name}`, contentType: MULTIPART, bytes: multipart([{ name: 'file', filename: file.name, type: file.type, bytes: file.bytes }]) }
+    : { label: `raw ${file.name}`, contentType: type, bytes: file.bytes }));
+}
+
+/** A body an upload must refuse, the statuses it may answer, and the name a raw one goes by (`?filename=`). */
+interface BadBody extends RawBody { expect: number[]; filename?: string }
+const HTML = Buffer.from('<!doctype html><html><body><script>alert(1)</script></body></html>');
+const SVG = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><rect width="8" height="8"/></svg>');
+/**
+ * Markup (HTML named .png, SVG) and text that is not text (NUL, Latin-1) are refused by their bytes whatever they are
+ * called: 415; a PNG named .txt: 415 (the name is of another kind than the bytes); a PNG cut short: 422 (cannot be
+ * decoded); an empty file: 400; an image-only operation refuses text: 415. Sent in each documented encoding. Then
+ * wrong content types: JSON (415; 400 when it does not even parse as JSON), a form, none at all; and broken
+ * multipart bodies (no part `file`, two files, a field, no boundary): 400.
+ */
+function badBodies(operation: Operation): BadBody[] {
+  const bad: Array<[FileSpec, number[]]> = [
+    [{ name: 'cat.png', type: 'image/png', kind: 'image', bytes: HTML }, [415]],
+    [{ name: 'logo.svg', type: 'image/svg+xml', kind: 'image', bytes: SVG }, [415]],
+    [{ name: 'nul.txt', type: 'text/plain', kind: 'text', bytes: Buffer.from('a\u0000b') }, [415]],
+    [{ name: 'latin1.txt', type: 'text/plain', kind: 'text', bytes: Buffer.from('caf\xe9!', 'latin1') }, [415]],
+    [{ name: 'report.txt', type: 'text/plain', kind: 'text', bytes: PNG }, [415]],
+    [{ name: 'broken.png', type: 'image/png', kind: 'image', bytes: PNG.subarray(0, 40) }, [422]],
+    [{ name: 'empty.txt', type: 'text/plain', kind: 'text', bytes: Buffer.alloc(0) }, [400]],
+    ...IMAGE_ONLY.has(operation.op.operationId) ? [[FILES[0]!, [415]] as [FileSpec, number[]]] : [],
+  ];
+  const bodies: BadBody[] = bad.flatMap(([file, expect]) => encodings(operation, file)
+    .map((body) => ({ ...body, expect, ...isMultipart(body.contentType ?? '') ? {} : { filename: file.name } })));
+  bodies.push(
+    { label: 'a JSON document', contentType: 'application/json', bytes: Buffer.from(JSON.stringify({ file: PNG.toString('base64') })), expect: [415] },
+    { label: 'PNG bytes as JSON', contentType: 'application/json', bytes: PNG, expect: [400, 415] },
+    { label: 'a form', contentType: 'application/x-www-form-urlencoded', bytes: Buffer.from('file=x'), expect: [415] },
+    { label: 'PNG bytes without a Content-Type', contentType: undefined, bytes: PNG, expect: [415] },
+  );
+  if (operation.fileBody?.some(isMultipart)) {
+    const text = { filename: 'a.txt', type: 'text/plain', bytes: FILES[0]!.bytes };
+    bodies.push(
+      { label: 'multipart, the part named "upload"', contentType: MULTIPART, bytes: multipart([{ name: 'upload', ...text }]), expect: [400] },
+      { label: 'multipart, two files', contentType: MULTIPART, bytes: multipart([{ name: 'file', ...text }, { name: 'file', ...text }]), expect: [400] },
+      { label: 'multipart, a field and the file', contentType: MULTIPART, bytes: multipart([{ name: 'note', bytes: Buffer.from('hi') }, { name: 'file', ...text }]), expect: [400] },
+      { label: 'multipart, no part', contentType: MULTIPART, bytes: multipart([]), expect: [400] },
+      { label: 'multipart without a boundary', contentType: 'multipart/form-data', bytes: multipart([{ name: 'file', ...text }]), expect: [400] },
+    );
+  }
+  return bodies;
+}
+
+/** The query without `filename`, or with this one where the operation documents it. */
+function named(operation: Operation, query: Json, filename: string | undefined): Json {
+  const { filename: _dropped, ...rest } = query;
+  return filename !== undefined && operation.params.filename?.in === 'query' ? { ...rest, filename } : rest;
+}
+
+/**
+ * Request headers that the document describes in prose, not as parameters, while it documents their answers:
+ * `Range` where 206 or 416 is documented, `If-None-Match` where 304 is ("Supports `Range` (206, 416), `If-None-Match` (304)").
+ */
+function conditionalHeaders(operation: Operation): fc.Arbitrary<Record<string, string>> {
+  const model: Record<string, fc.Arbitrary<string>> = {};
+  const { responses } = operation.op;
+  if (responses['206'] ?? responses['416']) model.range = fc.constantFrom('bytes=0-3', 'bytes=2-', 'bytes=-3', 'bytes=0-0,2-3', 'bytes=1000000-', 'bytes=9-2', 'lines=1-2');
+  if (responses['304']) model['if-none-match'] = fc.constantFrom('*', '"not-this-one"', 'W/"nor-this"');
+  return Object.keys(model).length === 0 ? fc.constant({}) : fc.record(model, { requiredKeys: [] }) as fc.Arbitrary<Record<string, string>>;
+}
+
+/**
+ * A credential in the query, the alternative to the bearer on some operations (`apiKey` `in: query`: the media token
+ * `?token=`), and the operation that issues it, as its scheme's description names it ("From POST /api/media/{id}/token: ...").
+ */
+interface QueryCredential { scheme: string; param: string; issuer: Operation }
+function queryCredentialOf(operation: Operation): QueryCredential | undefined {
+  const schemes = (doc.components.securitySchemes ?? {}) as Record<string, Json>;
+  for (const scheme of (operation.op.security ?? []).flatMap((requirement) => Object.keys(requirement))) {
+    const definition = schemes[scheme];
+    if (definition?.type !== 'apiKey' || definition.in !== 'query') continue;
+    const [, method, template] = /\bFrom (GET|POST|PUT|PATCH) (\/[^\s:]+)/.exec(String(definition.description)) ?? [];
+    const issuer = operations.find((o) => o.method === method && o.template === template);
+    if (!issuer) throw new Error(`${operation.label}: the description of scheme ${scheme} names no operation that issues it`);
+    return { scheme, param: String(definition.name), issuer };
+  }
+  return undefined;
+}
+const queryCredentials = new Map(operations.flatMap((operation) => {
+  const credential = queryCredentialOf(operation);
+  return credential ? [[operation, credential] as const] : [];
+}));
+
+/** What the issuer gives `caller` for these path parameters (its answer's `token`), or undefined when it refuses. */
+async function issued(credential: QueryCredential, caller: User, path: Json): Promise<string | undefined> {
+  const answer = await api(credential.issuer.op.operationId, caller, { path });
+  return answer.status === 200 && isObj(answer.json) && typeof answer.json.token === 'string' ? answer.json.token : undefined;
+}
+
 // ---------------------------------------------------------------------------------------------- fixtures
 
 type User = Awaited<ReturnType<typeof registerUser>>;
@@ -333,11 +467,23 @@ const PASSWORD = 'correct horse battery';
 /**
  * What the ids of generated requests point at: three users registered for each test (so that a block, a revoked
  * token or a transferred group does not leak into the next one), a group alice owns with bob in it (carol is not),
- * messages between alice and bob and in the group, and bob among alice's contacts when the API has contacts.
+ * messages between alice and bob and in the group, and bob among alice's contacts when the API has contacts. When the
+ * API has uploads: each user's files (two texts and the PNG; the PNG is also an image, for group icons), one of alice's
+ * attached to her message to bob (so bob may read it), and alice's profile picture.
  */
-interface Fixture { users: Record<Person, User>; userIds: string[]; groupIds: string[]; messageIds: string[] }
+interface Fixture {
+  users: Record<Person, User>; userIds: string[]; groupIds: string[]; messageIds: string[];
+  media: Record<Person, Uploads>; mediaIds: string[];
+}
+interface Uploads { files: string[]; images: string[] }
 
-interface Generated { caller: CallerName; path: Json; query: Json; body: unknown; rawPath?: Record<string, string> }
+interface Generated {
+  caller: CallerName; path: Json; query: Json; body: unknown; rawPath?: Record<string, string>;
+  /** Request headers the document describes in prose (see conditionalHeaders). */
+  headers?: Record<string, string>;
+  /** `query`: the caller authenticates with a query credential it was issued (see QueryCredential), not its bearer. */
+  credential?: 'bearer' | 'query';
+}
 
 function wireOf(operation: Operation, input: Generated, token: string | undefined): Wire {
   const path = operation.template.replace(/\{([^}]+)\}/g, (_, name: string) => input.rawPath?.[name] ?? segment(input.path[name]));
@@ -345,8 +491,19 @@ function wireOf(operation: Operation, input: Generated, token: string | undefine
     method: operation.method,
     path: path + queryString(input.query),
     token,
-    body: operation.bodySchema !== undefined && input.body !== undefined ? JSON.stringify(input.body) : undefined,
+    headers: input.headers,
+    body: operation.bodySchema !== undefined && input.body !== undefined ? JSON.stringify(input.body)
+      : operation.fileBody && isRawBody(input.body) ? input.body : undefined,
   };
+}
+
+/** The wire of a generated input, with the caller's bearer, or with a query credential issued to the caller for that path. */
+async function wireFor(operation: Operation, input: Generated, fixture: Fixture): Promise<Wire> {
+  const credential = queryCredentials.get(operation);
+  if (input.credential !== 'query' || !credential || !(input.caller in fixture.users)) return wireOf(operation, input, await tokenOf(input.caller, fixture));
+  // Refused (a file the caller may not read): no credential at all, a documented 401.
+  const token = await issued(credential, fixture.users[input.caller as Person], input.path);
+  return wireOf(operation, { ...input, query: { ...input.query, [credential.param]: token } }, undefined);
 }
 
 async function tokenOf(caller: CallerName, fixture: Fixture): Promise<string | undefined> {
@@ -356,9 +513,11 @@ async function tokenOf(caller: CallerName, fixture: Fixture): Promise<string | u
 }
 
 /** One request by operation id, checked like every generated one: the fixtures and chains speak the documented API too. */
-async function api(operationId: string, caller: User | null, input: { path?: Json; query?: Json; body?: unknown } = {}): Promise<Answer> {
+async function api(operationId: string, caller: User | null,
+  input: { path?: Json; query?: Json; body?: unknown; headers?: Record<string, string> } = {}): Promise<Answer> {
   const operation = byId(operationId);
-  const wire = wireOf(operation, { caller: 'anonymous', path: input.path ?? {}, query: input.query ?? {}, body: input.body }, caller?.accessToken);
+  const generated = { caller: 'anonymous' as const, path: input.path ?? {}, query: input.query ?? {}, body: input.body, headers: input.headers };
+  const wire = wireOf(operation, generated, caller?.accessToken);
   const answer = await send(wire);
   const problems = conformance(operation, answer);
   if (problems.length > 0) fail(operation, wire, problems);
@@ -374,11 +533,26 @@ async function expectStatus(t: ExecutionContext, status: number, operationId: st
 
 const documents = (operationId: string) => operations.some((operation) => operation.op.operationId === operationId);
 
+/** Two texts and the PNG, in turn as each documented encoding carries them (multipart, raw octet-stream, raw own type). */
+async function uploadsOf(user: User): Promise<Uploads> {
+  if (!documents('uploadMedia')) return { files: [], images: [] };
+  const operation = byId('uploadMedia');
+  const stored = await Promise.all(FILES.map(async (file, i) => {
+    const bodies = encodings(operation, file);
+    const { media } = await must(201, 'uploadMedia', user, { query: named(operation, {}, file.name), body: bodies[i % bodies.length] });
+    return { id: media.id as string, kind: file.kind };
+  }));
+  return { files: stored.map((m) => m.id), images: stored.filter((m) => m.kind === 'image').map((m) => m.id) };
+}
+
 async function freshFixture(): Promise<Fixture> {
   const [alice, bob, carol] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
   const group = (await api('createGroup', alice, { body: { name: 'Fixture', memberIds: [bob.user.id] } })).json as any;
+  const [aliceMedia, bobMedia, carolMedia] = await Promise.all([uploadsOf(alice), uploadsOf(bob), uploadsOf(carol)]);
+  const avatar = documents('setProfilePicture')
+    ? [(await must(200, 'setProfilePicture', alice, { body: encodings(byId('setProfilePicture'), FILES[2]!)[0] })).profile.avatarMediaId as string] : [];
   const sent = await Promise.all([
-    api('sendMessage', alice, { body: { recipientId: bob.user.id, text: 'alice to bob' } }),
+    api('sendMessage', alice, { body: { recipientId: bob.user.id, text: 'alice to bob', ...aliceMedia.files.length > 0 ? { attachments: aliceMedia.files.slice(0, 1) } : {} } }),
     api('sendMessage', bob, { body: { recipientId: alice.user.id, text: 'bob to alice' } }),
     api('sendMessage', alice, { body: { groupId: group.group.id, text: 'alice to the group' } }),
   ]);
@@ -388,6 +562,8 @@ async function freshFixture(): Promise<Fixture> {
     userIds: [alice, bob, carol].map((u) => u.user.id),
     groupIds: [group.group.id],
     messageIds: sent.map((answer) => (answer.json as any).message.id),
+    media: { alice: aliceMedia, bob: bobMedia, carol: carolMedia },
+    mediaIds: [aliceMedia, bobMedia, carolMedia].flatMap((uploads) => uploads.files).concat(avatar),
   };
 }
 
@@ -401,20 +577,34 @@ const uuid = fc.uuid({ version: 4 });
 /** Real ids most of the time (so calls succeed, or meet 403/409), random ones otherwise (404). */
 const realOrRandom = (ids: string[]) => fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...ids) }, { weight: 1, arbitrary: uuid });
 const freshName = fc.stringMatching(/^[a-z][a-z0-9_]{5,20}$/);
+const NO_UPLOADS: Uploads = { files: [], images: [] };
 
 /**
  * Arbitraries for properties by name, at any depth: ids of the fixtures, and identities that can register or log in.
- * `{id}` names a resource of the collection before it in the path (`/api/groups/{id}` → a group).
+ * `{id}` names a resource of the collection before it in the path (`/api/groups/{id}` → a group). Files depend on the
+ * caller (its own it may read, delete and attach; others' are 404 or 422) and a file's name on the file being sent.
  */
-function overridesFor(operation: Operation, fixture: Fixture): Record<string, fc.Arbitrary<unknown>> {
+function overridesFor(operation: Operation, fixture: Fixture, caller: CallerName, file?: FileSpec): Record<string, fc.Arbitrary<unknown>> {
   const users = realOrRandom(fixture.userIds), groups = realOrRandom(fixture.groupIds), messages = realOrRandom(fixture.messageIds);
+  const own = caller in fixture.media ? fixture.media[caller as Person] : NO_UPLOADS;
+  const anyMedia = fixture.mediaIds.length > 0 ? realOrRandom(fixture.mediaIds) : uuid;
+  const media = own.files.length > 0 ? fc.oneof({ weight: 1, arbitrary: fc.constantFrom(...own.files) }, { weight: 1, arbitrary: anyMedia }) : anyMedia;
   const collection = /\/(\w+)\/\{id\}/.exec(operation.template)?.[1];
   const emails = Object.values(fixture.users).map((u) => u.email);
   return {
     recipientId: users, userId: users, with: users, groupId: groups, messageId: messages, replyTo: messages,
     memberIds: fc.array(users, { maxLength: 3 }),
     userIds: fc.array(users, { minLength: 1, maxLength: 5 }).map((ids) => ids.join(',')), // a comma-separated query parameter
-    ...(collection === 'groups' ? { id: groups } : collection === 'messages' ? { id: messages } : collection === 'users' ? { id: users } : {}),
+    ...(collection === 'groups' ? { id: groups } : collection === 'messages' ? { id: messages } : collection === 'users' ? { id: users }
+      : collection === 'media' ? { id: media } : {}),
+    // A message attaches its sender's own live files (anyone else's, or a random id: 422 invalid_attachment); a group
+    // icon is an image its setter uploaded (likewise).
+    attachments: fc.oneof({ weight: 3, arbitrary: fc.subarray(own.files) }, { weight: 1, arbitrary: fc.array(media, { minLength: 1, maxLength: 3 }) }),
+    iconMediaId: fc.oneof(fc.constant(null), own.images.length > 0 ? realOrRandom(own.images) : uuid),
+    // An upload goes by its file's name mostly (a random name may be of another kind: 415 extension_mismatch); a
+    // few upload ids, so that retries (200, the first upload) happen.
+    ...(file ? { filename: fc.oneof({ weight: 3, arbitrary: fc.constant(file.name) }, { weight: 1, arbitrary: fc.string({ maxLength: 20 }) }) } : {}),
+    clientUploadId: fc.constantFrom('upload-1', 'upload-2', 'upload-3'),
     // Fresh identities register; the fixtures' are taken (409) or log in; a random string is refused (400 or 401).
     email: fc.oneof(freshName.map((n) => `${n}@example.test`), fc.constantFrom(...emails), fc.string({ maxLength: 20 })),
     username: fc.oneof({ weight: 2, arbitrary: freshName }, { weight: 1, arbitrary: fc.constantFrom(...Object.values(fixture.users).map((u) => u.user.username)) }, { weight: 1, arbitrary: fc.string({ maxLength: 20 }) }),
@@ -449,13 +639,34 @@ function callers(operation: Operation): fc.Arbitrary<CallerName> {
   return fc.constantFrom('alice', 'bob', 'carol');
 }
 
-function validInputs(operation: Operation, fixture: Fixture): fc.Arbitrary<Generated> {
-  const options = { rootDocument: doc, overrides: overridesFor(operation, fixture) };
-  const generated: fc.Arbitrary<Generated> = fc.record({
-    caller: callers(operation),
+/** The files a positive input sends: any of them, or mostly the image where only an image is taken. */
+function filesFor(operation: Operation): fc.Arbitrary<FileSpec | undefined> {
+  if (!operation.fileBody) return fc.constant(undefined);
+  if (!IMAGE_ONLY.has(operation.op.operationId)) return fc.constantFrom(...FILES);
+  return fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...FILES.filter((file) => file.kind === 'image')) }, { weight: 1, arbitrary: fc.constantFrom(...FILES) });
+}
+
+/** Path, query and body generated valid for this caller and file (a file body: the file in one of its encodings). */
+function inputsOf(operation: Operation, fixture: Fixture, caller: CallerName, file: FileSpec | undefined): fc.Arbitrary<Generated> {
+  const options = { rootDocument: doc, overrides: overridesFor(operation, fixture, caller, file) };
+  return fc.record({
+    caller: fc.constant(caller),
     path: operation.pathSchema ? valid(operation.pathSchema, options) as fc.Arbitrary<Json> : fc.constant({}),
     query: operation.querySchema ? valid(operation.querySchema, options) as fc.Arbitrary<Json> : fc.constant({}),
-    body: operation.bodySchema ? valid(operation.bodySchema, options) : fc.constant(undefined),
+    body: operation.bodySchema ? valid(operation.bodySchema, options) : file ? fc.constantFrom(...encodings(operation, file)) : fc.constant(undefined),
+  });
+}
+
+function validInputs(operation: Operation, fixture: Fixture): fc.Arbitrary<Generated> {
+  const built = new Map<string, fc.Arbitrary<Generated>>(); // once per caller and file: building arbitraries is not free
+  const extras = fc.record({
+    headers: conditionalHeaders(operation),
+    credential: queryCredentials.has(operation) ? fc.constantFrom<'bearer' | 'query'>('bearer', 'query') : fc.constant(undefined),
+  });
+  const generated: fc.Arbitrary<Generated> = fc.tuple(callers(operation), filesFor(operation)).chain(([caller, file]) => {
+    const key = `${caller}:${file?.name}`;
+    if (!built.has(key)) built.set(key, fc.tuple(inputsOf(operation, fixture, caller, file), extras).map(([input, more]) => ({ ...input, ...more })));
+    return built.get(key)!;
   });
   const rule = CROSS_FIELD_RULES[operation.op.operationId];
   return rule ? fc.oneof({ weight: 1, arbitrary: generated }, { weight: 3, arbitrary: generated.filter(rule) }) : generated;
@@ -521,13 +732,14 @@ for (const operation of operations) {
   test.serial(`positive: ${operation.label} answers documented statuses, content types, bodies and headers`, async (t) => {
     t.timeout(120_000);
     const fixture = await freshFixture();
-    const seen = new Map<number, number>();
+    const seen = new Map<number, number>(), viaQuery = new Map<number, number>();
     await fc.assert(fc.asyncProperty(validInputs(operation, fixture), async (input) => {
-      const wire = wireOf(operation, input, await tokenOf(input.caller, fixture));
+      const wire = await wireFor(operation, input, fixture);
       const before = await head();
       const answer = await send(wire);
       const after = await head();
       seen.set(answer.status, (seen.get(answer.status) ?? 0) + 1);
+      if (wire.token === undefined && input.credential === 'query') viaQuery.set(answer.status, (viaQuery.get(answer.status) ?? 0) + 1);
       const problems = conformance(operation, answer);
       if (answer.status >= 400 && answer.status < 500 && after !== before
         && !(answer.status === 409 && COMPENSATING_CONFLICTS.has(operation.op.operationId))) {
@@ -535,7 +747,7 @@ for (const operation of operations) {
       }
       if (problems.length > 0) fail(operation, wire, problems);
     }), settings(runs));
-    t.log(`${runs} runs: ${tally(seen)}`);
+    t.log(`${runs} runs: ${tally(seen)}${viaQuery.size > 0 ? ` (with a query credential: ${tally(viaQuery)})` : ''}`);
     // positive_data_acceptance, loosely: the generators reach the success path at least once.
     t.true([...seen.keys()].some((status) => status >= 200 && status < 300), `no 2xx in ${runs} runs: ${tally(seen)}`);
   });
@@ -549,21 +761,27 @@ for (const operation of operations) {
  */
 const HOSTILE_SEGMENTS = ['%24gt', '..%2F..%2Fetc', '..%2F', '%00', 'x'.repeat(3_000), '__proto__', 'constructor', '%', '%E0%A4%A', 'null', '1'];
 
-interface Negative extends Generated { mutation: string }
+/** `expect`: the statuses this one may answer, when they are not the usual NEGATIVE_STATUSES (a refused file: 415, 422). */
+interface Negative extends Generated { mutation: string; expect?: number[] }
 
-/** Mutations that the document still rejects once they went through the URL (`"1"` for an integer does not). */
+/**
+ * Mutations that the document still rejects once they went through the URL (`"1"` for an integer does not). A file
+ * body is not mutated but replaced by one an upload must refuse (badBodies); the other families send the image.
+ */
 function negativeInputs(operation: Operation, fixture: Fixture): fc.Arbitrary<Negative> | undefined {
-  const options = { rootDocument: doc, overrides: overridesFor(operation, fixture) };
-  const base = fc.record({
-    caller: fc.constant<CallerName>(operation.secured ? 'alice' : 'anonymous'),
-    path: operation.pathSchema ? valid(operation.pathSchema, options) as fc.Arbitrary<Json> : fc.constant({}),
-    query: operation.querySchema ? valid(operation.querySchema, options) as fc.Arbitrary<Json> : fc.constant({}),
-    body: operation.bodySchema ? valid(operation.bodySchema, options) : fc.constant(undefined),
-  });
+  const caller: CallerName = operation.secured ? 'alice' : 'anonymous';
+  const file = operation.fileBody ? FILES.find((f) => f.kind === 'image') : undefined;
+  const options = { rootDocument: doc, overrides: overridesFor(operation, fixture, caller, file) };
+  const base = inputsOf(operation, fixture, caller, file);
   const families: fc.Arbitrary<Negative>[] = [];
   const label = (where: string, m: Mutation) => `${where} ${m.mutation} (${m.kind})`;
   if (operation.bodySchema) {
     families.push(fc.tuple(base, mutations(operation.bodySchema, options)).map(([input, m]) => ({ ...input, body: m.value, mutation: label('body', m) })));
+  }
+  if (operation.fileBody) {
+    families.push(fc.tuple(base, fc.constantFrom(...badBodies(operation))).map(([input, bad]) => ({
+      ...input, body: bad, query: named(operation, input.query, bad.filename), mutation: `body: ${bad.label}`, expect: bad.expect,
+    })));
   }
   if (operation.querySchema) {
     const schema = operation.querySchema;
@@ -605,6 +823,33 @@ function wrongTokens(owner: User, revoked: string): Array<[string, string | unde
   ];
 }
 
+/**
+ * Query credentials (`?token=`), without a bearer, on one of alice's files: the one issued for it is accepted (so the
+ * 401s are the credential's doing); wrong ones are a documented 401; so is a wrong bearer beside the right one (a
+ * bearer, when sent, is what counts).
+ */
+async function queryCredentialCases(operation: Operation, credential: QueryCredential, fixture: Fixture, revoked: string) {
+  const alice = fixture.users.alice;
+  const [mine, other] = fixture.media.alice.files;
+  const on = (id: string | undefined): Json => Object.fromEntries(Object.values(operation.params).filter((p) => p.in === 'path').map((p) => [p.name, id]));
+  const right = await issued(credential, alice, on(mine)), forOther = await issued(credential, alice, on(other));
+  // To forge an expired one: the key the server derives from the JWT secret for media tokens (src/media/mediaTokens.ts).
+  const mediaKey = createHash('sha256').update(`media-token:${secret}`).digest();
+  const claims = { sub: alice.user.id, mid: mine };
+  const cases: Array<{ name: string; bearer?: string; token?: string | undefined; expected: number }> = [
+    { name: 'the issued query credential', token: right, expected: 200 },
+    { name: 'no credential at all', expected: 401 },
+    { name: 'a garbage query credential', token: 'not.a.token', expected: 401 },
+    { name: 'an access token as the query credential', token: alice.accessToken, expected: 401 },
+    { name: 'a query credential issued for another file', token: forOther, expected: 401 },
+    { name: 'a query credential signed with the access-token key', token: jwt.sign(claims, secret, { algorithm: 'HS256', expiresIn: 600 }), expected: 401 },
+    { name: 'an expired query credential', token: jwt.sign(claims, mediaKey, { algorithm: 'HS256', expiresIn: -10 }), expected: 401 },
+    { name: 'a garbage bearer beside the issued query credential', bearer: 'not.a.token', token: right, expected: 401 },
+    { name: 'a revoked bearer beside the issued query credential', bearer: revoked, token: right, expected: 401 },
+  ];
+  return cases.map((c) => ({ ...c, path: on(mine) }));
+}
+
 /** A negative answer: a documented 400 (validation), 404 (no such route or resource) or 413, as Error, with nothing appended. */
 const NEGATIVE_STATUSES = [400, 404, 413];
 
@@ -622,7 +867,7 @@ for (const operation of operations.filter((o) => hasInput(o) || o.secured)) {
         const after = await head();
         seen.set(answer.status, (seen.get(answer.status) ?? 0) + 1);
         const problems = conformance(operation, answer);
-        const allowed = NEGATIVE_STATUSES.filter((status) => operation.op.responses[status] !== undefined);
+        const allowed = input.expect ?? NEGATIVE_STATUSES.filter((status) => operation.op.responses[status] !== undefined);
         if (!allowed.includes(answer.status)) problems.push(`negative_data_rejection: ${input.mutation} answered ${snippet(answer)}, expected one of ${allowed.join(', ')}`);
         if (after !== before) problems.push(`no stray events: ${input.mutation} appended ${after - before} event(s)`);
         if (problems.length > 0) fail(operation, wire, [`mutation: ${input.mutation}`, ...problems]);
@@ -643,8 +888,20 @@ for (const operation of operations.filter((o) => hasInput(o) || o.secured)) {
         if (await head() !== before) problems.push(`no stray events: a ${name} token appended events`);
         if (problems.length > 0) fail(operation, wire, problems);
       }
+      const credential = queryCredentials.get(operation);
+      for (const { name, path, bearer, token, expected } of credential ? await queryCredentialCases(operation, credential, fixture, victim.accessToken) : []) {
+        const wire = wireOf(operation, { caller: 'anonymous', path, query: { [credential!.param]: token }, body: undefined }, bearer);
+        const before = await head();
+        const answer = await send(wire);
+        seen.set(answer.status, (seen.get(answer.status) ?? 0) + 1);
+        const problems = conformance(operation, answer);
+        if (answer.status !== expected) problems.push(`${name} answered ${snippet(answer)}, expected ${expected}`);
+        if (await head() !== before) problems.push(`no stray events: ${name} appended events`);
+        if (problems.length > 0) fail(operation, wire, problems);
+      }
     }
-    t.log(`${arbitrary ? RUNS : 0} mutations${operation.secured ? ' + 9 wrong tokens' : ''}: ${tally(seen)}`);
+    const wrong = operation.secured ? ` + ${9 + (queryCredentials.has(operation) ? 9 : 0)} wrong or right credentials` : '';
+    t.log(`${arbitrary ? RUNS : 0} mutations${wrong}: ${tally(seen)}`);
     t.pass();
   });
 }

@@ -12,6 +12,7 @@ import { SqliteReadStore } from '../../src/readstore/sqlite.ts';
 import { registerUser, request, startTestApp, tempDir, type TestApp } from '../helpers/app.ts';
 import { spawnServer } from '../helpers/process.ts';
 import { connect } from '../helpers/socket.ts';
+import { pngBomb } from '../helpers/images.ts';
 
 /** Files: checked by their bytes, stored by content, read only by whoever may, served safely. Tests that look into the temp dir run serially, before the others. */
 let app: TestApp;
@@ -108,7 +109,9 @@ test('who may read a file: the uploader, the readers of a message attaching it, 
 
   const { token } = (await request(app.url, 'POST', `/api/media/${media.id}/token`, { token: member.accessToken })).body;
   t.is((await fetch(`${app.url}/api/media/${media.id}?token=${token}`)).status, 200, 'a token instead of a header');
-  t.is((await fetch(`${app.url}/api/media/${media.id}?token=${member.accessToken}`)).status, 401, 'an access token is not a media token');
+  t.is((await fetch(`${app.url}/api/media/${media.id}?token=${member.accessToken}`)).status, 404, 'an access token is not a media token');
+  const otherFile = (await (await upload(member, Buffer.from('mine'), 'text/plain', '?filename=m.txt')).json() as any).media;
+  t.is((await fetch(`${app.url}/api/media/${otherFile.id}?token=${token}`)).status, 404, 'a token is for one file');
   t.is((await request(app.url, 'POST', `/api/media/${media.id}/token`, { token: outsider.accessToken })).status, 404);
 
   t.is((await request(app.url, 'DELETE', `/api/groups/${group.id}/members/${member.user.id}`, { token: owner.accessToken })).status, 204);
@@ -245,4 +248,27 @@ test('kill -9 mid-upload: no event records it, and the half-written temp file is
     { now: new Date(Date.now() + 2 * 3_600_000), unattachedTtlMs: 86_400_000, graceMs: 3_600_000, dryRun: false });
   t.is(summary.tempsDeleted, 1);
   t.deepEqual(temps(), []);
+});
+
+test('a pixel flood (a 30,000 × 30,000 PNG header) is refused quickly; a video over MEDIA_MAX_BYTES is a 413; a JPEG/HTML polyglot comes back as a plain JPEG', async (t) => {
+  const owner = await registerUser(app.url);
+  const started = performance.now();
+  const flood = await multipart(owner, pngBomb(30_000, 30_000), 'flood.png');
+  t.is(flood.status, 422);
+  t.is((await flood.json() as any).error.code, 'image_too_large');
+  t.true(performance.now() - started < 2_000, 'refused from the header, not by decoding 3.6 GB of pixels');
+
+  const video = Buffer.alloc(2 * 1024 * 1024 + 1);
+  Buffer.from([0, 0, 0, 0x18, 0x66, 0x74, 0x79, 0x70, 0x69, 0x73, 0x6f, 0x6d, 0, 0, 2, 0, 0x69, 0x73, 0x6f, 0x6d, 0x69, 0x73, 0x6f, 0x32]).copy(video);
+  const tooBig = await upload(owner, video, 'video/mp4', '?filename=clip.mp4');
+  t.is(tooBig.status, 413);
+
+  const jpeg = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#123' } }).jpeg().toBuffer();
+  const polyglot = Buffer.concat([jpeg, Buffer.from('<html><script>alert(document.cookie)</script></html>')]);
+  const { media } = await (await multipart(owner, polyglot, 'innocent.jpg')).json() as any;
+  const served = await fetch(`${app.url}/api/media/${media.id}`, { headers: auth(owner) });
+  t.is(served.headers.get('content-type'), 'image/jpeg');
+  t.is(served.headers.get('x-content-type-options'), 'nosniff');
+  t.regex(served.headers.get('content-security-policy') ?? '', /sandbox/);
+  t.false(Buffer.from(await served.arrayBuffer()).includes('<script>'), 're-encoding dropped the HTML tail');
 });
