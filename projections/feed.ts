@@ -182,6 +182,9 @@ export const feedProjector: Projector = {
   name: FEED,
   collections: {
     [FEED]: [{ key: { conversationId: 1, position: 1 } }, { key: { userIds: 1 }, multikey: true }, { key: { position: 1 } }],
+    // Written by prune-feed, read by every sync: created here at start so a reader never has to create it. A rebuild
+    // starts it afresh, rightly: the rebuilt feed holds every entry again.
+    [FEED_HORIZON]: [],
   },
   reads: [USERS, CONTACTS, MEDIA_FILES, GROUPS, MESSAGES, GROUP_MESSAGES, CONVERSATIONS],
   handles: new Set([...messageEventTypes, ...receiptEventTypes, ...groupEventTypes, ...contactEventTypes, ...profileTypes]),

@@ -54,19 +54,27 @@ function receiveMultipart(ctx: Context, options: ReceiveOptions): Promise<Receiv
     }
     let received: Promise<ReceivedUpload> | null = null;
     let current: Readable | null = null;
+    let failed = false;
     // Answers only once a file being written is gone: a refused upload leaves no temp file behind.
     const fail = (error: unknown) => {
+      if (failed) return;
+      failed = true;
       ctx.req.unpipe(parser);
       ctx.req.resume();
       current?.destroy(error instanceof Error ? error : undefined);
       void (received ?? Promise.resolve()).catch(() => undefined).then(() => reject(error));
     };
     parser.on('file', (name, file, info) => {
+      // Parts the parser had already buffered still arrive after a failure (a field before the file): not stored.
+      if (failed) return void file.resume();
       if (name !== 'file' || received) {
         file.resume();
         return fail(new ValidationError('One part, named "file"', { field: name }));
       }
       current = file;
+      // `fail` may destroy this stream with an error before streamToTemp (still opening its temp file) listens to
+      // it: without a listener that 'error' is an uncaught exception. streamToTemp still sees the error and cleans up.
+      file.on('error', () => undefined);
       received = streamToTemp(file, info.filename || null, options);
       received.catch(() => file.resume());
     });

@@ -380,17 +380,20 @@ const SVG = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1
  * multipart bodies (no part `file`, two files, a field, no boundary): 400.
  */
 function badBodies(operation: Operation): BadBody[] {
-  const bad: Array<[FileSpec, number[]]> = [
+  // [file, statuses, whether only its name makes it bad]: a raw body has no name where `?filename=` is not documented.
+  const bad: Array<[FileSpec, number[], boolean?]> = [
     [{ name: 'cat.png', type: 'image/png', kind: 'image', bytes: HTML }, [415]],
     [{ name: 'logo.svg', type: 'image/svg+xml', kind: 'image', bytes: SVG }, [415]],
     [{ name: 'nul.txt', type: 'text/plain', kind: 'text', bytes: Buffer.from('a\u0000b') }, [415]],
     [{ name: 'latin1.txt', type: 'text/plain', kind: 'text', bytes: Buffer.from('caf\xe9!', 'latin1') }, [415]],
-    [{ name: 'report.txt', type: 'text/plain', kind: 'text', bytes: PNG }, [415]],
+    [{ name: 'report.txt', type: 'text/plain', kind: 'text', bytes: PNG }, [415], true],
     [{ name: 'broken.png', type: 'image/png', kind: 'image', bytes: PNG.subarray(0, 40) }, [422]],
     [{ name: 'empty.txt', type: 'text/plain', kind: 'text', bytes: Buffer.alloc(0) }, [400]],
     ...IMAGE_ONLY.has(operation.op.operationId) ? [[FILES[0]!, [415]] as [FileSpec, number[]]] : [],
   ];
-  const bodies: BadBody[] = bad.flatMap(([file, expect]) => encodings(operation, file)
+  const takesName = operation.params.filename?.in === 'query';
+  const bodies: BadBody[] = bad.flatMap(([file, expect, byName]) => encodings(operation, file)
+    .filter((body) => !byName || takesName || isMultipart(body.contentType ?? ''))
     .map((body) => ({ ...body, expect, ...isMultipart(body.contentType ?? '') ? {} : { filename: file.name } })));
   bodies.push(
     { label: 'a JSON document', contentType: 'application/json', bytes: Buffer.from(JSON.stringify({ file: PNG.toString('base64') })), expect: [415] },
@@ -824,30 +827,32 @@ function wrongTokens(owner: User, revoked: string): Array<[string, string | unde
 }
 
 /**
- * Query credentials (`?token=`), without a bearer, on one of alice's files: the one issued for it is accepted (so the
- * 401s are the credential's doing); wrong ones are a documented 401; so is a wrong bearer beside the right one (a
- * bearer, when sent, is what counts).
+ * Query credentials (`?token=`), without a bearer, on alice's PNG (which every media operation can serve) and an
+ * otherwise valid query: the one issued for it is accepted (so the refusals are the credential's doing); none at all
+ * is a 401; a wrong one is refused with a documented 401 or 404 (a wrong media token finds nothing); a wrong bearer
+ * beside the right one is a 401 (a bearer, when sent, is what counts).
  */
 async function queryCredentialCases(operation: Operation, credential: QueryCredential, fixture: Fixture, revoked: string) {
   const alice = fixture.users.alice;
-  const [mine, other] = fixture.media.alice.files;
+  const [mine, other] = [fixture.media.alice.images[0], fixture.media.alice.files.find((id) => !fixture.media.alice.images.includes(id))];
   const on = (id: string | undefined): Json => Object.fromEntries(Object.values(operation.params).filter((p) => p.in === 'path').map((p) => [p.name, id]));
   const right = await issued(credential, alice, on(mine)), forOther = await issued(credential, alice, on(other));
   // To forge an expired one: the key the server derives from the JWT secret for media tokens (src/media/mediaTokens.ts).
   const mediaKey = createHash('sha256').update(`media-token:${secret}`).digest();
   const claims = { sub: alice.user.id, mid: mine };
-  const cases: Array<{ name: string; bearer?: string; token?: string | undefined; expected: number }> = [
-    { name: 'the issued query credential', token: right, expected: 200 },
-    { name: 'no credential at all', expected: 401 },
-    { name: 'a garbage query credential', token: 'not.a.token', expected: 401 },
-    { name: 'an access token as the query credential', token: alice.accessToken, expected: 401 },
-    { name: 'a query credential issued for another file', token: forOther, expected: 401 },
-    { name: 'a query credential signed with the access-token key', token: jwt.sign(claims, secret, { algorithm: 'HS256', expiresIn: 600 }), expected: 401 },
-    { name: 'an expired query credential', token: jwt.sign(claims, mediaKey, { algorithm: 'HS256', expiresIn: -10 }), expected: 401 },
-    { name: 'a garbage bearer beside the issued query credential', bearer: 'not.a.token', token: right, expected: 401 },
-    { name: 'a revoked bearer beside the issued query credential', bearer: revoked, token: right, expected: 401 },
+  const [{ query }] = fc.sample(inputsOf(operation, fixture, 'alice', undefined), { seed: SEED, numRuns: 1 }) as [Generated];
+  const cases: Array<{ name: string; bearer?: string; token?: string | undefined; expected: number[] }> = [
+    { name: 'the issued query credential', token: right, expected: [200] },
+    { name: 'no credential at all', expected: [401] },
+    { name: 'a garbage query credential', token: 'not.a.token', expected: [401, 404] },
+    { name: 'an access token as the query credential', token: alice.accessToken, expected: [401, 404] },
+    { name: 'a query credential issued for another file', token: forOther, expected: [401, 404] },
+    { name: 'a query credential signed with the access-token key', token: jwt.sign(claims, secret, { algorithm: 'HS256', expiresIn: 600 }), expected: [401, 404] },
+    { name: 'an expired query credential', token: jwt.sign(claims, mediaKey, { algorithm: 'HS256', expiresIn: -10 }), expected: [401, 404] },
+    { name: 'a garbage bearer beside the issued query credential', bearer: 'not.a.token', token: right, expected: [401] },
+    { name: 'a revoked bearer beside the issued query credential', bearer: revoked, token: right, expected: [401] },
   ];
-  return cases.map((c) => ({ ...c, path: on(mine) }));
+  return cases.map(({ token, ...c }) => ({ ...c, path: on(mine), query: { ...query, [credential.param]: token } }));
 }
 
 /** A negative answer: a documented 400 (validation), 404 (no such route or resource) or 413, as Error, with nothing appended. */
@@ -878,8 +883,11 @@ for (const operation of operations.filter((o) => hasInput(o) || o.secured)) {
       await api('logout', victim);
       const tokens = wrongTokens(fixture.users.alice, victim.accessToken);
       const inputs = fc.sample(validInputs(operation, fixture), { seed: SEED, numRuns: tokens.length });
+      const credential = queryCredentials.get(operation);
       for (const [[name, token], input] of tokens.map((entry, i) => [entry, inputs[i]!] as const)) {
-        const wire = wireOf(operation, input, token);
+        // Without a query credential, which would be tried instead of a missing bearer (see queryCredentialCases).
+        const { [credential?.param ?? '']: _dropped, ...query } = input.query;
+        const wire = wireOf(operation, { ...input, query }, token);
         const before = await head();
         const answer = await send(wire);
         seen.set(answer.status, (seen.get(answer.status) ?? 0) + 1);
@@ -888,20 +896,19 @@ for (const operation of operations.filter((o) => hasInput(o) || o.secured)) {
         if (await head() !== before) problems.push(`no stray events: a ${name} token appended events`);
         if (problems.length > 0) fail(operation, wire, problems);
       }
-      const credential = queryCredentials.get(operation);
-      for (const { name, path, bearer, token, expected } of credential ? await queryCredentialCases(operation, credential, fixture, victim.accessToken) : []) {
-        const wire = wireOf(operation, { caller: 'anonymous', path, query: { [credential!.param]: token }, body: undefined }, bearer);
+      for (const { name, path, query, bearer, expected } of credential ? await queryCredentialCases(operation, credential, fixture, victim.accessToken) : []) {
+        const wire = wireOf(operation, { caller: 'anonymous', path, query, body: undefined }, bearer);
         const before = await head();
         const answer = await send(wire);
         seen.set(answer.status, (seen.get(answer.status) ?? 0) + 1);
         const problems = conformance(operation, answer);
-        if (answer.status !== expected) problems.push(`${name} answered ${snippet(answer)}, expected ${expected}`);
+        if (!expected.includes(answer.status)) problems.push(`${name} answered ${snippet(answer)}, expected ${expected.join(' or ')}`);
         if (await head() !== before) problems.push(`no stray events: ${name} appended events`);
         if (problems.length > 0) fail(operation, wire, problems);
       }
     }
-    const wrong = operation.secured ? ` + ${9 + (queryCredentials.has(operation) ? 9 : 0)} wrong or right credentials` : '';
-    t.log(`${arbitrary ? RUNS : 0} mutations${wrong}: ${tally(seen)}`);
+    const credentials = `${operation.secured ? ' + 9 wrong tokens' : ''}${queryCredentials.has(operation) ? ' + 9 query credentials' : ''}`;
+    t.log(`${arbitrary ? RUNS : 0} mutations${credentials}: ${tally(seen)}`);
     t.pass();
   });
 }
@@ -995,6 +1002,74 @@ test.serial('chain: block → direct messages both ways answer a documented 403 
   await expectStatus(t, 201, 'sendMessage', b, { body: { groupId: group.id, text: 'group messages still flow' } });
   await expectStatus(t, 204, 'unblockUser', a, { path: { userId: b.user.id } });
   await expectStatus(t, 201, 'sendMessage', b, { body: { recipientId: a.user.id, text: 'after' } });
+});
+
+test.serial('chain: upload (multipart, raw) → retry → download (whole, range, 416, 304) → ?token= → attach → the recipient reads it → delete → a tombstone', async (t) => {
+  if (!documents('uploadMedia')) return void t.pass('this API has no uploads');
+  const a = await registerUser(app.url), b = await registerUser(app.url);
+  const upload = byId('uploadMedia');
+  const text = FILES.find((f) => f.kind === 'text')!, image = FILES.find((f) => f.kind === 'image')!;
+  const [asMultipart, asOctets] = encodings(upload, text);
+  const first = (await expectStatus(t, 201, 'uploadMedia', a, { query: { clientUploadId: 'chain-upload' }, body: asMultipart })).media;
+  t.like(first, { kind: 'text', size: text.bytes.length, filename: text.name });
+  const retry = await expectStatus(t, 200, 'uploadMedia', a, { query: { filename: text.name, clientUploadId: 'chain-upload' }, body: asOctets });
+  t.is(retry.media.id, first.id, 'a retry answers the first upload');
+  const picture = (await expectStatus(t, 201, 'uploadMedia', a, { query: { filename: image.name }, body: encodings(upload, image).at(-1) })).media;
+  t.like(picture, { kind: 'image', mime: 'image/png', width: 8, height: 8 });
+
+  const whole = await api('downloadMedia', a, { path: { id: first.id } });
+  t.is(whole.status, 200);
+  t.is(whole.text, text.bytes.toString(), 'the bytes uploaded');
+  t.is(essence(whole.headers.get('content-type')), 'text/plain', 'the type its bytes say');
+  const part = await api('downloadMedia', a, { path: { id: first.id }, headers: { range: 'bytes=0-4' } });
+  t.is(part.status, 206);
+  t.is(part.text, whole.text.slice(0, 5));
+  t.is((await expectStatus(t, 416, 'downloadMedia', a, { path: { id: first.id }, headers: { range: `bytes=${first.size + 10}-` } })).error.code, 'range_not_satisfiable');
+  t.is((await api('downloadMedia', a, { path: { id: first.id }, headers: { 'if-none-match': whole.headers.get('etag') ?? '' } })).status, 304);
+
+  // ?token= instead of the bearer (for <img> and <video>): for this file only.
+  const { token } = await expectStatus(t, 200, 'mediaToken', a, { path: { id: first.id } });
+  const viaToken = await api('downloadMedia', null, { path: { id: first.id }, query: { token } });
+  t.is(viaToken.status, 200);
+  t.is(viaToken.text, whole.text);
+  t.true([401, 404].includes((await api('downloadMedia', null, { path: { id: picture.id }, query: { token } })).status), 'not for another file');
+
+  // b reads a's files once a message of a's attaches them, and cannot attach them himself.
+  await expectStatus(t, 404, 'downloadMedia', b, { path: { id: first.id } });
+  await expectStatus(t, 404, 'mediaToken', b, { path: { id: first.id } });
+  t.is((await expectStatus(t, 422, 'sendMessage', b, { body: { recipientId: a.user.id, text: 'not mine', attachments: [first.id] } })).error.code, 'invalid_attachment');
+  const message = (await expectStatus(t, 201, 'sendMessage', a, { body: { recipientId: b.user.id, text: 'see attached', attachments: [first.id, picture.id] } })).message;
+  t.deepEqual(message.attachments, [first.id, picture.id]);
+  const forB = await api('downloadMedia', b, { path: { id: picture.id } });
+  t.is(forB.status, 200);
+  t.is(essence(forB.headers.get('content-type')), 'image/png');
+
+  // Only the uploader deletes; then the file is gone for everyone, and the message keeps a tombstone of it.
+  await expectStatus(t, 404, 'deleteMedia', b, { path: { id: first.id } });
+  await expectStatus(t, 204, 'deleteMedia', a, { path: { id: first.id } });
+  await expectStatus(t, 404, 'downloadMedia', a, { path: { id: first.id } });
+  await expectStatus(t, 404, 'downloadMedia', b, { path: { id: first.id } });
+  const listed = (await expectStatus(t, 200, 'listMessages', b, { query: { with: a.user.id } })).messages.find((m: any) => m.id === message.id);
+  t.like(listed.files.find((f: any) => f.id === first.id), { deleted: true });
+  const again = await expectStatus(t, 422, 'sendMessage', a, { body: { recipientId: b.user.id, text: 'again', attachments: [first.id] } });
+  t.is(again.error.code, 'invalid_attachment', 'a deleted file cannot be attached');
+});
+
+test.serial('chain: profile picture → its square variants, seen by others → text refused (415) → removed', async (t) => {
+  if (!documents('setProfilePicture')) return void t.pass('this API has no profile pictures');
+  const a = await registerUser(app.url), b = await registerUser(app.url);
+  const operation = byId('setProfilePicture');
+  const { profile } = await expectStatus(t, 200, 'setProfilePicture', a, { body: encodings(operation, FILES.find((f) => f.kind === 'image')!)[0] });
+  t.truthy(profile.avatarMediaId);
+  for (const size of ['48', '128', '512']) {
+    const variant = await api('downloadMedia', b, { path: { id: profile.avatarMediaId }, query: { size } });
+    t.is(variant.status, 200, `size ${size}`);
+    t.is(essence(variant.headers.get('content-type')), 'image/webp');
+  }
+  const refused = await expectStatus(t, 415, 'setProfilePicture', a, { body: encodings(operation, FILES.find((f) => f.kind === 'text')!)[0] });
+  t.is(refused.error.code, 'unsupported_media_type');
+  await expectStatus(t, 204, 'removeProfilePicture', a);
+  t.is((await expectStatus(t, 200, 'getOwnProfile', a)).profile.avatarMediaId, null);
 });
 
 // ---------------------------------------------------------------------------------------------- stateful: a model

@@ -23,7 +23,7 @@ export function groupRoutes({ groups, clock }: GroupRouteDeps): AnyRoute[] {
       summary: 'Create a group; the caller owns it',
       body: createGroupSchema,
       responses: { 201: { description: 'Created', schema: groupReply } },
-      errors: ['not_found', 'group_exists', 'group_full', 'concurrency_conflict'],
+      errors: ['not_found', 'group_exists', 'group_full', 'invalid_attachment', 'concurrency_conflict'],
       handle: async ({ principal, body, ctx }) => reply(201, { group: await groups.create(principal.userId, body, meta(ctx)) }),
     }),
     route({
@@ -47,7 +47,7 @@ export function groupRoutes({ groups, clock }: GroupRouteDeps): AnyRoute[] {
       params: idParams,
       body: updateGroupSchema,
       responses: { 200: { description: 'The group', schema: groupReply } },
-      errors: ['forbidden', 'not_found', 'concurrency_conflict'],
+      errors: ['forbidden', 'not_found', 'invalid_attachment', 'concurrency_conflict'],
       handle: async ({ principal, params, body, ctx }) =>
         reply(200, { group: await groups.update(principal.userId, params.id, body, meta(ctx)) }),
     }),

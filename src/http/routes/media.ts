@@ -96,7 +96,10 @@ export function mediaRoutes({ media: files, profiles, tokens, clock }: MediaRout
       summary: 'A thumbnail of an image (webp, never upscaled), made on first request and kept; same access as the file',
       params: idParams,
       query: z.strictObject({
-        width: queryInteger(z.number().int().min(16).max(1024)), height: queryInteger(z.number().int().min(16).max(1024)), method: z.enum(['crop', 'scale']).default('scale'), token: z.string().max(2_048).optional(),
+        // Required: a preprocessed schema reads as optional to zod-openapi, so the document is told explicitly.
+        width: queryInteger(z.number().int().min(16).max(1024)).meta({ param: { required: true } }),
+        height: queryInteger(z.number().int().min(16).max(1024)).meta({ param: { required: true } }),
+        method: z.enum(['crop', 'scale']).default('scale'), token: z.string().max(2_048).optional(),
       }),
       responses: { 200: { description: 'The thumbnail', contentType: ['image/webp'] }, 206: { description: 'One range', contentType: ['image/webp'] }, 304: { description: 'Not modified' } },
       errors: ['not_found', 'range_not_satisfiable', 'invalid_image', 'busy'],
@@ -136,7 +139,7 @@ export function mediaRoutes({ media: files, profiles, tokens, clock }: MediaRout
       description: 'As /api/media/upload. Served by GET /api/media/{id}?size=; shown per the `avatar` privacy setting.',
       rawBody: { contentTypes: ['multipart/form-data', 'application/octet-stream'], description: 'The image' },
       responses: { 200: { description: 'The profile with its new picture', schema: z.strictObject({ profile: ownProfile }) } },
-      errors: ['image_too_large', 'invalid_image', 'quota_exceeded', 'busy', 'concurrency_conflict'],
+      errors: ['extension_mismatch', 'image_too_large', 'invalid_image', 'quota_exceeded', 'busy', 'concurrency_conflict'],
       handle: async ({ principal, ctx }) => {
         const metadata = meta(ctx);
         const picture = await files.upload(ctx, principal.userId, metadata, { purpose: 'avatar' });
