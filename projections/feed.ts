@@ -1,3 +1,4 @@
+import type { AiReplyCompleted, AiReplyFailed } from '../commands/ai.ts';
 import type { ContactEvent } from '../commands/contacts.ts';
 import { contactEventTypes } from '../commands/contacts.ts';
 import { peerOf } from '../commands/conversations.ts';
@@ -135,6 +136,16 @@ const CONTACT_CHANGES = {
   ContactAdded: 'added', ContactRenamed: 'renamed', ContactRemoved: 'removed', UserBlocked: 'blocked', UserUnblocked: 'unblocked',
 } as const satisfies Record<ContactEvent['type'], string>;
 
+/** The end of a prompt reaches every device of its asker (the asking socket also had the deltas). */
+async function aiFrame(event: AiReplyCompleted | AiReplyFailed, recorded: RecordedEvent, context: ProjectionContext) {
+  const { userId, promptId } = event.data;
+  const frame = event.type === 'AiReplyCompleted'
+    ? { type: 'ai.reply' as const, promptId, status: 'completed' as const, code: null,
+      reply: { id: event.data.replyId, text: event.data.text, finishReason: event.data.finishReason, createdAt: event.data.at } }
+    : { type: 'ai.reply' as const, promptId, status: 'failed' as const, code: event.data.code, reply: null };
+  await deliver(context, recorded, { userIds: [userId] }, frame);
+}
+
 /** The owner's devices hear of every change to their contacts and blocks. */
 async function contactFrame(event: ContactEvent, recorded: RecordedEvent, context: ProjectionContext) {
   const { ownerId, userId } = event.data;
@@ -187,9 +198,10 @@ export const feedProjector: Projector = {
     [FEED_HORIZON]: [],
   },
   reads: [USERS, CONTACTS, MEDIA_FILES, GROUPS, MESSAGES, GROUP_MESSAGES, CONVERSATIONS],
-  handles: new Set([...messageEventTypes, ...receiptEventTypes, ...groupEventTypes, ...contactEventTypes, ...profileTypes]),
+  handles: new Set([...messageEventTypes, ...receiptEventTypes, ...groupEventTypes, ...contactEventTypes, ...profileTypes, 'AiReplyCompleted', 'AiReplyFailed']),
   async apply(recorded, context) {
     if (contactTypes.has(recorded.type)) return contactFrame(recorded as unknown as ContactEvent, recorded, context);
+    if (recorded.type === 'AiReplyCompleted' || recorded.type === 'AiReplyFailed') return aiFrame(recorded as unknown as AiReplyCompleted | AiReplyFailed, recorded, context);
     if (profileTypes.has(recorded.type)) return profileFrame(recorded as unknown as ProfileUpdated | AvatarChanged | AvatarRemoved, recorded, context);
     if (messageTypes.has(recorded.type)) return messageFrame(recorded as unknown as MessageEvent, recorded, context);
     if (receiptTypes.has(recorded.type)) return receiptFrame(recorded as unknown as ReceiptEvent, recorded, context);

@@ -3,6 +3,7 @@ import { contactsProjector } from './contacts.ts';
 import { conversationsProjector } from './conversations.ts';
 import { presenceProjector } from './presence.ts';
 import { mediaFilesProjector } from './mediaFiles.ts';
+import { aiProjector } from './ai.ts';
 import { feedProjector } from './feed.ts';
 import { groupMessagesProjector } from './groupMessages.ts';
 import { groupsProjector } from './groups.ts';
@@ -18,6 +19,7 @@ export const projectors: readonly Projector[] = [
   contactsProjector,
   presenceProjector,
   mediaFilesProjector,
+  aiProjector,
   groupsProjector,
   messagesProjector,
   groupMessagesProjector,

@@ -42,6 +42,11 @@ import { ImageProcessor } from './media/imageProcessor.ts';
 import { MediaService } from './media/mediaService.ts';
 import { MediaTokens } from './media/mediaTokens.ts';
 import { collectMedia } from './media/mediaCollector.ts';
+import { aiRoutes } from './http/routes/ai.ts';
+import { AiService } from './ai/aiService.ts';
+import { createModel } from './ai/model/index.ts';
+import { SecretBox } from './secrets/secretBox.ts';
+import { SqliteSecretStore } from './secrets/sqliteSecretStore.ts';
 import { messageRoutes } from './http/routes/messages.ts';
 import { ConversationAccess } from './messaging/access.ts';
 import { GroupService } from './messaging/groupService.ts';
@@ -126,11 +131,18 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const profiles = new ProfileService(commands, readStore, projections, blocks);
   const presence = new PresenceService({ commands, readStore, projections, logger, clock, settings: config.presence });
   const mediaTokens = new MediaTokens(config.jwtSecret, config.media.tokenTtlSeconds);
-
-  // One set of buckets for REST and the socket: switching transport does not reset a budget.
+  // Rate limits are shared by REST and the socket: switching transport does not reset a budget.
   const rateLimits = new RateLimits(config.rateLimits);
+  // Secrets (users' Gemini keys) live sealed in their own file, never in the event log, so they can be rotated and erased.
+  const secrets = SqliteSecretStore.open(config.storageDir);
+  const ai = new AiService({
+    commands, readStore, projections, logger, rateLimits, secrets, box: await SecretBox.create(config.keyring),
+    model: createModel(config.ai.sdk, { baseUrl: config.ai.baseUrl, firstTokenTimeoutMs: config.ai.firstTokenTimeoutMs, totalTimeoutMs: config.ai.totalTimeoutMs }),
+    settings: { model: config.ai.model, serverApiKey: config.geminiApiKey, contextTokenBudget: config.ai.contextTokenBudget, maxOutputTokens: config.ai.maxOutputTokens, baseUrl: config.ai.baseUrl },
+  });
+
   const handlers = frameHandlers({
-    messaging, access, blocks, presence, readStore, projections, clock, sendToUser: (userId, bytes) => gateway.sendToUser(userId, bytes),
+    messaging, access, blocks, presence, ai, logger, readStore, projections, clock, sendToUser: (userId, bytes) => gateway.sendToUser(userId, bytes),
   });
   const gateway = new SocketGateway({
     authenticator, logger, handlers, rateLimits, observer: presence,
@@ -175,6 +187,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ...userRoutes({ profiles, clock }),
     ...presenceRoutes({ presence, clock }),
     ...mediaRoutes({ media, profiles, tokens: mediaTokens, clock }),
+    ...aiRoutes({ ai, clock, logger }),
   ];
   const router = mountRoutes(routes, { authenticator, rateLimits });
   const koa = createHttpApp({
@@ -191,6 +204,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     http.listen(config.port, config.host, () => resolve());
   });
   const httpPort = (http.address() as AddressInfo).port;
+  // Nothing is being answered after a restart: prompts left pending end as `interrupted`.
+  const interrupted = await ai.recoverInterrupted(clock());
+  if (interrupted > 0) logger.info({ prompts: interrupted }, 'prompts to Leta interrupted by the restart were marked failed');
   // Before sockets are accepted: nobody is still "online" from before a crash or restart.
   const recovered = await presence.recoverAfterRestart();
   if (recovered > 0) logger.info({ users: recovered }, 'marked users offline who were online when the server stopped');
@@ -212,6 +228,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       await projections.stop();
       await eventStore.close();
       await readStore.close();
+      await secrets.close();
     },
   };
 }

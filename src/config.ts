@@ -5,6 +5,7 @@ import { parseRateLimits, type RateLimitPolicy } from './rateLimit/policies.ts';
 import type { PresenceSettings } from './presence/presenceService.ts';
 import type { MediaSettings } from './media/mediaService.ts';
 import { DEFAULT_MEDIA_LIMITS } from './media/mediaTypes.ts';
+import { parseKeyring, type Keyring, type KeyringEnv } from './secrets/keyring.ts';
 
 /** Everything the server reads from the environment. The README lists each variable. */
 export interface Config {
@@ -23,6 +24,9 @@ export interface Config {
   logLevel: string;
   bodyLimitBytes: number;
   geminiApiKey: string | null;
+  /** The keys secrets are sealed with: ENCRYPTION_KEYS + ENCRYPTION_KEY_ID, or ENCRYPTION_KEY alone. */
+  keyring: Keyring;
+  ai: { sdk: 'genai' | 'legacy'; model: string; baseUrl: string; contextTokenBudget: number; maxOutputTokens: number; firstTokenTimeoutMs: number; totalTimeoutMs: number };
   /** Every rate-limit policy, defaults overridden by `RATE_LIMITS`. */
   rateLimits: RateLimitPolicy[];
   presence: PresenceSettings;
@@ -43,6 +47,20 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
     throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
   }
   return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if ((values as readonly string[]).includes(raw)) return raw as T;
+  throw new ConfigError(`${name} must be one of ${values.join(', ')}, got "${raw}"`);
+}
+
+function pattern(env: Env, name: string, regex: RegExp, fallback: string): string {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (regex.test(raw)) return raw;
+  throw new ConfigError(`${name} must match ${regex}, got "${raw}"`);
 }
 
 function boolean(env: Env, name: string, fallback: boolean): boolean {
@@ -108,8 +126,8 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
   if (!jwtSecret || !encryptionKey) {
     if (production) throw new ConfigError('JWT_SECRET_KEY and ENCRYPTION_KEY are required when NODE_ENV=production');
     const generated = developmentSecrets(storageDir, warn);
-    jwtSecret ??= generated.jwtSecret;
-    encryptionKey ??= generated.encryptionKey;
+    jwtSecret ||= generated.jwtSecret;
+    encryptionKey ||= generated.encryptionKey;
   }
   if (jwtSecret.length < 32) throw new ConfigError('JWT_SECRET_KEY must be at least 32 characters');
   if (Buffer.from(encryptionKey, 'base64').length !== 32) throw new ConfigError('ENCRYPTION_KEY must be 32 bytes, base64-encoded');
@@ -130,6 +148,17 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
     logLevel: env.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 256 * 1024, 1024, 50 * 1024 * 1024),
     geminiApiKey: env.GEMINI_API_KEY || null,
+    keyring: keyringOf({ ENCRYPTION_KEYS: env.ENCRYPTION_KEYS, ENCRYPTION_KEY_ID: env.ENCRYPTION_KEY_ID, ENCRYPTION_KEY: encryptionKey }),
+    ai: {
+      sdk: oneOf(env, 'AI_SDK', ['genai', 'legacy'] as const, 'genai'),
+      // Model names change: configuration, not code.
+      model: pattern(env, 'GEMINI_MODEL', /^[a-z0-9][a-z0-9.-]{1,63}$/, 'gemini-2.5-flash'),
+      baseUrl: (env.GEMINI_API_BASE_URL || 'https://generativelanguage.googleapis.com').replace(/\/+$/, ''),
+      contextTokenBudget: integer(env, 'AI_CONTEXT_TOKEN_BUDGET', 16_000, 500, 1_000_000),
+      maxOutputTokens: integer(env, 'AI_MAX_OUTPUT_TOKENS', 1_024, 16, 65_536),
+      firstTokenTimeoutMs: integer(env, 'AI_FIRST_TOKEN_TIMEOUT_MS', 20_000, 100, 300_000),
+      totalTimeoutMs: integer(env, 'AI_TIMEOUT_MS', 90_000, 100, 600_000),
+    },
     rateLimits: rateLimitsOf(env.RATE_LIMITS),
     trustProxy: integer(env, 'TRUST_PROXY', 0, 0, 10),
     media: {
@@ -148,6 +177,14 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
       pushCoalesceMs: integer(env, 'PRESENCE_PUSH_COALESCE_MS', 500, 0, 60_000),
     },
   };
+}
+
+function keyringOf(env: KeyringEnv): Keyring {
+  try {
+    return parseKeyring(env);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
 }
 
 function rateLimitsOf(setting: string | undefined): RateLimitPolicy[] {

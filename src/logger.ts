@@ -5,7 +5,10 @@ export function createLogger(level: string, nodeEnv: string): Logger {
   return pino({
     level,
     redact: {
-      paths: ['password', '*.password', 'passwordHash', '*.passwordHash', 'req.headers.authorization', 'token', '*.token'],
+      paths: [
+        'password', '*.password', 'passwordHash', '*.passwordHash', 'req.headers.authorization', 'token', '*.token',
+        'apiKey', '*.apiKey', '*.*.apiKey', 'headers["x-goog-api-key"]', '*.headers["x-goog-api-key"]',
+      ],
       censor: '[redacted]',
     },
     ...(nodeEnv === 'development' && process.stdout.isTTY

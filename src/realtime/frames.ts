@@ -5,6 +5,9 @@ import { newId } from '../ids.ts';
 import type { ConversationAccess } from '../messaging/access.ts';
 import type { Blocks } from '../people/blocks.ts';
 import type { PresenceService } from '../presence/presenceService.ts';
+import type { AiService } from '../ai/aiService.ts';
+import { toErrorResponse } from '../http/errors.ts';
+import type { Logger } from 'pino';
 import type { MessagingService } from '../messaging/messagingService.ts';
 import type { Projections } from '../projection/projections.ts';
 import type { ReadStore } from '../readstore/port.ts';
@@ -17,6 +20,8 @@ export interface FrameDeps {
   access: ConversationAccess;
   blocks: Blocks;
   presence: PresenceService;
+  ai: AiService;
+  logger: Logger;
   readStore: ReadStore;
   projections: Projections;
   clock: () => Date;
@@ -32,7 +37,7 @@ function metadataOf(connection: Connection, frameId: string | undefined, now: Da
 const SYNC_PAGE = 500;
 
 /** Every client frame type, with the same validation (by the gateway, from the protocol) and authorization as REST. */
-export function frameHandlers({ messaging, access, blocks, presence, readStore, projections, clock, sendToUser }: FrameDeps): FrameHandlers {
+export function frameHandlers({ messaging, access, blocks, presence, ai, logger, readStore, projections, clock, sendToUser }: FrameDeps): FrameHandlers {
   /**
    * Replays the caller's feed after `since`, then goes live; or sends a snapshot (no `since`), or a reset (a
    * `since` the feed can no longer replay whole: pruned before or during the replay, or beyond the log's head).
@@ -87,6 +92,32 @@ export function frameHandlers({ messaging, access, blocks, presence, readStore, 
     return { messageId, position: result.position, upTo: result.upTo };
   };
 
+  /**
+   * Acked once the prompt is stored; the generation then runs outside the socket's frame queue (so `ai.cancel` and
+   * everything else are served meanwhile), streaming `ai.delta` to this socket. The outcome reaches all of the
+   * user's devices as `ai.reply` (the feed); a failure after the ack is an `ai.error` here.
+   */
+  const aiSend: FrameHandler<'ai.send'> = async (connection, input, frameId) => {
+    const userId = connection.principal.userId;
+    let acked: string | null = null;
+    const ack = (prompt: { id: string; position: number }) => {
+      if (acked) return;
+      acked = prompt.id;
+      connection.send(JSON.stringify({ type: 'ai.send.ok', id: frameId, promptId: prompt.id, position: prompt.position } satisfies ServerFrame<'ai.send.ok'>));
+    };
+    await new Promise<void>((resolve, reject) => {
+      ai.send(userId, input, metadataOf(connection, frameId, clock()),
+        (delta) => connection.send(JSON.stringify({ type: 'ai.delta', ...delta } satisfies ServerFrame<'ai.delta'>)),
+        (prompt) => { ack(prompt); resolve(); },
+      ).then(({ prompt }) => { ack(prompt); resolve(); }, (error: unknown) => {
+        if (!acked) return reject(error);
+        const { body } = toErrorResponse(error, logger, { connectionId: connection.id, frameType: 'ai.send' });
+        const frame: ServerFrame<'ai.error'> = { type: 'ai.error', id: frameId, promptId: acked, error: body.error as ServerFrame<'ai.error'>['error'] };
+        connection.send(JSON.stringify(frame));
+      });
+    });
+  };
+
   const typing: FrameHandler<'typing'> = async (connection, conversation) => {
     const userId = connection.principal.userId;
     const conversationId = access.conversationIdOf(userId, conversation);
@@ -111,6 +142,8 @@ export function frameHandlers({ messaging, access, blocks, presence, readStore, 
       const users = await presence.subscribe(connection, userIds);
       connection.send(JSON.stringify({ type: 'presence.snapshot', id: frameId, users } satisfies ServerFrame<'presence.snapshot'>));
     },
+    'ai.send': aiSend,
+    'ai.cancel': async (connection, { promptId }) => ({ cancelled: ai.cancel(connection.principal.userId, promptId) }),
     'presence.set': async (connection, { state }) => {
       presence.setIdle(connection, state === 'idle');
       return {};

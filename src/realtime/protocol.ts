@@ -102,6 +102,20 @@ export const CLIENT_FRAMES = {
       + 'for those you may see, when what you see changes',
     payload: z.strictObject({ userIds: z.array(z.uuid()).max(200) }), policy: 'presence', reply: null,
   },
+  'ai.send': {
+    description: 'Ask Leta, as `POST /api/chat/ai/send`: acked once the prompt is stored; `ai.delta` frames to this socket as the reply '
+      + 'streams, then `ai.reply` to all your devices (or `ai.error` here)',
+    payload: z.strictObject({
+      message: z.string().max(4_000).trim().min(1), personalityId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/).optional(),
+      clientMessageId: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).optional(),
+    }),
+    // Acked by `ai.send.ok` as soon as the prompt is stored, while the reply is still streaming.
+    policy: 'ai', reply: null,
+  },
+  'ai.cancel': {
+    description: 'Stop Leta\'s reply in progress; what was written so far is kept (finish reason CANCELLED)',
+    payload: z.strictObject({ promptId: z.uuid() }), policy: null, reply: z.strictObject({ cancelled: z.boolean() }),
+  },
   'presence.set': {
     description: 'This device is idle (the user shows as away once all their devices are) or active again; not stored',
     payload: z.strictObject({ state: z.enum(['active', 'idle']) }), policy: 'presence', reply: z.strictObject({}),
@@ -167,6 +181,13 @@ export const LIVE_FRAMES = {
     /** What everyone who gets it may see; details shown to fewer people come from `GET /api/users/{id}`. */
     profile: z.strictObject({ id: z.uuid(), username: z.string(), displayName: z.string(), about: z.string().nullable(), avatarMediaId: z.uuid().nullable() }),
   }),
+  'ai.reply': live('ai.reply', {
+    promptId: z.uuid(),
+    status: z.enum(['completed', 'failed']),
+    reply: z.strictObject({ id: z.uuid(), text: z.string(), finishReason: z.string(), createdAt: z.iso.datetime() }).nullable(),
+    /** Why it failed: the error code the asker was given, `interrupted` after a restart, `cancelled`. */
+    code: z.string().nullable(),
+  }),
   'contacts.updated': live('contacts.updated', {
     change: z.enum(['added', 'renamed', 'removed', 'blocked', 'unblocked']),
     userId: z.uuid(),
@@ -186,6 +207,9 @@ export const SERVER_FRAMES = {
   'sync.reset': envelope('sync.reset', { id: frameId.optional(), position, conversations: z.array(conversationListItem) }),
   'sync.ok': envelope('sync.ok', { id: frameId.optional(), position }),
   typing: envelope('typing', { conversationId: z.string(), userId: z.uuid(), expiresInMs: z.number().int() }),
+  'ai.send.ok': envelope('ai.send.ok', { id: frameId.optional(), promptId: z.uuid(), position }),
+  'ai.delta': envelope('ai.delta', { promptId: z.uuid(), seq: z.number().int().min(0), text: z.string() }),
+  'ai.error': envelope('ai.error', { id: frameId.optional(), promptId: z.uuid().nullable(), error: errorBody.shape.error }),
   'presence.snapshot': envelope('presence.snapshot', { id: frameId.optional(), users: z.array(presenceView) }),
   /** Ephemeral, coalesced per socket: never in the feed, not replayed by `sync` (subscribe again after reconnecting). */
   presence: envelope('presence', { ...presenceView.shape, at: z.iso.datetime() }),

@@ -7,32 +7,43 @@
  * The document
  *   - is valid OpenAPI 3.1 (@seriousme/openapi-schema-validator), every `$ref` resolves, operation ids are unique,
  *     every `{param}` of a path is a documented required path parameter;
- *   - every operation documents a 2xx, and every error status answers the shared `Error` schema.
+ *   - every operation documents a 2xx, and every error status answers the shared `Error` schema;
+ *   - a request body is JSON, or a file (multipart with one required part, or raw).
  *
  * Every response to every request below (positive, negative, wrong token, stateful) passes these checks:
  *   not_a_server_error            never a 5xx;
  *   status_code_conformance       the status is one the operation documents;
- *   content_type_conformance      the Content-Type is one documented for that status; a status without content has no body;
+ *   content_type_conformance      the Content-Type is one documented for that status, or in a documented range (any
+ *                                 type, `image/*`); a status without content has no body;
  *   response_schema_conformance   a JSON body validates (ajv, draft 2020-12, with formats) against that status's schema;
+ *                                 any other body (a downloaded file, a page) is binary: status and Content-Type only;
  *   error_code_conformance        an error's `code` is one the operation's documentation names for that status;
  *   rate-limit headers            where documented, `RateLimit: "<policy>";r=<int>;t=<int>;pk=:<base64>:` and
  *                                 `RateLimit-Policy: "<policy>";q=<int>;w=<int>`, naming the operation's policy.
  *
  * Positive cases: path, query and body generated valid by the document, ids mostly real (users registered for the
- *   test, a group they are in, messages they sent) and sometimes random, sent by one of those users: they pass the checks
- *   above, a 4xx appends no event, and at least one run reaches a 2xx (the generators do reach the success path).
+ *   test, a group they are in, messages they sent, files they uploaded: a sender's own as attachments) and sometimes
+ *   random, sent by one of those users: they pass the checks above, a 4xx appends no event, and at least one run
+ *   reaches a 2xx (the generators do reach the success path). A file body is a real small file (text, PNG) in each
+ *   documented encoding; where 206/416/304 are documented, `Range` and `If-None-Match` are sent too; where a query
+ *   credential is the alternative to the bearer (`?token=` media tokens), half the runs use one issued to the caller.
  * Negative cases (negative_data_rejection): one mutation of the body, the query or a path parameter that the document
  *   still rejects once it went through the URL (`"1"` for an integer does not count), plus hostile path segments
  *   (`%24gt`, `..%2F`, `%00`, 3,000 × `x`, `__proto__`, ...): a documented 400 (404 or 413 where documented), never
- *   acted upon, and **no stray events**: the event store's head does not move.
+ *   acted upon, and **no stray events**: the event store's head does not move. A file body is replaced by one an
+ *   upload must refuse (HTML named .png, SVG, NUL, bad UTF-8, a misnamed or broken PNG, empty, a wrong Content-Type,
+ *   broken multipart): its documented 400, 415 or 422.
  * Wrong tokens on every secured operation (missing, garbage, alg none, bad signature, expired, other key, HS512,
- *   unknown user, revoked): a documented 401, and no event.
- * Stateful: hand-written chains (a direct conversation from send to delete; group membership; blocks) and an
- *   fc.commands model of three users, a direct conversation and a group, compared with the API after every step.
+ *   unknown user, revoked): a documented 401, and no event. Query credentials: the issued one works; none is a 401; a
+ *   wrong one (garbage, an access token, another file's, expired, forged) a documented 401 or 404; a bad bearer beside
+ *   the right one a 401.
+ * Stateful: hand-written chains (a direct conversation from send to delete; group membership; blocks; a file from
+ *   upload to tombstone; a profile picture) and an fc.commands model of three users, a direct conversation and a
+ *   group, compared with the API after every step.
  *
  * Budget and reproduction: FC_SEED (default 20261125), FC_RUNS (default 25 per operation for positives and for
  * negatives; 4 for operations without input) and FC_STATEFUL_RUNS (default 15 command sequences) are read from the
- * environment; a failure prints fast-check's seed, path, shrunk counterexample and the failed check. About 15 s.
+ * environment; a failure prints fast-check's seed, path, shrunk counterexample and the failed check. About 25 s.
  */
 import { createHash } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
@@ -90,6 +101,8 @@ interface Operation {
   bodySchema?: JsonSchema;
   /** A request body that is not JSON (a file: `multipart/form-data`, a raw type): its documented content types. */
   fileBody?: string[];
+  /** The part a multipart body carries the file in: its schema's required property. */
+  filePart?: string;
 }
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'];
@@ -121,6 +134,7 @@ function operationsOf(doc: Document): Operation[] {
     const op = item[method] as OperationObject;
     const params = [...(Array.isArray(item.parameters) ? item.parameters : []), ...(op.parameters ?? [])].map((p) => deref<Parameter>(doc, p));
     const content = op.requestBody ? deref(doc, op.requestBody).content : undefined;
+    const form = deref(doc, content?.['multipart/form-data']?.schema);
     return {
       method: method.toUpperCase(),
       template,
@@ -132,6 +146,7 @@ function operationsOf(doc: Document): Operation[] {
       querySchema: objectSchemaOf(params.filter((p) => p.in === 'query'), false),
       bodySchema: content?.['application/json']?.schema,
       fileBody: content && !content['application/json'] ? Object.keys(content) : undefined,
+      filePart: isObj(form) && Array.isArray(form.required) ? String(form.required[0]) : undefined,
     };
   }));
 }
@@ -340,6 +355,7 @@ const FILES: FileSpec[] = [
   { name: 'grüße.md', type: 'text/markdown', kind: 'text', bytes: Buffer.from('# Grüße ✓\n\nUTF-8 text.\n') },
   { name: 'pixel.png', type: 'image/png', kind: 'image', bytes: PNG },
 ];
+const IMAGE = FILES.find((file) => file.kind === 'image')!, TEXT = FILES.find((file) => file.kind === 'text')!;
 /** Operations that take an image only (their summary says so, their schema cannot): positives are mostly the PNG. */
 const IMAGE_ONLY = new Set(['setProfilePicture']);
 
@@ -358,13 +374,14 @@ function multipart(parts: Part[]): Buffer {
 const isMultipart = (type: string) => essence(type) === 'multipart/form-data';
 
 /**
- * A file as each documented content type carries it: `multipart/form-data` as the part `file` with its name, a raw
- * type as the body itself (named by `?filename=` where that is documented: see `filename` in overridesFor); and the
- * raw body with the file's own type, which the description allows ("the raw body with its Content-Type").
+ * A file as each documented content type carries it: `multipart/form-data` as its one part (`file`) with its name, a
+ * raw type as the body itself (named by `?filename=` where that is documented: see `filename` in overridesFor); and
+ * the raw body with the file's own type, which the description allows ("the raw body with its Content-Type").
  */
 function encodings(operation: Operation, file: FileSpec): RawBody[] {
+  const part = operation.filePart ?? 'file';
   return [...new Set([...operation.fileBody ?? [], file.type])].map((type) => (isMultipart(type)
-    ? { label: `multipart ${file.name}`, contentType: MULTIPART, bytes: multipart([{ name: 'file', filename: file.name, type: file.type, bytes: file.bytes }]) }
+    ? { label: `multipart ${file.name}`, contentType: MULTIPART, bytes: multipart([{ name: part, filename: file.name, type: file.type, bytes: file.bytes }]) }
     : { label: `raw ${file.name}`, contentType: type, bytes: file.bytes }));
 }
 
@@ -389,7 +406,7 @@ function badBodies(operation: Operation): BadBody[] {
     [{ name: 'report.txt', type: 'text/plain', kind: 'text', bytes: PNG }, [415], true],
     [{ name: 'broken.png', type: 'image/png', kind: 'image', bytes: PNG.subarray(0, 40) }, [422]],
     [{ name: 'empty.txt', type: 'text/plain', kind: 'text', bytes: Buffer.alloc(0) }, [400]],
-    ...IMAGE_ONLY.has(operation.op.operationId) ? [[FILES[0]!, [415]] as [FileSpec, number[]]] : [],
+    ...IMAGE_ONLY.has(operation.op.operationId) ? [[TEXT, [415]] as [FileSpec, number[]]] : [],
   ];
   const takesName = operation.params.filename?.in === 'query';
   const bodies: BadBody[] = bad.flatMap(([file, expect, byName]) => encodings(operation, file)
@@ -402,13 +419,13 @@ function badBodies(operation: Operation): BadBody[] {
     { label: 'PNG bytes without a Content-Type', contentType: undefined, bytes: PNG, expect: [415] },
   );
   if (operation.fileBody?.some(isMultipart)) {
-    const text = { filename: 'a.txt', type: 'text/plain', bytes: FILES[0]!.bytes };
+    const file = { name: operation.filePart ?? 'file', filename: TEXT.name, type: TEXT.type, bytes: TEXT.bytes };
     bodies.push(
-      { label: 'multipart, the part named "upload"', contentType: MULTIPART, bytes: multipart([{ name: 'upload', ...text }]), expect: [400] },
-      { label: 'multipart, two files', contentType: MULTIPART, bytes: multipart([{ name: 'file', ...text }, { name: 'file', ...text }]), expect: [400] },
-      { label: 'multipart, a field and the file', contentType: MULTIPART, bytes: multipart([{ name: 'note', bytes: Buffer.from('hi') }, { name: 'file', ...text }]), expect: [400] },
+      { label: 'multipart, the file in another part', contentType: MULTIPART, bytes: multipart([{ ...file, name: `${file.name}2` }]), expect: [400] },
+      { label: 'multipart, two files', contentType: MULTIPART, bytes: multipart([file, file]), expect: [400] },
+      { label: 'multipart, a field and the file', contentType: MULTIPART, bytes: multipart([{ name: 'note', bytes: Buffer.from('hi') }, file]), expect: [400] },
       { label: 'multipart, no part', contentType: MULTIPART, bytes: multipart([]), expect: [400] },
-      { label: 'multipart without a boundary', contentType: 'multipart/form-data', bytes: multipart([{ name: 'file', ...text }]), expect: [400] },
+      { label: 'multipart without a boundary', contentType: 'multipart/form-data', bytes: multipart([file]), expect: [400] },
     );
   }
   return bodies;
@@ -553,7 +570,7 @@ async function freshFixture(): Promise<Fixture> {
   const group = (await api('createGroup', alice, { body: { name: 'Fixture', memberIds: [bob.user.id] } })).json as any;
   const [aliceMedia, bobMedia, carolMedia] = await Promise.all([uploadsOf(alice), uploadsOf(bob), uploadsOf(carol)]);
   const avatar = documents('setProfilePicture')
-    ? [(await must(200, 'setProfilePicture', alice, { body: encodings(byId('setProfilePicture'), FILES[2]!)[0] })).profile.avatarMediaId as string] : [];
+    ? [(await must(200, 'setProfilePicture', alice, { body: encodings(byId('setProfilePicture'), IMAGE)[0] })).profile.avatarMediaId as string] : [];
   const sent = await Promise.all([
     api('sendMessage', alice, { body: { recipientId: bob.user.id, text: 'alice to bob', ...aliceMedia.files.length > 0 ? { attachments: aliceMedia.files.slice(0, 1) } : {} } }),
     api('sendMessage', bob, { body: { recipientId: alice.user.id, text: 'bob to alice' } }),
@@ -646,7 +663,7 @@ function callers(operation: Operation): fc.Arbitrary<CallerName> {
 function filesFor(operation: Operation): fc.Arbitrary<FileSpec | undefined> {
   if (!operation.fileBody) return fc.constant(undefined);
   if (!IMAGE_ONLY.has(operation.op.operationId)) return fc.constantFrom(...FILES);
-  return fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...FILES.filter((file) => file.kind === 'image')) }, { weight: 1, arbitrary: fc.constantFrom(...FILES) });
+  return fc.oneof({ weight: 3, arbitrary: fc.constant(IMAGE) }, { weight: 1, arbitrary: fc.constantFrom(...FILES) });
 }
 
 /** Path, query and body generated valid for this caller and file (a file body: the file in one of its encodings). */
@@ -709,6 +726,8 @@ test.serial('the document is valid OpenAPI 3.1, its $refs resolve, and each oper
       t.true(documentedCodes(operation.op.responses[status]!).length > 0, `${operation.label} ${status} names its error codes`);
     }
     for (const requirement of operation.op.security ?? []) for (const name of Object.keys(requirement)) t.true(schemes.includes(name), `${operation.label}: scheme ${name}`);
+    if (operation.op.requestBody) t.true(operation.bodySchema !== undefined || operation.fileBody !== undefined, `${operation.label}: a JSON or a file body`);
+    if (operation.fileBody?.some(isMultipart)) t.truthy(operation.filePart, `${operation.label}: its multipart body names the part of the file`);
     const templated = [...operation.template.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!).sort();
     const inPath = Object.values(operation.params).filter((p) => p.in === 'path');
     t.deepEqual(inPath.map((p) => p.name).sort(), templated, `${operation.label}: path parameters match the template`);
@@ -773,7 +792,7 @@ interface Negative extends Generated { mutation: string; expect?: number[] }
  */
 function negativeInputs(operation: Operation, fixture: Fixture): fc.Arbitrary<Negative> | undefined {
   const caller: CallerName = operation.secured ? 'alice' : 'anonymous';
-  const file = operation.fileBody ? FILES.find((f) => f.kind === 'image') : undefined;
+  const file = operation.fileBody ? IMAGE : undefined;
   const options = { rootDocument: doc, overrides: overridesFor(operation, fixture, caller, file) };
   const base = inputsOf(operation, fixture, caller, file);
   const families: fc.Arbitrary<Negative>[] = [];
@@ -1008,7 +1027,7 @@ test.serial('chain: upload (multipart, raw) → retry → download (whole, range
   if (!documents('uploadMedia')) return void t.pass('this API has no uploads');
   const a = await registerUser(app.url), b = await registerUser(app.url);
   const upload = byId('uploadMedia');
-  const text = FILES.find((f) => f.kind === 'text')!, image = FILES.find((f) => f.kind === 'image')!;
+  const [text, image] = [TEXT, IMAGE];
   const [asMultipart, asOctets] = encodings(upload, text);
   const first = (await expectStatus(t, 201, 'uploadMedia', a, { query: { clientUploadId: 'chain-upload' }, body: asMultipart })).media;
   t.like(first, { kind: 'text', size: text.bytes.length, filename: text.name });
@@ -1059,14 +1078,14 @@ test.serial('chain: profile picture → its square variants, seen by others → 
   if (!documents('setProfilePicture')) return void t.pass('this API has no profile pictures');
   const a = await registerUser(app.url), b = await registerUser(app.url);
   const operation = byId('setProfilePicture');
-  const { profile } = await expectStatus(t, 200, 'setProfilePicture', a, { body: encodings(operation, FILES.find((f) => f.kind === 'image')!)[0] });
+  const { profile } = await expectStatus(t, 200, 'setProfilePicture', a, { body: encodings(operation, IMAGE)[0] });
   t.truthy(profile.avatarMediaId);
   for (const size of ['48', '128', '512']) {
     const variant = await api('downloadMedia', b, { path: { id: profile.avatarMediaId }, query: { size } });
     t.is(variant.status, 200, `size ${size}`);
     t.is(essence(variant.headers.get('content-type')), 'image/webp');
   }
-  const refused = await expectStatus(t, 415, 'setProfilePicture', a, { body: encodings(operation, FILES.find((f) => f.kind === 'text')!)[0] });
+  const refused = await expectStatus(t, 415, 'setProfilePicture', a, { body: encodings(operation, TEXT)[0] });
   t.is(refused.error.code, 'unsupported_media_type');
   await expectStatus(t, 204, 'removeProfilePicture', a);
   t.is((await expectStatus(t, 200, 'getOwnProfile', a)).profile.avatarMediaId, null);

@@ -88,8 +88,10 @@ test('the README lists every policy with its defaults', (t) => {
   const rows = [...section.matchAll(/^\| `([a-z-]+)` \| (\d+) \| ([^|]+) \| (\w+) \|/gm)]
     .map(([, name, burst, refill, key]) => ({ name, burst: Number(burst), refill: refill!.trim(), key }));
   const keyNames = { user: 'user', ip: 'address', account: 'account', connection: 'socket' };
+  const whole = (value: number) => Math.abs(value - Math.round(value)) < 1e-9;
   const refillOf = (perSecond: number) => (perSecond >= 1 ? `${perSecond}/s`
-    : Number.isInteger(perSecond * 60) ? `${perSecond * 60}/min` : `${Math.round(perSecond * 900)} per 15 min`);
+    : whole(perSecond * 60) ? `${Math.round(perSecond * 60)}/min`
+      : whole(perSecond * 900) ? `${Math.round(perSecond * 900)} per 15 min` : `${Math.round(perSecond * 86_400)}/day`);
   t.deepEqual(rows, DEFAULT_POLICIES.map((entry) => ({
     name: entry.name, burst: entry.burst, refill: refillOf(entry.perSecond), key: keyNames[entry.key],
   })));

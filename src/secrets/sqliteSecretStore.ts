@@ -1,0 +1,110 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { createPrivateFile } from '../config.ts';
+import { retryWhileBusy } from '../sqlite/busy.ts';
+import type { SecretStore, StoredSecret } from './secretStore.ts';
+
+/** Rows read per query by `all()`: no statement stays open across an await, so writes may interleave. */
+const PAGE_SIZE = 256;
+
+interface SecretRow {
+  purpose: string;
+  subject: string;
+  envelope: string;
+}
+
+/**
+ * Sealed secrets in their own embedded SQLite file, `STORAGE_DIR/secrets.sqlite`: created mode 0600 (as are its
+ * -wal and -shm files), WAL, synchronous=FULL (a key the user was told is saved survives a power loss), and
+ * secure_delete, so a replaced or deleted envelope is overwritten with zeros instead of lingering in free pages.
+ *
+ * Also with MONGO_URI (MongoDB read store) the secrets live in this embedded file: there is no MongoDB adapter
+ * yet, and the composition root decides which store to build.
+ *
+ * Locking: writes are rare (a user sets or removes a key; rotate-secrets runs now and then, one short autocommit
+ * UPDATE per row), so a plain short busy_timeout would do. The repo's pattern costs nothing more, though, and
+ * keeps the serving thread from ever sleeping synchronously: busy_timeout = 0 and every statement goes through
+ * `retryWhileBusy`, which waits asynchronously and answers 503 after LOCK_WAIT_LIMIT_MS.
+ * The file is a few pages, so SQLite's own WAL autocheckpoint is enough (no background checkpointer).
+ */
+export class SqliteSecretStore implements SecretStore {
+  readonly file: string;
+  private readonly db: Database.Database;
+  private readonly statements;
+
+  /** The store of the server's storage dir. */
+  static open(storageDir: string, now?: () => number): SqliteSecretStore {
+    return new SqliteSecretStore(join(storageDir, 'secrets.sqlite'), now);
+  }
+
+  constructor(file: string, private readonly now: () => number = Date.now) {
+    this.file = file;
+    createPrivateFile(file);
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('secure_delete = ON');
+    this.db.pragma('busy_timeout = 0');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS secrets (
+        purpose    TEXT NOT NULL,
+        subject    TEXT NOT NULL,
+        envelope   TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (purpose, subject)
+      ) WITHOUT ROWID`);
+    this.statements = {
+      get: this.db.prepare<[string, string], { envelope: string }>('SELECT envelope FROM secrets WHERE purpose = ? AND subject = ?'),
+      put: this.db.prepare<[string, string, string, number]>(`
+        INSERT INTO secrets (purpose, subject, envelope, updated_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT (purpose, subject) DO UPDATE SET envelope = excluded.envelope, updated_at = excluded.updated_at`),
+      replace: this.db.prepare<[string, number, string, string, string]>(
+        'UPDATE secrets SET envelope = ?, updated_at = ? WHERE purpose = ? AND subject = ? AND envelope = ?'),
+      delete: this.db.prepare<[string, string]>('DELETE FROM secrets WHERE purpose = ? AND subject = ?'),
+      count: this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM secrets'),
+      firstPage: this.db.prepare<[number], SecretRow>(
+        'SELECT purpose, subject, envelope FROM secrets ORDER BY purpose, subject LIMIT ?'),
+      nextPage: this.db.prepare<[string, string, number], SecretRow>(
+        'SELECT purpose, subject, envelope FROM secrets WHERE (purpose, subject) > (?, ?) ORDER BY purpose, subject LIMIT ?'),
+    };
+  }
+
+  async get(purpose: string, subject: string): Promise<string | null> {
+    const row = await retryWhileBusy(() => this.statements.get.get(purpose, subject));
+    return row?.envelope ?? null;
+  }
+
+  async put(purpose: string, subject: string, envelope: string): Promise<void> {
+    await retryWhileBusy(() => this.statements.put.run(purpose, subject, envelope, this.now()));
+  }
+
+  async replace(purpose: string, subject: string, expected: string, envelope: string): Promise<boolean> {
+    const result = await retryWhileBusy(() => this.statements.replace.run(envelope, this.now(), purpose, subject, expected));
+    return result.changes === 1;
+  }
+
+  async delete(purpose: string, subject: string): Promise<void> {
+    await retryWhileBusy(() => this.statements.delete.run(purpose, subject));
+  }
+
+  async count(): Promise<number> {
+    return (await retryWhileBusy(() => this.statements.count.get()))!.n;
+  }
+
+  async *all(): AsyncIterable<StoredSecret> {
+    let last: SecretRow | undefined;
+    for (;;) {
+      const after = last;
+      const page = await retryWhileBusy(() => (after === undefined
+        ? this.statements.firstPage.all(PAGE_SIZE)
+        : this.statements.nextPage.all(after.purpose, after.subject, PAGE_SIZE)));
+      for (const row of page) yield { purpose: row.purpose, subject: row.subject, envelope: row.envelope };
+      if (page.length < PAGE_SIZE) return;
+      last = page[page.length - 1];
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
