@@ -167,6 +167,8 @@ const frames: Array<{ type: string; valid: () => Record<string, unknown> }> = [
   { type: 'typing', valid: () => ({ with: peer.user.id }) },
   { type: 'presence.subscribe', valid: () => ({ userIds: [peer.user.id] }) },
   { type: 'presence.set', valid: () => ({ state: 'idle' }) },
+  { type: 'ai.send', valid: () => ({ message: 'hello' }) },
+  { type: 'ai.cancel', valid: () => ({ promptId: messageId }) },
 ];
 
 test('the socket sweep covers every client frame type of the protocol', (t) => {

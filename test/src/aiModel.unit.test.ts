@@ -10,7 +10,8 @@ import {
 } from '../../src/ai/model/index.ts';
 
 // One fixture set, run against both adapters. Each test uses its own model name, so its interceptors are its own
-// and the tests can run concurrently.
+// and the tests can run concurrently — except those that measure time: they run serially (ava runs serial tests
+// first), after a warm-up call through each SDK, so a busy machine does not make them flaky.
 
 nock.disableNetConnect();
 nock.enableNetConnect('127.0.0.1'); // only the loopback stand-in below, which proves the connection is closed
@@ -93,6 +94,14 @@ async function failsWith<E extends Error>(t: ExecutionContext, stream: AsyncIter
   t.false(serialized.includes(KEY), 'the api key leaks into the error');
   return error!;
 }
+
+test.before('warm up both SDKs', async () => {
+  for (const sdk of ['genai', 'legacy'] as const) {
+    const name = newModelName();
+    gemini(name, [ok(part('warm', 'STOP'))]);
+    await collect(createModel(sdk, OPTIONS).stream(request(name)));
+  }
+});
 
 for (const sdk of ['genai', 'legacy'] as const) {
   const model = (options: Partial<ModelOptions> = {}): AiModel => createModel(sdk, { ...OPTIONS, ...options });
@@ -186,9 +195,9 @@ for (const sdk of ['genai', 'legacy'] as const) {
 
   test(`${sdk}: a retry that would outlast the first-token deadline fails with the real error at once`, async (t) => {
     const name = newModelName();
-    const { seen } = gemini(name, [quota('1s'), ok(part('never', 'STOP'))]);
-    const error = await failsWith(t, model({ firstTokenTimeoutMs: 500 }).stream(request(name)), AiRateLimitedError);
-    t.is(error.retryAfterMs, 1_000);
+    const { seen } = gemini(name, [quota('2s'), ok(part('never', 'STOP'))]);
+    const error = await failsWith(t, model({ firstTokenTimeoutMs: 1_500 }).stream(request(name)), AiRateLimitedError);
+    t.is(error.retryAfterMs, 2_000);
     t.is(seen.length, 1);
   });
 
@@ -259,28 +268,28 @@ for (const sdk of ['genai', 'legacy'] as const) {
     t.deepEqual(chunks.at(-1), { type: 'end', finishReason: 'MAX_TOKENS', usage: { promptTokens: 9, outputTokens: 266 } });
   });
 
-  test(`${sdk}: no first text within firstTokenTimeoutMs is a timeout`, async (t) => {
+  test.serial(`${sdk}: no first text within firstTokenTimeoutMs is a timeout`, async (t) => {
     const name = newModelName();
-    gemini(name, [{ ...ok(part('too late', 'STOP')), delayMs: 1_500 }]);
+    gemini(name, [{ ...ok(part('too late', 'STOP')), delayMs: 2_000 }]);
     const started = Date.now();
     const error = await failsWith(t, model({ firstTokenTimeoutMs: 150 }).stream(request(name)), AiTimeoutError);
     t.like(error, { code: 'ai_timeout', status: 504, details: { phase: 'first_token' } });
-    t.true(Date.now() - started < 1_000, 'did not wait for the late answer');
+    t.true(Date.now() - started < 1_500, 'did not wait for the late answer');
   });
 
-  test(`${sdk}: a stream that stalls past totalTimeoutMs is a timeout after the text so far`, async (t) => {
+  test.serial(`${sdk}: a stream that stalls past totalTimeoutMs is a timeout after the text so far`, async (t) => {
     const name = newModelName();
     const body = new PassThrough();
     t.teardown(() => body.destroy());
     gemini(name, [{ status: 200, body: () => body }]);
     body.write(frames(part('first')));
     const received: ModelChunk[] = [];
-    const error = await failsWith(t, model({ totalTimeoutMs: 300 }).stream(request(name)), AiTimeoutError, received);
+    const error = await failsWith(t, model({ totalTimeoutMs: 500 }).stream(request(name)), AiTimeoutError, received);
     t.like(error, { details: { phase: 'total' } });
     t.deepEqual(deltas(received), ['first']);
   });
 
-  test(`${sdk}: a cancel through the signal ends the iteration quietly`, async (t) => {
+  test.serial(`${sdk}: a cancel through the signal ends the iteration quietly`, async (t) => {
     const name = newModelName();
     const body = new PassThrough();
     t.teardown(() => body.destroy());
@@ -295,7 +304,7 @@ for (const sdk of ['genai', 'legacy'] as const) {
     t.deepEqual(received, [{ type: 'delta', text: 'first' }], 'no end, no error');
   });
 
-  test(`${sdk}: a cancel before the first text ends quietly too`, async (t) => {
+  test.serial(`${sdk}: a cancel before the first text ends quietly too`, async (t) => {
     const name = newModelName();
     gemini(name, [{ ...ok(part('late', 'STOP')), delayMs: 1_500 }]);
     const controller = new AbortController();
@@ -310,7 +319,7 @@ for (const sdk of ['genai', 'legacy'] as const) {
     t.is(seen.length, 0);
   });
 
-  test(`${sdk}: a timeout, a cancel and a consumer that stops reading each close the upstream connection`, async (t) => {
+  test.serial(`${sdk}: a timeout, a cancel and a consumer that stops reading each close the upstream connection`, async (t) => {
     const closed: Promise<unknown>[] = [];
     const server = createServer((_request, response: ServerResponse) => {
       closed.push(once(response, 'close'));
@@ -323,10 +332,12 @@ for (const sdk of ['genai', 'legacy'] as const) {
       server.closeAllConnections();
       server.close();
     });
-    const ai = model({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, totalTimeoutMs: 300 });
+    const ai = model({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, totalTimeoutMs: 500 });
     const closedWithin = (index: number) => Promise.race([closed[index]!.then(() => true), new Promise((resolve) => setTimeout(resolve, 1_000, false))]);
 
-    await failsWith(t, ai.stream(request('m')), AiTimeoutError);
+    const received: ModelChunk[] = [];
+    await failsWith(t, ai.stream(request('m')), AiTimeoutError, received);
+    t.deepEqual(deltas(received), ['first']);
     t.true(await closedWithin(0), 'closed after the timeout');
 
     const controller = new AbortController();
