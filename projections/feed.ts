@@ -1,4 +1,6 @@
 import type { AiReplyCompleted, AiReplyFailed } from '../commands/ai.ts';
+import type { CallEvent } from '../commands/calls.ts';
+import { callEventTypes } from '../commands/calls.ts';
 import type { ContactEvent } from '../commands/contacts.ts';
 import { contactEventTypes } from '../commands/contacts.ts';
 import { peerOf } from '../commands/conversations.ts';
@@ -20,6 +22,7 @@ import { GROUPS, participantsOf, toPublicGroup, type GroupDoc } from './groups.t
 import { USERS, type UserDoc } from './users.ts';
 import { attachmentFilesOf, GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageDoc } from './messageDocs.ts';
 import { MEDIA_FILES, type MediaDoc } from './mediaFiles.ts';
+import { CALLS, type CallDoc } from './calls.ts';
 
 /**
  * `feed`: every live update, in position order, as the exact bytes pushed over the socket, one entry per event
@@ -136,6 +139,32 @@ const CONTACT_CHANGES = {
   ContactAdded: 'added', ContactRenamed: 'renamed', ContactRemoved: 'removed', UserBlocked: 'blocked', UserUnblocked: 'unblocked',
 } as const satisfies Record<ContactEvent['type'], string>;
 
+/** A call's lifecycle reaches every device of every party, so a device that reconnects learns it was answered or ended. */
+async function callFrame(event: CallEvent, recorded: RecordedEvent, context: ProjectionContext) {
+  const { callId } = event.data;
+  const call = (await context.collection<CallDoc>(CALLS).find({ callId }, { limit: 1 }))[0];
+  if (!call) return;
+  const parties = { userIds: [call.callerId, ...call.invitees] };
+  switch (event.type) {
+    case 'CallInitiated':
+      return deliver(context, recorded, { userIds: event.data.invitees }, {
+        type: 'call.incoming', callId, from: event.data.callerId, media: event.data.media, groupId: event.data.groupId, expiresAt: event.data.ringDeadline,
+      });
+    case 'CallAnswered':
+      return deliver(context, recorded, parties, { type: 'call.answered', callId, byUserId: event.data.userId, byConnectionId: event.data.connectionId });
+    case 'CallRejected':
+      return deliver(context, recorded, parties, { type: 'call.rejected', callId, userId: event.data.userId });
+    case 'CallParticipantJoined':
+      return deliver(context, recorded, parties, { type: 'call.participant', callId, userId: event.data.userId, change: 'joined', connectionId: event.data.connectionId });
+    case 'CallParticipantLeft':
+      return deliver(context, recorded, parties, { type: 'call.participant', callId, userId: event.data.userId, change: 'left', connectionId: null });
+    case 'CallEnded':
+      return deliver(context, recorded, parties, { type: 'call.ended', callId, reason: event.data.reason, durationMs: event.data.durationMs });
+    default:
+      return assertNever(event);
+  }
+}
+
 /** The end of a prompt reaches every device of its asker (the asking socket also had the deltas). */
 async function aiFrame(event: AiReplyCompleted | AiReplyFailed, recorded: RecordedEvent, context: ProjectionContext) {
   const { userId, promptId } = event.data;
@@ -185,6 +214,7 @@ const messageTypes = new Set<string>(messageEventTypes);
 const receiptTypes = new Set<string>(receiptEventTypes);
 const contactTypes = new Set<string>(contactEventTypes);
 const profileTypes = new Set<string>(['ProfileUpdated', 'AvatarChanged', 'AvatarRemoved']);
+const callTypes = new Set<string>(callEventTypes);
 
 export const feedProjector: Projector = {
   // 3: messages carry their files' metadata, `group.updated` names its fields (2 passed the event's payload through as `data`); 2: one entry per event,
@@ -197,10 +227,11 @@ export const feedProjector: Projector = {
     // starts it afresh, rightly: the rebuilt feed holds every entry again.
     [FEED_HORIZON]: [],
   },
-  reads: [USERS, CONTACTS, MEDIA_FILES, GROUPS, MESSAGES, GROUP_MESSAGES, CONVERSATIONS],
-  handles: new Set([...messageEventTypes, ...receiptEventTypes, ...groupEventTypes, ...contactEventTypes, ...profileTypes, 'AiReplyCompleted', 'AiReplyFailed']),
+  reads: [USERS, CONTACTS, MEDIA_FILES, CALLS, GROUPS, MESSAGES, GROUP_MESSAGES, CONVERSATIONS],
+  handles: new Set([...messageEventTypes, ...receiptEventTypes, ...groupEventTypes, ...contactEventTypes, ...profileTypes, 'AiReplyCompleted', 'AiReplyFailed', ...callEventTypes]),
   async apply(recorded, context) {
     if (contactTypes.has(recorded.type)) return contactFrame(recorded as unknown as ContactEvent, recorded, context);
+    if (callTypes.has(recorded.type)) return callFrame(recorded as unknown as CallEvent, recorded, context);
     if (recorded.type === 'AiReplyCompleted' || recorded.type === 'AiReplyFailed') return aiFrame(recorded as unknown as AiReplyCompleted | AiReplyFailed, recorded, context);
     if (profileTypes.has(recorded.type)) return profileFrame(recorded as unknown as ProfileUpdated | AvatarChanged | AvatarRemoved, recorded, context);
     if (messageTypes.has(recorded.type)) return messageFrame(recorded as unknown as MessageEvent, recorded, context);

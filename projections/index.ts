@@ -4,6 +4,7 @@ import { conversationsProjector } from './conversations.ts';
 import { presenceProjector } from './presence.ts';
 import { mediaFilesProjector } from './mediaFiles.ts';
 import { aiProjector } from './ai.ts';
+import { callsProjector } from './calls.ts';
 import { feedProjector } from './feed.ts';
 import { groupMessagesProjector } from './groupMessages.ts';
 import { groupsProjector } from './groups.ts';
@@ -20,6 +21,7 @@ export const projectors: readonly Projector[] = [
   presenceProjector,
   mediaFilesProjector,
   aiProjector,
+  callsProjector,
   groupsProjector,
   messagesProjector,
   groupMessagesProjector,

@@ -43,6 +43,8 @@ import { MediaService } from './media/mediaService.ts';
 import { MediaTokens } from './media/mediaTokens.ts';
 import { collectMedia } from './media/mediaCollector.ts';
 import { aiRoutes } from './http/routes/ai.ts';
+import { callRoutes } from './http/routes/calls.ts';
+import { CallService } from './calls/callService.ts';
 import { AiService } from './ai/aiService.ts';
 import { createModel } from './ai/model/index.ts';
 import { SecretBox } from './secrets/secretBox.ts';
@@ -131,6 +133,17 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const profiles = new ProfileService(commands, readStore, projections, blocks);
   const presence = new PresenceService({ commands, readStore, projections, logger, clock, settings: config.presence });
   const mediaTokens = new MediaTokens(config.jwtSecret, config.media.tokenTtlSeconds);
+  // The gateway is made below: calls reach sockets through it once it exists.
+  let gatewayRef: SocketGateway | null = null;
+  const calls = new CallService({
+    commands, readStore, projections, blocks, logger, clock, settings: config.calls,
+    connections: {
+      ownerOf: (id) => gatewayRef?.ownerOf(id) ?? null,
+      isConnected: (userId) => gatewayRef?.isConnected(userId) ?? false,
+      sendToConnection: (id, bytes) => gatewayRef?.sendToConnection(id, bytes) ?? false,
+      sendToUser: (userId, bytes) => gatewayRef?.sendToUser(userId, bytes),
+    },
+  });
   // Rate limits are shared by REST and the socket: switching transport does not reset a budget.
   const rateLimits = new RateLimits(config.rateLimits);
   // Secrets (users' Gemini keys) live sealed in their own file, never in the event log, so they can be rotated and erased.
@@ -142,10 +155,16 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   });
 
   const handlers = frameHandlers({
-    messaging, access, blocks, presence, ai, logger, readStore, projections, clock, sendToUser: (userId, bytes) => gateway.sendToUser(userId, bytes),
+    messaging, access, blocks, presence, ai, calls, logger, readStore, projections, clock, sendToUser: (userId, bytes) => gateway.sendToUser(userId, bytes),
   });
   const gateway = new SocketGateway({
-    authenticator, logger, handlers, rateLimits, observer: presence,
+    authenticator, logger, handlers, rateLimits,
+    // Told of each socket's life: presence (online, away, offline) and calls (a party's last socket gone).
+    observer: {
+      connected: (connection) => { presence.connected(connection); calls.connected(connection.principal.userId); },
+      activity: (connection) => presence.activity(connection),
+      disconnected: (connection) => { presence.disconnected(connection); calls.disconnected(connection.principal.userId); },
+    },
     maxBufferedBytes: options.maxBufferedBytes, maxPendingFrames: options.maxPendingFrames, clock,
   });
   // Live reactions to each committed batch, from the one subscription: what the projectors published goes to
@@ -188,6 +207,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ...presenceRoutes({ presence, clock }),
     ...mediaRoutes({ media, profiles, tokens: mediaTokens, clock }),
     ...aiRoutes({ ai, clock, logger }),
+    ...callRoutes({ calls, clock }),
   ];
   const router = mountRoutes(routes, { authenticator, rateLimits });
   const koa = createHttpApp({
@@ -204,6 +224,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     http.listen(config.port, config.host, () => resolve());
   });
   const httpPort = (http.address() as AddressInfo).port;
+  gatewayRef = gateway;
+  // Ring timeouts, maximum durations and dropped parties: on a tick, and once now for what a restart left behind.
+  await calls.tick(true);
+  const callTimer = setInterval(() => calls.tick().catch((error: unknown) => logger.error({ err: error }, 'call timers failed')), 1_000);
+  callTimer.unref();
   // Nothing is being answered after a restart: prompts left pending end as `interrupted`.
   const interrupted = await ai.recoverInterrupted(clock());
   if (interrupted > 0) logger.info({ prompts: interrupted }, 'prompts to Leta interrupted by the restart were marked failed');
@@ -218,6 +243,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     async close() {
       eventLoop.stop();
       if (collector) clearInterval(collector);
+      clearInterval(callTimer);
+      calls.stop();
       // Stopped first: sockets closing on shutdown are not users going offline (the next start sees to that).
       await presence.stop();
       await gateway.close();

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { parseRateLimits, type RateLimitPolicy } from './rateLimit/policies.ts';
 import type { PresenceSettings } from './presence/presenceService.ts';
 import type { MediaSettings } from './media/mediaService.ts';
+import type { CallSettings } from './calls/callService.ts';
 import { DEFAULT_MEDIA_LIMITS } from './media/mediaTypes.ts';
 import { parseKeyring, type Keyring, type KeyringEnv } from './secrets/keyring.ts';
 
@@ -26,6 +27,7 @@ export interface Config {
   geminiApiKey: string | null;
   /** The keys secrets are sealed with: ENCRYPTION_KEYS + ENCRYPTION_KEY_ID, or ENCRYPTION_KEY alone. */
   keyring: Keyring;
+  calls: CallSettings;
   ai: { sdk: 'genai' | 'legacy'; model: string; baseUrl: string; contextTokenBudget: number; maxOutputTokens: number; firstTokenTimeoutMs: number; totalTimeoutMs: number };
   /** Every rate-limit policy, defaults overridden by `RATE_LIMITS`. */
   rateLimits: RateLimitPolicy[];
@@ -148,6 +150,16 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
     logLevel: env.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 256 * 1024, 1024, 50 * 1024 * 1024),
     geminiApiKey: env.GEMINI_API_KEY || null,
+    calls: {
+      ringTimeoutMs: integer(env, 'CALL_RING_TIMEOUT_MS', 60_000, 1_000, 600_000),
+      disconnectGraceMs: integer(env, 'CALL_DISCONNECT_GRACE_MS', 30_000, 100, 600_000),
+      maxDurationMs: integer(env, 'CALL_MAX_DURATION_MS', 4 * 3_600_000, 60_000, 24 * 3_600_000),
+      meshMaxParticipants: integer(env, 'CALL_MESH_MAX_PARTICIPANTS', 4, 2, 8),
+      stunUris: list(env.STUN_URIS),
+      turnUris: list(env.TURN_URIS),
+      turnSharedSecret: env.TURN_SHARED_SECRET || null,
+      turnTtlSeconds: integer(env, 'TURN_TTL_SECONDS', 3_600, 60, 86_400),
+    },
     keyring: keyringOf({ ENCRYPTION_KEYS: env.ENCRYPTION_KEYS, ENCRYPTION_KEY_ID: env.ENCRYPTION_KEY_ID, ENCRYPTION_KEY: encryptionKey }),
     ai: {
       sdk: oneOf(env, 'AI_SDK', ['genai', 'legacy'] as const, 'genai'),
@@ -178,6 +190,8 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
     },
   };
 }
+
+const list = (value: string | undefined) => (value ?? '').split(',').map((item) => item.trim()).filter(Boolean);
 
 function keyringOf(env: KeyringEnv): Keyring {
   try {

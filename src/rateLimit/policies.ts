@@ -36,6 +36,8 @@ export const DEFAULT_POLICIES = [
   policy('profile', 10, 1 / 6, 'user', 'profile and privacy changes'),
   policy('presence', 20, 1 / 3, 'user', 'presence subscriptions, idle/active notices and mode changes'),
   policy('upload', 10, 1 / 3, 'user', 'file uploads, profile pictures, file deletions'),
+  policy('call', 5, 1 / 6, 'user', 'starting calls: 5 at once, 10 a minute'),
+  policy('call-signal', 200, 50, 'user', 'call signaling frames (offers, answers, ICE candidates) and ringing acks'),
   policy('ai', 3, 1 / 6, 'user', 'messages to Leta: 3 at once, 10 a minute'),
   policy('ai-daily', 200, 200 / 86_400, 'user', 'messages to Leta: 200 a day (cost control)'),
   policy('read', 120, 5, 'user', 'reads: lists, pages, histories, sync'),

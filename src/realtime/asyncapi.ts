@@ -5,6 +5,12 @@ import { CLIENT_FRAMES, CLOSE, FRAME_ID, LIMITS, SERVER_FRAMES, WS_PATH } from '
 const jsonSchema = (schema: z.ZodType, io: 'input' | 'output') =>
   z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any' });
 
+/** The whole frame: the payload's fields (of each of its forms) with `type` and `id`. */
+function withEnvelope(payload: z.ZodObject | z.ZodUnion<readonly z.ZodObject[]>, envelope: z.core.$ZodLooseShape): z.ZodType {
+  if (payload instanceof z.ZodObject) return payload.safeExtend(envelope);
+  return z.union(payload.options.map((option) => option.safeExtend(envelope)) as unknown as [z.ZodObject, ...z.ZodObject[]]);
+}
+
 /**
  * The socket protocol as an AsyncAPI 3.0 document, generated from the schemas in protocol.ts: what the server
  * receives (client frames, with the rate-limit policy each is charged to) and what it sends, plus close codes
@@ -21,7 +27,7 @@ export function asyncApiDocument(policies: readonly RateLimitPolicy[], version: 
     messages[type] = {
       name: type,
       summary: spec.description,
-      payload: jsonSchema(spec.payload.safeExtend({ type: z.literal(type), id: frameId }), 'input'),
+      payload: jsonSchema(withEnvelope(spec.payload, { type: z.literal(type), id: frameId }), 'input'),
       ...(policy ? { 'x-rate-limit-policy': { name: policy.name, burst: policy.burst, windowSeconds: windowSeconds(policy) } } : {}),
     };
     operations[`receive.${type}`] = {

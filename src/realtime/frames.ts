@@ -6,6 +6,7 @@ import type { ConversationAccess } from '../messaging/access.ts';
 import type { Blocks } from '../people/blocks.ts';
 import type { PresenceService } from '../presence/presenceService.ts';
 import type { AiService } from '../ai/aiService.ts';
+import type { CallService } from '../calls/callService.ts';
 import { toErrorResponse } from '../http/errors.ts';
 import type { Logger } from 'pino';
 import type { MessagingService } from '../messaging/messagingService.ts';
@@ -21,6 +22,7 @@ export interface FrameDeps {
   blocks: Blocks;
   presence: PresenceService;
   ai: AiService;
+  calls: CallService;
   logger: Logger;
   readStore: ReadStore;
   projections: Projections;
@@ -37,7 +39,7 @@ function metadataOf(connection: Connection, frameId: string | undefined, now: Da
 const SYNC_PAGE = 500;
 
 /** Every client frame type, with the same validation (by the gateway, from the protocol) and authorization as REST. */
-export function frameHandlers({ messaging, access, blocks, presence, ai, logger, readStore, projections, clock, sendToUser }: FrameDeps): FrameHandlers {
+export function frameHandlers({ messaging, access, blocks, presence, ai, calls, logger, readStore, projections, clock, sendToUser }: FrameDeps): FrameHandlers {
   /**
    * Replays the caller's feed after `since`, then goes live; or sends a snapshot (no `since`), or a reset (a
    * `since` the feed can no longer replay whole: pruned before or during the replay, or beyond the log's head).
@@ -144,6 +146,14 @@ export function frameHandlers({ messaging, access, blocks, presence, ai, logger,
     },
     'ai.send': aiSend,
     'ai.cancel': async (connection, { promptId }) => ({ cancelled: ai.cancel(connection.principal.userId, promptId) }),
+    'call.ack': async (connection, { callId }) => {
+      await calls.ack(connection.principal.userId, callId);
+      return {};
+    },
+    'call.signal': async (connection, frame) => {
+      await calls.signal(connection.principal.userId, connection.id, frame);
+      return {};
+    },
     'presence.set': async (connection, { state }) => {
       presence.setIdle(connection, state === 'idle');
       return {};

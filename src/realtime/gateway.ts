@@ -53,6 +53,7 @@ export class SocketGateway {
   private nextId = 1;
   private readonly connections = new Set<SocketConnection>();
   private readonly byUser = new Map<string, Set<SocketConnection>>();
+  private readonly byId = new Map<number, SocketConnection>();
   private readonly maxBufferedBytes: number;
 
   constructor(private readonly deps: GatewayDeps) {
@@ -138,6 +139,7 @@ export class SocketGateway {
     data.connection = connection;
     this.armExpiry(connection);
     this.connections.add(connection);
+    this.byId.set(connection.id, connection);
     let sockets = this.byUser.get(userId);
     if (!sockets) this.byUser.set(userId, (sockets = new Set()));
     sockets.add(connection);
@@ -213,6 +215,7 @@ export class SocketGateway {
     if (connection.expiry) clearTimeout(connection.expiry);
     this.deps.rateLimits.forget('frames', connectionKey(connection));
     this.connections.delete(connection);
+    this.byId.delete(connection.id);
     const sockets = this.byUser.get(connection.principal.userId);
     sockets?.delete(connection);
     if (sockets?.size === 0) this.byUser.delete(connection.principal.userId);
@@ -232,6 +235,23 @@ export class SocketGateway {
       }
     }
     for (const [connection, queue] of bySocket) connection.cork(() => { for (const publication of queue) connection.deliver(publication); });
+  }
+
+  /** Whose an open socket is, or null. */
+  ownerOf(connectionId: number): string | null {
+    return this.byId.get(connectionId)?.principal.userId ?? null;
+  }
+
+  isConnected(userId: string): boolean {
+    return (this.byUser.get(userId)?.size ?? 0) > 0;
+  }
+
+  /** Sends to one socket; false when it is not open. */
+  sendToConnection(connectionId: number, bytes: string): boolean {
+    const connection = this.byId.get(connectionId);
+    if (!connection || connection.closed) return false;
+    connection.send(bytes);
+    return true;
   }
 
   /** Sends the same bytes to every socket of `userId`. */

@@ -60,8 +60,8 @@ const position = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 interface ClientFrameSpec {
   description: string;
-  /** The frame's fields besides `type` and `id`: validated as strictly as a REST body. */
-  payload: z.ZodObject;
+  /** The frame's fields besides `type` and `id`: validated as strictly as a REST body (an object, or a union of objects). */
+  payload: z.ZodObject | z.ZodUnion<readonly z.ZodObject[]>;
   /** Charged per user before the handler runs; shared with the REST routes of the same policy. */
   policy: PolicyName | null;
   /** The fields of the `<type>.ok` reply, or null when the answer is other frames (`sync`). */
@@ -115,6 +115,24 @@ export const CLIENT_FRAMES = {
   'ai.cancel': {
     description: 'Stop Leta\'s reply in progress; what was written so far is kept (finish reason CANCELLED)',
     payload: z.strictObject({ promptId: z.uuid() }), policy: null, reply: z.strictObject({ cancelled: z.boolean() }),
+  },
+  'call.ack': {
+    description: 'This device is ringing for the call: the caller gets `call.ringing`',
+    payload: z.strictObject({ callId: z.uuid() }), policy: 'call-signal', reply: z.strictObject({}),
+  },
+  'call.signal': {
+    description: 'WebRTC signaling, relayed to one connection of the other party of an answered call (never stored): an offer, an answer '
+      + 'or a renegotiation (`payload.sdp` ≤ 16 KiB), or ICE candidates (≤ 50 a frame)',
+    payload: z.union([
+      z.strictObject({ callId: z.uuid(), toConnectionId: z.number().int().min(1), kind: z.enum(['offer', 'answer', 'negotiate']),
+        payload: z.strictObject({ type: z.enum(['offer', 'answer', 'pranswer', 'rollback']), sdp: z.string().max(16_384) }) }),
+      z.strictObject({ callId: z.uuid(), toConnectionId: z.number().int().min(1), kind: z.literal('candidates'),
+        payload: z.strictObject({ candidates: z.array(z.strictObject({
+          candidate: z.string().max(1_024), sdpMid: z.string().max(64).nullable().optional(),
+          sdpMLineIndex: z.number().int().min(0).max(64).nullable().optional(), usernameFragment: z.string().max(256).nullable().optional(),
+        })).max(50) }) }),
+    ]),
+    policy: 'call-signal', reply: z.strictObject({}),
   },
   'presence.set': {
     description: 'This device is idle (the user shows as away once all their devices are) or active again; not stored',
@@ -181,6 +199,15 @@ export const LIVE_FRAMES = {
     /** What everyone who gets it may see; details shown to fewer people come from `GET /api/users/{id}`. */
     profile: z.strictObject({ id: z.uuid(), username: z.string(), displayName: z.string(), about: z.string().nullable(), avatarMediaId: z.uuid().nullable() }),
   }),
+  'call.incoming': live('call.incoming', {
+    callId: z.uuid(), from: z.uuid(), media: z.enum(['audio', 'video']), groupId: z.uuid().nullable(), expiresAt: z.iso.datetime(),
+  }),
+  'call.answered': live('call.answered', { callId: z.uuid(), byUserId: z.uuid(), byConnectionId: z.number().int() }),
+  'call.rejected': live('call.rejected', { callId: z.uuid(), userId: z.uuid() }),
+  'call.participant': live('call.participant', { callId: z.uuid(), userId: z.uuid(), change: z.enum(['joined', 'left']), connectionId: z.number().int().nullable() }),
+  'call.ended': live('call.ended', {
+    callId: z.uuid(), reason: z.enum(['hangup', 'rejected', 'missed', 'cancelled', 'busy', 'disconnected', 'failed', 'max_duration']), durationMs: z.number().int().min(0),
+  }),
   'ai.reply': live('ai.reply', {
     promptId: z.uuid(),
     status: z.enum(['completed', 'failed']),
@@ -207,6 +234,11 @@ export const SERVER_FRAMES = {
   'sync.reset': envelope('sync.reset', { id: frameId.optional(), position, conversations: z.array(conversationListItem) }),
   'sync.ok': envelope('sync.ok', { id: frameId.optional(), position }),
   typing: envelope('typing', { conversationId: z.string(), userId: z.uuid(), expiresInMs: z.number().int() }),
+  'call.ringing': envelope('call.ringing', { callId: z.uuid(), userId: z.uuid() }),
+  'call.signal': envelope('call.signal', {
+    callId: z.uuid(), fromUserId: z.uuid(), fromConnectionId: z.number().int(), kind: z.enum(['offer', 'answer', 'negotiate', 'candidates']),
+    payload: z.record(z.string(), z.unknown()),
+  }),
   'ai.send.ok': envelope('ai.send.ok', { id: frameId.optional(), promptId: z.uuid(), position }),
   'ai.delta': envelope('ai.delta', { promptId: z.uuid(), seq: z.number().int().min(0), text: z.string() }),
   'ai.error': envelope('ai.error', { id: frameId.optional(), promptId: z.uuid().nullable(), error: errorBody.shape.error }),

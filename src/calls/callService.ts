@@ -1,0 +1,254 @@
+import type { Logger } from 'pino';
+import { callDecider, callStream, type CallCommand, type CallEndReason, type CallMedia } from '../../commands/calls.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../../commands/shared/errors.ts';
+import type { CommandMetadata } from '../../commands/shared/events.ts';
+import { CALLS, callDocId, type CallDoc } from '../../projections/calls.ts';
+import { GROUPS, type GroupDoc } from '../../projections/groups.ts';
+import { USERS, type UserDoc } from '../../projections/users.ts';
+import type { CommandHandler } from '../commandHandler.ts';
+import { deriveId, newId } from '../ids.ts';
+import type { Blocks } from '../people/blocks.ts';
+import type { Projections } from '../projection/projections.ts';
+import type { ReadStore } from '../readstore/port.ts';
+import { turnCredentials, type IceServer } from './turnCredentials.ts';
+
+export interface CallSettings {
+  ringTimeoutMs: number;
+  disconnectGraceMs: number;
+  maxDurationMs: number;
+  meshMaxParticipants: number;
+  stunUris: string[];
+  turnUris: string[];
+  turnSharedSecret: string | null;
+  turnTtlSeconds: number;
+}
+
+/** What the gateway tells about connections: whose a connection is, and whether a user has any. */
+export interface ConnectionDirectory {
+  ownerOf(connectionId: number): string | null;
+  isConnected(userId: string): boolean;
+  sendToConnection(connectionId: number, bytes: string): boolean;
+  sendToUser(userId: string, bytes: string): void;
+}
+
+export interface PublicCall {
+  id: string;
+  state: CallDoc['state'];
+  media: CallMedia;
+  callerId: string;
+  invitees: string[];
+  groupId: string | null;
+  direction: CallDoc['direction'];
+  peerId: string | null;
+  outcome: CallDoc['outcome'];
+  reason: CallDoc['reason'];
+  ringDeadline: string;
+  startedAt: string;
+  answeredAt: string | null;
+  endedAt: string | null;
+  durationMs: number | null;
+  position: number;
+}
+
+export const toPublicCall = (doc: CallDoc): PublicCall => ({
+  id: doc.callId, state: doc.state, media: doc.media, callerId: doc.callerId, invitees: doc.invitees, groupId: doc.groupId, direction: doc.direction,
+  peerId: doc.peerId, outcome: doc.outcome, reason: doc.reason, ringDeadline: doc.ringDeadline, startedAt: doc.startedAt, answeredAt: doc.answeredAt,
+  endedAt: doc.endedAt, durationMs: doc.durationMs, position: doc.position,
+});
+
+/**
+ * Calls: ringing every device of every invitee, the first answer winning, signaling relayed between the chosen
+ * devices only, and timers (no answer, a party gone, too long) that survive restarts because they only ask the
+ * decider, which ends a call as missed only while it still rings.
+ */
+export class CallService {
+  private readonly graceTimers = new Map<string, NodeJS.Timeout>();
+
+  constructor(private readonly deps: {
+    commands: CommandHandler; readStore: ReadStore; projections: Projections; blocks: Blocks; logger: Logger; clock: () => Date;
+    settings: CallSettings; connections: ConnectionDirectory;
+  }) {}
+
+  async initiate(callerId: string, input: { calleeId?: string | undefined; groupId?: string | undefined; media: CallMedia; clientCallId?: string | undefined },
+    metadata: CommandMetadata): Promise<{ call: PublicCall; iceServers: IceServer[] }> {
+    const callId = deriveId('call', callerId, input.clientCallId ?? metadata.commandId);
+    const existing = await this.docOf(callId, callerId);
+    if (existing) return { call: toPublicCall(existing), iceServers: this.iceServers(callerId) };
+    const calls = this.deps.readStore.collection<CallDoc>(CALLS);
+    let invitees: string[];
+    let blocked = false;
+    if (input.groupId !== undefined) {
+      const group = await this.deps.readStore.collection<GroupDoc>(GROUPS).findOne({ _id: input.groupId });
+      if (!group || !group.memberIds.includes(callerId)) throw new NotFoundError('Group');
+      const blockedMembers = await this.deps.blocks.among(callerId, group.memberIds);
+      invitees = group.memberIds.filter((id) => id !== callerId && !blockedMembers.has(id));
+      const live = await calls.find({ userId: callerId, groupId: input.groupId, state: { $in: ['ringing', 'active'] } }, { limit: 1 });
+      if (live[0]) throw new ConflictError('call_in_progress', 'This group already has a call: join it', { callId: live[0].callId });
+    } else {
+      const calleeId = input.calleeId!;
+      if (calleeId === callerId || !(await this.deps.readStore.collection<UserDoc>(USERS).findOne({ _id: calleeId }))) throw new NotFoundError('User');
+      // Glare: both call each other at once. The second finds the first and answers it instead of ringing again.
+      const live = await calls.find({ userId: callerId, peerId: calleeId, state: { $in: ['ringing', 'active'] } }, { limit: 1 });
+      if (live[0]) throw new ConflictError('call_in_progress', 'You already have a call with this user', { callId: live[0].callId });
+      blocked = await this.deps.blocks.between(callerId, calleeId);
+      invitees = [calleeId];
+    }
+    const ringDeadline = new Date(Date.parse(metadata.now) + this.deps.settings.ringTimeoutMs).toISOString();
+    await this.run(callId, { type: 'InitiateCall', data: { callId, callerId, invitees, groupId: input.groupId ?? null, media: input.media, ringDeadline, blocked }, metadata });
+    return { call: toPublicCall(await this.require(callId, callerId)), iceServers: this.iceServers(callerId) };
+  }
+
+  async answer(userId: string, callId: string, connectionId: number, metadata: CommandMetadata): Promise<PublicCall> {
+    this.ownConnection(userId, connectionId);
+    const doc = await this.require(callId, userId);
+    const command: CallCommand = doc.groupId
+      ? { type: 'JoinCall', data: { callId, userId, connectionId, maxParticipants: this.deps.settings.meshMaxParticipants }, metadata }
+      : { type: 'AnswerCall', data: { callId, userId, connectionId }, metadata };
+    await this.run(callId, command);
+    return toPublicCall(await this.require(callId, userId));
+  }
+
+  async reject(userId: string, callId: string, metadata: CommandMetadata): Promise<PublicCall> {
+    await this.require(callId, userId);
+    await this.run(callId, { type: 'RejectCall', data: { callId, userId }, metadata });
+    return toPublicCall(await this.require(callId, userId));
+  }
+
+  /** Hangs up: ends a direct call (cancels one still ringing); leaves a group call, ending it when one is left. */
+  async end(userId: string, callId: string, reason: CallEndReason, metadata: CommandMetadata): Promise<PublicCall> {
+    const doc = await this.require(callId, userId);
+    const command: CallCommand = doc.groupId && doc.state === 'active' && doc.participants.length > 2
+      ? { type: 'LeaveCall', data: { callId, userId }, metadata }
+      : { type: 'EndCall', data: { callId, userId, reason }, metadata };
+    await this.run(callId, command);
+    return toPublicCall(await this.require(callId, userId));
+  }
+
+  async history(userId: string, query: { before?: number | undefined; limit: number }) {
+    const docs = await this.deps.readStore.collection<CallDoc>(CALLS).find(
+      { userId, ...(query.before !== undefined ? { position: { $lt: query.before } } : {}) }, { sort: { position: -1 }, limit: query.limit + 1 },
+    );
+    const page = docs.slice(0, query.limit);
+    return { calls: page.map(toPublicCall), hasMore: docs.length > query.limit, cursors: { before: page.at(-1)?.position ?? null } };
+  }
+
+  async get(userId: string, callId: string): Promise<PublicCall> {
+    return toPublicCall(await this.require(callId, userId));
+  }
+
+  iceServers(userId: string): IceServer[] {
+    return this.turn(userId).iceServers;
+  }
+
+  turn(userId: string) {
+    const { stunUris, turnUris, turnSharedSecret, turnTtlSeconds } = this.deps.settings;
+    return turnCredentials({ userId, now: this.deps.clock(), ttlSeconds: turnTtlSeconds, stunUris, turnUris, sharedSecret: turnSharedSecret });
+  }
+
+  /** A ringing device says so: the caller's devices get `call.ringing`. */
+  async ack(userId: string, callId: string): Promise<void> {
+    const doc = await this.require(callId, userId);
+    if (doc.state !== 'ringing' || doc.direction !== 'incoming') return;
+    this.deps.connections.sendToUser(doc.callerId, JSON.stringify({ type: 'call.ringing', callId, userId }));
+  }
+
+  /**
+   * Relays signaling to one connection, only between the devices in an answered call: the caller's devices and the
+   * answering device of a direct call, or the devices that joined a group call. Anything else is not found.
+   */
+  async signal(userId: string, fromConnectionId: number, frame: { callId: string; toConnectionId: number; kind: string; payload: unknown }): Promise<void> {
+    const doc = await this.require(frame.callId, userId);
+    const toUserId = this.deps.connections.ownerOf(frame.toConnectionId);
+    const inCall = (id: string | null, connectionId: number) => id !== null
+      && (doc.connections.some((c) => c.userId === id && c.connectionId === connectionId) || (doc.groupId === null && id === doc.callerId));
+    if (doc.state !== 'active' || toUserId === null || toUserId === userId || !inCall(userId, fromConnectionId) || !inCall(toUserId, frame.toConnectionId)) {
+      throw new NotFoundError('Call connection');
+    }
+    const bytes = JSON.stringify({ type: 'call.signal', callId: frame.callId, fromUserId: userId, fromConnectionId, kind: frame.kind, payload: frame.payload });
+    if (!this.deps.connections.sendToConnection(frame.toConnectionId, bytes)) throw new NotFoundError('Call connection');
+  }
+
+  /** A socket closed: a party of an active call with no socket left for the grace period drops out of it. */
+  disconnected(userId: string): void {
+    if (this.deps.connections.isConnected(userId) || this.graceTimers.has(userId)) return;
+    const timer = setTimeout(() => {
+      this.graceTimers.delete(userId);
+      if (!this.deps.connections.isConnected(userId)) this.own(this.dropOut(userId));
+    }, this.deps.settings.disconnectGraceMs);
+    timer.unref();
+    this.graceTimers.set(userId, timer);
+  }
+
+  connected(userId: string): void {
+    const timer = this.graceTimers.get(userId);
+    if (timer) clearTimeout(timer);
+    this.graceTimers.delete(userId);
+  }
+
+  /**
+   * The timers' one pass (every second, and at startup): calls still ringing past their deadline are missed, calls
+   * over the maximum duration end, and after a restart active calls whose parties have no socket get the grace.
+   */
+  async tick(startup = false): Promise<void> {
+    const now = this.deps.clock();
+    const calls = this.deps.readStore.collection<CallDoc>(CALLS);
+    const due = await calls.find({ state: 'ringing', ringDeadline: { $lte: now.toISOString() } });
+    for (const callId of new Set(due.map((doc) => doc.callId))) await this.system(callId, { type: 'MissCall', data: { callId } }, now);
+    const longest = new Date(now.getTime() - this.deps.settings.maxDurationMs).toISOString();
+    const active = await calls.find({ state: 'active' });
+    for (const doc of active) {
+      if (doc.answeredAt && doc.answeredAt <= longest) await this.system(doc.callId, { type: 'EndCall', data: { callId: doc.callId, userId: null, reason: 'max_duration' } }, now);
+      else if (startup && doc.participants.includes(doc.userId)) this.disconnected(doc.userId);
+    }
+  }
+
+  stop(): void {
+    for (const timer of this.graceTimers.values()) clearTimeout(timer);
+    this.graceTimers.clear();
+  }
+
+  private async dropOut(userId: string): Promise<void> {
+    const active = await this.deps.readStore.collection<CallDoc>(CALLS).find({ userId, state: 'active' });
+    for (const doc of active) {
+      if (!doc.participants.includes(userId)) continue;
+      const command: CallCommand = doc.groupId && doc.participants.length > 2
+        ? { type: 'LeaveCall', data: { callId: doc.callId, userId }, metadata: this.systemMetadata(this.deps.clock()) }
+        : { type: 'EndCall', data: { callId: doc.callId, userId: null, reason: 'disconnected' }, metadata: this.systemMetadata(this.deps.clock()) };
+      await this.run(doc.callId, command);
+    }
+  }
+
+  private ownConnection(userId: string, connectionId: number): void {
+    if (this.deps.connections.ownerOf(connectionId) !== userId) {
+      throw new ValidationError('connectionId: one of your open sockets (its id is in the welcome frame)', { field: 'connectionId' });
+    }
+  }
+
+  private async system(callId: string, command: Omit<CallCommand, 'metadata'>, now: Date): Promise<void> {
+    await this.run(callId, { ...command, metadata: this.systemMetadata(now) } as CallCommand);
+  }
+
+  private systemMetadata(now: Date): CommandMetadata {
+    const correlationId = `call-timer:${newId()}`;
+    return { commandId: newId(), correlationId, causationId: correlationId, userId: null, now: now.toISOString() };
+  }
+
+  private own(promise: Promise<unknown>): void {
+    promise.catch((error: unknown) => this.deps.logger.error({ err: error }, 'call timer failed'));
+  }
+
+  private docOf(callId: string, userId: string): Promise<CallDoc | null> {
+    return this.deps.readStore.collection<CallDoc>(CALLS).findOne({ _id: callDocId(callId, userId) });
+  }
+
+  private async require(callId: string, userId: string): Promise<CallDoc> {
+    const doc = await this.docOf(callId, userId);
+    if (!doc) throw new NotFoundError('Call');
+    return doc;
+  }
+
+  private async run(callId: string, command: CallCommand): Promise<void> {
+    const result = await this.deps.commands.handle(callDecider, callStream(callId), command);
+    if (result.position !== null) await this.deps.projections.waitFor(result.position);
+  }
+}
