@@ -138,3 +138,19 @@ test('kill -9 while users are online: after the restart nobody is online, last s
   t.is(after.status, 'offline');
   t.true(after.lastSeenAt !== null && after.lastSeenAt <= crashedAt);
 });
+
+test('a socket subscribed to nobody receives no presence frame while many others flap; two events per session at most', async (t) => {
+  const quiet = await registerUser(app.url);
+  const watcher = await connect(app.wsUrl, quiet.accessToken);
+  t.teardown(() => watcher.close());
+  const flappers = await Promise.all(Array.from({ length: 40 }, () => registerUser(app.url)));
+  // Everyone is the quiet user's contact: presence would be theirs to see, had they subscribed.
+  for (const flapper of flappers) await api(quiet, 'POST', '/api/contacts', { userId: flapper.user.id });
+  for (let round = 0; round < 3; round++) {
+    const sockets = await Promise.all(flappers.map((flapper) => connect(app.wsUrl, flapper.accessToken)));
+    sockets.forEach((socket) => socket.close());
+  }
+  await settle();
+  t.deepEqual(watcher.frames.filter((f) => f.type.startsWith('presence')), []);
+  for (const flapper of flappers.slice(0, 5)) t.true((await presenceEvents(flapper.user.id)).length <= 2);
+});
