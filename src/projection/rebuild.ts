@@ -25,6 +25,8 @@ export interface RebuildOptions {
   batchSize?: number;
   /** Called after each batch with the position reached and the head when the rebuild started. */
   onProgress?: (position: number, head: number) => void;
+  /** Stop after the event at this position (the read model as of then, for `npm run audit -- at`); the head when absent. */
+  upTo?: number;
 }
 
 const FRESH = '__rebuild';
@@ -35,7 +37,7 @@ const FRESH = '__rebuild';
  * checkpoints set. A running server notices its checkpoints moved and resumes from them.
  */
 export async function rebuildProjections(options: RebuildOptions): Promise<RebuildSummary> {
-  const { eventStore, readStore, upcaster, batchSize = 2_000, onProgress } = options;
+  const { eventStore, readStore, upcaster, batchSize = 2_000, onProgress, upTo } = options;
   const projectors = withDependencies(options.projectors, options.all ?? options.projectors);
   const started = performance.now();
   const collections = projectors.flatMap((projector) => Object.keys(projector.collections));
@@ -47,20 +49,22 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
     }
   }
   const rename = (name: string) => (fresh.has(name) ? name + FRESH : name);
-  const head = await eventStore.headPosition();
+  const head = upTo === undefined ? await eventStore.headPosition() : Math.min(upTo, await eventStore.headPosition());
   // Events operators recorded as skipped for a projector are passed over here too, or the rebuild would fail on them.
   const skipped = notSkipped(await loadSkips(eventStore, projectors));
   let position = 0;
   let events = 0;
 
   const applyNextBatch = async (tx: ReadStoreTransaction): Promise<boolean> => {
-    const batch = await eventStore.readAll({ after: position, maxCount: batchSize });
+    const read = await eventStore.readAll({ after: position, maxCount: batchSize });
+    // Positions need not be dense (EventStoreDB's are commit positions): past `upTo` is where the rebuild ends.
+    const batch = upTo === undefined ? read : read.filter((event) => event.position <= upTo);
     if (batch.length === 0) return false;
     await applyInOrder(batch, projectors, createProjectionContext(tx, rename), upcaster, (projector, event) => skipped(projector, event.position));
     position = batch[batch.length - 1]!.position;
     events += batch.length;
     onProgress?.(position, head);
-    return true;
+    return batch.length === read.length;
   };
 
   while (position < head) {

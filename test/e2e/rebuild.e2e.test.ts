@@ -27,7 +27,7 @@ test('rebuilding only the feed while the server serves brings in what it reads a
     const snapshot = () => Promise.all(collections.map((name) => app.readStore.collection(name).find({}, { sort: { _id: 1 } })));
     const before = await snapshot();
     const summary = await rebuildProjections({ eventStore: app.eventStore, readStore: app.readStore, projectors: [feedProjector], all: projectors, upcaster: eventUpcaster });
-    t.deepEqual(summary.projectors, ['users', 'contacts', 'media_files', 'groups', 'messages', 'group_messages', 'conversations', 'feed']);
+    t.deepEqual(summary.projectors, ['users', 'contacts', 'media_files', 'calls', 'groups', 'messages', 'group_messages', 'conversations', 'feed']);
     t.deepEqual(await snapshot(), before);
     // The server carries on on the swapped-in collections.
     const after = await request(app.url, 'POST', '/api/messages', { token: b.accessToken, body: { recipientId: a.user.id, text: 'still here' } });

@@ -1,0 +1,255 @@
+/**
+ * Auditor's tool: reads the event history straight from the event store. Read-only and safe beside a running server:
+ * it never appends, never checkpoints the server's files, and `at` replays into a temporary read store of its own
+ * (deleted afterwards), never the live one. Progress bars go to stderr; results to stdout, as a readable table, or
+ * with `--json` as one JSON document (`export`: JSON Lines, one event per line).
+ *   npm run audit -- stream <stream> [--raw]
+ *   npm run audit -- entity user|group|message|call|media <id> [--raw]
+ *   npm run audit -- actor <userId> [--from <ISO|position>] [--to <ISO|position>] [--raw]
+ *   npm run audit -- correlation <id> [--from <ISO|position>] [--to <ISO|position>] [--raw]
+ *   npm run audit -- at <ISO time|position> --collection <name> [--filter '<json>']
+ *   npm run audit -- export [--from <ISO|position>] [--to <ISO|position>] > events.jsonl
+ * Every output redacts password hashes to "[redacted]" (src/audit/redact.ts); other data is shown as stored, and
+ * encrypted message payloads stay ciphertext.
+ * Not in scope yet: a tamper-evident chain hash over the log with `audit verify`, and a REST `/api/audit` for
+ * auditors holding grants.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { eventUpcaster } from '../commands/upcasters.ts';
+import { projectors } from '../projections/index.ts';
+import { toAuditEntry, toExportRecord } from '../src/audit/entries.ts';
+import { documentsMatching } from '../src/audit/documents.ts';
+import { ENTITY_KINDS, entityStream, isEntityKind, type EntityKind } from '../src/audit/entities.ts';
+import { countLine, documentBlock, timelineHeader, timelineRow, type TimelineOptions } from '../src/audit/format.ts';
+import { describeMoment, parseMoment, type Moment, type Range } from '../src/audit/moments.ts';
+import { Output } from '../src/audit/output.ts';
+import { collectionsOf, resolveMoment, withReadModelAt } from '../src/audit/pointInTime.ts';
+import { startProgress, type Progress } from '../src/audit/progress.ts';
+import { filterTestsSecret, redactSecrets } from '../src/audit/redact.ts';
+import { readStreamInPages, scanLog } from '../src/audit/scan.ts';
+import { loadConfig } from '../src/config.ts';
+import type { EventStore, RecordedEvent } from '../src/eventstore/port.ts';
+import type { Filter } from '../src/readstore/port.ts';
+import { assertSafeFilter } from '../src/readstore/filterSafety.ts';
+import { openEventStore } from '../src/stores.ts';
+
+const COLLECTIONS = collectionsOf(projectors);
+const USAGE = `Usage: npm run audit -- <command> [options]
+  stream <stream> [--raw]                          every event of a stream, in order
+  entity <${ENTITY_KINDS.join('|')}> <id> [--raw]      every event of that entity's stream
+  actor <userId> [--from <ISO|position>] [--to <ISO|position>] [--raw]
+                                                   every event that user's commands produced
+  correlation <id> [--from ...] [--to ...] [--raw] every event of one request
+  at <ISO time|position> --collection <name> [--filter '<json>']
+                                                   a read collection as it was then (replayed into a temporary store)
+  export [--from ...] [--to ...] > events.jsonl    every event as stored, one JSON line each
+Options: --json  one JSON document for machines (export is always JSON Lines)
+         --raw   the stored form of each event's data beside the upcast one
+Collections: ${COLLECTIONS.join(', ')}`;
+
+function usage(problem: string): never {
+  console.error(`${problem}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+const COMMANDS: Record<string, { args: readonly string[]; options: readonly string[] }> = {
+  stream: { args: ['<stream>'], options: ['json', 'raw'] },
+  entity: { args: ['<kind>', '<id>'], options: ['json', 'raw'] },
+  actor: { args: ['<userId>'], options: ['json', 'raw', 'from', 'to'] },
+  correlation: { args: ['<id>'], options: ['json', 'raw', 'from', 'to'] },
+  at: { args: ['<ISO time|position>'], options: ['json', 'collection', 'filter'] },
+  // Always JSON Lines; --json is accepted and changes nothing.
+  export: { args: [], options: ['json', 'from', 'to'] },
+};
+
+// Whatever this script creates (the temporary read store of `at`) is the server user's alone, as for the server.
+process.umask(0o077);
+// `npm run audit -- export | head` closes the pipe early: that is the reader's choice, not a failure.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
+let parsed;
+try {
+  parsed = parseArgs({
+    allowPositionals: true,
+    options: {
+      json: { type: 'boolean' }, raw: { type: 'boolean' }, from: { type: 'string' }, to: { type: 'string' },
+      collection: { type: 'string' }, filter: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+} catch (error) {
+  usage((error as Error).message);
+}
+const { values, positionals } = parsed;
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const [command = '', ...args] = positionals;
+const spec = COMMANDS[command];
+if (!spec) usage(command ? `Unknown command ${command}.` : 'Name a command.');
+if (args.length !== spec.args.length || args.some((arg) => arg.trim() === '')) {
+  usage(`${command} takes ${spec.args.length === 0 ? 'no arguments' : spec.args.join(' ')}.`);
+}
+const misplaced = Object.keys(values).filter((option) => !spec.options.includes(option));
+if (misplaced.length > 0) usage(`${command} does not take ${misplaced.map((option) => `--${option}`).join(', ')}.`);
+
+const momentOption = (name: 'from' | 'to'): Moment | undefined => {
+  const text = values[name];
+  if (text === undefined) return undefined;
+  return parseMoment(text) ?? usage(`--${name} takes an ISO-8601 time or a position, got "${text}".`);
+};
+const range: Range = { from: momentOption('from'), to: momentOption('to') };
+const json = values.json === true;
+const timeline = (stream: boolean): TimelineOptions => ({ stream, raw: values.raw === true });
+
+let filter: Filter = {};
+if (command === 'entity' && !isEntityKind(args[0]!)) usage(`entity takes one of ${ENTITY_KINDS.join(', ')}, got "${args[0]}".`);
+if (command === 'at') {
+  if (!parseMoment(args[0]!)) usage(`at takes an ISO-8601 time or a position, got "${args[0]}".`);
+  if (!values.collection || !COLLECTIONS.includes(values.collection)) usage(`at needs --collection, one of ${COLLECTIONS.join(', ')}.`);
+  try {
+    const candidate: unknown = JSON.parse(values.filter ?? '{}');
+    assertSafeFilter(candidate);
+    filter = candidate;
+  } catch (error) {
+    usage(`--filter takes a read-store filter in JSON: ${(error as Error).message}`);
+  }
+  if (filterTestsSecret(filter)) usage('--filter cannot test a secret field.');
+}
+
+const config = loadConfig();
+if (!config.eventStoreConnectionString && !existsSync(join(config.storageDir, 'events.sqlite'))) {
+  console.error(`No event log in ${config.storageDir}: set STORAGE_DIR (or EVENTSTORE_CONNECTION_STRING).`);
+  process.exit(1);
+}
+// A second connection to the server's log: the server's own checkpointer keeps its WAL in check, not this one.
+const eventStore = await openEventStore(config, { checkpoints: false });
+try {
+  switch (command) {
+    case 'stream':
+      await showTimeline({ command, stream: args[0] }, `Stream ${args[0]}`, readStreamInPages(eventStore, args[0]!), timeline(false));
+      break;
+    case 'entity': {
+      const [kind, id] = args as [EntityKind, string];
+      const stream = entityStream(kind, id);
+      await showTimeline({ command, entity: { kind, id }, stream }, `${kind} ${id} (stream ${stream})`, readStreamInPages(eventStore, stream), timeline(false));
+      break;
+    }
+    case 'actor':
+    case 'correlation': {
+      const [id] = args as [string];
+      const matches = command === 'actor'
+        ? (event: RecordedEvent) => event.metadata.userId === id
+        : (event: RecordedEvent) => event.metadata.correlationId === id;
+      await scanning(eventStore, 'scanning', async (head, progress) => {
+        const title = `${command === 'actor' ? 'Events by user' : 'Events of correlation'} ${id}${rangeText(range)}, up to position ${head}`;
+        const events = filtered(scanLog(eventStore, range, head, { onProgress: (position) => progress.update(position) }), matches);
+        await showTimeline({ command, [command === 'actor' ? 'userId' : 'correlationId']: id, ...rangeJson(range), head }, title, events, timeline(true), progress);
+      });
+      break;
+    }
+    case 'export':
+      await scanning(eventStore, 'exporting', async (head, progress) => {
+        const out = new Output(progress);
+        let count = 0;
+        for await (const event of scanLog(eventStore, range, head, { onProgress: (position) => progress.update(position) })) {
+          await out.line(JSON.stringify(toExportRecord(event)));
+          count++;
+        }
+        progress.stop();
+        console.error(`Exported ${countLine(count, 'event')}${rangeText(range)}, up to position ${head}.`);
+      });
+      break;
+    case 'at':
+      await showCollectionAt(eventStore, parseMoment(args[0]!)!, values.collection!, filter);
+      break;
+  }
+} finally {
+  await eventStore.close();
+}
+
+/** Runs `work` with the head as of now and a progress bar up to it, stopping the bar however `work` ends. */
+async function scanning(store: EventStore, label: string, work: (head: number, progress: Progress) => Promise<void>): Promise<void> {
+  const head = await store.headPosition();
+  const progress = startProgress(label, head);
+  try {
+    await work(head, progress);
+  } finally {
+    progress.stop();
+  }
+}
+
+async function* filtered(events: AsyncIterable<RecordedEvent>, keep: (event: RecordedEvent) => boolean): AsyncGenerator<RecordedEvent> {
+  for await (const event of events) if (keep(event)) yield event;
+}
+
+async function* entries(events: AsyncIterable<RecordedEvent>, raw: boolean) {
+  for await (const event of events) yield toAuditEntry(event, eventUpcaster, { raw });
+}
+
+async function showTimeline(head: Record<string, unknown>, title: string, events: AsyncIterable<RecordedEvent>, options: TimelineOptions, progress?: Progress): Promise<void> {
+  const out = new Output(progress);
+  if (json) {
+    await out.jsonDocument({ ...head, raw: options.raw }, 'events', entries(events, options.raw));
+    return;
+  }
+  await out.line(title);
+  await out.line(timelineHeader(options));
+  let count = 0;
+  for await (const entry of entries(events, options.raw)) {
+    await out.line(timelineRow(entry, options));
+    count++;
+  }
+  progress?.stop();
+  await out.line(countLine(count, 'event'));
+}
+
+async function showCollectionAt(store: EventStore, moment: Moment, collection: string, documentFilter: Filter): Promise<void> {
+  const head = await store.headPosition();
+  // A time is found by scanning the log (a bar for that); a position stands for itself.
+  const finding = moment.kind === 'time' ? startProgress(`finding ${moment.time}`, head) : null;
+  let resolved;
+  try {
+    resolved = await resolveMoment(store, moment, head, finding ? { onProgress: (position) => finding.update(position) } : {});
+  } finally {
+    finding?.stop();
+  }
+  const replaying = startProgress('replaying', resolved.position);
+  await withReadModelAt({
+    eventStore: store, upcaster: eventUpcaster, projectors, collection, upTo: resolved.position,
+    onProgress: (position) => replaying.update(position),
+  }, async (readStore) => {
+    replaying.stop();
+    const out = new Output();
+    const documents = documentsMatching(readStore.collection(collection), documentFilter);
+    if (json) {
+      await out.jsonDocument({ command: 'at', moment: describeMoment(moment), collection, filter: documentFilter, ...resolved }, 'documents', redacted(documents));
+      return;
+    }
+    const filterText = Object.keys(documentFilter).length > 0 ? ` matching ${JSON.stringify(documentFilter)}` : '';
+    await out.line(`${collection}${filterText} as of position ${resolved.position}${resolved.time ? ` (${resolved.time})` : ''}`);
+    let count = 0;
+    for await (const doc of documents) {
+      await out.line(`\n${documentBlock(collection, doc)}`);
+      count++;
+    }
+    await out.line(`\n${countLine(count, 'document')}`);
+  }).finally(() => replaying.stop());
+}
+
+async function* redacted(items: AsyncIterable<unknown>) {
+  for await (const item of items) yield redactSecrets(item);
+}
+
+function rangeText({ from, to }: Range): string {
+  return `${from ? `, from ${describeMoment(from)}` : ''}${to ? `, to ${describeMoment(to)}` : ''}`;
+}
+
+function rangeJson({ from, to }: Range): Record<string, string> {
+  return { ...(from ? { from: describeMoment(from) } : {}), ...(to ? { to: describeMoment(to) } : {}) };
+}

@@ -1,0 +1,182 @@
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { eventUpcaster } from '../../commands/upcasters.ts';
+import { projectors } from '../../projections/index.ts';
+import { messagesProjector } from '../../projections/messages.ts';
+import type { RecordedEvent } from '../../src/eventstore/port.ts';
+import { rebuildProjections } from '../../src/projection/rebuild.ts';
+import { SqliteReadStore } from '../../src/readstore/sqlite.ts';
+import { openEventStore } from '../../src/stores.ts';
+import { registerUser, request, startTestApp, tempDir, testConfig, testEnv } from '../helpers/app.ts';
+
+type User = Awaited<ReturnType<typeof registerUser>>;
+
+interface History {
+  dir: string;
+  a: User;
+  b: { id: string };
+  messageId: string;
+  groupId: string;
+  /** The last position before the edit: the message still has its original text. */
+  beforeEdit: number;
+  events: RecordedEvent[];
+  passwordHashes: string[];
+}
+
+let history: History;
+/** Everything every CLI run printed, searched for password hashes at the end. */
+const outputs: string[] = [];
+
+test.before(async () => {
+  const app = await startTestApp();
+  const a = await registerUser(app.url);
+  // B registers with a request id of its own: the correlation view of that one request.
+  const registered = await request(app.url, 'POST', '/auth/register', {
+    headers: { 'x-request-id': 'audit-register-b' },
+    body: { email: `audit_b_${process.pid}@example.test`, username: `audit_b_${process.pid}`, password: 'correct horse battery' },
+  });
+  const b = { id: registered.body.user.id as string, token: registered.body.accessToken as string };
+  const send = (token: string, body: Record<string, unknown>) => request(app.url, 'POST', '/api/messages', { token, body });
+  const sent = (await send(a.accessToken, { recipientId: b.id, text: 'the original text' })).body.message;
+  await send(b.token, { recipientId: a.user.id, text: 'a reply' });
+  const beforeEdit = await app.eventStore.headPosition();
+  await request(app.url, 'PUT', `/api/messages/${sent.id}`, { token: a.accessToken, body: { text: 'the edited text' } });
+  await request(app.url, 'DELETE', `/api/messages/${sent.id}?scope=everyone`, { token: a.accessToken });
+  const groupId = (await request(app.url, 'POST', '/api/groups', { token: a.accessToken, body: { name: 'Audited' } })).body.group.id;
+  await request(app.url, 'POST', `/api/groups/${groupId}/members`, { token: a.accessToken, body: { userId: b.id } });
+  await request(app.url, 'POST', '/api/messages', { token: b.token, body: { groupId, text: 'hello group' } });
+  await request(app.url, 'DELETE', `/api/groups/${groupId}/members/${b.id}`, { token: a.accessToken });
+  const events = await app.eventStore.readAll();
+  await app.stop();
+  const passwordHashes = events.filter((event) => event.type === 'UserRegistered').map((event) => (event.data as { passwordHash: string }).passwordHash);
+  history = { dir: app.storageDir, a, b, messageId: sent.id, groupId, beforeEdit, events, passwordHashes };
+});
+
+test.after.always(() => {
+  if (history) rmSync(history.dir, { recursive: true, force: true });
+});
+
+async function audit(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const result = await promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/audit.ts', ...args], {
+    env: { ...process.env, ...testEnv(history.dir), NODE_ENV: 'test' },
+    maxBuffer: 64 * 1024 * 1024,
+  }).then(({ stdout, stderr }) => ({ code: 0, stdout, stderr }), (error: { code: number; stdout: string; stderr: string }) => error);
+  outputs.push(result.stdout, result.stderr);
+  return result;
+}
+
+const auditJson = async (...args: string[]) => {
+  const { code, stdout, stderr } = await audit(...args, '--json');
+  if (code !== 0) throw new Error(`audit ${args.join(' ')} exited ${code}: ${stderr}`);
+  return JSON.parse(stdout);
+};
+
+test.serial('the entity timeline of a message: sent, edited, deleted, in order, each by its sender', async (t) => {
+  const { a, messageId } = history;
+  const view = await auditJson('entity', 'message', messageId);
+  t.is(view.stream, `message-${messageId}`);
+  t.deepEqual(view.events.map((entry: any) => entry.type), ['MessageSent', 'MessageEdited', 'MessageDeleted']);
+  t.deepEqual(view.events.map((entry: any) => entry.revision), [0, 1, 2]);
+  t.true(view.events.every((entry: any, i: number) => i === 0 || entry.position > view.events[i - 1].position));
+  t.true(view.events.every((entry: any) => entry.userId === a.user.id && entry.correlationId && entry.causationId && entry.schemaVersion === 1));
+  t.is(view.events[0].data.content.text, 'the original text');
+  t.is(view.events[1].data.content.text, 'the edited text');
+  t.is(view.count, 3);
+
+  // The readable form: one row per event, the data under it; `--raw` adds the stored form.
+  const table = await audit('entity', 'message', messageId, '--raw');
+  t.is(table.code, 0);
+  t.regex(table.stdout, /POSITION\s+TIME\s+TYPE/);
+  t.regex(table.stdout, /MessageSent[\s\S]*MessageEdited[\s\S]*MessageDeleted/);
+  t.regex(table.stdout, /stored v1 .*the original text/);
+  t.regex(table.stdout, /3 events\n$/);
+});
+
+test.serial('the actor view lists exactly the events that user\'s commands produced, across streams', async (t) => {
+  const { a, messageId, groupId, events } = history;
+  const view = await auditJson('actor', a.user.id);
+  const expected = events.filter((event) => event.metadata.userId === a.user.id).map((event) => event.position);
+  t.deepEqual(view.events.map((entry: any) => entry.position), expected);
+  t.true(view.events.every((entry: any) => entry.userId === a.user.id));
+  const streams = new Set(view.events.map((entry: any) => entry.stream));
+  t.true(streams.has(`message-${messageId}`) && streams.has(`group-${groupId}`));
+  t.false(view.events.some((entry: any) => entry.type === 'MessageSent' && entry.data.content?.text === 'a reply'), 'B\'s reply is B\'s');
+
+  const bounded = await auditJson('actor', a.user.id, '--from', String(history.beforeEdit + 1), '--to', String(history.beforeEdit + 2));
+  t.deepEqual(bounded.events.map((entry: any) => entry.type), ['MessageEdited', 'MessageDeleted']);
+});
+
+test.serial('the correlation view shows one request\'s events, the password hash redacted', async (t) => {
+  const view = await auditJson('correlation', 'audit-register-b');
+  const types = view.events.map((entry: any) => entry.type);
+  t.true(types.includes('UserRegistered') && types.includes('UserLoggedIn'), types.join());
+  t.deepEqual(view.events.map((entry: any) => entry.position),
+    history.events.filter((event) => event.metadata.correlationId === 'audit-register-b').map((event) => event.position));
+  const registration = view.events.find((entry: any) => entry.type === 'UserRegistered');
+  t.is(registration.data.passwordHash, '[redacted]');
+  t.is(registration.data.userId, history.b.id);
+  const raw = await auditJson('correlation', 'audit-register-b', '--raw');
+  t.is(raw.events.find((entry: any) => entry.type === 'UserRegistered').raw.passwordHash, '[redacted]');
+});
+
+test.serial('audit at a position shows the messages collection as a fresh rebuild stopped there builds it', async (t) => {
+  const { beforeEdit, messageId, dir } = history;
+  const view = await auditJson('at', String(beforeEdit), '--collection', 'messages');
+  t.is(view.position, beforeEdit);
+
+  const eventStore = await openEventStore(testConfig(dir), { checkpoints: false });
+  const scratch = tempDir('letsapp-audit-expected-');
+  const readStore = new SqliteReadStore(join(scratch, 'read.sqlite'));
+  try {
+    await rebuildProjections({ eventStore, readStore, projectors: [messagesProjector], all: projectors, upcaster: eventUpcaster, upTo: beforeEdit });
+    const expected = await readStore.collection('messages').find({}, { sort: { _id: 1 } });
+    t.deepEqual(view.documents, expected);
+  } finally {
+    await readStore.close();
+    await eventStore.close();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  const message = view.documents.find((doc: any) => doc._id === messageId);
+  t.like(message, { content: { text: 'the original text' }, editedAt: null, deletedAt: null });
+
+  const filtered = await auditJson('at', String(beforeEdit), '--collection', 'messages', '--filter', JSON.stringify({ senderId: history.a.user.id }));
+  t.deepEqual(filtered.documents.map((doc: any) => doc._id), [messageId]);
+
+  // At a time after everything: the users as now, hashes redacted.
+  const users = await auditJson('at', new Date().toISOString(), '--collection', 'users');
+  t.is(users.position, history.events.at(-1)!.position);
+  t.is(users.documents.length, 2);
+  t.true(users.documents.every((doc: any) => doc.passwordHash === '[redacted]'));
+});
+
+test.serial('export prints every event of the log as a JSON line, stored form, hashes redacted', async (t) => {
+  const { code, stdout, stderr } = await audit('export');
+  t.is(code, 0, stderr);
+  const lines = stdout.trimEnd().split('\n').map((line) => JSON.parse(line));
+  t.is(lines.length, history.events.length);
+  t.deepEqual(lines.map((line) => line.position), history.events.map((event) => event.position));
+  t.true(lines.every((line) => line.stream && line.type && line.data && line.metadata?.eventId));
+  t.true(lines.filter((line) => line.type === 'UserRegistered').every((line) => line.data.passwordHash === '[redacted]'));
+  const tail = await audit('export', '--from', String(history.beforeEdit + 1));
+  t.is(tail.stdout.trimEnd().split('\n').length, history.events.filter((event) => event.position > history.beforeEdit).length);
+});
+
+test.serial('bad input is refused with the usage and exit code 2', async (t) => {
+  for (const args of [[], ['nope'], ['entity', 'planet', 'x'], ['at', 'yesterday', '--collection', 'messages'], ['at', '3', '--collection', 'nope'],
+    ['at', '3', '--collection', 'users', '--filter', '{"passwordHash":"x"}'], ['at', '3', '--collection', 'users', '--filter', '{"$where":"1"}'],
+    ['actor', 'u', '--from', 'soon'], ['stream', 's', '--collection', 'users'], ['stream']]) {
+    const result = await audit(...args);
+    t.is(result.code, 2, args.join(' '));
+    t.regex(result.stderr, /Usage: npm run audit/);
+  }
+});
+
+test.serial('no output of any command contains a password hash', (t) => {
+  t.is(history.passwordHashes.length, 2);
+  t.true(history.passwordHashes.every((hash) => hash.startsWith('$2')), 'the log does hold bcrypt hashes');
+  t.true(outputs.length > 10);
+  for (const output of outputs) t.false(output.includes('$2'));
+});
