@@ -16,7 +16,9 @@
  *   content_type_conformance      the Content-Type is one documented for that status, or in a documented range (any
  *                                 type, `image/*`); a status without content has no body;
  *   response_schema_conformance   a JSON body validates (ajv, draft 2020-12, with formats) against that status's schema;
- *                                 any other body (a downloaded file, a page) is binary: status and Content-Type only;
+ *                                 an event stream (`text/event-stream`) is well-formed: `event:` and JSON `data:`, the
+ *                                 events its description names, an `error` event's data an Error; any other body (a
+ *                                 downloaded file, a page) is binary: status and Content-Type only;
  *   error_code_conformance        an error's `code` is one the operation's documentation names for that status;
  *   rate-limit headers            where documented, `RateLimit: "<policy>";r=<int>;t=<int>;pk=:<base64>:` and
  *                                 `RateLimit-Policy: "<policy>";q=<int>;w=<int>`, naming the operation's policy.
@@ -26,7 +28,11 @@
  *   random, sent by one of those users: they pass the checks above, a 4xx appends no event, and at least one run
  *   reaches a 2xx (the generators do reach the success path). A file body is a real small file (text, PNG) in each
  *   documented encoding; where 206/416/304 are documented, `Range` and `If-None-Match` are sent too; where a query
- *   credential is the alternative to the bearer (`?token=` media tokens), half the runs use one issued to the caller.
+ *   credential is the alternative to the bearer (`?token=` media tokens), half the runs use one issued to the caller;
+ *   where a 2xx streams (`text/event-stream`), `Accept` asks for it or for JSON.
+ *   Operations that need more than ids get more fixtures, by tag: Leta (`ai`) a Gemini key for alice and bob (carol
+ *   has none: 409) and a personality each, answered by a fake Gemini on loopback (GEMINI_API_BASE_URL); calls
+ *   (`calls`) an open socket per user (`connectionId`, from its `welcome` frame) and calls ringing from a fourth user.
  * Negative cases (negative_data_rejection): one mutation of the body, the query or a path parameter that the document
  *   still rejects once it went through the URL (`"1"` for an integer does not count), plus hostile path segments
  *   (`%24gt`, `..%2F`, `%00`, 3,000 × `x`, `__proto__`, ...): a documented 400 (404 or 413 where documented), never
@@ -43,9 +49,10 @@
  *
  * Budget and reproduction: FC_SEED (default 20261125), FC_RUNS (default 25 per operation for positives and for
  * negatives; 4 for operations without input) and FC_STATEFUL_RUNS (default 15 command sequences) are read from the
- * environment; a failure prints fast-check's seed, path, shrunk counterexample and the failed check. About 25 s.
+ * environment; a failure prints fast-check's seed, path, shrunk counterexample and the failed check. About 30 s.
  */
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
 import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import jwt from 'jsonwebtoken';
@@ -56,6 +63,7 @@ import ajvFormats from 'ajv-formats';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { isValid, mutations, valid, type JsonSchema, type Mutation } from '../helpers/schemaArbitraries.ts';
 import { registerUser, startTestApp, testEnv } from '../helpers/app.ts';
+import { connect, type TestSocket } from '../helpers/socket.ts';
 
 const SEED = Number(process.env.FC_SEED ?? 20261125);
 const RUNS = Number(process.env.FC_RUNS ?? 25);
@@ -79,6 +87,8 @@ interface OperationObject {
   requestBody?: { required?: boolean; content: Record<string, MediaType> };
   responses: Record<string, ResponseObject>;
   'x-rate-limit-policy'?: string;
+  tags?: string[];
+  description?: string;
 }
 interface Document {
   openapi: string;
@@ -156,13 +166,55 @@ const statusesOf = (operation: Operation) => Object.keys(operation.op.responses)
 
 // ---------------------------------------------------------------------------------------------- the server
 
-// The server starts while the module loads, so that one test per documented operation can be declared.
-const app = await startTestApp();
+/**
+ * Gemini, faked on loopback (the server runs in this process, but a server is simpler than interceptors for hundreds
+ * of calls): a key is checked with `GET /v1beta/models/{model}` and replies stream from `:streamGenerateContent?alt=sse`.
+ * Keys ending in a digit are refused as Gemini refuses unknown ones (400 API_KEY_INVALID), so that setting a key also
+ * meets its 422; every other key works, and every reply is the same two chunks.
+ */
+const GEMINI_KEY = 'AIzaSy-property-suite-key-abcdefghijk';
+const geminiRefuses = (key: string) => key === '' || /\d$/.test(key);
+const gemini = createServer((req, res) => {
+  req.resume();
+  req.on('end', () => {
+    if (geminiRefuses(String(req.headers['x-goog-api-key'] ?? ''))) {
+      res.writeHead(400, { 'Content-Type': 'application/json' });
+      return void res.end(JSON.stringify({ error: { code: 400, status: 'INVALID_ARGUMENT', message: 'API key not valid. Please pass a valid API key.',
+        details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID' }] } }));
+    }
+    if (req.method === 'GET') {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      return void res.end(JSON.stringify({ name: 'models/gemini-2.5-flash' }));
+    }
+    const chunk = (text: string, finishReason?: string) => `data: ${JSON.stringify({
+      candidates: [{ content: { role: 'model', parts: [{ text }] }, index: 0, ...finishReason ? { finishReason } : {} }],
+      ...finishReason ? { usageMetadata: { promptTokenCount: 12, candidatesTokenCount: 5, totalTokenCount: 17 } } : {},
+    })}\r\n\r\n`;
+    res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+    res.end(chunk('Hi, ') + chunk('I am Leta.', 'STOP'));
+  });
+});
+await new Promise<void>((resolve) => gemini.listen(0, '127.0.0.1', resolve));
+
+// The server starts while the module loads, so that one test per documented operation can be declared. No call rings
+// out while the file runs (a timer's CallEnded would land in another test's request: a stray event); each test that
+// makes calls ends them anyway (hangUp).
+const app = await startTestApp({ env: {
+  GEMINI_API_BASE_URL: `http://127.0.0.1:${(gemini.address() as { port: number }).port}`,
+  CALL_RING_TIMEOUT_MS: '600000',
+} });
 const doc = (await (await fetch(`${app.url}/openapi.json`)).json()) as Document;
 const operations = operationsOf(doc);
 /** An 8×8 PNG for uploads (see "files"), made here: once a test is declared, ava takes no more awaits before the next. */
 const PNG = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#f00' } }).png().toBuffer();
-test.after.always(async () => { await app.dispose(); });
+/** The sockets of the calls fixtures: open until the end, so that no offline or dropped-call event follows their test. */
+const sockets: TestSocket[] = [];
+test.after.always(async () => {
+  for (const socket of sockets) socket.close();
+  await app.dispose();
+  gemini.closeAllConnections();
+  gemini.close();
+});
 
 const byId = (operationId: string): Operation => {
   const found = operations.find((operation) => operation.op.operationId === operationId);
@@ -258,6 +310,8 @@ function conformance(operation: Operation, answer: Answer): string[] {
         const errors = schemaErrors(content[mediaType]!.schema ?? true, answer.json);
         if (errors) problems.push(`response_schema_conformance: ${status} body does not match its schema (${errors}): ${answer.text.slice(0, 500)}`);
       }
+    } else if (essence(mediaType) === 'text/event-stream') {
+      problems.push(...eventStreamProblems(operation, status, answer.text));
     }
   }
   if (status >= 400 && isObj(answer.json) && isObj(answer.json.error)) {
@@ -275,6 +329,30 @@ function conformance(operation: Operation, answer: Answer): string[] {
     const match = RATE_LIMIT_POLICY.exec(answer.headers.get('ratelimit-policy') ?? '');
     if (!match) problems.push(`RateLimit-Policy header missing or malformed on ${status}: ${answer.headers.get('ratelimit-policy')}`);
     else if (policy !== undefined && match[1] !== policy) problems.push(`RateLimit-Policy names policy ${match[1]}, the operation documents ${policy}`);
+  }
+  return problems;
+}
+
+/**
+ * An event stream as the server writes it: events separated by a blank line, each an `event:` line naming one of the
+ * events the operation's description names in backticks ("SSE events: `prompt` {prompt} once stored, ...") and one
+ * `data:` line of JSON; an `error` event carries an Error, like an error status would.
+ */
+const ERROR_SCHEMA: JsonSchema = { $ref: ERROR_REF };
+function eventStreamProblems(operation: Operation, status: number, text: string): string[] {
+  const named = new Set([...(operation.op.description ?? '').matchAll(/`([a-z][\w.-]*)`/g)].map((m) => m[1]!));
+  const problems: string[] = [];
+  if (!text.endsWith('\n\n')) problems.push(`event_stream_conformance: ${status} stream does not end with a complete event: ${JSON.stringify(text.slice(-200))}`);
+  for (const block of text.split('\n\n').slice(0, -1)) {
+    const [, name, data] = /^event: ([^\n]+)\ndata: ([^\n]*)$/.exec(block) ?? [];
+    let parsed: unknown;
+    try { parsed = data === undefined ? undefined : JSON.parse(data); } catch { parsed = undefined; }
+    if (name === undefined || parsed === undefined) problems.push(`event_stream_conformance: not an event with JSON data: ${JSON.stringify(block.slice(0, 200))}`);
+    else if (!named.has(name)) problems.push(`event_stream_conformance: event \`${name}\` is not among those the description names (${[...named].join(', ')})`);
+    else if (name === 'error') {
+      const errors = schemaErrors(ERROR_SCHEMA, parsed);
+      if (errors) problems.push(`event_stream_conformance: an \`error\` event's data is not an Error (${errors}): ${data!.slice(0, 300)}`);
+    }
   }
   return problems;
 }
@@ -439,13 +517,17 @@ function named(operation: Operation, query: Json, filename: string | undefined):
 
 /**
  * Request headers that the document describes in prose, not as parameters, while it documents their answers:
- * `Range` where 206 or 416 is documented, `If-None-Match` where 304 is ("Supports `Range` (206, 416), `If-None-Match` (304)").
+ * `Range` where 206 or 416 is documented, `If-None-Match` where 304 is ("Supports `Range` (206, 416), `If-None-Match` (304)"),
+ * `Accept` where a 2xx is an event stream ("streams as server-sent events (`Accept: text/event-stream`)"), or JSON.
  */
 function conditionalHeaders(operation: Operation): fc.Arbitrary<Record<string, string>> {
   const model: Record<string, fc.Arbitrary<string>> = {};
   const { responses } = operation.op;
   if (responses['206'] ?? responses['416']) model.range = fc.constantFrom('bytes=0-3', 'bytes=2-', 'bytes=-3', 'bytes=0-0,2-3', 'bytes=1000000-', 'bytes=9-2', 'lines=1-2');
   if (responses['304']) model['if-none-match'] = fc.constantFrom('*', '"not-this-one"', 'W/"nor-this"');
+  const streams = Object.entries(responses).some(([status, response]) => /^2/.test(status)
+    && Object.keys(response.content ?? {}).some((type) => essence(type) === 'text/event-stream'));
+  if (streams) model.accept = fc.constantFrom('text/event-stream', 'application/json', 'text/event-stream, application/json;q=0.5');
   return Object.keys(model).length === 0 ? fc.constant({}) : fc.record(model, { requiredKeys: [] }) as fc.Arbitrary<Record<string, string>>;
 }
 
@@ -489,13 +571,23 @@ const PASSWORD = 'correct horse battery';
  * token or a transferred group does not leak into the next one), a group alice owns with bob in it (carol is not),
  * messages between alice and bob and in the group, and bob among alice's contacts when the API has contacts. When the
  * API has uploads: each user's files (two texts and the PNG; the PNG is also an image, for group icons), one of alice's
- * attached to her message to bob (so bob may read it), and alice's profile picture.
+ * attached to her message to bob (so bob may read it), and alice's profile picture. Leta's and the calls' operations
+ * get theirs too (see Leta and Calls).
  */
 interface Fixture {
   users: Record<Person, User>; userIds: string[]; groupIds: string[]; messageIds: string[];
   media: Record<Person, Uploads>; mediaIds: string[];
+  ai: Leta; calls: Calls;
 }
 interface Uploads { files: string[]; images: string[] }
+/** Leta (tag `ai`): alice and bob set a Gemini key (carol did not: her prompts are a 409), each has a personality. */
+interface Leta { personalities: Record<Person, string[]> }
+/**
+ * Calls (tag `calls`): each user's open socket (a call is answered on one: `connectionId`), and dave (a fourth user,
+ * so that the pairs of the three stay free to call each other) ringing each of them and the three in a group of his.
+ * `parties`: everyone who may have started a call, to hang up after the test.
+ */
+interface Calls { connections: Partial<Record<Person, number>>; own: Record<Person, string[]>; callIds: string[]; parties: User[] }
 
 interface Generated {
   caller: CallerName; path: Json; query: Json; body: unknown; rawPath?: Record<string, string>;
@@ -565,8 +657,11 @@ async function uploadsOf(user: User): Promise<Uploads> {
   return { files: stored.map((m) => m.id), images: stored.filter((m) => m.kind === 'image').map((m) => m.id) };
 }
 
-async function freshFixture(): Promise<Fixture> {
+/** The fixture of one test; `operation` says which of the more costly parts it needs (Leta, calls), by its tag. */
+async function freshFixture(operation?: Operation): Promise<Fixture> {
   const [alice, bob, carol] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
+  const users = { alice, bob, carol };
+  const tags = operation?.op.tags ?? [];
   const group = (await api('createGroup', alice, { body: { name: 'Fixture', memberIds: [bob.user.id] } })).json as any;
   const [aliceMedia, bobMedia, carolMedia] = await Promise.all([uploadsOf(alice), uploadsOf(bob), uploadsOf(carol)]);
   const avatar = documents('setProfilePicture')
@@ -578,13 +673,63 @@ async function freshFixture(): Promise<Fixture> {
   ]);
   if (documents('addContact')) await api('addContact', alice, { body: { userId: bob.user.id } });
   return {
-    users: { alice, bob, carol },
+    users,
     userIds: [alice, bob, carol].map((u) => u.user.id),
     groupIds: [group.group.id],
     messageIds: sent.map((answer) => (answer.json as any).message.id),
     media: { alice: aliceMedia, bob: bobMedia, carol: carolMedia },
     mediaIds: [aliceMedia, bobMedia, carolMedia].flatMap((uploads) => uploads.files).concat(avatar),
+    ai: tags.includes('ai') ? await letaFixture(users) : { personalities: { alice: [], bob: [], carol: [] } },
+    calls: tags.includes('calls') ? await callsFixture(users) : { connections: {}, own: { alice: [], bob: [], carol: [] }, callIds: [], parties: [] },
   };
+}
+
+async function letaFixture(users: Record<Person, User>): Promise<Leta> {
+  for (const person of ['alice', 'bob'] as const) {
+    await must(200, 'setApiKey', users[person], { path: { userId: users[person].user.id }, body: { apiKey: GEMINI_KEY, provider: 'gemini' } });
+  }
+  const personalities = { alice: [] as string[], bob: [] as string[], carol: [] as string[] };
+  for (const person of Object.keys(users) as Person[]) {
+    const body = { name: `${person}'s pirate`, instructions: 'Talk like a pirate.', temperature: 1.2 };
+    personalities[person].push((await must(201, 'createPersonality', users[person], { body })).personality.id);
+  }
+  return { personalities };
+}
+
+async function callsFixture(users: Record<Person, User>): Promise<Calls> {
+  const before = await head();
+  const opened = await Promise.all(Object.values(users).map((user) => connect(app.wsUrl, user.accessToken)));
+  sockets.push(...opened);
+  const welcomes = await Promise.all(opened.map((socket) => socket.next((frame) => frame.type === 'welcome')));
+  // A user's first socket records that they came online, in the background: waited for, so that it is not taken for
+  // a stray event of the first generated request.
+  const online = (events: Array<{ type: string; data: unknown }>) => Object.values(users)
+    .every((user) => events.some((event) => event.type === 'UserCameOnline' && (event.data as Json).userId === user.user.id));
+  if (!online(await eventually(() => app.eventStore.readAll({ after: before }), online))) throw new Error('the fixture\'s sockets did not come online');
+  const persons = Object.keys(users) as Person[];
+  const dave = await registerUser(app.url);
+  const group = (await must(201, 'createGroup', dave, { body: { name: 'Calls', memberIds: persons.map((p) => users[p].user.id) } })).group;
+  const own = { alice: [] as string[], bob: [] as string[], carol: [] as string[] };
+  for (const person of persons) {
+    own[person].push((await must(201, 'initiateCall', dave, { body: { calleeId: users[person].user.id, media: 'audio' } })).call.id);
+  }
+  const groupCall = (await must(201, 'initiateCall', dave, { body: { groupId: group.id, media: 'video' } })).call.id as string;
+  for (const person of persons) own[person].push(groupCall);
+  return {
+    connections: Object.fromEntries(persons.map((person, i) => [person, welcomes[i].connectionId as number])),
+    own,
+    callIds: [...new Set(Object.values(own).flat())],
+    parties: [...Object.values(users), dave],
+  };
+}
+
+/** Ends every call of the fixture still ringing or on, as its caller (who alone ends a group call for everyone). */
+async function hangUp(fixture: Fixture): Promise<void> {
+  for (const party of fixture.calls.parties) {
+    for (const call of (await must(200, 'listCalls', party, { query: { limit: 100 } })).calls) {
+      if (call.state !== 'ended' && call.callerId === party.user.id) await must(200, 'endCall', party, { path: { id: call.id }, body: {} });
+    }
+  }
 }
 
 test.before((t) => {
@@ -603,20 +748,37 @@ const NO_UPLOADS: Uploads = { files: [], images: [] };
  * Arbitraries for properties by name, at any depth: ids of the fixtures, and identities that can register or log in.
  * `{id}` names a resource of the collection before it in the path (`/api/groups/{id}` → a group). Files depend on the
  * caller (its own it may read, delete and attach; others' are 404 or 422) and a file's name on the file being sent.
+ * Leta's personalities and calls likewise: mostly the caller's own, sometimes anyone's, sometimes random.
  */
 function overridesFor(operation: Operation, fixture: Fixture, caller: CallerName, file?: FileSpec): Record<string, fc.Arbitrary<unknown>> {
   const users = realOrRandom(fixture.userIds), groups = realOrRandom(fixture.groupIds), messages = realOrRandom(fixture.messageIds);
-  const own = caller in fixture.media ? fixture.media[caller as Person] : NO_UPLOADS;
+  const person = caller in fixture.users ? caller as Person : undefined;
+  const own = person ? fixture.media[person] : NO_UPLOADS;
   const anyMedia = fixture.mediaIds.length > 0 ? realOrRandom(fixture.mediaIds) : uuid;
   const media = own.files.length > 0 ? fc.oneof({ weight: 1, arbitrary: fc.constantFrom(...own.files) }, { weight: 1, arbitrary: anyMedia }) : anyMedia;
+  const mostlyOwn = (mine: string[], all: string[]) => (all.length === 0 ? uuid : mine.length === 0 ? realOrRandom(all)
+    : fc.oneof({ weight: 1, arbitrary: fc.constantFrom(...mine) }, { weight: 1, arbitrary: realOrRandom(all) }));
+  // A personality: the caller's own, anyone's (404), or Leta's built-in one (read-only: updating or deleting it, 400).
+  const personalities = fc.oneof({ weight: 3, arbitrary: mostlyOwn(person ? fixture.ai.personalities[person] : [], Object.values(fixture.ai.personalities).flat()) },
+    { weight: 1, arbitrary: fc.constant('leta') });
+  const calls = mostlyOwn(person ? fixture.calls.own[person] : [], fixture.calls.callIds);
+  // Leta's routes under /{userId} are the caller's own (another id is a 404, by design): mostly the caller's id there.
+  const self = person && operation.op.tags?.includes('ai') && operation.params.userId?.in === 'path'
+    ? fc.oneof({ weight: 3, arbitrary: fc.constant(fixture.users[person].user.id) }, { weight: 1, arbitrary: users }) : users;
+  // The socket that answers a call: mostly one of the caller's, else another user's (400: not one of yours).
+  const sockets = Object.values(fixture.calls.connections);
+  const mySocket = person ? fixture.calls.connections[person] : undefined;
+  const connectionId: Record<string, fc.Arbitrary<number>> = mySocket === undefined ? (sockets.length > 0 ? { connectionId: fc.constantFrom(...sockets) } : {})
+    : { connectionId: fc.oneof({ weight: 3, arbitrary: fc.constant(mySocket) }, { weight: 1, arbitrary: fc.constantFrom(...sockets) }) };
   const collection = /\/(\w+)\/\{id\}/.exec(operation.template)?.[1];
   const emails = Object.values(fixture.users).map((u) => u.email);
   return {
-    recipientId: users, userId: users, with: users, groupId: groups, messageId: messages, replyTo: messages,
+    recipientId: users, userId: self, with: users, groupId: groups, messageId: messages, replyTo: messages, calleeId: users,
+    personalityId: personalities, ...connectionId,
     memberIds: fc.array(users, { maxLength: 3 }),
     userIds: fc.array(users, { minLength: 1, maxLength: 5 }).map((ids) => ids.join(',')), // a comma-separated query parameter
     ...(collection === 'groups' ? { id: groups } : collection === 'messages' ? { id: messages } : collection === 'users' ? { id: users }
-      : collection === 'media' ? { id: media } : {}),
+      : collection === 'media' ? { id: media } : collection === 'personalities' ? { id: personalities } : collection === 'calls' ? { id: calls } : {}),
     // A message attaches its sender's own live files (anyone else's, or a random id: 422 invalid_attachment); a group
     // icon is an image its setter uploaded (likewise).
     attachments: fc.oneof({ weight: 3, arbitrary: fc.subarray(own.files) }, { weight: 1, arbitrary: fc.array(media, { minLength: 1, maxLength: 3 }) }),
@@ -645,6 +807,7 @@ const CROSS_FIELD_RULES: Record<string, (input: Generated) => boolean> = {
   listMessages: ({ query }) => exactlyOne(query, 'with', 'groupId') && (query.before === undefined || query.after === undefined),
   updateGroup: ({ body }) => isObj(body) && Object.values(body).some((v) => v !== undefined),
   addContact: ({ body }) => exactlyOne(body, 'userId', 'username'),
+  initiateCall: ({ body }) => exactlyOne(body, 'calleeId', 'groupId'),
 };
 
 /**
@@ -753,7 +916,8 @@ for (const operation of operations) {
   const runs = hasInput(operation) ? RUNS : RUNS_WITHOUT_INPUT;
   test.serial(`positive: ${operation.label} answers documented statuses, content types, bodies and headers`, async (t) => {
     t.timeout(120_000);
-    const fixture = await freshFixture();
+    const fixture = await freshFixture(operation);
+    t.teardown(() => hangUp(fixture));
     const seen = new Map<number, number>(), viaQuery = new Map<number, number>();
     await fc.assert(fc.asyncProperty(validInputs(operation, fixture), async (input) => {
       const wire = await wireFor(operation, input, fixture);
@@ -885,7 +1049,8 @@ const NEGATIVE_STATUSES = [400, 404, 413];
 for (const operation of operations.filter((o) => hasInput(o) || o.secured)) {
   test.serial(`negative: ${operation.label} rejects invalid input and wrong tokens with a documented 4xx and appends nothing`, async (t) => {
     t.timeout(120_000);
-    const fixture = await freshFixture();
+    const fixture = await freshFixture(operation);
+    t.teardown(() => hangUp(fixture));
     const seen = new Map<number, number>();
     const arbitrary = negativeInputs(operation, fixture);
     if (arbitrary) {
