@@ -97,14 +97,16 @@ async function messageFrame(event: MessageEvent, recorded: RecordedEvent, contex
 async function receiptAudience(event: ReceiptEvent, context: ProjectionContext): Promise<Audience> {
   const { conversationId, userId } = event.data;
   const own = { userIds: [userId] };
+  const contacts = context.collection<ContactDoc>(CONTACTS);
   const peerId = peerOf(conversationId, userId);
-  if (peerId && await blockedEitherWay(context.collection<ContactDoc>(CONTACTS), userId, peerId)) return own;
-  if (event.type !== 'MessagesRead') return { conversationId };
+  if (peerId && await blockedEitherWay(contacts, userId, peerId)) return own;
+  const members = peerId ? [userId, peerId] : await participantsOf(context.collection<GroupDoc>(GROUPS), conversationId);
+  const blocked = peerId ? [] : [...await blockedAmong(contacts, userId, members)];
+  if (event.type !== 'MessagesRead') return { conversationId, except: blocked };
   const users = context.collection<UserDoc>(USERS);
   if ((await users.findOne({ _id: userId }))?.privacy.readReceipts === false) return own;
-  const members = await participantsOf(context.collection<GroupDoc>(GROUPS), conversationId);
   const privateReaders = await users.find({ _id: { $in: members }, 'privacy.readReceipts': false });
-  return { conversationId, except: privateReaders.map((user) => user._id) };
+  return { conversationId, except: [...blocked, ...privateReaders.map((user) => user._id)] };
 }
 
 async function receiptFrame(event: ReceiptEvent, recorded: RecordedEvent, context: ProjectionContext) {
@@ -144,7 +146,9 @@ async function callFrame(event: CallEvent, recorded: RecordedEvent, context: Pro
   const { callId } = event.data;
   const call = (await context.collection<CallDoc>(CALLS).find({ callId }, { limit: 1 }))[0];
   if (!call) return;
-  const parties = { userIds: [call.callerId, ...call.invitees] };
+  // A group call's frames reach only those still in the group (as of this event): someone removed hears no more.
+  const members = call.groupId ? new Set(await participantsOf(context.collection<GroupDoc>(GROUPS), `group:${call.groupId}`)) : null;
+  const parties = { userIds: [call.callerId, ...call.invitees].filter((userId) => !members || members.has(userId)) };
   switch (event.type) {
     case 'CallInitiated':
       return deliver(context, recorded, { userIds: event.data.invitees }, {

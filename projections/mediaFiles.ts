@@ -8,6 +8,8 @@ import type { RecordedEvent } from '../src/eventstore/port.ts';
 export interface MediaReference {
   messageId: string;
   conversationId: string;
+  /** Where the message stands: a group member may read it only if they were a member then. */
+  position: number;
 }
 
 /** `media_files` (seed name): one document per media id; `references` are the messages that attach it. */
@@ -43,7 +45,7 @@ async function onMessage(event: MessageEvent, recorded: RecordedEvent, context: 
       const { messageId, conversationId, attachments } = event.data;
       for (const mediaId of attachments) {
         await context.project<MediaDoc>(MEDIA_FILES, mediaId, recorded, (doc) => doc && (doc.referencedBy.includes(messageId) ? doc : {
-          ...doc, references: [...doc.references, { messageId, conversationId }], referencedBy: [...doc.referencedBy, messageId],
+          ...doc, references: [...doc.references, { messageId, conversationId, position: recorded.position }], referencedBy: [...doc.referencedBy, messageId],
         }));
       }
       return;
@@ -64,6 +66,8 @@ async function onMessage(event: MessageEvent, recorded: RecordedEvent, context: 
 }
 
 export const mediaFilesProjector: Projector = {
+  // 2: references carry the message's position.
+  version: 2,
   name: MEDIA_FILES,
   collections: {
     [MEDIA_FILES]: [{ key: { ownerId: 1, state: 1 } }, { key: { referencedBy: 1 }, multikey: true }, { key: { sha256: 1 } }],

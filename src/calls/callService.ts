@@ -159,8 +159,9 @@ export class CallService {
   async signal(userId: string, fromConnectionId: number, frame: { callId: string; toConnectionId: number; kind: string; payload: unknown }): Promise<void> {
     const doc = await this.require(frame.callId, userId);
     const toUserId = this.deps.connections.ownerOf(frame.toConnectionId);
+    // The caller signals from any of their devices (they started the call over REST, from no socket in particular).
     const inCall = (id: string | null, connectionId: number) => id !== null
-      && (doc.connections.some((c) => c.userId === id && c.connectionId === connectionId) || (doc.groupId === null && id === doc.callerId));
+      && (doc.connections.some((c) => c.userId === id && c.connectionId === connectionId) || id === doc.callerId);
     if (doc.state !== 'active' || toUserId === null || toUserId === userId || !inCall(userId, fromConnectionId) || !inCall(toUserId, frame.toConnectionId)) {
       throw new NotFoundError('Call connection');
     }
@@ -241,9 +242,14 @@ export class CallService {
     return this.deps.readStore.collection<CallDoc>(CALLS).findOne({ _id: callDocId(callId, userId) });
   }
 
+  /** The caller's or invitee's view of the call; a member who has since left the group is no longer a party. */
   private async require(callId: string, userId: string): Promise<CallDoc> {
     const doc = await this.docOf(callId, userId);
     if (!doc) throw new NotFoundError('Call');
+    if (doc.groupId && doc.state !== 'ended') {
+      const group = await this.deps.readStore.collection<GroupDoc>(GROUPS).findOne({ _id: doc.groupId });
+      if (!group?.memberIds.includes(userId)) throw new NotFoundError('Call');
+    }
     return doc;
   }
 

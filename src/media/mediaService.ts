@@ -128,7 +128,7 @@ export class MediaService {
 
   private async mayRead(viewerId: string, doc: MediaDoc): Promise<boolean> {
     if (doc.ownerId === viewerId) return true;
-    for (const reference of doc.references) if (await this.deps.access.canRead(viewerId, reference.conversationId)) return true;
+    for (const reference of doc.references) if (await this.deps.access.canReadAt(viewerId, reference.conversationId, reference.position)) return true;
     if (doc.purpose === 'avatar') {
       const owner = await this.deps.readStore.collection<UserDoc>(USERS).findOne({ _id: doc.ownerId });
       if (owner?.avatarMediaId === doc._id && sees(owner.privacy.avatar, await relationship(this.deps.readStore, viewerId, doc.ownerId))) return true;

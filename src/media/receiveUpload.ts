@@ -3,7 +3,7 @@ import { open, rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import busboy from 'busboy';
 import type { Context } from 'koa';
-import { PayloadTooLargeError, ValidationError } from '../../commands/shared/errors.ts';
+import { DomainError, PayloadTooLargeError, ValidationError } from '../../commands/shared/errors.ts';
 import type { BlobStore } from './blobStore.ts';
 import { classifyUpload, UnsupportedMediaTypeError, type MediaLimits, type SniffedType } from './mediaTypes.ts';
 
@@ -82,9 +82,25 @@ function receiveMultipart(ctx: Context, options: ReceiveOptions): Promise<Receiv
     parser.on('filesLimit', () => fail(new ValidationError('One part, named "file"')));
     parser.on('error', () => fail(new ValidationError('Malformed multipart body')));
     parser.on('close', () => {
+      if (failed) return;
       if (!received) return fail(new ValidationError('No part named "file"'));
-      received.then(resolve, reject);
+      // A body cut short ends the file part with the parser's own error: that is malformed input, not a bug.
+      received.then(resolve, (error: unknown) => reject(error instanceof DomainError ? error : new ValidationError('Malformed multipart body')));
     });
+    // Until the file part starts, streamToTemp's idle timer is not running: a body that stalls before it is cut here.
+    let idle: NodeJS.Timeout | null = null;
+    const armIdle = () => {
+      if (idle) clearTimeout(idle);
+      if (current || failed) return;
+      idle = setTimeout(() => {
+        fail(new UploadStalledError());
+        ctx.req.destroy();
+      }, options.idleTimeoutMs);
+    };
+    ctx.req.on('data', armIdle);
+    ctx.req.once('end', () => { if (idle) clearTimeout(idle); });
+    ctx.req.once('close', () => { if (idle) clearTimeout(idle); });
+    armIdle();
     ctx.req.pipe(parser);
   });
 }

@@ -157,6 +157,11 @@ export class MessagingService {
     const filter: Filter = { conversationId, hiddenFor: { $ne: userId } };
     if (query.before !== undefined) filter.position = { $lt: query.before };
     if (query.after !== undefined) filter.position = { $gt: query.after };
+    // A group member reads what was said while they were a member, as `sync` replays it.
+    if (conversationId.startsWith('group:')) {
+      filter.$or = (await this.access.windowsOf(userId, conversationId))
+        .map((window) => ({ position: window.to === null ? { $gte: window.from } : { $gte: window.from, $lt: window.to } }));
+    }
     const collection = this.readStore.collection<MessageDoc>(messageCollectionOf(conversationId));
     // `after` fills a gap forwards: take the oldest ones after the cursor, then present them newest first.
     const page = await collection.find(filter, { sort: { position: query.after !== undefined ? 1 : -1 }, limit: query.limit + 1 });
@@ -193,9 +198,12 @@ export class MessagingService {
       if (!peer || await this.blocks.between(userId, peer.userId)) return () => ({ status: 'sent' });
       return (position) => ({ status: readsOf(peer) >= position ? 'read' : peer.deliveredUpTo >= position ? 'delivered' : 'sent' });
     }
+    // Receipts do not cross a block: members with a block either way are not counted.
+    const blocked = await this.blocks.among(userId, others.map((doc) => doc.userId));
+    const counted = others.filter((doc) => !blocked.has(doc.userId));
     return (position) => ({
-      deliveredCount: others.filter((doc) => doc.deliveredUpTo >= position).length,
-      readCount: others.filter((doc) => readsOf(doc) >= position).length,
+      deliveredCount: counted.filter((doc) => doc.deliveredUpTo >= position).length,
+      readCount: counted.filter((doc) => readsOf(doc) >= position).length,
     });
   }
 
@@ -212,7 +220,7 @@ export class MessagingService {
   private async visibleMessage(userId: string, messageId: string): Promise<MessageDoc> {
     const doc = (await this.readStore.collection<MessageDoc>(MESSAGES).findOne({ _id: messageId }))
       ?? (await this.readStore.collection<MessageDoc>(GROUP_MESSAGES).findOne({ _id: messageId }));
-    if (!doc || doc.hiddenFor.includes(userId) || !(await this.access.canRead(userId, doc.conversationId))) throw new NotFoundError('Message');
+    if (!doc || doc.hiddenFor.includes(userId) || !(await this.access.canReadAt(userId, doc.conversationId, doc.position))) throw new NotFoundError('Message');
     return doc;
   }
 

@@ -56,7 +56,8 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
       if (condition === undefined) continue;
       if (path === '$and' || path === '$or') {
         const parts = (condition as Filter[]).map((sub) => `(${this.where(sub, params)})`);
-        clauses.push(parts.length === 0 ? (path === '$and' ? '1' : '0') : parts.join(path === '$and' ? ' AND ' : ' OR '));
+        // Parenthesized as a whole: the clauses are joined with AND, which binds tighter than OR.
+        clauses.push(parts.length === 0 ? (path === '$and' ? '1' : '0') : `(${parts.join(path === '$and' ? ' AND ' : ' OR ')})`);
         continue;
       }
       if (path.startsWith('$')) throw new ValidationError(`Unsupported filter operator ${path}`);

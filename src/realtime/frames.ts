@@ -1,5 +1,6 @@
 import { NotFoundError } from '../../commands/shared/errors.ts';
 import type { CommandMetadata } from '../../commands/shared/events.ts';
+import { CONVERSATIONS, conversationDocId, type ConversationDoc } from '../../projections/conversations.ts';
 import { FEED, FEED_HORIZON, type FeedHorizon } from '../../projections/feed.ts';
 import { newId } from '../ids.ts';
 import type { ConversationAccess } from '../messaging/access.ts';
@@ -123,7 +124,9 @@ export function frameHandlers({ messaging, access, blocks, presence, ai, calls, 
   const typing: FrameHandler<'typing'> = async (connection, conversation) => {
     const userId = connection.principal.userId;
     const conversationId = access.conversationIdOf(userId, conversation);
-    if (!(await access.canRead(userId, conversationId))) throw new NotFoundError('Conversation');
+    // Only in a conversation that exists: a stranger cannot show "typing…" to anyone they like.
+    const membership = await readStore.collection<ConversationDoc>(CONVERSATIONS).findOne({ _id: conversationDocId(userId, conversationId) });
+    if (!membership?.active || !(await access.canRead(userId, conversationId))) throw new NotFoundError('Conversation');
     // Ephemeral: relayed to the others in the conversation, never stored.
     const bytes = JSON.stringify({ type: 'typing', conversationId, userId, expiresInMs: LIMITS.typingExpiresMs } satisfies ServerFrame<'typing'>);
     // Not across a block, either way.

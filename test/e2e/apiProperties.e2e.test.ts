@@ -766,10 +766,10 @@ function overridesFor(operation: Operation, fixture: Fixture, caller: CallerName
   const self = person && operation.op.tags?.includes('ai') && operation.params.userId?.in === 'path'
     ? fc.oneof({ weight: 3, arbitrary: fc.constant(fixture.users[person].user.id) }, { weight: 1, arbitrary: users }) : users;
   // The socket that answers a call: mostly one of the caller's, else another user's (400: not one of yours).
-  const sockets = Object.values(fixture.calls.connections);
-  const mySocket = person ? fixture.calls.connections[person] : undefined;
-  const connectionId: Record<string, fc.Arbitrary<number>> = mySocket === undefined ? (sockets.length > 0 ? { connectionId: fc.constantFrom(...sockets) } : {})
-    : { connectionId: fc.oneof({ weight: 3, arbitrary: fc.constant(mySocket) }, { weight: 1, arbitrary: fc.constantFrom(...sockets) }) };
+  const connections = Object.values(fixture.calls.connections);
+  const mine = person ? fixture.calls.connections[person] : undefined;
+  const connectionId: Record<string, fc.Arbitrary<number>> = connections.length === 0 ? {} : mine === undefined ? { connectionId: fc.constantFrom(...connections) }
+    : { connectionId: fc.oneof({ weight: 3, arbitrary: fc.constant(mine) }, { weight: 1, arbitrary: fc.constantFrom(...connections) }) };
   const collection = /\/(\w+)\/\{id\}/.exec(operation.template)?.[1];
   const emails = Object.values(fixture.users).map((u) => u.email);
   return {
@@ -1267,12 +1267,14 @@ test.serial('chain: profile picture → its square variants, seen by others → 
  * Three users (0 owns the group, 1 starts in it, 2 does not) and the messages they exchange. Each command says what
  * the API must answer given the model, then updates the model; listings and histories are compared with it whole.
  */
-interface ModelMessage { id: string; sender: number; recipient: number | null; versions: string[]; deleted: boolean; hiddenFor: Set<number> }
+/** `audience`: a group message's members when it was sent (a member reads only what was said while they were in). */
+interface ModelMessage { id: string; sender: number; recipient: number | null; versions: string[]; deleted: boolean; hiddenFor: Set<number>; audience: Set<number> }
 interface ChatModel { members: Set<number>; messages: ModelMessage[] }
 interface ChatReal { users: User[]; groupId: string }
 
 const NAMES = ['u0', 'u1', 'u2'];
-const participates = (m: ChatModel, msg: ModelMessage, u: number) => (msg.recipient === null ? m.members.has(u) : msg.sender === u || msg.recipient === u);
+const participates = (m: ChatModel, msg: ModelMessage, u: number) =>
+  (msg.recipient === null ? m.members.has(u) && msg.audience.has(u) : msg.sender === u || msg.recipient === u);
 const visible = (m: ChatModel, msg: ModelMessage, u: number) => participates(m, msg, u) && !msg.hiddenFor.has(u);
 const shown = (msg: ModelMessage) => [msg.id, msg.deleted ? null : msg.versions.at(-1)!];
 
@@ -1302,12 +1304,12 @@ const chatCommands = [
     if (from === to) return void await must(400, 'sendMessage', r.users[from]!, { body: { recipientId: r.users[to]!.user.id, text } });
     const { message } = await must(201, 'sendMessage', r.users[from]!, { body: { recipientId: r.users[to]!.user.id, text } });
     same('sent content', message.content, { kind: 'text', text });
-    m.messages.push({ id: message.id, sender: from, recipient: to, versions: [text], deleted: false, hiddenFor: new Set() });
+    m.messages.push({ id: message.id, sender: from, recipient: to, versions: [text], deleted: false, hiddenFor: new Set(), audience: new Set([from, to]) });
   })),
   fc.tuple(who, words).map(([from, text]) => new Step(`${NAMES[from]} sends the group "${text}"`, async (m, r) => {
     if (!m.members.has(from)) return void await must(403, 'sendMessage', r.users[from]!, { body: { groupId: r.groupId, text } });
     const { message } = await must(201, 'sendMessage', r.users[from]!, { body: { groupId: r.groupId, text } });
-    m.messages.push({ id: message.id, sender: from, recipient: null, versions: [text], deleted: false, hiddenFor: new Set() });
+    m.messages.push({ id: message.id, sender: from, recipient: null, versions: [text], deleted: false, hiddenFor: new Set(), audience: new Set(m.members) });
   })),
   fc.tuple(who, fc.nat(), words).map(([by, pick, text]) => new Step(`${NAMES[by]} edits message #${pick} to "${text}"`, async (m, r) => {
     const msg = m.messages[pick % m.messages.length]!;

@@ -140,3 +140,24 @@ test('kill -9 while ringing: after the restart the call is missed, not ringing f
   const after = await request(restarted.url, 'GET', `/api/calls/${callId}`, { token: bob.accessToken });
   t.like(after.body.call, { state: 'ended', outcome: 'missed', reason: 'missed' });
 });
+
+test('a member removed from the group is no longer a party of its call: no joining, no signaling, no frames', async (t) => {
+  const [owner, stays, removed] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
+  const group = (await api(owner, 'POST', '/api/groups', { name: 'Leavers', memberIds: [stays.user.id, removed.user.id] })).body.group;
+  const [staysSocket, removedSocket] = [await device(stays), await device(removed)];
+  t.teardown(() => { staysSocket.close(); removedSocket.close(); });
+  const callId = (await api(owner, 'POST', '/api/calls/initiate', { groupId: group.id, media: 'audio' })).body.call.id;
+  await api(stays, 'POST', `/api/calls/${callId}/answer`, { connectionId: staysSocket.connectionId });
+  await api(owner, 'DELETE', `/api/groups/${group.id}/members/${removed.user.id}`);
+  t.is((await api(removed, 'POST', `/api/calls/${callId}/answer`, { connectionId: removedSocket.connectionId })).status, 404);
+  t.is((await api(removed, 'GET', `/api/calls/${callId}`)).status, 404);
+  removedSocket.send({ type: 'call.signal', id: 'sneak', callId, toConnectionId: staysSocket.connectionId, kind: 'offer', payload: { type: 'offer', sdp: 'x' } });
+  t.like(await removedSocket.next((f) => f.id === 'sneak'), { type: 'error', error: { code: 'not_found' } });
+  const ownerSocket = await device(owner);
+  t.teardown(() => ownerSocket.close());
+  ownerSocket.send({ type: 'call.signal', id: 'offer', callId, toConnectionId: staysSocket.connectionId, kind: 'offer', payload: { type: 'offer', sdp: 'v=0' } });
+  t.like(await staysSocket.next((f) => f.type === 'call.signal'), { fromUserId: owner.user.id }, 'the caller signals from any device in a group call too');
+  await api(owner, 'POST', `/api/calls/${callId}/end`, {});
+  await staysSocket.next((f) => f.type === 'call.ended' && f.callId === callId);
+  t.false(removedSocket.frames.some((f) => f.type === 'call.ended' || f.type === 'call.participant'), 'nothing of the call after the removal');
+});

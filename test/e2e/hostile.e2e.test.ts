@@ -169,6 +169,8 @@ const frames: Array<{ type: string; valid: () => Record<string, unknown> }> = [
   { type: 'presence.set', valid: () => ({ state: 'idle' }) },
   { type: 'ai.send', valid: () => ({ message: 'hello' }) },
   { type: 'ai.cancel', valid: () => ({ promptId: messageId }) },
+  { type: 'call.ack', valid: () => ({ callId: messageId }) },
+  { type: 'call.signal', valid: () => ({ callId: messageId, toConnectionId: 1, kind: 'offer', payload: { type: 'offer', sdp: 'v=0' } }) },
 ];
 
 test('the socket sweep covers every client frame type of the protocol', (t) => {

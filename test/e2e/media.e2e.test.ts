@@ -272,3 +272,18 @@ test('a pixel flood (a 30,000 × 30,000 PNG header) is refused quickly; a video 
   t.regex(served.headers.get('content-security-policy') ?? '', /sandbox/);
   t.false(Buffer.from(await served.arrayBuffer()).includes('<script>'), 're-encoding dropped the HTML tail');
 });
+
+test('a multipart body cut short is a 400; one that stalls before its file part is cut after the idle timeout', async (t) => {
+  const owner = await registerUser(app.url);
+  const truncated = '--XX\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nhello';
+  const cut = await fetch(`${app.url}/api/media/upload`, { method: 'POST', headers: { ...auth(owner), 'content-type': 'multipart/form-data; boundary=XX' }, body: truncated });
+  t.is(cut.status, 400);
+  const started = performance.now();
+  const stalled = await fetch(`${app.url}/api/media/upload`, {
+    method: 'POST', headers: { ...auth(owner), 'content-type': 'multipart/form-data; boundary=XX' },
+    body: new ReadableStream({ start(controller) { controller.enqueue(new TextEncoder().encode('--XX\r\nContent-Disposition: form-da')); } }),
+    duplex: 'half',
+  } as RequestInit).then((r) => r.status, () => 'dropped');
+  t.true(stalled === 400 || stalled === 'dropped', String(stalled));
+  t.true(performance.now() - started < 5_000, 'cut after MEDIA_UPLOAD_TIMEOUT_MS, not Node\'s 300 s');
+});

@@ -180,3 +180,34 @@ test('read receipts off: my reads are not shown to others, and I see no one else
   await chattySocket.next((f) => f.type === 'message.created' && f.message.id === barrier.id);
   t.false(chattySocket.frames.some((f) => f.type === 'receipt' && f.receipt === 'read' && f.userId === quiet.user.id));
 });
+
+test('a group member reads only what was said while they were a member; group receipts do not cross a block; no typing into a chat that does not exist', async (t) => {
+  const [owner, member, blocker, stranger] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
+  const groupId = (await api(owner, 'POST', '/api/groups', { name: 'Windows', memberIds: [member.user.id, blocker.user.id] })).body.group.id;
+  const post = (text: string) => api(owner, 'POST', '/api/messages', { groupId, text });
+  await post('before removal');
+  await api(owner, 'DELETE', `/api/groups/${groupId}/members/${member.user.id}`);
+  const whileOut = (await post('while out')).body.message;
+  await api(owner, 'POST', `/api/groups/${groupId}/members`, { userId: member.user.id });
+  await post('after return');
+  const seen = (await api(member, 'GET', `/api/messages?groupId=${groupId}`)).body.messages.map((m: any) => m.content?.text);
+  t.deepEqual(seen, ['after return', 'before removal']);
+  t.is((await api(member, 'GET', `/api/messages/${whileOut.id}/history`)).status, 404);
+
+  await api(blocker, 'PUT', `/api/blocks/${member.user.id}`);
+  const [memberSocket] = [await syncedSocket(member)];
+  t.teardown(() => memberSocket.close());
+  const mine = (await api(member, 'POST', '/api/messages', { groupId, text: 'read me' })).body.message;
+  await api(blocker, 'POST', '/api/messages/read', { groupId, messageId: mine.id });
+  await api(owner, 'POST', '/api/messages/read', { groupId, messageId: mine.id });
+  await memberSocket.next((f) => f.type === 'receipt' && f.userId === owner.user.id);
+  t.false(memberSocket.frames.some((f) => f.type === 'receipt' && f.userId === blocker.user.id), 'the blocker\'s receipt does not reach the blocked');
+  const page = await api(member, 'GET', `/api/messages?groupId=${groupId}`);
+  t.is(page.status, 200, JSON.stringify(page.body));
+  t.is(page.body.messages.find((m: any) => m.id === mine.id).readCount, 1);
+
+  const strangerSocket = await connect(app.wsUrl, stranger.accessToken);
+  t.teardown(() => strangerSocket.close());
+  strangerSocket.send({ type: 'typing', id: 'ty', with: owner.user.id });
+  t.like(await strangerSocket.next((f) => f.id === 'ty'), { type: 'error', error: { code: 'not_found' } });
+});

@@ -59,6 +59,8 @@ export function readStoreContract(adapter: string, factory: ReadStoreFactory): v
     t.deepEqual(await ids({ age: { $ne: 25 } }), ['a', 'c', 'd']);
     t.deepEqual(await ids({ age: { $exists: false } }), ['d']);
     t.deepEqual(await ids({ $or: [{ city: 'Rome' }, { age: 25 }] }), ['b', 'd']);
+    // Beside other fields an $or narrows them, it does not widen them: (city = Rome AND (...)), not (... OR ...).
+    t.deepEqual(await ids({ city: 'London', $or: [{ age: 9999 }, { city: 'Rome' }] }), []);
     t.deepEqual(await ids({ $and: [{ city: 'London' }, { age: { $gt: 40 } }] }), ['c']);
     t.is((await people.findOne({ _id: 'a' }))?.name, 'Ada');
     t.is(await people.findOne({ _id: 'missing' }), null);
