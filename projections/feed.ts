@@ -13,7 +13,7 @@ import type { AvatarChanged, AvatarRemoved, ProfileUpdated } from '../commands/u
 import { receiptEventTypes } from '../commands/receipts.ts';
 import { assertNever } from '../commands/shared/events.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
-import type { ProjectedDoc, ProjectionContext, Projector } from '../src/projection/projector.ts';
+import type { ProjectedDoc, ProjectionContext, Projector, Publication } from '../src/projection/projector.ts';
 import type { Doc } from '../src/readstore/port.ts';
 import type { DistributiveOmit, LIVE_FRAMES, LiveFrame } from '../src/realtime/protocol.ts';
 import { blockedAmong, blockedEitherWay, CONTACTS, contactDocId, type ContactDoc } from './contacts.ts';
@@ -57,7 +57,8 @@ type Audience = { conversationId: string; except?: readonly string[] } | { userI
  * Writes one entry and publishes the frame. The live audience is resolved now, in memory (group membership as
  * of this event); the stored entry names the conversation, so its cost does not grow with the group.
  */
-async function deliver(context: ProjectionContext, recorded: RecordedEvent, audience: Audience, frame: LiveFrame<keyof typeof LIVE_FRAMES>, idSuffix = '') {
+async function deliver(context: ProjectionContext, recorded: RecordedEvent, audience: Audience, frame: LiveFrame<keyof typeof LIVE_FRAMES>, idSuffix = '',
+  ring?: Publication['ring']) {
   const bytes = JSON.stringify({ ...frame, position: recorded.position });
   const id = `${recorded.position}${idSuffix}`;
   const conversationId = 'conversationId' in audience ? audience.conversationId : null;
@@ -68,7 +69,7 @@ async function deliver(context: ProjectionContext, recorded: RecordedEvent, audi
   const recipients = conversationId === null
     ? userIds
     : (await participantsOf(context.collection<GroupDoc>(GROUPS), conversationId)).filter((userId) => !except.includes(userId));
-  if (recipients.length > 0) context.publish({ userIds: recipients, position: recorded.position, bytes });
+  if (recipients.length > 0) context.publish({ userIds: recipients, position: recorded.position, bytes, ...(ring ? { ring } : {}) });
 }
 
 async function messageFrame(event: MessageEvent, recorded: RecordedEvent, context: ProjectionContext) {
@@ -153,9 +154,10 @@ async function callFrame(event: CallEvent, recorded: RecordedEvent, context: Pro
     case 'CallInitiated':
       return deliver(context, recorded, { userIds: event.data.invitees }, {
         type: 'call.incoming', callId, from: event.data.callerId, media: event.data.media, groupId: event.data.groupId, expiresAt: event.data.ringDeadline,
-      });
+      }, '', { callId, state: 'start' });
     case 'CallAnswered':
-      return deliver(context, recorded, parties, { type: 'call.answered', callId, byUserId: event.data.userId, byConnectionId: event.data.connectionId });
+      return deliver(context, recorded, parties, { type: 'call.answered', callId, byUserId: event.data.userId, byConnectionId: event.data.connectionId },
+        '', { callId, state: 'stop' });
     case 'CallRejected':
       return deliver(context, recorded, parties, { type: 'call.rejected', callId, userId: event.data.userId });
     case 'CallParticipantJoined':
@@ -163,7 +165,7 @@ async function callFrame(event: CallEvent, recorded: RecordedEvent, context: Pro
     case 'CallParticipantLeft':
       return deliver(context, recorded, parties, { type: 'call.participant', callId, userId: event.data.userId, change: 'left', connectionId: null });
     case 'CallEnded':
-      return deliver(context, recorded, parties, { type: 'call.ended', callId, reason: event.data.reason, durationMs: event.data.durationMs });
+      return deliver(context, recorded, parties, { type: 'call.ended', callId, reason: event.data.reason, durationMs: event.data.durationMs }, '', { callId, state: 'stop' });
     default:
       return assertNever(event);
   }

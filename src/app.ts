@@ -163,7 +163,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     observer: {
       connected: (connection) => { presence.connected(connection); calls.connected(connection.principal.userId); },
       activity: (connection) => presence.activity(connection),
-      disconnected: (connection) => { presence.disconnected(connection); calls.disconnected(connection.principal.userId); },
+      disconnected: (connection) => {
+        presence.disconnected(connection);
+        calls.disconnected(connection.principal.userId);
+        ai.cancelConnection(connection.principal.userId, connection.id);
+      },
     },
     maxBufferedBytes: options.maxBufferedBytes, maxPendingFrames: options.maxPendingFrames, clock,
   });

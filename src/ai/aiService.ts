@@ -67,7 +67,7 @@ export const toAiMessage = (doc: AiMessageDoc): AiMessage => ({
  */
 export class AiService {
   /** Generations running in this process, by user: `cancel` aborts them. */
-  private readonly running = new Map<string, { promptId: string; controller: AbortController }>();
+  private readonly running = new Map<string, { promptId: string; controller: AbortController; connectionId: number | null }>();
 
   constructor(private readonly deps: {
     commands: CommandHandler; readStore: ReadStore; projections: Projections; model: AiModel; box: SecretBox; secrets: SecretStore;
@@ -76,7 +76,9 @@ export class AiService {
 
   async send(userId: string, input: { message: string; personalityId?: string | undefined; clientMessageId?: string | undefined },
     metadata: CommandMetadata, onDelta: (delta: { promptId: string; seq: number; text: string }) => void = () => undefined,
-    onSubmitted: (prompt: AiMessage) => void = () => undefined): Promise<{ prompt: AiMessage; reply: AiMessage | null }> {
+    onSubmitted: (prompt: AiMessage) => void = () => undefined,
+    /** The socket that asked: if it closes, the generation is cancelled (nobody is reading the deltas). */
+    connectionId: number | null = null): Promise<{ prompt: AiMessage; reply: AiMessage | null }> {
     const promptId = deriveId('ai-prompt', userId, input.clientMessageId ?? metadata.commandId);
     const stored = await this.stored(userId, promptId);
     if (stored) return stored;
@@ -92,7 +94,7 @@ export class AiService {
     onSubmitted(prompt);
 
     const controller = new AbortController();
-    this.running.set(userId, { promptId, controller });
+    this.running.set(userId, { promptId, controller, connectionId });
     const replyId = deriveId('ai-reply', promptId);
     let text = '';
     let seq = 0;
@@ -135,6 +137,12 @@ export class AiService {
     if (!running || running.promptId !== promptId) return false;
     running.controller.abort();
     return true;
+  }
+
+  /** The asking socket closed: its generation stops, keeping what was written (no dangling prompt). */
+  cancelConnection(userId: string, connectionId: number): void {
+    const running = this.running.get(userId);
+    if (running?.connectionId === connectionId) running.controller.abort();
   }
 
   async history(userId: string, query: { before?: number | undefined; limit: number }) {

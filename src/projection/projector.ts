@@ -24,6 +24,8 @@ export interface Publication {
   readonly position: number;
   /** The frame, serialized once for every recipient. */
   readonly bytes: string;
+  /** A call starting or stopping to ring: a device already ringing for another call is not rung again. */
+  readonly ring?: { readonly callId: string; readonly state: 'start' | 'stop' };
 }
 
 export interface ProjectionContext {

@@ -47,6 +47,8 @@ export class SocketConnection implements Connection {
   private live = false;
   private lastPosition = 0;
   private held: Publication[] | null = null;
+  /** The call this device is ringing for: another call's `call.incoming` is not sent meanwhile. */
+  private ringingFor: string | null = null;
 
   constructor(readonly id: number, readonly principal: Principal, private readonly socket: Socket,
     private readonly maxBufferedBytes: number) {}
@@ -58,6 +60,14 @@ export class SocketConnection implements Connection {
     }
     if (!this.live || publication.position <= this.lastPosition) return;
     this.lastPosition = publication.position;
+    const ring = publication.ring;
+    if (ring?.state === 'start') {
+      // Busy ringing for another call: this device is not rung again (the call is in the user's history).
+      if (this.ringingFor !== null && this.ringingFor !== ring.callId) return;
+      this.ringingFor = ring.callId;
+    } else if (ring?.state === 'stop' && ring.callId === this.ringingFor) {
+      this.ringingFor = null;
+    }
     this.send(publication.bytes);
   }
 

@@ -112,6 +112,7 @@ export function frameHandlers({ messaging, access, blocks, presence, ai, calls, 
       ai.send(userId, input, metadataOf(connection, frameId, clock()),
         (delta) => connection.send(JSON.stringify({ type: 'ai.delta', ...delta } satisfies ServerFrame<'ai.delta'>)),
         (prompt) => { ack(prompt); resolve(); },
+        connection.id,
       ).then(({ prompt }) => { ack(prompt); resolve(); }, (error: unknown) => {
         if (!acked) return reject(error);
         const { body } = toErrorResponse(error, logger, { connectionId: connection.id, frameType: 'ai.send' });

@@ -194,3 +194,53 @@ test('kill -9 mid-stream: after the restart the prompt is interrupted, and the n
   t.is(next.status, 201);
   t.is(next.body.reply.text, 'fresh');
 });
+
+test.serial('the legacy SDK adapter (AI_SDK=legacy) behaves alike under the same fixtures: streaming, context, failure codes', async (t) => {
+  const legacy = await startTestApp({ env: { AI_SDK: 'legacy' } });
+  t.teardown(() => legacy.dispose());
+  const user = await registerUser(legacy.url);
+  const call = (method: string, path: string, body?: unknown) =>
+    request(legacy.url, method, path, { token: user.accessToken, ...(body === undefined ? {} : { body }) });
+  nock(GEMINI).get('/v1beta/models/gemini-2.5-flash').reply(200, { name: 'models/gemini-2.5-flash' });
+  t.is((await call('PUT', `/api/users/${user.user.id}/api-key`, { apiKey: KEY, provider: 'gemini' })).status, 200);
+  const seen = replyWith(sse(chunk('Hello '), chunk('from legacy.', 'STOP')));
+  t.like((await call('POST', '/api/chat/ai/send', { message: 'Hi' })).body, { reply: { text: 'Hello from legacy.', finishReason: 'STOP' } });
+  t.is(seen[0]!.key, KEY);
+  replyWith(() => [429, { error: { code: 429, status: 'RESOURCE_EXHAUSTED', message: 'quota', details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '30s' }] } }]);
+  const limited = await call('POST', '/api/chat/ai/send', { message: 'again' });
+  t.is(limited.body.error.code, 'ai_rate_limited');
+  t.is(limited.headers.get('retry-after'), '30');
+  replyWith(sse({ promptFeedback: { blockReason: 'SAFETY' } }));
+  t.is((await call('POST', '/api/chat/ai/send', { message: 'blocked?' })).body.error.code, 'ai_blocked');
+  const context = replyWith(sse(chunk('ok', 'STOP')));
+  await call('POST', '/api/chat/ai/send', { message: 'last' });
+  t.deepEqual(context[0]!.body.contents.map((c: any) => [c.role, c.parts[0].text]), [['user', 'Hi'], ['model', 'Hello from legacy.'], ['user', 'last']]);
+});
+
+test('closing the asking socket mid-stream cancels the reply: what was written is kept, no prompt is left dangling', async (t) => {
+  // A fake Gemini that writes one chunk and then waits (nock cannot hold a stream open).
+  const fake = createServer((req, res) => {
+    if (req.method === 'GET') return res.end(JSON.stringify({ name: 'models/gemini-2.5-flash' }));
+    res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+    res.write(sse(chunk('Once upon a time')));
+  });
+  await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => { fake.closeAllConnections(); fake.close(); });
+  const slow = await startTestApp({ env: { GEMINI_API_BASE_URL: `http://127.0.0.1:${(fake.address() as { port: number }).port}` } });
+  t.teardown(() => slow.dispose());
+  const user = await registerUser(slow.url);
+  await request(slow.url, 'PUT', `/api/users/${user.user.id}/api-key`, { token: user.accessToken, body: { apiKey: KEY, provider: 'gemini' } });
+  const socket = await connect(slow.wsUrl, user.accessToken);
+  socket.send({ type: 'ai.send', id: 'story', message: 'Tell me a story' });
+  await socket.next((f) => f.type === 'ai.delta');
+  socket.close();
+  let prompt: any;
+  for (let i = 0; i < 50; i++) {
+    const history = await request(slow.url, 'GET', `/api/chat/ai/history/${user.user.id}`, { token: user.accessToken });
+    prompt = history.body.messages;
+    if (prompt.some((m: any) => m.role === 'model')) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  t.like(prompt.find((m: any) => m.role === 'model'), { text: 'Once upon a time', finishReason: 'CANCELLED' });
+  t.like(prompt.find((m: any) => m.role === 'user'), { status: 'completed' });
+});

@@ -161,3 +161,17 @@ test('a member removed from the group is no longer a party of its call: no joini
   await staysSocket.next((f) => f.type === 'call.ended' && f.callId === callId);
   t.false(removedSocket.frames.some((f) => f.type === 'call.ended' || f.type === 'call.participant'), 'nothing of the call after the removal');
 });
+
+test('a device already ringing for one call is not rung for another; the second call is still in the history', async (t) => {
+  const [alice, carol, bob] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
+  const phone = await device(bob);
+  t.teardown(() => phone.close());
+  const first = (await api(alice, 'POST', '/api/calls/initiate', { calleeId: bob.user.id, media: 'audio' })).body.call.id;
+  await phone.next((f) => f.type === 'call.incoming' && f.callId === first);
+  const second = (await api(carol, 'POST', '/api/calls/initiate', { calleeId: bob.user.id, media: 'audio' })).body.call.id;
+  await api(alice, 'POST', `/api/calls/${first}/end`, {});
+  await phone.next((f) => f.type === 'call.ended' && f.callId === first);
+  t.false(phone.frames.some((f) => f.type === 'call.incoming' && f.callId === second), 'not rung while ringing for the first');
+  t.like((await api(bob, 'GET', `/api/calls/${second}`)).body.call, { state: 'ringing', direction: 'incoming' });
+  await api(carol, 'POST', `/api/calls/${second}/end`, {});
+});
