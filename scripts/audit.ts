@@ -9,12 +9,15 @@
  *   npm run audit -- correlation <id> [--from <ISO|position>] [--to <ISO|position>] [--raw]
  *   npm run audit -- at <ISO time|position> --collection <name> [--filter '<json>']
  *   npm run audit -- export [--from <ISO|position>] [--to <ISO|position>] > events.jsonl
+ *   npm run audit -- verify                       recomputes the embedded log's hash chain (src/eventstore/chainHash.ts)
  * Every output redacts password hashes to "[redacted]" (src/audit/redact.ts); other data is shown as stored, and
  * encrypted message payloads stay ciphertext.
- * Not in scope yet: a tamper-evident chain hash over the log with `audit verify`, and a REST `/api/audit` for
- * auditors holding grants.
+ * Not in scope yet: verifying an exported file (exports redact secrets, so their bytes are not the hashed ones), the
+ * chain on EventStoreDB, and a REST `/api/audit` for auditors holding grants.
  */
 import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { firstBreak, type ChainedRow } from '../src/eventstore/chainHash.ts';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { eventUpcaster } from '../commands/upcasters.ts';
@@ -45,6 +48,7 @@ const USAGE = `Usage: npm run audit -- <command> [options]
   at <ISO time|position> --collection <name> [--filter '<json>']
                                                    a read collection as it was then (replayed into a temporary store)
   export [--from ...] [--to ...] > events.jsonl    every event as stored, one JSON line each
+  verify                                           recompute the embedded log's hash chain; names the first break
 Options: --json  one JSON document for machines (export is always JSON Lines)
          --raw   the stored form of each event's data beside the upcast one
 Collections: ${COLLECTIONS.join(', ')}`;
@@ -62,6 +66,7 @@ const COMMANDS: Record<string, { args: readonly string[]; options: readonly stri
   at: { args: ['<ISO time|position>'], options: ['json', 'collection', 'filter'] },
   // Always JSON Lines; --json is accepted and changes nothing.
   export: { args: [], options: ['json', 'from', 'to'] },
+  verify: { args: [], options: ['json'] },
 };
 
 // Whatever this script creates (the temporary read store of `at`) is the server user's alone, as for the server.
@@ -123,6 +128,7 @@ if (command === 'at') {
 }
 
 const config = loadConfig();
+if (command === 'verify') process.exit(verifyChain());
 if (!config.eventStoreConnectionString && !existsSync(join(config.storageDir, 'events.sqlite'))) {
   console.error(`No event log in ${config.storageDir}: set STORAGE_DIR (or EVENTSTORE_CONNECTION_STRING).`);
   process.exit(1);
@@ -171,6 +177,36 @@ try {
   }
 } finally {
   await eventStore.close();
+}
+
+/**
+ * Recomputes the hash chain of the embedded log (read-only, in one read transaction: a consistent snapshot while the
+ * server appends) and names the first position where a stored hash does not follow from the events before it.
+ */
+function verifyChain(): number {
+  if (config.eventStoreConnectionString) {
+    console.error('verify covers the embedded event log only: EventStoreDB has no chain hash here.');
+    return 1;
+  }
+  const db = new Database(join(config.storageDir, 'events.sqlite'), { readonly: true, fileMustExist: true });
+  try {
+    // One statement: one read transaction, a consistent snapshot while the server appends.
+    const rows = db.prepare<[], ChainedRow & { chain_hash: string | null }>(
+      'SELECT position, stream, revision, type, data, metadata, chain_hash FROM events ORDER BY position').iterate();
+    let events = 0;
+    let broken: ReturnType<typeof firstBreak> = null;
+    try {
+      broken = firstBreak((function* () { for (const row of rows) { events++; yield row; } })());
+    } finally {
+      rows.return?.();
+    }
+    const result = broken ? { intact: false, events, breakAt: broken.position } : { intact: true, events };
+    if (json) console.log(JSON.stringify(result));
+    else console.log(broken ? `The chain breaks at position ${broken.position}: that event, or one before it, was altered.` : `The chain holds over ${countLine(events, 'event')}.`);
+    return broken ? 1 : 0;
+  } finally {
+    db.close();
+  }
 }
 
 /** Runs `work` with the head as of now and a progress bar up to it, stopping the bar however `work` ends. */

@@ -6,6 +6,7 @@ import type {
   AppendResult, BatchHandler, EventMetadata, EventStore, ExpectedRevision, NewEvent, ReadAllOptions,
   ReadStreamOptions, RecordedEvent, SubscribeOptions, Subscription,
 } from './port.ts';
+import { chainHash, GENESIS_HASH } from './chainHash.ts';
 import { assertOneEvent } from './port.ts';
 
 interface EventRow {
@@ -16,6 +17,7 @@ interface EventRow {
   type: string;
   data: string;
   metadata: string;
+  chain_hash: string | null;
 }
 
 interface PendingAppend {
@@ -82,12 +84,14 @@ export class SqliteEventStore implements EventStore {
         metadata TEXT NOT NULL,
         UNIQUE (stream, revision)
       )`);
+    this.chainExistingEvents();
     this.statements = {
       streamRevision: this.db.prepare<[string], { revision: number }>(
         'SELECT revision FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1'),
       byEventId: this.db.prepare<[string], EventRow>('SELECT * FROM events WHERE event_id = ?'),
       insert: this.db.prepare(
-        'INSERT INTO events (event_id, stream, revision, type, data, metadata) VALUES (?, ?, ?, ?, ?, ?)'),
+        'INSERT INTO events (position, event_id, stream, revision, type, data, metadata, chain_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      last: this.db.prepare<[], { position: number; chain_hash: string | null }>('SELECT position, chain_hash FROM events ORDER BY position DESC LIMIT 1'),
       readStream: this.db.prepare<[string, number, number], EventRow>(
         'SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?'),
       readAll: this.db.prepare<[number, number], EventRow>(
@@ -101,6 +105,28 @@ export class SqliteEventStore implements EventStore {
       walLimitBytes: options.walLimitBytes,
       onCheckpointProblem: options.onCheckpointProblem,
     });
+  }
+
+  /**
+   * A log written before the chain existed gets its column and its hashes once, from the first event on (the
+   * events themselves are not touched). Done in one transaction at open.
+   */
+  private chainExistingEvents(): void {
+    const columns = this.db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('events')").all();
+    if (!columns.some((column) => column.name === 'chain_hash')) this.db.exec('ALTER TABLE events ADD COLUMN chain_hash TEXT');
+    const unchained = this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM events WHERE chain_hash IS NULL').get()!.n;
+    if (unchained === 0) return;
+    const select = this.db.prepare<[], EventRow>('SELECT * FROM events ORDER BY position');
+    const update = this.db.prepare('UPDATE events SET chain_hash = ? WHERE position = ?');
+    this.db.transaction(() => {
+      let hash = GENESIS_HASH;
+      const updates: Array<[string, number]> = [];
+      for (const row of select.iterate()) {
+        hash = chainHash(hash, row);
+        if (row.chain_hash !== hash) updates.push([hash, row.position]);
+      }
+      for (const [value, position] of updates) update.run(value, position);
+    }).immediate();
   }
 
   append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
@@ -183,10 +209,15 @@ export class SqliteEventStore implements EventStore {
     if (!matches) throw new ConcurrencyError(stream, expected, current === -1 ? 'no-stream' : current);
     let position = 0;
     events.forEach((event, index) => {
-      const info = this.statements.insert.run(
-        event.metadata.eventId, stream, current + 1 + index, event.type,
-        JSON.stringify(event.data), JSON.stringify(event.metadata));
-      position = Number(info.lastInsertRowid);
+      // Read in the transaction, not remembered: operator scripts append to this log too.
+      const last = this.statements.last.get();
+      const row = {
+        position: (last?.position ?? 0) + 1, stream, revision: current + 1 + index, type: event.type,
+        data: JSON.stringify(event.data), metadata: JSON.stringify(event.metadata),
+      };
+      const hash = chainHash(last?.chain_hash ?? GENESIS_HASH, row);
+      this.statements.insert.run(row.position, event.metadata.eventId, stream, row.revision, row.type, row.data, row.metadata, hash);
+      position = row.position;
     });
     return { revision: current + events.length, position };
   }

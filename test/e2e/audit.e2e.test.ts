@@ -1,4 +1,5 @@
 import test from 'ava';
+import Database from 'better-sqlite3';
 import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -172,6 +173,20 @@ test.serial('bad input is refused with the usage and exit code 2', async (t) => 
     t.is(result.code, 2, args.join(' '));
     t.regex(result.stderr, /Usage: npm run audit/);
   }
+});
+
+test.serial('verify: an intact log holds its hash chain; one byte changed in one stored event breaks it exactly there', async (t) => {
+  t.like(await auditJson('verify'), { intact: true, events: history.events.length });
+  const file = join(history.dir, 'events.sqlite');
+  const db = new Database(file);
+  const target = db.prepare<[], { position: number; data: string }>(`SELECT position, data FROM events WHERE type = 'MessageEdited' LIMIT 1`).get()!;
+  db.prepare('UPDATE events SET data = ? WHERE position = ?').run(target.data.replace('"text":"', '"text":"!'), target.position);
+  const { code, stdout } = await audit('verify', '--json');
+  t.is(code, 1);
+  t.like(JSON.parse(stdout), { intact: false, breakAt: target.position });
+  db.prepare('UPDATE events SET data = ? WHERE position = ?').run(target.data, target.position);
+  db.close();
+  t.like(await auditJson('verify'), { intact: true });
 });
 
 test.serial('no output of any command contains a password hash', (t) => {
