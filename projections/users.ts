@@ -1,6 +1,7 @@
 import { assertNever } from '../commands/shared/events.ts';
 import type { AiPreferences, PasswordScheme, PrivacySettings, UserEvent } from '../commands/users.ts';
 import { DEFAULT_PRIVACY, userEventTypes } from '../commands/users.ts';
+import { auditorEventTypes, type AuditorEvent } from '../commands/auditors.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
 import type { ProjectedDoc, Projector } from '../src/projection/projector.ts';
 
@@ -23,6 +24,8 @@ export interface UserDoc extends ProjectedDoc {
   privacy: PrivacySettings;
   ai: AiPreferences;
   avatarMediaId: string | null;
+  /** May read the event history over REST (`npm run grant-auditor`); absent means no. */
+  auditor?: boolean;
 }
 
 /** A user as anyone else sees them: never the email, which only its owner sees (`toOwnUser`). */
@@ -57,8 +60,12 @@ export const usersProjector: Projector = {
       { key: { 'privacy.readReceipts': 1 } },
     ],
   },
-  handles: new Set(userEventTypes),
+  handles: new Set([...userEventTypes, ...auditorEventTypes]),
   async apply(recorded: RecordedEvent, context) {
+    if (recorded.type === 'AuditorGranted' || recorded.type === 'AuditorRevoked') {
+      const { userId } = recorded.data as AuditorEvent['data'];
+      return context.project<UserDoc>(USERS, userId, recorded, (doc) => doc && { ...doc, auditor: recorded.type === 'AuditorGranted' });
+    }
     const event = recorded as unknown as UserEvent;
     switch (event.type) {
       case 'UserRegistered': {

@@ -44,6 +44,7 @@ import { MediaTokens } from './media/mediaTokens.ts';
 import { collectMedia } from './media/mediaCollector.ts';
 import { aiRoutes } from './http/routes/ai.ts';
 import { callRoutes } from './http/routes/calls.ts';
+import { auditRoutes } from './http/routes/audit.ts';
 import { CallService } from './calls/callService.ts';
 import { AiService } from './ai/aiService.ts';
 import { createModel } from './ai/model/index.ts';
@@ -212,6 +213,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ...mediaRoutes({ media, profiles, tokens: mediaTokens, clock }),
     ...aiRoutes({ ai, clock, logger }),
     ...callRoutes({ calls, clock }),
+    ...auditRoutes({ eventStore, logger }),
   ];
   const router = mountRoutes(routes, { authenticator, rateLimits });
   const koa = createHttpApp({

@@ -78,7 +78,7 @@ export function openApiDocument(routes: readonly AnyRoute[], policies: readonly 
         + 'The socket protocol is described at `/asyncapi.json`. Rate-limit policies (burst `q` per window `w` seconds, '
         + `refilled continuously): ${policies.map((policy) => `\`${policy.name}\` ${policy.burst} per ${windowSeconds(policy)} s by ${policy.key} (${policy.description})`).join('; ')}.`,
     },
-    tags: [{ name: 'auth' }, { name: 'messages' }, { name: 'groups' }, { name: 'people' }, { name: 'media' }, { name: 'ai' }, { name: 'calls' }, { name: 'system' }],
+    tags: [{ name: 'auth' }, { name: 'messages' }, { name: 'groups' }, { name: 'people' }, { name: 'media' }, { name: 'ai' }, { name: 'calls' }, { name: 'audit' }, { name: 'system' }],
     paths,
     components: {
       securitySchemes: {

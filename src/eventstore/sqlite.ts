@@ -9,6 +9,9 @@ import type {
 import { chainHash, GENESIS_HASH } from './chainHash.ts';
 import { assertOneEvent } from './port.ts';
 
+/** How often a parked subscription looks for events other processes appended. */
+const EXTERNAL_APPEND_POLL_MS = 1_000;
+
 interface EventRow {
   position: number;
   event_id: string;
@@ -276,8 +279,12 @@ export class SqliteEventStore implements EventStore {
             continue;
           }
           if (batch.length === 0) {
-            // Reading and parking happen in one synchronous step, so no commit can slip between them.
-            await new Promise<void>((resolve) => { wake = resolve; });
+            // Reading and parking happen in one synchronous step, so no commit can slip between them. Commits of other
+            // processes (an operator's script) send no notice: a parked subscription also looks again every second.
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(() => listener(), EXTERNAL_APPEND_POLL_MS);
+              wake = () => { clearTimeout(timer); resolve(); };
+            });
             continue;
           }
           await handler(batch);

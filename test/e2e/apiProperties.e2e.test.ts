@@ -51,6 +51,10 @@
  * negatives; 4 for operations without input) and FC_STATEFUL_RUNS (default 15 command sequences) are read from the
  * environment; a failure prints fast-check's seed, path, shrunk counterexample and the failed check. About 30 s.
  */
+import { randomUUID } from 'node:crypto';
+import { auditorDecider, AUDITORS_STREAM } from '../../commands/auditors.ts';
+import { eventUpcaster } from '../../commands/upcasters.ts';
+import { CommandHandler } from '../../src/commandHandler.ts';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import test, { type ExecutionContext } from 'ava';
@@ -672,6 +676,8 @@ async function freshFixture(operation?: Operation): Promise<Fixture> {
     api('sendMessage', alice, { body: { groupId: group.group.id, text: 'alice to the group' } }),
   ]);
   if (documents('addContact')) await api('addContact', alice, { body: { userId: bob.user.id } });
+  // The audit routes exist only for auditors: alice is one (as an operator's grant-auditor makes her), bob and carol not.
+  if (tags.includes('audit')) await grantAuditor(alice);
   return {
     users,
     userIds: [alice, bob, carol].map((u) => u.user.id),
@@ -682,6 +688,15 @@ async function freshFixture(operation?: Operation): Promise<Fixture> {
     ai: tags.includes('ai') ? await letaFixture(users) : { personalities: { alice: [], bob: [], carol: [] } },
     calls: tags.includes('calls') ? await callsFixture(users) : { connections: {}, own: { alice: [], bob: [], carol: [] }, callIds: [], parties: [] },
   };
+}
+
+async function grantAuditor(user: User): Promise<void> {
+  const correlationId = `test:grant-auditor:${randomUUID()}`;
+  const result = await new CommandHandler(app.eventStore, eventUpcaster).handle(auditorDecider, AUDITORS_STREAM, {
+    type: 'GrantAuditor', data: { userId: user.user.id, userExists: true },
+    metadata: { commandId: randomUUID(), correlationId, causationId: correlationId, userId: null, now: new Date().toISOString() },
+  });
+  if (result.position !== null) await app.projections.waitFor(result.position);
 }
 
 async function letaFixture(users: Record<Person, User>): Promise<Leta> {

@@ -195,3 +195,34 @@ test.serial('no output of any command contains a password hash', (t) => {
   t.true(outputs.length > 10);
   for (const output of outputs) t.false(output.includes('$2'));
 });
+
+test('auditors over REST: only users an operator granted, every other user 404; a revoked grant is gone; hashes redacted', async (t) => {
+  const app = await startTestApp();
+  t.teardown(() => app.dispose());
+  const [auditor, someone] = [await registerUser(app.url), await registerUser(app.url)];
+  const sent = (await request(app.url, 'POST', '/api/messages', { token: someone.accessToken, body: { recipientId: auditor.user.id, text: 'evidence' } })).body.message;
+  const read = (who: typeof auditor, path: string) => request(app.url, 'GET', path, { token: who.accessToken });
+  const paths = [`/api/audit/entities/message/${sent.id}`, `/api/audit/actors/${someone.user.id}`, '/api/audit/correlations/anything'];
+  for (const path of paths) t.is((await read(auditor, path)).status, 404, `${path} before the grant`);
+
+  const grant = async (...args: string[]) => promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/grant-auditor.ts', ...args], {
+    env: { ...process.env, ...testEnv(app.storageDir), NODE_ENV: 'test' },
+  });
+  await grant(auditor.user.id);
+  await app.projections.waitFor(await app.eventStore.headPosition());
+  const timeline = await read(auditor, `/api/audit/entities/message/${sent.id}`);
+  t.is(timeline.status, 200);
+  t.like(timeline.body.events[0], { type: 'MessageSent', userId: someone.user.id });
+  const actions = await read(auditor, `/api/audit/actors/${someone.user.id}`);
+  t.deepEqual(actions.body.events.map((e: any) => e.type), ['MessageSent'], 'registration is anonymous: no acting user');
+  const userTimeline = await read(auditor, `/api/audit/entities/user/${someone.user.id}`);
+  t.like(userTimeline.body.events[0], { type: 'UserRegistered', data: { passwordHash: '[redacted]' } });
+  t.false(JSON.stringify(userTimeline.body).includes('$2'), 'password hashes redacted');
+  t.is((await read(someone, `/api/audit/actors/${auditor.user.id}`)).status, 404, 'not for others');
+
+  await grant(auditor.user.id, '--revoke');
+  await app.projections.waitFor(await app.eventStore.headPosition());
+  t.is((await read(auditor, paths[0]!)).status, 404, 'revoked');
+  const grants = (await app.eventStore.readStream('auditors')).map((e) => e.type);
+  t.deepEqual(grants, ['AuditorGranted', 'AuditorRevoked'], 'each grant is itself audited');
+});
