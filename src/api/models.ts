@@ -167,3 +167,11 @@ export const userProfile = z.strictObject({
 }).meta({ id: 'UserProfile' });
 
 export const foundUser = z.strictObject({ id: uuid, username: z.string(), displayName: z.string() }).meta({ id: 'FoundUser' });
+
+/** A user's presence as a viewer may see it (REST and the socket's `presence` frames). */
+export const presenceView = z.strictObject({
+  userId: uuid,
+  status: z.enum(['online', 'away', 'dnd', 'offline', 'unknown']),
+  lastSeenAt: timestamp.nullable(),
+  statusText: z.string().nullable(),
+}).meta({ id: 'PresenceView' });

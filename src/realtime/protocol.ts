@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { contact, conversationListItem, errorBody, group, message } from '../api/models.ts';
+import { contact, conversationListItem, errorBody, group, message, presenceView } from '../api/models.ts';
 import { markSchema, sendMessageSchema, typingSchema } from '../messaging/schemas.ts';
 import type { PolicyName } from '../rateLimit/policies.ts';
 
@@ -148,13 +148,6 @@ export interface ClientFrame {
   id?: string;
   [field: string]: unknown;
 }
-
-const presenceView = z.strictObject({
-  userId: z.uuid(),
-  status: z.enum(['online', 'away', 'dnd', 'offline', 'unknown']),
-  lastSeenAt: z.iso.datetime().nullable(),
-  statusText: z.string().nullable(),
-});
 
 // ---- server → client -------------------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ import { UnauthorizedError } from '../../../commands/shared/errors.ts';
 import { ownProfile } from '../../api/models.ts';
 import type { MediaService } from '../../media/mediaService.ts';
 import type { MediaTokens } from '../../media/mediaTokens.ts';
+import type { Principal } from '../../auth/authenticator.ts';
 import { INLINE_SAFE_MIME } from '../../media/mediaTypes.ts';
 import { sendBlob } from '../../media/sendBlob.ts';
 import type { ProfileService } from '../../people/profileService.ts';
@@ -44,6 +45,12 @@ const BINARY = ['*/*'];
 /** Files under /api/media, and the profile picture. */
 export function mediaRoutes({ media: files, profiles, tokens, clock }: MediaRouteDeps): AnyRoute[] {
   const meta = actorMetadata(clock);
+  /** The reader: the bearer's user, else the one a `?token=` for this file was issued to. */
+  const viewerOf = (principal: Principal | null, token: string | undefined, mediaId: string): string => {
+    if (principal) return principal.userId;
+    if (token) return tokens.verify(token, mediaId, clock());
+    throw new UnauthorizedError('Missing access token', 'missing_token');
+  };
   return [
     route({
       method: 'post', path: '/api/media/upload', operationId: 'uploadMedia', tag: 'media', auth: true, rateLimit: 'upload',
@@ -78,9 +85,7 @@ export function mediaRoutes({ media: files, profiles, tokens, clock }: MediaRout
       },
       errors: ['not_found', 'range_not_satisfiable'],
       handle: async ({ principal, params, query, ctx }) => {
-        const viewerId = principal?.userId ?? (query.token ? tokens.verify(query.token, params.id, clock()) : null);
-        if (!viewerId) throw new UnauthorizedError('Missing access token', 'missing_token');
-        const doc = await files.readable(viewerId, params.id);
+        const doc = await files.readable(viewerOf(principal, query.token, params.id), params.id);
         // A profile picture's variant is its own blob (square webp); the original is the re-encoded upload.
         const variant = query.size ? doc.variants[query.size] : undefined;
         const path = files.pathOf(variant ?? doc.sha256);
@@ -104,9 +109,7 @@ export function mediaRoutes({ media: files, profiles, tokens, clock }: MediaRout
       responses: { 200: { description: 'The thumbnail', contentType: ['image/webp'] }, 206: { description: 'One range', contentType: ['image/webp'] }, 304: { description: 'Not modified' } },
       errors: ['not_found', 'range_not_satisfiable', 'invalid_image', 'busy'],
       handle: async ({ principal, params, query, ctx }) => {
-        const viewerId = principal?.userId ?? (query.token ? tokens.verify(query.token, params.id, clock()) : null);
-        if (!viewerId) throw new UnauthorizedError('Missing access token', 'missing_token');
-        const thumb = await files.thumbnail(viewerId, params.id, query);
+        const thumb = await files.thumbnail(viewerOf(principal, query.token, params.id), params.id, query);
         await sendBlob(ctx, { path: thumb.path, size: thumb.size, sha256: thumb.etag, mime: 'image/webp', filename: thumb.filename.replace(/\.[^.]*$/, '.webp'), inline: true });
         return handled(ctx.status as 200);
       },

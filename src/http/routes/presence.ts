@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { presenceView } from '../../api/models.ts';
 import type { PresenceService } from '../../presence/presenceService.ts';
 import { id } from '../../validation.ts';
 import { actorMetadata } from '../context.ts';
@@ -8,13 +9,6 @@ export interface PresenceRouteDeps {
   presence: PresenceService;
   clock: () => Date;
 }
-
-const presenceView = z.strictObject({
-  userId: z.uuid(),
-  status: z.enum(['online', 'away', 'dnd', 'offline', 'unknown']),
-  lastSeenAt: z.iso.datetime().nullable(),
-  statusText: z.string().nullable(),
-}).meta({ id: 'PresenceView' });
 
 const UUID = '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}';
 const userIdList = z.string().regex(new RegExp(`^${UUID}(,${UUID}){0,99}$`), 'Up to 100 comma-separated user ids')
