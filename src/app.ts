@@ -102,6 +102,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       : logger.error({ store: name, status }, 'WAL checkpoints keep failing: the WAL grows until they succeed')),
   });
   const eventStore = await openEventStore(config, storeOptions('events'));
+  // The newest events' hash chain is checked at every start: an altered log is reported, loudly, not refused.
+  const chainTail = eventStore instanceof SqliteEventStore ? eventStore.verifyTail() : null;
+  if (chainTail?.breakAt != null) logger.error({ breakAt: chainTail.breakAt }, 'the event log\'s hash chain is broken: an event was altered (npm run audit -- verify)');
   // On the embedded stores the projections run in a worker thread with their own connections (and the read
   // store's checkpoints): this thread only reads the read store.
   const inWorker = eventStore instanceof SqliteEventStore && !config.mongoUri && options.projectionInWorker !== false;
@@ -198,6 +201,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         time: clock().toISOString(),
         projections: await projections.status(),
         storage: { events: eventStore.checkpointStatus?.() ?? null, read: (await projections.readStoreStatus()) ?? null },
+        eventLogChain: chainTail ? { checkedAtStart: chainTail.checked, breakAt: chainTail.breakAt } : null,
         eventLoop: eventLoop.recent().slice(-10),
       }),
       // Built on first request, from the same table that registered the handlers.

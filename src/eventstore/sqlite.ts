@@ -6,7 +6,7 @@ import type {
   AppendResult, BatchHandler, EventMetadata, EventStore, ExpectedRevision, NewEvent, ReadAllOptions,
   ReadStreamOptions, RecordedEvent, SubscribeOptions, Subscription,
 } from './port.ts';
-import { chainHash, GENESIS_HASH } from './chainHash.ts';
+import { chainHash, firstBreak, GENESIS_HASH, type ChainedRow } from './chainHash.ts';
 import { assertOneEvent } from './port.ts';
 
 /** How often a parked subscription looks for events other processes appended. */
@@ -305,6 +305,19 @@ export class SqliteEventStore implements EventStore {
         await done.catch(() => undefined);
       },
     };
+  }
+
+  /**
+   * Recomputes the hash chain over the last `count` events from the stored hash just before them: a cheap check at
+   * startup that the newest part of the log was not altered (`npm run audit -- verify` checks all of it).
+   */
+  verifyTail(count = 1_000): { checked: number; breakAt: number | null } {
+    const rows = this.db.prepare<[number], ChainedRow & { chain_hash: string | null }>(
+      'SELECT position, stream, revision, type, data, metadata, chain_hash FROM events ORDER BY position DESC LIMIT ?').all(count).reverse();
+    if (rows.length === 0) return { checked: 0, breakAt: null };
+    const before = this.db.prepare<[number], { chain_hash: string | null }>('SELECT chain_hash FROM events WHERE position < ? ORDER BY position DESC LIMIT 1').get(rows[0]!.position);
+    const broken = firstBreak(rows, before?.chain_hash ?? GENESIS_HASH);
+    return { checked: rows.length, breakAt: broken?.position ?? null };
   }
 
   checkpointStatus(): CheckpointStatus | undefined {

@@ -153,6 +153,26 @@ test.serial('audit at a position shows the messages collection as a fresh rebuil
   t.true(users.documents.every((doc: any) => doc.passwordHash === '[redacted]'));
 });
 
+test.serial('audit at equals a fresh rebuild stopped at the same position, for every read collection', async (t) => {
+  const { beforeEdit, dir } = history;
+  const collections = projectors.flatMap((projector) => Object.keys(projector.collections));
+  const views = await Promise.all(collections.map((collection) => auditJson('at', String(beforeEdit), '--collection', collection)));
+  const eventStore = await openEventStore(testConfig(dir), { checkpoints: false });
+  const scratch = tempDir('letsapp-audit-all-');
+  const readStore = new SqliteReadStore(join(scratch, 'read.sqlite'));
+  try {
+    await rebuildProjections({ eventStore, readStore, projectors, upcaster: eventUpcaster, upTo: beforeEdit });
+    for (const [index, collection] of collections.entries()) {
+      const expected = (await readStore.collection(collection).find({}, { sort: { _id: 1 } })).map((doc) => JSON.parse(JSON.stringify(doc).replace(/"\$2[aby]\$[^"]+"/g, '"[redacted]"')));
+      t.deepEqual(views[index].documents, expected, collection);
+    }
+  } finally {
+    await readStore.close();
+    await eventStore.close();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+});
+
 test.serial('export prints every event of the log as a JSON line, stored form, hashes redacted', async (t) => {
   const { code, stdout, stderr } = await audit('export');
   t.is(code, 0, stderr);

@@ -40,3 +40,16 @@ test('every append extends the hash chain, and a log written before the chain ge
   const tampered = rows.map((row) => (row.position === 2 ? { ...row, data: row.data.replace('1', '9') } : row));
   t.is(firstBreak(tampered)?.position, 2);
 });
+
+test('the tail check recomputes the newest events from the hash before them and names a break', async (t) => {
+  const file = join(tempDir(), 'events.sqlite');
+  const store = new SqliteEventStore(file, { checkpoints: false });
+  t.teardown(() => store.close());
+  for (let i = 0; i < 5; i++) await store.append(`s${i}`, [{ type: 'Happened', data: { i }, metadata: metadata() }], 'no-stream');
+  t.deepEqual(store.verifyTail(3), { checked: 3, breakAt: null });
+  const db = new Database(file);
+  db.prepare(`UPDATE events SET data = '{"i":99}' WHERE position = 4`).run();
+  db.close();
+  t.deepEqual(store.verifyTail(3), { checked: 3, breakAt: 4 });
+  t.deepEqual(store.verifyTail(1), { checked: 1, breakAt: null }, 'outside the checked tail: the full verify finds it');
+});
