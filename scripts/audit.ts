@@ -10,14 +10,17 @@
  *   npm run audit -- at <ISO time|position> --collection <name> [--filter '<json>']
  *   npm run audit -- export [--from <ISO|position>] [--to <ISO|position>] > events.jsonl
  *   npm run audit -- verify                       recomputes the embedded log's hash chain (src/eventstore/chainHash.ts)
+ *   npm run audit -- verify-file events.jsonl     checks an export on its own
  * Every output redacts password hashes to "[redacted]" (src/audit/redact.ts); other data is shown as stored, and
  * encrypted message payloads stay ciphertext.
- * Not in scope yet: verifying an exported file (exports redact secrets, so their bytes are not the hashed ones), the
- * chain on EventStoreDB, and a REST `/api/audit` for auditors holding grants.
+ * Not in scope: the chain on EventStoreDB.
  */
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { firstBreak, type ChainedRow } from '../src/eventstore/chainHash.ts';
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { digest, firstBreak, GENESIS_HASH, linkHash, linkOf, type ChainedRow } from '../src/eventstore/chainHash.ts';
+import { SqliteEventStore } from '../src/eventstore/sqlite.ts';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { eventUpcaster } from '../commands/upcasters.ts';
@@ -49,6 +52,7 @@ const USAGE = `Usage: npm run audit -- <command> [options]
                                                    a read collection as it was then (replayed into a temporary store)
   export [--from ...] [--to ...] > events.jsonl    every event as stored, one JSON line each
   verify                                           recompute the embedded log's hash chain; names the first break
+  verify-file <events.jsonl>                       check an export's chain and digests on its own
 Options: --json  one JSON document for machines (export is always JSON Lines)
          --raw   the stored form of each event's data beside the upcast one
 Collections: ${COLLECTIONS.join(', ')}`;
@@ -67,6 +71,7 @@ const COMMANDS: Record<string, { args: readonly string[]; options: readonly stri
   // Always JSON Lines; --json is accepted and changes nothing.
   export: { args: [], options: ['json', 'from', 'to'] },
   verify: { args: [], options: ['json'] },
+  'verify-file': { args: ['<events.jsonl>'], options: ['json'] },
 };
 
 // Whatever this script creates (the temporary read store of `at`) is the server user's alone, as for the server.
@@ -127,6 +132,7 @@ if (command === 'at') {
   if (filterTestsSecret(filter)) usage('--filter cannot test a secret field.');
 }
 
+if (command === 'verify-file') process.exit(await verifyFile(args[0]!));
 const config = loadConfig();
 if (command === 'verify') process.exit(verifyChain());
 if (!config.eventStoreConnectionString && !existsSync(join(config.storageDir, 'events.sqlite'))) {
@@ -163,8 +169,12 @@ try {
       await scanning(eventStore, 'exporting', async (head, progress) => {
         const out = new Output(progress);
         let count = 0;
+        // On the embedded log each line also carries what its hash chain covers, so `verify <file>` can check it.
+        const stored = eventStore instanceof SqliteEventStore ? eventStore : null;
         for await (const event of scanLog(eventStore, range, head, { onProgress: (position) => progress.update(position) })) {
-          await out.line(JSON.stringify(toExportRecord(event)));
+          const row = stored?.storedAt(event.position);
+          const chain = row ? { ...pick(linkOf(row), 'dataSha256', 'metadataSha256'), chainHash: row.chain_hash } : {};
+          await out.line(JSON.stringify({ ...toExportRecord(event), ...chain }));
           count++;
         }
         progress.stop();
@@ -207,6 +217,45 @@ function verifyChain(): number {
   } finally {
     db.close();
   }
+}
+
+/**
+ * Checks an export (`audit export > events.jsonl`) on its own: each line's chain hash must follow from the line
+ * before (from the genesis when the export starts at the first event), and its data and metadata must match the
+ * digests the chain covers (data that was redacted is checked by its digest only).
+ */
+async function verifyFile(file: string): Promise<number> {
+  const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+  let previous: string | null = null;
+  let count = 0;
+  let breakAt: number | null = null;
+  for await (const text of lines) {
+    if (text.trim() === '') continue;
+    const line = JSON.parse(text) as { position: number; stream: string; revision: number; type: string; data: unknown; metadata: unknown;
+      dataSha256?: string; metadataSha256?: string; chainHash?: string };
+    count++;
+    if (!line.dataSha256 || !line.metadataSha256 || !line.chainHash) {
+      console.error('This export has no chain hashes (it was not taken from the embedded log).');
+      return 1;
+    }
+    const link = { position: line.position, stream: line.stream, revision: line.revision, type: line.type, dataSha256: line.dataSha256, metadataSha256: line.metadataSha256 };
+    const redacted = JSON.stringify(line.data).includes('[redacted]');
+    const bytesMatch = digest(JSON.stringify(line.metadata)) === line.metadataSha256 && (redacted || digest(JSON.stringify(line.data)) === line.dataSha256);
+    const start = previous ?? (line.position === 1 ? GENESIS_HASH : null);
+    if (!bytesMatch || (start !== null && linkHash(start, link) !== line.chainHash)) {
+      breakAt = line.position;
+      break;
+    }
+    previous = line.chainHash;
+  }
+  const result = breakAt === null ? { intact: true, events: count } : { intact: false, events: count, breakAt };
+  if (json) console.log(JSON.stringify(result));
+  else console.log(breakAt === null ? `The export's chain holds over ${countLine(count, 'event')}.` : `The export breaks at position ${breakAt}.`);
+  return breakAt === null ? 0 : 1;
+}
+
+function pick<T extends object, K extends keyof T>(value: T, ...keys: K[]): Pick<T, K> {
+  return Object.fromEntries(keys.map((key) => [key, value[key]])) as Pick<T, K>;
 }
 
 /** Runs `work` with the head as of now and a progress bar up to it, stopping the bar however `work` ends. */

@@ -6,7 +6,7 @@ import type {
   AppendResult, BatchHandler, EventMetadata, EventStore, ExpectedRevision, NewEvent, ReadAllOptions,
   ReadStreamOptions, RecordedEvent, SubscribeOptions, Subscription,
 } from './port.ts';
-import { chainHash, firstBreak, GENESIS_HASH, type ChainedRow } from './chainHash.ts';
+import { CHAIN_VERSION, chainHash, firstBreak, GENESIS_HASH, type ChainedRow } from './chainHash.ts';
 import { assertOneEvent } from './port.ts';
 
 /** How often a parked subscription looks for events other processes appended. */
@@ -111,14 +111,16 @@ export class SqliteEventStore implements EventStore {
   }
 
   /**
-   * A log written before the chain existed gets its column and its hashes once, from the first event on (the
-   * events themselves are not touched). Done in one transaction at open.
+   * A log written before the chain existed (or chained by an earlier version of it) gets its column and its hashes
+   * once, from the first event on (the events themselves are not touched). Done in one transaction at open.
    */
   private chainExistingEvents(): void {
     const columns = this.db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('events')").all();
     if (!columns.some((column) => column.name === 'chain_hash')) this.db.exec('ALTER TABLE events ADD COLUMN chain_hash TEXT');
+    this.db.exec('CREATE TABLE IF NOT EXISTS event_log_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
+    const version = this.db.prepare<[], { value: string }>("SELECT value FROM event_log_meta WHERE key = 'chain'").get()?.value;
     const unchained = this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM events WHERE chain_hash IS NULL').get()!.n;
-    if (unchained === 0) return;
+    if (version === CHAIN_VERSION && unchained === 0) return;
     const select = this.db.prepare<[], EventRow>('SELECT * FROM events ORDER BY position');
     const update = this.db.prepare('UPDATE events SET chain_hash = ? WHERE position = ?');
     this.db.transaction(() => {
@@ -129,7 +131,13 @@ export class SqliteEventStore implements EventStore {
         if (row.chain_hash !== hash) updates.push([hash, row.position]);
       }
       for (const [value, position] of updates) update.run(value, position);
+      this.db.prepare("INSERT INTO event_log_meta (key, value) VALUES ('chain', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(CHAIN_VERSION);
     }).immediate();
+  }
+
+  /** One event as stored, with its chain hash (for `audit export`). */
+  storedAt(position: number): (ChainedRow & { chain_hash: string | null }) | null {
+    return this.db.prepare<[number], EventRow>('SELECT * FROM events WHERE position = ?').get(position) ?? null;
   }
 
   append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {

@@ -1,7 +1,7 @@
 import test from 'ava';
 import Database from 'better-sqlite3';
 import { execFile } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { eventUpcaster } from '../../commands/upcasters.ts';
@@ -207,6 +207,23 @@ test.serial('verify: an intact log holds its hash chain; one byte changed in one
   db.prepare('UPDATE events SET data = ? WHERE position = ?').run(target.data, target.position);
   db.close();
   t.like(await auditJson('verify'), { intact: true });
+});
+
+test.serial('an export carries its chain: verify-file holds on it whole, and names the line where it was altered', async (t) => {
+  const { stdout } = await audit('export');
+  const scratch = tempDir('letsapp-audit-export-');
+  t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
+  const file = join(scratch, 'events.jsonl');
+  writeFileSync(file, stdout);
+  t.like(await auditJson('verify-file', file), { intact: true, events: history.events.length });
+  const lines = stdout.trimEnd().split('\n').map((line) => JSON.parse(line));
+  t.true(lines.every((line) => /^[0-9a-f]{64}$/.test(line.chainHash)), 'each line has its chain hash');
+  const edited = lines.findIndex((line) => line.type === 'MessageEdited');
+  const altered = lines.map((line, index) => (index === edited ? { ...line, data: { ...line.data, content: { kind: 'text', text: 'rewritten' } } } : line));
+  writeFileSync(file, altered.map((line) => JSON.stringify(line)).join('\n'));
+  const { code, stdout: verdict } = await audit('verify-file', file, '--json');
+  t.is(code, 1);
+  t.like(JSON.parse(verdict), { intact: false, breakAt: lines[edited].position });
 });
 
 test.serial('no output of any command contains a password hash', (t) => {
