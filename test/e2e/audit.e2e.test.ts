@@ -96,6 +96,17 @@ test.serial('the entity timeline of a message: sent, edited, deleted, in order, 
   t.regex(table.stdout, /3 events\n$/);
 });
 
+test.serial('the entity timelines of a group and of a user: every change in order, by whom, the registration redacted', async (t) => {
+  const { a, b, groupId } = history;
+  const group = await auditJson('entity', 'group', groupId);
+  t.deepEqual(group.events.map((entry: any) => [entry.type, entry.userId]), [
+    ['GroupCreated', a.user.id], ['MemberAdded', a.user.id], ['MemberRemoved', a.user.id],
+  ]);
+  const user = await auditJson('entity', 'user', b.id);
+  t.is(user.events[0].type, 'UserRegistered');
+  t.is(user.events[0].data.passwordHash, '[redacted]');
+});
+
 test.serial('the actor view lists exactly the events that user\'s commands produced, across streams', async (t) => {
   const { a, messageId, groupId, events } = history;
   const view = await auditJson('actor', a.user.id);
