@@ -21,6 +21,8 @@ interface History {
   b: { id: string };
   messageId: string;
   groupId: string;
+  mediaId: string;
+  callId: string;
   /** The last position before the edit: the message still has its original text. */
   beforeEdit: number;
   events: RecordedEvent[];
@@ -50,10 +52,16 @@ test.before(async () => {
   await request(app.url, 'POST', `/api/groups/${groupId}/members`, { token: a.accessToken, body: { userId: b.id } });
   await request(app.url, 'POST', '/api/messages', { token: b.token, body: { groupId, text: 'hello group' } });
   await request(app.url, 'DELETE', `/api/groups/${groupId}/members/${b.id}`, { token: a.accessToken });
+  const mediaId = (await (await fetch(`${app.url}/api/media/upload?filename=note.txt`, {
+    method: 'POST', headers: { authorization: `Bearer ${a.accessToken}`, 'content-type': 'text/plain' }, body: 'a note',
+  })).json() as { media: { id: string } }).media.id;
+  await request(app.url, 'DELETE', `/api/media/${mediaId}`, { token: a.accessToken });
+  const callId = (await request(app.url, 'POST', '/api/calls/initiate', { token: a.accessToken, body: { calleeId: b.id, media: 'audio' } })).body.call.id;
+  await request(app.url, 'POST', `/api/calls/${callId}/reject`, { token: b.token });
   const events = await app.eventStore.readAll();
   await app.stop();
   const passwordHashes = events.filter((event) => event.type === 'UserRegistered').map((event) => (event.data as { passwordHash: string }).passwordHash);
-  history = { dir: app.storageDir, a, b, messageId: sent.id, groupId, beforeEdit, events, passwordHashes };
+  history = { dir: app.storageDir, a, b, messageId: sent.id, groupId, beforeEdit, events, passwordHashes, mediaId, callId };
 });
 
 test.after.always(() => {
@@ -96,7 +104,7 @@ test.serial('the entity timeline of a message: sent, edited, deleted, in order, 
   t.regex(table.stdout, /3 events\n$/);
 });
 
-test.serial('the entity timelines of a group and of a user: every change in order, by whom, the registration redacted', async (t) => {
+test.serial('the entity timelines of a group, a user, a file and a call: every change in order, by whom, the registration redacted', async (t) => {
   const { a, b, groupId } = history;
   const group = await auditJson('entity', 'group', groupId);
   t.deepEqual(group.events.map((entry: any) => [entry.type, entry.userId]), [
@@ -105,6 +113,10 @@ test.serial('the entity timelines of a group and of a user: every change in orde
   const user = await auditJson('entity', 'user', b.id);
   t.is(user.events[0].type, 'UserRegistered');
   t.is(user.events[0].data.passwordHash, '[redacted]');
+  const media = await auditJson('entity', 'media', history.mediaId);
+  t.deepEqual(media.events.map((entry: any) => [entry.type, entry.userId]), [['MediaUploaded', a.user.id], ['MediaDeleted', a.user.id]]);
+  const call = await auditJson('entity', 'call', history.callId);
+  t.deepEqual(call.events.map((entry: any) => [entry.type, entry.userId]), [['CallInitiated', a.user.id], ['CallEnded', b.id]]);
 });
 
 test.serial('the actor view lists exactly the events that user\'s commands produced, across streams', async (t) => {
