@@ -92,6 +92,7 @@ export class SqliteEventStore implements EventStore {
       streamRevision: this.db.prepare<[string], { revision: number }>(
         'SELECT revision FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1'),
       byEventId: this.db.prepare<[string], EventRow>('SELECT * FROM events WHERE event_id = ?'),
+      byPosition: this.db.prepare<[number], EventRow>('SELECT * FROM events WHERE position = ?'),
       insert: this.db.prepare(
         'INSERT INTO events (position, event_id, stream, revision, type, data, metadata, chain_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       last: this.db.prepare<[], { position: number; chain_hash: string | null }>('SELECT position, chain_hash FROM events ORDER BY position DESC LIMIT 1'),
@@ -119,8 +120,10 @@ export class SqliteEventStore implements EventStore {
     if (!columns.some((column) => column.name === 'chain_hash')) this.db.exec('ALTER TABLE events ADD COLUMN chain_hash TEXT');
     this.db.exec('CREATE TABLE IF NOT EXISTS event_log_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
     const version = this.db.prepare<[], { value: string }>("SELECT value FROM event_log_meta WHERE key = 'chain'").get()?.value;
-    const unchained = this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM events WHERE chain_hash IS NULL').get()!.n;
-    if (version === CHAIN_VERSION && unchained === 0) return;
+    // Events are only ever added at the tail, and every chain-aware open chains them all: so rows written since by
+    // a chain-unaware writer end the log, and looking at the newest row is enough (no scan of the whole log at open).
+    const newest = this.db.prepare<[], { chain_hash: string | null }>('SELECT chain_hash FROM events ORDER BY position DESC LIMIT 1').get();
+    if (version === CHAIN_VERSION && (newest === undefined || newest.chain_hash !== null)) return;
     const select = this.db.prepare<[], EventRow>('SELECT * FROM events ORDER BY position');
     const update = this.db.prepare('UPDATE events SET chain_hash = ? WHERE position = ?');
     this.db.transaction(() => {
@@ -137,7 +140,7 @@ export class SqliteEventStore implements EventStore {
 
   /** One event as stored, with its chain hash (for `audit export`). */
   storedAt(position: number): (ChainedRow & { chain_hash: string | null }) | null {
-    return this.db.prepare<[number], EventRow>('SELECT * FROM events WHERE position = ?').get(position) ?? null;
+    return this.statements.byPosition.get(position) ?? null;
   }
 
   append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {

@@ -53,3 +53,21 @@ test('the tail check recomputes the newest events from the hash before them and 
   t.deepEqual(store.verifyTail(3), { checked: 3, breakAt: 4 });
   t.deepEqual(store.verifyTail(1), { checked: 1, breakAt: null }, 'outside the checked tail: the full verify finds it');
 });
+
+test('events a chain-unaware writer added after the chain existed are chained at the next open', async (t) => {
+  const file = join(tempDir(), 'events.sqlite');
+  const first = new SqliteEventStore(file, { checkpoints: false });
+  await first.append('s', [{ type: 'Happened', data: { i: 0 }, metadata: metadata() }], 'no-stream');
+  await first.close();
+  const older = new Database(file);
+  older.prepare('INSERT INTO events (event_id, stream, revision, type, data, metadata) VALUES (?, ?, ?, ?, ?, ?)')
+    .run(randomUUID(), 's', 1, 'Happened', JSON.stringify({ i: 1 }), JSON.stringify(metadata()));
+  older.close();
+  t.is(rowsOf(file)[1]!.chain_hash, null);
+
+  const reopened = new SqliteEventStore(file, { checkpoints: false });
+  t.teardown(() => reopened.close());
+  const rows = rowsOf(file);
+  t.true(rows.every((row) => /^[0-9a-f]{64}$/.test(row.chain_hash ?? '')));
+  t.is(firstBreak(rows), null);
+});
