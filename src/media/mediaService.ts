@@ -60,13 +60,14 @@ export class MediaService {
     settings: MediaSettings;
   }) {}
 
-  async upload(ctx: Context, ownerId: string, metadata: CommandMetadata, options: { purpose: MediaPurpose; clientUploadId?: string | undefined }): Promise<PublicMedia> {
+  /** `created` is false when a retry with the same clientUploadId found its first upload. */
+  async upload(ctx: Context, ownerId: string, metadata: CommandMetadata, options: { purpose: MediaPurpose; clientUploadId?: string | undefined }): Promise<{ media: PublicMedia; created: boolean }> {
     const mediaId = deriveId('media', ownerId, options.clientUploadId ?? metadata.commandId);
     // A retried upload with the same clientUploadId answers with the first one, before reading its bytes again.
     const existing = await this.deps.readStore.collection<MediaDoc>(MEDIA_FILES).findOne({ _id: mediaId, ownerId });
     if (existing) {
       ctx.req.resume();
-      return toPublicMedia(existing);
+      return { media: toPublicMedia(existing), created: false };
     }
     const received = await receiveUpload(ctx, { limits: this.deps.settings.limits, blobs: this.deps.blobs, idleTimeoutMs: this.deps.settings.uploadIdleTimeoutMs });
     if (options.purpose === 'avatar' && received.type.kind !== 'image') {
@@ -79,8 +80,8 @@ export class MediaService {
       filename: safeFilename(received.filename, received.type.ext), width: stored.width, height: stored.height,
       purpose: options.purpose, variants: stored.variants,
     };
-    await this.run(mediaId, { type: 'RecordUpload', data: { ...facts, quota: await this.quotaOf(ownerId) }, metadata });
-    return toPublicMedia(await this.require(mediaId));
+    const created = await this.run(mediaId, { type: 'RecordUpload', data: { ...facts, quota: await this.quotaOf(ownerId) }, metadata });
+    return { media: toPublicMedia(await this.require(mediaId)), created };
   }
 
   async delete(actorId: string, mediaId: string, metadata: CommandMetadata): Promise<void> {
@@ -180,9 +181,12 @@ export class MediaService {
     };
   }
 
-  private async run(mediaId: string, command: MediaCommand): Promise<void> {
+  /** Whether anything was appended. */
+  private async run(mediaId: string, command: MediaCommand): Promise<boolean> {
     const result = await this.deps.commands.handle(mediaDecider, mediaStream(mediaId), command);
-    if (result.position !== null) await this.deps.projections.waitFor(result.position);
+    if (result.position === null) return false;
+    await this.deps.projections.waitFor(result.position);
+    return true;
   }
 
   private async require(mediaId: string): Promise<MediaDoc> {

@@ -65,9 +65,8 @@ export function mediaRoutes({ media: files, profiles, tokens, clock }: MediaRout
       },
       errors: ['extension_mismatch', 'image_too_large', 'invalid_image', 'quota_exceeded', 'busy', 'concurrency_conflict'],
       handle: async ({ principal, query, ctx }) => {
-        const metadata = meta(ctx);
-        const stored = await files.upload(ctx, principal.userId, metadata, { purpose: 'attachment', clientUploadId: query.clientUploadId });
-        return stored.createdAt >= metadata.now ? reply(201, { media: stored }) : reply(200, { media: stored });
+        const { media, created } = await files.upload(ctx, principal.userId, meta(ctx), { purpose: 'attachment', clientUploadId: query.clientUploadId });
+        return reply(created ? 201 : 200, { media });
       },
     }),
     route({
@@ -145,7 +144,7 @@ export function mediaRoutes({ media: files, profiles, tokens, clock }: MediaRout
       errors: ['extension_mismatch', 'image_too_large', 'invalid_image', 'quota_exceeded', 'busy', 'concurrency_conflict'],
       handle: async ({ principal, ctx }) => {
         const metadata = meta(ctx);
-        const picture = await files.upload(ctx, principal.userId, metadata, { purpose: 'avatar' });
+        const { media: picture } = await files.upload(ctx, principal.userId, metadata, { purpose: 'avatar' });
         return reply(200, { profile: await profiles.setAvatar(principal.userId, picture.id, metadata) });
       },
     }),
