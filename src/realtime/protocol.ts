@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { askLetaSchema } from '../ai/schemas.ts';
 import { contact, conversationListItem, errorBody, group, message, presenceView } from '../api/models.ts';
 import { markSchema, sendMessageSchema, typingSchema } from '../messaging/schemas.ts';
 import type { PolicyName } from '../rateLimit/policies.ts';
@@ -105,10 +106,7 @@ export const CLIENT_FRAMES = {
   'ai.send': {
     description: 'Ask Leta, as `POST /api/chat/ai/send`: acked once the prompt is stored; `ai.delta` frames to this socket as the reply '
       + 'streams, then `ai.reply` to all your devices (or `ai.error` here)',
-    payload: z.strictObject({
-      message: z.string().max(4_000).trim().min(1), personalityId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/).optional(),
-      clientMessageId: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).optional(),
-    }),
+    payload: askLetaSchema,
     // Acked by `ai.send.ok` as soon as the prompt is stored, while the reply is still streaming.
     policy: 'ai', reply: null,
   },

@@ -2,7 +2,7 @@ import { PassThrough } from 'node:stream';
 import { z } from 'zod';
 import { NotFoundError } from '../../../commands/shared/errors.ts';
 import type { AiService } from '../../ai/aiService.ts';
-import { clientMessageId } from '../../messaging/schemas.ts';
+import { askLetaSchema, personalityId } from '../../ai/schemas.ts';
 import { id, queryInteger } from '../../validation.ts';
 import { toErrorResponse } from '../errors.ts';
 import { actorMetadata } from '../context.ts';
@@ -30,7 +30,6 @@ const aiMessage = z.strictObject({
 const personality = z.strictObject({
   id: z.string(), name: z.string(), instructions: z.string(), temperature: z.number().nullable(), builtIn: z.boolean(),
 }).meta({ id: 'AiPersonality' });
-const personalityId = z.string().regex(/^[A-Za-z0-9-]{1,64}$/);
 const personalityFields = {
   name: z.string().max(40).trim().min(1),
   instructions: z.string().max(2_000).trim(),
@@ -55,7 +54,7 @@ export function aiRoutes({ ai, clock, logger }: AiRouteDeps): AnyRoute[] {
       summary: 'Ask Leta; the reply waits (201) or streams as server-sent events (`Accept: text/event-stream`)',
       description: 'SSE events: `prompt` {prompt} once stored, `delta` {promptId, seq, text} as the reply is written, then `done` {prompt, reply} '
         + 'or `error` {error}. A retry with the same clientMessageId answers with what was stored, without asking the model again. One at a time per user.',
-      body: z.strictObject({ message: z.string().max(4_000).trim().min(1), personalityId: personalityId.optional(), clientMessageId: clientMessageId.optional() }),
+      body: askLetaSchema,
       responses: {
         201: { description: 'The prompt and Leta\'s reply', schema: z.strictObject({ prompt: aiMessage, reply: aiMessage.nullable() }) },
         200: { description: 'The reply streamed (Accept: text/event-stream)', contentType: 'text/event-stream' },
