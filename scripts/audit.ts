@@ -19,7 +19,7 @@ import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { digest, firstBreak, GENESIS_HASH, linkHash, linkOf, type ChainedRow } from '../src/eventstore/chainHash.ts';
+import { digest, firstBreak, GENESIS_HASH, linkHash, type ChainedRow } from '../src/eventstore/chainHash.ts';
 import { SqliteEventStore } from '../src/eventstore/sqlite.ts';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -173,7 +173,7 @@ try {
         const stored = eventStore instanceof SqliteEventStore ? eventStore : null;
         for await (const event of scanLog(eventStore, range, head, { onProgress: (position) => progress.update(position) })) {
           const row = stored?.storedAt(event.position);
-          const chain = row ? { ...pick(linkOf(row), 'dataSha256', 'metadataSha256'), chainHash: row.chain_hash } : {};
+          const chain = row ? { dataSha256: digest(row.data), metadataSha256: digest(row.metadata), chainHash: row.chain_hash } : {};
           await out.line(JSON.stringify({ ...toExportRecord(event), ...chain }));
           count++;
         }
@@ -252,10 +252,6 @@ async function verifyFile(file: string): Promise<number> {
   if (json) console.log(JSON.stringify(result));
   else console.log(breakAt === null ? `The export's chain holds over ${countLine(count, 'event')}.` : `The export breaks at position ${breakAt}.`);
   return breakAt === null ? 0 : 1;
-}
-
-function pick<T extends object, K extends keyof T>(value: T, ...keys: K[]): Pick<T, K> {
-  return Object.fromEntries(keys.map((key) => [key, value[key]])) as Pick<T, K>;
 }
 
 /** Runs `work` with the head as of now and a progress bar up to it, stopping the bar however `work` ends. */
