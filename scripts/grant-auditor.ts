@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { auditorDecider, AUDITORS_STREAM } from '../commands/auditors.ts';
 import { eventUpcaster } from '../commands/upcasters.ts';
-import { userDecider, userStream } from '../commands/users.ts';
+import { isRegistered } from '../src/people/registered.ts';
 import { CommandHandler } from '../src/commandHandler.ts';
 import { loadConfig } from '../src/config.ts';
 import { newId } from '../src/ids.ts';
@@ -27,7 +27,7 @@ try {
   const result = values.revoke
     ? await commands.handle(auditorDecider, AUDITORS_STREAM, { type: 'RevokeAuditor', data: { userId: userId! }, metadata })
     : await commands.handle(auditorDecider, AUDITORS_STREAM, {
-      type: 'GrantAuditor', data: { userId: userId!, userExists: (await commands.load(userDecider, userStream(userId!))).state.status === 'registered' }, metadata,
+      type: 'GrantAuditor', data: { userId: userId!, userExists: await isRegistered(commands, userId!) }, metadata,
     });
   const verb = values.revoke ? 'revoked' : 'granted';
   console.log(result.position === null ? `Nothing to do: ${userId} was already ${values.revoke ? 'not an auditor' : 'an auditor'}.` : `Auditor access ${verb} for ${userId} (position ${result.position}).`);

@@ -1,7 +1,7 @@
 import { groupDecider, groupStream, type GroupProfile } from '../../commands/groups.ts';
 import { NotFoundError } from '../../commands/shared/errors.ts';
 import type { CommandMetadata } from '../../commands/shared/events.ts';
-import { userDecider, userStream } from '../../commands/users.ts';
+import { isRegistered } from '../people/registered.ts';
 import { GROUPS, toPublicGroup, type GroupDoc, type PublicGroup } from '../../projections/groups.ts';
 import type { CommandHandler } from '../commandHandler.ts';
 import { deriveId } from '../ids.ts';
@@ -24,7 +24,7 @@ export class GroupService {
     metadata: CommandMetadata): Promise<PublicGroup> {
     const groupId = deriveId('group', metadata.commandId);
     const unknownUserIds: string[] = [];
-    for (const userId of new Set(input.memberIds)) if (!(await this.userExists(userId))) unknownUserIds.push(userId);
+    for (const userId of new Set(input.memberIds)) if (!(await isRegistered(this.commands, userId))) unknownUserIds.push(userId);
     const profile: GroupProfile = { name: input.name, description: input.description ?? '', iconMediaId: input.iconMediaId ?? null };
     const blockerIds = await this.blocks.blockersOf(ownerId, [...new Set(input.memberIds)]);
     const iconValid = await this.iconValid(ownerId, profile.iconMediaId);
@@ -40,7 +40,7 @@ export class GroupService {
   }
 
   async addMember(actorId: string, groupId: string, userId: string, role: 'admin' | 'member', metadata: CommandMetadata): Promise<PublicGroup> {
-    const [userExists, blockedActor] = [await this.userExists(userId), await this.blocks.hasBlocked(userId, actorId)];
+    const [userExists, blockedActor] = [await isRegistered(this.commands, userId), await this.blocks.hasBlocked(userId, actorId)];
     await this.run(groupId, { type: 'AddMember', data: { groupId, actorId, userId, role, userExists, blockedActor }, metadata });
     return this.get(actorId, groupId);
   }
@@ -74,9 +74,5 @@ export class GroupService {
 
   private async iconValid(actorId: string, iconMediaId: string | null): Promise<boolean> {
     return iconMediaId === null || await this.media.ownedImage(actorId, iconMediaId);
-  }
-
-  private async userExists(userId: string): Promise<boolean> {
-    return (await this.commands.load(userDecider, userStream(userId))).state.status === 'registered';
   }
 }

@@ -3,7 +3,7 @@ import { messageDecider, messageStream, type MessageContent, type MessageEvent, 
 import { receiptDecider, receiptStream } from '../../commands/receipts.ts';
 import { NotFoundError } from '../../commands/shared/errors.ts';
 import type { CommandMetadata } from '../../commands/shared/events.ts';
-import { userDecider, userStream } from '../../commands/users.ts';
+import { isRegistered } from '../people/registered.ts';
 import { CONVERSATIONS, type ConversationDoc } from '../../projections/conversations.ts';
 import { USERS, type UserDoc } from '../../projections/users.ts';
 import { attachmentFilesOf, GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageDoc, type PublicMessage } from '../../projections/messageDocs.ts';
@@ -72,7 +72,7 @@ export class MessagingService {
     const messageId = deriveId('message', senderId, input.clientMessageId ?? metadata.commandId);
     const targetReachable = target.kind === 'group'
       ? await this.isGroupMember(target.groupId, senderId)
-      : (await this.commands.load(userDecider, userStream(target.recipientId))).state.status === 'registered';
+      : await isRegistered(this.commands, target.recipientId);
     const blocked = target.kind === 'direct' && await this.blocks.between(senderId, target.recipientId);
     const attachments = [...new Set(input.attachments ?? [])];
     const owned = await this.media.ownedLive(senderId, attachments);

@@ -1,7 +1,7 @@
 import { contactsDecider, contactsStream, type ContactCommand } from '../../commands/contacts.ts';
 import { NotFoundError } from '../../commands/shared/errors.ts';
 import type { CommandMetadata } from '../../commands/shared/events.ts';
-import { userDecider, userStream } from '../../commands/users.ts';
+import { isRegistered } from './registered.ts';
 import { CONTACTS, contactDocId, type ContactDoc } from '../../projections/contacts.ts';
 import { USERS, type UserDoc } from '../../projections/users.ts';
 import type { CommandHandler } from '../commandHandler.ts';
@@ -45,7 +45,7 @@ export class ContactService {
     metadata: CommandMetadata): Promise<{ contact: Contact; created: boolean }> {
     const userId = input.userId ?? (await this.readStore.collection<UserDoc>(USERS).findOne({ username: input.username! }))?._id;
     if (!userId) throw new NotFoundError('User');
-    const created = await this.run(ownerId, { type: 'AddContact', data: { ownerId, userId, nickname: input.nickname ?? null, userExists: await this.userExists(userId) }, metadata });
+    const created = await this.run(ownerId, { type: 'AddContact', data: { ownerId, userId, nickname: input.nickname ?? null, userExists: await isRegistered(this.commands, userId) }, metadata });
     return { contact: await this.get(ownerId, userId), created };
   }
 
@@ -68,7 +68,7 @@ export class ContactService {
   }
 
   async block(ownerId: string, userId: string, metadata: CommandMetadata): Promise<void> {
-    await this.run(ownerId, { type: 'BlockUser', data: { ownerId, userId, userExists: await this.userExists(userId) }, metadata });
+    await this.run(ownerId, { type: 'BlockUser', data: { ownerId, userId, userExists: await isRegistered(this.commands, userId) }, metadata });
   }
 
   async unblock(ownerId: string, userId: string, metadata: CommandMetadata): Promise<void> {
@@ -101,9 +101,5 @@ export class ContactService {
     const result = await this.commands.handle(contactsDecider, contactsStream(ownerId), command);
     if (result.position !== null) await this.projections.waitFor(result.position);
     return result.position !== null;
-  }
-
-  private async userExists(userId: string): Promise<boolean> {
-    return (await this.commands.load(userDecider, userStream(userId))).state.status === 'registered';
   }
 }
