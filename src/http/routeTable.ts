@@ -64,8 +64,26 @@ export interface Route<P extends z.ZodType | undefined = z.ZodType | undefined, 
 /** Erased so routes of different shapes fit one table; `route()` checks each one's handler against its schemas. */
 export type AnyRoute = Route<any, any, any, any>;
 
-export const route = <P extends z.ZodType | undefined = undefined, Q extends z.ZodType | undefined = undefined,
-  B extends z.ZodType | undefined = undefined, R extends Responses = Responses>(spec: Route<P, Q, B, R>): AnyRoute => spec;
+type Input<S> = S extends z.ZodType ? z.input<S> : undefined;
+
+/** What a client may send to an operation and what it gets back, as JSON; `contract` is a type only, never set. */
+export interface RouteContract<P, Q, B, R extends Responses> {
+  params: Input<P>;
+  query: Input<Q>;
+  body: Input<B>;
+  responses: { [S in keyof R & number]: R[S] extends { schema: z.ZodType } ? z.output<R[S]['schema']> : R[S] extends { contentType: unknown } ? Blob : undefined };
+}
+
+/** A route as the table holds it, keeping its method and path literally and its contract for the typed client (client/). */
+export type TypedRoute<M extends HttpMethod, Pa extends string, P, Q, B, R extends Responses> = AnyRoute & {
+  readonly method: M;
+  readonly path: Pa;
+  readonly contract?: RouteContract<P, Q, B, R>;
+};
+
+export const route = <const M extends HttpMethod, const Pa extends string, P extends z.ZodType | undefined = undefined,
+  Q extends z.ZodType | undefined = undefined, B extends z.ZodType | undefined = undefined, R extends Responses = Responses>(
+  spec: Route<P, Q, B, R> & { method: M; path: Pa }): TypedRoute<M, Pa, P, Q, B, R> => spec;
 
 /** `/api/messages/{id}` → `/api/messages/:id` for @koa/router. */
 export const koaPath = (path: string) => path.replace(/\{(\w+)\}/g, ':$1');

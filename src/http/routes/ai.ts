@@ -6,7 +6,7 @@ import { askLetaSchema, personalityId } from '../../ai/schemas.ts';
 import { id, queryInteger } from '../../validation.ts';
 import { toErrorResponse } from '../errors.ts';
 import { actorMetadata } from '../context.ts';
-import { handled, noContent, reply, route, type AnyRoute } from '../routeTable.ts';
+import { handled, noContent, reply, route } from '../routeTable.ts';
 import type { Logger } from 'pino';
 
 export interface AiRouteDeps {
@@ -45,7 +45,7 @@ function ownOnly(callerId: string, userId: string): void {
 }
 
 /** Leta under /api/chat/ai, and the user's Gemini key under /api/users/{userId}/api-key. */
-export function aiRoutes({ ai, clock, logger }: AiRouteDeps): AnyRoute[] {
+export function aiRoutes({ ai, clock, logger }: AiRouteDeps) {
   const meta = actorMetadata(clock);
   const userParams = z.strictObject({ userId: id });
   return [

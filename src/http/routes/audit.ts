@@ -7,7 +7,7 @@ import { toAuditEntry } from '../../audit/entries.ts';
 import type { Principal } from '../../auth/authenticator.ts';
 import type { EventStore, RecordedEvent } from '../../eventstore/port.ts';
 import { id, queryInteger } from '../../validation.ts';
-import { reply, route, type AnyRoute } from '../routeTable.ts';
+import { reply, route } from '../routeTable.ts';
 
 export interface AuditRouteDeps {
   eventStore: EventStore;
@@ -39,7 +39,7 @@ function auditorOnly(principal: Principal, logger: Logger, query: Record<string,
 }
 
 /** The event history, read-only, for auditors: an entity's timeline, a user's actions, one request's events. */
-export function auditRoutes({ eventStore, logger }: AuditRouteDeps): AnyRoute[] {
+export function auditRoutes({ eventStore, logger }: AuditRouteDeps) {
   // An AuditEntry is a plain object: it is what the loose schema describes (an interface has no index signature).
   const entries = (events: readonly RecordedEvent[]) => events.map((event) => toAuditEntry(event, eventUpcaster) as unknown as z.input<typeof entry>);
 

@@ -5,7 +5,7 @@ import type { AuthService } from '../../auth/authService.ts';
 import { loginSchema, registerSchema } from '../../auth/schemas.ts';
 import type { RateLimits } from '../../rateLimit/rateLimits.ts';
 import { commandMetadata } from '../context.ts';
-import { noContent, reply, route, type AnyRoute } from '../routeTable.ts';
+import { noContent, reply, route } from '../routeTable.ts';
 
 export interface AuthRouteDeps {
   auth: AuthService;
@@ -14,7 +14,7 @@ export interface AuthRouteDeps {
 }
 
 /** POST /auth/register, POST /auth/login, POST /auth/logout, GET /auth/verify. */
-export function authRoutes({ auth, clock, rateLimits }: AuthRouteDeps): AnyRoute[] {
+export function authRoutes({ auth, clock, rateLimits }: AuthRouteDeps) {
   return [
     route({
       method: 'post', path: '/auth/register', operationId: 'register', tag: 'auth', auth: false, rateLimit: 'auth',

@@ -3,7 +3,7 @@ import type { CallService } from '../../calls/callService.ts';
 import { clientMessageId } from '../../messaging/schemas.ts';
 import { id, idParams, queryInteger } from '../../validation.ts';
 import { actorMetadata } from '../context.ts';
-import { reply, route, type AnyRoute } from '../routeTable.ts';
+import { reply, route } from '../routeTable.ts';
 
 export interface CallRouteDeps {
   calls: CallService;
@@ -33,7 +33,7 @@ const callReply = z.strictObject({ call }).meta({ id: 'CallReply' });
 const connection = z.strictObject({ connectionId: z.number().int().min(1).meta({ description: 'The socket that takes the call (from its welcome frame)' }) });
 
 /** Calls under /api/calls: the seed's initiate, answer and end, with reject, history and TURN credentials. */
-export function callRoutes({ calls, clock }: CallRouteDeps): AnyRoute[] {
+export function callRoutes({ calls, clock }: CallRouteDeps) {
   const meta = actorMetadata(clock);
   return [
     route({

@@ -3,7 +3,7 @@ import { blockedUser, contact } from '../../api/models.ts';
 import type { ContactService } from '../../people/contactService.ts';
 import { addContactSchema, listContactsSchema, renameContactSchema, userIdParams } from '../../people/schemas.ts';
 import { actorMetadata } from '../context.ts';
-import { noContent, reply, route, type AnyRoute } from '../routeTable.ts';
+import { noContent, reply, route } from '../routeTable.ts';
 
 export interface ContactRouteDeps {
   contacts: ContactService;
@@ -13,7 +13,7 @@ export interface ContactRouteDeps {
 const contactReply = z.strictObject({ contact }).meta({ id: 'ContactReply' });
 
 /** The caller's contacts and blocks, under /api/contacts and /api/blocks. */
-export function contactRoutes({ contacts, clock }: ContactRouteDeps): AnyRoute[] {
+export function contactRoutes({ contacts, clock }: ContactRouteDeps) {
   const meta = actorMetadata(clock);
   return [
     route({

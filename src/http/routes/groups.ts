@@ -4,7 +4,7 @@ import type { GroupService } from '../../messaging/groupService.ts';
 import { addMemberSchema, createGroupSchema, transferOwnershipSchema, updateGroupSchema } from '../../messaging/schemas.ts';
 import { id, idParams } from '../../validation.ts';
 import { actorMetadata } from '../context.ts';
-import { noContent, reply, route, type AnyRoute } from '../routeTable.ts';
+import { noContent, reply, route } from '../routeTable.ts';
 
 export interface GroupRouteDeps {
   groups: GroupService;
@@ -15,7 +15,7 @@ const groupReply = z.strictObject({ group }).meta({ id: 'GroupReply' });
 const memberParams = z.strictObject({ id, userId: id });
 
 /** Groups, their members and roles, under /api/groups. */
-export function groupRoutes({ groups, clock }: GroupRouteDeps): AnyRoute[] {
+export function groupRoutes({ groups, clock }: GroupRouteDeps) {
   const meta = actorMetadata(clock);
   return [
     route({

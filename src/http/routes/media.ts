@@ -11,7 +11,7 @@ import type { ProfileService } from '../../people/profileService.ts';
 import { clientMessageId } from '../../messaging/schemas.ts';
 import { idParams, queryInteger } from '../../validation.ts';
 import { actorMetadata } from '../context.ts';
-import { handled, noContent, reply, route, type AnyRoute } from '../routeTable.ts';
+import { handled, noContent, reply, route } from '../routeTable.ts';
 
 export interface MediaRouteDeps {
   media: MediaService;
@@ -43,7 +43,7 @@ const downloadQuery = z.strictObject({
 const BINARY = ['*/*'];
 
 /** Files under /api/media, and the profile picture. */
-export function mediaRoutes({ media: files, profiles, tokens, clock }: MediaRouteDeps): AnyRoute[] {
+export function mediaRoutes({ media: files, profiles, tokens, clock }: MediaRouteDeps) {
   const meta = actorMetadata(clock);
   /** The reader: the bearer's user, else the one a `?token=` for this file was issued to. */
   const viewerOf = (principal: Principal | null, token: string | undefined, mediaId: string): string => {

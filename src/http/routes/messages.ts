@@ -6,7 +6,7 @@ import {
 } from '../../messaging/schemas.ts';
 import { idParams } from '../../validation.ts';
 import { actorMetadata } from '../context.ts';
-import { noContent, reply, route, type AnyRoute } from '../routeTable.ts';
+import { noContent, reply, route } from '../routeTable.ts';
 
 export interface MessageRouteDeps {
   messaging: MessagingService;
@@ -16,7 +16,7 @@ export interface MessageRouteDeps {
 const messageReply = z.strictObject({ message }).meta({ id: 'MessageReply' });
 
 /** Direct and group messages, receipts and the conversation list, under /api. */
-export function messageRoutes({ messaging, clock }: MessageRouteDeps): AnyRoute[] {
+export function messageRoutes({ messaging, clock }: MessageRouteDeps) {
   const meta = actorMetadata(clock);
   return [
     route({

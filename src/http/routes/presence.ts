@@ -3,7 +3,7 @@ import { presenceView } from '../../api/models.ts';
 import type { PresenceService } from '../../presence/presenceService.ts';
 import { id } from '../../validation.ts';
 import { actorMetadata } from '../context.ts';
-import { reply, route, type AnyRoute } from '../routeTable.ts';
+import { reply, route } from '../routeTable.ts';
 
 export interface PresenceRouteDeps {
   presence: PresenceService;
@@ -15,7 +15,7 @@ const userIdList = z.string().regex(new RegExp(`^${UUID}(,${UUID}){0,99}$`), 'Up
   .transform((value) => value.split(',')).pipe(z.array(id).min(1).max(100));
 
 /** Presence over REST: what the caller may see of up to 100 users, and the caller's own mode. */
-export function presenceRoutes({ presence, clock }: PresenceRouteDeps): AnyRoute[] {
+export function presenceRoutes({ presence, clock }: PresenceRouteDeps) {
   const meta = actorMetadata(clock);
   return [
     route({

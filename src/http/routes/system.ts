@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { NotFoundError } from '../../../commands/shared/errors.ts';
-import { route, reply, type AnyRoute } from '../routeTable.ts';
+import { route, reply } from '../routeTable.ts';
 
 export interface SystemRouteDeps {
   /** Liveness plus the projection, storage and event-loop status, for operators. */
@@ -26,7 +26,7 @@ const DOCS_PAGE = `<!doctype html>
 const document = z.looseObject({}).meta({ description: 'A JSON document' });
 
 /** Liveness, the API descriptions and the human page for them. */
-export function systemRoutes({ ping, openApi, asyncApi }: SystemRouteDeps): AnyRoute[] {
+export function systemRoutes({ ping, openApi, asyncApi }: SystemRouteDeps) {
   return [
     route({
       method: 'get', path: '/ping', operationId: 'ping', tag: 'system', auth: false, rateLimit: null,

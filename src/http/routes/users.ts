@@ -4,7 +4,7 @@ import type { ProfileService } from '../../people/profileService.ts';
 import { searchUsersSchema, updateProfileSchema } from '../../people/schemas.ts';
 import { idParams } from '../../validation.ts';
 import { actorMetadata } from '../context.ts';
-import { reply, route, type AnyRoute } from '../routeTable.ts';
+import { reply, route } from '../routeTable.ts';
 
 export interface UserRouteDeps {
   profiles: ProfileService;
@@ -14,7 +14,7 @@ export interface UserRouteDeps {
 const ownProfileReply = z.strictObject({ profile: ownProfile }).meta({ id: 'OwnProfileReply' });
 
 /** Profiles under /api/users: the caller's own first, so `profile` and `search` are not read as ids. */
-export function userRoutes({ profiles, clock }: UserRouteDeps): AnyRoute[] {
+export function userRoutes({ profiles, clock }: UserRouteDeps) {
   const meta = actorMetadata(clock);
   return [
     route({

@@ -1,0 +1,22 @@
+import type { aiRoutes } from './routes/ai.ts';
+import type { auditRoutes } from './routes/audit.ts';
+import type { authRoutes } from './routes/auth.ts';
+import type { callRoutes } from './routes/calls.ts';
+import type { contactRoutes } from './routes/contacts.ts';
+import type { groupRoutes } from './routes/groups.ts';
+import type { mediaRoutes } from './routes/media.ts';
+import type { messageRoutes } from './routes/messages.ts';
+import type { presenceRoutes } from './routes/presence.ts';
+import type { systemRoutes } from './routes/system.ts';
+import type { userRoutes } from './routes/users.ts';
+
+type RoutesOf<F extends (...args: never[]) => readonly unknown[]> = ReturnType<F>[number];
+
+/**
+ * Every REST operation with its literal method and path and its contract (inputs and answers), read off the same
+ * route table that mounts the handlers and writes /openapi.json. Types only: the client (client/) imports it with
+ * `import type`, so no server code reaches a browser.
+ */
+export type ApiRoute = RoutesOf<typeof aiRoutes> | RoutesOf<typeof auditRoutes> | RoutesOf<typeof authRoutes>
+  | RoutesOf<typeof callRoutes> | RoutesOf<typeof contactRoutes> | RoutesOf<typeof groupRoutes> | RoutesOf<typeof mediaRoutes>
+  | RoutesOf<typeof messageRoutes> | RoutesOf<typeof presenceRoutes> | RoutesOf<typeof systemRoutes> | RoutesOf<typeof userRoutes>;
