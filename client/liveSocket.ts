@@ -203,11 +203,8 @@ export class LiveSocket extends Emitter<LiveSocketEvents> {
           this.emit('update', frame);
           return;
         }
-        if ('id' in frame && typeof frame.id === 'string' && this.pending.has(frame.id)) {
-          this.settle(frame.id, frame);
-          // ai.error answers the ai.send request and is an event too.
-          if (frame.type !== 'ai.error') return;
-        }
+        // A reply settles its request and is an event too (`presence.snapshot` for a resubscription after reconnecting).
+        if ('id' in frame && typeof frame.id === 'string' && this.pending.has(frame.id)) this.settle(frame.id, frame);
         this.emit(frame.type, frame as never);
     }
   }

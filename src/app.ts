@@ -30,6 +30,7 @@ import { SqliteEventStore } from './eventstore/sqlite.ts';
 import type { ReadStore } from './readstore/port.ts';
 import { groupRoutes } from './http/routes/groups.ts';
 import { contactRoutes } from './http/routes/contacts.ts';
+import { demoRoutes } from './http/routes/demo.ts';
 import { Blocks } from './people/blocks.ts';
 import { ContactService } from './people/contactService.ts';
 import { ProfileService } from './people/profileService.ts';
@@ -193,6 +194,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   collector?.unref();
 
   const eventLoop = new EventLoopMonitor();
+  let wsPort = 0;
   let openApi: Record<string, unknown> | null = null;
   let asyncApi: Record<string, unknown> | null = null;
   const routes: AnyRoute[] = [
@@ -218,6 +220,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ...aiRoutes({ ai, clock, logger }),
     ...callRoutes({ calls, clock }),
     ...auditRoutes({ eventStore, logger }),
+    ...(config.demoEnabled ? demoRoutes({ wsPort: () => wsPort }) : []),
   ];
   const router = mountRoutes(routes, { authenticator, rateLimits });
   const koa = createHttpApp({
@@ -245,7 +248,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   // Before sockets are accepted: nobody is still "online" from before a crash or restart.
   const recovered = await presence.recoverAfterRestart();
   if (recovered > 0) logger.info({ users: recovered }, 'marked users offline who were online when the server stopped');
-  const wsPort = await gateway.listen(config.host, config.wsPort);
+  wsPort = await gateway.listen(config.host, config.wsPort);
   logger.info({ httpPort, wsPort, eventStore: eventStore.kind, readStore: readStore.kind }, 'LetsApp is listening');
 
   return {

@@ -11,6 +11,8 @@ import { parseKeyring, type Keyring, type KeyringEnv } from './secrets/keyring.t
 /** Everything the server reads from the environment. The README lists each variable. */
 export interface Config {
   nodeEnv: string;
+  /** Serve the web demo at /demo and the client's modules at /client (DEMO_ENABLED; off in production by default). */
+  demoEnabled: boolean;
   port: number;
   wsPort: number;
   host: string;
@@ -138,6 +140,7 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
     nodeEnv,
     port: integer(env, 'PORT', 5001, 0, 65535),
     wsPort: integer(env, 'WS_PORT', 5002, 0, 65535),
+    demoEnabled: boolean(env, 'DEMO_ENABLED', !production),
     host: env.HOST ?? '0.0.0.0',
     storageDir,
     eventStoreConnectionString: env.EVENTSTORE_CONNECTION_STRING || null,

@@ -3,6 +3,7 @@ import type { auditRoutes } from './routes/audit.ts';
 import type { authRoutes } from './routes/auth.ts';
 import type { callRoutes } from './routes/calls.ts';
 import type { contactRoutes } from './routes/contacts.ts';
+import type { demoRoutes } from './routes/demo.ts';
 import type { groupRoutes } from './routes/groups.ts';
 import type { mediaRoutes } from './routes/media.ts';
 import type { messageRoutes } from './routes/messages.ts';
@@ -18,5 +19,5 @@ type RoutesOf<F extends (...args: never[]) => readonly unknown[]> = ReturnType<F
  * `import type`, so no server code reaches a browser.
  */
 export type ApiRoute = RoutesOf<typeof aiRoutes> | RoutesOf<typeof auditRoutes> | RoutesOf<typeof authRoutes>
-  | RoutesOf<typeof callRoutes> | RoutesOf<typeof contactRoutes> | RoutesOf<typeof groupRoutes> | RoutesOf<typeof mediaRoutes>
+  | RoutesOf<typeof callRoutes> | RoutesOf<typeof contactRoutes> | RoutesOf<typeof demoRoutes> | RoutesOf<typeof groupRoutes> | RoutesOf<typeof mediaRoutes>
   | RoutesOf<typeof messageRoutes> | RoutesOf<typeof presenceRoutes> | RoutesOf<typeof systemRoutes> | RoutesOf<typeof userRoutes>;

@@ -1,0 +1,87 @@
+import { readFile, stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { transform } from 'esbuild';
+import { z } from 'zod';
+import { NotFoundError } from '../../../commands/shared/errors.ts';
+import { reply, route } from '../routeTable.ts';
+
+export interface DemoRouteDeps {
+  /** The socket's port, known once it listens: the page connects to it on its own host name. */
+  wsPort: () => number;
+}
+
+const clientDir = fileURLToPath(new URL('../../../client/', import.meta.url));
+const moduleName = z.string().regex(/^[A-Za-z0-9_-]{1,64}\.(ts|css)$/);
+const TYPES = { ts: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' } as const;
+/** Scripts and styles from this origin only; the socket is on another port; pictures and call media are blob: and mediastream:. */
+const PAGE_POLICY = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self' ws: wss:; img-src 'self' blob: data:; "
+  + "media-src 'self' blob: mediastream:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+/** TypeScript as the browser's JavaScript: types stripped (esbuild, one file at a time, no bundling), kept while unchanged. */
+const compiled = new Map<string, { mtimeMs: number; body: string }>();
+async function serve(relative: string): Promise<{ body: string; type: string }> {
+  const path = `${clientDir}${relative}`;
+  const info = await stat(path).catch(() => { throw new NotFoundError('File'); });
+  const extension = relative.slice(relative.lastIndexOf('.') + 1) as keyof typeof TYPES;
+  const cached = compiled.get(path);
+  if (cached?.mtimeMs === info.mtimeMs) return { body: cached.body, type: TYPES[extension] };
+  const source = await readFile(path, 'utf8');
+  const body = extension === 'ts'
+    ? (await transform(source, { loader: 'ts', format: 'esm', target: 'es2022', sourcemap: 'inline', sourcefile: `/client/${relative}` })).code
+    : source;
+  compiled.set(path, { mtimeMs: info.mtimeMs, body });
+  return { body, type: TYPES[extension] };
+}
+
+/**
+ * The web demo (client/demo/) and the client's modules (client/), served as ES modules with no build step, for
+ * development (DEMO_ENABLED). Only files directly in those two folders, by name: no path reaches elsewhere.
+ */
+export function demoRoutes({ wsPort }: DemoRouteDeps) {
+  return [
+    route({
+      method: 'get', path: '/demo', operationId: 'demoPage', tag: 'demo', auth: false, rateLimit: null,
+      summary: 'The web demo: chat, receipts, presence, pictures, Leta and calls, on the typed client',
+      responses: { 200: { description: 'An HTML page', contentType: 'text/html; charset=utf-8' } },
+      errors: [],
+      handle: async ({ ctx }) => {
+        ctx.set('Content-Security-Policy', PAGE_POLICY);
+        ctx.type = 'text/html; charset=utf-8';
+        return reply(200, await readFile(`${clientDir}demo/index.html`, 'utf8'));
+      },
+    }),
+    route({
+      method: 'get', path: '/demo/config', operationId: 'demoConfig', tag: 'demo', auth: false, rateLimit: null,
+      summary: 'Where the demo finds the socket',
+      responses: { 200: { description: 'The socket\'s port and path', schema: z.strictObject({ wsPort: z.number().int(), wsPath: z.string() }) } },
+      errors: [],
+      handle: async () => reply(200, { wsPort: wsPort(), wsPath: '/ws' }),
+    }),
+    route({
+      method: 'get', path: '/client/{module}', operationId: 'clientModule', tag: 'demo', auth: false, rateLimit: null,
+      summary: 'A module of the typed client, as JavaScript',
+      params: z.strictObject({ module: moduleName }),
+      responses: { 200: { description: 'An ES module or a style sheet', contentType: Object.values(TYPES) } },
+      errors: ['not_found'],
+      handle: async ({ params, ctx }) => {
+        const { body, type } = await serve(params.module);
+        ctx.type = type;
+        ctx.set('Cache-Control', 'no-cache');
+        return reply(200, body);
+      },
+    }),
+    route({
+      method: 'get', path: '/client/demo/{module}', operationId: 'demoModule', tag: 'demo', auth: false, rateLimit: null,
+      summary: 'A module or the style sheet of the demo page',
+      params: z.strictObject({ module: moduleName }),
+      responses: { 200: { description: 'An ES module or a style sheet', contentType: Object.values(TYPES) } },
+      errors: ['not_found'],
+      handle: async ({ params, ctx }) => {
+        const { body, type } = await serve(`demo/${params.module}`);
+        ctx.type = type;
+        ctx.set('Cache-Control', 'no-cache');
+        return reply(200, body);
+      },
+    }),
+  ];
+}
