@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { transform } from 'esbuild';
@@ -11,7 +12,11 @@ export interface DemoRouteDeps {
 }
 
 const clientDir = fileURLToPath(new URL('../../../client/', import.meta.url));
-const moduleName = z.string().regex(/^[A-Za-z0-9_-]{1,64}\.(ts|css)$/);
+/** The files a folder serves, by name (the parameter's schema lists them: nothing else can be asked for). */
+const modulesIn = (folder: string) => {
+  const names = readdirSync(`${clientDir}${folder}`).filter((name) => /^[A-Za-z0-9_-]{1,64}\.(ts|css)$/.test(name));
+  return z.enum(names as [string, ...string[]]);
+};
 const TYPES = { ts: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' } as const;
 /** Scripts and styles from this origin only; the socket is on another port; pictures and call media are blob: and mediastream:. */
 const PAGE_POLICY = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self' ws: wss:; img-src 'self' blob: data:; "
@@ -35,7 +40,7 @@ async function serve(relative: string): Promise<{ body: string; type: string }> 
 
 /**
  * The web demo (client/demo/) and the client's modules (client/), served as ES modules with no build step, for
- * development (DEMO_ENABLED). Only files directly in those two folders, by name: no path reaches elsewhere.
+ * development (DEMO_ENABLED). Only the files found there at start-up, by name: no path reaches elsewhere.
  */
 export function demoRoutes({ wsPort }: DemoRouteDeps) {
   return [
@@ -60,7 +65,7 @@ export function demoRoutes({ wsPort }: DemoRouteDeps) {
     route({
       method: 'get', path: '/client/{module}', operationId: 'clientModule', tag: 'demo', auth: false, rateLimit: null,
       summary: 'A module of the typed client, as JavaScript',
-      params: z.strictObject({ module: moduleName }),
+      params: z.strictObject({ module: modulesIn('') }),
       responses: { 200: { description: 'An ES module or a style sheet', contentType: Object.values(TYPES) } },
       errors: ['not_found'],
       handle: async ({ params, ctx }) => {
@@ -73,7 +78,7 @@ export function demoRoutes({ wsPort }: DemoRouteDeps) {
     route({
       method: 'get', path: '/client/demo/{module}', operationId: 'demoModule', tag: 'demo', auth: false, rateLimit: null,
       summary: 'A module or the style sheet of the demo page',
-      params: z.strictObject({ module: moduleName }),
+      params: z.strictObject({ module: modulesIn('demo/') }),
       responses: { 200: { description: 'An ES module or a style sheet', contentType: Object.values(TYPES) } },
       errors: ['not_found'],
       handle: async ({ params, ctx }) => {
