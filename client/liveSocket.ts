@@ -179,6 +179,9 @@ export class LiveSocket extends Emitter<LiveSocketEvents> {
         break;
       case 'sync.snapshot':
       case 'sync.reset':
+        // Where the snapshot stands, even below the saved position (a reset may come from a store that was rebuilt
+        // or from another server): keeping the higher one would drop every update as already seen.
+        this.position = null;
         this.advance(frame.position);
         this.emit('snapshot', { position: frame.position, conversations: frame.conversations, reset: frame.type === 'sync.reset' });
         this.goLive(frame.position);

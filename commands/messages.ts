@@ -14,7 +14,7 @@ export const MAX_TEXT_LENGTH = 4_000;
 /** Either readable text or an end-to-end encrypted payload the server stores and relays without reading. */
 export type MessageContent =
   | { kind: 'text'; text: string }
-  | { kind: 'encrypted'; ciphertext: string; nonce: string; algorithm: string; recipientKeyId: string };
+  | { kind: 'encrypted'; ciphertext: string; nonce: string; algorithm: string; recipientKeyId: string; senderKeyId?: string | undefined };
 
 export type MessageTarget = { kind: 'direct'; recipientId: string } | { kind: 'group'; groupId: string };
 

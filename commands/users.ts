@@ -63,12 +63,22 @@ export type PrivacySettingsChanged = Event<'PrivacySettingsChanged', { userId: s
 export type AvatarChanged = Event<'AvatarChanged', { userId: string; mediaId: string; at: string }>;
 export type AvatarRemoved = Event<'AvatarRemoved', { userId: string; at: string }>;
 
+/**
+ * A public key for end-to-end encryption (X25519, base64), under an id of the user's choosing. Others encrypt direct
+ * messages to it and name it in `recipientKeyId`; the secret key never leaves the user's devices. Keys are kept,
+ * not replaced, so messages encrypted to an older one stay readable.
+ */
+export type EncryptionKeyPublished = Event<'EncryptionKeyPublished', { userId: string; keyId: string; publicKey: string; at: string }>;
+
 export type UserEvent = UserRegistered | UserLoggedIn | UserLoggedOut | UserRegistrationAbandoned | ProfileUpdated | PrivacySettingsChanged
-  | AvatarChanged | AvatarRemoved;
+  | AvatarChanged | AvatarRemoved | EncryptionKeyPublished;
 export const userEventTypes = [
   'UserRegistered', 'UserLoggedIn', 'UserLoggedOut', 'UserRegistrationAbandoned', 'ProfileUpdated', 'PrivacySettingsChanged',
-  'AvatarChanged', 'AvatarRemoved',
+  'AvatarChanged', 'AvatarRemoved', 'EncryptionKeyPublished',
 ] as const satisfies readonly UserEvent['type'][];
+
+/** Published keys per user: a new one each rotation, the old ones kept for the messages encrypted to them. */
+export const MAX_ENCRYPTION_KEYS = 20;
 
 /** A freshly issued access token, recorded so it can be revoked. */
 export interface IssuedToken {
@@ -94,7 +104,9 @@ export type UpdateProfile = Command<'UpdateProfile', { userId: string; changes: 
 export type ChangePrivacySettings = Command<'ChangePrivacySettings', { userId: string; privacy: Partial<PrivacySettings> }>;
 export type SetAvatar = Command<'SetAvatar', { userId: string; mediaId: string }>;
 export type RemoveAvatar = Command<'RemoveAvatar', { userId: string }>;
-export type UserCommand = RegisterUser | LogUserIn | LogUserOut | AbandonRegistration | UpdateProfile | ChangePrivacySettings | SetAvatar | RemoveAvatar;
+export type PublishEncryptionKey = Command<'PublishEncryptionKey', { userId: string; keyId: string; publicKey: string }>;
+export type UserCommand = RegisterUser | LogUserIn | LogUserOut | AbandonRegistration | UpdateProfile | ChangePrivacySettings | SetAvatar | RemoveAvatar
+  | PublishEncryptionKey;
 
 export type UserState =
   | { status: 'unregistered' }
@@ -103,6 +115,8 @@ export type UserState =
   | {
     status: 'registered'; userId: string; revokedTokens: ReadonlyMap<string, string>;
     displayName: string; about: string; ai: AiPreferences; privacy: PrivacySettings; avatarMediaId: string | null;
+    /** keyId → public key. */
+    encryptionKeys: ReadonlyMap<string, string>;
   };
 
 export const initialState: UserState = { status: 'unregistered' };
@@ -124,7 +138,7 @@ export function evolve(state: UserState, event: UserEvent): UserState {
     case 'UserRegistered': {
       return {
         status: 'registered', userId: event.data.userId, revokedTokens: new Map(),
-        displayName: event.data.displayName, about: '', ai: {}, privacy: DEFAULT_PRIVACY, avatarMediaId: null,
+        displayName: event.data.displayName, about: '', ai: {}, privacy: DEFAULT_PRIVACY, avatarMediaId: null, encryptionKeys: new Map(),
       };
     }
     case 'ProfileUpdated': {
@@ -138,6 +152,10 @@ export function evolve(state: UserState, event: UserEvent): UserState {
       return state.status === 'registered' ? { ...state, avatarMediaId: event.data.mediaId } : state;
     case 'AvatarRemoved':
       return state.status === 'registered' ? { ...state, avatarMediaId: null } : state;
+    case 'EncryptionKeyPublished':
+      return state.status === 'registered'
+        ? { ...state, encryptionKeys: new Map([...state.encryptionKeys, [event.data.keyId, event.data.publicKey]]) }
+        : state;
     case 'UserLoggedIn':
       return state;
     case 'UserRegistrationAbandoned':
@@ -209,6 +227,18 @@ export function decide(command: UserCommand, state: UserState): Decision<UserEve
     case 'RemoveAvatar': {
       if (state.status !== 'registered') throw new UnauthorizedError();
       return state.avatarMediaId === null ? [] : [{ type: 'AvatarRemoved', data: { userId: state.userId, at: now } }];
+    }
+    case 'PublishEncryptionKey': {
+      if (state.status !== 'registered') throw new UnauthorizedError();
+      const { keyId, publicKey } = command.data;
+      const existing = state.encryptionKeys.get(keyId);
+      // The same key again (a retry) is no change; another key under a used id would make old messages unreadable.
+      if (existing === publicKey) return [];
+      if (existing !== undefined) throw new ConflictError('key_id_taken', `Key id ${keyId} already names another key: publish under a new id`);
+      if (state.encryptionKeys.size >= MAX_ENCRYPTION_KEYS) {
+        throw new ConflictError('encryption_keys_limit', `At most ${MAX_ENCRYPTION_KEYS} encryption keys per user`);
+      }
+      return [{ type: 'EncryptionKeyPublished', data: { userId: state.userId, keyId, publicKey, at: now } }];
     }
     default:
       return assertNever(command);

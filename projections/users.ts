@@ -24,8 +24,16 @@ export interface UserDoc extends ProjectedDoc {
   privacy: PrivacySettings;
   ai: AiPreferences;
   avatarMediaId: string | null;
+  /** Published end-to-end encryption keys, oldest first; absent until the first. */
+  encryptionKeys?: PublishedKey[];
   /** May read the event history over REST (`npm run grant-auditor`); absent means no. */
   auditor?: boolean;
+}
+
+export interface PublishedKey {
+  keyId: string;
+  publicKey: string;
+  publishedAt: string;
 }
 
 /** A user as anyone else sees them: never the email, which only its owner sees (`toOwnUser`). */
@@ -100,6 +108,12 @@ export const usersProjector: Projector = {
         return context.project<UserDoc>(USERS, event.data.userId, recorded, (doc) => doc && { ...doc, avatarMediaId: event.data.mediaId });
       case 'AvatarRemoved':
         return context.project<UserDoc>(USERS, event.data.userId, recorded, (doc) => doc && { ...doc, avatarMediaId: null });
+      case 'EncryptionKeyPublished': {
+        const { userId, keyId, publicKey, at } = event.data;
+        return context.project<UserDoc>(USERS, userId, recorded, (doc) => doc && {
+          ...doc, encryptionKeys: [...(doc.encryptionKeys ?? []), { keyId, publicKey, publishedAt: at }],
+        });
+      }
       default:
         return assertNever(event);
     }

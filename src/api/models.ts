@@ -39,7 +39,9 @@ export const tokenStatus = z.strictObject({ valid: z.literal(true), user: ownUse
 
 export const messageContent = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('text'), text: z.string() }),
-  z.strictObject({ kind: z.literal('encrypted'), ciphertext: z.string(), nonce: z.string(), algorithm: z.string(), recipientKeyId: z.string() }),
+  z.strictObject({
+    kind: z.literal('encrypted'), ciphertext: z.string(), nonce: z.string(), algorithm: z.string(), recipientKeyId: z.string(), senderKeyId: z.string().optional(),
+  }),
 ]).meta({ id: 'MessageContent' });
 
 const messageFields = {
@@ -143,6 +145,13 @@ export const blockedUser = z.strictObject({ userId: uuid, username: z.string(), 
 
 const visibility = z.enum(['everyone', 'contacts', 'nobody']);
 
+export const publishedKey = z.strictObject({
+  keyId: z.string(),
+  publicKey: z.string().meta({ description: 'X25519, 32 bytes in base64' }),
+  publishedAt: timestamp,
+}).meta({ id: 'PublishedKey' });
+const encryptionKeys = z.array(publishedKey).meta({ description: 'Public keys for end-to-end encryption, oldest first: encrypt to the last' });
+
 export const ownProfile = z.strictObject({
   id: uuid,
   username: z.string(),
@@ -152,6 +161,7 @@ export const ownProfile = z.strictObject({
   privacy: z.strictObject({ lastSeen: visibility, online: visibility, avatar: visibility, about: visibility, readReceipts: z.boolean() }),
   ai: z.strictObject({ language: z.string().optional(), defaultPersonalityId: z.string().optional() }),
   avatarMediaId: uuid.nullable(),
+  encryptionKeys,
   createdAt: timestamp,
 }).meta({ id: 'OwnProfile' });
 
@@ -161,6 +171,7 @@ export const userProfile = z.strictObject({
   displayName: z.string(),
   about: z.string().nullable().meta({ description: 'null when the user\'s privacy settings or a block hide it' }),
   avatarMediaId: uuid.nullable().meta({ description: 'The profile picture, for GET /api/media/{id}?size=; null when none or hidden' }),
+  encryptionKeys,
   createdAt: timestamp,
   isContact: z.boolean(),
   blocked: z.boolean().meta({ description: 'You have blocked them' }),

@@ -7,6 +7,8 @@ const encrypted = z.strictObject({
   nonce: z.base64().min(1).max(256),
   algorithm: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
   recipientKeyId: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/),
+  /** The sender's key the box was made with (NaCl box): the recipient needs its public half to open it. */
+  senderKeyId: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/).optional(),
 });
 
 /** Exactly one of `text` and `encrypted`. */

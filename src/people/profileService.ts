@@ -1,7 +1,7 @@
 import { NotFoundError } from '../../commands/shared/errors.ts';
 import type { CommandMetadata } from '../../commands/shared/events.ts';
 import { userDecider, userStream, type AiPreferences, type PrivacySettings, type ProfileChanges, type UserCommand } from '../../commands/users.ts';
-import { USERS, type UserDoc } from '../../projections/users.ts';
+import { USERS, type PublishedKey, type UserDoc } from '../../projections/users.ts';
 import type { CommandHandler } from '../commandHandler.ts';
 import { deriveId } from '../ids.ts';
 import type { Projections } from '../projection/projections.ts';
@@ -19,6 +19,8 @@ export interface OwnProfile {
   privacy: PrivacySettings;
   ai: AiPreferences;
   avatarMediaId: string | null;
+  /** Public keys for end-to-end encryption, oldest first: the last is the one to encrypt to. */
+  encryptionKeys: PublishedKey[];
   createdAt: string;
 }
 
@@ -30,6 +32,8 @@ export interface UserProfile {
   about: string | null;
   /** The profile picture (GET /api/media/{id}?size=), null when none or hidden. */
   avatarMediaId: string | null;
+  /** Public, like any public key: encrypt to the last; older ones open older messages. */
+  encryptionKeys: PublishedKey[];
   createdAt: string;
   /** The viewer has them as a contact. */
   isContact: boolean;
@@ -40,7 +44,8 @@ export interface UserProfile {
 const SEARCH_LIMIT = 20;
 
 export const toOwnProfile = (doc: UserDoc): OwnProfile => ({
-  id: doc._id, username: doc.username, email: doc.email, displayName: doc.displayName, about: doc.about, privacy: doc.privacy, ai: doc.ai, avatarMediaId: doc.avatarMediaId, createdAt: doc.createdAt,
+  id: doc._id, username: doc.username, email: doc.email, displayName: doc.displayName, about: doc.about, privacy: doc.privacy, ai: doc.ai, avatarMediaId: doc.avatarMediaId,
+  encryptionKeys: doc.encryptionKeys ?? [], createdAt: doc.createdAt,
 });
 
 /** Profiles and privacy settings: one event per change, joined where they are read, never copied elsewhere. */
@@ -76,6 +81,12 @@ export class ProfileService {
     await this.run(userId, { type: 'RemoveAvatar', data: { userId }, metadata });
   }
 
+  /** Publishes a public key for end-to-end encryption; the same key under the same id again changes nothing. */
+  async publishKey(userId: string, key: { keyId: string; publicKey: string }, metadata: CommandMetadata): Promise<OwnProfile> {
+    await this.run(userId, { type: 'PublishEncryptionKey', data: { userId, ...key }, metadata });
+    return this.own(userId);
+  }
+
   async view(viewerId: string, targetId: string): Promise<UserProfile> {
     const target = await this.readStore.collection<UserDoc>(USERS).findOne({ _id: targetId });
     if (!target) throw new NotFoundError('User');
@@ -84,6 +95,7 @@ export class ProfileService {
       id: target._id, username: target.username, displayName: target.displayName, createdAt: target.createdAt,
       about: sees(target.privacy.about, rel) ? target.about : null,
       avatarMediaId: sees(target.privacy.avatar, rel) ? target.avatarMediaId : null,
+      encryptionKeys: target.encryptionKeys ?? [],
       isContact: rel.viewerAddedTarget, blocked: rel.viewerBlocked,
     };
   }

@@ -39,6 +39,11 @@ export const updateProfileSchema = z.strictObject({
   }).optional(),
 }).refine((value) => Object.values(value).some((field) => field !== undefined), { message: 'Change at least one field', path: ['displayName'] });
 
+export const publishKeySchema = z.strictObject({
+  keyId: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'Use 1 to 128 letters, digits or _.:-'),
+  publicKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'An X25519 public key: 32 bytes in base64'),
+}).meta({ id: 'PublishKey', examples: [{ keyId: 'k1', publicKey: 'hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=' }] });
+
 export const searchUsersSchema = z.strictObject({
   q: z.string().trim().toLowerCase().pipe(z.string().regex(/^[a-z0-9_]{3,30}$/, 'At least 3 of a-z 0-9 _ (a username prefix)')),
 });

@@ -150,6 +150,28 @@ test('a client that reconnects resumes from its saved position: what it missed a
   t.deepEqual(seenBefore, ['before']);
 });
 
+test('a saved position the server cannot replay from (another server\'s) gets sync.reset: the client starts over from the snapshot', async (t) => {
+  const app = await startTestApp();
+  t.teardown(() => app.dispose());
+  const store = memoryStore();
+  const ada = clientOf(app, store);
+  const session = await ada.register(person());
+  await live(ada);
+  ada.close();
+  await store.set(`${session.user.id}:position`, String(1e12));
+
+  const again = clientOf(app, store);
+  t.teardown(() => again.close());
+  const snapshot = new Promise<{ reset: boolean; position: number }>((resolve) => again.on('snapshot', resolve));
+  await again.resume();
+  const { reset, position } = await snapshot;
+  t.true(reset);
+  t.true(position < 1e12);
+  await live(again);
+  t.is(again.live.lastPosition, position, 'resumes from the snapshot\'s position from now on');
+  t.is(await store.get(`${session.user.id}:position`), String(position));
+});
+
 test('a message still in the outbox from before a reload is sent once: the server answers the repeat with the first', async (t) => {
   const app = await startTestApp();
   t.teardown(() => app.dispose());

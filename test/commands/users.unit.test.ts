@@ -87,3 +87,33 @@ test('a voided registration can no longer complete: its identity claims were tak
     metadata: metadata(),
   }).thenThrows(t, ConflictError, 'registration_abandoned');
 });
+
+const KEY_A = 'hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=';
+const KEY_B = '3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=';
+const published = (keyId: string, publicKey: string): UserEvent =>
+  ({ type: 'EncryptionKeyPublished', data: { userId: 'u1', keyId, publicKey, at: now } });
+
+test('publishing an encryption key records it; the same key under the same id again records nothing', (t) => {
+  users.given([registered]).when({ type: 'PublishEncryptionKey', data: { userId: 'u1', keyId: 'k1', publicKey: KEY_A }, metadata: metadata({ now }) })
+    .then(t, [published('k1', KEY_A)]);
+  users.given([registered, published('k1', KEY_A)]).when({ type: 'PublishEncryptionKey', data: { userId: 'u1', keyId: 'k1', publicKey: KEY_A }, metadata: metadata() })
+    .then(t, []);
+});
+
+test('a rotation adds a key under a new id; another key under a used id is refused, so old messages stay readable', (t) => {
+  users.given([registered, published('k1', KEY_A)]).when({ type: 'PublishEncryptionKey', data: { userId: 'u1', keyId: 'k2', publicKey: KEY_B }, metadata: metadata({ now }) })
+    .then(t, [published('k2', KEY_B)]);
+  users.given([registered, published('k1', KEY_A)]).when({ type: 'PublishEncryptionKey', data: { userId: 'u1', keyId: 'k1', publicKey: KEY_B }, metadata: metadata() })
+    .thenThrows(t, ConflictError, 'key_id_taken');
+});
+
+test('at most 20 keys are published per user', (t) => {
+  const twenty = Array.from({ length: 20 }, (_, n) => published(`k${n}`, KEY_A));
+  users.given([registered, ...twenty]).when({ type: 'PublishEncryptionKey', data: { userId: 'u1', keyId: 'k20', publicKey: KEY_B }, metadata: metadata() })
+    .thenThrows(t, ConflictError, 'encryption_keys_limit');
+});
+
+test('only a registered user publishes keys', (t) => {
+  users.given([]).when({ type: 'PublishEncryptionKey', data: { userId: 'u1', keyId: 'k1', publicKey: KEY_A }, metadata: metadata() })
+    .thenThrows(t, UnauthorizedError, 'unauthorized');
+});

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { foundUser, ownProfile, userProfile } from '../../api/models.ts';
 import type { ProfileService } from '../../people/profileService.ts';
-import { searchUsersSchema, updateProfileSchema } from '../../people/schemas.ts';
+import { publishKeySchema, searchUsersSchema, updateProfileSchema } from '../../people/schemas.ts';
 import { idParams } from '../../validation.ts';
 import { actorMetadata } from '../context.ts';
 import { reply, route } from '../routeTable.ts';
@@ -34,6 +34,17 @@ export function userRoutes({ profiles, clock }: UserRouteDeps) {
       responses: { 200: { description: 'The profile', schema: ownProfileReply } },
       errors: ['concurrency_conflict'],
       handle: async ({ principal, body, ctx }) => reply(200, { profile: await profiles.update(principal.userId, body, meta(ctx)) }),
+    }),
+    route({
+      method: 'put', path: '/api/users/encryption-key', operationId: 'publishEncryptionKey', tag: 'people', auth: true, rateLimit: 'profile',
+      summary: 'Publish a public key for end-to-end encrypted direct messages',
+      description: 'An X25519 public key under an id of your choosing; others encrypt to your newest key and name it in `recipientKeyId`. '
+        + 'Older keys stay published so older messages stay readable. The same key under the same id again changes nothing; another '
+        + 'key under a used id is refused. The secret key stays on your devices (see the client\'s `client/e2e.ts`).',
+      body: publishKeySchema,
+      responses: { 200: { description: 'The profile with its keys', schema: ownProfileReply } },
+      errors: ['key_id_taken', 'encryption_keys_limit', 'concurrency_conflict'],
+      handle: async ({ principal, body, ctx }) => reply(200, { profile: await profiles.publishKey(principal.userId, body, meta(ctx)) }),
     }),
     route({
       method: 'get', path: '/api/users/search', operationId: 'searchUsers', tag: 'people', auth: true, rateLimit: 'search',

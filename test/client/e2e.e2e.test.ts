@@ -1,0 +1,94 @@
+import test from 'ava';
+import Database from 'better-sqlite3';
+import sodium from 'libsodium-wrappers';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { EncryptionError, EndToEnd, LetsAppClient, memoryStore, type LetsAppClientOptions, type Message } from '../../client/index.ts';
+import { request, startTestApp, type TestApp } from '../helpers/app.ts';
+
+let counter = 0;
+
+async function person(app: TestApp) {
+  const store = memoryStore();
+  const client = new LetsAppClient({ baseUrl: app.url, wsUrl: app.wsUrl, store, WebSocket: WebSocket as unknown as LetsAppClientOptions['WebSocket'] });
+  const name = `e2e${++counter}_${process.pid}`;
+  await client.register({ email: `${name}@example.test`, username: name, password: 'correct horse battery' });
+  await sodium.ready;
+  return { client, store, e2e: await EndToEnd.open(sodium, client, store), id: client.session!.user.id, token: client.session!.accessToken };
+}
+
+function nextMessage(client: LetsAppClient): Promise<Message> {
+  return new Promise((resolve) => {
+    const off = client.on('message.created', (frame) => { off(); resolve(frame.message); });
+  });
+}
+
+test('an encrypted direct message: the recipient and the sender open it, the server stores and relays only ciphertext', async (t) => {
+  const app = await startTestApp();
+  t.teardown(() => app.dispose());
+  const [ada, bob] = [await person(app), await person(app)];
+  t.teardown(() => { ada.client.close(); bob.client.close(); });
+  const profile = await request(app.url, 'GET', `/api/users/${bob.id}`, { token: ada.token });
+  t.deepEqual(profile.body.user.encryptionKeys.map((key: { keyId: string }) => key.keyId), [bob.e2e.current.keyId], 'Bob\'s public key is on his profile');
+
+  const arriving = nextMessage(bob.client);
+  const sent = await ada.e2e.send(bob.id, 'the secret is 42');
+  const received = await arriving;
+  t.is(received.id, sent.id);
+  t.like(received.content, { kind: 'encrypted', algorithm: 'x25519-xsalsa20-poly1305', recipientKeyId: bob.e2e.current.keyId, senderKeyId: ada.e2e.current.keyId });
+  t.is(await bob.e2e.decrypt(received), 'the secret is 42');
+  t.is(await ada.e2e.decrypt(sent), 'the secret is 42', 'the sender reads her own message back');
+
+  // Nowhere on the server in the clear: not in the event log, not in the read store.
+  for (const file of ['events.sqlite', 'read.sqlite']) {
+    const db = new Database(join(app.storageDir, file), { readonly: true });
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>;
+    for (const { name } of tables) {
+      const rows = db.prepare(`SELECT * FROM "${name}"`).all();
+      t.false(JSON.stringify(rows).includes('the secret is 42'), `${file}:${name}`);
+    }
+    db.close();
+  }
+});
+
+test('after Bob rotates his key, new messages use the new one and old ones still open; an altered one does not', async (t) => {
+  const app = await startTestApp();
+  t.teardown(() => app.dispose());
+  const [ada, bob] = [await person(app), await person(app)];
+  t.teardown(() => { ada.client.close(); bob.client.close(); });
+  const before = await ada.e2e.send(bob.id, 'before the rotation');
+  const oldKey = bob.e2e.current.keyId;
+  await bob.e2e.rotate();
+  const after = await ada.e2e.send(bob.id, 'after the rotation');
+  t.is((after.content as { recipientKeyId: string }).recipientKeyId, bob.e2e.current.keyId);
+  t.not(bob.e2e.current.keyId, oldKey);
+  t.is(await bob.e2e.decrypt(before), 'before the rotation');
+  t.is(await bob.e2e.decrypt(after), 'after the rotation');
+
+  const content = before.content as { ciphertext: string };
+  const bytes = Buffer.from(content.ciphertext, 'base64');
+  bytes[bytes.length - 1]! ^= 1;
+  await t.throwsAsync(bob.e2e.decrypt({ ...before, content: { ...before.content!, ciphertext: bytes.toString('base64') } } as Message), { instanceOf: EncryptionError });
+
+  // A third user cannot open it, having no key it was made for.
+  const eve = await person(app);
+  t.teardown(() => eve.client.close());
+  await t.throwsAsync(eve.e2e.decrypt({ ...after, recipientId: eve.id }), { instanceOf: EncryptionError });
+});
+
+test('publishing is idempotent per id; a different key under a used id is refused with 409 key_id_taken', async (t) => {
+  const app = await startTestApp();
+  t.teardown(() => app.dispose());
+  const ada = await person(app);
+  t.teardown(() => ada.client.close());
+  const { keyId, publicKey } = ada.e2e.current;
+  const again = await request(app.url, 'PUT', '/api/users/encryption-key', { token: ada.token, body: { keyId, publicKey } });
+  t.is(again.status, 200);
+  t.is(again.body.profile.encryptionKeys.length, 1);
+  const other = sodium.to_base64(sodium.crypto_box_keypair().publicKey, sodium.base64_variants.ORIGINAL);
+  const taken = await request(app.url, 'PUT', '/api/users/encryption-key', { token: ada.token, body: { keyId, publicKey: other } });
+  t.is(taken.status, 409);
+  t.is(taken.body.error.code, 'key_id_taken');
+  const malformed = await request(app.url, 'PUT', '/api/users/encryption-key', { token: ada.token, body: { keyId: 'k2', publicKey: 'c2hvcnQ=' } });
+  t.is(malformed.status, 400);
+});
