@@ -195,6 +195,25 @@ serial('Ada shares a picture and sets a profile picture: Bob sees both', async (
   });
 });
 
+serial('Ada makes a group with Bob: he sees it appear and her message in it', async (t) => {
+  await step(t, 'group', async () => {
+    const form = byTest(ada.page, 'new-group');
+    await form.locator('[name=name]').fill('Trip');
+    await form.locator('[name=members]').fill(bob.username);
+    await form.locator('button').click();
+    await ada.page.waitForFunction(() => document.querySelector('[data-testid="conversation-title"]')?.textContent === 'Trip');
+    await send(ada, 'who brings the map?');
+    await bob.page.locator('[data-testid="conversation-item"][data-title="Trip"] [data-testid="unread"][data-count="1"]').waitFor({ timeout: 10_000 });
+    await openConversationWith(bob, 'Trip');
+    await until(async () => (await messagesOf(bob)).includes('who brings the map?'));
+    t.deepEqual(await messagesOf(bob), ['who brings the map?']);
+    // Ada's copy counts Bob's read.
+    await ada.page.locator('[data-testid="message"]', { hasText: 'who brings the map?' }).locator('[data-testid="status"][data-status="read by 1"]').waitFor({ timeout: 10_000 });
+    // Back to the direct conversation for the call.
+    await openConversationWith(ada, 'Bob');
+  });
+});
+
 serial('Ada asks Leta and watches the reply stream in', async (t) => {
   await step(t, 'leta', async () => {
     await byTest(ada.page, 'leta-key').locator('[name=apiKey]').fill(gemini.apiKey);
