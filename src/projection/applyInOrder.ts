@@ -1,6 +1,7 @@
 import type { EventUpcaster } from '../../commands/shared/upcasting.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
-import type { ProjectionContext, Projector } from './projector.ts';
+import { WriteBackFailed, type BatchContext } from './context.ts';
+import type { Projector } from './projector.ts';
 
 /** A projector threw on an event: names both, so the runner can hold that projector there and report it. */
 export class ProjectorFailed extends Error {
@@ -14,11 +15,12 @@ export class ProjectorFailed extends Error {
  * Applies events event by event across projectors, in the projectors' order, so a projector that reads another's
  * collection sees it as of the event (the feed reads group membership as it was when a message was sent). Each
  * event is upcast once. `shouldApply` lets the runner skip what a projector's checkpoint covers and what it holds.
+ * The batch's changes are written back at the end (see createProjectionContext), in the caller's transaction.
  */
 export async function applyInOrder(
   events: readonly RecordedEvent[],
   projectors: readonly Projector[],
-  context: ProjectionContext,
+  context: BatchContext,
   upcaster: EventUpcaster,
   shouldApply: (projector: Projector, event: RecordedEvent) => boolean = () => true,
 ): Promise<void> {
@@ -26,11 +28,20 @@ export async function applyInOrder(
     const upcast = upcaster.upcast(event);
     for (const projector of projectors) {
       if (!projector.handles.has(event.type) || !shouldApply(projector, event)) continue;
+      context.attribute(projector.name, event);
       try {
         await projector.apply(upcast, context);
       } catch (error) {
+        // A read that wrote back another projector's change and failed: that projector's failure.
+        if (error instanceof WriteBackFailed) throw new ProjectorFailed(error.projector, error.event, error.reason);
         throw new ProjectorFailed(projector.name, event, error);
       }
     }
+  }
+  try {
+    await context.flush();
+  } catch (error) {
+    if (error instanceof WriteBackFailed) throw new ProjectorFailed(error.projector, error.event, error.reason);
+    throw error;
   }
 }
