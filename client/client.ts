@@ -37,6 +37,15 @@ export interface OwnEvents {
 export type ClientEvents = LiveSocketEvents & OwnEvents;
 const OWN_EVENTS = new Set<string>(['session', 'outbox', 'send.failed']);
 
+/**
+ * A random id for a send. `crypto.randomUUID` exists only on secure origins (https, localhost); a page opened over
+ * plain http on a LAN address has `getRandomValues` alone.
+ */
+function newClientId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `c-${Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')}`;
+}
+
 interface Waiter {
   resolve: (message: Message) => void;
   reject: (error: LetsAppError) => void;
@@ -143,7 +152,7 @@ export class LetsAppClient extends Emitter<OwnEvents> {
    */
   async sendMessage(input: SendInput): Promise<Message> {
     const outbox = this.requireOutbox();
-    const clientMessageId = input.clientMessageId ?? crypto.randomUUID();
+    const clientMessageId = input.clientMessageId ?? newClientId();
     const entry: PendingSend = { clientMessageId, payload: { ...input, clientMessageId }, queuedAt: new Date().toISOString() };
     const sent = new Promise<Message>((resolve, reject) => this.waiters.set(clientMessageId, { resolve, reject }));
     await outbox.add(entry);
