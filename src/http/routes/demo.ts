@@ -38,6 +38,20 @@ async function serve(relative: string): Promise<{ body: string; type: string }> 
   return { body, type: TYPES[extension] };
 }
 
+/** The files of one folder of client/, each by name. */
+const moduleRoute = <const P extends string>(path: P, folder: string, operationId: string, summary: string) => route({
+  method: 'get', path, operationId, tag: 'demo', auth: false, rateLimit: null, summary,
+  params: z.strictObject({ module: modulesIn(folder) }),
+  responses: { 200: { description: 'An ES module or a style sheet', contentType: Object.values(TYPES) } },
+  errors: ['not_found'],
+  handle: async ({ params, ctx }) => {
+    const { body, type } = await serve(`${folder}${params.module}`);
+    ctx.type = type;
+    ctx.set('Cache-Control', 'no-cache');
+    return reply(200, body);
+  },
+});
+
 /**
  * The web demo (client/demo/) and the client's modules (client/), served as ES modules with no build step, for
  * development (DEMO_ENABLED). Only the files found there at start-up, by name: no path reaches elsewhere.
@@ -62,31 +76,7 @@ export function demoRoutes({ wsPort }: DemoRouteDeps) {
       errors: [],
       handle: async () => reply(200, { wsPort: wsPort(), wsPath: '/ws' }),
     }),
-    route({
-      method: 'get', path: '/client/{module}', operationId: 'clientModule', tag: 'demo', auth: false, rateLimit: null,
-      summary: 'A module of the typed client, as JavaScript',
-      params: z.strictObject({ module: modulesIn('') }),
-      responses: { 200: { description: 'An ES module or a style sheet', contentType: Object.values(TYPES) } },
-      errors: ['not_found'],
-      handle: async ({ params, ctx }) => {
-        const { body, type } = await serve(params.module);
-        ctx.type = type;
-        ctx.set('Cache-Control', 'no-cache');
-        return reply(200, body);
-      },
-    }),
-    route({
-      method: 'get', path: '/client/demo/{module}', operationId: 'demoModule', tag: 'demo', auth: false, rateLimit: null,
-      summary: 'A module or the style sheet of the demo page',
-      params: z.strictObject({ module: modulesIn('demo/') }),
-      responses: { 200: { description: 'An ES module or a style sheet', contentType: Object.values(TYPES) } },
-      errors: ['not_found'],
-      handle: async ({ params, ctx }) => {
-        const { body, type } = await serve(`demo/${params.module}`);
-        ctx.type = type;
-        ctx.set('Cache-Control', 'no-cache');
-        return reply(200, body);
-      },
-    }),
+    moduleRoute('/client/{module}', '', 'clientModule', 'A module of the typed client, as JavaScript'),
+    moduleRoute('/client/demo/{module}', 'demo/', 'demoModule', 'A module or the style sheet of the demo page'),
   ];
 }
