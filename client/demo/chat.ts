@@ -137,7 +137,11 @@ export class ChatView {
     if (this.belongsToOpen(message)) {
       this.shown.set(message.id, { ...message, ...(message.senderId === this.me && message.groupId === undefined ? { status: 'sent' as const } : {}) });
       this.renderMessages();
-      if (message.senderId !== this.me) void this.acknowledge(message);
+      if (message.senderId !== this.me) {
+        // Their message is what they were typing.
+        byId('typing').textContent = '';
+        void this.acknowledge(message);
+      }
     } else if (message.senderId !== this.me) {
       void this.client.markDelivered(this.conversationOf(message), message.id).catch(() => undefined);
     }
