@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
-import sharp, { type Metadata, type OutputInfo, type Sharp, type SharpOptions } from 'sharp';
+import type { Metadata, OutputInfo, Sharp, SharpOptions } from 'sharp';
 import { DomainError } from '../../commands/shared/errors.ts';
 
 export interface ImageProcessorOptions {
@@ -71,13 +71,20 @@ const BUSY_RETRY_AFTER_MS = 1000;
 const SNIFF_BYTES = 64;
 const VARIANT_WEBP_QUALITY = 82;
 
-let sharpConfigured = false;
-/** libvips settings are process-wide: one thread per job (the pool gives parallelism) and no operation cache. */
-function configureSharp(): void {
-  if (sharpConfigured) return;
-  sharp.concurrency(1);
-  sharp.cache(false);
-  sharpConfigured = true;
+type SharpFactory = typeof import('sharp')['default'];
+let sharp: SharpFactory | null = null;
+/**
+ * libvips is loaded with the first image, not at start-up (about 30 MB a server that sees no image does not
+ * spend). Its settings are process-wide: one thread per job (the pool gives parallelism) and no operation cache.
+ */
+async function loadSharp(): Promise<SharpFactory> {
+  if (!sharp) {
+    const loaded = (await import('sharp')).default;
+    loaded.concurrency(1);
+    loaded.cache(false);
+    sharp = loaded;
+  }
+  return sharp;
 }
 
 /** The format named by the file's first bytes, among the ones we accept; anything else is undefined. */
@@ -159,7 +166,6 @@ export class ImageProcessor {
       if (!isPositiveInteger(options[name])) throw new RangeError(`${name} must be a positive integer`);
     }
     if (!Number.isInteger(options.maxQueue) || options.maxQueue < 0) throw new RangeError('maxQueue must be a non-negative integer');
-    configureSharp();
   }
 
   /** Jobs running and waiting, for /ping. */
@@ -259,6 +265,7 @@ export class ImageProcessor {
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     }
     try {
+      await loadSharp();
       return await job();
     } finally {
       const next = this.waiting.shift();
@@ -270,7 +277,8 @@ export class ImageProcessor {
   private open(inputPath: string, extra: SharpOptions = {}): Sharp {
     // failOn 'error' rejects truncated and corrupt pixel data; 'warning' would also reject the many camera
     // files with harmless libjpeg warnings (extraneous bytes before a marker and the like).
-    return sharp(inputPath, { limitInputPixels: this.options.maxPixels, failOn: 'error', ...extra });
+    // Loaded by `schedule` before any job runs.
+    return sharp!(inputPath, { limitInputPixels: this.options.maxPixels, failOn: 'error', ...extra });
   }
 
   /**

@@ -1,7 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { transform } from 'esbuild';
 import { z } from 'zod';
 import { NotFoundError } from '../../../commands/shared/errors.ts';
 import { reply, route } from '../routeTable.ts';
@@ -32,7 +31,8 @@ async function serve(relative: string): Promise<{ body: string; type: string }> 
   if (cached?.mtimeMs === info.mtimeMs) return { body: cached.body, type: TYPES[extension] };
   const source = await readFile(path, 'utf8');
   const body = extension === 'ts'
-    ? (await transform(source, { loader: 'ts', format: 'esm', target: 'es2022', sourcemap: 'inline', sourcefile: `/client/${relative}` })).code
+    // esbuild is loaded with the first module served, not by every server that has the demo switched on.
+    ? (await (await import('esbuild')).transform(source, { loader: 'ts', format: 'esm', target: 'es2022', sourcemap: 'inline', sourcefile: `/client/${relative}` })).code
     : source;
   compiled.set(path, { mtimeMs: info.mtimeMs, body });
   return { body, type: TYPES[extension] };
