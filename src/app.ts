@@ -222,7 +222,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ...auditRoutes({ eventStore, logger }),
     ...(config.demoEnabled ? demoRoutes({ wsPort: () => wsPort }) : []),
   ];
-  const router = mountRoutes(routes, { authenticator, rateLimits });
+  const router = mountRoutes(routes, {
+    authenticator, rateLimits,
+    caughtUp: async () => projections.waitFor(await projections.headPosition()),
+  });
   const koa = createHttpApp({
     logger,
     bodyLimitBytes: config.bodyLimitBytes,

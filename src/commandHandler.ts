@@ -67,14 +67,26 @@ export class CommandHandler {
     return (await this.eventStore.readStream(stream)).map((event) => this.upcaster.upcast(event));
   }
 
+  /** The state as cached, possibly behind the stream (for facts that never revert, such as a registration). */
+  cached<C extends Command, E extends Event, S>(_decider: Decider<C, E, S>, stream: string): (CachedState & { state: S }) | undefined {
+    return this.cache.get(stream) as (CachedState & { state: S }) | undefined;
+  }
+
+  /**
+   * Loads, decides, appends with the expected revision, and retries on a conflict. `expectNew`: the stream is
+   * almost always new (a message's, whose id the command derives), so the first attempt decides on the initial
+   * state without reading it; if it exists after all (a retried send), the append's `no-stream` conflict makes
+   * the next attempt read it.
+   */
   async handle<C extends Command, E extends Event, S>(
-    decider: Decider<C, E, S>, stream: string, command: C,
+    decider: Decider<C, E, S>, stream: string, command: C, options: { expectNew?: boolean } = {},
   ): Promise<HandleResult<S, E>> {
     for (let attempt = 1; ; attempt++) {
       // A cached state may be stale if another process wrote the stream; the expected revision catches that,
       // and the retry reads the stream afresh.
       const cached = this.cache.get(stream) as (CachedState & { state: S }) | undefined;
-      let { state, revision } = cached ?? await this.load(decider, stream);
+      const assumed = !cached && options.expectNew && attempt === 1 ? { state: decider.initialState, revision: -1 } : undefined;
+      let { state, revision } = cached ?? assumed ?? await this.load(decider, stream);
       let events = decider.decide(command, state);
       // "Nothing to do" on a cached state may be stale (another instance wrote the stream, and no append will
       // catch it): decide again on what the store holds now.

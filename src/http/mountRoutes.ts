@@ -10,13 +10,18 @@ import { koaPath, type AnyRoute } from './routeTable.ts';
 export interface MountDeps {
   authenticator: Authenticator;
   rateLimits: RateLimits;
+  /**
+   * Resolves once the projections have reached the event log's head as it is now: an authenticated request sees
+   * every write acknowledged before it arrived (its own and anyone's), though a send answers before its projection.
+   */
+  caughtUp?: () => Promise<void>;
 }
 
 /**
  * Registers every route of the table on one router: authenticate (if the route needs it), charge its rate-limit
  * policy, validate params, query and body with its schemas, then run the handler and answer what it replied.
  */
-export function mountRoutes(routes: readonly AnyRoute[], { authenticator, rateLimits }: MountDeps): Router {
+export function mountRoutes(routes: readonly AnyRoute[], { authenticator, rateLimits, caughtUp }: MountDeps): Router {
   const router = new Router();
   for (const route of routes) {
     router[route.method](koaPath(route.path), async (ctx: Context) => {
@@ -24,10 +29,14 @@ export function mountRoutes(routes: readonly AnyRoute[], { authenticator, rateLi
       const principal = bearer ? await authenticator.authenticate(bearerToken(ctx.get('authorization') || undefined)) : null;
       if (principal) ctx.state.principal = principal;
       if (route.rateLimit) charge(ctx, rateLimits, route.rateLimit, principal);
+      const params = route.params ? parse(route.params, ctx.params) : {};
+      const query = route.query ? parse(route.query, ctx.query) : {};
+      const body = route.body ? parse(route.body, ctx.request.body) : {};
+      if (principal && caughtUp && !route.answersWhenDurable) await caughtUp();
       const reply = await route.handle({
-        params: route.params ? parse(route.params, ctx.params) : {},
-        query: route.query ? parse(route.query, ctx.query) : {},
-        body: route.body ? parse(route.body, ctx.request.body) : {},
+        params,
+        query,
+        body,
         principal: principal as Principal,
         ctx,
       });

@@ -56,6 +56,11 @@ export interface Route<P extends z.ZodType | undefined = z.ZodType | undefined, 
   query?: Q;
   body?: B;
   responses: R;
+  /**
+   * Answered as soon as its write is durable, without first waiting for the projections to reach what was
+   * acknowledged before it (every other authenticated route does): the send, whose reply is built from its event.
+   */
+  answersWhenDurable?: true;
   /** Error codes this operation answers with besides the ones its auth, input and rate limit imply. */
   errors: readonly ErrorCode[];
   handle(input: RouteInput<Output<P>, Output<Q>, Output<B>>): Promise<NoInfer<Reply<R>>>;

@@ -58,12 +58,12 @@ export class MessagingService {
   ) {}
 
   /**
-   * Sends a message. Durable when this resolves. `awaitProjection` makes a following read see it (REST);
-   * the socket acks as soon as the event is stored.
+   * Sends a message: durable when this resolves, answered without waiting for its projection (the reply is built
+   * from the event; a following REST request waits for the projections, see mountRoutes).
    */
-  async send(senderId: string, input: SendInput, metadata: CommandMetadata, awaitProjection = true): Promise<SendResult> {
-    // A sender that does not wait for its projection afterwards (the socket) waits before, while it is far behind.
-    if (!awaitProjection) await this.projections.admit();
+  async send(senderId: string, input: SendInput, metadata: CommandMetadata): Promise<SendResult> {
+    // Not waiting afterwards, a sender waits before while the projections are far behind (backpressure).
+    await this.projections.admit();
     const target: MessageTarget = input.groupId !== undefined
       ? { kind: 'group', groupId: input.groupId }
       : { kind: 'direct', recipientId: input.recipientId! };
@@ -77,6 +77,8 @@ export class MessagingService {
     const attachments = [...new Set(input.attachments ?? [])];
     const owned = await this.media.ownedLive(senderId, attachments);
     const attachmentsValid = attachments.every((id) => owned.has(id));
+    // A reply to a message sent a moment ago (its send answered before its projection): wait until it is readable.
+    if (input.replyTo !== undefined) await this.projections.waitFor(await this.projections.headPosition());
     const replyToValid = input.replyTo === undefined
       || (await this.readStore.collection<MessageDoc>(messageCollectionOf(conversationId)).countDocuments({ _id: input.replyTo, conversationId })) === 1;
     const result = await this.commands.handle(messageDecider, messageStream(messageId), {
@@ -86,15 +88,16 @@ export class MessagingService {
         attachments, clientMessageId: input.clientMessageId ?? messageId, targetReachable, replyToValid, blocked, attachmentsValid,
       },
       metadata,
-    });
+    }, { expectNew: true });
     const sent = result.events[0];
     if (result.position !== null && sent?.type === 'MessageSent') {
-      if (awaitProjection) await this.projections.waitFor(result.position);
       const { messageId: id, ...data } = sent.data;
       const doc: MessageDoc = { _id: id, _position: result.position, ...data, editedAt: null, deletedAt: null, hiddenFor: [], position: result.position };
       const message = toPublicMessage(doc, await this.filesOf([doc]));
       return { message, created: true };
     }
+    // A retry: the first send may not be projected yet.
+    await this.projections.waitFor(await this.projections.headPosition());
     return { message: await this.requireMessage(messageId, conversationId), created: false };
   }
 

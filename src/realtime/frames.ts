@@ -82,7 +82,7 @@ export function frameHandlers({ messaging, access, blocks, presence, ai, calls, 
   };
 
   const send: FrameHandler<'message.send'> = async (connection, input, frameId) => {
-    const { message, created } = await messaging.send(connection.principal.userId, input, metadataOf(connection, frameId, clock()), false);
+    const { message, created } = await messaging.send(connection.principal.userId, input, metadataOf(connection, frameId, clock()));
     return { messageId: message.id, position: message.position, created, message };
   };
 

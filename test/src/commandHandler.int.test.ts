@@ -52,3 +52,33 @@ test('the folded-state cache is bounded by bytes, not by entries', async (t) => 
   // A message state keeps no body: 300 cached states of 4,000-character messages fit in far less than their text.
   t.true(handler.cachedBytes < 300 * text.length, `${handler.cachedBytes} bytes for 300 states`);
 });
+
+const sendMessage = (messageId: string, text: string) => ({
+  type: 'SendMessage' as const,
+  data: {
+    messageId, conversationId: 'dm:a:b', senderId: 'a', target: { kind: 'direct' as const, recipientId: 'b' }, content: { kind: 'text' as const, text },
+    replyTo: null, attachments: [], clientMessageId: messageId, targetReachable: true, replyToValid: true, blocked: false, attachmentsValid: true,
+  },
+  metadata: meta(),
+});
+
+test('expectNew: a new stream is decided without reading it; an existing one (a retried send) is read after the conflict, and nothing is doubled', async (t) => {
+  const store = openStore(t);
+  let reads = 0;
+  const counting = new Proxy(store, {
+    get: (target, name, receiver) => (name === 'readStream'
+      ? (...args: Parameters<SqliteEventStore['readStream']>) => { reads++; return target.readStream(...args); }
+      : Reflect.get(target, name, receiver)),
+  });
+  const first = new CommandHandler(counting, eventUpcaster);
+  const sent = await first.handle(messageDecider, messageStream('m-new'), sendMessage('m-new', 'hello'), { expectNew: true });
+  t.deepEqual(sent.events.map((event) => event.type), ['MessageSent']);
+  t.is(reads, 0, 'no read of a stream assumed new');
+
+  // Another handler (no cache) sends the same message again under a new command id: the assumption fails once.
+  const other = new CommandHandler(counting, eventUpcaster);
+  const again = await other.handle(messageDecider, messageStream('m-new'), sendMessage('m-new', 'hello'), { expectNew: true });
+  t.deepEqual(again.events, [], 'the decider sees the stored message and decides nothing');
+  t.is(reads, 1);
+  t.is((await store.readStream(messageStream('m-new'))).length, 1);
+});

@@ -31,7 +31,9 @@ export function messageRoutes({ messaging, clock }: MessageRouteDeps) {
     route({
       method: 'post', path: '/api/messages', operationId: 'sendMessage', tag: 'messages', auth: true, rateLimit: 'msg',
       summary: 'Send a message to a user or a group',
-      description: 'Durable when answered. A retry with the same `clientMessageId` answers 200 with the first message.',
+      description: 'Durable when answered; answered before the projections catch up (any later request waits for them). A retry '
+        + 'with the same `clientMessageId` answers 200 with the first message.',
+      answersWhenDurable: true,
       body: sendMessageSchema,
       responses: {
         201: { description: 'Sent', schema: messageReply },
