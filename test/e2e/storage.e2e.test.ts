@@ -107,3 +107,21 @@ test('a send is answered once durable while the projection lags; reads wait for 
   const page = await request(app.url, 'GET', `/api/messages?with=${a.user.id}`, { token: b.accessToken });
   t.deepEqual(page.body.messages.map((m: any) => m.content.text), ['stored while lagging'], 'stored exactly once');
 });
+
+test('a read after a send waits for the projection: the recipient\'s GET during a lagging projection returns the message once it is projected', async (t) => {
+  const app = await startTestApp({ projection: { waitTimeoutMs: 5_000 } });
+  t.teardown(() => app.dispose());
+  const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
+  const holder = new Database(join(app.storageDir, 'read.sqlite'));
+  holder.exec('BEGIN IMMEDIATE');
+  const sent = await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'wait for me' } });
+  t.is(sent.status, 201, 'answered while the projection cannot write');
+  // Without the wait this read would come from the committed read model, which does not have the message yet.
+  const reading = request(app.url, 'GET', `/api/messages?with=${a.user.id}`, { token: b.accessToken });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  holder.exec('COMMIT');
+  holder.close();
+  const page = await reading;
+  t.is(page.status, 200);
+  t.deepEqual(page.body.messages.map((m: any) => m.id), [sent.body.message.id]);
+});
