@@ -76,7 +76,7 @@ export class CommandHandler {
    * Loads, decides, appends with the expected revision, and retries on a conflict. `expectNew`: the stream is
    * almost always new (a message's, whose id the command derives), so the first attempt decides on the initial
    * state without reading it; if it exists after all (a retried send), the append's `no-stream` conflict makes
-   * the next attempt read it.
+   * the next attempt read it, and a refusal on the assumed state is decided again on the stored one.
    */
   async handle<C extends Command, E extends Event, S>(
     decider: Decider<C, E, S>, stream: string, command: C, options: { expectNew?: boolean } = {},
@@ -87,7 +87,16 @@ export class CommandHandler {
       const cached = this.cache.get(stream) as (CachedState & { state: S }) | undefined;
       const assumed = !cached && options.expectNew && attempt === 1 ? { state: decider.initialState, revision: -1 } : undefined;
       let { state, revision } = cached ?? assumed ?? await this.load(decider, stream);
-      let events = decider.decide(command, state);
+      let events: readonly E[];
+      try {
+        events = decider.decide(command, state);
+      } catch (error) {
+        // Refused on the assumed new stream: the stream may exist after all (a retry, which the decider would
+        // answer from what is stored, whatever has changed since). Decide on what the store holds.
+        if (!assumed) throw error;
+        ({ state, revision } = await this.load(decider, stream));
+        events = decider.decide(command, state);
+      }
       // "Nothing to do" on a cached state may be stale (another instance wrote the stream, and no append will
       // catch it): decide again on what the store holds now.
       if (events.length === 0 && cached) {

@@ -82,3 +82,14 @@ test('expectNew: a new stream is decided without reading it; an existing one (a 
   t.is(reads, 1);
   t.is((await store.readStream(messageStream('m-new'))).length, 1);
 });
+
+test('expectNew: a retried send refused on the assumed new stream (the recipient has blocked the sender since) is decided on the stored message and answered with it', async (t) => {
+  const store = openStore(t);
+  await new CommandHandler(store, eventUpcaster).handle(messageDecider, messageStream('m-kept'), sendMessage('m-kept', 'hello'), { expectNew: true });
+  // A fresh handler (a restart: nothing cached) retries the same send, with today's facts: a block.
+  const retry = sendMessage('m-kept', 'hello');
+  const result = await new CommandHandler(store, eventUpcaster).handle(messageDecider, messageStream('m-kept'),
+    { ...retry, data: { ...retry.data, blocked: true } }, { expectNew: true });
+  t.deepEqual(result.events, [], 'a retry, not a refusal');
+  t.is((await store.readStream(messageStream('m-kept'))).length, 1);
+});
