@@ -31,6 +31,7 @@ export const DEFAULT_STATE_CACHE_BYTES = 64 * 1024 * 1024;
  */
 export class CommandHandler {
   private readonly cache: LRUCache<string, CachedState>;
+  private acknowledged = 0;
 
   constructor(
     private readonly eventStore: EventStore,
@@ -41,6 +42,19 @@ export class CommandHandler {
       maxSize: maxCacheBytes,
       sizeCalculation: (entry, stream) => Math.max(1, approximateSize(entry.state) + stream.length * 2 + 16),
     });
+  }
+
+  /**
+   * The newest position this handler appended (or was told of with `acknowledge`): a read that must see every
+   * write acknowledged before it waits for the projections to reach it, without asking the store for its head.
+   */
+  get acknowledgedPosition(): number {
+    return this.acknowledged;
+  }
+
+  /** What the log held at start-up: acknowledged to someone before a restart, perhaps not projected yet. */
+  acknowledge(position: number): void {
+    this.acknowledged = Math.max(this.acknowledged, position);
   }
 
   /** Bytes the cached states hold (approximately). */
@@ -119,6 +133,7 @@ export class CommandHandler {
       }));
       try {
         const result = await this.eventStore.append(stream, toAppend, revision === -1 ? 'no-stream' : revision);
+        this.acknowledge(result.position);
         const next = events.reduce(decider.evolve, state);
         // An idempotent retry returns the original revision, which may be behind what we folded: re-read then.
         if (result.revision === revision + events.length) this.remember(stream, { state: next, revision: result.revision });

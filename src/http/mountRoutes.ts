@@ -11,8 +11,8 @@ export interface MountDeps {
   authenticator: Authenticator;
   rateLimits: RateLimits;
   /**
-   * Resolves once the projections have reached the event log's head as it is now: an authenticated request sees
-   * every write acknowledged before it arrived (its own and anyone's), though a send answers before its projection.
+   * Resolves once the projections have reached every write acknowledged so far: an authenticated request sees every
+   * write acknowledged before it arrived (its own and anyone's), though a send answers before its projection.
    */
   caughtUp?: () => Promise<void>;
 }
