@@ -63,7 +63,16 @@ export function createProjectionContext(
     return entries.get(id)!.doc;
   }
 
-  async function writeBack(name: string): Promise<void> {
+  /** A collection's write-back in progress: a read waits for it, or it could query before the write lands (MongoDB). */
+  const writing = new Map<string, Promise<void>>();
+  function writeBack(name: string): Promise<void> {
+    const previous = writing.get(name) ?? Promise.resolve();
+    const next = previous.then(() => writeBackNow(name));
+    writing.set(name, next.catch(() => undefined));
+    return next;
+  }
+
+  async function writeBackNow(name: string): Promise<void> {
     const entries = held.get(name);
     if (!entries) return;
     const target = store<ProjectedDoc>(name);
