@@ -62,7 +62,7 @@ export class LetsAppClient extends Emitter<OwnEvents> {
   private current: Session | null = null;
   private outbox: Outbox | null = null;
   private readonly inFlight = new Set<string>();
-  private readonly waiters = new Map<string, Waiter>();
+  private readonly waiters = new Map<string, Waiter[]>();
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private presenceFollowed: string[] = [];
 
@@ -133,8 +133,7 @@ export class LetsAppClient extends Emitter<OwnEvents> {
   async logout(): Promise<void> {
     await this.api.request('post', '/auth/logout').catch(() => undefined);
     this.live.close();
-    this.current = null;
-    this.outbox = null;
+    this.endSession();
     await this.store.delete('session');
     this.emit('session', null);
   }
@@ -154,7 +153,9 @@ export class LetsAppClient extends Emitter<OwnEvents> {
     const outbox = this.requireOutbox();
     const clientMessageId = input.clientMessageId ?? newClientId();
     const entry: PendingSend = { clientMessageId, payload: { ...input, clientMessageId }, queuedAt: new Date().toISOString() };
-    const sent = new Promise<Message>((resolve, reject) => this.waiters.set(clientMessageId, { resolve, reject }));
+    const sent = new Promise<Message>((resolve, reject) => {
+      this.waiters.set(clientMessageId, [...this.waiters.get(clientMessageId) ?? [], { resolve, reject }]);
+    });
     await outbox.add(entry);
     this.emit('outbox', outbox.pending);
     this.flushOutbox();
@@ -212,8 +213,23 @@ export class LetsAppClient extends Emitter<OwnEvents> {
     }
   }
 
+  /** What belonged to the session that ends: its follows, its retry, and callers still waiting on its sends. */
+  private endSession(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.presenceFollowed = [];
+    this.inFlight.clear();
+    for (const clientMessageId of [...this.waiters.keys()]) {
+      this.settle(clientMessageId, (waiter) => waiter.reject(new LetsAppError('disconnected', 'The session ended; the message stays queued for its next login')));
+    }
+    this.current = null;
+    this.outbox = null;
+  }
+
   private async begin(session: Session): Promise<Session> {
     this.live.close();
+    // A new token for the same user (logged in again after it expired) carries on; another user starts afresh.
+    if (this.current?.user.id !== session.user.id) this.endSession();
     this.current = session;
     await this.store.set('session', JSON.stringify(session));
     this.outbox = new Outbox(this.store, this.key('outbox'));
@@ -260,9 +276,9 @@ export class LetsAppClient extends Emitter<OwnEvents> {
   }
 
   private settle(clientMessageId: string, act: (waiter: Waiter) => void): void {
-    const waiter = this.waiters.get(clientMessageId);
+    const waiting = this.waiters.get(clientMessageId) ?? [];
     this.waiters.delete(clientMessageId);
-    if (waiter) act(waiter);
+    for (const waiter of waiting) act(waiter);
   }
 
   private requireOutbox(): Outbox {

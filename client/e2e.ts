@@ -13,6 +13,8 @@ export interface KeyPair {
   keyId: string;
   publicKey: string;
   secretKey: string;
+  /** The server has its public half: only then is it used to send (nobody could open a box made with it before). */
+  published?: boolean;
 }
 
 export type EncryptedPayload = { ciphertext: string; nonce: string; algorithm: string; recipientKeyId: string; senderKeyId: string };
@@ -39,13 +41,22 @@ export class EndToEnd {
     if (!userId) throw new EncryptionError('Log in first');
     const saved = await store.get(`${userId}:e2e-keys`);
     const e2e = new EndToEnd(sodium, client, store, userId, saved ? JSON.parse(saved) as KeyPair[] : []);
-    if (e2e.keys.length === 0) await e2e.rotate();
-    else await e2e.publish(e2e.current);
+    if (e2e.keys.length === 0) {
+      await e2e.rotate();
+    } else {
+      // A key made but not published (the network failed, or the server's limit was reached): try again now.
+      for (const key of e2e.keys.filter((entry) => !entry.published)) {
+        await e2e.publishAndMark(key).catch((error: unknown) => { if (!e2e.keys.some((entry) => entry.published)) throw error; });
+      }
+    }
     return e2e;
   }
 
+  /** The newest key pair the server has published: what this device sends with. */
   get current(): KeyPair {
-    return this.keys.at(-1)!;
+    const key = this.keys.findLast((entry) => entry.published);
+    if (!key) throw new EncryptionError('No published key yet');
+    return key;
   }
 
   /** A new key pair: published, then used for what others send from now on; the old ones still open old messages. */
@@ -56,11 +67,21 @@ export class EndToEnd {
       publicKey: this.encode(pair.publicKey),
       secretKey: this.encode(pair.privateKey),
     };
-    // Kept before it is published: a key others may already encrypt to is never lost.
+    // Kept before it is published (others may encrypt to it as soon as it is), used to send only after.
     this.keys = [...this.keys, key];
-    await this.store.set(`${this.userId}:e2e-keys`, JSON.stringify(this.keys));
-    await this.publish(key);
+    await this.save();
+    await this.publishAndMark(key);
     return key;
+  }
+
+  private async publishAndMark(key: KeyPair): Promise<void> {
+    await this.publish(key);
+    key.published = true;
+    await this.save();
+  }
+
+  private save(): Promise<void> {
+    return this.store.set(`${this.userId}:e2e-keys`, JSON.stringify(this.keys));
   }
 
   /** The `encrypted` field of a direct message to this user: their newest published key, this user's current one. */

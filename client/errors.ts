@@ -4,7 +4,7 @@ import type { ErrorCode } from '../src/api/errorCodes.ts';
 export type TransportErrorCode = 'disconnected' | 'timeout' | 'network_error';
 
 /** Worth sending again unchanged: the server did not decide, or asked to come back later. */
-const RETRYABLE = new Set<string>(['disconnected', 'timeout', 'network_error', 'rate_limited', 'concurrency_conflict', 'busy', 'internal_error']);
+const RETRYABLE = new Set<string>(['disconnected', 'timeout', 'network_error', 'rate_limited', 'concurrency_conflict', 'busy', 'internal_error', 'unavailable']);
 
 /**
  * A refusal, as the server words it (`{"error": {"code", "message", "details"}}` over REST and in socket `error`

@@ -73,6 +73,8 @@ export class LiveSocket extends Emitter<LiveSocketEvents> {
   private nextId = 0;
   private readonly pending = new Map<string, PendingRequest>();
   private saving: Promise<void> = Promise.resolve();
+  /** Counts `open` and `close` calls: an `open` still waiting for its position after a newer one gives up. */
+  private generation = 0;
   /** Of the current connection (from `welcome`): call signaling names connections. */
   connectionId: number | null = null;
 
@@ -105,6 +107,7 @@ export class LiveSocket extends Emitter<LiveSocketEvents> {
 
   /** Disconnects for good (log out); `connect` starts again. */
   close(): void {
+    this.generation++;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     const socket = this.socket;
@@ -143,15 +146,20 @@ export class LiveSocket extends Emitter<LiveSocketEvents> {
 
   private async open(): Promise<void> {
     this.retryTimer = null;
-    const token = this.options.token();
-    if (!token) {
+    const generation = ++this.generation;
+    if (!this.options.token()) {
       this.setState('unauthorized');
       this.emit('unauthorized', { reason: 'missing_token' });
       return;
     }
     this.setState('connecting');
-    this.position ??= await this.options.loadPosition();
-    if (this.state !== 'connecting') return; // closed meanwhile
+    const saved = this.position === null ? await this.options.loadPosition() : this.position;
+    // Closed, or another session opened, while the position loaded: this attempt is not the current one.
+    if (generation !== this.generation) return;
+    this.position ??= saved;
+    // Read after the wait, so it is the session's token as of now.
+    const token = this.options.token();
+    if (!token) return;
     const socket = new this.options.WebSocket(`${this.options.url}?token=${encodeURIComponent(token)}`);
     this.socket = socket;
     socket.onmessage = (event) => {

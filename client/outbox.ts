@@ -21,8 +21,7 @@ export class Outbox {
   constructor(private readonly store: ClientStore, private readonly key: string) {}
 
   async load(): Promise<void> {
-    const saved = await this.store.get(this.key);
-    this.entries = saved ? JSON.parse(saved) as PendingSend[] : [];
+    this.entries = await this.read();
   }
 
   get pending(): readonly PendingSend[] {
@@ -30,15 +29,28 @@ export class Outbox {
   }
 
   async add(entry: PendingSend): Promise<void> {
-    if (this.entries.some((existing) => existing.clientMessageId === entry.clientMessageId)) return;
-    this.entries = [...this.entries, entry];
-    await this.save();
+    await this.update((entries) => (entries.some((existing) => existing.clientMessageId === entry.clientMessageId) ? entries : [...entries, entry]));
   }
 
   async remove(clientMessageId: string): Promise<void> {
-    const before = this.entries.length;
-    this.entries = this.entries.filter((entry) => entry.clientMessageId !== clientMessageId);
-    if (this.entries.length !== before) await this.save();
+    await this.update((entries) => entries.filter((entry) => entry.clientMessageId !== clientMessageId));
+  }
+
+  /**
+   * Applies a change here at once, then to what is stored now merged with what this instance holds: tabs of one
+   * origin share a localStorage store, and saving a stale copy would drop the messages another tab queued. (An
+   * entry another tab has sent may come back and be sent again: the server answers the repeat with the first.)
+   */
+  private async update(change: (entries: PendingSend[]) => PendingSend[]): Promise<void> {
+    this.entries = change(this.entries);
+    const merged = new Map([...await this.read(), ...this.entries].map((entry) => [entry.clientMessageId, entry]));
+    this.entries = change([...merged.values()]);
+    await this.save();
+  }
+
+  private async read(): Promise<PendingSend[]> {
+    const saved = await this.store.get(this.key);
+    return saved ? JSON.parse(saved) as PendingSend[] : [];
   }
 
   private save(): Promise<void> {

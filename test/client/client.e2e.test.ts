@@ -298,3 +298,85 @@ export function typeChecks(client: LetsAppClient, frame: ServerFrame<'message.cr
   // @ts-expect-error frames carry their documented fields only
   void frame.message.body;
 }
+
+test('switching account while the first session\'s position is still loading connects as the new user only', async (t) => {
+  const app = await startTestApp();
+  t.teardown(() => app.dispose());
+  const [ada, bob, cleo] = [person(), person(), person()];
+  for (const who of [ada, bob, cleo]) await request(app.url, 'POST', '/auth/register', { body: who });
+  const values = new Map<string, string>();
+  const gates = new Map<string, () => void>();
+  // A slow store (IndexedDB, a file): each read of a saved position waits until the test lets it go.
+  const slow: ClientStore = {
+    get: async (key) => {
+      if (key.endsWith(':position')) await new Promise<void>((resolve) => gates.set(key, resolve));
+      return values.get(key) ?? null;
+    },
+    set: async (key, value) => { values.set(key, value); },
+    delete: async (key) => { values.delete(key); },
+  };
+  const client = clientOf(app, slow);
+  t.teardown(() => client.close());
+  const first = await client.login(ada.email, ada.password);
+  const second = await client.login(bob.email, bob.password);
+  await until(() => gates.size === 2);
+  gates.get(`${second.user.id}:position`)!();
+  await new Promise((resolve) => setImmediate(resolve));
+  gates.get(`${first.user.id}:position`)!();
+  await live(client);
+  const cleoId = (await request(app.url, 'POST', '/auth/login', { body: { email: cleo.email, password: cleo.password } })).body.user.id;
+  const sent = await client.sendMessage({ recipientId: cleoId, text: 'typed by Bob' });
+  t.is(sent.senderId, second.user.id, 'sent as the session\'s user, not the previous one');
+});
+
+test('two tabs sharing one store each queue a message while offline: both are kept and both are sent once back online', async (t) => {
+  const app = await startTestApp();
+  t.teardown(() => app.dispose());
+  const shared = memoryStore();
+  const offline = { wsUrl: 'ws://127.0.0.1:9/ws', backoff: { baseMs: 5_000, maxMs: 5_000 } };
+  const tab1 = clientOf(app, shared, offline);
+  const tab2 = clientOf(app, shared, offline);
+  const bob = person();
+  const bobSession = (await request(app.url, 'POST', '/auth/register', { body: bob })).body;
+  const ada = await tab1.register(person());
+  await tab2.resume();
+  void tab1.sendMessage({ recipientId: bobSession.user.id, text: 'from tab 1' }).catch(() => undefined);
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  void tab2.sendMessage({ recipientId: bobSession.user.id, text: 'from tab 2' }).catch(() => undefined);
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  tab1.close();
+  tab2.close();
+  const reopened = clientOf(app, shared);
+  t.teardown(() => reopened.close());
+  await reopened.resume();
+  t.is(reopened.pending.length, 2);
+  await until(() => reopened.pending.length === 0);
+  const page = await request(app.url, 'GET', `/api/messages?with=${ada.user.id}`, { token: bobSession.accessToken });
+  t.deepEqual(page.body.messages.map((m: { content: { text: string } }) => m.content.text).sort(), ['from tab 1', 'from tab 2']);
+});
+
+test('a send answered `unavailable` (the projection lagging past the wait) stays queued and is sent again, once', async (t) => {
+  const app = await startTestApp({ projection: { waitTimeoutMs: 500 } });
+  t.teardown(() => app.dispose());
+  const ada = clientOf(app);
+  t.teardown(() => ada.close());
+  const bob = (await request(app.url, 'POST', '/auth/register', { body: person() })).body;
+  await ada.register(person());
+  await live(ada);
+  const failed: string[] = [];
+  ada.on('send.failed', ({ error }) => failed.push(error.code));
+  // The projections are held back (the read store locked): a send is still acked once durable, but a reply waits
+  // for the projections before it checks what it replies to, past the wait: 503 unavailable.
+  const { default: Database } = await import('better-sqlite3');
+  const holder = new Database(`${app.storageDir}/read.sqlite`);
+  holder.exec('BEGIN IMMEDIATE');
+  const first = await ada.sendMessage({ recipientId: bob.user.id, text: 'first' });
+  const reply = ada.sendMessage({ recipientId: bob.user.id, text: 'a reply', replyTo: first.id });
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  t.is(ada.pending.length, 1, 'still queued after the 503');
+  holder.exec('COMMIT');
+  holder.close();
+  const sent = await reply;
+  t.is(sent.replyTo, first.id);
+  t.deepEqual(failed, []);
+});

@@ -92,3 +92,25 @@ test('publishing is idempotent per id; a different key under a used id is refuse
   const malformed = await request(app.url, 'PUT', '/api/users/encryption-key', { token: ada.token, body: { keyId: 'k2', publicKey: 'c2hvcnQ=' } });
   t.is(malformed.status, 400);
 });
+
+test('a key that could not be published is not used to send; the next start publishes it', async (t) => {
+  const app = await startTestApp();
+  t.teardown(() => app.dispose());
+  const ada = await person(app);
+  const bob = await person(app);
+  t.teardown(() => { ada.client.close(); bob.client.close(); });
+  const published = ada.e2e.current.keyId;
+  // The publish fails (the network drops): the new pair is kept, but not used to send.
+  const request = ada.client.api.request.bind(ada.client.api);
+  ada.client.api.request = (async () => { throw new Error('network down'); }) as typeof ada.client.api.request;
+  await t.throwsAsync(ada.e2e.rotate());
+  ada.client.api.request = request;
+  t.is(ada.e2e.current.keyId, published, 'still sending with the published key');
+  const sent = await ada.e2e.send(bob.id, 'readable');
+  t.is(await bob.e2e.decrypt(sent), 'readable');
+  // Opened again (the next start): the pending key is published and becomes current.
+  const again = await EndToEnd.open(sodium, ada.client, ada.store);
+  t.not(again.current.keyId, published);
+  const next = await again.send(bob.id, 'with the new key');
+  t.is(await bob.e2e.decrypt(next), 'with the new key');
+});
