@@ -163,6 +163,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
 
   const handlers = frameHandlers({
     messaging, access, blocks, presence, ai, calls, logger, readStore, projections, clock, sendToUser: (userId, bytes) => gateway.sendToUser(userId, bytes),
+    caughtUp: () => projections.waitFor(commands.acknowledgedPosition),
   });
   const gateway = new SocketGateway({
     authenticator, logger, handlers, rateLimits,

@@ -30,6 +30,8 @@ export interface FrameDeps {
   clock: () => Date;
   /** Sends ephemeral frames (typing) to every socket of a user. */
   sendToUser: (userId: string, bytes: string) => void;
+  /** Resolves once the projections have reached every write acknowledged so far (see mountRoutes). */
+  caughtUp: () => Promise<void>;
 }
 
 function metadataOf(connection: Connection, frameId: string | undefined, now: Date): CommandMetadata {
@@ -40,7 +42,21 @@ function metadataOf(connection: Connection, frameId: string | undefined, now: Da
 const SYNC_PAGE = 500;
 
 /** Every client frame type, with the same validation (by the gateway, from the protocol) and authorization as REST. */
-export function frameHandlers({ messaging, access, blocks, presence, ai, calls, logger, readStore, projections, clock, sendToUser }: FrameDeps): FrameHandlers {
+export function frameHandlers({ messaging, access, blocks, presence, ai, calls, logger, readStore, projections, clock, sendToUser, caughtUp }: FrameDeps): FrameHandlers {
+  /**
+   * Not found may only mean not projected yet: a conversation or message of a send acknowledged a moment ago (sends
+   * answer before their projection). Looked for again once the projections have caught up with it.
+   */
+  const once = async <T>(read: () => Promise<T>): Promise<T> => {
+    try {
+      return await read();
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+      await caughtUp();
+      return read();
+    }
+  };
+
   /**
    * Replays the caller's feed after `since`, then goes live; or sends a snapshot (no `since`), or a reset (a
    * `since` the feed can no longer replay whole: pruned before or during the replay, or beyond the log's head).
@@ -89,9 +105,9 @@ export function frameHandlers({ messaging, access, blocks, presence, ai, calls, 
   const mark = (kind: 'read' | 'delivered'): FrameHandler<'message.read' | 'message.delivered'> => async (connection, { messageId, ...conversation }, frameId) => {
     const metadata = metadataOf(connection, frameId, clock());
     const userId = connection.principal.userId;
-    const result = kind === 'read'
-      ? await messaging.markRead(userId, conversation, messageId, metadata, false)
-      : await messaging.markDelivered(userId, conversation, messageId, metadata, false);
+    const result = await once(() => (kind === 'read'
+      ? messaging.markRead(userId, conversation, messageId, metadata, false)
+      : messaging.markDelivered(userId, conversation, messageId, metadata, false)));
     return { messageId, position: result.position, upTo: result.upTo };
   };
 
@@ -126,8 +142,10 @@ export function frameHandlers({ messaging, access, blocks, presence, ai, calls, 
     const userId = connection.principal.userId;
     const conversationId = access.conversationIdOf(userId, conversation);
     // Only in a conversation that exists: a stranger cannot show "typing…" to anyone they like.
-    const membership = await readStore.collection<ConversationDoc>(CONVERSATIONS).findOne({ _id: conversationDocId(userId, conversationId) });
-    if (!membership?.active || !(await access.canRead(userId, conversationId))) throw new NotFoundError('Conversation');
+    await once(async () => {
+      const membership = await readStore.collection<ConversationDoc>(CONVERSATIONS).findOne({ _id: conversationDocId(userId, conversationId) });
+      if (!membership?.active || !(await access.canRead(userId, conversationId))) throw new NotFoundError('Conversation');
+    });
     // Ephemeral: relayed to the others in the conversation, never stored.
     const bytes = JSON.stringify({ type: 'typing', conversationId, userId, expiresInMs: LIMITS.typingExpiresMs } satisfies ServerFrame<'typing'>);
     // Not across a block, either way.

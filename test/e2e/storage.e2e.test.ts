@@ -2,6 +2,7 @@ import test from 'ava';
 import Database from 'better-sqlite3';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from '../helpers/socket.ts';
 import { registerUser, request, startTestApp, tempDir } from '../helpers/app.ts';
 
 test('the databases and their WAL files are readable by the server\'s user only', async (t) => {
@@ -124,4 +125,23 @@ test('a read after a send waits for the projection: the recipient\'s GET during 
   const page = await reading;
   t.is(page.status, 200);
   t.deepEqual(page.body.messages.map((m: any) => m.id), [sent.body.message.id]);
+});
+
+test('typing and a read mark over the socket right after a REST send that is not projected yet wait for it instead of answering not_found', async (t) => {
+  const app = await startTestApp({ projection: { waitTimeoutMs: 5_000 } });
+  t.teardown(() => app.dispose());
+  const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
+  const socket = await connect(app.wsUrl, a.accessToken);
+  t.teardown(() => socket.close());
+  const holder = new Database(join(app.storageDir, 'read.sqlite'));
+  holder.exec('BEGIN IMMEDIATE');
+  const sent = await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'first words' } });
+  t.is(sent.status, 201);
+  socket.send({ type: 'typing', id: 't1', with: b.user.id });
+  socket.send({ type: 'message.read', id: 'r1', with: b.user.id, messageId: sent.body.message.id });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  holder.exec('COMMIT');
+  holder.close();
+  t.like(await socket.next((f) => f.id === 't1'), { type: 'typing.ok' });
+  t.like(await socket.next((f) => f.id === 'r1'), { type: 'message.read.ok', messageId: sent.body.message.id });
 });
