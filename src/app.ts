@@ -161,9 +161,12 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     settings: { model: config.ai.model, serverApiKey: config.geminiApiKey, contextTokenBudget: config.ai.contextTokenBudget, maxOutputTokens: config.ai.maxOutputTokens, baseUrl: config.ai.baseUrl },
   });
 
+  // Every write this server acknowledged is readable: one number in memory, not a query of the log (a page of $all
+  // on EventStoreDB). Sends answer before their projection; the reads and the lookups after them wait for this.
+  const caughtUp = () => projections.waitFor(commands.acknowledgedPosition);
   const handlers = frameHandlers({
     messaging, access, blocks, presence, ai, calls, logger, readStore, projections, clock, sendToUser: (userId, bytes) => gateway.sendToUser(userId, bytes),
-    caughtUp: () => projections.waitFor(commands.acknowledgedPosition),
+    caughtUp,
   });
   const gateway = new SocketGateway({
     authenticator, logger, handlers, rateLimits,
@@ -227,8 +230,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   ];
   const router = mountRoutes(routes, {
     authenticator, rateLimits,
-    // Every write this server acknowledged: one number in memory, not a query of the log (a page of $all on EventStoreDB).
-    caughtUp: () => projections.waitFor(commands.acknowledgedPosition),
+    caughtUp,
   });
   const koa = createHttpApp({
     logger,

@@ -47,7 +47,7 @@ export function frameHandlers({ messaging, access, blocks, presence, ai, calls, 
    * Not found may only mean not projected yet: a conversation or message of a send acknowledged a moment ago (sends
    * answer before their projection). Looked for again once the projections have caught up with it.
    */
-  const once = async <T>(read: () => Promise<T>): Promise<T> => {
+  const againWhenCaughtUp = async <T>(read: () => Promise<T>): Promise<T> => {
     try {
       return await read();
     } catch (error) {
@@ -105,7 +105,7 @@ export function frameHandlers({ messaging, access, blocks, presence, ai, calls, 
   const mark = (kind: 'read' | 'delivered'): FrameHandler<'message.read' | 'message.delivered'> => async (connection, { messageId, ...conversation }, frameId) => {
     const metadata = metadataOf(connection, frameId, clock());
     const userId = connection.principal.userId;
-    const result = await once(() => (kind === 'read'
+    const result = await againWhenCaughtUp(() => (kind === 'read'
       ? messaging.markRead(userId, conversation, messageId, metadata, false)
       : messaging.markDelivered(userId, conversation, messageId, metadata, false)));
     return { messageId, position: result.position, upTo: result.upTo };
@@ -142,7 +142,7 @@ export function frameHandlers({ messaging, access, blocks, presence, ai, calls, 
     const userId = connection.principal.userId;
     const conversationId = access.conversationIdOf(userId, conversation);
     // Only in a conversation that exists: a stranger cannot show "typing…" to anyone they like.
-    await once(async () => {
+    await againWhenCaughtUp(async () => {
       const membership = await readStore.collection<ConversationDoc>(CONVERSATIONS).findOne({ _id: conversationDocId(userId, conversationId) });
       if (!membership?.active || !(await access.canRead(userId, conversationId))) throw new NotFoundError('Conversation');
     });
