@@ -15,6 +15,8 @@ export interface KeyPair {
   secretKey: string;
   /** The server has its public half: only then is it used to send (nobody could open a box made with it before). */
   published?: boolean;
+  /** Retired: no longer sent with; kept to open what was. */
+  retired?: boolean;
 }
 
 export type EncryptedPayload = { ciphertext: string; nonce: string; algorithm: string; recipientKeyId: string; senderKeyId: string };
@@ -54,7 +56,7 @@ export class EndToEnd {
 
   /** The newest key pair the server has published: what this device sends with. */
   get current(): KeyPair {
-    const key = this.keys.findLast((entry) => entry.published);
+    const key = this.keys.findLast((entry) => entry.published && !entry.retired);
     if (!key) throw new EncryptionError('No published key yet');
     return key;
   }
@@ -74,6 +76,16 @@ export class EndToEnd {
     return key;
   }
 
+  /**
+   * Retires one of this user's keys (the server then stops offering it to senders; at most 20 are in use at once).
+   * Its secret half stays here, so what was encrypted with it can still be opened.
+   */
+  async retire(keyId: string): Promise<void> {
+    await this.client.api.request('delete', '/api/users/encryption-key/{keyId}', { params: { keyId } });
+    this.keys = this.keys.map((key) => (key.keyId === keyId ? { ...key, retired: true } : key));
+    await this.save();
+  }
+
   private async publishAndMark(key: KeyPair): Promise<void> {
     await this.publish(key);
     key.published = true;
@@ -87,7 +99,7 @@ export class EndToEnd {
   /** The `encrypted` field of a direct message to this user: their newest published key, this user's current one. */
   async encryptFor(recipientId: string, text: string): Promise<EncryptedPayload> {
     const { user } = await this.client.api.request('get', '/api/users/{id}', { params: { id: recipientId } });
-    const theirs = user.encryptionKeys.at(-1);
+    const theirs = user.encryptionKeys.findLast((key) => !key.retiredAt);
     if (!theirs) throw new EncryptionError(`${user.username} has published no encryption key`);
     const mine = this.current;
     const nonce = this.sodium.randombytes_buf(this.sodium.crypto_box_NONCEBYTES);

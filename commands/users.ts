@@ -1,4 +1,4 @@
-import { ConflictError, UnauthorizedError } from './shared/errors.ts';
+import { ConflictError, NotFoundError, UnauthorizedError } from './shared/errors.ts';
 import { assertNever, type Command, type Decider, type Decision, type Event } from './shared/events.ts';
 
 /** The user aggregate: registration and the life of access tokens. Stream: `user-<userId>`. */
@@ -69,16 +69,19 @@ export type AvatarRemoved = Event<'AvatarRemoved', { userId: string; at: string 
  * not replaced, so messages encrypted to an older one stay readable.
  */
 export type EncryptionKeyPublished = Event<'EncryptionKeyPublished', { userId: string; keyId: string; publicKey: string; at: string }>;
+/** No longer to be encrypted to; still listed, so the messages already encrypted with it can be opened. */
+export type EncryptionKeyRetired = Event<'EncryptionKeyRetired', { userId: string; keyId: string; at: string }>;
 
 export type UserEvent = UserRegistered | UserLoggedIn | UserLoggedOut | UserRegistrationAbandoned | ProfileUpdated | PrivacySettingsChanged
-  | AvatarChanged | AvatarRemoved | EncryptionKeyPublished;
+  | AvatarChanged | AvatarRemoved | EncryptionKeyPublished | EncryptionKeyRetired;
 export const userEventTypes = [
   'UserRegistered', 'UserLoggedIn', 'UserLoggedOut', 'UserRegistrationAbandoned', 'ProfileUpdated', 'PrivacySettingsChanged',
-  'AvatarChanged', 'AvatarRemoved', 'EncryptionKeyPublished',
+  'AvatarChanged', 'AvatarRemoved', 'EncryptionKeyPublished', 'EncryptionKeyRetired',
 ] as const satisfies readonly UserEvent['type'][];
 
-/** Published keys per user: a new one each rotation, the old ones kept for the messages encrypted to them. */
+/** Keys in use per user (retire old ones to rotate further), and kept in all (retired ones open old messages). */
 export const MAX_ENCRYPTION_KEYS = 20;
+export const MAX_KEPT_ENCRYPTION_KEYS = 200;
 
 /** A freshly issued access token, recorded so it can be revoked. */
 export interface IssuedToken {
@@ -105,8 +108,9 @@ export type ChangePrivacySettings = Command<'ChangePrivacySettings', { userId: s
 export type SetAvatar = Command<'SetAvatar', { userId: string; mediaId: string }>;
 export type RemoveAvatar = Command<'RemoveAvatar', { userId: string }>;
 export type PublishEncryptionKey = Command<'PublishEncryptionKey', { userId: string; keyId: string; publicKey: string }>;
+export type RetireEncryptionKey = Command<'RetireEncryptionKey', { userId: string; keyId: string }>;
 export type UserCommand = RegisterUser | LogUserIn | LogUserOut | AbandonRegistration | UpdateProfile | ChangePrivacySettings | SetAvatar | RemoveAvatar
-  | PublishEncryptionKey;
+  | PublishEncryptionKey | RetireEncryptionKey;
 
 export type UserState =
   | { status: 'unregistered' }
@@ -117,6 +121,7 @@ export type UserState =
     displayName: string; about: string; ai: AiPreferences; privacy: PrivacySettings; avatarMediaId: string | null;
     /** keyId → public key. */
     encryptionKeys: ReadonlyMap<string, string>;
+    retiredKeys: ReadonlySet<string>;
   };
 
 export const initialState: UserState = { status: 'unregistered' };
@@ -138,7 +143,7 @@ export function evolve(state: UserState, event: UserEvent): UserState {
     case 'UserRegistered': {
       return {
         status: 'registered', userId: event.data.userId, revokedTokens: new Map(),
-        displayName: event.data.displayName, about: '', ai: {}, privacy: DEFAULT_PRIVACY, avatarMediaId: null, encryptionKeys: new Map(),
+        displayName: event.data.displayName, about: '', ai: {}, privacy: DEFAULT_PRIVACY, avatarMediaId: null, encryptionKeys: new Map(), retiredKeys: new Set(),
       };
     }
     case 'ProfileUpdated': {
@@ -156,6 +161,8 @@ export function evolve(state: UserState, event: UserEvent): UserState {
       return state.status === 'registered'
         ? { ...state, encryptionKeys: new Map([...state.encryptionKeys, [event.data.keyId, event.data.publicKey]]) }
         : state;
+    case 'EncryptionKeyRetired':
+      return state.status === 'registered' ? { ...state, retiredKeys: new Set([...state.retiredKeys, event.data.keyId]) } : state;
     case 'UserLoggedIn':
       return state;
     case 'UserRegistrationAbandoned':
@@ -235,10 +242,17 @@ export function decide(command: UserCommand, state: UserState): Decision<UserEve
       // The same key again (a retry) is no change; another key under a used id would make old messages unreadable.
       if (existing === publicKey) return [];
       if (existing !== undefined) throw new ConflictError('key_id_taken', `Key id ${keyId} already names another key: publish under a new id`);
-      if (state.encryptionKeys.size >= MAX_ENCRYPTION_KEYS) {
-        throw new ConflictError('encryption_keys_limit', `At most ${MAX_ENCRYPTION_KEYS} encryption keys per user`);
+      if (state.encryptionKeys.size - state.retiredKeys.size >= MAX_ENCRYPTION_KEYS || state.encryptionKeys.size >= MAX_KEPT_ENCRYPTION_KEYS) {
+        throw new ConflictError('encryption_keys_limit', `At most ${MAX_ENCRYPTION_KEYS} encryption keys in use per user (retire one), ${MAX_KEPT_ENCRYPTION_KEYS} in all`);
       }
       return [{ type: 'EncryptionKeyPublished', data: { userId: state.userId, keyId, publicKey, at: now } }];
+    }
+    case 'RetireEncryptionKey': {
+      if (state.status !== 'registered') throw new UnauthorizedError();
+      const { keyId } = command.data;
+      if (!state.encryptionKeys.has(keyId)) throw new NotFoundError('Encryption key');
+      if (state.retiredKeys.has(keyId)) return [];
+      return [{ type: 'EncryptionKeyRetired', data: { userId: state.userId, keyId, at: now } }];
     }
     default:
       return assertNever(command);

@@ -34,6 +34,8 @@ export interface PublishedKey {
   keyId: string;
   publicKey: string;
   publishedAt: string;
+  /** No longer to be encrypted to (absent on keys published before retiring existed, as on any key not retired). */
+  retiredAt?: string | null;
 }
 
 /** A user as anyone else sees them: never the email, which only its owner sees (`toOwnUser`). */
@@ -108,6 +110,12 @@ export const usersProjector: Projector = {
         return context.project<UserDoc>(USERS, event.data.userId, recorded, (doc) => doc && { ...doc, avatarMediaId: event.data.mediaId });
       case 'AvatarRemoved':
         return context.project<UserDoc>(USERS, event.data.userId, recorded, (doc) => doc && { ...doc, avatarMediaId: null });
+      case 'EncryptionKeyRetired': {
+        const { userId, keyId, at } = event.data;
+        return context.project<UserDoc>(USERS, userId, recorded, (doc) => doc && {
+          ...doc, encryptionKeys: (doc.encryptionKeys ?? []).map((key) => (key.keyId === keyId ? { ...key, retiredAt: at } : key)),
+        });
+      }
       case 'EncryptionKeyPublished': {
         const { userId, keyId, publicKey, at } = event.data;
         return context.project<UserDoc>(USERS, userId, recorded, (doc) => doc && {

@@ -149,8 +149,9 @@ export const publishedKey = z.strictObject({
   keyId: z.string(),
   publicKey: z.string().meta({ description: 'X25519, 32 bytes in base64' }),
   publishedAt: timestamp,
+  retiredAt: timestamp.nullable().optional().meta({ description: 'Set once retired: not to be encrypted to, still opens older messages' }),
 }).meta({ id: 'PublishedKey' });
-const encryptionKeys = z.array(publishedKey).meta({ description: 'Public keys for end-to-end encryption, oldest first: encrypt to the last' });
+const encryptionKeys = z.array(publishedKey).meta({ description: 'Public keys for end-to-end encryption, oldest first: encrypt to the last one not retired' });
 
 export const ownProfile = z.strictObject({
   id: uuid,

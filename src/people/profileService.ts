@@ -81,6 +81,12 @@ export class ProfileService {
     await this.run(userId, { type: 'RemoveAvatar', data: { userId }, metadata });
   }
 
+  /** Stops others encrypting to one of the user's keys; it stays listed for the messages already encrypted with it. */
+  async retireKey(userId: string, keyId: string, metadata: CommandMetadata): Promise<OwnProfile> {
+    await this.run(userId, { type: 'RetireEncryptionKey', data: { userId, keyId }, metadata });
+    return this.own(userId);
+  }
+
   /** Publishes a public key for end-to-end encryption; the same key under the same id again changes nothing. */
   async publishKey(userId: string, key: { keyId: string; publicKey: string }, metadata: CommandMetadata): Promise<OwnProfile> {
     await this.run(userId, { type: 'PublishEncryptionKey', data: { userId, ...key }, metadata });

@@ -114,3 +114,23 @@ test('a key that could not be published is not used to send; the next start publ
   const next = await again.send(bob.id, 'with the new key');
   t.is(await bob.e2e.decrypt(next), 'with the new key');
 });
+
+test('a retired key is no longer encrypted to, and what was encrypted with it still opens', async (t) => {
+  const app = await startTestApp();
+  t.teardown(() => app.dispose());
+  const [ada, bob] = [await person(app), await person(app)];
+  t.teardown(() => { ada.client.close(); bob.client.close(); });
+  const old = bob.e2e.current.keyId;
+  const before = await ada.e2e.send(bob.id, 'to the old key');
+  await bob.e2e.rotate();
+  const newer = bob.e2e.current.keyId;
+  await bob.e2e.retire(newer);
+  // Senders fall back to his newest key still in use; the retired one stays listed, marked.
+  const after = await ada.e2e.send(bob.id, 'after retiring the newer key');
+  t.is((after.content as { recipientKeyId: string }).recipientKeyId, old);
+  const profile = await request(app.url, 'GET', `/api/users/${bob.id}`, { token: ada.token });
+  t.truthy(profile.body.user.encryptionKeys.find((key: { keyId: string }) => key.keyId === newer).retiredAt);
+  t.is(await bob.e2e.decrypt(before), 'to the old key');
+  t.is(await bob.e2e.decrypt(after), 'after retiring the newer key');
+  t.is((await request(app.url, 'DELETE', '/api/users/encryption-key/no-such-key', { token: bob.token })).status, 404);
+});

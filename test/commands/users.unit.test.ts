@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ConflictError, UnauthorizedError } from '../../commands/shared/errors.ts';
+import { ConflictError, NotFoundError, UnauthorizedError } from '../../commands/shared/errors.ts';
 import { InvalidCredentialsError, userDecider, type UserEvent } from '../../commands/users.ts';
 import { metadata, spec } from '../helpers/spec.ts';
 
@@ -107,10 +107,23 @@ test('a rotation adds a key under a new id; another key under a used id is refus
     .thenThrows(t, ConflictError, 'key_id_taken');
 });
 
-test('at most 20 keys are published per user', (t) => {
+test('at most 20 keys are in use per user; retiring one makes room for another', (t) => {
   const twenty = Array.from({ length: 20 }, (_, n) => published(`k${n}`, KEY_A));
   users.given([registered, ...twenty]).when({ type: 'PublishEncryptionKey', data: { userId: 'u1', keyId: 'k20', publicKey: KEY_B }, metadata: metadata() })
     .thenThrows(t, ConflictError, 'encryption_keys_limit');
+  const retired: UserEvent = { type: 'EncryptionKeyRetired', data: { userId: 'u1', keyId: 'k0', at: now } };
+  users.given([registered, ...twenty, retired]).when({ type: 'PublishEncryptionKey', data: { userId: 'u1', keyId: 'k20', publicKey: KEY_B }, metadata: metadata({ now }) })
+    .then(t, [published('k20', KEY_B)]);
+});
+
+test('retiring a key records it once; an unknown key is not found', (t) => {
+  const retired: UserEvent = { type: 'EncryptionKeyRetired', data: { userId: 'u1', keyId: 'k1', at: now } };
+  users.given([registered, published('k1', KEY_A)]).when({ type: 'RetireEncryptionKey', data: { userId: 'u1', keyId: 'k1' }, metadata: metadata({ now }) })
+    .then(t, [retired]);
+  users.given([registered, published('k1', KEY_A), retired]).when({ type: 'RetireEncryptionKey', data: { userId: 'u1', keyId: 'k1' }, metadata: metadata() })
+    .then(t, []);
+  users.given([registered]).when({ type: 'RetireEncryptionKey', data: { userId: 'u1', keyId: 'k9' }, metadata: metadata() })
+    .thenThrows(t, NotFoundError, 'not_found');
 });
 
 test('only a registered user publishes keys', (t) => {

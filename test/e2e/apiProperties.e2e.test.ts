@@ -51,7 +51,7 @@
  * negatives; 4 for operations without input) and FC_STATEFUL_RUNS (default 15 command sequences) are read from the
  * environment; a failure prints fast-check's seed, path, shrunk counterexample and the failed check. About 30 s.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { auditorDecider, AUDITORS_STREAM } from '../../commands/auditors.ts';
 import { eventUpcaster } from '../../commands/upcasters.ts';
 import { CommandHandler } from '../../src/commandHandler.ts';
@@ -582,6 +582,8 @@ interface Fixture {
   users: Record<Person, User>; userIds: string[]; groupIds: string[]; messageIds: string[];
   media: Record<Person, Uploads>; mediaIds: string[];
   ai: Leta; calls: Calls;
+  /** End-to-end encryption keys each user published (retiring one is a 200, an unknown id a 404). */
+  keyIds: Record<Person, string[]>;
 }
 interface Uploads { files: string[]; images: string[] }
 /** Leta (tag `ai`): alice and bob set a Gemini key (carol did not: her prompts are a 409), each has a personality. */
@@ -676,6 +678,14 @@ async function freshFixture(operation?: Operation): Promise<Fixture> {
     api('sendMessage', alice, { body: { groupId: group.group.id, text: 'alice to the group' } }),
   ]);
   if (documents('addContact')) await api('addContact', alice, { body: { userId: bob.user.id } });
+  const keyIds = { alice: [] as string[], bob: [] as string[], carol: [] as string[] };
+  if (documents('publishEncryptionKey')) {
+    for (const [person, user] of Object.entries(users) as Array<[Person, User]>) {
+      const keyId = `fixture-${person}`;
+      await must(200, 'publishEncryptionKey', user, { body: { keyId, publicKey: randomBytes(32).toString('base64') } });
+      keyIds[person].push(keyId);
+    }
+  }
   // The audit routes exist only for auditors: alice is one (as an operator's grant-auditor makes her), bob and carol not.
   if (tags.includes('audit')) await grantAuditor(alice);
   return {
@@ -687,6 +697,7 @@ async function freshFixture(operation?: Operation): Promise<Fixture> {
     mediaIds: [aliceMedia, bobMedia, carolMedia].flatMap((uploads) => uploads.files).concat(avatar),
     ai: tags.includes('ai') ? await letaFixture(users) : { personalities: { alice: [], bob: [], carol: [] } },
     calls: tags.includes('calls') ? await callsFixture(users) : { connections: {}, own: { alice: [], bob: [], carol: [] }, callIds: [], parties: [] },
+    keyIds,
   };
 }
 
@@ -790,6 +801,7 @@ function overridesFor(operation: Operation, fixture: Fixture, caller: CallerName
   return {
     recipientId: users, userId: self, with: users, groupId: groups, messageId: messages, replyTo: messages, calleeId: users,
     personalityId: personalities, ...connectionId,
+    keyId: mostlyOwn(person ? fixture.keyIds[person] : [], Object.values(fixture.keyIds).flat()),
     memberIds: fc.array(users, { maxLength: 3 }),
     userIds: fc.array(users, { minLength: 1, maxLength: 5 }).map((ids) => ids.join(',')), // a comma-separated query parameter
     ...(collection === 'groups' ? { id: groups } : collection === 'messages' ? { id: messages } : collection === 'users' ? { id: users }
