@@ -24,7 +24,7 @@ export const ERROR_CODES = {
   contacts_limit: { status: 409, description: 'The user has the maximum number of contacts (5,000)' },
   blocks_limit: { status: 409, description: 'The user has blocked the maximum number of users (1,000)' },
   key_id_taken: { status: 409, description: 'That encryption key id already names another public key' },
-  encryption_keys_limit: { status: 409, description: 'At most 20 published encryption keys per user' },
+  encryption_keys_limit: { status: 409, description: 'At most 20 encryption keys in use per user (retire one first), 200 kept in all' },
   presence_disabled: { status: 409, description: 'Presence is turned off on this server' },
   group_exists: { status: 409, description: 'The group already exists' },
   group_full: { status: 409, description: 'The group has its maximum number of members' },

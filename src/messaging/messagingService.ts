@@ -78,7 +78,7 @@ export class MessagingService {
     const owned = await this.media.ownedLive(senderId, attachments);
     const attachmentsValid = attachments.every((id) => owned.has(id));
     // A reply to a message sent a moment ago (its send answered before its projection): wait until it is readable.
-    if (input.replyTo !== undefined) await this.projections.waitFor(await this.projections.headPosition());
+    if (input.replyTo !== undefined) await this.caughtUp();
     const replyToValid = input.replyTo === undefined
       || (await this.readStore.collection<MessageDoc>(messageCollectionOf(conversationId)).countDocuments({ _id: input.replyTo, conversationId })) === 1;
     const result = await this.commands.handle(messageDecider, messageStream(messageId), {
@@ -97,8 +97,13 @@ export class MessagingService {
       return { message, created: true };
     }
     // A retry: the first send may not be projected yet.
-    await this.projections.waitFor(await this.projections.headPosition());
+    await this.caughtUp();
     return { message: await this.requireMessage(messageId, conversationId), created: false };
+  }
+
+  /** Until the projections have every write acknowledged so far (the same wait as REST reads, see mountRoutes). */
+  private caughtUp(): Promise<void> {
+    return this.projections.waitFor(this.commands.acknowledgedPosition);
   }
 
   async edit(actorId: string, messageId: string, content: { text?: string | undefined; encrypted?: SendInput['encrypted'] }, metadata: CommandMetadata): Promise<PublicMessage> {

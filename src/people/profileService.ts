@@ -19,7 +19,7 @@ export interface OwnProfile {
   privacy: PrivacySettings;
   ai: AiPreferences;
   avatarMediaId: string | null;
-  /** Public keys for end-to-end encryption, oldest first: the last is the one to encrypt to. */
+  /** Public keys for end-to-end encryption, oldest first: the last not retired is the one to encrypt to. */
   encryptionKeys: PublishedKey[];
   createdAt: string;
 }
@@ -32,7 +32,7 @@ export interface UserProfile {
   about: string | null;
   /** The profile picture (GET /api/media/{id}?size=), null when none or hidden. */
   avatarMediaId: string | null;
-  /** Public, like any public key: encrypt to the last; older ones open older messages. */
+  /** Public, like any public key: encrypt to the last not retired; older ones open older messages. */
   encryptionKeys: PublishedKey[];
   createdAt: string;
   /** The viewer has them as a contact. */

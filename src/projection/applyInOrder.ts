@@ -33,15 +33,17 @@ export async function applyInOrder(
         await projector.apply(upcast, context);
       } catch (error) {
         // A read that wrote back another projector's change and failed: that projector's failure.
-        if (error instanceof WriteBackFailed) throw new ProjectorFailed(error.projector, error.event, error.reason);
-        throw new ProjectorFailed(projector.name, event, error);
+        throw writeBackFailure(error) ?? new ProjectorFailed(projector.name, event, error);
       }
     }
   }
   try {
     await context.flush();
   } catch (error) {
-    if (error instanceof WriteBackFailed) throw new ProjectorFailed(error.projector, error.event, error.reason);
-    throw error;
+    throw writeBackFailure(error) ?? error;
   }
 }
+
+/** A change that could not be written back is the failure of the projector and event that made it. */
+const writeBackFailure = (error: unknown): ProjectorFailed | null =>
+  (error instanceof WriteBackFailed ? new ProjectorFailed(error.projector, error.event, error.reason) : null);
