@@ -134,3 +134,20 @@ test('a retired key is no longer encrypted to, and what was encrypted with it st
   t.is(await bob.e2e.decrypt(after), 'after retiring the newer key');
   t.is((await request(app.url, 'DELETE', '/api/users/encryption-key/no-such-key', { token: bob.token })).status, 404);
 });
+
+test('a user retires only their own keys: another user\'s key id is a 404 and that key stays in use', async (t) => {
+  const app = await startTestApp();
+  t.teardown(() => app.dispose());
+  const [ada, bob] = [await person(app), await person(app)];
+  t.teardown(() => { ada.client.close(); bob.client.close(); });
+  const adaKey = ada.e2e.current.keyId;
+  const denied = await request(app.url, 'DELETE', `/api/users/encryption-key/${adaKey}`, { token: bob.token });
+  t.is(denied.status, 404);
+  t.is(denied.body.error.code, 'not_found');
+  const unauthenticated = await request(app.url, 'DELETE', `/api/users/encryption-key/${adaKey}`);
+  t.is(unauthenticated.status, 401);
+  const profile = await request(app.url, 'GET', `/api/users/${ada.id}`, { token: bob.token });
+  t.falsy(profile.body.user.encryptionKeys.find((key: { keyId: string }) => key.keyId === adaKey).retiredAt);
+  const bad = await request(app.url, 'DELETE', '/api/users/encryption-key/has%20space', { token: bob.token });
+  t.is(bad.status, 400);
+});
