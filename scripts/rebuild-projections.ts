@@ -2,19 +2,25 @@
  * Operator tool: rebuild read collections from the whole event history while the server keeps serving.
  *   npm run rebuild-projections                 # every projector
  *   npm run rebuild-projections -- --only users # one (repeat --only for several)
+ *   npm run rebuild-projections -- --batch-size 10000  # events per transaction: faster, holds more in memory
  */
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { eventUpcaster } from '../commands/upcasters.ts';
 import { projectors } from '../projections/index.ts';
 import { loadConfig } from '../src/config.ts';
-import { rebuildProjections } from '../src/projection/rebuild.ts';
+import { DEFAULT_REBUILD_BATCH, rebuildProjections } from '../src/projection/rebuild.ts';
 import { openEventStore, openReadStore } from '../src/stores.ts';
 
 // Whatever this script creates in the storage dir is the server user's alone, as for the server.
 process.umask(0o077);
-const { values } = parseArgs({ options: { only: { type: 'string', multiple: true } } });
+const { values } = parseArgs({ options: { only: { type: 'string', multiple: true }, 'batch-size': { type: 'string', default: String(DEFAULT_REBUILD_BATCH) } } });
 const only = values.only ?? [];
+const batchSize = Number(values['batch-size']);
+if (!Number.isInteger(batchSize) || batchSize < 1) {
+  console.error(`--batch-size takes a positive whole number of events, not ${values['batch-size']}`);
+  process.exit(2);
+}
 const unknown = only.filter((name) => !projectors.some((projector) => projector.name === name));
 if (unknown.length > 0) {
   console.error(`Unknown projector(s): ${unknown.join(', ')}. Known: ${projectors.map((p) => p.name).join(', ')}`);
@@ -31,7 +37,7 @@ const bar = new cliProgress.SingleBar({
 bar.start(Math.max(1, await eventStore.headPosition()), 0);
 try {
   const summary = await rebuildProjections({
-    eventStore, readStore, projectors: selected, all: projectors, upcaster: eventUpcaster,
+    eventStore, readStore, projectors: selected, all: projectors, upcaster: eventUpcaster, batchSize,
     onProgress: (position, head) => bar.update(Math.min(position, head)),
   });
   bar.update(bar.getTotal());

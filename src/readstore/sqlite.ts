@@ -117,7 +117,7 @@ export class SqliteReadStore implements ReadStore {
     if (!COLLECTION_NAME.test(collection)) throw new ValidationError(`Invalid collection name ${collection}`);
     // Looked up first: a connection that only reads (the serving thread's, when the projections run in a worker)
     // must not ask for the write lock for a table that is there.
-    if (!this.tableExists(tableOf(collection))) this.db.exec(`CREATE TABLE IF NOT EXISTS ${tableOf(collection)} (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID`);
+    if (!this.tableExists(tableOf(collection))) this.db.exec(`CREATE TABLE IF NOT EXISTS ${tableOf(collection)} (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL)`);
   }
 
   private tableExists(table: string): boolean {

@@ -171,7 +171,7 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
     } catch (error) {
       throw this.translate(error);
     }
-    this.writeElements(doc);
+    this.writeElements(doc, isNew);
   }
 
   /** A unique-index violation is the port's duplicate_key conflict. */
@@ -184,9 +184,10 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
     return error;
   }
 
-  private writeElements(doc: T): void {
+  /** `isNew`: the document was just inserted, so it has no elements to replace (an insert over an existing id fails first). */
+  private writeElements(doc: T, isNew = false): void {
     if (this.meta.multikey.size === 0) return;
-    this.store.prepare(`DELETE FROM ${this.elementTable} WHERE id = ?`).run(doc._id);
+    if (!isNew) this.store.prepare(`DELETE FROM ${this.elementTable} WHERE id = ?`).run(doc._id);
     const insert = this.store.prepare(`INSERT OR IGNORE INTO ${this.elementTable} (path, value, id) VALUES (?, ?, ?)`);
     for (const path of this.meta.multikey) {
       const value = getPath(doc, path);

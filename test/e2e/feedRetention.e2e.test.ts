@@ -14,6 +14,8 @@ test('after the feed is pruned, a sync from before the horizon gets sync.reset; 
     const send = (text: string) => request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text } });
     const first = (await send('old one')).body.message;
     await send('old two');
+    // A send answers once durable; its feed entry may still be on the way.
+    await app.projections.waitFor(await app.eventStore.headPosition());
     const { horizon, removed } = await pruneFeed(app.readStore, new Date(Date.now() + 1_000));
     t.true(removed >= 2, 'the entries of both messages (one per message, whoever it reaches)');
     const fresh = (await send('after pruning')).body.message;

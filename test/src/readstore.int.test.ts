@@ -65,6 +65,27 @@ test('embedded read store keeps index columns filled for a collection declared i
   await second.close();
 });
 
+test('a read store made when tables were keyed WITHOUT ROWID keeps working: writes, duplicates, guarded replaces, multikey reads', async (t) => {
+  const file = join(dir, 'without-rowid.sqlite');
+  const old = new SqliteReadStore(file);
+  // The layout of earlier versions: documents stored in the primary key's b-tree. New tables are rowid tables.
+  old.db.exec('CREATE TABLE c_notes (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID');
+  await old.close();
+  const store = new SqliteReadStore(file);
+  t.teardown(() => store.close());
+  await store.ensureIndexes('notes', [{ key: { owner: 1 } }, { key: { tags: 1 }, multikey: true }]);
+  const notes = store.collection<{ _id: string; owner: string; tags: string[]; _position: number }>('notes');
+  await notes.insertOne({ _id: 'n1', owner: 'a', tags: ['x', 'y'], _position: 1 });
+  const duplicate = await notes.insertOne({ _id: 'n1', owner: 'b', tags: [], _position: 2 }).catch((error: unknown) => error);
+  t.like(duplicate, { code: 'duplicate_key', details: { onId: true } });
+  t.like(await notes.replaceOne({ _id: 'n1', _position: { $lt: 1 } }, { _id: 'n1', owner: 'stale', tags: [], _position: 1 }), { matched: 0 });
+  t.like(await notes.replaceOne({ _id: 'n1', _position: { $lt: 3 } }, { _id: 'n1', owner: 'a', tags: ['z'], _position: 3 }), { matched: 1 });
+  t.deepEqual((await notes.find({ tags: 'z' })).map((doc) => doc._id), ['n1']);
+  t.deepEqual(await notes.find({ tags: 'x' }), [], 'the replaced document\'s old elements are gone');
+  t.deepEqual((await notes.find({ owner: 'a' })).map((doc) => doc.tags), [['z']]);
+  t.regex((store.db.prepare(`SELECT sql FROM sqlite_master WHERE name = 'c_notes'`).get() as { sql: string }).sql, /WITHOUT ROWID/);
+});
+
 test('a transaction owns the connection: others do not read its uncommitted writes, and their writes are not rolled back with it', async (t) => {
   const store = new SqliteReadStore(join(mkdtempSync(join(tmpdir(), 'letsapp-read-')), 'read.sqlite'));
   t.teardown(() => store.close());
