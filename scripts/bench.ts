@@ -165,11 +165,16 @@ interface PhaseResult {
   serverPeakRssMb: number;
   /** The server's event loop in the phase's one-second windows: the worst p99 and the longest stall. */
   eventLoopDelayMs: { worstWindowP99: number; max: number };
+  /** The read store's WAL resets in the phase: each drain pauses projection writes until the WAL is copied back. */
+  readWalResets: { drains: number; truncations: number };
 }
 
+interface WalStatus { drains: number; truncations: number }
 interface EventLoopWindow { at: string; p99Ms: number; maxMs: number }
 async function pingBody() {
-  return (await json('GET', '/ping')).body as { projections: { head: number; lag: number }; eventLoop: EventLoopWindow[] };
+  return (await json('GET', '/ping')).body as {
+    projections: { head: number; lag: number }; eventLoop: EventLoopWindow[]; storage: { read: WalStatus | null };
+  };
 }
 async function ping() {
   return (await pingBody()).projections;
@@ -203,7 +208,8 @@ async function measure(name: string, drive: (stop: () => boolean, acked: () => v
   const latencies = new Latencies();
   listenForDeliveries(sockets, latencies, 'message.created', (frame) => ({ senderId: frame.message.senderId, sentAt: Number(frame.message.content?.text) }),
     performance.now());
-  const before = await ping();
+  const beforeBody = await pingBody();
+  const before = beforeBody.projections;
   let acked = 0;
   let stopped = false;
   let maxLag = 0;
@@ -236,6 +242,10 @@ async function measure(name: string, drive: (stop: () => boolean, acked: () => v
     ackLatencyMs: ackLatencies.summary(),
     maxProjectionLag: maxLag,
     finalProjectionLag: after.lag,
+    readWalResets: {
+      drains: (afterBody.storage.read?.drains ?? 0) - (beforeBody.storage.read?.drains ?? 0),
+      truncations: (afterBody.storage.read?.truncations ?? 0) - (beforeBody.storage.read?.truncations ?? 0),
+    },
     serverPeakRssMb: Math.round(peakRss),
   };
 }
@@ -455,6 +465,7 @@ row(`presence (${values.presence}): events appended / socket sessions`, `${prese
 row('projection replay alone, events/s (all projectors)', `${replay.eventsPerSecond} (${replay.events} events)`);
 row(`server event loop p99 / max ms at ${options.rate}/s (1 s windows)`, `${socketLatency.eventLoopDelayMs.worstWindowP99} / ${socketLatency.eventLoopDelayMs.max}`);
 row('server event loop p99 / max ms (closed loop)', `${socketThroughput.eventLoopDelayMs.worstWindowP99} / ${socketThroughput.eventLoopDelayMs.max}`);
+row(`read store WAL resets at ${options.rate}/s: drains / truncations`, `${socketLatency.readWalResets.drains} / ${socketLatency.readWalResets.truncations}`);
 row('projection lag, max during phases (events)', `${Math.max(socketThroughput.maxProjectionLag, socketLatency.maxProjectionLag, restThroughput.maxProjectionLag)}`);
 row('server memory: peak / end RSS MB', `${Math.max(socketThroughput.serverPeakRssMb, socketLatency.serverPeakRssMb, restThroughput.serverPeakRssMb)} / ${serverRssMb}`);
 row('limit: raw SQLite appends/s, 1 row per commit', `${rawSingle.appendsPerSecond}`);

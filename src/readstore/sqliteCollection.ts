@@ -18,27 +18,60 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
   }
 
   private writes: {
-    version: number; columns: string[];
-    insert: Database.Statement<SqlValue[]>; update: Database.Statement<SqlValue[]>; updateIfOlder: Database.Statement<SqlValue[]>;
+    version: number; columns: string[]; insert: Database.Statement<SqlValue[]>;
+    /** The stored index-column values of a document, with its `_position` first in `withPosition`. */
+    current: Database.Statement<SqlValue[]>; currentWithPosition: Database.Statement<SqlValue[]>;
+    /** UPDATEs by which index columns they set (a string of 0s and 1s), prepared as they are needed. */
+    updates: Map<string, Database.Statement<SqlValue[]>>;
   } | null = null;
 
-  /** Insert and update statements that fill every index column; rebuilt when the collection gains one. */
+  /** Statements that write documents and their index columns; rebuilt when the collection gains a column. */
   private get writeStatements() {
     if (this.writes?.version !== this.store.metaVersion) {
       const columns = [...this.meta.columns];
       const names = columns.map((path) => quoted(columnOf(path)));
+      const db = this.store.db;
       this.writes = {
         version: this.store.metaVersion,
         columns,
-        insert: this.store.db.prepare<SqlValue[]>(
+        insert: db.prepare<SqlValue[]>(
           `INSERT INTO ${this.table} (id, doc${names.map((n) => `, ${n}`).join('')}) VALUES (?, ?${names.map(() => ', ?').join('')})`),
-        update: this.store.db.prepare<SqlValue[]>(
-          `UPDATE ${this.table} SET doc = ?${names.map((n) => `, ${n} = ?`).join('')} WHERE id = ?`),
-        updateIfOlder: this.store.db.prepare<SqlValue[]>(
-          `UPDATE ${this.table} SET doc = ?${names.map((n) => `, ${n} = ?`).join('')} WHERE id = ? AND json_extract(doc, '$._position') < ?`),
+        current: db.prepare<SqlValue[]>(`SELECT 0${names.map((n) => `, ${n}`).join('')} FROM ${this.table} WHERE id = ?`).raw(true),
+        currentWithPosition: db.prepare<SqlValue[]>(
+          `SELECT json_extract(doc, '$._position')${names.map((n) => `, ${n}`).join('')} FROM ${this.table} WHERE id = ?`).raw(true),
+        updates: new Map(),
       };
     }
     return this.writes;
+  }
+
+  /**
+   * Rewrites a stored document (only over one older than `olderThan`, when given), setting only the index columns
+   * whose values change: SQLite rewrites the index entry of every column an UPDATE sets, changed or not, and most
+   * updates (a membership's read mark, a summary's last message) change no indexed field. False when there is no
+   * such document.
+   */
+  private updateRow(doc: T, olderThan?: number): boolean {
+    const { columns, current, currentWithPosition, updates } = this.writeStatements;
+    const stored = (olderThan === undefined ? current : currentWithPosition).get(doc._id) as SqlValue[] | undefined;
+    if (!stored) return false;
+    if (olderThan !== undefined && !(typeof stored[0] === 'number' && stored[0] < olderThan)) return false;
+    const values = columns.map((path) => columnValue(doc, path));
+    const changed = values.map((value, index) => value !== stored[index + 1]);
+    const key = changed.map((set) => (set ? '1' : '0')).join('');
+    let update = updates.get(key);
+    if (!update) {
+      const names = columns.filter((_, index) => changed[index]).map((path) => quoted(columnOf(path)));
+      update = this.store.db.prepare<SqlValue[]>(`UPDATE ${this.table} SET doc = ?${names.map((n) => `, ${n} = ?`).join('')} WHERE id = ?`);
+      updates.set(key, update);
+    }
+    try {
+      update.run(JSON.stringify(doc), ...values.filter((_, index) => changed[index]), doc._id);
+    } catch (error) {
+      throw this.translate(error);
+    }
+    this.writeElements(doc);
+    return true;
   }
 
   private fieldSql(path: string): string {
@@ -163,15 +196,17 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
 
   private write(doc: T, isNew: boolean): void {
     if (typeof doc._id !== 'string' || doc._id.length === 0) throw new ValidationError('Documents need a string _id');
-    const { columns, insert, update } = this.writeStatements;
-    const values = columns.map((path) => columnValue(doc, path));
+    if (!isNew) {
+      this.updateRow(doc);
+      return;
+    }
+    const { columns, insert } = this.writeStatements;
     try {
-      if (isNew) insert.run(doc._id, JSON.stringify(doc), ...values);
-      else update.run(JSON.stringify(doc), ...values, doc._id);
+      insert.run(doc._id, JSON.stringify(doc), ...columns.map((path) => columnValue(doc, path)));
     } catch (error) {
       throw this.translate(error);
     }
-    this.writeElements(doc, isNew);
+    this.writeElements(doc, true);
   }
 
   /** A unique-index violation is the port's duplicate_key conflict. */
@@ -184,18 +219,31 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
     return error;
   }
 
-  /** `isNew`: the document was just inserted, so it has no elements to replace (an insert over an existing id fails first). */
+  /**
+   * Keeps the element table of a multikey index in step with the document: only the elements that came or went are
+   * written (`isNew`: it was just inserted, so it has none yet; an insert over an existing id fails first).
+   */
   private writeElements(doc: T, isNew = false): void {
     if (this.meta.multikey.size === 0) return;
-    if (!isNew) this.store.prepare(`DELETE FROM ${this.elementTable} WHERE id = ?`).run(doc._id);
-    const insert = this.store.prepare(`INSERT OR IGNORE INTO ${this.elementTable} (path, value, id) VALUES (?, ?, ?)`);
+    const keyOf = (path: string, value: SqlValue) => JSON.stringify([path, value]);
+    const wanted = new Map<string, [string, SqlValue]>();
     for (const path of this.meta.multikey) {
       const value = getPath(doc, path);
       for (const element of Array.isArray(value) ? value : [value]) {
         if (element === undefined || (element !== null && typeof element === 'object')) continue;
-        insert.run(path, toSql(element), doc._id);
+        const sql = toSql(element);
+        wanted.set(keyOf(path, sql), [path, sql]);
       }
     }
+    if (!isNew) {
+      const stored = this.store.prepare(`SELECT path, value FROM ${this.elementTable} WHERE id = ?`).all(doc._id) as Array<{ path: string; value: SqlValue }>;
+      const remove = this.store.prepare(`DELETE FROM ${this.elementTable} WHERE path = ? AND value = ? AND id = ?`);
+      for (const { path, value } of stored) {
+        if (!wanted.delete(keyOf(path, value))) remove.run(path, value, doc._id);
+      }
+    }
+    const insert = this.store.prepare(`INSERT OR IGNORE INTO ${this.elementTable} (path, value, id) VALUES (?, ?, ?)`);
+    for (const [path, value] of wanted.values()) insert.run(path, value, doc._id);
   }
 
   private remove(id: string): void {
@@ -217,14 +265,14 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
       // A projector's guarded write: one UPDATE that applies only over an older document, else an insert.
       const guard = positionGuardOf(filter);
       if (guard !== null && filter._id === doc._id) {
-        if (this.writeExisting(doc, guard)) return { matched: 1, modified: 1, upsertedId: null };
+        if (this.updateRow(doc, guard)) return { matched: 1, modified: 1, upsertedId: null };
         if (!options.upsert) return { matched: 0, modified: 0, upsertedId: null };
         this.write(doc, true); // a newer document with this id makes this a duplicate_key, as on MongoDB
         return { matched: 0, modified: 0, upsertedId: doc._id };
       }
       // By id: one UPDATE, no read and parse of the old document.
       if (isIdOnly(filter) && filter._id === doc._id) {
-        if (this.writeExisting(doc)) return { matched: 1, modified: 1, upsertedId: null };
+        if (this.updateRow(doc)) return { matched: 1, modified: 1, upsertedId: null };
         if (!options.upsert) return { matched: 0, modified: 0, upsertedId: null };
         this.write(doc, true);
         return { matched: 0, modified: 0, upsertedId: doc._id };
@@ -239,20 +287,6 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
       this.write(doc, true);
       return { matched: 0, modified: 0, upsertedId: doc._id };
     });
-  }
-
-  /** Updates the stored document with this id, if there is one (older than `olderThan`, when given). */
-  private writeExisting(doc: T, olderThan?: number): boolean {
-    const { columns, update, updateIfOlder } = this.writeStatements;
-    const values = [JSON.stringify(doc), ...columns.map((path) => columnValue(doc, path)), doc._id];
-    try {
-      const changes = olderThan === undefined ? update.run(...values).changes : updateIfOlder.run(...values, olderThan).changes;
-      if (changes === 0) return false;
-    } catch (error) {
-      throw this.translate(error);
-    }
-    this.writeElements(doc);
-    return true;
   }
 
   async updateOne(filter: Filter, update: Update, options: { upsert?: boolean } = {}): Promise<WriteResult> {
