@@ -55,8 +55,6 @@ export class SqliteEventStore implements EventStore {
   readonly kind = 'embedded';
   private readonly db: Database.Database;
   private readonly statements;
-  /** Nested in the flush's transaction, one append is a savepoint: its failure leaves the others committed. */
-  private readonly appendIsolated;
   private readonly commitListeners = new Set<() => void>();
   private pending: PendingAppend[] = [];
   private flushScheduled = false;
@@ -103,7 +101,6 @@ export class SqliteEventStore implements EventStore {
       head: this.db.prepare<[], { position: number | null }>('SELECT max(position) AS position FROM events'),
     };
     // Should the background worker die, SQLite checkpoints on its own again: slower, never unbounded.
-    this.appendIsolated = this.db.transaction((request: PendingAppend) => this.appendInTransaction(request));
     this.checkpointer = options.checkpoints === false ? null : new BackgroundCheckpointer(file, {
       onFailure: () => this.db.pragma('wal_autocheckpoint = 1000'),
       walLimitBytes: options.walLimitBytes,
@@ -160,7 +157,11 @@ export class SqliteEventStore implements EventStore {
     });
   }
 
-  /** Commits every pending append in one transaction; each append is isolated in its own savepoint. */
+  /**
+   * Commits every pending append in one transaction. An append is one INSERT after checks that throw before it
+   * writes, and SQLite backs out a failed statement by itself, so one append's failure leaves the others to
+   * commit with no savepoint around each.
+   */
   private flush(): void {
     this.flushScheduled = false;
     if (this.pending.length === 0) return;
@@ -187,8 +188,11 @@ export class SqliteEventStore implements EventStore {
         outcomes = [];
         for (const request of batch) {
           try {
-            outcomes.push({ ok: true, value: this.appendIsolated(request) });
+            outcomes.push({ ok: true, value: this.appendInTransaction(request) });
           } catch (error) {
+            // An I/O error or a full disk can make SQLite roll the whole transaction back: then nothing of this batch
+            // is written, and the appends after it must not run outside a transaction, each committing on its own.
+            if (!this.db.inTransaction) throw error;
             outcomes.push({ ok: false, error });
           }
         }

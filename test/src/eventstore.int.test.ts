@@ -42,6 +42,32 @@ test('embedded event store commits appends of one turn together and isolates a f
   await store.close();
 });
 
+test('embedded event store: an append refused by SQLite itself leaves the others of its commit; a rolled-back commit stores none of them', async (t) => {
+  const file = join(dir, 'refused.sqlite');
+  await new SqliteEventStore(file).close();
+  // Triggers stand in for failures inside SQLite: ABORT backs out one statement, ROLLBACK the whole transaction (as a
+  // full disk or an I/O error may).
+  const raw = new Database(file);
+  raw.exec(`CREATE TRIGGER refuse_one BEFORE INSERT ON events WHEN NEW.type = 'Refused' BEGIN SELECT RAISE(ABORT, 'refused'); END;
+    CREATE TRIGGER refuse_all BEFORE INSERT ON events WHEN NEW.type = 'Fatal' BEGIN SELECT RAISE(ROLLBACK, 'rolled back'); END;`);
+  raw.close();
+  const store = new SqliteEventStore(file);
+  t.teardown(() => store.close());
+  let n = 0;
+  const append = (stream: string, type: string) => {
+    const id = `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`;
+    return store.append(stream, [{ type, data: {}, metadata: { eventId: id, correlationId: id, causationId: id, userId: null, timestamp: new Date().toISOString() } }], 'no-stream');
+  };
+  const one = await Promise.allSettled([append('a-1', 'A'), append('a-2', 'Refused'), append('a-3', 'A')]);
+  t.deepEqual(one.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+  t.deepEqual((await store.readAll()).map((e) => e.stream), ['a-1', 'a-3']);
+  const all = await Promise.allSettled([append('b-1', 'A'), append('b-2', 'Fatal'), append('b-3', 'A')]);
+  t.deepEqual(all.map((r) => r.status), ['rejected', 'rejected', 'rejected'], 'nothing acknowledged that was rolled back, nothing committed on its own');
+  t.deepEqual((await store.readAll()).map((e) => e.stream), ['a-1', 'a-3']);
+  await append('c-1', 'A');
+  t.deepEqual((await store.readAll()).map((e) => e.stream), ['a-1', 'a-3', 'c-1'], 'and the log goes on');
+});
+
 test('embedded event store checkpoints its WAL in the background, not inside commits', async (t) => {
   const path = join(dir, 'checkpoint.sqlite');
   const store = new SqliteEventStore(path);
