@@ -83,7 +83,12 @@ export class SqliteReadStore implements ReadStore {
    * once when no other transaction is pending, otherwise queued behind them.
    */
   exclusive<R>(fn: () => R, inTransaction = false): Promise<R> {
-    if (inTransaction) return Promise.resolve(fn());
+    if (inTransaction) {
+      // SQLite rolls a transaction back by itself on some failures (a full disk, an I/O error): a write after that
+      // would commit on its own (a batch's checkpoints without its documents), so it fails instead.
+      if (!this.db.inTransaction) return Promise.reject(new Error('The read store rolled this transaction back after an earlier failure'));
+      return Promise.resolve(fn());
+    }
     if (this.transactionsPending === 0 && !this.checkpointer?.wantsReset) {
       try {
         return Promise.resolve(this.db.transaction(fn).immediate());

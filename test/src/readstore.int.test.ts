@@ -116,6 +116,25 @@ test('an update rewrites only the index entries whose values change (fewer pages
   t.deepEqual(await members.find({ tags: first!.tags[0]! }), [], 'an element that went is gone');
 });
 
+test('after SQLite rolls a transaction back by itself, its later writes fail instead of committing on their own', async (t) => {
+  const store = new SqliteReadStore(join(dir, 'rolled-back.sqlite'));
+  t.teardown(() => store.close());
+  await store.ensureIndexes('docs', []);
+  // A trigger stands in for a full disk or an I/O error, after which SQLite has rolled the whole transaction back.
+  store.db.exec(`CREATE TRIGGER fail_all BEFORE INSERT ON c_docs WHEN NEW.id = 'fatal' BEGIN SELECT RAISE(ROLLBACK, 'rolled back'); END`);
+  const outcome = await store.withTransaction(async (tx) => {
+    const docs = tx.collection('docs');
+    await docs.insertOne({ _id: 'first' });
+    // A caller that swallows the failure (as a projector's own error handling might) and writes on.
+    await docs.insertOne({ _id: 'fatal' }).catch(() => undefined);
+    await docs.replaceOne({ _id: 'checkpoint' }, { _id: 'checkpoint', position: 9 }, { upsert: true });
+  }).then(() => 'committed', (error: Error) => error.message);
+  t.deepEqual(await store.collection('docs').find({}), [], 'nothing of it is stored, the write after the failure included');
+  t.regex(outcome, /rolled this transaction back/);
+  await store.collection('docs').insertOne({ _id: 'later' });
+  t.deepEqual((await store.collection('docs').find({})).map((doc) => doc._id), ['later']);
+});
+
 test('a transaction owns the connection: others do not read its uncommitted writes, and their writes are not rolled back with it', async (t) => {
   const store = new SqliteReadStore(join(mkdtempSync(join(tmpdir(), 'letsapp-read-')), 'read.sqlite'));
   t.teardown(() => store.close());
