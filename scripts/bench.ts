@@ -1,6 +1,7 @@
 /**
  * npm run bench [-- --users 200 --sockets 1000 --seconds 6 --rate 2000 --window 4 --rest-concurrency 32 --profile DIR]
  * npm run bench -- --replay 100000   (generate that many events, time a full rebuild of every projector)
+ * npm run bench -- --sync-backlog 100000   (one user syncs that many waiting messages; the event loop meanwhile)
  *
  * Starts the server on the embedded default in a temp dir (a child process) and loads it from this process:
  *  1. socket throughput: every socket sends direct and group messages, `window` in flight, as fast as acks come;
@@ -29,6 +30,7 @@ import { replayBench } from './bench/replay.ts';
 import { makeBigGroup, measureFanout, type FanoutResult } from './bench/fanout.ts';
 import { liftedRateLimits } from '../src/rateLimit/policies.ts';
 import { uploadBench } from './bench/upload.ts';
+import { syncBacklogBench } from './bench/syncBacklog.ts';
 
 const { values } = parseArgs({
   options: {
@@ -51,6 +53,8 @@ const { values } = parseArgs({
     'fanout-rate': { type: 'string', default: '60' },
     /** Instead of the phases: upload this many 8 MiB files and compare with a plain file copy. */
     upload: { type: 'string' },
+    /** Instead of the phases: one user syncs this many waiting messages while another pings the server. */
+    'sync-backlog': { type: 'string' },
     /** `off` runs the server with PRESENCE_ENABLED=false, to measure what presence costs. */
     presence: { type: 'string', default: 'on' },
   },
@@ -77,6 +81,21 @@ if (values.replay !== undefined) {
   console.log(`\nLetsApp replay @ ${commit}: ${replayed.events} events rebuilt through ${replayed.projectors.length} projectors in `
     + `${replayed.seconds.toFixed(1)} s = ${replayed.eventsPerSecond} events/s (generated in ${replayed.generateSeconds.toFixed(1)} s)\nresults: ${file}`);
   process.exit(0);
+}
+if (values['sync-backlog'] !== undefined) {
+  const backlog = Number(values['sync-backlog']);
+  if (!Number.isInteger(backlog) || backlog < 1) throw new Error('--sync-backlog takes a number of messages, at least 1');
+  const synced = await syncBacklogBench(backlog, log, values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []);
+  const commit = commitOf();
+  const result = { commit, takenAt: new Date().toISOString(), mode: 'sync-backlog', ...synced };
+  mkdirSync(values.out!, { recursive: true });
+  const file = join(values.out!, `sync-backlog-${commit}-${result.takenAt.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  const ping = synced.pingRoundTripMs;
+  console.log(`\nLetsApp sync of a backlog @ ${commit}: ${synced.backlog} messages in ${synced.syncSeconds} s (${synced.framesPerSecond} frames/s, `
+    + `${synced.complete ? 'each once' : 'INCOMPLETE or duplicated'}); server event loop p99 / max ${synced.eventLoopDelayMs.worstWindowP99} / `
+    + `${synced.eventLoopDelayMs.max} ms; another user's ping p50 / p99 / max ${ping.p50} / ${ping.p99} / ${ping.max} ms (${ping.samples} pings)\nresults: ${file}`);
+  process.exit(synced.complete ? 0 : 1);
 }
 if (values.upload !== undefined) {
   const files = Number(values.upload);
