@@ -10,6 +10,9 @@ import {
   COLLECTION_NAME, PATH_COLUMN, columnOf, elementTableOf, quoted, tableOf, type CollectionMeta, type SqlValue,
 } from './sqliteSchema.ts';
 
+/** Which fields of which collections have a multikey index (an element table), for every connection to find. */
+const MULTIKEY_PATHS = 'read_store_multikey_paths';
+
 /**
  * The embedded read store: one SQLite table per collection holding JSON documents, the declared indexed
  * fields copied into indexed columns, and an element table for multikey (array) indexes.
@@ -115,6 +118,13 @@ export class SqliteReadStore implements ReadStore {
           if (path) meta.columns.add(path);
         }
       }
+      // Multikey fields declared by another connection (the projection worker's, for the serving thread's): queries
+      // on them go through the element table, not a parse of every document.
+      if (this.tableExists(MULTIKEY_PATHS)) {
+        for (const { path } of this.prepare(`SELECT path FROM ${MULTIKEY_PATHS} WHERE collection = ?`).all(collection) as Array<{ path: string }>) {
+          meta.multikey.add(path);
+        }
+      }
       this.meta.set(collection, meta);
     }
     return meta;
@@ -161,7 +171,9 @@ export class SqliteReadStore implements ReadStore {
         this.db.exec(`
           CREATE TABLE IF NOT EXISTS ${elementTableOf(collection)} (path TEXT NOT NULL, value, id TEXT NOT NULL,
             PRIMARY KEY (path, value, id)) WITHOUT ROWID;
-          CREATE INDEX IF NOT EXISTS ${elementTableOf(collection)}_by_id ON ${elementTableOf(collection)} (id)`);
+          CREATE INDEX IF NOT EXISTS ${elementTableOf(collection)}_by_id ON ${elementTableOf(collection)} (id);
+          CREATE TABLE IF NOT EXISTS ${MULTIKEY_PATHS} (collection TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (collection, path)) WITHOUT ROWID`);
+        this.db.prepare(`INSERT OR IGNORE INTO ${MULTIKEY_PATHS} (collection, path) VALUES (?, ?)`).run(collection, paths[0]!);
         continue;
       }
       for (const path of paths) if (path !== '_id') this.ensureColumn(collection, path);
@@ -256,6 +268,10 @@ export class SqliteReadStore implements ReadStore {
           this.db.exec(`DROP TABLE IF EXISTS ${target}`);
           if (this.tableExists(source)) this.db.exec(`ALTER TABLE ${source} RENAME TO ${target}`);
         }
+        if (this.tableExists(MULTIKEY_PATHS)) {
+          this.db.prepare(`DELETE FROM ${MULTIKEY_PATHS} WHERE collection = ?`).run(to);
+          this.db.prepare(`UPDATE ${MULTIKEY_PATHS} SET collection = ? WHERE collection = ?`).run(to, from);
+        }
         const fromMeta = this.metaOf(from);
         this.meta.set(to, { multikey: new Set(fromMeta.multikey), columns: new Set(fromMeta.columns) });
         this.meta.delete(from);
@@ -274,6 +290,7 @@ export class SqliteReadStore implements ReadStore {
 
   private dropCollectionNow(name: string): void {
     this.db.exec(`DROP TABLE IF EXISTS ${tableOf(name)}; DROP TABLE IF EXISTS ${elementTableOf(name)}`);
+    if (this.tableExists(MULTIKEY_PATHS)) this.db.prepare(`DELETE FROM ${MULTIKEY_PATHS} WHERE collection = ?`).run(name);
     this.collections.delete(name);
     this.transactionCollections.delete(name);
     this.meta.delete(name);

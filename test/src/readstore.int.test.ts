@@ -52,6 +52,33 @@ test('embedded read store serves indexed queries from indexes, not table scans (
   await store.close();
 });
 
+test('a second connection that never declared the indexes (the serving thread beside the projection worker) still queries a multikey field through its index', async (t) => {
+  const file = join(dir, 'multikey-reader.sqlite');
+  const writer = new SqliteReadStore(file);
+  t.teardown(() => writer.close());
+  await writer.ensureIndexes('entries', [{ key: { userIds: 1 }, multikey: true }, { key: { position: 1 } }]);
+  await writer.withTransaction(async (tx) => {
+    for (let position = 1; position <= 20_000; position++) {
+      await tx.collection('entries').insertOne({ _id: String(position), position, userIds: position % 1_000 === 0 ? ['named'] : [] });
+    }
+  });
+  const reader = new SqliteReadStore(file, { checkpoints: false });
+  t.teardown(() => reader.close());
+  const prepared: string[] = [];
+  const prepare = reader.prepare.bind(reader);
+  reader.prepare = (sql, db) => {
+    prepared.push(sql);
+    return prepare(sql, db);
+  };
+  const page = await reader.collection<{ _id: string; position: number }>('entries').find({ userIds: 'named', position: { $gt: 0 } }, { sort: { position: 1 }, limit: 500 });
+  t.deepEqual(page.map((doc) => doc.position), Array.from({ length: 20 }, (_, i) => (i + 1) * 1_000));
+  const sql = prepared.find((text) => text.startsWith('SELECT doc'))!;
+  const params = Array.from({ length: (sql.match(/\?/g) ?? []).length }, () => null);
+  const plan = (reader.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>).map((row) => row.detail).join(' | ');
+  t.regex(plan, /c_entries__elements USING PRIMARY KEY/, sql);
+  t.notRegex(sql, /json_each/, 'not a parse of every document in the collection');
+});
+
 test('embedded read store keeps index columns filled for a collection declared in an earlier run', async (t) => {
   const file = join(dir, 'columns.sqlite');
   const first = new SqliteReadStore(file);
