@@ -47,7 +47,8 @@ function setMember(doc: GroupDoc, userId: string, role: GroupRole | null, at: st
 
 export const groupsProjector: Projector = {
   name: GROUPS,
-  collections: { [GROUPS]: [{ key: { memberIds: 1 }, multikey: true }] },
+  // By icon: the media collector keeps an unattached upload that is a group's icon, and a viewer may see it.
+  collections: { [GROUPS]: [{ key: { memberIds: 1 }, multikey: true }, { key: { iconMediaId: 1 } }] },
   handles: new Set(groupEventTypes),
   async apply(recorded, context) {
     const event = recorded as unknown as GroupEvent;

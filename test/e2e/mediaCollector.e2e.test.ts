@@ -5,6 +5,8 @@ import { eventUpcaster } from '../../commands/upcasters.ts';
 import { CommandHandler } from '../../src/commandHandler.ts';
 import { LocalBlobStore } from '../../src/media/blobStore.ts';
 import { collectMedia } from '../../src/media/mediaCollector.ts';
+import { SqliteReadStore } from '../../src/readstore/sqlite.ts';
+import { GROUPS } from '../../projections/groups.ts';
 import { registerUser, request, startTestApp } from '../helpers/app.ts';
 
 const HOUR = 3_600_000;
@@ -51,4 +53,22 @@ test('the collector expires uploads never attached, deletes bytes no live file n
   t.true(await blobs.exists(attached.sha256), 'attached: kept');
   t.true(await blobs.exists(sharedB.sha256), 'shared bytes: kept for the owner who did not delete them');
   t.is((await fetch(`${app.url}/api/media/${lonely.id}`, { headers: { authorization: `Bearer ${a.accessToken}` } })).status, 404, 'an expired upload is gone');
+});
+
+test('whether an upload is a group\'s icon is answered from an index, not a scan of every group', async (t) => {
+  const app = await startTestApp({ env: { MEDIA_GC_INTERVAL_MS: '0' } });
+  t.teardown(() => app.dispose());
+  const store = app.readStore as SqliteReadStore;
+  const prepared: string[] = [];
+  const prepare = store.prepare.bind(store);
+  store.prepare = (sql, db) => {
+    prepared.push(sql);
+    return prepare(sql, db);
+  };
+  await store.collection(GROUPS).countDocuments({ iconMediaId: 'some-upload' }, { limit: 1 });
+  const sql = prepared.find((text) => text.startsWith('SELECT count'))!;
+  const params = Array.from({ length: (sql.match(/\?/g) ?? []).length }, () => null);
+  const plan = (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>).map((row) => row.detail).join(' | ');
+  t.regex(plan, /USING (COVERING )?INDEX ix_/, sql);
+  t.notRegex(plan, /SCAN c_groups/, sql);
 });
