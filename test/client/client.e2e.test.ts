@@ -6,7 +6,7 @@ import {
   LetsAppClient, LetsAppError, memoryStore, reconnectDelay, type ClientStore, type LetsAppClientOptions, type ServerFrame,
 } from '../../client/index.ts';
 import { serverFrame } from '../../src/realtime/protocol.ts';
-import { request, startTestApp, tempDir, testEnv } from '../helpers/app.ts';
+import { holdWriteLock, request, startTestApp, tempDir, testEnv } from '../helpers/app.ts';
 import { fakeGemini } from '../helpers/fakeGemini.ts';
 import { spawnServer } from '../helpers/process.ts';
 
@@ -367,15 +367,12 @@ test('a send answered `unavailable` (the projection lagging past the wait) stays
   ada.on('send.failed', ({ error }) => failed.push(error.code));
   // The projections are held back (the read store locked): a send is still acked once durable, but a reply waits
   // for the projections before it checks what it replies to, past the wait: 503 unavailable.
-  const { default: Database } = await import('better-sqlite3');
-  const holder = new Database(`${app.storageDir}/read.sqlite`);
-  holder.exec('BEGIN IMMEDIATE');
+  const holder = holdWriteLock(app.storageDir);
   const first = await ada.sendMessage({ recipientId: bob.user.id, text: 'first' });
   const reply = ada.sendMessage({ recipientId: bob.user.id, text: 'a reply', replyTo: first.id });
   await new Promise((resolve) => setTimeout(resolve, 1_500));
   t.is(ada.pending.length, 1, 'still queued after the 503');
-  holder.exec('COMMIT');
-  holder.close();
+  holder.release();
   const sent = await reply;
   t.is(sent.replyTo, first.id);
   t.deepEqual(failed, []);

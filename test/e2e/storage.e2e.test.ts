@@ -1,9 +1,8 @@
 import test from 'ava';
-import Database from 'better-sqlite3';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from '../helpers/socket.ts';
-import { registerUser, request, startTestApp, tempDir } from '../helpers/app.ts';
+import { holdWriteLock, registerUser, request, startTestApp, tempDir } from '../helpers/app.ts';
 
 test('the databases and their WAL files are readable by the server\'s user only', async (t) => {
   const storageDir = join(tempDir(), 'storage');
@@ -21,14 +20,9 @@ test.serial('an operator script holding both write locks for 1 s does not freeze
   t.teardown(() => app.dispose());
   const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
   // Another process would do this: hold each database's write lock, as a rebuild or prune-feed batch does.
-  const holders = ['events.sqlite', 'read.sqlite'].map((name) => {
-    const db = new Database(join(app.storageDir, name));
-    db.pragma('busy_timeout = 2000');
-    db.exec('BEGIN IMMEDIATE');
-    return db;
-  });
+  const holders = (['events.sqlite', 'read.sqlite'] as const).map((name) => holdWriteLock(app.storageDir, name));
   const heldUntil = performance.now() + 1_000;
-  const release = setTimeout(() => { for (const db of holders) { db.exec('COMMIT'); db.close(); } }, 1_000);
+  const release = setTimeout(() => { for (const holder of holders) holder.release(); }, 1_000);
   t.teardown(() => clearTimeout(release));
 
   const send = request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'waits for the lock' } });
@@ -91,8 +85,7 @@ test('a send is answered once durable while the projection lags; reads wait for 
   t.teardown(() => app.dispose());
   const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
   // The read store is locked (a long operator transaction): the event log still takes the write.
-  const holder = new Database(join(app.storageDir, 'read.sqlite'));
-  holder.exec('BEGIN IMMEDIATE');
+  const holder = holdWriteLock(app.storageDir);
   const body = { recipientId: b.user.id, text: 'stored while lagging', clientMessageId: 'lagging-1' };
   const lagging = await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body });
   t.is(lagging.status, 201, 'durable, so acknowledged');
@@ -100,8 +93,7 @@ test('a send is answered once durable while the projection lags; reads wait for 
   const early = await request(app.url, 'GET', `/api/messages?with=${a.user.id}`, { token: b.accessToken });
   t.is(early.status, 503);
   t.is(early.body.error.code, 'unavailable');
-  holder.exec('COMMIT');
-  holder.close();
+  holder.release();
   const retried = await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body });
   t.is(retried.status, 200, 'the retry finds the stored message');
   t.is(retried.body.message.id, lagging.body.message.id);
@@ -113,15 +105,13 @@ test('a read after a send waits for the projection: the recipient\'s GET during 
   const app = await startTestApp({ projection: { waitTimeoutMs: 5_000 } });
   t.teardown(() => app.dispose());
   const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
-  const holder = new Database(join(app.storageDir, 'read.sqlite'));
-  holder.exec('BEGIN IMMEDIATE');
+  const holder = holdWriteLock(app.storageDir);
   const sent = await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'wait for me' } });
   t.is(sent.status, 201, 'answered while the projection cannot write');
   // Without the wait this read would come from the committed read model, which does not have the message yet.
   const reading = request(app.url, 'GET', `/api/messages?with=${a.user.id}`, { token: b.accessToken });
   await new Promise((resolve) => setTimeout(resolve, 300));
-  holder.exec('COMMIT');
-  holder.close();
+  holder.release();
   const page = await reading;
   t.is(page.status, 200);
   t.deepEqual(page.body.messages.map((m: any) => m.id), [sent.body.message.id]);
@@ -133,15 +123,13 @@ test('typing and a read mark over the socket right after a REST send that is not
   const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
   const socket = await connect(app.wsUrl, a.accessToken);
   t.teardown(() => socket.close());
-  const holder = new Database(join(app.storageDir, 'read.sqlite'));
-  holder.exec('BEGIN IMMEDIATE');
+  const holder = holdWriteLock(app.storageDir);
   const sent = await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'first words' } });
   t.is(sent.status, 201);
   socket.send({ type: 'typing', id: 't1', with: b.user.id });
   socket.send({ type: 'message.read', id: 'r1', with: b.user.id, messageId: sent.body.message.id });
   await new Promise((resolve) => setTimeout(resolve, 300));
-  holder.exec('COMMIT');
-  holder.close();
+  holder.release();
   t.like(await socket.next((f) => f.id === 't1'), { type: 'typing.ok' });
   t.like(await socket.next((f) => f.id === 'r1'), { type: 'message.read.ok', messageId: sent.body.message.id });
 });

@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +7,22 @@ import { loadConfig, type Config } from '../../src/config.ts';
 import { liftedRateLimits } from '../../src/rateLimit/policies.ts';
 
 export const tempDir = (prefix = 'letsapp-test-') => mkdtempSync(join(tmpdir(), prefix));
+
+/**
+ * Holds the write lock of a store in the storage dir from a connection of its own, as another process (an operator's
+ * script) would: with the read store's, the projections cannot write until `release()`.
+ */
+export function holdWriteLock(storageDir: string, file: 'read.sqlite' | 'events.sqlite' = 'read.sqlite'): { release(): void } {
+  const db = new Database(join(storageDir, file));
+  db.pragma('busy_timeout = 2000');
+  db.exec('BEGIN IMMEDIATE');
+  return {
+    release() {
+      db.exec('COMMIT');
+      db.close();
+    },
+  };
+}
 
 /** The environment of every test server: ephemeral loopback ports, fixed secrets, fast bcrypt, no rate limit. */
 export const testEnv = (storageDir: string): Record<string, string> => ({
