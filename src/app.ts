@@ -125,6 +125,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const commands = new CommandHandler(eventStore, eventUpcaster);
   // Sends answered before a restart may not be projected yet: reads wait for them too.
   commands.acknowledge(await eventStore.headPosition());
+  // Every write this server acknowledged is readable: one number in memory, not a query of the log (a page of $all
+  // on EventStoreDB). Sends answer before their projection; the reads and the lookups after them wait for this.
+  const caughtUp = () => projections.waitFor(commands.acknowledgedPosition);
   const tokens = new TokenService(config.jwtSecret, config.jwtExpiresInSeconds);
   const authenticator = new Authenticator(tokens, readStore);
   const auth = new AuthService(commands, readStore, projections, tokens, new PasswordHasher(config.bcryptCost));
@@ -134,7 +137,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const blobs = await new LocalBlobStore(join(config.storageDir, 'media')).init();
   const images = new ImageProcessor({ maxPixels: 40_000_000, concurrency: 2, maxQueue: 32 });
   const media = new MediaService({ commands, readStore, projections, access, blobs, images, settings: config.media });
-  const messaging = new MessagingService(commands, readStore, projections, access, blocks, media);
+  const messaging = new MessagingService(commands, readStore, projections, access, blocks, media, caughtUp);
   const groups = new GroupService(commands, readStore, projections, blocks, media);
   const contacts = new ContactService(commands, readStore, projections);
   const profiles = new ProfileService(commands, readStore, projections, blocks);
@@ -161,9 +164,6 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     settings: { model: config.ai.model, serverApiKey: config.geminiApiKey, contextTokenBudget: config.ai.contextTokenBudget, maxOutputTokens: config.ai.maxOutputTokens, baseUrl: config.ai.baseUrl },
   });
 
-  // Every write this server acknowledged is readable: one number in memory, not a query of the log (a page of $all
-  // on EventStoreDB). Sends answer before their projection; the reads and the lookups after them wait for this.
-  const caughtUp = () => projections.waitFor(commands.acknowledgedPosition);
   const handlers = frameHandlers({
     messaging, access, blocks, presence, ai, calls, logger, readStore, projections, clock, sendToUser: (userId, bytes) => gateway.sendToUser(userId, bytes),
     caughtUp,

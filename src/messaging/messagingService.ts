@@ -55,6 +55,8 @@ export class MessagingService {
     private readonly access: ConversationAccess,
     private readonly blocks: Blocks,
     private readonly media: Pick<MediaService, 'ownedLive'>,
+    /** Until the projections have every write acknowledged so far (the same wait as REST reads, see mountRoutes). */
+    private readonly caughtUp: () => Promise<void>,
   ) {}
 
   /**
@@ -99,11 +101,6 @@ export class MessagingService {
     // A retry: the first send may not be projected yet.
     await this.caughtUp();
     return { message: await this.requireMessage(messageId, conversationId), created: false };
-  }
-
-  /** Until the projections have every write acknowledged so far (the same wait as REST reads, see mountRoutes). */
-  private caughtUp(): Promise<void> {
-    return this.projections.waitFor(this.commands.acknowledgedPosition);
   }
 
   async edit(actorId: string, messageId: string, content: { text?: string | undefined; encrypted?: SendInput['encrypted'] }, metadata: CommandMetadata): Promise<PublicMessage> {
