@@ -28,7 +28,7 @@ import { Latencies, LoadSocket, runFor } from './bench/load.ts';
 import { measureRawAppends } from './bench/rawSqlite.ts';
 import { replayBench } from './bench/replay.ts';
 import { makeBigGroup, measureFanout, type FanoutResult } from './bench/fanout.ts';
-import { liftedRateLimits } from '../src/rateLimit/policies.ts';
+import { benchServerEnv } from './bench/serverEnv.ts';
 import { uploadBench } from './bench/upload.ts';
 import { syncBacklogBench } from './bench/syncBacklog.ts';
 
@@ -68,6 +68,13 @@ const options = {
 
 const log = (message: string) => process.stderr.write(`${message}\n`);
 const commitOf = () => { try { return execSync('git rev-parse --short HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return 'unknown'; } };
+/** Writes a run's results to `<prefix>-<commit>-<time>.json` under --out; returns the file's path. */
+function saveResults(prefix: string, result: { commit: string; takenAt: string }): string {
+  mkdirSync(values.out!, { recursive: true });
+  const file = join(values.out!, `${prefix}-${result.commit}-${result.takenAt.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  return file;
+}
 
 if (values.replay !== undefined) {
   const total = Number(values.replay);
@@ -75,9 +82,7 @@ if (values.replay !== undefined) {
   const replayed = await replayBench(total, log);
   const commit = commitOf();
   const result = { commit, takenAt: new Date().toISOString(), mode: 'replay', ...replayed };
-  mkdirSync(values.out!, { recursive: true });
-  const file = join(values.out!, `replay-${commit}-${result.takenAt.replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  const file = saveResults('replay', result);
   console.log(`\nLetsApp replay @ ${commit}: ${replayed.events} events rebuilt through ${replayed.projectors.length} projectors in `
     + `${replayed.seconds.toFixed(1)} s = ${replayed.eventsPerSecond} events/s (generated in ${replayed.generateSeconds.toFixed(1)} s)\nresults: ${file}`);
   process.exit(0);
@@ -88,9 +93,7 @@ if (values['sync-backlog'] !== undefined) {
   const synced = await syncBacklogBench(backlog, log, values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []);
   const commit = commitOf();
   const result = { commit, takenAt: new Date().toISOString(), mode: 'sync-backlog', ...synced };
-  mkdirSync(values.out!, { recursive: true });
-  const file = join(values.out!, `sync-backlog-${commit}-${result.takenAt.replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  const file = saveResults('sync-backlog', result);
   const ping = synced.pingRoundTripMs;
   console.log(`\nLetsApp sync of a backlog @ ${commit}: ${synced.backlog} messages in ${synced.syncSeconds} s (${synced.framesPerSecond} frames/s, `
     + `${synced.complete ? 'each once' : 'INCOMPLETE or duplicated'}); server event loop p99 / max ${synced.eventLoopDelayMs.worstWindowP99} / `
@@ -103,18 +106,14 @@ if (values.upload !== undefined) {
   const uploaded = await uploadBench(files, log);
   const commit = commitOf();
   const result = { commit, takenAt: new Date().toISOString(), mode: 'upload', ...uploaded };
-  mkdirSync(values.out!, { recursive: true });
-  const file = join(values.out!, `upload-${commit}-${result.takenAt.replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  const file = saveResults('upload', result);
   console.log(`\nLetsApp upload @ ${commit}: ${uploaded.sequentialMiBps} MiB/s one at a time, ${uploaded.concurrentMiBps} MiB/s four at once; `
     + `plain file copy + fsync ${uploaded.fileCopyMiBps} MiB/s (ratio ${(uploaded.sequentialMiBps / uploaded.fileCopyMiBps).toFixed(2)})\nresults: ${file}`);
   process.exit(0);
 }
 const storageDir = mkdtempSync(join(tmpdir(), 'letsapp-bench-'));
 const server = await spawnServer({
-  STORAGE_DIR: storageDir, PORT: '0', WS_PORT: '0', HOST: '127.0.0.1', BCRYPT_COST: '4', RATE_LIMITS: liftedRateLimits(),
-  PRESENCE_ENABLED: values.presence === 'off' ? 'false' : 'true',
-  JWT_SECRET_KEY: 'bench-secret-key-that-is-long-enough-0123456789', ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
+  ...benchServerEnv(storageDir), PRESENCE_ENABLED: values.presence === 'off' ? 'false' : 'true',
 }, values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []);
 const serverPid = server.child.pid!;
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
@@ -458,9 +457,7 @@ const result = {
     p99AtRateVsRelayP99: ratio(socketLatency.deliveryLatencyMs.p99, relayLatency.deliveryLatencyMs.p99),
   },
 };
-mkdirSync(values.out!, { recursive: true });
-const file = join(values.out!, `bench-${commit}-${result.takenAt.replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+const file = saveResults('bench', result);
 writeFileSync(join(values.out!, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
 
 const row = (name: string, value: string) => console.log(`${name.padEnd(52)} ${value}`);

@@ -7,9 +7,9 @@ import { directConversationId } from '../../commands/conversations.ts';
 import { messageStream } from '../../commands/messages.ts';
 import { eventUpcaster } from '../../commands/upcasters.ts';
 import { SqliteEventStore } from '../../src/eventstore/sqlite.ts';
-import { liftedRateLimits } from '../../src/rateLimit/policies.ts';
 import { spawnServer, type ServerProcess } from '../lib/spawnServer.ts';
 import { Latencies, LoadSocket } from './load.ts';
+import { benchServerEnv } from './serverEnv.ts';
 
 export interface SyncBacklogResult {
   backlog: number;
@@ -36,10 +36,7 @@ const PASSWORD = 'bench password';
  */
 export async function syncBacklogBench(backlog: number, log: (message: string) => void, nodeArgs: readonly string[] = []): Promise<SyncBacklogResult> {
   const storageDir = mkdtempSync(join(tmpdir(), 'letsapp-backlog-'));
-  const env = {
-    STORAGE_DIR: storageDir, PORT: '0', WS_PORT: '0', HOST: '127.0.0.1', BCRYPT_COST: '4', RATE_LIMITS: liftedRateLimits(),
-    JWT_SECRET_KEY: 'bench-secret-key-that-is-long-enough-0123456789', ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
-  };
+  const env = benchServerEnv(storageDir);
   let server: ServerProcess | null = await spawnServer(env);
   try {
     const call = async (path: string, body?: unknown, method = 'POST') => {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { copyFile, open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { liftedRateLimits } from '../../src/rateLimit/policies.ts';
+import { benchServerEnv } from './serverEnv.ts';
 import { spawnServer } from '../lib/spawnServer.ts';
 
 export interface UploadBenchResult {
@@ -31,8 +31,7 @@ export async function uploadBench(files: number, log: (message: string) => void)
   const body = mp4Like(fileMiB * MiB);
   const dir = mkdtempSync(join(tmpdir(), 'letsapp-upload-bench-'));
   const server = await spawnServer({
-    STORAGE_DIR: join(dir, 'storage'), PORT: '0', WS_PORT: '0', HOST: '127.0.0.1', BCRYPT_COST: '4', RATE_LIMITS: liftedRateLimits(),
-    JWT_SECRET_KEY: 'bench-secret-key-that-is-long-enough-0123456789', ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
+    ...benchServerEnv(join(dir, 'storage')),
     MEDIA_QUOTA_BYTES: String(1024 ** 4), MEDIA_QUOTA_FILES: '1000000', MEDIA_GC_INTERVAL_MS: '0',
   });
   try {
