@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import Database from 'better-sqlite3';
 import sodium from 'libsodium-wrappers';
 import { join } from 'node:path';
@@ -8,9 +8,11 @@ import { request, startTestApp, type TestApp } from '../helpers/app.ts';
 
 let counter = 0;
 
-async function person(app: TestApp) {
+/** A registered user with a client and an end-to-end key pair; the client closes when the test ends. */
+async function person(t: ExecutionContext, app: TestApp) {
   const store = memoryStore();
   const client = new LetsAppClient({ baseUrl: app.url, wsUrl: app.wsUrl, store, WebSocket: WebSocket as unknown as LetsAppClientOptions['WebSocket'] });
+  t.teardown(() => client.close());
   const name = `e2e${++counter}_${process.pid}`;
   await client.register({ email: `${name}@example.test`, username: name, password: 'correct horse battery' });
   await sodium.ready;
@@ -26,8 +28,7 @@ function nextMessage(client: LetsAppClient): Promise<Message> {
 test('an encrypted direct message: the recipient and the sender open it, the server stores and relays only ciphertext', async (t) => {
   const app = await startTestApp();
   t.teardown(() => app.dispose());
-  const [ada, bob] = [await person(app), await person(app)];
-  t.teardown(() => { ada.client.close(); bob.client.close(); });
+  const [ada, bob] = [await person(t, app), await person(t, app)];
   const profile = await request(app.url, 'GET', `/api/users/${bob.id}`, { token: ada.token });
   t.deepEqual(profile.body.user.encryptionKeys.map((key: { keyId: string }) => key.keyId), [bob.e2e.current.keyId], 'Bob\'s public key is on his profile');
 
@@ -54,8 +55,7 @@ test('an encrypted direct message: the recipient and the sender open it, the ser
 test('after Bob rotates his key, new messages use the new one and old ones still open; an altered one does not', async (t) => {
   const app = await startTestApp();
   t.teardown(() => app.dispose());
-  const [ada, bob] = [await person(app), await person(app)];
-  t.teardown(() => { ada.client.close(); bob.client.close(); });
+  const [ada, bob] = [await person(t, app), await person(t, app)];
   const before = await ada.e2e.send(bob.id, 'before the rotation');
   const oldKey = bob.e2e.current.keyId;
   await bob.e2e.rotate();
@@ -71,16 +71,14 @@ test('after Bob rotates his key, new messages use the new one and old ones still
   await t.throwsAsync(bob.e2e.decrypt({ ...before, content: { ...before.content!, ciphertext: bytes.toString('base64') } } as Message), { instanceOf: EncryptionError });
 
   // A third user cannot open it, having no key it was made for.
-  const eve = await person(app);
-  t.teardown(() => eve.client.close());
+  const eve = await person(t, app);
   await t.throwsAsync(eve.e2e.decrypt({ ...after, recipientId: eve.id }), { instanceOf: EncryptionError });
 });
 
 test('publishing is idempotent per id; a different key under a used id is refused with 409 key_id_taken', async (t) => {
   const app = await startTestApp();
   t.teardown(() => app.dispose());
-  const ada = await person(app);
-  t.teardown(() => ada.client.close());
+  const ada = await person(t, app);
   const { keyId, publicKey } = ada.e2e.current;
   const again = await request(app.url, 'PUT', '/api/users/encryption-key', { token: ada.token, body: { keyId, publicKey } });
   t.is(again.status, 200);
@@ -96,9 +94,8 @@ test('publishing is idempotent per id; a different key under a used id is refuse
 test('a key that could not be published is not used to send; the next start publishes it', async (t) => {
   const app = await startTestApp();
   t.teardown(() => app.dispose());
-  const ada = await person(app);
-  const bob = await person(app);
-  t.teardown(() => { ada.client.close(); bob.client.close(); });
+  const ada = await person(t, app);
+  const bob = await person(t, app);
   const published = ada.e2e.current.keyId;
   // The publish fails (the network drops): the new pair is kept, but not used to send.
   const request = ada.client.api.request.bind(ada.client.api);
@@ -118,8 +115,7 @@ test('a key that could not be published is not used to send; the next start publ
 test('a retired key is no longer encrypted to, and what was encrypted with it still opens', async (t) => {
   const app = await startTestApp();
   t.teardown(() => app.dispose());
-  const [ada, bob] = [await person(app), await person(app)];
-  t.teardown(() => { ada.client.close(); bob.client.close(); });
+  const [ada, bob] = [await person(t, app), await person(t, app)];
   const old = bob.e2e.current.keyId;
   const before = await ada.e2e.send(bob.id, 'to the old key');
   await bob.e2e.rotate();
@@ -138,8 +134,7 @@ test('a retired key is no longer encrypted to, and what was encrypted with it st
 test('a user retires only their own keys: another user\'s key id is a 404 and that key stays in use', async (t) => {
   const app = await startTestApp();
   t.teardown(() => app.dispose());
-  const [ada, bob] = [await person(app), await person(app)];
-  t.teardown(() => { ada.client.close(); bob.client.close(); });
+  const [ada, bob] = [await person(t, app), await person(t, app)];
   const adaKey = ada.e2e.current.keyId;
   const denied = await request(app.url, 'DELETE', `/api/users/encryption-key/${adaKey}`, { token: bob.token });
   t.is(denied.status, 404);
