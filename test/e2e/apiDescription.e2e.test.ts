@@ -75,3 +75,13 @@ test('/docs serves Swagger UI pointed at /openapi.json, with its assets, no buil
   const other = await request(app.url, 'GET', '/docs/..%2Fpackage.json');
   t.is(other.status, 400, 'only the named assets');
 });
+
+test('with DEMO_ENABLED=false the demo page and the client\'s modules are not served, and not documented', async (t) => {
+  const app = await startTestApp({ env: { DEMO_ENABLED: 'false' } });
+  t.teardown(() => app.dispose());
+  for (const path of ['/demo', '/demo/config', '/client/client.ts', '/client/demo/main.ts']) {
+    t.is((await request(app.url, 'GET', path)).status, 404, path);
+  }
+  const document = (await request(app.url, 'GET', '/openapi.json')).body;
+  t.false(Object.keys(document.paths).some((path) => path === '/demo' || path.startsWith('/client/')));
+});

@@ -60,3 +60,11 @@ test('a storage dir the server creates is 0700; an existing secrets.json others 
   chmodSync(join(dir, 'secrets.json'), 0o644);
   t.throws(() => loadConfig({ STORAGE_DIR: dir }, () => undefined), { instanceOf: ConfigError, message: /secrets\.json is readable by other users.*chmod 600/ });
 });
+
+test('the web demo is served by default except in production; DEMO_ENABLED decides either way', (t) => {
+  const secrets = { JWT_SECRET_KEY: 'x'.repeat(40), ENCRYPTION_KEY: Buffer.alloc(32).toString('base64') };
+  t.true(loadConfig({ STORAGE_DIR: tempDir(), ...secrets }, () => undefined).demoEnabled);
+  t.false(loadConfig({ NODE_ENV: 'production', STORAGE_DIR: tempDir(), ...secrets }, () => undefined).demoEnabled);
+  t.true(loadConfig({ NODE_ENV: 'production', STORAGE_DIR: tempDir(), DEMO_ENABLED: 'true', ...secrets }, () => undefined).demoEnabled);
+  t.false(loadConfig({ STORAGE_DIR: tempDir(), DEMO_ENABLED: 'false', ...secrets }, () => undefined).demoEnabled);
+});
