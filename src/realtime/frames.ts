@@ -74,6 +74,9 @@ export function frameHandlers({ messaging, access, blocks, presence, ai, calls, 
     };
     connection.beginSync();
     try {
+      // What was acknowledged before the sync (a send answers before its projection) is in what it replays, as every
+      // REST read sees it; live updates meanwhile are held and follow.
+      await caughtUp();
       if (since === undefined) return await snapshot('sync.snapshot');
       if (since < await horizon() || since > await projections.headPosition()) return await snapshot('sync.reset');
       let position = since;

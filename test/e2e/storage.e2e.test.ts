@@ -133,3 +133,22 @@ test('typing and a read mark over the socket right after a REST send that is not
   t.like(await socket.next((f) => f.id === 't1'), { type: 'typing.ok' });
   t.like(await socket.next((f) => f.id === 'r1'), { type: 'message.read.ok', messageId: sent.body.message.id });
 });
+
+test('a sync right after a send that is not projected yet waits for it: the replay holds it, before sync.ok', async (t) => {
+  const app = await startTestApp({ projection: { waitTimeoutMs: 5_000 } });
+  t.teardown(() => app.dispose());
+  const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
+  const since = await app.eventStore.headPosition();
+  const socket = await connect(app.wsUrl, b.accessToken);
+  t.teardown(() => socket.close());
+  const holder = holdWriteLock(app.storageDir);
+  const sent = await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'acknowledged, not projected' } });
+  t.is(sent.status, 201);
+  socket.send({ type: 'sync', id: 'resume', since });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  holder.release();
+  await socket.next((f) => f.id === 'resume' && f.type === 'sync.ok');
+  const ok = socket.frames.findIndex((f) => f.id === 'resume');
+  const replayed = socket.frames.findIndex((f) => f.type === 'message.created' && f.message.id === sent.body.message.id);
+  t.true(replayed >= 0 && replayed < ok, 'replayed by the sync, not only pushed live after it');
+});
