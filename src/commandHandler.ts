@@ -28,6 +28,7 @@ export const DEFAULT_STATE_CACHE_BYTES = 64 * 1024 * 1024;
 /**
  * The shell around a decider: load the stream (from a cache of folded states bounded by bytes, reading only what
  * is newer), decide, append with the expected revision, and on a concurrency conflict drop the cache and retry.
+ * Neither a refusal nor "nothing to do" decided on a cached state is final: it is decided again on a fresh load.
  */
 export class CommandHandler {
   private readonly cache: LRUCache<string, CachedState>;
@@ -105,9 +106,10 @@ export class CommandHandler {
       try {
         events = decider.decide(command, state);
       } catch (error) {
-        // Refused on the assumed new stream: the stream may exist after all (a retry, which the decider would
-        // answer from what is stored, whatever has changed since). Decide on what the store holds.
-        if (!assumed) throw error;
+        // Refused on a state that may be behind the store: the assumed new stream may exist after all (a retry,
+        // which the decider answers from what is stored), and a cached state may miss what another instance wrote
+        // (a member it added). A refusal is final only when decided on what the store holds now.
+        if (!assumed && !cached) throw error;
         ({ state, revision } = await this.load(decider, stream));
         events = decider.decide(command, state);
       }

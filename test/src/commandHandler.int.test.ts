@@ -32,6 +32,22 @@ test('an empty decision on a cached state is checked against the store: a member
   t.deepEqual((await store.readStream(stream)).map((event) => event.type), ['GroupCreated', 'MemberRemoved', 'MemberAdded', 'MemberRemoved']);
 });
 
+test('a refusal on a cached state is decided again on the store: a member another instance added can leave, not 404', async (t) => {
+  const store = openStore(t);
+  const [here, elsewhere] = [new CommandHandler(store, eventUpcaster), new CommandHandler(store, eventUpcaster)];
+  const stream = groupStream('g2');
+  const run = (handler: CommandHandler, command: Omit<GroupCommand, 'metadata'>) =>
+    handler.handle(groupDecider, stream, { ...command, metadata: meta() } as GroupCommand);
+  await run(here, { type: 'CreateGroup', data: { groupId: 'g2', ownerId: 'o', profile, memberIds: [], unknownUserIds: [], blockerIds: [], iconValid: true } });
+  // Another instance adds m; `here` still holds the state in which m is no member (a 404 to m).
+  await run(elsewhere, { type: 'AddMember', data: { groupId: 'g2', actorId: 'o', userId: 'm', role: 'member', userExists: true, blockedActor: false } });
+  const result = await run(here, { type: 'RemoveMember', data: { groupId: 'g2', actorId: 'm', userId: 'm' } });
+  t.deepEqual(result.events.map((event) => event.type), ['MemberLeft']);
+  t.deepEqual((await store.readStream(stream)).map((event) => event.type), ['GroupCreated', 'MemberAdded', 'MemberLeft']);
+  // A refusal that the store confirms stays a refusal.
+  await t.throwsAsync(run(here, { type: 'RemoveMember', data: { groupId: 'g2', actorId: 'stranger', userId: 'stranger' } }), { message: /Group/ });
+});
+
 test('the folded-state cache is bounded by bytes, not by entries', async (t) => {
   const store = openStore(t);
   const handler = new CommandHandler(store, eventUpcaster, 50_000);
