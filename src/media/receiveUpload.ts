@@ -76,7 +76,12 @@ function receiveMultipart(ctx: Context, options: ReceiveOptions): Promise<Receiv
       // it: without a listener that 'error' is an uncaught exception. streamToTemp still sees the error and cleans up.
       file.on('error', () => undefined);
       received = streamToTemp(file, info.filename || null, options);
-      received.catch(() => file.resume());
+      // A refused file (over its type's limit, not UTF-8...) is answered at once: the parser would otherwise wait
+      // for the stream that streamToTemp stopped reading, and the request would never be answered.
+      received.catch((error: unknown) => {
+        file.resume();
+        fail(error instanceof DomainError ? error : new ValidationError('Malformed multipart body'));
+      });
     });
     parser.on('fieldsLimit', () => fail(new ValidationError('Only the part "file" is accepted')));
     parser.on('filesLimit', () => fail(new ValidationError('One part, named "file"')));

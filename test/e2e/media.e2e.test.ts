@@ -94,6 +94,25 @@ test.serial('one byte over the limit of the sniffed type is a 413 with no temp f
   t.deepEqual(tempFiles(), []);
 });
 
+test.serial('a multipart upload one byte over its type\'s limit is answered 413 at once, like a raw body, with no temp file and no event', async (t) => {
+  const owner = await registerUser(app.url);
+  const before = await app.eventStore.headPosition();
+  const started = performance.now();
+  // Text is limited to 1 MiB (MEDIA_MAX_BYTES here is 2 MiB): the part is refused by its sniffed type's limit.
+  const response = await Promise.race([
+    multipart(owner, Buffer.alloc(1024 * 1024 + 1, 0x61), 'big.txt', 'text/plain'),
+    new Promise<'unanswered'>((resolve) => setTimeout(() => resolve('unanswered'), 10_000)),
+  ]);
+  t.not(response, 'unanswered', 'answered, not left hanging');
+  if (response === 'unanswered') return;
+  t.is(response.status, 413);
+  t.like(await response.json(), { error: { code: 'payload_too_large', details: { maxBytes: 1024 * 1024 } } });
+  t.true(performance.now() - started < 5_000);
+  for (let i = 0; i < 40 && tempFiles().length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  t.deepEqual(tempFiles(), [], 'no temp file left');
+  t.deepEqual((await app.eventStore.readAll({ after: before })).filter((event) => event.type.startsWith('Media')), [], 'nothing recorded');
+});
+
 test('who may read a file: the uploader, the readers of a message attaching it, not others, not a removed member; tokens for <img>', async (t) => {
   const [owner, member, outsider] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
   const { media } = await (await upload(owner, Buffer.from('meeting notes'), 'text/plain', '?filename=notes.txt')).json() as any;
