@@ -129,7 +129,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   // on EventStoreDB). Sends answer before their projection; the reads and the lookups after them wait for this.
   const caughtUp = () => projections.waitFor(commands.acknowledgedPosition);
   const tokens = new TokenService(config.jwtSecret, config.jwtExpiresInSeconds);
-  const authenticator = new Authenticator(tokens, readStore);
+  // Revocation reads the write side when the users projection is behind: a held projector cannot undo a logout.
+  const authenticator = new Authenticator(tokens, readStore, commands, projections);
   const auth = new AuthService(commands, readStore, projections, tokens, new PasswordHasher(config.bcryptCost));
 
   const access = new ConversationAccess(readStore);

@@ -1,5 +1,12 @@
 import test from 'ava';
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { userStream } from '../../commands/users.ts';
+import { USERS } from '../../projections/users.ts';
+import { tableOf } from '../../src/readstore/sqliteSchema.ts';
+import { CLOSE } from '../../src/realtime/protocol.ts';
 import { registerUser, request, startTestApp, type TestApp } from '../helpers/app.ts';
+import { connect } from '../helpers/socket.ts';
 
 let app: TestApp;
 test.before(async () => { app = await startTestApp(); });
@@ -104,6 +111,35 @@ test('logout revokes the token: verify then refuses it while other tokens of the
   t.is(revoked.body.error.code, 'token_revoked');
   t.is((await request(app.url, 'POST', '/auth/logout', { token: user.accessToken })).status, 401);
   t.is((await request(app.url, 'GET', '/auth/verify', { token: second.body.accessToken })).status, 200);
+});
+
+test('logout revokes the token at once while the users projector is held: REST and a new socket refuse it', async (t) => {
+  const held = await startTestApp();
+  t.teardown(() => held.dispose());
+  const user = await registerUser(held.url);
+  const open = await connect(held.wsUrl, user.accessToken);
+  t.teardown(() => open.close());
+  await open.next((f) => f.type === 'welcome');
+  // The users projector cannot apply anything more to this user's document: it is held at the logout.
+  const readDb = new Database(join(held.storageDir, 'read.sqlite'));
+  readDb.exec(`CREATE TRIGGER hold_users BEFORE UPDATE ON ${tableOf(USERS)} WHEN OLD.id = '${user.user.id}'
+    BEGIN SELECT RAISE(ABORT, 'users projector held by the test'); END`);
+  readDb.close();
+
+  t.is((await request(held.url, 'POST', '/auth/logout', { token: user.accessToken })).status, 204);
+  t.deepEqual(await open.closed, { code: CLOSE.UNAUTHORIZED, reason: 'token_revoked' });
+  const events = await held.eventStore.readStream(userStream(user.user.id));
+  t.like(events.at(-1), { type: 'UserLoggedOut', data: { userId: user.user.id } });
+  const ping = await request(held.url, 'GET', '/ping');
+  t.true(ping.body.projections.stalled.some((stall: { projector: string }) => stall.projector === USERS), 'the users projector is held');
+
+  const verify = await request(held.url, 'GET', '/auth/verify', { token: user.accessToken });
+  t.is(verify.status, 401);
+  t.is(verify.body.error.code, 'token_revoked');
+  const again = await connect(held.wsUrl, user.accessToken);
+  t.deepEqual(await again.closed, { code: CLOSE.UNAUTHORIZED, reason: 'token_revoked' });
+  const fresh = await request(held.url, 'POST', '/auth/login', { body: { email: user.email, password: user.password } });
+  t.is((await request(held.url, 'GET', '/auth/verify', { token: fresh.body.accessToken })).status, 200, 'a new token works');
 });
 
 test('malformed JSON, wrong content and oversized bodies get JSON errors and the server keeps serving', async (t) => {
