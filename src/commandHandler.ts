@@ -131,6 +131,7 @@ export class CommandHandler {
           userId: metadata.userId,
           timestamp: metadata.now,
           schemaVersion: this.upcaster.latestVersion(event.type),
+          ...(metadata.clientRequestId === undefined ? {} : { clientRequestId: metadata.clientRequestId }),
         },
       }));
       try {

@@ -11,6 +11,8 @@ export interface CommandMetadata {
   readonly userId: string | null;
   /** ISO-8601 time the command was accepted. */
   readonly now: string;
+  /** The id the client gave its request (`X-Request-Id`), if any: recorded, never trusted as the correlation id. */
+  readonly clientRequestId?: string;
 }
 
 export interface Command<Type extends string = string, Data = unknown> {

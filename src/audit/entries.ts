@@ -16,6 +16,8 @@ export interface AuditEntry {
   /** The acting user; null for the system or an anonymous registration. */
   userId: string | null;
   correlationId: string;
+  /** The client's own request id, when it gave one (events stored before it was recorded have none). */
+  clientRequestId?: string;
   causationId: string;
   eventId: string;
   /** The version the event was stored with (1 when the metadata names none). */
@@ -39,6 +41,7 @@ export function toAuditEntry(event: RecordedEvent, upcaster: EventUpcaster, opti
     type: event.type,
     userId: metadata.userId,
     correlationId: metadata.correlationId,
+    ...(metadata.clientRequestId === undefined ? {} : { clientRequestId: metadata.clientRequestId }),
     causationId: metadata.causationId,
     eventId: metadata.eventId,
     schemaVersion: metadata.schemaVersion ?? 1,

@@ -18,6 +18,11 @@ export interface EventMetadata {
   readonly timestamp: string;
   /** The shape version of `data`; absent means 1. Upcasters lift old versions on read. */
   readonly schemaVersion?: number;
+  /**
+   * The id the client gave the request (`X-Request-Id`), beside the server's `correlationId`. Absent on events of
+   * requests without one and on every event stored before it was recorded.
+   */
+  readonly clientRequestId?: string;
 }
 
 export interface NewEvent {

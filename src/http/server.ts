@@ -24,7 +24,7 @@ export function createHttpApp({ logger, bodyLimitBytes, router, trustProxy }: Ht
   app.use(async (ctx, next) => {
     const started = performance.now();
     await next();
-    logger.debug({ requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status,
+    logger.debug({ requestId: ctx.state.requestId, clientRequestId: ctx.state.clientRequestId, method: ctx.method, path: ctx.path, status: ctx.status,
       ms: Math.round(performance.now() - started) }, 'request');
   });
   app.use(koaBody({

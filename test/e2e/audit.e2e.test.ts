@@ -25,6 +25,8 @@ interface History {
   callId: string;
   /** The last position before the edit: the message still has its original text. */
   beforeEdit: number;
+  /** The correlation id the server gave B's registration (B sent a request id of its own beside it). */
+  registrationCorrelation: string;
   events: RecordedEvent[];
   passwordHashes: string[];
 }
@@ -36,12 +38,13 @@ const outputs: string[] = [];
 test.before(async () => {
   const app = await startTestApp();
   const a = await registerUser(app.url);
-  // B registers with a request id of its own: the correlation view of that one request.
+  // B registers with a request id of its own: the correlation view of that one request (under the server's id).
   const registered = await request(app.url, 'POST', '/auth/register', {
     headers: { 'x-request-id': 'audit-register-b' },
     body: { email: `audit_b_${process.pid}@example.test`, username: `audit_b_${process.pid}`, password: 'correct horse battery' },
   });
   const b = { id: registered.body.user.id as string, token: registered.body.accessToken as string };
+  const registrationCorrelation = registered.headers.get('x-correlation-id')!;
   const send = (token: string, body: Record<string, unknown>) => request(app.url, 'POST', '/api/messages', { token, body });
   const sent = (await send(a.accessToken, { recipientId: b.id, text: 'the original text' })).body.message;
   await send(b.token, { recipientId: a.user.id, text: 'a reply' });
@@ -61,7 +64,7 @@ test.before(async () => {
   const events = await app.eventStore.readAll();
   await app.stop();
   const passwordHashes = events.filter((event) => event.type === 'UserRegistered').map((event) => (event.data as { passwordHash: string }).passwordHash);
-  history = { dir: app.storageDir, a, b, messageId: sent.id, groupId, beforeEdit, events, passwordHashes, mediaId, callId };
+  history = { dir: app.storageDir, a, b, messageId: sent.id, groupId, beforeEdit, registrationCorrelation, events, passwordHashes, mediaId, callId };
 });
 
 test.after.always(() => {
@@ -134,15 +137,17 @@ test.serial('the actor view lists exactly the events that user\'s commands produ
 });
 
 test.serial('the correlation view shows one request\'s events, the password hash redacted', async (t) => {
-  const view = await auditJson('correlation', 'audit-register-b');
+  const view = await auditJson('correlation', history.registrationCorrelation);
   const types = view.events.map((entry: any) => entry.type);
   t.true(types.includes('UserRegistered') && types.includes('UserLoggedIn'), types.join());
   t.deepEqual(view.events.map((entry: any) => entry.position),
-    history.events.filter((event) => event.metadata.correlationId === 'audit-register-b').map((event) => event.position));
+    history.events.filter((event) => event.metadata.correlationId === history.registrationCorrelation).map((event) => event.position));
   const registration = view.events.find((entry: any) => entry.type === 'UserRegistered');
   t.is(registration.data.passwordHash, '[redacted]');
   t.is(registration.data.userId, history.b.id);
-  const raw = await auditJson('correlation', 'audit-register-b', '--raw');
+  t.true(view.events.every((entry: any) => entry.clientRequestId === 'audit-register-b'), 'the client\'s own id beside it');
+  t.is((await auditJson('correlation', 'audit-register-b')).count, 0, 'the client\'s id is no correlation');
+  const raw = await auditJson('correlation', history.registrationCorrelation, '--raw');
   t.is(raw.events.find((entry: any) => entry.type === 'UserRegistered').raw.passwordHash, '[redacted]');
 });
 
@@ -285,4 +290,34 @@ test('auditors over REST: only users an operator granted, every other user 404; 
   t.is((await read(auditor, paths[0]!)).status, 404, 'revoked');
   const grants = (await app.eventStore.readStream('auditors')).map((e) => e.type);
   t.deepEqual(grants, ['AuditorGranted', 'AuditorRevoked'], 'each grant is itself audited');
+});
+
+test('the correlation id is the server\'s: a client\'s X-Request-Id is echoed and recorded beside it as clientRequestId, never as the correlation', async (t) => {
+  const app = await startTestApp();
+  t.teardown(() => app.dispose());
+  const victim = await request(app.url, 'POST', '/auth/register', {
+    body: { email: `victim_${process.pid}@example.test`, username: `victim_${process.pid}`, password: 'correct horse battery' },
+  });
+  const victimCorrelation = victim.headers.get('x-correlation-id') ?? '';
+  t.regex(victimCorrelation, /^[0-9a-f-]{36}$/, 'the server names each request\'s correlation');
+  // Another client claims the victim's correlation id as its own request id.
+  const impostor = await request(app.url, 'POST', '/auth/register', {
+    headers: { 'x-request-id': victimCorrelation },
+    body: { email: `impostor_${process.pid}@example.test`, username: `impostor_${process.pid}`, password: 'correct horse battery' },
+  });
+  t.is(impostor.status, 201);
+  t.is(impostor.headers.get('x-request-id'), victimCorrelation, 'the client\'s id is still echoed');
+  const impostorCorrelation = impostor.headers.get('x-correlation-id') ?? '';
+  t.not(impostorCorrelation, victimCorrelation);
+
+  const events = await app.eventStore.readAll();
+  const ownUser = (event: RecordedEvent) => (event.data as { userId?: string }).userId;
+  const impostorEvents = events.filter((event) => event.metadata.correlationId === impostorCorrelation);
+  t.deepEqual(impostorEvents.map((event) => event.type), ['IdentityClaimed', 'IdentityClaimed', 'UserRegistered', 'UserLoggedIn']);
+  t.true(impostorEvents.every((event) => event.metadata.clientRequestId === victimCorrelation), 'the client\'s id is recorded beside the correlation');
+  const victimEvents = events.filter((event) => event.metadata.correlationId === victimCorrelation);
+  t.deepEqual(victimEvents.map((event) => [event.type, ownUser(event)]), [
+    ['IdentityClaimed', undefined], ['IdentityClaimed', undefined], ['UserRegistered', victim.body.user.id], ['UserLoggedIn', victim.body.user.id],
+  ], 'only the victim\'s own events carry its correlation');
+  t.true(victimEvents.every((event) => !('clientRequestId' in event.metadata)), 'no client id: none recorded');
 });

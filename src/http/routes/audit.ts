@@ -19,7 +19,7 @@ const SCAN_LIMIT = 20_000;
 
 const entry = z.looseObject({
   position: z.number().int(), stream: z.string(), revision: z.number().int(), time: z.string(), type: z.string(),
-  userId: z.string().nullable(), correlationId: z.string(), causationId: z.string(), eventId: z.string(),
+  userId: z.string().nullable(), correlationId: z.string(), clientRequestId: z.string().optional(), causationId: z.string(), eventId: z.string(),
   schemaVersion: z.number().int(), upcastVersion: z.number().int(), data: z.unknown(),
 }).meta({ id: 'AuditEntry' });
 const page = z.strictObject({
