@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import { bearerToken, type Authenticator, type Principal } from '../auth/authenticator.ts';
 import type { RateLimits } from '../rateLimit/rateLimits.ts';
 import { RateLimitExceeded } from '../rateLimit/tokenBuckets.ts';
+import { ValidationError } from '../../commands/shared/errors.ts';
 import { parse } from '../validation.ts';
 import { setRateLimitHeaders } from './rateLimitHeaders.ts';
 import { koaPath, type AnyRoute } from './routeTable.ts';
@@ -31,6 +32,7 @@ export function mountRoutes(routes: readonly AnyRoute[], { authenticator, rateLi
       if (route.rateLimit) charge(ctx, rateLimits, route.rateLimit, principal);
       const params = route.params ? parse(route.params, ctx.params) : {};
       const query = route.query ? parse(route.query, ctx.query) : {};
+      if (!route.body && !route.rawBody) refuseBody(ctx);
       const body = route.body ? parse(route.body, ctx.request.body) : {};
       if (principal && caughtUp && !route.answersWhenDurable) await caughtUp();
       const reply = await route.handle({
@@ -51,6 +53,18 @@ export function mountRoutes(routes: readonly AnyRoute[], { authenticator, rateLi
     });
   }
   return router;
+}
+
+/**
+ * An operation without a body takes none: one sent anyway (`{"scope":"everyone"}` on a DELETE whose scope is in the
+ * query) is refused as unknown fields are, not ignored while the operation runs with its defaults.
+ */
+function refuseBody(ctx: Context): void {
+  const length = Number(ctx.get('content-length') || 0);
+  if (length > 0 || ctx.get('transfer-encoding') !== '') {
+    throw new ValidationError('This operation takes no request body (its input is in the path and the query)',
+      { issues: [{ field: null, code: 'unexpected_body', message: 'no request body expected' }] });
+  }
 }
 
 function charge(ctx: Context, rateLimits: RateLimits, name: NonNullable<AnyRoute['rateLimit']>, principal: Principal | null): void {

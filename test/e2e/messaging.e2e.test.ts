@@ -260,6 +260,26 @@ test.serial('REST bad input: 4xx with a clear code and nothing appended', async 
   t.is(await app.eventStore.headPosition(), head);
 });
 
+test.serial('a request body where the operation takes none is refused (DELETE /api/messages/{id} reads its scope from the query only)', async (t) => {
+  const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
+  const { id } = (await send(a, { recipientId: b.user.id, text: 'still here' })).body.message;
+  const head = await app.eventStore.headPosition();
+  const refused = await request(app.url, 'DELETE', `/api/messages/${id}`, { token: a.accessToken, body: { scope: 'everyone', bogus: 1 } });
+  t.is(refused.status, 400);
+  t.is(refused.body.error.code, 'validation_failed');
+  t.regex(refused.body.error.message, /takes no request body/);
+  const withQuery = await request(app.url, 'DELETE', `/api/messages/${id}?scope=everyone`, { token: a.accessToken, raw: '{}' });
+  t.is(withQuery.status, 400, 'even an empty JSON object beside the right query');
+  t.is(await app.eventStore.headPosition(), head, 'nothing appended: not hidden for the sender, not deleted for everyone');
+  const seen = await request(app.url, 'GET', `/api/messages?with=${a.user.id}`, { token: b.accessToken });
+  t.like(seen.body.messages[0], { id, content: { kind: 'text', text: 'still here' } });
+
+  const beforeDelete = await app.eventStore.headPosition();
+  t.is((await request(app.url, 'DELETE', `/api/messages/${id}?scope=everyone`, { token: a.accessToken })).status, 204);
+  const appended = await app.eventStore.readAll({ after: beforeDelete });
+  t.deepEqual(appended.map((event) => [event.type, (event.data as { messageId: string }).messageId]), [['MessageDeleted', id]]);
+});
+
 test('an admin cannot demote another admin (the step before removing them); the owner can', async (t) => {
   const [owner, admin1, admin2] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
   const groupId = (await request(app.url, 'POST', '/api/groups', { token: owner.accessToken, body: { name: 'Staff' } })).body.group.id;
