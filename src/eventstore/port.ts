@@ -91,7 +91,7 @@ export function assertOneEvent(stream: string, events: readonly NewEvent[]): New
 }
 
 export interface EventStore {
-  readonly kind: 'embedded' | 'eventstoredb';
+  readonly kind: 'embedded' | 'eventstoredb' | 'postgres';
   /** Appends one event (see `assertOneEvent`); the array shape keeps room for a (commit, prepare) position later. */
   append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult>;
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;

@@ -1,0 +1,70 @@
+import pg from 'pg';
+import { UnavailableError, ValidationError } from '../../commands/shared/errors.ts';
+
+/**
+ * How the PostgreSQL stores reach their server: one `postgres://` URL (DATABASE_URL) and the TLS settings passed to
+ * node-postgres. `schema` keeps several logs in one database apart (each test run gets its own).
+ */
+export interface PostgresSettings {
+  readonly url: string;
+  readonly schema?: string;
+  /** node-postgres's `ssl` option; undefined leaves it to the URL's `sslmode`. */
+  readonly ssl?: pg.ConnectionConfig['ssl'];
+  /** Connections each store's pool may hold (DATABASE_POOL_MAX). */
+  readonly poolMax?: number;
+}
+
+/** Unquoted identifiers PostgreSQL keeps as written (lower case), short enough never to be truncated at 63 bytes. */
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,47}$/;
+
+export function schemaOf(settings: PostgresSettings): string {
+  const schema = settings.schema ?? 'public';
+  if (!IDENTIFIER.test(schema)) throw new ValidationError(`Invalid PostgreSQL schema name ${schema}`);
+  return schema;
+}
+
+export const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
+export function createPool(settings: PostgresSettings): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: settings.url,
+    ...(settings.ssl === undefined ? {} : { ssl: settings.ssl }),
+    max: settings.poolMax ?? 10,
+    // A dead server must fail a request within seconds (a 503), not hang it.
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 30_000,
+    keepAlive: true,
+  });
+  // An idle client's connection that drops emits here; without a listener it would crash the process.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** A dedicated (unpooled) client, e.g. for LISTEN, which must stay on one session. */
+export function createClient(settings: PostgresSettings): pg.Client {
+  return new pg.Client({
+    connectionString: settings.url,
+    ...(settings.ssl === undefined ? {} : { ssl: settings.ssl }),
+    connectionTimeoutMillis: 10_000,
+    keepAlive: true,
+  });
+}
+
+/** SQLSTATE classes and codes meaning "the server cannot be used right now": worth retrying later (a 503). */
+const UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300', '40001', '40P01']);
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN']);
+
+/** A failure that says the database is unreachable or restarting, as the port's UnavailableError (503), with its cause. */
+export function isUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && (code.startsWith('08') || UNAVAILABLE_STATES.has(code) || NETWORK_CODES.has(code))) return true;
+  const message = error instanceof Error ? error.message : '';
+  return /Connection terminated|connection timeout|Client has encountered a connection error|Cannot use a pool after calling end/i.test(message);
+}
+
+export function unavailable(what: string, cause: unknown): UnavailableError {
+  return Object.assign(new UnavailableError(`${what} cannot be reached; try again shortly`), { cause });
+}
+
+/** SQLSTATE of a unique violation. */
+export const UNIQUE_VIOLATION = '23505';
