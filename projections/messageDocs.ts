@@ -23,10 +23,17 @@ interface MessageFields {
   position: number;
 }
 
-/** A message in `messages` (direct) or `group_messages`; a deleted one keeps its place as a tombstone. */
-export interface MessageDoc extends ProjectedDoc, MessageFields {
+/** What a message's public shape is made from. */
+export interface MessageBody extends MessageFields {
+  _id: string;
   target: MessageTarget;
   hiddenFor: string[];
+}
+
+/** A message in `messages` (direct) or `group_messages`; a deleted one keeps its place as a tombstone. */
+export interface MessageDoc extends ProjectedDoc, MessageBody {
+  /** Its number in its conversation (1, 2, ...): the conversation list counts unread messages as a difference. */
+  seq: number;
 }
 
 export interface PublicMessage extends MessageFields {
@@ -44,7 +51,7 @@ export async function attachmentFilesOf(media: Collection<MediaDoc>, docs: Reado
   return new Map((await media.find({ _id: { $in: ids } })).map((doc) => [doc._id, doc]));
 }
 
-export function toPublicMessage(doc: MessageDoc, files: ReadonlyMap<string, MediaDoc> = new Map()): PublicMessage {
+export function toPublicMessage(doc: MessageBody, files: ReadonlyMap<string, MediaDoc> = new Map()): PublicMessage {
   return {
     id: doc._id,
     conversationId: doc.conversationId,
@@ -82,9 +89,14 @@ async function applyMessageEvent(event: MessageEvent, recorded: RecordedEvent, c
   switch (event.type) {
     case 'MessageSent': {
       const { messageId, sentAt, ...message } = event.data;
+      if (await context.collection<MessageDoc>(collection).findOne({ _id: messageId })) return;
       const hiddenFor = await hiddenByBlock(event.data, context);
+      // Numbered after the conversation's previous message (one indexed row), whatever order a rebuild reads in.
+      const [previous] = await context.collection<MessageDoc>(collection).find(
+        { conversationId: message.conversationId, position: { $lt: recorded.position } }, { sort: { position: -1 }, limit: 1 });
+      const seq = (previous?.seq ?? 0) + 1;
       return context.project<MessageDoc>(collection, id, recorded, (doc) => doc ?? {
-        _id: messageId, ...message, sentAt, editedAt: null, deletedAt: null, hiddenFor, position: recorded.position,
+        _id: messageId, ...message, sentAt, editedAt: null, deletedAt: null, hiddenFor, position: recorded.position, seq,
       });
     }
     case 'MessageEdited':
@@ -102,6 +114,8 @@ async function applyMessageEvent(event: MessageEvent, recorded: RecordedEvent, c
 /** One projector per collection, both built from the same message events, split by conversation kind. */
 export function messageProjector(collection: typeof MESSAGES | typeof GROUP_MESSAGES): Projector {
   return {
+    // 2: each message has its number in its conversation (`seq`).
+    version: 2,
     name: collection,
     collections: {
       [collection]: [{ key: { conversationId: 1, position: -1 } }],

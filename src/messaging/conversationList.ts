@@ -1,13 +1,13 @@
 import {
-  CONVERSATION_SUMMARIES, CONVERSATIONS, joinedAt, previewOf, type ConversationDoc, type ConversationSummary, type LastMessage,
+  CONVERSATION_SUMMARIES, CONVERSATIONS, joinedAt, previewOf, UNREAD_COUNT_LIMIT, unreadCountOf, type ConversationDoc, type ConversationSummary,
+  type LastMessage,
 } from '../../projections/conversations.ts';
 import { GROUPS, toPublicGroup, type GroupDoc, type PublicGroup } from '../../projections/groups.ts';
 import { messageCollectionOf, type MessageDoc } from '../../projections/messageDocs.ts';
 import { toPublicUser, USERS, type PublicUser, type UserDoc } from '../../projections/users.ts';
 import type { ReadStore } from '../readstore/port.ts';
 
-/** Unread counts stop here: the list shows "1000", a badge shows "999+", nobody scans further. */
-export const UNREAD_COUNT_LIMIT = 1_000;
+export { UNREAD_COUNT_LIMIT };
 
 export interface ConversationListItem {
   conversationId: string;
@@ -22,8 +22,9 @@ export interface ConversationListItem {
 
 /**
  * A user's conversations, most recent activity first: their memberships joined with each conversation's summary
- * when read, and unread messages counted then (from others, after the read watermark, not deleted, not hidden
- * for the user), up to UNREAD_COUNT_LIMIT. Nothing here is written per message for each member.
+ * when read. Unread messages (from others, after the read watermark, not hidden for the user; a message deleted for
+ * everyone stays unread as its tombstone) are a difference of the two documents' numbers, up to UNREAD_COUNT_LIMIT:
+ * no message is read, however many are unread. Nothing here is written per message for each member.
  */
 export async function listConversations(readStore: ReadStore, userId: string, query: { before?: number | undefined; limit: number }): Promise<ConversationListItem[]> {
   const memberships = await readStore.collection<ConversationDoc>(CONVERSATIONS).find({ userId, active: true });
@@ -50,9 +51,7 @@ export async function listConversations(readStore: ReadStore, userId: string, qu
     ...(doc.groupId ? { group: groups.get(doc.groupId) ?? null } : {}),
     lastMessage: await lastMessageFor(readStore, doc, summary),
     lastPosition,
-    unreadCount: await readStore.collection<MessageDoc>(messageCollectionOf(doc.conversationId)).countDocuments({
-      conversationId: doc.conversationId, position: { $gt: doc.readUpTo }, senderId: { $ne: userId }, deletedAt: null, hiddenFor: { $ne: userId },
-    }, { limit: UNREAD_COUNT_LIMIT }),
+    unreadCount: unreadCountOf(doc, summary),
     readUpTo: doc.readUpTo,
   })));
 }

@@ -6,7 +6,7 @@ import type { CommandMetadata } from '../../commands/shared/events.ts';
 import { isRegistered } from '../people/registered.ts';
 import { CONVERSATIONS, type ConversationDoc } from '../../projections/conversations.ts';
 import { USERS, type UserDoc } from '../../projections/users.ts';
-import { attachmentFilesOf, GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageDoc, type PublicMessage } from '../../projections/messageDocs.ts';
+import { attachmentFilesOf, GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageBody, type MessageDoc, type PublicMessage } from '../../projections/messageDocs.ts';
 import { MEDIA_FILES, type MediaDoc } from '../../projections/mediaFiles.ts';
 import type { CommandHandler } from '../commandHandler.ts';
 import { deriveId } from '../ids.ts';
@@ -94,7 +94,7 @@ export class MessagingService {
     const sent = result.events[0];
     if (result.position !== null && sent?.type === 'MessageSent') {
       const { messageId: id, ...data } = sent.data;
-      const doc: MessageDoc = { _id: id, _position: result.position, ...data, editedAt: null, deletedAt: null, hiddenFor: [], position: result.position };
+      const doc: MessageBody = { _id: id, ...data, editedAt: null, deletedAt: null, hiddenFor: [], position: result.position };
       const message = toPublicMessage(doc, await this.filesOf([doc]));
       return { message, created: true };
     }

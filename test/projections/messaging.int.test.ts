@@ -29,6 +29,8 @@ function history(): RecordedEvent[] {
     { type: 'MemberRemoved', data: { groupId: 'g', userId: 'c', removedBy: 'a', removedAt: at } },
     { type: 'MessageSent', data: { messageId: 'g2', conversationId: 'group:g', senderId: 'b', target: { kind: 'group', groupId: 'g' },
       content: { kind: 'text', text: 'c is gone' }, replyTo: null, attachments: [], clientMessageId: 'g2', sentAt: at } },
+    // a deletes b's unread message for themselves: it is no longer unread for a.
+    { type: 'MessageHidden', data: { messageId: 'g2', conversationId: 'group:g', userId: 'a', hiddenAt: at } },
   ];
   const recordedEvents = events.map((event) => recorded(event));
   const m2Position = recordedEvents[1]!.position;
@@ -53,7 +55,15 @@ test('given a direct and a group conversation, the read models hold messages, to
   t.like(bList.find((c) => c.conversationId === 'dm:a:b'), { unreadCount: 0, lastMessage: { id: 'm3' } });
   const aList = await listConversations(store, 'a', { limit: 10 });
   t.like(aList.find((c) => c.conversationId === 'dm:a:b'), { unreadCount: 1, lastMessage: { id: 'm3' } });
+  t.like(aList.find((c) => c.conversationId === 'group:g'), { unreadCount: 0, lastMessage: { id: 'g1' } });
+  t.like(bList.find((c) => c.conversationId === 'group:g'), { unreadCount: 0 });
   t.deepEqual((await listConversations(store, 'c', { limit: 10 })).map((c) => c.conversationId), [], 'a removed member loses the conversation');
+  // The numbers unread counts are made of.
+  t.deepEqual([...messages, ...await store.collection('group_messages').find({}, { sort: { position: 1 } })].map((m) => [m._id, m.seq]),
+    [['m1', 1], ['m2', 2], ['m3', 3], ['g1', 1], ['g2', 2]]);
+  t.deepEqual((await documents(store, 'conversation_summaries')).map((s: any) => [s._id, s.lastSeq]), [['dm:a:b', 3], ['group:g', 2]]);
+  t.deepEqual((await documents(store, 'conversations')).map((d: any) => [d._id, d.readSeq, d.hiddenUnread.length]),
+    [['a|dm:a:b', 2, 0], ['a|group:g', 1, 1], ['b|dm:a:b', 3, 0], ['b|group:g', 2, 0], ['c|group:g', 0, 0]]);
   const cFeed = await feedOf(store, 'c');
   t.deepEqual(cFeed.map((f) => f.type === 'message.created' ? f.message.id : f.change), ['created', 'g1', 'member_removed']);
   t.false('group' in cFeed[2], 'the removed member hears of it without the group');
