@@ -68,3 +68,29 @@ test('the web demo is served by default except in production; DEMO_ENABLED decid
   t.true(loadConfig({ NODE_ENV: 'production', STORAGE_DIR: tempDir(), DEMO_ENABLED: 'true', ...secrets }, () => undefined).demoEnabled);
   t.false(loadConfig({ STORAGE_DIR: tempDir(), DEMO_ENABLED: 'false', ...secrets }, () => undefined).demoEnabled);
 });
+
+test('the README configuration table lists every variable src/config.ts reads, each integer one with its bounds', (t) => {
+  const source = readFileSync(new URL('../../src/config.ts', import.meta.url), 'utf8');
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const names = new Set([...source.matchAll(/\benv(?:\.|, ')([A-Z][A-Z0-9_]+)/g)].map((match) => match[1]!));
+  t.true(names.size > 40, `found ${names.size} variables`);
+  const rowOf = (name: string) => readme.split('\n').find((line) => line.startsWith(`| \`${name}\` |`));
+  const problems: string[] = [];
+  for (const name of names) {
+    const row = rowOf(name);
+    if (!row) {
+      problems.push(`${name} is not in the table`);
+      continue;
+    }
+    // An integer setting names its bounds when refused; the row must state the same ones.
+    let message = '';
+    try {
+      loadConfig({ NODE_ENV: 'test', STORAGE_DIR: tempDir(), JWT_SECRET_KEY: 'x'.repeat(32), [name]: 'not-a-number' }, () => undefined);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    const bounds = new RegExp(`^${name} must be an integer between (\\d+) and (\\d+)`).exec(message);
+    if (bounds && !row.includes(`\`${bounds[1]}\`–\`${bounds[2]}\``)) problems.push(`${name} does not say \`${bounds[1]}\`–\`${bounds[2]}\``);
+  }
+  t.deepEqual(problems, []);
+});
