@@ -15,6 +15,7 @@ import type { ReadStore } from '../readstore/port.ts';
 import { hashFile, type BlobStore } from './blobStore.ts';
 import type { ImageProcessor } from './imageProcessor.ts';
 import { safeFilename, UnsupportedMediaTypeError, type MediaLimits } from './mediaTypes.ts';
+import { QuotaReservations } from './quotaReservations.ts';
 import { receiveUpload, type ReceivedUpload } from './receiveUpload.ts';
 
 export interface MediaSettings {
@@ -41,6 +42,13 @@ export const toPublicMedia = (doc: MediaDoc): PublicMedia => ({
   id: doc._id, kind: doc.kind, mime: doc.mime, size: doc.size, sha256: doc.sha256, width: doc.width, height: doc.height, filename: doc.filename, createdAt: doc.uploadedAt,
 });
 
+/** A raw body's declared length is its file's size; a multipart body's also counts its framing, so it claims nothing ahead. */
+function declaredFileSize(ctx: Context): number {
+  if (ctx.is('multipart/form-data')) return 0;
+  const declared = Number(ctx.get('content-length'));
+  return Number.isSafeInteger(declared) && declared > 0 ? declared : 0;
+}
+
 /** Avatar variants, square webp, by edge size. */
 export const AVATAR_SIZES = [512, 128, 48] as const;
 
@@ -50,6 +58,8 @@ export const AVATAR_SIZES = [512, 128, 48] as const;
  * it, whoever may see the avatar it is, the members of the group whose icon it is.
  */
 export class MediaService {
+  private readonly reservations: QuotaReservations;
+
   constructor(private readonly deps: {
     commands: CommandHandler;
     readStore: ReadStore;
@@ -58,7 +68,9 @@ export class MediaService {
     blobs: BlobStore;
     images: ImageProcessor;
     settings: MediaSettings;
-  }) {}
+  }) {
+    this.reservations = new QuotaReservations({ maxBytes: deps.settings.quotaBytes, maxFiles: deps.settings.quotaFiles });
+  }
 
   /** `created` is false when a retry with the same clientUploadId found its first upload. */
   async upload(ctx: Context, ownerId: string, metadata: CommandMetadata, options: { purpose: MediaPurpose; clientUploadId?: string | undefined }): Promise<{ media: PublicMedia; created: boolean }> {
@@ -69,19 +81,29 @@ export class MediaService {
       ctx.req.resume();
       return { media: toPublicMedia(existing), created: false };
     }
-    const received = await receiveUpload(ctx, { limits: this.deps.settings.limits, blobs: this.deps.blobs, idleTimeoutMs: this.deps.settings.uploadIdleTimeoutMs });
-    if (options.purpose === 'avatar' && received.type.kind !== 'image') {
-      await rm(received.tempPath, { force: true });
-      throw new UnsupportedMediaTypeError(received.type.mime, 'A profile picture is an image (jpeg, png, webp, gif or avif)');
+    // The quota is claimed before the first byte and grows with every byte, so parallel uploads cannot each fit.
+    const reservation = this.reservations.reserve(ownerId, mediaId, await this.liveUsageOf(ownerId), declaredFileSize(ctx));
+    try {
+      const received = await receiveUpload(ctx, {
+        limits: this.deps.settings.limits, blobs: this.deps.blobs, idleTimeoutMs: this.deps.settings.uploadIdleTimeoutMs, onBytes: reservation.grow,
+      });
+      if (options.purpose === 'avatar' && received.type.kind !== 'image') {
+        await rm(received.tempPath, { force: true });
+        throw new UnsupportedMediaTypeError(received.type.mime, 'A profile picture is an image (jpeg, png, webp, gif or avif)');
+      }
+      const stored = await this.store(received, options.purpose);
+      const facts: MediaFacts = {
+        mediaId, ownerId, sha256: stored.sha256, size: stored.size, mime: stored.mime, kind: received.type.kind,
+        filename: safeFilename(received.filename, received.type.ext), width: stored.width, height: stored.height,
+        purpose: options.purpose, variants: stored.variants,
+      };
+      const quota = reservation.usageBesides(await this.liveUsageOf(ownerId));
+      // Released only once recorded and projected (run waits): until then the claim stands for the file.
+      const created = await this.run(mediaId, { type: 'RecordUpload', data: { ...facts, quota }, metadata });
+      return { media: toPublicMedia(await this.require(mediaId)), created };
+    } finally {
+      reservation.release();
     }
-    const stored = await this.store(received, options.purpose);
-    const facts: MediaFacts = {
-      mediaId, ownerId, sha256: stored.sha256, size: stored.size, mime: stored.mime, kind: received.type.kind,
-      filename: safeFilename(received.filename, received.type.ext), width: stored.width, height: stored.height,
-      purpose: options.purpose, variants: stored.variants,
-    };
-    const created = await this.run(mediaId, { type: 'RecordUpload', data: { ...facts, quota: await this.quotaOf(ownerId) }, metadata });
-    return { media: toPublicMedia(await this.require(mediaId)), created };
   }
 
   async delete(actorId: string, mediaId: string, metadata: CommandMetadata): Promise<void> {
@@ -173,12 +195,9 @@ export class MediaService {
     }
   }
 
-  private async quotaOf(ownerId: string) {
+  private async liveUsageOf(ownerId: string) {
     const live = await this.deps.readStore.collection<MediaDoc>(MEDIA_FILES).find({ ownerId, state: 'live' });
-    return {
-      usedBytes: live.reduce((sum, doc) => sum + doc.size, 0), usedFiles: live.length,
-      maxBytes: this.deps.settings.quotaBytes, maxFiles: this.deps.settings.quotaFiles,
-    };
+    return { usedBytes: live.reduce((sum, doc) => sum + doc.size, 0), usedFiles: live.length, mediaIds: new Set(live.map((doc) => doc._id)) };
   }
 
   /** Whether anything was appended. */

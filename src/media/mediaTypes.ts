@@ -146,8 +146,9 @@ export const INLINE_SAFE_MIME: ReadonlySet<string> = new Set([
  * are ignored) and the client's filename:
  * 1. file-type recognises the bytes: accepted only if that type is on the allowlist, else 415 unsupported_media_type.
  * 2. it recognises nothing: plain text if the head is valid UTF-8 (a multi-byte character cut by the head's end is
- *    tolerated) with no NUL and does not open like HTML/SVG/XML; else 415. The caller must still check the rest of
- *    a text file (`isValidUtf8Text` on the whole, or a fatal streaming TextDecoder).
+ *    tolerated) with no NUL and does not open as markup (`markupOf`); else 415. The caller must still check the rest
+ *    of a text file (`isValidUtf8Text` on the whole, or a fatal streaming TextDecoder, and `TextOpening` when its
+ *    head is all leading space).
  * 3. the filename's extension (if any) must belong to the same kind as the bytes, else 415 extension_mismatch; an
  *    extension we do not know is a mismatch too. For MP4/WebM, an audio-only extension (.m4a, .weba…) makes it audio.
  * The limit is the kind's (images and text: their own limit, never above `maxBytes`).
@@ -170,7 +171,7 @@ export async function classifyUpload(head: Buffer, filename: string | null, limi
     if (!found) throw new UnsupportedMediaTypeError(detected.mime, `Files of type ${detected.mime} are not accepted`);
     type = found;
   } else {
-    const markup = markupType(sample);
+    const markup = markupType(sample, mayBeCut);
     if (markup) throw new UnsupportedMediaTypeError(markup, 'HTML, SVG and XML files are not accepted');
     if (!isValidUtf8Text(sample, { truncated: mayBeCut })) throw new UnsupportedMediaTypeError(null, 'This type of file is not accepted');
     type = allowed('text', TEXT_MIME, 'txt');
@@ -212,22 +213,53 @@ function lastPathSegment(name: string): string {
 }
 
 /**
- * Text that a browser would take for HTML when sniffing (the WHATWG MIME Sniffing patterns, plus `/` after the tag
- * name as in `<svg/onload=…>`), or SVG/XML. Leading whitespace and a UTF-8 BOM are skipped, case is ignored.
+ * Markup is refused as text whatever its opening: not only what a browser's MIME sniffing takes for HTML (the WHATWG
+ * list) but any tag (`<img …>`, `<math>`, a namespaced `<svg:svg>`), a doctype, comment or CDATA (`<!`), or an XML
+ * declaration or processing instruction (`<?`), after any amount of leading whitespace, BOMs and invisible format
+ * characters. `<3`, `<-` and `<https://…>` open no tag and stay text; so does a tag further inside the text.
  */
-const HTML_OPENINGS = ['!doctype html', 'html', 'head', 'script', 'iframe', 'h1', 'div', 'font', 'table', 'a', 'style', 'title', 'b', 'body', 'br', 'p'];
+const LEADING_IGNORABLE = /^[\s\p{Zs}\p{Cf}]*/u;
+const MARKUP_TAG = /^<(?:[a-z_][\w.-]*:)?([a-z][\w-]*)(?=[\s/>]|$)/iu;
+/** Enough characters after the leading space to name what the markup is. */
+export const MARKUP_OPENING_CHARS = 64;
 
-function markupType(sample: Buffer): string | null {
-  let start = 0;
-  if (sample[0] === 0xef && sample[1] === 0xbb && sample[2] === 0xbf) start = 3;
-  while (start < sample.length && [0x09, 0x0a, 0x0c, 0x0d, 0x20].includes(sample[start]!)) start++;
-  if (sample[start] !== 0x3c /* < */) return null;
-  const opening = sample.subarray(start + 1, start + 64).toString('latin1').toLowerCase();
-  const isTag = (name: string) => opening.startsWith(name) && (opening.length === name.length || /[\s>/]/u.test(opening[name.length]!));
-  if (opening.startsWith('?xml')) return 'application/xml';
-  if (isTag('svg')) return 'image/svg+xml';
-  if (opening.startsWith('!--') || HTML_OPENINGS.some(isTag)) return 'text/html';
-  return null;
+/** What `opening` (text from its first character that is not leading space) opens as, or null for plain text. */
+export function markupOf(opening: string): string | null {
+  if (!opening.startsWith('<')) return null;
+  const lower = opening.toLowerCase();
+  if (lower.startsWith('<?')) return 'application/xml';
+  if (/^<!doctype[\s]+svg/u.test(lower)) return 'image/svg+xml';
+  if (lower.startsWith('<!')) return 'text/html';
+  const tag = MARKUP_TAG.exec(lower);
+  if (!tag) return null;
+  return tag[1] === 'svg' ? 'image/svg+xml' : 'text/html';
+}
+
+/**
+ * Reads the opening of a text as it streams in (the leading space may run past any head we sniff): `feed` each
+ * decoded piece, then `end`. Either returns the markup type once it is known, else null.
+ */
+export class TextOpening {
+  private opening = '';
+  private decided = false;
+
+  feed(text: string): string | null {
+    if (this.decided) return null;
+    this.opening += this.opening === '' ? text.replace(LEADING_IGNORABLE, '') : text;
+    if (this.opening === '' || (this.opening.startsWith('<') && this.opening.length < MARKUP_OPENING_CHARS)) return null;
+    return this.end();
+  }
+
+  end(): string | null {
+    if (this.decided) return null;
+    this.decided = true;
+    return markupOf(this.opening.slice(0, MARKUP_OPENING_CHARS));
+  }
+}
+
+function markupType(sample: Buffer, mayBeCut: boolean): string | null {
+  const opening = new TextOpening();
+  return opening.feed(new TextDecoder('utf-8').decode(sample)) ?? (mayBeCut ? null : opening.end());
 }
 
 /**

@@ -5,7 +5,7 @@ import busboy from 'busboy';
 import type { Context } from 'koa';
 import { DomainError, PayloadTooLargeError, ValidationError } from '../../commands/shared/errors.ts';
 import type { BlobStore } from './blobStore.ts';
-import { classifyUpload, UnsupportedMediaTypeError, type MediaLimits, type SniffedType } from './mediaTypes.ts';
+import { classifyUpload, TextOpening, UnsupportedMediaTypeError, type MediaLimits, type SniffedType } from './mediaTypes.ts';
 
 /** What the upload sniffer needs to see: file-type reads at most this many bytes. */
 const HEAD_BYTES = 4100;
@@ -24,13 +24,16 @@ export interface ReceiveOptions {
   blobs: BlobStore;
   /** No byte for this long: the upload is cut and cleaned up. */
   idleTimeoutMs: number;
+  /** Told the bytes received so far before each is written; throwing (the quota is used up) refuses the upload. */
+  onBytes?: (received: number) => void;
 }
 
 /**
  * Receives one file, streamed, never buffered whole: a multipart body with one part `file`, or a raw body with
  * its `Content-Type` and `?filename=`. The first bytes decide the type (by their content, not the client's claim)
- * and so the size limit; the bytes are hashed and counted on the way to a temp file (0600), which is synced. One
- * byte over the limit aborts with 413, and a refused or broken upload leaves no temp file.
+ * and so the size limit; the bytes are hashed and counted on the way to a temp file (0600), which is synced (a text
+ * is read whole for valid UTF-8 and a markup opening). One byte over the limit aborts with 413, and a refused or
+ * broken upload leaves no temp file.
  */
 export async function receiveUpload(ctx: Context, options: ReceiveOptions): Promise<ReceivedUpload> {
   if (ctx.is('multipart/form-data')) return receiveMultipart(ctx, options);
@@ -119,6 +122,11 @@ async function streamToTemp(source: Readable, filename: string | null, options: 
   let head: Buffer[] = [];
   let headBytes = 0;
   const text = new TextDecoder('utf-8', { fatal: true });
+  // The head was sniffed, but leading space can push markup past it: the opening is read from the whole stream.
+  const opening = new TextOpening();
+  const refuseMarkup = (markup: string | null) => {
+    if (markup) throw new UnsupportedMediaTypeError(markup, 'HTML, SVG and XML files are not accepted');
+  };
   let idle: NodeJS.Timeout | null = null;
   const armIdle = () => {
     if (idle) clearTimeout(idle);
@@ -128,9 +136,10 @@ async function streamToTemp(source: Readable, filename: string | null, options: 
   const write = async (chunk: Buffer) => {
     size += chunk.length;
     if (size > type!.maxBytes) throw new PayloadTooLargeError(`${type!.kind} files are at most ${type!.maxBytes} bytes`, { maxBytes: type!.maxBytes });
+    options.onBytes?.(size);
     if (type!.kind === 'text') {
-      text.decode(chunk, { stream: true });
       if (chunk.includes(0)) throw new UnsupportedMediaTypeError('text/plain', 'Text files cannot contain NUL bytes');
+      refuseMarkup(opening.feed(text.decode(chunk, { stream: true })));
     }
     hash.update(chunk);
     await file.write(chunk);
@@ -160,11 +169,13 @@ async function streamToTemp(source: Readable, filename: string | null, options: 
       await classify();
     }
     if (type!.kind === 'text') {
+      let rest: string;
       try {
-        text.decode();
+        rest = text.decode();
       } catch {
         throw new UnsupportedMediaTypeError('text/plain', 'Text files must be valid UTF-8');
       }
+      refuseMarkup(opening.feed(rest) ?? opening.end());
     }
     await file.sync();
     await file.close();

@@ -1,4 +1,5 @@
 import { readdirSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import test from 'ava';
 import sharp from 'sharp';
@@ -111,6 +112,72 @@ test.serial('a multipart upload one byte over its type\'s limit is answered 413 
   for (let i = 0; i < 40 && tempFiles().length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
   t.deepEqual(tempFiles(), [], 'no temp file left');
   t.deepEqual((await app.eventStore.readAll({ after: before })).filter((event) => event.type.startsWith('Media')), [], 'nothing recorded');
+});
+
+test.serial('markup is refused however far it is pushed past the sniffed head, and however it opens: 415, nothing recorded, no temp file', async (t) => {
+  const owner = await registerUser(app.url);
+  const before = await app.eventStore.headPosition();
+  const hostile = [
+    `${' '.repeat(5_000)}<html><script>alert(document.cookie)</script></html>`,
+    `${'\n'.repeat(8_000)}<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>`,
+    '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "svg11.dtd"><svg onload="alert(1)"/>',
+    '<svg:svg xmlns:svg="http://www.w3.org/2000/svg" onload="alert(1)"/>',
+  ];
+  for (const text of hostile) {
+    const response = await upload(owner, Buffer.from(text), 'text/plain', '?filename=notes.txt');
+    t.is(response.status, 415, text.trim().slice(0, 30));
+    t.is((await response.json() as any).error.code, 'unsupported_media_type');
+  }
+  t.deepEqual(tempFiles(), []);
+  t.deepEqual((await app.eventStore.readAll({ after: before })).filter((event) => event.type.startsWith('Media')), [], 'nothing recorded');
+});
+
+test('the byte quota is reserved before the bytes stream: four parallel 900 KB uploads against 1 MiB store one', async (t) => {
+  const limited = await startTestApp({ env: { MEDIA_QUOTA_BYTES: String(1024 * 1024) } });
+  t.teardown(() => limited.dispose());
+  const user = await registerUser(limited.url);
+  // Each body trickles in, so all four are in flight together, as four phones on a slow network would be.
+  const slowBody = (n: number) => {
+    let sent = 0;
+    return new ReadableStream({
+      async pull(controller) {
+        if (sent >= 900 * 1024) return controller.close();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        controller.enqueue(new TextEncoder().encode(String(n).repeat(90 * 1024)));
+        sent += 90 * 1024;
+      },
+    });
+  };
+  const statuses = await Promise.all([1, 2, 3, 4].map((n) => fetch(`${limited.url}/api/media/upload?filename=${n}.txt`, {
+    method: 'POST', headers: { ...auth(user), 'content-type': 'text/plain' }, body: slowBody(n), duplex: 'half',
+  } as RequestInit).then(async (response) => ({ status: response.status, body: await response.json() as any }), () => ({ status: 0, body: null }))));
+  t.deepEqual(statuses.map((s) => s.status).sort(), [201, 403, 403, 403], JSON.stringify(statuses));
+  for (const refused of statuses.filter((s) => s.status === 403)) t.is(refused.body.error.code, 'quota_exceeded');
+  const uploaded = (await limited.eventStore.readAll()).filter((event) => event.type === 'MediaUploaded');
+  t.is(uploaded.length, 1, 'one upload recorded');
+  t.true(uploaded.reduce((sum, event) => sum + (event.data as { size: number }).size, 0) <= 1024 * 1024, 'never more than the quota stored');
+  t.deepEqual(readdirSync(join(limited.storageDir, 'media', 'tmp')), [], 'the refused ones left no temp file');
+});
+
+test('an upload whose declared size does not fit the quota is refused before its body is read', async (t) => {
+  const limited = await startTestApp({ env: { MEDIA_QUOTA_BYTES: String(64 * 1024), MEDIA_UPLOAD_TIMEOUT_MS: '5000' } });
+  t.teardown(() => limited.dispose());
+  const user = await registerUser(limited.url);
+  // It declares 100 KB and sends only its first bytes: an answer now is an answer given before reading the body.
+  const answer = await new Promise<{ status: number; body: any }>((resolve, reject) => {
+    const req = httpRequest(`${limited.url}/api/media/upload?filename=big.txt`, {
+      method: 'POST', headers: { ...auth(user), 'content-type': 'text/plain', 'content-length': String(100 * 1024) },
+    }, (res) => {
+      let text = '';
+      res.on('data', (chunk) => { text += chunk; });
+      res.on('end', () => { resolve({ status: res.statusCode!, body: JSON.parse(text) }); req.destroy(); });
+    });
+    req.on('error', reject);
+    req.write('x'.repeat(1024));
+  });
+  t.is(answer.status, 403);
+  t.like(answer.body, { error: { code: 'quota_exceeded', details: { usedBytes: 0, maxBytes: 64 * 1024 } } });
+  t.deepEqual((await limited.eventStore.readAll()).filter((event) => event.type.startsWith('Media')), []);
 });
 
 test('who may read a file: the uploader, the readers of a message attaching it, not others, not a removed member; tokens for <img>', async (t) => {

@@ -207,7 +207,19 @@ test('HTML named .png is refused as unsupported (never accepted as text)', async
 
 test('text that merely mentions a tag, or starts with a non-HTML "<", is still text', async (t) => {
   t.like(await classify(Buffer.from('To embed it, write <script src="x.js"></script> in the page.'), 'howto.md'), { kind: 'text' });
-  t.like(await classify(Buffer.from('<abbr> is not sniffed as HTML; <3'), 'notes.txt'), { kind: 'text' });
+  t.like(await classify(Buffer.from('<3 and <- are not tags; <https://example.org> is a link'), 'notes.txt'), { kind: 'text' });
+});
+
+test('every opening that makes markup is refused, whatever the browser sniffing list says: any tag, a doctype, a namespaced root, after any leading space', async (t) => {
+  await assertUnsupported(t, Buffer.from('<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd"><svg onload="alert(1)"/>'), 'a.txt', 'image/svg+xml');
+  await assertUnsupported(t, Buffer.from('<svg:svg xmlns:svg="http://www.w3.org/2000/svg" onload="alert(1)"/>'), 'a.txt', 'image/svg+xml');
+  await assertUnsupported(t, Buffer.from('<html:html xmlns:html="http://www.w3.org/1999/xhtml"><html:script>alert(1)</html:script></html:html>'), 'a.txt', 'text/html');
+  await assertUnsupported(t, Buffer.from('<img src=x onerror=alert(1)>'), 'a.txt', 'text/html');
+  await assertUnsupported(t, Buffer.from('<math><mtext><script>alert(1)</script></mtext></math>'), 'a.txt', 'text/html');
+  await assertUnsupported(t, Buffer.from('<object data="https://evil.example/x.swf"></object>'), 'a.md', 'text/html');
+  await assertUnsupported(t, Buffer.from('\u00a0\u2028\u200b\ufeff<svg onload="alert(1)"/>'), 'a.txt', 'image/svg+xml');
+  await assertUnsupported(t, Buffer.from('<![CDATA[<script>alert(1)</script>]]>'), 'a.txt', 'text/html');
+  await assertUnsupported(t, Buffer.from('<?xml-stylesheet href="x.xsl"?><root/>'), 'a.txt', 'application/xml');
 });
 
 test('SVG (with or without an XML declaration) is refused', async (t) => {
