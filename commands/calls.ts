@@ -53,6 +53,8 @@ export type CallState =
     answeredAt: string | null;
     /** Who is in the call now (the caller and whoever answered or joined). */
     participants: ReadonlySet<string>;
+    /** The device each of them took the call on (the caller's is none: they signal from any device). */
+    devices: ReadonlyMap<string, number>;
     rejected: ReadonlySet<string>;
   };
 
@@ -68,14 +70,25 @@ const without = (set: ReadonlySet<string>, value: string) => {
 export function evolve(state: CallState, event: CallEvent): CallState {
   if (event.type === 'CallInitiated') {
     const { callId, callerId, invitees, groupId, ringDeadline } = event.data;
-    return { status: 'ringing', callId, callerId, invitees: new Set(invitees), groupId, ringDeadline, answeredAt: null, participants: new Set([callerId]), rejected: new Set() };
+    return { status: 'ringing', callId, callerId, invitees: new Set(invitees), groupId, ringDeadline, answeredAt: null, participants: new Set([callerId]), devices: new Map(), rejected: new Set() };
   }
   if (state.status === 'none') return state;
   switch (event.type) {
-    case 'CallAnswered': return { ...state, status: 'active', answeredAt: event.data.at, participants: with_(state.participants, event.data.userId) };
+    case 'CallAnswered':
+    case 'CallParticipantJoined': {
+      const { userId, connectionId, at } = event.data;
+      // A group call comes alive with its first join.
+      return {
+        ...state, status: state.status === 'ringing' ? 'active' : state.status, answeredAt: state.answeredAt ?? at,
+        participants: with_(state.participants, userId), devices: new Map(state.devices).set(userId, connectionId),
+      };
+    }
     case 'CallRejected': return { ...state, rejected: with_(state.rejected, event.data.userId) };
-    case 'CallParticipantJoined': return { ...state, participants: with_(state.participants, event.data.userId) };
-    case 'CallParticipantLeft': return { ...state, participants: without(state.participants, event.data.userId) };
+    case 'CallParticipantLeft': {
+      const devices = new Map(state.devices);
+      devices.delete(event.data.userId);
+      return { ...state, participants: without(state.participants, event.data.userId), devices };
+    }
     case 'CallEnded': return { ...state, status: 'ended' };
     default: return assertNever(event);
   }
@@ -103,7 +116,8 @@ export function decide(command: CallCommand, state: CallState): Decision<CallEve
       if (!state.invitees.has(userId)) throw new NotFoundError('Call');
       if (state.status === 'ended' || (state.status === 'ringing' && rangOut(state, at))) throw ended();
       if (state.status === 'active') {
-        if (state.participants.has(userId)) return [];
+        // The same device again is a retry; another device of the one who answered is a second answer.
+        if (state.devices.get(userId) === connectionId) return [];
         throw new ConflictError('already_answered', 'Someone already answered this call');
       }
       return [{ type: 'CallAnswered', data: { callId, userId, connectionId, at } }];
@@ -112,7 +126,10 @@ export function decide(command: CallCommand, state: CallState): Decision<CallEve
       const { userId } = command.data;
       if (!state.invitees.has(userId)) throw new NotFoundError('Call');
       if (state.status === 'ended') return [];
-      if (state.status === 'active') throw new ConflictError('already_answered', 'This call was already answered');
+      // A group call others joined still rings for the rest, who may say no; one who is in it hangs up instead.
+      if (state.status === 'active' && (state.groupId === null || state.participants.has(userId))) {
+        throw new ConflictError('already_answered', 'This call was already answered');
+      }
       if (state.rejected.has(userId)) return [];
       // A direct call said no to ends; a group call rings on for the others.
       if (state.groupId === null) return [{ type: 'CallEnded', data: { callId, reason: 'rejected', endedBy: userId, durationMs: 0, at } }];
@@ -124,11 +141,15 @@ export function decide(command: CallCommand, state: CallState): Decision<CallEve
       // A late timer must not let a call that rang out come alive.
       if (state.status === 'ended' || (state.status === 'ringing' && rangOut(state, at))) throw ended();
       if (state.groupId === null) throw new ValidationError('Answer a direct call; joining is for group calls');
-      if (state.participants.has(userId)) return [];
+      if (state.participants.has(userId)) {
+        const device = state.devices.get(userId);
+        // The caller (in it from any device) or the same device again: nothing to do. Another device: a second answer.
+        if (device === undefined || device === connectionId) return [];
+        throw new ConflictError('already_answered', 'You are already in this call on another device');
+      }
       if (state.participants.size >= maxParticipants) throw new ConflictError('call_full', `At most ${maxParticipants} people in a group call`);
-      return [state.status === 'ringing'
-        ? { type: 'CallAnswered', data: { callId, userId, connectionId, at } }
-        : { type: 'CallParticipantJoined', data: { callId, userId, connectionId, at } }];
+      // Even the first to join is a participant: the others keep ringing and may still join.
+      return [{ type: 'CallParticipantJoined', data: { callId, userId, connectionId, at } }];
     }
     case 'LeaveCall': {
       const { userId } = command.data;
@@ -168,3 +189,61 @@ const durationOf = (state: Exclude<CallState, { status: 'none' }>, at: string) =
   (state.status === 'active' && state.answeredAt ? Math.max(0, Date.parse(at) - Date.parse(state.answeredAt)) : 0);
 
 export const callDecider: Decider<CallCommand, CallEvent, CallState> = { initialState, evolve, decide };
+
+/**
+ * A call line (`callLine-<owner>`: one per person, `user-<id>`, and one per group, `group-<id>`) is held by at most
+ * one call at a time. Initiating a call takes the lines of everyone it involves, one after another in a fixed order,
+ * each an append at the expected revision: of two calls at once involving one person or one group, exactly one
+ * rings, and the other is `call_in_progress`. A line needs no release when its call ends: the shell looks the
+ * holder up and says when it is over (`freed`). A call that fails to start gives back what it took.
+ */
+export const callLineStream = (owner: string) => `callLine-${owner}`;
+
+/** `parties`: the people the call is between (a group call: its caller), to whom a busy line may name the call. */
+export type CallLineTaken = Event<'CallLineTaken', { owner: string; callId: string; parties: string[]; at: string }>;
+export type CallLineReleased = Event<'CallLineReleased', { owner: string; callId: string; at: string }>;
+export type CallLineEvent = CallLineTaken | CallLineReleased;
+
+export type TakeCallLine = Command<'TakeCallLine', {
+  owner: string; callId: string; parties: string[];
+  /** Looked up by the shell: the call it found holding the line is over (ended, rang out, or never started). */
+  freed: string | null;
+}>;
+export type ReleaseCallLine = Command<'ReleaseCallLine', { owner: string; callId: string }>;
+export type CallLineCommand = TakeCallLine | ReleaseCallLine;
+
+export interface CallLineState {
+  callId: string | null;
+  parties: readonly string[];
+  takenAt: string | null;
+}
+
+export const initialLineState: CallLineState = { callId: null, parties: [], takenAt: null };
+
+export function evolveLine(state: CallLineState, event: CallLineEvent): CallLineState {
+  switch (event.type) {
+    case 'CallLineTaken': return { callId: event.data.callId, parties: event.data.parties, takenAt: event.data.at };
+    case 'CallLineReleased': return state.callId === event.data.callId ? initialLineState : state;
+    default: return assertNever(event);
+  }
+}
+
+export function decideLine(command: CallLineCommand, state: CallLineState): Decision<CallLineEvent> {
+  const at = command.metadata.now;
+  const { owner, callId } = command.data;
+  switch (command.type) {
+    case 'TakeCallLine': {
+      if (state.callId === callId) return [];
+      if (state.callId !== null && state.callId !== command.data.freed) {
+        throw new ConflictError('call_in_progress', 'Already in a call', { callId: state.callId });
+      }
+      return [{ type: 'CallLineTaken', data: { owner, callId, parties: command.data.parties, at } }];
+    }
+    case 'ReleaseCallLine':
+      return state.callId === callId ? [{ type: 'CallLineReleased', data: { owner, callId, at } }] : [];
+    default:
+      return assertNever(command);
+  }
+}
+
+export const callLineDecider: Decider<CallLineCommand, CallLineEvent, CallLineState> = { initialState: initialLineState, evolve: evolveLine, decide: decideLine };

@@ -30,6 +30,8 @@ export interface CallDoc extends ProjectedDoc {
   /** The devices in the call (the answering one, those that joined): signaling goes only between these and the caller's. */
   connections: Array<{ userId: string; connectionId: number }>;
   participants: string[];
+  /** This party was in the call at some point (the caller from the start; an invitee once they answered or joined). */
+  tookPart: boolean;
   position: number;
 }
 
@@ -47,6 +49,8 @@ const outcomeOf = (reason: CallEndReason, answered: boolean): CallOutcome => {
 };
 
 export const callsProjector: Projector = {
+  // 2: each party's document records whether they took part (1 judged it by who was still in the call at its end).
+  version: 2,
   name: CALLS,
   collections: {
     [CALLS]: [{ key: { userId: 1, position: -1 } }, { key: { callId: 1 } }, { key: { state: 1, ringDeadline: 1 } }],
@@ -64,7 +68,7 @@ export const callsProjector: Projector = {
           await context.project<CallDoc>(CALLS, callDocId(callId, userId), recorded, (doc) => doc ?? {
             _id: callDocId(callId, userId), callId, userId, direction: userId === callerId ? 'outgoing' : 'incoming', callerId, invitees,
             peerId: groupId ? null : (userId === callerId ? invitees[0]! : callerId), groupId, media, state: 'ringing', outcome: null, reason: null,
-            ringDeadline, startedAt: at, answeredAt: null, endedAt: null, durationMs: null, connections: [], participants: [callerId], position: recorded.position,
+            ringDeadline, startedAt: at, answeredAt: null, endedAt: null, durationMs: null, connections: [], participants: [callerId], tookPart: userId === callerId, position: recorded.position,
           });
         }
         return;
@@ -76,6 +80,7 @@ export const callsProjector: Projector = {
           ...doc, state: 'active', answeredAt: doc.answeredAt ?? at,
           connections: [...doc.connections.filter((c) => c.userId !== userId), { userId, connectionId }],
           participants: doc.participants.includes(userId) ? doc.participants : [...doc.participants, userId],
+          tookPart: doc.tookPart || doc.userId === userId,
         }));
       }
       case 'CallParticipantLeft': {
@@ -89,7 +94,8 @@ export const callsProjector: Projector = {
         const { reason, durationMs, at } = event.data;
         return everyone((doc) => {
           const answered = doc.answeredAt !== null;
-          const tookPart = answered && doc.participants.includes(doc.userId);
+          // Whoever joined and left before the end took part all the same.
+          const tookPart = answered && doc.tookPart;
           const saidNo = doc.reason === 'rejected' && !tookPart;
           // Each party's own outcome: a group call others answered was missed by whoever never joined.
           const outcome: CallOutcome = tookPart ? 'answered' : saidNo ? 'rejected' : answered ? 'missed' : outcomeOf(reason, false);

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { callDecider, callStream, type CallCommand, type CallEndReason, type CallMedia } from '../../commands/calls.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../../commands/shared/errors.ts';
+import { callDecider, callLineDecider, callLineStream, callStream, type CallCommand, type CallEndReason, type CallMedia } from '../../commands/calls.ts';
+import { ConflictError, DomainError, NotFoundError, ValidationError } from '../../commands/shared/errors.ts';
 import type { CommandMetadata } from '../../commands/shared/events.ts';
 import { CALLS, callDocId, type CallDoc } from '../../projections/calls.ts';
 import { GROUPS, type GroupDoc } from '../../projections/groups.ts';
@@ -50,6 +50,9 @@ export interface PublicCall {
   position: number;
 }
 
+/** A line taken for a call that never started (its initiator died in between) is free again after this long. */
+const UNSTARTED_LINE_MS = 30_000;
+
 export const toPublicCall = (doc: CallDoc): PublicCall => ({
   id: doc.callId, state: doc.state, media: doc.media, callerId: doc.callerId, invitees: doc.invitees, groupId: doc.groupId, direction: doc.direction,
   peerId: doc.peerId, outcome: doc.outcome, reason: doc.reason, ringDeadline: doc.ringDeadline, startedAt: doc.startedAt, answeredAt: doc.answeredAt,
@@ -63,6 +66,8 @@ export const toPublicCall = (doc: CallDoc): PublicCall => ({
  */
 export class CallService {
   private readonly graceTimers = new Map<string, NodeJS.Timeout>();
+  /** The timers' pass in flight: a tick that comes while one runs waits for it instead of running beside it. */
+  private ticking: Promise<void> | null = null;
 
   constructor(private readonly deps: {
     commands: CommandHandler; readStore: ReadStore; projections: Projections; blocks: Blocks; logger: Logger; clock: () => Date;
@@ -74,28 +79,81 @@ export class CallService {
     const callId = deriveId('call', callerId, input.clientCallId ?? metadata.commandId);
     const existing = await this.docOf(callId, callerId);
     if (existing) return { call: toPublicCall(existing), iceServers: this.iceServers(callerId) };
-    const calls = this.deps.readStore.collection<CallDoc>(CALLS);
     let invitees: string[];
     let blocked = false;
+    let lines: string[];
+    let parties: string[];
     if (input.groupId !== undefined) {
       const group = await this.deps.readStore.collection<GroupDoc>(GROUPS).findOne({ _id: input.groupId });
       if (!group || !group.memberIds.includes(callerId)) throw new NotFoundError('Group');
       const blockedMembers = await this.deps.blocks.among(callerId, group.memberIds);
       invitees = group.memberIds.filter((id) => id !== callerId && !blockedMembers.has(id));
-      const live = await calls.find({ userId: callerId, groupId: input.groupId, state: { $in: ['ringing', 'active'] } }, { limit: 1 });
-      if (live[0]) throw new ConflictError('call_in_progress', 'This group already has a call: join it', { callId: live[0].callId });
+      lines = [`group-${input.groupId}`, `user-${callerId}`];
+      parties = [callerId];
     } else {
       const calleeId = input.calleeId!;
       if (calleeId === callerId || !(await this.deps.readStore.collection<UserDoc>(USERS).findOne({ _id: calleeId }))) throw new NotFoundError('User');
-      // Glare: both call each other at once. The second finds the first and answers it instead of ringing again.
-      const live = await calls.find({ userId: callerId, peerId: calleeId, state: { $in: ['ringing', 'active'] } }, { limit: 1 });
-      if (live[0]) throw new ConflictError('call_in_progress', 'You already have a call with this user', { callId: live[0].callId });
       blocked = await this.deps.blocks.between(callerId, calleeId);
       invitees = [calleeId];
+      lines = [`user-${callerId}`, `user-${calleeId}`];
+      parties = [callerId, calleeId];
     }
     const ringDeadline = new Date(Date.parse(metadata.now) + this.deps.settings.ringTimeoutMs).toISOString();
-    await this.run(callId, { type: 'InitiateCall', data: { callId, callerId, invitees, groupId: input.groupId ?? null, media: input.media, ringDeadline, blocked }, metadata });
+    // Glare (both call each other at once), a busy callee, a group that has a call: the lines decide atomically.
+    const taken = await this.takeLines(callId, parties, lines.sort(), metadata);
+    try {
+      await this.run(callId, { type: 'InitiateCall', data: { callId, callerId, invitees, groupId: input.groupId ?? null, media: input.media, ringDeadline, blocked }, metadata });
+    } catch (error) {
+      await this.releaseLines(callId, taken, metadata);
+      throw error;
+    }
     return { call: toPublicCall(await this.require(callId, callerId)), iceServers: this.iceServers(callerId) };
+  }
+
+  /**
+   * Takes each line in order (the same order for everyone, so two calls over the same lines do not each hold one
+   * and wait for the other); on a busy line gives back what it took. A line whose call is over is taken over.
+   */
+  private async takeLines(callId: string, parties: string[], owners: readonly string[], metadata: CommandMetadata): Promise<string[]> {
+    const taken: string[] = [];
+    const callerId = parties[0]!;
+    let owner = '';
+    try {
+      for (owner of owners) {
+        const stream = callLineStream(owner);
+        const { state } = await this.deps.commands.load(callLineDecider, stream);
+        const freed = state.callId !== null && state.callId !== callId && await this.isOver(state.callId, state.takenAt, metadata.now) ? state.callId : null;
+        await this.deps.commands.handle(callLineDecider, stream, {
+          type: 'TakeCallLine', data: { owner, callId, parties, freed }, metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'line', owner) },
+        });
+        taken.push(owner);
+      }
+      return taken;
+    } catch (error) {
+      await this.releaseLines(callId, taken, metadata);
+      if (!(error instanceof DomainError) || error.code !== 'call_in_progress') throw error;
+      // A group's line names its call to any member (the caller is one); a person's, to the two it is between.
+      const line = (await this.deps.commands.load(callLineDecider, callLineStream(owner))).state;
+      const named = owner.startsWith('group-') || line.parties.includes(callerId);
+      throw named && line.callId
+        ? new ConflictError('call_in_progress', 'You already have a call in progress: answer or join it', { callId: line.callId })
+        : new ConflictError('call_in_progress', 'Busy: already in a call');
+    }
+  }
+
+  private async releaseLines(callId: string, owners: readonly string[], metadata: CommandMetadata): Promise<void> {
+    for (const owner of owners) {
+      await this.deps.commands.handle(callLineDecider, callLineStream(owner), {
+        type: 'ReleaseCallLine', data: { owner, callId }, metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'release', owner) },
+      });
+    }
+  }
+
+  /** Whether the call holding a line is over: ended, rung out, or never started after a while. */
+  private async isOver(callId: string, takenAt: string | null, now: string): Promise<boolean> {
+    const { state } = await this.deps.commands.load(callDecider, callStream(callId));
+    if (state.status === 'none') return takenAt === null || Date.parse(now) - Date.parse(takenAt) >= UNSTARTED_LINE_MS;
+    return state.status === 'ended' || (state.status === 'ringing' && Date.parse(now) >= Date.parse(state.ringDeadline));
   }
 
   async answer(userId: string, callId: string, connectionId: number, metadata: CommandMetadata): Promise<PublicCall> {
@@ -114,13 +172,13 @@ export class CallService {
     return toPublicCall(await this.require(callId, userId));
   }
 
-  /** Hangs up: ends a direct call (cancels one still ringing); leaves a group call, ending it when one is left. */
+  /**
+   * Hangs up: ends a direct call (cancels one still ringing); in a group call the caller ends it for everyone and
+   * anyone else leaves (the decider tells which, on the call's own state).
+   */
   async end(userId: string, callId: string, reason: CallEndReason, metadata: CommandMetadata): Promise<PublicCall> {
-    const doc = await this.require(callId, userId);
-    const command: CallCommand = doc.groupId && doc.state === 'active' && doc.participants.length > 2
-      ? { type: 'LeaveCall', data: { callId, userId }, metadata }
-      : { type: 'EndCall', data: { callId, userId, reason }, metadata };
-    await this.run(callId, command);
+    await this.require(callId, userId);
+    await this.run(callId, { type: 'EndCall', data: { callId, userId, reason }, metadata });
     return toPublicCall(await this.require(callId, userId));
   }
 
@@ -159,9 +217,12 @@ export class CallService {
   async signal(userId: string, fromConnectionId: number, frame: { callId: string; toConnectionId: number; kind: string; payload: unknown }): Promise<void> {
     const doc = await this.require(frame.callId, userId);
     const toUserId = this.deps.connections.ownerOf(frame.toConnectionId);
-    // The caller signals from any of their devices (they started the call over REST, from no socket in particular).
-    const inCall = (id: string | null, connectionId: number) => id !== null
-      && (doc.connections.some((c) => c.userId === id && c.connectionId === connectionId) || id === doc.callerId);
+    // A group call's parties are its group's members now: whoever was removed or left the group is out of it.
+    const members = doc.groupId ? new Set((await this.deps.readStore.collection<GroupDoc>(GROUPS).findOne({ _id: doc.groupId }))?.memberIds ?? []) : null;
+    // The caller signals from any of their devices (they started the call over REST, from no socket in particular),
+    // while they are in the call: a caller who left a group call is out of it like anyone else.
+    const inCall = (id: string | null, connectionId: number) => id !== null && (!members || members.has(id))
+      && (doc.connections.some((c) => c.userId === id && c.connectionId === connectionId) || (id === doc.callerId && doc.participants.includes(id)));
     if (doc.state !== 'active' || toUserId === null || toUserId === userId || !inCall(userId, fromConnectionId) || !inCall(toUserId, frame.toConnectionId)) {
       throw new NotFoundError('Call connection');
     }
@@ -190,7 +251,14 @@ export class CallService {
    * The timers' one pass (every second, and at startup): calls still ringing past their deadline are missed, calls
    * over the maximum duration end, and after a restart active calls whose parties have no socket get the grace.
    */
-  async tick(startup = false): Promise<void> {
+  tick(startup = false): Promise<void> {
+    if (this.ticking) return this.ticking;
+    const pass = this.timerPass(startup).finally(() => { this.ticking = null; });
+    this.ticking = pass;
+    return pass;
+  }
+
+  private async timerPass(startup: boolean): Promise<void> {
     const now = this.deps.clock();
     const calls = this.deps.readStore.collection<CallDoc>(CALLS);
     const due = await calls.find({ state: 'ringing', ringDeadline: { $lte: now.toISOString() } });

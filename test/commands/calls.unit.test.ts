@@ -1,7 +1,7 @@
 import test from 'ava';
 import { BlockedError } from '../../commands/contacts.ts';
 import {
-  callDecider, callStream, type AnswerCall, type CallEndReason, type CallEvent, type EndCall, type InitiateCall, type JoinCall, type LeaveCall,
+  callDecider, callLineDecider, callLineStream, callStream, type AnswerCall, type CallLineEvent, type ReleaseCallLine, type TakeCallLine, type CallEndReason, type CallEvent, type EndCall, type InitiateCall, type JoinCall, type LeaveCall,
   type MissCall, type RejectCall,
 } from '../../commands/calls.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../commands/shared/errors.ts';
@@ -88,10 +88,16 @@ test('an invitee answering a ringing call records CallAnswered with their connec
   calls.given(group).when(answer('carol')).then(t, [answered('carol')]);
 });
 
-test('the first answer wins: a second invitee answering is a conflict, the same user again records nothing', (t) => {
+test('the first answer wins: a second invitee answering is a conflict, the same device again records nothing', (t) => {
   calls.given(groupActive).when(answer('carol')).thenThrows(t, ConflictError, 'already_answered');
-  calls.given(groupActive).when(answer('bob', later, 2)).then(t, []);
-  calls.given(directActive).when(answer('bob', later, 2)).then(t, []);
+  calls.given(groupActive).when(answer('bob', later, 1)).then(t, []);
+  calls.given(directActive).when(answer('bob', later, 1)).then(t, []);
+});
+
+test('a second answer from another device of the callee is a conflict: one device takes the call', (t) => {
+  calls.given(directActive).when(answer('bob', later, 2)).thenThrows(t, ConflictError, 'already_answered');
+  calls.given([...group, joined('carol', answeredAt, 7)]).when({ ...join('carol'), data: { ...join('carol').data, connectionId: 8 } })
+    .thenThrows(t, ConflictError, 'already_answered');
 });
 
 test('answering at or after the ring deadline of a still-ringing call is too late', (t) => {
@@ -124,9 +130,9 @@ test('rejecting a group call records CallRejected and it rings on; rejecting twi
   calls.given([...group, rejected('bob')]).when(answer('carol')).then(t, [answered('carol')]);
 });
 
-test('rejecting an answered call is a conflict; rejecting an ended call records nothing', (t) => {
+test('rejecting a direct call already answered, or a group call one is in, is a conflict; rejecting an ended call records nothing', (t) => {
   calls.given(directActive).when(reject('bob')).thenThrows(t, ConflictError, 'already_answered');
-  calls.given(groupActive).when(reject('carol')).thenThrows(t, ConflictError, 'already_answered');
+  calls.given(groupActive).when(reject('bob')).thenThrows(t, ConflictError, 'already_answered');
   calls.given([...direct, ended('rejected', 'bob', 0, answeredAt)]).when(reject('bob', later)).then(t, []);
   calls.given([...group, ended('missed', null, 0, deadline)]).when(reject('carol', later)).then(t, []);
 });
@@ -138,8 +144,14 @@ test('only an invitee rejects', (t) => {
 
 // --- JoinCall ---
 
-test('joining a ringing group call answers it; joining an active one records CallParticipantJoined', (t) => {
-  calls.given(group).when(join('carol')).then(t, [{ type: 'CallAnswered', data: { callId, userId: 'carol', connectionId: 7, at: answeredAt } }]);
+test('joining a group call is always CallParticipantJoined: the first join makes it live, and the others may still join or say no', (t) => {
+  calls.given(group).when(join('carol')).then(t, [joined('carol')]);
+  calls.given([...group, joined('carol')]).when(join('bob')).then(t, [joined('bob')]);
+  calls.given([...group, joined('carol')]).when(reject('bob')).then(t, [rejected('bob')]);
+  calls.given([...group, joined('carol')]).when(reject('carol')).thenThrows(t, ConflictError, 'already_answered');
+  // The first join starts the clock, and the caller and the one who joined make a call of two.
+  calls.given([...group, joined('carol')]).when(leave('carol')).then(t, [ended('hangup', 'carol', 60_000)]);
+  calls.given([...group, joined('carol')]).when(miss(later)).then(t, []);
   calls.given(groupActive).when(join('carol')).then(t, [joined('carol')]);
   // Someone who rejected while it rang may still join later.
   calls.given([...group, rejected('dave'), answered('bob')]).when(join('dave')).then(t, [joined('dave')]);
@@ -147,8 +159,8 @@ test('joining a ringing group call answers it; joining an active one records Cal
   calls.given([...groupOfThree, left('carol', later)]).when(join('carol', 8, later)).then(t, [joined('carol', later)]);
 });
 
-test('joining a call one is already in records nothing', (t) => {
-  calls.given(groupActive).when(join('bob')).then(t, []);
+test('joining a call one is already in, from the same device (or as the caller), records nothing', (t) => {
+  calls.given([...group, joined('bob')]).when(join('bob')).then(t, []);
   calls.given(groupActive).when(join('alice')).then(t, []);
 });
 
@@ -257,4 +269,42 @@ test('deadlines are compared as instants, whatever their textual form', (t) => {
   const noMillis: CallEvent = { type: 'CallInitiated', data: { callId, callerId: 'alice', invitees: ['bob'], groupId: null, media: 'video', ringDeadline: '2026-03-01T10:00:30Z', at: t0 } };
   calls.given([noMillis]).when(answer('bob', '2026-03-01T10:00:30.500Z')).thenThrows(t, ConflictError, 'call_ended');
   calls.given([noMillis]).when(miss('2026-03-01T10:00:30.500Z')).then(t, [ended('missed', null, 0, '2026-03-01T10:00:30.500Z')]);
+});
+
+// --- Call lines: of two calls at once involving one person (or one group), exactly one rings ---
+
+const lines = spec(callLineDecider);
+const owner = 'user-bob';
+const take = (holder: string, freed: string | null = null): TakeCallLine => ({ type: 'TakeCallLine', data: { owner, callId: holder, parties: ['alice', 'bob'], freed }, metadata: meta(t0) });
+const release = (holder: string): ReleaseCallLine => ({ type: 'ReleaseCallLine', data: { owner, callId: holder }, metadata: meta(t0) });
+const taken = (holder: string): CallLineEvent => ({ type: 'CallLineTaken', data: { owner, callId: holder, parties: ['alice', 'bob'], at: t0 } });
+const released = (holder: string): CallLineEvent => ({ type: 'CallLineReleased', data: { owner, callId: holder, at: t0 } });
+
+test('each person and each group has one call line, in its own stream', (t) => {
+  t.is(callLineStream('user-bob'), 'callLine-user-bob');
+});
+
+test('a free line is taken by a call; the same call taking it again records nothing', (t) => {
+  lines.given([]).when(take('c1')).then(t, [taken('c1')]);
+  lines.given([taken('c1')]).when(take('c1')).then(t, []);
+  lines.given([taken('c1'), released('c1')]).when(take('c2')).then(t, [taken('c2')]);
+});
+
+test('a line held by a call still live refuses another call as call_in_progress, naming the call that holds it', (t) => {
+  lines.given([taken('c1')]).when(take('c2')).thenThrows(t, ConflictError, 'call_in_progress');
+  // The shell found some other call over, not the one that holds the line now (it changed meanwhile).
+  lines.given([taken('c1')]).when(take('c2', 'c0')).thenThrows(t, ConflictError, 'call_in_progress');
+  const error = t.throws(() => callLineDecider.decide(take('c2'), callLineDecider.evolve(callLineDecider.initialState, taken('c1'))));
+  t.deepEqual((error as ConflictError).details, { callId: 'c1' });
+});
+
+test('a line whose call the shell found over is taken by the next call', (t) => {
+  lines.given([taken('c1')]).when(take('c2', 'c1')).then(t, [taken('c2')]);
+});
+
+test('only the call that holds a line releases it (a call that failed to start gives back what it took)', (t) => {
+  lines.given([taken('c1')]).when(release('c1')).then(t, [released('c1')]);
+  lines.given([taken('c1')]).when(release('c2')).then(t, []);
+  lines.given([]).when(release('c1')).then(t, []);
+  lines.given([taken('c1'), released('c1')]).when(release('c1')).then(t, []);
 });

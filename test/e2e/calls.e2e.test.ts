@@ -16,6 +16,7 @@ test.after.always(async () => { await app.dispose(); });
 type User = Awaited<ReturnType<typeof registerUser>>;
 const api = (who: User, method: string, path: string, body?: unknown) =>
   request(app.url, method, path, { token: who.accessToken, ...(body === undefined ? {} : { body }) });
+const callEvents = async (callId: string) => (await app.eventStore.readStream(`call-${callId}`)).map((event) => event.type);
 async function device(who: User): Promise<TestSocket & { connectionId: number }> {
   const socket = await connect(app.wsUrl, who.accessToken);
   const welcome = await socket.next((f) => f.type === 'welcome');
@@ -40,7 +41,11 @@ test('two devices ring; the first answer wins, the other device stops ringing an
   const answered = await api(bob, 'POST', `/api/calls/${callId}/answer`, { connectionId: phone.connectionId });
   t.like(answered.body.call, { state: 'active' });
   for (const socket of [caller, laptop]) t.like(await socket.next((f) => f.type === 'call.answered'), { callId, byUserId: bob.user.id, byConnectionId: phone.connectionId });
-  t.is((await api(bob, 'POST', `/api/calls/${callId}/answer`, { connectionId: laptop.connectionId })).status, 200, 'the same user again changes nothing');
+  const secondAnswer = await api(bob, 'POST', `/api/calls/${callId}/answer`, { connectionId: laptop.connectionId });
+  t.is(secondAnswer.status, 409, 'a second answer, from the other device');
+  t.is(secondAnswer.body.error.code, 'already_answered');
+  t.is((await api(bob, 'POST', `/api/calls/${callId}/answer`, { connectionId: phone.connectionId })).status, 200, 'the answering device again changes nothing');
+  t.deepEqual(await callEvents(callId), ['CallInitiated', 'CallAnswered'], 'one answer recorded');
 
   caller.send({ type: 'call.signal', id: 'offer', callId, toConnectionId: phone.connectionId, kind: 'offer', payload: { type: 'offer', sdp: 'v=0 offer' } });
   t.like(await phone.next((f) => f.type === 'call.signal'), { callId, fromUserId: alice.user.id, fromConnectionId: caller.connectionId, kind: 'offer' });
@@ -85,6 +90,7 @@ test('glare: calling someone who is calling you finds their call; a block refuse
   const glare = await api(bob, 'POST', '/api/calls/initiate', { calleeId: alice.user.id, media: 'audio' });
   t.is(glare.status, 409);
   t.like(glare.body.error, { code: 'call_in_progress', details: { callId: first.id } });
+  await api(alice, 'POST', `/api/calls/${first.id}/end`, {});
   await api(carol, 'PUT', `/api/blocks/${alice.user.id}`);
   t.is((await api(alice, 'POST', '/api/calls/initiate', { calleeId: carol.user.id, media: 'audio' })).body.error.code, 'blocked');
   t.is((await api(carol, 'POST', '/api/calls/initiate', { calleeId: alice.user.id, media: 'audio' })).body.error.code, 'blocked');
@@ -159,14 +165,17 @@ test('a member removed from the group is no longer a party of its call: no joini
   t.like(await staysSocket.next((f) => f.type === 'call.signal'), { fromUserId: owner.user.id }, 'the caller signals from any device in a group call too');
   await api(owner, 'POST', `/api/calls/${callId}/end`, {});
   await staysSocket.next((f) => f.type === 'call.ended' && f.callId === callId);
-  t.false(removedSocket.frames.some((f) => f.type === 'call.ended' || f.type === 'call.participant'), 'nothing of the call after the removal');
+  const removal = removedSocket.frames.findIndex((f) => f.type === 'group.updated' && f.change === 'member_removed');
+  t.true(removal >= 0);
+  t.false(removedSocket.frames.slice(removal).some((f) => f.type === 'call.ended' || f.type === 'call.participant'), 'nothing of the call after the removal');
 });
 
-test('a device already ringing for one call is not rung for another; the second call is still in the history', async (t) => {
+test('a device already ringing for a group call is not rung for a direct call; that call is still in the history', async (t) => {
   const [alice, carol, bob] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
+  const group = (await api(alice, 'POST', '/api/groups', { name: 'Ring', memberIds: [bob.user.id] })).body.group;
   const phone = await device(bob);
   t.teardown(() => phone.close());
-  const first = (await api(alice, 'POST', '/api/calls/initiate', { calleeId: bob.user.id, media: 'audio' })).body.call.id;
+  const first = (await api(alice, 'POST', '/api/calls/initiate', { groupId: group.id, media: 'audio' })).body.call.id;
   await phone.next((f) => f.type === 'call.incoming' && f.callId === first);
   const second = (await api(carol, 'POST', '/api/calls/initiate', { calleeId: bob.user.id, media: 'audio' })).body.call.id;
   await api(alice, 'POST', `/api/calls/${first}/end`, {});
@@ -174,4 +183,88 @@ test('a device already ringing for one call is not rung for another; the second 
   t.false(phone.frames.some((f) => f.type === 'call.incoming' && f.callId === second), 'not rung while ringing for the first');
   t.like((await api(bob, 'GET', `/api/calls/${second}`)).body.call, { state: 'ringing', direction: 'incoming' });
   await api(carol, 'POST', `/api/calls/${second}/end`, {});
+});
+
+test('calls at once: of two calls involving one person, exactly one rings, the other is call_in_progress (30 trials each)', async (t) => {
+  const initiate = (from: User, to: User) => api(from, 'POST', '/api/calls/initiate', { calleeId: to.user.id, media: 'audio' });
+  const oneRings = async (trial: string, attempts: Array<Promise<Awaited<ReturnType<typeof api>>>>) => {
+    const answers = await Promise.all(attempts);
+    t.deepEqual(answers.map((answer) => answer.status).sort(), [201, 409], trial);
+    const winner = answers.find((answer) => answer.status === 201)!;
+    const loser = answers.find((answer) => answer.status === 409)!;
+    t.is(loser.body.error.code, 'call_in_progress', trial);
+    t.deepEqual(await callEvents(winner.body.call.id), ['CallInitiated'], trial);
+    return { winner, loser };
+  };
+  for (let trial = 0; trial < 30; trial++) {
+    const [alice, bob, carol] = await Promise.all([registerUser(app.url), registerUser(app.url), registerUser(app.url)]);
+    // Glare: both call each other; the one who lost is told which call to answer.
+    const glare = await oneRings(`glare ${trial}`, [initiate(alice, bob), initiate(bob, alice)]);
+    t.like(glare.loser.body.error, { details: { callId: glare.winner.body.call.id } });
+    const caller = glare.winner.body.call.callerId === alice.user.id ? alice : bob;
+    await api(caller, 'POST', `/api/calls/${glare.winner.body.call.id}/end`, {});
+    // Two callers for one callee, and one caller calling two people: someone not in the call learns no call id.
+    const busy = await oneRings(`one callee ${trial}`, [initiate(alice, carol), initiate(bob, carol)]);
+    t.is(busy.loser.body.error.details, undefined, 'the busy call is not named to a stranger');
+    await api(busy.winner.body.call.callerId === alice.user.id ? alice : bob, 'POST', `/api/calls/${busy.winner.body.call.id}/end`, {});
+    await oneRings(`one caller ${trial}`, [initiate(carol, alice), initiate(carol, bob)]);
+  }
+});
+
+test('a call that ended frees everyone in it for the next call', async (t) => {
+  const [alice, bob, carol] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
+  const first = (await api(alice, 'POST', '/api/calls/initiate', { calleeId: bob.user.id, media: 'audio' })).body.call.id;
+  t.is((await api(carol, 'POST', '/api/calls/initiate', { calleeId: bob.user.id, media: 'audio' })).status, 409, 'bob is being called');
+  await api(bob, 'POST', `/api/calls/${first}/reject`);
+  t.is((await api(carol, 'POST', '/api/calls/initiate', { calleeId: bob.user.id, media: 'audio' })).status, 201);
+  t.is((await api(alice, 'POST', '/api/calls/initiate', { calleeId: bob.user.id, media: 'audio' })).status, 409);
+  t.is((await api(alice, 'POST', '/api/calls/initiate', { calleeId: carol.user.id, media: 'audio' })).status, 409, 'carol is calling');
+});
+
+test('a group call: every join is call.participant and the others keep ringing; the caller hanging up ends it for everyone; whoever joined and left has it as answered', async (t) => {
+  const [owner, first, second, third] = await Promise.all([1, 2, 3, 4].map(() => registerUser(app.url))) as [User, User, User, User];
+  const group = (await api(owner, 'POST', '/api/groups', { name: 'Retro', memberIds: [first, second, third].map((m) => m.user.id) })).body.group;
+  const [ownerSocket, firstSocket, secondSocket, thirdSocket] = await Promise.all([owner, first, second, third].map((who) => device(who)));
+  t.teardown(() => [ownerSocket, firstSocket, secondSocket, thirdSocket].forEach((s) => s!.close()));
+  const callId = (await api(owner, 'POST', '/api/calls/initiate', { groupId: group.id, media: 'video' })).body.call.id;
+  for (const socket of [firstSocket, secondSocket, thirdSocket]) await socket!.next((f) => f.type === 'call.incoming' && f.callId === callId);
+
+  t.is((await api(first, 'POST', `/api/calls/${callId}/answer`, { connectionId: firstSocket!.connectionId })).status, 200);
+  for (const socket of [ownerSocket, secondSocket]) {
+    t.like(await socket!.next((f) => f.callId === callId && f.type !== 'call.incoming'), { type: 'call.participant', userId: first.user.id, change: 'joined' });
+  }
+  t.is((await api(second, 'POST', `/api/calls/${callId}/answer`, { connectionId: secondSocket!.connectionId })).status, 200, 'still ringing for the others');
+  t.is((await api(first, 'POST', `/api/calls/${callId}/end`, {})).status, 200);
+  t.like(await ownerSocket!.next((f) => f.type === 'call.participant' && f.change === 'left'), { userId: first.user.id });
+  t.is((await api(third, 'POST', `/api/calls/${callId}/answer`, { connectionId: thirdSocket!.connectionId })).status, 200);
+
+  const ended = await api(owner, 'POST', `/api/calls/${callId}/end`, {});
+  t.like(ended.body.call, { state: 'ended', reason: 'hangup', outcome: 'answered' });
+  for (const socket of [firstSocket, secondSocket, thirdSocket]) t.like(await socket!.next((f) => f.type === 'call.ended' && f.callId === callId), { reason: 'hangup' });
+  t.false([ownerSocket, firstSocket, secondSocket, thirdSocket].some((s) => s!.frames.some((f) => f.type === 'call.answered' && f.callId === callId)));
+  t.deepEqual(await callEvents(callId), ['CallInitiated', 'CallParticipantJoined', 'CallParticipantJoined', 'CallParticipantLeft', 'CallParticipantJoined', 'CallEnded']);
+  t.like((await api(first, 'GET', `/api/calls/${callId}`)).body.call, { outcome: 'answered' }, 'joined, then left: answered, not missed');
+  t.is((await api(owner, 'POST', '/api/calls/initiate', { groupId: group.id, media: 'audio' })).status, 201, 'the group is free for a new call');
+});
+
+test('in a group call only those in it signal: not a caller who dropped out, not a member removed from the group', async (t) => {
+  const [owner, stays, removed] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
+  const group = (await api(owner, 'POST', '/api/groups', { name: 'Mesh', memberIds: [stays.user.id, removed.user.id] })).body.group;
+  const [ownerSocket, staysSocket, removedSocket] = [await device(owner), await device(stays), await device(removed)];
+  t.teardown(() => { staysSocket.close(); removedSocket.close(); });
+  const callId = (await api(owner, 'POST', '/api/calls/initiate', { groupId: group.id, media: 'audio' })).body.call.id;
+  await api(stays, 'POST', `/api/calls/${callId}/answer`, { connectionId: staysSocket.connectionId });
+  await api(removed, 'POST', `/api/calls/${callId}/answer`, { connectionId: removedSocket.connectionId });
+  await api(owner, 'DELETE', `/api/groups/${group.id}/members/${removed.user.id}`);
+  staysSocket.send({ type: 'call.signal', id: 'to-removed', callId, toConnectionId: removedSocket.connectionId, kind: 'offer', payload: { type: 'offer', sdp: 'x' } });
+  t.like(await staysSocket.next((f) => f.id === 'to-removed'), { type: 'error', error: { code: 'not_found' } }, 'no signaling reaches a member removed from the group');
+
+  ownerSocket.close();
+  t.like(await staysSocket.next((f) => f.type === 'call.participant' && f.change === 'left' && f.userId === owner.user.id, 5_000), { callId });
+  const back = await device(owner);
+  t.teardown(() => back.close());
+  back.send({ type: 'call.signal', id: 'after-leaving', callId, toConnectionId: staysSocket.connectionId, kind: 'offer', payload: { type: 'offer', sdp: 'x' } });
+  t.like(await back.next((f) => f.id === 'after-leaving'), { type: 'error', error: { code: 'not_found' } }, 'a caller who left signals no more');
+  t.false(removedSocket.frames.some((f) => f.type === 'call.signal'));
+  t.false(staysSocket.frames.some((f) => f.type === 'call.signal'));
 });

@@ -71,7 +71,7 @@ export function callRoutes({ calls, clock }: CallRouteDeps) {
     }),
     route({
       method: 'post', path: '/api/calls/{id}/end', operationId: 'endCall', tag: 'calls', auth: true, rateLimit: 'call-signal',
-      summary: 'Hang up (idempotent): ends a direct call (cancels one still ringing), leaves a group call',
+      summary: 'Hang up (idempotent): ends a direct call (cancels one still ringing); in a group call the caller ends it for everyone, anyone else leaves',
       params: idParams,
       body: z.strictObject({ reason: z.enum(['hangup', 'busy', 'failed']).default('hangup') }),
       responses: { 200: { description: 'Ended', schema: callReply } },

@@ -1,0 +1,37 @@
+import test from 'ava';
+import pino from 'pino';
+import { CallService, type CallSettings, type ConnectionDirectory } from '../../src/calls/callService.ts';
+
+/** The call timers' pass (ring timeouts, maximum durations) runs one at a time, however slow the read store is. */
+function timersWithSlowStore(delayMs: number) {
+  const seen = { passes: 0, running: 0, mostAtOnce: 0 };
+  const collection = {
+    async find(filter: Record<string, unknown>) {
+      if (filter.state === 'ringing') seen.passes++;
+      seen.running++;
+      seen.mostAtOnce = Math.max(seen.mostAtOnce, seen.running);
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      seen.running--;
+      return [];
+    },
+  };
+  const settings: CallSettings = {
+    ringTimeoutMs: 60_000, disconnectGraceMs: 30_000, maxDurationMs: 3_600_000, meshMaxParticipants: 4,
+    stunUris: [], turnUris: [], turnSharedSecret: null, turnTtlSeconds: 3600,
+  };
+  const connections: ConnectionDirectory = { ownerOf: () => null, isConnected: () => false, sendToConnection: () => false, sendToUser: () => undefined };
+  const service = new CallService({
+    commands: {} as never, projections: {} as never, blocks: {} as never, readStore: { collection: () => collection } as never,
+    logger: pino({ level: 'silent' }), clock: () => new Date('2026-03-01T10:00:00.000Z'), settings, connections,
+  });
+  return { service, seen };
+}
+
+test('a tick that comes while the previous pass still runs waits for it instead of running beside it', async (t) => {
+  const { service, seen } = timersWithSlowStore(50);
+  await Promise.all([service.tick(), service.tick(), service.tick()]);
+  t.is(seen.mostAtOnce, 1, 'never two reads of the timers at once');
+  t.is(seen.passes, 1, 'one pass for the three ticks that came while it ran');
+  await service.tick();
+  t.is(seen.passes, 2, 'the next tick after it runs a pass of its own');
+});
