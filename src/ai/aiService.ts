@@ -50,8 +50,8 @@ export class AiKeyMissingError extends DomainError {
   }
 }
 
-const KEY_PURPOSE = 'ai-api-key';
-const keyContext = (userId: string) => ({ purpose: KEY_PURPOSE, subject: `user:${userId}` });
+/** Where a user's key is stored and what it is sealed for: the same purpose and subject, so rotate-secrets can open it. */
+const keyContext = (userId: string) => ({ purpose: 'ai-api-key', subject: `user:${userId}` });
 const HISTORY_WINDOW = 200;
 
 export const toAiMessage = (doc: AiMessageDoc): AiMessage => ({
@@ -183,7 +183,8 @@ export class AiService {
   /** Stores the key encrypted (never in the log), after asking the provider whether it works. */
   async setKey(userId: string, apiKey: string, metadata: CommandMetadata): Promise<KeyMetadata> {
     const status = await this.verifyKey(apiKey);
-    await this.deps.secrets.put(KEY_PURPOSE, userId, this.deps.box.seal(apiKey, keyContext(userId)));
+    const context = keyContext(userId);
+    await this.deps.secrets.put(context.purpose, context.subject, this.deps.box.seal(apiKey, context));
     await this.run(userId, { type: 'SetApiKey', data: { userId, fingerprint: fingerprintOf(apiKey), last4: apiKey.slice(-4), status }, metadata });
     return (await this.keyMetadata(userId))!;
   }
@@ -193,7 +194,8 @@ export class AiService {
   }
 
   async removeKey(userId: string, metadata: CommandMetadata): Promise<void> {
-    await this.deps.secrets.delete(KEY_PURPOSE, userId);
+    const context = keyContext(userId);
+    await this.deps.secrets.delete(context.purpose, context.subject);
     await this.run(userId, { type: 'RemoveApiKey', data: { userId }, metadata });
   }
 
@@ -218,10 +220,11 @@ export class AiService {
   }
 
   private async apiKeyOf(userId: string): Promise<string> {
-    const envelope = await this.deps.secrets.get(KEY_PURPOSE, userId);
+    const context = keyContext(userId);
+    const envelope = await this.deps.secrets.get(context.purpose, context.subject);
     if (envelope) {
       try {
-        return this.deps.box.open(envelope, keyContext(userId));
+        return this.deps.box.open(envelope, context);
       } catch (error) {
         // Sealed with a key id no longer configured, or damaged: the user sets it again.
         if (error instanceof SecretUnreadableError) throw new DomainError('ai_key_unreadable', 409, 'Your saved key can no longer be read: set it again');

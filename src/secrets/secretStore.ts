@@ -4,6 +4,7 @@
  * The store only ever sees envelopes, never plaintext.
  */
 export interface StoredSecret {
+  /** With `subject`, exactly the context the envelope is sealed for (SecretContext): rotation opens it with them. */
   purpose: string;
   subject: string;
   envelope: string;

@@ -44,7 +44,6 @@ export class SqliteSecretStore implements SecretStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('secure_delete = ON');
-    this.db.pragma('busy_timeout = 0');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS secrets (
         purpose    TEXT NOT NULL,
@@ -53,6 +52,15 @@ export class SqliteSecretStore implements SecretStore {
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (purpose, subject)
       ) WITHOUT ROWID`);
+    // A row's (purpose, subject) is what its envelope is sealed for, so rotate-secrets can open every row. Users'
+    // Gemini keys were once stored under the bare user id while sealed for `user:<id>`: such rows are renamed.
+    // Once, at open (the serving thread is not serving yet): a short synchronous wait for another process's write.
+    const legacy = `purpose = 'ai-api-key' AND subject NOT LIKE 'user:%'`;
+    if (this.db.prepare(`SELECT 1 FROM secrets WHERE ${legacy} LIMIT 1`).get()) {
+      this.db.pragma('busy_timeout = 5000');
+      this.db.prepare(`UPDATE OR IGNORE secrets SET subject = 'user:' || subject WHERE ${legacy}`).run();
+    }
+    this.db.pragma('busy_timeout = 0');
     this.statements = {
       get: this.db.prepare<[string, string], { envelope: string }>('SELECT envelope FROM secrets WHERE purpose = ? AND subject = ?'),
       put: this.db.prepare<[string, string, string, number]>(`

@@ -253,3 +253,21 @@ test('npm run rotate-secrets rotates to the current key, reports counts, rotates
   t.is(bad?.code, 2);
   t.regex(bad!.stderr, /ENCRYPTION_KEY_ID "k9" is not one of the key ids/);
 });
+
+test('a Gemini key stored under the bare user id (as before) is moved to its sealed subject at open, and then rotates', async (t) => {
+  const dir = tempDir();
+  const old = await box({ k1: K1 }, 'k1');
+  const before = SqliteSecretStore.open(dir);
+  await before.put('ai-api-key', 'alice', old.seal(API_KEY, alice));
+  await before.put('webhook-token', 'alice', old.seal('other purpose', { purpose: 'webhook-token', subject: 'alice' }));
+  await before.close();
+
+  const store = SqliteSecretStore.open(dir);
+  t.teardown(() => store.close());
+  t.is(await store.get('ai-api-key', 'alice'), null);
+  t.is(old.open((await store.get('ai-api-key', 'user:alice'))!, alice), API_KEY);
+  t.not(await store.get('webhook-token', 'alice'), null, 'rows of other purposes keep their subject');
+  const summary = await rotateAll(store, await box({ k1: K1, k2: K2 }, 'k2'));
+  t.like(summary, { total: 2, rotated: 2, unreadable: [] });
+  t.is((await box({ k2: K2 }, 'k2')).open((await store.get('ai-api-key', 'user:alice'))!, alice), API_KEY);
+});
