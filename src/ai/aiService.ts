@@ -53,6 +53,11 @@ export class AiKeyMissingError extends DomainError {
 /** Where a user's key is stored and what it is sealed for: the same purpose and subject, so rotate-secrets can open it. */
 const keyContext = (userId: string) => ({ purpose: 'ai-api-key', subject: `user:${userId}` });
 const HISTORY_WINDOW = 200;
+/**
+ * A reply is cut off at this many characters per output token allowed (AI_MAX_OUTPUT_TOKENS): far more than a
+ * model's tokens hold, so only an upstream that streams without end (or ignores the limit) meets it.
+ */
+export const REPLY_CHARACTERS_PER_TOKEN = 16;
 
 export const toAiMessage = (doc: AiMessageDoc): AiMessage => ({
   id: doc._id, role: doc.role, text: doc.text, status: doc.status, code: doc.code, finishReason: doc.finishReason,
@@ -78,7 +83,9 @@ export class AiService {
     metadata: CommandMetadata, onDelta: (delta: { promptId: string; seq: number; text: string }) => void = () => undefined,
     onSubmitted: (prompt: AiMessage) => void = () => undefined,
     /** The socket that asked: if it closes, the generation is cancelled (nobody is reading the deltas). */
-    connectionId: number | null = null): Promise<{ prompt: AiMessage; reply: AiMessage | null }> {
+    connectionId: number | null = null,
+    /** Aborted when the asker went away (an SSE client disconnected): the generation is cancelled alike. */
+    askerGone?: AbortSignal): Promise<{ prompt: AiMessage; reply: AiMessage | null }> {
     const promptId = deriveId('ai-prompt', userId, input.clientMessageId ?? metadata.commandId);
     const stored = await this.stored(userId, promptId);
     if (stored) return stored;
@@ -95,6 +102,10 @@ export class AiService {
 
     const controller = new AbortController();
     this.running.set(userId, { promptId, controller, connectionId });
+    const cancelForAsker = () => controller.abort();
+    if (askerGone?.aborted) controller.abort();
+    askerGone?.addEventListener('abort', cancelForAsker, { once: true });
+    const maxReplyCharacters = this.deps.settings.maxOutputTokens * REPLY_CHARACTERS_PER_TOKEN;
     const replyId = deriveId('ai-reply', promptId);
     let text = '';
     let seq = 0;
@@ -107,8 +118,16 @@ export class AiService {
         maxOutputTokens: this.deps.settings.maxOutputTokens, temperature: context.temperature, signal: controller.signal,
       })) {
         if (chunk.type === 'delta') {
-          text += chunk.text;
-          onDelta({ promptId, seq: seq++, text: chunk.text });
+          const part = withinBound(chunk.text, maxReplyCharacters - text.length);
+          text += part;
+          if (part) onDelta({ promptId, seq: seq++, text: part });
+          if (part.length < chunk.text.length) {
+            // Leaving the loop ends the model's stream and aborts its request: nothing more is generated.
+            this.deps.logger.warn({ userId, promptId, maxReplyCharacters }, 'a Leta reply reached the size bound and was cut off');
+            finishReason = 'MAX_TOKENS';
+            usage = null;
+            break;
+          }
         } else {
           finishReason = chunk.finishReason;
           usage = chunk.usage;
@@ -126,6 +145,7 @@ export class AiService {
       if (error instanceof AiKeyInvalidError) await this.rejectKey(userId, metadata);
       throw error;
     } finally {
+      askerGone?.removeEventListener('abort', cancelForAsker);
       if (this.running.get(userId)?.promptId === promptId) this.running.delete(userId);
     }
     return (await this.stored(userId, promptId))!;
@@ -303,6 +323,14 @@ export class AiService {
     const result = await this.deps.commands.handle(aiDecider, aiStream(userId), { ...command, metadata } as AiCommand);
     if (result.position !== null) await this.deps.projections.waitFor(result.position);
   }
+}
+
+/** The start of `text` that fits in `room` characters, not splitting a surrogate pair. */
+function withinBound(text: string, room: number): string {
+  if (text.length <= room) return text;
+  if (room <= 0) return '';
+  const code = text.charCodeAt(room - 1);
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? room - 1 : room);
 }
 
 /** Identifies a key without revealing it: the first 16 hex digits of its SHA-256. */

@@ -5,7 +5,18 @@ export interface FakeGemini {
   apiKey: string;
   /** The prompts it was sent, newest last (the text of each request's last turn). */
   prompts: string[];
+  /** Streamed replies whose caller hung up before the reply ended (the server aborted its request). */
+  aborted(): number;
+  /** Resolves when a streamed reply has been aborted by its caller, or rejects after `timeoutMs`. */
+  untilAborted(timeoutMs: number): Promise<void>;
+  /** Characters of reply text written so far, over every request. */
+  charactersSent(): number;
   close(): Promise<void>;
+}
+
+export interface FakeGeminiOptions {
+  /** Never finish: the chunks are written again and again until the caller hangs up. */
+  endless?: boolean;
 }
 
 /**
@@ -13,8 +24,11 @@ export interface FakeGemini {
  * own process): a key check (`GET /v1beta/models/{model}`) that accepts any key, and replies streamed from
  * `:streamGenerateContent?alt=sse` as these chunks, `gapMs` apart, so a client sees them arrive one by one.
  */
-export async function fakeGemini(chunks: readonly string[], gapMs = 50): Promise<FakeGemini> {
+export async function fakeGemini(chunks: readonly string[], gapMs = 50, options: FakeGeminiOptions = {}): Promise<FakeGemini> {
   const prompts: string[] = [];
+  let aborted = 0;
+  let charactersSent = 0;
+  const abortWaiters = new Set<() => void>();
   const server = createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8');
@@ -27,8 +41,23 @@ export async function fakeGemini(chunks: readonly string[], gapMs = 50): Promise
       const contents = (JSON.parse(body) as { contents: Array<{ parts: Array<{ text: string }> }> }).contents;
       prompts.push(contents.at(-1)?.parts[0]?.text ?? '');
       res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      res.on('close', () => {
+        if (res.writableEnded) return;
+        aborted++;
+        for (const wake of abortWaiters) wake();
+      });
+      if (options.endless) {
+        for (let index = 0; !res.destroyed; index++) {
+          const text = chunks[index % chunks.length]!;
+          charactersSent += text.length;
+          res.write(`data: ${JSON.stringify({ candidates: [{ content: { role: 'model', parts: [{ text }] }, index: 0 }] })}\r\n\r\n`);
+          await new Promise((resolve) => setTimeout(resolve, gapMs));
+        }
+        return;
+      }
       for (const [index, text] of chunks.entries()) {
         const last = index === chunks.length - 1;
+        charactersSent += text.length;
         res.write(`data: ${JSON.stringify({
           candidates: [{ content: { role: 'model', parts: [{ text }] }, index: 0, ...last ? { finishReason: 'STOP' } : {} }],
           ...last ? { usageMetadata: { promptTokenCount: 12, candidatesTokenCount: 5, totalTokenCount: 17 } } : {},
@@ -43,6 +72,21 @@ export async function fakeGemini(chunks: readonly string[], gapMs = 50): Promise
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
     apiKey: 'AIzaSy-fake-gemini-key-abcdefghijklmnop',
     prompts,
+    aborted: () => aborted,
+    untilAborted: (timeoutMs) => new Promise<void>((resolve, reject) => {
+      if (aborted > 0) return resolve();
+      const timer = setTimeout(() => {
+        abortWaiters.delete(wake);
+        reject(new Error(`the fake Gemini's reply was not aborted within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const wake = () => {
+        clearTimeout(timer);
+        abortWaiters.delete(wake);
+        resolve();
+      };
+      abortWaiters.add(wake);
+    }),
+    charactersSent: () => charactersSent,
     close: () => new Promise((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());

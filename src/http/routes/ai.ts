@@ -68,6 +68,11 @@ export function aiRoutes({ ai, clock, logger }: AiRouteDeps) {
         // Server-sent events: the stream opens once the prompt is stored; errors before that are ordinary JSON errors.
         const stream = new PassThrough();
         const event = (name: string, data: unknown) => stream.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
+        // A client that hangs up before the end stops the generation: nobody reads it, and the model costs money.
+        const askerGone = new AbortController();
+        ctx.res.once('close', () => {
+          if (!ctx.res.writableFinished) askerGone.abort();
+        });
         await new Promise<void>((resolve, reject) => {
           let open = false;
           ai.send(principal.userId, body, metadata, (delta) => event('delta', delta), (prompt) => {
@@ -78,7 +83,7 @@ export function aiRoutes({ ai, clock, logger }: AiRouteDeps) {
             ctx.body = stream;
             event('prompt', { prompt });
             resolve();
-          }).then((result) => {
+          }, null, askerGone.signal).then((result) => {
             if (!open) {
               ctx.status = 201;
               ctx.body = result;
