@@ -52,7 +52,7 @@ export type SendMessage = Command<'SendMessage', OutgoingMessage & {
   targetReachable: boolean;
   /** Looked up by the shell: the replied-to message exists in the same conversation (true when no reply). */
   replyToValid: boolean;
-  /** Looked up by the shell: for a direct message, one of the two has blocked the other. */
+  /** Looked up by the shell: for a direct message, the sender has blocked the recipient (the other way is not refused). */
   blocked: boolean;
   /** Looked up by the shell: every attachment is a live file the sender uploaded (nobody attaches someone else's). */
   attachmentsValid: boolean;
@@ -116,7 +116,7 @@ export function decide(command: MessageCommand, state: MessageState): Decision<M
       if (message.target.kind === 'direct' && message.target.recipientId === message.senderId) {
         throw new ValidationError('recipientId: you cannot message yourself', { field: 'recipientId' });
       }
-      // Unblocking comes first, whoever blocked whom.
+      // The blocker unblocks first.
       if (message.target.kind === 'direct' && blocked) throw new BlockedError();
       if (!replyToValid) throw new ValidationError('replyTo: no such message in this conversation', { field: 'replyTo' });
       if (!attachmentsValid) throw new InvalidAttachmentError();

@@ -9,7 +9,7 @@ import { groupEventTypes } from '../commands/groups.ts';
 import type { MessageEvent } from '../commands/messages.ts';
 import { messageEventTypes } from '../commands/messages.ts';
 import type { ReceiptEvent } from '../commands/receipts.ts';
-import type { AvatarChanged, AvatarRemoved, ProfileUpdated } from '../commands/users.ts';
+import type { AvatarChanged, AvatarRemoved, PrivacySettingsChanged, ProfileUpdated } from '../commands/users.ts';
 import { receiptEventTypes } from '../commands/receipts.ts';
 import { assertNever } from '../commands/shared/events.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
@@ -117,10 +117,10 @@ async function receiptFrame(event: ReceiptEvent, recorded: RecordedEvent, contex
 }
 
 /**
- * One frame per profile change, to the user's devices, the people who added them and their direct-conversation
+ * One frame per profile change (a privacy change too: what it hides must disappear from peers' screens), to the user's devices, the people who added them and their direct-conversation
  * peers (not across a block): never a copy into each conversation, which read the profile when they are read.
  */
-async function profileFrame(event: ProfileUpdated | AvatarChanged | AvatarRemoved, recorded: RecordedEvent, context: ProjectionContext) {
+async function profileFrame(event: ProfileUpdated | PrivacySettingsChanged | AvatarChanged | AvatarRemoved, recorded: RecordedEvent, context: ProjectionContext) {
   const { userId } = event.data;
   const user = await context.collection<UserDoc>(USERS).findOne({ _id: userId });
   if (!user) return;
@@ -219,7 +219,7 @@ async function groupFrame(event: GroupEvent, recorded: RecordedEvent, context: P
 const messageTypes = new Set<string>(messageEventTypes);
 const receiptTypes = new Set<string>(receiptEventTypes);
 const contactTypes = new Set<string>(contactEventTypes);
-const profileTypes = new Set<string>(['ProfileUpdated', 'AvatarChanged', 'AvatarRemoved']);
+const profileTypes = new Set<string>(['ProfileUpdated', 'PrivacySettingsChanged', 'AvatarChanged', 'AvatarRemoved']);
 const callTypes = new Set<string>(callEventTypes);
 
 export const feedProjector: Projector = {
@@ -239,7 +239,7 @@ export const feedProjector: Projector = {
     if (contactTypes.has(recorded.type)) return contactFrame(recorded as unknown as ContactEvent, recorded, context);
     if (callTypes.has(recorded.type)) return callFrame(recorded as unknown as CallEvent, recorded, context);
     if (recorded.type === 'AiReplyCompleted' || recorded.type === 'AiReplyFailed') return aiFrame(recorded as unknown as AiReplyCompleted | AiReplyFailed, recorded, context);
-    if (profileTypes.has(recorded.type)) return profileFrame(recorded as unknown as ProfileUpdated | AvatarChanged | AvatarRemoved, recorded, context);
+    if (profileTypes.has(recorded.type)) return profileFrame(recorded as unknown as ProfileUpdated | PrivacySettingsChanged | AvatarChanged | AvatarRemoved, recorded, context);
     if (messageTypes.has(recorded.type)) return messageFrame(recorded as unknown as MessageEvent, recorded, context);
     if (receiptTypes.has(recorded.type)) return receiptFrame(recorded as unknown as ReceiptEvent, recorded, context);
     return groupFrame(recorded as unknown as GroupEvent, recorded, context);

@@ -75,7 +75,9 @@ export class MessagingService {
     const targetReachable = target.kind === 'group'
       ? await this.isGroupMember(target.groupId, senderId)
       : await isRegistered(this.commands, target.recipientId);
-    const blocked = target.kind === 'direct' && await this.blocks.between(senderId, target.recipientId);
+    // Only the blocker is refused: a send to someone who blocked you is accepted and kept from them (the projections
+    // check blocks as of its position), so nobody learns they were blocked.
+    const blocked = target.kind === 'direct' && await this.blocks.hasBlocked(senderId, target.recipientId);
     const attachments = [...new Set(input.attachments ?? [])];
     const owned = await this.media.ownedLive(senderId, attachments);
     const attachmentsValid = attachments.every((id) => owned.has(id));

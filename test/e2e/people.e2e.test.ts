@@ -51,28 +51,58 @@ test('contacts: add by id or username (201, then 200), rename, list in order wit
   t.deepEqual((await api(a, 'GET', '/api/contacts')).body.contacts, [], 'contacts are the owner\'s own');
 });
 
-test('a block stops direct messages both ways, over REST and the socket, and nothing is delivered after unblocking', async (t) => {
+test('a block: the blocker\'s own sends are 403 blocked; the blocked user\'s are accepted and never delivered, so nobody is told', async (t) => {
   const [blocker, blocked] = [await registerUser(app.url), await registerUser(app.url)];
   t.is((await send(blocked, blocker, 'before')).status, 201);
   t.is((await api(blocker, 'PUT', `/api/blocks/${blocked.user.id}`)).status, 204);
   t.deepEqual((await api(blocker, 'GET', '/api/blocks')).body.blocked.map((x: any) => x.userId), [blocked.user.id]);
+  const blockerSocket = await syncedSocket(blocker);
+  t.teardown(() => blockerSocket.close());
 
-  const refused = await send(blocked, blocker, 'let me in');
-  t.is(refused.status, 403);
-  t.is(refused.body.error.code, 'blocked');
-  t.is((await send(blocker, blocked, 'the blocker cannot either')).body.error?.code, 'blocked');
+  // The blocked user's send looks like any other: accepted, stored, shown to its sender as sent.
+  const accepted = await send(blocked, blocker, 'let me in');
+  t.is(accepted.status, 201);
+  t.like(accepted.body.message, { content: { text: 'let me in' } });
+  t.is((await sentWith('let me in')).length, 1, 'appended like any send');
   const socket = await connect(app.wsUrl, blocked.accessToken);
   t.teardown(() => socket.close());
   socket.send({ type: 'message.send', id: 's', recipientId: blocker.user.id, text: 'over the socket' });
-  t.like(await socket.next((f) => f.id === 's'), { type: 'error', error: { code: 'blocked' } });
-  for (const text of ['let me in', 'the blocker cannot either', 'over the socket']) t.deepEqual(await sentWith(text), [], 'nothing appended');
+  t.like(await socket.next((f) => f.id === 's'), { type: 'message.send.ok' });
+  const own = await api(blocked, 'GET', `/api/messages?with=${blocker.user.id}`);
+  t.deepEqual(own.body.messages.map((m: any) => m.content.text), ['over the socket', 'let me in', 'before'], 'kept for its sender');
 
+  // The blocker may not write to the one they blocked: unblock first.
+  const refused = await send(blocker, blocked, 'the blocker cannot');
+  t.is(refused.status, 403);
+  t.is(refused.body.error.code, 'blocked');
+  t.deepEqual(await sentWith('the blocker cannot'), [], 'nothing appended');
+
+  // The blocker never hears of what was sent during the block: no frame, no message, no unread, not after unblocking.
+  const barrier = await send(blocker, await registerUser(app.url), 'barrier');
+  await blockerSocket.next((f) => f.type === 'message.created' && f.message.id === barrier.body.message.id);
+  t.false(blockerSocket.frames.some((f) => f.type === 'message.created' && f.message.senderId === blocked.user.id));
   t.is((await api(blocker, 'DELETE', `/api/blocks/${blocked.user.id}`)).status, 204);
   t.is((await api(blocker, 'DELETE', `/api/blocks/${blocked.user.id}`)).status, 204, 'also when not blocked');
   const page = await api(blocker, 'GET', `/api/messages?with=${blocked.user.id}`);
   t.deepEqual(page.body.messages.map((m: any) => m.content.text), ['before'], 'nothing sent during the block ever arrives');
+  const conversation = (await api(blocker, 'GET', '/api/conversations')).body.conversations.find((c: any) => c.peer?.id === blocked.user.id);
+  t.like(conversation, { unreadCount: 1, lastMessage: { preview: 'before' } });
   t.is((await send(blocked, blocker, 'after')).status, 201);
   t.is((await api(blocker, 'PUT', `/api/blocks/${blocker.user.id}`)).status, 400, 'not yourself');
+});
+
+test('changing only privacy settings pushes user.updated: peers stop showing what was just hidden', async (t) => {
+  const [me, peer] = [await registerUser(app.url), await registerUser(app.url)];
+  t.is((await send(peer, me, 'hi')).status, 201);
+  t.is((await api(me, 'PUT', '/api/users/profile', { about: 'At the lake' })).status, 200);
+  const peerSocket = await syncedSocket(peer);
+  t.teardown(() => peerSocket.close());
+
+  t.is((await api(me, 'PUT', '/api/users/profile', { privacy: { about: 'nobody' } })).status, 200);
+  t.deepEqual((await app.eventStore.readStream(`user-${me.user.id}`)).map((e) => e.type).slice(-1), ['PrivacySettingsChanged'], 'only the privacy changed');
+  t.like(await peerSocket.next((f) => f.type === 'user.updated' && f.userId === me.user.id), { profile: { about: null } });
+  t.is((await api(me, 'PUT', '/api/users/profile', { privacy: { about: 'everyone' } })).status, 200);
+  t.like(await peerSocket.next((f) => f.type === 'user.updated' && f.userId === me.user.id && f.profile.about !== null), { profile: { about: 'At the lake' } });
 });
 
 test('a block hides typing, receipts and profile details both ways; the blocked user adding the blocker to a group is skipped silently; group messages still flow', async (t) => {
@@ -125,7 +155,7 @@ test('a block hides typing, receipts and profile details both ways; the blocked 
   t.is(mine.body.messages[0].status, 'sent', 'the blocker sees no receipt state either');
 });
 
-test('profiles: own profile in full, others by privacy (everyone, contacts, nobody), strict input, one user.updated to the people who may see it', async (t) => {
+test('profiles: own profile in full, others by privacy (everyone, contacts, nobody), strict input, a user.updated per change to the people who may see it', async (t) => {
   const [me, contactOfMine, stranger, peer] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
   t.is((await api(me, 'POST', '/api/contacts', { userId: contactOfMine.user.id })).status, 201);
   t.is((await send(peer, me, 'we talked')).status, 201);
@@ -146,7 +176,7 @@ test('profiles: own profile in full, others by privacy (everyone, contacts, nobo
   t.is((await api(stranger, 'GET', '/api/users/00000000-0000-4000-8000-000000000000')).status, 404);
 
   // The profile change went once to the direct peer (and would to people who added me); not to a stranger.
-  t.like(await peerSocket.next((f) => f.type === 'user.updated' && f.userId === me.user.id), { profile: { displayName: 'Mélí', about: null } });
+  t.like(await peerSocket.next((f) => f.type === 'user.updated' && f.userId === me.user.id && f.profile.displayName === 'Mélí'), { profile: { about: null } });
   const barrier = await send(me, stranger, 'barrier');
   await strangerSocket.next((f) => f.type === 'message.created' && f.message.id === barrier.body.message.id);
   t.false(strangerSocket.frames.some((f) => f.type === 'user.updated' && f.userId === me.user.id && f.position < barrier.body.message.position));
