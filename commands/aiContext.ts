@@ -25,7 +25,10 @@ export interface ContextInput {
   exchanges: readonly AiExchange[];
   /** The new prompt; it is not part of `history`. */
   message: string;
-  /** `AI_CONTEXT_TOKEN_BUDGET` (default 16_000): the estimate for system instruction + history + message. */
+  /**
+   * `AI_CONTEXT_TOKEN_BUDGET` (default 16_000): the estimate for the earlier turns sent (the history) only. The
+   * system instruction and the new message are bounded by their own limits, not by this.
+   */
   tokenBudget: number;
   /** Leta's base instruction, normally `LETA_BASE_INSTRUCTION`. */
   base: string;
@@ -42,7 +45,7 @@ export interface ModelContext {
   systemInstruction: string;
   /** Whole pairs, oldest first: user, model, user, model ... (empty or starting with `user`, ending with `model`). */
   history: HistoryTurn[];
-  /** Calibrated estimate of system instruction + history + message. Within the budget unless even an empty history is not. */
+  /** Calibrated estimate of the whole request: system instruction + history + message (the history alone is within the budget). */
   estimatedTokens: number;
   /** The factor applied to the raw `ceil(chars/4)` estimate (see `calibrationFrom`). */
   calibration: number;
@@ -108,15 +111,13 @@ const pairRaw = (exchange: AiExchange & { outcome: { reply: string } }): number 
   rawTokens(exchange.prompt) + rawTokens(exchange.outcome.reply);
 
 /**
- * Chooses usable pairs among `exchanges[0, end)`, newest first, while the calibrated estimate of `fixedRaw`
- * (system instruction + message) plus the pairs stays within the budget. Stops at the first pair that does not
- * fit (an older, shorter pair is not reached past it: history stays a contiguous recent stretch).
- * Returns the chosen indexes oldest first and the raw total.
+ * Chooses usable pairs among `exchanges[0, end)`, newest first, while the calibrated estimate of the pairs stays
+ * within the budget. Stops at the first pair that does not fit (an older, shorter pair is not reached past it:
+ * history stays a contiguous recent stretch). Returns the chosen indexes oldest first and their raw total.
  */
-function selectPairs(exchanges: readonly AiExchange[], end: number, fixedRaw: number, calibration: number, budget: number) {
+function selectPairs(exchanges: readonly AiExchange[], end: number, calibration: number, budget: number) {
   const chosen: number[] = [];
-  let raw = fixedRaw;
-  if (!(calibrated(raw, calibration) <= budget)) return { chosen, raw };
+  let raw = 0;
   for (let i = end - 1; i >= 0; i--) {
     const exchange = exchanges[i]!;
     if (!usable(exchange)) continue;
@@ -152,8 +153,9 @@ export function calibrationFrom(exchanges: readonly AiExchange[], settings: Cont
     if (exchange.outcome.status !== 'completed') return;
     const reported = exchange.outcome.promptTokens;
     if (reported === null || !Number.isFinite(reported) || reported <= 0) return;
-    const { raw } = selectPairs(exchanges, index, systemRaw + rawTokens(exchange.prompt), calibration, budget);
-    if (raw > 0) calibration = clampCalibration(reported / raw);
+    const { raw } = selectPairs(exchanges, index, calibration, budget);
+    const whole = systemRaw + rawTokens(exchange.prompt) + raw;
+    if (whole > 0) calibration = clampCalibration(reported / whole);
   });
   return calibration;
 }
@@ -161,15 +163,13 @@ export function calibrationFrom(exchanges: readonly AiExchange[], settings: Cont
 export function buildContext(input: ContextInput): ModelContext {
   const systemInstruction = systemInstructionFor(input);
   const calibration = calibrationFrom(input.exchanges, input);
-  const { chosen, raw } = selectPairs(
-    input.exchanges, input.exchanges.length,
-    rawTokens(systemInstruction) + rawTokens(input.message), calibration, budgetOf(input.tokenBudget),
-  );
+  const { chosen, raw } = selectPairs(input.exchanges, input.exchanges.length, calibration, budgetOf(input.tokenBudget));
   const history: HistoryTurn[] = [];
   for (const index of chosen) {
     const exchange = input.exchanges[index]!;
     if (!usable(exchange)) continue; // selectPairs only returns usable ones; this narrows the type
     history.push({ role: 'user', text: exchange.prompt }, { role: 'model', text: exchange.outcome.reply });
   }
-  return { systemInstruction, history, estimatedTokens: calibrated(raw, calibration), calibration };
+  const wholeRaw = rawTokens(systemInstruction) + raw + rawTokens(input.message);
+  return { systemInstruction, history, estimatedTokens: calibrated(wholeRaw, calibration), calibration };
 }

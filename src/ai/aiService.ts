@@ -92,7 +92,7 @@ export class AiService {
     // Per day as well as per minute (the route or frame charged `ai`): model calls cost money.
     this.deps.rateLimits.take('ai-daily', userId);
     const apiKey = await this.apiKeyOf(userId);
-    const personalityId = input.personalityId ?? (await this.user(userId)).ai.defaultPersonalityId ?? BUILT_IN_PERSONALITY;
+    const personalityId = input.personalityId ?? await this.defaultPersonality(userId);
     const context = await this.contextFor(userId, input.message, personalityId);
     await this.run(userId, { type: 'SubmitPrompt', data: {
       userId, promptId, text: input.message, personalityId, model: this.deps.settings.model, clientMessageId: input.clientMessageId ?? promptId,
@@ -305,6 +305,14 @@ export class AiService {
     const doc = await this.deps.readStore.collection<AiPersonalityDoc>(AI_PERSONALITIES).findOne({ _id: personalityDocId(userId, personalityId) });
     if (!doc) throw new NotFoundError('Personality');
     return { id: personalityId, name: doc.name, instructions: doc.instructions, temperature: doc.temperature, builtIn: false };
+  }
+
+  /** The profile's default personality: Leta herself when it names none, or one since deleted. */
+  private async defaultPersonality(userId: string): Promise<string> {
+    const chosen = (await this.user(userId)).ai.defaultPersonalityId;
+    if (!chosen || chosen === BUILT_IN_PERSONALITY) return BUILT_IN_PERSONALITY;
+    const doc = await this.deps.readStore.collection<AiPersonalityDoc>(AI_PERSONALITIES).findOne({ _id: personalityDocId(userId, chosen) });
+    return doc ? chosen : BUILT_IN_PERSONALITY;
   }
 
   private async user(userId: string): Promise<UserDoc> {

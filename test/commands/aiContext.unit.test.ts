@@ -41,14 +41,14 @@ test('an exchange whose reply is empty (blocked for SAFETY) is left out, prompt 
   t.deepEqual(context.history, turns(['hi', 'hello'], ['partial', 'kept partial text']));
 });
 
-test('the newest pairs that fit the budget are kept, returned oldest first, and the estimate is exact', (t) => {
-  // system 4 + message 1 = 5 tokens; each pair 2 + 3 = 5 tokens
+test('the newest pairs whose estimate fits the budget are kept, returned oldest first; the estimate is of the whole request', (t) => {
+  // each pair 2 + 3 = 5 tokens (the budget counts these); system 4 + message 1 = 5 more in the request's estimate
   const exchanges = ['a', 'b', 'c', 'd'].map((id) => completed(id, chars(8, id), chars(12, id)));
-  const context = buildContext(input(exchanges, { tokenBudget: 19 }));
+  const context = buildContext(input(exchanges, { tokenBudget: 14 }));
   t.deepEqual(context.history, turns([chars(8, 'c'), chars(12, 'c')], [chars(8, 'd'), chars(12, 'd')]));
   t.is(context.estimatedTokens, 15);
-  t.is(buildContext(input(exchanges, { tokenBudget: 20 })).history.length, 6);
-  t.is(buildContext(input(exchanges, { tokenBudget: 20 })).estimatedTokens, 20);
+  t.is(buildContext(input(exchanges, { tokenBudget: 15 })).history.length, 6);
+  t.is(buildContext(input(exchanges, { tokenBudget: 15 })).estimatedTokens, 20);
   t.is(buildContext(input(exchanges, { tokenBudget: 100 })).history.length, 8);
 });
 
@@ -68,10 +68,11 @@ test('selection stops at the first pair that does not fit, so history is a conti
   t.deepEqual(context.history, turns(['new', 'yes']));
 });
 
-test('when even the system instruction and message exceed the budget, history is empty and the estimate says so', (t) => {
-  const context = buildContext(input([completed('1', 'hi', 'hello')], { message: chars(400), tokenBudget: 50 }));
-  t.deepEqual(context.history, []);
-  t.is(context.estimatedTokens, 104);
+test('a long system instruction or message takes nothing from the budget of earlier turns', (t) => {
+  const context = buildContext(input([completed('1', 'hi', 'hello')], { message: chars(400), tokenBudget: 3 }));
+  t.deepEqual(context.history, turns(['hi', 'hello']));
+  t.is(context.estimatedTokens, 4 + 100 + 3);
+  t.deepEqual(buildContext(input([completed('1', 'hi', 'hello')], { tokenBudget: 2 })).history, [], 'the pair alone (3) is over 2');
 });
 
 test('without preferences or personality the system instruction is the base', (t) => {
@@ -131,12 +132,12 @@ test('calibration compares the reported count with the estimate of the whole req
 });
 
 test('a calibration above 1 admits fewer pairs, and the estimate is calibrated', (t) => {
-  // every request reported twice its raw estimate; at budget 20 request 2 could not carry pair 1 either ((6 + 5) × 2 > 20)
-  const exchanges = [completed('1', chars(8), chars(12), 2 * (4 + 2)), completed('2', chars(8), chars(12), 2 * (4 + 2))];
-  const context = buildContext(input(exchanges, { tokenBudget: 20 }));
+  // every request reported twice its raw estimate: request 1 was system 4 + prompt 2, request 2 carried pair 1 (5) too
+  const exchanges = [completed('1', chars(8), chars(12), 2 * (4 + 2)), completed('2', chars(8), chars(12), 2 * (4 + 2 + 5))];
+  const context = buildContext(input(exchanges, { tokenBudget: 19 }));
   t.is(context.calibration, 2);
-  t.is(context.history.length, 2); // (5 + 5) × 2 = 20 fits; (5 + 10) × 2 = 30 does not
-  t.is(context.estimatedTokens, 20);
+  t.is(context.history.length, 2); // one pair: 5 × 2 = 10 fits; two: 10 × 2 = 20 do not (uncalibrated, both would)
+  t.is(context.estimatedTokens, (4 + 1 + 5) * 2);
 });
 
 test('replaying with the calibration in effect then keeps a binding budget from oscillating', (t) => {
@@ -191,8 +192,8 @@ const rawOf = (texts: string[]) => texts.reduce((sum, s) => sum + Math.ceil(s.le
 const calibrated = (raw: number, c: number) => Math.max(0, Math.ceil(raw * c - 1e-9));
 
 /**
- * The budget is drawn around what the request costs (mostly from 3 × the bare request, which fits at any calibration, to that plus all pairs), so runs
- * cover "not even the bare request fits", "some pairs fit" and "all fit" rather than mostly one of them.
+ * The budget is drawn around what the pairs cost (up to 3 × all of them, the highest calibration), so runs cover
+ * "no pair fits", "some pairs fit" and "all fit" rather than mostly one of them.
  */
 const contextInput: fc.Arbitrary<ContextInput> = fc.record({
   exchanges,
@@ -201,11 +202,10 @@ const contextInput: fc.Arbitrary<ContextInput> = fc.record({
   preferences: fc.record({ displayName: fc.string({ maxLength: 20 }), language: fc.constantFrom('English', 'pt-BR', '') }, { requiredKeys: [] }),
   personality: fc.option(fc.record({ name: fc.string({ maxLength: 20 }), instructions: fc.string({ maxLength: 200 }) }), { nil: null }),
 }).chain((rest) => {
-  const bare = rawOf([systemInstructionFor(rest), rest.message]);
   const pairs = rawOf(rest.exchanges.flatMap((e) => (e.outcome.status === 'completed' ? [e.prompt, e.outcome.reply] : [])));
   return fc.oneof(
-    { weight: 1, arbitrary: fc.integer({ min: 0, max: 3 * bare }) },
-    { weight: 3, arbitrary: fc.integer({ min: 3 * bare, max: 3 * bare + pairs }) },
+    { weight: 1, arbitrary: fc.integer({ min: 0, max: 10 }) },
+    { weight: 3, arbitrary: fc.integer({ min: 0, max: 3 * pairs + 3 }) },
   )
     .map((tokenBudget) => ({ ...rest, tokenBudget }));
 });
@@ -232,17 +232,11 @@ testProp('each history pair is a completed exchange\'s prompt and non-empty repl
   t.deepEqual(sources, sources.length === 0 ? [] : usableIndexes.slice(-sources.length), 'a suffix of the usable exchanges, in order');
 }, run);
 
-testProp('the estimate is within the budget, unless even no history exceeds it, in which case history is empty', [contextInput], (t, given) => {
+testProp('the estimate of the history alone is within the budget; the estimate given is of the whole request', [contextInput], (t, given) => {
   const context = buildContext(given);
-  const raw = rawOf([context.systemInstruction, given.message, ...context.history.map((turn) => turn.text)]);
-  t.is(context.estimatedTokens, calibrated(raw, context.calibration));
-  const bare = calibrated(rawOf([context.systemInstruction, given.message]), context.calibration);
-  if (bare > given.tokenBudget) {
-    t.deepEqual(context.history, []);
-    t.is(context.estimatedTokens, bare);
-  } else {
-    t.true(context.estimatedTokens <= given.tokenBudget);
-  }
+  const history = context.history.map((turn) => turn.text);
+  t.true(calibrated(rawOf(history), context.calibration) <= given.tokenBudget);
+  t.is(context.estimatedTokens, calibrated(rawOf([context.systemInstruction, given.message, ...history]), context.calibration));
 }, run);
 
 testProp('history stops only where the next older usable pair would not fit', [contextInput], (t, given) => {
@@ -252,7 +246,7 @@ testProp('history stops only where the next older usable pair would not fit', [c
   if (kept === usableIndexes.length) return t.pass();
   const next = given.exchanges[usableIndexes[usableIndexes.length - kept - 1]!]!;
   const reply = next.outcome.status === 'completed' ? next.outcome.reply : '';
-  const raw = rawOf([context.systemInstruction, given.message, ...context.history.map((turn) => turn.text), next.prompt, reply]);
+  const raw = rawOf([...context.history.map((turn) => turn.text), next.prompt, reply]);
   t.true(calibrated(raw, context.calibration) > given.tokenBudget);
 }, run);
 

@@ -76,3 +76,45 @@ test.serial('a key the server sealed is rotated by npm run rotate-secrets: with 
   t.is(seen[0]?.key, KEY, 'the user\'s own key, opened with k2');
   t.deepEqual((await appendedTo(second, user, head)).map((event) => event.type), ['AiPromptSubmitted', 'AiReplyCompleted']);
 });
+
+test.serial('with its default personality deleted, an ask without personalityId is answered by Leta herself', async (t) => {
+  const app = await startTestApp();
+  t.teardown(() => app.dispose());
+  const user = await registerUser(app.url);
+  await setKey(app, user);
+  const created = await api(app, user, 'POST', '/api/chat/ai/personalities', { name: 'Pirate', instructions: 'Talk like a pirate.' });
+  const pirate = created.body.personality.id as string;
+  t.is((await api(app, user, 'PUT', '/api/users/profile', { ai: { defaultPersonalityId: pirate } })).status, 200);
+  t.is((await api(app, user, 'DELETE', `/api/chat/ai/personalities/${pirate}`)).status, 204);
+
+  const head = await app.eventStore.headPosition();
+  const seen = replyWith('Hello.');
+  const asked = await api(app, user, 'POST', '/api/chat/ai/send', { message: 'Hi' });
+  t.is(asked.status, 201, JSON.stringify(asked.body));
+  t.like(asked.body, { prompt: { personalityId: 'leta' }, reply: { text: 'Hello.' } });
+  t.notRegex(JSON.stringify(seen[0]!.body.systemInstruction), /pirate/i);
+  const appended = await appendedTo(app, user, head);
+  t.deepEqual(appended.map((event) => event.type), ['AiPromptSubmitted', 'AiReplyCompleted']);
+  t.like(appended[0]!.data, { personalityId: 'leta' });
+  // One named explicitly that does not exist is still the caller's mistake.
+  t.is((await api(app, user, 'POST', '/api/chat/ai/send', { message: 'Hi', personalityId: pirate })).status, 404);
+});
+
+test.serial('AI_CONTEXT_TOKEN_BUDGET counts the earlier turns sent: at 500, two exchanges estimated at 400 tokens are both sent', async (t) => {
+  const app = await startTestApp({ env: { AI_CONTEXT_TOKEN_BUDGET: '500' } });
+  t.teardown(() => app.dispose());
+  const user = await registerUser(app.url);
+  await setKey(app, user);
+  // 400 characters each way: 100 + 100 estimated tokens per exchange (4 characters a token), 400 for both.
+  const [prompt1, reply1, prompt2, reply2] = ['a', 'b', 'c', 'd'].map((letter) => letter.repeat(400));
+  replyWith(reply1!);
+  await api(app, user, 'POST', '/api/chat/ai/send', { message: prompt1 });
+  replyWith(reply2!);
+  await api(app, user, 'POST', '/api/chat/ai/send', { message: prompt2 });
+
+  const seen = replyWith('Both seen.');
+  t.is((await api(app, user, 'POST', '/api/chat/ai/send', { message: 'What did I send?' })).status, 201);
+  t.deepEqual(seen[0]!.body.contents.map((c: any) => [c.role, c.parts[0].text]), [
+    ['user', prompt1], ['model', reply1], ['user', prompt2], ['model', reply2], ['user', 'What did I send?'],
+  ]);
+});
