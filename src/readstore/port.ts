@@ -100,7 +100,7 @@ export interface ReadStoreTransaction {
 }
 
 export interface ReadStore {
-  readonly kind: 'embedded' | 'mongodb';
+  readonly kind: 'embedded' | 'mongodb' | 'postgres';
   collection<T extends Doc = Doc>(name: string): Collection<T>;
   /** Creates the declared indexes if missing; unique violations then raise a `duplicate_key` conflict. */
   ensureIndexes(collection: string, indexes: readonly IndexSpec[]): Promise<void>;
