@@ -118,10 +118,15 @@ export class EventStoreDbEventStore implements EventStore {
     return events;
   }
 
-  /** Scans backwards from the end, page by page, to the newest of the port's events; 0 when there is none. */
+  /**
+   * Scans backwards from the end to the newest of the port's events; 0 when there is none. Asked on every send (the
+   * projections' backpressure), so the first request reads the newest record or two only (usually one of ours);
+   * pages of PAGE_SIZE follow only past system events.
+   */
   async headPosition(): Promise<number> {
+    let pages = 0;
     try {
-      for await (const resolved of this.scanAll(BACKWARDS, END, () => PAGE_SIZE)) {
+      for await (const resolved of this.scanAll(BACKWARDS, END, () => (pages++ === 0 ? 1 : PAGE_SIZE))) {
         const event = toRecorded(resolved);
         if (event) return event.position;
       }

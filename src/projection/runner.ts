@@ -285,7 +285,9 @@ export class ProjectionRunner implements Projections {
       const reached = new Map<string, number>();
       for (const projector of this.projectors) {
         const stall = this.stalls.get(projector.name);
-        const target = stall ? Math.min(last, stall.position - 1) : last;
+        // A held projector reaches the last event of the batch before the one it is held at: a position the log has
+        // (EventStoreDB's are sparse: `position - 1` names no event, and a read from it fails).
+        const target = stall ? lastBefore(events, stall.position) : last;
         const checkpoint = stored.get(projector.name)!;
         if (target > checkpoint) await this.writeCheckpoint(projector.name, target, tx);
         reached.set(projector.name, Math.max(target, checkpoint));
@@ -454,6 +456,13 @@ export class ProjectionRunner implements Projections {
     await subscription?.stop();
     if (this.lease && this.leader) await this.lease.release().catch(() => undefined);
   }
+}
+
+/** The position of the last of `events` before `position`, 0 when there is none. */
+function lastBefore(events: readonly RecordedEvent[], position: number): number {
+  let found = 0;
+  for (const event of events) if (event.position < position) found = event.position;
+  return found;
 }
 
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));

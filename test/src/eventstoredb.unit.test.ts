@@ -9,6 +9,14 @@ import {
   EventStoreDbEventStore, PAGE_SIZE, comparePositions, fromEventStoreError, fromPosition, type EventStoreDbClient,
 } from '../../src/eventstore/eventstoredb.ts';
 import type { NewEvent } from '../../src/eventstore/port.ts';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { eventUpcaster } from '../../commands/upcasters.ts';
+import { projectionSkipStream } from '../../commands/projectionSkips.ts';
+import type { Projector } from '../../src/projection/projector.ts';
+import { CHECKPOINTS, ProjectionRunner } from '../../src/projection/runner.ts';
+import { SqliteReadStore } from '../../src/readstore/sqlite.ts';
+import { tempDir } from '../helpers/app.ts';
 
 /**
  * A stand-in for the EventStoreDB client over an in-memory $all, read in pages as the server does: forwards
@@ -206,4 +214,105 @@ test('every operation reports an unreachable server as UnavailableError; a missi
   await t.throwsAsync(store.append('chat-1', [newEvent('a')], 'any'), { instanceOf: UnavailableError });
   client.readStream = (() => (async function* () { throw new StreamNotFoundError(undefined, 'chat-1'); })()) as never;
   t.deepEqual(await store.readStream('chat-1'), []);
+});
+
+test('headPosition asks for the newest records only, not a page of $all, when the newest is one of the port\'s events', async (t) => {
+  const older = [...system(3), at('MessageSent')];
+  const newest = at('MessageSent');
+  const { store, requests } = fakeClient([...older, newest]);
+  t.is(await store.headPosition(), Number(newest.position.commit));
+  t.is(requests.length, 1);
+  t.true(requests[0]!.maxCount <= 2, `asked for ${requests[0]!.maxCount} records`);
+});
+
+/**
+ * A client over a log that grows: reads and subscriptions from a position that is no record's fail, as a read of
+ * $all from a position that names no event does on the server; a subscription waits for records appended later.
+ */
+interface LiveRecord { stream: string; type: string; data: unknown; position: Position }
+function liveClient(records: LiveRecord[]) {
+  let wake = () => undefined as void;
+  const grown = () => new Promise<void>((resolve) => { wake = resolve; });
+  const resolvedOf = (record: LiveRecord): AllStreamResolvedEvent => ({
+    event: {
+      streamId: record.stream, id: `id-${record.position.commit}`, type: record.type, data: record.data as never, isJson: true,
+      revision: BigInt(records.filter((r) => r.stream === record.stream).indexOf(record)), created: new Date(0), position: record.position,
+      metadata: { eventId: `id-${record.position.commit}`, correlationId: 'c', causationId: 'c', userId: null, timestamp: '2026-01-01T00:00:00.000Z' },
+    } as AllStreamResolvedEvent['event'],
+    commitPosition: record.position.commit,
+  });
+  const startIndex = (from: ReadPosition | undefined) => {
+    if (from === undefined || from === 'start') return 0;
+    const index = records.findIndex((r) => comparePositions(r.position, from as Position) === 0);
+    if (index < 0) throw new Error(`Invalid position: no record at ${String((from as Position).commit)}`);
+    return index;
+  };
+  const client = {
+    readAll({ direction = 'forwards', fromPosition, maxCount = Number.MAX_SAFE_INTEGER }: { direction?: string; fromPosition?: ReadPosition; maxCount?: number | bigint } = {}) {
+      const selected = direction === 'forwards' ? records.slice(startIndex(fromPosition))
+        : records.slice(0, fromPosition === 'end' ? records.length : startIndex(fromPosition) + 1).reverse();
+      return (async function* () { yield* selected.slice(0, Number(maxCount)).map(resolvedOf); })();
+    },
+    readStream: (stream: string) => (async function* () { yield* records.filter((r) => r.stream === stream).map(resolvedOf); })(),
+    subscribeToAll({ fromPosition }: { fromPosition?: ReadPosition } = {}) {
+      let stopped = false;
+      const events = (async function* () {
+        for (let next = startIndex(fromPosition); !stopped;) {
+          if (next < records.length) yield resolvedOf(records[next++]!);
+          else await Promise.race([grown(), new Promise((resolve) => setTimeout(resolve, 20))]);
+        }
+      })();
+      return Object.assign(events, { unsubscribe: async () => { stopped = true; wake(); } });
+    },
+    appendToStream: async (): Promise<ClientAppendResult> => { throw new Error('not scripted'); },
+    dispose: async () => undefined,
+  };
+  return {
+    store: EventStoreDbEventStore.over(client as unknown as EventStoreDbClient),
+    append(stream: string, type: string, data: unknown): LiveRecord {
+      const record = { stream, type, data, position: at(type).position };
+      records.push(record);
+      wake();
+      return record;
+    },
+  };
+}
+
+const until = async (condition: () => Promise<boolean>, what: string) => {
+  for (let i = 0; i < 300; i++) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`timed out waiting until ${what}`);
+};
+
+test('a projector held on EventStoreDB keeps a checkpoint that is an event\'s position, and catches up after skip-event', async (t) => {
+  const log = liveClient([]);
+  const picky: Projector = {
+    name: 'picky', collections: { picky: [] }, handles: new Set(['NoteWritten']),
+    async apply(event, context) {
+      const { author } = event.data as { author: string };
+      if (author === 'poison') throw new Error('cannot digest poison');
+      await context.project<{ _id: string; _position: number; authors: string[] }>('picky', 'all', event,
+        (doc) => ({ _id: 'all', authors: [...(doc?.authors ?? []), author] }));
+    },
+  };
+  const read = new SqliteReadStore(join(tempDir(), 'read.sqlite'));
+  const runner = new ProjectionRunner(log.store, read, [picky], eventUpcaster, pino({ level: 'silent' }), { retryBaseMs: 20, maxRetryMs: 50 });
+  await runner.start();
+  t.teardown(async () => { await runner.stop(); await read.close(); });
+  const first = log.append('notes-1', 'NoteWritten', { author: 'a' });
+  const poison = log.append('notes-1', 'NoteWritten', { author: 'poison' });
+  log.append('notes-1', 'NoteWritten', { author: 'b' });
+  await until(async () => (await runner.status()).stalled.length === 1, 'picky is held');
+  const checkpoint = await read.collection(CHECKPOINTS).findOne({ _id: 'picky' });
+  t.is(checkpoint?.position, Number(first.position.commit), 'held at the last event it applied, a position $all has');
+
+  // The operator records a skip (npm run skip-event): the next retry reads on from the checkpoint and passes over it.
+  log.append(projectionSkipStream('picky'), 'ProjectionEventSkipped', {
+    projector: 'picky', position: Number(poison.position.commit), eventId: `id-${poison.position.commit}`, eventType: 'NoteWritten',
+    reason: 'test', skippedAt: '2026-01-01T00:00:00.000Z',
+  });
+  await until(async () => (await runner.status()).stalled.length === 0, 'picky caught up');
+  t.like(await read.collection('picky').findOne({ _id: 'all' }), { authors: ['a', 'b'] });
 });
