@@ -41,9 +41,10 @@ export class PresenceService {
   private readonly tracker: PresenceTracker | null;
   /** Target user → sockets subscribed to them. */
   private readonly subscribers = new Map<string, Set<Connection>>();
-  /** Socket → the users it subscribed to, and the last frame it was sent for each. */
+  /** Socket → the users it subscribed to, and what it was last shown of each (snapshot or frame). */
   private readonly subscriptions = new Map<Connection, Map<string, string | null>>();
-  private readonly pending = new Map<Connection, Map<string, string>>();
+  /** Socket → user → the view waiting for the next flush, and its frame. */
+  private readonly pending = new Map<Connection, Map<string, { view: string; bytes: string }>>();
   private flushTimer: NodeJS.Timeout | null = null;
   private readonly work = new Set<Promise<unknown>>();
 
@@ -93,6 +94,8 @@ export class PresenceService {
   /** Replaces the socket's subscriptions; answers what it may see of each user now. */
   async subscribe(connection: Connection, userIds: readonly string[]): Promise<PresenceView[]> {
     this.unsubscribe(connection);
+    // The snapshot this answers supersedes any frame still waiting for this socket.
+    this.pending.delete(connection);
     const unique = [...new Set(userIds)];
     const views = await this.view(connection.principal.userId, unique);
     if (!this.enabled) return views;
@@ -182,20 +185,32 @@ export class PresenceService {
     for (const socket of sockets) {
       const view = this.viewOf(userId, doc, visibilityOf(visibility, socket.principal.userId, userId), socket.principal.userId === userId);
       const json = JSON.stringify(view);
-      const sent = this.subscriptions.get(socket);
-      if (!sent || sent.get(userId) === json) continue;
-      sent.set(userId, json);
+      const shown = this.subscriptions.get(socket);
+      if (!shown) continue;
+      // Back to what the socket was last shown before the flush (a change undone): nothing to send after all.
+      if (shown.get(userId) === json) {
+        this.pending.get(socket)?.delete(userId);
+        continue;
+      }
       const frame: ServerFrame<'presence'> = { type: 'presence', ...view, at: this.deps.clock().toISOString() };
       let queue = this.pending.get(socket);
       if (!queue) this.pending.set(socket, (queue = new Map()));
-      queue.set(userId, JSON.stringify(frame));
+      queue.set(userId, { view: json, bytes: JSON.stringify(frame) });
     }
     if (this.pending.size > 0) this.flushTimer ??= setTimeout(() => this.flush(), this.deps.settings.pushCoalesceMs);
   }
 
+  /** Sends what each socket does not see yet: compared with what it was last shown, a snapshot included. */
   private flush(): void {
     this.flushTimer = null;
-    for (const [socket, frames] of this.pending) for (const bytes of frames.values()) socket.send(bytes);
+    for (const [socket, frames] of this.pending) {
+      const shown = this.subscriptions.get(socket);
+      for (const [userId, { view, bytes }] of frames) {
+        if (!shown?.has(userId) || shown.get(userId) === view) continue;
+        shown.set(userId, view);
+        socket.send(bytes);
+      }
+    }
     this.pending.clear();
   }
 

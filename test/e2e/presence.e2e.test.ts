@@ -154,3 +154,27 @@ test('a socket subscribed to nobody receives no presence frame while many others
   t.deepEqual(watcher.frames.filter((f) => f.type.startsWith('presence')), []);
   for (const flapper of flappers.slice(0, 5)) t.true((await presenceEvents(flapper.user.id)).length <= 2);
 });
+
+test('a presence frame never repeats what the viewer already sees: a change undone within the coalescing window sends nothing', async (t) => {
+  const slow = await startTestApp({ env: { ...presenceEnv, PRESENCE_PUSH_COALESCE_MS: '400' } });
+  t.teardown(() => slow.dispose());
+  const [dana, friend] = [await registerUser(slow.url), await registerUser(slow.url)];
+  const as = (who: User, method: string, path: string, body?: unknown) => request(slow.url, method, path, { token: who.accessToken, body });
+  await as(friend, 'POST', '/api/contacts', { userId: dana.user.id });
+  const watcher = await connect(slow.wsUrl, friend.accessToken);
+  t.teardown(() => watcher.close());
+  watcher.send({ type: 'presence.subscribe', id: 'sub', userIds: [dana.user.id] });
+  await watcher.next((f) => f.type === 'presence.snapshot');
+  const device = await connect(slow.wsUrl, dana.accessToken);
+  t.teardown(() => device.close());
+  await watcher.next((f) => f.type === 'presence' && f.status === 'online');
+
+  // Do not disturb, and back, before the frame goes out: the watcher still sees "online", so it is sent nothing.
+  await as(dana, 'PUT', '/api/presence', { mode: 'dnd' });
+  await as(dana, 'PUT', '/api/presence', { mode: 'auto' });
+  await settle(600);
+  await as(dana, 'PUT', '/api/presence', { mode: 'away' });
+  await watcher.next((f) => f.type === 'presence' && f.status === 'away');
+  t.deepEqual(framesAbout(watcher, dana).map((f) => f.status), ['online', 'away']);
+  t.deepEqual((await slow.eventStore.readStream(`presence-${dana.user.id}`)).map((e) => e.type).slice(-3), ['PresenceModeSet', 'PresenceModeSet', 'PresenceModeSet']);
+});
