@@ -58,6 +58,7 @@ import { MessagingService } from './messaging/messagingService.ts';
 import { frameHandlers } from './realtime/frames.ts';
 import { SocketGateway } from './realtime/gateway.ts';
 import { openEventStore, openReadStore } from './stores.ts';
+import { PostgresEventStore } from './eventstore/postgres.ts';
 import type { SqliteStoreOptions } from './sqlite/checkpointer.ts';
 
 /** The API's version in `/openapi.json` and `/asyncapi.json`. */
@@ -104,7 +105,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   });
   const eventStore = await openEventStore(config, storeOptions('events'));
   // The newest events' hash chain is checked at every start: an altered log is reported, loudly, not refused.
-  const chainTail = eventStore instanceof SqliteEventStore ? eventStore.verifyTail() : null;
+  const chainTail = eventStore instanceof SqliteEventStore ? eventStore.verifyTail()
+    : eventStore instanceof PostgresEventStore ? await eventStore.verifyTail() : null;
   if (chainTail?.breakAt != null) logger.error({ breakAt: chainTail.breakAt }, 'the event log\'s hash chain is broken: an event was altered (npm run audit -- verify)');
   // On the embedded stores the projections run in a worker thread with their own connections (and the read
   // store's checkpoints): this thread only reads the read store.
@@ -115,9 +117,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       storageDir: config.storageDir, logLevel: logger.level, nodeEnv: config.nodeEnv, walLimitBytes: options.walLimitBytes,
       runner: { ...options.projection }, forwardEventTypes: ['UserLoggedOut'],
     })
-    // Instances sharing one MongoDB take turns projecting through a lease.
+    // Instances sharing one MongoDB or PostgreSQL take turns projecting through a lease.
     : new ProjectionRunner(eventStore, readStore, projectors, eventUpcaster, logger, {
-      exclusive: readStore.kind === 'mongodb' ? { ttlMs: 15_000 } : null,
+      exclusive: readStore.kind === 'embedded' ? null : { ttlMs: 15_000 },
       ...options.projection,
     });
   await projections.start();

@@ -7,6 +7,7 @@ import type { MediaSettings } from './media/mediaService.ts';
 import type { CallSettings } from './calls/callService.ts';
 import { DEFAULT_MEDIA_LIMITS } from './media/mediaTypes.ts';
 import { parseKeyring, type Keyring, type KeyringEnv } from './secrets/keyring.ts';
+import type { PostgresSettings } from './postgres/connection.ts';
 
 /** Everything the server reads from the environment. The README lists each variable. */
 export interface Config {
@@ -20,6 +21,8 @@ export interface Config {
   eventStoreConnectionString: string | null;
   mongoUri: string | null;
   mongoDatabase: string;
+  /** PostgreSQL for the event log and the read store (DATABASE_URL and its TLS and pool settings), or null. */
+  database: PostgresSettings | null;
   jwtSecret: string;
   jwtExpiresInSeconds: number;
   encryptionKey: string;
@@ -146,6 +149,7 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
     eventStoreConnectionString: env.EVENTSTORE_CONNECTION_STRING || null,
     mongoUri: env.MONGO_URI || null,
     mongoDatabase: env.MONGO_DATABASE || 'letsapp',
+    database: databaseOf(env),
     jwtSecret,
     jwtExpiresInSeconds: integer(env, 'JWT_ACCESS_TOKEN_EXPIRES', 7200, 60, 60 * 60 * 24 * 30),
     encryptionKey,
@@ -191,6 +195,42 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
       idleMs: integer(env, 'PRESENCE_IDLE_MS', 300_000, 1_000, 86_400_000),
       pushCoalesceMs: integer(env, 'PRESENCE_PUSH_COALESCE_MS', 500, 0, 60_000),
     },
+  };
+}
+
+const DATABASE_SSL_MODES = ['disable', 'no-verify', 'verify-full'] as const;
+
+/**
+ * DATABASE_URL selects PostgreSQL for both stores. TLS: the URL's `sslmode` (or PGSSLMODE) as node-postgres reads them,
+ * or DATABASE_SSL (`disable`, `no-verify`: encrypted but unverified, `verify-full`) with DATABASE_SSL_CA, a PEM file of
+ * the certificate authority to trust.
+ */
+function databaseOf(env: Env): PostgresSettings | null {
+  const url = env.DATABASE_URL;
+  if (!url) return null;
+  if (!/^postgres(ql)?:\/\/./.test(url)) throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// URL');
+  if (env.EVENTSTORE_CONNECTION_STRING || env.MONGO_URI) {
+    throw new ConfigError('DATABASE_URL puts both stores on PostgreSQL: unset EVENTSTORE_CONNECTION_STRING and MONGO_URI');
+  }
+  const mode = env.DATABASE_SSL ? oneOf(env, 'DATABASE_SSL', DATABASE_SSL_MODES, 'verify-full') : null;
+  let ca: string | undefined;
+  if (env.DATABASE_SSL_CA) {
+    if (mode === 'disable' || mode === 'no-verify') throw new ConfigError(`DATABASE_SSL_CA is only used with DATABASE_SSL=verify-full, not ${mode}`);
+    try {
+      ca = readFileSync(env.DATABASE_SSL_CA, 'utf8');
+    } catch (error) {
+      throw new ConfigError(`DATABASE_SSL_CA cannot be read: ${(error as Error).message}`);
+    }
+  }
+  const ssl = mode === 'disable' ? false
+    : mode === 'no-verify' ? { rejectUnauthorized: false }
+      : mode === 'verify-full' || ca ? { rejectUnauthorized: true, ...(ca ? { ca } : {}) }
+        : undefined;
+  return {
+    url,
+    schema: pattern(env, 'DATABASE_SCHEMA', /^[a-z_][a-z0-9_]{0,47}$/, 'public'),
+    ...(ssl === undefined ? {} : { ssl }),
+    poolMax: integer(env, 'DATABASE_POOL_MAX', 10, 1, 100),
   };
 }
 

@@ -6,8 +6,12 @@ import type { ReadStore } from './readstore/port.ts';
 import { SqliteReadStore } from './readstore/sqlite.ts';
 import type { SqliteStoreOptions } from './sqlite/checkpointer.ts';
 
-/** EventStoreDB when EVENTSTORE_CONNECTION_STRING is set, the embedded SQLite log otherwise. */
-export async function openEventStore(config: Pick<Config, 'eventStoreConnectionString' | 'storageDir'>, options: SqliteStoreOptions = {}): Promise<EventStore> {
+/** PostgreSQL when DATABASE_URL is set, EventStoreDB when EVENTSTORE_CONNECTION_STRING is, the embedded SQLite log otherwise. */
+export async function openEventStore(config: Pick<Config, 'eventStoreConnectionString' | 'storageDir'> & Partial<Pick<Config, 'database'>>, options: SqliteStoreOptions = {}): Promise<EventStore> {
+  if (config.database) {
+    const { PostgresEventStore } = await import('./eventstore/postgres.ts');
+    return PostgresEventStore.connect(config.database);
+  }
   if (config.eventStoreConnectionString) {
     const { EventStoreDbEventStore } = await import('./eventstore/eventstoredb.ts');
     return EventStoreDbEventStore.connect(config.eventStoreConnectionString);
@@ -17,8 +21,12 @@ export async function openEventStore(config: Pick<Config, 'eventStoreConnectionS
   return new SqliteEventStore(file, options);
 }
 
-/** MongoDB when MONGO_URI is set, the embedded SQLite read store otherwise. */
-export async function openReadStore(config: Pick<Config, 'mongoUri' | 'mongoDatabase' | 'storageDir'>, options: SqliteStoreOptions = {}): Promise<ReadStore> {
+/** PostgreSQL when DATABASE_URL is set, MongoDB when MONGO_URI is, the embedded SQLite read store otherwise. */
+export async function openReadStore(config: Pick<Config, 'mongoUri' | 'mongoDatabase' | 'storageDir'> & Partial<Pick<Config, 'database'>>, options: SqliteStoreOptions = {}): Promise<ReadStore> {
+  if (config.database) {
+    const { PostgresReadStore } = await import('./readstore/postgres.ts');
+    return PostgresReadStore.connect(config.database);
+  }
   if (config.mongoUri) {
     const { MongoReadStore } = await import('./readstore/mongo.ts');
     return MongoReadStore.connect(config.mongoUri, config.mongoDatabase);
