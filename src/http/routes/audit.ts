@@ -4,6 +4,7 @@ import { eventUpcaster } from '../../../commands/upcasters.ts';
 import type { Logger } from 'pino';
 import { ENTITY_KINDS, entityStream, type EntityKind } from '../../audit/entities.ts';
 import { toAuditEntry } from '../../audit/entries.ts';
+import { searchLog, streamAfter } from '../../audit/search.ts';
 import type { Principal } from '../../auth/authenticator.ts';
 import type { EventStore, RecordedEvent } from '../../eventstore/port.ts';
 import { id, queryInteger } from '../../validation.ts';
@@ -43,21 +44,10 @@ export function auditRoutes({ eventStore, logger }: AuditRouteDeps) {
   // An AuditEntry is a plain object: it is what the loose schema describes (an interface has no index signature).
   const entries = (events: readonly RecordedEvent[]) => events.map((event) => toAuditEntry(event, eventUpcaster) as unknown as z.input<typeof entry>);
 
-  /** Scans the log from `after` for events `keep` accepts, reading at most SCAN_LIMIT events per request. */
+  /** Scans the log from `after` for events `keep` accepts, reading at most SCAN_LIMIT events per request, in slices. */
   async function search(after: number, limit: number, keep: (event: RecordedEvent) => boolean) {
-    const found: RecordedEvent[] = [];
-    let position = after;
-    const head = await eventStore.headPosition();
-    while (position < head && position - after < SCAN_LIMIT && found.length < limit) {
-      const batch = await eventStore.readAll({ after: position, maxCount: 1_000 });
-      if (batch.length === 0) break;
-      for (const event of batch) {
-        position = event.position;
-        if (keep(event)) found.push(event);
-        if (found.length >= limit) break;
-      }
-    }
-    return { events: entries(found), next: position < head ? position : null };
+    const { events, next } = await searchLog(eventStore, { after, limit, scanLimit: SCAN_LIMIT, keep });
+    return { events: entries(events), next };
   }
 
   return [
@@ -71,8 +61,7 @@ export function auditRoutes({ eventStore, logger }: AuditRouteDeps) {
       errors: ['not_found'],
       handle: async ({ principal, params, query }) => {
         auditorOnly(principal, logger, { entity: params.kind, id: params.id });
-        const events = (await eventStore.readStream(entityStream(params.kind, params.id), { fromRevision: 0, maxCount: 100_000 }))
-          .filter((event) => event.position > query.after).slice(0, query.limit + 1);
+        const events = await streamAfter(eventStore, entityStream(params.kind, params.id), query.after, query.limit);
         const shown = events.slice(0, query.limit);
         return reply(200, { events: entries(shown), next: events.length > query.limit ? shown.at(-1)!.position : null });
       },
