@@ -31,8 +31,13 @@ export type MediaUploaded = Event<'MediaUploaded', MediaFacts & { uploadedAt: st
 export type MediaDeleted = Event<'MediaDeleted', { mediaId: string; ownerId: string; deletedAt: string }>;
 /** Never attached within its time: the collector may reclaim its bytes. */
 export type MediaExpired = Event<'MediaExpired', { mediaId: string; ownerId: string; expiredAt: string }>;
-export type MediaEvent = MediaUploaded | MediaDeleted | MediaExpired;
-export const mediaEventTypes = ['MediaUploaded', 'MediaDeleted', 'MediaExpired'] as const satisfies readonly MediaEvent['type'][];
+/**
+ * A send is about to attach it: the time to be attached starts again, and an expiry decided on what the stream
+ * held before the claim fails on the stream's revision and is decided again, so a file never expires under a send.
+ */
+export type MediaClaimed = Event<'MediaClaimed', { mediaId: string; ownerId: string; claimedAt: string }>;
+export type MediaEvent = MediaUploaded | MediaDeleted | MediaExpired | MediaClaimed;
+export const mediaEventTypes = ['MediaUploaded', 'MediaDeleted', 'MediaExpired', 'MediaClaimed'] as const satisfies readonly MediaEvent['type'][];
 
 export interface Quota {
   usedBytes: number;
@@ -44,13 +49,19 @@ export interface Quota {
 /** `quota` is looked up by the shell: the owner's live media before this one. */
 export type RecordUpload = Command<'RecordUpload', MediaFacts & { quota: Quota }>;
 export type DeleteMedia = Command<'DeleteMedia', { mediaId: string; actorId: string }>;
-/** `attached` is looked up by the shell: a message or a profile still names it. */
-export type ExpireMedia = Command<'ExpireMedia', { mediaId: string; attached: boolean }>;
-export type MediaCommand = RecordUpload | DeleteMedia | ExpireMedia;
+/**
+ * `attached` is looked up by the shell: a message or a profile still names it. Only a file neither uploaded nor
+ * claimed since `untouchedSince` expires.
+ */
+export type ExpireMedia = Command<'ExpireMedia', { mediaId: string; attached: boolean; untouchedSince: string }>;
+/** A send attaching the file, before it is appended. */
+export type ClaimMedia = Command<'ClaimMedia', { mediaId: string; actorId: string }>;
+export type MediaCommand = RecordUpload | DeleteMedia | ExpireMedia | ClaimMedia;
 
 export type MediaState =
   | { status: 'none' }
-  | { status: 'live' | 'deleted' | 'expired'; mediaId: string; ownerId: string };
+  /** `touchedAt`: uploaded or last claimed. */
+  | { status: 'live' | 'deleted' | 'expired'; mediaId: string; ownerId: string; touchedAt: string };
 
 export const initialState: MediaState = { status: 'none' };
 
@@ -62,9 +73,10 @@ export class QuotaExceededError extends DomainError {
 
 export function evolve(state: MediaState, event: MediaEvent): MediaState {
   switch (event.type) {
-    case 'MediaUploaded': return { status: 'live', mediaId: event.data.mediaId, ownerId: event.data.ownerId };
+    case 'MediaUploaded': return { status: 'live', mediaId: event.data.mediaId, ownerId: event.data.ownerId, touchedAt: event.data.uploadedAt };
     case 'MediaDeleted': return state.status === 'none' ? state : { ...state, status: 'deleted' };
     case 'MediaExpired': return state.status === 'none' ? state : { ...state, status: 'expired' };
+    case 'MediaClaimed': return state.status === 'none' ? state : { ...state, touchedAt: event.data.claimedAt };
     default: return assertNever(event);
   }
 }
@@ -89,8 +101,13 @@ export function decide(command: MediaCommand, state: MediaState): Decision<Media
       return [{ type: 'MediaDeleted', data: { mediaId: state.mediaId, ownerId: state.ownerId, deletedAt: now } }];
     }
     case 'ExpireMedia': {
-      if (state.status !== 'live' || command.data.attached) return [];
+      if (state.status !== 'live' || command.data.attached || state.touchedAt >= command.data.untouchedSince) return [];
       return [{ type: 'MediaExpired', data: { mediaId: state.mediaId, ownerId: state.ownerId, expiredAt: now } }];
+    }
+    case 'ClaimMedia': {
+      // Someone else's file is not found, as everywhere: whether it exists is not the sender's to learn.
+      if (state.status !== 'live' || state.ownerId !== command.data.actorId) throw new NotFoundError('Media');
+      return [{ type: 'MediaClaimed', data: { mediaId: state.mediaId, ownerId: state.ownerId, claimedAt: now } }];
     }
     default:
       return assertNever(command);

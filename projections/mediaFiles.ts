@@ -87,6 +87,9 @@ export const mediaFilesProjector: Projector = {
         return context.project<MediaDoc>(MEDIA_FILES, event.data.mediaId, recorded, (doc) => doc && { ...doc, state: 'deleted' });
       case 'MediaExpired':
         return context.project<MediaDoc>(MEDIA_FILES, event.data.mediaId, recorded, (doc) => doc && { ...doc, state: 'expired' });
+      // Only the media stream's own decisions need it (the collector's expiry); the document does not change.
+      case 'MediaClaimed':
+        return;
       default:
         return assertNever(event);
     }

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { createHash, randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 
@@ -11,12 +11,21 @@ import { dirname, join } from 'node:path';
 export interface BlobStore {
   /** A fresh temp file path (the caller creates it with mode 0600). */
   tempPath(): string;
-  /** Moves a fully written temp file to the address of `sha256`; if that blob exists already the temp file is dropped. */
+  /**
+   * Moves a fully written temp file to the address of `sha256`; if that blob exists already the temp file is dropped
+   * and the blob's time refreshed (the collector spares blobs younger than its grace, and a fresh upload names it).
+   */
   commit(tempPath: string, sha256: string): Promise<string>;
   pathOf(sha256: string): string;
   exists(sha256: string): Promise<boolean>;
   /** Removes the blob, or one of its derived files (`path`). */
   remove(sha256: string, path?: string): Promise<void>;
+  /**
+   * Removes the blob only if it was not written or refreshed after `untouchedSince` (ms since the epoch), deciding on
+   * the blob taken out of place, so a commit of the same bytes at that moment either refreshed it first (it is put
+   * back) or writes its own copy. Whether it was removed.
+   */
+  removeIfUntouched(sha256: string, untouchedSince: number): Promise<boolean>;
   /** Every stored blob, for the collector. */
   blobs(): AsyncIterable<{ sha256: string; path: string; size: number; modifiedAt: number }>;
   /** Temp files left by interrupted uploads. */
@@ -54,7 +63,8 @@ export class LocalBlobStore implements BlobStore {
 
   async commit(tempPath: string, sha256: string): Promise<string> {
     const target = this.pathOf(sha256);
-    if (await this.exists(sha256)) {
+    const now = new Date();
+    if (await utimes(target, now, now).then(() => true, () => false)) {
       await rm(tempPath, { force: true });
       return target;
     }
@@ -76,6 +86,21 @@ export class LocalBlobStore implements BlobStore {
   async remove(sha256: string, path = this.pathOf(sha256)): Promise<void> {
     if (!path.startsWith(this.pathOf(sha256))) throw new Error('Not a file of this blob');
     await rm(path, { force: true });
+  }
+
+  async removeIfUntouched(sha256: string, untouchedSince: number): Promise<boolean> {
+    const path = this.pathOf(sha256);
+    const aside = join(this.tempDir, `${randomUUID()}.collecting`);
+    if (!(await rename(path, aside).then(() => true, () => false))) return false;
+    const info = await stat(aside);
+    if (info.mtimeMs > untouchedSince) {
+      // Refreshed by an upload of the same bytes just before it was taken: back in place (a copy committed meanwhile
+      // holds the same bytes, so replacing it changes nothing).
+      await rename(aside, path);
+      return false;
+    }
+    await rm(aside, { force: true });
+    return true;
   }
 
   async *blobs(): AsyncIterable<{ sha256: string; path: string; size: number; modifiedAt: number }> {

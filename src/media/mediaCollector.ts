@@ -42,7 +42,7 @@ export async function collectMedia(deps: { readStore: ReadStore; commands: Comma
     if (!options.dryRun) {
       const correlationId = `gc-media:${newId()}`;
       const result = await deps.commands.handle(mediaDecider, mediaStream(doc._id), {
-        type: 'ExpireMedia', data: { mediaId: doc._id, attached: icon },
+        type: 'ExpireMedia', data: { mediaId: doc._id, attached: icon, untouchedSince: cutoff },
         metadata: { commandId: newId(), correlationId, causationId: correlationId, userId: null, now: options.now.toISOString() },
       });
       if (result.position !== null) summary.expired++;
@@ -66,7 +66,16 @@ export async function collectMedia(deps: { readStore: ReadStore; commands: Comma
       summary.blobsKept++;
       continue;
     }
-    if (!options.dryRun) await deps.blobs.remove(blob.sha256, blob.path);
+    if (!options.dryRun) {
+      if (blob.path !== deps.blobs.pathOf(blob.sha256)) {
+        await deps.blobs.remove(blob.sha256, blob.path); // a thumbnail: made again if asked for
+      } else if (await media.countDocuments({ sha256: blob.sha256, state: 'live' }, { limit: 1 }) > 0 || !(await deps.blobs.removeIfUntouched(blob.sha256, oldEnough))) {
+        // Checked again at the last moment: a file recorded since the pass began names these bytes, or an upload of
+        // the same bytes refreshed them.
+        summary.blobsKept++;
+        continue;
+      }
+    }
     summary.blobsDeleted++;
     summary.bytesFreed += blob.size;
   }

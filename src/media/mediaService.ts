@@ -23,6 +23,8 @@ export interface MediaSettings {
   quotaBytes: number;
   quotaFiles: number;
   uploadIdleTimeoutMs: number;
+  /** An upload not attached (nor claimed by a send) for this long is expired by the collector. */
+  unattachedTtlMs: number;
 }
 
 /** A file as its uploader and readers see it. */
@@ -120,11 +122,31 @@ export class MediaService {
     return doc;
   }
 
-  /** Live attachments owned by `ownerId` among `ids`: a message may only attach its sender's own files. */
-  async ownedLive(ownerId: string, ids: readonly string[]): Promise<Set<string>> {
+  /**
+   * Live attachments owned by `ownerId` among `ids` (a message may only attach its sender's own files). One that no
+   * message names and that was uploaded over half its time to be attached ago is claimed on its own stream first: the
+   * collector's expiry and the claim are decided on the same stream, so it is either expired before the send (which
+   * then refuses it) or not expired under it. A younger one cannot be reached by a collector before the send lands
+   * (that would take the send half the time, at least 30 s), and attaching it appends nothing to its stream.
+   */
+  async claimAttachments(ownerId: string, ids: readonly string[], metadata: CommandMetadata): Promise<Set<string>> {
     if (ids.length === 0) return new Set();
     const docs = await this.deps.readStore.collection<MediaDoc>(MEDIA_FILES).find({ _id: { $in: [...ids] }, ownerId, state: 'live' });
-    return new Set(docs.filter((doc) => doc.purpose === 'attachment').map((doc) => doc._id));
+    const claimed = new Set<string>();
+    const claimIfUploadedBefore = Date.parse(metadata.now) - this.deps.settings.unattachedTtlMs / 2;
+    for (const doc of docs) {
+      if (doc.purpose !== 'attachment') continue;
+      if (doc.references.length === 0 && Date.parse(doc.uploadedAt) < claimIfUploadedBefore) {
+        try {
+          await this.deps.commands.handle(mediaDecider, mediaStream(doc._id), { type: 'ClaimMedia', data: { mediaId: doc._id, actorId: ownerId }, metadata });
+        } catch (error) {
+          if (error instanceof NotFoundError) continue; // expired or deleted a moment ago
+          throw error;
+        }
+      }
+      claimed.add(doc._id);
+    }
+    return claimed;
   }
 
   /**

@@ -54,7 +54,7 @@ export class MessagingService {
     private readonly projections: Projections,
     private readonly access: ConversationAccess,
     private readonly blocks: Blocks,
-    private readonly media: Pick<MediaService, 'ownedLive'>,
+    private readonly media: Pick<MediaService, 'claimAttachments'>,
     /** Until the projections have every write acknowledged so far (the same wait as REST reads, see mountRoutes). */
     private readonly caughtUp: () => Promise<void>,
   ) {}
@@ -79,7 +79,7 @@ export class MessagingService {
     // check blocks as of its position), so nobody learns they were blocked.
     const blocked = target.kind === 'direct' && await this.blocks.hasBlocked(senderId, target.recipientId);
     const attachments = [...new Set(input.attachments ?? [])];
-    const owned = await this.media.ownedLive(senderId, attachments);
+    const owned = await this.media.claimAttachments(senderId, attachments, metadata);
     const attachmentsValid = attachments.every((id) => owned.has(id));
     // A reply to a message sent a moment ago (its send answered before its projection): wait until it is readable.
     if (input.replyTo !== undefined) await this.caughtUp();

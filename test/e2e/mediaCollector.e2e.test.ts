@@ -72,3 +72,68 @@ test('whether an upload is a group\'s icon is answered from an index, not a scan
   t.regex(plan, /USING (COVERING )?INDEX ix_/, sql);
   t.notRegex(plan, /SCAN c_groups/, sql);
 });
+
+test('identical bytes uploaded again while the collector walks the blobs are kept: the dedup refreshes the blob and the collector re-checks before deleting', async (t) => {
+  const app = await startTestApp({ env: { MEDIA_GC_INTERVAL_MS: '0' } });
+  t.teardown(() => app.dispose());
+  const owner = await registerUser(app.url);
+  const upload = async (text: string) => (await (await fetch(`${app.url}/api/media/upload?filename=f.txt`, {
+    method: 'POST', headers: { authorization: `Bearer ${owner.accessToken}`, 'content-type': 'text/plain' }, body: text,
+  })).json() as any).media;
+  const first = await upload('bytes uploaded, deleted, and uploaded again');
+  t.is((await request(app.url, 'DELETE', `/api/media/${first.id}`, { token: owner.accessToken })).status, 204);
+  const store = await new LocalBlobStore(join(app.storageDir, 'media')).init();
+  const old = new Date(Date.now() - 2 * HOUR);
+  utimesSync(store.pathOf(first.sha256), old, old);
+
+  // The same bytes arrive again just as the collector reaches their (old, unnamed) blob.
+  let again: any;
+  const walking = Object.create(store) as LocalBlobStore;
+  walking.blobs = async function* () {
+    for await (const blob of store.blobs()) {
+      if (blob.sha256 === first.sha256) again = await upload('bytes uploaded, deleted, and uploaded again');
+      yield blob;
+    }
+  };
+  const deps = { readStore: app.readStore, commands: new CommandHandler(app.eventStore, eventUpcaster), blobs: walking };
+  await collectMedia(deps, { now: new Date(), unattachedTtlMs: 86_400_000, graceMs: HOUR, dryRun: false });
+
+  t.is(again.sha256, first.sha256, 'stored once, by content');
+  t.true(await store.exists(first.sha256), 'the blob the fresh upload names is kept');
+  t.is((await fetch(`${app.url}/api/media/${again.id}`, { headers: { authorization: `Bearer ${owner.accessToken}` } })).status, 200);
+  t.deepEqual((await app.eventStore.readStream(`media-${again.id}`)).map((e) => e.type), ['MediaUploaded']);
+  // And a later pass, once the fresh upload is an hour old too, still keeps what a live file names.
+  await collectMedia({ ...deps, blobs: store }, { now: new Date(Date.now() + 2 * HOUR), unattachedTtlMs: 86_400_000, graceMs: HOUR, dryRun: false });
+  t.true(await store.exists(first.sha256));
+});
+
+test('a send that attaches a file the collector is expiring at that same moment: the file stays, attached and readable', async (t) => {
+  let now = Date.now();
+  const app = await startTestApp({ env: { MEDIA_GC_INTERVAL_MS: '0' }, clock: () => new Date(now) });
+  t.teardown(() => app.dispose());
+  const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
+  const file = (await (await fetch(`${app.url}/api/media/upload?filename=f.txt`, {
+    method: 'POST', headers: { authorization: `Bearer ${a.accessToken}`, 'content-type': 'text/plain' }, body: 'attached just in time',
+  })).json() as any).media;
+  now += 2 * 86_400_000; // a day past its time to be attached
+
+  // The collector has found it unattached; the send lands between that read and its expiry.
+  const commands = new CommandHandler(app.eventStore, eventUpcaster);
+  let sent: Awaited<ReturnType<typeof request>> | undefined;
+  const racing = Object.create(commands) as CommandHandler;
+  racing.handle = (async (decider: any, stream: string, command: any, options: any) => {
+    if (command.type === 'ExpireMedia' && command.data.mediaId === file.id && !sent) {
+      sent = await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'here', attachments: [file.id] } });
+    }
+    return commands.handle(decider, stream, command, options);
+  }) as CommandHandler['handle'];
+  const blobs = await new LocalBlobStore(join(app.storageDir, 'media')).init();
+  const summary = await collectMedia({ readStore: app.readStore, commands: racing, blobs }, { now: new Date(now), unattachedTtlMs: 86_400_000, graceMs: HOUR, dryRun: false });
+
+  t.is(sent?.status, 201);
+  t.is(summary.expired, 0);
+  t.false((await app.eventStore.readStream(`media-${file.id}`)).some((e) => e.type === 'MediaExpired'), 'not expired under the message');
+  t.is((await fetch(`${app.url}/api/media/${file.id}`, { headers: { authorization: `Bearer ${b.accessToken}` } })).status, 200, 'the recipient reads it');
+  const page = await request(app.url, 'GET', `/api/messages?with=${a.user.id}`, { token: b.accessToken });
+  t.like(page.body.messages[0].files[0], { id: file.id, deleted: false });
+});
