@@ -1,6 +1,6 @@
 /**
  * Auditor's tool: reads the event history straight from the event store. Read-only and safe beside a running server:
- * it never appends, never checkpoints the server's files, and `at` replays into a temporary read store of its own
+ * it opens the log read-only (never appends, migrates or chains anything), never checkpoints the server's files, and `at` replays into a temporary read store of its own
  * (deleted afterwards), never the live one. Progress bars go to stderr; results to stdout, as a readable table, or
  * with `--json` as one JSON document (`export`: JSON Lines, one event per line).
  *   npm run audit -- stream <stream> [--raw]
@@ -9,16 +9,19 @@
  *   npm run audit -- correlation <id> [--from <ISO|position>] [--to <ISO|position>] [--raw]
  *   npm run audit -- at <ISO time|position> --collection <name> [--filter '<json>']
  *   npm run audit -- export [--from <ISO|position>] [--to <ISO|position>] > events.jsonl
- *   npm run audit -- verify                       recomputes the embedded log's hash chain (src/eventstore/chainHash.ts)
+ *   npm run audit -- verify [--anchor head.json]  recomputes the embedded log's hash chain (src/eventstore/chainHash.ts)
+ *                                                 and checks it against its anchor (src/eventstore/anchor.ts)
+ *   npm run audit -- anchor                       prints the newest head, signed, to keep elsewhere
  *   npm run audit -- verify-file events.jsonl     checks an export on its own
  * Every output redacts password hashes to "[redacted]" (src/audit/redact.ts); other data is shown as stored, and
  * encrypted message payloads stay ciphertext.
  * Not in scope: the chain on EventStoreDB.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { checkHead, parseSignedHead, readAnchorFile, signHead, type AnchorCheck } from '../src/eventstore/anchor.ts';
 import { digest, firstBreak, GENESIS_HASH, linkHash, type ChainedRow } from '../src/eventstore/chainHash.ts';
 import { SqliteEventStore } from '../src/eventstore/sqlite.ts';
 import { join } from 'node:path';
@@ -39,7 +42,7 @@ import { loadConfig } from '../src/config.ts';
 import type { EventStore, RecordedEvent } from '../src/eventstore/port.ts';
 import type { Filter } from '../src/readstore/port.ts';
 import { assertSafeFilter } from '../src/readstore/filterSafety.ts';
-import { openEventStore } from '../src/stores.ts';
+import { anchorFileOf, openEventStore } from '../src/stores.ts';
 
 const COLLECTIONS = collectionsOf(projectors);
 const USAGE = `Usage: npm run audit -- <command> [options]
@@ -51,7 +54,10 @@ const USAGE = `Usage: npm run audit -- <command> [options]
   at <ISO time|position> --collection <name> [--filter '<json>']
                                                    a read collection as it was then (replayed into a temporary store)
   export [--from ...] [--to ...] > events.jsonl    every event as stored, one JSON line each
-  verify                                           recompute the embedded log's hash chain; names the first break
+  verify [--anchor <head.json>]                    recompute the embedded log's hash chain, naming the first break, and
+                                                   check it against its anchor (and a head kept elsewhere): a
+                                                   recomputed or cut-short log fails too
+  anchor                                           print the newest head, signed, to keep away from the server
   verify-file <events.jsonl>                       check an export's chain and digests on its own
 Options: --json  one JSON document for machines (export is always JSON Lines)
          --raw   the stored form of each event's data beside the upcast one
@@ -70,7 +76,8 @@ const COMMANDS: Record<string, { args: readonly string[]; options: readonly stri
   at: { args: ['<ISO time|position>'], options: ['json', 'collection', 'filter'] },
   // Always JSON Lines; --json is accepted and changes nothing.
   export: { args: [], options: ['json', 'from', 'to'] },
-  verify: { args: [], options: ['json'] },
+  verify: { args: [], options: ['json', 'anchor'] },
+  anchor: { args: [], options: ['json'] },
   'verify-file': { args: ['<events.jsonl>'], options: ['json'] },
 };
 
@@ -88,7 +95,7 @@ try {
     allowPositionals: true,
     options: {
       json: { type: 'boolean' }, raw: { type: 'boolean' }, from: { type: 'string' }, to: { type: 'string' },
-      collection: { type: 'string' }, filter: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      collection: { type: 'string' }, filter: { type: 'string' }, anchor: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
 } catch (error) {
@@ -135,12 +142,14 @@ if (command === 'at') {
 if (command === 'verify-file') process.exit(await verifyFile(args[0]!));
 const config = loadConfig();
 if (command === 'verify') process.exit(verifyChain());
+if (command === 'anchor') process.exit(printAnchor());
 if (!config.eventStoreConnectionString && !existsSync(join(config.storageDir, 'events.sqlite'))) {
   console.error(`No event log in ${config.storageDir}: set STORAGE_DIR (or EVENTSTORE_CONNECTION_STRING).`);
   process.exit(1);
 }
-// A second connection to the server's log: the server's own checkpointer keeps its WAL in check, not this one.
-const eventStore = await openEventStore(config, { checkpoints: false });
+// A read-only connection to the server's log: nothing here may write it (nor chain it), and the server's own
+// checkpointer keeps its WAL in check.
+const eventStore = await openEventStore(config, { checkpoints: false, readonly: true });
 try {
   switch (command) {
     case 'stream':
@@ -189,34 +198,109 @@ try {
   await eventStore.close();
 }
 
+interface ChainVerdict {
+  events: number;
+  head: number;
+  broken: ReturnType<typeof firstBreak>;
+  anchor: AnchorCheck;
+  keptAnchor: AnchorCheck | null;
+}
+
 /**
  * Recomputes the hash chain of the embedded log (read-only, in one read transaction: a consistent snapshot while the
- * server appends) and names the first position where a stored hash does not follow from the events before it.
+ * server appends), names the first position where a stored hash does not follow from the events before it, and checks
+ * the anchored head (and one kept elsewhere) against it: a recomputed chain or a cut-off tail matches no anchor.
  */
-function verifyChain(): number {
+function chainVerdict(keptAnchorText: string | null): ChainVerdict | null {
   if (config.eventStoreConnectionString) {
-    console.error('verify covers the embedded event log only: EventStoreDB has no chain hash here.');
-    return 1;
+    console.error(`${command} covers the embedded event log only: EventStoreDB has no chain hash here.`);
+    return null;
   }
+  // Read before the snapshot: the server anchors only what it committed, so the anchor is never ahead of it.
+  const anchorFile = readAnchorFile(anchorFileOf(config.storageDir));
   const db = new Database(join(config.storageDir, 'events.sqlite'), { readonly: true, fileMustExist: true });
   try {
-    // One statement: one read transaction, a consistent snapshot while the server appends.
-    const rows = db.prepare<[], ChainedRow & { chain_hash: string | null }>(
-      'SELECT position, stream, revision, type, data, metadata, chain_hash FROM events ORDER BY position').iterate();
-    let events = 0;
-    let broken: ReturnType<typeof firstBreak> = null;
-    try {
-      broken = firstBreak((function* () { for (const row of rows) { events++; yield row; } })());
-    } finally {
-      rows.return?.();
-    }
-    const result = broken ? { intact: false, events, breakAt: broken.position } : { intact: true, events };
-    if (json) console.log(JSON.stringify(result));
-    else console.log(broken ? `The chain breaks at position ${broken.position}: that event, or one before it, was altered.` : `The chain holds over ${countLine(events, 'event')}.`);
-    return broken ? 1 : 0;
+    return db.transaction(() => {
+      const rows = db.prepare<[], ChainedRow & { chain_hash: string | null }>(
+        'SELECT position, stream, revision, type, data, metadata, chain_hash FROM events ORDER BY position').iterate();
+      let events = 0;
+      let broken: ReturnType<typeof firstBreak> = null;
+      try {
+        broken = firstBreak((function* () { for (const row of rows) { events++; yield row; } })());
+      } finally {
+        rows.return?.();
+      }
+      const head = db.prepare<[], { position: number | null }>('SELECT max(position) AS position FROM events').get()?.position ?? 0;
+      const hashAt = db.prepare<[number], { chain_hash: string | null }>('SELECT chain_hash FROM events WHERE position = ?');
+      const stored = (position: number) => hashAt.get(position)?.chain_hash;
+      const anchor = checkHead(anchorFile, config.auditAnchorKey, head, stored);
+      // A head kept elsewhere is trusted for where it was kept: its MAC is not needed (the key may have changed since).
+      const keptAnchor = keptAnchorText === null ? null : checkHead(parseSignedHead(keptAnchorText) ?? 'unreadable', null, head, stored);
+      return { events, head, broken, anchor, keptAnchor };
+    })();
   } finally {
     db.close();
   }
+}
+
+const ANCHOR_FINDINGS: Record<AnchorCheck['status'], string> = {
+  ok: 'matches the log',
+  missing: 'is missing: nothing vouches that the log was not rewritten or cut short',
+  forged: 'has a MAC that does not match (forged, or AUDIT_ANCHOR_KEY changed)',
+  unreadable: 'cannot be read as an anchor',
+  truncated: 'names a position the log no longer reaches: events were cut off (or the log was restored from a backup)',
+  rewritten: 'names a hash the log no longer has there: the chain was recomputed after a change',
+};
+
+function verifyChain(): number {
+  let keptText: string | null = null;
+  if (values.anchor !== undefined) {
+    const source = values.anchor.trim();
+    if (source.startsWith('{')) keptText = source;
+    else if (existsSync(source)) keptText = readFileSync(source, 'utf8');
+    else usage(`--anchor takes a file that \`audit anchor\` printed (or its JSON), got "${values.anchor}".`);
+  }
+  const verdict = chainVerdict(keptText);
+  if (!verdict) return 1;
+  const { events, broken, anchor, keptAnchor } = verdict;
+  const intact = !broken && anchor.status === 'ok' && (keptAnchor === null || keptAnchor.status === 'ok');
+  const result = {
+    intact, events, ...(broken ? { breakAt: broken.position } : {}), anchor, ...(keptAnchor ? { keptAnchor } : {}),
+  };
+  if (json) {
+    console.log(JSON.stringify(result));
+  } else {
+    console.log(broken ? `The chain breaks at position ${broken.position}: that event, or one before it, was altered.` : `The chain holds over ${countLine(events, 'event')}.`);
+    console.log(`The anchor${anchor.position === undefined ? '' : ` (position ${anchor.position})`} ${ANCHOR_FINDINGS[anchor.status]}.`);
+    if (keptAnchor) console.log(`The kept head${keptAnchor.position === undefined ? '' : ` (position ${keptAnchor.position})`} ${ANCHOR_FINDINGS[keptAnchor.status]}.`);
+  }
+  return intact ? 0 : 1;
+}
+
+/**
+ * Prints the newest head, signed, for the operator to keep away from the server (`verify --anchor` checks the log
+ * against it later, even if the log and its anchor file were both replaced). Only for a log that verifies now.
+ */
+function printAnchor(): number {
+  const verdict = chainVerdict(null);
+  if (!verdict) return 1;
+  if (verdict.broken || verdict.anchor.status !== 'ok') {
+    console.error(verdict.broken
+      ? `The chain breaks at position ${verdict.broken.position}: no head is printed for an altered log.`
+      : `The anchor ${ANCHOR_FINDINGS[verdict.anchor.status]}: no head is printed until that is resolved.`);
+    return 1;
+  }
+  const db = new Database(join(config.storageDir, 'events.sqlite'), { readonly: true, fileMustExist: true });
+  let head;
+  try {
+    head = db.prepare<[number], { position: number; chain_hash: string | null }>('SELECT position, chain_hash FROM events WHERE position <= ? ORDER BY position DESC LIMIT 1').get(verdict.head);
+  } finally {
+    db.close();
+  }
+  const signed = signHead(config.auditAnchorKey, { position: head?.position ?? 0, hash: head?.chain_hash ?? null }, new Date());
+  console.log(JSON.stringify(signed));
+  if (!json) console.error(`Keep this line away from the server; later: npm run audit -- verify --anchor <file with it>.`);
+  return 0;
 }
 
 /**

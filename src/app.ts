@@ -104,10 +104,16 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       : logger.error({ store: name, status }, 'WAL checkpoints keep failing: the WAL grows until they succeed')),
   });
   const eventStore = await openEventStore(config, storeOptions('events'));
-  // The newest events' hash chain is checked at every start: an altered log is reported, loudly, not refused.
+  // The newest events' hash chain and its anchor are checked at every start: an altered, recomputed or cut-short log
+  // is reported, loudly, not refused (nor repaired: the anchor is kept as it was, as evidence).
   const chainTail = eventStore instanceof SqliteEventStore ? eventStore.verifyTail()
     : eventStore instanceof PostgresEventStore ? await eventStore.verifyTail() : null;
   if (chainTail?.breakAt != null) logger.error({ breakAt: chainTail.breakAt }, 'the event log\'s hash chain is broken: an event was altered (npm run audit -- verify)');
+  const anchorAtStart = eventStore instanceof SqliteEventStore ? eventStore.anchorAtOpen : null;
+  if (anchorAtStart?.status === 'missing') logger.warn({ anchor: anchorAtStart }, 'the event log had no anchor: anchored from its head now; a rewrite before now is not detectable by it');
+  else if (anchorAtStart && anchorAtStart.status !== 'ok') {
+    logger.error({ anchor: anchorAtStart }, 'the event log does not match its anchor: it was rewritten or cut short (npm run audit -- verify); the anchor is kept as it is');
+  }
   // On the embedded stores the projections run in a worker thread with their own connections (and the read
   // store's checkpoints): this thread only reads the read store.
   const inWorker = eventStore instanceof SqliteEventStore && !config.mongoUri && options.projectionInWorker !== false;
@@ -212,7 +218,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         time: clock().toISOString(),
         projections: await projections.status(),
         storage: { events: eventStore.checkpointStatus?.() ?? null, read: (await projections.readStoreStatus()) ?? null },
-        eventLogChain: chainTail ? { checkedAtStart: chainTail.checked, breakAt: chainTail.breakAt } : null,
+        eventLogChain: chainTail ? {
+          checkedAtStart: chainTail.checked, breakAt: chainTail.breakAt, anchor: anchorAtStart,
+          anchorWriteError: eventStore instanceof SqliteEventStore && eventStore.anchorError ? String(eventStore.anchorError) : null,
+        } : null,
         eventLoop: eventLoop.recent().slice(-10),
       }),
       // Built on first request, from the same table that registered the handlers.

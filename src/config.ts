@@ -26,6 +26,8 @@ export interface Config {
   jwtSecret: string;
   jwtExpiresInSeconds: number;
   encryptionKey: string;
+  /** Key of the MAC over the event log's anchored head (AUDIT_ANCHOR_KEY; see src/eventstore/anchor.ts). */
+  auditAnchorKey: string;
   bcryptCost: number;
   logLevel: string;
   bodyLimitBytes: number;
@@ -80,6 +82,8 @@ function boolean(env: Env, name: string, fallback: boolean): boolean {
 interface GeneratedSecrets {
   jwtSecret: string;
   encryptionKey: string;
+  /** Absent in a secrets.json written before the anchor existed: added to it once. */
+  auditAnchorKey?: string;
 }
 
 /**
@@ -93,12 +97,19 @@ function developmentSecrets(storageDir: string, warn: (message: string) => void)
     if ((mode & 0o077) !== 0) {
       throw new ConfigError(`${file} is readable by other users (mode ${mode.toString(8)}): run chmod 600 on it, or remove it to generate new secrets`);
     }
-    return JSON.parse(readFileSync(file, 'utf8')) as GeneratedSecrets;
+    const existing = JSON.parse(readFileSync(file, 'utf8')) as GeneratedSecrets;
+    if (existing.auditAnchorKey) return existing;
+    const completed = { ...existing, auditAnchorKey: randomBytes(32).toString('base64url') };
+    writeFileSync(file, JSON.stringify(completed), { mode: 0o600 });
+    warn(`AUDIT_ANCHOR_KEY not set: added a generated one to ${file}`);
+    return completed;
   }
-  const secrets = { jwtSecret: randomBytes(48).toString('base64url'), encryptionKey: randomBytes(32).toString('base64') };
+  const secrets = {
+    jwtSecret: randomBytes(48).toString('base64url'), encryptionKey: randomBytes(32).toString('base64'), auditAnchorKey: randomBytes(32).toString('base64url'),
+  };
   writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
   chmodSync(file, 0o600);
-  warn(`JWT_SECRET_KEY / ENCRYPTION_KEY not set: generated development secrets into ${file}`);
+  warn(`JWT_SECRET_KEY / ENCRYPTION_KEY / AUDIT_ANCHOR_KEY not set: generated development secrets into ${file}`);
   return secrets;
 }
 
@@ -130,13 +141,18 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
 
   let jwtSecret = env.JWT_SECRET_KEY;
   let encryptionKey = env.ENCRYPTION_KEY;
-  if (!jwtSecret || !encryptionKey) {
-    if (production) throw new ConfigError('JWT_SECRET_KEY and ENCRYPTION_KEY are required when NODE_ENV=production');
+  let auditAnchorKey = env.AUDIT_ANCHOR_KEY;
+  if (!jwtSecret || !encryptionKey || !auditAnchorKey) {
+    if (production && (!jwtSecret || !encryptionKey)) throw new ConfigError('JWT_SECRET_KEY and ENCRYPTION_KEY are required when NODE_ENV=production');
+    // Kept apart from the storage dir in production: a key beside the log would let whoever rewrites it re-sign it.
+    if (production) throw new ConfigError('AUDIT_ANCHOR_KEY is required when NODE_ENV=production');
     const generated = developmentSecrets(storageDir, warn);
     jwtSecret ||= generated.jwtSecret;
     encryptionKey ||= generated.encryptionKey;
+    auditAnchorKey ||= generated.auditAnchorKey!;
   }
   if (jwtSecret.length < 32) throw new ConfigError('JWT_SECRET_KEY must be at least 32 characters');
+  if (auditAnchorKey.length < 32) throw new ConfigError('AUDIT_ANCHOR_KEY must be at least 32 characters');
   if (Buffer.from(encryptionKey, 'base64').length !== 32) throw new ConfigError('ENCRYPTION_KEY must be 32 bytes, base64-encoded');
 
   return {
@@ -153,6 +169,7 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
     jwtSecret,
     jwtExpiresInSeconds: integer(env, 'JWT_ACCESS_TOKEN_EXPIRES', 7200, 60, 60 * 60 * 24 * 30),
     encryptionKey,
+    auditAnchorKey,
     bcryptCost: integer(env, 'BCRYPT_COST', 12, production ? 10 : 4, 15),
     logLevel: env.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 256 * 1024, 1024, 50 * 1024 * 1024),

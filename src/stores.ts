@@ -1,13 +1,20 @@
 import { join } from 'node:path';
 import { createPrivateFile, type Config } from './config.ts';
 import type { EventStore } from './eventstore/port.ts';
-import { SqliteEventStore } from './eventstore/sqlite.ts';
+import { SqliteEventStore, type SqliteEventStoreOptions } from './eventstore/sqlite.ts';
 import type { ReadStore } from './readstore/port.ts';
 import { SqliteReadStore } from './readstore/sqlite.ts';
 import type { SqliteStoreOptions } from './sqlite/checkpointer.ts';
 
-/** PostgreSQL when DATABASE_URL is set, EventStoreDB when EVENTSTORE_CONNECTION_STRING is, the embedded SQLite log otherwise. */
-export async function openEventStore(config: Pick<Config, 'eventStoreConnectionString' | 'storageDir'> & Partial<Pick<Config, 'database'>>, options: SqliteStoreOptions = {}): Promise<EventStore> {
+/** Where the embedded log's anchor is kept: beside it, but not in it (see src/eventstore/anchor.ts). */
+export const anchorFileOf = (storageDir: string) => join(storageDir, 'events.anchor.json');
+
+/**
+ * PostgreSQL when DATABASE_URL is set, EventStoreDB when EVENTSTORE_CONNECTION_STRING is, the embedded SQLite log otherwise; with `auditAnchorKey` a
+ * writer of the embedded log anchors its hash chain (`readonly`: neither anchors nor writes anything).
+ */
+export async function openEventStore(config: Pick<Config, 'eventStoreConnectionString' | 'storageDir'> & Partial<Pick<Config, 'database'>> & { auditAnchorKey?: string },
+  options: Omit<SqliteEventStoreOptions, 'anchor'> = {}): Promise<EventStore> {
   if (config.database) {
     const { PostgresEventStore } = await import('./eventstore/postgres.ts');
     return PostgresEventStore.connect(config.database);
@@ -17,8 +24,10 @@ export async function openEventStore(config: Pick<Config, 'eventStoreConnectionS
     return EventStoreDbEventStore.connect(config.eventStoreConnectionString);
   }
   const file = join(config.storageDir, 'events.sqlite');
+  if (options.readonly) return new SqliteEventStore(file, options);
   createPrivateFile(file);
-  return new SqliteEventStore(file, options);
+  const anchor = config.auditAnchorKey ? { file: anchorFileOf(config.storageDir), key: config.auditAnchorKey } : undefined;
+  return new SqliteEventStore(file, { ...options, anchor });
 }
 
 /** PostgreSQL when DATABASE_URL is set, MongoDB when MONGO_URI is, the embedded SQLite read store otherwise. */

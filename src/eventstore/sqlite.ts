@@ -7,7 +7,21 @@ import type {
   ReadStreamOptions, RecordedEvent, SubscribeOptions, Subscription,
 } from './port.ts';
 import { CHAIN_VERSION, chainHash, firstBreak, GENESIS_HASH, type ChainedRow } from './chainHash.ts';
+import { checkHead, readAnchorFile, signHead, writeAnchorFile, type AnchorCheck, type SignedHead } from './anchor.ts';
 import { assertOneEvent } from './port.ts';
+
+export interface SqliteEventStoreOptions extends SqliteStoreOptions {
+  /** Open the log read-only (the audit CLI): nothing is created, migrated or written; appends are refused. */
+  readonly?: boolean;
+  /**
+   * Anchor the hash chain (see anchor.ts): check the anchor at open and, while it matches, sign the newest head into
+   * `file` at most every `intervalMs` after commits (and at close). Left out by connections that only read.
+   */
+  anchor?: { file: string; key: string; intervalMs?: number };
+}
+
+/** How often at most the anchor follows the commits: a small file written off the serving thread, not per append. */
+const ANCHOR_INTERVAL_MS = 1_000;
 
 /** How often a parked subscription looks for events other processes appended. */
 const EXTERNAL_APPEND_POLL_MS = 1_000;
@@ -54,7 +68,7 @@ const toRecorded = (row: EventRow): RecordedEvent => ({
 export class SqliteEventStore implements EventStore {
   readonly kind = 'embedded';
   private readonly db: Database.Database;
-  private readonly statements;
+  private readonly statements: ReturnType<SqliteEventStore['prepareStatements']>;
   private readonly commitListeners = new Set<() => void>();
   private pending: PendingAppend[] = [];
   private flushScheduled = false;
@@ -66,7 +80,27 @@ export class SqliteEventStore implements EventStore {
 
   private readonly checkpointer: BackgroundCheckpointer | null;
 
-  constructor(file: string, options: SqliteStoreOptions = {}) {
+  /** What the anchor said at open; null without an anchor key. */
+  readonly anchorAtOpen: AnchorCheck | null;
+  private readonly anchor: { file: string; key: string; intervalMs: number } | null;
+  /** Set at open when the log does not match its anchor: the anchor is then kept as it is, as evidence. */
+  private anchorSince: SignedHead['since'] | undefined;
+  private anchorTimer: NodeJS.Timeout | null = null;
+  private anchorWrite: Promise<void> = Promise.resolve();
+  private anchoredPosition = -1;
+  /** The last failure to write the anchor, if any (for /ping). */
+  anchorError: unknown = null;
+
+  constructor(file: string, options: SqliteEventStoreOptions = {}) {
+    if (options.readonly) {
+      this.db = new Database(file, { readonly: true, fileMustExist: true });
+      this.db.pragma('busy_timeout = 0');
+      this.statements = this.prepareStatements();
+      this.checkpointer = null;
+      this.anchor = null;
+      this.anchorAtOpen = null;
+      return;
+    }
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
@@ -83,10 +117,29 @@ export class SqliteEventStore implements EventStore {
         type     TEXT NOT NULL,
         data     TEXT NOT NULL,
         metadata TEXT NOT NULL,
+        chain_hash TEXT,
         UNIQUE (stream, revision)
       )`);
-    this.chainExistingEvents();
-    this.statements = {
+    this.addChainColumn();
+    this.statements = this.prepareStatements();
+    // Should the background worker die, SQLite checkpoints on its own again: slower, never unbounded.
+    this.checkpointer = options.checkpoints === false ? null : new BackgroundCheckpointer(file, {
+      onFailure: () => this.db.pragma('wal_autocheckpoint = 1000'),
+      walLimitBytes: options.walLimitBytes,
+      onCheckpointProblem: options.onCheckpointProblem,
+    });
+    this.anchor = options.anchor ? { intervalMs: ANCHOR_INTERVAL_MS, ...options.anchor } : null;
+    this.anchorAtOpen = this.anchor ? this.checkAnchor() : null;
+    if (this.anchorAtOpen?.status === 'ok') {
+      this.anchorSince = this.anchorAtOpen.since;
+      this.anchoredPosition = this.anchorAtOpen.position ?? -1;
+    }
+    // A missing anchor starts over from this head (its `since` says from where); one that does not match is kept.
+    this.scheduleAnchor();
+  }
+
+  private prepareStatements() {
+    return {
       streamRevision: this.db.prepare<[string], { revision: number }>(
         'SELECT revision FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1'),
       byEventId: this.db.prepare<[string], EventRow>('SELECT * FROM events WHERE event_id = ?'),
@@ -99,40 +152,68 @@ export class SqliteEventStore implements EventStore {
       readAll: this.db.prepare<[number, number], EventRow>(
         'SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?'),
       head: this.db.prepare<[], { position: number | null }>('SELECT max(position) AS position FROM events'),
+      hashAt: this.db.prepare<[number], { chain_hash: string | null }>('SELECT chain_hash FROM events WHERE position = ?'),
     };
-    // Should the background worker die, SQLite checkpoints on its own again: slower, never unbounded.
-    this.checkpointer = options.checkpoints === false ? null : new BackgroundCheckpointer(file, {
-      onFailure: () => this.db.pragma('wal_autocheckpoint = 1000'),
-      walLimitBytes: options.walLimitBytes,
-      onCheckpointProblem: options.onCheckpointProblem,
-    });
   }
 
   /**
-   * A log written before the chain existed (or chained by an earlier version of it) gets its column and its hashes
-   * once, from the first event on (the events themselves are not touched). Done in one transaction at open.
+   * A log written before the chain existed gets the column, not hashes: its events stay unchained and show as a break
+   * at position 1. Nothing is ever chained at open: a missing or changed hash is a finding, not a state to repair.
    */
-  private chainExistingEvents(): void {
+  private addChainColumn(): void {
     const columns = this.db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('events')").all();
     if (!columns.some((column) => column.name === 'chain_hash')) this.db.exec('ALTER TABLE events ADD COLUMN chain_hash TEXT');
     this.db.exec('CREATE TABLE IF NOT EXISTS event_log_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
-    const version = this.db.prepare<[], { value: string }>("SELECT value FROM event_log_meta WHERE key = 'chain'").get()?.value;
-    // Events are only ever added at the tail, and every chain-aware open chains them all: so rows written since by
-    // a chain-unaware writer end the log, and looking at the newest row is enough (no scan of the whole log at open).
-    const newest = this.db.prepare<[], { chain_hash: string | null }>('SELECT chain_hash FROM events ORDER BY position DESC LIMIT 1').get();
-    if (version === CHAIN_VERSION && (newest === undefined || newest.chain_hash !== null)) return;
-    const select = this.db.prepare<[], EventRow>('SELECT * FROM events ORDER BY position');
-    const update = this.db.prepare('UPDATE events SET chain_hash = ? WHERE position = ?');
-    this.db.transaction(() => {
-      let hash = GENESIS_HASH;
-      const updates: Array<[string, number]> = [];
-      for (const row of select.iterate()) {
-        hash = chainHash(hash, row);
-        if (row.chain_hash !== hash) updates.push([hash, row.position]);
-      }
-      for (const [value, position] of updates) update.run(value, position);
-      this.db.prepare("INSERT INTO event_log_meta (key, value) VALUES ('chain', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(CHAIN_VERSION);
-    }).immediate();
+    this.db.prepare("INSERT INTO event_log_meta (key, value) VALUES ('chain', ?) ON CONFLICT (key) DO NOTHING").run(CHAIN_VERSION);
+  }
+
+  /** The anchor file against this log as it is now. */
+  checkAnchor(): AnchorCheck {
+    const anchor = this.anchor!;
+    return checkHead(readAnchorFile(anchor.file), anchor.key, this.statements.head.get()?.position ?? 0,
+      (position) => this.statements.hashAt.get(position)?.chain_hash);
+  }
+
+  /** After a commit: the anchor follows within `intervalMs`, unless the log did not match it at open. */
+  /** Anchoring goes on while the log matched its anchor at open (or had none). */
+  private get anchoring(): boolean {
+    const status = this.anchorAtOpen?.status;
+    return this.anchor !== null && (status === 'ok' || status === 'missing');
+  }
+
+  private scheduleAnchor(): void {
+    if (!this.anchoring || this.anchorTimer || this.closed) return;
+    this.anchorTimer = setTimeout(() => {
+      this.anchorTimer = null;
+      this.anchorHead();
+    }, this.anchor!.intervalMs);
+    this.anchorTimer.unref();
+  }
+
+  /** Signs the newest committed head (read now: other processes append too) and writes it off the serving thread. */
+  private anchorHead(): Promise<void> {
+    const anchor = this.anchor!;
+    let last;
+    try {
+      last = this.statements.last.get();
+    } catch (error) {
+      // Busy for a moment while another connection restarts the WAL: the next interval tries again.
+      this.anchorError = error;
+      this.scheduleAnchor();
+      return this.anchorWrite;
+    }
+    if (!last || last.position <= this.anchoredPosition) return this.anchorWrite;
+    const signed = signHead(anchor.key, { position: last.position, hash: last.chain_hash }, new Date(), this.anchorSince);
+    this.anchorSince = signed.since;
+    this.anchoredPosition = last.position;
+    this.anchorWrite = this.anchorWrite.then(() => writeAnchorFile(anchor.file, signed)).then(() => {
+      this.anchorError = null;
+    }, (error: unknown) => {
+      // The next commit tries again; a lasting failure shows on /ping and as an anchor behind the head.
+      this.anchoredPosition = -1;
+      this.anchorError = error;
+    });
+    return this.anchorWrite;
   }
 
   /** One event as stored, with its chain hash (for `audit export`). */
@@ -142,6 +223,7 @@ export class SqliteEventStore implements EventStore {
 
   append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
     if (this.closed) return Promise.reject(new UnavailableError('Event store is closed'));
+    if (this.db.readonly) return Promise.reject(new UnavailableError('This connection to the event log is read-only'));
     try {
       assertOneEvent(stream, events);
     } catch (error) {
@@ -216,6 +298,7 @@ export class SqliteEventStore implements EventStore {
       else request.reject(outcome.error);
     });
     for (const listener of this.commitListeners) listener();
+    if (outcomes.some((outcome) => outcome.ok)) this.scheduleAnchor();
   }
 
   private appendInTransaction({ stream, events, expected }: PendingAppend): AppendResult {
@@ -233,6 +316,7 @@ export class SqliteEventStore implements EventStore {
         position: (last?.position ?? 0) + 1, stream, revision: current + 1 + index, type: event.type,
         data: JSON.stringify(event.data), metadata: JSON.stringify(event.metadata),
       };
+      // After an unchained (NULL) hash the chain goes on from the genesis: that event stays the break verify names.
       const hash = chainHash(last?.chain_hash ?? GENESIS_HASH, row);
       this.statements.insert.run(row.position, event.metadata.eventId, stream, row.revision, row.type, row.data, row.metadata, hash);
       position = row.position;
@@ -361,6 +445,11 @@ export class SqliteEventStore implements EventStore {
     this.closed = true;
     this.flush();
     for (const listener of this.commitListeners) listener();
+    if (this.anchorTimer) clearTimeout(this.anchorTimer);
+    this.anchorTimer = null;
+    // The final head (the last flush's commits too) is anchored before the database closes.
+    if (this.anchoring) this.anchorHead();
+    await this.anchorWrite;
     await this.checkpointer?.stop();
     this.db.close();
   }

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 import { tempDir } from '../helpers/app.ts';
@@ -7,6 +7,25 @@ import { tempDir } from '../helpers/app.ts';
 test('in production the server refuses to start without JWT_SECRET_KEY and ENCRYPTION_KEY', (t) => {
   const error = t.throws(() => loadConfig({ NODE_ENV: 'production', STORAGE_DIR: tempDir() }, () => undefined), { instanceOf: ConfigError });
   t.regex(error!.message, /JWT_SECRET_KEY and ENCRYPTION_KEY are required/);
+});
+
+test('the event log\'s anchor key: required in production, at least 32 characters, generated into secrets.json in development (added to an older one)', (t) => {
+  const secrets = { JWT_SECRET_KEY: 'x'.repeat(40), ENCRYPTION_KEY: Buffer.alloc(32).toString('base64') };
+  t.throws(() => loadConfig({ NODE_ENV: 'production', STORAGE_DIR: tempDir(), ...secrets }, () => undefined),
+    { instanceOf: ConfigError, message: /AUDIT_ANCHOR_KEY is required/ });
+  t.throws(() => loadConfig({ STORAGE_DIR: tempDir(), ...secrets, AUDIT_ANCHOR_KEY: 'short' }, () => undefined), { message: /AUDIT_ANCHOR_KEY must be at least 32/ });
+  t.is(loadConfig({ NODE_ENV: 'production', STORAGE_DIR: tempDir(), ...secrets, AUDIT_ANCHOR_KEY: 'k'.repeat(32) }, () => undefined).auditAnchorKey, 'k'.repeat(32));
+
+  const dir = tempDir();
+  const older = { jwtSecret: 'j'.repeat(48), encryptionKey: Buffer.alloc(32, 1).toString('base64') };
+  writeFileSync(join(dir, 'secrets.json'), JSON.stringify(older), { mode: 0o600 });
+  const warnings: string[] = [];
+  const first = loadConfig({ STORAGE_DIR: dir }, (message) => warnings.push(message));
+  t.like(first, { jwtSecret: older.jwtSecret, encryptionKey: older.encryptionKey });
+  t.true(first.auditAnchorKey.length >= 32);
+  t.is(loadConfig({ STORAGE_DIR: dir }, (message) => warnings.push(message)).auditAnchorKey, first.auditAnchorKey, 'kept across restarts');
+  t.is(warnings.length, 1);
+  t.is(statSync(join(dir, 'secrets.json')).mode & 0o777, 0o600);
 });
 
 test('in development missing secrets are generated once into the storage dir, with a warning, and reused', (t) => {
@@ -33,7 +52,7 @@ test('invalid numbers and short secrets are configuration errors naming the vari
   t.throws(() => loadConfig({ STORAGE_DIR: tempDir(), JWT_SECRET_KEY: 'short', ENCRYPTION_KEY: Buffer.alloc(32).toString('base64') }, () => undefined),
     { message: /JWT_SECRET_KEY/ });
   t.throws(() => loadConfig({ NODE_ENV: 'production', STORAGE_DIR: tempDir(), BCRYPT_COST: '4',
-    JWT_SECRET_KEY: 'x'.repeat(40), ENCRYPTION_KEY: Buffer.alloc(32).toString('base64') }, () => undefined), { message: /BCRYPT_COST/ });
+    JWT_SECRET_KEY: 'x'.repeat(40), ENCRYPTION_KEY: Buffer.alloc(32).toString('base64'), AUDIT_ANCHOR_KEY: 'a'.repeat(32) }, () => undefined), { message: /BCRYPT_COST/ });
 });
 
 test('NODE_ENV is production, development or test; any other spelling refuses to start', (t) => {
@@ -62,7 +81,7 @@ test('a storage dir the server creates is 0700; an existing secrets.json others 
 });
 
 test('the web demo is served by default except in production; DEMO_ENABLED decides either way', (t) => {
-  const secrets = { JWT_SECRET_KEY: 'x'.repeat(40), ENCRYPTION_KEY: Buffer.alloc(32).toString('base64') };
+  const secrets = { JWT_SECRET_KEY: 'x'.repeat(40), ENCRYPTION_KEY: Buffer.alloc(32).toString('base64'), AUDIT_ANCHOR_KEY: 'a'.repeat(32) };
   t.true(loadConfig({ STORAGE_DIR: tempDir(), ...secrets }, () => undefined).demoEnabled);
   t.false(loadConfig({ NODE_ENV: 'production', STORAGE_DIR: tempDir(), ...secrets }, () => undefined).demoEnabled);
   t.true(loadConfig({ NODE_ENV: 'production', STORAGE_DIR: tempDir(), DEMO_ENABLED: 'true', ...secrets }, () => undefined).demoEnabled);
