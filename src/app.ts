@@ -7,6 +7,7 @@ import type { UserLoggedOut } from '../commands/users.ts';
 import { projectors } from '../projections/index.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { AuthService } from './auth/authService.ts';
+import { LoginThrottle } from './auth/loginThrottle.ts';
 import { PasswordHasher } from './auth/passwords.ts';
 import { TokenService } from './auth/tokens.ts';
 import { CommandHandler } from './commandHandler.ts';
@@ -139,7 +140,6 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const tokens = new TokenService(config.jwtSecret, config.jwtExpiresInSeconds);
   // Revocation reads the write side when the users projection is behind: a held projector cannot undo a logout.
   const authenticator = new Authenticator(tokens, readStore, commands, projections);
-  const auth = new AuthService(commands, readStore, projections, tokens, new PasswordHasher(config.bcryptCost));
 
   const access = new ConversationAccess(readStore);
   const blocks = new Blocks(readStore);
@@ -165,6 +165,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   });
   // Rate limits are shared by REST and the socket: switching transport does not reset a budget.
   const rateLimits = new RateLimits(config.rateLimits);
+  const loginThrottle = new LoginThrottle(rateLimits);
+  const auth = new AuthService(commands, readStore, projections, tokens, new PasswordHasher(config.bcryptCost), loginThrottle);
   // Secrets (users' Gemini keys) live sealed in their own file, never in the event log, so they can be rotated and erased.
   const secrets = SqliteSecretStore.open(config.storageDir);
   const ai = new AiService({
@@ -228,7 +230,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       openApi: () => (openApi ??= openApiDocument(routes, config.rateLimits, API_VERSION) as unknown as Record<string, unknown>),
       asyncApi: () => (asyncApi ??= asyncApiDocument(config.rateLimits, API_VERSION)),
     }),
-    ...authRoutes({ auth, clock, rateLimits }),
+    ...authRoutes({ auth, clock }),
     ...messageRoutes({ messaging, clock }),
     ...groupRoutes({ groups, clock }),
     ...contactRoutes({ contacts, clock }),
@@ -279,6 +281,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       if (collector) clearInterval(collector);
       clearInterval(callTimer);
       calls.stop();
+      loginThrottle.close();
       // Stopped first: sockets closing on shutdown are not users going offline (the next start sees to that).
       await presence.stop();
       await gateway.close();

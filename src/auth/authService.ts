@@ -9,6 +9,7 @@ import { deriveId } from '../ids.ts';
 import type { Projections } from '../projection/projections.ts';
 import type { ReadStore } from '../readstore/port.ts';
 import type { Principal } from './authenticator.ts';
+import type { LoginThrottle } from './loginThrottle.ts';
 import type { PasswordHasher } from './passwords.ts';
 import type { AccessToken, TokenService } from './tokens.ts';
 
@@ -38,12 +39,14 @@ export class AuthService {
     private readonly projections: Projections,
     private readonly tokens: TokenService,
     private readonly passwords: PasswordHasher,
+    private readonly throttle: LoginThrottle,
   ) {}
 
-  async register(input: Registration, metadata: CommandMetadata): Promise<Session> {
+  /** `client`: the address asking, which takes its turn for the password hash. */
+  async register(input: Registration, client: string, metadata: CommandMetadata): Promise<Session> {
     // The user id derives from the command id: a retried registration targets the same user stream.
     const userId = deriveId('user', metadata.commandId);
-    const password = await this.passwords.hash(input.password);
+    const password = await this.passwords.hash(input.password, client);
     await this.claim('email', input.email, userId, metadata);
     try {
       await this.claim('username', input.username, userId, metadata);
@@ -72,10 +75,17 @@ export class AuthService {
     return this.session(await this.requireUser(userId), token);
   }
 
-  async login(email: string, password: string, metadata: CommandMetadata): Promise<Session> {
+  /**
+   * The throttle is passed before the password is checked (429 for an address out of guesses on this account, a
+   * wait for an account guessed from many addresses); a right password gives back what the attempt took.
+   */
+  async login(email: string, password: string, client: string, metadata: CommandMetadata): Promise<Session> {
+    const attempt = await this.throttle.admit(email, client);
     const user = await this.readStore.collection<UserDoc>(USERS).findOne({ email });
-    const passwordVerified = await this.passwords.verify(password, user ? { hash: user.passwordHash, scheme: user.passwordScheme } : null);
+    const stored = user ? { hash: user.passwordHash, scheme: user.passwordScheme } : null;
+    const passwordVerified = await this.passwords.verify(password, stored, client);
     if (!user) throw new InvalidCredentialsError();
+    if (passwordVerified) attempt.succeeded();
     const token = this.tokens.issue(user._id, new Date(metadata.now));
     await this.commands.handle(userDecider, userStream(user._id), {
       type: 'LogUserIn',

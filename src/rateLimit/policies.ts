@@ -9,6 +9,8 @@ export type PolicyKey =
   | 'ip'
   /** The account a request targets (the email of a login), whoever sends it. */
   | 'account'
+  /** The account a request targets together with the client address that sends it. */
+  | 'account-address'
   /** One socket. */
   | 'connection';
 
@@ -26,7 +28,8 @@ const policy = (name: string, burst: number, perSecond: number, key: PolicyKey, 
 /** The defaults; `RATE_LIMITS` overrides any of them (see `parseRateLimits`). */
 export const DEFAULT_POLICIES = [
   policy('auth', 20, 1, 'ip', 'registration and login attempts per client address'),
-  policy('login-failures', 5, 5 / 900, 'account', 'failed logins per account: 5 per 15 minutes'),
+  policy('login-failures', 5, 5 / 900, 'account-address', 'failed logins per account and client address: 5 per 15 minutes'),
+  policy('login-account', 10, 10 / 900, 'account', 'failed logins per account from every address: past it each attempt waits (1 s doubling to 16 s), never refused'),
   policy('msg', 30, 10, 'user', 'sending, editing and deleting messages'),
   policy('receipts', 60, 20, 'user', 'read and delivered receipts'),
   policy('typing', 20, 2, 'user', 'typing notices'),

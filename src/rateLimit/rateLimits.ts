@@ -24,8 +24,14 @@ export class RateLimits {
     return this.buckets(name).take(key);
   }
 
-  check(name: PolicyName, key: string): Allowance {
-    return this.buckets(name).check(key);
+  /** Gives back a token taken before work that turned out free (see `TokenBuckets.giveBack`). */
+  giveBack(name: PolicyName, key: string): void {
+    this.buckets(name).giveBack(key);
+  }
+
+  /** Takes a token even from an empty bucket; how many it is short (see `TokenBuckets.borrow`). */
+  borrow(name: PolicyName, key: string): number {
+    return this.buckets(name).borrow(key);
   }
 
   forget(name: PolicyName, key: string): void {

@@ -54,11 +54,20 @@ export class TokenBuckets {
     return this.allowance(bucket);
   }
 
-  /** Throws the 429 `take` would, without taking anything (a check before work that may cost a token). */
-  check(key: string): Allowance {
+  /** Gives back a token taken for work that turned out free (a login whose password was right), up to the burst. */
+  giveBack(key: string): void {
+    const bucket = this.buckets.get(key);
+    if (bucket) bucket.tokens = Math.min(this.policy.burst, bucket.tokens + 1);
+  }
+
+  /**
+   * Takes one token even from an empty bucket (down to one burst below empty) and returns how many whole tokens the
+   * bucket is short after it: 0 while it had one. A measure for slowing down, never a refusal.
+   */
+  borrow(key: string): number {
     const bucket = this.refilled(key);
-    if (bucket.tokens < 1) throw this.refusal(bucket);
-    return this.allowance(bucket);
+    bucket.tokens = Math.max(-this.policy.burst, bucket.tokens - 1);
+    return bucket.tokens >= 0 ? 0 : Math.ceil(-bucket.tokens);
   }
 
   /** Drops a key's bucket (a closed socket's), so nothing is kept for keys that will not come back. */
@@ -96,9 +105,11 @@ export class TokenBuckets {
     };
   }
 
-  /** Swept at most once per refill period, so the cost is amortized over the takes in it. */
+  /** Swept at most once per refill period, so the cost is amortized over the takes in it. A bucket in debt is kept until full. */
   private forgetFullBuckets(now: number): void {
     this.lastSweep = now;
-    for (const [key, bucket] of this.buckets) if (now - bucket.updatedAt > this.refillMs) this.buckets.delete(key);
+    for (const [key, bucket] of this.buckets) {
+      if (bucket.tokens + ((now - bucket.updatedAt) / 1000) * this.policy.perSecond >= this.policy.burst) this.buckets.delete(key);
+    }
   }
 }

@@ -142,6 +142,38 @@ test('logout revokes the token at once while the users projector is held: REST a
   t.is((await request(held.url, 'GET', '/auth/verify', { token: fresh.body.accessToken })).status, 200, 'a new token works');
 });
 
+test('failed logins at bcrypt cost 12 do not stall file downloads: password checks leave libuv threads to the filesystem', async (t) => {
+  const costly = await startTestApp({ env: { BCRYPT_COST: '12' } });
+  t.teardown(() => costly.dispose());
+  const owner = await registerUser(costly.url);
+  const uploaded = await fetch(`${costly.url}/api/media/upload?filename=notes.txt`, {
+    method: 'POST', headers: { authorization: `Bearer ${owner.accessToken}`, 'content-type': 'text/plain' }, body: 'a note worth keeping\n'.repeat(500),
+  });
+  t.is(uploaded.status, 201);
+  const { media } = await uploaded.json() as { media: { id: string } };
+  const download = async () => {
+    const response = await fetch(`${costly.url}/api/media/${media.id}`, { headers: { authorization: `Bearer ${owner.accessToken}` } });
+    t.is(response.status, 200);
+    return (await response.arrayBuffer()).byteLength;
+  };
+  t.is(await download(), 'a note worth keeping\n'.length * 500);
+
+  // 20 failed logins (each at about a core-second here), then a download while they are checked. How many of them
+  // are answered before the download is the measure, not milliseconds: it holds on a slow or busy machine alike.
+  let answered = 0;
+  const failures = Promise.all(Array.from({ length: 20 }, (_, i) =>
+    request(costly.url, 'POST', '/auth/login', { body: { email: `nobody-${i}@example.test`, password: 'not the password' } })
+      .then((answer) => { answered++; return answer.status; })));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const started = performance.now();
+  await download();
+  const downloadMs = performance.now() - started;
+  const answeredBeforeDownload = answered;
+  t.deepEqual(new Set(await failures), new Set([401]));
+  t.log(`download took ${Math.round(downloadMs)} ms, after ${answeredBeforeDownload} of 20 failed logins were answered`);
+  t.true(answeredBeforeDownload <= 4, `the download waited for ${answeredBeforeDownload} of 20 password checks`);
+});
+
 test('malformed JSON, wrong content and oversized bodies get JSON errors and the server keeps serving', async (t) => {
   const malformed = await request(app.url, 'POST', '/auth/login', { raw: '{"email":' });
   t.is(malformed.status, 400);

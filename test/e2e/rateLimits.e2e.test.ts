@@ -1,8 +1,10 @@
 import test from 'ava';
+import { userStream } from '../../commands/users.ts';
 import { liftedRateLimits } from '../../src/rateLimit/policies.ts';
 import { CLOSE } from '../../src/realtime/protocol.ts';
 import { registerUser, request, startTestApp } from '../helpers/app.ts';
 import { connect } from '../helpers/socket.ts';
+import { holdThreadPool } from '../helpers/threadPool.ts';
 
 /** A test server with every policy lifted except the ones given (later entries of RATE_LIMITS win). */
 const serverWith = (limits: string, env: Record<string, string> = {}) =>
@@ -55,7 +57,7 @@ test('REST and the socket draw on one msg budget per user: spent over REST, the 
   t.deepEqual(bobView.body.messages.map((m: any) => m.content.text).sort(), ['one', 'three', 'two'], 'refused sends stored nothing');
 });
 
-test('failed logins lock the account for a while, even for the right password; other accounts from the same address log in', async (t) => {
+test('failed logins lock the account for a while from that address, even for the right password; other accounts from the same address log in', async (t) => {
   const app = await serverWith('login-failures=2,2/15m');
   t.teardown(() => app.dispose());
   const [victim, neighbour] = [await registerUser(app.url), await registerUser(app.url)];
@@ -69,6 +71,64 @@ test('failed logins lock the account for a while, even for the right password; o
   t.true(Number(locked.headers.get('retry-after')) > 60);
   t.is((await login(neighbour.email, neighbour.password)).status, 200);
   t.is((await login(neighbour.email, neighbour.password)).status, 200, 'successful logins cost nothing of login-failures');
+});
+
+test('parallel guesses cannot outrun the login budget: of 30 at once only the budget reaches the password check', async (t) => {
+  const app = await serverWith('login-failures=5,5/15m');
+  t.teardown(() => app.dispose());
+  const victim = await registerUser(app.url);
+  // No password check can finish while libuv's pool is held: every guess arrives while the first ones are still checked.
+  const pool = await holdThreadPool();
+  const guesses = [...Array.from({ length: 29 }, (_, i) => `wrong guess ${i}`), victim.password];
+  let refused = 0;
+  const answers = Promise.all(guesses.map(async (password) => {
+    const answer = await request(app.url, 'POST', '/auth/login', { body: { email: victim.email, password } });
+    if (answer.status === 429) refused++;
+    return answer;
+  }));
+  const deadline = Date.now() + 5_000;
+  while (refused < 25 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  const refusedBeforeAnyCheckEnded = refused;
+  await pool.release();
+  const settled = await answers;
+  t.is(refusedBeforeAnyCheckEnded, 25, 'the 25 guesses past the budget are refused without waiting for a password check');
+  t.is(settled.filter((answer) => answer.status !== 429).length, 5);
+  t.true(settled.filter((answer) => answer.status === 429).every((answer) => answer.body.error.details.policy === 'login-failures'));
+  const logins = (await app.eventStore.readStream(userStream(victim.user.id))).filter((event) => event.type === 'UserLoggedIn');
+  t.is(logins.length, settled.at(-1)!.status === 200 ? 2 : 1, 'a session only for a right password within the budget (and the registration\'s)');
+});
+
+test('nobody can lock an account out: guessed from one address, the owner at another logs in; guessed from many, every attempt is slowed, not refused', async (t) => {
+  const app = await serverWith('login-failures=3,3/15m;login-account=4,4/15m', { TRUST_PROXY: '1' });
+  t.teardown(() => app.dispose());
+  const victim = await registerUser(app.url);
+  const login = (address: string, password: string) => request(app.url, 'POST', '/auth/login', {
+    body: { email: victim.email, password }, headers: { 'x-forwarded-for': address },
+  });
+  const timed = async (address: string, password: string) => {
+    const started = performance.now();
+    const answer = await login(address, password);
+    return { status: answer.status, ms: performance.now() - started };
+  };
+
+  // One attacker: three failures close the account to that address only.
+  for (let i = 0; i < 3; i++) t.is((await login('10.0.0.66', `guess ${i}`)).status, 401);
+  const attacker = await login('10.0.0.66', victim.password);
+  t.is(attacker.status, 429, 'the guessing address is refused, even with the right password');
+  t.like(attacker.body, { error: { details: { policy: 'login-failures' } } });
+  const owner = await timed('10.0.0.1', victim.password);
+  t.is(owner.status, 200, 'the owner, elsewhere, is not locked out');
+
+  // Many attackers: past the account's budget (4 failures from anywhere) each attempt waits, 1 s doubling.
+  t.is((await login('10.0.1.1', 'guess a')).status, 401);
+  const slowed = await timed('10.0.1.2', 'guess b');
+  t.is(slowed.status, 401);
+  t.true(slowed.ms >= 900, `the 5th failure on the account waited ${Math.round(slowed.ms)} ms`);
+  const ownerLater = await timed('10.0.0.1', victim.password);
+  t.is(ownerLater.status, 200, 'the owner still gets in, later');
+  t.true(ownerLater.ms >= 1_900, `the owner waited ${Math.round(ownerLater.ms)} ms (2 s after 5 failures)`);
+  const logins = (await app.eventStore.readStream(userStream(victim.user.id))).filter((event) => event.type === 'UserLoggedIn');
+  t.is(logins.length, 3, 'the registration\'s session and the owner\'s two');
 });
 
 test('a socket over its frame budget gets an error frame naming the policy, then the 4429 close', async (t) => {

@@ -28,11 +28,29 @@ test('a refusal names the policy and the milliseconds until one more request, ro
   t.like(error.allowance, { remaining: 0, resetSeconds: 4 }, 'RateLimit t is never sooner than Retry-After');
 });
 
-test('check refuses like take but spends nothing', (t) => {
-  const buckets = new TokenBuckets(policy(2, 1), () => 0);
-  buckets.check('k');
-  buckets.check('k');
-  t.is(buckets.take('k').remaining, 1);
+test('a token given back (a right password) restores the bucket, never past its burst', (t) => {
+  const buckets = new TokenBuckets(policy(2, 1 / 60), () => 0);
+  buckets.take('k');
+  buckets.take('k');
+  buckets.giveBack('k');
+  t.is(buckets.take('k').remaining, 0);
+  buckets.giveBack('k');
+  buckets.giveBack('k');
+  buckets.giveBack('k');
+  t.is(buckets.take('k').remaining, 1, 'never more than the burst');
+});
+
+test('borrowing never refuses: it says how far below empty the bucket is, down to one burst, and debt refills like tokens', (t) => {
+  let now = 0;
+  const buckets = new TokenBuckets(policy(2, 1), () => now);
+  t.deepEqual([1, 2, 3, 4, 5, 6].map(() => buckets.borrow('k')), [0, 0, 1, 2, 2, 2]);
+  now += 1_000;
+  t.is(buckets.borrow('k'), 2, 'one token refilled, one borrowed');
+  now += 3_000; // idle for longer than an empty bucket takes to fill, but still one token short of full
+  buckets.take('other'); // sweeps
+  t.is(buckets.size, 2, 'a bucket in debt is not forgotten before it is full again');
+  t.is(buckets.borrow('k'), 0);
+  t.is(buckets.borrow('k'), 1, 'the debt was remembered');
 });
 
 test('buckets idle long enough to be full again are swept by time, whatever their number', (t) => {
@@ -65,7 +83,7 @@ test('policies share nothing: one policy exhausted leaves the others and the oth
 test('RATE_LIMITS overrides named policies with a burst and a refill per period', (t) => {
   const policies = new Map(parseRateLimits('msg=5,1/s; login-failures=3,3/15m;read=1,2/h').map((entry) => [entry.name, entry]));
   t.like(policies.get('msg'), { burst: 5, perSecond: 1, key: 'user' });
-  t.like(policies.get('login-failures'), { burst: 3, perSecond: 3 / 900, key: 'account' });
+  t.like(policies.get('login-failures'), { burst: 3, perSecond: 3 / 900, key: 'account-address' });
   t.like(policies.get('read'), { burst: 1, perSecond: 2 / 3600 });
   t.like(policies.get('auth'), { burst: 20, perSecond: 1 }, 'the others keep their defaults');
   t.throws(() => parseRateLimits('nope=1,1/s'), { message: /unknown policy "nope"/ });
@@ -85,9 +103,9 @@ test('headers follow the IETF draft: the policy with its window, what remains, a
 test('the README lists every policy with its defaults', (t) => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
   const section = readme.slice(readme.indexOf('### Rate limits'), readme.indexOf('## Socket protocol'));
-  const rows = [...section.matchAll(/^\| `([a-z-]+)` \| (\d+) \| ([^|]+) \| (\w+) \|/gm)]
+  const rows = [...section.matchAll(/^\| `([a-z-]+)` \| (\d+) \| ([^|]+) \| ([\w+]+) \|/gm)]
     .map(([, name, burst, refill, key]) => ({ name, burst: Number(burst), refill: refill!.trim(), key }));
-  const keyNames = { user: 'user', ip: 'address', account: 'account', connection: 'socket' };
+  const keyNames = { user: 'user', ip: 'address', account: 'account', 'account-address': 'account+address', connection: 'socket' };
   const whole = (value: number) => Math.abs(value - Math.round(value)) < 1e-9;
   const refillOf = (perSecond: number) => (perSecond >= 1 ? `${perSecond}/s`
     : whole(perSecond * 60) ? `${Math.round(perSecond * 60)}/min`

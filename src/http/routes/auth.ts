@@ -1,20 +1,17 @@
-import { InvalidCredentialsError } from '../../../commands/users.ts';
 import { toOwnUser } from '../../../projections/users.ts';
 import { session, tokenStatus } from '../../api/models.ts';
 import type { AuthService } from '../../auth/authService.ts';
 import { loginSchema, registerSchema } from '../../auth/schemas.ts';
-import type { RateLimits } from '../../rateLimit/rateLimits.ts';
 import { commandMetadata } from '../context.ts';
 import { noContent, reply, route } from '../routeTable.ts';
 
 export interface AuthRouteDeps {
   auth: AuthService;
   clock: () => Date;
-  rateLimits: RateLimits;
 }
 
 /** POST /auth/register, POST /auth/login, POST /auth/logout, GET /auth/verify. */
-export function authRoutes({ auth, clock, rateLimits }: AuthRouteDeps) {
+export function authRoutes({ auth, clock }: AuthRouteDeps) {
   return [
     route({
       method: 'post', path: '/auth/register', operationId: 'register', tag: 'auth', auth: false, rateLimit: 'auth',
@@ -23,25 +20,18 @@ export function authRoutes({ auth, clock, rateLimits }: AuthRouteDeps) {
       body: registerSchema,
       responses: { 201: { description: 'Registered; the session of the first login', schema: session } },
       errors: ['email_taken', 'username_taken', 'registration_abandoned', 'user_exists'],
-      handle: async ({ body, ctx }) => reply(201, await auth.register(body, commandMetadata(ctx, clock(), null))),
+      handle: async ({ body, ctx }) => reply(201, await auth.register(body, ctx.ip, commandMetadata(ctx, clock(), null))),
     }),
     route({
       method: 'post', path: '/auth/login', operationId: 'login', tag: 'auth', auth: false, rateLimit: 'auth',
       summary: 'Log in with email and password',
-      description: 'Limited per client address (`auth`) and, for failed attempts, per account (`login-failures`).',
+      description: 'Limited per client address (`auth`); failed attempts per account and address (`login-failures`: 429, '
+        + 'even for the right password), and per account from every address (`login-account`: past it the answer is slowed, 1 s '
+        + 'doubling to 16 s, never refused).',
       body: loginSchema,
       responses: { 200: { description: 'A new session', schema: session } },
       errors: ['invalid_credentials'],
-      handle: async ({ body: { email, password }, ctx }) => {
-        // A locked account answers 429 before the password is checked, so guessing gains nothing.
-        rateLimits.check('login-failures', email);
-        try {
-          return reply(200, await auth.login(email, password, commandMetadata(ctx, clock(), null)));
-        } catch (error) {
-          if (error instanceof InvalidCredentialsError) rateLimits.take('login-failures', email);
-          throw error;
-        }
-      },
+      handle: async ({ body: { email, password }, ctx }) => reply(200, await auth.login(email, password, ctx.ip, commandMetadata(ctx, clock(), null))),
     }),
     route({
       method: 'post', path: '/auth/logout', operationId: 'logout', tag: 'auth', auth: true, rateLimit: 'session',
