@@ -28,6 +28,8 @@ export interface RebuildOptions {
   onProgress?: (position: number, head: number) => void;
   /** Stop after the event at this position (the read model as of then, for `npm run audit -- at`); the head when absent. */
   upTo?: number;
+  /** Refuses each transaction unless the caller still holds what entitles it to write (a server's projection lease). */
+  fence?: (tx: ReadStoreTransaction) => Promise<void>;
 }
 
 const FRESH = '__rebuild';
@@ -45,7 +47,7 @@ export const DEFAULT_REBUILD_BATCH = 5_000;
  * checkpoints set. A running server notices its checkpoints moved and resumes from them.
  */
 export async function rebuildProjections(options: RebuildOptions): Promise<RebuildSummary> {
-  const { eventStore, readStore, upcaster, batchSize = DEFAULT_REBUILD_BATCH, onProgress, upTo } = options;
+  const { eventStore, readStore, upcaster, batchSize = DEFAULT_REBUILD_BATCH, onProgress, upTo, fence } = options;
   const projectors = withDependencies(options.projectors, options.all ?? options.projectors);
   const started = performance.now();
   const collections = projectors.flatMap((projector) => Object.keys(projector.collections));
@@ -64,6 +66,7 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
   let events = 0;
 
   const applyNextBatch = async (tx: ReadStoreTransaction): Promise<boolean> => {
+    await fence?.(tx);
     const read = await eventStore.readAll({ after: position, maxCount: batchSize });
     // Positions need not be dense (EventStoreDB's are commit positions): past `upTo` is where the rebuild ends.
     const batch = upTo === undefined ? read : read.filter((event) => event.position <= upTo);

@@ -5,7 +5,7 @@ import { isDuplicateId, type Doc, type ReadStore, type ReadStoreTransaction } fr
 import { LIMITS } from '../realtime/protocol.ts';
 import { applyInOrder, ProjectorFailed } from './applyInOrder.ts';
 import { createProjectionContext } from './context.ts';
-import { ProjectionLease } from './lease.ts';
+import { LeaseLost, ProjectionLease } from './lease.ts';
 import { CHECKPOINTS, type Projector, type Publication } from './projector.ts';
 import { DEFAULT_WAIT_TIMEOUT_MS, PositionWaiters } from './positionWaiters.ts';
 import { admitWithin, reachedPosition, type Projections, type ProjectionsStatus } from './projections.ts';
@@ -98,6 +98,8 @@ export class ProjectionRunner implements Projections {
   private readonly lease: ProjectionLease | null;
   private readonly leaseTtlMs: number;
   private leader = true;
+  /** Taking over as the projecting instance (rebuilding what another version wrote first): one at a time. */
+  private takingOver: Promise<void> | null = null;
   private readonly options: Required<Omit<ProjectionRunnerOptions, 'exclusive'>>;
 
   constructor(
@@ -124,17 +126,23 @@ export class ProjectionRunner implements Projections {
         await this.readStore.ensureIndexes(collection, indexes);
       }
     }
+    // With a lease, only its holder rebuilds (a rolling deploy's new version must not drop collections the old one
+    // still projects into), and only once it holds it.
+    if (this.lease) return this.holdLease();
     await this.rebuildOutdated();
     await this.refreshPositions();
     this.mainPosition = this.position;
-    if (this.lease) await this.holdLease();
-    else this.subscribe();
+    this.subscribe();
   }
 
-  /** Through `scope`: the store, or inside a batch the batch's transaction. */
-  private async readCheckpoint(name: string, scope: Scope = this.readStore): Promise<number> {
-    const doc = await scope.collection<Checkpoint>(CHECKPOINTS).findOne({ _id: name });
-    return doc?.position ?? 0;
+  /**
+   * Each projector's checkpoint (null: none yet), in one read through `scope`: the store, or inside a batch the
+   * batch's transaction.
+   */
+  private async readCheckpoints(names: readonly string[], scope: Scope = this.readStore): Promise<Map<string, number | null>> {
+    const docs = await scope.collection<Checkpoint>(CHECKPOINTS).find({ _id: { $in: [...names] } });
+    const found = new Map(docs.map((doc) => [doc._id, doc.position]));
+    return new Map(names.map((name) => [name, found.get(name) ?? null]));
   }
 
   /** Collections written by another version of their projector are rebuilt from the log before anything is served. */
@@ -147,17 +155,37 @@ export class ProjectionRunner implements Projections {
     }
     if (outdated.length === 0) return;
     this.logger.warn({ projectors: outdated.map((projector) => projector.name) }, 'projector versions changed: rebuilding their collections from the log');
+    const lease = this.lease;
     const summary = await rebuildProjections({
       eventStore: this.eventStore, readStore: this.readStore, projectors: outdated, all: this.projectors, upcaster: this.upcaster,
+      ...(lease ? { fence: (tx: ReadStoreTransaction) => lease.fence(tx) } : {}),
     });
     this.logger.info(summary, 'rebuilt the collections of changed projectors');
   }
 
   private async refreshPositions(): Promise<void> {
-    for (const projector of this.projectors) this.positions.set(projector.name, await this.readCheckpoint(projector.name));
+    for (const [name, position] of await this.readCheckpoints(this.projectors.map((projector) => projector.name))) {
+      this.positions.set(name, position ?? 0);
+    }
   }
 
-  /** Only moves forward: an older writer (a stale instance) cannot set a checkpoint back. */
+  /**
+   * Moves checkpoints forward (never back: an older writer cannot set one back): one write for all that reach the
+   * same position, and an upsert for each that does not exist yet. A batch's cost does not grow with the projectors.
+   */
+  private async advanceCheckpoints(moves: ReadonlyArray<{ name: string; from: number | null; to: number }>, scope: Scope): Promise<void> {
+    const existing = new Map<number, string[]>();
+    for (const { name, from, to } of moves) {
+      if (from !== null && to <= from) continue;
+      if (from === null) await this.writeCheckpoint(name, to, scope);
+      else existing.set(to, [...(existing.get(to) ?? []), name]);
+    }
+    for (const [to, names] of existing) {
+      await scope.collection<Checkpoint>(CHECKPOINTS).updateMany({ _id: { $in: names }, position: { $lt: to } }, { $set: { position: to } });
+    }
+  }
+
+  /** A new checkpoint, or one moved forward, with its projector's version. */
   private async writeCheckpoint(name: string, position: number, scope: Scope): Promise<void> {
     try {
       const version = this.projectors.find((projector) => projector.name === name)?.version ?? 1;
@@ -170,8 +198,9 @@ export class ProjectionRunner implements Projections {
   }
 
   /**
-   * With a lease: renew it every third of its lifetime; project while it is ours, follow the checkpoints (for
-   * read-your-writes) while another instance has it.
+   * With a lease: renew it every third of its lifetime (also while taking over, which may rebuild for minutes);
+   * project while it is ours, follow the checkpoints (for read-your-writes) while another instance has it. Resolves
+   * once the first check, and the take-over it may start, are done.
    */
   private async holdLease(): Promise<void> {
     const lease = this.lease!;
@@ -179,17 +208,10 @@ export class ProjectionRunner implements Projections {
       if (this.stopped) return;
       try {
         const ours = await lease.tryAcquire();
-        if (ours && !this.leader) {
-          this.leader = true;
-          await this.refreshPositions();
-          this.mainPosition = this.position;
-          this.logger.info('projection lease taken: this instance projects');
-          this.subscribe();
+        if (ours && !this.leader && !this.takingOver) {
+          this.takingOver = this.takeOver().finally(() => { this.takingOver = null; });
         } else if (!ours && this.leader) {
-          this.leader = false;
-          this.logger.warn('projection lease lost: another instance projects');
-          await this.subscription?.stop();
-          this.subscription = null;
+          await this.stepDown('projection lease lost: another instance projects');
         } else if (!ours) {
           await this.refreshPositions();
           this.waiters.release();
@@ -203,6 +225,36 @@ export class ProjectionRunner implements Projections {
       }
     };
     await tick();
+    await this.takingOver;
+  }
+
+  /** Holding the lease: rebuild what another version wrote (fenced by the lease), then project from the checkpoints. */
+  private async takeOver(): Promise<void> {
+    try {
+      // Holds from an earlier turn as the projecting instance are found again when their events are re-applied.
+      for (const timer of this.retryTimers.values()) clearTimeout(timer);
+      this.retryTimers.clear();
+      this.stalls.clear();
+      this.heldBy.clear();
+      await this.rebuildOutdated();
+      await this.refreshPositions();
+      if (this.stopped) return;
+      this.mainPosition = this.position;
+      this.leader = true;
+      this.logger.info('projection lease taken: this instance projects');
+      this.subscribe();
+    } catch (error) {
+      // The lease was lost meanwhile (the fence refused the rebuild) or the store failed: the next check decides.
+      this.logger.error({ err: error }, 'taking over projection failed; the next lease check retries');
+    }
+  }
+
+  private async stepDown(reason: string): Promise<void> {
+    this.leader = false;
+    this.logger.warn(reason);
+    const subscription = this.subscription;
+    this.subscription = null;
+    await subscription?.stop();
   }
 
   private subscribe(): void {
@@ -219,6 +271,12 @@ export class ProjectionRunner implements Projections {
   private subscriptionFailed(subscription: Subscription, error: unknown): void {
     if (this.stopped || this.subscription !== subscription) return;
     this.subscription = null;
+    if (error instanceof LeaseLost) {
+      // Fenced out: another instance holds the lease now. The next lease check makes this one a follower.
+      this.leader = false;
+      this.logger.warn('projection lease taken over by another instance: this one stops projecting');
+      return;
+    }
     if (error instanceof CheckpointsRewound) {
       this.logger.info('projection checkpoints were reset (a rebuild swapped collections); resubscribing');
       this.subscriptionFailures = 0;
@@ -272,26 +330,29 @@ export class ProjectionRunner implements Projections {
     const last = events[events.length - 1]!.position;
     const published: Publication[] = [];
     const reached = await this.readStore.withTransaction(async (tx) => {
+      if (this.lease) await this.lease.fence(tx);
       const context = createProjectionContext(tx, undefined, (publication) => published.push(publication));
+      const found = await this.readCheckpoints(this.projectors.map((projector) => projector.name), tx);
       const stored = new Map<string, number>();
-      for (const projector of this.projectors) {
-        const checkpoint = await this.readCheckpoint(projector.name, tx);
+      for (const [name, checkpoint] of found) {
         // Behind what we applied: a rebuild swapped in collections built up to an earlier position.
-        if (checkpoint < (this.positions.get(projector.name) ?? 0)) throw new CheckpointsRewound();
-        stored.set(projector.name, checkpoint);
+        if ((checkpoint ?? 0) < (this.positions.get(name) ?? 0)) throw new CheckpointsRewound();
+        stored.set(name, checkpoint ?? 0);
       }
       await applyInOrder(events, this.projectors, context, this.upcaster,
         (projector, event) => event.position > stored.get(projector.name)! && !this.held(projector, event.position));
       const reached = new Map<string, number>();
+      const moves: Array<{ name: string; from: number | null; to: number }> = [];
       for (const projector of this.projectors) {
         const stall = this.stalls.get(projector.name);
         // A held projector reaches the last event of the batch before the one it is held at: a position the log has
         // (EventStoreDB's are sparse: `position - 1` names no event, and a read from it fails).
         const target = stall ? lastBefore(events, stall.position) : last;
         const checkpoint = stored.get(projector.name)!;
-        if (target > checkpoint) await this.writeCheckpoint(projector.name, target, tx);
+        moves.push({ name: projector.name, from: found.get(projector.name)!, to: target });
         reached.set(projector.name, Math.max(target, checkpoint));
       }
+      await this.advanceCheckpoints(moves, tx);
       return reached;
     });
     for (const [name, position] of reached) this.positions.set(name, position);
@@ -358,9 +419,10 @@ export class ProjectionRunner implements Projections {
       for (let done = false; !done;) {
         const published: Publication[] = [];
         done = await this.readStore.withTransaction(async (tx) => {
+          if (this.lease) await this.lease.fence(tx);
           const context = createProjectionContext(tx, undefined, (publication) => published.push(publication));
-          const stored = new Map<string, number>();
-          for (const projector of group) stored.set(projector.name, await this.readCheckpoint(projector.name, tx));
+          const found = await this.readCheckpoints(group.map((projector) => projector.name), tx);
+          const stored = new Map([...found].map(([name, checkpoint]) => [name, checkpoint ?? 0]));
           const from = Math.min(...stored.values());
           const target = this.mainPosition;
           const page = from >= target ? [] : (await this.eventStore.readAll({ after: from, maxCount: this.options.catchUpPageSize }))
@@ -368,10 +430,8 @@ export class ProjectionRunner implements Projections {
           await applyInOrder(page, group, context, this.upcaster,
             (projector, event) => event.position > stored.get(projector.name)! && skipped(projector, event.position));
           const reached = page.length > 0 ? page[page.length - 1]!.position : target;
-          for (const projector of group) {
-            if (reached > stored.get(projector.name)!) await this.writeCheckpoint(projector.name, reached, tx);
-            this.positions.set(projector.name, Math.max(reached, stored.get(projector.name)!));
-          }
+          await this.advanceCheckpoints(group.map((projector) => ({ name: projector.name, from: found.get(projector.name)!, to: reached })), tx);
+          for (const projector of group) this.positions.set(projector.name, Math.max(reached, stored.get(projector.name)!));
           // Caught up: rejoin the subscription inside the transaction, so no batch can slip between.
           if (reached >= this.mainPosition) {
             for (const projector of group) {
@@ -388,6 +448,7 @@ export class ProjectionRunner implements Projections {
       this.waiters.release();
     } catch (error) {
       if (error instanceof ProjectorFailed) this.hold(error);
+      else if (error instanceof LeaseLost) this.logger.warn({ projector: name }, 'a held projector stops catching up: the projection lease was taken over');
       else {
         this.logger.error({ err: error, projector: name }, 'catching up a held projector failed; retrying');
         this.scheduleRetry(name);
@@ -454,7 +515,8 @@ export class ProjectionRunner implements Projections {
     const subscription = this.subscription;
     this.subscription = null;
     await subscription?.stop();
-    if (this.lease && this.leader) await this.lease.release().catch(() => undefined);
+    await this.takingOver;
+    if (this.lease) await this.lease.release().catch(() => undefined);
   }
 }
 

@@ -154,6 +154,21 @@ export class MongoReadStore implements ReadStore {
       matched: r.matchedCount, modified: r.modifiedCount, upsertedId: r.upsertedId == null ? null : String(r.upsertedId),
     });
     const run = <R>(call: () => Promise<R>) => translated(name, call);
+    /**
+     * In a transaction a failed write aborts the whole transaction on the server, so an upsert that would meet an
+     * existing `_id` its filter does not match (a write guarded by position meeting a newer document) never reaches
+     * the server as one: it is tried without upsert first, and when nothing matched and the `_id` exists, that
+     * write alone answers duplicate_key (as on the embedded store) and the transaction goes on.
+     */
+    const upsert = async (filter: Filter, write: (upsert: boolean) => Promise<WriteResult>): Promise<WriteResult> => {
+      if (!session) return write(true);
+      const updated = await write(false);
+      if (updated.matched > 0) return updated;
+      if (await native.findOne({ _id: filter._id } as MongoFilter<{ _id: string }>, withSession({ projection: { _id: 1 } }))) {
+        throw new ConflictError('duplicate_key', `Duplicate key in ${name}`, { collection: name, onId: true });
+      }
+      return write(true);
+    };
     return {
       name,
       findOne: (filter) => run(async () => (await native.findOne(filterOf(filter), withSession({}))) as unknown as T | null),
@@ -167,10 +182,16 @@ export class MongoReadStore implements ReadStore {
       }),
       countDocuments: (filter, options = {}) => run(() => native.countDocuments(filterOf(filter), withSession(options.limit ? { limit: options.limit } : {}))),
       insertOne: (doc) => run(async () => { await native.insertOne(documentOf(doc), withSession({})); }),
-      replaceOne: (filter, doc, options = {}) => run(async () =>
-        result(await native.replaceOne(filterOf(filter), documentOf(doc), withSession({ upsert: options.upsert ?? false })))),
-      updateOne: (filter, update, options = {}) => run(async () =>
-        result(await native.updateOne(updateFilterOf(filter, options.upsert ?? false), updateOf(update), withSession({ upsert: options.upsert ?? false })))),
+      replaceOne: (filter, doc, options = {}) => run(async () => {
+        const [checked, replacement] = [filterOf(filter), documentOf(doc)];
+        const write = async (upserting: boolean) => result(await native.replaceOne(checked, replacement, withSession({ upsert: upserting })));
+        return options.upsert ? upsert(filter, write) : write(false);
+      }),
+      updateOne: (filter, update, options = {}) => run(async () => {
+        const [checked, changes] = [updateFilterOf(filter, options.upsert ?? false), updateOf(update)];
+        const write = async (upserting: boolean) => result(await native.updateOne(checked, changes, withSession({ upsert: upserting })));
+        return options.upsert ? upsert(filter, write) : write(false);
+      }),
       updateMany: (filter, update) => run(async () =>
         result(await native.updateMany(filterOf(filter), updateOf(update), withSession({})))),
       deleteOne: (filter) => run(async () => (await native.deleteOne(filterOf(filter), withSession({}))).deletedCount),

@@ -9,6 +9,18 @@ import {
   assertUpsertFilter,
 } from '../../src/readstore/filterSafety.ts';
 import { MongoReadStore, fromMongoError, supportsTransactions } from '../../src/readstore/mongo.ts';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { eventUpcaster } from '../../commands/upcasters.ts';
+import type { NewEvent } from '../../src/eventstore/port.ts';
+import { SqliteEventStore } from '../../src/eventstore/sqlite.ts';
+import { newId } from '../../src/ids.ts';
+import { LeaseLost, ProjectionLease } from '../../src/projection/lease.ts';
+import type { Projector } from '../../src/projection/projector.ts';
+import { ProjectionRunner } from '../../src/projection/runner.ts';
+import { isDuplicateId } from '../../src/readstore/port.ts';
+import { tempDir } from '../helpers/app.ts';
+import { fakeMongo } from '../helpers/fakeMongo.ts';
 
 const refuses = (t: import('ava').ExecutionContext, check: () => void, message?: RegExp) => {
   const error = t.throws(check, { instanceOf: ValidationError });
@@ -301,7 +313,8 @@ test('every call through a transaction\'s handle carries its session; calls thro
   t.is(result, 42);
   t.is(outside, undefined, 'a call through the store during the transaction is not part of it');
   const inside = driver.calls.filter((call) => call.session !== undefined);
-  t.is(inside.length, 10);
+  // 10 calls, and the unmatched upsert's two more (tried without upsert, then its _id looked up, then upserted)
+  t.is(inside.length, 12);
   t.true(inside.every((call) => call.session === driver.session), 'each handle call carried the session');
   t.deepEqual(driver.log, ['startSession', 'startTransaction', 'commitTransaction', 'endSession']);
 });
@@ -358,3 +371,115 @@ test('unsafe input is refused before it reaches the driver, and driver outages s
   const conflict = await t.throwsAsync(people.insertOne({ _id: 'a' }), { instanceOf: ConflictError });
   t.is(conflict!.code, 'duplicate_key');
 });
+
+// --- the adapter, the runner and the lease over an in-memory MongoDB (test/helpers/fakeMongo.ts) ------------------
+
+const silent = pino({ level: 'silent' });
+const note = (author: string): NewEvent => ({
+  type: 'NoteWritten', data: { author },
+  metadata: { eventId: newId(), correlationId: 'c', causationId: 'c', userId: null, timestamp: new Date().toISOString() },
+});
+const notes = (version = 1): Projector => ({
+  name: 'notes', version, collections: { notes: [] }, handles: new Set(['NoteWritten']),
+  async apply(event, context) {
+    const { author } = event.data as { author: string };
+    await context.project<{ _id: string; _position: number; count: number; version: number }>('notes', author, event,
+      (doc) => ({ _id: author, count: (doc?.count ?? 0) + 1, version }));
+  },
+});
+/** Projectors that handle none of the events written here: their checkpoints still move with every batch. */
+const idle = (count: number): Projector[] => Array.from({ length: count }, (_, i) => ({
+  name: `idle${i}`, collections: { [`idle${i}`]: [] }, handles: new Set(['Unrelated']), apply: async () => undefined,
+}));
+
+test('a guarded upsert that meets a newer document inside a transaction fails alone: the transaction goes on and commits', async (t) => {
+  const mongo = fakeMongo();
+  const store = MongoReadStore.over(mongo.client, 'letsapp', true);
+  await store.collection('people').insertOne({ _id: 'a', _position: 9, name: 'newer' });
+  await store.withTransaction(async (tx) => {
+    const people = tx.collection('people');
+    const replaced = await t.throwsAsync(people.replaceOne({ _id: 'a', _position: { $lt: 5 } }, { _id: 'a', _position: 5, name: 'older' }, { upsert: true }));
+    t.true(isDuplicateId(replaced), 'the port\'s "already there" answer');
+    const updated = await t.throwsAsync(people.updateOne({ _id: 'a', _position: { $lt: 5 } }, { $set: { name: 'older' } }, { upsert: true }));
+    t.true(isDuplicateId(updated));
+    await people.insertOne({ _id: 'b', _position: 6, name: 'written after' });
+    t.like(await people.updateOne({ _id: 'c', _position: { $lt: 7 } }, { $set: { name: 'upserted' } }, { upsert: true }), { upsertedId: 'c' });
+  });
+  t.like(mongo.collections.get('people')!.get('a'), { name: 'newer' });
+  t.like(mongo.collections.get('people')!.get('b'), { name: 'written after' });
+  t.like(mongo.collections.get('people')!.get('c'), { name: 'upserted' });
+});
+
+test('a batch of one event costs a few round trips, not two per projector', async (t) => {
+  const mongo = fakeMongo();
+  const events = new SqliteEventStore(join(tempDir(), 'events.sqlite'));
+  const runner = new ProjectionRunner(events, MongoReadStore.over(mongo.client, 'letsapp', true), [notes(), ...idle(11)],
+    eventUpcaster, silent, { exclusive: { ttlMs: 60_000 } });
+  await runner.start();
+  t.teardown(async () => { await runner.stop(); await events.close(); });
+  const first = await events.append('notes-1', [note('a')], 'no-stream');
+  await runner.waitFor(first.position);
+
+  mongo.roundTrips.length = 0;
+  const second = await events.append('notes-1', [note('b')], first.revision);
+  await runner.waitFor(second.position);
+  t.true(mongo.roundTrips.length <= 6, mongo.roundTrips.join(', '));
+  t.like(await runner.status(), { lag: 0 });
+  t.like(mongo.collections.get('_checkpoints')!.get('idle10'), { position: second.position });
+});
+
+test('a lease taken over after it expired fences out the previous holder: its transactions are refused', async (t) => {
+  const mongo = fakeMongo();
+  const store = MongoReadStore.over(mongo.client, 'letsapp', true);
+  let now = 1_000;
+  const first = new ProjectionLease(store, 100, () => now);
+  const second = new ProjectionLease(store, 100, () => now);
+  t.true(await first.tryAcquire());
+  t.false(await second.tryAcquire());
+  await store.withTransaction((tx) => first.fence(tx));
+
+  now += 101; // the first holder stalled past its lease (a long GC pause, a partition) and did not renew it
+  t.true(await second.tryAcquire());
+  await t.throwsAsync(store.withTransaction(async (tx) => {
+    await first.fence(tx);
+    await tx.collection('notes').insertOne({ _id: 'late', _position: 1 });
+  }), { instanceOf: LeaseLost });
+  t.false(mongo.collections.get('notes')?.has('late') ?? false, 'nothing the fenced-out holder wrote was committed');
+  await store.withTransaction((tx) => second.fence(tx));
+  t.false(await first.tryAcquire(), 'and it does not get the lease back while the new holder renews it');
+});
+
+test('a server whose projector version changed does not rebuild while another instance holds the lease', async (t) => {
+  const mongo = fakeMongo();
+  const events = new SqliteEventStore(join(tempDir(), 'events.sqlite'));
+  t.teardown(() => events.close());
+  const store = () => MongoReadStore.over(mongo.client, 'letsapp', true);
+  const old = new ProjectionRunner(events, store(), [notes(1)], eventUpcaster, silent, { exclusive: { ttlMs: 60_000 } });
+  await old.start();
+  t.teardown(() => old.stop());
+  const written = await events.append('notes-1', [note('a')], 'no-stream');
+  await old.waitFor(written.position);
+
+  // A rolling deploy starts the new version beside the old one, which still projects.
+  const deployed = new ProjectionRunner(events, store(), [notes(2)], eventUpcaster, silent, { exclusive: { ttlMs: 300 } });
+  await deployed.start();
+  t.teardown(() => deployed.stop());
+  t.false((await deployed.status()).leader);
+  t.like(mongo.collections.get('notes')!.get('a'), { count: 1, version: 1 }, 'the live collection is the old one, untouched');
+  t.like(mongo.collections.get('_checkpoints')!.get('notes'), { version: 1 });
+  t.false([...mongo.collections.keys()].some((name) => name.endsWith('__rebuild')), 'no rebuild was started');
+
+  // Once the old instance is gone the new one takes the lease, and only then rebuilds.
+  await old.stop();
+  await until(async () => (await deployed.status()).leader, 'the new version holds the lease');
+  t.like(mongo.collections.get('notes')!.get('a'), { count: 1, version: 2 });
+  t.like(mongo.collections.get('_checkpoints')!.get('notes'), { version: 2 });
+});
+
+async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
