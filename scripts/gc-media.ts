@@ -1,6 +1,6 @@
 /**
  * Operator tool: expire uploads never attached and delete the bytes no live file names any more.
- *   npm run gc-media -- [--dry-run] [--grace-hours 1] [--unattached-hours 24]
+ *   npm run gc-media -- [--dry-run] [--grace-hours 1] [--unattached-hours 24] [--thumbnail-mib 1024]
  * Safe beside a running server (which runs the same collector every MEDIA_GC_INTERVAL_MS).
  */
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ const { values } = parseArgs({ options: {
   'dry-run': { type: 'boolean', default: false },
   'grace-hours': { type: 'string', default: '1' },
   'unattached-hours': { type: 'string' },
+  'thumbnail-mib': { type: 'string', default: '1024' },
 } });
 const config = loadConfig();
 const hours = (value: string | undefined, fallbackMs: number) => (value === undefined ? fallbackMs : Number(value) * 3_600_000);
@@ -27,19 +28,24 @@ if (!(graceMs >= 0) || !(unattachedTtlMs >= 0)) {
   console.error('--grace-hours and --unattached-hours take a number of hours (0 or more)');
   process.exit(2);
 }
+const derivedMaxBytes = Number(values['thumbnail-mib']) * 1_048_576;
+if (!(derivedMaxBytes >= 0)) {
+  console.error('--thumbnail-mib takes a number of MiB (0 or more)');
+  process.exit(2);
+}
 const [eventStore, readStore] = [await openEventStore(config), await openReadStore(config, { checkpoints: false })];
 const bar = new cliProgress.SingleBar({ format: '{stage} {value} | {duration}s', hideCursor: true }, cliProgress.Presets.shades_classic);
 bar.start(0, 0, { stage: 'expire' });
 try {
   const summary = await collectMedia(
     { readStore, commands: new CommandHandler(eventStore, eventUpcaster), blobs: await new LocalBlobStore(join(config.storageDir, 'media')).init() },
-    { now: new Date(), unattachedTtlMs, graceMs, dryRun: values['dry-run']!, onProgress: (stage, done) => bar.update(done, { stage }) },
+    { now: new Date(), unattachedTtlMs, graceMs, derivedMaxBytes, dryRun: values['dry-run']!, onProgress: (stage, done) => bar.update(done, { stage }) },
   );
   bar.stop();
   const verb = values['dry-run'] ? 'would' : '';
   console.log(`${values['dry-run'] ? 'Dry run: ' : ''}${summary.expired} unattached uploads ${verb} expire${verb ? '' : 'd'}; `
     + `${summary.blobsDeleted} blobs (${(summary.bytesFreed / 1_048_576).toFixed(1)} MiB) ${verb} ${verb ? 'be deleted' : 'deleted'}, ${summary.blobsKept} kept; `
-    + `${summary.tempsDeleted} stale temp files ${verb ? 'would be ' : ''}removed.`);
+    + `${summary.derivedEvicted} thumbnails ${verb ? 'would be ' : ''}evicted; ${summary.tempsDeleted} stale temp files ${verb ? 'would be ' : ''}removed.`);
 } finally {
   bar.stop();
   await eventStore.close();

@@ -14,6 +14,8 @@ export interface CollectOptions {
   /** Blobs and temp files younger than this are left alone: their upload may still be on its way to the log. */
   graceMs: number;
   dryRun: boolean;
+  /** Thumbnails kept in all, in bytes: past it the least recently served go (DEFAULT_DERIVED_MAX_BYTES). */
+  derivedMaxBytes?: number;
   /** Called as work progresses (a progress bar). */
   onProgress?: (stage: 'expire' | 'blobs' | 'temps', done: number) => void;
 }
@@ -24,15 +26,21 @@ export interface CollectSummary {
   bytesFreed: number;
   tempsDeleted: number;
   blobsKept: number;
+  /** Thumbnails of live files evicted to stay within `derivedMaxBytes`. */
+  derivedEvicted: number;
 }
+
+/** Thumbnails are a cache: 1 GiB of them in all unless told otherwise. */
+export const DEFAULT_DERIVED_MAX_BYTES = 1024 ** 3;
 
 /**
  * The media collector: uploads never attached expire (MediaExpired), then blobs that no live file names any more
  * (deleted, expired, released with their message, or orphaned by a crash between write and record) and stale temp
- * files are deleted, each only once older than the grace period. Safe beside a running server; `dryRun` only counts.
+ * files are deleted, each only once older than the grace period; thumbnails past their byte budget are evicted, the
+ * least recently served first. Safe beside a running server; `dryRun` only counts.
  */
 export async function collectMedia(deps: { readStore: ReadStore; commands: CommandHandler; blobs: BlobStore }, options: CollectOptions): Promise<CollectSummary> {
-  const summary: CollectSummary = { expired: 0, blobsDeleted: 0, bytesFreed: 0, tempsDeleted: 0, blobsKept: 0 };
+  const summary: CollectSummary = { expired: 0, blobsDeleted: 0, bytesFreed: 0, tempsDeleted: 0, blobsKept: 0, derivedEvicted: 0 };
   const media = deps.readStore.collection<MediaDoc>(MEDIA_FILES);
   const cutoff = new Date(options.now.getTime() - options.unattachedTtlMs).toISOString();
   const unattached = (await media.find({ state: 'live', purpose: 'attachment', uploadedAt: { $lt: cutoff } })).filter((doc) => doc.references.length === 0);
@@ -59,10 +67,12 @@ export async function collectMedia(deps: { readStore: ReadStore; commands: Comma
   }
   const oldEnough = options.now.getTime() - options.graceMs;
   let seen = 0;
+  const keptDerived: Array<{ sha256: string; path: string; size: number; modifiedAt: number }> = [];
   for await (const blob of deps.blobs.blobs()) {
     seen++;
     options.onProgress?.('blobs', seen);
     if (live.has(blob.sha256) || blob.modifiedAt > oldEnough) {
+      if (blob.path !== deps.blobs.pathOf(blob.sha256)) keptDerived.push(blob);
       summary.blobsKept++;
       continue;
     }
@@ -78,6 +88,16 @@ export async function collectMedia(deps: { readStore: ReadStore; commands: Comma
     }
     summary.blobsDeleted++;
     summary.bytesFreed += blob.size;
+  }
+  // Thumbnails past the budget: the least recently served first (serving one refreshes its time).
+  let derivedBytes = keptDerived.reduce((sum, file) => sum + file.size, 0);
+  const budget = options.derivedMaxBytes ?? DEFAULT_DERIVED_MAX_BYTES;
+  for (const file of keptDerived.sort((a, b) => a.modifiedAt - b.modifiedAt)) {
+    if (derivedBytes <= budget) break;
+    if (!options.dryRun) await deps.blobs.remove(file.sha256, file.path);
+    derivedBytes -= file.size;
+    summary.derivedEvicted++;
+    summary.bytesFreed += file.size;
   }
   for await (const temp of deps.blobs.temps()) {
     if (temp.modifiedAt > oldEnough) continue;

@@ -1,4 +1,4 @@
-import { rm, stat } from 'node:fs/promises';
+import { rm, stat, utimes } from 'node:fs/promises';
 import type { Context } from 'koa';
 import { mediaDecider, mediaStream, type MediaCommand, type MediaFacts, type MediaPurpose } from '../../commands/media.ts';
 import { NotFoundError } from '../../commands/shared/errors.ts';
@@ -49,6 +49,17 @@ function declaredFileSize(ctx: Context): number {
   if (ctx.is('multipart/form-data')) return 0;
   const declared = Number(ctx.get('content-length'));
   return Number.isSafeInteger(declared) && declared > 0 ? declared : 0;
+}
+
+/** The edges a thumbnail comes in (a square crop, or fitted inside the square). */
+export const THUMBNAIL_SIZES = [64, 128, 256, 512, 1024] as const;
+/** Serving a thumbnail marks it used at most this often (one write per hour, not one per read). */
+const THUMBNAIL_USE_RESOLUTION_MS = 3_600_000;
+
+/** The smallest fixed edge that covers width × height, else the largest. */
+export function thumbnailEdgeFor(width: number, height: number): number {
+  const wanted = Math.max(width, height);
+  return THUMBNAIL_SIZES.find((edge) => edge >= wanted) ?? THUMBNAIL_SIZES[THUMBNAIL_SIZES.length - 1]!;
 }
 
 /** Avatar variants, square webp, by edge size. */
@@ -150,16 +161,26 @@ export class MediaService {
   }
 
   /**
-   * A thumbnail of an image the viewer may read: made on first request (never upscaled, webp) and kept beside its
-   * blob, so the collector removes it with the blob.
+   * A thumbnail of an image the viewer may read, in one of the fixed sizes: the smallest edge of THUMBNAIL_SIZES that
+   * covers the request, as a square crop or fitted inside that square (never upscaled, webp). So an image has at most
+   * ten, whatever is asked. Made on first request and kept beside its blob, where serving it marks it used: the
+   * collector evicts the least recently used past its byte budget, and removes them all with their blob.
    */
   async thumbnail(viewerId: string, mediaId: string, size: { width: number; height: number; method: 'crop' | 'scale' }) {
     const doc = await this.readable(viewerId, mediaId);
     if (doc.kind !== 'image') throw new NotFoundError('Thumbnail');
-    const name = `${size.width}x${size.height}-${size.method}`;
+    const edge = thumbnailEdgeFor(size.width, size.height);
+    const name = `${edge}-${size.method}`;
     const path = this.deps.blobs.derivedPath(doc.sha256, name);
-    if (!(await stat(path).then(() => true, () => false))) await this.deps.images.thumbnail(this.pathOf(doc.sha256), path, size.width, size.height, size.method);
-    return { path, size: (await stat(path)).size, etag: `${doc.sha256}-${name}`, filename: doc.filename };
+    let info = await stat(path).catch(() => null);
+    if (!info) {
+      await this.deps.images.thumbnail(this.pathOf(doc.sha256), path, edge, edge, size.method);
+      info = await stat(path);
+    } else if (info.mtimeMs < Date.now() - THUMBNAIL_USE_RESOLUTION_MS) {
+      const now = new Date();
+      await utimes(path, now, now).catch(() => undefined); // evicted just now: made again on the next request
+    }
+    return { path, size: info.size, etag: `${doc.sha256}-${name}`, filename: doc.filename };
   }
 
   /** A live image `ownerId` uploaded (a group icon). */

@@ -297,6 +297,29 @@ test('thumbnails: made on first request, never upscaled, same access as the file
   t.is((await thumb('width=8&height=64')).status, 400);
 });
 
+test('thumbnails come in a fixed set of sizes: forty different requests make at most ten files, and append nothing', async (t) => {
+  const owner = await registerUser(app.url);
+  const png = await sharp({ create: { width: 1200, height: 900, channels: 3, background: '#468' } }).png().toBuffer();
+  const { media } = await (await multipart(owner, png, 'big.png')).json() as any;
+  const before = await app.eventStore.headPosition();
+  const sizes = new Set<string>();
+  for (let i = 0; i < 40; i++) {
+    const width = 16 + i * 25;
+    const method = i % 2 === 0 ? 'scale' : 'crop';
+    const response = await fetch(`${app.url}/api/media/${media.id}/thumbnail?width=${width}&height=${Math.max(16, 1024 - width)}&method=${method}`, { headers: auth(owner) });
+    t.is(response.status, 200);
+    const { width: w, height: h } = await sharp(Buffer.from(await response.arrayBuffer())).metadata();
+    sizes.add(`${w}x${h}`);
+    // A 1024 crop of a 1200 × 900 image is 900 × 900: never upscaled.
+    t.true([64, 128, 256, 512, 1024, 900].includes(Math.max(w!, h!)), `${w}x${h}: its longer side is one of the fixed sizes`);
+  }
+  const blobDir = join(app.storageDir, 'media', 'blobs', media.sha256.slice(0, 2), media.sha256.slice(2, 4));
+  const derived = readdirSync(blobDir).filter((name) => name.startsWith(`${media.sha256}.`));
+  t.true(derived.length <= 10, `${derived.length} thumbnails kept for 40 requests`);
+  t.is(derived.length, sizes.size);
+  t.is(await app.eventStore.headPosition(), before, 'a thumbnail is no event');
+});
+
 test('kill -9 mid-upload: no event records it, and the half-written temp file is collected', async (t) => {
   const storageDir = tempDir();
   const server = await spawnServer(storageDir, { MEDIA_GC_INTERVAL_MS: '0' });

@@ -1,6 +1,7 @@
 import { existsSync, writeFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
+import sharp from 'sharp';
 import { eventUpcaster } from '../../commands/upcasters.ts';
 import { CommandHandler } from '../../src/commandHandler.ts';
 import { LocalBlobStore } from '../../src/media/blobStore.ts';
@@ -136,4 +137,41 @@ test('a send that attaches a file the collector is expiring at that same moment:
   t.is((await fetch(`${app.url}/api/media/${file.id}`, { headers: { authorization: `Bearer ${b.accessToken}` } })).status, 200, 'the recipient reads it');
   const page = await request(app.url, 'GET', `/api/messages?with=${a.user.id}`, { token: b.accessToken });
   t.like(page.body.messages[0].files[0], { id: file.id, deleted: false });
+});
+
+test('thumbnails are bounded by bytes: past the budget the collector evicts those served least recently, and a request makes one again', async (t) => {
+  const app = await startTestApp({ env: { MEDIA_GC_INTERVAL_MS: '0' } });
+  t.teardown(() => app.dispose());
+  const owner = await registerUser(app.url);
+  const auth = { authorization: `Bearer ${owner.accessToken}` };
+  const image = async (background: string) => {
+    const form = new FormData();
+    form.append('file', new Blob([await sharp({ create: { width: 600, height: 400, channels: 3, background: background, noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).png().toBuffer()]), `${background}.png`);
+    return (await (await fetch(`${app.url}/api/media/upload`, { method: 'POST', headers: auth, body: form })).json() as any).media;
+  };
+  const [served, forgotten] = [await image('#a00'), await image('#0a0')];
+  const thumbnail = (id: string) => fetch(`${app.url}/api/media/${id}/thumbnail?width=256&height=256`, { headers: auth });
+  t.is((await thumbnail(served.id)).status, 200);
+  t.is((await thumbnail(forgotten.id)).status, 200);
+  const blobs = await new LocalBlobStore(join(app.storageDir, 'media')).init();
+  const thumbnails = async () => {
+    const found: Array<{ sha256: string; size: number }> = [];
+    for await (const blob of blobs.blobs()) if (blob.path !== blobs.pathOf(blob.sha256)) found.push({ sha256: blob.sha256, size: blob.size });
+    return found;
+  };
+  const made = await thumbnails();
+  t.is(made.length, 2);
+  const old = new Date(Date.now() - 3 * HOUR);
+  for await (const blob of blobs.blobs()) if (blob.path !== blobs.pathOf(blob.sha256)) utimesSync(blob.path, old, old);
+  t.is((await thumbnail(served.id)).status, 200, 'served again: now the most recently used');
+
+  const budget = Math.max(...made.map((file) => file.size)) + 1;
+  const summary = await collectMedia({ readStore: app.readStore, commands: new CommandHandler(app.eventStore, eventUpcaster), blobs },
+    { now: new Date(), unattachedTtlMs: 86_400_000, graceMs: HOUR, dryRun: false, derivedMaxBytes: budget });
+  const left = await thumbnails();
+  t.deepEqual(left.map((file) => file.sha256), [served.sha256], 'the one not served for longest is evicted');
+  t.true(left.reduce((sum, file) => sum + file.size, 0) <= budget);
+  t.is(summary.derivedEvicted, 1);
+  t.true(await blobs.exists(forgotten.sha256), 'the file itself is untouched');
+  t.is((await thumbnail(forgotten.id)).status, 200, 'made again on request');
 });

@@ -97,7 +97,10 @@ export function mediaRoutes({ media: files, profiles, tokens, clock }: MediaRout
     }),
     route({
       method: 'get', path: '/api/media/{id}/thumbnail', operationId: 'mediaThumbnail', tag: 'media', auth: 'bearer-or-media-token', rateLimit: 'read',
-      summary: 'A thumbnail of an image (webp, never upscaled), made on first request and kept; same access as the file',
+      summary: 'A thumbnail of an image (webp, never upscaled) in a fixed size; same access as the file',
+      description: 'Served in the smallest of 64, 128, 256, 512 and 1024 px that covers `width` and `height` (a centred square for `crop`, '
+        + 'fitted inside the square for `scale`), so the client scales it down itself. Made on first request and kept as a cache: '
+        + 'the least recently served are evicted past a byte budget and made again on request.',
       params: idParams,
       query: z.strictObject({
         // Required: a preprocessed schema reads as optional to zod-openapi, so the document is told explicitly.
