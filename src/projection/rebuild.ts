@@ -41,10 +41,21 @@ const FRESH = '__rebuild';
  */
 export const DEFAULT_REBUILD_BATCH = 5_000;
 
+/** Waits for events committed but not yet readable (PostgreSQL's visibility horizon) start this short and double. */
+const HIDDEN_RETRY_MS = 5;
+const HIDDEN_RETRY_MAX_MS = 1_000;
+
+/** What a batch found: events and maybe more after them, nothing readable yet below the head, or the end. */
+type BatchOutcome = 'more' | 'hidden' | 'end';
+
 /**
  * Rebuilds projectors' collections from the whole history while the live ones keep serving: fresh
  * collections are built beside them, then, in one transaction, caught up to the head, swapped in, and the
  * checkpoints set. A running server notices its checkpoints moved and resumes from them.
+ *
+ * It reads until it reaches the head it saw at its start: an empty page before that is not the end. On PostgreSQL
+ * events committed after a transaction that is still open are not readable yet (so none can be skipped), and a
+ * rebuild that stopped there would swap in collections missing acknowledged events.
  */
 export async function rebuildProjections(options: RebuildOptions): Promise<RebuildSummary> {
   const { eventStore, readStore, upcaster, batchSize = DEFAULT_REBUILD_BATCH, onProgress, upTo, fence } = options;
@@ -65,25 +76,35 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
   let position = 0;
   let events = 0;
 
-  const applyNextBatch = async (tx: ReadStoreTransaction): Promise<boolean> => {
+  const applyNextBatch = async (tx: ReadStoreTransaction): Promise<BatchOutcome> => {
     await fence?.(tx);
     const read = await eventStore.readAll({ after: position, maxCount: batchSize });
+    if (read.length === 0) return position < head ? 'hidden' : 'end';
     // Positions need not be dense (EventStoreDB's are commit positions): past `upTo` is where the rebuild ends.
     const batch = upTo === undefined ? read : read.filter((event) => event.position <= upTo);
-    if (batch.length === 0) return false;
+    if (batch.length === 0) return 'end';
     await applyInOrder(batch, projectors, createProjectionContext(tx, rename), upcaster, (projector, event) => skipped(projector, event.position));
     position = batch[batch.length - 1]!.position;
     events += batch.length;
     onProgress?.(position, head);
-    return batch.length === read.length;
+    return batch.length === read.length ? 'more' : 'end';
   };
 
+  let retryMs = HIDDEN_RETRY_MS;
   while (position < head) {
-    const more = await readStore.withTransaction(applyNextBatch);
-    if (!more) break;
+    const outcome = await readStore.withTransaction(applyNextBatch);
+    if (outcome === 'end') break;
+    if (outcome === 'more') {
+      retryMs = HIDDEN_RETRY_MS;
+      continue;
+    }
+    // Waited for outside any transaction, so the read store holds nothing open meanwhile.
+    await new Promise((resolve) => setTimeout(resolve, retryMs));
+    retryMs = Math.min(retryMs * 2, HIDDEN_RETRY_MAX_MS);
   }
   await readStore.withTransaction(async (tx) => {
-    while (await applyNextBatch(tx));
+    // Catches up with what was appended meanwhile, as far as is readable now; the runner reads the rest.
+    while (await applyNextBatch(tx) === 'more');
     await tx.renameCollections(collections.map((name) => ({ from: name + FRESH, to: name })));
     for (const projector of projectors) {
       await tx.collection(CHECKPOINTS).replaceOne({ _id: projector.name }, { _id: projector.name, position, version: projector.version ?? 1 }, { upsert: true });
