@@ -92,6 +92,11 @@ export interface AppOptions {
   projection?: ProjectionRunnerOptions;
   /** On the embedded stores, project in a worker thread (the default) or in this one. */
   projectionInWorker?: boolean;
+  /**
+   * Checkpoints beyond the log's head (a log restored from a backup) rebuild every collection instead of refusing to
+   * start (`npm start -- --rebuild-projections`).
+   */
+  rebuildProjectionsBeyondHead?: boolean;
 }
 
 /** The composition root: builds every store, service and server from the config, and tears them down. */
@@ -122,14 +127,22 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const projections: Projections = inWorker
     ? new WorkerProjections(eventStore, logger, {
       storageDir: config.storageDir, logLevel: logger.level, nodeEnv: config.nodeEnv, walLimitBytes: options.walLimitBytes,
-      runner: { ...options.projection }, forwardEventTypes: ['UserLoggedOut'],
+      runner: { ...options.projection, rebuildBeyondHead: options.rebuildProjectionsBeyondHead }, forwardEventTypes: ['UserLoggedOut'],
     })
     // Instances sharing one MongoDB or PostgreSQL take turns projecting through a lease.
     : new ProjectionRunner(eventStore, readStore, projectors, eventUpcaster, logger, {
       exclusive: readStore.kind === 'embedded' ? null : { ttlMs: 15_000 },
-      ...options.projection,
+      ...options.projection, rebuildBeyondHead: options.rebuildProjectionsBeyondHead,
     });
-  await projections.start();
+  try {
+    await projections.start();
+  } catch (error) {
+    // A refused start (checkpoints beyond the log's head) leaves nothing open behind it.
+    await projections.stop().catch(() => undefined);
+    await eventStore.close();
+    await readStore.close();
+    throw error;
+  }
 
   const commands = new CommandHandler(eventStore, eventUpcaster);
   // Sends answered before a restart may not be projected yet: reads wait for them too.

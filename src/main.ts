@@ -4,8 +4,12 @@ import { ConfigError, loadConfig } from './config.ts';
 // Whatever the server or SQLite creates (databases, their -wal and -shm files, temp files) is the server user's alone.
 process.umask(0o077);
 
+// `--rebuild-projections`: checkpoints beyond the event log's head (a log restored from a backup) rebuild every
+// collection from the log instead of refusing to start.
+const rebuildProjectionsBeyondHead = process.argv.slice(2).includes('--rebuild-projections');
+
 try {
-  const app = await startApp(loadConfig());
+  const app = await startApp(loadConfig(), { rebuildProjectionsBeyondHead });
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

@@ -1,5 +1,5 @@
 import type { CheckpointStatus } from '../sqlite/checkpointer.ts';
-import type { CommittedBatch, ProjectionStall, ProjectionStatus } from './runner.ts';
+import type { CommittedBatch, ProjectionStall, ProjectionStatus, RebuiltAtStart } from './runner.ts';
 
 export interface ProjectionsStatus {
   head: number;
@@ -7,6 +7,8 @@ export interface ProjectionsStatus {
   lag: number;
   stalled: ProjectionStall[];
   leader: boolean;
+  /** Present when the start found checkpoints beyond the log's head and rebuilt (`--rebuild-projections`). */
+  rebuiltAtStart?: RebuiltAtStart;
 }
 
 /**

@@ -58,6 +58,35 @@ export interface ProjectionRunnerOptions {
   catchUpPageSize?: number;
   /** How long a read-your-writes wait lasts before the write is answered 503 (stored, not yet readable). */
   waitTimeoutMs?: number;
+  /**
+   * At start, checkpoints beyond the log's head (a log restored from a backup, the read store kept) rebuild every
+   * collection from the log, instead of refusing to start (the operator's `--rebuild-projections`).
+   */
+  rebuildBeyondHead?: boolean;
+}
+
+/** What the start found and did about checkpoints beyond the log's head; shown on /ping. */
+export interface RebuiltAtStart {
+  reason: 'checkpoints_beyond_head';
+  /** The log's head at start. */
+  head: number;
+  /** The checkpoints that were beyond it. */
+  checkpoints: ProjectionStatus[];
+  at: string;
+}
+
+/**
+ * Checkpoints beyond the log's head: the log is shorter than what the read store was built from. Events appended now
+ * would get positions the projectors have passed, and acknowledged writes would never be shown.
+ */
+export class CheckpointsBeyondHead extends Error {
+  constructor(readonly head: number, readonly checkpoints: readonly ProjectionStatus[]) {
+    super(`Projection checkpoints beyond the event log's head (position ${head}): `
+      + `${checkpoints.map((checkpoint) => `${checkpoint.projector} at ${checkpoint.position}`).join(', ')}. The log is shorter than what the `
+      + 'read store was built from (restored from a backup?): new events would get positions the projectors have passed and never be shown. '
+      + 'Restore the read store that matches this log, or start with --rebuild-projections to rebuild every collection from this log.');
+    this.name = 'CheckpointsBeyondHead';
+  }
 }
 
 export interface ProjectionProgress {
@@ -101,6 +130,7 @@ export class ProjectionRunner implements Projections {
   /** Taking over as the projecting instance (rebuilding what another version wrote first): one at a time. */
   private takingOver: Promise<void> | null = null;
   private readonly options: Required<Omit<ProjectionRunnerOptions, 'exclusive'>>;
+  private rebuiltAtStart: RebuiltAtStart | null = null;
 
   constructor(
     private readonly eventStore: EventStore,
@@ -113,6 +143,7 @@ export class ProjectionRunner implements Projections {
     this.options = {
       retryBaseMs: options.retryBaseMs ?? 1_000, maxRetryMs: options.maxRetryMs ?? 60_000,
       catchUpPageSize: options.catchUpPageSize ?? 500, waitTimeoutMs: options.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS,
+      rebuildBeyondHead: options.rebuildBeyondHead ?? false,
     };
     this.leaseTtlMs = options.exclusive?.ttlMs ?? 0;
     this.lease = options.exclusive ? new ProjectionLease(readStore, this.leaseTtlMs) : null;
@@ -126,9 +157,14 @@ export class ProjectionRunner implements Projections {
         await this.readStore.ensureIndexes(collection, indexes);
       }
     }
+    // Checkpoints beyond the log's head refuse the start unless the operator asked for a rebuild (which, with a lease,
+    // its holder does once it holds it, like any rebuild).
+    const beyond = await this.checkpointsBeyondHead();
+    if (beyond && !this.options.rebuildBeyondHead) throw new CheckpointsBeyondHead(beyond.head, beyond.checkpoints);
     // With a lease, only its holder rebuilds (a rolling deploy's new version must not drop collections the old one
     // still projects into), and only once it holds it.
     if (this.lease) return this.holdLease();
+    await this.rebuildBeyondHead();
     await this.rebuildOutdated();
     await this.refreshPositions();
     this.mainPosition = this.position;
@@ -143,6 +179,28 @@ export class ProjectionRunner implements Projections {
     const docs = await scope.collection<Checkpoint>(CHECKPOINTS).find({ _id: { $in: [...names] } });
     const found = new Map(docs.map((doc) => [doc._id, doc.position]));
     return new Map(names.map((name) => [name, found.get(name) ?? null]));
+  }
+
+  /** Checkpoints are positions that exist: those beyond the log's head, or null when there are none. */
+  private async checkpointsBeyondHead(): Promise<{ head: number; checkpoints: ProjectionStatus[] } | null> {
+    const head = await this.eventStore.headPosition();
+    const checkpoints: ProjectionStatus[] = [];
+    for (const [projector, position] of await this.readCheckpoints(this.projectors.map((each) => each.name))) {
+      if (position !== null && position > head) checkpoints.push({ projector, position });
+    }
+    return checkpoints.length === 0 ? null : { head, checkpoints };
+  }
+
+  /** As the operator asked (`--rebuild-projections`): checkpoints beyond the log's head rebuild every collection from it. */
+  private async rebuildBeyondHead(fence?: (tx: ReadStoreTransaction) => Promise<void>): Promise<void> {
+    const beyond = await this.checkpointsBeyondHead();
+    if (!beyond) return;
+    this.logger.warn(beyond, 'projection checkpoints beyond the event log\'s head: rebuilding every collection from the log (--rebuild-projections)');
+    const summary = await rebuildProjections({
+      eventStore: this.eventStore, readStore: this.readStore, projectors: this.projectors, upcaster: this.upcaster, ...(fence ? { fence } : {}),
+    });
+    this.logger.info(summary, 'rebuilt every collection from the event log');
+    this.rebuiltAtStart = { reason: 'checkpoints_beyond_head', ...beyond, at: new Date().toISOString() };
   }
 
   /** Collections written by another version of their projector are rebuilt from the log before anything is served. */
@@ -236,6 +294,10 @@ export class ProjectionRunner implements Projections {
       this.retryTimers.clear();
       this.stalls.clear();
       this.heldBy.clear();
+      if (this.options.rebuildBeyondHead) {
+        const lease = this.lease!;
+        await this.rebuildBeyondHead((tx) => lease.fence(tx));
+      }
       await this.rebuildOutdated();
       await this.refreshPositions();
       if (this.stopped) return;
@@ -494,7 +556,10 @@ export class ProjectionRunner implements Projections {
       projector: projector.name,
       position: this.positions.get(projector.name) ?? 0,
     }));
-    return { head, projectors, lag: Math.max(0, head - this.position), stalled: [...this.stalls.values()].map((stall) => ({ ...stall })), leader: this.leader };
+    return {
+      head, projectors, lag: Math.max(0, head - this.position), stalled: [...this.stalls.values()].map((stall) => ({ ...stall })), leader: this.leader,
+      ...(this.rebuiltAtStart ? { rebuiltAtStart: this.rebuiltAtStart } : {}),
+    };
   }
 
   async readStoreStatus() {

@@ -1,4 +1,7 @@
 import test from 'ava';
+import Database from 'better-sqlite3';
+import { copyFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { CHECKPOINTS } from '../../src/projection/runner.ts';
 import { registerUser, request, startTestApp, tempDir } from '../helpers/app.ts';
 import { spawnServer } from '../helpers/process.ts';
@@ -72,3 +75,54 @@ test('a client resumes its sync across a server restart with no gap and no dupli
     await second.dispose();
   }
 });
+
+test('a log restored from a backup behind the projections: the server refuses to start, naming why; with the rebuild flag it rebuilds, says so on /ping, and shows every acknowledged message', async (t) => {
+  const storageDir = tempDir();
+  t.teardown(() => rmSync(storageDir, { recursive: true, force: true }));
+  const first = await startTestApp({ storageDir });
+  const [a, b] = [await registerUser(first.url), await registerUser(first.url)];
+  const send = (url: string, text: string) => request(url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text } });
+  for (let i = 0; i < 10; i++) t.is((await send(first.url, `before the backup ${i}`)).status, 201);
+  await first.stop();
+  const backup = join(tempDir('letsapp-backup-'), 'events.sqlite');
+  t.teardown(() => rmSync(dirname(backup), { recursive: true, force: true }));
+  copyFileSync(join(storageDir, 'events.sqlite'), backup);
+  const backupHead = await headOf(storageDir);
+
+  const second = await startTestApp({ storageDir });
+  for (let i = 0; i < 20; i++) t.is((await send(second.url, `after the backup ${i}`)).status, 201);
+  await second.stop();
+  // The operator restores the log from the backup and keeps the read store.
+  for (const suffix of ['', '-wal', '-shm']) rmSync(join(storageDir, `events.sqlite${suffix}`), { force: true });
+  copyFileSync(backup, join(storageDir, 'events.sqlite'));
+
+  const refused = await t.throwsAsync(startTestApp({ storageDir }));
+  t.regex(refused!.message, new RegExp(`checkpoints? .*beyond the event log's head \\(position ${backupHead}\\)`));
+  t.regex(refused!.message, /--rebuild-projections/, 'the way out is named');
+
+  const rebuilt = await startTestApp({ storageDir, rebuildProjectionsBeyondHead: true });
+  t.teardown(() => rebuilt.stop());
+  const status = (await request(rebuilt.url, 'GET', '/ping')).body.projections;
+  t.like(status, { head: backupHead, lag: 0, rebuiltAtStart: { reason: 'checkpoints_beyond_head', head: backupHead } });
+  t.true(status.rebuiltAtStart.checkpoints.every((checkpoint: { position: number }) => checkpoint.position > backupHead));
+  const login = await request(rebuilt.url, 'POST', '/auth/login', { body: { email: a.email, password: a.password } });
+  for (let i = 0; i < 30; i++) {
+    t.is((await request(rebuilt.url, 'POST', '/api/messages', { token: login.body.accessToken, body: { recipientId: b.user.id, text: `after the restore ${i}` } })).status, 201);
+  }
+  const appended = (await rebuilt.eventStore.readAll({ after: backupHead })).filter((event) => event.type === 'MessageSent');
+  t.is(appended.length, 30, 'each acknowledged send appended its MessageSent');
+  const page = await request(rebuilt.url, 'GET', `/api/messages?with=${a.user.id}&limit=100`, { token: b.accessToken });
+  const texts = page.body.messages.map((message: { content: { text: string } }) => message.content.text);
+  t.is(texts.filter((text: string) => text.startsWith('after the restore')).length, 30, 'every message sent after the restore is shown');
+  t.is(texts.filter((text: string) => text.startsWith('after the backup')).length, 0, 'nothing the restored log does not hold');
+  t.is(texts.length, 40);
+});
+
+async function headOf(storageDir: string): Promise<number> {
+  const db = new Database(join(storageDir, 'events.sqlite'), { readonly: true });
+  try {
+    return db.prepare<[], { position: number }>('SELECT max(position) AS position FROM events').get()!.position;
+  } finally {
+    db.close();
+  }
+}
