@@ -3,6 +3,7 @@
  *   ENCRYPTION_KEYS="k1:<old>,k2:<new>" ENCRYPTION_KEY_ID=k2 npm run rotate-secrets
  * Keys come from the environment (src/secrets/keyring.ts); with ENCRYPTION_KEY alone (or development's
  * generated key) everything is already on the one key and nothing changes. Idempotent: a second run rotates 0.
+ * The store is the server's: PostgreSQL with DATABASE_URL, STORAGE_DIR/secrets.sqlite otherwise.
  * Safe beside a running server: each row is a compare-and-set, so a key a user sets meanwhile is kept.
  * Secrets that do not open (unknown key id, altered) are left untouched and listed; the exit code is then 1.
  */
@@ -11,7 +12,7 @@ import { loadConfig, type Config } from '../src/config.ts';
 import { parseKeyring } from '../src/secrets/keyring.ts';
 import { rotateAll } from '../src/secrets/rotate.ts';
 import { SecretBox } from '../src/secrets/secretBox.ts';
-import { SqliteSecretStore } from '../src/secrets/sqliteSecretStore.ts';
+import { openSecretStore } from '../src/stores.ts';
 
 // Whatever this script creates in the storage dir is the server user's alone, as for the server.
 process.umask(0o077);
@@ -30,7 +31,8 @@ try {
   console.error((error as Error).message);
   process.exit(2);
 }
-const store = SqliteSecretStore.open(config.storageDir);
+// PostgreSQL's table with DATABASE_URL, STORAGE_DIR/secrets.sqlite otherwise: where the server keeps them.
+const store = await openSecretStore(config);
 const bar = new cliProgress.SingleBar({ format: 'rotating [{bar}] {value}/{total} secrets | {duration}s', hideCursor: true },
   cliProgress.Presets.shades_classic);
 bar.start(0, 0);

@@ -51,14 +51,13 @@ import { CallService } from './calls/callService.ts';
 import { AiService } from './ai/aiService.ts';
 import { createModel } from './ai/model/index.ts';
 import { SecretBox } from './secrets/secretBox.ts';
-import { SqliteSecretStore } from './secrets/sqliteSecretStore.ts';
 import { messageRoutes } from './http/routes/messages.ts';
 import { ConversationAccess } from './messaging/access.ts';
 import { GroupService } from './messaging/groupService.ts';
 import { MessagingService } from './messaging/messagingService.ts';
 import { frameHandlers } from './realtime/frames.ts';
 import { SocketGateway } from './realtime/gateway.ts';
-import { openEventStore, openReadStore } from './stores.ts';
+import { openEventStore, openReadStore, openSecretStore } from './stores.ts';
 import { PostgresEventStore } from './eventstore/postgres.ts';
 import type { SqliteStoreOptions } from './sqlite/checkpointer.ts';
 
@@ -180,8 +179,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const rateLimits = new RateLimits(config.rateLimits);
   const loginThrottle = new LoginThrottle(rateLimits);
   const auth = new AuthService(commands, readStore, projections, tokens, new PasswordHasher(config.bcryptCost), loginThrottle);
-  // Secrets (users' Gemini keys) live sealed in their own file, never in the event log, so they can be rotated and erased.
-  const secrets = SqliteSecretStore.open(config.storageDir);
+  // Secrets (users' Gemini keys) live sealed in a store of their own (a file, or PostgreSQL's table), never in the
+  // event log, so they can be rotated and erased.
+  const secrets = await openSecretStore(config);
   const ai = new AiService({
     commands, readStore, projections, logger, rateLimits, secrets, box: await SecretBox.create(config.keyring),
     model: createModel(config.ai.sdk, { baseUrl: config.ai.baseUrl, firstTokenTimeoutMs: config.ai.firstTokenTimeoutMs, totalTimeoutMs: config.ai.totalTimeoutMs }),

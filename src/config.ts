@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseRateLimits, type RateLimitPolicy } from './rateLimit/policies.ts';
@@ -142,6 +142,15 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
   let jwtSecret = env.JWT_SECRET_KEY;
   let encryptionKey = env.ENCRYPTION_KEY;
   let auditAnchorKey = env.AUDIT_ANCHOR_KEY;
+  if (env.DATABASE_URL) {
+    // Nothing is generated into STORAGE_DIR: every instance must sign and open with the same keys, and the keys stay
+    // out of the database that holds what they protect.
+    if (!jwtSecret || !encryptionKey) throw new ConfigError('With DATABASE_URL, JWT_SECRET_KEY and ENCRYPTION_KEY must be set (nothing is generated into STORAGE_DIR)');
+    if (production && !auditAnchorKey) throw new ConfigError('AUDIT_ANCHOR_KEY is required when NODE_ENV=production');
+    // The anchor belongs to the embedded log (npm run audit -- verify/anchor on STORAGE_DIR); outside production a
+    // stable stand-in, derived rather than stored.
+    auditAnchorKey ||= createHmac('sha256', jwtSecret).update('letsapp audit anchor').digest('base64url');
+  }
   if (!jwtSecret || !encryptionKey || !auditAnchorKey) {
     if (production && (!jwtSecret || !encryptionKey)) throw new ConfigError('JWT_SECRET_KEY and ENCRYPTION_KEY are required when NODE_ENV=production');
     // Kept apart from the storage dir in production: a key beside the log would let whoever rewrites it re-sign it.

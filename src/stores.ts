@@ -4,6 +4,8 @@ import type { EventStore } from './eventstore/port.ts';
 import { SqliteEventStore, type SqliteEventStoreOptions } from './eventstore/sqlite.ts';
 import type { ReadStore } from './readstore/port.ts';
 import { SqliteReadStore } from './readstore/sqlite.ts';
+import type { SecretStore } from './secrets/secretStore.ts';
+import { SqliteSecretStore } from './secrets/sqliteSecretStore.ts';
 import type { SqliteStoreOptions } from './sqlite/checkpointer.ts';
 
 /** Where the embedded log's anchor is kept: beside it, but not in it (see src/eventstore/anchor.ts). */
@@ -43,4 +45,16 @@ export async function openReadStore(config: Pick<Config, 'mongoUri' | 'mongoData
   const file = join(config.storageDir, 'read.sqlite');
   createPrivateFile(file);
   return new SqliteReadStore(file, options);
+}
+
+/**
+ * Where users' sealed Gemini keys live: PostgreSQL's `secrets` table when DATABASE_URL is set (every instance reads
+ * the same ones; nothing in STORAGE_DIR), `STORAGE_DIR/secrets.sqlite` otherwise (also with MONGO_URI).
+ */
+export async function openSecretStore(config: Pick<Config, 'storageDir'> & Partial<Pick<Config, 'database'>>): Promise<SecretStore> {
+  if (config.database) {
+    const { PostgresSecretStore } = await import('./secrets/postgresSecretStore.ts');
+    return PostgresSecretStore.connect(config.database);
+  }
+  return SqliteSecretStore.open(config.storageDir);
 }

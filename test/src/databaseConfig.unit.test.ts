@@ -1,5 +1,5 @@
 import test from 'ava';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 import { tempDir, testEnv } from '../helpers/app.ts';
@@ -36,4 +36,21 @@ test('DATABASE_SSL and DATABASE_SSL_CA become node-postgres\'s ssl option; unset
   t.throws(() => load({ DATABASE_URL: url, DATABASE_SSL: 'no-verify', DATABASE_SSL_CA: ca }), { instanceOf: ConfigError, message: /only used with DATABASE_SSL=verify-full/ });
   t.throws(() => load({ DATABASE_URL: url, DATABASE_SSL_CA: join(tempDir(), 'missing.pem') }), { instanceOf: ConfigError, message: /DATABASE_SSL_CA cannot be read/ });
   t.throws(() => load({ DATABASE_URL: url, DATABASE_SSL: 'prefer' }), { instanceOf: ConfigError, message: /DATABASE_SSL must be one of disable, no-verify, verify-full/ });
+});
+
+test('with DATABASE_URL nothing is generated into STORAGE_DIR: JWT_SECRET_KEY and ENCRYPTION_KEY must be set, every instance needs the same ones', (t) => {
+  const { JWT_SECRET_KEY: _jwt, ENCRYPTION_KEY: _key, ...withoutSecrets } = testEnv(tempDir());
+  const dir = tempDir();
+  const bare = { NODE_ENV: 'development', ...withoutSecrets, STORAGE_DIR: dir, DATABASE_URL: url };
+  t.throws(() => loadConfig(bare, () => undefined), { instanceOf: ConfigError, message: /With DATABASE_URL, JWT_SECRET_KEY and ENCRYPTION_KEY must be set/ });
+  t.throws(() => loadConfig({ ...bare, JWT_SECRET_KEY: testEnv(dir).JWT_SECRET_KEY! }, () => undefined), { instanceOf: ConfigError, message: /ENCRYPTION_KEY/ });
+  t.false(existsSync(join(dir, 'secrets.json')));
+
+  // Both given, AUDIT_ANCHOR_KEY unset: still nothing written (the anchor belongs to the embedded log, not used here).
+  const config = loadConfig({ ...bare, JWT_SECRET_KEY: testEnv(dir).JWT_SECRET_KEY!, ENCRYPTION_KEY: testEnv(dir).ENCRYPTION_KEY! }, () => undefined);
+  t.is(config.encryptionKey, testEnv(dir).ENCRYPTION_KEY!);
+  t.false(existsSync(join(dir, 'secrets.json')));
+  // Without DATABASE_URL development still generates them.
+  loadConfig({ NODE_ENV: 'development', ...withoutSecrets, STORAGE_DIR: dir }, () => undefined);
+  t.true(existsSync(join(dir, 'secrets.json')));
 });

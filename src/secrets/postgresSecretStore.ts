@@ -1,0 +1,108 @@
+import type pg from 'pg';
+import { createPool, isUnavailable, quoteIdent, schemaOf, unavailable, type PostgresSettings } from '../postgres/connection.ts';
+import type { SecretStore, StoredSecret } from './secretStore.ts';
+
+/** Rows read per query by `all()`, as on SQLite: no query stays open across the caller's awaits. */
+const PAGE_SIZE = 256;
+
+/**
+ * Sealed secrets in PostgreSQL (with DATABASE_URL), in the `secrets` table of DATABASE_SCHEMA beside the event log,
+ * so every instance reads the same envelopes and nothing is written to the storage dir. The table holds envelopes
+ * only: the keys that open them (ENCRYPTION_KEY / ENCRYPTION_KEYS) are never stored in the database, so a dump of
+ * it does not reveal a user's Gemini key.
+ *
+ * `COLLATE "C"`: rows sort by bytes, as SQLite's do, whatever the database's collation, and the primary key's index
+ * serves `all()`'s keyset paging.
+ */
+export class PostgresSecretStore implements SecretStore {
+  private readonly table: string;
+
+  private constructor(private readonly pool: pg.Pool, private readonly schema: string) {
+    this.table = `${quoteIdent(schema)}.secrets`;
+  }
+
+  static async connect(settings: PostgresSettings): Promise<PostgresSecretStore> {
+    const schema = schemaOf(settings);
+    const pool = createPool({ ...settings, poolMax: Math.min(settings.poolMax ?? 2, 2) });
+    const store = new PostgresSecretStore(pool, schema);
+    try {
+      await store.createTable();
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw isUnavailable(error) ? unavailable('The secret store', error) : error;
+    }
+    return store;
+  }
+
+  /** Idempotent; under the same advisory lock as the other stores' catalog changes, so instances starting together do not race. */
+  private async createTable(): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query("SELECT pg_advisory_xact_lock(hashtext('letsapp schema'))");
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.schema)}`);
+      await client.query(`CREATE TABLE IF NOT EXISTS ${this.table} (
+        purpose    text COLLATE "C" NOT NULL,
+        subject    text COLLATE "C" NOT NULL,
+        envelope   text NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (purpose, subject)
+      )`);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(sql, params);
+    } catch (error) {
+      throw isUnavailable(error) ? unavailable('The secret store', error) : error;
+    }
+  }
+
+  async get(purpose: string, subject: string): Promise<string | null> {
+    const result = await this.query<{ envelope: string }>(`SELECT envelope FROM ${this.table} WHERE purpose = $1 AND subject = $2`, [purpose, subject]);
+    return result.rows[0]?.envelope ?? null;
+  }
+
+  async put(purpose: string, subject: string, envelope: string): Promise<void> {
+    await this.query(`INSERT INTO ${this.table} (purpose, subject, envelope) VALUES ($1, $2, $3)
+      ON CONFLICT (purpose, subject) DO UPDATE SET envelope = excluded.envelope, updated_at = now()`, [purpose, subject, envelope]);
+  }
+
+  async replace(purpose: string, subject: string, expected: string, envelope: string): Promise<boolean> {
+    const result = await this.query(`UPDATE ${this.table} SET envelope = $4, updated_at = now()
+      WHERE purpose = $1 AND subject = $2 AND envelope = $3`, [purpose, subject, expected, envelope]);
+    return result.rowCount === 1;
+  }
+
+  async delete(purpose: string, subject: string): Promise<void> {
+    await this.query(`DELETE FROM ${this.table} WHERE purpose = $1 AND subject = $2`, [purpose, subject]);
+  }
+
+  async count(): Promise<number> {
+    return Number((await this.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.table}`)).rows[0]!.n);
+  }
+
+  async *all(): AsyncIterable<StoredSecret> {
+    let last: StoredSecret | undefined;
+    for (;;) {
+      const page = (last === undefined
+        ? await this.query<StoredSecret>(`SELECT purpose, subject, envelope FROM ${this.table} ORDER BY purpose, subject LIMIT $1`, [PAGE_SIZE])
+        : await this.query<StoredSecret>(`SELECT purpose, subject, envelope FROM ${this.table} WHERE (purpose, subject) > ($1, $2)
+            ORDER BY purpose, subject LIMIT $3`, [last.purpose, last.subject, PAGE_SIZE])).rows;
+      for (const row of page) yield { purpose: row.purpose, subject: row.subject, envelope: row.envelope };
+      if (page.length < PAGE_SIZE) return;
+      last = page[page.length - 1];
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end().catch(() => undefined);
+  }
+}
