@@ -104,7 +104,7 @@ export class MediaService {
         await rm(received.tempPath, { force: true });
         throw new UnsupportedMediaTypeError(received.type.mime, 'A profile picture is an image (jpeg, png, webp, gif or avif)');
       }
-      const stored = await this.store(received, options.purpose);
+      const stored = await this.store(received, options.purpose, ownerId);
       const facts: MediaFacts = {
         mediaId, ownerId, sha256: stored.sha256, size: stored.size, mime: stored.mime, kind: received.type.kind,
         filename: safeFilename(received.filename, received.type.ext), width: stored.width, height: stored.height,
@@ -174,7 +174,7 @@ export class MediaService {
     const path = this.deps.blobs.derivedPath(doc.sha256, name);
     let info = await stat(path).catch(() => null);
     if (!info) {
-      await this.deps.images.thumbnail(this.pathOf(doc.sha256), path, edge, edge, size.method);
+      await this.deps.images.thumbnail(this.pathOf(doc.sha256), path, edge, edge, size.method, viewerId);
       info = await stat(path);
     } else if (info.mtimeMs < Date.now() - THUMBNAIL_USE_RESOLUTION_MS) {
       const now = new Date();
@@ -203,7 +203,7 @@ export class MediaService {
   }
 
   /** Re-encodes images (and makes an avatar's variants), then moves the bytes to their content address. */
-  private async store(received: ReceivedUpload, purpose: MediaPurpose) {
+  private async store(received: ReceivedUpload, purpose: MediaPurpose, ownerId: string) {
     const temps = [received.tempPath];
     try {
       let { sha256, size } = received;
@@ -214,7 +214,7 @@ export class MediaService {
       if (received.type.kind === 'image') {
         const output = this.deps.blobs.tempPath();
         temps.push(output);
-        ({ width, height, mime } = await this.deps.images.reencode(received.tempPath, output, received.type.mime));
+        ({ width, height, mime } = await this.deps.images.reencode(received.tempPath, output, received.type.mime, ownerId));
         ({ sha256, size } = await hashFile(output));
         source = output;
       }
@@ -225,7 +225,7 @@ export class MediaService {
           temps.push(path);
           return path;
         };
-        for (const variant of await this.deps.images.squareVariants(source, tempFor, AVATAR_SIZES)) {
+        for (const variant of await this.deps.images.squareVariants(source, tempFor, AVATAR_SIZES, ownerId)) {
           const hashed = await hashFile(variant.path);
           await this.deps.blobs.commit(variant.path, hashed.sha256);
           variants[String(variant.size)] = hashed.sha256;

@@ -274,3 +274,61 @@ test('a failing job frees its slot for the next one', async (t) => {
   t.deepEqual(images.load, { running: 0, queued: 0 });
   t.like(await images.reencode(good, path.join(dir, 'y.png'), 'image/png'), { width: 40, height: 30 });
 });
+
+// ---- decode cost and fairness (serial: they load the CPU, and the tests above time how fast a refusal is) ---------
+
+test.serial('a 1 KB, 36-megapixel AVIF is refused from its header (AVIF has a pixel limit of its own): it never holds a slot for seconds', async (t) => {
+  const dir = tempDir(t);
+  const input = path.join(dir, 'flat.avif');
+  await sharp({ create: { width: 6000, height: 6000, channels: 3, background: '#7a3' } }).avif({ effort: 0 }).toFile(input);
+  t.true(fs.statSync(input).size < 4096, 'tiny on disk');
+  const started = performance.now();
+  const error = await t.throwsAsync(processor().reencode(input, path.join(dir, 'out.avif'), 'image/avif'), { instanceOf: ImageTooLargeError });
+  t.like(error, { code: 'image_too_large', status: 422 });
+  t.true(performance.now() - started < 1_500, `refused in ${Math.round(performance.now() - started)} ms`);
+  t.false(fs.existsSync(path.join(dir, 'out.avif')));
+});
+
+test.serial('one user cannot hold the pool: beside one user\'s three heavy images, another user\'s 64 × 64 PNG runs at once', async (t) => {
+  const dir = tempDir(t);
+  const heavy = path.join(dir, 'heavy.avif');
+  await sharp({ create: { width: 4000, height: 3000, channels: 3, background: '#7a3' } }).avif({ effort: 0 }).toFile(heavy);
+  const small = await writePlain(dir, 'small.png', 64, 64);
+  const images = processor({ concurrency: 2, maxQueue: 32 });
+  const finished: string[] = [];
+  const heavyJobs = [1, 2, 3].map((n) => images.reencode(heavy, path.join(dir, `heavy-${n}.avif`), 'image/avif', 'alice').then(() => finished.push(`alice-${n}`)));
+  const smallJob = images.reencode(small, path.join(dir, 'small-out.png'), 'image/png', 'bob').then(() => finished.push('bob'));
+  t.deepEqual(images.load, { running: 2, queued: 2 }, 'alice runs one, bob the other; alice\'s other two wait');
+  await smallJob;
+  t.deepEqual(finished, ['bob'], 'bob did not wait for alice');
+  await Promise.all(heavyJobs);
+  t.is(finished.length, 4);
+  t.deepEqual(images.load, { running: 0, queued: 0 });
+});
+
+test.serial('a user may queue only a share of the pool: past it they get busy, and others still get in', async (t) => {
+  const dir = tempDir(t);
+  const input = await writePlain(dir, 'in.jpg', 1600, 1200, 'jpeg');
+  const images = processor({ concurrency: 2, maxQueue: 8 });
+  const mine = Array.from({ length: 5 }, (_, n) => images.reencode(input, path.join(dir, `mine-${n}.jpg`), 'image/jpeg', 'alice'));
+  const theirs = images.reencode(input, path.join(dir, 'theirs.jpg'), 'image/jpeg', 'bob');
+  const results = await Promise.allSettled(mine);
+  t.deepEqual(results.map((r) => (r.status === 'rejected' && r.reason instanceof BusyError ? 'busy' : r.status)), ['fulfilled', 'fulfilled', 'fulfilled', 'busy', 'busy'],
+    'one running and two waiting (a quarter of the queue), the rest refused');
+  t.like(await theirs, { width: 1600 });
+});
+
+test.serial('a job past its time is answered image_too_large at once; its slot stays taken until libvips is done, and it writes nothing', async (t) => {
+  const dir = tempDir(t);
+  const noisy = path.join(dir, 'noisy.jpg');
+  await sharp({ create: { width: 4000, height: 3000, channels: 3, background: '#777', noise: { type: 'gaussian', mean: 128, sigma: 30 } } }).jpeg().toFile(noisy);
+  const images = processor({ concurrency: 1, maxQueue: 1, timeoutSeconds: 1 });
+  const started = performance.now();
+  const error = await t.throwsAsync(images.reencode(noisy, path.join(dir, 'out.jpg'), 'image/jpeg'), { instanceOf: ImageTooLargeError });
+  t.like(error, { code: 'image_too_large', details: { timeoutSeconds: 1 } });
+  t.true(performance.now() - started < 3_000, `answered after ${Math.round(performance.now() - started)} ms`);
+  t.deepEqual(images.load, { running: 1, queued: 0 }, 'the encoder cannot be interrupted: its slot is still counted');
+  for (let i = 0; i < 600 && images.load.running > 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  t.deepEqual(images.load, { running: 0, queued: 0 });
+  t.deepEqual(fs.readdirSync(dir).sort(), ['noisy.jpg'], 'nothing written, not even late');
+});
