@@ -26,6 +26,12 @@ interface EventRow {
   metadata: string;
 }
 
+/** An event as a log stores it: the text of its data and metadata exactly as written, and its chain hash. */
+export interface StoredEvent extends ChainedRow {
+  eventId: string;
+  chainHash: string;
+}
+
 interface PendingAppend {
   stream: string;
   event: NewEvent;
@@ -270,6 +276,57 @@ export class PostgresEventStore implements EventStore {
     } catch (error) {
       throw translate(error);
     }
+  }
+
+  /** The newest event's position and stored chain hash; position 0 and the genesis hash when the log is empty. */
+  async storedHead(): Promise<{ position: number; hash: string }> {
+    const result = await this.query<{ position: string; chain_hash: string }>(`SELECT position, chain_hash FROM ${this.table} ORDER BY position DESC LIMIT 1`);
+    const row = result.rows[0];
+    return row ? { position: Number(row.position), hash: row.chain_hash } : { position: 0, hash: GENESIS_HASH };
+  }
+
+  /** Events as stored (text exactly as written, with their chain hashes) in position order, for checks and copies. */
+  async readStored(after: number, limit: number): Promise<StoredEvent[]> {
+    const result = await this.query<EventRow & { event_id: string; chain_hash: string }>(
+      `SELECT position, event_id, stream, revision, type, data::text AS data, metadata::text AS metadata, chain_hash FROM ${this.table}
+       WHERE position > $1 ORDER BY position LIMIT $2`, [after, limit]);
+    return result.rows.map((row) => ({
+      position: Number(row.position), eventId: row.event_id, stream: row.stream, revision: Number(row.revision), type: row.type,
+      data: row.data, metadata: row.metadata, chainHash: row.chain_hash,
+    }));
+  }
+
+  /**
+   * Appends events exactly as another log stored them — positions, text and chain hashes — for `npm run migrate`.
+   * Under the append lock, in one transaction: the first must come after this log's head and each hash must continue
+   * the chain from the head's (recomputed here), so only a continuation of this very log is accepted and a copy
+   * interrupted anywhere resumes from the head without a gap or a duplicate.
+   */
+  async importStored(events: readonly StoredEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    try {
+      await this.inTransaction(async (client) => {
+        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.lockKey]);
+        const head = await client.query<{ position: string; chain_hash: string }>(`SELECT position, chain_hash FROM ${this.table} ORDER BY position DESC LIMIT 1`);
+        let position = Number(head.rows[0]?.position ?? 0);
+        let hash = head.rows[0]?.chain_hash ?? GENESIS_HASH;
+        for (const event of events) {
+          if (event.position <= position) throw new ConflictError('import_out_of_order', `Event ${event.position} does not come after this log's head (${position})`);
+          hash = chainHash(hash, event);
+          if (event.chainHash !== hash) throw new ConflictError('import_chain_break', `Event ${event.position} does not continue this log's hash chain`);
+          position = event.position;
+        }
+        await client.query(
+          `INSERT INTO ${this.table} (position, event_id, stream, revision, type, data, metadata, chain_hash)
+           SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::json[], $7::json[], $8::text[])`,
+          [events.map((e) => e.position), events.map((e) => e.eventId), events.map((e) => e.stream), events.map((e) => e.revision),
+            events.map((e) => e.type), events.map((e) => e.data), events.map((e) => e.metadata), events.map((e) => e.chainHash)]);
+        await client.query('SELECT pg_notify($1, $2)', [this.channel, String(position)]);
+      });
+    } catch (error) {
+      throw translate(error);
+    }
+    this.wake();
   }
 
   /** Recomputes the hash chain over the newest `count` events from the stored hash before them (checked at start). */

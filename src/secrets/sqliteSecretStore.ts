@@ -4,6 +4,13 @@ import { createPrivateFile } from '../config.ts';
 import { retryWhileBusy } from '../sqlite/busy.ts';
 import type { SecretStore, StoredSecret } from './secretStore.ts';
 
+/**
+ * The subject a row's envelope is sealed for: users' Gemini keys were once stored under the bare user id while sealed
+ * for `user:<id>` (such rows are renamed when the store opens; a read-only reader maps them with this).
+ */
+export const sealedSubjectOf = (purpose: string, subject: string): string =>
+  (purpose === 'ai-api-key' && !subject.startsWith('user:') ? `user:${subject}` : subject);
+
 /** Rows read per query by `all()`: no statement stays open across an await, so writes may interleave. */
 const PAGE_SIZE = 256;
 
