@@ -13,6 +13,7 @@ import { relationship, sees } from '../people/visibility.ts';
 import type { Projections } from '../projection/projections.ts';
 import type { ReadStore } from '../readstore/port.ts';
 import { hashFile, type BlobStore } from './blobStore.ts';
+import { stripContainerMetadata } from './containerMetadata.ts';
 import type { ImageProcessor } from './imageProcessor.ts';
 import { safeFilename, UnsupportedMediaTypeError, type MediaLimits } from './mediaTypes.ts';
 import { QuotaReservations } from './quotaReservations.ts';
@@ -202,7 +203,10 @@ export class MediaService {
     return (await this.deps.readStore.collection<GroupDoc>(GROUPS).countDocuments({ iconMediaId: doc._id, memberIds: viewerId }, { limit: 1 })) > 0;
   }
 
-  /** Re-encodes images (and makes an avatar's variants), then moves the bytes to their content address. */
+  /**
+   * Re-encodes images (and makes an avatar's variants), strips MP4/QuickTime/M4A metadata, then moves the bytes to
+   * their content address.
+   */
   private async store(received: ReceivedUpload, purpose: MediaPurpose, ownerId: string) {
     const temps = [received.tempPath];
     try {
@@ -217,6 +221,9 @@ export class MediaService {
         ({ width, height, mime } = await this.deps.images.reencode(received.tempPath, output, received.type.mime, ownerId));
         ({ sha256, size } = await hashFile(output));
         source = output;
+      } else if (await stripContainerMetadata(received.tempPath, received.type.mime)) {
+        // An MP4/QuickTime/M4A loses its location and device boxes in place (see containerMetadata for what stays).
+        ({ sha256, size } = await hashFile(received.tempPath));
       }
       const variants: Record<string, string> = {};
       if (purpose === 'avatar') {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { registerUser, request, startTestApp, tempDir, type TestApp } from '../h
 import { spawnServer } from '../helpers/process.ts';
 import { connect } from '../helpers/socket.ts';
 import { pngBomb } from '../helpers/images.ts';
+import { DEVICE, GPS, MEDIA_DATA, phoneVideo } from '../helpers/mp4.ts';
 
 /** Files: checked by their bytes, stored by content, read only by whoever may, served safely. Tests that look into the temp dir run serially, before the others. */
 let app: TestApp;
@@ -317,6 +319,25 @@ test('thumbnails come in a fixed set of sizes: forty different requests make at 
   t.true(derived.length <= 10, `${derived.length} thumbnails kept for 40 requests`);
   t.is(derived.length, sizes.size);
   t.deepEqual((await app.eventStore.readStream(`media-${media.id}`)).map((event) => event.type), ['MediaUploaded'], 'a thumbnail is no event');
+});
+
+test('a phone video reaches its recipient without its location or device: the MP4 is stored stripped, and that is what the event records', async (t) => {
+  const [owner, friend] = [await registerUser(app.url), await registerUser(app.url)];
+  const original = phoneVideo();
+  const response = await multipart(owner, original, 'VID_20260101.mp4', 'video/mp4');
+  t.is(response.status, 201);
+  const { media } = await response.json() as any;
+  t.like(media, { kind: 'video', mime: 'video/mp4', size: original.length });
+  await request(app.url, 'POST', '/api/messages', { token: owner.accessToken, body: { recipientId: friend.user.id, text: 'look', attachments: [media.id] } });
+  const received = Buffer.from(await (await fetch(`${app.url}/api/media/${media.id}`, { headers: auth(friend) })).arrayBuffer());
+  t.false(received.includes(GPS), 'no coordinates');
+  t.false(received.includes(DEVICE), 'no device model');
+  t.true(received.includes(MEDIA_DATA), 'the video itself is untouched');
+  t.is(received.length, original.length);
+  const sha256 = createHash('sha256').update(received).digest('hex');
+  t.is(media.sha256, sha256, 'addressed by the stored bytes');
+  const recorded = (await app.eventStore.readStream(`media-${media.id}`)).map((event) => [event.type, (event.data as { sha256: string }).sha256]);
+  t.deepEqual(recorded, [['MediaUploaded', sha256]]);
 });
 
 test('kill -9 mid-upload: no event records it, and the half-written temp file is collected', async (t) => {

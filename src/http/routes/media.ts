@@ -56,7 +56,8 @@ export function mediaRoutes({ media: files, profiles, tokens, clock }: MediaRout
       method: 'post', path: '/api/media/upload', operationId: 'uploadMedia', tag: 'media', auth: true, rateLimit: 'upload',
       summary: 'Upload a file, checked by its bytes',
       description: 'Multipart (one part `file`) or the raw body with its Content-Type and `?filename=`. The type is sniffed from the bytes and '
-        + 'decides the size limit; images are re-encoded (EXIF and GPS gone). SVG, HTML, HEIC and unknown types: 415.',
+        + 'decides the size limit; images are re-encoded (EXIF and GPS gone); MP4, QuickTime and M4A lose their metadata boxes (location, '
+        + 'device). SVG, HTML, HEIC and unknown types: 415.',
       query: uploadQuery,
       rawBody: { contentTypes: ['multipart/form-data', 'application/octet-stream'], description: 'The file' },
       responses: {
