@@ -23,9 +23,9 @@ export class LetaView {
     const status = byId('leta-key-status');
     try {
       const key = await this.client.api.request('get', '/api/users/{userId}/api-key', { params: { userId: this.me } });
-      status.textContent = `key …${key.last4} (${key.status})`;
-    } catch {
-      status.textContent = 'no key yet';
+      status.textContent = key.configured ? `key …${key.last4} (${key.status})` : 'no key yet';
+    } catch (error) {
+      showError(status, error);
     }
   }
 

@@ -3,6 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import nock from 'nock';
+import { aiStream } from '../../commands/ai.ts';
 import { registerUser, request, startTestApp, tempDir, type TestApp } from '../helpers/app.ts';
 import { spawnServer } from '../helpers/process.ts';
 import { connect } from '../helpers/socket.ts';
@@ -83,6 +84,35 @@ test.serial('a key is checked, sealed and never shown; Leta answers with it and 
   }
   t.false(logLines.join('\n').includes(KEY), 'logs');
   t.false(readFileSync(join(app.storageDir, 'secrets.sqlite')).toString('latin1').includes(KEY), 'only ciphertext at rest');
+});
+
+test.serial('GET api-key answers whether you have a key: {configured:false} before one is set and after it is removed, its metadata while set; reading appends nothing', async (t) => {
+  const user = await registerUser(app.url);
+  const keyPath = `/api/users/${user.user.id}/api-key`;
+  const appended = async (after: number) => (await app.eventStore.readStream(aiStream(user.user.id)))
+    .filter((event) => event.position > after).map((event) => event.type);
+
+  const before = await app.eventStore.headPosition();
+  const none = await api(user, 'GET', keyPath);
+  t.is(none.status, 200, 'no key is an answer, not a 404 (the demo asks on every load)');
+  t.deepEqual(none.body, { configured: false });
+  t.deepEqual(await appended(before), [], 'a read appends nothing');
+
+  nock(GEMINI).get('/v1beta/models/gemini-2.5-flash').reply(200, { name: 'models/gemini-2.5-flash' });
+  const set = await api(user, 'PUT', keyPath, { apiKey: KEY, provider: 'gemini' });
+  t.is(set.status, 200);
+  t.deepEqual(await appended(before), ['AiApiKeySet']);
+  const configured = await api(user, 'GET', keyPath);
+  t.is(configured.status, 200);
+  t.deepEqual(configured.body, { configured: true, ...set.body });
+  t.like(configured.body, { provider: 'gemini', last4: KEY.slice(-4), status: 'valid' });
+
+  const afterSet = await app.eventStore.headPosition();
+  t.is((await api(user, 'DELETE', keyPath)).status, 204);
+  t.deepEqual(await appended(afterSet), ['AiApiKeyRemoved']);
+  t.deepEqual((await api(user, 'GET', keyPath)).body, { configured: false });
+  const stranger = await registerUser(app.url);
+  t.is((await api(stranger, 'GET', keyPath)).status, 404, 'another user\'s key stays out of sight');
 });
 
 test.serial('streamed over SSE: prompt, deltas, done; a retry with the same clientMessageId asks the model once', async (t) => {

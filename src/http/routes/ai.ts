@@ -38,6 +38,11 @@ const personalityFields = {
 const keyMetadata = z.strictObject({
   provider: z.literal('gemini'), last4: z.string(), fingerprint: z.string(), status: z.enum(['valid', 'unverified', 'rejected']), updatedAt: z.iso.datetime(),
 }).meta({ id: 'AiKeyMetadata' });
+/** Whether you have a key, with its metadata when you do: having none is an answer, not a missing resource. */
+const keyStatus = z.discriminatedUnion('configured', [
+  z.strictObject({ configured: z.literal(false) }),
+  z.strictObject({ configured: z.literal(true), ...keyMetadata.shape }),
+]).meta({ id: 'AiKeyStatus' });
 
 /** The caller only: another user's history, key or personalities do not exist for them. */
 function ownOnly(callerId: string, userId: string): void {
@@ -173,15 +178,14 @@ export function aiRoutes({ ai, clock, logger }: AiRouteDeps) {
     }),
     route({
       method: 'get', path: '/api/users/{userId}/api-key', operationId: 'getApiKey', tag: 'ai', auth: true, rateLimit: 'read',
-      summary: 'Your key\'s metadata (never the key)',
+      summary: 'Whether you have a key (`configured`), and its metadata when you do (never the key); another user\'s id is 404',
       params: userParams,
-      responses: { 200: { description: 'Its metadata', schema: keyMetadata } },
+      responses: { 200: { description: '`{configured: false}`, or `configured: true` with the key\'s metadata', schema: keyStatus } },
       errors: ['not_found'],
       handle: async ({ principal, params }) => {
         ownOnly(principal.userId, params.userId);
         const key = await ai.keyMetadata(params.userId);
-        if (!key) throw new NotFoundError('API key');
-        return reply(200, key);
+        return reply(200, key ? { configured: true as const, ...key } : { configured: false as const });
       },
     }),
     route({
