@@ -57,7 +57,7 @@ import { GroupService } from './messaging/groupService.ts';
 import { MessagingService } from './messaging/messagingService.ts';
 import { frameHandlers } from './realtime/frames.ts';
 import { SocketGateway } from './realtime/gateway.ts';
-import { openEventStore, openReadStore, openSecretStore } from './stores.ts';
+import { openEventStore, openReadStore, openSecretStore, openSharedBuckets } from './stores.ts';
 import { PostgresEventStore } from './eventstore/postgres.ts';
 import type { SqliteStoreOptions } from './sqlite/checkpointer.ts';
 
@@ -175,8 +175,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       sendToUser: (userId, bytes) => gatewayRef?.sendToUser(userId, bytes),
     },
   });
-  // Rate limits are shared by REST and the socket: switching transport does not reset a budget.
-  const rateLimits = new RateLimits(config.rateLimits);
+  // Rate limits are shared by REST and the socket: switching transport does not reset a budget; with DATABASE_URL
+  // they are shared by every instance too.
+  const rateLimits = new RateLimits(config.rateLimits, Date.now, await openSharedBuckets(config));
   const loginThrottle = new LoginThrottle(rateLimits);
   const auth = new AuthService(commands, readStore, projections, tokens, new PasswordHasher(config.bcryptCost), loginThrottle);
   // Secrets (users' Gemini keys) live sealed in a store of their own (a file, or PostgreSQL's table), never in the
@@ -306,6 +307,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       await eventStore.close();
       await readStore.close();
       await secrets.close();
+      await rateLimits.close();
     },
   };
 }

@@ -7,6 +7,7 @@ import { SqliteReadStore } from './readstore/sqlite.ts';
 import type { SecretStore } from './secrets/secretStore.ts';
 import { SqliteSecretStore } from './secrets/sqliteSecretStore.ts';
 import type { SqliteStoreOptions } from './sqlite/checkpointer.ts';
+import type { BucketStore } from './rateLimit/bucketStore.ts';
 
 /** Where the embedded log's anchor is kept: beside it, but not in it (see src/eventstore/anchor.ts). */
 export const anchorFileOf = (storageDir: string) => join(storageDir, 'events.anchor.json');
@@ -57,4 +58,14 @@ export async function openSecretStore(config: Pick<Config, 'storageDir'> & Parti
     return PostgresSecretStore.connect(config.database);
   }
   return SqliteSecretStore.open(config.storageDir);
+}
+
+/**
+ * The rate-limit buckets every instance shares: PostgreSQL's `rate_limit_buckets` with DATABASE_URL; otherwise none
+ * (each process keeps its own in memory, the one budget of a single server).
+ */
+export async function openSharedBuckets(config: Partial<Pick<Config, 'database'>>): Promise<BucketStore | null> {
+  if (!config.database) return null;
+  const { PostgresBucketStore } = await import('./rateLimit/postgresBucketStore.ts');
+  return PostgresBucketStore.connect(config.database);
 }

@@ -76,7 +76,7 @@ export class AiService {
 
   constructor(private readonly deps: {
     commands: CommandHandler; readStore: ReadStore; projections: Projections; model: AiModel; box: SecretBox; secrets: SecretStore;
-    settings: AiSettings; logger: Logger; rateLimits: Pick<RateLimits, 'take'>;
+    settings: AiSettings; logger: Logger; rateLimits: Pick<RateLimits, 'charge'>;
   }) {}
 
   async send(userId: string, input: { message: string; personalityId?: string | undefined; clientMessageId?: string | undefined },
@@ -90,7 +90,7 @@ export class AiService {
     const stored = await this.stored(userId, promptId);
     if (stored) return stored;
     // Per day as well as per minute (the route or frame charged `ai`): model calls cost money.
-    this.deps.rateLimits.take('ai-daily', userId);
+    await this.deps.rateLimits.charge('ai-daily', userId);
     const apiKey = await this.apiKeyOf(userId);
     const personalityId = input.personalityId ?? await this.defaultPersonality(userId);
     const context = await this.contextFor(userId, input.message, personalityId);

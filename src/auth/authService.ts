@@ -85,7 +85,7 @@ export class AuthService {
     const stored = user ? { hash: user.passwordHash, scheme: user.passwordScheme } : null;
     const passwordVerified = await this.passwords.verify(password, stored, client);
     if (!user) throw new InvalidCredentialsError();
-    if (passwordVerified) attempt.succeeded();
+    if (passwordVerified) await attempt.succeeded();
     const token = this.tokens.issue(user._id, new Date(metadata.now));
     await this.commands.handle(userDecider, userStream(user._id), {
       type: 'LogUserIn',

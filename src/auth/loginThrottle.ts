@@ -7,7 +7,7 @@ export const LOGIN_DELAY_MAX_MS = 16_000;
 
 export interface LoginAttempt {
   /** The password was right: the attempt gives back what it took, so successful logins cost nothing. */
-  succeeded(): void;
+  succeeded(): Promise<void>;
 }
 
 /**
@@ -24,15 +24,15 @@ export class LoginThrottle {
 
   async admit(account: string, address: string): Promise<LoginAttempt> {
     const pair = JSON.stringify([account, address]);
-    this.rateLimits.take('login-failures', pair);
-    const short = this.rateLimits.borrow('login-account', account);
+    await this.rateLimits.charge('login-failures', pair);
+    const short = await this.rateLimits.borrow('login-account', account);
     let returned = false;
     const attempt = {
-      succeeded: () => {
+      succeeded: async () => {
         if (returned) return;
         returned = true;
-        this.rateLimits.giveBack('login-failures', pair);
-        this.rateLimits.giveBack('login-account', account);
+        await this.rateLimits.giveBack('login-failures', pair);
+        await this.rateLimits.giveBack('login-account', account);
       },
     };
     if (short > 0) await this.wait(Math.min(LOGIN_DELAY_MAX_MS, LOGIN_DELAY_BASE_MS * 2 ** (short - 1)));

@@ -1,53 +1,78 @@
+import { MemoryBucketStore, type BucketStore } from './bucketStore.ts';
 import { DEFAULT_POLICIES, type PolicyName, type RateLimitPolicy } from './policies.ts';
-import { TokenBuckets, type Allowance } from './tokenBuckets.ts';
+import type { Allowance } from './tokenBuckets.ts';
 
 /**
- * The server's one set of buckets, one `TokenBuckets` per policy, handed to the REST routes and the socket gateway
- * alike so that a user's budget is the same whichever transport they use.
+ * The server's one set of buckets, handed to the REST routes and the socket gateway alike so that a user's budget is
+ * the same whichever transport they use. With a shared store (PostgreSQL, DATABASE_URL) `charge`, `borrow` and
+ * `giveBack` take from the buckets every instance shares; policies keyed by one socket stay in this process (a socket
+ * lives on one instance), as does the synchronous `take`.
  */
 export class RateLimits {
-  private readonly byName: ReadonlyMap<string, TokenBuckets>;
+  private readonly byName: ReadonlyMap<string, RateLimitPolicy>;
+  private readonly local: MemoryBucketStore;
 
-  constructor(policies: readonly RateLimitPolicy[] = DEFAULT_POLICIES, now: () => number = Date.now) {
-    this.byName = new Map(policies.map((policy) => [policy.name, new TokenBuckets(policy, now)]));
+  constructor(policies: readonly RateLimitPolicy[] = DEFAULT_POLICIES, now: () => number = Date.now, private readonly shared: BucketStore | null = null) {
+    this.byName = new Map(policies.map((policy) => [policy.name, policy]));
+    this.local = new MemoryBucketStore(now);
   }
 
   policy(name: PolicyName): RateLimitPolicy {
-    return this.buckets(name).policy;
+    const policy = this.byName.get(name);
+    if (!policy) throw new Error(`No rate-limit policy named ${name}`);
+    return policy;
   }
 
   get policies(): RateLimitPolicy[] {
-    return [...this.byName.values()].map((buckets) => buckets.policy);
+    return [...this.byName.values()];
   }
 
+  /** Where `charge` takes from: `postgres` when instances share their buckets. */
+  get kind(): BucketStore['kind'] {
+    return this.shared?.kind ?? 'memory';
+  }
+
+  /**
+   * Takes one token from this process's bucket, synchronously. Without a shared store this is the one budget; with
+   * one, only the per-socket policies belong here and everything else should be charged with `charge`.
+   */
   take(name: PolicyName, key: string): Allowance {
-    return this.buckets(name).take(key);
+    return this.local.buckets(this.policy(name)).take(key);
+  }
+
+  /** Takes one token (atomically, from the bucket every instance shares, if any), or throws a 429. */
+  charge(name: PolicyName, key: string): Promise<Allowance> {
+    const policy = this.policy(name);
+    return this.storeFor(policy).take(policy, key);
   }
 
   /** Gives back a token taken before work that turned out free (see `TokenBuckets.giveBack`). */
-  giveBack(name: PolicyName, key: string): void {
-    this.buckets(name).giveBack(key);
+  giveBack(name: PolicyName, key: string): Promise<void> {
+    const policy = this.policy(name);
+    return this.storeFor(policy).giveBack(policy, key);
   }
 
   /** Takes a token even from an empty bucket; how many it is short (see `TokenBuckets.borrow`). */
-  borrow(name: PolicyName, key: string): number {
-    return this.buckets(name).borrow(key);
+  borrow(name: PolicyName, key: string): Promise<number> {
+    const policy = this.policy(name);
+    return this.storeFor(policy).borrow(policy, key);
   }
 
+  /** Drops a key's bucket in this process (a closed socket's), so nothing is kept for keys that will not come back. */
   forget(name: PolicyName, key: string): void {
-    this.buckets(name).forget(key);
+    this.local.buckets(this.policy(name)).forget(key);
   }
 
-  /** Keys remembered over every policy (memory is bounded by recently active keys). */
+  /** Keys remembered in this process over every policy (memory is bounded by recently active keys). */
   get size(): number {
-    let size = 0;
-    for (const buckets of this.byName.values()) size += buckets.size;
-    return size;
+    return this.local.size;
   }
 
-  private buckets(name: PolicyName): TokenBuckets {
-    const buckets = this.byName.get(name);
-    if (!buckets) throw new Error(`No rate-limit policy named ${name}`);
-    return buckets;
+  async close(): Promise<void> {
+    await this.shared?.close();
+  }
+
+  private storeFor(policy: RateLimitPolicy): BucketStore {
+    return this.shared && policy.key !== 'connection' ? this.shared : this.local;
   }
 }

@@ -27,7 +27,23 @@ interface Bucket {
 }
 
 /** The first 12 bytes of SHA-256 of the key, base64: distinguishes partitions without revealing them. */
-const partitionOf = (key: string) => createHash('sha256').update(key).digest().subarray(0, 12).toString('base64');
+export const partitionOf = (key: string) => createHash('sha256').update(key).digest().subarray(0, 12).toString('base64');
+
+/** What is left of a bucket holding `tokens` (after the take). */
+export function allowanceOf(policy: RateLimitPolicy, tokens: number, partition: string): Allowance {
+  return {
+    policy,
+    remaining: Math.floor(tokens),
+    resetSeconds: Math.ceil((policy.burst - tokens) / policy.perSecond),
+    partition,
+  };
+}
+
+/** On a refusal `resetSeconds` is when the next request is allowed: the same moment as `Retry-After`, never sooner. */
+export function refusalOf(policy: RateLimitPolicy, tokens: number, partition: string): RateLimitExceeded {
+  const retryAfterMs = Math.ceil(((1 - tokens) / policy.perSecond) * 1000);
+  return new RateLimitExceeded(retryAfterMs, { ...allowanceOf(policy, tokens, partition), remaining: 0, resetSeconds: Math.ceil(retryAfterMs / 1000) });
+}
 
 /**
  * One policy's token bucket per key (user, address, account, socket). Buckets idle long enough to be full again
@@ -90,19 +106,12 @@ export class TokenBuckets {
     return bucket;
   }
 
-  /** On a refusal `resetSeconds` is when the next request is allowed: the same moment as `Retry-After`, never sooner. */
   private refusal(bucket: Bucket): RateLimitExceeded {
-    const retryAfterMs = Math.ceil(((1 - bucket.tokens) / this.policy.perSecond) * 1000);
-    return new RateLimitExceeded(retryAfterMs, { ...this.allowance(bucket), remaining: 0, resetSeconds: Math.ceil(retryAfterMs / 1000) });
+    return refusalOf(this.policy, bucket.tokens, bucket.partition);
   }
 
   private allowance(bucket: Bucket): Allowance {
-    return {
-      policy: this.policy,
-      remaining: Math.floor(bucket.tokens),
-      resetSeconds: Math.ceil((this.policy.burst - bucket.tokens) / this.policy.perSecond),
-      partition: bucket.partition,
-    };
+    return allowanceOf(this.policy, bucket.tokens, bucket.partition);
   }
 
   /** Swept at most once per refill period, so the cost is amortized over the takes in it. A bucket in debt is kept until full. */

@@ -165,7 +165,8 @@ export class SocketGateway {
     const connection = socket.getUserData().connection;
     if (!connection || connection.closed) return;
     try {
-      // Per socket, and over all of a user's sockets, so opening more sockets does not buy more frames.
+      // Per socket, and over all of a user's sockets, so opening more sockets does not buy more frames. Flood guards
+      // of this process's sockets: taken here without a round trip, even when the feature budgets are shared.
       this.deps.rateLimits.take('frames', connectionKey(connection));
       this.deps.rateLimits.take('user-frames', connection.principal.userId);
     } catch (error) {
@@ -195,7 +196,7 @@ export class SocketGateway {
       const type = frame.type as ClientFrameType;
       const spec = CLIENT_FRAMES[type];
       // The same budget as the REST routes of this policy: an error frame, the socket stays open.
-      if (spec.policy) this.deps.rateLimits.take(spec.policy, connection.principal.userId);
+      if (spec.policy) await this.deps.rateLimits.charge(spec.policy, connection.principal.userId);
       const { type: _type, id, ...payload } = frame;
       // Each handler's payload and reply types are checked in `FrameHandlers`; here they are just passed along.
       const handler = this.deps.handlers[type] as (connection: Connection, payload: unknown, frameId?: string) => Promise<object | void>;
