@@ -1,6 +1,7 @@
 import type { Contract, Conversation, LetsAppClient, Message, PendingSend, ResponseOf, ServerFrame } from '../index.ts';
 import { byId, h, shortTime, showError } from './dom.ts';
 import type { MediaCache } from './media.ts';
+import type { People } from './people.ts';
 
 type ListItem = ResponseOf<Contract<'get', '/api/conversations'>>['conversations'][number];
 type ListedMessage = ResponseOf<Contract<'get', '/api/messages'>>['messages'][number];
@@ -33,10 +34,8 @@ export class ChatView {
   private typingTimer: ReturnType<typeof setTimeout> | null = null;
   private lastTypingSent = 0;
   private refreshing: ReturnType<typeof setTimeout> | null = null;
-  /** Peers' profile pictures (the list names people, their pictures come with their profiles). */
-  private readonly avatars = new Map<string, Promise<string | null>>();
 
-  constructor(private readonly client: LetsAppClient, private readonly media: MediaCache, private readonly me: string) {
+  constructor(private readonly client: LetsAppClient, private readonly media: MediaCache, private readonly people: People, private readonly me: string) {
     client.on('snapshot', () => this.refreshSoon());
     client.on('synced', () => this.refreshSoon());
     client.on('message.created', (frame) => this.created(frame.message));
@@ -46,16 +45,15 @@ export class ChatView {
     client.on('typing', (frame) => this.typing(frame));
     client.on('presence.snapshot', (frame) => frame.users.forEach((user) => this.presenceChanged(user)));
     client.on('presence', (frame) => this.presenceChanged(frame));
-    client.on('user.updated', (frame) => {
-      this.avatars.set(frame.userId, Promise.resolve(frame.profile.avatarMediaId));
-      this.refreshSoon();
-    });
+    client.on('user.updated', () => this.refreshSoon());
     client.on('group.updated', () => this.refreshSoon());
     client.on('outbox', (pending) => this.renderPending(pending));
     client.on('send.failed', ({ error }) => showError(this.error, error));
     this.composer.addEventListener('submit', (event) => { event.preventDefault(); void this.submit(); });
     (this.composer.elements.namedItem('text') as HTMLInputElement).addEventListener('input', () => this.sendTyping());
     byId('cancel-edit').addEventListener('click', () => this.stopEditing());
+    // On a phone the list and the conversation take turns on the screen.
+    byId('back').addEventListener('click', () => byId('app').classList.remove('in-conversation'));
     document.addEventListener('visibilitychange', () => void this.markOpenRead());
   }
 
@@ -107,7 +105,10 @@ export class ChatView {
   private async openConversation(open: OpenConversation): Promise<void> {
     this.open = open;
     this.stopEditing();
+    this.error.textContent = '';
     byId('conversation').hidden = false;
+    byId('app').classList.add('in-conversation');
+    byId('conversation').dataset.kind = open.target.groupId !== undefined ? 'group' : 'direct';
     byId('conversation-title').textContent = open.title;
     this.renderPeerPresence();
     this.renderList();
@@ -213,10 +214,12 @@ export class ChatView {
   private typing(frame: ServerFrame<'typing'>): void {
     if (frame.userId === this.me || frame.conversationId !== this.openConversationId()) return;
     const line = byId('typing');
-    const who = this.conversations.find((item) => item.peer?.id === frame.userId)?.peer?.displayName ?? 'Someone';
-    line.textContent = `${who} is typing…`;
     if (this.typingTimer) clearTimeout(this.typingTimer);
     this.typingTimer = setTimeout(() => { line.textContent = ''; }, frame.expiresInMs);
+    const conversationId = frame.conversationId;
+    void this.people.name(frame.userId).then((who) => {
+      if (conversationId === this.openConversationId()) line.textContent = `${who} is typing…`;
+    });
   }
 
   private openConversationId(): string | null {
@@ -295,7 +298,7 @@ export class ChatView {
     this.list.replaceChildren(...this.conversations.map((item) => {
       const title = item.peer?.displayName ?? item.group?.name ?? item.conversationId;
       const avatar = h('img', { class: 'avatar', alt: '', 'data-testid': 'conversation-avatar', hidden: true });
-      if (item.peer) void this.avatarOf(item.peer.id).then((mediaId) => this.media.show(avatar, mediaId, '48'));
+      if (item.peer) void this.people.person(item.peer.id).then((person) => this.media.show(avatar, person?.avatarMediaId ?? null, '48'));
       else if (item.group?.iconMediaId) this.media.show(avatar, item.group.iconMediaId);
       const status = item.peer ? this.presence.get(item.peer.id)?.status ?? 'unknown' : 'group';
       const open = this.open && (item.peer ? this.open.peerId === item.peer.id : this.open.target.groupId === item.group?.id);
@@ -309,15 +312,6 @@ export class ChatView {
         : { target: { groupId: item.group!.id }, title, peerId: null }));
       return li;
     }));
-  }
-
-  private avatarOf(userId: string): Promise<string | null> {
-    let avatar = this.avatars.get(userId);
-    if (!avatar) {
-      avatar = this.client.api.request('get', '/api/users/{id}', { params: { id: userId } }).then(({ user }) => user.avatarMediaId, () => null);
-      this.avatars.set(userId, avatar);
-    }
-    return avatar;
   }
 
   private renderMessages(): void {
@@ -346,7 +340,11 @@ export class ChatView {
   private renderMessage(message: Shown): HTMLLIElement {
     const mine = message.senderId === this.me;
     const text = message.content === null ? 'message deleted' : message.content.kind === 'text' ? message.content.text : '🔒 encrypted';
+    // In a group each message says who wrote it (one's own are on the right, as in a direct conversation).
+    const sender = message.groupId !== undefined && !mine ? h('span', { class: 'sender', 'data-testid': 'sender' }) : null;
+    if (sender) void this.people.name(message.senderId).then((name) => { sender.textContent = name; });
     const li = h('li', { class: mine ? 'mine' : undefined, 'data-testid': 'message', 'data-id': message.id, 'data-deleted': message.content === null },
+      sender,
       h('span', { 'data-testid': 'message-text' }, text),
       ...message.files.filter((file) => file.kind === 'image' && !file.deleted).map((file) => {
         const img = h('img', { alt: file.filename ?? 'picture', 'data-testid': 'attachment-image' });

@@ -4,6 +4,7 @@ import { ChatView } from './chat.ts';
 import { byId, formValues, showError } from './dom.ts';
 import { LetaView } from './leta.ts';
 import { MediaCache } from './media.ts';
+import { People } from './people.ts';
 
 /**
  * The demo page: log in, then chat, Leta and calls, all through the typed client. The session, the last position and
@@ -41,37 +42,45 @@ function start(session: Session): void {
   byId('me').textContent = `${session.user.displayName} (@${session.user.username})`;
   const me = session.user.id;
   const media = new MediaCache(client);
-  const chat = new ChatView(client, media, me);
-  const calls = new CallView(client, me);
+  const people = new People(client);
+  const chat = new ChatView(client, media, people, me);
+  const calls = new CallView(client, people, me);
+  // Refusals of the sidebar's forms show under them, where the user is looking, and go with the next try.
+  const sidebarError = byId('sidebar-error');
+  const failed = (error: unknown) => showError(sidebarError, error);
   new LetaView(client, me);
   void showAvatar(media);
 
   const newChat = byId<HTMLFormElement>('new-chat');
   newChat.addEventListener('submit', (event) => {
     event.preventDefault();
-    chat.chatWith(formValues(newChat).username ?? '').then(() => newChat.reset(), (error: unknown) => showError(byId('chat-error'), error));
+    sidebarError.textContent = '';
+    chat.chatWith(formValues(newChat).username ?? '').then(() => newChat.reset(), failed);
   });
   const newGroup = byId<HTMLFormElement>('new-group');
   newGroup.addEventListener('submit', (event) => {
     event.preventDefault();
+    sidebarError.textContent = '';
     const { name = '', members = '' } = formValues(newGroup);
     const usernames = members.split(',').map((username) => username.trim()).filter(Boolean);
-    chat.createGroup(name, usernames).then(() => newGroup.reset(), (error: unknown) => showError(byId('chat-error'), error));
+    chat.createGroup(name, usernames).then(() => newGroup.reset(), failed);
   });
   for (const media of ['audio', 'video'] as const) {
     byId(`${media}-call`).addEventListener('click', () => {
-      const peerId = chat.current?.peerId;
-      if (peerId) void calls.start(peerId, media);
+      const open = chat.current;
+      if (!open) return;
+      void calls.start(open.peerId ? { calleeId: open.peerId } : { groupId: open.target.groupId! }, open.title, media);
     });
   }
   byId<HTMLInputElement>('avatar-input').addEventListener('change', async (event) => {
     const file = (event.target as HTMLInputElement).files?.[0];
     if (!file) return;
+    sidebarError.textContent = '';
     try {
       await client.api.upload('/api/users/profile-picture', file);
       await showAvatar(media);
     } catch (error) {
-      showError(byId('chat-error'), error);
+      failed(error);
     }
   });
   byId('logout').addEventListener('click', () => void client.logout());
