@@ -11,7 +11,7 @@ import { LoginThrottle } from './auth/loginThrottle.ts';
 import { PasswordHasher } from './auth/passwords.ts';
 import { TokenService } from './auth/tokens.ts';
 import { CommandHandler } from './commandHandler.ts';
-import type { Config } from './config.ts';
+import { PortUnavailableError, type Config } from './config.ts';
 import type { EventStore } from './eventstore/port.ts';
 import { authRoutes } from './http/routes/auth.ts';
 import { systemRoutes } from './http/routes/system.ts';
@@ -270,7 +270,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   // Requests Node refuses before Koa sees them (headers or URL over its limit, malformed HTTP) get the JSON shape too.
   http.on('clientError', (error: NodeJS.ErrnoException, socket) => answerClientError(error, socket));
   await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
+    http.once('error', (error: NodeJS.ErrnoException) => reject(error.code === 'EADDRINUSE'
+      ? new PortUnavailableError('PORT', config.host, config.port, 'is in use by another process')
+      : error));
     http.listen(config.port, config.host, () => resolve());
   });
   const httpPort = (http.address() as AddressInfo).port;
@@ -285,7 +287,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   // Before sockets are accepted: nobody is still "online" from before a crash or restart.
   const recovered = await presence.recoverAfterRestart();
   if (recovered > 0) logger.info({ users: recovered }, 'marked users offline who were online when the server stopped');
-  wsPort = await gateway.listen(config.host, config.wsPort);
+  const boundWsPort = await gateway.listen(config.host, config.wsPort);
+  if (boundWsPort === null) throw new PortUnavailableError('WS_PORT', config.host, config.wsPort, 'is in use by another process (or not ours to bind)');
+  wsPort = boundWsPort;
   logger.info({ httpPort, wsPort, eventStore: eventStore.kind, readStore: readStore.kind }, 'LetsApp is listening');
 
   return {

@@ -48,6 +48,13 @@ type Env = Record<string, string | undefined>;
 
 export class ConfigError extends Error {}
 
+/** A port the server cannot listen on (another process holds it): it refuses to start instead of sharing it. */
+export class PortUnavailableError extends Error {
+  constructor(readonly variable: 'PORT' | 'WS_PORT', readonly host: string, readonly port: number, reason: string) {
+    super(`Cannot start: ${variable} ${port} on ${host} ${reason}: stop what holds it, or set ${variable} to a free port`);
+  }
+}
+
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;

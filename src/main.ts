@@ -1,5 +1,5 @@
 import { startApp } from './app.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig, PortUnavailableError } from './config.ts';
 
 // Whatever the server or SQLite creates (databases, their -wal and -shm files, temp files) is the server user's alone.
 process.umask(0o077);
@@ -24,6 +24,11 @@ try {
   if (error instanceof ConfigError) {
     console.error(`Configuration error: ${error.message}`);
     process.exit(78);
+  }
+  // EX_UNAVAILABLE: one line, no stack trace; the server does not share a port with another process.
+  if (error instanceof PortUnavailableError) {
+    console.error(error.message);
+    process.exit(69);
   }
   throw error;
 }

@@ -87,10 +87,14 @@ export class SocketGateway {
     });
   }
 
-  listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.app.listen(host, port, (socket) => {
-        if (!socket) return reject(new Error(`WebSocket server could not listen on ${host}:${port}`));
+  /**
+   * Listens exclusively (no SO_REUSEPORT): a second server on the same port fails here instead of silently taking
+   * a share of the connections. Resolves with the port, or null when it cannot be bound (in use, or not allowed).
+   */
+  listen(host: string, port: number): Promise<number | null> {
+    return new Promise((resolve) => {
+      this.app.listen(host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
+        if (!socket) return resolve(null);
         this.listenSocket = socket;
         resolve(uWS.us_socket_local_port(socket));
       });
@@ -272,6 +276,16 @@ export class SocketGateway {
     if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
     this.listenSocket = null;
     for (const connection of [...this.connections]) connection.close(CLOSE.GOING_AWAY, 'server_shutdown');
+  }
+}
+
+/** uWebSockets.js's `ListenOptions.LIBUS_LISTEN_EXCLUSIVE_PORT` (the enum exists in its types only, not at runtime). */
+const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
+
+declare module 'uWebSockets.js' {
+  interface TemplatedApp {
+    /** Listens to hostname & port with listen options (the native binding takes all four; its types omit this form). */
+    listen(host: RecognizedString, port: number, options: number, cb: (listenSocket: us_listen_socket | false) => void | Promise<void>): TemplatedApp;
   }
 }
 
