@@ -57,7 +57,8 @@ import { GroupService } from './messaging/groupService.ts';
 import { MessagingService } from './messaging/messagingService.ts';
 import { frameHandlers } from './realtime/frames.ts';
 import { SocketGateway } from './realtime/gateway.ts';
-import { openEventStore, openReadStore, openSecretStore, openSharedBuckets } from './stores.ts';
+import { openEventStore, openPresenceSessions, openReadStore, openSecretStore, openSharedBuckets } from './stores.ts';
+import { newId } from './ids.ts';
 import { PostgresEventStore } from './eventstore/postgres.ts';
 import type { SqliteStoreOptions } from './sqlite/checkpointer.ts';
 
@@ -162,7 +163,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const groups = new GroupService(commands, readStore, projections, blocks, media);
   const contacts = new ContactService(commands, readStore, projections);
   const profiles = new ProfileService(commands, readStore, projections, blocks);
-  const presence = new PresenceService({ commands, readStore, projections, logger, clock, settings: config.presence });
+  // This process among the instances sharing one database: its presence sessions are keyed by it.
+  const instanceId = newId();
+  const presenceSessions = await openPresenceSessions(config);
+  const presence = new PresenceService({ commands, readStore, projections, logger, clock, settings: config.presence, sessions: presenceSessions, instanceId });
   const mediaTokens = new MediaTokens(config.jwtSecret, config.media.tokenTtlSeconds);
   // The gateway is made below: calls reach sockets through it once it exists.
   let gatewayRef: SocketGateway | null = null;
@@ -302,6 +306,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       loginThrottle.close();
       // Stopped first: sockets closing on shutdown are not users going offline (the next start sees to that).
       await presence.stop();
+      await presenceSessions.close();
       await gateway.close();
       await new Promise<void>((resolve) => {
         http.close(() => resolve());

@@ -8,6 +8,7 @@ import type { SecretStore } from './secrets/secretStore.ts';
 import { SqliteSecretStore } from './secrets/sqliteSecretStore.ts';
 import type { SqliteStoreOptions } from './sqlite/checkpointer.ts';
 import type { BucketStore } from './rateLimit/bucketStore.ts';
+import { MemoryPresenceSessions, type PresenceSessions } from './presence/presenceSessions.ts';
 
 /** Where the embedded log's anchor is kept: beside it, but not in it (see src/eventstore/anchor.ts). */
 export const anchorFileOf = (storageDir: string) => join(storageDir, 'events.anchor.json');
@@ -68,4 +69,11 @@ export async function openSharedBuckets(config: Partial<Pick<Config, 'database'>
   if (!config.database) return null;
   const { PostgresBucketStore } = await import('./rateLimit/postgresBucketStore.ts');
   return PostgresBucketStore.connect(config.database);
+}
+
+/** Which sockets are open on which instance: PostgreSQL's `presence_sessions` with DATABASE_URL, this process's memory otherwise. */
+export async function openPresenceSessions(config: Partial<Pick<Config, 'database'>>): Promise<PresenceSessions> {
+  if (!config.database) return new MemoryPresenceSessions();
+  const { PostgresPresenceSessions } = await import('./presence/postgresPresenceSessions.ts');
+  return PostgresPresenceSessions.connect(config.database);
 }

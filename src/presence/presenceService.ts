@@ -9,6 +9,7 @@ import type { Projections } from '../projection/projections.ts';
 import type { ReadStore } from '../readstore/port.ts';
 import type { Connection } from '../realtime/connection.ts';
 import type { ServerFrame } from '../realtime/protocol.ts';
+import type { PresenceSessions } from './presenceSessions.ts';
 import { PresenceTracker, type LiveStatus } from './presenceTracker.ts';
 import { presenceVisibility, visibilityOf, type PresenceVisibility } from './presenceVisibility.ts';
 
@@ -27,6 +28,11 @@ export interface PresenceView {
   lastSeenAt: string | null;
   statusText: string | null;
 }
+
+/** A session not renewed for this long belongs to an instance that stopped: it can be expired. */
+export const PRESENCE_SESSION_TTL_MS = 30_000;
+/** How often an instance renews its sessions: three chances before they expire. */
+const SESSION_HEARTBEAT_MS = PRESENCE_SESSION_TTL_MS / 3;
 
 /** Last seen is shown to the minute: finer would say too much about someone's habits. */
 const LAST_SEEN_GRANULARITY_MS = 60_000;
@@ -47,11 +53,19 @@ export class PresenceService {
   private readonly pending = new Map<Connection, Map<string, { view: string; bytes: string }>>();
   private flushTimer: NodeJS.Timeout | null = null;
   private readonly work = new Set<Promise<unknown>>();
+  /** Per socket, its session writes in order (an end never overtakes its open). */
+  private readonly sessionWrites = new Map<number, Promise<void>>();
+  private readonly heartbeat: NodeJS.Timeout | null;
+  private stopped = false;
 
   constructor(private readonly deps: {
     commands: CommandHandler; readStore: ReadStore; projections: Projections; logger: Logger; clock: () => Date; settings: PresenceSettings;
+    /** Which sockets are open on which instance (PostgreSQL with DATABASE_URL): this instance records its own. */
+    sessions: PresenceSessions; instanceId: string;
   }) {
     const { settings, clock } = deps;
+    this.heartbeat = settings.enabled ? setInterval(() => this.own(deps.sessions.renew(deps.instanceId, this.sessionExpiry())), SESSION_HEARTBEAT_MS) : null;
+    this.heartbeat?.unref();
     this.tracker = settings.enabled ? new PresenceTracker({
       offlineGraceMs: settings.offlineGraceMs,
       idleMs: settings.idleMs,
@@ -74,7 +88,10 @@ export class PresenceService {
   }
 
   connected(connection: Connection): void {
-    this.tracker?.connected(connection.principal.userId, connection.id);
+    if (!this.tracker) return;
+    this.tracker.connected(connection.principal.userId, connection.id);
+    const session = { instanceId: this.deps.instanceId, connectionId: connection.id, userId: connection.principal.userId };
+    this.writeSession(connection.id, () => this.deps.sessions.open(session, this.deps.clock(), this.sessionExpiry()));
   }
 
   activity(connection: Connection): void {
@@ -88,7 +105,22 @@ export class PresenceService {
   disconnected(connection: Connection): void {
     this.unsubscribe(connection);
     this.pending.delete(connection);
-    this.tracker?.disconnected(connection.principal.userId, connection.id);
+    if (!this.tracker) return;
+    this.tracker.disconnected(connection.principal.userId, connection.id);
+    this.writeSession(connection.id, () => this.deps.sessions.end(this.deps.instanceId, connection.id));
+  }
+
+  private sessionExpiry(): Date {
+    return new Date(this.deps.clock().getTime() + PRESENCE_SESSION_TTL_MS);
+  }
+
+  private writeSession(connectionId: number, write: () => Promise<void>): void {
+    // Sockets closing on shutdown: stop() ends the instance's sessions at once.
+    if (this.stopped) return;
+    const next = (this.sessionWrites.get(connectionId) ?? Promise.resolve()).then(write);
+    const tracked = next.catch((error: unknown) => this.deps.logger.error({ err: error, connectionId }, 'presence session write failed'));
+    this.sessionWrites.set(connectionId, tracked);
+    this.own(tracked.finally(() => { if (this.sessionWrites.get(connectionId) === tracked) this.sessionWrites.delete(connectionId); }));
   }
 
   /** Replaces the socket's subscriptions; answers what it may see of each user now. */
@@ -153,10 +185,14 @@ export class PresenceService {
 
   /** Stops timers; what is still in flight is awaited so nothing runs against closed stores. */
   async stop(): Promise<void> {
+    this.stopped = true;
     this.tracker?.stop();
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
+    if (this.heartbeat) clearInterval(this.heartbeat);
     await Promise.allSettled([...this.work]);
+    // This instance's sockets are closing with it: its sessions go now rather than at their expiry.
+    if (this.enabled) await this.deps.sessions.endInstance(this.deps.instanceId).catch((error: unknown) => this.deps.logger.error({ err: error }, 'presence sessions not ended'));
   }
 
   private viewOf(userId: string, doc: PresenceDoc | null, visible: PresenceVisibility, self: boolean): PresenceView {
