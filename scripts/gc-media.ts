@@ -3,7 +3,6 @@
  *   npm run gc-media -- [--dry-run] [--grace-hours 1] [--unattached-hours 24] [--thumbnail-mib 1024]
  * Safe beside a running server (which runs the same collector every MEDIA_GC_INTERVAL_MS).
  */
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { eventUpcaster } from '../commands/upcasters.ts';
@@ -38,7 +37,7 @@ const bar = new cliProgress.SingleBar({ format: '{stage} {value} | {duration}s',
 bar.start(0, 0, { stage: 'expire' });
 try {
   const summary = await collectMedia(
-    { readStore, commands: new CommandHandler(eventStore, eventUpcaster), blobs: await new LocalBlobStore(join(config.storageDir, 'media')).init() },
+    { readStore, commands: new CommandHandler(eventStore, eventUpcaster), blobs: await new LocalBlobStore(config.mediaDir).init() },
     { now: new Date(), unattachedTtlMs, graceMs, derivedMaxBytes, dryRun: values['dry-run']!, onProgress: (stage, done) => bar.update(done, { stage }) },
   );
   bar.stop();

@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { eventUpcaster } from '../commands/upcasters.ts';
 import type { UserLoggedOut } from '../commands/users.ts';
@@ -156,7 +155,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
 
   const access = new ConversationAccess(readStore);
   const blocks = new Blocks(readStore);
-  const blobs = await new LocalBlobStore(join(config.storageDir, 'media')).init();
+  const blobs = await new LocalBlobStore(config.mediaDir).init();
   const images = new ImageProcessor({ maxPixels: 40_000_000, concurrency: 2, maxQueue: 32 });
   const media = new MediaService({ commands, readStore, projections, access, blobs, images, settings: config.media });
   const messaging = new MessagingService(commands, readStore, projections, access, blocks, media, caughtUp);

@@ -18,6 +18,8 @@ export interface Config {
   wsPort: number;
   host: string;
   storageDir: string;
+  /** Uploaded bytes (MEDIA_DIR, default STORAGE_DIR/media): with several instances, a volume every one of them mounts. */
+  mediaDir: string;
   eventStoreConnectionString: string | null;
   mongoUri: string | null;
   mongoDatabase: string;
@@ -178,6 +180,7 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
     demoEnabled: boolean(env, 'DEMO_ENABLED', !production),
     host: env.HOST ?? '0.0.0.0',
     storageDir,
+    mediaDir: env.MEDIA_DIR ? resolve(env.MEDIA_DIR) : join(storageDir, 'media'),
     eventStoreConnectionString: env.EVENTSTORE_CONNECTION_STRING || null,
     mongoUri: env.MONGO_URI || null,
     mongoDatabase: env.MONGO_DATABASE || 'letsapp',

@@ -115,3 +115,11 @@ test('the README configuration table lists every variable src/config.ts reads, e
   }
   t.deepEqual(problems, []);
 });
+
+test('MEDIA_DIR: uploaded bytes live in STORAGE_DIR/media unless it names another directory (a volume every instance mounts), made absolute', (t) => {
+  const storage = tempDir();
+  t.is(loadConfig({ STORAGE_DIR: storage }, () => undefined).mediaDir, join(storage, 'media'));
+  const volume = tempDir();
+  t.is(loadConfig({ STORAGE_DIR: storage, MEDIA_DIR: volume }, () => undefined).mediaDir, volume);
+  t.is(loadConfig({ STORAGE_DIR: storage, MEDIA_DIR: 'relative/media' }, () => undefined).mediaDir, join(process.cwd(), 'relative/media'));
+});
