@@ -56,7 +56,7 @@ import { GroupService } from './messaging/groupService.ts';
 import { MessagingService } from './messaging/messagingService.ts';
 import { frameHandlers } from './realtime/frames.ts';
 import { SocketGateway } from './realtime/gateway.ts';
-import { openEventStore, openPresenceSessions, openReadStore, openSecretStore, openSharedBuckets } from './stores.ts';
+import { openCallGraceDeadlines, openEventStore, openPresenceSessions, openReadStore, openSecretStore, openSharedBuckets } from './stores.ts';
 import { newId } from './ids.ts';
 import { PostgresEventStore } from './eventstore/postgres.ts';
 import type { SqliteStoreOptions } from './sqlite/checkpointer.ts';
@@ -169,8 +169,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const mediaTokens = new MediaTokens(config.jwtSecret, config.media.tokenTtlSeconds);
   // The gateway is made below: calls reach sockets through it once it exists.
   let gatewayRef: SocketGateway | null = null;
+  const callGraceDeadlines = await openCallGraceDeadlines(config);
   const calls = new CallService({
-    commands, readStore, projections, blocks, logger, clock, settings: config.calls,
+    commands, readStore, projections, blocks, logger, clock, settings: config.calls, graceDeadlines: callGraceDeadlines,
     connections: {
       ownerOf: (id) => gatewayRef?.ownerOf(id) ?? null,
       isConnected: (userId) => gatewayRef?.isConnected(userId) ?? false,
@@ -306,6 +307,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       // Stopped first: sockets closing on shutdown are not users going offline (the next start sees to that).
       await presence.stop();
       await presenceSessions.close();
+      await calls.settled();
+      await callGraceDeadlines.close();
       await gateway.close();
       await new Promise<void>((resolve) => {
         http.close(() => resolve());

@@ -9,6 +9,7 @@ import { SqliteSecretStore } from './secrets/sqliteSecretStore.ts';
 import type { SqliteStoreOptions } from './sqlite/checkpointer.ts';
 import type { BucketStore } from './rateLimit/bucketStore.ts';
 import { MemoryPresenceSessions, type PresenceSessions } from './presence/presenceSessions.ts';
+import { MemoryCallGraceDeadlines, type CallGraceDeadlines } from './calls/callGraceDeadlines.ts';
 
 /** Where the embedded log's anchor is kept: beside it, but not in it (see src/eventstore/anchor.ts). */
 export const anchorFileOf = (storageDir: string) => join(storageDir, 'events.anchor.json');
@@ -76,4 +77,11 @@ export async function openPresenceSessions(config: Partial<Pick<Config, 'databas
   if (!config.database) return new MemoryPresenceSessions();
   const { PostgresPresenceSessions } = await import('./presence/postgresPresenceSessions.ts');
   return PostgresPresenceSessions.connect(config.database);
+}
+
+/** The calls' disconnect deadlines: PostgreSQL's `call_grace_deadlines` with DATABASE_URL, this process's memory otherwise. */
+export async function openCallGraceDeadlines(config: Partial<Pick<Config, 'database'>>): Promise<CallGraceDeadlines> {
+  if (!config.database) return new MemoryCallGraceDeadlines();
+  const { PostgresCallGraceDeadlines } = await import('./calls/postgresCallGraceDeadlines.ts');
+  return PostgresCallGraceDeadlines.connect(config.database);
 }

@@ -10,6 +10,7 @@ import { deriveId, newId } from '../ids.ts';
 import type { Blocks } from '../people/blocks.ts';
 import type { Projections } from '../projection/projections.ts';
 import type { ReadStore } from '../readstore/port.ts';
+import { MemoryCallGraceDeadlines, type CallGraceDeadlines } from './callGraceDeadlines.ts';
 import { turnCredentials, type IceServer } from './turnCredentials.ts';
 
 export interface CallSettings {
@@ -68,11 +69,18 @@ export class CallService {
   private readonly graceTimers = new Map<string, NodeJS.Timeout>();
   /** The timers' pass in flight: a tick that comes while one runs waits for it instead of running beside it. */
   private ticking: Promise<void> | null = null;
+  private readonly graceDeadlines: CallGraceDeadlines;
+  /** Per user, their deadline's writes in order (a disarm never overtaken by the arm before it). */
+  private readonly deadlineWrites = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: {
     commands: CommandHandler; readStore: ReadStore; projections: Projections; blocks: Blocks; logger: Logger; clock: () => Date;
     settings: CallSettings; connections: ConnectionDirectory;
-  }) {}
+    /** Where the disconnect deadlines are kept (PostgreSQL with DATABASE_URL); this process's memory by default. */
+    graceDeadlines?: CallGraceDeadlines;
+  }) {
+    this.graceDeadlines = deps.graceDeadlines ?? new MemoryCallGraceDeadlines();
+  }
 
   async initiate(callerId: string, input: { calleeId?: string | undefined; groupId?: string | undefined; media: CallMedia; clientCallId?: string | undefined },
     metadata: CommandMetadata): Promise<{ call: PublicCall; iceServers: IceServer[] }> {
@@ -233,9 +241,15 @@ export class CallService {
   /** A socket closed: a party of an active call with no socket left for the grace period drops out of it. */
   disconnected(userId: string): void {
     if (this.deps.connections.isConnected(userId) || this.graceTimers.has(userId)) return;
+    // Kept as state too, so the deadline outlives this process: the next start, or another instance, finds it.
+    const dueAt = new Date(this.deps.clock().getTime() + this.deps.settings.disconnectGraceMs);
+    this.writeDeadline(userId, () => this.graceDeadlines.arm(userId, dueAt));
     const timer = setTimeout(() => {
       this.graceTimers.delete(userId);
-      if (!this.deps.connections.isConnected(userId)) this.own(this.dropOut(userId));
+      if (this.deps.connections.isConnected(userId)) return;
+      this.own((this.deadlineWrites.get(userId) ?? Promise.resolve())
+        .then(() => this.graceDeadlines.claim(userId, this.deps.clock()))
+        .then((due) => (due && !this.deps.connections.isConnected(userId) ? this.dropOut(userId) : undefined)));
     }, this.deps.settings.disconnectGraceMs);
     timer.unref();
     this.graceTimers.set(userId, timer);
@@ -245,6 +259,19 @@ export class CallService {
     const timer = this.graceTimers.get(userId);
     if (timer) clearTimeout(timer);
     this.graceTimers.delete(userId);
+    this.writeDeadline(userId, () => this.graceDeadlines.disarm(userId));
+  }
+
+  /** Resolves once the deadline writes started so far are done (tests, shutdown). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.deadlineWrites.values()]);
+  }
+
+  private writeDeadline(userId: string, write: () => Promise<void>): void {
+    const next = (this.deadlineWrites.get(userId) ?? Promise.resolve()).then(write)
+      .catch((error: unknown) => this.deps.logger.error({ err: error, userId }, 'call deadline write failed'));
+    this.deadlineWrites.set(userId, next);
+    void next.finally(() => { if (this.deadlineWrites.get(userId) === next) this.deadlineWrites.delete(userId); });
   }
 
   /**
@@ -268,6 +295,10 @@ export class CallService {
     for (const doc of active) {
       if (doc.answeredAt && doc.answeredAt <= longest) await this.system(doc.callId, { type: 'EndCall', data: { callId: doc.callId, userId: null, reason: 'max_duration' } }, now);
       else if (startup && doc.participants.includes(doc.userId)) this.disconnected(doc.userId);
+    }
+    // Deadlines armed before a restart or by another instance: each fires once, wherever it is taken.
+    for (const userId of await this.graceDeadlines.takeDue(now)) {
+      if (!this.deps.connections.isConnected(userId)) await this.dropOut(userId);
     }
   }
 
