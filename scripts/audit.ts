@@ -25,7 +25,6 @@ import { checkHead, parseSignedHead, readAnchorFile, signHead, type AnchorCheck 
 import { digest, firstBreak, GENESIS_HASH, linkHash, type ChainedRow } from '../src/eventstore/chainHash.ts';
 import { SqliteEventStore } from '../src/eventstore/sqlite.ts';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { eventUpcaster } from '../commands/upcasters.ts';
 import { projectors } from '../projections/index.ts';
 import { toAuditEntry, toExportRecord } from '../src/audit/entries.ts';
@@ -43,6 +42,7 @@ import type { EventStore, RecordedEvent } from '../src/eventstore/port.ts';
 import type { Filter } from '../src/readstore/port.ts';
 import { assertSafeFilter } from '../src/readstore/filterSafety.ts';
 import { anchorFileOf, openEventStore } from '../src/stores.ts';
+import { parseScriptArgs } from './lib/args.ts';
 
 const COLLECTIONS = collectionsOf(projectors);
 const USAGE = `Usage: npm run audit -- <command> [options]
@@ -62,11 +62,6 @@ const USAGE = `Usage: npm run audit -- <command> [options]
 Options: --json  one JSON document for machines (export is always JSON Lines)
          --raw   the stored form of each event's data beside the upcast one
 Collections: ${COLLECTIONS.join(', ')}`;
-
-function usage(problem: string): never {
-  console.error(`${problem}\n\n${USAGE}`);
-  process.exit(2);
-}
 
 const COMMANDS: Record<string, { args: readonly string[]; options: readonly string[] }> = {
   stream: { args: ['<stream>'], options: ['json', 'raw'] },
@@ -89,26 +84,12 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
-let parsed;
-try {
-  parsed = parseArgs({
-    allowPositionals: true,
-    options: {
-      json: { type: 'boolean' }, raw: { type: 'boolean' }, from: { type: 'string' }, to: { type: 'string' },
-      collection: { type: 'string' }, filter: { type: 'string' }, anchor: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-    },
-  });
-} catch (error) {
-  usage((error as Error).message);
-}
-const { values, positionals } = parsed;
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
+const { values, positionals, fail: usage } = parseScriptArgs(USAGE, {
+  json: { type: 'boolean' }, raw: { type: 'boolean' }, from: { type: 'string' }, to: { type: 'string' },
+  collection: { type: 'string' }, filter: { type: 'string' }, anchor: { type: 'string' },
+}, { positionals: true });
 const [command = '', ...args] = positionals;
-const spec = COMMANDS[command];
-if (!spec) usage(command ? `Unknown command ${command}.` : 'Name a command.');
+const spec = COMMANDS[command] ?? usage(command ? `Unknown command ${command}.` : 'Name a command.');
 if (args.length !== spec.args.length || args.some((arg) => arg.trim() === '')) {
   usage(`${command} takes ${spec.args.length === 0 ? 'no arguments' : spec.args.join(' ')}.`);
 }

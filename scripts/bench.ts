@@ -15,7 +15,6 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { execSync } from 'node:child_process';
 import { eventUpcaster } from '../commands/upcasters.ts';
@@ -23,6 +22,7 @@ import { projectors } from '../projections/index.ts';
 import { SqliteEventStore } from '../src/eventstore/sqlite.ts';
 import { rebuildProjections } from '../src/projection/rebuild.ts';
 import { SqliteReadStore } from '../src/readstore/sqlite.ts';
+import { parseScriptArgs } from './lib/args.ts';
 import { spawnServer } from './lib/spawnServer.ts';
 import { Latencies, LoadSocket, runFor } from './bench/load.ts';
 import { measureRawAppends } from './bench/rawSqlite.ts';
@@ -32,8 +32,12 @@ import { benchServerEnv } from './bench/serverEnv.ts';
 import { uploadBench } from './bench/upload.ts';
 import { syncBacklogBench } from './bench/syncBacklog.ts';
 
-const { values } = parseArgs({
-  options: {
+const USAGE = `Usage: npm run bench -- [options]   (a server on the embedded default in a temp dir, loaded from here)
+  --users 200 --sockets 1000 --seconds 6 --rate 2000 --window 1 --rest-concurrency 32
+  --group-size 5 --group-share 0.1 --fanout-size 1000 (0 skips that phase) --fanout-rate 60 --presence on|off
+  --out bench-results   where the JSON results go;  --profile DIR   a V8 CPU profile of the server
+  Instead of the phases: --replay <events> | --upload <files> | --sync-backlog <messages>`;
+const { values } = parseScriptArgs(USAGE, {
     users: { type: 'string', default: '200' },
     sockets: { type: 'string', default: '1000' },
     seconds: { type: 'string', default: '6' },
@@ -57,7 +61,6 @@ const { values } = parseArgs({
     'sync-backlog': { type: 'string' },
     /** `off` runs the server with PRESENCE_ENABLED=false, to measure what presence costs. */
     presence: { type: 'string', default: 'on' },
-  },
 });
 const options = {
   users: Number(values.users), sockets: Number(values.sockets), seconds: Number(values.seconds), rate: Number(values.rate),

@@ -3,7 +3,6 @@
  *   npm run grant-auditor -- <userId> [--revoke]
  * The grant is an event (`AuditorGranted` / `AuditorRevoked` on the `auditors` stream): audited like everything else.
  */
-import { parseArgs } from 'node:util';
 import { auditorDecider, AUDITORS_STREAM } from '../commands/auditors.ts';
 import { eventUpcaster } from '../commands/upcasters.ts';
 import { isRegistered } from '../src/people/registered.ts';
@@ -11,14 +10,13 @@ import { CommandHandler } from '../src/commandHandler.ts';
 import { loadConfig } from '../src/config.ts';
 import { newId } from '../src/ids.ts';
 import { openEventStore } from '../src/stores.ts';
+import { parseScriptArgs } from './lib/args.ts';
 
 process.umask(0o077);
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { revoke: { type: 'boolean', default: false } } });
+const { values, positionals, fail } = parseScriptArgs('Usage: npm run grant-auditor -- <userId> [--revoke]',
+  { revoke: { type: 'boolean', default: false } }, { positionals: true });
 const userId = positionals[0];
-if (positionals.length !== 1 || !/^[0-9a-f-]{36}$/i.test(userId ?? '')) {
-  console.error('Usage: npm run grant-auditor -- <userId> [--revoke]');
-  process.exit(2);
-}
+if (positionals.length !== 1 || !/^[0-9a-f-]{36}$/i.test(userId ?? '')) fail('Name one user by id (a UUID).');
 const eventStore = await openEventStore(loadConfig());
 try {
   const commands = new CommandHandler(eventStore, eventUpcaster);

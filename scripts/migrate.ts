@@ -8,9 +8,9 @@
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { EmbeddedSource } from '../src/migration/embeddedSource.ts';
+import { parseScriptArgs } from './lib/args.ts';
 import { EventStoreDbTarget, migrateEmbeddedLog, MigrationRefused, PostgresTarget, type MigrationProgress, type MigrationTarget } from '../src/migration/migrate.ts';
 
 const USAGE = `Usage: npm run migrate -- --to <url> [--from <storage dir>] [--schema <name>] [--batch-size <events>]
@@ -20,30 +20,11 @@ const USAGE = `Usage: npm run migrate -- --to <url> [--from <storage dir>] [--sc
   --schema      the PostgreSQL schema to create the tables in (default: DATABASE_SCHEMA, else public)
   --batch-size  events per transaction (default 1000)`;
 
-function usage(problem: string): never {
-  console.error(`${problem}\n${USAGE}`);
-  process.exit(2);
-}
-
 // Whatever this script creates is its user's alone, as for the server.
 process.umask(0o077);
-let values;
-try {
-  ({ values } = parseArgs({
-    strict: true,
-    allowPositionals: false,
-    options: {
-      to: { type: 'string' }, from: { type: 'string' }, schema: { type: 'string' }, 'batch-size': { type: 'string', default: '1000' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  }));
-} catch (error) {
-  usage((error as Error).message);
-}
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
+const { values, fail: usage } = parseScriptArgs(USAGE, {
+  to: { type: 'string' }, from: { type: 'string' }, schema: { type: 'string' }, 'batch-size': { type: 'string', default: '1000' },
+});
 const to = values.to ?? usage('--to is required');
 const isPostgres = /^postgres(ql)?:\/\/./.test(to);
 if (!isPostgres && !/^esdb(\+discover)?:\/\/./.test(to)) usage(`--to must be a postgres://, postgresql:// or esdb:// URL, not "${redact(to)}"`);

@@ -4,28 +4,26 @@
  *   npm run rebuild-projections -- --only users # one (repeat --only for several)
  *   npm run rebuild-projections -- --batch-size 10000  # events per transaction: faster, holds more in memory
  */
-import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { eventUpcaster } from '../commands/upcasters.ts';
 import { projectors } from '../projections/index.ts';
 import { loadConfig } from '../src/config.ts';
 import { DEFAULT_REBUILD_BATCH, rebuildProjections } from '../src/projection/rebuild.ts';
 import { openEventStore, openReadStore } from '../src/stores.ts';
+import { parseScriptArgs } from './lib/args.ts';
 
 // Whatever this script creates in the storage dir is the server user's alone, as for the server.
 process.umask(0o077);
-const { values } = parseArgs({ options: { only: { type: 'string', multiple: true }, 'batch-size': { type: 'string', default: String(DEFAULT_REBUILD_BATCH) } } });
+const { values, fail } = parseScriptArgs(`Usage: npm run rebuild-projections -- [--only <projector>]... [--batch-size <events>]
+  --only        rebuild this projector (and what it reads); repeat for several; default: every one
+                (${projectors.map((p) => p.name).join(', ')})
+  --batch-size  events per transaction (default ${DEFAULT_REBUILD_BATCH})`,
+{ only: { type: 'string', multiple: true }, 'batch-size': { type: 'string', default: String(DEFAULT_REBUILD_BATCH) } });
 const only = values.only ?? [];
 const batchSize = Number(values['batch-size']);
-if (!Number.isInteger(batchSize) || batchSize < 1) {
-  console.error(`--batch-size takes a positive whole number of events, not ${values['batch-size']}`);
-  process.exit(2);
-}
+if (!Number.isInteger(batchSize) || batchSize < 1) fail(`--batch-size takes a positive whole number of events, not ${values['batch-size']}`);
 const unknown = only.filter((name) => !projectors.some((projector) => projector.name === name));
-if (unknown.length > 0) {
-  console.error(`Unknown projector(s): ${unknown.join(', ')}. Known: ${projectors.map((p) => p.name).join(', ')}`);
-  process.exit(2);
-}
+if (unknown.length > 0) fail(`Unknown projector(s): ${unknown.join(', ')}. Known: ${projectors.map((p) => p.name).join(', ')}`);
 const selected = only.length > 0 ? projectors.filter((projector) => only.includes(projector.name)) : projectors;
 
 const config = loadConfig();

@@ -13,9 +13,13 @@ import { parseKeyring } from '../src/secrets/keyring.ts';
 import { rotateAll } from '../src/secrets/rotate.ts';
 import { SecretBox } from '../src/secrets/secretBox.ts';
 import { openSecretStore } from '../src/stores.ts';
+import { parseScriptArgs } from './lib/args.ts';
 
 // Whatever this script creates in the storage dir is the server user's alone, as for the server.
 process.umask(0o077);
+parseScriptArgs(`Usage: npm run rotate-secrets   (no options: the keys come from the environment)
+  e.g. ENCRYPTION_KEYS="k1:<old>,k2:<new>" ENCRYPTION_KEY_ID=k2 npm run rotate-secrets
+  Re-seals every stored secret that is not sealed with the current key.`, {});
 let config: Config;
 let box: SecretBox;
 try {
