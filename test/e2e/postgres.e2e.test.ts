@@ -57,7 +57,7 @@ postgresTest('with DATABASE_URL every feature keeps what instances share in Post
   // A file: its bytes under MEDIA_DIR (STORAGE_DIR/media by default), its index a row in PostgreSQL.
   const uploaded = await fetch(`${app.url}/api/media/upload?filename=note.txt`, { method: 'POST', headers: { ...auth(alice), 'content-type': 'text/plain' }, body: 'bytes on the shared volume' });
   t.is(uploaded.status, 201);
-  const media = (await uploaded.json()).media;
+  const media = ((await uploaded.json()) as { media: { id: string; sha256: string } }).media;
   t.is((await rows('SELECT count(*)::int AS n FROM $schema.events WHERE type = $1', ['MediaUploaded']))[0].n, 1);
   t.is((await rows('SELECT id FROM $schema.c_media_files WHERE id = $1', [media.id])).length, 1, 'the media index is a PostgreSQL table');
 
