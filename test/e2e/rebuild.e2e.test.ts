@@ -5,7 +5,9 @@ import { eventUpcaster } from '../../commands/upcasters.ts';
 import { feedProjector } from '../../projections/feed.ts';
 import { projectors } from '../../projections/index.ts';
 import { rebuildProjections } from '../../src/projection/rebuild.ts';
-import { registerUser, request, startTestApp, testEnv } from '../helpers/app.ts';
+import { CHECKPOINTS } from '../../src/projection/projector.ts';
+import { openEventStore, openReadStore } from '../../src/stores.ts';
+import { registerUser, request, startTestApp, testConfig, testEnv } from '../helpers/app.ts';
 
 const collections = ['users', 'groups', 'messages', 'group_messages', 'conversations', 'feed'];
 
@@ -65,11 +67,28 @@ test('npm run rebuild-projections -- --only users rebuilds from the log and prin
   }
 });
 
-test('npm run skip-event records an audited skip, once; bad input or a position with no event is refused', async (t) => {
+/**
+ * Puts `projector` where a held one stands: its checkpoint at the event before `position` (the runner keeps a held
+ * projector's checkpoint there while the others go on), as written with the server stopped.
+ */
+async function holdAt(storageDir: string, projector: string, position: number): Promise<void> {
+  const config = testConfig(storageDir);
+  const [eventStore, readStore] = [await openEventStore(config), await openReadStore(config)];
+  try {
+    const before = (await eventStore.readAll({ after: 0, maxCount: position })).filter((event) => event.position < position).at(-1);
+    await readStore.collection(CHECKPOINTS).updateOne({ _id: projector }, { $set: { position: before?.position ?? 0 } });
+  } finally {
+    await eventStore.close();
+    await readStore.close();
+  }
+}
+
+test('npm run skip-event records an audited skip of the event a projector is held at, once; bad input or a position with no event is refused', async (t) => {
   const app = await startTestApp();
   await populate(app.url);
   const position = await app.eventStore.headPosition();
   await app.stop();
+  await holdAt(app.storageDir, 'conversations', position);
   const run = (...args: string[]) => promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/skip-event.ts', ...args], {
     env: { ...process.env, ...testEnv(app.storageDir), NODE_ENV: 'test' },
   }).catch((error: { code: number; stdout: string; stderr: string }) => error);
@@ -89,4 +108,36 @@ test('npm run skip-event records an audited skip, once; bad input or a position 
   } finally {
     await app.stop();
   }
+});
+
+test('npm run skip-event refuses a projector that is not held at that position, saying what the skip would drop; --force records it and says so', async (t) => {
+  const app = await startTestApp();
+  const { a, b } = await populate(app.url);
+  const sent = await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'a real message' } });
+  const [sentEvent] = (await app.eventStore.readStream(`message-${sent.body.message.id}`));
+  const position = sentEvent!.position;
+  await app.stop();
+  const run = (...args: string[]) => promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/skip-event.ts', ...args], {
+    env: { ...process.env, ...testEnv(app.storageDir), NODE_ENV: 'test' },
+  }).then(({ stdout, stderr }) => ({ code: 0, stdout, stderr }), (error: { code: number; stdout: string; stderr: string }) => error);
+  t.teardown(() => app.dispose());
+
+  // A mistyped position: messages applied it long ago, nothing holds there.
+  const refused = await run('--projector', 'messages', '--position', String(position), '--reason', 'typo');
+  t.is(refused.code, 1, refused.stderr);
+  t.regex(refused.stderr, new RegExp(`messages is not held at position ${position}: it has applied up to position \\d+`));
+  t.regex(refused.stderr, new RegExp(`MessageSent on message-${sent.body.message.id}`));
+  t.regex(refused.stderr, /--force/);
+  const config = testConfig(app.storageDir);
+  const eventStore = await openEventStore(config);
+  t.deepEqual(await eventStore.readStream('projection-skips-messages'), [], 'nothing was recorded');
+  await eventStore.close();
+
+  const forced = await run('--projector', 'messages', '--position', String(position), '--reason', 'on purpose', '--force');
+  t.is(forced.code, 0, forced.stderr);
+  t.regex(forced.stdout, new RegExp(`--force: messages is not held at position ${position}.*\\n.*drops MessageSent on message-${sent.body.message.id}`));
+  t.regex(forced.stdout, new RegExp(`Recorded: messages skips MessageSent at position ${position}`));
+  const reopened = await openEventStore(config);
+  t.deepEqual((await reopened.readStream('projection-skips-messages')).map((event) => (event.data as { position: number }).position), [position]);
+  await reopened.close();
 });
