@@ -81,7 +81,7 @@ export class EndToEnd {
    * Its secret half stays here, so what was encrypted with it can still be opened.
    */
   async retire(keyId: string): Promise<void> {
-    await this.client.api.request('delete', '/api/users/encryption-key/{keyId}', { params: { keyId } });
+    await this.client.api.request('delete', '/api/users/encryption-key', { query: { keyId } });
     this.keys = this.keys.map((key) => (key.keyId === keyId ? { ...key, retired: true } : key));
     await this.save();
   }

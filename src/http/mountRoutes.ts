@@ -6,6 +6,7 @@ import { RateLimitExceeded } from '../rateLimit/tokenBuckets.ts';
 import { ValidationError } from '../../commands/shared/errors.ts';
 import { parse } from '../validation.ts';
 import { setRateLimitHeaders } from './rateLimitHeaders.ts';
+import { bodyIsOptional } from '../api/openapi.ts';
 import { koaPath, type AnyRoute } from './routeTable.ts';
 
 export interface MountDeps {
@@ -25,6 +26,7 @@ export interface MountDeps {
 export function mountRoutes(routes: readonly AnyRoute[], { authenticator, rateLimits, caughtUp }: MountDeps): Router {
   const router = new Router();
   for (const route of routes) {
+    const absentBody = bodyIsOptional(route) ? {} : undefined;
     router[route.method](koaPath(route.path), async (ctx: Context) => {
       const bearer = route.auth === true || (route.auth === 'bearer-or-media-token' && ctx.get('authorization') !== '');
       const principal = bearer ? await authenticator.authenticate(bearerToken(ctx.get('authorization') || undefined)) : null;
@@ -33,7 +35,7 @@ export function mountRoutes(routes: readonly AnyRoute[], { authenticator, rateLi
       const params = route.params ? parse(route.params, ctx.params) : {};
       const query = route.query ? parse(route.query, ctx.query) : {};
       if (!route.body && !route.rawBody) refuseBody(ctx);
-      const body = route.body ? parse(route.body, ctx.request.body) : {};
+      const body = route.body ? parse(route.body, ctx.request.body ?? absentBody) : {};
       if (principal && caughtUp && !route.answersWhenDurable) await caughtUp();
       const reply = await route.handle({
         params,

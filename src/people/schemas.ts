@@ -1,16 +1,11 @@
 import { z } from 'zod';
-import { id, queryInteger } from '../validation.ts';
-
-/** A display text: NFC, trimmed, no control characters (they hide or reorder what others read). */
-export const displayText = (min: number, max: number) => z.string()
-  .transform((value) => value.normalize('NFC').trim())
-  .pipe(z.string().min(min).max(max).refine((value) => !/\p{Cc}/u.test(value), 'No control characters'));
+import { displayText, id, queryInteger, usernameInput } from '../validation.ts';
 
 const nickname = displayText(1, 64).nullable();
 
 export const addContactSchema = z.strictObject({
   userId: id.optional(),
-  username: z.string().trim().toLowerCase().pipe(z.string().regex(/^[a-z0-9_]{3,30}$/)).optional(),
+  username: usernameInput().optional(),
   nickname: nickname.optional(),
 }).refine((value) => (value.userId === undefined) !== (value.username === undefined), { message: 'Give exactly one of userId and username', path: ['userId'] })
   .meta({ description: 'Exactly one of `userId` and `username`.' });
@@ -45,5 +40,5 @@ export const publishKeySchema = z.strictObject({
 }).meta({ id: 'PublishKey', examples: [{ keyId: 'k1', publicKey: 'hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=' }] });
 
 export const searchUsersSchema = z.strictObject({
-  q: z.string().trim().toLowerCase().pipe(z.string().regex(/^[a-z0-9_]{3,30}$/, 'At least 3 of a-z 0-9 _ (a username prefix)')),
+  q: usernameInput('At least 3 of a-z 0-9 _ (a username prefix)'),
 });

@@ -2,8 +2,32 @@ import { z } from 'zod';
 import { windowSeconds, type RateLimitPolicy } from '../rateLimit/policies.ts';
 import { CLIENT_FRAMES, CLOSE, FRAME_ID, LIMITS, SERVER_FRAMES, WS_PATH } from './protocol.ts';
 
-const jsonSchema = (schema: z.ZodType, io: 'input' | 'output') =>
-  z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any' });
+type JsonSchema = { [keyword: string]: unknown };
+const SCHEMAS_REF = '#/components/schemas/';
+
+/**
+ * A payload as JSON Schema draft-07 (what an AsyncAPI Schema object extends), its named models (`.meta({ id })`) moved
+ * to `components.schemas` and referenced there: a `#/definitions/...` reference inside a message would be read against
+ * the whole AsyncAPI document, where nothing is. A name taken by another shape (a model's input and output forms
+ * differ) gets the direction as a suffix.
+ */
+function payloadSchema(schema: z.ZodType, io: 'input' | 'output', schemas: Record<string, JsonSchema>): JsonSchema {
+  const { $schema: _draft, definitions = {}, ...payload } = z.toJSONSchema(schema, { target: 'draft-07', io, unrepresentable: 'any' }) as JsonSchema
+    & { definitions?: Record<string, JsonSchema> };
+  const names = new Map(Object.keys(definitions).map((name) => [name, name]));
+  const relink = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(relink);
+    if (node === null || typeof node !== 'object') return node;
+    return Object.fromEntries(Object.entries(node).map(([key, value]) => [key,
+      key === '$ref' && typeof value === 'string' && value.startsWith('#/definitions/') ? `${SCHEMAS_REF}${names.get(value.slice('#/definitions/'.length))}` : relink(value)]));
+  };
+  for (const [name, definition] of Object.entries(definitions)) {
+    const taken = schemas[name] !== undefined && JSON.stringify(schemas[name]) !== JSON.stringify(relink(definition));
+    if (taken) names.set(name, `${name}${io === 'input' ? 'Input' : 'Output'}`);
+  }
+  for (const [name, definition] of Object.entries(definitions)) schemas[names.get(name)!] = relink(definition) as JsonSchema;
+  return relink(payload) as JsonSchema;
+}
 
 /** The whole frame: the payload's fields (of each of its forms) with `type` and `id`. */
 function withEnvelope(payload: z.ZodObject | z.ZodUnion<readonly z.ZodObject[]>, envelope: z.core.$ZodLooseShape): z.ZodType {
@@ -12,45 +36,49 @@ function withEnvelope(payload: z.ZodObject | z.ZodUnion<readonly z.ZodObject[]>,
 }
 
 /**
- * The socket protocol as an AsyncAPI 3.0 document, generated from the schemas in protocol.ts: what the server
+ * The socket protocol as an AsyncAPI 3.1 document, generated from the schemas in protocol.ts: what the server
  * receives (client frames, with the rate-limit policy each is charged to) and what it sends, plus close codes
- * and limits. Served at `/asyncapi.json`.
+ * and limits. Served at `/asyncapi.json`. A client frame and a server frame may share a type (`typing`,
+ * `call.signal`: the client's names whom it is for, the server's whom it is from), so messages are keyed by direction:
+ * `client.<type>` and `server.<type>`, each named by its type.
  */
 export function asyncApiDocument(policies: readonly RateLimitPolicy[], version: string): Record<string, unknown> {
   const messages: Record<string, unknown> = {};
+  const schemas: Record<string, JsonSchema> = {};
   const operations: Record<string, unknown> = {};
   const policyOf = (name: string | null) => policies.find((policy) => policy.name === name);
   const frameId = z.string().regex(FRAME_ID).optional();
+  const inChannel = (key: string) => ({ $ref: `#/channels/socket/messages/${key}` });
 
+  const serverMessage = (type: string, schema: z.ZodType, summary?: string) => {
+    messages[`server.${type}`] = { name: type, title: `${type} (server to client)`, ...(summary ? { summary } : {}), payload: payloadSchema(schema, 'output', schemas) };
+    return `server.${type}`;
+  };
   for (const [type, spec] of Object.entries(CLIENT_FRAMES)) {
     const policy = policyOf(spec.policy);
-    messages[type] = {
+    messages[`client.${type}`] = {
       name: type,
+      title: `${type} (client to server)`,
       summary: spec.description,
-      payload: jsonSchema(withEnvelope(spec.payload, { type: z.literal(type), id: frameId }), 'input'),
+      payload: payloadSchema(withEnvelope(spec.payload, { type: z.literal(type), id: frameId }), 'input', schemas),
       ...(policy ? { 'x-rate-limit-policy': { name: policy.name, burst: policy.burst, windowSeconds: windowSeconds(policy) } } : {}),
     };
+    // `ai.send` is acked by a frame of its own (`ai.send.ok`, among the server frames), sent while the reply streams.
+    const reply = spec.reply ? serverMessage(`${type}.ok`, spec.reply.extend({ type: z.literal(`${type}.ok`), id: frameId }), `The answer to \`${type}\``)
+      : `${type}.ok` in SERVER_FRAMES ? `server.${type}.ok` : null;
     operations[`receive.${type}`] = {
       action: 'receive',
       channel: { $ref: '#/channels/socket' },
-      messages: [{ $ref: `#/channels/socket/messages/${type}` }],
-      ...(spec.reply ? { reply: { channel: { $ref: '#/channels/socket' }, messages: [{ $ref: `#/channels/socket/messages/${type}.ok` }] } } : {}),
+      messages: [inChannel(`client.${type}`)],
+      ...(reply ? { reply: { channel: { $ref: '#/channels/socket' }, messages: [inChannel(reply)] } } : {}),
     };
-    if (spec.reply) {
-      messages[`${type}.ok`] = {
-        name: `${type}.ok`,
-        summary: `The answer to \`${type}\``,
-        payload: jsonSchema(spec.reply.extend({ type: z.literal(`${type}.ok`), id: frameId }), 'output'),
-      };
-    }
   }
   for (const [type, schema] of Object.entries(SERVER_FRAMES)) {
-    messages[type] = { name: type, payload: jsonSchema(schema, 'output') };
-    operations[`send.${type}`] = { action: 'send', channel: { $ref: '#/channels/socket' }, messages: [{ $ref: `#/channels/socket/messages/${type}` }] };
+    operations[`send.${type}`] = { action: 'send', channel: { $ref: '#/channels/socket' }, messages: [inChannel(serverMessage(type, schema))] };
   }
 
   return {
-    asyncapi: '3.0.0',
+    asyncapi: '3.1.0',
     info: {
       title: 'LetsApp socket protocol',
       version,
@@ -62,12 +90,13 @@ export function asyncApiDocument(policies: readonly RateLimitPolicy[], version: 
     channels: {
       socket: {
         address: WS_PATH,
-        messages: Object.fromEntries(Object.keys(messages).map((name) => [name, { $ref: `#/components/messages/${name}` }])),
+        messages: Object.fromEntries(Object.keys(messages).map((key) => [key, { $ref: `#/components/messages/${key}` }])),
       },
     },
     operations,
     components: {
       messages,
+      schemas,
       securitySchemes: { token: { type: 'httpApiKey', name: 'token', in: 'query', description: 'The access token from /auth/login' } },
     },
     'x-close-codes': CLOSE,

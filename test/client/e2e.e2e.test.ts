@@ -128,7 +128,7 @@ test('a retired key is no longer encrypted to, and what was encrypted with it st
   t.truthy(profile.body.user.encryptionKeys.find((key: { keyId: string }) => key.keyId === newer).retiredAt);
   t.is(await bob.e2e.decrypt(before), 'to the old key');
   t.is(await bob.e2e.decrypt(after), 'after retiring the newer key');
-  t.is((await request(app.url, 'DELETE', '/api/users/encryption-key/no-such-key', { token: bob.token })).status, 404);
+  t.is((await request(app.url, 'DELETE', '/api/users/encryption-key?keyId=no-such-key', { token: bob.token })).status, 404);
 });
 
 test('a user retires only their own keys: another user\'s key id is a 404 and that key stays in use', async (t) => {
@@ -136,13 +136,27 @@ test('a user retires only their own keys: another user\'s key id is a 404 and th
   t.teardown(() => app.dispose());
   const [ada, bob] = [await person(t, app), await person(t, app)];
   const adaKey = ada.e2e.current.keyId;
-  const denied = await request(app.url, 'DELETE', `/api/users/encryption-key/${adaKey}`, { token: bob.token });
+  const denied = await request(app.url, 'DELETE', `/api/users/encryption-key?keyId=${adaKey}`, { token: bob.token });
   t.is(denied.status, 404);
   t.is(denied.body.error.code, 'not_found');
-  const unauthenticated = await request(app.url, 'DELETE', `/api/users/encryption-key/${adaKey}`);
+  const unauthenticated = await request(app.url, 'DELETE', `/api/users/encryption-key?keyId=${adaKey}`);
   t.is(unauthenticated.status, 401);
   const profile = await request(app.url, 'GET', `/api/users/${ada.id}`, { token: bob.token });
   t.falsy(profile.body.user.encryptionKeys.find((key: { keyId: string }) => key.keyId === adaKey).retiredAt);
-  const bad = await request(app.url, 'DELETE', '/api/users/encryption-key/has%20space', { token: bob.token });
+  const bad = await request(app.url, 'DELETE', '/api/users/encryption-key?keyId=has%20space', { token: bob.token });
   t.is(bad.status, 400);
+});
+
+test('a key may be named like any other path segment: `api-key` is retired as a key, not taken for the Gemini key route', async (t) => {
+  const app = await startTestApp();
+  t.teardown(() => app.dispose());
+  const ada = await person(t, app);
+  const published = await request(app.url, 'PUT', '/api/users/encryption-key',
+    { token: ada.token, body: { keyId: 'api-key', publicKey: 'hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=' } });
+  t.is(published.status, 200);
+  const retired = await request(app.url, 'DELETE', '/api/users/encryption-key?keyId=api-key', { token: ada.token });
+  t.is(retired.status, 200);
+  t.truthy(retired.body.profile.encryptionKeys.find((key: { keyId: string }) => key.keyId === 'api-key').retiredAt);
+  const last = (await app.eventStore.readStream(`user-${ada.id}`)).at(-1)!;
+  t.like(last, { type: 'EncryptionKeyRetired', data: { userId: ada.id, keyId: 'api-key' } });
 });

@@ -7,7 +7,7 @@
  * The document
  *   - is valid OpenAPI 3.1 (@seriousme/openapi-schema-validator), every `$ref` resolves, operation ids are unique,
  *     every `{param}` of a path is a documented required path parameter;
- *   - every operation documents a 2xx, and every error status answers the shared `Error` schema;
+ *   - every operation documents a 2xx, and every error status answers the shared `Error` schema (a HEAD: no body);
  *   - a request body is JSON, or a file (multipart with one required part, or raw).
  *
  * Every response to every request below (positive, negative, wrong token, stateful) passes these checks:
@@ -20,8 +20,10 @@
  *                                 events its description names, an `error` event's data an Error; any other body (a
  *                                 downloaded file, a page) is binary: status and Content-Type only;
  *   error_code_conformance        an error's `code` is one the operation's documentation names for that status;
- *   rate-limit headers            where documented, `RateLimit: "<policy>";r=<int>;t=<int>;pk=:<base64>:` and
- *                                 `RateLimit-Policy: "<policy>";q=<int>;w=<int>`, naming the operation's policy.
+ *   header_conformance            every header documented as required is there (`X-Request-Id` on every answer, the
+ *                                 rate-limit headers on a 2xx or 429); where present, `RateLimit:
+ *                                 "<policy>";r=<int>;t=<int>;pk=:<base64>:` and `RateLimit-Policy: "<policy>";q=<int>;w=<int>`,
+ *                                 naming the operation's policy.
  *
  * Positive cases: path, query and body generated valid by the document, ids mostly real (users registered for the
  *   test, a group they are in, messages they sent, files they uploaded: a sender's own as attachments) and sometimes
@@ -323,16 +325,18 @@ function conformance(operation: Operation, answer: Answer): string[] {
     const code = answer.json.error.code;
     if (codes.length > 0 && !codes.includes(code as string)) problems.push(`error_code_conformance: ${status} \`${String(code)}\` is not among the documented ${codes.join(', ')}`);
   }
-  const policy = operation.op['x-rate-limit-policy'];
-  if (documented.headers && 'RateLimit' in documented.headers) {
-    const match = RATE_LIMIT.exec(answer.headers.get('ratelimit') ?? '');
-    if (!match) problems.push(`RateLimit header missing or malformed on ${status}: ${answer.headers.get('ratelimit')}`);
-    else if (policy !== undefined && match[1] !== policy) problems.push(`RateLimit names policy ${match[1]}, the operation documents ${policy}`);
+  // A header documented as required is on the answer; a documented one that is optional is well-formed when present.
+  const headers = Object.entries(documented.headers ?? {}).map(([name, header]) => [name, deref(doc, header as { required?: boolean })] as const);
+  for (const [name, header] of headers) {
+    if (header.required === true && answer.headers.get(name) === null) problems.push(`header ${name} is required on ${status} and missing`);
   }
-  if (documented.headers && 'RateLimit-Policy' in documented.headers) {
-    const match = RATE_LIMIT_POLICY.exec(answer.headers.get('ratelimit-policy') ?? '');
-    if (!match) problems.push(`RateLimit-Policy header missing or malformed on ${status}: ${answer.headers.get('ratelimit-policy')}`);
-    else if (policy !== undefined && match[1] !== policy) problems.push(`RateLimit-Policy names policy ${match[1]}, the operation documents ${policy}`);
+  const policy = operation.op['x-rate-limit-policy'];
+  for (const [name, format] of [['RateLimit', RATE_LIMIT], ['RateLimit-Policy', RATE_LIMIT_POLICY]] as const) {
+    if (!headers.some(([documentedName]) => documentedName === name)) continue;
+    const value = answer.headers.get(name);
+    const match = value === null ? null : format.exec(value);
+    if (value !== null && !match) problems.push(`${name} header malformed on ${status}: ${value}`);
+    else if (match && policy !== undefined && match[1] !== policy) problems.push(`${name} names policy ${match[1]}, the operation documents ${policy}`);
   }
   return problems;
 }
@@ -911,6 +915,11 @@ test.serial('the document is valid OpenAPI 3.1, its $refs resolve, and each oper
     t.true(statuses.some((s) => /^2/.test(s)), `${operation.label} documents a 2xx`);
     for (const status of statuses.filter((s) => /^[45]/.test(s))) {
       const content = operation.op.responses[status]!.content ?? {};
+      if (operation.method === 'HEAD') {
+        t.deepEqual(content, {}, `${operation.label} ${status} has no body`);
+        t.true(documentedCodes(operation.op.responses[status]!).length > 0, `${operation.label} ${status} names its error codes`);
+        continue;
+      }
       t.deepEqual(Object.keys(content), ['application/json'], `${operation.label} ${status} is JSON`);
       t.is((content['application/json']?.schema as Json | undefined)?.$ref, ERROR_REF, `${operation.label} ${status} answers Error`);
       t.true(documentedCodes(operation.op.responses[status]!).length > 0, `${operation.label} ${status} names its error codes`);

@@ -84,6 +84,24 @@ test('unanswered calls ring out as missed on both sides; rejecting ends a direct
   t.like(await caller.next((f) => f.type === 'call.ended' && f.callId === second.id), { reason: 'rejected' });
 });
 
+test('hanging up takes no body, as rejecting does: none, or an empty one, ends the call as a hangup', async (t) => {
+  const [alice, bob] = [await registerUser(app.url), await registerUser(app.url)];
+  const [caller, callee] = [await device(alice), await device(bob)];
+  t.teardown(() => [caller, callee].forEach((s) => s.close()));
+  const withoutBody = { label: 'no body at all', headers: {}, raw: undefined };
+  const emptyJson = { label: 'an empty JSON body', headers: { 'content-type': 'application/json' }, raw: '' };
+  for (const { label, headers, raw } of [withoutBody, emptyJson]) {
+    const call = (await api(alice, 'POST', '/api/calls/initiate', { calleeId: bob.user.id, media: 'audio' })).body.call;
+    t.is((await api(bob, 'POST', `/api/calls/${call.id}/answer`, { connectionId: callee.connectionId })).status, 200);
+    const ended = await request(app.url, 'POST', `/api/calls/${call.id}/end`, { token: alice.accessToken, headers, ...(raw === undefined ? {} : { raw }) });
+    t.is(ended.status, 200, label);
+    t.like(ended.body.call, { state: 'ended', reason: 'hangup', outcome: 'answered' }, label);
+    const events = await app.eventStore.readStream(`call-${call.id}`);
+    t.deepEqual(events.map((event) => event.type), ['CallInitiated', 'CallAnswered', 'CallEnded'], label);
+    t.like(events.at(-1)!.data, { callId: call.id, reason: 'hangup', endedBy: alice.user.id }, label);
+  }
+});
+
 test('glare: calling someone who is calling you finds their call; a block refuses the call either way', async (t) => {
   const [alice, bob, carol] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
   const first = (await api(alice, 'POST', '/api/calls/initiate', { calleeId: bob.user.id, media: 'audio' })).body.call;

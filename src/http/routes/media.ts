@@ -41,6 +41,9 @@ const downloadQuery = z.strictObject({
   size: z.enum(['512', '128', '48']).optional().meta({ description: 'A profile picture\'s square variant' }),
 });
 const BINARY = ['*/*'];
+/** A raw body is read as the file whatever its Content-Type says (the bytes decide), except JSON and forms: 415. */
+const RAW_FILE_TYPES = ['application/octet-stream', 'image/*'];
+const RAW_FILE = 'Multipart with one part `file`, or the file as the raw body under any Content-Type but JSON and forms (the type is sniffed from the bytes).';
 
 /** Files under /api/media, and the profile picture. */
 export function mediaRoutes({ media: files, profiles, tokens, clock }: MediaRouteDeps) {
@@ -59,7 +62,7 @@ export function mediaRoutes({ media: files, profiles, tokens, clock }: MediaRout
         + 'decides the size limit; images are re-encoded (EXIF and GPS gone); MP4, QuickTime and M4A lose their metadata boxes (location, '
         + 'device). SVG, HTML, HEIC and unknown types: 415.',
       query: uploadQuery,
-      rawBody: { contentTypes: ['multipart/form-data', 'application/octet-stream'], description: 'The file' },
+      rawBody: { contentTypes: ['multipart/form-data', ...RAW_FILE_TYPES, 'audio/*', 'video/*', 'text/plain', 'application/pdf'], description: RAW_FILE },
       responses: {
         201: { description: 'Stored', schema: z.strictObject({ media }) },
         200: { description: 'A retry with the same clientUploadId: the first upload', schema: z.strictObject({ media }) },
@@ -143,7 +146,7 @@ export function mediaRoutes({ media: files, profiles, tokens, clock }: MediaRout
       method: 'post', path: '/api/users/profile-picture', operationId: 'setProfilePicture', tag: 'people', auth: true, rateLimit: 'upload',
       summary: 'Upload a new profile picture (an image; square 512, 128 and 48 px variants are made)',
       description: 'As /api/media/upload. Served by GET /api/media/{id}?size=; shown per the `avatar` privacy setting.',
-      rawBody: { contentTypes: ['multipart/form-data', 'application/octet-stream'], description: 'The image' },
+      rawBody: { contentTypes: ['multipart/form-data', ...RAW_FILE_TYPES], description: `The image. ${RAW_FILE}` },
       responses: { 200: { description: 'The profile with its new picture', schema: z.strictObject({ profile: ownProfile }) } },
       errors: ['extension_mismatch', 'image_too_large', 'invalid_image', 'quota_exceeded', 'busy', 'concurrency_conflict'],
       handle: async ({ principal, ctx }) => {

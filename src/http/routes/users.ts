@@ -47,14 +47,16 @@ export function userRoutes({ profiles, clock }: UserRouteDeps) {
       handle: async ({ principal, body, ctx }) => reply(200, { profile: await profiles.publishKey(principal.userId, body, meta(ctx)) }),
     }),
     route({
-      method: 'delete', path: '/api/users/encryption-key/{keyId}', operationId: 'retireEncryptionKey', tag: 'people', auth: true, rateLimit: 'profile',
+      // The key id in the query: under `/api/users/encryption-key/{keyId}` a key named `api-key` was also the path of
+      // `/api/users/{userId}/api-key`, and which operation ran depended on the order the routes were registered in.
+      method: 'delete', path: '/api/users/encryption-key', operationId: 'retireEncryptionKey', tag: 'people', auth: true, rateLimit: 'profile',
       summary: 'Retire one of your end-to-end encryption keys',
       description: 'Others stop encrypting to it; it stays on your profile (with `retiredAt`) so the messages already encrypted with it '
         + 'can still be opened. At most 20 keys are in use at once; retiring one makes room for a rotation.',
-      params: z.strictObject({ keyId: publishKeySchema.shape.keyId }),
+      query: z.strictObject({ keyId: publishKeySchema.shape.keyId }),
       responses: { 200: { description: 'The profile with its keys', schema: ownProfileReply } },
       errors: ['not_found', 'concurrency_conflict'],
-      handle: async ({ principal, params, ctx }) => reply(200, { profile: await profiles.retireKey(principal.userId, params.keyId, meta(ctx)) }),
+      handle: async ({ principal, query, ctx }) => reply(200, { profile: await profiles.retireKey(principal.userId, query.keyId, meta(ctx)) }),
     }),
     route({
       method: 'get', path: '/api/users/search', operationId: 'searchUsers', tag: 'people', auth: true, rateLimit: 'search',
