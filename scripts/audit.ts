@@ -8,7 +8,7 @@
  *   npm run audit -- actor <userId> [--from <ISO|position>] [--to <ISO|position>] [--raw]
  *   npm run audit -- correlation <id> [--from <ISO|position>] [--to <ISO|position>] [--raw]
  *   npm run audit -- at <ISO time|position> --collection <name> [--filter '<json>']
- *   npm run audit -- export [--from <ISO|position>] [--to <ISO|position>] > events.jsonl
+ *   npm run -s audit -- export [--from <ISO|position>] [--to <ISO|position>] > events.jsonl   (-s: no npm banner in the file)
  *   npm run audit -- verify [--anchor head.json]  recomputes the embedded log's hash chain (src/eventstore/chainHash.ts)
  *                                                 and checks it against its anchor (src/eventstore/anchor.ts)
  *   npm run audit -- anchor                       prints the newest head, signed, to keep elsewhere
@@ -45,6 +45,8 @@ import { anchorFileOf, openEventStore } from '../src/stores.ts';
 import { parseScriptArgs } from './lib/args.ts';
 
 const COLLECTIONS = collectionsOf(projectors);
+/** A line of a file given to verify-file that is not an exported event; declared before the commands run. */
+class NotAnExportedEvent extends Error {}
 const USAGE = `Usage: npm run audit -- <command> [options]
   stream <stream> [--raw]                          every event of a stream, in order
   entity <${ENTITY_KINDS.join('|')}> <id> [--raw]      every event of that entity's stream
@@ -53,7 +55,7 @@ const USAGE = `Usage: npm run audit -- <command> [options]
   correlation <id> [--from ...] [--to ...] [--raw] every event of one request
   at <ISO time|position> --collection <name> [--filter '<json>']
                                                    a read collection as it was then (replayed into a temporary store)
-  export [--from ...] [--to ...] > events.jsonl    every event as stored, one JSON line each
+  export [--from ...] [--to ...] > events.jsonl    every event as stored, one JSON line each (npm run -s: no banner)
   verify [--anchor <head.json>]                    recompute the embedded log's hash chain, naming the first break, and
                                                    check it against its anchor (and a head kept elsewhere): a
                                                    recomputed or cut-short log fails too
@@ -290,14 +292,46 @@ function printAnchor(): number {
  * digests the chain covers (data that was redacted is checked by its digest only).
  */
 async function verifyFile(file: string): Promise<number> {
+  try {
+    return await verifyLines(file);
+  } catch (error) {
+    if (!(error instanceof NotAnExportedEvent) && !(error as NodeJS.ErrnoException).code) throw error;
+    console.error(error instanceof NotAnExportedEvent ? error.message : `Cannot read ${file}: ${(error as Error).message}`);
+    return 1;
+  }
+}
+
+interface ExportLine {
+  position: number; stream: string; revision: number; type: string; data: unknown; metadata: unknown;
+  dataSha256?: string; metadataSha256?: string; chainHash?: string;
+}
+
+/** One line of an export, or a failure naming the line (npm's banner, when the export was taken without `-s`). */
+function exportLine(file: string, number: number, text: string): ExportLine {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  const line = value as Partial<ExportLine> | null | undefined;
+  if (line && typeof line === 'object' && !Array.isArray(line) && typeof line.position === 'number' && typeof line.stream === 'string'
+    && typeof line.revision === 'number' && typeof line.type === 'string') return line as ExportLine;
+  const start = text.length > 40 ? `${text.slice(0, 40)}…` : text;
+  throw new NotAnExportedEvent(`Line ${number} of ${file} is not an exported event (it starts ${JSON.stringify(start)}). `
+    + 'Take the export with npm run -s audit -- export > events.jsonl (without -s, npm writes its banner into the file), or remove that line.');
+}
+
+async function verifyLines(file: string): Promise<number> {
   const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
   let previous: string | null = null;
   let count = 0;
+  let number = 0;
   let breakAt: number | null = null;
   for await (const text of lines) {
+    number++;
     if (text.trim() === '') continue;
-    const line = JSON.parse(text) as { position: number; stream: string; revision: number; type: string; data: unknown; metadata: unknown;
-      dataSha256?: string; metadataSha256?: string; chainHash?: string };
+    const line = exportLine(file, number, text);
     count++;
     if (!line.dataSha256 || !line.metadataSha256 || !line.chainHash) {
       console.error('This export has no chain hashes (it was not taken from the embedded log).');

@@ -1,7 +1,7 @@
 import test from 'ava';
 import Database from 'better-sqlite3';
 import { execFile } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { eventUpcaster } from '../../commands/upcasters.ts';
@@ -252,6 +252,36 @@ test.serial('an export carries its chain: verify-file holds on it whole, and nam
   const { code, stdout: verdict } = await audit('verify-file', file, '--json');
   t.is(code, 1);
   t.like(JSON.parse(verdict), { intact: false, breakAt: lines[edited].position });
+});
+
+test.serial('npm run -s audit -- export, as the README shows it, writes only JSON Lines; verify-file names a line that is not an event instead of throwing', async (t) => {
+  t.regex(readFileSync('README.md', 'utf8'), /`npm run -s audit -- export( \[[^\]]*\])? > events\.jsonl`/);
+  const npm = await promisify(execFile)('npm', ['run', '-s', 'audit', '--', 'export'], {
+    env: { ...process.env, ...testEnv(history.dir), NODE_ENV: 'test' }, maxBuffer: 64 * 1024 * 1024,
+  });
+  const scratch = tempDir('letsapp-audit-export-');
+  t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
+  const file = join(scratch, 'events.jsonl');
+  writeFileSync(file, npm.stdout);
+  t.like(await auditJson('verify-file', file), { intact: true, events: history.events.length });
+
+  // What `npm run audit -- export > events.jsonl` (without -s) writes: npm's banner before the events.
+  writeFileSync(file, `\n> letsapp@0.1.0 audit\n> tsx scripts/audit.ts export\n\n${npm.stdout}`);
+  const banner = await audit('verify-file', file);
+  t.is(banner.code, 1);
+  t.regex(banner.stderr, /^Line 2 of .*events\.jsonl is not an exported event \(it starts "> letsapp@0\.1\.0 audit"\)/);
+  t.regex(banner.stderr, /npm run -s audit -- export/);
+  t.notRegex(banner.stderr, /^\s+at .+:\d+:\d+\)?$/m, 'no stack trace');
+
+  // JSON that is not an event, and a file that is not there: named too.
+  writeFileSync(file, `${npm.stdout.split('\n')[0]}\n[1, 2]\n`);
+  const notEvent = await audit('verify-file', file);
+  t.is(notEvent.code, 1);
+  t.regex(notEvent.stderr, /^Line 2 of .*events\.jsonl is not an exported event/);
+  const missing = await audit('verify-file', join(scratch, 'nope.jsonl'));
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /^Cannot read .*nope\.jsonl: ENOENT/);
+  t.notRegex(missing.stderr, /^\s+at .+:\d+:\d+\)?$/m, 'no stack trace');
 });
 
 test.serial('no output of any command contains a password hash', (t) => {
