@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseRateLimits, type RateLimitPolicy } from './rateLimit/policies.ts';
 import type { PresenceSettings } from './presence/presenceService.ts';
@@ -133,9 +133,14 @@ function privateStorageDir(path: string, warn: (message: string) => void): strin
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
   const mode = statSync(dir).mode & 0o777;
   if ((mode & 0o077) !== 0) {
-    // A checkout's ./storage comes with the umask's 0755: tighten it rather than leave it readable.
+    // A checkout's ./storage comes with the umask's 0755: tightened before anything is written, that is no
+    // finding; data that sat in a dir others could enter is, and is reported.
     chmodSync(dir, 0o700);
-    warn(`STORAGE_DIR ${dir} was open to other users (mode ${mode.toString(8)}): changed it to 700`);
+    const data = readdirSync(dir).filter((name) => name !== '.gitkeep');
+    if (data.length > 0) {
+      const named = `${data.slice(0, 3).join(', ')}${data.length > 3 ? `, and ${data.length - 3} more` : ''}`;
+      warn(`STORAGE_DIR ${dir} holds data (${named}) and was open to other users (mode ${mode.toString(8)}): changed it to 700`);
+    }
   }
   return dir;
 }

@@ -62,14 +62,30 @@ test('NODE_ENV is production, development or test; any other spelling refuses to
   t.is(loadConfig({ NODE_ENV: 'test', STORAGE_DIR: tempDir() }, () => undefined).nodeEnv, 'test');
 });
 
-test('an existing storage dir open to others is tightened to 0700, with a warning', (t) => {
+const keys = { JWT_SECRET_KEY: 'x'.repeat(40), ENCRYPTION_KEY: Buffer.alloc(32).toString('base64'), AUDIT_ANCHOR_KEY: 'y'.repeat(40) };
+
+test('a fresh clone\'s storage dir (0755 from git, only .gitkeep) is tightened to 0700 without a warning', (t) => {
+  const dir = join(tempDir(), 'storage');
+  mkdirSync(dir, { mode: 0o755 });
+  chmodSync(dir, 0o755);
+  writeFileSync(join(dir, '.gitkeep'), '');
+  const warnings: string[] = [];
+  loadConfig({ STORAGE_DIR: dir, ...keys }, (message) => warnings.push(message));
+  t.is(statSync(dir).mode & 0o777, 0o700);
+  t.deepEqual(warnings, []);
+});
+
+test('a storage dir that holds data and was open to others is tightened to 0700, with a warning that the data was exposed', (t) => {
   const dir = join(tempDir(), 'open');
   mkdirSync(dir, { mode: 0o755 });
   chmodSync(dir, 0o755);
+  writeFileSync(join(dir, '.gitkeep'), '');
+  writeFileSync(join(dir, 'events.sqlite'), 'data');
   const warnings: string[] = [];
-  loadConfig({ STORAGE_DIR: dir, JWT_SECRET_KEY: 'x'.repeat(40), ENCRYPTION_KEY: Buffer.alloc(32).toString('base64') }, (message) => warnings.push(message));
+  loadConfig({ STORAGE_DIR: dir, ...keys }, (message) => warnings.push(message));
   t.is(statSync(dir).mode & 0o777, 0o700);
-  t.true(warnings.some((message) => /was open to other users.*changed it to 700/.test(message)), warnings.join());
+  t.is(warnings.length, 1, warnings.join());
+  t.regex(warnings[0]!, /STORAGE_DIR .*open holds data \(events\.sqlite\) and was open to other users \(mode 755\): changed it to 700/);
 });
 
 test('a storage dir the server creates is 0700; an existing secrets.json others can read is refused', (t) => {
