@@ -247,6 +247,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       // Built on first request, from the same table that registered the handlers.
       openApi: () => (openApi ??= openApiDocument(routes, config.rateLimits, API_VERSION) as unknown as Record<string, unknown>),
       asyncApi: () => (asyncApi ??= asyncApiDocument(config.rateLimits, API_VERSION)),
+      demoEnabled: config.demoEnabled,
     }),
     ...authRoutes({ auth, clock }),
     ...messageRoutes({ messaging, clock }),

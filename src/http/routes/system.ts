@@ -11,6 +11,8 @@ export interface SystemRouteDeps {
   /** Built from the whole route table, including these routes. */
   openApi: () => Record<string, unknown>;
   asyncApi: () => Record<string, unknown>;
+  /** Whether `/demo` is served (`DEMO_ENABLED`): the front page links to it only then. */
+  demoEnabled: boolean;
 }
 
 const DOCS_ASSETS = { 'swagger-ui.css': 'text/css; charset=utf-8', 'swagger-ui-bundle.js': 'text/javascript; charset=utf-8' } as const;
@@ -25,9 +27,29 @@ const DOCS_PAGE = `<!doctype html>
 
 const document = z.looseObject({}).meta({ description: 'A JSON document' });
 
+/** Where a browser pointed at the server's address goes next. */
+const frontPage = (demoEnabled: boolean) => `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>LetsApp</title></head>
+<body><h1>LetsApp</h1><p>A realtime chat backend: this port serves its REST API; sockets connect to <code>/ws</code> on <code>WS_PORT</code>.</p>
+<ul>
+${demoEnabled ? '<li><a href="/demo">/demo</a>: the web demo (two people: a second browser profile or a private window)</li>\n' : ''}\
+<li><a href="/docs">/docs</a>: the REST API, in Swagger UI</li>
+<li><a href="/openapi.json">/openapi.json</a>: the REST API as OpenAPI 3.1</li>
+<li><a href="/asyncapi.json">/asyncapi.json</a>: the socket protocol as AsyncAPI 3.0</li>
+<li><a href="/ping">/ping</a>: liveness, projections and storage</li>
+</ul></body></html>`;
+
 /** Liveness, the API descriptions and the human page for them. */
-export function systemRoutes({ ping, openApi, asyncApi }: SystemRouteDeps) {
+export function systemRoutes({ ping, openApi, asyncApi, demoEnabled }: SystemRouteDeps) {
+  const front = frontPage(demoEnabled);
   return [
+    route({
+      method: 'get', path: '/', operationId: 'frontPage', tag: 'system', auth: false, rateLimit: null,
+      summary: 'A page linking to the demo (when enabled), the API docs and descriptions, and /ping',
+      responses: { 200: { description: 'An HTML page', contentType: 'text/html; charset=utf-8' } },
+      errors: [],
+      handle: async () => reply(200, front),
+    }),
     route({
       method: 'get', path: '/ping', operationId: 'ping', tag: 'system', auth: false, rateLimit: null,
       summary: 'Liveness, projection lag and stalls, storage checkpoints, event-loop delay',
