@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../src/api/errorCodes.ts';
+import type { ErrorCode } from '../src/contract/errorCodes.ts';
 
 /** Codes the client itself gives when no answer came: the socket closed, or no reply in time. */
 export type TransportErrorCode = 'disconnected' | 'timeout' | 'network_error';

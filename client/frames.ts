@@ -1,7 +1,7 @@
 import type { z } from 'zod';
-import type { CLIENT_FRAMES, CLOSE, LIVE_FRAMES, SERVER_FRAMES, WS_PATH } from '../src/realtime/protocol.ts';
+import type { CLIENT_FRAMES, CLOSE, LIVE_FRAMES, SERVER_FRAMES, WS_PATH } from '../src/contract/socketProtocol.ts';
 
-/** The socket protocol's frames, typed from the server's own schemas (src/realtime/protocol.ts), types only. */
+/** The socket protocol's frames, typed from the server's own schemas (src/contract/socketProtocol.ts), types only. */
 export type ClientFrameType = keyof typeof CLIENT_FRAMES;
 export type ClientPayload<T extends ClientFrameType> = z.input<(typeof CLIENT_FRAMES)[T]['payload']>;
 

@@ -15,7 +15,7 @@ import { assertNever } from '../commands/shared/events.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
 import type { ProjectedDoc, ProjectionContext, Projector, Publication } from '../src/projection/projector.ts';
 import type { Doc } from '../src/readstore/port.ts';
-import type { DistributiveOmit, LIVE_FRAMES, LiveFrame } from '../src/realtime/protocol.ts';
+import type { DistributiveOmit, LIVE_FRAMES, LiveFrame } from '../src/contract/socketProtocol.ts';
 import { blockedAmong, blockedEitherWay, CONTACTS, contactDocId, type ContactDoc } from './contacts.ts';
 import { CONVERSATIONS, type ConversationDoc } from './conversations.ts';
 import { GROUPS, participantsOf, toPublicGroup, type GroupDoc } from './groups.ts';

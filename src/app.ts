@@ -17,7 +17,7 @@ import { systemRoutes } from './http/routes/system.ts';
 import { mountRoutes } from './http/mountRoutes.ts';
 import type { AnyRoute } from './http/routeTable.ts';
 import type Router from '@koa/router';
-import { openApiDocument } from './api/openapi.ts';
+import { openApiDocument } from './http/openapi.ts';
 import { asyncApiDocument } from './realtime/asyncapi.ts';
 import { RateLimits } from './rateLimit/rateLimits.ts';
 import { answerClientError, createHttpApp } from './http/server.ts';

@@ -1,9 +1,7 @@
 import bcrypt from 'bcrypt';
 import type { PasswordScheme } from '../../commands/users.ts';
+import { MAX_PASSWORD_BYTES } from '../contract/authSchemas.ts';
 import { HashingSlots } from './hashingSlots.ts';
-
-/** bcrypt reads at most this many bytes; a longer password would share its hash with its 72-byte prefix. */
-export const MAX_PASSWORD_BYTES = 72;
 
 export interface StoredPassword {
   hash: string;

@@ -4,9 +4,9 @@ import { bearerToken, type Authenticator, type Principal } from '../auth/authent
 import type { RateLimits } from '../rateLimit/rateLimits.ts';
 import { RateLimitExceeded } from '../rateLimit/tokenBuckets.ts';
 import { ValidationError } from '../../commands/shared/errors.ts';
-import { parse } from '../validation.ts';
+import { parse } from '../contract/validation.ts';
 import { setRateLimitHeaders } from './rateLimitHeaders.ts';
-import { bodyIsOptional } from '../api/openapi.ts';
+import { bodyIsOptional } from './openapi.ts';
 import { koaPath, type AnyRoute } from './routeTable.ts';
 
 export interface MountDeps {

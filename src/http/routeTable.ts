@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import type { z } from 'zod';
-import type { ErrorCode } from '../api/errorCodes.ts';
+import type { ErrorCode } from '../contract/errorCodes.ts';
 import type { Principal } from '../auth/authenticator.ts';
 import type { PolicyName } from '../rateLimit/policies.ts';
 

@@ -4,11 +4,10 @@ import type { CommandMetadata } from '../../commands/shared/events.ts';
 import { ConflictError } from '../../commands/shared/errors.ts';
 import { PRESENCE, type PresenceDoc } from '../../projections/presence.ts';
 import type { CommandHandler } from '../commandHandler.ts';
+import type { ServerFrame } from '../contract/socketProtocol.ts';
 import { newId } from '../ids.ts';
 import type { Projections } from '../projection/projections.ts';
 import type { ReadStore } from '../readstore/port.ts';
-import type { Connection } from '../realtime/connection.ts';
-import type { ServerFrame } from '../realtime/protocol.ts';
 import type { PresenceSessions } from './presenceSessions.ts';
 import { PresenceTracker, type LiveStatus } from './presenceTracker.ts';
 import { presenceVisibility, visibilityOf, type PresenceVisibility } from './presenceVisibility.ts';
@@ -18,6 +17,13 @@ export interface PresenceSettings {
   offlineGraceMs: number;
   idleMs: number;
   pushCoalesceMs: number;
+}
+
+/** A device's socket as presence sees it: whose it is, and where a serialized `presence` frame goes. */
+export interface PresenceSocket {
+  readonly id: number;
+  readonly principal: { readonly userId: string };
+  send(bytes: string): void;
 }
 
 export type PresenceStatus = 'online' | 'away' | 'dnd' | 'offline' | 'unknown';
@@ -46,11 +52,11 @@ const roundDown = (ms: number) => new Date(Math.floor(ms / LAST_SEEN_GRANULARITY
 export class PresenceService {
   private readonly tracker: PresenceTracker | null;
   /** Target user → sockets subscribed to them. */
-  private readonly subscribers = new Map<string, Set<Connection>>();
+  private readonly subscribers = new Map<string, Set<PresenceSocket>>();
   /** Socket → the users it subscribed to, and what it was last shown of each (snapshot or frame). */
-  private readonly subscriptions = new Map<Connection, Map<string, string | null>>();
+  private readonly subscriptions = new Map<PresenceSocket, Map<string, string | null>>();
   /** Socket → user → the view waiting for the next flush, and its frame. */
-  private readonly pending = new Map<Connection, Map<string, { view: string; bytes: string }>>();
+  private readonly pending = new Map<PresenceSocket, Map<string, { view: string; bytes: string }>>();
   private flushTimer: NodeJS.Timeout | null = null;
   private readonly work = new Set<Promise<unknown>>();
   /** Per socket, its session writes in order (an end never overtakes its open). */
@@ -87,22 +93,22 @@ export class PresenceService {
     return this.tracker !== null;
   }
 
-  connected(connection: Connection): void {
+  connected(connection: PresenceSocket): void {
     if (!this.tracker) return;
     this.tracker.connected(connection.principal.userId, connection.id);
     const session = { instanceId: this.deps.instanceId, connectionId: connection.id, userId: connection.principal.userId };
     this.writeSession(connection.id, () => this.deps.sessions.open(session, this.deps.clock(), this.sessionExpiry()));
   }
 
-  activity(connection: Connection): void {
+  activity(connection: PresenceSocket): void {
     this.tracker?.activity(connection.principal.userId, connection.id);
   }
 
-  setIdle(connection: Connection, idle: boolean): void {
+  setIdle(connection: PresenceSocket, idle: boolean): void {
     this.tracker?.setIdle(connection.principal.userId, connection.id, idle);
   }
 
-  disconnected(connection: Connection): void {
+  disconnected(connection: PresenceSocket): void {
     this.unsubscribe(connection);
     this.pending.delete(connection);
     if (!this.tracker) return;
@@ -124,7 +130,7 @@ export class PresenceService {
   }
 
   /** Replaces the socket's subscriptions; answers what it may see of each user now. */
-  async subscribe(connection: Connection, userIds: readonly string[]): Promise<PresenceView[]> {
+  async subscribe(connection: PresenceSocket, userIds: readonly string[]): Promise<PresenceView[]> {
     this.unsubscribe(connection);
     // The snapshot this answers supersedes any frame still waiting for this socket.
     this.pending.delete(connection);
@@ -250,7 +256,7 @@ export class PresenceService {
     this.pending.clear();
   }
 
-  private unsubscribe(connection: Connection): void {
+  private unsubscribe(connection: PresenceSocket): void {
     for (const userId of this.subscriptions.get(connection)?.keys() ?? []) {
       const sockets = this.subscribers.get(userId);
       sockets?.delete(connection);

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { EventUpcaster } from '../../commands/shared/upcasting.ts';
 import type { EventStore, RecordedEvent, Subscription } from '../eventstore/port.ts';
 import { isDuplicateId, type Doc, type ReadStore, type ReadStoreTransaction } from '../readstore/port.ts';
-import { LIMITS } from '../realtime/protocol.ts';
+import { MAX_TIMER_MS } from '../timers.ts';
 import { applyInOrder, ProjectorFailed } from './applyInOrder.ts';
 import { createProjectionContext } from './context.ts';
 import { LeaseLost, ProjectionLease } from './lease.ts';
@@ -366,7 +366,7 @@ export class ProjectionRunner implements Projections {
   }
 
   private backoff(attempt: number): number {
-    return Math.min(this.options.maxRetryMs, this.options.retryBaseMs * 2 ** Math.min(attempt - 1, 20), LIMITS.maxTimerMs);
+    return Math.min(this.options.maxRetryMs, this.options.retryBaseMs * 2 ** Math.min(attempt - 1, 20), MAX_TIMER_MS);
   }
 
   private held(projector: Projector, position: number): boolean {

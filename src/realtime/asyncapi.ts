@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { windowSeconds, type RateLimitPolicy } from '../rateLimit/policies.ts';
-import { CLIENT_FRAMES, CLOSE, FRAME_ID, LIMITS, SERVER_FRAMES, WS_PATH } from './protocol.ts';
+import { CLIENT_FRAMES, CLOSE, FRAME_ID, LIMITS, SERVER_FRAMES, WS_PATH } from '../contract/socketProtocol.ts';
 
 type JsonSchema = { [keyword: string]: unknown };
 const SCHEMAS_REF = '#/components/schemas/';
@@ -36,7 +36,7 @@ function withEnvelope(payload: z.ZodObject | z.ZodUnion<readonly z.ZodObject[]>,
 }
 
 /**
- * The socket protocol as an AsyncAPI 3.1 document, generated from the schemas in protocol.ts: what the server
+ * The socket protocol as an AsyncAPI 3.1 document, generated from the schemas in src/contract/socketProtocol.ts: what the server
  * receives (client frames, with the rate-limit policy each is charged to) and what it sends, plus close codes
  * and limits. Served at `/asyncapi.json`. A client frame and a server frame may share a type (`typing`,
  * `call.signal`: the client's names whom it is for, the server's whom it is from), so messages are keyed by direction:

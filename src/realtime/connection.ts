@@ -1,7 +1,7 @@
 import type uWS from 'uWebSockets.js';
 import type { Principal } from '../auth/authenticator.ts';
 import type { Publication } from '../projection/projector.ts';
-import { CLOSE } from './protocol.ts';
+import { CLOSE } from '../contract/socketProtocol.ts';
 
 /** A socket as frame handlers and live delivery see it. */
 export interface Connection {

@@ -8,14 +8,14 @@ import type { Blocks } from '../people/blocks.ts';
 import type { PresenceService } from '../presence/presenceService.ts';
 import type { AiService } from '../ai/aiService.ts';
 import type { CallService } from '../calls/callService.ts';
-import { toErrorResponse } from '../http/errors.ts';
+import { toErrorResponse } from '../contract/errors.ts';
 import type { Logger } from 'pino';
 import type { MessagingService } from '../messaging/messagingService.ts';
 import type { Projections } from '../projection/projections.ts';
 import type { ReadStore } from '../readstore/port.ts';
 import type { Connection, FrameHandler, FrameHandlers } from './gateway.ts';
 import { replayFeed } from './feedReplay.ts';
-import { LIMITS, type ServerFrame } from './protocol.ts';
+import { LIMITS, type ServerFrame } from '../contract/socketProtocol.ts';
 
 export interface FrameDeps {
   messaging: MessagingService;

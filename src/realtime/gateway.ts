@@ -4,12 +4,13 @@ import type { Logger } from 'pino';
 import { DomainError, ValidationError } from '../../commands/shared/errors.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
 import { bearerToken } from '../auth/authenticator.ts';
-import { toErrorResponse } from '../http/errors.ts';
+import { toErrorResponse } from '../contract/errors.ts';
+import { CLIENT_FRAMES, CLOSE, FRAME_ID, FRAME_TYPE, LIMITS, WS_PATH, type ClientFrame, type ClientFrameType } from '../contract/socketProtocol.ts';
+import { parse } from '../contract/validation.ts';
 import type { Publication } from '../projection/projector.ts';
 import type { RateLimits } from '../rateLimit/rateLimits.ts';
-import { parse } from '../validation.ts';
+import { MAX_TIMER_MS } from '../timers.ts';
 import { SocketConnection, type Connection, type Socket, type SocketData } from './connection.ts';
-import { CLIENT_FRAMES, CLOSE, FRAME_ID, FRAME_TYPE, LIMITS, WS_PATH, type ClientFrame, type ClientFrameType } from './protocol.ts';
 
 export type { Connection };
 
@@ -161,7 +162,7 @@ export class SocketGateway {
       connection.close(CLOSE.UNAUTHORIZED, 'token_expired');
       return;
     }
-    connection.expiry = setTimeout(() => this.armExpiry(connection), Math.min(remaining, LIMITS.maxTimerMs));
+    connection.expiry = setTimeout(() => this.armExpiry(connection), Math.min(remaining, MAX_TIMER_MS));
     connection.expiry.unref();
   }
 

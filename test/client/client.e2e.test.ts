@@ -5,7 +5,7 @@ import WebSocket from 'ws';
 import {
   LetsAppClient, LetsAppError, memoryStore, reconnectDelay, type ClientStore, type LetsAppClientOptions, type ServerFrame,
 } from '../../client/index.ts';
-import { serverFrame } from '../../src/realtime/protocol.ts';
+import { serverFrame } from '../../src/contract/socketProtocol.ts';
 import { holdWriteLock, request, startTestApp, tempDir, testEnv } from '../helpers/app.ts';
 import { fakeGemini } from '../helpers/fakeGemini.ts';
 import { spawnServer } from '../helpers/process.ts';

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { Parser } from '@asyncapi/parser';
 import test from 'ava';
 import { koaPath } from '../../src/http/routeTable.ts';
-import { CLIENT_FRAMES, SERVER_FRAMES, serverFrame } from '../../src/realtime/protocol.ts';
+import { CLIENT_FRAMES, SERVER_FRAMES, serverFrame } from '../../src/contract/socketProtocol.ts';
 import { request, startTestApp, tempDir, type TestApp } from '../helpers/app.ts';
 
 /**

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { userStream } from '../../commands/users.ts';
 import { USERS } from '../../projections/users.ts';
 import { tableOf } from '../../src/readstore/sqliteSchema.ts';
-import { CLOSE } from '../../src/realtime/protocol.ts';
+import { CLOSE } from '../../src/contract/socketProtocol.ts';
 import { registerUser, request, startTestApp, type TestApp } from '../helpers/app.ts';
 import { connect } from '../helpers/socket.ts';
 

@@ -1,7 +1,7 @@
 import test from 'ava';
 import jwt from 'jsonwebtoken';
 import { presenceEventTypes } from '../../commands/presence.ts';
-import { CLIENT_FRAMES, CLOSE } from '../../src/realtime/protocol.ts';
+import { CLIENT_FRAMES, CLOSE } from '../../src/contract/socketProtocol.ts';
 import { registerUser, request, startTestApp, testEnv, type TestApp } from '../helpers/app.ts';
 import { connect, type TestSocket } from '../helpers/socket.ts';
 

@@ -1,7 +1,7 @@
 import test from 'ava';
 import type { Worker } from 'node:worker_threads';
 import { WorkerProjections } from '../../src/projection/workerProjections.ts';
-import { CLOSE } from '../../src/realtime/protocol.ts';
+import { CLOSE } from '../../src/contract/socketProtocol.ts';
 import { registerUser, request, startTestApp, type TestApp } from '../helpers/app.ts';
 import { connect } from '../helpers/socket.ts';
 

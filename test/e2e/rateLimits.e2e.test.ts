@@ -1,7 +1,7 @@
 import test from 'ava';
 import { userStream } from '../../commands/users.ts';
 import { liftedRateLimits } from '../../src/rateLimit/policies.ts';
-import { CLOSE } from '../../src/realtime/protocol.ts';
+import { CLOSE } from '../../src/contract/socketProtocol.ts';
 import { registerUser, request, startTestApp } from '../helpers/app.ts';
 import { connect } from '../helpers/socket.ts';
 import { holdThreadPool } from '../helpers/threadPool.ts';

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { CLOSE } from '../../src/realtime/protocol.ts';
+import { CLOSE } from '../../src/contract/socketProtocol.ts';
 import { registerUser, request, startTestApp } from '../helpers/app.ts';
 import { connect } from '../helpers/socket.ts';
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { CLOSE, LIMITS } from '../../src/realtime/protocol.ts';
+import { CLOSE, LIMITS } from '../../src/contract/socketProtocol.ts';
 import jwt from 'jsonwebtoken';
 import { registerUser, request, startTestApp, testEnv, type TestApp } from '../helpers/app.ts';
 import { connect } from '../helpers/socket.ts';

@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { serverFrame } from '../../src/realtime/protocol.ts';
+import { serverFrame } from '../../src/contract/socketProtocol.ts';
 
 export interface TestSocket {
   socket: WebSocket;

@@ -7,7 +7,7 @@ import { toAuditEntry } from '../../audit/entries.ts';
 import { searchLog, streamAfter } from '../../audit/search.ts';
 import type { Principal } from '../../auth/authenticator.ts';
 import type { EventStore, RecordedEvent } from '../../eventstore/port.ts';
-import { id, queryInteger } from '../../validation.ts';
+import { id, queryInteger } from '../../contract/validation.ts';
 import { reply, route } from '../routeTable.ts';
 
 export interface AuditRouteDeps {

@@ -1,7 +1,7 @@
 import { toOwnUser } from '../../../projections/users.ts';
-import { session, tokenStatus } from '../../api/models.ts';
+import { session, tokenStatus } from '../../contract/models.ts';
 import type { AuthService } from '../../auth/authService.ts';
-import { loginSchema, registerSchema } from '../../auth/schemas.ts';
+import { loginSchema, registerSchema } from '../../contract/authSchemas.ts';
 import { commandMetadata } from '../context.ts';
 import { noContent, reply, route } from '../routeTable.ts';
 

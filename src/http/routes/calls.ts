@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { CallService } from '../../calls/callService.ts';
-import { clientMessageId } from '../../messaging/schemas.ts';
-import { id, idParams, queryInteger } from '../../validation.ts';
+import { clientMessageId } from '../../contract/messagingSchemas.ts';
+import { id, idParams, queryInteger } from '../../contract/validation.ts';
 import { actorMetadata } from '../context.ts';
 import { reply, route } from '../routeTable.ts';
 

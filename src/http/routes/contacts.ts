@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { blockedUser, contact } from '../../api/models.ts';
+import { blockedUser, contact } from '../../contract/models.ts';
 import type { ContactService } from '../../people/contactService.ts';
-import { addContactSchema, listContactsSchema, renameContactSchema, userIdParams } from '../../people/schemas.ts';
+import { addContactSchema, listContactsSchema, renameContactSchema, userIdParams } from '../../contract/peopleSchemas.ts';
 import { actorMetadata } from '../context.ts';
 import { noContent, reply, route } from '../routeTable.ts';
 

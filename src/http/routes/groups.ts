@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { group } from '../../api/models.ts';
+import { group } from '../../contract/models.ts';
 import type { GroupService } from '../../messaging/groupService.ts';
-import { addMemberSchema, createGroupSchema, transferOwnershipSchema, updateGroupSchema } from '../../messaging/schemas.ts';
-import { id, idParams } from '../../validation.ts';
+import { addMemberSchema, createGroupSchema, transferOwnershipSchema, updateGroupSchema } from '../../contract/messagingSchemas.ts';
+import { id, idParams } from '../../contract/validation.ts';
 import { actorMetadata } from '../context.ts';
 import { noContent, reply, route } from '../routeTable.ts';
 

@@ -1,15 +1,15 @@
 import { stat } from 'node:fs/promises';
 import { z } from 'zod';
 import { UnauthorizedError } from '../../../commands/shared/errors.ts';
-import { ownProfile } from '../../api/models.ts';
+import { ownProfile } from '../../contract/models.ts';
 import type { MediaService } from '../../media/mediaService.ts';
 import type { MediaTokens } from '../../media/mediaTokens.ts';
 import type { Principal } from '../../auth/authenticator.ts';
 import { INLINE_SAFE_MIME } from '../../media/mediaTypes.ts';
 import { sendBlob } from '../../media/sendBlob.ts';
 import type { ProfileService } from '../../people/profileService.ts';
-import { clientMessageId } from '../../messaging/schemas.ts';
-import { idParams, queryInteger } from '../../validation.ts';
+import { clientMessageId } from '../../contract/messagingSchemas.ts';
+import { idParams, queryInteger } from '../../contract/validation.ts';
 import { actorMetadata } from '../context.ts';
 import { handled, noContent, reply, route } from '../routeTable.ts';
 

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { conversationListItem, message, messageHistory, messagePage, receiptMoved } from '../../api/models.ts';
+import { conversationListItem, message, messageHistory, messagePage, receiptMoved } from '../../contract/models.ts';
 import type { MessagingService } from '../../messaging/messagingService.ts';
 import {
   deleteMessageSchema, editMessageSchema, listConversationsSchema, listMessagesSchema, markSchema, sendMessageSchema,
-} from '../../messaging/schemas.ts';
-import { idParams } from '../../validation.ts';
+} from '../../contract/messagingSchemas.ts';
+import { idParams } from '../../contract/validation.ts';
 import { actorMetadata } from '../context.ts';
 import { noContent, reply, route } from '../routeTable.ts';
 

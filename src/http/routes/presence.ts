@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { presenceView } from '../../api/models.ts';
+import { presenceView } from '../../contract/models.ts';
 import type { PresenceService } from '../../presence/presenceService.ts';
-import { id } from '../../validation.ts';
+import { id } from '../../contract/validation.ts';
 import { actorMetadata } from '../context.ts';
 import { reply, route } from '../routeTable.ts';
 

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { foundUser, ownProfile, userProfile } from '../../api/models.ts';
+import { foundUser, ownProfile, userProfile } from '../../contract/models.ts';
 import type { ProfileService } from '../../people/profileService.ts';
-import { publishKeySchema, searchUsersSchema, updateProfileSchema } from '../../people/schemas.ts';
-import { idParams } from '../../validation.ts';
+import { publishKeySchema, searchUsersSchema, updateProfileSchema } from '../../contract/peopleSchemas.ts';
+import { idParams } from '../../contract/validation.ts';
 import { actorMetadata } from '../context.ts';
 import { reply, route } from '../routeTable.ts';
 

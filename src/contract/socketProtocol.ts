@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { askLetaSchema } from '../ai/schemas.ts';
-import { contact, conversationListItem, errorBody, group, message, presenceView } from '../api/models.ts';
-import { markSchema, sendMessageSchema, typingSchema } from '../messaging/schemas.ts';
+import { askLetaSchema } from './aiSchemas.ts';
+import { contact, conversationListItem, errorBody, group, message, presenceView } from './models.ts';
+import { markSchema, sendMessageSchema, typingSchema } from './messagingSchemas.ts';
 import type { PolicyName } from '../rateLimit/policies.ts';
 
 /**
@@ -44,8 +44,6 @@ export const LIMITS = {
    * bounds what one socket holds in memory to this many frames of at most maxFrameBytes.
    */
   maxPendingFrames: 256,
-  /** Timers are armed at most this far ahead (setTimeout clamps anything over 2^31-1 ms to 1 ms). */
-  maxTimerMs: 2 ** 31 - 1,
   /** A typing indicator is shown this long unless renewed. */
   typingExpiresMs: 5_000,
 } as const;

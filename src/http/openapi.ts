@@ -1,9 +1,9 @@
 import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiPathsObject, type ZodOpenApiResponsesObject } from 'zod-openapi';
-import type { AnyRoute, SuccessResponse } from '../http/routeTable.ts';
+import type { AnyRoute, SuccessResponse } from './routeTable.ts';
 import type { RateLimitPolicy } from '../rateLimit/policies.ts';
 import { windowSeconds } from '../rateLimit/policies.ts';
-import { ERROR_CODES, type ErrorCode } from './errorCodes.ts';
-import { errorBody } from './models.ts';
+import { ERROR_CODES, type ErrorCode } from '../contract/errorCodes.ts';
+import { errorBody } from '../contract/models.ts';
 
 /** On every answer: set by the first middleware, before anything can fail. */
 const REQUEST_HEADERS = {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ValidationError } from '../commands/shared/errors.ts';
+import { ValidationError } from '../../commands/shared/errors.ts';
 
 /**
  * Parses untrusted input with a zod schema; a failure is a 400 that names each offending field.

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { clientMessageId } from '../messaging/schemas.ts';
+import { clientMessageId } from './messagingSchemas.ts';
 
 /** Shared by `POST /api/chat/ai/send` and the socket's `ai.send`, so both accept the same prompts. */
 export const personalityId = z.string().regex(/^[A-Za-z0-9-]{1,64}$/);

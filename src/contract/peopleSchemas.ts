@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { displayText, id, queryInteger, usernameInput } from '../validation.ts';
+import { displayText, id, queryInteger, usernameInput } from './validation.ts';
 
 const nickname = displayText(1, 64).nullable();
 

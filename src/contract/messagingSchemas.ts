@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { MAX_TEXT_LENGTH } from '../../commands/messages.ts';
-import { boundedText, id, queryInteger } from '../validation.ts';
+import { boundedText, id, queryInteger } from './validation.ts';
 
 const encrypted = z.strictObject({
   ciphertext: z.base64().min(1).max(64 * 1024),

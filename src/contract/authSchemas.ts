@@ -1,6 +1,8 @@
 import { z } from 'zod';
-import { displayText, NO_CONTROL_CHARACTERS, usernameInput } from '../validation.ts';
-import { MAX_PASSWORD_BYTES } from './passwords.ts';
+import { displayText, NO_CONTROL_CHARACTERS, usernameInput } from './validation.ts';
+
+/** bcrypt reads at most this many bytes; a longer password would share its hash with its 72-byte prefix. */
+export const MAX_PASSWORD_BYTES = 72;
 
 /** Read trimmed and lowercased; the checks follow the normalization, and the document shows them. */
 const email = z.string().trim().toLowerCase().max(254).email();
