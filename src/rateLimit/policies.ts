@@ -36,7 +36,7 @@ export const DEFAULT_POLICIES = [
   policy('groups', 20, 1, 'user', 'creating groups and changing them or their members'),
   policy('contacts', 30, 1, 'user', 'adding, renaming and removing contacts, blocking and unblocking'),
   policy('search', 10, 0.5, 'user', 'user search'),
-  policy('profile', 10, 1 / 6, 'user', 'profile and privacy changes'),
+  policy('profile', 10, 1 / 6, 'user', 'account settings: profile and privacy, encryption keys, removing the profile picture, Leta\'s personalities, history and API key'),
   policy('presence', 20, 1 / 3, 'user', 'presence subscriptions, idle/active notices and mode changes'),
   policy('upload', 10, 1 / 3, 'user', 'file uploads, profile pictures, file deletions'),
   policy('call', 5, 1 / 6, 'user', 'starting calls: 5 at once, 10 a minute'),
