@@ -125,6 +125,13 @@ export class CallService {
   private async takeLines(callId: string, parties: string[], owners: readonly string[], metadata: CommandMetadata): Promise<string[]> {
     const taken: string[] = [];
     const callerId = parties[0]!;
+    // A line seen busy refuses before anything is appended; only a race between two takes gives a line back.
+    for (const busy of owners) {
+      const { state } = await this.deps.commands.load(callLineDecider, callLineStream(busy));
+      if (state.callId !== null && state.callId !== callId && !await this.isOver(state.callId, state.takenAt, metadata.now)) {
+        throw this.lineBusy(busy, state, callerId);
+      }
+    }
     let owner = '';
     try {
       for (owner of owners) {
@@ -141,12 +148,16 @@ export class CallService {
       await this.releaseLines(callId, taken, metadata);
       if (!(error instanceof DomainError) || error.code !== 'call_in_progress') throw error;
       // A group's line names its call to any member (the caller is one); a person's, to the two it is between.
-      const line = (await this.deps.commands.load(callLineDecider, callLineStream(owner))).state;
-      const named = owner.startsWith('group-') || line.parties.includes(callerId);
-      throw named && line.callId
-        ? new ConflictError('call_in_progress', 'You already have a call in progress: answer or join it', { callId: line.callId })
-        : new ConflictError('call_in_progress', 'Busy: already in a call');
+      throw this.lineBusy(owner, (await this.deps.commands.load(callLineDecider, callLineStream(owner))).state, callerId);
     }
+  }
+
+  /** A group's line names its call to any member (the caller is one); a person's, only to the two it is between. */
+  private lineBusy(owner: string, line: { callId: string | null; parties: readonly string[] }, callerId: string): ConflictError {
+    const named = owner.startsWith('group-') || line.parties.includes(callerId);
+    return named && line.callId
+      ? new ConflictError('call_in_progress', 'You already have a call in progress: answer or join it', { callId: line.callId })
+      : new ConflictError('call_in_progress', 'Busy: already in a call');
   }
 
   private async releaseLines(callId: string, owners: readonly string[], metadata: CommandMetadata): Promise<void> {

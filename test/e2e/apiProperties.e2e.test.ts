@@ -700,7 +700,7 @@ async function freshFixture(operation?: Operation): Promise<Fixture> {
     media: { alice: aliceMedia, bob: bobMedia, carol: carolMedia },
     mediaIds: [aliceMedia, bobMedia, carolMedia].flatMap((uploads) => uploads.files).concat(avatar),
     ai: tags.includes('ai') ? await letaFixture(users) : { personalities: { alice: [], bob: [], carol: [] } },
-    calls: tags.includes('calls') ? await callsFixture(users) : { connections: {}, own: { alice: [], bob: [], carol: [] }, callIds: [], parties: [] },
+    calls: tags.includes('calls') ? await callsFixture(users, { ringing: operation?.op.operationId !== 'initiateCall' }) : { connections: {}, own: { alice: [], bob: [], carol: [] }, callIds: [], parties: [] },
     keyIds,
   };
 }
@@ -726,7 +726,11 @@ async function letaFixture(users: Record<Person, User>): Promise<Leta> {
   return { personalities };
 }
 
-async function callsFixture(users: Record<Person, User>): Promise<Calls> {
+/**
+ * Sockets for everyone, and (with `ringing`) a direct call to each person and a group call. A person is in one call at
+ * a time, so the fixture for starting calls leaves everyone free.
+ */
+async function callsFixture(users: Record<Person, User>, { ringing }: { ringing: boolean }): Promise<Calls> {
   const before = await head();
   const opened = await Promise.all(Object.values(users).map((user) => connect(app.wsUrl, user.accessToken)));
   sockets.push(...opened);
@@ -740,16 +744,22 @@ async function callsFixture(users: Record<Person, User>): Promise<Calls> {
   const dave = await registerUser(app.url);
   const group = (await must(201, 'createGroup', dave, { body: { name: 'Calls', memberIds: persons.map((p) => users[p].user.id) } })).group;
   const own = { alice: [] as string[], bob: [] as string[], carol: [] as string[] };
-  for (const person of persons) {
-    own[person].push((await must(201, 'initiateCall', dave, { body: { calleeId: users[person].user.id, media: 'audio' } })).call.id);
+  // A person is in one call at a time, so each direct call has a caller of its own.
+  const callers: User[] = [];
+  for (const person of ringing ? persons : []) {
+    const caller = await registerUser(app.url);
+    callers.push(caller);
+    own[person].push((await must(201, 'initiateCall', caller, { body: { calleeId: users[person].user.id, media: 'audio' } })).call.id);
   }
-  const groupCall = (await must(201, 'initiateCall', dave, { body: { groupId: group.id, media: 'video' } })).call.id as string;
-  for (const person of persons) own[person].push(groupCall);
+  if (ringing) {
+    const groupCall = (await must(201, 'initiateCall', dave, { body: { groupId: group.id, media: 'video' } })).call.id as string;
+    for (const person of persons) own[person].push(groupCall);
+  }
   return {
     connections: Object.fromEntries(persons.map((person, i) => [person, welcomes[i].connectionId as number])),
     own,
     callIds: [...new Set(Object.values(own).flat())],
-    parties: [...Object.values(users), dave],
+    parties: [...Object.values(users), dave, ...callers],
   };
 }
 
