@@ -31,7 +31,7 @@ export function mountRoutes(routes: readonly AnyRoute[], { authenticator, rateLi
       const bearer = route.auth === true || (route.auth === 'bearer-or-media-token' && ctx.get('authorization') !== '');
       const principal = bearer ? await authenticator.authenticate(bearerToken(ctx.get('authorization') || undefined)) : null;
       if (principal) ctx.state.principal = principal;
-      if (route.rateLimit) charge(ctx, rateLimits, route.rateLimit, principal);
+      if (route.rateLimit) await charge(ctx, rateLimits, route.rateLimit, principal);
       const params = route.params ? parse(route.params, ctx.params) : {};
       const query = route.query ? parse(route.query, ctx.query) : {};
       if (!route.body && !route.rawBody) refuseBody(ctx);
@@ -69,11 +69,12 @@ function refuseBody(ctx: Context): void {
   }
 }
 
-function charge(ctx: Context, rateLimits: RateLimits, name: NonNullable<AnyRoute['rateLimit']>, principal: Principal | null): void {
+/** Charges a route's policy from the buckets every instance shares (PostgreSQL), or this process's without one. */
+async function charge(ctx: Context, rateLimits: RateLimits, name: NonNullable<AnyRoute['rateLimit']>, principal: Principal | null): Promise<void> {
   const policy = rateLimits.policy(name);
   const key = policy.key === 'user' && principal ? principal.userId : ctx.ip;
   try {
-    setRateLimitHeaders(ctx, rateLimits.take(name, key));
+    setRateLimitHeaders(ctx, await rateLimits.charge(name, key));
   } catch (error) {
     if (error instanceof RateLimitExceeded) setRateLimitHeaders(ctx, error.allowance);
     throw error;

@@ -89,7 +89,8 @@ postgresTest('with DATABASE_URL every feature keeps what instances share in Post
   const login = await request(app.url, 'POST', '/auth/login', { body: { email: alice.email, password: alice.password } });
   t.is(login.status, 200);
   const policies = (await rows('SELECT DISTINCT policy FROM $schema.rate_limit_buckets')).map((r) => r.policy);
-  for (const policy of ['login-account', 'login-failures', 'presence', 'read']) t.true(policies.includes(policy), `a ${policy} bucket`);
+  // `msg` is a REST route's own policy (the send above): instances share it as they share the others.
+  for (const policy of ['login-account', 'login-failures', 'presence', 'read', 'msg']) t.true(policies.includes(policy), `a ${policy} bucket`);
 
   // A call rings (its deadline is in the calls collection); answered, then the callee's last socket goes: the
   // disconnect deadline is a row any instance's timer pass will find.
