@@ -13,13 +13,13 @@ export const frameUsers = (frames: Readonly<Record<string, { policy: string | nu
   Object.entries(frames).map(([type, spec]) => ({ policy: spec.policy, operation: `socket ${type}` }));
 
 const KEYS: Record<PolicyKey, string> = { user: 'user', ip: 'address', account: 'account', 'account-address': 'account+address', connection: 'socket' };
-const UNITS = [['s', 1], ['min', 60], ['h', 3600], ['day', 86_400]] as const;
+const UNITS = [['/s', 1], ['/min', 60], [' per 15 min', 900], ['/h', 3600], ['/day', 86_400]] as const;
 
-/** The refill as people say it: the first unit in which it is a whole number (`10/s`, `30/min`, `200/day`). */
+/** The refill as people say it: the first unit in which it is a whole number (`10/s`, `30/min`, `5 per 15 min`). */
 export function refill(policy: RateLimitPolicy): string {
   for (const [unit, seconds] of UNITS) {
     const amount = policy.perSecond * seconds;
-    if (amount >= 1 && Math.abs(amount - Math.round(amount)) < 1e-9) return `${Math.round(amount)}/${unit}`;
+    if (amount >= 1 && Math.abs(amount - Math.round(amount)) < 1e-9) return `${Math.round(amount)}${unit}`;
   }
   return `${policy.perSecond}/s`;
 }
