@@ -1,5 +1,4 @@
 import test from 'ava';
-import { readFileSync } from 'node:fs';
 import { allowanceHeader, policyHeader } from '../../src/http/rateLimitHeaders.ts';
 import { DEFAULT_POLICIES, parseRateLimits } from '../../src/rateLimit/policies.ts';
 import { RateLimits } from '../../src/rateLimit/rateLimits.ts';
@@ -98,19 +97,4 @@ test('headers follow the IETF draft: the policy with its window, what remains, a
   const header = allowanceHeader(allowance);
   t.regex(header, /^"msg";r=29;t=1;pk=:[A-Za-z0-9+/]{16}:$/);
   t.false(header.includes('user-123'), 'never the raw key');
-});
-
-test('the README lists every policy with its defaults', (t) => {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-  const section = readme.slice(readme.indexOf('### Rate limits'), readme.indexOf('## Socket protocol'));
-  const rows = [...section.matchAll(/^\| `([a-z-]+)` \| (\d+) \| ([^|]+) \| ([\w+]+) \|/gm)]
-    .map(([, name, burst, refill, key]) => ({ name, burst: Number(burst), refill: refill!.trim(), key }));
-  const keyNames = { user: 'user', ip: 'address', account: 'account', 'account-address': 'account+address', connection: 'socket' };
-  const whole = (value: number) => Math.abs(value - Math.round(value)) < 1e-9;
-  const refillOf = (perSecond: number) => (perSecond >= 1 ? `${perSecond}/s`
-    : whole(perSecond * 60) ? `${Math.round(perSecond * 60)}/min`
-      : whole(perSecond * 900) ? `${Math.round(perSecond * 900)} per 15 min` : `${Math.round(perSecond * 86_400)}/day`);
-  t.deepEqual(rows, DEFAULT_POLICIES.map((entry) => ({
-    name: entry.name, burst: entry.burst, refill: refillOf(entry.perSecond), key: keyNames[entry.key],
-  })));
 });
