@@ -60,6 +60,7 @@ import { openCallGraceDeadlines, openEventStore, openPresenceSessions, openReadS
 import { newId } from './ids.ts';
 import { PostgresEventStore } from './eventstore/postgres.ts';
 import type { SqliteStoreOptions } from './sqlite/checkpointer.ts';
+import { lockStorageDir } from './sqlite/storageDirLock.ts';
 
 /** The API's version in `/openapi.json` and `/asyncapi.json`. */
 const API_VERSION = '0.1.0';
@@ -108,7 +109,12 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       ? logger.info({ store: name, status }, 'WAL checkpoints succeed again')
       : logger.error({ store: name, status }, 'WAL checkpoints keep failing: the WAL grows until they succeed')),
   });
-  const eventStore = await openEventStore(config, storeOptions('events'));
+  // One server per embedded STORAGE_DIR: a second would append to the same log and project into the same read store.
+  const storageLock = config.database || config.eventStoreConnectionString ? null : lockStorageDir(config.storageDir);
+  const eventStore = await openEventStore(config, storeOptions('events')).catch((error: unknown) => {
+    storageLock?.release();
+    throw error;
+  });
   // The newest events' hash chain and its anchor are checked at every start: an altered, recomputed or cut-short log
   // is reported, loudly, not refused (nor repaired: the anchor is kept as it was, as evidence).
   const chainTail = eventStore instanceof SqliteEventStore ? eventStore.verifyTail()
@@ -140,6 +146,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     await projections.stop().catch(() => undefined);
     await eventStore.close();
     await readStore.close();
+    storageLock?.release();
     throw error;
   }
 
@@ -320,6 +327,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       await readStore.close();
       await secrets.close();
       await rateLimits.close();
+      storageLock?.release();
     },
   };
 }

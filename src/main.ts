@@ -1,5 +1,6 @@
 import { startApp } from './app.ts';
 import { ConfigError, loadConfig, PortUnavailableError } from './config.ts';
+import { StorageDirInUseError } from './sqlite/storageDirLock.ts';
 
 // Whatever the server or SQLite creates (databases, their -wal and -shm files, temp files) is the server user's alone.
 process.umask(0o077);
@@ -26,7 +27,7 @@ try {
     process.exit(78);
   }
   // EX_UNAVAILABLE: one line, no stack trace; the server does not share a port with another process.
-  if (error instanceof PortUnavailableError) {
+  if (error instanceof PortUnavailableError || error instanceof StorageDirInUseError) {
     console.error(error.message);
     process.exit(69);
   }
