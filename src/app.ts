@@ -23,6 +23,7 @@ import { RateLimits } from './rateLimit/rateLimits.ts';
 import { answerClientError, createHttpApp } from './http/server.ts';
 import { createLogger } from './logger.ts';
 import { EventLoopMonitor } from './eventLoopMonitor.ts';
+import { ReadinessCheck } from './health.ts';
 import type { Projections } from './projection/projections.ts';
 import { ProjectionRunner, type ProjectionRunnerOptions } from './projection/runner.ts';
 import { WorkerProjections } from './projection/workerProjections.ts';
@@ -73,6 +74,8 @@ export interface RunningApp {
   readStore: ReadStore;
   projections: Projections;
   gateway: SocketGateway;
+  /** What /health/ready answers; `beginShutdown()` is the first step of `close()`. */
+  readiness: ReadinessCheck;
   /** The route table and the router it registered (tests compare both with the document). */
   routes: readonly AnyRoute[];
   router: Router;
@@ -236,6 +239,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   collector?.unref();
 
   const eventLoop = new EventLoopMonitor();
+  const readiness = new ReadinessCheck({ eventStore, readStore, projections, clock, maxLagMs: config.readyMaxLagMs });
   let wsPort = 0;
   let openApi: Record<string, unknown> | null = null;
   let asyncApi: Record<string, unknown> | null = null;
@@ -251,6 +255,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         } : null,
         eventLoop: eventLoop.recent().slice(-10),
       }),
+      ready: () => readiness.check(),
       // Built on first request, from the same table that registered the handlers.
       openApi: () => (openApi ??= openApiDocument(routes, config.rateLimits, API_VERSION) as unknown as Record<string, unknown>),
       asyncApi: () => (asyncApi ??= asyncApiDocument(config.rateLimits, API_VERSION)),
@@ -305,7 +310,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   logger.info({ httpPort, wsPort, eventStore: eventStore.kind, readStore: readStore.kind }, 'LetsApp is listening');
 
   return {
-    httpPort, wsPort, logger, eventStore, readStore, projections, gateway, routes, router,
+    httpPort, wsPort, logger, eventStore, readStore, projections, gateway, readiness, routes, router,
     async close() {
       eventLoop.stop();
       if (collector) clearInterval(collector);

@@ -44,6 +44,10 @@ export interface Config {
   media: MediaSettings & { tokenTtlSeconds: number; unattachedTtlMs: number; gcIntervalMs: number };
   /** Proxies in front of the server whose `X-Forwarded-For` entries are believed (0: none; the socket's address counts). */
   trustProxy: number;
+  /** /health/ready fails while a projector has not applied an event older than this (READY_MAX_LAG_MS). */
+  readyMaxLagMs: number;
+  /** On SIGTERM, how long in-flight requests and socket frames get before connections are cut (SHUTDOWN_GRACE_MS). */
+  shutdownGraceMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -221,6 +225,8 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
     },
     rateLimits: rateLimitsOf(env.RATE_LIMITS),
     trustProxy: integer(env, 'TRUST_PROXY', 0, 0, 10),
+    readyMaxLagMs: integer(env, 'READY_MAX_LAG_MS', 10_000, 100, 3_600_000),
+    shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     media: {
       limits: { ...DEFAULT_MEDIA_LIMITS, maxBytes: integer(env, 'MEDIA_MAX_BYTES', DEFAULT_MEDIA_LIMITS.maxBytes, 1024, 1024 ** 3) },
       quotaBytes: integer(env, 'MEDIA_QUOTA_BYTES', 1024 ** 3, 1024, 1024 ** 4),

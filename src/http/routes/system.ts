@@ -2,12 +2,15 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { NotFoundError } from '../../../commands/shared/errors.ts';
+import { NotFoundError, UnavailableError } from '../../../commands/shared/errors.ts';
+import type { Readiness } from '../../health.ts';
 import { route, reply } from '../routeTable.ts';
 
 export interface SystemRouteDeps {
   /** Liveness plus the projection, storage and event-loop status, for operators. */
   ping: () => Promise<Record<string, unknown>>;
+  /** Stores reachable, projections within READY_MAX_LAG_MS, not shutting down (src/health.ts). */
+  ready: () => Promise<Readiness>;
   /** Built from the whole route table, including these routes. */
   openApi: () => Record<string, unknown>;
   asyncApi: () => Record<string, unknown>;
@@ -37,10 +40,11 @@ ${demoEnabled ? '<li><a href="/demo">/demo</a>: the web demo (two people: a seco
 <li><a href="/openapi.json">/openapi.json</a>: the REST API as OpenAPI 3.1</li>
 <li><a href="/asyncapi.json">/asyncapi.json</a>: the socket protocol as AsyncAPI 3.0</li>
 <li><a href="/ping">/ping</a>: liveness, projections and storage</li>
+<li><a href="/health/ready">/health/ready</a>: readiness for a load balancer (<a href="/health/live">/health/live</a>: liveness)</li>
 </ul></body></html>`;
 
 /** Liveness, the API descriptions and the human page for them. */
-export function systemRoutes({ ping, openApi, asyncApi, demoEnabled }: SystemRouteDeps) {
+export function systemRoutes({ ping, ready, openApi, asyncApi, demoEnabled }: SystemRouteDeps) {
   const front = frontPage(demoEnabled);
   return [
     route({
@@ -56,6 +60,28 @@ export function systemRoutes({ ping, openApi, asyncApi, demoEnabled }: SystemRou
       responses: { 200: { description: 'The server is up', schema: z.looseObject({ ok: z.literal(true), time: z.iso.datetime() }) } },
       errors: [],
       handle: async () => reply(200, { ok: true as const, ...(await ping()) } as { ok: true; time: string }),
+    }),
+    route({
+      method: 'get', path: '/health/live', operationId: 'healthLive', tag: 'system', auth: false, rateLimit: null,
+      summary: 'Liveness: the process answers (restart it when this fails)',
+      responses: { 200: { description: 'The process answers', schema: z.strictObject({ live: z.literal(true) }) } },
+      errors: [],
+      handle: async () => reply(200, { live: true as const }),
+    }),
+    route({
+      method: 'get', path: '/health/ready', operationId: 'healthReady', tag: 'system', auth: false, rateLimit: null,
+      summary: 'Readiness: both stores answer, projections within READY_MAX_LAG_MS of the head, not shutting down',
+      description: 'Answers 503 `unavailable` with `details.reasons` (`shutting_down`, `event_store_unreachable`, `read_store_unreachable`, '
+        + '`projection_behind`) while any holds: a load balancer sends no traffic until it answers 200.',
+      responses: { 200: { description: 'Ready for traffic', schema: z.strictObject({ ready: z.literal(true) }) } },
+      errors: [],
+      handle: async () => {
+        const readiness = await ready();
+        if (!readiness.ready) {
+          throw new UnavailableError(`Not ready: ${readiness.reasons.map((reason) => reason.code).join(', ')}`, { reasons: readiness.reasons });
+        }
+        return reply(200, { ready: true as const });
+      },
     }),
     route({
       method: 'get', path: '/openapi.json', operationId: 'openApiDocument', tag: 'system', auth: false, rateLimit: null,
