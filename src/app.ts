@@ -312,6 +312,20 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   return {
     httpPort, wsPort, logger, eventStore, readStore, projections, gateway, readiness, routes, router,
     async close() {
+      // Graceful: not ready from now on, no new connections; requests and socket frames already received are answered
+      // within SHUTDOWN_GRACE_MS; then sockets are told 1001, the projection finishes its batch, the stores close.
+      readiness.beginShutdown();
+      const deadline = Date.now() + config.shutdownGraceMs;
+      const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
+      // A keep-alive connection whose answer went out is idle: closed as it gets there, not left for the client to end.
+      const idleSweep = setInterval(() => http.closeIdleConnections(), 50);
+      let graceTimer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => { graceTimer = setTimeout(resolve, config.shutdownGraceMs); });
+      await Promise.race([Promise.all([httpClosed, gateway.settle(deadline)]), grace]);
+      clearTimeout(graceTimer);
+      clearInterval(idleSweep);
+      http.closeAllConnections();
+      await httpClosed;
       eventLoop.stop();
       if (collector) clearInterval(collector);
       clearInterval(callTimer);
@@ -323,10 +337,6 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       await calls.settled();
       await callGraceDeadlines.close();
       await gateway.close();
-      await new Promise<void>((resolve) => {
-        http.close(() => resolve());
-        http.closeAllConnections();
-      });
       await projections.stop();
       await eventStore.close();
       await readStore.close();

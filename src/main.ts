@@ -17,7 +17,10 @@ try {
     stopping = true;
     app.logger.info({ signal }, 'shutting down');
     await app.close();
-    process.exit(0);
+    // Sockets were told 1001: their close frames go out as the clients answer them, then the process ends by itself;
+    // one whose client does not answer is not waited for past this.
+    process.exitCode = 0;
+    setTimeout(() => process.exit(0), 2_000).unref();
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));

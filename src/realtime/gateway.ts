@@ -273,6 +273,27 @@ export class SocketGateway {
     }
   }
 
+  /**
+   * Shutdown, first step: no new sockets, while the open ones are still served. Resolves once every frame each socket
+   * had sent is answered (its ack queued ahead of the close), or at `deadline`.
+   */
+  async settle(deadline: number): Promise<void> {
+    if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
+    this.listenSocket = null;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<void>((resolve) => { timer = setTimeout(resolve, Math.max(0, deadline - Date.now())); });
+    const answered = async (connection: SocketConnection) => {
+      // Frames that arrive while earlier ones run join the queue: wait until it stops growing.
+      for (let queue = connection.queue; ; queue = connection.queue) {
+        await queue;
+        if (queue === connection.queue || connection.closed) return;
+      }
+    };
+    await Promise.race([Promise.all([...this.connections].map(answered)), expired]);
+    clearTimeout(timer);
+  }
+
+  /** Tells every socket 1001 after what is already queued for it; frames received after this are not run. */
   async close(): Promise<void> {
     if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
     this.listenSocket = null;
