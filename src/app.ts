@@ -23,6 +23,8 @@ import { RateLimits } from './rateLimit/rateLimits.ts';
 import { answerClientError, createHttpApp } from './http/server.ts';
 import { createLogger } from './logger.ts';
 import { EventLoopMonitor } from './eventLoopMonitor.ts';
+import { Metrics } from './metrics/metrics.ts';
+import { Instrumentation, startMetricsServer } from './metrics/instrumentation.ts';
 import { ReadinessCheck } from './health.ts';
 import type { Projections } from './projection/projections.ts';
 import { ProjectionRunner, type ProjectionRunnerOptions } from './projection/runner.ts';
@@ -69,6 +71,10 @@ const API_VERSION = '0.1.0';
 export interface RunningApp {
   httpPort: number;
   wsPort: number;
+  /** The loopback port serving /metrics (METRICS_PORT), or null. */
+  metricsPort: number | null;
+  /** Null with METRICS_ENABLED=false. */
+  metrics: Metrics | null;
   logger: Logger;
   eventStore: EventStore;
   readStore: ReadStore;
@@ -192,6 +198,18 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   // Rate limits are shared by REST and the socket: switching transport does not reset a budget; with DATABASE_URL
   // they are shared by every instance too.
   const rateLimits = new RateLimits(config.rateLimits, Date.now, await openSharedBuckets(config));
+  const metrics = config.metrics.enabled ? new Metrics({
+    projections: () => projections.status(),
+    storage: async () => ({ events: eventStore.checkpointStatus?.() ?? null, read: (await projections.readStoreStatus()) ?? null }),
+    presenceSessions: async () => (await presenceSessions.list()).filter((session) => session.instanceId === instanceId).length,
+  }) : null;
+  if (metrics) {
+    commands.observeAppends(metrics);
+    rateLimits.observeRefusals((policy) => metrics.rateLimited(policy));
+    projections.onCommitted(({ timing }) => { if (timing) metrics.projectionBatch(timing.seconds, timing.byProjector); });
+  }
+  // Request and refused-frame logs, and the transports' metrics; users appear in logs as a keyed hash.
+  const instrumentation = new Instrumentation(logger, metrics, config.jwtSecret);
   const loginThrottle = new LoginThrottle(rateLimits);
   const auth = new AuthService(commands, readStore, projections, tokens, new PasswordHasher(config.bcryptCost), loginThrottle);
   // Secrets (users' Gemini keys) live sealed in a store of their own (a file, or PostgreSQL's table), never in the
@@ -208,7 +226,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     caughtUp,
   });
   const gateway = new SocketGateway({
-    authenticator, logger, handlers, rateLimits,
+    authenticator, logger, handlers, rateLimits, instrumentation,
     // Told of each socket's life: presence (online, away, offline) and calls (a party's last socket gone).
     observer: {
       connected: (connection) => { presence.connected(connection); calls.connected(connection.principal.userId); },
@@ -282,6 +300,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     bodyLimitBytes: config.bodyLimitBytes,
     router,
     trustProxy: config.trustProxy,
+    instrumentation,
+    metricsToken: config.metrics.token,
   });
   const http: Server = createServer(koa.callback());
   // Requests Node refuses before Koa sees them (headers or URL over its limit, malformed HTTP) get the JSON shape too.
@@ -293,6 +313,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     http.listen(config.port, config.host, () => resolve());
   });
   const httpPort = (http.address() as AddressInfo).port;
+  const metricsServer = metrics && config.metrics.port !== null ? await startMetricsServer(metrics, config.metrics.port, logger) : null;
   gatewayRef = gateway;
   // Ring timeouts, maximum durations and dropped parties: on a tick, and once now for what a restart left behind.
   await calls.tick(true);
@@ -310,7 +331,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   logger.info({ httpPort, wsPort, eventStore: eventStore.kind, readStore: readStore.kind }, 'LetsApp is listening');
 
   return {
-    httpPort, wsPort, logger, eventStore, readStore, projections, gateway, readiness, routes, router,
+    httpPort, wsPort, metricsPort: metricsServer?.port ?? null, metrics, logger, eventStore, readStore, projections, gateway, readiness, routes, router,
     async close() {
       // Graceful: not ready from now on, no new connections; requests and socket frames already received are answered
       // within SHUTDOWN_GRACE_MS; then sockets are told 1001, the projection finishes its batch, the stores close.
@@ -337,6 +358,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       await calls.settled();
       await callGraceDeadlines.close();
       await gateway.close();
+      await metricsServer?.close();
       await projections.stop();
       await eventStore.close();
       await readStore.close();

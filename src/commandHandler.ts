@@ -30,9 +30,16 @@ export const DEFAULT_STATE_CACHE_BYTES = 64 * 1024 * 1024;
  * is newer), decide, append with the expected revision, and on a concurrency conflict drop the cache and retry.
  * Neither a refusal nor "nothing to do" decided on a cached state is final: it is decided again on a fresh load.
  */
+/** Told of each append (metrics): the events of a durable one and how long it took, or that one failed. */
+export interface AppendObserver {
+  appended(events: ReadonlyArray<{ type: string; data: unknown }>, seconds: number): void;
+  appendFailed(outcome: 'conflict' | 'error'): void;
+}
+
 export class CommandHandler {
   private readonly cache: LRUCache<string, CachedState>;
   private acknowledged = 0;
+  private observer: AppendObserver | null = null;
 
   constructor(
     private readonly eventStore: EventStore,
@@ -51,6 +58,10 @@ export class CommandHandler {
    */
   get acknowledgedPosition(): number {
     return this.acknowledged;
+  }
+
+  observeAppends(observer: AppendObserver): void {
+    this.observer = observer;
   }
 
   /** What the log held at start-up: acknowledged to someone before a restart, perhaps not projected yet. */
@@ -134,8 +145,10 @@ export class CommandHandler {
           ...(metadata.clientRequestId === undefined ? {} : { clientRequestId: metadata.clientRequestId }),
         },
       }));
+      const started = performance.now();
       try {
         const result = await this.eventStore.append(stream, toAppend, revision === -1 ? 'no-stream' : revision);
+        this.observer?.appended(toAppend, (performance.now() - started) / 1000);
         this.acknowledge(result.position);
         const next = events.reduce(decider.evolve, state);
         // An idempotent retry returns the original revision, which may be behind what we folded: re-read then.
@@ -144,6 +157,7 @@ export class CommandHandler {
         return { state: next, events, revision: result.revision, position: result.position };
       } catch (error) {
         this.cache.delete(stream);
+        this.observer?.appendFailed(error instanceof ConcurrencyError ? 'conflict' : 'error');
         if (!(error instanceof ConcurrencyError) || attempt >= MAX_ATTEMPTS) throw error;
       }
     }

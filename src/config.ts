@@ -44,6 +44,11 @@ export interface Config {
   media: MediaSettings & { tokenTtlSeconds: number; unattachedTtlMs: number; gcIntervalMs: number };
   /** Proxies in front of the server whose `X-Forwarded-For` entries are believed (0: none; the socket's address counts). */
   trustProxy: number;
+  /**
+   * Prometheus metrics (METRICS_ENABLED, on by default): `GET /metrics` on PORT with `Authorization: Bearer
+   * METRICS_TOKEN`, and/or on METRICS_PORT bound to 127.0.0.1 without a token; neither set, nothing serves them.
+   */
+  metrics: { enabled: boolean; token: string | null; port: number | null };
   /** /health/ready fails while a projector has not applied an event older than this (READY_MAX_LAG_MS). */
   readyMaxLagMs: number;
   /** On SIGTERM, how long in-flight requests and socket frames get before connections are cut (SHUTDOWN_GRACE_MS). */
@@ -225,6 +230,7 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
     },
     rateLimits: rateLimitsOf(env.RATE_LIMITS),
     trustProxy: integer(env, 'TRUST_PROXY', 0, 0, 10),
+    metrics: metricsOf(env),
     readyMaxLagMs: integer(env, 'READY_MAX_LAG_MS', 10_000, 100, 3_600_000),
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     media: {
@@ -278,6 +284,16 @@ function databaseOf(env: Env): PostgresSettings | null {
     schema: pattern(env, 'DATABASE_SCHEMA', /^[a-z_][a-z0-9_]{0,47}$/, 'public'),
     ...(ssl === undefined ? {} : { ssl }),
     poolMax: integer(env, 'DATABASE_POOL_MAX', 10, 1, 100),
+  };
+}
+
+function metricsOf(env: Env): Config['metrics'] {
+  const token = env.METRICS_TOKEN || null;
+  if (token !== null && !/^[\x21-\x7e]{32,256}$/.test(token)) throw new ConfigError('METRICS_TOKEN must be 32 to 256 printable characters without spaces');
+  return {
+    enabled: boolean(env, 'METRICS_ENABLED', true),
+    token,
+    port: env.METRICS_PORT ? integer(env, 'METRICS_PORT', 0, 0, 65535) : null,
   };
 }
 

@@ -11,9 +11,12 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Runs the real entry point (`src/main.ts`) in a child process and resolves once it listens. */
-export function spawnServer(env: Record<string, string>, nodeArgs: readonly string[] = []): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, '--import=tsx', 'src/main.ts'], {
+/**
+ * Runs the real entry point (`src/main.ts` through tsx, or `entry`: the build's `dist/main.js`) in a child process and
+ * resolves once it listens.
+ */
+export function spawnServer(env: Record<string, string>, nodeArgs: readonly string[] = [], entry: readonly string[] = ['--import=tsx', 'src/main.ts']): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, ...entry], {
     env: { ...process.env, NODE_ENV: 'development', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

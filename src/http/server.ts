@@ -5,6 +5,8 @@ import type { Logger } from 'pino';
 import { errorMiddleware } from './errors.ts';
 import { requestId } from './context.ts';
 import type Router from '@koa/router';
+import { observeRequests, serveMetrics } from './observe.ts';
+import type { Instrumentation } from '../metrics/instrumentation.ts';
 
 export interface HttpAppDeps {
   logger: Logger;
@@ -13,20 +15,20 @@ export interface HttpAppDeps {
   router: Router;
   /** Proxies whose `X-Forwarded-For` entries are believed: the address is the entry the nearest trusted one added. */
   trustProxy: number;
+  /** Logs and counts each answered request; with `metricsToken`, `GET /metrics` answers a bearer of it. */
+  instrumentation?: Instrumentation;
+  metricsToken?: string | null;
 }
 
 /** The Koa REST app: request ids, the JSON error shape first, then a JSON-only body parser and the routes. */
-export function createHttpApp({ logger, bodyLimitBytes, router, trustProxy }: HttpAppDeps): Koa {
+export function createHttpApp({ logger, bodyLimitBytes, router, trustProxy, instrumentation, metricsToken }: HttpAppDeps): Koa {
   const app = new Koa({ proxy: trustProxy > 0, maxIpsCount: trustProxy });
   app.silent = true;
   app.use(requestId());
+  // Outside the error mapping, so the status logged and counted is the one answered.
+  if (instrumentation) app.use(observeRequests(instrumentation));
   app.use(errorMiddleware(logger));
-  app.use(async (ctx, next) => {
-    const started = performance.now();
-    await next();
-    logger.debug({ requestId: ctx.state.requestId, clientRequestId: ctx.state.clientRequestId, method: ctx.method, path: ctx.path, status: ctx.status,
-      ms: Math.round(performance.now() - started) }, 'request');
-  });
+  if (instrumentation?.metrics && metricsToken) app.use(serveMetrics(instrumentation.metrics, metricsToken));
   app.use(koaBody({
     json: true,
     jsonStrict: true,

@@ -43,6 +43,13 @@ export interface ProjectionStall {
 export interface CommittedBatch {
   readonly events: readonly RecordedEvent[];
   readonly publications: readonly Publication[];
+  /** How long the batch took to apply and commit, and each projector's share of the applying (metrics). */
+  readonly timing?: BatchTiming;
+}
+
+export interface BatchTiming {
+  seconds: number;
+  byProjector: ReadonlyArray<readonly [string, number]>;
 }
 
 export interface ProjectionRunnerOptions {
@@ -391,6 +398,8 @@ export class ProjectionRunner implements Projections {
   private async commitBatch(events: readonly RecordedEvent[]): Promise<void> {
     const last = events[events.length - 1]!.position;
     const published: Publication[] = [];
+    const started = performance.now();
+    const timings = new Map<string, number>();
     const reached = await this.readStore.withTransaction(async (tx) => {
       if (this.lease) await this.lease.fence(tx);
       const context = createProjectionContext(tx, undefined, (publication) => published.push(publication));
@@ -402,7 +411,7 @@ export class ProjectionRunner implements Projections {
         stored.set(name, checkpoint ?? 0);
       }
       await applyInOrder(events, this.projectors, context, this.upcaster,
-        (projector, event) => event.position > stored.get(projector.name)! && !this.held(projector, event.position));
+        (projector, event) => event.position > stored.get(projector.name)! && !this.held(projector, event.position), timings);
       const reached = new Map<string, number>();
       const moves: Array<{ name: string; from: number | null; to: number }> = [];
       for (const projector of this.projectors) {
@@ -420,7 +429,7 @@ export class ProjectionRunner implements Projections {
     for (const [name, position] of reached) this.positions.set(name, position);
     this.mainPosition = Math.max(this.mainPosition, last);
     // Live updates go out only once the batch is committed, so a pushed change is always readable.
-    this.emit({ events, publications: published });
+    this.emit({ events, publications: published, timing: { seconds: (performance.now() - started) / 1000, byProjector: [...timings] } });
     this.waiters.release();
   }
 

@@ -1,6 +1,6 @@
 import { MemoryBucketStore, type BucketStore } from './bucketStore.ts';
 import { DEFAULT_POLICIES, type PolicyName, type RateLimitPolicy } from './policies.ts';
-import type { Allowance } from './tokenBuckets.ts';
+import { RateLimitExceeded, type Allowance } from './tokenBuckets.ts';
 
 /**
  * The server's one set of buckets, handed to the REST routes and the socket gateway alike so that a user's budget is
@@ -11,6 +11,7 @@ import type { Allowance } from './tokenBuckets.ts';
 export class RateLimits {
   private readonly byName: ReadonlyMap<string, RateLimitPolicy>;
   private readonly local: MemoryBucketStore;
+  private refused: ((policy: PolicyName) => void) | null = null;
 
   constructor(policies: readonly RateLimitPolicy[] = DEFAULT_POLICIES, now: () => number = Date.now, private readonly shared: BucketStore | null = null) {
     this.byName = new Map(policies.map((policy) => [policy.name, policy]));
@@ -37,13 +38,30 @@ export class RateLimits {
    * one, only the per-socket policies belong here and everything else should be charged with `charge`.
    */
   take(name: PolicyName, key: string): Allowance {
-    return this.local.buckets(this.policy(name)).take(key);
+    try {
+      return this.local.buckets(this.policy(name)).take(key);
+    } catch (error) {
+      this.noteRefusal(name, error);
+      throw error;
+    }
   }
 
   /** Takes one token (atomically, from the bucket every instance shares, if any), or throws a 429. */
   charge(name: PolicyName, key: string): Promise<Allowance> {
     const policy = this.policy(name);
-    return this.storeFor(policy).take(policy, key);
+    return this.storeFor(policy).take(policy, key).catch((error: unknown) => {
+      this.noteRefusal(name, error);
+      throw error;
+    });
+  }
+
+  /** Told of each refusal, by policy (metrics). */
+  observeRefusals(listener: (policy: PolicyName) => void): void {
+    this.refused = listener;
+  }
+
+  private noteRefusal(name: PolicyName, error: unknown): void {
+    if (error instanceof RateLimitExceeded) this.refused?.(name);
   }
 
   /** Gives back a token taken before work that turned out free (see `TokenBuckets.giveBack`). */

@@ -41,6 +41,8 @@ export class SocketConnection implements Connection {
   pending = 0;
   closed = false;
   expiry: NodeJS.Timeout | null = null;
+  /** Told of each frame sent (metrics count them by type). */
+  sent: ((bytes: string) => void) | null = null;
 
   /** Replays waiting for the client to read what was queued (see `congested`). */
   private drainWaiters: Array<() => void> = [];
@@ -114,6 +116,7 @@ export class SocketConnection implements Connection {
   send(bytes: string): void {
     if (this.closed) return;
     this.socket.send(bytes, false);
+    this.sent?.(bytes);
     if (this.socket.getBufferedAmount() > this.maxBufferedBytes) this.close(CLOSE.SLOW_CONSUMER, 'slow_consumer');
   }
 

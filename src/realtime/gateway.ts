@@ -10,6 +10,7 @@ import { parse } from '../contract/validation.ts';
 import type { Publication } from '../projection/projector.ts';
 import type { RateLimits } from '../rateLimit/rateLimits.ts';
 import { MAX_TIMER_MS } from '../timers.ts';
+import type { Instrumentation } from '../metrics/instrumentation.ts';
 import { SocketConnection, type Connection, type Socket, type SocketData } from './connection.ts';
 
 export type { Connection };
@@ -35,6 +36,8 @@ export interface GatewayDeps {
   maxPendingFrames?: number;
   /** Told of each socket's life (presence): opened, any inbound frame or pong, closed. */
   observer?: ConnectionObserver;
+  /** Logs refused frames and counts sockets, frames and closes. */
+  instrumentation?: Instrumentation;
 }
 
 export interface ConnectionObserver {
@@ -69,7 +72,9 @@ export class SocketGateway {
       open: (socket) => this.open(socket),
       message: (socket, message) => {
         if (message.byteLength > LIMITS.maxFrameBytes) {
-          socket.getUserData().connection?.close(CLOSE.FRAME_TOO_LARGE, 'frame_too_large');
+          const connection = socket.getUserData().connection;
+          if (connection) this.refused(connection, undefined, undefined, 'frame_too_large', 413, performance.now());
+          connection?.close(CLOSE.FRAME_TOO_LARGE, 'frame_too_large');
           return;
         }
         // uWebSockets.js reuses `message` after this callback returns: decode it now.
@@ -80,7 +85,10 @@ export class SocketGateway {
         const connection = socket.getUserData().connection;
         if (connection && !connection.closed) this.deps.observer?.activity(connection);
       },
-      close: (socket) => this.closed(socket),
+      close: (socket, code) => {
+        this.deps.instrumentation?.socketClosed(code, socket.getUserData().connection !== null);
+        this.closed(socket);
+      },
     });
     this.app.any('/*', (res) => {
       res.writeStatus('404 Not Found').writeHeader('Content-Type', 'application/json')
@@ -128,7 +136,9 @@ export class SocketGateway {
     const data = socket.getUserData();
     if (!data.principal) {
       const refusal = data.refusal ?? { code: 'unauthorized', message: 'Authentication failed' };
-      socket.send(JSON.stringify({ type: 'error', error: refusal }));
+      const bytes = JSON.stringify({ type: 'error', error: refusal });
+      socket.send(bytes);
+      this.deps.instrumentation?.frameSent(bytes);
       socket.end(CLOSE.UNAUTHORIZED, refusal.code);
       return;
     }
@@ -142,6 +152,11 @@ export class SocketGateway {
     }
     const connection = new SocketConnection(this.nextId++, data.principal, socket, this.maxBufferedBytes);
     data.connection = connection;
+    const { instrumentation } = this.deps;
+    if (instrumentation) {
+      instrumentation.socketOpened();
+      connection.sent = (bytes) => instrumentation.frameSent(bytes);
+    }
     this.armExpiry(connection);
     this.connections.add(connection);
     this.byId.set(connection.id, connection);
@@ -175,13 +190,15 @@ export class SocketGateway {
       this.deps.rateLimits.take('frames', connectionKey(connection));
       this.deps.rateLimits.take('user-frames', connection.principal.userId);
     } catch (error) {
-      const { body } = toErrorResponse(error, this.deps.logger, { connectionId: connection.id });
+      const { status, body } = toErrorResponse(error, this.deps.logger, { connectionId: connection.id });
+      this.refused(connection, undefined, undefined, body.error.code, status, performance.now());
       connection.send(JSON.stringify({ type: 'error', ...body }));
       connection.close(CLOSE.RATE_LIMITED, 'rate_limited');
       return;
     }
     this.deps.observer?.activity(connection);
     if (connection.pending >= (this.deps.maxPendingFrames ?? LIMITS.maxPendingFrames)) {
+      this.refused(connection, undefined, undefined, 'too_many_pending_frames', 429, performance.now());
       connection.close(CLOSE.RATE_LIMITED, 'too_many_pending_frames');
       return;
     }
@@ -195,8 +212,10 @@ export class SocketGateway {
 
   private async handleFrame(connection: SocketConnection, text: string): Promise<void> {
     let frame: ClientFrame | null = null;
+    const started = performance.now();
     try {
       frame = parseFrame(text);
+      this.deps.instrumentation?.frameReceived(frame.type);
       if (!Object.hasOwn(CLIENT_FRAMES, frame.type)) throw new ValidationError(`Unknown frame type: ${frame.type}`, { type: frame.type });
       const type = frame.type as ClientFrameType;
       const spec = CLIENT_FRAMES[type];
@@ -208,9 +227,17 @@ export class SocketGateway {
       const result = await handler(connection, parse(spec.payload, payload), id);
       if (spec.reply) connection.send(JSON.stringify({ type: `${type}.ok`, id, ...result }));
     } catch (error) {
-      const { body } = toErrorResponse(error, this.deps.logger, { connectionId: connection.id, frameType: frame?.type });
+      const { status, body } = toErrorResponse(error, this.deps.logger, { connectionId: connection.id, frameType: frame?.type });
+      if (!frame) this.deps.instrumentation?.frameReceived('invalid');
+      this.refused(connection, frame?.type, frame?.id, body.error.code, status, started);
       connection.send(JSON.stringify({ type: 'error', id: frame?.id, ...body }));
     }
+  }
+
+  private refused(connection: SocketConnection, frameType: string | undefined, frameId: string | undefined, code: string, status: number, started: number): void {
+    this.deps.instrumentation?.frameRefused({
+      connectionId: connection.id, userId: connection.principal.userId, frameType, frameId, code, status, seconds: (performance.now() - started) / 1000,
+    });
   }
 
   private closed(socket: Socket): void {

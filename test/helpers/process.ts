@@ -4,5 +4,5 @@ import { testEnv } from './app.ts';
 export type { ServerProcess };
 
 /** The real entry point in a child process on ephemeral ports, with the test environment. */
-export const spawnServer = (storageDir: string, env: Record<string, string> = {}): Promise<ServerProcess> =>
-  spawn({ ...testEnv(storageDir), ...env });
+export const spawnServer = (storageDir: string, env: Record<string, string> = {}, entry?: readonly string[]): Promise<ServerProcess> =>
+  spawn({ ...testEnv(storageDir), ...env }, [], entry);

@@ -10,7 +10,9 @@ export interface DemoRouteDeps {
   wsPort: () => number;
 }
 
-const clientDir = fileURLToPath(new URL('../../../client/', import.meta.url));
+/** Under `npm run build` this module is part of dist/main.js and the client's modules sit compiled in dist/client/. */
+const precompiled = !import.meta.url.endsWith('.ts');
+const clientDir = fileURLToPath(new URL(precompiled ? './client/' : '../../../client/', import.meta.url));
 /** The files a folder serves, by name (the parameter's schema lists them: nothing else can be asked for). */
 const modulesIn = (folder: string) => {
   const names = readdirSync(`${clientDir}${folder}`).filter((name) => /^[A-Za-z0-9_-]{1,64}\.(ts|css)$/.test(name));
@@ -30,7 +32,7 @@ async function serve(relative: string): Promise<{ body: string; type: string }> 
   const cached = compiled.get(path);
   if (cached?.mtimeMs === info.mtimeMs) return { body: cached.body, type: TYPES[extension] };
   const source = await readFile(path, 'utf8');
-  const body = extension === 'ts'
+  const body = extension === 'ts' && !precompiled
     // esbuild is loaded with the first module served, not by every server that has the demo switched on.
     ? (await (await import('esbuild')).transform(source, { loader: 'ts', format: 'esm', target: 'es2022', sourcemap: 'inline', sourcefile: `/client/${relative}` })).code
     : source;

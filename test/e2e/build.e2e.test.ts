@@ -1,0 +1,40 @@
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { registerUser, request, tempDir } from '../helpers/app.ts';
+import { spawnServer } from '../helpers/process.ts';
+import { connect } from '../helpers/socket.ts';
+
+/**
+ * The compiled build: `npm run build` (the Dockerfile's build stage runs the same), then `node dist/main.js` as
+ * `npm run start:prod`, the Dockerfile and deploy/letsapp.service do: plain Node, no TypeScript loader, the projection
+ * and checkpoint workers running from dist/.
+ */
+test.before(async () => {
+  await promisify(execFile)('npm', ['run', 'build'], { timeout: 120_000 });
+});
+
+test('the built server runs without tsx: register, send over REST, the other user\'s socket receives it, and the demo is served compiled', async (t) => {
+  t.true(existsSync('dist/main.js') && existsSync('dist/projectionWorker.mjs') && existsSync('dist/checkpointWorker.mjs'));
+  for (const file of ['dist/main.js', 'dist/projectionWorker.mjs']) t.false(/from ["']tsx/.test(readFileSync(file, 'utf8')), `${file} loads no tsx`);
+  const server = await spawnServer(tempDir(), { DEMO_ENABLED: 'true' }, ['dist/main.js']);
+  t.teardown(() => server.stop());
+  t.is((await request(server.url, 'GET', '/health/ready')).status, 200);
+
+  const [alice, bob] = [await registerUser(server.url), await registerUser(server.url)];
+  const socket = await connect(server.wsUrl, bob.accessToken);
+  t.teardown(() => socket.close());
+  await socket.next((f) => f.type === 'welcome');
+  socket.send({ type: 'sync', since: 0 });
+  await socket.next((f) => f.type === 'sync.ok');
+  const sent = await request(server.url, 'POST', '/api/messages', { token: alice.accessToken, body: { recipientId: bob.user.id, text: 'from the build' } });
+  t.is(sent.status, 201);
+  const created = await socket.next((f) => f.type === 'message.created', 10_000);
+  t.is(created.message.id, sent.body.message.id);
+
+  const module = await fetch(`${server.url}/client/client.ts`);
+  t.is(module.status, 200);
+  t.regex(module.headers.get('content-type') ?? '', /javascript/);
+  t.false((await module.text()).includes('private readonly'), 'compiled at build time, types stripped');
+});
