@@ -9,7 +9,7 @@ import { AuthService } from './auth/authService.ts';
 import { LoginThrottle } from './auth/loginThrottle.ts';
 import { PasswordHasher } from './auth/passwords.ts';
 import { TokenService } from './auth/tokens.ts';
-import { CommandHandler } from './commandHandler.ts';
+import { CommandHandler, DEFAULT_STATE_CACHE_BYTES } from './commandHandler.ts';
 import { PortUnavailableError, type Config } from './config.ts';
 import type { EventStore } from './eventstore/port.ts';
 import { authRoutes } from './http/routes/auth.ts';
@@ -23,6 +23,8 @@ import { RateLimits } from './rateLimit/rateLimits.ts';
 import { answerClientError, createHttpApp } from './http/server.ts';
 import { createLogger } from './logger.ts';
 import { EventLoopMonitor } from './eventLoopMonitor.ts';
+import { Tracing } from './tracing/tracing.ts';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { Metrics } from './metrics/metrics.ts';
 import { Instrumentation, startMetricsServer } from './metrics/instrumentation.ts';
 import { ReadinessCheck } from './health.ts';
@@ -75,6 +77,8 @@ export interface RunningApp {
   metricsPort: number | null;
   /** Null with METRICS_ENABLED=false. */
   metrics: Metrics | null;
+  /** Traces: off unless OTEL_EXPORTER_OTLP_ENDPOINT is set. */
+  tracing: Tracing;
   logger: Logger;
   eventStore: EventStore;
   readStore: ReadStore;
@@ -106,6 +110,8 @@ export interface AppOptions {
    * start (`npm start -- --rebuild-projections`).
    */
   rebuildProjectionsBeyondHead?: boolean;
+  /** Where spans go instead of the OTLP exporter when OTEL_EXPORTER_OTLP_ENDPOINT is set (tests: the SDK's in-memory one). */
+  traceExporter?: SpanExporter;
 }
 
 /** The composition root: builds every store, service and server from the config, and tears them down. */
@@ -159,7 +165,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     throw error;
   }
 
-  const commands = new CommandHandler(eventStore, eventUpcaster);
+  const tracing = Tracing.start(config.tracing, options.traceExporter);
+  const commands = new CommandHandler(eventStore, eventUpcaster, DEFAULT_STATE_CACHE_BYTES, tracing);
   // Sends answered before a restart may not be projected yet: reads wait for them too.
   commands.acknowledge(await eventStore.headPosition());
   // Every write this server acknowledged is readable: one number in memory, not a query of the log (a page of $all
@@ -226,7 +233,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     caughtUp,
   });
   const gateway = new SocketGateway({
-    authenticator, logger, handlers, rateLimits, instrumentation,
+    authenticator, logger, handlers, rateLimits, tracing, instrumentation,
     // Told of each socket's life: presence (online, away, offline) and calls (a party's last socket gone).
     observer: {
       connected: (connection) => { presence.connected(connection); calls.connected(connection.principal.userId); },
@@ -242,8 +249,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   // Live reactions to each committed batch, from the one subscription: what the projectors published goes to
   // each recipient's synced sockets, and a logout closes that token's sockets. The users projection committed in
   // the same batch, so a reconnect with the revoked token is refused from then on.
-  projections.onCommitted(({ events, publications }) => {
-    gateway.deliverAll(publications);
+  projections.onCommitted(({ events, publications, trace }) => {
+    tracing.projected(trace, publications, () => gateway.deliverAll(publications));
     for (const event of events) {
       if (event.type === 'UserLoggedOut') gateway.revokeToken((event.data as UserLoggedOut['data']).tokenId);
     }
@@ -300,6 +307,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     bodyLimitBytes: config.bodyLimitBytes,
     router,
     trustProxy: config.trustProxy,
+    tracing,
     instrumentation,
     metricsToken: config.metrics.token,
   });
@@ -331,7 +339,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   logger.info({ httpPort, wsPort, eventStore: eventStore.kind, readStore: readStore.kind }, 'LetsApp is listening');
 
   return {
-    httpPort, wsPort, metricsPort: metricsServer?.port ?? null, metrics, logger, eventStore, readStore, projections, gateway, readiness, routes, router,
+    httpPort, wsPort, tracing, metricsPort: metricsServer?.port ?? null, metrics, logger, eventStore, readStore, projections, gateway, readiness, routes, router,
     async close() {
       // Graceful: not ready from now on, no new connections; requests and socket frames already received are answered
       // within SHUTDOWN_GRACE_MS; then sockets are told 1001, the projection finishes its batch, the stores close.
@@ -364,6 +372,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       await readStore.close();
       await secrets.close();
       await rateLimits.close();
+      // The last requests' and batches' spans are exported before the process goes.
+      await tracing.shutdown();
       storageLock?.release();
     },
   };

@@ -3,8 +3,10 @@ import type { Command, Decider, Event } from '../commands/shared/events.ts';
 import { approximateSize } from './approximateSize.ts';
 import { ConcurrencyError } from '../commands/shared/errors.ts';
 import type { EventUpcaster } from '../commands/shared/upcasting.ts';
-import type { EventStore, NewEvent, RecordedEvent } from './eventstore/port.ts';
+import type { AppendResult, EventStore, ExpectedRevision, NewEvent, RecordedEvent } from './eventstore/port.ts';
 import { deriveId } from './ids.ts';
+import { Tracing } from './tracing/tracing.ts';
+import { CORRELATION_ID } from './tracing/batchTrace.ts';
 
 export interface HandleResult<S, E> {
   readonly state: S;
@@ -45,6 +47,7 @@ export class CommandHandler {
     private readonly eventStore: EventStore,
     private readonly upcaster: EventUpcaster,
     maxCacheBytes = DEFAULT_STATE_CACHE_BYTES,
+    private readonly tracing: Tracing = Tracing.off,
   ) {
     this.cache = new LRUCache<string, CachedState>({
       maxSize: maxCacheBytes,
@@ -104,8 +107,22 @@ export class CommandHandler {
    * state without reading it; if it exists after all (a retried send), the append's `no-stream` conflict makes
    * the next attempt read it, and a refusal on the assumed state is decided again on the stored one.
    */
-  async handle<C extends Command, E extends Event, S>(
+  handle<C extends Command, E extends Event, S>(
     decider: Decider<C, E, S>, stream: string, command: C, options: { expectNew?: boolean } = {},
+  ): Promise<HandleResult<S, E>> {
+    if (!this.tracing.enabled) return this.decideAndAppend(decider, stream, command, options);
+    const { metadata } = command;
+    return this.tracing.span(`decide ${command.type}`, {
+      [CORRELATION_ID]: metadata.correlationId, 'letsapp.command_id': metadata.commandId, 'letsapp.stream': stream,
+    }, async (span) => {
+      const result = await this.decideAndAppend(decider, stream, command, options);
+      span?.setAttribute('letsapp.events_appended', result.events.length);
+      return result;
+    });
+  }
+
+  private async decideAndAppend<C extends Command, E extends Event, S>(
+    decider: Decider<C, E, S>, stream: string, command: C, options: { expectNew?: boolean },
   ): Promise<HandleResult<S, E>> {
     for (let attempt = 1; ; attempt++) {
       // A cached state may be stale if another process wrote the stream; the expected revision catches that,
@@ -147,7 +164,7 @@ export class CommandHandler {
       }));
       const started = performance.now();
       try {
-        const result = await this.eventStore.append(stream, toAppend, revision === -1 ? 'no-stream' : revision);
+        const result = await this.append(stream, toAppend, revision === -1 ? 'no-stream' : revision, metadata.correlationId);
         this.observer?.appended(toAppend, (performance.now() - started) / 1000);
         this.acknowledge(result.position);
         const next = events.reduce(decider.evolve, state);
@@ -161,6 +178,16 @@ export class CommandHandler {
         if (!(error instanceof ConcurrencyError) || attempt >= MAX_ATTEMPTS) throw error;
       }
     }
+  }
+
+  /** Traced: in an `append` span whose context the events carry, so their projection batch joins the trace. */
+  private append(stream: string, events: NewEvent[], expected: ExpectedRevision, correlationId: string): Promise<AppendResult> {
+    if (!this.tracing.enabled) return this.eventStore.append(stream, events, expected);
+    return this.tracing.span('append', { [CORRELATION_ID]: correlationId, 'letsapp.stream': stream, 'letsapp.events': events.length }, () => {
+      const traceparent = this.tracing.activeTraceparent();
+      const traced = traceparent === undefined ? events : events.map((event) => ({ ...event, metadata: { ...event.metadata, traceparent } }));
+      return this.eventStore.append(stream, traced, expected);
+    });
   }
 
   private remember(stream: string, entry: CachedState): void {

@@ -44,6 +44,8 @@ export interface Config {
   media: MediaSettings & { tokenTtlSeconds: number; unattachedTtlMs: number; gcIntervalMs: number };
   /** Proxies in front of the server whose `X-Forwarded-For` entries are believed (0: none; the socket's address counts). */
   trustProxy: number;
+  /** OpenTelemetry traces: off while OTEL_EXPORTER_OTLP_ENDPOINT is unset. */
+  tracing: { endpoint: string | null; serviceName: string };
   /**
    * Prometheus metrics (METRICS_ENABLED, on by default): `GET /metrics` on PORT with `Authorization: Bearer
    * METRICS_TOKEN`, and/or on METRICS_PORT bound to 127.0.0.1 without a token; neither set, nothing serves them.
@@ -230,6 +232,7 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
     },
     rateLimits: rateLimitsOf(env.RATE_LIMITS),
     trustProxy: integer(env, 'TRUST_PROXY', 0, 0, 10),
+    tracing: tracingOf(env),
     metrics: metricsOf(env),
     readyMaxLagMs: integer(env, 'READY_MAX_LAG_MS', 10_000, 100, 3_600_000),
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
@@ -295,6 +298,14 @@ function metricsOf(env: Env): Config['metrics'] {
     token,
     port: env.METRICS_PORT ? integer(env, 'METRICS_PORT', 0, 0, 65535) : null,
   };
+}
+
+function tracingOf(env: Env): Config['tracing'] {
+  const endpoint = env.OTEL_EXPORTER_OTLP_ENDPOINT || null;
+  if (endpoint !== null && !/^https?:\/\/[^\s/]+/.test(endpoint)) {
+    throw new ConfigError('OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL (the collector\'s OTLP/HTTP base, e.g. http://localhost:4318)');
+  }
+  return { endpoint, serviceName: pattern(env, 'OTEL_SERVICE_NAME', /^[A-Za-z0-9_.:-]{1,64}$/, 'letsapp') };
 }
 
 const list = (value: string | undefined) => (value ?? '').split(',').map((item) => item.trim()).filter(Boolean);

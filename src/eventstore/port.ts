@@ -23,6 +23,11 @@ export interface EventMetadata {
    * requests without one and on every event stored before it was recorded.
    */
   readonly clientRequestId?: string;
+  /**
+   * The W3C trace context of the append, when it was traced (OTEL_EXPORTER_OTLP_ENDPOINT set and sampled): the
+   * projection batch that applies the event joins that trace. Absent otherwise.
+   */
+  readonly traceparent?: string;
 }
 
 export interface NewEvent {

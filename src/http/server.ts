@@ -5,6 +5,8 @@ import type { Logger } from 'pino';
 import { errorMiddleware } from './errors.ts';
 import { requestId } from './context.ts';
 import type Router from '@koa/router';
+import type { Tracing } from '../tracing/tracing.ts';
+import { traceRequests } from './traceRequests.ts';
 import { observeRequests, serveMetrics } from './observe.ts';
 import type { Instrumentation } from '../metrics/instrumentation.ts';
 
@@ -15,16 +17,19 @@ export interface HttpAppDeps {
   router: Router;
   /** Proxies whose `X-Forwarded-For` entries are believed: the address is the entry the nearest trusted one added. */
   trustProxy: number;
+  /** Traces each request (OTEL_EXPORTER_OTLP_ENDPOINT). */
+  tracing?: Tracing;
   /** Logs and counts each answered request; with `metricsToken`, `GET /metrics` answers a bearer of it. */
   instrumentation?: Instrumentation;
   metricsToken?: string | null;
 }
 
 /** The Koa REST app: request ids, the JSON error shape first, then a JSON-only body parser and the routes. */
-export function createHttpApp({ logger, bodyLimitBytes, router, trustProxy, instrumentation, metricsToken }: HttpAppDeps): Koa {
+export function createHttpApp({ logger, bodyLimitBytes, router, trustProxy, tracing, instrumentation, metricsToken }: HttpAppDeps): Koa {
   const app = new Koa({ proxy: trustProxy > 0, maxIpsCount: trustProxy });
   app.silent = true;
   app.use(requestId());
+  if (tracing?.enabled) app.use(traceRequests(tracing));
   // Outside the error mapping, so the status logged and counted is the one answered.
   if (instrumentation) app.use(observeRequests(instrumentation));
   app.use(errorMiddleware(logger));

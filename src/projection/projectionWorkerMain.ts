@@ -38,9 +38,10 @@ const readStore = new SqliteReadStore(join(config.storageDir, 'read.sqlite'), {
 });
 const runner = new ProjectionRunner(eventStore, readStore, projectors, eventUpcaster, logger, config.runner);
 const forwarded = new Set(config.forwardEventTypes);
-runner.onCommitted(({ events, publications, timing }) => {
+runner.onCommitted(({ trace, events, publications, timing }) => {
   post({
     type: 'committed',
+    trace,
     timing,
     progress: runner.progress(),
     publications: [...publications],

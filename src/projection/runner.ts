@@ -12,6 +12,8 @@ import { admitWithin, reachedPosition, type Projections, type ProjectionsStatus 
 import { rebuildProjections } from './rebuild.ts';
 import { checkReadOrder, readersOf } from './dependencies.ts';
 import { loadSkips, notSkipped } from './skips.ts';
+import { isMainThread } from 'node:worker_threads';
+import { batchTraceOf, epochMs, type BatchTrace } from '../tracing/batchTrace.ts';
 
 export { CHECKPOINTS } from './projector.ts';
 
@@ -43,6 +45,8 @@ export interface ProjectionStall {
 export interface CommittedBatch {
   readonly events: readonly RecordedEvent[];
   readonly publications: readonly Publication[];
+  /** The batch's timing and the trace contexts of its traced events (absent when none was traced). */
+  readonly trace?: BatchTrace | undefined;
   /** How long the batch took to apply and commit, and each projector's share of the applying (metrics). */
   readonly timing?: BatchTiming;
 }
@@ -397,6 +401,7 @@ export class ProjectionRunner implements Projections {
 
   private async commitBatch(events: readonly RecordedEvent[]): Promise<void> {
     const last = events[events.length - 1]!.position;
+    const startedAt = epochMs();
     const published: Publication[] = [];
     const started = performance.now();
     const timings = new Map<string, number>();
@@ -429,7 +434,7 @@ export class ProjectionRunner implements Projections {
     for (const [name, position] of reached) this.positions.set(name, position);
     this.mainPosition = Math.max(this.mainPosition, last);
     // Live updates go out only once the batch is committed, so a pushed change is always readable.
-    this.emit({ events, publications: published, timing: { seconds: (performance.now() - started) / 1000, byProjector: [...timings] } });
+    this.emit({ events, publications: published, trace: batchTraceOf(events, startedAt, isMainThread ? 'serving' : 'worker'), timing: { seconds: (performance.now() - started) / 1000, byProjector: [...timings] } });
     this.waiters.release();
   }
 

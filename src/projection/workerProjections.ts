@@ -93,7 +93,7 @@ export class WorkerProjections implements Projections {
     switch (message.type) {
       case 'committed': {
         this.apply(message.progress);
-        const batch: CommittedBatch = { events: message.events, publications: message.publications, ...(message.timing ? { timing: message.timing } : {}) };
+        const batch: CommittedBatch = { events: message.events, publications: message.publications, trace: message.trace, ...(message.timing ? { timing: message.timing } : {}) };
         for (const listener of this.listeners) {
           try {
             listener(batch);

@@ -1,4 +1,5 @@
 import type { RecordedEvent } from '../eventstore/port.ts';
+import type { BatchTrace } from '../tracing/batchTrace.ts';
 import type { CheckpointStatus } from '../sqlite/checkpointer.ts';
 import type { ProjectionsStatus } from './projections.ts';
 import type { Publication } from './projector.ts';
@@ -14,7 +15,7 @@ export type ToWorker =
 /** Messages from the projection worker to the serving thread. */
 export type FromWorker =
   | { type: 'ready'; progress: ProjectionProgress }
-  | { type: 'committed'; progress: ProjectionProgress; publications: Publication[]; events: RecordedEvent[]; timing?: BatchTiming | undefined }
+  | { type: 'committed'; progress: ProjectionProgress; publications: Publication[]; events: RecordedEvent[]; trace?: BatchTrace | undefined; timing?: BatchTiming | undefined }
   | { type: 'status'; id: number; status?: ProjectionsStatus; storage?: CheckpointStatus | undefined; error?: string }
   | { type: 'failed'; error: string }
   | { type: 'stopped' };

@@ -3,6 +3,7 @@ import type { CommandMetadata } from '../../commands/shared/events.ts';
 import { CONVERSATIONS, conversationDocId, type ConversationDoc } from '../../projections/conversations.ts';
 import { FEED, FEED_HORIZON, type FeedHorizon } from '../../projections/feed.ts';
 import { newId } from '../ids.ts';
+import { noteCorrelationId } from '../tracing/tracing.ts';
 import type { ConversationAccess } from '../messaging/access.ts';
 import type { Blocks } from '../people/blocks.ts';
 import type { PresenceService } from '../presence/presenceService.ts';
@@ -36,6 +37,7 @@ export interface FrameDeps {
 
 function metadataOf(connection: Connection, frameId: string | undefined, now: Date): CommandMetadata {
   const correlationId = `ws:${connection.id}:${frameId ?? newId()}`;
+  noteCorrelationId(correlationId);
   return { commandId: newId(), correlationId, causationId: correlationId, userId: connection.principal.userId, now: now.toISOString() };
 }
 

@@ -10,6 +10,8 @@ import { parse } from '../contract/validation.ts';
 import type { Publication } from '../projection/projector.ts';
 import type { RateLimits } from '../rateLimit/rateLimits.ts';
 import { MAX_TIMER_MS } from '../timers.ts';
+import { SpanKind, type Span } from '@opentelemetry/api';
+import type { Tracing } from '../tracing/tracing.ts';
 import type { Instrumentation } from '../metrics/instrumentation.ts';
 import { SocketConnection, type Connection, type Socket, type SocketData } from './connection.ts';
 
@@ -36,6 +38,8 @@ export interface GatewayDeps {
   maxPendingFrames?: number;
   /** Told of each socket's life (presence): opened, any inbound frame or pong, closed. */
   observer?: ConnectionObserver;
+  /** Traces each frame (OTEL_EXPORTER_OTLP_ENDPOINT). */
+  tracing?: Tracing;
   /** Logs refused frames and counts sockets, frames and closes. */
   instrumentation?: Instrumentation;
 }
@@ -210,7 +214,13 @@ export class SocketGateway {
     });
   }
 
-  private async handleFrame(connection: SocketConnection, text: string): Promise<void> {
+  private handleFrame(connection: SocketConnection, text: string): Promise<void> {
+    const tracing = this.deps.tracing;
+    if (!tracing?.enabled) return this.runFrame(connection, text, null);
+    return tracing.span('ws frame', { 'letsapp.connection_id': connection.id }, (span) => this.runFrame(connection, text, span), SpanKind.SERVER);
+  }
+
+  private async runFrame(connection: SocketConnection, text: string, span: Span | null): Promise<void> {
     let frame: ClientFrame | null = null;
     const started = performance.now();
     try {
@@ -218,6 +228,7 @@ export class SocketGateway {
       this.deps.instrumentation?.frameReceived(frame.type);
       if (!Object.hasOwn(CLIENT_FRAMES, frame.type)) throw new ValidationError(`Unknown frame type: ${frame.type}`, { type: frame.type });
       const type = frame.type as ClientFrameType;
+      span?.updateName(`ws ${type}`);
       const spec = CLIENT_FRAMES[type];
       // The same budget as the REST routes of this policy: an error frame, the socket stays open.
       if (spec.policy) await this.deps.rateLimits.charge(spec.policy, connection.principal.userId);
@@ -230,6 +241,7 @@ export class SocketGateway {
       const { status, body } = toErrorResponse(error, this.deps.logger, { connectionId: connection.id, frameType: frame?.type });
       if (!frame) this.deps.instrumentation?.frameReceived('invalid');
       this.refused(connection, frame?.type, frame?.id, body.error.code, status, started);
+      span?.setAttribute('letsapp.error_code', body.error.code);
       connection.send(JSON.stringify({ type: 'error', id: frame?.id, ...body }));
     }
   }
