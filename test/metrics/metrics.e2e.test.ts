@@ -138,7 +138,7 @@ test.serial('after a load of many users, routes, unknown paths and hostile frame
     await api('GET', `/api/users/${peer.user.id}`);
     await api('GET', '/api/users/search?q=user');
     await api('GET', '/api/users/search?q=user');
-    await request(app.url, 'POST', '/auth/login', { body: { username: user.user.username, password: user.password } });
+    await request(app.url, 'POST', '/auth/login', { body: { email: user.email, password: user.password } });
   }
   // Unknown routes with random paths, methods a route does not have, and malformed ids.
   for (let index = 0; index < 250; index++) {
