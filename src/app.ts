@@ -61,7 +61,7 @@ import { GroupService } from './messaging/groupService.ts';
 import { MessagingService } from './messaging/messagingService.ts';
 import { frameHandlers } from './realtime/frames.ts';
 import { SocketGateway } from './realtime/gateway.ts';
-import { openCallGraceDeadlines, openEventStore, openPresenceSessions, openReadStore, openSecretStore, openSharedBuckets } from './stores.ts';
+import { openCallGraceDeadlines, openCluster, openEventStore, openPresenceSessions, openReadStore, openSecretStore, openSharedBuckets } from './stores.ts';
 import { newId } from './ids.ts';
 import { PostgresEventStore } from './eventstore/postgres.ts';
 import type { SqliteStoreOptions } from './sqlite/checkpointer.ts';
@@ -188,18 +188,36 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   // This process among the instances sharing one database: its presence sessions are keyed by it.
   const instanceId = newId();
   const presenceSessions = await openPresenceSessions(config);
-  const presence = new PresenceService({ commands, readStore, projections, logger, clock, settings: config.presence, sessions: presenceSessions, instanceId });
+  // The other instances on the same database: typing, signaling, presence changes and revocations cross over it.
+  const cluster = await openCluster(config, instanceId, logger);
+  const presence = new PresenceService({
+    commands, readStore, projections, logger, clock, settings: config.presence, sessions: presenceSessions, instanceId,
+    announce: (change) => cluster.bus.publish({ type: 'presence', ...change }),
+  });
   const mediaTokens = new MediaTokens(config.jwtSecret, config.media.tokenTtlSeconds);
   // The gateway is made below: calls reach sockets through it once it exists.
   let gatewayRef: SocketGateway | null = null;
+  // Sockets anywhere in the cluster: this instance's directly, the others' through the bus (connection ids are unique
+  // in the cluster, and the presence sessions say which connections are open anywhere).
+  const sendToUser = (userId: string, bytes: string) => {
+    gatewayRef?.sendToUser(userId, bytes);
+    cluster.bus.publish({ type: 'toUser', userId, bytes });
+  };
+  const sendToConnection = async (connectionId: number, bytes: string) => {
+    if (gatewayRef?.sendToConnection(connectionId, bytes)) return true;
+    if (!await presenceSessions.find(connectionId, clock())) return false;
+    cluster.bus.publish({ type: 'toConnection', connectionId, bytes });
+    return true;
+  };
   const callGraceDeadlines = await openCallGraceDeadlines(config);
   const calls = new CallService({
     commands, readStore, projections, blocks, logger, clock, settings: config.calls, graceDeadlines: callGraceDeadlines,
     connections: {
-      ownerOf: (id) => gatewayRef?.ownerOf(id) ?? null,
-      isConnected: (userId) => gatewayRef?.isConnected(userId) ?? false,
-      sendToConnection: (id, bytes) => gatewayRef?.sendToConnection(id, bytes) ?? false,
-      sendToUser: (userId, bytes) => gatewayRef?.sendToUser(userId, bytes),
+      ownerOf: async (id) => gatewayRef?.ownerOf(id) ?? (await presenceSessions.find(id, clock()))?.userId ?? null,
+      isConnectedHere: (userId) => gatewayRef?.isConnected(userId) ?? false,
+      isConnected: async (userId) => (gatewayRef?.isConnected(userId) ?? false) || (await presenceSessions.liveUsers([userId], clock())).has(userId),
+      sendToConnection,
+      sendToUser,
     },
   });
   // Rate limits are shared by REST and the socket: switching transport does not reset a budget; with DATABASE_URL
@@ -229,14 +247,17 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   });
 
   const handlers = frameHandlers({
-    messaging, access, blocks, presence, ai, calls, logger, readStore, projections, clock, sendToUser: (userId, bytes) => gateway.sendToUser(userId, bytes),
+    messaging, access, blocks, presence, ai, calls, logger, readStore, projections, clock, sendToUser,
     caughtUp,
   });
   const gateway = new SocketGateway({
     authenticator, logger, handlers, rateLimits, tracing, instrumentation,
     // Told of each socket's life: presence (online, away, offline) and calls (a party's last socket gone).
     observer: {
-      connected: (connection) => { presence.connected(connection); calls.connected(connection.principal.userId); },
+      connected: (connection) => {
+        calls.connected(connection.principal.userId);
+        return presence.connected(connection);
+      },
       activity: (connection) => presence.activity(connection),
       disconnected: (connection) => {
         presence.disconnected(connection);
@@ -244,7 +265,17 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         ai.cancelConnection(connection.principal.userId, connection.id);
       },
     },
-    maxBufferedBytes: options.maxBufferedBytes, maxPendingFrames: options.maxPendingFrames, clock,
+    maxBufferedBytes: options.maxBufferedBytes, maxPendingFrames: options.maxPendingFrames, clock, connectionIds: cluster.connectionIds,
+  });
+  // What the other instances say: to this instance's sockets.
+  cluster.bus.onMessage((message) => {
+    switch (message.type) {
+      case 'toUser': gateway.sendToUser(message.userId, message.bytes); break;
+      case 'toConnection': gateway.sendToConnection(message.connectionId, message.bytes); break;
+      case 'revokeToken': gateway.revokeToken(message.tokenId); break;
+      case 'presence': presence.heard(message); break;
+      default: message satisfies never;
+    }
   });
   // Live reactions to each committed batch, from the one subscription: what the projectors published goes to
   // each recipient's synced sockets, and a logout closes that token's sockets. The users projection committed in
@@ -252,7 +283,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   projections.onCommitted(({ events, publications, trace }) => {
     tracing.projected(trace, publications, () => gateway.deliverAll(publications));
     for (const event of events) {
-      if (event.type === 'UserLoggedOut') gateway.revokeToken((event.data as UserLoggedOut['data']).tokenId);
+      if (event.type !== 'UserLoggedOut') continue;
+      const { tokenId } = event.data as UserLoggedOut['data'];
+      gateway.revokeToken(tokenId);
+      // The token's sockets on the other instances too.
+      cluster.bus.publish({ type: 'revokeToken', tokenId });
     }
   });
 
@@ -363,6 +398,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       // Stopped first: sockets closing on shutdown are not users going offline (the next start sees to that).
       await presence.stop();
       await presenceSessions.close();
+      await cluster.bus.close();
       await calls.settled();
       await callGraceDeadlines.close();
       await gateway.close();

@@ -250,6 +250,7 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
       offlineGraceMs: integer(env, 'PRESENCE_OFFLINE_GRACE_MS', 20_000, 1, 3_600_000),
       idleMs: integer(env, 'PRESENCE_IDLE_MS', 300_000, 1_000, 86_400_000),
       pushCoalesceMs: integer(env, 'PRESENCE_PUSH_COALESCE_MS', 500, 0, 60_000),
+      sessionTtlMs: integer(env, 'PRESENCE_SESSION_TTL_MS', 30_000, 1_000, 600_000),
     },
   };
 }

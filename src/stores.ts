@@ -10,6 +10,8 @@ import type { SqliteStoreOptions } from './sqlite/checkpointer.ts';
 import type { BucketStore } from './rateLimit/bucketStore.ts';
 import { MemoryPresenceSessions, type PresenceSessions } from './presence/presenceSessions.ts';
 import { MemoryCallGraceDeadlines, type CallGraceDeadlines } from './calls/callGraceDeadlines.ts';
+import { CountingConnectionIds, InProcessClusterBus, type ClusterBus, type ConnectionIds } from './cluster/clusterBus.ts';
+import type { Logger } from 'pino';
 
 /** Where the embedded log's anchor is kept: beside it, but not in it (see src/eventstore/anchor.ts). */
 export const anchorFileOf = (storageDir: string) => join(storageDir, 'events.anchor.json');
@@ -84,4 +86,15 @@ export async function openCallGraceDeadlines(config: Partial<Pick<Config, 'datab
   if (!config.database) return new MemoryCallGraceDeadlines();
   const { PostgresCallGraceDeadlines } = await import('./calls/postgresCallGraceDeadlines.ts');
   return PostgresCallGraceDeadlines.connect(config.database);
+}
+
+/**
+ * How this instance reaches the others and names its sockets: with DATABASE_URL the bus over PostgreSQL's
+ * LISTEN/NOTIFY and connection ids from a sequence, unique across instances; otherwise one server alone (a counter).
+ */
+export async function openCluster(config: Partial<Pick<Config, 'database'>>, instanceId: string, logger: Logger): Promise<{ bus: ClusterBus; connectionIds: ConnectionIds }> {
+  if (!config.database) return { bus: new InProcessClusterBus(instanceId), connectionIds: new CountingConnectionIds() };
+  const { PostgresCluster } = await import('./cluster/postgresCluster.ts');
+  const cluster = await PostgresCluster.connect(config.database, instanceId, logger);
+  return { bus: cluster, connectionIds: cluster };
 }

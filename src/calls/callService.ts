@@ -24,11 +24,18 @@ export interface CallSettings {
   turnTtlSeconds: number;
 }
 
-/** What the gateway tells about connections: whose a connection is, and whether a user has any. */
+/**
+ * The sockets of every instance: whose a connection is, whether a user has any (here, or on any instance), and sending
+ * to a connection or a user wherever their sockets are.
+ */
 export interface ConnectionDirectory {
-  ownerOf(connectionId: number): string | null;
-  isConnected(userId: string): boolean;
-  sendToConnection(connectionId: number, bytes: string): boolean;
+  ownerOf(connectionId: number): Promise<string | null>;
+  /** A socket on this instance. */
+  isConnectedHere(userId: string): boolean;
+  /** A socket on any instance. */
+  isConnected(userId: string): Promise<boolean>;
+  /** False when no instance holds the connection. */
+  sendToConnection(connectionId: number, bytes: string): Promise<boolean>;
   sendToUser(userId: string, bytes: string): void;
 }
 
@@ -176,7 +183,7 @@ export class CallService {
   }
 
   async answer(userId: string, callId: string, connectionId: number, metadata: CommandMetadata): Promise<PublicCall> {
-    this.ownConnection(userId, connectionId);
+    await this.ownConnection(userId, connectionId);
     const doc = await this.require(callId, userId);
     const command: CallCommand = doc.groupId
       ? { type: 'JoinCall', data: { callId, userId, connectionId, maxParticipants: this.deps.settings.meshMaxParticipants }, metadata }
@@ -235,7 +242,7 @@ export class CallService {
    */
   async signal(userId: string, fromConnectionId: number, frame: { callId: string; toConnectionId: number; kind: string; payload: unknown }): Promise<void> {
     const doc = await this.require(frame.callId, userId);
-    const toUserId = this.deps.connections.ownerOf(frame.toConnectionId);
+    const toUserId = await this.deps.connections.ownerOf(frame.toConnectionId);
     // A group call's parties are its group's members now: whoever was removed or left the group is out of it.
     const members = doc.groupId ? new Set((await this.deps.readStore.collection<GroupDoc>(GROUPS).findOne({ _id: doc.groupId }))?.memberIds ?? []) : null;
     // The caller signals from any of their devices (they started the call over REST, from no socket in particular),
@@ -246,21 +253,24 @@ export class CallService {
       throw new NotFoundError('Call connection');
     }
     const bytes = JSON.stringify({ type: 'call.signal', callId: frame.callId, fromUserId: userId, fromConnectionId, kind: frame.kind, payload: frame.payload });
-    if (!this.deps.connections.sendToConnection(frame.toConnectionId, bytes)) throw new NotFoundError('Call connection');
+    if (!await this.deps.connections.sendToConnection(frame.toConnectionId, bytes)) throw new NotFoundError('Call connection');
   }
 
-  /** A socket closed: a party of an active call with no socket left for the grace period drops out of it. */
+  /**
+   * A socket closed: a party of an active call with no socket left for the grace period drops out of it; one with a
+   * socket on another instance when the grace ends stays in.
+   */
   disconnected(userId: string): void {
-    if (this.deps.connections.isConnected(userId) || this.graceTimers.has(userId)) return;
+    if (this.deps.connections.isConnectedHere(userId) || this.graceTimers.has(userId)) return;
     // Kept as state too, so the deadline outlives this process: the next start, or another instance, finds it.
     const dueAt = new Date(this.deps.clock().getTime() + this.deps.settings.disconnectGraceMs);
     this.writeDeadline(userId, () => this.graceDeadlines.arm(userId, dueAt));
     const timer = setTimeout(() => {
       this.graceTimers.delete(userId);
-      if (this.deps.connections.isConnected(userId)) return;
+      if (this.deps.connections.isConnectedHere(userId)) return;
       this.own((this.deadlineWrites.get(userId) ?? Promise.resolve())
         .then(() => this.graceDeadlines.claim(userId, this.deps.clock()))
-        .then((due) => (due && !this.deps.connections.isConnected(userId) ? this.dropOut(userId) : undefined)));
+        .then(async (due) => (due && !await this.deps.connections.isConnected(userId) ? this.dropOut(userId) : undefined)));
     }, this.deps.settings.disconnectGraceMs);
     timer.unref();
     this.graceTimers.set(userId, timer);
@@ -309,7 +319,7 @@ export class CallService {
     }
     // Deadlines armed before a restart or by another instance: each fires once, wherever it is taken.
     for (const userId of await this.graceDeadlines.takeDue(now)) {
-      if (!this.deps.connections.isConnected(userId)) await this.dropOut(userId);
+      if (!await this.deps.connections.isConnected(userId)) await this.dropOut(userId);
     }
   }
 
@@ -329,8 +339,8 @@ export class CallService {
     }
   }
 
-  private ownConnection(userId: string, connectionId: number): void {
-    if (this.deps.connections.ownerOf(connectionId) !== userId) {
+  private async ownConnection(userId: string, connectionId: number): Promise<void> {
+    if (await this.deps.connections.ownerOf(connectionId) !== userId) {
       throw new ValidationError('connectionId: one of your open sockets (its id is in the welcome frame)', { field: 'connectionId' });
     }
   }

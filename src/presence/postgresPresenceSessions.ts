@@ -57,6 +57,7 @@ export class PostgresPresenceSessions implements PresenceSessions {
       )`);
       await client.query(`CREATE INDEX IF NOT EXISTS presence_sessions_user ON ${this.table} (user_id, expires_at)`);
       await client.query(`CREATE INDEX IF NOT EXISTS presence_sessions_expiry ON ${this.table} (expires_at)`);
+      await client.query(`CREATE INDEX IF NOT EXISTS presence_sessions_connection ON ${this.table} (connection_id)`);
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -96,6 +97,11 @@ export class PostgresPresenceSessions implements PresenceSessions {
   async expire(now: Date): Promise<PresenceSession[]> {
     const rows = (await this.query<Row>(`DELETE FROM ${this.table} WHERE expires_at <= $1 RETURNING *`, [now])).rows;
     return rows.map(toSession).sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : a.connectionId - b.connectionId));
+  }
+
+  async find(connectionId: number, now: Date): Promise<PresenceSession | null> {
+    const row = (await this.query<Row>(`SELECT * FROM ${this.table} WHERE connection_id = $1 AND expires_at > $2 LIMIT 1`, [connectionId, now])).rows[0];
+    return row ? toSession(row) : null;
   }
 
   async liveUsers(userIds: readonly string[], now: Date): Promise<Set<string>> {

@@ -17,6 +17,15 @@ export interface PresenceSettings {
   offlineGraceMs: number;
   idleMs: number;
   pushCoalesceMs: number;
+  /** A session not renewed for this long belongs to an instance that stopped: it is expired and its users go offline. */
+  sessionTtlMs?: number;
+}
+
+/** What one instance's sockets say of a user, told to the other instances (offline: none left there). */
+export interface InstancePresence {
+  instanceId: string;
+  userId: string;
+  status: LiveStatus;
 }
 
 /** A device's socket as presence sees it: whose it is, and where a serialized `presence` frame goes. */
@@ -37,8 +46,6 @@ export interface PresenceView {
 
 /** A session not renewed for this long belongs to an instance that stopped: it can be expired. */
 export const PRESENCE_SESSION_TTL_MS = 30_000;
-/** How often an instance renews its sessions: three chances before they expire. */
-const SESSION_HEARTBEAT_MS = PRESENCE_SESSION_TTL_MS / 3;
 
 /** Last seen is shown to the minute: finer would say too much about someone's habits. */
 const LAST_SEEN_GRANULARITY_MS = 60_000;
@@ -61,17 +68,30 @@ export class PresenceService {
   private readonly work = new Set<Promise<unknown>>();
   /** Per socket, its session writes in order (an end never overtakes its open). */
   private readonly sessionWrites = new Map<number, Promise<void>>();
-  private readonly heartbeat: NodeJS.Timeout | null;
+  private readonly heartbeat: NodeJS.Timeout;
+  /** This instance's open sockets: re-recorded by the heartbeat if their sessions were expired meanwhile. */
+  private readonly local = new Map<number, string>();
+  /** What other instances' sockets say of a user (online or away; forgotten when they say offline). */
+  private readonly remote = new Map<string, Map<string, 'online' | 'away'>>();
+  private readonly sessionTtlMs: number;
   private stopped = false;
 
   constructor(private readonly deps: {
     commands: CommandHandler; readStore: ReadStore; projections: Projections; logger: Logger; clock: () => Date; settings: PresenceSettings;
-    /** Which sockets are open on which instance (PostgreSQL with DATABASE_URL): this instance records its own. */
+    /**
+     * Which sockets are open on which instance (PostgreSQL with DATABASE_URL): this instance records its own, presence
+     * on or off, as they are also where another instance finds a connection (a call answered through it).
+     */
     sessions: PresenceSessions; instanceId: string;
+    /** Tells the other instances what this one's sockets say of a user (the cluster bus). */
+    announce?: (presence: InstancePresence) => void;
   }) {
     const { settings, clock } = deps;
-    this.heartbeat = settings.enabled ? setInterval(() => this.own(deps.sessions.renew(deps.instanceId, this.sessionExpiry())), SESSION_HEARTBEAT_MS) : null;
-    this.heartbeat?.unref();
+    this.sessionTtlMs = settings.sessionTtlMs ?? PRESENCE_SESSION_TTL_MS;
+    // Three renewals before a session expires; each beat also expires other instances' stale sessions (whoever deletes
+    // a row first handles it, so each dead session is handled once in the cluster).
+    this.heartbeat = setInterval(() => this.own(this.beat()), Math.max(100, Math.floor(this.sessionTtlMs / 3)));
+    this.heartbeat.unref();
     this.tracker = settings.enabled ? new PresenceTracker({
       offlineGraceMs: settings.offlineGraceMs,
       idleMs: settings.idleMs,
@@ -85,7 +105,11 @@ export class PresenceService {
         ? this.run(userId, { type: 'MarkOnline', data: { userId } }, at)
         : this.wentOffline(userId, roundDown(lastActiveAt), at)),
       // Going offline is pushed once its last seen is in the read model (wentOffline).
-      onLiveChange: (userId, status) => { if (status !== 'offline') this.own(this.changed(userId)); },
+      onLiveChange: (userId, status) => {
+        if (status === 'offline') return;
+        this.deps.announce?.({ instanceId: this.deps.instanceId, userId, status });
+        this.own(this.changed(userId));
+      },
     }) : null;
   }
 
@@ -93,11 +117,13 @@ export class PresenceService {
     return this.tracker !== null;
   }
 
-  connected(connection: PresenceSocket): void {
-    if (!this.tracker) return;
-    this.tracker.connected(connection.principal.userId, connection.id);
+  /** Resolves once the socket's session is recorded (or failed to be): from then on any instance finds it. */
+  connected(connection: PresenceSocket): Promise<void> {
+    this.local.set(connection.id, connection.principal.userId);
     const session = { instanceId: this.deps.instanceId, connectionId: connection.id, userId: connection.principal.userId };
-    this.writeSession(connection.id, () => this.deps.sessions.open(session, this.deps.clock(), this.sessionExpiry()));
+    const recorded = this.writeSession(connection.id, () => this.deps.sessions.open(session, this.deps.clock(), this.sessionExpiry()));
+    this.tracker?.connected(connection.principal.userId, connection.id);
+    return recorded;
   }
 
   activity(connection: PresenceSocket): void {
@@ -111,22 +137,90 @@ export class PresenceService {
   disconnected(connection: PresenceSocket): void {
     this.unsubscribe(connection);
     this.pending.delete(connection);
-    if (!this.tracker) return;
-    this.tracker.disconnected(connection.principal.userId, connection.id);
+    this.local.delete(connection.id);
     this.writeSession(connection.id, () => this.deps.sessions.end(this.deps.instanceId, connection.id));
+    this.tracker?.disconnected(connection.principal.userId, connection.id);
   }
 
   private sessionExpiry(): Date {
-    return new Date(this.deps.clock().getTime() + PRESENCE_SESSION_TTL_MS);
+    return new Date(this.deps.clock().getTime() + this.sessionTtlMs);
   }
 
-  private writeSession(connectionId: number, write: () => Promise<void>): void {
+  private writeSession(connectionId: number, write: () => Promise<void>): Promise<void> {
     // Sockets closing on shutdown: stop() ends the instance's sessions at once.
-    if (this.stopped) return;
+    if (this.stopped) return Promise.resolve();
     const next = (this.sessionWrites.get(connectionId) ?? Promise.resolve()).then(write);
     const tracked = next.catch((error: unknown) => this.deps.logger.error({ err: error, connectionId }, 'presence session write failed'));
     this.sessionWrites.set(connectionId, tracked);
     this.own(tracked.finally(() => { if (this.sessionWrites.get(connectionId) === tracked) this.sessionWrites.delete(connectionId); }));
+    return tracked;
+  }
+
+  /**
+   * The heartbeat: renews this instance's sessions (re-recording them if another instance expired them while this
+   * one could not reach the database), then expires the sessions nobody renewed: an instance that died. Their users
+   * with no session left anywhere go offline, and every instance is told.
+   */
+  private async beat(): Promise<void> {
+    const renewed = await this.deps.sessions.renew(this.deps.instanceId, this.sessionExpiry());
+    if (renewed < this.local.size) {
+      for (const [connectionId, userId] of this.local) {
+        await this.deps.sessions.open({ instanceId: this.deps.instanceId, connectionId, userId }, this.deps.clock(), this.sessionExpiry());
+      }
+    }
+    const expired = await this.deps.sessions.expire(this.deps.clock());
+    if (expired.length === 0) return;
+    const byUser = new Map<string, { instanceIds: Set<string>; lastRenewedAt: number }>();
+    for (const session of expired) {
+      const user = byUser.get(session.userId) ?? { instanceIds: new Set<string>(), lastRenewedAt: 0 };
+      user.instanceIds.add(session.instanceId);
+      user.lastRenewedAt = Math.max(user.lastRenewedAt, Date.parse(session.expiresAt) - this.sessionTtlMs);
+      byUser.set(session.userId, user);
+    }
+    const now = this.deps.clock();
+    const stillLive = await this.deps.sessions.liveUsers([...byUser.keys()], now);
+    for (const [userId, { instanceIds, lastRenewedAt }] of byUser) {
+      this.deps.logger.warn({ userId, instanceIds: [...instanceIds] }, 'presence sessions of an instance that stopped renewing them expired');
+      if (this.enabled && !stillLive.has(userId) && this.tracker?.status(userId) === 'offline') {
+        const position = await this.run(userId, { type: 'MarkOffline', data: { userId, lastSeenAt: roundDown(lastRenewedAt), reason: 'server_restart' } }, now.getTime());
+        if (position !== null) await this.deps.projections.waitFor(position);
+      }
+      for (const instanceId of instanceIds) {
+        this.deps.announce?.({ instanceId, userId, status: 'offline' });
+        this.heard({ instanceId, userId, status: 'offline' });
+      }
+    }
+  }
+
+  /** Another instance says what its sockets say of a user: subscribers here are told what changed. */
+  heard(presence: InstancePresence): void {
+    if (!this.tracker || presence.instanceId === this.deps.instanceId) return;
+    let instances = this.remote.get(presence.userId);
+    if (presence.status === 'offline') {
+      instances?.delete(presence.instanceId);
+      if (instances?.size === 0) this.remote.delete(presence.userId);
+    } else {
+      if (!instances) this.remote.set(presence.userId, (instances = new Map()));
+      instances.set(presence.instanceId, presence.status);
+    }
+    this.own(this.changed(presence.userId));
+  }
+
+  /**
+   * A user's live status over every instance: online anywhere beats away; a user with a session on an instance that
+   * has not said anything (it was running before this one) counts as online.
+   */
+  private async liveOf(userIds: readonly string[]): Promise<Map<string, LiveStatus>> {
+    const live = new Map<string, LiveStatus>();
+    const unknown: string[] = [];
+    for (const userId of userIds) {
+      const statuses = [this.tracker?.status(userId) ?? 'offline', ...(this.remote.get(userId)?.values() ?? [])];
+      const status: LiveStatus = statuses.includes('online') ? 'online' : statuses.includes('away') ? 'away' : 'offline';
+      live.set(userId, status);
+      if (status === 'offline') unknown.push(userId);
+    }
+    if (unknown.length > 0) for (const userId of await this.deps.sessions.liveUsers(unknown, this.deps.clock())) live.set(userId, 'online');
+    return live;
   }
 
   /** Replaces the socket's subscriptions; answers what it may see of each user now. */
@@ -151,12 +245,13 @@ export class PresenceService {
   /** What `viewerId` may see of each of `userIds`: hidden and invisible users look offline with no last seen. */
   async view(viewerId: string, userIds: readonly string[]): Promise<PresenceView[]> {
     if (!this.enabled) return userIds.map((userId) => ({ userId, status: 'unknown', lastSeenAt: null, statusText: null }));
-    const [docs, visibility] = await Promise.all([
+    const [docs, visibility, live] = await Promise.all([
       this.deps.readStore.collection<PresenceDoc>(PRESENCE).find({ _id: { $in: [...userIds] } }),
       presenceVisibility(this.deps.readStore, [viewerId], userIds),
+      this.liveOf(userIds),
     ]);
     const byId = new Map(docs.map((doc) => [doc._id, doc]));
-    return userIds.map((userId) => this.viewOf(userId, byId.get(userId) ?? null, visibilityOf(visibility, viewerId, userId), viewerId === userId));
+    return userIds.map((userId) => this.viewOf(userId, live.get(userId) ?? 'offline', byId.get(userId) ?? null, visibilityOf(visibility, viewerId, userId), viewerId === userId));
   }
 
   async setMode(userId: string, input: { mode: PresenceMode; statusText?: string | null | undefined; expiresInSeconds?: number | undefined },
@@ -181,7 +276,10 @@ export class PresenceService {
   async recoverAfterRestart(): Promise<number> {
     if (!this.enabled) return 0;
     await this.deps.projections.waitFor(await this.deps.projections.headPosition());
-    const stale = await this.deps.readStore.collection<PresenceDoc>(PRESENCE).find({ status: 'online' });
+    const online = await this.deps.readStore.collection<PresenceDoc>(PRESENCE).find({ status: 'online' });
+    // Online through another instance: not this start's to undo (a dead instance's users go when its sessions expire).
+    const live = await this.deps.sessions.liveUsers(online.map((doc) => doc._id), this.deps.clock());
+    const stale = online.filter((doc) => !live.has(doc._id));
     for (const doc of stale) {
       const since = Date.parse(doc.onlineSince ?? this.deps.clock().toISOString());
       await this.run(doc._id, { type: 'MarkOffline', data: { userId: doc._id, lastSeenAt: roundDown(since), reason: 'server_restart' } }, this.deps.clock().getTime());
@@ -195,14 +293,13 @@ export class PresenceService {
     this.tracker?.stop();
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    clearInterval(this.heartbeat);
     await Promise.allSettled([...this.work]);
     // This instance's sockets are closing with it: its sessions go now rather than at their expiry.
-    if (this.enabled) await this.deps.sessions.endInstance(this.deps.instanceId).catch((error: unknown) => this.deps.logger.error({ err: error }, 'presence sessions not ended'));
+    await this.deps.sessions.endInstance(this.deps.instanceId).catch((error: unknown) => this.deps.logger.error({ err: error }, 'presence sessions not ended'));
   }
 
-  private viewOf(userId: string, doc: PresenceDoc | null, visible: PresenceVisibility, self: boolean): PresenceView {
-    const live: LiveStatus = this.tracker?.status(userId) ?? 'offline';
+  private viewOf(userId: string, live: LiveStatus, doc: PresenceDoc | null, visible: PresenceVisibility, self: boolean): PresenceView {
     const now = this.deps.clock().toISOString();
     const expired = doc?.statusExpiresAt != null && doc.statusExpiresAt <= now;
     const mode: PresenceMode = expired ? 'auto' : doc?.mode ?? 'auto';
@@ -220,12 +317,13 @@ export class PresenceService {
     const sockets = [...(this.subscribers.get(userId) ?? [])];
     if (sockets.length === 0) return;
     const viewers = [...new Set(sockets.map((socket) => socket.principal.userId))];
-    const [doc, visibility] = await Promise.all([
+    const [doc, visibility, live] = await Promise.all([
       this.deps.readStore.collection<PresenceDoc>(PRESENCE).findOne({ _id: userId }),
       presenceVisibility(this.deps.readStore, viewers, [userId]),
+      this.liveOf([userId]),
     ]);
     for (const socket of sockets) {
-      const view = this.viewOf(userId, doc, visibilityOf(visibility, socket.principal.userId, userId), socket.principal.userId === userId);
+      const view = this.viewOf(userId, live.get(userId) ?? 'offline', doc, visibilityOf(visibility, socket.principal.userId, userId), socket.principal.userId === userId);
       const json = JSON.stringify(view);
       const shown = this.subscriptions.get(socket);
       if (!shown) continue;
@@ -266,8 +364,14 @@ export class PresenceService {
   }
 
   private async wentOffline(userId: string, lastSeenAt: string, at: number): Promise<void> {
-    const position = await this.run(userId, { type: 'MarkOffline', data: { userId, lastSeenAt, reason: 'disconnect' } }, at);
-    if (position !== null) await this.deps.projections.waitFor(position);
+    // Still connected through another instance: offline only here; the last instance to see them go records it.
+    await Promise.allSettled([...this.sessionWrites.values()]);
+    const elsewhere = (await this.deps.sessions.liveUsers([userId], this.deps.clock())).has(userId);
+    if (!elsewhere) {
+      const position = await this.run(userId, { type: 'MarkOffline', data: { userId, lastSeenAt, reason: 'disconnect' } }, at);
+      if (position !== null) await this.deps.projections.waitFor(position);
+    }
+    this.deps.announce?.({ instanceId: this.deps.instanceId, userId, status: 'offline' });
     await this.changed(userId);
   }
 

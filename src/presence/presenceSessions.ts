@@ -27,6 +27,8 @@ export interface PresenceSessions {
   endInstance(instanceId: string): Promise<void>;
   /** Removes the sessions past their expiry and returns them, each once. */
   expire(now: Date): Promise<PresenceSession[]>;
+  /** The live session of a connection, on whichever instance holds it (connection ids are unique in the cluster). */
+  find(connectionId: number, now: Date): Promise<PresenceSession | null>;
   /** Which of `userIds` have a session not yet expired, on any instance. */
   liveUsers(userIds: readonly string[], now: Date): Promise<Set<string>>;
   /** Every session, by instance then connection (operators, tests). */
@@ -73,6 +75,13 @@ export class MemoryPresenceSessions implements PresenceSessions {
       expired.push({ ...session });
     }
     return expired.sort(byInstanceThenConnection);
+  }
+
+  async find(connectionId: number, now: Date): Promise<PresenceSession | null> {
+    for (const session of this.sessions.values()) {
+      if (session.connectionId === connectionId && Date.parse(session.expiresAt) > now.getTime()) return { ...session };
+    }
+    return null;
   }
 
   async liveUsers(userIds: readonly string[], now: Date): Promise<Set<string>> {

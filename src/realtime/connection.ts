@@ -28,6 +28,8 @@ export interface Connection {
 export interface SocketData {
   principal: Principal | null;
   refusal: { code: string; message: string } | null;
+  /** Taken during the upgrade: unique across the instances sharing one database. */
+  connectionId: number | null;
   connection: SocketConnection | null;
 }
 

@@ -2,7 +2,7 @@ import uWS from 'uWebSockets.js';
 import type { z } from 'zod';
 import type { Logger } from 'pino';
 import { DomainError, ValidationError } from '../../commands/shared/errors.ts';
-import type { Authenticator } from '../auth/authenticator.ts';
+import type { Authenticator, Principal } from '../auth/authenticator.ts';
 import { bearerToken } from '../auth/authenticator.ts';
 import { toErrorResponse } from '../contract/errors.ts';
 import { CLIENT_FRAMES, CLOSE, FRAME_ID, FRAME_TYPE, LIMITS, WS_PATH, type ClientFrame, type ClientFrameType } from '../contract/socketProtocol.ts';
@@ -42,10 +42,13 @@ export interface GatewayDeps {
   tracing?: Tracing;
   /** Logs refused frames and counts sockets, frames and closes. */
   instrumentation?: Instrumentation;
+  /** Where connection ids come from: unique across the instances sharing one database (a counter by default). */
+  connectionIds?: { next(): Promise<number> };
 }
 
 export interface ConnectionObserver {
-  connected(connection: Connection): void;
+  /** The welcome frame waits for what this returns (the socket recorded where other instances look it up). */
+  connected(connection: Connection): void | Promise<void>;
   activity(connection: Connection): void;
   disconnected(connection: Connection): void;
 }
@@ -58,7 +61,7 @@ export interface ConnectionObserver {
 export class SocketGateway {
   private readonly app = uWS.App();
   private listenSocket: uWS.us_listen_socket | null = null;
-  private nextId = 1;
+  private lastId = 0;
   private readonly connections = new Set<SocketConnection>();
   private readonly byUser = new Map<string, Set<SocketConnection>>();
   private readonly byId = new Map<number, SocketConnection>();
@@ -123,16 +126,17 @@ export class SocketGateway {
     let aborted = false;
     res.onAborted(() => { aborted = true; });
     this.deps.authenticator.authenticate(token).then(
-      (principal) => ({ principal, refusal: null }),
+      async (principal: Principal) => ({ principal, refusal: null, connectionId: this.deps.connectionIds ? await this.deps.connectionIds.next() : ++this.lastId }),
+    ).catch(
       (error: unknown) => ({
-        principal: null,
+        principal: null, connectionId: null,
         refusal: error instanceof DomainError
           ? { code: error.code, message: error.message }
           : { code: 'unauthorized', message: 'Authentication failed' },
       }),
-    ).then(({ principal, refusal }) => {
+    ).then(({ principal, refusal, connectionId }) => {
       if (aborted) return;
-      res.cork(() => res.upgrade<SocketData>({ principal, refusal, connection: null }, key, protocol, extensions, context));
+      res.cork(() => res.upgrade<SocketData>({ principal, refusal, connectionId, connection: null }, key, protocol, extensions, context));
     });
   }
 
@@ -154,7 +158,7 @@ export class SocketGateway {
       socket.end(CLOSE.TOO_MANY_CONNECTIONS, 'too_many_connections');
       return;
     }
-    const connection = new SocketConnection(this.nextId++, data.principal, socket, this.maxBufferedBytes);
+    const connection = new SocketConnection(data.connectionId ?? ++this.lastId, data.principal, socket, this.maxBufferedBytes);
     data.connection = connection;
     const { instrumentation } = this.deps;
     if (instrumentation) {
@@ -167,8 +171,12 @@ export class SocketGateway {
     let sockets = this.byUser.get(userId);
     if (!sockets) this.byUser.set(userId, (sockets = new Set()));
     sockets.add(connection);
-    connection.send(JSON.stringify({ type: 'welcome', userId: connection.principal.userId, connectionId: connection.id }));
-    this.deps.observer?.connected(connection);
+    const recorded = this.deps.observer?.connected(connection);
+    // Welcomed once its id can be looked up from any instance (a REST answer naming it may go to another); frames
+    // wait their turn behind the welcome.
+    const welcome = () => connection.send(JSON.stringify({ type: 'welcome', userId: connection.principal.userId, connectionId: connection.id }));
+    if (recorded) connection.queue = recorded.then(welcome, welcome);
+    else welcome();
   }
 
   /**

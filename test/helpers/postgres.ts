@@ -25,12 +25,14 @@ export function postgresFactory<S>(open: (settings: PostgresSettings) => Promise
 }
 
 /** Registers a test that only makes sense with a server: skipped with the reason without one (failed if required). */
-export function postgresTest(title: string, body: (t: import('ava').ExecutionContext, settings: PostgresSettings) => Promise<void>): void {
+export function postgresTest(title: string, body: (t: import('ava').ExecutionContext, settings: PostgresSettings) => Promise<void>,
+  options: { serial?: boolean } = {}): void {
   if (!testDatabaseUrl && !postgresRequired) {
     test.skip(`${title} — skipped: ${postgresSkipReason}`, () => undefined);
     return;
   }
-  test(title, async (t) => {
+  // Serial for tests that start several servers, each with its pools: together they would exhaust the connection slots.
+  (options.serial ? test.serial : test)(title, async (t) => {
     if (!testDatabaseUrl) throw new Error(`REQUIRE_POSTGRES=1, but ${postgresSkipReason}`);
     await body(t, await freshSchema());
   });

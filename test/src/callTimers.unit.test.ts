@@ -19,7 +19,7 @@ function timersWithSlowStore(delayMs: number) {
     ringTimeoutMs: 60_000, disconnectGraceMs: 30_000, maxDurationMs: 3_600_000, meshMaxParticipants: 4,
     stunUris: [], turnUris: [], turnSharedSecret: null, turnTtlSeconds: 3600,
   };
-  const connections: ConnectionDirectory = { ownerOf: () => null, isConnected: () => false, sendToConnection: () => false, sendToUser: () => undefined };
+  const connections: ConnectionDirectory = { ownerOf: async () => null, isConnectedHere: () => false, isConnected: async () => false, sendToConnection: async () => false, sendToUser: () => undefined };
   const service = new CallService({
     commands: {} as never, projections: {} as never, blocks: {} as never, readStore: { collection: () => collection } as never,
     logger: pino({ level: 'silent' }), clock: () => new Date('2026-03-01T10:00:00.000Z'), settings, connections,
@@ -50,7 +50,7 @@ test('a party\'s disconnect grace is state, not only a timer: after a restart th
     projections: { waitFor: async () => undefined } as never, blocks: {} as never,
     readStore: { collection: () => ({ find: async (filter: Record<string, unknown>) => (filter.state === 'active' ? [call] : []) }) } as never,
     logger: pino({ level: 'silent' }), clock: () => new Date(now), settings, graceDeadlines: deadlines,
-    connections: { ownerOf: () => null, isConnected: () => false, sendToConnection: () => false, sendToUser: () => undefined },
+    connections: { ownerOf: async () => null, isConnectedHere: () => false, isConnected: async () => false, sendToConnection: async () => false, sendToUser: () => undefined },
   });
   const before = server('2026-03-01T10:00:00.000Z');
   before.disconnected('alice');

@@ -42,6 +42,17 @@ export function presenceSessionsContract(adapter: string, factory: PresenceSessi
     t.deepEqual(await live(at(5)), ['bob']);
   });
 
+  it('find names the live session of a connection id, on whichever instance holds it', async (t, store) => {
+    await store.open({ instanceId: 'a', connectionId: 1001, userId: 'alice' }, at(0), at(30));
+    await store.open({ instanceId: 'b', connectionId: 2001, userId: 'bob' }, at(0), at(10));
+    t.like(await store.find(1001, at(5)), { instanceId: 'a', userId: 'alice' });
+    t.like(await store.find(2001, at(5)), { instanceId: 'b', userId: 'bob' });
+    t.is(await store.find(2001, at(20)), null, 'expired');
+    t.is(await store.find(3001, at(5)), null, 'never opened');
+    await store.end('a', 1001);
+    t.is(await store.find(1001, at(5)), null, 'ended');
+  });
+
   it('an instance\'s heartbeat renews the expiry of its sessions only', async (t, store) => {
     await store.open({ instanceId: 'a', connectionId: 1, userId: 'alice' }, at(0), at(30));
     await store.open({ instanceId: 'a', connectionId: 2, userId: 'bob' }, at(0), at(30));
