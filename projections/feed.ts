@@ -51,15 +51,27 @@ export interface FeedHorizon extends Doc {
   position: number;
 }
 
+/**
+ * Whether a frame starts or stops a device ringing, from its bytes: `call.incoming` starts, `call.answered` and
+ * `call.ended` stop. Read from the stored entry by instances that push what another projected.
+ */
+export function ringOf(bytes: string): Publication['ring'] | undefined {
+  if (!bytes.startsWith('{"type":"call.')) return undefined;
+  const frame = JSON.parse(bytes) as { type: string; callId: string };
+  if (frame.type === 'call.incoming') return { callId: frame.callId, state: 'start' };
+  if (frame.type === 'call.answered' || frame.type === 'call.ended') return { callId: frame.callId, state: 'stop' };
+  return undefined;
+}
+
 type Audience = { conversationId: string; except?: readonly string[] } | { userIds: readonly string[] };
 
 /**
  * Writes one entry and publishes the frame. The live audience is resolved now, in memory (group membership as
  * of this event); the stored entry names the conversation, so its cost does not grow with the group.
  */
-async function deliver(context: ProjectionContext, recorded: RecordedEvent, audience: Audience, frame: LiveFrame<keyof typeof LIVE_FRAMES>, idSuffix = '',
-  ring?: Publication['ring']) {
+async function deliver(context: ProjectionContext, recorded: RecordedEvent, audience: Audience, frame: LiveFrame<keyof typeof LIVE_FRAMES>, idSuffix = '') {
   const bytes = JSON.stringify({ ...frame, position: recorded.position });
+  const ring = ringOf(bytes);
   const id = `${recorded.position}${idSuffix}`;
   const conversationId = 'conversationId' in audience ? audience.conversationId : null;
   const except = 'conversationId' in audience ? [...(audience.except ?? [])] : [];
@@ -154,10 +166,9 @@ async function callFrame(event: CallEvent, recorded: RecordedEvent, context: Pro
     case 'CallInitiated':
       return deliver(context, recorded, { userIds: event.data.invitees }, {
         type: 'call.incoming', callId, from: event.data.callerId, media: event.data.media, groupId: event.data.groupId, expiresAt: event.data.ringDeadline,
-      }, '', { callId, state: 'start' });
+      });
     case 'CallAnswered':
-      return deliver(context, recorded, parties, { type: 'call.answered', callId, byUserId: event.data.userId, byConnectionId: event.data.connectionId },
-        '', { callId, state: 'stop' });
+      return deliver(context, recorded, parties, { type: 'call.answered', callId, byUserId: event.data.userId, byConnectionId: event.data.connectionId });
     case 'CallRejected':
       return deliver(context, recorded, parties, { type: 'call.rejected', callId, userId: event.data.userId });
     case 'CallParticipantJoined':
@@ -165,7 +176,7 @@ async function callFrame(event: CallEvent, recorded: RecordedEvent, context: Pro
     case 'CallParticipantLeft':
       return deliver(context, recorded, parties, { type: 'call.participant', callId, userId: event.data.userId, change: 'left', connectionId: null });
     case 'CallEnded':
-      return deliver(context, recorded, parties, { type: 'call.ended', callId, reason: event.data.reason, durationMs: event.data.durationMs }, '', { callId, state: 'stop' });
+      return deliver(context, recorded, parties, { type: 'call.ended', callId, reason: event.data.reason, durationMs: event.data.durationMs });
     default:
       return assertNever(event);
   }

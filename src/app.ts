@@ -61,6 +61,8 @@ import { GroupService } from './messaging/groupService.ts';
 import { MessagingService } from './messaging/messagingService.ts';
 import { frameHandlers } from './realtime/frames.ts';
 import { SocketGateway } from './realtime/gateway.ts';
+import { FeedTail } from './realtime/feedTail.ts';
+import { FEED } from '../projections/feed.ts';
 import { openCallGraceDeadlines, openCluster, openEventStore, openPresenceSessions, openReadStore, openSecretStore, openSharedBuckets } from './stores.ts';
 import { newId } from './ids.ts';
 import { PostgresEventStore } from './eventstore/postgres.ts';
@@ -144,6 +146,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   // store's checkpoints): this thread only reads the read store.
   const inWorker = eventStore instanceof SqliteEventStore && !config.mongoUri && options.projectionInWorker !== false;
   const readStore = await openReadStore(config, { ...storeOptions('read'), checkpoints: !inWorker });
+  // This process among the instances sharing one database: its presence sessions and its projection lease are keyed by it.
+  const instanceId = newId();
   const projections: Projections = inWorker
     ? new WorkerProjections(eventStore, logger, {
       storageDir: config.storageDir, logLevel: logger.level, nodeEnv: config.nodeEnv, walLimitBytes: options.walLimitBytes,
@@ -151,7 +155,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     })
     // Instances sharing one MongoDB or PostgreSQL take turns projecting through a lease.
     : new ProjectionRunner(eventStore, readStore, projectors, eventUpcaster, logger, {
-      exclusive: readStore.kind === 'embedded' ? null : { ttlMs: 15_000 },
+      // A lease of 3 s renewed every second: a killed projecting instance is replaced within about 4 s.
+      exclusive: readStore.kind === 'embedded' ? null : { ttlMs: 3_000, owner: instanceId },
       ...options.projection, rebuildBeyondHead: options.rebuildProjectionsBeyondHead,
     });
   try {
@@ -171,7 +176,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   commands.acknowledge(await eventStore.headPosition());
   // Every write this server acknowledged is readable: one number in memory, not a query of the log (a page of $all
   // on EventStoreDB). Sends answer before their projection; the reads and the lookups after them wait for this.
-  const caughtUp = () => projections.waitFor(commands.acknowledgedPosition);
+  // Several instances on PostgreSQL: writes other instances acknowledged count too, so reads wait for the log's head
+  // as of their arrival (one indexed query), not just for what this instance acknowledged.
+  const caughtUp = readStore.kind === 'postgres'
+    ? async () => projections.waitFor(await eventStore.headPosition())
+    : () => projections.waitFor(commands.acknowledgedPosition);
   const tokens = new TokenService(config.jwtSecret, config.jwtExpiresInSeconds);
   // Revocation reads the write side when the users projection is behind: a held projector cannot undo a logout.
   const authenticator = new Authenticator(tokens, readStore, commands, projections);
@@ -185,8 +194,6 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const groups = new GroupService(commands, readStore, projections, blocks, media);
   const contacts = new ContactService(commands, readStore, projections);
   const profiles = new ProfileService(commands, readStore, projections, blocks);
-  // This process among the instances sharing one database: its presence sessions are keyed by it.
-  const instanceId = newId();
   const presenceSessions = await openPresenceSessions(config);
   // The other instances on the same database: typing, signaling, presence changes and revocations cross over it.
   const cluster = await openCluster(config, instanceId, logger);
@@ -280,8 +287,13 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   // Live reactions to each committed batch, from the one subscription: what the projectors published goes to
   // each recipient's synced sockets, and a logout closes that token's sockets. The users projection committed in
   // the same batch, so a reconnect with the revoked token is refused from then on.
+  // On PostgreSQL every instance pushes what any instance projected, read back from the feed (see FeedTail).
+  const feedTail = readStore.kind === 'postgres' && projections.onProgress
+    ? new FeedTail(readStore, projections.positionOf(FEED), () => projections.positionOf(FEED), (publications) => gateway.deliverAll(publications), logger)
+    : null;
+  if (feedTail) projections.onProgress!(() => feedTail.wake());
   projections.onCommitted(({ events, publications, trace }) => {
-    tracing.projected(trace, publications, () => gateway.deliverAll(publications));
+    if (!feedTail) tracing.projected(trace, publications, () => gateway.deliverAll(publications));
     for (const event of events) {
       if (event.type !== 'UserLoggedOut') continue;
       const { tokenId } = event.data as UserLoggedOut['data'];
@@ -307,6 +319,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ...systemRoutes({
       ping: async () => ({
         time: clock().toISOString(),
+        instanceId,
         projections: await projections.status(),
         storage: { events: eventStore.checkpointStatus?.() ?? null, read: (await projections.readStoreStatus()) ?? null },
         eventLogChain: chainTail ? {
@@ -404,6 +417,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       await gateway.close();
       await metricsServer?.close();
       await projections.stop();
+      feedTail?.stop();
       await eventStore.close();
       await readStore.close();
       await secrets.close();

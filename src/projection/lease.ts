@@ -38,11 +38,18 @@ const fenceOf = (name: string) => `${name}:fence`;
  * the same moment, so one of the two is aborted.
  */
 export class ProjectionLease {
-  readonly owner = newId();
   /** Our fencing token while we hold the lease, null otherwise. */
   private token: number | null = null;
 
-  constructor(private readonly readStore: ReadStore, private readonly ttlMs: number, private readonly now: () => number = Date.now) {}
+  /** `owner`: who takes it, as /ping names the projecting instance (this server's instance id). */
+  constructor(private readonly readStore: ReadStore, private readonly ttlMs: number, private readonly now: () => number = Date.now,
+    readonly owner: string = newId()) {}
+
+  /** Who holds the lease now (an owner whose lease has not expired), or null. */
+  async holder(name = 'projection'): Promise<string | null> {
+    const lease = await this.readStore.collection<LeaseDoc>(LOCKS).findOne({ _id: name });
+    return lease && lease.expiresAt >= this.now() ? lease.owner : null;
+  }
 
   /** Takes or renews the lease; false when another live instance holds it. */
   async tryAcquire(name = 'projection'): Promise<boolean> {

@@ -7,6 +7,8 @@ export interface ProjectionsStatus {
   lag: number;
   stalled: ProjectionStall[];
   leader: boolean;
+  /** With a lease (instances sharing one database): the instance that projects now, null while none holds it. */
+  projectingInstance?: string | null;
   /** Present when the start found checkpoints beyond the log's head and rebuilt (`--rebuild-projections`). */
   rebuiltAtStart?: RebuiltAtStart;
 }
@@ -28,6 +30,11 @@ export interface Projections {
   readStoreStatus(): Promise<CheckpointStatus | undefined>;
   /** Each committed batch: its events (those the server reacts to) and what the projectors published. */
   onCommitted(listener: (batch: CommittedBatch) => void): () => void;
+  /**
+   * With a lease: each time the positions moved, whichever instance projected (this one's batches, or another's as
+   * announced through the read store's notices). Lets every instance push what was projected to its own sockets.
+   */
+  onProgress?(listener: () => void): () => void;
   headPosition(): Promise<number>;
   /**
    * Backpressure for writers that do not wait for their own projection (socket sends): resolves at once while

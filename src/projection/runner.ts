@@ -17,6 +17,9 @@ import { batchTraceOf, epochMs, type BatchTrace } from '../tracing/batchTrace.ts
 
 export { CHECKPOINTS } from './projector.ts';
 
+/** The read-store notice the projecting instance sends with each batch it commits (its last position). */
+const PROJECTED_NOTICE = 'projected';
+
 interface Checkpoint extends Doc {
   position: number;
   /** The projector version that wrote the collections (1 when absent). */
@@ -64,7 +67,7 @@ export interface ProjectionRunnerOptions {
    * Project only while holding the lease in the read store (several instances on one MongoDB). Instances
    * without it follow the checkpoints instead, so their read-your-writes waits still work.
    */
-  exclusive?: { ttlMs: number } | null;
+  exclusive?: { ttlMs: number; owner?: string } | null;
   /** Events applied per transaction while a held projector catches up. */
   catchUpPageSize?: number;
   /** How long a read-your-writes wait lasts before the write is answered 503 (stored, not yet readable). */
@@ -129,6 +132,11 @@ export class ProjectionRunner implements Projections {
   private subscription: Subscription | null = null;
   private readonly waiters = new PositionWaiters(() => this.position);
   private readonly batchListeners = new Set<(batch: CommittedBatch) => void>();
+  private readonly progressListeners = new Set<() => void>();
+  private stopNotices: (() => void) | null = null;
+  /** A follower's refresh of the checkpoints: one at a time, and one more when a notice came meanwhile. */
+  private following: Promise<void> | null = null;
+  private followAgain = false;
   private stopped = false;
   /** Position of the last batch the subscription committed: held projectors catch up to it. */
   private mainPosition = 0;
@@ -157,8 +165,10 @@ export class ProjectionRunner implements Projections {
       rebuildBeyondHead: options.rebuildBeyondHead ?? false,
     };
     this.leaseTtlMs = options.exclusive?.ttlMs ?? 0;
-    this.lease = options.exclusive ? new ProjectionLease(readStore, this.leaseTtlMs) : null;
+    this.lease = options.exclusive ? new ProjectionLease(readStore, this.leaseTtlMs, Date.now, options.exclusive.owner) : null;
     this.leader = this.lease === null;
+    // Followers learn of another instance's batches at once (read-your-writes, live pushes), not at the next lease check.
+    if (this.lease) this.stopNotices = readStore.onNotice?.(PROJECTED_NOTICE, () => this.follow()) ?? null;
     checkReadOrder(projectors);
   }
 
@@ -282,8 +292,7 @@ export class ProjectionRunner implements Projections {
         } else if (!ours && this.leader) {
           await this.stepDown('projection lease lost: another instance projects');
         } else if (!ours) {
-          await this.refreshPositions();
-          this.waiters.release();
+          await this.follow();
         }
       } catch (error) {
         this.logger.error({ err: error }, 'projection lease check failed');
@@ -429,6 +438,7 @@ export class ProjectionRunner implements Projections {
         reached.set(projector.name, Math.max(target, checkpoint));
       }
       await this.advanceCheckpoints(moves, tx);
+      if (this.lease) await tx.notify?.(PROJECTED_NOTICE, String(last));
       return reached;
     });
     for (const [name, position] of reached) this.positions.set(name, position);
@@ -436,6 +446,46 @@ export class ProjectionRunner implements Projections {
     // Live updates go out only once the batch is committed, so a pushed change is always readable.
     this.emit({ events, publications: published, trace: batchTraceOf(events, startedAt, isMainThread ? 'serving' : 'worker'), timing: { seconds: (performance.now() - started) / 1000, byProjector: [...timings] } });
     this.waiters.release();
+    this.progressed();
+  }
+
+  /**
+   * Following the projecting instance: the checkpoints it committed become this instance's positions (its waiters are
+   * released, its listeners told). Coalesced: notices arriving during a refresh cause one more, not one each.
+   */
+  private follow(): Promise<void> {
+    if (this.leader) return Promise.resolve();
+    if (this.following) {
+      this.followAgain = true;
+      return this.following;
+    }
+    this.following = (async () => {
+      try {
+        do {
+          this.followAgain = false;
+          await this.refreshPositions();
+          this.mainPosition = Math.max(this.mainPosition, this.position);
+          this.waiters.release();
+          this.progressed();
+        } while (this.followAgain && !this.stopped && !this.leader);
+      } catch (error) {
+        // The next notice or lease check tries again.
+        this.logger.warn({ err: error }, 'reading the projection checkpoints of the projecting instance failed');
+      } finally {
+        this.following = null;
+      }
+    })();
+    return this.following;
+  }
+
+  private progressed(): void {
+    for (const listener of this.progressListeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.logger.error({ err: error }, 'a listener of projection progress failed');
+      }
+    }
   }
 
   private emit(batch: CommittedBatch): void {
@@ -508,6 +558,7 @@ export class ProjectionRunner implements Projections {
           const reached = page.length > 0 ? page[page.length - 1]!.position : target;
           await this.advanceCheckpoints(group.map((projector) => ({ name: projector.name, from: found.get(projector.name)!, to: reached })), tx);
           for (const projector of group) this.positions.set(projector.name, Math.max(reached, stored.get(projector.name)!));
+          if (this.lease) await tx.notify?.(PROJECTED_NOTICE, String(reached));
           // Caught up: rejoin the subscription inside the transaction, so no batch can slip between.
           if (reached >= this.mainPosition) {
             for (const projector of group) {
@@ -522,6 +573,7 @@ export class ProjectionRunner implements Projections {
       }
       this.logger.info({ projector: name }, 'held projector caught up and rejoined');
       this.waiters.release();
+      this.progressed();
     } catch (error) {
       if (error instanceof ProjectorFailed) this.hold(error);
       else if (error instanceof LeaseLost) this.logger.warn({ projector: name }, 'a held projector stops catching up: the projection lease was taken over');
@@ -536,6 +588,11 @@ export class ProjectionRunner implements Projections {
   onCommitted(listener: (batch: CommittedBatch) => void): () => void {
     this.batchListeners.add(listener);
     return () => this.batchListeners.delete(listener);
+  }
+
+  onProgress(listener: () => void): () => void {
+    this.progressListeners.add(listener);
+    return () => this.progressListeners.delete(listener);
   }
 
   /** The position every projector that is not held has reached (held ones are reported by `status`). */
@@ -572,6 +629,7 @@ export class ProjectionRunner implements Projections {
     }));
     return {
       head, projectors, lag: Math.max(0, head - this.position), stalled: [...this.stalls.values()].map((stall) => ({ ...stall })), leader: this.leader,
+      ...(this.lease ? { projectingInstance: await this.lease.holder() } : {}),
       ...(this.rebuiltAtStart ? { rebuiltAtStart: this.rebuiltAtStart } : {}),
     };
   }
@@ -587,6 +645,7 @@ export class ProjectionRunner implements Projections {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopNotices?.();
     for (const timer of this.retryTimers.values()) clearTimeout(timer);
     this.retryTimers.clear();
     if (this.resubscribeTimer) clearTimeout(this.resubscribeTimer);

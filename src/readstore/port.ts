@@ -97,6 +97,11 @@ export interface ReadStoreTransaction {
   collection<T extends Doc = Doc>(name: string): Collection<T>;
   /** As `ReadStore.renameCollections`, within the transaction where the store allows. */
   renameCollections(pairs: ReadonlyArray<{ from: string; to: string }>): Promise<void>;
+  /**
+   * PostgreSQL: announces `payload` on `channel` to every instance listening (`ReadStore.onNotice`), once the
+   * transaction commits and only if it does. Absent where the store has no such notices.
+   */
+  notify?(channel: string, payload: string): Promise<void>;
 }
 
 export interface ReadStore {
@@ -114,6 +119,11 @@ export interface ReadStore {
   /** Atomically (per collection) replaces each `to` collection with `from`, dropping the old `to`. */
   renameCollections(pairs: ReadonlyArray<{ from: string; to: string }>): Promise<void>;
   dropCollection(name: string): Promise<void>;
+  /**
+   * PostgreSQL: calls `listener` for each notice on `channel` committed by any instance, and once more after the
+   * listening session reconnects (notices may have been missed meanwhile). Returns the unsubscribe.
+   */
+  onNotice?(channel: string, listener: () => void): () => void;
   /** The embedded store's WAL checkpointing (size, last success, consecutive failures), for /ping. */
   checkpointStatus?(): CheckpointStatus | undefined;
   close(): Promise<void>;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { ConflictError, UnavailableError, ValidationError } from '../../commands/shared/errors.ts';
-import { createPool, isUnavailable, quoteIdent, schemaOf, unavailable, UNIQUE_VIOLATION, type PostgresSettings } from '../postgres/connection.ts';
+import { createClient, createPool, isUnavailable, quoteIdent, schemaOf, unavailable, UNIQUE_VIOLATION, type PostgresSettings } from '../postgres/connection.ts';
 import { seedFromFilter } from './documents.ts';
 import {
   assertCollectionName, assertSafeDocument, assertSafeFilter, assertSafeFindOptions, assertSafeIndexes, assertSafeUpdate, assertUpsertFilter,
@@ -38,13 +38,17 @@ export class PostgresReadStore implements ReadStore {
   /** Tables whose creation has completed: a transaction's statements need no catalog round trip for them. */
   private readonly known = new Set<string>();
   private closed = false;
+  /** Listeners of notices by channel (as announced, before the schema is appended). */
+  private readonly noticeListeners = new Map<string, Set<() => void>>();
+  private listener: pg.Client | null = null;
+  private listenerRetry: NodeJS.Timeout | null = null;
 
-  private constructor(private readonly pool: pg.Pool, readonly schema: string) {}
+  private constructor(private readonly pool: pg.Pool, readonly schema: string, private readonly settings: PostgresSettings) {}
 
   static async connect(settings: PostgresSettings): Promise<PostgresReadStore> {
     const schema = schemaOf(settings);
     const pool = createPool(settings);
-    const store = new PostgresReadStore(pool, schema);
+    const store = new PostgresReadStore(pool, schema, settings);
     try {
       await store.ddl(pool, `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)};
         CREATE TABLE IF NOT EXISTS ${store.qualified(INDEXED_PATHS)} (collection text NOT NULL, path text NOT NULL, multikey boolean NOT NULL,
@@ -185,6 +189,10 @@ export class PostgresReadStore implements ReadStore {
         alive();
         await this.renameOn(client, pairs);
       },
+      notify: async (channel, payload) => {
+        alive();
+        await client.query('SELECT pg_notify($1, $2)', [this.channelOf(channel), payload]);
+      },
     };
     let broken = false;
     try {
@@ -247,9 +255,60 @@ export class PostgresReadStore implements ReadStore {
     this.known.delete(collection);
   }
 
+  /** A notice channel of this schema: instances on other schemas of the database do not hear it. */
+  private channelOf(channel: string): string {
+    return `letsapp_${channel}_${this.schema}`;
+  }
+
+  onNotice(channel: string, listener: () => void): () => void {
+    let listeners = this.noticeListeners.get(channel);
+    if (!listeners) this.noticeListeners.set(channel, (listeners = new Set()));
+    listeners.add(listener);
+    if (this.listener) void this.listener.query(`LISTEN ${quoteIdent(this.channelOf(channel))}`).catch(() => undefined);
+    else this.listen();
+    return () => listeners.delete(listener);
+  }
+
+  private wakeAll(): void {
+    for (const listeners of this.noticeListeners.values()) for (const listener of listeners) listener();
+  }
+
+  /**
+   * One dedicated session LISTENs for every channel (a pooled client could be handed to another query). When it
+   * drops it reconnects with backoff, and everyone is woken once it is back: notices may have been missed.
+   */
+  private listen(attempt = 0): void {
+    if (this.listener || this.closed) return;
+    const client = createClient(this.settings);
+    this.listener = client;
+    const retry = () => {
+      if (this.listener !== client) return;
+      this.listener = null;
+      client.end().catch(() => undefined);
+      if (this.closed) return;
+      this.listenerRetry = setTimeout(() => { this.listenerRetry = null; this.listen(attempt + 1); }, Math.min(5_000, 100 * 2 ** attempt));
+      this.listenerRetry.unref();
+    };
+    client.on('notification', (notice) => {
+      const channel = [...this.noticeListeners.keys()].find((name) => this.channelOf(name) === notice.channel);
+      for (const listener of (channel ? this.noticeListeners.get(channel) : undefined) ?? []) listener();
+    });
+    client.on('error', retry);
+    client.on('end', retry);
+    client.connect()
+      .then(async () => {
+        for (const channel of this.noticeListeners.keys()) await client.query(`LISTEN ${quoteIdent(this.channelOf(channel))}`);
+      })
+      .then(() => { attempt = 0; this.wakeAll(); }, retry);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.listenerRetry) clearTimeout(this.listenerRetry);
+    const listener = this.listener;
+    this.listener = null;
+    await listener?.end().catch(() => undefined);
     await this.pool.end();
   }
 }
