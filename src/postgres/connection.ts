@@ -25,9 +25,11 @@ export function schemaOf(settings: PostgresSettings): string {
 
 export const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
-export function createPool(settings: PostgresSettings): pg.Pool {
+/** `sessionOptions`: server settings for every session of the pool (libpq's `options`, e.g. `-c synchronous_commit=off`). */
+export function createPool(settings: PostgresSettings, sessionOptions?: string): pg.Pool {
   const pool = new pg.Pool({
     connectionString: settings.url,
+    ...(sessionOptions === undefined ? {} : { options: sessionOptions }),
     ...(settings.ssl === undefined ? {} : { ssl: settings.ssl }),
     max: settings.poolMax ?? 10,
     // A dead server must fail a request within seconds (a 503), not hang it.
