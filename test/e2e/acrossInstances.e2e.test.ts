@@ -131,21 +131,27 @@ postgresTest('presence counts the sockets on every instance: closing one instanc
 }, { serial: true });
 
 postgresTest('the sessions of an instance that died (kill -9) expire after the grace: its users go offline, subscribers elsewhere are told', async (t, settings) => {
-  const [a] = await cluster(t, settings, 1, { PRESENCE_SESSION_TTL_MS: '1500' });
+  // Two instances survive: both expire stale sessions, each session is handled by whichever deletes it first.
+  const [a, b] = await cluster(t, settings, 2, { PRESENCE_SESSION_TTL_MS: '1500' });
   const [alice, bob] = [await registerUser(a.url), await registerUser(a.url)];
   await api(a, alice, 'POST', '/api/messages', { recipientId: bob.user.id, text: 'hi', clientMessageId: 'd-1' });
   const doomed = await spawnServer(tempDir(), { DATABASE_URL: settings.url, DATABASE_SCHEMA: settings.schema!, DATABASE_POOL_MAX: '2', PRESENCE_SESSION_TTL_MS: '1500' });
   t.teardown(() => doomed.kill9());
   const bobOnA = await device(a.wsUrl, bob);
-  t.teardown(() => bobOnA.close());
+  const bobOnB = await device(b.wsUrl, bob);
+  t.teardown(() => [bobOnA, bobOnB].forEach((socket) => socket.close()));
   const aliceOnDoomed = await device(doomed.wsUrl, alice);
-  bobOnA.send({ type: 'presence.subscribe', id: 'sub', userIds: [alice.user.id] });
-  await bobOnA.next((f) => f.type === 'presence.snapshot');
+  for (const socket of [bobOnA, bobOnB]) {
+    socket.send({ type: 'presence.subscribe', id: 'sub', userIds: [alice.user.id] });
+    await socket.next((f) => f.type === 'presence.snapshot');
+  }
   await eventually(t, async () => (await streamTypes(a, `presence-${alice.user.id}`)).includes('UserCameOnline'), 'alice online');
   await doomed.kill9();
   await aliceOnDoomed.closed;
-  const offline = await bobOnA.next((f) => f.type === 'presence' && f.userId === alice.user.id && f.status === 'offline', 10_000);
-  t.truthy(offline);
+  for (const socket of [bobOnA, bobOnB]) {
+    t.truthy(await socket.next((f) => f.type === 'presence' && f.userId === alice.user.id && f.status === 'offline', 10_000), 'told on both instances');
+  }
+  await sleep(1_500);
   await eventually(t, async () => (await streamTypes(a, `presence-${alice.user.id}`)).includes('UserWentOffline'), 'alice recorded offline');
   const events = await a.eventStore.readStream(`presence-${alice.user.id}`);
   t.deepEqual(events.map((e) => e.type), ['UserCameOnline', 'UserWentOffline'], 'once');
