@@ -1,6 +1,7 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { promisify } from 'node:util';
 import { registerUser, request, tempDir } from '../helpers/app.ts';
 import { spawnServer } from '../helpers/process.ts';
@@ -13,6 +14,19 @@ import { connect } from '../helpers/socket.ts';
  */
 test.before(async () => {
   await promisify(execFile)('npm', ['run', 'build'], { timeout: 120_000 });
+});
+
+test('the bundle imports only Node built-ins and runtime dependencies (the Dockerfile prunes devDependencies)', (t) => {
+  const { dependencies } = JSON.parse(readFileSync('package.json', 'utf8')) as { dependencies: Record<string, string> };
+  for (const file of ['dist/main.js', 'dist/projectionWorker.mjs', 'dist/checkpointWorker.mjs']) {
+    const specifiers = [...readFileSync(file, 'utf8').matchAll(/(?:^|[\s;])(?:import|export)[^'"]*?from\s*["']([^"'.][^"']*)["']|import\(["']([^"'.][^"']*)["']\)/gm)]
+      .map((match) => match[1] ?? match[2]!);
+    t.true(specifiers.length > 0, file);
+    for (const specifier of specifiers) {
+      const name = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!;
+      t.true(specifier.startsWith('node:') || builtinModules.includes(name) || name in dependencies, `${file} imports ${specifier}`);
+    }
+  }
 });
 
 test('the built server runs without tsx: register, send over REST, the other user\'s socket receives it, and the demo is served compiled', async (t) => {
