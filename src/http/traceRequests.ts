@@ -1,5 +1,5 @@
 import type { Context, Next } from 'koa';
-import { SpanKind } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { Tracing } from '../tracing/tracing.ts';
 import { CORRELATION_ID } from '../tracing/batchTrace.ts';
 import type { RequestState } from './context.ts';
@@ -23,6 +23,8 @@ export const traceRequests = (tracing: Tracing) => (ctx: Context, next: Next) =>
         span?.setAttribute('http.route', route);
       }
       span?.setAttribute('http.response.status_code', ctx.status);
+      // Errors are answered downstream (the error middleware): a 5xx is the server's failure, a 4xx the caller's.
+      if (ctx.status >= 500) span?.setStatus({ code: SpanStatusCode.ERROR });
     }
   }, SpanKind.SERVER);
 };

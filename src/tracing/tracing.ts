@@ -1,4 +1,4 @@
-import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Link, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Link, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
@@ -6,6 +6,9 @@ import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { BATCH_SPAN, CORRELATION_ID, parseTraceparent, PUSH_SPAN, traceparentOf, type BatchTrace } from './batchTrace.ts';
 
 export { CORRELATION_ID } from './batchTrace.ts';
+
+/** How long a shutdown waits for the last spans' export. */
+const SHUTDOWN_EXPORT_MS = 3_000;
 
 /**
  * Names the correlation id on the active span, where it is made below the span (a socket frame's, by its handler).
@@ -112,11 +115,20 @@ export class Tracing {
     await this.provider?.forceFlush();
   }
 
-  /** Exports what is left and gives up the process's registration. */
-  async shutdown(): Promise<void> {
+  /**
+   * Exports what is left, waiting at most `timeoutMs` (a collector that does not answer does not hold up the exit), and
+   * gives up the process's registration.
+   */
+  async shutdown(timeoutMs = SHUTDOWN_EXPORT_MS): Promise<void> {
     if (!this.provider) return;
-    await this.provider.shutdown();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.provider.shutdown().catch(() => undefined),
+      new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); }),
+    ]);
+    clearTimeout(timer);
     trace.disable();
     context.disable();
+    propagation.disable();
   }
 }

@@ -151,3 +151,14 @@ test.serial('with OTEL_EXPORTER_OTLP_ENDPOINT at a collector, the spans are POST
   t.true(exported.some((resource) => resource.resource.attributes.some((attribute) => attribute.key === 'service.name' && attribute.value.stringValue === 'letsapp')));
   t.true(exported.flatMap((resource) => resource.scopeSpans.flatMap((scope) => scope.spans)).some((span) => span.name === 'GET /ping'));
 });
+
+test.serial('a collector that never answers does not hold up the shutdown: the last export is given up after a few seconds', async (t) => {
+  const silent = createServer(() => undefined);
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => { silent.closeAllConnections(); silent.close(); });
+  const app = await startTestApp({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(silent.address() as AddressInfo).port}` } });
+  t.is((await request(app.url, 'GET', '/ping')).status, 200);
+  const started = performance.now();
+  await app.dispose();
+  t.true(performance.now() - started < 6_000, `closed in ${Math.round(performance.now() - started)} ms`);
+});
