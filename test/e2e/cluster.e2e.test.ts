@@ -2,7 +2,7 @@ import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { request, registerUser } from '../helpers/app.ts';
-import { clusterTest, kill9, ping, startCluster, tcpProxy, until, type Instance } from '../helpers/cluster.ts';
+import { clusterTest, kill9, ping, sharedCluster, startCluster, stopSharedCluster, tcpProxy, until, type Instance } from '../helpers/cluster.ts';
 import { postgresRequired, testDatabaseUrl } from '../helpers/postgres.ts';
 import { connect, type TestSocket } from '../helpers/socket.ts';
 
@@ -39,7 +39,7 @@ async function groupHistory(instance: Instance, user: User, groupId: string): Pr
 }
 
 clusterTest('three instances on one database: one projects (named on /ping); a send through one reaches sockets on the others live, a read on another right after sees it, and a sync from 0 on each gives the same history', async (t, settings) => {
-  const instances = await startCluster(t, settings, 3);
+  const instances = await sharedCluster(t, settings);
   const [a, b, c] = instances as [Instance, Instance, Instance];
 
   const pings = await Promise.all(instances.map(ping));
@@ -73,6 +73,53 @@ clusterTest('three instances on one database: one projects (named on /ping); a s
   const replays = await Promise.all(instances.map((instance) => replayedFromZero(instance, carol)));
   for (const replay of replays) t.deepEqual(replay, sent, 'a sync from 0 replays the same history on every instance');
 });
+
+const haproxyInstalled = spawnSync('haproxy', ['-v']).status === 0;
+
+const freePort = (): Promise<number> => new Promise((resolve, reject) => {
+  const probe = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
+    const { port } = probe.address() as { port: number };
+    probe.close(() => resolve(port));
+  });
+});
+
+if (!haproxyInstalled && !postgresRequired) {
+  test.skip('HAProxy in front of three instances — skipped: haproxy is not installed (apt-get install haproxy)', () => undefined);
+} else {
+  clusterTest('HAProxy with deploy/haproxy.cfg in front of three instances: REST and WebSocket through it, sockets spread over the instances all get a send live', async (t, settings) => {
+    t.true(haproxyInstalled, 'haproxy is installed (CI installs it)');
+    const instances = await sharedCluster(t, settings);
+    // The last test on the shared cluster: the next ones start their own.
+    t.teardown(stopSharedCluster);
+    const port = await freePort();
+    const addresses: Record<string, string> = { LETSAPP_BIND: `127.0.0.1:${port}` };
+    instances.forEach((instance, i) => {
+      addresses[`LETSAPP_${i + 1}_HTTP`] = new URL(instance.url).host;
+      addresses[`LETSAPP_${i + 1}_WS`] = new URL(instance.wsUrl).host;
+    });
+    const haproxy = spawn('haproxy', ['-db', '-f', 'deploy/haproxy.cfg'], { env: { ...process.env, ...addresses }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    haproxy.stderr.on('data', (chunk) => { stderr += chunk; });
+    t.teardown(() => { haproxy.kill('SIGKILL'); });
+    const front = `http://127.0.0.1:${port}`;
+    await until(async () => (await request(front, 'GET', '/ping')).status === 200, 10_000, `HAProxy serves (${stderr})`);
+
+    const [alice, bob] = [await registerUser(front), await registerUser(front)];
+    // Consecutive sockets land on different instances (leastconn); each is told its instance in `welcome`.
+    const sockets = await Promise.all([0, 1, 2].map(() => syncedSocket({ wsUrl: `ws://127.0.0.1:${port}/ws` }, bob)));
+    const sent = await request(front, 'POST', '/api/messages', { token: alice.accessToken, body: { recipientId: bob.user.id, text: 'through the balancer' } });
+    t.is(sent.status, 201);
+    for (const socket of sockets) await socket.next((f) => f.type === 'message.created' && f.message.id === sent.body.message.id, 10_000);
+    // Reads through the balancer reach every instance in turn: each sees the send at once.
+    for (let i = 0; i < 3; i++) {
+      const page = await request(front, 'GET', `/api/messages?with=${alice.user.id}`, { token: bob.accessToken });
+      t.deepEqual(page.body.messages.map((m: { id: string }) => m.id), [sent.body.message.id]);
+    }
+    const served = new Set<string>();
+    for (let i = 0; i < 6; i++) served.add((await request(front, 'GET', '/ping')).body.instanceId);
+    t.is(served.size, 3, 'requests are spread over the three instances');
+  });
+}
 
 clusterTest('kill -9 of the projecting instance under a stream of sends across instances: another projects within 5 s, and no acknowledged message is lost or doubled in history, live frames or a sync from 0', async (t, settings) => {
   const instances = await startCluster(t, settings, 3);
@@ -171,48 +218,3 @@ clusterTest('PostgreSQL unreachable mid-run (a TCP proxy in front of it is cut):
     [before.body.message.id, after.body.message.id].sort(), 'nothing of the refused send, both acknowledged ones');
   await until(async () => (await Promise.all(instances.map(ping))).filter((p) => p.projections.leader).length === 1, 15_000, 'one instance projects again');
 });
-
-const haproxyInstalled = spawnSync('haproxy', ['-v']).status === 0;
-
-const freePort = (): Promise<number> => new Promise((resolve, reject) => {
-  const probe = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
-    const { port } = probe.address() as { port: number };
-    probe.close(() => resolve(port));
-  });
-});
-
-if (!haproxyInstalled && !postgresRequired) {
-  test.skip('HAProxy in front of three instances — skipped: haproxy is not installed (apt-get install haproxy)', () => undefined);
-} else {
-  clusterTest('HAProxy with deploy/haproxy.cfg in front of three instances: REST and WebSocket through it, sockets spread over the instances all get a send live', async (t, settings) => {
-    t.true(haproxyInstalled, 'haproxy is installed (CI installs it)');
-    const instances = await startCluster(t, settings, 3);
-    const port = await freePort();
-    const addresses: Record<string, string> = { LETSAPP_BIND: `127.0.0.1:${port}` };
-    instances.forEach((instance, i) => {
-      addresses[`LETSAPP_${i + 1}_HTTP`] = new URL(instance.url).host;
-      addresses[`LETSAPP_${i + 1}_WS`] = new URL(instance.wsUrl).host;
-    });
-    const haproxy = spawn('haproxy', ['-db', '-f', 'deploy/haproxy.cfg'], { env: { ...process.env, ...addresses }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    haproxy.stderr.on('data', (chunk) => { stderr += chunk; });
-    t.teardown(() => { haproxy.kill('SIGKILL'); });
-    const front = `http://127.0.0.1:${port}`;
-    await until(async () => (await request(front, 'GET', '/ping')).status === 200, 10_000, `HAProxy serves (${stderr})`);
-
-    const [alice, bob] = [await registerUser(front), await registerUser(front)];
-    // Consecutive sockets land on different instances (leastconn); each is told its instance in `welcome`.
-    const sockets = await Promise.all([0, 1, 2].map(() => syncedSocket({ wsUrl: `ws://127.0.0.1:${port}/ws` }, bob)));
-    const sent = await request(front, 'POST', '/api/messages', { token: alice.accessToken, body: { recipientId: bob.user.id, text: 'through the balancer' } });
-    t.is(sent.status, 201);
-    for (const socket of sockets) await socket.next((f) => f.type === 'message.created' && f.message.id === sent.body.message.id, 10_000);
-    // Reads through the balancer reach every instance in turn: each sees the send at once.
-    for (let i = 0; i < 3; i++) {
-      const page = await request(front, 'GET', `/api/messages?with=${alice.user.id}`, { token: bob.accessToken });
-      t.deepEqual(page.body.messages.map((m: { id: string }) => m.id), [sent.body.message.id]);
-    }
-    const served = new Set<string>();
-    for (let i = 0; i < 6; i++) served.add((await request(front, 'GET', '/ping')).body.instanceId);
-    t.is(served.size, 3, 'requests are spread over the three instances');
-  });
-}

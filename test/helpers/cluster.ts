@@ -23,7 +23,7 @@ export function clusterTest(title: string, body: (t: ExecutionContext, settings:
 }
 
 /** Few connections per store and instance: three instances stay within a shared server's connection slots. */
-const CLUSTER_ENV = { DATABASE_POOL_MAX: '3' };
+const CLUSTER_ENV = { DATABASE_POOL_MAX: '2' };
 
 export interface Instance extends ServerProcess {
   name: string;
@@ -32,32 +32,63 @@ export interface Instance extends ServerProcess {
   errors: string[];
 }
 
+/** Starts `count` server processes on one schema together; `dispose` kills those alive and removes their dirs. */
+async function launch(settings: PostgresSettings, count: number, env: Record<string, string>, databaseUrl: string,
+  onDispose: (dispose: () => Promise<void>) => void): Promise<Instance[]> {
+  const dirs = Array.from({ length: count }, () => tempDir('letsapp-cluster-'));
+  const started = await Promise.allSettled(dirs.map((dir) => spawnServer(dir, { ...CLUSTER_ENV, DATABASE_URL: databaseUrl, DATABASE_SCHEMA: settings.schema!, ...env })));
+  const instances = started.flatMap((outcome, index) => (outcome.status === 'fulfilled'
+    ? [Object.assign(outcome.value, { name: String.fromCharCode(65 + index), alive: true, errors: [] as string[] })] : []));
+  for (const instance of instances) {
+    instance.child.stdout!.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n')) if (/"level":(50|60)/.test(line)) instance.errors.push(line.slice(0, 600));
+    });
+  }
+  onDispose(async () => {
+    await Promise.all(instances.filter((instance) => instance.alive).map((instance) => instance.kill9()));
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+  const failed = started.find((outcome) => outcome.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return instances;
+}
+
+/** Errors the servers logged, shown with a test that failed. */
+function logErrorsOnFailure(t: ExecutionContext, instances: () => readonly Instance[]): void {
+  t.teardown(() => {
+    if (t.passed) return;
+    for (const instance of instances()) for (const line of instance.errors.slice(0, 5)) t.log(`${instance.name}: ${line}`);
+  });
+}
+
 /**
  * `count` real server processes on one PostgreSQL schema, each with a STORAGE_DIR of its own (media only), started
  * together; killed at the end of the test.
  */
 export async function startCluster(t: ExecutionContext, settings: PostgresSettings, count: number, env: Record<string, string> = {},
   databaseUrl = settings.url): Promise<Instance[]> {
-  const dirs = Array.from({ length: count }, () => tempDir('letsapp-cluster-'));
-  const started = await Promise.allSettled(dirs.map((dir) => spawnServer(dir, { ...CLUSTER_ENV, DATABASE_URL: databaseUrl, DATABASE_SCHEMA: settings.schema!, ...env })));
-  const instances = started.flatMap((outcome, index) => (outcome.status === 'fulfilled'
-    ? [Object.assign(outcome.value, { name: String.fromCharCode(65 + index), alive: true, errors: [] as string[] })] : []));
-  // Errors the servers log are shown with a failing test.
-  for (const instance of instances) {
-    instance.child.stdout!.on('data', (chunk: Buffer) => {
-      for (const line of chunk.toString().split('\n')) if (/"level":(50|60)/.test(line)) instance.errors.push(line.slice(0, 600));
-    });
-  }
-  t.teardown(() => {
-    if (t.passed) return;
-    for (const instance of instances) for (const line of instance.errors.slice(0, 5)) t.log(`${instance.name}: ${line}`);
-  });
-  t.teardown(async () => {
-    await Promise.all(instances.filter((instance) => instance.alive).map((instance) => instance.kill9()));
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  });
-  const failed = started.find((outcome) => outcome.status === 'rejected');
-  if (failed) throw (failed as PromiseRejectedResult).reason;
+  let instances: Instance[] = [];
+  logErrorsOnFailure(t, () => instances);
+  instances = await launch(settings, count, env, databaseUrl, (dispose) => t.teardown(dispose));
+  return instances;
+}
+
+let shared: Promise<Instance[]> | null = null;
+const disposeShared: Array<() => Promise<void>> = [];
+/** Stops the shared cluster (the last test that uses it calls this, so the next tests have the connection slots). */
+export async function stopSharedCluster(): Promise<void> {
+  for (const dispose of disposeShared.splice(0)) await dispose();
+}
+test.after.always('stop the shared cluster', stopSharedCluster);
+
+/**
+ * Three instances shared by the tests of a file that leave them as they are (no kill, no outage): started once, on the
+ * first caller's schema, stopped when the file's tests end. Saves a start-up per test.
+ */
+export async function sharedCluster(t: ExecutionContext, settings: PostgresSettings): Promise<Instance[]> {
+  shared ??= launch(settings, 3, {}, settings.url, (dispose) => disposeShared.push(dispose));
+  const instances = await shared;
+  logErrorsOnFailure(t, () => instances);
   return instances;
 }
 
