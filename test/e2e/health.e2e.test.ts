@@ -105,7 +105,7 @@ postgresTest('with PostgreSQL behind a cut network, /health/ready answers 503 na
   const proxy = await cuttableProxy({ host: url.hostname, port: Number(url.port || 5432) });
   t.teardown(() => proxy.close());
   url.host = `127.0.0.1:${proxy.port}`;
-  const app = await startTestApp({ env: { DATABASE_URL: url.toString(), DATABASE_SCHEMA: settings.schema, DATABASE_POOL_MAX: '4' } });
+  const app = await startTestApp({ env: { DATABASE_URL: url.toString(), DATABASE_SCHEMA: settings.schema ?? 'public', DATABASE_POOL_MAX: '4' } });
   t.teardown(() => { proxy.close(); return Promise.race([app.dispose(), new Promise((resolve) => setTimeout(resolve, 3_000))]); });
   t.is((await request(app.url, 'GET', '/health/ready')).status, 200);
   proxy.cut();
