@@ -1,6 +1,7 @@
 import { ConflictError, DomainError, ForbiddenError, NotFoundError, ValidationError } from './shared/errors.ts';
 import { BlockedError } from './contacts.ts';
 import { assertNever, type Command, type Decider, type Decision, type Event } from './shared/events.ts';
+import { isSealed, textOf, type SealedText } from './shared/sealed.ts';
 
 /**
  * The message aggregate: one stream per message (`message-<id>`), so sends never contend with each other and
@@ -16,15 +17,38 @@ export type MessageContent =
   | { kind: 'text'; text: string }
   | { kind: 'encrypted'; ciphertext: string; nonce: string; algorithm: string; recipientKeyId: string; senderKeyId?: string | undefined };
 
+/**
+ * Content as events store it (MessageSent and MessageEdited v2): a text is sealed under the message's content key
+ * (`message:<messageId>`, see src/privacy/), so deleting the message for everyone erases it by destroying the key.
+ * v1 events stored the text in clear; their upcaster gives `{ plain }`.
+ */
+export type StoredMessageContent =
+  | { kind: 'text'; text: SealedText }
+  | Extract<MessageContent, { kind: 'encrypted' }>;
+
+/** What readers show: the opened text, or `[erased]` when its key is gone. */
+export const revealedContent = (content: StoredMessageContent): MessageContent =>
+  (content.kind === 'text' ? { kind: 'text', text: textOf(content.text) } : content);
+
+/** The content key of a message: its text is sealed with it and with no other (src/privacy/shreddingKeys.ts names it). */
+export const messageContentKeyId = (messageId: string) => `message:${messageId}`;
+
+/** A new text is sealed with its message's own key: a clear or foreign-keyed text would escape erasure. */
+function assertSealedFor(content: StoredMessageContent, messageId: string): void {
+  if (content.kind === 'text' && !(isSealed(content.text) && content.text.kid === messageContentKeyId(messageId))) {
+    throw new ValidationError('content: a text must be sealed with its message\'s content key', { field: 'content' });
+  }
+}
+
 export type MessageTarget = { kind: 'direct'; recipientId: string } | { kind: 'group'; groupId: string };
 
-/** What a sender composes; the event adds the time it was sent. */
+/** What a sender composes (its text sealed by the shell); the event adds the time it was sent. */
 export interface OutgoingMessage {
   messageId: string;
   conversationId: string;
   senderId: string;
   target: MessageTarget;
-  content: MessageContent;
+  content: StoredMessageContent;
   replyTo: string | null;
   attachments: string[];
   clientMessageId: string;
@@ -39,7 +63,7 @@ export class InvalidAttachmentError extends DomainError {
 }
 
 export type MessageEdited = Event<'MessageEdited', {
-  messageId: string; conversationId: string; senderId: string; content: MessageContent; editedAt: string;
+  messageId: string; conversationId: string; senderId: string; content: StoredMessageContent; editedAt: string;
 }>;
 export type MessageDeleted = Event<'MessageDeleted', { messageId: string; conversationId: string; deletedBy: string; deletedAt: string }>;
 /** Deleted for one participant only: hidden from their views, kept for everyone else. */
@@ -57,7 +81,7 @@ export type SendMessage = Command<'SendMessage', OutgoingMessage & {
   /** Looked up by the shell: every attachment is a live file the sender uploaded (nobody attaches someone else's). */
   attachmentsValid: boolean;
 }>;
-export type EditMessage = Command<'EditMessage', { messageId: string; actorId: string; content: MessageContent }>;
+export type EditMessage = Command<'EditMessage', { messageId: string; actorId: string; content: StoredMessageContent }>;
 export type DeleteMessage = Command<'DeleteMessage', {
   messageId: string;
   actorId: string;
@@ -120,6 +144,7 @@ export function decide(command: MessageCommand, state: MessageState): Decision<M
       if (message.target.kind === 'direct' && blocked) throw new BlockedError();
       if (!replyToValid) throw new ValidationError('replyTo: no such message in this conversation', { field: 'replyTo' });
       if (!attachmentsValid) throw new InvalidAttachmentError();
+      assertSealedFor(message.content, message.messageId);
       return [{ type: 'MessageSent', data: { ...message, sentAt: now } }];
     }
     case 'EditMessage': {
@@ -129,6 +154,7 @@ export function decide(command: MessageCommand, state: MessageState): Decision<M
       if (state.contentKind !== command.data.content.kind) {
         throw new ValidationError('content: an edit keeps the message kind (text or encrypted)', { field: 'content' });
       }
+      assertSealedFor(command.data.content, state.messageId);
       return [{ type: 'MessageEdited', data: {
         messageId: state.messageId, conversationId: state.conversationId, senderId: state.senderId, content: command.data.content, editedAt: now,
       } }];

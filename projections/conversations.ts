@@ -2,7 +2,7 @@ import { peerOf } from '../commands/conversations.ts';
 import type { GroupEvent } from '../commands/groups.ts';
 import { groupEventTypes } from '../commands/groups.ts';
 import type { MessageContent, MessageEvent } from '../commands/messages.ts';
-import { messageEventTypes } from '../commands/messages.ts';
+import { messageEventTypes, revealedContent } from '../commands/messages.ts';
 import type { ReceiptEvent } from '../commands/receipts.ts';
 import { receiptEventTypes } from '../commands/receipts.ts';
 import { assertNever } from '../commands/shared/events.ts';
@@ -131,7 +131,7 @@ async function onMessage(event: MessageEvent, recorded: RecordedEvent, context: 
   switch (event.type) {
     case 'MessageSent': {
       const { senderId, content, sentAt, target } = event.data;
-      const lastMessage: LastMessage = { id: messageId, senderId, preview: previewOf(content), sentAt, position: recorded.position, deleted: false };
+      const lastMessage: LastMessage = { id: messageId, senderId, preview: previewOf(revealedContent(content)), sentAt, position: recorded.position, deleted: false };
       const seq = (await messageOf(context, conversationId, messageId))?.seq ?? 0;
       await summaryOf(context, conversationId, recorded, () => ({ _id: conversationId, lastMessage, lastPosition: recorded.position, lastSeq: seq }));
       // Both ends of a direct conversation are members from its first message on (nothing came before it); a
@@ -152,7 +152,7 @@ async function onMessage(event: MessageEvent, recorded: RecordedEvent, context: 
     }
     case 'MessageEdited':
       return summaryOf(context, conversationId, recorded, (doc) => doc && (doc.lastMessage?.id === messageId
-        ? { ...doc, lastMessage: { ...doc.lastMessage, preview: previewOf(event.data.content) } } : doc));
+        ? { ...doc, lastMessage: { ...doc.lastMessage, preview: previewOf(revealedContent(event.data.content)) } } : doc));
     case 'MessageDeleted':
       return summaryOf(context, conversationId, recorded, (doc) => doc && (doc.lastMessage?.id === messageId
         ? { ...doc, lastMessage: { ...doc.lastMessage, preview: null, deleted: true } } : doc));

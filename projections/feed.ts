@@ -84,6 +84,21 @@ async function deliver(context: ProjectionContext, recorded: RecordedEvent, audi
   if (recipients.length > 0) context.publish({ userIds: recipients, position: recorded.position, bytes, ...(ring ? { ring } : {}) });
 }
 
+/**
+ * A delete for everyone leaves nothing of the message in the feed: the entries of its send and of its edits are
+ * rewritten to carry the tombstone (their frame type and position kept, so a client syncing past them still sees
+ * the message created, then deleted).
+ */
+async function eraseFromFeed(context: ProjectionContext, recorded: RecordedEvent, doc: MessageDoc, tombstone: ReturnType<typeof toPublicMessage>) {
+  for (const position of [doc.position, ...doc.editPositions ?? []]) {
+    await context.project<FeedEntry>(FEED, String(position), recorded, (entry) => {
+      if (!entry) return null;
+      const frame = JSON.parse(entry.bytes) as { message?: unknown };
+      return frame.message === undefined ? entry : { ...entry, bytes: JSON.stringify({ ...frame, message: tombstone }) };
+    });
+  }
+}
+
 async function messageFrame(event: MessageEvent, recorded: RecordedEvent, context: ProjectionContext) {
   const { conversationId, messageId } = event.data;
   const doc = await context.collection<MessageDoc>(messageCollectionOf(conversationId)).findOne({ _id: messageId });
@@ -95,6 +110,7 @@ async function messageFrame(event: MessageEvent, recorded: RecordedEvent, contex
     // Whoever deleted the message for themselves hears nothing more of it.
     case 'MessageEdited': return deliver(context, recorded, { conversationId, except: doc.hiddenFor }, { type: 'message.edited', conversationId, message });
     case 'MessageDeleted':
+      await eraseFromFeed(context, recorded, doc, message);
       return deliver(context, recorded, { conversationId, except: doc.hiddenFor }, { type: 'message.deleted', conversationId, scope: 'everyone', message });
     case 'MessageHidden':
       return deliver(context, recorded, { userIds: [event.data.userId] }, { type: 'message.deleted', conversationId, scope: 'me', messageId });
@@ -235,8 +251,9 @@ const callTypes = new Set<string>(callEventTypes);
 
 export const feedProjector: Projector = {
   // 3: messages carry their files' metadata, `group.updated` names its fields (2 passed the event's payload through as `data`); 2: one entry per event,
-  // addressed to a conversation or to named users (1 kept one entry per recipient).
-  version: 3,
+  // addressed to a conversation or to named users (1 kept one entry per recipient). 4: a delete for everyone rewrites
+  // the message's earlier entries to the tombstone (crypto-shredding: nothing of the text stays in the read store).
+  version: 4,
   name: FEED,
   collections: {
     [FEED]: [{ key: { conversationId: 1, position: 1 } }, { key: { userIds: 1 }, multikey: true }, { key: { position: 1 } }],

@@ -2,7 +2,7 @@ import type { MessageContent, MessageEvent, MessageSent, MessageTarget } from '.
 import { blockedEitherWay, CONTACTS, type ContactDoc } from './contacts.ts';
 import { toPublicAttachment, type MediaDoc, type PublicAttachment } from './mediaFiles.ts';
 import type { Collection } from '../src/readstore/port.ts';
-import { messageEventTypes } from '../commands/messages.ts';
+import { messageEventTypes, revealedContent } from '../commands/messages.ts';
 import { assertNever } from '../commands/shared/events.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
 import type { ProjectedDoc, ProjectionContext, Projector } from '../src/projection/projector.ts';
@@ -34,6 +34,8 @@ export interface MessageBody extends MessageFields {
 export interface MessageDoc extends ProjectedDoc, MessageBody {
   /** Its number in its conversation (1, 2, ...): the conversation list counts unread messages as a difference. */
   seq: number;
+  /** Positions of its edits: a delete for everyone rewrites their feed entries to the tombstone too. */
+  editPositions?: number[];
 }
 
 export interface PublicMessage extends MessageFields {
@@ -96,11 +98,13 @@ async function applyMessageEvent(event: MessageEvent, recorded: RecordedEvent, c
         { conversationId: message.conversationId, position: { $lt: recorded.position } }, { sort: { position: -1 }, limit: 1 });
       const seq = (previous?.seq ?? 0) + 1;
       return context.project<MessageDoc>(collection, id, recorded, (doc) => doc ?? {
-        _id: messageId, ...message, sentAt, editedAt: null, deletedAt: null, hiddenFor, position: recorded.position, seq,
+        _id: messageId, ...message, content: revealedContent(message.content), sentAt, editedAt: null, deletedAt: null, hiddenFor, position: recorded.position, seq,
       });
     }
     case 'MessageEdited':
-      return context.project<MessageDoc>(collection, id, recorded, (doc) => doc && (doc.deletedAt ? doc : { ...doc, content: event.data.content, editedAt: event.data.editedAt }));
+      return context.project<MessageDoc>(collection, id, recorded, (doc) => doc && (doc.deletedAt ? doc : {
+        ...doc, content: revealedContent(event.data.content), editedAt: event.data.editedAt, editPositions: [...doc.editPositions ?? [], recorded.position],
+      }));
     case 'MessageDeleted':
       return context.project<MessageDoc>(collection, id, recorded, (doc) => doc && { ...doc, content: null, attachments: [], deletedAt: event.data.deletedAt });
     case 'MessageHidden':
@@ -114,8 +118,8 @@ async function applyMessageEvent(event: MessageEvent, recorded: RecordedEvent, c
 /** One projector per collection, both built from the same message events, split by conversation kind. */
 export function messageProjector(collection: typeof MESSAGES | typeof GROUP_MESSAGES): Projector {
   return {
-    // 2: each message has its number in its conversation (`seq`).
-    version: 2,
+    // 3: texts are sealed in the log and shown `[erased]` once their key is destroyed; edits' positions kept. 2: `seq`.
+    version: 3,
     name: collection,
     collections: {
       [collection]: [{ key: { conversationId: 1, position: -1 } }],

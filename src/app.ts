@@ -55,6 +55,8 @@ import { CallService } from './calls/callService.ts';
 import { AiService } from './ai/aiService.ts';
 import { createModel } from './ai/model/index.ts';
 import { SecretBox } from './secrets/secretBox.ts';
+import { revealingProjectors } from './privacy/revealingProjectors.ts';
+import { StoredShreddingKeys } from './privacy/shreddingKeys.ts';
 import { messageRoutes } from './http/routes/messages.ts';
 import { ConversationAccess } from './messaging/access.ts';
 import { GroupService } from './messaging/groupService.ts';
@@ -142,6 +144,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   else if (anchorAtStart && anchorAtStart.status !== 'ok') {
     logger.error({ anchor: anchorAtStart }, 'the event log does not match its anchor: it was rewritten or cut short (npm run audit -- verify); the anchor is kept as it is');
   }
+  // Secrets (users' Gemini keys, the crypto-shredding keys) live sealed in a store of their own (a file, or PostgreSQL's
+  // table), never in the event log, so they can be rotated and erased.
+  const secrets = await openSecretStore(config);
+  const box = await SecretBox.create(config.keyring);
+  const shreddingKeys = new StoredShreddingKeys(secrets, box);
   // On the embedded stores the projections run in a worker thread with their own connections (and the read
   // store's checkpoints): this thread only reads the read store.
   const inWorker = eventStore instanceof SqliteEventStore && !config.mongoUri && options.projectionInWorker !== false;
@@ -152,9 +159,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ? new WorkerProjections(eventStore, logger, {
       storageDir: config.storageDir, logLevel: logger.level, nodeEnv: config.nodeEnv, walLimitBytes: options.walLimitBytes,
       runner: { ...options.projection, rebuildBeyondHead: options.rebuildProjectionsBeyondHead }, forwardEventTypes: ['UserLoggedOut'],
+      keyring: config.keyring,
     })
     // Instances sharing one MongoDB or PostgreSQL take turns projecting through a lease.
-    : new ProjectionRunner(eventStore, readStore, projectors, eventUpcaster, logger, {
+    : new ProjectionRunner(eventStore, readStore, revealingProjectors(projectors, shreddingKeys), eventUpcaster, logger, {
       // A lease of 3 s renewed every second: a killed projecting instance is replaced within about 4 s.
       exclusive: readStore.kind === 'embedded' ? null : { ttlMs: 3_000, owner: instanceId },
       ...options.projection, rebuildBeyondHead: options.rebuildProjectionsBeyondHead,
@@ -190,7 +198,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const blobs = await new LocalBlobStore(config.mediaDir).init();
   const images = new ImageProcessor({ maxPixels: 40_000_000, concurrency: 2, maxQueue: 32 });
   const media = new MediaService({ commands, readStore, projections, access, blobs, images, settings: config.media });
-  const messaging = new MessagingService(commands, readStore, projections, access, blocks, media, caughtUp);
+  const messaging = new MessagingService(commands, readStore, projections, access, blocks, media, caughtUp, shreddingKeys);
   const groups = new GroupService(commands, readStore, projections, blocks, media);
   const contacts = new ContactService(commands, readStore, projections);
   const profiles = new ProfileService(commands, readStore, projections, blocks);
@@ -244,11 +252,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const instrumentation = new Instrumentation(logger, metrics, config.jwtSecret);
   const loginThrottle = new LoginThrottle(rateLimits);
   const auth = new AuthService(commands, readStore, projections, tokens, new PasswordHasher(config.bcryptCost), loginThrottle);
-  // Secrets (users' Gemini keys) live sealed in a store of their own (a file, or PostgreSQL's table), never in the
-  // event log, so they can be rotated and erased.
-  const secrets = await openSecretStore(config);
   const ai = new AiService({
-    commands, readStore, projections, logger, rateLimits, secrets, box: await SecretBox.create(config.keyring),
+    commands, readStore, projections, logger, rateLimits, secrets, box,
     model: createModel(config.ai.sdk, { baseUrl: config.ai.baseUrl, firstTokenTimeoutMs: config.ai.firstTokenTimeoutMs, totalTimeoutMs: config.ai.totalTimeoutMs }),
     settings: { model: config.ai.model, serverApiKey: config.geminiApiKey, contextTokenBudget: config.ai.contextTokenBudget, maxOutputTokens: config.ai.maxOutputTokens, baseUrl: config.ai.baseUrl },
   });
@@ -420,6 +425,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       feedTail?.stop();
       await eventStore.close();
       await readStore.close();
+      await shreddingKeys.close();
       await secrets.close();
       await rateLimits.close();
       // The last requests' and batches' spans are exported before the process goes.

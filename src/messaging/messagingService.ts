@@ -1,5 +1,5 @@
 import { groupDecider, groupStream } from '../../commands/groups.ts';
-import { messageDecider, messageStream, type MessageContent, type MessageEvent, type MessageTarget } from '../../commands/messages.ts';
+import { messageDecider, revealedContent, type StoredMessageContent, messageStream, type MessageContent, type MessageEvent, type MessageTarget } from '../../commands/messages.ts';
 import { receiptDecider, receiptStream } from '../../commands/receipts.ts';
 import { NotFoundError } from '../../commands/shared/errors.ts';
 import type { CommandMetadata } from '../../commands/shared/events.ts';
@@ -15,6 +15,8 @@ import type { Filter, ReadStore } from '../readstore/port.ts';
 import type { Blocks } from '../people/blocks.ts';
 import type { MediaService } from '../media/mediaService.ts';
 import type { ConversationAccess, ConversationName } from './access.ts';
+import { eventIdFor, revealEvent, sealWithKey } from '../privacy/sealing.ts';
+import { messageKeyId, type ShreddingKeys } from '../privacy/shreddingKeys.ts';
 import { listConversations, type ConversationListItem } from './conversationList.ts';
 
 export interface SendInput extends Omit<ConversationName, 'with'> {
@@ -44,6 +46,16 @@ const contentOf = (input: { text?: string | undefined; encrypted?: SendInput['en
   input.text !== undefined ? { kind: 'text', text: input.text } : { kind: 'encrypted', ...input.encrypted! };
 
 /**
+ * The content as the event stores it: a text sealed under the message's content key, bound to the event it goes
+ * into (the command appends one event to the message's stream, whose id derives from the command's).
+ */
+async function storedContentOf(keys: ShreddingKeys, messageId: string, content: MessageContent, metadata: CommandMetadata): Promise<StoredMessageContent> {
+  if (content.kind !== 'text') return content;
+  const stream = messageStream(messageId);
+  return { kind: 'text', text: await sealWithKey(keys, messageKeyId(messageId), content.text, { eventId: eventIdFor(metadata, stream), stream, field: 'content.text' }) };
+}
+
+/**
  * Messaging use cases for REST and the socket alike: the lookups a decider needs, the command, and the reads
  * (from collections only).
  */
@@ -57,6 +69,8 @@ export class MessagingService {
     private readonly media: Pick<MediaService, 'claimAttachments'>,
     /** Until the projections have every write acknowledged so far (the same wait as REST reads, see mountRoutes). */
     private readonly caughtUp: () => Promise<void>,
+    /** Content keys: texts are sealed before they are appended, and a delete for everyone destroys the key. */
+    private readonly keys: ShreddingKeys,
   ) {}
 
   /**
@@ -88,7 +102,7 @@ export class MessagingService {
     const result = await this.commands.handle(messageDecider, messageStream(messageId), {
       type: 'SendMessage',
       data: {
-        messageId, conversationId, senderId, target, content: contentOf(input), replyTo: input.replyTo ?? null,
+        messageId, conversationId, senderId, target, content: await storedContentOf(this.keys, messageId, contentOf(input), metadata), replyTo: input.replyTo ?? null,
         attachments, clientMessageId: input.clientMessageId ?? messageId, targetReachable, replyToValid, blocked, attachmentsValid,
       },
       metadata,
@@ -96,7 +110,7 @@ export class MessagingService {
     const sent = result.events[0];
     if (result.position !== null && sent?.type === 'MessageSent') {
       const { messageId: id, ...data } = sent.data;
-      const doc: MessageBody = { _id: id, ...data, editedAt: null, deletedAt: null, hiddenFor: [], position: result.position };
+      const doc: MessageBody = { _id: id, ...data, content: contentOf(input), editedAt: null, deletedAt: null, hiddenFor: [], position: result.position };
       const message = toPublicMessage(doc, await this.filesOf([doc]));
       return { message, created: true };
     }
@@ -108,7 +122,7 @@ export class MessagingService {
   async edit(actorId: string, messageId: string, content: { text?: string | undefined; encrypted?: SendInput['encrypted'] }, metadata: CommandMetadata): Promise<PublicMessage> {
     const doc = await this.visibleMessage(actorId, messageId);
     const result = await this.commands.handle(messageDecider, messageStream(messageId), {
-      type: 'EditMessage', data: { messageId, actorId, content: contentOf(content) }, metadata,
+      type: 'EditMessage', data: { messageId, actorId, content: await storedContentOf(this.keys, messageId, contentOf(content), metadata) }, metadata,
     });
     if (result.position !== null) await this.projections.waitFor(result.position);
     return this.requireMessage(messageId, doc.conversationId);
@@ -119,17 +133,20 @@ export class MessagingService {
     const result = await this.commands.handle(messageDecider, messageStream(messageId), {
       type: 'DeleteMessage', data: { messageId, actorId, scope, actorIsParticipant: true }, metadata,
     });
+    // Deleted for everyone is erased: the content key goes (after the append, so a failed append erases nothing; a
+    // retried delete destroys it again, idempotently). The projections drop their copies at the event.
+    if (scope === 'everyone' && (result.position !== null || result.state.status === 'deleted')) await this.keys.destroy(messageKeyId(messageId));
     if (result.position !== null) await this.projections.waitFor(result.position);
   }
 
   /** The edit history from the event log: the original and every edit, unless deleted for everyone. */
   async history(actorId: string, messageId: string) {
     const doc = await this.visibleMessage(actorId, messageId);
-    const events = await this.commands.readStream(messageStream(messageId));
-    const versions = doc.deletedAt ? [] : events.flatMap(({ position, ...recorded }) => {
+    const events = doc.deletedAt ? [] : await Promise.all((await this.commands.readStream(messageStream(messageId))).map((event) => revealEvent(event, this.keys)));
+    const versions = events.flatMap(({ position, ...recorded }) => {
       const event = recorded as unknown as MessageEvent;
-      if (event.type === 'MessageSent') return [{ content: event.data.content, at: event.data.sentAt, position }];
-      if (event.type === 'MessageEdited') return [{ content: event.data.content, at: event.data.editedAt, position }];
+      if (event.type === 'MessageSent') return [{ content: revealedContent(event.data.content), at: event.data.sentAt, position }];
+      if (event.type === 'MessageEdited') return [{ content: revealedContent(event.data.content), at: event.data.editedAt, position }];
       return [];
     });
     return { messageId, deleted: doc.deletedAt !== null, versions };

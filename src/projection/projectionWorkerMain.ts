@@ -12,6 +12,12 @@ import { createLogger } from '../logger.ts';
 import { SqliteReadStore } from '../readstore/sqlite.ts';
 import { ProjectionRunner, type ProjectionRunnerOptions } from './runner.ts';
 import type { ToWorker, FromWorker } from './workerProtocol.ts';
+import type { Keyring } from '../secrets/keyring.ts';
+import { SecretBox } from '../secrets/secretBox.ts';
+import { SqliteSecretStore } from '../secrets/sqliteSecretStore.ts';
+import { revealingProjectors } from '../privacy/revealingProjectors.ts';
+import { StoredShreddingKeys } from '../privacy/shreddingKeys.ts';
+import { WalEraser } from '../privacy/walEraser.ts';
 
 interface WorkerConfig {
   storageDir: string;
@@ -21,6 +27,7 @@ interface WorkerConfig {
   runner: ProjectionRunnerOptions;
   /** Event types whose events the serving thread reacts to (token revocation): only those cross over. */
   forwardEventTypes: string[];
+  keyring: Keyring;
 }
 
 const config = workerData as WorkerConfig;
@@ -36,9 +43,16 @@ const readStore = new SqliteReadStore(join(config.storageDir, 'read.sqlite'), {
     ? logger.info({ store: 'read', status }, 'WAL checkpoints succeed again')
     : logger.error({ store: 'read', status }, 'WAL checkpoints keep failing: the WAL grows until they succeed')),
 });
-const runner = new ProjectionRunner(eventStore, readStore, projectors, eventUpcaster, logger, config.runner);
+// Read-only use of the content keys: projectors see sealed fields opened, or `[erased]` when the key is gone.
+const secrets = SqliteSecretStore.open(config.storageDir);
+const keys = new StoredShreddingKeys(secrets, await SecretBox.create(config.keyring), { writable: false });
+const runner = new ProjectionRunner(eventStore, readStore, revealingProjectors(projectors, keys), eventUpcaster, logger, config.runner);
 const forwarded = new Set(config.forwardEventTypes);
+// After a delete for everyone, no earlier page image of the message may stay in read.sqlite's WAL.
+const walEraser = new WalEraser(join(config.storageDir, 'read.sqlite'),
+  (file) => logger.warn({ file }, 'readers kept the WAL from being truncated after an erasure: it is tried again at the next one'));
 runner.onCommitted(({ trace, events, publications, timing }) => {
+  if (events.some((event) => event.type === 'MessageDeleted')) void walEraser.request();
   post({
     type: 'committed',
     trace,
@@ -63,8 +77,11 @@ port.on('message', (message: ToWorker) => {
     case 'stop':
       void (async () => {
         await runner.stop();
+        walEraser.close();
         await eventStore.close();
         await readStore.close();
+        await keys.close();
+        await secrets.close();
         post({ type: 'stopped' });
       })();
       return;

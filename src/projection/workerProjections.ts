@@ -7,6 +7,7 @@ import { DEFAULT_WAIT_TIMEOUT_MS, PositionWaiters } from './positionWaiters.ts';
 import { admitWithin, reachedPosition, type Projections, type ProjectionsStatus } from './projections.ts';
 import type { CommittedBatch, ProjectionProgress, ProjectionRunnerOptions } from './runner.ts';
 import type { FromWorker, ToWorker } from './workerProtocol.ts';
+import type { Keyring } from '../secrets/keyring.ts';
 
 export interface WorkerProjectionsOptions {
   storageDir: string;
@@ -15,6 +16,8 @@ export interface WorkerProjectionsOptions {
   walLimitBytes?: number | undefined;
   runner: ProjectionRunnerOptions;
   forwardEventTypes: string[];
+  /** The worker opens sealed fields with the content keys of STORAGE_DIR/secrets.sqlite, unsealed with this keyring. */
+  keyring: Keyring;
 }
 
 
@@ -52,6 +55,7 @@ export class WorkerProjections implements Projections {
         workerData: {
           storageDir: this.options.storageDir, logLevel: this.options.logLevel, nodeEnv: this.options.nodeEnv,
           walLimitBytes: this.options.walLimitBytes, runner: this.options.runner, forwardEventTypes: this.options.forwardEventTypes,
+          keyring: this.options.keyring,
         },
       });
       this.worker = worker;

@@ -42,6 +42,8 @@ export class SqliteReadStore implements ReadStore {
     // The read store is derived data: a power loss may roll back the newest projection transactions together
     // with their checkpoints, and the projectors then replay them from the event log.
     this.db.pragma('synchronous = NORMAL');
+    // What a projector deletes or overwrites (a message deleted for everyone) is zeroed, not left in free space.
+    this.db.pragma('secure_delete = ON');
     this.db.pragma('wal_autocheckpoint = 0');
     this.db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
     // A connection that only reads (projections in a worker write through their own) needs a smaller page cache.

@@ -1,5 +1,5 @@
 import { SecretUnreadableError, type SecretBox } from './secretBox.ts';
-import type { SecretStore } from './secretStore.ts';
+import { DESTROYED_ENVELOPE, type SecretStore } from './secretStore.ts';
 
 export interface UnreadableSecret {
   purpose: string;
@@ -43,6 +43,12 @@ export async function rotateAll(
   onProgress?.({ done: 0, total: expected });
   for await (const { purpose, subject, envelope } of store.all()) {
     summary.total += 1;
+    // A destroyed shredding key's tombstone: there is nothing to re-seal, by design.
+    if (envelope === DESTROYED_ENVELOPE) {
+      summary.alreadyCurrent += 1;
+      onProgress?.({ done: summary.total, total: Math.max(expected, summary.total) });
+      continue;
+    }
     const context = { purpose, subject };
     try {
       const stale = box.needsRotation(envelope);

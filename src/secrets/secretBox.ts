@@ -31,6 +31,9 @@ export const ENVELOPE_ALG = 'xchacha20poly1305-ietf';
  */
 export const SECRET_PURPOSES: Readonly<Record<string, string>> = Object.freeze({
   'ai-api-key': 'aikey_v1',
+  // Crypto-shredding keys (src/privacy/shreddingKeys.ts): a message's content key, a user's data key.
+  'content-key': 'msgkey01',
+  'data-key': 'usrkey01',
 });
 
 const PURPOSE_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;

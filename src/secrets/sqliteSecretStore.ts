@@ -76,6 +76,8 @@ export class SqliteSecretStore implements SecretStore {
       replace: this.db.prepare<[string, number, string, string, string]>(
         'UPDATE secrets SET envelope = ?, updated_at = ? WHERE purpose = ? AND subject = ? AND envelope = ?'),
       delete: this.db.prepare<[string, string]>('DELETE FROM secrets WHERE purpose = ? AND subject = ?'),
+      insertIfAbsent: this.db.prepare<[string, string, string, number]>(
+        'INSERT INTO secrets (purpose, subject, envelope, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (purpose, subject) DO NOTHING'),
       count: this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM secrets'),
       firstPage: this.db.prepare<[number], SecretRow>(
         'SELECT purpose, subject, envelope FROM secrets ORDER BY purpose, subject LIMIT ?'),
@@ -100,6 +102,19 @@ export class SqliteSecretStore implements SecretStore {
 
   async delete(purpose: string, subject: string): Promise<void> {
     await retryWhileBusy(() => this.statements.delete.run(purpose, subject));
+  }
+
+  async insertIfAbsent(rows: readonly StoredSecret[]): Promise<boolean[]> {
+    if (rows.length === 0) return [];
+    const now = this.now();
+    const insertAll = this.db.transaction(() => rows.map((row) => this.statements.insertIfAbsent.run(row.purpose, row.subject, row.envelope, now).changes === 1));
+    return retryWhileBusy(() => insertAll.immediate());
+  }
+
+  /** TRUNCATE: the WAL's frames (old page images of deleted rows among them) are copied back and the file cut to 0 bytes. */
+  async eraseResidue(): Promise<boolean> {
+    const [result] = await retryWhileBusy(() => this.db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>);
+    return result?.busy === 0;
   }
 
   async count(): Promise<number> {

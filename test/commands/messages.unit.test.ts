@@ -3,12 +3,13 @@ import { BlockedError } from '../../commands/contacts.ts';
 import { InvalidAttachmentError, messageDecider, type MessageEvent, type SendMessage } from '../../commands/messages.ts';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../commands/shared/errors.ts';
 import { metadata, spec } from '../helpers/spec.ts';
+import { sealedFor } from '../helpers/sealed.ts';
 
 const now = '2026-01-01T00:00:00.000Z';
 const messages = spec(messageDecider);
 const sendData: SendMessage['data'] = {
   messageId: 'm1', conversationId: 'dm:a:b', senderId: 'a', target: { kind: 'direct', recipientId: 'b' },
-  content: { kind: 'text', text: 'hi' }, replyTo: null, attachments: [], clientMessageId: 'c1', targetReachable: true, replyToValid: true, blocked: false, attachmentsValid: true,
+  content: { kind: 'text', text: sealedFor('m1', 'hi') }, replyTo: null, attachments: [], clientMessageId: 'c1', targetReachable: true, replyToValid: true, blocked: false, attachmentsValid: true,
 };
 const send = (overrides: Partial<SendMessage['data']> = {}): SendMessage => ({ type: 'SendMessage', data: { ...sendData, ...overrides }, metadata: metadata({ now }) });
 const { targetReachable: _r, replyToValid: _v, blocked: _b, attachmentsValid: _a, ...sentData } = sendData;
@@ -37,8 +38,8 @@ test('messaging yourself or replying to a message outside the conversation is in
 });
 
 test('only the sender edits, and not after deletion', (t) => {
-  const edit = (actorId: string) => ({ type: 'EditMessage' as const, data: { messageId: 'm1', actorId, content: { kind: 'text' as const, text: 'v2' } }, metadata: metadata({ now }) });
-  messages.given([sent]).when(edit('a')).then(t, [{ type: 'MessageEdited', data: { messageId: 'm1', conversationId: 'dm:a:b', senderId: 'a', content: { kind: 'text', text: 'v2' }, editedAt: now } }]);
+  const edit = (actorId: string) => ({ type: 'EditMessage' as const, data: { messageId: 'm1', actorId, content: { kind: 'text' as const, text: sealedFor('m1', 'v2') } }, metadata: metadata({ now }) });
+  messages.given([sent]).when(edit('a')).then(t, [{ type: 'MessageEdited', data: { messageId: 'm1', conversationId: 'dm:a:b', senderId: 'a', content: { kind: 'text', text: sealedFor('m1', 'v2') }, editedAt: now } }]);
   messages.given([sent]).when(edit('b')).thenThrows(t, ForbiddenError);
   messages.given([sent, { type: 'MessageDeleted', data: { messageId: 'm1', conversationId: 'dm:a:b', deletedBy: 'a', deletedAt: now } }]).when(edit('a')).thenThrows(t, ConflictError);
   messages.given([]).when(edit('a')).thenThrows(t, NotFoundError);
@@ -63,4 +64,20 @@ test('a direct message across a block either way is refused until unblocked; a g
 
 test('attachments must be live files of the sender: anything else is refused, nothing recorded', (t) => {
   messages.given([]).when(send({ attachments: ['someone-elses'], attachmentsValid: false })).thenThrows(t, InvalidAttachmentError, 'invalid_attachment');
+});
+
+test('a text is recorded sealed with its own message\'s content key, never in clear (MessageSent v2)', (t) => {
+  messages.given([]).when(send()).then(t, [sent]);
+  messages.given([]).when(send({ content: { kind: 'text', text: { plain: 'hi' } } })).thenThrows(t, ValidationError);
+  messages.given([]).when(send({ content: { kind: 'text', text: sealedFor('m1', 'hi', 'message:other') } })).thenThrows(t, ValidationError);
+});
+
+test('an edit is sealed with the message\'s content key too (MessageEdited v2); a v1 message read as { plain } can be edited', (t) => {
+  const edit = (text: SendMessage['data']['content']) => ({ type: 'EditMessage' as const, data: { messageId: 'm1', actorId: 'a', content: text }, metadata: metadata({ now }) });
+  messages.given([sent]).when(edit({ kind: 'text', text: { plain: 'v2' } })).thenThrows(t, ValidationError);
+  messages.given([sent]).when(edit({ kind: 'text', text: sealedFor('m1', 'v2', 'user:a') })).thenThrows(t, ValidationError);
+  const legacy: MessageEvent = { type: 'MessageSent', data: { ...sentData, content: { kind: 'text', text: { plain: 'hi' } }, sentAt: now } };
+  messages.given([legacy]).when(edit({ kind: 'text', text: sealedFor('m1', 'v2') })).then(t, [{ type: 'MessageEdited', data: {
+    messageId: 'm1', conversationId: 'dm:a:b', senderId: 'a', content: { kind: 'text', text: sealedFor('m1', 'v2') }, editedAt: now,
+  } }]);
 });

@@ -10,7 +10,7 @@ import { documents, freshReadStoreFor, incrementalThenRebuilt, projectAll, recor
 const at = '2026-01-01T00:00:00.000Z';
 const direct = (id: string, from: string, to: string): MessageEvent => ({ type: 'MessageSent', data: {
   messageId: id, conversationId: from < to ? `dm:${from}:${to}` : `dm:${to}:${from}`, senderId: from, target: { kind: 'direct', recipientId: to },
-  content: { kind: 'text', text: id }, replyTo: null, attachments: [], clientMessageId: id, sentAt: at,
+  content: { kind: 'text', text: { plain: id } }, replyTo: null, attachments: [], clientMessageId: id, sentAt: at,
 } });
 const contact = (type: ContactEvent['type'], ownerId: string, userId: string): ContactEvent =>
   (type === 'ContactAdded' || type === 'ContactRenamed' ? { type, data: { ownerId, userId, nickname: null, at } } : { type, data: { ownerId, userId, at } }) as ContactEvent;

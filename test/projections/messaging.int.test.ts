@@ -15,20 +15,20 @@ const collections = ['groups', 'messages', 'group_messages', 'conversations', 'c
 function history(): RecordedEvent[] {
   const direct = (id: string, from: string, to: string, text: string): MessageEvent => ({ type: 'MessageSent', data: {
     messageId: id, conversationId: 'dm:a:b', senderId: from, target: { kind: 'direct', recipientId: to },
-    content: { kind: 'text', text }, replyTo: null, attachments: [], clientMessageId: id, sentAt: at,
+    content: { kind: 'text', text: { plain: text } }, replyTo: null, attachments: [], clientMessageId: id, sentAt: at,
   } });
   const events: Array<MessageEvent | GroupEvent | ReceiptEvent> = [
     direct('m1', 'a', 'b', 'one'),
     direct('m2', 'a', 'b', 'two'),
     direct('m3', 'b', 'a', 'three'),
-    { type: 'MessageEdited', data: { messageId: 'm2', conversationId: 'dm:a:b', senderId: 'a', content: { kind: 'text', text: 'two!' }, editedAt: at } },
+    { type: 'MessageEdited', data: { messageId: 'm2', conversationId: 'dm:a:b', senderId: 'a', content: { kind: 'text', text: { plain: 'two!' } }, editedAt: at } },
     { type: 'MessageDeleted', data: { messageId: 'm1', conversationId: 'dm:a:b', deletedBy: 'a', deletedAt: at } },
     { type: 'GroupCreated', data: { groupId: 'g', ownerId: 'a', profile: { name: 'G', description: '', iconMediaId: null }, memberIds: ['b', 'c'], createdAt: at } },
     { type: 'MessageSent', data: { messageId: 'g1', conversationId: 'group:g', senderId: 'a', target: { kind: 'group', groupId: 'g' },
-      content: { kind: 'text', text: 'hi group' }, replyTo: null, attachments: [], clientMessageId: 'g1', sentAt: at } },
+      content: { kind: 'text', text: { plain: 'hi group' } }, replyTo: null, attachments: [], clientMessageId: 'g1', sentAt: at } },
     { type: 'MemberRemoved', data: { groupId: 'g', userId: 'c', removedBy: 'a', removedAt: at } },
     { type: 'MessageSent', data: { messageId: 'g2', conversationId: 'group:g', senderId: 'b', target: { kind: 'group', groupId: 'g' },
-      content: { kind: 'text', text: 'c is gone' }, replyTo: null, attachments: [], clientMessageId: 'g2', sentAt: at } },
+      content: { kind: 'text', text: { plain: 'c is gone' } }, replyTo: null, attachments: [], clientMessageId: 'g2', sentAt: at } },
     // a deletes b's unread message for themselves: it is no longer unread for a.
     { type: 'MessageHidden', data: { messageId: 'g2', conversationId: 'group:g', userId: 'a', hiddenAt: at } },
   ];
@@ -117,7 +117,7 @@ test('a member who leaves and rejoins replays only what was said while they were
   const store = await freshReadStoreFor(projectors);
   const group = (id: string, from: string, text: string): MessageEvent => ({ type: 'MessageSent', data: {
     messageId: id, conversationId: 'group:r', senderId: from, target: { kind: 'group', groupId: 'r' },
-    content: { kind: 'text', text }, replyTo: null, attachments: [], clientMessageId: id, sentAt: at,
+    content: { kind: 'text', text: { plain: text } }, replyTo: null, attachments: [], clientMessageId: id, sentAt: at,
   } });
   const events: Array<MessageEvent | GroupEvent> = [
     { type: 'GroupCreated', data: { groupId: 'r', ownerId: 'o', profile: { name: 'R', description: '', iconMediaId: null }, memberIds: ['u'], createdAt: at } },

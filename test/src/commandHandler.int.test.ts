@@ -7,6 +7,7 @@ import { CommandHandler } from '../../src/commandHandler.ts';
 import { SqliteEventStore } from '../../src/eventstore/sqlite.ts';
 import { tempDir } from '../helpers/app.ts';
 import { metadata } from '../helpers/spec.ts';
+import { sealedFor } from '../helpers/sealed.ts';
 
 const openStore = (t: { teardown(fn: () => unknown): void }) => {
   const store = new SqliteEventStore(join(tempDir(), 'events.sqlite'));
@@ -57,7 +58,7 @@ test('the folded-state cache is bounded by bytes, not by entries', async (t) => 
     await handler.handle(messageDecider, messageStream(messageId), {
       type: 'SendMessage',
       data: {
-        messageId, conversationId: 'dm:a:b', senderId: 'a', target: { kind: 'direct', recipientId: 'b' }, content: { kind: 'text', text },
+        messageId, conversationId: 'dm:a:b', senderId: 'a', target: { kind: 'direct', recipientId: 'b' }, content: { kind: 'text', text: sealedFor(messageId, text) },
         replyTo: null, attachments: [], clientMessageId: messageId, targetReachable: true, replyToValid: true, blocked: false, attachmentsValid: true,
       },
       metadata: meta(),
@@ -72,7 +73,7 @@ test('the folded-state cache is bounded by bytes, not by entries', async (t) => 
 const sendMessage = (messageId: string, text: string) => ({
   type: 'SendMessage' as const,
   data: {
-    messageId, conversationId: 'dm:a:b', senderId: 'a', target: { kind: 'direct' as const, recipientId: 'b' }, content: { kind: 'text' as const, text },
+    messageId, conversationId: 'dm:a:b', senderId: 'a', target: { kind: 'direct' as const, recipientId: 'b' }, content: { kind: 'text' as const, text: sealedFor(messageId, text) },
     replyTo: null, attachments: [], clientMessageId: messageId, targetReachable: true, replyToValid: true, blocked: false, attachmentsValid: true,
   },
   metadata: meta(),

@@ -12,7 +12,7 @@ const at = '2026-01-01T00:00:00.000Z';
 const conversationOf = (x: string, y: string) => (x < y ? `dm:${x}:${y}` : `dm:${y}:${x}`);
 const direct = (id: string, from: string, to: string): MessageEvent => ({ type: 'MessageSent', data: {
   messageId: id, conversationId: conversationOf(from, to), senderId: from, target: { kind: 'direct', recipientId: to },
-  content: { kind: 'text', text: id }, replyTo: null, attachments: [], clientMessageId: id, sentAt: at,
+  content: { kind: 'text', text: { plain: id } }, replyTo: null, attachments: [], clientMessageId: id, sentAt: at,
 } });
 const many = (count: number, from: string, to: string) => Array.from({ length: count }, (_, i) => direct(`${from}-${to}-${i}`, from, to));
 
