@@ -51,9 +51,10 @@ export class InProcessClusterBus implements ClusterBus {
     for (const handler of this.handlers) handler(message);
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.hub.delete(this);
     this.handlers.length = 0;
+    return Promise.resolve();
   }
 }
 
@@ -65,7 +66,7 @@ export interface ConnectionIds {
 /** One server: a counter. */
 export class CountingConnectionIds implements ConnectionIds {
   private last = 0;
-  async next(): Promise<number> {
-    return ++this.last;
+  next(): Promise<number> {
+    return Promise.resolve(++this.last);
   }
 }

@@ -138,7 +138,8 @@ export class PresenceService {
     this.unsubscribe(connection);
     this.pending.delete(connection);
     this.local.delete(connection.id);
-    this.writeSession(connection.id, () => this.deps.sessions.end(this.deps.instanceId, connection.id));
+    // Owned by writeSession (logged on failure, awaited by stop).
+    void this.writeSession(connection.id, () => this.deps.sessions.end(this.deps.instanceId, connection.id));
     this.tracker?.disconnected(connection.principal.userId, connection.id);
   }
 
@@ -200,7 +201,7 @@ export class PresenceService {
       instances?.delete(presence.instanceId);
       if (instances?.size === 0) this.remote.delete(presence.userId);
     } else {
-      if (!instances) this.remote.set(presence.userId, (instances = new Map()));
+      if (!instances) this.remote.set(presence.userId, (instances = new Map<string, 'online' | 'away'>()));
       instances.set(presence.instanceId, presence.status);
     }
     this.own(this.changed(presence.userId));

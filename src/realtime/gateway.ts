@@ -125,7 +125,7 @@ export class SocketGateway {
     const extensions = req.getHeader('sec-websocket-extensions');
     let aborted = false;
     res.onAborted(() => { aborted = true; });
-    this.deps.authenticator.authenticate(token).then(
+    void this.deps.authenticator.authenticate(token).then(
       async (principal: Principal) => ({ principal, refusal: null, connectionId: this.deps.connectionIds ? await this.deps.connectionIds.next() : ++this.lastId }),
     ).catch(
       (error: unknown) => ({

@@ -95,7 +95,7 @@ postgresTest('connection ids are unique across instances: a device on C answers 
   const sockets = [await device(a.wsUrl, alice), await device(b.wsUrl, alice), await device(c.wsUrl, bob)];
   t.teardown(() => sockets.forEach((socket) => socket.close()));
   const ids = sockets.map((socket) => socket.connectionId);
-  t.is(new Set(ids).size, 3, `one id per socket in the cluster: ${ids}`);
+  t.is(new Set(ids).size, 3, `one id per socket in the cluster: ${ids.join(', ')}`);
   const bobOnC = sockets[2]!;
 
   const call = (await api(a, alice, 'POST', '/api/calls/initiate', { calleeId: bob.user.id, media: 'audio' })).body.call;
