@@ -145,4 +145,4 @@ export function decide(command: AiCommand, state: AiState): Decision<AiEvent> {
   }
 }
 
-export const aiDecider: Decider<AiCommand, AiEvent, AiState> = { initialState, evolve, decide };
+export const aiDecider: Decider<AiCommand, AiEvent, AiState> = { eventTypes: aiEventTypes, initialState, evolve, decide };

@@ -47,4 +47,4 @@ export function decide(command: AuditorCommand, state: AuditorState): Decision<A
   }
 }
 
-export const auditorDecider: Decider<AuditorCommand, AuditorEvent, AuditorState> = { initialState, evolve, decide };
+export const auditorDecider: Decider<AuditorCommand, AuditorEvent, AuditorState> = { eventTypes: auditorEventTypes, initialState, evolve, decide };

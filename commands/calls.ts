@@ -188,7 +188,7 @@ const rangOut = (state: Exclude<CallState, { status: 'none' }>, at: string) => D
 const durationOf = (state: Exclude<CallState, { status: 'none' }>, at: string) =>
   (state.status === 'active' && state.answeredAt ? Math.max(0, Date.parse(at) - Date.parse(state.answeredAt)) : 0);
 
-export const callDecider: Decider<CallCommand, CallEvent, CallState> = { initialState, evolve, decide };
+export const callDecider: Decider<CallCommand, CallEvent, CallState> = { eventTypes: callEventTypes, initialState, evolve, decide };
 
 /**
  * A call line (`callLine-<owner>`: one per person, `user-<id>`, and one per group, `group-<id>`) is held by at most
@@ -203,6 +203,7 @@ export const callLineStream = (owner: string) => `callLine-${owner}`;
 export type CallLineTaken = Event<'CallLineTaken', { owner: string; callId: string; parties: string[]; at: string }>;
 export type CallLineReleased = Event<'CallLineReleased', { owner: string; callId: string; at: string }>;
 export type CallLineEvent = CallLineTaken | CallLineReleased;
+export const callLineEventTypes = ['CallLineTaken', 'CallLineReleased'] as const satisfies readonly CallLineEvent['type'][];
 
 export type TakeCallLine = Command<'TakeCallLine', {
   owner: string; callId: string; parties: string[];
@@ -246,4 +247,6 @@ export function decideLine(command: CallLineCommand, state: CallLineState): Deci
   }
 }
 
-export const callLineDecider: Decider<CallLineCommand, CallLineEvent, CallLineState> = { initialState: initialLineState, evolve: evolveLine, decide: decideLine };
+export const callLineDecider: Decider<CallLineCommand, CallLineEvent, CallLineState> = {
+  eventTypes: callLineEventTypes, initialState: initialLineState, evolve: evolveLine, decide: decideLine,
+};

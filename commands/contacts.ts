@@ -99,4 +99,4 @@ export function decide(command: ContactCommand, state: ContactsState): Decision<
   }
 }
 
-export const contactsDecider: Decider<ContactCommand, ContactEvent, ContactsState> = { initialState, evolve, decide };
+export const contactsDecider: Decider<ContactCommand, ContactEvent, ContactsState> = { eventTypes: contactEventTypes, initialState, evolve, decide };

@@ -150,4 +150,4 @@ export function decide(command: GroupCommand, state: GroupState): Decision<Group
   }
 }
 
-export const groupDecider: Decider<GroupCommand, GroupEvent, GroupState> = { initialState, evolve, decide };
+export const groupDecider: Decider<GroupCommand, GroupEvent, GroupState> = { eventTypes: groupEventTypes, initialState, evolve, decide };

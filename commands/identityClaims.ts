@@ -14,6 +14,7 @@ export const STALE_CLAIM_MS = 60_000;
 export type IdentityClaimed = Event<'IdentityClaimed', { kind: IdentityKind; ownerId: string; claimedAt: string }>;
 export type IdentityReleased = Event<'IdentityReleased', { kind: IdentityKind; ownerId: string; releasedAt: string }>;
 export type IdentityClaimEvent = IdentityClaimed | IdentityReleased;
+export const identityClaimEventTypes = ['IdentityClaimed', 'IdentityReleased'] as const satisfies readonly IdentityClaimEvent['type'][];
 
 export type ClaimIdentity = Command<'ClaimIdentity', {
   kind: IdentityKind;
@@ -67,5 +68,5 @@ export function decide(command: IdentityClaimCommand, state: IdentityClaimState)
 }
 
 export const identityClaimDecider: Decider<IdentityClaimCommand, IdentityClaimEvent, IdentityClaimState> = {
-  initialState, evolve, decide,
+  eventTypes: identityClaimEventTypes, initialState, evolve, decide,
 };

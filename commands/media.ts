@@ -114,4 +114,4 @@ export function decide(command: MediaCommand, state: MediaState): Decision<Media
   }
 }
 
-export const mediaDecider: Decider<MediaCommand, MediaEvent, MediaState> = { initialState, evolve, decide };
+export const mediaDecider: Decider<MediaCommand, MediaEvent, MediaState> = { eventTypes: mediaEventTypes, initialState, evolve, decide };

@@ -175,4 +175,4 @@ export function decide(command: MessageCommand, state: MessageState): Decision<M
   }
 }
 
-export const messageDecider: Decider<MessageCommand, MessageEvent, MessageState> = { initialState, evolve, decide };
+export const messageDecider: Decider<MessageCommand, MessageEvent, MessageState> = { eventTypes: messageEventTypes, initialState, evolve, decide };

@@ -81,4 +81,4 @@ export function decide(command: PresenceCommand, state: PresenceState): Decision
   }
 }
 
-export const presenceDecider: Decider<PresenceCommand, PresenceEvent, PresenceState> = { initialState, evolve, decide };
+export const presenceDecider: Decider<PresenceCommand, PresenceEvent, PresenceState> = { eventTypes: presenceEventTypes, initialState, evolve, decide };

@@ -16,6 +16,7 @@ export type ProjectionEventSkipped = Event<'ProjectionEventSkipped', {
   skippedAt: string;
 }>;
 export type ProjectionSkipEvent = ProjectionEventSkipped;
+export const projectionSkipEventTypes = ['ProjectionEventSkipped'] as const satisfies readonly ProjectionSkipEvent['type'][];
 
 export type SkipProjectionEvent = Command<'SkipProjectionEvent', {
   projector: string;
@@ -51,4 +52,4 @@ export function decide(command: ProjectionSkipCommand, state: ProjectionSkipStat
   }
 }
 
-export const projectionSkipDecider: Decider<ProjectionSkipCommand, ProjectionSkipEvent, ProjectionSkipState> = { initialState, evolve, decide };
+export const projectionSkipDecider: Decider<ProjectionSkipCommand, ProjectionSkipEvent, ProjectionSkipState> = { eventTypes: projectionSkipEventTypes, initialState, evolve, decide };

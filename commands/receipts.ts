@@ -52,4 +52,4 @@ export function decide(command: ReceiptCommand, state: ReceiptState): Decision<R
   }
 }
 
-export const receiptDecider: Decider<ReceiptCommand, ReceiptEvent, ReceiptState> = { initialState, evolve, decide };
+export const receiptDecider: Decider<ReceiptCommand, ReceiptEvent, ReceiptState> = { eventTypes: receiptEventTypes, initialState, evolve, decide };

@@ -1,6 +1,6 @@
 import type { AiEvent, PersonalityFields, Usage } from '../commands/ai.ts';
 import { aiEventTypes } from '../commands/ai.ts';
-import { assertNever } from '../commands/shared/events.ts';
+import { assertNever, eventOf } from '../commands/shared/events.ts';
 import type { ProjectedDoc, Projector } from '../src/projection/projector.ts';
 
 /** `ai_chat_messages` (seed name): one document per prompt and per reply, in position order per user. */
@@ -44,7 +44,7 @@ export const aiProjector: Projector = {
   },
   handles: new Set(aiEventTypes),
   async apply(recorded, context) {
-    const event = recorded as unknown as AiEvent;
+    const event = eventOf<AiEvent>(aiEventTypes, recorded);
     const { userId } = event.data;
     switch (event.type) {
       case 'AiPromptSubmitted': {

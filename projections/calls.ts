@@ -1,6 +1,6 @@
 import type { CallEndReason, CallEvent, CallMedia } from '../commands/calls.ts';
 import { callEventTypes } from '../commands/calls.ts';
-import { assertNever } from '../commands/shared/events.ts';
+import { assertNever, eventOf } from '../commands/shared/events.ts';
 import type { ProjectedDoc, Projector } from '../src/projection/projector.ts';
 
 export type CallOutcome = 'answered' | 'missed' | 'rejected' | 'cancelled' | 'failed';
@@ -57,7 +57,7 @@ export const callsProjector: Projector = {
   },
   handles: new Set(callEventTypes),
   async apply(recorded, context) {
-    const event = recorded as unknown as CallEvent;
+    const event = eventOf<CallEvent>(callEventTypes, recorded);
     const { callId } = event.data;
     const everyone = (reducer: (doc: CallDoc) => CallDoc) =>
       context.projectMany<CallDoc>(CALLS, { callId }, recorded, (doc) => doc && reducer(doc));

@@ -1,6 +1,6 @@
 import type { ContactEvent } from '../commands/contacts.ts';
 import { contactEventTypes } from '../commands/contacts.ts';
-import { assertNever } from '../commands/shared/events.ts';
+import { assertNever, eventOf } from '../commands/shared/events.ts';
 import type { ProjectedDoc, Projector, Unpositioned } from '../src/projection/projector.ts';
 import type { Collection } from '../src/readstore/port.ts';
 
@@ -49,7 +49,7 @@ export const contactsProjector: Projector = {
   },
   handles: new Set(contactEventTypes),
   async apply(recorded, context) {
-    const event = recorded as unknown as ContactEvent;
+    const event = eventOf<ContactEvent>(contactEventTypes, recorded);
     const { ownerId, userId } = event.data;
     const id = contactDocId(ownerId, userId);
     // A document neither a contact nor blocked says nothing: it is removed rather than kept empty.

@@ -5,7 +5,7 @@ import type { MessageContent, MessageEvent } from '../commands/messages.ts';
 import { messageEventTypes, revealedContent } from '../commands/messages.ts';
 import type { ReceiptEvent } from '../commands/receipts.ts';
 import { receiptEventTypes } from '../commands/receipts.ts';
-import { assertNever } from '../commands/shared/events.ts';
+import { assertNever, isEventOf } from '../commands/shared/events.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
 import { CONTACTS } from './contacts.ts';
 import { GROUP_MESSAGES, hiddenByBlock, MESSAGES, messageCollectionOf, type MessageDoc } from './messageDocs.ts';
@@ -213,9 +213,9 @@ async function onGroup(event: GroupEvent, recorded: RecordedEvent, context: Proj
   }
 }
 
-const messageTypes = new Set<string>(messageEventTypes);
-const receiptTypes = new Set<string>(receiptEventTypes);
-const groupTypes = new Set<string>(groupEventTypes);
+const messageTypes = new Set(messageEventTypes);
+const receiptTypes = new Set(receiptEventTypes);
+const groupTypes = new Set(groupEventTypes);
 
 export const conversationsProjector: Projector = {
   // 2: one document per member and a summary per conversation (1 rewrote every member's document per message).
@@ -229,8 +229,8 @@ export const conversationsProjector: Projector = {
   reads: [CONTACTS, MESSAGES, GROUP_MESSAGES],
   handles: new Set([...messageEventTypes, ...receiptEventTypes, 'GroupCreated', 'MemberAdded', 'MemberRemoved', 'MemberLeft']),
   async apply(recorded, context) {
-    if (messageTypes.has(recorded.type)) return onMessage(recorded as unknown as MessageEvent, recorded, context);
-    if (receiptTypes.has(recorded.type)) return onReceipt(recorded as unknown as ReceiptEvent, recorded, context);
-    if (groupTypes.has(recorded.type)) return onGroup(recorded as unknown as GroupEvent, recorded, context);
+    if (isEventOf<MessageEvent>(messageTypes, recorded)) return onMessage(recorded, recorded, context);
+    if (isEventOf<ReceiptEvent>(receiptTypes, recorded)) return onReceipt(recorded, recorded, context);
+    if (isEventOf<GroupEvent>(groupTypes, recorded)) return onGroup(recorded, recorded, context);
   },
 };

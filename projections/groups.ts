@@ -1,6 +1,6 @@
 import type { GroupEvent, GroupProfile, GroupRole } from '../commands/groups.ts';
 import { groupEventTypes } from '../commands/groups.ts';
-import { assertNever } from '../commands/shared/events.ts';
+import { assertNever, eventOf } from '../commands/shared/events.ts';
 import type { ProjectedDoc, Projector } from '../src/projection/projector.ts';
 import type { Collection } from '../src/readstore/port.ts';
 
@@ -51,7 +51,7 @@ export const groupsProjector: Projector = {
   collections: { [GROUPS]: [{ key: { memberIds: 1 }, multikey: true }, { key: { iconMediaId: 1 } }] },
   handles: new Set(groupEventTypes),
   async apply(recorded, context) {
-    const event = recorded as unknown as GroupEvent;
+    const event = eventOf<GroupEvent>(groupEventTypes, recorded);
     const { groupId } = event.data;
     const update = (reducer: (doc: GroupDoc) => GroupDoc) =>
       context.project<GroupDoc>(GROUPS, groupId, recorded, (doc) => doc && reducer(doc));

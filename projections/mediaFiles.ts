@@ -1,7 +1,7 @@
 import type { MediaEvent, MediaFacts } from '../commands/media.ts';
 import { mediaEventTypes } from '../commands/media.ts';
 import type { MessageEvent } from '../commands/messages.ts';
-import { assertNever } from '../commands/shared/events.ts';
+import { assertNever, eventOf, isEventOf } from '../commands/shared/events.ts';
 import type { ProjectedDoc, ProjectionContext, Projector } from '../src/projection/projector.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
 
@@ -74,8 +74,8 @@ export const mediaFilesProjector: Projector = {
   },
   handles: new Set([...mediaEventTypes, 'MessageSent', 'MessageDeleted']),
   async apply(recorded, context) {
-    if (recorded.type === 'MessageSent' || recorded.type === 'MessageDeleted') return onMessage(recorded as unknown as MessageEvent, recorded, context);
-    const event = recorded as unknown as MediaEvent;
+    if (isEventOf<MessageEvent>(['MessageSent', 'MessageDeleted'], recorded)) return onMessage(recorded, recorded, context);
+    const event = eventOf<MediaEvent>(mediaEventTypes, recorded);
     switch (event.type) {
       case 'MediaUploaded': {
         const { mediaId, uploadedAt, ...facts } = event.data;

@@ -3,7 +3,7 @@ import { blockedEitherWay, CONTACTS, type ContactDoc } from './contacts.ts';
 import { toPublicAttachment, type MediaDoc, type PublicAttachment } from './mediaFiles.ts';
 import type { Collection } from '../src/readstore/port.ts';
 import { messageEventTypes, revealedContent } from '../commands/messages.ts';
-import { assertNever } from '../commands/shared/events.ts';
+import { assertNever, eventOf } from '../commands/shared/events.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
 import type { ProjectedDoc, ProjectionContext, Projector } from '../src/projection/projector.ts';
 
@@ -128,7 +128,7 @@ export function messageProjector(collection: typeof MESSAGES | typeof GROUP_MESS
     reads: collection === MESSAGES ? [CONTACTS] : [],
     handles: new Set(messageEventTypes),
     async apply(recorded, context) {
-      const event = recorded as unknown as MessageEvent;
+      const event = eventOf<MessageEvent>(messageEventTypes, recorded);
       if (messageCollectionOf(event.data.conversationId) !== collection) return;
       await applyMessageEvent(event, recorded, collection, context);
     },

@@ -1,6 +1,6 @@
 import type { PresenceEvent, PresenceMode } from '../commands/presence.ts';
 import { presenceEventTypes } from '../commands/presence.ts';
-import { assertNever } from '../commands/shared/events.ts';
+import { assertNever, eventOf } from '../commands/shared/events.ts';
 import type { ProjectedDoc, Projector, Unpositioned } from '../src/projection/projector.ts';
 
 /**
@@ -27,7 +27,7 @@ export const presenceProjector: Projector = {
   collections: { [PRESENCE]: [{ key: { status: 1 } }] },
   handles: new Set(presenceEventTypes),
   async apply(recorded, context) {
-    const event = recorded as unknown as PresenceEvent;
+    const event = eventOf<PresenceEvent>(presenceEventTypes, recorded);
     const { userId } = event.data;
     switch (event.type) {
       case 'UserCameOnline':

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { Command, Decider, Event } from '../commands/shared/events.ts';
+import { eventOf, type Command, type Decider, type Event } from '../commands/shared/events.ts';
 import { approximateSize } from './approximateSize.ts';
 import { ConcurrencyError } from '../commands/shared/errors.ts';
 import type { EventUpcaster } from '../commands/shared/upcasting.ts';
@@ -83,7 +83,7 @@ export class CommandHandler {
     let revision = cached ? cached.revision : -1;
     const newer = await this.eventStore.readStream(stream, { fromRevision: revision + 1 });
     for (const recorded of newer) {
-      state = decider.evolve(state, this.upcaster.upcast(recorded) as unknown as E);
+      state = decider.evolve(state, eventOf<E>(decider.eventTypes, this.upcaster.upcast(recorded)));
       revision = recorded.revision;
     }
     const loaded = { state, revision };

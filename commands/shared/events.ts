@@ -35,6 +35,8 @@ export type Decision<E extends Event> = readonly [] | readonly [E];
 
 /** A decider: pure functions over one aggregate's stream. */
 export interface Decider<C extends Command, E extends Event, S> {
+  /** Every event type the aggregate's stream may hold: a stored event is read back as `E` by its type name. */
+  readonly eventTypes: readonly E['type'][];
   readonly initialState: S;
   readonly evolve: (state: S, event: E) => S;
   readonly decide: (command: C, state: S) => Decision<E>;
@@ -43,4 +45,21 @@ export interface Decider<C extends Command, E extends Event, S> {
 /** Compile-time proof that a switch handled every case. */
 export function assertNever(value: never): never {
   throw new Error(`Unhandled case: ${JSON.stringify(value)}`);
+}
+
+/**
+ * Narrows a stored event to one of an aggregate's events by its type name. The name fixes the shape of `data`:
+ * only deciders append events, and older shapes are upcast on read.
+ */
+export function isEventOf<E extends Event>(types: EventTypes<E>, event: Event): event is E {
+  return types instanceof Set ? (types as ReadonlySet<string>).has(event.type) : (types as readonly string[]).includes(event.type);
+}
+
+/** An aggregate's event type names (`userEventTypes`), or a set of some of them. */
+export type EventTypes<E extends Event> = ReadonlySet<E['type']> | readonly E['type'][];
+
+/** The event as one of an aggregate's events; a type outside `types` is a wiring error (a projector's `handles`). */
+export function eventOf<E extends Event>(types: EventTypes<E>, event: Event): E {
+  if (isEventOf<E>(types, event)) return event;
+  throw new Error(`Unexpected event type ${event.type}: expected one of ${[...types].join(', ')}`);
 }

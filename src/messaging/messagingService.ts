@@ -1,8 +1,8 @@
 import { groupDecider, groupStream } from '../../commands/groups.ts';
-import { messageDecider, revealedContent, type StoredMessageContent, messageStream, type MessageContent, type MessageEvent, type MessageTarget } from '../../commands/messages.ts';
+import { messageDecider, revealedContent, type StoredMessageContent, messageEventTypes, messageStream, type MessageContent, type MessageEvent, type MessageTarget } from '../../commands/messages.ts';
 import { receiptDecider, receiptStream } from '../../commands/receipts.ts';
 import { NotFoundError } from '../../commands/shared/errors.ts';
-import type { CommandMetadata } from '../../commands/shared/events.ts';
+import { eventOf, type CommandMetadata } from '../../commands/shared/events.ts';
 import { isRegistered } from '../people/registered.ts';
 import { CONVERSATIONS, type ConversationDoc } from '../../projections/conversations.ts';
 import { USERS, type UserDoc } from '../../projections/users.ts';
@@ -144,7 +144,7 @@ export class MessagingService {
     const doc = await this.visibleMessage(actorId, messageId);
     const events = doc.deletedAt ? [] : await Promise.all((await this.commands.readStream(messageStream(messageId))).map((event) => revealEvent(event, this.keys)));
     const versions = events.flatMap(({ position, ...recorded }) => {
-      const event = recorded as unknown as MessageEvent;
+      const event = eventOf<MessageEvent>(messageEventTypes, recorded);
       if (event.type === 'MessageSent') return [{ content: revealedContent(event.data.content), at: event.data.sentAt, position }];
       if (event.type === 'MessageEdited') return [{ content: revealedContent(event.data.content), at: event.data.editedAt, position }];
       return [];

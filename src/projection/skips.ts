@@ -1,4 +1,5 @@
 import { projectionSkipDecider, projectionSkipStream, type ProjectionSkipEvent } from '../../commands/projectionSkips.ts';
+import { eventOf } from '../../commands/shared/events.ts';
 import type { EventStore, RecordedEvent } from '../eventstore/port.ts';
 import type { ReadStore } from '../readstore/port.ts';
 import { CHECKPOINTS, type Projector } from './projector.ts';
@@ -8,7 +9,7 @@ export async function loadSkips(eventStore: EventStore, projectors: readonly Pro
   const skips = new Map<string, ReadonlySet<number>>();
   for (const projector of projectors) {
     const events = await eventStore.readStream(projectionSkipStream(projector.name));
-    const state = events.reduce((current, event) => projectionSkipDecider.evolve(current, event as unknown as ProjectionSkipEvent),
+    const state = events.reduce((current, event) => projectionSkipDecider.evolve(current, eventOf<ProjectionSkipEvent>(projectionSkipDecider.eventTypes, event)),
       projectionSkipDecider.initialState);
     if (state.positions.size > 0) skips.set(projector.name, state.positions);
   }
