@@ -7,10 +7,11 @@ import {
 } from '@eventstore/db-client';
 import { ConcurrencyError, UnavailableError } from '../../commands/shared/errors.ts';
 import type {
-  AppendResult, BatchHandler, EventMetadata, EventStore, ExpectedRevision, NewEvent, ReadAllOptions, ReadStreamOptions,
+  AppendResult, BatchHandler, EventStore, ExpectedRevision, NewEvent, ReadAllOptions, ReadStreamOptions,
   RecordedEvent, SubscribeOptions, Subscription,
 } from './port.ts';
 import { assertOneEvent } from './port.ts';
+import { storedMetadata } from './metadata.ts';
 
 /** What the adapter uses of the client; tests hand in a fake with the same behaviour. */
 export type EventStoreDbClient = Pick<EventStoreDBClient, 'appendToStream' | 'readStream' | 'readAll' | 'subscribeToAll' | 'dispose'>;
@@ -31,8 +32,9 @@ export class EventStoreDbEventStore implements EventStore {
 
   private constructor(private readonly client: EventStoreDbClient) {}
 
-  static async connect(connectionString: string): Promise<EventStoreDbEventStore> {
-    return EventStoreDbEventStore.over(EventStoreDBClient.connectionString(connectionString));
+  /** Connects lazily (the client dials on first use); a malformed connection string rejects, it does not throw. */
+  static connect(connectionString: string): Promise<EventStoreDbEventStore> {
+    return Promise.resolve(connectionString).then((parsed) => EventStoreDbEventStore.over(EventStoreDBClient.connectionString(parsed)));
   }
 
   static over(client: EventStoreDbClient): EventStoreDbEventStore {
@@ -50,7 +52,7 @@ export class EventStoreDbEventStore implements EventStore {
           id: event.metadata.eventId,
           type: event.type,
           data: event.data as JSONType,
-          metadata: event.metadata as unknown as JSONType,
+          metadata: { ...event.metadata },
         }),
         { expectedRevision },
       );
@@ -251,6 +253,6 @@ function toRecorded(resolved: ResolvedEvent | AllStreamResolvedEvent): RecordedE
     position: Number(position),
     type: event.type,
     data: event.data,
-    metadata: event.metadata as unknown as EventMetadata,
+    metadata: storedMetadata.parse(event.metadata),
   };
 }

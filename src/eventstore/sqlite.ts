@@ -185,7 +185,8 @@ export class SqliteEventStore implements EventStore {
     if (!this.anchoring || this.anchorTimer || this.closed) return;
     this.anchorTimer = setTimeout(() => {
       this.anchorTimer = null;
-      this.anchorHead();
+      // Never rejects: a failed write is kept in anchorError.
+      void this.anchorHead();
     }, this.anchor!.intervalMs);
     this.anchorTimer.unref();
   }
@@ -448,7 +449,7 @@ export class SqliteEventStore implements EventStore {
     if (this.anchorTimer) clearTimeout(this.anchorTimer);
     this.anchorTimer = null;
     // The final head (the last flush's commits too) is anchored before the database closes.
-    if (this.anchoring) this.anchorHead();
+    if (this.anchoring) void this.anchorHead();
     await this.anchorWrite;
     await this.checkpointer?.stop();
     this.db.close();

@@ -1,5 +1,6 @@
 import { chainHash, GENESIS_HASH } from '../eventstore/chainHash.ts';
 import type { EventStore } from '../eventstore/port.ts';
+import { storedMetadata } from '../eventstore/metadata.ts';
 import type { PostgresEventStore, StoredEvent } from '../eventstore/postgres.ts';
 import type { PostgresSettings } from '../postgres/connection.ts';
 import type { SecretStore } from '../secrets/secretStore.ts';
@@ -202,13 +203,13 @@ export class EventStoreDbTarget implements MigrationTarget {
     return new EventStoreDbTarget(await EventStoreDbEventStore.connect(connectionString));
   }
 
-  async resumeAfter(): Promise<number> {
-    return 0;
+  resumeAfter(): Promise<number> {
+    return Promise.resolve(0);
   }
 
   async write(events: readonly StoredEvent[]): Promise<void> {
     for (const event of events) {
-      await this.events.append(event.stream, [{ type: event.type, data: JSON.parse(event.data), metadata: JSON.parse(event.metadata) }],
+      await this.events.append(event.stream, [{ type: event.type, data: JSON.parse(event.data), metadata: storedMetadata.parse(JSON.parse(event.metadata)) }],
         event.revision === 0 ? 'no-stream' : event.revision - 1);
     }
   }

@@ -49,7 +49,7 @@ export function createProjectionContext(
 
   const entriesOf = (name: string) => {
     let entries = held.get(name);
-    if (!entries) held.set(name, entries = new Map());
+    if (!entries) held.set(name, entries = new Map<string, Entry>());
     return entries;
   };
 
@@ -104,8 +104,9 @@ export function createProjectionContext(
     for (const name of held.keys()) await writeBack(name);
   }
 
-  async function write<T extends ProjectedDoc>(name: string, existing: T | null, id: string, event: RecordedEvent,
-    reducer: DocReducer<T>): Promise<void> {
+  /** Holds the reducer's document for the batch's write-back; nothing is written here. */
+  function write<T extends ProjectedDoc>(name: string, existing: T | null, id: string, event: RecordedEvent,
+    reducer: DocReducer<T>): void {
     if (existing && existing._position >= event.position) return;
     const next = reducer(existing);
     // The reducer returned the document it was given: nothing changed, nothing to write (the recipient of a
@@ -114,20 +115,13 @@ export function createProjectionContext(
     if (next === null && existing === null) return;
     const entries = entriesOf(name);
     entries.set(id, {
-      doc: next === null ? null : { ...next, _id: id, _position: event.position } as ProjectedDoc,
+      doc: next === null ? null : { ...next, _id: id, _position: event.position },
       dirty: true, stored: entries.get(id)?.stored ?? existing !== null, event, projector: current?.projector ?? null,
     });
   }
 
-  const views = new Map<string, Collection<Doc>>();
   /** A collection as projectors see it mid-batch: exact reads, and direct writes that see the batch's changes. */
   function collection<T extends Doc>(name: string): Collection<T> {
-    let view = views.get(name);
-    if (!view) views.set(name, view = viewOf<Doc>(name));
-    return view as unknown as Collection<T>;
-  }
-
-  function viewOf<T extends Doc>(name: string): Collection<T> {
     const target = store<T>(name);
     const written = async <R>(fn: () => Promise<R>): Promise<R> => {
       await writeBack(name);
@@ -163,7 +157,7 @@ export function createProjectionContext(
     },
     flush,
     async project(name, id, event, reducer) {
-      await write(name, await load(name, id) as never, id, event, reducer);
+      write(name, await load(name, id) as never, id, event, reducer);
     },
     async projectMany(name, filter, event, reducer) {
       await writeBack(name);
@@ -171,7 +165,7 @@ export function createProjectionContext(
       const entries = entriesOf(name);
       for (const doc of docs) {
         entries.set(doc._id, { doc, dirty: false, stored: true, event: null, projector: null });
-        await write(name, doc, doc._id, event, reducer as DocReducer<ProjectedDoc>);
+        write(name, doc, doc._id, event, reducer as DocReducer<ProjectedDoc>);
       }
     },
   };

@@ -48,12 +48,12 @@ function arrayAt(doc: Record<string, unknown>, path: string): unknown[] {
   const value = getPath(doc, path);
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) throw new ValidationError(`Field ${path} is not an array`, { path });
-  return [...value];
+  return [...(value as unknown[])];
 }
 
 /** `{ $each: [...] }` or a single value, as in MongoDB's $push / $addToSet. */
 const eachOf = (value: unknown): unknown[] =>
-  value !== null && typeof value === 'object' && '$each' in value && Array.isArray((value as { $each: unknown }).$each)
+  value !== null && typeof value === 'object' && '$each' in value && Array.isArray((value).$each)
     ? (value as { $each: unknown[] }).$each
     : [value];
 

@@ -24,7 +24,7 @@ const UPDATE_OPERATORS = new Set(['$set', '$unset', '$inc', '$push', '$pull', '$
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
-  const prototype = Object.getPrototypeOf(value);
+  const prototype: unknown = Object.getPrototypeOf(value);
   return prototype === Object.prototype || prototype === null;
 }
 
@@ -201,7 +201,7 @@ export function assertSafeIndexes(indexes: unknown): asserts indexes is IndexSpe
   for (const index of indexes) {
     if (!isPlainObject(index)) throw new ValidationError('An index spec is an object');
     assertSafeSort(index.key);
-    const paths = Object.keys(index.key as SortSpec);
+    const paths = Object.keys(index.key);
     if (paths.length === 0) throw new ValidationError('An index names at least one field');
     if (index.multikey && (paths.length !== 1 || index.unique)) throw new ValidationError('A multikey index has one field and is not unique');
   }

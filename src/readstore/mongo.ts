@@ -151,7 +151,8 @@ export class MongoReadStore implements ReadStore {
       return doc as { _id: string };
     };
     const result = (r: { matchedCount: number; modifiedCount: number; upsertedId: unknown }): WriteResult => ({
-      matched: r.matchedCount, modified: r.modifiedCount, upsertedId: r.upsertedId == null ? null : String(r.upsertedId),
+      matched: r.matchedCount, modified: r.modifiedCount, // Our documents' ids are strings, so an upsert's id is one.
+      upsertedId: typeof r.upsertedId === 'string' ? r.upsertedId : null,
     });
     const run = <R>(call: () => Promise<R>) => translated(name, call);
     /**
@@ -171,14 +172,15 @@ export class MongoReadStore implements ReadStore {
     };
     return {
       name,
-      findOne: (filter) => run(async () => (await native.findOne(filterOf(filter), withSession({}))) as unknown as T | null),
+      // The driver's own type parameter states what the documents of this collection are.
+      findOne: (filter) => run(() => native.findOne<T>(filterOf(filter), withSession({}))),
       find: (filter, options: FindOptions = {}) => run(async () => {
         assertSafeFindOptions(options);
-        let cursor = native.find(filterOf(filter), withSession({}));
+        let cursor = native.find<T>(filterOf(filter), withSession({}));
         if (options.sort) cursor = cursor.sort(options.sort);
         if (options.skip) cursor = cursor.skip(options.skip);
         if (options.limit) cursor = cursor.limit(options.limit);
-        return (await cursor.toArray()) as unknown as T[];
+        return cursor.toArray();
       }),
       countDocuments: (filter, options = {}) => run(() => native.countDocuments(filterOf(filter), withSession(options.limit ? { limit: options.limit } : {}))),
       insertOne: (doc) => run(async () => { await native.insertOne(documentOf(doc), withSession({})); }),

@@ -183,7 +183,7 @@ export class PostgresReadStore implements ReadStore {
       collection: <T extends Doc>(name: string) => {
         alive();
         this.tableOf(name);
-        return new PostgresCollection<T>(this, name, client, true) as unknown as Collection<T>;
+        return new PostgresCollection<T>(this, name, client, true);
       },
       renameCollections: async (pairs) => {
         alive();
@@ -223,7 +223,7 @@ export class PostgresReadStore implements ReadStore {
     for (const { from, to } of pairs) {
       const [source, target] = [this.tableOf(from), this.tableOf(to)];
       await client.query(`DROP TABLE IF EXISTS ${target}`);
-      const exists = (await client.query('SELECT to_regclass($1) IS NOT NULL AS exists', [source])).rows[0].exists as boolean;
+      const exists = (await client.query<{ exists: boolean }>('SELECT to_regclass($1) IS NOT NULL AS exists', [source])).rows[0]?.exists === true;
       if (exists) {
         await client.query(`ALTER TABLE ${source} RENAME TO ${quoteIdent(`c_${to}`)}`);
         const indexes = (await client.query<{ name: string }>(

@@ -131,7 +131,7 @@ export const sortKey = (path: string, direction: 1 | -1) =>
 
 /** `{ $each: [...] }` or a single value, as in MongoDB's $push / $addToSet. */
 const eachOf = (value: unknown): unknown[] =>
-  value !== null && typeof value === 'object' && '$each' in value && Array.isArray((value as { $each: unknown }).$each)
+  value !== null && typeof value === 'object' && '$each' in value && Array.isArray((value).$each)
     ? (value as { $each: unknown[] }).$each
     : [value];
 

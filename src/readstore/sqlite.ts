@@ -5,7 +5,7 @@ import { isBusy, retryWhileBusy } from '../sqlite/busy.ts';
 import { BackgroundCheckpointer, WAL_SIZE_LIMIT_BYTES, type CheckpointStatus, type SqliteStoreOptions } from '../sqlite/checkpointer.ts';
 import { assertPath } from './documents.ts';
 import type { Collection, Doc, IndexSpec, ReadStore, ReadStoreTransaction } from './port.ts';
-import { SqliteCollection } from './sqliteCollection.ts';
+import { SqliteCollection, type CollectionStatements } from './sqliteCollection.ts';
 import {
   COLLECTION_NAME, PATH_COLUMN, columnOf, elementTableOf, quoted, tableOf, type CollectionMeta, type SqlValue,
 } from './sqliteSchema.ts';
@@ -24,9 +24,9 @@ export class SqliteReadStore implements ReadStore {
   /** Reads outside a transaction: a WAL snapshot of what is committed, never a batch's uncommitted writes. */
   readonly readDb: Database.Database;
   private readonly meta = new Map<string, CollectionMeta>();
-  private readonly collections = new Map<string, SqliteCollection<Doc>>();
+  private readonly collections = new Map<string, CollectionStatements>();
   /** The same collections as seen from inside the open transaction (through its handle). */
-  private readonly transactionCollections = new Map<string, SqliteCollection<Doc>>();
+  private readonly transactionCollections = new Map<string, CollectionStatements>();
   private transactionQueue: Promise<unknown> = Promise.resolve();
   /** Transactions queued or running; while there are any, other writes queue behind them. */
   private transactionsPending = 0;
@@ -65,7 +65,7 @@ export class SqliteReadStore implements ReadStore {
 
   prepare(sql: string, db: Database.Database = this.db): Database.Statement<SqlValue[]> {
     let cache = this.statements.get(db);
-    if (!cache) this.statements.set(db, (cache = new Map()));
+    if (!cache) this.statements.set(db, (cache = new Map<string, Database.Statement<SqlValue[]>>()));
     let statement = cache.get(sql);
     if (!statement) {
       if (cache.size > 1_000) cache.clear();
@@ -102,7 +102,7 @@ export class SqliteReadStore implements ReadStore {
         // Another process holds the lock: wait in the queue (which retries asynchronously), never beside it.
       }
     }
-    return this.withTransaction(async () => fn());
+    return this.withTransaction(() => Promise.resolve(fn()));
   }
 
   checkpointStatus(): CheckpointStatus | undefined {
@@ -144,17 +144,17 @@ export class SqliteReadStore implements ReadStore {
   }
 
   collection<T extends Doc = Doc>(name: string): Collection<T> {
-    return this.collectionIn(this.collections, name, false) as unknown as Collection<T>;
+    return this.collectionIn<T>(this.collections, name, false);
   }
 
-  private collectionIn(cache: Map<string, SqliteCollection<Doc>>, name: string, inTransaction: boolean): SqliteCollection<Doc> {
-    let collection = cache.get(name);
-    if (!collection) {
+  private collectionIn<T extends Doc>(cache: Map<string, CollectionStatements>, name: string, inTransaction: boolean): SqliteCollection<T> {
+    let statements = cache.get(name);
+    if (!statements) {
       this.ensureTable(name);
-      collection = new SqliteCollection(this, name, inTransaction);
-      cache.set(name, collection);
+      statements = { writes: null };
+      cache.set(name, statements);
     }
-    return collection;
+    return new SqliteCollection<T>(this, name, inTransaction, statements);
   }
 
   ensureIndexes(collection: string, indexes: readonly IndexSpec[]): Promise<void> {
@@ -228,11 +228,12 @@ export class SqliteReadStore implements ReadStore {
       const handle: ReadStoreTransaction = {
         collection: <T extends Doc>(name: string) => {
           alive();
-          return this.collectionIn(this.transactionCollections, name, true) as unknown as Collection<T>;
+          return this.collectionIn<T>(this.transactionCollections, name, true);
         },
-        renameCollections: async (pairs) => {
+        renameCollections: (pairs) => {
           alive();
           this.renameCollectionsNow(pairs);
+          return Promise.resolve();
         },
       };
       try {

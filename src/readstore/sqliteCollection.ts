@@ -2,36 +2,43 @@ import Database from 'better-sqlite3';
 import { ConflictError, ValidationError } from '../../commands/shared/errors.ts';
 import { retryWhileBusy } from '../sqlite/busy.ts';
 import { applyUpdate, assertPath, getPath, seedFromFilter } from './documents.ts';
-import type { Collection, Doc, FieldOperators, Filter, FindOptions, SortSpec, Update, WriteResult } from './port.ts';
+import type { Collection, Doc, Filter, FindOptions, SortSpec, Update, WriteResult } from './port.ts';
 import type { SqliteReadStore } from './sqlite.ts';
 import { columnOf, columnValue, elementTableOf, isIdOnly, positionGuardOf, quoted, tableOf, toSql, type SqlValue } from './sqliteSchema.ts';
 
 /** One collection of the embedded read store: filters compiled to SQL, updates applied in JS. */
-export class SqliteCollection<T extends Doc> implements Collection<T> {
-  private readonly table: string;
-  private readonly elementTable: string;
-
-  /** `inTransaction`: reached through a transaction's handle, so it reads and writes inside that transaction. */
-  constructor(private readonly store: SqliteReadStore, readonly name: string, private readonly inTransaction = false) {
-    this.table = tableOf(name);
-    this.elementTable = elementTableOf(name);
-  }
-
-  private writes: {
+/**
+ * A collection's prepared write statements, kept by the store per collection and shared by every typed view of it
+ * (`collection<T>(name)` makes a view per call; preparing is what costs).
+ */
+export interface CollectionStatements {
+  writes: {
     version: number; columns: string[]; insert: Database.Statement<SqlValue[]>;
     /** The stored index-column values of a document, with its `_position` first in `withPosition`. */
     current: Database.Statement<SqlValue[]>; currentWithPosition: Database.Statement<SqlValue[]>;
     /** UPDATEs by which index columns they set (a string of 0s and 1s), prepared as they are needed. */
     updates: Map<string, Database.Statement<SqlValue[]>>;
-  } | null = null;
+  } | null;
+}
+
+export class SqliteCollection<T extends Doc> implements Collection<T> {
+  private readonly table: string;
+  private readonly elementTable: string;
+
+  /** `inTransaction`: reached through a transaction's handle, so it reads and writes inside that transaction. */
+  constructor(private readonly store: SqliteReadStore, readonly name: string, private readonly inTransaction = false,
+    private readonly statements: CollectionStatements = { writes: null }) {
+    this.table = tableOf(name);
+    this.elementTable = elementTableOf(name);
+  }
 
   /** Statements that write documents and their index columns; rebuilt when the collection gains a column. */
   private get writeStatements() {
-    if (this.writes?.version !== this.store.metaVersion) {
+    if (this.statements.writes?.version !== this.store.metaVersion) {
       const columns = [...this.meta.columns];
       const names = columns.map((path) => quoted(columnOf(path)));
       const db = this.store.db;
-      this.writes = {
+      this.statements.writes = {
         version: this.store.metaVersion,
         columns,
         insert: db.prepare<SqlValue[]>(
@@ -42,7 +49,7 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
         updates: new Map(),
       };
     }
-    return this.writes;
+    return this.statements.writes;
   }
 
   /**
@@ -97,10 +104,10 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
       const isOperators = condition !== null && typeof condition === 'object' && !Array.isArray(condition)
         && Object.keys(condition).every((key) => key.startsWith('$'));
       if (!isOperators) {
-        clauses.push(this.equals(path, condition as SqlValue, params));
+        clauses.push(this.equals(path, condition, params));
         continue;
       }
-      for (const [operator, operand] of Object.entries(condition as FieldOperators)) {
+      for (const [operator, operand] of Object.entries(condition)) {
         clauses.push(this.operator(path, operator, operand, params));
       }
     }

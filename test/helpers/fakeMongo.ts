@@ -233,6 +233,7 @@ export function fakeMongo(): FakeMongo {
     return session;
   }
 
+  // eslint-disable-next-line no-restricted-syntax -- a fake of the few MongoDB client methods the adapter calls, not the whole client.
   const client = { db: () => db, startSession, close: async () => undefined } as unknown as MongoClient;
   return { client, collections, roundTrips };
 }

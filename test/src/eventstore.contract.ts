@@ -152,7 +152,7 @@ async function assertRejects(promise: Promise<unknown>, type: new (...args: any[
     await promise;
   } catch (error) {
     if (error instanceof type) return;
-    throw new Error(`expected ${type.name}, got ${String(error)}`);
+    throw new Error(`expected ${type.name}, got ${String(error)}`, { cause: error });
   }
   throw new Error(`expected ${type.name}, but it resolved`);
 }

@@ -7,6 +7,9 @@ import { EventStoreDbEventStore } from '../../src/eventstore/eventstoredb.ts';
 import { SqliteEventStore } from '../../src/eventstore/sqlite.ts';
 import { eventStoreContract } from './eventstore.contract.ts';
 
+/** The store's own (private) connection, for pragmas that are per connection. */
+const connectionOf = (store: SqliteEventStore) => Reflect.get(store, 'db') as Database.Database;
+
 const dir = mkdtempSync(join(tmpdir(), 'letsapp-events-'));
 const file = join(dir, 'events.sqlite');
 
@@ -24,9 +27,9 @@ test('embedded event store commits with synchronous=FULL in WAL mode', async (t)
   t.is(db.pragma('journal_mode', { simple: true }), 'wal');
   db.close();
   // synchronous is per connection: read it from the store's own connection.
-  const probe = new SqliteEventStore(join(dir, 'pragma.sqlite')) as unknown as { db: Database.Database };
-  t.is(probe.db.pragma('synchronous', { simple: true }), 2, 'FULL');
-  await (probe as unknown as SqliteEventStore).close();
+  const probe = new SqliteEventStore(join(dir, 'pragma.sqlite'));
+  t.is(connectionOf(probe).pragma('synchronous', { simple: true }), 2, 'FULL');
+  await probe.close();
 });
 
 test('embedded event store commits appends of one turn together and isolates a failing one', async (t) => {
@@ -71,7 +74,7 @@ test('embedded event store: an append refused by SQLite itself leaves the others
 test('embedded event store checkpoints its WAL in the background, not inside commits', async (t) => {
   const path = join(dir, 'checkpoint.sqlite');
   const store = new SqliteEventStore(path);
-  const probe = store as unknown as { db: Database.Database };
+  const probe = { db: connectionOf(store) };
   t.is(probe.db.pragma('wal_autocheckpoint', { simple: true }), 0, 'commits never checkpoint');
   const sizeBefore = statSync(path).size;
   const meta = (i: number) => ({ eventId: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, correlationId: 'c', causationId: 'c', userId: null, timestamp: new Date().toISOString() });

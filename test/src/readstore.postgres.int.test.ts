@@ -23,13 +23,16 @@ postgresTest('PostgreSQL read store serves indexed filters and sorts from its in
   t.teardown(() => client.end());
   await client.query(`SET search_path = "${settings.schema}"`);
   await client.query('ANALYZE c_people');
-  const pool = (store as unknown as { pool: pg.Pool }).pool;
+  // The store's private pool: every statement it sends is recorded on the way.
+  const pool = Reflect.get(store, 'pool') as pg.Pool;
   const original = pool.query.bind(pool);
   const sent: Array<{ sql: string; params: unknown[] }> = [];
-  (pool as unknown as { query: unknown }).query = (sql: string, params: unknown[]) => {
-    sent.push({ sql, params });
-    return original(sql, params);
-  };
+  Object.assign(pool, {
+    query: (sql: string, params: unknown[]) => {
+      sent.push({ sql, params });
+      return original(sql, params);
+    },
+  });
   const planOf = async (query: () => Promise<unknown>) => {
     sent.length = 0;
     await query();
@@ -87,7 +90,8 @@ postgresTest('PostgreSQL read store: a rebuilt collection is swapped in by one t
   const other = await PostgresReadStore.connect(settings);
   t.teardown(() => other.close());
   t.deepEqual((await other.collection('live').find({})).map((d) => d._id), ['old']);
-  let reading: Promise<string[]> | null = null;
+  // Asserted, not annotated: TypeScript would narrow it to null, not seeing the callback below assign it.
+  let reading = null as Promise<string[]> | null;
   let answeredDuringSwap = false;
   await store.withTransaction(async (tx) => {
     await tx.renameCollections([{ from: 'live__rebuild', to: 'live' }]);
