@@ -107,7 +107,8 @@ export class PresenceService {
       // Going offline is pushed once its last seen is in the read model (wentOffline).
       onLiveChange: (userId, status) => {
         if (status === 'offline') return;
-        this.deps.announce?.({ instanceId: this.deps.instanceId, userId, status });
+        // Told once the sessions are recorded, which the other instances check what they are told against.
+        this.own(Promise.allSettled([...this.sessionWrites.values()]).then(() => this.deps.announce?.({ instanceId: this.deps.instanceId, userId, status })));
         this.own(this.changed(userId));
       },
     }) : null;
@@ -208,19 +209,29 @@ export class PresenceService {
   }
 
   /**
-   * A user's live status over every instance: online anywhere beats away; a user with a session on an instance that
-   * has not said anything (it was running before this one) counts as online.
+   * A user's live status over every instance: online anywhere beats away. A user with no socket here is live only
+   * with a session on another instance (what the others said is a hint of online or away, never trusted alone: a
+   * message missed while the bus reconnected must not keep anyone online); one whose instance has said nothing (it
+   * ran before this one started) counts as online.
    */
   private async liveOf(userIds: readonly string[]): Promise<Map<string, LiveStatus>> {
     const live = new Map<string, LiveStatus>();
-    const unknown: string[] = [];
+    const elsewhere: string[] = [];
+    const combine = (statuses: LiveStatus[]): LiveStatus => (statuses.includes('online') ? 'online' : statuses.includes('away') ? 'away' : 'offline');
     for (const userId of userIds) {
-      const statuses = [this.tracker?.status(userId) ?? 'offline', ...(this.remote.get(userId)?.values() ?? [])];
-      const status: LiveStatus = statuses.includes('online') ? 'online' : statuses.includes('away') ? 'away' : 'offline';
-      live.set(userId, status);
-      if (status === 'offline') unknown.push(userId);
+      const here = this.tracker?.status(userId) ?? 'offline';
+      if (here === 'offline') elsewhere.push(userId);
+      else live.set(userId, combine([here, ...(this.remote.get(userId)?.values() ?? [])]));
     }
-    if (unknown.length > 0) for (const userId of await this.deps.sessions.liveUsers(unknown, this.deps.clock())) live.set(userId, 'online');
+    const sessions = elsewhere.length > 0 ? await this.deps.sessions.liveUsers(elsewhere, this.deps.clock()) : new Set<string>();
+    for (const userId of elsewhere) {
+      if (!sessions.has(userId)) {
+        this.remote.delete(userId);
+        live.set(userId, 'offline');
+      } else {
+        live.set(userId, combine([...(this.remote.get(userId)?.values() ?? [])]) === 'away' ? 'away' : 'online');
+      }
+    }
     return live;
   }
 
