@@ -27,6 +27,9 @@ import { SqliteEventStore } from '../src/eventstore/sqlite.ts';
 import { join } from 'node:path';
 import { eventUpcaster } from '../commands/upcasters.ts';
 import { projectors } from '../projections/index.ts';
+import { openKeysForTools } from '../src/privacy/auditorKeys.ts';
+import { revealingProjectors } from '../src/privacy/revealingProjectors.ts';
+import { dataForAuditor } from '../src/privacy/sealing.ts';
 import { toAuditEntry, toExportRecord } from '../src/audit/entries.ts';
 import { documentsMatching } from '../src/audit/documents.ts';
 import { ENTITY_KINDS, entityStream, isEntityKind, type EntityKind } from '../src/audit/entities.ts';
@@ -133,6 +136,8 @@ if (!config.eventStoreConnectionString && !existsSync(join(config.storageDir, 'e
 // A read-only connection to the server's log: nothing here may write it (nor chain it), and the server's own
 // checkpointer keeps its WAL in check.
 const eventStore = await openEventStore(config, { checkpoints: false, readonly: true });
+// Sealed fields are shown opened while their key exists, `[erased]` once it was destroyed (crypto-shredding).
+const contentKeys = await openKeysForTools(config);
 try {
   switch (command) {
     case 'stream':
@@ -179,6 +184,7 @@ try {
   }
 } finally {
   await eventStore.close();
+  await contentKeys.close();
 }
 
 interface ChainVerdict {
@@ -369,7 +375,10 @@ async function* filtered(events: AsyncIterable<RecordedEvent>, keep: (event: Rec
 }
 
 async function* entries(events: AsyncIterable<RecordedEvent>, raw: boolean) {
-  for await (const event of events) yield toAuditEntry(event, eventUpcaster, { raw });
+  for await (const event of events) {
+    const entry = toAuditEntry(event, eventUpcaster, { raw });
+    yield { ...entry, data: await dataForAuditor({ ...event, data: entry.data }, contentKeys.keys) };
+  }
 }
 
 async function showTimeline(head: Record<string, unknown>, title: string, events: AsyncIterable<RecordedEvent>, options: TimelineOptions, progress?: Progress): Promise<void> {
@@ -401,7 +410,7 @@ async function showCollectionAt(store: EventStore, moment: Moment, collection: s
   }
   const replaying = startProgress('replaying', resolved.position);
   await withReadModelAt({
-    eventStore: store, upcaster: eventUpcaster, projectors, collection, upTo: resolved.position,
+    eventStore: store, upcaster: eventUpcaster, projectors: revealingProjectors(projectors, contentKeys.keys), collection, upTo: resolved.position,
     onProgress: (position) => replaying.update(position),
   }, async (readStore) => {
     replaying.stop();

@@ -1,5 +1,5 @@
 import sodium from 'libsodium-wrappers';
-import { isSealed, type SealedField } from '../../commands/shared/sealed.ts';
+import { ERASED, isSealed, type SealedField } from '../../commands/shared/sealed.ts';
 import type { CommandMetadata } from '../../commands/shared/events.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
 import { deriveId } from '../ids.ts';
@@ -94,4 +94,20 @@ export function keyIdsOf(value: unknown, into = new Set<string>()): Set<string> 
   else if (Array.isArray(value)) for (const item of value) keyIdsOf(item, into);
   else if (value !== null && typeof value === 'object') for (const field of Object.values(value)) keyIdsOf(field, into);
   return into;
+}
+
+/**
+ * What an auditor is shown of an event's (upcast) data: sealed fields opened to `{ plain }` where the key exists, and
+ * the fixed marker `[erased]` in place of any whose key was destroyed. The stored form (`audit export`, the hash chain)
+ * is untouched: it never held more than the ciphertext.
+ */
+export async function dataForAuditor(event: Pick<RecordedEvent, 'stream' | 'data' | 'metadata'>, keys: Pick<ShreddingKeys, 'get'>): Promise<unknown> {
+  const { data } = await revealEvent(event, keys);
+  const erase = (value: unknown): unknown => {
+    if (isSealed(value)) return ERASED;
+    if (Array.isArray(value)) return value.map(erase);
+    if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([name, field]) => [name, erase(field)]));
+    return value;
+  };
+  return erase(data);
 }
