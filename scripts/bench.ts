@@ -2,6 +2,8 @@
  * npm run bench [-- --users 200 --sockets 1000 --seconds 6 --rate 2000 --window 4 --rest-concurrency 32 --profile DIR]
  * npm run bench -- --replay 100000   (generate that many events, time a full rebuild of every projector)
  * npm run bench -- --sync-backlog 100000   (one user syncs that many waiting messages; the event loop meanwhile)
+ * npm run bench -- --observability-cost --users 40 --sockets 100 --seconds 5 --rounds 3   (phase 1 with metrics and
+ *   tracing off and on, fresh servers taking turns; ratios to both off, from the same run)
  *
  * Starts the server on the embedded default in a temp dir (a child process) and loads it from this process:
  *  1. socket throughput: every socket sends direct and group messages, `window` in flight, as fast as acks come;
@@ -31,12 +33,14 @@ import { makeBigGroup, measureFanout, type FanoutResult } from './bench/fanout.t
 import { benchServerEnv } from './bench/serverEnv.ts';
 import { uploadBench } from './bench/upload.ts';
 import { syncBacklogBench } from './bench/syncBacklog.ts';
+import { observabilityCostBench } from './bench/observabilityCost.ts';
 
 const USAGE = `Usage: npm run bench -- [options]   (a server on the embedded default in a temp dir, loaded from here)
   --users 200 --sockets 1000 --seconds 6 --rate 2000 --window 1 --rest-concurrency 32
   --group-size 5 --group-share 0.1 --fanout-size 1000 (0 skips that phase) --fanout-rate 60 --presence on|off
   --out bench-results   where the JSON results go;  --profile DIR   a V8 CPU profile of the server
-  Instead of the phases: --replay <events> | --upload <files> | --sync-backlog <messages>`;
+  Instead of the phases: --replay <events> | --upload <files> | --sync-backlog <messages>
+    | --observability-cost [--rounds 3]   phase 1 with metrics and tracing off and on (see scripts/bench/observabilityCost.ts)`;
 const { values } = parseScriptArgs(USAGE, {
     users: { type: 'string', default: '200' },
     sockets: { type: 'string', default: '1000' },
@@ -61,6 +65,10 @@ const { values } = parseScriptArgs(USAGE, {
     'sync-backlog': { type: 'string' },
     /** `off` runs the server with PRESENCE_ENABLED=false, to measure what presence costs. */
     presence: { type: 'string', default: 'on' },
+    /** Instead of the phases: the closed-loop socket phase with metrics and tracing off and on, in one run. */
+    'observability-cost': { type: 'boolean', default: false },
+    /** Rounds of --observability-cost (each setting once per round; medians reported). */
+    rounds: { type: 'string', default: '3' },
 });
 const options = {
   users: Number(values.users), sockets: Number(values.sockets), seconds: Number(values.seconds), rate: Number(values.rate),
@@ -112,6 +120,28 @@ if (values.upload !== undefined) {
   const file = saveResults('upload', result);
   console.log(`\nLetsApp upload @ ${commit}: ${uploaded.sequentialMiBps} MiB/s one at a time, ${uploaded.concurrentMiBps} MiB/s four at once; `
     + `plain file copy + fsync ${uploaded.fileCopyMiBps} MiB/s (ratio ${(uploaded.sequentialMiBps / uploaded.fileCopyMiBps).toFixed(2)})\nresults: ${file}`);
+  process.exit(0);
+}
+if (values['observability-cost']) {
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds takes a number of rounds, at least 1');
+  const settings = await observabilityCostBench({ ...options, rounds }, log);
+  const commit = commitOf();
+  const os = await import('node:os');
+  const result = { commit, takenAt: new Date().toISOString(), mode: 'observability-cost', machine: { cpus: os.cpus().length, node: process.version },
+    // Other work on the machine meanwhile: the ratios are fair to each setting (they take turns), the absolute figures are not.
+    loadAverageAtEnd: os.loadavg().map((load) => Number(load.toFixed(1))), options: { ...options, rounds }, settings };
+  const file = saveResults('observability-cost', result);
+  console.log(`\nLetsApp observability cost @ ${commit}: closed-loop socket phase, ${options.users} users, ${options.sockets} sockets, window ${options.window}, `
+    + `${options.seconds} s x ${rounds} rounds per setting, ${result.machine.cpus} cores, load average ${result.loadAverageAtEnd.join(' ')} (medians; ratios to "off")`);
+  console.log(`${'setting'.padEnd(16)} ${'acked/s'.padStart(8)} ${'ratio'.padStart(6)}   server CPU ms/msg (ratio)   ack p50 / p99 ms (ratios)          delivered p99 ms (ratio)   spans/msg`);
+  for (const each of settings) {
+    console.log(`${each.setting.padEnd(16)} ${String(each.ackedPerSecond).padStart(8)} ${each.ratios.ackedPerSecond.toFixed(3).padStart(6)}   `
+      + `${`${each.serverCpuMsPerMessage} (${each.ratios.serverCpuPerMessage.toFixed(3)})`.padEnd(27)} `
+      + `${`${each.ackP50Ms} / ${each.ackP99Ms} (${each.ratios.ackP50.toFixed(2)} / ${each.ratios.ackP99.toFixed(2)})`.padEnd(34)} `
+      + `${`${each.deliveryP99Ms} (${each.ratios.deliveryP99.toFixed(2)})`.padEnd(26)} ${each.spansPerAckedMessage ?? '-'}`);
+  }
+  console.log(`results: ${file}`);
   process.exit(0);
 }
 const storageDir = mkdtempSync(join(tmpdir(), 'letsapp-bench-'));
