@@ -2,8 +2,8 @@
  * npm run bench [-- --users 200 --sockets 1000 --seconds 6 --rate 2000 --window 4 --rest-concurrency 32 --profile DIR]
  * npm run bench -- --replay 100000   (generate that many events, time a full rebuild of every projector)
  * npm run bench -- --sync-backlog 100000   (one user syncs that many waiting messages; the event loop meanwhile)
- * npm run bench -- --observability-cost --users 40 --sockets 100 --seconds 5 --rounds 3   (phase 1 with metrics and
- *   tracing off and on, fresh servers taking turns; ratios to both off, from the same run)
+ * npm run bench -- --observability-cost --users 40 --sockets 100 --seconds 3 --rounds 8   (phase 1 with metrics and
+ *   tracing off and on, four servers taking turns; ratios to both off, from the same run)
  *
  * Starts the server on the embedded default in a temp dir (a child process) and loads it from this process:
  *  1. socket throughput: every socket sends direct and group messages, `window` in flight, as fast as acks come;
