@@ -1,4 +1,4 @@
-import { ConflictError, NotFoundError, UnauthorizedError } from './shared/errors.ts';
+import { ConflictError, DomainError, NotFoundError, UnauthorizedError, ValidationError } from './shared/errors.ts';
 import { assertNever, type Command, type Decider, type Decision, type Event } from './shared/events.ts';
 
 /** The user aggregate: registration and the life of access tokens. Stream: `user-<userId>`. */
@@ -72,11 +72,19 @@ export type EncryptionKeyPublished = Event<'EncryptionKeyPublished', { userId: s
 /** No longer to be encrypted to; still listed, so the messages already encrypted with it can be opened. */
 export type EncryptionKeyRetired = Event<'EncryptionKeyRetired', { userId: string; keyId: string; at: string }>;
 
+/**
+ * An operator (`npm run admin -- suspend`) shut the account: no login, no token accepted, its sockets closed. `operator`
+ * names who did it (also the event's acting user, `operator:<name>`), `reason` why.
+ */
+export type UserSuspended = Event<'UserSuspended', { userId: string; reason: string; operator: string; suspendedAt: string }>;
+/** An operator opened the account again: its user may log in (tokens issued before the suspension work again unless revoked). */
+export type UserUnsuspended = Event<'UserUnsuspended', { userId: string; reason: string; operator: string; unsuspendedAt: string }>;
+
 export type UserEvent = UserRegistered | UserLoggedIn | UserLoggedOut | UserRegistrationAbandoned | ProfileUpdated | PrivacySettingsChanged
-  | AvatarChanged | AvatarRemoved | EncryptionKeyPublished | EncryptionKeyRetired;
+  | AvatarChanged | AvatarRemoved | EncryptionKeyPublished | EncryptionKeyRetired | UserSuspended | UserUnsuspended;
 export const userEventTypes = [
   'UserRegistered', 'UserLoggedIn', 'UserLoggedOut', 'UserRegistrationAbandoned', 'ProfileUpdated', 'PrivacySettingsChanged',
-  'AvatarChanged', 'AvatarRemoved', 'EncryptionKeyPublished', 'EncryptionKeyRetired',
+  'AvatarChanged', 'AvatarRemoved', 'EncryptionKeyPublished', 'EncryptionKeyRetired', 'UserSuspended', 'UserUnsuspended',
 ] as const satisfies readonly UserEvent['type'][];
 
 /** Keys in use per user (retire old ones to rotate further), and kept in all (retired ones open old messages). */
@@ -109,8 +117,11 @@ export type SetAvatar = Command<'SetAvatar', { userId: string; mediaId: string }
 export type RemoveAvatar = Command<'RemoveAvatar', { userId: string }>;
 export type PublishEncryptionKey = Command<'PublishEncryptionKey', { userId: string; keyId: string; publicKey: string }>;
 export type RetireEncryptionKey = Command<'RetireEncryptionKey', { userId: string; keyId: string }>;
+/** An operator's; `operator` is who (a name, not a user of the app), `reason` is required. */
+export type SuspendUser = Command<'SuspendUser', { userId: string; reason: string; operator: string }>;
+export type UnsuspendUser = Command<'UnsuspendUser', { userId: string; reason: string; operator: string }>;
 export type UserCommand = RegisterUser | LogUserIn | LogUserOut | AbandonRegistration | UpdateProfile | ChangePrivacySettings | SetAvatar | RemoveAvatar
-  | PublishEncryptionKey | RetireEncryptionKey;
+  | PublishEncryptionKey | RetireEncryptionKey | SuspendUser | UnsuspendUser;
 
 export type UserState =
   | { status: 'unregistered' }
@@ -122,6 +133,8 @@ export type UserState =
     /** keyId → public key. */
     encryptionKeys: ReadonlyMap<string, string>;
     retiredKeys: ReadonlySet<string>;
+    /** Absent on states cached before suspension existed: not suspended. */
+    suspended?: boolean;
   };
 
 export const initialState: UserState = { status: 'unregistered' };
@@ -130,6 +143,13 @@ export const initialState: UserState = { status: 'unregistered' };
 export class InvalidCredentialsError extends UnauthorizedError {
   constructor() {
     super('Invalid email or password', 'invalid_credentials');
+  }
+}
+
+/** A suspended account: refused at login (after the password checked out, so it tells nothing to a guesser) and for every token. */
+export class AccountSuspendedError extends DomainError {
+  constructor() {
+    super('account_suspended', 403, 'This account is suspended');
   }
 }
 
@@ -167,6 +187,10 @@ export function evolve(state: UserState, event: UserEvent): UserState {
       return state;
     case 'UserRegistrationAbandoned':
       return state.status === 'unregistered' ? { status: 'abandoned' } : state;
+    case 'UserSuspended':
+      return state.status === 'registered' ? { ...state, suspended: true } : state;
+    case 'UserUnsuspended':
+      return state.status === 'registered' ? { ...state, suspended: false } : state;
     case 'UserLoggedOut': {
       if (state.status !== 'registered') return state;
       const revokedTokens = withoutExpired(state.revokedTokens, event.data.loggedOutAt);
@@ -197,6 +221,7 @@ export function decide(command: UserCommand, state: UserState): Decision<UserEve
     }
     case 'LogUserIn': {
       if (state.status !== 'registered' || !command.data.passwordVerified) throw new InvalidCredentialsError();
+      if (state.suspended) throw new AccountSuspendedError();
       const { tokenId, expiresAt } = command.data.token;
       return [{ type: 'UserLoggedIn', data: { userId: state.userId, tokenId, expiresAt, loggedInAt: now } }];
     }
@@ -254,9 +279,21 @@ export function decide(command: UserCommand, state: UserState): Decision<UserEve
       if (state.retiredKeys.has(keyId)) return [];
       return [{ type: 'EncryptionKeyRetired', data: { userId: state.userId, keyId, at: now } }];
     }
+    case 'SuspendUser':
+    case 'UnsuspendUser': {
+      if (state.status !== 'registered') throw new NotFoundError('User');
+      const { reason, operator } = command.data;
+      if (!reason.trim()) throw new ValidationError('A suspension or its lifting needs a reason');
+      if (!operator.trim()) throw new ValidationError('Name the operator');
+      const suspend = command.type === 'SuspendUser';
+      if ((state.suspended ?? false) === suspend) return [];
+      return suspend
+        ? [{ type: 'UserSuspended', data: { userId: state.userId, reason, operator, suspendedAt: now } }]
+        : [{ type: 'UserUnsuspended', data: { userId: state.userId, reason, operator, unsuspendedAt: now } }];
+    }
     default:
       return assertNever(command);
   }
 }
 
-export const userDecider: Decider<UserCommand, UserEvent, UserState> = { initialState, evolve, decide };
+export const userDecider: Decider<UserCommand, UserEvent, UserState> = { eventTypes: userEventTypes, initialState, evolve, decide };

@@ -1,4 +1,4 @@
-import { assertNever } from '../commands/shared/events.ts';
+import { assertNever, eventOf } from '../commands/shared/events.ts';
 import type { AiPreferences, PasswordScheme, PrivacySettings, UserEvent } from '../commands/users.ts';
 import { DEFAULT_PRIVACY, userEventTypes } from '../commands/users.ts';
 import { auditorEventTypes, type AuditorEvent } from '../commands/auditors.ts';
@@ -28,6 +28,8 @@ export interface UserDoc extends ProjectedDoc {
   encryptionKeys?: PublishedKey[];
   /** May read the event history over REST (`npm run grant-auditor`); absent means no. */
   auditor?: boolean;
+  /** Suspended by an operator (`npm run admin -- suspend`): since when and why; absent or null means not suspended. */
+  suspended?: { at: string; reason: string } | null;
 }
 
 export interface PublishedKey {
@@ -76,7 +78,7 @@ export const usersProjector: Projector = {
       const { userId } = recorded.data as AuditorEvent['data'];
       return context.project<UserDoc>(USERS, userId, recorded, (doc) => doc && { ...doc, auditor: recorded.type === 'AuditorGranted' });
     }
-    const event = recorded as unknown as UserEvent;
+    const event = eventOf<UserEvent>(userEventTypes, recorded);
     switch (event.type) {
       case 'UserRegistered': {
         const { userId, email, username, displayName, passwordHash, passwordScheme, registeredAt } = event.data;
@@ -95,6 +97,12 @@ export const usersProjector: Projector = {
           revokedTokens: [...doc.revokedTokens.filter((token) => token.expiresAt > loggedOutAt), { tokenId, expiresAt }],
         });
       }
+      case 'UserSuspended': {
+        const { userId, suspendedAt, reason } = event.data;
+        return context.project<UserDoc>(USERS, userId, recorded, (doc) => doc && { ...doc, suspended: { at: suspendedAt, reason } });
+      }
+      case 'UserUnsuspended':
+        return context.project<UserDoc>(USERS, event.data.userId, recorded, (doc) => doc && { ...doc, suspended: null });
       // A voided registration never had a document.
       case 'UserRegistrationAbandoned':
         return;

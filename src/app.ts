@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { eventUpcaster } from '../commands/upcasters.ts';
-import type { UserLoggedOut } from '../commands/users.ts';
+import type { UserLoggedOut, UserSuspended } from '../commands/users.ts';
 import { projectors } from '../projections/index.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { AuthService } from './auth/authService.ts';
@@ -158,7 +158,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const projections: Projections = inWorker
     ? new WorkerProjections(eventStore, logger, {
       storageDir: config.storageDir, logLevel: logger.level, nodeEnv: config.nodeEnv, walLimitBytes: options.walLimitBytes,
-      runner: { ...options.projection, rebuildBeyondHead: options.rebuildProjectionsBeyondHead }, forwardEventTypes: ['UserLoggedOut'],
+      runner: { ...options.projection, rebuildBeyondHead: options.rebuildProjectionsBeyondHead }, forwardEventTypes: ['UserLoggedOut', 'UserSuspended'],
       keyring: config.keyring,
     })
     // Instances sharing one MongoDB or PostgreSQL take turns projecting through a lease.
@@ -285,13 +285,15 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       case 'toUser': gateway.sendToUser(message.userId, message.bytes); break;
       case 'toConnection': gateway.sendToConnection(message.connectionId, message.bytes); break;
       case 'revokeToken': gateway.revokeToken(message.tokenId); break;
+      case 'suspendUser': gateway.closeUser(message.userId, 'account_suspended'); break;
       case 'presence': presence.heard(message); break;
       default: message satisfies never;
     }
   });
   // Live reactions to each committed batch, from the one subscription: what the projectors published goes to
-  // each recipient's synced sockets, and a logout closes that token's sockets. The users projection committed in
-  // the same batch, so a reconnect with the revoked token is refused from then on.
+  // each recipient's synced sockets, a logout closes that token's sockets and a suspension (written by an operator's
+  // script, seen here) all the user's. The users projection committed in the same batch, so a reconnect is refused
+  // from then on.
   // On PostgreSQL every instance pushes what any instance projected, read back from the feed (see FeedTail).
   const feedTail = readStore.kind === 'postgres' && projections.onProgress
     ? new FeedTail(readStore, projections.positionOf(FEED), () => projections.positionOf(FEED), (publications) => gateway.deliverAll(publications), logger)
@@ -300,6 +302,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   projections.onCommitted(({ events, publications, trace }) => {
     if (!feedTail) tracing.projected(trace, publications, () => gateway.deliverAll(publications));
     for (const event of events) {
+      if (event.type === 'UserSuspended') {
+        const { userId } = event.data as UserSuspended['data'];
+        gateway.closeUser(userId, 'account_suspended');
+        cluster.bus.publish({ type: 'suspendUser', userId });
+      }
       if (event.type !== 'UserLoggedOut') continue;
       const { tokenId } = event.data as UserLoggedOut['data'];
       gateway.revokeToken(tokenId);
@@ -335,7 +342,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       }),
       ready: () => readiness.check(),
       // Built on first request, from the same table that registered the handlers.
-      openApi: () => (openApi ??= openApiDocument(routes, config.rateLimits, API_VERSION) as unknown as Record<string, unknown>),
+      openApi: () => (openApi ??= { ...openApiDocument(routes, config.rateLimits, API_VERSION) }),
       asyncApi: () => (asyncApi ??= asyncApiDocument(config.rateLimits, API_VERSION)),
       demoEnabled: config.demoEnabled,
     }),

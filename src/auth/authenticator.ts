@@ -1,5 +1,5 @@
 import { UnauthorizedError } from '../../commands/shared/errors.ts';
-import { userDecider, userStream } from '../../commands/users.ts';
+import { AccountSuspendedError, userDecider, userStream } from '../../commands/users.ts';
 import { USERS, type UserDoc } from '../../projections/users.ts';
 import type { CommandHandler } from '../commandHandler.ts';
 import type { Projections } from '../projection/projections.ts';
@@ -10,7 +10,7 @@ export interface Principal extends TokenClaims {
   user: UserDoc;
 }
 
-/** Who a bearer token speaks for: a valid signature, a user that exists, and a token not revoked. */
+/** Who a bearer token speaks for: a valid signature, a user that exists and is not suspended, and a token not revoked. */
 export class Authenticator {
   constructor(
     private readonly tokens: TokenService,
@@ -24,21 +24,24 @@ export class Authenticator {
     const claims = this.tokens.verify(token);
     const user = await this.readStore.collection<UserDoc>(USERS).findOne({ _id: claims.userId });
     if (!user) throw new UnauthorizedError('Invalid access token', 'invalid_token');
-    if (await this.revoked(user, claims.tokenId)) throw new UnauthorizedError('Access token revoked', 'token_revoked');
+    const refusal = await this.refusal(user, claims.tokenId);
+    if (refusal === 'suspended') throw new AccountSuspendedError();
+    if (refusal === 'revoked') throw new UnauthorizedError('Access token revoked', 'token_revoked');
     return { ...claims, user };
   }
 
   /**
    * The read model answers while the users projector has applied every event this server wrote or the subscription
    * committed. Behind that (held at an event it cannot apply, or mid-batch) the user's own stream decides: a logout
-   * takes effect when it is written, whatever a projector's progress.
+   * or a suspension takes effect when it is written, whatever a projector's progress (an unsuspension too).
    */
-  private async revoked(user: UserDoc, tokenId: string): Promise<boolean> {
-    if (user.revokedTokens.some((revoked) => revoked.tokenId === tokenId)) return true;
+  private async refusal(user: UserDoc, tokenId: string): Promise<'revoked' | 'suspended' | null> {
+    const revoked = user.revokedTokens.some((token) => token.tokenId === tokenId);
     const written = Math.max(this.commands.acknowledgedPosition, this.projections.position);
-    if (this.projections.positionOf(USERS) >= written) return false;
+    if (this.projections.positionOf(USERS) >= written) return user.suspended ? 'suspended' : revoked ? 'revoked' : null;
     const { state } = await this.commands.load(userDecider, userStream(user._id));
-    return state.status === 'registered' && state.revokedTokens.has(tokenId);
+    if (state.status !== 'registered') return revoked ? 'revoked' : null;
+    return state.suspended ? 'suspended' : revoked || state.revokedTokens.has(tokenId) ? 'revoked' : null;
   }
 }
 

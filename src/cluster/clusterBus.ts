@@ -7,6 +7,8 @@ export type ClusterMessage =
   | { type: 'toUser'; userId: string; bytes: string }
   | { type: 'toConnection'; connectionId: number; bytes: string }
   | { type: 'revokeToken'; tokenId: string }
+  /** An operator suspended the user: every socket of theirs closes. */
+  | { type: 'suspendUser'; userId: string }
   /** What `instanceId`'s sockets say of the user now (offline: none left there, or the instance is gone). */
   | { type: 'presence'; instanceId: string; userId: string; status: 'online' | 'away' | 'offline' };
 

@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   invalid_credentials: { status: 401, description: 'Unknown email or wrong password (not told apart)' },
   forbidden: { status: 403, description: 'Authenticated, but not allowed to do this' },
   blocked: { status: 403, description: 'A direct message to someone you blocked (unblock first), or a direct call between two people when one blocked the other' },
+  account_suspended: { status: 403, description: 'An operator suspended this account: login and every token are refused, its sockets closed (4401 `account_suspended`)' },
   quota_exceeded: { status: 403, description: 'The storage quota is used up; `details` has the usage and the limits' },
   not_found: { status: 404, description: 'No such resource, or not one the caller may see' },
   method_not_allowed: { status: 405, description: 'The path exists, the method does not' },

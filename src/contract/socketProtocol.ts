@@ -13,7 +13,10 @@ export const WS_PATH = '/ws';
 
 /** Close codes sent by the server (4000–4999 are application codes). */
 export const CLOSE = {
-  /** Missing, malformed, expired or revoked token; the reason says which. */
+  /**
+   * Missing, malformed, expired or revoked token, or a suspended account (`account_suspended`: logging in again is
+   * refused with 403 until an operator lifts it); the reason says which.
+   */
   UNAUTHORIZED: 4401,
   /** The client did not read fast enough; reconnect and resume with `sync`. */
   SLOW_CONSUMER: 4408,

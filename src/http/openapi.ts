@@ -1,4 +1,6 @@
-import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiPathsObject, type ZodOpenApiResponsesObject } from 'zod-openapi';
+import {
+  createDocument, type ZodOpenApiOperationObject, type ZodOpenApiPathsObject, type ZodOpenApiResponseObject, type ZodOpenApiResponsesObject,
+} from 'zod-openapi';
 import type { AnyRoute, SuccessResponse } from './routeTable.ts';
 import type { RateLimitPolicy } from '../rateLimit/policies.ts';
 import { windowSeconds } from '../rateLimit/policies.ts';
@@ -58,7 +60,7 @@ export function errorCodesOf(route: AnyRoute): ErrorCode[] {
   const codes = new Set<ErrorCode>(route.errors);
   ['validation_failed', 'payload_too_large'].forEach((code) => codes.add(code as ErrorCode));
   if (route.body) ['payload_too_large', 'unsupported_media_type'].forEach((code) => codes.add(code as ErrorCode));
-  if (route.auth) ['missing_token', 'invalid_token', 'token_expired', 'token_revoked'].forEach((code) => codes.add(code as ErrorCode));
+  if (route.auth) ['missing_token', 'invalid_token', 'token_expired', 'token_revoked', 'account_suspended'].forEach((code) => codes.add(code as ErrorCode));
   if (route.rawBody) ['payload_too_large', 'unsupported_media_type', 'validation_failed'].forEach((code) => codes.add(code as ErrorCode));
   if (route.rateLimit) codes.add('rate_limited');
   codes.add('unavailable');
@@ -117,8 +119,9 @@ const answersHead = (route: AnyRoute) => route.method === 'get'
 function headOperationOf(route: AnyRoute): ZodOpenApiOperationObject {
   const get = operationOf(route);
   const responses: ZodOpenApiResponsesObject = {};
-  for (const [status, response] of Object.entries(get.responses ?? {})) {
-    const { content: _body, ...withoutBody } = response as Extract<typeof response, { description: string }>;
+  // operationOf writes response objects, never $refs (the entries type as any: the type allows `x-` extensions).
+  for (const [status, response] of Object.entries(get.responses ?? {}) as Array<[string, ZodOpenApiResponseObject]>) {
+    const { content: _body, ...withoutBody } = response;
     responses[status as `2${string}`] = withoutBody;
   }
   return { ...get, operationId: `${route.operationId}Head`, summary: `${route.summary} (headers only)`, responses };

@@ -320,6 +320,11 @@ export class SocketGateway {
     }
   }
 
+  /** Closes every socket of a user (suspended by an operator), whatever token opened it. */
+  closeUser(userId: string, reason: 'account_suspended'): void {
+    for (const connection of [...this.byUser.get(userId) ?? []]) connection.close(CLOSE.UNAUTHORIZED, reason);
+  }
+
   /**
    * Shutdown, first step: no new sockets, while the open ones are still served. Resolves once every frame each socket
    * had sent is answered (its ack queued ahead of the close), or at `deadline`.

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { ConflictError, NotFoundError, UnauthorizedError } from '../../commands/shared/errors.ts';
-import { InvalidCredentialsError, userDecider, type UserEvent } from '../../commands/users.ts';
+import { ConflictError, NotFoundError, UnauthorizedError, ValidationError } from '../../commands/shared/errors.ts';
+import { AccountSuspendedError, InvalidCredentialsError, userDecider, type UserEvent } from '../../commands/users.ts';
 import { metadata, spec } from '../helpers/spec.ts';
 
 const now = '2026-01-01T00:00:00.000Z';
@@ -129,4 +129,41 @@ test('retiring a key records it once; an unknown key is not found', (t) => {
 test('only a registered user publishes keys', (t) => {
   users.given([]).when({ type: 'PublishEncryptionKey', data: { userId: 'u1', keyId: 'k1', publicKey: KEY_A }, metadata: metadata() })
     .thenThrows(t, UnauthorizedError, 'unauthorized');
+});
+
+const suspended: UserEvent = { type: 'UserSuspended', data: { userId: 'u1', reason: 'spam', operator: 'ops-ana', suspendedAt: now } };
+const byOperator = metadata({ now, userId: 'operator:ops-ana' });
+
+test('an operator suspends a registered user, with the reason and who did it; suspending again records nothing', (t) => {
+  users.given([registered]).when({ type: 'SuspendUser', data: { userId: 'u1', reason: 'spam', operator: 'ops-ana' }, metadata: byOperator })
+    .then(t, [suspended]);
+  users.given([registered, suspended]).when({ type: 'SuspendUser', data: { userId: 'u1', reason: 'again', operator: 'ops-ana' }, metadata: byOperator })
+    .then(t, []);
+});
+
+test('a suspended user is refused at login with account_suspended (403), but only once the password checked out', (t) => {
+  users.given([registered, suspended]).when({ type: 'LogUserIn', data: { userId: 'u1', passwordVerified: true, token }, metadata: metadata() })
+    .thenThrows(t, AccountSuspendedError, 'account_suspended');
+  users.given([registered, suspended]).when({ type: 'LogUserIn', data: { userId: 'u1', passwordVerified: false, token }, metadata: metadata() })
+    .thenThrows(t, InvalidCredentialsError, 'invalid_credentials');
+  t.is(new AccountSuspendedError().status, 403);
+});
+
+test('unsuspending records the reason and lets the user log in again; unsuspending a user who is not suspended records nothing', (t) => {
+  const unsuspended: UserEvent = { type: 'UserUnsuspended', data: { userId: 'u1', reason: 'appeal upheld', operator: 'ops-ana', unsuspendedAt: now } };
+  users.given([registered, suspended]).when({ type: 'UnsuspendUser', data: { userId: 'u1', reason: 'appeal upheld', operator: 'ops-ana' }, metadata: byOperator })
+    .then(t, [unsuspended]);
+  users.given([registered, suspended, unsuspended]).when({ type: 'LogUserIn', data: { userId: 'u1', passwordVerified: true, token }, metadata: metadata({ now }) })
+    .then(t, [{ type: 'UserLoggedIn', data: { userId: 'u1', tokenId: 'token-1', expiresAt: token.expiresAt, loggedInAt: now } }]);
+  users.given([registered]).when({ type: 'UnsuspendUser', data: { userId: 'u1', reason: 'x', operator: 'ops-ana' }, metadata: byOperator })
+    .then(t, []);
+});
+
+test('suspending needs a reason and an operator, and a registered user', (t) => {
+  users.given([registered]).when({ type: 'SuspendUser', data: { userId: 'u1', reason: ' ', operator: 'ops-ana' }, metadata: byOperator })
+    .thenThrows(t, ValidationError, 'validation_failed');
+  users.given([registered]).when({ type: 'SuspendUser', data: { userId: 'u1', reason: 'spam', operator: '' }, metadata: byOperator })
+    .thenThrows(t, ValidationError, 'validation_failed');
+  users.given([]).when({ type: 'SuspendUser', data: { userId: 'u1', reason: 'spam', operator: 'ops-ana' }, metadata: byOperator })
+    .thenThrows(t, NotFoundError, 'not_found');
 });

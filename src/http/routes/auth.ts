@@ -30,7 +30,7 @@ export function authRoutes({ auth, clock }: AuthRouteDeps) {
         + 'doubling to 16 s, never refused).',
       body: loginSchema,
       responses: { 200: { description: 'A new session', schema: session } },
-      errors: ['invalid_credentials'],
+      errors: ['invalid_credentials', 'account_suspended'],
       handle: async ({ body: { email, password }, ctx }) => reply(200, await auth.login(email, password, ctx.ip, commandMetadata(ctx, clock(), null))),
     }),
     route({
@@ -48,7 +48,7 @@ export function authRoutes({ auth, clock }: AuthRouteDeps) {
       summary: 'Check the presented token',
       responses: { 200: { description: 'The token is valid', schema: tokenStatus } },
       errors: [],
-      handle: async ({ principal }) => reply(200, { valid: true as const, user: toOwnUser(principal.user), expiresAt: principal.expiresAt }),
+      handle: ({ principal }) => reply(200, { valid: true as const, user: toOwnUser(principal.user), expiresAt: principal.expiresAt }),
     }),
   ];
 }
