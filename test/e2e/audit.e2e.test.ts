@@ -11,6 +11,8 @@ import type { RecordedEvent } from '../../src/eventstore/port.ts';
 import { rebuildProjections } from '../../src/projection/rebuild.ts';
 import { SqliteReadStore } from '../../src/readstore/sqlite.ts';
 import { openEventStore } from '../../src/stores.ts';
+import { openKeysForTools } from '../../src/privacy/auditorKeys.ts';
+import { revealingProjectors } from '../../src/privacy/revealingProjectors.ts';
 import { registerUser, request, startTestApp, tempDir, testConfig, testEnv } from '../helpers/app.ts';
 
 type User = Awaited<ReturnType<typeof registerUser>>;
@@ -86,16 +88,17 @@ const auditJson = async (...args: string[]) => {
   return JSON.parse(stdout);
 };
 
-test.serial('the entity timeline of a message: sent, edited, deleted, in order, each by its sender', async (t) => {
+test.serial('the entity timeline of a message: sent, edited, deleted, in order, each by its sender; deleted for everyone, its texts show [erased]', async (t) => {
   const { a, messageId } = history;
   const view = await auditJson('entity', 'message', messageId);
   t.is(view.stream, `message-${messageId}`);
   t.deepEqual(view.events.map((entry: any) => entry.type), ['MessageSent', 'MessageEdited', 'MessageDeleted']);
   t.deepEqual(view.events.map((entry: any) => entry.revision), [0, 1, 2]);
   t.true(view.events.every((entry: any, i: number) => i === 0 || entry.position > view.events[i - 1].position));
-  t.true(view.events.every((entry: any) => entry.userId === a.user.id && entry.correlationId && entry.causationId && entry.schemaVersion === 1));
-  t.is(view.events[0].data.content.text, 'the original text');
-  t.is(view.events[1].data.content.text, 'the edited text');
+  t.true(view.events.every((entry: any) => entry.userId === a.user.id && entry.correlationId && entry.causationId && entry.schemaVersion === (entry.type === 'MessageDeleted' ? 1 : 2)));
+  // Its content key was destroyed with the delete for everyone: the auditor sees the marker, never the text.
+  t.is(view.events[0].data.content.text, '[erased]');
+  t.is(view.events[1].data.content.text, '[erased]');
   t.is(view.count, 3);
 
   // The readable form: one row per event, the data under it; `--raw` adds the stored form.
@@ -103,7 +106,8 @@ test.serial('the entity timeline of a message: sent, edited, deleted, in order, 
   t.is(table.code, 0);
   t.regex(table.stdout, /POSITION\s+TIME\s+TYPE/);
   t.regex(table.stdout, /MessageSent[\s\S]*MessageEdited[\s\S]*MessageDeleted/);
-  t.regex(table.stdout, /stored v1 .*the original text/);
+  t.regex(table.stdout, /stored v2 .*"sealed":"xchacha20poly1305-ietf"/);
+  t.false(table.stdout.includes('the original text'));
   t.regex(table.stdout, /3 events\n$/);
 });
 
@@ -160,7 +164,9 @@ test.serial('audit at a position shows the messages collection as a fresh rebuil
   const scratch = tempDir('letsapp-audit-expected-');
   const readStore = new SqliteReadStore(join(scratch, 'read.sqlite'));
   try {
-    await rebuildProjections({ eventStore, readStore, projectors: [messagesProjector], all: projectors, upcaster: eventUpcaster, upTo: beforeEdit });
+    const keys = await openKeysForTools(testConfig(dir));
+    t.teardown(() => keys.close());
+    await rebuildProjections({ eventStore, readStore, projectors: revealingProjectors([messagesProjector], keys.keys), all: revealingProjectors(projectors, keys.keys), upcaster: eventUpcaster, upTo: beforeEdit });
     const expected = await readStore.collection('messages').find({}, { sort: { _id: 1 } });
     t.deepEqual(view.documents, expected);
   } finally {
@@ -169,7 +175,7 @@ test.serial('audit at a position shows the messages collection as a fresh rebuil
     rmSync(scratch, { recursive: true, force: true });
   }
   const message = view.documents.find((doc: any) => doc._id === messageId);
-  t.like(message, { content: { text: 'the original text' }, editedAt: null, deletedAt: null });
+  t.like(message, { content: { text: '[erased]' }, editedAt: null, deletedAt: null });
 
   const filtered = await auditJson('at', String(beforeEdit), '--collection', 'messages', '--filter', JSON.stringify({ senderId: history.a.user.id }));
   t.deepEqual(filtered.documents.map((doc: any) => doc._id), [messageId]);
@@ -189,7 +195,9 @@ test.serial('audit at equals a fresh rebuild stopped at the same position, for e
   const scratch = tempDir('letsapp-audit-all-');
   const readStore = new SqliteReadStore(join(scratch, 'read.sqlite'));
   try {
-    await rebuildProjections({ eventStore, readStore, projectors, upcaster: eventUpcaster, upTo: beforeEdit });
+    const keys = await openKeysForTools(testConfig(dir));
+    t.teardown(() => keys.close());
+    await rebuildProjections({ eventStore, readStore, projectors: revealingProjectors(projectors, keys.keys), upcaster: eventUpcaster, upTo: beforeEdit });
     for (const [index, collection] of collections.entries()) {
       const expected = (await readStore.collection(collection).find({}, { sort: { _id: 1 } })).map((doc) => JSON.parse(JSON.stringify(doc).replace(/"\$2[aby]\$[^"]+"/g, '"[redacted]"')));
       t.deepEqual(views[index].documents, expected, collection);
@@ -228,7 +236,7 @@ test.serial('verify: an intact log holds its hash chain; one byte changed in one
   const file = join(history.dir, 'events.sqlite');
   const db = new Database(file);
   const target = db.prepare<[], { position: number; data: string }>(`SELECT position, data FROM events WHERE type = 'MessageEdited' LIMIT 1`).get()!;
-  db.prepare('UPDATE events SET data = ? WHERE position = ?').run(target.data.replace('"text":"', '"text":"!'), target.position);
+  db.prepare('UPDATE events SET data = ? WHERE position = ?').run(target.data.replace('"editedAt":"', '"editedAt":"!'), target.position);
   const { code, stdout } = await audit('verify', '--json');
   t.is(code, 1);
   t.like(JSON.parse(stdout), { intact: false, breakAt: target.position });
