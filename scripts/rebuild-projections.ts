@@ -10,6 +10,8 @@ import { projectors } from '../projections/index.ts';
 import { loadConfig } from '../src/config.ts';
 import { DEFAULT_REBUILD_BATCH, rebuildProjections } from '../src/projection/rebuild.ts';
 import { openEventStore, openReadStore } from '../src/stores.ts';
+import { openKeysForTools } from '../src/privacy/auditorKeys.ts';
+import { revealingProjectors } from '../src/privacy/revealingProjectors.ts';
 import { parseScriptArgs } from './lib/args.ts';
 
 // Whatever this script creates in the storage dir is the server user's alone, as for the server.
@@ -29,13 +31,15 @@ const selected = only.length > 0 ? projectors.filter((projector) => only.include
 const config = loadConfig();
 const eventStore = await openEventStore(config);
 const readStore = await openReadStore(config);
+// Sealed texts are opened with their content keys (read-only): a rebuild without them would show every text `[erased]`.
+const contentKeys = await openKeysForTools(config);
 const bar = new cliProgress.SingleBar({
   format: 'rebuilding [{bar}] {percentage}% | position {value}/{total} | {eta_formatted} left',
 }, cliProgress.Presets.shades_classic);
 bar.start(Math.max(1, await eventStore.headPosition()), 0);
 try {
   const summary = await rebuildProjections({
-    eventStore, readStore, projectors: selected, all: projectors, upcaster: eventUpcaster, batchSize,
+    eventStore, readStore, projectors: revealingProjectors(selected, contentKeys.keys), all: revealingProjectors(projectors, contentKeys.keys), upcaster: eventUpcaster, batchSize,
     onProgress: (position, head) => bar.update(Math.min(position, head)),
   });
   bar.update(bar.getTotal());
@@ -46,4 +50,5 @@ try {
   bar.stop();
   await eventStore.close();
   await readStore.close();
+  await contentKeys.close();
 }

@@ -100,3 +100,21 @@ test.serial('after shredding, audit verify still holds the chain; the auditor se
   t.deepEqual(entries.map((entry) => entry.data.content.text), [{ plain: kept }, '[erased]']);
   t.is(keep.status, 201);
 });
+
+test.serial('npm run rebuild-projections opens sealed texts with the content keys: the rebuilt messages read as sent, a deleted one stays a tombstone', async (t) => {
+  const other = await startTestApp();
+  t.teardown(() => other.dispose());
+  const [a, b] = [await registerUser(other.url), await registerUser(other.url)];
+  const kept = await request(other.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'rebuilt and readable' } });
+  const gone = await request(other.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'rebuilt and gone' } });
+  await request(other.url, 'DELETE', `/api/messages/${gone.body.message.id}?scope=everyone`, { token: a.accessToken });
+  await other.stop();
+  await promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/rebuild-projections.ts', '--only', 'messages'], {
+    env: { ...process.env, ...testEnv(other.storageDir), NODE_ENV: 'test' },
+  });
+  const { SqliteReadStore } = await import('../../src/readstore/sqlite.ts');
+  const readStore = new SqliteReadStore(join(other.storageDir, 'read.sqlite'), { checkpoints: false });
+  t.teardown(() => readStore.close());
+  const docs = await readStore.collection<{ _id: string; content: unknown }>('messages').find({}, { sort: { position: 1 } });
+  t.deepEqual(docs.map((doc) => [doc._id, doc.content]), [[kept.body.message.id, { kind: 'text', text: 'rebuilt and readable' }], [gone.body.message.id, null]]);
+});
