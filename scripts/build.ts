@@ -7,6 +7,9 @@
 import { build, transform } from 'esbuild';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseScriptArgs } from './lib/args.ts';
+
+parseScriptArgs('Usage: npm run build  (compiles the server and the client to dist/; takes no options)', {});
 
 const root = new URL('..', import.meta.url).pathname;
 const dist = join(root, 'dist');

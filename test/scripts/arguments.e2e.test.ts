@@ -21,7 +21,7 @@ test('every operator script answers an unknown option with its usage and exit co
       const answer = await run(script, ['--bogus'], storageDir);
       t.is(answer.code, 2, `${script}: ${answer.stderr}`);
       t.regex(answer.stderr, /Unknown option '--bogus'/, script);
-      t.regex(answer.stderr, /Usage: (npm run|npx tsx) /, script);
+      t.regex(answer.stderr, /Usage:\s+(npm run|npx tsx) /, script);
       t.notRegex(answer.stderr, /^\s+at .+:\d+:\d+\)?$/m, `${script} printed a stack trace`);
       t.is(answer.stdout, '', script);
       // Nothing opened: not even the storage dir's databases or secrets.
