@@ -2,6 +2,8 @@
  * npm run bench [-- --users 200 --sockets 1000 --seconds 6 --rate 2000 --window 4 --rest-concurrency 32 --profile DIR]
  * npm run bench -- --replay 100000   (generate that many events, time a full rebuild of every projector)
  * npm run bench -- --sync-backlog 100000   (one user syncs that many waiting messages; the event loop meanwhile)
+ * npm run bench -- --backend postgres --instances 2 --database-url postgres://...   (the phases on the embedded default,
+ *   then on that many instances on one fresh schema; side by side, ratios from the same run: scripts/bench/backends.ts)
  * npm run bench -- --observability-cost --users 40 --sockets 100 --seconds 3 --rounds 8   (phase 1 with metrics and
  *   tracing off and on, four servers taking turns; ratios to both off, from the same run)
  *
@@ -34,14 +36,17 @@ import { benchServerEnv } from './bench/serverEnv.ts';
 import { uploadBench } from './bench/upload.ts';
 import { syncBacklogBench } from './bench/syncBacklog.ts';
 import { observabilityCostBench } from './bench/observabilityCost.ts';
+import { BACKENDS, compareBackends, printComparison } from './bench/backends.ts';
 
 const USAGE = `Usage: npm run bench -- [options]   (a server on the embedded default in a temp dir, loaded from here)
   --users 200 --sockets 1000 --seconds 6 --rate 2000 --window 1 --rest-concurrency 32
   --group-size 5 --group-share 0.1 --fanout-size 1000 (0 skips that phase) --fanout-rate 60 --presence on|off
   --out bench-results   where the JSON results go;  --profile DIR   a V8 CPU profile of the server
   Instead of the phases: --replay <events> | --upload <files> | --sync-backlog <messages>
-    | --observability-cost [--rounds 3]   phase 1 with metrics and tracing off and on (see scripts/bench/observabilityCost.ts)`;
-const { values } = parseScriptArgs(USAGE, {
+    | --observability-cost [--rounds 3]   phase 1 with metrics and tracing off and on (see scripts/bench/observabilityCost.ts)
+  --backend embedded|postgres (default embedded)   postgres: the phases on the embedded default, then on
+    --instances 2 (1-8) servers on a fresh schema (dropped after) of --database-url postgres://... (or BENCH_DATABASE_URL)`;
+const { values, fail } = parseScriptArgs(USAGE, {
     users: { type: 'string', default: '200' },
     sockets: { type: 'string', default: '1000' },
     seconds: { type: 'string', default: '6' },
@@ -69,7 +74,21 @@ const { values } = parseScriptArgs(USAGE, {
     'observability-cost': { type: 'boolean', default: false },
     /** Rounds of --observability-cost (each setting once per round; medians reported). */
     rounds: { type: 'string', default: '3' },
+    /** `postgres`: the phases on the embedded default, then on --instances servers on one PostgreSQL schema. */
+    backend: { type: 'string', default: 'embedded' },
+    instances: { type: 'string' },
+    'database-url': { type: 'string' },
 });
+const backend = values.backend;
+if (!(BACKENDS as readonly string[]).includes(backend)) fail(`--backend takes ${BACKENDS.join(' or ')}, not '${backend}'`);
+const instances = Number(values.instances ?? '2');
+const databaseUrl = values['database-url'] ?? process.env.BENCH_DATABASE_URL;
+if (backend === 'embedded' && values.instances !== undefined) fail('--instances is for --backend postgres (the embedded default is one server)');
+if (backend === 'postgres') {
+  if (!Number.isInteger(instances) || instances < 1 || instances > 8) fail(`--instances takes a whole number from 1 to 8, not '${values.instances}'`);
+  if (!databaseUrl) fail('--backend postgres needs --database-url or BENCH_DATABASE_URL (a database the bench may create a schema in)');
+  else if (!/^postgres(ql)?:\/\/./.test(databaseUrl)) fail('--database-url must be a postgres:// URL');
+}
 const options = {
   users: Number(values.users), sockets: Number(values.sockets), seconds: Number(values.seconds), rate: Number(values.rate),
   window: Number(values.window), restConcurrency: Number(values['rest-concurrency']), groupSize: Number(values['group-size']),
@@ -141,6 +160,16 @@ if (values['observability-cost']) {
       + `${`${each.ackP50Ms} / ${each.ackP99Ms} (${each.ratios.ackP50.toFixed(2)} / ${each.ratios.ackP99.toFixed(2)})`.padEnd(34)} `
       + `${`${each.deliveryP99Ms} (${each.ratios.deliveryP99.toFixed(2)})`.padEnd(26)} ${each.spansPerAckedMessage ?? '-'}`);
   }
+  console.log(`results: ${file}`);
+  process.exit(0);
+}
+if (backend === 'postgres') {
+  const compared = await compareBackends(options, instances, databaseUrl!, { PRESENCE_ENABLED: values.presence === 'off' ? 'false' : 'true' }, log);
+  const commit = commitOf();
+  const result = { commit, takenAt: new Date().toISOString(), mode: 'backends', machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, ...compared };
+  const file = saveResults('backends', result);
+  printComparison(compared, `LetsApp bench, embedded vs postgres x ${instances} @ ${commit}: ${options.users} users, ${options.sockets} sockets, `
+    + `${options.seconds} s per phase, ${options.rate} msg/s, fan-out ${options.fanoutSize} at ${options.fanoutRate} msg/s, ${result.machine.cpus} cores`);
   console.log(`results: ${file}`);
   process.exit(0);
 }
