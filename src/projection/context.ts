@@ -120,8 +120,16 @@ export function createProjectionContext(
     });
   }
 
+  const views = new Map<string, Collection<Doc>>();
   /** A collection as projectors see it mid-batch: exact reads, and direct writes that see the batch's changes. */
   function collection<T extends Doc>(name: string): Collection<T> {
+    let view = views.get(name);
+    if (!view) views.set(name, view = viewOf<Doc>(name));
+    // One view per name for the batch, typed as the projector reads it (Collection<Doc>'s methods take any document).
+    return view as Collection<T>;
+  }
+
+  function viewOf<T extends Doc>(name: string): Collection<T> {
     const target = store<T>(name);
     const written = async <R>(fn: () => Promise<R>): Promise<R> => {
       await writeBack(name);

@@ -5,7 +5,7 @@ import { isBusy, retryWhileBusy } from '../sqlite/busy.ts';
 import { BackgroundCheckpointer, WAL_SIZE_LIMIT_BYTES, type CheckpointStatus, type SqliteStoreOptions } from '../sqlite/checkpointer.ts';
 import { assertPath } from './documents.ts';
 import type { Collection, Doc, IndexSpec, ReadStore, ReadStoreTransaction } from './port.ts';
-import { SqliteCollection, type CollectionStatements } from './sqliteCollection.ts';
+import { SqliteCollection } from './sqliteCollection.ts';
 import {
   COLLECTION_NAME, PATH_COLUMN, columnOf, elementTableOf, quoted, tableOf, type CollectionMeta, type SqlValue,
 } from './sqliteSchema.ts';
@@ -24,9 +24,9 @@ export class SqliteReadStore implements ReadStore {
   /** Reads outside a transaction: a WAL snapshot of what is committed, never a batch's uncommitted writes. */
   readonly readDb: Database.Database;
   private readonly meta = new Map<string, CollectionMeta>();
-  private readonly collections = new Map<string, CollectionStatements>();
+  private readonly collections = new Map<string, SqliteCollection<Doc>>();
   /** The same collections as seen from inside the open transaction (through its handle). */
-  private readonly transactionCollections = new Map<string, CollectionStatements>();
+  private readonly transactionCollections = new Map<string, SqliteCollection<Doc>>();
   private transactionQueue: Promise<unknown> = Promise.resolve();
   /** Transactions queued or running; while there are any, other writes queue behind them. */
   private transactionsPending = 0;
@@ -143,18 +143,20 @@ export class SqliteReadStore implements ReadStore {
     return this.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(table) !== undefined;
   }
 
+  // The caller names its documents' type: one cached collection per name serves every typed view of it (a
+  // narrowing of Collection<Doc>, whose methods accept and return any document).
   collection<T extends Doc = Doc>(name: string): Collection<T> {
-    return this.collectionIn<T>(this.collections, name, false);
+    return this.collectionIn(this.collections, name, false) as Collection<T>;
   }
 
-  private collectionIn<T extends Doc>(cache: Map<string, CollectionStatements>, name: string, inTransaction: boolean): SqliteCollection<T> {
-    let statements = cache.get(name);
-    if (!statements) {
+  private collectionIn(cache: Map<string, SqliteCollection<Doc>>, name: string, inTransaction: boolean): Collection<Doc> {
+    let collection = cache.get(name);
+    if (!collection) {
       this.ensureTable(name);
-      statements = { writes: null };
-      cache.set(name, statements);
+      collection = new SqliteCollection(this, name, inTransaction);
+      cache.set(name, collection);
     }
-    return new SqliteCollection<T>(this, name, inTransaction, statements);
+    return collection;
   }
 
   ensureIndexes(collection: string, indexes: readonly IndexSpec[]): Promise<void> {
@@ -228,7 +230,7 @@ export class SqliteReadStore implements ReadStore {
       const handle: ReadStoreTransaction = {
         collection: <T extends Doc>(name: string) => {
           alive();
-          return this.collectionIn<T>(this.transactionCollections, name, true);
+          return this.collectionIn(this.transactionCollections, name, true) as Collection<T>;
         },
         renameCollections: (pairs) => {
           alive();

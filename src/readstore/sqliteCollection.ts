@@ -7,38 +7,31 @@ import type { SqliteReadStore } from './sqlite.ts';
 import { columnOf, columnValue, elementTableOf, isIdOnly, positionGuardOf, quoted, tableOf, toSql, type SqlValue } from './sqliteSchema.ts';
 
 /** One collection of the embedded read store: filters compiled to SQL, updates applied in JS. */
-/**
- * A collection's prepared write statements, kept by the store per collection and shared by every typed view of it
- * (`collection<T>(name)` makes a view per call; preparing is what costs).
- */
-export interface CollectionStatements {
-  writes: {
-    version: number; columns: string[]; insert: Database.Statement<SqlValue[]>;
-    /** The stored index-column values of a document, with its `_position` first in `withPosition`. */
-    current: Database.Statement<SqlValue[]>; currentWithPosition: Database.Statement<SqlValue[]>;
-    /** UPDATEs by which index columns they set (a string of 0s and 1s), prepared as they are needed. */
-    updates: Map<string, Database.Statement<SqlValue[]>>;
-  } | null;
-}
-
 export class SqliteCollection<T extends Doc> implements Collection<T> {
   private readonly table: string;
   private readonly elementTable: string;
 
   /** `inTransaction`: reached through a transaction's handle, so it reads and writes inside that transaction. */
-  constructor(private readonly store: SqliteReadStore, readonly name: string, private readonly inTransaction = false,
-    private readonly statements: CollectionStatements = { writes: null }) {
+  constructor(private readonly store: SqliteReadStore, readonly name: string, private readonly inTransaction = false) {
     this.table = tableOf(name);
     this.elementTable = elementTableOf(name);
   }
 
+  private writes: {
+    version: number; columns: string[]; insert: Database.Statement<SqlValue[]>;
+    /** The stored index-column values of a document, with its `_position` first in `withPosition`. */
+    current: Database.Statement<SqlValue[]>; currentWithPosition: Database.Statement<SqlValue[]>;
+    /** UPDATEs by which index columns they set (a string of 0s and 1s), prepared as they are needed. */
+    updates: Map<string, Database.Statement<SqlValue[]>>;
+  } | null = null;
+
   /** Statements that write documents and their index columns; rebuilt when the collection gains a column. */
   private get writeStatements() {
-    if (this.statements.writes?.version !== this.store.metaVersion) {
+    if (this.writes?.version !== this.store.metaVersion) {
       const columns = [...this.meta.columns];
       const names = columns.map((path) => quoted(columnOf(path)));
       const db = this.store.db;
-      this.statements.writes = {
+      this.writes = {
         version: this.store.metaVersion,
         columns,
         insert: db.prepare<SqlValue[]>(
@@ -49,7 +42,7 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
         updates: new Map(),
       };
     }
-    return this.statements.writes;
+    return this.writes;
   }
 
   /**
