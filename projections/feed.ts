@@ -11,7 +11,7 @@ import { messageEventTypes } from '../commands/messages.ts';
 import type { ReceiptEvent } from '../commands/receipts.ts';
 import type { AvatarChanged, AvatarRemoved, PrivacySettingsChanged, ProfileUpdated } from '../commands/users.ts';
 import { receiptEventTypes } from '../commands/receipts.ts';
-import { assertNever } from '../commands/shared/events.ts';
+import { assertNever, eventOf, isEventOf } from '../commands/shared/events.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
 import type { ProjectedDoc, ProjectionContext, Projector, Publication } from '../src/projection/projector.ts';
 import type { Doc } from '../src/readstore/port.ts';
@@ -243,11 +243,12 @@ async function groupFrame(event: GroupEvent, recorded: RecordedEvent, context: P
   if (event.type === 'MemberRemoved' || event.type === 'MemberLeft') await deliver(context, recorded, { userIds: [event.data.userId] }, frame, ':u');
 }
 
-const messageTypes = new Set<string>(messageEventTypes);
-const receiptTypes = new Set<string>(receiptEventTypes);
-const contactTypes = new Set<string>(contactEventTypes);
-const profileTypes = new Set<string>(['ProfileUpdated', 'PrivacySettingsChanged', 'AvatarChanged', 'AvatarRemoved']);
-const callTypes = new Set<string>(callEventTypes);
+type ProfileEvent = ProfileUpdated | PrivacySettingsChanged | AvatarChanged | AvatarRemoved;
+const messageTypes = new Set(messageEventTypes);
+const receiptTypes = new Set(receiptEventTypes);
+const contactTypes = new Set(contactEventTypes);
+const profileTypes = new Set<ProfileEvent['type']>(['ProfileUpdated', 'PrivacySettingsChanged', 'AvatarChanged', 'AvatarRemoved']);
+const callTypes = new Set(callEventTypes);
 
 export const feedProjector: Projector = {
   // 3: messages carry their files' metadata, `group.updated` names its fields (2 passed the event's payload through as `data`); 2: one entry per event,
@@ -264,12 +265,12 @@ export const feedProjector: Projector = {
   reads: [USERS, CONTACTS, MEDIA_FILES, CALLS, GROUPS, MESSAGES, GROUP_MESSAGES, CONVERSATIONS],
   handles: new Set([...messageEventTypes, ...receiptEventTypes, ...groupEventTypes, ...contactEventTypes, ...profileTypes, 'AiReplyCompleted', 'AiReplyFailed', ...callEventTypes]),
   async apply(recorded, context) {
-    if (contactTypes.has(recorded.type)) return contactFrame(recorded as unknown as ContactEvent, recorded, context);
-    if (callTypes.has(recorded.type)) return callFrame(recorded as unknown as CallEvent, recorded, context);
-    if (recorded.type === 'AiReplyCompleted' || recorded.type === 'AiReplyFailed') return aiFrame(recorded as unknown as AiReplyCompleted | AiReplyFailed, recorded, context);
-    if (profileTypes.has(recorded.type)) return profileFrame(recorded as unknown as ProfileUpdated | PrivacySettingsChanged | AvatarChanged | AvatarRemoved, recorded, context);
-    if (messageTypes.has(recorded.type)) return messageFrame(recorded as unknown as MessageEvent, recorded, context);
-    if (receiptTypes.has(recorded.type)) return receiptFrame(recorded as unknown as ReceiptEvent, recorded, context);
-    return groupFrame(recorded as unknown as GroupEvent, recorded, context);
+    if (isEventOf<ContactEvent>(contactTypes, recorded)) return contactFrame(recorded, recorded, context);
+    if (isEventOf<CallEvent>(callTypes, recorded)) return callFrame(recorded, recorded, context);
+    if (isEventOf<AiReplyCompleted | AiReplyFailed>(['AiReplyCompleted', 'AiReplyFailed'], recorded)) return aiFrame(recorded, recorded, context);
+    if (isEventOf<ProfileEvent>(profileTypes, recorded)) return profileFrame(recorded, recorded, context);
+    if (isEventOf<MessageEvent>(messageTypes, recorded)) return messageFrame(recorded, recorded, context);
+    if (isEventOf<ReceiptEvent>(receiptTypes, recorded)) return receiptFrame(recorded, recorded, context);
+    return groupFrame(eventOf<GroupEvent>(groupEventTypes, recorded), recorded, context);
   },
 };

@@ -213,7 +213,7 @@ function chainVerdict(keptAnchorText: string | null): ChainVerdict | null {
       const rows = db.prepare<[], ChainedRow & { chain_hash: string | null }>(
         'SELECT position, stream, revision, type, data, metadata, chain_hash FROM events ORDER BY position').iterate();
       let events = 0;
-      let broken: ReturnType<typeof firstBreak> = null;
+      let broken: ReturnType<typeof firstBreak>;
       try {
         broken = firstBreak((function* () { for (const row of rows) { events++; yield row; } })());
       } finally {

@@ -328,7 +328,7 @@ export class AiService {
   }
 
   private async run(userId: string, command: AiCommand, metadata: CommandMetadata = command.metadata): Promise<void> {
-    const result = await this.deps.commands.handle(aiDecider, aiStream(userId), { ...command, metadata } as AiCommand);
+    const result = await this.deps.commands.handle(aiDecider, aiStream(userId), { ...command, metadata });
     if (result.position !== null) await this.deps.projections.waitFor(result.position);
   }
 }

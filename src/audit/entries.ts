@@ -6,7 +6,8 @@ import { redactSecrets } from './redact.ts';
  * What an audit view shows of one event, and what an export line holds. Pure: secrets are redacted here, so
  * nothing built from an entry can show them.
  */
-export interface AuditEntry {
+// A type, not an interface: a plain object type is what the route's loose zod schema (an index signature) accepts.
+export type AuditEntry = {
   position: number;
   stream: string;
   revision: number;
@@ -28,7 +29,7 @@ export interface AuditEntry {
   data: unknown;
   /** With `--raw`: the data exactly as stored (version `schemaVersion`). */
   raw?: unknown;
-}
+};
 
 export function toAuditEntry(event: RecordedEvent, upcaster: EventUpcaster, options: { raw?: boolean } = {}): AuditEntry {
   const upcast = upcaster.upcast(event);

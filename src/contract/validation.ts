@@ -26,7 +26,7 @@ export const boundedText = (max: number) => z.string().max(max).trim().min(1);
 // /openapi.json can show of a schema, so a rule checked only after one would be missing from the document.
 
 /** No C0 or C1 control characters (`\p{Cc}`): they hide or reorder what others read, and end passwords early in bcrypt. */
-export const NO_CONTROL_CHARACTERS = /^[^\u0000-\u001F\u007F-\u009F]*$/;
+export const NO_CONTROL_CHARACTERS = /^\P{Cc}*$/u;
 
 /** A username as typed: 3 to 30 ASCII letters, digits or underscores, spaces around it ignored; read lowercased. */
 export const usernameInput = (message = 'Use 3 to 30 letters, digits or underscores') =>

@@ -33,11 +33,14 @@ export interface RouteInput<P, Q, B> {
 
 type Output<S> = S extends z.ZodType ? z.output<S> : Record<string, never>;
 
+/** Path and query parameters arrive as an object of named fields (documented one parameter per field). */
+type ParamsSchema = z.ZodType<unknown, Record<string, unknown>>;
+
 /**
  * One REST operation, declared once: the same entry registers the Koa handler (validation, auth, rate limit) and
  * writes its part of `/openapi.json`, so the two cannot drift.
  */
-export interface Route<P extends z.ZodType | undefined = z.ZodType | undefined, Q extends z.ZodType | undefined = z.ZodType | undefined,
+export interface Route<P extends ParamsSchema | undefined = ParamsSchema | undefined, Q extends ParamsSchema | undefined = ParamsSchema | undefined,
   B extends z.ZodType | undefined = z.ZodType | undefined, R extends Responses = Responses> {
   method: HttpMethod;
   /** OpenAPI form: `/api/messages/{id}`. */
@@ -63,11 +66,15 @@ export interface Route<P extends z.ZodType | undefined = z.ZodType | undefined, 
   answersWhenDurable?: true;
   /** Error codes this operation answers with besides the ones its auth, input and rate limit imply. */
   errors: readonly ErrorCode[];
-  handle(input: RouteInput<Output<P>, Output<Q>, Output<B>>): Promise<NoInfer<Reply<R>>>;
+  /** May answer synchronously (a reply built from memory) or asynchronously. */
+  handle(input: RouteInput<Output<P>, Output<Q>, Output<B>>): NoInfer<Reply<R>> | Promise<NoInfer<Reply<R>>>;
 }
 
-/** Erased so routes of different shapes fit one table; `route()` checks each one's handler against its schemas. */
-export type AnyRoute = Route<any, any, any, any>;
+/**
+ * Widened so routes of different shapes fit one table (`handle` is a method, so its input is checked bivariantly);
+ * `route()` checks each one's handler against its schemas.
+ */
+export type AnyRoute = Route;
 
 type Input<S> = S extends z.ZodType ? z.input<S> : undefined;
 
@@ -86,8 +93,8 @@ export type TypedRoute<M extends HttpMethod, Pa extends string, P, Q, B, R exten
   readonly contract?: RouteContract<P, Q, B, R>;
 };
 
-export const route = <const M extends HttpMethod, const Pa extends string, P extends z.ZodType | undefined = undefined,
-  Q extends z.ZodType | undefined = undefined, B extends z.ZodType | undefined = undefined, R extends Responses = Responses>(
+export const route = <const M extends HttpMethod, const Pa extends string, P extends ParamsSchema | undefined = undefined,
+  Q extends ParamsSchema | undefined = undefined, B extends z.ZodType | undefined = undefined, R extends Responses = Responses>(
   spec: Route<P, Q, B, R> & { method: M; path: Pa }): TypedRoute<M, Pa, P, Q, B, R> => spec;
 
 /** `/api/messages/{id}` → `/api/messages/:id` for @koa/router. */

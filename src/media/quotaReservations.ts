@@ -3,7 +3,7 @@ import { QuotaExceededError, type Quota } from '../../commands/media.ts';
 /** An upload's claim on its owner's quota, from before its first byte until it is recorded (or refused). */
 export interface QuotaReservation {
   /** Raises the claim to `bytes` (the bytes received so far); throws QuotaExceededError when they do not fit. */
-  grow(bytes: number): void;
+  readonly grow: (bytes: number) => void;
   /** The quota as the decider must see it at record time: the live files and every other upload in flight. */
   usageBesides(live: { usedBytes: number; usedFiles: number; mediaIds: ReadonlySet<string> }): Quota;
   release(): void;

@@ -63,10 +63,11 @@ export function parseRateLimits(setting: string | undefined): RateLimitPolicy[] 
   for (const entry of (setting ?? '').split(';').map((part) => part.trim()).filter(Boolean)) {
     const match = SETTING.exec(entry);
     if (!match) throw new Error(`RATE_LIMITS: "${entry}" is not name=burst,amount/period (e.g. msg=30,10/s)`);
-    const [, name, burst, amount, count, unit] = match as unknown as [string, string, string, string, string, keyof typeof UNIT_SECONDS];
+    // SETTING's five groups always take part in a match; its last one is one of UNIT_SECONDS' keys.
+    const [, name = '', burst = '', amount = '', count = '', unit = 's'] = match;
     const known = policies.get(name);
     if (!known) throw new Error(`RATE_LIMITS: unknown policy "${name}"; known: ${[...policies.keys()].join(', ')}`);
-    const seconds = (count === '' ? 1 : Number(count)) * UNIT_SECONDS[unit];
+    const seconds = (count === '' ? 1 : Number(count)) * UNIT_SECONDS[unit as keyof typeof UNIT_SECONDS];
     const perSecond = Number(amount) / seconds;
     if (Number(burst) < 1 || !(perSecond > 0)) throw new Error(`RATE_LIMITS: "${entry}" needs a burst and a refill above 0`);
     policies.set(name, { ...known, burst: Number(burst), perSecond });

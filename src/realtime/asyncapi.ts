@@ -32,7 +32,9 @@ function payloadSchema(schema: z.ZodType, io: 'input' | 'output', schemas: Recor
 /** The whole frame: the payload's fields (of each of its forms) with `type` and `id`. */
 function withEnvelope(payload: z.ZodObject | z.ZodUnion<readonly z.ZodObject[]>, envelope: z.core.$ZodLooseShape): z.ZodType {
   if (payload instanceof z.ZodObject) return payload.safeExtend(envelope);
-  return z.union(payload.options.map((option) => option.safeExtend(envelope)) as unknown as [z.ZodObject, ...z.ZodObject[]]);
+  const [first, ...rest] = payload.options.map((option) => option.safeExtend(envelope));
+  if (!first) throw new Error('A frame union has no forms');
+  return z.union([first, ...rest]);
 }
 
 /**

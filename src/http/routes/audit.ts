@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { NotFoundError } from '../../../commands/shared/errors.ts';
 import { eventUpcaster } from '../../../commands/upcasters.ts';
 import type { Logger } from 'pino';
-import { ENTITY_KINDS, entityStream, type EntityKind } from '../../audit/entities.ts';
+import { ENTITY_KINDS, entityStream } from '../../audit/entities.ts';
 import { toAuditEntry } from '../../audit/entries.ts';
 import { searchLog, streamAfter } from '../../audit/search.ts';
 import type { Principal } from '../../auth/authenticator.ts';
@@ -41,8 +41,7 @@ function auditorOnly(principal: Principal, logger: Logger, query: Record<string,
 
 /** The event history, read-only, for auditors: an entity's timeline, a user's actions, one request's events. */
 export function auditRoutes({ eventStore, logger }: AuditRouteDeps) {
-  // An AuditEntry is a plain object: it is what the loose schema describes (an interface has no index signature).
-  const entries = (events: readonly RecordedEvent[]) => events.map((event) => toAuditEntry(event, eventUpcaster) as unknown as z.input<typeof entry>);
+  const entries = (events: readonly RecordedEvent[]) => events.map((event): z.input<typeof entry> => toAuditEntry(event, eventUpcaster));
 
   /** Scans the log from `after` for events `keep` accepts, reading at most SCAN_LIMIT events per request, in slices. */
   async function search(after: number, limit: number, keep: (event: RecordedEvent) => boolean) {
@@ -55,7 +54,7 @@ export function auditRoutes({ eventStore, logger }: AuditRouteDeps) {
       method: 'get', path: '/api/audit/entities/{kind}/{id}', operationId: 'auditEntity', tag: 'audit', auth: true, rateLimit: 'read',
       summary: 'Every event of one entity, in order (auditors only)',
       description: 'Password hashes are redacted; encrypted message payloads stay ciphertext; Gemini keys are never in the log.',
-      params: z.strictObject({ kind: z.enum(ENTITY_KINDS as unknown as [EntityKind, ...EntityKind[]]), id }),
+      params: z.strictObject({ kind: z.enum(ENTITY_KINDS), id }),
       query: pageQuery,
       responses: { 200: { description: 'A page of the timeline', schema: page } },
       errors: ['not_found'],

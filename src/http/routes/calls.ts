@@ -41,7 +41,7 @@ export function callRoutes({ calls, clock }: CallRouteDeps) {
       summary: 'ICE servers for WebRTC: STUN, and TURN with short-lived credentials (coturn use-auth-secret) when configured',
       responses: { 200: { description: 'ICE servers', schema: z.strictObject({ iceServers: z.array(iceServer), ttl: z.number().int(), expiresAt: z.iso.datetime() }) } },
       errors: [],
-      handle: async ({ principal }) => reply(200, calls.turn(principal.userId)),
+      handle: ({ principal }) => reply(200, calls.turn(principal.userId)),
     }),
     route({
       method: 'post', path: '/api/calls/initiate', operationId: 'initiateCall', tag: 'calls', auth: true, rateLimit: 'call',

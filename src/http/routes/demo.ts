@@ -76,7 +76,7 @@ export function demoRoutes({ wsPort }: DemoRouteDeps) {
       summary: 'Where the demo finds the socket',
       responses: { 200: { description: 'The socket\'s port and path', schema: z.strictObject({ wsPort: z.number().int(), wsPath: z.string() }) } },
       errors: [],
-      handle: async () => reply(200, { wsPort: wsPort(), wsPath: '/ws' }),
+      handle: () => reply(200, { wsPort: wsPort(), wsPath: '/ws' }),
     }),
     moduleRoute('/client/{module}', '', 'clientModule', 'A module of the typed client, as JavaScript'),
     moduleRoute('/client/demo/{module}', 'demo/', 'demoModule', 'A module or the style sheet of the demo page'),

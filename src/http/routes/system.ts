@@ -52,7 +52,7 @@ export function systemRoutes({ ping, ready, openApi, asyncApi, demoEnabled }: Sy
       summary: 'A page linking to the demo (when enabled), the API docs and descriptions, and /ping',
       responses: { 200: { description: 'An HTML page', contentType: 'text/html; charset=utf-8' } },
       errors: [],
-      handle: async () => reply(200, front),
+      handle: () => reply(200, front),
     }),
     route({
       method: 'get', path: '/ping', operationId: 'ping', tag: 'system', auth: false, rateLimit: null,
@@ -66,7 +66,7 @@ export function systemRoutes({ ping, ready, openApi, asyncApi, demoEnabled }: Sy
       summary: 'Liveness: the process answers (restart it when this fails)',
       responses: { 200: { description: 'The process answers', schema: z.strictObject({ live: z.literal(true) }) } },
       errors: [],
-      handle: async () => reply(200, { live: true as const }),
+      handle: () => reply(200, { live: true as const }),
     }),
     route({
       method: 'get', path: '/health/ready', operationId: 'healthReady', tag: 'system', auth: false, rateLimit: null,
@@ -88,21 +88,21 @@ export function systemRoutes({ ping, ready, openApi, asyncApi, demoEnabled }: Sy
       summary: 'This document (OpenAPI 3.1)',
       responses: { 200: { description: 'The OpenAPI document', schema: document } },
       errors: [],
-      handle: async () => reply(200, openApi()),
+      handle: () => reply(200, openApi()),
     }),
     route({
       method: 'get', path: '/asyncapi.json', operationId: 'asyncApiDocument', tag: 'system', auth: false, rateLimit: null,
       summary: 'The socket protocol (AsyncAPI 3.0): every frame type as JSON Schema, close codes and limits',
       responses: { 200: { description: 'The AsyncAPI document', schema: document } },
       errors: [],
-      handle: async () => reply(200, asyncApi()),
+      handle: () => reply(200, asyncApi()),
     }),
     route({
       method: 'get', path: '/docs', operationId: 'apiDocsPage', tag: 'system', auth: false, rateLimit: null,
       summary: 'Swagger UI for /openapi.json',
       responses: { 200: { description: 'An HTML page', contentType: 'text/html; charset=utf-8' } },
       errors: [],
-      handle: async () => reply(200, DOCS_PAGE),
+      handle: () => reply(200, DOCS_PAGE),
     }),
     route({
       method: 'get', path: '/docs/{asset}', operationId: 'apiDocsAsset', tag: 'system', auth: false, rateLimit: null,
