@@ -28,7 +28,8 @@ import { rebuildProjections } from '../src/projection/rebuild.ts';
 import { SqliteReadStore } from '../src/readstore/sqlite.ts';
 import { parseScriptArgs } from './lib/args.ts';
 import { spawnServer } from './lib/spawnServer.ts';
-import { Latencies, LoadSocket, runFor } from './bench/load.ts';
+import { groupCreated, Latencies, LoadSocket, runFor, type Frame, type MessageCreated, type RelayFrame } from './bench/load.ts';
+import { session } from '../src/contract/models.ts';
 import { measureRawAppends } from './bench/rawSqlite.ts';
 import { replayBench } from './bench/replay.ts';
 import { makeBigGroup, measureFanout, type FanoutResult } from './bench/fanout.ts';
@@ -100,8 +101,8 @@ const log = (message: string) => process.stderr.write(`${message}\n`);
 const commitOf = () => { try { return execSync('git rev-parse --short HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return 'unknown'; } };
 /** Writes a run's results to `<prefix>-<commit>-<time>.json` under --out; returns the file's path. */
 function saveResults(prefix: string, result: { commit: string; takenAt: string }): string {
-  mkdirSync(values.out!, { recursive: true });
-  const file = join(values.out!, `${prefix}-${result.commit}-${result.takenAt.replace(/[:.]/g, '-')}.json`);
+  mkdirSync(values.out, { recursive: true });
+  const file = join(values.out, `${prefix}-${result.commit}-${result.takenAt.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   return file;
 }
@@ -180,12 +181,13 @@ const server = await spawnServer({
 const serverPid = server.child.pid!;
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
-async function json(method: string, path: string, body?: unknown, token?: string): Promise<any> {
+async function json(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: unknown }> {
   const response = await fetch(`${server.url}${path}`, {
     method, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  return { status: response.status, body: await response.json().catch(() => null) };
+  const answer: unknown = await response.json().catch(() => null);
+  return { status: response.status, body: answer };
 }
 
 async function inBatches<T>(items: readonly T[], size: number, run: (item: T) => Promise<void>): Promise<void> {
@@ -197,13 +199,14 @@ log(`registering ${options.users} users ...`);
 const users: Array<{ id: string; token: string }> = [];
 await inBatches([...Array(options.users).keys()], 16, async (i) => {
   const { body } = await json('POST', '/auth/register', { email: `bench${i}@example.test`, username: `bench_${i}`, password: 'bench password' });
-  users[i] = { id: body.user.id, token: body.accessToken };
+  const { user, accessToken } = session.parse(body);
+  users[i] = { id: user.id, token: accessToken };
 });
 const groups: Array<{ id: string; members: string[] }> = [];
 for (let i = 0; i + options.groupSize <= users.length; i += options.groupSize) {
   const members = users.slice(i, i + options.groupSize);
   const { body } = await json('POST', '/api/groups', { name: `bench ${i}`, memberIds: members.slice(1).map((u) => u.id) }, members[0]!.token);
-  groups.push({ id: body.group.id, members: members.map((u) => u.id) });
+  groups.push({ id: groupCreated.parse(body).group.id, members: members.map((u) => u.id) });
 }
 const groupOf = new Map(groups.flatMap((group) => group.members.map((member) => [member, group] as const)));
 
@@ -261,10 +264,10 @@ async function ping() {
 }
 
 /** Counts deliveries to sockets of users other than the sender; the text carries the send time. */
-function listenForDeliveries(all: LoadSocket[], latencies: Latencies, frameType: string, read: (frame: any) => { senderId: string; sentAt: number },
+function listenForDeliveries<F extends Frame>(all: LoadSocket[], latencies: Latencies, frameType: string, read: (frame: F) => { senderId: string; sentAt: number },
   since: number) {
   for (const socket of all) {
-    socket.on(frameType, (frame) => {
+    socket.on<F>(frameType, (frame) => {
       const { senderId, sentAt } = read(frame);
       // Only messages sent in this phase: a previous phase's backlog is not this phase's latency.
       if (senderId !== socket.userId && sentAt >= since) latencies.add(performance.now() - sentAt);
@@ -286,7 +289,7 @@ async function measure(name: string, drive: (stop: () => boolean, acked: () => v
   ackLatencies = new Latencies();
   sentAt.clear();
   const latencies = new Latencies();
-  listenForDeliveries(sockets, latencies, 'message.created', (frame) => ({ senderId: frame.message.senderId, sentAt: Number(frame.message.content?.text) }),
+  listenForDeliveries(sockets, latencies, 'message.created', (frame: MessageCreated) => ({ senderId: frame.message.senderId, sentAt: Number(frame.message.content?.text) }),
     performance.now());
   const beforeBody = await pingBody();
   const before = beforeBody.projections;
@@ -353,7 +356,7 @@ function closedLoop(all: LoadSocket[], frame: (socketIndex: number, id: string) 
       const next = () => {
         if (!stop()) sendTimed(socket, frame(index, `${index}-${seq++}`));
       };
-      socket.on(ackType, (ack) => { ackTimed(ack); acked(); next(); });
+      socket.on<Frame & { id: string }>(ackType, (ack) => { ackTimed(ack); acked(); next(); });
       socket.on('error', () => next());
       for (let i = 0; i < options.window; i++) next();
     });
@@ -363,7 +366,7 @@ function closedLoop(all: LoadSocket[], frame: (socketIndex: number, id: string) 
 /** Open loop at a fixed rate, spread over the sockets. */
 function fixedRate(all: LoadSocket[], frame: (socketIndex: number, id: string) => { id: string }, ackType: string) {
   return async (stop: () => boolean, acked: () => void) => {
-    for (const socket of all) socket.on(ackType, (ack) => { ackTimed(ack); acked(); });
+    for (const socket of all) socket.on<Frame & { id: string }>(ackType, (ack) => { ackTimed(ack); acked(); });
     let index = 0;
     let sent = 0;
     const started = performance.now();
@@ -417,7 +420,7 @@ if (options.fanoutSize > 1) {
     sockets: memberSockets, rate: options.fanoutRate, seconds: options.seconds, senders: FANOUT_SENDERS, log, name: 'fan-out',
     frame: (seq, sentAt) => ({ type: 'message.send', id: `fan-${seq}`, groupId, text: String(sentAt) }),
     deliveryType: 'message.created',
-    sentAtOf: (frame) => (frame.message?.groupId === groupId ? { senderId: frame.message.senderId, sentAt: Number(frame.message.content?.text) } : null),
+    sentAtOf: (frame: MessageCreated) => (frame.message.groupId === groupId ? { senderId: frame.message.senderId, sentAt: Number(frame.message.content?.text) } : null),
   });
   const windows = (await pingBody()).eventLoop.filter((window) => Date.parse(window.at) > phaseStart);
   fanout = { ...result, eventLoopDelayMs: { worstWindowP99: Math.max(0, ...windows.map((w) => w.p99Ms)), max: Math.max(0, ...windows.map((w) => w.maxMs)) } };
@@ -454,7 +457,7 @@ rmSync(rawDir, { recursive: true, force: true });
 log('limit (b): a bare uWebSockets.js relay with no persistence');
 const relay = spawn(process.execPath, ['--import=tsx', 'scripts/bench/relayServer.ts'], { stdio: ['ignore', 'pipe', 'inherit'] });
 const relayPort = await new Promise<number>((resolve) => {
-  createInterface({ input: relay.stdout! }).on('line', (line) => resolve(JSON.parse(line).port));
+  createInterface({ input: relay.stdout }).on('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
 });
 const relaySockets = await openSockets((i) => `ws://127.0.0.1:${relayPort}/ws?user=${users[i]!.id}`, false);
 const relayFrame = (socketIndex: number, id: string) => {
@@ -463,15 +466,15 @@ const relayFrame = (socketIndex: number, id: string) => {
   const to = chosen.groupId ? groups.find((group) => group.id === chosen.groupId)!.members : [chosen.recipientId!, sender.id];
   return { type: 'relay', id, to, senderId: sender.id, sentAt: performance.now() };
 };
-async function measureRelay(name: string, drive: ReturnType<typeof closedLoop>): Promise<{ ackedPerSecond: number; deliveryLatencyMs: ReturnType<Latencies['summary']> }> {
+async function measureRelay(name: string, drive: (stop: () => boolean, acked: () => void) => Promise<void> | void): Promise<{ ackedPerSecond: number; deliveryLatencyMs: ReturnType<Latencies['summary']> }> {
   await new Promise((resolve) => setTimeout(resolve, 1_000));
   const latencies = new Latencies();
-  listenForDeliveries(relaySockets, latencies, 'relay', (frame) => ({ senderId: frame.senderId, sentAt: frame.sentAt }), performance.now());
+  listenForDeliveries(relaySockets, latencies, 'relay', (frame: RelayFrame) => ({ senderId: frame.senderId, sentAt: frame.sentAt }), performance.now());
   let acked = 0;
   let stopped = false;
   const started = performance.now();
   const driving = drive(() => stopped, () => { acked++; });
-  await runFor(options.seconds, (elapsed) => log(`  ${name}: ${elapsed.toFixed(0)}/${options.seconds} s, ${acked} acked`));
+  await runFor(options.seconds, (elapsed) => { log(`  ${name}: ${elapsed.toFixed(0)}/${options.seconds} s, ${acked} acked`); });
   stopped = true;
   const seconds = (performance.now() - started) / 1000;
   await driving;
@@ -486,7 +489,7 @@ if (bigGroup) {
     sockets: fanoutSockets, rate: options.fanoutRate, seconds: options.seconds, senders: FANOUT_SENDERS, log, name: 'relay fan-out',
     frame: (seq, sentAt) => ({ type: 'relay', id: `fan-${seq}`, toGroup: 'fanout', senderId: members[seq % FANOUT_SENDERS], sentAt }),
     deliveryType: 'relay',
-    sentAtOf: (frame) => ({ senderId: frame.senderId, sentAt: frame.sentAt }),
+    sentAtOf: (frame: RelayFrame) => ({ senderId: frame.senderId, sentAt: frame.sentAt }),
   });
   for (const socket of fanoutSockets) socket.close();
 }
@@ -520,7 +523,7 @@ const result = {
   },
 };
 const file = saveResults('bench', result);
-writeFileSync(join(values.out!, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
+writeFileSync(join(values.out, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
 
 const row = (name: string, value: string) => console.log(`${name.padEnd(52)} ${value}`);
 console.log(`\nLetsApp bench @ ${commit}: ${options.users} users, ${options.sockets} sockets, ${options.seconds} s per phase, ${result.machine.cpus} cores`);

@@ -36,7 +36,7 @@ bar.start(0, 0, { stage: 'expire' });
 try {
   const summary = await collectMedia(
     { readStore, commands: new CommandHandler(eventStore, eventUpcaster), blobs: await new LocalBlobStore(config.mediaDir).init() },
-    { now: new Date(), unattachedTtlMs, graceMs, derivedMaxBytes, dryRun: values['dry-run']!, onProgress: (stage, done) => bar.update(done, { stage }) },
+    { now: new Date(), unattachedTtlMs, graceMs, derivedMaxBytes, dryRun: values['dry-run'], onProgress: (stage, done) => bar.update(done, { stage }) },
   );
   bar.stop();
   const verb = values['dry-run'] ? 'would' : '';

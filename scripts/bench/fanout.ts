@@ -1,4 +1,5 @@
-import { Latencies, LoadSocket, runFor } from './load.ts';
+import { session } from '../../src/contract/models.ts';
+import { groupCreated, Latencies, LoadSocket, runFor, type Frame, type Json } from './load.ts';
 
 export interface FanoutResult {
   members: number;
@@ -16,8 +17,6 @@ interface Member {
   token: string;
 }
 
-type Json = (method: string, path: string, body?: unknown, token?: string) => Promise<{ status: number; body: any }>;
-
 /** Registers `size` users and puts them in one group: the group fan-out phase's audience. */
 export async function makeBigGroup(json: Json, size: number, log: (message: string) => void): Promise<{ groupId: string; members: Member[] }> {
   log(`fan-out: registering ${size} members ...`);
@@ -25,11 +24,12 @@ export async function makeBigGroup(json: Json, size: number, log: (message: stri
   for (let i = 0; i < size; i += 25) {
     await Promise.all(Array.from({ length: Math.min(25, size - i) }, async (_, j) => {
       const { body } = await json('POST', '/auth/register', { email: `fanout${i + j}@example.test`, username: `fanout_${i + j}`, password: 'bench password' });
-      members[i + j] = { id: body.user.id, token: body.accessToken };
+      const { user, accessToken } = session.parse(body);
+      members[i + j] = { id: user.id, token: accessToken };
     }));
   }
   const { body } = await json('POST', '/api/groups', { name: 'fan-out', memberIds: members.slice(1).map((member) => member.id) }, members[0]!.token);
-  return { groupId: body.group.id, members };
+  return { groupId: groupCreated.parse(body).group.id, members };
 }
 
 /**
@@ -37,14 +37,14 @@ export async function makeBigGroup(json: Json, size: number, log: (message: stri
  * other member's socket. Measures deliveries/s at the sockets and send→delivered latency. `frame` builds what a
  * sender sends (the server's `message.send`, or the bare relay's frame); `deliveredAt` reads a received frame.
  */
-export async function measureFanout(options: {
+export async function measureFanout<F extends Frame>(options: {
   sockets: LoadSocket[];
   rate: number;
   seconds: number;
   senders: number;
   frame: (seq: number, sentAt: number) => Record<string, unknown>;
   deliveryType: string;
-  sentAtOf: (frame: any) => { senderId: string; sentAt: number } | null;
+  sentAtOf: (frame: F) => { senderId: string; sentAt: number } | null;
   log: (message: string) => void;
   name: string;
 }): Promise<FanoutResult> {
@@ -54,7 +54,7 @@ export async function measureFanout(options: {
   const started = performance.now();
   const until = started + seconds * 1000;
   for (const socket of sockets) {
-    socket.on(deliveryType, (received) => {
+    socket.on<F>(deliveryType, (received) => {
       const sent = sentAtOf(received);
       if (!sent || sent.senderId === socket.userId || sent.sentAt < started || sent.sentAt > until) return;
       delivered++;

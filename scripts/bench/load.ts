@@ -1,15 +1,42 @@
 import WebSocket from 'ws';
+import { z } from 'zod';
+import { group } from '../../src/contract/models.ts';
+
+/** The answer of `POST /api/groups`, checked against the contract. */
+export const groupCreated = z.object({ group });
+
+/** A JSON request to the server under test: its status and parsed body (null when it had none). */
+export type Json = (method: string, path: string, body?: unknown, token?: string) => Promise<{ status: number; body: unknown }>;
+
+/** A received frame: its type, and the fields the listener for that type reads. */
+export interface Frame {
+  type: string;
+  id?: string;
+  [field: string]: unknown;
+}
+
+/** The fields of a `message.created` frame the bench reads; a text message's text carries its send time. */
+export interface MessageCreated extends Frame {
+  message: { id: string; senderId: string; groupId?: string | null; content?: { text?: string } | null };
+}
+
+/** What the bare relay (scripts/bench/relayServer.ts) delivers. */
+export interface RelayFrame extends Frame {
+  senderId: string;
+  sentAt: number;
+}
 
 /** One client socket of the load generator; frames are parsed once and routed by type. */
 export class LoadSocket {
   readonly socket: WebSocket;
-  private readonly handlers = new Map<string, (frame: any) => void>();
+  private readonly handlers = new Map<string, (frame: Frame) => void>();
   readonly opened: Promise<void>;
 
   constructor(url: string, readonly userId: string) {
     this.socket = new WebSocket(url, { perMessageDeflate: false });
     this.socket.on('message', (data) => {
-      const frame = JSON.parse(data.toString());
+      // binaryType is the default 'nodebuffer': a message arrives as one Buffer.
+      const frame = JSON.parse((data as Buffer).toString('utf8')) as Frame;
       this.handlers.get(frame.type)?.(frame);
     });
     this.opened = new Promise((resolve, reject) => {
@@ -18,8 +45,9 @@ export class LoadSocket {
     });
   }
 
-  on(type: string, handler: (frame: any) => void): void {
-    this.handlers.set(type, handler);
+  /** `F`: the shape the server sends frames of `type` in (the bench trusts its own server; nothing is validated). */
+  on<F extends Frame = Frame>(type: string, handler: (frame: F) => void): void {
+    this.handlers.set(type, handler as (frame: Frame) => void);
   }
 
   send(frame: unknown): void {
@@ -51,12 +79,16 @@ export class Latencies {
 }
 
 /** Runs `tick` every `intervalMs` for `seconds`, then resolves. */
-export function runFor(seconds: number, onSecond: (elapsed: number) => void): Promise<void> {
-  return new Promise((resolve) => {
+export function runFor(seconds: number, onSecond: (elapsed: number) => void | Promise<void>): Promise<void> {
+  return new Promise((resolve, reject) => {
     const started = performance.now();
     const timer = setInterval(() => {
       const elapsed = (performance.now() - started) / 1000;
-      onSecond(elapsed);
+      // A failing tick fails the run.
+      Promise.resolve(onSecond(elapsed)).catch((error: unknown) => {
+        clearInterval(timer);
+        reject(error);
+      });
       if (elapsed >= seconds) {
         clearInterval(timer);
         resolve();

@@ -8,7 +8,8 @@ import { messageStream } from '../../commands/messages.ts';
 import { eventUpcaster } from '../../commands/upcasters.ts';
 import { SqliteEventStore } from '../../src/eventstore/sqlite.ts';
 import { spawnServer, type ServerProcess } from '../lib/spawnServer.ts';
-import { Latencies, LoadSocket } from './load.ts';
+import { session } from '../../src/contract/models.ts';
+import { Latencies, LoadSocket, type Frame, type MessageCreated } from './load.ts';
 import { benchServerEnv } from './serverEnv.ts';
 
 export interface SyncBacklogResult {
@@ -25,6 +26,8 @@ export interface SyncBacklogResult {
 }
 
 interface EventLoopWindow { at: string; p99Ms: number; maxMs: number }
+/** The parts of `/ping` the bench reads. */
+interface PingAnswer { projections: { lag: number }; eventLoop: EventLoopWindow[] }
 
 const PASSWORD = 'bench password';
 
@@ -39,15 +42,15 @@ export async function syncBacklogBench(backlog: number, log: (message: string) =
   const env = benchServerEnv(storageDir);
   let server: ServerProcess | null = await spawnServer(env);
   try {
-    const call = async (path: string, body?: unknown, method = 'POST') => {
+    const call = async (path: string, body?: unknown, method = 'POST'): Promise<unknown> => {
       const response = await fetch(`${server!.url}${path}`, {
         method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
       });
-      return response.json() as Promise<any>;
+      return response.json();
     };
     const [sender, reader] = [
-      await call('/auth/register', { email: 'backlog-a@example.test', username: 'backlog_a', password: PASSWORD }),
-      await call('/auth/register', { email: 'backlog-b@example.test', username: 'backlog_b', password: PASSWORD }),
+      session.parse(await call('/auth/register', { email: 'backlog-a@example.test', username: 'backlog_a', password: PASSWORD })),
+      session.parse(await call('/auth/register', { email: 'backlog-b@example.test', username: 'backlog_b', password: PASSWORD })),
     ];
     await server.stop();
     server = null;
@@ -82,14 +85,14 @@ export async function syncBacklogBench(backlog: number, log: (message: string) =
 
     server = await spawnServer(env, nodeArgs);
     log('waiting for the restarted server to project the backlog ...');
-    const ping = () => call('/ping', undefined, 'GET');
+    const ping = async () => (await call('/ping', undefined, 'GET')) as PingAnswer;
     for (;;) {
       if ((await ping()).projections.lag === 0) break;
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
     const [readerLogin, senderLogin] = [
-      await call('/auth/login', { email: 'backlog-b@example.test', password: PASSWORD }),
-      await call('/auth/login', { email: 'backlog-a@example.test', password: PASSWORD }),
+      session.parse(await call('/auth/login', { email: 'backlog-b@example.test', password: PASSWORD })),
+      session.parse(await call('/auth/login', { email: 'backlog-a@example.test', password: PASSWORD })),
     ];
     const syncing = new LoadSocket(`${server.wsUrl}?token=${readerLogin.accessToken}`, reader.user.id);
     const other = new LoadSocket(`${server.wsUrl}?token=${senderLogin.accessToken}`, sender.user.id);
@@ -100,13 +103,13 @@ export async function syncBacklogBench(backlog: number, log: (message: string) =
     log(`syncing ${backlog} messages from position 0 ...`);
     const seen = new Set<string>();
     let duplicates = 0;
-    syncing.on('message.created', (frame) => {
+    syncing.on<MessageCreated>('message.created', (frame) => {
       if (seen.has(frame.message.id)) duplicates++;
       seen.add(frame.message.id);
     });
     const pings = new Latencies();
     const pingSentAt = new Map<string, number>();
-    other.on('ping.ok', (frame) => {
+    other.on<Frame & { id: string }>('ping.ok', (frame) => {
       const sentAt = pingSentAt.get(frame.id);
       if (sentAt !== undefined) pings.add(performance.now() - sentAt);
     });
@@ -119,7 +122,7 @@ export async function syncBacklogBench(backlog: number, log: (message: string) =
     // /ping keeps the last ten windows: collect them while the sync runs.
     const windowsSeen = new Map<string, EventLoopWindow>();
     const collectWindows = async () => {
-      for (const window of (await ping()).eventLoop as EventLoopWindow[]) windowsSeen.set(window.at, window);
+      for (const window of (await ping()).eventLoop) windowsSeen.set(window.at, window);
     };
     const collector = setInterval(() => void collectWindows(), 1_000);
     const syncStartedAt = Date.now();

@@ -24,11 +24,11 @@ export function spawnServer(env: Record<string, string>, nodeArgs: readonly stri
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('server did not start within 30 s')), 30_000);
     let stderr = '';
-    child.stderr!.on('data', (chunk) => { stderr += chunk; });
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
     child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       let entry: { msg?: string; httpPort?: number; wsPort?: number };
-      try { entry = JSON.parse(line); } catch { return; }
+      try { entry = JSON.parse(line) as typeof entry; } catch { return; }
       if (entry.msg !== 'LetsApp is listening') return;
       clearTimeout(timer);
       resolve({
