@@ -96,7 +96,7 @@ export class LetsAppClient extends Emitter<OwnEvents> {
   }
 
   override on<K extends keyof ClientEvents>(type: K, handler: (payload: ClientEvents[K]) => void): () => void {
-    return OWN_EVENTS.has(type as string)
+    return OWN_EVENTS.has(type)
       ? super.on(type as keyof OwnEvents, handler as (payload: OwnEvents[keyof OwnEvents]) => void)
       : this.live.on(type as keyof LiveSocketEvents, handler as (payload: LiveSocketEvents[keyof LiveSocketEvents]) => void);
   }

@@ -7,8 +7,8 @@ export class Emitter<Events extends object> {
   on<K extends keyof Events>(type: K, handler: Handler<Events[K]>): () => void {
     let set = this.handlers.get(type);
     if (!set) this.handlers.set(type, set = new Set());
-    set.add(handler as Handler<never>);
-    return () => { set.delete(handler as Handler<never>); };
+    set.add(handler);
+    return () => { set.delete(handler); };
   }
 
   once<K extends keyof Events>(type: K, handler: Handler<Events[K]>): () => void {

@@ -33,7 +33,7 @@ export class LetsAppError extends Error {
       // Socket error frames have no Retry-After header; a 429's details carry the wait.
       const hinted = (error.details as { retryAfterMs?: unknown } | null | undefined)?.retryAfterMs;
       const wait = retryAfterMs ?? (typeof hinted === 'number' ? hinted : null);
-      return new LetsAppError(error.code as ErrorCode, String(error.message ?? error.code), status, error.details ?? null, wait);
+      return new LetsAppError(error.code as ErrorCode, typeof error.message === 'string' ? error.message : error.code, status, error.details ?? null, wait);
     }
     return new LetsAppError('internal_error', `Unexpected answer${status === null ? '' : ` (HTTP ${status})`}`, status, body, retryAfterMs);
   }

@@ -123,8 +123,9 @@ export class LiveSocket extends Emitter<LiveSocketEvents> {
   }
 
   /** Forgets the saved position: the next connection starts from a snapshot. */
-  async forgetPosition(): Promise<void> {
+  forgetPosition(): Promise<void> {
     this.position = null;
+    return Promise.resolve();
   }
 
   /** Sends a request frame and resolves with its reply, or rejects with the server's `error` frame for it. */
@@ -210,13 +211,13 @@ export class LiveSocket extends Emitter<LiveSocketEvents> {
         if (isLiveFrame(frame)) {
           if (this.position !== null && frame.position <= this.position) return;
           this.advance(frame.position);
-          this.emit(frame.type, frame as never);
+          this.emit(frame.type, frame);
           this.emit('update', frame);
           return;
         }
         // A reply settles its request and is an event too (`presence.snapshot` for a resubscription after reconnecting).
         if ('id' in frame && typeof frame.id === 'string' && this.pending.has(frame.id)) this.settle(frame.id, frame);
-        this.emit(frame.type, frame as never);
+        this.emit(frame.type, frame);
     }
   }
 

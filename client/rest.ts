@@ -7,14 +7,15 @@ export type PathOf<M extends Method> = Extract<ApiRoute, { method: M }>['path'];
 /** What the route table says an operation takes and answers. */
 export type Contract<M extends Method, P extends string> = NonNullable<Extract<ApiRoute, { method: M; path: P }>['contract']>;
 
-type Field<K extends string, T> = [T] extends [undefined] ? {} : {} extends T ? { [F in K]?: T } : { [F in K]: T };
+// Record<never, never> is `{}`: no field, and (`… extends T`) "every field of T is optional".
+type Field<K extends string, T> = [T] extends [undefined] ? Record<never, never> : Record<never, never> extends T ? { [F in K]?: T } : { [F in K]: T };
 /** `params`, `query` and `body`, each present when the operation has one and optional when all its fields are. */
 export type RequestInput<C extends { params: unknown; query: unknown; body: unknown }> =
   Field<'params', C['params']> & Field<'query', C['query']> & Field<'body', C['body']>;
 /** The body of any of the operation's success answers: parsed JSON, a Blob for files, undefined for 204/304. */
 export type ResponseOf<C extends { responses: object }> = C['responses'][keyof C['responses']];
 
-type InputArgs<C extends { params: unknown; query: unknown; body: unknown }> = {} extends RequestInput<C> ? [input?: RequestInput<C>] : [input: RequestInput<C>];
+type InputArgs<C extends { params: unknown; query: unknown; body: unknown }> = Record<never, never> extends RequestInput<C> ? [input?: RequestInput<C>] : [input: RequestInput<C>];
 
 export interface RestOptions {
   /** Where the API is: '' for the page's own origin in a browser, `http://host:port` elsewhere. */
@@ -26,19 +27,22 @@ export interface RestOptions {
   fetch?: typeof fetch;
 }
 
+/** A path or query parameter's text: the contract's parameters are strings, numbers and booleans. */
+const parameterText = (value: unknown): string => (typeof value === 'string' ? value : JSON.stringify(value));
+
 /** `/api/messages/{id}` with `{ id: 'x' }` → `/api/messages/x`. */
 export function fillPath(path: string, params: Record<string, unknown> | undefined): string {
   return path.replace(/\{(\w+)\}/g, (_, name: string) => {
     const value = params?.[name];
     if (value === undefined || value === null) throw new TypeError(`Missing path parameter "${name}" for ${path}`);
-    return encodeURIComponent(String(value));
+    return encodeURIComponent(parameterText(value));
   });
 }
 
 function queryString(query: Record<string, unknown> | undefined): string {
   const search = new URLSearchParams();
   for (const [name, value] of Object.entries(query ?? {})) {
-    if (value !== undefined && value !== null) search.set(name, String(value));
+    if (value !== undefined && value !== null) search.set(name, parameterText(value));
   }
   const text = search.toString();
   return text ? `?${text}` : '';
@@ -72,7 +76,7 @@ export class RestClient {
    */
   async upload<P extends '/api/media/upload' | '/api/users/profile-picture'>(path: P, file: Blob,
     query?: Contract<'post', P>['query']): Promise<ResponseOf<Contract<'post', P>>> {
-    const response = await this.send(`${path}${queryString(query as Record<string, unknown>)}`, {
+    const response = await this.send(`${path}${queryString(query)}`, {
       // The server goes by the bytes, not the declared type; a raw body is declared as octet-stream.
       method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: file,
     });

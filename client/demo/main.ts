@@ -72,8 +72,8 @@ function start(session: Session): void {
       void calls.start(open.peerId ? { calleeId: open.peerId } : { groupId: open.target.groupId! }, open.title, media);
     });
   }
-  byId<HTMLInputElement>('avatar-input').addEventListener('change', async (event) => {
-    const file = (event.target as HTMLInputElement).files?.[0];
+  const uploadAvatar = async (input: HTMLInputElement) => {
+    const file = input.files?.[0];
     if (!file) return;
     sidebarError.textContent = '';
     try {
@@ -82,7 +82,9 @@ function start(session: Session): void {
     } catch (error) {
       failed(error);
     }
-  });
+  };
+  const avatarInput = byId<HTMLInputElement>('avatar-input');
+  avatarInput.addEventListener('change', () => void uploadAvatar(avatarInput));
   byId('logout').addEventListener('click', () => void client.logout());
 }
 
