@@ -25,7 +25,7 @@ const sse = (...chunks: unknown[]) => chunks.map((c) => `data: ${JSON.stringify(
 /** Replies to the next streamed call, recording the request it got. */
 function replyWith(body: string | (() => [number, unknown]), seen: Array<{ key: string | undefined; body: any }> = []) {
   nock(GEMINI).post(STREAM).query({ alt: 'sse' }).reply(function (_uri, requestBody) {
-    seen.push({ key: this.req.headers['x-goog-api-key'] as string | undefined, body: requestBody });
+    seen.push({ key: this.req.headers['x-goog-api-key'], body: requestBody });
     if (typeof body === 'function') return body() as [number, string];
     return [200, body, { 'Content-Type': 'text/event-stream' }];
   });

@@ -22,7 +22,7 @@ const sse = (...chunks: unknown[]) => chunks.map((c) => `data: ${JSON.stringify(
 /** Replies to the next streamed call with `text`, recording the request (its key header and body). */
 function replyWith(text: string, seen: Array<{ key: string | undefined; body: any }> = []) {
   nock(GEMINI).post(STREAM).query({ alt: 'sse' }).reply(function (_uri, requestBody) {
-    seen.push({ key: this.req.headers['x-goog-api-key'] as string | undefined, body: requestBody });
+    seen.push({ key: this.req.headers['x-goog-api-key'], body: requestBody });
     return [200, sse(chunk(text, 'STOP')), { 'Content-Type': 'text/event-stream' }];
   });
   return seen;

@@ -104,7 +104,7 @@ const SEVERITY = ['error', 'warning', 'info', 'hint'];
 test('/asyncapi.json is valid AsyncAPI: @asyncapi/parser reports no error and no warning', async (t) => {
   const text = await (await fetch(`${app.url}/asyncapi.json`)).text();
   const { document, diagnostics } = await new Parser().parse(text);
-  const problems = diagnostics.filter((diagnostic) => diagnostic.severity <= 1)
+  const problems = diagnostics.filter((diagnostic) => Number(diagnostic.severity) <= 1)
     .map((diagnostic) => `${SEVERITY[diagnostic.severity]} ${diagnostic.code} at ${diagnostic.path.join('/')}: ${diagnostic.message}`);
   t.deepEqual(problems, []);
   t.truthy(document, 'the parser builds a document from it');

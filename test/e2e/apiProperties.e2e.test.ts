@@ -373,7 +373,7 @@ const fail = (operation: Operation, wire: Wire, problems: string[]): never => {
 // ---------------------------------------------------------------------------------------------- the wire
 
 /** A generated value as text in a URL: strings as they are, other scalars printed, objects and arrays as JSON. */
-const asText = (value: unknown): string => (typeof value === 'string' ? value : value === null ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value));
+const asText = (value: unknown): string => (typeof value === 'string' ? value : value === null ? '' : typeof value === 'object' ? JSON.stringify(value) : (value as number | boolean | bigint).toString());
 
 /** A path segment. `toWellFormed`: a lone surrogate cannot be percent-encoded; U+FFFD keeps the value invalid. */
 const segment = (value: unknown) => encodeURIComponent(asText(value).toWellFormed());
@@ -902,7 +902,7 @@ const tally = (counts: Map<number, number>) => [...counts].sort(([a], [b]) => a 
 
 test.serial('the document is valid OpenAPI 3.1, its $refs resolve, and each operation documents a 2xx and its errors as Error', async (t) => {
   const validator = new Validator();
-  const result = await validator.validate(structuredClone(doc) as unknown as Json);
+  const result = await validator.validate(JSON.parse(JSON.stringify(doc)) as Json);
   t.true(result.valid, JSON.stringify(result.errors, null, 2)?.slice(0, 3000));
   t.is(validator.version, '3.1');
 
@@ -919,7 +919,7 @@ test.serial('the document is valid OpenAPI 3.1, its $refs resolve, and each oper
 
   t.true(operations.length > 0);
   t.is(new Set(operations.map((o) => o.op.operationId)).size, operations.length, 'operation ids are unique');
-  const schemes = Object.keys((doc.components.securitySchemes ?? {}) as Json);
+  const schemes = Object.keys((doc.components.securitySchemes ?? {}));
   for (const operation of operations) {
     const statuses = statusesOf(operation);
     t.true(statuses.some((s) => /^2/.test(s)), `${operation.label} documents a 2xx`);

@@ -195,14 +195,14 @@ test('credential endpoints are rate limited per client with a 429 and Retry-Afte
   const limited = await startTestApp({ env: { RATE_LIMITS: 'auth=5,6/m' } });
   try {
     const statuses: number[] = [];
-    let last;
+    let last: Awaited<ReturnType<typeof request<any>>> | undefined;
     for (let i = 0; i < 8; i++) {
       last = await request(limited.url, 'POST', '/auth/login', { body: { email: 'x@example.test', password: 'whatever' } });
       statuses.push(last.status);
     }
     t.true(statuses.includes(429));
-    t.is(last!.body.error.code, 'rate_limited');
-    t.regex(last!.headers.get('retry-after') ?? '', /^\d+$/);
+    t.is(last?.body.error.code, 'rate_limited');
+    t.regex(last?.headers.get('retry-after') ?? '', /^\d+$/);
   } finally {
     await limited.dispose();
   }

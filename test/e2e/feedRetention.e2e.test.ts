@@ -5,7 +5,7 @@ import { messageStream } from '../../commands/messages.ts';
 import { FEED } from '../../projections/feed.ts';
 import { pruneFeed } from '../../src/projection/feedRetention.ts';
 import { registerUser, request, startTestApp, type TestApp } from '../helpers/app.ts';
-import { connect } from '../helpers/socket.ts';
+import { connect, tcpOf } from '../helpers/socket.ts';
 
 test('after the feed is pruned, a sync from before the horizon gets sync.reset; one after it replays as usual', async (t) => {
   const app = await startTestApp();
@@ -121,7 +121,7 @@ test('a long backlog is replayed a page at a time as the client reads: a client 
   const [syncing, other] = [await connect(app.wsUrl, b.accessToken), await connect(app.wsUrl, c.accessToken)];
   await other.next((f) => f.type === 'welcome');
   // The client stops reading as its sync starts: the kernel buffers fill, then the server's own.
-  const tcp = (syncing.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+  const tcp = tcpOf(syncing.socket);
   tcp.pause();
   syncing.send({ type: 'sync', id: 'long', since: 0 });
   other.send({ type: 'ping', id: 'meanwhile' });

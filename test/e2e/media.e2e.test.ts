@@ -90,7 +90,7 @@ test.serial('one byte over the limit of the sniffed type is a 413 with no temp f
     method: 'POST', headers: { ...auth(owner), 'content-type': 'text/plain' },
     body: new ReadableStream({ start(controller) { controller.enqueue(new TextEncoder().encode('first bytes, then nothing')); } }),
     duplex: 'half',
-  } as RequestInit).then((r) => r.status, () => 'dropped');
+  }).then((r) => r.status, () => 'dropped');
   t.true(stalled === 400 || stalled === 'dropped', `stalled upload: ${stalled}`);
   // The connection may drop before the server has finished cleaning up: give it a moment.
   for (let i = 0; i < 40 && tempFiles().length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
@@ -152,7 +152,7 @@ test('the byte quota is reserved before the bytes stream: four parallel 900 KB u
   };
   const statuses = await Promise.all([1, 2, 3, 4].map((n) => fetch(`${limited.url}/api/media/upload?filename=${n}.txt`, {
     method: 'POST', headers: { ...auth(user), 'content-type': 'text/plain' }, body: slowBody(n), duplex: 'half',
-  } as RequestInit).then(async (response) => ({ status: response.status, body: await response.json() as any }), () => ({ status: 0, body: null }))));
+  }).then(async (response) => ({ status: response.status, body: await response.json() as any }), () => ({ status: 0, body: null }))));
   t.deepEqual(statuses.map((s) => s.status).sort(), [201, 403, 403, 403], JSON.stringify(statuses));
   for (const refused of statuses.filter((s) => s.status === 403)) t.is(refused.body.error.code, 'quota_exceeded');
   const uploaded = (await limited.eventStore.readAll()).filter((event) => event.type === 'MediaUploaded');
@@ -312,7 +312,7 @@ test('thumbnails come in a fixed set of sizes: forty different requests make at 
     const { width: w, height: h } = await sharp(Buffer.from(await response.arrayBuffer())).metadata();
     sizes.add(`${w}x${h}`);
     // A 1024 crop of a 1200 × 900 image is 900 × 900: never upscaled.
-    t.true([64, 128, 256, 512, 1024, 900].includes(Math.max(w!, h!)), `${w}x${h}: its longer side is one of the fixed sizes`);
+    t.true([64, 128, 256, 512, 1024, 900].includes(Math.max(w, h)), `${w}x${h}: its longer side is one of the fixed sizes`);
   }
   const blobDir = join(app.storageDir, 'media', 'blobs', media.sha256.slice(0, 2), media.sha256.slice(2, 4));
   const derived = readdirSync(blobDir).filter((name) => name.startsWith(`${media.sha256}.`));
@@ -356,7 +356,7 @@ test('kill -9 mid-upload: no event records it, and the half-written temp file is
   });
   const uploading = fetch(`${server.url}/api/media/upload?filename=big.txt`, {
     method: 'POST', headers: { authorization: `Bearer ${user.accessToken}`, 'content-type': 'text/plain' }, body, duplex: 'half',
-  } as RequestInit).catch(() => 'dropped');
+  }).catch(() => 'dropped');
   const temps = () => readdirSync(join(storageDir, 'media', 'tmp'));
   for (let i = 0; i < 100 && temps().length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
   t.is(temps().length, 1, 'the upload is being written');
@@ -412,7 +412,7 @@ test('a multipart body cut short is a 400; one that stalls before its file part 
     method: 'POST', headers: { ...auth(owner), 'content-type': 'multipart/form-data; boundary=XX' },
     body: new ReadableStream({ start(controller) { controller.enqueue(new TextEncoder().encode('--XX\r\nContent-Disposition: form-da')); } }),
     duplex: 'half',
-  } as RequestInit).then((r) => r.status, () => 'dropped');
+  }).then((r) => r.status, () => 'dropped');
   t.true(stalled === 400 || stalled === 'dropped', String(stalled));
   t.true(performance.now() - started < 5_000, 'cut after MEDIA_UPLOAD_TIMEOUT_MS, not Node\'s 300 s');
 });

@@ -64,7 +64,7 @@ postgresTest('a deployment on the embedded stores, migrated with npm run migrate
 
   let sentKey: string | undefined;
   nock(GEMINI).post(/streamGenerateContent/).query({ alt: 'sse' }).reply(function () {
-    sentKey = this.req.headers['x-goog-api-key'] as string;
+    sentKey = this.req.headers['x-goog-api-key'];
     return [200, `data: ${JSON.stringify({ candidates: [{ content: { role: 'model', parts: [{ text: 'Migrated.' }] }, index: 0, finishReason: 'STOP' }] })}\r\n\r\n`,
       { 'Content-Type': 'text/event-stream' }];
   });

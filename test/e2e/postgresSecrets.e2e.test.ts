@@ -58,7 +58,7 @@ postgresTest('with DATABASE_URL a user\'s Gemini key is sealed into PostgreSQL, 
   t.teardown(() => second.dispose());
   let sentKey: string | undefined;
   nock(GEMINI).post(/streamGenerateContent/).query({ alt: 'sse' }).reply(function () {
-    sentKey = this.req.headers['x-goog-api-key'] as string;
+    sentKey = this.req.headers['x-goog-api-key'];
     return [200, `data: ${JSON.stringify({ candidates: [{ content: { role: 'model', parts: [{ text: 'From PostgreSQL.' }] }, index: 0, finishReason: 'STOP' }] })}\r\n\r\n`,
       { 'Content-Type': 'text/event-stream' }];
   });

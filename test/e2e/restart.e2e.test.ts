@@ -97,8 +97,8 @@ test('a log restored from a backup behind the projections: the server refuses to
   copyFileSync(backup, join(storageDir, 'events.sqlite'));
 
   const refused = await t.throwsAsync(startTestApp({ storageDir }));
-  t.regex(refused!.message, new RegExp(`checkpoints? .*beyond the event log's head \\(position ${backupHead}\\)`));
-  t.regex(refused!.message, /--rebuild-projections/, 'the way out is named');
+  t.regex(refused.message, new RegExp(`checkpoints? .*beyond the event log's head \\(position ${backupHead}\\)`));
+  t.regex(refused.message, /--rebuild-projections/, 'the way out is named');
 
   const rebuilt = await startTestApp({ storageDir, rebuildProjectionsBeyondHead: true });
   t.teardown(() => rebuilt.stop());

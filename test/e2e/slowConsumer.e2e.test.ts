@@ -1,7 +1,7 @@
 import test from 'ava';
 import { CLOSE } from '../../src/contract/socketProtocol.ts';
 import { registerUser, request, startTestApp } from '../helpers/app.ts';
-import { connect } from '../helpers/socket.ts';
+import { connect, tcpOf } from '../helpers/socket.ts';
 
 test('a socket that stops reading is closed with 4408 slow_consumer once its send buffer is full; others carry on', async (t) => {
   const app = await startTestApp({ maxBufferedBytes: 64 * 1024 });
@@ -15,13 +15,13 @@ test('a socket that stops reading is closed with 4408 slow_consumer once its sen
     await healthy.next((f) => f.type === 'sync.snapshot');
 
     // Stop reading: the kernel buffers fill, then the server's own buffer for this socket.
-    (reader.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+    tcpOf(reader.socket).pause();
     const text = 'x'.repeat(3_900);
     for (let batch = 0; batch < 60; batch++) {
       await Promise.all(Array.from({ length: 25 }, () =>
         request(app.url, 'POST', '/api/messages', { token: sender.accessToken, body: { recipientId: slow.user.id, text } })));
     }
-    (reader.socket as unknown as { _socket: { resume(): void } })._socket.resume();
+    tcpOf(reader.socket).resume();
     t.deepEqual(await reader.closed, { code: CLOSE.SLOW_CONSUMER, reason: 'slow_consumer' });
 
     healthy.send({ type: 'ping', id: 'still' });

@@ -33,7 +33,8 @@ export async function fakeGemini(chunks: readonly string[], gapMs = 50, options:
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (part: string) => { body += part; });
-    req.on('end', async () => {
+    // A handler's failure fails the request (the socket resets), as a crashed server's would.
+    req.on('end', () => void (async () => {
       if (req.method === 'GET') {
         res.writeHead(200, { 'Content-Type': 'application/json' });
         return void res.end(JSON.stringify({ name: 'models/gemini-2.5-flash' }));
@@ -65,7 +66,7 @@ export async function fakeGemini(chunks: readonly string[], gapMs = 50, options:
         if (!last) await new Promise((resolve) => setTimeout(resolve, gapMs));
       }
       res.end();
-    });
+    })().catch(() => res.destroy()));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {

@@ -259,7 +259,7 @@ function mutate(schema: JsonSchema, ctx: Ctx, path: string, depth: number): fc.A
       generated.push(fc.tuple(validAs('string') as fc.Arbitrary<string>, fc.constantFrom(...HOSTILE), fc.nat()).map(([v, [name, ch], i]) => {
         const chars = [...v];
         chars.splice(i % (chars.length + 1), 0, ch);
-        return label('hostile-chars', `${name} inserted into ${s.format ?? 'pattern'} string`)(chars.join(''));
+        return label('hostile-chars', `${name} inserted into ${typeof s.format === 'string' ? s.format : 'pattern'} string`)(chars.join(''));
       }));
     }
   }

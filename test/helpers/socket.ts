@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { serverFrame } from '../../src/contract/socketProtocol.ts';
 
@@ -20,7 +21,7 @@ export function connect(url: string, token?: string, headers?: Record<string, st
   const frames: any[] = [];
   const waiters: Array<{ predicate: (frame: any) => boolean; resolve: (frame: any) => void }> = [];
   socket.on('message', (data) => {
-    const frame = JSON.parse(data.toString());
+    const frame = JSON.parse((data as Buffer).toString('utf8'));
     const checked = serverFrame.safeParse(frame);
     if (!checked.success) {
       throw new Error(`The server sent a frame outside the protocol: ${JSON.stringify(frame)}\n${JSON.stringify(checked.error.issues.slice(0, 5))}`);
@@ -60,3 +61,6 @@ export function connect(url: string, token?: string, headers?: Record<string, st
     socket.once('error', reject);
   });
 }
+
+/** The TCP socket under a client socket (`ws` keeps it in its private `_socket`): pausing it stops the client reading. */
+export const tcpOf = (socket: WebSocket): Socket => Reflect.get(socket, '_socket') as Socket;

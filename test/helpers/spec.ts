@@ -27,7 +27,7 @@ export function spec<C extends Command, E extends Event, S>(decider: Decider<C, 
             },
             thenThrows(t: ExecutionContext, type: new (...args: any[]) => Error, code?: string) {
               const error = t.throws(run, { instanceOf: type });
-              if (code !== undefined) t.is((error as unknown as { code: string }).code, code);
+              if (code !== undefined) t.is(Reflect.get(error ?? {}, 'code'), code);
             },
           };
         },

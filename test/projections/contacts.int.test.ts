@@ -13,7 +13,7 @@ const direct = (id: string, from: string, to: string): MessageEvent => ({ type: 
   content: { kind: 'text', text: { plain: id } }, replyTo: null, attachments: [], clientMessageId: id, sentAt: at,
 } });
 const contact = (type: ContactEvent['type'], ownerId: string, userId: string): ContactEvent =>
-  (type === 'ContactAdded' || type === 'ContactRenamed' ? { type, data: { ownerId, userId, nickname: null, at } } : { type, data: { ownerId, userId, at } }) as ContactEvent;
+  (type === 'ContactAdded' || type === 'ContactRenamed' ? { type, data: { ownerId, userId, nickname: null, at } } : { type, data: { ownerId, userId, at } });
 
 async function feedOf(store: SqliteReadStore, userId: string): Promise<any[]> {
   const frames: any[] = [];

@@ -31,7 +31,7 @@ export function bucketStoreContract(adapter: string, factory: BucketStoreFactory
     t.deepEqual(remaining, [2, 1, 0]);
     const refused = await t.throwsAsync(store.take(p, 'k'), { instanceOf: RateLimitExceeded });
     t.like(refused, { details: { policy: 'p', retryAfterMs: 500 } });
-    t.like(refused!.allowance, { remaining: 0, resetSeconds: 1 });
+    t.like(refused.allowance, { remaining: 0, resetSeconds: 1 });
     clock.now += 250;
     await t.throwsAsync(store.take(p, 'k'), { instanceOf: RateLimitExceeded }, 'half a token is not one');
     clock.now += 250;
@@ -52,7 +52,7 @@ export function bucketStoreContract(adapter: string, factory: BucketStoreFactory
     const p = policy(5, 0.001);
     const results = await Promise.allSettled(Array.from({ length: 20 }, () => store.take(p, 'k')));
     t.is(results.filter((r) => r.status === 'fulfilled').length, 5);
-    t.true(results.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason instanceof RateLimitExceeded));
+    t.true(results.filter((r) => r.status === 'rejected').every((r) => (r).reason instanceof RateLimitExceeded));
   });
 
   it('borrow takes past empty (down to one burst below) and says how many whole tokens it is short; giveBack returns one, up to the burst', async (t, store) => {

@@ -6,7 +6,7 @@ import { tempDir } from '../helpers/app.ts';
 
 test('in production the server refuses to start without JWT_SECRET_KEY and ENCRYPTION_KEY', (t) => {
   const error = t.throws(() => loadConfig({ NODE_ENV: 'production', STORAGE_DIR: tempDir() }, () => undefined), { instanceOf: ConfigError });
-  t.regex(error!.message, /JWT_SECRET_KEY and ENCRYPTION_KEY are required/);
+  t.regex(error.message, /JWT_SECRET_KEY and ENCRYPTION_KEY are required/);
 });
 
 test('the event log\'s anchor key: required in production, at least 32 characters, generated into secrets.json in development (added to an older one)', (t) => {

@@ -22,7 +22,7 @@ test('a bucket allows its burst at once, then refills continuously, fractions in
 test('a refusal names the policy and the milliseconds until one more request, rounded up; the header agrees', (t) => {
   const buckets = new TokenBuckets(policy(1, 0.3), () => 0);
   buckets.take('k');
-  const error = t.throws(() => buckets.take('k'), { instanceOf: RateLimitExceeded })!;
+  const error = t.throws(() => buckets.take('k'), { instanceOf: RateLimitExceeded });
   t.like(error, { code: 'rate_limited', status: 429, details: { policy: 'p', retryAfterMs: 3334 } });
   t.like(error.allowance, { remaining: 0, resetSeconds: 4 }, 'RateLimit t is never sooner than Retry-After');
 });

@@ -25,7 +25,7 @@ const box = (keys: Record<string, string> = { k1: K1 }, current = 'k1') => Secre
 const unreadable = (t: ExecutionContext, fn: () => unknown, reason: UnreadableReason) => {
   const error = t.throws(fn, { instanceOf: SecretUnreadableError });
   t.is(error?.reason, reason);
-  t.false(error!.message.includes(API_KEY));
+  t.false(error.message.includes(API_KEY));
 };
 
 /** The envelope with one byte of a base64 field flipped. */
@@ -218,7 +218,7 @@ test('parseKeyring refuses bad keyrings with a clear message that never quotes a
   ];
   for (const [env, message] of cases) {
     const error = t.throws(() => parseKeyring(env), { instanceOf: Error, message }, JSON.stringify(Object.keys(env)));
-    t.false(error!.message.includes(K1.slice(0, 20)) || error!.message.includes(K2.slice(0, 20)));
+    t.false(error.message.includes(K1.slice(0, 20)) || error.message.includes(K2.slice(0, 20)));
   }
 });
 
