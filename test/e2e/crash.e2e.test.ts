@@ -34,13 +34,14 @@ test('kill -9 while clients send: every acked message is stored, projected and s
   const [a, b] = [await register('crash_a'), await register('crash_b')];
 
   const acked: Acked[] = [];
+  // Wrapped: returning the promise from the async callback would make the first await wait for the sending to end.
   const senders = await Promise.all([0, 1, 2, 3].map(async (n) => {
     const socket = await connect(server.wsUrl, a.accessToken);
-    return sendUntilClosed(socket, b.user.id, `s${n}`, acked);
+    return { done: sendUntilClosed(socket, b.user.id, `s${n}`, acked) };
   }));
   await new Promise((resolve) => setTimeout(resolve, 300 + Math.random() * 700));
   await server.kill9();
-  await Promise.all(senders);
+  await Promise.all(senders.map((sender) => sender.done));
   t.true(acked.length > 0, 'some messages were acked before the crash');
 
   const restarted = await spawnServer(storageDir);
