@@ -336,7 +336,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         storage: { events: eventStore.checkpointStatus?.() ?? null, read: (await projections.readStoreStatus()) ?? null },
         eventLogChain: chainTail ? {
           checkedAtStart: chainTail.checked, breakAt: chainTail.breakAt, anchor: anchorAtStart,
-          anchorWriteError: eventStore instanceof SqliteEventStore && eventStore.anchorError ? String(eventStore.anchorError) : null,
+          anchorWriteError: eventStore instanceof SqliteEventStore && eventStore.anchorError ? errorText(eventStore.anchorError) : null,
         } : null,
         eventLoop: eventLoop.recent().slice(-10),
       }),
@@ -371,7 +371,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     instrumentation,
     metricsToken: config.metrics.token,
   });
-  const http: Server = createServer(koa.callback());
+  // Koa's handler answers its own failures (the error middleware, then its onerror): its promise is owned there.
+  const handleRequest = koa.callback();
+  const http: Server = createServer((req, res) => void handleRequest(req, res));
   // Requests Node refuses before Koa sees them (headers or URL over its limit, malformed HTTP) get the JSON shape too.
   http.on('clientError', (error: NodeJS.ErrnoException, socket) => answerClientError(error, socket));
   await new Promise<void>((resolve, reject) => {
@@ -385,7 +387,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   gatewayRef = gateway;
   // Ring timeouts, maximum durations and dropped parties: on a tick, and once now for what a restart left behind.
   await calls.tick(true);
-  const callTimer = setInterval(() => calls.tick().catch((error: unknown) => logger.error({ err: error }, 'call timers failed')), 1_000);
+  const callTimer = setInterval(() => void calls.tick().catch((error: unknown) => logger.error({ err: error }, 'call timers failed')), 1_000);
   callTimer.unref();
   // Nothing is being answered after a restart: prompts left pending end as `interrupted`.
   const interrupted = await ai.recoverInterrupted(clock());
@@ -440,4 +442,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       storageLock?.release();
     },
   };
+}
+
+/** A caught value as one line of text: an Error as `Name: message`, anything else as JSON. */
+function errorText(error: unknown): string {
+  return error instanceof Error ? String(error) : JSON.stringify(error);
 }

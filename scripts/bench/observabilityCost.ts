@@ -13,7 +13,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnServer, type ServerProcess } from '../lib/spawnServer.ts';
-import { Latencies, LoadSocket, runFor } from './load.ts';
+import { session } from '../../src/contract/models.ts';
+import { groupCreated, Latencies, LoadSocket, runFor, type Frame, type MessageCreated } from './load.ts';
 import { benchServerEnv } from './serverEnv.ts';
 
 export interface ObservabilityCostOptions {
@@ -124,25 +125,25 @@ async function load(setting: Setting, options: ObservabilityCostOptions, log: (m
     server = await spawnServer({ ...benchServerEnv(storageDir), ...envOf(setting, collector.url) });
     const { url, wsUrl } = server;
     const pid = server.child.pid!;
-    const json = async (method: string, path: string, body?: unknown, token?: string): Promise<Record<string, any>> => {
+    const json = async (method: string, path: string, body?: unknown, token?: string): Promise<unknown> => {
       const response = await fetch(`${url}${path}`, {
         method, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
-      return (await response.json()) as Record<string, any>;
+      return response.json();
     };
     const users: Array<{ id: string; token: string }> = [];
     for (let i = 0; i < options.users; i += 16) {
       await Promise.all(Array.from({ length: Math.min(16, options.users - i) }, async (_, j) => {
-        const body = await json('POST', '/auth/register', { email: `obs${i + j}@example.test`, username: `obs_${i + j}`, password: 'bench password' });
-        users[i + j] = { id: body.user.id, token: body.accessToken };
+        const { user, accessToken } = session.parse(await json('POST', '/auth/register', { email: `obs${i + j}@example.test`, username: `obs_${i + j}`, password: 'bench password' }));
+        users[i + j] = { id: user.id, token: accessToken };
       }));
     }
     const groupOf = new Map<string, string>();
     for (let i = 0; i + options.groupSize <= users.length; i += options.groupSize) {
       const members = users.slice(i, i + options.groupSize);
-      const body = await json('POST', '/api/groups', { name: `obs ${i}`, memberIds: members.slice(1).map((u) => u.id) }, members[0]!.token);
-      for (const member of members) groupOf.set(member.id, body.group.id);
+      const { group } = groupCreated.parse(await json('POST', '/api/groups', { name: `obs ${i}`, memberIds: members.slice(1).map((u) => u.id) }, members[0]!.token));
+      for (const member of members) groupOf.set(member.id, group.id);
     }
     for (let i = 0; i < options.sockets; i++) sockets.push(new LoadSocket(`${wsUrl}?token=${users[i % users.length]!.token}`, users[i % users.length]!.id));
     await Promise.all(sockets.map((socket) => socket.opened));
@@ -177,8 +178,7 @@ async function load(setting: Setting, options: ObservabilityCostOptions, log: (m
             sentAt.set(id, performance.now());
             socket.send({ type: 'message.send', id, text: String(performance.now()), ...target(socket.userId) });
           };
-          socket.on('message.send.ok', (frame) => {
-            const ack = frame as unknown as { id: string };
+          socket.on<Frame & { id: string }>('message.send.ok', (ack) => {
             const at = sentAt.get(ack.id);
             if (at === undefined) return;
             acks.add(performance.now() - at);
@@ -187,8 +187,7 @@ async function load(setting: Setting, options: ObservabilityCostOptions, log: (m
             next();
           });
           socket.on('error', () => next());
-          socket.on('message.created', (frame) => {
-            const { message } = frame as unknown as { message: { senderId: string; content?: { text?: string } | null } };
+          socket.on<MessageCreated>('message.created', ({ message }) => {
             const sent = Number(message.content?.text);
             if (message.senderId !== socket.userId && sent >= started) deliveries.add(performance.now() - sent);
           });
@@ -204,8 +203,8 @@ async function load(setting: Setting, options: ObservabilityCostOptions, log: (m
       },
       async drain() {
         for (let i = 0; i < 100; i++) {
-          const ping = await json('GET', '/ping');
-          if ((ping.projections as { lag: number }).lag === 0) break;
+          const ping = (await json('GET', '/ping')) as { projections: { lag: number } };
+          if (ping.projections.lag === 0) break;
           await new Promise((resolve) => setTimeout(resolve, 100));
         }
         await new Promise((resolve) => setTimeout(resolve, 300));

@@ -62,8 +62,8 @@ for (const secure of ['OFF', 'ON']) {
   const t3 = performance.now();
   db.transaction(() => { for (let j = 0; j < 50000; j++) ins.run(`m${j}`, JSON.stringify({ text: 'x'.repeat(200), j })); })();
   db.transaction(() => { for (let j = 0; j < 50000; j++) upd.run(JSON.stringify({ text: null, j }), `m${j}`); })();
-  const walBefore = (db.pragma('wal_checkpoint(PASSIVE)') as any)[0];
+  const [walBefore] = db.pragma('wal_checkpoint(PASSIVE)') as Array<{ busy: number; log: number; checkpointed: number }>;
   const t4 = performance.now();
   db.pragma('wal_checkpoint(TRUNCATE)');
-  console.log(`secure_delete ${secure}: 50k inserts + 50k shrinking updates ${(t4 - t3).toFixed(0)} ms; TRUNCATE checkpoint after (${walBefore.log} frames) ${(performance.now() - t4).toFixed(1)} ms`);
+  console.log(`secure_delete ${secure}: 50k inserts + 50k shrinking updates ${(t4 - t3).toFixed(0)} ms; TRUNCATE checkpoint after (${walBefore?.log ?? 0} frames) ${(performance.now() - t4).toFixed(1)} ms`);
 }

@@ -26,7 +26,10 @@ export function observeRequests(instrumentation: Instrumentation): Middleware {
 /** `GET /metrics` on the API's port, for a bearer of METRICS_TOKEN only (401 otherwise, nothing about the server). */
 export function serveMetrics(metrics: Metrics, token: string): Middleware {
   return async (ctx: Context, next: Next) => {
-    if (ctx.path !== '/metrics' || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return next();
+    if (ctx.path !== '/metrics' || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) {
+      await next();
+      return;
+    }
     (ctx as Context & { _matchedRoute?: string })._matchedRoute = '/metrics';
     if (!bearerMatches(ctx.get('authorization') || undefined, token)) {
       ctx.set('WWW-Authenticate', 'Bearer realm="metrics"');

@@ -346,7 +346,7 @@ export class PresenceService {
       }
       const frame: ServerFrame<'presence'> = { type: 'presence', ...view, at: this.deps.clock().toISOString() };
       let queue = this.pending.get(socket);
-      if (!queue) this.pending.set(socket, (queue = new Map()));
+      if (!queue) this.pending.set(socket, (queue = new Map<string, { view: string; bytes: string }>()));
       queue.set(userId, { view: json, bytes: JSON.stringify(frame) });
     }
     if (this.pending.size > 0) this.flushTimer ??= setTimeout(() => this.flush(), this.deps.settings.pushCoalesceMs);

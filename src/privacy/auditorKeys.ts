@@ -19,9 +19,9 @@ export async function openKeysForTools(config: Pick<Config, 'storageDir' | 'keyr
     store = SqliteSecretStore.open(config.storageDir);
   }
   const none: SecretStore = {
-    get: async () => null, put: async () => undefined, replace: async () => false, delete: async () => undefined,
-    insertIfAbsent: async (rows) => rows.map(() => false), eraseResidue: async () => true, count: async () => 0,
-    all: async function* () { /* no keys */ }, close: async () => undefined,
+    get: () => Promise.resolve(null), put: () => Promise.resolve(), replace: () => Promise.resolve(false), delete: () => Promise.resolve(),
+    insertIfAbsent: (rows) => Promise.resolve(rows.map(() => false)), eraseResidue: () => Promise.resolve(true), count: () => Promise.resolve(0),
+    all: async function* () { /* no keys */ }, close: () => Promise.resolve(),
   };
   const keys = new StoredShreddingKeys(store ?? none, await SecretBox.create(config.keyring), { writable: false });
   return {

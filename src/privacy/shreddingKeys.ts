@@ -154,7 +154,7 @@ export class StoredShreddingKeys implements ShreddingKeys {
   private async runEraseResidue(attempt: number): Promise<void> {
     const waiters = this.residueWaiters;
     this.residueWaiters = [];
-    let done = false;
+    let done: boolean;
     try {
       done = await this.store.eraseResidue();
     } catch {

@@ -35,7 +35,7 @@ export class WalEraser {
   private run(): void {
     this.timer = null;
     if (this.closed) return this.settle(false);
-    let done = false;
+    let done: boolean;
     try {
       const [result] = this.db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
       done = result?.busy === 0;

@@ -168,7 +168,7 @@ export class ProjectionRunner implements Projections {
     this.lease = options.exclusive ? new ProjectionLease(readStore, this.leaseTtlMs, Date.now, options.exclusive.owner) : null;
     this.leader = this.lease === null;
     // Followers learn of another instance's batches at once (read-your-writes, live pushes), not at the next lease check.
-    if (this.lease) this.stopNotices = readStore.onNotice?.(PROJECTED_NOTICE, () => this.follow()) ?? null;
+    if (this.lease) this.stopNotices = readStore.onNotice?.(PROJECTED_NOTICE, () => void this.follow()) ?? null;
     checkReadOrder(projectors);
   }
 
@@ -634,8 +634,8 @@ export class ProjectionRunner implements Projections {
     };
   }
 
-  async readStoreStatus() {
-    return this.readStore.checkpointStatus?.();
+  readStoreStatus() {
+    return Promise.resolve(this.readStore.checkpointStatus?.());
   }
 
   /** Where each projector is and which are held: what a worker thread reports to the serving thread. */

@@ -161,7 +161,7 @@ export function frameHandlers({ messaging, access, blocks, presence, ai, calls, 
   };
 
   return {
-    ping: async () => ({ time: clock().toISOString() }),
+    ping: () => Promise.resolve({ time: clock().toISOString() }),
     sync,
     'message.send': send,
     'message.read': mark('read'),
@@ -172,7 +172,7 @@ export function frameHandlers({ messaging, access, blocks, presence, ai, calls, 
       connection.send(JSON.stringify({ type: 'presence.snapshot', id: frameId, users } satisfies ServerFrame<'presence.snapshot'>));
     },
     'ai.send': aiSend,
-    'ai.cancel': async (connection, { promptId }) => ({ cancelled: ai.cancel(connection.principal.userId, promptId) }),
+    'ai.cancel': (connection, { promptId }) => Promise.resolve({ cancelled: ai.cancel(connection.principal.userId, promptId) }),
     'call.ack': async (connection, { callId }) => {
       await calls.ack(connection.principal.userId, callId);
       return {};
@@ -181,9 +181,9 @@ export function frameHandlers({ messaging, access, blocks, presence, ai, calls, 
       await calls.signal(connection.principal.userId, connection.id, frame);
       return {};
     },
-    'presence.set': async (connection, { state }) => {
+    'presence.set': (connection, { state }) => {
       presence.setIdle(connection, state === 'idle');
-      return {};
+      return Promise.resolve({});
     },
   };
 }

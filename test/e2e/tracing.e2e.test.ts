@@ -70,11 +70,10 @@ for (const projectionInWorker of [true, false]) {
     const app = await tracedApp(t, exporter, TRACED, { projectionInWorker });
     const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
     const socket = await syncedSocket(app, b.accessToken);
-    let correlationId: string | undefined;
     let traceId: string | undefined;
     const sent = await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'traced hello' } });
     t.is(sent.status, 201);
-    correlationId = sent.headers.get('x-correlation-id')!;
+    const correlationId = sent.headers.get('x-correlation-id')!;
     await socket.next((frame) => frame.type === 'message.created' && frame.message.id === sent.body.message.id);
     const spans = await traceOf(app, exporter, () => (traceId ??= exporter.getFinishedSpans()
       .find((span) => span.name === 'POST /api/messages' && span.attributes[CORRELATION_ID] === correlationId)?.spanContext().traceId));

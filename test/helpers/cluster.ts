@@ -49,7 +49,7 @@ async function launch(settings: PostgresSettings, count: number, env: Record<str
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
   const failed = started.find((outcome) => outcome.status === 'rejected');
-  if (failed) throw (failed as PromiseRejectedResult).reason;
+  if (failed) throw failed.reason;
   return instances;
 }
 
