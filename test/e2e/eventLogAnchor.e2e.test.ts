@@ -41,6 +41,9 @@ function tamper(dir: string, change: (db: Database.Database) => void): void {
   }
 }
 
+/** The event's data with another recipient: any change to what is stored must break the chain. */
+const forged = (data: string): string => JSON.stringify({ ...(JSON.parse(data) as object), recipientId: 'someone-else' });
+
 const messageSent = (db: Database.Database) => db.prepare<[], Row>(`SELECT * FROM events WHERE type = 'MessageSent' ORDER BY position LIMIT 1`).get()!;
 
 /** Recomputes every stored hash from the genesis: the algorithm is public, so this needs no key. */
@@ -79,7 +82,7 @@ test('opening the log never re-chains it: an edited event with the newest hash n
   tamper(dir, (db) => {
     const row = messageSent(db);
     edited = row.position;
-    db.prepare('UPDATE events SET data = ? WHERE position = ?').run(row.data.replace('"text":"one"', '"text":"forged"'), row.position);
+    db.prepare('UPDATE events SET data = ? WHERE position = ?').run(forged(row.data), row.position);
     newest = db.prepare<[], { position: number }>('SELECT max(position) AS position FROM events').get()!.position;
     db.prepare('UPDATE events SET chain_hash = NULL WHERE position = ?').run(newest);
   });
@@ -107,7 +110,7 @@ test('a chain recomputed after an edit is detected against the anchor, by verify
   t.true(existsSync(anchorFile), 'the server keeps an anchor outside the log');
   tamper(dir, (db) => {
     const row = messageSent(db);
-    db.prepare('UPDATE events SET data = ? WHERE position = ?').run(row.data.replace('"text":"one"', '"text":"forged"'), row.position);
+    db.prepare('UPDATE events SET data = ? WHERE position = ?').run(forged(row.data), row.position);
     rechainEverything(db);
   });
   const anchorBefore = readFileSync(anchorFile, 'utf8');
@@ -159,7 +162,7 @@ test('audit anchor prints a head to keep elsewhere; verify --anchor checks the l
   // The attacker rewrites the log and removes the anchor next to it: the head kept elsewhere still tells.
   tamper(dir, (db) => {
     const row = messageSent(db);
-    db.prepare('UPDATE events SET data = ? WHERE position = ?').run(row.data.replace('"text":"one"', '"text":"forged"'), row.position);
+    db.prepare('UPDATE events SET data = ? WHERE position = ?').run(forged(row.data), row.position);
     rechainEverything(db);
   });
   rmSync(join(dir, 'events.anchor.json'));
