@@ -52,7 +52,7 @@ test('a full flow at LOG_LEVEL=trace logs each request and refused frame, and no
   form.append('file', new Blob([await sharp({ create: { width: 4, height: 4, channels: 3, background: '#abcdef' } }).png().toBuffer()], { type: 'image/png' }), fileName);
   const uploaded = await fetch(`${server.url}/api/media/upload`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
   t.is(uploaded.status, 201);
-  const mediaId: string = (await uploaded.json()).media.id;
+  const mediaId = ((await uploaded.json()) as { media: { id: string } }).media.id;
   const mediaToken: string = (await api('POST', `/api/media/${mediaId}/token`)).body.token;
   t.is((await fetch(`${server.url}/api/media/${mediaId}?token=${encodeURIComponent(mediaToken)}`)).status, 200);
   t.is((await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } })).status, 200);
