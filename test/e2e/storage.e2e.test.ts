@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { connect } from '../helpers/socket.ts';
 import { holdWriteLock, registerUser, request, startTestApp, tempDir } from '../helpers/app.ts';
 
-test('the databases and their WAL files are readable by the server\'s user only', async (t) => {
+test("the databases and their WAL files are readable by the server's user only", async (t) => {
   const storageDir = join(tempDir(), 'storage');
   const app = await startTestApp({ storageDir });
   t.teardown(() => app.dispose());
@@ -15,30 +15,38 @@ test('the databases and their WAL files are readable by the server\'s user only'
   for (const name of files) t.is(statSync(join(storageDir, name)).mode & 0o777, 0o600, name);
 });
 
-test.serial('an operator script holding both write locks for 1 s does not freeze the server: pings stay fast, the send completes', async (t) => {
-  const app = await startTestApp();
-  t.teardown(() => app.dispose());
-  const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
-  // Another process would do this: hold each database's write lock, as a rebuild or prune-feed batch does.
-  const holders = (['events.sqlite', 'read.sqlite'] as const).map((name) => holdWriteLock(app.storageDir, name));
-  const heldUntil = performance.now() + 1_000;
-  const release = setTimeout(() => { for (const holder of holders) holder.release(); }, 1_000);
-  t.teardown(() => clearTimeout(release));
+test.serial(
+  'an operator script holding both write locks for 1 s does not freeze the server: pings stay fast, the send completes',
+  async (t) => {
+    const app = await startTestApp();
+    t.teardown(() => app.dispose());
+    const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
+    // Another process would do this: hold each database's write lock, as a rebuild or prune-feed batch does.
+    const holders = (['events.sqlite', 'read.sqlite'] as const).map((name) => holdWriteLock(app.storageDir, name));
+    const heldUntil = performance.now() + 1_000;
+    const release = setTimeout(() => {
+      for (const holder of holders) holder.release();
+    }, 1_000);
+    t.teardown(() => clearTimeout(release));
 
-  const send = request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'waits for the lock' } });
-  const pings: number[] = [];
-  while (performance.now() < heldUntil + 200) {
-    const started = performance.now();
-    t.is((await request(app.url, 'GET', '/ping')).status, 200);
-    pings.push(performance.now() - started);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  const sent = await send;
-  t.is(sent.status, 201, 'the write went through once the lock was released');
-  t.true(pings.length >= 10, `${pings.length} pings`);
-  t.log(`${pings.length} pings, slowest ${Math.max(...pings).toFixed(1)} ms`);
-  t.true(Math.max(...pings) < 100, `slowest ping ${Math.max(...pings).toFixed(1)} ms`);
-});
+    const send = request(app.url, 'POST', '/api/messages', {
+      token: a.accessToken,
+      body: { recipientId: b.user.id, text: 'waits for the lock' },
+    });
+    const pings: number[] = [];
+    while (performance.now() < heldUntil + 200) {
+      const started = performance.now();
+      t.is((await request(app.url, 'GET', '/ping')).status, 200);
+      pings.push(performance.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const sent = await send;
+    t.is(sent.status, 201, 'the write went through once the lock was released');
+    t.true(pings.length >= 10, `${pings.length} pings`);
+    t.log(`${pings.length} pings, slowest ${Math.max(...pings).toFixed(1)} ms`);
+    t.true(Math.max(...pings) < 100, `slowest ping ${Math.max(...pings).toFixed(1)} ms`);
+  },
+);
 
 test.serial('under sustained writes and reads both WAL files stay under a bound (reset between writes past the limit)', async (t) => {
   const walLimitBytes = 4 * 1024 * 1024;
@@ -56,7 +64,10 @@ test.serial('under sustained writes and reads both WAL files stay under a bound 
     const me = users[index]!;
     const peer = users[(index + 1) % users.length]!;
     while (performance.now() < until) {
-      await request(app.url, 'POST', '/api/messages', { token: me.accessToken, body: { recipientId: peer.user.id, text: 'x'.repeat(2_000) } });
+      await request(app.url, 'POST', '/api/messages', {
+        token: me.accessToken,
+        body: { recipientId: peer.user.id, text: 'x'.repeat(2_000) },
+      });
       await request(app.url, 'GET', `/api/messages?with=${peer.user.id}&limit=20`, { token: me.accessToken });
       sample();
     }
@@ -81,7 +92,8 @@ test.serial('under sustained writes and reads both WAL files stay under a bound 
 });
 
 test('a send is answered once durable while the projection lags; reads wait for it (503 past the wait); the retry returns it once', async (t) => {
-  const app = await startTestApp({ projection: { waitTimeoutMs: 300 } });
+  // Long enough for the registrations to be projected on a busy machine; the locked read below waits it out.
+  const app = await startTestApp({ projection: { waitTimeoutMs: 1_500 } });
   t.teardown(() => app.dispose());
   const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
   // The read store is locked (a long operator transaction): the event log still takes the write.
@@ -98,15 +110,22 @@ test('a send is answered once durable while the projection lags; reads wait for 
   t.is(retried.status, 200, 'the retry finds the stored message');
   t.is(retried.body.message.id, lagging.body.message.id);
   const page = await request(app.url, 'GET', `/api/messages?with=${a.user.id}`, { token: b.accessToken });
-  t.deepEqual(page.body.messages.map((m: any) => m.content.text), ['stored while lagging'], 'stored exactly once');
+  t.deepEqual(
+    page.body.messages.map((m: any) => m.content.text),
+    ['stored while lagging'],
+    'stored exactly once',
+  );
 });
 
-test('a read after a send waits for the projection: the recipient\'s GET during a lagging projection returns the message once it is projected', async (t) => {
+test("a read after a send waits for the projection: the recipient's GET during a lagging projection returns the message once it is projected", async (t) => {
   const app = await startTestApp({ projection: { waitTimeoutMs: 5_000 } });
   t.teardown(() => app.dispose());
   const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
   const holder = holdWriteLock(app.storageDir);
-  const sent = await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'wait for me' } });
+  const sent = await request(app.url, 'POST', '/api/messages', {
+    token: a.accessToken,
+    body: { recipientId: b.user.id, text: 'wait for me' },
+  });
   t.is(sent.status, 201, 'answered while the projection cannot write');
   // Without the wait this read would come from the committed read model, which does not have the message yet.
   const reading = request(app.url, 'GET', `/api/messages?with=${a.user.id}`, { token: b.accessToken });
@@ -114,7 +133,10 @@ test('a read after a send waits for the projection: the recipient\'s GET during 
   holder.release();
   const page = await reading;
   t.is(page.status, 200);
-  t.deepEqual(page.body.messages.map((m: any) => m.id), [sent.body.message.id]);
+  t.deepEqual(
+    page.body.messages.map((m: any) => m.id),
+    [sent.body.message.id],
+  );
 });
 
 test('typing and a read mark over the socket right after a REST send that is not projected yet wait for it instead of answering not_found', async (t) => {
@@ -124,7 +146,10 @@ test('typing and a read mark over the socket right after a REST send that is not
   const socket = await connect(app.wsUrl, a.accessToken);
   t.teardown(() => socket.close());
   const holder = holdWriteLock(app.storageDir);
-  const sent = await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'first words' } });
+  const sent = await request(app.url, 'POST', '/api/messages', {
+    token: a.accessToken,
+    body: { recipientId: b.user.id, text: 'first words' },
+  });
   t.is(sent.status, 201);
   socket.send({ type: 'typing', id: 't1', with: b.user.id });
   socket.send({ type: 'message.read', id: 'r1', with: b.user.id, messageId: sent.body.message.id });
@@ -142,7 +167,10 @@ test('a sync right after a send that is not projected yet waits for it: the repl
   const socket = await connect(app.wsUrl, b.accessToken);
   t.teardown(() => socket.close());
   const holder = holdWriteLock(app.storageDir);
-  const sent = await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'acknowledged, not projected' } });
+  const sent = await request(app.url, 'POST', '/api/messages', {
+    token: a.accessToken,
+    body: { recipientId: b.user.id, text: 'acknowledged, not projected' },
+  });
   t.is(sent.status, 201);
   socket.send({ type: 'sync', id: 'resume', since });
   await new Promise((resolve) => setTimeout(resolve, 300));
