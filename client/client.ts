@@ -76,7 +76,7 @@ export class LetsAppClient extends Emitter<OwnEvents> {
       onUnauthorized: (error) => this.live.refused(error.code),
     });
     const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketFactory }).WebSocket;
-    if (!WebSocketImpl) throw new TypeError('No WebSocket here: pass one (in Node 20, the `ws` package\'s)');
+    if (!WebSocketImpl) throw new TypeError("No WebSocket here: pass one (in Node 20, the `ws` package's)");
     this.live = new LiveSocket({
       url: options.wsUrl,
       token: () => this.current?.accessToken ?? null,
@@ -85,7 +85,9 @@ export class LetsAppClient extends Emitter<OwnEvents> {
         const saved = this.current ? await this.store.get(this.key('position')) : null;
         return saved === null ? null : Number(saved);
       },
-      savePosition: async (position) => { if (this.current) await this.store.set(this.key('position'), String(position)); },
+      savePosition: async (position) => {
+        if (this.current) await this.store.set(this.key('position'), String(position));
+      },
       ...(options.backoff ? { backoff: options.backoff } : {}),
       ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
     });
@@ -154,7 +156,7 @@ export class LetsAppClient extends Emitter<OwnEvents> {
     const clientMessageId = input.clientMessageId ?? newClientId();
     const entry: PendingSend = { clientMessageId, payload: { ...input, clientMessageId }, queuedAt: new Date().toISOString() };
     const sent = new Promise<Message>((resolve, reject) => {
-      this.waiters.set(clientMessageId, [...this.waiters.get(clientMessageId) ?? [], { resolve, reject }]);
+      this.waiters.set(clientMessageId, [...(this.waiters.get(clientMessageId) ?? []), { resolve, reject }]);
     });
     await outbox.add(entry);
     this.emit('outbox', outbox.pending);
@@ -187,8 +189,14 @@ export class LetsAppClient extends Emitter<OwnEvents> {
   async askLeta(input: ClientPayload<'ai.send'>, onDelta?: (text: string) => void): Promise<NonNullable<ServerFrame<'ai.reply'>['reply']>> {
     // Frames of a prompt can arrive right behind its ack: listen first, sort them out once the id is known.
     const seen: Array<ServerFrame<'ai.delta'> | ServerFrame<'ai.reply'> | ServerFrame<'ai.error'>> = [];
-    let handle: ((frame: (typeof seen)[number]) => void) = (frame) => { seen.push(frame); };
-    const offs = [this.live.on('ai.delta', (f) => handle(f)), this.live.on('ai.reply', (f) => handle(f)), this.live.on('ai.error', (f) => handle(f))];
+    let handle: (frame: (typeof seen)[number]) => void = (frame) => {
+      seen.push(frame);
+    };
+    const offs = [
+      this.live.on('ai.delta', (f) => handle(f)),
+      this.live.on('ai.reply', (f) => handle(f)),
+      this.live.on('ai.error', (f) => handle(f)),
+    ];
     try {
       const { promptId } = await this.live.request('ai.send', input);
       return await new Promise((resolve, reject) => {
@@ -220,7 +228,9 @@ export class LetsAppClient extends Emitter<OwnEvents> {
     this.presenceFollowed = [];
     this.inFlight.clear();
     for (const clientMessageId of [...this.waiters.keys()]) {
-      this.settle(clientMessageId, (waiter) => waiter.reject(new LetsAppError('disconnected', 'The session ended; the message stays queued for its next login')));
+      this.settle(clientMessageId, (waiter) =>
+        waiter.reject(new LetsAppError('disconnected', 'The session ended; the message stays queued for its next login')),
+      );
     }
     this.current = null;
     this.outbox = null;

@@ -34,21 +34,28 @@ export class EncryptionError extends Error {
 export class EndToEnd {
   private readonly publicKeys = new Map<string, Promise<Uint8Array>>();
 
-  private constructor(private readonly sodium: Sodium, private readonly client: LetsAppClient, private readonly store: ClientStore,
-    private readonly userId: string, private keys: KeyPair[]) {}
+  private constructor(
+    private readonly sodium: Sodium,
+    private readonly client: LetsAppClient,
+    private readonly store: ClientStore,
+    private readonly userId: string,
+    private keys: KeyPair[],
+  ) {}
 
   /** For the logged-in user: loads their key pairs, making and publishing the first one if there is none. */
   static async open(sodium: Sodium, client: LetsAppClient, store: ClientStore): Promise<EndToEnd> {
     const userId = client.session?.user.id;
     if (!userId) throw new EncryptionError('Log in first');
     const saved = await store.get(`${userId}:e2e-keys`);
-    const e2e = new EndToEnd(sodium, client, store, userId, saved ? JSON.parse(saved) as KeyPair[] : []);
+    const e2e = new EndToEnd(sodium, client, store, userId, saved ? (JSON.parse(saved) as KeyPair[]) : []);
     if (e2e.keys.length === 0) {
       await e2e.rotate();
     } else {
       // A key made but not published (the network failed, or the server's limit was reached): try again now.
       for (const key of e2e.keys.filter((entry) => !entry.published)) {
-        await e2e.publishAndMark(key).catch((error: unknown) => { if (!e2e.keys.some((entry) => entry.published)) throw error; });
+        await e2e.publishAndMark(key).catch((error: unknown) => {
+          if (!e2e.keys.some((entry) => entry.published)) throw error;
+        });
       }
     }
     return e2e;
@@ -103,9 +110,18 @@ export class EndToEnd {
     if (!theirs) throw new EncryptionError(`${user.username} has published no encryption key`);
     const mine = this.current;
     const nonce = this.sodium.randombytes_buf(this.sodium.crypto_box_NONCEBYTES);
-    const ciphertext = this.sodium.crypto_box_easy(this.sodium.from_string(text), nonce, this.decode(theirs.publicKey), this.decode(mine.secretKey));
+    const ciphertext = this.sodium.crypto_box_easy(
+      this.sodium.from_string(text),
+      nonce,
+      this.decode(theirs.publicKey),
+      this.decode(mine.secretKey),
+    );
     return {
-      ciphertext: this.encode(ciphertext), nonce: this.encode(nonce), algorithm: E2E_ALGORITHM, recipientKeyId: theirs.keyId, senderKeyId: mine.keyId,
+      ciphertext: this.encode(ciphertext),
+      nonce: this.encode(nonce),
+      algorithm: E2E_ALGORITHM,
+      recipientKeyId: theirs.keyId,
+      senderKeyId: mine.keyId,
     };
   }
 
@@ -127,8 +143,12 @@ export class EndToEnd {
     const mine = this.keys.find((key) => key.keyId === myKeyId);
     if (!mine) throw new EncryptionError(`No secret key ${myKeyId} on this device`);
     try {
-      const opened = this.sodium.crypto_box_open_easy(this.decode(content.ciphertext), this.decode(content.nonce),
-        await this.publicKeyOf(otherUser, otherKeyId), this.decode(mine.secretKey));
+      const opened = this.sodium.crypto_box_open_easy(
+        this.decode(content.ciphertext),
+        this.decode(content.nonce),
+        await this.publicKeyOf(otherUser, otherKeyId),
+        this.decode(mine.secretKey),
+      );
       return this.sodium.to_string(opened);
     } catch (error) {
       if (error instanceof EncryptionError) throw error;

@@ -6,23 +6,30 @@ export class Emitter<Events extends object> {
 
   on<K extends keyof Events>(type: K, handler: Handler<Events[K]>): () => void {
     let set = this.handlers.get(type);
-    if (!set) this.handlers.set(type, set = new Set());
+    if (!set) this.handlers.set(type, (set = new Set()));
     set.add(handler);
-    return () => { set.delete(handler); };
+    return () => {
+      set.delete(handler);
+    };
   }
 
   once<K extends keyof Events>(type: K, handler: Handler<Events[K]>): () => void {
-    const off = this.on(type, (payload) => { off(); handler(payload); });
+    const off = this.on(type, (payload) => {
+      off();
+      handler(payload);
+    });
     return off;
   }
 
   protected emit<K extends keyof Events>(type: K, payload: Events[K]): void {
-    for (const handler of [...this.handlers.get(type) ?? []]) {
+    for (const handler of [...(this.handlers.get(type) ?? [])]) {
       try {
         (handler as Handler<Events[K]>)(payload);
       } catch (error) {
         // Reported like an uncaught error, without breaking the caller's loop over frames.
-        queueMicrotask(() => { throw error; });
+        queueMicrotask(() => {
+          throw error;
+        });
       }
     }
   }

@@ -4,7 +4,16 @@ import type { ErrorCode } from '../src/contract/errorCodes.ts';
 export type TransportErrorCode = 'disconnected' | 'timeout' | 'network_error';
 
 /** Worth sending again unchanged: the server did not decide, or asked to come back later. */
-const RETRYABLE = new Set<string>(['disconnected', 'timeout', 'network_error', 'rate_limited', 'concurrency_conflict', 'busy', 'internal_error', 'unavailable']);
+const RETRYABLE = new Set<string>([
+  'disconnected',
+  'timeout',
+  'network_error',
+  'rate_limited',
+  'concurrency_conflict',
+  'busy',
+  'internal_error',
+  'unavailable',
+]);
 
 /**
  * A refusal, as the server words it (`{"error": {"code", "message", "details"}}` over REST and in socket `error`
@@ -13,8 +22,13 @@ const RETRYABLE = new Set<string>(['disconnected', 'timeout', 'network_error', '
 export class LetsAppError extends Error {
   override readonly name = 'LetsAppError';
 
-  constructor(readonly code: ErrorCode | TransportErrorCode, message: string, readonly status: number | null = null,
-    readonly details: unknown = null, readonly retryAfterMs: number | null = null) {
+  constructor(
+    readonly code: ErrorCode | TransportErrorCode,
+    message: string,
+    readonly status: number | null = null,
+    readonly details: unknown = null,
+    readonly retryAfterMs: number | null = null,
+  ) {
     super(message);
   }
 
@@ -33,7 +47,13 @@ export class LetsAppError extends Error {
       // Socket error frames have no Retry-After header; a 429's details carry the wait.
       const hinted = (error.details as { retryAfterMs?: unknown } | null | undefined)?.retryAfterMs;
       const wait = retryAfterMs ?? (typeof hinted === 'number' ? hinted : null);
-      return new LetsAppError(error.code as ErrorCode, typeof error.message === 'string' ? error.message : error.code, status, error.details ?? null, wait);
+      return new LetsAppError(
+        error.code as ErrorCode,
+        typeof error.message === 'string' ? error.message : error.code,
+        status,
+        error.details ?? null,
+        wait,
+      );
     }
     return new LetsAppError('internal_error', `Unexpected answer${status === null ? '' : ` (HTTP ${status})`}`, status, body, retryAfterMs);
   }

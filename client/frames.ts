@@ -14,14 +14,17 @@ export type LiveFrameType = keyof typeof LIVE_FRAMES;
 export type LiveFrame = ServerFrame<LiveFrameType>;
 
 type OkFrame<T extends ClientFrameType> = (typeof CLIENT_FRAMES)[T]['reply'] extends infer R extends z.ZodType
-  ? z.output<R> & { type: `${T}.ok`; id?: string } : never;
+  ? z.output<R> & { type: `${T}.ok`; id?: string }
+  : never;
 
 /** What answers a request frame. */
-export type ReplyOf<T extends ClientFrameType> =
-  T extends 'presence.subscribe' ? ServerFrame<'presence.snapshot'>
-    : T extends 'ai.send' ? ServerFrame<'ai.send.ok'>
-      : T extends 'sync' ? ServerFrame<'sync.ok' | 'sync.snapshot' | 'sync.reset'>
-        : OkFrame<T>;
+export type ReplyOf<T extends ClientFrameType> = T extends 'presence.subscribe'
+  ? ServerFrame<'presence.snapshot'>
+  : T extends 'ai.send'
+    ? ServerFrame<'ai.send.ok'>
+    : T extends 'sync'
+      ? ServerFrame<'sync.ok' | 'sync.snapshot' | 'sync.reset'>
+      : OkFrame<T>;
 
 /** The types are checked against the server's: if it changes a value, this stops compiling. */
 export const CLOSE_CODES: { readonly [K in keyof typeof CLOSE]: (typeof CLOSE)[K] } = {
@@ -37,8 +40,18 @@ export const SOCKET_PATH: typeof WS_PATH = '/ws';
 
 /** Exactly the live frame types (a missing or extra one does not compile). */
 const LIVE: Record<LiveFrameType, true> = {
-  'message.created': true, 'message.edited': true, 'message.deleted': true, receipt: true, 'group.updated': true, 'user.updated': true,
-  'call.incoming': true, 'call.answered': true, 'call.rejected': true, 'call.participant': true, 'call.ended': true, 'ai.reply': true,
+  'message.created': true,
+  'message.edited': true,
+  'message.deleted': true,
+  receipt: true,
+  'group.updated': true,
+  'user.updated': true,
+  'call.incoming': true,
+  'call.answered': true,
+  'call.rejected': true,
+  'call.participant': true,
+  'call.ended': true,
+  'ai.reply': true,
   'contacts.updated': true,
 };
 

@@ -9,6 +9,17 @@ export { RestClient, fillPath, type Contract, type Method, type PathOf, type Req
 export { LetsAppError } from './errors.ts';
 export { memoryStore, webStorageStore, type ClientStore } from './stores.ts';
 export { reconnectDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
-export { CLOSE_CODES, SOCKET_PATH, isLiveFrame, type AnyServerFrame, type ClientFrameType, type ClientPayload, type LiveFrame, type ReplyOf, type ServerFrame, type ServerFrameType } from './frames.ts';
+export {
+  CLOSE_CODES,
+  SOCKET_PATH,
+  isLiveFrame,
+  type AnyServerFrame,
+  type ClientFrameType,
+  type ClientPayload,
+  type LiveFrame,
+  type ReplyOf,
+  type ServerFrame,
+  type ServerFrameType,
+} from './frames.ts';
 export type { PendingSend, SendInput } from './outbox.ts';
 export { EndToEnd, EncryptionError, E2E_ALGORITHM, type EncryptedPayload, type KeyPair, type Sodium } from './e2e.ts';

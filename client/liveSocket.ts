@@ -2,7 +2,14 @@ import { DEFAULT_BACKOFF, reconnectDelay, type BackoffOptions } from './backoff.
 import { Emitter } from './emitter.ts';
 import { LetsAppError } from './errors.ts';
 import {
-  CLOSE_CODES, isLiveFrame, type AnyServerFrame, type ClientFrameType, type ClientPayload, type ReplyOf, type ServerFrame, type ServerFrameType,
+  CLOSE_CODES,
+  isLiveFrame,
+  type AnyServerFrame,
+  type ClientFrameType,
+  type ClientPayload,
+  type ReplyOf,
+  type ServerFrame,
+  type ServerFrameType,
 } from './frames.ts';
 
 /** What a WebSocket needs to offer: the browser's, or `ws` in Node 20 (which has no global WebSocket). */
@@ -176,7 +183,9 @@ export class LiveSocket extends Emitter<LiveSocketEvents> {
     socket.onclose = (event) => {
       if (this.socket === socket) this.lost(event.code, event.reason);
     };
-    socket.onerror = () => { /* a close event follows */ };
+    socket.onerror = () => {
+      /* a close event follows */
+    };
   }
 
   private receive(socket: WebSocketLike, frame: AnyServerFrame): void {
@@ -184,7 +193,9 @@ export class LiveSocket extends Emitter<LiveSocketEvents> {
       case 'welcome':
         this.connectionId = frame.connectionId;
         this.setState('syncing');
-        socket.send(JSON.stringify(this.position === null ? { type: 'sync', id: 'sync' } : { type: 'sync', id: 'sync', since: this.position }));
+        socket.send(
+          JSON.stringify(this.position === null ? { type: 'sync', id: 'sync' } : { type: 'sync', id: 'sync', since: this.position }),
+        );
         break;
       case 'sync.snapshot':
       case 'sync.reset':

@@ -18,7 +18,10 @@ export interface PendingSend {
 export class Outbox {
   private entries: PendingSend[] = [];
 
-  constructor(private readonly store: ClientStore, private readonly key: string) {}
+  constructor(
+    private readonly store: ClientStore,
+    private readonly key: string,
+  ) {}
 
   async load(): Promise<void> {
     this.entries = await this.read();
@@ -29,7 +32,9 @@ export class Outbox {
   }
 
   async add(entry: PendingSend): Promise<void> {
-    await this.update((entries) => (entries.some((existing) => existing.clientMessageId === entry.clientMessageId) ? entries : [...entries, entry]));
+    await this.update((entries) =>
+      entries.some((existing) => existing.clientMessageId === entry.clientMessageId) ? entries : [...entries, entry],
+    );
   }
 
   async remove(clientMessageId: string): Promise<void> {
@@ -43,14 +48,14 @@ export class Outbox {
    */
   private async update(change: (entries: PendingSend[]) => PendingSend[]): Promise<void> {
     this.entries = change(this.entries);
-    const merged = new Map([...await this.read(), ...this.entries].map((entry) => [entry.clientMessageId, entry]));
+    const merged = new Map([...(await this.read()), ...this.entries].map((entry) => [entry.clientMessageId, entry]));
     this.entries = change([...merged.values()]);
     await this.save();
   }
 
   private async read(): Promise<PendingSend[]> {
     const saved = await this.store.get(this.key);
-    return saved ? JSON.parse(saved) as PendingSend[] : [];
+    return saved ? (JSON.parse(saved) as PendingSend[]) : [];
   }
 
   private save(): Promise<void> {

@@ -8,14 +8,20 @@ export type PathOf<M extends Method> = Extract<ApiRoute, { method: M }>['path'];
 export type Contract<M extends Method, P extends string> = NonNullable<Extract<ApiRoute, { method: M; path: P }>['contract']>;
 
 // Record<never, never> is `{}`: no field, and (`… extends T`) "every field of T is optional".
-type Field<K extends string, T> = [T] extends [undefined] ? Record<never, never> : Record<never, never> extends T ? { [F in K]?: T } : { [F in K]: T };
+type Field<K extends string, T> = [T] extends [undefined]
+  ? Record<never, never>
+  : Record<never, never> extends T
+    ? { [F in K]?: T }
+    : { [F in K]: T };
 /** `params`, `query` and `body`, each present when the operation has one and optional when all its fields are. */
-export type RequestInput<C extends { params: unknown; query: unknown; body: unknown }> =
-  Field<'params', C['params']> & Field<'query', C['query']> & Field<'body', C['body']>;
+export type RequestInput<C extends { params: unknown; query: unknown; body: unknown }> = Field<'params', C['params']> &
+  Field<'query', C['query']> &
+  Field<'body', C['body']>;
 /** The body of any of the operation's success answers: parsed JSON, a Blob for files, undefined for 204/304. */
 export type ResponseOf<C extends { responses: object }> = C['responses'][keyof C['responses']];
 
-type InputArgs<C extends { params: unknown; query: unknown; body: unknown }> = Record<never, never> extends RequestInput<C> ? [input?: RequestInput<C>] : [input: RequestInput<C>];
+type InputArgs<C extends { params: unknown; query: unknown; body: unknown }> =
+  Record<never, never> extends RequestInput<C> ? [input?: RequestInput<C>] : [input: RequestInput<C>];
 
 export interface RestOptions {
   /** Where the API is: '' for the page's own origin in a browser, `http://host:port` elsewhere. */
@@ -60,27 +66,38 @@ export class RestClient {
     this.fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   }
 
-  async request<M extends Method, P extends PathOf<M>>(method: M, path: P, ...[input]: InputArgs<Contract<M, P>>): Promise<ResponseOf<Contract<M, P>>> {
+  async request<M extends Method, P extends PathOf<M>>(
+    method: M,
+    path: P,
+    ...[input]: InputArgs<Contract<M, P>>
+  ): Promise<ResponseOf<Contract<M, P>>> {
     const { params, query, body } = (input ?? {}) as { params?: Record<string, unknown>; query?: Record<string, unknown>; body?: unknown };
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
     const response = await this.send(`${fillPath(path, params)}${queryString(query)}`, {
-      method: method.toUpperCase(), headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      method: method.toUpperCase(),
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
-    return await this.read(response) as ResponseOf<Contract<M, P>>;
+    return (await this.read(response)) as ResponseOf<Contract<M, P>>;
   }
 
   /**
    * A file as the raw request body, for the two upload operations (their body is bytes, not JSON). The server sniffs
    * the type from the bytes; `filename` only names the download.
    */
-  async upload<P extends '/api/media/upload' | '/api/users/profile-picture'>(path: P, file: Blob,
-    query?: Contract<'post', P>['query']): Promise<ResponseOf<Contract<'post', P>>> {
+  async upload<P extends '/api/media/upload' | '/api/users/profile-picture'>(
+    path: P,
+    file: Blob,
+    query?: Contract<'post', P>['query'],
+  ): Promise<ResponseOf<Contract<'post', P>>> {
     const response = await this.send(`${path}${queryString(query)}`, {
       // The server goes by the bytes, not the declared type; a raw body is declared as octet-stream.
-      method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: file,
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: file,
     });
-    return await this.read(response) as ResponseOf<Contract<'post', P>>;
+    return (await this.read(response)) as ResponseOf<Contract<'post', P>>;
   }
 
   private async send(pathAndQuery: string, init: RequestInit & { headers: Record<string, string> }): Promise<Response> {

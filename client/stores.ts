@@ -13,8 +13,12 @@ export function memoryStore(): ClientStore {
   const values = new Map<string, string>();
   return {
     get: async (key) => values.get(key) ?? null,
-    set: async (key, value) => { values.set(key, value); },
-    delete: async (key) => { values.delete(key); },
+    set: async (key, value) => {
+      values.set(key, value);
+    },
+    delete: async (key) => {
+      values.delete(key);
+    },
   };
 }
 

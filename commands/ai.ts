@@ -23,44 +23,109 @@ export interface PersonalityFields {
   temperature: number | null;
 }
 
-export type AiPromptSubmitted = Event<'AiPromptSubmitted', {
-  userId: string; promptId: string; text: string; personalityId: string; model: string; clientMessageId: string; at: string;
-}>;
-export type AiReplyCompleted = Event<'AiReplyCompleted', {
-  userId: string; promptId: string; replyId: string; text: string; finishReason: string; usage: Usage | null; model: string; at: string;
-}>;
+export type AiPromptSubmitted = Event<
+  'AiPromptSubmitted',
+  {
+    userId: string;
+    promptId: string;
+    text: string;
+    personalityId: string;
+    model: string;
+    clientMessageId: string;
+    at: string;
+  }
+>;
+export type AiReplyCompleted = Event<
+  'AiReplyCompleted',
+  {
+    userId: string;
+    promptId: string;
+    replyId: string;
+    text: string;
+    finishReason: string;
+    usage: Usage | null;
+    model: string;
+    at: string;
+  }
+>;
 /** `code`: the error the user was given (ai_rate_limited, ai_upstream_error, ...), `interrupted` after a crash, `cancelled`. */
 export type AiReplyFailed = Event<'AiReplyFailed', { userId: string; promptId: string; code: string; at: string }>;
 export type AiHistoryCleared = Event<'AiHistoryCleared', { userId: string; at: string }>;
 export type AiPersonalityCreated = Event<'AiPersonalityCreated', { userId: string; personalityId: string; at: string } & PersonalityFields>;
-export type AiPersonalityUpdated = Event<'AiPersonalityUpdated', { userId: string; personalityId: string; changes: Partial<PersonalityFields>; at: string }>;
+export type AiPersonalityUpdated = Event<
+  'AiPersonalityUpdated',
+  { userId: string; personalityId: string; changes: Partial<PersonalityFields>; at: string }
+>;
 export type AiPersonalityDeleted = Event<'AiPersonalityDeleted', { userId: string; personalityId: string; at: string }>;
-export type AiApiKeySet = Event<'AiApiKeySet', {
-  userId: string; provider: 'gemini'; fingerprint: string; last4: string; status: 'valid' | 'unverified'; at: string;
-}>;
+export type AiApiKeySet = Event<
+  'AiApiKeySet',
+  {
+    userId: string;
+    provider: 'gemini';
+    fingerprint: string;
+    last4: string;
+    status: 'valid' | 'unverified';
+    at: string;
+  }
+>;
 export type AiApiKeyRemoved = Event<'AiApiKeyRemoved', { userId: string; at: string }>;
 /** The provider said the key is invalid: kept, marked, so the user knows to replace it. */
 export type AiApiKeyRejected = Event<'AiApiKeyRejected', { userId: string; fingerprint: string; at: string }>;
 
-export type AiEvent = AiPromptSubmitted | AiReplyCompleted | AiReplyFailed | AiHistoryCleared
-  | AiPersonalityCreated | AiPersonalityUpdated | AiPersonalityDeleted | AiApiKeySet | AiApiKeyRemoved | AiApiKeyRejected;
+export type AiEvent =
+  | AiPromptSubmitted
+  | AiReplyCompleted
+  | AiReplyFailed
+  | AiHistoryCleared
+  | AiPersonalityCreated
+  | AiPersonalityUpdated
+  | AiPersonalityDeleted
+  | AiApiKeySet
+  | AiApiKeyRemoved
+  | AiApiKeyRejected;
 export const aiEventTypes = [
-  'AiPromptSubmitted', 'AiReplyCompleted', 'AiReplyFailed', 'AiHistoryCleared',
-  'AiPersonalityCreated', 'AiPersonalityUpdated', 'AiPersonalityDeleted', 'AiApiKeySet', 'AiApiKeyRemoved', 'AiApiKeyRejected',
+  'AiPromptSubmitted',
+  'AiReplyCompleted',
+  'AiReplyFailed',
+  'AiHistoryCleared',
+  'AiPersonalityCreated',
+  'AiPersonalityUpdated',
+  'AiPersonalityDeleted',
+  'AiApiKeySet',
+  'AiApiKeyRemoved',
+  'AiApiKeyRejected',
 ] as const satisfies readonly AiEvent['type'][];
 
-export type SubmitPrompt = Command<'SubmitPrompt', { userId: string; promptId: string; text: string; personalityId: string; model: string; clientMessageId: string }>;
-export type CompleteReply = Command<'CompleteReply', { userId: string; promptId: string; replyId: string; text: string; finishReason: string; usage: Usage | null; model: string }>;
+export type SubmitPrompt = Command<
+  'SubmitPrompt',
+  { userId: string; promptId: string; text: string; personalityId: string; model: string; clientMessageId: string }
+>;
+export type CompleteReply = Command<
+  'CompleteReply',
+  { userId: string; promptId: string; replyId: string; text: string; finishReason: string; usage: Usage | null; model: string }
+>;
 export type FailReply = Command<'FailReply', { userId: string; promptId: string; code: string }>;
 export type ClearHistory = Command<'ClearHistory', { userId: string }>;
 export type CreatePersonality = Command<'CreatePersonality', { userId: string; personalityId: string } & PersonalityFields>;
-export type UpdatePersonality = Command<'UpdatePersonality', { userId: string; personalityId: string; changes: Partial<PersonalityFields> }>;
+export type UpdatePersonality = Command<
+  'UpdatePersonality',
+  { userId: string; personalityId: string; changes: Partial<PersonalityFields> }
+>;
 export type DeletePersonality = Command<'DeletePersonality', { userId: string; personalityId: string }>;
 export type SetApiKey = Command<'SetApiKey', { userId: string; fingerprint: string; last4: string; status: 'valid' | 'unverified' }>;
 export type RemoveApiKey = Command<'RemoveApiKey', { userId: string }>;
 export type RejectApiKey = Command<'RejectApiKey', { userId: string; fingerprint: string }>;
-export type AiCommand = SubmitPrompt | CompleteReply | FailReply | ClearHistory | CreatePersonality | UpdatePersonality | DeletePersonality
-  | SetApiKey | RemoveApiKey | RejectApiKey;
+export type AiCommand =
+  | SubmitPrompt
+  | CompleteReply
+  | FailReply
+  | ClearHistory
+  | CreatePersonality
+  | UpdatePersonality
+  | DeletePersonality
+  | SetApiKey
+  | RemoveApiKey
+  | RejectApiKey;
 
 export interface AiState {
   /** The prompt being answered: one generation at a time per user. */
@@ -79,21 +144,30 @@ export class AiBusyError extends DomainError {
 
 export function evolve(state: AiState, event: AiEvent): AiState {
   switch (event.type) {
-    case 'AiPromptSubmitted': return { ...state, pending: event.data.promptId };
+    case 'AiPromptSubmitted':
+      return { ...state, pending: event.data.promptId };
     case 'AiReplyCompleted':
-    case 'AiReplyFailed': return state.pending === event.data.promptId ? { ...state, pending: null } : state;
-    case 'AiHistoryCleared': return state;
-    case 'AiPersonalityCreated': return { ...state, personalities: new Set(state.personalities).add(event.data.personalityId) };
-    case 'AiPersonalityUpdated': return state;
+    case 'AiReplyFailed':
+      return state.pending === event.data.promptId ? { ...state, pending: null } : state;
+    case 'AiHistoryCleared':
+      return state;
+    case 'AiPersonalityCreated':
+      return { ...state, personalities: new Set(state.personalities).add(event.data.personalityId) };
+    case 'AiPersonalityUpdated':
+      return state;
     case 'AiPersonalityDeleted': {
       const personalities = new Set(state.personalities);
       personalities.delete(event.data.personalityId);
       return { ...state, personalities };
     }
-    case 'AiApiKeySet': return { ...state, key: { fingerprint: event.data.fingerprint, rejected: false } };
-    case 'AiApiKeyRemoved': return { ...state, key: null };
-    case 'AiApiKeyRejected': return state.key?.fingerprint === event.data.fingerprint ? { ...state, key: { ...state.key, rejected: true } } : state;
-    default: return assertNever(event);
+    case 'AiApiKeySet':
+      return { ...state, key: { fingerprint: event.data.fingerprint, rejected: false } };
+    case 'AiApiKeyRemoved':
+      return { ...state, key: null };
+    case 'AiApiKeyRejected':
+      return state.key?.fingerprint === event.data.fingerprint ? { ...state, key: { ...state.key, rejected: true } } : state;
+    default:
+      return assertNever(event);
   }
 }
 
@@ -104,7 +178,8 @@ export function decide(command: AiCommand, state: AiState): Decision<AiEvent> {
     case 'SubmitPrompt': {
       if (state.pending !== null) throw new AiBusyError();
       const { personalityId } = command.data;
-      if (personalityId !== BUILT_IN_PERSONALITY && !state.personalities.has(personalityId)) throw new NotFoundError('Personality', { personalityId });
+      if (personalityId !== BUILT_IN_PERSONALITY && !state.personalities.has(personalityId))
+        throw new NotFoundError('Personality', { personalityId });
       return [{ type: 'AiPromptSubmitted', data: { ...command.data, at } }];
     }
     case 'CompleteReply':
@@ -118,18 +193,19 @@ export function decide(command: AiCommand, state: AiState): Decision<AiEvent> {
     case 'CreatePersonality': {
       const { personalityId } = command.data;
       if (personalityId === BUILT_IN_PERSONALITY || state.personalities.has(personalityId)) return [];
-      if (state.personalities.size >= MAX_PERSONALITIES) throw new ConflictError('personalities_limit', `At most ${MAX_PERSONALITIES} personalities`);
+      if (state.personalities.size >= MAX_PERSONALITIES)
+        throw new ConflictError('personalities_limit', `At most ${MAX_PERSONALITIES} personalities`);
       return [{ type: 'AiPersonalityCreated', data: { ...command.data, at } }];
     }
     case 'UpdatePersonality': {
       const { personalityId, changes } = command.data;
-      if (personalityId === BUILT_IN_PERSONALITY) throw new ValidationError('personalityId: Leta\'s own personality cannot be changed');
+      if (personalityId === BUILT_IN_PERSONALITY) throw new ValidationError("personalityId: Leta's own personality cannot be changed");
       if (!state.personalities.has(personalityId)) throw new NotFoundError('Personality');
       return [{ type: 'AiPersonalityUpdated', data: { userId, personalityId, changes, at } }];
     }
     case 'DeletePersonality': {
       const { personalityId } = command.data;
-      if (personalityId === BUILT_IN_PERSONALITY) throw new ValidationError('personalityId: Leta\'s own personality cannot be deleted');
+      if (personalityId === BUILT_IN_PERSONALITY) throw new ValidationError("personalityId: Leta's own personality cannot be deleted");
       return state.personalities.has(personalityId) ? [{ type: 'AiPersonalityDeleted', data: { userId, personalityId, at } }] : [];
     }
     case 'SetApiKey':
@@ -139,7 +215,8 @@ export function decide(command: AiCommand, state: AiState): Decision<AiEvent> {
       return state.key ? [{ type: 'AiApiKeyRemoved', data: { userId, at } }] : [];
     case 'RejectApiKey':
       return state.key?.fingerprint === command.data.fingerprint && !state.key.rejected
-        ? [{ type: 'AiApiKeyRejected', data: { userId, fingerprint: command.data.fingerprint, at } }] : [];
+        ? [{ type: 'AiApiKeyRejected', data: { userId, fingerprint: command.data.fingerprint, at } }]
+        : [];
     default:
       return assertNever(command);
   }

@@ -87,18 +87,22 @@ export function systemInstructionFor(settings: Pick<ContextSettings, 'base' | 'p
   const preferences = [
     name ? `Address the user as "${name}".` : '',
     language ? `Answer in ${language} unless the user asks otherwise.` : '',
-  ].filter(Boolean).join(' ');
+  ]
+    .filter(Boolean)
+    .join(' ');
   if (preferences) sections.push(preferences);
 
   const personality = settings.personality;
   if (personality) {
     const instructions = personality.instructions.trim();
-    sections.push([
-      `Personality chosen by the user: "${oneLine(personality.name)}".`,
-      ...(instructions
-        ? ['Its instructions, written by the user, are between the markers below.', '<personality>', instructions, '</personality>']
-        : []),
-    ].join('\n'));
+    sections.push(
+      [
+        `Personality chosen by the user: "${oneLine(personality.name)}".`,
+        ...(instructions
+          ? ['Its instructions, written by the user, are between the markers below.', '<personality>', instructions, '</personality>']
+          : []),
+      ].join('\n'),
+    );
   }
   return sections.filter(Boolean).join('\n\n');
 }

@@ -26,9 +26,14 @@ export const initialState: AuditorState = { auditors: new Set() };
 export function evolve(state: AuditorState, event: AuditorEvent): AuditorState {
   const auditors = new Set(state.auditors);
   switch (event.type) {
-    case 'AuditorGranted': auditors.add(event.data.userId); break;
-    case 'AuditorRevoked': auditors.delete(event.data.userId); break;
-    default: return assertNever(event);
+    case 'AuditorGranted':
+      auditors.add(event.data.userId);
+      break;
+    case 'AuditorRevoked':
+      auditors.delete(event.data.userId);
+      break;
+    default:
+      return assertNever(event);
   }
   return { auditors };
 }
@@ -47,4 +52,9 @@ export function decide(command: AuditorCommand, state: AuditorState): Decision<A
   }
 }
 
-export const auditorDecider: Decider<AuditorCommand, AuditorEvent, AuditorState> = { eventTypes: auditorEventTypes, initialState, evolve, decide };
+export const auditorDecider: Decider<AuditorCommand, AuditorEvent, AuditorState> = {
+  eventTypes: auditorEventTypes,
+  initialState,
+  evolve,
+  decide,
+};

@@ -12,25 +12,50 @@ export const callStream = (callId: string) => `call-${callId}`;
 export type CallMedia = 'audio' | 'video';
 export type CallEndReason = 'hangup' | 'rejected' | 'missed' | 'cancelled' | 'busy' | 'disconnected' | 'failed' | 'max_duration';
 
-export type CallInitiated = Event<'CallInitiated', {
-  callId: string; callerId: string; invitees: string[]; groupId: string | null; media: CallMedia; ringDeadline: string; at: string;
-}>;
+export type CallInitiated = Event<
+  'CallInitiated',
+  {
+    callId: string;
+    callerId: string;
+    invitees: string[];
+    groupId: string | null;
+    media: CallMedia;
+    ringDeadline: string;
+    at: string;
+  }
+>;
 export type CallAnswered = Event<'CallAnswered', { callId: string; userId: string; connectionId: number; at: string }>;
 /** An invitee of a group call said no (a direct call rejected simply ends: CallEnded `rejected`). */
 export type CallRejected = Event<'CallRejected', { callId: string; userId: string; at: string }>;
 export type CallParticipantJoined = Event<'CallParticipantJoined', { callId: string; userId: string; connectionId: number; at: string }>;
 export type CallParticipantLeft = Event<'CallParticipantLeft', { callId: string; userId: string; at: string }>;
-export type CallEnded = Event<'CallEnded', { callId: string; reason: CallEndReason; endedBy: string | null; durationMs: number; at: string }>;
+export type CallEnded = Event<
+  'CallEnded',
+  { callId: string; reason: CallEndReason; endedBy: string | null; durationMs: number; at: string }
+>;
 export type CallEvent = CallInitiated | CallAnswered | CallRejected | CallParticipantJoined | CallParticipantLeft | CallEnded;
 export const callEventTypes = [
-  'CallInitiated', 'CallAnswered', 'CallRejected', 'CallParticipantJoined', 'CallParticipantLeft', 'CallEnded',
+  'CallInitiated',
+  'CallAnswered',
+  'CallRejected',
+  'CallParticipantJoined',
+  'CallParticipantLeft',
+  'CallEnded',
 ] as const satisfies readonly CallEvent['type'][];
 
-export type InitiateCall = Command<'InitiateCall', {
-  callId: string; callerId: string; invitees: string[]; groupId: string | null; media: CallMedia; ringDeadline: string;
-  /** Looked up by the shell: for a direct call, one of the two blocked the other. */
-  blocked: boolean;
-}>;
+export type InitiateCall = Command<
+  'InitiateCall',
+  {
+    callId: string;
+    callerId: string;
+    invitees: string[];
+    groupId: string | null;
+    media: CallMedia;
+    ringDeadline: string;
+    /** Looked up by the shell: for a direct call, one of the two blocked the other. */
+    blocked: boolean;
+  }
+>;
 export type AnswerCall = Command<'AnswerCall', { callId: string; userId: string; connectionId: number }>;
 export type RejectCall = Command<'RejectCall', { callId: string; userId: string }>;
 export type JoinCall = Command<'JoinCall', { callId: string; userId: string; connectionId: number; maxParticipants: number }>;
@@ -44,19 +69,19 @@ export type CallCommand = InitiateCall | AnswerCall | RejectCall | JoinCall | Le
 export type CallState =
   | { status: 'none' }
   | {
-    status: 'ringing' | 'active' | 'ended';
-    callId: string;
-    callerId: string;
-    invitees: ReadonlySet<string>;
-    groupId: string | null;
-    ringDeadline: string;
-    answeredAt: string | null;
-    /** Who is in the call now (the caller and whoever answered or joined). */
-    participants: ReadonlySet<string>;
-    /** The device each of them took the call on (the caller's is none: they signal from any device). */
-    devices: ReadonlyMap<string, number>;
-    rejected: ReadonlySet<string>;
-  };
+      status: 'ringing' | 'active' | 'ended';
+      callId: string;
+      callerId: string;
+      invitees: ReadonlySet<string>;
+      groupId: string | null;
+      ringDeadline: string;
+      answeredAt: string | null;
+      /** Who is in the call now (the caller and whoever answered or joined). */
+      participants: ReadonlySet<string>;
+      /** The device each of them took the call on (the caller's is none: they signal from any device). */
+      devices: ReadonlyMap<string, number>;
+      rejected: ReadonlySet<string>;
+    };
 
 export const initialState: CallState = { status: 'none' };
 
@@ -70,7 +95,18 @@ const without = (set: ReadonlySet<string>, value: string) => {
 export function evolve(state: CallState, event: CallEvent): CallState {
   if (event.type === 'CallInitiated') {
     const { callId, callerId, invitees, groupId, ringDeadline } = event.data;
-    return { status: 'ringing', callId, callerId, invitees: new Set(invitees), groupId, ringDeadline, answeredAt: null, participants: new Set([callerId]), devices: new Map(), rejected: new Set() };
+    return {
+      status: 'ringing',
+      callId,
+      callerId,
+      invitees: new Set(invitees),
+      groupId,
+      ringDeadline,
+      answeredAt: null,
+      participants: new Set([callerId]),
+      devices: new Map(),
+      rejected: new Set(),
+    };
   }
   if (state.status === 'none') return state;
   switch (event.type) {
@@ -79,18 +115,24 @@ export function evolve(state: CallState, event: CallEvent): CallState {
       const { userId, connectionId, at } = event.data;
       // A group call comes alive with its first join.
       return {
-        ...state, status: state.status === 'ringing' ? 'active' : state.status, answeredAt: state.answeredAt ?? at,
-        participants: with_(state.participants, userId), devices: new Map(state.devices).set(userId, connectionId),
+        ...state,
+        status: state.status === 'ringing' ? 'active' : state.status,
+        answeredAt: state.answeredAt ?? at,
+        participants: with_(state.participants, userId),
+        devices: new Map(state.devices).set(userId, connectionId),
       };
     }
-    case 'CallRejected': return { ...state, rejected: with_(state.rejected, event.data.userId) };
+    case 'CallRejected':
+      return { ...state, rejected: with_(state.rejected, event.data.userId) };
     case 'CallParticipantLeft': {
       const devices = new Map(state.devices);
       devices.delete(event.data.userId);
       return { ...state, participants: without(state.participants, event.data.userId), devices };
     }
-    case 'CallEnded': return { ...state, status: 'ended' };
-    default: return assertNever(event);
+    case 'CallEnded':
+      return { ...state, status: 'ended' };
+    default:
+      return assertNever(event);
   }
 }
 
@@ -147,7 +189,8 @@ export function decide(command: CallCommand, state: CallState): Decision<CallEve
         if (device === undefined || device === connectionId) return [];
         throw new ConflictError('already_answered', 'You are already in this call on another device');
       }
-      if (state.participants.size >= maxParticipants) throw new ConflictError('call_full', `At most ${maxParticipants} people in a group call`);
+      if (state.participants.size >= maxParticipants)
+        throw new ConflictError('call_full', `At most ${maxParticipants} people in a group call`);
       // Even the first to join is a participant: the others keep ringing and may still join.
       return [{ type: 'CallParticipantJoined', data: { callId, userId, connectionId, at } }];
     }
@@ -156,7 +199,8 @@ export function decide(command: CallCommand, state: CallState): Decision<CallEve
       if (!isParty(state, userId)) throw new NotFoundError('Call');
       if (state.status !== 'active' || !state.participants.has(userId)) return [];
       // The last one but one to leave ends it: a call is at least two people.
-      if (state.participants.size <= 2) return [{ type: 'CallEnded', data: { callId, reason: 'hangup', endedBy: userId, durationMs: durationOf(state, at), at } }];
+      if (state.participants.size <= 2)
+        return [{ type: 'CallEnded', data: { callId, reason: 'hangup', endedBy: userId, durationMs: durationOf(state, at), at } }];
       return [{ type: 'CallParticipantLeft', data: { callId, userId, at } }];
     }
     case 'EndCall': {
@@ -170,8 +214,12 @@ export function decide(command: CallCommand, state: CallState): Decision<CallEve
         if (state.participants.size > 2) return [{ type: 'CallParticipantLeft', data: { callId, userId, at } }];
       }
       // Hanging up before anyone answered is cancelling (the caller) or saying no (an invitee).
-      const effective: CallEndReason = state.status === 'ringing' && reason === 'hangup' && userId !== null
-        ? (userId === state.callerId ? 'cancelled' : 'rejected') : reason;
+      const effective: CallEndReason =
+        state.status === 'ringing' && reason === 'hangup' && userId !== null
+          ? userId === state.callerId
+            ? 'cancelled'
+            : 'rejected'
+          : reason;
       return [{ type: 'CallEnded', data: { callId, reason: effective, endedBy: userId, durationMs: durationOf(state, at), at } }];
     }
     case 'MissCall':
@@ -186,7 +234,7 @@ export function decide(command: CallCommand, state: CallState): Decision<CallEve
 const rangOut = (state: Exclude<CallState, { status: 'none' }>, at: string) => Date.parse(at) >= Date.parse(state.ringDeadline);
 
 const durationOf = (state: Exclude<CallState, { status: 'none' }>, at: string) =>
-  (state.status === 'active' && state.answeredAt ? Math.max(0, Date.parse(at) - Date.parse(state.answeredAt)) : 0);
+  state.status === 'active' && state.answeredAt ? Math.max(0, Date.parse(at) - Date.parse(state.answeredAt)) : 0;
 
 export const callDecider: Decider<CallCommand, CallEvent, CallState> = { eventTypes: callEventTypes, initialState, evolve, decide };
 
@@ -205,11 +253,16 @@ export type CallLineReleased = Event<'CallLineReleased', { owner: string; callId
 export type CallLineEvent = CallLineTaken | CallLineReleased;
 export const callLineEventTypes = ['CallLineTaken', 'CallLineReleased'] as const satisfies readonly CallLineEvent['type'][];
 
-export type TakeCallLine = Command<'TakeCallLine', {
-  owner: string; callId: string; parties: string[];
-  /** Looked up by the shell: the call it found holding the line is over (ended, rang out, or never started). */
-  freed: string | null;
-}>;
+export type TakeCallLine = Command<
+  'TakeCallLine',
+  {
+    owner: string;
+    callId: string;
+    parties: string[];
+    /** Looked up by the shell: the call it found holding the line is over (ended, rang out, or never started). */
+    freed: string | null;
+  }
+>;
 export type ReleaseCallLine = Command<'ReleaseCallLine', { owner: string; callId: string }>;
 export type CallLineCommand = TakeCallLine | ReleaseCallLine;
 
@@ -223,9 +276,12 @@ export const initialLineState: CallLineState = { callId: null, parties: [], take
 
 export function evolveLine(state: CallLineState, event: CallLineEvent): CallLineState {
   switch (event.type) {
-    case 'CallLineTaken': return { callId: event.data.callId, parties: event.data.parties, takenAt: event.data.at };
-    case 'CallLineReleased': return state.callId === event.data.callId ? initialLineState : state;
-    default: return assertNever(event);
+    case 'CallLineTaken':
+      return { callId: event.data.callId, parties: event.data.parties, takenAt: event.data.at };
+    case 'CallLineReleased':
+      return state.callId === event.data.callId ? initialLineState : state;
+    default:
+      return assertNever(event);
   }
 }
 
@@ -248,5 +304,8 @@ export function decideLine(command: CallLineCommand, state: CallLineState): Deci
 }
 
 export const callLineDecider: Decider<CallLineCommand, CallLineEvent, CallLineState> = {
-  eventTypes: callLineEventTypes, initialState: initialLineState, evolve: evolveLine, decide: decideLine,
+  eventTypes: callLineEventTypes,
+  initialState: initialLineState,
+  evolve: evolveLine,
+  decide: decideLine,
 };

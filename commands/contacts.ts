@@ -17,7 +17,13 @@ export type ContactRemoved = Event<'ContactRemoved', { ownerId: string; userId: 
 export type UserBlocked = Event<'UserBlocked', { ownerId: string; userId: string; at: string }>;
 export type UserUnblocked = Event<'UserUnblocked', { ownerId: string; userId: string; at: string }>;
 export type ContactEvent = ContactAdded | ContactRenamed | ContactRemoved | UserBlocked | UserUnblocked;
-export const contactEventTypes = ['ContactAdded', 'ContactRenamed', 'ContactRemoved', 'UserBlocked', 'UserUnblocked'] as const satisfies readonly ContactEvent['type'][];
+export const contactEventTypes = [
+  'ContactAdded',
+  'ContactRenamed',
+  'ContactRemoved',
+  'UserBlocked',
+  'UserUnblocked',
+] as const satisfies readonly ContactEvent['type'][];
 
 /** `userExists` is looked up by the shell: the target is a registered user. */
 export type AddContact = Command<'AddContact', { ownerId: string; userId: string; nickname: string | null; userExists: boolean }>;
@@ -99,4 +105,9 @@ export function decide(command: ContactCommand, state: ContactsState): Decision<
   }
 }
 
-export const contactsDecider: Decider<ContactCommand, ContactEvent, ContactsState> = { eventTypes: contactEventTypes, initialState, evolve, decide };
+export const contactsDecider: Decider<ContactCommand, ContactEvent, ContactsState> = {
+  eventTypes: contactEventTypes,
+  initialState,
+  evolve,
+  decide,
+};

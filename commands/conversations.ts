@@ -2,9 +2,7 @@
  * Conversation identities, shared by the message, receipt and group modules. A direct conversation is named by
  * its two participants (order-free); a group conversation by its group.
  */
-export type ConversationRef =
-  | { kind: 'direct'; participants: readonly [string, string] }
-  | { kind: 'group'; groupId: string };
+export type ConversationRef = { kind: 'direct'; participants: readonly [string, string] } | { kind: 'group'; groupId: string };
 
 export function directConversationId(a: string, b: string): string {
   return a < b ? `dm:${a}:${b}` : `dm:${b}:${a}`;
@@ -20,5 +18,5 @@ export function conversationIdOf(ref: ConversationRef): string {
 export function peerOf(conversationId: string, userId: string): string | null {
   const [kind, a, b] = conversationId.split(':');
   if (kind !== 'dm') return null;
-  return a === userId ? b ?? null : a ?? null;
+  return a === userId ? (b ?? null) : (a ?? null);
 }

@@ -13,34 +13,62 @@ export interface GroupProfile {
   iconMediaId: string | null;
 }
 
-export type GroupCreated = Event<'GroupCreated', { groupId: string; ownerId: string; profile: GroupProfile; memberIds: string[]; createdAt: string }>;
+export type GroupCreated = Event<
+  'GroupCreated',
+  { groupId: string; ownerId: string; profile: GroupProfile; memberIds: string[]; createdAt: string }
+>;
 export type GroupUpdated = Event<'GroupUpdated', { groupId: string; changes: Partial<GroupProfile>; updatedBy: string; updatedAt: string }>;
 export type MemberAdded = Event<'MemberAdded', { groupId: string; userId: string; role: GroupRole; addedBy: string; addedAt: string }>;
-export type MemberRoleChanged = Event<'MemberRoleChanged', { groupId: string; userId: string; role: GroupRole; changedBy: string; changedAt: string }>;
+export type MemberRoleChanged = Event<
+  'MemberRoleChanged',
+  { groupId: string; userId: string; role: GroupRole; changedBy: string; changedAt: string }
+>;
 export type MemberRemoved = Event<'MemberRemoved', { groupId: string; userId: string; removedBy: string; removedAt: string }>;
 export type MemberLeft = Event<'MemberLeft', { groupId: string; userId: string; leftAt: string }>;
-export type OwnershipTransferred = Event<'OwnershipTransferred', { groupId: string; fromUserId: string; toUserId: string; transferredAt: string }>;
+export type OwnershipTransferred = Event<
+  'OwnershipTransferred',
+  { groupId: string; fromUserId: string; toUserId: string; transferredAt: string }
+>;
 export type GroupEvent = GroupCreated | GroupUpdated | MemberAdded | MemberRoleChanged | MemberRemoved | MemberLeft | OwnershipTransferred;
 export const groupEventTypes = [
-  'GroupCreated', 'GroupUpdated', 'MemberAdded', 'MemberRoleChanged', 'MemberRemoved', 'MemberLeft', 'OwnershipTransferred',
+  'GroupCreated',
+  'GroupUpdated',
+  'MemberAdded',
+  'MemberRoleChanged',
+  'MemberRemoved',
+  'MemberLeft',
+  'OwnershipTransferred',
 ] as const satisfies readonly GroupEvent['type'][];
 
-export type CreateGroup = Command<'CreateGroup', {
-  groupId: string; ownerId: string; profile: GroupProfile; memberIds: string[];
-  /** Looked up by the shell: the member ids that are not registered users. */
-  unknownUserIds: string[];
-  /** Looked up by the shell: the member ids of users who have blocked the creator; they are left out, silently. */
-  blockerIds: string[];
-  /** Looked up by the shell: `profile.iconMediaId`, if any, is a live image the creator uploaded. */
-  iconValid: boolean;
-}>;
+export type CreateGroup = Command<
+  'CreateGroup',
+  {
+    groupId: string;
+    ownerId: string;
+    profile: GroupProfile;
+    memberIds: string[];
+    /** Looked up by the shell: the member ids that are not registered users. */
+    unknownUserIds: string[];
+    /** Looked up by the shell: the member ids of users who have blocked the creator; they are left out, silently. */
+    blockerIds: string[];
+    /** Looked up by the shell: `profile.iconMediaId`, if any, is a live image the creator uploaded. */
+    iconValid: boolean;
+  }
+>;
 /** `iconValid`: the new `iconMediaId`, if any, is a live image the actor uploaded (members may read a group's icon). */
 export type UpdateGroup = Command<'UpdateGroup', { groupId: string; actorId: string; changes: Partial<GroupProfile>; iconValid: boolean }>;
-export type AddMember = Command<'AddMember', {
-  groupId: string; actorId: string; userId: string; role: 'admin' | 'member'; userExists: boolean;
-  /** Looked up by the shell: the user to add has blocked the actor; nothing happens, and the actor is not told. */
-  blockedActor: boolean;
-}>;
+export type AddMember = Command<
+  'AddMember',
+  {
+    groupId: string;
+    actorId: string;
+    userId: string;
+    role: 'admin' | 'member';
+    userExists: boolean;
+    /** Looked up by the shell: the user to add has blocked the actor; nothing happens, and the actor is not told. */
+    blockedActor: boolean;
+  }
+>;
 export type RemoveMember = Command<'RemoveMember', { groupId: string; actorId: string; userId: string }>;
 export type TransferOwnership = Command<'TransferOwnership', { groupId: string; actorId: string; toUserId: string }>;
 export type GroupCommand = CreateGroup | UpdateGroup | AddMember | RemoveMember | TransferOwnership;
@@ -53,8 +81,7 @@ export class InvalidIconError extends DomainError {
 }
 
 export type GroupState =
-  | { status: 'none' }
-  | { status: 'active'; groupId: string; ownerId: string; members: ReadonlyMap<string, GroupRole> };
+  { status: 'none' } | { status: 'active'; groupId: string; ownerId: string; members: ReadonlyMap<string, GroupRole> };
 
 export const initialState: GroupState = { status: 'none' };
 
@@ -73,16 +100,20 @@ export function evolve(state: GroupState, event: GroupEvent): GroupState {
   }
   if (state.status === 'none') return state;
   switch (event.type) {
-    case 'GroupUpdated': return state;
+    case 'GroupUpdated':
+      return state;
     case 'MemberAdded':
-    case 'MemberRoleChanged': return { ...state, members: withMember(state.members, event.data.userId, event.data.role) };
+    case 'MemberRoleChanged':
+      return { ...state, members: withMember(state.members, event.data.userId, event.data.role) };
     case 'MemberRemoved':
-    case 'MemberLeft': return { ...state, members: withMember(state.members, event.data.userId, null) };
+    case 'MemberLeft':
+      return { ...state, members: withMember(state.members, event.data.userId, null) };
     case 'OwnershipTransferred': {
       const members = withMember(withMember(state.members, event.data.fromUserId, 'admin'), event.data.toUserId, 'owner');
       return { ...state, ownerId: event.data.toUserId, members };
     }
-    default: return assertNever(event);
+    default:
+      return assertNever(event);
   }
 }
 
@@ -119,9 +150,11 @@ export function decide(command: GroupCommand, state: GroupState): Decision<Group
       if (current === 'owner') throw new ConflictError('owner_role', 'The owner keeps the owner role; transfer ownership instead');
       if (current === role) return [];
       // Demoting an admin is the first step of removing one, which only the owner may do.
-      if (current === 'admin' && actorRole !== 'owner') throw new ForbiddenError('Only the owner can change an admin\'s role');
-      if (current !== undefined) return [{ type: 'MemberRoleChanged', data: { groupId, userId, role, changedBy: actorId, changedAt: now } }];
-      if (state.members.size >= MAX_GROUP_MEMBERS) throw new ConflictError('group_full', `A group has at most ${MAX_GROUP_MEMBERS} members`);
+      if (current === 'admin' && actorRole !== 'owner') throw new ForbiddenError("Only the owner can change an admin's role");
+      if (current !== undefined)
+        return [{ type: 'MemberRoleChanged', data: { groupId, userId, role, changedBy: actorId, changedAt: now } }];
+      if (state.members.size >= MAX_GROUP_MEMBERS)
+        throw new ConflictError('group_full', `A group has at most ${MAX_GROUP_MEMBERS} members`);
       return [{ type: 'MemberAdded', data: { groupId, userId, role, addedBy: actorId, addedAt: now } }];
     }
     case 'RemoveMember': {

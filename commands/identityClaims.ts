@@ -16,15 +16,18 @@ export type IdentityReleased = Event<'IdentityReleased', { kind: IdentityKind; o
 export type IdentityClaimEvent = IdentityClaimed | IdentityReleased;
 export const identityClaimEventTypes = ['IdentityClaimed', 'IdentityReleased'] as const satisfies readonly IdentityClaimEvent['type'][];
 
-export type ClaimIdentity = Command<'ClaimIdentity', {
-  kind: IdentityKind;
-  ownerId: string;
-  /**
-   * Done by the shell when the claim is stale: the current owner's registration was voided on its own stream
-   * (`UserRegistrationAbandoned`), so it can never complete with this value afterwards.
-   */
-  currentOwnerAbandoned: boolean;
-}>;
+export type ClaimIdentity = Command<
+  'ClaimIdentity',
+  {
+    kind: IdentityKind;
+    ownerId: string;
+    /**
+     * Done by the shell when the claim is stale: the current owner's registration was voided on its own stream
+     * (`UserRegistrationAbandoned`), so it can never complete with this value afterwards.
+     */
+    currentOwnerAbandoned: boolean;
+  }
+>;
 export type ReleaseIdentity = Command<'ReleaseIdentity', { kind: IdentityKind; ownerId: string }>;
 export type IdentityClaimCommand = ClaimIdentity | ReleaseIdentity;
 
@@ -37,9 +40,12 @@ export const initialState: IdentityClaimState = { ownerId: null, claimedAt: null
 
 export function evolve(state: IdentityClaimState, event: IdentityClaimEvent): IdentityClaimState {
   switch (event.type) {
-    case 'IdentityClaimed': return { ownerId: event.data.ownerId, claimedAt: event.data.claimedAt };
-    case 'IdentityReleased': return state.ownerId === event.data.ownerId ? initialState : state;
-    default: return assertNever(event);
+    case 'IdentityClaimed':
+      return { ownerId: event.data.ownerId, claimedAt: event.data.claimedAt };
+    case 'IdentityReleased':
+      return state.ownerId === event.data.ownerId ? initialState : state;
+    default:
+      return assertNever(event);
   }
 }
 
@@ -68,5 +74,8 @@ export function decide(command: IdentityClaimCommand, state: IdentityClaimState)
 }
 
 export const identityClaimDecider: Decider<IdentityClaimCommand, IdentityClaimEvent, IdentityClaimState> = {
-  eventTypes: identityClaimEventTypes, initialState, evolve, decide,
+  eventTypes: identityClaimEventTypes,
+  initialState,
+  evolve,
+  decide,
 };

@@ -37,7 +37,12 @@ export type MediaExpired = Event<'MediaExpired', { mediaId: string; ownerId: str
  */
 export type MediaClaimed = Event<'MediaClaimed', { mediaId: string; ownerId: string; claimedAt: string }>;
 export type MediaEvent = MediaUploaded | MediaDeleted | MediaExpired | MediaClaimed;
-export const mediaEventTypes = ['MediaUploaded', 'MediaDeleted', 'MediaExpired', 'MediaClaimed'] as const satisfies readonly MediaEvent['type'][];
+export const mediaEventTypes = [
+  'MediaUploaded',
+  'MediaDeleted',
+  'MediaExpired',
+  'MediaClaimed',
+] as const satisfies readonly MediaEvent['type'][];
 
 export interface Quota {
   usedBytes: number;
@@ -73,11 +78,16 @@ export class QuotaExceededError extends DomainError {
 
 export function evolve(state: MediaState, event: MediaEvent): MediaState {
   switch (event.type) {
-    case 'MediaUploaded': return { status: 'live', mediaId: event.data.mediaId, ownerId: event.data.ownerId, touchedAt: event.data.uploadedAt };
-    case 'MediaDeleted': return state.status === 'none' ? state : { ...state, status: 'deleted' };
-    case 'MediaExpired': return state.status === 'none' ? state : { ...state, status: 'expired' };
-    case 'MediaClaimed': return state.status === 'none' ? state : { ...state, touchedAt: event.data.claimedAt };
-    default: return assertNever(event);
+    case 'MediaUploaded':
+      return { status: 'live', mediaId: event.data.mediaId, ownerId: event.data.ownerId, touchedAt: event.data.uploadedAt };
+    case 'MediaDeleted':
+      return state.status === 'none' ? state : { ...state, status: 'deleted' };
+    case 'MediaExpired':
+      return state.status === 'none' ? state : { ...state, status: 'expired' };
+    case 'MediaClaimed':
+      return state.status === 'none' ? state : { ...state, touchedAt: event.data.claimedAt };
+    default:
+      return assertNever(event);
   }
 }
 

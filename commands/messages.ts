@@ -22,13 +22,11 @@ export type MessageContent =
  * (`message:<messageId>`, see src/privacy/), so deleting the message for everyone erases it by destroying the key.
  * v1 events stored the text in clear; their upcaster gives `{ plain }`.
  */
-export type StoredMessageContent =
-  | { kind: 'text'; text: SealedText }
-  | Extract<MessageContent, { kind: 'encrypted' }>;
+export type StoredMessageContent = { kind: 'text'; text: SealedText } | Extract<MessageContent, { kind: 'encrypted' }>;
 
 /** What readers show: the opened text, or `[erased]` when its key is gone. */
 export const revealedContent = (content: StoredMessageContent): MessageContent =>
-  (content.kind === 'text' ? { kind: 'text', text: textOf(content.text) } : content);
+  content.kind === 'text' ? { kind: 'text', text: textOf(content.text) } : content;
 
 /** The content key of a message: its text is sealed with it and with no other (src/privacy/shreddingKeys.ts names it). */
 export const messageContentKeyId = (messageId: string) => `message:${messageId}`;
@@ -36,7 +34,7 @@ export const messageContentKeyId = (messageId: string) => `message:${messageId}`
 /** A new text is sealed with its message's own key: a clear or foreign-keyed text would escape erasure. */
 function assertSealedFor(content: StoredMessageContent, messageId: string): void {
   if (content.kind === 'text' && !(isSealed(content.text) && content.text.kid === messageContentKeyId(messageId))) {
-    throw new ValidationError('content: a text must be sealed with its message\'s content key', { field: 'content' });
+    throw new ValidationError("content: a text must be sealed with its message's content key", { field: 'content' });
   }
 }
 
@@ -62,46 +60,64 @@ export class InvalidAttachmentError extends DomainError {
   }
 }
 
-export type MessageEdited = Event<'MessageEdited', {
-  messageId: string; conversationId: string; senderId: string; content: StoredMessageContent; editedAt: string;
-}>;
+export type MessageEdited = Event<
+  'MessageEdited',
+  {
+    messageId: string;
+    conversationId: string;
+    senderId: string;
+    content: StoredMessageContent;
+    editedAt: string;
+  }
+>;
 export type MessageDeleted = Event<'MessageDeleted', { messageId: string; conversationId: string; deletedBy: string; deletedAt: string }>;
 /** Deleted for one participant only: hidden from their views, kept for everyone else. */
 export type MessageHidden = Event<'MessageHidden', { messageId: string; conversationId: string; userId: string; hiddenAt: string }>;
 export type MessageEvent = MessageSent | MessageEdited | MessageDeleted | MessageHidden;
-export const messageEventTypes = ['MessageSent', 'MessageEdited', 'MessageDeleted', 'MessageHidden'] as const satisfies readonly MessageEvent['type'][];
+export const messageEventTypes = [
+  'MessageSent',
+  'MessageEdited',
+  'MessageDeleted',
+  'MessageHidden',
+] as const satisfies readonly MessageEvent['type'][];
 
-export type SendMessage = Command<'SendMessage', OutgoingMessage & {
-  /** Looked up by the shell: the direct recipient is a registered user, or the sender is a member of the group. */
-  targetReachable: boolean;
-  /** Looked up by the shell: the replied-to message exists in the same conversation (true when no reply). */
-  replyToValid: boolean;
-  /** Looked up by the shell: for a direct message, the sender has blocked the recipient (the other way is not refused). */
-  blocked: boolean;
-  /** Looked up by the shell: every attachment is a live file the sender uploaded (nobody attaches someone else's). */
-  attachmentsValid: boolean;
-}>;
+export type SendMessage = Command<
+  'SendMessage',
+  OutgoingMessage & {
+    /** Looked up by the shell: the direct recipient is a registered user, or the sender is a member of the group. */
+    targetReachable: boolean;
+    /** Looked up by the shell: the replied-to message exists in the same conversation (true when no reply). */
+    replyToValid: boolean;
+    /** Looked up by the shell: for a direct message, the sender has blocked the recipient (the other way is not refused). */
+    blocked: boolean;
+    /** Looked up by the shell: every attachment is a live file the sender uploaded (nobody attaches someone else's). */
+    attachmentsValid: boolean;
+  }
+>;
 export type EditMessage = Command<'EditMessage', { messageId: string; actorId: string; content: StoredMessageContent }>;
-export type DeleteMessage = Command<'DeleteMessage', {
-  messageId: string;
-  actorId: string;
-  scope: 'everyone' | 'me';
-  /** Looked up by the shell: the actor may read this conversation now. */
-  actorIsParticipant: boolean;
-}>;
+export type DeleteMessage = Command<
+  'DeleteMessage',
+  {
+    messageId: string;
+    actorId: string;
+    scope: 'everyone' | 'me';
+    /** Looked up by the shell: the actor may read this conversation now. */
+    actorIsParticipant: boolean;
+  }
+>;
 export type MessageCommand = SendMessage | EditMessage | DeleteMessage;
 
 /** Only what `decide` needs: the folded state is cached, so the message body (up to 64 KiB) is not kept. */
 export type MessageState =
   | { status: 'none' }
   | {
-    status: 'sent' | 'deleted';
-    messageId: string;
-    conversationId: string;
-    senderId: string;
-    contentKind: MessageContent['kind'];
-    hiddenFor: ReadonlySet<string>;
-  };
+      status: 'sent' | 'deleted';
+      messageId: string;
+      conversationId: string;
+      senderId: string;
+      contentKind: MessageContent['kind'];
+      hiddenFor: ReadonlySet<string>;
+    };
 
 export const initialState: MessageState = { status: 'none' };
 
@@ -155,9 +171,18 @@ export function decide(command: MessageCommand, state: MessageState): Decision<M
         throw new ValidationError('content: an edit keeps the message kind (text or encrypted)', { field: 'content' });
       }
       assertSealedFor(command.data.content, state.messageId);
-      return [{ type: 'MessageEdited', data: {
-        messageId: state.messageId, conversationId: state.conversationId, senderId: state.senderId, content: command.data.content, editedAt: now,
-      } }];
+      return [
+        {
+          type: 'MessageEdited',
+          data: {
+            messageId: state.messageId,
+            conversationId: state.conversationId,
+            senderId: state.senderId,
+            content: command.data.content,
+            editedAt: now,
+          },
+        },
+      ];
     }
     case 'DeleteMessage': {
       const { actorId, scope, actorIsParticipant } = command.data;
@@ -165,14 +190,29 @@ export function decide(command: MessageCommand, state: MessageState): Decision<M
       if (scope === 'everyone') {
         if (state.senderId !== actorId) throw new ForbiddenError('Only the sender can delete a message for everyone');
         if (state.status === 'deleted') return [];
-        return [{ type: 'MessageDeleted', data: { messageId: state.messageId, conversationId: state.conversationId, deletedBy: actorId, deletedAt: now } }];
+        return [
+          {
+            type: 'MessageDeleted',
+            data: { messageId: state.messageId, conversationId: state.conversationId, deletedBy: actorId, deletedAt: now },
+          },
+        ];
       }
       if (state.hiddenFor.has(actorId)) return [];
-      return [{ type: 'MessageHidden', data: { messageId: state.messageId, conversationId: state.conversationId, userId: actorId, hiddenAt: now } }];
+      return [
+        {
+          type: 'MessageHidden',
+          data: { messageId: state.messageId, conversationId: state.conversationId, userId: actorId, hiddenAt: now },
+        },
+      ];
     }
     default:
       return assertNever(command);
   }
 }
 
-export const messageDecider: Decider<MessageCommand, MessageEvent, MessageState> = { eventTypes: messageEventTypes, initialState, evolve, decide };
+export const messageDecider: Decider<MessageCommand, MessageEvent, MessageState> = {
+  eventTypes: messageEventTypes,
+  initialState,
+  evolve,
+  decide,
+};

@@ -13,17 +13,34 @@ export type OfflineReason = 'disconnect' | 'server_restart';
 export type UserCameOnline = Event<'UserCameOnline', { userId: string; at: string }>;
 /** `lastSeenAt` is coarse on purpose (the shell rounds it down) and never later than `at`. */
 export type UserWentOffline = Event<'UserWentOffline', { userId: string; at: string; lastSeenAt: string; reason: OfflineReason }>;
-export type PresenceModeSet = Event<'PresenceModeSet', {
-  userId: string; mode: PresenceMode; statusText: string | null; expiresAt: string | null; at: string;
-}>;
+export type PresenceModeSet = Event<
+  'PresenceModeSet',
+  {
+    userId: string;
+    mode: PresenceMode;
+    statusText: string | null;
+    expiresAt: string | null;
+    at: string;
+  }
+>;
 export type PresenceEvent = UserCameOnline | UserWentOffline | PresenceModeSet;
-export const presenceEventTypes = ['UserCameOnline', 'UserWentOffline', 'PresenceModeSet'] as const satisfies readonly PresenceEvent['type'][];
+export const presenceEventTypes = [
+  'UserCameOnline',
+  'UserWentOffline',
+  'PresenceModeSet',
+] as const satisfies readonly PresenceEvent['type'][];
 
 export type MarkOnline = Command<'MarkOnline', { userId: string }>;
 export type MarkOffline = Command<'MarkOffline', { userId: string; lastSeenAt: string; reason: OfflineReason }>;
-export type SetPresenceMode = Command<'SetPresenceMode', {
-  userId: string; mode: PresenceMode; statusText: string | null; expiresAt: string | null;
-}>;
+export type SetPresenceMode = Command<
+  'SetPresenceMode',
+  {
+    userId: string;
+    mode: PresenceMode;
+    statusText: string | null;
+    expiresAt: string | null;
+  }
+>;
 export type PresenceCommand = MarkOnline | MarkOffline | SetPresenceMode;
 
 export interface PresenceState {
@@ -81,4 +98,9 @@ export function decide(command: PresenceCommand, state: PresenceState): Decision
   }
 }
 
-export const presenceDecider: Decider<PresenceCommand, PresenceEvent, PresenceState> = { eventTypes: presenceEventTypes, initialState, evolve, decide };
+export const presenceDecider: Decider<PresenceCommand, PresenceEvent, PresenceState> = {
+  eventTypes: presenceEventTypes,
+  initialState,
+  evolve,
+  decide,
+};

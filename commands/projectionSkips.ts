@@ -7,24 +7,30 @@ import { assertNever, type Command, type Decider, type Decision, type Event } fr
  */
 export const projectionSkipStream = (projector: string) => `projection-skips-${projector}`;
 
-export type ProjectionEventSkipped = Event<'ProjectionEventSkipped', {
-  projector: string;
-  position: number;
-  eventId: string;
-  eventType: string;
-  reason: string;
-  skippedAt: string;
-}>;
+export type ProjectionEventSkipped = Event<
+  'ProjectionEventSkipped',
+  {
+    projector: string;
+    position: number;
+    eventId: string;
+    eventType: string;
+    reason: string;
+    skippedAt: string;
+  }
+>;
 export type ProjectionSkipEvent = ProjectionEventSkipped;
 export const projectionSkipEventTypes = ['ProjectionEventSkipped'] as const satisfies readonly ProjectionSkipEvent['type'][];
 
-export type SkipProjectionEvent = Command<'SkipProjectionEvent', {
-  projector: string;
-  position: number;
-  eventId: string;
-  eventType: string;
-  reason: string;
-}>;
+export type SkipProjectionEvent = Command<
+  'SkipProjectionEvent',
+  {
+    projector: string;
+    position: number;
+    eventId: string;
+    eventType: string;
+    reason: string;
+  }
+>;
 export type ProjectionSkipCommand = SkipProjectionEvent;
 
 export interface ProjectionSkipState {
@@ -36,8 +42,10 @@ export const initialState: ProjectionSkipState = { positions: new Set() };
 
 export function evolve(state: ProjectionSkipState, event: ProjectionSkipEvent): ProjectionSkipState {
   switch (event.type) {
-    case 'ProjectionEventSkipped': return { positions: new Set([...state.positions, event.data.position]) };
-    default: return assertNever(event.type);
+    case 'ProjectionEventSkipped':
+      return { positions: new Set([...state.positions, event.data.position]) };
+    default:
+      return assertNever(event.type);
   }
 }
 
@@ -52,4 +60,9 @@ export function decide(command: ProjectionSkipCommand, state: ProjectionSkipStat
   }
 }
 
-export const projectionSkipDecider: Decider<ProjectionSkipCommand, ProjectionSkipEvent, ProjectionSkipState> = { eventTypes: projectionSkipEventTypes, initialState, evolve, decide };
+export const projectionSkipDecider: Decider<ProjectionSkipCommand, ProjectionSkipEvent, ProjectionSkipState> = {
+  eventTypes: projectionSkipEventTypes,
+  initialState,
+  evolve,
+  decide,
+};

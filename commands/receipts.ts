@@ -52,4 +52,9 @@ export function decide(command: ReceiptCommand, state: ReceiptState): Decision<R
   }
 }
 
-export const receiptDecider: Decider<ReceiptCommand, ReceiptEvent, ReceiptState> = { eventTypes: receiptEventTypes, initialState, evolve, decide };
+export const receiptDecider: Decider<ReceiptCommand, ReceiptEvent, ReceiptState> = {
+  eventTypes: receiptEventTypes,
+  initialState,
+  evolve,
+  decide,
+};

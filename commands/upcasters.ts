@@ -14,7 +14,11 @@ const plainTextContent = (data: unknown): unknown => {
  */
 export const upcasters: readonly Upcaster[] = [
   // UserRegistered v1 hashed the password as typed; v2 names the scheme (v2 hashes the NFC-normalized password).
-  { type: 'UserRegistered', fromVersion: 1, upcast: (data) => ({ ...(data as object), passwordScheme: 'bcrypt' satisfies PasswordScheme }) },
+  {
+    type: 'UserRegistered',
+    fromVersion: 1,
+    upcast: (data) => ({ ...(data as object), passwordScheme: 'bcrypt' satisfies PasswordScheme }),
+  },
   // MessageSent and MessageEdited v2 seal the text under the message's content key (crypto-shredding, src/privacy/).
   { type: 'MessageSent', fromVersion: 1, upcast: plainTextContent },
   { type: 'MessageEdited', fromVersion: 1, upcast: plainTextContent },

@@ -12,15 +12,18 @@ export const userStream = (userId: string) => `user-${userId}`;
 export type PasswordScheme = 'bcrypt' | 'bcrypt-nfc';
 
 /** Version 2 added `passwordScheme`; version 1 events are upcast to `bcrypt` (see commands/upcasters.ts). */
-export type UserRegistered = Event<'UserRegistered', {
-  userId: string;
-  email: string;
-  username: string;
-  displayName: string;
-  passwordHash: string;
-  passwordScheme: PasswordScheme;
-  registeredAt: string;
-}>;
+export type UserRegistered = Event<
+  'UserRegistered',
+  {
+    userId: string;
+    email: string;
+    username: string;
+    displayName: string;
+    passwordHash: string;
+    passwordScheme: PasswordScheme;
+    registeredAt: string;
+  }
+>;
 export type UserLoggedIn = Event<'UserLoggedIn', { userId: string; tokenId: string; expiresAt: string; loggedInAt: string }>;
 export type UserLoggedOut = Event<'UserLoggedOut', { userId: string; tokenId: string; expiresAt: string; loggedOutAt: string }>;
 /**
@@ -41,7 +44,13 @@ export interface PrivacySettings {
   readReceipts: boolean;
 }
 
-export const DEFAULT_PRIVACY: PrivacySettings = { lastSeen: 'everyone', online: 'everyone', avatar: 'everyone', about: 'everyone', readReceipts: true };
+export const DEFAULT_PRIVACY: PrivacySettings = {
+  lastSeen: 'everyone',
+  online: 'everyone',
+  avatar: 'everyone',
+  about: 'everyone',
+  readReceipts: true,
+};
 
 export interface AiPreferences {
   language?: string | undefined;
@@ -80,11 +89,32 @@ export type UserSuspended = Event<'UserSuspended', { userId: string; reason: str
 /** An operator opened the account again: its user may log in (tokens issued before the suspension work again unless revoked). */
 export type UserUnsuspended = Event<'UserUnsuspended', { userId: string; reason: string; operator: string; unsuspendedAt: string }>;
 
-export type UserEvent = UserRegistered | UserLoggedIn | UserLoggedOut | UserRegistrationAbandoned | ProfileUpdated | PrivacySettingsChanged
-  | AvatarChanged | AvatarRemoved | EncryptionKeyPublished | EncryptionKeyRetired | UserSuspended | UserUnsuspended;
+export type UserEvent =
+  | UserRegistered
+  | UserLoggedIn
+  | UserLoggedOut
+  | UserRegistrationAbandoned
+  | ProfileUpdated
+  | PrivacySettingsChanged
+  | AvatarChanged
+  | AvatarRemoved
+  | EncryptionKeyPublished
+  | EncryptionKeyRetired
+  | UserSuspended
+  | UserUnsuspended;
 export const userEventTypes = [
-  'UserRegistered', 'UserLoggedIn', 'UserLoggedOut', 'UserRegistrationAbandoned', 'ProfileUpdated', 'PrivacySettingsChanged',
-  'AvatarChanged', 'AvatarRemoved', 'EncryptionKeyPublished', 'EncryptionKeyRetired', 'UserSuspended', 'UserUnsuspended',
+  'UserRegistered',
+  'UserLoggedIn',
+  'UserLoggedOut',
+  'UserRegistrationAbandoned',
+  'ProfileUpdated',
+  'PrivacySettingsChanged',
+  'AvatarChanged',
+  'AvatarRemoved',
+  'EncryptionKeyPublished',
+  'EncryptionKeyRetired',
+  'UserSuspended',
+  'UserUnsuspended',
 ] as const satisfies readonly UserEvent['type'][];
 
 /** Keys in use per user (retire old ones to rotate further), and kept in all (retired ones open old messages). */
@@ -98,14 +128,17 @@ export interface IssuedToken {
 }
 
 /** Registration records the user only; the first token is recorded by a LogUserIn right after. */
-export type RegisterUser = Command<'RegisterUser', {
-  userId: string;
-  email: string;
-  username: string;
-  displayName: string;
-  passwordHash: string;
-  passwordScheme: PasswordScheme;
-}>;
+export type RegisterUser = Command<
+  'RegisterUser',
+  {
+    userId: string;
+    email: string;
+    username: string;
+    displayName: string;
+    passwordHash: string;
+    passwordScheme: PasswordScheme;
+  }
+>;
 /** Voids a registration that has not completed; a registered user cannot be abandoned. */
 export type AbandonRegistration = Command<'AbandonRegistration', { userId: string }>;
 /** The shell checks the password against the stored hash (bcrypt) and reports the outcome here. */
@@ -120,22 +153,39 @@ export type RetireEncryptionKey = Command<'RetireEncryptionKey', { userId: strin
 /** An operator's; `operator` is who (a name, not a user of the app), `reason` is required. */
 export type SuspendUser = Command<'SuspendUser', { userId: string; reason: string; operator: string }>;
 export type UnsuspendUser = Command<'UnsuspendUser', { userId: string; reason: string; operator: string }>;
-export type UserCommand = RegisterUser | LogUserIn | LogUserOut | AbandonRegistration | UpdateProfile | ChangePrivacySettings | SetAvatar | RemoveAvatar
-  | PublishEncryptionKey | RetireEncryptionKey | SuspendUser | UnsuspendUser;
+export type UserCommand =
+  | RegisterUser
+  | LogUserIn
+  | LogUserOut
+  | AbandonRegistration
+  | UpdateProfile
+  | ChangePrivacySettings
+  | SetAvatar
+  | RemoveAvatar
+  | PublishEncryptionKey
+  | RetireEncryptionKey
+  | SuspendUser
+  | UnsuspendUser;
 
 export type UserState =
   | { status: 'unregistered' }
   | { status: 'abandoned' }
   /** Only what `decide` needs (the state is cached): the profile fields, to record changes only. */
   | {
-    status: 'registered'; userId: string; revokedTokens: ReadonlyMap<string, string>;
-    displayName: string; about: string; ai: AiPreferences; privacy: PrivacySettings; avatarMediaId: string | null;
-    /** keyId → public key. */
-    encryptionKeys: ReadonlyMap<string, string>;
-    retiredKeys: ReadonlySet<string>;
-    /** Absent on states cached before suspension existed: not suspended. */
-    suspended?: boolean;
-  };
+      status: 'registered';
+      userId: string;
+      revokedTokens: ReadonlyMap<string, string>;
+      displayName: string;
+      about: string;
+      ai: AiPreferences;
+      privacy: PrivacySettings;
+      avatarMediaId: string | null;
+      /** keyId → public key. */
+      encryptionKeys: ReadonlyMap<string, string>;
+      retiredKeys: ReadonlySet<string>;
+      /** Absent on states cached before suspension existed: not suspended. */
+      suspended?: boolean;
+    };
 
 export const initialState: UserState = { status: 'unregistered' };
 
@@ -162,14 +212,27 @@ export function evolve(state: UserState, event: UserEvent): UserState {
   switch (event.type) {
     case 'UserRegistered': {
       return {
-        status: 'registered', userId: event.data.userId, revokedTokens: new Map(),
-        displayName: event.data.displayName, about: '', ai: {}, privacy: DEFAULT_PRIVACY, avatarMediaId: null, encryptionKeys: new Map(), retiredKeys: new Set(),
+        status: 'registered',
+        userId: event.data.userId,
+        revokedTokens: new Map(),
+        displayName: event.data.displayName,
+        about: '',
+        ai: {},
+        privacy: DEFAULT_PRIVACY,
+        avatarMediaId: null,
+        encryptionKeys: new Map(),
+        retiredKeys: new Set(),
       };
     }
     case 'ProfileUpdated': {
       if (state.status !== 'registered') return state;
       const { displayName, about, ai } = event.data.changes;
-      return { ...state, displayName: displayName ?? state.displayName, about: about ?? state.about, ai: ai ? { ...state.ai, ...ai } : state.ai };
+      return {
+        ...state,
+        displayName: displayName ?? state.displayName,
+        about: about ?? state.about,
+        ai: ai ? { ...state.ai, ...ai } : state.ai,
+      };
     }
     case 'PrivacySettingsChanged':
       return state.status === 'registered' ? { ...state, privacy: event.data.privacy } : state;
@@ -210,7 +273,10 @@ export function decide(command: UserCommand, state: UserState): Decision<UserEve
         throw new ConflictError('user_exists', 'This user is already registered', { userId: state.userId });
       }
       if (state.status === 'abandoned') {
-        throw new ConflictError('registration_abandoned', 'This registration took too long and its email or username was taken; register again');
+        throw new ConflictError(
+          'registration_abandoned',
+          'This registration took too long and its email or username was taken; register again',
+        );
       }
       return [{ type: 'UserRegistered', data: { ...command.data, registeredAt: now } }];
     }
@@ -237,8 +303,9 @@ export function decide(command: UserCommand, state: UserState): Decision<UserEve
       const changes: ProfileChanges = {};
       if (displayName !== undefined && displayName !== state.displayName) changes.displayName = displayName;
       if (about !== undefined && about !== state.about) changes.about = about;
-      const aiChanges = Object.fromEntries(Object.entries(ai ?? {})
-        .filter(([key, value]) => value !== undefined && value !== state.ai[key as keyof AiPreferences])) as AiPreferences;
+      const aiChanges = Object.fromEntries(
+        Object.entries(ai ?? {}).filter(([key, value]) => value !== undefined && value !== state.ai[key as keyof AiPreferences]),
+      ) as AiPreferences;
       if (Object.keys(aiChanges).length > 0) changes.ai = aiChanges;
       if (Object.keys(changes).length === 0) return [];
       return [{ type: 'ProfileUpdated', data: { userId: state.userId, changes, at: now } }];
@@ -266,9 +333,16 @@ export function decide(command: UserCommand, state: UserState): Decision<UserEve
       const existing = state.encryptionKeys.get(keyId);
       // The same key again (a retry) is no change; another key under a used id would make old messages unreadable.
       if (existing === publicKey) return [];
-      if (existing !== undefined) throw new ConflictError('key_id_taken', `Key id ${keyId} already names another key: publish under a new id`);
-      if (state.encryptionKeys.size - state.retiredKeys.size >= MAX_ENCRYPTION_KEYS || state.encryptionKeys.size >= MAX_KEPT_ENCRYPTION_KEYS) {
-        throw new ConflictError('encryption_keys_limit', `At most ${MAX_ENCRYPTION_KEYS} encryption keys in use per user (retire one), ${MAX_KEPT_ENCRYPTION_KEYS} in all`);
+      if (existing !== undefined)
+        throw new ConflictError('key_id_taken', `Key id ${keyId} already names another key: publish under a new id`);
+      if (
+        state.encryptionKeys.size - state.retiredKeys.size >= MAX_ENCRYPTION_KEYS ||
+        state.encryptionKeys.size >= MAX_KEPT_ENCRYPTION_KEYS
+      ) {
+        throw new ConflictError(
+          'encryption_keys_limit',
+          `At most ${MAX_ENCRYPTION_KEYS} encryption keys in use per user (retire one), ${MAX_KEPT_ENCRYPTION_KEYS} in all`,
+        );
       }
       return [{ type: 'EncryptionKeyPublished', data: { userId: state.userId, keyId, publicKey, at: now } }];
     }

@@ -49,43 +49,103 @@ export const aiProjector: Projector = {
     switch (event.type) {
       case 'AiPromptSubmitted': {
         const { promptId, text, personalityId, model, at } = event.data;
-        return context.project<AiMessageDoc>(AI_CHAT_MESSAGES, promptId, recorded, (doc) => doc ?? {
-          _id: promptId, userId, role: 'user', promptId, text, status: 'pending', code: null, personalityId, finishReason: null, usage: null,
-          model, createdAt: at, position: recorded.position,
-        });
+        return context.project<AiMessageDoc>(
+          AI_CHAT_MESSAGES,
+          promptId,
+          recorded,
+          (doc) =>
+            doc ?? {
+              _id: promptId,
+              userId,
+              role: 'user',
+              promptId,
+              text,
+              status: 'pending',
+              code: null,
+              personalityId,
+              finishReason: null,
+              usage: null,
+              model,
+              createdAt: at,
+              position: recorded.position,
+            },
+        );
       }
       case 'AiReplyCompleted': {
         const { promptId, replyId, text, finishReason, usage, model, at } = event.data;
         await context.project<AiMessageDoc>(AI_CHAT_MESSAGES, promptId, recorded, (doc) => doc && { ...doc, status: 'completed' });
-        return context.project<AiMessageDoc>(AI_CHAT_MESSAGES, replyId, recorded, (doc) => doc ?? {
-          _id: replyId, userId, role: 'model', promptId, text, status: 'completed', code: null, personalityId: null, finishReason, usage, model,
-          createdAt: at, position: recorded.position,
-        });
+        return context.project<AiMessageDoc>(
+          AI_CHAT_MESSAGES,
+          replyId,
+          recorded,
+          (doc) =>
+            doc ?? {
+              _id: replyId,
+              userId,
+              role: 'model',
+              promptId,
+              text,
+              status: 'completed',
+              code: null,
+              personalityId: null,
+              finishReason,
+              usage,
+              model,
+              createdAt: at,
+              position: recorded.position,
+            },
+        );
       }
       case 'AiReplyFailed':
-        return context.project<AiMessageDoc>(AI_CHAT_MESSAGES, event.data.promptId, recorded, (doc) => doc && { ...doc, status: 'failed', code: event.data.code });
+        return context.project<AiMessageDoc>(
+          AI_CHAT_MESSAGES,
+          event.data.promptId,
+          recorded,
+          (doc) => doc && { ...doc, status: 'failed', code: event.data.code },
+        );
       case 'AiHistoryCleared':
         return context.projectMany<AiMessageDoc>(AI_CHAT_MESSAGES, { userId }, recorded, () => null);
       case 'AiPersonalityCreated': {
         const { personalityId, name, instructions, temperature, at } = event.data;
-        return context.project<AiPersonalityDoc>(AI_PERSONALITIES, personalityDocId(userId, personalityId), recorded,
-          (doc) => doc ?? { _id: personalityDocId(userId, personalityId), userId, name, instructions, temperature, createdAt: at });
+        return context.project<AiPersonalityDoc>(
+          AI_PERSONALITIES,
+          personalityDocId(userId, personalityId),
+          recorded,
+          (doc) => doc ?? { _id: personalityDocId(userId, personalityId), userId, name, instructions, temperature, createdAt: at },
+        );
       }
       case 'AiPersonalityUpdated': {
         const changes = Object.fromEntries(Object.entries(event.data.changes).filter(([, value]) => value !== undefined));
-        return context.project<AiPersonalityDoc>(AI_PERSONALITIES, personalityDocId(userId, event.data.personalityId), recorded, (doc) => doc && { ...doc, ...changes });
+        return context.project<AiPersonalityDoc>(
+          AI_PERSONALITIES,
+          personalityDocId(userId, event.data.personalityId),
+          recorded,
+          (doc) => doc && { ...doc, ...changes },
+        );
       }
       case 'AiPersonalityDeleted':
-        return context.project<AiPersonalityDoc>(AI_PERSONALITIES, personalityDocId(userId, event.data.personalityId), recorded, () => null);
+        return context.project<AiPersonalityDoc>(
+          AI_PERSONALITIES,
+          personalityDocId(userId, event.data.personalityId),
+          recorded,
+          () => null,
+        );
       case 'AiApiKeySet': {
         const { provider, fingerprint, last4, status, at } = event.data;
-        return context.project<AiSettingsDoc>(AI_SETTINGS, userId, recorded, () => ({ _id: userId, key: { provider, fingerprint, last4, status, updatedAt: at } }));
+        return context.project<AiSettingsDoc>(AI_SETTINGS, userId, recorded, () => ({
+          _id: userId,
+          key: { provider, fingerprint, last4, status, updatedAt: at },
+        }));
       }
       case 'AiApiKeyRemoved':
         return context.project<AiSettingsDoc>(AI_SETTINGS, userId, recorded, () => ({ _id: userId, key: null }));
       case 'AiApiKeyRejected':
-        return context.project<AiSettingsDoc>(AI_SETTINGS, userId, recorded, (doc) => doc && (doc.key?.fingerprint === event.data.fingerprint
-          ? { ...doc, key: { ...doc.key, status: 'rejected' } } : doc));
+        return context.project<AiSettingsDoc>(
+          AI_SETTINGS,
+          userId,
+          recorded,
+          (doc) => doc && (doc.key?.fingerprint === event.data.fingerprint ? { ...doc, key: { ...doc.key, status: 'rejected' } } : doc),
+        );
       default:
         return assertNever(event);
     }

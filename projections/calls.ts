@@ -41,10 +41,14 @@ export const callDocId = (callId: string, userId: string) => `${callId}:${userId
 const outcomeOf = (reason: CallEndReason, answered: boolean): CallOutcome => {
   if (answered) return 'answered';
   switch (reason) {
-    case 'missed': return 'missed';
-    case 'rejected': return 'rejected';
-    case 'cancelled': return 'cancelled';
-    default: return 'failed';
+    case 'missed':
+      return 'missed';
+    case 'rejected':
+      return 'rejected';
+    case 'cancelled':
+      return 'cancelled';
+    default:
+      return 'failed';
   }
 };
 
@@ -65,11 +69,35 @@ export const callsProjector: Projector = {
       case 'CallInitiated': {
         const { callerId, invitees, groupId, media, ringDeadline, at } = event.data;
         for (const userId of [callerId, ...invitees]) {
-          await context.project<CallDoc>(CALLS, callDocId(callId, userId), recorded, (doc) => doc ?? {
-            _id: callDocId(callId, userId), callId, userId, direction: userId === callerId ? 'outgoing' : 'incoming', callerId, invitees,
-            peerId: groupId ? null : (userId === callerId ? invitees[0]! : callerId), groupId, media, state: 'ringing', outcome: null, reason: null,
-            ringDeadline, startedAt: at, answeredAt: null, endedAt: null, durationMs: null, connections: [], participants: [callerId], tookPart: userId === callerId, position: recorded.position,
-          });
+          await context.project<CallDoc>(
+            CALLS,
+            callDocId(callId, userId),
+            recorded,
+            (doc) =>
+              doc ?? {
+                _id: callDocId(callId, userId),
+                callId,
+                userId,
+                direction: userId === callerId ? 'outgoing' : 'incoming',
+                callerId,
+                invitees,
+                peerId: groupId ? null : userId === callerId ? invitees[0]! : callerId,
+                groupId,
+                media,
+                state: 'ringing',
+                outcome: null,
+                reason: null,
+                ringDeadline,
+                startedAt: at,
+                answeredAt: null,
+                endedAt: null,
+                durationMs: null,
+                connections: [],
+                participants: [callerId],
+                tookPart: userId === callerId,
+                position: recorded.position,
+              },
+          );
         }
         return;
       }
@@ -77,7 +105,9 @@ export const callsProjector: Projector = {
       case 'CallParticipantJoined': {
         const { userId, connectionId, at } = event.data;
         return everyone((doc) => ({
-          ...doc, state: 'active', answeredAt: doc.answeredAt ?? at,
+          ...doc,
+          state: 'active',
+          answeredAt: doc.answeredAt ?? at,
           connections: [...doc.connections.filter((c) => c.userId !== userId), { userId, connectionId }],
           participants: doc.participants.includes(userId) ? doc.participants : [...doc.participants, userId],
           tookPart: doc.tookPart || doc.userId === userId,
@@ -85,11 +115,20 @@ export const callsProjector: Projector = {
       }
       case 'CallParticipantLeft': {
         const { userId } = event.data;
-        return everyone((doc) => ({ ...doc, connections: doc.connections.filter((c) => c.userId !== userId), participants: doc.participants.filter((id) => id !== userId) }));
+        return everyone((doc) => ({
+          ...doc,
+          connections: doc.connections.filter((c) => c.userId !== userId),
+          participants: doc.participants.filter((id) => id !== userId),
+        }));
       }
       // A group invitee's no is theirs alone: their history says rejected when the call ends.
       case 'CallRejected':
-        return context.project<CallDoc>(CALLS, callDocId(callId, event.data.userId), recorded, (doc) => doc && { ...doc, reason: 'rejected' });
+        return context.project<CallDoc>(
+          CALLS,
+          callDocId(callId, event.data.userId),
+          recorded,
+          (doc) => doc && { ...doc, reason: 'rejected' },
+        );
       case 'CallEnded': {
         const { reason, durationMs, at } = event.data;
         return everyone((doc) => {

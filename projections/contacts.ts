@@ -24,7 +24,15 @@ export const CONTACTS = 'contacts';
 export const contactDocId = (ownerId: string, userId: string) => `${ownerId}:${userId}`;
 
 const blank = (ownerId: string, userId: string): Unpositioned<ContactDoc> => ({
-  _id: contactDocId(ownerId, userId), ownerId, userId, isContact: false, nickname: null, addedAt: null, addedPosition: null, blocked: false, blockedAt: null,
+  _id: contactDocId(ownerId, userId),
+  ownerId,
+  userId,
+  isContact: false,
+  nickname: null,
+  addedAt: null,
+  addedPosition: null,
+  blocked: false,
+  blockedAt: null,
 });
 
 /** Whether either of the two has blocked the other (one indexed read of at most two documents). */
@@ -45,7 +53,11 @@ export async function blockedAmong(contacts: Collection<ContactDoc>, userId: str
 export const contactsProjector: Projector = {
   name: CONTACTS,
   collections: {
-    [CONTACTS]: [{ key: { ownerId: 1, isContact: 1, addedPosition: 1 } }, { key: { ownerId: 1, blocked: 1 } }, { key: { userId: 1, blocked: 1 } }],
+    [CONTACTS]: [
+      { key: { ownerId: 1, isContact: 1, addedPosition: 1 } },
+      { key: { ownerId: 1, blocked: 1 } },
+      { key: { userId: 1, blocked: 1 } },
+    ],
   },
   handles: new Set(contactEventTypes),
   async apply(recorded, context) {
@@ -57,14 +69,27 @@ export const contactsProjector: Projector = {
     switch (event.type) {
       case 'ContactAdded':
         return context.project<ContactDoc>(CONTACTS, id, recorded, (doc) => ({
-          ...(doc ?? blank(ownerId, userId)), isContact: true, nickname: event.data.nickname, addedAt: event.data.at, addedPosition: recorded.position,
+          ...(doc ?? blank(ownerId, userId)),
+          isContact: true,
+          nickname: event.data.nickname,
+          addedAt: event.data.at,
+          addedPosition: recorded.position,
         }));
       case 'ContactRenamed':
         return context.project<ContactDoc>(CONTACTS, id, recorded, (doc) => doc && { ...doc, nickname: event.data.nickname });
       case 'ContactRemoved':
-        return context.project<ContactDoc>(CONTACTS, id, recorded, (doc) => doc && orNothing({ ...doc, isContact: false, nickname: null, addedAt: null, addedPosition: null }));
+        return context.project<ContactDoc>(
+          CONTACTS,
+          id,
+          recorded,
+          (doc) => doc && orNothing({ ...doc, isContact: false, nickname: null, addedAt: null, addedPosition: null }),
+        );
       case 'UserBlocked':
-        return context.project<ContactDoc>(CONTACTS, id, recorded, (doc) => ({ ...(doc ?? blank(ownerId, userId)), blocked: true, blockedAt: event.data.at }));
+        return context.project<ContactDoc>(CONTACTS, id, recorded, (doc) => ({
+          ...(doc ?? blank(ownerId, userId)),
+          blocked: true,
+          blockedAt: event.data.at,
+        }));
       case 'UserUnblocked':
         return context.project<ContactDoc>(CONTACTS, id, recorded, (doc) => doc && orNothing({ ...doc, blocked: false, blockedAt: null }));
       default:

@@ -72,8 +72,10 @@ export const conversationDocId = (userId: string, conversationId: string) => `${
 export const UNREAD_COUNT_LIMIT = 1_000;
 
 /** What the list shows as a user's unread count: a difference of numbers, no message read. */
-export const unreadCountOf = (doc: Pick<ConversationDoc, 'readSeq' | 'hiddenUnread'>, summary: Pick<ConversationSummary, 'lastSeq'> | null): number =>
-  Math.min(UNREAD_COUNT_LIMIT, Math.max(0, (summary?.lastSeq ?? 0) - doc.readSeq - doc.hiddenUnread.length));
+export const unreadCountOf = (
+  doc: Pick<ConversationDoc, 'readSeq' | 'hiddenUnread'>,
+  summary: Pick<ConversationSummary, 'lastSeq'> | null,
+): number => Math.min(UNREAD_COUNT_LIMIT, Math.max(0, (summary?.lastSeq ?? 0) - doc.readSeq - doc.hiddenUnread.length));
 
 const PREVIEW_LENGTH = 120;
 const HIDDEN_KEPT = 50;
@@ -91,23 +93,36 @@ export const memberAt = (doc: Pick<ConversationDoc, 'memberships'>, position: nu
 function newMembership(userId: string, conversationId: string, from: number, readSeq: number): Unpositioned<ConversationDoc> {
   const groupId = conversationId.startsWith('group:') ? conversationId.slice('group:'.length) : null;
   return {
-    _id: conversationDocId(userId, conversationId), userId, conversationId, kind: groupId ? 'group' : 'direct',
-    peerId: peerOf(conversationId, userId), groupId, memberships: [{ from, to: null }], active: true,
+    _id: conversationDocId(userId, conversationId),
+    userId,
+    conversationId,
+    kind: groupId ? 'group' : 'direct',
+    peerId: peerOf(conversationId, userId),
+    groupId,
+    memberships: [{ from, to: null }],
+    active: true,
     // What was said before joining is not unread.
-    readUpTo: from, readSeq, deliveredUpTo: from, hiddenRecently: [], hiddenUnread: [],
+    readUpTo: from,
+    readSeq,
+    deliveredUpTo: from,
+    hiddenRecently: [],
+    hiddenUnread: [],
   };
 }
 
 /** The read mark moved to `readUpTo`: hidden messages it passed no longer matter. */
 const readTo = <T extends Unpositioned<ConversationDoc>>(doc: T, readUpTo: number, readSeq: number): T => ({
-  ...doc, readUpTo: Math.max(doc.readUpTo, readUpTo), readSeq: Math.max(doc.readSeq, readSeq),
+  ...doc,
+  readUpTo: Math.max(doc.readUpTo, readUpTo),
+  readSeq: Math.max(doc.readSeq, readSeq),
   hiddenUnread: doc.hiddenUnread.filter((position) => position > Math.max(doc.readUpTo, readUpTo)),
 });
 
 /** A message this user will not see: if it would be unread for them, it is not. */
 const hideUnread = (doc: ConversationDoc, message: Pick<MessageDoc, 'senderId' | 'position'>): ConversationDoc =>
-  (message.senderId === doc.userId || message.position <= doc.readUpTo || doc.hiddenUnread.includes(message.position)
-    ? doc : { ...doc, hiddenUnread: [...doc.hiddenUnread, message.position].slice(-UNREAD_COUNT_LIMIT) });
+  message.senderId === doc.userId || message.position <= doc.readUpTo || doc.hiddenUnread.includes(message.position)
+    ? doc
+    : { ...doc, hiddenUnread: [...doc.hiddenUnread, message.position].slice(-UNREAD_COUNT_LIMIT) };
 
 /** A message as the message projectors wrote it (they run before this one within each event). */
 const messageOf = (context: ProjectionContext, conversationId: string, messageId: string) =>
@@ -115,34 +130,54 @@ const messageOf = (context: ProjectionContext, conversationId: string, messageId
 
 /** The `seq` of the conversation's last message at or before `position`. */
 async function seqAt(context: ProjectionContext, conversationId: string, position: number): Promise<number> {
-  const [message] = await context.collection<MessageDoc>(messageCollectionOf(conversationId))
+  const [message] = await context
+    .collection<MessageDoc>(messageCollectionOf(conversationId))
     .find({ conversationId, position: { $lte: position } }, { sort: { position: -1 }, limit: 1 });
   return message?.seq ?? 0;
 }
 
-const hideRecent = (doc: ConversationDoc, messageId: string) =>
-  ({ ...doc, hiddenRecently: [...doc.hiddenRecently.filter((id) => id !== messageId), messageId].slice(-HIDDEN_KEPT) });
+const hideRecent = (doc: ConversationDoc, messageId: string) => ({
+  ...doc,
+  hiddenRecently: [...doc.hiddenRecently.filter((id) => id !== messageId), messageId].slice(-HIDDEN_KEPT),
+});
 
-const summaryOf = (context: ProjectionContext, conversationId: string, recorded: RecordedEvent, reducer: (doc: ConversationSummary | null) => Unpositioned<ConversationSummary> | null) =>
-  context.project<ConversationSummary>(CONVERSATION_SUMMARIES, conversationId, recorded, reducer);
+const summaryOf = (
+  context: ProjectionContext,
+  conversationId: string,
+  recorded: RecordedEvent,
+  reducer: (doc: ConversationSummary | null) => Unpositioned<ConversationSummary> | null,
+) => context.project<ConversationSummary>(CONVERSATION_SUMMARIES, conversationId, recorded, reducer);
 
 async function onMessage(event: MessageEvent, recorded: RecordedEvent, context: ProjectionContext) {
   const { conversationId, messageId } = event.data;
   switch (event.type) {
     case 'MessageSent': {
       const { senderId, content, sentAt, target } = event.data;
-      const lastMessage: LastMessage = { id: messageId, senderId, preview: previewOf(revealedContent(content)), sentAt, position: recorded.position, deleted: false };
+      const lastMessage: LastMessage = {
+        id: messageId,
+        senderId,
+        preview: previewOf(revealedContent(content)),
+        sentAt,
+        position: recorded.position,
+        deleted: false,
+      };
       const seq = (await messageOf(context, conversationId, messageId))?.seq ?? 0;
-      await summaryOf(context, conversationId, recorded, () => ({ _id: conversationId, lastMessage, lastPosition: recorded.position, lastSeq: seq }));
+      await summaryOf(context, conversationId, recorded, () => ({
+        _id: conversationId,
+        lastMessage,
+        lastPosition: recorded.position,
+        lastSeq: seq,
+      }));
       // Both ends of a direct conversation are members from its first message on (nothing came before it); a
       // message sent across a block is the sender's alone: the recipient's list skips it, or never shows the chat.
       if (target.kind === 'direct') {
         const hidden = (await hiddenByBlock(event.data, context)).length > 0;
         // A recipient with no document yet has seen none of the messages before this one: all were hidden from them.
-        await context.project<ConversationDoc>(CONVERSATIONS, conversationDocId(target.recipientId, conversationId), recorded,
-          (doc) => (hidden
+        await context.project<ConversationDoc>(CONVERSATIONS, conversationDocId(target.recipientId, conversationId), recorded, (doc) =>
+          hidden
             ? doc && hideUnread(hideRecent(doc, messageId), { senderId, position: recorded.position })
-            : doc ?? newMembership(target.recipientId, conversationId, 0, seq - 1)));
+            : (doc ?? newMembership(target.recipientId, conversationId, 0, seq - 1)),
+        );
       }
       // The sender has read everything up to their own message: one document, whoever else is listening.
       return context.project<ConversationDoc>(CONVERSATIONS, conversationDocId(senderId, conversationId), recorded, (doc) => {
@@ -151,15 +186,32 @@ async function onMessage(event: MessageEvent, recorded: RecordedEvent, context: 
       });
     }
     case 'MessageEdited':
-      return summaryOf(context, conversationId, recorded, (doc) => doc && (doc.lastMessage?.id === messageId
-        ? { ...doc, lastMessage: { ...doc.lastMessage, preview: previewOf(revealedContent(event.data.content)) } } : doc));
+      return summaryOf(
+        context,
+        conversationId,
+        recorded,
+        (doc) =>
+          doc &&
+          (doc.lastMessage?.id === messageId
+            ? { ...doc, lastMessage: { ...doc.lastMessage, preview: previewOf(revealedContent(event.data.content)) } }
+            : doc),
+      );
     case 'MessageDeleted':
-      return summaryOf(context, conversationId, recorded, (doc) => doc && (doc.lastMessage?.id === messageId
-        ? { ...doc, lastMessage: { ...doc.lastMessage, preview: null, deleted: true } } : doc));
+      return summaryOf(
+        context,
+        conversationId,
+        recorded,
+        (doc) =>
+          doc && (doc.lastMessage?.id === messageId ? { ...doc, lastMessage: { ...doc.lastMessage, preview: null, deleted: true } } : doc),
+      );
     case 'MessageHidden': {
       const message = await messageOf(context, conversationId, messageId);
-      return context.project<ConversationDoc>(CONVERSATIONS, conversationDocId(event.data.userId, conversationId), recorded,
-        (doc) => doc && (message ? hideUnread(hideRecent(doc, messageId), message) : hideRecent(doc, messageId)));
+      return context.project<ConversationDoc>(
+        CONVERSATIONS,
+        conversationDocId(event.data.userId, conversationId),
+        recorded,
+        (doc) => doc && (message ? hideUnread(hideRecent(doc, messageId), message) : hideRecent(doc, messageId)),
+      );
     }
     default:
       return assertNever(event);
@@ -171,7 +223,10 @@ async function onReceipt(event: ReceiptEvent, recorded: RecordedEvent, context: 
   let readSeq = 0;
   if (event.type === 'MessagesRead') {
     const message = await messageOf(context, conversationId, upTo.messageId);
-    readSeq = message?.conversationId === conversationId && message.position === upTo.position ? message.seq : await seqAt(context, conversationId, upTo.position);
+    readSeq =
+      message?.conversationId === conversationId && message.position === upTo.position
+        ? message.seq
+        : await seqAt(context, conversationId, upTo.position);
   }
   return context.project<ConversationDoc>(CONVERSATIONS, conversationDocId(userId, conversationId), recorded, (doc) => {
     if (!doc) return null;
@@ -190,26 +245,45 @@ async function onGroup(event: GroupEvent, recorded: RecordedEvent, context: Proj
     return context.project<ConversationDoc>(CONVERSATIONS, conversationDocId(userId, conversationId), recorded, (doc) => {
       if (!doc) return newMembership(userId, conversationId, position, lastSeq);
       if (doc.active) return doc;
-      return { ...readTo(doc, position, lastSeq), active: true, memberships: [...doc.memberships, { from: position, to: null }],
-        deliveredUpTo: Math.max(doc.deliveredUpTo, position) };
+      return {
+        ...readTo(doc, position, lastSeq),
+        active: true,
+        memberships: [...doc.memberships, { from: position, to: null }],
+        deliveredUpTo: Math.max(doc.deliveredUpTo, position),
+      };
     });
   };
-  const leave = (userId: string) => context.project<ConversationDoc>(CONVERSATIONS, conversationDocId(userId, conversationId), recorded, (doc) =>
-    doc && (doc.active
-      ? { ...doc, active: false, memberships: doc.memberships.map((membership) => (membership.to === null ? { ...membership, to: position } : membership)) }
-      : doc));
+  const leave = (userId: string) =>
+    context.project<ConversationDoc>(
+      CONVERSATIONS,
+      conversationDocId(userId, conversationId),
+      recorded,
+      (doc) =>
+        doc &&
+        (doc.active
+          ? {
+              ...doc,
+              active: false,
+              memberships: doc.memberships.map((membership) => (membership.to === null ? { ...membership, to: position } : membership)),
+            }
+          : doc),
+    );
   switch (event.type) {
     case 'GroupCreated':
       for (const userId of [event.data.ownerId, ...event.data.memberIds]) await join(userId);
       return;
-    case 'MemberAdded': return join(event.data.userId);
+    case 'MemberAdded':
+      return join(event.data.userId);
     case 'MemberRemoved':
-    case 'MemberLeft': return leave(event.data.userId);
+    case 'MemberLeft':
+      return leave(event.data.userId);
     // Membership is unchanged: nobody's conversation changes.
     case 'GroupUpdated':
     case 'MemberRoleChanged':
-    case 'OwnershipTransferred': return;
-    default: return assertNever(event);
+    case 'OwnershipTransferred':
+      return;
+    default:
+      return assertNever(event);
   }
 }
 

@@ -69,18 +69,29 @@ type Audience = { conversationId: string; except?: readonly string[] } | { userI
  * Writes one entry and publishes the frame. The live audience is resolved now, in memory (group membership as
  * of this event); the stored entry names the conversation, so its cost does not grow with the group.
  */
-async function deliver(context: ProjectionContext, recorded: RecordedEvent, audience: Audience, frame: LiveFrame<keyof typeof LIVE_FRAMES>, idSuffix = '') {
+async function deliver(
+  context: ProjectionContext,
+  recorded: RecordedEvent,
+  audience: Audience,
+  frame: LiveFrame<keyof typeof LIVE_FRAMES>,
+  idSuffix = '',
+) {
   const bytes = JSON.stringify({ ...frame, position: recorded.position });
   const ring = ringOf(bytes);
   const id = `${recorded.position}${idSuffix}`;
   const conversationId = 'conversationId' in audience ? audience.conversationId : null;
   const except = 'conversationId' in audience ? [...(audience.except ?? [])] : [];
   const userIds = 'userIds' in audience ? [...new Set(audience.userIds)] : [];
-  await context.project<FeedEntry>(FEED, id, recorded,
-    (doc) => doc ?? { _id: id, position: recorded.position, at: recorded.metadata.timestamp, conversationId, except, userIds, bytes });
-  const recipients = conversationId === null
-    ? userIds
-    : (await participantsOf(context.collection<GroupDoc>(GROUPS), conversationId)).filter((userId) => !except.includes(userId));
+  await context.project<FeedEntry>(
+    FEED,
+    id,
+    recorded,
+    (doc) => doc ?? { _id: id, position: recorded.position, at: recorded.metadata.timestamp, conversationId, except, userIds, bytes },
+  );
+  const recipients =
+    conversationId === null
+      ? userIds
+      : (await participantsOf(context.collection<GroupDoc>(GROUPS), conversationId)).filter((userId) => !except.includes(userId));
   if (recipients.length > 0) context.publish({ userIds: recipients, position: recorded.position, bytes, ...(ring ? { ring } : {}) });
 }
 
@@ -89,8 +100,13 @@ async function deliver(context: ProjectionContext, recorded: RecordedEvent, audi
  * rewritten to carry the tombstone (their frame type and position kept, so a client syncing past them still sees
  * the message created, then deleted).
  */
-async function eraseFromFeed(context: ProjectionContext, recorded: RecordedEvent, doc: MessageDoc, tombstone: ReturnType<typeof toPublicMessage>) {
-  for (const position of [doc.position, ...doc.editPositions ?? []]) {
+async function eraseFromFeed(
+  context: ProjectionContext,
+  recorded: RecordedEvent,
+  doc: MessageDoc,
+  tombstone: ReturnType<typeof toPublicMessage>,
+) {
+  for (const position of [doc.position, ...(doc.editPositions ?? [])]) {
     await context.project<FeedEntry>(FEED, String(position), recorded, (entry) => {
       if (!entry) return null;
       const frame = JSON.parse(entry.bytes) as { message?: unknown };
@@ -106,14 +122,26 @@ async function messageFrame(event: MessageEvent, recorded: RecordedEvent, contex
   const message = toPublicMessage(doc, await attachmentFilesOf(context.collection<MediaDoc>(MEDIA_FILES), [doc]));
   switch (event.type) {
     // Not to a recipient who is blocked from it (see hiddenByBlock).
-    case 'MessageSent': return deliver(context, recorded, { conversationId, except: doc.hiddenFor }, { type: 'message.created', conversationId, message });
+    case 'MessageSent':
+      return deliver(context, recorded, { conversationId, except: doc.hiddenFor }, { type: 'message.created', conversationId, message });
     // Whoever deleted the message for themselves hears nothing more of it.
-    case 'MessageEdited': return deliver(context, recorded, { conversationId, except: doc.hiddenFor }, { type: 'message.edited', conversationId, message });
+    case 'MessageEdited':
+      return deliver(context, recorded, { conversationId, except: doc.hiddenFor }, { type: 'message.edited', conversationId, message });
     case 'MessageDeleted':
       await eraseFromFeed(context, recorded, doc, message);
-      return deliver(context, recorded, { conversationId, except: doc.hiddenFor }, { type: 'message.deleted', conversationId, scope: 'everyone', message });
+      return deliver(
+        context,
+        recorded,
+        { conversationId, except: doc.hiddenFor },
+        { type: 'message.deleted', conversationId, scope: 'everyone', message },
+      );
     case 'MessageHidden':
-      return deliver(context, recorded, { userIds: [event.data.userId] }, { type: 'message.deleted', conversationId, scope: 'me', messageId });
+      return deliver(
+        context,
+        recorded,
+        { userIds: [event.data.userId] },
+        { type: 'message.deleted', conversationId, scope: 'me', messageId },
+      );
     default:
       return assertNever(event);
   }
@@ -128,9 +156,9 @@ async function receiptAudience(event: ReceiptEvent, context: ProjectionContext):
   const own = { userIds: [userId] };
   const contacts = context.collection<ContactDoc>(CONTACTS);
   const peerId = peerOf(conversationId, userId);
-  if (peerId && await blockedEitherWay(contacts, userId, peerId)) return own;
+  if (peerId && (await blockedEitherWay(contacts, userId, peerId))) return own;
   const members = peerId ? [userId, peerId] : await participantsOf(context.collection<GroupDoc>(GROUPS), conversationId);
-  const blocked = peerId ? [] : [...await blockedAmong(contacts, userId, members)];
+  const blocked = peerId ? [] : [...(await blockedAmong(contacts, userId, members))];
   if (event.type !== 'MessagesRead') return { conversationId, except: blocked };
   const users = context.collection<UserDoc>(USERS);
   if ((await users.findOne({ _id: userId }))?.privacy.readReceipts === false) return own;
@@ -148,7 +176,11 @@ async function receiptFrame(event: ReceiptEvent, recorded: RecordedEvent, contex
  * One frame per profile change (a privacy change too: what it hides must disappear from peers' screens), to the user's devices, the people who added them and their direct-conversation
  * peers (not across a block): never a copy into each conversation, which read the profile when they are read.
  */
-async function profileFrame(event: ProfileUpdated | PrivacySettingsChanged | AvatarChanged | AvatarRemoved, recorded: RecordedEvent, context: ProjectionContext) {
+async function profileFrame(
+  event: ProfileUpdated | PrivacySettingsChanged | AvatarChanged | AvatarRemoved,
+  recorded: RecordedEvent,
+  context: ProjectionContext,
+) {
   const { userId } = event.data;
   const user = await context.collection<UserDoc>(USERS).findOne({ _id: userId });
   if (!user) return;
@@ -159,15 +191,26 @@ async function profileFrame(event: ProfileUpdated | PrivacySettingsChanged | Ava
   const audience = [...new Set([...addedBy.map((doc) => doc.ownerId), ...direct.flatMap((doc) => (doc.peerId ? [doc.peerId] : []))])];
   const blocked = await blockedAmong(context.collection<ContactDoc>(CONTACTS), userId, audience);
   const profile = {
-    id: userId, username: user.username, displayName: user.displayName,
+    id: userId,
+    username: user.username,
+    displayName: user.displayName,
     about: user.privacy.about === 'everyone' ? user.about : null,
     avatarMediaId: user.privacy.avatar === 'everyone' ? user.avatarMediaId : null,
   };
-  await deliver(context, recorded, { userIds: [userId, ...audience.filter((id) => !blocked.has(id))] }, { type: 'user.updated', userId, profile });
+  await deliver(
+    context,
+    recorded,
+    { userIds: [userId, ...audience.filter((id) => !blocked.has(id))] },
+    { type: 'user.updated', userId, profile },
+  );
 }
 
 const CONTACT_CHANGES = {
-  ContactAdded: 'added', ContactRenamed: 'renamed', ContactRemoved: 'removed', UserBlocked: 'blocked', UserUnblocked: 'unblocked',
+  ContactAdded: 'added',
+  ContactRenamed: 'renamed',
+  ContactRemoved: 'removed',
+  UserBlocked: 'blocked',
+  UserUnblocked: 'unblocked',
 } as const satisfies Record<ContactEvent['type'], string>;
 
 /** A call's lifecycle reaches every device of every party, so a device that reconnects learns it was answered or ended. */
@@ -180,19 +223,51 @@ async function callFrame(event: CallEvent, recorded: RecordedEvent, context: Pro
   const parties = { userIds: [call.callerId, ...call.invitees].filter((userId) => !members || members.has(userId)) };
   switch (event.type) {
     case 'CallInitiated':
-      return deliver(context, recorded, { userIds: event.data.invitees }, {
-        type: 'call.incoming', callId, from: event.data.callerId, media: event.data.media, groupId: event.data.groupId, expiresAt: event.data.ringDeadline,
-      });
+      return deliver(
+        context,
+        recorded,
+        { userIds: event.data.invitees },
+        {
+          type: 'call.incoming',
+          callId,
+          from: event.data.callerId,
+          media: event.data.media,
+          groupId: event.data.groupId,
+          expiresAt: event.data.ringDeadline,
+        },
+      );
     case 'CallAnswered':
-      return deliver(context, recorded, parties, { type: 'call.answered', callId, byUserId: event.data.userId, byConnectionId: event.data.connectionId });
+      return deliver(context, recorded, parties, {
+        type: 'call.answered',
+        callId,
+        byUserId: event.data.userId,
+        byConnectionId: event.data.connectionId,
+      });
     case 'CallRejected':
       return deliver(context, recorded, parties, { type: 'call.rejected', callId, userId: event.data.userId });
     case 'CallParticipantJoined':
-      return deliver(context, recorded, parties, { type: 'call.participant', callId, userId: event.data.userId, change: 'joined', connectionId: event.data.connectionId });
+      return deliver(context, recorded, parties, {
+        type: 'call.participant',
+        callId,
+        userId: event.data.userId,
+        change: 'joined',
+        connectionId: event.data.connectionId,
+      });
     case 'CallParticipantLeft':
-      return deliver(context, recorded, parties, { type: 'call.participant', callId, userId: event.data.userId, change: 'left', connectionId: null });
+      return deliver(context, recorded, parties, {
+        type: 'call.participant',
+        callId,
+        userId: event.data.userId,
+        change: 'left',
+        connectionId: null,
+      });
     case 'CallEnded':
-      return deliver(context, recorded, parties, { type: 'call.ended', callId, reason: event.data.reason, durationMs: event.data.durationMs });
+      return deliver(context, recorded, parties, {
+        type: 'call.ended',
+        callId,
+        reason: event.data.reason,
+        durationMs: event.data.durationMs,
+      });
     default:
       return assertNever(event);
   }
@@ -201,10 +276,16 @@ async function callFrame(event: CallEvent, recorded: RecordedEvent, context: Pro
 /** The end of a prompt reaches every device of its asker (the asking socket also had the deltas). */
 async function aiFrame(event: AiReplyCompleted | AiReplyFailed, recorded: RecordedEvent, context: ProjectionContext) {
   const { userId, promptId } = event.data;
-  const frame = event.type === 'AiReplyCompleted'
-    ? { type: 'ai.reply' as const, promptId, status: 'completed' as const, code: null,
-      reply: { id: event.data.replyId, text: event.data.text, finishReason: event.data.finishReason, createdAt: event.data.at } }
-    : { type: 'ai.reply' as const, promptId, status: 'failed' as const, code: event.data.code, reply: null };
+  const frame =
+    event.type === 'AiReplyCompleted'
+      ? {
+          type: 'ai.reply' as const,
+          promptId,
+          status: 'completed' as const,
+          code: null,
+          reply: { id: event.data.replyId, text: event.data.text, finishReason: event.data.finishReason, createdAt: event.data.at },
+        }
+      : { type: 'ai.reply' as const, promptId, status: 'failed' as const, code: event.data.code, reply: null };
   await deliver(context, recorded, { userIds: [userId] }, frame);
 }
 
@@ -213,22 +294,35 @@ async function contactFrame(event: ContactEvent, recorded: RecordedEvent, contex
   const { ownerId, userId } = event.data;
   const doc = await context.collection<ContactDoc>(CONTACTS).findOne({ _id: contactDocId(ownerId, userId) });
   const user = doc?.isContact ? await context.collection<UserDoc>(USERS).findOne({ _id: userId }) : null;
-  const contact = doc && user
-    ? { userId, username: user.username, displayName: user.displayName, nickname: doc.nickname, addedAt: doc.addedAt! } : null;
-  await deliver(context, recorded, { userIds: [ownerId] }, { type: 'contacts.updated', change: CONTACT_CHANGES[event.type], userId, contact });
+  const contact =
+    doc && user ? { userId, username: user.username, displayName: user.displayName, nickname: doc.nickname, addedAt: doc.addedAt! } : null;
+  await deliver(
+    context,
+    recorded,
+    { userIds: [ownerId] },
+    { type: 'contacts.updated', change: CONTACT_CHANGES[event.type], userId, contact },
+  );
 }
 
 /** A group event as the protocol names it: its own field names, never the event's payload passed through. */
 function groupChangeOf(event: GroupEvent): DistributiveOmit<LiveFrame<'group.updated'>, 'type' | 'groupId' | 'conversationId' | 'group'> {
   switch (event.type) {
-    case 'GroupCreated': return { change: 'created', byUserId: event.data.ownerId };
-    case 'GroupUpdated': return { change: 'updated', byUserId: event.data.updatedBy, changes: event.data.changes };
-    case 'MemberAdded': return { change: 'member_added', userId: event.data.userId, role: event.data.role, byUserId: event.data.addedBy };
-    case 'MemberRoleChanged': return { change: 'member_role_changed', userId: event.data.userId, role: event.data.role, byUserId: event.data.changedBy };
-    case 'MemberRemoved': return { change: 'member_removed', userId: event.data.userId, byUserId: event.data.removedBy };
-    case 'MemberLeft': return { change: 'member_left', userId: event.data.userId };
-    case 'OwnershipTransferred': return { change: 'ownership_transferred', fromUserId: event.data.fromUserId, toUserId: event.data.toUserId };
-    default: return assertNever(event);
+    case 'GroupCreated':
+      return { change: 'created', byUserId: event.data.ownerId };
+    case 'GroupUpdated':
+      return { change: 'updated', byUserId: event.data.updatedBy, changes: event.data.changes };
+    case 'MemberAdded':
+      return { change: 'member_added', userId: event.data.userId, role: event.data.role, byUserId: event.data.addedBy };
+    case 'MemberRoleChanged':
+      return { change: 'member_role_changed', userId: event.data.userId, role: event.data.role, byUserId: event.data.changedBy };
+    case 'MemberRemoved':
+      return { change: 'member_removed', userId: event.data.userId, byUserId: event.data.removedBy };
+    case 'MemberLeft':
+      return { change: 'member_left', userId: event.data.userId };
+    case 'OwnershipTransferred':
+      return { change: 'ownership_transferred', fromUserId: event.data.fromUserId, toUserId: event.data.toUserId };
+    default:
+      return assertNever(event);
   }
 }
 
@@ -240,7 +334,8 @@ async function groupFrame(event: GroupEvent, recorded: RecordedEvent, context: P
   const frame = { type: 'group.updated' as const, groupId, conversationId, ...groupChangeOf(event) };
   await deliver(context, recorded, { conversationId }, { ...frame, group: toPublicGroup(group) });
   // Whoever just left or was removed hears of it, without the group's new state.
-  if (event.type === 'MemberRemoved' || event.type === 'MemberLeft') await deliver(context, recorded, { userIds: [event.data.userId] }, frame, ':u');
+  if (event.type === 'MemberRemoved' || event.type === 'MemberLeft')
+    await deliver(context, recorded, { userIds: [event.data.userId] }, frame, ':u');
 }
 
 type ProfileEvent = ProfileUpdated | PrivacySettingsChanged | AvatarChanged | AvatarRemoved;
@@ -263,11 +358,21 @@ export const feedProjector: Projector = {
     [FEED_HORIZON]: [],
   },
   reads: [USERS, CONTACTS, MEDIA_FILES, CALLS, GROUPS, MESSAGES, GROUP_MESSAGES, CONVERSATIONS],
-  handles: new Set([...messageEventTypes, ...receiptEventTypes, ...groupEventTypes, ...contactEventTypes, ...profileTypes, 'AiReplyCompleted', 'AiReplyFailed', ...callEventTypes]),
+  handles: new Set([
+    ...messageEventTypes,
+    ...receiptEventTypes,
+    ...groupEventTypes,
+    ...contactEventTypes,
+    ...profileTypes,
+    'AiReplyCompleted',
+    'AiReplyFailed',
+    ...callEventTypes,
+  ]),
   async apply(recorded, context) {
     if (isEventOf<ContactEvent>(contactTypes, recorded)) return contactFrame(recorded, recorded, context);
     if (isEventOf<CallEvent>(callTypes, recorded)) return callFrame(recorded, recorded, context);
-    if (isEventOf<AiReplyCompleted | AiReplyFailed>(['AiReplyCompleted', 'AiReplyFailed'], recorded)) return aiFrame(recorded, recorded, context);
+    if (isEventOf<AiReplyCompleted | AiReplyFailed>(['AiReplyCompleted', 'AiReplyFailed'], recorded))
+      return aiFrame(recorded, recorded, context);
     if (isEventOf<ProfileEvent>(profileTypes, recorded)) return profileFrame(recorded, recorded, context);
     if (isEventOf<MessageEvent>(messageTypes, recorded)) return messageFrame(recorded, recorded, context);
     if (isEventOf<ReceiptEvent>(receiptTypes, recorded)) return receiptFrame(recorded, recorded, context);

@@ -27,8 +27,16 @@ export interface PublicGroup extends GroupProfile {
   updatedAt: string;
 }
 
-export const toPublicGroup = ({ _id, name, description, iconMediaId, ownerId, members, createdAt, updatedAt }: GroupDoc): PublicGroup =>
-  ({ id: _id, name, description, iconMediaId, ownerId, members, createdAt, updatedAt });
+export const toPublicGroup = ({ _id, name, description, iconMediaId, ownerId, members, createdAt, updatedAt }: GroupDoc): PublicGroup => ({
+  id: _id,
+  name,
+  description,
+  iconMediaId,
+  ownerId,
+  members,
+  createdAt,
+  updatedAt,
+});
 
 export const GROUPS = 'groups';
 
@@ -62,9 +70,21 @@ export const groupsProjector: Projector = {
           { userId: ownerId, role: 'owner', joinedAt: createdAt },
           ...memberIds.map((userId) => ({ userId, role: 'member' as const, joinedAt: createdAt })),
         ];
-        return context.project<GroupDoc>(GROUPS, groupId, recorded, (doc) => doc ?? {
-          _id: groupId, ...profile, ownerId, members, memberIds: members.map((m) => m.userId), createdAt, updatedAt: createdAt,
-        });
+        return context.project<GroupDoc>(
+          GROUPS,
+          groupId,
+          recorded,
+          (doc) =>
+            doc ?? {
+              _id: groupId,
+              ...profile,
+              ownerId,
+              members,
+              memberIds: members.map((m) => m.userId),
+              createdAt,
+              updatedAt: createdAt,
+            },
+        );
       }
       case 'GroupUpdated':
         return update((doc) => ({ ...doc, ...event.data.changes, updatedAt: event.data.updatedAt }));
@@ -78,7 +98,10 @@ export const groupsProjector: Projector = {
         return update((doc) => setMember(doc, event.data.userId, null, event.data.leftAt));
       case 'OwnershipTransferred': {
         const { fromUserId, toUserId, transferredAt } = event.data;
-        return update((doc) => ({ ...setMember(setMember(doc, fromUserId, 'admin', transferredAt), toUserId, 'owner', transferredAt), ownerId: toUserId }));
+        return update((doc) => ({
+          ...setMember(setMember(doc, fromUserId, 'admin', transferredAt), toUserId, 'owner', transferredAt),
+          ownerId: toUserId,
+        }));
       }
       default:
         return assertNever(event);

@@ -35,28 +35,46 @@ export interface PublicAttachment {
 
 export const MEDIA_FILES = 'media_files';
 
-export const toPublicAttachment = (id: string, doc: MediaDoc | null): PublicAttachment => (doc && doc.state === 'live'
-  ? { id, kind: doc.kind, mime: doc.mime, size: doc.size, filename: doc.filename, width: doc.width, height: doc.height, deleted: false }
-  : { id, kind: null, mime: null, size: null, filename: null, width: null, height: null, deleted: true });
+export const toPublicAttachment = (id: string, doc: MediaDoc | null): PublicAttachment =>
+  doc && doc.state === 'live'
+    ? { id, kind: doc.kind, mime: doc.mime, size: doc.size, filename: doc.filename, width: doc.width, height: doc.height, deleted: false }
+    : { id, kind: null, mime: null, size: null, filename: null, width: null, height: null, deleted: true };
 
 async function onMessage(event: MessageEvent, recorded: RecordedEvent, context: ProjectionContext) {
   switch (event.type) {
     case 'MessageSent': {
       const { messageId, conversationId, attachments } = event.data;
       for (const mediaId of attachments) {
-        await context.project<MediaDoc>(MEDIA_FILES, mediaId, recorded, (doc) => doc && (doc.referencedBy.includes(messageId) ? doc : {
-          ...doc, references: [...doc.references, { messageId, conversationId, position: recorded.position }], referencedBy: [...doc.referencedBy, messageId],
-        }));
+        await context.project<MediaDoc>(
+          MEDIA_FILES,
+          mediaId,
+          recorded,
+          (doc) =>
+            doc &&
+            (doc.referencedBy.includes(messageId)
+              ? doc
+              : {
+                  ...doc,
+                  references: [...doc.references, { messageId, conversationId, position: recorded.position }],
+                  referencedBy: [...doc.referencedBy, messageId],
+                }),
+        );
       }
       return;
     }
     // Deleting a message for everyone releases its files (their bytes go once nothing else names them).
     case 'MessageDeleted':
-      return context.projectMany<MediaDoc>(MEDIA_FILES, { referencedBy: event.data.messageId }, recorded, (doc) => doc && {
-        ...doc,
-        references: doc.references.filter((reference) => reference.messageId !== event.data.messageId),
-        referencedBy: doc.referencedBy.filter((id) => id !== event.data.messageId),
-      });
+      return context.projectMany<MediaDoc>(
+        MEDIA_FILES,
+        { referencedBy: event.data.messageId },
+        recorded,
+        (doc) =>
+          doc && {
+            ...doc,
+            references: doc.references.filter((reference) => reference.messageId !== event.data.messageId),
+            referencedBy: doc.referencedBy.filter((id) => id !== event.data.messageId),
+          },
+      );
     case 'MessageEdited':
     case 'MessageHidden':
       return;
@@ -79,9 +97,20 @@ export const mediaFilesProjector: Projector = {
     switch (event.type) {
       case 'MediaUploaded': {
         const { mediaId, uploadedAt, ...facts } = event.data;
-        return context.project<MediaDoc>(MEDIA_FILES, mediaId, recorded, (doc) => doc ?? {
-          _id: mediaId, ...facts, uploadedAt, state: 'live', references: [], referencedBy: [],
-        });
+        return context.project<MediaDoc>(
+          MEDIA_FILES,
+          mediaId,
+          recorded,
+          (doc) =>
+            doc ?? {
+              _id: mediaId,
+              ...facts,
+              uploadedAt,
+              state: 'live',
+              references: [],
+              referencedBy: [],
+            },
+        );
       }
       case 'MediaDeleted':
         return context.project<MediaDoc>(MEDIA_FILES, event.data.mediaId, recorded, (doc) => doc && { ...doc, state: 'deleted' });

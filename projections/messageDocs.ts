@@ -47,7 +47,10 @@ export interface PublicMessage extends MessageFields {
 }
 
 /** The media documents of these messages' attachments, in one query. */
-export async function attachmentFilesOf(media: Collection<MediaDoc>, docs: ReadonlyArray<Pick<MessageDoc, 'attachments'>>): Promise<Map<string, MediaDoc>> {
+export async function attachmentFilesOf(
+  media: Collection<MediaDoc>,
+  docs: ReadonlyArray<Pick<MessageDoc, 'attachments'>>,
+): Promise<Map<string, MediaDoc>> {
   const ids = [...new Set(docs.flatMap((doc) => doc.attachments))];
   if (ids.length === 0) return new Map();
   return new Map((await media.find({ _id: { $in: ids } })).map((doc) => [doc._id, doc]));
@@ -94,22 +97,58 @@ async function applyMessageEvent(event: MessageEvent, recorded: RecordedEvent, c
       if (await context.collection<MessageDoc>(collection).findOne({ _id: messageId })) return;
       const hiddenFor = await hiddenByBlock(event.data, context);
       // Numbered after the conversation's previous message (one indexed row), whatever order a rebuild reads in.
-      const [previous] = await context.collection<MessageDoc>(collection).find(
-        { conversationId: message.conversationId, position: { $lt: recorded.position } }, { sort: { position: -1 }, limit: 1 });
+      const [previous] = await context
+        .collection<MessageDoc>(collection)
+        .find({ conversationId: message.conversationId, position: { $lt: recorded.position } }, { sort: { position: -1 }, limit: 1 });
       const seq = (previous?.seq ?? 0) + 1;
-      return context.project<MessageDoc>(collection, id, recorded, (doc) => doc ?? {
-        _id: messageId, ...message, content: revealedContent(message.content), sentAt, editedAt: null, deletedAt: null, hiddenFor, position: recorded.position, seq,
-      });
+      return context.project<MessageDoc>(
+        collection,
+        id,
+        recorded,
+        (doc) =>
+          doc ?? {
+            _id: messageId,
+            ...message,
+            content: revealedContent(message.content),
+            sentAt,
+            editedAt: null,
+            deletedAt: null,
+            hiddenFor,
+            position: recorded.position,
+            seq,
+          },
+      );
     }
     case 'MessageEdited':
-      return context.project<MessageDoc>(collection, id, recorded, (doc) => doc && (doc.deletedAt ? doc : {
-        ...doc, content: revealedContent(event.data.content), editedAt: event.data.editedAt, editPositions: [...doc.editPositions ?? [], recorded.position],
-      }));
+      return context.project<MessageDoc>(
+        collection,
+        id,
+        recorded,
+        (doc) =>
+          doc &&
+          (doc.deletedAt
+            ? doc
+            : {
+                ...doc,
+                content: revealedContent(event.data.content),
+                editedAt: event.data.editedAt,
+                editPositions: [...(doc.editPositions ?? []), recorded.position],
+              }),
+      );
     case 'MessageDeleted':
-      return context.project<MessageDoc>(collection, id, recorded, (doc) => doc && { ...doc, content: null, attachments: [], deletedAt: event.data.deletedAt });
+      return context.project<MessageDoc>(
+        collection,
+        id,
+        recorded,
+        (doc) => doc && { ...doc, content: null, attachments: [], deletedAt: event.data.deletedAt },
+      );
     case 'MessageHidden':
-      return context.project<MessageDoc>(collection, id, recorded, (doc) => doc && (doc.hiddenFor.includes(event.data.userId)
-        ? doc : { ...doc, hiddenFor: [...doc.hiddenFor, event.data.userId] }));
+      return context.project<MessageDoc>(
+        collection,
+        id,
+        recorded,
+        (doc) => doc && (doc.hiddenFor.includes(event.data.userId) ? doc : { ...doc, hiddenFor: [...doc.hiddenFor, event.data.userId] }),
+      );
     default:
       return assertNever(event);
   }

@@ -19,8 +19,15 @@ export interface PresenceDoc extends ProjectedDoc {
 
 export const PRESENCE = 'presence';
 
-const blank = (userId: string): Unpositioned<PresenceDoc> =>
-  ({ _id: userId, status: 'offline', onlineSince: null, lastSeenAt: null, mode: 'auto', statusText: null, statusExpiresAt: null });
+const blank = (userId: string): Unpositioned<PresenceDoc> => ({
+  _id: userId,
+  status: 'offline',
+  onlineSince: null,
+  lastSeenAt: null,
+  mode: 'auto',
+  statusText: null,
+  statusExpiresAt: null,
+});
 
 export const presenceProjector: Projector = {
   name: PRESENCE,
@@ -31,15 +38,27 @@ export const presenceProjector: Projector = {
     const { userId } = event.data;
     switch (event.type) {
       case 'UserCameOnline':
-        return context.project<PresenceDoc>(PRESENCE, userId, recorded, (doc) => ({ ...(doc ?? blank(userId)), status: 'online', onlineSince: event.data.at }));
+        return context.project<PresenceDoc>(PRESENCE, userId, recorded, (doc) => ({
+          ...(doc ?? blank(userId)),
+          status: 'online',
+          onlineSince: event.data.at,
+        }));
       case 'UserWentOffline':
         return context.project<PresenceDoc>(PRESENCE, userId, recorded, (doc) => {
           const current = doc ?? blank(userId);
-          return { ...current, status: 'offline', onlineSince: null, lastSeenAt: current.mode === 'invisible' ? current.lastSeenAt : event.data.lastSeenAt };
+          return {
+            ...current,
+            status: 'offline',
+            onlineSince: null,
+            lastSeenAt: current.mode === 'invisible' ? current.lastSeenAt : event.data.lastSeenAt,
+          };
         });
       case 'PresenceModeSet':
         return context.project<PresenceDoc>(PRESENCE, userId, recorded, (doc) => ({
-          ...(doc ?? blank(userId)), mode: event.data.mode, statusText: event.data.statusText, statusExpiresAt: event.data.expiresAt,
+          ...(doc ?? blank(userId)),
+          mode: event.data.mode,
+          statusText: event.data.statusText,
+          statusExpiresAt: event.data.expiresAt,
         }));
       default:
         return assertNever(event);

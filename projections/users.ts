@@ -53,8 +53,12 @@ export interface OwnUser extends PublicUser {
   email: string;
 }
 
-export const toPublicUser = ({ _id, username, displayName, createdAt }: UserDoc): PublicUser =>
-  ({ id: _id, username, displayName, createdAt });
+export const toPublicUser = ({ _id, username, displayName, createdAt }: UserDoc): PublicUser => ({
+  id: _id,
+  username,
+  displayName,
+  createdAt,
+});
 
 export const toOwnUser = (doc: UserDoc): OwnUser => ({ ...toPublicUser(doc), email: doc.email });
 
@@ -82,20 +86,42 @@ export const usersProjector: Projector = {
     switch (event.type) {
       case 'UserRegistered': {
         const { userId, email, username, displayName, passwordHash, passwordScheme, registeredAt } = event.data;
-        return context.project<UserDoc>(USERS, userId, recorded, (doc) => doc ?? {
-          _id: userId, email, username, displayName, passwordHash, passwordScheme, createdAt: registeredAt, lastLoginAt: null, revokedTokens: [],
-          about: '', privacy: DEFAULT_PRIVACY, ai: {}, avatarMediaId: null,
-        });
+        return context.project<UserDoc>(
+          USERS,
+          userId,
+          recorded,
+          (doc) =>
+            doc ?? {
+              _id: userId,
+              email,
+              username,
+              displayName,
+              passwordHash,
+              passwordScheme,
+              createdAt: registeredAt,
+              lastLoginAt: null,
+              revokedTokens: [],
+              about: '',
+              privacy: DEFAULT_PRIVACY,
+              ai: {},
+              avatarMediaId: null,
+            },
+        );
       }
       case 'UserLoggedIn':
-        return context.project<UserDoc>(USERS, event.data.userId, recorded, (doc) =>
-          doc && { ...doc, lastLoginAt: event.data.loggedInAt });
+        return context.project<UserDoc>(USERS, event.data.userId, recorded, (doc) => doc && { ...doc, lastLoginAt: event.data.loggedInAt });
       case 'UserLoggedOut': {
         const { userId, tokenId, expiresAt, loggedOutAt } = event.data;
-        return context.project<UserDoc>(USERS, userId, recorded, (doc) => doc && {
-          ...doc,
-          revokedTokens: [...doc.revokedTokens.filter((token) => token.expiresAt > loggedOutAt), { tokenId, expiresAt }],
-        });
+        return context.project<UserDoc>(
+          USERS,
+          userId,
+          recorded,
+          (doc) =>
+            doc && {
+              ...doc,
+              revokedTokens: [...doc.revokedTokens.filter((token) => token.expiresAt > loggedOutAt), { tokenId, expiresAt }],
+            },
+        );
       }
       case 'UserSuspended': {
         const { userId, suspendedAt, reason } = event.data;
@@ -108,9 +134,18 @@ export const usersProjector: Projector = {
         return;
       case 'ProfileUpdated': {
         const { displayName, about, ai } = event.data.changes;
-        return context.project<UserDoc>(USERS, event.data.userId, recorded, (doc) => doc && {
-          ...doc, displayName: displayName ?? doc.displayName, about: about ?? doc.about, ai: ai ? { ...doc.ai, ...ai } : doc.ai,
-        });
+        return context.project<UserDoc>(
+          USERS,
+          event.data.userId,
+          recorded,
+          (doc) =>
+            doc && {
+              ...doc,
+              displayName: displayName ?? doc.displayName,
+              about: about ?? doc.about,
+              ai: ai ? { ...doc.ai, ...ai } : doc.ai,
+            },
+        );
       }
       case 'PrivacySettingsChanged':
         return context.project<UserDoc>(USERS, event.data.userId, recorded, (doc) => doc && { ...doc, privacy: event.data.privacy });
@@ -120,15 +155,29 @@ export const usersProjector: Projector = {
         return context.project<UserDoc>(USERS, event.data.userId, recorded, (doc) => doc && { ...doc, avatarMediaId: null });
       case 'EncryptionKeyRetired': {
         const { userId, keyId, at } = event.data;
-        return context.project<UserDoc>(USERS, userId, recorded, (doc) => doc && {
-          ...doc, encryptionKeys: (doc.encryptionKeys ?? []).map((key) => (key.keyId === keyId ? { ...key, retiredAt: at } : key)),
-        });
+        return context.project<UserDoc>(
+          USERS,
+          userId,
+          recorded,
+          (doc) =>
+            doc && {
+              ...doc,
+              encryptionKeys: (doc.encryptionKeys ?? []).map((key) => (key.keyId === keyId ? { ...key, retiredAt: at } : key)),
+            },
+        );
       }
       case 'EncryptionKeyPublished': {
         const { userId, keyId, publicKey, at } = event.data;
-        return context.project<UserDoc>(USERS, userId, recorded, (doc) => doc && {
-          ...doc, encryptionKeys: [...(doc.encryptionKeys ?? []), { keyId, publicKey, publishedAt: at }],
-        });
+        return context.project<UserDoc>(
+          USERS,
+          userId,
+          recorded,
+          (doc) =>
+            doc && {
+              ...doc,
+              encryptionKeys: [...(doc.encryptionKeys ?? []), { keyId, publicKey, publishedAt: at }],
+            },
+        );
       }
       default:
         return assertNever(event);

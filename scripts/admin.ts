@@ -25,18 +25,23 @@ const USAGE = `Usage:
 <user> is a username, an email or a user id. --operator defaults to the login name running the command.`;
 
 process.umask(0o077);
-const { values, positionals, fail } = parseScriptArgs(USAGE, {
-  reason: { type: 'string' },
-  operator: { type: 'string', default: safeLoginName() },
-  revoke: { type: 'boolean', default: false },
-  json: { type: 'boolean', default: false },
-}, { positionals: true });
+const { values, positionals, fail } = parseScriptArgs(
+  USAGE,
+  {
+    reason: { type: 'string' },
+    operator: { type: 'string', default: safeLoginName() },
+    revoke: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+  },
+  { positionals: true },
+);
 const [action, ref, ...extra] = positionals;
 const needsUser = action === 'suspend' || action === 'unsuspend' || action === 'sessions';
 if (!action || !(needsUser || action === 'stats')) fail(action ? `Unknown action: ${action}` : 'Name an action.');
 if (needsUser && !ref) fail(`${action} needs a user (a username, an email or an id).`);
 if (extra.length > 0 || (action === 'stats' && ref)) fail(`Unexpected argument: ${action === 'stats' ? ref : extra[0]}`);
-if ((action === 'suspend' || action === 'unsuspend') && !values.reason?.trim()) fail(`${action} needs --reason <text> (it is recorded in the event).`);
+if ((action === 'suspend' || action === 'unsuspend') && !values.reason?.trim())
+  fail(`${action} needs --reason <text> (it is recorded in the event).`);
 if (values.revoke && action !== 'sessions') fail('--revoke goes with sessions.');
 if (values.reason !== undefined && action !== 'suspend' && action !== 'unsuspend') fail('--reason goes with suspend and unsuspend.');
 if (!values.operator.trim()) fail('--operator needs a name.');
@@ -50,17 +55,40 @@ try {
   if (action === 'stats') {
     const pool = config.database ? createPool(config.database) : null;
     try {
-      const stats = await deploymentStats({
-        eventStore, readStore, storageDir: config.database || config.eventStoreConnectionString ? null : config.storageDir, mediaDir: config.mediaDir,
-        databaseBytes: pool && config.database ? async () => Number((await pool.query<{ bytes: string }>(
-          `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::text AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE n.nspname = $1 AND c.relkind IN ('r', 'm')`, [schemaOf(config.database!)])).rows[0]!.bytes) : undefined,
-      }, now);
-      console.log(values.json ? JSON.stringify(stats, null, 2) : [
-        `users ${stats.users} (${stats.suspendedUsers} suspended), messages ${stats.messages}, groups ${stats.groups}, events ${stats.events}`,
-        `storage: ${Object.entries(stats.storage).filter(([, bytes]) => bytes !== null).map(([name, bytes]) => `${name} ${bytes}`).join(', ')}`,
-        `since ${stats.last24h.since}: ${stats.last24h.messagesSent} messages sent, ${stats.last24h.activeUsers} active users, ${stats.last24h.logins} logins, ${stats.last24h.events} events`,
-      ].join('\n'));
+      const stats = await deploymentStats(
+        {
+          eventStore,
+          readStore,
+          storageDir: config.database || config.eventStoreConnectionString ? null : config.storageDir,
+          mediaDir: config.mediaDir,
+          databaseBytes:
+            pool && config.database
+              ? async () =>
+                  Number(
+                    (
+                      await pool.query<{ bytes: string }>(
+                        `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::text AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = $1 AND c.relkind IN ('r', 'm')`,
+                        [schemaOf(config.database!)],
+                      )
+                    ).rows[0]!.bytes,
+                  )
+              : undefined,
+        },
+        now,
+      );
+      console.log(
+        values.json
+          ? JSON.stringify(stats, null, 2)
+          : [
+              `users ${stats.users} (${stats.suspendedUsers} suspended), messages ${stats.messages}, groups ${stats.groups}, events ${stats.events}`,
+              `storage: ${Object.entries(stats.storage)
+                .filter(([, bytes]) => bytes !== null)
+                .map(([name, bytes]) => `${name} ${bytes}`)
+                .join(', ')}`,
+              `since ${stats.last24h.since}: ${stats.last24h.messagesSent} messages sent, ${stats.last24h.activeUsers} active users, ${stats.last24h.logins} logins, ${stats.last24h.events} events`,
+            ].join('\n'),
+      );
     } finally {
       await pool?.end();
     }
@@ -74,21 +102,30 @@ try {
       const revoked = values.revoke ? await revokeTokens(commands, user._id, tokens, values.operator, now) : [];
       const presenceSessions = await openPresenceSessions(config);
       const sockets = await userSockets(readStore, presenceSessions, user._id, now).finally(() => presenceSessions.close());
-      if (values.json) console.log(JSON.stringify({ user: { id: user._id, username: user.username, email: user.email }, tokens, sockets, revoked }, null, 2));
+      if (values.json)
+        console.log(
+          JSON.stringify({ user: { id: user._id, username: user.username, email: user.email }, tokens, sockets, revoked }, null, 2),
+        );
       else {
         console.log(`${user.username} <${user.email}> (${user._id})${user.suspended ? `, suspended since ${user.suspended.at}` : ''}`);
-        console.log(`${tokens.length} live token(s)${tokens.map((token) => `\n  ${token.tokenId} issued ${token.issuedAt}, expires ${token.expiresAt}`).join('')}`);
-        console.log(sockets.sessions === null
-          ? `sockets: ${sockets.presence.status}${sockets.presence.onlineSince ? ` since ${sockets.presence.onlineSince}` : ''} (each socket is listed with DATABASE_URL only)`
-          : `${sockets.sessions.length} open socket(s)${sockets.sessions.map((s) => `\n  connection ${s.connectionId} on instance ${s.instanceId}, opened ${s.openedAt}`).join('')}`);
+        console.log(
+          `${tokens.length} live token(s)${tokens.map((token) => `\n  ${token.tokenId} issued ${token.issuedAt}, expires ${token.expiresAt}`).join('')}`,
+        );
+        console.log(
+          sockets.sessions === null
+            ? `sockets: ${sockets.presence.status}${sockets.presence.onlineSince ? ` since ${sockets.presence.onlineSince}` : ''} (each socket is listed with DATABASE_URL only)`
+            : `${sockets.sessions.length} open socket(s)${sockets.sessions.map((s) => `\n  connection ${s.connectionId} on instance ${s.instanceId}, opened ${s.openedAt}`).join('')}`,
+        );
         if (values.revoke) console.log(`Revoked ${revoked.length} token(s): their sockets close on every instance within about a second.`);
       }
     } else {
       const suspend = action === 'suspend';
       const position = await setSuspended(commands, user._id, suspend, values.reason!.trim(), values.operator.trim(), now);
-      console.log(position === null
-        ? `Nothing to do: ${user.username} was already ${suspend ? 'suspended' : 'not suspended'}.`
-        : `${user.username} (${user._id}) ${suspend ? 'suspended: sockets close and tokens are refused within about a second' : 'unsuspended: may log in again'} (event at position ${position}).`);
+      console.log(
+        position === null
+          ? `Nothing to do: ${user.username} was already ${suspend ? 'suspended' : 'not suspended'}.`
+          : `${user.username} (${user._id}) ${suspend ? 'suspended: sockets close and tokens are refused within about a second' : 'unsuspended: may log in again'} (event at position ${position}).`,
+      );
     }
   }
 } catch (error) {

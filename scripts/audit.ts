@@ -89,10 +89,23 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
-const { values, positionals, fail: usage } = parseScriptArgs(USAGE, {
-  json: { type: 'boolean' }, raw: { type: 'boolean' }, from: { type: 'string' }, to: { type: 'string' },
-  collection: { type: 'string' }, filter: { type: 'string' }, anchor: { type: 'string' },
-}, { positionals: true });
+const {
+  values,
+  positionals,
+  fail: usage,
+} = parseScriptArgs(
+  USAGE,
+  {
+    json: { type: 'boolean' },
+    raw: { type: 'boolean' },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    collection: { type: 'string' },
+    filter: { type: 'string' },
+    anchor: { type: 'string' },
+  },
+  { positionals: true },
+);
 const [command = '', ...args] = positionals;
 const spec = COMMANDS[command] ?? usage(command ? `Unknown command ${command}.` : 'Name a command.');
 if (args.length !== spec.args.length || args.some((arg) => arg.trim() === '')) {
@@ -146,19 +159,31 @@ try {
     case 'entity': {
       const [kind, id] = args as [EntityKind, string];
       const stream = entityStream(kind, id);
-      await showTimeline({ command, entity: { kind, id }, stream }, `${kind} ${id} (stream ${stream})`, readStreamInPages(eventStore, stream), timeline(false));
+      await showTimeline(
+        { command, entity: { kind, id }, stream },
+        `${kind} ${id} (stream ${stream})`,
+        readStreamInPages(eventStore, stream),
+        timeline(false),
+      );
       break;
     }
     case 'actor':
     case 'correlation': {
       const [id] = args as [string];
-      const matches = command === 'actor'
-        ? (event: RecordedEvent) => event.metadata.userId === id
-        : (event: RecordedEvent) => event.metadata.correlationId === id;
+      const matches =
+        command === 'actor'
+          ? (event: RecordedEvent) => event.metadata.userId === id
+          : (event: RecordedEvent) => event.metadata.correlationId === id;
       await scanning(eventStore, 'scanning', async (head, progress) => {
         const title = `${command === 'actor' ? 'Events by user' : 'Events of correlation'} ${id}${rangeText(range)}, up to position ${head}`;
         const events = filtered(scanLog(eventStore, range, head, { onProgress: (position) => progress.update(position) }), matches);
-        await showTimeline({ command, [command === 'actor' ? 'userId' : 'correlationId']: id, ...rangeJson(range), head }, title, events, timeline(true), progress);
+        await showTimeline(
+          { command, [command === 'actor' ? 'userId' : 'correlationId']: id, ...rangeJson(range), head },
+          title,
+          events,
+          timeline(true),
+          progress,
+        );
       });
       break;
     }
@@ -210,12 +235,22 @@ function chainVerdict(keptAnchorText: string | null): ChainVerdict | null {
   const db = new Database(join(config.storageDir, 'events.sqlite'), { readonly: true, fileMustExist: true });
   try {
     return db.transaction(() => {
-      const rows = db.prepare<[], ChainedRow & { chain_hash: string | null }>(
-        'SELECT position, stream, revision, type, data, metadata, chain_hash FROM events ORDER BY position').iterate();
+      const rows = db
+        .prepare<[], ChainedRow & { chain_hash: string | null }>(
+          'SELECT position, stream, revision, type, data, metadata, chain_hash FROM events ORDER BY position',
+        )
+        .iterate();
       let events = 0;
       let broken: ReturnType<typeof firstBreak>;
       try {
-        broken = firstBreak((function* () { for (const row of rows) { events++; yield row; } })());
+        broken = firstBreak(
+          (function* () {
+            for (const row of rows) {
+              events++;
+              yield row;
+            }
+          })(),
+        );
       } finally {
         rows.return?.();
       }
@@ -254,14 +289,25 @@ function verifyChain(): number {
   const { events, broken, anchor, keptAnchor } = verdict;
   const intact = !broken && anchor.status === 'ok' && (keptAnchor === null || keptAnchor.status === 'ok');
   const result = {
-    intact, events, ...(broken ? { breakAt: broken.position } : {}), anchor, ...(keptAnchor ? { keptAnchor } : {}),
+    intact,
+    events,
+    ...(broken ? { breakAt: broken.position } : {}),
+    anchor,
+    ...(keptAnchor ? { keptAnchor } : {}),
   };
   if (json) {
     console.log(JSON.stringify(result));
   } else {
-    console.log(broken ? `The chain breaks at position ${broken.position}: that event, or one before it, was altered.` : `The chain holds over ${countLine(events, 'event')}.`);
+    console.log(
+      broken
+        ? `The chain breaks at position ${broken.position}: that event, or one before it, was altered.`
+        : `The chain holds over ${countLine(events, 'event')}.`,
+    );
     console.log(`The anchor${anchor.position === undefined ? '' : ` (position ${anchor.position})`} ${ANCHOR_FINDINGS[anchor.status]}.`);
-    if (keptAnchor) console.log(`The kept head${keptAnchor.position === undefined ? '' : ` (position ${keptAnchor.position})`} ${ANCHOR_FINDINGS[keptAnchor.status]}.`);
+    if (keptAnchor)
+      console.log(
+        `The kept head${keptAnchor.position === undefined ? '' : ` (position ${keptAnchor.position})`} ${ANCHOR_FINDINGS[keptAnchor.status]}.`,
+      );
   }
   return intact ? 0 : 1;
 }
@@ -274,15 +320,21 @@ function printAnchor(): number {
   const verdict = chainVerdict(null);
   if (!verdict) return 1;
   if (verdict.broken || verdict.anchor.status !== 'ok') {
-    console.error(verdict.broken
-      ? `The chain breaks at position ${verdict.broken.position}: no head is printed for an altered log.`
-      : `The anchor ${ANCHOR_FINDINGS[verdict.anchor.status]}: no head is printed until that is resolved.`);
+    console.error(
+      verdict.broken
+        ? `The chain breaks at position ${verdict.broken.position}: no head is printed for an altered log.`
+        : `The anchor ${ANCHOR_FINDINGS[verdict.anchor.status]}: no head is printed until that is resolved.`,
+    );
     return 1;
   }
   const db = new Database(join(config.storageDir, 'events.sqlite'), { readonly: true, fileMustExist: true });
   let head;
   try {
-    head = db.prepare<[number], { position: number; chain_hash: string | null }>('SELECT position, chain_hash FROM events WHERE position <= ? ORDER BY position DESC LIMIT 1').get(verdict.head);
+    head = db
+      .prepare<[number], { position: number; chain_hash: string | null }>(
+        'SELECT position, chain_hash FROM events WHERE position <= ? ORDER BY position DESC LIMIT 1',
+      )
+      .get(verdict.head);
   } finally {
     db.close();
   }
@@ -308,8 +360,15 @@ async function verifyFile(file: string): Promise<number> {
 }
 
 interface ExportLine {
-  position: number; stream: string; revision: number; type: string; data: unknown; metadata: unknown;
-  dataSha256?: string; metadataSha256?: string; chainHash?: string;
+  position: number;
+  stream: string;
+  revision: number;
+  type: string;
+  data: unknown;
+  metadata: unknown;
+  dataSha256?: string;
+  metadataSha256?: string;
+  chainHash?: string;
 }
 
 /** One line of an export, or a failure naming the line (npm's banner, when the export was taken without `-s`). */
@@ -321,11 +380,21 @@ function exportLine(file: string, number: number, text: string): ExportLine {
     value = undefined;
   }
   const line = value as Partial<ExportLine> | null | undefined;
-  if (line && typeof line === 'object' && !Array.isArray(line) && typeof line.position === 'number' && typeof line.stream === 'string'
-    && typeof line.revision === 'number' && typeof line.type === 'string') return line as ExportLine;
+  if (
+    line &&
+    typeof line === 'object' &&
+    !Array.isArray(line) &&
+    typeof line.position === 'number' &&
+    typeof line.stream === 'string' &&
+    typeof line.revision === 'number' &&
+    typeof line.type === 'string'
+  )
+    return line as ExportLine;
   const start = text.length > 40 ? `${text.slice(0, 40)}…` : text;
-  throw new NotAnExportedEvent(`Line ${number} of ${file} is not an exported event (it starts ${JSON.stringify(start)}). `
-    + 'Take the export with npm run -s audit -- export > events.jsonl (without -s, npm writes its banner into the file), or remove that line.');
+  throw new NotAnExportedEvent(
+    `Line ${number} of ${file} is not an exported event (it starts ${JSON.stringify(start)}). ` +
+      'Take the export with npm run -s audit -- export > events.jsonl (without -s, npm writes its banner into the file), or remove that line.',
+  );
 }
 
 async function verifyLines(file: string): Promise<number> {
@@ -343,9 +412,17 @@ async function verifyLines(file: string): Promise<number> {
       console.error('This export has no chain hashes (it was not taken from the embedded log).');
       return 1;
     }
-    const link = { position: line.position, stream: line.stream, revision: line.revision, type: line.type, dataSha256: line.dataSha256, metadataSha256: line.metadataSha256 };
+    const link = {
+      position: line.position,
+      stream: line.stream,
+      revision: line.revision,
+      type: line.type,
+      dataSha256: line.dataSha256,
+      metadataSha256: line.metadataSha256,
+    };
     const redacted = JSON.stringify(line.data).includes('[redacted]');
-    const bytesMatch = digest(JSON.stringify(line.metadata)) === line.metadataSha256 && (redacted || digest(JSON.stringify(line.data)) === line.dataSha256);
+    const bytesMatch =
+      digest(JSON.stringify(line.metadata)) === line.metadataSha256 && (redacted || digest(JSON.stringify(line.data)) === line.dataSha256);
     const start = previous ?? (line.position === 1 ? GENESIS_HASH : null);
     if (!bytesMatch || (start !== null && linkHash(start, link) !== line.chainHash)) {
       breakAt = line.position;
@@ -355,7 +432,10 @@ async function verifyLines(file: string): Promise<number> {
   }
   const result = breakAt === null ? { intact: true, events: count } : { intact: false, events: count, breakAt };
   if (json) console.log(JSON.stringify(result));
-  else console.log(breakAt === null ? `The export's chain holds over ${countLine(count, 'event')}.` : `The export breaks at position ${breakAt}.`);
+  else
+    console.log(
+      breakAt === null ? `The export's chain holds over ${countLine(count, 'event')}.` : `The export breaks at position ${breakAt}.`,
+    );
   return breakAt === null ? 0 : 1;
 }
 
@@ -381,7 +461,13 @@ async function* entries(events: AsyncIterable<RecordedEvent>, raw: boolean) {
   }
 }
 
-async function showTimeline(head: Record<string, unknown>, title: string, events: AsyncIterable<RecordedEvent>, options: TimelineOptions, progress?: Progress): Promise<void> {
+async function showTimeline(
+  head: Record<string, unknown>,
+  title: string,
+  events: AsyncIterable<RecordedEvent>,
+  options: TimelineOptions,
+  progress?: Progress,
+): Promise<void> {
   const out = new Output(progress);
   if (json) {
     await out.jsonDocument({ ...head, raw: options.raw }, 'events', entries(events, options.raw));
@@ -409,26 +495,37 @@ async function showCollectionAt(store: EventStore, moment: Moment, collection: s
     finding?.stop();
   }
   const replaying = startProgress('replaying', resolved.position);
-  await withReadModelAt({
-    eventStore: store, upcaster: eventUpcaster, projectors: revealingProjectors(projectors, contentKeys.keys), collection, upTo: resolved.position,
-    onProgress: (position) => replaying.update(position),
-  }, async (readStore) => {
-    replaying.stop();
-    const out = new Output();
-    const documents = documentsMatching(readStore.collection(collection), documentFilter);
-    if (json) {
-      await out.jsonDocument({ command: 'at', moment: describeMoment(moment), collection, filter: documentFilter, ...resolved }, 'documents', redacted(documents));
-      return;
-    }
-    const filterText = Object.keys(documentFilter).length > 0 ? ` matching ${JSON.stringify(documentFilter)}` : '';
-    await out.line(`${collection}${filterText} as of position ${resolved.position}${resolved.time ? ` (${resolved.time})` : ''}`);
-    let count = 0;
-    for await (const doc of documents) {
-      await out.line(`\n${documentBlock(collection, doc)}`);
-      count++;
-    }
-    await out.line(`\n${countLine(count, 'document')}`);
-  }).finally(() => replaying.stop());
+  await withReadModelAt(
+    {
+      eventStore: store,
+      upcaster: eventUpcaster,
+      projectors: revealingProjectors(projectors, contentKeys.keys),
+      collection,
+      upTo: resolved.position,
+      onProgress: (position) => replaying.update(position),
+    },
+    async (readStore) => {
+      replaying.stop();
+      const out = new Output();
+      const documents = documentsMatching(readStore.collection(collection), documentFilter);
+      if (json) {
+        await out.jsonDocument(
+          { command: 'at', moment: describeMoment(moment), collection, filter: documentFilter, ...resolved },
+          'documents',
+          redacted(documents),
+        );
+        return;
+      }
+      const filterText = Object.keys(documentFilter).length > 0 ? ` matching ${JSON.stringify(documentFilter)}` : '';
+      await out.line(`${collection}${filterText} as of position ${resolved.position}${resolved.time ? ` (${resolved.time})` : ''}`);
+      let count = 0;
+      for await (const doc of documents) {
+        await out.line(`\n${documentBlock(collection, doc)}`);
+        count++;
+      }
+      await out.line(`\n${countLine(count, 'document')}`);
+    },
+  ).finally(() => replaying.stop());
 }
 
 async function* redacted(items: AsyncIterable<unknown>) {

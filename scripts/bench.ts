@@ -48,57 +48,73 @@ const USAGE = `Usage: npm run bench -- [options]   (a server on the embedded def
   --backend embedded|postgres (default embedded)   postgres: the phases on the embedded default, then on
     --instances 2 (1-8) servers on a fresh schema (dropped after) of --database-url postgres://... (or BENCH_DATABASE_URL)`;
 const { values, fail } = parseScriptArgs(USAGE, {
-    users: { type: 'string', default: '200' },
-    sockets: { type: 'string', default: '1000' },
-    seconds: { type: 'string', default: '6' },
-    rate: { type: 'string', default: '2000' },
-    window: { type: 'string', default: '1' },
-    'rest-concurrency': { type: 'string', default: '32' },
-    'group-size': { type: 'string', default: '5' },
-    'group-share': { type: 'string', default: '0.1' },
-    out: { type: 'string', default: 'bench-results' },
-    /** Writes a V8 CPU profile of the server into this directory. */
-    profile: { type: 'string' },
-    /** Instead of the phases: generate this many events and time a full rebuild of every projector. */
-    replay: { type: 'string' },
-    /** The group fan-out phase: one group of this many members, every member connected (0 skips it). */
-    'fanout-size': { type: 'string', default: '1000' },
-    /** Messages per second sent to that group. */
-    'fanout-rate': { type: 'string', default: '60' },
-    /** Instead of the phases: upload this many 8 MiB files and compare with a plain file copy. */
-    upload: { type: 'string' },
-    /** Instead of the phases: one user syncs this many waiting messages while another pings the server. */
-    'sync-backlog': { type: 'string' },
-    /** `off` runs the server with PRESENCE_ENABLED=false, to measure what presence costs. */
-    presence: { type: 'string', default: 'on' },
-    /** Instead of the phases: the closed-loop socket phase with metrics and tracing off and on, in one run. */
-    'observability-cost': { type: 'boolean', default: false },
-    /** Rounds of --observability-cost (each setting once per round; medians reported). */
-    rounds: { type: 'string', default: '3' },
-    /** `postgres`: the phases on the embedded default, then on --instances servers on one PostgreSQL schema. */
-    backend: { type: 'string', default: 'embedded' },
-    instances: { type: 'string' },
-    'database-url': { type: 'string' },
+  users: { type: 'string', default: '200' },
+  sockets: { type: 'string', default: '1000' },
+  seconds: { type: 'string', default: '6' },
+  rate: { type: 'string', default: '2000' },
+  window: { type: 'string', default: '1' },
+  'rest-concurrency': { type: 'string', default: '32' },
+  'group-size': { type: 'string', default: '5' },
+  'group-share': { type: 'string', default: '0.1' },
+  out: { type: 'string', default: 'bench-results' },
+  /** Writes a V8 CPU profile of the server into this directory. */
+  profile: { type: 'string' },
+  /** Instead of the phases: generate this many events and time a full rebuild of every projector. */
+  replay: { type: 'string' },
+  /** The group fan-out phase: one group of this many members, every member connected (0 skips it). */
+  'fanout-size': { type: 'string', default: '1000' },
+  /** Messages per second sent to that group. */
+  'fanout-rate': { type: 'string', default: '60' },
+  /** Instead of the phases: upload this many 8 MiB files and compare with a plain file copy. */
+  upload: { type: 'string' },
+  /** Instead of the phases: one user syncs this many waiting messages while another pings the server. */
+  'sync-backlog': { type: 'string' },
+  /** `off` runs the server with PRESENCE_ENABLED=false, to measure what presence costs. */
+  presence: { type: 'string', default: 'on' },
+  /** Instead of the phases: the closed-loop socket phase with metrics and tracing off and on, in one run. */
+  'observability-cost': { type: 'boolean', default: false },
+  /** Rounds of --observability-cost (each setting once per round; medians reported). */
+  rounds: { type: 'string', default: '3' },
+  /** `postgres`: the phases on the embedded default, then on --instances servers on one PostgreSQL schema. */
+  backend: { type: 'string', default: 'embedded' },
+  instances: { type: 'string' },
+  'database-url': { type: 'string' },
 });
 const backend = values.backend;
 if (!(BACKENDS as readonly string[]).includes(backend)) fail(`--backend takes ${BACKENDS.join(' or ')}, not '${backend}'`);
 const instances = Number(values.instances ?? '2');
 const databaseUrl = values['database-url'] ?? process.env.BENCH_DATABASE_URL;
-if (backend === 'embedded' && values.instances !== undefined) fail('--instances is for --backend postgres (the embedded default is one server)');
+if (backend === 'embedded' && values.instances !== undefined)
+  fail('--instances is for --backend postgres (the embedded default is one server)');
 if (backend === 'postgres') {
-  if (!Number.isInteger(instances) || instances < 1 || instances > 8) fail(`--instances takes a whole number from 1 to 8, not '${values.instances}'`);
+  if (!Number.isInteger(instances) || instances < 1 || instances > 8)
+    fail(`--instances takes a whole number from 1 to 8, not '${values.instances}'`);
   if (!databaseUrl) fail('--backend postgres needs --database-url or BENCH_DATABASE_URL (a database the bench may create a schema in)');
   else if (!/^postgres(ql)?:\/\/./.test(databaseUrl)) fail('--database-url must be a postgres:// URL');
 }
 const options = {
-  users: Number(values.users), sockets: Number(values.sockets), seconds: Number(values.seconds), rate: Number(values.rate),
-  window: Number(values.window), restConcurrency: Number(values['rest-concurrency']), groupSize: Number(values['group-size']),
+  users: Number(values.users),
+  sockets: Number(values.sockets),
+  seconds: Number(values.seconds),
+  rate: Number(values.rate),
+  window: Number(values.window),
+  restConcurrency: Number(values['rest-concurrency']),
+  groupSize: Number(values['group-size']),
   groupShare: Number(values['group-share']),
-  fanoutSize: Number(values['fanout-size']), fanoutRate: Number(values['fanout-rate']),
+  fanoutSize: Number(values['fanout-size']),
+  fanoutRate: Number(values['fanout-rate']),
 };
 
 const log = (message: string) => process.stderr.write(`${message}\n`);
-const commitOf = () => { try { return execSync('git rev-parse --short HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return 'unknown'; } };
+const commitOf = () => {
+  try {
+    return execSync('git rev-parse --short HEAD', { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+  } catch {
+    return 'unknown';
+  }
+};
 /** Writes a run's results to `<prefix>-<commit>-<time>.json` under --out; returns the file's path. */
 function saveResults(prefix: string, result: { commit: string; takenAt: string }): string {
   mkdirSync(values.out, { recursive: true });
@@ -114,8 +130,10 @@ if (values.replay !== undefined) {
   const commit = commitOf();
   const result = { commit, takenAt: new Date().toISOString(), mode: 'replay', ...replayed };
   const file = saveResults('replay', result);
-  console.log(`\nLetsApp replay @ ${commit}: ${replayed.events} events rebuilt through ${replayed.projectors.length} projectors in `
-    + `${replayed.seconds.toFixed(1)} s = ${replayed.eventsPerSecond} events/s (generated in ${replayed.generateSeconds.toFixed(1)} s)\nresults: ${file}`);
+  console.log(
+    `\nLetsApp replay @ ${commit}: ${replayed.events} events rebuilt through ${replayed.projectors.length} projectors in ` +
+      `${replayed.seconds.toFixed(1)} s = ${replayed.eventsPerSecond} events/s (generated in ${replayed.generateSeconds.toFixed(1)} s)\nresults: ${file}`,
+  );
   process.exit(0);
 }
 if (values['sync-backlog'] !== undefined) {
@@ -126,9 +144,11 @@ if (values['sync-backlog'] !== undefined) {
   const result = { commit, takenAt: new Date().toISOString(), mode: 'sync-backlog', ...synced };
   const file = saveResults('sync-backlog', result);
   const ping = synced.pingRoundTripMs;
-  console.log(`\nLetsApp sync of a backlog @ ${commit}: ${synced.backlog} messages in ${synced.syncSeconds} s (${synced.framesPerSecond} frames/s, `
-    + `${synced.complete ? 'each once' : 'INCOMPLETE or duplicated'}); server event loop p99 / max ${synced.eventLoopDelayMs.worstWindowP99} / `
-    + `${synced.eventLoopDelayMs.max} ms; another user's ping p50 / p99 / max ${ping.p50} / ${ping.p99} / ${ping.max} ms (${ping.samples} pings)\nresults: ${file}`);
+  console.log(
+    `\nLetsApp sync of a backlog @ ${commit}: ${synced.backlog} messages in ${synced.syncSeconds} s (${synced.framesPerSecond} frames/s, ` +
+      `${synced.complete ? 'each once' : 'INCOMPLETE or duplicated'}); server event loop p99 / max ${synced.eventLoopDelayMs.worstWindowP99} / ` +
+      `${synced.eventLoopDelayMs.max} ms; another user's ping p50 / p99 / max ${ping.p50} / ${ping.p99} / ${ping.max} ms (${ping.samples} pings)\nresults: ${file}`,
+  );
   process.exit(synced.complete ? 0 : 1);
 }
 if (values.upload !== undefined) {
@@ -138,8 +158,10 @@ if (values.upload !== undefined) {
   const commit = commitOf();
   const result = { commit, takenAt: new Date().toISOString(), mode: 'upload', ...uploaded };
   const file = saveResults('upload', result);
-  console.log(`\nLetsApp upload @ ${commit}: ${uploaded.sequentialMiBps} MiB/s one at a time, ${uploaded.concurrentMiBps} MiB/s four at once; `
-    + `plain file copy + fsync ${uploaded.fileCopyMiBps} MiB/s (ratio ${(uploaded.sequentialMiBps / uploaded.fileCopyMiBps).toFixed(2)})\nresults: ${file}`);
+  console.log(
+    `\nLetsApp upload @ ${commit}: ${uploaded.sequentialMiBps} MiB/s one at a time, ${uploaded.concurrentMiBps} MiB/s four at once; ` +
+      `plain file copy + fsync ${uploaded.fileCopyMiBps} MiB/s (ratio ${(uploaded.sequentialMiBps / uploaded.fileCopyMiBps).toFixed(2)})\nresults: ${file}`,
+  );
   process.exit(0);
 }
 if (values['observability-cost']) {
@@ -148,42 +170,75 @@ if (values['observability-cost']) {
   const settings = await observabilityCostBench({ ...options, rounds }, log);
   const commit = commitOf();
   const os = await import('node:os');
-  const result = { commit, takenAt: new Date().toISOString(), mode: 'observability-cost', machine: { cpus: os.cpus().length, node: process.version },
+  const result = {
+    commit,
+    takenAt: new Date().toISOString(),
+    mode: 'observability-cost',
+    machine: { cpus: os.cpus().length, node: process.version },
     // Other work on the machine meanwhile: the ratios are fair to each setting (they take turns), the absolute figures are not.
-    loadAverageAtEnd: os.loadavg().map((load) => Number(load.toFixed(1))), options: { ...options, rounds }, settings };
+    loadAverageAtEnd: os.loadavg().map((load) => Number(load.toFixed(1))),
+    options: { ...options, rounds },
+    settings,
+  };
   const file = saveResults('observability-cost', result);
-  console.log(`\nLetsApp observability cost @ ${commit}: closed-loop socket phase, ${options.users} users, ${options.sockets} sockets, window ${options.window}, `
-    + `${options.seconds} s x ${rounds} rounds per setting, ${result.machine.cpus} cores, load average ${result.loadAverageAtEnd.join(' ')} (medians; ratios to "off")`);
-  console.log(`${'setting'.padEnd(16)} ${'acked/s'.padStart(8)} ${'ratio'.padStart(6)}   server CPU ms/msg (ratio)   ack p50 / p99 ms (ratios)          delivered p99 ms (ratio)   spans/msg`);
+  console.log(
+    `\nLetsApp observability cost @ ${commit}: closed-loop socket phase, ${options.users} users, ${options.sockets} sockets, window ${options.window}, ` +
+      `${options.seconds} s x ${rounds} rounds per setting, ${result.machine.cpus} cores, load average ${result.loadAverageAtEnd.join(' ')} (medians; ratios to "off")`,
+  );
+  console.log(
+    `${'setting'.padEnd(16)} ${'acked/s'.padStart(8)} ${'ratio'.padStart(6)}   server CPU ms/msg (ratio)   ack p50 / p99 ms (ratios)          delivered p99 ms (ratio)   spans/msg`,
+  );
   for (const each of settings) {
-    console.log(`${each.setting.padEnd(16)} ${String(each.ackedPerSecond).padStart(8)} ${each.ratios.ackedPerSecond.toFixed(3).padStart(6)}   `
-      + `${`${each.serverCpuMsPerMessage} (${each.ratios.serverCpuPerMessage.toFixed(3)})`.padEnd(27)} `
-      + `${`${each.ackP50Ms} / ${each.ackP99Ms} (${each.ratios.ackP50.toFixed(2)} / ${each.ratios.ackP99.toFixed(2)})`.padEnd(34)} `
-      + `${`${each.deliveryP99Ms} (${each.ratios.deliveryP99.toFixed(2)})`.padEnd(26)} ${each.spansPerAckedMessage ?? '-'}`);
+    console.log(
+      `${each.setting.padEnd(16)} ${String(each.ackedPerSecond).padStart(8)} ${each.ratios.ackedPerSecond.toFixed(3).padStart(6)}   ` +
+        `${`${each.serverCpuMsPerMessage} (${each.ratios.serverCpuPerMessage.toFixed(3)})`.padEnd(27)} ` +
+        `${`${each.ackP50Ms} / ${each.ackP99Ms} (${each.ratios.ackP50.toFixed(2)} / ${each.ratios.ackP99.toFixed(2)})`.padEnd(34)} ` +
+        `${`${each.deliveryP99Ms} (${each.ratios.deliveryP99.toFixed(2)})`.padEnd(26)} ${each.spansPerAckedMessage ?? '-'}`,
+    );
   }
   console.log(`results: ${file}`);
   process.exit(0);
 }
 if (backend === 'postgres') {
-  const compared = await compareBackends(options, instances, databaseUrl!, { PRESENCE_ENABLED: values.presence === 'off' ? 'false' : 'true' }, log);
+  const compared = await compareBackends(
+    options,
+    instances,
+    databaseUrl!,
+    { PRESENCE_ENABLED: values.presence === 'off' ? 'false' : 'true' },
+    log,
+  );
   const commit = commitOf();
-  const result = { commit, takenAt: new Date().toISOString(), mode: 'backends', machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, ...compared };
+  const result = {
+    commit,
+    takenAt: new Date().toISOString(),
+    mode: 'backends',
+    machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+    ...compared,
+  };
   const file = saveResults('backends', result);
-  printComparison(compared, `LetsApp bench, embedded vs postgres x ${instances} @ ${commit}: ${options.users} users, ${options.sockets} sockets, `
-    + `${options.seconds} s per phase, ${options.rate} msg/s, fan-out ${options.fanoutSize} at ${options.fanoutRate} msg/s, ${result.machine.cpus} cores`);
+  printComparison(
+    compared,
+    `LetsApp bench, embedded vs postgres x ${instances} @ ${commit}: ${options.users} users, ${options.sockets} sockets, ` +
+      `${options.seconds} s per phase, ${options.rate} msg/s, fan-out ${options.fanoutSize} at ${options.fanoutRate} msg/s, ${result.machine.cpus} cores`,
+  );
   console.log(`results: ${file}`);
   process.exit(0);
 }
 const storageDir = mkdtempSync(join(tmpdir(), 'letsapp-bench-'));
-const server = await spawnServer({
-  ...benchServerEnv(storageDir), PRESENCE_ENABLED: values.presence === 'off' ? 'false' : 'true',
-}, values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []);
+const server = await spawnServer(
+  {
+    ...benchServerEnv(storageDir),
+    PRESENCE_ENABLED: values.presence === 'off' ? 'false' : 'true',
+  },
+  values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [],
+);
 const serverPid = server.child.pid!;
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
 async function json(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: unknown }> {
   const response = await fetch(`${server.url}${path}`, {
-    method, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const answer: unknown = await response.json().catch(() => null);
@@ -198,14 +253,23 @@ async function inBatches<T>(items: readonly T[], size: number, run: (item: T) =>
 log(`registering ${options.users} users ...`);
 const users: Array<{ id: string; token: string }> = [];
 await inBatches([...Array(options.users).keys()], 16, async (i) => {
-  const { body } = await json('POST', '/auth/register', { email: `bench${i}@example.test`, username: `bench_${i}`, password: 'bench password' });
+  const { body } = await json('POST', '/auth/register', {
+    email: `bench${i}@example.test`,
+    username: `bench_${i}`,
+    password: 'bench password',
+  });
   const { user, accessToken } = session.parse(body);
   users[i] = { id: user.id, token: accessToken };
 });
 const groups: Array<{ id: string; members: string[] }> = [];
 for (let i = 0; i + options.groupSize <= users.length; i += options.groupSize) {
   const members = users.slice(i, i + options.groupSize);
-  const { body } = await json('POST', '/api/groups', { name: `bench ${i}`, memberIds: members.slice(1).map((u) => u.id) }, members[0]!.token);
+  const { body } = await json(
+    'POST',
+    '/api/groups',
+    { name: `bench ${i}`, memberIds: members.slice(1).map((u) => u.id) },
+    members[0]!.token,
+  );
   groups.push({ id: groupCreated.parse(body).group.id, members: members.map((u) => u.id) });
 }
 const groupOf = new Map(groups.flatMap((group) => group.members.map((member) => [member, group] as const)));
@@ -224,10 +288,15 @@ async function openSockets(url: (userIndex: number) => string, sync: boolean): P
   for (let i = 0; i < options.sockets; i++) sockets.push(new LoadSocket(url(i % users.length), users[i % users.length]!.id));
   await Promise.all(sockets.map((socket) => socket.opened));
   if (sync) {
-    await Promise.all(sockets.map((socket) => new Promise<void>((resolve) => {
-      socket.on('sync.snapshot', () => resolve());
-      socket.send({ type: 'sync' });
-    })));
+    await Promise.all(
+      sockets.map(
+        (socket) =>
+          new Promise<void>((resolve) => {
+            socket.on('sync.snapshot', () => resolve());
+            socket.send({ type: 'sync' });
+          }),
+      ),
+    );
   }
   return sockets;
 }
@@ -252,11 +321,20 @@ interface PhaseResult {
   readWalResets: { drains: number; truncations: number };
 }
 
-interface WalStatus { drains: number; truncations: number }
-interface EventLoopWindow { at: string; p99Ms: number; maxMs: number }
+interface WalStatus {
+  drains: number;
+  truncations: number;
+}
+interface EventLoopWindow {
+  at: string;
+  p99Ms: number;
+  maxMs: number;
+}
 async function pingBody() {
   return (await json('GET', '/ping')).body as {
-    projections: { head: number; lag: number }; eventLoop: EventLoopWindow[]; storage: { read: WalStatus | null };
+    projections: { head: number; lag: number };
+    eventLoop: EventLoopWindow[];
+    storage: { read: WalStatus | null };
   };
 }
 async function ping() {
@@ -264,8 +342,13 @@ async function ping() {
 }
 
 /** Counts deliveries to sockets of users other than the sender; the text carries the send time. */
-function listenForDeliveries<F extends Frame>(all: LoadSocket[], latencies: Latencies, frameType: string, read: (frame: F) => { senderId: string; sentAt: number },
-  since: number) {
+function listenForDeliveries<F extends Frame>(
+  all: LoadSocket[],
+  latencies: Latencies,
+  frameType: string,
+  read: (frame: F) => { senderId: string; sentAt: number },
+  since: number,
+) {
   for (const socket of all) {
     socket.on<F>(frameType, (frame) => {
       const { senderId, sentAt } = read(frame);
@@ -289,8 +372,13 @@ async function measure(name: string, drive: (stop: () => boolean, acked: () => v
   ackLatencies = new Latencies();
   sentAt.clear();
   const latencies = new Latencies();
-  listenForDeliveries(sockets, latencies, 'message.created', (frame: MessageCreated) => ({ senderId: frame.message.senderId, sentAt: Number(frame.message.content?.text) }),
-    performance.now());
+  listenForDeliveries(
+    sockets,
+    latencies,
+    'message.created',
+    (frame: MessageCreated) => ({ senderId: frame.message.senderId, sentAt: Number(frame.message.content?.text) }),
+    performance.now(),
+  );
   const beforeBody = await pingBody();
   const before = beforeBody.projections;
   let acked = 0;
@@ -298,7 +386,12 @@ async function measure(name: string, drive: (stop: () => boolean, acked: () => v
   let maxLag = 0;
   let peakRss = rssMb(serverPid);
   const started = performance.now();
-  const driving = drive(() => stopped, () => { acked++; });
+  const driving = drive(
+    () => stopped,
+    () => {
+      acked++;
+    },
+  );
   await runFor(options.seconds, async (elapsed) => {
     peakRss = Math.max(peakRss, rssMb(serverPid));
     const status = await ping();
@@ -356,7 +449,11 @@ function closedLoop(all: LoadSocket[], frame: (socketIndex: number, id: string) 
       const next = () => {
         if (!stop()) sendTimed(socket, frame(index, `${index}-${seq++}`));
       };
-      socket.on<Frame & { id: string }>(ackType, (ack) => { ackTimed(ack); acked(); next(); });
+      socket.on<Frame & { id: string }>(ackType, (ack) => {
+        ackTimed(ack);
+        acked();
+        next();
+      });
       socket.on('error', () => next());
       for (let i = 0; i < options.window; i++) next();
     });
@@ -366,7 +463,11 @@ function closedLoop(all: LoadSocket[], frame: (socketIndex: number, id: string) 
 /** Open loop at a fixed rate, spread over the sockets. */
 function fixedRate(all: LoadSocket[], frame: (socketIndex: number, id: string) => { id: string }, ackType: string) {
   return async (stop: () => boolean, acked: () => void) => {
-    for (const socket of all) socket.on<Frame & { id: string }>(ackType, (ack) => { ackTimed(ack); acked(); });
+    for (const socket of all)
+      socket.on<Frame & { id: string }>(ackType, (ack) => {
+        ackTimed(ack);
+        acked();
+      });
     let index = 0;
     let sent = 0;
     const started = performance.now();
@@ -382,7 +483,10 @@ function fixedRate(all: LoadSocket[], frame: (socketIndex: number, id: string) =
 }
 
 const messageFrame = (socketIndex: number, id: string) => ({
-  type: 'message.send', id, text: String(performance.now()), ...target(userIndex.get(sockets[socketIndex]!.userId)!),
+  type: 'message.send',
+  id,
+  text: String(performance.now()),
+  ...target(userIndex.get(sockets[socketIndex]!.userId)!),
 });
 
 log('phase 1/4: socket throughput');
@@ -391,13 +495,20 @@ log('phase 2/4: socket latency at a fixed rate');
 const socketLatency = await measure(`socket at ${options.rate}/s`, fixedRate(sockets, messageFrame, 'message.send.ok'));
 log('phase 3/4: REST throughput');
 const restThroughput = await measure('REST throughput', async (stop, acked) => {
-  await Promise.all([...Array(options.restConcurrency).keys()].map(async (worker) => {
-    while (!stop()) {
-      const senderIndex = (worker * 7 + Math.floor(Math.random() * users.length)) % users.length;
-      const { status } = await json('POST', '/api/messages', { text: String(performance.now()), ...target(senderIndex) }, users[senderIndex]!.token);
-      if (status === 201) acked();
-    }
-  }));
+  await Promise.all(
+    [...Array(options.restConcurrency).keys()].map(async (worker) => {
+      while (!stop()) {
+        const senderIndex = (worker * 7 + Math.floor(Math.random() * users.length)) % users.length;
+        const { status } = await json(
+          'POST',
+          '/api/messages',
+          { text: String(performance.now()), ...target(senderIndex) },
+          users[senderIndex]!.token,
+        );
+        if (status === 201) acked();
+      }
+    }),
+  );
 });
 // --- group fan-out: one big group, every member connected ----------------------------------------------------
 const FANOUT_SENDERS = 10;
@@ -409,21 +520,35 @@ if (options.fanoutSize > 1) {
   const memberSockets: LoadSocket[] = [];
   for (const member of bigGroup.members) memberSockets.push(new LoadSocket(`${server.wsUrl}?token=${member.token}`, member.id));
   await Promise.all(memberSockets.map((socket) => socket.opened));
-  await Promise.all(memberSockets.map((socket) => new Promise<void>((resolve) => {
-    socket.on('sync.snapshot', () => resolve());
-    socket.send({ type: 'sync' });
-  })));
+  await Promise.all(
+    memberSockets.map(
+      (socket) =>
+        new Promise<void>((resolve) => {
+          socket.on('sync.snapshot', () => resolve());
+          socket.send({ type: 'sync' });
+        }),
+    ),
+  );
   await drain();
   const groupId = bigGroup.groupId;
   const phaseStart = Date.now();
   const result = await measureFanout({
-    sockets: memberSockets, rate: options.fanoutRate, seconds: options.seconds, senders: FANOUT_SENDERS, log, name: 'fan-out',
+    sockets: memberSockets,
+    rate: options.fanoutRate,
+    seconds: options.seconds,
+    senders: FANOUT_SENDERS,
+    log,
+    name: 'fan-out',
     frame: (seq, sentAt) => ({ type: 'message.send', id: `fan-${seq}`, groupId, text: String(sentAt) }),
     deliveryType: 'message.created',
-    sentAtOf: (frame: MessageCreated) => (frame.message.groupId === groupId ? { senderId: frame.message.senderId, sentAt: Number(frame.message.content?.text) } : null),
+    sentAtOf: (frame: MessageCreated) =>
+      frame.message.groupId === groupId ? { senderId: frame.message.senderId, sentAt: Number(frame.message.content?.text) } : null,
   });
   const windows = (await pingBody()).eventLoop.filter((window) => Date.parse(window.at) > phaseStart);
-  fanout = { ...result, eventLoopDelayMs: { worstWindowP99: Math.max(0, ...windows.map((w) => w.p99Ms)), max: Math.max(0, ...windows.map((w) => w.maxMs)) } };
+  fanout = {
+    ...result,
+    eventLoopDelayMs: { worstWindowP99: Math.max(0, ...windows.map((w) => w.p99Ms)), max: Math.max(0, ...windows.map((w) => w.maxMs)) },
+  };
   for (const socket of memberSockets) socket.close();
 }
 
@@ -433,22 +558,37 @@ await server.stop();
 
 // What presence cost: its events in the log, against the socket sessions the run opened.
 const eventsDb = new Database(join(storageDir, 'events.sqlite'), { readonly: true });
-const presenceEvents = (eventsDb.prepare(`SELECT count(*) AS n FROM events WHERE type IN ('UserCameOnline', 'UserWentOffline', 'PresenceModeSet')`).get() as { n: number }).n;
+const presenceEvents = (
+  eventsDb.prepare(`SELECT count(*) AS n FROM events WHERE type IN ('UserCameOnline', 'UserWentOffline', 'PresenceModeSet')`).get() as {
+    n: number;
+  }
+).n;
 eventsDb.close();
 const socketSessions = options.sockets + (bigGroup ? bigGroup.members.length : 0);
 
 // The projection's own ceiling: replay the whole log the phases wrote through every projector, alone.
-log('projection replay of the run\'s log');
-const replayStores = { eventStore: new SqliteEventStore(join(storageDir, 'events.sqlite')), readStore: new SqliteReadStore(join(storageDir, 'read.sqlite')) };
+log("projection replay of the run's log");
+const replayStores = {
+  eventStore: new SqliteEventStore(join(storageDir, 'events.sqlite')),
+  readStore: new SqliteReadStore(join(storageDir, 'read.sqlite')),
+};
 const replay = await rebuildProjections({ ...replayStores, projectors, upcaster: eventUpcaster });
 await replayStores.eventStore.close();
 await replayStores.readStore.close();
 
 // --- this machine's limits ----------------------------------------------------------------------------------
 log('limit (a): raw SQLite appends, WAL + synchronous=FULL');
-const sampleData = JSON.stringify({ messageId: crypto.randomUUID(), conversationId: `dm:${users[0]!.id}:${users[1]!.id}`, senderId: users[0]!.id,
-  target: { kind: 'direct', recipientId: users[1]!.id }, content: { kind: 'text', text: String(performance.now()) }, replyTo: null, attachments: [],
-  clientMessageId: crypto.randomUUID(), sentAt: new Date().toISOString() });
+const sampleData = JSON.stringify({
+  messageId: crypto.randomUUID(),
+  conversationId: `dm:${users[0]!.id}:${users[1]!.id}`,
+  senderId: users[0]!.id,
+  target: { kind: 'direct', recipientId: users[1]!.id },
+  content: { kind: 'text', text: String(performance.now()) },
+  replyTo: null,
+  attachments: [],
+  clientMessageId: crypto.randomUUID(),
+  sentAt: new Date().toISOString(),
+});
 const rawDir = mkdtempSync(join(tmpdir(), 'letsapp-raw-'));
 const rawSingle = measureRawAppends(rawDir, 1, 2, sampleData);
 const rawBatched = measureRawAppends(rawDir, 256, 2, sampleData);
@@ -466,15 +606,31 @@ const relayFrame = (socketIndex: number, id: string) => {
   const to = chosen.groupId ? groups.find((group) => group.id === chosen.groupId)!.members : [chosen.recipientId!, sender.id];
   return { type: 'relay', id, to, senderId: sender.id, sentAt: performance.now() };
 };
-async function measureRelay(name: string, drive: (stop: () => boolean, acked: () => void) => Promise<void> | void): Promise<{ ackedPerSecond: number; deliveryLatencyMs: ReturnType<Latencies['summary']> }> {
+async function measureRelay(
+  name: string,
+  drive: (stop: () => boolean, acked: () => void) => Promise<void> | void,
+): Promise<{ ackedPerSecond: number; deliveryLatencyMs: ReturnType<Latencies['summary']> }> {
   await new Promise((resolve) => setTimeout(resolve, 1_000));
   const latencies = new Latencies();
-  listenForDeliveries(relaySockets, latencies, 'relay', (frame: RelayFrame) => ({ senderId: frame.senderId, sentAt: frame.sentAt }), performance.now());
+  listenForDeliveries(
+    relaySockets,
+    latencies,
+    'relay',
+    (frame: RelayFrame) => ({ senderId: frame.senderId, sentAt: frame.sentAt }),
+    performance.now(),
+  );
   let acked = 0;
   let stopped = false;
   const started = performance.now();
-  const driving = drive(() => stopped, () => { acked++; });
-  await runFor(options.seconds, (elapsed) => { log(`  ${name}: ${elapsed.toFixed(0)}/${options.seconds} s, ${acked} acked`); });
+  const driving = drive(
+    () => stopped,
+    () => {
+      acked++;
+    },
+  );
+  await runFor(options.seconds, (elapsed) => {
+    log(`  ${name}: ${elapsed.toFixed(0)}/${options.seconds} s, ${acked} acked`);
+  });
   stopped = true;
   const seconds = (performance.now() - started) / 1000;
   await driving;
@@ -483,10 +639,17 @@ async function measureRelay(name: string, drive: (stop: () => boolean, acked: ()
 let relayFanout: FanoutResult | null = null;
 if (bigGroup) {
   const members = bigGroup.members.map((member) => member.id);
-  const fanoutSockets = bigGroup.members.map((member) => new LoadSocket(`ws://127.0.0.1:${relayPort}/ws?user=${member.id}&group=fanout`, member.id));
+  const fanoutSockets = bigGroup.members.map(
+    (member) => new LoadSocket(`ws://127.0.0.1:${relayPort}/ws?user=${member.id}&group=fanout`, member.id),
+  );
   await Promise.all(fanoutSockets.map((socket) => socket.opened));
   relayFanout = await measureFanout({
-    sockets: fanoutSockets, rate: options.fanoutRate, seconds: options.seconds, senders: FANOUT_SENDERS, log, name: 'relay fan-out',
+    sockets: fanoutSockets,
+    rate: options.fanoutRate,
+    seconds: options.seconds,
+    senders: FANOUT_SENDERS,
+    log,
+    name: 'relay fan-out',
     frame: (seq, sentAt) => ({ type: 'relay', id: `fan-${seq}`, toGroup: 'fanout', senderId: members[seq % FANOUT_SENDERS], sentAt }),
     deliveryType: 'relay',
     sentAtOf: (frame: RelayFrame) => ({ senderId: frame.senderId, sentAt: frame.sentAt }),
@@ -526,29 +689,64 @@ const file = saveResults('bench', result);
 writeFileSync(join(values.out, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
 
 const row = (name: string, value: string) => console.log(`${name.padEnd(52)} ${value}`);
-console.log(`\nLetsApp bench @ ${commit}: ${options.users} users, ${options.sockets} sockets, ${options.seconds} s per phase, ${result.machine.cpus} cores`);
+console.log(
+  `\nLetsApp bench @ ${commit}: ${options.users} users, ${options.sockets} sockets, ${options.seconds} s per phase, ${result.machine.cpus} cores`,
+);
 row('socket: acked messages/s (closed loop)', `${socketThroughput.ackedPerSecond}`);
 row('socket: events appended/s', `${socketThroughput.eventsAppendedPerSecond}`);
-row('socket: send→delivered p50/p95/p99 ms (closed loop)', `${socketThroughput.deliveryLatencyMs.p50} / ${socketThroughput.deliveryLatencyMs.p95} / ${socketThroughput.deliveryLatencyMs.p99}`);
-row('socket: send→ack p50/p95/p99 ms (closed loop)', `${socketThroughput.ackLatencyMs.p50} / ${socketThroughput.ackLatencyMs.p95} / ${socketThroughput.ackLatencyMs.p99}`);
-row(`socket: send→ack p50/p95/p99 ms at ${options.rate}/s`, `${socketLatency.ackLatencyMs.p50} / ${socketLatency.ackLatencyMs.p95} / ${socketLatency.ackLatencyMs.p99}`);
-row(`socket: send→delivered p50/p95/p99 ms at ${options.rate}/s`, `${socketLatency.deliveryLatencyMs.p50} / ${socketLatency.deliveryLatencyMs.p95} / ${socketLatency.deliveryLatencyMs.p99} (acked ${socketLatency.ackedPerSecond}/s)`);
+row(
+  'socket: send→delivered p50/p95/p99 ms (closed loop)',
+  `${socketThroughput.deliveryLatencyMs.p50} / ${socketThroughput.deliveryLatencyMs.p95} / ${socketThroughput.deliveryLatencyMs.p99}`,
+);
+row(
+  'socket: send→ack p50/p95/p99 ms (closed loop)',
+  `${socketThroughput.ackLatencyMs.p50} / ${socketThroughput.ackLatencyMs.p95} / ${socketThroughput.ackLatencyMs.p99}`,
+);
+row(
+  `socket: send→ack p50/p95/p99 ms at ${options.rate}/s`,
+  `${socketLatency.ackLatencyMs.p50} / ${socketLatency.ackLatencyMs.p95} / ${socketLatency.ackLatencyMs.p99}`,
+);
+row(
+  `socket: send→delivered p50/p95/p99 ms at ${options.rate}/s`,
+  `${socketLatency.deliveryLatencyMs.p50} / ${socketLatency.deliveryLatencyMs.p95} / ${socketLatency.deliveryLatencyMs.p99} (acked ${socketLatency.ackedPerSecond}/s)`,
+);
 row('REST: acked messages/s', `${restThroughput.ackedPerSecond}`);
-row('REST: send→delivered p50/p95/p99 ms', `${restThroughput.deliveryLatencyMs.p50} / ${restThroughput.deliveryLatencyMs.p95} / ${restThroughput.deliveryLatencyMs.p99}`);
+row(
+  'REST: send→delivered p50/p95/p99 ms',
+  `${restThroughput.deliveryLatencyMs.p50} / ${restThroughput.deliveryLatencyMs.p95} / ${restThroughput.deliveryLatencyMs.p99}`,
+);
 if (fanout) {
   row(`group fan-out: ${fanout.members} members, messages/s`, `${fanout.messagesPerSecond}`);
-  row('group fan-out: deliveries/s at the sockets', `${fanout.deliveriesPerSecond} (${fanout.delivered} of ${fanout.due} due, with a grace second)`);
+  row(
+    'group fan-out: deliveries/s at the sockets',
+    `${fanout.deliveriesPerSecond} (${fanout.delivered} of ${fanout.due} due, with a grace second)`,
+  );
   row('group fan-out: send→delivered p50/p95/p99 ms', `${fanout.latencyMs.p50} / ${fanout.latencyMs.p95} / ${fanout.latencyMs.p99}`);
   row('group fan-out: server event loop p99 / max ms', `${fanout.eventLoopDelayMs.worstWindowP99} / ${fanout.eventLoopDelayMs.max}`);
 }
 if (relayFanout) row('limit: bare uWS fan-out deliveries/s, p99 ms', `${relayFanout.deliveriesPerSecond}, ${relayFanout.latencyMs.p99}`);
 row(`presence (${values.presence}): events appended / socket sessions`, `${presenceEvents} / ${socketSessions}`);
 row('projection replay alone, events/s (all projectors)', `${replay.eventsPerSecond} (${replay.events} events)`);
-row(`server event loop p99 / max ms at ${options.rate}/s (1 s windows)`, `${socketLatency.eventLoopDelayMs.worstWindowP99} / ${socketLatency.eventLoopDelayMs.max}`);
-row('server event loop p99 / max ms (closed loop)', `${socketThroughput.eventLoopDelayMs.worstWindowP99} / ${socketThroughput.eventLoopDelayMs.max}`);
-row(`read store WAL resets at ${options.rate}/s: drains / truncations`, `${socketLatency.readWalResets.drains} / ${socketLatency.readWalResets.truncations}`);
-row('projection lag, max during phases (events)', `${Math.max(socketThroughput.maxProjectionLag, socketLatency.maxProjectionLag, restThroughput.maxProjectionLag)}`);
-row('server memory: peak / end RSS MB', `${Math.max(socketThroughput.serverPeakRssMb, socketLatency.serverPeakRssMb, restThroughput.serverPeakRssMb)} / ${serverRssMb}`);
+row(
+  `server event loop p99 / max ms at ${options.rate}/s (1 s windows)`,
+  `${socketLatency.eventLoopDelayMs.worstWindowP99} / ${socketLatency.eventLoopDelayMs.max}`,
+);
+row(
+  'server event loop p99 / max ms (closed loop)',
+  `${socketThroughput.eventLoopDelayMs.worstWindowP99} / ${socketThroughput.eventLoopDelayMs.max}`,
+);
+row(
+  `read store WAL resets at ${options.rate}/s: drains / truncations`,
+  `${socketLatency.readWalResets.drains} / ${socketLatency.readWalResets.truncations}`,
+);
+row(
+  'projection lag, max during phases (events)',
+  `${Math.max(socketThroughput.maxProjectionLag, socketLatency.maxProjectionLag, restThroughput.maxProjectionLag)}`,
+);
+row(
+  'server memory: peak / end RSS MB',
+  `${Math.max(socketThroughput.serverPeakRssMb, socketLatency.serverPeakRssMb, restThroughput.serverPeakRssMb)} / ${serverRssMb}`,
+);
 row('limit: raw SQLite appends/s, 1 row per commit', `${rawSingle.appendsPerSecond}`);
 row('limit: raw SQLite appends/s, 256 rows per commit', `${rawBatched.appendsPerSecond}`);
 row('limit: bare uWS relay acked/s', `${relayThroughput.ackedPerSecond}`);

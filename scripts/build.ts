@@ -16,10 +16,23 @@ const dist = join(root, 'dist');
 rmSync(dist, { recursive: true, force: true });
 const started = performance.now();
 
-const common = { bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', sourcemap: 'linked', logLevel: 'warning' } as const;
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: 'linked',
+  logLevel: 'warning',
+} as const;
 await build({ ...common, entryPoints: { main: join(root, 'src/main.ts') }, outdir: dist, outExtension: { '.js': '.js' } });
 // `new URL('./projectionWorker.mjs', import.meta.url)` in the bundle resolves here: the worker compiled, not its tsx loader.
-await build({ ...common, entryPoints: { projectionWorker: join(root, 'src/projection/projectionWorkerMain.ts') }, outdir: dist, outExtension: { '.js': '.mjs' } });
+await build({
+  ...common,
+  entryPoints: { projectionWorker: join(root, 'src/projection/projectionWorkerMain.ts') },
+  outdir: dist,
+  outExtension: { '.js': '.mjs' },
+});
 copyFileSync(join(root, 'src/sqlite/checkpointWorker.mjs'), join(dist, 'checkpointWorker.mjs'));
 
 // The client's modules keep their names (the demo's pages import `./client.ts`); their content is JavaScript.
@@ -28,7 +41,12 @@ for (const folder of ['', 'demo/']) {
   for (const name of readdirSync(join(root, 'client', folder))) {
     const source = join(root, 'client', folder, name);
     if (name.endsWith('.ts')) {
-      const { code } = await transform(readFileSync(source, 'utf8'), { loader: 'ts', format: 'esm', target: 'es2022', sourcefile: `/client/${folder}${name}` });
+      const { code } = await transform(readFileSync(source, 'utf8'), {
+        loader: 'ts',
+        format: 'esm',
+        target: 'es2022',
+        sourcefile: `/client/${folder}${name}`,
+      });
       writeFileSync(join(dist, 'client', folder, name), code);
     } else if (/\.(css|html)$/.test(name)) {
       copyFileSync(source, join(dist, 'client', folder, name));

@@ -13,16 +13,19 @@ import { openEventStore, openReadStore } from '../src/stores.ts';
 import { parseScriptArgs } from './lib/args.ts';
 
 process.umask(0o077);
-const { values, fail } = parseScriptArgs(`Usage: npm run gc-media -- [--dry-run] [--grace-hours <h>] [--unattached-hours <h>] [--thumbnail-mib <MiB>]
+const { values, fail } = parseScriptArgs(
+  `Usage: npm run gc-media -- [--dry-run] [--grace-hours <h>] [--unattached-hours <h>] [--thumbnail-mib <MiB>]
   --dry-run           count what would go, delete and append nothing
   --grace-hours       leave blobs and temp files younger than this (default 1)
   --unattached-hours  uploads never attached expire after this (default MEDIA_UNATTACHED_TTL_MS)
-  --thumbnail-mib     thumbnails kept, least recently served evicted first (default 1024)`, {
-  'dry-run': { type: 'boolean', default: false },
-  'grace-hours': { type: 'string', default: '1' },
-  'unattached-hours': { type: 'string' },
-  'thumbnail-mib': { type: 'string', default: '1024' },
-});
+  --thumbnail-mib     thumbnails kept, least recently served evicted first (default 1024)`,
+  {
+    'dry-run': { type: 'boolean', default: false },
+    'grace-hours': { type: 'string', default: '1' },
+    'unattached-hours': { type: 'string' },
+    'thumbnail-mib': { type: 'string', default: '1024' },
+  },
+);
 const config = loadConfig();
 const hours = (value: string | undefined, fallbackMs: number) => (value === undefined ? fallbackMs : Number(value) * 3_600_000);
 const graceMs = hours(values['grace-hours'], 3_600_000);
@@ -36,13 +39,22 @@ bar.start(0, 0, { stage: 'expire' });
 try {
   const summary = await collectMedia(
     { readStore, commands: new CommandHandler(eventStore, eventUpcaster), blobs: await new LocalBlobStore(config.mediaDir).init() },
-    { now: new Date(), unattachedTtlMs, graceMs, derivedMaxBytes, dryRun: values['dry-run'], onProgress: (stage, done) => bar.update(done, { stage }) },
+    {
+      now: new Date(),
+      unattachedTtlMs,
+      graceMs,
+      derivedMaxBytes,
+      dryRun: values['dry-run'],
+      onProgress: (stage, done) => bar.update(done, { stage }),
+    },
   );
   bar.stop();
   const verb = values['dry-run'] ? 'would' : '';
-  console.log(`${values['dry-run'] ? 'Dry run: ' : ''}${summary.expired} unattached uploads ${verb} expire${verb ? '' : 'd'}; `
-    + `${summary.blobsDeleted} blobs (${(summary.bytesFreed / 1_048_576).toFixed(1)} MiB) ${verb} ${verb ? 'be deleted' : 'deleted'}, ${summary.blobsKept} kept; `
-    + `${summary.derivedEvicted} thumbnails ${verb ? 'would be ' : ''}evicted; ${summary.tempsDeleted} stale temp files ${verb ? 'would be ' : ''}removed.`);
+  console.log(
+    `${values['dry-run'] ? 'Dry run: ' : ''}${summary.expired} unattached uploads ${verb} expire${verb ? '' : 'd'}; ` +
+      `${summary.blobsDeleted} blobs (${(summary.bytesFreed / 1_048_576).toFixed(1)} MiB) ${verb} ${verb ? 'be deleted' : 'deleted'}, ${summary.blobsKept} kept; ` +
+      `${summary.derivedEvicted} thumbnails ${verb ? 'would be ' : ''}evicted; ${summary.tempsDeleted} stale temp files ${verb ? 'would be ' : ''}removed.`,
+  );
 } finally {
   bar.stop();
   await eventStore.close();

@@ -13,8 +13,11 @@ import { openEventStore } from '../src/stores.ts';
 import { parseScriptArgs } from './lib/args.ts';
 
 process.umask(0o077);
-const { values, positionals, fail } = parseScriptArgs('Usage: npm run grant-auditor -- <userId> [--revoke]',
-  { revoke: { type: 'boolean', default: false } }, { positionals: true });
+const { values, positionals, fail } = parseScriptArgs(
+  'Usage: npm run grant-auditor -- <userId> [--revoke]',
+  { revoke: { type: 'boolean', default: false } },
+  { positionals: true },
+);
 const userId = positionals[0];
 if (positionals.length !== 1 || !/^[0-9a-f-]{36}$/i.test(userId ?? '')) fail('Name one user by id (a UUID).');
 const eventStore = await openEventStore(loadConfig());
@@ -25,10 +28,16 @@ try {
   const result = values.revoke
     ? await commands.handle(auditorDecider, AUDITORS_STREAM, { type: 'RevokeAuditor', data: { userId: userId! }, metadata })
     : await commands.handle(auditorDecider, AUDITORS_STREAM, {
-      type: 'GrantAuditor', data: { userId: userId!, userExists: await isRegistered(commands, userId!) }, metadata,
-    });
+        type: 'GrantAuditor',
+        data: { userId: userId!, userExists: await isRegistered(commands, userId!) },
+        metadata,
+      });
   const verb = values.revoke ? 'revoked' : 'granted';
-  console.log(result.position === null ? `Nothing to do: ${userId} was already ${values.revoke ? 'not an auditor' : 'an auditor'}.` : `Auditor access ${verb} for ${userId} (position ${result.position}).`);
+  console.log(
+    result.position === null
+      ? `Nothing to do: ${userId} was already ${values.revoke ? 'not an auditor' : 'an auditor'}.`
+      : `Auditor access ${verb} for ${userId} (position ${result.position}).`,
+  );
 } catch (error) {
   console.error((error as Error).message);
   process.exitCode = 1;

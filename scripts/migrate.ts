@@ -11,7 +11,14 @@ import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { EmbeddedSource } from '../src/migration/embeddedSource.ts';
 import { parseScriptArgs } from './lib/args.ts';
-import { EventStoreDbTarget, migrateEmbeddedLog, MigrationRefused, PostgresTarget, type MigrationProgress, type MigrationTarget } from '../src/migration/migrate.ts';
+import {
+  EventStoreDbTarget,
+  migrateEmbeddedLog,
+  MigrationRefused,
+  PostgresTarget,
+  type MigrationProgress,
+  type MigrationTarget,
+} from '../src/migration/migrate.ts';
 
 const USAGE = `Usage: npm run migrate -- --to <url> [--from <storage dir>] [--schema <name>] [--batch-size <events>]
   --to          postgres://user:password@host:5432/database (TLS through the URL's sslmode),
@@ -23,13 +30,18 @@ const USAGE = `Usage: npm run migrate -- --to <url> [--from <storage dir>] [--sc
 // Whatever this script creates is its user's alone, as for the server.
 process.umask(0o077);
 const { values, fail: usage } = parseScriptArgs(USAGE, {
-  to: { type: 'string' }, from: { type: 'string' }, schema: { type: 'string' }, 'batch-size': { type: 'string', default: '1000' },
+  to: { type: 'string' },
+  from: { type: 'string' },
+  schema: { type: 'string' },
+  'batch-size': { type: 'string', default: '1000' },
 });
 const to = values.to ?? usage('--to is required');
 const isPostgres = /^postgres(ql)?:\/\/./.test(to);
-if (!isPostgres && !/^esdb(\+discover)?:\/\/./.test(to)) usage(`--to must be a postgres://, postgresql:// or esdb:// URL, not "${redact(to)}"`);
+if (!isPostgres && !/^esdb(\+discover)?:\/\/./.test(to))
+  usage(`--to must be a postgres://, postgresql:// or esdb:// URL, not "${redact(to)}"`);
 const batchSize = Number(values['batch-size']);
-if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) usage(`--batch-size takes a whole number of events from 1 to 100000, not "${values['batch-size']}"`);
+if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000)
+  usage(`--batch-size takes a whole number of events from 1 to 100000, not "${values['batch-size']}"`);
 const schema = values.schema ?? process.env.DATABASE_SCHEMA ?? 'public';
 if (!/^[a-z_][a-z0-9_]{0,47}$/.test(schema)) usage(`--schema must be lower-case letters, digits and _ (at most 48), not "${schema}"`);
 const from = resolve(values.from ?? process.env.STORAGE_DIR ?? 'storage');
@@ -42,14 +54,18 @@ function redact(url: string): string {
 const LABELS: Record<MigrationProgress['phase'], string> = { source: 'checking the source', copy: 'copying', target: 'verifying the copy' };
 let source: EmbeddedSource | null = null;
 let target: MigrationTarget | null = null;
-const bar = new cliProgress.SingleBar({ format: '{phase} [{bar}] {value}/{total} events | {eta_formatted} left', hideCursor: true },
-  cliProgress.Presets.shades_classic);
+const bar = new cliProgress.SingleBar(
+  { format: '{phase} [{bar}] {value}/{total} events | {eta_formatted} left', hideCursor: true },
+  cliProgress.Presets.shades_classic,
+);
 let phase: MigrationProgress['phase'] | null = null;
 try {
   source = EmbeddedSource.open(from);
   target = isPostgres ? await PostgresTarget.open({ url: to, schema }) : await EventStoreDbTarget.open(to);
   const summary = await migrateEmbeddedLog({
-    source, target, batchSize,
+    source,
+    target,
+    batchSize,
     onProgress: (progress) => {
       if (progress.phase !== phase) {
         if (phase) bar.stop();
@@ -61,20 +77,30 @@ try {
   });
   bar.stop();
   const where = isPostgres ? `PostgreSQL ${redact(to)} (schema ${schema})` : `EventStoreDB ${redact(to)}`;
-  console.log(`Migrated ${join(from, 'events.sqlite')} to ${where} in ${summary.seconds.toFixed(1)} s: `
-    + `${summary.copied} events copied, ${summary.alreadyCopied} already there (from an earlier run).`);
-  console.log(`Verified: ${summary.targetEvents} events on both sides, the hash chain holds to position ${summary.headPosition} (head ${summary.headHash}).`);
+  console.log(
+    `Migrated ${join(from, 'events.sqlite')} to ${where} in ${summary.seconds.toFixed(1)} s: ` +
+      `${summary.copied} events copied, ${summary.alreadyCopied} already there (from an earlier run).`,
+  );
+  console.log(
+    `Verified: ${summary.targetEvents} events on both sides, the hash chain holds to position ${summary.headPosition} (head ${summary.headHash}).`,
+  );
   const { secrets } = summary;
-  console.log(target.secrets
-    ? `Sealed secrets: ${secrets.copied} copied, ${secrets.alreadyThere} already there${secrets.keptTarget ? `, ${secrets.keptTarget} set on the target since (kept)` : ''}.`
-    : `Sealed secrets: ${secrets.left} stay in ${join(from, 'secrets.sqlite')}, where a server on EventStoreDB reads them.`);
+  console.log(
+    target.secrets
+      ? `Sealed secrets: ${secrets.copied} copied, ${secrets.alreadyThere} already there${secrets.keptTarget ? `, ${secrets.keptTarget} set on the target since (kept)` : ''}.`
+      : `Sealed secrets: ${secrets.left} stay in ${join(from, 'secrets.sqlite')}, where a server on EventStoreDB reads them.`,
+  );
   if (existsSync(join(from, 'secrets.json'))) {
-    console.log(`Note: ${join(from, 'secrets.json')} holds generated development secrets. A server on DATABASE_URL generates none: `
-      + 'set its JWT_SECRET_KEY and ENCRYPTION_KEY to these values (users\' Gemini keys open only with that ENCRYPTION_KEY).');
+    console.log(
+      `Note: ${join(from, 'secrets.json')} holds generated development secrets. A server on DATABASE_URL generates none: ` +
+        "set its JWT_SECRET_KEY and ENCRYPTION_KEY to these values (users' Gemini keys open only with that ENCRYPTION_KEY).",
+    );
   }
-  console.log(isPostgres
-    ? `Next: start the server with DATABASE_URL (and DATABASE_SCHEMA=${schema}); its projections build from the log at the first start.`
-    : 'Next: start the server with EVENTSTORE_CONNECTION_STRING; its projections build from the log at the first start.');
+  console.log(
+    isPostgres
+      ? `Next: start the server with DATABASE_URL (and DATABASE_SCHEMA=${schema}); its projections build from the log at the first start.`
+      : 'Next: start the server with EVENTSTORE_CONNECTION_STRING; its projections build from the log at the first start.',
+  );
 } catch (error) {
   bar.stop();
   console.error(`Migration stopped: ${(error as Error).message}`);

@@ -10,8 +10,9 @@ import { parseScriptArgs } from './lib/args.ts';
 
 // Whatever this script creates in the storage dir is the server user's alone, as for the server.
 process.umask(0o077);
-const { values, fail } = parseScriptArgs('Usage: npm run prune-feed -- [--days <n>]   feed entries older than n days go (default 30)',
-  { days: { type: 'string', default: '30' } });
+const { values, fail } = parseScriptArgs('Usage: npm run prune-feed -- [--days <n>]   feed entries older than n days go (default 30)', {
+  days: { type: 'string', default: '30' },
+});
 const days = Number(values.days);
 if (!Number.isFinite(days) || days < 0) fail('--days takes a number of days (0 or more)');
 const readStore = await openReadStore(loadConfig());

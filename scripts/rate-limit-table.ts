@@ -15,11 +15,15 @@ import { DEFAULT_POLICIES } from '../src/rateLimit/policies.ts';
 import { parseScriptArgs } from './lib/args.ts';
 import { frameUsers, rateLimitTable, routeUsers, withTable } from './lib/rateLimitTable.ts';
 
-const { values } = parseScriptArgs('Usage: npx tsx scripts/rate-limit-table.ts [--write]   (--write: into README.md)', { write: { type: 'boolean' } });
+const { values } = parseScriptArgs('Usage: npx tsx scripts/rate-limit-table.ts [--write]   (--write: into README.md)', {
+  write: { type: 'boolean' },
+});
 // The route table is the one a server registers: built by starting one, on a temp dir and ephemeral ports.
 const storageDir = mkdtempSync(join(tmpdir(), 'letsapp-rate-limit-table-'));
-const app = await startApp(loadConfig({ NODE_ENV: 'test', STORAGE_DIR: storageDir, PORT: '0', WS_PORT: '0', HOST: '127.0.0.1' }, () => undefined),
-  { logger: pino({ level: 'silent' }) });
+const app = await startApp(
+  loadConfig({ NODE_ENV: 'test', STORAGE_DIR: storageDir, PORT: '0', WS_PORT: '0', HOST: '127.0.0.1' }, () => undefined),
+  { logger: pino({ level: 'silent' }) },
+);
 try {
   const table = rateLimitTable(DEFAULT_POLICIES, [...routeUsers(app.routes), ...frameUsers(CLIENT_FRAMES)]);
   if (values.write) writeFileSync('README.md', withTable(readFileSync('README.md', 'utf8'), table));

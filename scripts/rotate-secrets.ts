@@ -17,19 +17,24 @@ import { parseScriptArgs } from './lib/args.ts';
 
 // Whatever this script creates in the storage dir is the server user's alone, as for the server.
 process.umask(0o077);
-parseScriptArgs(`Usage: npm run rotate-secrets   (no options: the keys come from the environment)
+parseScriptArgs(
+  `Usage: npm run rotate-secrets   (no options: the keys come from the environment)
   e.g. ENCRYPTION_KEYS="k1:<old>,k2:<new>" ENCRYPTION_KEY_ID=k2 npm run rotate-secrets
-  Re-seals every stored secret that is not sealed with the current key.`, {});
+  Re-seals every stored secret that is not sealed with the current key.`,
+  {},
+);
 let config: Config;
 let box: SecretBox;
 try {
   config = loadConfig();
   // The shorthand falls back to the configured key, so development's generated key is the one used.
-  box = await SecretBox.create(parseKeyring({
-    ENCRYPTION_KEYS: process.env.ENCRYPTION_KEYS,
-    ENCRYPTION_KEY_ID: process.env.ENCRYPTION_KEY_ID,
-    ENCRYPTION_KEY: process.env.ENCRYPTION_KEY || config.encryptionKey,
-  }));
+  box = await SecretBox.create(
+    parseKeyring({
+      ENCRYPTION_KEYS: process.env.ENCRYPTION_KEYS,
+      ENCRYPTION_KEY_ID: process.env.ENCRYPTION_KEY_ID,
+      ENCRYPTION_KEY: process.env.ENCRYPTION_KEY || config.encryptionKey,
+    }),
+  );
 } catch (error) {
   // ConfigError, or the keyring's own message: the configuration is wrong, not the secrets.
   console.error((error as Error).message);
@@ -37,8 +42,10 @@ try {
 }
 // PostgreSQL's table with DATABASE_URL, STORAGE_DIR/secrets.sqlite otherwise: where the server keeps them.
 const store = await openSecretStore(config);
-const bar = new cliProgress.SingleBar({ format: 'rotating [{bar}] {value}/{total} secrets | {duration}s', hideCursor: true },
-  cliProgress.Presets.shades_classic);
+const bar = new cliProgress.SingleBar(
+  { format: 'rotating [{bar}] {value}/{total} secrets | {duration}s', hideCursor: true },
+  cliProgress.Presets.shades_classic,
+);
 bar.start(0, 0);
 try {
   const summary = await rotateAll(store, box, ({ done, total }) => {
@@ -46,8 +53,10 @@ try {
     bar.update(done);
   });
   bar.stop();
-  console.log(`${summary.total} secrets: ${summary.rotated} rotated to key "${box.currentKeyId}", ${summary.alreadyCurrent} already current, `
-    + `${summary.unreadable.length} unreadable${summary.changedMeanwhile ? `, ${summary.changedMeanwhile} changed by the server meanwhile (left as they are)` : ''}.`);
+  console.log(
+    `${summary.total} secrets: ${summary.rotated} rotated to key "${box.currentKeyId}", ${summary.alreadyCurrent} already current, ` +
+      `${summary.unreadable.length} unreadable${summary.changedMeanwhile ? `, ${summary.changedMeanwhile} changed by the server meanwhile (left as they are)` : ''}.`,
+  );
   for (const { purpose, subject, reason } of summary.unreadable) console.error(`  unreadable (${reason}): ${purpose} ${subject}`);
   if (summary.unreadable.length > 0) process.exitCode = 1;
 } finally {

@@ -25,10 +25,13 @@ import { scanLog } from '../src/audit/scan.ts';
 import { parseScriptArgs } from './lib/args.ts';
 
 process.umask(0o077);
-const { values } = parseScriptArgs(`Usage: npm run shred-legacy -- [--dry-run]
+const { values } = parseScriptArgs(
+  `Usage: npm run shred-legacy -- [--dry-run]
   Lists the events that hold a message text in clear (written before texts were sealed) in
   STORAGE_DIR/legacy-plaintext.jsonl and VACUUMs read.sqlite and secrets.sqlite. Run it with the server stopped.
-  --dry-run  report the counts only: write nothing, vacuum nothing`, { 'dry-run': { type: 'boolean', default: false } });
+  --dry-run  report the counts only: write nothing, vacuum nothing`,
+  { 'dry-run': { type: 'boolean', default: false } },
+);
 
 const config = loadConfig();
 if (config.database || config.eventStoreConnectionString) {
@@ -48,12 +51,21 @@ try {
     if ((event.type !== 'MessageSent' && event.type !== 'MessageEdited') || (event.metadata.schemaVersion ?? 1) >= 2) continue;
     const content = (event.data as { content?: { kind?: string; text?: unknown } }).content;
     if (content?.kind !== 'text' || typeof content.text !== 'string') continue;
-    legacy.push({ position: event.position, eventId: event.metadata.eventId, stream: event.stream, type: event.type, messageId: (event.data as { messageId: string }).messageId });
+    legacy.push({
+      position: event.position,
+      eventId: event.metadata.eventId,
+      stream: event.stream,
+      type: event.type,
+      messageId: (event.data as { messageId: string }).messageId,
+    });
   }
   const deletedInClear = legacy.filter((entry) => deleted.has(entry.messageId));
-  if (fd !== null) for (const entry of legacy) writeSync(fd, `${JSON.stringify({ ...entry, deletedForEveryone: deleted.has(entry.messageId) })}\n`);
-  console.log(`${legacy.length} events hold a message text in clear (written before texts were sealed), up to position ${head};`
-    + ` ${deletedInClear.length} of them belong to messages deleted for everyone: their text stays in events.sqlite, which is never rewritten.`);
+  if (fd !== null)
+    for (const entry of legacy) writeSync(fd, `${JSON.stringify({ ...entry, deletedForEveryone: deleted.has(entry.messageId) })}\n`);
+  console.log(
+    `${legacy.length} events hold a message text in clear (written before texts were sealed), up to position ${head};` +
+      ` ${deletedInClear.length} of them belong to messages deleted for everyone: their text stays in events.sqlite, which is never rewritten.`,
+  );
   if (report) console.log(`Listed in ${report}.`);
   if (!values['dry-run']) {
     for (const file of ['read.sqlite', 'secrets.sqlite']) {

@@ -22,10 +22,14 @@ process.umask(0o077);
 const { values, fail } = parseScriptArgs(
   `Usage: npm run skip-event -- --projector <${projectors.map((p) => p.name).join('|')}> --position <n> --reason "<why>" [--force]
   Only where the projector is held (GET /ping, projections.stalled); --force records a skip elsewhere, saying what it drops.`,
-  { projector: { type: 'string' }, position: { type: 'string' }, reason: { type: 'string' }, force: { type: 'boolean' } });
-const projectorName = projectors.some((projector) => projector.name === values.projector) ? values.projector! : fail('Name the projector that is held.');
+  { projector: { type: 'string' }, position: { type: 'string' }, reason: { type: 'string' }, force: { type: 'boolean' } },
+);
+const projectorName = projectors.some((projector) => projector.name === values.projector)
+  ? values.projector!
+  : fail('Name the projector that is held.');
 const position = Number(values.position);
-if (!Number.isInteger(position) || position < 1) fail('--position takes the position the projector is held at (GET /ping, projections.stalled).');
+if (!Number.isInteger(position) || position < 1)
+  fail('--position takes the position the projector is held at (GET /ping, projections.stalled).');
 const reason = values.reason || fail('--reason is required: it is recorded with the skip.');
 const config = loadConfig();
 const eventStore = await openEventStore(config);
@@ -41,11 +45,13 @@ try {
   const stand = await holdCheck(eventStore, readStore, projectorName, position);
   if (!alreadySkipped && !stand.held) {
     const where = stand.checkpoint === null ? 'it has applied nothing yet' : `it has applied up to position ${stand.checkpoint}`;
-    const next = stand.next ? `, and its next event is at ${stand.next.position}` : ', the log\'s head';
+    const next = stand.next ? `, and its next event is at ${stand.next.position}` : ", the log's head";
     const notHeld = `${projectorName} is not held at position ${position}: ${where}${next}.`;
     const drops = `A skip there drops ${describe(event)} from ${projectorName} for good: from its next rebuild on, whatever that event made in it is gone.`;
     if (!values.force) {
-      console.error(`${notHeld}\n${drops}\nCheck GET /ping (projections.stalled) for the position it is held at, or add --force to record this skip anyway.`);
+      console.error(
+        `${notHeld}\n${drops}\nCheck GET /ping (projections.stalled) for the position it is held at, or add --force to record this skip anyway.`,
+      );
       process.exit(1);
     }
     console.log(`--force: ${notHeld}\n${drops}`);
@@ -56,9 +62,11 @@ try {
     data: { projector: projectorName, position, eventId: event.metadata.eventId, eventType: event.type, reason },
     metadata: { commandId, correlationId: commandId, causationId: commandId, userId: null, now: new Date().toISOString() },
   });
-  console.log(result.position === null
-    ? `${projectorName} already skips ${event.type} at position ${position}.`
-    : `Recorded: ${projectorName} skips ${event.type} at position ${position} (event ${event.metadata.eventId}).`);
+  console.log(
+    result.position === null
+      ? `${projectorName} already skips ${event.type} at position ${position}.`
+      : `Recorded: ${projectorName} skips ${event.type} at position ${position} (event ${event.metadata.eventId}).`,
+  );
 } finally {
   await eventStore.close();
   await readStore.close();

@@ -65,7 +65,15 @@ import { frameHandlers } from './realtime/frames.ts';
 import { SocketGateway } from './realtime/gateway.ts';
 import { FeedTail } from './realtime/feedTail.ts';
 import { FEED } from '../projections/feed.ts';
-import { openCallGraceDeadlines, openCluster, openEventStore, openPresenceSessions, openReadStore, openSecretStore, openSharedBuckets } from './stores.ts';
+import {
+  openCallGraceDeadlines,
+  openCluster,
+  openEventStore,
+  openPresenceSessions,
+  openReadStore,
+  openSecretStore,
+  openSharedBuckets,
+} from './stores.ts';
 import { newId } from './ids.ts';
 import { PostgresEventStore } from './eventstore/postgres.ts';
 import type { SqliteStoreOptions } from './sqlite/checkpointer.ts';
@@ -124,9 +132,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const clock = options.clock ?? (() => new Date());
   const storeOptions = (name: string): SqliteStoreOptions => ({
     walLimitBytes: options.walLimitBytes,
-    onCheckpointProblem: (status) => (status.healthy
-      ? logger.info({ store: name, status }, 'WAL checkpoints succeed again')
-      : logger.error({ store: name, status }, 'WAL checkpoints keep failing: the WAL grows until they succeed')),
+    onCheckpointProblem: (status) =>
+      status.healthy
+        ? logger.info({ store: name, status }, 'WAL checkpoints succeed again')
+        : logger.error({ store: name, status }, 'WAL checkpoints keep failing: the WAL grows until they succeed'),
   });
   // One server per embedded STORAGE_DIR: a second would append to the same log and project into the same read store.
   const storageLock = config.database || config.eventStoreConnectionString ? null : lockStorageDir(config.storageDir);
@@ -136,13 +145,25 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   });
   // The newest events' hash chain and its anchor are checked at every start: an altered, recomputed or cut-short log
   // is reported, loudly, not refused (nor repaired: the anchor is kept as it was, as evidence).
-  const chainTail = eventStore instanceof SqliteEventStore ? eventStore.verifyTail()
-    : eventStore instanceof PostgresEventStore ? await eventStore.verifyTail() : null;
-  if (chainTail?.breakAt != null) logger.error({ breakAt: chainTail.breakAt }, 'the event log\'s hash chain is broken: an event was altered (npm run audit -- verify)');
+  const chainTail =
+    eventStore instanceof SqliteEventStore
+      ? eventStore.verifyTail()
+      : eventStore instanceof PostgresEventStore
+        ? await eventStore.verifyTail()
+        : null;
+  if (chainTail?.breakAt != null)
+    logger.error({ breakAt: chainTail.breakAt }, "the event log's hash chain is broken: an event was altered (npm run audit -- verify)");
   const anchorAtStart = eventStore instanceof SqliteEventStore ? eventStore.anchorAtOpen : null;
-  if (anchorAtStart?.status === 'missing') logger.warn({ anchor: anchorAtStart }, 'the event log had no anchor: anchored from its head now; a rewrite before now is not detectable by it');
+  if (anchorAtStart?.status === 'missing')
+    logger.warn(
+      { anchor: anchorAtStart },
+      'the event log had no anchor: anchored from its head now; a rewrite before now is not detectable by it',
+    );
   else if (anchorAtStart && anchorAtStart.status !== 'ok') {
-    logger.error({ anchor: anchorAtStart }, 'the event log does not match its anchor: it was rewritten or cut short (npm run audit -- verify); the anchor is kept as it is');
+    logger.error(
+      { anchor: anchorAtStart },
+      'the event log does not match its anchor: it was rewritten or cut short (npm run audit -- verify); the anchor is kept as it is',
+    );
   }
   // Secrets (users' Gemini keys, the crypto-shredding keys) live sealed in a store of their own (a file, or PostgreSQL's
   // table), never in the event log, so they can be rotated and erased.
@@ -157,16 +178,21 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const instanceId = newId();
   const projections: Projections = inWorker
     ? new WorkerProjections(eventStore, logger, {
-      storageDir: config.storageDir, logLevel: logger.level, nodeEnv: config.nodeEnv, walLimitBytes: options.walLimitBytes,
-      runner: { ...options.projection, rebuildBeyondHead: options.rebuildProjectionsBeyondHead }, forwardEventTypes: ['UserLoggedOut', 'UserSuspended'],
-      keyring: config.keyring,
-    })
-    // Instances sharing one MongoDB or PostgreSQL take turns projecting through a lease.
-    : new ProjectionRunner(eventStore, readStore, revealingProjectors(projectors, shreddingKeys), eventUpcaster, logger, {
-      // A lease of 3 s renewed every second: a killed projecting instance is replaced within about 4 s.
-      exclusive: readStore.kind === 'embedded' ? null : { ttlMs: 3_000, owner: instanceId },
-      ...options.projection, rebuildBeyondHead: options.rebuildProjectionsBeyondHead,
-    });
+        storageDir: config.storageDir,
+        logLevel: logger.level,
+        nodeEnv: config.nodeEnv,
+        walLimitBytes: options.walLimitBytes,
+        runner: { ...options.projection, rebuildBeyondHead: options.rebuildProjectionsBeyondHead },
+        forwardEventTypes: ['UserLoggedOut', 'UserSuspended'],
+        keyring: config.keyring,
+      })
+    : // Instances sharing one MongoDB or PostgreSQL take turns projecting through a lease.
+      new ProjectionRunner(eventStore, readStore, revealingProjectors(projectors, shreddingKeys), eventUpcaster, logger, {
+        // A lease of 3 s renewed every second: a killed projecting instance is replaced within about 4 s.
+        exclusive: readStore.kind === 'embedded' ? null : { ttlMs: 3_000, owner: instanceId },
+        ...options.projection,
+        rebuildBeyondHead: options.rebuildProjectionsBeyondHead,
+      });
   try {
     await projections.start();
   } catch (error) {
@@ -186,9 +212,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   // on EventStoreDB). Sends answer before their projection; the reads and the lookups after them wait for this.
   // Several instances on PostgreSQL: writes other instances acknowledged count too, so reads wait for the log's head
   // as of their arrival (one indexed query), not just for what this instance acknowledged.
-  const caughtUp = readStore.kind === 'postgres'
-    ? async () => projections.waitFor(await eventStore.headPosition())
-    : () => projections.waitFor(commands.acknowledgedPosition);
+  const caughtUp =
+    readStore.kind === 'postgres'
+      ? async () => projections.waitFor(await eventStore.headPosition())
+      : () => projections.waitFor(commands.acknowledgedPosition);
   const tokens = new TokenService(config.jwtSecret, config.jwtExpiresInSeconds);
   // Revocation reads the write side when the users projection is behind: a held projector cannot undo a logout.
   const authenticator = new Authenticator(tokens, readStore, commands, projections);
@@ -206,7 +233,14 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   // The other instances on the same database: typing, signaling, presence changes and revocations cross over it.
   const cluster = await openCluster(config, instanceId, logger);
   const presence = new PresenceService({
-    commands, readStore, projections, logger, clock, settings: config.presence, sessions: presenceSessions, instanceId,
+    commands,
+    readStore,
+    projections,
+    logger,
+    clock,
+    settings: config.presence,
+    sessions: presenceSessions,
+    instanceId,
     announce: (change) => cluster.bus.publish({ type: 'presence', ...change }),
   });
   const mediaTokens = new MediaTokens(config.jwtSecret, config.media.tokenTtlSeconds);
@@ -220,17 +254,25 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   };
   const sendToConnection = async (connectionId: number, bytes: string) => {
     if (gatewayRef?.sendToConnection(connectionId, bytes)) return true;
-    if (!await presenceSessions.find(connectionId, clock())) return false;
+    if (!(await presenceSessions.find(connectionId, clock()))) return false;
     cluster.bus.publish({ type: 'toConnection', connectionId, bytes });
     return true;
   };
   const callGraceDeadlines = await openCallGraceDeadlines(config);
   const calls = new CallService({
-    commands, readStore, projections, blocks, logger, clock, settings: config.calls, graceDeadlines: callGraceDeadlines,
+    commands,
+    readStore,
+    projections,
+    blocks,
+    logger,
+    clock,
+    settings: config.calls,
+    graceDeadlines: callGraceDeadlines,
     connections: {
       ownerOf: async (id) => gatewayRef?.ownerOf(id) ?? (await presenceSessions.find(id, clock()))?.userId ?? null,
       isConnectedHere: (userId) => gatewayRef?.isConnected(userId) ?? false,
-      isConnected: async (userId) => (gatewayRef?.isConnected(userId) ?? false) || (await presenceSessions.liveUsers([userId], clock())).has(userId),
+      isConnected: async (userId) =>
+        (gatewayRef?.isConnected(userId) ?? false) || (await presenceSessions.liveUsers([userId], clock())).has(userId),
       sendToConnection,
       sendToUser,
     },
@@ -238,32 +280,67 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   // Rate limits are shared by REST and the socket: switching transport does not reset a budget; with DATABASE_URL
   // they are shared by every instance too.
   const rateLimits = new RateLimits(config.rateLimits, Date.now, await openSharedBuckets(config));
-  const metrics = config.metrics.enabled ? new Metrics({
-    projections: () => projections.status(),
-    storage: async () => ({ events: eventStore.checkpointStatus?.() ?? null, read: (await projections.readStoreStatus()) ?? null }),
-    presenceSessions: async () => (await presenceSessions.list()).filter((session) => session.instanceId === instanceId).length,
-  }) : null;
+  const metrics = config.metrics.enabled
+    ? new Metrics({
+        projections: () => projections.status(),
+        storage: async () => ({ events: eventStore.checkpointStatus?.() ?? null, read: (await projections.readStoreStatus()) ?? null }),
+        presenceSessions: async () => (await presenceSessions.list()).filter((session) => session.instanceId === instanceId).length,
+      })
+    : null;
   if (metrics) {
     commands.observeAppends(metrics);
     rateLimits.observeRefusals((policy) => metrics.rateLimited(policy));
-    projections.onCommitted(({ timing }) => { if (timing) metrics.projectionBatch(timing.seconds, timing.byProjector); });
+    projections.onCommitted(({ timing }) => {
+      if (timing) metrics.projectionBatch(timing.seconds, timing.byProjector);
+    });
   }
   // Request and refused-frame logs, and the transports' metrics; users appear in logs as a keyed hash.
   const instrumentation = new Instrumentation(logger, metrics, config.jwtSecret);
   const loginThrottle = new LoginThrottle(rateLimits);
   const auth = new AuthService(commands, readStore, projections, tokens, new PasswordHasher(config.bcryptCost), loginThrottle);
   const ai = new AiService({
-    commands, readStore, projections, logger, rateLimits, secrets, box,
-    model: createModel(config.ai.sdk, { baseUrl: config.ai.baseUrl, firstTokenTimeoutMs: config.ai.firstTokenTimeoutMs, totalTimeoutMs: config.ai.totalTimeoutMs }),
-    settings: { model: config.ai.model, serverApiKey: config.geminiApiKey, contextTokenBudget: config.ai.contextTokenBudget, maxOutputTokens: config.ai.maxOutputTokens, baseUrl: config.ai.baseUrl },
+    commands,
+    readStore,
+    projections,
+    logger,
+    rateLimits,
+    secrets,
+    box,
+    model: createModel(config.ai.sdk, {
+      baseUrl: config.ai.baseUrl,
+      firstTokenTimeoutMs: config.ai.firstTokenTimeoutMs,
+      totalTimeoutMs: config.ai.totalTimeoutMs,
+    }),
+    settings: {
+      model: config.ai.model,
+      serverApiKey: config.geminiApiKey,
+      contextTokenBudget: config.ai.contextTokenBudget,
+      maxOutputTokens: config.ai.maxOutputTokens,
+      baseUrl: config.ai.baseUrl,
+    },
   });
 
   const handlers = frameHandlers({
-    messaging, access, blocks, presence, ai, calls, logger, readStore, projections, clock, sendToUser,
+    messaging,
+    access,
+    blocks,
+    presence,
+    ai,
+    calls,
+    logger,
+    readStore,
+    projections,
+    clock,
+    sendToUser,
     caughtUp,
   });
   const gateway = new SocketGateway({
-    authenticator, logger, handlers, rateLimits, tracing, instrumentation,
+    authenticator,
+    logger,
+    handlers,
+    rateLimits,
+    tracing,
+    instrumentation,
     // Told of each socket's life: presence (online, away, offline) and calls (a party's last socket gone).
     observer: {
       connected: (connection) => {
@@ -277,17 +354,31 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         ai.cancelConnection(connection.principal.userId, connection.id);
       },
     },
-    maxBufferedBytes: options.maxBufferedBytes, maxPendingFrames: options.maxPendingFrames, clock, connectionIds: cluster.connectionIds,
+    maxBufferedBytes: options.maxBufferedBytes,
+    maxPendingFrames: options.maxPendingFrames,
+    clock,
+    connectionIds: cluster.connectionIds,
   });
   // What the other instances say: to this instance's sockets.
   cluster.bus.onMessage((message) => {
     switch (message.type) {
-      case 'toUser': gateway.sendToUser(message.userId, message.bytes); break;
-      case 'toConnection': gateway.sendToConnection(message.connectionId, message.bytes); break;
-      case 'revokeToken': gateway.revokeToken(message.tokenId); break;
-      case 'suspendUser': gateway.closeUser(message.userId, 'account_suspended'); break;
-      case 'presence': presence.heard(message); break;
-      default: message satisfies never;
+      case 'toUser':
+        gateway.sendToUser(message.userId, message.bytes);
+        break;
+      case 'toConnection':
+        gateway.sendToConnection(message.connectionId, message.bytes);
+        break;
+      case 'revokeToken':
+        gateway.revokeToken(message.tokenId);
+        break;
+      case 'suspendUser':
+        gateway.closeUser(message.userId, 'account_suspended');
+        break;
+      case 'presence':
+        presence.heard(message);
+        break;
+      default:
+        message satisfies never;
     }
   });
   // Live reactions to each committed batch, from the one subscription: what the projectors published goes to
@@ -295,9 +386,16 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   // script, seen here) all the user's. The users projection committed in the same batch, so a reconnect is refused
   // from then on.
   // On PostgreSQL every instance pushes what any instance projected, read back from the feed (see FeedTail).
-  const feedTail = readStore.kind === 'postgres' && projections.onProgress
-    ? new FeedTail(readStore, projections.positionOf(FEED), () => projections.positionOf(FEED), (publications) => gateway.deliverAll(publications), logger)
-    : null;
+  const feedTail =
+    readStore.kind === 'postgres' && projections.onProgress
+      ? new FeedTail(
+          readStore,
+          projections.positionOf(FEED),
+          () => projections.positionOf(FEED),
+          (publications) => gateway.deliverAll(publications),
+          logger,
+        )
+      : null;
   if (feedTail) projections.onProgress!(() => feedTail.wake());
   projections.onCommitted(({ events, publications, trace }) => {
     if (!feedTail) tracing.projected(trace, publications, () => gateway.deliverAll(publications));
@@ -316,10 +414,18 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   });
 
   // Uploads never attached expire, and bytes nothing names any more go (see npm run gc-media): in the background.
-  const collector = config.media.gcIntervalMs > 0 ? setInterval(() => {
-    collectMedia({ readStore, commands, blobs }, { now: clock(), unattachedTtlMs: config.media.unattachedTtlMs, graceMs: 3_600_000, dryRun: false })
-      .then((summary) => logger.info({ summary }, 'media collected'), (error: unknown) => logger.error({ err: error }, 'media collection failed'));
-  }, config.media.gcIntervalMs) : null;
+  const collector =
+    config.media.gcIntervalMs > 0
+      ? setInterval(() => {
+          collectMedia(
+            { readStore, commands, blobs },
+            { now: clock(), unattachedTtlMs: config.media.unattachedTtlMs, graceMs: 3_600_000, dryRun: false },
+          ).then(
+            (summary) => logger.info({ summary }, 'media collected'),
+            (error: unknown) => logger.error({ err: error }, 'media collection failed'),
+          );
+        }, config.media.gcIntervalMs)
+      : null;
   collector?.unref();
 
   const eventLoop = new EventLoopMonitor();
@@ -334,10 +440,14 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         instanceId,
         projections: await projections.status(),
         storage: { events: eventStore.checkpointStatus?.() ?? null, read: (await projections.readStoreStatus()) ?? null },
-        eventLogChain: chainTail ? {
-          checkedAtStart: chainTail.checked, breakAt: chainTail.breakAt, anchor: anchorAtStart,
-          anchorWriteError: eventStore instanceof SqliteEventStore && eventStore.anchorError ? errorText(eventStore.anchorError) : null,
-        } : null,
+        eventLogChain: chainTail
+          ? {
+              checkedAtStart: chainTail.checked,
+              breakAt: chainTail.breakAt,
+              anchor: anchorAtStart,
+              anchorWriteError: eventStore instanceof SqliteEventStore && eventStore.anchorError ? errorText(eventStore.anchorError) : null,
+            }
+          : null,
         eventLoop: eventLoop.recent().slice(-10),
       }),
       ready: () => readiness.check(),
@@ -359,7 +469,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ...(config.demoEnabled ? demoRoutes({ wsPort: () => wsPort }) : []),
   ];
   const router = mountRoutes(routes, {
-    authenticator, rateLimits,
+    authenticator,
+    rateLimits,
     caughtUp,
   });
   const koa = createHttpApp({
@@ -377,9 +488,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   // Requests Node refuses before Koa sees them (headers or URL over its limit, malformed HTTP) get the JSON shape too.
   http.on('clientError', (error: NodeJS.ErrnoException, socket) => answerClientError(error, socket));
   await new Promise<void>((resolve, reject) => {
-    http.once('error', (error: NodeJS.ErrnoException) => reject(error.code === 'EADDRINUSE'
-      ? new PortUnavailableError('PORT', config.host, config.port, 'is in use by another process')
-      : error));
+    http.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === 'EADDRINUSE' ? new PortUnavailableError('PORT', config.host, config.port, 'is in use by another process') : error,
+      ),
+    );
     http.listen(config.port, config.host, () => resolve());
   });
   const httpPort = (http.address() as AddressInfo).port;
@@ -387,7 +500,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   gatewayRef = gateway;
   // Ring timeouts, maximum durations and dropped parties: on a tick, and once now for what a restart left behind.
   await calls.tick(true);
-  const callTimer = setInterval(() => void calls.tick().catch((error: unknown) => logger.error({ err: error }, 'call timers failed')), 1_000);
+  const callTimer = setInterval(
+    () => void calls.tick().catch((error: unknown) => logger.error({ err: error }, 'call timers failed')),
+    1_000,
+  );
   callTimer.unref();
   // Nothing is being answered after a restart: prompts left pending end as `interrupted`.
   const interrupted = await ai.recoverInterrupted(clock());
@@ -396,12 +512,25 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const recovered = await presence.recoverAfterRestart();
   if (recovered > 0) logger.info({ users: recovered }, 'marked users offline who were online when the server stopped');
   const boundWsPort = await gateway.listen(config.host, config.wsPort);
-  if (boundWsPort === null) throw new PortUnavailableError('WS_PORT', config.host, config.wsPort, 'is in use by another process (or not ours to bind)');
+  if (boundWsPort === null)
+    throw new PortUnavailableError('WS_PORT', config.host, config.wsPort, 'is in use by another process (or not ours to bind)');
   wsPort = boundWsPort;
   logger.info({ httpPort, wsPort, eventStore: eventStore.kind, readStore: readStore.kind }, 'LetsApp is listening');
 
   return {
-    httpPort, wsPort, tracing, metricsPort: metricsServer?.port ?? null, metrics, logger, eventStore, readStore, projections, gateway, readiness, routes, router,
+    httpPort,
+    wsPort,
+    tracing,
+    metricsPort: metricsServer?.port ?? null,
+    metrics,
+    logger,
+    eventStore,
+    readStore,
+    projections,
+    gateway,
+    readiness,
+    routes,
+    router,
     async close() {
       // Graceful: not ready from now on, no new connections; requests and socket frames already received are answered
       // within SHUTDOWN_GRACE_MS; then sockets are told 1001, the projection finishes its batch, the stores close.
@@ -411,7 +540,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       // A keep-alive connection whose answer went out is idle: closed as it gets there, not left for the client to end.
       const idleSweep = setInterval(() => http.closeIdleConnections(), 50);
       let graceTimer: NodeJS.Timeout | undefined;
-      const grace = new Promise<void>((resolve) => { graceTimer = setTimeout(resolve, config.shutdownGraceMs); });
+      const grace = new Promise<void>((resolve) => {
+        graceTimer = setTimeout(resolve, config.shutdownGraceMs);
+      });
       await Promise.race([Promise.all([httpClosed, gateway.settle(deadline)]), grace]);
       clearTimeout(graceTimer);
       clearInterval(idleSweep);

@@ -4,8 +4,12 @@
  */
 export function approximateSize(value: unknown): number {
   switch (typeof value) {
-    case 'string': return 16 + value.length * 2;
-    case 'number': case 'boolean': case 'undefined': return 8;
+    case 'string':
+      return 16 + value.length * 2;
+    case 'number':
+    case 'boolean':
+    case 'undefined':
+      return 8;
     case 'object': {
       if (value === null) return 8;
       let total = 32;
@@ -15,6 +19,7 @@ export function approximateSize(value: unknown): number {
       else for (const [key, entry] of Object.entries(value)) total += key.length * 2 + approximateSize(entry);
       return total;
     }
-    default: return 16;
+    default:
+      return 16;
   }
 }

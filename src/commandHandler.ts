@@ -108,28 +108,40 @@ export class CommandHandler {
    * the next attempt read it, and a refusal on the assumed state is decided again on the stored one.
    */
   handle<C extends Command, E extends Event, S>(
-    decider: Decider<C, E, S>, stream: string, command: C, options: { expectNew?: boolean } = {},
+    decider: Decider<C, E, S>,
+    stream: string,
+    command: C,
+    options: { expectNew?: boolean } = {},
   ): Promise<HandleResult<S, E>> {
     if (!this.tracing.enabled) return this.decideAndAppend(decider, stream, command, options);
     const { metadata } = command;
-    return this.tracing.span(`decide ${command.type}`, {
-      [CORRELATION_ID]: metadata.correlationId, 'letsapp.command_id': metadata.commandId, 'letsapp.stream': stream,
-    }, async (span) => {
-      const result = await this.decideAndAppend(decider, stream, command, options);
-      span?.setAttribute('letsapp.events_appended', result.events.length);
-      return result;
-    });
+    return this.tracing.span(
+      `decide ${command.type}`,
+      {
+        [CORRELATION_ID]: metadata.correlationId,
+        'letsapp.command_id': metadata.commandId,
+        'letsapp.stream': stream,
+      },
+      async (span) => {
+        const result = await this.decideAndAppend(decider, stream, command, options);
+        span?.setAttribute('letsapp.events_appended', result.events.length);
+        return result;
+      },
+    );
   }
 
   private async decideAndAppend<C extends Command, E extends Event, S>(
-    decider: Decider<C, E, S>, stream: string, command: C, options: { expectNew?: boolean },
+    decider: Decider<C, E, S>,
+    stream: string,
+    command: C,
+    options: { expectNew?: boolean },
   ): Promise<HandleResult<S, E>> {
     for (let attempt = 1; ; attempt++) {
       // A cached state may be stale if another process wrote the stream; the expected revision catches that,
       // and the retry reads the stream afresh.
       const cached = this.cache.get(stream) as (CachedState & { state: S }) | undefined;
       const assumed = !cached && options.expectNew && attempt === 1 ? { state: decider.initialState, revision: -1 } : undefined;
-      let { state, revision } = cached ?? assumed ?? await this.load(decider, stream);
+      let { state, revision } = cached ?? assumed ?? (await this.load(decider, stream));
       let events: readonly E[];
       try {
         events = decider.decide(command, state);
@@ -183,11 +195,16 @@ export class CommandHandler {
   /** Traced: in an `append` span whose context the events carry, so their projection batch joins the trace. */
   private append(stream: string, events: NewEvent[], expected: ExpectedRevision, correlationId: string): Promise<AppendResult> {
     if (!this.tracing.enabled) return this.eventStore.append(stream, events, expected);
-    return this.tracing.span('append', { [CORRELATION_ID]: correlationId, 'letsapp.stream': stream, 'letsapp.events': events.length }, () => {
-      const traceparent = this.tracing.activeTraceparent();
-      const traced = traceparent === undefined ? events : events.map((event) => ({ ...event, metadata: { ...event.metadata, traceparent } }));
-      return this.eventStore.append(stream, traced, expected);
-    });
+    return this.tracing.span(
+      'append',
+      { [CORRELATION_ID]: correlationId, 'letsapp.stream': stream, 'letsapp.events': events.length },
+      () => {
+        const traceparent = this.tracing.activeTraceparent();
+        const traced =
+          traceparent === undefined ? events : events.map((event) => ({ ...event, metadata: { ...event.metadata, traceparent } }));
+        return this.eventStore.append(stream, traced, expected);
+      },
+    );
   }
 
   private remember(stream: string, entry: CachedState): void {

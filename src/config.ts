@@ -37,7 +37,15 @@ export interface Config {
   /** The keys secrets are sealed with: ENCRYPTION_KEYS + ENCRYPTION_KEY_ID, or ENCRYPTION_KEY alone. */
   keyring: Keyring;
   calls: CallSettings;
-  ai: { sdk: 'genai' | 'legacy'; model: string; baseUrl: string; contextTokenBudget: number; maxOutputTokens: number; firstTokenTimeoutMs: number; totalTimeoutMs: number };
+  ai: {
+    sdk: 'genai' | 'legacy';
+    model: string;
+    baseUrl: string;
+    contextTokenBudget: number;
+    maxOutputTokens: number;
+    firstTokenTimeoutMs: number;
+    totalTimeoutMs: number;
+  };
   /** Every rate-limit policy, defaults overridden by `RATE_LIMITS`. */
   rateLimits: RateLimitPolicy[];
   presence: PresenceSettings;
@@ -63,7 +71,12 @@ export class ConfigError extends Error {}
 
 /** A port the server cannot listen on (another process holds it): it refuses to start instead of sharing it. */
 export class PortUnavailableError extends Error {
-  constructor(readonly variable: 'PORT' | 'WS_PORT', readonly host: string, readonly port: number, reason: string) {
+  constructor(
+    readonly variable: 'PORT' | 'WS_PORT',
+    readonly host: string,
+    readonly port: number,
+    reason: string,
+  ) {
     super(`Cannot start: ${variable} ${port} on ${host} ${reason}: stop what holds it, or set ${variable} to a free port`);
   }
 }
@@ -115,7 +128,9 @@ function developmentSecrets(storageDir: string, warn: (message: string) => void)
   if (existsSync(file)) {
     const mode = statSync(file).mode & 0o777;
     if ((mode & 0o077) !== 0) {
-      throw new ConfigError(`${file} is readable by other users (mode ${mode.toString(8)}): run chmod 600 on it, or remove it to generate new secrets`);
+      throw new ConfigError(
+        `${file} is readable by other users (mode ${mode.toString(8)}): run chmod 600 on it, or remove it to generate new secrets`,
+      );
     }
     const existing = JSON.parse(readFileSync(file, 'utf8')) as GeneratedSecrets;
     if (existing.auditAnchorKey) return existing;
@@ -125,7 +140,9 @@ function developmentSecrets(storageDir: string, warn: (message: string) => void)
     return completed;
   }
   const secrets = {
-    jwtSecret: randomBytes(48).toString('base64url'), encryptionKey: randomBytes(32).toString('base64'), auditAnchorKey: randomBytes(32).toString('base64url'),
+    jwtSecret: randomBytes(48).toString('base64url'),
+    encryptionKey: randomBytes(32).toString('base64'),
+    auditAnchorKey: randomBytes(32).toString('base64url'),
   };
   writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
   chmodSync(file, 0o600);
@@ -170,14 +187,16 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
   if (env.DATABASE_URL) {
     // Nothing is generated into STORAGE_DIR: every instance must sign and open with the same keys, and the keys stay
     // out of the database that holds what they protect.
-    if (!jwtSecret || !encryptionKey) throw new ConfigError('With DATABASE_URL, JWT_SECRET_KEY and ENCRYPTION_KEY must be set (nothing is generated into STORAGE_DIR)');
+    if (!jwtSecret || !encryptionKey)
+      throw new ConfigError('With DATABASE_URL, JWT_SECRET_KEY and ENCRYPTION_KEY must be set (nothing is generated into STORAGE_DIR)');
     if (production && !auditAnchorKey) throw new ConfigError('AUDIT_ANCHOR_KEY is required when NODE_ENV=production');
     // The anchor belongs to the embedded log (npm run audit -- verify/anchor on STORAGE_DIR); outside production a
     // stable stand-in, derived rather than stored.
     auditAnchorKey ||= createHmac('sha256', jwtSecret).update('letsapp audit anchor').digest('base64url');
   }
   if (!jwtSecret || !encryptionKey || !auditAnchorKey) {
-    if (production && (!jwtSecret || !encryptionKey)) throw new ConfigError('JWT_SECRET_KEY and ENCRYPTION_KEY are required when NODE_ENV=production');
+    if (production && (!jwtSecret || !encryptionKey))
+      throw new ConfigError('JWT_SECRET_KEY and ENCRYPTION_KEY are required when NODE_ENV=production');
     // Kept apart from the storage dir in production: a key beside the log would let whoever rewrites it re-sign it.
     if (production) throw new ConfigError('AUDIT_ANCHOR_KEY is required when NODE_ENV=production');
     const generated = developmentSecrets(storageDir, warn);
@@ -272,17 +291,22 @@ function databaseOf(env: Env): PostgresSettings | null {
   const mode = env.DATABASE_SSL ? oneOf(env, 'DATABASE_SSL', DATABASE_SSL_MODES, 'verify-full') : null;
   let ca: string | undefined;
   if (env.DATABASE_SSL_CA) {
-    if (mode === 'disable' || mode === 'no-verify') throw new ConfigError(`DATABASE_SSL_CA is only used with DATABASE_SSL=verify-full, not ${mode}`);
+    if (mode === 'disable' || mode === 'no-verify')
+      throw new ConfigError(`DATABASE_SSL_CA is only used with DATABASE_SSL=verify-full, not ${mode}`);
     try {
       ca = readFileSync(env.DATABASE_SSL_CA, 'utf8');
     } catch (error) {
       throw new ConfigError(`DATABASE_SSL_CA cannot be read: ${(error as Error).message}`);
     }
   }
-  const ssl = mode === 'disable' ? false
-    : mode === 'no-verify' ? { rejectUnauthorized: false }
-      : mode === 'verify-full' || ca ? { rejectUnauthorized: true, ...(ca ? { ca } : {}) }
-        : undefined;
+  const ssl =
+    mode === 'disable'
+      ? false
+      : mode === 'no-verify'
+        ? { rejectUnauthorized: false }
+        : mode === 'verify-full' || ca
+          ? { rejectUnauthorized: true, ...(ca ? { ca } : {}) }
+          : undefined;
   return {
     url,
     schema: pattern(env, 'DATABASE_SCHEMA', /^[a-z_][a-z0-9_]{0,47}$/, 'public'),
@@ -293,7 +317,8 @@ function databaseOf(env: Env): PostgresSettings | null {
 
 function metricsOf(env: Env): Config['metrics'] {
   const token = env.METRICS_TOKEN || null;
-  if (token !== null && !/^[\x21-\x7e]{32,256}$/.test(token)) throw new ConfigError('METRICS_TOKEN must be 32 to 256 printable characters without spaces');
+  if (token !== null && !/^[\x21-\x7e]{32,256}$/.test(token))
+    throw new ConfigError('METRICS_TOKEN must be 32 to 256 printable characters without spaces');
   return {
     enabled: boolean(env, 'METRICS_ENABLED', true),
     token,
@@ -304,12 +329,18 @@ function metricsOf(env: Env): Config['metrics'] {
 function tracingOf(env: Env): Config['tracing'] {
   const endpoint = env.OTEL_EXPORTER_OTLP_ENDPOINT || null;
   if (endpoint !== null && !/^https?:\/\/[^\s/]+/.test(endpoint)) {
-    throw new ConfigError('OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL (the collector\'s OTLP/HTTP base, e.g. http://localhost:4318)');
+    throw new ConfigError(
+      "OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL (the collector's OTLP/HTTP base, e.g. http://localhost:4318)",
+    );
   }
   return { endpoint, serviceName: pattern(env, 'OTEL_SERVICE_NAME', /^[A-Za-z0-9_.:-]{1,64}$/, 'letsapp') };
 }
 
-const list = (value: string | undefined) => (value ?? '').split(',').map((item) => item.trim()).filter(Boolean);
+const list = (value: string | undefined) =>
+  (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
 
 function keyringOf(env: KeyringEnv): Keyring {
   try {

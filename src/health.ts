@@ -53,7 +53,7 @@ export class ReadinessCheck {
     ]);
     if (!head.ok) reasons.push({ code: 'event_store_unreachable', error: head.error });
     if (!read.ok) reasons.push({ code: 'read_store_unreachable', error: read.error });
-    if (head.ok) reasons.push(...await this.projectionLag(head.value));
+    if (head.ok) reasons.push(...(await this.projectionLag(head.value)));
     return { ready: reasons.length === 0, reasons };
   }
 
@@ -70,8 +70,14 @@ export class ReadinessCheck {
       ages.set(position, timestamp ? Math.max(0, this.deps.clock().getTime() - Date.parse(timestamp)) : 0);
     }
     return behind
-      .map((projector) => ({ code: 'projection_behind' as const, projector: projector.projector, position: projector.position, head,
-        lagMs: ages.get(projector.position) ?? 0, held: held.has(projector.projector) }))
+      .map((projector) => ({
+        code: 'projection_behind' as const,
+        projector: projector.projector,
+        position: projector.position,
+        head,
+        lagMs: ages.get(projector.position) ?? 0,
+        held: held.has(projector.projector),
+      }))
       .filter((reason) => reason.lagMs > this.deps.maxLagMs);
   }
 

@@ -20,8 +20,10 @@ export const anchorFileOf = (storageDir: string) => join(storageDir, 'events.anc
  * PostgreSQL when DATABASE_URL is set, EventStoreDB when EVENTSTORE_CONNECTION_STRING is, the embedded SQLite log otherwise; with `auditAnchorKey` a
  * writer of the embedded log anchors its hash chain (`readonly`: neither anchors nor writes anything).
  */
-export async function openEventStore(config: Pick<Config, 'eventStoreConnectionString' | 'storageDir'> & Partial<Pick<Config, 'database'>> & { auditAnchorKey?: string },
-  options: Omit<SqliteEventStoreOptions, 'anchor'> = {}): Promise<EventStore> {
+export async function openEventStore(
+  config: Pick<Config, 'eventStoreConnectionString' | 'storageDir'> & Partial<Pick<Config, 'database'>> & { auditAnchorKey?: string },
+  options: Omit<SqliteEventStoreOptions, 'anchor'> = {},
+): Promise<EventStore> {
   if (config.database) {
     const { PostgresEventStore } = await import('./eventstore/postgres.ts');
     return PostgresEventStore.connect(config.database);
@@ -38,7 +40,10 @@ export async function openEventStore(config: Pick<Config, 'eventStoreConnectionS
 }
 
 /** PostgreSQL when DATABASE_URL is set, MongoDB when MONGO_URI is, the embedded SQLite read store otherwise. */
-export async function openReadStore(config: Pick<Config, 'mongoUri' | 'mongoDatabase' | 'storageDir'> & Partial<Pick<Config, 'database'>>, options: SqliteStoreOptions = {}): Promise<ReadStore> {
+export async function openReadStore(
+  config: Pick<Config, 'mongoUri' | 'mongoDatabase' | 'storageDir'> & Partial<Pick<Config, 'database'>>,
+  options: SqliteStoreOptions = {},
+): Promise<ReadStore> {
   if (config.database) {
     const { PostgresReadStore } = await import('./readstore/postgres.ts');
     return PostgresReadStore.connect(config.database);
@@ -92,7 +97,11 @@ export async function openCallGraceDeadlines(config: Partial<Pick<Config, 'datab
  * How this instance reaches the others and names its sockets: with DATABASE_URL the bus over PostgreSQL's
  * LISTEN/NOTIFY and connection ids from a sequence, unique across instances; otherwise one server alone (a counter).
  */
-export async function openCluster(config: Partial<Pick<Config, 'database'>>, instanceId: string, logger: Logger): Promise<{ bus: ClusterBus; connectionIds: ConnectionIds }> {
+export async function openCluster(
+  config: Partial<Pick<Config, 'database'>>,
+  instanceId: string,
+  logger: Logger,
+): Promise<{ bus: ClusterBus; connectionIds: ConnectionIds }> {
   if (!config.database) return { bus: new InProcessClusterBus(instanceId), connectionIds: new CountingConnectionIds() };
   const { PostgresCluster } = await import('./cluster/postgresCluster.ts');
   const cluster = await PostgresCluster.connect(config.database, instanceId, logger);

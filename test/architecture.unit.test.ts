@@ -46,12 +46,17 @@ interface Import {
  */
 const ALLOWED: ReadonlyArray<{ from: string; target: string; typeOnly: true; reason: string }> = [
   {
-    from: 'client/rest.ts', target: 'src/http/apiContract.ts', typeOnly: true,
-    reason: 'the REST operations\' types are read off the route table, which declares each operation\'s schemas beside its '
-      + 'handler; apiContract.ts is types only and erased from the browser bundle',
+    from: 'client/rest.ts',
+    target: 'src/http/apiContract.ts',
+    typeOnly: true,
+    reason:
+      "the REST operations' types are read off the route table, which declares each operation's schemas beside its " +
+      'handler; apiContract.ts is types only and erased from the browser bundle',
   },
   {
-    from: 'src/contract/socketProtocol.ts', target: 'src/rateLimit/policies.ts', typeOnly: true,
+    from: 'src/contract/socketProtocol.ts',
+    target: 'src/rateLimit/policies.ts',
+    typeOnly: true,
     reason: 'a client frame names the rate-limit policy it is charged to; policies.ts is a list of names and budgets that imports nothing',
   },
 ];
@@ -80,11 +85,12 @@ function brokenRule({ from, target, typeOnly }: Import): string | null {
     }
     case 'contract':
       return destination === 'contract' || destination === 'commands'
-        ? null : 'the contract imports nothing above it (only commands/ and src/contract/)';
+        ? null
+        : 'the contract imports nothing above it (only commands/ and src/contract/)';
     case 'client':
       if (destination === 'client') return null;
       if (destination === 'contract' && typeOnly) return null;
-      return 'client/ imports the contract\'s types (`import type` from src/contract/) and nothing else of the server';
+      return "client/ imports the contract's types (`import type` from src/contract/) and nothing else of the server";
     case 'other':
       return null;
     default: {
@@ -111,7 +117,10 @@ const DYNAMIC_IMPORT = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
 const onlyTypeSpecifiers = (clause: string) => {
   const braces = /^\{([\s\S]*)\}$/.exec(clause.trim());
   if (!braces) return false;
-  const names = braces[1]!.split(',').map((name) => name.trim()).filter(Boolean);
+  const names = braces[1]!
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
   return names.length > 0 && names.every((name) => name.startsWith('type '));
 };
 
@@ -125,7 +134,12 @@ function importsOf(file: string): Import[] {
   for (const match of text.matchAll(DYNAMIC_IMPORT)) found.push({ specifier: match[1]!, typeOnly: false });
   return found
     .filter(({ specifier }) => specifier.startsWith('.'))
-    .map(({ specifier, typeOnly }) => ({ from: file, target: path.posix.normalize(path.posix.join(path.posix.dirname(file), specifier)), specifier, typeOnly }));
+    .map(({ specifier, typeOnly }) => ({
+      from: file,
+      target: path.posix.normalize(path.posix.join(path.posix.dirname(file), specifier)),
+      specifier,
+      typeOnly,
+    }));
 }
 
 const files = scanned.flatMap(filesUnder);
@@ -141,16 +155,25 @@ test('every import of commands/, projections/, src/ and client/ keeps the layers
 
 test('every allowed crossing still exists (a stale exception would hide a new one)', (t) => {
   for (const allowed of ALLOWED) {
-    t.true(imports.some((found) => found.from === allowed.from && found.target === allowed.target && found.typeOnly === allowed.typeOnly),
-      `${allowed.from} no longer imports ${allowed.target}: remove it from ALLOWED`);
+    t.true(
+      imports.some((found) => found.from === allowed.from && found.target === allowed.target && found.typeOnly === allowed.typeOnly),
+      `${allowed.from} no longer imports ${allowed.target}: remove it from ALLOWED`,
+    );
   }
 });
 
 test('the import scanner sees every import esbuild resolves (so nothing escapes the check)', (t) => {
   const result = buildSync({
     entryPoints: files.map((file) => path.join(root, file)),
-    absWorkingDir: root, bundle: true, metafile: true, write: false, packages: 'external', platform: 'node', format: 'esm',
-    outdir: path.join(root, '.architecture-scan'), logLevel: 'silent',
+    absWorkingDir: root,
+    bundle: true,
+    metafile: true,
+    write: false,
+    packages: 'external',
+    platform: 'node',
+    format: 'esm',
+    outdir: path.join(root, '.architecture-scan'),
+    logLevel: 'silent',
     // Keep imports whose bindings are types only, as tsc with verbatimModuleSyntax does.
     tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: true } },
   });

@@ -16,8 +16,16 @@ function featureRows(): string[][] {
   if (start < 0) return [];
   const lines = readme.slice(start).split('\n');
   const table = lines.slice(lines.findIndex((line) => line.startsWith('|')));
-  const rows = table.slice(0, table.findIndex((line) => !line.startsWith('|')));
-  return rows.slice(2).map((row) => row.split('|').slice(1, -1).map((cell) => cell.trim()));
+  const rows = table.slice(
+    0,
+    table.findIndex((line) => !line.startsWith('|')),
+  );
+  return rows.slice(2).map((row) =>
+    row
+      .split('|')
+      .slice(1, -1)
+      .map((cell) => cell.trim()),
+  );
 }
 
 /** A cell's files, each with the names that follow it: `` `projections/feed.ts` `callFrame` `` names callFrame in feed.ts. */
@@ -53,10 +61,22 @@ test('every file the feature table names exists, and every name after a file is 
 });
 
 test('every decider in commands/ and every route module has its row in the feature table', (t) => {
-  const notFeatures = new Set(['commands/upcasters.ts', 'commands/projectionSkips.ts', 'src/http/routes/system.ts', 'src/http/routes/demo.ts']);
+  const notFeatures = new Set([
+    'commands/upcasters.ts',
+    'commands/projectionSkips.ts',
+    'src/http/routes/system.ts',
+    'src/http/routes/demo.ts',
+  ]);
   const modules = [
-    ...readdirSync(path.join(root, 'commands')).filter((name) => name.endsWith('.ts')).map((name) => `commands/${name}`),
-    ...readdirSync(path.join(root, 'src/http/routes')).filter((name) => name.endsWith('.ts')).map((name) => `src/http/routes/${name}`),
+    ...readdirSync(path.join(root, 'commands'))
+      .filter((name) => name.endsWith('.ts'))
+      .map((name) => `commands/${name}`),
+    ...readdirSync(path.join(root, 'src/http/routes'))
+      .filter((name) => name.endsWith('.ts'))
+      .map((name) => `src/http/routes/${name}`),
   ];
-  t.deepEqual(modules.filter((module) => !notFeatures.has(module) && !namedFiles.has(module)), []);
+  t.deepEqual(
+    modules.filter((module) => !notFeatures.has(module) && !namedFiles.has(module)),
+    [],
+  );
 });

@@ -47,12 +47,20 @@ export class CallView {
   /** Whom the call is with, for its title once connected: the person, or the group. */
   private with = '';
 
-  constructor(private readonly client: LetsAppClient, private readonly people: People, private readonly me: string) {
+  constructor(
+    private readonly client: LetsAppClient,
+    private readonly people: People,
+    private readonly me: string,
+  ) {
     client.on('call.incoming', (frame) => this.incoming(frame));
-    client.on('call.ringing', (frame) => { if (frame.callId === this.call?.id && this.links.size === 0) this.setStatus('ringing'); });
+    client.on('call.ringing', (frame) => {
+      if (frame.callId === this.call?.id && this.links.size === 0) this.setStatus('ringing');
+    });
     client.on('call.answered', (frame) => void this.answered(frame).catch((error: unknown) => this.fail(error)));
     client.on('call.participant', (frame) => void this.participant(frame).catch((error: unknown) => this.fail(error)));
-    client.on('call.rejected', (frame) => { if (frame.callId === this.call?.id && this.call.groupId === null) this.setStatus('rejected'); });
+    client.on('call.rejected', (frame) => {
+      if (frame.callId === this.call?.id && this.call.groupId === null) this.setStatus('rejected');
+    });
     client.on('call.ended', (frame) => this.ended(frame));
     client.on('call.signal', (frame) => {
       this.signals = this.signals.then(() => this.signal(frame)).catch((error: unknown) => this.fail(error));
@@ -80,9 +88,16 @@ export class CallView {
 
   async history(): Promise<void> {
     const { calls } = await this.client.api.request('get', '/api/calls', { query: { limit: 20 } });
-    byId('call-history').replaceChildren(...calls.map((call) => h('li', { 'data-testid': 'call-history-item', 'data-call-id': call.id, 'data-state': call.state },
-      `${call.direction}${call.groupId ? ' group' : ''} ${call.media} · ${call.outcome ?? call.state}`
-      + `${call.durationMs !== null ? ` · ${Math.round(call.durationMs / 1000)} s` : ''} · ${shortTime(call.startedAt)}`)));
+    byId('call-history').replaceChildren(
+      ...calls.map((call) =>
+        h(
+          'li',
+          { 'data-testid': 'call-history-item', 'data-call-id': call.id, 'data-state': call.state },
+          `${call.direction}${call.groupId ? ' group' : ''} ${call.media} · ${call.outcome ?? call.state}` +
+            `${call.durationMs !== null ? ` · ${Math.round(call.durationMs / 1000)} s` : ''} · ${shortTime(call.startedAt)}`,
+        ),
+      ),
+    );
   }
 
   /** Rings on top of whatever is on the screen, saying who calls (and in which group). */
@@ -94,10 +109,12 @@ export class CallView {
     byId('incoming').hidden = false;
     // Ringing shows who calls and two buttons; the videos and the hang-up come with the answer.
     this.panel.dataset.ringing = '';
-    void Promise.all([this.people.name(frame.from), frame.groupId ? this.people.groupName(frame.groupId) : null]).then(([caller, group]) => {
-      this.with = group ?? caller;
-      if (this.call === call && !call.joined) byId('call-title').textContent = `${caller} is calling ${group ?? 'you'} (${frame.media})`;
-    });
+    void Promise.all([this.people.name(frame.from), frame.groupId ? this.people.groupName(frame.groupId) : null]).then(
+      ([caller, group]) => {
+        this.with = group ?? caller;
+        if (this.call === call && !call.joined) byId('call-title').textContent = `${caller} is calling ${group ?? 'you'} (${frame.media})`;
+      },
+    );
     void this.client.live.request('call.ack', { callId: frame.callId }).catch(() => undefined);
   }
 
@@ -198,16 +215,26 @@ export class CallView {
     const video = h('video', { 'data-testid': 'remote-video', autoplay: true, playsinline: true });
     const caption = h('figcaption', {});
     const view = h('figure', { class: 'remote', 'data-user-id': userId ?? undefined }, video, caption);
-    if (userId) void this.people.name(userId).then((name) => { caption.textContent = name; });
+    if (userId)
+      void this.people.name(userId).then((name) => {
+        caption.textContent = name;
+      });
     byId('remote-videos').append(view);
     const link: Link = { connectionId, peer, view, outgoing: [], flushTimer: null };
     this.links.set(connectionId, link);
     for (const track of this.local?.getTracks() ?? []) peer.addTrack(track, this.local!);
-    peer.ontrack = (event) => { video.srcObject = event.streams[0] ?? null; };
+    peer.ontrack = (event) => {
+      video.srcObject = event.streams[0] ?? null;
+    };
     peer.onicecandidate = (event) => {
       if (!event.candidate) return;
       const { candidate, sdpMid, sdpMLineIndex, usernameFragment } = event.candidate.toJSON();
-      link.outgoing.push({ candidate: candidate ?? '', sdpMid: sdpMid ?? null, sdpMLineIndex: sdpMLineIndex ?? null, usernameFragment: usernameFragment ?? null });
+      link.outgoing.push({
+        candidate: candidate ?? '',
+        sdpMid: sdpMid ?? null,
+        sdpMLineIndex: sdpMLineIndex ?? null,
+        usernameFragment: usernameFragment ?? null,
+      });
       // Candidates come in bursts: one frame per burst.
       link.flushTimer ??= setTimeout(() => void this.flushCandidates(call, link).catch((error: unknown) => this.fail(error)), 50);
     };
@@ -230,15 +257,21 @@ export class CallView {
     link.flushTimer = null;
     const candidates = link.outgoing.splice(0, 50);
     if (candidates.length) await this.sendSignal(call, link, 'candidates', { candidates });
-    if (link.outgoing.length) link.flushTimer = setTimeout(() => void this.flushCandidates(call, link).catch((error: unknown) => this.fail(error)), 0);
+    if (link.outgoing.length)
+      link.flushTimer = setTimeout(() => void this.flushCandidates(call, link).catch((error: unknown) => this.fail(error)), 0);
   }
 
-  private async sendSignal(call: ActiveCall, link: Link, kind: 'offer' | 'answer' | 'candidates',
-    payload: { type: 'offer' | 'answer'; sdp: string } | { candidates: Candidate[] }): Promise<void> {
+  private async sendSignal(
+    call: ActiveCall,
+    link: Link,
+    kind: 'offer' | 'answer' | 'candidates',
+    payload: { type: 'offer' | 'answer'; sdp: string } | { candidates: Candidate[] },
+  ): Promise<void> {
     if (this.call !== call || this.links.get(link.connectionId) !== link) return;
-    const frame = kind === 'candidates'
-      ? { callId: call.id, toConnectionId: link.connectionId, kind, payload: payload as { candidates: Candidate[] } }
-      : { callId: call.id, toConnectionId: link.connectionId, kind, payload: payload as { type: 'offer' | 'answer'; sdp: string } };
+    const frame =
+      kind === 'candidates'
+        ? { callId: call.id, toConnectionId: link.connectionId, kind, payload: payload as { candidates: Candidate[] } }
+        : { callId: call.id, toConnectionId: link.connectionId, kind, payload: payload as { type: 'offer' | 'answer'; sdp: string } };
     await this.client.live.request('call.signal', frame);
   }
 

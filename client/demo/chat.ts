@@ -35,7 +35,12 @@ export class ChatView {
   private lastTypingSent = 0;
   private refreshing: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(private readonly client: LetsAppClient, private readonly media: MediaCache, private readonly people: People, private readonly me: string) {
+  constructor(
+    private readonly client: LetsAppClient,
+    private readonly media: MediaCache,
+    private readonly people: People,
+    private readonly me: string,
+  ) {
     client.on('snapshot', () => this.refreshSoon());
     client.on('synced', () => this.refreshSoon());
     client.on('message.created', (frame) => this.created(frame.message));
@@ -49,7 +54,10 @@ export class ChatView {
     client.on('group.updated', () => this.refreshSoon());
     client.on('outbox', (pending) => this.renderPending(pending));
     client.on('send.failed', ({ error }) => showError(this.error, error));
-    this.composer.addEventListener('submit', (event) => { event.preventDefault(); void this.submit(); });
+    this.composer.addEventListener('submit', (event) => {
+      event.preventDefault();
+      void this.submit();
+    });
     (this.composer.elements.namedItem('text') as HTMLInputElement).addEventListener('input', () => this.sendTyping());
     byId('cancel-edit').addEventListener('click', () => this.stopEditing());
     // On a phone the list and the conversation take turns on the screen.
@@ -130,13 +138,20 @@ export class ChatView {
     const target = this.open?.target;
     if (!target) return false;
     if (target.groupId !== undefined) return message.groupId === target.groupId;
-    return message.groupId === undefined && [message.senderId, message.recipientId].includes(target.with) && [message.senderId, message.recipientId].includes(this.me);
+    return (
+      message.groupId === undefined &&
+      [message.senderId, message.recipientId].includes(target.with) &&
+      [message.senderId, message.recipientId].includes(this.me)
+    );
   }
 
   private created(message: Message): void {
     const item = this.conversations.find((entry) => entry.conversationId === message.conversationId);
     if (this.belongsToOpen(message)) {
-      this.shown.set(message.id, { ...message, ...(message.senderId === this.me && message.groupId === undefined ? { status: 'sent' as const } : {}) });
+      this.shown.set(message.id, {
+        ...message,
+        ...(message.senderId === this.me && message.groupId === undefined ? { status: 'sent' as const } : {}),
+      });
       this.renderMessages();
       if (message.senderId !== this.me) {
         // Their message is what they were typing.
@@ -148,8 +163,14 @@ export class ChatView {
     }
     if (item && message.senderId !== this.me && !this.belongsToOpen(message)) item.unreadCount += 1;
     if (item) {
-      item.lastMessage = { id: message.id, senderId: message.senderId, preview: message.content?.kind === 'text' ? message.content.text.slice(0, 80) : null,
-        sentAt: message.sentAt, position: message.position, deleted: false };
+      item.lastMessage = {
+        id: message.id,
+        senderId: message.senderId,
+        preview: message.content?.kind === 'text' ? message.content.text.slice(0, 80) : null,
+        sentAt: message.sentAt,
+        position: message.position,
+        deleted: false,
+      };
       this.renderList();
     } else {
       this.refreshSoon();
@@ -199,7 +220,8 @@ export class ChatView {
     }
     let changed = false;
     for (const message of this.shown.values()) {
-      if (message.conversationId !== frame.conversationId || message.senderId !== this.me || message.position > frame.upTo.position) continue;
+      if (message.conversationId !== frame.conversationId || message.senderId !== this.me || message.position > frame.upTo.position)
+        continue;
       if (message.groupId !== undefined) continue;
       if (RECEIPT_RANK[message.status ?? 'sent'] < RECEIPT_RANK[frame.receipt]) {
         message.status = frame.receipt;
@@ -208,14 +230,17 @@ export class ChatView {
     }
     if (changed) this.renderMessages();
     // Group counts come from the read model.
-    if (this.open?.target.groupId !== undefined && [...this.shown.values()].some((m) => m.conversationId === frame.conversationId)) void this.loadMessages();
+    if (this.open?.target.groupId !== undefined && [...this.shown.values()].some((m) => m.conversationId === frame.conversationId))
+      void this.loadMessages();
   }
 
   private typing(frame: ServerFrame<'typing'>): void {
     if (frame.userId === this.me || frame.conversationId !== this.openConversationId()) return;
     const line = byId('typing');
     if (this.typingTimer) clearTimeout(this.typingTimer);
-    this.typingTimer = setTimeout(() => { line.textContent = ''; }, frame.expiresInMs);
+    this.typingTimer = setTimeout(() => {
+      line.textContent = '';
+    }, frame.expiresInMs);
     const conversationId = frame.conversationId;
     void this.people.name(frame.userId).then((who) => {
       if (conversationId === this.openConversationId()) line.textContent = `${who} is typing…`;
@@ -225,7 +250,9 @@ export class ChatView {
   private openConversationId(): string | null {
     const open = this.open;
     if (!open) return null;
-    const item = this.conversations.find((entry) => (open.peerId ? entry.peer?.id === open.peerId : entry.group?.id === open.target.groupId));
+    const item = this.conversations.find((entry) =>
+      open.peerId ? entry.peer?.id === open.peerId : entry.group?.id === open.target.groupId,
+    );
     return item?.conversationId ?? [...this.shown.values()][0]?.conversationId ?? null;
   }
 
@@ -247,8 +274,8 @@ export class ChatView {
     const dot = byId('peer-presence');
     dot.dataset.status = view?.status ?? 'unknown';
     dot.title = view?.status ?? '';
-    byId('peer-last-seen').textContent = view?.status === 'online' ? 'online'
-      : view?.lastSeenAt ? `last seen ${shortTime(view.lastSeenAt)}` : '';
+    byId('peer-last-seen').textContent =
+      view?.status === 'online' ? 'online' : view?.lastSeenAt ? `last seen ${shortTime(view.lastSeenAt)}` : '';
   }
 
   private async submit(): Promise<void> {
@@ -270,8 +297,11 @@ export class ChatView {
       textInput.value = '';
       fileInput.value = '';
       const attachments = file ? [(await this.client.api.upload('/api/media/upload', file, { filename: file.name })).media.id] : [];
-      await this.client.sendMessage({ ...(open.target.groupId !== undefined ? { groupId: open.target.groupId } : { recipientId: open.target.with }),
-        text: text || file?.name || 'picture', ...(attachments.length ? { attachments } : {}) });
+      await this.client.sendMessage({
+        ...(open.target.groupId !== undefined ? { groupId: open.target.groupId } : { recipientId: open.target.with }),
+        text: text || file?.name || 'picture',
+        ...(attachments.length ? { attachments } : {}),
+      });
       if (!this.conversations.some((item) => this.shownIn(item))) this.refreshSoon();
     } catch (error) {
       showError(this.error, error);
@@ -295,23 +325,34 @@ export class ChatView {
   }
 
   private renderList(): void {
-    this.list.replaceChildren(...this.conversations.map((item) => {
-      const title = item.peer?.displayName ?? item.group?.name ?? item.conversationId;
-      const avatar = h('img', { class: 'avatar', alt: '', 'data-testid': 'conversation-avatar', hidden: true });
-      if (item.peer) void this.people.person(item.peer.id).then((person) => this.media.show(avatar, person?.avatarMediaId ?? null, '48'));
-      else if (item.group?.iconMediaId) this.media.show(avatar, item.group.iconMediaId);
-      const status = item.peer ? this.presence.get(item.peer.id)?.status ?? 'unknown' : 'group';
-      const open = this.open && (item.peer ? this.open.peerId === item.peer.id : this.open.target.groupId === item.group?.id);
-      const li = h('li', { 'data-testid': 'conversation-item', 'data-title': title, class: open ? 'open' : undefined },
-        h('span', { class: 'presence', 'data-testid': 'presence-dot', 'data-status': status }),
-        avatar,
-        h('span', { class: 'title' }, title),
-        h('span', { class: 'unread', 'data-testid': 'unread', 'data-count': item.unreadCount }, String(item.unreadCount)));
-      li.addEventListener('click', () => void this.openConversation(item.peer
-        ? { target: { with: item.peer.id }, title, peerId: item.peer.id }
-        : { target: { groupId: item.group!.id }, title, peerId: null }));
-      return li;
-    }));
+    this.list.replaceChildren(
+      ...this.conversations.map((item) => {
+        const title = item.peer?.displayName ?? item.group?.name ?? item.conversationId;
+        const avatar = h('img', { class: 'avatar', alt: '', 'data-testid': 'conversation-avatar', hidden: true });
+        if (item.peer) void this.people.person(item.peer.id).then((person) => this.media.show(avatar, person?.avatarMediaId ?? null, '48'));
+        else if (item.group?.iconMediaId) this.media.show(avatar, item.group.iconMediaId);
+        const status = item.peer ? (this.presence.get(item.peer.id)?.status ?? 'unknown') : 'group';
+        const open = this.open && (item.peer ? this.open.peerId === item.peer.id : this.open.target.groupId === item.group?.id);
+        const li = h(
+          'li',
+          { 'data-testid': 'conversation-item', 'data-title': title, class: open ? 'open' : undefined },
+          h('span', { class: 'presence', 'data-testid': 'presence-dot', 'data-status': status }),
+          avatar,
+          h('span', { class: 'title' }, title),
+          h('span', { class: 'unread', 'data-testid': 'unread', 'data-count': item.unreadCount }, String(item.unreadCount)),
+        );
+        li.addEventListener(
+          'click',
+          () =>
+            void this.openConversation(
+              item.peer
+                ? { target: { with: item.peer.id }, title, peerId: item.peer.id }
+                : { target: { groupId: item.group!.id }, title, peerId: null },
+            ),
+        );
+        return li;
+      }),
+    );
   }
 
   private renderMessages(): void {
@@ -330,11 +371,19 @@ export class ChatView {
     if (!target) return [];
     const sentIds = new Set([...this.shown.values()].map((message) => message.clientMessageId));
     return pending
-      .filter((entry) => !sentIds.has(entry.clientMessageId)
-        && (target.groupId !== undefined ? entry.payload.groupId === target.groupId : entry.payload.recipientId === target.with))
-      .map((entry) => h('li', { class: 'mine pending', 'data-testid': 'message', 'data-pending': true },
-        h('span', { 'data-testid': 'message-text' }, entry.payload.text ?? ''),
-        h('span', { class: 'meta', 'data-testid': 'status' }, 'sending')));
+      .filter(
+        (entry) =>
+          !sentIds.has(entry.clientMessageId) &&
+          (target.groupId !== undefined ? entry.payload.groupId === target.groupId : entry.payload.recipientId === target.with),
+      )
+      .map((entry) =>
+        h(
+          'li',
+          { class: 'mine pending', 'data-testid': 'message', 'data-pending': true },
+          h('span', { 'data-testid': 'message-text' }, entry.payload.text ?? ''),
+          h('span', { class: 'meta', 'data-testid': 'status' }, 'sending'),
+        ),
+      );
   }
 
   private renderMessage(message: Shown): HTMLLIElement {
@@ -342,24 +391,37 @@ export class ChatView {
     const text = message.content === null ? 'message deleted' : message.content.kind === 'text' ? message.content.text : '🔒 encrypted';
     // In a group each message says who wrote it (one's own are on the right, as in a direct conversation).
     const sender = message.groupId !== undefined && !mine ? h('span', { class: 'sender', 'data-testid': 'sender' }) : null;
-    if (sender) void this.people.name(message.senderId).then((name) => { sender.textContent = name; });
-    const li = h('li', { class: mine ? 'mine' : undefined, 'data-testid': 'message', 'data-id': message.id, 'data-deleted': message.content === null },
+    if (sender)
+      void this.people.name(message.senderId).then((name) => {
+        sender.textContent = name;
+      });
+    const li = h(
+      'li',
+      { class: mine ? 'mine' : undefined, 'data-testid': 'message', 'data-id': message.id, 'data-deleted': message.content === null },
       sender,
       h('span', { 'data-testid': 'message-text' }, text),
-      ...message.files.filter((file) => file.kind === 'image' && !file.deleted).map((file) => {
-        const img = h('img', { alt: file.filename ?? 'picture', 'data-testid': 'attachment-image' });
-        this.media.show(img, file.id);
-        return img;
-      }),
-      h('span', { class: 'meta' }, shortTime(message.sentAt), message.editedAt ? ' · edited' : ''));
+      ...message.files
+        .filter((file) => file.kind === 'image' && !file.deleted)
+        .map((file) => {
+          const img = h('img', { alt: file.filename ?? 'picture', 'data-testid': 'attachment-image' });
+          this.media.show(img, file.id);
+          return img;
+        }),
+      h('span', { class: 'meta' }, shortTime(message.sentAt), message.editedAt ? ' · edited' : ''),
+    );
     if (mine && message.content !== null) {
-      const status = message.groupId !== undefined ? `read by ${message.readCount ?? 0}` : message.status ?? 'sent';
+      const status = message.groupId !== undefined ? `read by ${message.readCount ?? 0}` : (message.status ?? 'sent');
       li.append(h('span', { class: 'meta', 'data-testid': 'status', 'data-status': status }, status));
       const edit = h('button', { type: 'button', 'data-testid': 'edit' }, 'Edit');
       edit.addEventListener('click', () => this.startEditing(message));
       const remove = h('button', { type: 'button', 'data-testid': 'delete' }, 'Delete');
-      remove.addEventListener('click', () => void this.client.api.request('delete', '/api/messages/{id}', { params: { id: message.id }, query: { scope: 'everyone' } })
-        .catch((error: unknown) => showError(this.error, error)));
+      remove.addEventListener(
+        'click',
+        () =>
+          void this.client.api
+            .request('delete', '/api/messages/{id}', { params: { id: message.id }, query: { scope: 'everyone' } })
+            .catch((error: unknown) => showError(this.error, error)),
+      );
       li.append(edit, remove);
     }
     return li;

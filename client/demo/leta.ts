@@ -3,7 +3,10 @@ import { byId, formValues, showError } from './dom.ts';
 
 /** Leta: save a Gemini key (sealed by the server, never shown again), ask, and watch the reply stream in. */
 export class LetaView {
-  constructor(private readonly client: LetsAppClient, private readonly me: string) {
+  constructor(
+    private readonly client: LetsAppClient,
+    private readonly me: string,
+  ) {
     const keyForm = byId<HTMLFormElement>('leta-key');
     const askForm = byId<HTMLFormElement>('leta-ask');
     keyForm.addEventListener('submit', (event) => {
@@ -31,7 +34,10 @@ export class LetaView {
 
   private async saveKey(apiKey: string, form: HTMLFormElement): Promise<void> {
     try {
-      await this.client.api.request('put', '/api/users/{userId}/api-key', { params: { userId: this.me }, body: { apiKey, provider: 'gemini' } });
+      await this.client.api.request('put', '/api/users/{userId}/api-key', {
+        params: { userId: this.me },
+        body: { apiKey, provider: 'gemini' },
+      });
       form.reset();
       await this.showKeyStatus();
     } catch (error) {

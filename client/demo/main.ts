@@ -10,7 +10,7 @@ import { People } from './people.ts';
  * The demo page: log in, then chat, Leta and calls, all through the typed client. The session, the last position and
  * unsent messages are kept in localStorage, so a reload resumes where the page left off.
  */
-const config = await (await fetch('/demo/config')).json() as { wsPort: number; wsPath: string };
+const config = (await (await fetch('/demo/config')).json()) as { wsPort: number; wsPath: string };
 const client = new LetsAppClient({
   baseUrl: '',
   wsUrl: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.hostname}:${config.wsPort}${config.wsPath}`,
@@ -62,7 +62,10 @@ function start(session: Session): void {
     event.preventDefault();
     sidebarError.textContent = '';
     const { name = '', members = '' } = formValues(newGroup);
-    const usernames = members.split(',').map((username) => username.trim()).filter(Boolean);
+    const usernames = members
+      .split(',')
+      .map((username) => username.trim())
+      .filter(Boolean);
     chat.createGroup(name, usernames).then(() => newGroup.reset(), failed);
   });
   for (const media of ['audio', 'video'] as const) {
@@ -103,7 +106,8 @@ function onSubmit(id: string, act: (values: Record<string, string>) => Promise<u
   });
 }
 onSubmit('register-form', ({ email = '', username = '', displayName, password = '' }) =>
-  client.register({ email, username, password, ...(displayName ? { displayName } : {}) }));
+  client.register({ email, username, password, ...(displayName ? { displayName } : {}) }),
+);
 onSubmit('login-form', ({ email = '', password = '' }) => client.login(email, password));
 
 await client.resume();

@@ -13,7 +13,8 @@ export class MediaCache {
     const key = `${mediaId}:${size ?? ''}`;
     let url = this.urls.get(key);
     if (!url) {
-      url = this.client.api.request('get', '/api/media/{id}', { params: { id: mediaId }, ...(size ? { query: { size } } : {}) })
+      url = this.client.api
+        .request('get', '/api/media/{id}', { params: { id: mediaId }, ...(size ? { query: { size } } : {}) })
         .then((blob) => URL.createObjectURL(blob as Blob));
       url.catch(() => this.urls.delete(key));
       this.urls.set(key, url);
@@ -25,6 +26,13 @@ export class MediaCache {
   show(img: HTMLImageElement, mediaId: string | null, size?: '48' | '128' | '512'): void {
     img.hidden = mediaId === null;
     if (mediaId === null) return;
-    this.url(mediaId, size).then((url) => { img.src = url; }, () => { img.hidden = true; });
+    this.url(mediaId, size).then(
+      (url) => {
+        img.src = url;
+      },
+      () => {
+        img.hidden = true;
+      },
+    );
   }
 }

@@ -25,8 +25,10 @@ export class People {
   person(userId: string): Promise<Person | null> {
     let person = this.people.get(userId);
     if (!person) {
-      person = this.client.api.request('get', '/api/users/{id}', { params: { id: userId } })
-        .then(({ user }) => ({ displayName: user.displayName, avatarMediaId: user.avatarMediaId }), () => null);
+      person = this.client.api.request('get', '/api/users/{id}', { params: { id: userId } }).then(
+        ({ user }) => ({ displayName: user.displayName, avatarMediaId: user.avatarMediaId }),
+        () => null,
+      );
       this.people.set(userId, person);
     }
     return person;
@@ -39,7 +41,10 @@ export class People {
   async groupName(groupId: string): Promise<string> {
     let name = this.groups.get(groupId);
     if (!name) {
-      name = this.client.api.request('get', '/api/groups/{id}', { params: { id: groupId } }).then(({ group }) => group.name, () => null);
+      name = this.client.api.request('get', '/api/groups/{id}', { params: { id: groupId } }).then(
+        ({ group }) => group.name,
+        () => null,
+      );
       this.groups.set(groupId, name);
     }
     return (await name) ?? 'a group';

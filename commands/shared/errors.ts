@@ -61,7 +61,10 @@ export class PayloadTooLargeError extends DomainError {
 
 /** Over a rate-limit policy's budget: the details name the policy and when one more request will be allowed. */
 export class RateLimitedError extends DomainError {
-  constructor(readonly policy: string, readonly retryAfterMs: number) {
+  constructor(
+    readonly policy: string,
+    readonly retryAfterMs: number,
+  ) {
     super('rate_limited', 429, `Too many requests (${policy}); retry in ${Math.ceil(retryAfterMs / 1000)} s`, { policy, retryAfterMs });
   }
 }

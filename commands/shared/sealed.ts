@@ -25,12 +25,13 @@ export type SealedText = SealedField | { readonly plain: string };
 export const ERASED = '[erased]';
 
 export const isSealed = (value: unknown): value is SealedField =>
-  typeof value === 'object' && value !== null && (value as { sealed?: unknown }).sealed === 'xchacha20poly1305-ietf'
-  && typeof (value as { kid?: unknown }).kid === 'string';
+  typeof value === 'object' &&
+  value !== null &&
+  (value as { sealed?: unknown }).sealed === 'xchacha20poly1305-ietf' &&
+  typeof (value as { kid?: unknown }).kid === 'string';
 
 /**
  * The text as readers show it: the opened text, or ERASED when its key is gone. A bare string (an event labelled v2
  * but written in clear by a tool, such as the benchmarks' synthetic logs) is shown as it is rather than failing.
  */
-export const textOf = (field: SealedText | string): string =>
-  (typeof field === 'string' ? field : 'plain' in field ? field.plain : ERASED);
+export const textOf = (field: SealedText | string): string => (typeof field === 'string' ? field : 'plain' in field ? field.plain : ERASED);

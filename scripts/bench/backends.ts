@@ -42,7 +42,12 @@ export interface PhaseOptions {
 }
 
 /** CPU seconds spent during a phase, and as a share of the machine's cores over the phase. */
-interface CpuSpent { servers: number; loadGenerator: number; postgresBackends: number | null; shareOfMachine: Record<string, number> }
+interface CpuSpent {
+  servers: number;
+  loadGenerator: number;
+  postgresBackends: number | null;
+  shareOfMachine: Record<string, number>;
+}
 
 export interface PhaseFigures {
   seconds: number;
@@ -70,7 +75,9 @@ const CLOCK_TICKS = 100;
 /** utime + stime of a process (all its threads), in seconds; 0 once it is gone. */
 function cpuSecondsOf(pid: number): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /, '')
+      .split(' ');
     return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
   } catch {
     return 0;
@@ -88,7 +95,9 @@ class PostgresProbe {
   }
 
   async backendPids(): Promise<number[]> {
-    const { rows } = await this.client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+    const { rows } = await this.client.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+    );
     return rows.map((row) => row.pid);
   }
 
@@ -104,7 +113,8 @@ class PostgresProbe {
              -- In a transaction and waiting for the client: after which statement (an append's, a projection batch's).
              || CASE WHEN state = 'idle in transaction' THEN ' after "' || left(regexp_replace(regexp_replace(query, '\\s+', ' ', 'g'), '"[a-z0-9_]+"\\.', '', 'g'), 40) || '"' ELSE '' END AS what,
              count(*) AS n FROM pg_stat_activity
-           WHERE datname = current_database() AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction') GROUP BY 1`);
+           WHERE datname = current_database() AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction') GROUP BY 1`,
+        );
         samples++;
         for (const row of rows) counts.set(row.what, (counts.get(row.what) ?? 0) + Number(row.n));
         await new Promise((resolve) => setTimeout(resolve, 20));
@@ -114,7 +124,9 @@ class PostgresProbe {
       stopped = true;
       await sampling;
       // Backends in that state per sample, on average: 1.0 means one backend was there the whole phase.
-      return Object.fromEntries([...counts].sort((a, b) => b[1] - a[1]).map(([what, n]) => [what, Number((n / Math.max(1, samples)).toFixed(2))]));
+      return Object.fromEntries(
+        [...counts].sort((a, b) => b[1] - a[1]).map(([what, n]) => [what, Number((n / Math.max(1, samples)).toFixed(2))]),
+      );
     };
   }
 
@@ -144,30 +156,43 @@ async function cpuMeter(servers: readonly ServerProcess[], probe: PostgresProbe 
     return {
       ...spent,
       shareOfMachine: {
-        servers: share(spent.servers), loadGenerator: share(spent.loadGenerator), ...(spent.postgresBackends === null ? {} : { postgresBackends: share(spent.postgresBackends) }),
+        servers: share(spent.servers),
+        loadGenerator: share(spent.loadGenerator),
+        ...(spent.postgresBackends === null ? {} : { postgresBackends: share(spent.postgresBackends) }),
       },
     };
   };
 }
 
-interface PingBody { projections: { head: number; lag: number }; eventLoop: Array<{ at: string; p99Ms: number; maxMs: number }> }
+interface PingBody {
+  projections: { head: number; lag: number };
+  eventLoop: Array<{ at: string; p99Ms: number; maxMs: number }>;
+}
 
 /**
  * The phases of `npm run bench` against `servers` (one, or several instances on one database): the closed loop, a
  * fixed rate, REST, and the group fan-out. Sender and recipient of each direct message are on different instances
  * when there are several.
  */
-export async function runPhases(servers: readonly ServerProcess[], options: PhaseOptions, probe: PostgresProbe | null, log: (message: string) => void,
-  backend: Backend): Promise<BackendFigures> {
+export async function runPhases(
+  servers: readonly ServerProcess[],
+  options: PhaseOptions,
+  probe: PostgresProbe | null,
+  log: (message: string) => void,
+  backend: Backend,
+): Promise<BackendFigures> {
   const count = servers.length;
-  const on = (instance: number): Json => async (method, path, body, token) => {
-    const response = await fetch(`${servers[instance % count]!.url}${path}`, {
-      method, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const answer: unknown = await response.json().catch(() => null);
-    return { status: response.status, body: answer };
-  };
+  const on =
+    (instance: number): Json =>
+    async (method, path, body, token) => {
+      const response = await fetch(`${servers[instance % count]!.url}${path}`, {
+        method,
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const answer: unknown = await response.json().catch(() => null);
+      return { status: response.status, body: answer };
+    };
   let turn = 0;
   /** Each call on the next instance. */
   const roundRobin: Json = (...args) => on(turn++)(...args);
@@ -177,16 +202,27 @@ export async function runPhases(servers: readonly ServerProcess[], options: Phas
   log(`  registering ${options.users} users over ${count} instance(s) ...`);
   const users: Array<{ id: string; token: string }> = [];
   for (let i = 0; i < options.users; i += 16) {
-    await Promise.all(Array.from({ length: Math.min(16, options.users - i) }, async (_, j) => {
-      const { body } = await on(instanceOf(i + j))('POST', '/auth/register', { email: `bench${i + j}@example.test`, username: `bench_${i + j}`, password: 'bench password' });
-      const { user, accessToken } = session.parse(body);
-      users[i + j] = { id: user.id, token: accessToken };
-    }));
+    await Promise.all(
+      Array.from({ length: Math.min(16, options.users - i) }, async (_, j) => {
+        const { body } = await on(instanceOf(i + j))('POST', '/auth/register', {
+          email: `bench${i + j}@example.test`,
+          username: `bench_${i + j}`,
+          password: 'bench password',
+        });
+        const { user, accessToken } = session.parse(body);
+        users[i + j] = { id: user.id, token: accessToken };
+      }),
+    );
   }
   const groups: Array<{ id: string; members: string[] }> = [];
   for (let i = 0; i + options.groupSize <= users.length; i += options.groupSize) {
     const members = users.slice(i, i + options.groupSize);
-    const { body } = await on(instanceOf(i))('POST', '/api/groups', { name: `bench ${i}`, memberIds: members.slice(1).map((u) => u.id) }, members[0]!.token);
+    const { body } = await on(instanceOf(i))(
+      'POST',
+      '/api/groups',
+      { name: `bench ${i}`, memberIds: members.slice(1).map((u) => u.id) },
+      members[0]!.token,
+    );
     groups.push({ id: groupCreated.parse(body).group.id, members: members.map((u) => u.id) });
   }
   const groupOf = new Map(groups.flatMap((group) => group.members.map((member) => [member, group] as const)));
@@ -209,10 +245,15 @@ export async function runPhases(servers: readonly ServerProcess[], options: Phas
   }
   const synced = async (all: LoadSocket[]) => {
     await Promise.all(all.map((socket) => socket.opened));
-    await Promise.all(all.map((socket) => new Promise<void>((resolve) => {
-      socket.on('sync.snapshot', () => resolve());
-      socket.send({ type: 'sync' });
-    })));
+    await Promise.all(
+      all.map(
+        (socket) =>
+          new Promise<void>((resolve) => {
+            socket.on('sync.snapshot', () => resolve());
+            socket.send({ type: 'sync' });
+          }),
+      ),
+    );
   };
   await synced(sockets);
 
@@ -262,7 +303,12 @@ export async function runPhases(servers: readonly ServerProcess[], options: Phas
     let maxLag = 0;
     const started = performance.now();
     const phaseStart = Date.now();
-    const driving = drive(() => stopped, () => { acked++; });
+    const driving = drive(
+      () => stopped,
+      () => {
+        acked++;
+      },
+    );
     await runFor(options.seconds, async (elapsed) => {
       const lag = Math.max(...(await pings()).map((body) => body.projections.lag));
       maxLag = Math.max(maxLag, lag);
@@ -289,22 +335,35 @@ export async function runPhases(servers: readonly ServerProcess[], options: Phas
     };
   };
   const messageFrame = (socketIndex: number, id: string) => ({
-    type: 'message.send', id, text: String(performance.now()), ...target(userIndex.get(sockets[socketIndex]!.userId)!),
+    type: 'message.send',
+    id,
+    text: String(performance.now()),
+    ...target(userIndex.get(sockets[socketIndex]!.userId)!),
   });
 
   log(`  [${backend}] phase 1/4: socket throughput (closed loop)`);
   const socketThroughput = await measure('socket throughput', (stop, acked) => {
     sockets.forEach((socket, index) => {
       let seq = 0;
-      const next = () => { if (!stop()) sendTimed(socket, messageFrame(index, `${index}-${seq++}`)); };
-      socket.on('message.send.ok', (ack: Ack) => { ackTimed(ack); acked(); next(); });
+      const next = () => {
+        if (!stop()) sendTimed(socket, messageFrame(index, `${index}-${seq++}`));
+      };
+      socket.on('message.send.ok', (ack: Ack) => {
+        ackTimed(ack);
+        acked();
+        next();
+      });
       socket.on('error', () => next());
       for (let i = 0; i < options.window; i++) next();
     });
   });
   log(`  [${backend}] phase 2/4: socket latency at ${options.rate}/s`);
   const socketLatency = await measure(`socket at ${options.rate}/s`, async (stop, acked) => {
-    for (const socket of sockets) socket.on('message.send.ok', (ack: Ack) => { ackTimed(ack); acked(); });
+    for (const socket of sockets)
+      socket.on('message.send.ok', (ack: Ack) => {
+        ackTimed(ack);
+        acked();
+      });
     let sent = 0;
     const started = performance.now();
     while (!stop()) {
@@ -315,13 +374,20 @@ export async function runPhases(servers: readonly ServerProcess[], options: Phas
   });
   log(`  [${backend}] phase 3/4: REST throughput`);
   const restThroughput = await measure('REST throughput', async (stop, acked) => {
-    await Promise.all([...Array(options.restConcurrency).keys()].map(async (worker) => {
-      while (!stop()) {
-        const senderIndex = (worker * 7 + Math.floor(Math.random() * users.length)) % users.length;
-        const { status } = await on(worker)('POST', '/api/messages', { text: String(performance.now()), ...target(senderIndex) }, users[senderIndex]!.token);
-        if (status === 201) acked();
-      }
-    }));
+    await Promise.all(
+      [...Array(options.restConcurrency).keys()].map(async (worker) => {
+        while (!stop()) {
+          const senderIndex = (worker * 7 + Math.floor(Math.random() * users.length)) % users.length;
+          const { status } = await on(worker)(
+            'POST',
+            '/api/messages',
+            { text: String(performance.now()), ...target(senderIndex) },
+            users[senderIndex]!.token,
+          );
+          if (status === 201) acked();
+        }
+      }),
+    );
   });
 
   let groupFanout: BackendFigures['groupFanout'] = null;
@@ -329,7 +395,9 @@ export async function runPhases(servers: readonly ServerProcess[], options: Phas
     log(`  [${backend}] phase 4/4: group fan-out, ${options.fanoutSize} members at ${options.fanoutRate} messages/s`);
     await drain();
     const bigGroup = await makeBigGroup(roundRobin, options.fanoutSize, log);
-    const memberSockets = bigGroup.members.map((member, index) => new LoadSocket(`${servers[index % count]!.wsUrl}?token=${member.token}`, member.id));
+    const memberSockets = bigGroup.members.map(
+      (member, index) => new LoadSocket(`${servers[index % count]!.wsUrl}?token=${member.token}`, member.id),
+    );
     await synced(memberSockets);
     await drain();
     const meter = await cpuMeter(servers, probe);
@@ -337,10 +405,16 @@ export async function runPhases(servers: readonly ServerProcess[], options: Phas
     const { groupId } = bigGroup;
     const result = await measureFanout({
       // The first 10 members send: they are on every instance in turn.
-      sockets: memberSockets, rate: options.fanoutRate, seconds: options.seconds, senders: 10, log, name: 'fan-out',
+      sockets: memberSockets,
+      rate: options.fanoutRate,
+      seconds: options.seconds,
+      senders: 10,
+      log,
+      name: 'fan-out',
       frame: (seq, sent) => ({ type: 'message.send', id: `fan-${seq}`, groupId, text: String(sent) }),
       deliveryType: 'message.created',
-      sentAtOf: (frame: MessageCreated) => (frame.message.groupId === groupId ? { senderId: frame.message.senderId, sentAt: Number(frame.message.content?.text) } : null),
+      sentAtOf: (frame: MessageCreated) =>
+        frame.message.groupId === groupId ? { senderId: frame.message.senderId, sentAt: Number(frame.message.content?.text) } : null,
     });
     groupFanout = { ...result, cpuSeconds: await meter(), postgresActivity: activity ? await activity() : null };
     for (const socket of memberSockets) socket.close();
@@ -350,7 +424,11 @@ export async function runPhases(servers: readonly ServerProcess[], options: Phas
 }
 
 /** The embedded default: one server on a temp dir. */
-export async function runEmbedded(options: PhaseOptions, serverEnv: Record<string, string>, log: (message: string) => void): Promise<BackendFigures> {
+export async function runEmbedded(
+  options: PhaseOptions,
+  serverEnv: Record<string, string>,
+  log: (message: string) => void,
+): Promise<BackendFigures> {
   const storageDir = mkdtempSync(join(tmpdir(), 'letsapp-bench-'));
   const server = await spawnServer({ ...benchServerEnv(storageDir), ...serverEnv });
   try {
@@ -362,15 +440,21 @@ export async function runEmbedded(options: PhaseOptions, serverEnv: Record<strin
 }
 
 /** `instances` servers on a fresh schema of `databaseUrl`'s database (dropped afterwards), each with a media dir of its own. */
-export async function runPostgres(options: PhaseOptions, instances: number, databaseUrl: string, serverEnv: Record<string, string>,
-  log: (message: string) => void): Promise<BackendFigures & { schema: string }> {
+export async function runPostgres(
+  options: PhaseOptions,
+  instances: number,
+  databaseUrl: string,
+  serverEnv: Record<string, string>,
+  log: (message: string) => void,
+): Promise<BackendFigures & { schema: string }> {
   const schema = `bench_${randomBytes(5).toString('hex')}`;
   const dirs = Array.from({ length: instances }, () => mkdtempSync(join(tmpdir(), 'letsapp-bench-pg-')));
   const probe = await PostgresProbe.open(databaseUrl);
   const servers: ServerProcess[] = [];
   try {
     // One first, so the schema is created once; the others join it.
-    for (const dir of dirs) servers.push(await spawnServer({ ...benchServerEnv(dir), ...serverEnv, DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema }));
+    for (const dir of dirs)
+      servers.push(await spawnServer({ ...benchServerEnv(dir), ...serverEnv, DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema }));
     log(`  ${instances} instance(s) on schema ${schema}`);
     return { ...(await runPhases(servers, options, probe, log, 'postgres')), schema };
   } finally {
@@ -402,8 +486,13 @@ const loadNow = () => loadavg().map((load) => Number(load.toFixed(1)));
 const ratio = (value: number, base: number) => (base > 0 ? Number((value / base).toFixed(3)) : null);
 
 /** The embedded phases first, then the same phases on `instances` PostgreSQL instances; ratios and targets from this run. */
-export async function compareBackends(options: PhaseOptions, instances: number, databaseUrl: string, serverEnv: Record<string, string>,
-  log: (message: string) => void): Promise<BackendComparison> {
+export async function compareBackends(
+  options: PhaseOptions,
+  instances: number,
+  databaseUrl: string,
+  serverEnv: Record<string, string>,
+  log: (message: string) => void,
+): Promise<BackendComparison> {
   const atStart = loadNow();
   log(`embedded (one server), load average ${atStart.join(' ')}`);
   const embedded = await runEmbedded(options, serverEnv, log);
@@ -422,13 +511,24 @@ export async function compareBackends(options: PhaseOptions, instances: number, 
       fanoutDeliveries: embedded.groupFanout ? ratio(fanoutDeliveries, embedded.groupFanout.deliveriesPerSecond) : null,
     },
     targets: [
-      { target: `closed loop >= ${POSTGRES_TARGETS.closedLoopAckedPerSecond} durable messages/s over 2 instances`,
-        measured: postgres.socketThroughput.ackedPerSecond, met: instances === 2 ? postgres.socketThroughput.ackedPerSecond >= POSTGRES_TARGETS.closedLoopAckedPerSecond : null },
-      { target: `send→delivered p99 <= ${POSTGRES_TARGETS.p99AtRateMs} ms at ${POSTGRES_TARGETS.rateForP99} msg/s across instances`,
+      {
+        target: `closed loop >= ${POSTGRES_TARGETS.closedLoopAckedPerSecond} durable messages/s over 2 instances`,
+        measured: postgres.socketThroughput.ackedPerSecond,
+        met: instances === 2 ? postgres.socketThroughput.ackedPerSecond >= POSTGRES_TARGETS.closedLoopAckedPerSecond : null,
+      },
+      {
+        target: `send→delivered p99 <= ${POSTGRES_TARGETS.p99AtRateMs} ms at ${POSTGRES_TARGETS.rateForP99} msg/s across instances`,
         measured: postgres.socketLatency.deliveryLatencyMs.p99,
-        met: instances === 2 && options.rate === POSTGRES_TARGETS.rateForP99 ? postgres.socketLatency.deliveryLatencyMs.p99 <= POSTGRES_TARGETS.p99AtRateMs : null },
-      { target: `1,000-member group over 2 instances >= ${POSTGRES_TARGETS.fanoutDeliveriesPerSecond} deliveries/s`,
-        measured: fanoutDeliveries, met: instances === 2 && options.fanoutSize === 1_000 ? fanoutDeliveries >= POSTGRES_TARGETS.fanoutDeliveriesPerSecond : null },
+        met:
+          instances === 2 && options.rate === POSTGRES_TARGETS.rateForP99
+            ? postgres.socketLatency.deliveryLatencyMs.p99 <= POSTGRES_TARGETS.p99AtRateMs
+            : null,
+      },
+      {
+        target: `1,000-member group over 2 instances >= ${POSTGRES_TARGETS.fanoutDeliveriesPerSecond} deliveries/s`,
+        measured: fanoutDeliveries,
+        met: instances === 2 && options.fanoutSize === 1_000 ? fanoutDeliveries >= POSTGRES_TARGETS.fanoutDeliveriesPerSecond : null,
+      },
     ],
   };
 }
@@ -438,42 +538,113 @@ export function printComparison(result: BackendComparison, heading: string): voi
   const { embedded, postgres } = result;
   const cell = (value: string) => value.padStart(22);
   const row = (name: string, left: string, right: string, ratioOf: number | null | undefined) =>
-    console.log(`${name.padEnd(50)} ${cell(left)} ${cell(right)} ${ratioOf === null || ratioOf === undefined ? '' : ratioOf.toFixed(2).padStart(7)}`);
+    console.log(
+      `${name.padEnd(50)} ${cell(left)} ${cell(right)} ${ratioOf === null || ratioOf === undefined ? '' : ratioOf.toFixed(2).padStart(7)}`,
+    );
   const p = (latency: ReturnType<Latencies['summary']>) => `${latency.p50} / ${latency.p99}`;
   console.log(`\n${heading}`);
   console.log(`load average at start ${result.loadAverage.atStart.join(' ')}, at end ${result.loadAverage.atEnd.join(' ')}`);
   row('figure', 'embedded (1 server)', `postgres (${postgres.instances} inst.)`, null);
-  row('socket: acked messages/s (closed loop)', `${embedded.socketThroughput.ackedPerSecond}`, `${postgres.socketThroughput.ackedPerSecond}`, result.ratios.closedLoopAcked);
-  row('socket: events appended/s (closed loop)', `${embedded.socketThroughput.eventsAppendedPerSecond}`, `${postgres.socketThroughput.eventsAppendedPerSecond}`,
-    ratio(postgres.socketThroughput.eventsAppendedPerSecond, embedded.socketThroughput.eventsAppendedPerSecond));
-  row('socket: send→ack p50 / p99 ms (closed loop)', p(embedded.socketThroughput.ackLatencyMs), p(postgres.socketThroughput.ackLatencyMs), null);
-  row('socket: send→delivered p50 / p99 ms (closed loop)', p(embedded.socketThroughput.deliveryLatencyMs), p(postgres.socketThroughput.deliveryLatencyMs), null);
-  row(`socket at ${result.options.rate}/s: acked/s`, `${embedded.socketLatency.ackedPerSecond}`, `${postgres.socketLatency.ackedPerSecond}`, null);
+  row(
+    'socket: acked messages/s (closed loop)',
+    `${embedded.socketThroughput.ackedPerSecond}`,
+    `${postgres.socketThroughput.ackedPerSecond}`,
+    result.ratios.closedLoopAcked,
+  );
+  row(
+    'socket: events appended/s (closed loop)',
+    `${embedded.socketThroughput.eventsAppendedPerSecond}`,
+    `${postgres.socketThroughput.eventsAppendedPerSecond}`,
+    ratio(postgres.socketThroughput.eventsAppendedPerSecond, embedded.socketThroughput.eventsAppendedPerSecond),
+  );
+  row(
+    'socket: send→ack p50 / p99 ms (closed loop)',
+    p(embedded.socketThroughput.ackLatencyMs),
+    p(postgres.socketThroughput.ackLatencyMs),
+    null,
+  );
+  row(
+    'socket: send→delivered p50 / p99 ms (closed loop)',
+    p(embedded.socketThroughput.deliveryLatencyMs),
+    p(postgres.socketThroughput.deliveryLatencyMs),
+    null,
+  );
+  row(
+    `socket at ${result.options.rate}/s: acked/s`,
+    `${embedded.socketLatency.ackedPerSecond}`,
+    `${postgres.socketLatency.ackedPerSecond}`,
+    null,
+  );
   row('socket at rate: send→ack p50 / p99 ms', p(embedded.socketLatency.ackLatencyMs), p(postgres.socketLatency.ackLatencyMs), null);
-  row('socket at rate: send→delivered p50 / p99 ms', p(embedded.socketLatency.deliveryLatencyMs), p(postgres.socketLatency.deliveryLatencyMs), result.ratios.deliveredP99AtRate);
-  row('REST: acked messages/s', `${embedded.restThroughput.ackedPerSecond}`, `${postgres.restThroughput.ackedPerSecond}`, result.ratios.restAcked);
-  row('REST: send→delivered p50 / p99 ms', p(embedded.restThroughput.deliveryLatencyMs), p(postgres.restThroughput.deliveryLatencyMs), null);
+  row(
+    'socket at rate: send→delivered p50 / p99 ms',
+    p(embedded.socketLatency.deliveryLatencyMs),
+    p(postgres.socketLatency.deliveryLatencyMs),
+    result.ratios.deliveredP99AtRate,
+  );
+  row(
+    'REST: acked messages/s',
+    `${embedded.restThroughput.ackedPerSecond}`,
+    `${postgres.restThroughput.ackedPerSecond}`,
+    result.ratios.restAcked,
+  );
+  row(
+    'REST: send→delivered p50 / p99 ms',
+    p(embedded.restThroughput.deliveryLatencyMs),
+    p(postgres.restThroughput.deliveryLatencyMs),
+    null,
+  );
   if (embedded.groupFanout && postgres.groupFanout) {
-    row(`group fan-out (${postgres.groupFanout.members}): deliveries/s`, `${embedded.groupFanout.deliveriesPerSecond}`, `${postgres.groupFanout.deliveriesPerSecond}`, result.ratios.fanoutDeliveries);
+    row(
+      `group fan-out (${postgres.groupFanout.members}): deliveries/s`,
+      `${embedded.groupFanout.deliveriesPerSecond}`,
+      `${postgres.groupFanout.deliveriesPerSecond}`,
+      result.ratios.fanoutDeliveries,
+    );
     row('group fan-out: send→delivered p50 / p99 ms', p(embedded.groupFanout.latencyMs), p(postgres.groupFanout.latencyMs), null);
   }
-  row('projection lag, max (events)', `${Math.max(embedded.socketThroughput.maxProjectionLag, embedded.socketLatency.maxProjectionLag)}`,
-    `${Math.max(postgres.socketThroughput.maxProjectionLag, postgres.socketLatency.maxProjectionLag)}`, null);
-  row('server event loop worst p99 ms (closed loop)', `${embedded.socketThroughput.eventLoopDelayMs.worstWindowP99}`, `${postgres.socketThroughput.eventLoopDelayMs.worstWindowP99}`, null);
-  const shares = (cpu: CpuSpent) => Object.entries(cpu.shareOfMachine).map(([who, share]) => `${who} ${Math.round(share * 100)}%`).join(', ');
-  console.log('\nwhere the time went (share of the machine\'s CPU during the phase):');
-  for (const [name, figures] of [['closed loop', 'socketThroughput'], ['at rate', 'socketLatency'], ['REST', 'restThroughput']] as const) {
-    console.log(`  ${name.padEnd(12)} embedded: ${shares(embedded[figures].cpuSeconds)}; postgres: ${shares(postgres[figures].cpuSeconds)}`);
+  row(
+    'projection lag, max (events)',
+    `${Math.max(embedded.socketThroughput.maxProjectionLag, embedded.socketLatency.maxProjectionLag)}`,
+    `${Math.max(postgres.socketThroughput.maxProjectionLag, postgres.socketLatency.maxProjectionLag)}`,
+    null,
+  );
+  row(
+    'server event loop worst p99 ms (closed loop)',
+    `${embedded.socketThroughput.eventLoopDelayMs.worstWindowP99}`,
+    `${postgres.socketThroughput.eventLoopDelayMs.worstWindowP99}`,
+    null,
+  );
+  const shares = (cpu: CpuSpent) =>
+    Object.entries(cpu.shareOfMachine)
+      .map(([who, share]) => `${who} ${Math.round(share * 100)}%`)
+      .join(', ');
+  console.log("\nwhere the time went (share of the machine's CPU during the phase):");
+  for (const [name, figures] of [
+    ['closed loop', 'socketThroughput'],
+    ['at rate', 'socketLatency'],
+    ['REST', 'restThroughput'],
+  ] as const) {
+    console.log(
+      `  ${name.padEnd(12)} embedded: ${shares(embedded[figures].cpuSeconds)}; postgres: ${shares(postgres[figures].cpuSeconds)}`,
+    );
   }
   if (embedded.groupFanout && postgres.groupFanout) {
-    console.log(`  ${'fan-out'.padEnd(12)} embedded: ${shares(embedded.groupFanout.cpuSeconds)}; postgres: ${shares(postgres.groupFanout.cpuSeconds)}`);
+    console.log(
+      `  ${'fan-out'.padEnd(12)} embedded: ${shares(embedded.groupFanout.cpuSeconds)}; postgres: ${shares(postgres.groupFanout.cpuSeconds)}`,
+    );
   }
-  const activity = (of: Record<string, number> | null) => Object.entries(of ?? {}).slice(0, 5).map(([what, n]) => `${what} ${n}`).join(', ') || 'idle';
+  const activity = (of: Record<string, number> | null) =>
+    Object.entries(of ?? {})
+      .slice(0, 5)
+      .map(([what, n]) => `${what} ${n}`)
+      .join(', ') || 'idle';
   console.log('PostgreSQL backends of the schema, on average per 20 ms sample (state, wait event):');
   console.log(`  closed loop: ${activity(postgres.socketThroughput.postgresActivity)}`);
   console.log(`  at rate:     ${activity(postgres.socketLatency.postgresActivity)}`);
   console.log(`  REST:        ${activity(postgres.restThroughput.postgresActivity)}`);
   if (postgres.groupFanout) console.log(`  fan-out:     ${activity(postgres.groupFanout.postgresActivity)}`);
   console.log('\ntargets (issue 24):');
-  for (const each of result.targets) console.log(`  ${each.met === null ? 'n/a ' : each.met ? 'met ' : 'NOT '} ${each.target}: ${each.measured}`);
+  for (const each of result.targets)
+    console.log(`  ${each.met === null ? 'n/a ' : each.met ? 'met ' : 'NOT '} ${each.target}: ${each.measured}`);
 }

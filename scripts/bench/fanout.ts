@@ -18,17 +18,32 @@ interface Member {
 }
 
 /** Registers `size` users and puts them in one group: the group fan-out phase's audience. */
-export async function makeBigGroup(json: Json, size: number, log: (message: string) => void): Promise<{ groupId: string; members: Member[] }> {
+export async function makeBigGroup(
+  json: Json,
+  size: number,
+  log: (message: string) => void,
+): Promise<{ groupId: string; members: Member[] }> {
   log(`fan-out: registering ${size} members ...`);
   const members: Member[] = [];
   for (let i = 0; i < size; i += 25) {
-    await Promise.all(Array.from({ length: Math.min(25, size - i) }, async (_, j) => {
-      const { body } = await json('POST', '/auth/register', { email: `fanout${i + j}@example.test`, username: `fanout_${i + j}`, password: 'bench password' });
-      const { user, accessToken } = session.parse(body);
-      members[i + j] = { id: user.id, token: accessToken };
-    }));
+    await Promise.all(
+      Array.from({ length: Math.min(25, size - i) }, async (_, j) => {
+        const { body } = await json('POST', '/auth/register', {
+          email: `fanout${i + j}@example.test`,
+          username: `fanout_${i + j}`,
+          password: 'bench password',
+        });
+        const { user, accessToken } = session.parse(body);
+        members[i + j] = { id: user.id, token: accessToken };
+      }),
+    );
   }
-  const { body } = await json('POST', '/api/groups', { name: 'fan-out', memberIds: members.slice(1).map((member) => member.id) }, members[0]!.token);
+  const { body } = await json(
+    'POST',
+    '/api/groups',
+    { name: 'fan-out', memberIds: members.slice(1).map((member) => member.id) },
+    members[0]!.token,
+  );
   return { groupId: groupCreated.parse(body).group.id, members };
 }
 

@@ -32,7 +32,10 @@ export class LoadSocket {
   private readonly handlers = new Map<string, (frame: Frame) => void>();
   readonly opened: Promise<void>;
 
-  constructor(url: string, readonly userId: string) {
+  constructor(
+    url: string,
+    readonly userId: string,
+  ) {
     this.socket = new WebSocket(url, { perMessageDeflate: false });
     this.socket.on('message', (data) => {
       // binaryType is the default 'nodebuffer': a message arrives as one Buffer.
@@ -73,7 +76,8 @@ export class Latencies {
 
   summary(): { p50: number; p95: number; p99: number; max: number; samples: number } {
     const sorted = [...this.samples].sort((a, b) => a - b);
-    const at = (q: number) => (sorted.length === 0 ? 0 : Number(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(2)));
+    const at = (q: number) =>
+      sorted.length === 0 ? 0 : Number(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(2));
     return { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: at(1), samples: sorted.length };
   }
 }

@@ -63,7 +63,9 @@ const round2 = (value: number) => Number(value.toFixed(2));
 const CLOCK_TICKS_PER_SECOND = Number(execSync('getconf CLK_TCK').toString().trim()) || 100;
 /** CPU milliseconds a process (all its threads) has used: utime + stime of /proc/<pid>/stat. */
 function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    .replace(/^.*\) /, '')
+    .split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
 }
 
@@ -75,7 +77,9 @@ async function standInCollector() {
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       try {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { resourceSpans?: Array<{ scopeSpans: Array<{ spans: unknown[] }> }> };
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+          resourceSpans?: Array<{ scopeSpans: Array<{ spans: unknown[] }> }>;
+        };
         for (const resource of body.resourceSpans ?? []) for (const scope of resource.scopeSpans) spans += scope.spans.length;
       } catch {
         // Not OTLP JSON: answered all the same.
@@ -86,7 +90,11 @@ async function standInCollector() {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    take: () => { const taken = spans; spans = 0; return taken; },
+    take: () => {
+      const taken = spans;
+      spans = 0;
+      return taken;
+    },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
@@ -127,30 +135,47 @@ async function load(setting: Setting, options: ObservabilityCostOptions, log: (m
     const pid = server.child.pid!;
     const json = async (method: string, path: string, body?: unknown, token?: string): Promise<unknown> => {
       const response = await fetch(`${url}${path}`, {
-        method, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        method,
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       return response.json();
     };
     const users: Array<{ id: string; token: string }> = [];
     for (let i = 0; i < options.users; i += 16) {
-      await Promise.all(Array.from({ length: Math.min(16, options.users - i) }, async (_, j) => {
-        const { user, accessToken } = session.parse(await json('POST', '/auth/register', { email: `obs${i + j}@example.test`, username: `obs_${i + j}`, password: 'bench password' }));
-        users[i + j] = { id: user.id, token: accessToken };
-      }));
+      await Promise.all(
+        Array.from({ length: Math.min(16, options.users - i) }, async (_, j) => {
+          const { user, accessToken } = session.parse(
+            await json('POST', '/auth/register', {
+              email: `obs${i + j}@example.test`,
+              username: `obs_${i + j}`,
+              password: 'bench password',
+            }),
+          );
+          users[i + j] = { id: user.id, token: accessToken };
+        }),
+      );
     }
     const groupOf = new Map<string, string>();
     for (let i = 0; i + options.groupSize <= users.length; i += options.groupSize) {
       const members = users.slice(i, i + options.groupSize);
-      const { group } = groupCreated.parse(await json('POST', '/api/groups', { name: `obs ${i}`, memberIds: members.slice(1).map((u) => u.id) }, members[0]!.token));
+      const { group } = groupCreated.parse(
+        await json('POST', '/api/groups', { name: `obs ${i}`, memberIds: members.slice(1).map((u) => u.id) }, members[0]!.token),
+      );
       for (const member of members) groupOf.set(member.id, group.id);
     }
-    for (let i = 0; i < options.sockets; i++) sockets.push(new LoadSocket(`${wsUrl}?token=${users[i % users.length]!.token}`, users[i % users.length]!.id));
+    for (let i = 0; i < options.sockets; i++)
+      sockets.push(new LoadSocket(`${wsUrl}?token=${users[i % users.length]!.token}`, users[i % users.length]!.id));
     await Promise.all(sockets.map((socket) => socket.opened));
-    await Promise.all(sockets.map((socket) => new Promise<void>((resolve) => {
-      socket.on('sync.snapshot', () => resolve());
-      socket.send({ type: 'sync' });
-    })));
+    await Promise.all(
+      sockets.map(
+        (socket) =>
+          new Promise<void>((resolve) => {
+            socket.on('sync.snapshot', () => resolve());
+            socket.send({ type: 'sync' });
+          }),
+      ),
+    );
     const userIndex = new Map(users.map((user, index) => [user.id, index]));
     const target = (userId: string) => {
       const group = groupOf.get(userId);
@@ -197,8 +222,10 @@ async function load(setting: Setting, options: ObservabilityCostOptions, log: (m
         stopped = true;
         const cpu = cpuMs(pid) - cpuBefore;
         return {
-          ackedPerSecond: Math.round(acked / ((performance.now() - started) / 1000)), serverCpuMsPerMessage: acked > 0 ? round2(cpu / acked) : 0,
-          ackLatencyMs: acks.summary(), deliveryLatencyMs: deliveries.summary(),
+          ackedPerSecond: Math.round(acked / ((performance.now() - started) / 1000)),
+          serverCpuMsPerMessage: acked > 0 ? round2(cpu / acked) : 0,
+          ackLatencyMs: acks.summary(),
+          deliveryLatencyMs: deliveries.summary(),
         };
       },
       async drain() {
@@ -254,11 +281,16 @@ export async function observabilityCostBench(options: ObservabilityCostOptions, 
     const each = runs.get(setting)!;
     const acked = each.reduce((sum, run) => sum + run.ackedPerSecond * options.seconds, 0);
     return {
-      setting, runs: each, ...mine,
+      setting,
+      runs: each,
+      ...mine,
       spansPerAckedMessage: setting.includes('tracing') && acked > 0 ? Number(((spans.get(setting) ?? 0) / acked).toFixed(2)) : null,
       ratios: {
-        ackedPerSecond: ratio(mine.ackedPerSecond, off.ackedPerSecond), serverCpuPerMessage: ratio(mine.serverCpuMsPerMessage, off.serverCpuMsPerMessage), ackP50: ratio(mine.ackP50Ms, off.ackP50Ms),
-        ackP99: ratio(mine.ackP99Ms, off.ackP99Ms), deliveryP99: ratio(mine.deliveryP99Ms, off.deliveryP99Ms),
+        ackedPerSecond: ratio(mine.ackedPerSecond, off.ackedPerSecond),
+        serverCpuPerMessage: ratio(mine.serverCpuMsPerMessage, off.serverCpuMsPerMessage),
+        ackP50: ratio(mine.ackP50Ms, off.ackP50Ms),
+        ackP99: ratio(mine.ackP99Ms, off.ackP99Ms),
+        deliveryP99: ratio(mine.deliveryP99Ms, off.deliveryP99Ms),
       },
     };
   });

@@ -33,12 +33,14 @@ async function measure(store: BucketStore, requests: number, concurrency: number
   latencies.sort((a, b) => a - b);
   let next = 0;
   const started = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < requests) {
-      next++;
-      await store.take(policy, `user-${next % keys}`);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < requests) {
+        next++;
+        await store.take(policy, `user-${next % keys}`);
+      }
+    }),
+  );
   const seconds = (performance.now() - started) / 1000;
   return { p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), perSecondConcurrent: requests / seconds };
 }
@@ -61,7 +63,11 @@ export async function rateLimitCost(options: { databaseUrl: string; requests: nu
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values, fail } = parseScriptArgs(USAGE, {
-    'database-url': { type: 'string' }, requests: { type: 'string' }, concurrency: { type: 'string' }, keys: { type: 'string' }, pool: { type: 'string' },
+    'database-url': { type: 'string' },
+    requests: { type: 'string' },
+    concurrency: { type: 'string' },
+    keys: { type: 'string' },
+    pool: { type: 'string' },
   });
   const databaseUrl = values['database-url'] ?? process.env.DATABASE_URL ?? fail('--database-url (or DATABASE_URL) is required');
   const number = (name: string, value: string | undefined, fallback: number) => {
@@ -69,8 +75,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     return Number.isInteger(parsed) && parsed > 0 ? parsed : fail(`--${name} must be a whole number above 0`);
   };
   const result = await rateLimitCost({
-    databaseUrl, requests: number('requests', values.requests, 5_000), concurrency: number('concurrency', values.concurrency, 16),
-    keys: number('keys', values.keys, 100), pool: number('pool', values.pool, 10),
+    databaseUrl,
+    requests: number('requests', values.requests, 5_000),
+    concurrency: number('concurrency', values.concurrency, 16),
+    keys: number('keys', values.keys, 100),
+    pool: number('pool', values.pool, 10),
   });
   const row = (name: string, r: typeof result.memory) =>
     `${name.padEnd(10)} p50 ${r.p50Ms.toFixed(3)} ms  p99 ${r.p99Ms.toFixed(3)} ms  concurrent ${Math.round(r.perSecondConcurrent)} charges/s`;

@@ -18,7 +18,14 @@ export function measureRawAppends(dir: string, rowsPerCommit: number, seconds: n
   db.exec(`CREATE TABLE events (position INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, stream TEXT NOT NULL,
     revision INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL, metadata TEXT NOT NULL, UNIQUE (stream, revision))`);
   const insert = db.prepare('INSERT INTO events (event_id, stream, revision, type, data, metadata) VALUES (?, ?, 0, ?, ?, ?)');
-  const metadata = JSON.stringify({ eventId: randomUUID(), correlationId: randomUUID(), causationId: randomUUID(), userId: randomUUID(), timestamp: new Date().toISOString(), schemaVersion: 1 });
+  const metadata = JSON.stringify({
+    eventId: randomUUID(),
+    correlationId: randomUUID(),
+    causationId: randomUUID(),
+    userId: randomUUID(),
+    timestamp: new Date().toISOString(),
+    schemaVersion: 1,
+  });
   const commit = db.transaction((count: number) => {
     for (let i = 0; i < count; i++) {
       const id = randomUUID();

@@ -16,8 +16,13 @@ const groups = new Map<string, Set<uWS.WebSocket<SocketData>>>();
 const app = uWS.App().ws<SocketData>('/ws', {
   maxPayloadLength: 64 * 1024,
   upgrade: (res, req, context) => {
-    res.upgrade<SocketData>({ userId: req.getQuery('user') ?? '', group: req.getQuery('group') ?? '' }, req.getHeader('sec-websocket-key'),
-      req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+    res.upgrade<SocketData>(
+      { userId: req.getQuery('user') ?? '', group: req.getQuery('group') ?? '' },
+      req.getHeader('sec-websocket-key'),
+      req.getHeader('sec-websocket-protocol'),
+      req.getHeader('sec-websocket-extensions'),
+      context,
+    );
   },
   open: (ws) => {
     const { userId } = ws.getUserData();

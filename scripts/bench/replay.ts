@@ -33,10 +33,22 @@ export async function replayBench(total: number, log: (message: string) => void)
   const eventStore = new SqliteEventStore(join(dir, 'events.sqlite'));
   const now = new Date().toISOString();
   const event = (type: string, data: unknown): NewEvent => ({
-    type, data, metadata: { eventId: randomUUID(), correlationId: 'replay', causationId: 'replay', userId: null, timestamp: now, schemaVersion: eventUpcaster.latestVersion(type) },
+    type,
+    data,
+    metadata: {
+      eventId: randomUUID(),
+      correlationId: 'replay',
+      causationId: 'replay',
+      userId: null,
+      timestamp: now,
+      schemaVersion: eventUpcaster.latestVersion(type),
+    },
   });
   const users = Array.from({ length: USERS }, () => randomUUID());
-  const groups = Array.from({ length: USERS / GROUP_SIZE }, (_, index) => ({ id: randomUUID(), members: users.slice(index * GROUP_SIZE, (index + 1) * GROUP_SIZE) }));
+  const groups = Array.from({ length: USERS / GROUP_SIZE }, (_, index) => ({
+    id: randomUUID(),
+    members: users.slice(index * GROUP_SIZE, (index + 1) * GROUP_SIZE),
+  }));
   const started = performance.now();
   let written = 0;
   let pending: Array<Promise<unknown>> = [];
@@ -50,15 +62,30 @@ export async function replayBench(total: number, log: (message: string) => void)
     pending = [];
   };
   for (const [index, userId] of users.entries()) {
-    append(userStream(userId), event('UserRegistered', {
-      userId, email: `replay${index}@example.test`, username: `replay_${index}`, displayName: `Replay ${index}`,
-      passwordHash: '$2b$04$replayreplayreplayreplayreplayreplayreplayreplayrep', passwordScheme: 'bcrypt-nfc', registeredAt: now,
-    }));
+    append(
+      userStream(userId),
+      event('UserRegistered', {
+        userId,
+        email: `replay${index}@example.test`,
+        username: `replay_${index}`,
+        displayName: `Replay ${index}`,
+        passwordHash: '$2b$04$replayreplayreplayreplayreplayreplayreplayreplayrep',
+        passwordScheme: 'bcrypt-nfc',
+        registeredAt: now,
+      }),
+    );
   }
   for (const group of groups) {
-    append(groupStream(group.id), event('GroupCreated', {
-      groupId: group.id, ownerId: group.members[0]!, profile: { name: 'replay', description: '', iconMediaId: null }, memberIds: group.members.slice(1), createdAt: now,
-    }));
+    append(
+      groupStream(group.id),
+      event('GroupCreated', {
+        groupId: group.id,
+        ownerId: group.members[0]!,
+        profile: { name: 'replay', description: '', iconMediaId: null },
+        memberIds: group.members.slice(1),
+        createdAt: now,
+      }),
+    );
   }
   await flush();
   const bar = new cliProgress.SingleBar({ format: 'generating [{bar}] {value}/{total} events' }, cliProgress.Presets.shades_classic);
@@ -71,14 +98,31 @@ export async function replayBench(total: number, log: (message: string) => void)
     const group = groups[Math.floor(senderIndex / GROUP_SIZE)]!;
     const recipientId = users[(senderIndex + 1 + Math.floor(Math.random() * (USERS - 1))) % USERS]!;
     const conversationId = inGroup ? groupConversationId(group.id) : directConversationId(senderId, recipientId);
-    append(messageStream(messageId), event('MessageSent', {
-      messageId, conversationId, senderId, target: inGroup ? { kind: 'group', groupId: group.id } : { kind: 'direct', recipientId },
-      content: { kind: 'text', text: `replay ${written}` }, replyTo: null, attachments: [], clientMessageId: messageId, sentAt: now,
-    }));
+    append(
+      messageStream(messageId),
+      event('MessageSent', {
+        messageId,
+        conversationId,
+        senderId,
+        target: inGroup ? { kind: 'group', groupId: group.id } : { kind: 'direct', recipientId },
+        content: { kind: 'text', text: `replay ${written}` },
+        replyTo: null,
+        attachments: [],
+        clientMessageId: messageId,
+        sentAt: now,
+      }),
+    );
     if (!inGroup && written % 10 === 0 && written < total) {
-      append(receiptStream(conversationId, recipientId), event('MessagesRead', {
-        conversationId, userId: recipientId, upTo: { messageId, position: written }, at: now,
-      }), 'any');
+      append(
+        receiptStream(conversationId, recipientId),
+        event('MessagesRead', {
+          conversationId,
+          userId: recipientId,
+          upTo: { messageId, position: written },
+          at: now,
+        }),
+        'any',
+      );
     }
     if (pending.length >= 2_000) {
       await flush();
@@ -92,12 +136,18 @@ export async function replayBench(total: number, log: (message: string) => void)
   log(`generated ${written} events in ${generateSeconds.toFixed(1)} s; rebuilding every projector ...`);
 
   const readStore = new SqliteReadStore(join(dir, 'read.sqlite'));
-  const rebuildBar = new cliProgress.SingleBar({ format: 'rebuilding [{bar}] {percentage}% | position {value}/{total} | {eta_formatted} left' },
-    cliProgress.Presets.shades_classic);
+  const rebuildBar = new cliProgress.SingleBar(
+    { format: 'rebuilding [{bar}] {percentage}% | position {value}/{total} | {eta_formatted} left' },
+    cliProgress.Presets.shades_classic,
+  );
   rebuildBar.start(await eventStore.headPosition(), 0);
   try {
     const summary = await rebuildProjections({
-      eventStore, readStore, projectors, upcaster: eventUpcaster, onProgress: (position) => rebuildBar.update(position),
+      eventStore,
+      readStore,
+      projectors,
+      upcaster: eventUpcaster,
+      onProgress: (position) => rebuildBar.update(position),
     });
     return { ...summary, generatedEvents: written, generateSeconds };
   } finally {

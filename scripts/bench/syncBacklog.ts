@@ -25,9 +25,16 @@ export interface SyncBacklogResult {
   pingRoundTripMs: ReturnType<Latencies['summary']>;
 }
 
-interface EventLoopWindow { at: string; p99Ms: number; maxMs: number }
+interface EventLoopWindow {
+  at: string;
+  p99Ms: number;
+  maxMs: number;
+}
 /** The parts of `/ping` the bench reads. */
-interface PingAnswer { projections: { lag: number }; eventLoop: EventLoopWindow[] }
+interface PingAnswer {
+  projections: { lag: number };
+  eventLoop: EventLoopWindow[];
+}
 
 const PASSWORD = 'bench password';
 
@@ -37,14 +44,20 @@ const PASSWORD = 'bench password';
  * same server every 10 ms. Measures the sync's duration, the serving thread's event loop during it, and the pings.
  * `nodeArgs` go to the restarted server (`--profile DIR`: a CPU profile of it).
  */
-export async function syncBacklogBench(backlog: number, log: (message: string) => void, nodeArgs: readonly string[] = []): Promise<SyncBacklogResult> {
+export async function syncBacklogBench(
+  backlog: number,
+  log: (message: string) => void,
+  nodeArgs: readonly string[] = [],
+): Promise<SyncBacklogResult> {
   const storageDir = mkdtempSync(join(tmpdir(), 'letsapp-backlog-'));
   const env = benchServerEnv(storageDir);
   let server: ServerProcess | null = await spawnServer(env);
   try {
     const call = async (path: string, body?: unknown, method = 'POST'): Promise<unknown> => {
       const response = await fetch(`${server!.url}${path}`, {
-        method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+        method,
+        headers: { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
       });
       return response.json();
     };
@@ -62,21 +75,40 @@ export async function syncBacklogBench(backlog: number, log: (message: string) =
     bar.start(backlog, 0);
     for (let written = 0; written < backlog;) {
       const chunk = Math.min(2_000, backlog - written);
-      await Promise.all(Array.from({ length: chunk }, (_, i) => {
-        const messageId = randomUUID();
-        const at = new Date().toISOString();
-        return eventStore.append(messageStream(messageId), [{
-          type: 'MessageSent',
-          data: {
-            messageId, conversationId, senderId: sender.user.id, target: { kind: 'direct', recipientId: reader.user.id },
-            content: { kind: 'text', text: `backlog ${written + i}` }, replyTo: null, attachments: [], clientMessageId: messageId, sentAt: at,
-          },
-          metadata: {
-            eventId: randomUUID(), correlationId: 'backlog', causationId: 'backlog', userId: sender.user.id, timestamp: at,
-            schemaVersion: eventUpcaster.latestVersion('MessageSent'),
-          },
-        }], 'no-stream');
-      }));
+      await Promise.all(
+        Array.from({ length: chunk }, (_, i) => {
+          const messageId = randomUUID();
+          const at = new Date().toISOString();
+          return eventStore.append(
+            messageStream(messageId),
+            [
+              {
+                type: 'MessageSent',
+                data: {
+                  messageId,
+                  conversationId,
+                  senderId: sender.user.id,
+                  target: { kind: 'direct', recipientId: reader.user.id },
+                  content: { kind: 'text', text: `backlog ${written + i}` },
+                  replyTo: null,
+                  attachments: [],
+                  clientMessageId: messageId,
+                  sentAt: at,
+                },
+                metadata: {
+                  eventId: randomUUID(),
+                  correlationId: 'backlog',
+                  causationId: 'backlog',
+                  userId: sender.user.id,
+                  timestamp: at,
+                  schemaVersion: eventUpcaster.latestVersion('MessageSent'),
+                },
+              },
+            ],
+            'no-stream',
+          );
+        }),
+      );
       written += chunk;
       bar.update(written);
     }

@@ -21,7 +21,9 @@ const MiB = 1024 * 1024;
 /** A video-like file: an MP4 `ftyp` box, then random bytes (not re-encoded: the pipeline's cost without sharp). */
 function mp4Like(bytes: number): Buffer {
   const file = randomBytes(bytes);
-  Buffer.from([0, 0, 0, 0x18, 0x66, 0x74, 0x79, 0x70, 0x69, 0x73, 0x6f, 0x6d, 0, 0, 2, 0, 0x69, 0x73, 0x6f, 0x6d, 0x69, 0x73, 0x6f, 0x32]).copy(file);
+  Buffer.from([
+    0, 0, 0, 0x18, 0x66, 0x74, 0x79, 0x70, 0x69, 0x73, 0x6f, 0x6d, 0, 0, 2, 0, 0x69, 0x73, 0x6f, 0x6d, 0x69, 0x73, 0x6f, 0x32,
+  ]).copy(file);
   return file;
 }
 
@@ -32,20 +34,27 @@ export async function uploadBench(files: number, log: (message: string) => void)
   const dir = mkdtempSync(join(tmpdir(), 'letsapp-upload-bench-'));
   const server = await spawnServer({
     ...benchServerEnv(join(dir, 'storage')),
-    MEDIA_QUOTA_BYTES: String(1024 ** 4), MEDIA_QUOTA_FILES: '1000000', MEDIA_GC_INTERVAL_MS: '0',
+    MEDIA_QUOTA_BYTES: String(1024 ** 4),
+    MEDIA_QUOTA_FILES: '1000000',
+    MEDIA_GC_INTERVAL_MS: '0',
   });
   try {
-    const session = await (await fetch(`${server.url}/auth/register`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: 'uploader@example.test', username: 'uploader', password: 'a long password' }),
-    })).json() as { accessToken: string };
+    const session = (await (
+      await fetch(`${server.url}/auth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'uploader@example.test', username: 'uploader', password: 'a long password' }),
+      })
+    ).json()) as { accessToken: string };
     let n = 0;
     const uploadOne = async () => {
       // Each upload's bytes differ in their last 8 bytes: content addressing would otherwise store them once.
       const bytes = Buffer.from(body);
       bytes.writeDoubleBE(++n, bytes.length - 8);
       const response = await fetch(`${server.url}/api/media/upload?filename=clip.mp4`, {
-        method: 'POST', headers: { authorization: `Bearer ${session.accessToken}`, 'content-type': 'video/mp4' }, body: bytes,
+        method: 'POST',
+        headers: { authorization: `Bearer ${session.accessToken}`, 'content-type': 'video/mp4' },
+        body: bytes,
       });
       if (response.status !== 201) throw new Error(`upload answered ${response.status}: ${await response.text()}`);
     };
@@ -56,10 +65,16 @@ export async function uploadBench(files: number, log: (message: string) => void)
       log(`  ${label}: ${files} × ${fileMiB} MiB in ${seconds.toFixed(2)} s`);
       return Number(((files * fileMiB) / seconds).toFixed(1));
     };
-    const sequentialMiBps = await timed('upload, one at a time', async () => { for (let i = 0; i < files; i++) await uploadOne(); });
+    const sequentialMiBps = await timed('upload, one at a time', async () => {
+      for (let i = 0; i < files; i++) await uploadOne();
+    });
     const concurrentMiBps = await timed('upload, four at once', async () => {
       let next = 0;
-      await Promise.all([0, 1, 2, 3].map(async () => { while (next++ < files) await uploadOne(); }));
+      await Promise.all(
+        [0, 1, 2, 3].map(async () => {
+          while (next++ < files) await uploadOne();
+        }),
+      );
     });
     const source = join(dir, 'source.bin');
     writeFileSync(source, body);

@@ -10,7 +10,9 @@ const HELP = { help: { type: 'boolean', short: 'h' } } as const;
  * checks of the values.
  */
 export function parseScriptArgs<const O extends Options, const P extends boolean = false>(
-  usage: string, options: O, { positionals = false as P, args }: { positionals?: P; args?: string[] } = {},
+  usage: string,
+  options: O,
+  { positionals = false as P, args }: { positionals?: P; args?: string[] } = {},
 ) {
   const fail = (problem: string): never => {
     console.error(`${problem}\n\n${usage}`);

@@ -12,8 +12,20 @@ export const routeUsers = (routes: readonly { method: string; path: string; rate
 export const frameUsers = (frames: Readonly<Record<string, { policy: string | null }>>): PolicyUser[] =>
   Object.entries(frames).map(([type, spec]) => ({ policy: spec.policy, operation: `socket ${type}` }));
 
-const KEYS: Record<PolicyKey, string> = { user: 'user', ip: 'address', account: 'account', 'account-address': 'account+address', connection: 'socket' };
-const UNITS = [['/s', 1], ['/min', 60], [' per 15 min', 900], ['/h', 3600], ['/day', 86_400]] as const;
+const KEYS: Record<PolicyKey, string> = {
+  user: 'user',
+  ip: 'address',
+  account: 'account',
+  'account-address': 'account+address',
+  connection: 'socket',
+};
+const UNITS = [
+  ['/s', 1],
+  ['/min', 60],
+  [' per 15 min', 900],
+  ['/h', 3600],
+  ['/day', 86_400],
+] as const;
 
 /** The refill as people say it: the first unit in which it is a whole number (`10/s`, `30/min`, `5 per 15 min`). */
 export function refill(policy: RateLimitPolicy): string {
@@ -32,14 +44,18 @@ export function refill(policy: RateLimitPolicy): string {
 export function rateLimitTable(policies: readonly RateLimitPolicy[], users: readonly PolicyUser[]): string {
   const rows = policies.map((policy) => {
     const operations = users.filter((user) => user.policy === policy.name).map((user) => `\`${user.operation}\``);
-    const chargedBy = operations.length === 0 ? 'no operation declares it: charged in code, as described' : `${operations.length}: ${operations.join(', ')}`;
+    const chargedBy =
+      operations.length === 0
+        ? 'no operation declares it: charged in code, as described'
+        : `${operations.length}: ${operations.join(', ')}`;
     return `| \`${policy.name}\` | ${policy.burst} | ${refill(policy)} | ${KEYS[policy.key]} | ${policy.description} | ${chargedBy} |`;
   });
   return ['| policy | burst | refill | key | what it limits | charged by |', '| --- | --- | --- | --- | --- | --- |', ...rows].join('\n');
 }
 
-const BEGIN = '<!-- rate-limit-table: generated from src/rateLimit/policies.ts and the routes and frames that charge each '
-  + '(npx tsx scripts/rate-limit-table.ts --write); a test compares it -->';
+const BEGIN =
+  '<!-- rate-limit-table: generated from src/rateLimit/policies.ts and the routes and frames that charge each ' +
+  '(npx tsx scripts/rate-limit-table.ts --write); a test compares it -->';
 const END = '<!-- /rate-limit-table -->';
 
 /** The generated table as it stands in the README (null: the markers are missing). */

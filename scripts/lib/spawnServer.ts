@@ -15,7 +15,11 @@ export interface ServerProcess {
  * Runs the real entry point (`src/main.ts` through tsx, or `entry`: the build's `dist/main.js`) in a child process and
  * resolves once it listens.
  */
-export function spawnServer(env: Record<string, string>, nodeArgs: readonly string[] = [], entry: readonly string[] = ['--import=tsx', 'src/main.ts']): Promise<ServerProcess> {
+export function spawnServer(
+  env: Record<string, string>,
+  nodeArgs: readonly string[] = [],
+  entry: readonly string[] = ['--import=tsx', 'src/main.ts'],
+): Promise<ServerProcess> {
   const child = spawn(process.execPath, [...nodeArgs, ...entry], {
     env: { ...process.env, NODE_ENV: 'development', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -24,11 +28,17 @@ export function spawnServer(env: Record<string, string>, nodeArgs: readonly stri
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('server did not start within 30 s')), 30_000);
     let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
     child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
     createInterface({ input: child.stdout }).on('line', (line) => {
       let entry: { msg?: string; httpPort?: number; wsPort?: number };
-      try { entry = JSON.parse(line) as typeof entry; } catch { return; }
+      try {
+        entry = JSON.parse(line) as typeof entry;
+      } catch {
+        return;
+      }
       if (entry.msg !== 'LetsApp is listening') return;
       clearTimeout(timer);
       resolve({

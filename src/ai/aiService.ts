@@ -4,7 +4,15 @@ import { aiDecider, aiStream, BUILT_IN_PERSONALITY, type AiCommand, type Persona
 import { buildContext, LETA_BASE_INSTRUCTION, type AiExchange } from '../../commands/aiContext.ts';
 import { ConflictError, DomainError, NotFoundError } from '../../commands/shared/errors.ts';
 import type { CommandMetadata } from '../../commands/shared/events.ts';
-import { AI_CHAT_MESSAGES, AI_PERSONALITIES, AI_SETTINGS, personalityDocId, type AiMessageDoc, type AiPersonalityDoc, type AiSettingsDoc } from '../../projections/ai.ts';
+import {
+  AI_CHAT_MESSAGES,
+  AI_PERSONALITIES,
+  AI_SETTINGS,
+  personalityDocId,
+  type AiMessageDoc,
+  type AiPersonalityDoc,
+  type AiSettingsDoc,
+} from '../../projections/ai.ts';
 import { USERS, type UserDoc } from '../../projections/users.ts';
 import type { CommandHandler } from '../commandHandler.ts';
 import { deriveId, newId } from '../ids.ts';
@@ -60,8 +68,15 @@ const HISTORY_WINDOW = 200;
 export const REPLY_CHARACTERS_PER_TOKEN = 16;
 
 export const toAiMessage = (doc: AiMessageDoc): AiMessage => ({
-  id: doc._id, role: doc.role, text: doc.text, status: doc.status, code: doc.code, finishReason: doc.finishReason,
-  personalityId: doc.personalityId, createdAt: doc.createdAt, position: doc.position,
+  id: doc._id,
+  role: doc.role,
+  text: doc.text,
+  status: doc.status,
+  code: doc.code,
+  finishReason: doc.finishReason,
+  personalityId: doc.personalityId,
+  createdAt: doc.createdAt,
+  position: doc.position,
 });
 
 /**
@@ -74,29 +89,51 @@ export class AiService {
   /** Generations running in this process, by user: `cancel` aborts them. */
   private readonly running = new Map<string, { promptId: string; controller: AbortController; connectionId: number | null }>();
 
-  constructor(private readonly deps: {
-    commands: CommandHandler; readStore: ReadStore; projections: Projections; model: AiModel; box: SecretBox; secrets: SecretStore;
-    settings: AiSettings; logger: Logger; rateLimits: Pick<RateLimits, 'charge'>;
-  }) {}
+  constructor(
+    private readonly deps: {
+      commands: CommandHandler;
+      readStore: ReadStore;
+      projections: Projections;
+      model: AiModel;
+      box: SecretBox;
+      secrets: SecretStore;
+      settings: AiSettings;
+      logger: Logger;
+      rateLimits: Pick<RateLimits, 'charge'>;
+    },
+  ) {}
 
-  async send(userId: string, input: { message: string; personalityId?: string | undefined; clientMessageId?: string | undefined },
-    metadata: CommandMetadata, onDelta: (delta: { promptId: string; seq: number; text: string }) => void = () => undefined,
+  async send(
+    userId: string,
+    input: { message: string; personalityId?: string | undefined; clientMessageId?: string | undefined },
+    metadata: CommandMetadata,
+    onDelta: (delta: { promptId: string; seq: number; text: string }) => void = () => undefined,
     onSubmitted: (prompt: AiMessage) => void = () => undefined,
     /** The socket that asked: if it closes, the generation is cancelled (nobody is reading the deltas). */
     connectionId: number | null = null,
     /** Aborted when the asker went away (an SSE client disconnected): the generation is cancelled alike. */
-    askerGone?: AbortSignal): Promise<{ prompt: AiMessage; reply: AiMessage | null }> {
+    askerGone?: AbortSignal,
+  ): Promise<{ prompt: AiMessage; reply: AiMessage | null }> {
     const promptId = deriveId('ai-prompt', userId, input.clientMessageId ?? metadata.commandId);
     const stored = await this.stored(userId, promptId);
     if (stored) return stored;
     // Per day as well as per minute (the route or frame charged `ai`): model calls cost money.
     await this.deps.rateLimits.charge('ai-daily', userId);
     const apiKey = await this.apiKeyOf(userId);
-    const personalityId = input.personalityId ?? await this.defaultPersonality(userId);
+    const personalityId = input.personalityId ?? (await this.defaultPersonality(userId));
     const context = await this.contextFor(userId, input.message, personalityId);
-    await this.run(userId, { type: 'SubmitPrompt', data: {
-      userId, promptId, text: input.message, personalityId, model: this.deps.settings.model, clientMessageId: input.clientMessageId ?? promptId,
-    }, metadata });
+    await this.run(userId, {
+      type: 'SubmitPrompt',
+      data: {
+        userId,
+        promptId,
+        text: input.message,
+        personalityId,
+        model: this.deps.settings.model,
+        clientMessageId: input.clientMessageId ?? promptId,
+      },
+      metadata,
+    });
     const prompt = await this.require(promptId);
     onSubmitted(prompt);
 
@@ -114,8 +151,14 @@ export class AiService {
       let finishReason = 'STOP';
       let usage: Usage | null = null;
       for await (const chunk of this.deps.model.stream({
-        apiKey, model: this.deps.settings.model, systemInstruction: context.systemInstruction, history: context.history, message: input.message,
-        maxOutputTokens: this.deps.settings.maxOutputTokens, temperature: context.temperature, signal: controller.signal,
+        apiKey,
+        model: this.deps.settings.model,
+        systemInstruction: context.systemInstruction,
+        history: context.history,
+        message: input.message,
+        maxOutputTokens: this.deps.settings.maxOutputTokens,
+        temperature: context.temperature,
+        signal: controller.signal,
       })) {
         if (chunk.type === 'delta') {
           const part = withinBound(chunk.text, maxReplyCharacters - text.length);
@@ -137,7 +180,11 @@ export class AiService {
       if (controller.signal.aborted && text === '') {
         await end({ type: 'FailReply', data: { userId, promptId, code: 'cancelled' }, metadata });
       } else {
-        await end({ type: 'CompleteReply', data: { userId, promptId, replyId, text, finishReason, usage, model: this.deps.settings.model }, metadata });
+        await end({
+          type: 'CompleteReply',
+          data: { userId, promptId, replyId, text, finishReason, usage, model: this.deps.settings.model },
+          metadata,
+        });
       }
     } catch (error) {
       const code = error instanceof DomainError ? error.code : 'ai_upstream_error';
@@ -166,9 +213,12 @@ export class AiService {
   }
 
   async history(userId: string, query: { before?: number | undefined; limit: number }) {
-    const docs = await this.deps.readStore.collection<AiMessageDoc>(AI_CHAT_MESSAGES).find(
-      { userId, ...(query.before !== undefined ? { position: { $lt: query.before } } : {}) }, { sort: { position: -1, _id: -1 }, limit: query.limit + 1 },
-    );
+    const docs = await this.deps.readStore
+      .collection<AiMessageDoc>(AI_CHAT_MESSAGES)
+      .find(
+        { userId, ...(query.before !== undefined ? { position: { $lt: query.before } } : {}) },
+        { sort: { position: -1, _id: -1 }, limit: query.limit + 1 },
+      );
     const page = docs.slice(0, query.limit);
     return { messages: page.map(toAiMessage), hasMore: docs.length > query.limit, cursors: { before: page.at(-1)?.position ?? null } };
   }
@@ -181,7 +231,13 @@ export class AiService {
     const own = await this.deps.readStore.collection<AiPersonalityDoc>(AI_PERSONALITIES).find({ userId }, { sort: { createdAt: 1 } });
     return [
       { id: BUILT_IN_PERSONALITY, name: 'Leta', instructions: '', temperature: null, builtIn: true },
-      ...own.map((doc) => ({ id: doc._id.slice(userId.length + 1), name: doc.name, instructions: doc.instructions, temperature: doc.temperature, builtIn: false })),
+      ...own.map((doc) => ({
+        id: doc._id.slice(userId.length + 1),
+        name: doc.name,
+        instructions: doc.instructions,
+        temperature: doc.temperature,
+        builtIn: false,
+      })),
     ];
   }
 
@@ -205,7 +261,11 @@ export class AiService {
     const status = await this.verifyKey(apiKey);
     const context = keyContext(userId);
     await this.deps.secrets.put(context.purpose, context.subject, this.deps.box.seal(apiKey, context));
-    await this.run(userId, { type: 'SetApiKey', data: { userId, fingerprint: fingerprintOf(apiKey), last4: apiKey.slice(-4), status }, metadata });
+    await this.run(userId, {
+      type: 'SetApiKey',
+      data: { userId, fingerprint: fingerprintOf(apiKey), last4: apiKey.slice(-4), status },
+      metadata,
+    });
     return (await this.keyMetadata(userId))!;
   }
 
@@ -224,8 +284,11 @@ export class AiService {
     const pending = await this.deps.readStore.collection<AiMessageDoc>(AI_CHAT_MESSAGES).find({ status: 'pending' });
     for (const doc of pending) {
       const correlationId = `ai-recovery:${newId()}`;
-      await this.run(doc.userId, { type: 'FailReply', data: { userId: doc.userId, promptId: doc._id, code: 'interrupted' },
-        metadata: { commandId: newId(), correlationId, causationId: correlationId, userId: null, now: now.toISOString() } });
+      await this.run(doc.userId, {
+        type: 'FailReply',
+        data: { userId: doc.userId, promptId: doc._id, code: 'interrupted' },
+        metadata: { commandId: newId(), correlationId, causationId: correlationId, userId: null, now: now.toISOString() },
+      });
     }
     return pending.length;
   }
@@ -247,7 +310,8 @@ export class AiService {
         return this.deps.box.open(envelope, context);
       } catch (error) {
         // Sealed with a key id no longer configured, or damaged: the user sets it again.
-        if (error instanceof SecretUnreadableError) throw new DomainError('ai_key_unreadable', 409, 'Your saved key can no longer be read: set it again');
+        if (error instanceof SecretUnreadableError)
+          throw new DomainError('ai_key_unreadable', 409, 'Your saved key can no longer be read: set it again');
         throw error;
       }
     }
@@ -259,21 +323,36 @@ export class AiService {
     const [user, docs, personality] = await Promise.all([
       this.user(userId),
       this.deps.readStore.collection<AiMessageDoc>(AI_CHAT_MESSAGES).find({ userId }, { sort: { position: -1 }, limit: HISTORY_WINDOW }),
-      personalityId === BUILT_IN_PERSONALITY ? null : this.deps.readStore.collection<AiPersonalityDoc>(AI_PERSONALITIES).findOne({ _id: personalityDocId(userId, personalityId) }),
+      personalityId === BUILT_IN_PERSONALITY
+        ? null
+        : this.deps.readStore.collection<AiPersonalityDoc>(AI_PERSONALITIES).findOne({ _id: personalityDocId(userId, personalityId) }),
     ]);
     if (personalityId !== BUILT_IN_PERSONALITY && !personality) throw new NotFoundError('Personality');
     const replies = new Map(docs.filter((doc) => doc.role === 'model').map((doc) => [doc.promptId, doc]));
-    const exchanges: AiExchange[] = docs.filter((doc) => doc.role === 'user').reverse().map((doc) => {
-      const reply = replies.get(doc.promptId);
-      return {
-        promptId: doc.promptId, prompt: doc.text,
-        outcome: doc.status === 'completed' && reply
-          ? { status: 'completed', reply: reply.text, finishReason: reply.finishReason ?? 'STOP', promptTokens: reply.usage?.promptTokens ?? null }
-          : { status: doc.status === 'pending' ? 'pending' : doc.code === 'interrupted' ? 'interrupted' : 'failed' },
-      };
-    });
+    const exchanges: AiExchange[] = docs
+      .filter((doc) => doc.role === 'user')
+      .reverse()
+      .map((doc) => {
+        const reply = replies.get(doc.promptId);
+        return {
+          promptId: doc.promptId,
+          prompt: doc.text,
+          outcome:
+            doc.status === 'completed' && reply
+              ? {
+                  status: 'completed',
+                  reply: reply.text,
+                  finishReason: reply.finishReason ?? 'STOP',
+                  promptTokens: reply.usage?.promptTokens ?? null,
+                }
+              : { status: doc.status === 'pending' ? 'pending' : doc.code === 'interrupted' ? 'interrupted' : 'failed' },
+        };
+      });
     const context = buildContext({
-      exchanges, message, tokenBudget: this.deps.settings.contextTokenBudget, base: LETA_BASE_INSTRUCTION,
+      exchanges,
+      message,
+      tokenBudget: this.deps.settings.contextTokenBudget,
+      base: LETA_BASE_INSTRUCTION,
       preferences: { displayName: user.displayName, ...(user.ai.language ? { language: user.ai.language } : {}) },
       personality: personality ? { name: personality.name, instructions: personality.instructions } : null,
     });
@@ -284,25 +363,36 @@ export class AiService {
   private async verifyKey(apiKey: string): Promise<'valid' | 'unverified'> {
     try {
       const response = await fetch(`${this.deps.settings.baseUrl}/v1beta/models/${encodeURIComponent(this.deps.settings.model)}`, {
-        headers: { 'x-goog-api-key': apiKey }, signal: AbortSignal.timeout(5_000),
+        headers: { 'x-goog-api-key': apiKey },
+        signal: AbortSignal.timeout(5_000),
       });
       if (response.ok) return 'valid';
       if (response.status === 400 || response.status === 401) throw new AiKeyInvalidError();
       return 'unverified';
     } catch (error) {
       if (error instanceof DomainError) throw error;
-      this.deps.logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not verify a Gemini key; stored as unverified');
+      this.deps.logger.warn(
+        { err: error instanceof Error ? error.message : String(error) },
+        'could not verify a Gemini key; stored as unverified',
+      );
       return 'unverified';
     }
   }
 
   private async rejectKey(userId: string, metadata: CommandMetadata): Promise<void> {
     const key = await this.keyMetadata(userId);
-    if (key) await this.run(userId, { type: 'RejectApiKey', data: { userId, fingerprint: key.fingerprint }, metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'reject') } });
+    if (key)
+      await this.run(userId, {
+        type: 'RejectApiKey',
+        data: { userId, fingerprint: key.fingerprint },
+        metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'reject') },
+      });
   }
 
   private async personality(userId: string, personalityId: string) {
-    const doc = await this.deps.readStore.collection<AiPersonalityDoc>(AI_PERSONALITIES).findOne({ _id: personalityDocId(userId, personalityId) });
+    const doc = await this.deps.readStore
+      .collection<AiPersonalityDoc>(AI_PERSONALITIES)
+      .findOne({ _id: personalityDocId(userId, personalityId) });
     if (!doc) throw new NotFoundError('Personality');
     return { id: personalityId, name: doc.name, instructions: doc.instructions, temperature: doc.temperature, builtIn: false };
   }

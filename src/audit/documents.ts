@@ -14,4 +14,4 @@ export async function* documentsMatching(collection: Collection, filter: Filter,
 }
 
 const andAfter = (filter: Filter, id: string): Filter =>
-  (Object.keys(filter).length === 0 ? { _id: { $gt: id } } : { $and: [filter, { _id: { $gt: id } }] });
+  Object.keys(filter).length === 0 ? { _id: { $gt: id } } : { $and: [filter, { _id: { $gt: id } }] };

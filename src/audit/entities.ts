@@ -6,7 +6,7 @@ import { userStream } from '../../commands/users.ts';
 
 /** The aggregates an auditor names by kind and id; each lives in one stream. Pure. */
 export const ENTITY_KINDS = ['user', 'group', 'message', 'call', 'media'] as const;
-export type EntityKind = typeof ENTITY_KINDS[number];
+export type EntityKind = (typeof ENTITY_KINDS)[number];
 
 const STREAMS: Record<EntityKind, (id: string) => string> = {
   user: userStream,

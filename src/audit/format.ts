@@ -29,19 +29,30 @@ const columnsFor = (options: TimelineOptions): Column[] => [
   { title: 'USER', width: 36, value: (entry) => entry.userId ?? '-' },
   { title: 'CORRELATION', width: 36, value: (entry) => entry.correlationId },
   { title: 'CAUSATION', width: 36, value: (entry) => entry.causationId },
-  { title: 'V', width: 1, value: (entry) => (entry.upcastVersion === entry.schemaVersion ? String(entry.schemaVersion) : `${entry.schemaVersion}->${entry.upcastVersion}`) },
+  {
+    title: 'V',
+    width: 1,
+    value: (entry) =>
+      entry.upcastVersion === entry.schemaVersion ? String(entry.schemaVersion) : `${entry.schemaVersion}->${entry.upcastVersion}`,
+  },
 ];
 
 const cell = (text: string, column: Column) => (column.right ? text.padStart(column.width) : text.padEnd(column.width));
 const DETAIL_INDENT = ' '.repeat(10);
 
 export function timelineHeader(options: TimelineOptions): string {
-  return columnsFor(options).map((column) => cell(column.title, column)).join('  ').trimEnd();
+  return columnsFor(options)
+    .map((column) => cell(column.title, column))
+    .join('  ')
+    .trimEnd();
 }
 
 /** The event's row, then its data on the next line (`--raw`: the stored and the upcast form on two). */
 export function timelineRow(entry: AuditEntry, options: TimelineOptions): string {
-  const row = columnsFor(options).map((column) => cell(column.value(entry), column)).join('  ').trimEnd();
+  const row = columnsFor(options)
+    .map((column) => cell(column.value(entry), column))
+    .join('  ')
+    .trimEnd();
   const details = options.raw
     ? [`stored v${entry.schemaVersion} ${JSON.stringify(entry.raw)}`, `upcast v${entry.upcastVersion} ${JSON.stringify(entry.data)}`]
     : [`data ${JSON.stringify(entry.data)}`];
@@ -55,5 +66,8 @@ export function documentBlock(collection: string, doc: Doc): string {
   const shown = redactSecrets(doc) as Doc;
   const fields = Object.entries(shown).filter(([key]) => key !== '_id');
   const width = Math.max(0, ...fields.map(([key]) => key.length));
-  return [`${collection}/${shown._id}`, ...fields.map(([key, value]) => `  ${key.padEnd(width)}  ${JSON.stringify(value) ?? 'undefined'}`)].join('\n');
+  return [
+    `${collection}/${shown._id}`,
+    ...fields.map(([key, value]) => `  ${key.padEnd(width)}  ${JSON.stringify(value) ?? 'undefined'}`),
+  ].join('\n');
 }

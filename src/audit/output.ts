@@ -6,7 +6,10 @@ import type { OutputHooks } from './progress.ts';
  * holds no more than a page in memory.
  */
 export class Output {
-  constructor(private readonly hooks?: OutputHooks, private readonly stream: NodeJS.WritableStream = process.stdout) {}
+  constructor(
+    private readonly hooks?: OutputHooks,
+    private readonly stream: NodeJS.WritableStream = process.stdout,
+  ) {}
 
   async line(text: string): Promise<void> {
     this.hooks?.beforeOutput();

@@ -21,7 +21,12 @@ export interface ResolvedMoment {
  * A position stands for itself (capped at the head). A time stands for the last event, in log order, whose
  * command was accepted at or before it: found by scanning the log to the head in pages.
  */
-export async function resolveMoment(eventStore: EventStore, moment: Moment, head: number, options: ScanOptions = {}): Promise<ResolvedMoment> {
+export async function resolveMoment(
+  eventStore: EventStore,
+  moment: Moment,
+  head: number,
+  options: ScanOptions = {},
+): Promise<ResolvedMoment> {
   if (moment.kind === 'position') {
     const position = Math.min(moment.position, head);
     const [event] = position > 0 ? await eventStore.readAll({ after: position - 1, maxCount: 1 }) : [];
@@ -35,7 +40,8 @@ export async function resolveMoment(eventStore: EventStore, moment: Moment, head
 }
 
 /** Every collection some projector writes, for usage messages. */
-export const collectionsOf = (projectors: readonly Projector[]): string[] => projectors.flatMap((projector) => Object.keys(projector.collections));
+export const collectionsOf = (projectors: readonly Projector[]): string[] =>
+  projectors.flatMap((projector) => Object.keys(projector.collections));
 
 export interface ReadModelAtOptions {
   eventStore: EventStore;
@@ -53,7 +59,10 @@ export interface ReadModelAtOptions {
  * a temporary SQLite read store, hands that store to `use`, then deletes it, also on Ctrl-C. The live read store
  * is never touched; the rebuild reads the log in batches, so memory stays bounded whatever the log's length.
  */
-export async function withReadModelAt<R>(options: ReadModelAtOptions, use: (readStore: ReadStore, summary: RebuildSummary) => Promise<R>): Promise<R> {
+export async function withReadModelAt<R>(
+  options: ReadModelAtOptions,
+  use: (readStore: ReadStore, summary: RebuildSummary) => Promise<R>,
+): Promise<R> {
   const owner = options.projectors.find((projector) => options.collection in projector.collections);
   if (!owner) throw new Error(`No projector writes ${options.collection}`);
   const dir = mkdtempSync(join(tmpdir(), 'letsapp-audit-'));
@@ -68,8 +77,13 @@ export async function withReadModelAt<R>(options: ReadModelAtOptions, use: (read
   try {
     readStore = new SqliteReadStore(join(dir, 'read.sqlite'));
     const summary = await rebuildProjections({
-      eventStore: options.eventStore, readStore, projectors: [owner], all: options.projectors, upcaster: options.upcaster,
-      upTo: options.upTo, ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      eventStore: options.eventStore,
+      readStore,
+      projectors: [owner],
+      all: options.projectors,
+      upcaster: options.upcaster,
+      upTo: options.upTo,
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
     return await use(readStore, summary);
   } finally {

@@ -17,13 +17,16 @@ export interface Progress extends OutputHooks {
 }
 
 export function startProgress(label: string, total: number): Progress {
-  const bar = new cliProgress.SingleBar({
-    format: `${label} [{bar}] {percentage}% | position {value}/{total} | {eta_formatted} left`,
-    stream: process.stderr,
-    // Result lines may be long: the terminal keeps wrapping them while the bar is shown.
-    linewrap: true,
-    forceRedraw: true,
-  }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    {
+      format: `${label} [{bar}] {percentage}% | position {value}/{total} | {eta_formatted} left`,
+      stream: process.stderr,
+      // Result lines may be long: the terminal keeps wrapping them while the bar is shown.
+      linewrap: true,
+      forceRedraw: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
   const sharesTerminal = process.stderr.isTTY === true && process.stdout.isTTY === true;
   bar.start(Math.max(1, total), 0);
   return {

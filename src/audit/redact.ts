@@ -28,6 +28,7 @@ export function redactSecrets(value: unknown): unknown {
 export function filterTestsSecret(filter: unknown): boolean {
   if (Array.isArray(filter)) return filter.some(filterTestsSecret);
   if (filter === null || typeof filter !== 'object') return false;
-  return Object.entries(filter).some(([key, condition]) =>
-    key.split('.').some((segment) => SECRET_FIELDS.has(segment)) || filterTestsSecret(condition));
+  return Object.entries(filter).some(
+    ([key, condition]) => key.split('.').some((segment) => SECRET_FIELDS.has(segment)) || filterTestsSecret(condition),
+  );
 }

@@ -14,7 +14,12 @@ export interface ScanOptions {
  * Every event of `range`, in log order, read in pages, up to `head` (the head when the audit began: what a running
  * server appends meanwhile is left for the next run). Only reads.
  */
-export async function* scanLog(eventStore: EventStore, range: Range, head: number, options: ScanOptions = {}): AsyncGenerator<RecordedEvent> {
+export async function* scanLog(
+  eventStore: EventStore,
+  range: Range,
+  head: number,
+  options: ScanOptions = {},
+): AsyncGenerator<RecordedEvent> {
   const { pageSize = PAGE_SIZE, onProgress } = options;
   const end = scanEnd(range, head);
   for (let after = scanStart(range); after < end;) {

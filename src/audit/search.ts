@@ -19,7 +19,10 @@ export interface LogSearch {
 }
 
 /** Events `keep` accepts, in log order from `after`, and where to go on (null when the head was reached). */
-export async function searchLog(eventStore: EventStore, { after, limit, scanLimit, keep }: LogSearch): Promise<{ events: RecordedEvent[]; next: number | null }> {
+export async function searchLog(
+  eventStore: EventStore,
+  { after, limit, scanLimit, keep }: LogSearch,
+): Promise<{ events: RecordedEvent[]; next: number | null }> {
   const found: RecordedEvent[] = [];
   let position = after;
   const head = await eventStore.headPosition();

@@ -41,16 +41,27 @@ export async function deploymentStats(sources: StatsSources, now: Date): Promise
   const count = (name: string, filter = {}) => readStore.collection(name).countDocuments(filter);
   const since = new Date(now.getTime() - DAY_MS).toISOString();
   const [users, suspendedUsers, direct, inGroups, groups, head] = await Promise.all([
-    count(USERS), count(USERS, { 'suspended.at': { $exists: true } }), count(MESSAGES), count(GROUP_MESSAGES), count(GROUPS), eventStore.headPosition(),
+    count(USERS),
+    count(USERS, { 'suspended.at': { $exists: true } }),
+    count(MESSAGES),
+    count(GROUP_MESSAGES),
+    count(GROUPS),
+    eventStore.headPosition(),
   ]);
   const files = sources.storageDir ? await sqliteBytes(sources.storageDir) : null;
   return {
-    users, suspendedUsers, messages: direct + inGroups, groups, events: head,
+    users,
+    suspendedUsers,
+    messages: direct + inGroups,
+    groups,
+    events: head,
     storage: {
-      eventLogBytes: files?.events ?? null, readStoreBytes: files?.read ?? null,
-      databaseBytes: sources.databaseBytes ? await sources.databaseBytes() : null, mediaBytes: await directoryBytes(sources.mediaDir),
+      eventLogBytes: files?.events ?? null,
+      readStoreBytes: files?.read ?? null,
+      databaseBytes: sources.databaseBytes ? await sources.databaseBytes() : null,
+      mediaBytes: await directoryBytes(sources.mediaDir),
     },
-    last24h: { since, ...await activitySince(eventStore, since, head) },
+    last24h: { since, ...(await activitySince(eventStore, since, head)) },
   };
 }
 
@@ -59,7 +70,8 @@ export async function deploymentStats(sources: StatsSources, now: Date): Promise
  * grow with positions, as commands are stamped when accepted), so the cost follows the day's events, not the log's size.
  */
 async function activitySince(eventStore: EventStore, since: string, head: number) {
-  const firstAfter = async (position: number): Promise<RecordedEvent | null> => (await eventStore.readAll({ after: position, maxCount: 1 }))[0] ?? null;
+  const firstAfter = async (position: number): Promise<RecordedEvent | null> =>
+    (await eventStore.readAll({ after: position, maxCount: 1 }))[0] ?? null;
   let low = 0;
   let high = head;
   // Every event at or before `low` is older than `since`; every older one is at or before `high`.
@@ -96,7 +108,8 @@ async function activitySince(eventStore: EventStore, since: string, head: number
 
 async function sqliteBytes(storageDir: string): Promise<{ events: number; read: number }> {
   const size = async (file: string) => (await stat(join(storageDir, file)).catch(() => null))?.size ?? 0;
-  const of = async (name: string) => (await Promise.all(['', '-wal', '-shm'].map((suffix) => size(`${name}${suffix}`)))).reduce((a, b) => a + b, 0);
+  const of = async (name: string) =>
+    (await Promise.all(['', '-wal', '-shm'].map((suffix) => size(`${name}${suffix}`)))).reduce((a, b) => a + b, 0);
   return { events: await of('events.sqlite'), read: await of('read.sqlite') };
 }
 

@@ -17,10 +17,12 @@ export function operatorMetadata(operator: string, tool: string, now: Date): Com
 export async function findUser(readStore: ReadStore, ref: string): Promise<UserDoc | null> {
   const users = readStore.collection<UserDoc>(USERS);
   const lower = ref.trim().toLowerCase();
-  return await users.findOne({ _id: ref.trim() })
-    ?? await users.findOne({ email: lower })
-    ?? await users.findOne({ username: ref.trim() })
-    ?? await users.findOne({ username: lower });
+  return (
+    (await users.findOne({ _id: ref.trim() })) ??
+    (await users.findOne({ email: lower })) ??
+    (await users.findOne({ username: ref.trim() })) ??
+    (await users.findOne({ username: lower }))
+  );
 }
 
 /**
@@ -30,7 +32,12 @@ export async function findUser(readStore: ReadStore, ref: string): Promise<UserD
  * Returns the event's position, or null when there was nothing to do.
  */
 export async function setSuspended(
-  commands: CommandHandler, userId: string, suspend: boolean, reason: string, operator: string, now: Date,
+  commands: CommandHandler,
+  userId: string,
+  suspend: boolean,
+  reason: string,
+  operator: string,
+  now: Date,
 ): Promise<number | null> {
   const metadata = operatorMetadata(operator, suspend ? 'suspend' : 'unsuspend', now);
   const data = { userId, reason, operator };
@@ -66,11 +73,17 @@ export interface UserSockets {
   presence: { status: 'online' | 'offline'; onlineSince: string | null };
 }
 
-export async function userSockets(readStore: ReadStore, presenceSessions: PresenceSessions, userId: string, now: Date): Promise<UserSockets> {
+export async function userSockets(
+  readStore: ReadStore,
+  presenceSessions: PresenceSessions,
+  userId: string,
+  now: Date,
+): Promise<UserSockets> {
   const doc = await readStore.collection<PresenceDoc>(PRESENCE).findOne({ _id: userId });
-  const sessions = presenceSessions.kind === 'postgres'
-    ? (await presenceSessions.list()).filter((session) => session.userId === userId && Date.parse(session.expiresAt) > now.getTime())
-    : null;
+  const sessions =
+    presenceSessions.kind === 'postgres'
+      ? (await presenceSessions.list()).filter((session) => session.userId === userId && Date.parse(session.expiresAt) > now.getTime())
+      : null;
   return { sessions, presence: { status: doc?.status ?? 'offline', onlineSince: doc?.onlineSince ?? null } };
 }
 
@@ -78,11 +91,18 @@ export async function userSockets(readStore: ReadStore, presenceSessions: Presen
  * Revokes each live token as a logout of it would (`UserLoggedOut`): the servers close the sockets opened with them,
  * on every instance, and refuse the tokens from then on. Returns the revoked token ids.
  */
-export async function revokeTokens(commands: CommandHandler, userId: string, tokens: readonly LiveToken[], operator: string, now: Date): Promise<string[]> {
+export async function revokeTokens(
+  commands: CommandHandler,
+  userId: string,
+  tokens: readonly LiveToken[],
+  operator: string,
+  now: Date,
+): Promise<string[]> {
   const revoked: string[] = [];
   for (const token of tokens) {
     const result = await commands.handle(userDecider, userStream(userId), {
-      type: 'LogUserOut', data: { userId, token: { tokenId: token.tokenId, expiresAt: token.expiresAt } },
+      type: 'LogUserOut',
+      data: { userId, token: { tokenId: token.tokenId, expiresAt: token.expiresAt } },
       metadata: operatorMetadata(operator, 'revoke-sessions', now),
     });
     if (result.position !== null) revoked.push(token.tokenId);

@@ -28,8 +28,7 @@ export interface Session {
   expiresAt: string;
 }
 
-const claimStream = (kind: IdentityKind, value: string) =>
-  `identity-${kind}-${createHash('sha256').update(value).digest('hex')}`;
+const claimStream = (kind: IdentityKind, value: string) => `identity-${kind}-${createHash('sha256').update(value).digest('hex')}`;
 
 /** Registration, login and logout: the orchestration around the user and identity-claim deciders. */
 export class AuthService {
@@ -53,8 +52,12 @@ export class AuthService {
       await this.commands.handle(userDecider, userStream(userId), {
         type: 'RegisterUser',
         data: {
-          userId, email: input.email, username: input.username, displayName: input.displayName ?? input.username,
-          passwordHash: password.hash, passwordScheme: password.scheme,
+          userId,
+          email: input.email,
+          username: input.username,
+          displayName: input.displayName ?? input.username,
+          passwordHash: password.hash,
+          passwordScheme: password.scheme,
         },
         metadata,
       });
@@ -109,8 +112,11 @@ export class AuthService {
     const stream = claimStream(kind, value);
     const { state } = await this.commands.load(identityClaimDecider, stream);
     const currentOwner = state.ownerId;
-    const currentOwnerAbandoned = currentOwner !== null && currentOwner !== ownerId && claimIsStale(state, metadata.now)
-      && await this.abandon(currentOwner, metadata);
+    const currentOwnerAbandoned =
+      currentOwner !== null &&
+      currentOwner !== ownerId &&
+      claimIsStale(state, metadata.now) &&
+      (await this.abandon(currentOwner, metadata));
     await this.commands.handle(identityClaimDecider, stream, {
       type: 'ClaimIdentity',
       data: { kind, ownerId, currentOwnerAbandoned },

@@ -12,7 +12,10 @@ export class HashingSlots {
   /** Waiting clients in the order they started waiting. */
   private readonly waiting = new Map<string, Array<() => void>>();
 
-  constructor(private readonly concurrency: number, private readonly maxWaitingPerClient: number) {}
+  constructor(
+    private readonly concurrency: number,
+    private readonly maxWaitingPerClient: number,
+  ) {}
 
   async run<T>(client: string, task: () => Promise<T>): Promise<T> {
     if (this.running < this.concurrency) this.start(client);

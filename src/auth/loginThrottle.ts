@@ -47,7 +47,10 @@ export class LoginThrottle {
   private wait(ms: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const wait = {
-        timer: setTimeout(() => { this.waits.delete(wait); resolve(); }, ms),
+        timer: setTimeout(() => {
+          this.waits.delete(wait);
+          resolve();
+        }, ms),
         cancel: () => {
           clearTimeout(wait.timer);
           this.waits.delete(wait);

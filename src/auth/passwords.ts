@@ -21,7 +21,10 @@ export class PasswordHasher {
   /** Compared against when the email is unknown, so both failures take the same time. */
   private readonly decoy: Promise<string>;
 
-  constructor(private readonly cost: number, private readonly slots = new HashingSlots(HASHING_CONCURRENCY, HASHES_WAITING_PER_CLIENT)) {
+  constructor(
+    private readonly cost: number,
+    private readonly slots = new HashingSlots(HASHING_CONCURRENCY, HASHES_WAITING_PER_CLIENT),
+  ) {
     this.decoy = slots.run('', () => bcrypt.hash('decoy password', cost));
   }
 

@@ -20,7 +20,10 @@ export class TokenService {
   /** A KeyObject made once: given a string, jsonwebtoken re-derives a key on every call, on the hot path. */
   private readonly key: KeyObject;
 
-  constructor(secret: string, private readonly expiresInSeconds: number) {
+  constructor(
+    secret: string,
+    private readonly expiresInSeconds: number,
+  ) {
     this.key = createSecretKey(Buffer.from(secret, 'utf8'));
   }
 
@@ -40,7 +43,12 @@ export class TokenService {
       if (error instanceof jwt.TokenExpiredError) throw new UnauthorizedError('Access token expired', 'token_expired');
       throw new UnauthorizedError('Invalid access token', 'invalid_token');
     }
-    if (typeof payload === 'string' || typeof payload.sub !== 'string' || typeof payload.jti !== 'string' || typeof payload.exp !== 'number') {
+    if (
+      typeof payload === 'string' ||
+      typeof payload.sub !== 'string' ||
+      typeof payload.jti !== 'string' ||
+      typeof payload.exp !== 'number'
+    ) {
       throw new UnauthorizedError('Invalid access token', 'invalid_token');
     }
     return { userId: payload.sub, tokenId: payload.jti, expiresAt: new Date(payload.exp * 1000).toISOString() };

@@ -50,7 +50,9 @@ export class MemoryCallGraceDeadlines implements CallGraceDeadlines {
   }
 
   async list(): Promise<Array<{ userId: string; dueAt: string }>> {
-    return [...this.deadlines].map(([userId, dueAt]) => ({ userId, dueAt: new Date(dueAt).toISOString() })).sort((a, b) => (a.userId < b.userId ? -1 : 1));
+    return [...this.deadlines]
+      .map(([userId, dueAt]) => ({ userId, dueAt: new Date(dueAt).toISOString() }))
+      .sort((a, b) => (a.userId < b.userId ? -1 : 1));
   }
 
   async close(): Promise<void> {

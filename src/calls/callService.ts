@@ -1,5 +1,13 @@
 import type { Logger } from 'pino';
-import { callDecider, callLineDecider, callLineStream, callStream, type CallCommand, type CallEndReason, type CallMedia } from '../../commands/calls.ts';
+import {
+  callDecider,
+  callLineDecider,
+  callLineStream,
+  callStream,
+  type CallCommand,
+  type CallEndReason,
+  type CallMedia,
+} from '../../commands/calls.ts';
 import { ConflictError, DomainError, NotFoundError, ValidationError } from '../../commands/shared/errors.ts';
 import type { CommandMetadata } from '../../commands/shared/events.ts';
 import { CALLS, callDocId, type CallDoc } from '../../projections/calls.ts';
@@ -62,9 +70,22 @@ export interface PublicCall {
 const UNSTARTED_LINE_MS = 30_000;
 
 export const toPublicCall = (doc: CallDoc): PublicCall => ({
-  id: doc.callId, state: doc.state, media: doc.media, callerId: doc.callerId, invitees: doc.invitees, groupId: doc.groupId, direction: doc.direction,
-  peerId: doc.peerId, outcome: doc.outcome, reason: doc.reason, ringDeadline: doc.ringDeadline, startedAt: doc.startedAt, answeredAt: doc.answeredAt,
-  endedAt: doc.endedAt, durationMs: doc.durationMs, position: doc.position,
+  id: doc.callId,
+  state: doc.state,
+  media: doc.media,
+  callerId: doc.callerId,
+  invitees: doc.invitees,
+  groupId: doc.groupId,
+  direction: doc.direction,
+  peerId: doc.peerId,
+  outcome: doc.outcome,
+  reason: doc.reason,
+  ringDeadline: doc.ringDeadline,
+  startedAt: doc.startedAt,
+  answeredAt: doc.answeredAt,
+  endedAt: doc.endedAt,
+  durationMs: doc.durationMs,
+  position: doc.position,
 });
 
 /**
@@ -80,17 +101,28 @@ export class CallService {
   /** Per user, their deadline's writes in order (a disarm never overtaken by the arm before it). */
   private readonly deadlineWrites = new Map<string, Promise<void>>();
 
-  constructor(private readonly deps: {
-    commands: CommandHandler; readStore: ReadStore; projections: Projections; blocks: Blocks; logger: Logger; clock: () => Date;
-    settings: CallSettings; connections: ConnectionDirectory;
-    /** Where the disconnect deadlines are kept (PostgreSQL with DATABASE_URL); this process's memory by default. */
-    graceDeadlines?: CallGraceDeadlines;
-  }) {
+  constructor(
+    private readonly deps: {
+      commands: CommandHandler;
+      readStore: ReadStore;
+      projections: Projections;
+      blocks: Blocks;
+      logger: Logger;
+      clock: () => Date;
+      settings: CallSettings;
+      connections: ConnectionDirectory;
+      /** Where the disconnect deadlines are kept (PostgreSQL with DATABASE_URL); this process's memory by default. */
+      graceDeadlines?: CallGraceDeadlines;
+    },
+  ) {
     this.graceDeadlines = deps.graceDeadlines ?? new MemoryCallGraceDeadlines();
   }
 
-  async initiate(callerId: string, input: { calleeId?: string | undefined; groupId?: string | undefined; media: CallMedia; clientCallId?: string | undefined },
-    metadata: CommandMetadata): Promise<{ call: PublicCall; iceServers: IceServer[] }> {
+  async initiate(
+    callerId: string,
+    input: { calleeId?: string | undefined; groupId?: string | undefined; media: CallMedia; clientCallId?: string | undefined },
+    metadata: CommandMetadata,
+  ): Promise<{ call: PublicCall; iceServers: IceServer[] }> {
     const callId = deriveId('call', callerId, input.clientCallId ?? metadata.commandId);
     const existing = await this.docOf(callId, callerId);
     if (existing) return { call: toPublicCall(existing), iceServers: this.iceServers(callerId) };
@@ -107,7 +139,8 @@ export class CallService {
       parties = [callerId];
     } else {
       const calleeId = input.calleeId!;
-      if (calleeId === callerId || !(await this.deps.readStore.collection<UserDoc>(USERS).findOne({ _id: calleeId }))) throw new NotFoundError('User');
+      if (calleeId === callerId || !(await this.deps.readStore.collection<UserDoc>(USERS).findOne({ _id: calleeId })))
+        throw new NotFoundError('User');
       blocked = await this.deps.blocks.between(callerId, calleeId);
       invitees = [calleeId];
       lines = [`user-${callerId}`, `user-${calleeId}`];
@@ -117,7 +150,11 @@ export class CallService {
     // Glare (both call each other at once), a busy callee, a group that has a call: the lines decide atomically.
     const taken = await this.takeLines(callId, parties, lines.sort(), metadata);
     try {
-      await this.run(callId, { type: 'InitiateCall', data: { callId, callerId, invitees, groupId: input.groupId ?? null, media: input.media, ringDeadline, blocked }, metadata });
+      await this.run(callId, {
+        type: 'InitiateCall',
+        data: { callId, callerId, invitees, groupId: input.groupId ?? null, media: input.media, ringDeadline, blocked },
+        metadata,
+      });
     } catch (error) {
       await this.releaseLines(callId, taken, metadata);
       throw error;
@@ -135,7 +172,7 @@ export class CallService {
     // A line seen busy refuses before anything is appended; only a race between two takes gives a line back.
     for (const busy of owners) {
       const { state } = await this.deps.commands.load(callLineDecider, callLineStream(busy));
-      if (state.callId !== null && state.callId !== callId && !await this.isOver(state.callId, state.takenAt, metadata.now)) {
+      if (state.callId !== null && state.callId !== callId && !(await this.isOver(state.callId, state.takenAt, metadata.now))) {
         throw this.lineBusy(busy, state, callerId);
       }
     }
@@ -144,9 +181,14 @@ export class CallService {
       for (owner of owners) {
         const stream = callLineStream(owner);
         const { state } = await this.deps.commands.load(callLineDecider, stream);
-        const freed = state.callId !== null && state.callId !== callId && await this.isOver(state.callId, state.takenAt, metadata.now) ? state.callId : null;
+        const freed =
+          state.callId !== null && state.callId !== callId && (await this.isOver(state.callId, state.takenAt, metadata.now))
+            ? state.callId
+            : null;
         await this.deps.commands.handle(callLineDecider, stream, {
-          type: 'TakeCallLine', data: { owner, callId, parties, freed }, metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'line', owner) },
+          type: 'TakeCallLine',
+          data: { owner, callId, parties, freed },
+          metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'line', owner) },
         });
         taken.push(owner);
       }
@@ -170,7 +212,9 @@ export class CallService {
   private async releaseLines(callId: string, owners: readonly string[], metadata: CommandMetadata): Promise<void> {
     for (const owner of owners) {
       await this.deps.commands.handle(callLineDecider, callLineStream(owner), {
-        type: 'ReleaseCallLine', data: { owner, callId }, metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'release', owner) },
+        type: 'ReleaseCallLine',
+        data: { owner, callId },
+        metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'release', owner) },
       });
     }
   }
@@ -209,9 +253,12 @@ export class CallService {
   }
 
   async history(userId: string, query: { before?: number | undefined; limit: number }) {
-    const docs = await this.deps.readStore.collection<CallDoc>(CALLS).find(
-      { userId, ...(query.before !== undefined ? { position: { $lt: query.before } } : {}) }, { sort: { position: -1 }, limit: query.limit + 1 },
-    );
+    const docs = await this.deps.readStore
+      .collection<CallDoc>(CALLS)
+      .find(
+        { userId, ...(query.before !== undefined ? { position: { $lt: query.before } } : {}) },
+        { sort: { position: -1 }, limit: query.limit + 1 },
+      );
     const page = docs.slice(0, query.limit);
     return { calls: page.map(toPublicCall), hasMore: docs.length > query.limit, cursors: { before: page.at(-1)?.position ?? null } };
   }
@@ -226,7 +273,14 @@ export class CallService {
 
   turn(userId: string) {
     const { stunUris, turnUris, turnSharedSecret, turnTtlSeconds } = this.deps.settings;
-    return turnCredentials({ userId, now: this.deps.clock(), ttlSeconds: turnTtlSeconds, stunUris, turnUris, sharedSecret: turnSharedSecret });
+    return turnCredentials({
+      userId,
+      now: this.deps.clock(),
+      ttlSeconds: turnTtlSeconds,
+      stunUris,
+      turnUris,
+      sharedSecret: turnSharedSecret,
+    });
   }
 
   /** A ringing device says so: the caller's devices get `call.ringing`. */
@@ -240,20 +294,42 @@ export class CallService {
    * Relays signaling to one connection, only between the devices in an answered call: the caller's devices and the
    * answering device of a direct call, or the devices that joined a group call. Anything else is not found.
    */
-  async signal(userId: string, fromConnectionId: number, frame: { callId: string; toConnectionId: number; kind: string; payload: unknown }): Promise<void> {
+  async signal(
+    userId: string,
+    fromConnectionId: number,
+    frame: { callId: string; toConnectionId: number; kind: string; payload: unknown },
+  ): Promise<void> {
     const doc = await this.require(frame.callId, userId);
     const toUserId = await this.deps.connections.ownerOf(frame.toConnectionId);
     // A group call's parties are its group's members now: whoever was removed or left the group is out of it.
-    const members = doc.groupId ? new Set((await this.deps.readStore.collection<GroupDoc>(GROUPS).findOne({ _id: doc.groupId }))?.memberIds ?? []) : null;
+    const members = doc.groupId
+      ? new Set((await this.deps.readStore.collection<GroupDoc>(GROUPS).findOne({ _id: doc.groupId }))?.memberIds ?? [])
+      : null;
     // The caller signals from any of their devices (they started the call over REST, from no socket in particular),
     // while they are in the call: a caller who left a group call is out of it like anyone else.
-    const inCall = (id: string | null, connectionId: number) => id !== null && (!members || members.has(id))
-      && (doc.connections.some((c) => c.userId === id && c.connectionId === connectionId) || (id === doc.callerId && doc.participants.includes(id)));
-    if (doc.state !== 'active' || toUserId === null || toUserId === userId || !inCall(userId, fromConnectionId) || !inCall(toUserId, frame.toConnectionId)) {
+    const inCall = (id: string | null, connectionId: number) =>
+      id !== null &&
+      (!members || members.has(id)) &&
+      (doc.connections.some((c) => c.userId === id && c.connectionId === connectionId) ||
+        (id === doc.callerId && doc.participants.includes(id)));
+    if (
+      doc.state !== 'active' ||
+      toUserId === null ||
+      toUserId === userId ||
+      !inCall(userId, fromConnectionId) ||
+      !inCall(toUserId, frame.toConnectionId)
+    ) {
       throw new NotFoundError('Call connection');
     }
-    const bytes = JSON.stringify({ type: 'call.signal', callId: frame.callId, fromUserId: userId, fromConnectionId, kind: frame.kind, payload: frame.payload });
-    if (!await this.deps.connections.sendToConnection(frame.toConnectionId, bytes)) throw new NotFoundError('Call connection');
+    const bytes = JSON.stringify({
+      type: 'call.signal',
+      callId: frame.callId,
+      fromUserId: userId,
+      fromConnectionId,
+      kind: frame.kind,
+      payload: frame.payload,
+    });
+    if (!(await this.deps.connections.sendToConnection(frame.toConnectionId, bytes))) throw new NotFoundError('Call connection');
   }
 
   /**
@@ -268,9 +344,11 @@ export class CallService {
     const timer = setTimeout(() => {
       this.graceTimers.delete(userId);
       if (this.deps.connections.isConnectedHere(userId)) return;
-      this.own((this.deadlineWrites.get(userId) ?? Promise.resolve())
-        .then(() => this.graceDeadlines.claim(userId, this.deps.clock()))
-        .then(async (due) => (due && !await this.deps.connections.isConnected(userId) ? this.dropOut(userId) : undefined)));
+      this.own(
+        (this.deadlineWrites.get(userId) ?? Promise.resolve())
+          .then(() => this.graceDeadlines.claim(userId, this.deps.clock()))
+          .then(async (due) => (due && !(await this.deps.connections.isConnected(userId)) ? this.dropOut(userId) : undefined)),
+      );
     }, this.deps.settings.disconnectGraceMs);
     timer.unref();
     this.graceTimers.set(userId, timer);
@@ -289,10 +367,13 @@ export class CallService {
   }
 
   private writeDeadline(userId: string, write: () => Promise<void>): void {
-    const next = (this.deadlineWrites.get(userId) ?? Promise.resolve()).then(write)
+    const next = (this.deadlineWrites.get(userId) ?? Promise.resolve())
+      .then(write)
       .catch((error: unknown) => this.deps.logger.error({ err: error, userId }, 'call deadline write failed'));
     this.deadlineWrites.set(userId, next);
-    void next.finally(() => { if (this.deadlineWrites.get(userId) === next) this.deadlineWrites.delete(userId); });
+    void next.finally(() => {
+      if (this.deadlineWrites.get(userId) === next) this.deadlineWrites.delete(userId);
+    });
   }
 
   /**
@@ -301,7 +382,9 @@ export class CallService {
    */
   tick(startup = false): Promise<void> {
     if (this.ticking) return this.ticking;
-    const pass = this.timerPass(startup).finally(() => { this.ticking = null; });
+    const pass = this.timerPass(startup).finally(() => {
+      this.ticking = null;
+    });
     this.ticking = pass;
     return pass;
   }
@@ -314,12 +397,13 @@ export class CallService {
     const longest = new Date(now.getTime() - this.deps.settings.maxDurationMs).toISOString();
     const active = await calls.find({ state: 'active' });
     for (const doc of active) {
-      if (doc.answeredAt && doc.answeredAt <= longest) await this.system(doc.callId, { type: 'EndCall', data: { callId: doc.callId, userId: null, reason: 'max_duration' } }, now);
+      if (doc.answeredAt && doc.answeredAt <= longest)
+        await this.system(doc.callId, { type: 'EndCall', data: { callId: doc.callId, userId: null, reason: 'max_duration' } }, now);
       else if (startup && doc.participants.includes(doc.userId)) this.disconnected(doc.userId);
     }
     // Deadlines armed before a restart or by another instance: each fires once, wherever it is taken.
     for (const userId of await this.graceDeadlines.takeDue(now)) {
-      if (!await this.deps.connections.isConnected(userId)) await this.dropOut(userId);
+      if (!(await this.deps.connections.isConnected(userId))) await this.dropOut(userId);
     }
   }
 
@@ -332,15 +416,20 @@ export class CallService {
     const active = await this.deps.readStore.collection<CallDoc>(CALLS).find({ userId, state: 'active' });
     for (const doc of active) {
       if (!doc.participants.includes(userId)) continue;
-      const command: CallCommand = doc.groupId && doc.participants.length > 2
-        ? { type: 'LeaveCall', data: { callId: doc.callId, userId }, metadata: this.systemMetadata(this.deps.clock()) }
-        : { type: 'EndCall', data: { callId: doc.callId, userId: null, reason: 'disconnected' }, metadata: this.systemMetadata(this.deps.clock()) };
+      const command: CallCommand =
+        doc.groupId && doc.participants.length > 2
+          ? { type: 'LeaveCall', data: { callId: doc.callId, userId }, metadata: this.systemMetadata(this.deps.clock()) }
+          : {
+              type: 'EndCall',
+              data: { callId: doc.callId, userId: null, reason: 'disconnected' },
+              metadata: this.systemMetadata(this.deps.clock()),
+            };
       await this.run(doc.callId, command);
     }
   }
 
   private async ownConnection(userId: string, connectionId: number): Promise<void> {
-    if (await this.deps.connections.ownerOf(connectionId) !== userId) {
+    if ((await this.deps.connections.ownerOf(connectionId)) !== userId) {
       throw new ValidationError('connectionId: one of your open sockets (its id is in the welcome frame)', { field: 'connectionId' });
     }
   }

@@ -7,7 +7,10 @@ export class PostgresCallGraceDeadlines implements CallGraceDeadlines {
   readonly kind = 'postgres';
   private readonly table: string;
 
-  private constructor(private readonly pool: pg.Pool, private readonly schema: string) {
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly schema: string,
+  ) {
     this.table = `${quoteIdent(schema)}.call_grace_deadlines`;
   }
 
@@ -53,8 +56,11 @@ export class PostgresCallGraceDeadlines implements CallGraceDeadlines {
   }
 
   async arm(userId: string, dueAt: Date): Promise<void> {
-    await this.query(`INSERT INTO ${this.table} AS d (user_id, due_at) VALUES ($1, $2)
-      ON CONFLICT (user_id) DO UPDATE SET due_at = LEAST(d.due_at, EXCLUDED.due_at)`, [userId, dueAt]);
+    await this.query(
+      `INSERT INTO ${this.table} AS d (user_id, due_at) VALUES ($1, $2)
+      ON CONFLICT (user_id) DO UPDATE SET due_at = LEAST(d.due_at, EXCLUDED.due_at)`,
+      [userId, dueAt],
+    );
   }
 
   async disarm(userId: string): Promise<void> {

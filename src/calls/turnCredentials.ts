@@ -1,7 +1,11 @@
 import { createHmac } from 'node:crypto';
 
 /** One entry of a WebRTC `RTCConfiguration.iceServers` list. */
-export interface IceServer { urls: string[]; username?: string; credential?: string }
+export interface IceServer {
+  urls: string[];
+  username?: string;
+  credential?: string;
+}
 
 export interface TurnCredentialsOptions {
   userId: string;
@@ -22,7 +26,8 @@ export interface TurnCredentialsOptions {
  */
 export function turnCredentials(options: TurnCredentialsOptions): { iceServers: IceServer[]; ttl: number; expiresAt: string } {
   const { userId, now, ttlSeconds, stunUris, turnUris, sharedSecret } = options;
-  if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds <= 0) throw new RangeError(`ttlSeconds must be a positive whole number, got ${ttlSeconds}`);
+  if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds <= 0)
+    throw new RangeError(`ttlSeconds must be a positive whole number, got ${ttlSeconds}`);
   const nowMs = now.getTime();
   if (!Number.isFinite(nowMs)) throw new RangeError('now is not a valid date');
   const expiry = Math.floor(nowMs / 1000) + ttlSeconds;

@@ -37,7 +37,10 @@ export class InProcessClusterBus implements ClusterBus {
   readonly kind = 'in-process';
   private readonly handlers: Array<(message: ClusterMessage) => void> = [];
 
-  constructor(readonly instanceId: string, private readonly hub: ClusterHub = new Set()) {
+  constructor(
+    readonly instanceId: string,
+    private readonly hub: ClusterHub = new Set(),
+  ) {
     hub.add(this);
   }
 

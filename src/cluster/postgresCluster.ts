@@ -1,6 +1,14 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { createClient, createPool, isUnavailable, quoteIdent, schemaOf, unavailable, type PostgresSettings } from '../postgres/connection.ts';
+import {
+  createClient,
+  createPool,
+  isUnavailable,
+  quoteIdent,
+  schemaOf,
+  unavailable,
+  type PostgresSettings,
+} from '../postgres/connection.ts';
 import type { ClusterBus, ClusterMessage, ConnectionIds } from './clusterBus.ts';
 
 /** A NOTIFY payload is limited to 8,000 bytes: anything longer goes through `cluster_messages` and only its id is notified. */
@@ -47,12 +55,19 @@ export class PostgresCluster implements ClusterBus, ConnectionIds {
   private blockEnd = 0;
   private taking: Promise<void> | null = null;
 
-  private constructor(private readonly pool: pg.Pool, private readonly settings: PostgresSettings, private readonly schema: string,
-    readonly instanceId: string, private readonly logger: Logger) {
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly settings: PostgresSettings,
+    private readonly schema: string,
+    readonly instanceId: string,
+    private readonly logger: Logger,
+  ) {
     this.table = `${quoteIdent(schema)}.cluster_messages`;
     this.sequence = `${quoteIdent(schema)}.connection_id_blocks`;
     this.channel = `letsapp_bus_${schema}`;
-    this.sweeper = setInterval(() => { void this.sweep(); }, SWEEP_INTERVAL_MS);
+    this.sweeper = setInterval(() => {
+      void this.sweep();
+    }, SWEEP_INTERVAL_MS);
     this.sweeper.unref();
   }
 
@@ -107,8 +122,11 @@ export class PostgresCluster implements ClusterBus, ConnectionIds {
         if (bytes <= INLINE_MAX_BYTES) await this.pool.query('SELECT pg_notify($1, $2)', [this.channel, payload]);
         else {
           // One statement: the row and its notice commit together.
-          await this.pool.query(`WITH stored AS (INSERT INTO ${this.table} (payload) VALUES ($2) RETURNING id)
-            SELECT pg_notify($1, json_build_object('f', $3::text, 'r', id::text)::text) FROM stored`, [this.channel, payload, this.instanceId]);
+          await this.pool.query(
+            `WITH stored AS (INSERT INTO ${this.table} (payload) VALUES ($2) RETURNING id)
+            SELECT pg_notify($1, json_build_object('f', $3::text, 'r', id::text)::text) FROM stored`,
+            [this.channel, payload, this.instanceId],
+          );
         }
       } catch (error) {
         this.logger.warn({ err: error, type: message.type }, 'cluster message not sent');
@@ -161,33 +179,49 @@ export class PostgresCluster implements ClusterBus, ConnectionIds {
       client.end().catch(() => undefined);
       if (this.closed) return;
       this.logger.warn({ err: error, attempt }, 'cluster bus listener lost; reconnecting');
-      this.listenerRetry = setTimeout(() => {
-        this.listenerRetry = null;
-        this.listen(attempt + 1).catch(() => undefined);
-      }, Math.min(5_000, 100 * 2 ** attempt));
+      this.listenerRetry = setTimeout(
+        () => {
+          this.listenerRetry = null;
+          this.listen(attempt + 1).catch(() => undefined);
+        },
+        Math.min(5_000, 100 * 2 ** attempt),
+      );
       this.listenerRetry.unref();
     };
     client.on('notification', (notice) => this.heard(notice.payload));
     client.on('error', retry);
     client.on('end', () => retry());
-    return client.connect()
+    return client
+      .connect()
       .then(() => client.query(`LISTEN ${quoteIdent(this.channel)}`))
-      .then(() => { if (attempt > 0) this.logger.info('cluster bus listener back'); }, (error: unknown) => {
-        // The first connect's failure is the caller's (the server does not start); later ones are retried.
-        if (attempt === 0) throw error;
-        retry(error);
-      });
+      .then(
+        () => {
+          if (attempt > 0) this.logger.info('cluster bus listener back');
+        },
+        (error: unknown) => {
+          // The first connect's failure is the caller's (the server does not start); later ones are retried.
+          if (attempt === 0) throw error;
+          retry(error);
+        },
+      );
   }
 
   /** The session LISTENing (tests end it from the server's side to see the reconnect). */
   listenerPid(): Promise<number | null> {
     const client = this.listener;
-    return client ? client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid').then((r) => r.rows[0]!.pid, () => null) : Promise.resolve(null);
+    return client
+      ? client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid').then(
+          (r) => r.rows[0]!.pid,
+          () => null,
+        )
+      : Promise.resolve(null);
   }
 
   private async sweep(): Promise<void> {
     try {
-      await this.pool.query(`DELETE FROM ${this.table} WHERE sent_at < now() - make_interval(secs => $1)`, [STORED_MESSAGE_RETENTION_MS / 1000]);
+      await this.pool.query(`DELETE FROM ${this.table} WHERE sent_at < now() - make_interval(secs => $1)`, [
+        STORED_MESSAGE_RETENTION_MS / 1000,
+      ]);
     } catch (error) {
       this.logger.warn({ err: error }, 'cluster messages not swept');
     }
@@ -195,7 +229,9 @@ export class PostgresCluster implements ClusterBus, ConnectionIds {
 
   async next(): Promise<number> {
     while (this.nextId >= this.blockEnd) {
-      this.taking ??= this.takeBlock().finally(() => { this.taking = null; });
+      this.taking ??= this.takeBlock().finally(() => {
+        this.taking = null;
+      });
       await this.taking;
     }
     return ++this.nextId;
@@ -203,7 +239,9 @@ export class PostgresCluster implements ClusterBus, ConnectionIds {
 
   private async takeBlock(): Promise<void> {
     try {
-      const block = Number((await this.pool.query<{ block: string }>(`SELECT nextval('${this.sequence.replaceAll("'", "''")}') AS block`)).rows[0]!.block);
+      const block = Number(
+        (await this.pool.query<{ block: string }>(`SELECT nextval('${this.sequence.replaceAll("'", "''")}') AS block`)).rows[0]!.block,
+      );
       this.nextId = (block - 1) * CONNECTION_ID_BLOCK;
       this.blockEnd = block * CONNECTION_ID_BLOCK;
     } catch (error) {

@@ -5,5 +5,7 @@ import { clientMessageId } from './messagingSchemas.ts';
 export const personalityId = z.string().regex(/^[A-Za-z0-9-]{1,64}$/);
 
 export const askLetaSchema = z.strictObject({
-  message: z.string().max(4_000).trim().min(1), personalityId: personalityId.optional(), clientMessageId: clientMessageId.optional(),
+  message: z.string().max(4_000).trim().min(1),
+  personalityId: personalityId.optional(),
+  clientMessageId: clientMessageId.optional(),
 });

@@ -10,39 +10,52 @@ const uuid = z.uuid();
 const timestamp = z.iso.datetime({ offset: true });
 const position = z.number().int().min(0).meta({ description: 'A global position in the event log' });
 
-export const errorBody = z.strictObject({
-  error: z.strictObject({
-    code: z.enum(errorCodes),
-    message: z.string(),
-    details: z.record(z.string(), z.unknown()).optional(),
-  }),
-}).meta({ id: 'Error', description: 'Every error, REST and socket alike' });
+export const errorBody = z
+  .strictObject({
+    error: z.strictObject({
+      code: z.enum(errorCodes),
+      message: z.string(),
+      details: z.record(z.string(), z.unknown()).optional(),
+    }),
+  })
+  .meta({ id: 'Error', description: 'Every error, REST and socket alike' });
 
-export const publicUser = z.strictObject({
-  id: uuid,
-  username: z.string(),
-  displayName: z.string(),
-  createdAt: timestamp,
-}).meta({ id: 'PublicUser', description: 'A user as others see them: never the email' });
+export const publicUser = z
+  .strictObject({
+    id: uuid,
+    username: z.string(),
+    displayName: z.string(),
+    createdAt: timestamp,
+  })
+  .meta({ id: 'PublicUser', description: 'A user as others see them: never the email' });
 
 export const ownUser = publicUser.extend({ email: z.email() }).meta({ id: 'OwnUser', description: 'A user as they see themselves' });
 
-export const session = z.strictObject({
-  user: ownUser,
-  accessToken: z.string(),
-  tokenType: z.literal('Bearer'),
-  expiresIn: z.number().int(),
-  expiresAt: timestamp,
-}).meta({ id: 'Session' });
+export const session = z
+  .strictObject({
+    user: ownUser,
+    accessToken: z.string(),
+    tokenType: z.literal('Bearer'),
+    expiresIn: z.number().int(),
+    expiresAt: timestamp,
+  })
+  .meta({ id: 'Session' });
 
 export const tokenStatus = z.strictObject({ valid: z.literal(true), user: ownUser, expiresAt: timestamp }).meta({ id: 'TokenStatus' });
 
-export const messageContent = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('text'), text: z.string() }),
-  z.strictObject({
-    kind: z.literal('encrypted'), ciphertext: z.string(), nonce: z.string(), algorithm: z.string(), recipientKeyId: z.string(), senderKeyId: z.string().optional(),
-  }),
-]).meta({ id: 'MessageContent' });
+export const messageContent = z
+  .discriminatedUnion('kind', [
+    z.strictObject({ kind: z.literal('text'), text: z.string() }),
+    z.strictObject({
+      kind: z.literal('encrypted'),
+      ciphertext: z.string(),
+      nonce: z.string(),
+      algorithm: z.string(),
+      recipientKeyId: z.string(),
+      senderKeyId: z.string().optional(),
+    }),
+  ])
+  .meta({ id: 'MessageContent' });
 
 const messageFields = {
   id: uuid,
@@ -53,16 +66,20 @@ const messageFields = {
   content: messageContent.nullable().meta({ description: 'null once deleted for everyone' }),
   replyTo: uuid.nullable(),
   attachments: z.array(uuid),
-  files: z.array(z.strictObject({
-    id: uuid,
-    kind: z.enum(['image', 'video', 'audio', 'document', 'text']).nullable(),
-    mime: z.string().nullable(),
-    size: z.number().int().nullable(),
-    filename: z.string().nullable(),
-    width: z.number().int().nullable(),
-    height: z.number().int().nullable(),
-    deleted: z.boolean(),
-  }).meta({ id: 'AttachedFile', description: 'Download with GET /api/media/{id}; deleted files are tombstones' })),
+  files: z.array(
+    z
+      .strictObject({
+        id: uuid,
+        kind: z.enum(['image', 'video', 'audio', 'document', 'text']).nullable(),
+        mime: z.string().nullable(),
+        size: z.number().int().nullable(),
+        filename: z.string().nullable(),
+        width: z.number().int().nullable(),
+        height: z.number().int().nullable(),
+        deleted: z.boolean(),
+      })
+      .meta({ id: 'AttachedFile', description: 'Download with GET /api/media/{id}; deleted files are tombstones' }),
+  ),
   clientMessageId: z.string(),
   sentAt: timestamp,
   editedAt: timestamp.nullable(),
@@ -73,117 +90,149 @@ const messageFields = {
 export const message = z.strictObject(messageFields).meta({ id: 'Message' });
 
 /** A page entry: the caller's own messages carry their receipt state. */
-export const listedMessage = z.strictObject({
-  ...messageFields,
-  status: z.enum(['sent', 'delivered', 'read']).optional().meta({ description: 'Direct messages the caller sent: the recipient\'s state' }),
-  deliveredCount: z.number().int().min(0).optional(),
-  readCount: z.number().int().min(0).optional(),
-}).meta({ id: 'ListedMessage' });
+export const listedMessage = z
+  .strictObject({
+    ...messageFields,
+    status: z
+      .enum(['sent', 'delivered', 'read'])
+      .optional()
+      .meta({ description: "Direct messages the caller sent: the recipient's state" }),
+    deliveredCount: z.number().int().min(0).optional(),
+    readCount: z.number().int().min(0).optional(),
+  })
+  .meta({ id: 'ListedMessage' });
 
-export const messagePage = z.strictObject({
-  conversationId: z.string(),
-  messages: z.array(listedMessage),
-  hasMore: z.boolean(),
-  cursors: z.strictObject({ before: position.nullable(), after: position.nullable() }),
-}).meta({ id: 'MessagePage' });
+export const messagePage = z
+  .strictObject({
+    conversationId: z.string(),
+    messages: z.array(listedMessage),
+    hasMore: z.boolean(),
+    cursors: z.strictObject({ before: position.nullable(), after: position.nullable() }),
+  })
+  .meta({ id: 'MessagePage' });
 
-export const messageHistory = z.strictObject({
-  messageId: uuid,
-  deleted: z.boolean(),
-  versions: z.array(z.strictObject({ content: messageContent, at: timestamp, position })),
-}).meta({ id: 'MessageHistory' });
+export const messageHistory = z
+  .strictObject({
+    messageId: uuid,
+    deleted: z.boolean(),
+    versions: z.array(z.strictObject({ content: messageContent, at: timestamp, position })),
+  })
+  .meta({ id: 'MessageHistory' });
 
-export const receiptMoved = z.strictObject({
-  conversationId: z.string(),
-  messageId: uuid,
-  upTo: position,
-  position: position.nullable().meta({ description: 'The receipt event; null when the watermark was already there' }),
-}).meta({ id: 'ReceiptMoved' });
+export const receiptMoved = z
+  .strictObject({
+    conversationId: z.string(),
+    messageId: uuid,
+    upTo: position,
+    position: position.nullable().meta({ description: 'The receipt event; null when the watermark was already there' }),
+  })
+  .meta({ id: 'ReceiptMoved' });
 
 export const groupMember = z.strictObject({ userId: uuid, role: z.enum(['owner', 'admin', 'member']), joinedAt: timestamp });
 
-export const group = z.strictObject({
-  id: uuid,
-  name: z.string(),
-  description: z.string(),
-  iconMediaId: uuid.nullable(),
-  ownerId: uuid,
-  members: z.array(groupMember),
-  createdAt: timestamp,
-  updatedAt: timestamp,
-}).meta({ id: 'Group' });
+export const group = z
+  .strictObject({
+    id: uuid,
+    name: z.string(),
+    description: z.string(),
+    iconMediaId: uuid.nullable(),
+    ownerId: uuid,
+    members: z.array(groupMember),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'Group' });
 
-export const lastMessage = z.strictObject({
-  id: uuid,
-  senderId: uuid,
-  preview: z.string().nullable(),
-  sentAt: timestamp,
-  position,
-  deleted: z.boolean(),
-}).meta({ id: 'LastMessage' });
+export const lastMessage = z
+  .strictObject({
+    id: uuid,
+    senderId: uuid,
+    preview: z.string().nullable(),
+    sentAt: timestamp,
+    position,
+    deleted: z.boolean(),
+  })
+  .meta({ id: 'LastMessage' });
 
-export const conversationListItem = z.strictObject({
-  conversationId: z.string(),
-  kind: z.enum(['direct', 'group']),
-  peer: publicUser.nullable().optional(),
-  group: group.nullable().optional(),
-  lastMessage: lastMessage.nullable(),
-  lastPosition: position,
-  unreadCount: z.number().int().min(0).meta({ description: 'Counted up to 1,000' }),
-  readUpTo: position,
-}).meta({ id: 'ConversationListItem' });
+export const conversationListItem = z
+  .strictObject({
+    conversationId: z.string(),
+    kind: z.enum(['direct', 'group']),
+    peer: publicUser.nullable().optional(),
+    group: group.nullable().optional(),
+    lastMessage: lastMessage.nullable(),
+    lastPosition: position,
+    unreadCount: z.number().int().min(0).meta({ description: 'Counted up to 1,000' }),
+    readUpTo: position,
+  })
+  .meta({ id: 'ConversationListItem' });
 
-export const contact = z.strictObject({
-  userId: uuid,
-  username: z.string(),
-  displayName: z.string(),
-  nickname: z.string().nullable(),
-  addedAt: timestamp,
-}).meta({ id: 'Contact' });
+export const contact = z
+  .strictObject({
+    userId: uuid,
+    username: z.string(),
+    displayName: z.string(),
+    nickname: z.string().nullable(),
+    addedAt: timestamp,
+  })
+  .meta({ id: 'Contact' });
 
 export const blockedUser = z.strictObject({ userId: uuid, username: z.string(), blockedAt: timestamp }).meta({ id: 'BlockedUser' });
 
 const visibility = z.enum(['everyone', 'contacts', 'nobody']);
 
-export const publishedKey = z.strictObject({
-  keyId: z.string(),
-  publicKey: z.string().meta({ description: 'X25519, 32 bytes in base64' }),
-  publishedAt: timestamp,
-  retiredAt: timestamp.nullable().optional().meta({ description: 'Set once retired: not to be encrypted to, still opens older messages' }),
-}).meta({ id: 'PublishedKey' });
-const encryptionKeys = z.array(publishedKey).meta({ description: 'Public keys for end-to-end encryption, oldest first: encrypt to the last one not retired' });
+export const publishedKey = z
+  .strictObject({
+    keyId: z.string(),
+    publicKey: z.string().meta({ description: 'X25519, 32 bytes in base64' }),
+    publishedAt: timestamp,
+    retiredAt: timestamp
+      .nullable()
+      .optional()
+      .meta({ description: 'Set once retired: not to be encrypted to, still opens older messages' }),
+  })
+  .meta({ id: 'PublishedKey' });
+const encryptionKeys = z
+  .array(publishedKey)
+  .meta({ description: 'Public keys for end-to-end encryption, oldest first: encrypt to the last one not retired' });
 
-export const ownProfile = z.strictObject({
-  id: uuid,
-  username: z.string(),
-  email: z.email(),
-  displayName: z.string(),
-  about: z.string(),
-  privacy: z.strictObject({ lastSeen: visibility, online: visibility, avatar: visibility, about: visibility, readReceipts: z.boolean() }),
-  ai: z.strictObject({ language: z.string().optional(), defaultPersonalityId: z.string().optional() }),
-  avatarMediaId: uuid.nullable(),
-  encryptionKeys,
-  createdAt: timestamp,
-}).meta({ id: 'OwnProfile' });
+export const ownProfile = z
+  .strictObject({
+    id: uuid,
+    username: z.string(),
+    email: z.email(),
+    displayName: z.string(),
+    about: z.string(),
+    privacy: z.strictObject({ lastSeen: visibility, online: visibility, avatar: visibility, about: visibility, readReceipts: z.boolean() }),
+    ai: z.strictObject({ language: z.string().optional(), defaultPersonalityId: z.string().optional() }),
+    avatarMediaId: uuid.nullable(),
+    encryptionKeys,
+    createdAt: timestamp,
+  })
+  .meta({ id: 'OwnProfile' });
 
-export const userProfile = z.strictObject({
-  id: uuid,
-  username: z.string(),
-  displayName: z.string(),
-  about: z.string().nullable().meta({ description: 'null when the user\'s privacy settings or a block hide it' }),
-  avatarMediaId: uuid.nullable().meta({ description: 'The profile picture, for GET /api/media/{id}?size=; null when none or hidden' }),
-  encryptionKeys,
-  createdAt: timestamp,
-  isContact: z.boolean(),
-  blocked: z.boolean().meta({ description: 'You have blocked them' }),
-}).meta({ id: 'UserProfile' });
+export const userProfile = z
+  .strictObject({
+    id: uuid,
+    username: z.string(),
+    displayName: z.string(),
+    about: z.string().nullable().meta({ description: "null when the user's privacy settings or a block hide it" }),
+    avatarMediaId: uuid.nullable().meta({ description: 'The profile picture, for GET /api/media/{id}?size=; null when none or hidden' }),
+    encryptionKeys,
+    createdAt: timestamp,
+    isContact: z.boolean(),
+    blocked: z.boolean().meta({ description: 'You have blocked them' }),
+  })
+  .meta({ id: 'UserProfile' });
 
 export const foundUser = z.strictObject({ id: uuid, username: z.string(), displayName: z.string() }).meta({ id: 'FoundUser' });
 
 /** A user's presence as a viewer may see it (REST and the socket's `presence` frames). */
-export const presenceView = z.strictObject({
-  userId: uuid,
-  status: z.enum(['online', 'away', 'dnd', 'offline', 'unknown']),
-  lastSeenAt: timestamp.nullable(),
-  statusText: z.string().nullable(),
-}).meta({ id: 'PresenceView' });
+export const presenceView = z
+  .strictObject({
+    userId: uuid,
+    status: z.enum(['online', 'away', 'dnd', 'offline', 'unknown']),
+    lastSeenAt: timestamp.nullable(),
+    statusText: z.string().nullable(),
+  })
+  .meta({ id: 'PresenceView' });

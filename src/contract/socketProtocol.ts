@@ -75,67 +75,108 @@ const receiptReply = z.strictObject({ messageId: z.uuid(), position: position.nu
 export const CLIENT_FRAMES = {
   ping: {
     description: 'Round trip; answered with the server time',
-    payload: z.strictObject({}), policy: null, reply: z.strictObject({ time: z.iso.datetime() }),
+    payload: z.strictObject({}),
+    policy: null,
+    reply: z.strictObject({ time: z.iso.datetime() }),
   },
   sync: {
-    description: 'Go live. With `since` (the last position seen): the updates after it, then `sync.ok`. Without: `sync.snapshot`. '
-      + 'A `since` the feed cannot replay whole: `sync.reset` with a snapshot.',
-    payload: z.strictObject({ since: position.optional() }), policy: 'read', reply: null,
+    description:
+      'Go live. With `since` (the last position seen): the updates after it, then `sync.ok`. Without: `sync.snapshot`. ' +
+      'A `since` the feed cannot replay whole: `sync.reset` with a snapshot.',
+    payload: z.strictObject({ since: position.optional() }),
+    policy: 'read',
+    reply: null,
   },
   'message.send': {
     description: 'Send a message, as `POST /api/messages`; acked once durable',
-    payload: sendMessageSchema, policy: 'msg',
+    payload: sendMessageSchema,
+    policy: 'msg',
     reply: z.strictObject({ messageId: z.uuid(), position, created: z.boolean(), message }),
   },
   'message.read': {
     description: 'Move the read watermark up to a message, as `POST /api/messages/read`',
-    payload: markSchema, policy: 'receipts', reply: receiptReply,
+    payload: markSchema,
+    policy: 'receipts',
+    reply: receiptReply,
   },
   'message.delivered': {
     description: 'Move the delivered watermark up to a message',
-    payload: markSchema, policy: 'receipts', reply: receiptReply,
+    payload: markSchema,
+    policy: 'receipts',
+    reply: receiptReply,
   },
   typing: {
     description: 'Tell the others in a conversation you are typing (not stored; shown for `typingExpiresMs`)',
-    payload: typingSchema, policy: 'typing', reply: z.strictObject({}),
+    payload: typingSchema,
+    policy: 'typing',
+    reply: z.strictObject({}),
   },
   'presence.subscribe': {
-    description: 'Follow these users\' presence (replaces this socket\'s list): answered with `presence.snapshot`, then `presence` frames '
-      + 'for those you may see, when what you see changes',
-    payload: z.strictObject({ userIds: z.array(z.uuid()).max(200) }), policy: 'presence', reply: null,
+    description:
+      "Follow these users' presence (replaces this socket's list): answered with `presence.snapshot`, then `presence` frames " +
+      'for those you may see, when what you see changes',
+    payload: z.strictObject({ userIds: z.array(z.uuid()).max(200) }),
+    policy: 'presence',
+    reply: null,
   },
   'ai.send': {
-    description: 'Ask Leta, as `POST /api/chat/ai/send`: acked once the prompt is stored; `ai.delta` frames to this socket as the reply '
-      + 'streams, then `ai.reply` to all your devices (or `ai.error` here)',
+    description:
+      'Ask Leta, as `POST /api/chat/ai/send`: acked once the prompt is stored; `ai.delta` frames to this socket as the reply ' +
+      'streams, then `ai.reply` to all your devices (or `ai.error` here)',
     payload: askLetaSchema,
     // Acked by `ai.send.ok` as soon as the prompt is stored, while the reply is still streaming.
-    policy: 'ai', reply: null,
+    policy: 'ai',
+    reply: null,
   },
   'ai.cancel': {
-    description: 'Stop Leta\'s reply in progress; what was written so far is kept (finish reason CANCELLED)',
-    payload: z.strictObject({ promptId: z.uuid() }), policy: null, reply: z.strictObject({ cancelled: z.boolean() }),
+    description: "Stop Leta's reply in progress; what was written so far is kept (finish reason CANCELLED)",
+    payload: z.strictObject({ promptId: z.uuid() }),
+    policy: null,
+    reply: z.strictObject({ cancelled: z.boolean() }),
   },
   'call.ack': {
     description: 'This device is ringing for the call: the caller gets `call.ringing`',
-    payload: z.strictObject({ callId: z.uuid() }), policy: 'call-signal', reply: z.strictObject({}),
+    payload: z.strictObject({ callId: z.uuid() }),
+    policy: 'call-signal',
+    reply: z.strictObject({}),
   },
   'call.signal': {
-    description: 'WebRTC signaling, relayed to one connection of the other party of an answered call (never stored): an offer, an answer '
-      + 'or a renegotiation (`payload.sdp` ≤ 16 KiB), or ICE candidates (≤ 50 a frame)',
+    description:
+      'WebRTC signaling, relayed to one connection of the other party of an answered call (never stored): an offer, an answer ' +
+      'or a renegotiation (`payload.sdp` ≤ 16 KiB), or ICE candidates (≤ 50 a frame)',
     payload: z.union([
-      z.strictObject({ callId: z.uuid(), toConnectionId: z.number().int().min(1), kind: z.enum(['offer', 'answer', 'negotiate']),
-        payload: z.strictObject({ type: z.enum(['offer', 'answer', 'pranswer', 'rollback']), sdp: z.string().max(16_384) }) }),
-      z.strictObject({ callId: z.uuid(), toConnectionId: z.number().int().min(1), kind: z.literal('candidates'),
-        payload: z.strictObject({ candidates: z.array(z.strictObject({
-          candidate: z.string().max(1_024), sdpMid: z.string().max(64).nullable().optional(),
-          sdpMLineIndex: z.number().int().min(0).max(64).nullable().optional(), usernameFragment: z.string().max(256).nullable().optional(),
-        })).max(50) }) }),
+      z.strictObject({
+        callId: z.uuid(),
+        toConnectionId: z.number().int().min(1),
+        kind: z.enum(['offer', 'answer', 'negotiate']),
+        payload: z.strictObject({ type: z.enum(['offer', 'answer', 'pranswer', 'rollback']), sdp: z.string().max(16_384) }),
+      }),
+      z.strictObject({
+        callId: z.uuid(),
+        toConnectionId: z.number().int().min(1),
+        kind: z.literal('candidates'),
+        payload: z.strictObject({
+          candidates: z
+            .array(
+              z.strictObject({
+                candidate: z.string().max(1_024),
+                sdpMid: z.string().max(64).nullable().optional(),
+                sdpMLineIndex: z.number().int().min(0).max(64).nullable().optional(),
+                usernameFragment: z.string().max(256).nullable().optional(),
+              }),
+            )
+            .max(50),
+        }),
+      }),
     ]),
-    policy: 'call-signal', reply: z.strictObject({}),
+    policy: 'call-signal',
+    reply: z.strictObject({}),
   },
   'presence.set': {
     description: 'This device is idle (the user shows as away once all their devices are) or active again; not stored',
-    payload: z.strictObject({ state: z.enum(['active', 'idle']) }), policy: 'presence', reply: z.strictObject({}),
+    payload: z.strictObject({ state: z.enum(['active', 'idle']) }),
+    policy: 'presence',
+    reply: z.strictObject({}),
   },
 } as const satisfies Record<string, ClientFrameSpec>;
 
@@ -173,15 +214,31 @@ export const LIVE_FRAMES = {
     live('message.deleted', { conversationId: z.string(), scope: z.literal('me'), messageId: z.uuid() }),
   ]),
   receipt: live('receipt', {
-    conversationId: z.string(), userId: z.uuid(), receipt: z.enum(['delivered', 'read']), upTo, at: z.iso.datetime(),
+    conversationId: z.string(),
+    userId: z.uuid(),
+    receipt: z.enum(['delivered', 'read']),
+    upTo,
+    at: z.iso.datetime(),
   }),
   'group.updated': z.union([
     live('group.updated', { ...groupChange, change: z.literal('created'), byUserId: z.uuid() }),
     live('group.updated', {
-      ...groupChange, change: z.literal('updated'), byUserId: z.uuid(),
-      changes: z.strictObject({ name: z.string().optional(), description: z.string().optional(), iconMediaId: z.uuid().nullable().optional() }),
+      ...groupChange,
+      change: z.literal('updated'),
+      byUserId: z.uuid(),
+      changes: z.strictObject({
+        name: z.string().optional(),
+        description: z.string().optional(),
+        iconMediaId: z.uuid().nullable().optional(),
+      }),
     }),
-    live('group.updated', { ...groupChange, change: z.enum(['member_added', 'member_role_changed']), userId: z.uuid(), role: z.enum(['owner', 'admin', 'member']), byUserId: z.uuid() }),
+    live('group.updated', {
+      ...groupChange,
+      change: z.enum(['member_added', 'member_role_changed']),
+      userId: z.uuid(),
+      role: z.enum(['owner', 'admin', 'member']),
+      byUserId: z.uuid(),
+    }),
     live('group.updated', { ...groupChange, change: z.literal('member_removed'), userId: z.uuid(), byUserId: z.uuid() }),
     live('group.updated', { ...groupChange, change: z.literal('member_left'), userId: z.uuid() }),
     live('group.updated', { ...groupChange, change: z.literal('ownership_transferred'), fromUserId: z.uuid(), toUserId: z.uuid() }),
@@ -189,16 +246,33 @@ export const LIVE_FRAMES = {
   'user.updated': live('user.updated', {
     userId: z.uuid(),
     /** What everyone who gets it may see; details shown to fewer people come from `GET /api/users/{id}`. */
-    profile: z.strictObject({ id: z.uuid(), username: z.string(), displayName: z.string(), about: z.string().nullable(), avatarMediaId: z.uuid().nullable() }),
+    profile: z.strictObject({
+      id: z.uuid(),
+      username: z.string(),
+      displayName: z.string(),
+      about: z.string().nullable(),
+      avatarMediaId: z.uuid().nullable(),
+    }),
   }),
   'call.incoming': live('call.incoming', {
-    callId: z.uuid(), from: z.uuid(), media: z.enum(['audio', 'video']), groupId: z.uuid().nullable(), expiresAt: z.iso.datetime(),
+    callId: z.uuid(),
+    from: z.uuid(),
+    media: z.enum(['audio', 'video']),
+    groupId: z.uuid().nullable(),
+    expiresAt: z.iso.datetime(),
   }),
   'call.answered': live('call.answered', { callId: z.uuid(), byUserId: z.uuid(), byConnectionId: z.number().int() }),
   'call.rejected': live('call.rejected', { callId: z.uuid(), userId: z.uuid() }),
-  'call.participant': live('call.participant', { callId: z.uuid(), userId: z.uuid(), change: z.enum(['joined', 'left']), connectionId: z.number().int().nullable() }),
+  'call.participant': live('call.participant', {
+    callId: z.uuid(),
+    userId: z.uuid(),
+    change: z.enum(['joined', 'left']),
+    connectionId: z.number().int().nullable(),
+  }),
   'call.ended': live('call.ended', {
-    callId: z.uuid(), reason: z.enum(['hangup', 'rejected', 'missed', 'cancelled', 'busy', 'disconnected', 'failed', 'max_duration']), durationMs: z.number().int().min(0),
+    callId: z.uuid(),
+    reason: z.enum(['hangup', 'rejected', 'missed', 'cancelled', 'busy', 'disconnected', 'failed', 'max_duration']),
+    durationMs: z.number().int().min(0),
   }),
   'ai.reply': live('ai.reply', {
     promptId: z.uuid(),
@@ -216,7 +290,8 @@ export const LIVE_FRAMES = {
 } as const;
 
 const replies = Object.entries(CLIENT_FRAMES).flatMap(([type, spec]) =>
-  (spec.reply ? [spec.reply.extend({ type: z.literal(`${type}.ok`), id: frameId.optional() })] : []));
+  spec.reply ? [spec.reply.extend({ type: z.literal(`${type}.ok`), id: frameId.optional() })] : [],
+);
 
 /** Every other server frame: connection, replies, sync and ephemeral ones. */
 export const SERVER_FRAMES = {
@@ -228,7 +303,10 @@ export const SERVER_FRAMES = {
   typing: envelope('typing', { conversationId: z.string(), userId: z.uuid(), expiresInMs: z.number().int() }),
   'call.ringing': envelope('call.ringing', { callId: z.uuid(), userId: z.uuid() }),
   'call.signal': envelope('call.signal', {
-    callId: z.uuid(), fromUserId: z.uuid(), fromConnectionId: z.number().int(), kind: z.enum(['offer', 'answer', 'negotiate', 'candidates']),
+    callId: z.uuid(),
+    fromUserId: z.uuid(),
+    fromConnectionId: z.number().int(),
+    kind: z.enum(['offer', 'answer', 'negotiate', 'candidates']),
     payload: z.record(z.string(), z.unknown()),
   }),
   'ai.send.ok': envelope('ai.send.ok', { id: frameId.optional(), promptId: z.uuid(), position }),

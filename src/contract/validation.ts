@@ -30,15 +30,24 @@ export const NO_CONTROL_CHARACTERS = /^\P{Cc}*$/u;
 
 /** A username as typed: 3 to 30 ASCII letters, digits or underscores, spaces around it ignored; read lowercased. */
 export const usernameInput = (message = 'Use 3 to 30 letters, digits or underscores') =>
-  z.string().regex(/^\s*[A-Za-z0-9_]{3,30}\s*$/, message).trim().toLowerCase();
+  z
+    .string()
+    .regex(/^\s*[A-Za-z0-9_]{3,30}\s*$/, message)
+    .trim()
+    .toLowerCase();
 
 /**
  * A display text: no control characters (they hide or reorder what others read), NFC, trimmed. The length is checked
  * as sent (what the document states) and again once normalized (NFC may lengthen a text, trimming may empty it).
  */
-export const displayText = (min: number, max: number) => z.string().min(min).max(max).regex(NO_CONTROL_CHARACTERS, 'No control characters')
-  .transform((value) => value.normalize('NFC').trim())
-  .pipe(z.string().min(min).max(max));
+export const displayText = (min: number, max: number) =>
+  z
+    .string()
+    .min(min)
+    .max(max)
+    .regex(NO_CONTROL_CHARACTERS, 'No control characters')
+    .transform((value) => value.normalize('NFC').trim())
+    .pipe(z.string().min(min).max(max));
 
 /** An id minted by this server: a UUID. Rejects operator objects like `{"$gt": ""}` by type. */
 export const id = z.uuid();

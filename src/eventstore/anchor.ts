@@ -46,12 +46,18 @@ export interface AnchorCheck {
   since?: { position: number; at: string };
 }
 
-const macOf = (key: string, head: Omit<SignedHead, 'mac'>) => createHmac('sha256', key)
-  .update(JSON.stringify(['letsapp-event-log-anchor-v1', head.position, head.hash, head.at, head.since.position, head.since.at]))
-  .digest('hex');
+const macOf = (key: string, head: Omit<SignedHead, 'mac'>) =>
+  createHmac('sha256', key)
+    .update(JSON.stringify(['letsapp-event-log-anchor-v1', head.position, head.hash, head.at, head.since.position, head.since.at]))
+    .digest('hex');
 
 export function signHead(key: string, head: ChainHead, at: Date, since?: SignedHead['since']): SignedHead {
-  const unsigned = { position: head.position, hash: head.hash, at: at.toISOString(), since: since ?? { position: head.position, at: at.toISOString() } };
+  const unsigned = {
+    position: head.position,
+    hash: head.hash,
+    at: at.toISOString(),
+    since: since ?? { position: head.position, at: at.toISOString() },
+  };
   return { ...unsigned, mac: macOf(key, unsigned) };
 }
 
@@ -65,9 +71,14 @@ export function macMatches(key: string, head: SignedHead): boolean {
 export function parseSignedHead(text: string): SignedHead | null {
   try {
     const value = JSON.parse(text) as SignedHead;
-    const valid = Number.isInteger(value.position) && value.position >= 0 && (value.hash === null || typeof value.hash === 'string')
-      && typeof value.at === 'string' && typeof value.mac === 'string'
-      && Number.isInteger(value.since?.position) && typeof value.since?.at === 'string';
+    const valid =
+      Number.isInteger(value.position) &&
+      value.position >= 0 &&
+      (value.hash === null || typeof value.hash === 'string') &&
+      typeof value.at === 'string' &&
+      typeof value.mac === 'string' &&
+      Number.isInteger(value.since?.position) &&
+      typeof value.since?.at === 'string';
     return valid ? value : null;
   } catch {
     return null;
@@ -91,7 +102,12 @@ export function readAnchorFile(file: string): SignedHead | 'unreadable' | null {
  * log has no such event), `head` the log's newest position. Without a key only the MAC is not checked (a head the
  * operator kept elsewhere is trusted by where it was kept).
  */
-export function checkHead(anchor: SignedHead | 'unreadable' | null, key: string | null, head: number, hashAt: (position: number) => string | null | undefined): AnchorCheck {
+export function checkHead(
+  anchor: SignedHead | 'unreadable' | null,
+  key: string | null,
+  head: number,
+  hashAt: (position: number) => string | null | undefined,
+): AnchorCheck {
   if (anchor === null) return { status: head === 0 ? 'ok' : 'missing', head };
   if (anchor === 'unreadable') return { status: 'unreadable', head };
   const base = { position: anchor.position, head, since: anchor.since };

@@ -31,7 +31,12 @@ export interface ChainLink {
 }
 
 export const linkOf = (row: ChainedRow): ChainLink => ({
-  position: row.position, stream: row.stream, revision: row.revision, type: row.type, dataSha256: digest(row.data), metadataSha256: digest(row.metadata),
+  position: row.position,
+  stream: row.stream,
+  revision: row.revision,
+  type: row.type,
+  dataSha256: digest(row.data),
+  metadataSha256: digest(row.metadata),
 });
 
 export function linkHash(previous: string, link: ChainLink): string {
@@ -44,7 +49,10 @@ export function linkHash(previous: string, link: ChainLink): string {
 export const chainHash = (previous: string, row: ChainedRow): string => linkHash(previous, linkOf(row));
 
 /** The first position whose stored hash does not match the recomputed chain, or null when it holds throughout. */
-export function firstBreak(rows: Iterable<ChainedRow & { chain_hash: string | null }>, previous = GENESIS_HASH): { position: number; expected: string; stored: string | null } | null {
+export function firstBreak(
+  rows: Iterable<ChainedRow & { chain_hash: string | null }>,
+  previous = GENESIS_HASH,
+): { position: number; expected: string; stored: string | null } | null {
   let hash = previous;
   for (const row of rows) {
     hash = chainHash(hash, row);

@@ -1,14 +1,42 @@
 import {
-  ANY, BACKWARDS, CancelledError, DeadlineExceededError, END, EventStoreDBClient, FORWARDS, NO_STREAM, NotLeaderError, START,
-  StreamDeletedError, StreamNotFoundError, TimeoutError, UnavailableError as EventStoreUnavailableError, WrongExpectedVersionError,
-  excludeSystemEvents, jsonEvent,
-  type AllStreamResolvedEvent, type AppendExpectedRevision, type CurrentRevision, type Direction, type JSONType, type Position,
-  type ReadPosition, type ResolvedEvent,
+  ANY,
+  BACKWARDS,
+  CancelledError,
+  DeadlineExceededError,
+  END,
+  EventStoreDBClient,
+  FORWARDS,
+  NO_STREAM,
+  NotLeaderError,
+  START,
+  StreamDeletedError,
+  StreamNotFoundError,
+  TimeoutError,
+  UnavailableError as EventStoreUnavailableError,
+  WrongExpectedVersionError,
+  excludeSystemEvents,
+  jsonEvent,
+  type AllStreamResolvedEvent,
+  type AppendExpectedRevision,
+  type CurrentRevision,
+  type Direction,
+  type JSONType,
+  type Position,
+  type ReadPosition,
+  type ResolvedEvent,
 } from '@eventstore/db-client';
 import { ConcurrencyError, UnavailableError } from '../../commands/shared/errors.ts';
 import type {
-  AppendResult, BatchHandler, EventStore, ExpectedRevision, NewEvent, ReadAllOptions, ReadStreamOptions,
-  RecordedEvent, SubscribeOptions, Subscription,
+  AppendResult,
+  BatchHandler,
+  EventStore,
+  ExpectedRevision,
+  NewEvent,
+  ReadAllOptions,
+  ReadStreamOptions,
+  RecordedEvent,
+  SubscribeOptions,
+  Subscription,
 } from './port.ts';
 import { assertOneEvent } from './port.ts';
 import { storedMetadata } from './metadata.ts';
@@ -43,8 +71,7 @@ export class EventStoreDbEventStore implements EventStore {
 
   async append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
     const event = assertOneEvent(stream, events);
-    const expectedRevision: AppendExpectedRevision =
-      expected === 'any' ? ANY : expected === 'no-stream' ? NO_STREAM : BigInt(expected);
+    const expectedRevision: AppendExpectedRevision = expected === 'any' ? ANY : expected === 'no-stream' ? NO_STREAM : BigInt(expected);
     try {
       const result = await this.client.appendToStream(
         stream,
@@ -147,7 +174,8 @@ export class EventStoreDbEventStore implements EventStore {
   private async *scanAll(direction: Direction, from: ReadPosition, pageSize: () => number): AsyncGenerator<AllStreamResolvedEvent> {
     let start = from;
     let last: Position | undefined;
-    const isNew = (position: Position) => !last || (direction === FORWARDS ? comparePositions(position, last) > 0 : comparePositions(position, last) < 0);
+    const isNew = (position: Position) =>
+      !last || (direction === FORWARDS ? comparePositions(position, last) > 0 : comparePositions(position, last) < 0);
     for (;;) {
       // One more than wanted: the first record of a page may be the last one of the page before.
       const ask = pageSize() + 1;
@@ -192,8 +220,7 @@ export class EventStoreDbEventStore implements EventStore {
 }
 
 /** The port's position as EventStoreDB's: one-event appends have equal commit and prepare positions. */
-export const fromPosition = (after: number): ReadPosition =>
-  after === 0 ? START : { commit: BigInt(after), prepare: BigInt(after) };
+export const fromPosition = (after: number): ReadPosition => (after === 0 ? START : { commit: BigInt(after), prepare: BigInt(after) });
 
 /** $all is ordered by commit, then prepare position. */
 export function comparePositions(a: Position, b: Position): number {
@@ -229,9 +256,15 @@ export function fromEventStoreError(error: unknown, stream: string, expected: Ex
   if (error instanceof StreamDeletedError) {
     return Object.assign(new UnavailableError(`Stream ${stream} is deleted in the event store`, { stream }), { cause: error });
   }
-  if (error instanceof EventStoreUnavailableError || error instanceof DeadlineExceededError || error instanceof CancelledError
-    || error instanceof TimeoutError || error instanceof NotLeaderError || isUnavailableServiceError(error)
-    || (error instanceof Error && DISCOVERY_FAILED.test(error.message))) {
+  if (
+    error instanceof EventStoreUnavailableError ||
+    error instanceof DeadlineExceededError ||
+    error instanceof CancelledError ||
+    error instanceof TimeoutError ||
+    error instanceof NotLeaderError ||
+    isUnavailableServiceError(error) ||
+    (error instanceof Error && DISCOVERY_FAILED.test(error.message))
+  ) {
     return Object.assign(new UnavailableError('The event store cannot be reached; try again shortly'), { cause: error });
   }
   return error;

@@ -6,6 +6,11 @@ import type { EventMetadata } from './port.ts';
  * keys this version does not know pass through.
  */
 export const storedMetadata = z.looseObject({
-  eventId: z.string(), correlationId: z.string(), causationId: z.string(), userId: z.string().nullable(), timestamp: z.string(),
-  schemaVersion: z.number().int().optional(), clientRequestId: z.string().optional(),
+  eventId: z.string(),
+  correlationId: z.string(),
+  causationId: z.string(),
+  userId: z.string().nullable(),
+  timestamp: z.string(),
+  schemaVersion: z.number().int().optional(),
+  clientRequestId: z.string().optional(),
 }) satisfies z.ZodType<EventMetadata>;

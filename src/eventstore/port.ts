@@ -89,8 +89,10 @@ export interface SubscribeOptions {
  */
 export function assertOneEvent(stream: string, events: readonly NewEvent[]): NewEvent {
   if (events.length !== 1) {
-    throw new Error(`An append carries exactly one event, got ${events.length} for ${stream}: `
-      + 'in EventStoreDB the events of one append share a commit position, which a single-number position cannot tell apart');
+    throw new Error(
+      `An append carries exactly one event, got ${events.length} for ${stream}: ` +
+        'in EventStoreDB the events of one append share a commit position, which a single-number position cannot tell apart',
+    );
   }
   return events[0]!;
 }

@@ -1,12 +1,28 @@
 import type pg from 'pg';
 import { ConcurrencyError, ConflictError, UnavailableError } from '../../commands/shared/errors.ts';
 import {
-  createClient, createPool, isUnavailable, quoteIdent, schemaOf, unavailable, UNIQUE_VIOLATION, type PostgresSettings,
+  createClient,
+  createPool,
+  isUnavailable,
+  quoteIdent,
+  schemaOf,
+  unavailable,
+  UNIQUE_VIOLATION,
+  type PostgresSettings,
 } from '../postgres/connection.ts';
 import { chainHash, firstBreak, GENESIS_HASH, type ChainedRow } from './chainHash.ts';
 import type {
-  AppendResult, BatchHandler, EventMetadata, EventStore, ExpectedRevision, NewEvent, ReadAllOptions, ReadStreamOptions,
-  RecordedEvent, SubscribeOptions, Subscription,
+  AppendResult,
+  BatchHandler,
+  EventMetadata,
+  EventStore,
+  ExpectedRevision,
+  NewEvent,
+  ReadAllOptions,
+  ReadStreamOptions,
+  RecordedEvent,
+  SubscribeOptions,
+  Subscription,
 } from './port.ts';
 import { assertOneEvent } from './port.ts';
 
@@ -77,7 +93,11 @@ export class PostgresEventStore implements EventStore {
   private wakeups = 0;
   private closed = false;
 
-  private constructor(private readonly pool: pg.Pool, private readonly settings: PostgresSettings, private readonly schema: string) {
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly settings: PostgresSettings,
+    private readonly schema: string,
+  ) {
     this.table = `${quoteIdent(schema)}.events`;
     this.channel = `letsapp_events_${schema}`;
     this.lockKey = `${schema}.events`;
@@ -127,7 +147,9 @@ export class PostgresEventStore implements EventStore {
       await client.query('COMMIT');
       return result;
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => { broken = true; });
+      await client.query('ROLLBACK').catch(() => {
+        broken = true;
+      });
       throw error;
     } finally {
       client.release(broken);
@@ -195,12 +217,20 @@ export class PostgresEventStore implements EventStore {
     const streams = [...new Set(batch.map((request) => request.stream))];
     // One after another: a client runs one query at a time.
     const existing = await client.query<{ event_id: string; stream: string; revision: string; position: string }>(
-      `SELECT event_id, stream, revision, position FROM ${this.table} WHERE event_id = ANY($1::text[])`, [eventIds]);
+      `SELECT event_id, stream, revision, position FROM ${this.table} WHERE event_id = ANY($1::text[])`,
+      [eventIds],
+    );
     const revisions = await client.query<{ stream: string; revision: string | null }>(
       `SELECT s AS stream, (SELECT revision FROM ${this.table} WHERE stream = s ORDER BY revision DESC LIMIT 1) AS revision
-       FROM unnest($1::text[]) AS s`, [streams]);
-    const head = await client.query<{ position: string; chain_hash: string }>(`SELECT position, chain_hash FROM ${this.table} ORDER BY position DESC LIMIT 1`);
-    const byEventId = new Map(existing.rows.map((row) => [row.event_id, { stream: row.stream, revision: Number(row.revision), position: Number(row.position) }]));
+       FROM unnest($1::text[]) AS s`,
+      [streams],
+    );
+    const head = await client.query<{ position: string; chain_hash: string }>(
+      `SELECT position, chain_hash FROM ${this.table} ORDER BY position DESC LIMIT 1`,
+    );
+    const byEventId = new Map(
+      existing.rows.map((row) => [row.event_id, { stream: row.stream, revision: Number(row.revision), position: Number(row.position) }]),
+    );
     const current = new Map(revisions.rows.map((row) => [row.stream, row.revision === null ? -1 : Number(row.revision)]));
     let position = Number(head.rows[0]?.position ?? 0);
     let hash = head.rows[0]?.chain_hash ?? GENESIS_HASH;
@@ -210,7 +240,13 @@ export class PostgresEventStore implements EventStore {
       if (already) {
         // The same event id again: the original result, as EventStoreDB answers a retried append.
         if (already.stream !== stream) {
-          return { ok: false, error: new ConflictError('duplicate_event_id', 'Event ids were already used by a different append', { stream, eventId: event.metadata.eventId }) };
+          return {
+            ok: false,
+            error: new ConflictError('duplicate_event_id', 'Event ids were already used by a different append', {
+              stream,
+              eventId: event.metadata.eventId,
+            }),
+          };
         }
         return { ok: true, value: { revision: already.revision, position: already.position } };
       }
@@ -218,7 +254,14 @@ export class PostgresEventStore implements EventStore {
       const matches = expected === 'any' || (expected === 'no-stream' ? revision === -1 : revision === expected);
       if (!matches) return { ok: false, error: new ConcurrencyError(stream, expected, revision === -1 ? 'no-stream' : revision) };
       position += 1;
-      const row = { position, stream, revision: revision + 1, type: event.type, data: JSON.stringify(event.data), metadata: JSON.stringify(event.metadata) };
+      const row = {
+        position,
+        stream,
+        revision: revision + 1,
+        type: event.type,
+        data: JSON.stringify(event.data),
+        metadata: JSON.stringify(event.metadata),
+      };
       hash = chainHash(hash, row);
       rows.push({ ...row, eventId: event.metadata.eventId, hash });
       current.set(stream, row.revision);
@@ -229,8 +272,17 @@ export class PostgresEventStore implements EventStore {
       await client.query(
         `INSERT INTO ${this.table} (position, event_id, stream, revision, type, data, metadata, chain_hash)
          SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::json[], $7::json[], $8::text[])`,
-        [rows.map((r) => r.position), rows.map((r) => r.eventId), rows.map((r) => r.stream), rows.map((r) => r.revision),
-          rows.map((r) => r.type), rows.map((r) => r.data), rows.map((r) => r.metadata), rows.map((r) => r.hash)]);
+        [
+          rows.map((r) => r.position),
+          rows.map((r) => r.eventId),
+          rows.map((r) => r.stream),
+          rows.map((r) => r.revision),
+          rows.map((r) => r.type),
+          rows.map((r) => r.data),
+          rows.map((r) => r.metadata),
+          rows.map((r) => r.hash),
+        ],
+      );
       // Delivered after the commit, to every instance listening: only a wake-up, never what to read.
       await client.query('SELECT pg_notify($1, $2)', [this.channel, String(position)]);
     }
@@ -241,7 +293,8 @@ export class PostgresEventStore implements EventStore {
     const result = await this.query<EventRow>(
       `SELECT position, stream, revision, type, data::text AS data, metadata::text AS metadata FROM ${this.table}
        WHERE stream = $1 AND revision >= $2 ORDER BY revision LIMIT $3`,
-      [stream, options.fromRevision ?? 0, options.maxCount ?? null]);
+      [stream, options.fromRevision ?? 0, options.maxCount ?? null],
+    );
     return result.rows.map(toRecorded);
   }
 
@@ -260,7 +313,8 @@ export class PostgresEventStore implements EventStore {
                     '0'::xid8),
            $1)
        ORDER BY transaction_id, position LIMIT $2`,
-      [after, options.maxCount ?? null]);
+      [after, options.maxCount ?? null],
+    );
     return result.rows.map(toRecorded);
   }
 
@@ -280,7 +334,9 @@ export class PostgresEventStore implements EventStore {
 
   /** The newest event's position and stored chain hash; position 0 and the genesis hash when the log is empty. */
   async storedHead(): Promise<{ position: number; hash: string }> {
-    const result = await this.query<{ position: string; chain_hash: string }>(`SELECT position, chain_hash FROM ${this.table} ORDER BY position DESC LIMIT 1`);
+    const result = await this.query<{ position: string; chain_hash: string }>(
+      `SELECT position, chain_hash FROM ${this.table} ORDER BY position DESC LIMIT 1`,
+    );
     const row = result.rows[0];
     return row ? { position: Number(row.position), hash: row.chain_hash } : { position: 0, hash: GENESIS_HASH };
   }
@@ -289,10 +345,18 @@ export class PostgresEventStore implements EventStore {
   async readStored(after: number, limit: number): Promise<StoredEvent[]> {
     const result = await this.query<EventRow & { event_id: string; chain_hash: string }>(
       `SELECT position, event_id, stream, revision, type, data::text AS data, metadata::text AS metadata, chain_hash FROM ${this.table}
-       WHERE position > $1 ORDER BY position LIMIT $2`, [after, limit]);
+       WHERE position > $1 ORDER BY position LIMIT $2`,
+      [after, limit],
+    );
     return result.rows.map((row) => ({
-      position: Number(row.position), eventId: row.event_id, stream: row.stream, revision: Number(row.revision), type: row.type,
-      data: row.data, metadata: row.metadata, chainHash: row.chain_hash,
+      position: Number(row.position),
+      eventId: row.event_id,
+      stream: row.stream,
+      revision: Number(row.revision),
+      type: row.type,
+      data: row.data,
+      metadata: row.metadata,
+      chainHash: row.chain_hash,
     }));
   }
 
@@ -307,20 +371,33 @@ export class PostgresEventStore implements EventStore {
     try {
       await this.inTransaction(async (client) => {
         await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.lockKey]);
-        const head = await client.query<{ position: string; chain_hash: string }>(`SELECT position, chain_hash FROM ${this.table} ORDER BY position DESC LIMIT 1`);
+        const head = await client.query<{ position: string; chain_hash: string }>(
+          `SELECT position, chain_hash FROM ${this.table} ORDER BY position DESC LIMIT 1`,
+        );
         let position = Number(head.rows[0]?.position ?? 0);
         let hash = head.rows[0]?.chain_hash ?? GENESIS_HASH;
         for (const event of events) {
-          if (event.position <= position) throw new ConflictError('import_out_of_order', `Event ${event.position} does not come after this log's head (${position})`);
+          if (event.position <= position)
+            throw new ConflictError('import_out_of_order', `Event ${event.position} does not come after this log's head (${position})`);
           hash = chainHash(hash, event);
-          if (event.chainHash !== hash) throw new ConflictError('import_chain_break', `Event ${event.position} does not continue this log's hash chain`);
+          if (event.chainHash !== hash)
+            throw new ConflictError('import_chain_break', `Event ${event.position} does not continue this log's hash chain`);
           position = event.position;
         }
         await client.query(
           `INSERT INTO ${this.table} (position, event_id, stream, revision, type, data, metadata, chain_hash)
            SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::json[], $7::json[], $8::text[])`,
-          [events.map((e) => e.position), events.map((e) => e.eventId), events.map((e) => e.stream), events.map((e) => e.revision),
-            events.map((e) => e.type), events.map((e) => e.data), events.map((e) => e.metadata), events.map((e) => e.chainHash)]);
+          [
+            events.map((e) => e.position),
+            events.map((e) => e.eventId),
+            events.map((e) => e.stream),
+            events.map((e) => e.revision),
+            events.map((e) => e.type),
+            events.map((e) => e.data),
+            events.map((e) => e.metadata),
+            events.map((e) => e.chainHash),
+          ],
+        );
         await client.query('SELECT pg_notify($1, $2)', [this.channel, String(position)]);
       });
     } catch (error) {
@@ -331,12 +408,18 @@ export class PostgresEventStore implements EventStore {
 
   /** Recomputes the hash chain over the newest `count` events from the stored hash before them (checked at start). */
   async verifyTail(count = 1_000): Promise<{ checked: number; breakAt: number | null }> {
-    const rows = (await this.query<ChainedRow & { chain_hash: string; position: number; revision: number }>(
-      `SELECT position::float8 AS position, stream, revision::float8 AS revision, type, data::text AS data, metadata::text AS metadata, chain_hash
-       FROM ${this.table} ORDER BY position DESC LIMIT $1`, [count])).rows.reverse();
+    const rows = (
+      await this.query<ChainedRow & { chain_hash: string; position: number; revision: number }>(
+        `SELECT position::float8 AS position, stream, revision::float8 AS revision, type, data::text AS data, metadata::text AS metadata, chain_hash
+       FROM ${this.table} ORDER BY position DESC LIMIT $1`,
+        [count],
+      )
+    ).rows.reverse();
     if (rows.length === 0) return { checked: 0, breakAt: null };
     const before = await this.query<{ chain_hash: string }>(
-      `SELECT chain_hash FROM ${this.table} WHERE position < $1 ORDER BY position DESC LIMIT 1`, [rows[0]!.position]);
+      `SELECT chain_hash FROM ${this.table} WHERE position < $1 ORDER BY position DESC LIMIT 1`,
+      [rows[0]!.position],
+    );
     const broken = firstBreak(rows, before.rows[0]?.chain_hash ?? GENESIS_HASH);
     return { checked: rows.length, breakAt: broken?.position ?? null };
   }
@@ -351,10 +434,14 @@ export class PostgresEventStore implements EventStore {
     };
     this.commitListeners.add(listener);
     void this.listen();
-    const park = (ms: number) => new Promise<void>((resolve) => {
-      const timer = setTimeout(() => listener(), ms);
-      wake = () => { clearTimeout(timer); resolve(); };
-    });
+    const park = (ms: number) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => listener(), ms);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
     const done = (async () => {
       let position = after;
       let failures = 0;
@@ -428,14 +515,24 @@ export class PostgresEventStore implements EventStore {
       client.end().catch(() => undefined);
       if (this.closed) return;
       this.wake();
-      this.listenerRetry = setTimeout(() => { this.listenerRetry = null; void this.listen(attempt + 1); }, Math.min(5_000, 100 * 2 ** attempt));
+      this.listenerRetry = setTimeout(
+        () => {
+          this.listenerRetry = null;
+          void this.listen(attempt + 1);
+        },
+        Math.min(5_000, 100 * 2 ** attempt),
+      );
     };
     client.on('notification', () => this.wake());
     client.on('error', retry);
     client.on('end', retry);
-    this.listening = client.connect()
+    this.listening = client
+      .connect()
       .then(() => client.query(`LISTEN ${quoteIdent(this.channel)}`))
-      .then(() => { attempt = 0; this.wake(); }, retry);
+      .then(() => {
+        attempt = 0;
+        this.wake();
+      }, retry);
     return this.listening;
   }
 

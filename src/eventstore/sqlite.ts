@@ -3,8 +3,17 @@ import { isBusy, LOCK_WAIT_LIMIT_MS, retryWhileBusy } from '../sqlite/busy.ts';
 import { BackgroundCheckpointer, WAL_SIZE_LIMIT_BYTES, type CheckpointStatus, type SqliteStoreOptions } from '../sqlite/checkpointer.ts';
 import { ConcurrencyError, ConflictError, UnavailableError } from '../../commands/shared/errors.ts';
 import type {
-  AppendResult, BatchHandler, EventMetadata, EventStore, ExpectedRevision, NewEvent, ReadAllOptions,
-  ReadStreamOptions, RecordedEvent, SubscribeOptions, Subscription,
+  AppendResult,
+  BatchHandler,
+  EventMetadata,
+  EventStore,
+  ExpectedRevision,
+  NewEvent,
+  ReadAllOptions,
+  ReadStreamOptions,
+  RecordedEvent,
+  SubscribeOptions,
+  Subscription,
 } from './port.ts';
 import { CHAIN_VERSION, chainHash, firstBreak, GENESIS_HASH, type ChainedRow } from './chainHash.ts';
 import { checkHead, readAnchorFile, signHead, writeAnchorFile, type AnchorCheck, type SignedHead } from './anchor.ts';
@@ -123,11 +132,14 @@ export class SqliteEventStore implements EventStore {
     this.addChainColumn();
     this.statements = this.prepareStatements();
     // Should the background worker die, SQLite checkpoints on its own again: slower, never unbounded.
-    this.checkpointer = options.checkpoints === false ? null : new BackgroundCheckpointer(file, {
-      onFailure: () => this.db.pragma('wal_autocheckpoint = 1000'),
-      walLimitBytes: options.walLimitBytes,
-      onCheckpointProblem: options.onCheckpointProblem,
-    });
+    this.checkpointer =
+      options.checkpoints === false
+        ? null
+        : new BackgroundCheckpointer(file, {
+            onFailure: () => this.db.pragma('wal_autocheckpoint = 1000'),
+            walLimitBytes: options.walLimitBytes,
+            onCheckpointProblem: options.onCheckpointProblem,
+          });
     this.anchor = options.anchor ? { intervalMs: ANCHOR_INTERVAL_MS, ...options.anchor } : null;
     this.anchorAtOpen = this.anchor ? this.checkAnchor() : null;
     if (this.anchorAtOpen?.status === 'ok') {
@@ -141,16 +153,20 @@ export class SqliteEventStore implements EventStore {
   private prepareStatements() {
     return {
       streamRevision: this.db.prepare<[string], { revision: number }>(
-        'SELECT revision FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1'),
+        'SELECT revision FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1',
+      ),
       byEventId: this.db.prepare<[string], EventRow>('SELECT * FROM events WHERE event_id = ?'),
       byPosition: this.db.prepare<[number], EventRow>('SELECT * FROM events WHERE position = ?'),
       insert: this.db.prepare(
-        'INSERT INTO events (position, event_id, stream, revision, type, data, metadata, chain_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
-      last: this.db.prepare<[], { position: number; chain_hash: string | null }>('SELECT position, chain_hash FROM events ORDER BY position DESC LIMIT 1'),
+        'INSERT INTO events (position, event_id, stream, revision, type, data, metadata, chain_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      last: this.db.prepare<[], { position: number; chain_hash: string | null }>(
+        'SELECT position, chain_hash FROM events ORDER BY position DESC LIMIT 1',
+      ),
       readStream: this.db.prepare<[string, number, number], EventRow>(
-        'SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?'),
-      readAll: this.db.prepare<[number, number], EventRow>(
-        'SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?'),
+        'SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?',
+      ),
+      readAll: this.db.prepare<[number, number], EventRow>('SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?'),
       head: this.db.prepare<[], { position: number | null }>('SELECT max(position) AS position FROM events'),
       hashAt: this.db.prepare<[number], { chain_hash: string | null }>('SELECT chain_hash FROM events WHERE position = ?'),
     };
@@ -170,8 +186,12 @@ export class SqliteEventStore implements EventStore {
   /** The anchor file against this log as it is now. */
   checkAnchor(): AnchorCheck {
     const anchor = this.anchor!;
-    return checkHead(readAnchorFile(anchor.file), anchor.key, this.statements.head.get()?.position ?? 0,
-      (position) => this.statements.hashAt.get(position)?.chain_hash);
+    return checkHead(
+      readAnchorFile(anchor.file),
+      anchor.key,
+      this.statements.head.get()?.position ?? 0,
+      (position) => this.statements.hashAt.get(position)?.chain_hash,
+    );
   }
 
   /** After a commit: the anchor follows within `intervalMs`, unless the log did not match it at open. */
@@ -207,13 +227,18 @@ export class SqliteEventStore implements EventStore {
     const signed = signHead(anchor.key, { position: last.position, hash: last.chain_hash }, new Date(), this.anchorSince);
     this.anchorSince = signed.since;
     this.anchoredPosition = last.position;
-    this.anchorWrite = this.anchorWrite.then(() => writeAnchorFile(anchor.file, signed)).then(() => {
-      this.anchorError = null;
-    }, (error: unknown) => {
-      // The next commit tries again; a lasting failure shows on /ping and as an anchor behind the head.
-      this.anchoredPosition = -1;
-      this.anchorError = error;
-    });
+    this.anchorWrite = this.anchorWrite
+      .then(() => writeAnchorFile(anchor.file, signed))
+      .then(
+        () => {
+          this.anchorError = null;
+        },
+        (error: unknown) => {
+          // The next commit tries again; a lasting failure shows on /ping and as an anchor behind the head.
+          this.anchoredPosition = -1;
+          this.anchorError = error;
+        },
+      );
     return this.anchorWrite;
   }
 
@@ -267,25 +292,30 @@ export class SqliteEventStore implements EventStore {
     }
     let outcomes: Array<{ ok: true; value: AppendResult } | { ok: false; error: unknown }> = [];
     try {
-      this.db.transaction(() => {
-        outcomes = [];
-        for (const request of batch) {
-          try {
-            outcomes.push({ ok: true, value: this.appendInTransaction(request) });
-          } catch (error) {
-            // An I/O error or a full disk can make SQLite roll the whole transaction back: then nothing of this batch
-            // is written, and the appends after it must not run outside a transaction, each committing on its own.
-            if (!this.db.inTransaction) throw error;
-            outcomes.push({ ok: false, error });
+      this.db
+        .transaction(() => {
+          outcomes = [];
+          for (const request of batch) {
+            try {
+              outcomes.push({ ok: true, value: this.appendInTransaction(request) });
+            } catch (error) {
+              // An I/O error or a full disk can make SQLite roll the whole transaction back: then nothing of this batch
+              // is written, and the appends after it must not run outside a transaction, each committing on its own.
+              if (!this.db.inTransaction) throw error;
+              outcomes.push({ ok: false, error });
+            }
           }
-        }
-      }).immediate();
+        })
+        .immediate();
     } catch (error) {
-      if (isBusy(error) && !this.closed && performance.now() - (batch[0]!.queuedAt) < LOCK_WAIT_LIMIT_MS) {
+      if (isBusy(error) && !this.closed && performance.now() - batch[0]!.queuedAt < LOCK_WAIT_LIMIT_MS) {
         // Another process (an operator script) holds the lock: nothing was written; try again shortly, without
         // blocking the event loop.
         this.pending = [...batch, ...this.pending];
-        this.retryTimer ??= setTimeout(() => { this.retryTimer = null; this.flush(); }, 2);
+        this.retryTimer ??= setTimeout(() => {
+          this.retryTimer = null;
+          this.flush();
+        }, 2);
         return;
       }
       // The commit itself failed (disk full, I/O error, locked for too long): nothing of this batch is durable.
@@ -314,8 +344,12 @@ export class SqliteEventStore implements EventStore {
       // Read in the transaction, not remembered: operator scripts append to this log too.
       const last = this.statements.last.get();
       const row = {
-        position: (last?.position ?? 0) + 1, stream, revision: current + 1 + index, type: event.type,
-        data: JSON.stringify(event.data), metadata: JSON.stringify(event.metadata),
+        position: (last?.position ?? 0) + 1,
+        stream,
+        revision: current + 1 + index,
+        type: event.type,
+        data: JSON.stringify(event.data),
+        metadata: JSON.stringify(event.metadata),
       };
       // After an unchained (NULL) hash the chain goes on from the genesis: that event stays the break verify names.
       const hash = chainHash(last?.chain_hash ?? GENESIS_HASH, row);
@@ -331,8 +365,10 @@ export class SqliteEventStore implements EventStore {
     for (let index = 0; index < events.length; index++) {
       const row = index === 0 ? first : this.statements.byEventId.get(events[index]!.metadata.eventId);
       if (!row || row.stream !== stream || row.revision !== first.revision + index) {
-        throw new ConflictError('duplicate_event_id', 'Event ids were already used by a different append',
-          { stream, eventId: events[index]!.metadata.eventId });
+        throw new ConflictError('duplicate_event_id', 'Event ids were already used by a different append', {
+          stream,
+          eventId: events[index]!.metadata.eventId,
+        });
       }
       last = row;
     }
@@ -383,7 +419,10 @@ export class SqliteEventStore implements EventStore {
             // processes (an operator's script) send no notice: a parked subscription also looks again every second.
             await new Promise<void>((resolve) => {
               const timer = setTimeout(() => listener(), EXTERNAL_APPEND_POLL_MS);
-              wake = () => { clearTimeout(timer); resolve(); };
+              wake = () => {
+                clearTimeout(timer);
+                resolve();
+              };
             });
             continue;
           }
@@ -412,10 +451,16 @@ export class SqliteEventStore implements EventStore {
    * startup that the newest part of the log was not altered (`npm run audit -- verify` checks all of it).
    */
   verifyTail(count = 1_000): { checked: number; breakAt: number | null } {
-    const rows = this.db.prepare<[number], ChainedRow & { chain_hash: string | null }>(
-      'SELECT position, stream, revision, type, data, metadata, chain_hash FROM events ORDER BY position DESC LIMIT ?').all(count).reverse();
+    const rows = this.db
+      .prepare<[number], ChainedRow & { chain_hash: string | null }>(
+        'SELECT position, stream, revision, type, data, metadata, chain_hash FROM events ORDER BY position DESC LIMIT ?',
+      )
+      .all(count)
+      .reverse();
     if (rows.length === 0) return { checked: 0, breakAt: null };
-    const before = this.db.prepare<[number], { chain_hash: string | null }>('SELECT chain_hash FROM events WHERE position < ? ORDER BY position DESC LIMIT 1').get(rows[0]!.position);
+    const before = this.db
+      .prepare<[number], { chain_hash: string | null }>('SELECT chain_hash FROM events WHERE position < ? ORDER BY position DESC LIMIT 1')
+      .get(rows[0]!.position);
     const broken = firstBreak(rows, before?.chain_hash ?? GENESIS_HASH);
     return { checked: rows.length, breakAt: broken?.position ?? null };
   }

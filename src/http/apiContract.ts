@@ -18,6 +18,16 @@ type RoutesOf<F extends (...args: never[]) => readonly unknown[]> = ReturnType<F
  * route table that mounts the handlers and writes /openapi.json. Types only: the client (client/) imports it with
  * `import type`, so no server code reaches a browser.
  */
-export type ApiRoute = RoutesOf<typeof aiRoutes> | RoutesOf<typeof auditRoutes> | RoutesOf<typeof authRoutes>
-  | RoutesOf<typeof callRoutes> | RoutesOf<typeof contactRoutes> | RoutesOf<typeof demoRoutes> | RoutesOf<typeof groupRoutes> | RoutesOf<typeof mediaRoutes>
-  | RoutesOf<typeof messageRoutes> | RoutesOf<typeof presenceRoutes> | RoutesOf<typeof systemRoutes> | RoutesOf<typeof userRoutes>;
+export type ApiRoute =
+  | RoutesOf<typeof aiRoutes>
+  | RoutesOf<typeof auditRoutes>
+  | RoutesOf<typeof authRoutes>
+  | RoutesOf<typeof callRoutes>
+  | RoutesOf<typeof contactRoutes>
+  | RoutesOf<typeof demoRoutes>
+  | RoutesOf<typeof groupRoutes>
+  | RoutesOf<typeof mediaRoutes>
+  | RoutesOf<typeof messageRoutes>
+  | RoutesOf<typeof presenceRoutes>
+  | RoutesOf<typeof systemRoutes>
+  | RoutesOf<typeof userRoutes>;

@@ -35,14 +35,20 @@ export function principalOf(ctx: Context): Principal {
 }
 
 /** Command metadata for an authenticated request, acting as its principal. */
-export const actorMetadata = (clock: () => Date) => (ctx: Context): CommandMetadata =>
-  commandMetadata(ctx, clock(), principalOf(ctx).userId);
+export const actorMetadata =
+  (clock: () => Date) =>
+  (ctx: Context): CommandMetadata =>
+    commandMetadata(ctx, clock(), principalOf(ctx).userId);
 
 /** Command metadata for a request: a fresh command id, correlated with the server's request id (the client's beside it). */
 export function commandMetadata(ctx: Context, now: Date, userId: string | null): CommandMetadata {
   const { requestId, clientRequestId } = ctx.state as RequestState;
   return {
-    commandId: newId(), correlationId: requestId, causationId: requestId, userId, now: now.toISOString(),
+    commandId: newId(),
+    correlationId: requestId,
+    causationId: requestId,
+    userId,
+    now: now.toISOString(),
     ...(clientRequestId === undefined ? {} : { clientRequestId }),
   };
 }

@@ -16,7 +16,11 @@ export function errorMiddleware(logger: Logger) {
         ctx.status = status;
       }
     } catch (error) {
-      const { status, body } = toErrorResponse(error, logger, { requestId: ctx.state.requestId, clientRequestId: ctx.state.clientRequestId, path: ctx.path });
+      const { status, body } = toErrorResponse(error, logger, {
+        requestId: ctx.state.requestId,
+        clientRequestId: ctx.state.clientRequestId,
+        path: ctx.path,
+      });
       ctx.status = status;
       ctx.body = body;
       const retryAfterMs = body.error.details?.retryAfterMs;

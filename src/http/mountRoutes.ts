@@ -64,13 +64,19 @@ export function mountRoutes(routes: readonly AnyRoute[], { authenticator, rateLi
 function refuseBody(ctx: Context): void {
   const length = Number(ctx.get('content-length') || 0);
   if (length > 0 || ctx.get('transfer-encoding') !== '') {
-    throw new ValidationError('This operation takes no request body (its input is in the path and the query)',
-      { issues: [{ field: null, code: 'unexpected_body', message: 'no request body expected' }] });
+    throw new ValidationError('This operation takes no request body (its input is in the path and the query)', {
+      issues: [{ field: null, code: 'unexpected_body', message: 'no request body expected' }],
+    });
   }
 }
 
 /** Charges a route's policy from the buckets every instance shares (PostgreSQL), or this process's without one. */
-async function charge(ctx: Context, rateLimits: RateLimits, name: NonNullable<AnyRoute['rateLimit']>, principal: Principal | null): Promise<void> {
+async function charge(
+  ctx: Context,
+  rateLimits: RateLimits,
+  name: NonNullable<AnyRoute['rateLimit']>,
+  principal: Principal | null,
+): Promise<void> {
   const policy = rateLimits.policy(name);
   const key = policy.key === 'user' && principal ? principal.userId : ctx.ip;
   try {

@@ -5,7 +5,8 @@ import type { Metrics } from '../metrics/metrics.ts';
 import type { RequestState } from './context.ts';
 
 /** The route template the router matched (`/api/messages/:id`), or `unmatched`: a path as sent is never a label. */
-const routeOf = (ctx: Context): string => (ctx as Context & { _matchedRoute?: unknown })._matchedRoute as string | undefined ?? 'unmatched';
+const routeOf = (ctx: Context): string =>
+  ((ctx as Context & { _matchedRoute?: unknown })._matchedRoute as string | undefined) ?? 'unmatched';
 
 /** One log line and the HTTP metrics per answered request (after the error mapping has chosen its status). */
 export function observeRequests(instrumentation: Instrumentation): Middleware {
@@ -16,8 +17,13 @@ export function observeRequests(instrumentation: Instrumentation): Middleware {
     } finally {
       const { requestId, clientRequestId, principal } = ctx.state as RequestState;
       instrumentation.request({
-        requestId, clientRequestId, method: ctx.method, route: routeOf(ctx), status: ctx.status,
-        seconds: (performance.now() - started) / 1000, userId: principal?.userId,
+        requestId,
+        clientRequestId,
+        method: ctx.method,
+        route: routeOf(ctx),
+        status: ctx.status,
+        seconds: (performance.now() - started) / 1000,
+        userId: principal?.userId,
       });
     }
   };

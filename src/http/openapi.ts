@@ -1,5 +1,9 @@
 import {
-  createDocument, type ZodOpenApiOperationObject, type ZodOpenApiPathsObject, type ZodOpenApiResponseObject, type ZodOpenApiResponsesObject,
+  createDocument,
+  type ZodOpenApiOperationObject,
+  type ZodOpenApiPathsObject,
+  type ZodOpenApiResponseObject,
+  type ZodOpenApiResponsesObject,
 } from 'zod-openapi';
 import type { AnyRoute, SuccessResponse } from './routeTable.ts';
 import type { RateLimitPolicy } from '../rateLimit/policies.ts';
@@ -60,7 +64,10 @@ export function errorCodesOf(route: AnyRoute): ErrorCode[] {
   const codes = new Set<ErrorCode>(route.errors);
   ['validation_failed', 'payload_too_large'].forEach((code) => codes.add(code as ErrorCode));
   if (route.body) ['payload_too_large', 'unsupported_media_type'].forEach((code) => codes.add(code as ErrorCode));
-  if (route.auth) ['missing_token', 'invalid_token', 'token_expired', 'token_revoked', 'account_suspended'].forEach((code) => codes.add(code as ErrorCode));
+  if (route.auth)
+    ['missing_token', 'invalid_token', 'token_expired', 'token_revoked', 'account_suspended'].forEach((code) =>
+      codes.add(code as ErrorCode),
+    );
   if (route.rawBody) ['payload_too_large', 'unsupported_media_type', 'validation_failed'].forEach((code) => codes.add(code as ErrorCode));
   if (route.rateLimit) codes.add('rate_limited');
   codes.add('unavailable');
@@ -75,7 +82,9 @@ function responsesOf(route: AnyRoute): ZodOpenApiResponsesObject {
       description: response.description,
       headers,
       ...(response.schema ? { content: { 'application/json': { schema: response.schema } } } : {}),
-      ...(response.contentType ? { content: Object.fromEntries([response.contentType].flat().map((type) => [type, { schema: { type: 'string' } }])) } : {}),
+      ...(response.contentType
+        ? { content: Object.fromEntries([response.contentType].flat().map((type) => [type, { schema: { type: 'string' } }])) }
+        : {}),
     };
   }
   const byStatus = new Map<number, ErrorCode[]>();
@@ -86,8 +95,10 @@ function responsesOf(route: AnyRoute): ZodOpenApiResponsesObject {
   for (const [status, codes] of [...byStatus].sort(([a], [b]) => a - b)) {
     responses[String(status) as `4${string}`] = {
       description: codes.map((code) => `\`${code}\`: ${ERROR_CODES[code].description}`).join('; '),
-      headers: status === 429 ? { ...REQUEST_HEADERS, ...RATE_LIMIT_HEADERS, 'Retry-After': { $ref: '#/components/headers/RetryAfter' } }
-        : { ...REQUEST_HEADERS, ...(route.rateLimit ? RATE_LIMIT_HEADERS_IF_CHARGED : {}) },
+      headers:
+        status === 429
+          ? { ...REQUEST_HEADERS, ...RATE_LIMIT_HEADERS, 'Retry-After': { $ref: '#/components/headers/RetryAfter' } }
+          : { ...REQUEST_HEADERS, ...(route.rateLimit ? RATE_LIMIT_HEADERS_IF_CHARGED : {}) },
       content: { 'application/json': { schema: errorBody } },
     };
   }
@@ -102,19 +113,43 @@ function operationOf(route: AnyRoute): ZodOpenApiOperationObject {
     description: `${route.description ?? route.summary}${policy}`,
     tags: [route.tag],
     security: route.auth === 'bearer-or-media-token' ? [{ bearer: [] }, { mediaToken: [] }] : route.auth ? [{ bearer: [] }] : [],
-    ...(route.params || route.query ? { requestParams: { ...(route.params ? { path: route.params } : {}), ...(route.query ? { query: route.query } : {}) } } : {}),
+    ...(route.params || route.query
+      ? { requestParams: { ...(route.params ? { path: route.params } : {}), ...(route.query ? { query: route.query } : {}) } }
+      : {}),
     parameters: [{ $ref: '#/components/parameters/XRequestId' }],
     ...(route.body ? { requestBody: { required: !bodyIsOptional(route), content: { 'application/json': { schema: route.body } } } } : {}),
-    ...(route.rawBody ? { requestBody: { required: true, description: route.rawBody.description, content: Object.fromEntries(route.rawBody.contentTypes.map((type) => [type,
-      { schema: type === 'multipart/form-data' ? { type: 'object', required: ['file'], properties: { file: { type: 'string', contentMediaType: 'application/octet-stream' } } } : { type: 'string', contentMediaType: 'application/octet-stream' } }])) } } : {}),
+    ...(route.rawBody
+      ? {
+          requestBody: {
+            required: true,
+            description: route.rawBody.description,
+            content: Object.fromEntries(
+              route.rawBody.contentTypes.map((type) => [
+                type,
+                {
+                  schema:
+                    type === 'multipart/form-data'
+                      ? {
+                          type: 'object',
+                          required: ['file'],
+                          properties: { file: { type: 'string', contentMediaType: 'application/octet-stream' } },
+                        }
+                      : { type: 'string', contentMediaType: 'application/octet-stream' },
+                },
+              ]),
+            ),
+          },
+        }
+      : {}),
     responses: responsesOf(route),
     ...(route.rateLimit ? { 'x-rate-limit-policy': route.rateLimit } : {}),
   };
 }
 
 /** A GET whose answer is a file or a page also answers HEAD (Koa's router adds it): the same answers without their bodies. */
-const answersHead = (route: AnyRoute) => route.method === 'get'
-  && Object.values(route.responses as Record<number, SuccessResponse>).some((response) => response.contentType !== undefined);
+const answersHead = (route: AnyRoute) =>
+  route.method === 'get' &&
+  Object.values(route.responses as Record<number, SuccessResponse>).some((response) => response.contentType !== undefined);
 
 function headOperationOf(route: AnyRoute): ZodOpenApiOperationObject {
   const get = operationOf(route);
@@ -131,16 +166,21 @@ function headOperationOf(route: AnyRoute): ZodOpenApiOperationObject {
 export function openApiDocument(routes: readonly AnyRoute[], policies: readonly RateLimitPolicy[], version: string) {
   const paths: ZodOpenApiPathsObject = {};
   for (const route of routes) {
-    paths[route.path] = { ...paths[route.path], [route.method]: operationOf(route), ...(answersHead(route) ? { head: headOperationOf(route) } : {}) };
+    paths[route.path] = {
+      ...paths[route.path],
+      [route.method]: operationOf(route),
+      ...(answersHead(route) ? { head: headOperationOf(route) } : {}),
+    };
   }
   return createDocument({
     openapi: '3.1.0',
     info: {
       title: 'LetsApp',
       version,
-      description: 'A realtime chat backend. Errors are `{"error": {"code", "message", "details"}}` (schema `Error`). '
-        + 'The socket protocol is described at `/asyncapi.json`. Rate-limit policies (burst `q` per window `w` seconds, '
-        + `refilled continuously): ${policies.map((policy) => `\`${policy.name}\` ${policy.burst} per ${windowSeconds(policy)} s by ${policy.key} (${policy.description})`).join('; ')}.`,
+      description:
+        'A realtime chat backend. Errors are `{"error": {"code", "message", "details"}}` (schema `Error`). ' +
+        'The socket protocol is described at `/asyncapi.json`. Rate-limit policies (burst `q` per window `w` seconds, ' +
+        `refilled continuously): ${policies.map((policy) => `\`${policy.name}\` ${policy.burst} per ${windowSeconds(policy)} s by ${policy.key} (${policy.description})`).join('; ')}.`,
     },
     // Relative: the REST API is served by whoever serves this document.
     servers: [{ url: '/', description: 'This server' }],
@@ -149,18 +189,35 @@ export function openApiDocument(routes: readonly AnyRoute[], policies: readonly 
     components: {
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
-        mediaToken: { type: 'apiKey', in: 'query', name: 'token', description: 'From POST /api/media/{id}/token: one file, one user, a few minutes' },
+        mediaToken: {
+          type: 'apiKey',
+          in: 'query',
+          name: 'token',
+          description: 'From POST /api/media/{id}/token: one file, one user, a few minutes',
+        },
       },
       schemas: { Error: errorBody },
       parameters: {
         XRequestId: {
-          name: 'X-Request-Id', in: 'header', required: false, schema: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,64}$' },
-          description: 'Your id for this request: echoed back and recorded beside the server\'s own (`X-Correlation-Id`); ignored unless well-formed',
+          name: 'X-Request-Id',
+          in: 'header',
+          required: false,
+          schema: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,64}$' },
+          description:
+            "Your id for this request: echoed back and recorded beside the server's own (`X-Correlation-Id`); ignored unless well-formed",
         },
       },
       headers: {
-        XRequestId: { description: 'Yours when you sent a well-formed one, else the server\'s correlation id', required: true, schema: { type: 'string' } },
-        XCorrelationId: { description: 'The server\'s id for this request: the correlation id of every event it appended', required: true, schema: { type: 'string' } },
+        XRequestId: {
+          description: "Yours when you sent a well-formed one, else the server's correlation id",
+          required: true,
+          schema: { type: 'string' },
+        },
+        XCorrelationId: {
+          description: "The server's id for this request: the correlation id of every event it appended",
+          required: true,
+          schema: { type: 'string' },
+        },
         RateLimitPolicy: { ...RATE_LIMIT_POLICY_HEADER, required: true },
         RateLimit: { ...RATE_LIMIT_HEADER, required: true },
         RateLimitPolicyIfCharged: { ...RATE_LIMIT_POLICY_HEADER, description: `${RATE_LIMIT_POLICY_HEADER.description}.${IF_CHARGED}` },

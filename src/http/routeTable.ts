@@ -17,8 +17,10 @@ type Responses = Record<number, SuccessResponse>;
 
 /** What a handler answers: one of its documented statuses, with a body of that status's schema. */
 export type Reply<R extends Responses> = {
-  [S in keyof R & number]: R[S] extends { schema: z.ZodType } ? { status: S; body: z.input<R[S]['schema']> }
-    : R[S] extends { contentType: string | readonly string[] } ? { status: S; body: string } | { status: S; handled: true }
+  [S in keyof R & number]: R[S] extends { schema: z.ZodType }
+    ? { status: S; body: z.input<R[S]['schema']> }
+    : R[S] extends { contentType: string | readonly string[] }
+      ? { status: S; body: string } | { status: S; handled: true }
       : { status: S };
 }[keyof R & number];
 
@@ -40,8 +42,12 @@ type ParamsSchema = z.ZodType<unknown, Record<string, unknown>>;
  * One REST operation, declared once: the same entry registers the Koa handler (validation, auth, rate limit) and
  * writes its part of `/openapi.json`, so the two cannot drift.
  */
-export interface Route<P extends ParamsSchema | undefined = ParamsSchema | undefined, Q extends ParamsSchema | undefined = ParamsSchema | undefined,
-  B extends z.ZodType | undefined = z.ZodType | undefined, R extends Responses = Responses> {
+export interface Route<
+  P extends ParamsSchema | undefined = ParamsSchema | undefined,
+  Q extends ParamsSchema | undefined = ParamsSchema | undefined,
+  B extends z.ZodType | undefined = z.ZodType | undefined,
+  R extends Responses = Responses,
+> {
   method: HttpMethod;
   /** OpenAPI form: `/api/messages/{id}`. */
   path: string;
@@ -83,7 +89,13 @@ export interface RouteContract<P, Q, B, R extends Responses> {
   params: Input<P>;
   query: Input<Q>;
   body: Input<B>;
-  responses: { [S in keyof R & number]: R[S] extends { schema: z.ZodType } ? z.output<R[S]['schema']> : R[S] extends { contentType: unknown } ? Blob : undefined };
+  responses: {
+    [S in keyof R & number]: R[S] extends { schema: z.ZodType }
+      ? z.output<R[S]['schema']>
+      : R[S] extends { contentType: unknown }
+        ? Blob
+        : undefined;
+  };
 }
 
 /** A route as the table holds it, keeping its method and path literally and its contract for the typed client (client/). */
@@ -93,9 +105,16 @@ export type TypedRoute<M extends HttpMethod, Pa extends string, P, Q, B, R exten
   readonly contract?: RouteContract<P, Q, B, R>;
 };
 
-export const route = <const M extends HttpMethod, const Pa extends string, P extends ParamsSchema | undefined = undefined,
-  Q extends ParamsSchema | undefined = undefined, B extends z.ZodType | undefined = undefined, R extends Responses = Responses>(
-  spec: Route<P, Q, B, R> & { method: M; path: Pa }): TypedRoute<M, Pa, P, Q, B, R> => spec;
+export const route = <
+  const M extends HttpMethod,
+  const Pa extends string,
+  P extends ParamsSchema | undefined = undefined,
+  Q extends ParamsSchema | undefined = undefined,
+  B extends z.ZodType | undefined = undefined,
+  R extends Responses = Responses,
+>(
+  spec: Route<P, Q, B, R> & { method: M; path: Pa },
+): TypedRoute<M, Pa, P, Q, B, R> => spec;
 
 /** `/api/messages/{id}` → `/api/messages/:id` for @koa/router. */
 export const koaPath = (path: string) => path.replace(/\{(\w+)\}/g, ':$1');

@@ -34,15 +34,19 @@ export function createHttpApp({ logger, bodyLimitBytes, router, trustProxy, trac
   if (instrumentation) app.use(observeRequests(instrumentation));
   app.use(errorMiddleware(logger));
   if (instrumentation?.metrics && metricsToken) app.use(serveMetrics(instrumentation.metrics, metricsToken));
-  app.use(koaBody({
-    json: true,
-    jsonStrict: true,
-    jsonLimit: bodyLimitBytes,
-    urlencoded: false,
-    text: false,
-    multipart: false,
-    onError: (error) => { throw error; },
-  }));
+  app.use(
+    koaBody({
+      json: true,
+      jsonStrict: true,
+      jsonLimit: bodyLimitBytes,
+      urlencoded: false,
+      text: false,
+      multipart: false,
+      onError: (error) => {
+        throw error;
+      },
+    }),
+  );
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;
@@ -53,7 +57,7 @@ export function createHttpApp({ logger, bodyLimitBytes, router, trustProxy, trac
  * malformed HTTP) with an empty body; this gives those answers the one error shape.
  */
 export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
-  if (!socket.writable || (error.code === 'ECONNRESET')) {
+  if (!socket.writable || error.code === 'ECONNRESET') {
     socket.destroy();
     return;
   }
@@ -62,5 +66,7 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex):
     ? ['431 Request Header Fields Too Large', 'headers_too_large', 'Request headers or URL too large']
     : ['400 Bad Request', 'bad_request', 'Malformed HTTP request'];
   const body = JSON.stringify({ error: { code, message } });
-  socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.end(
+    `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }

@@ -10,21 +10,27 @@ import type { RequestState } from './context.ts';
  */
 export const traceRequests = (tracing: Tracing) => (ctx: Context, next: Next) => {
   const { requestId, clientRequestId } = ctx.state as RequestState;
-  return tracing.span(`${ctx.method}`, {
-    [CORRELATION_ID]: requestId, 'http.request.method': ctx.method,
-    ...(clientRequestId === undefined ? {} : { 'letsapp.client_request_id': clientRequestId }),
-  }, async (span) => {
-    try {
-      await next();
-    } finally {
-      const route = (ctx as Context & { _matchedRoute?: string | RegExp })._matchedRoute;
-      if (typeof route === 'string') {
-        span?.updateName(`${ctx.method} ${route}`);
-        span?.setAttribute('http.route', route);
+  return tracing.span(
+    `${ctx.method}`,
+    {
+      [CORRELATION_ID]: requestId,
+      'http.request.method': ctx.method,
+      ...(clientRequestId === undefined ? {} : { 'letsapp.client_request_id': clientRequestId }),
+    },
+    async (span) => {
+      try {
+        await next();
+      } finally {
+        const route = (ctx as Context & { _matchedRoute?: string | RegExp })._matchedRoute;
+        if (typeof route === 'string') {
+          span?.updateName(`${ctx.method} ${route}`);
+          span?.setAttribute('http.route', route);
+        }
+        span?.setAttribute('http.response.status_code', ctx.status);
+        // Errors are answered downstream (the error middleware): a 5xx is the server's failure, a 4xx the caller's.
+        if (ctx.status >= 500) span?.setStatus({ code: SpanStatusCode.ERROR });
       }
-      span?.setAttribute('http.response.status_code', ctx.status);
-      // Errors are answered downstream (the error middleware): a 5xx is the server's failure, a 4xx the caller's.
-      if (ctx.status >= 500) span?.setStatus({ code: SpanStatusCode.ERROR });
-    }
-  }, SpanKind.SERVER);
+    },
+    SpanKind.SERVER,
+  );
 };

@@ -64,7 +64,12 @@ export class LocalBlobStore implements BlobStore {
   async commit(tempPath: string, sha256: string): Promise<string> {
     const target = this.pathOf(sha256);
     const now = new Date();
-    if (await utimes(target, now, now).then(() => true, () => false)) {
+    if (
+      await utimes(target, now, now).then(
+        () => true,
+        () => false,
+      )
+    ) {
       await rm(tempPath, { force: true });
       return target;
     }
@@ -80,7 +85,10 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async exists(sha256: string): Promise<boolean> {
-    return stat(this.pathOf(sha256)).then(() => true, () => false);
+    return stat(this.pathOf(sha256)).then(
+      () => true,
+      () => false,
+    );
   }
 
   async remove(sha256: string, path = this.pathOf(sha256)): Promise<void> {
@@ -91,7 +99,13 @@ export class LocalBlobStore implements BlobStore {
   async removeIfUntouched(sha256: string, untouchedSince: number): Promise<boolean> {
     const path = this.pathOf(sha256);
     const aside = join(this.tempDir, `${randomUUID()}.collecting`);
-    if (!(await rename(path, aside).then(() => true, () => false))) return false;
+    if (
+      !(await rename(path, aside).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return false;
     const info = await stat(aside);
     if (info.mtimeMs > untouchedSince) {
       // Refreshed by an upload of the same bytes just before it was taken: back in place (a copy committed meanwhile

@@ -36,8 +36,12 @@ const NO_OWNER = '';
 
 export class ImageTooLargeError extends DomainError {
   constructor(maxPixels: number, timeoutSeconds?: number) {
-    super('image_too_large', 422, timeoutSeconds === undefined ? `Image has more than ${maxPixels} pixels` : `Image takes more than ${timeoutSeconds} s to process`,
-      timeoutSeconds === undefined ? { maxPixels } : { maxPixels, timeoutSeconds });
+    super(
+      'image_too_large',
+      422,
+      timeoutSeconds === undefined ? `Image has more than ${maxPixels} pixels` : `Image takes more than ${timeoutSeconds} s to process`,
+      timeoutSeconds === undefined ? { maxPixels } : { maxPixels, timeoutSeconds },
+    );
   }
 }
 
@@ -85,7 +89,7 @@ const BUSY_RETRY_AFTER_MS = 1000;
 const SNIFF_BYTES = 64;
 const VARIANT_WEBP_QUALITY = 82;
 
-type SharpFactory = typeof import('sharp')['default'];
+type SharpFactory = (typeof import('sharp'))['default'];
 let sharp: SharpFactory | null = null;
 /**
  * libvips is loaded with the first image, not at start-up (about 30 MB a server that sees no image does not
@@ -105,7 +109,8 @@ async function loadSharp(): Promise<SharpFactory> {
 export function sniffImageFormat(head: Uint8Array): ImageFormat | undefined {
   const ascii = (from: number, to: number) => Buffer.from(head.subarray(from, to)).toString('latin1');
   if (head.length >= 3 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return 'jpeg';
-  if (head.length >= 8 && Buffer.from(head.subarray(0, 8)).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'png';
+  if (head.length >= 8 && Buffer.from(head.subarray(0, 8)).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])))
+    return 'png';
   if (ascii(0, 6) === 'GIF87a' || ascii(0, 6) === 'GIF89a') return 'gif';
   if (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'webp';
   if (head.length >= 16 && ascii(4, 8) === 'ftyp') {
@@ -151,7 +156,11 @@ interface JobRun {
  * Writes through `write(tempPath)` to temp files, renames them all on success, removes them all on failure or when
  * the job was abandoned meanwhile (its caller has moved on: nothing of it may appear later).
  */
-async function writeAtomically<T>(job: JobRun, outputPaths: readonly string[], write: (tempPaths: readonly string[]) => Promise<T>): Promise<T> {
+async function writeAtomically<T>(
+  job: JobRun,
+  outputPaths: readonly string[],
+  write: (tempPaths: readonly string[]) => Promise<T>,
+): Promise<T> {
   const tempPaths = outputPaths.map(tempPathFor);
   try {
     // Create them exclusively first: a missing directory or a permission problem surfaces as the ordinary fs
@@ -217,7 +226,12 @@ export class ImageProcessor {
    * Animated GIF/WebP keep their frames; they are not auto-oriented (libvips cannot rotate multi-page images),
    * and their orientation tag is dropped with the rest. `owner` is whose turn it is in the pool.
    */
-  reencode(inputPath: string, outputPath: string, mime: string, owner = NO_OWNER): Promise<{ width: number; height: number; mime: string; bytes: number }> {
+  reencode(
+    inputPath: string,
+    outputPath: string,
+    mime: string,
+    owner = NO_OWNER,
+  ): Promise<{ width: number; height: number; mime: string; bytes: number }> {
     const format = MIME_TO_FORMAT[mime];
     if (format === undefined) return Promise.reject(new UnsupportedImageTypeError(mime));
     return this.schedule(owner, async (job) => {
@@ -255,12 +269,14 @@ export class ImageProcessor {
         for (let i = 0; i < sizes.length; i += 1) {
           const size = sizes[i]!;
           const side = Math.min(size, largest);
-          const info = await this.run(() =>
-            this.open(inputPath, limit, job)
-              .rotate()
-              .resize(side, side, { fit: 'cover', position: 'centre' })
-              .webp({ quality: VARIANT_WEBP_QUALITY })
-              .toFile(tempPaths[i]!), limit,
+          const info = await this.run(
+            () =>
+              this.open(inputPath, limit, job)
+                .rotate()
+                .resize(side, side, { fit: 'cover', position: 'centre' })
+                .webp({ quality: VARIANT_WEBP_QUALITY })
+                .toFile(tempPaths[i]!),
+            limit,
           );
           results.push({ size, path: paths[i]!, ...outputSize(info), bytes: info.size });
         }
@@ -273,8 +289,16 @@ export class ImageProcessor {
    * A WebP thumbnail. 'scale' fits inside width × height keeping the aspect ratio; 'crop' covers width × height
    * (centred). Neither upscales: a crop larger than the source shrinks the box, keeping the requested ratio.
    */
-  thumbnail(inputPath: string, outputPath: string, width: number, height: number, method: 'crop' | 'scale', owner = NO_OWNER): Promise<{ width: number; height: number; bytes: number }> {
-    if (!isPositiveInteger(width) || !isPositiveInteger(height)) return Promise.reject(new RangeError('width and height must be positive integers'));
+  thumbnail(
+    inputPath: string,
+    outputPath: string,
+    width: number,
+    height: number,
+    method: 'crop' | 'scale',
+    owner = NO_OWNER,
+  ): Promise<{ width: number; height: number; bytes: number }> {
+    if (!isPositiveInteger(width) || !isPositiveInteger(height))
+      return Promise.reject(new RangeError('width and height must be positive integers'));
     return this.schedule(owner, async (job) => {
       const { metadata, limit } = await this.inspect(inputPath);
       const source = orientedSize(metadata);
@@ -320,7 +344,10 @@ export class ImageProcessor {
       return job(run);
     })();
     // Registered first, so the slot is free before the caller hears of the result.
-    work.then(() => this.release(owner), () => this.release(owner));
+    work.then(
+      () => this.release(owner),
+      () => this.release(owner),
+    );
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {

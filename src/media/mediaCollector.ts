@@ -39,18 +39,24 @@ export const DEFAULT_DERIVED_MAX_BYTES = 1024 ** 3;
  * files are deleted, each only once older than the grace period; thumbnails past their byte budget are evicted, the
  * least recently served first. Safe beside a running server; `dryRun` only counts.
  */
-export async function collectMedia(deps: { readStore: ReadStore; commands: CommandHandler; blobs: BlobStore }, options: CollectOptions): Promise<CollectSummary> {
+export async function collectMedia(
+  deps: { readStore: ReadStore; commands: CommandHandler; blobs: BlobStore },
+  options: CollectOptions,
+): Promise<CollectSummary> {
   const summary: CollectSummary = { expired: 0, blobsDeleted: 0, bytesFreed: 0, tempsDeleted: 0, blobsKept: 0, derivedEvicted: 0 };
   const media = deps.readStore.collection<MediaDoc>(MEDIA_FILES);
   const cutoff = new Date(options.now.getTime() - options.unattachedTtlMs).toISOString();
-  const unattached = (await media.find({ state: 'live', purpose: 'attachment', uploadedAt: { $lt: cutoff } })).filter((doc) => doc.references.length === 0);
+  const unattached = (await media.find({ state: 'live', purpose: 'attachment', uploadedAt: { $lt: cutoff } })).filter(
+    (doc) => doc.references.length === 0,
+  );
   for (const doc of unattached) {
     // A group icon is in use though no message names it.
     const icon = (await deps.readStore.collection<GroupDoc>(GROUPS).countDocuments({ iconMediaId: doc._id }, { limit: 1 })) > 0;
     if (!options.dryRun) {
       const correlationId = `gc-media:${newId()}`;
       const result = await deps.commands.handle(mediaDecider, mediaStream(doc._id), {
-        type: 'ExpireMedia', data: { mediaId: doc._id, attached: icon, untouchedSince: cutoff },
+        type: 'ExpireMedia',
+        data: { mediaId: doc._id, attached: icon, untouchedSince: cutoff },
         metadata: { commandId: newId(), correlationId, causationId: correlationId, userId: null, now: options.now.toISOString() },
       });
       if (result.position !== null) summary.expired++;
@@ -79,7 +85,10 @@ export async function collectMedia(deps: { readStore: ReadStore; commands: Comma
     if (!options.dryRun) {
       if (blob.path !== deps.blobs.pathOf(blob.sha256)) {
         await deps.blobs.remove(blob.sha256, blob.path); // a thumbnail: made again if asked for
-      } else if (await media.countDocuments({ sha256: blob.sha256, state: 'live' }, { limit: 1 }) > 0 || !(await deps.blobs.removeIfUntouched(blob.sha256, oldEnough))) {
+      } else if (
+        (await media.countDocuments({ sha256: blob.sha256, state: 'live' }, { limit: 1 })) > 0 ||
+        !(await deps.blobs.removeIfUntouched(blob.sha256, oldEnough))
+      ) {
         // Checked again at the last moment: a file recorded since the pass began names these bytes, or an upload of
         // the same bytes refreshed them.
         summary.blobsKept++;

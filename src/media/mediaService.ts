@@ -42,7 +42,15 @@ export interface PublicMedia {
 }
 
 export const toPublicMedia = (doc: MediaDoc): PublicMedia => ({
-  id: doc._id, kind: doc.kind, mime: doc.mime, size: doc.size, sha256: doc.sha256, width: doc.width, height: doc.height, filename: doc.filename, createdAt: doc.uploadedAt,
+  id: doc._id,
+  kind: doc.kind,
+  mime: doc.mime,
+  size: doc.size,
+  sha256: doc.sha256,
+  width: doc.width,
+  height: doc.height,
+  filename: doc.filename,
+  createdAt: doc.uploadedAt,
 });
 
 /** A raw body's declared length is its file's size; a multipart body's also counts its framing, so it claims nothing ahead. */
@@ -74,20 +82,27 @@ export const AVATAR_SIZES = [512, 128, 48] as const;
 export class MediaService {
   private readonly reservations: QuotaReservations;
 
-  constructor(private readonly deps: {
-    commands: CommandHandler;
-    readStore: ReadStore;
-    projections: Projections;
-    access: ConversationAccess;
-    blobs: BlobStore;
-    images: ImageProcessor;
-    settings: MediaSettings;
-  }) {
+  constructor(
+    private readonly deps: {
+      commands: CommandHandler;
+      readStore: ReadStore;
+      projections: Projections;
+      access: ConversationAccess;
+      blobs: BlobStore;
+      images: ImageProcessor;
+      settings: MediaSettings;
+    },
+  ) {
     this.reservations = new QuotaReservations({ maxBytes: deps.settings.quotaBytes, maxFiles: deps.settings.quotaFiles });
   }
 
   /** `created` is false when a retry with the same clientUploadId found its first upload. */
-  async upload(ctx: Context, ownerId: string, metadata: CommandMetadata, options: { purpose: MediaPurpose; clientUploadId?: string | undefined }): Promise<{ media: PublicMedia; created: boolean }> {
+  async upload(
+    ctx: Context,
+    ownerId: string,
+    metadata: CommandMetadata,
+    options: { purpose: MediaPurpose; clientUploadId?: string | undefined },
+  ): Promise<{ media: PublicMedia; created: boolean }> {
     const mediaId = deriveId('media', ownerId, options.clientUploadId ?? metadata.commandId);
     // A retried upload with the same clientUploadId answers with the first one, before reading its bytes again.
     const existing = await this.deps.readStore.collection<MediaDoc>(MEDIA_FILES).findOne({ _id: mediaId, ownerId });
@@ -99,7 +114,10 @@ export class MediaService {
     const reservation = this.reservations.reserve(ownerId, mediaId, await this.liveUsageOf(ownerId), declaredFileSize(ctx));
     try {
       const received = await receiveUpload(ctx, {
-        limits: this.deps.settings.limits, blobs: this.deps.blobs, idleTimeoutMs: this.deps.settings.uploadIdleTimeoutMs, onBytes: reservation.grow,
+        limits: this.deps.settings.limits,
+        blobs: this.deps.blobs,
+        idleTimeoutMs: this.deps.settings.uploadIdleTimeoutMs,
+        onBytes: reservation.grow,
       });
       if (options.purpose === 'avatar' && received.type.kind !== 'image') {
         await rm(received.tempPath, { force: true });
@@ -107,9 +125,17 @@ export class MediaService {
       }
       const stored = await this.store(received, options.purpose, ownerId);
       const facts: MediaFacts = {
-        mediaId, ownerId, sha256: stored.sha256, size: stored.size, mime: stored.mime, kind: received.type.kind,
-        filename: safeFilename(received.filename, received.type.ext), width: stored.width, height: stored.height,
-        purpose: options.purpose, variants: stored.variants,
+        mediaId,
+        ownerId,
+        sha256: stored.sha256,
+        size: stored.size,
+        mime: stored.mime,
+        kind: received.type.kind,
+        filename: safeFilename(received.filename, received.type.ext),
+        width: stored.width,
+        height: stored.height,
+        purpose: options.purpose,
+        variants: stored.variants,
       };
       const quota = reservation.usageBesides(await this.liveUsageOf(ownerId));
       // Released only once recorded and projected (run waits): until then the claim stands for the file.
@@ -150,7 +176,11 @@ export class MediaService {
       if (doc.purpose !== 'attachment') continue;
       if (doc.references.length === 0 && Date.parse(doc.uploadedAt) < claimIfUploadedBefore) {
         try {
-          await this.deps.commands.handle(mediaDecider, mediaStream(doc._id), { type: 'ClaimMedia', data: { mediaId: doc._id, actorId: ownerId }, metadata });
+          await this.deps.commands.handle(mediaDecider, mediaStream(doc._id), {
+            type: 'ClaimMedia',
+            data: { mediaId: doc._id, actorId: ownerId },
+            metadata,
+          });
         } catch (error) {
           if (error instanceof NotFoundError) continue; // expired or deleted a moment ago
           throw error;
@@ -186,7 +216,11 @@ export class MediaService {
 
   /** A live image `ownerId` uploaded (a group icon). */
   async ownedImage(ownerId: string, mediaId: string): Promise<boolean> {
-    return (await this.deps.readStore.collection<MediaDoc>(MEDIA_FILES).countDocuments({ _id: mediaId, ownerId, state: 'live', kind: 'image' })) > 0;
+    return (
+      (await this.deps.readStore
+        .collection<MediaDoc>(MEDIA_FILES)
+        .countDocuments({ _id: mediaId, ownerId, state: 'live', kind: 'image' })) > 0
+    );
   }
 
   pathOf(sha256: string): string {
@@ -195,12 +229,17 @@ export class MediaService {
 
   private async mayRead(viewerId: string, doc: MediaDoc): Promise<boolean> {
     if (doc.ownerId === viewerId) return true;
-    for (const reference of doc.references) if (await this.deps.access.canReadAt(viewerId, reference.conversationId, reference.position)) return true;
+    for (const reference of doc.references)
+      if (await this.deps.access.canReadAt(viewerId, reference.conversationId, reference.position)) return true;
     if (doc.purpose === 'avatar') {
       const owner = await this.deps.readStore.collection<UserDoc>(USERS).findOne({ _id: doc.ownerId });
-      if (owner?.avatarMediaId === doc._id && sees(owner.privacy.avatar, await relationship(this.deps.readStore, viewerId, doc.ownerId))) return true;
+      if (owner?.avatarMediaId === doc._id && sees(owner.privacy.avatar, await relationship(this.deps.readStore, viewerId, doc.ownerId)))
+        return true;
     }
-    return (await this.deps.readStore.collection<GroupDoc>(GROUPS).countDocuments({ iconMediaId: doc._id, memberIds: viewerId }, { limit: 1 })) > 0;
+    return (
+      (await this.deps.readStore.collection<GroupDoc>(GROUPS).countDocuments({ iconMediaId: doc._id, memberIds: viewerId }, { limit: 1 })) >
+      0
+    );
   }
 
   /**
@@ -247,7 +286,11 @@ export class MediaService {
 
   private async liveUsageOf(ownerId: string) {
     const live = await this.deps.readStore.collection<MediaDoc>(MEDIA_FILES).find({ ownerId, state: 'live' });
-    return { usedBytes: live.reduce((sum, doc) => sum + doc.size, 0), usedFiles: live.length, mediaIds: new Set(live.map((doc) => doc._id)) };
+    return {
+      usedBytes: live.reduce((sum, doc) => sum + doc.size, 0),
+      usedFiles: live.length,
+      mediaIds: new Set(live.map((doc) => doc._id)),
+    };
   }
 
   /** Whether anything was appended. */

@@ -10,14 +10,20 @@ import { NotFoundError } from '../../commands/shared/errors.ts';
 export class MediaTokens {
   private readonly key: KeyObject;
 
-  constructor(secret: string, private readonly ttlSeconds: number) {
+  constructor(
+    secret: string,
+    private readonly ttlSeconds: number,
+  ) {
     this.key = createSecretKey(createHash('sha256').update(`media-token:${secret}`).digest());
   }
 
   issue(userId: string, mediaId: string, now: Date): { token: string; expiresAt: string } {
     const iat = Math.floor(now.getTime() / 1000);
     const exp = iat + this.ttlSeconds;
-    return { token: jwt.sign({ sub: userId, mid: mediaId, iat, exp }, this.key, { algorithm: 'HS256' }), expiresAt: new Date(exp * 1000).toISOString() };
+    return {
+      token: jwt.sign({ sub: userId, mid: mediaId, iat, exp }, this.key, { algorithm: 'HS256' }),
+      expiresAt: new Date(exp * 1000).toISOString(),
+    };
   }
 
   /**
@@ -26,7 +32,10 @@ export class MediaTokens {
    */
   verify(token: string, mediaId: string, now: Date): string {
     try {
-      const payload = jwt.verify(token, this.key, { algorithms: ['HS256'], clockTimestamp: Math.floor(now.getTime() / 1000) }) as jwt.JwtPayload;
+      const payload = jwt.verify(token, this.key, {
+        algorithms: ['HS256'],
+        clockTimestamp: Math.floor(now.getTime() / 1000),
+      }) as jwt.JwtPayload;
       if (payload.mid !== mediaId || typeof payload.sub !== 'string') throw new Error('another file');
       return payload.sub;
     } catch {

@@ -38,13 +38,20 @@ export interface SniffedType {
 export const TEXT_MIME = 'text/plain; charset=utf-8';
 
 export class UnsupportedMediaTypeError extends DomainError {
-  constructor(readonly detected: string | null, message = 'This type of file is not accepted') {
+  constructor(
+    readonly detected: string | null,
+    message = 'This type of file is not accepted',
+  ) {
     super('unsupported_media_type', 415, message, { detected });
   }
 }
 
 export class ExtensionMismatchError extends DomainError {
-  constructor(readonly extension: string, readonly detected: string, message = `The file name's extension .${extension} does not match its content (${detected})`) {
+  constructor(
+    readonly extension: string,
+    readonly detected: string,
+    message = `The file name's extension .${extension} does not match its content (${detected})`,
+  ) {
     super('extension_mismatch', 415, message, { extension, detected });
   }
 }
@@ -137,7 +144,9 @@ const KINDS_BY_EXTENSION: ReadonlyMap<string, ReadonlySet<MediaKind>> = (() => {
 
 /** Served with `Content-Disposition: inline`: exactly the accepted image, video and audio types (never SVG, HTML, PDF or text). */
 export const INLINE_SAFE_MIME: ReadonlySet<string> = new Set([
-  ...[...ALLOWED_BY_DETECTED_MIME.values(), WEBM_AUDIO].filter((type) => type.kind === 'image' || type.kind === 'video' || type.kind === 'audio').map((type) => type.mime),
+  ...[...ALLOWED_BY_DETECTED_MIME.values(), WEBM_AUDIO]
+    .filter((type) => type.kind === 'image' || type.kind === 'video' || type.kind === 'audio')
+    .map((type) => type.mime),
   'audio/x-wav',
 ]);
 

@@ -28,7 +28,12 @@ export class QuotaReservations {
    * Claims one file and `bytes` (the declared size, 0 when unknown) on top of `live` (the owner's live files) and
    * the owner's other uploads in flight; refuses at once when they do not fit.
    */
-  reserve(ownerId: string, mediaId: string, live: { usedBytes: number; usedFiles: number; mediaIds: ReadonlySet<string> }, bytes: number): QuotaReservation {
+  reserve(
+    ownerId: string,
+    mediaId: string,
+    live: { usedBytes: number; usedFiles: number; mediaIds: ReadonlySet<string> },
+    bytes: number,
+  ): QuotaReservation {
     const claims = this.byOwner.get(ownerId) ?? new Set<Claim>();
     const claim: Claim = { mediaId, bytes: 0 };
     const others = (liveIds: ReadonlySet<string>) => {
@@ -44,7 +49,12 @@ export class QuotaReservations {
     };
     const quotaWith = (current: typeof live): Quota => {
       const { otherBytes, otherFiles } = others(current.mediaIds);
-      return { usedBytes: current.usedBytes + otherBytes, usedFiles: current.usedFiles + otherFiles, maxBytes: this.limits.maxBytes, maxFiles: this.limits.maxFiles };
+      return {
+        usedBytes: current.usedBytes + otherBytes,
+        usedFiles: current.usedFiles + otherFiles,
+        maxBytes: this.limits.maxBytes,
+        maxFiles: this.limits.maxFiles,
+      };
     };
     const check = (wanted: number) => {
       const quota = quotaWith(live);

@@ -38,11 +38,15 @@ export interface ReceiveOptions {
 export async function receiveUpload(ctx: Context, options: ReceiveOptions): Promise<ReceivedUpload> {
   if (ctx.is('multipart/form-data')) return receiveMultipart(ctx, options);
   if (ctx.is('application/json', 'application/x-www-form-urlencoded') || !ctx.get('content-type')) {
-    throw new UnsupportedMediaTypeError(null, 'Send the file as multipart/form-data (part "file") or as the raw body with its Content-Type');
+    throw new UnsupportedMediaTypeError(
+      null,
+      'Send the file as multipart/form-data (part "file") or as the raw body with its Content-Type',
+    );
   }
   const filename = typeof ctx.query.filename === 'string' ? ctx.query.filename : null;
   const declared = Number(ctx.get('content-length'));
-  if (Number.isFinite(declared) && declared > options.limits.maxBytes) throw new PayloadTooLargeError(`Files are at most ${options.limits.maxBytes} bytes`);
+  if (Number.isFinite(declared) && declared > options.limits.maxBytes)
+    throw new PayloadTooLargeError(`Files are at most ${options.limits.maxBytes} bytes`);
   return streamToTemp(ctx.req, filename, options);
 }
 
@@ -93,7 +97,9 @@ function receiveMultipart(ctx: Context, options: ReceiveOptions): Promise<Receiv
       if (failed) return;
       if (!received) return fail(new ValidationError('No part named "file"'));
       // A body cut short ends the file part with the parser's own error: that is malformed input, not a bug.
-      received.then(resolve, (error: unknown) => reject(error instanceof DomainError ? error : new ValidationError('Malformed multipart body')));
+      received.then(resolve, (error: unknown) =>
+        reject(error instanceof DomainError ? error : new ValidationError('Malformed multipart body')),
+      );
     });
     // Until the file part starts, streamToTemp's idle timer is not running: a body that stalls before it is cut here.
     let idle: NodeJS.Timeout | null = null;
@@ -106,8 +112,12 @@ function receiveMultipart(ctx: Context, options: ReceiveOptions): Promise<Receiv
       }, options.idleTimeoutMs);
     };
     ctx.req.on('data', armIdle);
-    ctx.req.once('end', () => { if (idle) clearTimeout(idle); });
-    ctx.req.once('close', () => { if (idle) clearTimeout(idle); });
+    ctx.req.once('end', () => {
+      if (idle) clearTimeout(idle);
+    });
+    ctx.req.once('close', () => {
+      if (idle) clearTimeout(idle);
+    });
     armIdle();
     ctx.req.pipe(parser);
   });
@@ -135,7 +145,8 @@ async function streamToTemp(source: Readable, filename: string | null, options: 
 
   const write = async (chunk: Buffer) => {
     size += chunk.length;
-    if (size > type!.maxBytes) throw new PayloadTooLargeError(`${type!.kind} files are at most ${type!.maxBytes} bytes`, { maxBytes: type!.maxBytes });
+    if (size > type!.maxBytes)
+      throw new PayloadTooLargeError(`${type!.kind} files are at most ${type!.maxBytes} bytes`, { maxBytes: type!.maxBytes });
     options.onBytes?.(size);
     if (type!.kind === 'text') {
       if (chunk.includes(0)) throw new UnsupportedMediaTypeError('text/plain', 'Text files cannot contain NUL bytes');

@@ -25,10 +25,7 @@ const CACHE_CONTROL = 'private, max-age=3600';
 /** Whatever the file is, a browser that renders it anyway gets no script, no plugins, no origin, no fetches. */
 const CONTENT_SECURITY_POLICY = "sandbox; default-src 'none'";
 
-type Plan =
-  | { status: 304 }
-  | { status: 416 }
-  | { status: 200 | 206; start: number; end: number; body: boolean };
+type Plan = { status: 304 } | { status: 416 } | { status: 200 | 206; start: number; end: number; body: boolean };
 
 /**
  * Answers a GET or HEAD for a stored file, with the headers of the OWASP ASVS file-download rules

@@ -1,5 +1,12 @@
 import {
-  CONVERSATION_SUMMARIES, CONVERSATIONS, joinedAt, previewOf, UNREAD_COUNT_LIMIT, unreadCountOf, type ConversationDoc, type ConversationSummary,
+  CONVERSATION_SUMMARIES,
+  CONVERSATIONS,
+  joinedAt,
+  previewOf,
+  UNREAD_COUNT_LIMIT,
+  unreadCountOf,
+  type ConversationDoc,
+  type ConversationSummary,
   type LastMessage,
 } from '../../projections/conversations.ts';
 import { GROUPS, toPublicGroup, type GroupDoc, type PublicGroup } from '../../projections/groups.ts';
@@ -26,10 +33,21 @@ export interface ConversationListItem {
  * everyone stays unread as its tombstone) are a difference of the two documents' numbers, up to UNREAD_COUNT_LIMIT:
  * no message is read, however many are unread. Nothing here is written per message for each member.
  */
-export async function listConversations(readStore: ReadStore, userId: string, query: { before?: number | undefined; limit: number }): Promise<ConversationListItem[]> {
+export async function listConversations(
+  readStore: ReadStore,
+  userId: string,
+  query: { before?: number | undefined; limit: number },
+): Promise<ConversationListItem[]> {
   const memberships = await readStore.collection<ConversationDoc>(CONVERSATIONS).find({ userId, active: true });
-  const summaries = new Map(memberships.length === 0 ? [] : (await readStore.collection<ConversationSummary>(CONVERSATION_SUMMARIES)
-    .find({ _id: { $in: memberships.map((doc) => doc.conversationId) } })).map((summary) => [summary._id, summary]));
+  const summaries = new Map(
+    memberships.length === 0
+      ? []
+      : (
+          await readStore
+            .collection<ConversationSummary>(CONVERSATION_SUMMARIES)
+            .find({ _id: { $in: memberships.map((doc) => doc.conversationId) } })
+        ).map((summary) => [summary._id, summary]),
+  );
   const rows = memberships
     .map((doc) => ({ doc, summary: summaries.get(doc.conversationId) ?? null }))
     .map((row) => ({ ...row, lastPosition: Math.max(row.summary?.lastPosition ?? 0, joinedAt(row.doc)) }))
@@ -39,30 +57,52 @@ export async function listConversations(readStore: ReadStore, userId: string, qu
 
   const peerIds = rows.flatMap(({ doc }) => (doc.peerId ? [doc.peerId] : []));
   const groupIds = rows.flatMap(({ doc }) => (doc.groupId ? [doc.groupId] : []));
-  const peers = new Map((peerIds.length ? await readStore.collection<UserDoc>(USERS).find({ _id: { $in: peerIds } }) : [])
-    .map((user) => [user._id, toPublicUser(user)]));
-  const groups = new Map((groupIds.length ? await readStore.collection<GroupDoc>(GROUPS).find({ _id: { $in: groupIds } }) : [])
-    .map((group) => [group._id, toPublicGroup(group)]));
+  const peers = new Map(
+    (peerIds.length ? await readStore.collection<UserDoc>(USERS).find({ _id: { $in: peerIds } }) : []).map((user) => [
+      user._id,
+      toPublicUser(user),
+    ]),
+  );
+  const groups = new Map(
+    (groupIds.length ? await readStore.collection<GroupDoc>(GROUPS).find({ _id: { $in: groupIds } }) : []).map((group) => [
+      group._id,
+      toPublicGroup(group),
+    ]),
+  );
 
-  return Promise.all(rows.map(async ({ doc, summary, lastPosition }) => ({
-    conversationId: doc.conversationId,
-    kind: doc.kind,
-    ...(doc.peerId ? { peer: peers.get(doc.peerId) ?? null } : {}),
-    ...(doc.groupId ? { group: groups.get(doc.groupId) ?? null } : {}),
-    lastMessage: await lastMessageFor(readStore, doc, summary),
-    lastPosition,
-    unreadCount: unreadCountOf(doc, summary),
-    readUpTo: doc.readUpTo,
-  })));
+  return Promise.all(
+    rows.map(async ({ doc, summary, lastPosition }) => ({
+      conversationId: doc.conversationId,
+      kind: doc.kind,
+      ...(doc.peerId ? { peer: peers.get(doc.peerId) ?? null } : {}),
+      ...(doc.groupId ? { group: groups.get(doc.groupId) ?? null } : {}),
+      lastMessage: await lastMessageFor(readStore, doc, summary),
+      lastPosition,
+      unreadCount: unreadCountOf(doc, summary),
+      readUpTo: doc.readUpTo,
+    })),
+  );
 }
 
 /** The conversation's last message, unless the user deleted it for themselves: then the newest they still see. */
-async function lastMessageFor(readStore: ReadStore, doc: ConversationDoc, summary: ConversationSummary | null): Promise<LastMessage | null> {
+async function lastMessageFor(
+  readStore: ReadStore,
+  doc: ConversationDoc,
+  summary: ConversationSummary | null,
+): Promise<LastMessage | null> {
   const last = summary?.lastMessage ?? null;
   if (!last || !doc.hiddenRecently.includes(last.id)) return last;
-  const [visible] = await readStore.collection<MessageDoc>(messageCollectionOf(doc.conversationId))
+  const [visible] = await readStore
+    .collection<MessageDoc>(messageCollectionOf(doc.conversationId))
     .find({ conversationId: doc.conversationId, hiddenFor: { $ne: doc.userId } }, { sort: { position: -1 }, limit: 1 });
   return visible
-    ? { id: visible._id, senderId: visible.senderId, preview: previewOf(visible.content), sentAt: visible.sentAt, position: visible.position, deleted: visible.deletedAt !== null }
+    ? {
+        id: visible._id,
+        senderId: visible.senderId,
+        preview: previewOf(visible.content),
+        sentAt: visible.sentAt,
+        position: visible.position,
+        deleted: visible.deletedAt !== null,
+      }
     : null;
 }

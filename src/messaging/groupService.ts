@@ -20,15 +20,22 @@ export class GroupService {
     private readonly media: Pick<MediaService, 'ownedImage'>,
   ) {}
 
-  async create(ownerId: string, input: { name: string; description?: string | undefined; iconMediaId?: string | null | undefined; memberIds: string[] },
-    metadata: CommandMetadata): Promise<PublicGroup> {
+  async create(
+    ownerId: string,
+    input: { name: string; description?: string | undefined; iconMediaId?: string | null | undefined; memberIds: string[] },
+    metadata: CommandMetadata,
+  ): Promise<PublicGroup> {
     const groupId = deriveId('group', metadata.commandId);
     const unknownUserIds: string[] = [];
     for (const userId of new Set(input.memberIds)) if (!(await isRegistered(this.commands, userId))) unknownUserIds.push(userId);
     const profile: GroupProfile = { name: input.name, description: input.description ?? '', iconMediaId: input.iconMediaId ?? null };
     const blockerIds = await this.blocks.blockersOf(ownerId, [...new Set(input.memberIds)]);
     const iconValid = await this.iconValid(ownerId, profile.iconMediaId);
-    await this.run(groupId, { type: 'CreateGroup', data: { groupId, ownerId, profile, memberIds: input.memberIds, unknownUserIds, blockerIds, iconValid }, metadata });
+    await this.run(groupId, {
+      type: 'CreateGroup',
+      data: { groupId, ownerId, profile, memberIds: input.memberIds, unknownUserIds, blockerIds, iconValid },
+      metadata,
+    });
     return this.get(ownerId, groupId);
   }
 
@@ -39,7 +46,13 @@ export class GroupService {
     return this.get(actorId, groupId);
   }
 
-  async addMember(actorId: string, groupId: string, userId: string, role: 'admin' | 'member', metadata: CommandMetadata): Promise<PublicGroup> {
+  async addMember(
+    actorId: string,
+    groupId: string,
+    userId: string,
+    role: 'admin' | 'member',
+    metadata: CommandMetadata,
+  ): Promise<PublicGroup> {
     const [userExists, blockedActor] = [await isRegistered(this.commands, userId), await this.blocks.hasBlocked(userId, actorId)];
     await this.run(groupId, { type: 'AddMember', data: { groupId, actorId, userId, role, userExists, blockedActor }, metadata });
     return this.get(actorId, groupId);
@@ -73,6 +86,6 @@ export class GroupService {
   }
 
   private async iconValid(actorId: string, iconMediaId: string | null): Promise<boolean> {
-    return iconMediaId === null || await this.media.ownedImage(actorId, iconMediaId);
+    return iconMediaId === null || (await this.media.ownedImage(actorId, iconMediaId));
   }
 }

@@ -1,12 +1,30 @@
 import { groupDecider, groupStream } from '../../commands/groups.ts';
-import { messageDecider, revealedContent, type StoredMessageContent, messageEventTypes, messageStream, type MessageContent, type MessageEvent, type MessageTarget } from '../../commands/messages.ts';
+import {
+  messageDecider,
+  revealedContent,
+  type StoredMessageContent,
+  messageEventTypes,
+  messageStream,
+  type MessageContent,
+  type MessageEvent,
+  type MessageTarget,
+} from '../../commands/messages.ts';
 import { receiptDecider, receiptStream } from '../../commands/receipts.ts';
 import { NotFoundError } from '../../commands/shared/errors.ts';
 import { eventOf, type CommandMetadata } from '../../commands/shared/events.ts';
 import { isRegistered } from '../people/registered.ts';
 import { CONVERSATIONS, type ConversationDoc } from '../../projections/conversations.ts';
 import { USERS, type UserDoc } from '../../projections/users.ts';
-import { attachmentFilesOf, GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageBody, type MessageDoc, type PublicMessage } from '../../projections/messageDocs.ts';
+import {
+  attachmentFilesOf,
+  GROUP_MESSAGES,
+  MESSAGES,
+  messageCollectionOf,
+  toPublicMessage,
+  type MessageBody,
+  type MessageDoc,
+  type PublicMessage,
+} from '../../projections/messageDocs.ts';
 import { MEDIA_FILES, type MediaDoc } from '../../projections/mediaFiles.ts';
 import type { CommandHandler } from '../commandHandler.ts';
 import { deriveId } from '../ids.ts';
@@ -49,10 +67,22 @@ const contentOf = (input: { text?: string | undefined; encrypted?: SendInput['en
  * The content as the event stores it: a text sealed under the message's content key, bound to the event it goes
  * into (the command appends one event to the message's stream, whose id derives from the command's).
  */
-async function storedContentOf(keys: ShreddingKeys, messageId: string, content: MessageContent, metadata: CommandMetadata): Promise<StoredMessageContent> {
+async function storedContentOf(
+  keys: ShreddingKeys,
+  messageId: string,
+  content: MessageContent,
+  metadata: CommandMetadata,
+): Promise<StoredMessageContent> {
   if (content.kind !== 'text') return content;
   const stream = messageStream(messageId);
-  return { kind: 'text', text: await sealWithKey(keys, messageKeyId(messageId), content.text, { eventId: eventIdFor(metadata, stream), stream, field: 'content.text' }) };
+  return {
+    kind: 'text',
+    text: await sealWithKey(keys, messageKeyId(messageId), content.text, {
+      eventId: eventIdFor(metadata, stream),
+      stream,
+      field: 'content.text',
+    }),
+  };
 }
 
 /**
@@ -80,37 +110,61 @@ export class MessagingService {
   async send(senderId: string, input: SendInput, metadata: CommandMetadata): Promise<SendResult> {
     // Not waiting afterwards, a sender waits before while the projections are far behind (backpressure).
     await this.projections.admit();
-    const target: MessageTarget = input.groupId !== undefined
-      ? { kind: 'group', groupId: input.groupId }
-      : { kind: 'direct', recipientId: input.recipientId! };
+    const target: MessageTarget =
+      input.groupId !== undefined ? { kind: 'group', groupId: input.groupId } : { kind: 'direct', recipientId: input.recipientId! };
     const conversationId = this.access.conversationIdOf(senderId, { with: input.recipientId, groupId: input.groupId });
     // The message id derives from the sender and the client's id, so a retried send lands on the same stream.
     const messageId = deriveId('message', senderId, input.clientMessageId ?? metadata.commandId);
-    const targetReachable = target.kind === 'group'
-      ? await this.isGroupMember(target.groupId, senderId)
-      : await isRegistered(this.commands, target.recipientId);
+    const targetReachable =
+      target.kind === 'group' ? await this.isGroupMember(target.groupId, senderId) : await isRegistered(this.commands, target.recipientId);
     // Only the blocker is refused: a send to someone who blocked you is accepted and kept from them (the projections
     // check blocks as of its position), so nobody learns they were blocked.
-    const blocked = target.kind === 'direct' && await this.blocks.hasBlocked(senderId, target.recipientId);
+    const blocked = target.kind === 'direct' && (await this.blocks.hasBlocked(senderId, target.recipientId));
     const attachments = [...new Set(input.attachments ?? [])];
     const owned = await this.media.claimAttachments(senderId, attachments, metadata);
     const attachmentsValid = attachments.every((id) => owned.has(id));
     // A reply to a message sent a moment ago (its send answered before its projection): wait until it is readable.
     if (input.replyTo !== undefined) await this.caughtUp();
-    const replyToValid = input.replyTo === undefined
-      || (await this.readStore.collection<MessageDoc>(messageCollectionOf(conversationId)).countDocuments({ _id: input.replyTo, conversationId })) === 1;
-    const result = await this.commands.handle(messageDecider, messageStream(messageId), {
-      type: 'SendMessage',
-      data: {
-        messageId, conversationId, senderId, target, content: await storedContentOf(this.keys, messageId, contentOf(input), metadata), replyTo: input.replyTo ?? null,
-        attachments, clientMessageId: input.clientMessageId ?? messageId, targetReachable, replyToValid, blocked, attachmentsValid,
+    const replyToValid =
+      input.replyTo === undefined ||
+      (await this.readStore
+        .collection<MessageDoc>(messageCollectionOf(conversationId))
+        .countDocuments({ _id: input.replyTo, conversationId })) === 1;
+    const result = await this.commands.handle(
+      messageDecider,
+      messageStream(messageId),
+      {
+        type: 'SendMessage',
+        data: {
+          messageId,
+          conversationId,
+          senderId,
+          target,
+          content: await storedContentOf(this.keys, messageId, contentOf(input), metadata),
+          replyTo: input.replyTo ?? null,
+          attachments,
+          clientMessageId: input.clientMessageId ?? messageId,
+          targetReachable,
+          replyToValid,
+          blocked,
+          attachmentsValid,
+        },
+        metadata,
       },
-      metadata,
-    }, { expectNew: true });
+      { expectNew: true },
+    );
     const sent = result.events[0];
     if (result.position !== null && sent?.type === 'MessageSent') {
       const { messageId: id, ...data } = sent.data;
-      const doc: MessageBody = { _id: id, ...data, content: contentOf(input), editedAt: null, deletedAt: null, hiddenFor: [], position: result.position };
+      const doc: MessageBody = {
+        _id: id,
+        ...data,
+        content: contentOf(input),
+        editedAt: null,
+        deletedAt: null,
+        hiddenFor: [],
+        position: result.position,
+      };
       const message = toPublicMessage(doc, await this.filesOf([doc]));
       return { message, created: true };
     }
@@ -119,10 +173,17 @@ export class MessagingService {
     return { message: await this.requireMessage(messageId, conversationId), created: false };
   }
 
-  async edit(actorId: string, messageId: string, content: { text?: string | undefined; encrypted?: SendInput['encrypted'] }, metadata: CommandMetadata): Promise<PublicMessage> {
+  async edit(
+    actorId: string,
+    messageId: string,
+    content: { text?: string | undefined; encrypted?: SendInput['encrypted'] },
+    metadata: CommandMetadata,
+  ): Promise<PublicMessage> {
     const doc = await this.visibleMessage(actorId, messageId);
     const result = await this.commands.handle(messageDecider, messageStream(messageId), {
-      type: 'EditMessage', data: { messageId, actorId, content: await storedContentOf(this.keys, messageId, contentOf(content), metadata) }, metadata,
+      type: 'EditMessage',
+      data: { messageId, actorId, content: await storedContentOf(this.keys, messageId, contentOf(content), metadata) },
+      metadata,
     });
     if (result.position !== null) await this.projections.waitFor(result.position);
     return this.requireMessage(messageId, doc.conversationId);
@@ -131,18 +192,23 @@ export class MessagingService {
   async delete(actorId: string, messageId: string, scope: 'everyone' | 'me', metadata: CommandMetadata): Promise<void> {
     await this.visibleMessage(actorId, messageId);
     const result = await this.commands.handle(messageDecider, messageStream(messageId), {
-      type: 'DeleteMessage', data: { messageId, actorId, scope, actorIsParticipant: true }, metadata,
+      type: 'DeleteMessage',
+      data: { messageId, actorId, scope, actorIsParticipant: true },
+      metadata,
     });
     // Deleted for everyone is erased: the content key goes (after the append, so a failed append erases nothing; a
     // retried delete destroys it again, idempotently). The projections drop their copies at the event.
-    if (scope === 'everyone' && (result.position !== null || result.state.status === 'deleted')) await this.keys.destroy(messageKeyId(messageId));
+    if (scope === 'everyone' && (result.position !== null || result.state.status === 'deleted'))
+      await this.keys.destroy(messageKeyId(messageId));
     if (result.position !== null) await this.projections.waitFor(result.position);
   }
 
   /** The edit history from the event log: the original and every edit, unless deleted for everyone. */
   async history(actorId: string, messageId: string) {
     const doc = await this.visibleMessage(actorId, messageId);
-    const events = doc.deletedAt ? [] : await Promise.all((await this.commands.readStream(messageStream(messageId))).map((event) => revealEvent(event, this.keys)));
+    const events = doc.deletedAt
+      ? []
+      : await Promise.all((await this.commands.readStream(messageStream(messageId))).map((event) => revealEvent(event, this.keys)));
     const versions = events.flatMap(({ position, ...recorded }) => {
       const event = eventOf<MessageEvent>(messageEventTypes, recorded);
       if (event.type === 'MessageSent') return [{ content: revealedContent(event.data.content), at: event.data.sentAt, position }];
@@ -161,21 +227,35 @@ export class MessagingService {
     return this.moveWatermark('MarkDelivered', userId, name, messageId, metadata, awaitProjection);
   }
 
-  private async moveWatermark(type: 'MarkRead' | 'MarkDelivered', userId: string, name: ConversationName, messageId: string,
-    metadata: CommandMetadata, awaitProjection: boolean) {
+  private async moveWatermark(
+    type: 'MarkRead' | 'MarkDelivered',
+    userId: string,
+    name: ConversationName,
+    messageId: string,
+    metadata: CommandMetadata,
+    awaitProjection: boolean,
+  ) {
     const conversationId = this.access.conversationIdOf(userId, name);
     await this.access.assertCanRead(userId, conversationId);
-    const doc = await this.readStore.collection<MessageDoc>(messageCollectionOf(conversationId)).findOne({ _id: messageId, conversationId });
+    const doc = await this.readStore
+      .collection<MessageDoc>(messageCollectionOf(conversationId))
+      .findOne({ _id: messageId, conversationId });
     if (!doc || doc.hiddenFor.includes(userId)) throw new NotFoundError('Message');
     const result = await this.commands.handle(receiptDecider, receiptStream(conversationId, userId), {
-      type, data: { conversationId, userId, upTo: { messageId, position: doc.position } }, metadata,
+      type,
+      data: { conversationId, userId, upTo: { messageId, position: doc.position } },
+      metadata,
     });
     if (result.position !== null && awaitProjection) await this.projections.waitFor(result.position);
     return { conversationId, messageId, upTo: doc.position, position: result.position };
   }
 
   /** One page of a conversation, newest first; fetching marks what others sent as delivered to the caller. */
-  async list(userId: string, query: ConversationName & { before?: number | undefined; after?: number | undefined; limit: number }, metadata: CommandMetadata) {
+  async list(
+    userId: string,
+    query: ConversationName & { before?: number | undefined; after?: number | undefined; limit: number },
+    metadata: CommandMetadata,
+  ) {
     const conversationId = this.access.conversationIdOf(userId, query);
     await this.access.assertCanRead(userId, conversationId);
     const filter: Filter = { conversationId, hiddenFor: { $ne: userId } };
@@ -183,8 +263,9 @@ export class MessagingService {
     if (query.after !== undefined) filter.position = { $gt: query.after };
     // A group member reads what was said while they were a member, as `sync` replays it.
     if (conversationId.startsWith('group:')) {
-      filter.$or = (await this.access.windowsOf(userId, conversationId))
-        .map((window) => ({ position: window.to === null ? { $gte: window.from } : { $gte: window.from, $lt: window.to } }));
+      filter.$or = (await this.access.windowsOf(userId, conversationId)).map((window) => ({
+        position: window.to === null ? { $gte: window.from } : { $gte: window.from, $lt: window.to },
+      }));
     }
     const collection = this.readStore.collection<MessageDoc>(messageCollectionOf(conversationId));
     // `after` fills a gap forwards: take the oldest ones after the cursor, then present them newest first.
@@ -197,7 +278,13 @@ export class MessagingService {
     const messages = docs.map((doc) => ({ ...toPublicMessage(doc, files), ...(doc.senderId === userId ? receipts(doc.position) : {}) }));
     const newestFromOthers = docs.find((doc) => doc.senderId !== userId);
     if (newestFromOthers) {
-      await this.markDelivered(userId, query, newestFromOthers._id, { ...metadata, commandId: deriveId(metadata.commandId, 'delivered') }, false);
+      await this.markDelivered(
+        userId,
+        query,
+        newestFromOthers._id,
+        { ...metadata, commandId: deriveId(metadata.commandId, 'delivered') },
+        false,
+      );
     }
     return {
       conversationId,
@@ -212,18 +299,22 @@ export class MessagingService {
    * `privacy.readReceipts` both ways (off: yours are hidden, and you see no one's), and nothing crosses a block.
    */
   private async receiptsFor(conversationId: string, userId: string): Promise<(position: number) => ReceiptSummary> {
-    const others = (await this.readStore.collection<ConversationDoc>(CONVERSATIONS).find({ conversationId, active: true }))
-      .filter((doc) => doc.userId !== userId);
+    const others = (await this.readStore.collection<ConversationDoc>(CONVERSATIONS).find({ conversationId, active: true })).filter(
+      (doc) => doc.userId !== userId,
+    );
     const users = await this.readStore.collection<UserDoc>(USERS).find({ _id: { $in: [userId, ...others.map((doc) => doc.userId)] } });
     const sharesReads = new Set(users.filter((user) => user.privacy.readReceipts).map((user) => user._id));
     const readsOf = (doc: ConversationDoc) => (sharesReads.has(userId) && sharesReads.has(doc.userId) ? doc.readUpTo : 0);
     if (conversationId.startsWith('dm:')) {
       const peer = others[0];
-      if (!peer || await this.blocks.between(userId, peer.userId)) return () => ({ status: 'sent' });
+      if (!peer || (await this.blocks.between(userId, peer.userId))) return () => ({ status: 'sent' });
       return (position) => ({ status: readsOf(peer) >= position ? 'read' : peer.deliveredUpTo >= position ? 'delivered' : 'sent' });
     }
     // Receipts do not cross a block: members with a block either way are not counted.
-    const blocked = await this.blocks.among(userId, others.map((doc) => doc.userId));
+    const blocked = await this.blocks.among(
+      userId,
+      others.map((doc) => doc.userId),
+    );
     const counted = others.filter((doc) => !blocked.has(doc.userId));
     return (position) => ({
       deliveredCount: counted.filter((doc) => doc.deliveredUpTo >= position).length,
@@ -242,9 +333,11 @@ export class MessagingService {
 
   /** A message the caller may see (participant, not hidden for them), or 404. */
   private async visibleMessage(userId: string, messageId: string): Promise<MessageDoc> {
-    const doc = (await this.readStore.collection<MessageDoc>(MESSAGES).findOne({ _id: messageId }))
-      ?? (await this.readStore.collection<MessageDoc>(GROUP_MESSAGES).findOne({ _id: messageId }));
-    if (!doc || doc.hiddenFor.includes(userId) || !(await this.access.canReadAt(userId, doc.conversationId, doc.position))) throw new NotFoundError('Message');
+    const doc =
+      (await this.readStore.collection<MessageDoc>(MESSAGES).findOne({ _id: messageId })) ??
+      (await this.readStore.collection<MessageDoc>(GROUP_MESSAGES).findOne({ _id: messageId }));
+    if (!doc || doc.hiddenFor.includes(userId) || !(await this.access.canReadAt(userId, doc.conversationId, doc.position)))
+      throw new NotFoundError('Message');
     return doc;
   }
 

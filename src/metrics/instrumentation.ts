@@ -47,25 +47,45 @@ const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIO
 export class Instrumentation {
   private readonly hashUser: (userId: string) => string;
 
-  constructor(private readonly logger: Logger, readonly metrics: Metrics | null, secret: string) {
+  constructor(
+    private readonly logger: Logger,
+    readonly metrics: Metrics | null,
+    secret: string,
+  ) {
     this.hashUser = userHasher(secret);
   }
 
   request({ requestId, clientRequestId, method, route, status, seconds, userId }: AnsweredRequest): void {
     const knownMethod = METHODS.has(method) ? method : 'OTHER';
     this.metrics?.httpAnswered(route, knownMethod, status, seconds);
-    this.logger.info({
-      requestId, ...(clientRequestId === undefined ? {} : { clientRequestId }), method: knownMethod, route, status,
-      ms: Math.round(seconds * 1000), ...(userId === undefined ? {} : { user: this.hashUser(userId) }),
-    }, 'request');
+    this.logger.info(
+      {
+        requestId,
+        ...(clientRequestId === undefined ? {} : { clientRequestId }),
+        method: knownMethod,
+        route,
+        status,
+        ms: Math.round(seconds * 1000),
+        ...(userId === undefined ? {} : { user: this.hashUser(userId) }),
+      },
+      'request',
+    );
   }
 
   frameRefused({ connectionId, userId, frameType, frameId, code, status, seconds }: RefusedFrame): void {
     this.metrics?.frameRefused(frameType, code);
-    this.logger.info({
-      connectionId, ...(frameType === undefined ? {} : { frameType }), ...(frameId === undefined ? {} : { frameId }), code, status,
-      ms: Math.round(seconds * 1000), user: this.hashUser(userId),
-    }, 'frame refused');
+    this.logger.info(
+      {
+        connectionId,
+        ...(frameType === undefined ? {} : { frameType }),
+        ...(frameId === undefined ? {} : { frameId }),
+        code,
+        status,
+        ms: Math.round(seconds * 1000),
+        user: this.hashUser(userId),
+      },
+      'frame refused',
+    );
   }
 
   frameReceived(type: string): void {
@@ -98,17 +118,25 @@ export function bearerMatches(authorization: string | undefined, token: string):
  * `GET /metrics` on a port of its own, bound to the loopback interface: whatever can reach it runs on this host
  * (a Prometheus agent, a sidecar), so it asks for no token. Resolves with the bound port.
  */
-export async function startMetricsServer(metrics: Metrics, port: number, logger: Logger): Promise<{ port: number; close(): Promise<void> }> {
+export async function startMetricsServer(
+  metrics: Metrics,
+  port: number,
+  logger: Logger,
+): Promise<{ port: number; close(): Promise<void> }> {
   const server: Server = createServer((request, response) => {
     if (request.method !== 'GET' || (request.url ?? '').split('?')[0] !== '/metrics') {
-      response.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'not_found', message: 'Only GET /metrics is served here' } }));
+      response
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: { code: 'not_found', message: 'Only GET /metrics is served here' } }));
       return;
     }
     metrics.exposition().then(
       ({ contentType, body }) => response.writeHead(200, { 'content-type': contentType }).end(body),
       (error: unknown) => {
         logger.error({ err: error }, 'metrics exposition failed');
-        response.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'internal_error', message: 'Metrics failed; it has been logged' } }));
+        response
+          .writeHead(500, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: { code: 'internal_error', message: 'Metrics failed; it has been logged' } }));
       },
     );
   });
@@ -118,9 +146,10 @@ export async function startMetricsServer(metrics: Metrics, port: number, logger:
   });
   return {
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

@@ -12,7 +12,10 @@ const MAX_OPEN_LABEL_VALUES = 50;
 /** A label whose values come from the code, capped so that no input can grow a family without bound. */
 class BoundedLabel {
   private readonly seen = new Set<string>();
-  constructor(private readonly known: ReadonlySet<string> | null = null, private readonly max = MAX_OPEN_LABEL_VALUES) {}
+  constructor(
+    private readonly known: ReadonlySet<string> | null = null,
+    private readonly max = MAX_OPEN_LABEL_VALUES,
+  ) {}
 
   of(value: string): string {
     if (this.known) return this.known.has(value) ? value : 'other';
@@ -51,94 +54,174 @@ export class Metrics {
   readonly registry = new Registry();
 
   readonly httpRequests = new Counter({
-    name: 'letsapp_http_requests_total', help: 'REST requests answered, by route template, method and status',
-    labelNames: ['route', 'method', 'status'] as const, registers: [this.registry],
+    name: 'letsapp_http_requests_total',
+    help: 'REST requests answered, by route template, method and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [this.registry],
   });
   readonly httpDuration = new Histogram({
-    name: 'letsapp_http_request_duration_seconds', help: 'Time to answer a REST request, by route template, method and status',
-    labelNames: ['route', 'method', 'status'] as const, buckets: SECONDS_BUCKETS, registers: [this.registry],
+    name: 'letsapp_http_request_duration_seconds',
+    help: 'Time to answer a REST request, by route template, method and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    buckets: SECONDS_BUCKETS,
+    registers: [this.registry],
   });
-  readonly socketsOpen = new Gauge({ name: 'letsapp_sockets_open', help: 'Authenticated sockets open on this instance', registers: [this.registry] });
+  readonly socketsOpen = new Gauge({
+    name: 'letsapp_sockets_open',
+    help: 'Authenticated sockets open on this instance',
+    registers: [this.registry],
+  });
   readonly socketFramesIn = new Counter({
-    name: 'letsapp_socket_frames_in_total', help: 'Frames received from clients, by frame type (`other` for a type the protocol does not have)',
-    labelNames: ['type'] as const, registers: [this.registry],
+    name: 'letsapp_socket_frames_in_total',
+    help: 'Frames received from clients, by frame type (`other` for a type the protocol does not have)',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
   });
   readonly socketFramesOut = new Counter({
-    name: 'letsapp_socket_frames_out_total', help: 'Frames sent to clients, by frame type',
-    labelNames: ['type'] as const, registers: [this.registry],
+    name: 'letsapp_socket_frames_out_total',
+    help: 'Frames sent to clients, by frame type',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
   });
   readonly socketFramesRefused = new Counter({
-    name: 'letsapp_socket_frames_refused_total', help: 'Frames answered with an error frame (or a close), by frame type and error code',
-    labelNames: ['type', 'code'] as const, registers: [this.registry],
+    name: 'letsapp_socket_frames_refused_total',
+    help: 'Frames answered with an error frame (or a close), by frame type and error code',
+    labelNames: ['type', 'code'] as const,
+    registers: [this.registry],
   });
   readonly socketCloses = new Counter({
-    name: 'letsapp_socket_closes_total', help: 'Sockets closed, by close code', labelNames: ['code'] as const, registers: [this.registry],
+    name: 'letsapp_socket_closes_total',
+    help: 'Sockets closed, by close code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
   });
   readonly eventAppends = new Counter({
-    name: 'letsapp_event_appends_total', help: 'Appends to the event log, by outcome (ok, conflict, error)',
-    labelNames: ['outcome'] as const, registers: [this.registry],
+    name: 'letsapp_event_appends_total',
+    help: 'Appends to the event log, by outcome (ok, conflict, error)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
   });
   readonly eventsAppended = new Counter({
-    name: 'letsapp_events_appended_total', help: 'Events appended, by event type', labelNames: ['type'] as const, registers: [this.registry],
+    name: 'letsapp_events_appended_total',
+    help: 'Events appended, by event type',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
   });
   readonly commitSize = new Histogram({
-    name: 'letsapp_event_commit_size_events', help: 'Events per append (one command\'s commit)',
-    buckets: [1, 2, 3, 5, 10, 20, 50, 100], registers: [this.registry],
+    name: 'letsapp_event_commit_size_events',
+    help: "Events per append (one command's commit)",
+    buckets: [1, 2, 3, 5, 10, 20, 50, 100],
+    registers: [this.registry],
   });
   readonly commitDuration = new Histogram({
-    name: 'letsapp_event_commit_duration_seconds', help: 'Time an append took to be durable', buckets: SECONDS_BUCKETS, registers: [this.registry],
+    name: 'letsapp_event_commit_duration_seconds',
+    help: 'Time an append took to be durable',
+    buckets: SECONDS_BUCKETS,
+    registers: [this.registry],
   });
   readonly projectionPosition = new Gauge({
-    name: 'letsapp_projection_position', help: 'Last event position each projector applied', labelNames: ['projector'] as const, registers: [this.registry],
+    name: 'letsapp_projection_position',
+    help: 'Last event position each projector applied',
+    labelNames: ['projector'] as const,
+    registers: [this.registry],
   });
   readonly projectionLag = new Gauge({
-    name: 'letsapp_projection_lag_events', help: 'Events in the log each projector has not applied yet', labelNames: ['projector'] as const, registers: [this.registry],
+    name: 'letsapp_projection_lag_events',
+    help: 'Events in the log each projector has not applied yet',
+    labelNames: ['projector'] as const,
+    registers: [this.registry],
   });
   readonly projectionHeld = new Gauge({
-    name: 'letsapp_projection_held', help: '1 while a projector is held at an event it could not apply (see /ping, npm run skip-event)',
-    labelNames: ['projector'] as const, registers: [this.registry],
+    name: 'letsapp_projection_held',
+    help: '1 while a projector is held at an event it could not apply (see /ping, npm run skip-event)',
+    labelNames: ['projector'] as const,
+    registers: [this.registry],
   });
   readonly projectorsHeld = new Gauge({ name: 'letsapp_projectors_held', help: 'Projectors held at an event', registers: [this.registry] });
-  readonly eventLogHead = new Gauge({ name: 'letsapp_event_log_head_position', help: 'Position of the newest event in the log', registers: [this.registry] });
+  readonly eventLogHead = new Gauge({
+    name: 'letsapp_event_log_head_position',
+    help: 'Position of the newest event in the log',
+    registers: [this.registry],
+  });
   readonly projectionBatchDuration = new Histogram({
-    name: 'letsapp_projection_batch_duration_seconds', help: 'Time each projector spent applying one committed batch',
-    labelNames: ['projector'] as const, buckets: SECONDS_BUCKETS, registers: [this.registry],
+    name: 'letsapp_projection_batch_duration_seconds',
+    help: 'Time each projector spent applying one committed batch',
+    labelNames: ['projector'] as const,
+    buckets: SECONDS_BUCKETS,
+    registers: [this.registry],
   });
   readonly projectionCommitDuration = new Histogram({
-    name: 'letsapp_projection_commit_duration_seconds', help: 'Time to apply and commit one batch for every projector (one transaction)',
-    buckets: SECONDS_BUCKETS, registers: [this.registry],
+    name: 'letsapp_projection_commit_duration_seconds',
+    help: 'Time to apply and commit one batch for every projector (one transaction)',
+    buckets: SECONDS_BUCKETS,
+    registers: [this.registry],
   });
   readonly walBytes = new Gauge({
-    name: 'letsapp_wal_bytes', help: 'Size of an embedded store\'s write-ahead log (store: events, read)', labelNames: ['store'] as const, registers: [this.registry],
+    name: 'letsapp_wal_bytes',
+    help: "Size of an embedded store's write-ahead log (store: events, read)",
+    labelNames: ['store'] as const,
+    registers: [this.registry],
   });
   readonly walDrains = new Counter({
-    name: 'letsapp_wal_drains_total', help: 'WAL resets by a drain between writes, per embedded store', labelNames: ['store'] as const, registers: [this.registry],
+    name: 'letsapp_wal_drains_total',
+    help: 'WAL resets by a drain between writes, per embedded store',
+    labelNames: ['store'] as const,
+    registers: [this.registry],
   });
   readonly walTruncations = new Counter({
-    name: 'letsapp_wal_truncations_total', help: 'WAL resets by the checkpointer\'s TRUNCATE backstop, per embedded store',
-    labelNames: ['store'] as const, registers: [this.registry],
+    name: 'letsapp_wal_truncations_total',
+    help: "WAL resets by the checkpointer's TRUNCATE backstop, per embedded store",
+    labelNames: ['store'] as const,
+    registers: [this.registry],
   });
   readonly walCheckpointFailures = new Gauge({
-    name: 'letsapp_wal_checkpoint_failures', help: 'TRUNCATE checkpoints in a row that failed (0 when healthy)', labelNames: ['store'] as const, registers: [this.registry],
+    name: 'letsapp_wal_checkpoint_failures',
+    help: 'TRUNCATE checkpoints in a row that failed (0 when healthy)',
+    labelNames: ['store'] as const,
+    registers: [this.registry],
   });
   readonly rateLimitRefusals = new Counter({
-    name: 'letsapp_rate_limit_refusals_total', help: 'Requests and frames refused by a rate-limit policy', labelNames: ['policy'] as const, registers: [this.registry],
+    name: 'letsapp_rate_limit_refusals_total',
+    help: 'Requests and frames refused by a rate-limit policy',
+    labelNames: ['policy'] as const,
+    registers: [this.registry],
   });
   readonly aiRequests = new Counter({ name: 'letsapp_ai_requests_total', help: 'Prompts sent to Leta', registers: [this.registry] });
   readonly aiTokens = new Counter({
-    name: 'letsapp_ai_tokens_total', help: 'Tokens the model reported, by kind (prompt, output)', labelNames: ['kind'] as const, registers: [this.registry],
+    name: 'letsapp_ai_tokens_total',
+    help: 'Tokens the model reported, by kind (prompt, output)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
   });
   readonly aiFailures = new Counter({
-    name: 'letsapp_ai_failures_total', help: 'Prompts that ended without a reply, by error code', labelNames: ['code'] as const, registers: [this.registry],
+    name: 'letsapp_ai_failures_total',
+    help: 'Prompts that ended without a reply, by error code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
   });
-  readonly uploads = new Counter({ name: 'letsapp_uploads_total', help: 'Files uploaded, by kind', labelNames: ['kind'] as const, registers: [this.registry] });
+  readonly uploads = new Counter({
+    name: 'letsapp_uploads_total',
+    help: 'Files uploaded, by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
   readonly uploadedBytes = new Counter({
-    name: 'letsapp_uploaded_bytes_total', help: 'Bytes of the files uploaded (stored once each), by kind', labelNames: ['kind'] as const, registers: [this.registry],
+    name: 'letsapp_uploaded_bytes_total',
+    help: 'Bytes of the files uploaded (stored once each), by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
   });
   readonly calls = new Counter({
-    name: 'letsapp_calls_total', help: 'Calls ended, by outcome (the CallEnded reason)', labelNames: ['outcome'] as const, registers: [this.registry],
+    name: 'letsapp_calls_total',
+    help: 'Calls ended, by outcome (the CallEnded reason)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
   });
-  readonly presenceSessions = new Gauge({ name: 'letsapp_presence_sessions', help: 'Presence sessions of this instance', registers: [this.registry] });
+  readonly presenceSessions = new Gauge({
+    name: 'letsapp_presence_sessions',
+    help: 'Presence sessions of this instance',
+    registers: [this.registry],
+  });
 
   private readonly statusLabel = new BoundedLabel();
   private readonly codeLabel = new BoundedLabel();
@@ -151,7 +234,9 @@ export class Metrics {
   private readonly lastSeen = new Map<string, number>();
   private readonly sources: MetricsSources;
   readonly collectErrors = new Gauge({
-    name: 'letsapp_metrics_collect_errors', help: 'Sources that failed at the last scrape (projections, storage, presence)', registers: [this.registry],
+    name: 'letsapp_metrics_collect_errors',
+    help: 'Sources that failed at the last scrape (projections, storage, presence)',
+    registers: [this.registry],
   });
 
   constructor(sources: MetricsSources) {
@@ -163,7 +248,11 @@ export class Metrics {
   /** The exposition, in Prometheus text format. */
   async exposition(): Promise<{ contentType: string; body: string }> {
     // Read before the registry serializes: a family's own collect() would run as it is written, after earlier ones.
-    const results = await Promise.allSettled([this.collectProjections(this.sources), this.collectStorage(this.sources), this.collectPresence(this.sources)]);
+    const results = await Promise.allSettled([
+      this.collectProjections(this.sources),
+      this.collectStorage(this.sources),
+      this.collectPresence(this.sources),
+    ]);
     this.collectErrors.set(results.filter((result) => result.status === 'rejected').length);
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
@@ -264,7 +353,10 @@ export class Metrics {
 
   private async collectStorage(sources: MetricsSources): Promise<void> {
     const storage = await sources.storage();
-    for (const [store, status] of [['events', storage.events], ['read', storage.read]] as const) {
+    for (const [store, status] of [
+      ['events', storage.events],
+      ['read', storage.read],
+    ] as const) {
       if (!status) continue;
       this.walBytes.set({ store }, status.walBytes);
       this.walCheckpointFailures.set({ store }, status.consecutiveFailures);

@@ -16,13 +16,20 @@ export class EmbeddedSource {
   private readonly events: Database.Database;
   private readonly statements;
 
-  private constructor(readonly storageDir: string, private readonly snapshot: string) {
+  private constructor(
+    readonly storageDir: string,
+    private readonly snapshot: string,
+  ) {
     const file = join(storageDir, 'events.sqlite');
     if (!existsSync(file)) throw new Error(`No embedded event log at ${file}`);
     this.events = new Database(copyWithWal(file, snapshot), { fileMustExist: true });
     this.statements = {
-      after: this.events.prepare<[number, number], Omit<StoredEvent, 'chainHash' | 'eventId'> & { event_id: string; chain_hash: string | null }>(
-        'SELECT position, event_id, stream, revision, type, data, metadata, chain_hash FROM events WHERE position > ? ORDER BY position LIMIT ?'),
+      after: this.events.prepare<
+        [number, number],
+        Omit<StoredEvent, 'chainHash' | 'eventId'> & { event_id: string; chain_hash: string | null }
+      >(
+        'SELECT position, event_id, stream, revision, type, data, metadata, chain_hash FROM events WHERE position > ? ORDER BY position LIMIT ?',
+      ),
       hashAt: this.events.prepare<[number], { chain_hash: string | null }>('SELECT chain_hash FROM events WHERE position = ?'),
       count: this.events.prepare<[], { n: number }>('SELECT count(*) AS n FROM events'),
       countAfter: this.events.prepare<[number], { n: number }>('SELECT count(*) AS n FROM events WHERE position > ?'),
@@ -51,8 +58,14 @@ export class EmbeddedSource {
   /** Up to `limit` events after `position`, as stored; a missing chain hash (a log from before the chain) stays null. */
   after(position: number, limit: number): Array<Omit<StoredEvent, 'chainHash'> & { chainHash: string | null }> {
     return this.statements.after.all(position, limit).map((row) => ({
-      position: row.position, eventId: row.event_id, stream: row.stream, revision: row.revision, type: row.type,
-      data: row.data, metadata: row.metadata, chainHash: row.chain_hash,
+      position: row.position,
+      eventId: row.event_id,
+      stream: row.stream,
+      revision: row.revision,
+      type: row.type,
+      data: row.data,
+      metadata: row.metadata,
+      chainHash: row.chain_hash,
     }));
   }
 

@@ -77,8 +77,10 @@ export async function migrateEmbeddedLog(options: {
     for (const row of rows) {
       hash = chainHash(hash, row);
       if (row.chainHash !== hash) {
-        throw new MigrationRefused(`The embedded log's hash chain breaks at position ${row.position} `
-          + `(${row.chainHash === null ? 'no hash stored' : 'the stored hash does not match'}; npm run audit -- verify): nothing was copied`);
+        throw new MigrationRefused(
+          `The embedded log's hash chain breaks at position ${row.position} ` +
+            `(${row.chainHash === null ? 'no hash stored' : 'the stored hash does not match'}; npm run audit -- verify): nothing was copied`,
+        );
       }
     }
     after = headPosition = rows[rows.length - 1]!.position;
@@ -102,9 +104,12 @@ export async function migrateEmbeddedLog(options: {
   }
 
   const check = await target.verify(source, batchSize, (done) => onProgress?.({ phase: 'target', done, total }));
-  if (check.breakAt !== null) throw new Error(`The copy does not verify: its hash chain differs from the source's at position ${check.breakAt}`);
+  if (check.breakAt !== null)
+    throw new Error(`The copy does not verify: its hash chain differs from the source's at position ${check.breakAt}`);
   if (check.events !== total || check.headHash !== hash) {
-    throw new Error(`The copy does not verify: it holds ${check.events} events (the source ${total}), chain head ${check.headHash} (the source's ${hash})`);
+    throw new Error(
+      `The copy does not verify: it holds ${check.events} events (the source ${total}), chain head ${check.headHash} (the source's ${hash})`,
+    );
   }
 
   const secrets = { copied: 0, alreadyThere: 0, keptTarget: 0, left: 0 };
@@ -126,7 +131,13 @@ export async function migrateEmbeddedLog(options: {
     }
   }
   return {
-    sourceEvents: total, alreadyCopied: total - copied, copied, targetEvents: check.events, headPosition, headHash: hash, secrets,
+    sourceEvents: total,
+    alreadyCopied: total - copied,
+    copied,
+    targetEvents: check.events,
+    headPosition,
+    headHash: hash,
+    secrets,
     seconds: (performance.now() - started) / 1000,
   };
 }
@@ -135,7 +146,10 @@ export async function migrateEmbeddedLog(options: {
 export class PostgresTarget implements MigrationTarget {
   readonly kind = 'postgres';
 
-  private constructor(private readonly events: PostgresEventStore, readonly secrets: SecretStore) {}
+  private constructor(
+    private readonly events: PostgresEventStore,
+    readonly secrets: SecretStore,
+  ) {}
 
   static async open(settings: PostgresSettings): Promise<PostgresTarget> {
     const { PostgresEventStore } = await import('../eventstore/postgres.ts');
@@ -153,8 +167,10 @@ export class PostgresTarget implements MigrationTarget {
     const head = await this.events.storedHead();
     if (head.position === 0) return 0;
     if (source.hashAt(head.position) !== head.hash) {
-      throw new MigrationRefused(`The target already holds events that are not this log's (its newest, at position ${head.position}, `
-        + 'is not the embedded log\'s event there): migrate into an empty schema');
+      throw new MigrationRefused(
+        `The target already holds events that are not this log's (its newest, at position ${head.position}, ` +
+          "is not the embedded log's event there): migrate into an empty schema",
+      );
     }
     return head.position;
   }
@@ -209,8 +225,11 @@ export class EventStoreDbTarget implements MigrationTarget {
 
   async write(events: readonly StoredEvent[]): Promise<void> {
     for (const event of events) {
-      await this.events.append(event.stream, [{ type: event.type, data: JSON.parse(event.data), metadata: storedMetadata.parse(JSON.parse(event.metadata)) }],
-        event.revision === 0 ? 'no-stream' : event.revision - 1);
+      await this.events.append(
+        event.stream,
+        [{ type: event.type, data: JSON.parse(event.data), metadata: storedMetadata.parse(JSON.parse(event.metadata)) }],
+        event.revision === 0 ? 'no-stream' : event.revision - 1,
+      );
     }
   }
 
@@ -225,9 +244,16 @@ export class EventStoreDbTarget implements MigrationTarget {
       for (const [index, event] of page.entries()) {
         const original = originals[index];
         events++;
-        if (!original || original.eventId !== event.metadata.eventId) return { events, headHash: hash, breakAt: original?.position ?? sourcePosition + 1 };
-        hash = chainHash(hash, { position: original.position, stream: event.stream, revision: event.revision, type: event.type,
-          data: JSON.stringify(event.data), metadata: JSON.stringify(event.metadata) });
+        if (!original || original.eventId !== event.metadata.eventId)
+          return { events, headHash: hash, breakAt: original?.position ?? sourcePosition + 1 };
+        hash = chainHash(hash, {
+          position: original.position,
+          stream: event.stream,
+          revision: event.revision,
+          type: event.type,
+          data: JSON.stringify(event.data),
+          metadata: JSON.stringify(event.metadata),
+        });
         if (hash !== original.chainHash) return { events, headHash: hash, breakAt: original.position };
         sourcePosition = original.position;
       }

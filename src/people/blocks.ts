@@ -20,7 +20,9 @@ export class Blocks {
   /** Of `userIds`, those who have blocked `userId` (one direction). */
   async blockersOf(userId: string, userIds: readonly string[]): Promise<string[]> {
     if (userIds.length === 0) return [];
-    return (await this.readStore.collection<ContactDoc>(CONTACTS).find({ userId, blocked: true, ownerId: { $in: [...userIds] } })).map((doc) => doc.ownerId);
+    return (await this.readStore.collection<ContactDoc>(CONTACTS).find({ userId, blocked: true, ownerId: { $in: [...userIds] } })).map(
+      (doc) => doc.ownerId,
+    );
   }
 
   /** Whether `ownerId` blocked `userId` (one direction). */

@@ -31,21 +31,33 @@ export class ContactService {
   ) {}
 
   /** One page of the owner's contacts in the order they were added; `cursor` is the last page's `nextCursor`. */
-  async list(ownerId: string, query: { cursor?: number | undefined; limit: number }): Promise<{ contacts: Contact[]; nextCursor: number | null }> {
-    const docs = await this.readStore.collection<ContactDoc>(CONTACTS).find(
-      { ownerId, isContact: true, ...(query.cursor !== undefined ? { addedPosition: { $gt: query.cursor } } : {}) },
-      { sort: { addedPosition: 1 }, limit: query.limit + 1 },
-    );
+  async list(
+    ownerId: string,
+    query: { cursor?: number | undefined; limit: number },
+  ): Promise<{ contacts: Contact[]; nextCursor: number | null }> {
+    const docs = await this.readStore
+      .collection<ContactDoc>(CONTACTS)
+      .find(
+        { ownerId, isContact: true, ...(query.cursor !== undefined ? { addedPosition: { $gt: query.cursor } } : {}) },
+        { sort: { addedPosition: 1 }, limit: query.limit + 1 },
+      );
     const page = docs.slice(0, query.limit);
     return { contacts: await this.withUsers(page), nextCursor: docs.length > query.limit ? page.at(-1)!.addedPosition : null };
   }
 
   /** Adds a contact by id or username; `created` is false when they were already one. */
-  async add(ownerId: string, input: { userId?: string | undefined; username?: string | undefined; nickname?: string | null | undefined },
-    metadata: CommandMetadata): Promise<{ contact: Contact; created: boolean }> {
+  async add(
+    ownerId: string,
+    input: { userId?: string | undefined; username?: string | undefined; nickname?: string | null | undefined },
+    metadata: CommandMetadata,
+  ): Promise<{ contact: Contact; created: boolean }> {
     const userId = input.userId ?? (await this.readStore.collection<UserDoc>(USERS).findOne({ username: input.username! }))?._id;
     if (!userId) throw new NotFoundError('User');
-    const created = await this.run(ownerId, { type: 'AddContact', data: { ownerId, userId, nickname: input.nickname ?? null, userExists: await isRegistered(this.commands, userId) }, metadata });
+    const created = await this.run(ownerId, {
+      type: 'AddContact',
+      data: { ownerId, userId, nickname: input.nickname ?? null, userExists: await isRegistered(this.commands, userId) },
+      metadata,
+    });
     return { contact: await this.get(ownerId, userId), created };
   }
 
@@ -68,7 +80,11 @@ export class ContactService {
   }
 
   async block(ownerId: string, userId: string, metadata: CommandMetadata): Promise<void> {
-    await this.run(ownerId, { type: 'BlockUser', data: { ownerId, userId, userExists: await isRegistered(this.commands, userId) }, metadata });
+    await this.run(ownerId, {
+      type: 'BlockUser',
+      data: { ownerId, userId, userExists: await isRegistered(this.commands, userId) },
+      metadata,
+    });
   }
 
   async unblock(ownerId: string, userId: string, metadata: CommandMetadata): Promise<void> {
@@ -87,7 +103,9 @@ export class ContactService {
     const users = await this.users(docs.map((doc) => doc.userId));
     return docs.flatMap((doc) => {
       const user = users.get(doc.userId);
-      return user ? [{ userId: doc.userId, username: user.username, displayName: user.displayName, nickname: doc.nickname, addedAt: doc.addedAt! }] : [];
+      return user
+        ? [{ userId: doc.userId, username: user.username, displayName: user.displayName, nickname: doc.nickname, addedAt: doc.addedAt! }]
+        : [];
     });
   }
 

@@ -1,6 +1,13 @@
 import { NotFoundError } from '../../commands/shared/errors.ts';
 import type { CommandMetadata } from '../../commands/shared/events.ts';
-import { userDecider, userStream, type AiPreferences, type PrivacySettings, type ProfileChanges, type UserCommand } from '../../commands/users.ts';
+import {
+  userDecider,
+  userStream,
+  type AiPreferences,
+  type PrivacySettings,
+  type ProfileChanges,
+  type UserCommand,
+} from '../../commands/users.ts';
 import { USERS, type PublishedKey, type UserDoc } from '../../projections/users.ts';
 import type { CommandHandler } from '../commandHandler.ts';
 import { deriveId } from '../ids.ts';
@@ -44,8 +51,16 @@ export interface UserProfile {
 const SEARCH_LIMIT = 20;
 
 export const toOwnProfile = (doc: UserDoc): OwnProfile => ({
-  id: doc._id, username: doc.username, email: doc.email, displayName: doc.displayName, about: doc.about, privacy: doc.privacy, ai: doc.ai, avatarMediaId: doc.avatarMediaId,
-  encryptionKeys: doc.encryptionKeys ?? [], createdAt: doc.createdAt,
+  id: doc._id,
+  username: doc.username,
+  email: doc.email,
+  displayName: doc.displayName,
+  about: doc.about,
+  privacy: doc.privacy,
+  ai: doc.ai,
+  avatarMediaId: doc.avatarMediaId,
+  encryptionKeys: doc.encryptionKeys ?? [],
+  createdAt: doc.createdAt,
 });
 
 /** Profiles and privacy settings: one event per change, joined where they are read, never copied elsewhere. */
@@ -62,10 +77,19 @@ export class ProfileService {
   }
 
   /** Applies profile changes and privacy changes (one event each, none when nothing changes). */
-  async update(userId: string, input: ProfileChanges & { privacy?: Partial<PrivacySettings> | undefined }, metadata: CommandMetadata): Promise<OwnProfile> {
+  async update(
+    userId: string,
+    input: ProfileChanges & { privacy?: Partial<PrivacySettings> | undefined },
+    metadata: CommandMetadata,
+  ): Promise<OwnProfile> {
     const { privacy, ...changes } = input;
     // Privacy first: a new about text set together with a narrower audience never reaches the wider one.
-    if (privacy) await this.run(userId, { type: 'ChangePrivacySettings', data: { userId, privacy }, metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'privacy') } });
+    if (privacy)
+      await this.run(userId, {
+        type: 'ChangePrivacySettings',
+        data: { userId, privacy },
+        metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'privacy') },
+      });
     if (Object.values(changes).some((value) => value !== undefined)) {
       await this.run(userId, { type: 'UpdateProfile', data: { userId, changes }, metadata });
     }
@@ -73,7 +97,11 @@ export class ProfileService {
   }
 
   async setAvatar(userId: string, mediaId: string, metadata: CommandMetadata): Promise<OwnProfile> {
-    await this.run(userId, { type: 'SetAvatar', data: { userId, mediaId }, metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'avatar') } });
+    await this.run(userId, {
+      type: 'SetAvatar',
+      data: { userId, mediaId },
+      metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'avatar') },
+    });
     return this.own(userId);
   }
 
@@ -98,22 +126,31 @@ export class ProfileService {
     if (!target) throw new NotFoundError('User');
     const rel = await relationship(this.readStore, viewerId, targetId);
     return {
-      id: target._id, username: target.username, displayName: target.displayName, createdAt: target.createdAt,
+      id: target._id,
+      username: target.username,
+      displayName: target.displayName,
+      createdAt: target.createdAt,
       about: sees(target.privacy.about, rel) ? target.about : null,
       avatarMediaId: sees(target.privacy.avatar, rel) ? target.avatarMediaId : null,
       encryptionKeys: target.encryptionKeys ?? [],
-      isContact: rel.viewerAddedTarget, blocked: rel.viewerBlocked,
+      isContact: rel.viewerAddedTarget,
+      blocked: rel.viewerBlocked,
     };
   }
 
   /** Users whose username starts with `prefix` (never by email: no way to learn who has an account by address). */
   async search(viewerId: string, prefix: string): Promise<Array<{ id: string; username: string; displayName: string }>> {
-    const found = await this.readStore.collection<UserDoc>(USERS).find(
-      { username: { $gte: prefix, $lt: `${prefix}\uffff` } }, { sort: { username: 1 }, limit: SEARCH_LIMIT + 1 },
-    );
+    const found = await this.readStore
+      .collection<UserDoc>(USERS)
+      .find({ username: { $gte: prefix, $lt: `${prefix}\uffff` } }, { sort: { username: 1 }, limit: SEARCH_LIMIT + 1 });
     const others = found.filter((user) => user._id !== viewerId);
-    const blocked = await this.blocks.among(viewerId, others.map((user) => user._id));
-    return others.filter((user) => !blocked.has(user._id)).slice(0, SEARCH_LIMIT)
+    const blocked = await this.blocks.among(
+      viewerId,
+      others.map((user) => user._id),
+    );
+    return others
+      .filter((user) => !blocked.has(user._id))
+      .slice(0, SEARCH_LIMIT)
       .map((user) => ({ id: user._id, username: user.username, displayName: user.displayName }));
   }
 

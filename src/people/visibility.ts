@@ -17,7 +17,9 @@ export interface Relationship {
 
 export async function relationship(readStore: ReadStore, viewerId: string, targetId: string): Promise<Relationship> {
   if (viewerId === targetId) return { self: true, inTargetsContacts: true, viewerAddedTarget: false, viewerBlocked: false, blocked: false };
-  const docs = await readStore.collection<ContactDoc>(CONTACTS).find({ _id: { $in: [contactDocId(viewerId, targetId), contactDocId(targetId, viewerId)] } });
+  const docs = await readStore
+    .collection<ContactDoc>(CONTACTS)
+    .find({ _id: { $in: [contactDocId(viewerId, targetId), contactDocId(targetId, viewerId)] } });
   const viewers = docs.find((doc) => doc.ownerId === viewerId);
   const targets = docs.find((doc) => doc.ownerId === targetId);
   return {

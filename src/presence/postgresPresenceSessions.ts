@@ -11,8 +11,11 @@ interface Row {
 }
 
 const toSession = (row: Row): PresenceSession => ({
-  instanceId: row.instance_id, connectionId: row.connection_id, userId: row.user_id,
-  openedAt: row.opened_at.toISOString(), expiresAt: row.expires_at.toISOString(),
+  instanceId: row.instance_id,
+  connectionId: row.connection_id,
+  userId: row.user_id,
+  openedAt: row.opened_at.toISOString(),
+  expiresAt: row.expires_at.toISOString(),
 });
 
 /**
@@ -24,7 +27,10 @@ export class PostgresPresenceSessions implements PresenceSessions {
   readonly kind = 'postgres';
   private readonly table: string;
 
-  private constructor(private readonly pool: pg.Pool, private readonly schema: string) {
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly schema: string,
+  ) {
     this.table = `${quoteIdent(schema)}.presence_sessions`;
   }
 
@@ -76,9 +82,11 @@ export class PostgresPresenceSessions implements PresenceSessions {
   }
 
   async open(session: SessionKey, now: Date, expiresAt: Date): Promise<void> {
-    await this.query(`INSERT INTO ${this.table} (instance_id, connection_id, user_id, opened_at, expires_at) VALUES ($1, $2, $3, $4, $5)
+    await this.query(
+      `INSERT INTO ${this.table} (instance_id, connection_id, user_id, opened_at, expires_at) VALUES ($1, $2, $3, $4, $5)
       ON CONFLICT (instance_id, connection_id) DO UPDATE SET user_id = EXCLUDED.user_id, opened_at = EXCLUDED.opened_at, expires_at = EXCLUDED.expires_at`,
-    [session.instanceId, session.connectionId, session.userId, now, expiresAt]);
+      [session.instanceId, session.connectionId, session.userId, now, expiresAt],
+    );
   }
 
   async end(instanceId: string, connectionId: number): Promise<void> {
@@ -96,17 +104,26 @@ export class PostgresPresenceSessions implements PresenceSessions {
   /** One DELETE … RETURNING: two instances expiring at once each get a disjoint share, each session reported once. */
   async expire(now: Date): Promise<PresenceSession[]> {
     const rows = (await this.query<Row>(`DELETE FROM ${this.table} WHERE expires_at <= $1 RETURNING *`, [now])).rows;
-    return rows.map(toSession).sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : a.connectionId - b.connectionId));
+    return rows
+      .map(toSession)
+      .sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : a.connectionId - b.connectionId));
   }
 
   async find(connectionId: number, now: Date): Promise<PresenceSession | null> {
-    const row = (await this.query<Row>(`SELECT * FROM ${this.table} WHERE connection_id = $1 AND expires_at > $2 LIMIT 1`, [connectionId, now])).rows[0];
+    const row = (
+      await this.query<Row>(`SELECT * FROM ${this.table} WHERE connection_id = $1 AND expires_at > $2 LIMIT 1`, [connectionId, now])
+    ).rows[0];
     return row ? toSession(row) : null;
   }
 
   async liveUsers(userIds: readonly string[], now: Date): Promise<Set<string>> {
     if (userIds.length === 0) return new Set();
-    const rows = (await this.query<{ user_id: string }>(`SELECT DISTINCT user_id FROM ${this.table} WHERE user_id = ANY($1::text[]) AND expires_at > $2`, [[...userIds], now])).rows;
+    const rows = (
+      await this.query<{ user_id: string }>(
+        `SELECT DISTINCT user_id FROM ${this.table} WHERE user_id = ANY($1::text[]) AND expires_at > $2`,
+        [[...userIds], now],
+      )
+    ).rows;
     return new Set(rows.map((row) => row.user_id));
   }
 

@@ -76,42 +76,59 @@ export class PresenceService {
   private readonly sessionTtlMs: number;
   private stopped = false;
 
-  constructor(private readonly deps: {
-    commands: CommandHandler; readStore: ReadStore; projections: Projections; logger: Logger; clock: () => Date; settings: PresenceSettings;
-    /**
-     * Which sockets are open on which instance (PostgreSQL with DATABASE_URL): this instance records its own, presence
-     * on or off, as they are also where another instance finds a connection (a call answered through it).
-     */
-    sessions: PresenceSessions; instanceId: string;
-    /** Tells the other instances what this one's sockets say of a user (the cluster bus). */
-    announce?: (presence: InstancePresence) => void;
-  }) {
+  constructor(
+    private readonly deps: {
+      commands: CommandHandler;
+      readStore: ReadStore;
+      projections: Projections;
+      logger: Logger;
+      clock: () => Date;
+      settings: PresenceSettings;
+      /**
+       * Which sockets are open on which instance (PostgreSQL with DATABASE_URL): this instance records its own, presence
+       * on or off, as they are also where another instance finds a connection (a call answered through it).
+       */
+      sessions: PresenceSessions;
+      instanceId: string;
+      /** Tells the other instances what this one's sockets say of a user (the cluster bus). */
+      announce?: (presence: InstancePresence) => void;
+    },
+  ) {
     const { settings, clock } = deps;
     this.sessionTtlMs = settings.sessionTtlMs ?? PRESENCE_SESSION_TTL_MS;
     // Three renewals before a session expires; each beat also expires other instances' stale sessions (whoever deletes
     // a row first handles it, so each dead session is handled once in the cluster).
     this.heartbeat = setInterval(() => this.own(this.beat()), Math.max(100, Math.floor(this.sessionTtlMs / 3)));
     this.heartbeat.unref();
-    this.tracker = settings.enabled ? new PresenceTracker({
-      offlineGraceMs: settings.offlineGraceMs,
-      idleMs: settings.idleMs,
-      now: () => clock().getTime(),
-      setTimer: (fn, ms) => {
-        const timer = setTimeout(fn, ms);
-        timer.unref();
-        return { cancel: () => clearTimeout(timer) };
-      },
-      onTransition: (userId, transition, { at, lastActiveAt }) => this.own(transition === 'came_online'
-        ? this.run(userId, { type: 'MarkOnline', data: { userId } }, at)
-        : this.wentOffline(userId, roundDown(lastActiveAt), at)),
-      // Going offline is pushed once its last seen is in the read model (wentOffline).
-      onLiveChange: (userId, status) => {
-        if (status === 'offline') return;
-        // Told once the sessions are recorded, which the other instances check what they are told against.
-        this.own(Promise.allSettled([...this.sessionWrites.values()]).then(() => this.deps.announce?.({ instanceId: this.deps.instanceId, userId, status })));
-        this.own(this.changed(userId));
-      },
-    }) : null;
+    this.tracker = settings.enabled
+      ? new PresenceTracker({
+          offlineGraceMs: settings.offlineGraceMs,
+          idleMs: settings.idleMs,
+          now: () => clock().getTime(),
+          setTimer: (fn, ms) => {
+            const timer = setTimeout(fn, ms);
+            timer.unref();
+            return { cancel: () => clearTimeout(timer) };
+          },
+          onTransition: (userId, transition, { at, lastActiveAt }) =>
+            this.own(
+              transition === 'came_online'
+                ? this.run(userId, { type: 'MarkOnline', data: { userId } }, at)
+                : this.wentOffline(userId, roundDown(lastActiveAt), at),
+            ),
+          // Going offline is pushed once its last seen is in the read model (wentOffline).
+          onLiveChange: (userId, status) => {
+            if (status === 'offline') return;
+            // Told once the sessions are recorded, which the other instances check what they are told against.
+            this.own(
+              Promise.allSettled([...this.sessionWrites.values()]).then(() =>
+                this.deps.announce?.({ instanceId: this.deps.instanceId, userId, status }),
+              ),
+            );
+            this.own(this.changed(userId));
+          },
+        })
+      : null;
   }
 
   get enabled(): boolean {
@@ -154,7 +171,11 @@ export class PresenceService {
     const next = (this.sessionWrites.get(connectionId) ?? Promise.resolve()).then(write);
     const tracked = next.catch((error: unknown) => this.deps.logger.error({ err: error, connectionId }, 'presence session write failed'));
     this.sessionWrites.set(connectionId, tracked);
-    this.own(tracked.finally(() => { if (this.sessionWrites.get(connectionId) === tracked) this.sessionWrites.delete(connectionId); }));
+    this.own(
+      tracked.finally(() => {
+        if (this.sessionWrites.get(connectionId) === tracked) this.sessionWrites.delete(connectionId);
+      }),
+    );
     return tracked;
   }
 
@@ -182,9 +203,16 @@ export class PresenceService {
     const now = this.deps.clock();
     const stillLive = await this.deps.sessions.liveUsers([...byUser.keys()], now);
     for (const [userId, { instanceIds, lastRenewedAt }] of byUser) {
-      this.deps.logger.warn({ userId, instanceIds: [...instanceIds] }, 'presence sessions of an instance that stopped renewing them expired');
+      this.deps.logger.warn(
+        { userId, instanceIds: [...instanceIds] },
+        'presence sessions of an instance that stopped renewing them expired',
+      );
       if (this.enabled && !stillLive.has(userId) && this.tracker?.status(userId) === 'offline') {
-        const position = await this.run(userId, { type: 'MarkOffline', data: { userId, lastSeenAt: roundDown(lastRenewedAt), reason: 'server_restart' } }, now.getTime());
+        const position = await this.run(
+          userId,
+          { type: 'MarkOffline', data: { userId, lastSeenAt: roundDown(lastRenewedAt), reason: 'server_restart' } },
+          now.getTime(),
+        );
         if (position !== null) await this.deps.projections.waitFor(position);
       }
       for (const instanceId of instanceIds) {
@@ -217,7 +245,8 @@ export class PresenceService {
   private async liveOf(userIds: readonly string[]): Promise<Map<string, LiveStatus>> {
     const live = new Map<string, LiveStatus>();
     const elsewhere: string[] = [];
-    const combine = (statuses: LiveStatus[]): LiveStatus => (statuses.includes('online') ? 'online' : statuses.includes('away') ? 'away' : 'offline');
+    const combine = (statuses: LiveStatus[]): LiveStatus =>
+      statuses.includes('online') ? 'online' : statuses.includes('away') ? 'away' : 'offline';
     for (const userId of userIds) {
       const here = this.tracker?.status(userId) ?? 'offline';
       if (here === 'offline') elsewhere.push(userId);
@@ -263,16 +292,30 @@ export class PresenceService {
       this.liveOf(userIds),
     ]);
     const byId = new Map(docs.map((doc) => [doc._id, doc]));
-    return userIds.map((userId) => this.viewOf(userId, live.get(userId) ?? 'offline', byId.get(userId) ?? null, visibilityOf(visibility, viewerId, userId), viewerId === userId));
+    return userIds.map((userId) =>
+      this.viewOf(
+        userId,
+        live.get(userId) ?? 'offline',
+        byId.get(userId) ?? null,
+        visibilityOf(visibility, viewerId, userId),
+        viewerId === userId,
+      ),
+    );
   }
 
-  async setMode(userId: string, input: { mode: PresenceMode; statusText?: string | null | undefined; expiresInSeconds?: number | undefined },
-    metadata: CommandMetadata): Promise<{ mode: PresenceMode; statusText: string | null; expiresAt: string | null }> {
+  async setMode(
+    userId: string,
+    input: { mode: PresenceMode; statusText?: string | null | undefined; expiresInSeconds?: number | undefined },
+    metadata: CommandMetadata,
+  ): Promise<{ mode: PresenceMode; statusText: string | null; expiresAt: string | null }> {
     if (!this.enabled) throw new ConflictError('presence_disabled', 'Presence is turned off on this server (PRESENCE_ENABLED=false)');
-    const expiresAt = input.expiresInSeconds === undefined ? null : new Date(Date.parse(metadata.now) + input.expiresInSeconds * 1000).toISOString();
+    const expiresAt =
+      input.expiresInSeconds === undefined ? null : new Date(Date.parse(metadata.now) + input.expiresInSeconds * 1000).toISOString();
     const statusText = input.statusText ?? null;
     const result = await this.deps.commands.handle(presenceDecider, presenceStream(userId), {
-      type: 'SetPresenceMode', data: { userId, mode: input.mode, statusText, expiresAt }, metadata,
+      type: 'SetPresenceMode',
+      data: { userId, mode: input.mode, statusText, expiresAt },
+      metadata,
     });
     if (result.position !== null) {
       await this.deps.projections.waitFor(result.position);
@@ -290,11 +333,18 @@ export class PresenceService {
     await this.deps.projections.waitFor(await this.deps.projections.headPosition());
     const online = await this.deps.readStore.collection<PresenceDoc>(PRESENCE).find({ status: 'online' });
     // Online through another instance: not this start's to undo (a dead instance's users go when its sessions expire).
-    const live = await this.deps.sessions.liveUsers(online.map((doc) => doc._id), this.deps.clock());
+    const live = await this.deps.sessions.liveUsers(
+      online.map((doc) => doc._id),
+      this.deps.clock(),
+    );
     const stale = online.filter((doc) => !live.has(doc._id));
     for (const doc of stale) {
       const since = Date.parse(doc.onlineSince ?? this.deps.clock().toISOString());
-      await this.run(doc._id, { type: 'MarkOffline', data: { userId: doc._id, lastSeenAt: roundDown(since), reason: 'server_restart' } }, this.deps.clock().getTime());
+      await this.run(
+        doc._id,
+        { type: 'MarkOffline', data: { userId: doc._id, lastSeenAt: roundDown(since), reason: 'server_restart' } },
+        this.deps.clock().getTime(),
+      );
     }
     return stale.length;
   }
@@ -308,20 +358,22 @@ export class PresenceService {
     clearInterval(this.heartbeat);
     await Promise.allSettled([...this.work]);
     // This instance's sockets are closing with it: its sessions go now rather than at their expiry.
-    await this.deps.sessions.endInstance(this.deps.instanceId).catch((error: unknown) => this.deps.logger.error({ err: error }, 'presence sessions not ended'));
+    await this.deps.sessions
+      .endInstance(this.deps.instanceId)
+      .catch((error: unknown) => this.deps.logger.error({ err: error }, 'presence sessions not ended'));
   }
 
   private viewOf(userId: string, live: LiveStatus, doc: PresenceDoc | null, visible: PresenceVisibility, self: boolean): PresenceView {
     const now = this.deps.clock().toISOString();
     const expired = doc?.statusExpiresAt != null && doc.statusExpiresAt <= now;
-    const mode: PresenceMode = expired ? 'auto' : doc?.mode ?? 'auto';
-    const statusText = expired ? null : doc?.statusText ?? null;
+    const mode: PresenceMode = expired ? 'auto' : (doc?.mode ?? 'auto');
+    const statusText = expired ? null : (doc?.statusText ?? null);
     const showsOnline = live !== 'offline' && visible.online && (self || mode !== 'invisible');
     if (showsOnline) {
       const status = mode === 'dnd' ? 'dnd' : mode === 'away' || live === 'away' ? 'away' : 'online';
       return { userId, status, lastSeenAt: null, statusText };
     }
-    return { userId, status: 'offline', lastSeenAt: visible.lastSeen ? doc?.lastSeenAt ?? null : null, statusText: null };
+    return { userId, status: 'offline', lastSeenAt: visible.lastSeen ? (doc?.lastSeenAt ?? null) : null, statusText: null };
   }
 
   /** A user's presence changed: queue what each subscribed socket now sees of them, if that differs from before. */
@@ -335,7 +387,13 @@ export class PresenceService {
       this.liveOf([userId]),
     ]);
     for (const socket of sockets) {
-      const view = this.viewOf(userId, live.get(userId) ?? 'offline', doc, visibilityOf(visibility, socket.principal.userId, userId), socket.principal.userId === userId);
+      const view = this.viewOf(
+        userId,
+        live.get(userId) ?? 'offline',
+        doc,
+        visibilityOf(visibility, socket.principal.userId, userId),
+        socket.principal.userId === userId,
+      );
       const json = JSON.stringify(view);
       const shown = this.subscriptions.get(socket);
       if (!shown) continue;
@@ -390,7 +448,13 @@ export class PresenceService {
   /** Appends a presence command as the system, on the user's behalf; the position of its event, if any. */
   private async run(userId: string, command: Omit<PresenceCommand, 'metadata'>, at: number): Promise<number | null> {
     const correlationId = `presence:${newId()}`;
-    const metadata: CommandMetadata = { commandId: newId(), correlationId, causationId: correlationId, userId, now: new Date(at).toISOString() };
+    const metadata: CommandMetadata = {
+      commandId: newId(),
+      correlationId,
+      causationId: correlationId,
+      userId,
+      now: new Date(at).toISOString(),
+    };
     return (await this.deps.commands.handle(presenceDecider, presenceStream(userId), { ...command, metadata } as PresenceCommand)).position;
   }
 

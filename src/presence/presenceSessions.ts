@@ -38,7 +38,7 @@ export interface PresenceSessions {
 
 const keyOf = (instanceId: string, connectionId: number) => `${instanceId}\u0000${connectionId}`;
 const byInstanceThenConnection = (a: PresenceSession, b: PresenceSession) =>
-  (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : a.connectionId - b.connectionId);
+  a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : a.connectionId - b.connectionId;
 
 /** The sessions of one server, in its memory: bounded by its open sockets. */
 export class MemoryPresenceSessions implements PresenceSessions {
@@ -46,7 +46,11 @@ export class MemoryPresenceSessions implements PresenceSessions {
   private readonly sessions = new Map<string, PresenceSession>();
 
   async open(session: SessionKey, now: Date, expiresAt: Date): Promise<void> {
-    this.sessions.set(keyOf(session.instanceId, session.connectionId), { ...session, openedAt: now.toISOString(), expiresAt: expiresAt.toISOString() });
+    this.sessions.set(keyOf(session.instanceId, session.connectionId), {
+      ...session,
+      openedAt: now.toISOString(),
+      expiresAt: expiresAt.toISOString(),
+    });
   }
 
   async end(instanceId: string, connectionId: number): Promise<void> {

@@ -54,7 +54,8 @@ export class PresenceTracker {
   constructor(private readonly options: PresenceTrackerOptions) {
     for (const name of ['offlineGraceMs', 'idleMs'] as const) {
       const ms = options[name];
-      if (!Number.isInteger(ms) || ms <= 0 || ms > MAX_TIMER_MS) throw new RangeError(`${name} must be a whole number of ms in 1..${MAX_TIMER_MS}`);
+      if (!Number.isInteger(ms) || ms <= 0 || ms > MAX_TIMER_MS)
+        throw new RangeError(`${name} must be a whole number of ms in 1..${MAX_TIMER_MS}`);
     }
   }
 

@@ -21,7 +21,11 @@ const pairKey = (viewerId: string, targetId: string) => `${viewerId}>${targetId}
  * online status or last seen sees no one else's. Computed for one viewer and many targets or the other way round,
  * with three queries whatever the count.
  */
-export async function presenceVisibility(readStore: ReadStore, viewerIds: readonly string[], targetIds: readonly string[]): Promise<Map<string, PresenceVisibility>> {
+export async function presenceVisibility(
+  readStore: ReadStore,
+  viewerIds: readonly string[],
+  targetIds: readonly string[],
+): Promise<Map<string, PresenceVisibility>> {
   const result = new Map<string, PresenceVisibility>();
   if (viewerIds.length === 0 || targetIds.length === 0) return result;
   const everyone = [...new Set([...viewerIds, ...targetIds])];
@@ -60,4 +64,5 @@ export async function presenceVisibility(readStore: ReadStore, viewerIds: readon
   return result;
 }
 
-export const visibilityOf = (map: Map<string, PresenceVisibility>, viewerId: string, targetId: string) => map.get(pairKey(viewerId, targetId)) ?? HIDDEN;
+export const visibilityOf = (map: Map<string, PresenceVisibility>, viewerId: string, targetId: string) =>
+  map.get(pairKey(viewerId, targetId)) ?? HIDDEN;

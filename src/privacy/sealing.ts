@@ -20,7 +20,8 @@ export interface FieldIdentity {
  * The id the command handler gives the one event a command appends (CommandHandler derives it from the command id,
  * the stream and the event's index, 0): a handler seals before it appends, so it names the event's id beforehand.
  */
-export const eventIdFor = (metadata: Pick<CommandMetadata, 'commandId'>, stream: string): string => deriveId(metadata.commandId, stream, '0');
+export const eventIdFor = (metadata: Pick<CommandMetadata, 'commandId'>, stream: string): string =>
+  deriveId(metadata.commandId, stream, '0');
 
 /**
  * `letsapp|sealed-field|v1|kid:<kid>|event:<eventId>|stream:<stream>|field:<path>`: a ciphertext copied to another
@@ -39,8 +40,13 @@ export async function sealText(text: string, key: Uint8Array, kid: ShreddingKeyI
 /** The text, or null when it does not open with this key (altered, or sealed for another place). */
 export function openText(sealed: SealedField, key: Uint8Array, identity: FieldIdentity): string | null {
   try {
-    const plain = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, Buffer.from(sealed.ct, 'base64'),
-      associatedData(sealed.kid, identity), Buffer.from(sealed.nonce, 'base64'), key);
+    const plain = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+      null,
+      Buffer.from(sealed.ct, 'base64'),
+      associatedData(sealed.kid, identity),
+      Buffer.from(sealed.nonce, 'base64'),
+      key,
+    );
     return Buffer.from(plain).toString('utf8');
   } catch {
     return null;
@@ -54,7 +60,7 @@ export function openText(sealed: SealedField, key: Uint8Array, identity: FieldId
  */
 export async function sealWithKey(keys: ShreddingKeys, kid: ShreddingKeyId, text: string, identity: FieldIdentity): Promise<SealedField> {
   await sodium.ready;
-  const key = await keys.create(kid) ?? sodium.crypto_aead_xchacha20poly1305_ietf_keygen();
+  const key = (await keys.create(kid)) ?? sodium.crypto_aead_xchacha20poly1305_ietf_keygen();
   return sealText(text, key, kid, identity);
 }
 
@@ -62,7 +68,10 @@ export async function sealWithKey(keys: ShreddingKeys, kid: ShreddingKeyId, text
  * The event with every sealed field whose key exists replaced by `{ plain }` (a field that does not open stays sealed,
  * which readers show as `[erased]`). Events without sealed fields are returned as they are.
  */
-export async function revealEvent<E extends Pick<RecordedEvent, 'stream' | 'data' | 'metadata'>>(event: E, keys: Pick<ShreddingKeys, 'get'>): Promise<E> {
+export async function revealEvent<E extends Pick<RecordedEvent, 'stream' | 'data' | 'metadata'>>(
+  event: E,
+  keys: Pick<ShreddingKeys, 'get'>,
+): Promise<E> {
   if (!containsSealed(event.data)) return event;
   await sodium.ready;
   const reveal = async (value: unknown, path: string): Promise<unknown> => {
@@ -73,7 +82,9 @@ export async function revealEvent<E extends Pick<RecordedEvent, 'stream' | 'data
     }
     if (Array.isArray(value)) return Promise.all(value.map((item, index) => reveal(item, `${path}.${index}`)));
     if (value !== null && typeof value === 'object') {
-      const entries = await Promise.all(Object.entries(value).map(async ([name, field]) => [name, await reveal(field, path === '' ? name : `${path}.${name}`)] as const));
+      const entries = await Promise.all(
+        Object.entries(value).map(async ([name, field]) => [name, await reveal(field, path === '' ? name : `${path}.${name}`)] as const),
+      );
       return Object.fromEntries(entries);
     }
     return value;
@@ -101,12 +112,16 @@ export function keyIdsOf(value: unknown, into = new Set<string>()): Set<string> 
  * the fixed marker `[erased]` in place of any whose key was destroyed. The stored form (`audit export`, the hash chain)
  * is untouched: it never held more than the ciphertext.
  */
-export async function dataForAuditor(event: Pick<RecordedEvent, 'stream' | 'data' | 'metadata'>, keys: Pick<ShreddingKeys, 'get'>): Promise<unknown> {
+export async function dataForAuditor(
+  event: Pick<RecordedEvent, 'stream' | 'data' | 'metadata'>,
+  keys: Pick<ShreddingKeys, 'get'>,
+): Promise<unknown> {
   const { data } = await revealEvent(event, keys);
   const erase = (value: unknown): unknown => {
     if (isSealed(value)) return ERASED;
     if (Array.isArray(value)) return value.map(erase);
-    if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([name, field]) => [name, erase(field)]));
+    if (value !== null && typeof value === 'object')
+      return Object.fromEntries(Object.entries(value).map(([name, field]) => [name, erase(field)]));
     return value;
   };
   return erase(data);

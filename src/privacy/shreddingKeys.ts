@@ -70,8 +70,15 @@ export class StoredShreddingKeys implements ShreddingKeys {
   private residueTimer: NodeJS.Timeout | null = null;
   private residueWaiters: Array<() => void> = [];
 
-  constructor(private readonly store: SecretStore, private readonly box: SecretBox, private readonly options: ShreddingKeysOptions = {}) {
-    this.cache = new LRUCache({ max: options.cacheEntries ?? DEFAULT_KEY_CACHE_ENTRIES, ttl: options.cacheTtlMs ?? DEFAULT_KEY_CACHE_TTL_MS });
+  constructor(
+    private readonly store: SecretStore,
+    private readonly box: SecretBox,
+    private readonly options: ShreddingKeysOptions = {},
+  ) {
+    this.cache = new LRUCache({
+      max: options.cacheEntries ?? DEFAULT_KEY_CACHE_ENTRIES,
+      ttl: options.cacheTtlMs ?? DEFAULT_KEY_CACHE_TTL_MS,
+    });
   }
 
   async get(keyId: ShreddingKeyId): Promise<Uint8Array | null> {

@@ -19,7 +19,10 @@ export class WalEraser {
   private attempts = 0;
   private closed = false;
 
-  constructor(file: string, private readonly onGiveUp: (file: string) => void = () => undefined) {
+  constructor(
+    file: string,
+    private readonly onGiveUp: (file: string) => void = () => undefined,
+  ) {
     this.db = new Database(file);
     this.db.pragma('busy_timeout = 0');
   }

@@ -5,8 +5,14 @@ import type { Projector } from './projector.ts';
 
 /** A projector threw on an event: names both, so the runner can hold that projector there and report it. */
 export class ProjectorFailed extends Error {
-  constructor(readonly projector: string, readonly event: RecordedEvent, readonly reason: unknown) {
-    super(`Projector ${projector} failed on ${event.type} at position ${event.position}: ${reason instanceof Error ? reason.message : String(reason)}`);
+  constructor(
+    readonly projector: string,
+    readonly event: RecordedEvent,
+    readonly reason: unknown,
+  ) {
+    super(
+      `Projector ${projector} failed on ${event.type} at position ${event.position}: ${reason instanceof Error ? reason.message : String(reason)}`,
+    );
     this.name = 'ProjectorFailed';
   }
 }
@@ -50,4 +56,4 @@ export async function applyInOrder(
 
 /** A change that could not be written back is the failure of the projector and event that made it. */
 const writeBackFailure = (error: unknown): ProjectorFailed | null =>
-  (error instanceof WriteBackFailed ? new ProjectorFailed(error.projector, error.event, error.reason) : null);
+  error instanceof WriteBackFailed ? new ProjectorFailed(error.projector, error.event, error.reason) : null;

@@ -23,7 +23,11 @@ export interface BatchContext extends ProjectionContext {
 
 /** Writing a batch's change back failed: the projector and event that made it. */
 export class WriteBackFailed extends Error {
-  constructor(readonly projector: string, readonly event: RecordedEvent, readonly reason: unknown) {
+  constructor(
+    readonly projector: string,
+    readonly event: RecordedEvent,
+    readonly reason: unknown,
+  ) {
     super(reason instanceof Error ? reason.message : String(reason));
     this.name = 'WriteBackFailed';
   }
@@ -49,7 +53,7 @@ export function createProjectionContext(
 
   const entriesOf = (name: string) => {
     let entries = held.get(name);
-    if (!entries) held.set(name, entries = new Map<string, Entry>());
+    if (!entries) held.set(name, (entries = new Map<string, Entry>()));
     return entries;
   };
 
@@ -68,7 +72,10 @@ export function createProjectionContext(
   function writeBack(name: string): Promise<void> {
     const previous = writing.get(name) ?? Promise.resolve();
     const next = previous.then(() => writeBackNow(name));
-    writing.set(name, next.catch(() => undefined));
+    writing.set(
+      name,
+      next.catch(() => undefined),
+    );
     return next;
   }
 
@@ -105,8 +112,7 @@ export function createProjectionContext(
   }
 
   /** Holds the reducer's document for the batch's write-back; nothing is written here. */
-  function write<T extends ProjectedDoc>(name: string, existing: T | null, id: string, event: RecordedEvent,
-    reducer: DocReducer<T>): void {
+  function write<T extends ProjectedDoc>(name: string, existing: T | null, id: string, event: RecordedEvent, reducer: DocReducer<T>): void {
     if (existing && existing._position >= event.position) return;
     const next = reducer(existing);
     // The reducer returned the document it was given: nothing changed, nothing to write (the recipient of a
@@ -116,7 +122,10 @@ export function createProjectionContext(
     const entries = entriesOf(name);
     entries.set(id, {
       doc: next === null ? null : { ...next, _id: id, _position: event.position },
-      dirty: true, stored: entries.get(id)?.stored ?? existing !== null, event, projector: current?.projector ?? null,
+      dirty: true,
+      stored: entries.get(id)?.stored ?? existing !== null,
+      event,
+      projector: current?.projector ?? null,
     });
   }
 
@@ -124,7 +133,7 @@ export function createProjectionContext(
   /** A collection as projectors see it mid-batch: exact reads, and direct writes that see the batch's changes. */
   function collection<T extends Doc>(name: string): Collection<T> {
     let view = views.get(name);
-    if (!view) views.set(name, view = viewOf<Doc>(name));
+    if (!view) views.set(name, (view = viewOf<Doc>(name)));
     // One view per name for the batch, typed as the projector reads it (Collection<Doc>'s methods take any document).
     return view as Collection<T>;
   }
@@ -143,9 +152,10 @@ export function createProjectionContext(
     };
     return {
       name: target.name,
-      findOne: (filter) => (typeof filter._id === 'string' && Object.keys(filter).length === 1
-        ? load(name, filter._id) as Promise<T | null>
-        : read(() => target.findOne(filter))),
+      findOne: (filter) =>
+        typeof filter._id === 'string' && Object.keys(filter).length === 1
+          ? (load(name, filter._id) as Promise<T | null>)
+          : read(() => target.findOne(filter)),
       find: (filter, options) => read(() => target.find(filter, options)),
       countDocuments: (filter, options) => read(() => target.countDocuments(filter, options)),
       insertOne: (doc) => written(() => target.insertOne(doc)),
@@ -165,7 +175,7 @@ export function createProjectionContext(
     },
     flush,
     async project(name, id, event, reducer) {
-      write(name, await load(name, id) as never, id, event, reducer);
+      write(name, (await load(name, id)) as never, id, event, reducer);
     },
     async projectMany(name, filter, event, reducer) {
       await writeBack(name);

@@ -32,7 +32,9 @@ export function readersOf(name: string, projectors: readonly Projector[]): strin
   const owned = (projectorName: string) => Object.keys(projectors.find((p) => p.name === projectorName)?.collections ?? {});
   for (let frontier = [name]; frontier.length > 0;) {
     const collections = new Set(frontier.flatMap(owned));
-    frontier = projectors.filter((p) => !found.has(p.name) && p.name !== name && (p.reads ?? []).some((c) => collections.has(c))).map((p) => p.name);
+    frontier = projectors
+      .filter((p) => !found.has(p.name) && p.name !== name && (p.reads ?? []).some((c) => collections.has(c)))
+      .map((p) => p.name);
     for (const reader of frontier) found.add(reader);
   }
   return [...found];
@@ -44,7 +46,8 @@ export function checkReadOrder(projectors: readonly Projector[]): void {
     for (const collection of projector.reads ?? []) {
       const owner = projectors.findIndex((candidate) => collection in candidate.collections);
       if (owner === -1) throw new Error(`Projector ${projector.name} reads ${collection}, which no projector writes`);
-      if (owner > index) throw new Error(`Projector ${projector.name} reads ${collection} but runs before ${projectors[owner]!.name}, which writes it`);
+      if (owner > index)
+        throw new Error(`Projector ${projector.name} reads ${collection} but runs before ${projectors[owner]!.name}, which writes it`);
     }
   });
 }

@@ -42,8 +42,12 @@ export class ProjectionLease {
   private token: number | null = null;
 
   /** `owner`: who takes it, as /ping names the projecting instance (this server's instance id). */
-  constructor(private readonly readStore: ReadStore, private readonly ttlMs: number, private readonly now: () => number = Date.now,
-    readonly owner: string = newId()) {}
+  constructor(
+    private readonly readStore: ReadStore,
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+    readonly owner: string = newId(),
+  ) {}
 
   /** Who holds the lease now (an owner whose lease has not expired), or null. */
   async holder(name = 'projection'): Promise<string | null> {
@@ -90,7 +94,9 @@ export class ProjectionLease {
 
   private async raiseFence(name: string, token: number): Promise<void> {
     try {
-      await this.readStore.collection<FenceDoc>(LOCKS).updateOne({ _id: fenceOf(name), token: { $lt: token } }, { $set: { token } }, { upsert: true });
+      await this.readStore
+        .collection<FenceDoc>(LOCKS)
+        .updateOne({ _id: fenceOf(name), token: { $lt: token } }, { $set: { token } }, { upsert: true });
     } catch (error) {
       // A later holder raised it further meanwhile: our token is already stale, and `fence` will say so.
       if (!isDuplicateId(error)) throw error;

@@ -24,7 +24,13 @@ export class PositionWaiters {
         this.waiters = this.waiters.filter((waiter) => waiter !== entry);
         reject(new UnavailableError('Projections are lagging; the write is stored and will appear shortly', { position }));
       }, timeoutMs);
-      const entry: Waiter = { position, resolve: () => { clearTimeout(timer); resolve(); } };
+      const entry: Waiter = {
+        position,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
       this.waiters.push(entry);
     });
   }

@@ -39,9 +39,10 @@ const logger = createLogger(config.logLevel, config.nodeEnv).child({ thread: 'pr
 const eventStore = new SqliteEventStore(join(config.storageDir, 'events.sqlite'), { checkpoints: false });
 const readStore = new SqliteReadStore(join(config.storageDir, 'read.sqlite'), {
   walLimitBytes: config.walLimitBytes,
-  onCheckpointProblem: (status) => (status.healthy
-    ? logger.info({ store: 'read', status }, 'WAL checkpoints succeed again')
-    : logger.error({ store: 'read', status }, 'WAL checkpoints keep failing: the WAL grows until they succeed')),
+  onCheckpointProblem: (status) =>
+    status.healthy
+      ? logger.info({ store: 'read', status }, 'WAL checkpoints succeed again')
+      : logger.error({ store: 'read', status }, 'WAL checkpoints keep failing: the WAL grows until they succeed'),
 });
 // Read-only use of the content keys: projectors see sealed fields opened, or `[erased]` when the key is gone.
 const secrets = SqliteSecretStore.open(config.storageDir);
@@ -49,8 +50,9 @@ const keys = new StoredShreddingKeys(secrets, await SecretBox.create(config.keyr
 const runner = new ProjectionRunner(eventStore, readStore, revealingProjectors(projectors, keys), eventUpcaster, logger, config.runner);
 const forwarded = new Set(config.forwardEventTypes);
 // After a delete for everyone, no earlier page image of the message may stay in read.sqlite's WAL.
-const walEraser = new WalEraser(join(config.storageDir, 'read.sqlite'),
-  (file) => logger.warn({ file }, 'readers kept the WAL from being truncated after an erasure: it is tried again at the next one'));
+const walEraser = new WalEraser(join(config.storageDir, 'read.sqlite'), (file) =>
+  logger.warn({ file }, 'readers kept the WAL from being truncated after an erasure: it is tried again at the next one'),
+);
 runner.onCommitted(({ trace, events, publications, timing }) => {
   if (events.some((event) => event.type === 'MessageDeleted')) void walEraser.request();
   post({

@@ -57,7 +57,10 @@ export function reachedPosition(positions: Iterable<[string, number]>, held: (na
 }
 
 /** `admit()` in terms of a projection's position and waiters: shared by both implementations. */
-export async function admitWithin(projections: Pick<Projections, 'position' | 'headPosition' | 'waitFor'>, maxLag = MAX_PROJECTION_LAG): Promise<void> {
+export async function admitWithin(
+  projections: Pick<Projections, 'position' | 'headPosition' | 'waitFor'>,
+  maxLag = MAX_PROJECTION_LAG,
+): Promise<void> {
   const head = await projections.headPosition();
   if (head - projections.position <= maxLag) return;
   // A projection that does not catch up in time is reported by the write's own wait, or on /ping: let it through.

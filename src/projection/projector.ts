@@ -36,7 +36,11 @@ export interface ProjectionContext {
   project<T extends ProjectedDoc>(collection: string, id: string, event: RecordedEvent, reducer: DocReducer<T>): Promise<void>;
   /** The same for every document matching `filter`. */
   projectMany<T extends ProjectedDoc>(
-    collection: string, filter: Record<string, unknown>, event: RecordedEvent, reducer: DocReducer<T>): Promise<void>;
+    collection: string,
+    filter: Record<string, unknown>,
+    event: RecordedEvent,
+    reducer: DocReducer<T>,
+  ): Promise<void>;
 }
 
 /** One projector per read collection: it names its indexes and the events it handles. */

@@ -83,7 +83,9 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
     // Positions need not be dense (EventStoreDB's are commit positions): past `upTo` is where the rebuild ends.
     const batch = upTo === undefined ? read : read.filter((event) => event.position <= upTo);
     if (batch.length === 0) return 'end';
-    await applyInOrder(batch, projectors, createProjectionContext(tx, rename), upcaster, (projector, event) => skipped(projector, event.position));
+    await applyInOrder(batch, projectors, createProjectionContext(tx, rename), upcaster, (projector, event) =>
+      skipped(projector, event.position),
+    );
     position = batch[batch.length - 1]!.position;
     events += batch.length;
     onProgress?.(position, head);
@@ -104,10 +106,12 @@ export async function rebuildProjections(options: RebuildOptions): Promise<Rebui
   }
   await readStore.withTransaction(async (tx) => {
     // Catches up with what was appended meanwhile, as far as is readable now; the runner reads the rest.
-    while (await applyNextBatch(tx) === 'more');
+    while ((await applyNextBatch(tx)) === 'more');
     await tx.renameCollections(collections.map((name) => ({ from: name + FRESH, to: name })));
     for (const projector of projectors) {
-      await tx.collection(CHECKPOINTS).replaceOne({ _id: projector.name }, { _id: projector.name, position, version: projector.version ?? 1 }, { upsert: true });
+      await tx
+        .collection(CHECKPOINTS)
+        .replaceOne({ _id: projector.name }, { _id: projector.name, position, version: projector.version ?? 1 }, { upsert: true });
     }
   });
   const seconds = (performance.now() - started) / 1000;

@@ -94,11 +94,16 @@ export interface RebuiltAtStart {
  * would get positions the projectors have passed, and acknowledged writes would never be shown.
  */
 export class CheckpointsBeyondHead extends Error {
-  constructor(readonly head: number, readonly checkpoints: readonly ProjectionStatus[]) {
-    super(`Projection checkpoints beyond the event log's head (position ${head}): `
-      + `${checkpoints.map((checkpoint) => `${checkpoint.projector} at ${checkpoint.position}`).join(', ')}. The log is shorter than what the `
-      + 'read store was built from (restored from a backup?): new events would get positions the projectors have passed and never be shown. '
-      + 'Restore the read store that matches this log, or start with --rebuild-projections to rebuild every collection from this log.');
+  constructor(
+    readonly head: number,
+    readonly checkpoints: readonly ProjectionStatus[],
+  ) {
+    super(
+      `Projection checkpoints beyond the event log's head (position ${head}): ` +
+        `${checkpoints.map((checkpoint) => `${checkpoint.projector} at ${checkpoint.position}`).join(', ')}. The log is shorter than what the ` +
+        'read store was built from (restored from a backup?): new events would get positions the projectors have passed and never be shown. ' +
+        'Restore the read store that matches this log, or start with --rebuild-projections to rebuild every collection from this log.',
+    );
     this.name = 'CheckpointsBeyondHead';
   }
 }
@@ -160,8 +165,10 @@ export class ProjectionRunner implements Projections {
     options: ProjectionRunnerOptions = {},
   ) {
     this.options = {
-      retryBaseMs: options.retryBaseMs ?? 1_000, maxRetryMs: options.maxRetryMs ?? 60_000,
-      catchUpPageSize: options.catchUpPageSize ?? 500, waitTimeoutMs: options.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS,
+      retryBaseMs: options.retryBaseMs ?? 1_000,
+      maxRetryMs: options.maxRetryMs ?? 60_000,
+      catchUpPageSize: options.catchUpPageSize ?? 500,
+      waitTimeoutMs: options.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS,
       rebuildBeyondHead: options.rebuildBeyondHead ?? false,
     };
     this.leaseTtlMs = options.exclusive?.ttlMs ?? 0;
@@ -216,9 +223,16 @@ export class ProjectionRunner implements Projections {
   private async rebuildBeyondHead(fence?: (tx: ReadStoreTransaction) => Promise<void>): Promise<void> {
     const beyond = await this.checkpointsBeyondHead();
     if (!beyond) return;
-    this.logger.warn(beyond, 'projection checkpoints beyond the event log\'s head: rebuilding every collection from the log (--rebuild-projections)');
+    this.logger.warn(
+      beyond,
+      "projection checkpoints beyond the event log's head: rebuilding every collection from the log (--rebuild-projections)",
+    );
     const summary = await rebuildProjections({
-      eventStore: this.eventStore, readStore: this.readStore, projectors: this.projectors, upcaster: this.upcaster, ...(fence ? { fence } : {}),
+      eventStore: this.eventStore,
+      readStore: this.readStore,
+      projectors: this.projectors,
+      upcaster: this.upcaster,
+      ...(fence ? { fence } : {}),
     });
     this.logger.info(summary, 'rebuilt every collection from the event log');
     this.rebuiltAtStart = { reason: 'checkpoints_beyond_head', ...beyond, at: new Date().toISOString() };
@@ -233,10 +247,17 @@ export class ProjectionRunner implements Projections {
       if (checkpoint && (checkpoint.version ?? 1) !== (projector.version ?? 1)) outdated.push(projector);
     }
     if (outdated.length === 0) return;
-    this.logger.warn({ projectors: outdated.map((projector) => projector.name) }, 'projector versions changed: rebuilding their collections from the log');
+    this.logger.warn(
+      { projectors: outdated.map((projector) => projector.name) },
+      'projector versions changed: rebuilding their collections from the log',
+    );
     const lease = this.lease;
     const summary = await rebuildProjections({
-      eventStore: this.eventStore, readStore: this.readStore, projectors: outdated, all: this.projectors, upcaster: this.upcaster,
+      eventStore: this.eventStore,
+      readStore: this.readStore,
+      projectors: outdated,
+      all: this.projectors,
+      upcaster: this.upcaster,
       ...(lease ? { fence: (tx: ReadStoreTransaction) => lease.fence(tx) } : {}),
     });
     this.logger.info(summary, 'rebuilt the collections of changed projectors');
@@ -260,7 +281,9 @@ export class ProjectionRunner implements Projections {
       else existing.set(to, [...(existing.get(to) ?? []), name]);
     }
     for (const [to, names] of existing) {
-      await scope.collection<Checkpoint>(CHECKPOINTS).updateMany({ _id: { $in: names }, position: { $lt: to } }, { $set: { position: to } });
+      await scope
+        .collection<Checkpoint>(CHECKPOINTS)
+        .updateMany({ _id: { $in: names }, position: { $lt: to } }, { $set: { position: to } });
     }
   }
 
@@ -268,8 +291,9 @@ export class ProjectionRunner implements Projections {
   private async writeCheckpoint(name: string, position: number, scope: Scope): Promise<void> {
     try {
       const version = this.projectors.find((projector) => projector.name === name)?.version ?? 1;
-      await scope.collection<Checkpoint>(CHECKPOINTS).updateOne(
-        { _id: name, position: { $lt: position } }, { $set: { position, version } }, { upsert: true });
+      await scope
+        .collection<Checkpoint>(CHECKPOINTS)
+        .updateOne({ _id: name, position: { $lt: position } }, { $set: { position, version } }, { upsert: true });
     } catch (error) {
       // The upsert met a checkpoint at or past `position`: nothing to do.
       if (!isDuplicateId(error)) throw error;
@@ -288,7 +312,9 @@ export class ProjectionRunner implements Projections {
       try {
         const ours = await lease.tryAcquire();
         if (ours && !this.leader && !this.takingOver) {
-          this.takingOver = this.takeOver().finally(() => { this.takingOver = null; });
+          this.takingOver = this.takeOver().finally(() => {
+            this.takingOver = null;
+          });
         } else if (!ours && this.leader) {
           await this.stepDown('projection lease lost: another instance projects');
         } else if (!ours) {
@@ -364,7 +390,10 @@ export class ProjectionRunner implements Projections {
       this.subscriptionFailures = 0;
     } else {
       this.subscriptionFailures++;
-      this.logger.error({ err: error, attempt: this.subscriptionFailures }, 'projection subscription failed; resubscribing from the checkpoints');
+      this.logger.error(
+        { err: error, attempt: this.subscriptionFailures },
+        'projection subscription failed; resubscribing from the checkpoints',
+      );
     }
     this.scheduleResubscribe(this.subscriptionFailures === 0 ? 0 : this.backoff(this.subscriptionFailures));
   }
@@ -373,14 +402,17 @@ export class ProjectionRunner implements Projections {
     this.resubscribeTimer = setTimeout(() => {
       this.resubscribeTimer = null;
       if (this.stopped) return;
-      this.refreshPositions().then(() => {
-        this.mainPosition = this.position;
-        this.subscribe();
-      }, (error: unknown) => {
-        this.subscriptionFailures++;
-        this.logger.error({ err: error, attempt: this.subscriptionFailures }, 'reading the projection checkpoints failed; retrying');
-        this.scheduleResubscribe(this.backoff(this.subscriptionFailures));
-      });
+      this.refreshPositions().then(
+        () => {
+          this.mainPosition = this.position;
+          this.subscribe();
+        },
+        (error: unknown) => {
+          this.subscriptionFailures++;
+          this.logger.error({ err: error, attempt: this.subscriptionFailures }, 'reading the projection checkpoints failed; retrying');
+          this.scheduleResubscribe(this.backoff(this.subscriptionFailures));
+        },
+      );
     }, delayMs);
     this.resubscribeTimer.unref();
   }
@@ -417,15 +449,24 @@ export class ProjectionRunner implements Projections {
     const reached = await this.readStore.withTransaction(async (tx) => {
       if (this.lease) await this.lease.fence(tx);
       const context = createProjectionContext(tx, undefined, (publication) => published.push(publication));
-      const found = await this.readCheckpoints(this.projectors.map((projector) => projector.name), tx);
+      const found = await this.readCheckpoints(
+        this.projectors.map((projector) => projector.name),
+        tx,
+      );
       const stored = new Map<string, number>();
       for (const [name, checkpoint] of found) {
         // Behind what we applied: a rebuild swapped in collections built up to an earlier position.
         if ((checkpoint ?? 0) < (this.positions.get(name) ?? 0)) throw new CheckpointsRewound();
         stored.set(name, checkpoint ?? 0);
       }
-      await applyInOrder(events, this.projectors, context, this.upcaster,
-        (projector, event) => event.position > stored.get(projector.name)! && !this.held(projector, event.position), timings);
+      await applyInOrder(
+        events,
+        this.projectors,
+        context,
+        this.upcaster,
+        (projector, event) => event.position > stored.get(projector.name)! && !this.held(projector, event.position),
+        timings,
+      );
       const reached = new Map<string, number>();
       const moves: Array<{ name: string; from: number | null; to: number }> = [];
       for (const projector of this.projectors) {
@@ -444,7 +485,12 @@ export class ProjectionRunner implements Projections {
     for (const [name, position] of reached) this.positions.set(name, position);
     this.mainPosition = Math.max(this.mainPosition, last);
     // Live updates go out only once the batch is committed, so a pushed change is always readable.
-    this.emit({ events, publications: published, trace: batchTraceOf(events, startedAt, isMainThread ? 'serving' : 'worker'), timing: { seconds: (performance.now() - started) / 1000, byProjector: [...timings] } });
+    this.emit({
+      events,
+      publications: published,
+      trace: batchTraceOf(events, startedAt, isMainThread ? 'serving' : 'worker'),
+      timing: { seconds: (performance.now() - started) / 1000, byProjector: [...timings] },
+    });
     this.waiters.release();
     this.progressed();
   }
@@ -508,13 +554,21 @@ export class ProjectionRunner implements Projections {
       const existing = this.stalls.get(held);
       if (existing && existing.position <= event.position && held !== name) continue;
       this.stalls.set(held, {
-        projector: held, position: event.position, eventId: event.metadata.eventId, eventType: event.type,
-        error: held === name ? errorText(failure.reason) : `waits for ${name}`, since: existing?.since ?? since, attempts, nextRetryAt: null,
+        projector: held,
+        position: event.position,
+        eventId: event.metadata.eventId,
+        eventType: event.type,
+        error: held === name ? errorText(failure.reason) : `waits for ${name}`,
+        since: existing?.since ?? since,
+        attempts,
+        nextRetryAt: null,
       });
       this.heldBy.set(held, name);
     }
-    this.logger.error({ projector: name, position: event.position, eventType: event.type, err: failure.reason },
-      'projector failed on an event: it is held there (with its readers) and retried; fix and rebuild, or npm run skip-event');
+    this.logger.error(
+      { projector: name, position: event.position, eventType: event.type, err: failure.reason },
+      'projector failed on an event: it is held there (with its readers) and retried; fix and rebuild, or npm run skip-event',
+    );
     this.scheduleRetry(name);
   }
 
@@ -547,16 +601,31 @@ export class ProjectionRunner implements Projections {
         done = await this.readStore.withTransaction(async (tx) => {
           if (this.lease) await this.lease.fence(tx);
           const context = createProjectionContext(tx, undefined, (publication) => published.push(publication));
-          const found = await this.readCheckpoints(group.map((projector) => projector.name), tx);
+          const found = await this.readCheckpoints(
+            group.map((projector) => projector.name),
+            tx,
+          );
           const stored = new Map([...found].map(([name, checkpoint]) => [name, checkpoint ?? 0]));
           const from = Math.min(...stored.values());
           const target = this.mainPosition;
-          const page = from >= target ? [] : (await this.eventStore.readAll({ after: from, maxCount: this.options.catchUpPageSize }))
-            .filter((event) => event.position <= target);
-          await applyInOrder(page, group, context, this.upcaster,
-            (projector, event) => event.position > stored.get(projector.name)! && skipped(projector, event.position));
+          const page =
+            from >= target
+              ? []
+              : (await this.eventStore.readAll({ after: from, maxCount: this.options.catchUpPageSize })).filter(
+                  (event) => event.position <= target,
+                );
+          await applyInOrder(
+            page,
+            group,
+            context,
+            this.upcaster,
+            (projector, event) => event.position > stored.get(projector.name)! && skipped(projector, event.position),
+          );
           const reached = page.length > 0 ? page[page.length - 1]!.position : target;
-          await this.advanceCheckpoints(group.map((projector) => ({ name: projector.name, from: found.get(projector.name)!, to: reached })), tx);
+          await this.advanceCheckpoints(
+            group.map((projector) => ({ name: projector.name, from: found.get(projector.name)!, to: reached })),
+            tx,
+          );
           for (const projector of group) this.positions.set(projector.name, Math.max(reached, stored.get(projector.name)!));
           if (this.lease) await tx.notify?.(PROJECTED_NOTICE, String(reached));
           // Caught up: rejoin the subscription inside the transaction, so no batch can slip between.
@@ -576,7 +645,8 @@ export class ProjectionRunner implements Projections {
       this.progressed();
     } catch (error) {
       if (error instanceof ProjectorFailed) this.hold(error);
-      else if (error instanceof LeaseLost) this.logger.warn({ projector: name }, 'a held projector stops catching up: the projection lease was taken over');
+      else if (error instanceof LeaseLost)
+        this.logger.warn({ projector: name }, 'a held projector stops catching up: the projection lease was taken over');
       else {
         this.logger.error({ err: error, projector: name }, 'catching up a held projector failed; retrying');
         this.scheduleRetry(name);
@@ -628,7 +698,11 @@ export class ProjectionRunner implements Projections {
       position: this.positions.get(projector.name) ?? 0,
     }));
     return {
-      head, projectors, lag: Math.max(0, head - this.position), stalled: [...this.stalls.values()].map((stall) => ({ ...stall })), leader: this.leader,
+      head,
+      projectors,
+      lag: Math.max(0, head - this.position),
+      stalled: [...this.stalls.values()].map((stall) => ({ ...stall })),
+      leader: this.leader,
       ...(this.lease ? { projectingInstance: await this.lease.holder() } : {}),
       ...(this.rebuiltAtStart ? { rebuiltAtStart: this.rebuiltAtStart } : {}),
     };

@@ -9,16 +9,20 @@ export async function loadSkips(eventStore: EventStore, projectors: readonly Pro
   const skips = new Map<string, ReadonlySet<number>>();
   for (const projector of projectors) {
     const events = await eventStore.readStream(projectionSkipStream(projector.name));
-    const state = events.reduce((current, event) => projectionSkipDecider.evolve(current, eventOf<ProjectionSkipEvent>(projectionSkipDecider.eventTypes, event)),
-      projectionSkipDecider.initialState);
+    const state = events.reduce(
+      (current, event) => projectionSkipDecider.evolve(current, eventOf<ProjectionSkipEvent>(projectionSkipDecider.eventTypes, event)),
+      projectionSkipDecider.initialState,
+    );
     if (state.positions.size > 0) skips.set(projector.name, state.positions);
   }
   return skips;
 }
 
 /** Whether `projector` should apply the event at `position`, given the recorded skips. */
-export const notSkipped = (skips: ReadonlyMap<string, ReadonlySet<number>>) =>
-  (projector: Projector, position: number): boolean => !skips.get(projector.name)?.has(position);
+export const notSkipped =
+  (skips: ReadonlyMap<string, ReadonlySet<number>>) =>
+  (projector: Projector, position: number): boolean =>
+    !skips.get(projector.name)?.has(position);
 
 /** Where a projector stands relative to a position an operator wants it to skip. */
 export interface HoldCheck {

@@ -20,7 +20,6 @@ export interface WorkerProjectionsOptions {
   keyring: Keyring;
 }
 
-
 /**
  * The projections of the embedded stores, run in a worker thread (src/projection/projectionWorkerMain.ts) with its
  * own connections: a projection batch never holds up the frames and requests of the serving thread. The
@@ -53,8 +52,12 @@ export class WorkerProjections implements Projections {
     return new Promise((resolve, reject) => {
       const worker = new Worker(new URL('./projectionWorker.mjs', import.meta.url), {
         workerData: {
-          storageDir: this.options.storageDir, logLevel: this.options.logLevel, nodeEnv: this.options.nodeEnv,
-          walLimitBytes: this.options.walLimitBytes, runner: this.options.runner, forwardEventTypes: this.options.forwardEventTypes,
+          storageDir: this.options.storageDir,
+          logLevel: this.options.logLevel,
+          nodeEnv: this.options.nodeEnv,
+          walLimitBytes: this.options.walLimitBytes,
+          runner: this.options.runner,
+          forwardEventTypes: this.options.forwardEventTypes,
           keyring: this.options.keyring,
         },
       });
@@ -97,7 +100,12 @@ export class WorkerProjections implements Projections {
     switch (message.type) {
       case 'committed': {
         this.apply(message.progress);
-        const batch: CommittedBatch = { events: message.events, publications: message.publications, trace: message.trace, ...(message.timing ? { timing: message.timing } : {}) };
+        const batch: CommittedBatch = {
+          events: message.events,
+          publications: message.publications,
+          trace: message.trace,
+          ...(message.timing ? { timing: message.timing } : {}),
+        };
         for (const listener of this.listeners) {
           try {
             listener(batch);
@@ -160,7 +168,10 @@ export class WorkerProjections implements Projections {
         this.statusRequests.delete(id);
         reject(new UnavailableError('The projection worker did not answer'));
       }, 5_000);
-      this.statusRequests.set(id, (message) => { clearTimeout(timer); resolve(message); });
+      this.statusRequests.set(id, (message) => {
+        clearTimeout(timer);
+        resolve(message);
+      });
       this.post({ type: 'status', id });
     });
   }
@@ -183,7 +194,9 @@ export class WorkerProjections implements Projections {
     if (!worker) return;
     await new Promise<void>((resolve) => {
       const done = () => resolve();
-      worker.on('message', (message: FromWorker) => { if (message.type === 'stopped') done(); });
+      worker.on('message', (message: FromWorker) => {
+        if (message.type === 'stopped') done();
+      });
       worker.once('exit', done);
       worker.postMessage({ type: 'stop' } satisfies ToWorker);
     });

@@ -8,14 +8,19 @@ import type { BatchTiming, ProjectionProgress } from './runner.ts';
 /** Messages from the serving thread to the projection worker. */
 export type ToWorker =
   /** The serving thread committed appends: read them. */
-  | { type: 'wake' }
-  | { type: 'status'; id: number }
-  | { type: 'stop' };
+  { type: 'wake' } | { type: 'status'; id: number } | { type: 'stop' };
 
 /** Messages from the projection worker to the serving thread. */
 export type FromWorker =
   | { type: 'ready'; progress: ProjectionProgress }
-  | { type: 'committed'; progress: ProjectionProgress; publications: Publication[]; events: RecordedEvent[]; trace?: BatchTrace | undefined; timing?: BatchTiming | undefined }
+  | {
+      type: 'committed';
+      progress: ProjectionProgress;
+      publications: Publication[];
+      events: RecordedEvent[];
+      trace?: BatchTrace | undefined;
+      timing?: BatchTiming | undefined;
+    }
   | { type: 'status'; id: number; status?: ProjectionsStatus; storage?: CheckpointStatus | undefined; error?: string }
   | { type: 'failed'; error: string }
   | { type: 'stopped' };

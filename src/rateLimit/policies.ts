@@ -22,21 +22,38 @@ export interface RateLimitPolicy {
   description: string;
 }
 
-const policy = (name: string, burst: number, perSecond: number, key: PolicyKey, description: string): RateLimitPolicy =>
-  ({ name, burst, perSecond, key, description });
+const policy = (name: string, burst: number, perSecond: number, key: PolicyKey, description: string): RateLimitPolicy => ({
+  name,
+  burst,
+  perSecond,
+  key,
+  description,
+});
 
 /** The defaults; `RATE_LIMITS` overrides any of them (see `parseRateLimits`). */
 export const DEFAULT_POLICIES = [
   policy('auth', 20, 1, 'ip', 'registration and login attempts per client address'),
   policy('login-failures', 5, 5 / 900, 'account-address', 'failed logins per account and client address: 5 per 15 minutes'),
-  policy('login-account', 10, 10 / 900, 'account', 'failed logins per account from every address: past it each attempt waits (1 s doubling to 16 s), never refused'),
+  policy(
+    'login-account',
+    10,
+    10 / 900,
+    'account',
+    'failed logins per account from every address: past it each attempt waits (1 s doubling to 16 s), never refused',
+  ),
   policy('msg', 30, 10, 'user', 'sending, editing and deleting messages'),
   policy('receipts', 60, 20, 'user', 'read and delivered receipts'),
   policy('typing', 20, 2, 'user', 'typing notices'),
   policy('groups', 20, 1, 'user', 'creating groups and changing them or their members'),
   policy('contacts', 30, 1, 'user', 'adding, renaming and removing contacts, blocking and unblocking'),
   policy('search', 10, 0.5, 'user', 'user search'),
-  policy('profile', 10, 1 / 6, 'user', 'account settings: profile and privacy, encryption keys, removing the profile picture, Leta\'s personalities, history and API key'),
+  policy(
+    'profile',
+    10,
+    1 / 6,
+    'user',
+    "account settings: profile and privacy, encryption keys, removing the profile picture, Leta's personalities, history and API key",
+  ),
   policy('presence', 20, 1 / 3, 'user', 'presence subscriptions, idle/active notices and mode changes'),
   policy('upload', 10, 1 / 3, 'user', 'file uploads, profile pictures, file deletions'),
   policy('call', 5, 1 / 6, 'user', 'starting calls: 5 at once, 10 a minute'),
@@ -46,7 +63,7 @@ export const DEFAULT_POLICIES = [
   policy('read', 120, 5, 'user', 'reads: lists, pages, histories, sync'),
   policy('session', 20, 1, 'user', 'logout'),
   policy('frames', 200, 50, 'connection', 'socket frames of any type, per socket; over it the socket closes with 4429'),
-  policy('user-frames', 300, 100, 'user', 'socket frames of any type over all of a user\'s sockets; over it the socket closes with 4429'),
+  policy('user-frames', 300, 100, 'user', "socket frames of any type over all of a user's sockets; over it the socket closes with 4429"),
 ] as const satisfies readonly RateLimitPolicy[];
 
 export type PolicyName = (typeof DEFAULT_POLICIES)[number]['name'];
@@ -60,7 +77,10 @@ const SETTING = /^([a-z-]+)=(\d+),(\d+(?:\.\d+)?)\/(\d*)([smh])$/;
  */
 export function parseRateLimits(setting: string | undefined): RateLimitPolicy[] {
   const policies = new Map<string, RateLimitPolicy>(DEFAULT_POLICIES.map((entry) => [entry.name, { ...entry }]));
-  for (const entry of (setting ?? '').split(';').map((part) => part.trim()).filter(Boolean)) {
+  for (const entry of (setting ?? '')
+    .split(';')
+    .map((part) => part.trim())
+    .filter(Boolean)) {
     const match = SETTING.exec(entry);
     if (!match) throw new Error(`RATE_LIMITS: "${entry}" is not name=burst,amount/period (e.g. msg=30,10/s)`);
     // SETTING's five groups always take part in a match; its last one is one of UNIT_SECONDS' keys.
@@ -82,6 +102,7 @@ export const windowSeconds = (policy: RateLimitPolicy): number => Math.ceil(poli
  * A `RATE_LIMITS` value lifting the per-user and per-address policies out of the way, for load generators and tests
  * that are not about limits (a few users there stand for thousands). The socket frame budgets stay.
  */
-export const liftedRateLimits = (): string => DEFAULT_POLICIES
-  .filter((entry) => entry.key !== 'connection' && entry.name !== 'user-frames')
-  .map((entry) => `${entry.name}=1000000,1000000/s`).join(';');
+export const liftedRateLimits = (): string =>
+  DEFAULT_POLICIES.filter((entry) => entry.key !== 'connection' && entry.name !== 'user-frames')
+    .map((entry) => `${entry.name}=1000000,1000000/s`)
+    .join(';');

@@ -21,7 +21,11 @@ export class PostgresBucketStore implements BucketStore {
   private lastSweep: number;
   private sweeping: Promise<void> | null = null;
 
-  private constructor(private readonly pool: pg.Pool, private readonly schema: string, private readonly now: () => number) {
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly schema: string,
+    private readonly now: () => number,
+  ) {
     this.table = `${quoteIdent(schema)}.rate_limit_buckets`;
     this.lastSweep = now();
   }
@@ -76,17 +80,24 @@ export class PostgresBucketStore implements BucketStore {
    * One UPSERT: a new bucket starts full; an existing one is refilled for the time since its update (capped at the
    * burst), then `spend` decides the new tokens from the refilled ones ($r). `taken` records whether a token was taken.
    */
-  private async upsert(policy: RateLimitPolicy, key: string, spend: { tokens: string; taken: string }): Promise<{ tokens: number; taken: boolean }> {
+  private async upsert(
+    policy: RateLimitPolicy,
+    key: string,
+    spend: { tokens: string; taken: string },
+  ): Promise<{ tokens: number; taken: boolean }> {
     this.sweepSometimes(policy);
     const refilled = `LEAST($3::float8, b.tokens + GREATEST(0, $5::float8 - b.updated_ms) / 1000 * $4::float8)`;
     const fresh = '$3::float8';
-    const result = await this.query<{ tokens: number; taken: boolean }>(`INSERT INTO ${this.table} AS b (policy, key, tokens, updated_ms, taken)
+    const result = await this.query<{ tokens: number; taken: boolean }>(
+      `INSERT INTO ${this.table} AS b (policy, key, tokens, updated_ms, taken)
       VALUES ($1, $2, ${spend.tokens.replaceAll('$r', fresh)}, $5, ${spend.taken.replaceAll('$r', fresh)})
       ON CONFLICT (policy, key) DO UPDATE SET
         tokens = ${spend.tokens.replaceAll('$r', refilled)},
         updated_ms = GREATEST(b.updated_ms, $5::float8),
         taken = ${spend.taken.replaceAll('$r', refilled)}
-      RETURNING tokens, taken`, [policy.name, hashOf(key), policy.burst, policy.perSecond, this.now()]);
+      RETURNING tokens, taken`,
+      [policy.name, hashOf(key), policy.burst, policy.perSecond, this.now()],
+    );
     return result.rows[0]!;
   }
 
@@ -102,7 +113,11 @@ export class PostgresBucketStore implements BucketStore {
   }
 
   async giveBack(policy: RateLimitPolicy, key: string): Promise<void> {
-    await this.query(`UPDATE ${this.table} SET tokens = LEAST($3::float8, tokens + 1) WHERE policy = $1 AND key = $2`, [policy.name, hashOf(key), policy.burst]);
+    await this.query(`UPDATE ${this.table} SET tokens = LEAST($3::float8, tokens + 1) WHERE policy = $1 AND key = $2`, [
+      policy.name,
+      hashOf(key),
+      policy.burst,
+    ]);
   }
 
   async forget(policy: RateLimitPolicy, key: string): Promise<void> {
@@ -114,10 +129,18 @@ export class PostgresBucketStore implements BucketStore {
     const now = this.now();
     if (this.sweeping || now - this.lastSweep < SWEEP_INTERVAL_MS) return;
     this.lastSweep = now;
-    this.sweeping = this.query(`DELETE FROM ${this.table} WHERE policy = $1
-      AND tokens + GREATEST(0, $4::float8 - updated_ms) / 1000 * $3::float8 >= $2::float8`, [policy.name, policy.burst, policy.perSecond, now])
-      .then(() => undefined, () => undefined)
-      .finally(() => { this.sweeping = null; });
+    this.sweeping = this.query(
+      `DELETE FROM ${this.table} WHERE policy = $1
+      AND tokens + GREATEST(0, $4::float8 - updated_ms) / 1000 * $3::float8 >= $2::float8`,
+      [policy.name, policy.burst, policy.perSecond, now],
+    )
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => {
+        this.sweeping = null;
+      });
   }
 
   async close(): Promise<void> {

@@ -13,7 +13,11 @@ export class RateLimits {
   private readonly local: MemoryBucketStore;
   private refused: ((policy: PolicyName) => void) | null = null;
 
-  constructor(policies: readonly RateLimitPolicy[] = DEFAULT_POLICIES, now: () => number = Date.now, private readonly shared: BucketStore | null = null) {
+  constructor(
+    policies: readonly RateLimitPolicy[] = DEFAULT_POLICIES,
+    now: () => number = Date.now,
+    private readonly shared: BucketStore | null = null,
+  ) {
     this.byName = new Map(policies.map((policy) => [policy.name, policy]));
     this.local = new MemoryBucketStore(now);
   }
@@ -49,10 +53,12 @@ export class RateLimits {
   /** Takes one token (atomically, from the bucket every instance shares, if any), or throws a 429. */
   charge(name: PolicyName, key: string): Promise<Allowance> {
     const policy = this.policy(name);
-    return this.storeFor(policy).take(policy, key).catch((error: unknown) => {
-      this.noteRefusal(name, error);
-      throw error;
-    });
+    return this.storeFor(policy)
+      .take(policy, key)
+      .catch((error: unknown) => {
+        this.noteRefusal(name, error);
+        throw error;
+      });
   }
 
   /** Told of each refusal, by policy (metrics). */

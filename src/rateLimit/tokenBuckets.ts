@@ -15,7 +15,10 @@ export interface Allowance {
 
 /** A 429 that also says what is left of the budget, for the response's `RateLimit` header. */
 export class RateLimitExceeded extends RateLimitedError {
-  constructor(retryAfterMs: number, readonly allowance: Allowance) {
+  constructor(
+    retryAfterMs: number,
+    readonly allowance: Allowance,
+  ) {
     super(allowance.policy.name, retryAfterMs);
   }
 }
@@ -42,7 +45,11 @@ export function allowanceOf(policy: RateLimitPolicy, tokens: number, partition: 
 /** On a refusal `resetSeconds` is when the next request is allowed: the same moment as `Retry-After`, never sooner. */
 export function refusalOf(policy: RateLimitPolicy, tokens: number, partition: string): RateLimitExceeded {
   const retryAfterMs = Math.ceil(((1 - tokens) / policy.perSecond) * 1000);
-  return new RateLimitExceeded(retryAfterMs, { ...allowanceOf(policy, tokens, partition), remaining: 0, resetSeconds: Math.ceil(retryAfterMs / 1000) });
+  return new RateLimitExceeded(retryAfterMs, {
+    ...allowanceOf(policy, tokens, partition),
+    remaining: 0,
+    resetSeconds: Math.ceil(retryAfterMs / 1000),
+  });
 }
 
 /**
@@ -53,7 +60,10 @@ export class TokenBuckets {
   private readonly buckets = new Map<string, Bucket>();
   private lastSweep: number;
 
-  constructor(readonly policy: RateLimitPolicy, private readonly now: () => number = Date.now) {
+  constructor(
+    readonly policy: RateLimitPolicy,
+    private readonly now: () => number = Date.now,
+  ) {
     this.lastSweep = now();
   }
 

@@ -53,7 +53,7 @@ function arrayAt(doc: Record<string, unknown>, path: string): unknown[] {
 
 /** `{ $each: [...] }` or a single value, as in MongoDB's $push / $addToSet. */
 const eachOf = (value: unknown): unknown[] =>
-  value !== null && typeof value === 'object' && '$each' in value && Array.isArray((value).$each)
+  value !== null && typeof value === 'object' && '$each' in value && Array.isArray(value.$each)
     ? (value as { $each: unknown[] }).$each
     : [value];
 
@@ -63,9 +63,15 @@ export function applyUpdate<T extends Doc>(original: T, update: Update, insertin
     if (fields === undefined) continue;
     for (const [path, value] of Object.entries(fields as Record<string, unknown>)) {
       switch (operator) {
-        case '$set': setPath(doc, path, value); break;
-        case '$setOnInsert': if (inserting) setPath(doc, path, value); break;
-        case '$unset': unsetPath(doc, path); break;
+        case '$set':
+          setPath(doc, path, value);
+          break;
+        case '$setOnInsert':
+          if (inserting) setPath(doc, path, value);
+          break;
+        case '$unset':
+          unsetPath(doc, path);
+          break;
         case '$inc': {
           const current = getPath(doc, path) ?? 0;
           if (typeof current !== 'number' || typeof value !== 'number') {
@@ -74,7 +80,9 @@ export function applyUpdate<T extends Doc>(original: T, update: Update, insertin
           setPath(doc, path, current + value);
           break;
         }
-        case '$push': setPath(doc, path, [...arrayAt(doc, path), ...eachOf(value)]); break;
+        case '$push':
+          setPath(doc, path, [...arrayAt(doc, path), ...eachOf(value)]);
+          break;
         case '$addToSet': {
           const items = arrayAt(doc, path);
           for (const item of eachOf(value)) if (!items.some((existing) => sameValue(existing, item))) items.push(item);
@@ -86,7 +94,8 @@ export function applyUpdate<T extends Doc>(original: T, update: Update, insertin
           setPath(doc, path, items);
           break;
         }
-        default: throw new ValidationError(`Unsupported update operator ${operator}`);
+        default:
+          throw new ValidationError(`Unsupported update operator ${operator}`);
       }
     }
   }

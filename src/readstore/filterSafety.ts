@@ -73,7 +73,8 @@ function checkCondition(path: string, condition: unknown): void {
     if (COMPARISONS.has(operator)) {
       if (!isScalar(operand)) throw new ValidationError(`${operator} takes a scalar, at ${path}`, { path, operator });
     } else if (operator === '$in' || operator === '$nin') {
-      if (!Array.isArray(operand) || !operand.every(isScalar)) throw new ValidationError(`${operator} takes an array of scalars, at ${path}`, { path, operator });
+      if (!Array.isArray(operand) || !operand.every(isScalar))
+        throw new ValidationError(`${operator} takes an array of scalars, at ${path}`, { path, operator });
     } else if (operator === '$exists') {
       if (typeof operand !== 'boolean') throw new ValidationError(`$exists takes a boolean, at ${path}`, { path, operator });
     } else {
@@ -99,11 +100,18 @@ export function assertSafeUpdate(update: unknown): asserts update is Update {
       paths.push(path);
       switch (operator) {
         case '$inc':
-          if (typeof value !== 'number' || !Number.isFinite(value)) throw new ValidationError(`$inc needs a finite number at ${path}`, { path });
+          if (typeof value !== 'number' || !Number.isFinite(value))
+            throw new ValidationError(`$inc needs a finite number at ${path}`, { path });
           break;
-        case '$push': case '$addToSet': checkEach(operator, path, value); break;
-        case '$pull': checkPullCondition(path, value); break;
-        default: checkValue(value, path, 1);
+        case '$push':
+        case '$addToSet':
+          checkEach(operator, path, value);
+          break;
+        case '$pull':
+          checkPullCondition(path, value);
+          break;
+        default:
+          checkValue(value, path, 1);
       }
     }
   }
@@ -155,7 +163,8 @@ function checkValue(value: unknown, path: string, depth: number): void {
     for (const item of value) checkValue(item, path, depth + 1);
     return;
   }
-  if (!isPlainObject(value)) throw new ValidationError(`Unsupported value at ${path || 'the document root'}: only JSON-shaped data is stored`, { path });
+  if (!isPlainObject(value))
+    throw new ValidationError(`Unsupported value at ${path || 'the document root'}: only JSON-shaped data is stored`, { path });
   for (const [key, item] of Object.entries(value)) {
     if (/[.$\0]/.test(key)) throw new ValidationError(`Field names cannot contain ".", "$" or NUL: ${JSON.stringify(key)}`, { path, key });
     checkValue(item, path ? `${path}.${key}` : key, depth + 1);
@@ -203,6 +212,7 @@ export function assertSafeIndexes(indexes: unknown): asserts indexes is IndexSpe
     assertSafeSort(index.key);
     const paths = Object.keys(index.key);
     if (paths.length === 0) throw new ValidationError('An index names at least one field');
-    if (index.multikey && (paths.length !== 1 || index.unique)) throw new ValidationError('A multikey index has one field and is not unique');
+    if (index.multikey && (paths.length !== 1 || index.unique))
+      throw new ValidationError('A multikey index has one field and is not unique');
   }
 }

@@ -1,11 +1,28 @@
 import {
-  MongoClient, MongoClientClosedError, MongoError, MongoErrorLabel, MongoNetworkError, MongoNotConnectedError,
-  MongoOperationTimeoutError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError,
-  type ClientSession, type Db, type Document, type Filter as MongoFilter, type TransactionOptions,
+  MongoClient,
+  MongoClientClosedError,
+  MongoError,
+  MongoErrorLabel,
+  MongoNetworkError,
+  MongoNotConnectedError,
+  MongoOperationTimeoutError,
+  MongoServerError,
+  MongoServerSelectionError,
+  MongoTopologyClosedError,
+  type ClientSession,
+  type Db,
+  type Document,
+  type Filter as MongoFilter,
+  type TransactionOptions,
 } from 'mongodb';
 import { ConflictError, UnavailableError, ValidationError } from '../../commands/shared/errors.ts';
 import {
-  assertCollectionName, assertSafeDocument, assertSafeFilter, assertSafeFindOptions, assertSafeIndexes, assertSafeUpdate,
+  assertCollectionName,
+  assertSafeDocument,
+  assertSafeFilter,
+  assertSafeFindOptions,
+  assertSafeIndexes,
+  assertSafeUpdate,
   assertUpsertFilter,
 } from './filterSafety.ts';
 import type { Collection, Doc, Filter, FindOptions, IndexSpec, ReadStore, ReadStoreTransaction, Update, WriteResult } from './port.ts';
@@ -55,15 +72,27 @@ export function fromMongoError(error: unknown, collection?: string): unknown {
   if (error instanceof MongoServerError && error.code === DUPLICATE_KEY) {
     // `onId` tells a document that already exists (an upsert lost a race) from a unique index on other fields.
     const onId = Object.keys((error as { keyPattern?: Record<string, unknown> }).keyPattern ?? {}).join() === '_id';
-    return new ConflictError('duplicate_key', `Duplicate key in ${collection ?? 'the read store'}`, { ...(collection ? { collection } : {}), onId });
+    return new ConflictError('duplicate_key', `Duplicate key in ${collection ?? 'the read store'}`, {
+      ...(collection ? { collection } : {}),
+      onId,
+    });
   }
   if (error instanceof MongoServerError && error.code === IMMUTABLE_FIELD) return new ValidationError('_id cannot be changed');
-  if (error instanceof MongoNetworkError || error instanceof MongoServerSelectionError || error instanceof MongoNotConnectedError
-    || error instanceof MongoTopologyClosedError || error instanceof MongoClientClosedError || error instanceof MongoOperationTimeoutError) {
+  if (
+    error instanceof MongoNetworkError ||
+    error instanceof MongoServerSelectionError ||
+    error instanceof MongoNotConnectedError ||
+    error instanceof MongoTopologyClosedError ||
+    error instanceof MongoClientClosedError ||
+    error instanceof MongoOperationTimeoutError
+  ) {
     return unavailable('The read store cannot be reached; try again shortly', error);
   }
-  if (error instanceof MongoError
-    && (UNAVAILABLE_LABELS.some((label) => error.hasErrorLabel(label)) || (typeof error.code === 'number' && UNAVAILABLE_CODES.has(error.code)))) {
+  if (
+    error instanceof MongoError &&
+    (UNAVAILABLE_LABELS.some((label) => error.hasErrorLabel(label)) ||
+      (typeof error.code === 'number' && UNAVAILABLE_CODES.has(error.code)))
+  ) {
     return unavailable('The read store is temporarily unavailable; try again shortly', error);
   }
   return error;
@@ -102,7 +131,11 @@ export class MongoReadStore implements ReadStore {
   readonly kind = 'mongodb';
   private readonly db: Db;
 
-  private constructor(private readonly client: MongoClient, database: string, readonly transactional: boolean) {
+  private constructor(
+    private readonly client: MongoClient,
+    database: string,
+    readonly transactional: boolean,
+  ) {
     this.db = client.db(database);
   }
 
@@ -151,7 +184,8 @@ export class MongoReadStore implements ReadStore {
       return doc as { _id: string };
     };
     const result = (r: { matchedCount: number; modifiedCount: number; upsertedId: unknown }): WriteResult => ({
-      matched: r.matchedCount, modified: r.modifiedCount, // Our documents' ids are strings, so an upsert's id is one.
+      matched: r.matchedCount,
+      modified: r.modifiedCount, // Our documents' ids are strings, so an upsert's id is one.
       upsertedId: typeof r.upsertedId === 'string' ? r.upsertedId : null,
     });
     const run = <R>(call: () => Promise<R>) => translated(name, call);
@@ -174,28 +208,35 @@ export class MongoReadStore implements ReadStore {
       name,
       // The driver's own type parameter states what the documents of this collection are.
       findOne: (filter) => run(() => native.findOne<T>(filterOf(filter), withSession({}))),
-      find: (filter, options: FindOptions = {}) => run(async () => {
-        assertSafeFindOptions(options);
-        let cursor = native.find<T>(filterOf(filter), withSession({}));
-        if (options.sort) cursor = cursor.sort(options.sort);
-        if (options.skip) cursor = cursor.skip(options.skip);
-        if (options.limit) cursor = cursor.limit(options.limit);
-        return cursor.toArray();
-      }),
-      countDocuments: (filter, options = {}) => run(() => native.countDocuments(filterOf(filter), withSession(options.limit ? { limit: options.limit } : {}))),
-      insertOne: (doc) => run(async () => { await native.insertOne(documentOf(doc), withSession({})); }),
-      replaceOne: (filter, doc, options = {}) => run(async () => {
-        const [checked, replacement] = [filterOf(filter), documentOf(doc)];
-        const write = async (upserting: boolean) => result(await native.replaceOne(checked, replacement, withSession({ upsert: upserting })));
-        return options.upsert ? upsert(filter, write) : write(false);
-      }),
-      updateOne: (filter, update, options = {}) => run(async () => {
-        const [checked, changes] = [updateFilterOf(filter, options.upsert ?? false), updateOf(update)];
-        const write = async (upserting: boolean) => result(await native.updateOne(checked, changes, withSession({ upsert: upserting })));
-        return options.upsert ? upsert(filter, write) : write(false);
-      }),
-      updateMany: (filter, update) => run(async () =>
-        result(await native.updateMany(filterOf(filter), updateOf(update), withSession({})))),
+      find: (filter, options: FindOptions = {}) =>
+        run(async () => {
+          assertSafeFindOptions(options);
+          let cursor = native.find<T>(filterOf(filter), withSession({}));
+          if (options.sort) cursor = cursor.sort(options.sort);
+          if (options.skip) cursor = cursor.skip(options.skip);
+          if (options.limit) cursor = cursor.limit(options.limit);
+          return cursor.toArray();
+        }),
+      countDocuments: (filter, options = {}) =>
+        run(() => native.countDocuments(filterOf(filter), withSession(options.limit ? { limit: options.limit } : {}))),
+      insertOne: (doc) =>
+        run(async () => {
+          await native.insertOne(documentOf(doc), withSession({}));
+        }),
+      replaceOne: (filter, doc, options = {}) =>
+        run(async () => {
+          const [checked, replacement] = [filterOf(filter), documentOf(doc)];
+          const write = async (upserting: boolean) =>
+            result(await native.replaceOne(checked, replacement, withSession({ upsert: upserting })));
+          return options.upsert ? upsert(filter, write) : write(false);
+        }),
+      updateOne: (filter, update, options = {}) =>
+        run(async () => {
+          const [checked, changes] = [updateFilterOf(filter, options.upsert ?? false), updateOf(update)];
+          const write = async (upserting: boolean) => result(await native.updateOne(checked, changes, withSession({ upsert: upserting })));
+          return options.upsert ? upsert(filter, write) : write(false);
+        }),
+      updateMany: (filter, update) => run(async () => result(await native.updateMany(filterOf(filter), updateOf(update), withSession({})))),
       deleteOne: (filter) => run(async () => (await native.deleteOne(filterOf(filter), withSession({}))).deletedCount),
       deleteMany: (filter) => run(async () => (await native.deleteMany(filterOf(filter), withSession({}))).deletedCount),
     };
@@ -296,9 +337,12 @@ export class MongoReadStore implements ReadStore {
   }
 
   private async dropNamespace(name: string): Promise<void> {
-    await this.db.collection(name).drop().catch((error: unknown) => {
-      if (!(error instanceof MongoServerError && error.codeName === 'NamespaceNotFound')) throw error;
-    });
+    await this.db
+      .collection(name)
+      .drop()
+      .catch((error: unknown) => {
+        if (!(error instanceof MongoServerError && error.codeName === 'NamespaceNotFound')) throw error;
+      });
   }
 
   async close(): Promise<void> {

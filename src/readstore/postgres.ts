@@ -1,14 +1,37 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { ConflictError, UnavailableError, ValidationError } from '../../commands/shared/errors.ts';
-import { createClient, createPool, isUnavailable, quoteIdent, schemaOf, unavailable, UNIQUE_VIOLATION, type PostgresSettings } from '../postgres/connection.ts';
+import {
+  createClient,
+  createPool,
+  isUnavailable,
+  quoteIdent,
+  schemaOf,
+  unavailable,
+  UNIQUE_VIOLATION,
+  type PostgresSettings,
+} from '../postgres/connection.ts';
 import { seedFromFilter } from './documents.ts';
 import {
-  assertCollectionName, assertSafeDocument, assertSafeFilter, assertSafeFindOptions, assertSafeIndexes, assertSafeUpdate, assertUpsertFilter,
+  assertCollectionName,
+  assertSafeDocument,
+  assertSafeFilter,
+  assertSafeFindOptions,
+  assertSafeIndexes,
+  assertSafeUpdate,
+  assertUpsertFilter,
 } from './filterSafety.ts';
 import type { Collection, Doc, Filter, FindOptions, IndexSpec, ReadStore, ReadStoreTransaction, Update, WriteResult } from './port.ts';
 import {
-  compileFilter, compileSort, compileUpdate, elementsSql, helperFunctionsSql, Params, sortKey, UPDATE_REFUSED, type IndexedPaths,
+  compileFilter,
+  compileSort,
+  compileUpdate,
+  elementsSql,
+  helperFunctionsSql,
+  Params,
+  sortKey,
+  UPDATE_REFUSED,
+  type IndexedPaths,
 } from './postgresSql.ts';
 
 /** Which paths of which collections are indexed, and how: the compiled filters use the matching expressions. */
@@ -22,7 +45,10 @@ const digest = (text: string) => createHash('sha256').update(text).digest('hex')
 /** What runs a query: the pool (autocommit, one statement each) or the client a transaction owns. */
 type Runner = Pick<pg.Pool, 'query'>;
 
-interface Paths { scalar: Set<string>; multikey: Set<string> }
+interface Paths {
+  scalar: Set<string>;
+  multikey: Set<string>;
+}
 
 /**
  * The read store on PostgreSQL: a table per collection (`id text` + `doc jsonb`), every filter, update and sort the
@@ -43,17 +69,24 @@ export class PostgresReadStore implements ReadStore {
   private listener: pg.Client | null = null;
   private listenerRetry: NodeJS.Timeout | null = null;
 
-  private constructor(private readonly pool: pg.Pool, readonly schema: string, private readonly settings: PostgresSettings) {}
+  private constructor(
+    private readonly pool: pg.Pool,
+    readonly schema: string,
+    private readonly settings: PostgresSettings,
+  ) {}
 
   static async connect(settings: PostgresSettings): Promise<PostgresReadStore> {
     const schema = schemaOf(settings);
     const pool = createPool(settings);
     const store = new PostgresReadStore(pool, schema, settings);
     try {
-      await store.ddl(pool, `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)};
+      await store.ddl(
+        pool,
+        `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)};
         CREATE TABLE IF NOT EXISTS ${store.qualified(INDEXED_PATHS)} (collection text NOT NULL, path text NOT NULL, multikey boolean NOT NULL,
           PRIMARY KEY (collection, path, multikey));
-        ${helperFunctionsSql((name) => store.qualified(name))}`);
+        ${helperFunctionsSql((name) => store.qualified(name))}`,
+      );
     } catch (error) {
       await pool.end().catch(() => undefined);
       throw translate(error);
@@ -67,7 +100,8 @@ export class PostgresReadStore implements ReadStore {
 
   tableOf(collection: string): string {
     assertCollectionName(collection);
-    if (collection.length > MAX_COLLECTION_NAME) throw new ValidationError(`Collection names are at most ${MAX_COLLECTION_NAME} characters`);
+    if (collection.length > MAX_COLLECTION_NAME)
+      throw new ValidationError(`Collection names are at most ${MAX_COLLECTION_NAME} characters`);
     return this.qualified(`c_${collection}`);
   }
 
@@ -86,7 +120,15 @@ export class PostgresReadStore implements ReadStore {
     if (runner !== this.pool) return create();
     let ready = this.ensured.get(collection);
     if (!ready) {
-      ready = create().then(() => { this.known.add(collection); }, (error) => { this.ensured.delete(collection); throw error; });
+      ready = create().then(
+        () => {
+          this.known.add(collection);
+        },
+        (error) => {
+          this.ensured.delete(collection);
+          throw error;
+        },
+      );
       this.ensured.set(collection, ready);
     }
     return ready;
@@ -96,9 +138,16 @@ export class PostgresReadStore implements ReadStore {
   async pathsOf(collection: string, runner: Runner = this.pool): Promise<IndexedPaths> {
     let paths = this.paths.get(collection);
     if (!paths) {
-      const rows = (await runner.query<{ path: string; multikey: boolean }>(
-        `SELECT path, multikey FROM ${this.qualified(INDEXED_PATHS)} WHERE collection = $1`, [collection])).rows;
-      paths = { scalar: new Set(rows.filter((r) => !r.multikey).map((r) => r.path)), multikey: new Set(rows.filter((r) => r.multikey).map((r) => r.path)) };
+      const rows = (
+        await runner.query<{ path: string; multikey: boolean }>(
+          `SELECT path, multikey FROM ${this.qualified(INDEXED_PATHS)} WHERE collection = $1`,
+          [collection],
+        )
+      ).rows;
+      paths = {
+        scalar: new Set(rows.filter((r) => !r.multikey).map((r) => r.path)),
+        multikey: new Set(rows.filter((r) => r.multikey).map((r) => r.path)),
+      };
       this.paths.set(collection, paths);
     }
     return paths;
@@ -139,7 +188,9 @@ export class PostgresReadStore implements ReadStore {
         const path = paths[0]!;
         const name = this.indexName(collection, `gin:${path}`);
         statements.push(`CREATE INDEX IF NOT EXISTS ${quoteIdent(name)} ON ${table} USING gin ((${elementsSql(path)}) jsonb_path_ops)`);
-        statements.push(`INSERT INTO ${this.qualified(INDEXED_PATHS)} VALUES (${literal(collection)}, ${literal(path)}, true) ON CONFLICT DO NOTHING`);
+        statements.push(
+          `INSERT INTO ${this.qualified(INDEXED_PATHS)} VALUES (${literal(collection)}, ${literal(path)}, true) ON CONFLICT DO NOTHING`,
+        );
         continue;
       }
       // The same expressions, directions and NULLS placement as compileSort writes, so a sorted query reads the index.
@@ -147,7 +198,10 @@ export class PostgresReadStore implements ReadStore {
       const name = this.indexName(collection, `${index.unique ? 'u' : ''}:${columns.join(',')}`);
       statements.push(`CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${quoteIdent(name)} ON ${table} (${columns.join(', ')})`);
       for (const path of paths) {
-        if (path !== '_id') statements.push(`INSERT INTO ${this.qualified(INDEXED_PATHS)} VALUES (${literal(collection)}, ${literal(path)}, false) ON CONFLICT DO NOTHING`);
+        if (path !== '_id')
+          statements.push(
+            `INSERT INTO ${this.qualified(INDEXED_PATHS)} VALUES (${literal(collection)}, ${literal(path)}, false) ON CONFLICT DO NOTHING`,
+          );
       }
     }
     try {
@@ -201,7 +255,9 @@ export class PostgresReadStore implements ReadStore {
       await client.query('COMMIT');
       return result;
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => { broken = true; });
+      await client.query('ROLLBACK').catch(() => {
+        broken = true;
+      });
       // What this transaction learnt of tables and indexes may be undone with it.
       this.paths.clear();
       this.ensured.clear();
@@ -223,11 +279,16 @@ export class PostgresReadStore implements ReadStore {
     for (const { from, to } of pairs) {
       const [source, target] = [this.tableOf(from), this.tableOf(to)];
       await client.query(`DROP TABLE IF EXISTS ${target}`);
-      const exists = (await client.query<{ exists: boolean }>('SELECT to_regclass($1) IS NOT NULL AS exists', [source])).rows[0]?.exists === true;
+      const exists =
+        (await client.query<{ exists: boolean }>('SELECT to_regclass($1) IS NOT NULL AS exists', [source])).rows[0]?.exists === true;
       if (exists) {
         await client.query(`ALTER TABLE ${source} RENAME TO ${quoteIdent(`c_${to}`)}`);
-        const indexes = (await client.query<{ name: string }>(
-          'SELECT indexname AS name FROM pg_indexes WHERE schemaname = $1 AND tablename = $2', [this.schema, `c_${to}`])).rows;
+        const indexes = (
+          await client.query<{ name: string }>('SELECT indexname AS name FROM pg_indexes WHERE schemaname = $1 AND tablename = $2', [
+            this.schema,
+            `c_${to}`,
+          ])
+        ).rows;
         for (const { name } of indexes) {
           const match = /^ix_([0-9a-f]{12})_[0-9a-f]{12}$/.exec(name);
           if (match) await client.query(`ALTER INDEX ${this.qualified(name)} RENAME TO ${quoteIdent(`ix_${match[1]}_${digest(to)}`)}`);
@@ -242,7 +303,10 @@ export class PostgresReadStore implements ReadStore {
   async dropCollection(name: string): Promise<void> {
     const table = this.tableOf(name);
     try {
-      await this.ddl(this.pool, `DROP TABLE IF EXISTS ${table}; DELETE FROM ${this.qualified(INDEXED_PATHS)} WHERE collection = ${literal(name)}`);
+      await this.ddl(
+        this.pool,
+        `DROP TABLE IF EXISTS ${table}; DELETE FROM ${this.qualified(INDEXED_PATHS)} WHERE collection = ${literal(name)}`,
+      );
     } catch (error) {
       throw translate(error, name);
     }
@@ -286,7 +350,13 @@ export class PostgresReadStore implements ReadStore {
       this.listener = null;
       client.end().catch(() => undefined);
       if (this.closed) return;
-      this.listenerRetry = setTimeout(() => { this.listenerRetry = null; this.listen(attempt + 1); }, Math.min(5_000, 100 * 2 ** attempt));
+      this.listenerRetry = setTimeout(
+        () => {
+          this.listenerRetry = null;
+          this.listen(attempt + 1);
+        },
+        Math.min(5_000, 100 * 2 ** attempt),
+      );
       this.listenerRetry.unref();
     };
     client.on('notification', (notice) => {
@@ -295,11 +365,15 @@ export class PostgresReadStore implements ReadStore {
     });
     client.on('error', retry);
     client.on('end', retry);
-    client.connect()
+    client
+      .connect()
       .then(async () => {
         for (const channel of this.noticeListeners.keys()) await client.query(`LISTEN ${quoteIdent(this.channelOf(channel))}`);
       })
-      .then(() => { attempt = 0; this.wakeAll(); }, retry);
+      .then(() => {
+        attempt = 0;
+        this.wakeAll();
+      }, retry);
   }
 
   async close(): Promise<void> {
@@ -319,7 +393,12 @@ const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
 class PostgresCollection<T extends Doc> implements Collection<T> {
   private readonly table: string;
 
-  constructor(private readonly store: PostgresReadStore, readonly name: string, private readonly runner: Runner, private readonly inTransaction: boolean) {
+  constructor(
+    private readonly store: PostgresReadStore,
+    readonly name: string,
+    private readonly runner: Runner,
+    private readonly inTransaction: boolean,
+  ) {
     this.table = store.tableOf(name);
   }
 
@@ -356,9 +435,10 @@ class PostgresCollection<T extends Doc> implements Collection<T> {
   async countDocuments(filter: Filter, options: { limit?: number } = {}): Promise<number> {
     const params = new Params();
     const where = await this.where(filter, params);
-    const sql = options.limit === undefined
-      ? `SELECT count(*)::int AS n FROM ${this.table} WHERE ${where}`
-      : `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${this.table} WHERE ${where} LIMIT ${params.add(options.limit)}) AS counted`;
+    const sql =
+      options.limit === undefined
+        ? `SELECT count(*)::int AS n FROM ${this.table} WHERE ${where}`
+        : `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${this.table} WHERE ${where} LIMIT ${params.add(options.limit)}) AS counted`;
     return (await this.run<{ n: number }>(sql, params)).rows[0]!.n;
   }
 
@@ -368,7 +448,10 @@ class PostgresCollection<T extends Doc> implements Collection<T> {
    * an existing document (the position guard) goes on.
    */
   private async insertRow(id: string, docSql: string, params: Params): Promise<void> {
-    const inserted = await this.run(`INSERT INTO ${this.table} (id, doc) VALUES (${params.add(id)}, ${docSql}) ON CONFLICT DO NOTHING RETURNING id`, params);
+    const inserted = await this.run(
+      `INSERT INTO ${this.table} (id, doc) VALUES (${params.add(id)}, ${docSql}) ON CONFLICT DO NOTHING RETURNING id`,
+      params,
+    );
     if (inserted.rowCount === 1) return;
     const onId = ((await this.run(`SELECT 1 FROM ${this.table} WHERE id = $1`, [id])).rowCount ?? 0) > 0;
     throw new ConflictError('duplicate_key', `Duplicate key in ${this.name}`, { collection: this.name, onId });
@@ -390,7 +473,9 @@ class PostgresCollection<T extends Doc> implements Collection<T> {
     const result = await this.run<{ target: string | null; modified: number }>(
       `WITH target AS (SELECT id FROM ${this.table} WHERE ${where} LIMIT 1 FOR UPDATE),
        replaced AS (UPDATE ${this.table} AS t SET doc = ${replacement} FROM target WHERE t.id = target.id AND target.id = ${params.add(doc._id)} RETURNING t.id)
-       SELECT (SELECT id FROM target) AS target, (SELECT count(*) FROM replaced)::int AS modified`, params);
+       SELECT (SELECT id FROM target) AS target, (SELECT count(*) FROM replaced)::int AS modified`,
+      params,
+    );
     const { target, modified } = result.rows[0]!;
     if (target !== null && target !== doc._id) throw new ValidationError('_id cannot be changed');
     if (target !== null) return { matched: 1, modified, upsertedId: null };
@@ -420,7 +505,9 @@ class PostgresCollection<T extends Doc> implements Collection<T> {
       `WITH target AS (SELECT id, doc FROM ${this.table} WHERE ${where}${limit === undefined ? '' : ` LIMIT ${limit}`} FOR UPDATE),
        changed AS (SELECT target.id, ${next} AS doc FROM target),
        updated AS (UPDATE ${this.table} AS t SET doc = changed.doc FROM changed WHERE t.id = changed.id AND t.doc IS DISTINCT FROM changed.doc RETURNING t.id)
-       SELECT (SELECT count(*) FROM target)::int AS matched, (SELECT count(*) FROM updated)::int AS modified`, params);
+       SELECT (SELECT count(*) FROM target)::int AS matched, (SELECT count(*) FROM updated)::int AS modified`,
+      params,
+    );
     const { matched, modified } = result.rows[0]!;
     if (matched > 0 || !upsert) return { matched, modified, upsertedId: null };
     const seed = seedFromFilter(filter);
@@ -434,7 +521,9 @@ class PostgresCollection<T extends Doc> implements Collection<T> {
     const params = new Params();
     const where = await this.where(filter, params);
     const result = await this.run(
-      `WITH target AS (SELECT id FROM ${this.table} WHERE ${where} LIMIT 1 FOR UPDATE) DELETE FROM ${this.table} AS t USING target WHERE t.id = target.id`, params);
+      `WITH target AS (SELECT id FROM ${this.table} WHERE ${where} LIMIT 1 FOR UPDATE) DELETE FROM ${this.table} AS t USING target WHERE t.id = target.id`,
+      params,
+    );
     return result.rowCount ?? 0;
   }
 
@@ -452,7 +541,8 @@ function translate(error: unknown, collection?: string): unknown {
   const pgError = error as { code?: string; constraint?: string; message?: string };
   if (pgError.code === UNIQUE_VIOLATION) {
     return new ConflictError('duplicate_key', `Duplicate key in ${collection ?? 'the read store'}`, {
-      ...(collection ? { collection } : {}), onId: pgError.constraint?.endsWith('_pkey') ?? false,
+      ...(collection ? { collection } : {}),
+      onId: pgError.constraint?.endsWith('_pkey') ?? false,
     });
   }
   if (pgError.code === UPDATE_REFUSED) return new ValidationError(pgError.message ?? 'Update refused');

@@ -39,11 +39,16 @@ type Scalar = string | number | boolean | null;
 
 const json = (value: unknown) => JSON.stringify(value);
 
-const jsonType = (value: Scalar) => (value === null ? 'null' : typeof value === 'string' ? 'string' : typeof value === 'number' ? 'number' : 'boolean');
+const jsonType = (value: Scalar) =>
+  value === null ? 'null' : typeof value === 'string' ? 'string' : typeof value === 'number' ? 'number' : 'boolean';
 
 function isOperators(condition: unknown): condition is FieldOperators {
-  return condition !== null && typeof condition === 'object' && !Array.isArray(condition)
-    && Object.keys(condition).every((key) => key.startsWith('$'));
+  return (
+    condition !== null &&
+    typeof condition === 'object' &&
+    !Array.isArray(condition) &&
+    Object.keys(condition).every((key) => key.startsWith('$'))
+  );
 }
 
 /** A WHERE clause for `filter`. */
@@ -86,9 +91,11 @@ function anyOf(path: string, values: readonly Scalar[], indexed: IndexedPaths, p
   const present = values.filter((value) => value !== null);
   const clauses: string[] = [];
   if (present.length > 0) {
-    clauses.push(indexed.multikey.has(path)
-      ? present.map((value) => `${elementsSql(path)} @> ${params.add(json([value]), '::jsonb')}`).join(' OR ')
-      : `${field} = ANY(${params.add(present.map(json), '::jsonb[]')})`);
+    clauses.push(
+      indexed.multikey.has(path)
+        ? present.map((value) => `${elementsSql(path)} @> ${params.add(json([value]), '::jsonb')}`).join(' OR ')
+        : `${field} = ANY(${params.add(present.map(json), '::jsonb[]')})`,
+    );
   }
   if (present.length < values.length) clauses.push(`${field} IS NULL OR ${field} = 'null'::jsonb`);
   return `(${clauses.join(' OR ')})`;
@@ -96,15 +103,21 @@ function anyOf(path: string, values: readonly Scalar[], indexed: IndexedPaths, p
 
 function compare(path: string, operator: string, operand: unknown, indexed: IndexedPaths, params: Params): string {
   switch (operator) {
-    case '$eq': return equals(path, operand as Scalar, indexed, params);
+    case '$eq':
+      return equals(path, operand as Scalar, indexed, params);
     // A missing field is "not equal", as in MongoDB.
-    case '$ne': return `NOT COALESCE((${equals(path, operand as Scalar, indexed, params)}), FALSE)`;
-    case '$in': case '$nin': {
+    case '$ne':
+      return `NOT COALESCE((${equals(path, operand as Scalar, indexed, params)}), FALSE)`;
+    case '$in':
+    case '$nin': {
       if (!Array.isArray(operand)) throw new ValidationError(`${operator} takes an array`, { path });
       const inList = anyOf(path, operand as Scalar[], indexed, params);
       return operator === '$in' ? inList : `NOT COALESCE(${inList}, FALSE)`;
     }
-    case '$gt': case '$gte': case '$lt': case '$lte': {
+    case '$gt':
+    case '$gte':
+    case '$lt':
+    case '$lte': {
       const sign = { $gt: '>', $gte: '>=', $lt: '<', $lte: '<=' }[operator];
       const value = operand as Scalar;
       if (path === '_id') return typeof value === 'string' ? `id ${sign} ${params.add(value)}` : 'FALSE';
@@ -116,14 +129,17 @@ function compare(path: string, operator: string, operand: unknown, indexed: Inde
       if (path === '_id') return operand ? 'TRUE' : 'FALSE';
       return `${fieldSql(path)} IS ${operand ? 'NOT ' : ''}NULL`;
     }
-    default: throw new ValidationError(`Unsupported filter operator ${operator}`, { path });
+    default:
+      throw new ValidationError(`Unsupported filter operator ${operator}`, { path });
   }
 }
 
 /** ORDER BY for a sort: missing fields first ascending, last descending, as the index definitions lay them out. */
 export function compileSort(sort: SortSpec | undefined): string {
   if (!sort || Object.keys(sort).length === 0) return '';
-  return ` ORDER BY ${Object.entries(sort).map(([path, direction]) => sortKey(path, direction)).join(', ')}`;
+  return ` ORDER BY ${Object.entries(sort)
+    .map(([path, direction]) => sortKey(path, direction))
+    .join(', ')}`;
 }
 
 export const sortKey = (path: string, direction: 1 | -1) =>
@@ -131,7 +147,7 @@ export const sortKey = (path: string, direction: 1 | -1) =>
 
 /** `{ $each: [...] }` or a single value, as in MongoDB's $push / $addToSet. */
 const eachOf = (value: unknown): unknown[] =>
-  value !== null && typeof value === 'object' && '$each' in value && Array.isArray((value).$each)
+  value !== null && typeof value === 'object' && '$each' in value && Array.isArray(value.$each)
     ? (value as { $each: unknown[] }).$each
     : [value];
 
@@ -158,18 +174,28 @@ export function compileUpdate(update: Update, base: string, fn: (name: string) =
           if (value !== undefined) expression = `${fn('rs_set')}(${expression}, ${target}, ${params.add(json(value), '::jsonb')})`;
           break;
         case '$setOnInsert':
-          if (inserting && value !== undefined) expression = `${fn('rs_set')}(${expression}, ${target}, ${params.add(json(value), '::jsonb')})`;
+          if (inserting && value !== undefined)
+            expression = `${fn('rs_set')}(${expression}, ${target}, ${params.add(json(value), '::jsonb')})`;
           break;
-        case '$unset': expression = `(${expression} #- ${target})`; break;
-        case '$inc': expression = `${fn('rs_inc')}(${expression}, ${target}, ${params.add(value, '::numeric')})`; break;
-        case '$push': expression = `${fn('rs_push')}(${expression}, ${target}, ${params.add(json(eachOf(value)), '::jsonb')})`; break;
-        case '$addToSet': expression = `${fn('rs_add_to_set')}(${expression}, ${target}, ${params.add(json(eachOf(value)), '::jsonb')})`; break;
+        case '$unset':
+          expression = `(${expression} #- ${target})`;
+          break;
+        case '$inc':
+          expression = `${fn('rs_inc')}(${expression}, ${target}, ${params.add(value, '::numeric')})`;
+          break;
+        case '$push':
+          expression = `${fn('rs_push')}(${expression}, ${target}, ${params.add(json(eachOf(value)), '::jsonb')})`;
+          break;
+        case '$addToSet':
+          expression = `${fn('rs_add_to_set')}(${expression}, ${target}, ${params.add(json(eachOf(value)), '::jsonb')})`;
+          break;
         case '$pull': {
           const { mode, condition } = pullCondition(value);
           expression = `${fn('rs_pull')}(${expression}, ${target}, ${params.add(json(condition), '::jsonb')}, '${mode}')`;
           break;
         }
-        default: throw new ValidationError(`Unsupported update operator ${operator}`);
+        default:
+          throw new ValidationError(`Unsupported update operator ${operator}`);
       }
     }
   }

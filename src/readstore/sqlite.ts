@@ -7,7 +7,14 @@ import { assertPath } from './documents.ts';
 import type { Collection, Doc, IndexSpec, ReadStore, ReadStoreTransaction } from './port.ts';
 import { SqliteCollection } from './sqliteCollection.ts';
 import {
-  COLLECTION_NAME, PATH_COLUMN, columnOf, elementTableOf, quoted, tableOf, type CollectionMeta, type SqlValue,
+  COLLECTION_NAME,
+  PATH_COLUMN,
+  columnOf,
+  elementTableOf,
+  quoted,
+  tableOf,
+  type CollectionMeta,
+  type SqlValue,
 } from './sqliteSchema.ts';
 
 /** Which fields of which collections have a multikey index (an element table), for every connection to find. */
@@ -56,11 +63,14 @@ export class SqliteReadStore implements ReadStore {
     this.readDb.pragma(`cache_size = ${options.checkpoints === false ? -4096 : -32768}`);
     this.readDb.pragma('busy_timeout = 0');
     // Should the background worker die, SQLite checkpoints on its own again: slower, never unbounded.
-    this.checkpointer = options.checkpoints === false ? null : new BackgroundCheckpointer(file, {
-      onFailure: () => this.db.pragma('wal_autocheckpoint = 1000'),
-      walLimitBytes: options.walLimitBytes,
-      onCheckpointProblem: options.onCheckpointProblem,
-    });
+    this.checkpointer =
+      options.checkpoints === false
+        ? null
+        : new BackgroundCheckpointer(file, {
+            onFailure: () => this.db.pragma('wal_autocheckpoint = 1000'),
+            walLimitBytes: options.walLimitBytes,
+            onCheckpointProblem: options.onCheckpointProblem,
+          });
   }
 
   prepare(sql: string, db: Database.Database = this.db): Database.Statement<SqlValue[]> {
@@ -115,7 +125,9 @@ export class SqliteReadStore implements ReadStore {
       meta = { multikey: new Set(), columns: new Set() };
       // Columns made by an earlier run or another process: every write must keep them filled.
       if (COLLECTION_NAME.test(collection)) {
-        for (const { name } of this.db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('${tableOf(collection)}')`).all()) {
+        for (const { name } of this.db
+          .prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('${tableOf(collection)}')`)
+          .all()) {
           const path = PATH_COLUMN.exec(name)?.[1];
           if (path) meta.columns.add(path);
         }
@@ -123,7 +135,9 @@ export class SqliteReadStore implements ReadStore {
       // Multikey fields declared by another connection (the projection worker's, for the serving thread's): queries
       // on them go through the element table, not a parse of every document.
       if (this.tableExists(MULTIKEY_PATHS)) {
-        for (const { path } of this.prepare(`SELECT path FROM ${MULTIKEY_PATHS} WHERE collection = ?`).all(collection) as Array<{ path: string }>) {
+        for (const { path } of this.prepare(`SELECT path FROM ${MULTIKEY_PATHS} WHERE collection = ?`).all(collection) as Array<{
+          path: string;
+        }>) {
           meta.multikey.add(path);
         }
       }
@@ -136,7 +150,8 @@ export class SqliteReadStore implements ReadStore {
     if (!COLLECTION_NAME.test(collection)) throw new ValidationError(`Invalid collection name ${collection}`);
     // Looked up first: a connection that only reads (the serving thread's, when the projections run in a worker)
     // must not ask for the write lock for a table that is there.
-    if (!this.tableExists(tableOf(collection))) this.db.exec(`CREATE TABLE IF NOT EXISTS ${tableOf(collection)} (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL)`);
+    if (!this.tableExists(tableOf(collection)))
+      this.db.exec(`CREATE TABLE IF NOT EXISTS ${tableOf(collection)} (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL)`);
   }
 
   private tableExists(table: string): boolean {
@@ -182,11 +197,16 @@ export class SqliteReadStore implements ReadStore {
       }
       for (const path of paths) if (path !== '_id') this.ensureColumn(collection, path);
       const columns = Object.entries(index.key)
-        .map(([path, direction]) => `${this.fieldSql(collection, path)} ${direction === -1 ? 'DESC' : 'ASC'}`).join(', ');
+        .map(([path, direction]) => `${this.fieldSql(collection, path)} ${direction === -1 ? 'DESC' : 'ASC'}`)
+        .join(', ');
       // Index names carry a digest of their definition and a random tail: tables are renamed when a projection
       // is rebuilt, SQLite keeps index names, and a rebuilt table must get its own.
-      const digest = createHash('sha256').update(`${index.unique ? 'u' : ''}:${columns}`).digest('hex').slice(0, 12);
-      const exists = this.db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND name LIKE ?`)
+      const digest = createHash('sha256')
+        .update(`${index.unique ? 'u' : ''}:${columns}`)
+        .digest('hex')
+        .slice(0, 12);
+      const exists = this.db
+        .prepare(`SELECT 1 FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND name LIKE ?`)
         .get(table, `ix_${digest}_%`);
       if (exists) continue;
       const name = `ix_${digest}_${randomBytes(4).toString('hex')}`;
@@ -269,7 +289,10 @@ export class SqliteReadStore implements ReadStore {
   private renameCollectionsNow(pairs: ReadonlyArray<{ from: string; to: string }>): void {
     this.db.transaction(() => {
       for (const { from, to } of pairs) {
-        for (const [source, target] of [[tableOf(from), tableOf(to)], [elementTableOf(from), elementTableOf(to)]] as const) {
+        for (const [source, target] of [
+          [tableOf(from), tableOf(to)],
+          [elementTableOf(from), elementTableOf(to)],
+        ] as const) {
           this.db.exec(`DROP TABLE IF EXISTS ${target}`);
           if (this.tableExists(source)) this.db.exec(`ALTER TABLE ${source} RENAME TO ${target}`);
         }

@@ -12,15 +12,22 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
   private readonly elementTable: string;
 
   /** `inTransaction`: reached through a transaction's handle, so it reads and writes inside that transaction. */
-  constructor(private readonly store: SqliteReadStore, readonly name: string, private readonly inTransaction = false) {
+  constructor(
+    private readonly store: SqliteReadStore,
+    readonly name: string,
+    private readonly inTransaction = false,
+  ) {
     this.table = tableOf(name);
     this.elementTable = elementTableOf(name);
   }
 
   private writes: {
-    version: number; columns: string[]; insert: Database.Statement<SqlValue[]>;
+    version: number;
+    columns: string[];
+    insert: Database.Statement<SqlValue[]>;
     /** The stored index-column values of a document, with its `_position` first in `withPosition`. */
-    current: Database.Statement<SqlValue[]>; currentWithPosition: Database.Statement<SqlValue[]>;
+    current: Database.Statement<SqlValue[]>;
+    currentWithPosition: Database.Statement<SqlValue[]>;
     /** UPDATEs by which index columns they set (a string of 0s and 1s), prepared as they are needed. */
     updates: Map<string, Database.Statement<SqlValue[]>>;
   } | null = null;
@@ -35,10 +42,14 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
         version: this.store.metaVersion,
         columns,
         insert: db.prepare<SqlValue[]>(
-          `INSERT INTO ${this.table} (id, doc${names.map((n) => `, ${n}`).join('')}) VALUES (?, ?${names.map(() => ', ?').join('')})`),
+          `INSERT INTO ${this.table} (id, doc${names.map((n) => `, ${n}`).join('')}) VALUES (?, ?${names.map(() => ', ?').join('')})`,
+        ),
         current: db.prepare<SqlValue[]>(`SELECT 0${names.map((n) => `, ${n}`).join('')} FROM ${this.table} WHERE id = ?`).raw(true),
-        currentWithPosition: db.prepare<SqlValue[]>(
-          `SELECT json_extract(doc, '$._position')${names.map((n) => `, ${n}`).join('')} FROM ${this.table} WHERE id = ?`).raw(true),
+        currentWithPosition: db
+          .prepare<SqlValue[]>(
+            `SELECT json_extract(doc, '$._position')${names.map((n) => `, ${n}`).join('')} FROM ${this.table} WHERE id = ?`,
+          )
+          .raw(true),
         updates: new Map(),
       };
     }
@@ -94,8 +105,11 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
         continue;
       }
       if (path.startsWith('$')) throw new ValidationError(`Unsupported filter operator ${path}`);
-      const isOperators = condition !== null && typeof condition === 'object' && !Array.isArray(condition)
-        && Object.keys(condition).every((key) => key.startsWith('$'));
+      const isOperators =
+        condition !== null &&
+        typeof condition === 'object' &&
+        !Array.isArray(condition) &&
+        Object.keys(condition).every((key) => key.startsWith('$'));
       if (!isOperators) {
         clauses.push(this.equals(path, condition, params));
         continue;
@@ -127,10 +141,15 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
       return values.map(() => '?').join(', ');
     };
     switch (operator) {
-      case '$eq': return this.equals(path, operand, params);
+      case '$eq':
+        return this.equals(path, operand, params);
       // A missing field compares as NULL; MongoDB's $ne matches it, so NULL counts as "not equal".
-      case '$ne': return `NOT COALESCE((${this.equals(path, operand, params)}), 0)`;
-      case '$gt': case '$gte': case '$lt': case '$lte': {
+      case '$ne':
+        return `NOT COALESCE((${this.equals(path, operand, params)}), 0)`;
+      case '$gt':
+      case '$gte':
+      case '$lt':
+      case '$lte': {
         params.push(toSql(operand));
         const sign = { $gt: '>', $gte: '>=', $lt: '<', $lte: '<=' }[operator];
         return `${field} ${sign} ?`;
@@ -148,21 +167,26 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
         if (!Array.isArray(operand) || operand.length === 0) return '1';
         return `(${field} IS NULL OR ${field} NOT IN (${list(operand)}))`;
       }
-      case '$exists': return `json_type(doc, '$.${assertPath(path)}') IS ${operand ? 'NOT ' : ''}NULL`;
-      default: throw new ValidationError(`Unsupported filter operator ${operator}`, { path });
+      case '$exists':
+        return `json_type(doc, '$.${assertPath(path)}') IS ${operand ? 'NOT ' : ''}NULL`;
+      default:
+        throw new ValidationError(`Unsupported filter operator ${operator}`, { path });
     }
   }
 
   private orderBy(sort: SortSpec | undefined): string {
     if (!sort || Object.keys(sort).length === 0) return '';
-    return ` ORDER BY ${Object.entries(sort).map(([path, direction]) => `${this.fieldSql(path)} ${direction === -1 ? 'DESC' : 'ASC'}`).join(', ')}`;
+    return ` ORDER BY ${Object.entries(sort)
+      .map(([path, direction]) => `${this.fieldSql(path)} ${direction === -1 ? 'DESC' : 'ASC'}`)
+      .join(', ')}`;
   }
 
   /** Reads through the connection the caller may see: its own transaction's, or the committed state. */
   private select(filter: Filter, options: FindOptions = {}): T[] {
     const db = this.store.readerConnection(this.inTransaction);
     if (isIdOnly(filter) && !options.skip) {
-      const row = this.store.prepare(`SELECT doc FROM ${this.table} WHERE id = ?`, db).get(filter._id as string) as { doc: string } | undefined;
+      const row = this.store.prepare(`SELECT doc FROM ${this.table} WHERE id = ?`, db).get(filter._id as string) as
+        { doc: string } | undefined;
       return row ? [JSON.parse(row.doc) as T] : [];
     }
     const params: SqlValue[] = [];
@@ -187,11 +211,14 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
   async countDocuments(filter: Filter, options: { limit?: number } = {}): Promise<number> {
     const params: SqlValue[] = [];
     const where = this.where(filter, params);
-    const sql = options.limit === undefined
-      ? `SELECT count(*) AS n FROM ${this.table} WHERE ${where}`
-      : `SELECT count(*) AS n FROM (SELECT 1 FROM ${this.table} WHERE ${where} LIMIT ?)`;
+    const sql =
+      options.limit === undefined
+        ? `SELECT count(*) AS n FROM ${this.table} WHERE ${where}`
+        : `SELECT count(*) AS n FROM (SELECT 1 FROM ${this.table} WHERE ${where} LIMIT ?)`;
     if (options.limit !== undefined) params.push(options.limit);
-    return retryWhileBusy(() => (this.store.prepare(sql, this.store.readerConnection(this.inTransaction)).get(...params) as { n: number }).n);
+    return retryWhileBusy(
+      () => (this.store.prepare(sql, this.store.readerConnection(this.inTransaction)).get(...params) as { n: number }).n,
+    );
   }
 
   private write(doc: T, isNew: boolean): void {
@@ -214,7 +241,10 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
     const code = (error as { code?: string }).code;
     if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
       // `onId` tells a document that already exists from a unique index on other fields.
-      return new ConflictError('duplicate_key', `Duplicate key in ${this.name}`, { collection: this.name, onId: code === 'SQLITE_CONSTRAINT_PRIMARYKEY' });
+      return new ConflictError('duplicate_key', `Duplicate key in ${this.name}`, {
+        collection: this.name,
+        onId: code === 'SQLITE_CONSTRAINT_PRIMARYKEY',
+      });
     }
     return error;
   }
@@ -236,7 +266,10 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
       }
     }
     if (!isNew) {
-      const stored = this.store.prepare(`SELECT path, value FROM ${this.elementTable} WHERE id = ?`).all(doc._id) as Array<{ path: string; value: SqlValue }>;
+      const stored = this.store.prepare(`SELECT path, value FROM ${this.elementTable} WHERE id = ?`).all(doc._id) as Array<{
+        path: string;
+        value: SqlValue;
+      }>;
       const remove = this.store.prepare(`DELETE FROM ${this.elementTable} WHERE path = ? AND value = ? AND id = ?`);
       for (const { path, value } of stored) {
         if (!wanted.delete(keyOf(path, value))) remove.run(path, value, doc._id);

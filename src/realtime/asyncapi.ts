@@ -12,14 +12,25 @@ const SCHEMAS_REF = '#/components/schemas/';
  * differ) gets the direction as a suffix.
  */
 function payloadSchema(schema: z.ZodType, io: 'input' | 'output', schemas: Record<string, JsonSchema>): JsonSchema {
-  const { $schema: _draft, definitions = {}, ...payload } = z.toJSONSchema(schema, { target: 'draft-07', io, unrepresentable: 'any' }) as JsonSchema
-    & { definitions?: Record<string, JsonSchema> };
+  const {
+    $schema: _draft,
+    definitions = {},
+    ...payload
+  } = z.toJSONSchema(schema, { target: 'draft-07', io, unrepresentable: 'any' }) as JsonSchema & {
+    definitions?: Record<string, JsonSchema>;
+  };
   const names = new Map(Object.keys(definitions).map((name) => [name, name]));
   const relink = (node: unknown): unknown => {
     if (Array.isArray(node)) return node.map(relink);
     if (node === null || typeof node !== 'object') return node;
-    return Object.fromEntries(Object.entries(node).map(([key, value]) => [key,
-      key === '$ref' && typeof value === 'string' && value.startsWith('#/definitions/') ? `${SCHEMAS_REF}${names.get(value.slice('#/definitions/'.length))}` : relink(value)]));
+    return Object.fromEntries(
+      Object.entries(node).map(([key, value]) => [
+        key,
+        key === '$ref' && typeof value === 'string' && value.startsWith('#/definitions/')
+          ? `${SCHEMAS_REF}${names.get(value.slice('#/definitions/'.length))}`
+          : relink(value),
+      ]),
+    );
   };
   for (const [name, definition] of Object.entries(definitions)) {
     const taken = schemas[name] !== undefined && JSON.stringify(schemas[name]) !== JSON.stringify(relink(definition));
@@ -53,7 +64,12 @@ export function asyncApiDocument(policies: readonly RateLimitPolicy[], version: 
   const inChannel = (key: string) => ({ $ref: `#/channels/socket/messages/${key}` });
 
   const serverMessage = (type: string, schema: z.ZodType, summary?: string) => {
-    messages[`server.${type}`] = { name: type, title: `${type} (server to client)`, ...(summary ? { summary } : {}), payload: payloadSchema(schema, 'output', schemas) };
+    messages[`server.${type}`] = {
+      name: type,
+      title: `${type} (server to client)`,
+      ...(summary ? { summary } : {}),
+      payload: payloadSchema(schema, 'output', schemas),
+    };
     return `server.${type}`;
   };
   for (const [type, spec] of Object.entries(CLIENT_FRAMES)) {
@@ -66,8 +82,11 @@ export function asyncApiDocument(policies: readonly RateLimitPolicy[], version: 
       ...(policy ? { 'x-rate-limit-policy': { name: policy.name, burst: policy.burst, windowSeconds: windowSeconds(policy) } } : {}),
     };
     // `ai.send` is acked by a frame of its own (`ai.send.ok`, among the server frames), sent while the reply streams.
-    const reply = spec.reply ? serverMessage(`${type}.ok`, spec.reply.extend({ type: z.literal(`${type}.ok`), id: frameId }), `The answer to \`${type}\``)
-      : `${type}.ok` in SERVER_FRAMES ? `server.${type}.ok` : null;
+    const reply = spec.reply
+      ? serverMessage(`${type}.ok`, spec.reply.extend({ type: z.literal(`${type}.ok`), id: frameId }), `The answer to \`${type}\``)
+      : `${type}.ok` in SERVER_FRAMES
+        ? `server.${type}.ok`
+        : null;
     operations[`receive.${type}`] = {
       action: 'receive',
       channel: { $ref: '#/channels/socket' },
@@ -76,7 +95,11 @@ export function asyncApiDocument(policies: readonly RateLimitPolicy[], version: 
     };
   }
   for (const [type, schema] of Object.entries(SERVER_FRAMES)) {
-    operations[`send.${type}`] = { action: 'send', channel: { $ref: '#/channels/socket' }, messages: [inChannel(serverMessage(type, schema))] };
+    operations[`send.${type}`] = {
+      action: 'send',
+      channel: { $ref: '#/channels/socket' },
+      messages: [inChannel(serverMessage(type, schema))],
+    };
   }
 
   return {
@@ -84,11 +107,14 @@ export function asyncApiDocument(policies: readonly RateLimitPolicy[], version: 
     info: {
       title: 'LetsApp socket protocol',
       version,
-      description: `Connect to \`${WS_PATH}\` with \`?token=<access token>\` or \`Authorization: Bearer\`. Every frame is a JSON `
-        + 'object with a `type`; a client frame may carry an `id`, echoed in its reply (`<type>.ok`) or `error` frame. '
-        + 'Live updates carry a `position`: resume with `sync` from the last one seen.',
+      description:
+        `Connect to \`${WS_PATH}\` with \`?token=<access token>\` or \`Authorization: Bearer\`. Every frame is a JSON ` +
+        'object with a `type`; a client frame may carry an `id`, echoed in its reply (`<type>.ok`) or `error` frame. ' +
+        'Live updates carry a `position`: resume with `sync` from the last one seen.',
     },
-    servers: { local: { host: 'localhost:5002', protocol: 'ws', pathname: WS_PATH, security: [{ $ref: '#/components/securitySchemes/token' }] } },
+    servers: {
+      local: { host: 'localhost:5002', protocol: 'ws', pathname: WS_PATH, security: [{ $ref: '#/components/securitySchemes/token' }] },
+    },
     channels: {
       socket: {
         address: WS_PATH,

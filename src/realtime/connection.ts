@@ -54,8 +54,12 @@ export class SocketConnection implements Connection {
   /** The call this device is ringing for: another call's `call.incoming` is not sent meanwhile. */
   private ringingFor: string | null = null;
 
-  constructor(readonly id: number, readonly principal: Principal, private readonly socket: Socket,
-    private readonly maxBufferedBytes: number) {}
+  constructor(
+    readonly id: number,
+    readonly principal: Principal,
+    private readonly socket: Socket,
+    private readonly maxBufferedBytes: number,
+  ) {}
 
   deliver(publication: Publication): void {
     if (this.held) {

@@ -22,8 +22,13 @@ export class FeedTail {
   private stopped = false;
 
   /** `position`: the feed position already covered (entries after it are pushed); `feedPosition`: the checkpoint. */
-  constructor(private readonly readStore: ReadStore, private position: number, private readonly feedPosition: () => number,
-    private readonly publish: (publications: readonly Publication[]) => void, private readonly logger: Logger) {}
+  constructor(
+    private readonly readStore: ReadStore,
+    private position: number,
+    private readonly feedPosition: () => number,
+    private readonly publish: (publications: readonly Publication[]) => void,
+    private readonly logger: Logger,
+  ) {}
 
   /** Reads and pushes what was projected since the last wake-up; wake-ups during a read cause one more read. */
   wake(): void {
@@ -32,7 +37,9 @@ export class FeedTail {
       this.again = true;
       return;
     }
-    this.running = this.drain().finally(() => { this.running = null; });
+    this.running = this.drain().finally(() => {
+      this.running = null;
+    });
   }
 
   private async drain(): Promise<void> {
@@ -47,26 +54,38 @@ export class FeedTail {
       // The database is away: nothing is skipped, the next read starts where this one stopped.
       this.failures++;
       this.logger.warn({ err: error, attempt: this.failures }, 'reading the feed for live pushes failed; retrying');
-      this.retry = setTimeout(() => { this.retry = null; this.wake(); }, Math.min(MAX_RETRY_MS, 50 * 2 ** this.failures));
+      this.retry = setTimeout(
+        () => {
+          this.retry = null;
+          this.wake();
+        },
+        Math.min(MAX_RETRY_MS, 50 * 2 ** this.failures),
+      );
       this.retry.unref();
     }
   }
 
   private async pushPage(target: number): Promise<void> {
-    const entries = await this.readStore.collection<FeedEntry>(FEED)
+    const entries = await this.readStore
+      .collection<FeedEntry>(FEED)
       .find({ position: { $gt: this.position, $lte: target } }, { sort: { position: 1 }, limit: PAGE });
     entries.sort((a, b) => a.position - b.position || a._id.localeCompare(b._id));
     const conversationIds = [...new Set(entries.flatMap((entry) => (entry.conversationId === null ? [] : [entry.conversationId])))];
     const members = new Map<string, ConversationDoc[]>();
     if (conversationIds.length > 0) {
-      for (const doc of await this.readStore.collection<ConversationDoc>(CONVERSATIONS).find({ conversationId: { $in: conversationIds } })) {
+      for (const doc of await this.readStore
+        .collection<ConversationDoc>(CONVERSATIONS)
+        .find({ conversationId: { $in: conversationIds } })) {
         members.set(doc.conversationId, [...(members.get(doc.conversationId) ?? []), doc]);
       }
     }
     const publications = entries.flatMap((entry): Publication[] => {
-      const userIds = entry.conversationId === null
-        ? entry.userIds
-        : (members.get(entry.conversationId) ?? []).filter((doc) => memberAt(doc, entry.position) && !entry.except.includes(doc.userId)).map((doc) => doc.userId);
+      const userIds =
+        entry.conversationId === null
+          ? entry.userIds
+          : (members.get(entry.conversationId) ?? [])
+              .filter((doc) => memberAt(doc, entry.position) && !entry.except.includes(doc.userId))
+              .map((doc) => doc.userId);
       if (userIds.length === 0) return [];
       const ring = ringOf(entry.bytes);
       return [{ userIds, position: entry.position, bytes: entry.bytes, ...(ring ? { ring } : {}) }];

@@ -44,7 +44,20 @@ function metadataOf(connection: Connection, frameId: string | undefined, now: Da
 const SYNC_PAGE = 500;
 
 /** Every client frame type, with the same validation (by the gateway, from the protocol) and authorization as REST. */
-export function frameHandlers({ messaging, access, blocks, presence, ai, calls, logger, readStore, projections, clock, sendToUser, caughtUp }: FrameDeps): FrameHandlers {
+export function frameHandlers({
+  messaging,
+  access,
+  blocks,
+  presence,
+  ai,
+  calls,
+  logger,
+  readStore,
+  projections,
+  clock,
+  sendToUser,
+  caughtUp,
+}: FrameDeps): FrameHandlers {
   /**
    * Not found may only mean not projected yet: a conversation or message of a send acknowledged a moment ago (sends
    * answer before their projection). Looked for again once the projections have caught up with it.
@@ -80,7 +93,7 @@ export function frameHandlers({ messaging, access, blocks, presence, ai, calls, 
       // REST read sees it; live updates meanwhile are held and follow.
       await caughtUp();
       if (since === undefined) return await snapshot('sync.snapshot');
-      if (since < await horizon() || since > await projections.headPosition()) return await snapshot('sync.reset');
+      if (since < (await horizon()) || since > (await projections.headPosition())) return await snapshot('sync.reset');
       let position = since;
       for await (const page of replayFeed(readStore, userId, since, SYNC_PAGE)) {
         for (const entry of page) {
@@ -93,7 +106,7 @@ export function frameHandlers({ messaging, access, blocks, presence, ai, calls, 
         await new Promise((resolve) => setImmediate(resolve));
       }
       // prune-feed may have run meanwhile: if it removed anything after `since`, the replay may have a hole.
-      if (since < await horizon()) return await snapshot('sync.reset');
+      if (since < (await horizon())) return await snapshot('sync.reset');
       connection.send(JSON.stringify({ type: 'sync.ok', id: frameId, position } satisfies ServerFrame<'sync.ok'>));
       connection.endSync(position);
     } catch (error) {
@@ -107,14 +120,18 @@ export function frameHandlers({ messaging, access, blocks, presence, ai, calls, 
     return { messageId: message.id, position: message.position, created, message };
   };
 
-  const mark = (kind: 'read' | 'delivered'): FrameHandler<'message.read' | 'message.delivered'> => async (connection, { messageId, ...conversation }, frameId) => {
-    const metadata = metadataOf(connection, frameId, clock());
-    const userId = connection.principal.userId;
-    const result = await againWhenCaughtUp(() => (kind === 'read'
-      ? messaging.markRead(userId, conversation, messageId, metadata, false)
-      : messaging.markDelivered(userId, conversation, messageId, metadata, false)));
-    return { messageId, position: result.position, upTo: result.upTo };
-  };
+  const mark =
+    (kind: 'read' | 'delivered'): FrameHandler<'message.read' | 'message.delivered'> =>
+    async (connection, { messageId, ...conversation }, frameId) => {
+      const metadata = metadataOf(connection, frameId, clock());
+      const userId = connection.principal.userId;
+      const result = await againWhenCaughtUp(() =>
+        kind === 'read'
+          ? messaging.markRead(userId, conversation, messageId, metadata, false)
+          : messaging.markDelivered(userId, conversation, messageId, metadata, false),
+      );
+      return { messageId, position: result.position, upTo: result.upTo };
+    };
 
   /**
    * Acked once the prompt is stored; the generation then runs outside the socket's frame queue (so `ai.cancel` and
@@ -127,19 +144,43 @@ export function frameHandlers({ messaging, access, blocks, presence, ai, calls, 
     const ack = (prompt: { id: string; position: number }) => {
       if (acked) return;
       acked = prompt.id;
-      connection.send(JSON.stringify({ type: 'ai.send.ok', id: frameId, promptId: prompt.id, position: prompt.position } satisfies ServerFrame<'ai.send.ok'>));
+      connection.send(
+        JSON.stringify({
+          type: 'ai.send.ok',
+          id: frameId,
+          promptId: prompt.id,
+          position: prompt.position,
+        } satisfies ServerFrame<'ai.send.ok'>),
+      );
     };
     await new Promise<void>((resolve, reject) => {
-      ai.send(userId, input, metadataOf(connection, frameId, clock()),
+      ai.send(
+        userId,
+        input,
+        metadataOf(connection, frameId, clock()),
         (delta) => connection.send(JSON.stringify({ type: 'ai.delta', ...delta } satisfies ServerFrame<'ai.delta'>)),
-        (prompt) => { ack(prompt); resolve(); },
+        (prompt) => {
+          ack(prompt);
+          resolve();
+        },
         connection.id,
-      ).then(({ prompt }) => { ack(prompt); resolve(); }, (error: unknown) => {
-        if (!acked) return reject(error);
-        const { body } = toErrorResponse(error, logger, { connectionId: connection.id, frameType: 'ai.send' });
-        const frame: ServerFrame<'ai.error'> = { type: 'ai.error', id: frameId, promptId: acked, error: body.error as ServerFrame<'ai.error'>['error'] };
-        connection.send(JSON.stringify(frame));
-      });
+      ).then(
+        ({ prompt }) => {
+          ack(prompt);
+          resolve();
+        },
+        (error: unknown) => {
+          if (!acked) return reject(error);
+          const { body } = toErrorResponse(error, logger, { connectionId: connection.id, frameType: 'ai.send' });
+          const frame: ServerFrame<'ai.error'> = {
+            type: 'ai.error',
+            id: frameId,
+            promptId: acked,
+            error: body.error as ServerFrame<'ai.error'>['error'],
+          };
+          connection.send(JSON.stringify(frame));
+        },
+      );
     });
   };
 
@@ -148,11 +189,18 @@ export function frameHandlers({ messaging, access, blocks, presence, ai, calls, 
     const conversationId = access.conversationIdOf(userId, conversation);
     // Only in a conversation that exists: a stranger cannot show "typing…" to anyone they like.
     await againWhenCaughtUp(async () => {
-      const membership = await readStore.collection<ConversationDoc>(CONVERSATIONS).findOne({ _id: conversationDocId(userId, conversationId) });
+      const membership = await readStore
+        .collection<ConversationDoc>(CONVERSATIONS)
+        .findOne({ _id: conversationDocId(userId, conversationId) });
       if (!membership?.active || !(await access.canRead(userId, conversationId))) throw new NotFoundError('Conversation');
     });
     // Ephemeral: relayed to the others in the conversation, never stored.
-    const bytes = JSON.stringify({ type: 'typing', conversationId, userId, expiresInMs: LIMITS.typingExpiresMs } satisfies ServerFrame<'typing'>);
+    const bytes = JSON.stringify({
+      type: 'typing',
+      conversationId,
+      userId,
+      expiresInMs: LIMITS.typingExpiresMs,
+    } satisfies ServerFrame<'typing'>);
     // Not across a block, either way.
     const others = (await access.participants(conversationId)).filter((participant) => participant !== userId);
     const blocked = await blocks.among(userId, others);

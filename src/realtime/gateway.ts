@@ -5,7 +5,16 @@ import { DomainError, ValidationError } from '../../commands/shared/errors.ts';
 import type { Authenticator, Principal } from '../auth/authenticator.ts';
 import { bearerToken } from '../auth/authenticator.ts';
 import { toErrorResponse } from '../contract/errors.ts';
-import { CLIENT_FRAMES, CLOSE, FRAME_ID, FRAME_TYPE, LIMITS, WS_PATH, type ClientFrame, type ClientFrameType } from '../contract/socketProtocol.ts';
+import {
+  CLIENT_FRAMES,
+  CLOSE,
+  FRAME_ID,
+  FRAME_TYPE,
+  LIMITS,
+  WS_PATH,
+  type ClientFrame,
+  type ClientFrameType,
+} from '../contract/socketProtocol.ts';
 import { parse } from '../contract/validation.ts';
 import type { Publication } from '../projection/projector.ts';
 import type { RateLimits } from '../rateLimit/rateLimits.ts';
@@ -19,10 +28,15 @@ export type { Connection };
 
 type Payload<T extends ClientFrameType> = z.output<(typeof CLIENT_FRAMES)[T]['payload']>;
 type ReplyFields<T extends ClientFrameType> = (typeof CLIENT_FRAMES)[T]['reply'] extends z.ZodObject
-  ? z.input<NonNullable<(typeof CLIENT_FRAMES)[T]['reply']>> : void;
+  ? z.input<NonNullable<(typeof CLIENT_FRAMES)[T]['reply']>>
+  : void;
 
 /** Handles one frame type, given its validated payload; its result is sent back as `{type: "<type>.ok", id, ...result}`. */
-export type FrameHandler<T extends ClientFrameType> = (connection: Connection, payload: Payload<T>, frameId: string | undefined) => Promise<ReplyFields<T>>;
+export type FrameHandler<T extends ClientFrameType> = (
+  connection: Connection,
+  payload: Payload<T>,
+  frameId: string | undefined,
+) => Promise<ReplyFields<T>>;
 export type FrameHandlers = { [T in ClientFrameType]: FrameHandler<T> };
 
 export interface GatewayDeps {
@@ -98,7 +112,9 @@ export class SocketGateway {
       },
     });
     this.app.any('/*', (res) => {
-      res.writeStatus('404 Not Found').writeHeader('Content-Type', 'application/json')
+      res
+        .writeStatus('404 Not Found')
+        .writeHeader('Content-Type', 'application/json')
         .end(JSON.stringify({ error: { code: 'not_found', message: `WebSocket endpoint is ${WS_PATH}` } }));
     });
   }
@@ -124,20 +140,28 @@ export class SocketGateway {
     const protocol = req.getHeader('sec-websocket-protocol');
     const extensions = req.getHeader('sec-websocket-extensions');
     let aborted = false;
-    res.onAborted(() => { aborted = true; });
-    void this.deps.authenticator.authenticate(token).then(
-      async (principal: Principal) => ({ principal, refusal: null, connectionId: this.deps.connectionIds ? await this.deps.connectionIds.next() : ++this.lastId }),
-    ).catch(
-      (error: unknown) => ({
-        principal: null, connectionId: null,
-        refusal: error instanceof DomainError
-          ? { code: error.code, message: error.message }
-          : { code: 'unauthorized', message: 'Authentication failed' },
-      }),
-    ).then(({ principal, refusal, connectionId }) => {
-      if (aborted) return;
-      res.cork(() => res.upgrade<SocketData>({ principal, refusal, connectionId, connection: null }, key, protocol, extensions, context));
+    res.onAborted(() => {
+      aborted = true;
     });
+    void this.deps.authenticator
+      .authenticate(token)
+      .then(async (principal: Principal) => ({
+        principal,
+        refusal: null,
+        connectionId: this.deps.connectionIds ? await this.deps.connectionIds.next() : ++this.lastId,
+      }))
+      .catch((error: unknown) => ({
+        principal: null,
+        connectionId: null,
+        refusal:
+          error instanceof DomainError
+            ? { code: error.code, message: error.message }
+            : { code: 'unauthorized', message: 'Authentication failed' },
+      }))
+      .then(({ principal, refusal, connectionId }) => {
+        if (aborted) return;
+        res.cork(() => res.upgrade<SocketData>({ principal, refusal, connectionId, connection: null }, key, protocol, extensions, context));
+      });
   }
 
   private open(socket: Socket): void {
@@ -152,9 +176,15 @@ export class SocketGateway {
     }
     const userId = data.principal.userId;
     if ((this.byUser.get(userId)?.size ?? 0) >= LIMITS.maxSocketsPerUser) {
-      socket.send(JSON.stringify({ type: 'error', error: {
-        code: 'too_many_connections', message: `At most ${LIMITS.maxSocketsPerUser} sockets per user`,
-      } }));
+      socket.send(
+        JSON.stringify({
+          type: 'error',
+          error: {
+            code: 'too_many_connections',
+            message: `At most ${LIMITS.maxSocketsPerUser} sockets per user`,
+          },
+        }),
+      );
       socket.end(CLOSE.TOO_MANY_CONNECTIONS, 'too_many_connections');
       return;
     }
@@ -174,7 +204,8 @@ export class SocketGateway {
     const recorded = this.deps.observer?.connected(connection);
     // Welcomed once its id can be looked up from any instance (a REST answer naming it may go to another); frames
     // wait their turn behind the welcome.
-    const welcome = () => connection.send(JSON.stringify({ type: 'welcome', userId: connection.principal.userId, connectionId: connection.id }));
+    const welcome = () =>
+      connection.send(JSON.stringify({ type: 'welcome', userId: connection.principal.userId, connectionId: connection.id }));
     if (recorded) connection.queue = recorded.then(welcome, welcome);
     else welcome();
   }
@@ -225,7 +256,12 @@ export class SocketGateway {
   private handleFrame(connection: SocketConnection, text: string): Promise<void> {
     const tracing = this.deps.tracing;
     if (!tracing?.enabled) return this.runFrame(connection, text, null);
-    return tracing.span('ws frame', { 'letsapp.connection_id': connection.id }, (span) => this.runFrame(connection, text, span), SpanKind.SERVER);
+    return tracing.span(
+      'ws frame',
+      { 'letsapp.connection_id': connection.id },
+      (span) => this.runFrame(connection, text, span),
+      SpanKind.SERVER,
+    );
   }
 
   private async runFrame(connection: SocketConnection, text: string, span: Span | null): Promise<void> {
@@ -254,9 +290,22 @@ export class SocketGateway {
     }
   }
 
-  private refused(connection: SocketConnection, frameType: string | undefined, frameId: string | undefined, code: string, status: number, started: number): void {
+  private refused(
+    connection: SocketConnection,
+    frameType: string | undefined,
+    frameId: string | undefined,
+    code: string,
+    status: number,
+    started: number,
+  ): void {
     this.deps.instrumentation?.frameRefused({
-      connectionId: connection.id, userId: connection.principal.userId, frameType, frameId, code, status, seconds: (performance.now() - started) / 1000,
+      connectionId: connection.id,
+      userId: connection.principal.userId,
+      frameType,
+      frameId,
+      code,
+      status,
+      seconds: (performance.now() - started) / 1000,
     });
   }
 
@@ -287,7 +336,10 @@ export class SocketGateway {
         }
       }
     }
-    for (const [connection, queue] of bySocket) connection.cork(() => { for (const publication of queue) connection.deliver(publication); });
+    for (const [connection, queue] of bySocket)
+      connection.cork(() => {
+        for (const publication of queue) connection.deliver(publication);
+      });
   }
 
   /** Whose an open socket is, or null. */
@@ -322,7 +374,7 @@ export class SocketGateway {
 
   /** Closes every socket of a user (suspended by an operator), whatever token opened it. */
   closeUser(userId: string, reason: 'account_suspended'): void {
-    for (const connection of [...this.byUser.get(userId) ?? []]) connection.close(CLOSE.UNAUTHORIZED, reason);
+    for (const connection of [...(this.byUser.get(userId) ?? [])]) connection.close(CLOSE.UNAUTHORIZED, reason);
   }
 
   /**
@@ -333,7 +385,9 @@ export class SocketGateway {
     if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
     this.listenSocket = null;
     let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<void>((resolve) => { timer = setTimeout(resolve, Math.max(0, deadline - Date.now())); });
+    const expired = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+    });
     const answered = async (connection: SocketConnection) => {
       // Frames that arrive while earlier ones run join the queue: wait until it stops growing.
       for (let queue = connection.queue; ; queue = connection.queue) {
@@ -360,7 +414,12 @@ const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
 declare module 'uWebSockets.js' {
   interface TemplatedApp {
     /** Listens to hostname & port with listen options (the native binding takes all four; its types omit this form). */
-    listen(host: RecognizedString, port: number, options: number, cb: (listenSocket: us_listen_socket | false) => void | Promise<void>): TemplatedApp;
+    listen(
+      host: RecognizedString,
+      port: number,
+      options: number,
+      cb: (listenSocket: us_listen_socket | false) => void | Promise<void>,
+    ): TemplatedApp;
   }
 }
 

@@ -63,7 +63,9 @@ export function parseKeyring(env: KeyringEnv): Keyring {
     const single = env.ENCRYPTION_KEY?.trim() || '';
     if (single === '') throw new Error('ENCRYPTION_KEYS (with ENCRYPTION_KEY_ID) or ENCRYPTION_KEY is required');
     if (currentId !== '' && currentId !== DEFAULT_KEY_ID) {
-      throw new Error(`ENCRYPTION_KEY_ID is "${currentId}" but ENCRYPTION_KEYS is not set; ENCRYPTION_KEY alone is key id "${DEFAULT_KEY_ID}"`);
+      throw new Error(
+        `ENCRYPTION_KEY_ID is "${currentId}" but ENCRYPTION_KEYS is not set; ENCRYPTION_KEY alone is key id "${DEFAULT_KEY_ID}"`,
+      );
     }
     return { current: DEFAULT_KEY_ID, keys: new Map([[DEFAULT_KEY_ID, decodeKey(single, 'ENCRYPTION_KEY')]]) };
   }

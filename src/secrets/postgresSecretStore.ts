@@ -17,7 +17,10 @@ const PAGE_SIZE = 256;
 export class PostgresSecretStore implements SecretStore {
   private readonly table: string;
 
-  private constructor(private readonly pool: pg.Pool, private readonly schema: string) {
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly schema: string,
+  ) {
     this.table = `${quoteIdent(schema)}.secrets`;
   }
 
@@ -66,18 +69,27 @@ export class PostgresSecretStore implements SecretStore {
   }
 
   async get(purpose: string, subject: string): Promise<string | null> {
-    const result = await this.query<{ envelope: string }>(`SELECT envelope FROM ${this.table} WHERE purpose = $1 AND subject = $2`, [purpose, subject]);
+    const result = await this.query<{ envelope: string }>(`SELECT envelope FROM ${this.table} WHERE purpose = $1 AND subject = $2`, [
+      purpose,
+      subject,
+    ]);
     return result.rows[0]?.envelope ?? null;
   }
 
   async put(purpose: string, subject: string, envelope: string): Promise<void> {
-    await this.query(`INSERT INTO ${this.table} (purpose, subject, envelope) VALUES ($1, $2, $3)
-      ON CONFLICT (purpose, subject) DO UPDATE SET envelope = excluded.envelope, updated_at = now()`, [purpose, subject, envelope]);
+    await this.query(
+      `INSERT INTO ${this.table} (purpose, subject, envelope) VALUES ($1, $2, $3)
+      ON CONFLICT (purpose, subject) DO UPDATE SET envelope = excluded.envelope, updated_at = now()`,
+      [purpose, subject, envelope],
+    );
   }
 
   async replace(purpose: string, subject: string, expected: string, envelope: string): Promise<boolean> {
-    const result = await this.query(`UPDATE ${this.table} SET envelope = $4, updated_at = now()
-      WHERE purpose = $1 AND subject = $2 AND envelope = $3`, [purpose, subject, expected, envelope]);
+    const result = await this.query(
+      `UPDATE ${this.table} SET envelope = $4, updated_at = now()
+      WHERE purpose = $1 AND subject = $2 AND envelope = $3`,
+      [purpose, subject, expected, envelope],
+    );
     return result.rowCount === 1;
   }
 
@@ -88,8 +100,11 @@ export class PostgresSecretStore implements SecretStore {
   async insertIfAbsent(rows: readonly StoredSecret[]): Promise<boolean[]> {
     if (rows.length === 0) return [];
     const values = rows.map((_, index) => `($${index * 3 + 1}, $${index * 3 + 2}, $${index * 3 + 3})`).join(', ');
-    const result = await this.query<{ purpose: string; subject: string }>(`INSERT INTO ${this.table} (purpose, subject, envelope) VALUES ${values}
-      ON CONFLICT (purpose, subject) DO NOTHING RETURNING purpose, subject`, rows.flatMap((row) => [row.purpose, row.subject, row.envelope]));
+    const result = await this.query<{ purpose: string; subject: string }>(
+      `INSERT INTO ${this.table} (purpose, subject, envelope) VALUES ${values}
+      ON CONFLICT (purpose, subject) DO NOTHING RETURNING purpose, subject`,
+      rows.flatMap((row) => [row.purpose, row.subject, row.envelope]),
+    );
     const inserted = new Set(result.rows.map((row) => `${row.purpose}\u0000${row.subject}`));
     return rows.map((row) => inserted.has(`${row.purpose}\u0000${row.subject}`));
   }
@@ -106,10 +121,17 @@ export class PostgresSecretStore implements SecretStore {
   async *all(): AsyncIterable<StoredSecret> {
     let last: StoredSecret | undefined;
     for (;;) {
-      const page = (last === undefined
-        ? await this.query<StoredSecret>(`SELECT purpose, subject, envelope FROM ${this.table} ORDER BY purpose, subject LIMIT $1`, [PAGE_SIZE])
-        : await this.query<StoredSecret>(`SELECT purpose, subject, envelope FROM ${this.table} WHERE (purpose, subject) > ($1, $2)
-            ORDER BY purpose, subject LIMIT $3`, [last.purpose, last.subject, PAGE_SIZE])).rows;
+      const page = (
+        last === undefined
+          ? await this.query<StoredSecret>(`SELECT purpose, subject, envelope FROM ${this.table} ORDER BY purpose, subject LIMIT $1`, [
+              PAGE_SIZE,
+            ])
+          : await this.query<StoredSecret>(
+              `SELECT purpose, subject, envelope FROM ${this.table} WHERE (purpose, subject) > ($1, $2)
+            ORDER BY purpose, subject LIMIT $3`,
+              [last.purpose, last.subject, PAGE_SIZE],
+            )
+      ).rows;
       for (const row of page) yield { purpose: row.purpose, subject: row.subject, envelope: row.envelope };
       if (page.length < PAGE_SIZE) return;
       last = page[page.length - 1];

@@ -45,7 +45,10 @@ export type UnreadableReason = 'malformed' | 'unsupported' | 'unknown-kid' | 'un
  * keyring does not hold. The message never contains the envelope or any plaintext.
  */
 export class SecretUnreadableError extends Error {
-  constructor(readonly reason: UnreadableReason, message: string) {
+  constructor(
+    readonly reason: UnreadableReason,
+    message: string,
+  ) {
     super(message);
     this.name = 'SecretUnreadableError';
   }
@@ -127,12 +130,16 @@ export class SecretBox {
   open(envelope: string, context: SecretContext): string {
     const parsed = parseEnvelope(envelope);
     const key = this.keys.get(parsed.kid);
-    if (key === undefined) throw new SecretUnreadableError('unknown-kid', `The secret is sealed with key id "${parsed.kid}", which is not in the keyring`);
+    if (key === undefined)
+      throw new SecretUnreadableError('unknown-kid', `The secret is sealed with key id "${parsed.kid}", which is not in the keyring`);
     const kdfContext = this.contexts.get(context.purpose);
     if (kdfContext === undefined) throw new SecretUnreadableError('unknown-purpose', `Unknown secret purpose "${context.purpose}"`);
     const nonce = fromBase64(parsed.nonce, 'nonce');
     const ct = fromBase64(parsed.ct, 'ct');
-    if (nonce.length !== sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES || ct.length < sodium.crypto_aead_xchacha20poly1305_ietf_ABYTES) {
+    if (
+      nonce.length !== sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES ||
+      ct.length < sodium.crypto_aead_xchacha20poly1305_ietf_ABYTES
+    ) {
       throw new SecretUnreadableError('malformed', 'The secret envelope has a nonce or ciphertext of the wrong length');
     }
     const subkey = this.subkey(parsed.kid, kdfContext);
@@ -140,7 +147,10 @@ export class SecretBox {
     try {
       message = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, ct, associatedData(context, parsed.kid), nonce, subkey);
     } catch {
-      throw new SecretUnreadableError('authentication-failed', 'The secret does not open: it was altered, or sealed for another subject or purpose');
+      throw new SecretUnreadableError(
+        'authentication-failed',
+        'The secret does not open: it was altered, or sealed for another subject or purpose',
+      );
     } finally {
       sodium.memzero(subkey);
     }
@@ -187,8 +197,13 @@ function parseEnvelope(text: string): Envelope {
     throw new SecretUnreadableError('malformed', 'The secret envelope is not JSON');
   }
   const envelope = value as Partial<Envelope> | null;
-  if (typeof envelope !== 'object' || envelope === null || typeof envelope.kid !== 'string'
-    || typeof envelope.nonce !== 'string' || typeof envelope.ct !== 'string') {
+  if (
+    typeof envelope !== 'object' ||
+    envelope === null ||
+    typeof envelope.kid !== 'string' ||
+    typeof envelope.nonce !== 'string' ||
+    typeof envelope.ct !== 'string'
+  ) {
     throw new SecretUnreadableError('malformed', 'The secret envelope lacks kid, nonce or ct');
   }
   if (envelope.v !== ENVELOPE_VERSION || envelope.alg !== ENVELOPE_ALG) {

@@ -9,7 +9,7 @@ import type { SecretStore, StoredSecret } from './secretStore.ts';
  * for `user:<id>` (such rows are renamed when the store opens; a read-only reader maps them with this).
  */
 export const sealedSubjectOf = (purpose: string, subject: string): string =>
-  (purpose === 'ai-api-key' && !subject.startsWith('user:') ? `user:${subject}` : subject);
+  purpose === 'ai-api-key' && !subject.startsWith('user:') ? `user:${subject}` : subject;
 
 /** Rows read per query by `all()`: no statement stays open across an await, so writes may interleave. */
 const PAGE_SIZE = 256;
@@ -44,7 +44,10 @@ export class SqliteSecretStore implements SecretStore {
     return new SqliteSecretStore(join(storageDir, 'secrets.sqlite'), now);
   }
 
-  constructor(file: string, private readonly now: () => number = Date.now) {
+  constructor(
+    file: string,
+    private readonly now: () => number = Date.now,
+  ) {
     this.file = file;
     createPrivateFile(file);
     this.db = new Database(file);
@@ -74,15 +77,17 @@ export class SqliteSecretStore implements SecretStore {
         INSERT INTO secrets (purpose, subject, envelope, updated_at) VALUES (?, ?, ?, ?)
         ON CONFLICT (purpose, subject) DO UPDATE SET envelope = excluded.envelope, updated_at = excluded.updated_at`),
       replace: this.db.prepare<[string, number, string, string, string]>(
-        'UPDATE secrets SET envelope = ?, updated_at = ? WHERE purpose = ? AND subject = ? AND envelope = ?'),
+        'UPDATE secrets SET envelope = ?, updated_at = ? WHERE purpose = ? AND subject = ? AND envelope = ?',
+      ),
       delete: this.db.prepare<[string, string]>('DELETE FROM secrets WHERE purpose = ? AND subject = ?'),
       insertIfAbsent: this.db.prepare<[string, string, string, number]>(
-        'INSERT INTO secrets (purpose, subject, envelope, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (purpose, subject) DO NOTHING'),
+        'INSERT INTO secrets (purpose, subject, envelope, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (purpose, subject) DO NOTHING',
+      ),
       count: this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM secrets'),
-      firstPage: this.db.prepare<[number], SecretRow>(
-        'SELECT purpose, subject, envelope FROM secrets ORDER BY purpose, subject LIMIT ?'),
+      firstPage: this.db.prepare<[number], SecretRow>('SELECT purpose, subject, envelope FROM secrets ORDER BY purpose, subject LIMIT ?'),
       nextPage: this.db.prepare<[string, string, number], SecretRow>(
-        'SELECT purpose, subject, envelope FROM secrets WHERE (purpose, subject) > (?, ?) ORDER BY purpose, subject LIMIT ?'),
+        'SELECT purpose, subject, envelope FROM secrets WHERE (purpose, subject) > (?, ?) ORDER BY purpose, subject LIMIT ?',
+      ),
     };
   }
 
@@ -107,7 +112,9 @@ export class SqliteSecretStore implements SecretStore {
   async insertIfAbsent(rows: readonly StoredSecret[]): Promise<boolean[]> {
     if (rows.length === 0) return [];
     const now = this.now();
-    const insertAll = this.db.transaction(() => rows.map((row) => this.statements.insertIfAbsent.run(row.purpose, row.subject, row.envelope, now).changes === 1));
+    const insertAll = this.db.transaction(() =>
+      rows.map((row) => this.statements.insertIfAbsent.run(row.purpose, row.subject, row.envelope, now).changes === 1),
+    );
     return retryWhileBusy(() => insertAll.immediate());
   }
 
@@ -125,9 +132,11 @@ export class SqliteSecretStore implements SecretStore {
     let last: SecretRow | undefined;
     for (;;) {
       const after = last;
-      const page = await retryWhileBusy(() => (after === undefined
-        ? this.statements.firstPage.all(PAGE_SIZE)
-        : this.statements.nextPage.all(after.purpose, after.subject, PAGE_SIZE)));
+      const page = await retryWhileBusy(() =>
+        after === undefined
+          ? this.statements.firstPage.all(PAGE_SIZE)
+          : this.statements.nextPage.all(after.purpose, after.subject, PAGE_SIZE),
+      );
       for (const row of page) yield { purpose: row.purpose, subject: row.subject, envelope: row.envelope };
       if (page.length < PAGE_SIZE) return;
       last = page[page.length - 1];

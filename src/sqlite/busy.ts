@@ -22,7 +22,8 @@ export async function retryWhileBusy<R>(attempt: () => R, limitMs = LOCK_WAIT_LI
       return attempt();
     } catch (error) {
       if (!isBusy(error)) throw error;
-      if (performance.now() - started > limitMs) throw new UnavailableError('The database is locked by another process; try again', { waitedMs: limitMs });
+      if (performance.now() - started > limitMs)
+        throw new UnavailableError('The database is locked by another process; try again', { waitedMs: limitMs });
     }
     await sleep(delay);
   }

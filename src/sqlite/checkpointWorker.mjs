@@ -31,8 +31,13 @@ const walBytes = () => {
     return 0;
   }
 };
-const isBusy = (error) => typeof error?.code === 'string' && (error.code.startsWith('SQLITE_BUSY') || error.code.startsWith('SQLITE_LOCKED'));
-const failure = (error) => ({ type: 'failed', walBytes: walBytes(), error: isBusy(error) ? 'database busy' : String(error?.message ?? error) });
+const isBusy = (error) =>
+  typeof error?.code === 'string' && (error.code.startsWith('SQLITE_BUSY') || error.code.startsWith('SQLITE_LOCKED'));
+const failure = (error) => ({
+  type: 'failed',
+  walBytes: walBytes(),
+  error: isBusy(error) ? 'database busy' : String(error?.message ?? error),
+});
 
 let ticksOverLimit = 0;
 const timer = setInterval(() => {
@@ -51,7 +56,12 @@ const timer = setInterval(() => {
     // The store's drains did not reset it: wait for the writer and the readers, copy everything, cut to zero.
     const [result] = db.pragma('wal_checkpoint(TRUNCATE)');
     ticksOverLimit = 0;
-    if (result?.busy) parentPort.postMessage({ type: 'failed', walBytes: walBytes(), error: 'TRUNCATE checkpoint could not finish: the database stayed busy' });
+    if (result?.busy)
+      parentPort.postMessage({
+        type: 'failed',
+        walBytes: walBytes(),
+        error: 'TRUNCATE checkpoint could not finish: the database stayed busy',
+      });
     else parentPort.postMessage({ type: 'checkpointed', walBytes: walBytes(), truncated: true });
   } catch (error) {
     // A busy lock is retried on the next tick; anything else (I/O, disk full, corruption) is reported.

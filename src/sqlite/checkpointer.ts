@@ -61,7 +61,13 @@ export class BackgroundCheckpointer {
   private resetWanted = false;
   private pendingDrain: ((complete: boolean) => void) | null = null;
   private current: CheckpointStatus = {
-    walBytes: 0, lastCheckpointAt: null, consecutiveFailures: 0, lastError: null, healthy: true, drains: 0, truncations: 0,
+    walBytes: 0,
+    lastCheckpointAt: null,
+    consecutiveFailures: 0,
+    lastError: null,
+    healthy: true,
+    drains: 0,
+    truncations: 0,
   };
 
   /** `onFailure` runs if the worker dies: the store then turns its own automatic checkpoints back on. */
@@ -108,7 +114,7 @@ export class BackgroundCheckpointer {
       walBytes: report.walBytes,
       lastCheckpointAt: report.type === 'checkpointed' ? new Date().toISOString() : this.current.lastCheckpointAt,
       consecutiveFailures,
-      lastError: report.type === 'failed' ? report.error ?? 'unknown' : this.current.lastError,
+      lastError: report.type === 'failed' ? (report.error ?? 'unknown') : this.current.lastError,
       healthy: consecutiveFailures < FAILURES_REPORTED,
     };
     if (wasHealthy !== this.current.healthy) options.onCheckpointProblem?.({ ...this.current });

@@ -5,9 +5,14 @@ import { createPrivateFile } from '../config.ts';
 
 /** Another server holds the embedded STORAGE_DIR: two would both project into one read store and both append. */
 export class StorageDirInUseError extends Error {
-  constructor(readonly storageDir: string, readonly pid: number | null) {
-    super(`Cannot start: STORAGE_DIR ${storageDir} is in use by another LetsApp server (pid ${pid ?? 'unknown'}): stop it, `
-      + 'or give this server its own STORAGE_DIR (instances share data through DATABASE_URL, not a directory)');
+  constructor(
+    readonly storageDir: string,
+    readonly pid: number | null,
+  ) {
+    super(
+      `Cannot start: STORAGE_DIR ${storageDir} is in use by another LetsApp server (pid ${pid ?? 'unknown'}): stop it, ` +
+        'or give this server its own STORAGE_DIR (instances share data through DATABASE_URL, not a directory)',
+    );
   }
 }
 

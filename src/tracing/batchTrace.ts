@@ -40,8 +40,13 @@ export function batchTraceOf(events: readonly RecordedEvent[], startedAt: number
   }
   if (!traced) return undefined;
   return {
-    startedAt, endedAt: epochMs(), events: events.length, firstPosition: events[0]!.position, lastPosition: events[events.length - 1]!.position,
-    thread, traced,
+    startedAt,
+    endedAt: epochMs(),
+    events: events.length,
+    firstPosition: events[0]!.position,
+    lastPosition: events[events.length - 1]!.position,
+    thread,
+    traced,
   };
 }
 

@@ -1,4 +1,16 @@
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Link, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
+import {
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Link,
+  type Span,
+  type SpanContext,
+  type Tracer,
+} from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
@@ -31,7 +43,10 @@ export interface TracingSettings {
  * follows awaits) and this server's spans go through it to the OTLP exporter, or to `exporter` (tests).
  */
 export class Tracing {
-  private constructor(private readonly tracer: Tracer | null, private readonly provider: NodeTracerProvider | null) {}
+  private constructor(
+    private readonly tracer: Tracer | null,
+    private readonly provider: NodeTracerProvider | null,
+  ) {}
 
   static readonly off = new Tracing(null, null);
 
@@ -39,7 +54,9 @@ export class Tracing {
     if (settings.endpoint === null) return Tracing.off;
     const provider = new NodeTracerProvider({
       resource: resourceFromAttributes({ 'service.name': settings.serviceName }),
-      spanProcessors: [new BatchSpanProcessor(exporter ?? new OTLPTraceExporter({ url: `${settings.endpoint.replace(/\/+$/, '')}/v1/traces` }))],
+      spanProcessors: [
+        new BatchSpanProcessor(exporter ?? new OTLPTraceExporter({ url: `${settings.endpoint.replace(/\/+$/, '')}/v1/traces` })),
+      ],
     });
     provider.register();
     return new Tracing(provider.getTracer('letsapp'), provider);
@@ -79,7 +96,11 @@ export class Tracing {
    * The projection batch that applied traced events (timed where it ran, perhaps another thread), as a child of the
    * first one's append and linked to the others', then `deliver` (the push of what it published) as its child.
    */
-  projected(batch: BatchTrace | undefined, publications: ReadonlyArray<{ readonly userIds: readonly string[] }>, deliver: () => void): void {
+  projected(
+    batch: BatchTrace | undefined,
+    publications: ReadonlyArray<{ readonly userIds: readonly string[] }>,
+    deliver: () => void,
+  ): void {
     if (!this.tracer || !batch || batch.traced.length === 0) return deliver();
     const contexts: SpanContext[] = [];
     for (const each of batch.traced) {
@@ -89,20 +110,34 @@ export class Tracing {
     if (contexts.length === 0) return deliver();
     const correlationIds = [...new Set(batch.traced.map((each) => each.correlationId))];
     const links: Link[] = contexts.slice(1).map((linked) => ({ context: linked }));
-    const batchSpan = this.tracer.startSpan(BATCH_SPAN, {
-      startTime: batch.startedAt, links,
-      attributes: {
-        [CORRELATION_ID]: correlationIds, 'letsapp.events': batch.events, 'letsapp.position.first': batch.firstPosition,
-        'letsapp.position.last': batch.lastPosition, 'letsapp.publications': publications.length, 'letsapp.projection.thread': batch.thread,
+    const batchSpan = this.tracer.startSpan(
+      BATCH_SPAN,
+      {
+        startTime: batch.startedAt,
+        links,
+        attributes: {
+          [CORRELATION_ID]: correlationIds,
+          'letsapp.events': batch.events,
+          'letsapp.position.first': batch.firstPosition,
+          'letsapp.position.last': batch.lastPosition,
+          'letsapp.publications': publications.length,
+          'letsapp.projection.thread': batch.thread,
+        },
       },
-    }, trace.setSpanContext(ROOT_CONTEXT, contexts[0]!));
+      trace.setSpanContext(ROOT_CONTEXT, contexts[0]!),
+    );
     batchSpan.end(batch.endedAt);
-    const pushSpan = this.tracer.startSpan(PUSH_SPAN, {
-      attributes: {
-        [CORRELATION_ID]: correlationIds, 'letsapp.publications': publications.length,
-        'letsapp.recipients': publications.reduce((sum, publication) => sum + publication.userIds.length, 0),
+    const pushSpan = this.tracer.startSpan(
+      PUSH_SPAN,
+      {
+        attributes: {
+          [CORRELATION_ID]: correlationIds,
+          'letsapp.publications': publications.length,
+          'letsapp.recipients': publications.reduce((sum, publication) => sum + publication.userIds.length, 0),
+        },
       },
-    }, trace.setSpan(ROOT_CONTEXT, batchSpan));
+      trace.setSpan(ROOT_CONTEXT, batchSpan),
+    );
     try {
       deliver();
     } finally {
@@ -124,7 +159,9 @@ export class Tracing {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       this.provider.shutdown().catch(() => undefined),
-      new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); }),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
     ]);
     clearTimeout(timer);
     trace.disable();

@@ -3,7 +3,13 @@ import jwt from 'jsonwebtoken';
 import { createServer } from 'node:net';
 import WebSocket from 'ws';
 import {
-  LetsAppClient, LetsAppError, memoryStore, reconnectDelay, type ClientStore, type LetsAppClientOptions, type ServerFrame,
+  LetsAppClient,
+  LetsAppError,
+  memoryStore,
+  reconnectDelay,
+  type ClientStore,
+  type LetsAppClientOptions,
+  type ServerFrame,
 } from '../../client/index.ts';
 import { serverFrame } from '../../src/contract/socketProtocol.ts';
 import { holdWriteLock, request, startTestApp, tempDir, testEnv } from '../helpers/app.ts';
@@ -16,8 +22,13 @@ const fastBackoff = { baseMs: 50, maxMs: 400 };
 /** A client as an app would make one, on `ws`; every frame it gets is checked against the protocol's schemas. */
 function clientOf(server: { url: string; wsUrl: string }, store: ClientStore = memoryStore(), extra: Partial<LetsAppClientOptions> = {}) {
   const client = new LetsAppClient({
+    baseUrl: server.url,
+    wsUrl: server.wsUrl,
+    store,
     // eslint-disable-next-line no-restricted-syntax -- `ws` implements the browser API the client uses; its handlers' event types are wider than WebSocketLike's.
-    baseUrl: server.url, wsUrl: server.wsUrl, store, WebSocket: WebSocket as unknown as LetsAppClientOptions['WebSocket'], backoff: fastBackoff, ...extra,
+    WebSocket: WebSocket as unknown as LetsAppClientOptions['WebSocket'],
+    backoff: fastBackoff,
+    ...extra,
   });
   client.on('update', (frame) => {
     const checked = serverFrame.safeParse(frame);
@@ -32,10 +43,17 @@ const person = () => {
 };
 
 /** Resolves when `predicate` first holds for an event of this type. */
-function eventually<K extends 'message.created' | 'receipt' | 'state' | 'unauthorized' | 'synced'>(client: LetsAppClient, type: K,
-  predicate: (payload: any) => boolean = () => true, timeoutMs = 10_000): Promise<any> {
+function eventually<K extends 'message.created' | 'receipt' | 'state' | 'unauthorized' | 'synced'>(
+  client: LetsAppClient,
+  type: K,
+  predicate: (payload: any) => boolean = () => true,
+  timeoutMs = 10_000,
+): Promise<any> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { off(); reject(new Error(`no ${type} in ${timeoutMs} ms`)); }, timeoutMs);
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`no ${type} in ${timeoutMs} ms`));
+    }, timeoutMs);
     const off = client.on(type, (payload: unknown) => {
       if (!predicate(payload)) return;
       clearTimeout(timer);
@@ -55,7 +73,8 @@ function inbox(client: LetsAppClient): string[] {
 }
 
 /** Resolves once the client is caught up and live (at once if it already is). */
-const live = (client: LetsAppClient): Promise<unknown> => (client.live.current === 'live' ? Promise.resolve() : eventually(client, 'synced'));
+const live = (client: LetsAppClient): Promise<unknown> =>
+  client.live.current === 'live' ? Promise.resolve() : eventually(client, 'synced');
 
 async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -67,14 +86,16 @@ async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    }).on('error', reject);
+    const probe = createServer()
+      .listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      })
+      .on('error', reject);
   });
 }
 
-test('REST calls are typed by the route table; a refusal is a LetsAppError with the server\'s code and status', async (t) => {
+test("REST calls are typed by the route table; a refusal is a LetsAppError with the server's code and status", async (t) => {
   const app = await startTestApp();
   t.teardown(() => app.dispose());
   const ada = clientOf(app);
@@ -86,11 +107,15 @@ test('REST calls are typed by the route table; a refusal is a LetsAppError with 
   const updated = await ada.api.request('put', '/api/users/profile', { body: { displayName: 'Ada L.' } });
   t.is(updated.profile.displayName, 'Ada L.');
 
-  const refusal = await t.throwsAsync(ada.api.request('get', '/api/users/{id}', { params: { id: '00000000-0000-4000-8000-000000000000' } }),
-    { instanceOf: LetsAppError });
+  const refusal = await t.throwsAsync(
+    ada.api.request('get', '/api/users/{id}', { params: { id: '00000000-0000-4000-8000-000000000000' } }),
+    { instanceOf: LetsAppError },
+  );
   t.is(refusal.code, 'not_found');
   t.is(refusal.status, 404);
-  const invalid = await t.throwsAsync(ada.api.request('put', '/api/users/profile', { body: { displayName: '' } }), { instanceOf: LetsAppError });
+  const invalid = await t.throwsAsync(ada.api.request('put', '/api/users/profile', { body: { displayName: '' } }), {
+    instanceOf: LetsAppError,
+  });
   t.is(invalid.status, 400);
 });
 
@@ -98,7 +123,10 @@ test('two clients chat live: the message arrives once, the read receipt comes ba
   const app = await startTestApp();
   t.teardown(() => app.dispose());
   const [ada, bob] = [clientOf(app), clientOf(app)];
-  t.teardown(() => { ada.close(); bob.close(); });
+  t.teardown(() => {
+    ada.close();
+    bob.close();
+  });
   const [a, b] = [await ada.register(person()), await bob.register(person())];
   await Promise.all([live(ada), live(bob)]);
   const received = inbox(bob);
@@ -124,7 +152,10 @@ test('a client that reconnects resumes from its saved position: what it missed a
   t.teardown(() => app.dispose());
   const bobStore = memoryStore();
   const [ada, bob] = [clientOf(app), clientOf(app, bobStore)];
-  t.teardown(() => { ada.close(); bob.close(); });
+  t.teardown(() => {
+    ada.close();
+    bob.close();
+  });
   const [a, b] = [await ada.register(person()), await bob.register(person())];
   await live(bob);
   const seenBefore = inbox(bob);
@@ -141,7 +172,9 @@ test('a client that reconnects resumes from its saved position: what it missed a
   t.teardown(() => again.close());
   const texts = inbox(again);
   let snapshots = 0;
-  again.on('snapshot', () => { snapshots++; });
+  again.on('snapshot', () => {
+    snapshots++;
+  });
   t.truthy(await again.resume());
   await live(again);
   await until(() => texts.length >= 3);
@@ -151,7 +184,7 @@ test('a client that reconnects resumes from its saved position: what it missed a
   t.deepEqual(seenBefore, ['before']);
 });
 
-test('a saved position the server cannot replay from (another server\'s) gets sync.reset: the client starts over from the snapshot', async (t) => {
+test("a saved position the server cannot replay from (another server's) gets sync.reset: the client starts over from the snapshot", async (t) => {
   const app = await startTestApp();
   t.teardown(() => app.dispose());
   const store = memoryStore();
@@ -169,7 +202,7 @@ test('a saved position the server cannot replay from (another server\'s) gets sy
   t.true(reset);
   t.true(position < 1e12);
   await live(again);
-  t.is(again.live.lastPosition, position, 'resumes from the snapshot\'s position from now on');
+  t.is(again.live.lastPosition, position, "resumes from the snapshot's position from now on");
   t.is(await store.get(`${session.user.id}:position`), String(position));
 });
 
@@ -178,15 +211,30 @@ test('a message still in the outbox from before a reload is sent once: the serve
   t.teardown(() => app.dispose());
   const adaStore = memoryStore();
   const [ada, bob] = [clientOf(app, adaStore), clientOf(app)];
-  t.teardown(() => { ada.close(); bob.close(); });
+  t.teardown(() => {
+    ada.close();
+    bob.close();
+  });
   const [a, b] = [await ada.register(person()), await bob.register(person())];
   await live(bob);
   const texts = inbox(bob);
 
   // The page sent it and was closed before the ack: the server stored it, the outbox still has it.
-  const sent = await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'once', clientMessageId: 'm-1' } });
+  const sent = await request(app.url, 'POST', '/api/messages', {
+    token: a.accessToken,
+    body: { recipientId: b.user.id, text: 'once', clientMessageId: 'm-1' },
+  });
   t.is(sent.status, 201);
-  await adaStore.set(`${a.user.id}:outbox`, JSON.stringify([{ clientMessageId: 'm-1', payload: { recipientId: b.user.id, text: 'once', clientMessageId: 'm-1' }, queuedAt: new Date().toISOString() }]));
+  await adaStore.set(
+    `${a.user.id}:outbox`,
+    JSON.stringify([
+      {
+        clientMessageId: 'm-1',
+        payload: { recipientId: b.user.id, text: 'once', clientMessageId: 'm-1' },
+        queuedAt: new Date().toISOString(),
+      },
+    ]),
+  );
   ada.close();
 
   const reloaded = clientOf(app, adaStore);
@@ -207,7 +255,10 @@ test('kill -9 mid-conversation: both clients reconnect; what was typed offline i
   let server = await spawnServer(storageDir, env);
   t.teardown(() => server.stop());
   const [ada, bob] = [clientOf(server), clientOf(server)];
-  t.teardown(() => { ada.close(); bob.close(); });
+  t.teardown(() => {
+    ada.close();
+    bob.close();
+  });
   const [, b] = [await ada.register(person()), await bob.register(person())];
   const a = ada.session!;
   await Promise.all([live(ada), live(bob)]);
@@ -245,10 +296,14 @@ test('an expired token closes the socket with 4401: the client reports it and do
 
   // The same user and token id, signed to expire in a second.
   const claims = jwt.decode(session.accessToken) as { sub: string; jti: string };
-  const shortLived = jwt.sign({ sub: claims.sub, jti: claims.jti, exp: Math.floor(Date.now() / 1000) + 2 },
-    testEnv('').JWT_SECRET_KEY!, { algorithm: 'HS256' });
+  const shortLived = jwt.sign({ sub: claims.sub, jti: claims.jti, exp: Math.floor(Date.now() / 1000) + 2 }, testEnv('').JWT_SECRET_KEY!, {
+    algorithm: 'HS256',
+  });
   const store = memoryStore();
-  await store.set('session', JSON.stringify({ ...session, accessToken: shortLived, expiresAt: new Date(Date.now() + 2_000).toISOString() }));
+  await store.set(
+    'session',
+    JSON.stringify({ ...session, accessToken: shortLived, expiresAt: new Date(Date.now() + 2_000).toISOString() }),
+  );
   const resumed = clientOf(app, store);
   t.teardown(() => resumed.close());
   const states: string[] = [];
@@ -269,7 +324,10 @@ test('Leta over the socket: deltas stream to the asker, the stored reply resolve
   const ada = clientOf(app);
   t.teardown(() => ada.close());
   const session = await ada.register(person());
-  await ada.api.request('put', '/api/users/{userId}/api-key', { params: { userId: session.user.id }, body: { apiKey: gemini.apiKey, provider: 'gemini' } });
+  await ada.api.request('put', '/api/users/{userId}/api-key', {
+    params: { userId: session.user.id },
+    body: { apiKey: gemini.apiKey, provider: 'gemini' },
+  });
   await live(ada);
   const seen: string[] = [];
   const reply = await ada.askLeta({ message: 'Hi Leta' }, (text) => seen.push(text));
@@ -279,11 +337,26 @@ test('Leta over the socket: deltas stream to the asker, the stored reply resolve
 
 test('reconnect waits are random below a doubling ceiling, capped', (t) => {
   const options = { baseMs: 100, maxMs: 1_000 };
-  t.is(reconnectDelay(0, options, () => 1), 100);
-  t.is(reconnectDelay(3, options, () => 1), 800);
-  t.is(reconnectDelay(10, options, () => 1), 1_000);
-  t.is(reconnectDelay(10, options, () => 0), 0);
-  t.is(reconnectDelay(2, options, () => 0.5), 200);
+  t.is(
+    reconnectDelay(0, options, () => 1),
+    100,
+  );
+  t.is(
+    reconnectDelay(3, options, () => 1),
+    800,
+  );
+  t.is(
+    reconnectDelay(10, options, () => 1),
+    1_000,
+  );
+  t.is(
+    reconnectDelay(10, options, () => 0),
+    0,
+  );
+  t.is(
+    reconnectDelay(2, options, () => 0.5),
+    200,
+  );
 });
 
 /** Compile-time checks: tsc fails if the client accepts what the server's schemas refuse. */
@@ -300,7 +373,7 @@ export function typeChecks(client: LetsAppClient, frame: ServerFrame<'message.cr
   void frame.message.body;
 }
 
-test('switching account while the first session\'s position is still loading connects as the new user only', async (t) => {
+test("switching account while the first session's position is still loading connects as the new user only", async (t) => {
   const app = await startTestApp();
   t.teardown(() => app.dispose());
   const [ada, bob, cleo] = [person(), person(), person()];
@@ -313,8 +386,12 @@ test('switching account while the first session\'s position is still loading con
       if (key.endsWith(':position')) await new Promise<void>((resolve) => gates.set(key, resolve));
       return values.get(key) ?? null;
     },
-    set: async (key, value) => { values.set(key, value); },
-    delete: async (key) => { values.delete(key); },
+    set: async (key, value) => {
+      values.set(key, value);
+    },
+    delete: async (key) => {
+      values.delete(key);
+    },
   };
   const client = clientOf(app, slow);
   t.teardown(() => client.close());
@@ -327,7 +404,7 @@ test('switching account while the first session\'s position is still loading con
   await live(client);
   const cleoId = (await request(app.url, 'POST', '/auth/login', { body: { email: cleo.email, password: cleo.password } })).body.user.id;
   const sent = await client.sendMessage({ recipientId: cleoId, text: 'typed by Bob' });
-  t.is(sent.senderId, second.user.id, 'sent as the session\'s user, not the previous one');
+  t.is(sent.senderId, second.user.id, "sent as the session's user, not the previous one");
 });
 
 test('two tabs sharing one store each queue a message while offline: both are kept and both are sent once back online', async (t) => {

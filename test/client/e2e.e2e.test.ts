@@ -11,18 +11,32 @@ let counter = 0;
 /** A registered user with a client and an end-to-end key pair; the client closes when the test ends. */
 async function person(t: ExecutionContext, app: TestApp) {
   const store = memoryStore();
-  // eslint-disable-next-line no-restricted-syntax -- `ws` implements the browser API the client uses; its handlers' event types are wider than WebSocketLike's.
-  const client = new LetsAppClient({ baseUrl: app.url, wsUrl: app.wsUrl, store, WebSocket: WebSocket as unknown as LetsAppClientOptions['WebSocket'] });
+  const client = new LetsAppClient({
+    baseUrl: app.url,
+    wsUrl: app.wsUrl,
+    store,
+    // eslint-disable-next-line no-restricted-syntax -- `ws` implements the browser API the client uses; its handlers' event types are wider than WebSocketLike's.
+    WebSocket: WebSocket as unknown as LetsAppClientOptions['WebSocket'],
+  });
   t.teardown(() => client.close());
   const name = `e2e${++counter}_${process.pid}`;
   await client.register({ email: `${name}@example.test`, username: name, password: 'correct horse battery' });
   await sodium.ready;
-  return { client, store, e2e: await EndToEnd.open(sodium, client, store), id: client.session!.user.id, token: client.session!.accessToken };
+  return {
+    client,
+    store,
+    e2e: await EndToEnd.open(sodium, client, store),
+    id: client.session!.user.id,
+    token: client.session!.accessToken,
+  };
 }
 
 function nextMessage(client: LetsAppClient): Promise<Message> {
   return new Promise((resolve) => {
-    const off = client.on('message.created', (frame) => { off(); resolve(frame.message); });
+    const off = client.on('message.created', (frame) => {
+      off();
+      resolve(frame.message);
+    });
   });
 }
 
@@ -31,13 +45,22 @@ test('an encrypted direct message: the recipient and the sender open it, the ser
   t.teardown(() => app.dispose());
   const [ada, bob] = [await person(t, app), await person(t, app)];
   const profile = await request(app.url, 'GET', `/api/users/${bob.id}`, { token: ada.token });
-  t.deepEqual(profile.body.user.encryptionKeys.map((key: { keyId: string }) => key.keyId), [bob.e2e.current.keyId], 'Bob\'s public key is on his profile');
+  t.deepEqual(
+    profile.body.user.encryptionKeys.map((key: { keyId: string }) => key.keyId),
+    [bob.e2e.current.keyId],
+    "Bob's public key is on his profile",
+  );
 
   const arriving = nextMessage(bob.client);
   const sent = await ada.e2e.send(bob.id, 'the secret is 42');
   const received = await arriving;
   t.is(received.id, sent.id);
-  t.like(received.content, { kind: 'encrypted', algorithm: 'x25519-xsalsa20-poly1305', recipientKeyId: bob.e2e.current.keyId, senderKeyId: ada.e2e.current.keyId });
+  t.like(received.content, {
+    kind: 'encrypted',
+    algorithm: 'x25519-xsalsa20-poly1305',
+    recipientKeyId: bob.e2e.current.keyId,
+    senderKeyId: ada.e2e.current.keyId,
+  });
   t.is(await bob.e2e.decrypt(received), 'the secret is 42');
   t.is(await ada.e2e.decrypt(sent), 'the secret is 42', 'the sender reads her own message back');
 
@@ -69,7 +92,9 @@ test('after Bob rotates his key, new messages use the new one and old ones still
   const content = before.content as { ciphertext: string };
   const bytes = Buffer.from(content.ciphertext, 'base64');
   bytes[bytes.length - 1]! ^= 1;
-  await t.throwsAsync(bob.e2e.decrypt({ ...before, content: { ...before.content!, ciphertext: bytes.toString('base64') } } as Message), { instanceOf: EncryptionError });
+  await t.throwsAsync(bob.e2e.decrypt({ ...before, content: { ...before.content!, ciphertext: bytes.toString('base64') } } as Message), {
+    instanceOf: EncryptionError,
+  });
 
   // A third user cannot open it, having no key it was made for.
   const eve = await person(t, app);
@@ -88,7 +113,10 @@ test('publishing is idempotent per id; a different key under a used id is refuse
   const taken = await request(app.url, 'PUT', '/api/users/encryption-key', { token: ada.token, body: { keyId, publicKey: other } });
   t.is(taken.status, 409);
   t.is(taken.body.error.code, 'key_id_taken');
-  const malformed = await request(app.url, 'PUT', '/api/users/encryption-key', { token: ada.token, body: { keyId: 'k2', publicKey: 'c2hvcnQ=' } });
+  const malformed = await request(app.url, 'PUT', '/api/users/encryption-key', {
+    token: ada.token,
+    body: { keyId: 'k2', publicKey: 'c2hvcnQ=' },
+  });
   t.is(malformed.status, 400);
 });
 
@@ -100,7 +128,9 @@ test('a key that could not be published is not used to send; the next start publ
   const published = ada.e2e.current.keyId;
   // The publish fails (the network drops): the new pair is kept, but not used to send.
   const request = ada.client.api.request.bind(ada.client.api);
-  ada.client.api.request = (async () => { throw new Error('network down'); });
+  ada.client.api.request = async () => {
+    throw new Error('network down');
+  };
   await t.throwsAsync(ada.e2e.rotate());
   ada.client.api.request = request;
   t.is(ada.e2e.current.keyId, published, 'still sending with the published key');
@@ -132,7 +162,7 @@ test('a retired key is no longer encrypted to, and what was encrypted with it st
   t.is((await request(app.url, 'DELETE', '/api/users/encryption-key?keyId=no-such-key', { token: bob.token })).status, 404);
 });
 
-test('a user retires only their own keys: another user\'s key id is a 404 and that key stays in use', async (t) => {
+test("a user retires only their own keys: another user's key id is a 404 and that key stays in use", async (t) => {
   const app = await startTestApp();
   t.teardown(() => app.dispose());
   const [ada, bob] = [await person(t, app), await person(t, app)];
@@ -152,8 +182,10 @@ test('a key may be named like any other path segment: `api-key` is retired as a 
   const app = await startTestApp();
   t.teardown(() => app.dispose());
   const ada = await person(t, app);
-  const published = await request(app.url, 'PUT', '/api/users/encryption-key',
-    { token: ada.token, body: { keyId: 'api-key', publicKey: 'hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=' } });
+  const published = await request(app.url, 'PUT', '/api/users/encryption-key', {
+    token: ada.token,
+    body: { keyId: 'api-key', publicKey: 'hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=' },
+  });
   t.is(published.status, 200);
   const retired = await request(app.url, 'DELETE', '/api/users/encryption-key?keyId=api-key', { token: ada.token });
   t.is(retired.status, 200);

@@ -28,19 +28,39 @@ test('UserRegistered v1 (hashed as typed) is read as v2 with the legacy bcrypt s
   t.deepEqual(upcast.data, { userId: 'u', passwordHash: 'h', passwordScheme: 'bcrypt' });
   t.is(upcast.metadata.schemaVersion, 2);
   t.is(eventUpcaster.latestVersion('UserRegistered'), 2);
-  const v2 = { type: 'UserRegistered', data: { userId: 'u', passwordHash: 'h', passwordScheme: 'bcrypt-nfc' }, metadata: { schemaVersion: 2 } };
+  const v2 = {
+    type: 'UserRegistered',
+    data: { userId: 'u', passwordHash: 'h', passwordScheme: 'bcrypt-nfc' },
+    metadata: { schemaVersion: 2 },
+  };
   t.is(eventUpcaster.upcast(v2), v2);
 });
 
 test('a v1 MessageSent or MessageEdited (text in clear) reads as v2 with the text as { plain }, unchanged; a v2 sealed text is left as stored', (t) => {
-  const v1 = { type: 'MessageSent', data: { messageId: 'm1', content: { kind: 'text', text: 'as it was' } }, metadata: {} as { schemaVersion?: number } };
-  t.deepEqual(eventUpcaster.upcast(v1), { ...v1, data: { messageId: 'm1', content: { kind: 'text', text: { plain: 'as it was' } } }, metadata: { schemaVersion: 2 } });
+  const v1 = {
+    type: 'MessageSent',
+    data: { messageId: 'm1', content: { kind: 'text', text: 'as it was' } },
+    metadata: {} as { schemaVersion?: number },
+  };
+  t.deepEqual(eventUpcaster.upcast(v1), {
+    ...v1,
+    data: { messageId: 'm1', content: { kind: 'text', text: { plain: 'as it was' } } },
+    metadata: { schemaVersion: 2 },
+  });
   t.deepEqual(v1.data.content, { kind: 'text', text: 'as it was' }, 'the stored event is not rewritten');
-  const edited = { type: 'MessageEdited', data: { messageId: 'm1', content: { kind: 'text', text: 'v1 edit' } }, metadata: { schemaVersion: 1 } };
+  const edited = {
+    type: 'MessageEdited',
+    data: { messageId: 'm1', content: { kind: 'text', text: 'v1 edit' } },
+    metadata: { schemaVersion: 1 },
+  };
   t.like(eventUpcaster.upcast(edited), { data: { content: { text: { plain: 'v1 edit' } } }, metadata: { schemaVersion: 2 } });
   const encrypted = { type: 'MessageSent', data: { content: { kind: 'encrypted', ciphertext: 'x' } }, metadata: {} };
   t.deepEqual(eventUpcaster.upcast(encrypted).data, encrypted.data);
-  const sealed = { type: 'MessageSent', data: { content: { kind: 'text', text: { sealed: 'xchacha20poly1305-ietf', kid: 'message:m1', nonce: 'n', ct: 'c' } } }, metadata: { schemaVersion: 2 } };
+  const sealed = {
+    type: 'MessageSent',
+    data: { content: { kind: 'text', text: { sealed: 'xchacha20poly1305-ietf', kid: 'message:m1', nonce: 'n', ct: 'c' } } },
+    metadata: { schemaVersion: 2 },
+  };
   t.is(eventUpcaster.upcast(sealed), sealed);
   t.is(eventUpcaster.latestVersion('MessageSent'), 2);
   t.is(eventUpcaster.latestVersion('MessageEdited'), 2);

@@ -12,20 +12,25 @@ import { createHash } from 'node:crypto';
 let app: TestApp;
 // Real time (tokens are checked against it), moved forward by hand where a test needs a minute to pass.
 let now = new Date();
-test.before(async () => { app = await startTestApp({ clock: () => now }); });
-test.after.always(async () => { await app.dispose(); });
+test.before(async () => {
+  app = await startTestApp({ clock: () => now });
+});
+test.after.always(async () => {
+  await app.dispose();
+});
 
 const register = (body: unknown) => request(app.url, 'POST', '/auth/register', { body });
 const login = (email: string, password: string) => request(app.url, 'POST', '/auth/login', { body: { email, password } });
 
-test('a user\'s email is shown to that user only: never in conversations, snapshots or groups others see', async (t) => {
+test("a user's email is shown to that user only: never in conversations, snapshots or groups others see", async (t) => {
   const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
   t.is(a.user.email, a.email, 'the owner sees it at registration');
   t.is((await request(app.url, 'GET', '/auth/verify', { token: a.accessToken })).body.user.email, a.email);
   t.is((await login(a.email, a.password)).body.user.email, a.email);
 
   await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'hi' } });
-  const groupId = (await request(app.url, 'POST', '/api/groups', { token: a.accessToken, body: { name: 'G', memberIds: [b.user.id] } })).body.group.id;
+  const groupId = (await request(app.url, 'POST', '/api/groups', { token: a.accessToken, body: { name: 'G', memberIds: [b.user.id] } }))
+    .body.group.id;
   const seenByB = [
     await request(app.url, 'GET', '/api/conversations', { token: b.accessToken }),
     await request(app.url, 'GET', `/api/groups/${groupId}`, { token: b.accessToken }),
@@ -60,7 +65,10 @@ test('new passwords: at most 72 UTF-8 bytes, no control characters, no unpaired 
   const lone = await request(app.url, 'POST', '/auth/register', { raw });
   t.is(lone.status, 400);
   t.regex(lone.body.error.message, /surrogate/);
-  t.is((await request(app.url, 'POST', '/auth/login', { raw: '{"email":"lone@example.test","password":"\\u0000\\u0000\\u0000"}' })).status, 400);
+  t.is(
+    (await request(app.url, 'POST', '/auth/login', { raw: '{"email":"lone@example.test","password":"\\u0000\\u0000\\u0000"}' })).status,
+    400,
+  );
 });
 
 test('a 72-byte password logs in; the same password with anything appended does not', async (t) => {
@@ -87,7 +95,8 @@ test.serial('a stalled registration whose email was taken over cannot complete a
   const email = 'stalled@example.test';
   const claimStream = `identity-email-${createHash('sha256').update(email).digest('hex')}`;
   await commands.handle(identityClaimDecider, claimStream, {
-    type: 'ClaimIdentity', data: { kind: 'email', ownerId: stalledUserId, currentOwnerAbandoned: false },
+    type: 'ClaimIdentity',
+    data: { kind: 'email', ownerId: stalledUserId, currentOwnerAbandoned: false },
     metadata: { commandId: 'stalled-claim', correlationId: 'c', causationId: 'c', userId: null, now: now.toISOString() },
   });
   t.is((await register({ email, username: 'too_early', password: 'a long password' })).status, 409, 'a fresh claim holds');
@@ -108,20 +117,46 @@ test.serial('a stalled registration whose email was taken over cannot complete a
   t.is((await login(email, 'a long password')).body.user.id, taker.body.user.id);
 });
 
-test.serial('a UserRegistered v1 in the log (hashed as typed) is upcast on read by the runner and the handler: that user logs in', async (t) => {
-  // Written as the server wrote it before passwords were normalized: schema version 1, no passwordScheme.
-  const userId = '22222222-2222-4222-8222-222222222222';
-  const typed = 'cafe\u0301 legacy pass'; // not NFC: a v2 hash of the same words would differ
-  const passwordHash = await bcrypt.hash(typed, 4);
-  const { position } = await app.eventStore.append(userStream(userId), [{
-    type: 'UserRegistered',
-    data: { userId, email: 'legacy@example.test', username: 'legacy', displayName: 'Legacy', passwordHash, registeredAt: new Date().toISOString() },
-    metadata: { eventId: '33333333-3333-4333-8333-333333333333', correlationId: 'c', causationId: 'c', userId: null, timestamp: new Date().toISOString() },
-  }], 'no-stream');
-  await app.projections.waitFor(position);
-  t.like(await app.readStore.collection('users').findOne({ _id: userId }), { passwordScheme: 'bcrypt' }, 'the runner projected the upcast event');
-  const session = await login('legacy@example.test', typed);
-  t.is(session.status, 200, 'the handler folded the upcast event and the password is checked as typed');
-  t.is(session.body.user.id, userId);
-  t.is((await login('legacy@example.test', typed.normalize('NFC'))).status, 401, 'v1 hashes compare the password as typed');
-});
+test.serial(
+  'a UserRegistered v1 in the log (hashed as typed) is upcast on read by the runner and the handler: that user logs in',
+  async (t) => {
+    // Written as the server wrote it before passwords were normalized: schema version 1, no passwordScheme.
+    const userId = '22222222-2222-4222-8222-222222222222';
+    const typed = 'cafe\u0301 legacy pass'; // not NFC: a v2 hash of the same words would differ
+    const passwordHash = await bcrypt.hash(typed, 4);
+    const { position } = await app.eventStore.append(
+      userStream(userId),
+      [
+        {
+          type: 'UserRegistered',
+          data: {
+            userId,
+            email: 'legacy@example.test',
+            username: 'legacy',
+            displayName: 'Legacy',
+            passwordHash,
+            registeredAt: new Date().toISOString(),
+          },
+          metadata: {
+            eventId: '33333333-3333-4333-8333-333333333333',
+            correlationId: 'c',
+            causationId: 'c',
+            userId: null,
+            timestamp: new Date().toISOString(),
+          },
+        },
+      ],
+      'no-stream',
+    );
+    await app.projections.waitFor(position);
+    t.like(
+      await app.readStore.collection('users').findOne({ _id: userId }),
+      { passwordScheme: 'bcrypt' },
+      'the runner projected the upcast event',
+    );
+    const session = await login('legacy@example.test', typed);
+    t.is(session.status, 200, 'the handler folded the upcast event and the password is checked as typed');
+    t.is(session.body.user.id, userId);
+    t.is((await login('legacy@example.test', typed.normalize('NFC'))).status, 401, 'v1 hashes compare the password as typed');
+  },
+);

@@ -16,7 +16,10 @@ async function setUp(t: { teardown(fn: () => unknown): void }, gemini: FakeGemin
     await app.dispose();
   });
   const user = await registerUser(app.url);
-  const key = await request(app.url, 'PUT', `/api/users/${user.user.id}/api-key`, { token: user.accessToken, body: { apiKey: gemini.apiKey, provider: 'gemini' } });
+  const key = await request(app.url, 'PUT', `/api/users/${user.user.id}/api-key`, {
+    token: user.accessToken,
+    body: { apiKey: gemini.apiKey, provider: 'gemini' },
+  });
   if (key.status !== 200) throw new Error(`key: ${key.status}`);
   return { app, user };
 }
@@ -42,7 +45,8 @@ test('an SSE client that disconnects mid-reply aborts the model request; the rep
 
   const asker = new AbortController();
   const response = await fetch(`${app.url}/api/chat/ai/send`, {
-    method: 'POST', signal: asker.signal,
+    method: 'POST',
+    signal: asker.signal,
     headers: { authorization: `Bearer ${user.accessToken}`, 'content-type': 'application/json', accept: 'text/event-stream' },
     body: JSON.stringify({ message: 'Tell me a story that never ends' }),
   });
@@ -54,15 +58,24 @@ test('an SSE client that disconnects mid-reply aborts the model request; the rep
 
   await t.notThrowsAsync(gemini.untilAborted(5_000), 'the upstream request is aborted once the client is gone');
   const sentWhenAborted = gemini.charactersSent();
-  const events = await until(() => aiEvents(app, user.user.id, before), (found) => found.length >= 2);
-  t.deepEqual(events.map((event) => event.type), ['AiPromptSubmitted', 'AiReplyCompleted']);
+  const events = await until(
+    () => aiEvents(app, user.user.id, before),
+    (found) => found.length >= 2,
+  );
+  t.deepEqual(
+    events.map((event) => event.type),
+    ['AiPromptSubmitted', 'AiReplyCompleted'],
+  );
   const completed = events[1]!.data as { text: string; finishReason: string };
   t.is(completed.finishReason, 'CANCELLED');
   t.true(completed.text.startsWith('Once upon a time. '));
   await new Promise((resolve) => setTimeout(resolve, 200));
   t.is(gemini.charactersSent(), sentWhenAborted, 'nothing more is generated for nobody');
   const history = await request(app.url, 'GET', `/api/chat/ai/history/${user.user.id}`, { token: user.accessToken });
-  t.like(history.body.messages, [{ role: 'model', finishReason: 'CANCELLED', text: completed.text }, { role: 'user', status: 'completed' }]);
+  t.like(history.body.messages, [
+    { role: 'model', finishReason: 'CANCELLED', text: completed.text },
+    { role: 'user', status: 'completed' },
+  ]);
 });
 
 test('a model that streams without end is cut off at the reply bound: the reply ends there as MAX_TOKENS, the upstream request is aborted', async (t) => {
@@ -72,23 +85,28 @@ test('a model that streams without end is cut off at the reply bound: the reply 
   const before = (await aiEvents(app, user.user.id)).length;
 
   const answer = await fetch(`${app.url}/api/chat/ai/send`, {
-    method: 'POST', signal: AbortSignal.timeout(20_000),
+    method: 'POST',
+    signal: AbortSignal.timeout(20_000),
     headers: { authorization: `Bearer ${user.accessToken}`, 'content-type': 'application/json' },
     body: JSON.stringify({ message: 'Count forever' }),
   });
   t.is(answer.status, 201);
-  const { reply } = await answer.json() as { reply: { text: string; finishReason: string; status: string } };
+  const { reply } = (await answer.json()) as { reply: { text: string; finishReason: string; status: string } };
   t.like(reply, { finishReason: 'MAX_TOKENS', status: 'completed' });
   t.is(reply.text.length, bound);
   t.is(reply.text, '0123456789'.repeat(Math.ceil(bound / 10)).slice(0, bound));
   await t.notThrowsAsync(gemini.untilAborted(5_000));
   const events = await aiEvents(app, user.user.id, before);
-  t.deepEqual(events.map((event) => event.type), ['AiPromptSubmitted', 'AiReplyCompleted']);
+  t.deepEqual(
+    events.map((event) => event.type),
+    ['AiPromptSubmitted', 'AiReplyCompleted'],
+  );
   t.like(events[1]!.data, { finishReason: 'MAX_TOKENS', text: reply.text });
 
   // Streamed, the deltas add up to the same bound.
   const streamed = await fetch(`${app.url}/api/chat/ai/send`, {
-    method: 'POST', signal: AbortSignal.timeout(20_000),
+    method: 'POST',
+    signal: AbortSignal.timeout(20_000),
     headers: { authorization: `Bearer ${user.accessToken}`, 'content-type': 'application/json', accept: 'text/event-stream' },
     body: JSON.stringify({ message: 'Count forever, again' }),
   });

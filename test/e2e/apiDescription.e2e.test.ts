@@ -15,8 +15,12 @@ import { request, startTestApp, tempDir, type TestApp } from '../helpers/app.ts'
  */
 let app: TestApp;
 // The default policies, as a server without RATE_LIMITS has them.
-test.before(async () => { app = await startTestApp({ env: { RATE_LIMITS: '' } }); });
-test.after.always(async () => { await app.dispose(); });
+test.before(async () => {
+  app = await startTestApp({ env: { RATE_LIMITS: '' } });
+});
+test.after.always(async () => {
+  await app.dispose();
+});
 
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'];
 
@@ -24,13 +28,19 @@ test('every registered route is documented in /openapi.json and every documented
   const doc = (await request(app.url, 'GET', '/openapi.json')).body;
   t.is(doc.openapi, '3.1.0');
   const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>)
-    .flatMap(([path, item]) => Object.keys(item).filter((key) => METHODS.includes(key)).map((method) => `${method.toUpperCase()} ${koaPath(path)}`))
+    .flatMap(([path, item]) =>
+      Object.keys(item)
+        .filter((key) => METHODS.includes(key))
+        .map((method) => `${method.toUpperCase()} ${koaPath(path)}`),
+    )
     .sort();
   const registered = app.router.stack
     .flatMap((layer) => layer.methods.filter((method) => method !== 'HEAD').map((method) => `${method} ${layer.path}`))
     .sort();
   t.deepEqual(registered, documented);
-  const documentedHeads = Object.entries(doc.paths as Record<string, Record<string, unknown>>).filter(([, item]) => item.head).map(([path]) => koaPath(path));
+  const documentedHeads = Object.entries(doc.paths as Record<string, Record<string, unknown>>)
+    .filter(([, item]) => item.head)
+    .map(([path]) => koaPath(path));
   const registeredHeads = app.router.stack.filter((layer) => layer.methods.includes('HEAD')).map((layer) => layer.path);
   t.true(documentedHeads.length > 0 && documentedHeads.every((path) => registeredHeads.includes(path)), 'a documented HEAD is served');
   t.true(documented.length >= 19, 'auth, messages, groups and system operations');
@@ -66,10 +76,20 @@ test('/asyncapi.json describes every client frame with its policy and every serv
 
 test('the protocol refuses frames outside it: a live update passing a domain event through would not validate', (t) => {
   t.true(serverFrame.safeParse({ type: 'sync.ok', position: 3 }).success);
-  t.false(serverFrame.safeParse({ type: 'group.updated', position: 1, groupId: '6fa01314-a1b6-4c4c-8ece-9e678133e26e',
-    conversationId: 'group:x', change: 'MemberAdded', data: { userId: 'u' } }).success);
-  t.false(serverFrame.safeParse({ type: 'welcome', userId: '6fa01314-a1b6-4c4c-8ece-9e678133e26e', connectionId: 1, email: 'a@b.c' }).success,
-    'no field the schema does not name');
+  t.false(
+    serverFrame.safeParse({
+      type: 'group.updated',
+      position: 1,
+      groupId: '6fa01314-a1b6-4c4c-8ece-9e678133e26e',
+      conversationId: 'group:x',
+      change: 'MemberAdded',
+      data: { userId: 'u' },
+    }).success,
+  );
+  t.false(
+    serverFrame.safeParse({ type: 'welcome', userId: '6fa01314-a1b6-4c4c-8ece-9e678133e26e', connectionId: 1, email: 'a@b.c' }).success,
+    'no field the schema does not name',
+  );
 });
 
 test('/docs serves Swagger UI pointed at /openapi.json, with its assets, no build step', async (t) => {
@@ -85,7 +105,7 @@ test('/docs serves Swagger UI pointed at /openapi.json, with its assets, no buil
   t.is(other.status, 400, 'only the named assets');
 });
 
-test('with DEMO_ENABLED=false the demo page and the client\'s modules are not served, and not documented', async (t) => {
+test("with DEMO_ENABLED=false the demo page and the client's modules are not served, and not documented", async (t) => {
   const app = await startTestApp({ env: { DEMO_ENABLED: 'false' } });
   t.teardown(() => app.dispose());
   for (const path of ['/demo', '/demo/config', '/client/client.ts', '/client/demo/main.ts']) {
@@ -104,20 +124,28 @@ const SEVERITY = ['error', 'warning', 'info', 'hint'];
 test('/asyncapi.json is valid AsyncAPI: @asyncapi/parser reports no error and no warning', async (t) => {
   const text = await (await fetch(`${app.url}/asyncapi.json`)).text();
   const { document, diagnostics } = await new Parser().parse(text);
-  const problems = diagnostics.filter((diagnostic) => Number(diagnostic.severity) <= 1)
+  const problems = diagnostics
+    .filter((diagnostic) => Number(diagnostic.severity) <= 1)
     .map((diagnostic) => `${SEVERITY[diagnostic.severity]} ${diagnostic.code} at ${diagnostic.path.join('/')}: ${diagnostic.message}`);
   t.deepEqual(problems, []);
   t.truthy(document, 'the parser builds a document from it');
 });
 
-test('/openapi.json passes Redocly\'s recommended ruleset with no error and no warning (exceptions, with why, in redocly.yaml)', async (t) => {
+test("/openapi.json passes Redocly's recommended ruleset with no error and no warning (exceptions, with why, in redocly.yaml)", async (t) => {
   const file = join(tempDir('letsapp-openapi-'), 'openapi.json');
   await writeFile(file, await (await fetch(`${app.url}/openapi.json`)).text());
   const run = await promisify(execFile)(process.execPath, [REDOCLY, 'lint', '--config', REDOCLY_CONFIG, '--format', 'json', file], {
-    env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' }, maxBuffer: 64 * 1024 * 1024,
+    env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' },
+    maxBuffer: 64 * 1024 * 1024,
   }).catch((failed: { stdout: string }) => failed);
-  const report = JSON.parse(run.stdout) as { totals: Record<string, number>; problems: Array<{ ruleId: string; severity: string; message: string; location: Array<{ pointer: string }> }> };
-  t.deepEqual(report.problems.map((problem) => `${problem.severity} ${problem.ruleId} at ${problem.location[0]?.pointer}: ${problem.message}`), []);
+  const report = JSON.parse(run.stdout) as {
+    totals: Record<string, number>;
+    problems: Array<{ ruleId: string; severity: string; message: string; location: Array<{ pointer: string }> }>;
+  };
+  t.deepEqual(
+    report.problems.map((problem) => `${problem.severity} ${problem.ruleId} at ${problem.location[0]?.pointer}: ${problem.message}`),
+    [],
+  );
   t.like(report.totals, { errors: 0, warnings: 0 });
 });
 
@@ -128,23 +156,32 @@ test('a client frame and a server frame of the same type are two messages: each 
     const inChannel = ref.split('/').at(-1)!;
     return doc.components.messages[doc.channels.socket.messages[inChannel].$ref.split('/').at(-1)];
   };
-  const fieldsOf = (payload: any): string[] => [...new Set([payload, ...(payload.anyOf ?? payload.oneOf ?? [])]
-    .flatMap((schema: any) => Object.keys(schema.properties ?? {})))].sort();
+  const fieldsOf = (payload: any): string[] =>
+    [
+      ...new Set([payload, ...(payload.anyOf ?? payload.oneOf ?? [])].flatMap((schema: any) => Object.keys(schema.properties ?? {}))),
+    ].sort();
   t.deepEqual(fieldsOf(messageOf('receive.typing').payload), ['groupId', 'id', 'type', 'with']);
   t.false(fieldsOf(messageOf('receive.typing').payload).includes('expiresInMs'));
   t.true(fieldsOf(messageOf('send.typing').payload).includes('expiresInMs'));
   t.true(fieldsOf(messageOf('receive.call.signal').payload).includes('toConnectionId'));
   t.false(fieldsOf(messageOf('send.call.signal').payload).includes('toConnectionId'));
   t.true(fieldsOf(messageOf('send.call.signal').payload).includes('fromConnectionId'));
-  for (const [operation, { messages: [message] }] of Object.entries(doc.operations as Record<string, { messages: [{ $ref: string }] }>)) {
+  for (const [
+    operation,
+    {
+      messages: [message],
+    },
+  ] of Object.entries(doc.operations as Record<string, { messages: [{ $ref: string }] }>)) {
     const type = operation.replace(/^(receive|send)\./, '');
     t.is(messageOf(operation).name, type, `${operation} carries the ${type} frame`);
     t.truthy(message.$ref);
   }
 });
 
-const schemaOf = (doc: any, schema: any): any => (schema?.$ref ? schemaOf(doc, doc.components.schemas[schema.$ref.split('/').at(-1)]) : schema);
-const bodyOf = (doc: any, path: string, method: string) => schemaOf(doc, doc.paths[path][method].requestBody.content['application/json'].schema);
+const schemaOf = (doc: any, schema: any): any =>
+  schema?.$ref ? schemaOf(doc, doc.components.schemas[schema.$ref.split('/').at(-1)]) : schema;
+const bodyOf = (doc: any, path: string, method: string) =>
+  schemaOf(doc, doc.paths[path][method].requestBody.content['application/json'].schema);
 
 test('the schemas state what the server enforces on usernames, passwords, emails, display names and search queries', async (t) => {
   const doc = (await request(app.url, 'GET', '/openapi.json')).body;
@@ -165,17 +202,32 @@ test('the schemas state what the server enforces on usernames, passwords, emails
   t.is(search.pattern, register.username.pattern, 'a username prefix');
 
   // What the document refuses, the server refuses (and the reverse is swept by apiProperties.e2e.test.ts).
-  const matches = (schema: any, value: string) => new RegExp(schema.pattern, 'u').test(value)
-    && [...value].length >= (schema.minLength ?? 0) && [...value].length <= (schema.maxLength ?? Infinity);
+  const matches = (schema: any, value: string) =>
+    new RegExp(schema.pattern, 'u').test(value) &&
+    [...value].length >= (schema.minLength ?? 0) &&
+    [...value].length <= (schema.maxLength ?? Infinity);
   const registration = { email: 'rules@example.test', username: 'rules_ok', password: 'correct horse battery' };
-  for (const [field, value] of [['username', 'ab'], ['username', 'ada lovelace'], ['username', '\u212Aate'], ['password', 'tab\there!'],
-    ['displayName', 'Ada\u0007'], ['displayName', 'x'.repeat(65)]] as const) {
+  for (const [field, value] of [
+    ['username', 'ab'],
+    ['username', 'ada lovelace'],
+    ['username', '\u212Aate'],
+    ['password', 'tab\there!'],
+    ['displayName', 'Ada\u0007'],
+    ['displayName', 'x'.repeat(65)],
+  ] as const) {
     t.false(matches(register[field], value), `the document refuses ${field} ${JSON.stringify(value)}`);
     const answer = await request(app.url, 'POST', '/auth/register', { body: { ...registration, [field]: value } });
     t.is(answer.status, 400, `the server refuses ${field} ${JSON.stringify(value)}`);
   }
-  for (const [field, value] of [['username', ' Rules_Ok2 '], ['displayName', ' Ada ']] as const) t.true(matches(register[field], value), `${field} ${JSON.stringify(value)}`);
-  t.is((await request(app.url, 'POST', '/auth/register', { body: { ...registration, username: ' Rules_Ok2 ', displayName: ' Ada ' } })).status, 201);
+  for (const [field, value] of [
+    ['username', ' Rules_Ok2 '],
+    ['displayName', ' Ada '],
+  ] as const)
+    t.true(matches(register[field], value), `${field} ${JSON.stringify(value)}`);
+  t.is(
+    (await request(app.url, 'POST', '/auth/register', { body: { ...registration, username: ' Rules_Ok2 ', displayName: ' Ada ' } })).status,
+    201,
+  );
 });
 
 test('the document declares the headers every answer carries, HEAD on downloads, the raw upload types and the optional body of /end', async (t) => {
@@ -186,7 +238,8 @@ test('the document declares the headers every answer carries, HEAD on downloads,
       for (const [status, response] of Object.entries(operation.responses as Record<string, any>)) {
         const where = `${method} ${path} ${status}`;
         t.true(header(response.headers?.['X-Request-Id'] ?? {}).required === true, `${where}: X-Request-Id`);
-        if (operation['x-rate-limit-policy'] && status.startsWith('4')) t.truthy(response.headers?.RateLimit && response.headers['RateLimit-Policy'], `${where}: RateLimit`);
+        if (operation['x-rate-limit-policy'] && status.startsWith('4'))
+          t.truthy(response.headers?.RateLimit && response.headers['RateLimit-Policy'], `${where}: RateLimit`);
       }
     }
   }
@@ -197,10 +250,12 @@ test('the document declares the headers every answer carries, HEAD on downloads,
     const head = doc.paths[path].head;
     t.truthy(head, `HEAD ${path}`);
     t.deepEqual(head.parameters, doc.paths[path].get.parameters);
-    for (const response of Object.values(head.responses as Record<string, any>)) t.is(response.content, undefined, 'HEAD answers have no body');
+    for (const response of Object.values(head.responses as Record<string, any>))
+      t.is(response.content, undefined, 'HEAD answers have no body');
   }
   const upload = Object.keys(doc.paths['/api/media/upload'].post.requestBody.content);
-  for (const type of ['multipart/form-data', 'application/octet-stream', 'image/*', 'video/*', 'audio/*', 'text/plain']) t.true(upload.includes(type), type);
+  for (const type of ['multipart/form-data', 'application/octet-stream', 'image/*', 'video/*', 'audio/*', 'text/plain'])
+    t.true(upload.includes(type), type);
   t.false(doc.paths['/api/calls/{id}/end'].post.requestBody.required, 'no body means a hangup');
   t.is(doc.paths['/api/calls/{id}/reject'].post.requestBody, undefined);
 });

@@ -83,9 +83,20 @@ const settings = (numRuns: number) => ({ seed: SEED, numRuns, includeErrorInRepo
 type Json = { [key: string]: unknown };
 const isObj = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-interface Parameter { name: string; in: string; required?: boolean; schema: JsonSchema }
-interface MediaType { schema?: JsonSchema }
-interface ResponseObject { description: string; headers?: Json; content?: Record<string, MediaType> }
+interface Parameter {
+  name: string;
+  in: string;
+  required?: boolean;
+  schema: JsonSchema;
+}
+interface MediaType {
+  schema?: JsonSchema;
+}
+interface ResponseObject {
+  description: string;
+  headers?: Json;
+  content?: Record<string, MediaType>;
+}
 interface OperationObject {
   operationId: string;
   security?: Array<Record<string, string[]>>;
@@ -133,7 +144,8 @@ function pointer(root: unknown, ref: string): unknown {
   }
   return node;
 }
-const deref = <T>(root: unknown, node: T): T => (isObj(node) && typeof node.$ref === 'string' ? deref(root, pointer(root, node.$ref) as T) : node);
+const deref = <T>(root: unknown, node: T): T =>
+  isObj(node) && typeof node.$ref === 'string' ? deref(root, pointer(root, node.$ref) as T) : node;
 
 function objectSchemaOf(params: Parameter[], allRequired: boolean): JsonSchema | undefined {
   if (params.length === 0) return undefined;
@@ -146,28 +158,39 @@ function objectSchemaOf(params: Parameter[], allRequired: boolean): JsonSchema |
 }
 
 function operationsOf(doc: Document): Operation[] {
-  return Object.entries(doc.paths).flatMap(([template, item]) => METHODS.filter((method) => isObj(item[method])).map((method) => {
-    const op = item[method] as OperationObject;
-    const params = [...(Array.isArray(item.parameters) ? item.parameters : []), ...(op.parameters ?? [])].map((p) => deref<Parameter>(doc, p));
-    const content = op.requestBody ? deref(doc, op.requestBody).content : undefined;
-    const form = deref(doc, content?.['multipart/form-data']?.schema);
-    return {
-      method: method.toUpperCase(),
-      template,
-      op,
-      label: `${method.toUpperCase()} ${template} (${op.operationId})`,
-      secured: (op.security ?? doc.security ?? []).some((requirement) => Object.keys(requirement).length > 0),
-      params: Object.fromEntries(params.map((p) => [p.name, p])),
-      pathSchema: objectSchemaOf(params.filter((p) => p.in === 'path'), true),
-      querySchema: objectSchemaOf(params.filter((p) => p.in === 'query'), false),
-      bodySchema: content?.['application/json']?.schema,
-      fileBody: content && !content['application/json'] ? Object.keys(content) : undefined,
-      filePart: isObj(form) && Array.isArray(form.required) ? String(form.required[0]) : undefined,
-    };
-  }));
+  return Object.entries(doc.paths).flatMap(([template, item]) =>
+    METHODS.filter((method) => isObj(item[method])).map((method) => {
+      const op = item[method] as OperationObject;
+      const params = [...(Array.isArray(item.parameters) ? item.parameters : []), ...(op.parameters ?? [])].map((p) =>
+        deref<Parameter>(doc, p),
+      );
+      const content = op.requestBody ? deref(doc, op.requestBody).content : undefined;
+      const form = deref(doc, content?.['multipart/form-data']?.schema);
+      return {
+        method: method.toUpperCase(),
+        template,
+        op,
+        label: `${method.toUpperCase()} ${template} (${op.operationId})`,
+        secured: (op.security ?? doc.security ?? []).some((requirement) => Object.keys(requirement).length > 0),
+        params: Object.fromEntries(params.map((p) => [p.name, p])),
+        pathSchema: objectSchemaOf(
+          params.filter((p) => p.in === 'path'),
+          true,
+        ),
+        querySchema: objectSchemaOf(
+          params.filter((p) => p.in === 'query'),
+          false,
+        ),
+        bodySchema: content?.['application/json']?.schema,
+        fileBody: content && !content['application/json'] ? Object.keys(content) : undefined,
+        filePart: isObj(form) && Array.isArray(form.required) ? String(form.required[0]) : undefined,
+      };
+    }),
+  );
 }
 
-const hasInput = (operation: Operation) => Boolean(operation.pathSchema ?? operation.querySchema ?? operation.bodySchema ?? operation.fileBody);
+const hasInput = (operation: Operation) =>
+  Boolean(operation.pathSchema ?? operation.querySchema ?? operation.bodySchema ?? operation.fileBody);
 const statusesOf = (operation: Operation) => Object.keys(operation.op.responses);
 
 // ---------------------------------------------------------------------------------------------- the server
@@ -185,17 +208,26 @@ const gemini = createServer((req, res) => {
   req.on('end', () => {
     if (geminiRefuses(String(req.headers['x-goog-api-key'] ?? ''))) {
       res.writeHead(400, { 'Content-Type': 'application/json' });
-      return void res.end(JSON.stringify({ error: { code: 400, status: 'INVALID_ARGUMENT', message: 'API key not valid. Please pass a valid API key.',
-        details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID' }] } }));
+      return void res.end(
+        JSON.stringify({
+          error: {
+            code: 400,
+            status: 'INVALID_ARGUMENT',
+            message: 'API key not valid. Please pass a valid API key.',
+            details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID' }],
+          },
+        }),
+      );
     }
     if (req.method === 'GET') {
       res.writeHead(200, { 'Content-Type': 'application/json' });
       return void res.end(JSON.stringify({ name: 'models/gemini-2.5-flash' }));
     }
-    const chunk = (text: string, finishReason?: string) => `data: ${JSON.stringify({
-      candidates: [{ content: { role: 'model', parts: [{ text }] }, index: 0, ...finishReason ? { finishReason } : {} }],
-      ...finishReason ? { usageMetadata: { promptTokenCount: 12, candidatesTokenCount: 5, totalTokenCount: 17 } } : {},
-    })}\r\n\r\n`;
+    const chunk = (text: string, finishReason?: string) =>
+      `data: ${JSON.stringify({
+        candidates: [{ content: { role: 'model', parts: [{ text }] }, index: 0, ...(finishReason ? { finishReason } : {}) }],
+        ...(finishReason ? { usageMetadata: { promptTokenCount: 12, candidatesTokenCount: 5, totalTokenCount: 17 } } : {}),
+      })}\r\n\r\n`;
     res.writeHead(200, { 'Content-Type': 'text/event-stream' });
     res.end(chunk('Hi, ') + chunk('I am Leta.', 'STOP'));
   });
@@ -205,14 +237,18 @@ await new Promise<void>((resolve) => gemini.listen(0, '127.0.0.1', resolve));
 // The server starts while the module loads, so that one test per documented operation can be declared. No call rings
 // out while the file runs (a timer's CallEnded would land in another test's request: a stray event); each test that
 // makes calls ends them anyway (hangUp).
-const app = await startTestApp({ env: {
-  GEMINI_API_BASE_URL: `http://127.0.0.1:${(gemini.address() as { port: number }).port}`,
-  CALL_RING_TIMEOUT_MS: '600000',
-} });
+const app = await startTestApp({
+  env: {
+    GEMINI_API_BASE_URL: `http://127.0.0.1:${(gemini.address() as { port: number }).port}`,
+    CALL_RING_TIMEOUT_MS: '600000',
+  },
+});
 const doc = (await (await fetch(`${app.url}/openapi.json`)).json()) as Document;
 const operations = operationsOf(doc);
 /** An 8×8 PNG for uploads (see "files"), made here: once a test is declared, ava takes no more awaits before the next. */
-const PNG = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#f00' } }).png().toBuffer();
+const PNG = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#f00' } })
+  .png()
+  .toBuffer();
 /** The sockets of the calls fixtures: open until the end, so that no offline or dropped-call event follows their test. */
 const sockets: TestSocket[] = [];
 test.after.always(async () => {
@@ -229,11 +265,26 @@ const byId = (operationId: string): Operation => {
 };
 
 /** A body that is not JSON (a file), as sent: its bytes, its Content-Type (none when undefined), what it is for reports. */
-interface RawBody { label: string; contentType: string | undefined; bytes: Buffer }
+interface RawBody {
+  label: string;
+  contentType: string | undefined;
+  bytes: Buffer;
+}
 const isRawBody = (value: unknown): value is RawBody => isObj(value) && Buffer.isBuffer(value.bytes) && typeof value.label === 'string';
 
-interface Answer { status: number; headers: Headers; text: string; json: unknown }
-interface Wire { method: string; path: string; token?: string | undefined; body?: string | RawBody | undefined; headers?: Record<string, string> | undefined }
+interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: unknown;
+}
+interface Wire {
+  method: string;
+  path: string;
+  token?: string | undefined;
+  body?: string | RawBody | undefined;
+  headers?: Record<string, string> | undefined;
+}
 
 async function send(wire: Wire): Promise<Answer> {
   const headers: Record<string, string> = { ...wire.headers };
@@ -246,16 +297,26 @@ async function send(wire: Wire): Promise<Answer> {
   const text = Buffer.from(await response.arrayBuffer()).toString('utf8');
   let json: unknown;
   if (/[/+]json\b/.test(response.headers.get('content-type') ?? '')) {
-    try { json = JSON.parse(text); } catch { json = undefined; }
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
   }
   return { status: response.status, headers: response.headers, text, json };
 }
 
 const head = () => app.eventStore.headPosition();
-const describe = (wire: Wire) => `${wire.method} ${wire.path.slice(0, 300)}`
-  + `${wire.headers && Object.keys(wire.headers).length > 0 ? ` ${JSON.stringify(wire.headers)}` : ''}`
-  + `${wire.body === undefined ? '' : typeof wire.body === 'string' ? ` ${wire.body.slice(0, 300)}`
-    : ` [${wire.body.label}: ${wire.body.bytes.length} bytes as ${wire.body.contentType ?? 'no Content-Type'}]`}`;
+const describe = (wire: Wire) =>
+  `${wire.method} ${wire.path.slice(0, 300)}` +
+  `${wire.headers && Object.keys(wire.headers).length > 0 ? ` ${JSON.stringify(wire.headers)}` : ''}` +
+  `${
+    wire.body === undefined
+      ? ''
+      : typeof wire.body === 'string'
+        ? ` ${wire.body.slice(0, 300)}`
+        : ` [${wire.body.label}: ${wire.body.bytes.length} bytes as ${wire.body.contentType ?? 'no Content-Type'}]`
+  }`;
 const snippet = (answer: Answer) => `${answer.status} ${answer.text.slice(0, 300)}`;
 
 // ---------------------------------------------------------------------------------------------- the checks
@@ -281,8 +342,10 @@ const essence = (type: string | null) => (type ?? '').split(';')[0]!.trim().toLo
 function documentedTypeOf(mediaTypes: string[], contentType: string | null): string | undefined {
   const actual = essence(contentType);
   if (actual === '') return undefined;
-  return mediaTypes.find((type) => essence(type) === actual)
-    ?? mediaTypes.find((type) => essence(type) === '*/*' || (essence(type).endsWith('/*') && actual.startsWith(essence(type).slice(0, -1))));
+  return (
+    mediaTypes.find((type) => essence(type) === actual) ??
+    mediaTypes.find((type) => essence(type) === '*/*' || (essence(type).endsWith('/*') && actual.startsWith(essence(type).slice(0, -1))))
+  );
 }
 const isJsonType = (type: string) => /^application\/([\w.-]+\+)?json$/.test(essence(type));
 const ERROR_REF = '#/components/schemas/Error';
@@ -296,25 +359,31 @@ function conformance(operation: Operation, answer: Answer): string[] {
   const problems: string[] = [];
   const { status } = answer;
   if (status >= 500) problems.push(`not_a_server_error: answered ${snippet(answer)}`);
-  const documented = operation.op.responses[String(status)] ?? operation.op.responses[`${String(status)[0]}XX`] ?? operation.op.responses.default;
+  const documented =
+    operation.op.responses[String(status)] ?? operation.op.responses[`${String(status)[0]}XX`] ?? operation.op.responses.default;
   if (!documented) {
-    problems.push(`status_code_conformance: ${status} is not documented (documented: ${statusesOf(operation).join(', ')}); got ${snippet(answer)}`);
+    problems.push(
+      `status_code_conformance: ${status} is not documented (documented: ${statusesOf(operation).join(', ')}); got ${snippet(answer)}`,
+    );
     return problems;
   }
   const contentType = answer.headers.get('content-type');
   const content = documented.content ?? {};
   const mediaTypes = Object.keys(content);
   if (mediaTypes.length === 0) {
-    if (answer.text !== '') problems.push(`content_type_conformance: ${status} documents no content, got ${contentType}: ${answer.text.slice(0, 200)}`);
+    if (answer.text !== '')
+      problems.push(`content_type_conformance: ${status} documents no content, got ${contentType}: ${answer.text.slice(0, 200)}`);
   } else {
     const mediaType = documentedTypeOf(mediaTypes, contentType);
     if (!mediaType) {
       problems.push(`content_type_conformance: ${status} answered ${contentType}, documented ${mediaTypes.join(' | ')}`);
-    } else if (isJsonType(mediaType)) { // anything else (`*/*`, text/html, ...) is binary here: status and type only
+    } else if (isJsonType(mediaType)) {
+      // anything else (`*/*`, text/html, ...) is binary here: status and type only
       if (answer.json === undefined) problems.push(`response_schema_conformance: ${status} body is not JSON: ${answer.text.slice(0, 200)}`);
       else {
         const errors = schemaErrors(content[mediaType]!.schema ?? true, answer.json);
-        if (errors) problems.push(`response_schema_conformance: ${status} body does not match its schema (${errors}): ${answer.text.slice(0, 500)}`);
+        if (errors)
+          problems.push(`response_schema_conformance: ${status} body does not match its schema (${errors}): ${answer.text.slice(0, 500)}`);
       }
     } else if (essence(mediaType) === 'text/event-stream') {
       problems.push(...eventStreamProblems(operation, status, answer.text));
@@ -323,20 +392,27 @@ function conformance(operation: Operation, answer: Answer): string[] {
   if (status >= 400 && isObj(answer.json) && isObj(answer.json.error)) {
     const codes = documentedCodes(documented);
     const code = answer.json.error.code;
-    if (codes.length > 0 && !codes.includes(code as string)) problems.push(`error_code_conformance: ${status} \`${String(code)}\` is not among the documented ${codes.join(', ')}`);
+    if (codes.length > 0 && !codes.includes(code as string))
+      problems.push(`error_code_conformance: ${status} \`${String(code)}\` is not among the documented ${codes.join(', ')}`);
   }
   // A header documented as required is on the answer; a documented one that is optional is well-formed when present.
-  const headers = Object.entries(documented.headers ?? {}).map(([name, header]) => [name, deref(doc, header as { required?: boolean })] as const);
+  const headers = Object.entries(documented.headers ?? {}).map(
+    ([name, header]) => [name, deref(doc, header as { required?: boolean })] as const,
+  );
   for (const [name, header] of headers) {
     if (header.required === true && answer.headers.get(name) === null) problems.push(`header ${name} is required on ${status} and missing`);
   }
   const policy = operation.op['x-rate-limit-policy'];
-  for (const [name, format] of [['RateLimit', RATE_LIMIT], ['RateLimit-Policy', RATE_LIMIT_POLICY]] as const) {
+  for (const [name, format] of [
+    ['RateLimit', RATE_LIMIT],
+    ['RateLimit-Policy', RATE_LIMIT_POLICY],
+  ] as const) {
     if (!headers.some(([documentedName]) => documentedName === name)) continue;
     const value = answer.headers.get(name);
     const match = value === null ? null : format.exec(value);
     if (value !== null && !match) problems.push(`${name} header malformed on ${status}: ${value}`);
-    else if (match && policy !== undefined && match[1] !== policy) problems.push(`${name} names policy ${match[1]}, the operation documents ${policy}`);
+    else if (match && policy !== undefined && match[1] !== policy)
+      problems.push(`${name} names policy ${match[1]}, the operation documents ${policy}`);
   }
   return problems;
 }
@@ -350,13 +426,20 @@ const ERROR_SCHEMA: JsonSchema = { $ref: ERROR_REF };
 function eventStreamProblems(operation: Operation, status: number, text: string): string[] {
   const named = new Set([...(operation.op.description ?? '').matchAll(/`([a-z][\w.-]*)`/g)].map((m) => m[1]!));
   const problems: string[] = [];
-  if (!text.endsWith('\n\n')) problems.push(`event_stream_conformance: ${status} stream does not end with a complete event: ${JSON.stringify(text.slice(-200))}`);
+  if (!text.endsWith('\n\n'))
+    problems.push(`event_stream_conformance: ${status} stream does not end with a complete event: ${JSON.stringify(text.slice(-200))}`);
   for (const block of text.split('\n\n').slice(0, -1)) {
     const [, name, data] = /^event: ([^\n]+)\ndata: ([^\n]*)$/.exec(block) ?? [];
     let parsed: unknown;
-    try { parsed = data === undefined ? undefined : JSON.parse(data); } catch { parsed = undefined; }
-    if (name === undefined || parsed === undefined) problems.push(`event_stream_conformance: not an event with JSON data: ${JSON.stringify(block.slice(0, 200))}`);
-    else if (!named.has(name)) problems.push(`event_stream_conformance: event \`${name}\` is not among those the description names (${[...named].join(', ')})`);
+    try {
+      parsed = data === undefined ? undefined : JSON.parse(data);
+    } catch {
+      parsed = undefined;
+    }
+    if (name === undefined || parsed === undefined)
+      problems.push(`event_stream_conformance: not an event with JSON data: ${JSON.stringify(block.slice(0, 200))}`);
+    else if (!named.has(name))
+      problems.push(`event_stream_conformance: event \`${name}\` is not among those the description names (${[...named].join(', ')})`);
     else if (name === 'error') {
       const errors = schemaErrors(ERROR_SCHEMA, parsed);
       if (errors) problems.push(`event_stream_conformance: an \`error\` event's data is not an Error (${errors}): ${data!.slice(0, 300)}`);
@@ -373,7 +456,14 @@ const fail = (operation: Operation, wire: Wire, problems: string[]): never => {
 // ---------------------------------------------------------------------------------------------- the wire
 
 /** A generated value as text in a URL: strings as they are, other scalars printed, objects and arrays as JSON. */
-const asText = (value: unknown): string => (typeof value === 'string' ? value : value === null ? '' : typeof value === 'object' ? JSON.stringify(value) : (value as number | boolean | bigint).toString());
+const asText = (value: unknown): string =>
+  typeof value === 'string'
+    ? value
+    : value === null
+      ? ''
+      : typeof value === 'object'
+        ? JSON.stringify(value)
+        : (value as number | boolean | bigint).toString();
 
 /** A path segment. `toWellFormed`: a lone surrogate cannot be percent-encoded; U+FFFD keeps the value invalid. */
 const segment = (value: unknown) => encodeURIComponent(asText(value).toWellFormed());
@@ -391,9 +481,16 @@ function queryString(values: Json): string {
   return text ? `?${text}` : '';
 }
 
-const typesOf = (schema: JsonSchema): string[] => (!isObj(schema) ? []
-  : typeof schema.type === 'string' ? [schema.type] : Array.isArray(schema.type) ? schema.type as string[]
-    : Array.isArray(schema.anyOf) ? (schema.anyOf as JsonSchema[]).flatMap(typesOf) : []);
+const typesOf = (schema: JsonSchema): string[] =>
+  !isObj(schema)
+    ? []
+    : typeof schema.type === 'string'
+      ? [schema.type]
+      : Array.isArray(schema.type)
+        ? (schema.type as string[])
+        : Array.isArray(schema.anyOf)
+          ? (schema.anyOf as JsonSchema[]).flatMap(typesOf)
+          : [];
 
 /** Text read back as the parameter's schema types it (what a strict server may make of it): numbers, booleans, else text. */
 function fromText(text: string, schema: JsonSchema): unknown {
@@ -435,27 +532,43 @@ function pathOnTheWire(operation: Operation, path: Json): Json | undefined {
  * schema (`{type: string, contentMediaType: application/octet-stream}`) says nothing a generator could aim at: valid
  * bodies are real small files (text, and a PNG made with sharp), invalid ones are files an upload must refuse.
  */
-interface FileSpec { name: string; type: string; kind: 'text' | 'image'; bytes: Buffer }
+interface FileSpec {
+  name: string;
+  type: string;
+  kind: 'text' | 'image';
+  bytes: Buffer;
+}
 const FILES: FileSpec[] = [
   { name: 'notes.txt', type: 'text/plain', kind: 'text', bytes: Buffer.from('Notes from the property suite.\n') },
   { name: 'grüße.md', type: 'text/markdown', kind: 'text', bytes: Buffer.from('# Grüße ✓\n\nUTF-8 text.\n') },
   { name: 'pixel.png', type: 'image/png', kind: 'image', bytes: PNG },
 ];
-const IMAGE = FILES.find((file) => file.kind === 'image')!, TEXT = FILES.find((file) => file.kind === 'text')!;
+const IMAGE = FILES.find((file) => file.kind === 'image')!,
+  TEXT = FILES.find((file) => file.kind === 'text')!;
 /** Operations that take an image only (their summary says so, their schema cannot): positives are mostly the PNG. */
 const IMAGE_ONLY = new Set(['setProfilePicture']);
 
 const BOUNDARY = 'api-properties-7d1f0c';
 const MULTIPART = `multipart/form-data; boundary=${BOUNDARY}`;
-interface Part { name: string; filename?: string; type?: string; bytes: Buffer }
+interface Part {
+  name: string;
+  filename?: string;
+  type?: string;
+  bytes: Buffer;
+}
 /** A multipart/form-data body, written out by hand so that broken ones can be sent too. */
 function multipart(parts: Part[]): Buffer {
-  return Buffer.concat([...parts.flatMap((part) => [
-    Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="${part.name}"${part.filename === undefined ? '' : `; filename="${part.filename}"`}\r\n`
-      + `${part.type === undefined ? '' : `Content-Type: ${part.type}\r\n`}\r\n`),
-    part.bytes,
-    Buffer.from('\r\n'),
-  ]), Buffer.from(`--${BOUNDARY}--\r\n`)]);
+  return Buffer.concat([
+    ...parts.flatMap((part) => [
+      Buffer.from(
+        `--${BOUNDARY}\r\nContent-Disposition: form-data; name="${part.name}"${part.filename === undefined ? '' : `; filename="${part.filename}"`}\r\n` +
+          `${part.type === undefined ? '' : `Content-Type: ${part.type}\r\n`}\r\n`,
+      ),
+      part.bytes,
+      Buffer.from('\r\n'),
+    ]),
+    Buffer.from(`--${BOUNDARY}--\r\n`),
+  ]);
 }
 const isMultipart = (type: string) => essence(type) === 'multipart/form-data';
 
@@ -466,13 +579,22 @@ const isMultipart = (type: string) => essence(type) === 'multipart/form-data';
  */
 function encodings(operation: Operation, file: FileSpec): RawBody[] {
   const part = operation.filePart ?? 'file';
-  return [...new Set([...operation.fileBody ?? [], file.type])].map((type) => (isMultipart(type)
-    ? { label: `multipart ${file.name}`, contentType: MULTIPART, bytes: multipart([{ name: part, filename: file.name, type: file.type, bytes: file.bytes }]) }
-    : { label: `raw ${file.name}`, contentType: type, bytes: file.bytes }));
+  return [...new Set([...(operation.fileBody ?? []), file.type])].map((type) =>
+    isMultipart(type)
+      ? {
+          label: `multipart ${file.name}`,
+          contentType: MULTIPART,
+          bytes: multipart([{ name: part, filename: file.name, type: file.type, bytes: file.bytes }]),
+        }
+      : { label: `raw ${file.name}`, contentType: type, bytes: file.bytes },
+  );
 }
 
 /** A body an upload must refuse, the statuses it may answer, and the name a raw one goes by (`?filename=`). */
-interface BadBody extends RawBody { expect: number[]; filename?: string }
+interface BadBody extends RawBody {
+  expect: number[];
+  filename?: string;
+}
 const HTML = Buffer.from('<!doctype html><html><body><script>alert(1)</script></body></html>');
 const SVG = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><rect width="8" height="8"/></svg>');
 /**
@@ -492,14 +614,21 @@ function badBodies(operation: Operation): BadBody[] {
     [{ name: 'report.txt', type: 'text/plain', kind: 'text', bytes: PNG }, [415], true],
     [{ name: 'broken.png', type: 'image/png', kind: 'image', bytes: PNG.subarray(0, 40) }, [422]],
     [{ name: 'empty.txt', type: 'text/plain', kind: 'text', bytes: Buffer.alloc(0) }, [400]],
-    ...IMAGE_ONLY.has(operation.op.operationId) ? [[TEXT, [415]] as [FileSpec, number[]]] : [],
+    ...(IMAGE_ONLY.has(operation.op.operationId) ? [[TEXT, [415]] as [FileSpec, number[]]] : []),
   ];
   const takesName = operation.params.filename?.in === 'query';
-  const bodies: BadBody[] = bad.flatMap(([file, expect, byName]) => encodings(operation, file)
-    .filter((body) => !byName || takesName || isMultipart(body.contentType ?? ''))
-    .map((body) => ({ ...body, expect, ...isMultipart(body.contentType ?? '') ? {} : { filename: file.name } })));
+  const bodies: BadBody[] = bad.flatMap(([file, expect, byName]) =>
+    encodings(operation, file)
+      .filter((body) => !byName || takesName || isMultipart(body.contentType ?? ''))
+      .map((body) => ({ ...body, expect, ...(isMultipart(body.contentType ?? '') ? {} : { filename: file.name }) })),
+  );
   bodies.push(
-    { label: 'a JSON document', contentType: 'application/json', bytes: Buffer.from(JSON.stringify({ file: PNG.toString('base64') })), expect: [415] },
+    {
+      label: 'a JSON document',
+      contentType: 'application/json',
+      bytes: Buffer.from(JSON.stringify({ file: PNG.toString('base64') })),
+      expect: [415],
+    },
     { label: 'PNG bytes as JSON', contentType: 'application/json', bytes: PNG, expect: [400, 415] },
     { label: 'a form', contentType: 'application/x-www-form-urlencoded', bytes: Buffer.from('file=x'), expect: [415] },
     { label: 'PNG bytes without a Content-Type', contentType: undefined, bytes: PNG, expect: [415] },
@@ -507,9 +636,19 @@ function badBodies(operation: Operation): BadBody[] {
   if (operation.fileBody?.some(isMultipart)) {
     const file = { name: operation.filePart ?? 'file', filename: TEXT.name, type: TEXT.type, bytes: TEXT.bytes };
     bodies.push(
-      { label: 'multipart, the file in another part', contentType: MULTIPART, bytes: multipart([{ ...file, name: `${file.name}2` }]), expect: [400] },
+      {
+        label: 'multipart, the file in another part',
+        contentType: MULTIPART,
+        bytes: multipart([{ ...file, name: `${file.name}2` }]),
+        expect: [400],
+      },
       { label: 'multipart, two files', contentType: MULTIPART, bytes: multipart([file, file]), expect: [400] },
-      { label: 'multipart, a field and the file', contentType: MULTIPART, bytes: multipart([{ name: 'note', bytes: Buffer.from('hi') }, file]), expect: [400] },
+      {
+        label: 'multipart, a field and the file',
+        contentType: MULTIPART,
+        bytes: multipart([{ name: 'note', bytes: Buffer.from('hi') }, file]),
+        expect: [400],
+      },
       { label: 'multipart, no part', contentType: MULTIPART, bytes: multipart([]), expect: [400] },
       { label: 'multipart without a boundary', contentType: 'multipart/form-data', bytes: multipart([file]), expect: [400] },
     );
@@ -531,19 +670,27 @@ function named(operation: Operation, query: Json, filename: string | undefined):
 function conditionalHeaders(operation: Operation): fc.Arbitrary<Record<string, string>> {
   const model: Record<string, fc.Arbitrary<string>> = {};
   const { responses } = operation.op;
-  if (responses['206'] ?? responses['416']) model.range = fc.constantFrom('bytes=0-3', 'bytes=2-', 'bytes=-3', 'bytes=0-0,2-3', 'bytes=1000000-', 'bytes=9-2', 'lines=1-2');
+  if (responses['206'] ?? responses['416'])
+    model.range = fc.constantFrom('bytes=0-3', 'bytes=2-', 'bytes=-3', 'bytes=0-0,2-3', 'bytes=1000000-', 'bytes=9-2', 'lines=1-2');
   if (responses['304']) model['if-none-match'] = fc.constantFrom('*', '"not-this-one"', 'W/"nor-this"');
-  const streams = Object.entries(responses).some(([status, response]) => /^2/.test(status)
-    && Object.keys(response.content ?? {}).some((type) => essence(type) === 'text/event-stream'));
+  const streams = Object.entries(responses).some(
+    ([status, response]) => /^2/.test(status) && Object.keys(response.content ?? {}).some((type) => essence(type) === 'text/event-stream'),
+  );
   if (streams) model.accept = fc.constantFrom('text/event-stream', 'application/json', 'text/event-stream, application/json;q=0.5');
-  return Object.keys(model).length === 0 ? fc.constant({}) : fc.record(model, { requiredKeys: [] }) as fc.Arbitrary<Record<string, string>>;
+  return Object.keys(model).length === 0
+    ? fc.constant({})
+    : (fc.record(model, { requiredKeys: [] }) as fc.Arbitrary<Record<string, string>>);
 }
 
 /**
  * A credential in the query, the alternative to the bearer on some operations (`apiKey` `in: query`: the media token
  * `?token=`), and the operation that issues it, as its scheme's description names it ("From POST /api/media/{id}/token: ...").
  */
-interface QueryCredential { scheme: string; param: string; issuer: Operation }
+interface QueryCredential {
+  scheme: string;
+  param: string;
+  issuer: Operation;
+}
 function queryCredentialOf(operation: Operation): QueryCredential | undefined {
   const schemes = (doc.components.securitySchemes ?? {}) as Record<string, Json>;
   for (const scheme of (operation.op.security ?? []).flatMap((requirement) => Object.keys(requirement))) {
@@ -556,10 +703,12 @@ function queryCredentialOf(operation: Operation): QueryCredential | undefined {
   }
   return undefined;
 }
-const queryCredentials = new Map(operations.flatMap((operation) => {
-  const credential = queryCredentialOf(operation);
-  return credential ? [[operation, credential] as const] : [];
-}));
+const queryCredentials = new Map(
+  operations.flatMap((operation) => {
+    const credential = queryCredentialOf(operation);
+    return credential ? [[operation, credential] as const] : [];
+  }),
+);
 
 /** What the issuer gives `caller` for these path parameters (its answer's `token`), or undefined when it refuses. */
 async function issued(credential: QueryCredential, caller: User, path: Json): Promise<string | undefined> {
@@ -583,24 +732,43 @@ const PASSWORD = 'correct horse battery';
  * get theirs too (see Leta and Calls).
  */
 interface Fixture {
-  users: Record<Person, User>; userIds: string[]; groupIds: string[]; messageIds: string[];
-  media: Record<Person, Uploads>; mediaIds: string[];
-  ai: Leta; calls: Calls;
+  users: Record<Person, User>;
+  userIds: string[];
+  groupIds: string[];
+  messageIds: string[];
+  media: Record<Person, Uploads>;
+  mediaIds: string[];
+  ai: Leta;
+  calls: Calls;
   /** End-to-end encryption keys each user published (retiring one is a 200, an unknown id a 404). */
   keyIds: Record<Person, string[]>;
 }
-interface Uploads { files: string[]; images: string[] }
+interface Uploads {
+  files: string[];
+  images: string[];
+}
 /** Leta (tag `ai`): alice and bob set a Gemini key (carol did not: her prompts are a 409), each has a personality. */
-interface Leta { personalities: Record<Person, string[]> }
+interface Leta {
+  personalities: Record<Person, string[]>;
+}
 /**
  * Calls (tag `calls`): each user's open socket (a call is answered on one: `connectionId`), and dave (a fourth user,
  * so that the pairs of the three stay free to call each other) ringing each of them and the three in a group of his.
  * `parties`: everyone who may have started a call, to hang up after the test.
  */
-interface Calls { connections: Partial<Record<Person, number>>; own: Record<Person, string[]>; callIds: string[]; parties: User[] }
+interface Calls {
+  connections: Partial<Record<Person, number>>;
+  own: Record<Person, string[]>;
+  callIds: string[];
+  parties: User[];
+}
 
 interface Generated {
-  caller: CallerName; path: Json; query: Json; body: unknown; rawPath?: Record<string, string>;
+  caller: CallerName;
+  path: Json;
+  query: Json;
+  body: unknown;
+  rawPath?: Record<string, string>;
   /** Request headers the document describes in prose (see conditionalHeaders). */
   headers?: Record<string, string>;
   /** `query`: the caller authenticates with a query credential it was issued (see QueryCredential), not its bearer. */
@@ -614,15 +782,20 @@ function wireOf(operation: Operation, input: Generated, token: string | undefine
     path: path + queryString(input.query),
     token,
     headers: input.headers,
-    body: operation.bodySchema !== undefined && input.body !== undefined ? JSON.stringify(input.body)
-      : operation.fileBody && isRawBody(input.body) ? input.body : undefined,
+    body:
+      operation.bodySchema !== undefined && input.body !== undefined
+        ? JSON.stringify(input.body)
+        : operation.fileBody && isRawBody(input.body)
+          ? input.body
+          : undefined,
   };
 }
 
 /** The wire of a generated input, with the caller's bearer, or with a query credential issued to the caller for that path. */
 async function wireFor(operation: Operation, input: Generated, fixture: Fixture): Promise<Wire> {
   const credential = queryCredentials.get(operation);
-  if (input.credential !== 'query' || !credential || !(input.caller in fixture.users)) return wireOf(operation, input, await tokenOf(input.caller, fixture));
+  if (input.credential !== 'query' || !credential || !(input.caller in fixture.users))
+    return wireOf(operation, input, await tokenOf(input.caller, fixture));
   // Refused (a file the caller may not read): no credential at all, a documented 401.
   const token = await issued(credential, fixture.users[input.caller as Person], input.path);
   return wireOf(operation, { ...input, query: { ...input.query, [credential.param]: token } }, undefined);
@@ -635,10 +808,19 @@ async function tokenOf(caller: CallerName, fixture: Fixture): Promise<string | u
 }
 
 /** One request by operation id, checked like every generated one: the fixtures and chains speak the documented API too. */
-async function api(operationId: string, caller: User | null,
-  input: { path?: Json; query?: Json; body?: unknown; headers?: Record<string, string> } = {}): Promise<Answer> {
+async function api(
+  operationId: string,
+  caller: User | null,
+  input: { path?: Json; query?: Json; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<Answer> {
   const operation = byId(operationId);
-  const generated = { caller: 'anonymous' as const, path: input.path ?? {}, query: input.query ?? {}, body: input.body, headers: input.headers };
+  const generated = {
+    caller: 'anonymous' as const,
+    path: input.path ?? {},
+    query: input.query ?? {},
+    body: input.body,
+    headers: input.headers,
+  };
   const wire = wireOf(operation, generated, caller?.accessToken);
   const answer = await send(wire);
   const problems = conformance(operation, answer);
@@ -647,7 +829,13 @@ async function api(operationId: string, caller: User | null,
 }
 
 /** `api`, expecting one status; the body (a parsed JSON object) on success. */
-async function expectStatus(t: ExecutionContext, status: number, operationId: string, caller: User | null, input: Parameters<typeof api>[2] = {}): Promise<any> {
+async function expectStatus(
+  t: ExecutionContext,
+  status: number,
+  operationId: string,
+  caller: User | null,
+  input: Parameters<typeof api>[2] = {},
+): Promise<any> {
   const answer = await api(operationId, caller, input);
   t.is(answer.status, status, `${operationId} ${JSON.stringify(input).slice(0, 200)}: ${snippet(answer)}`);
   return answer.json;
@@ -659,11 +847,13 @@ const documents = (operationId: string) => operations.some((operation) => operat
 async function uploadsOf(user: User): Promise<Uploads> {
   if (!documents('uploadMedia')) return { files: [], images: [] };
   const operation = byId('uploadMedia');
-  const stored = await Promise.all(FILES.map(async (file, i) => {
-    const bodies = encodings(operation, file);
-    const { media } = await must(201, 'uploadMedia', user, { query: named(operation, {}, file.name), body: bodies[i % bodies.length] });
-    return { id: media.id as string, kind: file.kind };
-  }));
+  const stored = await Promise.all(
+    FILES.map(async (file, i) => {
+      const bodies = encodings(operation, file);
+      const { media } = await must(201, 'uploadMedia', user, { query: named(operation, {}, file.name), body: bodies[i % bodies.length] });
+      return { id: media.id as string, kind: file.kind };
+    }),
+  );
   return { files: stored.map((m) => m.id), images: stored.filter((m) => m.kind === 'image').map((m) => m.id) };
 }
 
@@ -675,9 +865,19 @@ async function freshFixture(operation?: Operation): Promise<Fixture> {
   const group = (await api('createGroup', alice, { body: { name: 'Fixture', memberIds: [bob.user.id] } })).json as any;
   const [aliceMedia, bobMedia, carolMedia] = await Promise.all([uploadsOf(alice), uploadsOf(bob), uploadsOf(carol)]);
   const avatar = documents('setProfilePicture')
-    ? [(await must(200, 'setProfilePicture', alice, { body: encodings(byId('setProfilePicture'), IMAGE)[0] })).profile.avatarMediaId as string] : [];
+    ? [
+        (await must(200, 'setProfilePicture', alice, { body: encodings(byId('setProfilePicture'), IMAGE)[0] })).profile
+          .avatarMediaId as string,
+      ]
+    : [];
   const sent = await Promise.all([
-    api('sendMessage', alice, { body: { recipientId: bob.user.id, text: 'alice to bob', ...aliceMedia.files.length > 0 ? { attachments: aliceMedia.files.slice(0, 1) } : {} } }),
+    api('sendMessage', alice, {
+      body: {
+        recipientId: bob.user.id,
+        text: 'alice to bob',
+        ...(aliceMedia.files.length > 0 ? { attachments: aliceMedia.files.slice(0, 1) } : {}),
+      },
+    }),
     api('sendMessage', bob, { body: { recipientId: alice.user.id, text: 'bob to alice' } }),
     api('sendMessage', alice, { body: { groupId: group.group.id, text: 'alice to the group' } }),
   ]);
@@ -700,7 +900,9 @@ async function freshFixture(operation?: Operation): Promise<Fixture> {
     media: { alice: aliceMedia, bob: bobMedia, carol: carolMedia },
     mediaIds: [aliceMedia, bobMedia, carolMedia].flatMap((uploads) => uploads.files).concat(avatar),
     ai: tags.includes('ai') ? await letaFixture(users) : { personalities: { alice: [], bob: [], carol: [] } },
-    calls: tags.includes('calls') ? await callsFixture(users, { ringing: operation?.op.operationId !== 'initiateCall' }) : { connections: {}, own: { alice: [], bob: [], carol: [] }, callIds: [], parties: [] },
+    calls: tags.includes('calls')
+      ? await callsFixture(users, { ringing: operation?.op.operationId !== 'initiateCall' })
+      : { connections: {}, own: { alice: [], bob: [], carol: [] }, callIds: [], parties: [] },
     keyIds,
   };
 }
@@ -708,7 +910,8 @@ async function freshFixture(operation?: Operation): Promise<Fixture> {
 async function grantAuditor(user: User): Promise<void> {
   const correlationId = `test:grant-auditor:${randomUUID()}`;
   const result = await new CommandHandler(app.eventStore, eventUpcaster).handle(auditorDecider, AUDITORS_STREAM, {
-    type: 'GrantAuditor', data: { userId: user.user.id, userExists: true },
+    type: 'GrantAuditor',
+    data: { userId: user.user.id, userExists: true },
     metadata: { commandId: randomUUID(), correlationId, causationId: correlationId, userId: null, now: new Date().toISOString() },
   });
   if (result.position !== null) await app.projections.waitFor(result.position);
@@ -716,7 +919,10 @@ async function grantAuditor(user: User): Promise<void> {
 
 async function letaFixture(users: Record<Person, User>): Promise<Leta> {
   for (const person of ['alice', 'bob'] as const) {
-    await must(200, 'setApiKey', users[person], { path: { userId: users[person].user.id }, body: { apiKey: GEMINI_KEY, provider: 'gemini' } });
+    await must(200, 'setApiKey', users[person], {
+      path: { userId: users[person].user.id },
+      body: { apiKey: GEMINI_KEY, provider: 'gemini' },
+    });
   }
   const personalities = { alice: [] as string[], bob: [] as string[], carol: [] as string[] };
   for (const person of Object.keys(users) as Person[]) {
@@ -737,9 +943,12 @@ async function callsFixture(users: Record<Person, User>, { ringing }: { ringing:
   const welcomes = await Promise.all(opened.map((socket) => socket.next((frame) => frame.type === 'welcome')));
   // A user's first socket records that they came online, in the background: waited for, so that it is not taken for
   // a stray event of the first generated request.
-  const online = (events: Array<{ type: string; data: unknown }>) => Object.values(users)
-    .every((user) => events.some((event) => event.type === 'UserCameOnline' && (event.data as Json).userId === user.user.id));
-  if (!online(await eventually(() => app.eventStore.readAll({ after: before }), online))) throw new Error('the fixture\'s sockets did not come online');
+  const online = (events: Array<{ type: string; data: unknown }>) =>
+    Object.values(users).every((user) =>
+      events.some((event) => event.type === 'UserCameOnline' && (event.data as Json).userId === user.user.id),
+    );
+  if (!online(await eventually(() => app.eventStore.readAll({ after: before }), online)))
+    throw new Error("the fixture's sockets did not come online");
   const persons = Object.keys(users) as Person[];
   const dave = await registerUser(app.url);
   const group = (await must(201, 'createGroup', dave, { body: { name: 'Calls', memberIds: persons.map((p) => users[p].user.id) } })).group;
@@ -791,46 +1000,91 @@ const NO_UPLOADS: Uploads = { files: [], images: [] };
  * Leta's personalities and calls likewise: mostly the caller's own, sometimes anyone's, sometimes random.
  */
 function overridesFor(operation: Operation, fixture: Fixture, caller: CallerName, file?: FileSpec): Record<string, fc.Arbitrary<unknown>> {
-  const users = realOrRandom(fixture.userIds), groups = realOrRandom(fixture.groupIds), messages = realOrRandom(fixture.messageIds);
-  const person = caller in fixture.users ? caller as Person : undefined;
+  const users = realOrRandom(fixture.userIds),
+    groups = realOrRandom(fixture.groupIds),
+    messages = realOrRandom(fixture.messageIds);
+  const person = caller in fixture.users ? (caller as Person) : undefined;
   const own = person ? fixture.media[person] : NO_UPLOADS;
   const anyMedia = fixture.mediaIds.length > 0 ? realOrRandom(fixture.mediaIds) : uuid;
-  const media = own.files.length > 0 ? fc.oneof({ weight: 1, arbitrary: fc.constantFrom(...own.files) }, { weight: 1, arbitrary: anyMedia }) : anyMedia;
-  const mostlyOwn = (mine: string[], all: string[]) => (all.length === 0 ? uuid : mine.length === 0 ? realOrRandom(all)
-    : fc.oneof({ weight: 1, arbitrary: fc.constantFrom(...mine) }, { weight: 1, arbitrary: realOrRandom(all) }));
+  const media =
+    own.files.length > 0 ? fc.oneof({ weight: 1, arbitrary: fc.constantFrom(...own.files) }, { weight: 1, arbitrary: anyMedia }) : anyMedia;
+  const mostlyOwn = (mine: string[], all: string[]) =>
+    all.length === 0
+      ? uuid
+      : mine.length === 0
+        ? realOrRandom(all)
+        : fc.oneof({ weight: 1, arbitrary: fc.constantFrom(...mine) }, { weight: 1, arbitrary: realOrRandom(all) });
   // A personality: the caller's own, anyone's (404), or Leta's built-in one (read-only: updating or deleting it, 400).
-  const personalities = fc.oneof({ weight: 3, arbitrary: mostlyOwn(person ? fixture.ai.personalities[person] : [], Object.values(fixture.ai.personalities).flat()) },
-    { weight: 1, arbitrary: fc.constant('leta') });
+  const personalities = fc.oneof(
+    { weight: 3, arbitrary: mostlyOwn(person ? fixture.ai.personalities[person] : [], Object.values(fixture.ai.personalities).flat()) },
+    { weight: 1, arbitrary: fc.constant('leta') },
+  );
   const calls = mostlyOwn(person ? fixture.calls.own[person] : [], fixture.calls.callIds);
   // Leta's routes under /{userId} are the caller's own (another id is a 404, by design): mostly the caller's id there.
-  const self = person && operation.op.tags?.includes('ai') && operation.params.userId?.in === 'path'
-    ? fc.oneof({ weight: 3, arbitrary: fc.constant(fixture.users[person].user.id) }, { weight: 1, arbitrary: users }) : users;
+  const self =
+    person && operation.op.tags?.includes('ai') && operation.params.userId?.in === 'path'
+      ? fc.oneof({ weight: 3, arbitrary: fc.constant(fixture.users[person].user.id) }, { weight: 1, arbitrary: users })
+      : users;
   // The socket that answers a call: mostly one of the caller's, else another user's (400: not one of yours).
   const connections = Object.values(fixture.calls.connections);
   const mine = person ? fixture.calls.connections[person] : undefined;
-  const connectionId: Record<string, fc.Arbitrary<number>> = connections.length === 0 ? {} : mine === undefined ? { connectionId: fc.constantFrom(...connections) }
-    : { connectionId: fc.oneof({ weight: 3, arbitrary: fc.constant(mine) }, { weight: 1, arbitrary: fc.constantFrom(...connections) }) };
+  const connectionId: Record<string, fc.Arbitrary<number>> = connections.length === 0
+    ? {}
+    : mine === undefined
+      ? { connectionId: fc.constantFrom(...connections) }
+      : { connectionId: fc.oneof({ weight: 3, arbitrary: fc.constant(mine) }, { weight: 1, arbitrary: fc.constantFrom(...connections) }) };
   const collection = /\/(\w+)\/\{id\}/.exec(operation.template)?.[1];
   const emails = Object.values(fixture.users).map((u) => u.email);
   return {
-    recipientId: users, userId: self, with: users, groupId: groups, messageId: messages, replyTo: messages, calleeId: users,
-    personalityId: personalities, ...connectionId,
+    recipientId: users,
+    userId: self,
+    with: users,
+    groupId: groups,
+    messageId: messages,
+    replyTo: messages,
+    calleeId: users,
+    personalityId: personalities,
+    ...connectionId,
     keyId: mostlyOwn(person ? fixture.keyIds[person] : [], Object.values(fixture.keyIds).flat()),
     memberIds: fc.array(users, { maxLength: 3 }),
     userIds: fc.array(users, { minLength: 1, maxLength: 5 }).map((ids) => ids.join(',')), // a comma-separated query parameter
-    ...(collection === 'groups' ? { id: groups } : collection === 'messages' ? { id: messages } : collection === 'users' ? { id: users }
-      : collection === 'media' ? { id: media } : collection === 'personalities' ? { id: personalities } : collection === 'calls' ? { id: calls } : {}),
+    ...(collection === 'groups'
+      ? { id: groups }
+      : collection === 'messages'
+        ? { id: messages }
+        : collection === 'users'
+          ? { id: users }
+          : collection === 'media'
+            ? { id: media }
+            : collection === 'personalities'
+              ? { id: personalities }
+              : collection === 'calls'
+                ? { id: calls }
+                : {}),
     // A message attaches its sender's own live files (anyone else's, or a random id: 422 invalid_attachment); a group
     // icon is an image its setter uploaded (likewise).
-    attachments: fc.oneof({ weight: 3, arbitrary: fc.subarray(own.files) }, { weight: 1, arbitrary: fc.array(media, { minLength: 1, maxLength: 3 }) }),
+    attachments: fc.oneof(
+      { weight: 3, arbitrary: fc.subarray(own.files) },
+      { weight: 1, arbitrary: fc.array(media, { minLength: 1, maxLength: 3 }) },
+    ),
     iconMediaId: fc.oneof(fc.constant(null), own.images.length > 0 ? realOrRandom(own.images) : uuid),
     // An upload goes by its file's name mostly (a random name may be of another kind: 415 extension_mismatch); a
     // few upload ids, so that retries (200, the first upload) happen.
-    ...(file ? { filename: fc.oneof({ weight: 3, arbitrary: fc.constant(file.name) }, { weight: 1, arbitrary: fc.string({ maxLength: 20 }) }) } : {}),
+    ...(file
+      ? { filename: fc.oneof({ weight: 3, arbitrary: fc.constant(file.name) }, { weight: 1, arbitrary: fc.string({ maxLength: 20 }) }) }
+      : {}),
     clientUploadId: fc.constantFrom('upload-1', 'upload-2', 'upload-3'),
     // Fresh identities register; the fixtures' are taken (409) or log in; a random string is refused (400 or 401).
-    email: fc.oneof(freshName.map((n) => `${n}@example.test`), fc.constantFrom(...emails), fc.string({ maxLength: 20 })),
-    username: fc.oneof({ weight: 2, arbitrary: freshName }, { weight: 1, arbitrary: fc.constantFrom(...Object.values(fixture.users).map((u) => u.user.username)) }, { weight: 1, arbitrary: fc.string({ maxLength: 20 }) }),
+    email: fc.oneof(
+      freshName.map((n) => `${n}@example.test`),
+      fc.constantFrom(...emails),
+      fc.string({ maxLength: 20 }),
+    ),
+    username: fc.oneof(
+      { weight: 2, arbitrary: freshName },
+      { weight: 1, arbitrary: fc.constantFrom(...Object.values(fixture.users).map((u) => u.user.username)) },
+      { weight: 1, arbitrary: fc.string({ maxLength: 20 }) },
+    ),
     password: fc.oneof({ weight: 2, arbitrary: fc.constant(PASSWORD) }, { weight: 1, arbitrary: fc.string({ maxLength: 80 }) }),
   };
 }
@@ -875,9 +1129,13 @@ function inputsOf(operation: Operation, fixture: Fixture, caller: CallerName, fi
   const options = { rootDocument: doc, overrides: overridesFor(operation, fixture, caller, file) };
   return fc.record({
     caller: fc.constant(caller),
-    path: operation.pathSchema ? valid(operation.pathSchema, options) as fc.Arbitrary<Json> : fc.constant({}),
-    query: operation.querySchema ? valid(operation.querySchema, options) as fc.Arbitrary<Json> : fc.constant({}),
-    body: operation.bodySchema ? valid(operation.bodySchema, options) : file ? fc.constantFrom(...encodings(operation, file)) : fc.constant(undefined),
+    path: operation.pathSchema ? (valid(operation.pathSchema, options) as fc.Arbitrary<Json>) : fc.constant({}),
+    query: operation.querySchema ? (valid(operation.querySchema, options) as fc.Arbitrary<Json>) : fc.constant({}),
+    body: operation.bodySchema
+      ? valid(operation.bodySchema, options)
+      : file
+        ? fc.constantFrom(...encodings(operation, file))
+        : fc.constant(undefined),
   });
 }
 
@@ -889,66 +1147,89 @@ function validInputs(operation: Operation, fixture: Fixture): fc.Arbitrary<Gener
   });
   const generated: fc.Arbitrary<Generated> = fc.tuple(callers(operation), filesFor(operation)).chain(([caller, file]) => {
     const key = `${caller}:${file?.name}`;
-    if (!built.has(key)) built.set(key, fc.tuple(inputsOf(operation, fixture, caller, file), extras).map(([input, more]) => ({ ...input, ...more })));
+    if (!built.has(key))
+      built.set(
+        key,
+        fc.tuple(inputsOf(operation, fixture, caller, file), extras).map(([input, more]) => ({ ...input, ...more })),
+      );
     return built.get(key)!;
   });
   const rule = CROSS_FIELD_RULES[operation.op.operationId];
   return rule ? fc.oneof({ weight: 1, arbitrary: generated }, { weight: 3, arbitrary: generated.filter(rule) }) : generated;
 }
 
-const tally = (counts: Map<number, number>) => [...counts].sort(([a], [b]) => a - b).map(([status, n]) => `${status}×${n}`).join(' ');
+const tally = (counts: Map<number, number>) =>
+  [...counts]
+    .sort(([a], [b]) => a - b)
+    .map(([status, n]) => `${status}×${n}`)
+    .join(' ');
 
 // ---------------------------------------------------------------------------------------------- the document's validity
 
-test.serial('the document is valid OpenAPI 3.1, its $refs resolve, and each operation documents a 2xx and its errors as Error', async (t) => {
-  const validator = new Validator();
-  const result = await validator.validate(JSON.parse(JSON.stringify(doc)) as Json);
-  t.true(result.valid, JSON.stringify(result.errors, null, 2)?.slice(0, 3000));
-  t.is(validator.version, '3.1');
+test.serial(
+  'the document is valid OpenAPI 3.1, its $refs resolve, and each operation documents a 2xx and its errors as Error',
+  async (t) => {
+    const validator = new Validator();
+    const result = await validator.validate(JSON.parse(JSON.stringify(doc)) as Json);
+    t.true(result.valid, JSON.stringify(result.errors, null, 2)?.slice(0, 3000));
+    t.is(validator.version, '3.1');
 
-  const unresolved: string[] = [];
-  const walk = (node: unknown, at: string): void => {
-    if (Array.isArray(node)) node.forEach((item, i) => walk(item, `${at}/${i}`));
-    else if (isObj(node)) {
-      if (typeof node.$ref === 'string' && pointer(doc, node.$ref) === undefined) unresolved.push(`${at}: ${node.$ref}`);
-      for (const [key, value] of Object.entries(node)) walk(value, `${at}/${key}`);
-    }
-  };
-  walk(doc, '#');
-  t.deepEqual(unresolved, [], 'every $ref resolves');
+    const unresolved: string[] = [];
+    const walk = (node: unknown, at: string): void => {
+      if (Array.isArray(node)) node.forEach((item, i) => walk(item, `${at}/${i}`));
+      else if (isObj(node)) {
+        if (typeof node.$ref === 'string' && pointer(doc, node.$ref) === undefined) unresolved.push(`${at}: ${node.$ref}`);
+        for (const [key, value] of Object.entries(node)) walk(value, `${at}/${key}`);
+      }
+    };
+    walk(doc, '#');
+    t.deepEqual(unresolved, [], 'every $ref resolves');
 
-  t.true(operations.length > 0);
-  t.is(new Set(operations.map((o) => o.op.operationId)).size, operations.length, 'operation ids are unique');
-  const schemes = Object.keys((doc.components.securitySchemes ?? {}));
-  for (const operation of operations) {
-    const statuses = statusesOf(operation);
-    t.true(statuses.some((s) => /^2/.test(s)), `${operation.label} documents a 2xx`);
-    for (const status of statuses.filter((s) => /^[45]/.test(s))) {
-      const content = operation.op.responses[status]!.content ?? {};
-      if (operation.method === 'HEAD') {
-        t.deepEqual(content, {}, `${operation.label} ${status} has no body`);
+    t.true(operations.length > 0);
+    t.is(new Set(operations.map((o) => o.op.operationId)).size, operations.length, 'operation ids are unique');
+    const schemes = Object.keys(doc.components.securitySchemes ?? {});
+    for (const operation of operations) {
+      const statuses = statusesOf(operation);
+      t.true(
+        statuses.some((s) => /^2/.test(s)),
+        `${operation.label} documents a 2xx`,
+      );
+      for (const status of statuses.filter((s) => /^[45]/.test(s))) {
+        const content = operation.op.responses[status]!.content ?? {};
+        if (operation.method === 'HEAD') {
+          t.deepEqual(content, {}, `${operation.label} ${status} has no body`);
+          t.true(documentedCodes(operation.op.responses[status]!).length > 0, `${operation.label} ${status} names its error codes`);
+          continue;
+        }
+        t.deepEqual(Object.keys(content), ['application/json'], `${operation.label} ${status} is JSON`);
+        t.is((content['application/json']?.schema as Json | undefined)?.$ref, ERROR_REF, `${operation.label} ${status} answers Error`);
         t.true(documentedCodes(operation.op.responses[status]!).length > 0, `${operation.label} ${status} names its error codes`);
-        continue;
       }
-      t.deepEqual(Object.keys(content), ['application/json'], `${operation.label} ${status} is JSON`);
-      t.is((content['application/json']?.schema as Json | undefined)?.$ref, ERROR_REF, `${operation.label} ${status} answers Error`);
-      t.true(documentedCodes(operation.op.responses[status]!).length > 0, `${operation.label} ${status} names its error codes`);
-    }
-    for (const requirement of operation.op.security ?? []) for (const name of Object.keys(requirement)) t.true(schemes.includes(name), `${operation.label}: scheme ${name}`);
-    if (operation.op.requestBody) t.true(operation.bodySchema !== undefined || operation.fileBody !== undefined, `${operation.label}: a JSON or a file body`);
-    if (operation.fileBody?.some(isMultipart)) t.truthy(operation.filePart, `${operation.label}: its multipart body names the part of the file`);
-    const templated = [...operation.template.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!).sort();
-    const inPath = Object.values(operation.params).filter((p) => p.in === 'path');
-    t.deepEqual(inPath.map((p) => p.name).sort(), templated, `${operation.label}: path parameters match the template`);
-    t.true(inPath.every((p) => p.required === true), `${operation.label}: path parameters are required`);
-    if (operation.op['x-rate-limit-policy'] !== undefined) {
-      for (const status of statuses.filter((s) => /^2/.test(s) || s === '429')) {
-        t.truthy(operation.op.responses[status]!.headers?.RateLimit, `${operation.label} ${status} documents RateLimit`);
-        t.truthy(operation.op.responses[status]!.headers?.['RateLimit-Policy'], `${operation.label} ${status} documents RateLimit-Policy`);
+      for (const requirement of operation.op.security ?? [])
+        for (const name of Object.keys(requirement)) t.true(schemes.includes(name), `${operation.label}: scheme ${name}`);
+      if (operation.op.requestBody)
+        t.true(operation.bodySchema !== undefined || operation.fileBody !== undefined, `${operation.label}: a JSON or a file body`);
+      if (operation.fileBody?.some(isMultipart))
+        t.truthy(operation.filePart, `${operation.label}: its multipart body names the part of the file`);
+      const templated = [...operation.template.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!).sort();
+      const inPath = Object.values(operation.params).filter((p) => p.in === 'path');
+      t.deepEqual(inPath.map((p) => p.name).sort(), templated, `${operation.label}: path parameters match the template`);
+      t.true(
+        inPath.every((p) => p.required === true),
+        `${operation.label}: path parameters are required`,
+      );
+      if (operation.op['x-rate-limit-policy'] !== undefined) {
+        for (const status of statuses.filter((s) => /^2/.test(s) || s === '429')) {
+          t.truthy(operation.op.responses[status]!.headers?.RateLimit, `${operation.label} ${status} documents RateLimit`);
+          t.truthy(
+            operation.op.responses[status]!.headers?.['RateLimit-Policy'],
+            `${operation.label} ${status} documents RateLimit-Policy`,
+          );
+        }
       }
     }
-  }
-});
+  },
+);
 
 // ---------------------------------------------------------------------------------------------- positive cases
 
@@ -964,24 +1245,35 @@ for (const operation of operations) {
     t.timeout(120_000);
     const fixture = await freshFixture(operation);
     t.teardown(() => hangUp(fixture));
-    const seen = new Map<number, number>(), viaQuery = new Map<number, number>();
-    await fc.assert(fc.asyncProperty(validInputs(operation, fixture), async (input) => {
-      const wire = await wireFor(operation, input, fixture);
-      const before = await head();
-      const answer = await send(wire);
-      const after = await head();
-      seen.set(answer.status, (seen.get(answer.status) ?? 0) + 1);
-      if (wire.token === undefined && input.credential === 'query') viaQuery.set(answer.status, (viaQuery.get(answer.status) ?? 0) + 1);
-      const problems = conformance(operation, answer);
-      if (answer.status >= 400 && answer.status < 500 && after !== before
-        && !(answer.status === 409 && COMPENSATING_CONFLICTS.has(operation.op.operationId))) {
-        problems.push(`no stray events: ${snippet(answer)} but ${after - before} event(s) appended`);
-      }
-      if (problems.length > 0) fail(operation, wire, problems);
-    }), settings(runs));
+    const seen = new Map<number, number>(),
+      viaQuery = new Map<number, number>();
+    await fc.assert(
+      fc.asyncProperty(validInputs(operation, fixture), async (input) => {
+        const wire = await wireFor(operation, input, fixture);
+        const before = await head();
+        const answer = await send(wire);
+        const after = await head();
+        seen.set(answer.status, (seen.get(answer.status) ?? 0) + 1);
+        if (wire.token === undefined && input.credential === 'query') viaQuery.set(answer.status, (viaQuery.get(answer.status) ?? 0) + 1);
+        const problems = conformance(operation, answer);
+        if (
+          answer.status >= 400 &&
+          answer.status < 500 &&
+          after !== before &&
+          !(answer.status === 409 && COMPENSATING_CONFLICTS.has(operation.op.operationId))
+        ) {
+          problems.push(`no stray events: ${snippet(answer)} but ${after - before} event(s) appended`);
+        }
+        if (problems.length > 0) fail(operation, wire, problems);
+      }),
+      settings(runs),
+    );
     t.log(`${runs} runs: ${tally(seen)}${viaQuery.size > 0 ? ` (with a query credential: ${tally(viaQuery)})` : ''}`);
     // positive_data_acceptance, loosely: the generators reach the success path at least once.
-    t.true([...seen.keys()].some((status) => status >= 200 && status < 300), `no 2xx in ${runs} runs: ${tally(seen)}`);
+    t.true(
+      [...seen.keys()].some((status) => status >= 200 && status < 300),
+      `no 2xx in ${runs} runs: ${tally(seen)}`,
+    );
   });
 }
 
@@ -991,10 +1283,25 @@ for (const operation of operations) {
  * Path segments no id or name accepts; sent as they are (already percent-encoded where needed). Not `%2e`: URL
  * parsing (fetch's too) reads it as `.` and removes the segment, so it never reaches a server as a parameter.
  */
-const HOSTILE_SEGMENTS = ['%24gt', '..%2F..%2Fetc', '..%2F', '%00', 'x'.repeat(3_000), '__proto__', 'constructor', '%', '%E0%A4%A', 'null', '1'];
+const HOSTILE_SEGMENTS = [
+  '%24gt',
+  '..%2F..%2Fetc',
+  '..%2F',
+  '%00',
+  'x'.repeat(3_000),
+  '__proto__',
+  'constructor',
+  '%',
+  '%E0%A4%A',
+  'null',
+  '1',
+];
 
 /** `expect`: the statuses this one may answer, when they are not the usual NEGATIVE_STATUSES (a refused file: 415, 422). */
-interface Negative extends Generated { mutation: string; expect?: number[] }
+interface Negative extends Generated {
+  mutation: string;
+  expect?: number[];
+}
 
 /**
  * Mutations that the document still rejects once they went through the URL (`"1"` for an integer does not). A file
@@ -1008,54 +1315,99 @@ function negativeInputs(operation: Operation, fixture: Fixture): fc.Arbitrary<Ne
   const families: fc.Arbitrary<Negative>[] = [];
   const label = (where: string, m: Mutation) => `${where} ${m.mutation} (${m.kind})`;
   if (operation.bodySchema) {
-    families.push(fc.tuple(base, mutations(operation.bodySchema, options)).map(([input, m]) => ({ ...input, body: m.value, mutation: label('body', m) })));
+    families.push(
+      fc
+        .tuple(base, mutations(operation.bodySchema, options))
+        .map(([input, m]) => ({ ...input, body: m.value, mutation: label('body', m) })),
+    );
   }
   if (operation.fileBody) {
-    families.push(fc.tuple(base, fc.constantFrom(...badBodies(operation))).map(([input, bad]) => ({
-      ...input, body: bad, query: named(operation, input.query, bad.filename), mutation: `body: ${bad.label}`, expect: bad.expect,
-    })));
+    families.push(
+      fc.tuple(base, fc.constantFrom(...badBodies(operation))).map(([input, bad]) => ({
+        ...input,
+        body: bad,
+        query: named(operation, input.query, bad.filename),
+        mutation: `body: ${bad.label}`,
+        expect: bad.expect,
+      })),
+    );
   }
   if (operation.querySchema) {
     const schema = operation.querySchema;
-    families.push(fc.tuple(base, mutations(schema, options))
-      .filter(([, m]) => isObj(m.value) && !isValid(schema, queryOnTheWire(operation, m.value), doc))
-      .map(([input, m]) => ({ ...input, query: m.value as Json, mutation: label('query', m) })));
+    families.push(
+      fc
+        .tuple(base, mutations(schema, options))
+        .filter(([, m]) => isObj(m.value) && !isValid(schema, queryOnTheWire(operation, m.value), doc))
+        .map(([input, m]) => ({ ...input, query: m.value as Json, mutation: label('query', m) })),
+    );
   }
   if (operation.pathSchema) {
     const schema = operation.pathSchema;
     // A path parameter cannot be left out or added: those mutations change the route, not the input.
-    families.push(fc.tuple(base, mutations(schema, options))
-      .filter(([, m]) => m.kind !== 'drop-required' && m.kind !== 'extra-property' && isObj(m.value))
-      .filter(([, m]) => { const read = pathOnTheWire(operation, m.value as Json); return read !== undefined && !isValid(schema, read, doc); })
-      .map(([input, m]) => ({ ...input, path: m.value as Json, mutation: label('path', m) })));
+    families.push(
+      fc
+        .tuple(base, mutations(schema, options))
+        .filter(([, m]) => m.kind !== 'drop-required' && m.kind !== 'extra-property' && isObj(m.value))
+        .filter(([, m]) => {
+          const read = pathOnTheWire(operation, m.value as Json);
+          return read !== undefined && !isValid(schema, read, doc);
+        })
+        .map(([input, m]) => ({ ...input, path: m.value as Json, mutation: label('path', m) })),
+    );
     // Only those the parameter's schema rejects (`1` is a fine name where any short word is).
-    const hostile = Object.values(operation.params).filter((p) => p.in === 'path').flatMap((p) => HOSTILE_SEGMENTS.filter((raw) => {
-      try { return !isValid(p.schema, fromText(decodeURIComponent(raw), p.schema), doc); } catch { return true; } // not even text
-    }).map((raw) => [p.name, raw] as const));
+    const hostile = Object.values(operation.params)
+      .filter((p) => p.in === 'path')
+      .flatMap((p) =>
+        HOSTILE_SEGMENTS.filter((raw) => {
+          try {
+            return !isValid(p.schema, fromText(decodeURIComponent(raw), p.schema), doc);
+          } catch {
+            return true;
+          } // not even text
+        }).map((raw) => [p.name, raw] as const),
+      );
     if (hostile.length > 0) {
-      families.push(fc.tuple(base, fc.constantFrom(...hostile))
-        .map(([input, [name, raw]]) => ({ ...input, rawPath: { [name]: raw }, mutation: `path ${name} = ${raw.slice(0, 20)} (hostile segment)` })));
+      families.push(
+        fc.tuple(base, fc.constantFrom(...hostile)).map(([input, [name, raw]]) => ({
+          ...input,
+          rawPath: { [name]: raw },
+          mutation: `path ${name} = ${raw.slice(0, 20)} (hostile segment)`,
+        })),
+      );
     }
   }
   // Mostly on inputs that keep the cross-field rules, so that the mutation is what the server has to reject.
   const rule = CROSS_FIELD_RULES[operation.op.operationId];
-  const steered = rule ? families.map((family) => fc.oneof({ weight: 3, arbitrary: family.filter(rule) }, { weight: 1, arbitrary: family })) : families;
+  const steered = rule
+    ? families.map((family) => fc.oneof({ weight: 3, arbitrary: family.filter(rule) }, { weight: 1, arbitrary: family }))
+    : families;
   return steered.length === 0 ? undefined : fc.oneof(...steered);
 }
 
 const secret = testEnv('').JWT_SECRET_KEY!;
 function wrongTokens(owner: User, revoked: string): Array<[string, string | undefined]> {
   const header = (alg: string) => Buffer.from(JSON.stringify({ alg, typ: 'JWT' })).toString('base64url');
-  const claims = Buffer.from(JSON.stringify({ sub: owner.user.id, jti: 'x', exp: Math.floor(Date.now() / 1000) + 600 })).toString('base64url');
+  const claims = Buffer.from(JSON.stringify({ sub: owner.user.id, jti: 'x', exp: Math.floor(Date.now() / 1000) + 600 })).toString(
+    'base64url',
+  );
   return [
     ['missing', undefined],
     ['garbage', 'not.a.token'],
     ['alg none', `${header('none')}.${claims}.`],
     ['bad signature', `${owner.accessToken.slice(0, -6)}AAAAAA`],
     ['expired', jwt.sign({ sub: owner.user.id, jti: 'expired' }, secret, { algorithm: 'HS256', expiresIn: -10 })],
-    ['other secret', jwt.sign({ sub: owner.user.id, jti: 'forged' }, 'another-secret-that-is-long-enough-0123456789', { algorithm: 'HS256', expiresIn: 600 })],
+    [
+      'other secret',
+      jwt.sign({ sub: owner.user.id, jti: 'forged' }, 'another-secret-that-is-long-enough-0123456789', {
+        algorithm: 'HS256',
+        expiresIn: 600,
+      }),
+    ],
     ['HS512', jwt.sign({ sub: owner.user.id, jti: 'alg' }, secret, { algorithm: 'HS512', expiresIn: 600 })],
-    ['unknown user', jwt.sign({ sub: '00000000-0000-4000-8000-000000000000', jti: 'ghost' }, secret, { algorithm: 'HS256', expiresIn: 600 })],
+    [
+      'unknown user',
+      jwt.sign({ sub: '00000000-0000-4000-8000-000000000000', jti: 'ghost' }, secret, { algorithm: 'HS256', expiresIn: 600 }),
+    ],
     ['revoked', revoked],
   ];
 }
@@ -1069,8 +1421,14 @@ function wrongTokens(owner: User, revoked: string): Array<[string, string | unde
 async function queryCredentialCases(operation: Operation, credential: QueryCredential, fixture: Fixture, revoked: string) {
   const alice = fixture.users.alice;
   const [mine, other] = [fixture.media.alice.images[0], fixture.media.alice.files.find((id) => !fixture.media.alice.images.includes(id))];
-  const on = (id: string | undefined): Json => Object.fromEntries(Object.values(operation.params).filter((p) => p.in === 'path').map((p) => [p.name, id]));
-  const right = await issued(credential, alice, on(mine)), forOther = await issued(credential, alice, on(other));
+  const on = (id: string | undefined): Json =>
+    Object.fromEntries(
+      Object.values(operation.params)
+        .filter((p) => p.in === 'path')
+        .map((p) => [p.name, id]),
+    );
+  const right = await issued(credential, alice, on(mine)),
+    forOther = await issued(credential, alice, on(other));
   // To forge an expired one: the key the server derives from the JWT secret for media tokens (src/media/mediaTokens.ts).
   const mediaKey = createHash('sha256').update(`media-token:${secret}`).digest();
   const claims = { sub: alice.user.id, mid: mine };
@@ -1081,8 +1439,16 @@ async function queryCredentialCases(operation: Operation, credential: QueryCrede
     { name: 'a garbage query credential', token: 'not.a.token', expected: [401, 404] },
     { name: 'an access token as the query credential', token: alice.accessToken, expected: [401, 404] },
     { name: 'a query credential issued for another file', token: forOther, expected: [401, 404] },
-    { name: 'a query credential signed with the access-token key', token: jwt.sign(claims, secret, { algorithm: 'HS256', expiresIn: 600 }), expected: [401, 404] },
-    { name: 'an expired query credential', token: jwt.sign(claims, mediaKey, { algorithm: 'HS256', expiresIn: -10 }), expected: [401, 404] },
+    {
+      name: 'a query credential signed with the access-token key',
+      token: jwt.sign(claims, secret, { algorithm: 'HS256', expiresIn: 600 }),
+      expected: [401, 404],
+    },
+    {
+      name: 'an expired query credential',
+      token: jwt.sign(claims, mediaKey, { algorithm: 'HS256', expiresIn: -10 }),
+      expected: [401, 404],
+    },
     { name: 'a garbage bearer beside the issued query credential', bearer: 'not.a.token', token: right, expected: [401] },
     { name: 'a revoked bearer beside the issued query credential', bearer: revoked, token: right, expected: [401] },
   ];
@@ -1093,59 +1459,70 @@ async function queryCredentialCases(operation: Operation, credential: QueryCrede
 const NEGATIVE_STATUSES = [400, 404, 413];
 
 for (const operation of operations.filter((o) => hasInput(o) || o.secured)) {
-  test.serial(`negative: ${operation.label} rejects invalid input and wrong tokens with a documented 4xx and appends nothing`, async (t) => {
-    t.timeout(120_000);
-    const fixture = await freshFixture(operation);
-    t.teardown(() => hangUp(fixture));
-    const seen = new Map<number, number>();
-    const arbitrary = negativeInputs(operation, fixture);
-    if (arbitrary) {
-      await fc.assert(fc.asyncProperty(arbitrary, async (input) => {
-        const wire = wireOf(operation, input, await tokenOf(input.caller, fixture));
-        const before = await head();
-        const answer = await send(wire);
-        const after = await head();
-        seen.set(answer.status, (seen.get(answer.status) ?? 0) + 1);
-        const problems = conformance(operation, answer);
-        const allowed = input.expect ?? NEGATIVE_STATUSES.filter((status) => operation.op.responses[status] !== undefined);
-        if (!allowed.includes(answer.status)) problems.push(`negative_data_rejection: ${input.mutation} answered ${snippet(answer)}, expected one of ${allowed.join(', ')}`);
-        if (after !== before) problems.push(`no stray events: ${input.mutation} appended ${after - before} event(s)`);
-        if (problems.length > 0) fail(operation, wire, [`mutation: ${input.mutation}`, ...problems]);
-      }), settings(RUNS));
-    }
-    if (operation.secured) {
-      const victim = await registerUser(app.url);
-      await api('logout', victim);
-      const tokens = wrongTokens(fixture.users.alice, victim.accessToken);
-      const inputs = fc.sample(validInputs(operation, fixture), { seed: SEED, numRuns: tokens.length });
-      const credential = queryCredentials.get(operation);
-      for (const [[name, token], input] of tokens.map((entry, i) => [entry, inputs[i]!] as const)) {
-        // Without a query credential, which would be tried instead of a missing bearer (see queryCredentialCases).
-        const { [credential?.param ?? '']: _dropped, ...query } = input.query;
-        const wire = wireOf(operation, { ...input, query }, token);
-        const before = await head();
-        const answer = await send(wire);
-        seen.set(answer.status, (seen.get(answer.status) ?? 0) + 1);
-        const problems = conformance(operation, answer);
-        if (answer.status !== 401) problems.push(`a ${name} token answered ${snippet(answer)}, expected 401`);
-        if (await head() !== before) problems.push(`no stray events: a ${name} token appended events`);
-        if (problems.length > 0) fail(operation, wire, problems);
+  test.serial(
+    `negative: ${operation.label} rejects invalid input and wrong tokens with a documented 4xx and appends nothing`,
+    async (t) => {
+      t.timeout(120_000);
+      const fixture = await freshFixture(operation);
+      t.teardown(() => hangUp(fixture));
+      const seen = new Map<number, number>();
+      const arbitrary = negativeInputs(operation, fixture);
+      if (arbitrary) {
+        await fc.assert(
+          fc.asyncProperty(arbitrary, async (input) => {
+            const wire = wireOf(operation, input, await tokenOf(input.caller, fixture));
+            const before = await head();
+            const answer = await send(wire);
+            const after = await head();
+            seen.set(answer.status, (seen.get(answer.status) ?? 0) + 1);
+            const problems = conformance(operation, answer);
+            const allowed = input.expect ?? NEGATIVE_STATUSES.filter((status) => operation.op.responses[status] !== undefined);
+            if (!allowed.includes(answer.status))
+              problems.push(
+                `negative_data_rejection: ${input.mutation} answered ${snippet(answer)}, expected one of ${allowed.join(', ')}`,
+              );
+            if (after !== before) problems.push(`no stray events: ${input.mutation} appended ${after - before} event(s)`);
+            if (problems.length > 0) fail(operation, wire, [`mutation: ${input.mutation}`, ...problems]);
+          }),
+          settings(RUNS),
+        );
       }
-      for (const { name, path, query, bearer, expected } of credential ? await queryCredentialCases(operation, credential, fixture, victim.accessToken) : []) {
-        const wire = wireOf(operation, { caller: 'anonymous', path, query, body: undefined }, bearer);
-        const before = await head();
-        const answer = await send(wire);
-        seen.set(answer.status, (seen.get(answer.status) ?? 0) + 1);
-        const problems = conformance(operation, answer);
-        if (!expected.includes(answer.status)) problems.push(`${name} answered ${snippet(answer)}, expected ${expected.join(' or ')}`);
-        if (await head() !== before) problems.push(`no stray events: ${name} appended events`);
-        if (problems.length > 0) fail(operation, wire, problems);
+      if (operation.secured) {
+        const victim = await registerUser(app.url);
+        await api('logout', victim);
+        const tokens = wrongTokens(fixture.users.alice, victim.accessToken);
+        const inputs = fc.sample(validInputs(operation, fixture), { seed: SEED, numRuns: tokens.length });
+        const credential = queryCredentials.get(operation);
+        for (const [[name, token], input] of tokens.map((entry, i) => [entry, inputs[i]!] as const)) {
+          // Without a query credential, which would be tried instead of a missing bearer (see queryCredentialCases).
+          const { [credential?.param ?? '']: _dropped, ...query } = input.query;
+          const wire = wireOf(operation, { ...input, query }, token);
+          const before = await head();
+          const answer = await send(wire);
+          seen.set(answer.status, (seen.get(answer.status) ?? 0) + 1);
+          const problems = conformance(operation, answer);
+          if (answer.status !== 401) problems.push(`a ${name} token answered ${snippet(answer)}, expected 401`);
+          if ((await head()) !== before) problems.push(`no stray events: a ${name} token appended events`);
+          if (problems.length > 0) fail(operation, wire, problems);
+        }
+        for (const { name, path, query, bearer, expected } of credential
+          ? await queryCredentialCases(operation, credential, fixture, victim.accessToken)
+          : []) {
+          const wire = wireOf(operation, { caller: 'anonymous', path, query, body: undefined }, bearer);
+          const before = await head();
+          const answer = await send(wire);
+          seen.set(answer.status, (seen.get(answer.status) ?? 0) + 1);
+          const problems = conformance(operation, answer);
+          if (!expected.includes(answer.status)) problems.push(`${name} answered ${snippet(answer)}, expected ${expected.join(' or ')}`);
+          if ((await head()) !== before) problems.push(`no stray events: ${name} appended events`);
+          if (problems.length > 0) fail(operation, wire, problems);
+        }
       }
-    }
-    const credentials = `${operation.secured ? ' + 9 wrong tokens' : ''}${queryCredentials.has(operation) ? ' + 9 query credentials' : ''}`;
-    t.log(`${arbitrary ? RUNS : 0} mutations${credentials}: ${tally(seen)}`);
-    t.pass();
-  });
+      const credentials = `${operation.secured ? ' + 9 wrong tokens' : ''}${queryCredentials.has(operation) ? ' + 9 query credentials' : ''}`;
+      t.log(`${arbitrary ? RUNS : 0} mutations${credentials}: ${tally(seen)}`);
+      t.pass();
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------- stateful: hand-written chains
@@ -1163,25 +1540,54 @@ async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean
 }
 
 test.serial('chain: register → send (direct, group) → list → read receipt → edit → history → delete (me, everyone) → list', async (t) => {
-  const a = await registerUser(app.url), b = await registerUser(app.url);
+  const a = await registerUser(app.url),
+    b = await registerUser(app.url);
   const { group } = await expectStatus(t, 201, 'createGroup', a, { body: { name: 'Chain', memberIds: [b.user.id] } });
-  const first = (await expectStatus(t, 201, 'sendMessage', a, { body: { recipientId: b.user.id, text: 'hello', clientMessageId: 'chain-1' } })).message;
+  const first = (
+    await expectStatus(t, 201, 'sendMessage', a, { body: { recipientId: b.user.id, text: 'hello', clientMessageId: 'chain-1' } })
+  ).message;
   t.like(first, { senderId: a.user.id, recipientId: b.user.id, content: { kind: 'text', text: 'hello' }, editedAt: null, deletedAt: null });
-  t.is((await expectStatus(t, 200, 'sendMessage', a, { body: { recipientId: b.user.id, text: 'hello', clientMessageId: 'chain-1' } })).message.id, first.id, 'a retry answers the first message');
+  t.is(
+    (await expectStatus(t, 200, 'sendMessage', a, { body: { recipientId: b.user.id, text: 'hello', clientMessageId: 'chain-1' } })).message
+      .id,
+    first.id,
+    'a retry answers the first message',
+  );
   const inGroup = (await expectStatus(t, 201, 'sendMessage', a, { body: { groupId: group.id, text: 'hello all' } })).message;
   t.is(inGroup.groupId, group.id);
-  const statusOf = async (id: string) => (await expectStatus(t, 200, 'listMessages', a, { query: { with: b.user.id } })).messages.find((m: any) => m.id === id).status;
+  const statusOf = async (id: string) =>
+    (await expectStatus(t, 200, 'listMessages', a, { query: { with: b.user.id } })).messages.find((m: any) => m.id === id).status;
   t.is(await statusOf(first.id), 'sent');
 
-  t.deepEqual((await expectStatus(t, 200, 'listMessages', b, { query: { with: a.user.id } })).messages.map((m: any) => m.id), [first.id]);
+  t.deepEqual(
+    (await expectStatus(t, 200, 'listMessages', b, { query: { with: a.user.id } })).messages.map((m: any) => m.id),
+    [first.id],
+  );
   // Listing records delivery without waiting for the projections (messagingService.list): a sees it shortly after.
-  t.is(await eventually(() => statusOf(first.id), (status) => status === 'delivered'), 'delivered', 'b listed it');
-  t.like(await expectStatus(t, 200, 'markRead', b, { body: { with: a.user.id, messageId: first.id } }), { messageId: first.id, upTo: first.position });
+  t.is(
+    await eventually(
+      () => statusOf(first.id),
+      (status) => status === 'delivered',
+    ),
+    'delivered',
+    'b listed it',
+  );
+  t.like(await expectStatus(t, 200, 'markRead', b, { body: { with: a.user.id, messageId: first.id } }), {
+    messageId: first.id,
+    upTo: first.position,
+  });
   t.is(await statusOf(first.id), 'read', 'b read it');
-  t.deepEqual((await expectStatus(t, 200, 'listMessages', b, { query: { groupId: group.id } })).messages.map((m: any) => m.id), [inGroup.id]);
+  t.deepEqual(
+    (await expectStatus(t, 200, 'listMessages', b, { query: { groupId: group.id } })).messages.map((m: any) => m.id),
+    [inGroup.id],
+  );
   const reply = (await expectStatus(t, 201, 'sendMessage', b, { body: { recipientId: a.user.id, text: 'hi', replyTo: first.id } })).message;
   t.is(reply.replyTo, first.id);
-  t.deepEqual((await expectStatus(t, 200, 'listMessages', b, { query: { with: a.user.id } })).messages.map((m: any) => m.id), [reply.id, first.id], 'newest first');
+  t.deepEqual(
+    (await expectStatus(t, 200, 'listMessages', b, { query: { with: a.user.id } })).messages.map((m: any) => m.id),
+    [reply.id, first.id],
+    'newest first',
+  );
 
   const edited = (await expectStatus(t, 200, 'editMessage', a, { path: { id: first.id }, body: { text: 'hello, edited' } })).message;
   t.like(edited, { id: first.id, content: { kind: 'text', text: 'hello, edited' } });
@@ -1189,30 +1595,49 @@ test.serial('chain: register → send (direct, group) → list → read receipt 
   await expectStatus(t, 403, 'editMessage', b, { path: { id: first.id }, body: { text: 'not mine' } });
   const history = await expectStatus(t, 200, 'messageHistory', b, { path: { id: first.id } });
   t.false(history.deleted);
-  t.deepEqual(history.versions.map((v: any) => v.content.text), ['hello', 'hello, edited'], 'both versions, oldest first');
+  t.deepEqual(
+    history.versions.map((v: any) => v.content.text),
+    ['hello', 'hello, edited'],
+    'both versions, oldest first',
+  );
 
   await expectStatus(t, 204, 'deleteMessage', b, { path: { id: first.id }, query: { scope: 'me' } });
-  t.deepEqual((await expectStatus(t, 200, 'listMessages', b, { query: { with: a.user.id } })).messages.map((m: any) => m.id), [reply.id], 'hidden for b');
+  t.deepEqual(
+    (await expectStatus(t, 200, 'listMessages', b, { query: { with: a.user.id } })).messages.map((m: any) => m.id),
+    [reply.id],
+    'hidden for b',
+  );
   await expectStatus(t, 404, 'messageHistory', b, { path: { id: first.id } });
   await expectStatus(t, 403, 'deleteMessage', a, { path: { id: reply.id }, query: { scope: 'everyone' } });
 
   await expectStatus(t, 204, 'deleteMessage', a, { path: { id: first.id }, query: { scope: 'everyone' } });
-  const after = (await expectStatus(t, 200, 'listMessages', a, { query: { with: b.user.id } })).messages.find((m: any) => m.id === first.id);
+  const after = (await expectStatus(t, 200, 'listMessages', a, { query: { with: b.user.id } })).messages.find(
+    (m: any) => m.id === first.id,
+  );
   t.is(after.content, null, 'deleted for everyone: no content');
   t.not(after.deletedAt, null);
   t.like(await expectStatus(t, 200, 'messageHistory', a, { path: { id: first.id } }), { deleted: true, versions: [] });
-  t.is((await expectStatus(t, 409, 'editMessage', a, { path: { id: first.id }, body: { text: 'too late' } })).error.code, 'message_deleted');
+  t.is(
+    (await expectStatus(t, 409, 'editMessage', a, { path: { id: first.id }, body: { text: 'too late' } })).error.code,
+    'message_deleted',
+  );
 });
 
 test.serial('chain: create group → add member → member sends → remove member → the removed member cannot read', async (t) => {
-  const owner = await registerUser(app.url), member = await registerUser(app.url);
+  const owner = await registerUser(app.url),
+    member = await registerUser(app.url);
   const { group } = await expectStatus(t, 201, 'createGroup', owner, { body: { name: 'Members' } });
-  t.deepEqual(group.members.map((m: any) => [m.userId, m.role]), [[owner.user.id, 'owner']]);
+  t.deepEqual(
+    group.members.map((m: any) => [m.userId, m.role]),
+    [[owner.user.id, 'owner']],
+  );
   await expectStatus(t, 404, 'getGroup', member, { path: { id: group.id } });
   const added = (await expectStatus(t, 200, 'addGroupMember', owner, { path: { id: group.id }, body: { userId: member.user.id } })).group;
   t.true(added.members.some((m: any) => m.userId === member.user.id && m.role === 'member'));
   const message = (await expectStatus(t, 201, 'sendMessage', member, { body: { groupId: group.id, text: 'hi from the member' } })).message;
-  t.deepEqual((await expectStatus(t, 200, 'listMessages', owner, { query: { groupId: group.id } })).messages.map(textOf), ['hi from the member']);
+  t.deepEqual((await expectStatus(t, 200, 'listMessages', owner, { query: { groupId: group.id } })).messages.map(textOf), [
+    'hi from the member',
+  ]);
   t.true((await expectStatus(t, 200, 'listGroups', member)).groups.some((g: any) => g.id === group.id));
 
   await expectStatus(t, 204, 'removeGroupMember', owner, { path: { id: group.id, userId: member.user.id } });
@@ -1222,78 +1647,128 @@ test.serial('chain: create group → add member → member sends → remove memb
   await expectStatus(t, 404, 'markRead', member, { body: { groupId: group.id, messageId: message.id } });
   await expectStatus(t, 403, 'sendMessage', member, { body: { groupId: group.id, text: 'still here?' } });
   t.false((await expectStatus(t, 200, 'listGroups', member)).groups.some((g: any) => g.id === group.id));
-  t.deepEqual((await expectStatus(t, 200, 'listMessages', owner, { query: { groupId: group.id } })).messages.map((m: any) => m.id), [message.id], 'the owner still reads it');
+  t.deepEqual(
+    (await expectStatus(t, 200, 'listMessages', owner, { query: { groupId: group.id } })).messages.map((m: any) => m.id),
+    [message.id],
+    'the owner still reads it',
+  );
 });
 
-test.serial('chain: block → the blocker\'s direct messages answer a documented 403, the blocked user\'s are accepted and never delivered → unblock → they go through again', async (t) => {
-  if (!documents('blockUser')) return void t.pass('this API has no blocks');
-  const a = await registerUser(app.url), b = await registerUser(app.url);
-  const { group } = await expectStatus(t, 201, 'createGroup', a, { body: { name: 'Blocks', memberIds: [b.user.id] } });
-  await expectStatus(t, 201, 'sendMessage', b, { body: { recipientId: a.user.id, text: 'before' } });
-  await expectStatus(t, 204, 'blockUser', a, { path: { userId: b.user.id } });
-  t.deepEqual((await expectStatus(t, 200, 'listBlocks', a)).blocked.map((x: any) => x.userId), [b.user.id]);
-  await expectStatus(t, 201, 'sendMessage', b, { body: { recipientId: a.user.id, text: 'blocked?' } });
-  t.is((await expectStatus(t, 403, 'sendMessage', a, { body: { recipientId: b.user.id, text: 'blocked too?' } })).error.code, 'blocked');
-  t.deepEqual((await expectStatus(t, 200, 'listMessages', a, { query: { with: b.user.id } })).messages.map((m: any) => m.content.text), ['before'], 'not delivered to the blocker');
-  await expectStatus(t, 201, 'sendMessage', b, { body: { groupId: group.id, text: 'group messages still flow' } });
-  await expectStatus(t, 204, 'unblockUser', a, { path: { userId: b.user.id } });
-  await expectStatus(t, 201, 'sendMessage', b, { body: { recipientId: a.user.id, text: 'after' } });
-});
+test.serial(
+  "chain: block → the blocker's direct messages answer a documented 403, the blocked user's are accepted and never delivered → unblock → they go through again",
+  async (t) => {
+    if (!documents('blockUser')) return void t.pass('this API has no blocks');
+    const a = await registerUser(app.url),
+      b = await registerUser(app.url);
+    const { group } = await expectStatus(t, 201, 'createGroup', a, { body: { name: 'Blocks', memberIds: [b.user.id] } });
+    await expectStatus(t, 201, 'sendMessage', b, { body: { recipientId: a.user.id, text: 'before' } });
+    await expectStatus(t, 204, 'blockUser', a, { path: { userId: b.user.id } });
+    t.deepEqual(
+      (await expectStatus(t, 200, 'listBlocks', a)).blocked.map((x: any) => x.userId),
+      [b.user.id],
+    );
+    await expectStatus(t, 201, 'sendMessage', b, { body: { recipientId: a.user.id, text: 'blocked?' } });
+    t.is((await expectStatus(t, 403, 'sendMessage', a, { body: { recipientId: b.user.id, text: 'blocked too?' } })).error.code, 'blocked');
+    t.deepEqual(
+      (await expectStatus(t, 200, 'listMessages', a, { query: { with: b.user.id } })).messages.map((m: any) => m.content.text),
+      ['before'],
+      'not delivered to the blocker',
+    );
+    await expectStatus(t, 201, 'sendMessage', b, { body: { groupId: group.id, text: 'group messages still flow' } });
+    await expectStatus(t, 204, 'unblockUser', a, { path: { userId: b.user.id } });
+    await expectStatus(t, 201, 'sendMessage', b, { body: { recipientId: a.user.id, text: 'after' } });
+  },
+);
 
-test.serial('chain: upload (multipart, raw) → retry → download (whole, range, 416, 304) → ?token= → attach → the recipient reads it → delete → a tombstone', async (t) => {
-  if (!documents('uploadMedia')) return void t.pass('this API has no uploads');
-  const a = await registerUser(app.url), b = await registerUser(app.url);
-  const upload = byId('uploadMedia');
-  const [text, image] = [TEXT, IMAGE];
-  const [asMultipart, asOctets] = encodings(upload, text);
-  const first = (await expectStatus(t, 201, 'uploadMedia', a, { query: { clientUploadId: 'chain-upload' }, body: asMultipart })).media;
-  t.like(first, { kind: 'text', size: text.bytes.length, filename: text.name });
-  const retry = await expectStatus(t, 200, 'uploadMedia', a, { query: { filename: text.name, clientUploadId: 'chain-upload' }, body: asOctets });
-  t.is(retry.media.id, first.id, 'a retry answers the first upload');
-  const picture = (await expectStatus(t, 201, 'uploadMedia', a, { query: { filename: image.name }, body: encodings(upload, image).at(-1) })).media;
-  t.like(picture, { kind: 'image', mime: 'image/png', width: 8, height: 8 });
+test.serial(
+  'chain: upload (multipart, raw) → retry → download (whole, range, 416, 304) → ?token= → attach → the recipient reads it → delete → a tombstone',
+  async (t) => {
+    if (!documents('uploadMedia')) return void t.pass('this API has no uploads');
+    const a = await registerUser(app.url),
+      b = await registerUser(app.url);
+    const upload = byId('uploadMedia');
+    const [text, image] = [TEXT, IMAGE];
+    const [asMultipart, asOctets] = encodings(upload, text);
+    const first = (await expectStatus(t, 201, 'uploadMedia', a, { query: { clientUploadId: 'chain-upload' }, body: asMultipart })).media;
+    t.like(first, { kind: 'text', size: text.bytes.length, filename: text.name });
+    const retry = await expectStatus(t, 200, 'uploadMedia', a, {
+      query: { filename: text.name, clientUploadId: 'chain-upload' },
+      body: asOctets,
+    });
+    t.is(retry.media.id, first.id, 'a retry answers the first upload');
+    const picture = (
+      await expectStatus(t, 201, 'uploadMedia', a, { query: { filename: image.name }, body: encodings(upload, image).at(-1) })
+    ).media;
+    t.like(picture, { kind: 'image', mime: 'image/png', width: 8, height: 8 });
 
-  const whole = await api('downloadMedia', a, { path: { id: first.id } });
-  t.is(whole.status, 200);
-  t.is(whole.text, text.bytes.toString(), 'the bytes uploaded');
-  t.is(essence(whole.headers.get('content-type')), 'text/plain', 'the type its bytes say');
-  const part = await api('downloadMedia', a, { path: { id: first.id }, headers: { range: 'bytes=0-4' } });
-  t.is(part.status, 206);
-  t.is(part.text, whole.text.slice(0, 5));
-  t.is((await expectStatus(t, 416, 'downloadMedia', a, { path: { id: first.id }, headers: { range: `bytes=${first.size + 10}-` } })).error.code, 'range_not_satisfiable');
-  t.is((await api('downloadMedia', a, { path: { id: first.id }, headers: { 'if-none-match': whole.headers.get('etag') ?? '' } })).status, 304);
+    const whole = await api('downloadMedia', a, { path: { id: first.id } });
+    t.is(whole.status, 200);
+    t.is(whole.text, text.bytes.toString(), 'the bytes uploaded');
+    t.is(essence(whole.headers.get('content-type')), 'text/plain', 'the type its bytes say');
+    const part = await api('downloadMedia', a, { path: { id: first.id }, headers: { range: 'bytes=0-4' } });
+    t.is(part.status, 206);
+    t.is(part.text, whole.text.slice(0, 5));
+    t.is(
+      (await expectStatus(t, 416, 'downloadMedia', a, { path: { id: first.id }, headers: { range: `bytes=${first.size + 10}-` } })).error
+        .code,
+      'range_not_satisfiable',
+    );
+    t.is(
+      (await api('downloadMedia', a, { path: { id: first.id }, headers: { 'if-none-match': whole.headers.get('etag') ?? '' } })).status,
+      304,
+    );
 
-  // ?token= instead of the bearer (for <img> and <video>): for this file only.
-  const { token } = await expectStatus(t, 200, 'mediaToken', a, { path: { id: first.id } });
-  const viaToken = await api('downloadMedia', null, { path: { id: first.id }, query: { token } });
-  t.is(viaToken.status, 200);
-  t.is(viaToken.text, whole.text);
-  t.true([401, 404].includes((await api('downloadMedia', null, { path: { id: picture.id }, query: { token } })).status), 'not for another file');
+    // ?token= instead of the bearer (for <img> and <video>): for this file only.
+    const { token } = await expectStatus(t, 200, 'mediaToken', a, { path: { id: first.id } });
+    const viaToken = await api('downloadMedia', null, { path: { id: first.id }, query: { token } });
+    t.is(viaToken.status, 200);
+    t.is(viaToken.text, whole.text);
+    t.true(
+      [401, 404].includes((await api('downloadMedia', null, { path: { id: picture.id }, query: { token } })).status),
+      'not for another file',
+    );
 
-  // b reads a's files once a message of a's attaches them, and cannot attach them himself.
-  await expectStatus(t, 404, 'downloadMedia', b, { path: { id: first.id } });
-  await expectStatus(t, 404, 'mediaToken', b, { path: { id: first.id } });
-  t.is((await expectStatus(t, 422, 'sendMessage', b, { body: { recipientId: a.user.id, text: 'not mine', attachments: [first.id] } })).error.code, 'invalid_attachment');
-  const message = (await expectStatus(t, 201, 'sendMessage', a, { body: { recipientId: b.user.id, text: 'see attached', attachments: [first.id, picture.id] } })).message;
-  t.deepEqual(message.attachments, [first.id, picture.id]);
-  const forB = await api('downloadMedia', b, { path: { id: picture.id } });
-  t.is(forB.status, 200);
-  t.is(essence(forB.headers.get('content-type')), 'image/png');
+    // b reads a's files once a message of a's attaches them, and cannot attach them himself.
+    await expectStatus(t, 404, 'downloadMedia', b, { path: { id: first.id } });
+    await expectStatus(t, 404, 'mediaToken', b, { path: { id: first.id } });
+    t.is(
+      (await expectStatus(t, 422, 'sendMessage', b, { body: { recipientId: a.user.id, text: 'not mine', attachments: [first.id] } })).error
+        .code,
+      'invalid_attachment',
+    );
+    const message = (
+      await expectStatus(t, 201, 'sendMessage', a, {
+        body: { recipientId: b.user.id, text: 'see attached', attachments: [first.id, picture.id] },
+      })
+    ).message;
+    t.deepEqual(message.attachments, [first.id, picture.id]);
+    const forB = await api('downloadMedia', b, { path: { id: picture.id } });
+    t.is(forB.status, 200);
+    t.is(essence(forB.headers.get('content-type')), 'image/png');
 
-  // Only the uploader deletes; then the file is gone for everyone, and the message keeps a tombstone of it.
-  await expectStatus(t, 404, 'deleteMedia', b, { path: { id: first.id } });
-  await expectStatus(t, 204, 'deleteMedia', a, { path: { id: first.id } });
-  await expectStatus(t, 404, 'downloadMedia', a, { path: { id: first.id } });
-  await expectStatus(t, 404, 'downloadMedia', b, { path: { id: first.id } });
-  const listed = (await expectStatus(t, 200, 'listMessages', b, { query: { with: a.user.id } })).messages.find((m: any) => m.id === message.id);
-  t.like(listed.files.find((f: any) => f.id === first.id), { deleted: true });
-  const again = await expectStatus(t, 422, 'sendMessage', a, { body: { recipientId: b.user.id, text: 'again', attachments: [first.id] } });
-  t.is(again.error.code, 'invalid_attachment', 'a deleted file cannot be attached');
-});
+    // Only the uploader deletes; then the file is gone for everyone, and the message keeps a tombstone of it.
+    await expectStatus(t, 404, 'deleteMedia', b, { path: { id: first.id } });
+    await expectStatus(t, 204, 'deleteMedia', a, { path: { id: first.id } });
+    await expectStatus(t, 404, 'downloadMedia', a, { path: { id: first.id } });
+    await expectStatus(t, 404, 'downloadMedia', b, { path: { id: first.id } });
+    const listed = (await expectStatus(t, 200, 'listMessages', b, { query: { with: a.user.id } })).messages.find(
+      (m: any) => m.id === message.id,
+    );
+    t.like(
+      listed.files.find((f: any) => f.id === first.id),
+      { deleted: true },
+    );
+    const again = await expectStatus(t, 422, 'sendMessage', a, {
+      body: { recipientId: b.user.id, text: 'again', attachments: [first.id] },
+    });
+    t.is(again.error.code, 'invalid_attachment', 'a deleted file cannot be attached');
+  },
+);
 
 test.serial('chain: profile picture → its square variants, seen by others → text refused (415) → removed', async (t) => {
   if (!documents('setProfilePicture')) return void t.pass('this API has no profile pictures');
-  const a = await registerUser(app.url), b = await registerUser(app.url);
+  const a = await registerUser(app.url),
+    b = await registerUser(app.url);
   const operation = byId('setProfilePicture');
   const { profile } = await expectStatus(t, 200, 'setProfilePicture', a, { body: encodings(operation, IMAGE)[0] });
   t.truthy(profile.avatarMediaId);
@@ -1315,117 +1790,228 @@ test.serial('chain: profile picture → its square variants, seen by others → 
  * the API must answer given the model, then updates the model; listings and histories are compared with it whole.
  */
 /** `audience`: a group message's members when it was sent (a member reads only what was said while they were in). */
-interface ModelMessage { id: string; sender: number; recipient: number | null; versions: string[]; deleted: boolean; hiddenFor: Set<number>; audience: Set<number> }
-interface ChatModel { members: Set<number>; messages: ModelMessage[] }
-interface ChatReal { users: User[]; groupId: string }
+interface ModelMessage {
+  id: string;
+  sender: number;
+  recipient: number | null;
+  versions: string[];
+  deleted: boolean;
+  hiddenFor: Set<number>;
+  audience: Set<number>;
+}
+interface ChatModel {
+  members: Set<number>;
+  messages: ModelMessage[];
+}
+interface ChatReal {
+  users: User[];
+  groupId: string;
+}
 
 const NAMES = ['u0', 'u1', 'u2'];
 const participates = (m: ChatModel, msg: ModelMessage, u: number) =>
-  (msg.recipient === null ? m.members.has(u) && msg.audience.has(u) : msg.sender === u || msg.recipient === u);
+  msg.recipient === null ? m.members.has(u) && msg.audience.has(u) : msg.sender === u || msg.recipient === u;
 const visible = (m: ChatModel, msg: ModelMessage, u: number) => participates(m, msg, u) && !msg.hiddenFor.has(u);
 const shown = (msg: ModelMessage) => [msg.id, msg.deleted ? null : msg.versions.at(-1)!];
 
 let stepsRun = 0;
 class Step implements fc.AsyncCommand<ChatModel, ChatReal> {
-  constructor(private readonly label: string, private readonly act: (m: ChatModel, r: ChatReal) => Promise<void>,
-    private readonly needsMessages = false) {}
-  check(m: Readonly<ChatModel>): boolean { return !this.needsMessages || m.messages.length > 0; }
-  run(m: ChatModel, r: ChatReal): Promise<void> { stepsRun++; return this.act(m, r); }
-  toString(): string { return this.label; }
+  constructor(
+    private readonly label: string,
+    private readonly act: (m: ChatModel, r: ChatReal) => Promise<void>,
+    private readonly needsMessages = false,
+  ) {}
+  check(m: Readonly<ChatModel>): boolean {
+    return !this.needsMessages || m.messages.length > 0;
+  }
+  run(m: ChatModel, r: ChatReal): Promise<void> {
+    stepsRun++;
+    return this.act(m, r);
+  }
+  toString(): string {
+    return this.label;
+  }
 }
 
 /** `api` expecting a status; throws (fast-check shrinks the sequence) instead of asserting. */
 async function must(status: number, operationId: string, caller: User, input: Parameters<typeof api>[2] = {}): Promise<any> {
   const answer = await api(operationId, caller, input);
-  if (answer.status !== status) throw new Error(`${operationId} ${JSON.stringify(input).slice(0, 200)}: expected ${status}, got ${snippet(answer)}`);
+  if (answer.status !== status)
+    throw new Error(`${operationId} ${JSON.stringify(input).slice(0, 200)}: expected ${status}, got ${snippet(answer)}`);
   return answer.json;
 }
 function same(what: string, actual: unknown, expected: unknown): void {
-  if (JSON.stringify(actual) !== JSON.stringify(expected)) throw new Error(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+  if (JSON.stringify(actual) !== JSON.stringify(expected))
+    throw new Error(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
 }
 
 const who = fc.integer({ min: 0, max: 2 });
 const words = fc.stringMatching(/^[a-z]{1,8}( [a-z]{1,8}){0,2}$/);
 const chatCommands = [
-  fc.tuple(who, who, words).map(([from, to, text]) => new Step(`${NAMES[from]} sends ${NAMES[to]} "${text}"`, async (m, r) => {
-    if (from === to) return void await must(400, 'sendMessage', r.users[from]!, { body: { recipientId: r.users[to]!.user.id, text } });
-    const { message } = await must(201, 'sendMessage', r.users[from]!, { body: { recipientId: r.users[to]!.user.id, text } });
-    same('sent content', message.content, { kind: 'text', text });
-    m.messages.push({ id: message.id, sender: from, recipient: to, versions: [text], deleted: false, hiddenFor: new Set(), audience: new Set([from, to]) });
-  })),
-  fc.tuple(who, words).map(([from, text]) => new Step(`${NAMES[from]} sends the group "${text}"`, async (m, r) => {
-    if (!m.members.has(from)) return void await must(403, 'sendMessage', r.users[from]!, { body: { groupId: r.groupId, text } });
-    const { message } = await must(201, 'sendMessage', r.users[from]!, { body: { groupId: r.groupId, text } });
-    m.messages.push({ id: message.id, sender: from, recipient: null, versions: [text], deleted: false, hiddenFor: new Set(), audience: new Set(m.members) });
-  })),
-  fc.tuple(who, fc.nat(), words).map(([by, pick, text]) => new Step(`${NAMES[by]} edits message #${pick} to "${text}"`, async (m, r) => {
-    const msg = m.messages[pick % m.messages.length]!;
-    const expected = !visible(m, msg, by) ? 404 : msg.sender !== by ? 403 : msg.deleted ? 409 : 200;
-    const answer = await must(expected, 'editMessage', r.users[by]!, { path: { id: msg.id }, body: { text } });
-    if (expected === 200) {
-      msg.versions.push(text);
-      same('edited content', answer.message.content, { kind: 'text', text });
-    }
-  }, true)),
-  fc.tuple(who, fc.nat(), fc.constantFrom('me', 'everyone')).map(([by, pick, scope]) => new Step(`${NAMES[by]} deletes message #${pick} for ${scope}`, async (m, r) => {
-    const msg = m.messages[pick % m.messages.length]!;
-    const expected = !visible(m, msg, by) ? 404 : scope === 'everyone' && msg.sender !== by ? 403 : 204;
-    await must(expected, 'deleteMessage', r.users[by]!, { path: { id: msg.id }, query: { scope } });
-    if (expected === 204 && scope === 'everyone') msg.deleted = true;
-    if (expected === 204 && scope === 'me') msg.hiddenFor.add(by);
-  }, true)),
-  fc.tuple(who, fc.nat()).map(([by, pick]) => new Step(`${NAMES[by]} reads the history of message #${pick}`, async (m, r) => {
-    const msg = m.messages[pick % m.messages.length]!;
-    if (!visible(m, msg, by)) return void await must(404, 'messageHistory', r.users[by]!, { path: { id: msg.id } });
-    const history = await must(200, 'messageHistory', r.users[by]!, { path: { id: msg.id } });
-    same('history', [history.deleted, history.versions.map((v: any) => v.content.text)], [msg.deleted, msg.deleted ? [] : msg.versions]);
-  }, true)),
-  fc.tuple(who, fc.nat()).map(([by, pick]) => new Step(`${NAMES[by]} marks message #${pick} read`, async (m, r) => {
-    const msg = m.messages[pick % m.messages.length]!;
-    const conversation = msg.recipient === null ? { groupId: r.groupId }
-      : { with: r.users[msg.sender === by ? msg.recipient : msg.sender]!.user.id };
-    if (!visible(m, msg, by)) return void await must(404, 'markRead', r.users[by]!, { body: { ...conversation, messageId: msg.id } });
-    same('receipt', (await must(200, 'markRead', r.users[by]!, { body: { ...conversation, messageId: msg.id } })).messageId, msg.id);
-  }, true)),
-  fc.tuple(who, fc.integer({ min: 1, max: 2 })).map(([by, shift]) => new Step(`${NAMES[by]} lists the conversation with ${NAMES[(by + shift) % 3]}`, async (m, r) => {
-    const other = (by + shift) % 3;
-    const page = await must(200, 'listMessages', r.users[by]!, { query: { with: r.users[other]!.user.id, limit: 100 } });
-    const expected = m.messages.filter((msg) => msg.recipient !== null && [msg.sender, msg.recipient].sort().join() === [by, other].sort().join() && !msg.hiddenFor.has(by));
-    same('direct page', page.messages.map((x: any) => [x.id, textOf(x)]), expected.reverse().map(shown));
-  })),
-  who.map((by) => new Step(`${NAMES[by]} lists the group`, async (m, r) => {
-    if (!m.members.has(by)) return void await must(404, 'listMessages', r.users[by]!, { query: { groupId: r.groupId } });
-    const page = await must(200, 'listMessages', r.users[by]!, { query: { groupId: r.groupId, limit: 100 } });
-    const expected = m.messages.filter((msg) => msg.recipient === null && !msg.hiddenFor.has(by));
-    same('group page', page.messages.map((x: any) => [x.id, textOf(x)]), expected.reverse().map(shown));
-  })),
-  fc.tuple(who, fc.integer({ min: 1, max: 2 })).map(([by, target]) => new Step(`${NAMES[by]} adds ${NAMES[target]} to the group`, async (m, r) => {
-    const expected = !m.members.has(by) ? 404 : by !== 0 ? 403 : 200;
-    await must(expected, 'addGroupMember', r.users[by]!, { path: { id: r.groupId }, body: { userId: r.users[target]!.user.id } });
-    if (expected === 200) m.members.add(target);
-  })),
-  fc.tuple(who, fc.integer({ min: 1, max: 2 })).map(([by, target]) => new Step(`${NAMES[by]} removes ${NAMES[target]} from the group`, async (m, r) => {
-    // Non-members learn nothing (404); removing a non-member changes nothing; leaving is allowed; only admins remove others.
-    const expected = !m.members.has(by) ? 404 : !m.members.has(target) || by === target || by === 0 ? 204 : 403;
-    await must(expected, 'removeGroupMember', r.users[by]!, { path: { id: r.groupId, userId: r.users[target]!.user.id } });
-    if (expected === 204) m.members.delete(target);
-  })),
-  who.map((by) => new Step(`${NAMES[by]} reads the group`, async (m, r) => {
-    if (!m.members.has(by)) return void await must(404, 'getGroup', r.users[by]!, { path: { id: r.groupId } });
-    const { group } = await must(200, 'getGroup', r.users[by]!, { path: { id: r.groupId } });
-    same('members', group.members.map((x: any) => x.userId).sort(), [...m.members].map((i) => r.users[i]!.user.id).sort());
-  })),
+  fc.tuple(who, who, words).map(
+    ([from, to, text]) =>
+      new Step(`${NAMES[from]} sends ${NAMES[to]} "${text}"`, async (m, r) => {
+        if (from === to)
+          return void (await must(400, 'sendMessage', r.users[from]!, { body: { recipientId: r.users[to]!.user.id, text } }));
+        const { message } = await must(201, 'sendMessage', r.users[from]!, { body: { recipientId: r.users[to]!.user.id, text } });
+        same('sent content', message.content, { kind: 'text', text });
+        m.messages.push({
+          id: message.id,
+          sender: from,
+          recipient: to,
+          versions: [text],
+          deleted: false,
+          hiddenFor: new Set(),
+          audience: new Set([from, to]),
+        });
+      }),
+  ),
+  fc.tuple(who, words).map(
+    ([from, text]) =>
+      new Step(`${NAMES[from]} sends the group "${text}"`, async (m, r) => {
+        if (!m.members.has(from)) return void (await must(403, 'sendMessage', r.users[from]!, { body: { groupId: r.groupId, text } }));
+        const { message } = await must(201, 'sendMessage', r.users[from]!, { body: { groupId: r.groupId, text } });
+        m.messages.push({
+          id: message.id,
+          sender: from,
+          recipient: null,
+          versions: [text],
+          deleted: false,
+          hiddenFor: new Set(),
+          audience: new Set(m.members),
+        });
+      }),
+  ),
+  fc.tuple(who, fc.nat(), words).map(
+    ([by, pick, text]) =>
+      new Step(
+        `${NAMES[by]} edits message #${pick} to "${text}"`,
+        async (m, r) => {
+          const msg = m.messages[pick % m.messages.length]!;
+          const expected = !visible(m, msg, by) ? 404 : msg.sender !== by ? 403 : msg.deleted ? 409 : 200;
+          const answer = await must(expected, 'editMessage', r.users[by]!, { path: { id: msg.id }, body: { text } });
+          if (expected === 200) {
+            msg.versions.push(text);
+            same('edited content', answer.message.content, { kind: 'text', text });
+          }
+        },
+        true,
+      ),
+  ),
+  fc.tuple(who, fc.nat(), fc.constantFrom('me', 'everyone')).map(
+    ([by, pick, scope]) =>
+      new Step(
+        `${NAMES[by]} deletes message #${pick} for ${scope}`,
+        async (m, r) => {
+          const msg = m.messages[pick % m.messages.length]!;
+          const expected = !visible(m, msg, by) ? 404 : scope === 'everyone' && msg.sender !== by ? 403 : 204;
+          await must(expected, 'deleteMessage', r.users[by]!, { path: { id: msg.id }, query: { scope } });
+          if (expected === 204 && scope === 'everyone') msg.deleted = true;
+          if (expected === 204 && scope === 'me') msg.hiddenFor.add(by);
+        },
+        true,
+      ),
+  ),
+  fc.tuple(who, fc.nat()).map(
+    ([by, pick]) =>
+      new Step(
+        `${NAMES[by]} reads the history of message #${pick}`,
+        async (m, r) => {
+          const msg = m.messages[pick % m.messages.length]!;
+          if (!visible(m, msg, by)) return void (await must(404, 'messageHistory', r.users[by]!, { path: { id: msg.id } }));
+          const history = await must(200, 'messageHistory', r.users[by]!, { path: { id: msg.id } });
+          same(
+            'history',
+            [history.deleted, history.versions.map((v: any) => v.content.text)],
+            [msg.deleted, msg.deleted ? [] : msg.versions],
+          );
+        },
+        true,
+      ),
+  ),
+  fc.tuple(who, fc.nat()).map(
+    ([by, pick]) =>
+      new Step(
+        `${NAMES[by]} marks message #${pick} read`,
+        async (m, r) => {
+          const msg = m.messages[pick % m.messages.length]!;
+          const conversation =
+            msg.recipient === null ? { groupId: r.groupId } : { with: r.users[msg.sender === by ? msg.recipient : msg.sender]!.user.id };
+          if (!visible(m, msg, by))
+            return void (await must(404, 'markRead', r.users[by]!, { body: { ...conversation, messageId: msg.id } }));
+          same('receipt', (await must(200, 'markRead', r.users[by]!, { body: { ...conversation, messageId: msg.id } })).messageId, msg.id);
+        },
+        true,
+      ),
+  ),
+  fc.tuple(who, fc.integer({ min: 1, max: 2 })).map(
+    ([by, shift]) =>
+      new Step(`${NAMES[by]} lists the conversation with ${NAMES[(by + shift) % 3]}`, async (m, r) => {
+        const other = (by + shift) % 3;
+        const page = await must(200, 'listMessages', r.users[by]!, { query: { with: r.users[other]!.user.id, limit: 100 } });
+        const expected = m.messages.filter(
+          (msg) =>
+            msg.recipient !== null && [msg.sender, msg.recipient].sort().join() === [by, other].sort().join() && !msg.hiddenFor.has(by),
+        );
+        same(
+          'direct page',
+          page.messages.map((x: any) => [x.id, textOf(x)]),
+          expected.reverse().map(shown),
+        );
+      }),
+  ),
+  who.map(
+    (by) =>
+      new Step(`${NAMES[by]} lists the group`, async (m, r) => {
+        if (!m.members.has(by)) return void (await must(404, 'listMessages', r.users[by]!, { query: { groupId: r.groupId } }));
+        const page = await must(200, 'listMessages', r.users[by]!, { query: { groupId: r.groupId, limit: 100 } });
+        const expected = m.messages.filter((msg) => msg.recipient === null && !msg.hiddenFor.has(by));
+        same(
+          'group page',
+          page.messages.map((x: any) => [x.id, textOf(x)]),
+          expected.reverse().map(shown),
+        );
+      }),
+  ),
+  fc.tuple(who, fc.integer({ min: 1, max: 2 })).map(
+    ([by, target]) =>
+      new Step(`${NAMES[by]} adds ${NAMES[target]} to the group`, async (m, r) => {
+        const expected = !m.members.has(by) ? 404 : by !== 0 ? 403 : 200;
+        await must(expected, 'addGroupMember', r.users[by]!, { path: { id: r.groupId }, body: { userId: r.users[target]!.user.id } });
+        if (expected === 200) m.members.add(target);
+      }),
+  ),
+  fc.tuple(who, fc.integer({ min: 1, max: 2 })).map(
+    ([by, target]) =>
+      new Step(`${NAMES[by]} removes ${NAMES[target]} from the group`, async (m, r) => {
+        // Non-members learn nothing (404); removing a non-member changes nothing; leaving is allowed; only admins remove others.
+        const expected = !m.members.has(by) ? 404 : !m.members.has(target) || by === target || by === 0 ? 204 : 403;
+        await must(expected, 'removeGroupMember', r.users[by]!, { path: { id: r.groupId, userId: r.users[target]!.user.id } });
+        if (expected === 204) m.members.delete(target);
+      }),
+  ),
+  who.map(
+    (by) =>
+      new Step(`${NAMES[by]} reads the group`, async (m, r) => {
+        if (!m.members.has(by)) return void (await must(404, 'getGroup', r.users[by]!, { path: { id: r.groupId } }));
+        const { group } = await must(200, 'getGroup', r.users[by]!, { path: { id: r.groupId } });
+        same('members', group.members.map((x: any) => x.userId).sort(), [...m.members].map((i) => r.users[i]!.user.id).sort());
+      }),
+  ),
 ];
 
 test.serial('model: any sequence of sends, edits, deletes, receipts, listings and membership changes agrees with a model', async (t) => {
   t.timeout(120_000);
   let sequences = 0;
-  await fc.assert(fc.asyncProperty(fc.commands(chatCommands, { size: 'medium', maxCommands: 40 }), async (commands) => {
-    sequences++;
-    const users = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
-    const { group } = await must(201, 'createGroup', users[0]!, { body: { name: 'Model', memberIds: [users[1]!.user.id] } });
-    await fc.asyncModelRun(() => ({ model: { members: new Set([0, 1]), messages: [] }, real: { users, groupId: group.id } }), commands);
-  }), settings(STATEFUL_RUNS));
+  await fc.assert(
+    fc.asyncProperty(fc.commands(chatCommands, { size: 'medium', maxCommands: 40 }), async (commands) => {
+      sequences++;
+      const users = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
+      const { group } = await must(201, 'createGroup', users[0]!, { body: { name: 'Model', memberIds: [users[1]!.user.id] } });
+      await fc.asyncModelRun(() => ({ model: { members: new Set([0, 1]), messages: [] }, real: { users, groupId: group.id } }), commands);
+    }),
+    settings(STATEFUL_RUNS),
+  );
   t.log(`${sequences} command sequences, ${stepsRun} commands run (FC_STATEFUL_RUNS=${STATEFUL_RUNS})`);
   t.pass();
 });

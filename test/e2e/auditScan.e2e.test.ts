@@ -32,7 +32,9 @@ function eventsPerTurn(eventStore: EventStore) {
   const readAll = eventStore.readAll.bind(eventStore);
   const readStream = eventStore.readStream.bind(eventStore);
   let firstRead: (() => void) | null = null;
-  const started = new Promise<void>((resolve) => { firstRead = resolve; });
+  const started = new Promise<void>((resolve) => {
+    firstRead = resolve;
+  });
   const counted = (events: Awaited<ReturnType<EventStore['readAll']>>) => {
     turns[turns.length - 1]! += events.length;
     firstRead?.();
@@ -52,34 +54,57 @@ function eventsPerTurn(eventStore: EventStore) {
   };
 }
 
-test('an auditor\'s search through 5,000 events reads them in slices between which other users are served', async (t) => {
+test("an auditor's search through 5,000 events reads them in slices between which other users are served", async (t) => {
   const app = await startTestApp();
   t.teardown(() => app.dispose());
   const [auditor, someone] = [await registerUser(app.url), await registerUser(app.url)];
   const correlationId = `test:${randomUUID()}`;
   await new CommandHandler(app.eventStore, eventUpcaster).handle(auditorDecider, AUDITORS_STREAM, {
-    type: 'GrantAuditor', data: { userId: auditor.user.id, userExists: true },
+    type: 'GrantAuditor',
+    data: { userId: auditor.user.id, userExists: true },
     metadata: { commandId: randomUUID(), correlationId, causationId: correlationId, userId: null, now: new Date().toISOString() },
   });
   // History the search has to read through: 5,000 events by nobody it looks for, the last 1,000 in one entity's
   // stream (appended 1,000 at a time, which the store commits together).
   const longEntity = randomUUID();
   for (let from = 0; from < FILLER; from += 1_000) {
-    await Promise.all(Array.from({ length: 1_000 }, (_, offset) => app.eventStore.append(
-      from === FILLER - 1_000 ? messageStream(longEntity) : `filler-${offset % 100}`, [{
-        type: 'AuditScanFiller', data: { padding: 'x'.repeat(200) },
-        metadata: { eventId: randomUUID(), correlationId: 'filler', causationId: 'filler', userId: null, timestamp: new Date().toISOString() },
-      }], 'any')));
+    await Promise.all(
+      Array.from({ length: 1_000 }, (_, offset) =>
+        app.eventStore.append(
+          from === FILLER - 1_000 ? messageStream(longEntity) : `filler-${offset % 100}`,
+          [
+            {
+              type: 'AuditScanFiller',
+              data: { padding: 'x'.repeat(200) },
+              metadata: {
+                eventId: randomUUID(),
+                correlationId: 'filler',
+                causationId: 'filler',
+                userId: null,
+                timestamp: new Date().toISOString(),
+              },
+            },
+          ],
+          'any',
+        ),
+      ),
+    );
   }
   await app.projections.waitFor(await app.eventStore.headPosition());
 
   const measure = eventsPerTurn(app.eventStore);
   const finished: string[] = [];
-  const search = request(app.url, 'GET', `/api/audit/actors/${someone.user.id}?limit=500`, { token: auditor.accessToken })
-    .then((answer) => { finished.push('search'); return answer; });
+  const search = request(app.url, 'GET', `/api/audit/actors/${someone.user.id}?limit=500`, { token: auditor.accessToken }).then(
+    (answer) => {
+      finished.push('search');
+      return answer;
+    },
+  );
   await measure.started;
-  const other = request(app.url, 'GET', '/api/conversations', { token: someone.accessToken })
-    .then((answer) => { finished.push('other user'); return answer; });
+  const other = request(app.url, 'GET', '/api/conversations', { token: someone.accessToken }).then((answer) => {
+    finished.push('other user');
+    return answer;
+  });
   const [searched, served] = await Promise.all([search, other]);
   const mostInOneTurn = measure.stop();
 
@@ -96,7 +121,9 @@ test('an auditor\'s search through 5,000 events reads them in slices between whi
   const timeline = await request(app.url, 'GET', `/api/audit/entities/message/${longEntity}?limit=500`, { token: auditor.accessToken });
   t.is(timeline.status, 200);
   t.is(timeline.body.events.length, 500);
-  const rest = await request(app.url, 'GET', `/api/audit/entities/message/${longEntity}?limit=500&after=${timeline.body.next}`, { token: auditor.accessToken });
+  const rest = await request(app.url, 'GET', `/api/audit/entities/message/${longEntity}?limit=500&after=${timeline.body.next}`, {
+    token: auditor.accessToken,
+  });
   t.is(rest.body.events.length, 500);
   t.is(rest.body.next, null);
   t.is(rest.body.events[0].position, timeline.body.events[499].position + 1);

@@ -9,8 +9,12 @@ import { registerUser, request, startTestApp, type TestApp } from '../helpers/ap
 import { connect } from '../helpers/socket.ts';
 
 let app: TestApp;
-test.before(async () => { app = await startTestApp(); });
-test.after.always(async () => { await app.dispose(); });
+test.before(async () => {
+  app = await startTestApp();
+});
+test.after.always(async () => {
+  await app.dispose();
+});
 
 const register = (body: unknown) => request(app.url, 'POST', '/auth/register', { body });
 
@@ -24,7 +28,11 @@ test('GET /ping answers', async (t) => {
 test('register returns 201 with the user and a bearer token, never the password hash', async (t) => {
   const response = await register({ email: 'Grace@Example.test', username: 'Grace_H', password: 'a long password', displayName: 'Grace' });
   t.is(response.status, 201);
-  t.like(response.body, { user: { email: 'grace@example.test', username: 'grace_h', displayName: 'Grace' }, tokenType: 'Bearer', expiresIn: 7200 });
+  t.like(response.body, {
+    user: { email: 'grace@example.test', username: 'grace_h', displayName: 'Grace' },
+    tokenType: 'Bearer',
+    expiresIn: 7200,
+  });
   t.regex(response.body.accessToken, /^[\w-]+\.[\w-]+\.[\w-]+$/);
   t.false(JSON.stringify(response.body).includes('$2b$'));
   t.false('passwordHash' in response.body.user);
@@ -66,8 +74,9 @@ test('a duplicate email is a 409, and so is a duplicate username', async (t) => 
 });
 
 test('of two racing registrations with one email exactly one wins', async (t) => {
-  const results = await Promise.all(Array.from({ length: 5 }, (_, i) =>
-    register({ email: 'race@example.test', username: `racer_${i}`, password: 'a long password' })));
+  const results = await Promise.all(
+    Array.from({ length: 5 }, (_, i) => register({ email: 'race@example.test', username: `racer_${i}`, password: 'a long password' })),
+  );
   t.deepEqual(results.map((r) => r.status).sort(), [201, 409, 409, 409, 409]);
   const users = await app.readStore.collection('users').find({ email: 'race@example.test' });
   t.is(users.length, 1);
@@ -131,7 +140,10 @@ test('logout revokes the token at once while the users projector is held: REST a
   const events = await held.eventStore.readStream(userStream(user.user.id));
   t.like(events.at(-1), { type: 'UserLoggedOut', data: { userId: user.user.id } });
   const ping = await request(held.url, 'GET', '/ping');
-  t.true(ping.body.projections.stalled.some((stall: { projector: string }) => stall.projector === USERS), 'the users projector is held');
+  t.true(
+    ping.body.projections.stalled.some((stall: { projector: string }) => stall.projector === USERS),
+    'the users projector is held',
+  );
 
   const verify = await request(held.url, 'GET', '/auth/verify', { token: user.accessToken });
   t.is(verify.status, 401);
@@ -147,10 +159,12 @@ test('failed logins at bcrypt cost 12 do not stall file downloads: password chec
   t.teardown(() => costly.dispose());
   const owner = await registerUser(costly.url);
   const uploaded = await fetch(`${costly.url}/api/media/upload?filename=notes.txt`, {
-    method: 'POST', headers: { authorization: `Bearer ${owner.accessToken}`, 'content-type': 'text/plain' }, body: 'a note worth keeping\n'.repeat(500),
+    method: 'POST',
+    headers: { authorization: `Bearer ${owner.accessToken}`, 'content-type': 'text/plain' },
+    body: 'a note worth keeping\n'.repeat(500),
   });
   t.is(uploaded.status, 201);
-  const { media } = await uploaded.json() as { media: { id: string } };
+  const { media } = (await uploaded.json()) as { media: { id: string } };
   const download = async () => {
     const response = await fetch(`${costly.url}/api/media/${media.id}`, { headers: { authorization: `Bearer ${owner.accessToken}` } });
     t.is(response.status, 200);
@@ -161,9 +175,16 @@ test('failed logins at bcrypt cost 12 do not stall file downloads: password chec
   // 20 failed logins (each at about a core-second here), then a download while they are checked. How many of them
   // are answered before the download is the measure, not milliseconds: it holds on a slow or busy machine alike.
   let answered = 0;
-  const failures = Promise.all(Array.from({ length: 20 }, (_, i) =>
-    request(costly.url, 'POST', '/auth/login', { body: { email: `nobody-${i}@example.test`, password: 'not the password' } })
-      .then((answer) => { answered++; return answer.status; })));
+  const failures = Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      request(costly.url, 'POST', '/auth/login', { body: { email: `nobody-${i}@example.test`, password: 'not the password' } }).then(
+        (answer) => {
+          answered++;
+          return answer.status;
+        },
+      ),
+    ),
+  );
   await new Promise((resolve) => setTimeout(resolve, 100));
   const started = performance.now();
   await download();
@@ -208,7 +229,7 @@ test('credential endpoints are rate limited per client with a 429 and Retry-Afte
   }
 });
 
-test('headers or a URL over Node\'s 16 KB limit get a 431 with the JSON error shape, and the server keeps serving', async (t) => {
+test("headers or a URL over Node's 16 KB limit get a 431 with the JSON error shape, and the server keeps serving", async (t) => {
   const hugeHeader = await fetch(`${app.url}/ping`, { headers: { 'x-filler': 'x'.repeat(20_000) } });
   t.is(hugeHeader.status, 431);
   t.like(await hugeHeader.json(), { error: { code: 'headers_too_large' } });

@@ -19,8 +19,11 @@ test.before(async () => {
 test('the bundle imports only Node built-ins and runtime dependencies (the Dockerfile prunes devDependencies)', (t) => {
   const { dependencies } = JSON.parse(readFileSync('package.json', 'utf8')) as { dependencies: Record<string, string> };
   for (const file of ['dist/main.js', 'dist/projectionWorker.mjs', 'dist/checkpointWorker.mjs']) {
-    const specifiers = [...readFileSync(file, 'utf8').matchAll(/(?:^|[\s;])(?:import|export)[^'"]*?from\s*["']([^"'.][^"']*)["']|import\(["']([^"'.][^"']*)["']\)/gm)]
-      .map((match) => match[1] ?? match[2]!);
+    const specifiers = [
+      ...readFileSync(file, 'utf8').matchAll(
+        /(?:^|[\s;])(?:import|export)[^'"]*?from\s*["']([^"'.][^"']*)["']|import\(["']([^"'.][^"']*)["']\)/gm,
+      ),
+    ].map((match) => match[1] ?? match[2]!);
     t.true(specifiers.length > 0, file);
     for (const specifier of specifiers) {
       const name = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!;
@@ -29,9 +32,10 @@ test('the bundle imports only Node built-ins and runtime dependencies (the Docke
   }
 });
 
-test('the built server runs without tsx: register, send over REST, the other user\'s socket receives it, and the demo is served compiled', async (t) => {
+test("the built server runs without tsx: register, send over REST, the other user's socket receives it, and the demo is served compiled", async (t) => {
   t.true(existsSync('dist/main.js') && existsSync('dist/projectionWorker.mjs') && existsSync('dist/checkpointWorker.mjs'));
-  for (const file of ['dist/main.js', 'dist/projectionWorker.mjs']) t.false(/from ["']tsx/.test(readFileSync(file, 'utf8')), `${file} loads no tsx`);
+  for (const file of ['dist/main.js', 'dist/projectionWorker.mjs'])
+    t.false(/from ["']tsx/.test(readFileSync(file, 'utf8')), `${file} loads no tsx`);
   const server = await spawnServer(tempDir(), { DEMO_ENABLED: 'true' }, ['dist/main.js']);
   t.teardown(() => server.stop());
   t.is((await request(server.url, 'GET', '/health/ready')).status, 200);
@@ -42,7 +46,10 @@ test('the built server runs without tsx: register, send over REST, the other use
   await socket.next((f) => f.type === 'welcome');
   socket.send({ type: 'sync', since: 0 });
   await socket.next((f) => f.type === 'sync.ok');
-  const sent = await request(server.url, 'POST', '/api/messages', { token: alice.accessToken, body: { recipientId: bob.user.id, text: 'from the build' } });
+  const sent = await request(server.url, 'POST', '/api/messages', {
+    token: alice.accessToken,
+    body: { recipientId: bob.user.id, text: 'from the build' },
+  });
   t.is(sent.status, 201);
   const created = await socket.next((f) => f.type === 'message.created', 10_000);
   t.is(created.message.id, sent.body.message.id);

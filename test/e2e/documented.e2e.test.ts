@@ -8,8 +8,12 @@ import { registerUser, request, startTestApp, type TestApp } from '../helpers/ap
 import { connect, type TestSocket } from '../helpers/socket.ts';
 
 let app: TestApp;
-test.before(async () => { app = await startTestApp(); });
-test.after.always(async () => { await app.dispose(); });
+test.before(async () => {
+  app = await startTestApp();
+});
+test.after.always(async () => {
+  await app.dispose();
+});
 
 type User = Awaited<ReturnType<typeof registerUser>>;
 
@@ -21,7 +25,8 @@ async function syncedSocket(user: User, on: TestApp = app): Promise<TestSocket> 
 }
 
 const send = (from: User, body: Record<string, unknown>) => request(app.url, 'POST', '/api/messages', { token: from.accessToken, body });
-const createGroup = (owner: User, body: Record<string, unknown>) => request(app.url, 'POST', '/api/groups', { token: owner.accessToken, body });
+const createGroup = (owner: User, body: Record<string, unknown>) =>
+  request(app.url, 'POST', '/api/groups', { token: owner.accessToken, body });
 
 /** Base64 of random bytes, starting with bytes whose base64 is `++//` so the alphabet's awkward characters are in it. */
 const base64Bytes = (size: number) => Buffer.concat([Buffer.from([0xfb, 0xef, 0xff]), randomBytes(size)]).toString('base64');
@@ -58,7 +63,10 @@ test('a socket upgrade with Authorization: Bearer and no ?token= is welcomed and
   t.is(code, 4401);
   t.is(reason, 'invalid_token');
   t.false(bad.frames.some((f) => f.type === 'welcome'));
-  t.like(bad.frames.find((f) => f.type === 'error'), { error: { code: 'invalid_token' } });
+  t.like(
+    bad.frames.find((f) => f.type === 'error'),
+    { error: { code: 'invalid_token' } },
+  );
 });
 
 // 3. "Encrypted payloads are stored and relayed as they are: the server never reads them."
@@ -75,10 +83,10 @@ test('an encrypted payload is stored and relayed unchanged (201, live frame, GET
 
   const sent = await send(a, { recipientId: b.user.id, encrypted });
   t.is(sent.status, 201);
-  t.deepEqual(sent.body.message.content, expected, 'the sender\'s 201');
+  t.deepEqual(sent.body.message.content, expected, "the sender's 201");
   const id = sent.body.message.id;
   const live = await bSocket.next((f) => f.type === 'message.created' && f.message.id === id);
-  t.deepEqual(live.message.content, expected, 'the recipient\'s live frame');
+  t.deepEqual(live.message.content, expected, "the recipient's live frame");
   const page = await request(app.url, 'GET', `/api/messages?with=${a.user.id}`, { token: b.accessToken });
   t.deepEqual(page.body.messages.find((m: any) => m.id === id).content, expected, 'GET /api/messages');
 
@@ -116,15 +124,23 @@ test('replyTo is stored for a message of the same conversation and refused (400)
   t.is(crossed.status, 400);
   t.is(crossed.body.error.code, 'validation_failed');
   const after = await request(app.url, 'GET', `/api/messages?with=${b.user.id}`, { token: a.accessToken });
-  t.false(after.body.messages.some((m: any) => m.content?.text === 'reply across conversations'), 'nothing stored');
+  t.false(
+    after.body.messages.some((m: any) => m.content?.text === 'reply across conversations'),
+    'nothing stored',
+  );
 });
 
-test('attachments (up to 10 of the sender\'s files) are stored and returned with their metadata, 11 are a 400, and delete for everyone empties them', async (t) => {
+test("attachments (up to 10 of the sender's files) are stored and returned with their metadata, 11 are a 400, and delete for everyone empties them", async (t) => {
   const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
   const bSocket = await syncedSocket(b);
-  const upload = async (n: number) => (await fetch(`${app.url}/api/media/upload?filename=note${n}.txt`, {
-    method: 'POST', headers: { authorization: `Bearer ${a.accessToken}`, 'content-type': 'text/plain' }, body: `note ${n}`,
-  })).json() as Promise<{ media: { id: string } }>;
+  const upload = async (n: number) =>
+    (
+      await fetch(`${app.url}/api/media/upload?filename=note${n}.txt`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${a.accessToken}`, 'content-type': 'text/plain' },
+        body: `note ${n}`,
+      })
+    ).json() as Promise<{ media: { id: string } }>;
   const attachments = await Promise.all(Array.from({ length: 10 }, async (_, n) => (await upload(n)).media.id));
   const sent = await send(a, { recipientId: b.user.id, text: 'ten files', attachments });
   t.is(sent.status, 201);
@@ -133,14 +149,20 @@ test('attachments (up to 10 of the sender\'s files) are stored and returned with
   const { id } = sent.body.message;
   const live = await bSocket.next((f) => f.type === 'message.created' && f.message.id === id);
   t.deepEqual(live.message.attachments, attachments);
-  t.deepEqual(live.message.files.map((f: any) => f.id), attachments);
+  t.deepEqual(
+    live.message.files.map((f: any) => f.id),
+    attachments,
+  );
   const page = await request(app.url, 'GET', `/api/messages?with=${a.user.id}`, { token: b.accessToken });
   t.deepEqual(page.body.messages.find((m: any) => m.id === id).attachments, attachments);
   t.is(page.body.messages.find((m: any) => m.id === id).files[9].filename, 'note9.txt');
   const someoneElses = await send(b, { recipientId: a.user.id, text: 'not mine', attachments: [attachments[0]] });
   t.is(someoneElses.status, 422);
   t.is(someoneElses.body.error.code, 'invalid_attachment');
-  t.is((await send(a, { recipientId: b.user.id, text: 'unknown file', attachments: [randomUUID()] })).body.error.code, 'invalid_attachment');
+  t.is(
+    (await send(a, { recipientId: b.user.id, text: 'unknown file', attachments: [randomUUID()] })).body.error.code,
+    'invalid_attachment',
+  );
 
   const eleven = await send(a, { recipientId: b.user.id, text: 'eleven files', attachments: [...attachments, randomUUID()] });
   t.is(eleven.status, 400);
@@ -149,14 +171,21 @@ test('attachments (up to 10 of the sender\'s files) are stored and returned with
   t.is(notIds.status, 400);
 
   t.is((await request(app.url, 'DELETE', `/api/messages/${id}?scope=everyone`, { token: a.accessToken })).status, 204);
-  t.like(await bSocket.next((f) => f.type === 'message.deleted' && f.message.id === id), { scope: 'everyone', message: { content: null, attachments: [] } });
+  t.like(await bSocket.next((f) => f.type === 'message.deleted' && f.message.id === id), {
+    scope: 'everyone',
+    message: { content: null, attachments: [] },
+  });
   const tombstone = (await request(app.url, 'GET', `/api/messages?with=${a.user.id}`, { token: b.accessToken })).body.messages;
-  t.deepEqual(tombstone.map((m: any) => ({ id: m.id, attachments: m.attachments })), [{ id, attachments: [] }], 'only the tombstone, without attachments');
+  t.deepEqual(
+    tombstone.map((m: any) => ({ id: m.id, attachments: m.attachments })),
+    [{ id, attachments: [] }],
+    'only the tombstone, without attachments',
+  );
   bSocket.close();
 });
 
 // 5. "Your own messages carry ... deliveredCount/readCount (group). Fetching marks what others sent as delivered to you."
-test('a group message\'s deliveredCount/readCount go 0/0, 1/0 on a member\'s fetch, 1/1 on their read, 2/2 on a second member\'s read', async (t) => {
+test("a group message's deliveredCount/readCount go 0/0, 1/0 on a member's fetch, 1/1 on their read, 2/2 on a second member's read", async (t) => {
   const [sender, m1, m2] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
   const groupId = (await createGroup(sender, { name: 'Counts', memberIds: [m1.user.id, m2.user.id] })).body.group.id;
   const senderSocket = await syncedSocket(sender);
@@ -173,14 +202,22 @@ test('a group message\'s deliveredCount/readCount go 0/0, 1/0 on a member\'s fet
   const m1View = await request(app.url, 'GET', `/api/messages?groupId=${groupId}`, { token: m1.accessToken });
   const seenByM1 = m1View.body.messages.find((m: any) => m.id === message.id);
   t.false('deliveredCount' in seenByM1, 'counts are for the sender only');
-  await senderSocket.next((f) => f.type === 'receipt' && f.receipt === 'delivered' && f.userId === m1.user.id && f.upTo.messageId === message.id);
+  await senderSocket.next(
+    (f) => f.type === 'receipt' && f.receipt === 'delivered' && f.userId === m1.user.id && f.upTo.messageId === message.id,
+  );
   t.deepEqual(await countsOf(), { deliveredCount: 1, readCount: 0 });
 
-  t.is((await request(app.url, 'POST', '/api/messages/read', { token: m1.accessToken, body: { groupId, messageId: message.id } })).status, 200);
+  t.is(
+    (await request(app.url, 'POST', '/api/messages/read', { token: m1.accessToken, body: { groupId, messageId: message.id } })).status,
+    200,
+  );
   t.deepEqual(await countsOf(), { deliveredCount: 1, readCount: 1 });
 
   // m2 never fetched: reading implies delivery.
-  t.is((await request(app.url, 'POST', '/api/messages/read', { token: m2.accessToken, body: { groupId, messageId: message.id } })).status, 200);
+  t.is(
+    (await request(app.url, 'POST', '/api/messages/read', { token: m2.accessToken, body: { groupId, messageId: message.id } })).status,
+    200,
+  );
   t.deepEqual(await countsOf(), { deliveredCount: 2, readCount: 2 });
   senderSocket.close();
 });
@@ -189,7 +226,8 @@ test('a group message\'s deliveredCount/readCount go 0/0, 1/0 on a member\'s fet
 test('GET /api/conversations pages with limit and before=<lastPosition>, newest activity first, with no duplicate and no gap', async (t) => {
   const user = await registerUser(app.url);
   const peers = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
-  const dm = async (peer: User, text: string) => (await send(peer, { recipientId: user.user.id, text })).body.message.conversationId as string;
+  const dm = async (peer: User, text: string) =>
+    (await send(peer, { recipientId: user.user.id, text })).body.message.conversationId as string;
   const dm0 = await dm(peers[0]!, 'first');
   const dm1 = await dm(peers[1]!, 'second');
   const groupId = (await createGroup(peers[1]!, { name: 'Paged', memberIds: [user.user.id] })).body.group.id;
@@ -213,9 +251,16 @@ test('GET /api/conversations pages with limit and before=<lastPosition>, newest 
     before = items.at(-1).lastPosition;
   }
   t.deepEqual(pages, [2, 2, 1]);
-  t.deepEqual(seen.map((c) => c.conversationId), expected);
+  t.deepEqual(
+    seen.map((c) => c.conversationId),
+    expected,
+  );
   const positions = seen.map((c) => c.lastPosition);
-  t.deepEqual(positions, [...positions].sort((x, y) => y - x), 'newest first');
+  t.deepEqual(
+    positions,
+    [...positions].sort((x, y) => y - x),
+    'newest first',
+  );
   t.is(new Set(positions).size, positions.length, 'no duplicate');
   t.like(seen[0], { kind: 'direct', peer: { id: peers[0]!.user.id }, lastMessage: { preview: 'first again' } });
   t.like(seen[3], { kind: 'group', group: { id: groupId } });
@@ -223,7 +268,12 @@ test('GET /api/conversations pages with limit and before=<lastPosition>, newest 
 
 // 7. `group.updated`: every change kind, and what a removed member gets.
 test('a synced member receives group.updated for every change kind; a removed member gets its own member_removed without group, then nothing of the group', async (t) => {
-  const [owner, watcher, removed, leaver] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
+  const [owner, watcher, removed, leaver] = [
+    await registerUser(app.url),
+    await registerUser(app.url),
+    await registerUser(app.url),
+    await registerUser(app.url),
+  ];
   const [watcherSocket, removedSocket] = [await syncedSocket(watcher), await syncedSocket(removed)];
   const groupId = (await createGroup(owner, { name: 'Changes', memberIds: [watcher.user.id, leaver.user.id] })).body.group.id;
   const api = (who: User, method: string, path: string, body?: unknown) =>
@@ -231,9 +281,17 @@ test('a synced member receives group.updated for every change kind; a removed me
   const groupFrame = (socket: TestSocket, change: string) =>
     socket.next((f) => f.type === 'group.updated' && f.groupId === groupId && f.change === change);
 
-  t.like(await groupFrame(watcherSocket, 'created'), { conversationId: `group:${groupId}`, byUserId: owner.user.id, group: { id: groupId } });
+  t.like(await groupFrame(watcherSocket, 'created'), {
+    conversationId: `group:${groupId}`,
+    byUserId: owner.user.id,
+    group: { id: groupId },
+  });
   t.is((await api(owner, 'PUT', '', { name: 'Changes 2' })).status, 200);
-  t.like(await groupFrame(watcherSocket, 'updated'), { changes: { name: 'Changes 2' }, byUserId: owner.user.id, group: { name: 'Changes 2' } });
+  t.like(await groupFrame(watcherSocket, 'updated'), {
+    changes: { name: 'Changes 2' },
+    byUserId: owner.user.id,
+    group: { name: 'Changes 2' },
+  });
   t.is((await api(owner, 'POST', '/members', { userId: removed.user.id })).status, 200);
   t.like(await groupFrame(watcherSocket, 'member_added'), { userId: removed.user.id, role: 'member', byUserId: owner.user.id });
   t.like(await groupFrame(removedSocket, 'member_added'), { userId: removed.user.id });
@@ -246,29 +304,36 @@ test('a synced member receives group.updated for every change kind; a removed me
   t.false(removedSeenByWatcher.group.members.some((m: any) => m.userId === removed.user.id));
   const ownRemoval = await groupFrame(removedSocket, 'member_removed');
   t.like(ownRemoval, { conversationId: `group:${groupId}`, position: removedSeenByWatcher.position, userId: removed.user.id });
-  t.false('group' in ownRemoval, 'the removed member does not get the group\'s new state');
+  t.false('group' in ownRemoval, "the removed member does not get the group's new state");
 
   t.is((await api(leaver, 'DELETE', `/members/${leaver.user.id}`)).status, 204);
   t.like(await groupFrame(watcherSocket, 'member_left'), { userId: leaver.user.id });
   t.is((await api(owner, 'POST', '/owner', { userId: watcher.user.id })).status, 200);
   t.like(await groupFrame(watcherSocket, 'ownership_transferred'), {
-    fromUserId: owner.user.id, toUserId: watcher.user.id, group: { ownerId: watcher.user.id },
+    fromUserId: owner.user.id,
+    toUserId: watcher.user.id,
+    group: { ownerId: watcher.user.id },
   });
   t.is((await api(watcher, 'PUT', '', { description: 'after the removal' })).status, 200);
   const groupMessage = (await send(watcher, { groupId, text: 'members only' })).body.message;
   await watcherSocket.next((f) => f.type === 'message.created' && f.message.id === groupMessage.id);
 
   const changes = watcherSocket.frames.filter((f) => f.type === 'group.updated' && f.groupId === groupId);
-  t.deepEqual(changes.map((f) => f.change), [
-    'created', 'updated', 'member_added', 'member_role_changed', 'member_removed', 'member_left', 'ownership_transferred', 'updated',
-  ]);
-  t.true(changes.every((f) => f.group?.id === groupId && f.conversationId === `group:${groupId}`), 'members get the group with every change');
+  t.deepEqual(
+    changes.map((f) => f.change),
+    ['created', 'updated', 'member_added', 'member_role_changed', 'member_removed', 'member_left', 'ownership_transferred', 'updated'],
+  );
+  t.true(
+    changes.every((f) => f.group?.id === groupId && f.conversationId === `group:${groupId}`),
+    'members get the group with every change',
+  );
 
   // A later direct message is a barrier: once the removed member has it, every earlier update has been delivered.
   const barrier = (await send(owner, { recipientId: removed.user.id, text: 'barrier' })).body.message;
   await removedSocket.next((f) => f.type === 'message.created' && f.message.id === barrier.id);
-  const ofGroupAfterRemoval = removedSocket.frames.filter((f) => (f.groupId === groupId || f.conversationId === `group:${groupId}`)
-    && f.position > ownRemoval.position);
+  const ofGroupAfterRemoval = removedSocket.frames.filter(
+    (f) => (f.groupId === groupId || f.conversationId === `group:${groupId}`) && f.position > ownRemoval.position,
+  );
   t.deepEqual(ofGroupAfterRemoval, [], 'nothing of the group after the removal');
   t.is(removedSocket.frames.filter((f) => f.type === 'group.updated' && f.change === 'member_removed').length, 1);
   watcherSocket.close();

@@ -21,7 +21,10 @@ async function storedLog() {
 async function audit(dir: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/audit.ts', ...args], {
     env: { ...process.env, ...testEnv(dir), NODE_ENV: 'test' },
-  }).then(({ stdout, stderr }) => ({ code: 0, stdout, stderr }), (error: { code: number; stdout: string; stderr: string }) => error);
+  }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (error: { code: number; stdout: string; stderr: string }) => error,
+  );
 }
 
 const verify = async (dir: string, ...args: string[]) => {
@@ -44,7 +47,8 @@ function tamper(dir: string, change: (db: Database.Database) => void): void {
 /** The event's data with another recipient: any change to what is stored must break the chain. */
 const forged = (data: string): string => JSON.stringify({ ...(JSON.parse(data) as object), recipientId: 'someone-else' });
 
-const messageSent = (db: Database.Database) => db.prepare<[], Row>(`SELECT * FROM events WHERE type = 'MessageSent' ORDER BY position LIMIT 1`).get()!;
+const messageSent = (db: Database.Database) =>
+  db.prepare<[], Row>(`SELECT * FROM events WHERE type = 'MessageSent' ORDER BY position LIMIT 1`).get()!;
 
 /** Recomputes every stored hash from the genesis: the algorithm is public, so this needs no key. */
 function rechainEverything(db: Database.Database): void {
@@ -90,7 +94,9 @@ test('opening the log never re-chains it: an edited event with the newest hash n
   t.is((await audit(dir, 'stream', 'users')).code, 0, 'the audit CLI reads the log');
   const hashOfNewest = () => {
     const db = new Database(join(dir, 'events.sqlite'), { readonly: true });
-    const value = db.prepare<[number], { chain_hash: string | null }>('SELECT chain_hash FROM events WHERE position = ?').get(newest)!.chain_hash;
+    const value = db
+      .prepare<[number], { chain_hash: string | null }>('SELECT chain_hash FROM events WHERE position = ?')
+      .get(newest)!.chain_hash;
     db.close();
     return value;
   };
@@ -123,7 +129,10 @@ test('a chain recomputed after an edit is detected against the anchor, by verify
   const app = await startTestApp({ storageDir: dir });
   const chain = (await request(app.url, 'GET', '/ping')).body.eventLogChain;
   t.like(chain, { breakAt: null, anchor: { status: 'rewritten' } });
-  t.is((await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'after' } })).status, 201);
+  t.is(
+    (await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'after' } })).status,
+    201,
+  );
   await app.stop();
   t.is(readFileSync(anchorFile, 'utf8'), anchorBefore, 'a log that does not match its anchor never moves the anchor');
 });
@@ -141,7 +150,10 @@ test('a log cut short is detected against the anchor, by verify and on /ping', a
   t.like(verdict, { intact: false, anchor: { status: 'truncated', position: head, head: head - 2 } });
   // The read store is ahead of the cut log: the server refuses to start unless told to rebuild, then reports the cut.
   await t.throwsAsync(startTestApp({ storageDir: dir }), { message: /beyond the event log's head/ });
-  t.like(await ping(dir, { rebuildProjectionsBeyondHead: true }), { breakAt: null, anchor: { status: 'truncated', position: head, head: head - 2 } });
+  t.like(await ping(dir, { rebuildProjectionsBeyondHead: true }), {
+    breakAt: null,
+    anchor: { status: 'truncated', position: head, head: head - 2 },
+  });
 });
 
 test('audit anchor prints a head to keep elsewhere; verify --anchor checks the log against it when the anchor file went too', async (t) => {
@@ -157,7 +169,10 @@ test('audit anchor prints a head to keep elsewhere; verify --anchor checks the l
   t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
   const keptFile = join(scratch, 'head.json');
   writeFileSync(keptFile, printed.stdout);
-  t.like(await verify(dir, '--anchor', keptFile), { code: 0, verdict: { intact: true, keptAnchor: { status: 'ok', position: kept.position } } });
+  t.like(await verify(dir, '--anchor', keptFile), {
+    code: 0,
+    verdict: { intact: true, keptAnchor: { status: 'ok', position: kept.position } },
+  });
 
   // The attacker rewrites the log and removes the anchor next to it: the head kept elsewhere still tells.
   tamper(dir, (db) => {
@@ -170,5 +185,9 @@ test('audit anchor prints a head to keep elsewhere; verify --anchor checks the l
   tamper(dir, (db) => db.prepare('DELETE FROM events WHERE position >= ?').run(kept.position));
   t.like(await verify(dir, '--anchor', keptFile), { code: 1, verdict: { intact: false, keptAnchor: { status: 'truncated' } } });
   const missing = await verify(dir);
-  t.like(missing, { code: 1, verdict: { intact: false, anchor: { status: 'missing' } } }, 'a log with events and no anchor is not vouched for');
+  t.like(
+    missing,
+    { code: 1, verdict: { intact: false, anchor: { status: 'missing' } } },
+    'a log with events and no anchor is not vouched for',
+  );
 });

@@ -11,7 +11,8 @@ test('after the feed is pruned, a sync from before the horizon gets sync.reset; 
   const app = await startTestApp();
   try {
     const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
-    const send = (text: string) => request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text } });
+    const send = (text: string) =>
+      request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text } });
     const first = (await send('old one')).body.message;
     await send('old two');
     // A send answers once durable; its feed entry may still be on the way.
@@ -26,13 +27,19 @@ test('after the feed is pruned, a sync from before the horizon gets sync.reset; 
     t.like(reset, { id: 'old' });
     t.true(reset.position >= fresh.position);
     t.is(reset.conversations[0].lastMessage.id, fresh.id);
-    t.false(stale.frames.some((f) => f.type === 'message.created'), 'nothing replayed across the gap');
+    t.false(
+      stale.frames.some((f) => f.type === 'message.created'),
+      'nothing replayed across the gap',
+    );
     stale.close();
 
     const current = await connect(app.wsUrl, b.accessToken);
     current.send({ type: 'sync', since: horizon });
     await current.next((f) => f.type === 'sync.ok');
-    t.deepEqual(current.frames.filter((f) => f.type === 'message.created').map((f) => f.message.id), [fresh.id]);
+    t.deepEqual(
+      current.frames.filter((f) => f.type === 'message.created').map((f) => f.message.id),
+      [fresh.id],
+    );
     current.close();
   } finally {
     await app.dispose();
@@ -54,7 +61,8 @@ test('a sync that races prune-feed answers sync.reset, never sync.ok over a hole
   const app = await startTestApp();
   t.teardown(() => app.dispose());
   const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
-  const send = (text: string) => request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text } });
+  const send = (text: string) =>
+    request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text } });
   const first = (await send('one')).body.message;
   await send('two');
   // prune-feed runs in another process between the sync's horizon check and its page read.
@@ -70,23 +78,32 @@ test('a sync whose replay fails sends an error and leaves the socket not live un
   const app = await startTestApp();
   t.teardown(() => app.dispose());
   const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
-  const send = (text: string) => request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text } });
+  const send = (text: string) =>
+    request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text } });
   const first = (await send('one')).body.message;
-  beforeNextFeedRead(app, async () => { throw new Error('disk read failed'); });
+  beforeNextFeedRead(app, async () => {
+    throw new Error('disk read failed');
+  });
   const socket = await connect(app.wsUrl, b.accessToken);
   socket.send({ type: 'sync', id: 'fails', since: first.position - 1 });
   t.like(await socket.next((f) => f.id === 'fails'), { type: 'error', error: { code: 'internal_error' } });
   const missed = (await send('while not live')).body.message;
   socket.send({ type: 'ping', id: 'p' });
   await socket.next((f) => f.type === 'ping.ok');
-  t.false(socket.frames.some((f) => f.type === 'message.created'), 'nothing live, nothing skipped');
+  t.false(
+    socket.frames.some((f) => f.type === 'message.created'),
+    'nothing live, nothing skipped',
+  );
   socket.send({ type: 'sync', id: 'again', since: first.position - 1 });
   await socket.next((f) => f.id === 'again' && f.type === 'sync.ok');
-  t.deepEqual(socket.frames.filter((f) => f.type === 'message.created').map((f) => f.message.id), [first.id, missed.id]);
+  t.deepEqual(
+    socket.frames.filter((f) => f.type === 'message.created').map((f) => f.message.id),
+    [first.id, missed.id],
+  );
   socket.close();
 });
 
-test('a sync from beyond the log\'s head is answered with sync.reset, and the socket then receives live updates', async (t) => {
+test("a sync from beyond the log's head is answered with sync.reset, and the socket then receives live updates", async (t) => {
   const app = await startTestApp();
   t.teardown(() => app.dispose());
   const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
@@ -94,7 +111,8 @@ test('a sync from beyond the log\'s head is answered with sync.reset, and the so
   socket.send({ type: 'sync', id: 'future', since: (await app.eventStore.headPosition()) + 1_000 });
   const reset = await socket.next((f) => f.id === 'future');
   t.is(reset.type, 'sync.reset');
-  const sent = (await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'live' } })).body.message;
+  const sent = (await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'live' } }))
+    .body.message;
   t.is((await socket.next((f) => f.type === 'message.created')).message.id, sent.id);
   socket.close();
 });
@@ -107,16 +125,33 @@ test('a long backlog is replayed a page at a time as the client reads: a client 
   const sentAt = new Date().toISOString();
   let head = 0;
   // 1,600 messages of 4 KB for B straight into the log (four sync pages, 6 MB), projected like any others.
-  await Promise.all(Array.from({ length: 1_600 }, async (_, i) => {
-    const messageId = randomUUID();
-    const { position } = await app.eventStore.append(messageStream(messageId), [{
-      type: 'MessageSent',
-      data: { messageId, conversationId, senderId: a.user.id, target: { kind: 'direct', recipientId: b.user.id },
-        content: { kind: 'text', text: `${i} ${'x'.repeat(3_900)}` }, replyTo: null, attachments: [], clientMessageId: messageId, sentAt },
-      metadata: { eventId: randomUUID(), correlationId: 'c', causationId: 'c', userId: a.user.id, timestamp: sentAt },
-    }], 'no-stream');
-    head = Math.max(head, position);
-  }));
+  await Promise.all(
+    Array.from({ length: 1_600 }, async (_, i) => {
+      const messageId = randomUUID();
+      const { position } = await app.eventStore.append(
+        messageStream(messageId),
+        [
+          {
+            type: 'MessageSent',
+            data: {
+              messageId,
+              conversationId,
+              senderId: a.user.id,
+              target: { kind: 'direct', recipientId: b.user.id },
+              content: { kind: 'text', text: `${i} ${'x'.repeat(3_900)}` },
+              replyTo: null,
+              attachments: [],
+              clientMessageId: messageId,
+              sentAt,
+            },
+            metadata: { eventId: randomUUID(), correlationId: 'c', causationId: 'c', userId: a.user.id, timestamp: sentAt },
+          },
+        ],
+        'no-stream',
+      );
+      head = Math.max(head, position);
+    }),
+  );
   await app.projections.waitFor(head, 30_000);
   const [syncing, other] = [await connect(app.wsUrl, b.accessToken), await connect(app.wsUrl, c.accessToken)];
   await other.next((f) => f.type === 'welcome');

@@ -74,10 +74,16 @@ test('a closed read-store handle and a closed event-log handle are each reported
   await app.readStore.close();
   let answer = await request(app.url, 'GET', '/health/ready');
   t.is(answer.status, 503);
-  t.deepEqual(answer.body.error.details.reasons.map((reason: { code: string }) => reason.code), ['read_store_unreachable']);
+  t.deepEqual(
+    answer.body.error.details.reasons.map((reason: { code: string }) => reason.code),
+    ['read_store_unreachable'],
+  );
   await app.eventStore.close();
   answer = await request(app.url, 'GET', '/health/ready');
-  t.deepEqual(answer.body.error.details.reasons.map((reason: { code: string }) => reason.code), ['event_store_unreachable', 'read_store_unreachable']);
+  t.deepEqual(
+    answer.body.error.details.reasons.map((reason: { code: string }) => reason.code),
+    ['event_store_unreachable', 'read_store_unreachable'],
+  );
 });
 
 /** A TCP relay to PostgreSQL that the test can cut: connections stall (no reset), as behind a dead network. */
@@ -88,29 +94,53 @@ async function cuttableProxy(target: { host: string; port: number }) {
     if (cut) return void sockets.add(client);
     const upstream = tcpConnect(target.port, target.host);
     sockets.add(client).add(upstream);
-    client.on('data', (chunk) => { if (!cut) upstream.write(chunk); });
-    upstream.on('data', (chunk) => { if (!cut) client.write(chunk); });
-    for (const socket of [client, upstream]) socket.on('error', () => undefined).on('close', () => { client.destroy(); upstream.destroy(); });
+    client.on('data', (chunk) => {
+      if (!cut) upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => {
+      if (!cut) client.write(chunk);
+    });
+    for (const socket of [client, upstream])
+      socket
+        .on('error', () => undefined)
+        .on('close', () => {
+          client.destroy();
+          upstream.destroy();
+        });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as { port: number }).port,
-    cut() { cut = true; },
-    close() { for (const socket of sockets) socket.destroy(); server.close(); },
+    cut() {
+      cut = true;
+    },
+    close() {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
   };
 }
 
-postgresTest('with PostgreSQL behind a cut network, /health/ready answers 503 naming both stores within its timeout', async (t, settings) => {
-  const url = new URL(settings.url);
-  const proxy = await cuttableProxy({ host: url.hostname, port: Number(url.port || 5432) });
-  t.teardown(() => proxy.close());
-  url.host = `127.0.0.1:${proxy.port}`;
-  const app = await startTestApp({ env: { DATABASE_URL: url.toString(), DATABASE_SCHEMA: settings.schema ?? 'public', DATABASE_POOL_MAX: '4' } });
-  t.teardown(() => { proxy.close(); return Promise.race([app.dispose(), new Promise((resolve) => setTimeout(resolve, 3_000))]); });
-  t.is((await request(app.url, 'GET', '/health/ready')).status, 200);
-  proxy.cut();
-  const answer = await request(app.url, 'GET', '/health/ready');
-  t.is(answer.status, 503);
-  const codes = answer.body.error.details.reasons.map((reason: { code: string }) => reason.code);
-  t.true(codes.includes('event_store_unreachable') && codes.includes('read_store_unreachable'), JSON.stringify(codes));
-}, { serial: true });
+postgresTest(
+  'with PostgreSQL behind a cut network, /health/ready answers 503 naming both stores within its timeout',
+  async (t, settings) => {
+    const url = new URL(settings.url);
+    const proxy = await cuttableProxy({ host: url.hostname, port: Number(url.port || 5432) });
+    t.teardown(() => proxy.close());
+    url.host = `127.0.0.1:${proxy.port}`;
+    const app = await startTestApp({
+      env: { DATABASE_URL: url.toString(), DATABASE_SCHEMA: settings.schema ?? 'public', DATABASE_POOL_MAX: '4' },
+    });
+    t.teardown(() => {
+      proxy.close();
+      return Promise.race([app.dispose(), new Promise((resolve) => setTimeout(resolve, 3_000))]);
+    });
+    t.is((await request(app.url, 'GET', '/health/ready')).status, 200);
+    proxy.cut();
+    const answer = await request(app.url, 'GET', '/health/ready');
+    t.is(answer.status, 503);
+    const codes = answer.body.error.details.reasons.map((reason: { code: string }) => reason.code);
+    t.true(codes.includes('event_store_unreachable') && codes.includes('read_store_unreachable'), JSON.stringify(codes));
+  },
+  { serial: true },
+);

@@ -20,16 +20,35 @@ let messageId: string;
 test.before(async () => {
   app = await startTestApp();
   [owner, peer, stranger] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
-  groupId = (await request(app.url, 'POST', '/api/groups', { token: owner.accessToken, body: { name: 'Sweep', memberIds: [peer.user.id] } })).body.group.id;
-  messageId = (await request(app.url, 'POST', '/api/messages', { token: owner.accessToken, body: { recipientId: peer.user.id, text: 'target' } })).body.message.id;
+  groupId = (
+    await request(app.url, 'POST', '/api/groups', { token: owner.accessToken, body: { name: 'Sweep', memberIds: [peer.user.id] } })
+  ).body.group.id;
+  messageId = (
+    await request(app.url, 'POST', '/api/messages', { token: owner.accessToken, body: { recipientId: peer.user.id, text: 'target' } })
+  ).body.message.id;
 });
-test.after.always(async () => { await app.dispose(); });
+test.after.always(async () => {
+  await app.dispose();
+});
 
 const deep = (levels: number): unknown => (levels === 0 ? 'bottom' : { a: deep(levels - 1) });
 /** Values no field accepts: wrong types, operators, blank or oversized strings, deep nesting. */
 const hostileValues: unknown[] = [
-  123, -1, 1.5, true, null, [], {}, ['x'], { $gt: '' }, { $ne: null }, { $where: 'sleep(1000)' },
-  'x'.repeat(100_000), '', ' ', deep(60),
+  123,
+  -1,
+  1.5,
+  true,
+  null,
+  [],
+  {},
+  ['x'],
+  { $gt: '' },
+  { $ne: null },
+  { $where: 'sleep(1000)' },
+  'x'.repeat(100_000),
+  '',
+  ' ',
+  deep(60),
 ];
 
 /** Every way to spoil a valid JSON body: other root types, each field missing or replaced, extra keys. */
@@ -45,7 +64,11 @@ function hostileBodies(valid: Record<string, unknown>, optional: readonly string
     }
   }
   const base = JSON.stringify(valid).slice(1, -1);
-  bodies.push(`{"__proto__":{"admin":true},${base}}`, `{"constructor":{"prototype":{"admin":true}},${base}}`, JSON.stringify({ ...valid, admin: true }));
+  bodies.push(
+    `{"__proto__":{"admin":true},${base}}`,
+    `{"constructor":{"prototype":{"admin":true}},${base}}`,
+    JSON.stringify({ ...valid, admin: true }),
+  );
   bodies.push(JSON.stringify(deep(2_000)));
   return bodies;
 }
@@ -55,16 +78,27 @@ const hostileIds = ['not-a-uuid', '%24gt', '..%2F..%2Fetc', 'x'.repeat(3_000), '
 const secret = testEnv('').JWT_SECRET_KEY!;
 function hostileTokens(): Array<[string, string | undefined]> {
   const header = (alg: string) => Buffer.from(JSON.stringify({ alg, typ: 'JWT' })).toString('base64url');
-  const payload = Buffer.from(JSON.stringify({ sub: owner.user.id, jti: 'x', exp: Math.floor(Date.now() / 1000) + 600 })).toString('base64url');
+  const payload = Buffer.from(JSON.stringify({ sub: owner.user.id, jti: 'x', exp: Math.floor(Date.now() / 1000) + 600 })).toString(
+    'base64url',
+  );
   return [
     ['missing', undefined],
     ['garbage', 'not.a.token'],
     ['alg none', `${header('none')}.${payload}.`],
     ['bad signature', `${owner.accessToken.slice(0, -6)}AAAAAA`],
     ['expired', jwt.sign({ sub: owner.user.id, jti: 'expired' }, secret, { algorithm: 'HS256', expiresIn: -10 })],
-    ['other secret', jwt.sign({ sub: owner.user.id, jti: 'forged' }, 'another-secret-that-is-long-enough-0123456789', { algorithm: 'HS256', expiresIn: 600 })],
+    [
+      'other secret',
+      jwt.sign({ sub: owner.user.id, jti: 'forged' }, 'another-secret-that-is-long-enough-0123456789', {
+        algorithm: 'HS256',
+        expiresIn: 600,
+      }),
+    ],
     ['HS512', jwt.sign({ sub: owner.user.id, jti: 'alg' }, secret, { algorithm: 'HS512', expiresIn: 600 })],
-    ['unknown user', jwt.sign({ sub: '00000000-0000-4000-8000-000000000000', jti: 'ghost' }, secret, { algorithm: 'HS256', expiresIn: 600 })],
+    [
+      'unknown user',
+      jwt.sign({ sub: '00000000-0000-4000-8000-000000000000', jti: 'ghost' }, secret, { algorithm: 'HS256', expiresIn: 600 }),
+    ],
   ];
 }
 
@@ -81,27 +115,69 @@ interface Route {
 }
 
 const routes: Route[] = [
-  { method: 'POST', path: () => '/auth/register', body: () => ({ email: 'sweep@example.test', username: 'sweeper', password: 'long enough password' }) },
+  {
+    method: 'POST',
+    path: () => '/auth/register',
+    body: () => ({ email: 'sweep@example.test', username: 'sweeper', password: 'long enough password' }),
+  },
   { method: 'POST', path: () => '/auth/login', body: () => ({ email: owner.email, password: 'wrong password!' }) },
   { method: 'POST', path: () => '/api/messages', body: () => ({ recipientId: peer.user.id, text: 'hi' }) },
-  { method: 'PUT', path: () => `/api/messages/${messageId}`, body: () => ({ text: 'edit' }), withId: (id) => `/api/messages/${id}`, foreign: true },
-  { method: 'DELETE', path: () => `/api/messages/${messageId}?scope=everyone`, withId: (id) => `/api/messages/${id}?scope=everyone`, foreign: true },
+  {
+    method: 'PUT',
+    path: () => `/api/messages/${messageId}`,
+    body: () => ({ text: 'edit' }),
+    withId: (id) => `/api/messages/${id}`,
+    foreign: true,
+  },
+  {
+    method: 'DELETE',
+    path: () => `/api/messages/${messageId}?scope=everyone`,
+    withId: (id) => `/api/messages/${id}?scope=everyone`,
+    foreign: true,
+  },
   { method: 'GET', path: () => `/api/messages/${messageId}/history`, withId: (id) => `/api/messages/${id}/history`, foreign: true },
   { method: 'POST', path: () => '/api/messages/read', body: () => ({ with: owner.user.id, messageId }) },
   { method: 'GET', path: () => `/api/messages?with=${peer.user.id}` },
   { method: 'GET', path: () => '/api/conversations' },
   { method: 'POST', path: () => '/api/groups', body: () => ({ name: 'New group', memberIds: [peer.user.id] }), optional: ['memberIds'] },
   { method: 'GET', path: () => `/api/groups/${groupId}`, withId: (id) => `/api/groups/${id}`, foreign: true },
-  { method: 'PUT', path: () => `/api/groups/${groupId}`, body: () => ({ name: 'Renamed' }), withId: (id) => `/api/groups/${id}`, foreign: true },
-  { method: 'POST', path: () => `/api/groups/${groupId}/members`, body: () => ({ userId: stranger.user.id }), withId: (id) => `/api/groups/${id}/members`, foreign: true },
-  { method: 'DELETE', path: () => `/api/groups/${groupId}/members/${peer.user.id}`, withId: (id) => `/api/groups/${groupId}/members/${id}`, foreign: true },
-  { method: 'POST', path: () => `/api/groups/${groupId}/owner`, body: () => ({ userId: peer.user.id }), withId: (id) => `/api/groups/${id}/owner`, foreign: true },
+  {
+    method: 'PUT',
+    path: () => `/api/groups/${groupId}`,
+    body: () => ({ name: 'Renamed' }),
+    withId: (id) => `/api/groups/${id}`,
+    foreign: true,
+  },
+  {
+    method: 'POST',
+    path: () => `/api/groups/${groupId}/members`,
+    body: () => ({ userId: stranger.user.id }),
+    withId: (id) => `/api/groups/${id}/members`,
+    foreign: true,
+  },
+  {
+    method: 'DELETE',
+    path: () => `/api/groups/${groupId}/members/${peer.user.id}`,
+    withId: (id) => `/api/groups/${groupId}/members/${id}`,
+    foreign: true,
+  },
+  {
+    method: 'POST',
+    path: () => `/api/groups/${groupId}/owner`,
+    body: () => ({ userId: peer.user.id }),
+    withId: (id) => `/api/groups/${id}/owner`,
+    foreign: true,
+  },
 ];
 
 const isAuthRoute = (route: Route) => route.path().startsWith('/auth/');
 
 function expectClientError(t: import('ava').ExecutionContext, label: string, response: { status: number; body: any }) {
-  const ok = response.status >= 400 && response.status < 500 && typeof response.body?.error?.code === 'string' && typeof response.body.error.message === 'string';
+  const ok =
+    response.status >= 400 &&
+    response.status < 500 &&
+    typeof response.body?.error?.code === 'string' &&
+    typeof response.body.error.message === 'string';
   if (!ok) t.fail(`${label}: expected a 4xx JSON error, got ${response.status} ${JSON.stringify(response.body)?.slice(0, 200)}`);
   return ok;
 }
@@ -121,25 +197,36 @@ test.serial('every REST route answers hostile bodies, ids and tokens with a 4xx 
     }
     if (route.withId) {
       for (const id of hostileIds) {
-        const response = await request(app.url, route.method, route.withId(id), { token, raw: route.body ? JSON.stringify(route.body()) : undefined });
+        const response = await request(app.url, route.method, route.withId(id), {
+          token,
+          raw: route.body ? JSON.stringify(route.body()) : undefined,
+        });
         expectClientError(t, `${route.method} ${route.withId(id)}`, response);
         checked++;
       }
     }
     if (!isAuthRoute(route)) {
       for (const [label, bad] of hostileTokens()) {
-        const response = await request(app.url, route.method, route.path(), { token: bad, raw: route.body ? JSON.stringify(route.body()) : undefined });
+        const response = await request(app.url, route.method, route.path(), {
+          token: bad,
+          raw: route.body ? JSON.stringify(route.body()) : undefined,
+        });
         if (expectClientError(t, `${route.method} ${route.path()} with ${label} token`, response)) t.is(response.status, 401, label);
         checked++;
       }
       if (route.foreign) {
-        const response = await request(app.url, route.method, route.path(), { token: stranger.accessToken, raw: route.body ? JSON.stringify(route.body()) : undefined });
+        const response = await request(app.url, route.method, route.path(), {
+          token: stranger.accessToken,
+          raw: route.body ? JSON.stringify(route.body()) : undefined,
+        });
         expectClientError(t, `${route.method} ${route.path()} with another user's token`, response);
         checked++;
       }
     }
   }
-  const query = await request(app.url, 'GET', `/api/messages?with=${peer.user.id}&with=${owner.user.id}&limit[$gt]=1`, { token: owner.accessToken });
+  const query = await request(app.url, 'GET', `/api/messages?with=${peer.user.id}&with=${owner.user.id}&limit[$gt]=1`, {
+    token: owner.accessToken,
+  });
   expectClientError(t, 'repeated and operator query parameters', query);
   t.true(checked > 500, `swept ${checked} requests`);
   t.is(await app.eventStore.headPosition(), head, 'no event appended');
@@ -151,7 +238,10 @@ test.serial('a revoked token is refused on every authenticated route', async (t)
   await request(app.url, 'POST', '/auth/logout', { token: victim.accessToken });
   const head = await app.eventStore.headPosition();
   for (const route of routes.filter((r) => !isAuthRoute(r))) {
-    const response = await request(app.url, route.method, route.path(), { token: victim.accessToken, raw: route.body ? JSON.stringify(route.body()) : undefined });
+    const response = await request(app.url, route.method, route.path(), {
+      token: victim.accessToken,
+      raw: route.body ? JSON.stringify(route.body()) : undefined,
+    });
     t.is(response.status, 401, `${route.method} ${route.path()}`);
     t.is(response.body.error.code, 'token_revoked');
   }
@@ -187,7 +277,12 @@ async function sendHostile(t: import('ava').ExecutionContext, socket: TestSocket
   socket.send(raw);
   socket.send({ type: 'ping', id: probe });
   const outcome = await Promise.race([
-    socket.next((f) => f.type === 'ping.ok' && f.id === probe, 5_000).then(() => 'answered' as const, () => 'silent' as const),
+    socket
+      .next((f) => f.type === 'ping.ok' && f.id === probe, 5_000)
+      .then(
+        () => 'answered' as const,
+        () => 'silent' as const,
+      ),
     socket.closed.then(() => 'closed' as const),
   ]);
   if (outcome === 'closed') {
@@ -204,7 +299,7 @@ async function sendHostile(t: import('ava').ExecutionContext, socket: TestSocket
 test.serial('every socket frame type answers hostile payloads with an error frame or a close code and appends nothing', async (t) => {
   // Stay under the per-socket and per-user frame limits: the sweep tests validation, not the limiter. Each
   // stranger sends 60 frames and their pings per socket, and the strangers take turns.
-  const strangers = [stranger, ...await Promise.all(Array.from({ length: 9 }, () => registerUser(app.url)))];
+  const strangers = [stranger, ...(await Promise.all(Array.from({ length: 9 }, () => registerUser(app.url))))];
   const head = await app.eventStore.headPosition();
   const raws: Array<[string, string]> = [];
   for (const frame of frames) {
@@ -214,7 +309,10 @@ test.serial('every socket frame type answers hostile payloads with an error fram
         if (typeof frame.valid()[field] === 'number' && Number.isInteger(value) && (value as number) >= 0) continue;
         // An empty list is a fine value for a list field (an empty subscription).
         if (Array.isArray(frame.valid()[field]) && Array.isArray(value) && value.length === 0) continue;
-        raws.push([`${frame.type}.${field} = ${JSON.stringify(value)?.slice(0, 30)}`, JSON.stringify({ type: frame.type, id: 'h', ...frame.valid(), [field]: value })]);
+        raws.push([
+          `${frame.type}.${field} = ${JSON.stringify(value)?.slice(0, 30)}`,
+          JSON.stringify({ type: frame.type, id: 'h', ...frame.valid(), [field]: value }),
+        ]);
       }
     }
     const base = JSON.stringify({ type: frame.type, id: 'h', ...frame.valid() }).slice(1, -1);
@@ -222,7 +320,8 @@ test.serial('every socket frame type answers hostile payloads with an error fram
     raws.push([`${frame.type} with constructor`, `{"constructor":{"prototype":{"admin":true}},${base}}`]);
     raws.push([`${frame.type} with an unknown field`, `{"admin":true,${base}}`]);
   }
-  for (const raw of ['null', '[]', '"x"', '{"type":1}', '{', JSON.stringify(deep(2_000)), '['.repeat(5_000) + ']'.repeat(5_000)]) raws.push([raw.slice(0, 20), raw]);
+  for (const raw of ['null', '[]', '"x"', '{"type":1}', '{', JSON.stringify(deep(2_000)), '['.repeat(5_000) + ']'.repeat(5_000)])
+    raws.push([raw.slice(0, 20), raw]);
 
   let turn = 0;
   const nextSocket = () => connect(app.wsUrl, strangers[turn++ % strangers.length]!.accessToken);
@@ -238,7 +337,11 @@ test.serial('every socket frame type answers hostile payloads with an error fram
   t.true(raws.length > 300, `swept ${raws.length} frames`);
   // Connecting and disconnecting the sweep's sockets is presence (online, offline): that is all that may be appended.
   const appended = (await app.eventStore.readAll({ after: head })).map((event) => event.type);
-  t.deepEqual(appended.filter((type) => !(presenceEventTypes as readonly string[]).includes(type)), [], 'no event appended');
+  t.deepEqual(
+    appended.filter((type) => !(presenceEventTypes as readonly string[]).includes(type)),
+    [],
+    'no event appended',
+  );
   socket.close();
   t.is((await request(app.url, 'GET', '/ping')).status, 200);
 });

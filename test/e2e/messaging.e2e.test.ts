@@ -3,8 +3,12 @@ import { registerUser, request, startTestApp, type TestApp } from '../helpers/ap
 import { connect, type TestSocket } from '../helpers/socket.ts';
 
 let app: TestApp;
-test.before(async () => { app = await startTestApp(); });
-test.after.always(async () => { await app.dispose(); });
+test.before(async () => {
+  app = await startTestApp();
+});
+test.after.always(async () => {
+  await app.dispose();
+});
 
 type User = Awaited<ReturnType<typeof registerUser>>;
 
@@ -28,7 +32,12 @@ test('A sends to B over REST; B receives it live; the conversation lists it with
   t.is(live.position, sent.body.message.position);
 
   const list = await request(app.url, 'GET', '/api/conversations', { token: b.accessToken });
-  t.like(list.body.conversations[0], { kind: 'direct', unreadCount: 1, lastMessage: { id: sent.body.message.id, preview: 'hello B' }, peer: { id: a.user.id } });
+  t.like(list.body.conversations[0], {
+    kind: 'direct',
+    unreadCount: 1,
+    lastMessage: { id: sent.body.message.id, preview: 'hello B' },
+    peer: { id: a.user.id },
+  });
   bSocket.close();
 });
 
@@ -48,12 +57,25 @@ test('messages page newest first with before/after cursors; only participants ma
   const ids: string[] = [];
   for (let i = 0; i < 5; i++) ids.push((await send(a, { recipientId: b.user.id, text: `m${i}` })).body.message.id);
   const first = await request(app.url, 'GET', `/api/messages?with=${a.user.id}&limit=2`, { token: b.accessToken });
-  t.deepEqual(first.body.messages.map((m: any) => m.content.text), ['m4', 'm3']);
+  t.deepEqual(
+    first.body.messages.map((m: any) => m.content.text),
+    ['m4', 'm3'],
+  );
   t.true(first.body.hasMore);
-  const second = await request(app.url, 'GET', `/api/messages?with=${a.user.id}&limit=2&before=${first.body.cursors.before}`, { token: b.accessToken });
-  t.deepEqual(second.body.messages.map((m: any) => m.content.text), ['m2', 'm1']);
-  const newer = await request(app.url, 'GET', `/api/messages?with=${a.user.id}&limit=2&after=${second.body.cursors.after}`, { token: b.accessToken });
-  t.deepEqual(newer.body.messages.map((m: any) => m.content.text), ['m4', 'm3']);
+  const second = await request(app.url, 'GET', `/api/messages?with=${a.user.id}&limit=2&before=${first.body.cursors.before}`, {
+    token: b.accessToken,
+  });
+  t.deepEqual(
+    second.body.messages.map((m: any) => m.content.text),
+    ['m2', 'm1'],
+  );
+  const newer = await request(app.url, 'GET', `/api/messages?with=${a.user.id}&limit=2&after=${second.body.cursors.after}`, {
+    token: b.accessToken,
+  });
+  t.deepEqual(
+    newer.body.messages.map((m: any) => m.content.text),
+    ['m4', 'm3'],
+  );
 
   // Eve is in neither conversation: she reads nothing of it, edits nothing, deletes nothing.
   const evesView = await request(app.url, 'GET', `/api/messages?with=${a.user.id}`, { token: eve.accessToken });
@@ -61,7 +83,10 @@ test('messages page newest first with before/after cursors; only participants ma
   t.is((await request(app.url, 'GET', `/api/messages/${ids[0]}/history`, { token: eve.accessToken })).status, 404);
   t.is((await request(app.url, 'PUT', `/api/messages/${ids[0]}`, { token: eve.accessToken, body: { text: 'hijack' } })).status, 404);
   t.is((await request(app.url, 'DELETE', `/api/messages/${ids[0]}?scope=everyone`, { token: eve.accessToken })).status, 404);
-  t.is((await request(app.url, 'POST', '/api/messages/read', { token: eve.accessToken, body: { with: a.user.id, messageId: ids[0] } })).status, 404);
+  t.is(
+    (await request(app.url, 'POST', '/api/messages/read', { token: eve.accessToken, body: { with: a.user.id, messageId: ids[0] } })).status,
+    404,
+  );
 });
 
 test('only the sender edits; the edit history comes from the log; delete for everyone leaves a tombstone', async (t) => {
@@ -74,7 +99,10 @@ test('only the sender edits; the edit history comes from the log; delete for eve
   t.truthy(edited.body.message.editedAt);
   t.like(await bSocket.next((f) => f.type === 'message.edited'), { message: { id, content: { text: 'second draft' } } });
   const history = await request(app.url, 'GET', `/api/messages/${id}/history`, { token: b.accessToken });
-  t.deepEqual(history.body.versions.map((v: any) => v.content.text), ['first draft', 'second draft']);
+  t.deepEqual(
+    history.body.versions.map((v: any) => v.content.text),
+    ['first draft', 'second draft'],
+  );
 
   t.is((await request(app.url, 'DELETE', `/api/messages/${id}?scope=everyone`, { token: b.accessToken })).status, 403);
   t.is((await request(app.url, 'DELETE', `/api/messages/${id}?scope=everyone`, { token: a.accessToken })).status, 204);
@@ -105,11 +133,14 @@ test.serial('fetching marks delivered, the read watermark marks read; the sender
   t.is(read.status, 200);
   t.like(await aSocket.next((f) => f.type === 'receipt' && f.receipt === 'read'), { userId: b.user.id, upTo: { messageId: m1.id } });
   const view = await request(app.url, 'GET', `/api/messages?with=${b.user.id}`, { token: a.accessToken });
-  t.deepEqual(view.body.messages.map((m: any) => m.status), ['delivered', 'read']);
+  t.deepEqual(
+    view.body.messages.map((m: any) => m.status),
+    ['delivered', 'read'],
+  );
   const conversations = await request(app.url, 'GET', '/api/conversations', { token: b.accessToken });
   t.is(conversations.body.conversations[0].unreadCount, 1);
   // Moving the watermark backwards appends nothing.
-  const head = (await app.eventStore.headPosition());
+  const head = await app.eventStore.headPosition();
   await request(app.url, 'POST', '/api/messages/read', { token: b.accessToken, body: { with: a.user.id, messageId: m1.id } });
   t.is(await app.eventStore.headPosition(), head);
   aSocket.close();
@@ -129,7 +160,10 @@ test('B offline, then syncing from its last position, gets exactly what it misse
   back.send({ type: 'sync', id: 'resume', since: lastSeen });
   const done = await back.next((f) => f.type === 'sync.ok');
   const replayed = back.frames.filter((f) => f.type === 'message.created');
-  t.deepEqual(replayed.map((f) => f.message.id), missed);
+  t.deepEqual(
+    replayed.map((f) => f.message.id),
+    missed,
+  );
   t.is(done.position, replayed.at(-1).position);
   const after = (await send(a, { recipientId: b.user.id, text: 'live again' })).body.message;
   t.is((await back.next((f) => f.type === 'message.created' && f.message.id === after.id)).position, after.position);
@@ -139,7 +173,10 @@ test('B offline, then syncing from its last position, gets exactly what it misse
 
 test('a group of three: everyone receives; a removed member stops receiving at once and can no longer read', async (t) => {
   const [owner, b, c] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
-  const created = await request(app.url, 'POST', '/api/groups', { token: owner.accessToken, body: { name: 'Trio', memberIds: [b.user.id, c.user.id] } });
+  const created = await request(app.url, 'POST', '/api/groups', {
+    token: owner.accessToken,
+    body: { name: 'Trio', memberIds: [b.user.id, c.user.id] },
+  });
   t.is(created.status, 201);
   const groupId = created.body.group.id;
   const [bSocket, cSocket] = [await syncedSocket(b), await syncedSocket(c)];
@@ -161,28 +198,57 @@ test('a group of three: everyone receives; a removed member stops receiving at o
   const resumed = await connect(app.wsUrl, c.accessToken);
   resumed.send({ type: 'sync', since: 0 });
   await resumed.next((f) => f.type === 'sync.ok');
-  t.false(resumed.frames.some((f) => f.type === 'message.created' && f.message.id === secret.id), 'not in their sync either');
+  t.false(
+    resumed.frames.some((f) => f.type === 'message.created' && f.message.id === secret.id),
+    'not in their sync either',
+  );
   const page = await request(app.url, 'GET', `/api/messages?groupId=${groupId}`, { token: b.accessToken });
-  t.deepEqual(page.body.messages.map((m: any) => m.content.text), ['after c left', 'hello all']);
+  t.deepEqual(
+    page.body.messages.map((m: any) => m.content.text),
+    ['after c left', 'hello all'],
+  );
   for (const socket of [bSocket, cSocket, resumed]) socket.close();
 });
 
 test('group roles: admins manage, members leave, the owner hands over ownership', async (t) => {
   const [owner, admin, member] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
   const groupId = (await request(app.url, 'POST', '/api/groups', { token: owner.accessToken, body: { name: 'Club' } })).body.group.id;
-  t.is((await request(app.url, 'POST', `/api/groups/${groupId}/members`, { token: owner.accessToken, body: { userId: admin.user.id, role: 'admin' } })).status, 200);
-  const added = await request(app.url, 'POST', `/api/groups/${groupId}/members`, { token: admin.accessToken, body: { userId: member.user.id } });
+  t.is(
+    (
+      await request(app.url, 'POST', `/api/groups/${groupId}/members`, {
+        token: owner.accessToken,
+        body: { userId: admin.user.id, role: 'admin' },
+      })
+    ).status,
+    200,
+  );
+  const added = await request(app.url, 'POST', `/api/groups/${groupId}/members`, {
+    token: admin.accessToken,
+    body: { userId: member.user.id },
+  });
   t.is(added.body.group.members.length, 3);
-  const renamed = await request(app.url, 'PUT', `/api/groups/${groupId}`, { token: admin.accessToken, body: { name: 'Club 2', description: 'new' } });
+  const renamed = await request(app.url, 'PUT', `/api/groups/${groupId}`, {
+    token: admin.accessToken,
+    body: { name: 'Club 2', description: 'new' },
+  });
   t.like(renamed.body.group, { name: 'Club 2', description: 'new' });
-  t.is((await request(app.url, 'POST', `/api/groups/${groupId}/owner`, { token: admin.accessToken, body: { userId: admin.user.id } })).status, 403);
-  const handed = await request(app.url, 'POST', `/api/groups/${groupId}/owner`, { token: owner.accessToken, body: { userId: admin.user.id } });
+  t.is(
+    (await request(app.url, 'POST', `/api/groups/${groupId}/owner`, { token: admin.accessToken, body: { userId: admin.user.id } })).status,
+    403,
+  );
+  const handed = await request(app.url, 'POST', `/api/groups/${groupId}/owner`, {
+    token: owner.accessToken,
+    body: { userId: admin.user.id },
+  });
   t.is(handed.body.group.ownerId, admin.user.id);
   t.is((await request(app.url, 'DELETE', `/api/groups/${groupId}/members/${member.user.id}`, { token: member.accessToken })).status, 204);
   const mine = await request(app.url, 'GET', '/api/groups', { token: member.accessToken });
   t.deepEqual(mine.body.groups, []);
   const theirs = await request(app.url, 'GET', '/api/groups', { token: owner.accessToken });
-  t.deepEqual(theirs.body.groups.map((g: any) => g.id), [groupId]);
+  t.deepEqual(
+    theirs.body.groups.map((g: any) => g.id),
+    [groupId],
+  );
 });
 
 test.serial('socket commands: send and read are acked with id and position; typing is relayed, never stored', async (t) => {
@@ -210,7 +276,9 @@ test.serial('socket commands: send and read are acked with id and position; typi
 
 test.serial('socket denials and bad frames: error frames, nothing appended, the socket keeps serving', async (t) => {
   const [a, b, eve] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
-  const groupId = (await request(app.url, 'POST', '/api/groups', { token: a.accessToken, body: { name: 'Private', memberIds: [b.user.id] } })).body.group.id;
+  const groupId = (
+    await request(app.url, 'POST', '/api/groups', { token: a.accessToken, body: { name: 'Private', memberIds: [b.user.id] } })
+  ).body.group.id;
   const { id } = (await send(a, { groupId, text: 'members only' })).body.message;
   const eveSocket = await syncedSocket(eve);
   const head = await app.eventStore.headPosition();
@@ -226,7 +294,19 @@ test.serial('socket denials and bad frames: error frames, nothing appended, the 
   ];
   for (const frame of attempts) eveSocket.send(frame);
   const errors = await Promise.all(attempts.map((frame) => eveSocket.next((f) => f.type === 'error' && f.id === frame.id)));
-  t.deepEqual(errors.map((e) => e.error.code), ['forbidden', 'not_found', 'not_found', 'validation_failed', 'validation_failed', 'validation_failed', 'not_found', 'validation_failed']);
+  t.deepEqual(
+    errors.map((e) => e.error.code),
+    [
+      'forbidden',
+      'not_found',
+      'not_found',
+      'validation_failed',
+      'validation_failed',
+      'validation_failed',
+      'not_found',
+      'validation_failed',
+    ],
+  );
   t.is(await app.eventStore.headPosition(), head, 'nothing appended');
   t.false(eveSocket.frames.some((f) => f.type === 'message.created'));
   eveSocket.send({ type: 'ping', id: 'ok' });
@@ -260,39 +340,62 @@ test.serial('REST bad input: 4xx with a clear code and nothing appended', async 
   t.is(await app.eventStore.headPosition(), head);
 });
 
-test.serial('a request body where the operation takes none is refused (DELETE /api/messages/{id} reads its scope from the query only)', async (t) => {
-  const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
-  const { id } = (await send(a, { recipientId: b.user.id, text: 'still here' })).body.message;
-  const head = await app.eventStore.headPosition();
-  const refused = await request(app.url, 'DELETE', `/api/messages/${id}`, { token: a.accessToken, body: { scope: 'everyone', bogus: 1 } });
-  t.is(refused.status, 400);
-  t.is(refused.body.error.code, 'validation_failed');
-  t.regex(refused.body.error.message, /takes no request body/);
-  const withQuery = await request(app.url, 'DELETE', `/api/messages/${id}?scope=everyone`, { token: a.accessToken, raw: '{}' });
-  t.is(withQuery.status, 400, 'even an empty JSON object beside the right query');
-  t.is(await app.eventStore.headPosition(), head, 'nothing appended: not hidden for the sender, not deleted for everyone');
-  const seen = await request(app.url, 'GET', `/api/messages?with=${a.user.id}`, { token: b.accessToken });
-  t.like(seen.body.messages[0], { id, content: { kind: 'text', text: 'still here' } });
+test.serial(
+  'a request body where the operation takes none is refused (DELETE /api/messages/{id} reads its scope from the query only)',
+  async (t) => {
+    const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
+    const { id } = (await send(a, { recipientId: b.user.id, text: 'still here' })).body.message;
+    const head = await app.eventStore.headPosition();
+    const refused = await request(app.url, 'DELETE', `/api/messages/${id}`, {
+      token: a.accessToken,
+      body: { scope: 'everyone', bogus: 1 },
+    });
+    t.is(refused.status, 400);
+    t.is(refused.body.error.code, 'validation_failed');
+    t.regex(refused.body.error.message, /takes no request body/);
+    const withQuery = await request(app.url, 'DELETE', `/api/messages/${id}?scope=everyone`, { token: a.accessToken, raw: '{}' });
+    t.is(withQuery.status, 400, 'even an empty JSON object beside the right query');
+    t.is(await app.eventStore.headPosition(), head, 'nothing appended: not hidden for the sender, not deleted for everyone');
+    const seen = await request(app.url, 'GET', `/api/messages?with=${a.user.id}`, { token: b.accessToken });
+    t.like(seen.body.messages[0], { id, content: { kind: 'text', text: 'still here' } });
 
-  const beforeDelete = await app.eventStore.headPosition();
-  t.is((await request(app.url, 'DELETE', `/api/messages/${id}?scope=everyone`, { token: a.accessToken })).status, 204);
-  const appended = await app.eventStore.readAll({ after: beforeDelete });
-  t.deepEqual(appended.map((event) => [event.type, (event.data as { messageId: string }).messageId]), [['MessageDeleted', id]]);
-});
+    const beforeDelete = await app.eventStore.headPosition();
+    t.is((await request(app.url, 'DELETE', `/api/messages/${id}?scope=everyone`, { token: a.accessToken })).status, 204);
+    const appended = await app.eventStore.readAll({ after: beforeDelete });
+    t.deepEqual(
+      appended.map((event) => [event.type, (event.data as { messageId: string }).messageId]),
+      [['MessageDeleted', id]],
+    );
+  },
+);
 
 test('an admin cannot demote another admin (the step before removing them); the owner can', async (t) => {
   const [owner, admin1, admin2] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
   const groupId = (await request(app.url, 'POST', '/api/groups', { token: owner.accessToken, body: { name: 'Staff' } })).body.group.id;
   for (const admin of [admin1, admin2]) {
-    await request(app.url, 'POST', `/api/groups/${groupId}/members`, { token: owner.accessToken, body: { userId: admin.user.id, role: 'admin' } });
+    await request(app.url, 'POST', `/api/groups/${groupId}/members`, {
+      token: owner.accessToken,
+      body: { userId: admin.user.id, role: 'admin' },
+    });
   }
-  const demote = await request(app.url, 'POST', `/api/groups/${groupId}/members`, { token: admin1.accessToken, body: { userId: admin2.user.id, role: 'member' } });
+  const demote = await request(app.url, 'POST', `/api/groups/${groupId}/members`, {
+    token: admin1.accessToken,
+    body: { userId: admin2.user.id, role: 'member' },
+  });
   t.is(demote.status, 403);
   t.is(demote.body.error.code, 'forbidden');
   t.is((await request(app.url, 'DELETE', `/api/groups/${groupId}/members/${admin2.user.id}`, { token: admin1.accessToken })).status, 403);
   const group = (await request(app.url, 'GET', `/api/groups/${groupId}`, { token: owner.accessToken })).body.group;
   t.is(group.members.find((m: any) => m.userId === admin2.user.id).role, 'admin');
-  t.is((await request(app.url, 'POST', `/api/groups/${groupId}/members`, { token: owner.accessToken, body: { userId: admin2.user.id, role: 'member' } })).status, 200);
+  t.is(
+    (
+      await request(app.url, 'POST', `/api/groups/${groupId}/members`, {
+        token: owner.accessToken,
+        body: { userId: admin2.user.id, role: 'member' },
+      })
+    ).status,
+    200,
+  );
 });
 
 test('a message B deleted for itself is hidden everywhere for B: preview, live edits and deletes, sync', async (t) => {
@@ -303,11 +406,14 @@ test('a message B deleted for itself is hidden everywhere for B: preview, live e
   t.is((await request(app.url, 'DELETE', `/api/messages/${hidden.id}?scope=me`, { token: b.accessToken })).status, 204);
   await bSocket.next((f) => f.type === 'message.deleted' && f.scope === 'me');
 
-  const preview = (await request(app.url, 'GET', '/api/conversations', { token: b.accessToken })).body.conversations
-    .find((c: any) => c.peer?.id === a.user.id);
+  const preview = (await request(app.url, 'GET', '/api/conversations', { token: b.accessToken })).body.conversations.find(
+    (c: any) => c.peer?.id === a.user.id,
+  );
   t.like(preview.lastMessage, { id: earlier.id, preview: 'still visible' });
   t.is(preview.unreadCount, 1, 'the hidden message is not unread either');
-  t.like((await request(app.url, 'GET', '/api/conversations', { token: a.accessToken })).body.conversations[0].lastMessage, { id: hidden.id });
+  t.like((await request(app.url, 'GET', '/api/conversations', { token: a.accessToken })).body.conversations[0].lastMessage, {
+    id: hidden.id,
+  });
 
   const edited = await request(app.url, 'PUT', `/api/messages/${hidden.id}`, { token: a.accessToken, body: { text: 'edited secret' } });
   t.is(edited.status, 200);
@@ -315,8 +421,10 @@ test('a message B deleted for itself is hidden everywhere for B: preview, live e
   // A later message proves the live stream went on past the edit and the delete.
   const later = (await send(a, { recipientId: b.user.id, text: 'after' })).body.message;
   await bSocket.next((f) => f.type === 'message.created' && f.message.id === later.id);
-  t.false(bSocket.frames.some((f) => (f.type === 'message.edited' || (f.type === 'message.deleted' && f.scope === 'everyone'))),
-    JSON.stringify(bSocket.frames.map((f) => f.type)));
+  t.false(
+    bSocket.frames.some((f) => f.type === 'message.edited' || (f.type === 'message.deleted' && f.scope === 'everyone')),
+    JSON.stringify(bSocket.frames.map((f) => f.type)),
+  );
   t.false(JSON.stringify(bSocket.frames).includes('edited secret'));
   const replay = await syncedSocket(b, earlier.position);
   t.false(replay.frames.some((f) => f.type === 'message.edited'));

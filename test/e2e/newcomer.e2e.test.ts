@@ -27,7 +27,7 @@ test('GET / points a browser at the demo, the API docs and the descriptions, and
   t.true(plain.includes('href="/docs"'));
 });
 
-test('the README\'s rate-limit table is the policies\' own list with every route and frame that charges each', async (t) => {
+test("the README's rate-limit table is the policies' own list with every route and frame that charges each", async (t) => {
   const app = await startTestApp();
   t.teardown(() => app.dispose());
   const users = [...routeUsers(app.routes), ...frameUsers(CLIENT_FRAMES)];
@@ -37,12 +37,13 @@ test('the README\'s rate-limit table is the policies\' own list with every route
   for (const policy of DEFAULT_POLICIES) {
     const row = table.split('\n').find((line) => line.startsWith(`| \`${policy.name}\` |`));
     t.truthy(row, policy.name);
-    for (const user of users.filter((candidate) => candidate.policy === policy.name)) t.true(row!.includes(`\`${user.operation}\``), user.operation);
+    for (const user of users.filter((candidate) => candidate.policy === policy.name))
+      t.true(row!.includes(`\`${user.operation}\``), user.operation);
   }
   t.true(users.filter((user) => user.policy === 'profile').length >= 10);
 });
 
-test('the README\'s curl quick start runs as written against a real server: two users, a message sent and read, a socket', async (t) => {
+test("the README's curl quick start runs as written against a real server: two users, a message sent and read, a socket", async (t) => {
   const readme = readFileSync('README.md', 'utf8');
   const section = readme.slice(readme.indexOf('## Quick start with curl'));
   const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1];
@@ -51,17 +52,29 @@ test('the README\'s curl quick start runs as written against a real server: two 
   t.teardown(() => app.dispose());
   const script = block!.replaceAll('localhost:5001', `127.0.0.1:${app.httpPort}`).replaceAll('localhost:5002', `127.0.0.1:${app.wsPort}`);
   const { stdout } = await promisify(execFile)('bash', ['-euo', 'pipefail', '-c', script], { timeout: 60_000 });
-  const lines = stdout.trim().split('\n').map((line) => JSON.parse(line));
+  const lines = stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
   const [ana, ben, sent, page, ...frames] = lines;
   t.like(ana, { user: { username: 'ana', email: 'ana@example.com' } });
   t.like(ben, { user: { username: 'ben' } });
   t.like(sent, { message: { senderId: ana.user.id, recipientId: ben.user.id, content: { kind: 'text', text: 'Hello Ben' } } });
   t.is(page.messages[0].id, sent.message.id);
-  t.deepEqual(frames.map((frame) => frame.type), ['welcome', 'sync.snapshot']);
+  t.deepEqual(
+    frames.map((frame) => frame.type),
+    ['welcome', 'sync.snapshot'],
+  );
   t.is(frames[0].userId, ben.user.id);
   t.is(frames[1].conversations[0].lastMessage.id, sent.message.id);
   // What it appended: two registrations, two logins, one message.
   const events = await app.eventStore.readAll();
-  t.deepEqual(events.filter((event) => event.type === 'UserRegistered').map((event) => (event.data as { username: string }).username), ['ana', 'ben']);
-  t.deepEqual(events.filter((event) => event.type === 'MessageSent').map((event) => event.stream), [`message-${sent.message.id}`]);
+  t.deepEqual(
+    events.filter((event) => event.type === 'UserRegistered').map((event) => (event.data as { username: string }).username),
+    ['ana', 'ben'],
+  );
+  t.deepEqual(
+    events.filter((event) => event.type === 'MessageSent').map((event) => event.stream),
+    [`message-${sent.message.id}`],
+  );
 });

@@ -12,14 +12,17 @@ const settle = (ms = GRACE_MS + 300) => new Promise((resolve) => setTimeout(reso
 const presenceEnv = { PRESENCE_OFFLINE_GRACE_MS: String(GRACE_MS), PRESENCE_PUSH_COALESCE_MS: '20' };
 
 let app: TestApp;
-test.before(async () => { app = await startTestApp({ env: presenceEnv }); });
-test.after.always(async () => { await app.dispose(); });
+test.before(async () => {
+  app = await startTestApp({ env: presenceEnv });
+});
+test.after.always(async () => {
+  await app.dispose();
+});
 
 type User = Awaited<ReturnType<typeof registerUser>>;
 const api = (who: User, method: string, path: string, body?: unknown) =>
   request(app.url, method, path, { token: who.accessToken, ...(body === undefined ? {} : { body }) });
-const presenceEvents = async (userId: string) =>
-  (await app.eventStore.readStream(`presence-${userId}`)).map((event) => event.type);
+const presenceEvents = async (userId: string) => (await app.eventStore.readStream(`presence-${userId}`)).map((event) => event.type);
 
 async function watching(viewer: User, ...targets: User[]): Promise<TestSocket> {
   const socket = await connect(app.wsUrl, viewer.accessToken);
@@ -34,7 +37,11 @@ test('two devices: closing one changes nothing; closing both goes offline once, 
   await api(friend, 'POST', '/api/contacts', { userId: alice.user.id });
   const watcher = await watching(friend, alice);
   t.teardown(() => watcher.close());
-  t.like(watcher.frames.find((f) => f.type === 'presence.snapshot').users[0], { userId: alice.user.id, status: 'offline', lastSeenAt: null });
+  t.like(watcher.frames.find((f) => f.type === 'presence.snapshot').users[0], {
+    userId: alice.user.id,
+    status: 'offline',
+    lastSeenAt: null,
+  });
 
   const [phone, laptop] = [await connect(app.wsUrl, alice.accessToken), await connect(app.wsUrl, alice.accessToken)];
   t.like(await watcher.next((f) => f.type === 'presence' && f.userId === alice.user.id), { status: 'online', lastSeenAt: null });
@@ -45,7 +52,10 @@ test('two devices: closing one changes nothing; closing both goes offline once, 
   const offline = await watcher.next((f) => f.type === 'presence' && f.status === 'offline');
   t.regex(offline.lastSeenAt, /:00\.000Z$/, 'last seen to the minute');
   t.deepEqual(await presenceEvents(alice.user.id), ['UserCameOnline', 'UserWentOffline']);
-  t.like((await api(friend, 'GET', `/api/presence?userIds=${alice.user.id}`)).body.users[0], { status: 'offline', lastSeenAt: offline.lastSeenAt });
+  t.like((await api(friend, 'GET', `/api/presence?userIds=${alice.user.id}`)).body.users[0], {
+    status: 'offline',
+    lastSeenAt: offline.lastSeenAt,
+  });
 });
 
 test('a reconnect inside the grace produces no event and no frame', async (t) => {
@@ -77,14 +87,18 @@ test('who sees what: strangers, group members and the blocked see nothing; setti
   t.teardown(() => device.close());
   await contactSocket.next((f) => f.type === 'presence' && f.status === 'online');
   await settle(200);
-  for (const socket of [strangerSocket, groupSocket, blockedSocket]) t.deepEqual(framesAbout(socket, carol!), [], 'no frame, not even "offline"');
+  for (const socket of [strangerSocket, groupSocket, blockedSocket])
+    t.deepEqual(framesAbout(socket, carol!), [], 'no frame, not even "offline"');
   const seenBy = async (viewer: User) => (await api(viewer, 'GET', `/api/presence?userIds=${carol!.user.id}`)).body.users[0];
   t.like(await seenBy(contact!), { status: 'online' });
   for (const viewer of [stranger!, groupMate!, blocked!]) t.like(await seenBy(viewer), { status: 'offline', lastSeenAt: null });
 
   device.send({ type: 'presence.set', id: 'idle', state: 'idle' });
   t.like(await contactSocket.next((f) => f.type === 'presence' && f.status === 'away'), { userId: carol!.user.id });
-  t.like((await api(carol!, 'PUT', '/api/presence', { mode: 'dnd', statusText: 'focusing', expiresInSeconds: 3600 })).body.presence, { mode: 'dnd', statusText: 'focusing' });
+  t.like((await api(carol!, 'PUT', '/api/presence', { mode: 'dnd', statusText: 'focusing', expiresInSeconds: 3600 })).body.presence, {
+    mode: 'dnd',
+    statusText: 'focusing',
+  });
   t.like(await contactSocket.next((f) => f.type === 'presence' && f.status === 'dnd'), { statusText: 'focusing' });
   await api(carol!, 'PUT', '/api/presence', { mode: 'invisible' });
   t.like(await contactSocket.next((f) => f.type === 'presence' && f.status === 'offline'), { lastSeenAt: null });
@@ -96,7 +110,7 @@ test('who sees what: strangers, group members and the blocked see nothing; setti
   t.like(await seenBy(contact!), { status: 'offline' }, 'online hidden from everyone');
   await api(carol!, 'PUT', '/api/users/profile', { privacy: { online: 'everyone' } });
   await api(contact!, 'PUT', '/api/users/profile', { privacy: { online: 'nobody' } });
-  t.like(await seenBy(contact!), { status: 'offline' }, 'reciprocity: who hides their own sees no one\'s');
+  t.like(await seenBy(contact!), { status: 'offline' }, "reciprocity: who hides their own sees no one's");
 });
 
 test('PRESENCE_ENABLED=false: status unknown, no events, no frames', async (t) => {
@@ -111,21 +125,31 @@ test('PRESENCE_ENABLED=false: status unknown, no events, no frames', async (t) =
   const device = await connect(off.wsUrl, dan.accessToken);
   t.teardown(() => device.close());
   await settle();
-  t.deepEqual(watcher.frames.filter((f) => f.type === 'presence'), []);
+  t.deepEqual(
+    watcher.frames.filter((f) => f.type === 'presence'),
+    [],
+  );
   t.deepEqual(await off.eventStore.readStream(`presence-${dan.user.id}`), []);
-  t.is((await request(off.url, 'PUT', '/api/presence', { token: dan.accessToken, body: { mode: 'dnd' } })).body.error.code, 'presence_disabled');
+  t.is(
+    (await request(off.url, 'PUT', '/api/presence', { token: dan.accessToken, body: { mode: 'dnd' } })).body.error.code,
+    'presence_disabled',
+  );
 });
 
 test('kill -9 while users are online: after the restart nobody is online, last seen no later than the crash', async (t) => {
   const storageDir = tempDir();
   const server = await spawnServer(storageDir, presenceEnv);
-  const register = async (name: string) => (await request(server.url, 'POST', '/auth/register', {
-    body: { email: `${name}@example.test`, username: name, password: 'a long password' },
-  })).body;
+  const register = async (name: string) =>
+    (
+      await request(server.url, 'POST', '/auth/register', {
+        body: { email: `${name}@example.test`, username: name, password: 'a long password' },
+      })
+    ).body;
   const [erin, friend] = [await register(`erin_${process.pid}`), await register(`friend_${process.pid}`)];
   await request(server.url, 'POST', '/api/contacts', { token: friend.accessToken, body: { userId: erin.user.id } });
   const device = await connect(server.wsUrl, erin.accessToken);
-  const seen = async (url: string) => (await request(url, 'GET', `/api/presence?userIds=${erin.user.id}`, { token: friend.accessToken })).body.users[0];
+  const seen = async (url: string) =>
+    (await request(url, 'GET', `/api/presence?userIds=${erin.user.id}`, { token: friend.accessToken })).body.users[0];
   for (let i = 0; i < 50 && (await seen(server.url)).status !== 'online'; i++) await settle(50);
   t.like(await seen(server.url), { status: 'online' });
   const crashedAt = new Date().toISOString();
@@ -151,7 +175,10 @@ test('a socket subscribed to nobody receives no presence frame while many others
     sockets.forEach((socket) => socket.close());
   }
   await settle();
-  t.deepEqual(watcher.frames.filter((f) => f.type.startsWith('presence')), []);
+  t.deepEqual(
+    watcher.frames.filter((f) => f.type.startsWith('presence')),
+    [],
+  );
   for (const flapper of flappers.slice(0, 5)) t.true((await presenceEvents(flapper.user.id)).length <= 2);
 });
 
@@ -175,6 +202,13 @@ test('a presence frame never repeats what the viewer already sees: a change undo
   await settle(600);
   await as(dana, 'PUT', '/api/presence', { mode: 'away' });
   await watcher.next((f) => f.type === 'presence' && f.status === 'away');
-  t.deepEqual(framesAbout(watcher, dana).map((f) => f.status), ['online', 'away']);
-  t.deepEqual((await slow.eventStore.readStream(`presence-${dana.user.id}`)).map((e) => e.type).slice(-3), ['PresenceModeSet', 'PresenceModeSet', 'PresenceModeSet']);
+  t.deepEqual(
+    framesAbout(watcher, dana).map((f) => f.status),
+    ['online', 'away'],
+  );
+  t.deepEqual((await slow.eventStore.readStream(`presence-${dana.user.id}`)).map((e) => e.type).slice(-3), [
+    'PresenceModeSet',
+    'PresenceModeSet',
+    'PresenceModeSet',
+  ]);
 });

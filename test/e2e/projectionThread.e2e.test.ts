@@ -13,7 +13,10 @@ async function liveRoundTrip(t: import('ava').ExecutionContext, app: TestApp, te
   const sent = await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text } });
   t.is(sent.status, 201);
   t.is((await socket.next((f) => f.type === 'message.created')).message.id, sent.body.message.id);
-  t.is((await request(app.url, 'GET', `/api/messages?with=${a.user.id}`, { token: b.accessToken })).body.messages[0].id, sent.body.message.id);
+  t.is(
+    (await request(app.url, 'GET', `/api/messages?with=${a.user.id}`, { token: b.accessToken })).body.messages[0].id,
+    sent.body.message.id,
+  );
   return { a, b, socket };
 }
 

@@ -81,11 +81,13 @@ test('parallel guesses cannot outrun the login budget: of 30 at once only the bu
   const pool = await holdThreadPool();
   const guesses = [...Array.from({ length: 29 }, (_, i) => `wrong guess ${i}`), victim.password];
   let refused = 0;
-  const answers = Promise.all(guesses.map(async (password) => {
-    const answer = await request(app.url, 'POST', '/auth/login', { body: { email: victim.email, password } });
-    if (answer.status === 429) refused++;
-    return answer;
-  }));
+  const answers = Promise.all(
+    guesses.map(async (password) => {
+      const answer = await request(app.url, 'POST', '/auth/login', { body: { email: victim.email, password } });
+      if (answer.status === 429) refused++;
+      return answer;
+    }),
+  );
   const deadline = Date.now() + 5_000;
   while (refused < 25 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
   const refusedBeforeAnyCheckEnded = refused;
@@ -95,16 +97,22 @@ test('parallel guesses cannot outrun the login budget: of 30 at once only the bu
   t.is(settled.filter((answer) => answer.status !== 429).length, 5);
   t.true(settled.filter((answer) => answer.status === 429).every((answer) => answer.body.error.details.policy === 'login-failures'));
   const logins = (await app.eventStore.readStream(userStream(victim.user.id))).filter((event) => event.type === 'UserLoggedIn');
-  t.is(logins.length, settled.at(-1)!.status === 200 ? 2 : 1, 'a session only for a right password within the budget (and the registration\'s)');
+  t.is(
+    logins.length,
+    settled.at(-1)!.status === 200 ? 2 : 1,
+    "a session only for a right password within the budget (and the registration's)",
+  );
 });
 
 test('nobody can lock an account out: guessed from one address, the owner at another logs in; guessed from many, every attempt is slowed, not refused', async (t) => {
   const app = await serverWith('login-failures=3,3/15m;login-account=4,4/15m', { TRUST_PROXY: '1' });
   t.teardown(() => app.dispose());
   const victim = await registerUser(app.url);
-  const login = (address: string, password: string) => request(app.url, 'POST', '/auth/login', {
-    body: { email: victim.email, password }, headers: { 'x-forwarded-for': address },
-  });
+  const login = (address: string, password: string) =>
+    request(app.url, 'POST', '/auth/login', {
+      body: { email: victim.email, password },
+      headers: { 'x-forwarded-for': address },
+    });
   const timed = async (address: string, password: string) => {
     const started = performance.now();
     const answer = await login(address, password);
@@ -128,7 +136,7 @@ test('nobody can lock an account out: guessed from one address, the owner at ano
   t.is(ownerLater.status, 200, 'the owner still gets in, later');
   t.true(ownerLater.ms >= 1_900, `the owner waited ${Math.round(ownerLater.ms)} ms (2 s after 5 failures)`);
   const logins = (await app.eventStore.readStream(userStream(victim.user.id))).filter((event) => event.type === 'UserLoggedIn');
-  t.is(logins.length, 3, 'the registration\'s session and the owner\'s two');
+  t.is(logins.length, 3, "the registration's session and the owner's two");
 });
 
 test('a socket over its frame budget gets an error frame naming the policy, then the 4429 close', async (t) => {
@@ -145,16 +153,29 @@ test('a socket over its frame budget gets an error frame naming the policy, then
 test('addresses: X-Forwarded-For is ignored unless TRUST_PROXY says how many proxies to believe', async (t) => {
   const direct = await serverWith('auth=2,2/m');
   t.teardown(() => direct.dispose());
-  const attempt = (url: string, forwardedFor: string) => request(url, 'POST', '/auth/login', {
-    body: { email: 'nobody@example.test', password: 'irrelevant' }, headers: { 'x-forwarded-for': forwardedFor },
-  });
+  const attempt = (url: string, forwardedFor: string) =>
+    request(url, 'POST', '/auth/login', {
+      body: { email: 'nobody@example.test', password: 'irrelevant' },
+      headers: { 'x-forwarded-for': forwardedFor },
+    });
   const spoofed = [await attempt(direct.url, '10.0.0.1'), await attempt(direct.url, '10.0.0.2'), await attempt(direct.url, '10.0.0.3')];
-  t.deepEqual(spoofed.map((r) => r.status), [401, 401, 429], 'a client cannot buy fresh buckets by inventing addresses');
+  t.deepEqual(
+    spoofed.map((r) => r.status),
+    [401, 401, 429],
+    'a client cannot buy fresh buckets by inventing addresses',
+  );
 
   const proxied = await serverWith('auth=2,2/m', { TRUST_PROXY: '1' });
   t.teardown(() => proxied.dispose());
-  const behindProxy = [await attempt(proxied.url, '10.0.0.1'), await attempt(proxied.url, '10.0.0.1'), await attempt(proxied.url, '10.0.0.1')];
-  t.deepEqual(behindProxy.map((r) => r.status), [401, 401, 429]);
+  const behindProxy = [
+    await attempt(proxied.url, '10.0.0.1'),
+    await attempt(proxied.url, '10.0.0.1'),
+    await attempt(proxied.url, '10.0.0.1'),
+  ];
+  t.deepEqual(
+    behindProxy.map((r) => r.status),
+    [401, 401, 429],
+  );
   t.is((await attempt(proxied.url, '10.0.0.2')).status, 401, 'another client behind the proxy has its own bucket');
   // The proxy appends the address it saw: only that last entry is believed, not what the client put before it.
   t.is((await attempt(proxied.url, '10.0.0.9, 10.0.0.1')).status, 429);

@@ -15,11 +15,14 @@ const collections = ['users', 'groups', 'messages', 'group_messages', 'conversat
 
 async function populate(url: string) {
   const [a, b, c] = [await registerUser(url), await registerUser(url), await registerUser(url)];
-  const groupId = (await request(url, 'POST', '/api/groups', { token: a.accessToken, body: { name: 'R', memberIds: [b.user.id, c.user.id] } })).body.group.id;
+  const groupId = (
+    await request(url, 'POST', '/api/groups', { token: a.accessToken, body: { name: 'R', memberIds: [b.user.id, c.user.id] } })
+  ).body.group.id;
   await request(url, 'POST', '/api/messages', { token: a.accessToken, body: { groupId, text: 'to all' } });
   await request(url, 'DELETE', `/api/groups/${groupId}/members/${c.user.id}`, { token: a.accessToken });
   await request(url, 'POST', '/api/messages', { token: b.accessToken, body: { groupId, text: 'c is gone' } });
-  const direct = (await request(url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'hi' } })).body.message;
+  const direct = (await request(url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'hi' } })).body
+    .message;
   await request(url, 'POST', '/api/messages/read', { token: b.accessToken, body: { with: a.user.id, messageId: direct.id } });
   return { a, b };
 }
@@ -34,14 +37,40 @@ test('rebuilding only the feed while the server serves brings in what it reads a
     const keys = await openKeysForTools(testConfig(app.storageDir));
     t.teardown(() => keys.close());
     const [feed, all] = [revealingProjectors([feedProjector], keys.keys), revealingProjectors(projectors, keys.keys)];
-    const summary = await rebuildProjections({ eventStore: app.eventStore, readStore: app.readStore, projectors: feed, all, upcaster: eventUpcaster });
-    t.deepEqual(summary.projectors, ['users', 'contacts', 'media_files', 'calls', 'groups', 'messages', 'group_messages', 'conversations', 'feed']);
+    const summary = await rebuildProjections({
+      eventStore: app.eventStore,
+      readStore: app.readStore,
+      projectors: feed,
+      all,
+      upcaster: eventUpcaster,
+    });
+    t.deepEqual(summary.projectors, [
+      'users',
+      'contacts',
+      'media_files',
+      'calls',
+      'groups',
+      'messages',
+      'group_messages',
+      'conversations',
+      'feed',
+    ]);
     t.deepEqual(await snapshot(), before);
     // Many small transactions give the same collections as one.
-    await rebuildProjections({ eventStore: app.eventStore, readStore: app.readStore, projectors: feed, all, upcaster: eventUpcaster, batchSize: 2 });
+    await rebuildProjections({
+      eventStore: app.eventStore,
+      readStore: app.readStore,
+      projectors: feed,
+      all,
+      upcaster: eventUpcaster,
+      batchSize: 2,
+    });
     t.deepEqual(await snapshot(), before);
     // The server carries on on the swapped-in collections.
-    const after = await request(app.url, 'POST', '/api/messages', { token: b.accessToken, body: { recipientId: a.user.id, text: 'still here' } });
+    const after = await request(app.url, 'POST', '/api/messages', {
+      token: b.accessToken,
+      body: { recipientId: a.user.id, text: 'still here' },
+    });
     t.is(after.status, 201);
     const page = await request(app.url, 'GET', `/api/messages?with=${b.user.id}`, { token: a.accessToken });
     t.is(page.body.messages[0].content.text, 'still here');
@@ -55,9 +84,13 @@ test('npm run rebuild-projections -- --only users rebuilds from the log and prin
   await populate(app.url);
   await app.stop();
   try {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/rebuild-projections.ts', '--only', 'users', '--batch-size', '3'], {
-      env: { ...process.env, ...testEnv(app.storageDir), NODE_ENV: 'test' },
-    });
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import=tsx', 'scripts/rebuild-projections.ts', '--only', 'users', '--batch-size', '3'],
+      {
+        env: { ...process.env, ...testEnv(app.storageDir), NODE_ENV: 'test' },
+      },
+    );
     t.regex(stdout, /Rebuilt users: \d+ events in [\d.]+ s \(\d+ events\/s\), up to position \d+\./);
     const noBatch = await promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/rebuild-projections.ts', '--batch-size', '0'], {
       env: { ...process.env, ...testEnv(app.storageDir) },
@@ -95,9 +128,10 @@ test('npm run skip-event records an audited skip of the event a projector is hel
   const position = await app.eventStore.headPosition();
   await app.stop();
   await holdAt(app.storageDir, 'conversations', position);
-  const run = (...args: string[]) => promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/skip-event.ts', ...args], {
-    env: { ...process.env, ...testEnv(app.storageDir), NODE_ENV: 'test' },
-  }).catch((error: { code: number; stdout: string; stderr: string }) => error);
+  const run = (...args: string[]) =>
+    promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/skip-event.ts', ...args], {
+      env: { ...process.env, ...testEnv(app.storageDir), NODE_ENV: 'test' },
+    }).catch((error: { code: number; stdout: string; stderr: string }) => error);
   try {
     const recorded = await run('--projector', 'conversations', '--position', String(position), '--reason', 'test');
     t.regex((recorded as { stdout: string }).stdout, new RegExp(`Recorded: conversations skips \\w+ at position ${position}`));
@@ -110,7 +144,10 @@ test('npm run skip-event records an audited skip of the event a projector is hel
     const reopened = await startTestApp({ storageDir: app.storageDir });
     t.teardown(() => reopened.dispose());
     const skips = await reopened.eventStore.readStream('projection-skips-conversations');
-    t.deepEqual(skips.map((event) => [event.type, (event.data as { position: number }).position]), [['ProjectionEventSkipped', position]]);
+    t.deepEqual(
+      skips.map((event) => [event.type, (event.data as { position: number }).position]),
+      [['ProjectionEventSkipped', position]],
+    );
   } finally {
     await app.stop();
   }
@@ -119,13 +156,20 @@ test('npm run skip-event records an audited skip of the event a projector is hel
 test('npm run skip-event refuses a projector that is not held at that position, saying what the skip would drop; --force records it and says so', async (t) => {
   const app = await startTestApp();
   const { a, b } = await populate(app.url);
-  const sent = await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'a real message' } });
-  const [sentEvent] = (await app.eventStore.readStream(`message-${sent.body.message.id}`));
+  const sent = await request(app.url, 'POST', '/api/messages', {
+    token: a.accessToken,
+    body: { recipientId: b.user.id, text: 'a real message' },
+  });
+  const [sentEvent] = await app.eventStore.readStream(`message-${sent.body.message.id}`);
   const position = sentEvent!.position;
   await app.stop();
-  const run = (...args: string[]) => promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/skip-event.ts', ...args], {
-    env: { ...process.env, ...testEnv(app.storageDir), NODE_ENV: 'test' },
-  }).then(({ stdout, stderr }) => ({ code: 0, stdout, stderr }), (error: { code: number; stdout: string; stderr: string }) => error);
+  const run = (...args: string[]) =>
+    promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/skip-event.ts', ...args], {
+      env: { ...process.env, ...testEnv(app.storageDir), NODE_ENV: 'test' },
+    }).then(
+      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+      (error: { code: number; stdout: string; stderr: string }) => error,
+    );
   t.teardown(() => app.dispose());
 
   // A mistyped position: messages applied it long ago, nothing holds there.
@@ -141,9 +185,15 @@ test('npm run skip-event refuses a projector that is not held at that position, 
 
   const forced = await run('--projector', 'messages', '--position', String(position), '--reason', 'on purpose', '--force');
   t.is(forced.code, 0, forced.stderr);
-  t.regex(forced.stdout, new RegExp(`--force: messages is not held at position ${position}.*\\n.*drops MessageSent on message-${sent.body.message.id}`));
+  t.regex(
+    forced.stdout,
+    new RegExp(`--force: messages is not held at position ${position}.*\\n.*drops MessageSent on message-${sent.body.message.id}`),
+  );
   t.regex(forced.stdout, new RegExp(`Recorded: messages skips MessageSent at position ${position}`));
   const reopened = await openEventStore(config);
-  t.deepEqual((await reopened.readStream('projection-skips-messages')).map((event) => (event.data as { position: number }).position), [position]);
+  t.deepEqual(
+    (await reopened.readStream('projection-skips-messages')).map((event) => (event.data as { position: number }).position),
+    [position],
+  );
   await reopened.close();
 });

@@ -43,7 +43,9 @@ test('a kill -9 right after a 201 from register loses nothing', async (t) => {
 
   const restarted = await spawnServer(storageDir);
   try {
-    const login = await request(restarted.url, 'POST', '/auth/login', { body: { email: 'durable@example.test', password: 'a long password' } });
+    const login = await request(restarted.url, 'POST', '/auth/login', {
+      body: { email: 'durable@example.test', password: 'a long password' },
+    });
     t.is(login.status, 200);
     t.is(login.body.user.id, response.body.user.id);
     t.is((await request(restarted.url, 'GET', '/auth/verify', { token: response.body.accessToken })).status, 200);
@@ -56,9 +58,15 @@ test('a client resumes its sync across a server restart with no gap and no dupli
   const storageDir = tempDir();
   const first = await startTestApp({ storageDir });
   const [a, b] = [await registerUser(first.url), await registerUser(first.url)];
-  const before = await request(first.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'before restart' } });
+  const before = await request(first.url, 'POST', '/api/messages', {
+    token: a.accessToken,
+    body: { recipientId: b.user.id, text: 'before restart' },
+  });
   const lastSeen = before.body.message.position;
-  const missed = await request(first.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'while away' } });
+  const missed = await request(first.url, 'POST', '/api/messages', {
+    token: a.accessToken,
+    body: { recipientId: b.user.id, text: 'while away' },
+  });
   await first.stop();
 
   const second = await startTestApp({ storageDir });
@@ -66,9 +74,15 @@ test('a client resumes its sync across a server restart with no gap and no dupli
     const socket = await connect(second.wsUrl, b.accessToken);
     socket.send({ type: 'sync', since: lastSeen });
     await socket.next((f) => f.type === 'sync.ok');
-    const after = await request(second.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'after restart' } });
+    const after = await request(second.url, 'POST', '/api/messages', {
+      token: a.accessToken,
+      body: { recipientId: b.user.id, text: 'after restart' },
+    });
     await socket.next((f) => f.type === 'message.created' && f.message.id === after.body.message.id);
-    t.deepEqual(socket.frames.filter((f) => f.type === 'message.created').map((f) => f.message.content.text), ['while away', 'after restart']);
+    t.deepEqual(
+      socket.frames.filter((f) => f.type === 'message.created').map((f) => f.message.content.text),
+      ['while away', 'after restart'],
+    );
     t.is(missed.status, 201);
     socket.close();
   } finally {
@@ -81,7 +95,8 @@ test('a log restored from a backup behind the projections: the server refuses to
   t.teardown(() => rmSync(storageDir, { recursive: true, force: true }));
   const first = await startTestApp({ storageDir });
   const [a, b] = [await registerUser(first.url), await registerUser(first.url)];
-  const send = (url: string, text: string) => request(url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text } });
+  const send = (url: string, text: string) =>
+    request(url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text } });
   for (let i = 0; i < 10; i++) t.is((await send(first.url, `before the backup ${i}`)).status, 201);
   await first.stop();
   const backup = join(tempDir('letsapp-backup-'), 'events.sqlite');
@@ -107,7 +122,15 @@ test('a log restored from a backup behind the projections: the server refuses to
   t.true(status.rebuiltAtStart.checkpoints.every((checkpoint: { position: number }) => checkpoint.position > backupHead));
   const login = await request(rebuilt.url, 'POST', '/auth/login', { body: { email: a.email, password: a.password } });
   for (let i = 0; i < 30; i++) {
-    t.is((await request(rebuilt.url, 'POST', '/api/messages', { token: login.body.accessToken, body: { recipientId: b.user.id, text: `after the restore ${i}` } })).status, 201);
+    t.is(
+      (
+        await request(rebuilt.url, 'POST', '/api/messages', {
+          token: login.body.accessToken,
+          body: { recipientId: b.user.id, text: `after the restore ${i}` },
+        })
+      ).status,
+      201,
+    );
   }
   const appended = (await rebuilt.eventStore.readAll({ after: backupHead })).filter((event) => event.type === 'MessageSent');
   t.is(appended.length, 30, 'each acknowledged send appended its MessageSent');

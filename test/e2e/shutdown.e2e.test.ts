@@ -14,7 +14,9 @@ interface Acked {
 /** Socket sends one after another, each remembered when acked, until the socket closes. */
 async function sendOnSocket(socket: TestSocket, recipientId: string, prefix: string, acked: Acked[]): Promise<void> {
   let alive = true;
-  void socket.closed.then(() => { alive = false; });
+  void socket.closed.then(() => {
+    alive = false;
+  });
   for (let i = 0; alive; i++) {
     socket.send({ type: 'message.send', id: `${prefix}-${i}`, recipientId, text: `${prefix} ${i}`, clientMessageId: `${prefix}-${i}` });
     try {
@@ -30,7 +32,10 @@ async function sendOnSocket(socket: TestSocket, recipientId: string, prefix: str
 async function sendOverRest(url: string, token: string, recipientId: string, prefix: string, acked: Acked[]): Promise<void> {
   for (let i = 0; ; i++) {
     try {
-      const response = await request(url, 'POST', '/api/messages', { token, body: { recipientId, text: `${prefix} ${i}`, clientMessageId: `${prefix}-${i}` } });
+      const response = await request(url, 'POST', '/api/messages', {
+        token,
+        body: { recipientId, text: `${prefix} ${i}`, clientMessageId: `${prefix}-${i}` },
+      });
       if (response.status === 201) acked.push({ messageId: response.body.message.id, at: Date.now() });
       else if (response.status >= 500) return;
     } catch {
@@ -42,9 +47,12 @@ async function sendOverRest(url: string, token: string, recipientId: string, pre
 test('SIGTERM while clients send over REST and sockets: sockets see 1001 and every acknowledged message is in the log after restart', async (t) => {
   const storageDir = tempDir();
   const server = await spawnServer(storageDir, { SHUTDOWN_GRACE_MS: '5000' });
-  const register = async (name: string) => (await request(server.url, 'POST', '/auth/register', {
-    body: { email: `${name}@example.test`, username: name, password: 'a long password' },
-  })).body;
+  const register = async (name: string) =>
+    (
+      await request(server.url, 'POST', '/auth/register', {
+        body: { email: `${name}@example.test`, username: name, password: 'a long password' },
+      })
+    ).body;
   const [a, b] = [await register('drain_a'), await register('drain_b')];
   const receiver = await connect(server.wsUrl, b.accessToken);
   await receiver.next((f) => f.type === 'welcome');
@@ -62,19 +70,33 @@ test('SIGTERM while clients send over REST and sockets: sockets see 1001 and eve
   // frames the server has received but not yet answered.
   const body = JSON.stringify({ recipientId: b.user.id, text: 'slow upload', clientMessageId: 'slow-1' });
   const slow = new Promise<{ status: number; body: any }>((resolve, reject) => {
-    const req = httpRequest(`${server.url}/api/messages`, {
-      method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${a.accessToken}` },
-    }, (response) => {
-      let text = '';
-      response.on('data', (chunk) => { text += chunk; }).on('end', () => resolve({ status: response.statusCode!, body: JSON.parse(text) }));
-    });
+    const req = httpRequest(
+      `${server.url}/api/messages`,
+      {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          authorization: `Bearer ${a.accessToken}`,
+        },
+      },
+      (response) => {
+        let text = '';
+        response
+          .on('data', (chunk) => {
+            text += chunk;
+          })
+          .on('end', () => resolve({ status: response.statusCode!, body: JSON.parse(text) }));
+      },
+    );
     req.on('error', reject);
     req.write(body.slice(0, 10));
     setTimeout(() => req.end(body.slice(10)), 600);
   });
   const burst = await connect(server.wsUrl, a.accessToken);
   await burst.next((f) => f.type === 'welcome');
-  for (let i = 0; i < 40; i++) burst.send({ type: 'message.send', id: `burst-${i}`, recipientId: b.user.id, text: `burst ${i}`, clientMessageId: `burst-${i}` });
+  for (let i = 0; i < 40; i++)
+    burst.send({ type: 'message.send', id: `burst-${i}`, recipientId: b.user.id, text: `burst ${i}`, clientMessageId: `burst-${i}` });
   while (burst.socket.bufferedAmount > 0) await new Promise((resolve) => setTimeout(resolve, 1));
   await new Promise((resolve) => setTimeout(resolve, 100));
 
@@ -94,14 +116,20 @@ test('SIGTERM while clients send over REST and sockets: sockets see 1001 and eve
   for (const socket of [receiver, ...sockets]) t.deepEqual(await socket.closed, { code: 1001, reason: 'server_shutdown' });
   const acked = [...viaSocket, ...viaRest];
   t.true(viaSocket.length > 0 && viaRest.length > 0, 'both transports acknowledged sends');
-  t.true(acked.some((ack) => ack.at >= sigterm), 'sends in flight at SIGTERM were answered');
+  t.true(
+    acked.some((ack) => ack.at >= sigterm),
+    'sends in flight at SIGTERM were answered',
+  );
   t.true(acked.every((ack) => typeof ack.messageId === 'string'));
 
   const restarted = await spawnServer(storageDir);
   t.teardown(() => restarted.kill9());
   const events = new Database(join(storageDir, 'events.sqlite'), { readonly: true });
-  const stored = new Set((events.prepare(`SELECT json_extract(data, '$.messageId') AS id FROM events WHERE type = 'MessageSent'`).all() as Array<{ id: string }>)
-    .map((row) => row.id));
+  const stored = new Set(
+    (
+      events.prepare(`SELECT json_extract(data, '$.messageId') AS id FROM events WHERE type = 'MessageSent'`).all() as Array<{ id: string }>
+    ).map((row) => row.id),
+  );
   events.close();
   const lost = acked.filter((ack) => !stored.has(ack.messageId));
   t.deepEqual(lost, [], 'no acknowledged message is missing from the log');

@@ -18,8 +18,11 @@ test('a socket that stops reading is closed with 4408 slow_consumer once its sen
     tcpOf(reader.socket).pause();
     const text = 'x'.repeat(3_900);
     for (let batch = 0; batch < 60; batch++) {
-      await Promise.all(Array.from({ length: 25 }, () =>
-        request(app.url, 'POST', '/api/messages', { token: sender.accessToken, body: { recipientId: slow.user.id, text } })));
+      await Promise.all(
+        Array.from({ length: 25 }, () =>
+          request(app.url, 'POST', '/api/messages', { token: sender.accessToken, body: { recipientId: slow.user.id, text } }),
+        ),
+      );
     }
     tcpOf(reader.socket).resume();
     t.deepEqual(await reader.closed, { code: CLOSE.SLOW_CONSUMER, reason: 'slow_consumer' });

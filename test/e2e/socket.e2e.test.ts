@@ -5,8 +5,12 @@ import { registerUser, request, startTestApp, testEnv, type TestApp } from '../h
 import { connect } from '../helpers/socket.ts';
 
 let app: TestApp;
-test.before(async () => { app = await startTestApp(); });
-test.after.always(async () => { await app.dispose(); });
+test.before(async () => {
+  app = await startTestApp();
+});
+test.after.always(async () => {
+  await app.dispose();
+});
 
 test('a socket with a valid token is welcomed and answers ping', async (t) => {
   const user = await registerUser(app.url);
@@ -150,7 +154,8 @@ test('frames waiting their turn are bounded, and those still queued when a socke
   const socket = await connect(small.wsUrl, a.accessToken);
   await socket.next((f) => f.type === 'welcome');
   const head = await small.eventStore.headPosition();
-  for (let i = 0; i < 100; i++) socket.send({ type: 'message.send', id: `q${i}`, recipientId: b.user.id, text: `m${i}`, clientMessageId: `q${i}` });
+  for (let i = 0; i < 100; i++)
+    socket.send({ type: 'message.send', id: `q${i}`, recipientId: b.user.id, text: `m${i}`, clientMessageId: `q${i}` });
   t.deepEqual(await socket.closed, { code: CLOSE.RATE_LIMITED, reason: 'too_many_pending_frames' });
   // Let anything still in flight settle, then count what was stored: at most the frames that had started.
   await small.projections.waitFor(await small.eventStore.headPosition());
@@ -158,7 +163,7 @@ test('frames waiting their turn are bounded, and those still queued when a socke
   t.true(stored <= 8, `stored ${stored} of 100`);
 });
 
-test('a frame over the transport\'s 1 MiB limit drops only that connection (no close frame: 1006); others are served', async (t) => {
+test("a frame over the transport's 1 MiB limit drops only that connection (no close frame: 1006); others are served", async (t) => {
   const user = await registerUser(app.url);
   const huge = await connect(app.wsUrl, user.accessToken);
   const bystander = await connect(app.wsUrl, user.accessToken);

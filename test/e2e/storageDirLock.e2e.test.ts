@@ -11,12 +11,16 @@ function runToExit(env: Record<string, string>): Promise<{ code: number | null; 
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
-  child.stderr.on('data', (chunk) => { stderr += chunk; });
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
   const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  return new Promise((resolve) => child.once('exit', (code) => {
-    clearTimeout(timer);
-    resolve({ code, stderr });
-  }));
+  return new Promise((resolve) =>
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    }),
+  );
 }
 
 test('a second server on an embedded STORAGE_DIR another server uses refuses to start with one line; once the first is killed, a new one starts', async (t) => {
@@ -29,7 +33,12 @@ test('a second server on an embedded STORAGE_DIR another server uses refuses to 
   t.is(second.code, 69, 'EX_UNAVAILABLE, as for a port in use');
   const lines = second.stderr.trim().split('\n');
   t.is(lines.length, 1, `one line, no stack trace: ${second.stderr}`);
-  t.regex(lines[0]!, new RegExp(`STORAGE_DIR ${storageDir.replaceAll(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use by another LetsApp server \\(pid ${first.child.pid}\\)`));
+  t.regex(
+    lines[0]!,
+    new RegExp(
+      `STORAGE_DIR ${storageDir.replaceAll(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use by another LetsApp server \\(pid ${first.child.pid}\\)`,
+    ),
+  );
   // The first one still serves, alone.
   t.is((await registerUser(first.url)).user.username.length > 0, true);
 

@@ -12,7 +12,12 @@ const CORRELATION_ID = 'letsapp.correlation_id';
 /** Any collector address: these tests export to the SDK's in-memory exporter instead. */
 const TRACED = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' };
 
-async function tracedApp(t: ExecutionContext, exporter: InMemorySpanExporter, env: Record<string, string> = TRACED, options: AppOptions = {}): Promise<TestApp> {
+async function tracedApp(
+  t: ExecutionContext,
+  exporter: InMemorySpanExporter,
+  env: Record<string, string> = TRACED,
+  options: AppOptions = {},
+): Promise<TestApp> {
   const app = await startTestApp({ env, traceExporter: exporter, ...options });
   t.teardown(() => app.dispose());
   return app;
@@ -59,61 +64,87 @@ function assertChain(t: ExecutionContext, spans: readonly ReadableSpan[], rootNa
   t.is(parentOf(push), batch.spanContext().spanId);
   for (const span of [root, decide, append]) t.is(span.attributes[CORRELATION_ID], correlationId, span.name);
   for (const span of [batch, push]) t.deepEqual(span.attributes[CORRELATION_ID], [correlationId], span.name);
-  t.true(batch.attributes['letsapp.publications']! as number >= 1);
-  t.true(push.attributes['letsapp.recipients']! as number >= 1);
+  t.true((batch.attributes['letsapp.publications']! as number) >= 1);
+  t.true((push.attributes['letsapp.recipients']! as number) >= 1);
   return { append };
 }
 
 for (const projectionInWorker of [true, false]) {
-  test.serial(`a REST send is one trace: request, decide, append, the projection batch and the push it caused, each with the correlation id (projection ${projectionInWorker ? 'in its worker thread' : 'in the serving thread'})`, async (t) => {
-    const exporter = new InMemorySpanExporter();
-    const app = await tracedApp(t, exporter, TRACED, { projectionInWorker });
-    const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
-    const socket = await syncedSocket(app, b.accessToken);
-    let traceId: string | undefined;
-    const sent = await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'traced hello' } });
-    t.is(sent.status, 201);
-    const correlationId = sent.headers.get('x-correlation-id')!;
-    await socket.next((frame) => frame.type === 'message.created' && frame.message.id === sent.body.message.id);
-    const spans = await traceOf(app, exporter, () => (traceId ??= exporter.getFinishedSpans()
-      .find((span) => span.name === 'POST /api/messages' && span.attributes[CORRELATION_ID] === correlationId)?.spanContext().traceId));
-    const { append } = assertChain(t, spans, 'POST /api/messages', correlationId);
-    t.is(named(spans, 'POST /api/messages').attributes['http.response.status_code'], 201);
+  test.serial(
+    `a REST send is one trace: request, decide, append, the projection batch and the push it caused, each with the correlation id (projection ${projectionInWorker ? 'in its worker thread' : 'in the serving thread'})`,
+    async (t) => {
+      const exporter = new InMemorySpanExporter();
+      const app = await tracedApp(t, exporter, TRACED, { projectionInWorker });
+      const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
+      const socket = await syncedSocket(app, b.accessToken);
+      let traceId: string | undefined;
+      const sent = await request(app.url, 'POST', '/api/messages', {
+        token: a.accessToken,
+        body: { recipientId: b.user.id, text: 'traced hello' },
+      });
+      t.is(sent.status, 201);
+      const correlationId = sent.headers.get('x-correlation-id')!;
+      await socket.next((frame) => frame.type === 'message.created' && frame.message.id === sent.body.message.id);
+      const spans = await traceOf(
+        app,
+        exporter,
+        () =>
+          (traceId ??= exporter
+            .getFinishedSpans()
+            .find((span) => span.name === 'POST /api/messages' && span.attributes[CORRELATION_ID] === correlationId)
+            ?.spanContext().traceId),
+      );
+      const { append } = assertChain(t, spans, 'POST /api/messages', correlationId);
+      t.is(named(spans, 'POST /api/messages').attributes['http.response.status_code'], 201);
 
-    // The event carries the append's trace context beside the correlation id: that is how the projection finds the trace.
-    const [event] = await app.eventStore.readStream(`message-${sent.body.message.id}`);
-    t.like(event!.metadata, { correlationId, traceparent: `00-${append.spanContext().traceId}-${append.spanContext().spanId}-01` });
-    socket.close();
-  });
+      // The event carries the append's trace context beside the correlation id: that is how the projection finds the trace.
+      const [event] = await app.eventStore.readStream(`message-${sent.body.message.id}`);
+      t.like(event!.metadata, { correlationId, traceparent: `00-${append.spanContext().traceId}-${append.spanContext().spanId}-01` });
+      socket.close();
+    },
+  );
 }
 
-test.serial('a message.send socket frame is one trace: frame, decide, append, the projection batch and the push, with the frame\'s correlation id', async (t) => {
-  const exporter = new InMemorySpanExporter();
-  const app = await tracedApp(t, exporter);
-  const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
-  const receiver = await syncedSocket(app, b.accessToken);
-  const sender = await connect(app.wsUrl, a.accessToken);
-  const welcome = await sender.next((frame) => frame.type === 'welcome');
-  sender.send({ type: 'message.send', id: 'traced-1', recipientId: b.user.id, text: 'traced over the socket' });
-  const ack = await sender.next((frame) => frame.type === 'message.send.ok' && frame.id === 'traced-1');
-  await receiver.next((frame) => frame.type === 'message.created' && frame.message.id === ack.messageId);
-  const correlationId = `ws:${welcome.connectionId}:traced-1`;
-  let traceId: string | undefined;
-  const spans = await traceOf(app, exporter, () => (traceId ??= exporter.getFinishedSpans()
-    .find((span) => span.name === 'ws message.send' && span.attributes[CORRELATION_ID] === correlationId)?.spanContext().traceId));
-  assertChain(t, spans, 'ws message.send', correlationId);
-  const [event] = await app.eventStore.readStream(`message-${ack.messageId}`);
-  t.is(event!.metadata.correlationId, correlationId);
-  sender.close();
-  receiver.close();
-});
+test.serial(
+  "a message.send socket frame is one trace: frame, decide, append, the projection batch and the push, with the frame's correlation id",
+  async (t) => {
+    const exporter = new InMemorySpanExporter();
+    const app = await tracedApp(t, exporter);
+    const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
+    const receiver = await syncedSocket(app, b.accessToken);
+    const sender = await connect(app.wsUrl, a.accessToken);
+    const welcome = await sender.next((frame) => frame.type === 'welcome');
+    sender.send({ type: 'message.send', id: 'traced-1', recipientId: b.user.id, text: 'traced over the socket' });
+    const ack = await sender.next((frame) => frame.type === 'message.send.ok' && frame.id === 'traced-1');
+    await receiver.next((frame) => frame.type === 'message.created' && frame.message.id === ack.messageId);
+    const correlationId = `ws:${welcome.connectionId}:traced-1`;
+    let traceId: string | undefined;
+    const spans = await traceOf(
+      app,
+      exporter,
+      () =>
+        (traceId ??= exporter
+          .getFinishedSpans()
+          .find((span) => span.name === 'ws message.send' && span.attributes[CORRELATION_ID] === correlationId)
+          ?.spanContext().traceId),
+    );
+    assertChain(t, spans, 'ws message.send', correlationId);
+    const [event] = await app.eventStore.readStream(`message-${ack.messageId}`);
+    t.is(event!.metadata.correlationId, correlationId);
+    sender.close();
+    receiver.close();
+  },
+);
 
 test.serial('with OTEL_EXPORTER_OTLP_ENDPOINT unset no tracer provider is registered and nothing is recorded', async (t) => {
   const exporter = new InMemorySpanExporter();
   const app = await tracedApp(t, exporter, {});
   const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
   const socket = await syncedSocket(app, b.accessToken);
-  const sent = await request(app.url, 'POST', '/api/messages', { token: a.accessToken, body: { recipientId: b.user.id, text: 'untraced' } });
+  const sent = await request(app.url, 'POST', '/api/messages', {
+    token: a.accessToken,
+    body: { recipientId: b.user.id, text: 'untraced' },
+  });
   t.is(sent.status, 201);
   await socket.next((frame) => frame.type === 'message.created');
   await app.tracing.flush();
@@ -125,36 +156,53 @@ test.serial('with OTEL_EXPORTER_OTLP_ENDPOINT unset no tracer provider is regist
   socket.close();
 });
 
-test.serial('with OTEL_EXPORTER_OTLP_ENDPOINT at a collector, the spans are POSTed to its /v1/traces as OTLP JSON with service.name letsapp', async (t) => {
-  const received: Array<{ method: string; url: string; contentType: string; body: string }> = [];
-  const collector = createServer((req, res) => {
-    let body = '';
-    req.on('data', (chunk) => { body += chunk; });
-    req.on('end', () => {
-      received.push({ method: req.method!, url: req.url!, contentType: req.headers['content-type'] ?? '', body });
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+test.serial(
+  'with OTEL_EXPORTER_OTLP_ENDPOINT at a collector, the spans are POSTed to its /v1/traces as OTLP JSON with service.name letsapp',
+  async (t) => {
+    const received: Array<{ method: string; url: string; contentType: string; body: string }> = [];
+    const collector = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => {
+        body += chunk;
+      });
+      req.on('end', () => {
+        received.push({ method: req.method!, url: req.url!, contentType: req.headers['content-type'] ?? '', body });
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
     });
-  });
-  await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => collector.close(() => resolve())));
-  const app = await startTestApp({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(collector.address() as AddressInfo).port}` } });
-  t.is((await request(app.url, 'GET', '/ping')).status, 200);
-  await app.dispose();
-  const posts = received.filter((each) => each.method === 'POST' && each.url === '/v1/traces');
-  t.true(posts.length >= 1, JSON.stringify(received.map(({ method, url }) => ({ method, url }))));
-  t.regex(posts[0]!.contentType, /^application\/json/);
-  const exported = posts.flatMap((post) => JSON.parse(post.body).resourceSpans as Array<{
-    resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> };
-    scopeSpans: Array<{ spans: Array<{ name: string }> }>;
-  }>);
-  t.true(exported.some((resource) => resource.resource.attributes.some((attribute) => attribute.key === 'service.name' && attribute.value.stringValue === 'letsapp')));
-  t.true(exported.flatMap((resource) => resource.scopeSpans.flatMap((scope) => scope.spans)).some((span) => span.name === 'GET /ping'));
-});
+    await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => new Promise<void>((resolve) => collector.close(() => resolve())));
+    const app = await startTestApp({
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(collector.address() as AddressInfo).port}` },
+    });
+    t.is((await request(app.url, 'GET', '/ping')).status, 200);
+    await app.dispose();
+    const posts = received.filter((each) => each.method === 'POST' && each.url === '/v1/traces');
+    t.true(posts.length >= 1, JSON.stringify(received.map(({ method, url }) => ({ method, url }))));
+    t.regex(posts[0]!.contentType, /^application\/json/);
+    const exported = posts.flatMap(
+      (post) =>
+        JSON.parse(post.body).resourceSpans as Array<{
+          resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> };
+          scopeSpans: Array<{ spans: Array<{ name: string }> }>;
+        }>,
+    );
+    t.true(
+      exported.some((resource) =>
+        resource.resource.attributes.some((attribute) => attribute.key === 'service.name' && attribute.value.stringValue === 'letsapp'),
+      ),
+    );
+    t.true(exported.flatMap((resource) => resource.scopeSpans.flatMap((scope) => scope.spans)).some((span) => span.name === 'GET /ping'));
+  },
+);
 
 test.serial('a collector that never answers does not hold up the shutdown: the last export is given up after a few seconds', async (t) => {
   const silent = createServer(() => undefined);
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => { silent.closeAllConnections(); silent.close(); });
+  t.teardown(() => {
+    silent.closeAllConnections();
+    silent.close();
+  });
   const app = await startTestApp({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(silent.address() as AddressInfo).port}` } });
   t.is((await request(app.url, 'GET', '/ping')).status, 200);
   const started = performance.now();

@@ -80,8 +80,12 @@ export interface JsonResponse<T = any> {
 }
 
 /** A small JSON client for tests. */
-export async function request<T = any>(baseUrl: string, method: string, path: string,
-  options: { body?: unknown; raw?: string; token?: string; headers?: Record<string, string> } = {}): Promise<JsonResponse<T>> {
+export async function request<T = any>(
+  baseUrl: string,
+  method: string,
+  path: string,
+  options: { body?: unknown; raw?: string; token?: string; headers?: Record<string, string> } = {},
+): Promise<JsonResponse<T>> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.body !== undefined || options.raw !== undefined) headers['content-type'] ??= 'application/json';
   if (options.token) headers.authorization = `Bearer ${options.token}`;

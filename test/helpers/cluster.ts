@@ -33,12 +33,22 @@ export interface Instance extends ServerProcess {
 }
 
 /** Starts `count` server processes on one schema together; `dispose` kills those alive and removes their dirs. */
-async function launch(settings: PostgresSettings, count: number, env: Record<string, string>, databaseUrl: string,
-  onDispose: (dispose: () => Promise<void>) => void): Promise<Instance[]> {
+async function launch(
+  settings: PostgresSettings,
+  count: number,
+  env: Record<string, string>,
+  databaseUrl: string,
+  onDispose: (dispose: () => Promise<void>) => void,
+): Promise<Instance[]> {
   const dirs = Array.from({ length: count }, () => tempDir('letsapp-cluster-'));
-  const started = await Promise.allSettled(dirs.map((dir) => spawnServer(dir, { ...CLUSTER_ENV, DATABASE_URL: databaseUrl, DATABASE_SCHEMA: settings.schema!, ...env })));
-  const instances = started.flatMap((outcome, index) => (outcome.status === 'fulfilled'
-    ? [Object.assign(outcome.value, { name: String.fromCharCode(65 + index), alive: true, errors: [] as string[] })] : []));
+  const started = await Promise.allSettled(
+    dirs.map((dir) => spawnServer(dir, { ...CLUSTER_ENV, DATABASE_URL: databaseUrl, DATABASE_SCHEMA: settings.schema!, ...env })),
+  );
+  const instances = started.flatMap((outcome, index) =>
+    outcome.status === 'fulfilled'
+      ? [Object.assign(outcome.value, { name: String.fromCharCode(65 + index), alive: true, errors: [] as string[] })]
+      : [],
+  );
   for (const instance of instances) {
     instance.child.stdout!.on('data', (chunk: Buffer) => {
       for (const line of chunk.toString().split('\n')) if (/"level":(50|60)/.test(line)) instance.errors.push(line.slice(0, 600));
@@ -65,8 +75,13 @@ function logErrorsOnFailure(t: ExecutionContext, instances: () => readonly Insta
  * `count` real server processes on one PostgreSQL schema, each with a STORAGE_DIR of its own (media only), started
  * together; killed at the end of the test.
  */
-export async function startCluster(t: ExecutionContext, settings: PostgresSettings, count: number, env: Record<string, string> = {},
-  databaseUrl = settings.url): Promise<Instance[]> {
+export async function startCluster(
+  t: ExecutionContext,
+  settings: PostgresSettings,
+  count: number,
+  env: Record<string, string> = {},
+  databaseUrl = settings.url,
+): Promise<Instance[]> {
   let instances: Instance[] = [];
   logErrorsOnFailure(t, () => instances);
   instances = await launch(settings, count, env, databaseUrl, (dispose) => t.teardown(dispose));
@@ -97,7 +112,10 @@ export async function kill9(instance: Instance): Promise<void> {
   await instance.kill9();
 }
 
-export interface Ping { instanceId: string; projections: { leader: boolean; projectingInstance: string | null; lag: number } }
+export interface Ping {
+  instanceId: string;
+  projections: { leader: boolean; projectingInstance: string | null; lag: number };
+}
 
 export const ping = async (instance: Instance): Promise<Ping> => (await request(instance.url, 'GET', '/ping')).body as Ping;
 
@@ -115,7 +133,10 @@ export async function until(check: () => Promise<boolean>, timeoutMs: number, wh
  * A TCP proxy on loopback in front of PostgreSQL: `cut()` drops every connection and refuses new ones (as a server
  * that went away), `restore()` lets them through again. Safer than stopping the PostgreSQL server the machine shares.
  */
-export async function tcpProxy(t: ExecutionContext, target: { host: string; port: number }): Promise<{ port: number; cut(): void; restore(): void }> {
+export async function tcpProxy(
+  t: ExecutionContext,
+  target: { host: string; port: number },
+): Promise<{ port: number; cut(): void; restore(): void }> {
   let open = true;
   const pairs = new Set<[Socket, Socket]>();
   const server: Server = createServer((inbound) => {
@@ -137,15 +158,24 @@ export async function tcpProxy(t: ExecutionContext, target: { host: string; port
     outbound.pipe(inbound);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => {
-    for (const [a, b] of pairs) { a.destroy(); b.destroy(); }
-    server.close(() => resolve());
-  }));
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const [a, b] of pairs) {
+          a.destroy();
+          b.destroy();
+        }
+        server.close(() => resolve());
+      }),
+  );
   return {
     port: (server.address() as { port: number }).port,
     cut() {
       open = false;
-      for (const [a, b] of pairs) { a.destroy(); b.destroy(); }
+      for (const [a, b] of pairs) {
+        a.destroy();
+        b.destroy();
+      }
       pairs.clear();
     },
     restore() {

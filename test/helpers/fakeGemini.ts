@@ -32,41 +32,49 @@ export async function fakeGemini(chunks: readonly string[], gapMs = 50, options:
   const server = createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8');
-    req.on('data', (part: string) => { body += part; });
+    req.on('data', (part: string) => {
+      body += part;
+    });
     // A handler's failure fails the request (the socket resets), as a crashed server's would.
-    req.on('end', () => void (async () => {
-      if (req.method === 'GET') {
-        res.writeHead(200, { 'Content-Type': 'application/json' });
-        return void res.end(JSON.stringify({ name: 'models/gemini-2.5-flash' }));
-      }
-      const contents = (JSON.parse(body) as { contents: Array<{ parts: Array<{ text: string }> }> }).contents;
-      prompts.push(contents.at(-1)?.parts[0]?.text ?? '');
-      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
-      res.on('close', () => {
-        if (res.writableEnded) return;
-        aborted++;
-        for (const wake of abortWaiters) wake();
-      });
-      if (options.endless) {
-        for (let index = 0; !res.destroyed; index++) {
-          const text = chunks[index % chunks.length]!;
-          charactersSent += text.length;
-          res.write(`data: ${JSON.stringify({ candidates: [{ content: { role: 'model', parts: [{ text }] }, index: 0 }] })}\r\n\r\n`);
-          await new Promise((resolve) => setTimeout(resolve, gapMs));
-        }
-        return;
-      }
-      for (const [index, text] of chunks.entries()) {
-        const last = index === chunks.length - 1;
-        charactersSent += text.length;
-        res.write(`data: ${JSON.stringify({
-          candidates: [{ content: { role: 'model', parts: [{ text }] }, index: 0, ...last ? { finishReason: 'STOP' } : {} }],
-          ...last ? { usageMetadata: { promptTokenCount: 12, candidatesTokenCount: 5, totalTokenCount: 17 } } : {},
-        })}\r\n\r\n`);
-        if (!last) await new Promise((resolve) => setTimeout(resolve, gapMs));
-      }
-      res.end();
-    })().catch(() => res.destroy()));
+    req.on(
+      'end',
+      () =>
+        void (async () => {
+          if (req.method === 'GET') {
+            res.writeHead(200, { 'Content-Type': 'application/json' });
+            return void res.end(JSON.stringify({ name: 'models/gemini-2.5-flash' }));
+          }
+          const contents = (JSON.parse(body) as { contents: Array<{ parts: Array<{ text: string }> }> }).contents;
+          prompts.push(contents.at(-1)?.parts[0]?.text ?? '');
+          res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+          res.on('close', () => {
+            if (res.writableEnded) return;
+            aborted++;
+            for (const wake of abortWaiters) wake();
+          });
+          if (options.endless) {
+            for (let index = 0; !res.destroyed; index++) {
+              const text = chunks[index % chunks.length]!;
+              charactersSent += text.length;
+              res.write(`data: ${JSON.stringify({ candidates: [{ content: { role: 'model', parts: [{ text }] }, index: 0 }] })}\r\n\r\n`);
+              await new Promise((resolve) => setTimeout(resolve, gapMs));
+            }
+            return;
+          }
+          for (const [index, text] of chunks.entries()) {
+            const last = index === chunks.length - 1;
+            charactersSent += text.length;
+            res.write(
+              `data: ${JSON.stringify({
+                candidates: [{ content: { role: 'model', parts: [{ text }] }, index: 0, ...(last ? { finishReason: 'STOP' } : {}) }],
+                ...(last ? { usageMetadata: { promptTokenCount: 12, candidatesTokenCount: 5, totalTokenCount: 17 } } : {}),
+              })}\r\n\r\n`,
+            );
+            if (!last) await new Promise((resolve) => setTimeout(resolve, gapMs));
+          }
+          res.end();
+        })().catch(() => res.destroy()),
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
@@ -74,23 +82,25 @@ export async function fakeGemini(chunks: readonly string[], gapMs = 50, options:
     apiKey: 'AIzaSy-fake-gemini-key-abcdefghijklmnop',
     prompts,
     aborted: () => aborted,
-    untilAborted: (timeoutMs) => new Promise<void>((resolve, reject) => {
-      if (aborted > 0) return resolve();
-      const timer = setTimeout(() => {
-        abortWaiters.delete(wake);
-        reject(new Error(`the fake Gemini's reply was not aborted within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const wake = () => {
-        clearTimeout(timer);
-        abortWaiters.delete(wake);
-        resolve();
-      };
-      abortWaiters.add(wake);
-    }),
+    untilAborted: (timeoutMs) =>
+      new Promise<void>((resolve, reject) => {
+        if (aborted > 0) return resolve();
+        const timer = setTimeout(() => {
+          abortWaiters.delete(wake);
+          reject(new Error(`the fake Gemini's reply was not aborted within ${timeoutMs} ms`));
+        }, timeoutMs);
+        const wake = () => {
+          clearTimeout(timer);
+          abortWaiters.delete(wake);
+          resolve();
+        };
+        abortWaiters.add(wake);
+      }),
     charactersSent: () => charactersSent,
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -24,10 +24,17 @@ type Session = {
   withTransaction<T>(callback: (session: Session) => Promise<T>): Promise<T>;
 };
 
-const duplicate = () => Object.assign(new MongoServerError({ message: 'E11000 duplicate key error', code: 11000, codeName: 'DuplicateKey' }), { keyPattern: { _id: 1 } });
-const noSuchTransaction = () => new MongoServerError({
-  message: 'Transaction has been aborted.', code: 251, codeName: 'NoSuchTransaction', errorLabels: ['TransientTransactionError'],
-});
+const duplicate = () =>
+  Object.assign(new MongoServerError({ message: 'E11000 duplicate key error', code: 11000, codeName: 'DuplicateKey' }), {
+    keyPattern: { _id: 1 },
+  });
+const noSuchTransaction = () =>
+  new MongoServerError({
+    message: 'Transaction has been aborted.',
+    code: 251,
+    codeName: 'NoSuchTransaction',
+    errorLabels: ['TransientTransactionError'],
+  });
 
 function compare(a: unknown, b: unknown): number {
   if (typeof a === 'number' && typeof b === 'number') return a - b;
@@ -41,16 +48,26 @@ function matchesValue(value: unknown, condition: unknown): boolean {
   if (condition !== null && typeof condition === 'object' && !Array.isArray(condition)) {
     return Object.entries(condition).every(([operator, operand]) => {
       switch (operator) {
-        case '$eq': return values.some((v) => same(v, operand ?? null) || (operand === null && v === undefined));
-        case '$ne': return !values.some((v) => same(v, operand ?? null) || (operand === null && v === undefined));
-        case '$gt': return values.some((v) => v !== undefined && v !== null && compare(v, operand) > 0);
-        case '$gte': return values.some((v) => v !== undefined && v !== null && compare(v, operand) >= 0);
-        case '$lt': return values.some((v) => v !== undefined && v !== null && compare(v, operand) < 0);
-        case '$lte': return values.some((v) => v !== undefined && v !== null && compare(v, operand) <= 0);
-        case '$in': return (operand as unknown[]).some((candidate) => values.some((v) => same(v, candidate)));
-        case '$nin': return !(operand as unknown[]).some((candidate) => values.some((v) => same(v, candidate)));
-        case '$exists': return (value !== undefined) === operand;
-        default: throw new Error(`fake MongoDB: unsupported operator ${operator}`);
+        case '$eq':
+          return values.some((v) => same(v, operand ?? null) || (operand === null && v === undefined));
+        case '$ne':
+          return !values.some((v) => same(v, operand ?? null) || (operand === null && v === undefined));
+        case '$gt':
+          return values.some((v) => v !== undefined && v !== null && compare(v, operand) > 0);
+        case '$gte':
+          return values.some((v) => v !== undefined && v !== null && compare(v, operand) >= 0);
+        case '$lt':
+          return values.some((v) => v !== undefined && v !== null && compare(v, operand) < 0);
+        case '$lte':
+          return values.some((v) => v !== undefined && v !== null && compare(v, operand) <= 0);
+        case '$in':
+          return (operand as unknown[]).some((candidate) => values.some((v) => same(v, candidate)));
+        case '$nin':
+          return !(operand as unknown[]).some((candidate) => values.some((v) => same(v, candidate)));
+        case '$exists':
+          return (value !== undefined) === operand;
+        default:
+          throw new Error(`fake MongoDB: unsupported operator ${operator}`);
       }
     });
   }
@@ -71,12 +88,15 @@ export function fakeMongo(): FakeMongo {
   const roundTrips: string[] = [];
   const docsOf = (name: string) => {
     let docs = collections.get(name);
-    if (!docs) collections.set(name, docs = new Map());
+    if (!docs) collections.set(name, (docs = new Map()));
     return docs;
   };
 
   /** The transaction a session has open: its undo log, and whether a failed write aborted it. */
-  interface Transaction { undo: Array<() => void>; aborted: boolean }
+  interface Transaction {
+    undo: Array<() => void>;
+    aborted: boolean;
+  }
   const transactions = new WeakMap<object, Transaction>();
 
   /** One round trip: in a transaction that a failed write aborted, it fails; a write that fails aborts it. */
@@ -132,77 +152,105 @@ export function fakeMongo(): FakeMongo {
         let skip = 0;
         let limit = 0;
         const cursor = {
-          sort: (spec: Record<string, 1 | -1>) => { sort = spec; return cursor; },
-          skip: (n: number) => { skip = n; return cursor; },
-          limit: (n: number) => { limit = n; return cursor; },
-          toArray: () => trip(label('find'), options, () => {
-            let found = selected(filter);
-            if (sort) {
-              const spec = sort;
-              found = found.sort((a, b) => {
-                for (const [path, direction] of Object.entries(spec)) {
-                  const order = compare(getPath(a, path), getPath(b, path));
-                  if (order !== 0) return order * direction;
-                }
-                return 0;
-              });
-            }
-            found = found.slice(skip, limit ? skip + limit : undefined);
-            return structuredClone(found);
-          }),
+          sort: (spec: Record<string, 1 | -1>) => {
+            sort = spec;
+            return cursor;
+          },
+          skip: (n: number) => {
+            skip = n;
+            return cursor;
+          },
+          limit: (n: number) => {
+            limit = n;
+            return cursor;
+          },
+          toArray: () =>
+            trip(label('find'), options, () => {
+              let found = selected(filter);
+              if (sort) {
+                const spec = sort;
+                found = found.sort((a, b) => {
+                  for (const [path, direction] of Object.entries(spec)) {
+                    const order = compare(getPath(a, path), getPath(b, path));
+                    if (order !== 0) return order * direction;
+                  }
+                  return 0;
+                });
+              }
+              found = found.slice(skip, limit ? skip + limit : undefined);
+              return structuredClone(found);
+            }),
         };
         return cursor;
       },
       countDocuments: (filter: Filter, options?: { session?: object; limit?: number }) =>
         trip(label('countDocuments'), options, () => Math.min(selected(filter).length, options?.limit || Number.POSITIVE_INFINITY)),
-      insertOne: (doc: Doc, options?: { session?: object }) => trip(label('insertOne'), options, (undo) => {
-        if (docs().has(doc._id)) throw duplicate();
-        put(doc, undo);
-        return { insertedId: doc._id };
-      }),
+      insertOne: (doc: Doc, options?: { session?: object }) =>
+        trip(label('insertOne'), options, (undo) => {
+          if (docs().has(doc._id)) throw duplicate();
+          put(doc, undo);
+          return { insertedId: doc._id };
+        }),
       replaceOne: (filter: Filter, replacement: Doc, options?: { session?: object; upsert?: boolean }) =>
         trip(label('replaceOne'), options, (undo) => writeOne(filter, () => replacement, options?.upsert ?? false, undo)),
       updateOne: (filter: Filter, update: Update, options?: { session?: object; upsert?: boolean }) =>
-        trip(label('updateOne'), options, (undo) => writeOne(filter,
-          (doc) => (doc ? applyUpdate(doc, update) : applyUpdate(seedFromFilter(filter), update, true)), options?.upsert ?? false, undo)),
-      updateMany: (filter: Filter, update: Update, options?: { session?: object }) => trip(label('updateMany'), options, (undo) => {
-        const found = selected(filter);
-        for (const doc of found) put(applyUpdate(doc, update), undo);
-        return { matchedCount: found.length, modifiedCount: found.length, upsertedId: null };
-      }),
-      deleteOne: (filter: Filter, options?: { session?: object }) => trip(label('deleteOne'), options, (undo) => {
-        const found = selected(filter)[0];
-        if (found) remove(found._id, undo);
-        return { deletedCount: found ? 1 : 0 };
-      }),
-      deleteMany: (filter: Filter, options?: { session?: object }) => trip(label('deleteMany'), options, (undo) => {
-        const found = selected(filter);
-        for (const doc of found) remove(doc._id, undo);
-        return { deletedCount: found.length };
-      }),
-      createIndex: (_key: unknown, options?: { session?: object }) => trip(label('createIndex'), options, () => { docs(); return 'index'; }),
-      drop: () => trip(label('drop'), undefined, () => {
-        if (!collections.has(name)) throw new MongoServerError({ message: 'ns not found', code: 26, codeName: 'NamespaceNotFound' });
-        collections.delete(name);
-        return true;
-      }),
+        trip(label('updateOne'), options, (undo) =>
+          writeOne(
+            filter,
+            (doc) => (doc ? applyUpdate(doc, update) : applyUpdate(seedFromFilter(filter), update, true)),
+            options?.upsert ?? false,
+            undo,
+          ),
+        ),
+      updateMany: (filter: Filter, update: Update, options?: { session?: object }) =>
+        trip(label('updateMany'), options, (undo) => {
+          const found = selected(filter);
+          for (const doc of found) put(applyUpdate(doc, update), undo);
+          return { matchedCount: found.length, modifiedCount: found.length, upsertedId: null };
+        }),
+      deleteOne: (filter: Filter, options?: { session?: object }) =>
+        trip(label('deleteOne'), options, (undo) => {
+          const found = selected(filter)[0];
+          if (found) remove(found._id, undo);
+          return { deletedCount: found ? 1 : 0 };
+        }),
+      deleteMany: (filter: Filter, options?: { session?: object }) =>
+        trip(label('deleteMany'), options, (undo) => {
+          const found = selected(filter);
+          for (const doc of found) remove(doc._id, undo);
+          return { deletedCount: found.length };
+        }),
+      createIndex: (_key: unknown, options?: { session?: object }) =>
+        trip(label('createIndex'), options, () => {
+          docs();
+          return 'index';
+        }),
+      drop: () =>
+        trip(label('drop'), undefined, () => {
+          if (!collections.has(name)) throw new MongoServerError({ message: 'ns not found', code: 26, codeName: 'NamespaceNotFound' });
+          collections.delete(name);
+          return true;
+        }),
     };
   }
 
   const db = {
     collection,
     listCollections: () => ({ toArray: () => trip('listCollections', undefined, () => [...collections.keys()].map((name) => ({ name }))) }),
-    renameCollection: (from: string, to: string) => trip(`${from}.renameCollection`, undefined, () => {
-      collections.set(to, docsOf(from));
-      collections.delete(from);
-    }),
+    renameCollection: (from: string, to: string) =>
+      trip(`${from}.renameCollection`, undefined, () => {
+        collections.set(to, docsOf(from));
+        collections.delete(from);
+      }),
     command: async () => ({ setName: 'rs0' }),
   };
 
   function startSession(): Session {
     const session: Session = {
       inTransaction: () => transactions.has(session),
-      startTransaction: () => { transactions.set(session, { undo: [], aborted: false }); },
+      startTransaction: () => {
+        transactions.set(session, { undo: [], aborted: false });
+      },
       async commitTransaction() {
         const transaction = transactions.get(session);
         transactions.delete(session);

@@ -36,4 +36,3 @@ export function pngBomb(width: number, height: number): Buffer {
     pngChunk('IEND', Buffer.alloc(0)),
   ]);
 }
-

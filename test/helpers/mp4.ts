@@ -31,18 +31,26 @@ export const MEDIA_DATA = Buffer.from('pretend these are 2 seconds of H.264 and 
 export function phoneVideo(brand: 'isom' | 'qt  ' | 'M4A ' = 'isom'): Buffer {
   const ftyp = box('ftyp', Buffer.from(brand, 'latin1'), Buffer.alloc(4), Buffer.from(`${brand}mp41`, 'latin1'));
   const mvhd = fullBox('mvhd', Buffer.alloc(96, 1));
-  const trak = box('trak',
+  const trak = box(
+    'trak',
     fullBox('tkhd', Buffer.alloc(80, 2)),
     box('mdia', fullBox('mdhd', Buffer.alloc(20, 3)), box('udta', userText('\xa9nam', 'Track shot at home'))),
     box('udta', userText('\xa9xyz', GPS)),
   );
   const udta = box('udta', userText('\xa9xyz', GPS), userText('\xa9mak', 'Google'), userText('\xa9mod', DEVICE));
-  const meta = fullBox('meta', Buffer.concat([
-    fullBox('hdlr', Buffer.concat([Buffer.alloc(4), Buffer.from('mdta', 'latin1'), Buffer.alloc(13)])),
-    fullBox('keys', Buffer.from('com.apple.quicktime.location.ISO6709', 'latin1')),
-    box('ilst', box('data', Buffer.from(GPS, 'latin1'))),
-  ]));
-  const xmp = largeBox('uuid', Buffer.from('be7acfcb97a942e89c71999491e3afac', 'hex'), Buffer.from(`<x:xmpmeta><exif:GPSLatitude>${GPS}</exif:GPSLatitude></x:xmpmeta>`, 'latin1'));
+  const meta = fullBox(
+    'meta',
+    Buffer.concat([
+      fullBox('hdlr', Buffer.concat([Buffer.alloc(4), Buffer.from('mdta', 'latin1'), Buffer.alloc(13)])),
+      fullBox('keys', Buffer.from('com.apple.quicktime.location.ISO6709', 'latin1')),
+      box('ilst', box('data', Buffer.from(GPS, 'latin1'))),
+    ]),
+  );
+  const xmp = largeBox(
+    'uuid',
+    Buffer.from('be7acfcb97a942e89c71999491e3afac', 'hex'),
+    Buffer.from(`<x:xmpmeta><exif:GPSLatitude>${GPS}</exif:GPSLatitude></x:xmpmeta>`, 'latin1'),
+  );
   return Buffer.concat([ftyp, box('moov', mvhd, trak, udta, meta, xmp), box('mdat', MEDIA_DATA)]);
 }
 

@@ -25,8 +25,11 @@ export function postgresFactory<S>(open: (settings: PostgresSettings) => Promise
 }
 
 /** Registers a test that only makes sense with a server: skipped with the reason without one (failed if required). */
-export function postgresTest(title: string, body: (t: import('ava').ExecutionContext, settings: PostgresSettings) => Promise<void>,
-  options: { serial?: boolean } = {}): void {
+export function postgresTest(
+  title: string,
+  body: (t: import('ava').ExecutionContext, settings: PostgresSettings) => Promise<void>,
+  options: { serial?: boolean } = {},
+): void {
   if (!testDatabaseUrl && !postgresRequired) {
     test.skip(`${title} — skipped: ${postgresSkipReason}`, () => undefined);
     return;

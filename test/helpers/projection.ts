@@ -18,7 +18,11 @@ let position = 0;
 export function recorded<E extends { type: string; data: unknown }>(event: E, userId: string | null = null): RecordedEvent {
   position++;
   return {
-    stream: 'test', revision: position, position, type: event.type, data: event.data,
+    stream: 'test',
+    revision: position,
+    position,
+    type: event.type,
+    data: event.data,
     metadata: { eventId: `e${position}`, correlationId: 'c', causationId: 'c', userId, timestamp: '2026-01-01T00:00:00.000Z' },
   };
 }
@@ -45,7 +49,8 @@ export async function projectAll(store: SqliteReadStore, all: readonly Projector
 
 export async function freshReadStoreFor(all: readonly Projector[]): Promise<SqliteReadStore> {
   const store = new SqliteReadStore(join(tempDir('letsapp-projection-'), 'read.sqlite'));
-  for (const projector of all) for (const [name, indexes] of Object.entries(projector.collections)) await store.ensureIndexes(name, indexes);
+  for (const projector of all)
+    for (const [name, indexes] of Object.entries(projector.collections)) await store.ensureIndexes(name, indexes);
   return store;
 }
 
@@ -62,26 +67,45 @@ export interface RebuildComparison {
  * Stores the events in a real embedded event store, projects them incrementally with the runner, then rebuilds
  * every projector through the operator's rebuild, and returns both sets of documents.
  */
-export async function incrementalThenRebuilt(all: readonly Projector[], events: ReadonlyArray<{ type: string; data: unknown }>,
-  collections: readonly string[]): Promise<RebuildComparison> {
+export async function incrementalThenRebuilt(
+  all: readonly Projector[],
+  events: ReadonlyArray<{ type: string; data: unknown }>,
+  collections: readonly string[],
+): Promise<RebuildComparison> {
   const dir = tempDir('letsapp-rebuild-');
   const eventStore = new SqliteEventStore(join(dir, 'events.sqlite'));
   const readStore = new SqliteReadStore(join(dir, 'read.sqlite'));
-  const snapshot = async () => Object.fromEntries(await Promise.all(collections.map(async (name) => [name, await documents(readStore, name)] as const)));
+  const snapshot = async () =>
+    Object.fromEntries(await Promise.all(collections.map(async (name) => [name, await documents(readStore, name)] as const)));
   try {
     const runner = new ProjectionRunner(eventStore, readStore, all, eventUpcaster, pino({ level: 'silent' }));
     await runner.start();
     for (const [index, event] of events.entries()) {
-      const { position } = await eventStore.append(`test-${index}`, [{ ...event, metadata: {
-        eventId: randomUUID(), correlationId: 'c', causationId: 'c', userId: null, timestamp: '2026-01-01T00:00:00.000Z',
-      } }], 'no-stream');
+      const { position } = await eventStore.append(
+        `test-${index}`,
+        [
+          {
+            ...event,
+            metadata: {
+              eventId: randomUUID(),
+              correlationId: 'c',
+              causationId: 'c',
+              userId: null,
+              timestamp: '2026-01-01T00:00:00.000Z',
+            },
+          },
+        ],
+        'no-stream',
+      );
       await runner.waitFor(position);
     }
     await runner.stop();
     const incremental = await snapshot();
     await rebuildProjections({ eventStore, readStore, projectors: all, upcaster: eventUpcaster, batchSize: 3 });
     return {
-      incremental, rebuilt: await snapshot(), head: await eventStore.headPosition(),
+      incremental,
+      rebuilt: await snapshot(),
+      head: await eventStore.headPosition(),
       checkpoints: await readStore.collection(CHECKPOINTS).find({}, { sort: { _id: 1 } }),
     };
   } finally {

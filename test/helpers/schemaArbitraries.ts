@@ -35,9 +35,23 @@ export interface SchemaOptions {
 }
 
 export type MutationKind =
-  | 'drop-required' | 'wrong-type' | 'extra-property' | 'oversize-string' | 'too-short-string' | 'operator-injection'
-  | 'out-of-range' | 'not-integer' | 'not-in-enum' | 'hostile-chars' | 'too-few-items' | 'too-many-items';
-export interface Mutation { value: unknown; mutation: string; kind: MutationKind }
+  | 'drop-required'
+  | 'wrong-type'
+  | 'extra-property'
+  | 'oversize-string'
+  | 'too-short-string'
+  | 'operator-injection'
+  | 'out-of-range'
+  | 'not-integer'
+  | 'not-in-enum'
+  | 'hostile-chars'
+  | 'too-few-items'
+  | 'too-many-items';
+export interface Mutation {
+  value: unknown;
+  mutation: string;
+  kind: MutationKind;
+}
 
 const MAX_DEPTH = 8; // past this nesting (recursive $refs), generate minimal values: required keys, minItems items
 const MAX_MUTATION_DEPTH = 4; // deeper properties are still generated, just not mutated
@@ -45,7 +59,11 @@ const STRING_CAP = 40; // keep generated strings short unless minLength demands 
 const ARRAY_CAP = 5;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
-interface Ctx { resolve: (ref: string) => JsonSchema; root: object; overrides: Record<string, fc.Arbitrary<unknown>> }
+interface Ctx {
+  resolve: (ref: string) => JsonSchema;
+  root: object;
+  overrides: Record<string, fc.Arbitrary<unknown>>;
+}
 
 /** JSON-pointer resolver for local refs (`#/components/schemas/X`, `#/$defs/X`). */
 export function resolverFor(rootDocument: object): (ref: string) => JsonSchema {
@@ -83,12 +101,19 @@ function norm(schema: JsonSchema, ctx: Ctx): JsonSchema {
   if (!Array.isArray(schema.allOf)) return schema;
   const { allOf, ...rest } = schema;
   // Objects merge property-wise; other keywords simply overlay (fine for the intersections zod emits).
-  return (allOf as JsonSchema[]).map((b) => norm(b, ctx)).filter(isObj).reduce<Obj>((acc, b) => ({
-    ...acc, ...b,
-    properties: { ...(acc.properties as Obj), ...(b.properties as Obj) },
-    required: [...new Set([...((acc.required as string[]) ?? []), ...((b.required as string[]) ?? [])])],
-    ...(acc.additionalProperties === false || b.additionalProperties === false ? { additionalProperties: false } : {}),
-  }), rest);
+  return (allOf as JsonSchema[])
+    .map((b) => norm(b, ctx))
+    .filter(isObj)
+    .reduce<Obj>(
+      (acc, b) => ({
+        ...acc,
+        ...b,
+        properties: { ...(acc.properties as Obj), ...(b.properties as Obj) },
+        required: [...new Set([...((acc.required as string[]) ?? []), ...((b.required as string[]) ?? [])])],
+        ...(acc.additionalProperties === false || b.additionalProperties === false ? { additionalProperties: false } : {}),
+      }),
+      rest,
+    );
 }
 
 /** The JSON types a schema lets through, or undefined when it cannot tell (then "wrong type" is not attempted). */
@@ -126,7 +151,11 @@ const FORMATS: Record<string, fc.Arbitrary<string>> = {
   byte: fc.uint8Array({ maxLength: 24 }).map((b) => Buffer.from(b).toString('base64')),
 };
 const formatArb = (s: Obj): fc.Arbitrary<string> | undefined =>
-  s.format === 'base64' || s.contentEncoding === 'base64' ? FORMATS.byte : typeof s.format === 'string' && Object.hasOwn(FORMATS, s.format) ? FORMATS[s.format] : undefined;
+  s.format === 'base64' || s.contentEncoding === 'base64'
+    ? FORMATS.byte
+    : typeof s.format === 'string' && Object.hasOwn(FORMATS, s.format)
+      ? FORMATS[s.format]
+      : undefined;
 
 const matchers = new Map<string, fc.Arbitrary<string>>();
 function matching(pattern: RegExp, maxLength: number | undefined): fc.Arbitrary<string> {
@@ -148,10 +177,13 @@ function gen(schema: JsonSchema, ctx: Ctx, depth: number): fc.Arbitrary<unknown>
   if (types === undefined) return scalar;
   if (types.length !== 1) return fc.oneof(...types.map((type) => gen({ ...s, type }, ctx, depth)));
   switch (types[0]) {
-    case 'null': return fc.constant(null);
-    case 'boolean': return fc.boolean();
+    case 'null':
+      return fc.constant(null);
+    case 'boolean':
+      return fc.boolean();
     case 'integer': {
-      const lo = lower(s), hi = upper(s);
+      const lo = lower(s),
+        hi = upper(s);
       const min = lo === undefined ? undefined : lo.ex ? Math.floor(lo.v) + 1 : Math.ceil(lo.v);
       const max = hi === undefined ? undefined : hi.ex ? Math.ceil(hi.v) - 1 : Math.floor(hi.v);
       if ((min ?? 0) >= -(2 ** 31) && (max ?? 0) < 2 ** 31) return fc.integer({ min, max });
@@ -159,11 +191,13 @@ function gen(schema: JsonSchema, ctx: Ctx, depth: number): fc.Arbitrary<unknown>
       return fc.bigInt({ min: big(min, Number.MIN_SAFE_INTEGER), max: big(max, Number.MAX_SAFE_INTEGER) }).map(Number);
     }
     case 'number': {
-      const lo = lower(s), hi = upper(s);
+      const lo = lower(s),
+        hi = upper(s);
       return fc.double({ min: lo?.v, max: hi?.v, minExcluded: lo?.ex, maxExcluded: hi?.ex, noNaN: true, noDefaultInfinity: true });
     }
     case 'string': {
-      const min = num(s.minLength) ?? 0, max = num(s.maxLength);
+      const min = num(s.minLength) ?? 0,
+        max = num(s.maxLength);
       const pattern = typeof s.pattern === 'string' ? new RegExp(s.pattern, 'u') : undefined;
       const fits = (v: string) => codePoints(v) >= min && (max === undefined || codePoints(v) <= max) && (!pattern || pattern.test(v));
       const fmt = formatArb(s);
@@ -171,7 +205,10 @@ function gen(schema: JsonSchema, ctx: Ctx, depth: number): fc.Arbitrary<unknown>
       if (pattern) return matching(pattern, max).filter(fits);
       const lengths = { minLength: min, maxLength: Math.max(min, Math.min(max ?? STRING_CAP, STRING_CAP)) };
       // Mostly ASCII, sometimes any single-code-point grapheme (accents, CJK, emoji) to exercise UTF-8 paths.
-      return fc.oneof({ weight: 3, arbitrary: fc.string(lengths) }, { weight: 1, arbitrary: fc.string({ ...lengths, unit: 'grapheme-composite' }) });
+      return fc.oneof(
+        { weight: 3, arbitrary: fc.string(lengths) },
+        { weight: 1, arbitrary: fc.string({ ...lengths, unit: 'grapheme-composite' }) },
+      );
     }
     case 'array': {
       const min = num(s.minItems) ?? 0;
@@ -189,13 +226,22 @@ function gen(schema: JsonSchema, ctx: Ctx, depth: number): fc.Arbitrary<unknown>
       const record = fc.record(model, { requiredKeys: required, noNullPrototype: true });
       if (!isObj(s.additionalProperties) && s.additionalProperties !== true) return record; // absent: no extra keys, keeps bodies readable
       const keys = isObj(s.propertyNames) ? (gen(s.propertyNames, ctx, depth + 1) as fc.Arbitrary<string>) : lowerWord;
-      const extra = fc.dictionary(keys.filter((k) => !(k in model)), gen(s.additionalProperties as JsonSchema, ctx, depth + 1), { maxKeys: 3, noNullPrototype: true });
+      const extra = fc.dictionary(
+        keys.filter((k) => !(k in model)),
+        gen(s.additionalProperties as JsonSchema, ctx, depth + 1),
+        { maxKeys: 3, noNullPrototype: true },
+      );
       return fc.tuple(record, extra).map(([r, e]) => ({ ...e, ...r }));
     }
   }
   return fc.constant(null); // unknown type name
 }
-const scalar: fc.Arbitrary<unknown> = fc.oneof(fc.constant(null), fc.boolean(), fc.integer({ min: -1000, max: 1000 }), fc.string({ maxLength: 10 }));
+const scalar: fc.Arbitrary<unknown> = fc.oneof(
+  fc.constant(null),
+  fc.boolean(),
+  fc.integer({ min: -1000, max: 1000 }),
+  fc.string({ maxLength: 10 }),
+);
 
 /** Values valid against `schema`. */
 export function valid(schema: JsonSchema, options: SchemaOptions = {}): fc.Arbitrary<unknown> {
@@ -204,9 +250,25 @@ export function valid(schema: JsonSchema, options: SchemaOptions = {}): fc.Arbit
 
 // ---------------------------------------------------------------------------------------------- mutations
 
-const WRONG_TYPE_SAMPLES: Record<string, unknown[]> = { string: ['1', 'true'], number: [1, 0], boolean: [true], null: [null], object: [{}], array: [[]] };
-const HOSTILE = [['NUL', '\u0000'], ['RTL override', '\u202e'], ['emoji', '😀'], ['lone surrogate', '\ud800']] as const;
-const EXTRA_PROPS: [string, unknown][] = [['__proto__', { isAdmin: true }], ['constructor', { prototype: { isAdmin: true } }], ['$where', 'sleep(1000)']];
+const WRONG_TYPE_SAMPLES: Record<string, unknown[]> = {
+  string: ['1', 'true'],
+  number: [1, 0],
+  boolean: [true],
+  null: [null],
+  object: [{}],
+  array: [[]],
+};
+const HOSTILE = [
+  ['NUL', '\u0000'],
+  ['RTL override', '\u202e'],
+  ['emoji', '😀'],
+  ['lone surrogate', '\ud800'],
+] as const;
+const EXTRA_PROPS: [string, unknown][] = [
+  ['__proto__', { isAdmin: true }],
+  ['constructor', { prototype: { isAdmin: true } }],
+  ['$where', 'sleep(1000)'],
+];
 
 /** Own, enumerable property even for `__proto__` (plain assignment would change the prototype instead). */
 function withProp(o: unknown, key: string, value: unknown): Obj {
@@ -230,54 +292,91 @@ function mutate(schema: JsonSchema, ctx: Ctx, path: string, depth: number): fc.A
   if (!isObj(s) || depth > MAX_MUTATION_DEPTH) return undefined;
   const types = typesOf(s, ctx) ?? [];
   const validAs = (type: string) => gen({ ...s, type }, ctx, depth); // the valid value we start from, e.g. non-null
-  const label = (kind: MutationKind, what: string) => (value: unknown): Mutation => ({ value, kind, mutation: `${path}: ${what}` });
+  const label =
+    (kind: MutationKind, what: string) =>
+    (value: unknown): Mutation => ({ value, kind, mutation: `${path}: ${what}` });
   const fixed: Mutation[] = []; // constant mutations, checked below one by one
   const generated: fc.Arbitrary<Mutation>[] = [];
 
   const allowed = new Set(types.map((t) => (t === 'integer' ? 'number' : t)));
   if (allowed.size > 0) {
     for (const [type, samples] of Object.entries(WRONG_TYPE_SAMPLES)) {
-      if (!allowed.has(type)) for (const v of samples) fixed.push(label('wrong-type', `${JSON.stringify(v)} instead of ${[...allowed].join('|')}`)(v));
+      if (!allowed.has(type))
+        for (const v of samples) fixed.push(label('wrong-type', `${JSON.stringify(v)} instead of ${[...allowed].join('|')}`)(v));
     }
   }
   const choices = 'const' in s ? [s.const] : Array.isArray(s.enum) ? s.enum : undefined;
   if (choices) {
     for (const c of choices) {
-      if (typeof c === 'string') for (const v of [`${c} `, c.toUpperCase(), c.toLowerCase(), '']) fixed.push(label('not-in-enum', `${JSON.stringify(v)} not in enum`)(v));
+      if (typeof c === 'string')
+        for (const v of [`${c} `, c.toUpperCase(), c.toLowerCase(), ''])
+          fixed.push(label('not-in-enum', `${JSON.stringify(v)} not in enum`)(v));
       if (typeof c === 'number') fixed.push(label('not-in-enum', `${c + 1} not in enum`)(c + 1));
     }
-    if (choices.some((c) => typeof c === 'string')) generated.push(fc.string({ maxLength: 12 }).map(label('not-in-enum', 'random string not in enum')));
+    if (choices.some((c) => typeof c === 'string'))
+      generated.push(fc.string({ maxLength: 12 }).map(label('not-in-enum', 'random string not in enum')));
   }
   if (types.includes('string') && !allowed.has('object')) {
     for (const op of [{ $gt: '' }, { $ne: null }]) fixed.push(label('operator-injection', JSON.stringify(op))(op)); // NoSQL injection probe
   }
   if (types.includes('string') && !choices) {
-    const min = num(s.minLength), max = num(s.maxLength);
-    if (max !== undefined) generated.push(fc.string({ minLength: max + 1, maxLength: max + 50 }).map(label('oversize-string', `longer than maxLength ${max}`)));
-    if (min !== undefined && min > 0) generated.push(fc.string({ maxLength: min - 1 }).map(label('too-short-string', `shorter than minLength ${min}`)));
+    const min = num(s.minLength),
+      max = num(s.maxLength);
+    if (max !== undefined)
+      generated.push(fc.string({ minLength: max + 1, maxLength: max + 50 }).map(label('oversize-string', `longer than maxLength ${max}`)));
+    if (min !== undefined && min > 0)
+      generated.push(fc.string({ maxLength: min - 1 }).map(label('too-short-string', `shorter than minLength ${min}`)));
     if (typeof s.pattern === 'string' || typeof s.format === 'string') {
-      generated.push(fc.tuple(validAs('string') as fc.Arbitrary<string>, fc.constantFrom(...HOSTILE), fc.nat()).map(([v, [name, ch], i]) => {
-        const chars = [...v];
-        chars.splice(i % (chars.length + 1), 0, ch);
-        return label('hostile-chars', `${name} inserted into ${typeof s.format === 'string' ? s.format : 'pattern'} string`)(chars.join(''));
-      }));
+      generated.push(
+        fc.tuple(validAs('string') as fc.Arbitrary<string>, fc.constantFrom(...HOSTILE), fc.nat()).map(([v, [name, ch], i]) => {
+          const chars = [...v];
+          chars.splice(i % (chars.length + 1), 0, ch);
+          return label(
+            'hostile-chars',
+            `${name} inserted into ${typeof s.format === 'string' ? s.format : 'pattern'} string`,
+          )(chars.join(''));
+        }),
+      );
     }
   }
   if (allowed.has('number') && !choices) {
-    const lo = lower(s), hi = upper(s);
+    const lo = lower(s),
+      hi = upper(s);
     // 2**53+1 is not a double: it rounds to 2**53, which still breaks zod's int() maximum of 2**53-1.
-    if (hi) fixed.push(label('out-of-range', 'huge 1e308')(1e308), label('out-of-range', `just above maximum ${hi.v}`)(hi.ex ? hi.v : hi.v + 1), label('out-of-range', 'unsafe integer 2**53+1')(2 ** 53 + 1));
-    if (lo) fixed.push(label('out-of-range', 'huge negative -1e308')(-1e308), label('out-of-range', `just below minimum ${lo.v}`)(lo.ex ? lo.v : lo.v - 1));
+    if (hi)
+      fixed.push(
+        label('out-of-range', 'huge 1e308')(1e308),
+        label('out-of-range', `just above maximum ${hi.v}`)(hi.ex ? hi.v : hi.v + 1),
+        label('out-of-range', 'unsafe integer 2**53+1')(2 ** 53 + 1),
+      );
+    if (lo)
+      fixed.push(
+        label('out-of-range', 'huge negative -1e308')(-1e308),
+        label('out-of-range', `just below minimum ${lo.v}`)(lo.ex ? lo.v : lo.v - 1),
+      );
     if (types.includes('integer') && !types.includes('number')) fixed.push(label('not-integer', '1.5 where an integer is expected')(1.5));
   }
   if (types.includes('array')) {
-    const minItems = num(s.minItems) ?? 0, maxItems = num(s.maxItems);
-    if (minItems > 0) generated.push(gen({ ...s, type: 'array', minItems: 0, maxItems: minItems - 1 }, ctx, depth).map(label('too-few-items', `fewer than minItems ${minItems}`)));
-    if (maxItems !== undefined) generated.push(gen({ ...s, type: 'array', minItems: maxItems + 1, maxItems: maxItems + 3 }, ctx, depth).map(label('too-many-items', `more than maxItems ${maxItems}`)));
+    const minItems = num(s.minItems) ?? 0,
+      maxItems = num(s.maxItems);
+    if (minItems > 0)
+      generated.push(
+        gen({ ...s, type: 'array', minItems: 0, maxItems: minItems - 1 }, ctx, depth).map(
+          label('too-few-items', `fewer than minItems ${minItems}`),
+        ),
+      );
+    if (maxItems !== undefined)
+      generated.push(
+        gen({ ...s, type: 'array', minItems: maxItems + 1, maxItems: maxItems + 3 }, ctx, depth).map(
+          label('too-many-items', `more than maxItems ${maxItems}`),
+        ),
+      );
     const item = s.items === undefined ? undefined : mutate(s.items as JsonSchema, ctx, `${path}[*]`, depth + 1);
     if (item && maxItems !== 0) {
       const base = gen({ ...s, type: 'array', minItems: Math.max(1, minItems) }, ctx, depth) as fc.Arbitrary<unknown[]>;
-      generated.push(fc.tuple(base, item, fc.nat()).map(([arr, m, i]) => ({ ...m, value: arr.map((v, j) => (j === i % arr.length ? m.value : v)) })));
+      generated.push(
+        fc.tuple(base, item, fc.nat()).map(([arr, m, i]) => ({ ...m, value: arr.map((v, j) => (j === i % arr.length ? m.value : v)) })),
+      );
     }
   }
   if (types.includes('object')) {
@@ -285,15 +384,27 @@ function mutate(schema: JsonSchema, ctx: Ctx, path: string, depth: number): fc.A
     const props = (isObj(s.properties) ? s.properties : {}) as Record<string, JsonSchema>;
     const required = (s.required as string[] | undefined) ?? [];
     if (required.length > 0) {
-      generated.push(fc.tuple(base, fc.constantFrom(...required)).map(([o, key]) => {
-        const copy = { ...(o as Obj) };
-        delete copy[key];
-        return label('drop-required', `missing required "${key}"`)(copy);
-      }));
+      generated.push(
+        fc.tuple(base, fc.constantFrom(...required)).map(([o, key]) => {
+          const copy = { ...(o as Obj) };
+          delete copy[key];
+          return label('drop-required', `missing required "${key}"`)(copy);
+        }),
+      );
     }
     if (s.additionalProperties === false) {
-      const names = fc.oneof(fc.constantFrom(...EXTRA_PROPS), lowerWord.map((k): [string, unknown] => [k, 'x']));
-      generated.push(fc.tuple(base, names.filter(([k]) => !Object.hasOwn(props, k))).map(([o, [k, v]]) => label('extra-property', `extra property "${k}"`)(withProp(o, k, v))));
+      const names = fc.oneof(
+        fc.constantFrom(...EXTRA_PROPS),
+        lowerWord.map((k): [string, unknown] => [k, 'x']),
+      );
+      generated.push(
+        fc
+          .tuple(
+            base,
+            names.filter(([k]) => !Object.hasOwn(props, k)),
+          )
+          .map(([o, [k, v]]) => label('extra-property', `extra property "${k}"`)(withProp(o, k, v))),
+      );
     }
     for (const [key, sub] of Object.entries(props)) {
       const m = mutate(sub, ctx, `${path}.${key}`, depth + 1);

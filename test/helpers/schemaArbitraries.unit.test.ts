@@ -8,7 +8,8 @@ const run = { seed: 42, numRuns: 200 };
 const uuid = {
   type: 'string',
   format: 'uuid',
-  pattern: '^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}|00000000-0000-0000-0000-000000000000|ffffffff-ffff-ffff-ffff-ffffffffffff)$',
+  pattern:
+    '^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}|00000000-0000-0000-0000-000000000000|ffffffff-ffff-ffff-ffff-ffffffffffff)$',
 };
 const email = {
   type: 'string',
@@ -69,24 +70,44 @@ const representative: Record<string, JsonSchema> = {
   enum: { type: 'string', enum: ['admin', 'member'] },
   const: { type: 'string', const: 'x' },
   nullable: { type: ['string', 'null'], maxLength: 3 },
-  anyOf: { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', minLength: 2, maxLength: 4 }] },
+  anyOf: {
+    anyOf: [
+      { type: 'integer', minimum: 0 },
+      { type: 'string', minLength: 2, maxLength: 4 },
+    ],
+  },
   'bounded array': { type: 'array', items: handle, minItems: 1, maxItems: 3 },
-  allOf: { allOf: [{ type: 'object', properties: { a: { type: 'boolean' } }, required: ['a'] }, { type: 'object', properties: { b: { type: 'null' } }, required: ['b'] }] },
-  'record (additionalProperties schema)': { type: 'object', propertyNames: { type: 'string', pattern: '^[a-z]{2,5}$' }, additionalProperties: { type: 'integer' } },
+  allOf: {
+    allOf: [
+      { type: 'object', properties: { a: { type: 'boolean' } }, required: ['a'] },
+      { type: 'object', properties: { b: { type: 'null' } }, required: ['b'] },
+    ],
+  },
+  'record (additionalProperties schema)': {
+    type: 'object',
+    propertyNames: { type: 'string', pattern: '^[a-z]{2,5}$' },
+    additionalProperties: { type: 'integer' },
+  },
   $ref: ref('SendMessage'),
   'recursive $ref': ref('Node'),
 };
 
 for (const [name, schema] of Object.entries(representative)) {
   test(`valid values pass ajv: ${name}`, (t) => {
-    fc.assert(fc.property(valid(schema, options), (v) => isValid(schema, v, doc)), run);
+    fc.assert(
+      fc.property(valid(schema, options), (v) => isValid(schema, v, doc)),
+      run,
+    );
     t.pass();
   });
 }
 
 for (const [name, schema] of Object.entries(representative)) {
   test(`mutations fail ajv: ${name}`, (t) => {
-    fc.assert(fc.property(mutations(schema, options), (m) => !isValid(schema, m.value, doc)), run);
+    fc.assert(
+      fc.property(mutations(schema, options), (m) => !isValid(schema, m.value, doc)),
+      run,
+    );
     t.pass();
   });
 }
@@ -102,10 +123,17 @@ test('overrides replace the generated value of that property, at any depth', (t)
   const ids = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222'];
   const recipientId = fc.constantFrom(...ids);
   const schema = { type: 'object', properties: { message: ref('SendMessage') }, required: ['message'] };
-  fc.assert(fc.property(valid(schema, { ...options, overrides: { recipientId } }), (v) => ids.includes((v as { message: { recipientId: string } }).message.recipientId)), run);
+  fc.assert(
+    fc.property(valid(schema, { ...options, overrides: { recipientId } }), (v) =>
+      ids.includes((v as { message: { recipientId: string } }).message.recipientId),
+    ),
+    run,
+  );
   // Mutations start from override-based values too: untouched recipientIds are real ones.
   const muts = fc.sample(mutations(ref('SendMessage'), { ...options, overrides: { recipientId } }), { seed: 42, numRuns: 200 });
-  const untouched = muts.filter((m) => !m.mutation.includes('recipientId') && typeof m.value === 'object' && m.value !== null && 'recipientId' in m.value);
+  const untouched = muts.filter(
+    (m) => !m.mutation.includes('recipientId') && typeof m.value === 'object' && m.value !== null && 'recipientId' in m.value,
+  );
   t.true(untouched.length > 0);
   t.true(untouched.every((m) => ids.includes((m.value as { recipientId: string }).recipientId)));
 });
@@ -130,11 +158,44 @@ test('every mutation kind is produced for a schema that allows it', (t) => {
   const seen = fc.sample(mutations(schema), { seed: 42, numRuns: 1000 });
   t.true(seen.every((m) => !isValid(schema, m.value)));
   const kinds = new Set(seen.map((m) => m.kind));
-  const all: MutationKind[] = ['drop-required', 'wrong-type', 'extra-property', 'oversize-string', 'too-short-string', 'operator-injection', 'out-of-range', 'not-integer', 'not-in-enum', 'hostile-chars', 'too-few-items', 'too-many-items'];
-  t.deepEqual(all.filter((k) => !kinds.has(k)), []);
+  const all: MutationKind[] = [
+    'drop-required',
+    'wrong-type',
+    'extra-property',
+    'oversize-string',
+    'too-short-string',
+    'operator-injection',
+    'out-of-range',
+    'not-integer',
+    'not-in-enum',
+    'hostile-chars',
+    'too-few-items',
+    'too-many-items',
+  ];
+  t.deepEqual(
+    all.filter((k) => !kinds.has(k)),
+    [],
+  );
   const labels = seen.map((m) => m.mutation);
-  for (const expected of ['"__proto__"', '"constructor"', '"$where"', '{"$gt":""}', 'NUL', 'RTL override', 'emoji', 'lone surrogate', '1e308', '-1e308', '2**53+1', '1.5', 'instead of object']) {
-    t.true(labels.some((l) => l.includes(expected)), `no mutation labelled with ${expected}`);
+  for (const expected of [
+    '"__proto__"',
+    '"constructor"',
+    '"$where"',
+    '{"$gt":""}',
+    'NUL',
+    'RTL override',
+    'emoji',
+    'lone surrogate',
+    '1e308',
+    '-1e308',
+    '2**53+1',
+    '1.5',
+    'instead of object',
+  ]) {
+    t.true(
+      labels.some((l) => l.includes(expected)),
+      `no mutation labelled with ${expected}`,
+    );
   }
   // The __proto__ probe is an own, serialisable property, not a prototype change.
   const proto = seen.find((m) => m.mutation.includes('"__proto__"'));

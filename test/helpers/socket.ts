@@ -24,7 +24,9 @@ export function connect(url: string, token?: string, headers?: Record<string, st
     const frame = JSON.parse((data as Buffer).toString('utf8'));
     const checked = serverFrame.safeParse(frame);
     if (!checked.success) {
-      throw new Error(`The server sent a frame outside the protocol: ${JSON.stringify(frame)}\n${JSON.stringify(checked.error.issues.slice(0, 5))}`);
+      throw new Error(
+        `The server sent a frame outside the protocol: ${JSON.stringify(frame)}\n${JSON.stringify(checked.error.issues.slice(0, 5))}`,
+      );
     }
     frames.push(frame);
     for (const waiter of [...waiters]) {
@@ -45,8 +47,17 @@ export function connect(url: string, token?: string, headers?: Record<string, st
       const seen = frames.find(predicate);
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames)}`)), timeoutMs);
-        waiters.push({ predicate, resolve: (frame) => { clearTimeout(timer); resolve(frame); } });
+        const timer = setTimeout(
+          () => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames)}`)),
+          timeoutMs,
+        );
+        waiters.push({
+          predicate,
+          resolve: (frame) => {
+            clearTimeout(timer);
+            resolve(frame);
+          },
+        });
       });
     },
     send(frame) {

@@ -16,7 +16,9 @@ export async function holdThreadPool(): Promise<{ release(): Promise<void> }> {
   execFileSync('mkfifo', fifos);
   const readers: Array<Promise<FileHandle>> = fifos.map((fifo) => open(fifo, 'r'));
   let probed = false;
-  const probe = stat(dir).then(() => { probed = true; });
+  const probe = stat(dir).then(() => {
+    probed = true;
+  });
   await new Promise((resolve) => setTimeout(resolve, 200));
   if (probed) throw new Error('the thread pool was not held: a stat went through');
   return {

@@ -20,8 +20,10 @@ test('every metric the Grafana dashboard queries is in the output of /metrics', 
   const text = await (await fetch(`http://127.0.0.1:${app.metricsPort}/metrics`)).text();
   const families = familiesOf(text);
   const samples = new Set(parseExposition(text).map((sample) => sample.name));
-  const exposed = (name: string) => families.has(name) || samples.has(name)
-    || ['_bucket', '_sum', '_count'].some((suffix) => name.endsWith(suffix) && families.get(name.slice(0, -suffix.length)) === 'histogram');
+  const exposed = (name: string) =>
+    families.has(name) ||
+    samples.has(name) ||
+    ['_bucket', '_sum', '_count'].some((suffix) => name.endsWith(suffix) && families.get(name.slice(0, -suffix.length)) === 'histogram');
 
   const queries = [
     ...dashboard.panels.flatMap((panel) => (panel.targets ?? []).map((target) => ({ where: panel.title, expr: target.expr }))),
@@ -40,6 +42,9 @@ test('every metric the Grafana dashboard queries is in the output of /metrics', 
   // And the other way: each of our own families has a panel.
   for (const family of families.keys()) {
     if (!family.startsWith('letsapp_') || family === 'letsapp_metrics_collect_errors') continue;
-    t.true([...queried].some((name) => name === family || name.startsWith(`${family}_`)), `${family} has a panel`);
+    t.true(
+      [...queried].some((name) => name === family || name.startsWith(`${family}_`)),
+      `${family} has a panel`,
+    );
   }
 });

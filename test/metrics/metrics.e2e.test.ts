@@ -21,7 +21,9 @@ test.before(async () => {
   gemini = await fakeGemini(['Ahoy ', 'there.'], 5);
   app = await startTestApp({
     env: {
-      METRICS_TOKEN: TOKEN, METRICS_PORT: '0', GEMINI_API_BASE_URL: gemini.url,
+      METRICS_TOKEN: TOKEN,
+      METRICS_PORT: '0',
+      GEMINI_API_BASE_URL: gemini.url,
       // One search per user and hour: the load is refused by the `search` policy, counted by policy.
       RATE_LIMITS: `${liftedRateLimits()};search=1,1/h`,
     },
@@ -40,23 +42,26 @@ const scrape = async () => {
   return response.text();
 };
 
-test.serial('GET /metrics on PORT answers a bearer of METRICS_TOKEN in Prometheus text format, and refuses anyone else with 401', async (t) => {
-  const anonymous = await request(app.url, 'GET', '/metrics');
-  t.is(anonymous.status, 401);
-  t.is(anonymous.body.error.code, 'unauthorized');
-  t.false(JSON.stringify(anonymous.body).includes('letsapp_'), 'nothing of the metrics in the refusal');
-  t.is((await request(app.url, 'GET', '/metrics', { headers: { authorization: `Bearer ${TOKEN}x` } })).status, 401);
-  t.is((await request(app.url, 'GET', '/metrics', { headers: { authorization: `Bearer ${TOKEN.slice(1)}` } })).status, 401);
-  const user = await registerUser(app.url);
-  t.is((await request(app.url, 'GET', '/metrics', { token: user.accessToken })).status, 401, 'a user\'s token is not the metrics token');
+test.serial(
+  'GET /metrics on PORT answers a bearer of METRICS_TOKEN in Prometheus text format, and refuses anyone else with 401',
+  async (t) => {
+    const anonymous = await request(app.url, 'GET', '/metrics');
+    t.is(anonymous.status, 401);
+    t.is(anonymous.body.error.code, 'unauthorized');
+    t.false(JSON.stringify(anonymous.body).includes('letsapp_'), 'nothing of the metrics in the refusal');
+    t.is((await request(app.url, 'GET', '/metrics', { headers: { authorization: `Bearer ${TOKEN}x` } })).status, 401);
+    t.is((await request(app.url, 'GET', '/metrics', { headers: { authorization: `Bearer ${TOKEN.slice(1)}` } })).status, 401);
+    const user = await registerUser(app.url);
+    t.is((await request(app.url, 'GET', '/metrics', { token: user.accessToken })).status, 401, "a user's token is not the metrics token");
 
-  const response = await fetch(`${app.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
-  t.is(response.status, 200);
-  t.regex(response.headers.get('content-type')!, /^text\/plain; version=0\.0\.4/);
-  const text = await response.text();
-  t.true(familiesOf(text).has('letsapp_http_requests_total'));
-  t.true(familiesOf(text).has('process_resident_memory_bytes'));
-});
+    const response = await fetch(`${app.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    t.is(response.status, 200);
+    t.regex(response.headers.get('content-type')!, /^text\/plain; version=0\.0\.4/);
+    const text = await response.text();
+    t.true(familiesOf(text).has('letsapp_http_requests_total'));
+    t.true(familiesOf(text).has('process_resident_memory_bytes'));
+  },
+);
 
 test.serial('METRICS_PORT serves /metrics on 127.0.0.1 without a token, and nothing else', async (t) => {
   t.not(app.metricsPort, null);
@@ -119,95 +124,134 @@ const FAMILIES: Record<string, 'moves' | 'exists'> = {
 };
 
 const randomPath = () => randomBytes(6).toString('hex');
-const randomFrameType = () => `x${randomBytes(8).toString('hex').replace(/[0-9]/g, (digit) => 'abcdefghij'[Number(digit)]!)}`;
+const randomFrameType = () =>
+  `x${randomBytes(8)
+    .toString('hex')
+    .replace(/[0-9]/g, (digit) => 'abcdefghij'[Number(digit)]!)}`;
 
-test.serial('after a load of many users, routes, unknown paths and hostile frames, every family exists and moves and no label has over 200 values', async (t) => {
-  const before = parseExposition(await scrape());
-  const beforeTypes = familiesOf(await scrape());
+test.serial(
+  'after a load of many users, routes, unknown paths and hostile frames, every family exists and moves and no label has over 200 values',
+  async (t) => {
+    const before = parseExposition(await scrape());
+    const beforeTypes = familiesOf(await scrape());
 
-  // Many users over many routes; every id they carry in a path is a new value a careless label would take.
-  const users: Array<Awaited<ReturnType<typeof registerUser>>> = [];
-  for (let index = 0; index < 40; index++) users.push(await registerUser(app.url));
-  for (const [index, user] of users.entries()) {
-    const peer = users[(index + 1) % users.length]!;
-    const api = (method: string, path: string, body?: unknown) => request(app.url, method, path, { token: user.accessToken, ...(body === undefined ? {} : { body }) });
-    const sent = await api('POST', '/api/messages', { recipientId: peer.user.id, text: `load ${index}` });
-    t.is(sent.status, 201);
-    await api('GET', `/api/messages/${sent.body.message.id}/history`);
-    await api('GET', '/api/conversations');
-    await api('GET', `/api/users/${peer.user.id}`);
-    await api('GET', '/api/users/search?q=user');
-    await api('GET', '/api/users/search?q=user');
-    await request(app.url, 'POST', '/auth/login', { body: { email: user.email, password: user.password } });
-  }
-  // Unknown routes with random paths, methods a route does not have, and malformed ids.
-  for (let index = 0; index < 250; index++) {
-    await request(app.url, 'GET', `/${randomPath()}/${randomPath()}`);
-    await request(app.url, 'DELETE', `/api/${randomPath()}`, { token: users[0]!.accessToken });
-    await request(app.url, 'GET', `/api/messages/${randomPath()}/history`, { token: users[1]!.accessToken });
-  }
-
-  // An upload, a prompt to Leta answered and one that fails, a call rejected.
-  const [alice, bob] = [users[0]!, users[1]!];
-  const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#123456' } }).png().toBuffer();
-  const form = new FormData();
-  form.append('file', new Blob([png], { type: 'image/png' }), 'dot.png');
-  t.is((await fetch(`${app.url}/api/media/upload`, { method: 'POST', headers: { authorization: `Bearer ${alice.accessToken}` }, body: form })).status, 201);
-  t.is((await request(app.url, 'PUT', `/api/users/${alice.user.id}/api-key`, { token: alice.accessToken, body: { apiKey: gemini.apiKey, provider: 'gemini' } })).status, 200);
-  t.is((await request(app.url, 'POST', '/api/chat/ai/send', { token: alice.accessToken, body: { message: 'Hello Leta' } })).status, 201);
-  await gemini.close();
-  await request(app.url, 'POST', '/api/chat/ai/send', { token: alice.accessToken, body: { message: 'Are you there?' } });
-
-  // Sockets: frames of every kind, hostile types, invalid JSON, and a refused token.
-  const sockets = await Promise.all(users.slice(0, 8).map((user) => connect(app.wsUrl, user.accessToken)));
-  for (const socket of sockets) await socket.next((frame) => frame.type === 'welcome');
-  const bobSocket = sockets[1]!;
-  const call = await request(app.url, 'POST', '/api/calls/initiate', { token: alice.accessToken, body: { calleeId: bob.user.id, media: 'audio' } });
-  t.is(call.status, 201);
-  t.is((await request(app.url, 'POST', `/api/calls/${call.body.call.id}/reject`, { token: bob.accessToken })).status, 200);
-  for (const [index, socket] of sockets.entries()) {
-    socket.send({ type: 'sync', id: `sync-${index}` });
-    socket.send({ type: 'message.send', id: `send-${index}`, recipientId: users[index + 1]!.user.id, text: `over the socket ${index}` });
-    socket.send('{not json');
-    for (let hostile = 0; hostile < 40; hostile++) socket.send({ type: randomFrameType(), id: `h-${hostile}` });
-    await socket.next((frame) => frame.type === 'message.send.ok');
-  }
-  await bobSocket.next((frame) => frame.type === 'error' && frame.id === 'h-39');
-  const refused = await connect(app.wsUrl, 'not-a-token');
-  t.is((await refused.closed).code, 4401);
-
-  const text = await scrape();
-  const after = parseExposition(text);
-  const types = familiesOf(text);
-  for (const socket of sockets) socket.close();
-
-  for (const [family, expectation] of Object.entries(FAMILIES)) {
-    t.true(types.has(family), `${family} is exposed`);
-    if (expectation === 'moves') {
-      t.not(total(after, family, types.get(family)), total(before, family, beforeTypes.get(family)), `${family} moved under the load`);
+    // Many users over many routes; every id they carry in a path is a new value a careless label would take.
+    const users: Array<Awaited<ReturnType<typeof registerUser>>> = [];
+    for (let index = 0; index < 40; index++) users.push(await registerUser(app.url));
+    for (const [index, user] of users.entries()) {
+      const peer = users[(index + 1) % users.length]!;
+      const api = (method: string, path: string, body?: unknown) =>
+        request(app.url, method, path, { token: user.accessToken, ...(body === undefined ? {} : { body }) });
+      const sent = await api('POST', '/api/messages', { recipientId: peer.user.id, text: `load ${index}` });
+      t.is(sent.status, 201);
+      await api('GET', `/api/messages/${sent.body.message.id}/history`);
+      await api('GET', '/api/conversations');
+      await api('GET', `/api/users/${peer.user.id}`);
+      await api('GET', '/api/users/search?q=user');
+      await api('GET', '/api/users/search?q=user');
+      await request(app.url, 'POST', '/auth/login', { body: { email: user.email, password: user.password } });
     }
-  }
-
-  // No label takes a value per user, per path or per frame: each has at most 200 values.
-  const values = new Map<string, Set<string>>();
-  for (const sample of after) {
-    const family = sample.name.replace(/_(bucket|sum|count)$/, '');
-    for (const [label, value] of Object.entries(sample.labels)) {
-      const key = `${family}{${label}}`;
-      if (!values.has(key)) values.set(key, new Set());
-      values.get(key)!.add(value);
+    // Unknown routes with random paths, methods a route does not have, and malformed ids.
+    for (let index = 0; index < 250; index++) {
+      await request(app.url, 'GET', `/${randomPath()}/${randomPath()}`);
+      await request(app.url, 'DELETE', `/api/${randomPath()}`, { token: users[0]!.accessToken });
+      await request(app.url, 'GET', `/api/messages/${randomPath()}/history`, { token: users[1]!.accessToken });
     }
-  }
-  for (const [key, seen] of values) t.true(seen.size <= MAX_LABEL_VALUES, `${key} has ${seen.size} values`);
-  const routes = new Set(after.filter((sample) => sample.name === 'letsapp_http_requests_total').map((sample) => sample.labels.route));
-  t.true(routes.has('unmatched'), 'unknown paths count as one route');
-  t.true(routes.has('/api/messages/:id/history'), 'routes are counted by their template');
-  t.false([...routes].some((route) => route!.includes(users[0]!.user.id)), 'never a path as sent');
-  const frameTypes = new Set(after.filter((sample) => sample.name === 'letsapp_socket_frames_in_total').map((sample) => sample.labels.type));
-  t.true(frameTypes.has('other') && frameTypes.has('message.send'), 'hostile frame types count as `other`');
-  t.true(after.some((sample) => sample.name === 'letsapp_rate_limit_refusals_total' && sample.labels.policy === 'search' && sample.value >= users.length));
-  t.true(after.some((sample) => sample.name === 'letsapp_socket_closes_total' && sample.labels.code === '4401'));
-  t.true(after.some((sample) => sample.name === 'letsapp_calls_total' && sample.labels.outcome === 'rejected'));
-  const fileBytes = after.find((sample) => sample.name === 'letsapp_uploaded_bytes_total');
-  t.true(fileBytes !== undefined && fileBytes.value > 0);
-});
+
+    // An upload, a prompt to Leta answered and one that fails, a call rejected.
+    const [alice, bob] = [users[0]!, users[1]!];
+    const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#123456' } })
+      .png()
+      .toBuffer();
+    const form = new FormData();
+    form.append('file', new Blob([png], { type: 'image/png' }), 'dot.png');
+    t.is(
+      (
+        await fetch(`${app.url}/api/media/upload`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${alice.accessToken}` },
+          body: form,
+        })
+      ).status,
+      201,
+    );
+    t.is(
+      (
+        await request(app.url, 'PUT', `/api/users/${alice.user.id}/api-key`, {
+          token: alice.accessToken,
+          body: { apiKey: gemini.apiKey, provider: 'gemini' },
+        })
+      ).status,
+      200,
+    );
+    t.is((await request(app.url, 'POST', '/api/chat/ai/send', { token: alice.accessToken, body: { message: 'Hello Leta' } })).status, 201);
+    await gemini.close();
+    await request(app.url, 'POST', '/api/chat/ai/send', { token: alice.accessToken, body: { message: 'Are you there?' } });
+
+    // Sockets: frames of every kind, hostile types, invalid JSON, and a refused token.
+    const sockets = await Promise.all(users.slice(0, 8).map((user) => connect(app.wsUrl, user.accessToken)));
+    for (const socket of sockets) await socket.next((frame) => frame.type === 'welcome');
+    const bobSocket = sockets[1]!;
+    const call = await request(app.url, 'POST', '/api/calls/initiate', {
+      token: alice.accessToken,
+      body: { calleeId: bob.user.id, media: 'audio' },
+    });
+    t.is(call.status, 201);
+    t.is((await request(app.url, 'POST', `/api/calls/${call.body.call.id}/reject`, { token: bob.accessToken })).status, 200);
+    for (const [index, socket] of sockets.entries()) {
+      socket.send({ type: 'sync', id: `sync-${index}` });
+      socket.send({ type: 'message.send', id: `send-${index}`, recipientId: users[index + 1]!.user.id, text: `over the socket ${index}` });
+      socket.send('{not json');
+      for (let hostile = 0; hostile < 40; hostile++) socket.send({ type: randomFrameType(), id: `h-${hostile}` });
+      await socket.next((frame) => frame.type === 'message.send.ok');
+    }
+    await bobSocket.next((frame) => frame.type === 'error' && frame.id === 'h-39');
+    const refused = await connect(app.wsUrl, 'not-a-token');
+    t.is((await refused.closed).code, 4401);
+
+    const text = await scrape();
+    const after = parseExposition(text);
+    const types = familiesOf(text);
+    for (const socket of sockets) socket.close();
+
+    for (const [family, expectation] of Object.entries(FAMILIES)) {
+      t.true(types.has(family), `${family} is exposed`);
+      if (expectation === 'moves') {
+        t.not(total(after, family, types.get(family)), total(before, family, beforeTypes.get(family)), `${family} moved under the load`);
+      }
+    }
+
+    // No label takes a value per user, per path or per frame: each has at most 200 values.
+    const values = new Map<string, Set<string>>();
+    for (const sample of after) {
+      const family = sample.name.replace(/_(bucket|sum|count)$/, '');
+      for (const [label, value] of Object.entries(sample.labels)) {
+        const key = `${family}{${label}}`;
+        if (!values.has(key)) values.set(key, new Set());
+        values.get(key)!.add(value);
+      }
+    }
+    for (const [key, seen] of values) t.true(seen.size <= MAX_LABEL_VALUES, `${key} has ${seen.size} values`);
+    const routes = new Set(after.filter((sample) => sample.name === 'letsapp_http_requests_total').map((sample) => sample.labels.route));
+    t.true(routes.has('unmatched'), 'unknown paths count as one route');
+    t.true(routes.has('/api/messages/:id/history'), 'routes are counted by their template');
+    t.false(
+      [...routes].some((route) => route!.includes(users[0]!.user.id)),
+      'never a path as sent',
+    );
+    const frameTypes = new Set(
+      after.filter((sample) => sample.name === 'letsapp_socket_frames_in_total').map((sample) => sample.labels.type),
+    );
+    t.true(frameTypes.has('other') && frameTypes.has('message.send'), 'hostile frame types count as `other`');
+    t.true(
+      after.some(
+        (sample) =>
+          sample.name === 'letsapp_rate_limit_refusals_total' && sample.labels.policy === 'search' && sample.value >= users.length,
+      ),
+    );
+    t.true(after.some((sample) => sample.name === 'letsapp_socket_closes_total' && sample.labels.code === '4401'));
+    t.true(after.some((sample) => sample.name === 'letsapp_calls_total' && sample.labels.outcome === 'rejected'));
+    const fileBytes = after.find((sample) => sample.name === 'letsapp_uploaded_bytes_total');
+    t.true(fileBytes !== undefined && fileBytes.value > 0);
+  },
+);

@@ -17,7 +17,12 @@ test('a full flow at LOG_LEVEL=trace logs each request and refused frame, and no
   const storageDir = tempDir();
   const metricsToken = unique('metrics-token-0123456789abcdefghij');
   const env = testEnv(storageDir);
-  const server = await spawnServer(storageDir, { LOG_LEVEL: 'trace', NODE_ENV: 'test', GEMINI_API_BASE_URL: gemini.url, METRICS_TOKEN: metricsToken });
+  const server = await spawnServer(storageDir, {
+    LOG_LEVEL: 'trace',
+    NODE_ENV: 'test',
+    GEMINI_API_BASE_URL: gemini.url,
+    METRICS_TOKEN: metricsToken,
+  });
   const output: string[] = [];
   server.child.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
   server.child.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
@@ -38,7 +43,8 @@ test('a full flow at LOG_LEVEL=trace logs each request and refused frame, and no
   t.is((await request(server.url, 'POST', '/auth/login', { body: { email, password: wrongPassword } })).status, 401);
   const token: string = login.body.accessToken;
   const userId: string = login.body.user.id;
-  const api = (method: string, path: string, body?: unknown) => request(server.url, method, path, { token, ...(body === undefined ? {} : { body }) });
+  const api = (method: string, path: string, body?: unknown) =>
+    request(server.url, method, path, { token, ...(body === undefined ? {} : { body }) });
 
   const messageText = unique('the message text');
   t.is((await api('POST', '/api/messages', { recipientId: peer.body.user.id, text: messageText })).status, 201);
@@ -49,8 +55,23 @@ test('a full flow at LOG_LEVEL=trace logs each request and refused frame, and no
 
   const fileName = `${unique('holiday')}.png`;
   const form = new FormData();
-  form.append('file', new Blob([await sharp({ create: { width: 4, height: 4, channels: 3, background: '#abcdef' } }).png().toBuffer()], { type: 'image/png' }), fileName);
-  const uploaded = await fetch(`${server.url}/api/media/upload`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
+  form.append(
+    'file',
+    new Blob(
+      [
+        await sharp({ create: { width: 4, height: 4, channels: 3, background: '#abcdef' } })
+          .png()
+          .toBuffer(),
+      ],
+      { type: 'image/png' },
+    ),
+    fileName,
+  );
+  const uploaded = await fetch(`${server.url}/api/media/upload`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}` },
+    body: form,
+  });
   t.is(uploaded.status, 201);
   const mediaId = ((await uploaded.json()) as { media: { id: string } }).media.id;
   const mediaToken: string = (await api('POST', `/api/media/${mediaId}/token`)).body.token;
@@ -77,18 +98,34 @@ test('a full flow at LOG_LEVEL=trace logs each request and refused frame, and no
   t.is((await api('POST', '/auth/logout')).status, 204);
   await server.stop();
 
-  const lines = output.join('').split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+  const lines = output
+    .join('')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
   const text = output.join('');
   const secrets = {
-    password, wrongPassword, token, forgedToken, mediaToken, metricsToken, geminiKey, messageText, prompt, socketText, refusedText, fileName,
-    jwtSecret: env.JWT_SECRET_KEY!, encryptionKey: env.ENCRYPTION_KEY!,
+    password,
+    wrongPassword,
+    token,
+    forgedToken,
+    mediaToken,
+    metricsToken,
+    geminiKey,
+    messageText,
+    prompt,
+    socketText,
+    refusedText,
+    fileName,
+    jwtSecret: env.JWT_SECRET_KEY!,
+    encryptionKey: env.ENCRYPTION_KEY!,
     // A token's signature alone is as good as the token.
     tokenSignature: token.split('.')[2]!,
   };
   for (const [name, secret] of Object.entries(secrets)) t.false(text.includes(secret), `the ${name} is not in the log`);
 
   const requests = lines.filter((line) => line.msg === 'request');
-  t.is(requests.length, 13, "one line per request, 13 requests");
+  t.is(requests.length, 13, 'one line per request, 13 requests');
   for (const line of requests) {
     t.is(typeof line.requestId, 'string');
     t.is(typeof line.route, 'string');
@@ -98,8 +135,14 @@ test('a full flow at LOG_LEVEL=trace logs each request and refused frame, and no
   const sent = requests.find((line) => line.route === '/api/messages' && line.method === 'POST');
   t.like(sent, { status: 201 });
   t.regex(String(sent?.user), /^[0-9a-f]{16}$/, 'the user as a hash');
-  t.false(requests.some((line) => JSON.stringify(line).includes(userId)), 'never the user id itself');
-  t.like(requests.find((line) => line.route === '/api/media/:id' && line.status === 200), { method: 'GET' });
+  t.false(
+    requests.some((line) => JSON.stringify(line).includes(userId)),
+    'never the user id itself',
+  );
+  t.like(
+    requests.find((line) => line.route === '/api/media/:id' && line.status === 200),
+    { method: 'GET' },
+  );
   t.truthy(requests.find((line) => line.route === '/api/conversations' && line.status === 401));
 
   const refusedFrames = lines.filter((line) => line.msg === 'frame refused');

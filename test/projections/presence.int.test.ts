@@ -18,10 +18,13 @@ test('presence: online since, last seen frozen while invisible; twice changes no
   const events = history.map((event) => recorded(event));
   await projectAll(store, projectors, events);
   await projectAll(store, projectors, events);
-  t.deepEqual((await documents(store, 'presence')).map((doc: any) => [doc._id, doc.status, doc.lastSeenAt, doc.mode]), [
-    ['a', 'offline', at(0), 'invisible'],
-    ['b', 'online', null, 'auto'],
-  ]);
+  t.deepEqual(
+    (await documents(store, 'presence')).map((doc: any) => [doc._id, doc.status, doc.lastSeenAt, doc.mode]),
+    [
+      ['a', 'offline', at(0), 'invisible'],
+      ['b', 'online', null, 'auto'],
+    ],
+  );
   const { incremental, rebuilt } = await incrementalThenRebuilt(projectors, history, ['presence', 'users', 'contacts']);
   t.deepEqual(rebuilt, incremental);
 });

@@ -6,10 +6,24 @@ import { incrementalThenRebuilt } from '../helpers/projection.ts';
 
 const registered: UserEvent = {
   type: 'UserRegistered',
-  data: { userId: 'u1', email: 'ada@example.test', username: 'ada', displayName: 'Ada', passwordHash: 'hash', passwordScheme: 'bcrypt-nfc', registeredAt: '2026-01-01T00:00:00.000Z' },
+  data: {
+    userId: 'u1',
+    email: 'ada@example.test',
+    username: 'ada',
+    displayName: 'Ada',
+    passwordHash: 'hash',
+    passwordScheme: 'bcrypt-nfc',
+    registeredAt: '2026-01-01T00:00:00.000Z',
+  },
 };
-const loggedIn: UserEvent = { type: 'UserLoggedIn', data: { userId: 'u1', tokenId: 't1', expiresAt: '2026-01-01T02:00:00.000Z', loggedInAt: '2026-01-01T00:05:00.000Z' } };
-const loggedOut: UserEvent = { type: 'UserLoggedOut', data: { userId: 'u1', tokenId: 't1', expiresAt: '2026-01-01T02:00:00.000Z', loggedOutAt: '2026-01-01T00:10:00.000Z' } };
+const loggedIn: UserEvent = {
+  type: 'UserLoggedIn',
+  data: { userId: 'u1', tokenId: 't1', expiresAt: '2026-01-01T02:00:00.000Z', loggedInAt: '2026-01-01T00:05:00.000Z' },
+};
+const loggedOut: UserEvent = {
+  type: 'UserLoggedOut',
+  data: { userId: 'u1', tokenId: 't1', expiresAt: '2026-01-01T02:00:00.000Z', loggedOutAt: '2026-01-01T00:10:00.000Z' },
+};
 
 test('given a registration, a login and a logout, the user document holds the profile and the revoked token', async (t) => {
   const store = await freshReadStore(usersProjector);
@@ -17,8 +31,12 @@ test('given a registration, a login and a logout, the user document holds the pr
   await project(store, usersProjector, history);
   const user = await store.collection<UserDoc>('users').findOne({ _id: 'u1' });
   t.like(user, {
-    email: 'ada@example.test', username: 'ada', displayName: 'Ada', lastLoginAt: '2026-01-01T00:05:00.000Z',
-    revokedTokens: [{ tokenId: 't1', expiresAt: '2026-01-01T02:00:00.000Z' }], _position: history[2]!.position,
+    email: 'ada@example.test',
+    username: 'ada',
+    displayName: 'Ada',
+    lastLoginAt: '2026-01-01T00:05:00.000Z',
+    revokedTokens: [{ tokenId: 't1', expiresAt: '2026-01-01T02:00:00.000Z' }],
+    _position: history[2]!.position,
   });
 });
 
@@ -32,7 +50,7 @@ test('the same events applied twice change nothing', async (t) => {
   t.deepEqual(await documents(store, 'users'), once);
 });
 
-test('the operator\'s rebuild gives the same documents as the incremental run', async (t) => {
+test("the operator's rebuild gives the same documents as the incremental run", async (t) => {
   const { incremental, rebuilt } = await incrementalThenRebuilt([usersProjector], [registered, loggedIn, loggedOut], ['users']);
   t.is(incremental.users!.length, 1);
   t.deepEqual(rebuilt.users, incremental.users);

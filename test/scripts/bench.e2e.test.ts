@@ -4,8 +4,13 @@ import { promisify } from 'node:util';
 
 async function bench(args: string[], env: Record<string, string> = {}) {
   const { BENCH_DATABASE_URL: _unset, ...inherited } = process.env;
-  return promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/bench.ts', ...args], { env: { ...inherited, ...env }, timeout: 30_000 })
-    .then(({ stdout, stderr }) => ({ code: 0, stdout, stderr }), (error: { code: number; stdout: string; stderr: string }) => error);
+  return promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/bench.ts', ...args], {
+    env: { ...inherited, ...env },
+    timeout: 30_000,
+  }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (error: { code: number; stdout: string; stderr: string }) => error,
+  );
 }
 
 test('the bench refuses a backend it does not have with its usage and exit code 2, before starting a server', async (t) => {
@@ -23,7 +28,9 @@ test('--backend postgres needs a database URL (--database-url or BENCH_DATABASE_
   t.is(noUrl.code, 2, noUrl.stderr);
   t.regex(noUrl.stderr, /--backend postgres needs --database-url or BENCH_DATABASE_URL/);
 
-  const badInstances = await bench(['--backend', 'postgres', '--instances', '0'], { BENCH_DATABASE_URL: 'postgres://bench@127.0.0.1:1/none' });
+  const badInstances = await bench(['--backend', 'postgres', '--instances', '0'], {
+    BENCH_DATABASE_URL: 'postgres://bench@127.0.0.1:1/none',
+  });
   t.is(badInstances.code, 2, badInstances.stderr);
   t.regex(badInstances.stderr, /--instances takes a whole number from 1 to 8, not '0'/);
 

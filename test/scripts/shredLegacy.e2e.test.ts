@@ -8,29 +8,71 @@ import { tempDir, testEnv } from '../helpers/app.ts';
 
 const at = '2026-01-01T00:00:00.000Z';
 const meta = (eventId: string, schemaVersion?: number) => ({
-  eventId, correlationId: 'c', causationId: 'c', userId: 'a', timestamp: at, ...(schemaVersion ? { schemaVersion } : {}),
+  eventId,
+  correlationId: 'c',
+  causationId: 'c',
+  userId: 'a',
+  timestamp: at,
+  ...(schemaVersion ? { schemaVersion } : {}),
 });
 
 test('npm run shred-legacy lists the v1 events that hold a text in clear (and which messages were deleted for everyone), writes no text, and leaves the log as it was', async (t) => {
   const dir = tempDir('letsapp-shred-legacy-');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const store = new SqliteEventStore(join(dir, 'events.sqlite'));
-  const sent = (messageId: string, text: string) => ({ type: 'MessageSent', data: {
-    messageId, conversationId: 'dm:a:b', senderId: 'a', target: { kind: 'direct', recipientId: 'b' }, content: { kind: 'text', text },
-    replyTo: null, attachments: [], clientMessageId: messageId, sentAt: at,
-  } });
+  const sent = (messageId: string, text: string) => ({
+    type: 'MessageSent',
+    data: {
+      messageId,
+      conversationId: 'dm:a:b',
+      senderId: 'a',
+      target: { kind: 'direct', recipientId: 'b' },
+      content: { kind: 'text', text },
+      replyTo: null,
+      attachments: [],
+      clientMessageId: messageId,
+      sentAt: at,
+    },
+  });
   await store.append('message-m1', [{ ...sent('m1', 'legacy kept'), metadata: meta('e1') }], 'no-stream');
   await store.append('message-m2', [{ ...sent('m2', 'legacy deleted'), metadata: meta('e2') }], 'no-stream');
-  await store.append('message-m2', [{ type: 'MessageDeleted', data: { messageId: 'm2', conversationId: 'dm:a:b', deletedBy: 'a', deletedAt: at }, metadata: meta('e3') }], 0);
-  await store.append('message-m3', [{ ...sent('m3', 'x'), data: { ...sent('m3', 'x').data, content: { kind: 'text', text: { sealed: 'xchacha20poly1305-ietf', kid: 'message:m3', nonce: 'n', ct: 'c' } } }, metadata: meta('e4', 2) }], 'no-stream');
+  await store.append(
+    'message-m2',
+    [{ type: 'MessageDeleted', data: { messageId: 'm2', conversationId: 'dm:a:b', deletedBy: 'a', deletedAt: at }, metadata: meta('e3') }],
+    0,
+  );
+  await store.append(
+    'message-m3',
+    [
+      {
+        ...sent('m3', 'x'),
+        data: {
+          ...sent('m3', 'x').data,
+          content: { kind: 'text', text: { sealed: 'xchacha20poly1305-ietf', kid: 'message:m3', nonce: 'n', ct: 'c' } },
+        },
+        metadata: meta('e4', 2),
+      },
+    ],
+    'no-stream',
+  );
   await store.close();
   const before = readFileSync(join(dir, 'events.sqlite'));
 
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/shred-legacy.ts'], { env: { ...process.env, ...testEnv(dir), NODE_ENV: 'test' } });
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/shred-legacy.ts'], {
+    env: { ...process.env, ...testEnv(dir), NODE_ENV: 'test' },
+  });
   t.regex(stdout, /2 events hold a message text in clear.* 1 of them belong to messages deleted for everyone/);
-  const report = readFileSync(join(dir, 'legacy-plaintext.jsonl'), 'utf8').trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
-  t.deepEqual(report.map((line) => [line.stream, line.type, line.messageId, line.deletedForEveryone]),
-    [['message-m1', 'MessageSent', 'm1', false], ['message-m2', 'MessageSent', 'm2', true]]);
+  const report = readFileSync(join(dir, 'legacy-plaintext.jsonl'), 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  t.deepEqual(
+    report.map((line) => [line.stream, line.type, line.messageId, line.deletedForEveryone]),
+    [
+      ['message-m1', 'MessageSent', 'm1', false],
+      ['message-m2', 'MessageSent', 'm2', true],
+    ],
+  );
   t.false(readFileSync(join(dir, 'legacy-plaintext.jsonl'), 'utf8').includes('legacy'), 'the report names events, it copies no text');
   t.is(statSync(join(dir, 'legacy-plaintext.jsonl')).mode & 0o777, 0o600);
   t.deepEqual(readFileSync(join(dir, 'events.sqlite')), before, 'the log is not rewritten');

@@ -5,8 +5,17 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import {
-  AiBlockedError, AiKeyForbiddenError, AiKeyInvalidError, AiRateLimitedError, AiTimeoutError, AiUpstreamError,
-  createModel, type AiModel, type ModelChunk, type ModelOptions, type ModelRequest,
+  AiBlockedError,
+  AiKeyForbiddenError,
+  AiKeyInvalidError,
+  AiRateLimitedError,
+  AiTimeoutError,
+  AiUpstreamError,
+  createModel,
+  type AiModel,
+  type ModelChunk,
+  type ModelOptions,
+  type ModelRequest,
 } from '../../src/ai/model/index.ts';
 
 // One fixture set, run against both adapters. Each test uses its own model name, so its interceptors are its own
@@ -24,7 +33,10 @@ const OPTIONS: ModelOptions = { baseUrl: BASE, firstTokenTimeoutMs: 4_000, total
 
 type Json = Record<string, unknown>;
 type Reply = { status: number; body: string | Json | (() => NodeJS.ReadableStream); delayMs?: number } | { networkError: string };
-interface Seen { headers: Record<string, string | string[] | undefined>; body: Json }
+interface Seen {
+  headers: Record<string, string | string[] | undefined>;
+  body: Json;
+}
 
 let models = 0;
 const newModelName = () => `gemini-test-${++models}`;
@@ -33,15 +45,18 @@ const part = (text: string, finishReason?: string) => ({
   candidates: [{ content: { role: 'model', parts: [{ text }] }, index: 0, ...(finishReason ? { finishReason } : {}) }],
 });
 const finish = (finishReason: string, usage = { promptTokenCount: 12, candidatesTokenCount: 4, totalTokenCount: 16 }) => ({
-  candidates: [{ content: { role: 'model', parts: [] }, index: 0, finishReason }], usageMetadata: usage,
+  candidates: [{ content: { role: 'model', parts: [] }, index: 0, finishReason }],
+  usageMetadata: usage,
 });
 const frames = (...chunks: Json[]) => chunks.map((chunk) => `data: ${JSON.stringify(chunk)}\r\n\r\n`).join('');
 const ok = (...chunks: Json[]): Reply => ({ status: 200, body: frames(...chunks) });
 const googleError = (status: number, statusText: string, message: string, details: Json[] = []): Reply => ({
-  status, body: { error: { code: status, message, status: statusText, ...(details.length ? { details } : {}) } },
+  status,
+  body: { error: { code: status, message, status: statusText, ...(details.length ? { details } : {}) } },
 });
 const retryInfo = (retryDelay: string) => ({ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay });
-const quota = (retryDelay?: string) => googleError(429, 'RESOURCE_EXHAUSTED', 'You exceeded your current quota', retryDelay ? [retryInfo(retryDelay)] : []);
+const quota = (retryDelay?: string) =>
+  googleError(429, 'RESOURCE_EXHAUSTED', 'You exceeded your current quota', retryDelay ? [retryInfo(retryDelay)] : []);
 const unavailable = googleError(503, 'UNAVAILABLE', 'The model is overloaded. Please try again later.');
 
 /** Answers the model's streamGenerateContent calls with `replies`, one per call, and records each call. */
@@ -68,7 +83,12 @@ const request = (model: string, overrides: Partial<ModelRequest> = {}): ModelReq
   apiKey: KEY,
   model,
   systemInstruction: 'You are Leta, a friendly assistant.',
-  history: [{ role: 'user', text: 'hi' }, { role: 'model', text: 'hello!' }, { role: 'user', text: 'how are you?' }, { role: 'model', text: 'fine' }],
+  history: [
+    { role: 'user', text: 'hi' },
+    { role: 'model', text: 'hello!' },
+    { role: 'user', text: 'how are you?' },
+    { role: 'model', text: 'fine' },
+  ],
   message: 'tell me a joke',
   maxOutputTokens: 256,
   temperature: 0.7,
@@ -86,11 +106,24 @@ const deltas = (chunks: ModelChunk[]) => chunks.flatMap((chunk) => (chunk.type =
 const ends = (chunks: ModelChunk[]) => chunks.filter((chunk) => chunk.type === 'end');
 
 /** The iteration fails with `type`; the error, however serialized, never contains the API key. */
-async function failsWith<E extends Error>(t: ExecutionContext, stream: AsyncIterable<ModelChunk>, type: abstract new (...args: never[]) => E, seen: ModelChunk[] = []): Promise<E> {
-  const error = await t.throwsAsync(async () => {
-    for await (const chunk of stream) seen.push(chunk);
-  }, { instanceOf: type });
-  const serialized = [JSON.stringify(error), JSON.stringify(Reflect.get(error ?? {}, 'details')), error!.message, String(error!.stack)].join('\n');
+async function failsWith<E extends Error>(
+  t: ExecutionContext,
+  stream: AsyncIterable<ModelChunk>,
+  type: abstract new (...args: never[]) => E,
+  seen: ModelChunk[] = [],
+): Promise<E> {
+  const error = await t.throwsAsync(
+    async () => {
+      for await (const chunk of stream) seen.push(chunk);
+    },
+    { instanceOf: type },
+  );
+  const serialized = [
+    JSON.stringify(error),
+    JSON.stringify(Reflect.get(error ?? {}, 'details')),
+    error!.message,
+    String(error!.stack),
+  ].join('\n');
   t.false(serialized.includes(KEY), 'the api key leaks into the error');
   return error!;
 }
@@ -126,17 +159,30 @@ for (const sdk of ['genai', 'legacy'] as const) {
     const [call] = seen;
     t.is(call!.headers['x-goog-api-key'], KEY);
     const contents = call!.body.contents as { role: string; parts: { text: string }[] }[];
-    t.deepEqual(contents.map((content) => content.role), ['user', 'model', 'user', 'model', 'user']);
-    t.deepEqual(contents.map((content) => content.parts[0]!.text), ['hi', 'hello!', 'how are you?', 'fine', 'tell me a joke']);
+    t.deepEqual(
+      contents.map((content) => content.role),
+      ['user', 'model', 'user', 'model', 'user'],
+    );
+    t.deepEqual(
+      contents.map((content) => content.parts[0]!.text),
+      ['hi', 'hello!', 'how are you?', 'fine', 'tell me a joke'],
+    );
     const instruction = call!.body.systemInstruction as { parts: { text: string }[] };
-    t.true(instruction.parts.map((p) => p.text).join('').includes('You are Leta, a friendly assistant.'));
+    t.true(
+      instruction.parts
+        .map((p) => p.text)
+        .join('')
+        .includes('You are Leta, a friendly assistant.'),
+    );
     t.like(call!.body.generationConfig, { maxOutputTokens: 256, temperature: 0.7 });
   });
 
   test(`${sdk}: without a base URL it calls Google's endpoint`, async (t) => {
     const name = newModelName();
     const { scope } = gemini(name, [ok(part('hi', 'STOP'))], GOOGLE);
-    const chunks = await collect(createModel(sdk, { firstTokenTimeoutMs: 4_000, totalTimeoutMs: 8_000 }).stream(request(name, { history: [] })));
+    const chunks = await collect(
+      createModel(sdk, { firstTokenTimeoutMs: 4_000, totalTimeoutMs: 8_000 }).stream(request(name, { history: [] })),
+    );
     t.deepEqual(deltas(chunks), ['hi']);
     t.true(scope.isDone());
   });
@@ -144,8 +190,22 @@ for (const sdk of ['genai', 'legacy'] as const) {
   test(`${sdk}: a history that does not alternate from user is refused before any call`, async (t) => {
     const name = newModelName();
     const { seen } = gemini(name, [ok(part('hi', 'STOP'))]);
-    await t.throwsAsync(collect(model().stream(request(name, { history: [{ role: 'model', text: 'I start' }] }))), { message: /alternate/ });
-    await t.throwsAsync(collect(model().stream(request(name, { history: [{ role: 'user', text: 'a' }, { role: 'user', text: 'b' }] }))), { message: /alternate/ });
+    await t.throwsAsync(collect(model().stream(request(name, { history: [{ role: 'model', text: 'I start' }] }))), {
+      message: /alternate/,
+    });
+    await t.throwsAsync(
+      collect(
+        model().stream(
+          request(name, {
+            history: [
+              { role: 'user', text: 'a' },
+              { role: 'user', text: 'b' },
+            ],
+          }),
+        ),
+      ),
+      { message: /alternate/ },
+    );
     t.is(seen.length, 0);
   });
 
@@ -203,9 +263,16 @@ for (const sdk of ['genai', 'legacy'] as const) {
 
   test(`${sdk}: 400 API_KEY_INVALID is an invalid key, whatever Gemini's message echoes`, async (t) => {
     const name = newModelName();
-    const { seen } = gemini(name, [googleError(400, 'INVALID_ARGUMENT', `API key not valid. Please pass a valid API key. (${KEY})`, [
-      { '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID', domain: 'googleapis.com', metadata: { key: KEY } },
-    ])]);
+    const { seen } = gemini(name, [
+      googleError(400, 'INVALID_ARGUMENT', `API key not valid. Please pass a valid API key. (${KEY})`, [
+        {
+          '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+          reason: 'API_KEY_INVALID',
+          domain: 'googleapis.com',
+          metadata: { key: KEY },
+        },
+      ]),
+    ]);
     const error = await failsWith(t, model().stream(request(name)), AiKeyInvalidError);
     t.like(error, { code: 'invalid_api_key', status: 422 });
     t.is(seen.length, 1);
@@ -235,7 +302,10 @@ for (const sdk of ['genai', 'legacy'] as const) {
 
   test(`${sdk}: an error frame after text is an upstream error, not retried, the text already delivered`, async (t) => {
     const name = newModelName();
-    const { seen } = gemini(name, [ok(part('partial'), { error: { code: 503, message: 'overloaded', status: 'UNAVAILABLE' } }), ok(part('never', 'STOP'))]);
+    const { seen } = gemini(name, [
+      ok(part('partial'), { error: { code: 503, message: 'overloaded', status: 'UNAVAILABLE' } }),
+      ok(part('never', 'STOP')),
+    ]);
     const received: ModelChunk[] = [];
     const error = await failsWith(t, model().stream(request(name)), AiUpstreamError, received);
     t.like(error, { details: { upstreamStatus: 503 } });
@@ -245,16 +315,29 @@ for (const sdk of ['genai', 'legacy'] as const) {
 
   test(`${sdk}: a blocked prompt fails with its block reason`, async (t) => {
     const name = newModelName();
-    gemini(name, [ok({ promptFeedback: { blockReason: 'SAFETY', safetyRatings: [{ category: 'HARM_CATEGORY_HARASSMENT', probability: 'HIGH' }] }, usageMetadata: { promptTokenCount: 5 } })]);
+    gemini(name, [
+      ok({
+        promptFeedback: { blockReason: 'SAFETY', safetyRatings: [{ category: 'HARM_CATEGORY_HARASSMENT', probability: 'HIGH' }] },
+        usageMetadata: { promptTokenCount: 5 },
+      }),
+    ]);
     const error = await failsWith(t, model().stream(request(name)), AiBlockedError);
     t.like(error, { code: 'ai_blocked', status: 422, details: { reason: 'SAFETY' } });
   });
 
   test(`${sdk}: SAFETY mid-stream ends the reply with SAFETY after the text so far`, async (t) => {
     const name = newModelName();
-    gemini(name, [ok(part('Once upon'), part(' a time', 'SAFETY'), {
-      candidates: [{ finishReason: 'SAFETY', index: 0, safetyRatings: [{ category: 'HARM_CATEGORY_DANGEROUS_CONTENT', probability: 'HIGH', blocked: true }] }],
-    })]);
+    gemini(name, [
+      ok(part('Once upon'), part(' a time', 'SAFETY'), {
+        candidates: [
+          {
+            finishReason: 'SAFETY',
+            index: 0,
+            safetyRatings: [{ category: 'HARM_CATEGORY_DANGEROUS_CONTENT', probability: 'HIGH', blocked: true }],
+          },
+        ],
+      }),
+    ]);
     const chunks = await collect(model().stream(request(name)));
     t.deepEqual(deltas(chunks), ['Once upon', ' a time'], 'text sent with the SAFETY finish is kept');
     t.deepEqual(ends(chunks), [{ type: 'end', finishReason: 'SAFETY', usage: null }]);
@@ -262,7 +345,12 @@ for (const sdk of ['genai', 'legacy'] as const) {
 
   test(`${sdk}: MAX_TOKENS ends the reply with MAX_TOKENS`, async (t) => {
     const name = newModelName();
-    gemini(name, [ok(part('A long'), { ...part(' answ', 'MAX_TOKENS'), usageMetadata: { promptTokenCount: 9, candidatesTokenCount: 256, thoughtsTokenCount: 10 } })]);
+    gemini(name, [
+      ok(part('A long'), {
+        ...part(' answ', 'MAX_TOKENS'),
+        usageMetadata: { promptTokenCount: 9, candidatesTokenCount: 256, thoughtsTokenCount: 10 },
+      }),
+    ]);
     const chunks = await collect(model().stream(request(name)));
     t.deepEqual(deltas(chunks), ['A long', ' answ']);
     t.deepEqual(chunks.at(-1), { type: 'end', finishReason: 'MAX_TOKENS', usage: { promptTokens: 9, outputTokens: 266 } });
@@ -333,7 +421,8 @@ for (const sdk of ['genai', 'legacy'] as const) {
       server.close();
     });
     const ai = model({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, totalTimeoutMs: 500 });
-    const closedWithin = (index: number) => Promise.race([closed[index]!.then(() => true), new Promise((resolve) => setTimeout(resolve, 1_000, false))]);
+    const closedWithin = (index: number) =>
+      Promise.race([closed[index]!.then(() => true), new Promise((resolve) => setTimeout(resolve, 1_000, false))]);
 
     const received: ModelChunk[] = [];
     await failsWith(t, ai.stream(request('m')), AiTimeoutError, received);

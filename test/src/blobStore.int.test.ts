@@ -19,7 +19,7 @@ async function storeWithOldBlob(t: ExecutionContext, text: string) {
   return { blobs, sha256, path };
 }
 
-test('committing bytes that are stored already refreshes the blob\'s time, so the collector\'s grace starts again', async (t) => {
+test("committing bytes that are stored already refreshes the blob's time, so the collector's grace starts again", async (t) => {
   const { blobs, sha256, path } = await storeWithOldBlob(t, 'the same bytes twice');
   const again = blobs.tempPath();
   writeFileSync(again, 'the same bytes twice');

@@ -52,12 +52,21 @@ export function bucketStoreContract(adapter: string, factory: BucketStoreFactory
     const p = policy(5, 0.001);
     const results = await Promise.allSettled(Array.from({ length: 20 }, () => store.take(p, 'k')));
     t.is(results.filter((r) => r.status === 'fulfilled').length, 5);
-    t.true(results.filter((r) => r.status === 'rejected').every((r) => (r).reason instanceof RateLimitExceeded));
+    t.true(results.filter((r) => r.status === 'rejected').every((r) => r.reason instanceof RateLimitExceeded));
   });
 
   it('borrow takes past empty (down to one burst below) and says how many whole tokens it is short; giveBack returns one, up to the burst', async (t, store) => {
     const p = policy(2, 0.001);
-    t.deepEqual([await store.borrow(p, 'k'), await store.borrow(p, 'k'), await store.borrow(p, 'k'), await store.borrow(p, 'k'), await store.borrow(p, 'k')], [0, 0, 1, 2, 2]);
+    t.deepEqual(
+      [
+        await store.borrow(p, 'k'),
+        await store.borrow(p, 'k'),
+        await store.borrow(p, 'k'),
+        await store.borrow(p, 'k'),
+        await store.borrow(p, 'k'),
+      ],
+      [0, 0, 1, 2, 2],
+    );
     await store.giveBack(p, 'k');
     await store.giveBack(p, 'k');
     t.is(await store.borrow(p, 'k'), 1);
@@ -65,14 +74,14 @@ export function bucketStoreContract(adapter: string, factory: BucketStoreFactory
     t.is((await store.take(p, 'k')).remaining, 1, 'given back up to the burst, no further');
   });
 
-  it('forget drops a key\'s bucket: it starts full again', async (t, store) => {
+  it("forget drops a key's bucket: it starts full again", async (t, store) => {
     const p = policy(1, 0.001);
     await store.take(p, 'k');
     await store.forget(p, 'k');
     t.is((await store.take(p, 'k')).remaining, 0);
   });
 
-  it('a refusal\'s partition is a hash of the key, never the key itself', async (t, store) => {
+  it("a refusal's partition is a hash of the key, never the key itself", async (t, store) => {
     const allowance = await store.take(policy(1, 1), 'user-123');
     t.not(allowance.partition, 'user-123');
     t.is(allowance.partition.length, 16);

@@ -25,9 +25,15 @@ function contract(adapter: string, factory: { open: () => Promise<CallGraceDeadl
     await store.arm('alice', at(30));
     await store.arm('alice', at(60));
     await store.arm('bob', at(20));
-    t.deepEqual(await store.list(), [{ userId: 'alice', dueAt: at(30).toISOString() }, { userId: 'bob', dueAt: at(20).toISOString() }]);
+    t.deepEqual(await store.list(), [
+      { userId: 'alice', dueAt: at(30).toISOString() },
+      { userId: 'bob', dueAt: at(20).toISOString() },
+    ]);
     await store.disarm('bob');
-    t.deepEqual((await store.list()).map((d) => d.userId), ['alice']);
+    t.deepEqual(
+      (await store.list()).map((d) => d.userId),
+      ['alice'],
+    );
   });
 
   it('takeDue returns each due deadline once and leaves the others', async (t, store) => {
@@ -35,10 +41,13 @@ function contract(adapter: string, factory: { open: () => Promise<CallGraceDeadl
     await store.arm('bob', at(50));
     t.deepEqual(await store.takeDue(at(10)), ['alice']);
     t.deepEqual(await store.takeDue(at(10)), []);
-    t.deepEqual((await store.list()).map((d) => d.userId), ['bob']);
+    t.deepEqual(
+      (await store.list()).map((d) => d.userId),
+      ['bob'],
+    );
   });
 
-  it('claim fires a user\'s deadline only once it is due, and only for one of two concurrent claimers', async (t, store) => {
+  it("claim fires a user's deadline only once it is due, and only for one of two concurrent claimers", async (t, store) => {
     await store.arm('alice', at(10));
     t.false(await store.claim('alice', at(9)));
     t.deepEqual((await Promise.all([store.claim('alice', at(10)), store.claim('alice', at(10))])).sort(), [false, true]);
@@ -49,4 +58,14 @@ function contract(adapter: string, factory: { open: () => Promise<CallGraceDeadl
 contract('in-memory', { open: async () => new MemoryCallGraceDeadlines() });
 // Each test a schema of its own, so each starts empty (the factory's open fails when REQUIRE_POSTGRES=1 has no server).
 const server = postgresFactory(async (settings) => settings);
-contract('PostgreSQL', 'skip' in server ? server : { open: async () => { await server.open(); return PostgresCallGraceDeadlines.connect(await freshSchema()); } });
+contract(
+  'PostgreSQL',
+  'skip' in server
+    ? server
+    : {
+        open: async () => {
+          await server.open();
+          return PostgresCallGraceDeadlines.connect(await freshSchema());
+        },
+      },
+);

@@ -16,13 +16,31 @@ function timersWithSlowStore(delayMs: number) {
     },
   };
   const settings: CallSettings = {
-    ringTimeoutMs: 60_000, disconnectGraceMs: 30_000, maxDurationMs: 3_600_000, meshMaxParticipants: 4,
-    stunUris: [], turnUris: [], turnSharedSecret: null, turnTtlSeconds: 3600,
+    ringTimeoutMs: 60_000,
+    disconnectGraceMs: 30_000,
+    maxDurationMs: 3_600_000,
+    meshMaxParticipants: 4,
+    stunUris: [],
+    turnUris: [],
+    turnSharedSecret: null,
+    turnTtlSeconds: 3600,
   };
-  const connections: ConnectionDirectory = { ownerOf: async () => null, isConnectedHere: () => false, isConnected: async () => false, sendToConnection: async () => false, sendToUser: () => undefined };
+  const connections: ConnectionDirectory = {
+    ownerOf: async () => null,
+    isConnectedHere: () => false,
+    isConnected: async () => false,
+    sendToConnection: async () => false,
+    sendToUser: () => undefined,
+  };
   const service = new CallService({
-    commands: {} as never, projections: {} as never, blocks: {} as never, readStore: { collection: () => collection } as never,
-    logger: pino({ level: 'silent' }), clock: () => new Date('2026-03-01T10:00:00.000Z'), settings, connections,
+    commands: {} as never,
+    projections: {} as never,
+    blocks: {} as never,
+    readStore: { collection: () => collection } as never,
+    logger: pino({ level: 'silent' }),
+    clock: () => new Date('2026-03-01T10:00:00.000Z'),
+    settings,
+    connections,
   });
   return { service, seen };
 }
@@ -36,22 +54,53 @@ test('a tick that comes while the previous pass still runs waits for it instead 
   t.is(seen.passes, 2, 'the next tick after it runs a pass of its own');
 });
 
-test('a party\'s disconnect grace is state, not only a timer: after a restart the next server drops them out of the call once it is due', async (t) => {
+test("a party's disconnect grace is state, not only a timer: after a restart the next server drops them out of the call once it is due", async (t) => {
   const { MemoryCallGraceDeadlines } = await import('../../src/calls/callGraceDeadlines.ts');
   const deadlines = new MemoryCallGraceDeadlines();
   const settings: CallSettings = {
-    ringTimeoutMs: 60_000, disconnectGraceMs: 30_000, maxDurationMs: 3_600_000, meshMaxParticipants: 4,
-    stunUris: [], turnUris: [], turnSharedSecret: null, turnTtlSeconds: 3600,
+    ringTimeoutMs: 60_000,
+    disconnectGraceMs: 30_000,
+    maxDurationMs: 3_600_000,
+    meshMaxParticipants: 4,
+    stunUris: [],
+    turnUris: [],
+    turnSharedSecret: null,
+    turnTtlSeconds: 3600,
   };
-  const call = { callId: 'call-1', userId: 'alice', state: 'active', participants: ['alice', 'bob'], groupId: null, answeredAt: '2026-03-01T10:00:00.000Z' };
+  const call = {
+    callId: 'call-1',
+    userId: 'alice',
+    state: 'active',
+    participants: ['alice', 'bob'],
+    groupId: null,
+    answeredAt: '2026-03-01T10:00:00.000Z',
+  };
   const handled: Array<{ stream: string; type: string; data: unknown }> = [];
-  const server = (now: string) => new CallService({
-    commands: { handle: async (_decider: unknown, stream: string, command: { type: string; data: unknown }) => { handled.push({ stream, type: command.type, data: command.data }); return { position: null }; } } as never,
-    projections: { waitFor: async () => undefined } as never, blocks: {} as never,
-    readStore: { collection: () => ({ find: async (filter: Record<string, unknown>) => (filter.state === 'active' ? [call] : []) }) } as never,
-    logger: pino({ level: 'silent' }), clock: () => new Date(now), settings, graceDeadlines: deadlines,
-    connections: { ownerOf: async () => null, isConnectedHere: () => false, isConnected: async () => false, sendToConnection: async () => false, sendToUser: () => undefined },
-  });
+  const server = (now: string) =>
+    new CallService({
+      commands: {
+        handle: async (_decider: unknown, stream: string, command: { type: string; data: unknown }) => {
+          handled.push({ stream, type: command.type, data: command.data });
+          return { position: null };
+        },
+      } as never,
+      projections: { waitFor: async () => undefined } as never,
+      blocks: {} as never,
+      readStore: {
+        collection: () => ({ find: async (filter: Record<string, unknown>) => (filter.state === 'active' ? [call] : []) }),
+      } as never,
+      logger: pino({ level: 'silent' }),
+      clock: () => new Date(now),
+      settings,
+      graceDeadlines: deadlines,
+      connections: {
+        ownerOf: async () => null,
+        isConnectedHere: () => false,
+        isConnected: async () => false,
+        sendToConnection: async () => false,
+        sendToUser: () => undefined,
+      },
+    });
   const before = server('2026-03-01T10:00:00.000Z');
   before.disconnected('alice');
   await before.settled();
@@ -63,7 +112,10 @@ test('a party\'s disconnect grace is state, not only a timer: after a restart th
   t.deepEqual(handled, [], 'not due yet');
   const after = server('2026-03-01T10:00:31.000Z');
   await after.tick();
-  t.deepEqual(handled.map((h) => [h.stream, h.type, h.data]), [['call-call-1', 'EndCall', { callId: 'call-1', userId: null, reason: 'disconnected' }]]);
+  t.deepEqual(
+    handled.map((h) => [h.stream, h.type, h.data]),
+    [['call-call-1', 'EndCall', { callId: 'call-1', userId: null, reason: 'disconnected' }]],
+  );
   t.deepEqual(await deadlines.list(), [], 'fired once');
   after.stop();
 });

@@ -8,7 +8,13 @@ import { firstBreak, type ChainedRow } from '../../src/eventstore/chainHash.ts';
 import { SqliteEventStore } from '../../src/eventstore/sqlite.ts';
 import { tempDir } from '../helpers/app.ts';
 
-const metadata = () => ({ eventId: randomUUID(), correlationId: 'c', causationId: 'c', userId: null, timestamp: '2026-01-01T00:00:00.000Z' });
+const metadata = () => ({
+  eventId: randomUUID(),
+  correlationId: 'c',
+  causationId: 'c',
+  userId: null,
+  timestamp: '2026-01-01T00:00:00.000Z',
+});
 const rowsOf = (file: string) => {
   const db = new Database(file, { readonly: true });
   const rows = db.prepare<[], ChainedRow & { chain_hash: string | null }>('SELECT * FROM events ORDER BY position').all();
@@ -23,7 +29,8 @@ test('every append extends the hash chain; a log written before the chain is not
   old.exec(`CREATE TABLE events (position INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, stream TEXT NOT NULL, revision INTEGER NOT NULL,
     type TEXT NOT NULL, data TEXT NOT NULL, metadata TEXT NOT NULL, UNIQUE (stream, revision))`);
   for (let i = 0; i < 3; i++) {
-    old.prepare('INSERT INTO events (event_id, stream, revision, type, data, metadata) VALUES (?, ?, ?, ?, ?, ?)')
+    old
+      .prepare('INSERT INTO events (event_id, stream, revision, type, data, metadata) VALUES (?, ?, ?, ?, ?, ?)')
       .run(randomUUID(), 's-old', i, 'Happened', JSON.stringify({ i }), JSON.stringify(metadata()));
   }
   const before = old.prepare('SELECT position, data, metadata FROM events ORDER BY position').all();
@@ -35,15 +42,22 @@ test('every append extends the hash chain; a log written before the chain is not
   await store.append('s-new', [{ type: 'Happened', data: { i: 4 }, metadata: metadata() }], 0);
   const rows = rowsOf(file);
   t.is(rows.length, 5);
-  t.deepEqual(rows.slice(0, 3).map(({ position, data, metadata: m, chain_hash }) => ({ position, data, metadata: m, chain_hash })),
-    before.map((row) => ({ ...(row as object), chain_hash: null })), 'old events are neither rewritten nor chained');
+  t.deepEqual(
+    rows.slice(0, 3).map(({ position, data, metadata: m, chain_hash }) => ({ position, data, metadata: m, chain_hash })),
+    before.map((row) => ({ ...(row as object), chain_hash: null })),
+    'old events are neither rewritten nor chained',
+  );
   t.is(firstBreak(rows)?.position, 1, 'unchained events are a finding');
-  t.true(rows.slice(3).every((row) => /^[0-9a-f]{64}$/.test(row.chain_hash ?? '')), 'new events are chained');
+  t.true(
+    rows.slice(3).every((row) => /^[0-9a-f]{64}$/.test(row.chain_hash ?? '')),
+    'new events are chained',
+  );
   t.is(store.verifyTail(2).breakAt, null, 'each new event follows from the one before it');
 
   const fresh = join(tempDir(), 'events.sqlite');
   const chained = new SqliteEventStore(fresh, { checkpoints: false });
-  for (let i = 0; i < 5; i++) await chained.append('s', [{ type: 'Happened', data: { i }, metadata: metadata() }], i === 0 ? 'no-stream' : i - 1);
+  for (let i = 0; i < 5; i++)
+    await chained.append('s', [{ type: 'Happened', data: { i }, metadata: metadata() }], i === 0 ? 'no-stream' : i - 1);
   await chained.close();
   const freshRows = rowsOf(fresh);
   t.is(firstBreak(freshRows), null, 'the chain holds from the first event to the last');
@@ -95,7 +109,11 @@ test('a read-only connection creates, migrates and writes nothing, and refuses a
   t.is((await reader.readAll()).length, 1);
   await t.throwsAsync(reader.append('s', [{ type: 'Happened', data: { i: 1 }, metadata: metadata() }], 0), { message: /read-only/ });
   t.is(rowsOf(file)[0]!.chain_hash, null);
-  t.throws(() => new SqliteEventStore(join(tempDir(), 'absent.sqlite'), { readonly: true }), { any: true, code: 'SQLITE_CANTOPEN' }, 'a missing log is not created');
+  t.throws(
+    () => new SqliteEventStore(join(tempDir(), 'absent.sqlite'), { readonly: true }),
+    { any: true, code: 'SQLITE_CANTOPEN' },
+    'a missing log is not created',
+  );
 });
 
 test('the anchor follows the commits (signed, outside the log) and, when the log does not match it at open, is kept as it was', async (t) => {
@@ -104,7 +122,8 @@ test('the anchor follows the commits (signed, outside the log) and, when the log
   const anchor = { file: join(dir, 'events.anchor.json'), key: 'k'.repeat(32), intervalMs: 20 };
   const store = new SqliteEventStore(file, { checkpoints: false, anchor });
   t.is(store.anchorAtOpen?.status, 'ok', 'an empty log needs no anchor');
-  for (let i = 0; i < 3; i++) await store.append('s', [{ type: 'Happened', data: { i }, metadata: metadata() }], i === 0 ? 'no-stream' : i - 1);
+  for (let i = 0; i < 3; i++)
+    await store.append('s', [{ type: 'Happened', data: { i }, metadata: metadata() }], i === 0 ? 'no-stream' : i - 1);
   // Within the interval (and an fsync, slow on a busy disk) the anchor reaches the newest commit.
   const anchored = () => (existsSync(anchor.file) ? JSON.parse(readFileSync(anchor.file, 'utf8')).position : 0);
   for (let waited = 0; anchored() < 3 && waited < 10_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -116,10 +135,17 @@ test('the anchor follows the commits (signed, outside the log) and, when the log
   t.false(macMatches('another key that is long enough!', signed));
   await store.append('s', [{ type: 'Happened', data: { i: 3 }, metadata: metadata() }], 2);
   await store.close();
-  t.like(JSON.parse(readFileSync(anchor.file, 'utf8')), { position: 4, since: { position: since } }, 'the last commit is anchored at close');
+  t.like(
+    JSON.parse(readFileSync(anchor.file, 'utf8')),
+    { position: 4, since: { position: since } },
+    'the last commit is anchored at close',
+  );
 
   // Forged: a head signed with another key.
-  writeFileSync(anchor.file, JSON.stringify(signHead('another key that is long enough!', { position: 4, hash: rowsOf(file)[3]!.chain_hash }, new Date())));
+  writeFileSync(
+    anchor.file,
+    JSON.stringify(signHead('another key that is long enough!', { position: 4, hash: rowsOf(file)[3]!.chain_hash }, new Date())),
+  );
   const forgedText = readFileSync(anchor.file, 'utf8');
   const reopened = new SqliteEventStore(file, { checkpoints: false, anchor });
   t.like(reopened.anchorAtOpen, { status: 'forged', position: 4, head: 4 });

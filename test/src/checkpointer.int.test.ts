@@ -20,13 +20,16 @@ test('the checkpointer reports TRUNCATE checkpoints past its limit, and stops ev
     while (checkpointer.status().lastCheckpointAt === null && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
     t.not(checkpointer.status().lastCheckpointAt, null, 'a TRUNCATE checkpoint was reported');
     t.is(checkpointer.status().walBytes, 0);
-    const stopped = await Promise.race([checkpointer.stop().then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 3_000))]);
+    const stopped = await Promise.race([
+      checkpointer.stop().then(() => true),
+      new Promise((resolve) => setTimeout(() => resolve(false), 3_000)),
+    ]);
     t.true(stopped, `stop() returned (round ${round})`);
   }
   db.close();
 });
 
-test('past its limit the read store\'s WAL is reset between writes by drains, far more often than by the TRUNCATE backstop', async (t) => {
+test("past its limit the read store's WAL is reset between writes by drains, far more often than by the TRUNCATE backstop", async (t) => {
   const file = join(tempDir(), 'read.sqlite');
   const walLimitBytes = 256 * 1024;
   const store = new SqliteReadStore(file, { walLimitBytes });
@@ -37,7 +40,8 @@ test('past its limit the read store\'s WAL is reset between writes by drains, fa
     await store.withTransaction(async (tx) => {
       // Small documents, so one checkpoint tick's writes stay under the backstop's 4 × the limit and what is measured
       // is the drains (4 KB ones, in rowid tables, passed it within one tick and were truncated).
-      for (let j = 0; j < 20; j++) await tx.collection('things').replaceOne({ _id: `t${j}` }, { _id: `t${j}`, round: i, pad: 'x'.repeat(500) }, { upsert: true });
+      for (let j = 0; j < 20; j++)
+        await tx.collection('things').replaceOne({ _id: `t${j}` }, { _id: `t${j}`, round: i, pad: 'x'.repeat(500) }, { upsert: true });
     });
     peak = Math.max(peak, statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0);
     await new Promise((resolve) => setTimeout(resolve, 5));

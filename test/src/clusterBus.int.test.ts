@@ -23,31 +23,50 @@ test('in process: buses on one hub hear each other in order, never themselves; a
   for (let i = 1; i <= 3; i++) a.publish({ type: 'toConnection', connectionId: i, bytes: `#${i}` });
   alone.publish({ type: 'revokeToken', tokenId: 't' });
   await sleep(10);
-  t.deepEqual(atB.map((m) => (m as { bytes: string }).bytes), ['#1', '#2', '#3']);
+  t.deepEqual(
+    atB.map((m) => (m as { bytes: string }).bytes),
+    ['#1', '#2', '#3'],
+  );
   t.deepEqual(atA, []);
   t.deepEqual(atAlone, []);
 });
 
-postgresTest('PostgreSQL: a message over NOTIFY\'s 8,000 bytes goes through cluster_messages, in order with the small ones around it', async (t, settings) => {
-  const [a, b] = [await PostgresCluster.connect(settings, 'a', logger), await PostgresCluster.connect(settings, 'b', logger)];
-  t.teardown(async () => { await a.close(); await b.close(); });
-  const atA: ClusterMessage[] = [];
-  const atB: ClusterMessage[] = [];
-  a.onMessage((m) => atA.push(m));
-  b.onMessage((m) => atB.push(m));
-  const big = 'x'.repeat(20_000);
-  a.publish({ type: 'toConnection', connectionId: 1, bytes: 'before' });
-  a.publish({ type: 'toConnection', connectionId: 1, bytes: big });
-  a.publish({ type: 'toConnection', connectionId: 1, bytes: 'after' });
-  t.deepEqual((await received(atB, 3)).map((m) => (m as { bytes: string }).bytes), ['before', big, 'after']);
-  t.deepEqual(atA, [], 'not heard by its sender');
-  const client = await rawClient(t);
-  t.is((await client.query(`SELECT count(*)::int AS n FROM "${settings.schema}".cluster_messages`)).rows[0].n, 1, 'only the large one was stored');
-});
+postgresTest(
+  "PostgreSQL: a message over NOTIFY's 8,000 bytes goes through cluster_messages, in order with the small ones around it",
+  async (t, settings) => {
+    const [a, b] = [await PostgresCluster.connect(settings, 'a', logger), await PostgresCluster.connect(settings, 'b', logger)];
+    t.teardown(async () => {
+      await a.close();
+      await b.close();
+    });
+    const atA: ClusterMessage[] = [];
+    const atB: ClusterMessage[] = [];
+    a.onMessage((m) => atA.push(m));
+    b.onMessage((m) => atB.push(m));
+    const big = 'x'.repeat(20_000);
+    a.publish({ type: 'toConnection', connectionId: 1, bytes: 'before' });
+    a.publish({ type: 'toConnection', connectionId: 1, bytes: big });
+    a.publish({ type: 'toConnection', connectionId: 1, bytes: 'after' });
+    t.deepEqual(
+      (await received(atB, 3)).map((m) => (m as { bytes: string }).bytes),
+      ['before', big, 'after'],
+    );
+    t.deepEqual(atA, [], 'not heard by its sender');
+    const client = await rawClient(t);
+    t.is(
+      (await client.query(`SELECT count(*)::int AS n FROM "${settings.schema}".cluster_messages`)).rows[0].n,
+      1,
+      'only the large one was stored',
+    );
+  },
+);
 
 postgresTest('PostgreSQL: a listener whose session is ended reconnects and hears again', async (t, settings) => {
   const [a, b] = [await PostgresCluster.connect(settings, 'a', logger), await PostgresCluster.connect(settings, 'b', logger)];
-  t.teardown(async () => { await a.close(); await b.close(); });
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+  });
   const atB: ClusterMessage[] = [];
   b.onMessage((m) => atB.push(m));
   const pid = await b.listenerPid();
@@ -68,7 +87,10 @@ postgresTest('PostgreSQL: a listener whose session is ended reconnects and hears
 
 postgresTest('PostgreSQL: connection ids are unique across instances', async (t, settings) => {
   const [a, b] = [await PostgresCluster.connect(settings, 'a', logger), await PostgresCluster.connect(settings, 'b', logger)];
-  t.teardown(async () => { await a.close(); await b.close(); });
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+  });
   const ids = await Promise.all(Array.from({ length: 1_500 }, (_, i) => (i % 2 ? a : b).next()));
   t.is(new Set(ids).size, ids.length);
   t.true(ids.every((id) => Number.isSafeInteger(id) && id > 0));

@@ -24,13 +24,25 @@ test('an empty decision on a cached state is checked against the store: a member
   const stream = groupStream('g');
   const run = (handler: CommandHandler, command: Omit<GroupCommand, 'metadata'>) =>
     handler.handle(groupDecider, stream, { ...command, metadata: meta() } as GroupCommand);
-  await run(here, { type: 'CreateGroup', data: { groupId: 'g', ownerId: 'o', profile, memberIds: ['m'], unknownUserIds: [], blockerIds: [], iconValid: true } });
+  await run(here, {
+    type: 'CreateGroup',
+    data: { groupId: 'g', ownerId: 'o', profile, memberIds: ['m'], unknownUserIds: [], blockerIds: [], iconValid: true },
+  });
   await run(here, { type: 'RemoveMember', data: { groupId: 'g', actorId: 'o', userId: 'm' } });
   // Another instance adds m back; `here` still holds the state in which m is gone.
-  await run(elsewhere, { type: 'AddMember', data: { groupId: 'g', actorId: 'o', userId: 'm', role: 'member', userExists: true, blockedActor: false } });
+  await run(elsewhere, {
+    type: 'AddMember',
+    data: { groupId: 'g', actorId: 'o', userId: 'm', role: 'member', userExists: true, blockedActor: false },
+  });
   const result = await run(here, { type: 'RemoveMember', data: { groupId: 'g', actorId: 'o', userId: 'm' } });
-  t.deepEqual(result.events.map((event) => event.type), ['MemberRemoved']);
-  t.deepEqual((await store.readStream(stream)).map((event) => event.type), ['GroupCreated', 'MemberRemoved', 'MemberAdded', 'MemberRemoved']);
+  t.deepEqual(
+    result.events.map((event) => event.type),
+    ['MemberRemoved'],
+  );
+  t.deepEqual(
+    (await store.readStream(stream)).map((event) => event.type),
+    ['GroupCreated', 'MemberRemoved', 'MemberAdded', 'MemberRemoved'],
+  );
 });
 
 test('a refusal on a cached state is decided again on the store: a member another instance added can leave, not 404', async (t) => {
@@ -39,14 +51,28 @@ test('a refusal on a cached state is decided again on the store: a member anothe
   const stream = groupStream('g2');
   const run = (handler: CommandHandler, command: Omit<GroupCommand, 'metadata'>) =>
     handler.handle(groupDecider, stream, { ...command, metadata: meta() } as GroupCommand);
-  await run(here, { type: 'CreateGroup', data: { groupId: 'g2', ownerId: 'o', profile, memberIds: [], unknownUserIds: [], blockerIds: [], iconValid: true } });
+  await run(here, {
+    type: 'CreateGroup',
+    data: { groupId: 'g2', ownerId: 'o', profile, memberIds: [], unknownUserIds: [], blockerIds: [], iconValid: true },
+  });
   // Another instance adds m; `here` still holds the state in which m is no member (a 404 to m).
-  await run(elsewhere, { type: 'AddMember', data: { groupId: 'g2', actorId: 'o', userId: 'm', role: 'member', userExists: true, blockedActor: false } });
+  await run(elsewhere, {
+    type: 'AddMember',
+    data: { groupId: 'g2', actorId: 'o', userId: 'm', role: 'member', userExists: true, blockedActor: false },
+  });
   const result = await run(here, { type: 'RemoveMember', data: { groupId: 'g2', actorId: 'm', userId: 'm' } });
-  t.deepEqual(result.events.map((event) => event.type), ['MemberLeft']);
-  t.deepEqual((await store.readStream(stream)).map((event) => event.type), ['GroupCreated', 'MemberAdded', 'MemberLeft']);
+  t.deepEqual(
+    result.events.map((event) => event.type),
+    ['MemberLeft'],
+  );
+  t.deepEqual(
+    (await store.readStream(stream)).map((event) => event.type),
+    ['GroupCreated', 'MemberAdded', 'MemberLeft'],
+  );
   // A refusal that the store confirms stays a refusal.
-  await t.throwsAsync(run(here, { type: 'RemoveMember', data: { groupId: 'g2', actorId: 'stranger', userId: 'stranger' } }), { message: /Group/ });
+  await t.throwsAsync(run(here, { type: 'RemoveMember', data: { groupId: 'g2', actorId: 'stranger', userId: 'stranger' } }), {
+    message: /Group/,
+  });
 });
 
 test('the folded-state cache is bounded by bytes, not by entries', async (t) => {
@@ -58,8 +84,18 @@ test('the folded-state cache is bounded by bytes, not by entries', async (t) => 
     await handler.handle(messageDecider, messageStream(messageId), {
       type: 'SendMessage',
       data: {
-        messageId, conversationId: 'dm:a:b', senderId: 'a', target: { kind: 'direct', recipientId: 'b' }, content: { kind: 'text', text: sealedFor(messageId, text) },
-        replyTo: null, attachments: [], clientMessageId: messageId, targetReachable: true, replyToValid: true, blocked: false, attachmentsValid: true,
+        messageId,
+        conversationId: 'dm:a:b',
+        senderId: 'a',
+        target: { kind: 'direct', recipientId: 'b' },
+        content: { kind: 'text', text: sealedFor(messageId, text) },
+        replyTo: null,
+        attachments: [],
+        clientMessageId: messageId,
+        targetReachable: true,
+        replyToValid: true,
+        blocked: false,
+        attachmentsValid: true,
       },
       metadata: meta(),
     });
@@ -73,8 +109,18 @@ test('the folded-state cache is bounded by bytes, not by entries', async (t) => 
 const sendMessage = (messageId: string, text: string) => ({
   type: 'SendMessage' as const,
   data: {
-    messageId, conversationId: 'dm:a:b', senderId: 'a', target: { kind: 'direct' as const, recipientId: 'b' }, content: { kind: 'text' as const, text: sealedFor(messageId, text) },
-    replyTo: null, attachments: [], clientMessageId: messageId, targetReachable: true, replyToValid: true, blocked: false, attachmentsValid: true,
+    messageId,
+    conversationId: 'dm:a:b',
+    senderId: 'a',
+    target: { kind: 'direct' as const, recipientId: 'b' },
+    content: { kind: 'text' as const, text: sealedFor(messageId, text) },
+    replyTo: null,
+    attachments: [],
+    clientMessageId: messageId,
+    targetReachable: true,
+    replyToValid: true,
+    blocked: false,
+    attachmentsValid: true,
   },
   metadata: meta(),
 });
@@ -83,13 +129,20 @@ test('expectNew: a new stream is decided without reading it; an existing one (a 
   const store = openStore(t);
   let reads = 0;
   const counting = new Proxy(store, {
-    get: (target, name, receiver) => (name === 'readStream'
-      ? (...args: Parameters<SqliteEventStore['readStream']>) => { reads++; return target.readStream(...args); }
-      : Reflect.get(target, name, receiver)),
+    get: (target, name, receiver) =>
+      name === 'readStream'
+        ? (...args: Parameters<SqliteEventStore['readStream']>) => {
+            reads++;
+            return target.readStream(...args);
+          }
+        : Reflect.get(target, name, receiver),
   });
   const first = new CommandHandler(counting, eventUpcaster);
   const sent = await first.handle(messageDecider, messageStream('m-new'), sendMessage('m-new', 'hello'), { expectNew: true });
-  t.deepEqual(sent.events.map((event) => event.type), ['MessageSent']);
+  t.deepEqual(
+    sent.events.map((event) => event.type),
+    ['MessageSent'],
+  );
   t.is(reads, 0, 'no read of a stream assumed new');
 
   // Another handler (no cache) sends the same message again under a new command id: the assumption fails once.
@@ -102,11 +155,17 @@ test('expectNew: a new stream is decided without reading it; an existing one (a 
 
 test('expectNew: a retried send refused on the assumed new stream (the recipient has blocked the sender since) is decided on the stored message and answered with it', async (t) => {
   const store = openStore(t);
-  await new CommandHandler(store, eventUpcaster).handle(messageDecider, messageStream('m-kept'), sendMessage('m-kept', 'hello'), { expectNew: true });
+  await new CommandHandler(store, eventUpcaster).handle(messageDecider, messageStream('m-kept'), sendMessage('m-kept', 'hello'), {
+    expectNew: true,
+  });
   // A fresh handler (a restart: nothing cached) retries the same send, with today's facts: a block.
   const retry = sendMessage('m-kept', 'hello');
-  const result = await new CommandHandler(store, eventUpcaster).handle(messageDecider, messageStream('m-kept'),
-    { ...retry, data: { ...retry.data, blocked: true } }, { expectNew: true });
+  const result = await new CommandHandler(store, eventUpcaster).handle(
+    messageDecider,
+    messageStream('m-kept'),
+    { ...retry, data: { ...retry.data, blocked: true } },
+    { expectNew: true },
+  );
   t.deepEqual(result.events, [], 'a retry, not a refusal');
   t.is((await store.readStream(messageStream('m-kept'))).length, 1);
 });

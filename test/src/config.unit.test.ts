@@ -5,16 +5,26 @@ import { ConfigError, loadConfig } from '../../src/config.ts';
 import { tempDir } from '../helpers/app.ts';
 
 test('in production the server refuses to start without JWT_SECRET_KEY and ENCRYPTION_KEY', (t) => {
-  const error = t.throws(() => loadConfig({ NODE_ENV: 'production', STORAGE_DIR: tempDir() }, () => undefined), { instanceOf: ConfigError });
+  const error = t.throws(() => loadConfig({ NODE_ENV: 'production', STORAGE_DIR: tempDir() }, () => undefined), {
+    instanceOf: ConfigError,
+  });
   t.regex(error.message, /JWT_SECRET_KEY and ENCRYPTION_KEY are required/);
 });
 
-test('the event log\'s anchor key: required in production, at least 32 characters, generated into secrets.json in development (added to an older one)', (t) => {
+test("the event log's anchor key: required in production, at least 32 characters, generated into secrets.json in development (added to an older one)", (t) => {
   const secrets = { JWT_SECRET_KEY: 'x'.repeat(40), ENCRYPTION_KEY: Buffer.alloc(32).toString('base64') };
-  t.throws(() => loadConfig({ NODE_ENV: 'production', STORAGE_DIR: tempDir(), ...secrets }, () => undefined),
-    { instanceOf: ConfigError, message: /AUDIT_ANCHOR_KEY is required/ });
-  t.throws(() => loadConfig({ STORAGE_DIR: tempDir(), ...secrets, AUDIT_ANCHOR_KEY: 'short' }, () => undefined), { message: /AUDIT_ANCHOR_KEY must be at least 32/ });
-  t.is(loadConfig({ NODE_ENV: 'production', STORAGE_DIR: tempDir(), ...secrets, AUDIT_ANCHOR_KEY: 'k'.repeat(32) }, () => undefined).auditAnchorKey, 'k'.repeat(32));
+  t.throws(() => loadConfig({ NODE_ENV: 'production', STORAGE_DIR: tempDir(), ...secrets }, () => undefined), {
+    instanceOf: ConfigError,
+    message: /AUDIT_ANCHOR_KEY is required/,
+  });
+  t.throws(() => loadConfig({ STORAGE_DIR: tempDir(), ...secrets, AUDIT_ANCHOR_KEY: 'short' }, () => undefined), {
+    message: /AUDIT_ANCHOR_KEY must be at least 32/,
+  });
+  t.is(
+    loadConfig({ NODE_ENV: 'production', STORAGE_DIR: tempDir(), ...secrets, AUDIT_ANCHOR_KEY: 'k'.repeat(32) }, () => undefined)
+      .auditAnchorKey,
+    'k'.repeat(32),
+  );
 
   const dir = tempDir();
   const older = { jwtSecret: 'j'.repeat(48), encryptionKey: Buffer.alloc(32, 1).toString('base64') };
@@ -49,22 +59,42 @@ test('defaults: ports 5001/5002, tokens for 7200 s, bcrypt cost of at least 10',
 
 test('invalid numbers and short secrets are configuration errors naming the variable', (t) => {
   t.throws(() => loadConfig({ STORAGE_DIR: tempDir(), PORT: 'eighty' }, () => undefined), { message: /PORT must be an integer/ });
-  t.throws(() => loadConfig({ STORAGE_DIR: tempDir(), JWT_SECRET_KEY: 'short', ENCRYPTION_KEY: Buffer.alloc(32).toString('base64') }, () => undefined),
-    { message: /JWT_SECRET_KEY/ });
-  t.throws(() => loadConfig({ NODE_ENV: 'production', STORAGE_DIR: tempDir(), BCRYPT_COST: '4',
-    JWT_SECRET_KEY: 'x'.repeat(40), ENCRYPTION_KEY: Buffer.alloc(32).toString('base64'), AUDIT_ANCHOR_KEY: 'a'.repeat(32) }, () => undefined), { message: /BCRYPT_COST/ });
+  t.throws(
+    () =>
+      loadConfig({ STORAGE_DIR: tempDir(), JWT_SECRET_KEY: 'short', ENCRYPTION_KEY: Buffer.alloc(32).toString('base64') }, () => undefined),
+    { message: /JWT_SECRET_KEY/ },
+  );
+  t.throws(
+    () =>
+      loadConfig(
+        {
+          NODE_ENV: 'production',
+          STORAGE_DIR: tempDir(),
+          BCRYPT_COST: '4',
+          JWT_SECRET_KEY: 'x'.repeat(40),
+          ENCRYPTION_KEY: Buffer.alloc(32).toString('base64'),
+          AUDIT_ANCHOR_KEY: 'a'.repeat(32),
+        },
+        () => undefined,
+      ),
+    { message: /BCRYPT_COST/ },
+  );
 });
 
 test('NODE_ENV is production, development or test; any other spelling refuses to start', (t) => {
   for (const nodeEnv of ['prod', 'Production', 'staging', 'dev']) {
-    t.throws(() => loadConfig({ NODE_ENV: nodeEnv, STORAGE_DIR: tempDir() }, () => undefined), { instanceOf: ConfigError, message: /NODE_ENV must be one of/ }, nodeEnv);
+    t.throws(
+      () => loadConfig({ NODE_ENV: nodeEnv, STORAGE_DIR: tempDir() }, () => undefined),
+      { instanceOf: ConfigError, message: /NODE_ENV must be one of/ },
+      nodeEnv,
+    );
   }
   t.is(loadConfig({ NODE_ENV: 'test', STORAGE_DIR: tempDir() }, () => undefined).nodeEnv, 'test');
 });
 
 const keys = { JWT_SECRET_KEY: 'x'.repeat(40), ENCRYPTION_KEY: Buffer.alloc(32).toString('base64'), AUDIT_ANCHOR_KEY: 'y'.repeat(40) };
 
-test('a fresh clone\'s storage dir (0755 from git, only .gitkeep) is tightened to 0700 without a warning', (t) => {
+test("a fresh clone's storage dir (0755 from git, only .gitkeep) is tightened to 0700 without a warning", (t) => {
   const dir = join(tempDir(), 'storage');
   mkdirSync(dir, { mode: 0o755 });
   chmodSync(dir, 0o755);
@@ -93,7 +123,10 @@ test('a storage dir the server creates is 0700; an existing secrets.json others 
   loadConfig({ STORAGE_DIR: dir }, () => undefined);
   t.is(statSync(dir).mode & 0o777, 0o700);
   chmodSync(join(dir, 'secrets.json'), 0o644);
-  t.throws(() => loadConfig({ STORAGE_DIR: dir }, () => undefined), { instanceOf: ConfigError, message: /secrets\.json is readable by other users.*chmod 600/ });
+  t.throws(() => loadConfig({ STORAGE_DIR: dir }, () => undefined), {
+    instanceOf: ConfigError,
+    message: /secrets\.json is readable by other users.*chmod 600/,
+  });
 });
 
 test('the web demo is served by default except in production; DEMO_ENABLED decides either way', (t) => {
@@ -127,7 +160,8 @@ test('the README configuration table lists every variable src/config.ts reads, e
       message = (error as Error).message;
     }
     const bounds = new RegExp(`^${name} must be an integer between (\\d+) and (\\d+)`).exec(message);
-    if (bounds && !row.includes(`\`${bounds[1]}\`–\`${bounds[2]}\``)) problems.push(`${name} does not say \`${bounds[1]}\`–\`${bounds[2]}\``);
+    if (bounds && !row.includes(`\`${bounds[1]}\`–\`${bounds[2]}\``))
+      problems.push(`${name} does not say \`${bounds[1]}\`–\`${bounds[2]}\``);
   }
   t.deepEqual(problems, []);
 });

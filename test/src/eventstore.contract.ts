@@ -39,8 +39,14 @@ export function eventStoreContract(adapter: string, factory: StoreFactory): void
     await store.append(stream, [first], 'no-stream');
     const result = await store.append(stream, [event('ThingHappened', { n: 2 })], 0);
     const events = await store.readStream(stream);
-    assertEqual(events.map((e) => e.revision), [0, 1]);
-    assertEqual(events.map((e) => e.data), [{ n: 1 }, { n: 2 }]);
+    assertEqual(
+      events.map((e) => e.revision),
+      [0, 1],
+    );
+    assertEqual(
+      events.map((e) => e.data),
+      [{ n: 1 }, { n: 2 }],
+    );
     assertEqual(result.revision, 1);
     assertEqual(result.position, events[1]!.position);
     assert(events[0]!.position < events[1]!.position, 'positions increase');
@@ -54,7 +60,10 @@ export function eventStoreContract(adapter: string, factory: StoreFactory): void
     assertEqual((await store.readStream(stream)).length, 2);
     await store.append(stream, [event('C')], 1);
     await store.append(stream, [event('D')], 'any');
-    assertEqual((await store.readStream(stream)).map((e) => e.type), ['A', 'B', 'C', 'D']);
+    assertEqual(
+      (await store.readStream(stream)).map((e) => e.type),
+      ['A', 'B', 'C', 'D'],
+    );
   });
 
   it('refuses an append of several events, or none, and stores nothing', async (store, stream) => {
@@ -89,8 +98,14 @@ export function eventStoreContract(adapter: string, factory: StoreFactory): void
 
   it('reads a stream forwards from a revision', async (store, stream) => {
     await appendAll(store, stream, [event('A'), event('B'), event('C')]);
-    assertEqual((await store.readStream(stream, { fromRevision: 1 })).map((e) => e.type), ['B', 'C']);
-    assertEqual((await store.readStream(stream, { fromRevision: 1, maxCount: 1 })).map((e) => e.type), ['B']);
+    assertEqual(
+      (await store.readStream(stream, { fromRevision: 1 })).map((e) => e.type),
+      ['B', 'C'],
+    );
+    assertEqual(
+      (await store.readStream(stream, { fromRevision: 1, maxCount: 1 })).map((e) => e.type),
+      ['B'],
+    );
   });
 
   it('reads all events after a global position, in order', async (store, stream) => {
@@ -98,8 +113,11 @@ export function eventStoreContract(adapter: string, factory: StoreFactory): void
     await appendAll(store, stream, [event('A'), event('B')]);
     await store.append(`${stream}-other`, [event('C')], 'no-stream');
     const all = (await store.readAll({ after: head })).filter((e) => e.stream.startsWith(stream));
-    assertEqual(all.map((e) => e.type), ['A', 'B', 'C']);
-    const afterFirst = (await store.readAll({ after: all[0]!.position, maxCount: 2 }));
+    assertEqual(
+      all.map((e) => e.type),
+      ['A', 'B', 'C'],
+    );
+    const afterFirst = await store.readAll({ after: all[0]!.position, maxCount: 2 });
     assertEqual(afterFirst[0]!.position, all[1]!.position);
     assertEqual(await store.headPosition(), all[2]!.position);
   });
@@ -110,7 +128,9 @@ export function eventStoreContract(adapter: string, factory: StoreFactory): void
     const seen: RecordedEvent[] = [];
     let expected = 15;
     let finish!: () => void;
-    const finished = new Promise<void>((resolve) => { finish = resolve; });
+    const finished = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
     const subscription = store.subscribeToAll({ after: head }, async (batch) => {
       await new Promise((resolve) => setTimeout(resolve, 5)); // a slow consumer
       for (const e of batch) if (e.stream === stream) seen.push(e);
@@ -120,9 +140,15 @@ export function eventStoreContract(adapter: string, factory: StoreFactory): void
     await Promise.race([finished, new Promise((_, reject) => setTimeout(() => reject(new Error(`saw ${seen.length}`)), 10_000))]);
     await subscription.stop();
     expected = 0;
-    assertEqual(seen.map((e) => (e.data as { i: number }).i), [...Array(15).keys()]);
+    assertEqual(
+      seen.map((e) => (e.data as { i: number }).i),
+      [...Array(15).keys()],
+    );
     const positions = seen.map((e) => e.position);
-    assert(positions.every((p, i) => i === 0 || p > positions[i - 1]!), 'positions strictly increase');
+    assert(
+      positions.every((p, i) => i === 0 || p > positions[i - 1]!),
+      'positions strictly increase',
+    );
   });
 
   it('keeps an acknowledged append across a reopen', async (store, stream) => {
@@ -130,7 +156,10 @@ export function eventStoreContract(adapter: string, factory: StoreFactory): void
     await store.close();
     const reopened = await factory.open();
     try {
-      assertEqual((await reopened.readStream(stream)).map((e) => e.type), ['Durable']);
+      assertEqual(
+        (await reopened.readStream(stream)).map((e) => e.type),
+        ['Durable'],
+      );
     } finally {
       await reopened.close();
     }

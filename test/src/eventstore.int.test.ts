@@ -16,9 +16,12 @@ const file = join(dir, 'events.sqlite');
 eventStoreContract('embedded SQLite', { open: async () => new SqliteEventStore(file) });
 
 const esdb = process.env.EVENTSTORE_CONNECTION_STRING;
-eventStoreContract('EventStoreDB', esdb
-  ? { open: () => EventStoreDbEventStore.connect(esdb) }
-  : { skip: 'EVENTSTORE_CONNECTION_STRING is not set, so no EventStoreDB server to run against' });
+eventStoreContract(
+  'EventStoreDB',
+  esdb
+    ? { open: () => EventStoreDbEventStore.connect(esdb) }
+    : { skip: 'EVENTSTORE_CONNECTION_STRING is not set, so no EventStoreDB server to run against' },
+);
 
 test('embedded event store commits with synchronous=FULL in WAL mode', async (t) => {
   const store = new SqliteEventStore(join(dir, 'pragma.sqlite'));
@@ -40,8 +43,14 @@ test('embedded event store commits appends of one turn together and isolates a f
     store.append('s-2', [{ type: 'A', data: {}, metadata: meta('00000000-0000-4000-8000-000000000002') }], 5),
     store.append('s-3', [{ type: 'A', data: {}, metadata: meta('00000000-0000-4000-8000-000000000003') }], 'no-stream'),
   ]);
-  t.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
-  t.deepEqual((await store.readAll()).map((e) => e.stream), ['s-1', 's-3']);
+  t.deepEqual(
+    results.map((r) => r.status),
+    ['fulfilled', 'rejected', 'fulfilled'],
+  );
+  t.deepEqual(
+    (await store.readAll()).map((e) => e.stream),
+    ['s-1', 's-3'],
+  );
   await store.close();
 });
 
@@ -59,16 +68,43 @@ test('embedded event store: an append refused by SQLite itself leaves the others
   let n = 0;
   const append = (stream: string, type: string) => {
     const id = `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`;
-    return store.append(stream, [{ type, data: {}, metadata: { eventId: id, correlationId: id, causationId: id, userId: null, timestamp: new Date().toISOString() } }], 'no-stream');
+    return store.append(
+      stream,
+      [
+        {
+          type,
+          data: {},
+          metadata: { eventId: id, correlationId: id, causationId: id, userId: null, timestamp: new Date().toISOString() },
+        },
+      ],
+      'no-stream',
+    );
   };
   const one = await Promise.allSettled([append('a-1', 'A'), append('a-2', 'Refused'), append('a-3', 'A')]);
-  t.deepEqual(one.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
-  t.deepEqual((await store.readAll()).map((e) => e.stream), ['a-1', 'a-3']);
+  t.deepEqual(
+    one.map((r) => r.status),
+    ['fulfilled', 'rejected', 'fulfilled'],
+  );
+  t.deepEqual(
+    (await store.readAll()).map((e) => e.stream),
+    ['a-1', 'a-3'],
+  );
   const all = await Promise.allSettled([append('b-1', 'A'), append('b-2', 'Fatal'), append('b-3', 'A')]);
-  t.deepEqual(all.map((r) => r.status), ['rejected', 'rejected', 'rejected'], 'nothing acknowledged that was rolled back, nothing committed on its own');
-  t.deepEqual((await store.readAll()).map((e) => e.stream), ['a-1', 'a-3']);
+  t.deepEqual(
+    all.map((r) => r.status),
+    ['rejected', 'rejected', 'rejected'],
+    'nothing acknowledged that was rolled back, nothing committed on its own',
+  );
+  t.deepEqual(
+    (await store.readAll()).map((e) => e.stream),
+    ['a-1', 'a-3'],
+  );
   await append('c-1', 'A');
-  t.deepEqual((await store.readAll()).map((e) => e.stream), ['a-1', 'a-3', 'c-1'], 'and the log goes on');
+  t.deepEqual(
+    (await store.readAll()).map((e) => e.stream),
+    ['a-1', 'a-3', 'c-1'],
+    'and the log goes on',
+  );
 });
 
 test('embedded event store checkpoints its WAL in the background, not inside commits', async (t) => {
@@ -77,8 +113,18 @@ test('embedded event store checkpoints its WAL in the background, not inside com
   const probe = { db: connectionOf(store) };
   t.is(probe.db.pragma('wal_autocheckpoint', { simple: true }), 0, 'commits never checkpoint');
   const sizeBefore = statSync(path).size;
-  const meta = (i: number) => ({ eventId: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, correlationId: 'c', causationId: 'c', userId: null, timestamp: new Date().toISOString() });
-  await Promise.all(Array.from({ length: 500 }, (_, i) => store.append(`cp-${i}`, [{ type: 'Filler', data: { pad: 'x'.repeat(500) }, metadata: meta(i) }], 'no-stream')));
+  const meta = (i: number) => ({
+    eventId: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    correlationId: 'c',
+    causationId: 'c',
+    userId: null,
+    timestamp: new Date().toISOString(),
+  });
+  await Promise.all(
+    Array.from({ length: 500 }, (_, i) =>
+      store.append(`cp-${i}`, [{ type: 'Filler', data: { pad: 'x'.repeat(500) }, metadata: meta(i) }], 'no-stream'),
+    ),
+  );
   // Wait for the condition (the worker ticks every 500 ms), not for a fixed time.
   const deadline = Date.now() + 10_000;
   while (statSync(path).size <= sizeBefore + 100_000 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));

@@ -4,8 +4,16 @@ import { HashingSlots } from '../../src/auth/hashingSlots.ts';
 /** A task that runs until `finish()`, recording when it started. */
 function gatedTask(started: string[], name: string) {
   let finish!: () => void;
-  const done = new Promise<void>((resolve) => { finish = resolve; });
-  return { run: () => { started.push(name); return done; }, finish: () => finish() };
+  const done = new Promise<void>((resolve) => {
+    finish = resolve;
+  });
+  return {
+    run: () => {
+      started.push(name);
+      return done;
+    },
+    finish: () => finish(),
+  };
 }
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -40,10 +48,18 @@ test('a client with too many hashes waiting is refused with a 429, and a failing
   const held = gatedTask(started, 'held');
   const first = slots.run('c', held.run);
   const waiting = [slots.run('c', async () => 'w1'), slots.run('c', async () => 'w2')];
-  await t.throwsAsync(slots.run('c', async () => 'w3'), { instanceOf: Error, message: /auth/ });
+  await t.throwsAsync(
+    slots.run('c', async () => 'w3'),
+    { instanceOf: Error, message: /auth/ },
+  );
   held.finish();
   await first;
   t.deepEqual(await Promise.all(waiting), ['w1', 'w2']);
-  await t.throwsAsync(slots.run('c', async () => { throw new Error('bcrypt failed'); }), { message: 'bcrypt failed' });
+  await t.throwsAsync(
+    slots.run('c', async () => {
+      throw new Error('bcrypt failed');
+    }),
+    { message: 'bcrypt failed' },
+  );
   t.is(await slots.run('d', async () => 'free again'), 'free again');
 });

@@ -4,7 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { crc32, pngBomb } from '../helpers/images.ts';
-import { BusyError, ImageProcessor, ImageTooLargeError, InvalidImageError, UnsupportedImageTypeError } from '../../src/media/imageProcessor.ts';
+import {
+  BusyError,
+  ImageProcessor,
+  ImageTooLargeError,
+  InvalidImageError,
+  UnsupportedImageTypeError,
+} from '../../src/media/imageProcessor.ts';
 
 const MAX_PIXELS = 40_000_000;
 
@@ -96,7 +102,10 @@ test('reencode keeps the format of each accepted type and the frames of an anima
     t.is(meta.format, format === 'avif' ? 'heif' : format);
   }
 
-  const frame = (colour: string) => sharp({ create: { width: 100, height: 80, channels: 4, background: colour } }).png().toBuffer();
+  const frame = (colour: string) =>
+    sharp({ create: { width: 100, height: 80, channels: 4, background: colour } })
+      .png()
+      .toBuffer();
   const gif = path.join(dir, 'anim.gif');
   await sharp([await frame('#f00'), await frame('#0f0'), await frame('#00f')], { join: { animated: true } })
     .gif({ delay: [100, 100, 100] })
@@ -132,7 +141,9 @@ test('a PNG whose header claims 30,000 × 30,000 fails fast with image_too_large
 test('an image just over maxPixels is refused and one at the limit is accepted', async (t) => {
   const dir = tempDir(t);
   const input = await writePlain(dir, 'in.png', 100, 100);
-  await t.throwsAsync(processor({ maxPixels: 9_999 }).reencode(input, path.join(dir, 'a.png'), 'image/png'), { instanceOf: ImageTooLargeError });
+  await t.throwsAsync(processor({ maxPixels: 9_999 }).reencode(input, path.join(dir, 'a.png'), 'image/png'), {
+    instanceOf: ImageTooLargeError,
+  });
   t.like(await processor({ maxPixels: 10_000 }).reencode(input, path.join(dir, 'b.png'), 'image/png'), { width: 100, height: 100 });
   t.deepEqual(fs.readdirSync(dir).sort(), ['b.png', 'in.png']);
 });
@@ -152,7 +163,9 @@ test("a truncated JPEG is invalid_image (failOn 'error' rejects it) and its part
   const dir = tempDir(t);
   // Noise does not compress, so cutting the file loses most of the scan data while the header stays intact.
   const noise = Buffer.from(Array.from({ length: 400 * 300 * 3 }, (_, i) => (i * 2654435761) >>> 24));
-  const full = await sharp(noise, { raw: { width: 400, height: 300, channels: 3 } }).jpeg().toBuffer();
+  const full = await sharp(noise, { raw: { width: 400, height: 300, channels: 3 } })
+    .jpeg()
+    .toBuffer();
   const input = path.join(dir, 'cut.jpg');
   fs.writeFileSync(input, full.subarray(0, Math.floor(full.length * 0.6)));
   t.is((await sharp(input).metadata()).width, 400, 'the header still reads');
@@ -169,11 +182,19 @@ test('content that is not the declared type, or not an accepted image at all, is
   await t.throwsAsync(images.reencode(png, path.join(dir, 'a.jpg'), 'image/jpeg'), { instanceOf: InvalidImageError });
 
   const svg = path.join(dir, 'evil.png');
-  fs.writeFileSync(svg, '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10" onload="alert(1)"><rect width="10" height="10"/></svg>');
+  fs.writeFileSync(
+    svg,
+    '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10" onload="alert(1)"><rect width="10" height="10"/></svg>',
+  );
   await t.throwsAsync(images.reencode(svg, path.join(dir, 'b.png'), 'image/png'), { instanceOf: InvalidImageError });
-  await t.throwsAsync(images.squareVariants(svg, (size) => path.join(dir, `s${size}.webp`), [48]), { instanceOf: InvalidImageError });
+  await t.throwsAsync(
+    images.squareVariants(svg, (size) => path.join(dir, `s${size}.webp`), [48]),
+    { instanceOf: InvalidImageError },
+  );
 
-  const error = await t.throwsAsync(images.reencode(png, path.join(dir, 'c.heic'), 'image/heic'), { instanceOf: UnsupportedImageTypeError });
+  const error = await t.throwsAsync(images.reencode(png, path.join(dir, 'c.heic'), 'image/heic'), {
+    instanceOf: UnsupportedImageTypeError,
+  });
   t.like(error, { code: 'unsupported_media_type', status: 415 });
   t.deepEqual(fs.readdirSync(dir).sort(), ['evil.png', 'real.png']);
 });
@@ -260,7 +281,10 @@ test('the pool runs `concurrency` jobs, queues `maxQueue`, and refuses the rest 
   t.is(results.filter((r) => r.status === 'fulfilled').length, 5 - busy.length);
   t.like(busy[0], { code: 'busy', status: 503, details: { retryAfterMs: 1000 } });
   // Refused before any accepted job finished: the refusals settle first.
-  t.true(settled.slice(0, busy.length).every((s) => s.busy), JSON.stringify(settled));
+  t.true(
+    settled.slice(0, busy.length).every((s) => s.busy),
+    JSON.stringify(settled),
+  );
   t.deepEqual(images.load, { running: 0, queued: 0 });
 });
 
@@ -277,28 +301,39 @@ test('a failing job frees its slot for the next one', async (t) => {
 
 // ---- decode cost and fairness (serial: they load the CPU, and the tests above time how fast a refusal is) ---------
 
-test.serial('a 1 KB, 36-megapixel AVIF is refused from its header (AVIF has a pixel limit of its own): it never holds a slot for seconds', async (t) => {
-  const dir = tempDir(t);
-  const input = path.join(dir, 'flat.avif');
-  await sharp({ create: { width: 6000, height: 6000, channels: 3, background: '#7a3' } }).avif({ effort: 0 }).toFile(input);
-  t.true(fs.statSync(input).size < 4096, 'tiny on disk');
-  const started = performance.now();
-  const error = await t.throwsAsync(processor().reencode(input, path.join(dir, 'out.avif'), 'image/avif'), { instanceOf: ImageTooLargeError });
-  t.like(error, { code: 'image_too_large', status: 422 });
-  t.true(performance.now() - started < 1_500, `refused in ${Math.round(performance.now() - started)} ms`);
-  t.false(fs.existsSync(path.join(dir, 'out.avif')));
-});
+test.serial(
+  'a 1 KB, 36-megapixel AVIF is refused from its header (AVIF has a pixel limit of its own): it never holds a slot for seconds',
+  async (t) => {
+    const dir = tempDir(t);
+    const input = path.join(dir, 'flat.avif');
+    await sharp({ create: { width: 6000, height: 6000, channels: 3, background: '#7a3' } })
+      .avif({ effort: 0 })
+      .toFile(input);
+    t.true(fs.statSync(input).size < 4096, 'tiny on disk');
+    const started = performance.now();
+    const error = await t.throwsAsync(processor().reencode(input, path.join(dir, 'out.avif'), 'image/avif'), {
+      instanceOf: ImageTooLargeError,
+    });
+    t.like(error, { code: 'image_too_large', status: 422 });
+    t.true(performance.now() - started < 1_500, `refused in ${Math.round(performance.now() - started)} ms`);
+    t.false(fs.existsSync(path.join(dir, 'out.avif')));
+  },
+);
 
-test.serial('one user cannot hold the pool: beside one user\'s three heavy images, another user\'s 64 × 64 PNG runs at once', async (t) => {
+test.serial("one user cannot hold the pool: beside one user's three heavy images, another user's 64 × 64 PNG runs at once", async (t) => {
   const dir = tempDir(t);
   const heavy = path.join(dir, 'heavy.avif');
-  await sharp({ create: { width: 4000, height: 3000, channels: 3, background: '#7a3' } }).avif({ effort: 0 }).toFile(heavy);
+  await sharp({ create: { width: 4000, height: 3000, channels: 3, background: '#7a3' } })
+    .avif({ effort: 0 })
+    .toFile(heavy);
   const small = await writePlain(dir, 'small.png', 64, 64);
   const images = processor({ concurrency: 2, maxQueue: 32 });
   const finished: string[] = [];
-  const heavyJobs = [1, 2, 3].map((n) => images.reencode(heavy, path.join(dir, `heavy-${n}.avif`), 'image/avif', 'alice').then(() => finished.push(`alice-${n}`)));
+  const heavyJobs = [1, 2, 3].map((n) =>
+    images.reencode(heavy, path.join(dir, `heavy-${n}.avif`), 'image/avif', 'alice').then(() => finished.push(`alice-${n}`)),
+  );
   const smallJob = images.reencode(small, path.join(dir, 'small-out.png'), 'image/png', 'bob').then(() => finished.push('bob'));
-  t.deepEqual(images.load, { running: 2, queued: 2 }, 'alice runs one, bob the other; alice\'s other two wait');
+  t.deepEqual(images.load, { running: 2, queued: 2 }, "alice runs one, bob the other; alice's other two wait");
   await smallJob;
   t.deepEqual(finished, ['bob'], 'bob did not wait for alice');
   await Promise.all(heavyJobs);
@@ -313,22 +348,32 @@ test.serial('a user may queue only a share of the pool: past it they get busy, a
   const mine = Array.from({ length: 5 }, (_, n) => images.reencode(input, path.join(dir, `mine-${n}.jpg`), 'image/jpeg', 'alice'));
   const theirs = images.reencode(input, path.join(dir, 'theirs.jpg'), 'image/jpeg', 'bob');
   const results = await Promise.allSettled(mine);
-  t.deepEqual(results.map((r) => (r.status === 'rejected' && r.reason instanceof BusyError ? 'busy' : r.status)), ['fulfilled', 'fulfilled', 'fulfilled', 'busy', 'busy'],
-    'one running and two waiting (a quarter of the queue), the rest refused');
+  t.deepEqual(
+    results.map((r) => (r.status === 'rejected' && r.reason instanceof BusyError ? 'busy' : r.status)),
+    ['fulfilled', 'fulfilled', 'fulfilled', 'busy', 'busy'],
+    'one running and two waiting (a quarter of the queue), the rest refused',
+  );
   t.like(await theirs, { width: 1600 });
 });
 
-test.serial('a job past its time is answered image_too_large at once; its slot stays taken until libvips is done, and it writes nothing', async (t) => {
-  const dir = tempDir(t);
-  const noisy = path.join(dir, 'noisy.jpg');
-  await sharp({ create: { width: 4000, height: 3000, channels: 3, background: '#777', noise: { type: 'gaussian', mean: 128, sigma: 30 } } }).jpeg().toFile(noisy);
-  const images = processor({ concurrency: 1, maxQueue: 1, timeoutSeconds: 1 });
-  const started = performance.now();
-  const error = await t.throwsAsync(images.reencode(noisy, path.join(dir, 'out.jpg'), 'image/jpeg'), { instanceOf: ImageTooLargeError });
-  t.like(error, { code: 'image_too_large', details: { timeoutSeconds: 1 } });
-  t.true(performance.now() - started < 3_000, `answered after ${Math.round(performance.now() - started)} ms`);
-  t.deepEqual(images.load, { running: 1, queued: 0 }, 'the encoder cannot be interrupted: its slot is still counted');
-  for (let i = 0; i < 600 && images.load.running > 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
-  t.deepEqual(images.load, { running: 0, queued: 0 });
-  t.deepEqual(fs.readdirSync(dir).sort(), ['noisy.jpg'], 'nothing written, not even late');
-});
+test.serial(
+  'a job past its time is answered image_too_large at once; its slot stays taken until libvips is done, and it writes nothing',
+  async (t) => {
+    const dir = tempDir(t);
+    const noisy = path.join(dir, 'noisy.jpg');
+    await sharp({
+      create: { width: 4000, height: 3000, channels: 3, background: '#777', noise: { type: 'gaussian', mean: 128, sigma: 30 } },
+    })
+      .jpeg()
+      .toFile(noisy);
+    const images = processor({ concurrency: 1, maxQueue: 1, timeoutSeconds: 1 });
+    const started = performance.now();
+    const error = await t.throwsAsync(images.reencode(noisy, path.join(dir, 'out.jpg'), 'image/jpeg'), { instanceOf: ImageTooLargeError });
+    t.like(error, { code: 'image_too_large', details: { timeoutSeconds: 1 } });
+    t.true(performance.now() - started < 3_000, `answered after ${Math.round(performance.now() - started)} ms`);
+    t.deepEqual(images.load, { running: 1, queued: 0 }, 'the encoder cannot be interrupted: its slot is still counted');
+    for (let i = 0; i < 600 && images.load.running > 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    t.deepEqual(images.load, { running: 0, queued: 0 });
+    t.deepEqual(fs.readdirSync(dir).sort(), ['noisy.jpg'], 'nothing written, not even late');
+  },
+);

@@ -20,7 +20,9 @@ const limits: MediaLimits = { maxBytes: 16 * MiB, imageMaxBytes: 10 * MiB, textM
 // ---- real (minimal) file heads -------------------------------------------------------------------------------
 
 const image = (format: 'png' | 'jpeg' | 'webp' | 'gif' | 'avif') =>
-  sharp({ create: { width: 2, height: 2, channels: 3, background: '#f00' } }).toFormat(format).toBuffer();
+  sharp({ create: { width: 2, height: 2, channels: 3, background: '#f00' } })
+    .toFormat(format)
+    .toBuffer();
 
 const ascii = (text: string) => Buffer.from(text, 'latin1');
 const u32be = (n: number) => {
@@ -49,21 +51,61 @@ const isoBmff = (brand: string, compatible: string[] = ['isom']) => {
 
 /** An Ogg page whose first packet starts with `packet`. */
 const ogg = (packet: Buffer) => {
-  const header = Buffer.concat([ascii('OggS'), Buffer.from([0, 2]), Buffer.alloc(8), u32le(1), u32le(0), u32le(0), Buffer.from([1, packet.length])]);
+  const header = Buffer.concat([
+    ascii('OggS'),
+    Buffer.from([0, 2]),
+    Buffer.alloc(8),
+    u32le(1),
+    u32le(0),
+    u32le(0),
+    Buffer.from([1, packet.length]),
+  ]);
   return padded(Buffer.concat([header, packet]));
 };
 
-const wav = () => padded(Buffer.concat([ascii('RIFF'), u32le(36 + 400), ascii('WAVEfmt '), u32le(16), u16le(1), u16le(1), u32le(8000), u32le(8000), u16le(1), u16le(8), ascii('data'), u32le(400)]));
+const wav = () =>
+  padded(
+    Buffer.concat([
+      ascii('RIFF'),
+      u32le(36 + 400),
+      ascii('WAVEfmt '),
+      u32le(16),
+      u16le(1),
+      u16le(1),
+      u32le(8000),
+      u32le(8000),
+      u16le(1),
+      u16le(8),
+      ascii('data'),
+      u32le(400),
+    ]),
+  );
 const flac = () => padded(Buffer.concat([ascii('fLaC'), Buffer.from([0x80, 0, 0, 34]), Buffer.alloc(34)]));
 /** MPEG-1 Layer III frame header (128 kbit/s, 44.1 kHz), repeated. */
 const mp3Frames = () => Buffer.concat(Array.from({ length: 4 }, () => padded(Buffer.from([0xff, 0xfb, 0x90, 0x64]), 417)));
 const id3Tagged = () => Buffer.concat([ascii('ID3'), Buffer.from([4, 0, 0, 0, 0, 0, 10]), Buffer.alloc(10), mp3Frames()]);
 /** ADTS (AAC) frame header, MPEG-4, no CRC. */
-const adts = () => padded(Buffer.concat(Array.from({ length: 8 }, () => padded(Buffer.from([0xff, 0xf1, 0x50, 0x80, 0x02, 0x1f, 0xfc]), 16))));
+const adts = () =>
+  padded(Buffer.concat(Array.from({ length: 8 }, () => padded(Buffer.from([0xff, 0xf1, 0x50, 0x80, 0x02, 0x1f, 0xfc]), 16))));
 /** A WebM EBML header (DocType "webm") and the start of a Segment. */
-const webm = () => padded(Buffer.concat([Buffer.from([0x1a, 0x45, 0xdf, 0xa3, 0x87, 0x42, 0x82, 0x84]), ascii('webm'), Buffer.from([0x18, 0x53, 0x80, 0x67, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])]));
-const pdf = () => ascii('%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n');
-const cfb = () => padded(Buffer.concat([Buffer.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]), Buffer.alloc(16), Buffer.from([0x3e, 0, 3, 0, 0xfe, 0xff, 9, 0])]));
+const webm = () =>
+  padded(
+    Buffer.concat([
+      Buffer.from([0x1a, 0x45, 0xdf, 0xa3, 0x87, 0x42, 0x82, 0x84]),
+      ascii('webm'),
+      Buffer.from([0x18, 0x53, 0x80, 0x67, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+    ]),
+  );
+const pdf = () =>
+  ascii('%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n');
+const cfb = () =>
+  padded(
+    Buffer.concat([
+      Buffer.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]),
+      Buffer.alloc(16),
+      Buffer.from([0x3e, 0, 3, 0, 0xfe, 0xff, 9, 0]),
+    ]),
+  );
 
 /** A real zip (deflated entries unless `stored`, with central directory), like Word or LibreOffice write. */
 function zip(entries: { name: string; data: string; stored?: boolean }[]): Buffer {
@@ -75,14 +117,34 @@ function zip(entries: { name: string; data: string; stored?: boolean }[]): Buffe
     const data = entry.stored ? raw : deflateRawSync(raw);
     const name = Buffer.from(entry.name, 'utf8');
     const method = entry.stored ? 0 : 8;
-    const common = Buffer.concat([u16le(20), u16le(0), u16le(method), u16le(0), u16le(0x21), u32le(crc32(raw)), u32le(data.length), u32le(raw.length), u16le(name.length), u16le(0)]);
+    const common = Buffer.concat([
+      u16le(20),
+      u16le(0),
+      u16le(method),
+      u16le(0),
+      u16le(0x21),
+      u32le(crc32(raw)),
+      u32le(data.length),
+      u32le(raw.length),
+      u16le(name.length),
+      u16le(0),
+    ]);
     const local = Buffer.concat([u32le(0x04034b50), common, name, data]);
     centrals.push(Buffer.concat([u32le(0x02014b50), u16le(20), common, u16le(0), u16le(0), u16le(0), u32le(0), u32le(offset), name]));
     locals.push(local);
     offset += local.length;
   }
   const directory = Buffer.concat(centrals);
-  const end = Buffer.concat([u32le(0x06054b50), u16le(0), u16le(0), u16le(entries.length), u16le(entries.length), u32le(directory.length), u32le(offset), u16le(0)]);
+  const end = Buffer.concat([
+    u32le(0x06054b50),
+    u16le(0),
+    u16le(0),
+    u16le(entries.length),
+    u16le(entries.length),
+    u32le(directory.length),
+    u32le(offset),
+    u16le(0),
+  ]);
   return Buffer.concat([...locals, directory, end]);
 }
 
@@ -119,24 +181,64 @@ const accepted: [string, () => Buffer | Promise<Buffer>, string | null, { kind: 
   ['WebP', () => image('webp'), 'photo.webp', { kind: 'image', mime: 'image/webp', ext: 'webp', maxBytes: 10 * MiB }],
   ['GIF', () => image('gif'), 'anim.gif', { kind: 'image', mime: 'image/gif', ext: 'gif', maxBytes: 10 * MiB }],
   ['AVIF', () => image('avif'), 'photo.avif', { kind: 'image', mime: 'image/avif', ext: 'avif', maxBytes: 10 * MiB }],
-  ['MP4 video (isom)', () => isoBmff('isom', ['isom', 'iso2', 'avc1', 'mp41']), 'clip.mp4', { kind: 'video', mime: 'video/mp4', ext: 'mp4', maxBytes: 16 * MiB }],
+  [
+    'MP4 video (isom)',
+    () => isoBmff('isom', ['isom', 'iso2', 'avc1', 'mp41']),
+    'clip.mp4',
+    { kind: 'video', mime: 'video/mp4', ext: 'mp4', maxBytes: 16 * MiB },
+  ],
   ['QuickTime', () => isoBmff('qt  ', ['qt  ']), 'clip.mov', { kind: 'video', mime: 'video/quicktime', ext: 'mov', maxBytes: 16 * MiB }],
   ['WebM', webm, 'clip.webm', { kind: 'video', mime: 'video/webm', ext: 'webm', maxBytes: 16 * MiB }],
-  ['M4A (M4A brand)', () => isoBmff('M4A ', ['M4A ', 'mp42', 'isom']), 'song.m4a', { kind: 'audio', mime: 'audio/mp4', ext: 'm4a', maxBytes: 16 * MiB }],
+  [
+    'M4A (M4A brand)',
+    () => isoBmff('M4A ', ['M4A ', 'mp42', 'isom']),
+    'song.m4a',
+    { kind: 'audio', mime: 'audio/mp4', ext: 'm4a', maxBytes: 16 * MiB },
+  ],
   ['MP3 frames', mp3Frames, 'song.mp3', { kind: 'audio', mime: 'audio/mpeg', ext: 'mp3', maxBytes: 16 * MiB }],
   ['MP3 with ID3 tag', id3Tagged, 'song.mp3', { kind: 'audio', mime: 'audio/mpeg', ext: 'mp3', maxBytes: 16 * MiB }],
-  ['Ogg Vorbis', () => ogg(Buffer.concat([ascii('\x01vorbis'), Buffer.alloc(23)])), 'song.ogg', { kind: 'audio', mime: 'audio/ogg', ext: 'ogg', maxBytes: 16 * MiB }],
-  ['Ogg Opus', () => ogg(Buffer.concat([ascii('OpusHead'), Buffer.alloc(11)])), 'voice.opus', { kind: 'audio', mime: 'audio/ogg', ext: 'opus', maxBytes: 16 * MiB }],
+  [
+    'Ogg Vorbis',
+    () => ogg(Buffer.concat([ascii('\x01vorbis'), Buffer.alloc(23)])),
+    'song.ogg',
+    { kind: 'audio', mime: 'audio/ogg', ext: 'ogg', maxBytes: 16 * MiB },
+  ],
+  [
+    'Ogg Opus',
+    () => ogg(Buffer.concat([ascii('OpusHead'), Buffer.alloc(11)])),
+    'voice.opus',
+    { kind: 'audio', mime: 'audio/ogg', ext: 'opus', maxBytes: 16 * MiB },
+  ],
   ['WAV', wav, 'sound.wav', { kind: 'audio', mime: 'audio/wav', ext: 'wav', maxBytes: 16 * MiB }],
   ['FLAC', flac, 'song.flac', { kind: 'audio', mime: 'audio/flac', ext: 'flac', maxBytes: 16 * MiB }],
   ['AAC (ADTS)', adts, 'song.aac', { kind: 'audio', mime: 'audio/aac', ext: 'aac', maxBytes: 16 * MiB }],
   ['PDF', pdf, 'report.pdf', { kind: 'document', mime: 'application/pdf', ext: 'pdf', maxBytes: 16 * MiB }],
-  ['DOCX (zip, head only)', docx, 'report.docx', { kind: 'document', mime: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document', ext: 'docx', maxBytes: 16 * MiB }],
-  ['ODT (zip, head only)', odt, 'report.odt', { kind: 'document', mime: 'application/vnd.oasis.opendocument.text', ext: 'odt', maxBytes: 16 * MiB }],
+  [
+    'DOCX (zip, head only)',
+    docx,
+    'report.docx',
+    { kind: 'document', mime: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document', ext: 'docx', maxBytes: 16 * MiB },
+  ],
+  [
+    'ODT (zip, head only)',
+    odt,
+    'report.odt',
+    { kind: 'document', mime: 'application/vnd.oasis.opendocument.text', ext: 'odt', maxBytes: 16 * MiB },
+  ],
   ['legacy DOC (CFB)', cfb, 'old.doc', { kind: 'document', mime: 'application/msword', ext: 'doc', maxBytes: 16 * MiB }],
   ['legacy XLS (CFB)', cfb, 'old.xls', { kind: 'document', mime: 'application/vnd.ms-excel', ext: 'xls', maxBytes: 16 * MiB }],
-  ['password-protected DOCX (CFB)', cfb, 'secret.docx', { kind: 'document', mime: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document', ext: 'docx', maxBytes: 16 * MiB }],
-  ['UTF-8 text', () => Buffer.from('Meeting notes — café ☕\nline 2\n', 'utf8'), 'notes.txt', { kind: 'text', mime: TEXT_MIME, ext: 'txt', maxBytes: 1 * MiB }],
+  [
+    'password-protected DOCX (CFB)',
+    cfb,
+    'secret.docx',
+    { kind: 'document', mime: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document', ext: 'docx', maxBytes: 16 * MiB },
+  ],
+  [
+    'UTF-8 text',
+    () => Buffer.from('Meeting notes — café ☕\nline 2\n', 'utf8'),
+    'notes.txt',
+    { kind: 'text', mime: TEXT_MIME, ext: 'txt', maxBytes: 1 * MiB },
+  ],
   ['CSV', () => Buffer.from('a,b\n1,2\n'), 'data.csv', { kind: 'text', mime: TEXT_MIME, ext: 'txt', maxBytes: 1 * MiB }],
   ['JSON', () => Buffer.from('{"a":[1,2]}'), 'data.json', { kind: 'text', mime: TEXT_MIME, ext: 'txt', maxBytes: 1 * MiB }],
 ];
@@ -152,7 +254,8 @@ test('every image, video and audio type accepted is served inline; documents and
     const type = await classify(await make(), name);
     t.is(INLINE_SAFE_MIME.has(type.mime), expected.kind === 'image' || expected.kind === 'video' || expected.kind === 'audio', type.mime);
   }
-  for (const mime of ['image/svg+xml', 'text/html', 'application/pdf', 'text/plain', TEXT_MIME, 'application/xml', 'image/heic']) t.false(INLINE_SAFE_MIME.has(mime), mime);
+  for (const mime of ['image/svg+xml', 'text/html', 'application/pdf', 'text/plain', TEXT_MIME, 'application/xml', 'image/heic'])
+    t.false(INLINE_SAFE_MIME.has(mime), mime);
   t.true(INLINE_SAFE_MIME.has('audio/webm'));
 });
 
@@ -211,9 +314,21 @@ test('text that merely mentions a tag, or starts with a non-HTML "<", is still t
 });
 
 test('every opening that makes markup is refused, whatever the browser sniffing list says: any tag, a doctype, a namespaced root, after any leading space', async (t) => {
-  await assertUnsupported(t, Buffer.from('<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd"><svg onload="alert(1)"/>'), 'a.txt', 'image/svg+xml');
+  await assertUnsupported(
+    t,
+    Buffer.from(
+      '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd"><svg onload="alert(1)"/>',
+    ),
+    'a.txt',
+    'image/svg+xml',
+  );
   await assertUnsupported(t, Buffer.from('<svg:svg xmlns:svg="http://www.w3.org/2000/svg" onload="alert(1)"/>'), 'a.txt', 'image/svg+xml');
-  await assertUnsupported(t, Buffer.from('<html:html xmlns:html="http://www.w3.org/1999/xhtml"><html:script>alert(1)</html:script></html:html>'), 'a.txt', 'text/html');
+  await assertUnsupported(
+    t,
+    Buffer.from('<html:html xmlns:html="http://www.w3.org/1999/xhtml"><html:script>alert(1)</html:script></html:html>'),
+    'a.txt',
+    'text/html',
+  );
   await assertUnsupported(t, Buffer.from('<img src=x onerror=alert(1)>'), 'a.txt', 'text/html');
   await assertUnsupported(t, Buffer.from('<math><mtext><script>alert(1)</script></mtext></math>'), 'a.txt', 'text/html');
   await assertUnsupported(t, Buffer.from('<object data="https://evil.example/x.swf"></object>'), 'a.md', 'text/html');
@@ -223,9 +338,19 @@ test('every opening that makes markup is refused, whatever the browser sniffing 
 });
 
 test('SVG (with or without an XML declaration) is refused', async (t) => {
-  await assertUnsupported(t, Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><circle r="4"/></svg>'), 'icon.svg', 'image/svg+xml');
+  await assertUnsupported(
+    t,
+    Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><circle r="4"/></svg>'),
+    'icon.svg',
+    'image/svg+xml',
+  );
   await assertUnsupported(t, Buffer.from('<svg/onload=alert(1)>'), 'icon.png', 'image/svg+xml');
-  await assertUnsupported(t, Buffer.from('<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'), 'icon.png', 'application/xml');
+  await assertUnsupported(
+    t,
+    Buffer.from('<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'),
+    'icon.png',
+    'application/xml',
+  );
   await assertUnsupported(t, Buffer.from('\ufeff<?xml version="1.0"?><svg/>'), null, 'application/xml');
 });
 
@@ -239,7 +364,12 @@ test('a plain zip, a macro-enabled Office file, Ogg video and an executable are 
   await assertUnsupported(t, plainZip(), 'report.docx', 'application/zip');
   await assertUnsupported(t, docm(), 'report.docm', 'application/vnd.ms-word.document.macroenabled.12');
   await assertUnsupported(t, ogg(Buffer.concat([ascii('\x80theora'), Buffer.alloc(35)])), 'clip.ogv', 'video/ogg');
-  await assertUnsupported(t, padded(Buffer.concat([ascii('MZ'), Buffer.alloc(58), u32le(64), ascii('PE\0\0')])), 'setup.png', 'application/x-msdownload');
+  await assertUnsupported(
+    t,
+    padded(Buffer.concat([ascii('MZ'), Buffer.alloc(58), u32le(64), ascii('PE\0\0')])),
+    'setup.png',
+    'application/x-msdownload',
+  );
   await assertUnsupported(t, padded(Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1])), null, 'application/x-elf');
 });
 
@@ -257,7 +387,11 @@ test('PNG bytes named .pdf or .exe are an extension mismatch', async (t) => {
   t.like(pdfName, { code: 'extension_mismatch', status: 415, details: { extension: 'pdf', detected: 'image/png' } });
   const exeName = await t.throwsAsync(classify(png, 'x.exe'), { instanceOf: ExtensionMismatchError });
   t.like(exeName, { code: 'extension_mismatch', status: 415, details: { extension: 'exe', detected: 'image/png' } });
-  await t.throwsAsync(classify(png, 'C:\\Users\\me\\x.EXE. '), { instanceOf: ExtensionMismatchError }, 'Windows drops trailing dots/spaces');
+  await t.throwsAsync(
+    classify(png, 'C:\\Users\\me\\x.EXE. '),
+    { instanceOf: ExtensionMismatchError },
+    'Windows drops trailing dots/spaces',
+  );
   await t.throwsAsync(classify(png, 'photo.png.html'), { instanceOf: ExtensionMismatchError });
   await t.throwsAsync(classify(Buffer.from('hello'), 'notes.pdf'), { instanceOf: ExtensionMismatchError });
   await t.throwsAsync(classify(pdf(), 'report.txt'), { instanceOf: ExtensionMismatchError });
@@ -343,5 +477,8 @@ test('safeFilename caps the name at 120 characters and keeps the extension, neve
   t.true(emoji.length <= 120);
   t.true(emoji.endsWith('.png'));
   t.true(isValidUtf8Text(Buffer.from(emoji, 'utf8')));
-  t.true([...emoji.slice(0, -4)].every((c) => c === '😀'), 'no half of a surrogate pair left behind');
+  t.true(
+    [...emoji.slice(0, -4)].every((c) => c === '😀'),
+    'no half of a surrogate pair left behind',
+  );
 });

@@ -1,11 +1,22 @@
 import test from 'ava';
 import {
-  MongoClient, MongoError, MongoErrorLabel, MongoNetworkError, MongoNetworkTimeoutError, MongoNotConnectedError, MongoServerError,
+  MongoClient,
+  MongoError,
+  MongoErrorLabel,
+  MongoNetworkError,
+  MongoNetworkTimeoutError,
+  MongoNotConnectedError,
+  MongoServerError,
   MongoServerSelectionError,
 } from 'mongodb';
 import { ConflictError, UnavailableError, ValidationError } from '../../commands/shared/errors.ts';
 import {
-  assertCollectionName, assertSafeDocument, assertSafeFilter, assertSafeFindOptions, assertSafeIndexes, assertSafeUpdate,
+  assertCollectionName,
+  assertSafeDocument,
+  assertSafeFilter,
+  assertSafeFindOptions,
+  assertSafeIndexes,
+  assertSafeUpdate,
   assertUpsertFilter,
 } from '../../src/readstore/filterSafety.ts';
 import { MongoReadStore, fromMongoError, supportsTransactions } from '../../src/readstore/mongo.ts';
@@ -30,11 +41,20 @@ const refuses = (t: import('ava').ExecutionContext, check: () => void, message?:
 // --- filterSafety: filters -------------------------------------------------------------------------------------
 
 test('filters: the port operators pass; $where, $expr, $regex, $function, $accumulator and any other $ key are refused', (t) => {
-  t.notThrows(() => assertSafeFilter({
-    city: 'London', 'address.zip': 'N1', active: true, deleted: null, _id: { $in: ['a', 'b'] }, tags: { $nin: [] },
-    age: { $gte: 30, $lt: 60, $ne: 45 }, name: { $eq: 'Ada', $gt: 'A', $lte: 'Z' }, email: { $exists: false },
-    $or: [{ city: 'Rome' }, { $and: [{ age: 25 }, { missing: undefined }] }],
-  }));
+  t.notThrows(() =>
+    assertSafeFilter({
+      city: 'London',
+      'address.zip': 'N1',
+      active: true,
+      deleted: null,
+      _id: { $in: ['a', 'b'] },
+      tags: { $nin: [] },
+      age: { $gte: 30, $lt: 60, $ne: 45 },
+      name: { $eq: 'Ada', $gt: 'A', $lte: 'Z' },
+      email: { $exists: false },
+      $or: [{ city: 'Rome' }, { $and: [{ age: 25 }, { missing: undefined }] }],
+    }),
+  );
   for (const filter of [
     { $where: 'sleep(1000)' },
     { $expr: { $gt: ['$a', '$b'] } },
@@ -82,15 +102,17 @@ test('filters nested deeper than MongoDB allows are refused as input, not crashe
 // --- filterSafety: updates and documents ---------------------------------------------------------------------
 
 test('updates: the port operators pass, others ($rename, $currentDate, $max, positional paths) are refused', (t) => {
-  t.notThrows(() => assertSafeUpdate({
-    $set: { 'address.zip': '75001', name: 'Bobby', profile: { bio: 'hi', links: [{ url: 'https://x.y/a.b' }] } },
-    $unset: { active: '' },
-    $inc: { age: 2 },
-    $push: { friends: { $each: [{ id: 'c', since: 2021 }] } },
-    $addToSet: { tags: 'film' },
-    $pull: { blocked: { $in: ['u1', 'u2'] } },
-    $setOnInsert: { createdAt: '2026-01-01' },
-  }));
+  t.notThrows(() =>
+    assertSafeUpdate({
+      $set: { 'address.zip': '75001', name: 'Bobby', profile: { bio: 'hi', links: [{ url: 'https://x.y/a.b' }] } },
+      $unset: { active: '' },
+      $inc: { age: 2 },
+      $push: { friends: { $each: [{ id: 'c', since: 2021 }] } },
+      $addToSet: { tags: 'film' },
+      $pull: { blocked: { $in: ['u1', 'u2'] } },
+      $setOnInsert: { createdAt: '2026-01-01' },
+    }),
+  );
   t.notThrows(() => assertSafeUpdate({ $pull: { friends: { id: 'c' } }, $push: { log: 'x' }, $addToSet: { tags: { $each: ['a'] } } }));
   refuses(t, () => assertSafeUpdate({ $rename: { a: 'b' } }), /Unsupported update operator \$rename/);
   refuses(t, () => assertSafeUpdate({ $currentDate: { at: true } }), /Unsupported update operator/);
@@ -125,13 +147,15 @@ test('updates whose paths overlap, which MongoDB refuses and SQLite would apply 
 });
 
 test('stored documents need a string _id and JSON-shaped data with no ".", "$" or NUL in any key', (t) => {
-  t.notThrows(() => assertSafeDocument({ _id: 'a', name: 'Ada', tags: ['x'], nested: { list: [{ k: 1 }], empty: null }, skipped: undefined }));
+  t.notThrows(() =>
+    assertSafeDocument({ _id: 'a', name: 'Ada', tags: ['x'], nested: { list: [{ k: 1 }], empty: null }, skipped: undefined }),
+  );
   refuses(t, () => assertSafeDocument({ name: 'no id' }), /string _id/);
   refuses(t, () => assertSafeDocument({ _id: '' }), /string _id/);
   refuses(t, () => assertSafeDocument({ _id: 7 }), /string _id/);
   refuses(t, () => assertSafeDocument({ _id: 'a', $set: { x: 1 } }), /Field names cannot contain/);
   refuses(t, () => assertSafeDocument({ _id: 'a', 'a.b': 1 }), /Field names cannot contain/);
-  refuses(t, () => assertSafeDocument({ _id: 'a', deep: { list: [{ ok: 1 }, { 'x$y': 2 }] } }), /Field names cannot contain/);
+  refuses(t, () => assertSafeDocument({ _id: 'a', deep: { list: [{ ok: 1 }, { x$y: 2 }] } }), /Field names cannot contain/);
   refuses(t, () => assertSafeDocument({ _id: 'a', 'nul\0key': 1 }), /Field names cannot contain/);
   refuses(t, () => assertSafeDocument({ _id: 'a', at: new Date(0) }), /only JSON-shaped data/);
   refuses(t, () => assertSafeDocument({ _id: 'a', blob: Buffer.from('x') }), /only JSON-shaped data/);
@@ -149,7 +173,12 @@ test('sorts, limits, skips, indexes, upsert filters and collection names are che
   refuses(t, () => assertSafeFindOptions({ sort: { 'a b': 1 } }), /Invalid field path/);
   refuses(t, () => assertSafeFindOptions({ limit: -1 }), /limit/);
   refuses(t, () => assertSafeFindOptions({ skip: 1.5 }), /skip/);
-  t.notThrows(() => assertSafeIndexes([{ key: { city: 1, age: -1 }, unique: true }, { key: { tags: 1 }, multikey: true }]));
+  t.notThrows(() =>
+    assertSafeIndexes([
+      { key: { city: 1, age: -1 }, unique: true },
+      { key: { tags: 1 }, multikey: true },
+    ]),
+  );
   refuses(t, () => assertSafeIndexes([{ key: { tags: 1, city: 1 }, multikey: true }]), /multikey/);
   refuses(t, () => assertSafeIndexes([{ key: { tags: 1 }, multikey: true, unique: true }]), /multikey/);
   refuses(t, () => assertSafeIndexes([{ key: {} }]), /at least one field/);
@@ -210,7 +239,10 @@ test('transactions are used on a replica set member or a mongos, not on a standa
 
 // --- the adapter over a fake driver --------------------------------------------------------------------------
 
-interface Call { op: string; session: unknown }
+interface Call {
+  op: string;
+  session: unknown;
+}
 
 /** A stand-in for the driver: records each collection call with the session it carried. */
 function fakeDriver() {
@@ -223,14 +255,22 @@ function fakeDriver() {
     if (failure) throw failure.error;
   };
   const collection = {
-    findOne: async (_filter: unknown, options?: { session?: unknown }) => { record('findOne', options); return null; },
+    findOne: async (_filter: unknown, options?: { session?: unknown }) => {
+      record('findOne', options);
+      return null;
+    },
     find: (_filter: unknown, options?: { session?: unknown }) => {
       record('find', options);
       const cursor = { sort: () => cursor, skip: () => cursor, limit: () => cursor, toArray: async () => [] };
       return cursor;
     },
-    countDocuments: async (_filter: unknown, options?: { session?: unknown }) => { record('countDocuments', options); return 0; },
-    insertOne: async (_doc: unknown, options?: { session?: unknown }) => { record('insertOne', options); },
+    countDocuments: async (_filter: unknown, options?: { session?: unknown }) => {
+      record('countDocuments', options);
+      return 0;
+    },
+    insertOne: async (_doc: unknown, options?: { session?: unknown }) => {
+      record('insertOne', options);
+    },
     replaceOne: async (_f: unknown, _d: unknown, options?: { session?: unknown }) => {
       record('replaceOne', options);
       return { matchedCount: 1, modifiedCount: 1, upsertedId: null };
@@ -243,18 +283,38 @@ function fakeDriver() {
       record('updateMany', options);
       return { matchedCount: 2, modifiedCount: 2, upsertedId: null };
     },
-    deleteOne: async (_f: unknown, options?: { session?: unknown }) => { record('deleteOne', options); return { deletedCount: 1 }; },
-    deleteMany: async (_f: unknown, options?: { session?: unknown }) => { record('deleteMany', options); return { deletedCount: 2 }; },
-    drop: async () => { log.push('drop'); return true; },
-    createIndex: async () => { log.push('createIndex'); return 'ix'; },
+    deleteOne: async (_f: unknown, options?: { session?: unknown }) => {
+      record('deleteOne', options);
+      return { deletedCount: 1 };
+    },
+    deleteMany: async (_f: unknown, options?: { session?: unknown }) => {
+      record('deleteMany', options);
+      return { deletedCount: 2 };
+    },
+    drop: async () => {
+      log.push('drop');
+      return true;
+    },
+    createIndex: async () => {
+      log.push('createIndex');
+      return 'ix';
+    },
   };
   let inTransaction = false;
   const session = {
     retries: 0,
     inTransaction: () => inTransaction,
-    startTransaction: () => { log.push('startTransaction'); inTransaction = true; },
-    commitTransaction: async () => { log.push('commitTransaction'); inTransaction = false; },
-    endSession: async () => { log.push('endSession'); },
+    startTransaction: () => {
+      log.push('startTransaction');
+      inTransaction = true;
+    },
+    commitTransaction: async () => {
+      log.push('commitTransaction');
+      inTransaction = false;
+    },
+    endSession: async () => {
+      log.push('endSession');
+    },
     /** Like the driver: start, run the callback, commit; `retries` re-runs it as after a transient commit error. */
     async withTransaction<T>(callback: (s: unknown) => Promise<T>): Promise<T> {
       let result!: T;
@@ -275,11 +335,19 @@ function fakeDriver() {
   };
   const client = {
     db: () => db,
-    startSession: () => { log.push('startSession'); return session; },
+    startSession: () => {
+      log.push('startSession');
+      return session;
+    },
     close: async () => undefined,
   };
   return {
-    calls, log, session, fail: (error: unknown) => { failure = { error }; },
+    calls,
+    log,
+    session,
+    fail: (error: unknown) => {
+      failure = { error };
+    },
     // eslint-disable-next-line no-restricted-syntax -- a fake of the few MongoDB client methods the adapter calls, not the whole client.
     open: (transactional: boolean) => MongoReadStore.over(client as unknown as MongoClient, 'letsapp', transactional),
   };
@@ -298,7 +366,7 @@ const touchEveryMethod = async (store: Pick<MongoReadStore, 'collection'>) => {
   await people.deleteMany({ city: 'Rome' });
 };
 
-test('every call through a transaction\'s handle carries its session; calls through the store carry none, even meanwhile', async (t) => {
+test("every call through a transaction's handle carries its session; calls through the store carry none, even meanwhile", async (t) => {
   const driver = fakeDriver();
   const store = driver.open(true);
   await touchEveryMethod(store);
@@ -317,14 +385,23 @@ test('every call through a transaction\'s handle carries its session; calls thro
   const inside = driver.calls.filter((call) => call.session !== undefined);
   // 10 calls, and the unmatched upsert's two more (tried without upsert, then its _id looked up, then upserted)
   t.is(inside.length, 12);
-  t.true(inside.every((call) => call.session === driver.session), 'each handle call carried the session');
+  t.true(
+    inside.every((call) => call.session === driver.session),
+    'each handle call carried the session',
+  );
   t.deepEqual(driver.log, ['startSession', 'startTransaction', 'commitTransaction', 'endSession']);
 });
 
 test('on a standalone server withTransaction runs fn without a session or a transaction', async (t) => {
   const driver = fakeDriver();
   const store = driver.open(false);
-  t.is(await store.withTransaction(async (tx) => { await touchEveryMethod(tx); return 'done'; }), 'done');
+  t.is(
+    await store.withTransaction(async (tx) => {
+      await touchEveryMethod(tx);
+      return 'done';
+    }),
+    'done',
+  );
   t.true(driver.calls.every((call) => call.session === undefined));
   t.deepEqual(driver.log, []);
 });
@@ -334,7 +411,13 @@ test('fn is not run again when the driver retries after a transient commit error
   driver.session.retries = 1;
   const store = driver.open(true);
   let runs = 0;
-  await t.throwsAsync(store.withTransaction(async (tx) => { runs++; await tx.collection('people').findOne({ _id: 'a' }); }), { instanceOf: UnavailableError });
+  await t.throwsAsync(
+    store.withTransaction(async (tx) => {
+      runs++;
+      await tx.collection('people').findOne({ _id: 'a' });
+    }),
+    { instanceOf: UnavailableError },
+  );
   t.is(runs, 1);
   t.is(driver.calls.length, 1);
   t.true(driver.log.includes('endSession'));
@@ -345,15 +428,26 @@ test('renames inside withTransaction commit the work so far, run outside the tra
   const store = driver.open(true);
   await store.withTransaction(async (tx) => {
     await tx.collection('people__rebuild').insertOne({ _id: 'a', name: 'Ada' });
-    await tx.renameCollections([{ from: 'people__rebuild', to: 'people' }, { from: 'gone__rebuild', to: 'gone' }]);
+    await tx.renameCollections([
+      { from: 'people__rebuild', to: 'people' },
+      { from: 'gone__rebuild', to: 'gone' },
+    ]);
     await tx.collection('checkpoints').replaceOne({ _id: 'people' }, { _id: 'people', position: 9 }, { upsert: true });
   });
   t.deepEqual(driver.log, [
-    'startSession', 'startTransaction',
-    'commitTransaction', 'rename people__rebuild->people', 'drop', 'startTransaction',
-    'commitTransaction', 'endSession',
+    'startSession',
+    'startTransaction',
+    'commitTransaction',
+    'rename people__rebuild->people',
+    'drop',
+    'startTransaction',
+    'commitTransaction',
+    'endSession',
   ]);
-  t.true(driver.calls.every((call) => call.session === driver.session), 'the writes before and after the rename are transactional');
+  t.true(
+    driver.calls.every((call) => call.session === driver.session),
+    'the writes before and after the rename are transactional',
+  );
 });
 
 test('unsafe input is refused before it reaches the driver, and driver outages surface as UnavailableError', async (t) => {
@@ -378,21 +472,32 @@ test('unsafe input is refused before it reaches the driver, and driver outages s
 
 const silent = pino({ level: 'silent' });
 const note = (author: string): NewEvent => ({
-  type: 'NoteWritten', data: { author },
+  type: 'NoteWritten',
+  data: { author },
   metadata: { eventId: newId(), correlationId: 'c', causationId: 'c', userId: null, timestamp: new Date().toISOString() },
 });
 const notes = (version = 1): Projector => ({
-  name: 'notes', version, collections: { notes: [] }, handles: new Set(['NoteWritten']),
+  name: 'notes',
+  version,
+  collections: { notes: [] },
+  handles: new Set(['NoteWritten']),
   async apply(event, context) {
     const { author } = event.data as { author: string };
-    await context.project<{ _id: string; _position: number; count: number; version: number }>('notes', author, event,
-      (doc) => ({ _id: author, count: (doc?.count ?? 0) + 1, version }));
+    await context.project<{ _id: string; _position: number; count: number; version: number }>('notes', author, event, (doc) => ({
+      _id: author,
+      count: (doc?.count ?? 0) + 1,
+      version,
+    }));
   },
 });
 /** Projectors that handle none of the events written here: their checkpoints still move with every batch. */
-const idle = (count: number): Projector[] => Array.from({ length: count }, (_, i) => ({
-  name: `idle${i}`, collections: { [`idle${i}`]: [] }, handles: new Set(['Unrelated']), apply: async () => undefined,
-}));
+const idle = (count: number): Projector[] =>
+  Array.from({ length: count }, (_, i) => ({
+    name: `idle${i}`,
+    collections: { [`idle${i}`]: [] },
+    handles: new Set(['Unrelated']),
+    apply: async () => undefined,
+  }));
 
 test('a guarded upsert that meets a newer document inside a transaction fails alone: the transaction goes on and commits', async (t) => {
   const mongo = fakeMongo();
@@ -400,12 +505,18 @@ test('a guarded upsert that meets a newer document inside a transaction fails al
   await store.collection('people').insertOne({ _id: 'a', _position: 9, name: 'newer' });
   await store.withTransaction(async (tx) => {
     const people = tx.collection('people');
-    const replaced = await t.throwsAsync(people.replaceOne({ _id: 'a', _position: { $lt: 5 } }, { _id: 'a', _position: 5, name: 'older' }, { upsert: true }));
+    const replaced = await t.throwsAsync(
+      people.replaceOne({ _id: 'a', _position: { $lt: 5 } }, { _id: 'a', _position: 5, name: 'older' }, { upsert: true }),
+    );
     t.true(isDuplicateId(replaced), 'the port\'s "already there" answer');
-    const updated = await t.throwsAsync(people.updateOne({ _id: 'a', _position: { $lt: 5 } }, { $set: { name: 'older' } }, { upsert: true }));
+    const updated = await t.throwsAsync(
+      people.updateOne({ _id: 'a', _position: { $lt: 5 } }, { $set: { name: 'older' } }, { upsert: true }),
+    );
     t.true(isDuplicateId(updated));
     await people.insertOne({ _id: 'b', _position: 6, name: 'written after' });
-    t.like(await people.updateOne({ _id: 'c', _position: { $lt: 7 } }, { $set: { name: 'upserted' } }, { upsert: true }), { upsertedId: 'c' });
+    t.like(await people.updateOne({ _id: 'c', _position: { $lt: 7 } }, { $set: { name: 'upserted' } }, { upsert: true }), {
+      upsertedId: 'c',
+    });
   });
   t.like(mongo.collections.get('people')!.get('a'), { name: 'newer' });
   t.like(mongo.collections.get('people')!.get('b'), { name: 'written after' });
@@ -415,10 +526,19 @@ test('a guarded upsert that meets a newer document inside a transaction fails al
 test('a batch of one event costs a few round trips, not two per projector', async (t) => {
   const mongo = fakeMongo();
   const events = new SqliteEventStore(join(tempDir(), 'events.sqlite'));
-  const runner = new ProjectionRunner(events, MongoReadStore.over(mongo.client, 'letsapp', true), [notes(), ...idle(11)],
-    eventUpcaster, silent, { exclusive: { ttlMs: 60_000 } });
+  const runner = new ProjectionRunner(
+    events,
+    MongoReadStore.over(mongo.client, 'letsapp', true),
+    [notes(), ...idle(11)],
+    eventUpcaster,
+    silent,
+    { exclusive: { ttlMs: 60_000 } },
+  );
   await runner.start();
-  t.teardown(async () => { await runner.stop(); await events.close(); });
+  t.teardown(async () => {
+    await runner.stop();
+    await events.close();
+  });
   const first = await events.append('notes-1', [note('a')], 'no-stream');
   await runner.waitFor(first.position);
 
@@ -426,7 +546,14 @@ test('a batch of one event costs a few round trips, not two per projector', asyn
   const second = await events.append('notes-1', [note('b')], first.revision);
   await runner.waitFor(second.position);
   // The lease's fence, every checkpoint read at once, the one document the event changes, every checkpoint moved at once.
-  t.deepEqual(mongo.roundTrips, ['_locks.updateOne', '_checkpoints.find', 'notes.findOne', 'notes.insertOne', '_checkpoints.updateMany', 'commitTransaction']);
+  t.deepEqual(mongo.roundTrips, [
+    '_locks.updateOne',
+    '_checkpoints.find',
+    'notes.findOne',
+    'notes.insertOne',
+    '_checkpoints.updateMany',
+    'commitTransaction',
+  ]);
   t.like(await runner.status(), { lag: 0 });
   t.like(mongo.collections.get('_checkpoints')!.get('idle10'), { position: second.position });
 });
@@ -443,10 +570,13 @@ test('a lease taken over after it expired fences out the previous holder: its tr
 
   now += 101; // the first holder stalled past its lease (a long GC pause, a partition) and did not renew it
   t.true(await second.tryAcquire());
-  await t.throwsAsync(store.withTransaction(async (tx) => {
-    await first.fence(tx);
-    await tx.collection('notes').insertOne({ _id: 'late', _position: 1 });
-  }), { instanceOf: LeaseLost });
+  await t.throwsAsync(
+    store.withTransaction(async (tx) => {
+      await first.fence(tx);
+      await tx.collection('notes').insertOne({ _id: 'late', _position: 1 });
+    }),
+    { instanceOf: LeaseLost },
+  );
   t.false(mongo.collections.get('notes')?.has('late') ?? false, 'nothing the fenced-out holder wrote was committed');
   await store.withTransaction((tx) => second.fence(tx));
   t.false(await first.tryAcquire(), 'and it does not get the lease back while the new holder renews it');
@@ -470,7 +600,10 @@ test('a server whose projector version changed does not rebuild while another in
   t.false((await deployed.status()).leader);
   t.like(mongo.collections.get('notes')!.get('a'), { count: 1, version: 1 }, 'the live collection is the old one, untouched');
   t.like(mongo.collections.get('_checkpoints')!.get('notes'), { version: 1 });
-  t.false([...mongo.collections.keys()].some((name) => name.endsWith('__rebuild')), 'no rebuild was started');
+  t.false(
+    [...mongo.collections.keys()].some((name) => name.endsWith('__rebuild')),
+    'no rebuild was started',
+  );
 
   // Once the old instance is gone the new one takes the lease, and only then rebuilds.
   await old.stop();

@@ -26,18 +26,23 @@ export function presenceSessionsContract(adapter: string, factory: PresenceSessi
     await store.open({ instanceId: 'a', connectionId: 1, userId: 'alice' }, at(0), at(30));
     await store.open({ instanceId: 'b', connectionId: 1, userId: 'bob' }, at(0), at(30));
     await store.open({ instanceId: 'a', connectionId: 1, userId: 'alice' }, at(5), at(35));
-    t.deepEqual((await store.list()).map((s) => [s.instanceId, s.connectionId, s.userId, s.expiresAt]),
-      [['a', 1, 'alice', at(35).toISOString()], ['b', 1, 'bob', at(30).toISOString()]]);
+    t.deepEqual(
+      (await store.list()).map((s) => [s.instanceId, s.connectionId, s.userId, s.expiresAt]),
+      [
+        ['a', 1, 'alice', at(35).toISOString()],
+        ['b', 1, 'bob', at(30).toISOString()],
+      ],
+    );
   });
 
   it('a user is live while any of their sessions has not expired; an ended session no longer counts', async (t, store) => {
     await store.open({ instanceId: 'a', connectionId: 1, userId: 'alice' }, at(0), at(30));
     await store.open({ instanceId: 'b', connectionId: 7, userId: 'alice' }, at(0), at(10));
     await store.open({ instanceId: 'a', connectionId: 2, userId: 'bob' }, at(0), at(10));
-    const live = async (now: Date) => [...await store.liveUsers(['alice', 'bob', 'carol'], now)].sort();
-    t.deepEqual(await live(at(20)), ['alice'], 'bob\'s session and one of alice\'s expired');
+    const live = async (now: Date) => [...(await store.liveUsers(['alice', 'bob', 'carol'], now))].sort();
+    t.deepEqual(await live(at(20)), ['alice'], "bob's session and one of alice's expired");
     await store.end('a', 1);
-    t.deepEqual(await live(at(5)), ['alice', 'bob'], 'alice\'s session on b still counts');
+    t.deepEqual(await live(at(5)), ['alice', 'bob'], "alice's session on b still counts");
     await store.end('b', 7);
     t.deepEqual(await live(at(5)), ['bob']);
   });
@@ -53,20 +58,29 @@ export function presenceSessionsContract(adapter: string, factory: PresenceSessi
     t.is(await store.find(1001, at(5)), null, 'ended');
   });
 
-  it('an instance\'s heartbeat renews the expiry of its sessions only', async (t, store) => {
+  it("an instance's heartbeat renews the expiry of its sessions only", async (t, store) => {
     await store.open({ instanceId: 'a', connectionId: 1, userId: 'alice' }, at(0), at(30));
     await store.open({ instanceId: 'a', connectionId: 2, userId: 'bob' }, at(0), at(30));
     await store.open({ instanceId: 'b', connectionId: 1, userId: 'carol' }, at(0), at(30));
     t.is(await store.renew('a', at(60)), 2);
-    t.deepEqual((await store.list()).map((s) => s.expiresAt), [at(60), at(60), at(30)].map((d) => d.toISOString()));
+    t.deepEqual(
+      (await store.list()).map((s) => s.expiresAt),
+      [at(60), at(60), at(30)].map((d) => d.toISOString()),
+    );
   });
 
-  it('expire removes the sessions past their expiry (a dead instance\'s) and says whose they were', async (t, store) => {
+  it("expire removes the sessions past their expiry (a dead instance's) and says whose they were", async (t, store) => {
     await store.open({ instanceId: 'dead', connectionId: 1, userId: 'alice' }, at(0), at(30));
     await store.open({ instanceId: 'live', connectionId: 1, userId: 'bob' }, at(0), at(90));
     const expired = await store.expire(at(31));
-    t.deepEqual(expired.map((s) => [s.instanceId, s.connectionId, s.userId]), [['dead', 1, 'alice']]);
-    t.deepEqual((await store.list()).map((s) => s.userId), ['bob']);
+    t.deepEqual(
+      expired.map((s) => [s.instanceId, s.connectionId, s.userId]),
+      [['dead', 1, 'alice']],
+    );
+    t.deepEqual(
+      (await store.list()).map((s) => s.userId),
+      ['bob'],
+    );
     t.deepEqual(await store.expire(at(31)), [], 'each expired session is reported once');
   });
 
@@ -74,6 +88,9 @@ export function presenceSessionsContract(adapter: string, factory: PresenceSessi
     await store.open({ instanceId: 'a', connectionId: 1, userId: 'alice' }, at(0), at(30));
     await store.open({ instanceId: 'b', connectionId: 2, userId: 'bob' }, at(0), at(30));
     await store.endInstance('a');
-    t.deepEqual((await store.list()).map((s) => s.userId), ['bob']);
+    t.deepEqual(
+      (await store.list()).map((s) => s.userId),
+      ['bob'],
+    );
   });
 }

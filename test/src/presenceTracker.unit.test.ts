@@ -103,7 +103,10 @@ test('a reconnect after the grace is a new session', (t) => {
   tracker.disconnected('u', 1);
   clock.advance(GRACE);
   tracker.connected('u', 2);
-  t.deepEqual(transitions.map((x) => x.transition), ['came_online', 'went_offline', 'came_online']);
+  t.deepEqual(
+    transitions.map((x) => x.transition),
+    ['came_online', 'went_offline', 'came_online'],
+  );
 });
 
 test('no activity for idleMs makes the user away; activity brings the user back online', (t) => {
@@ -115,7 +118,11 @@ test('no activity for idleMs makes the user away; activity brings the user back 
   t.is(tracker.status('u'), 'away');
   tracker.activity('u', 1);
   t.is(tracker.status('u'), 'online');
-  t.deepEqual(live, [['u', 'online'], ['u', 'away'], ['u', 'online']]);
+  t.deepEqual(live, [
+    ['u', 'online'],
+    ['u', 'away'],
+    ['u', 'online'],
+  ]);
 });
 
 test('activity postpones away by a full idleMs from the last frame', (t) => {
@@ -154,7 +161,11 @@ test('a user is online while any connection is active and away when every connec
   t.is(tracker.status('u'), 'away', 'a pong does not undo an explicit idle');
   tracker.setIdle('u', 1, false);
   t.is(tracker.status('u'), 'online');
-  t.deepEqual(live, [['u', 'online'], ['u', 'away'], ['u', 'online']]);
+  t.deepEqual(live, [
+    ['u', 'online'],
+    ['u', 'away'],
+    ['u', 'online'],
+  ]);
 });
 
 test('a quiet device does not keep the user online once the busy one goes idle', (t) => {
@@ -182,8 +193,15 @@ test('an away user whose last socket closes goes offline after the grace', (t) =
   tracker.setIdle('u', 1, true);
   tracker.disconnected('u', 1);
   clock.advance(GRACE);
-  t.deepEqual(live, [['u', 'online'], ['u', 'away'], ['u', 'offline']]);
-  t.deepEqual(transitions.map((x) => x.transition), ['came_online', 'went_offline']);
+  t.deepEqual(live, [
+    ['u', 'online'],
+    ['u', 'away'],
+    ['u', 'offline'],
+  ]);
+  t.deepEqual(
+    transitions.map((x) => x.transition),
+    ['came_online', 'went_offline'],
+  );
 });
 
 test('users are independent', (t) => {
@@ -192,7 +210,14 @@ test('users are independent', (t) => {
   tracker.connected('b', 2);
   tracker.disconnected('a', 1);
   clock.advance(GRACE);
-  t.deepEqual(transitions.map((x) => [x.userId, x.transition]), [['a', 'came_online'], ['b', 'came_online'], ['a', 'went_offline']]);
+  t.deepEqual(
+    transitions.map((x) => [x.userId, x.transition]),
+    [
+      ['a', 'came_online'],
+      ['b', 'came_online'],
+      ['a', 'went_offline'],
+    ],
+  );
   t.is(tracker.status('b'), 'online');
   t.deepEqual(tracker.onlineUsers(), ['b']);
 });
@@ -227,7 +252,10 @@ test('stop cancels every timer; nothing fires afterwards and the state stays rea
   tracker.connected('c', 3);
   clock.advance(IDLE * 2);
   t.is(clock.pending, 0);
-  t.deepEqual(transitions.map((x) => x.transition), ['came_online', 'came_online']);
+  t.deepEqual(
+    transitions.map((x) => x.transition),
+    ['came_online', 'came_online'],
+  );
   t.is(live.length, 2);
   t.deepEqual(tracker.onlineUsers(), ['a', 'b'], 'who to mark offline with reason server_restart');
 });

@@ -22,14 +22,18 @@ function notesProjector(applied: RecordedEvent[]): Projector {
     async apply(event, context) {
       applied.push(event);
       const { author } = event.data as { author: string };
-      await context.project<{ _id: string; _position: number; author: string; count: number }>('notes', author, event,
-        (doc) => ({ _id: author, author, count: (doc?.count ?? 0) + 1 }));
+      await context.project<{ _id: string; _position: number; author: string; count: number }>('notes', author, event, (doc) => ({
+        _id: author,
+        author,
+        count: (doc?.count ?? 0) + 1,
+      }));
     },
   };
 }
 
 const note = (author: string): NewEvent => ({
-  type: 'NoteWritten', data: { author },
+  type: 'NoteWritten',
+  data: { author },
   metadata: { eventId: newId(), correlationId: 'c', causationId: 'c', userId: null, timestamp: new Date().toISOString() },
 });
 
@@ -38,7 +42,8 @@ const silent = pino({ level: 'silent' });
 /** Appends one note per author to a new stream, one event per append; the last append's result. */
 async function writeNotes(events: SqliteEventStore, stream: string, authors: readonly string[]) {
   let result = { revision: -1, position: 0 };
-  for (const author of authors) result = await events.append(stream, [note(author)], result.revision === -1 ? 'no-stream' : result.revision);
+  for (const author of authors)
+    result = await events.append(stream, [note(author)], result.revision === -1 ? 'no-stream' : result.revision);
   return result;
 }
 
@@ -78,7 +83,11 @@ test('after a restart each projector resumes at its checkpoint without re-applyi
   const second = await stores.events.append('notes-a', [note('a')], first.revision);
   await runner.waitFor(second.position);
   t.is(firstRun.length, 2);
-  t.deepEqual(secondRun.map((e) => e.position), [second.position], 'only the new event is applied');
+  t.deepEqual(
+    secondRun.map((e) => e.position),
+    [second.position],
+    'only the new event is applied',
+  );
   t.like(await stores.read.collection('notes').findOne({ _id: 'a' }), { count: 2 });
   await runner.stop();
   await stores.events.close();
@@ -108,7 +117,11 @@ test('a rebuild swaps in the same documents while the runner keeps serving, and 
 
   const progress: number[] = [];
   const summary = await rebuildProjections({
-    eventStore: events, readStore: read, projectors: [notesProjector([])], upcaster: eventUpcaster, batchSize: 7,
+    eventStore: events,
+    readStore: read,
+    projectors: [notesProjector([])],
+    upcaster: eventUpcaster,
+    batchSize: 7,
     onProgress: (position) => progress.push(position),
   });
   t.is(summary.events, 50);
@@ -131,8 +144,10 @@ function pickyProjector(): Projector {
     async apply(event, context) {
       const { author } = event.data as { author: string };
       if (author === 'poison') throw new Error('cannot digest poison');
-      await context.project<{ _id: string; _position: number; authors: string[] }>('picky', 'all', event,
-        (doc) => ({ _id: 'all', authors: [...(doc?.authors ?? []), author] }));
+      await context.project<{ _id: string; _position: number; authors: string[] }>('picky', 'all', event, (doc) => ({
+        _id: 'all',
+        authors: [...(doc?.authors ?? []), author],
+      }));
     },
   };
 }
@@ -144,14 +159,19 @@ const readerOfPicky: Projector = {
   reads: ['picky'],
   handles: new Set(['NoteWritten']),
   async apply(event, context) {
-    await context.project<{ _id: string; _position: number; n: number }>('reader', 'count', event, (doc) => ({ _id: 'count', n: (doc?.n ?? 0) + 1 }));
+    await context.project<{ _id: string; _position: number; n: number }>('reader', 'count', event, (doc) => ({
+      _id: 'count',
+      n: (doc?.n ?? 0) + 1,
+    }));
   },
 };
 
 test('a projector that throws is held at that event with its readers; the others go on; an operator skip lets it catch up', async (t) => {
   const { events, read } = await open(tempDir());
-  const runner = new ProjectionRunner(events, read, [notesProjector([]), pickyProjector(), readerOfPicky], eventUpcaster, silent,
-    { retryBaseMs: 20, maxRetryMs: 50 });
+  const runner = new ProjectionRunner(events, read, [notesProjector([]), pickyProjector(), readerOfPicky], eventUpcaster, silent, {
+    retryBaseMs: 20,
+    maxRetryMs: 50,
+  });
   await runner.start();
   t.teardown(() => runner.stop());
   const written = await writeNotes(events, 'notes-p', ['a', 'poison', 'b']);
@@ -160,8 +180,13 @@ test('a projector that throws is held at that event with its readers; the others
   t.like(await read.collection('notes').findOne({ _id: 'b' }), { count: 1 });
   const poison = (await events.readStream('notes-p'))[1]!;
   const status = await runner.status();
-  t.deepEqual(status.stalled.map((stall) => [stall.projector, stall.position, stall.eventType]),
-    [['picky', poison.position, 'NoteWritten'], ['reader', poison.position, 'NoteWritten']]);
+  t.deepEqual(
+    status.stalled.map((stall) => [stall.projector, stall.position, stall.eventType]),
+    [
+      ['picky', poison.position, 'NoteWritten'],
+      ['reader', poison.position, 'NoteWritten'],
+    ],
+  );
   t.regex(status.stalled[0]!.error, /cannot digest poison/);
   t.is(status.stalled[1]!.error, 'waits for picky');
   t.is(status.projectors.find((p) => p.projector === 'picky')!.position, poison.position - 1, 'held just before the event');
@@ -217,7 +242,10 @@ test('with a lease, one runner projects at a time; another takes over when it st
   const b = await events.append('notes-l', [note('b')], a.revision);
   await second.waitFor(b.position, 5_000);
   t.true((await second.status()).leader);
-  t.deepEqual(secondApplied.map((event) => event.position), [b.position]);
+  t.deepEqual(
+    secondApplied.map((event) => event.position),
+    [b.position],
+  );
 });
 
 test('collections written by another version of their projector are rebuilt from the log before the runner serves', async (t) => {
@@ -232,19 +260,29 @@ test('collections written by another version of their projector are rebuilt from
 
   // Version 2 of the projector writes another shape: initials instead of counts.
   const v2: Projector = {
-    name: 'notes', version: 2, collections: { notes: [] }, handles: new Set(['NoteWritten']),
+    name: 'notes',
+    version: 2,
+    collections: { notes: [] },
+    handles: new Set(['NoteWritten']),
     async apply(event, context) {
       const { author } = event.data as { author: string };
-      await context.project<{ _id: string; _position: number; initials: string }>('notes', author, event,
-        (doc) => ({ _id: author, initials: `${doc?.initials ?? ''}${author.toUpperCase()}` }));
+      await context.project<{ _id: string; _position: number; initials: string }>('notes', author, event, (doc) => ({
+        _id: author,
+        initials: `${doc?.initials ?? ''}${author.toUpperCase()}`,
+      }));
     },
   };
   stores = await open(dir);
   runner = new ProjectionRunner(stores.events, stores.read, [v2], eventUpcaster, silent);
   await runner.start();
-  t.teardown(async () => { await runner.stop(); await stores.events.close(); await stores.read.close(); });
+  t.teardown(async () => {
+    await runner.stop();
+    await stores.events.close();
+    await stores.read.close();
+  });
   t.deepEqual(await stores.read.collection('notes').find({}, { sort: { _id: 1 } }), [
-    { _id: 'a', initials: 'AA', _position: 2 }, { _id: 'b', initials: 'B', _position: 3 },
+    { _id: 'a', initials: 'AA', _position: 2 },
+    { _id: 'b', initials: 'B', _position: 3 },
   ]);
   t.like(await stores.read.collection(CHECKPOINTS).findOne({ _id: 'notes' }), { position: 3, version: 2 });
 });

@@ -9,7 +9,10 @@ const policy = (burst: number, perSecond: number) => ({ name: 'p', burst, perSec
 test('a bucket allows its burst at once, then refills continuously, fractions included', (t) => {
   let now = 0;
   const buckets = new TokenBuckets(policy(3, 2), () => now);
-  t.deepEqual([0, 1, 2].map(() => buckets.take('k').remaining), [2, 1, 0]);
+  t.deepEqual(
+    [0, 1, 2].map(() => buckets.take('k').remaining),
+    [2, 1, 0],
+  );
   t.throws(() => buckets.take('k'), { instanceOf: RateLimitExceeded });
   now += 250; // half a token
   t.throws(() => buckets.take('k'));
@@ -42,7 +45,10 @@ test('a token given back (a right password) restores the bucket, never past its 
 test('borrowing never refuses: it says how far below empty the bucket is, down to one burst, and debt refills like tokens', (t) => {
   let now = 0;
   const buckets = new TokenBuckets(policy(2, 1), () => now);
-  t.deepEqual([1, 2, 3, 4, 5, 6].map(() => buckets.borrow('k')), [0, 0, 1, 2, 2, 2]);
+  t.deepEqual(
+    [1, 2, 3, 4, 5, 6].map(() => buckets.borrow('k')),
+    [0, 0, 1, 2, 2, 2],
+  );
   now += 1_000;
   t.is(buckets.borrow('k'), 2, 'one token refilled, one borrowed');
   now += 3_000; // idle for longer than an empty bucket takes to fill, but still one token short of full

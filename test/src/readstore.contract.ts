@@ -26,11 +26,7 @@ export function readStoreContract(adapter: string, factory: ReadStoreFactory): v
       const store = await factory.open();
       const name = `contract_${randomBytes(6).toString('hex')}`;
       try {
-        await store.ensureIndexes(name, [
-          { key: { city: 1, age: -1 } },
-          { key: { age: 1 } },
-          { key: { tags: 1 }, multikey: true },
-        ]);
+        await store.ensureIndexes(name, [{ key: { city: 1, age: -1 } }, { key: { age: 1 } }, { key: { tags: 1 }, multikey: true }]);
         await body(t, store, name);
       } finally {
         await store.dropCollection(name);
@@ -40,7 +36,15 @@ export function readStoreContract(adapter: string, factory: ReadStoreFactory): v
 
   const seed = async (store: ReadStore, name: string) => {
     const people = store.collection<Person>(name);
-    await people.insertOne({ _id: 'a', name: 'Ada', age: 36, city: 'London', tags: ['math', 'code'], active: true, address: { zip: 'N1' } });
+    await people.insertOne({
+      _id: 'a',
+      name: 'Ada',
+      age: 36,
+      city: 'London',
+      tags: ['math', 'code'],
+      active: true,
+      address: { zip: 'N1' },
+    });
     await people.insertOne({ _id: 'b', name: 'Bob', age: 25, city: 'Paris', tags: ['art'], active: false });
     await people.insertOne({ _id: 'c', name: 'Cy', age: 52, city: 'London', tags: [] });
     await people.insertOne({ _id: 'd', name: 'Di', city: 'Rome' });
@@ -69,40 +73,82 @@ export function readStoreContract(adapter: string, factory: ReadStoreFactory): v
 
   it('matches array elements through a multikey index', async (t, store, name) => {
     const people = await seed(store, name);
-    t.deepEqual((await people.find({ tags: 'code' })).map((p) => p._id), ['a']);
-    t.deepEqual((await people.find({ tags: { $in: ['art', 'math'] } }, { sort: { _id: 1 } })).map((p) => p._id), ['a', 'b']);
+    t.deepEqual(
+      (await people.find({ tags: 'code' })).map((p) => p._id),
+      ['a'],
+    );
+    t.deepEqual(
+      (await people.find({ tags: { $in: ['art', 'math'] } }, { sort: { _id: 1 } })).map((p) => p._id),
+      ['a', 'b'],
+    );
     await people.updateOne({ _id: 'c' }, { $addToSet: { tags: 'code' } });
-    t.deepEqual((await people.find({ tags: 'code' }, { sort: { _id: 1 } })).map((p) => p._id), ['a', 'c']);
+    t.deepEqual(
+      (await people.find({ tags: 'code' }, { sort: { _id: 1 } })).map((p) => p._id),
+      ['a', 'c'],
+    );
     await people.updateOne({ _id: 'a' }, { $pull: { tags: 'code' } });
-    t.deepEqual((await people.find({ tags: 'code' })).map((p) => p._id), ['c']);
+    t.deepEqual(
+      (await people.find({ tags: 'code' })).map((p) => p._id),
+      ['c'],
+    );
   });
 
   it('sorts on several fields, limits, skips and pages with a range cursor', async (t, store, name) => {
     const people = await seed(store, name);
-    t.deepEqual((await people.find({}, { sort: { city: 1, age: -1 } })).map((p) => p._id), ['c', 'a', 'b', 'd']);
+    t.deepEqual(
+      (await people.find({}, { sort: { city: 1, age: -1 } })).map((p) => p._id),
+      ['c', 'a', 'b', 'd'],
+    );
     const firstPage = await people.find({ age: { $exists: true } }, { sort: { age: 1 }, limit: 2 });
-    t.deepEqual(firstPage.map((p) => p._id), ['b', 'a']);
+    t.deepEqual(
+      firstPage.map((p) => p._id),
+      ['b', 'a'],
+    );
     const nextPage = await people.find({ age: { $gt: firstPage[1]!.age! } }, { sort: { age: 1 }, limit: 2 });
-    t.deepEqual(nextPage.map((p) => p._id), ['c']);
-    t.deepEqual((await people.find({}, { sort: { _id: -1 }, skip: 1, limit: 2 })).map((p) => p._id), ['c', 'b']);
+    t.deepEqual(
+      nextPage.map((p) => p._id),
+      ['c'],
+    );
+    t.deepEqual(
+      (await people.find({}, { sort: { _id: -1 }, skip: 1, limit: 2 })).map((p) => p._id),
+      ['c', 'b'],
+    );
   });
 
   it('applies $set, $unset, $inc, $push, $pull and $addToSet', async (t, store, name) => {
     const people = await seed(store, name);
-    const result = await people.updateOne({ _id: 'b' }, {
-      $set: { 'address.zip': '75001', name: 'Bobby' },
-      $unset: { active: '' },
-      $inc: { age: 2 },
-      $push: { friends: { id: 'a', since: 2020 } },
-    });
+    const result = await people.updateOne(
+      { _id: 'b' },
+      {
+        $set: { 'address.zip': '75001', name: 'Bobby' },
+        $unset: { active: '' },
+        $inc: { age: 2 },
+        $push: { friends: { id: 'a', since: 2020 } },
+      },
+    );
     t.is(result.matched, 1);
-    await people.updateOne({ _id: 'b' }, { $push: { friends: { $each: [{ id: 'c', since: 2021 }, { id: 'd', since: 2022 }] } } });
+    await people.updateOne(
+      { _id: 'b' },
+      {
+        $push: {
+          friends: {
+            $each: [
+              { id: 'c', since: 2021 },
+              { id: 'd', since: 2022 },
+            ],
+          },
+        },
+      },
+    );
     await people.updateOne({ _id: 'b' }, { $pull: { friends: { id: 'c' } } });
     await people.updateOne({ _id: 'b' }, { $addToSet: { tags: { $each: ['art', 'film'] } } });
     const bob = await people.findOne({ _id: 'b' });
     t.like(bob, { name: 'Bobby', age: 27, address: { zip: '75001' }, tags: ['art', 'film'] });
     t.false('active' in bob!);
-    t.deepEqual(bob!.friends!.map((f) => f.id), ['a', 'd']);
+    t.deepEqual(
+      bob!.friends!.map((f) => f.id),
+      ['a', 'd'],
+    );
     const many = await people.updateMany({ city: 'London' }, { $inc: { age: 1 } });
     t.is(many.matched, 2);
     t.is((await people.findOne({ _id: 'c' }))?.age, 53);
@@ -136,7 +182,10 @@ export function readStoreContract(adapter: string, factory: ReadStoreFactory): v
     const people = await seed(store, name);
     t.is(await people.deleteOne({ city: 'London' }), 1);
     t.is(await people.deleteMany({ city: { $in: ['London', 'Paris'] } }), 2);
-    t.deepEqual((await people.find({})).map((p) => p._id), ['d']);
+    t.deepEqual(
+      (await people.find({})).map((p) => p._id),
+      ['d'],
+    );
     t.deepEqual(await people.find({ tags: 'code' }), []);
   });
 
@@ -146,8 +195,14 @@ export function readStoreContract(adapter: string, factory: ReadStoreFactory): v
     await store.ensureIndexes(`${name}_fresh`, [{ key: { tags: 1 }, multikey: true }]);
     await fresh.insertOne({ _id: 'z', name: 'Zed', tags: ['new'] });
     await store.renameCollections([{ from: `${name}_fresh`, to: name }]);
-    t.deepEqual((await store.collection<Person>(name).find({})).map((p) => p._id), ['z']);
-    t.deepEqual((await store.collection<Person>(name).find({ tags: 'new' })).map((p) => p._id), ['z']);
+    t.deepEqual(
+      (await store.collection<Person>(name).find({})).map((p) => p._id),
+      ['z'],
+    );
+    t.deepEqual(
+      (await store.collection<Person>(name).find({ tags: 'new' })).map((p) => p._id),
+      ['z'],
+    );
     t.is(await store.collection<Person>(`${name}_fresh`).countDocuments({}), 0);
     void live;
   });

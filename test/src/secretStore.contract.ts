@@ -9,9 +9,15 @@ import type { SecretStore } from '../../src/secrets/secretStore.ts';
 export type SecretStoreFactory = { open: () => Promise<SecretStore> } | { skip: string };
 
 const b64 = () => randomBytes(32).toString('base64');
-const box = (keys: Record<string, string>, current: string) => SecretBox.create(parseKeyring({
-  ENCRYPTION_KEYS: Object.entries(keys).map(([kid, key]) => `${kid}:${key}`).join(','), ENCRYPTION_KEY_ID: current,
-}));
+const box = (keys: Record<string, string>, current: string) =>
+  SecretBox.create(
+    parseKeyring({
+      ENCRYPTION_KEYS: Object.entries(keys)
+        .map(([kid, key]) => `${kid}:${key}`)
+        .join(','),
+      ENCRYPTION_KEY_ID: current,
+    }),
+  );
 
 /** The sealed-secret store contract (src/secrets/secretStore.ts), run against every adapter. */
 export function secretStoreContract(adapter: string, factory: SecretStoreFactory): void {

@@ -19,7 +19,12 @@ const alice = { purpose: 'ai-api-key', subject: 'user:alice' };
 const API_KEY = 'AIzaSy-very-secret-gemini-key-0123456789';
 
 const keyring = (keys: Record<string, string>, current: string): Keyring =>
-  parseKeyring({ ENCRYPTION_KEYS: Object.entries(keys).map(([kid, key]) => `${kid}:${key}`).join(','), ENCRYPTION_KEY_ID: current });
+  parseKeyring({
+    ENCRYPTION_KEYS: Object.entries(keys)
+      .map(([kid, key]) => `${kid}:${key}`)
+      .join(','),
+    ENCRYPTION_KEY_ID: current,
+  });
 const box = (keys: Record<string, string> = { k1: K1 }, current = 'k1') => SecretBox.create(keyring(keys, current), PURPOSES);
 
 const unreadable = (t: ExecutionContext, fn: () => unknown, reason: UnreadableReason) => {
@@ -99,7 +104,8 @@ test('rotateAll re-seals what is on an old key with the current one, leaves unre
   t.teardown(() => store.close());
   const old = await box({ k1: K1 }, 'k1');
   const stranger = await box({ gone: b64() }, 'gone');
-  for (const user of ['alice', 'bob', 'carol']) await store.put('ai-api-key', `user:${user}`, old.seal(`${API_KEY}-${user}`, { purpose: 'ai-api-key', subject: `user:${user}` }));
+  for (const user of ['alice', 'bob', 'carol'])
+    await store.put('ai-api-key', `user:${user}`, old.seal(`${API_KEY}-${user}`, { purpose: 'ai-api-key', subject: `user:${user}` }));
   const lost = stranger.seal('lost', { purpose: 'ai-api-key', subject: 'user:dave' });
   await store.put('ai-api-key', 'user:dave', lost);
 
@@ -188,7 +194,11 @@ test('the store pages through every row with all(), also while rows are written 
 });
 
 test('parseKeyring: ENCRYPTION_KEYS with ENCRYPTION_KEY_ID, and ENCRYPTION_KEY alone as key id "default"', (t) => {
-  const ring = parseKeyring({ ENCRYPTION_KEYS: ` k1:${K1}, k2:${Buffer.from(K2, 'base64').toString('base64url')} `, ENCRYPTION_KEY_ID: 'k2', ENCRYPTION_KEY: b64() });
+  const ring = parseKeyring({
+    ENCRYPTION_KEYS: ` k1:${K1}, k2:${Buffer.from(K2, 'base64').toString('base64url')} `,
+    ENCRYPTION_KEY_ID: 'k2',
+    ENCRYPTION_KEY: b64(),
+  });
   t.is(ring.current, 'k2');
   t.deepEqual([...ring.keys.keys()], ['k1', 'k2']);
   t.deepEqual(Buffer.from(ring.keys.get('k2')!), Buffer.from(K2, 'base64'));
@@ -206,8 +216,14 @@ test('parseKeyring refuses bad keyrings with a clear message that never quotes a
     [{ ENCRYPTION_KEY: randomBytes(16).toString('base64') }, /ENCRYPTION_KEY must be 32 bytes.*got 16/],
     [{ ENCRYPTION_KEY: `${K1.slice(0, 20)}!${K1.slice(21)}` }, /ENCRYPTION_KEY must be base64/],
     [{ ENCRYPTION_KEY: K1, ENCRYPTION_KEY_ID: 'k2' }, /ENCRYPTION_KEY_ID is "k2" but ENCRYPTION_KEYS is not set/],
-    [{ ENCRYPTION_KEYS: `k1:${K1},k2:${randomBytes(31).toString('base64')}`, ENCRYPTION_KEY_ID: 'k1' }, /ENCRYPTION_KEYS key "k2" must be 32 bytes.*got 31/],
-    [{ ENCRYPTION_KEYS: `k1:${K1},k2:${K2}`, ENCRYPTION_KEY_ID: 'k3' }, /ENCRYPTION_KEY_ID "k3" is not one of the key ids in ENCRYPTION_KEYS \(k1, k2\)/],
+    [
+      { ENCRYPTION_KEYS: `k1:${K1},k2:${randomBytes(31).toString('base64')}`, ENCRYPTION_KEY_ID: 'k1' },
+      /ENCRYPTION_KEYS key "k2" must be 32 bytes.*got 31/,
+    ],
+    [
+      { ENCRYPTION_KEYS: `k1:${K1},k2:${K2}`, ENCRYPTION_KEY_ID: 'k3' },
+      /ENCRYPTION_KEY_ID "k3" is not one of the key ids in ENCRYPTION_KEYS \(k1, k2\)/,
+    ],
     [{ ENCRYPTION_KEYS: `k1:${K1},k2:${K2}` }, /ENCRYPTION_KEY_ID must name the current key/],
     [{ ENCRYPTION_KEYS: `k1:${K1},k1:${K2}`, ENCRYPTION_KEY_ID: 'k1' }, /lists key id "k1" twice/],
     [{ ENCRYPTION_KEYS: `k|1:${K1}`, ENCRYPTION_KEY_ID: 'k|1' }, /key id "k\|1" must be 1 to 32 characters/],
@@ -235,21 +251,28 @@ test('npm run rotate-secrets rotates to the current key, reports counts, rotates
   await store.put('ai-api-key', 'user:alice', (await box()).seal(API_KEY, alice));
   await store.close();
   const { ENCRYPTION_KEYS: _keys, ENCRYPTION_KEY_ID: _id, ENCRYPTION_KEY: _key, JWT_SECRET_KEY: _jwt, ...inherited } = process.env;
-  const run = (env: Record<string, string>) => promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/rotate-secrets.ts'], {
-    env: { ...inherited, NODE_ENV: 'test', STORAGE_DIR: dir, ...env },
-  });
+  const run = (env: Record<string, string>) =>
+    promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/rotate-secrets.ts'], {
+      env: { ...inherited, NODE_ENV: 'test', STORAGE_DIR: dir, ...env },
+    });
   const rotation = { ENCRYPTION_KEYS: `k1:${K1},k2:${K2}`, ENCRYPTION_KEY_ID: 'k2' };
   t.regex((await run(rotation)).stdout, /1 secrets: 1 rotated to key "k2", 0 already current, 0 unreadable\./);
   t.regex((await run(rotation)).stdout, /1 secrets: 0 rotated to key "k2", 1 already current, 0 unreadable\./);
 
   // Without ENCRYPTION_KEYS the shorthand (here development's generated key) is the keyring: k2 is unknown to it.
-  const failed = await run({}).then(() => null, (error: { code: number; stdout: string; stderr: string }) => error);
+  const failed = await run({}).then(
+    () => null,
+    (error: { code: number; stdout: string; stderr: string }) => error,
+  );
   t.is(failed?.code, 1);
   t.regex(failed!.stdout, /1 secrets: 0 rotated to key "default", 0 already current, 1 unreadable\./);
   t.regex(failed!.stderr, /unreadable \(unknown-kid\): ai-api-key user:alice/);
   t.true(existsSync(join(dir, 'secrets.json')));
 
-  const bad = await run({ ENCRYPTION_KEYS: `k1:${K1}`, ENCRYPTION_KEY_ID: 'k9' }).then(() => null, (error: { code: number; stderr: string }) => error);
+  const bad = await run({ ENCRYPTION_KEYS: `k1:${K1}`, ENCRYPTION_KEY_ID: 'k9' }).then(
+    () => null,
+    (error: { code: number; stderr: string }) => error,
+  );
   t.is(bad?.code, 2);
   t.regex(bad!.stderr, /ENCRYPTION_KEY_ID "k9" is not one of the key ids/);
 });

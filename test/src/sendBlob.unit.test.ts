@@ -258,34 +258,39 @@ test('an empty file: 200 with an empty body; any range is unsatisfiable', async 
 });
 
 /** File descriptors of this process open on `path` (Linux). */
-const descriptorsOn = (path: string) => readdirSync('/proc/self/fd').filter((fd) => {
-  try {
-    return readlinkSync(`/proc/self/fd/${fd}`) === path;
-  } catch {
-    return false; // Closed while we looked.
-  }
-}).length;
+const descriptorsOn = (path: string) =>
+  readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === path;
+    } catch {
+      return false; // Closed while we looked.
+    }
+  }).length;
 
 const eventuallyClosed = async (path: string) => {
   for (let attempt = 0; attempt < 100 && descriptorsOn(path) > 0; attempt++) await sleep(20);
   return descriptorsOn(path);
 };
 
-test('the file is streamed and its descriptor closed after whole, partial, HEAD, 304 and abandoned responses',
-  async (t) => {
-    if (!existsSync('/proc/self/fd')) return t.pass('no /proc: not Linux');
-    // A 16 MiB body the client stops reading: the stream (and its file handle) is still open mid-response.
-    const abandoned = await get('/big');
-    const reader = abandoned.body!.getReader();
-    const first = await reader.read();
-    t.false(first.done);
-    t.true(descriptorsOn(big.path) >= 1, 'the file is open while it streams');
-    await reader.cancel();
+test('the file is streamed and its descriptor closed after whole, partial, HEAD, 304 and abandoned responses', async (t) => {
+  if (!existsSync('/proc/self/fd')) return t.pass('no /proc: not Linux');
+  // A 16 MiB body the client stops reading: the stream (and its file handle) is still open mid-response.
+  const abandoned = await get('/big');
+  const reader = abandoned.body!.getReader();
+  const first = await reader.read();
+  t.false(first.done);
+  t.true(descriptorsOn(big.path) >= 1, 'the file is open while it streams');
+  await reader.cancel();
 
-    for (const [headers, method] of [[{}, 'GET'], [{ Range: 'bytes=0-99' }, 'GET'], [{}, 'HEAD'],
-      [{ 'If-None-Match': `"${big.sha256}"` }, 'GET'], [{ Range: 'bytes=999999999-' }, 'GET']] as const) {
-      const response = await get('/big', headers, method);
-      await response.arrayBuffer();
-    }
-    t.is(await eventuallyClosed(big.path), 0);
-  });
+  for (const [headers, method] of [
+    [{}, 'GET'],
+    [{ Range: 'bytes=0-99' }, 'GET'],
+    [{}, 'HEAD'],
+    [{ 'If-None-Match': `"${big.sha256}"` }, 'GET'],
+    [{ Range: 'bytes=999999999-' }, 'GET'],
+  ] as const) {
+    const response = await get('/big', headers, method);
+    await response.arrayBuffer();
+  }
+  t.is(await eventuallyClosed(big.path), 0);
+});

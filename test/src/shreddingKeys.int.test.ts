@@ -15,7 +15,10 @@ const box = () => SecretBox.create(parseKeyring({ ENCRYPTION_KEY: Buffer.alloc(3
 async function open(t: { teardown(fn: () => Promise<void>): void }, dir = tempDir('letsapp-keys-')) {
   const store = SqliteSecretStore.open(dir);
   const keys = new StoredShreddingKeys(store, await box());
-  t.teardown(async () => { await keys.close(); await store.close(); });
+  t.teardown(async () => {
+    await keys.close();
+    await store.close();
+  });
   return { dir, store, keys };
 }
 

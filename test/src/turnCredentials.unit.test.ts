@@ -14,10 +14,7 @@ const base = { userId: 'alice', now, ttlSeconds: 86_400, stunUris, turnUris, sha
 
 test('TURN credentials follow the coturn REST scheme: <expiry>:<userId> signed with HMAC-SHA1 of the shared secret', (t) => {
   t.deepEqual(turnCredentials(base), {
-    iceServers: [
-      { urls: stunUris },
-      { urls: turnUris, username: VECTOR_USERNAME, credential: VECTOR_CREDENTIAL },
-    ],
+    iceServers: [{ urls: stunUris }, { urls: turnUris, username: VECTOR_USERNAME, credential: VECTOR_CREDENTIAL }],
     ttl: 86_400,
     expiresAt: '2023-11-14T22:13:20.000Z',
   });
@@ -44,7 +41,9 @@ test('with no STUN URIs and no TURN the list is empty', (t) => {
 });
 
 test('TURN without STUN is offered alone', (t) => {
-  t.deepEqual(turnCredentials({ ...base, stunUris: [] }).iceServers, [{ urls: turnUris, username: VECTOR_USERNAME, credential: VECTOR_CREDENTIAL }]);
+  t.deepEqual(turnCredentials({ ...base, stunUris: [] }).iceServers, [
+    { urls: turnUris, username: VECTOR_USERNAME, credential: VECTOR_CREDENTIAL },
+  ]);
 });
 
 test('the returned URI lists are copies, not the configuration arrays', (t) => {

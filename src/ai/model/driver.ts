@@ -1,7 +1,16 @@
 import { DomainError } from '../../../commands/shared/errors.ts';
 import {
-  AiBlockedError, AiKeyForbiddenError, AiKeyInvalidError, AiRateLimitedError, AiTimeoutError, AiUpstreamError,
-  type AiModel, type ModelChunk, type ModelOptions, type ModelRequest, type ModelUsage,
+  AiBlockedError,
+  AiKeyForbiddenError,
+  AiKeyInvalidError,
+  AiRateLimitedError,
+  AiTimeoutError,
+  AiUpstreamError,
+  type AiModel,
+  type ModelChunk,
+  type ModelOptions,
+  type ModelRequest,
+  type ModelUsage,
 } from './port.ts';
 
 /**
@@ -27,9 +36,7 @@ export interface UpstreamChunk {
 }
 
 /** A failed call, free of SDK types. `message` and `details` only serve classification and never leave here. */
-export type UpstreamFailure =
-  | { kind: 'http'; status: number; message: string; details: readonly unknown[] }
-  | { kind: 'network' };
+export type UpstreamFailure = { kind: 'http'; status: number; message: string; details: readonly unknown[] } | { kind: 'network' };
 
 export interface ModelDriver {
   readonly sdk: AiModel['sdk'];
@@ -58,7 +65,10 @@ export function contentsOf(request: Pick<ModelRequest, 'history' | 'message'>): 
     if (turn.role !== expected) throw new Error(`Model history must alternate starting with user: turn ${index} is ${turn.role}`);
   });
   if (request.history.length % 2 !== 0) throw new Error('Model history must end with a model turn before the new message');
-  return [...request.history, { role: 'user' as const, text: request.message }].map((turn) => ({ role: turn.role, parts: [{ text: turn.text }] }));
+  return [...request.history, { role: 'user' as const, text: request.message }].map((turn) => ({
+    role: turn.role,
+    parts: [{ text: turn.text }],
+  }));
 }
 
 /** Google's error body `{error:{code,message,status,details}}` (or its `error` member) as a failure. */
@@ -108,7 +118,9 @@ export function retryWaitMs(failure: UpstreamFailure, attempt: number, random: (
 }
 
 function isInvalidKey(failure: { message: string; details: readonly unknown[] }): boolean {
-  return failure.details.some((detail) => isRecord(detail) && detail.reason === 'API_KEY_INVALID') || /API key not valid/i.test(failure.message);
+  return (
+    failure.details.some((detail) => isRecord(detail) && detail.reason === 'API_KEY_INVALID') || /API key not valid/i.test(failure.message)
+  );
 }
 
 /** google.rpc.RetryInfo's retryDelay, a Duration in JSON ("17s", "0.5s"), in ms. */
@@ -141,7 +153,10 @@ function readChunk(chunk: UpstreamChunk): ReadChunk {
   const error = (chunk as { error?: unknown }).error;
   const failure = isRecord(error) ? failureFromBody(error, 500) : null;
   const candidate = chunk.candidates?.[0];
-  const text = (candidate?.content?.parts ?? []).filter((part) => part.thought !== true).map((part) => part.text ?? '').join('');
+  const text = (candidate?.content?.parts ?? [])
+    .filter((part) => part.thought !== true)
+    .map((part) => part.text ?? '')
+    .join('');
   const finish = candidate?.finishReason;
   const usage = chunk.usageMetadata
     ? {
@@ -167,7 +182,12 @@ class FailureChunk extends Error {
 
 const STOPPED = Symbol('stopped');
 
-async function* guardedStream(driver: ModelDriver, options: ModelOptions, request: ModelRequest, random: () => number): AsyncGenerator<ModelChunk> {
+async function* guardedStream(
+  driver: ModelDriver,
+  options: ModelOptions,
+  request: ModelRequest,
+  random: () => number,
+): AsyncGenerator<ModelChunk> {
   if (request.signal.aborted) return;
   const contents = contentsOf(request);
   const startedAt = Date.now();
@@ -183,7 +203,9 @@ async function* guardedStream(driver: ModelDriver, options: ModelOptions, reques
   const firstTokenTimer = setTimeout(expire(new AiTimeoutError('first_token', options.firstTokenTimeoutMs)), options.firstTokenTimeoutMs);
   const totalTimer = setTimeout(expire(new AiTimeoutError('total', options.totalTimeoutMs)), options.totalTimeoutMs);
   // Every wait races this, so a timeout or a cancel ends the call even if an SDK ignores its signal.
-  const stopped = new Promise<typeof STOPPED>((resolve) => controller.signal.addEventListener('abort', () => resolve(STOPPED), { once: true }));
+  const stopped = new Promise<typeof STOPPED>((resolve) =>
+    controller.signal.addEventListener('abort', () => resolve(STOPPED), { once: true }),
+  );
   const untilStopped = <T>(promise: Promise<T>): Promise<T | typeof STOPPED> => {
     promise.catch(() => {}); // lost races must not become unhandled rejections
     return Promise.race([promise, stopped]);
@@ -237,7 +259,8 @@ async function* guardedStream(driver: ModelDriver, options: ModelOptions, reques
         const failure = error instanceof FailureChunk ? error.failure : driver.failure(error);
         const wait = yieldedText ? null : retryWaitMs(failure, attempt, random);
         // A wait that would outlast a deadline ends in the real error, not in a timeout.
-        if (wait === null || Date.now() + wait >= startedAt + Math.min(options.firstTokenTimeoutMs, options.totalTimeoutMs)) throw errorFor(failure);
+        if (wait === null || Date.now() + wait >= startedAt + Math.min(options.firstTokenTimeoutMs, options.totalTimeoutMs))
+          throw errorFor(failure);
         let timer: NodeJS.Timeout | undefined;
         await untilStopped(new Promise<void>((resolve) => (timer = setTimeout(resolve, wait))));
         clearTimeout(timer);

@@ -12,7 +12,10 @@ export function legacyModel(options: ModelOptions): AiModel {
     {
       sdk: 'legacy',
       async open(request, contents, signal) {
-        const model = new GoogleGenerativeAI(request.apiKey).getGenerativeModel({ model: request.model }, baseUrl ? { baseUrl } : undefined);
+        const model = new GoogleGenerativeAI(request.apiKey).getGenerativeModel(
+          { model: request.model },
+          baseUrl ? { baseUrl } : undefined,
+        );
         const result = await model.generateContentStream(
           {
             contents,

@@ -79,7 +79,9 @@ export class AiRateLimitedError extends DomainError {
 /** Gemini failed (5xx, an unexpected 4xx) or could not be reached (`upstreamStatus` null). */
 export class AiUpstreamError extends DomainError {
   constructor(readonly upstreamStatus: number | null) {
-    super('ai_upstream_error', 502, upstreamStatus === null ? 'Gemini could not be reached' : `Gemini answered ${upstreamStatus}`, { upstreamStatus });
+    super('ai_upstream_error', 502, upstreamStatus === null ? 'Gemini could not be reached' : `Gemini answered ${upstreamStatus}`, {
+      upstreamStatus,
+    });
   }
 }
 
@@ -92,7 +94,15 @@ export class AiBlockedError extends DomainError {
 
 /** No first text in time, or the whole reply took too long; the request was aborted. */
 export class AiTimeoutError extends DomainError {
-  constructor(readonly phase: 'first_token' | 'total', readonly timeoutMs: number) {
-    super('ai_timeout', 504, phase === 'first_token' ? `Gemini sent nothing within ${timeoutMs} ms` : `Gemini did not finish within ${timeoutMs} ms`, { phase, timeoutMs });
+  constructor(
+    readonly phase: 'first_token' | 'total',
+    readonly timeoutMs: number,
+  ) {
+    super(
+      'ai_timeout',
+      504,
+      phase === 'first_token' ? `Gemini sent nothing within ${timeoutMs} ms` : `Gemini did not finish within ${timeoutMs} ms`,
+      { phase, timeoutMs },
+    );
   }
 }

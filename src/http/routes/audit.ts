@@ -18,16 +18,30 @@ export interface AuditRouteDeps {
 /** Events a search reads per request at most: the answer says where it stopped, for the next page. */
 const SCAN_LIMIT = 20_000;
 
-const entry = z.looseObject({
-  position: z.number().int(), stream: z.string(), revision: z.number().int(), time: z.string(), type: z.string(),
-  userId: z.string().nullable(), correlationId: z.string(), clientRequestId: z.string().optional(), causationId: z.string(), eventId: z.string(),
-  schemaVersion: z.number().int(), upcastVersion: z.number().int(), data: z.unknown(),
-}).meta({ id: 'AuditEntry' });
-const page = z.strictObject({
-  events: z.array(entry),
-  /** Pass as `after` for the next page; null when the log's head was reached. */
-  next: z.number().int().nullable(),
-}).meta({ id: 'AuditPage' });
+const entry = z
+  .looseObject({
+    position: z.number().int(),
+    stream: z.string(),
+    revision: z.number().int(),
+    time: z.string(),
+    type: z.string(),
+    userId: z.string().nullable(),
+    correlationId: z.string(),
+    clientRequestId: z.string().optional(),
+    causationId: z.string(),
+    eventId: z.string(),
+    schemaVersion: z.number().int(),
+    upcastVersion: z.number().int(),
+    data: z.unknown(),
+  })
+  .meta({ id: 'AuditEntry' });
+const page = z
+  .strictObject({
+    events: z.array(entry),
+    /** Pass as `after` for the next page; null when the log's head was reached. */
+    next: z.number().int().nullable(),
+  })
+  .meta({ id: 'AuditPage' });
 const pageQuery = z.strictObject({
   after: queryInteger(z.number().int().min(0)).default(0),
   limit: queryInteger(z.number().int().min(1).max(500)).default(100),
@@ -51,7 +65,12 @@ export function auditRoutes({ eventStore, logger }: AuditRouteDeps) {
 
   return [
     route({
-      method: 'get', path: '/api/audit/entities/{kind}/{id}', operationId: 'auditEntity', tag: 'audit', auth: true, rateLimit: 'read',
+      method: 'get',
+      path: '/api/audit/entities/{kind}/{id}',
+      operationId: 'auditEntity',
+      tag: 'audit',
+      auth: true,
+      rateLimit: 'read',
       summary: 'Every event of one entity, in order (auditors only)',
       description: 'Password hashes are redacted; encrypted message payloads stay ciphertext; Gemini keys are never in the log.',
       params: z.strictObject({ kind: z.enum(ENTITY_KINDS), id }),
@@ -66,7 +85,12 @@ export function auditRoutes({ eventStore, logger }: AuditRouteDeps) {
       },
     }),
     route({
-      method: 'get', path: '/api/audit/actors/{userId}', operationId: 'auditActor', tag: 'audit', auth: true, rateLimit: 'read',
+      method: 'get',
+      path: '/api/audit/actors/{userId}',
+      operationId: 'auditActor',
+      tag: 'audit',
+      auth: true,
+      rateLimit: 'read',
       summary: 'Everything one user did, in log order (auditors only)',
       params: z.strictObject({ userId: id }),
       query: pageQuery,
@@ -78,7 +102,12 @@ export function auditRoutes({ eventStore, logger }: AuditRouteDeps) {
       },
     }),
     route({
-      method: 'get', path: '/api/audit/correlations/{correlationId}', operationId: 'auditCorrelation', tag: 'audit', auth: true, rateLimit: 'read',
+      method: 'get',
+      path: '/api/audit/correlations/{correlationId}',
+      operationId: 'auditCorrelation',
+      tag: 'audit',
+      auth: true,
+      rateLimit: 'read',
       summary: 'Every event one request or socket frame caused (auditors only)',
       params: z.strictObject({ correlationId: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/) }),
       query: pageQuery,

@@ -14,7 +14,12 @@ export interface AuthRouteDeps {
 export function authRoutes({ auth, clock }: AuthRouteDeps) {
   return [
     route({
-      method: 'post', path: '/auth/register', operationId: 'register', tag: 'auth', auth: false, rateLimit: 'auth',
+      method: 'post',
+      path: '/auth/register',
+      operationId: 'register',
+      tag: 'auth',
+      auth: false,
+      rateLimit: 'auth',
       summary: 'Register and log in',
       description: 'A retried registration (same email and username, same password) logs in to the same account.',
       body: registerSchema,
@@ -23,19 +28,32 @@ export function authRoutes({ auth, clock }: AuthRouteDeps) {
       handle: async ({ body, ctx }) => reply(201, await auth.register(body, ctx.ip, commandMetadata(ctx, clock(), null))),
     }),
     route({
-      method: 'post', path: '/auth/login', operationId: 'login', tag: 'auth', auth: false, rateLimit: 'auth',
+      method: 'post',
+      path: '/auth/login',
+      operationId: 'login',
+      tag: 'auth',
+      auth: false,
+      rateLimit: 'auth',
       summary: 'Log in with email and password',
-      description: 'Limited per client address (`auth`); failed attempts per account and address (`login-failures`: 429, '
-        + 'even for the right password), and per account from every address (`login-account`: past it the answer is slowed, 1 s '
-        + 'doubling to 16 s, never refused).',
+      description:
+        'Limited per client address (`auth`); failed attempts per account and address (`login-failures`: 429, ' +
+        'even for the right password), and per account from every address (`login-account`: past it the answer is slowed, 1 s ' +
+        'doubling to 16 s, never refused).',
       body: loginSchema,
       responses: { 200: { description: 'A new session', schema: session } },
       errors: ['invalid_credentials', 'account_suspended'],
-      handle: async ({ body: { email, password }, ctx }) => reply(200, await auth.login(email, password, ctx.ip, commandMetadata(ctx, clock(), null))),
+      handle: async ({ body: { email, password }, ctx }) =>
+        reply(200, await auth.login(email, password, ctx.ip, commandMetadata(ctx, clock(), null))),
     }),
     route({
-      method: 'post', path: '/auth/logout', operationId: 'logout', tag: 'auth', auth: true, rateLimit: 'session',
-      summary: 'Revoke the presented token', description: 'Its sockets are closed with 4401 `token_revoked`.',
+      method: 'post',
+      path: '/auth/logout',
+      operationId: 'logout',
+      tag: 'auth',
+      auth: true,
+      rateLimit: 'session',
+      summary: 'Revoke the presented token',
+      description: 'Its sockets are closed with 4401 `token_revoked`.',
       responses: { 204: { description: 'Revoked' } },
       errors: [],
       handle: async ({ principal, ctx }) => {
@@ -44,7 +62,12 @@ export function authRoutes({ auth, clock }: AuthRouteDeps) {
       },
     }),
     route({
-      method: 'get', path: '/auth/verify', operationId: 'verifyToken', tag: 'auth', auth: true, rateLimit: 'read',
+      method: 'get',
+      path: '/auth/verify',
+      operationId: 'verifyToken',
+      tag: 'auth',
+      auth: true,
+      rateLimit: 'read',
       summary: 'Check the presented token',
       responses: { 200: { description: 'The token is valid', schema: tokenStatus } },
       errors: [],

@@ -20,39 +20,54 @@ const modulesIn = (folder: string) => {
 };
 const TYPES = { ts: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' } as const;
 /** Scripts and styles from this origin only; the socket is on another port; pictures and call media are blob: and mediastream:. */
-const PAGE_POLICY = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self' ws: wss:; img-src 'self' blob: data:; "
-  + "media-src 'self' blob: mediastream:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+const PAGE_POLICY =
+  "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self' ws: wss:; img-src 'self' blob: data:; " +
+  "media-src 'self' blob: mediastream:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /** TypeScript as the browser's JavaScript: types stripped (esbuild, one file at a time, no bundling), kept while unchanged. */
 const compiled = new Map<string, { mtimeMs: number; body: string }>();
 async function serve(relative: string): Promise<{ body: string; type: string }> {
   const path = `${clientDir}${relative}`;
-  const info = await stat(path).catch(() => { throw new NotFoundError('File'); });
+  const info = await stat(path).catch(() => {
+    throw new NotFoundError('File');
+  });
   const extension = relative.slice(relative.lastIndexOf('.') + 1) as keyof typeof TYPES;
   const cached = compiled.get(path);
   if (cached?.mtimeMs === info.mtimeMs) return { body: cached.body, type: TYPES[extension] };
   const source = await readFile(path, 'utf8');
-  const body = extension === 'ts' && !precompiled
-    // esbuild is loaded with the first module served, not by every server that has the demo switched on.
-    ? (await (await import('esbuild')).transform(source, { loader: 'ts', format: 'esm', target: 'es2022', sourcemap: 'inline', sourcefile: `/client/${relative}` })).code
-    : source;
+  const body =
+    extension === 'ts' && !precompiled
+      ? // esbuild is loaded with the first module served, not by every server that has the demo switched on.
+        (
+          await (
+            await import('esbuild')
+          ).transform(source, { loader: 'ts', format: 'esm', target: 'es2022', sourcemap: 'inline', sourcefile: `/client/${relative}` })
+        ).code
+      : source;
   compiled.set(path, { mtimeMs: info.mtimeMs, body });
   return { body, type: TYPES[extension] };
 }
 
 /** The files of one folder of client/, each by name. */
-const moduleRoute = <const P extends string>(path: P, folder: string, operationId: string, summary: string) => route({
-  method: 'get', path, operationId, tag: 'demo', auth: false, rateLimit: null, summary,
-  params: z.strictObject({ module: modulesIn(folder) }),
-  responses: { 200: { description: 'An ES module or a style sheet', contentType: Object.values(TYPES) } },
-  errors: ['not_found'],
-  handle: async ({ params, ctx }) => {
-    const { body, type } = await serve(`${folder}${params.module}`);
-    ctx.type = type;
-    ctx.set('Cache-Control', 'no-cache');
-    return reply(200, body);
-  },
-});
+const moduleRoute = <const P extends string>(path: P, folder: string, operationId: string, summary: string) =>
+  route({
+    method: 'get',
+    path,
+    operationId,
+    tag: 'demo',
+    auth: false,
+    rateLimit: null,
+    summary,
+    params: z.strictObject({ module: modulesIn(folder) }),
+    responses: { 200: { description: 'An ES module or a style sheet', contentType: Object.values(TYPES) } },
+    errors: ['not_found'],
+    handle: async ({ params, ctx }) => {
+      const { body, type } = await serve(`${folder}${params.module}`);
+      ctx.type = type;
+      ctx.set('Cache-Control', 'no-cache');
+      return reply(200, body);
+    },
+  });
 
 /**
  * The web demo (client/demo/) and the client's modules (client/), served as ES modules with no build step, for
@@ -61,7 +76,12 @@ const moduleRoute = <const P extends string>(path: P, folder: string, operationI
 export function demoRoutes({ wsPort }: DemoRouteDeps) {
   return [
     route({
-      method: 'get', path: '/demo', operationId: 'demoPage', tag: 'demo', auth: false, rateLimit: null,
+      method: 'get',
+      path: '/demo',
+      operationId: 'demoPage',
+      tag: 'demo',
+      auth: false,
+      rateLimit: null,
       summary: 'The web demo: chat, receipts, presence, pictures, Leta and calls, on the typed client',
       responses: { 200: { description: 'An HTML page', contentType: 'text/html; charset=utf-8' } },
       errors: [],
@@ -72,9 +92,16 @@ export function demoRoutes({ wsPort }: DemoRouteDeps) {
       },
     }),
     route({
-      method: 'get', path: '/demo/config', operationId: 'demoConfig', tag: 'demo', auth: false, rateLimit: null,
+      method: 'get',
+      path: '/demo/config',
+      operationId: 'demoConfig',
+      tag: 'demo',
+      auth: false,
+      rateLimit: null,
       summary: 'Where the demo finds the socket',
-      responses: { 200: { description: 'The socket\'s port and path', schema: z.strictObject({ wsPort: z.number().int(), wsPath: z.string() }) } },
+      responses: {
+        200: { description: "The socket's port and path", schema: z.strictObject({ wsPort: z.number().int(), wsPath: z.string() }) },
+      },
       errors: [],
       handle: () => reply(200, { wsPort: wsPort(), wsPath: '/ws' }),
     }),

@@ -20,17 +20,19 @@ export interface MediaRouteDeps {
   clock: () => Date;
 }
 
-const media = z.strictObject({
-  id: z.uuid(),
-  kind: z.enum(['image', 'video', 'audio', 'document', 'text']),
-  mime: z.string(),
-  size: z.number().int().min(1),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  width: z.number().int().nullable(),
-  height: z.number().int().nullable(),
-  filename: z.string(),
-  createdAt: z.iso.datetime(),
-}).meta({ id: 'Media' });
+const media = z
+  .strictObject({
+    id: z.uuid(),
+    kind: z.enum(['image', 'video', 'audio', 'document', 'text']),
+    mime: z.string(),
+    size: z.number().int().min(1),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    width: z.number().int().nullable(),
+    height: z.number().int().nullable(),
+    filename: z.string(),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'Media' });
 
 const uploadQuery = z.strictObject({
   filename: z.string().max(255).optional(),
@@ -38,12 +40,13 @@ const uploadQuery = z.strictObject({
 });
 const downloadQuery = z.strictObject({
   token: z.string().max(2_048).optional(),
-  size: z.enum(['512', '128', '48']).optional().meta({ description: 'A profile picture\'s square variant' }),
+  size: z.enum(['512', '128', '48']).optional().meta({ description: "A profile picture's square variant" }),
 });
 const BINARY = ['*/*'];
 /** A raw body is read as the file whatever its Content-Type says (the bytes decide), except JSON and forms: 415. */
 const RAW_FILE_TYPES = ['application/octet-stream', 'image/*'];
-const RAW_FILE = 'Multipart with one part `file`, or the file as the raw body under any Content-Type but JSON and forms (the type is sniffed from the bytes).';
+const RAW_FILE =
+  'Multipart with one part `file`, or the file as the raw body under any Content-Type but JSON and forms (the type is sniffed from the bytes).';
 
 /** Files under /api/media, and the profile picture. */
 export function mediaRoutes({ media: files, profiles, tokens, clock }: MediaRouteDeps) {
@@ -56,29 +59,47 @@ export function mediaRoutes({ media: files, profiles, tokens, clock }: MediaRout
   };
   return [
     route({
-      method: 'post', path: '/api/media/upload', operationId: 'uploadMedia', tag: 'media', auth: true, rateLimit: 'upload',
+      method: 'post',
+      path: '/api/media/upload',
+      operationId: 'uploadMedia',
+      tag: 'media',
+      auth: true,
+      rateLimit: 'upload',
       summary: 'Upload a file, checked by its bytes',
-      description: 'Multipart (one part `file`) or the raw body with its Content-Type and `?filename=`. The type is sniffed from the bytes and '
-        + 'decides the size limit; images are re-encoded (EXIF and GPS gone); MP4, QuickTime and M4A lose their metadata boxes (location, '
-        + 'device). SVG, HTML, HEIC and unknown types: 415.',
+      description:
+        'Multipart (one part `file`) or the raw body with its Content-Type and `?filename=`. The type is sniffed from the bytes and ' +
+        'decides the size limit; images are re-encoded (EXIF and GPS gone); MP4, QuickTime and M4A lose their metadata boxes (location, ' +
+        'device). SVG, HTML, HEIC and unknown types: 415.',
       query: uploadQuery,
-      rawBody: { contentTypes: ['multipart/form-data', ...RAW_FILE_TYPES, 'audio/*', 'video/*', 'text/plain', 'application/pdf'], description: RAW_FILE },
+      rawBody: {
+        contentTypes: ['multipart/form-data', ...RAW_FILE_TYPES, 'audio/*', 'video/*', 'text/plain', 'application/pdf'],
+        description: RAW_FILE,
+      },
       responses: {
         201: { description: 'Stored', schema: z.strictObject({ media }) },
         200: { description: 'A retry with the same clientUploadId: the first upload', schema: z.strictObject({ media }) },
       },
       errors: ['extension_mismatch', 'image_too_large', 'invalid_image', 'quota_exceeded', 'busy', 'concurrency_conflict'],
       handle: async ({ principal, query, ctx }) => {
-        const { media, created } = await files.upload(ctx, principal.userId, meta(ctx), { purpose: 'attachment', clientUploadId: query.clientUploadId });
+        const { media, created } = await files.upload(ctx, principal.userId, meta(ctx), {
+          purpose: 'attachment',
+          clientUploadId: query.clientUploadId,
+        });
         return reply(created ? 201 : 200, { media });
       },
     }),
     route({
-      method: 'get', path: '/api/media/{id}', operationId: 'downloadMedia', tag: 'media', auth: 'bearer-or-media-token', rateLimit: null,
-      summary: 'The file\'s bytes (also HEAD), to whoever may read it',
-      description: 'The uploader, anyone who can read a message attaching it, anyone who may see the profile picture it is, the members of '
-        + 'the group whose icon it is; everyone else 404. Supports `Range` (206, 416), `If-None-Match` (304), `If-Range`. Served with the '
-        + 'sniffed type, `nosniff`, a sandbox CSP, and `Content-Disposition` inline only for images, video and audio.',
+      method: 'get',
+      path: '/api/media/{id}',
+      operationId: 'downloadMedia',
+      tag: 'media',
+      auth: 'bearer-or-media-token',
+      rateLimit: null,
+      summary: "The file's bytes (also HEAD), to whoever may read it",
+      description:
+        'The uploader, anyone who can read a message attaching it, anyone who may see the profile picture it is, the members of ' +
+        'the group whose icon it is; everyone else 404. Supports `Range` (206, 416), `If-None-Match` (304), `If-Range`. Served with the ' +
+        'sniffed type, `nosniff`, a sandbox CSP, and `Content-Disposition` inline only for images, video and audio.',
       params: idParams,
       query: downloadQuery,
       responses: {
@@ -94,37 +115,70 @@ export function mediaRoutes({ media: files, profiles, tokens, clock }: MediaRout
         const path = files.pathOf(variant ?? doc.sha256);
         const mime = variant ? 'image/webp' : doc.mime;
         await sendBlob(ctx, {
-          path, size: variant ? (await stat(path)).size : doc.size, sha256: variant ?? doc.sha256, mime, filename: doc.filename, inline: INLINE_SAFE_MIME.has(mime),
+          path,
+          size: variant ? (await stat(path)).size : doc.size,
+          sha256: variant ?? doc.sha256,
+          mime,
+          filename: doc.filename,
+          inline: INLINE_SAFE_MIME.has(mime),
         });
         return handled(ctx.status as 200);
       },
     }),
     route({
-      method: 'get', path: '/api/media/{id}/thumbnail', operationId: 'mediaThumbnail', tag: 'media', auth: 'bearer-or-media-token', rateLimit: 'read',
+      method: 'get',
+      path: '/api/media/{id}/thumbnail',
+      operationId: 'mediaThumbnail',
+      tag: 'media',
+      auth: 'bearer-or-media-token',
+      rateLimit: 'read',
       summary: 'A thumbnail of an image (webp, never upscaled) in a fixed size; same access as the file',
-      description: 'Served in the smallest of 64, 128, 256, 512 and 1024 px that covers `width` and `height` (a centred square for `crop`, '
-        + 'fitted inside the square for `scale`), so the client scales it down itself. Made on first request and kept as a cache: '
-        + 'the least recently served are evicted past a byte budget and made again on request.',
+      description:
+        'Served in the smallest of 64, 128, 256, 512 and 1024 px that covers `width` and `height` (a centred square for `crop`, ' +
+        'fitted inside the square for `scale`), so the client scales it down itself. Made on first request and kept as a cache: ' +
+        'the least recently served are evicted past a byte budget and made again on request.',
       params: idParams,
       query: z.strictObject({
         // Required: a preprocessed schema reads as optional to zod-openapi, so the document is told explicitly.
         width: queryInteger(z.number().int().min(16).max(1024)).meta({ param: { required: true } }),
         height: queryInteger(z.number().int().min(16).max(1024)).meta({ param: { required: true } }),
-        method: z.enum(['crop', 'scale']).default('scale'), token: z.string().max(2_048).optional(),
+        method: z.enum(['crop', 'scale']).default('scale'),
+        token: z.string().max(2_048).optional(),
       }),
-      responses: { 200: { description: 'The thumbnail', contentType: ['image/webp'] }, 206: { description: 'One range', contentType: ['image/webp'] }, 304: { description: 'Not modified' } },
+      responses: {
+        200: { description: 'The thumbnail', contentType: ['image/webp'] },
+        206: { description: 'One range', contentType: ['image/webp'] },
+        304: { description: 'Not modified' },
+      },
       errors: ['not_found', 'range_not_satisfiable', 'invalid_image', 'busy'],
       handle: async ({ principal, params, query, ctx }) => {
         const thumb = await files.thumbnail(viewerOf(principal, query.token, params.id), params.id, query);
-        await sendBlob(ctx, { path: thumb.path, size: thumb.size, sha256: thumb.etag, mime: 'image/webp', filename: thumb.filename.replace(/\.[^.]*$/, '.webp'), inline: true });
+        await sendBlob(ctx, {
+          path: thumb.path,
+          size: thumb.size,
+          sha256: thumb.etag,
+          mime: 'image/webp',
+          filename: thumb.filename.replace(/\.[^.]*$/, '.webp'),
+          inline: true,
+        });
         return handled(ctx.status as 200);
       },
     }),
     route({
-      method: 'post', path: '/api/media/{id}/token', operationId: 'mediaToken', tag: 'media', auth: true, rateLimit: 'read',
+      method: 'post',
+      path: '/api/media/{id}/token',
+      operationId: 'mediaToken',
+      tag: 'media',
+      auth: true,
+      rateLimit: 'read',
       summary: 'A short-lived token for `?token=` (for `<img>` and `<video>`, which cannot send a bearer header)',
       params: idParams,
-      responses: { 200: { description: 'For this file and this user only', schema: z.strictObject({ token: z.string(), expiresAt: z.iso.datetime() }) } },
+      responses: {
+        200: {
+          description: 'For this file and this user only',
+          schema: z.strictObject({ token: z.string(), expiresAt: z.iso.datetime() }),
+        },
+      },
       errors: ['not_found'],
       handle: async ({ principal, params }) => {
         await files.readable(principal.userId, params.id);
@@ -132,7 +186,12 @@ export function mediaRoutes({ media: files, profiles, tokens, clock }: MediaRout
       },
     }),
     route({
-      method: 'delete', path: '/api/media/{id}', operationId: 'deleteMedia', tag: 'media', auth: true, rateLimit: 'upload',
+      method: 'delete',
+      path: '/api/media/{id}',
+      operationId: 'deleteMedia',
+      tag: 'media',
+      auth: true,
+      rateLimit: 'upload',
       summary: 'Delete a file (the uploader); messages keep a tombstone of it',
       params: idParams,
       responses: { 204: { description: 'Deleted' } },
@@ -143,7 +202,12 @@ export function mediaRoutes({ media: files, profiles, tokens, clock }: MediaRout
       },
     }),
     route({
-      method: 'post', path: '/api/users/profile-picture', operationId: 'setProfilePicture', tag: 'people', auth: true, rateLimit: 'upload',
+      method: 'post',
+      path: '/api/users/profile-picture',
+      operationId: 'setProfilePicture',
+      tag: 'people',
+      auth: true,
+      rateLimit: 'upload',
       summary: 'Upload a new profile picture (an image; square 512, 128 and 48 px variants are made)',
       description: 'As /api/media/upload. Served by GET /api/media/{id}?size=; shown per the `avatar` privacy setting.',
       rawBody: { contentTypes: ['multipart/form-data', ...RAW_FILE_TYPES], description: `The image. ${RAW_FILE}` },
@@ -156,7 +220,12 @@ export function mediaRoutes({ media: files, profiles, tokens, clock }: MediaRout
       },
     }),
     route({
-      method: 'delete', path: '/api/users/profile-picture', operationId: 'removeProfilePicture', tag: 'people', auth: true, rateLimit: 'profile',
+      method: 'delete',
+      path: '/api/users/profile-picture',
+      operationId: 'removeProfilePicture',
+      tag: 'people',
+      auth: true,
+      rateLimit: 'profile',
       summary: 'Remove the profile picture',
       responses: { 204: { description: 'Removed' } },
       errors: ['concurrency_conflict'],

@@ -2,7 +2,12 @@ import { z } from 'zod';
 import { conversationListItem, message, messageHistory, messagePage, receiptMoved } from '../../contract/models.ts';
 import type { MessagingService } from '../../messaging/messagingService.ts';
 import {
-  deleteMessageSchema, editMessageSchema, listConversationsSchema, listMessagesSchema, markSchema, sendMessageSchema,
+  deleteMessageSchema,
+  editMessageSchema,
+  listConversationsSchema,
+  listMessagesSchema,
+  markSchema,
+  sendMessageSchema,
 } from '../../contract/messagingSchemas.ts';
 import { idParams } from '../../contract/validation.ts';
 import { actorMetadata } from '../context.ts';
@@ -20,19 +25,31 @@ export function messageRoutes({ messaging, clock }: MessageRouteDeps) {
   const meta = actorMetadata(clock);
   return [
     route({
-      method: 'get', path: '/api/messages', operationId: 'listMessages', tag: 'messages', auth: true, rateLimit: 'read',
+      method: 'get',
+      path: '/api/messages',
+      operationId: 'listMessages',
+      tag: 'messages',
+      auth: true,
+      rateLimit: 'read',
       summary: 'One page of a conversation, newest first',
-      description: 'Give `with` (the other user) or `groupId`; page with `before` or `after` (positions). Reading marks what others sent as delivered.',
+      description:
+        'Give `with` (the other user) or `groupId`; page with `before` or `after` (positions). Reading marks what others sent as delivered.',
       query: listMessagesSchema,
       responses: { 200: { description: 'A page', schema: messagePage } },
       errors: ['not_found'],
       handle: async ({ principal, query, ctx }) => reply(200, await messaging.list(principal.userId, query, meta(ctx))),
     }),
     route({
-      method: 'post', path: '/api/messages', operationId: 'sendMessage', tag: 'messages', auth: true, rateLimit: 'msg',
+      method: 'post',
+      path: '/api/messages',
+      operationId: 'sendMessage',
+      tag: 'messages',
+      auth: true,
+      rateLimit: 'msg',
       summary: 'Send a message to a user or a group',
-      description: 'Durable when answered; answered before the projections catch up (any later request waits for them). A retry '
-        + 'with the same `clientMessageId` answers 200 with the first message.',
+      description:
+        'Durable when answered; answered before the projections catch up (any later request waits for them). A retry ' +
+        'with the same `clientMessageId` answers 200 with the first message.',
       answersWhenDurable: true,
       body: sendMessageSchema,
       responses: {
@@ -46,8 +63,13 @@ export function messageRoutes({ messaging, clock }: MessageRouteDeps) {
       },
     }),
     route({
-      method: 'post', path: '/api/messages/read', operationId: 'markRead', tag: 'messages', auth: true, rateLimit: 'receipts',
-      summary: 'Move the caller\'s read watermark up to a message',
+      method: 'post',
+      path: '/api/messages/read',
+      operationId: 'markRead',
+      tag: 'messages',
+      auth: true,
+      rateLimit: 'receipts',
+      summary: "Move the caller's read watermark up to a message",
       body: markSchema,
       responses: { 200: { description: 'The watermark', schema: receiptMoved } },
       errors: ['not_found', 'concurrency_conflict'],
@@ -55,7 +77,12 @@ export function messageRoutes({ messaging, clock }: MessageRouteDeps) {
         reply(200, await messaging.markRead(principal.userId, conversation, messageId, meta(ctx))),
     }),
     route({
-      method: 'get', path: '/api/messages/{id}/history', operationId: 'messageHistory', tag: 'messages', auth: true, rateLimit: 'read',
+      method: 'get',
+      path: '/api/messages/{id}/history',
+      operationId: 'messageHistory',
+      tag: 'messages',
+      auth: true,
+      rateLimit: 'read',
       summary: 'The original and every edit of a message, from the event log',
       params: idParams,
       responses: { 200: { description: 'Every version', schema: messageHistory } },
@@ -63,7 +90,12 @@ export function messageRoutes({ messaging, clock }: MessageRouteDeps) {
       handle: async ({ principal, params }) => reply(200, await messaging.history(principal.userId, params.id)),
     }),
     route({
-      method: 'put', path: '/api/messages/{id}', operationId: 'editMessage', tag: 'messages', auth: true, rateLimit: 'msg',
+      method: 'put',
+      path: '/api/messages/{id}',
+      operationId: 'editMessage',
+      tag: 'messages',
+      auth: true,
+      rateLimit: 'msg',
       summary: 'Edit a message (the sender only)',
       params: idParams,
       body: editMessageSchema,
@@ -73,7 +105,12 @@ export function messageRoutes({ messaging, clock }: MessageRouteDeps) {
         reply(200, { message: await messaging.edit(principal.userId, params.id, body, meta(ctx)) }),
     }),
     route({
-      method: 'delete', path: '/api/messages/{id}', operationId: 'deleteMessage', tag: 'messages', auth: true, rateLimit: 'msg',
+      method: 'delete',
+      path: '/api/messages/{id}',
+      operationId: 'deleteMessage',
+      tag: 'messages',
+      auth: true,
+      rateLimit: 'msg',
       summary: 'Delete a message for everyone (the sender) or for the caller only',
       params: idParams,
       query: deleteMessageSchema,
@@ -85,10 +122,17 @@ export function messageRoutes({ messaging, clock }: MessageRouteDeps) {
       },
     }),
     route({
-      method: 'get', path: '/api/conversations', operationId: 'listConversations', tag: 'messages', auth: true, rateLimit: 'read',
-      summary: 'The caller\'s conversations, most recent activity first, with unread counts',
+      method: 'get',
+      path: '/api/conversations',
+      operationId: 'listConversations',
+      tag: 'messages',
+      auth: true,
+      rateLimit: 'read',
+      summary: "The caller's conversations, most recent activity first, with unread counts",
       query: listConversationsSchema,
-      responses: { 200: { description: 'A page of conversations', schema: z.strictObject({ conversations: z.array(conversationListItem) }) } },
+      responses: {
+        200: { description: 'A page of conversations', schema: z.strictObject({ conversations: z.array(conversationListItem) }) },
+      },
       errors: [],
       handle: async ({ principal, query }) => reply(200, { conversations: await messaging.conversations(principal.userId, query) }),
     }),

@@ -48,70 +48,115 @@ export function systemRoutes({ ping, ready, openApi, asyncApi, demoEnabled }: Sy
   const front = frontPage(demoEnabled);
   return [
     route({
-      method: 'get', path: '/', operationId: 'frontPage', tag: 'system', auth: false, rateLimit: null,
+      method: 'get',
+      path: '/',
+      operationId: 'frontPage',
+      tag: 'system',
+      auth: false,
+      rateLimit: null,
       summary: 'A page linking to the demo (when enabled), the API docs and descriptions, and /ping',
       responses: { 200: { description: 'An HTML page', contentType: 'text/html; charset=utf-8' } },
       errors: [],
       handle: () => reply(200, front),
     }),
     route({
-      method: 'get', path: '/ping', operationId: 'ping', tag: 'system', auth: false, rateLimit: null,
+      method: 'get',
+      path: '/ping',
+      operationId: 'ping',
+      tag: 'system',
+      auth: false,
+      rateLimit: null,
       summary: 'Liveness, projection lag and stalls, storage checkpoints, event-loop delay',
       responses: { 200: { description: 'The server is up', schema: z.looseObject({ ok: z.literal(true), time: z.iso.datetime() }) } },
       errors: [],
       handle: async () => reply(200, { ok: true as const, ...(await ping()) } as { ok: true; time: string }),
     }),
     route({
-      method: 'get', path: '/health/live', operationId: 'healthLive', tag: 'system', auth: false, rateLimit: null,
+      method: 'get',
+      path: '/health/live',
+      operationId: 'healthLive',
+      tag: 'system',
+      auth: false,
+      rateLimit: null,
       summary: 'Liveness: the process answers (restart it when this fails)',
       responses: { 200: { description: 'The process answers', schema: z.strictObject({ live: z.literal(true) }) } },
       errors: [],
       handle: () => reply(200, { live: true as const }),
     }),
     route({
-      method: 'get', path: '/health/ready', operationId: 'healthReady', tag: 'system', auth: false, rateLimit: null,
+      method: 'get',
+      path: '/health/ready',
+      operationId: 'healthReady',
+      tag: 'system',
+      auth: false,
+      rateLimit: null,
       summary: 'Readiness: both stores answer, projections within READY_MAX_LAG_MS of the head, not shutting down',
-      description: 'Answers 503 `unavailable` with `details.reasons` (`shutting_down`, `event_store_unreachable`, `read_store_unreachable`, '
-        + '`projection_behind`) while any holds: a load balancer sends no traffic until it answers 200.',
+      description:
+        'Answers 503 `unavailable` with `details.reasons` (`shutting_down`, `event_store_unreachable`, `read_store_unreachable`, ' +
+        '`projection_behind`) while any holds: a load balancer sends no traffic until it answers 200.',
       responses: { 200: { description: 'Ready for traffic', schema: z.strictObject({ ready: z.literal(true) }) } },
       errors: [],
       handle: async () => {
         const readiness = await ready();
         if (!readiness.ready) {
-          throw new UnavailableError(`Not ready: ${readiness.reasons.map((reason) => reason.code).join(', ')}`, { reasons: readiness.reasons });
+          throw new UnavailableError(`Not ready: ${readiness.reasons.map((reason) => reason.code).join(', ')}`, {
+            reasons: readiness.reasons,
+          });
         }
         return reply(200, { ready: true as const });
       },
     }),
     route({
-      method: 'get', path: '/openapi.json', operationId: 'openApiDocument', tag: 'system', auth: false, rateLimit: null,
+      method: 'get',
+      path: '/openapi.json',
+      operationId: 'openApiDocument',
+      tag: 'system',
+      auth: false,
+      rateLimit: null,
       summary: 'This document (OpenAPI 3.1)',
       responses: { 200: { description: 'The OpenAPI document', schema: document } },
       errors: [],
       handle: () => reply(200, openApi()),
     }),
     route({
-      method: 'get', path: '/asyncapi.json', operationId: 'asyncApiDocument', tag: 'system', auth: false, rateLimit: null,
+      method: 'get',
+      path: '/asyncapi.json',
+      operationId: 'asyncApiDocument',
+      tag: 'system',
+      auth: false,
+      rateLimit: null,
       summary: 'The socket protocol (AsyncAPI 3.0): every frame type as JSON Schema, close codes and limits',
       responses: { 200: { description: 'The AsyncAPI document', schema: document } },
       errors: [],
       handle: () => reply(200, asyncApi()),
     }),
     route({
-      method: 'get', path: '/docs', operationId: 'apiDocsPage', tag: 'system', auth: false, rateLimit: null,
+      method: 'get',
+      path: '/docs',
+      operationId: 'apiDocsPage',
+      tag: 'system',
+      auth: false,
+      rateLimit: null,
       summary: 'Swagger UI for /openapi.json',
       responses: { 200: { description: 'An HTML page', contentType: 'text/html; charset=utf-8' } },
       errors: [],
       handle: () => reply(200, DOCS_PAGE),
     }),
     route({
-      method: 'get', path: '/docs/{asset}', operationId: 'apiDocsAsset', tag: 'system', auth: false, rateLimit: null,
-      summary: 'The Swagger UI page\'s script and style sheet',
+      method: 'get',
+      path: '/docs/{asset}',
+      operationId: 'apiDocsAsset',
+      tag: 'system',
+      auth: false,
+      rateLimit: null,
+      summary: "The Swagger UI page's script and style sheet",
       params: z.strictObject({ asset: z.enum(Object.keys(DOCS_ASSETS) as [keyof typeof DOCS_ASSETS]) }),
       responses: { 200: { description: 'A static file', contentType: Object.values(DOCS_ASSETS) } },
       errors: ['not_found'],
       handle: async ({ params, ctx }) => {
-        const body = await readFile(join(swaggerUiDir, params.asset), 'utf8').catch(() => { throw new NotFoundError('Asset'); });
+        const body = await readFile(join(swaggerUiDir, params.asset), 'utf8').catch(() => {
+          throw new NotFoundError('Asset');
+        });
         ctx.set('Cache-Control', 'public, max-age=86400');
         ctx.type = DOCS_ASSETS[params.asset];
         return reply(200, body);
