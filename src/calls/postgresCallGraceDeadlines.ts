@@ -1,5 +1,13 @@
 import type pg from 'pg';
-import { createPool, isUnavailable, quoteIdent, schemaOf, unavailable, type PostgresSettings } from '../postgres/connection.ts';
+import {
+  createPool,
+  isUnavailable,
+  quoteIdent,
+  schemaOf,
+  unavailable,
+  type PostgresSettings,
+  createStoreTables,
+} from '../postgres/connection.ts';
 import type { CallGraceDeadlines } from './callGraceDeadlines.ts';
 
 /** Call disconnect deadlines in PostgreSQL (with DATABASE_URL): `call_grace_deadlines`, one row per user, indexed by due time. */
@@ -28,23 +36,13 @@ export class PostgresCallGraceDeadlines implements CallGraceDeadlines {
 
   /** Idempotent; under the same advisory lock as the other stores' catalog changes. */
   private async createTable(): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query("SELECT pg_advisory_xact_lock(hashtext('letsapp schema'))");
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.schema)}`);
-      await client.query(`CREATE TABLE IF NOT EXISTS ${this.table} (
+    await createStoreTables(this.pool, this.schema, [
+      `CREATE TABLE IF NOT EXISTS ${this.table} (
         user_id text COLLATE "C" PRIMARY KEY,
         due_at  timestamptz NOT NULL
-      )`);
-      await client.query(`CREATE INDEX IF NOT EXISTS call_grace_deadlines_due ON ${this.table} (due_at)`);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+      )`,
+      `CREATE INDEX IF NOT EXISTS call_grace_deadlines_due ON ${this.table} (due_at)`,
+    ]);
   }
 
   private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import {
   createClient,
+  createStoreTables,
   createPool,
   isUnavailable,
   quoteIdent,
@@ -86,26 +87,16 @@ export class PostgresCluster implements ClusterBus, ConnectionIds {
 
   /** Idempotent; under the same advisory lock as the other stores' catalog changes. */
   private async createTables(): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query("SELECT pg_advisory_xact_lock(hashtext('letsapp schema'))");
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.schema)}`);
+    await createStoreTables(this.pool, this.schema, [
       // Unlogged: a message is worth nothing after a crash of the server, and writing it to the WAL would cost.
-      await client.query(`CREATE UNLOGGED TABLE IF NOT EXISTS ${this.table} (
+      `CREATE UNLOGGED TABLE IF NOT EXISTS ${this.table} (
         id      bigserial PRIMARY KEY,
         sent_at timestamptz NOT NULL DEFAULT now(),
         payload text NOT NULL
-      )`);
-      await client.query(`CREATE INDEX IF NOT EXISTS cluster_messages_sent_at ON ${this.table} (sent_at)`);
-      await client.query(`CREATE SEQUENCE IF NOT EXISTS ${this.sequence}`);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+      )`,
+      `CREATE INDEX IF NOT EXISTS cluster_messages_sent_at ON ${this.table} (sent_at)`,
+      `CREATE SEQUENCE IF NOT EXISTS ${this.sequence}`,
+    ]);
   }
 
   publish(message: ClusterMessage): void {

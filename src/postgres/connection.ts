@@ -72,3 +72,23 @@ export function unavailable(what: string, cause: unknown): UnavailableError {
 
 /** SQLSTATE of a unique violation. */
 export const UNIQUE_VIOLATION = '23505';
+
+/**
+ * Makes a small store's tables and indexes (the statements are idempotent) in one transaction under the lock every
+ * store's catalog changes take, so instances starting together do not race over the schema.
+ */
+export async function createStoreTables(pool: pg.Pool, schema: string, statements: readonly string[]): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query("SELECT pg_advisory_xact_lock(hashtext('letsapp schema'))");
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+    for (const statement of statements) await client.query(statement);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}

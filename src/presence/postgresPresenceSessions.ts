@@ -1,5 +1,13 @@
 import type pg from 'pg';
-import { createPool, isUnavailable, quoteIdent, schemaOf, unavailable, type PostgresSettings } from '../postgres/connection.ts';
+import {
+  createPool,
+  isUnavailable,
+  quoteIdent,
+  schemaOf,
+  unavailable,
+  type PostgresSettings,
+  createStoreTables,
+} from '../postgres/connection.ts';
 import type { PresenceSession, PresenceSessions, SessionKey } from './presenceSessions.ts';
 
 interface Row {
@@ -48,29 +56,19 @@ export class PostgresPresenceSessions implements PresenceSessions {
 
   /** Idempotent; under the same advisory lock as the other stores' catalog changes. */
   private async createTable(): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query("SELECT pg_advisory_xact_lock(hashtext('letsapp schema'))");
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.schema)}`);
-      await client.query(`CREATE TABLE IF NOT EXISTS ${this.table} (
+    await createStoreTables(this.pool, this.schema, [
+      `CREATE TABLE IF NOT EXISTS ${this.table} (
         instance_id   text COLLATE "C" NOT NULL,
         connection_id integer NOT NULL,
         user_id       text COLLATE "C" NOT NULL,
         opened_at     timestamptz NOT NULL,
         expires_at    timestamptz NOT NULL,
         PRIMARY KEY (instance_id, connection_id)
-      )`);
-      await client.query(`CREATE INDEX IF NOT EXISTS presence_sessions_user ON ${this.table} (user_id, expires_at)`);
-      await client.query(`CREATE INDEX IF NOT EXISTS presence_sessions_expiry ON ${this.table} (expires_at)`);
-      await client.query(`CREATE INDEX IF NOT EXISTS presence_sessions_connection ON ${this.table} (connection_id)`);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+      )`,
+      `CREATE INDEX IF NOT EXISTS presence_sessions_user ON ${this.table} (user_id, expires_at)`,
+      `CREATE INDEX IF NOT EXISTS presence_sessions_expiry ON ${this.table} (expires_at)`,
+      `CREATE INDEX IF NOT EXISTS presence_sessions_connection ON ${this.table} (connection_id)`,
+    ]);
   }
 
   private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {

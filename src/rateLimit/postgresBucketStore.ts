@@ -1,6 +1,14 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { createPool, isUnavailable, quoteIdent, schemaOf, unavailable, type PostgresSettings } from '../postgres/connection.ts';
+import {
+  createPool,
+  isUnavailable,
+  quoteIdent,
+  schemaOf,
+  unavailable,
+  type PostgresSettings,
+  createStoreTables,
+} from '../postgres/connection.ts';
 import type { BucketStore } from './bucketStore.ts';
 import type { RateLimitPolicy } from './policies.ts';
 import { allowanceOf, partitionOf, refusalOf, type Allowance } from './tokenBuckets.ts';
@@ -46,26 +54,16 @@ export class PostgresBucketStore implements BucketStore {
 
   /** Idempotent; under the same advisory lock as the other stores' catalog changes. */
   private async createTable(): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query("SELECT pg_advisory_xact_lock(hashtext('letsapp schema'))");
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.schema)}`);
-      await client.query(`CREATE TABLE IF NOT EXISTS ${this.table} (
+    await createStoreTables(this.pool, this.schema, [
+      `CREATE TABLE IF NOT EXISTS ${this.table} (
         policy     text COLLATE "C" NOT NULL,
         key        text COLLATE "C" NOT NULL,
         tokens     double precision NOT NULL,
         updated_ms double precision NOT NULL,
         taken      boolean NOT NULL,
         PRIMARY KEY (policy, key)
-      )`);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+      )`,
+    ]);
   }
 
   private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<pg.QueryResult<R>> {

@@ -1,5 +1,13 @@
 import type pg from 'pg';
-import { createPool, isUnavailable, quoteIdent, schemaOf, unavailable, type PostgresSettings } from '../postgres/connection.ts';
+import {
+  createPool,
+  isUnavailable,
+  quoteIdent,
+  schemaOf,
+  unavailable,
+  type PostgresSettings,
+  createStoreTables,
+} from '../postgres/connection.ts';
 import type { SecretStore, StoredSecret } from './secretStore.ts';
 
 /** Rows read per query by `all()`, as on SQLite: no query stays open across the caller's awaits. */
@@ -39,25 +47,15 @@ export class PostgresSecretStore implements SecretStore {
 
   /** Idempotent; under the same advisory lock as the other stores' catalog changes, so instances starting together do not race. */
   private async createTable(): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query("SELECT pg_advisory_xact_lock(hashtext('letsapp schema'))");
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.schema)}`);
-      await client.query(`CREATE TABLE IF NOT EXISTS ${this.table} (
+    await createStoreTables(this.pool, this.schema, [
+      `CREATE TABLE IF NOT EXISTS ${this.table} (
         purpose    text COLLATE "C" NOT NULL,
         subject    text COLLATE "C" NOT NULL,
         envelope   text NOT NULL,
         updated_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (purpose, subject)
-      )`);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+      )`,
+    ]);
   }
 
   private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
