@@ -1,4 +1,4 @@
-import { ConflictError, DomainError, ForbiddenError, NotFoundError } from './shared/errors.ts';
+import { ConflictError, DomainError, ForbiddenError, NotFoundError, ValidationError } from './shared/errors.ts';
 import { assertNever, type Command, type Decider, type Decision, type Event } from './shared/events.ts';
 
 /**
@@ -11,6 +11,27 @@ export const mediaStream = (mediaId: string) => `media-${mediaId}`;
 export type MediaKind = 'image' | 'video' | 'audio' | 'document' | 'text';
 /** What a file is for decides who may read it: a message's readers, whoever may see the avatar, a group's members. */
 export type MediaPurpose = 'attachment' | 'avatar';
+
+/**
+ * What makes an audio upload a voice note: its duration, read by the server from the container, and the waveform the
+ * recording client computed (peaks 0..255, drawn by every reader without decoding the audio).
+ */
+export interface VoiceFacts {
+  durationMs: number;
+  waveform: number[];
+}
+
+export const WAVEFORM_MIN_PEAKS = 16;
+export const WAVEFORM_MAX_PEAKS = 128;
+
+export class VoiceNoteTooLongError extends DomainError {
+  constructor(durationMs: number, maxDurationMs: number) {
+    super('voice_too_long', 422, `A voice note is at most ${maxDurationMs / 1000} s; this one is ${Math.ceil(durationMs / 1000)} s`, {
+      durationMs,
+      maxDurationMs,
+    });
+  }
+}
 
 export interface MediaFacts {
   mediaId: string;
@@ -25,6 +46,8 @@ export interface MediaFacts {
   purpose: MediaPurpose;
   /** Square webp variants of an avatar by edge size ("512", "128", "48") → their blob hashes. */
   variants: Record<string, string>;
+  /** Set on a voice note only (uploads before voice notes existed have none: absent means an ordinary file). */
+  voice?: VoiceFacts | undefined;
 }
 
 export type MediaUploaded = Event<'MediaUploaded', MediaFacts & { uploadedAt: string }>;
@@ -51,8 +74,11 @@ export interface Quota {
   maxFiles: number;
 }
 
-/** `quota` is looked up by the shell: the owner's live media before this one. */
-export type RecordUpload = Command<'RecordUpload', MediaFacts & { quota: Quota }>;
+/**
+ * `quota` is looked up by the shell: the owner's live media before this one. `maxVoiceDurationMs`: VOICE_MAX_SECONDS,
+ * for a voice note.
+ */
+export type RecordUpload = Command<'RecordUpload', MediaFacts & { quota: Quota; maxVoiceDurationMs?: number | undefined }>;
 export type DeleteMedia = Command<'DeleteMedia', { mediaId: string; actorId: string }>;
 /**
  * `attached` is looked up by the shell: a message or a profile still names it. Only a file neither uploaded nor
@@ -76,6 +102,23 @@ export class QuotaExceededError extends DomainError {
   }
 }
 
+/** A voice note is audio of a bounded duration, with a waveform of a bounded number of peaks, each 0..255. */
+function assertVoiceNote(facts: MediaFacts, maxDurationMs: number): void {
+  const { durationMs, waveform } = facts.voice!;
+  if (facts.kind !== 'audio') throw new ValidationError('voice: a voice note is audio', { field: 'voice' });
+  if (!Number.isInteger(durationMs) || durationMs <= 0) throw new ValidationError('voice: no duration', { field: 'voice.durationMs' });
+  if (durationMs > maxDurationMs) throw new VoiceNoteTooLongError(durationMs, maxDurationMs);
+  assertWaveform(waveform);
+}
+
+/** WAVEFORM_MIN_PEAKS to WAVEFORM_MAX_PEAKS integers, each 0..255. */
+export function assertWaveform(waveform: readonly number[]): void {
+  if (waveform.length < WAVEFORM_MIN_PEAKS || waveform.length > WAVEFORM_MAX_PEAKS)
+    throw new ValidationError(`waveform: ${WAVEFORM_MIN_PEAKS} to ${WAVEFORM_MAX_PEAKS} peaks`, { field: 'waveform' });
+  if (!waveform.every((peak) => Number.isInteger(peak) && peak >= 0 && peak <= 255))
+    throw new ValidationError('waveform: each peak is an integer from 0 to 255', { field: 'waveform' });
+}
+
 export function evolve(state: MediaState, event: MediaEvent): MediaState {
   switch (event.type) {
     case 'MediaUploaded':
@@ -95,13 +138,14 @@ export function decide(command: MediaCommand, state: MediaState): Decision<Media
   const now = command.metadata.now;
   switch (command.type) {
     case 'RecordUpload': {
-      const { quota, ...facts } = command.data;
+      const { quota, maxVoiceDurationMs, ...facts } = command.data;
       // A retried upload (same owner, same clientUploadId) finds its media already recorded.
       if (state.status !== 'none') {
         if (state.ownerId !== facts.ownerId) throw new ConflictError('media_exists', 'A file with this id already exists');
         return [];
       }
       if (quota.usedFiles + 1 > quota.maxFiles || quota.usedBytes + facts.size > quota.maxBytes) throw new QuotaExceededError(quota);
+      if (facts.voice) assertVoiceNote(facts, maxVoiceDurationMs ?? Infinity);
       return [{ type: 'MediaUploaded', data: { ...facts, uploadedAt: now } }];
     }
     case 'DeleteMedia': {

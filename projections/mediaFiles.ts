@@ -1,4 +1,4 @@
-import type { MediaEvent, MediaFacts } from '../commands/media.ts';
+import type { MediaEvent, MediaFacts, VoiceFacts } from '../commands/media.ts';
 import { mediaEventTypes } from '../commands/media.ts';
 import type { MessageEvent } from '../commands/messages.ts';
 import { assertNever, eventOf, isEventOf } from '../commands/shared/events.ts';
@@ -30,6 +30,8 @@ export interface PublicAttachment {
   filename: string | null;
   width: number | null;
   height: number | null;
+  /** A voice note's duration and waveform; null for any other file (and a deleted one). */
+  voice: VoiceFacts | null;
   deleted: boolean;
 }
 
@@ -37,8 +39,18 @@ export const MEDIA_FILES = 'media_files';
 
 export const toPublicAttachment = (id: string, doc: MediaDoc | null): PublicAttachment =>
   doc && doc.state === 'live'
-    ? { id, kind: doc.kind, mime: doc.mime, size: doc.size, filename: doc.filename, width: doc.width, height: doc.height, deleted: false }
-    : { id, kind: null, mime: null, size: null, filename: null, width: null, height: null, deleted: true };
+    ? {
+        id,
+        kind: doc.kind,
+        mime: doc.mime,
+        size: doc.size,
+        filename: doc.filename,
+        width: doc.width,
+        height: doc.height,
+        voice: doc.voice ?? null,
+        deleted: false,
+      }
+    : { id, kind: null, mime: null, size: null, filename: null, width: null, height: null, voice: null, deleted: true };
 
 async function onMessage(event: MessageEvent, recorded: RecordedEvent, context: ProjectionContext) {
   switch (event.type) {

@@ -43,6 +43,7 @@ import { userRoutes } from './http/routes/users.ts';
 import { presenceRoutes } from './http/routes/presence.ts';
 import { PresenceService } from './presence/presenceService.ts';
 import { mediaRoutes } from './http/routes/media.ts';
+import { voiceRoutes } from './http/routes/voice.ts';
 import { LocalBlobStore } from './media/blobStore.ts';
 import { ImageProcessor } from './media/imageProcessor.ts';
 import { MediaService } from './media/mediaService.ts';
@@ -463,6 +464,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ...userRoutes({ profiles, clock }),
     ...presenceRoutes({ presence, clock }),
     ...mediaRoutes({ media, profiles, tokens: mediaTokens, clock }),
+    ...voiceRoutes({ media, clock }),
     ...aiRoutes({ ai, clock, logger }),
     ...callRoutes({ calls, clock }),
     ...auditRoutes({ eventStore, logger }),

@@ -263,6 +263,7 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
       tokenTtlSeconds: integer(env, 'MEDIA_TOKEN_TTL_SECONDS', 300, 10, 86_400),
       unattachedTtlMs: integer(env, 'MEDIA_UNATTACHED_TTL_MS', 86_400_000, 60_000, 365 * 86_400_000),
       gcIntervalMs: integer(env, 'MEDIA_GC_INTERVAL_MS', 3_600_000, 0, 7 * 86_400_000),
+      voiceMaxSeconds: integer(env, 'VOICE_MAX_SECONDS', 900, 1, 3_600),
     },
     presence: {
       enabled: boolean(env, 'PRESENCE_ENABLED', true),

@@ -57,6 +57,14 @@ export const messageContent = z
   ])
   .meta({ id: 'MessageContent' });
 
+/** A voice note's facts: the duration the server read from the audio container, the waveform its recorder computed. */
+export const voiceNote = z
+  .strictObject({
+    durationMs: z.number().int().min(1),
+    waveform: z.array(z.number().int().min(0).max(255)).min(16).max(128).meta({ description: 'Peaks, 0..255, oldest first' }),
+  })
+  .meta({ id: 'VoiceNote' });
+
 const messageFields = {
   id: uuid,
   conversationId: z.string(),
@@ -76,6 +84,7 @@ const messageFields = {
         filename: z.string().nullable(),
         width: z.number().int().nullable(),
         height: z.number().int().nullable(),
+        voice: voiceNote.nullable().meta({ description: 'Set on a voice note: its duration and waveform' }),
         deleted: z.boolean(),
       })
       .meta({ id: 'AttachedFile', description: 'Download with GET /api/media/{id}; deleted files are tombstones' }),

@@ -1,6 +1,15 @@
 import { rm, stat, utimes } from 'node:fs/promises';
 import type { Context } from 'koa';
-import { mediaDecider, mediaStream, type MediaCommand, type MediaFacts, type MediaPurpose } from '../../commands/media.ts';
+import {
+  assertWaveform,
+  mediaDecider,
+  mediaStream,
+  VoiceNoteTooLongError,
+  type MediaCommand,
+  type MediaFacts,
+  type MediaPurpose,
+  type VoiceFacts,
+} from '../../commands/media.ts';
 import { NotFoundError } from '../../commands/shared/errors.ts';
 import type { CommandMetadata } from '../../commands/shared/events.ts';
 import { GROUPS, type GroupDoc } from '../../projections/groups.ts';
@@ -18,6 +27,7 @@ import type { ImageProcessor } from './imageProcessor.ts';
 import { safeFilename, UnsupportedMediaTypeError, type MediaLimits } from './mediaTypes.ts';
 import { QuotaReservations } from './quotaReservations.ts';
 import { receiveUpload, type ReceivedUpload } from './receiveUpload.ts';
+import { NotAVoiceRecordingError, VOICE_MIMES, voiceDurationMs } from './voiceNotes.ts';
 
 export interface MediaSettings {
   limits: MediaLimits;
@@ -26,6 +36,8 @@ export interface MediaSettings {
   uploadIdleTimeoutMs: number;
   /** An upload not attached (nor claimed by a send) for this long is expired by the collector. */
   unattachedTtlMs: number;
+  /** VOICE_MAX_SECONDS: a longer voice note is refused. */
+  voiceMaxSeconds: number;
 }
 
 /** A file as its uploader and readers see it. */
@@ -39,6 +51,8 @@ export interface PublicMedia {
   height: number | null;
   filename: string;
   createdAt: string;
+  /** A voice note's duration and waveform; null for any other file. */
+  voice: VoiceFacts | null;
 }
 
 export const toPublicMedia = (doc: MediaDoc): PublicMedia => ({
@@ -51,6 +65,7 @@ export const toPublicMedia = (doc: MediaDoc): PublicMedia => ({
   height: doc.height,
   filename: doc.filename,
   createdAt: doc.uploadedAt,
+  voice: doc.voice ?? null,
 });
 
 /** A raw body's declared length is its file's size; a multipart body's also counts its framing, so it claims nothing ahead. */
@@ -101,8 +116,10 @@ export class MediaService {
     ctx: Context,
     ownerId: string,
     metadata: CommandMetadata,
-    options: { purpose: MediaPurpose; clientUploadId?: string | undefined },
+    options: { purpose: MediaPurpose; clientUploadId?: string | undefined; voice?: { waveform: number[] } | undefined },
   ): Promise<{ media: PublicMedia; created: boolean }> {
+    // A waveform out of bounds is refused before a byte is read.
+    if (options.voice) assertWaveform(options.voice.waveform);
     const mediaId = deriveId('media', ownerId, options.clientUploadId ?? metadata.commandId);
     // A retried upload with the same clientUploadId answers with the first one, before reading its bytes again.
     const existing = await this.deps.readStore.collection<MediaDoc>(MEDIA_FILES).findOne({ _id: mediaId, ownerId });
@@ -113,7 +130,7 @@ export class MediaService {
     // The quota is claimed before the first byte and grows with every byte, so parallel uploads cannot each fit.
     const reservation = this.reservations.reserve(ownerId, mediaId, await this.liveUsageOf(ownerId), declaredFileSize(ctx));
     try {
-      const received = await receiveUpload(ctx, {
+      let received = await receiveUpload(ctx, {
         limits: this.deps.settings.limits,
         blobs: this.deps.blobs,
         idleTimeoutMs: this.deps.settings.uploadIdleTimeoutMs,
@@ -123,6 +140,8 @@ export class MediaService {
         await rm(received.tempPath, { force: true });
         throw new UnsupportedMediaTypeError(received.type.mime, 'A profile picture is an image (jpeg, png, webp, gif or avif)');
       }
+      let voice: VoiceFacts | undefined;
+      if (options.voice) ({ received, voice } = await this.asVoiceNote(received, options.voice.waveform));
       const stored = await this.store(received, options.purpose, ownerId);
       const facts: MediaFacts = {
         mediaId,
@@ -136,10 +155,12 @@ export class MediaService {
         height: stored.height,
         purpose: options.purpose,
         variants: stored.variants,
+        ...(voice ? { voice } : {}),
       };
       const quota = reservation.usageBesides(await this.liveUsageOf(ownerId));
+      const maxVoiceDurationMs = this.deps.settings.voiceMaxSeconds * 1000;
       // Released only once recorded and projected (run waits): until then the claim stands for the file.
-      const created = await this.run(mediaId, { type: 'RecordUpload', data: { ...facts, quota }, metadata });
+      const created = await this.run(mediaId, { type: 'RecordUpload', data: { ...facts, quota, maxVoiceDurationMs }, metadata });
       return { media: toPublicMedia(await this.require(mediaId)), created };
     } finally {
       reservation.release();
@@ -281,6 +302,27 @@ export class MediaService {
       return { sha256, size, mime, width, height, variants };
     } finally {
       await Promise.all(temps.map((path) => rm(path, { force: true })));
+    }
+  }
+
+  /**
+   * A voice note's facts, or the upload is refused (its temp file removed, nothing stored): audio in a recorder's
+   * container (a WebM or MP4 that was sniffed as video counts as its audio-only kind: the client said it is a
+   * recording), with a duration read from the container within VOICE_MAX_SECONDS.
+   */
+  private async asVoiceNote(received: ReceivedUpload, waveform: number[]): Promise<{ received: ReceivedUpload; voice: VoiceFacts }> {
+    try {
+      let { type } = received;
+      if (type.mime === 'video/webm') type = { ...type, kind: 'audio', mime: 'audio/webm', ext: 'weba' };
+      if (type.mime === 'video/mp4') type = { ...type, kind: 'audio', mime: 'audio/mp4', ext: 'm4a' };
+      if (type.kind !== 'audio' || !VOICE_MIMES.has(type.mime)) throw new NotAVoiceRecordingError(type.mime);
+      const durationMs = await voiceDurationMs(received.tempPath, type.mime);
+      const maxDurationMs = this.deps.settings.voiceMaxSeconds * 1000;
+      if (durationMs > maxDurationMs) throw new VoiceNoteTooLongError(durationMs, maxDurationMs);
+      return { received: { ...received, type }, voice: { durationMs, waveform } };
+    } catch (error) {
+      await rm(received.tempPath, { force: true });
+      throw error;
     }
   }
 

@@ -1,6 +1,13 @@
 import test from 'ava';
-import { mediaDecider, QuotaExceededError, type MediaCommand, type MediaEvent, type MediaFacts } from '../../commands/media.ts';
-import { NotFoundError } from '../../commands/shared/errors.ts';
+import {
+  mediaDecider,
+  QuotaExceededError,
+  VoiceNoteTooLongError,
+  type MediaCommand,
+  type MediaEvent,
+  type MediaFacts,
+} from '../../commands/media.ts';
+import { NotFoundError, ValidationError } from '../../commands/shared/errors.ts';
 import { metadata, spec } from '../helpers/spec.ts';
 
 const media = spec(mediaDecider);
@@ -58,4 +65,45 @@ test('the quota the shell looked up decides: one file or one byte over is refuse
   media.given([]).when(record(90, 1)).then(t, [uploaded]);
   media.given([]).when(record(91, 1)).thenThrows(t, QuotaExceededError, 'quota_exceeded');
   media.given([]).when(record(0, 2)).thenThrows(t, QuotaExceededError, 'quota_exceeded');
+});
+
+test('a voice note is recorded with its duration and waveform; one too long, not audio, or with a waveform out of bounds is refused', (t) => {
+  const quota = { usedBytes: 0, usedFiles: 0, maxBytes: 1_000, maxFiles: 10 };
+  const voiceFacts: MediaFacts = {
+    ...facts,
+    mime: 'audio/ogg',
+    kind: 'audio',
+    filename: 'v.ogg',
+    voice: { durationMs: 3_000, waveform: Array(64).fill(7) },
+  };
+  const record = (overrides: Partial<MediaFacts>) =>
+    command(uploadedAt, { type: 'RecordUpload', data: { ...voiceFacts, ...overrides, quota, maxVoiceDurationMs: 5_000 } });
+  media
+    .given([])
+    .when(record({}))
+    .then(t, [{ type: 'MediaUploaded', data: { ...voiceFacts, uploadedAt } }]);
+  media
+    .given([])
+    .when(record({ voice: { durationMs: 5_001, waveform: Array(64).fill(7) } }))
+    .thenThrows(t, VoiceNoteTooLongError);
+  media
+    .given([])
+    .when(record({ kind: 'text' }))
+    .thenThrows(t, ValidationError);
+  media
+    .given([])
+    .when(record({ voice: { durationMs: 3_000, waveform: Array(15).fill(7) } }))
+    .thenThrows(t, ValidationError);
+  media
+    .given([])
+    .when(record({ voice: { durationMs: 3_000, waveform: Array(129).fill(7) } }))
+    .thenThrows(t, ValidationError);
+  media
+    .given([])
+    .when(record({ voice: { durationMs: 3_000, waveform: [...Array(63).fill(7), 256] } }))
+    .thenThrows(t, ValidationError);
+  media
+    .given([])
+    .when(record({ voice: { durationMs: 3_000, waveform: [...Array(63).fill(7), 1.5] } }))
+    .thenThrows(t, ValidationError);
 });

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { z } from 'zod';
 import { UnauthorizedError } from '../../../commands/shared/errors.ts';
-import { ownProfile } from '../../contract/models.ts';
+import { ownProfile, voiceNote } from '../../contract/models.ts';
 import type { MediaService } from '../../media/mediaService.ts';
 import type { MediaTokens } from '../../media/mediaTokens.ts';
 import type { Principal } from '../../auth/authenticator.ts';
@@ -20,7 +20,7 @@ export interface MediaRouteDeps {
   clock: () => Date;
 }
 
-const media = z
+export const media = z
   .strictObject({
     id: z.uuid(),
     kind: z.enum(['image', 'video', 'audio', 'document', 'text']),
@@ -31,6 +31,7 @@ const media = z
     height: z.number().int().nullable(),
     filename: z.string(),
     createdAt: z.iso.datetime(),
+    voice: voiceNote.nullable().meta({ description: 'Set on a voice note (POST /api/media/voice)' }),
   })
   .meta({ id: 'Media' });
 
