@@ -214,5 +214,7 @@ export function assertSafeIndexes(indexes: unknown): asserts indexes is IndexSpe
     if (paths.length === 0) throw new ValidationError('An index names at least one field');
     if (index.multikey && (paths.length !== 1 || index.unique))
       throw new ValidationError('A multikey index has one field and is not unique');
+    if (index.text && (paths.length !== 1 || index.unique || index.multikey))
+      throw new ValidationError('A text index has one field and nothing else');
   }
 }

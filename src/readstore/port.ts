@@ -49,6 +49,34 @@ export interface IndexSpec {
    * itself; the embedded adapter needs to be told so it can keep an element table for the index.
    */
   multikey?: boolean;
+  /**
+   * A full-text index on the single (string) field, for `Collection.searchText`: FTS5 on the embedded store, a GIN
+   * `tsvector` index on PostgreSQL. Words are split on Unicode letters and digits, case and accents folded, not stemmed.
+   */
+  text?: boolean;
+}
+
+/** A full-text query: every term must match (the last also as a prefix), among the documents matching `filter`. */
+export interface TextQuery {
+  /** The field with a `text` index. */
+  field: string;
+  /** Words of letters and digits only (the caller splits the user's query). */
+  terms: readonly string[];
+  filter: Filter;
+  limit: number;
+  skip?: number;
+}
+
+/** Marks around each matched word in a `TextHit` snippet (private-use code points, never in a stored text's markup). */
+export const MATCH_START = '\uE000';
+export const MATCH_END = '\uE001';
+
+export interface TextHit<T> {
+  doc: T;
+  /** Higher is better (embedded: -BM25; PostgreSQL: ts_rank). Comparable within one answer only. */
+  score: number;
+  /** A short excerpt of the field with each matched word between MATCH_START and MATCH_END. */
+  snippet: string;
 }
 
 export interface FindOptions {
@@ -85,6 +113,8 @@ export interface Collection<T extends Doc = Doc> {
   updateMany(filter: Filter, update: Update): Promise<WriteResult>;
   deleteOne(filter: Filter): Promise<number>;
   deleteMany(filter: Filter): Promise<number>;
+  /** Best matches first. Absent where the store has no full-text search (MongoDB, here). */
+  searchText?(query: TextQuery): Promise<Array<TextHit<T>>>;
 }
 
 /**

@@ -21,12 +21,28 @@ import {
   assertSafeUpdate,
   assertUpsertFilter,
 } from './filterSafety.ts';
-import type { Collection, Doc, Filter, FindOptions, IndexSpec, ReadStore, ReadStoreTransaction, Update, WriteResult } from './port.ts';
+import {
+  MATCH_END,
+  MATCH_START,
+  type Collection,
+  type Doc,
+  type Filter,
+  type FindOptions,
+  type IndexSpec,
+  type ReadStore,
+  type ReadStoreTransaction,
+  type TextHit,
+  type TextQuery,
+  type Update,
+  type WriteResult,
+} from './port.ts';
 import {
   compileFilter,
   compileSort,
   compileUpdate,
   elementsSql,
+  textFieldSql,
+  textVectorSql,
   helperFunctionsSql,
   Params,
   sortKey,
@@ -184,6 +200,12 @@ export class PostgresReadStore implements ReadStore {
     const statements: string[] = [];
     for (const index of indexes) {
       const paths = Object.keys(index.key);
+      if (index.text) {
+        const path = paths[0]!;
+        const name = this.indexName(collection, `tsv:${path}`);
+        statements.push(`CREATE INDEX IF NOT EXISTS ${quoteIdent(name)} ON ${table} USING gin (${textVectorSql(path)})`);
+        continue;
+      }
       if (index.multikey) {
         const path = paths[0]!;
         const name = this.indexName(collection, `gin:${path}`);
@@ -430,6 +452,29 @@ class PostgresCollection<T extends Doc> implements Collection<T> {
     if (options.limit) sql += ` LIMIT ${params.add(options.limit)}`;
     if (options.skip) sql += ` OFFSET ${params.add(options.skip)}`;
     return (await this.run<{ doc: T }>(sql, params)).rows.map((row) => row.doc);
+  }
+
+  /**
+   * `@@` on the GIN `tsvector` index, ranked by ts_rank (normalized by length, as BM25 favours short texts), the excerpt
+   * by ts_headline. The query is built with to_tsquery from words of letters and digits only, the last one a prefix.
+   */
+  async searchText(query: TextQuery): Promise<Array<TextHit<T>>> {
+    const terms = query.terms.map((term) => term.replace(/[^\p{L}\p{N}]/gu, '')).filter((term) => term.length > 0);
+    if (terms.length === 0) return [];
+    const params = new Params();
+    const tsquery = params.add(terms.map((term, index) => `'${term}'${index === terms.length - 1 ? ':*' : ''}`).join(' & '));
+    const options = params.add(`StartSel=${MATCH_START}, StopSel=${MATCH_END}, MaxWords=24, MinWords=8, ShortWord=1`);
+    const where = await this.where(query.filter, params);
+    const vector = textVectorSql(query.field);
+    const sql =
+      `SELECT doc, ts_rank(${vector}, q, 1) AS score, ts_headline('simple'::regconfig, ${textFieldSql(query.field)}, q, ${options}) AS snippet ` +
+      `FROM ${this.table}, to_tsquery('simple'::regconfig, ${tsquery}) AS q WHERE ${vector} @@ q AND (${where}) ` +
+      `ORDER BY score DESC, id LIMIT ${params.add(query.limit)} OFFSET ${params.add(query.skip ?? 0)}`;
+    return (await this.run<{ doc: T; score: number; snippet: string }>(sql, params)).rows.map((row) => ({
+      doc: row.doc,
+      score: Number(row.score),
+      snippet: row.snippet,
+    }));
   }
 
   async countDocuments(filter: Filter, options: { limit?: number } = {}): Promise<number> {

@@ -28,6 +28,13 @@ const pathLiteral = (path: string) => `'{${assertPath(path).split('.').join(',')
 /** The jsonb value at a path (SQL NULL when missing). The same text is used by the index definitions. */
 export const fieldSql = (path: string) => `(doc #> ${pathLiteral(path)})`;
 
+/**
+ * The `tsvector` of a text field, as the full-text index is defined and queried ('simple': no stemming nor stop words,
+ * like the embedded store's FTS5; unaccent is an extension, so accents are not folded here).
+ */
+export const textVectorSql = (path: string) => `to_tsvector('simple'::regconfig, coalesce(doc #>> ${pathLiteral(path)}, ''))`;
+export const textFieldSql = (path: string) => `(doc #>> ${pathLiteral(path)})`;
+
 /** A field as an array of its elements (a scalar as a one-element array): what a multikey GIN index covers. */
 export const elementsSql = (path: string) => {
   const field = fieldSql(path);

@@ -11,6 +11,7 @@ import {
   PATH_COLUMN,
   columnOf,
   elementTableOf,
+  ftsTableOf,
   quoted,
   tableOf,
   type CollectionMeta,
@@ -184,6 +185,11 @@ export class SqliteReadStore implements ReadStore {
     const table = tableOf(collection);
     for (const index of indexes) {
       const paths = Object.keys(index.key);
+      if (index.text) {
+        if (paths.length !== 1 || index.unique || index.multikey) throw new ValidationError('A text index has one field and nothing else');
+        this.ensureTextIndex(collection, paths[0]!);
+        continue;
+      }
       if (index.multikey) {
         if (paths.length !== 1 || index.unique) throw new ValidationError('A multikey index has one field and is not unique');
         meta.multikey.add(paths[0]!);
@@ -212,6 +218,38 @@ export class SqliteReadStore implements ReadStore {
       const name = `ix_${digest}_${randomBytes(4).toString('hex')}`;
       this.db.exec(`CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX ${name} ON ${table} (${columns})`);
     }
+  }
+
+  /**
+   * An FTS5 table beside the collection's, kept by triggers on every write (so the projections' own writes need no
+   * change): BM25 ranks, `snippet()` cuts excerpts. FTS5's secure-delete is on, so a deleted document's words leave
+   * the index's segments too (the database's secure_delete zeroes the freed pages). Triggers are named by a random
+   * tail, as indexes are: a rebuilt table is renamed into place and must get its own.
+   */
+  private ensureTextIndex(collection: string, path: string): void {
+    const table = tableOf(collection);
+    const fts = ftsTableOf(collection);
+    const field = `json_extract(doc, '$.${assertPath(path)}')`;
+    if (this.db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name LIKE 'fts_%'`).get(table)) return;
+    const tail = randomBytes(4).toString('hex');
+    this.db.transaction(() => {
+      this.db.exec(`
+        DROP TABLE IF EXISTS ${fts};
+        CREATE VIRTUAL TABLE ${fts} USING fts5(body, tokenize = 'unicode61 remove_diacritics 2');
+        INSERT INTO ${fts} (${fts}, rank) VALUES ('secure-delete', 1);
+        INSERT INTO ${fts} (rowid, body) SELECT rowid, ${field} FROM ${table} WHERE ${field} IS NOT NULL;
+        CREATE TRIGGER fts_${tail}_insert AFTER INSERT ON ${table} WHEN ${field.replace('doc', 'new.doc')} IS NOT NULL BEGIN
+          INSERT INTO ${fts} (rowid, body) VALUES (new.rowid, ${field.replace('doc', 'new.doc')});
+        END;
+        CREATE TRIGGER fts_${tail}_update AFTER UPDATE OF doc ON ${table}
+          WHEN ${field.replace('doc', 'new.doc')} IS NOT ${field.replace('doc', 'old.doc')} BEGIN
+          DELETE FROM ${fts} WHERE rowid = old.rowid;
+          INSERT INTO ${fts} (rowid, body) SELECT new.rowid, ${field.replace('doc', 'new.doc')} WHERE ${field.replace('doc', 'new.doc')} IS NOT NULL;
+        END;
+        CREATE TRIGGER fts_${tail}_delete AFTER DELETE ON ${table} BEGIN
+          DELETE FROM ${fts} WHERE rowid = old.rowid;
+        END;`);
+    })();
   }
 
   /** The SQL for a field of a collection: its column when indexed, json_extract otherwise. */
@@ -292,6 +330,7 @@ export class SqliteReadStore implements ReadStore {
         for (const [source, target] of [
           [tableOf(from), tableOf(to)],
           [elementTableOf(from), elementTableOf(to)],
+          [ftsTableOf(from), ftsTableOf(to)],
         ] as const) {
           this.db.exec(`DROP TABLE IF EXISTS ${target}`);
           if (this.tableExists(source)) this.db.exec(`ALTER TABLE ${source} RENAME TO ${target}`);
@@ -317,7 +356,9 @@ export class SqliteReadStore implements ReadStore {
   }
 
   private dropCollectionNow(name: string): void {
-    this.db.exec(`DROP TABLE IF EXISTS ${tableOf(name)}; DROP TABLE IF EXISTS ${elementTableOf(name)}`);
+    this.db.exec(
+      `DROP TABLE IF EXISTS ${tableOf(name)}; DROP TABLE IF EXISTS ${elementTableOf(name)}; DROP TABLE IF EXISTS ${ftsTableOf(name)}`,
+    );
     if (this.tableExists(MULTIKEY_PATHS)) this.db.prepare(`DELETE FROM ${MULTIKEY_PATHS} WHERE collection = ?`).run(name);
     this.collections.delete(name);
     this.transactionCollections.delete(name);

@@ -2,9 +2,32 @@ import Database from 'better-sqlite3';
 import { ConflictError, ValidationError } from '../../commands/shared/errors.ts';
 import { retryWhileBusy } from '../sqlite/busy.ts';
 import { applyUpdate, assertPath, getPath, seedFromFilter } from './documents.ts';
-import type { Collection, Doc, Filter, FindOptions, SortSpec, Update, WriteResult } from './port.ts';
+import {
+  MATCH_END,
+  MATCH_START,
+  type Collection,
+  type Doc,
+  type Filter,
+  type FindOptions,
+  type SortSpec,
+  type TextHit,
+  type TextQuery,
+  type Update,
+  type WriteResult,
+} from './port.ts';
 import type { SqliteReadStore } from './sqlite.ts';
-import { columnOf, columnValue, elementTableOf, isIdOnly, positionGuardOf, quoted, tableOf, toSql, type SqlValue } from './sqliteSchema.ts';
+import {
+  columnOf,
+  columnValue,
+  elementTableOf,
+  ftsTableOf,
+  isIdOnly,
+  positionGuardOf,
+  quoted,
+  tableOf,
+  toSql,
+  type SqlValue,
+} from './sqliteSchema.ts';
 
 /** One collection of the embedded read store: filters compiled to SQL, updates applied in JS. */
 export class SqliteCollection<T extends Doc> implements Collection<T> {
@@ -206,6 +229,31 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
 
   async find(filter: Filter, options?: FindOptions): Promise<T[]> {
     return retryWhileBusy(() => this.select(filter, options));
+  }
+
+  /**
+   * FTS5 MATCH on the collection's text index, joined to the documents by rowid and filtered like `find`; ranked by
+   * BM25. Each term is a quoted FTS5 string (no operator syntax reaches MATCH), the last one a prefix.
+   */
+  async searchText(query: TextQuery): Promise<Array<TextHit<T>>> {
+    const fts = ftsTableOf(this.name);
+    const terms = query.terms.map((term, index) => `"${term.replaceAll('"', '""')}"${index === query.terms.length - 1 ? '*' : ''}`);
+    if (terms.length === 0) return [];
+    return retryWhileBusy(() => {
+      const db = this.store.readerConnection(this.inTransaction);
+      const params: SqlValue[] = [MATCH_START, MATCH_END, terms.join(' AND ')];
+      const where = this.where(query.filter, params);
+      params.push(query.limit, query.skip ?? 0);
+      const sql =
+        `SELECT ${this.table}.doc AS doc, bm25(${fts}) AS score, snippet(${fts}, 0, ?, ?, '…', 16) AS snippet ` +
+        `FROM ${fts} JOIN ${this.table} ON ${this.table}.rowid = ${fts}.rowid ` +
+        `WHERE ${fts} MATCH ? AND (${where}) ORDER BY score, ${this.table}.rowid LIMIT ? OFFSET ?`;
+      return (this.store.prepare(sql, db).all(...params) as Array<{ doc: string; score: number; snippet: string }>).map((row) => ({
+        doc: JSON.parse(row.doc) as T,
+        score: -row.score,
+        snippet: row.snippet,
+      }));
+    });
   }
 
   async countDocuments(filter: Filter, options: { limit?: number } = {}): Promise<number> {

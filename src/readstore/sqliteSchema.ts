@@ -18,6 +18,8 @@ export function positionGuardOf(filter: Filter): number | null {
 export const COLLECTION_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const tableOf = (collection: string) => `c_${collection}`;
 export const elementTableOf = (collection: string) => `c_${collection}__elements`;
+/** The FTS5 table of a collection's full-text index (one per collection; rowids are the collection table's). */
+export const ftsTableOf = (collection: string) => `c_${collection}__fts`;
 
 export function toSql(value: unknown): SqlValue {
   if (typeof value === 'boolean') return value ? 1 : 0;
