@@ -1,5 +1,6 @@
 import { ConflictError, DomainError, NotFoundError, ValidationError } from './shared/errors.ts';
 import { assertNever, type Command, type Decider, type Decision, type Event } from './shared/events.ts';
+import type { SealedText } from './shared/sealed.ts';
 
 /**
  * One user's address book and block list (`contacts-<ownerId>`): whom they added (with a nickname) and whom they
@@ -11,8 +12,9 @@ export const contactsStream = (ownerId: string) => `contacts-${ownerId}`;
 export const MAX_CONTACTS = 5_000;
 export const MAX_BLOCKS = 1_000;
 
-export type ContactAdded = Event<'ContactAdded', { ownerId: string; userId: string; nickname: string | null; at: string }>;
-export type ContactRenamed = Event<'ContactRenamed', { ownerId: string; userId: string; nickname: string | null; at: string }>;
+/** Version 2 seals the nickname under the owner's data key (`user:<ownerId>`); version 1 held it in clear (upcast to `{ plain }`). */
+export type ContactAdded = Event<'ContactAdded', { ownerId: string; userId: string; nickname: SealedText | null; at: string }>;
+export type ContactRenamed = Event<'ContactRenamed', { ownerId: string; userId: string; nickname: SealedText | null; at: string }>;
 export type ContactRemoved = Event<'ContactRemoved', { ownerId: string; userId: string; at: string }>;
 export type UserBlocked = Event<'UserBlocked', { ownerId: string; userId: string; at: string }>;
 export type UserUnblocked = Event<'UserUnblocked', { ownerId: string; userId: string; at: string }>;
@@ -26,16 +28,17 @@ export const contactEventTypes = [
 ] as const satisfies readonly ContactEvent['type'][];
 
 /** `userExists` is looked up by the shell: the target is a registered user. */
-export type AddContact = Command<'AddContact', { ownerId: string; userId: string; nickname: string | null; userExists: boolean }>;
-export type RenameContact = Command<'RenameContact', { ownerId: string; userId: string; nickname: string | null }>;
+/** Nicknames arrive sealed by the shell; a rename to the same nickname is left out by the shell (sealed texts never compare equal). */
+export type AddContact = Command<'AddContact', { ownerId: string; userId: string; nickname: SealedText | null; userExists: boolean }>;
+export type RenameContact = Command<'RenameContact', { ownerId: string; userId: string; nickname: SealedText | null }>;
 export type RemoveContact = Command<'RemoveContact', { ownerId: string; userId: string }>;
 export type BlockUser = Command<'BlockUser', { ownerId: string; userId: string; userExists: boolean }>;
 export type UnblockUser = Command<'UnblockUser', { ownerId: string; userId: string }>;
 export type ContactCommand = AddContact | RenameContact | RemoveContact | BlockUser | UnblockUser;
 
 export interface ContactsState {
-  /** Contact id → nickname. */
-  contacts: ReadonlyMap<string, string | null>;
+  /** Contact id → nickname (sealed). */
+  contacts: ReadonlyMap<string, SealedText | null>;
   blocked: ReadonlySet<string>;
 }
 
@@ -87,7 +90,7 @@ export function decide(command: ContactCommand, state: ContactsState): Decision<
     }
     case 'RenameContact': {
       if (!state.contacts.has(userId)) throw new NotFoundError('Contact', { userId });
-      if (state.contacts.get(userId) === command.data.nickname) return [];
+      if (state.contacts.get(userId) === null && command.data.nickname === null) return [];
       return [{ type: 'ContactRenamed', data: { ownerId, userId, nickname: command.data.nickname, at } }];
     }
     case 'RemoveContact':

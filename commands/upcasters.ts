@@ -8,6 +8,19 @@ const plainTextContent = (data: unknown): unknown => {
   return { ...event, content: { ...event.content, text: { plain: event.content.text } } };
 };
 
+/** Personal fields written in clear before they were sealed (issue 26): as `{ plain }`, readable as they always were. */
+const plainFields =
+  (fields: readonly string[]) =>
+  (data: unknown): unknown => {
+    const event = { ...(data as Record<string, unknown>) };
+    for (const field of fields) if (typeof event[field] === 'string') event[field] = { plain: event[field] };
+    return event;
+  };
+const plainProfileChanges = (data: unknown): unknown => {
+  const event = data as { changes?: Record<string, unknown> };
+  return event.changes ? { ...event, changes: plainFields(['displayName', 'about'])(event.changes) } : data;
+};
+
 /**
  * Every event upcaster, in one registry read by handlers, projectors and the audit tools. A changed event adds
  * `{ type, fromVersion, upcast }` here and never rewrites history.
@@ -22,6 +35,11 @@ export const upcasters: readonly Upcaster[] = [
   // MessageSent and MessageEdited v2 seal the text under the message's content key (crypto-shredding, src/privacy/).
   { type: 'MessageSent', fromVersion: 1, upcast: plainTextContent },
   { type: 'MessageEdited', fromVersion: 1, upcast: plainTextContent },
+  // UserRegistered v3, ProfileUpdated v2, ContactAdded/ContactRenamed v2 seal personal fields under the user's data key.
+  { type: 'UserRegistered', fromVersion: 2, upcast: plainFields(['email', 'username', 'displayName']) },
+  { type: 'ProfileUpdated', fromVersion: 1, upcast: plainProfileChanges },
+  { type: 'ContactAdded', fromVersion: 1, upcast: plainFields(['nickname']) },
+  { type: 'ContactRenamed', fromVersion: 1, upcast: plainFields(['nickname']) },
 ];
 
 export const eventUpcaster = createUpcaster(upcasters);

@@ -1,5 +1,6 @@
 import { ConflictError, DomainError, NotFoundError, UnauthorizedError, ValidationError } from './shared/errors.ts';
 import { assertNever, type Command, type Decider, type Decision, type Event } from './shared/events.ts';
+import type { SealedText } from './shared/sealed.ts';
 
 /** The user aggregate: registration and the life of access tokens. Stream: `user-<userId>`. */
 export const userStream = (userId: string) => `user-${userId}`;
@@ -11,14 +12,18 @@ export const userStream = (userId: string) => `user-${userId}`;
  */
 export type PasswordScheme = 'bcrypt' | 'bcrypt-nfc';
 
-/** Version 2 added `passwordScheme`; version 1 events are upcast to `bcrypt` (see commands/upcasters.ts). */
+/**
+ * Version 2 added `passwordScheme`; version 1 events are upcast to `bcrypt` (see commands/upcasters.ts). Version 3 seals
+ * `email`, `username` and `displayName` under the user's data key (`user:<userId>`, src/privacy/); older events are
+ * upcast to `{ plain }`.
+ */
 export type UserRegistered = Event<
   'UserRegistered',
   {
     userId: string;
-    email: string;
-    username: string;
-    displayName: string;
+    email: SealedText;
+    username: SealedText;
+    displayName: SealedText;
     passwordHash: string;
     passwordScheme: PasswordScheme;
     registeredAt: string;
@@ -58,12 +63,15 @@ export interface AiPreferences {
 }
 
 export interface ProfileChanges {
-  displayName?: string | undefined;
-  about?: string | undefined;
+  displayName?: SealedText | undefined;
+  about?: SealedText | undefined;
   ai?: AiPreferences | undefined;
 }
 
-/** Only what changed; joined to conversations and messages when they are read, never copied into them. */
+/**
+ * Only what changed; joined to conversations and messages when they are read, never copied into them. Version 2 seals
+ * `displayName` and `about` under the user's data key (version 1 held them in clear, upcast to `{ plain }`).
+ */
 export type ProfileUpdated = Event<'ProfileUpdated', { userId: string; changes: ProfileChanges; at: string }>;
 /** The whole settings after the change. */
 export type PrivacySettingsChanged = Event<'PrivacySettingsChanged', { userId: string; privacy: PrivacySettings; at: string }>;
@@ -89,6 +97,24 @@ export type UserSuspended = Event<'UserSuspended', { userId: string; reason: str
 /** An operator opened the account again: its user may log in (tokens issued before the suspension work again unless revoked). */
 export type UserUnsuspended = Event<'UserUnsuspended', { userId: string; reason: string; operator: string; unsuspendedAt: string }>;
 
+/** What becomes of a deleted account's sent messages: kept for the people who received them, or erased. */
+export type DeletedMessages = 'keep' | 'erase';
+
+/** The user asked to delete their account with a confirmation window: it is deleted at `deleteAfter` unless cancelled. */
+export type AccountDeletionScheduled = Event<
+  'AccountDeletionScheduled',
+  { userId: string; messages: DeletedMessages; deleteAfter: string; scheduledAt: string }
+>;
+/** A scheduled deletion called off: by logging in again, or by asking. */
+export type AccountDeletionCancelled = Event<'AccountDeletionCancelled', { userId: string; by: 'login' | 'request'; cancelledAt: string }>;
+/**
+ * The audit record of an account deletion: whose and when (the acting user is in the metadata), never what was erased.
+ * Appended before any key is destroyed: a crash after it leaves a deletion that is finished again, not a half-erased user.
+ */
+export type AccountDeleted = Event<'AccountDeleted', { userId: string; messages: DeletedMessages; deletedAt: string }>;
+/** Every key of the deleted account is destroyed (its data key, and its messages' content keys when erased). */
+export type AccountErased = Event<'AccountErased', { userId: string; erasedAt: string }>;
+
 export type UserEvent =
   | UserRegistered
   | UserLoggedIn
@@ -101,7 +127,11 @@ export type UserEvent =
   | EncryptionKeyPublished
   | EncryptionKeyRetired
   | UserSuspended
-  | UserUnsuspended;
+  | UserUnsuspended
+  | AccountDeletionScheduled
+  | AccountDeletionCancelled
+  | AccountDeleted
+  | AccountErased;
 export const userEventTypes = [
   'UserRegistered',
   'UserLoggedIn',
@@ -115,6 +145,10 @@ export const userEventTypes = [
   'EncryptionKeyRetired',
   'UserSuspended',
   'UserUnsuspended',
+  'AccountDeletionScheduled',
+  'AccountDeletionCancelled',
+  'AccountDeleted',
+  'AccountErased',
 ] as const satisfies readonly UserEvent['type'][];
 
 /** Keys in use per user (retire old ones to rotate further), and kept in all (retired ones open old messages). */
@@ -132,9 +166,10 @@ export type RegisterUser = Command<
   'RegisterUser',
   {
     userId: string;
-    email: string;
-    username: string;
-    displayName: string;
+    /** Sealed by the shell under the user's data key. */
+    email: SealedText;
+    username: SealedText;
+    displayName: SealedText;
     passwordHash: string;
     passwordScheme: PasswordScheme;
   }
@@ -153,6 +188,16 @@ export type RetireEncryptionKey = Command<'RetireEncryptionKey', { userId: strin
 /** An operator's; `operator` is who (a name, not a user of the app), `reason` is required. */
 export type SuspendUser = Command<'SuspendUser', { userId: string; reason: string; operator: string }>;
 export type UnsuspendUser = Command<'UnsuspendUser', { userId: string; reason: string; operator: string }>;
+/** The shell checks the password (bcrypt) and reports it, as for a login. */
+export type ScheduleAccountDeletion = Command<
+  'ScheduleAccountDeletion',
+  { userId: string; passwordVerified: boolean; messages: DeletedMessages; deleteAfter: string }
+>;
+export type CancelAccountDeletion = Command<'CancelAccountDeletion', { userId: string; by: 'login' | 'request' }>;
+export type DeleteAccount = Command<'DeleteAccount', { userId: string; passwordVerified: boolean; messages: DeletedMessages }>;
+/** The sweeper's: deletes the account if its scheduled deletion is due (nothing if it was cancelled meanwhile). */
+export type DeleteScheduledAccount = Command<'DeleteScheduledAccount', { userId: string }>;
+export type RecordAccountErased = Command<'RecordAccountErased', { userId: string }>;
 export type UserCommand =
   | RegisterUser
   | LogUserIn
@@ -165,18 +210,24 @@ export type UserCommand =
   | PublishEncryptionKey
   | RetireEncryptionKey
   | SuspendUser
-  | UnsuspendUser;
+  | UnsuspendUser
+  | ScheduleAccountDeletion
+  | CancelAccountDeletion
+  | DeleteAccount
+  | DeleteScheduledAccount
+  | RecordAccountErased;
 
 export type UserState =
   | { status: 'unregistered' }
   | { status: 'abandoned' }
-  /** Only what `decide` needs (the state is cached): the profile fields, to record changes only. */
+  /**
+   * Only what `decide` needs (the state is cached). The display name and about text are sealed: the shell leaves out
+   * the ones that did not change (it compares the read model's clear text) before it seals the rest.
+   */
   | {
       status: 'registered';
       userId: string;
       revokedTokens: ReadonlyMap<string, string>;
-      displayName: string;
-      about: string;
       ai: AiPreferences;
       privacy: PrivacySettings;
       avatarMediaId: string | null;
@@ -185,7 +236,11 @@ export type UserState =
       retiredKeys: ReadonlySet<string>;
       /** Absent on states cached before suspension existed: not suspended. */
       suspended?: boolean;
-    };
+      /** A deletion the user asked for, due at `deleteAfter` unless cancelled (absent: none). */
+      deletionScheduled?: AccountDeletionScheduled['data'] | null;
+    }
+  /** Deleted by its user: nothing more is decided for it. `erased` once its keys are destroyed (AccountErased). */
+  | { status: 'deleted'; userId: string; messages: DeletedMessages; erased: boolean };
 
 export const initialState: UserState = { status: 'unregistered' };
 
@@ -203,6 +258,13 @@ export class AccountSuspendedError extends DomainError {
   }
 }
 
+/** Deleting an account takes its password, even with a valid token (a device left unlocked). */
+export class WrongPasswordError extends DomainError {
+  constructor() {
+    super('wrong_password', 403, 'The password is wrong');
+  }
+}
+
 /** Keeps only revocations whose token could still be presented. */
 function withoutExpired(revoked: ReadonlyMap<string, string>, now: string): Map<string, string> {
   return new Map([...revoked].filter(([, expiresAt]) => expiresAt > now));
@@ -215,8 +277,6 @@ export function evolve(state: UserState, event: UserEvent): UserState {
         status: 'registered',
         userId: event.data.userId,
         revokedTokens: new Map(),
-        displayName: event.data.displayName,
-        about: '',
         ai: {},
         privacy: DEFAULT_PRIVACY,
         avatarMediaId: null,
@@ -226,13 +286,8 @@ export function evolve(state: UserState, event: UserEvent): UserState {
     }
     case 'ProfileUpdated': {
       if (state.status !== 'registered') return state;
-      const { displayName, about, ai } = event.data.changes;
-      return {
-        ...state,
-        displayName: displayName ?? state.displayName,
-        about: about ?? state.about,
-        ai: ai ? { ...state.ai, ...ai } : state.ai,
-      };
+      const { ai } = event.data.changes;
+      return { ...state, ai: ai ? { ...state.ai, ...ai } : state.ai };
     }
     case 'PrivacySettingsChanged':
       return state.status === 'registered' ? { ...state, privacy: event.data.privacy } : state;
@@ -254,6 +309,14 @@ export function evolve(state: UserState, event: UserEvent): UserState {
       return state.status === 'registered' ? { ...state, suspended: true } : state;
     case 'UserUnsuspended':
       return state.status === 'registered' ? { ...state, suspended: false } : state;
+    case 'AccountDeletionScheduled':
+      return state.status === 'registered' ? { ...state, deletionScheduled: event.data } : state;
+    case 'AccountDeletionCancelled':
+      return state.status === 'registered' ? { ...state, deletionScheduled: null } : state;
+    case 'AccountDeleted':
+      return { status: 'deleted', userId: event.data.userId, messages: event.data.messages, erased: false };
+    case 'AccountErased':
+      return state.status === 'deleted' ? { ...state, erased: true } : state;
     case 'UserLoggedOut': {
       if (state.status !== 'registered') return state;
       const revokedTokens = withoutExpired(state.revokedTokens, event.data.loggedOutAt);
@@ -301,8 +364,8 @@ export function decide(command: UserCommand, state: UserState): Decision<UserEve
       if (state.status !== 'registered') throw new UnauthorizedError();
       const { displayName, about, ai } = command.data.changes;
       const changes: ProfileChanges = {};
-      if (displayName !== undefined && displayName !== state.displayName) changes.displayName = displayName;
-      if (about !== undefined && about !== state.about) changes.about = about;
+      if (displayName !== undefined) changes.displayName = displayName;
+      if (about !== undefined) changes.about = about;
       const aiChanges = Object.fromEntries(
         Object.entries(ai ?? {}).filter(([key, value]) => value !== undefined && value !== state.ai[key as keyof AiPreferences]),
       ) as AiPreferences;
@@ -365,6 +428,30 @@ export function decide(command: UserCommand, state: UserState): Decision<UserEve
         ? [{ type: 'UserSuspended', data: { userId: state.userId, reason, operator, suspendedAt: now } }]
         : [{ type: 'UserUnsuspended', data: { userId: state.userId, reason, operator, unsuspendedAt: now } }];
     }
+    case 'ScheduleAccountDeletion': {
+      if (state.status !== 'registered') throw new UnauthorizedError();
+      if (!command.data.passwordVerified) throw new WrongPasswordError();
+      if (state.deletionScheduled) return [];
+      const { userId, messages, deleteAfter } = command.data;
+      return [{ type: 'AccountDeletionScheduled', data: { userId, messages, deleteAfter, scheduledAt: now } }];
+    }
+    case 'CancelAccountDeletion': {
+      if (state.status !== 'registered' || !state.deletionScheduled) return [];
+      return [{ type: 'AccountDeletionCancelled', data: { userId: state.userId, by: command.data.by, cancelledAt: now } }];
+    }
+    case 'DeleteAccount': {
+      // A retried deletion finds it done and appends nothing; the shell finishes erasing.
+      if (state.status === 'deleted') return [];
+      if (state.status !== 'registered') throw new UnauthorizedError();
+      if (!command.data.passwordVerified) throw new WrongPasswordError();
+      return [{ type: 'AccountDeleted', data: { userId: state.userId, messages: command.data.messages, deletedAt: now } }];
+    }
+    case 'DeleteScheduledAccount': {
+      if (state.status !== 'registered' || !state.deletionScheduled || state.deletionScheduled.deleteAfter > now) return [];
+      return [{ type: 'AccountDeleted', data: { userId: state.userId, messages: state.deletionScheduled.messages, deletedAt: now } }];
+    }
+    case 'RecordAccountErased':
+      return state.status === 'deleted' && !state.erased ? [{ type: 'AccountErased', data: { userId: state.userId, erasedAt: now } }] : [];
     default:
       return assertNever(command);
   }

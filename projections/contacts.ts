@@ -1,6 +1,8 @@
 import type { ContactEvent } from '../commands/contacts.ts';
 import { contactEventTypes } from '../commands/contacts.ts';
 import { assertNever, eventOf } from '../commands/shared/events.ts';
+import { textOf, type SealedText } from '../commands/shared/sealed.ts';
+import type { AccountDeleted } from '../commands/users.ts';
 import type { ProjectedDoc, Projector, Unpositioned } from '../src/projection/projector.ts';
 import type { Collection } from '../src/readstore/port.ts';
 
@@ -50,6 +52,9 @@ export async function blockedAmong(contacts: Collection<ContactDoc>, userId: str
   return new Set([...theirs.map((doc) => doc.ownerId), ...mine.map((doc) => doc.userId)]);
 }
 
+/** A nickname as the read model keeps it: in clear, or the erased marker once the owner's data key is gone. */
+const nicknameOf = (nickname: SealedText | null): string | null => (nickname === null ? null : textOf(nickname));
+
 export const contactsProjector: Projector = {
   name: CONTACTS,
   collections: {
@@ -59,8 +64,13 @@ export const contactsProjector: Projector = {
       { key: { userId: 1, blocked: 1 } },
     ],
   },
-  handles: new Set(contactEventTypes),
+  handles: new Set([...contactEventTypes, 'AccountDeleted']),
   async apply(recorded, context) {
+    // A deleted account's address book and block list go with it.
+    if (recorded.type === 'AccountDeleted') {
+      const { userId } = recorded.data as AccountDeleted['data'];
+      return context.projectMany<ContactDoc>(CONTACTS, { ownerId: userId }, recorded, () => null);
+    }
     const event = eventOf<ContactEvent>(contactEventTypes, recorded);
     const { ownerId, userId } = event.data;
     const id = contactDocId(ownerId, userId);
@@ -71,12 +81,12 @@ export const contactsProjector: Projector = {
         return context.project<ContactDoc>(CONTACTS, id, recorded, (doc) => ({
           ...(doc ?? blank(ownerId, userId)),
           isContact: true,
-          nickname: event.data.nickname,
+          nickname: nicknameOf(event.data.nickname),
           addedAt: event.data.at,
           addedPosition: recorded.position,
         }));
       case 'ContactRenamed':
-        return context.project<ContactDoc>(CONTACTS, id, recorded, (doc) => doc && { ...doc, nickname: event.data.nickname });
+        return context.project<ContactDoc>(CONTACTS, id, recorded, (doc) => doc && { ...doc, nickname: nicknameOf(event.data.nickname) });
       case 'ContactRemoved':
         return context.project<ContactDoc>(
           CONTACTS,

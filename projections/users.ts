@@ -1,4 +1,6 @@
 import { assertNever, eventOf } from '../commands/shared/events.ts';
+import { isSealed, textOf, type SealedText } from '../commands/shared/sealed.ts';
+import type { DeletedMessages } from '../commands/users.ts';
 import type { AiPreferences, PasswordScheme, PrivacySettings, UserEvent } from '../commands/users.ts';
 import { DEFAULT_PRIVACY, userEventTypes } from '../commands/users.ts';
 import { auditorEventTypes, type AuditorEvent } from '../commands/auditors.ts';
@@ -64,9 +66,24 @@ export const toOwnUser = (doc: UserDoc): OwnUser => ({ ...toPublicUser(doc), ema
 
 export const USERS = 'users';
 
+/**
+ * `account_deletions`: accounts whose deletion is scheduled (due at `deleteAfter`) or under way (`deleting`: the
+ * AccountDeleted is appended, its keys are not all destroyed yet). The server's sweeper reads it at start and on a timer.
+ */
+export const ACCOUNT_DELETIONS = 'account_deletions';
+export interface AccountDeletionDoc extends ProjectedDoc {
+  status: 'scheduled' | 'deleting';
+  messages: DeletedMessages;
+  deleteAfter: string;
+}
+
+/** A personal field as the read model keeps it: in clear (the key is gone only once the account is deleted). */
+const clear = (field: SealedText | undefined): string | undefined => (field === undefined ? undefined : textOf(field));
+
 export const usersProjector: Projector = {
-  // 3: documents hold `about`, `privacy`, `ai` and `avatarMediaId`; 2: documents record `passwordScheme` (1 had none).
-  version: 3,
+  // 4: deleted accounts have no document, and account_deletions; 3: documents hold `about`, `privacy`, `ai` and
+  // `avatarMediaId`; 2: documents record `passwordScheme` (1 had none).
+  version: 4,
   name: USERS,
   collections: {
     [USERS]: [
@@ -75,6 +92,7 @@ export const usersProjector: Projector = {
       // The feed asks which members of a group keep their read receipts to themselves.
       { key: { 'privacy.readReceipts': 1 } },
     ],
+    [ACCOUNT_DELETIONS]: [{ key: { deleteAfter: 1 } }],
   },
   handles: new Set([...userEventTypes, ...auditorEventTypes]),
   async apply(recorded: RecordedEvent, context) {
@@ -85,7 +103,10 @@ export const usersProjector: Projector = {
     const event = eventOf<UserEvent>(userEventTypes, recorded);
     switch (event.type) {
       case 'UserRegistered': {
-        const { userId, email, username, displayName, passwordHash, passwordScheme, registeredAt } = event.data;
+        const { userId, passwordHash, passwordScheme, registeredAt } = event.data;
+        // Sealed still: the data key is destroyed, so the account was deleted (a rebuild): it has no document.
+        if (isSealed(event.data.email) || isSealed(event.data.username)) return;
+        const [email, username, displayName] = [textOf(event.data.email), textOf(event.data.username), textOf(event.data.displayName)];
         return context.project<UserDoc>(
           USERS,
           userId,
@@ -132,8 +153,32 @@ export const usersProjector: Projector = {
       // A voided registration never had a document.
       case 'UserRegistrationAbandoned':
         return;
+      case 'AccountDeletionScheduled': {
+        const { userId, messages, deleteAfter } = event.data;
+        return context.project<AccountDeletionDoc>(ACCOUNT_DELETIONS, userId, recorded, () => ({
+          _id: userId,
+          status: 'scheduled',
+          messages,
+          deleteAfter,
+        }));
+      }
+      case 'AccountDeletionCancelled':
+        return context.project<AccountDeletionDoc>(ACCOUNT_DELETIONS, event.data.userId, recorded, () => null);
+      case 'AccountDeleted': {
+        const { userId, messages, deletedAt } = event.data;
+        await context.project<UserDoc>(USERS, userId, recorded, () => null);
+        return context.project<AccountDeletionDoc>(ACCOUNT_DELETIONS, userId, recorded, () => ({
+          _id: userId,
+          status: 'deleting',
+          messages,
+          deleteAfter: deletedAt,
+        }));
+      }
+      case 'AccountErased':
+        return context.project<AccountDeletionDoc>(ACCOUNT_DELETIONS, event.data.userId, recorded, () => null);
       case 'ProfileUpdated': {
-        const { displayName, about, ai } = event.data.changes;
+        const [displayName, about] = [clear(event.data.changes.displayName), clear(event.data.changes.about)];
+        const { ai } = event.data.changes;
         return context.project<UserDoc>(
           USERS,
           event.data.userId,

@@ -57,6 +57,7 @@ import { AiService } from './ai/aiService.ts';
 import { createModel } from './ai/model/index.ts';
 import { SecretBox } from './secrets/secretBox.ts';
 import { revealingProjectors } from './privacy/revealingProjectors.ts';
+import { IdentityClaimKeys } from './privacy/personalData.ts';
 import { StoredShreddingKeys } from './privacy/shreddingKeys.ts';
 import { messageRoutes } from './http/routes/messages.ts';
 import { ConversationAccess } from './messaging/access.ts';
@@ -228,8 +229,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const media = new MediaService({ commands, readStore, projections, access, blobs, images, settings: config.media });
   const messaging = new MessagingService(commands, readStore, projections, access, blocks, media, caughtUp, shreddingKeys);
   const groups = new GroupService(commands, readStore, projections, blocks, media);
-  const contacts = new ContactService(commands, readStore, projections);
-  const profiles = new ProfileService(commands, readStore, projections, blocks);
+  const contacts = new ContactService(commands, readStore, projections, shreddingKeys);
+  const profiles = new ProfileService(commands, readStore, projections, blocks, shreddingKeys);
   const presenceSessions = await openPresenceSessions(config);
   // The other instances on the same database: typing, signaling, presence changes and revocations cross over it.
   const cluster = await openCluster(config, instanceId, logger);
@@ -298,7 +299,16 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   // Request and refused-frame logs, and the transports' metrics; users appear in logs as a keyed hash.
   const instrumentation = new Instrumentation(logger, metrics, config.jwtSecret);
   const loginThrottle = new LoginThrottle(rateLimits);
-  const auth = new AuthService(commands, readStore, projections, tokens, new PasswordHasher(config.bcryptCost), loginThrottle);
+  const auth = new AuthService(
+    commands,
+    readStore,
+    projections,
+    tokens,
+    new PasswordHasher(config.bcryptCost),
+    loginThrottle,
+    shreddingKeys,
+    await IdentityClaimKeys.open(secrets, box),
+  );
   const ai = new AiService({
     commands,
     readStore,

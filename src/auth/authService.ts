@@ -12,6 +12,8 @@ import type { Principal } from './authenticator.ts';
 import type { LoginThrottle } from './loginThrottle.ts';
 import type { PasswordHasher } from './passwords.ts';
 import type { AccessToken, TokenService } from './tokens.ts';
+import { sealPersonal, type IdentityClaimKeys } from '../privacy/personalData.ts';
+import type { ShreddingKeys } from '../privacy/shreddingKeys.ts';
 
 export interface Registration {
   email: string;
@@ -28,7 +30,11 @@ export interface Session {
   expiresAt: string;
 }
 
-const claimStream = (kind: IdentityKind, value: string) => `identity-${kind}-${createHash('sha256').update(value).digest('hex')}`;
+/**
+ * Where claims were made before they were keyed (an unkeyed SHA-256 of the value): still honoured, so an account
+ * registered then keeps its email and username, and released with the keyed one when the account is deleted.
+ */
+const legacyClaimStream = (kind: IdentityKind, value: string) => `identity-${kind}-${createHash('sha256').update(value).digest('hex')}`;
 
 /** Registration, login and logout: the orchestration around the user and identity-claim deciders. */
 export class AuthService {
@@ -39,6 +45,9 @@ export class AuthService {
     private readonly tokens: TokenService,
     private readonly passwords: PasswordHasher,
     private readonly throttle: LoginThrottle,
+    /** The users' data keys: personal fields are sealed before they are appended. */
+    private readonly keys: ShreddingKeys,
+    private readonly claimKeys: IdentityClaimKeys,
   ) {}
 
   /** `client`: the address asking, which takes its turn for the password hash. */
@@ -49,13 +58,15 @@ export class AuthService {
     await this.claim('email', input.email, userId, metadata);
     try {
       await this.claim('username', input.username, userId, metadata);
-      await this.commands.handle(userDecider, userStream(userId), {
+      const stream = userStream(userId);
+      const seal = (text: string, field: string) => sealPersonal(this.keys, userId, text, { metadata, stream, field });
+      await this.commands.handle(userDecider, stream, {
         type: 'RegisterUser',
         data: {
           userId,
-          email: input.email,
-          username: input.username,
-          displayName: input.displayName ?? input.username,
+          email: await seal(input.email, 'email'),
+          username: await seal(input.username, 'username'),
+          displayName: await seal(input.displayName ?? input.username, 'displayName'),
           passwordHash: password.hash,
           passwordScheme: password.scheme,
         },
@@ -95,7 +106,26 @@ export class AuthService {
       data: { userId: user._id, passwordVerified, token: { tokenId: token.tokenId, expiresAt: token.expiresAt } },
       metadata,
     });
+    // Logging in calls off a scheduled account deletion (nothing is appended when none is scheduled).
+    await this.commands.handle(userDecider, userStream(user._id), {
+      type: 'CancelAccountDeletion',
+      data: { userId: user._id, by: 'login' },
+      metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'cancel-deletion') },
+    });
     return this.session(user, token);
+  }
+
+  /** Frees a deleted account's email and username for anyone to register (its keyed and any legacy claims). */
+  async releaseIdentities(userId: string, identities: { email: string; username: string }, metadata: CommandMetadata): Promise<void> {
+    for (const kind of ['email', 'username'] as const) {
+      for (const stream of [this.claimKeys.streamFor(kind, identities[kind]), legacyClaimStream(kind, identities[kind])]) {
+        await this.commands.handle(identityClaimDecider, stream, {
+          type: 'ReleaseIdentity',
+          data: { kind, ownerId: userId },
+          metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'release', stream) },
+        });
+      }
+    }
   }
 
   /** Revokes the presented token everywhere; returns once the revocation is visible to every reader. */
@@ -109,7 +139,8 @@ export class AuthService {
   }
 
   private async claim(kind: IdentityKind, value: string, ownerId: string, metadata: CommandMetadata): Promise<void> {
-    const stream = claimStream(kind, value);
+    await this.refuseLegacyClaim(kind, value, ownerId, metadata);
+    const stream = this.claimKeys.streamFor(kind, value);
     const { state } = await this.commands.load(identityClaimDecider, stream);
     const currentOwner = state.ownerId;
     const currentOwnerAbandoned =
@@ -122,6 +153,14 @@ export class AuthService {
       data: { kind, ownerId, currentOwnerAbandoned },
       metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'claim', kind) },
     });
+  }
+
+  /** A claim made before claims were keyed holds too, on the same terms (a stale one's owner is voided first). */
+  private async refuseLegacyClaim(kind: IdentityKind, value: string, ownerId: string, metadata: CommandMetadata): Promise<void> {
+    const { state } = await this.commands.load(identityClaimDecider, legacyClaimStream(kind, value));
+    if (state.ownerId === null || state.ownerId === ownerId) return;
+    if (claimIsStale(state, metadata.now) && (await this.abandon(state.ownerId, metadata))) return;
+    throw new ConflictError(`${kind}_taken`, `This ${kind} is already registered`, { field: kind });
   }
 
   /**
@@ -144,7 +183,7 @@ export class AuthService {
   }
 
   private async release(kind: IdentityKind, value: string, ownerId: string, metadata: CommandMetadata): Promise<void> {
-    await this.commands.handle(identityClaimDecider, claimStream(kind, value), {
+    await this.commands.handle(identityClaimDecider, this.claimKeys.streamFor(kind, value), {
       type: 'ReleaseIdentity',
       data: { kind, ownerId },
       metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'release', kind) },

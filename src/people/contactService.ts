@@ -7,6 +7,9 @@ import { USERS, type UserDoc } from '../../projections/users.ts';
 import type { CommandHandler } from '../commandHandler.ts';
 import type { Projections } from '../projection/projections.ts';
 import type { ReadStore } from '../readstore/port.ts';
+import type { SealedField } from '../../commands/shared/sealed.ts';
+import { sealPersonal } from '../privacy/personalData.ts';
+import type { ShreddingKeys } from '../privacy/shreddingKeys.ts';
 
 export interface Contact {
   userId: string;
@@ -28,6 +31,8 @@ export class ContactService {
     private readonly commands: CommandHandler,
     private readonly readStore: ReadStore,
     private readonly projections: Projections,
+    /** The owners' data keys: nicknames are sealed before they are appended. */
+    private readonly keys: ShreddingKeys,
   ) {}
 
   /** One page of the owner's contacts in the order they were added; `cursor` is the last page's `nextCursor`. */
@@ -55,14 +60,26 @@ export class ContactService {
     if (!userId) throw new NotFoundError('User');
     const created = await this.run(ownerId, {
       type: 'AddContact',
-      data: { ownerId, userId, nickname: input.nickname ?? null, userExists: await isRegistered(this.commands, userId) },
+      data: {
+        ownerId,
+        userId,
+        nickname: await this.sealNickname(ownerId, input.nickname ?? null, metadata),
+        userExists: await isRegistered(this.commands, userId),
+      },
       metadata,
     });
     return { contact: await this.get(ownerId, userId), created };
   }
 
   async rename(ownerId: string, userId: string, nickname: string | null, metadata: CommandMetadata): Promise<Contact> {
-    await this.run(ownerId, { type: 'RenameContact', data: { ownerId, userId, nickname }, metadata });
+    // The same nickname again is no change: sealed texts never compare equal, so the clear read model is asked.
+    const current = await this.readStore.collection<ContactDoc>(CONTACTS).findOne({ _id: contactDocId(ownerId, userId) });
+    if (!current?.isContact || current.nickname !== nickname)
+      await this.run(ownerId, {
+        type: 'RenameContact',
+        data: { ownerId, userId, nickname: await this.sealNickname(ownerId, nickname, metadata) },
+        metadata,
+      });
     return this.get(ownerId, userId);
   }
 
@@ -112,6 +129,12 @@ export class ContactService {
   private async users(ids: readonly string[]): Promise<Map<string, UserDoc>> {
     if (ids.length === 0) return new Map();
     return new Map((await this.readStore.collection<UserDoc>(USERS).find({ _id: { $in: [...ids] } })).map((user) => [user._id, user]));
+  }
+
+  private async sealNickname(ownerId: string, nickname: string | null, metadata: CommandMetadata): Promise<SealedField | null> {
+    return nickname === null
+      ? null
+      : sealPersonal(this.keys, ownerId, nickname, { metadata, stream: contactsStream(ownerId), field: 'nickname' });
   }
 
   /** Runs the command and waits until its event is readable; false when it changed nothing. */

@@ -14,6 +14,8 @@ import { deriveId } from '../ids.ts';
 import type { Projections } from '../projection/projections.ts';
 import type { ReadStore } from '../readstore/port.ts';
 import type { Blocks } from './blocks.ts';
+import { sealPersonal } from '../privacy/personalData.ts';
+import type { ShreddingKeys } from '../privacy/shreddingKeys.ts';
 import { relationship, sees } from './visibility.ts';
 
 /** A user's own profile, all of it. */
@@ -70,6 +72,8 @@ export class ProfileService {
     private readonly readStore: ReadStore,
     private readonly projections: Projections,
     private readonly blocks: Blocks,
+    /** The users' data keys: the display name and about text are sealed before they are appended. */
+    private readonly keys: ShreddingKeys,
   ) {}
 
   async own(userId: string): Promise<OwnProfile> {
@@ -79,10 +83,12 @@ export class ProfileService {
   /** Applies profile changes and privacy changes (one event each, none when nothing changes). */
   async update(
     userId: string,
-    input: ProfileChanges & { privacy?: Partial<PrivacySettings> | undefined },
+    input: { displayName?: string | undefined; about?: string | undefined; ai?: AiPreferences | undefined } & {
+      privacy?: Partial<PrivacySettings> | undefined;
+    },
     metadata: CommandMetadata,
   ): Promise<OwnProfile> {
-    const { privacy, ...changes } = input;
+    const { privacy, displayName, about, ai } = input;
     // Privacy first: a new about text set together with a narrower audience never reaches the wider one.
     if (privacy)
       await this.run(userId, {
@@ -90,6 +96,16 @@ export class ProfileService {
         data: { userId, privacy },
         metadata: { ...metadata, commandId: deriveId(metadata.commandId, 'privacy') },
       });
+    // Sealed texts never compare equal: the ones that did not change are left out here, against the clear read model.
+    const current = await this.require(userId);
+    const stream = userStream(userId);
+    const seal = (text: string | undefined, was: string, field: string) =>
+      text === undefined || text === was ? undefined : sealPersonal(this.keys, userId, text, { metadata, stream, field });
+    const changes: ProfileChanges = {
+      displayName: await seal(displayName, current.displayName, 'changes.displayName'),
+      about: await seal(about, current.about, 'changes.about'),
+      ai,
+    };
     if (Object.values(changes).some((value) => value !== undefined)) {
       await this.run(userId, { type: 'UpdateProfile', data: { userId, changes }, metadata });
     }

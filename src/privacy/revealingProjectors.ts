@@ -1,10 +1,18 @@
 import type { RecordedEvent } from '../eventstore/port.ts';
 import type { Projector } from '../projection/projector.ts';
 import { revealEvent } from './sealing.ts';
-import { messageKeyId, type ShreddingKeys } from './shreddingKeys.ts';
+import { messageKeyId, userKeyId, type ShreddingKeys } from './shreddingKeys.ts';
 
 /** Event types whose data may hold sealed fields (the latest versions of them). */
-export const SEALED_EVENT_TYPES: ReadonlySet<string> = new Set(['MessageSent', 'MessageEdited']);
+export const SEALED_EVENT_TYPES: ReadonlySet<string> = new Set([
+  'MessageSent',
+  'MessageEdited',
+  // Personal fields, under the user's data key (src/privacy/personalData.ts).
+  'UserRegistered',
+  'ProfileUpdated',
+  'ContactAdded',
+  'ContactRenamed',
+]);
 
 /**
  * The projectors, each seeing events with their sealed fields opened (`{ plain }`) where the key still exists and
@@ -24,6 +32,7 @@ export function revealingProjectors(projectors: readonly Projector[], keys: Pick
     ...projector,
     apply: async (event, context) => {
       if (event.type === 'MessageDeleted') keys.forget(messageKeyId((event.data as { messageId: string }).messageId));
+      if (event.type === 'AccountDeleted') keys.forget(userKeyId((event.data as { userId: string }).userId));
       return projector.apply(SEALED_EVENT_TYPES.has(event.type) ? await revealed(event) : event, context);
     },
   }));

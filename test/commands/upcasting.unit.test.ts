@@ -22,18 +22,37 @@ test('an event already at the latest version is returned as is', (t) => {
   t.is(upcaster.latestVersion('UserRegistered'), 1, 'an event with no upcaster is at version 1');
 });
 
-test('UserRegistered v1 (hashed as typed) is read as v2 with the legacy bcrypt scheme; v2 is left alone', (t) => {
+test('UserRegistered v1 (hashed as typed) is read with the legacy bcrypt scheme; v3 is left alone', (t) => {
   const v1 = { type: 'UserRegistered', data: { userId: 'u', passwordHash: 'h' }, metadata: {} as { schemaVersion?: number } };
   const upcast = eventUpcaster.upcast(v1);
   t.deepEqual(upcast.data, { userId: 'u', passwordHash: 'h', passwordScheme: 'bcrypt' });
-  t.is(upcast.metadata.schemaVersion, 2);
-  t.is(eventUpcaster.latestVersion('UserRegistered'), 2);
-  const v2 = {
+  t.is(upcast.metadata.schemaVersion, 3);
+  t.is(eventUpcaster.latestVersion('UserRegistered'), 3);
+  const v3 = {
     type: 'UserRegistered',
     data: { userId: 'u', passwordHash: 'h', passwordScheme: 'bcrypt-nfc' },
+    metadata: { schemaVersion: 3 },
+  };
+  t.is(eventUpcaster.upcast(v3), v3);
+});
+
+test('personal fields written in clear (UserRegistered v2, ProfileUpdated v1, ContactAdded/Renamed v1) read as { plain }, never rewritten', (t) => {
+  const registered = {
+    type: 'UserRegistered',
+    data: { userId: 'u', email: 'a@example.test', username: 'a', displayName: 'A', passwordHash: 'h', passwordScheme: 'bcrypt-nfc' },
     metadata: { schemaVersion: 2 },
   };
-  t.is(eventUpcaster.upcast(v2), v2);
+  t.like(eventUpcaster.upcast(registered), {
+    data: { email: { plain: 'a@example.test' }, username: { plain: 'a' }, displayName: { plain: 'A' }, passwordHash: 'h' },
+    metadata: { schemaVersion: 3 },
+  });
+  t.is(registered.data.email, 'a@example.test', 'the stored event is not rewritten');
+  const profile = { type: 'ProfileUpdated', data: { userId: 'u', changes: { about: 'hi', ai: { language: 'en' } } }, metadata: {} };
+  t.deepEqual(eventUpcaster.upcast(profile).data, { userId: 'u', changes: { about: { plain: 'hi' }, ai: { language: 'en' } } });
+  const renamed = { type: 'ContactRenamed', data: { ownerId: 'o', userId: 'u', nickname: null }, metadata: {} };
+  t.deepEqual(eventUpcaster.upcast(renamed).data, { ownerId: 'o', userId: 'u', nickname: null });
+  const added = { type: 'ContactAdded', data: { ownerId: 'o', userId: 'u', nickname: 'Mum' }, metadata: {} };
+  t.deepEqual(eventUpcaster.upcast(added).data, { ownerId: 'o', userId: 'u', nickname: { plain: 'Mum' } });
 });
 
 test('a v1 MessageSent or MessageEdited (text in clear) reads as v2 with the text as { plain }, unchanged; a v2 sealed text is left as stored', (t) => {

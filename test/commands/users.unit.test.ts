@@ -9,9 +9,9 @@ const registered: UserEvent = {
   type: 'UserRegistered',
   data: {
     userId: 'u1',
-    email: 'ada@example.test',
-    username: 'ada',
-    displayName: 'Ada',
+    email: { plain: 'ada@example.test' },
+    username: { plain: 'ada' },
+    displayName: { plain: 'Ada' },
     passwordHash: '$2b$hash',
     passwordScheme: 'bcrypt-nfc',
     registeredAt: now,
@@ -26,9 +26,9 @@ test('registering a new user records the registration', (t) => {
       type: 'RegisterUser',
       data: {
         userId: 'u1',
-        email: 'ada@example.test',
-        username: 'ada',
-        displayName: 'Ada',
+        email: { plain: 'ada@example.test' },
+        username: { plain: 'ada' },
+        displayName: { plain: 'Ada' },
         passwordHash: '$2b$hash',
         passwordScheme: 'bcrypt-nfc',
       },
@@ -42,7 +42,14 @@ test('registering an already registered user is a conflict', (t) => {
     .given([registered])
     .when({
       type: 'RegisterUser',
-      data: { userId: 'u1', email: 'x@example.test', username: 'x', displayName: 'X', passwordHash: 'h', passwordScheme: 'bcrypt-nfc' },
+      data: {
+        userId: 'u1',
+        email: { plain: 'x@example.test' },
+        username: { plain: 'x' },
+        displayName: { plain: 'X' },
+        passwordHash: 'h',
+        passwordScheme: 'bcrypt-nfc',
+      },
       metadata: metadata(),
     })
     .thenThrows(t, ConflictError, 'user_exists');
@@ -126,9 +133,9 @@ test('a voided registration can no longer complete: its identity claims were tak
       type: 'RegisterUser',
       data: {
         userId: 'u1',
-        email: 'ada@example.test',
-        username: 'ada',
-        displayName: 'Ada',
+        email: { plain: 'ada@example.test' },
+        username: { plain: 'ada' },
+        displayName: { plain: 'Ada' },
         passwordHash: 'h',
         passwordScheme: 'bcrypt-nfc',
       },

@@ -107,7 +107,14 @@ test.serial('a stalled registration whose email was taken over cannot complete a
   // A wakes up and tries to finish: its own stream now says its registration was voided.
   const late = commands.handle(userDecider, userStream(stalledUserId), {
     type: 'RegisterUser',
-    data: { userId: stalledUserId, email, username: 'stalled', displayName: 'S', passwordHash: 'h', passwordScheme: 'bcrypt-nfc' },
+    data: {
+      userId: stalledUserId,
+      email: { plain: email },
+      username: { plain: 'stalled' },
+      displayName: { plain: 'S' },
+      passwordHash: 'h',
+      passwordScheme: 'bcrypt-nfc',
+    },
     metadata: { commandId: 'stalled-register', correlationId: 'c', causationId: 'c', userId: null, now: now.toISOString() },
   });
   await t.throwsAsync(late, { message: /took too long/ });

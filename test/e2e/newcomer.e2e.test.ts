@@ -70,8 +70,8 @@ test("the README's curl quick start runs as written against a real server: two u
   // What it appended: two registrations, two logins, one message.
   const events = await app.eventStore.readAll();
   t.deepEqual(
-    events.filter((event) => event.type === 'UserRegistered').map((event) => (event.data as { username: string }).username),
-    ['ana', 'ben'],
+    events.filter((event) => event.type === 'UserRegistered').map((event) => (event.data as { userId: string }).userId),
+    [ana.user.id, ben.user.id],
   );
   t.deepEqual(
     events.filter((event) => event.type === 'MessageSent').map((event) => event.stream),

@@ -8,9 +8,9 @@ const registered: UserEvent = {
   type: 'UserRegistered',
   data: {
     userId: 'u1',
-    email: 'ada@example.test',
-    username: 'ada',
-    displayName: 'Ada',
+    email: { plain: 'ada@example.test' },
+    username: { plain: 'ada' },
+    displayName: { plain: 'Ada' },
     passwordHash: 'hash',
     passwordScheme: 'bcrypt-nfc',
     registeredAt: '2026-01-01T00:00:00.000Z',
