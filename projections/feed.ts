@@ -23,6 +23,9 @@ import { USERS, type UserDoc } from './users.ts';
 import { attachmentFilesOf, GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageDoc } from './messageDocs.ts';
 import { MEDIA_FILES, type MediaDoc } from './mediaFiles.ts';
 import { CALLS, type CallDoc } from './calls.ts';
+import { reactionEventTypes, type ReactionEvent } from '../commands/reactions.ts';
+import { REACTION_COUNTS } from './reactions.ts';
+import { reactionFrame } from './reactionFrames.ts';
 
 /**
  * `feed`: every live update, in position order, as the exact bytes pushed over the socket, one entry per event
@@ -69,7 +72,7 @@ type Audience = { conversationId: string; except?: readonly string[] } | { userI
  * Writes one entry and publishes the frame. The live audience is resolved now, in memory (group membership as
  * of this event); the stored entry names the conversation, so its cost does not grow with the group.
  */
-async function deliver(
+export async function deliver(
   context: ProjectionContext,
   recorded: RecordedEvent,
   audience: Audience,
@@ -344,6 +347,7 @@ const receiptTypes = new Set(receiptEventTypes);
 const contactTypes = new Set(contactEventTypes);
 const profileTypes = new Set<ProfileEvent['type']>(['ProfileUpdated', 'PrivacySettingsChanged', 'AvatarChanged', 'AvatarRemoved']);
 const callTypes = new Set(callEventTypes);
+const reactionTypes = new Set(reactionEventTypes);
 
 export const feedProjector: Projector = {
   // 3: messages carry their files' metadata, `group.updated` names its fields (2 passed the event's payload through as `data`); 2: one entry per event,
@@ -357,7 +361,7 @@ export const feedProjector: Projector = {
     // starts it afresh, rightly: the rebuilt feed holds every entry again.
     [FEED_HORIZON]: [],
   },
-  reads: [USERS, CONTACTS, MEDIA_FILES, CALLS, GROUPS, MESSAGES, GROUP_MESSAGES, CONVERSATIONS],
+  reads: [USERS, CONTACTS, MEDIA_FILES, CALLS, GROUPS, MESSAGES, GROUP_MESSAGES, CONVERSATIONS, REACTION_COUNTS],
   handles: new Set([
     ...messageEventTypes,
     ...receiptEventTypes,
@@ -367,6 +371,7 @@ export const feedProjector: Projector = {
     'AiReplyCompleted',
     'AiReplyFailed',
     ...callEventTypes,
+    ...reactionEventTypes,
   ]),
   async apply(recorded, context) {
     if (isEventOf<ContactEvent>(contactTypes, recorded)) return contactFrame(recorded, recorded, context);
@@ -376,6 +381,7 @@ export const feedProjector: Projector = {
     if (isEventOf<ProfileEvent>(profileTypes, recorded)) return profileFrame(recorded, recorded, context);
     if (isEventOf<MessageEvent>(messageTypes, recorded)) return messageFrame(recorded, recorded, context);
     if (isEventOf<ReceiptEvent>(receiptTypes, recorded)) return receiptFrame(recorded, recorded, context);
+    if (isEventOf<ReactionEvent>(reactionTypes, recorded)) return reactionFrame(recorded, recorded, context, deliver);
     return groupFrame(eventOf<GroupEvent>(groupEventTypes, recorded), recorded, context);
   },
 };

@@ -10,6 +10,7 @@ import { groupMessagesProjector } from './groupMessages.ts';
 import { groupsProjector } from './groups.ts';
 import { messagesProjector } from './messages.ts';
 import { usersProjector } from './users.ts';
+import { reactionsProjector } from './reactions.ts';
 
 /**
  * Every projector, one per read collection. Order matters within an event: later projectors read what
@@ -26,5 +27,6 @@ export const projectors: readonly Projector[] = [
   messagesProjector,
   groupMessagesProjector,
   conversationsProjector,
+  reactionsProjector,
   feedProjector,
 ];

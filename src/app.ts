@@ -60,6 +60,8 @@ import { revealingProjectors } from './privacy/revealingProjectors.ts';
 import { IdentityClaimKeys } from './privacy/personalData.ts';
 import { StoredShreddingKeys } from './privacy/shreddingKeys.ts';
 import { messageRoutes } from './http/routes/messages.ts';
+import { reactionRoutes } from './http/routes/reactions.ts';
+import { ReactionService } from './messaging/reactionService.ts';
 import { ConversationAccess } from './messaging/access.ts';
 import { GroupService } from './messaging/groupService.ts';
 import { MessagingService } from './messaging/messagingService.ts';
@@ -229,6 +231,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const media = new MediaService({ commands, readStore, projections, access, blobs, images, settings: config.media });
   const messaging = new MessagingService(commands, readStore, projections, access, blocks, media, caughtUp, shreddingKeys);
   const groups = new GroupService(commands, readStore, projections, blocks, media);
+  const reactions = new ReactionService(commands, readStore, projections, access, blocks);
   const contacts = new ContactService(commands, readStore, projections, shreddingKeys);
   const profiles = new ProfileService(commands, readStore, projections, blocks, shreddingKeys);
   const presenceSessions = await openPresenceSessions(config);
@@ -333,6 +336,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
 
   const handlers = frameHandlers({
     messaging,
+    reactions,
     access,
     blocks,
     presence,
@@ -469,6 +473,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     }),
     ...authRoutes({ auth, clock }),
     ...messageRoutes({ messaging, clock }),
+    ...reactionRoutes({ reactions, clock }),
     ...groupRoutes({ groups, clock }),
     ...contactRoutes({ contacts, clock }),
     ...userRoutes({ profiles, clock }),

@@ -14,7 +14,8 @@ export const ERROR_CODES = {
   forbidden: { status: 403, description: 'Authenticated, but not allowed to do this' },
   blocked: {
     status: 403,
-    description: 'A direct message to someone you blocked (unblock first), or a direct call between two people when one blocked the other',
+    description:
+      'A direct message to someone you blocked (unblock first), a direct call between two people when one blocked the other, or a reaction across a block',
   },
   account_suspended: {
     status: 403,
@@ -39,6 +40,7 @@ export const ERROR_CODES = {
   owner_cannot_leave: { status: 409, description: 'The owner must transfer ownership before leaving' },
   message_exists: { status: 409, description: 'A different message already uses this id' },
   message_deleted: { status: 409, description: 'The message was deleted for everyone' },
+  reactions_limit: { status: 409, description: 'The message already carries 20 distinct emoji: react with one of them' },
   concurrency_conflict: { status: 409, description: 'The stream changed concurrently too many times; retry' },
   duplicate_event_id: { status: 409, description: 'The event ids were used by a different write' },
   duplicate_key: { status: 409, description: 'A unique read-store key is taken' },

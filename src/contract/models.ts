@@ -98,6 +98,15 @@ const messageFields = {
 
 export const message = z.strictObject(messageFields).meta({ id: 'Message' });
 
+/** One emoji's reactions to a message as the reader sees them (the reactions of people with a block either way not counted). */
+export const reactionSummary = z
+  .strictObject({
+    emoji: z.string(),
+    count: z.number().int().min(1),
+    reacted: z.boolean().meta({ description: 'The reader reacted with it' }),
+  })
+  .meta({ id: 'ReactionSummary' });
+
 /** A page entry: the caller's own messages carry their receipt state. */
 export const listedMessage = z
   .strictObject({
@@ -108,6 +117,10 @@ export const listedMessage = z
       .meta({ description: "Direct messages the caller sent: the recipient's state" }),
     deliveredCount: z.number().int().min(0).optional(),
     readCount: z.number().int().min(0).optional(),
+    reactions: z
+      .array(reactionSummary)
+      .optional()
+      .meta({ description: 'Per emoji, in the order first used (on every page of GET /api/messages)' }),
   })
   .meta({ id: 'ListedMessage' });
 

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { askLetaSchema } from './aiSchemas.ts';
 import { contact, conversationListItem, errorBody, group, message, presenceView } from './models.ts';
 import { markSchema, sendMessageSchema, typingSchema } from './messagingSchemas.ts';
+import { messageReactions } from './reactionModels.ts';
+import { setReactionFrameSchema } from './reactionSchemas.ts';
 import type { PolicyName } from '../rateLimit/policies.ts';
 
 /**
@@ -172,6 +174,13 @@ export const CLIENT_FRAMES = {
     policy: 'call-signal',
     reply: z.strictObject({}),
   },
+  'reaction.set': {
+    description:
+      'React to a message with one emoji (`on: true`) or take the reaction back, as `PUT`/`DELETE /api/messages/{id}/reactions/{emoji}`',
+    payload: setReactionFrameSchema,
+    policy: 'reactions',
+    reply: messageReactions,
+  },
   'presence.set': {
     description: 'This device is idle (the user shows as away once all their devices are) or active again; not stored',
     payload: z.strictObject({ state: z.enum(['active', 'idle']) }),
@@ -280,6 +289,15 @@ export const LIVE_FRAMES = {
     reply: z.strictObject({ id: z.uuid(), text: z.string(), finishReason: z.string(), createdAt: z.iso.datetime() }).nullable(),
     /** Why it failed: the error code the asker was given, `interrupted` after a restart, `cancelled`. */
     code: z.string().nullable(),
+  }),
+  /** A reaction added or taken back; `count` is how many people now react with `emoji` (before any block is subtracted). */
+  reaction: live('reaction', {
+    conversationId: z.string(),
+    messageId: z.uuid(),
+    userId: z.uuid(),
+    emoji: z.string(),
+    change: z.enum(['added', 'removed']),
+    count: z.number().int().min(0),
   }),
   'contacts.updated': live('contacts.updated', {
     change: z.enum(['added', 'renamed', 'removed', 'blocked', 'unblocked']),

@@ -36,6 +36,7 @@ import type { ConversationAccess, ConversationName } from './access.ts';
 import { eventIdFor, revealEvent, sealWithKey } from '../privacy/sealing.ts';
 import { messageKeyId, type ShreddingKeys } from '../privacy/shreddingKeys.ts';
 import { listConversations, type ConversationListItem } from './conversationList.ts';
+import { reactionSummaries } from './reactionService.ts';
 
 export interface SendInput extends Omit<ConversationName, 'with'> {
   recipientId?: string | undefined;
@@ -275,7 +276,16 @@ export class MessagingService {
     if (query.after !== undefined) docs.reverse();
     const receipts = await this.receiptsFor(conversationId, userId);
     const files = await this.filesOf(docs);
-    const messages = docs.map((doc) => ({ ...toPublicMessage(doc, files), ...(doc.senderId === userId ? receipts(doc.position) : {}) }));
+    const reactions = await reactionSummaries(
+      this.readStore,
+      userId,
+      docs.map((doc) => doc._id),
+    );
+    const messages = docs.map((doc) => ({
+      ...toPublicMessage(doc, files),
+      ...(doc.senderId === userId ? receipts(doc.position) : {}),
+      reactions: reactions.get(doc._id) ?? [],
+    }));
     const newestFromOthers = docs.find((doc) => doc.senderId !== userId);
     if (newestFromOthers) {
       await this.markDelivered(

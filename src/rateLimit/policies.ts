@@ -43,6 +43,7 @@ export const DEFAULT_POLICIES = [
   ),
   policy('msg', 30, 10, 'user', 'sending, editing and deleting messages'),
   policy('receipts', 60, 20, 'user', 'read and delivered receipts'),
+  policy('reactions', 60, 10, 'user', 'adding and taking back reactions, following and unfollowing threads'),
   policy('typing', 20, 2, 'user', 'typing notices'),
   policy('groups', 20, 1, 'user', 'creating groups and changing them or their members'),
   policy('contacts', 30, 1, 'user', 'adding, renaming and removing contacts, blocking and unblocking'),

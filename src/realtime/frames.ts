@@ -12,6 +12,7 @@ import type { CallService } from '../calls/callService.ts';
 import { toErrorResponse } from '../contract/errors.ts';
 import type { Logger } from 'pino';
 import type { MessagingService } from '../messaging/messagingService.ts';
+import type { ReactionService } from '../messaging/reactionService.ts';
 import type { Projections } from '../projection/projections.ts';
 import type { ReadStore } from '../readstore/port.ts';
 import type { Connection, FrameHandler, FrameHandlers } from './gateway.ts';
@@ -20,6 +21,7 @@ import { LIMITS, type ServerFrame } from '../contract/socketProtocol.ts';
 
 export interface FrameDeps {
   messaging: MessagingService;
+  reactions: ReactionService;
   access: ConversationAccess;
   blocks: Blocks;
   presence: PresenceService;
@@ -46,6 +48,7 @@ const SYNC_PAGE = 500;
 /** Every client frame type, with the same validation (by the gateway, from the protocol) and authorization as REST. */
 export function frameHandlers({
   messaging,
+  reactions,
   access,
   blocks,
   presence,
@@ -215,6 +218,9 @@ export function frameHandlers({
     'message.read': mark('read'),
     'message.delivered': mark('delivered'),
     typing,
+    // As PUT / DELETE /api/messages/{id}/reactions/{emoji}; a message sent a moment ago may not be projected yet.
+    'reaction.set': (connection, { messageId, emoji, on }, frameId) =>
+      againWhenCaughtUp(() => reactions.set(connection.principal.userId, messageId, emoji, on, metadataOf(connection, frameId, clock()))),
     'presence.subscribe': async (connection, { userIds }, frameId) => {
       const users = await presence.subscribe(connection, userIds);
       connection.send(JSON.stringify({ type: 'presence.snapshot', id: frameId, users } satisfies ServerFrame<'presence.snapshot'>));
