@@ -23,6 +23,9 @@ import { USERS, type UserDoc } from './users.ts';
 import { attachmentFilesOf, GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageDoc } from './messageDocs.ts';
 import { MEDIA_FILES, type MediaDoc } from './mediaFiles.ts';
 import { CALLS, type CallDoc } from './calls.ts';
+import type { MessageTranscribed } from '../commands/transcripts.ts';
+import { MESSAGE_TRANSCRIPTS } from './transcripts.ts';
+import { eraseTranscriptsFromFeed, transcriptFrame } from './transcriptFrames.ts';
 import { reactionEventTypes, type ReactionEvent } from '../commands/reactions.ts';
 import { REACTION_COUNTS } from './reactions.ts';
 import { reactionFrame } from './reactionFrames.ts';
@@ -132,6 +135,7 @@ async function messageFrame(event: MessageEvent, recorded: RecordedEvent, contex
       return deliver(context, recorded, { conversationId, except: doc.hiddenFor }, { type: 'message.edited', conversationId, message });
     case 'MessageDeleted':
       await eraseFromFeed(context, recorded, doc, message);
+      await eraseTranscriptsFromFeed(context, recorded, messageId);
       return deliver(
         context,
         recorded,
@@ -361,7 +365,7 @@ export const feedProjector: Projector = {
     // starts it afresh, rightly: the rebuilt feed holds every entry again.
     [FEED_HORIZON]: [],
   },
-  reads: [USERS, CONTACTS, MEDIA_FILES, CALLS, GROUPS, MESSAGES, GROUP_MESSAGES, CONVERSATIONS, REACTION_COUNTS],
+  reads: [USERS, CONTACTS, MEDIA_FILES, MESSAGE_TRANSCRIPTS, CALLS, GROUPS, MESSAGES, GROUP_MESSAGES, CONVERSATIONS, REACTION_COUNTS],
   handles: new Set([
     ...messageEventTypes,
     ...receiptEventTypes,
@@ -370,10 +374,12 @@ export const feedProjector: Projector = {
     ...profileTypes,
     'AiReplyCompleted',
     'AiReplyFailed',
+    'MessageTranscribed',
     ...callEventTypes,
     ...reactionEventTypes,
   ]),
   async apply(recorded, context) {
+    if (isEventOf<MessageTranscribed>(['MessageTranscribed'], recorded)) return transcriptFrame(recorded, recorded, context);
     if (isEventOf<ContactEvent>(contactTypes, recorded)) return contactFrame(recorded, recorded, context);
     if (isEventOf<CallEvent>(callTypes, recorded)) return callFrame(recorded, recorded, context);
     if (isEventOf<AiReplyCompleted | AiReplyFailed>(['AiReplyCompleted', 'AiReplyFailed'], recorded))

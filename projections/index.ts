@@ -3,6 +3,7 @@ import { contactsProjector } from './contacts.ts';
 import { conversationsProjector } from './conversations.ts';
 import { presenceProjector } from './presence.ts';
 import { mediaFilesProjector } from './mediaFiles.ts';
+import { transcriptsProjector } from './transcripts.ts';
 import { aiProjector } from './ai.ts';
 import { callsProjector } from './calls.ts';
 import { feedProjector } from './feed.ts';
@@ -21,6 +22,7 @@ export const projectors: readonly Projector[] = [
   contactsProjector,
   presenceProjector,
   mediaFilesProjector,
+  transcriptsProjector,
   aiProjector,
   callsProjector,
   groupsProjector,

@@ -44,6 +44,7 @@ import { presenceRoutes } from './http/routes/presence.ts';
 import { PresenceService } from './presence/presenceService.ts';
 import { mediaRoutes } from './http/routes/media.ts';
 import { voiceRoutes } from './http/routes/voice.ts';
+import { TranscriptionService } from './ai/transcriptionService.ts';
 import { LocalBlobStore } from './media/blobStore.ts';
 import { ImageProcessor } from './media/imageProcessor.ts';
 import { MediaService } from './media/mediaService.ts';
@@ -334,6 +335,25 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     },
   });
 
+  const transcription = new TranscriptionService({
+    commands,
+    readStore,
+    projections,
+    access,
+    // The same adapter and timeouts as Leta's (AI_SDK, GEMINI_API_BASE_URL, AI_*_TIMEOUT_MS).
+    model: createModel(config.ai.sdk, {
+      baseUrl: config.ai.baseUrl,
+      firstTokenTimeoutMs: config.ai.firstTokenTimeoutMs,
+      totalTimeoutMs: config.ai.totalTimeoutMs,
+    }),
+    keys: shreddingKeys,
+    blobPathOf: (sha256) => media.pathOf(sha256),
+    apiKeyOf: (userId) => ai.apiKeyOf(userId),
+    rateLimits,
+    settings: { model: config.ai.model, maxOutputTokens: config.ai.maxOutputTokens },
+    logger,
+  });
+
   const handlers = frameHandlers({
     messaging,
     reactions,
@@ -479,7 +499,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ...userRoutes({ profiles, clock }),
     ...presenceRoutes({ presence, clock }),
     ...mediaRoutes({ media, profiles, tokens: mediaTokens, clock }),
-    ...voiceRoutes({ media, clock }),
+    ...voiceRoutes({ media, transcription, clock }),
     ...aiRoutes({ ai, clock, logger }),
     ...callRoutes({ calls, clock }),
     ...auditRoutes({ eventStore, logger }),

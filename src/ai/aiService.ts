@@ -302,7 +302,8 @@ export class AiService {
     return { prompt: toAiMessage(prompt), reply: reply ? toAiMessage(reply) : null };
   }
 
-  private async apiKeyOf(userId: string): Promise<string> {
+  /** The key a model call for `userId` uses: their own (opened only for the call), else the server's; else 409. */
+  async apiKeyOf(userId: string): Promise<string> {
     const context = keyContext(userId);
     const envelope = await this.deps.secrets.get(context.purpose, context.subject);
     if (envelope) {

@@ -54,6 +54,7 @@ export const ERROR_CODES = {
   invalid_image: { status: 422, description: 'The image cannot be decoded' },
   invalid_attachment: { status: 422, description: "An attachment is not a live file of the sender's" },
   voice_too_long: { status: 422, description: 'The voice note is longer than `VOICE_MAX_SECONDS`; `details` has both durations' },
+  not_a_voice_note: { status: 422, description: 'Only a message with a voice note attached can be transcribed' },
   media_exists: { status: 409, description: "Another user's file has this id" },
   range_not_satisfiable: { status: 416, description: 'The Range asks for bytes past the end of the file' },
   headers_too_large: { status: 431, description: 'Request headers or URL too large' },

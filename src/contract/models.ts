@@ -65,6 +65,16 @@ export const voiceNote = z
   })
   .meta({ id: 'VoiceNote' });
 
+export const transcript = z
+  .strictObject({
+    messageId: uuid,
+    mediaId: uuid,
+    language: z.string().meta({ description: 'The language asked for (BCP 47), or `auto`' }),
+    text: z.string().meta({ description: '`[erased]` once the message was deleted for everyone' }),
+    createdAt: timestamp,
+  })
+  .meta({ id: 'Transcript', description: "A voice note's transcript (POST /api/messages/{id}/transcription)" });
+
 const messageFields = {
   id: uuid,
   conversationId: z.string(),
@@ -89,6 +99,10 @@ const messageFields = {
       })
       .meta({ id: 'AttachedFile', description: 'Download with GET /api/media/{id}; deleted files are tombstones' }),
   ),
+  transcripts: z
+    .array(transcript)
+    .optional()
+    .meta({ description: "A voice note's transcripts, one per language (on pages of GET /api/messages)" }),
   clientMessageId: z.string(),
   sentAt: timestamp,
   editedAt: timestamp.nullable(),

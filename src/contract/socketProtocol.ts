@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { askLetaSchema } from './aiSchemas.ts';
 import { contact, conversationListItem, errorBody, group, message, presenceView } from './models.ts';
 import { markSchema, sendMessageSchema, typingSchema } from './messagingSchemas.ts';
+import { transcript } from './voiceSchemas.ts';
 import { messageReactions } from './reactionModels.ts';
 import { setReactionFrameSchema } from './reactionSchemas.ts';
 import type { PolicyName } from '../rateLimit/policies.ts';
@@ -218,6 +219,8 @@ const groupChange = {
 export const LIVE_FRAMES = {
   'message.created': live('message.created', { conversationId: z.string(), message }),
   'message.edited': live('message.edited', { conversationId: z.string(), message }),
+  /** A voice note was transcribed (once per language): to everyone who can read it. */
+  'message.transcribed': live('message.transcribed', { conversationId: z.string(), messageId: z.uuid(), transcript }),
   'message.deleted': z.union([
     live('message.deleted', { conversationId: z.string(), scope: z.literal('everyone'), message }),
     live('message.deleted', { conversationId: z.string(), scope: z.literal('me'), messageId: z.uuid() }),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { clientMessageId } from './messagingSchemas.ts';
+export { transcript } from './models.ts';
 
 /** `POST /api/media/voice`: the waveform travels in the query, the recording is the body. */
 export const voiceUploadQuery = z.strictObject({
@@ -22,13 +23,3 @@ export const transcribeSchema = z.strictObject({
     .optional()
     .meta({ description: "The transcript's language; default: the caller's profile language (ai.language), else `auto`" }),
 });
-
-export const transcript = z
-  .strictObject({
-    messageId: z.uuid(),
-    mediaId: z.uuid(),
-    language: z.string().meta({ description: 'The language asked for, or `auto`' }),
-    text: z.string().meta({ description: '`[erased]` once the message was deleted for everyone' }),
-    createdAt: z.iso.datetime({ offset: true }),
-  })
-  .meta({ id: 'Transcript' });

@@ -26,6 +26,7 @@ import {
   type PublicMessage,
 } from '../../projections/messageDocs.ts';
 import { MEDIA_FILES, type MediaDoc } from '../../projections/mediaFiles.ts';
+import { MESSAGE_TRANSCRIPTS, transcriptsOf, type TranscriptDoc } from '../../projections/transcripts.ts';
 import type { CommandHandler } from '../commandHandler.ts';
 import { deriveId } from '../ids.ts';
 import type { Projections } from '../projection/projections.ts';
@@ -281,8 +282,13 @@ export class MessagingService {
       userId,
       docs.map((doc) => doc._id),
     );
+    const transcripts = await transcriptsOf(
+      this.readStore.collection<TranscriptDoc>(MESSAGE_TRANSCRIPTS),
+      docs.filter((doc) => doc.attachments.length > 0).map((doc) => doc._id),
+    );
     const messages = docs.map((doc) => ({
       ...toPublicMessage(doc, files),
+      ...(transcripts.has(doc._id) ? { transcripts: transcripts.get(doc._id)! } : {}),
       ...(doc.senderId === userId ? receipts(doc.position) : {}),
       reactions: reactions.get(doc._id) ?? [],
     }));

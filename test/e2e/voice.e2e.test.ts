@@ -1,19 +1,26 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
+import { isSealed } from '../../commands/shared/sealed.ts';
+import { genaiModel, legacyModel, type AiModel } from '../../src/ai/model/index.ts';
 import { registerUser, request, startTestApp, type TestApp } from '../helpers/app.ts';
 import { mp3, oggOpus, waveform } from '../helpers/audio.ts';
+import { fakeGemini, type FakeGemini } from '../helpers/fakeGemini.ts';
+import { connect } from '../helpers/socket.ts';
 
 /**
  * Voice notes: a recording whose duration the server reads from its container (never the client's word), refused past
  * VOICE_MAX_SECONDS, with the waveform its recorder computed, bounds-checked; readers of the message see both.
  */
 let app: TestApp;
+let gemini: FakeGemini;
 test.before(async () => {
-  app = await startTestApp({ env: { VOICE_MAX_SECONDS: '5' } });
+  gemini = await fakeGemini(['Meet me ', 'at noon.'], 5);
+  app = await startTestApp({ env: { VOICE_MAX_SECONDS: '5', GEMINI_API_BASE_URL: gemini.url } });
 });
 test.after.always(async () => {
   await app.dispose();
+  await gemini.close();
 });
 
 type User = Awaited<ReturnType<typeof registerUser>>;
@@ -99,3 +106,148 @@ test.serial(
     t.deepEqual(tempFiles(), [], 'no temp file left');
   },
 );
+
+const transcribedEvents = async (messageId: string) =>
+  (await app.eventStore.readAll()).filter(
+    (event) => event.type === 'MessageTranscribed' && (event.data as { messageId: string }).messageId === messageId,
+  );
+
+/** Alice sends Bob a voice note (and a text); Bob has his own Gemini key. */
+async function voiceNoteFromAliceToBob() {
+  const [alice, bob, carol] = [await registerUser(app.url), await registerUser(app.url), await registerUser(app.url)];
+  const key = await request(app.url, 'PUT', `/api/users/${bob.user.id}/api-key`, {
+    token: bob.accessToken,
+    body: { apiKey: gemini.apiKey, provider: 'gemini' },
+  });
+  if (key.status !== 200) throw new Error(`set key: ${key.status}`);
+  const recording = oggOpus(2);
+  const uploaded = (await (await uploadVoice(alice, recording, 'audio/ogg')).json()) as { media: { id: string } };
+  const send = async (body: object) =>
+    (await request(app.url, 'POST', '/api/messages', { token: alice.accessToken, body: { recipientId: bob.user.id, ...body } })).body
+      .message as {
+      id: string;
+      conversationId: string;
+    };
+  const voice = await send({ text: '🎤', attachments: [uploaded.media.id] });
+  const text = await send({ text: 'no audio here' });
+  return { alice, bob, carol, recording, mediaId: uploaded.media.id, voice, text };
+}
+
+test.serial(
+  'a reader transcribes a voice note with their key: stored sealed once, pushed to every reader, in message reads; asked again, the model is not',
+  async (t) => {
+    const { alice, bob, recording, mediaId, voice } = await voiceNoteFromAliceToBob();
+    const aliceSocket = await connect(app.wsUrl, alice.accessToken);
+    t.teardown(() => aliceSocket.close());
+    aliceSocket.send({ type: 'sync', id: 's' });
+    await aliceSocket.next((frame) => frame.id === 's');
+    const requestsBefore = gemini.prompts.length;
+
+    const first = await request(app.url, 'POST', `/api/messages/${voice.id}/transcription`, {
+      token: bob.accessToken,
+      body: { language: 'en' },
+    });
+    t.is(first.status, 201);
+    t.deepEqual(first.body.transcript, {
+      messageId: voice.id,
+      mediaId,
+      language: 'en',
+      text: 'Meet me at noon.',
+      createdAt: first.body.transcript.createdAt,
+    });
+    t.is(gemini.prompts.length, requestsBefore + 1);
+    t.deepEqual(gemini.inlineFiles.at(-1), [{ mimeType: 'audio/ogg', data: recording.toString('base64') }], 'the recording went inline');
+    t.regex(gemini.prompts.at(-1)!, /"en"/);
+
+    const events = await transcribedEvents(voice.id);
+    t.is(events.length, 1);
+    const data = events[0]!.data as { text: unknown; requestedBy: string; language: string };
+    t.like(data, { requestedBy: bob.user.id, language: 'en' });
+    t.true(isSealed(data.text) && data.text.kid === `message:${voice.id}`, 'sealed with the message content key');
+    t.false(JSON.stringify(events[0]!.data).includes('noon'));
+
+    const frame = await aliceSocket.next((f) => f.type === 'message.transcribed');
+    t.like(frame, { conversationId: voice.conversationId, messageId: voice.id, transcript: { language: 'en', text: 'Meet me at noon.' } });
+
+    const again = await request(app.url, 'POST', `/api/messages/${voice.id}/transcription`, {
+      token: bob.accessToken,
+      body: { language: 'en' },
+    });
+    t.is(again.status, 200);
+    t.deepEqual(again.body.transcript, first.body.transcript);
+    // Alice can read it too: hers is the stored one, not a second call.
+    t.is(
+      (await request(app.url, 'POST', `/api/messages/${voice.id}/transcription`, { token: alice.accessToken, body: { language: 'en' } }))
+        .status,
+      200,
+    );
+    t.is(gemini.prompts.length, requestsBefore + 1, 'the model was asked once');
+    t.is((await transcribedEvents(voice.id)).length, 1, 'stored once');
+
+    const page = await request(app.url, 'GET', `/api/messages?with=${alice.user.id}`, { token: bob.accessToken });
+    const listed = page.body.messages.find((message: { id: string }) => message.id === voice.id);
+    t.deepEqual(listed.transcripts, [first.body.transcript]);
+
+    // Deleting the message for everyone erases the transcript: from reads and from the replayed feed.
+    t.is((await request(app.url, 'DELETE', `/api/messages/${voice.id}?scope=everyone`, { token: alice.accessToken })).status, 204);
+    const replay = await connect(app.wsUrl, bob.accessToken);
+    t.teardown(() => replay.close());
+    replay.send({ type: 'sync', id: 'r', since: 0 });
+    await replay.next((f) => f.id === 'r' && f.type === 'sync.ok');
+    const replayed = replay.frames.filter((f) => f.type === 'message.transcribed' && f.messageId === voice.id);
+    t.is(replayed.length, 1);
+    t.is(replayed[0].transcript.text, '[erased]');
+    t.false(JSON.stringify(replay.frames).includes('noon'));
+  },
+);
+
+test.serial(
+  'denials: a stranger gets 404, a message without a voice note 422, a reader without any key 409; nothing appended',
+  async (t) => {
+    const { alice, carol, voice, text } = await voiceNoteFromAliceToBob();
+    const requestsBefore = gemini.prompts.length;
+    const stranger = await request(app.url, 'POST', `/api/messages/${voice.id}/transcription`, { token: carol.accessToken, body: {} });
+    t.is(stranger.status, 404);
+    t.is(stranger.body.error.code, 'not_found');
+    const notVoice = await request(app.url, 'POST', `/api/messages/${text.id}/transcription`, { token: alice.accessToken, body: {} });
+    t.is(notVoice.status, 422);
+    t.is(notVoice.body.error.code, 'not_a_voice_note');
+    // Alice set no key and the server has none.
+    const noKey = await request(app.url, 'POST', `/api/messages/${voice.id}/transcription`, { token: alice.accessToken, body: {} });
+    t.is(noKey.status, 409);
+    t.is(noKey.body.error.code, 'ai_key_missing');
+    const badLanguage = await request(app.url, 'POST', `/api/messages/${voice.id}/transcription`, {
+      token: alice.accessToken,
+      body: { language: 'English!' },
+    });
+    t.is(badLanguage.status, 400);
+    t.is(gemini.prompts.length, requestsBefore, 'the model was not asked');
+    t.is((await transcribedEvents(voice.id)).length + (await transcribedEvents(text.id)).length, 0, 'nothing appended');
+  },
+);
+
+for (const [sdk, model] of [
+  ['genai', genaiModel],
+  ['legacy', legacyModel],
+] as const) {
+  test(`the ${sdk} adapter sends a voice note inline to Gemini and streams its transcript back`, async (t) => {
+    const adapter: AiModel = model({ baseUrl: gemini.url, firstTokenTimeoutMs: 5_000, totalTimeoutMs: 10_000 });
+    const audio = mp3(1);
+    let text = '';
+    for await (const chunk of adapter.stream({
+      apiKey: gemini.apiKey,
+      model: 'gemini-2.5-flash',
+      systemInstruction: 'Transcribe.',
+      history: [],
+      message: `Transcribe this (${sdk}).`,
+      inline: [{ mimeType: 'audio/mpeg', data: audio.toString('base64') }],
+      maxOutputTokens: 256,
+      signal: new AbortController().signal,
+    }))
+      if (chunk.type === 'delta') text += chunk.text;
+    t.is(text, 'Meet me at noon.');
+    const index = gemini.prompts.indexOf(`Transcribe this (${sdk}).`);
+    t.true(index >= 0);
+    t.deepEqual(gemini.inlineFiles[index], [{ mimeType: 'audio/mpeg', data: audio.toString('base64') }]);
+  });
+}

@@ -5,6 +5,8 @@ export interface FakeGemini {
   apiKey: string;
   /** The prompts it was sent, newest last (the text of each request's last turn). */
   prompts: string[];
+  /** The files each request sent inline with its last turn (base64, as Gemini takes audio), newest last. */
+  inlineFiles: Array<Array<{ mimeType: string; data: string }>>;
   /** Streamed replies whose caller hung up before the reply ended (the server aborted its request). */
   aborted(): number;
   /** Resolves when a streamed reply has been aborted by its caller, or rejects after `timeoutMs`. */
@@ -26,6 +28,7 @@ export interface FakeGeminiOptions {
  */
 export async function fakeGemini(chunks: readonly string[], gapMs = 50, options: FakeGeminiOptions = {}): Promise<FakeGemini> {
   const prompts: string[] = [];
+  const inlineFiles: FakeGemini['inlineFiles'] = [];
   let aborted = 0;
   let charactersSent = 0;
   const abortWaiters = new Set<() => void>();
@@ -44,8 +47,11 @@ export async function fakeGemini(chunks: readonly string[], gapMs = 50, options:
             res.writeHead(200, { 'Content-Type': 'application/json' });
             return void res.end(JSON.stringify({ name: 'models/gemini-2.5-flash' }));
           }
-          const contents = (JSON.parse(body) as { contents: Array<{ parts: Array<{ text: string }> }> }).contents;
-          prompts.push(contents.at(-1)?.parts[0]?.text ?? '');
+          type Part = { text?: string; inlineData?: { mimeType: string; data: string } };
+          const contents = (JSON.parse(body) as { contents: Array<{ parts: Part[] }> }).contents;
+          const parts = contents.at(-1)?.parts ?? [];
+          prompts.push(parts.find((part) => part.text !== undefined)?.text ?? '');
+          inlineFiles.push(parts.flatMap((part) => (part.inlineData ? [part.inlineData] : [])));
           res.writeHead(200, { 'Content-Type': 'text/event-stream' });
           res.on('close', () => {
             if (res.writableEnded) return;
@@ -81,6 +87,7 @@ export async function fakeGemini(chunks: readonly string[], gapMs = 50, options:
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
     apiKey: 'AIzaSy-fake-gemini-key-abcdefghijklmnop',
     prompts,
+    inlineFiles,
     aborted: () => aborted,
     untilAborted: (timeoutMs) =>
       new Promise<void>((resolve, reject) => {

@@ -22,7 +22,7 @@ import {
 /** The request turns as both SDKs take them. */
 export interface WireContent {
   role: 'user' | 'model';
-  parts: { text: string }[];
+  parts: Array<{ text: string } | { inlineData: { mimeType: string; data: string } }>;
 }
 
 /** The part of a GenerateContentResponse read here; both SDKs hand back this JSON shape (plus helpers). */
@@ -59,16 +59,16 @@ export function modelFromDriver(driver: ModelDriver, options: ModelOptions, rand
 }
 
 /** History + the new message; the history must alternate starting with `user` (Gemini rejects anything else). */
-export function contentsOf(request: Pick<ModelRequest, 'history' | 'message'>): WireContent[] {
+export function contentsOf(request: Pick<ModelRequest, 'history' | 'message' | 'inline'>): WireContent[] {
   request.history.forEach((turn, index) => {
     const expected = index % 2 === 0 ? 'user' : 'model';
     if (turn.role !== expected) throw new Error(`Model history must alternate starting with user: turn ${index} is ${turn.role}`);
   });
   if (request.history.length % 2 !== 0) throw new Error('Model history must end with a model turn before the new message');
-  return [...request.history, { role: 'user' as const, text: request.message }].map((turn) => ({
-    role: turn.role,
-    parts: [{ text: turn.text }],
-  }));
+  const turns: WireContent[] = request.history.map((turn) => ({ role: turn.role, parts: [{ text: turn.text }] }));
+  // Inline files (a voice note to transcribe) go with the new message, before its text.
+  const inline = (request.inline ?? []).map((file) => ({ inlineData: { mimeType: file.mimeType, data: file.data } }));
+  return [...turns, { role: 'user', parts: [...inline, { text: request.message }] }];
 }
 
 /** Google's error body `{error:{code,message,status,details}}` (or its `error` member) as a failure. */

@@ -19,6 +19,8 @@ export interface ModelRequest {
   history: readonly ChatTurn[];
   /** The new user turn. */
   message: string;
+  /** Files sent inline with the new turn (Gemini takes audio this way, up to 20 MB a request): base64 `data`. */
+  inline?: readonly { mimeType: string; data: string }[];
   maxOutputTokens: number;
   temperature?: number;
   signal: AbortSignal;
