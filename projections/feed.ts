@@ -11,6 +11,7 @@ import { messageEventTypes } from '../commands/messages.ts';
 import type { ReceiptEvent } from '../commands/receipts.ts';
 import type { AvatarChanged, AvatarRemoved, PrivacySettingsChanged, ProfileUpdated } from '../commands/users.ts';
 import { receiptEventTypes } from '../commands/receipts.ts';
+import type { ScheduledMessageFailed } from '../commands/scheduledMessages.ts';
 import { assertNever, eventOf, isEventOf } from '../commands/shared/events.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
 import type { ProjectedDoc, ProjectionContext, Projector, Publication } from '../src/projection/projector.ts';
@@ -377,8 +378,13 @@ export const feedProjector: Projector = {
     'MessageTranscribed',
     ...callEventTypes,
     ...reactionEventTypes,
+    'ScheduledMessageFailed',
   ]),
   async apply(recorded, context) {
+    if (isEventOf<ScheduledMessageFailed>(['ScheduledMessageFailed'], recorded)) {
+      const { scheduleId, messageId, conversationId, reason, senderId } = recorded.data;
+      return deliver(context, recorded, { userIds: [senderId] }, { type: 'scheduled.failed', scheduleId, messageId, conversationId, reason });
+    }
     if (isEventOf<MessageTranscribed>(['MessageTranscribed'], recorded)) return transcriptFrame(recorded, recorded, context);
     if (isEventOf<ContactEvent>(contactTypes, recorded)) return contactFrame(recorded, recorded, context);
     if (isEventOf<CallEvent>(callTypes, recorded)) return callFrame(recorded, recorded, context);

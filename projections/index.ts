@@ -11,6 +11,7 @@ import { groupMessagesProjector } from './groupMessages.ts';
 import { groupsProjector } from './groups.ts';
 import { messagesProjector } from './messages.ts';
 import { usersProjector } from './users.ts';
+import { scheduledMessagesProjector } from './scheduledMessages.ts';
 import { reactionsProjector } from './reactions.ts';
 
 /**
@@ -19,6 +20,7 @@ import { reactionsProjector } from './reactions.ts';
  */
 export const projectors: readonly Projector[] = [
   usersProjector,
+  scheduledMessagesProjector,
   contactsProjector,
   presenceProjector,
   mediaFilesProjector,

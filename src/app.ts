@@ -66,6 +66,8 @@ import { ReactionService } from './messaging/reactionService.ts';
 import { ConversationAccess } from './messaging/access.ts';
 import { GroupService } from './messaging/groupService.ts';
 import { MessagingService } from './messaging/messagingService.ts';
+import { ScheduledMessageService } from './messaging/scheduledMessageService.ts';
+import { scheduledMessageRoutes } from './http/routes/scheduledMessages.ts';
 import { frameHandlers } from './realtime/frames.ts';
 import { SocketGateway } from './realtime/gateway.ts';
 import { FeedTail } from './realtime/feedTail.ts';
@@ -106,6 +108,8 @@ export interface RunningApp {
   /** The route table and the router it registered (tests compare both with the document). */
   routes: readonly AnyRoute[];
   router: Router;
+  /** Scheduled messages and their dispatcher (tests run a pass with `tick()`). */
+  scheduledMessages: ScheduledMessageService;
   close(): Promise<void>;
 }
 
@@ -231,6 +235,17 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const images = new ImageProcessor({ maxPixels: 40_000_000, concurrency: 2, maxQueue: 32 });
   const media = new MediaService({ commands, readStore, projections, access, blobs, images, settings: config.media });
   const messaging = new MessagingService(commands, readStore, projections, access, blocks, media, caughtUp, shreddingKeys);
+  const scheduledMessages = new ScheduledMessageService({
+    commands,
+    readStore,
+    projections,
+    access,
+    blocks,
+    keys: shreddingKeys,
+    messaging,
+    clock,
+    logger,
+  });
   const groups = new GroupService(commands, readStore, projections, blocks, media);
   const reactions = new ReactionService(commands, readStore, projections, access, blocks);
   const contacts = new ContactService(commands, readStore, projections, shreddingKeys);
@@ -492,7 +507,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       demoEnabled: config.demoEnabled,
     }),
     ...authRoutes({ auth, clock }),
-    ...messageRoutes({ messaging, clock }),
+    ...scheduledMessageRoutes({ scheduled: scheduledMessages, clock }),
+    ...messageRoutes({ messaging, scheduled: scheduledMessages, clock }),
     ...reactionRoutes({ reactions, clock }),
     ...groupRoutes({ groups, clock }),
     ...contactRoutes({ contacts, clock }),
@@ -542,6 +558,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     1_000,
   );
   callTimer.unref();
+  // Scheduled messages due while the server was down go out on the first pass.
+  scheduledMessages.start();
   // Nothing is being answered after a restart: prompts left pending end as `interrupted`.
   const interrupted = await ai.recoverInterrupted(clock());
   if (interrupted > 0) logger.info({ prompts: interrupted }, 'prompts to Leta interrupted by the restart were marked failed');
@@ -568,6 +586,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     readiness,
     routes,
     router,
+    scheduledMessages,
     async close() {
       // Graceful: not ready from now on, no new connections; requests and socket frames already received are answered
       // within SHUTDOWN_GRACE_MS; then sockets are told 1001, the projection finishes its batch, the stores close.
@@ -596,6 +615,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       await cluster.bus.close();
       await calls.settled();
       await callGraceDeadlines.close();
+      await scheduledMessages.stop();
       await gateway.close();
       await metricsServer?.close();
       await projections.stop();

@@ -40,6 +40,8 @@ export const ERROR_CODES = {
   owner_cannot_leave: { status: 409, description: 'The owner must transfer ownership before leaving' },
   message_exists: { status: 409, description: 'A different message already uses this id' },
   message_deleted: { status: 409, description: 'The message was deleted for everyone' },
+  schedule_closed: { status: 409, description: 'The scheduled message was sent, failed or cancelled, or is being sent (under 1 s to go)' },
+  schedule_exists: { status: 409, description: 'A different scheduled message already uses this id' },
   reactions_limit: { status: 409, description: 'The message already carries 20 distinct emoji: react with one of them' },
   concurrency_conflict: { status: 409, description: 'The stream changed concurrently too many times; retry' },
   duplicate_event_id: { status: 409, description: 'The event ids were used by a different write' },

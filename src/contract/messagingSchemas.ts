@@ -30,15 +30,19 @@ const exactlyOneTarget = (value: { recipientId?: string | undefined; groupId?: s
 
 export const clientMessageId = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'Use 1 to 64 letters, digits or _.:-');
 
+/** A send's fields (the REST send adds `sendAt`, see scheduledSchemas.ts). */
+export const sendMessageFields = {
+  recipientId: id.optional(),
+  groupId: id.optional(),
+  ...content,
+  clientMessageId: clientMessageId.optional(),
+  replyTo: id.optional(),
+  attachments: z.array(id).max(10).optional(),
+};
+export { exactlyOneContent, exactlyOneTarget };
+
 export const sendMessageSchema = z
-  .strictObject({
-    recipientId: id.optional(),
-    groupId: id.optional(),
-    ...content,
-    clientMessageId: clientMessageId.optional(),
-    replyTo: id.optional(),
-    attachments: z.array(id).max(10).optional(),
-  })
+  .strictObject(sendMessageFields)
   .refine(exactlyOneTarget, { message: 'Give exactly one of recipientId and groupId', path: ['recipientId'] })
   .refine(exactlyOneContent, { message: 'Give exactly one of text and encrypted', path: ['text'] })
   .meta({

@@ -308,6 +308,13 @@ export const LIVE_FRAMES = {
     /** The contact as it now stands; null when they are not (or no longer) a contact. */
     contact: contact.nullable(),
   }),
+  /** To the sender only: a scheduled message could not be sent at its time (it stays listed as `failed`). */
+  'scheduled.failed': live('scheduled.failed', {
+    scheduleId: z.uuid(),
+    messageId: z.uuid(),
+    conversationId: z.string(),
+    reason: z.enum(['blocked', 'not_a_member', 'recipient_gone']),
+  }),
 } as const;
 
 const replies = Object.entries(CLIENT_FRAMES).flatMap(([type, spec]) =>

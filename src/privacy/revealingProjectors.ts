@@ -7,6 +7,9 @@ import { messageKeyId, userKeyId, type ShreddingKeys } from './shreddingKeys.ts'
 export const SEALED_EVENT_TYPES: ReadonlySet<string> = new Set([
   'MessageSent',
   'MessageEdited',
+  // A scheduled message's text, under the content key of the message it becomes.
+  'MessageScheduled',
+  'ScheduledMessageEdited',
   // A voice note's transcript, under its message's content key.
   'MessageTranscribed',
   // Personal fields, under the user's data key (src/privacy/personalData.ts).

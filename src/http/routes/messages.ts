@@ -1,13 +1,14 @@
 import { z } from 'zod';
 import { conversationListItem, message, messageHistory, messagePage, receiptMoved } from '../../contract/models.ts';
 import type { MessagingService } from '../../messaging/messagingService.ts';
+import type { ScheduledMessageService } from '../../messaging/scheduledMessageService.ts';
+import { scheduledMessage, sendOrScheduleMessageSchema } from '../../contract/scheduledSchemas.ts';
 import {
   deleteMessageSchema,
   editMessageSchema,
   listConversationsSchema,
   listMessagesSchema,
   markSchema,
-  sendMessageSchema,
 } from '../../contract/messagingSchemas.ts';
 import { idParams } from '../../contract/validation.ts';
 import { actorMetadata } from '../context.ts';
@@ -15,13 +16,15 @@ import { noContent, reply, route } from '../routeTable.ts';
 
 export interface MessageRouteDeps {
   messaging: MessagingService;
+  scheduled: ScheduledMessageService;
   clock: () => Date;
 }
 
 const messageReply = z.strictObject({ message }).meta({ id: 'MessageReply' });
+const scheduledReply = z.strictObject({ scheduled: scheduledMessage }).meta({ id: 'ScheduledMessageReply' });
 
 /** Direct and group messages, receipts and the conversation list, under /api. */
-export function messageRoutes({ messaging, clock }: MessageRouteDeps) {
+export function messageRoutes({ messaging, scheduled, clock }: MessageRouteDeps) {
   const meta = actorMetadata(clock);
   return [
     route({
@@ -49,15 +52,30 @@ export function messageRoutes({ messaging, clock }: MessageRouteDeps) {
       summary: 'Send a message to a user or a group',
       description:
         'Durable when answered; answered before the projections catch up (any later request waits for them). A retry ' +
-        'with the same `clientMessageId` answers 200 with the first message.',
+        'with the same `clientMessageId` answers 200 with the first message. With `sendAt` (a text, 10 s to 1 year ahead) ' +
+        'it is scheduled instead: 202 with the scheduled message, sent at its time as a normal message (see Scheduled messages).',
       answersWhenDurable: true,
-      body: sendMessageSchema,
+      body: sendOrScheduleMessageSchema,
       responses: {
         201: { description: 'Sent', schema: messageReply },
         200: { description: 'A retry: the message sent the first time', schema: messageReply },
+        202: { description: 'Scheduled (a retry with the same `clientMessageId` answers the same one)', schema: scheduledReply },
       },
-      errors: ['forbidden', 'blocked', 'not_found', 'invalid_attachment', 'message_exists', 'concurrency_conflict'],
-      handle: async ({ principal, body, ctx }) => {
+      errors: [
+        'forbidden',
+        'blocked',
+        'not_found',
+        'invalid_attachment',
+        'message_exists',
+        'schedule_exists',
+        'concurrency_conflict',
+      ],
+      handle: async ({ principal, body: { sendAt, ...body }, ctx }) => {
+        if (sendAt !== undefined) {
+          const { text, recipientId, groupId, clientMessageId } = body;
+          const result = await scheduled.schedule(principal.userId, { text: text!, recipientId, groupId, clientMessageId, sendAt }, meta(ctx));
+          return reply(202, { scheduled: result.scheduled });
+        }
         const result = await messaging.send(principal.userId, body, meta(ctx));
         return result.created ? reply(201, { message: result.message }) : reply(200, { message: result.message });
       },
