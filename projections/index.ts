@@ -12,6 +12,7 @@ import { groupsProjector } from './groups.ts';
 import { messagesProjector } from './messages.ts';
 import { usersProjector } from './users.ts';
 import { scheduledMessagesProjector } from './scheduledMessages.ts';
+import { messageSearchProjector } from './messageSearch.ts';
 import { reactionsProjector } from './reactions.ts';
 
 /**
@@ -22,6 +23,7 @@ export const projectors: readonly Projector[] = [
   usersProjector,
   scheduledMessagesProjector,
   contactsProjector,
+  messageSearchProjector,
   presenceProjector,
   mediaFilesProjector,
   transcriptsProjector,

@@ -68,6 +68,8 @@ import { GroupService } from './messaging/groupService.ts';
 import { MessagingService } from './messaging/messagingService.ts';
 import { ScheduledMessageService } from './messaging/scheduledMessageService.ts';
 import { scheduledMessageRoutes } from './http/routes/scheduledMessages.ts';
+import { SearchService } from './messaging/searchService.ts';
+import { searchRoutes } from './http/routes/search.ts';
 import { frameHandlers } from './realtime/frames.ts';
 import { SocketGateway } from './realtime/gateway.ts';
 import { FeedTail } from './realtime/feedTail.ts';
@@ -508,6 +510,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     }),
     ...authRoutes({ auth, clock }),
     ...scheduledMessageRoutes({ scheduled: scheduledMessages, clock }),
+    ...searchRoutes({ search: new SearchService(readStore) }),
     ...messageRoutes({ messaging, scheduled: scheduledMessages, clock }),
     ...reactionRoutes({ reactions, clock }),
     ...groupRoutes({ groups, clock }),

@@ -79,6 +79,7 @@ export const ERROR_CODES = {
   ai_rate_limited: { status: 429, description: "Gemini's quota for this key is used up; retry after `Retry-After`" },
   ai_upstream_error: { status: 502, description: 'Gemini failed or could not be reached' },
   ai_timeout: { status: 504, description: 'Gemini did not answer in time' },
+  search_unavailable: { status: 501, description: 'Search is not offered on this read store (MongoDB): see the README' },
   unavailable: { status: 503, description: 'A store is locked, closed or lagging; the request may be retried' },
   busy: { status: 503, description: 'Image processing is at capacity; retry after `Retry-After`' },
 } as const satisfies Record<string, { status: number; description: string }>;

@@ -48,6 +48,7 @@ export const DEFAULT_POLICIES = [
   policy('groups', 20, 1, 'user', 'creating groups and changing them or their members'),
   policy('contacts', 30, 1, 'user', 'adding, renaming and removing contacts, blocking and unblocking'),
   policy('search', 10, 0.5, 'user', 'user search'),
+  policy('message-search', 20, 2, 'user', 'full-text message search (GET /api/search)'),
   policy(
     'profile',
     10,
