@@ -52,7 +52,17 @@ export interface OutgoingMessage {
   clientMessageId: string;
 }
 
-export type MessageSent = Event<'MessageSent', OutgoingMessage & { sentAt: string }>;
+export type MessageSent = Event<
+  'MessageSent',
+  OutgoingMessage & {
+    sentAt: string;
+    /**
+     * When the message disappears (its conversation's timer at the send, see commands/disappearing.ts); absent for a
+     * message kept for good. Optional rather than a new version: events without it were all sent with no timer.
+     */
+    expiresAt?: string;
+  }
+>;
 /** An attachment that is not a live file of the sender's: 422, so no one reaches another's file by naming it. */
 export class InvalidAttachmentError extends DomainError {
   constructor() {
@@ -73,12 +83,24 @@ export type MessageEdited = Event<
 export type MessageDeleted = Event<'MessageDeleted', { messageId: string; conversationId: string; deletedBy: string; deletedAt: string }>;
 /** Deleted for one participant only: hidden from their views, kept for everyone else. */
 export type MessageHidden = Event<'MessageHidden', { messageId: string; conversationId: string; userId: string; hiddenAt: string }>;
-export type MessageEvent = MessageSent | MessageEdited | MessageDeleted | MessageHidden;
+/**
+ * Gone from every view (its disappearing timer ran out, or the operator's retention passed it): appended before its
+ * content key is destroyed, so a crash between the two is found and the key destroyed on the next pass.
+ */
+export type MessageExpired = Event<
+  'MessageExpired',
+  { messageId: string; conversationId: string; reason: 'timer' | 'retention'; expiredAt: string }
+>;
+/** The expired message's content key was destroyed: nothing of its text can be opened any more. */
+export type MessageContentShredded = Event<'MessageContentShredded', { messageId: string; conversationId: string; shreddedAt: string }>;
+export type MessageEvent = MessageSent | MessageEdited | MessageDeleted | MessageHidden | MessageExpired | MessageContentShredded;
 export const messageEventTypes = [
   'MessageSent',
   'MessageEdited',
   'MessageDeleted',
   'MessageHidden',
+  'MessageExpired',
+  'MessageContentShredded',
 ] as const satisfies readonly MessageEvent['type'][];
 
 export type SendMessage = Command<
@@ -92,6 +114,8 @@ export type SendMessage = Command<
     blocked: boolean;
     /** Looked up by the shell: every attachment is a live file the sender uploaded (nobody attaches someone else's). */
     attachmentsValid: boolean;
+    /** Looked up by the shell: the conversation's disappearing timer in seconds (absent or null: off). */
+    disappearAfterSeconds?: number | null;
   }
 >;
 export type EditMessage = Command<'EditMessage', { messageId: string; actorId: string; content: StoredMessageContent }>;
@@ -105,18 +129,27 @@ export type DeleteMessage = Command<
     actorIsParticipant: boolean;
   }
 >;
-export type MessageCommand = SendMessage | EditMessage | DeleteMessage;
+/**
+ * `timer`: the message's own `expiresAt` has come. `retention`: it was sent before `sentBefore` (RETENTION_DAYS).
+ */
+export type ExpireMessage = Command<'ExpireMessage', { messageId: string; reason: 'timer' | 'retention'; sentBefore?: string }>;
+/** After an expiry, once the content key is destroyed. */
+export type RecordContentShredded = Command<'RecordContentShredded', { messageId: string }>;
+export type MessageCommand = SendMessage | EditMessage | DeleteMessage | ExpireMessage | RecordContentShredded;
 
 /** Only what `decide` needs: the folded state is cached, so the message body (up to 64 KiB) is not kept. */
 export type MessageState =
   | { status: 'none' }
   | {
-      status: 'sent' | 'deleted';
+      status: 'sent' | 'deleted' | 'expired';
       messageId: string;
       conversationId: string;
       senderId: string;
       contentKind: MessageContent['kind'];
       hiddenFor: ReadonlySet<string>;
+      sentAt: string;
+      expiresAt: string | null;
+      shredded: boolean;
     };
 
 export const initialState: MessageState = { status: 'none' };
@@ -124,15 +157,29 @@ export const initialState: MessageState = { status: 'none' };
 export function evolve(state: MessageState, event: MessageEvent): MessageState {
   switch (event.type) {
     case 'MessageSent': {
-      const { messageId, conversationId, senderId, content } = event.data;
-      return { status: 'sent', messageId, conversationId, senderId, contentKind: content.kind, hiddenFor: new Set() };
+      const { messageId, conversationId, senderId, content, sentAt, expiresAt } = event.data;
+      return {
+        status: 'sent',
+        messageId,
+        conversationId,
+        senderId,
+        contentKind: content.kind,
+        hiddenFor: new Set(),
+        sentAt,
+        expiresAt: expiresAt ?? null,
+        shredded: false,
+      };
     }
     case 'MessageEdited':
       return state;
     case 'MessageDeleted':
-      return state.status === 'none' ? state : { ...state, status: 'deleted' };
+      return state.status === 'none' || state.status === 'expired' ? state : { ...state, status: 'deleted' };
     case 'MessageHidden':
       return state.status === 'none' ? state : { ...state, hiddenFor: new Set([...state.hiddenFor, event.data.userId]) };
+    case 'MessageExpired':
+      return state.status === 'none' ? state : { ...state, status: 'expired' };
+    case 'MessageContentShredded':
+      return state.status === 'none' ? state : { ...state, shredded: true };
     default:
       return assertNever(event);
   }
@@ -142,7 +189,7 @@ export function decide(command: MessageCommand, state: MessageState): Decision<M
   const now = command.metadata.now;
   switch (command.type) {
     case 'SendMessage': {
-      const { targetReachable, replyToValid, blocked, attachmentsValid, ...message } = command.data;
+      const { targetReachable, replyToValid, blocked, attachmentsValid, disappearAfterSeconds, ...message } = command.data;
       // A retried send (same sender, same clientMessageId) finds its message already there.
       if (state.status !== 'none') {
         if (state.senderId !== message.senderId) throw new ConflictError('message_exists', 'A message with this id already exists');
@@ -161,10 +208,11 @@ export function decide(command: MessageCommand, state: MessageState): Decision<M
       if (!replyToValid) throw new ValidationError('replyTo: no such message in this conversation', { field: 'replyTo' });
       if (!attachmentsValid) throw new InvalidAttachmentError();
       assertSealedFor(message.content, message.messageId);
-      return [{ type: 'MessageSent', data: { ...message, sentAt: now } }];
+      const expiry = disappearAfterSeconds ? { expiresAt: new Date(Date.parse(now) + disappearAfterSeconds * 1000).toISOString() } : {};
+      return [{ type: 'MessageSent', data: { ...message, sentAt: now, ...expiry } }];
     }
     case 'EditMessage': {
-      if (state.status === 'none') throw new NotFoundError('Message');
+      if (state.status === 'none' || state.status === 'expired') throw new NotFoundError('Message');
       if (state.senderId !== command.data.actorId) throw new ForbiddenError('Only the sender can edit a message');
       if (state.status === 'deleted') throw new ConflictError('message_deleted', 'A deleted message cannot be edited');
       if (state.contentKind !== command.data.content.kind) {
@@ -186,7 +234,7 @@ export function decide(command: MessageCommand, state: MessageState): Decision<M
     }
     case 'DeleteMessage': {
       const { actorId, scope, actorIsParticipant } = command.data;
-      if (state.status === 'none' || !actorIsParticipant) throw new NotFoundError('Message');
+      if (state.status === 'none' || state.status === 'expired' || !actorIsParticipant) throw new NotFoundError('Message');
       if (scope === 'everyone') {
         if (state.senderId !== actorId) throw new ForbiddenError('Only the sender can delete a message for everyone');
         if (state.status === 'deleted') return [];
@@ -203,6 +251,27 @@ export function decide(command: MessageCommand, state: MessageState): Decision<M
           type: 'MessageHidden',
           data: { messageId: state.messageId, conversationId: state.conversationId, userId: actorId, hiddenAt: now },
         },
+      ];
+    }
+    case 'ExpireMessage': {
+      if (state.status === 'none') throw new NotFoundError('Message');
+      if (state.status === 'expired') return [];
+      const { reason, sentBefore } = command.data;
+      const due =
+        reason === 'timer'
+          ? state.expiresAt !== null && Date.parse(state.expiresAt) <= Date.parse(now)
+          : sentBefore !== undefined && Date.parse(state.sentAt) < Date.parse(sentBefore);
+      if (!due) throw new ConflictError('not_due', 'The message is not due to expire');
+      return [
+        { type: 'MessageExpired', data: { messageId: state.messageId, conversationId: state.conversationId, reason, expiredAt: now } },
+      ];
+    }
+    case 'RecordContentShredded': {
+      if (state.status === 'none') throw new NotFoundError('Message');
+      if (state.status !== 'expired') throw new ConflictError('not_expired', 'Only an expired message is shredded this way');
+      if (state.shredded) return [];
+      return [
+        { type: 'MessageContentShredded', data: { messageId: state.messageId, conversationId: state.conversationId, shreddedAt: now } },
       ];
     }
     default:

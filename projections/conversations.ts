@@ -204,6 +204,27 @@ async function onMessage(event: MessageEvent, recorded: RecordedEvent, context: 
         (doc) =>
           doc && (doc.lastMessage?.id === messageId ? { ...doc, lastMessage: { ...doc.lastMessage, preview: null, deleted: true } } : doc),
       );
+    // The list shows the newest message still there (the message projectors removed this one already), or none.
+    case 'MessageExpired': {
+      const summary = await context.collection<ConversationSummary>(CONVERSATION_SUMMARIES).findOne({ _id: conversationId });
+      if (summary?.lastMessage?.id !== messageId) return;
+      const [previous] = await context
+        .collection<MessageDoc>(messageCollectionOf(conversationId))
+        .find({ conversationId }, { sort: { position: -1 }, limit: 1 });
+      const lastMessage: LastMessage | null = previous
+        ? {
+            id: previous._id,
+            senderId: previous.senderId,
+            preview: previewOf(previous.content),
+            sentAt: previous.sentAt,
+            position: previous.position,
+            deleted: previous.deletedAt !== null,
+          }
+        : null;
+      return summaryOf(context, conversationId, recorded, (doc) => doc && { ...doc, lastMessage });
+    }
+    case 'MessageContentShredded':
+      return;
     case 'MessageHidden': {
       const message = await messageOf(context, conversationId, messageId);
       return context.project<ConversationDoc>(

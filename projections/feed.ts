@@ -6,7 +6,8 @@ import { contactEventTypes } from '../commands/contacts.ts';
 import { peerOf } from '../commands/conversations.ts';
 import type { GroupEvent } from '../commands/groups.ts';
 import { groupEventTypes } from '../commands/groups.ts';
-import type { MessageEvent } from '../commands/messages.ts';
+import type { MessageEvent, MessageExpired } from '../commands/messages.ts';
+import type { DisappearingTimerChanged } from '../commands/disappearing.ts';
 import { messageEventTypes } from '../commands/messages.ts';
 import type { ReceiptEvent } from '../commands/receipts.ts';
 import type { AvatarChanged, AvatarRemoved, PrivacySettingsChanged, ProfileUpdated } from '../commands/users.ts';
@@ -21,7 +22,15 @@ import { blockedAmong, blockedEitherWay, CONTACTS, contactDocId, type ContactDoc
 import { CONVERSATIONS, type ConversationDoc } from './conversations.ts';
 import { GROUPS, participantsOf, toPublicGroup, type GroupDoc } from './groups.ts';
 import { USERS, type UserDoc } from './users.ts';
-import { attachmentFilesOf, GROUP_MESSAGES, MESSAGES, messageCollectionOf, toPublicMessage, type MessageDoc } from './messageDocs.ts';
+import {
+  attachmentFilesOf,
+  expiredCollectionOf,
+  GROUP_MESSAGES,
+  MESSAGES,
+  messageCollectionOf,
+  toPublicMessage,
+  type MessageDoc,
+} from './messageDocs.ts';
 import { MEDIA_FILES, type MediaDoc } from './mediaFiles.ts';
 import { CALLS, type CallDoc } from './calls.ts';
 import type { MessageTranscribed } from '../commands/transcripts.ts';
@@ -122,8 +131,19 @@ async function eraseFromFeed(
   }
 }
 
+/** An expired message leaves the feed as a delete for everyone does (from its content-free copy), and everyone hears of it. */
+async function expiredFrame(event: MessageExpired, recorded: RecordedEvent, context: ProjectionContext) {
+  const { conversationId, messageId } = event.data;
+  const doc = await context.collection<MessageDoc>(expiredCollectionOf(messageCollectionOf(conversationId))).findOne({ _id: messageId });
+  if (!doc) return;
+  await eraseFromFeed(context, recorded, doc, toPublicMessage(doc));
+  await deliver(context, recorded, { conversationId, except: doc.hiddenFor }, { type: 'message.expired', conversationId, messageId });
+}
+
 async function messageFrame(event: MessageEvent, recorded: RecordedEvent, context: ProjectionContext) {
   const { conversationId, messageId } = event.data;
+  if (event.type === 'MessageExpired') return expiredFrame(event, recorded, context);
+  if (event.type === 'MessageContentShredded') return;
   const doc = await context.collection<MessageDoc>(messageCollectionOf(conversationId)).findOne({ _id: messageId });
   if (!doc) return;
   const message = toPublicMessage(doc, await attachmentFilesOf(context.collection<MediaDoc>(MEDIA_FILES), [doc]));
@@ -153,6 +173,17 @@ async function messageFrame(event: MessageEvent, recorded: RecordedEvent, contex
     default:
       return assertNever(event);
   }
+}
+
+/** A changed disappearing timer is shown to everyone in the conversation, as it stands (a notice in the conversation). */
+async function timerFrame(event: DisappearingTimerChanged, recorded: RecordedEvent, context: ProjectionContext) {
+  const { conversationId, timer, seconds, changedBy, changedAt } = event.data;
+  await deliver(
+    context,
+    recorded,
+    { conversationId },
+    { type: 'conversation.timer', conversationId, timer, seconds, byUserId: changedBy, at: changedAt },
+  );
 }
 
 /**
@@ -366,7 +397,20 @@ export const feedProjector: Projector = {
     // starts it afresh, rightly: the rebuilt feed holds every entry again.
     [FEED_HORIZON]: [],
   },
-  reads: [USERS, CONTACTS, MEDIA_FILES, MESSAGE_TRANSCRIPTS, CALLS, GROUPS, MESSAGES, GROUP_MESSAGES, CONVERSATIONS, REACTION_COUNTS],
+  reads: [
+    USERS,
+    CONTACTS,
+    MEDIA_FILES,
+    MESSAGE_TRANSCRIPTS,
+    CALLS,
+    GROUPS,
+    MESSAGES,
+    GROUP_MESSAGES,
+    expiredCollectionOf(MESSAGES),
+    expiredCollectionOf(GROUP_MESSAGES),
+    CONVERSATIONS,
+    REACTION_COUNTS,
+  ],
   handles: new Set([
     ...messageEventTypes,
     ...receiptEventTypes,
@@ -378,6 +422,7 @@ export const feedProjector: Projector = {
     'MessageTranscribed',
     ...callEventTypes,
     ...reactionEventTypes,
+    'DisappearingTimerChanged',
     'ScheduledMessageFailed',
   ]),
   async apply(recorded, context) {
@@ -394,6 +439,7 @@ export const feedProjector: Projector = {
     if (isEventOf<MessageEvent>(messageTypes, recorded)) return messageFrame(recorded, recorded, context);
     if (isEventOf<ReceiptEvent>(receiptTypes, recorded)) return receiptFrame(recorded, recorded, context);
     if (isEventOf<ReactionEvent>(reactionTypes, recorded)) return reactionFrame(recorded, recorded, context, deliver);
+    if (isEventOf<DisappearingTimerChanged>(['DisappearingTimerChanged'], recorded)) return timerFrame(recorded, recorded, context);
     return groupFrame(eventOf<GroupEvent>(groupEventTypes, recorded), recorded, context);
   },
 };

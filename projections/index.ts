@@ -1,5 +1,6 @@
 import type { Projector } from '../src/projection/projector.ts';
 import { contactsProjector } from './contacts.ts';
+import { disappearingProjector } from './disappearing.ts';
 import { conversationsProjector } from './conversations.ts';
 import { presenceProjector } from './presence.ts';
 import { mediaFilesProjector } from './mediaFiles.ts';
@@ -32,6 +33,7 @@ export const projectors: readonly Projector[] = [
   groupsProjector,
   messagesProjector,
   groupMessagesProjector,
+  disappearingProjector,
   conversationsProjector,
   reactionsProjector,
   feedProjector,

@@ -76,6 +76,7 @@ async function onMessage(event: MessageEvent, recorded: RecordedEvent, context: 
     }
     // Deleting a message for everyone releases its files (their bytes go once nothing else names them).
     case 'MessageDeleted':
+    case 'MessageExpired':
       return context.projectMany<MediaDoc>(
         MEDIA_FILES,
         { referencedBy: event.data.messageId },
@@ -89,6 +90,7 @@ async function onMessage(event: MessageEvent, recorded: RecordedEvent, context: 
       );
     case 'MessageEdited':
     case 'MessageHidden':
+    case 'MessageContentShredded':
       return;
     default:
       return assertNever(event);

@@ -21,6 +21,8 @@ interface MessageFields {
   deletedAt: string | null;
   /** Global position of the send: orders a conversation and is its pagination cursor. */
   position: number;
+  /** When it disappears (its conversation's timer when sent); absent for a message kept for good. */
+  expiresAt?: string | undefined;
 }
 
 /** What a message's public shape is made from. */
@@ -71,6 +73,7 @@ export function toPublicMessage(doc: MessageBody, files: ReadonlyMap<string, Med
     editedAt: doc.editedAt,
     deletedAt: doc.deletedAt,
     position: doc.position,
+    ...(doc.expiresAt ? { expiresAt: doc.expiresAt } : {}),
   };
 }
 
@@ -79,6 +82,20 @@ export const GROUP_MESSAGES = 'group_messages';
 
 /** Which collection holds a conversation's messages. */
 export const messageCollectionOf = (conversationId: string) => (conversationId.startsWith('group:') ? GROUP_MESSAGES : MESSAGES);
+
+/**
+ * An expired message, out of its collection and without content, from its expiry until its content key is destroyed
+ * (MessageContentShredded): the feed rewrites its entries from it. `expired_messages` or `expired_group_messages`.
+ */
+export const expiredCollectionOf = (collection: string) => `expired_${collection}`;
+/**
+ * Per conversation, the highest `seq` an expired message had: numbering continues above it, so a conversation whose
+ * newest messages expired does not reuse their numbers (unread counts are differences of them).
+ */
+export const seqFloorCollectionOf = (collection: string) => `${collection}_seq_floors`;
+interface SeqFloor extends ProjectedDoc {
+  seq: number;
+}
 
 /**
  * A direct message sent while a block stood between the two (the send raced the block: the decider saw no block
@@ -100,7 +117,8 @@ async function applyMessageEvent(event: MessageEvent, recorded: RecordedEvent, c
       const [previous] = await context
         .collection<MessageDoc>(collection)
         .find({ conversationId: message.conversationId, position: { $lt: recorded.position } }, { sort: { position: -1 }, limit: 1 });
-      const seq = (previous?.seq ?? 0) + 1;
+      const floor = await context.collection<SeqFloor>(seqFloorCollectionOf(collection)).findOne({ _id: message.conversationId });
+      const seq = Math.max(previous?.seq ?? 0, floor?.seq ?? 0) + 1;
       return context.project<MessageDoc>(
         collection,
         id,
@@ -149,6 +167,25 @@ async function applyMessageEvent(event: MessageEvent, recorded: RecordedEvent, c
         recorded,
         (doc) => doc && (doc.hiddenFor.includes(event.data.userId) ? doc : { ...doc, hiddenFor: [...doc.hiddenFor, event.data.userId] }),
       );
+    // Out of the collection at once; kept without content (for the feed's rewrite) until its key is destroyed.
+    case 'MessageExpired': {
+      const doc = await context.collection<MessageDoc>(collection).findOne({ _id: id });
+      if (!doc) return;
+      const { _position: _, ...body } = doc;
+      await context.project<MessageDoc>(
+        expiredCollectionOf(collection),
+        id,
+        recorded,
+        (expired) => expired ?? { ...body, content: null, attachments: [] },
+      );
+      await context.project<SeqFloor>(seqFloorCollectionOf(collection), doc.conversationId, recorded, (floor) => ({
+        _id: doc.conversationId,
+        seq: Math.max(floor?.seq ?? 0, doc.seq),
+      }));
+      return context.project<MessageDoc>(collection, id, recorded, () => null);
+    }
+    case 'MessageContentShredded':
+      return context.project<MessageDoc>(expiredCollectionOf(collection), id, recorded, () => null);
     default:
       return assertNever(event);
   }
@@ -161,7 +198,9 @@ export function messageProjector(collection: typeof MESSAGES | typeof GROUP_MESS
     version: 3,
     name: collection,
     collections: {
-      [collection]: [{ key: { conversationId: 1, position: -1 } }],
+      [collection]: [{ key: { conversationId: 1, position: -1 } }, { key: { sentAt: 1 } }],
+      [expiredCollectionOf(collection)]: [],
+      [seqFloorCollectionOf(collection)]: [],
     },
     // Direct messages are checked against blocks as of each send.
     reads: collection === MESSAGES ? [CONTACTS] : [],

@@ -66,6 +66,9 @@ import { ReactionService } from './messaging/reactionService.ts';
 import { ConversationAccess } from './messaging/access.ts';
 import { GroupService } from './messaging/groupService.ts';
 import { MessagingService } from './messaging/messagingService.ts';
+import { DisappearingService } from './messaging/disappearingService.ts';
+import { MessageExpiry, type MessageExpirySettings } from './messaging/messageExpiry.ts';
+import { disappearingRoutes } from './http/routes/disappearing.ts';
 import { ScheduledMessageService } from './messaging/scheduledMessageService.ts';
 import { scheduledMessageRoutes } from './http/routes/scheduledMessages.ts';
 import { SearchService } from './messaging/searchService.ts';
@@ -110,6 +113,8 @@ export interface RunningApp {
   /** The route table and the router it registered (tests compare both with the document). */
   routes: readonly AnyRoute[];
   router: Router;
+  /** Disappearing messages and RETENTION_DAYS (tests run a pass with `sweep(now)` / `retain(now)`). */
+  messageExpiry: MessageExpiry;
   /** Scheduled messages and their dispatcher (tests run a pass with `tick()`). */
   scheduledMessages: ScheduledMessageService;
   close(): Promise<void>;
@@ -135,6 +140,8 @@ export interface AppOptions {
   rebuildProjectionsBeyondHead?: boolean;
   /** Where spans go instead of the OTLP exporter when OTEL_EXPORTER_OTLP_ENDPOINT is set (tests: the SDK's in-memory one). */
   traceExporter?: SpanExporter;
+  /** The expiry and retention job's batch size and timings (tests shorten them); RETENTION_DAYS comes from the config. */
+  messageExpiry?: Partial<Omit<MessageExpirySettings, 'retentionDays'>>;
 }
 
 /** The composition root: builds every store, service and server from the config, and tears them down. */
@@ -236,7 +243,12 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const blobs = await new LocalBlobStore(config.mediaDir).init();
   const images = new ImageProcessor({ maxPixels: 40_000_000, concurrency: 2, maxQueue: 32 });
   const media = new MediaService({ commands, readStore, projections, access, blobs, images, settings: config.media });
-  const messaging = new MessagingService(commands, readStore, projections, access, blocks, media, caughtUp, shreddingKeys);
+  const disappearing = new DisappearingService(commands, readStore, projections, access);
+  const messaging = new MessagingService(commands, readStore, projections, access, blocks, media, caughtUp, shreddingKeys, disappearing);
+  const messageExpiry = new MessageExpiry(
+    { commands, readStore, projections, keys: shreddingKeys, logger, clock },
+    { ...options.messageExpiry, retentionDays: config.retentionDays },
+  );
   const scheduledMessages = new ScheduledMessageService({
     commands,
     readStore,
@@ -512,6 +524,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ...scheduledMessageRoutes({ scheduled: scheduledMessages, clock }),
     ...searchRoutes({ search: new SearchService(readStore) }),
     ...messageRoutes({ messaging, scheduled: scheduledMessages, clock }),
+    ...disappearingRoutes({ disappearing, clock }),
     ...reactionRoutes({ reactions, clock }),
     ...groupRoutes({ groups, clock }),
     ...contactRoutes({ contacts, clock }),
@@ -564,6 +577,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   // Scheduled messages due while the server was down go out on the first pass.
   scheduledMessages.start();
   // Nothing is being answered after a restart: prompts left pending end as `interrupted`.
+  // Disappearing messages due (a restart finds what came due meanwhile) and RETENTION_DAYS, in the background.
+  messageExpiry.start();
   const interrupted = await ai.recoverInterrupted(clock());
   if (interrupted > 0) logger.info({ prompts: interrupted }, 'prompts to Leta interrupted by the restart were marked failed');
   // Before sockets are accepted: nobody is still "online" from before a crash or restart.
@@ -589,6 +604,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     readiness,
     routes,
     router,
+    messageExpiry,
     scheduledMessages,
     async close() {
       // Graceful: not ready from now on, no new connections; requests and socket frames already received are answered
@@ -610,6 +626,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       eventLoop.stop();
       if (collector) clearInterval(collector);
       clearInterval(callTimer);
+      await messageExpiry.stop();
       calls.stop();
       loginThrottle.close();
       // Stopped first: sockets closing on shutdown are not users going offline (the next start sees to that).

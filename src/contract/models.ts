@@ -108,6 +108,7 @@ const messageFields = {
   editedAt: timestamp.nullable(),
   deletedAt: timestamp.nullable(),
   position,
+  expiresAt: timestamp.optional().meta({ description: "When it disappears (the conversation's timer when it was sent); absent: kept" }),
 };
 
 export const message = z.strictObject(messageFields).meta({ id: 'Message' });

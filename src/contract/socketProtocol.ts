@@ -225,6 +225,17 @@ export const LIVE_FRAMES = {
     live('message.deleted', { conversationId: z.string(), scope: z.literal('everyone'), message }),
     live('message.deleted', { conversationId: z.string(), scope: z.literal('me'), messageId: z.uuid() }),
   ]),
+  /** A disappearing message's time ran out (or the server's retention passed it): remove it; its content is gone. */
+  'message.expired': live('message.expired', { conversationId: z.string(), messageId: z.uuid() }),
+  /** The conversation's disappearing-messages timer changed (show it as a notice): it applies to messages sent from now on. */
+  'conversation.timer': live('conversation.timer', {
+    conversationId: z.string(),
+    timer: z.enum(['off', '24h', '7d', '90d']),
+    /** How long a message stays, or null when off. */
+    seconds: z.number().int().positive().nullable(),
+    byUserId: z.uuid(),
+    at: z.iso.datetime(),
+  }),
   receipt: live('receipt', {
     conversationId: z.string(),
     userId: z.uuid(),

@@ -37,6 +37,7 @@ import type { ConversationAccess, ConversationName } from './access.ts';
 import { eventIdFor, revealEvent, sealWithKey } from '../privacy/sealing.ts';
 import { messageKeyId, type ShreddingKeys } from '../privacy/shreddingKeys.ts';
 import { listConversations, type ConversationListItem } from './conversationList.ts';
+import type { DisappearingService } from './disappearingService.ts';
 import { reactionSummaries } from './reactionService.ts';
 
 export interface SendInput extends Omit<ConversationName, 'with'> {
@@ -103,6 +104,8 @@ export class MessagingService {
     private readonly caughtUp: () => Promise<void>,
     /** Content keys: texts are sealed before they are appended, and a delete for everyone destroys the key. */
     private readonly keys: ShreddingKeys,
+    /** The conversation's disappearing timer, read at each send (the message records its own expiry). */
+    private readonly timers?: Pick<DisappearingService, 'secondsFor'>,
   ) {}
 
   /**
@@ -150,6 +153,7 @@ export class MessagingService {
           replyToValid,
           blocked,
           attachmentsValid,
+          disappearAfterSeconds: (await this.timers?.secondsFor(conversationId)) ?? null,
         },
         metadata,
       },

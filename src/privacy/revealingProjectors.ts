@@ -36,7 +36,8 @@ export function revealingProjectors(projectors: readonly Projector[], keys: Pick
   return projectors.map((projector) => ({
     ...projector,
     apply: async (event, context) => {
-      if (event.type === 'MessageDeleted') keys.forget(messageKeyId((event.data as { messageId: string }).messageId));
+      if (event.type === 'MessageDeleted' || event.type === 'MessageContentShredded')
+        keys.forget(messageKeyId((event.data as { messageId: string }).messageId));
       if (event.type === 'AccountDeleted') keys.forget(userKeyId((event.data as { userId: string }).userId));
       return projector.apply(SEALED_EVENT_TYPES.has(event.type) ? await revealed(event) : event, context);
     },
