@@ -6,6 +6,7 @@ import { LiveSocket, type LiveSocketEvents, type WebSocketFactory } from './live
 import { Outbox, type PendingSend, type SendInput } from './outbox.ts';
 import { RestClient, type Contract, type ResponseOf } from './rest.ts';
 import { memoryStore, type ClientStore } from './stores.ts';
+import { DataExportApi } from './dataExport.ts';
 
 export type Session = ResponseOf<Contract<'post', '/auth/login'>>;
 export type Message = ReplyOf<'message.send'>['message'];
@@ -58,6 +59,8 @@ interface Waiter {
 export class LetsAppClient extends Emitter<OwnEvents> {
   readonly api: RestClient;
   readonly live: LiveSocket;
+  /** A copy of all of one's data (GDPR export). */
+  readonly dataExport: DataExportApi;
   private readonly store: ClientStore;
   private current: Session | null = null;
   private outbox: Outbox | null = null;
@@ -75,6 +78,7 @@ export class LetsAppClient extends Emitter<OwnEvents> {
       ...(options.fetch ? { fetch: options.fetch } : {}),
       onUnauthorized: (error) => this.live.refused(error.code),
     });
+    this.dataExport = new DataExportApi(this.api);
     const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketFactory }).WebSocket;
     if (!WebSocketImpl) throw new TypeError("No WebSocket here: pass one (in Node 20, the `ws` package's)");
     this.live = new LiveSocket({

@@ -7,6 +7,7 @@ export { LetsAppClient, type LetsAppClientOptions, type ClientEvents, type Sessi
 export { LiveSocket, type ConnectionState, type SnapshotEvent, type WebSocketFactory, type WebSocketLike } from './liveSocket.ts';
 export { RestClient, fillPath, type Contract, type Method, type PathOf, type RequestInput, type ResponseOf } from './rest.ts';
 export { LetsAppError } from './errors.ts';
+export { DataExportApi, type DataExport } from './dataExport.ts';
 export { memoryStore, webStorageStore, type ClientStore } from './stores.ts';
 export { reconnectDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 export {

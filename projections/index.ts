@@ -1,5 +1,6 @@
 import type { Projector } from '../src/projection/projector.ts';
 import { contactsProjector } from './contacts.ts';
+import { dataExportsProjector } from './dataExports.ts';
 import { disappearingProjector } from './disappearing.ts';
 import { conversationsProjector } from './conversations.ts';
 import { presenceProjector } from './presence.ts';
@@ -30,6 +31,7 @@ export const projectors: readonly Projector[] = [
   transcriptsProjector,
   aiProjector,
   callsProjector,
+  dataExportsProjector,
   groupsProjector,
   messagesProjector,
   groupMessagesProjector,

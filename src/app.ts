@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { eventUpcaster } from '../commands/upcasters.ts';
 import type { UserLoggedOut, UserSuspended } from '../commands/users.ts';
@@ -53,6 +54,8 @@ import { collectMedia } from './media/mediaCollector.ts';
 import { aiRoutes } from './http/routes/ai.ts';
 import { callRoutes } from './http/routes/calls.ts';
 import { auditRoutes } from './http/routes/audit.ts';
+import { dataExportRoutes } from './http/routes/dataExport.ts';
+import { DataExports } from './privacy/dataExports.ts';
 import { CallService } from './calls/callService.ts';
 import { AiService } from './ai/aiService.ts';
 import { createModel } from './ai/model/index.ts';
@@ -241,6 +244,16 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const access = new ConversationAccess(readStore);
   const blocks = new Blocks(readStore);
   const blobs = await new LocalBlobStore(config.mediaDir).init();
+  // GDPR exports: ZIPs under STORAGE_DIR/exports (0700; files 0600), made by a small shared pool.
+  const dataExports = new DataExports({
+    commands,
+    readStore,
+    projections,
+    blobs,
+    logger,
+    clock,
+    directory: join(config.storageDir, 'exports'),
+  });
   const images = new ImageProcessor({ maxPixels: 40_000_000, concurrency: 2, maxQueue: 32 });
   const media = new MediaService({ commands, readStore, projections, access, blobs, images, settings: config.media });
   const disappearing = new DisappearingService(commands, readStore, projections, access);
@@ -535,6 +548,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ...aiRoutes({ ai, clock, logger }),
     ...callRoutes({ calls, clock }),
     ...auditRoutes({ eventStore, logger }),
+    ...dataExportRoutes({ exports: dataExports, clock }),
     ...(config.demoEnabled ? demoRoutes({ wsPort: () => wsPort }) : []),
   ];
   const router = mountRoutes(routes, {
@@ -582,6 +596,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const interrupted = await ai.recoverInterrupted(clock());
   if (interrupted > 0) logger.info({ prompts: interrupted }, 'prompts to Leta interrupted by the restart were marked failed');
   // Before sockets are accepted: nobody is still "online" from before a crash or restart.
+  // Exports a stopped server left unfinished are failed (the only server on the embedded stores); expired ones go.
+  await dataExports.start(readStore.kind === 'embedded');
   const recovered = await presence.recoverAfterRestart();
   if (recovered > 0) logger.info({ users: recovered }, 'marked users offline who were online when the server stopped');
   const boundWsPort = await gateway.listen(config.host, config.wsPort);
@@ -626,6 +642,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       eventLoop.stop();
       if (collector) clearInterval(collector);
       clearInterval(callTimer);
+      await dataExports.stop();
       await messageExpiry.stop();
       calls.stop();
       loginThrottle.close();

@@ -5,6 +5,7 @@ import { byId, formValues, showError } from './dom.ts';
 import { LetaView } from './leta.ts';
 import { MediaCache } from './media.ts';
 import { People } from './people.ts';
+import { wireDataExport } from './dataExport.ts';
 
 /**
  * The demo page: log in, then chat, Leta and calls, all through the typed client. The session, the last position and
@@ -89,6 +90,7 @@ function start(session: Session): void {
   const avatarInput = byId<HTMLInputElement>('avatar-input');
   avatarInput.addEventListener('change', () => void uploadAvatar(avatarInput));
   byId('logout').addEventListener('click', () => void client.logout());
+  wireDataExport(client);
 }
 
 async function showAvatar(media: MediaCache): Promise<void> {

@@ -82,6 +82,10 @@ export const ERROR_CODES = {
   search_unavailable: { status: 501, description: 'Search is not offered on this read store (MongoDB): see the README' },
   unavailable: { status: 503, description: 'A store is locked, closed or lagging; the request may be retried' },
   busy: { status: 503, description: 'Image processing is at capacity; retry after `Retry-After`' },
+  export_in_progress: { status: 409, description: 'An export of your data is already being made: `details.exportId` names it' },
+  export_not_ready: { status: 409, description: 'The export is still being made (or failed): see its `status`' },
+  export_expired: { status: 410, description: 'The export was deleted a day after it was made: ask for a new one' },
+  export_busy: { status: 503, description: 'The server is making as many exports as it queues; retry after `Retry-After`' },
 } as const satisfies Record<string, { status: number; description: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

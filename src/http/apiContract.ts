@@ -3,6 +3,7 @@ import type { auditRoutes } from './routes/audit.ts';
 import type { authRoutes } from './routes/auth.ts';
 import type { callRoutes } from './routes/calls.ts';
 import type { contactRoutes } from './routes/contacts.ts';
+import type { dataExportRoutes } from './routes/dataExport.ts';
 import type { demoRoutes } from './routes/demo.ts';
 import type { groupRoutes } from './routes/groups.ts';
 import type { mediaRoutes } from './routes/media.ts';
@@ -24,6 +25,7 @@ export type ApiRoute =
   | RoutesOf<typeof authRoutes>
   | RoutesOf<typeof callRoutes>
   | RoutesOf<typeof contactRoutes>
+  | RoutesOf<typeof dataExportRoutes>
   | RoutesOf<typeof demoRoutes>
   | RoutesOf<typeof groupRoutes>
   | RoutesOf<typeof mediaRoutes>

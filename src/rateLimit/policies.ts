@@ -64,6 +64,7 @@ export const DEFAULT_POLICIES = [
   policy('ai-daily', 200, 200 / 86_400, 'user', 'messages to Leta: 200 a day (cost control)'),
   policy('read', 120, 5, 'user', 'reads: lists, pages, histories, sync'),
   policy('session', 20, 1, 'user', 'logout'),
+  policy('export', 1, 1 / 3_600, 'user', 'asking for a copy of your data (GDPR export): one an hour'),
   policy('frames', 200, 50, 'connection', 'socket frames of any type, per socket; over it the socket closes with 4429'),
   policy('user-frames', 300, 100, 'user', "socket frames of any type over all of a user's sockets; over it the socket closes with 4429"),
 ] as const satisfies readonly RateLimitPolicy[];
