@@ -10,7 +10,7 @@ import type { MessageEvent, MessageExpired } from '../commands/messages.ts';
 import type { DisappearingTimerChanged } from '../commands/disappearing.ts';
 import { messageEventTypes } from '../commands/messages.ts';
 import type { ReceiptEvent } from '../commands/receipts.ts';
-import type { AvatarChanged, AvatarRemoved, PrivacySettingsChanged, ProfileUpdated } from '../commands/users.ts';
+import type { AccountDeleted, AvatarChanged, AvatarRemoved, PrivacySettingsChanged, ProfileUpdated } from '../commands/users.ts';
 import { receiptEventTypes } from '../commands/receipts.ts';
 import type { ScheduledMessageFailed } from '../commands/scheduledMessages.ts';
 import { assertNever, eventOf, isEventOf } from '../commands/shared/events.ts';
@@ -424,11 +424,20 @@ export const feedProjector: Projector = {
     ...reactionEventTypes,
     'DisappearingTimerChanged',
     'ScheduledMessageFailed',
+    'AccountDeleted',
   ]),
   async apply(recorded, context) {
+    // A deleted account's frames go with it (its profile is in them, and no device of its will sync again).
+    if (recorded.type === 'AccountDeleted')
+      return context.projectMany<FeedEntry>(FEED, { userIds: (recorded.data as AccountDeleted['data']).userId }, recorded, () => null);
     if (isEventOf<ScheduledMessageFailed>(['ScheduledMessageFailed'], recorded)) {
       const { scheduleId, messageId, conversationId, reason, senderId } = recorded.data;
-      return deliver(context, recorded, { userIds: [senderId] }, { type: 'scheduled.failed', scheduleId, messageId, conversationId, reason });
+      return deliver(
+        context,
+        recorded,
+        { userIds: [senderId] },
+        { type: 'scheduled.failed', scheduleId, messageId, conversationId, reason },
+      );
     }
     if (isEventOf<MessageTranscribed>(['MessageTranscribed'], recorded)) return transcriptFrame(recorded, recorded, context);
     if (isEventOf<ContactEvent>(contactTypes, recorded)) return contactFrame(recorded, recorded, context);

@@ -1,6 +1,7 @@
 import type { PresenceEvent, PresenceMode } from '../commands/presence.ts';
 import { presenceEventTypes } from '../commands/presence.ts';
 import { assertNever, eventOf } from '../commands/shared/events.ts';
+import type { AccountDeleted } from '../commands/users.ts';
 import type { ProjectedDoc, Projector, Unpositioned } from '../src/projection/projector.ts';
 
 /**
@@ -32,8 +33,11 @@ const blank = (userId: string): Unpositioned<PresenceDoc> => ({
 export const presenceProjector: Projector = {
   name: PRESENCE,
   collections: { [PRESENCE]: [{ key: { status: 1 } }] },
-  handles: new Set(presenceEventTypes),
+  handles: new Set([...presenceEventTypes, 'AccountDeleted']),
   async apply(recorded, context) {
+    // A deleted account has no presence: not online, no last seen.
+    if (recorded.type === 'AccountDeleted')
+      return context.project<PresenceDoc>(PRESENCE, (recorded.data as AccountDeleted['data']).userId, recorded, () => null);
     const event = eventOf<PresenceEvent>(presenceEventTypes, recorded);
     const { userId } = event.data;
     switch (event.type) {

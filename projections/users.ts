@@ -62,6 +62,17 @@ export const toPublicUser = ({ _id, username, displayName, createdAt }: UserDoc)
   createdAt,
 });
 
+/**
+ * How a deleted account shows where its id is still named (a conversation's peer): no username, "Deleted account",
+ * and no date of its own (the epoch).
+ */
+export const deletedAccount = (id: string): PublicUser => ({
+  id,
+  username: '',
+  displayName: 'Deleted account',
+  createdAt: new Date(0).toISOString(),
+});
+
 export const toOwnUser = (doc: UserDoc): OwnUser => ({ ...toPublicUser(doc), email: doc.email });
 
 export const USERS = 'users';

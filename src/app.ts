@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { eventUpcaster } from '../commands/upcasters.ts';
-import type { UserLoggedOut, UserSuspended } from '../commands/users.ts';
+import type { AccountDeleted, UserLoggedOut, UserSuspended } from '../commands/users.ts';
 import { projectors } from '../projections/index.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { AuthService } from './auth/authService.ts';
@@ -62,6 +62,8 @@ import { createModel } from './ai/model/index.ts';
 import { SecretBox } from './secrets/secretBox.ts';
 import { revealingProjectors } from './privacy/revealingProjectors.ts';
 import { IdentityClaimKeys } from './privacy/personalData.ts';
+import { AccountDeletionService } from './people/accountDeletionService.ts';
+import { accountRoutes } from './http/routes/account.ts';
 import { StoredShreddingKeys } from './privacy/shreddingKeys.ts';
 import { messageRoutes } from './http/routes/messages.ts';
 import { reactionRoutes } from './http/routes/reactions.ts';
@@ -204,7 +206,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         nodeEnv: config.nodeEnv,
         walLimitBytes: options.walLimitBytes,
         runner: { ...options.projection, rebuildBeyondHead: options.rebuildProjectionsBeyondHead },
-        forwardEventTypes: ['UserLoggedOut', 'UserSuspended'],
+        forwardEventTypes: ['UserLoggedOut', 'UserSuspended', 'AccountDeleted'],
         keyring: config.keyring,
       })
     : // Instances sharing one MongoDB or PostgreSQL take turns projecting through a lease.
@@ -345,12 +347,13 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   // Request and refused-frame logs, and the transports' metrics; users appear in logs as a keyed hash.
   const instrumentation = new Instrumentation(logger, metrics, config.jwtSecret);
   const loginThrottle = new LoginThrottle(rateLimits);
+  const passwords = new PasswordHasher(config.bcryptCost);
   const auth = new AuthService(
     commands,
     readStore,
     projections,
     tokens,
-    new PasswordHasher(config.bcryptCost),
+    passwords,
     loginThrottle,
     shreddingKeys,
     await IdentityClaimKeys.open(secrets, box),
@@ -375,6 +378,20 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       maxOutputTokens: config.ai.maxOutputTokens,
       baseUrl: config.ai.baseUrl,
     },
+  });
+
+  const accountDeletions = new AccountDeletionService({
+    commands,
+    readStore,
+    projections,
+    keys: shreddingKeys,
+    passwords,
+    auth,
+    media,
+    ai,
+    logger,
+    clock,
+    graceMs: config.accountDeletionGraceHours * 3_600_000,
   });
 
   const transcription = new TranscriptionService({
@@ -477,6 +494,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   projections.onCommitted(({ events, publications, trace }) => {
     if (!feedTail) tracing.projected(trace, publications, () => gateway.deliverAll(publications));
     for (const event of events) {
+      // A deleted account's sockets on this instance (its tokens are refused everywhere: it has no user document).
+      if (event.type === 'AccountDeleted') gateway.closeUser((event.data as AccountDeleted['data']).userId, 'account_deleted');
       if (event.type === 'UserSuspended') {
         const { userId } = event.data as UserSuspended['data'];
         gateway.closeUser(userId, 'account_suspended');
@@ -541,6 +560,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ...reactionRoutes({ reactions, clock }),
     ...groupRoutes({ groups, clock }),
     ...contactRoutes({ contacts, clock }),
+    ...accountRoutes({ deletions: accountDeletions, graceHours: config.accountDeletionGraceHours, clock }),
     ...userRoutes({ profiles, clock }),
     ...presenceRoutes({ presence, clock }),
     ...mediaRoutes({ media, profiles, tokens: mediaTokens, clock }),
@@ -593,6 +613,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   // Nothing is being answered after a restart: prompts left pending end as `interrupted`.
   // Disappearing messages due (a restart finds what came due meanwhile) and RETENTION_DAYS, in the background.
   messageExpiry.start();
+  // Account deletions a crash left half-done are finished, and scheduled ones that came due meanwhile are done.
+  await accountDeletions.start();
   const interrupted = await ai.recoverInterrupted(clock());
   if (interrupted > 0) logger.info({ prompts: interrupted }, 'prompts to Leta interrupted by the restart were marked failed');
   // Before sockets are accepted: nobody is still "online" from before a crash or restart.
@@ -644,6 +666,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       clearInterval(callTimer);
       await dataExports.stop();
       await messageExpiry.stop();
+      await accountDeletions.stop();
       calls.stop();
       loginThrottle.close();
       // Stopped first: sockets closing on shutdown are not users going offline (the next start sees to that).

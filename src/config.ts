@@ -63,6 +63,8 @@ export interface Config {
   readyMaxLagMs: number;
   /** On SIGTERM, how long in-flight requests and socket frames get before connections are cut (SHUTDOWN_GRACE_MS). */
   shutdownGraceMs: number;
+  /** ACCOUNT_DELETION_GRACE_HOURS: the confirmation window before an account deletion happens; 0 deletes at once. */
+  accountDeletionGraceHours: number;
   /** RETENTION_DAYS: message contents older than this many days are shredded in the background; null keeps them. */
   retentionDays: number | null;
 }
@@ -257,6 +259,8 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
     metrics: metricsOf(env),
     readyMaxLagMs: integer(env, 'READY_MAX_LAG_MS', 10_000, 100, 3_600_000),
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    // The confirmation window of DELETE /api/users/me: 0 deletes at once (the default outside production).
+    accountDeletionGraceHours: integer(env, 'ACCOUNT_DELETION_GRACE_HOURS', production ? 72 : 0, 0, 720),
     retentionDays: env.RETENTION_DAYS ? integer(env, 'RETENTION_DAYS', 0, 1, 36_500) : null,
     media: {
       limits: { ...DEFAULT_MEDIA_LIMITS, maxBytes: integer(env, 'MEDIA_MAX_BYTES', DEFAULT_MEDIA_LIMITS.maxBytes, 1024, 1024 ** 3) },

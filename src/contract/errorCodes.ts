@@ -21,6 +21,7 @@ export const ERROR_CODES = {
     status: 403,
     description: 'An operator suspended this account: login and every token are refused, its sockets closed (4401 `account_suspended`)',
   },
+  wrong_password: { status: 403, description: 'The password given to confirm this (deleting the account) is wrong' },
   quota_exceeded: { status: 403, description: 'The storage quota is used up; `details` has the usage and the limits' },
   not_found: { status: 404, description: 'No such resource, or not one the caller may see' },
   method_not_allowed: { status: 405, description: 'The path exists, the method does not' },

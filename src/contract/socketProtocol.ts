@@ -18,7 +18,7 @@ export const WS_PATH = '/ws';
 export const CLOSE = {
   /**
    * Missing, malformed, expired or revoked token, or a suspended account (`account_suspended`: logging in again is
-   * refused with 403 until an operator lifts it); the reason says which.
+   * refused with 403 until an operator lifts it), or a deleted one (`account_deleted`); the reason says which.
    */
   UNAUTHORIZED: 4401,
   /** The client did not read fast enough; reconnect and resume with `sync`. */

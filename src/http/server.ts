@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import Koa from 'koa';
-import { koaBody } from 'koa-body';
+import { HttpMethodEnum, koaBody } from 'koa-body';
 import type { Logger } from 'pino';
 import { errorMiddleware } from './errors.ts';
 import { requestId } from './context.ts';
@@ -42,6 +42,8 @@ export function createHttpApp({ logger, bodyLimitBytes, router, trustProxy, trac
       urlencoded: false,
       text: false,
       multipart: false,
+      // DELETE /api/users/me carries the password in its body.
+      parsedMethods: [HttpMethodEnum.POST, HttpMethodEnum.PUT, HttpMethodEnum.PATCH, HttpMethodEnum.DELETE],
       onError: (error) => {
         throw error;
       },

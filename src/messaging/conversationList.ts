@@ -11,7 +11,7 @@ import {
 } from '../../projections/conversations.ts';
 import { GROUPS, toPublicGroup, type GroupDoc, type PublicGroup } from '../../projections/groups.ts';
 import { messageCollectionOf, type MessageDoc } from '../../projections/messageDocs.ts';
-import { toPublicUser, USERS, type PublicUser, type UserDoc } from '../../projections/users.ts';
+import { deletedAccount, toPublicUser, USERS, type PublicUser, type UserDoc } from '../../projections/users.ts';
 import type { ReadStore } from '../readstore/port.ts';
 
 export { UNREAD_COUNT_LIMIT };
@@ -74,7 +74,7 @@ export async function listConversations(
     rows.map(async ({ doc, summary, lastPosition }) => ({
       conversationId: doc.conversationId,
       kind: doc.kind,
-      ...(doc.peerId ? { peer: peers.get(doc.peerId) ?? null } : {}),
+      ...(doc.peerId ? { peer: peers.get(doc.peerId) ?? deletedAccount(doc.peerId) } : {}),
       ...(doc.groupId ? { group: groups.get(doc.groupId) ?? null } : {}),
       lastMessage: await lastMessageFor(readStore, doc, summary),
       lastPosition,

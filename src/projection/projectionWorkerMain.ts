@@ -54,7 +54,8 @@ const walEraser = new WalEraser(join(config.storageDir, 'read.sqlite'), (file) =
   logger.warn({ file }, 'readers kept the WAL from being truncated after an erasure: it is tried again at the next one'),
 );
 runner.onCommitted(({ trace, events, publications, timing }) => {
-  if (events.some((event) => event.type === 'MessageDeleted' || event.type === 'MessageExpired')) void walEraser.request();
+  if (events.some((event) => event.type === 'MessageDeleted' || event.type === 'MessageExpired' || event.type === 'AccountDeleted'))
+    void walEraser.request();
   post({
     type: 'committed',
     trace,

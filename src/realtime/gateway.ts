@@ -373,7 +373,7 @@ export class SocketGateway {
   }
 
   /** Closes every socket of a user (suspended by an operator), whatever token opened it. */
-  closeUser(userId: string, reason: 'account_suspended'): void {
+  closeUser(userId: string, reason: 'account_suspended' | 'account_deleted'): void {
     for (const connection of [...(this.byUser.get(userId) ?? [])]) connection.close(CLOSE.UNAUTHORIZED, reason);
   }
 
