@@ -6,6 +6,7 @@ import { LiveSocket, type LiveSocketEvents, type WebSocketFactory } from './live
 import { Outbox, type PendingSend, type SendInput } from './outbox.ts';
 import { RestClient, type Contract, type ResponseOf } from './rest.ts';
 import { memoryStore, type ClientStore } from './stores.ts';
+import { VoiceApi } from './voice.ts';
 import { DataExportApi } from './dataExport.ts';
 
 export type Session = ResponseOf<Contract<'post', '/auth/login'>>;
@@ -61,6 +62,8 @@ export class LetsAppClient extends Emitter<OwnEvents> {
   readonly live: LiveSocket;
   /** A copy of all of one's data (GDPR export). */
   readonly dataExport: DataExportApi;
+  /** Voice notes: upload a recording with its waveform, transcribe one. */
+  readonly voice: VoiceApi;
   private readonly store: ClientStore;
   private current: Session | null = null;
   private outbox: Outbox | null = null;
@@ -79,6 +82,7 @@ export class LetsAppClient extends Emitter<OwnEvents> {
       onUnauthorized: (error) => this.live.refused(error.code),
     });
     this.dataExport = new DataExportApi(this.api);
+    this.voice = new VoiceApi(this.api);
     const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketFactory }).WebSocket;
     if (!WebSocketImpl) throw new TypeError("No WebSocket here: pass one (in Node 20, the `ws` package's)");
     this.live = new LiveSocket({

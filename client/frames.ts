@@ -42,6 +42,7 @@ export const SOCKET_PATH: typeof WS_PATH = '/ws';
 const LIVE: Record<LiveFrameType, true> = {
   'message.created': true,
   'message.edited': true,
+  'message.transcribed': true,
   'message.deleted': true,
   receipt: true,
   'group.updated': true,

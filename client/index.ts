@@ -24,3 +24,4 @@ export {
 } from './frames.ts';
 export type { PendingSend, SendInput } from './outbox.ts';
 export { EndToEnd, EncryptionError, E2E_ALGORITHM, type EncryptedPayload, type KeyPair, type Sodium } from './e2e.ts';
+export { peaksOf, VoiceApi, WAVEFORM_PEAKS, type Transcript, type VoiceNoteMedia } from './voice.ts';

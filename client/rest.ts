@@ -86,7 +86,7 @@ export class RestClient {
    * A file as the raw request body, for the two upload operations (their body is bytes, not JSON). The server sniffs
    * the type from the bytes; `filename` only names the download.
    */
-  async upload<P extends '/api/media/upload' | '/api/users/profile-picture'>(
+  async upload<P extends '/api/media/upload' | '/api/users/profile-picture' | '/api/media/voice'>(
     path: P,
     file: Blob,
     query?: Contract<'post', P>['query'],

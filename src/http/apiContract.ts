@@ -11,6 +11,7 @@ import type { messageRoutes } from './routes/messages.ts';
 import type { presenceRoutes } from './routes/presence.ts';
 import type { systemRoutes } from './routes/system.ts';
 import type { userRoutes } from './routes/users.ts';
+import type { voiceRoutes } from './routes/voice.ts';
 
 type RoutesOf<F extends (...args: never[]) => readonly unknown[]> = ReturnType<F>[number];
 
@@ -32,4 +33,5 @@ export type ApiRoute =
   | RoutesOf<typeof messageRoutes>
   | RoutesOf<typeof presenceRoutes>
   | RoutesOf<typeof systemRoutes>
-  | RoutesOf<typeof userRoutes>;
+  | RoutesOf<typeof userRoutes>
+  | RoutesOf<typeof voiceRoutes>;
