@@ -8,7 +8,6 @@ import { RestClient, type Contract, type ResponseOf } from './rest.ts';
 import { memoryStore, type ClientStore } from './stores.ts';
 import { DataExportApi } from './dataExport.ts';
 import { VoiceApi } from './voice.ts';
-import { DataExportApi } from './dataExport.ts';
 
 export type Session = ResponseOf<Contract<'post', '/auth/login'>>;
 export type Message = ReplyOf<'message.send'>['message'];
@@ -84,7 +83,6 @@ export class LetsAppClient extends Emitter<OwnEvents> {
     });
     this.dataExport = new DataExportApi(this.api);
     this.voice = new VoiceApi(this.api);
-    this.dataExport = new DataExportApi(this.api);
     const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketFactory }).WebSocket;
     if (!WebSocketImpl) throw new TypeError("No WebSocket here: pass one (in Node 20, the `ws` package's)");
     this.live = new LiveSocket({
