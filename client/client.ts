@@ -148,6 +148,30 @@ export class LetsAppClient extends Emitter<OwnEvents> {
     this.emit('session', null);
   }
 
+  /**
+   * Deletes this account (DELETE /api/users/me; the password again). `messages: 'erase'` also deletes every message it
+   * sent for everyone; by default they stay with their recipients, from "Deleted account". Deleted now: the session
+   * ends here as at a logout, and `null` is answered; with a confirmation window on the server: the time it happens
+   * (logging in again, or `cancelAccountDeletion`, calls it off).
+   */
+  async deleteAccount(password: string, options: { messages?: 'keep' | 'erase' } = {}): Promise<{ deleteAfter: string } | null> {
+    const answer = await this.api.request('delete', '/api/users/me', {
+      body: { password },
+      query: { messages: options.messages ?? 'keep' },
+    });
+    if (answer) return { deleteAfter: answer.deletion.deleteAfter };
+    this.live.close();
+    this.endSession();
+    await this.store.delete('session');
+    this.emit('session', null);
+    return null;
+  }
+
+  /** Calls off a scheduled deletion of this account (nothing when none is scheduled). */
+  async cancelAccountDeletion(): Promise<void> {
+    await this.api.request('delete', '/api/users/me/deletion');
+  }
+
   /** Disconnects without logging out. */
   close(): void {
     if (this.retryTimer) clearTimeout(this.retryTimer);

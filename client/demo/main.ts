@@ -2,6 +2,7 @@ import { LetsAppClient, webStorageStore, type Session } from '../index.ts';
 import { CallView } from './calls.ts';
 import { ChatView } from './chat.ts';
 import { byId, formValues, showError } from './dom.ts';
+import { wireAccountDeletion } from './accountDeletion.ts';
 import { LetaView } from './leta.ts';
 import { MediaCache } from './media.ts';
 import { People } from './people.ts';
@@ -90,6 +91,7 @@ function start(session: Session): void {
   const avatarInput = byId<HTMLInputElement>('avatar-input');
   avatarInput.addEventListener('change', () => void uploadAvatar(avatarInput));
   byId('logout').addEventListener('click', () => void client.logout());
+  wireAccountDeletion(client);
   wireDataExport(client);
 }
 

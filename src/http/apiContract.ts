@@ -1,3 +1,4 @@
+import type { accountRoutes } from './routes/account.ts';
 import type { aiRoutes } from './routes/ai.ts';
 import type { auditRoutes } from './routes/audit.ts';
 import type { authRoutes } from './routes/auth.ts';
@@ -21,6 +22,7 @@ type RoutesOf<F extends (...args: never[]) => readonly unknown[]> = ReturnType<F
  * `import type`, so no server code reaches a browser.
  */
 export type ApiRoute =
+  | RoutesOf<typeof accountRoutes>
   | RoutesOf<typeof aiRoutes>
   | RoutesOf<typeof auditRoutes>
   | RoutesOf<typeof authRoutes>
