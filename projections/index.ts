@@ -4,6 +4,7 @@ import { dataExportsProjector } from './dataExports.ts';
 import { disappearingProjector } from './disappearing.ts';
 import { conversationsProjector } from './conversations.ts';
 import { presenceProjector } from './presence.ts';
+import { pushProjector } from './push.ts';
 import { mediaFilesProjector } from './mediaFiles.ts';
 import { transcriptsProjector } from './transcripts.ts';
 import { aiProjector } from './ai.ts';
@@ -27,6 +28,7 @@ export const projectors: readonly Projector[] = [
   contactsProjector,
   messageSearchProjector,
   presenceProjector,
+  pushProjector,
   mediaFilesProjector,
   transcriptsProjector,
   aiProjector,

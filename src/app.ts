@@ -53,6 +53,9 @@ import { MediaTokens } from './media/mediaTokens.ts';
 import { collectMedia } from './media/mediaCollector.ts';
 import { aiRoutes } from './http/routes/ai.ts';
 import { callRoutes } from './http/routes/calls.ts';
+import { pushRoutes } from './http/routes/push.ts';
+import { createPush } from './push/startPush.ts';
+import type { PushDeliveries } from './push/pushDeliveries.ts';
 import { auditRoutes } from './http/routes/audit.ts';
 import { dataExportRoutes } from './http/routes/dataExport.ts';
 import { DataExports } from './privacy/dataExports.ts';
@@ -120,6 +123,8 @@ export interface RunningApp {
   router: Router;
   /** Disappearing messages and RETENTION_DAYS (tests run a pass with `sweep(now)` / `retain(now)`). */
   messageExpiry: MessageExpiry;
+  /** Web Push's consumer of the event log (null with PUSH_ENABLED=false). */
+  pushDeliveries: PushDeliveries | null;
   /** Scheduled messages and their dispatcher (tests run a pass with `tick()`). */
   scheduledMessages: ScheduledMessageService;
   close(): Promise<void>;
@@ -326,6 +331,24 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       sendToConnection,
       sendToUser,
     },
+  });
+  // Web Push: the routes' service now, the deliveries (a consumer of the log) once the servers listen.
+  const push = await createPush(config, {
+    commands,
+    eventStore,
+    readStore,
+    projections,
+    upcaster: eventUpcaster,
+    access,
+    keys: shreddingKeys,
+    secrets,
+    box,
+    // A socket anywhere in the cluster hears it live: no push then.
+    isOnline: async (userId) =>
+      (gatewayRef?.isConnected(userId) ?? false) || (await presenceSessions.liveUsers([userId], clock())).has(userId),
+    clock,
+    logger,
+    owner: instanceId,
   });
   // Rate limits are shared by REST and the socket: switching transport does not reset a budget; with DATABASE_URL
   // they are shared by every instance too.
@@ -567,6 +590,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ...voiceRoutes({ media, transcription, clock }),
     ...aiRoutes({ ai, clock, logger }),
     ...callRoutes({ calls, clock }),
+    ...pushRoutes({ push: push.service, clock }),
     ...auditRoutes({ eventStore, logger }),
     ...dataExportRoutes({ exports: dataExports, clock }),
     ...(config.demoEnabled ? demoRoutes({ wsPort: () => wsPort }) : []),
@@ -626,6 +650,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   if (boundWsPort === null)
     throw new PortUnavailableError('WS_PORT', config.host, config.wsPort, 'is in use by another process (or not ours to bind)');
   wsPort = boundWsPort;
+  await push.deliveries?.start();
   logger.info({ httpPort, wsPort, eventStore: eventStore.kind, readStore: readStore.kind }, 'LetsApp is listening');
 
   return {
@@ -644,6 +669,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     router,
     messageExpiry,
     scheduledMessages,
+    pushDeliveries: push.deliveries,
     async close() {
       // Graceful: not ready from now on, no new connections; requests and socket frames already received are answered
       // within SHUTDOWN_GRACE_MS; then sockets are told 1001, the projection finishes its batch, the stores close.
@@ -674,6 +700,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       await presenceSessions.close();
       await cluster.bus.close();
       await calls.settled();
+      // In-flight pushes end (or stay before the checkpoint, to be sent after the restart) before the stores close.
+      await push.close();
       await callGraceDeadlines.close();
       await scheduledMessages.stop();
       await gateway.close();

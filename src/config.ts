@@ -8,6 +8,7 @@ import type { CallSettings } from './calls/callService.ts';
 import { DEFAULT_MEDIA_LIMITS } from './media/mediaTypes.ts';
 import { parseKeyring, type Keyring, type KeyringEnv } from './secrets/keyring.ts';
 import type { PostgresSettings } from './postgres/connection.ts';
+import { pushSettingsOf, type PushSettings } from './push/pushSettings.ts';
 
 /** Everything the server reads from the environment. The README lists each variable. */
 export interface Config {
@@ -65,6 +66,8 @@ export interface Config {
   shutdownGraceMs: number;
   /** ACCOUNT_DELETION_GRACE_HOURS: the confirmation window before an account deletion happens; 0 deletes at once. */
   accountDeletionGraceHours: number;
+  /** Web Push (PUSH_*; see src/push/pushSettings.ts). */
+  push: PushSettings;
   /** RETENTION_DAYS: message contents older than this many days are shredded in the background; null keeps them. */
   retentionDays: number | null;
 }
@@ -261,6 +264,7 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     // The confirmation window of DELETE /api/users/me: 0 deletes at once (the default outside production).
     accountDeletionGraceHours: integer(env, 'ACCOUNT_DELETION_GRACE_HOURS', production ? 72 : 0, 0, 720),
+    push: pushOf(env, production),
     retentionDays: env.RETENTION_DAYS ? integer(env, 'RETENTION_DAYS', 0, 1, 36_500) : null,
     media: {
       limits: { ...DEFAULT_MEDIA_LIMITS, maxBytes: integer(env, 'MEDIA_MAX_BYTES', DEFAULT_MEDIA_LIMITS.maxBytes, 1024, 1024 ** 3) },
@@ -321,6 +325,39 @@ function databaseOf(env: Env): PostgresSettings | null {
     ...(ssl === undefined ? {} : { ssl }),
     poolMax: integer(env, 'DATABASE_POOL_MAX', 10, 1, 100),
   };
+}
+
+/**
+ * Web Push: VAPID keys come from PUSH_VAPID_PUBLIC_KEY and PUSH_VAPID_PRIVATE_KEY; outside production, without them, a
+ * pair is generated into the secrets store. In production nothing is generated: push is on when the keys are set.
+ */
+function pushOf(env: Env, production: boolean): PushSettings {
+  const publicKey = env.PUSH_VAPID_PUBLIC_KEY || null;
+  const privateKey = env.PUSH_VAPID_PRIVATE_KEY || null;
+  const enabled = boolean(env, 'PUSH_ENABLED', !production || publicKey !== null);
+  const allowPrivateEndpoints = boolean(env, 'PUSH_ALLOW_PRIVATE_ENDPOINTS', false);
+  if (production && allowPrivateEndpoints)
+    throw new ConfigError('PUSH_ALLOW_PRIVATE_ENDPOINTS is for tests only: refused when NODE_ENV=production');
+  if (production && enabled && (!publicKey || !privateKey))
+    throw new ConfigError(
+      'With PUSH_ENABLED in production, PUSH_VAPID_PUBLIC_KEY and PUSH_VAPID_PRIVATE_KEY are required (npx web-push generate-vapid-keys)',
+    );
+  try {
+    return pushSettingsOf({
+      enabled,
+      vapidKeys: publicKey || privateKey ? { publicKey: publicKey ?? '', privateKey: privateKey ?? '' } : null,
+      subject: env.PUSH_VAPID_SUBJECT || 'mailto:push@letsapp.invalid',
+      allowPrivateEndpoints,
+      concurrency: integer(env, 'PUSH_CONCURRENCY', 8, 1, 64),
+      messageTtlSeconds: integer(env, 'PUSH_TTL_SECONDS', 86_400, 0, 2_419_200),
+      maxAttempts: integer(env, 'PUSH_MAX_ATTEMPTS', 4, 1, 10),
+      retryBaseMs: integer(env, 'PUSH_RETRY_BASE_MS', 1_000, 1, 60_000),
+      maxRetryDelayMs: integer(env, 'PUSH_MAX_RETRY_DELAY_MS', 60_000, 10, 3_600_000),
+      requestTimeoutMs: integer(env, 'PUSH_REQUEST_TIMEOUT_MS', 10_000, 100, 120_000),
+    });
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
 }
 
 function metricsOf(env: Env): Config['metrics'] {

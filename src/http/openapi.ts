@@ -45,6 +45,7 @@ const TAGS = {
   media: 'Files: upload, download (with Range and HEAD), thumbnails, short-lived tokens',
   ai: 'Leta, the assistant: prompts, streamed replies, personalities and your Gemini key',
   calls: 'Audio and video calls: ringing, answering, ending, history and TURN credentials',
+  push: 'Web Push: the VAPID key, device subscriptions, the preview setting and muted conversations',
   privacy: 'Your own data: a copy of all of it (GDPR export)',
   audit: 'The event log, for auditors',
   system: 'Liveness and the API descriptions',

@@ -12,6 +12,7 @@ export const SEALED_EVENT_TYPES: ReadonlySet<string> = new Set([
   'ScheduledMessageEdited',
   // A voice note's transcript, under its message's content key.
   'MessageTranscribed',
+  'PushSubscriptionAdded',
   // Personal fields, under the user's data key (src/privacy/personalData.ts).
   'UserRegistered',
   'ProfileUpdated',

@@ -34,6 +34,8 @@ export const SECRET_PURPOSES: Readonly<Record<string, string>> = Object.freeze({
   // Crypto-shredding keys (src/privacy/shreddingKeys.ts): a message's content key, a user's data key.
   'content-key': 'msgkey01',
   'data-key': 'usrkey01',
+  // The server's VAPID private key for Web Push (src/push/vapidKeys.ts), generated outside production.
+  'push-vapid-key': 'vapidk01',
 });
 
 const PURPOSE_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;

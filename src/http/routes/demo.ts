@@ -105,6 +105,25 @@ export function demoRoutes({ wsPort }: DemoRouteDeps) {
       errors: [],
       handle: () => reply(200, { wsPort: wsPort(), wsPath: '/ws' }),
     }),
+    route({
+      method: 'get',
+      path: '/demo/sw.js',
+      operationId: 'demoServiceWorker',
+      tag: 'demo',
+      auth: false,
+      rateLimit: null,
+      summary: "The demo's service worker: shows Web Push notifications (scope /demo)",
+      responses: { 200: { description: 'A script', contentType: TYPES.ts } },
+      errors: [],
+      handle: async ({ ctx }) => {
+        const { body, type } = await serve('demo/serviceWorker.ts');
+        ctx.type = type;
+        ctx.set('Cache-Control', 'no-cache');
+        // Served under /demo/ but controlling the page at /demo itself.
+        ctx.set('Service-Worker-Allowed', '/demo');
+        return reply(200, body);
+      },
+    }),
     moduleRoute('/client/{module}', '', 'clientModule', 'A module of the typed client, as JavaScript'),
     moduleRoute('/client/demo/{module}', 'demo/', 'demoModule', 'A module or the style sheet of the demo page'),
   ];

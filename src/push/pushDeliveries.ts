@@ -1,0 +1,250 @@
+import type { Logger } from 'pino';
+import type { EventUpcaster } from '../../commands/shared/upcasting.ts';
+import { PUSH_SUBSCRIPTIONS, type PushSubscriptionDoc } from '../../projections/push.ts';
+import type { EventStore, RecordedEvent, Subscription } from '../eventstore/port.ts';
+import { revealEvent } from '../privacy/sealing.ts';
+import type { ShreddingKeys } from '../privacy/shreddingKeys.ts';
+import type { Projections } from '../projection/projections.ts';
+import type { ReadStore } from '../readstore/port.ts';
+import type { PushCheckpoints } from './pushCheckpoints.ts';
+import type { PlannedPush, PushPlanner } from './pushNotifications.ts';
+import type { PushAnswer, PushSender } from './pushSender.ts';
+import type { PushService } from './pushService.ts';
+import type { PushSettings } from './pushSettings.ts';
+
+/** The event types that can cause a push (everything else only moves the checkpoint). */
+const PUSHED_TYPES = new Set(['MessageSent', 'CallInitiated', 'CallEnded']);
+const LEASE_TTL_MS = 10_000;
+
+export interface PushDeliveryDeps {
+  eventStore: EventStore;
+  readStore: ReadStore;
+  projections: Projections;
+  upcaster: EventUpcaster;
+  keys: Pick<ShreddingKeys, 'get'>;
+  planner: PushPlanner;
+  sender: PushSender;
+  service: Pick<PushService, 'expire'>;
+  checkpoints: PushCheckpoints;
+  /** Whether the user has a live socket anywhere now: then the socket tells them, and no push goes. */
+  isOnline: (userId: string) => Promise<boolean>;
+  settings: Pick<PushSettings, 'concurrency' | 'maxAttempts' | 'retryBaseMs' | 'maxRetryDelayMs'>;
+  clock: () => Date;
+  logger: Logger;
+  owner: string;
+}
+
+/** What became of one delivery (tests and metrics). */
+export type DeliveryOutcome = 'delivered' | 'expired' | 'refused' | 'failed' | 'aborted';
+
+/**
+ * The push deliveries: a checkpointed consumer of the event log, off the request path. Events are planned in order
+ * (after the projections applied them, so subscriptions, members and settings are as of the event); the requests
+ * run with bounded concurrency; the checkpoint only passes an event once all its deliveries ended (sent, gone, or
+ * given up after retries), so a restart resends what was in flight rather than losing it.
+ */
+export class PushDeliveries {
+  private subscription: Subscription | null = null;
+  /** Event position → deliveries of it still running. */
+  private readonly pending = new Map<number, number>();
+  private planned = 0;
+  private saved = 0;
+  private running = 0;
+  private readonly slotWaiters: Array<() => void> = [];
+  private readonly abort = new AbortController();
+  private readonly jobs = new Set<Promise<void>>();
+  private leaseTimer: NodeJS.Timeout | null = null;
+  private saving: Promise<void> = Promise.resolve();
+  private stopped = false;
+  private readonly outcomeListeners: Array<(outcome: DeliveryOutcome, push: PlannedPush) => void> = [];
+
+  constructor(private readonly deps: PushDeliveryDeps) {}
+
+  onOutcome(listener: (outcome: DeliveryOutcome, push: PlannedPush) => void): void {
+    this.outcomeListeners.push(listener);
+  }
+
+  /** Starts consuming when this instance holds the lease (at once on one server), checking again every few seconds. */
+  async start(): Promise<void> {
+    await this.tryBegin();
+    this.leaseTimer = setInterval(
+      () => void this.tryBegin().catch((error: unknown) => this.deps.logger.error({ err: error }, 'push lease failed')),
+      3_000,
+    );
+    this.leaseTimer.unref();
+  }
+
+  private async tryBegin(): Promise<void> {
+    if (this.stopped) return;
+    const held = await this.deps.checkpoints.hold(this.deps.owner, LEASE_TTL_MS);
+    if (!held) {
+      if (this.subscription) await this.pause('lease lost');
+      return;
+    }
+    if (this.subscription) return;
+    let checkpoint = await this.deps.checkpoints.load();
+    if (checkpoint === null) {
+      // The first start: history is not pushed, only what comes from now on.
+      checkpoint = await this.deps.eventStore.headPosition();
+      await this.deps.checkpoints.save(checkpoint, this.deps.owner);
+    }
+    this.planned = checkpoint;
+    this.saved = checkpoint;
+    const subscription = this.deps.eventStore.subscribeToAll({ after: checkpoint, batchSize: 100 }, (events) => this.onBatch(events));
+    this.subscription = subscription;
+    subscription.done.catch((error: unknown) => {
+      if (this.stopped) return;
+      this.deps.logger.error({ err: error }, 'push deliveries stopped: resuming from the checkpoint');
+      // The next lease pass resubscribes from the checkpoint.
+      if (this.subscription === subscription) this.subscription = null;
+    });
+  }
+
+  private async pause(reason: string): Promise<void> {
+    this.deps.logger.warn({ reason }, 'push deliveries paused');
+    const subscription = this.subscription;
+    this.subscription = null;
+    await subscription?.stop();
+  }
+
+  private async onBatch(events: readonly RecordedEvent[]): Promise<void> {
+    const last = events.at(-1);
+    if (!last || this.stopped) return;
+    if (events.some((event) => PUSHED_TYPES.has(event.type))) await this.deps.projections.waitFor(last.position, 60_000);
+    for (const event of events) {
+      if (this.stopped) return;
+      if (PUSHED_TYPES.has(event.type)) await this.dispatch(event);
+      this.planned = event.position;
+    }
+    this.saveSoon();
+  }
+
+  private async dispatch(recorded: RecordedEvent): Promise<void> {
+    const event = await revealEvent(this.deps.upcaster.upcast(recorded), this.deps.keys);
+    const planned = await this.deps.planner.plan(event, this.deps.clock());
+    const subscriptions = this.deps.readStore.collection<PushSubscriptionDoc>(PUSH_SUBSCRIPTIONS);
+    for (const push of planned) {
+      const devices = await subscriptions.find({ userId: push.userId }, { limit: 20 });
+      if (devices.length === 0 || (await this.deps.isOnline(push.userId))) continue;
+      for (const device of devices) {
+        await this.slot();
+        if (this.stopped) return;
+        this.track(event.position, +1);
+        const job = this.deliver(push, device).then(
+          (outcome) => {
+            if (outcome !== 'aborted') this.track(event.position, -1);
+            for (const listener of this.outcomeListeners) listener(outcome, push);
+          },
+          (error: unknown) => {
+            this.deps.logger.error({ err: error }, 'push delivery failed');
+            this.track(event.position, -1);
+          },
+        );
+        const owned = job.finally(() => {
+          this.jobs.delete(owned);
+          this.running--;
+          this.slotWaiters.shift()?.();
+          this.saveSoon();
+        });
+        this.jobs.add(owned);
+      }
+    }
+  }
+
+  private async deliver(push: PlannedPush, device: PushSubscriptionDoc): Promise<DeliveryOutcome> {
+    const { maxAttempts, retryBaseMs, maxRetryDelayMs } = this.deps.settings;
+    const payload = JSON.stringify(push.payload);
+    for (let attempt = 1; ; attempt++) {
+      if (this.abort.signal.aborted) return 'aborted';
+      let answer: PushAnswer;
+      try {
+        answer = await this.deps.sender.send(device, payload, push.options);
+      } catch (error) {
+        this.deps.logger.warn({ err: error, origin: device.origin }, 'push refused before sending');
+        return 'refused';
+      }
+      if (answer.status >= 200 && answer.status < 300) return 'delivered';
+      if (answer.status === 404 || answer.status === 410) {
+        await this.deps.service.expire(device.userId, device._id, this.deps.clock());
+        return 'expired';
+      }
+      if (answer.status === -1) return 'refused';
+      const retryable = answer.status === 0 || answer.status === 429 || answer.status >= 500;
+      if (!retryable || attempt >= maxAttempts) {
+        this.deps.logger.warn({ status: answer.status, attempt, origin: device.origin }, 'push given up');
+        return 'failed';
+      }
+      const delay = Math.min(maxRetryDelayMs, answer.retryAfterMs ?? retryBaseMs * 2 ** (attempt - 1));
+      if (!(await this.sleep(delay))) return 'aborted';
+    }
+  }
+
+  /** Resolves true after `ms`, or false at once when stopping. */
+  private sleep(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      if (this.abort.signal.aborted) return resolve(false);
+      const onAbort = () => {
+        clearTimeout(timer);
+        resolve(false);
+      };
+      const timer = setTimeout(() => {
+        this.abort.signal.removeEventListener('abort', onAbort);
+        resolve(true);
+      }, ms);
+      this.abort.signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  private slot(): Promise<void> {
+    if (this.running < this.deps.settings.concurrency) {
+      this.running++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) =>
+      this.slotWaiters.push(() => {
+        this.running++;
+        resolve();
+      }),
+    );
+  }
+
+  private track(position: number, change: 1 | -1): void {
+    const left = (this.pending.get(position) ?? 0) + change;
+    if (left > 0) this.pending.set(position, left);
+    else this.pending.delete(position);
+  }
+
+  /** Every event at or before this has all its deliveries ended. */
+  private get checkpoint(): number {
+    let lowest = Infinity;
+    for (const position of this.pending.keys()) lowest = Math.min(lowest, position);
+    return lowest === Infinity ? this.planned : Math.min(this.planned, lowest - 1);
+  }
+
+  private saveSoon(): void {
+    this.saving = this.saving
+      .then(async () => {
+        const position = this.checkpoint;
+        if (position <= this.saved) return;
+        if (await this.deps.checkpoints.save(position, this.deps.owner)) this.saved = position;
+      })
+      .catch((error: unknown) => this.deps.logger.error({ err: error }, 'push checkpoint not saved'));
+  }
+
+  /** Saved up to (tests wait for it). */
+  get savedPosition(): number {
+    return this.saved;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    this.abort.abort();
+    for (const wake of this.slotWaiters.splice(0)) wake();
+    await this.subscription?.stop().catch(() => undefined);
+    this.subscription = null;
+    await Promise.allSettled([...this.jobs]);
+    this.saveSoon();
+    await this.saving;
+  }
+}
