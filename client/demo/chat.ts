@@ -2,6 +2,7 @@ import type { Contract, Conversation, LetsAppClient, Message, PendingSend, Respo
 import { byId, h, shortTime, showError } from './dom.ts';
 import type { MediaCache } from './media.ts';
 import type { People } from './people.ts';
+import { voiceNoteElement } from './voice.ts';
 
 type ListItem = ResponseOf<Contract<'get', '/api/conversations'>>['conversations'][number];
 type ListedMessage = ResponseOf<Contract<'get', '/api/messages'>>['messages'][number];
@@ -407,6 +408,9 @@ export class ChatView {
           this.media.show(img, file.id);
           return img;
         }),
+      ...message.files
+        .filter((file) => file.voice && !file.deleted)
+        .map((file) => voiceNoteElement(this.client, this.media, message, file, this.error)),
       h('span', { class: 'meta' }, shortTime(message.sentAt), message.editedAt ? ' · edited' : ''),
     );
     if (mine && message.content !== null) {

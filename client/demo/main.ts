@@ -5,6 +5,7 @@ import { byId, formValues, showError } from './dom.ts';
 import { wireAccountDeletion } from './accountDeletion.ts';
 import { LetaView } from './leta.ts';
 import { MediaCache } from './media.ts';
+import { VoiceView } from './voice.ts';
 import { People } from './people.ts';
 import { wireDataExport } from './dataExport.ts';
 
@@ -46,6 +47,7 @@ function start(session: Session): void {
   const media = new MediaCache(client);
   const people = new People(client);
   const chat = new ChatView(client, media, people, me);
+  new VoiceView(client, chat);
   const calls = new CallView(client, people, me);
   // Refusals of the sidebar's forms show under them, where the user is looking, and go with the next try.
   const sidebarError = byId('sidebar-error');
