@@ -12,6 +12,8 @@ import { VoiceApi } from './voice.ts';
 export type Session = ResponseOf<Contract<'post', '/auth/login'>>;
 export type Message = ReplyOf<'message.send'>['message'];
 export type Conversation = { with: string; groupId?: undefined } | { groupId: string; with?: undefined };
+/** A conversation's disappearing-messages timer, as `GET /api/conversations/timer` answers it. */
+export type DisappearingTimer = ResponseOf<Contract<'get', '/api/conversations/timer'>>['timer'];
 
 export interface LetsAppClientOptions {
   /** The REST origin: '' on a page the server serves, `http://host:port` elsewhere. */
@@ -170,6 +172,19 @@ export class LetsAppClient extends Emitter<OwnEvents> {
   /** Calls off a scheduled deletion of this account (nothing when none is scheduled). */
   async cancelAccountDeletion(): Promise<void> {
     await this.api.request('delete', '/api/users/me/deletion');
+  }
+
+  /** The conversation's disappearing-messages timer (`off`, `24h`, `7d`, `90d`). */
+  async disappearingTimer(conversation: Conversation): Promise<DisappearingTimer> {
+    return (await this.api.request('get', '/api/conversations/timer', { query: conversation })).timer;
+  }
+
+  /**
+   * Sets how long messages sent from now on stay in the conversation (either participant; in a group, its admins):
+   * everyone gets `conversation.timer`, and each message then expires with `message.expired`.
+   */
+  async setDisappearingTimer(conversation: Conversation, timer: DisappearingTimer['timer']): Promise<DisappearingTimer> {
+    return (await this.api.request('put', '/api/conversations/timer', { body: { ...conversation, timer } })).timer;
   }
 
   /** Disconnects without logging out. */

@@ -44,6 +44,8 @@ const LIVE: Record<LiveFrameType, true> = {
   'message.edited': true,
   'message.transcribed': true,
   'message.deleted': true,
+  'message.expired': true,
+  'conversation.timer': true,
   receipt: true,
   'group.updated': true,
   'user.updated': true,

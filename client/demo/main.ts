@@ -1,6 +1,7 @@
 import { LetsAppClient, webStorageStore, type Session } from '../index.ts';
 import { CallView } from './calls.ts';
 import { ChatView } from './chat.ts';
+import { DisappearingView } from './disappearing.ts';
 import { byId, formValues, showError } from './dom.ts';
 import { wireAccountDeletion } from './accountDeletion.ts';
 import { LetaView } from './leta.ts';
@@ -47,6 +48,7 @@ function start(session: Session): void {
   const media = new MediaCache(client);
   const people = new People(client);
   const chat = new ChatView(client, media, people, me);
+  new DisappearingView(client, chat, me);
   new VoiceView(client, chat);
   const calls = new CallView(client, people, me);
   // Refusals of the sidebar's forms show under them, where the user is looking, and go with the next try.

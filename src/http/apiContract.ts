@@ -6,6 +6,7 @@ import type { callRoutes } from './routes/calls.ts';
 import type { contactRoutes } from './routes/contacts.ts';
 import type { dataExportRoutes } from './routes/dataExport.ts';
 import type { demoRoutes } from './routes/demo.ts';
+import type { disappearingRoutes } from './routes/disappearing.ts';
 import type { groupRoutes } from './routes/groups.ts';
 import type { mediaRoutes } from './routes/media.ts';
 import type { messageRoutes } from './routes/messages.ts';
@@ -30,6 +31,7 @@ export type ApiRoute =
   | RoutesOf<typeof contactRoutes>
   | RoutesOf<typeof dataExportRoutes>
   | RoutesOf<typeof demoRoutes>
+  | RoutesOf<typeof disappearingRoutes>
   | RoutesOf<typeof groupRoutes>
   | RoutesOf<typeof mediaRoutes>
   | RoutesOf<typeof messageRoutes>
