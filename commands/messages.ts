@@ -50,6 +50,11 @@ export interface OutgoingMessage {
   replyTo: string | null;
   attachments: string[];
   clientMessageId: string;
+  /**
+   * A reply in the thread of this root message (same conversation, itself not a reply; checked by the shell). Optional
+   * rather than a new version: events without it were all sent outside any thread.
+   */
+  threadRootId?: string;
 }
 
 export type MessageSent = Event<

@@ -39,6 +39,8 @@ import { eraseTranscriptsFromFeed, transcriptFrame } from './transcriptFrames.ts
 import { reactionEventTypes, type ReactionEvent } from '../commands/reactions.ts';
 import { REACTION_COUNTS } from './reactions.ts';
 import { reactionFrame } from './reactionFrames.ts';
+import { THREAD_MEMBERS, THREADS } from './threads.ts';
+import { threadFrame } from './threadFrames.ts';
 
 /**
  * `feed`: every live update, in position order, as the exact bytes pushed over the socket, one entry per event
@@ -410,6 +412,8 @@ export const feedProjector: Projector = {
     expiredCollectionOf(GROUP_MESSAGES),
     CONVERSATIONS,
     REACTION_COUNTS,
+    THREADS,
+    THREAD_MEMBERS,
   ],
   handles: new Set([
     ...messageEventTypes,
@@ -445,7 +449,10 @@ export const feedProjector: Projector = {
     if (isEventOf<AiReplyCompleted | AiReplyFailed>(['AiReplyCompleted', 'AiReplyFailed'], recorded))
       return aiFrame(recorded, recorded, context);
     if (isEventOf<ProfileEvent>(profileTypes, recorded)) return profileFrame(recorded, recorded, context);
-    if (isEventOf<MessageEvent>(messageTypes, recorded)) return messageFrame(recorded, recorded, context);
+    if (isEventOf<MessageEvent>(messageTypes, recorded)) {
+      if (await threadFrame(recorded, recorded, context, deliver)) return;
+      return messageFrame(recorded, recorded, context);
+    }
     if (isEventOf<ReceiptEvent>(receiptTypes, recorded)) return receiptFrame(recorded, recorded, context);
     if (isEventOf<ReactionEvent>(reactionTypes, recorded)) return reactionFrame(recorded, recorded, context, deliver);
     if (isEventOf<DisappearingTimerChanged>(['DisappearingTimerChanged'], recorded)) return timerFrame(recorded, recorded, context);

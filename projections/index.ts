@@ -17,6 +17,7 @@ import { usersProjector } from './users.ts';
 import { scheduledMessagesProjector } from './scheduledMessages.ts';
 import { messageSearchProjector } from './messageSearch.ts';
 import { reactionsProjector } from './reactions.ts';
+import { threadsProjector } from './threads.ts';
 
 /**
  * Every projector, one per read collection. Order matters within an event: later projectors read what
@@ -40,5 +41,6 @@ export const projectors: readonly Projector[] = [
   disappearingProjector,
   conversationsProjector,
   reactionsProjector,
+  threadsProjector,
   feedProjector,
 ];

@@ -14,6 +14,8 @@ interface MessageFields {
   /** null once deleted for everyone. */
   content: MessageContent | null;
   replyTo: string | null;
+  /** The root of the thread this message replies in (see commands/threads.ts); absent outside threads. */
+  threadRootId?: string | undefined;
   attachments: string[];
   clientMessageId: string;
   sentAt: string;
@@ -66,6 +68,7 @@ export function toPublicMessage(doc: MessageBody, files: ReadonlyMap<string, Med
     ...(doc.target.kind === 'direct' ? { recipientId: doc.target.recipientId } : { groupId: doc.target.groupId }),
     content: doc.content,
     replyTo: doc.replyTo,
+    ...(doc.threadRootId ? { threadRootId: doc.threadRootId } : {}),
     attachments: doc.attachments,
     files: doc.attachments.map((id) => toPublicAttachment(id, files.get(id) ?? null)),
     clientMessageId: doc.clientMessageId,

@@ -71,6 +71,8 @@ import { StoredShreddingKeys } from './privacy/shreddingKeys.ts';
 import { messageRoutes } from './http/routes/messages.ts';
 import { reactionRoutes } from './http/routes/reactions.ts';
 import { ReactionService } from './messaging/reactionService.ts';
+import { threadRoutes } from './http/routes/threads.ts';
+import { ThreadService } from './messaging/threadService.ts';
 import { ConversationAccess } from './messaging/access.ts';
 import { GroupService } from './messaging/groupService.ts';
 import { MessagingService } from './messaging/messagingService.ts';
@@ -282,6 +284,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   });
   const groups = new GroupService(commands, readStore, projections, blocks, media);
   const reactions = new ReactionService(commands, readStore, projections, access, blocks);
+  const threads = new ThreadService(commands, readStore, projections, access);
   const contacts = new ContactService(commands, readStore, projections, shreddingKeys);
   const profiles = new ProfileService(commands, readStore, projections, blocks, shreddingKeys);
   const presenceSessions = await openPresenceSessions(config);
@@ -581,6 +584,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ...messageRoutes({ messaging, scheduled: scheduledMessages, clock }),
     ...disappearingRoutes({ disappearing, clock }),
     ...reactionRoutes({ reactions, clock }),
+    ...threadRoutes({ threads, clock }),
     ...groupRoutes({ groups, clock }),
     ...contactRoutes({ contacts, clock }),
     ...accountRoutes({ deletions: accountDeletions, graceHours: config.accountDeletionGraceHours, clock }),

@@ -37,6 +37,7 @@ export const sendMessageFields = {
   ...content,
   clientMessageId: clientMessageId.optional(),
   replyTo: id.optional(),
+  threadRootId: id.optional().meta({ description: 'Reply in the thread of this message (of the same conversation, not a reply itself)' }),
   attachments: z.array(id).max(10).optional(),
 };
 export { exactlyOneContent, exactlyOneTarget };

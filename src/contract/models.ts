@@ -83,6 +83,7 @@ const messageFields = {
   groupId: uuid.optional(),
   content: messageContent.nullable().meta({ description: 'null once deleted for everyone' }),
   replyTo: uuid.nullable(),
+  threadRootId: uuid.optional().meta({ description: 'A reply in the thread of this root message (see GET /api/threads/{rootId})' }),
   attachments: z.array(uuid),
   files: z.array(
     z
@@ -122,6 +123,15 @@ export const reactionSummary = z
   })
   .meta({ id: 'ReactionSummary' });
 
+/** What a root message shows of its thread. */
+export const threadSummary = z
+  .strictObject({
+    replyCount: z.number().int().min(1),
+    lastReplyAt: timestamp,
+    lastRepliers: z.array(uuid).max(3).meta({ description: 'The latest distinct repliers, newest first' }),
+  })
+  .meta({ id: 'ThreadSummary' });
+
 /** A page entry: the caller's own messages carry their receipt state. */
 export const listedMessage = z
   .strictObject({
@@ -136,6 +146,7 @@ export const listedMessage = z
       .array(reactionSummary)
       .optional()
       .meta({ description: 'Per emoji, in the order first used (on every page of GET /api/messages)' }),
+    thread: threadSummary.optional().meta({ description: 'On a root with replies: its thread (see GET /api/threads/{rootId})' }),
   })
   .meta({ id: 'ListedMessage' });
 

@@ -304,6 +304,19 @@ export const LIVE_FRAMES = {
     /** Why it failed: the error code the asker was given, `interrupted` after a restart, `cancelled`. */
     code: z.string().nullable(),
   }),
+  /**
+   * A reply in a thread you do not follow (see Threads): the root's new summary, without the reply. Followers get the
+   * reply itself as `message.created` (its `threadRootId` names the root).
+   */
+  'thread.updated': live('thread.updated', {
+    conversationId: z.string(),
+    rootId: z.uuid(),
+    replyId: z.uuid(),
+    senderId: z.uuid(),
+    replyCount: z.number().int().min(1),
+    lastReplyAt: z.iso.datetime({ offset: true }),
+    lastRepliers: z.array(z.uuid()).max(3),
+  }),
   /** A reaction added or taken back; `count` is how many people now react with `emoji` (before any block is subtracted). */
   reaction: live('reaction', {
     conversationId: z.string(),

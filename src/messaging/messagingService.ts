@@ -39,6 +39,7 @@ import { messageKeyId, type ShreddingKeys } from '../privacy/shreddingKeys.ts';
 import { listConversations, type ConversationListItem } from './conversationList.ts';
 import type { DisappearingService } from './disappearingService.ts';
 import { reactionSummaries } from './reactionService.ts';
+import { checkedThreadRoot, threadSummaries } from './threadService.ts';
 
 export interface SendInput extends Omit<ConversationName, 'with'> {
   recipientId?: string | undefined;
@@ -46,6 +47,7 @@ export interface SendInput extends Omit<ConversationName, 'with'> {
   encrypted?: Omit<Extract<MessageContent, { kind: 'encrypted' }>, 'kind'> | undefined;
   clientMessageId?: string | undefined;
   replyTo?: string | undefined;
+  threadRootId?: string | undefined;
   attachments?: string[] | undefined;
 }
 
@@ -135,6 +137,9 @@ export class MessagingService {
       (await this.readStore
         .collection<MessageDoc>(messageCollectionOf(conversationId))
         .countDocuments({ _id: input.replyTo, conversationId })) === 1;
+    // A reply in a thread: its root must be readable now (a send answered a moment ago may not be projected yet).
+    if (input.threadRootId !== undefined) await this.caughtUp();
+    const threadRootId = await checkedThreadRoot(this.readStore, this.access, senderId, conversationId, input.threadRootId);
     const result = await this.commands.handle(
       messageDecider,
       messageStream(messageId),
@@ -147,6 +152,7 @@ export class MessagingService {
           target,
           content: await storedContentOf(this.keys, messageId, contentOf(input), metadata),
           replyTo: input.replyTo ?? null,
+          ...(threadRootId === undefined ? {} : { threadRootId }),
           attachments,
           clientMessageId: input.clientMessageId ?? messageId,
           targetReachable,
@@ -290,11 +296,16 @@ export class MessagingService {
       this.readStore.collection<TranscriptDoc>(MESSAGE_TRANSCRIPTS),
       docs.filter((doc) => doc.attachments.length > 0).map((doc) => doc._id),
     );
+    const threads = await threadSummaries(
+      this.readStore,
+      docs.map((doc) => doc._id),
+    );
     const messages = docs.map((doc) => ({
       ...toPublicMessage(doc, files),
       ...(transcripts.has(doc._id) ? { transcripts: transcripts.get(doc._id)! } : {}),
       ...(doc.senderId === userId ? receipts(doc.position) : {}),
       reactions: reactions.get(doc._id) ?? [],
+      ...(threads.has(doc._id) ? { thread: threads.get(doc._id)! } : {}),
     }));
     const newestFromOthers = docs.find((doc) => doc.senderId !== userId);
     if (newestFromOthers) {
