@@ -9,6 +9,10 @@
  *   1. Lists every v1 MessageSent/MessageEdited (text in clear) in STORAGE_DIR/legacy-plaintext.jsonl (mode 0600),
  *      one line per event: position, event id, stream, type, message id, and whether the message was deleted for
  *      everyone (its text is then gone from the read models but still in clear in the log). Texts are not copied.
+ *   1b. Lists every event holding personal fields in clear (UserRegistered before v3, ProfileUpdated v1, ContactAdded
+ *      and ContactRenamed v1 with a nickname) in STORAGE_DIR/legacy-personal-fields.jsonl (mode 0600): position, event id,
+ *      stream, type, whose fields, and whether that account was deleted since. They cannot be re-sealed without
+ *      rewriting the log; the fields are not copied.
  *   2. VACUUMs read.sqlite and secrets.sqlite: rows deleted before secure_delete was on (texts of messages deleted
  *      before the upgrade, say) may linger in free pages; VACUUM rewrites each file without them, and its WAL is
  *      truncated.
@@ -24,11 +28,27 @@ import { lockStorageDir } from '../src/sqlite/storageDirLock.ts';
 import { scanLog } from '../src/audit/scan.ts';
 import { parseScriptArgs } from './lib/args.ts';
 
+/**
+ * Whose personal fields an event holds in clear, or null: UserRegistered before v3, ProfileUpdated v1 with a display
+ * name or about text, ContactAdded/ContactRenamed v1 with a nickname (the owner's).
+ */
+function personalFieldsOwner(event: { type: string; data: unknown; metadata: { schemaVersion?: number } }): string | null {
+  const version = event.metadata.schemaVersion ?? 1;
+  const data = event.data as { userId?: string; ownerId?: string; email?: unknown; nickname?: unknown; changes?: Record<string, unknown> };
+  if (event.type === 'UserRegistered' && version < 3 && typeof data.email === 'string') return data.userId ?? null;
+  if (event.type === 'ProfileUpdated' && version < 2 && ['displayName', 'about'].some((field) => typeof data.changes?.[field] === 'string'))
+    return data.userId ?? null;
+  if ((event.type === 'ContactAdded' || event.type === 'ContactRenamed') && version < 2 && typeof data.nickname === 'string')
+    return data.ownerId ?? null;
+  return null;
+}
+
 process.umask(0o077);
 const { values } = parseScriptArgs(
   `Usage: npm run shred-legacy -- [--dry-run]
   Lists the events that hold a message text in clear (written before texts were sealed) in
-  STORAGE_DIR/legacy-plaintext.jsonl and VACUUMs read.sqlite and secrets.sqlite. Run it with the server stopped.
+  STORAGE_DIR/legacy-plaintext.jsonl, those that hold personal fields in clear (email, username, display name, about,
+  nicknames) in STORAGE_DIR/legacy-personal-fields.jsonl, and VACUUMs read.sqlite and secrets.sqlite. Run it with the server stopped.
   --dry-run  report the counts only: write nothing, vacuum nothing`,
   { 'dry-run': { type: 'boolean', default: false } },
 );
@@ -46,8 +66,14 @@ try {
   const head = await eventStore.headPosition();
   const legacy: Array<{ position: number; eventId: string; stream: string; type: string; messageId: string }> = [];
   const deleted = new Set<string>();
+  const personal: Array<{ position: number; eventId: string; stream: string; type: string; userId: string }> = [];
+  const deletedAccounts = new Set<string>();
   for await (const event of scanLog(eventStore, {}, head)) {
     if (event.type === 'MessageDeleted') deleted.add((event.data as { messageId: string }).messageId);
+    if (event.type === 'AccountDeleted') deletedAccounts.add((event.data as { userId: string }).userId);
+    const owner = personalFieldsOwner(event);
+    if (owner !== null)
+      personal.push({ position: event.position, eventId: event.metadata.eventId, stream: event.stream, type: event.type, userId: owner });
     if ((event.type !== 'MessageSent' && event.type !== 'MessageEdited') || (event.metadata.schemaVersion ?? 1) >= 2) continue;
     const content = (event.data as { content?: { kind?: string; text?: unknown } }).content;
     if (content?.kind !== 'text' || typeof content.text !== 'string') continue;
@@ -67,6 +93,23 @@ try {
       ` ${deletedInClear.length} of them belong to messages deleted for everyone: their text stays in events.sqlite, which is never rewritten.`,
   );
   if (report) console.log(`Listed in ${report}.`);
+  const personalOfDeleted = personal.filter((entry) => deletedAccounts.has(entry.userId));
+  console.log(
+    `${personal.length} events hold personal fields in clear (written before they were sealed under the users' data keys);` +
+      ` ${personalOfDeleted.length} of them belong to deleted accounts: their fields stay in events.sqlite, which is never rewritten.`,
+  );
+  if (report) {
+    const personalReport = join(config.storageDir, 'legacy-personal-fields.jsonl');
+    const personalFd = openSync(personalReport, 'w', 0o600);
+    try {
+      for (const entry of personal)
+        writeSync(personalFd, `${JSON.stringify({ ...entry, accountDeleted: deletedAccounts.has(entry.userId) })}\n`);
+    } finally {
+      closeSync(personalFd);
+      chmodSync(personalReport, 0o600);
+    }
+    console.log(`Listed in ${personalReport}.`);
+  }
   if (!values['dry-run']) {
     for (const file of ['read.sqlite', 'secrets.sqlite']) {
       const path = join(config.storageDir, file);

@@ -77,3 +77,60 @@ test('npm run shred-legacy lists the v1 events that hold a text in clear (and wh
   t.is(statSync(join(dir, 'legacy-plaintext.jsonl')).mode & 0o777, 0o600);
   t.deepEqual(readFileSync(join(dir, 'events.sqlite')), before, 'the log is not rewritten');
 });
+
+test('npm run shred-legacy also lists the events holding personal fields in clear (before they were sealed), and which accounts were deleted since', async (t) => {
+  const dir = tempDir('letsapp-shred-legacy-');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const store = new SqliteEventStore(join(dir, 'events.sqlite'));
+  const registered = (userId: string, name: string) => ({
+    type: 'UserRegistered',
+    data: {
+      userId,
+      email: `${name}@example.test`,
+      username: name,
+      displayName: name,
+      passwordHash: 'h',
+      passwordScheme: 'bcrypt-nfc',
+      registeredAt: at,
+    },
+  });
+  await store.append('user-u1', [{ ...registered('u1', 'legacyone'), metadata: meta('p1', 2) }], 'no-stream');
+  await store.append('user-u2', [{ ...registered('u2', 'legacytwo'), metadata: meta('p2', 2) }], 'no-stream');
+  await store.append(
+    'contacts-u1',
+    [{ type: 'ContactAdded', data: { ownerId: 'u1', userId: 'u2', nickname: 'legacy nick', at }, metadata: meta('p3') }],
+    'no-stream',
+  );
+  await store.append(
+    'contacts-u2',
+    [{ type: 'ContactAdded', data: { ownerId: 'u2', userId: 'u1', nickname: null, at }, metadata: meta('p4') }],
+    'no-stream',
+  );
+  await store.append(
+    'user-u1',
+    [{ type: 'AccountDeleted', data: { userId: 'u1', messages: 'keep', deletedAt: at }, metadata: meta('p5') }],
+    0,
+  );
+  await store.close();
+  const before = readFileSync(join(dir, 'events.sqlite'));
+
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/shred-legacy.ts'], {
+    env: { ...process.env, ...testEnv(dir), NODE_ENV: 'test' },
+  });
+  t.regex(stdout, /3 events hold personal fields in clear.* 2 of them belong to deleted accounts/);
+  const report = readFileSync(join(dir, 'legacy-personal-fields.jsonl'), 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  t.deepEqual(
+    report.map((line) => [line.stream, line.type, line.userId, line.accountDeleted]),
+    [
+      ['user-u1', 'UserRegistered', 'u1', true],
+      ['user-u2', 'UserRegistered', 'u2', false],
+      ['contacts-u1', 'ContactAdded', 'u1', true],
+    ],
+  );
+  t.false(readFileSync(join(dir, 'legacy-personal-fields.jsonl'), 'utf8').includes('legacy'), 'no field is copied');
+  t.is(statSync(join(dir, 'legacy-personal-fields.jsonl')).mode & 0o777, 0o600);
+  t.deepEqual(readFileSync(join(dir, 'events.sqlite')), before, 'the log is not rewritten');
+});
