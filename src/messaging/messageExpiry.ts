@@ -81,7 +81,7 @@ export class MessageExpiry {
 
   /**
    * Expires every message due at `now` and records the destroyed key of every expired one, in batches. Passes never
-   * overlap within an instance.
+   * overlap within an instance. Counts what this pass appended (another instance's share is not counted here).
    */
   sweep(now: Date = this.deps.clock()): Promise<{ expired: number; shredded: number }> {
     const pass = this.running.then(() => this.sweepOnce(now));
@@ -111,8 +111,11 @@ export class MessageExpiry {
       const pending = await expiries.find({ expired: true }, { limit: this.settings.batchSize });
       if (pending.length === 0 || this.stopped) break;
       let last = 0;
-      for (const doc of pending) last = Math.max(last, await this.shred(doc._id, now));
-      shredded += pending.length;
+      for (const doc of pending) {
+        const position = await this.shred(doc._id, now);
+        if (position > 0) shredded++;
+        last = Math.max(last, position);
+      }
       if (last > 0) await this.deps.projections.waitFor(last);
       if (pending.length < this.settings.batchSize) break;
       await this.pause();
@@ -125,11 +128,12 @@ export class MessageExpiry {
       if (due.length === 0 || this.stopped) break;
       let last = 0;
       for (const doc of due) {
-        last = Math.max(last, await this.expire(doc._id, { messageId: doc._id, reason: 'timer' }, now));
-        last = Math.max(last, await this.shred(doc._id, now));
+        const expiredAt = await this.expire(doc._id, { messageId: doc._id, reason: 'timer' }, now);
+        const shreddedAt = await this.shred(doc._id, now);
+        if (expiredAt > 0) expired++;
+        if (shreddedAt > 0) shredded++;
+        last = Math.max(last, expiredAt, shreddedAt);
       }
-      expired += due.length;
-      shredded += due.length;
       // The next query must not find these again: wait for the projection of the last append.
       if (last > 0) await this.deps.projections.waitFor(last);
       if (due.length < this.settings.batchSize) break;
@@ -155,10 +159,11 @@ export class MessageExpiry {
         if (old.length === 0 || this.stopped) break;
         let last = 0;
         for (const doc of old) {
-          last = Math.max(last, await this.expire(doc._id, { messageId: doc._id, reason: 'retention', sentBefore }, now));
-          last = Math.max(last, await this.shred(doc._id, now));
+          const expiredAt = await this.expire(doc._id, { messageId: doc._id, reason: 'retention', sentBefore }, now);
+          const shreddedAt = await this.shred(doc._id, now);
+          if (shreddedAt > 0) shredded++;
+          last = Math.max(last, expiredAt, shreddedAt);
         }
-        shredded += old.length;
         if (last > 0) await this.deps.projections.waitFor(last);
         this.deps.logger.info({ collection, shredded, oldest: old[0]?.sentAt, sentBefore }, 'retention: batch shredded');
         if (old.length < this.settings.batchSize) break;
