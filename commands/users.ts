@@ -60,6 +60,8 @@ export const DEFAULT_PRIVACY: PrivacySettings = {
 export interface AiPreferences {
   language?: string | undefined;
   defaultPersonalityId?: string | undefined;
+  /** Voice notes sent to this user are transcribed as they arrive (in `language`), with their key or the server's. */
+  autoTranscribe?: boolean | undefined;
 }
 
 export interface ProfileChanges {

@@ -46,6 +46,7 @@ import { PresenceService } from './presence/presenceService.ts';
 import { mediaRoutes } from './http/routes/media.ts';
 import { voiceRoutes } from './http/routes/voice.ts';
 import { TranscriptionService } from './ai/transcriptionService.ts';
+import { AutoTranscription } from './ai/autoTranscription.ts';
 import { LocalBlobStore } from './media/blobStore.ts';
 import { ImageProcessor } from './media/imageProcessor.ts';
 import { MediaService } from './media/mediaService.ts';
@@ -213,7 +214,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         nodeEnv: config.nodeEnv,
         walLimitBytes: options.walLimitBytes,
         runner: { ...options.projection, rebuildBeyondHead: options.rebuildProjectionsBeyondHead },
-        forwardEventTypes: ['UserLoggedOut', 'UserSuspended', 'AccountDeleted'],
+        // MessageSent: voice notes are transcribed for recipients who asked for it (src/ai/autoTranscription.ts).
+        forwardEventTypes: ['UserLoggedOut', 'UserSuspended', 'AccountDeleted', 'MessageSent'],
         keyring: config.keyring,
       })
     : // Instances sharing one MongoDB or PostgreSQL take turns projecting through a lease.
@@ -438,6 +440,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     settings: { model: config.ai.model, maxOutputTokens: config.ai.maxOutputTokens },
     logger,
   });
+
+  const autoTranscription = new AutoTranscription({ readStore, transcription, logger, clock });
+  projections.onCommitted(({ events }) => autoTranscription.observe(events));
 
   const handlers = frameHandlers({
     messaging,

@@ -252,7 +252,11 @@ export const ownProfile = z
     displayName: z.string(),
     about: z.string(),
     privacy: z.strictObject({ lastSeen: visibility, online: visibility, avatar: visibility, about: visibility, readReceipts: z.boolean() }),
-    ai: z.strictObject({ language: z.string().optional(), defaultPersonalityId: z.string().optional() }),
+    ai: z.strictObject({
+      language: z.string().optional(),
+      defaultPersonalityId: z.string().optional(),
+      autoTranscribe: z.boolean().optional(),
+    }),
     avatarMediaId: uuid.nullable(),
     encryptionKeys,
     createdAt: timestamp,

@@ -49,6 +49,7 @@ export const updateProfileSchema = z
           .string()
           .regex(/^[a-z0-9-]{1,40}$/)
           .optional(),
+        autoTranscribe: z.boolean().optional().meta({ description: 'Transcribe voice notes sent to you as they arrive' }),
       })
       .optional(),
   })

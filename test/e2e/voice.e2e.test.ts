@@ -251,3 +251,41 @@ for (const [sdk, model] of [
     t.deepEqual(gemini.inlineFiles[index], [{ mimeType: 'audio/mpeg', data: audio.toString('base64') }]);
   });
 }
+
+test.serial('a recipient who turned automatic transcription on gets the transcript in their language without asking', async (t) => {
+  const [alice, dora] = [await registerUser(app.url), await registerUser(app.url)];
+  await request(app.url, 'PUT', `/api/users/${dora.user.id}/api-key`, {
+    token: dora.accessToken,
+    body: { apiKey: gemini.apiKey, provider: 'gemini' },
+  });
+  const profile = await request(app.url, 'PUT', '/api/users/profile', {
+    token: dora.accessToken,
+    body: { ai: { autoTranscribe: true, language: 'de' } },
+  });
+  t.is(profile.status, 200);
+  t.like(profile.body.ai ?? profile.body.profile?.ai, { autoTranscribe: true, language: 'de' });
+  const doraSocket = await connect(app.wsUrl, dora.accessToken);
+  t.teardown(() => doraSocket.close());
+  doraSocket.send({ type: 'sync', id: 's' });
+  await doraSocket.next((frame) => frame.id === 's');
+  const requestsBefore = gemini.prompts.length;
+
+  const uploaded = (await (await uploadVoice(alice, oggOpus(1), 'audio/ogg')).json()) as { media: { id: string } };
+  const sent = await request(app.url, 'POST', '/api/messages', {
+    token: alice.accessToken,
+    body: { recipientId: dora.user.id, text: '🎤', attachments: [uploaded.media.id] },
+  });
+  const messageId = sent.body.message.id as string;
+  const frame = await doraSocket.next((f) => f.type === 'message.transcribed' && f.messageId === messageId, 10_000);
+  t.like(frame.transcript, { language: 'de', text: 'Meet me at noon.' });
+  t.is(gemini.prompts.length, requestsBefore + 1);
+  t.regex(gemini.prompts.at(-1)!, /"de"/);
+  const events = await transcribedEvents(messageId);
+  t.is(events.length, 1);
+  t.like(events[0]!.data, { requestedBy: dora.user.id, language: 'de' });
+  // Asking now answers with the stored one.
+  const asked = await request(app.url, 'POST', `/api/messages/${messageId}/transcription`, { token: dora.accessToken, body: {} });
+  t.is(asked.status, 200);
+  t.is(asked.body.transcript.language, 'de');
+  t.is(gemini.prompts.length, requestsBefore + 1);
+});
