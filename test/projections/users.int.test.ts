@@ -62,3 +62,34 @@ test('two users with one email cannot both land in the read model', async (t) =>
   const twin = { ...registered, data: { ...registered.data, userId: 'u2', username: 'other' } };
   await t.throwsAsync(project(store, usersProjector, [recorded(twin)]), { message: /Duplicate key/ });
 });
+
+test('a deleted account has no document; a rebuild skips registrations whose data key is gone (sealed), so deleted accounts never collide in the unique indexes', async (t) => {
+  const sealed = { sealed: 'xchacha20poly1305-ietf' as const, kid: 'user:u1', nonce: 'n', ct: 'c' };
+  const erasedRegistration: UserEvent = {
+    ...registered,
+    data: { ...registered.data, email: sealed, username: sealed, displayName: sealed },
+  };
+  const erasedTwin: UserEvent = { ...erasedRegistration, data: { ...erasedRegistration.data, userId: 'u2' } };
+  const scheduled: UserEvent = {
+    type: 'AccountDeletionScheduled',
+    data: { userId: 'u1', messages: 'keep', deleteAfter: '2026-01-02T00:00:00.000Z', scheduledAt: '2026-01-01T00:00:00.000Z' },
+  };
+  const deleted: UserEvent = { type: 'AccountDeleted', data: { userId: 'u1', messages: 'keep', deletedAt: '2026-01-02T00:00:00.000Z' } };
+  const erased: UserEvent = { type: 'AccountErased', data: { userId: 'u1', erasedAt: '2026-01-02T00:00:01.000Z' } };
+
+  const store = await freshReadStore(usersProjector);
+  await project(store, usersProjector, [recorded(registered), recorded(scheduled)]);
+  t.like(await store.collection('account_deletions').findOne({ _id: 'u1' }), {
+    status: 'scheduled',
+    deleteAfter: '2026-01-02T00:00:00.000Z',
+  });
+  await project(store, usersProjector, [recorded(deleted)]);
+  t.is(await store.collection('users').findOne({ _id: 'u1' }), null);
+  t.like(await store.collection('account_deletions').findOne({ _id: 'u1' }), { status: 'deleting' });
+  await project(store, usersProjector, [recorded(erased)]);
+  t.deepEqual(await documents(store, 'account_deletions'), []);
+
+  const rebuilt = await freshReadStore(usersProjector);
+  await project(rebuilt, usersProjector, [recorded(erasedRegistration), recorded(erasedTwin), recorded(deleted)]);
+  t.deepEqual(await documents(rebuilt, 'users'), []);
+});
