@@ -2,6 +2,7 @@
  * npm run bench [-- --users 200 --sockets 1000 --seconds 6 --rate 2000 --window 4 --rest-concurrency 32 --profile DIR]
  * npm run bench -- --replay 100000   (generate that many events, time a full rebuild of every projector)
  * npm run bench -- --sync-backlog 100000   (one user syncs that many waiting messages; the event loop meanwhile)
+ * npm run bench -- --search 100000   (that many messages in the search index; p95 of GET /api/search's query per kind)
  * npm run bench -- --backend postgres --instances 2 --database-url postgres://...   (the phases on the embedded default,
  *   then on that many instances on one fresh schema; side by side, ratios from the same run: scripts/bench/backends.ts)
  * npm run bench -- --observability-cost --users 40 --sockets 100 --seconds 3 --rounds 8   (phase 1 with metrics and
@@ -36,6 +37,7 @@ import { makeBigGroup, measureFanout, type FanoutResult } from './bench/fanout.t
 import { benchServerEnv } from './bench/serverEnv.ts';
 import { uploadBench } from './bench/upload.ts';
 import { syncBacklogBench } from './bench/syncBacklog.ts';
+import { searchBench } from './bench/search.ts';
 import { observabilityCostBench } from './bench/observabilityCost.ts';
 import { BACKENDS, compareBackends, printComparison } from './bench/backends.ts';
 
@@ -43,7 +45,7 @@ const USAGE = `Usage: npm run bench -- [options]   (a server on the embedded def
   --users 200 --sockets 1000 --seconds 6 --rate 2000 --window 1 --rest-concurrency 32
   --group-size 5 --group-share 0.1 --fanout-size 1000 (0 skips that phase) --fanout-rate 60 --presence on|off
   --out bench-results   where the JSON results go;  --profile DIR   a V8 CPU profile of the server
-  Instead of the phases: --replay <events> | --upload <files> | --sync-backlog <messages>
+  Instead of the phases: --replay <events> | --upload <files> | --sync-backlog <messages> | --search <messages>
     | --observability-cost [--rounds 3]   phase 1 with metrics and tracing off and on (see scripts/bench/observabilityCost.ts)
   --backend embedded|postgres (default embedded)   postgres: the phases on the embedded default, then on
     --instances 2 (1-8) servers on a fresh schema (dropped after) of --database-url postgres://... (or BENCH_DATABASE_URL)`;
@@ -69,6 +71,8 @@ const { values, fail } = parseScriptArgs(USAGE, {
   upload: { type: 'string' },
   /** Instead of the phases: one user syncs this many waiting messages while another pings the server. */
   'sync-backlog': { type: 'string' },
+  /** Instead of the phases: index this many messages for search and time the queries. */
+  search: { type: 'string' },
   /** `off` runs the server with PRESENCE_ENABLED=false, to measure what presence costs. */
   presence: { type: 'string', default: 'on' },
   /** Instead of the phases: the closed-loop socket phase with metrics and tracing off and on, in one run. */
@@ -134,6 +138,21 @@ if (values.replay !== undefined) {
     `\nLetsApp replay @ ${commit}: ${replayed.events} events rebuilt through ${replayed.projectors.length} projectors in ` +
       `${replayed.seconds.toFixed(1)} s = ${replayed.eventsPerSecond} events/s (generated in ${replayed.generateSeconds.toFixed(1)} s)\nresults: ${file}`,
   );
+  process.exit(0);
+}
+if (values.search !== undefined) {
+  const messages = Number(values.search);
+  if (!Number.isInteger(messages) || messages < 1_000) throw new Error('--search takes a number of messages, at least 1000');
+  const searched = await searchBench(messages, log);
+  const commit = commitOf();
+  const result = { commit, takenAt: new Date().toISOString(), mode: 'search', ...searched };
+  const file = saveResults('search', result);
+  console.log(`\nLetsApp search @ ${commit}: ${searched.messages} messages indexed in ${searched.indexSeconds} s`);
+  for (const [kind, figures] of Object.entries(searched.queries))
+    console.log(
+      `  ${kind.padEnd(32)} p50 ${figures.p50} ms  p95 ${figures.p95} ms  p99 ${figures.p99} ms  (${figures.meanResults} results)`,
+    );
+  console.log(`  overall p95 ${searched.overallP95Ms} ms (target <= 50 ms)\nresults: ${file}`);
   process.exit(0);
 }
 if (values['sync-backlog'] !== undefined) {

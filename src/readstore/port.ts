@@ -56,6 +56,12 @@ export interface IndexSpec {
   text?: boolean;
 }
 
+/**
+ * How many of the newest matches a full-text query ranks (by insertion order): a word found in most documents then costs
+ * no more than a rare one, and results come from the newest TEXT_CANDIDATES matches.
+ */
+export const TEXT_CANDIDATES = 5_000;
+
 /** A full-text query: every term must match (the last also as a prefix), among the documents matching `filter`. */
 export interface TextQuery {
   /** The field with a `text` index. */

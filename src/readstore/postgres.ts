@@ -466,10 +466,12 @@ class PostgresCollection<T extends Doc> implements Collection<T> {
     const options = params.add(`StartSel=${MATCH_START}, StopSel=${MATCH_END}, MaxWords=24, MinWords=8, ShortWord=1`);
     const where = await this.where(query.filter, params);
     const vector = textVectorSql(query.field);
+    // Excerpts are cut for the returned page only (ts_headline re-parses the text).
     const sql =
-      `SELECT doc, ts_rank(${vector}, q, 1) AS score, ts_headline('simple'::regconfig, ${textFieldSql(query.field)}, q, ${options}) AS snippet ` +
-      `FROM ${this.table}, to_tsquery('simple'::regconfig, ${tsquery}) AS q WHERE ${vector} @@ q AND (${where}) ` +
-      `ORDER BY score DESC, id LIMIT ${params.add(query.limit)} OFFSET ${params.add(query.skip ?? 0)}`;
+      `WITH page AS (SELECT id, doc, ts_rank(${vector}, q, 1) AS score FROM ${this.table}, to_tsquery('simple'::regconfig, ${tsquery}) AS q ` +
+      `WHERE ${vector} @@ q AND (${where}) ORDER BY score DESC, id LIMIT ${params.add(query.limit)} OFFSET ${params.add(query.skip ?? 0)}) ` +
+      `SELECT doc, score, ts_headline('simple'::regconfig, ${textFieldSql(query.field)}, to_tsquery('simple'::regconfig, ${tsquery}), ${options}) AS snippet ` +
+      `FROM page ORDER BY score DESC, id`;
     return (await this.run<{ doc: T; score: number; snippet: string }>(sql, params)).rows.map((row) => ({
       doc: row.doc,
       score: Number(row.score),

@@ -5,6 +5,7 @@ import { applyUpdate, assertPath, getPath, seedFromFilter } from './documents.ts
 import {
   MATCH_END,
   MATCH_START,
+  TEXT_CANDIDATES,
   type Collection,
   type Doc,
   type Filter,
@@ -241,13 +242,19 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
     if (terms.length === 0) return [];
     return retryWhileBusy(() => {
       const db = this.store.readerConnection(this.inTransaction);
-      const params: SqlValue[] = [MATCH_START, MATCH_END, terms.join(' AND ')];
+      const params: SqlValue[] = [terms.join(' AND ')];
       const where = this.where(query.filter, params);
-      params.push(query.limit, query.skip ?? 0);
+      params.push(query.limit, query.skip ?? 0, MATCH_START, MATCH_END, terms.join(' AND '));
+      // Ranked among the newest TEXT_CANDIDATES matches (FTS5 walks rowids newest first and stops there), so a word in
+      // most messages costs no more than a rare one; excerpts are cut for the returned page only.
       const sql =
-        `SELECT ${this.table}.doc AS doc, bm25(${fts}) AS score, snippet(${fts}, 0, ?, ?, '…', 16) AS snippet ` +
-        `FROM ${fts} JOIN ${this.table} ON ${this.table}.rowid = ${fts}.rowid ` +
-        `WHERE ${fts} MATCH ? AND (${where}) ORDER BY score, ${this.table}.rowid LIMIT ? OFFSET ?`;
+        `WITH candidates AS (SELECT ${fts}.rowid AS rid, bm25(${fts}) AS score FROM ${fts} ` +
+        `JOIN ${this.table} ON ${this.table}.rowid = ${fts}.rowid WHERE ${fts} MATCH ? AND (${where}) ` +
+        `ORDER BY ${fts}.rowid DESC LIMIT ${TEXT_CANDIDATES}), ` +
+        `page AS (SELECT rid, score FROM candidates ORDER BY score, rid DESC LIMIT ? OFFSET ?) ` +
+        `SELECT ${this.table}.doc AS doc, page.score AS score, snippet(${fts}, 0, ?, ?, '…', 16) AS snippet ` +
+        `FROM page JOIN ${fts} ON ${fts}.rowid = page.rid JOIN ${this.table} ON ${this.table}.rowid = page.rid ` +
+        `WHERE ${fts} MATCH ? ORDER BY page.score, page.rid DESC`;
       return (this.store.prepare(sql, db).all(...params) as Array<{ doc: string; score: number; snippet: string }>).map((row) => ({
         doc: JSON.parse(row.doc) as T,
         score: -row.score,
