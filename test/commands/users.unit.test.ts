@@ -1,6 +1,6 @@
 import test from 'ava';
 import { ConflictError, NotFoundError, UnauthorizedError, ValidationError } from '../../commands/shared/errors.ts';
-import { AccountSuspendedError, InvalidCredentialsError, userDecider, type UserEvent } from '../../commands/users.ts';
+import { AccountSuspendedError, InvalidCredentialsError, userDecider, WrongPasswordError, type UserEvent } from '../../commands/users.ts';
 import { metadata, spec } from '../helpers/spec.ts';
 
 const now = '2026-01-01T00:00:00.000Z';
@@ -267,4 +267,61 @@ test('suspending needs a reason and an operator, and a registered user', (t) => 
     .given([])
     .when({ type: 'SuspendUser', data: { userId: 'u1', reason: 'spam', operator: 'ops-ana' }, metadata: byOperator })
     .thenThrows(t, NotFoundError, 'not_found');
+});
+
+test('deleting an account takes the right password; a retried deletion appends nothing; a deleted account no longer logs in', (t) => {
+  users
+    .given([registered])
+    .when({ type: 'DeleteAccount', data: { userId: 'u1', passwordVerified: false, messages: 'keep' }, metadata: metadata({ now }) })
+    .thenThrows(t, WrongPasswordError, 'wrong_password');
+  const deleted: UserEvent = { type: 'AccountDeleted', data: { userId: 'u1', messages: 'erase', deletedAt: now } };
+  users
+    .given([registered])
+    .when({ type: 'DeleteAccount', data: { userId: 'u1', passwordVerified: true, messages: 'erase' }, metadata: metadata({ now }) })
+    .then(t, [deleted]);
+  users
+    .given([registered, deleted])
+    .when({ type: 'DeleteAccount', data: { userId: 'u1', passwordVerified: true, messages: 'erase' }, metadata: metadata({ now }) })
+    .then(t, []);
+  users
+    .given([registered, deleted])
+    .when({ type: 'LogUserIn', data: { userId: 'u1', passwordVerified: true, token }, metadata: metadata({ now }) })
+    .thenThrows(t, InvalidCredentialsError);
+  users
+    .given([registered, deleted])
+    .when({ type: 'RecordAccountErased', data: { userId: 'u1' }, metadata: metadata({ now }) })
+    .then(t, [{ type: 'AccountErased', data: { userId: 'u1', erasedAt: now } }]);
+});
+
+test('a scheduled deletion happens only once due and only if not called off', (t) => {
+  const later = '2026-01-01T01:00:00.000Z';
+  const scheduled: UserEvent = {
+    type: 'AccountDeletionScheduled',
+    data: { userId: 'u1', messages: 'keep', deleteAfter: later, scheduledAt: now },
+  };
+  users
+    .given([registered])
+    .when({
+      type: 'ScheduleAccountDeletion',
+      data: { userId: 'u1', passwordVerified: true, messages: 'keep', deleteAfter: later },
+      metadata: metadata({ now }),
+    })
+    .then(t, [scheduled]);
+  users
+    .given([registered, scheduled])
+    .when({ type: 'DeleteScheduledAccount', data: { userId: 'u1' }, metadata: metadata({ now }) })
+    .then(t, []);
+  users
+    .given([registered, scheduled])
+    .when({ type: 'DeleteScheduledAccount', data: { userId: 'u1' }, metadata: metadata({ now: later }) })
+    .then(t, [{ type: 'AccountDeleted', data: { userId: 'u1', messages: 'keep', deletedAt: later } }]);
+  const cancelled: UserEvent = { type: 'AccountDeletionCancelled', data: { userId: 'u1', by: 'login', cancelledAt: now } };
+  users
+    .given([registered, scheduled])
+    .when({ type: 'CancelAccountDeletion', data: { userId: 'u1', by: 'login' }, metadata: metadata({ now }) })
+    .then(t, [cancelled]);
+  users
+    .given([registered, scheduled, cancelled])
+    .when({ type: 'DeleteScheduledAccount', data: { userId: 'u1' }, metadata: metadata({ now: later }) })
+    .then(t, []);
 });
