@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
+import { userDecider, userStream } from '../../commands/users.ts';
+import { eventUpcaster } from '../../commands/upcasters.ts';
+import { CommandHandler } from '../../src/commandHandler.ts';
 import { request, startTestApp, tempDir } from '../helpers/app.ts';
 
 /** Issue 26 item 2: with ACCOUNT_DELETION_GRACE_HOURS the deletion is scheduled, can be called off, and survives restarts. */
@@ -47,4 +50,33 @@ test('with a confirmation window: scheduled (202), called off by logging in or b
   t.deepEqual((await types()).slice(-3), ['AccountDeletionScheduled', 'AccountDeleted', 'AccountErased']);
   t.is((await request(app.url, 'POST', '/auth/login', { body: { email: identity.email, password: PASSWORD } })).status, 401);
   t.is((await request(app.url, 'POST', '/auth/register', { body: identity })).status, 201, 'the email and username are free');
+});
+
+test('a crash right after the AccountDeleted (its keys not yet destroyed) serves nothing of the account, and the next start finishes the deletion', async (t) => {
+  const storageDir = tempDir();
+  let app = await startTestApp({ storageDir });
+  t.teardown(() => app.dispose());
+  const tag = `crash_${randomUUID().slice(0, 8)}`;
+  const identity = { email: `${tag}@example.test`, username: tag, password: PASSWORD };
+  const registered = await request(app.url, 'POST', '/auth/register', { body: identity });
+  const userId = registered.body.user.id as string;
+  const token = registered.body.accessToken as string;
+
+  // What a process killed between the append and the erasing leaves: the AccountDeleted, and nothing after it.
+  const commands = new CommandHandler(app.eventStore, eventUpcaster);
+  await commands.handle(userDecider, userStream(userId), {
+    type: 'DeleteAccount',
+    data: { userId, passwordVerified: true, messages: 'keep' },
+    metadata: { commandId: `crash-${tag}`, correlationId: 'c', causationId: 'c', userId, now: new Date().toISOString() },
+  });
+  const refused = async () => (await request(app.url, 'GET', '/api/users/profile', { token })).status;
+  for (let attempt = 0; attempt < 100 && (await refused()) !== 401; attempt++) await new Promise((resolve) => setTimeout(resolve, 50));
+  t.is(await refused(), 401, 'the account is gone for readers at once');
+  t.is((await request(app.url, 'POST', '/auth/login', { body: { email: identity.email, password: PASSWORD } })).status, 401);
+
+  await app.stop();
+  app = await startTestApp({ storageDir });
+  const types = (await app.eventStore.readStream(`user-${userId}`)).map((event) => event.type);
+  t.deepEqual(types.slice(-2), ['AccountDeleted', 'AccountErased'], 'finished at start');
+  t.is((await request(app.url, 'POST', '/auth/register', { body: identity })).status, 201, 'its claims were released');
 });
