@@ -59,7 +59,7 @@ import { createPush } from './push/startPush.ts';
 import type { PushDeliveries } from './push/pushDeliveries.ts';
 import { auditRoutes } from './http/routes/audit.ts';
 import { dataExportRoutes } from './http/routes/dataExport.ts';
-import { DataExports } from './privacy/dataExports.ts';
+import { DataExports, type DataExportsDeps } from './privacy/dataExports.ts';
 import { CallService } from './calls/callService.ts';
 import { AiService } from './ai/aiService.ts';
 import { createModel } from './ai/model/index.ts';
@@ -146,6 +146,8 @@ export interface AppOptions {
   projection?: ProjectionRunnerOptions;
   /** On the embedded stores, project in a worker thread (the default) or in this one. */
   projectionInWorker?: boolean;
+  /** The data export pool's bounds and ZIP writer (tests hold an export in progress with it). */
+  dataExports?: Pick<DataExportsDeps, 'settings' | 'write'>;
   /**
    * Checkpoints beyond the log's head (a log restored from a backup) rebuild every collection instead of refusing to
    * start (`npm start -- --rebuild-projections`).
@@ -264,6 +266,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     logger,
     clock,
     directory: join(config.storageDir, 'exports'),
+    ...options.dataExports,
   });
   const images = new ImageProcessor({ maxPixels: 40_000_000, concurrency: 2, maxQueue: 32 });
   const media = new MediaService({ commands, readStore, projections, access, blobs, images, settings: config.media });

@@ -56,6 +56,8 @@ export interface DataExportsDeps {
   /** Where the ZIPs are written (`STORAGE_DIR/exports`, mode 0700; each file 0600). */
   directory: string;
   settings?: Partial<DataExportSettings>;
+  /** Writes the ZIP (tests wrap it to hold an export in progress). */
+  write?: typeof writeExportArchive;
 }
 
 /**
@@ -164,7 +166,7 @@ export class DataExports {
     const part = this.partPath(exportId);
     try {
       signal.throwIfAborted();
-      const sizeBytes = await writeExportArchive(this.deps, userId, this.deps.clock(), part, signal);
+      const sizeBytes = await (this.deps.write ?? writeExportArchive)(this.deps, userId, this.deps.clock(), part, signal);
       await rename(part, this.zipPath(exportId));
       await this.run(userId, { type: 'CompleteDataExport', data: { exportId, userId, sizeBytes } }, metadata, 'completed');
     } catch (error) {

@@ -82,11 +82,25 @@ export async function writeExportArchive(sources: ExportSources, userId: string,
   const mediaPaths = new Map(ownMedia.map((doc) => [doc._id, `media/${doc._id}/${archiveName(doc.filename)}`]));
 
   const zip = new yazl.ZipFile();
-  const written = pipeline(zip.outputStream, createWriteStream(path, { flags: 'wx', mode: 0o600 }));
-  const failed = new Promise<never>((_, reject) => zip.on('error', reject));
+  const file = createWriteStream(path, { flags: 'wx', mode: 0o600 });
+  const written = pipeline(zip.outputStream, file);
+  // Any failure (a read stream's, the ZIP's, a stop) ends the export here; whichever settles second is ignored.
+  let fail: (error: unknown) => void = () => undefined;
+  const failed = new Promise<never>((_, reject) => {
+    fail = reject;
+  });
+  written.catch(() => undefined);
+  failed.catch(() => undefined);
+  zip.on('error', fail);
+  const stop = () => {
+    fail(signal.reason);
+    file.destroy();
+  };
+  signal.addEventListener('abort', stop, { once: true });
   const options = { mtime: now };
+  const source = <S extends Readable>(readable: S): S => readable.on('error', fail);
   const stream = (name: string, parts: () => AsyncGenerator<string>) =>
-    zip.addReadStreamLazy(name, options, (callback) => callback(null, Readable.from(parts(), { objectMode: false })));
+    zip.addReadStreamLazy(name, options, (callback) => callback(null, source(Readable.from(parts(), { objectMode: false }))));
   try {
     zip.addBuffer(Buffer.from(EXPORT_README), 'README.txt', options);
     zip.addBuffer(json({ exportedAt: now.toISOString(), user: profileOf(user) }), 'profile.json', options);
@@ -118,15 +132,16 @@ export async function writeExportArchive(sources: ExportSources, userId: string,
     for (const doc of ownMedia) {
       // Stored already compressed (images, video) or small: not deflated again.
       zip.addReadStreamLazy(mediaPaths.get(doc._id)!, { ...options, compress: false, size: doc.size }, (callback) => {
-        if (signal.aborted) return callback(signal.reason as Error, null as never);
-        callback(null, createReadStream(sources.blobs.pathOf(doc.sha256)));
+        callback(null, source(createReadStream(sources.blobs.pathOf(doc.sha256))));
       });
     }
     zip.end();
     await Promise.race([written, failed]);
   } catch (error) {
-    zip.outputStream.unpipe();
+    file.destroy();
     throw error;
+  } finally {
+    signal.removeEventListener('abort', stop);
   }
   return (await stat(path)).size;
 }
@@ -262,7 +277,7 @@ async function* conversationsJson(
     let after = -1;
     let firstMessage = true;
     for (;;) {
-      signal.throwIfAborted();
+      if (signal.aborted) return;
       const filter: Filter = {
         conversationId: membership.conversationId,
         hiddenFor: { $ne: userId },
@@ -317,7 +332,7 @@ async function* aiJson(readStore: ReadStore, userId: string, signal: AbortSignal
   let after = -1;
   let first = true;
   for (;;) {
-    signal.throwIfAborted();
+    if (signal.aborted) return;
     const page = await messages.find({ userId, position: { $gt: after } }, { sort: { position: 1 }, limit: PAGE });
     if (page.length === 0) break;
     const lines = page.map((doc) =>
