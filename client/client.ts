@@ -8,6 +8,7 @@ import { RestClient, type Contract, type ResponseOf } from './rest.ts';
 import { memoryStore, type ClientStore } from './stores.ts';
 import { DataExportApi } from './dataExport.ts';
 import { VoiceApi } from './voice.ts';
+import { GroupsApi } from './groups.ts';
 
 export type Session = ResponseOf<Contract<'post', '/auth/login'>>;
 export type Message = ReplyOf<'message.send'>['message'];
@@ -62,6 +63,8 @@ interface Waiter {
 export class LetsAppClient extends Emitter<OwnEvents> {
   readonly api: RestClient;
   readonly live: LiveSocket;
+  /** Group settings, invite links and join requests. */
+  readonly groups: GroupsApi;
   /** A copy of all of one's data (GDPR export). */
   readonly dataExport: DataExportApi;
   /** Voice notes: upload a recording with its waveform, transcribe one. */
@@ -83,6 +86,7 @@ export class LetsAppClient extends Emitter<OwnEvents> {
       ...(options.fetch ? { fetch: options.fetch } : {}),
       onUnauthorized: (error) => this.live.refused(error.code),
     });
+    this.groups = new GroupsApi(this.api);
     this.dataExport = new DataExportApi(this.api);
     this.voice = new VoiceApi(this.api);
     const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketFactory }).WebSocket;

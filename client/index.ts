@@ -8,6 +8,15 @@ export { LiveSocket, type ConnectionState, type SnapshotEvent, type WebSocketFac
 export { RestClient, fillPath, type Contract, type Method, type PathOf, type RequestInput, type ResponseOf } from './rest.ts';
 export { LetsAppError } from './errors.ts';
 export { DataExportApi, type DataExport } from './dataExport.ts';
+export {
+  GroupsApi,
+  inviteTokenOf,
+  type GroupInvite,
+  type GroupInvitePreview,
+  type GroupJoinRequest,
+  type GroupJoinResult,
+  type GroupSettings,
+} from './groups.ts';
 export { memoryStore, webStorageStore, type ClientStore } from './stores.ts';
 export { reconnectDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 export {

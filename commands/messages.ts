@@ -1,5 +1,6 @@
 import { ConflictError, DomainError, ForbiddenError, NotFoundError, ValidationError } from './shared/errors.ts';
 import { BlockedError } from './contacts.ts';
+import { AdminsOnlyError } from './groups.ts';
 import { assertNever, type Command, type Decider, type Decision, type Event } from './shared/events.ts';
 import { isSealed, textOf, type SealedText } from './shared/sealed.ts';
 
@@ -113,6 +114,8 @@ export type SendMessage = Command<
   OutgoingMessage & {
     /** Looked up by the shell: the direct recipient is a registered user, or the sender is a member of the group. */
     targetReachable: boolean;
+    /** Looked up by the shell: the group's settings let the sender post (an announcement group: admins only); true for a direct message. */
+    postingAllowed: boolean;
     /** Looked up by the shell: the replied-to message exists in the same conversation (true when no reply). */
     replyToValid: boolean;
     /** Looked up by the shell: for a direct message, the sender has blocked the recipient (the other way is not refused). */
@@ -194,7 +197,7 @@ export function decide(command: MessageCommand, state: MessageState): Decision<M
   const now = command.metadata.now;
   switch (command.type) {
     case 'SendMessage': {
-      const { targetReachable, replyToValid, blocked, attachmentsValid, disappearAfterSeconds, ...message } = command.data;
+      const { targetReachable, postingAllowed, replyToValid, blocked, attachmentsValid, disappearAfterSeconds, ...message } = command.data;
       // A retried send (same sender, same clientMessageId) finds its message already there.
       if (state.status !== 'none') {
         if (state.senderId !== message.senderId) throw new ConflictError('message_exists', 'A message with this id already exists');
@@ -205,6 +208,7 @@ export function decide(command: MessageCommand, state: MessageState): Decision<M
           ? new NotFoundError('Recipient', { recipientId: message.target.recipientId })
           : new ForbiddenError('You are not a member of this group', { groupId: message.target.groupId });
       }
+      if (!postingAllowed) throw new AdminsOnlyError('send', 'Only group admins can send messages to this group');
       if (message.target.kind === 'direct' && message.target.recipientId === message.senderId) {
         throw new ValidationError('recipientId: you cannot message yourself', { field: 'recipientId' });
       }

@@ -294,6 +294,8 @@ async function onGroup(event: GroupEvent, recorded: RecordedEvent, context: Proj
       for (const userId of [event.data.ownerId, ...event.data.memberIds]) await join(userId);
       return;
     case 'MemberAdded':
+    case 'MemberJoined':
+    case 'JoinRequestApproved':
       return join(event.data.userId);
     case 'MemberRemoved':
     case 'MemberLeft':
@@ -302,6 +304,11 @@ async function onGroup(event: GroupEvent, recorded: RecordedEvent, context: Proj
     case 'GroupUpdated':
     case 'MemberRoleChanged':
     case 'OwnershipTransferred':
+    case 'GroupSettingsChanged':
+    case 'InviteLinkCreated':
+    case 'InviteLinkRevoked':
+    case 'JoinRequested':
+    case 'JoinRequestDeclined':
       return;
     default:
       return assertNever(event);
@@ -322,7 +329,16 @@ export const conversationsProjector: Projector = {
     [CONVERSATION_SUMMARIES]: [],
   },
   reads: [CONTACTS, MESSAGES, GROUP_MESSAGES],
-  handles: new Set([...messageEventTypes, ...receiptEventTypes, 'GroupCreated', 'MemberAdded', 'MemberRemoved', 'MemberLeft']),
+  handles: new Set([
+    ...messageEventTypes,
+    ...receiptEventTypes,
+    'GroupCreated',
+    'MemberAdded',
+    'MemberRemoved',
+    'MemberLeft',
+    'MemberJoined',
+    'JoinRequestApproved',
+  ]),
   async apply(recorded, context) {
     if (isEventOf<MessageEvent>(messageTypes, recorded)) return onMessage(recorded, recorded, context);
     if (isEventOf<ReceiptEvent>(receiptTypes, recorded)) return onReceipt(recorded, recorded, context);

@@ -362,6 +362,26 @@ function groupChangeOf(event: GroupEvent): DistributiveOmit<LiveFrame<'group.upd
       return { change: 'member_left', userId: event.data.userId };
     case 'OwnershipTransferred':
       return { change: 'ownership_transferred', fromUserId: event.data.fromUserId, toUserId: event.data.toUserId };
+    case 'GroupSettingsChanged':
+      return { change: 'settings_changed', byUserId: event.data.changedBy, settings: event.data.changes };
+    case 'InviteLinkCreated': {
+      const { inviteId, createdBy, expiresAt, maxUses } = event.data;
+      return { change: 'invite_created', inviteId, byUserId: createdBy, expiresAt, maxUses };
+    }
+    case 'InviteLinkRevoked':
+      return { change: 'invite_revoked', inviteId: event.data.inviteId, byUserId: event.data.revokedBy };
+    case 'MemberJoined':
+      return { change: 'member_joined', userId: event.data.userId, inviteId: event.data.inviteId };
+    case 'JoinRequested':
+      return { change: 'join_requested', requestId: event.data.requestId, userId: event.data.userId };
+    case 'JoinRequestApproved': {
+      const { requestId, userId, approvedBy } = event.data;
+      return { change: 'join_request_approved', requestId, userId, byUserId: approvedBy };
+    }
+    case 'JoinRequestDeclined': {
+      const { requestId, userId, declinedBy } = event.data;
+      return { change: 'join_request_declined', requestId, userId, byUserId: declinedBy };
+    }
     default:
       return assertNever(event);
   }
@@ -373,6 +393,11 @@ async function groupFrame(event: GroupEvent, recorded: RecordedEvent, context: P
   if (!group) return;
   const conversationId = `group:${groupId}`;
   const frame = { type: 'group.updated' as const, groupId, conversationId, ...groupChangeOf(event) };
+  // A request is the admins' and the requester's business (who is not a member: no `group` for them).
+  if (event.type === 'JoinRequested' || event.type === 'JoinRequestDeclined') {
+    const admins = group.members.filter((member) => member.role !== 'member').map((member) => member.userId);
+    return deliver(context, recorded, { userIds: [...admins, event.data.userId] }, frame);
+  }
   await deliver(context, recorded, { conversationId }, { ...frame, group: toPublicGroup(group) });
   // Whoever just left or was removed hears of it, without the group's new state.
   if (event.type === 'MemberRemoved' || event.type === 'MemberLeft')

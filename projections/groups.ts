@@ -1,5 +1,5 @@
-import type { GroupEvent, GroupProfile, GroupRole } from '../commands/groups.ts';
-import { groupEventTypes } from '../commands/groups.ts';
+import type { GroupEvent, GroupProfile, GroupRole, GroupSettings } from '../commands/groups.ts';
+import { DEFAULT_GROUP_SETTINGS, groupEventTypes } from '../commands/groups.ts';
 import { assertNever, eventOf } from '../commands/shared/events.ts';
 import type { ProjectedDoc, Projector } from '../src/projection/projector.ts';
 import type { Collection } from '../src/readstore/port.ts';
@@ -15,6 +15,8 @@ export interface GroupDoc extends ProjectedDoc, GroupProfile {
   /** Current members' ids, multikey-indexed: "the groups of a user" is an indexed query. */
   memberIds: string[];
   members: GroupMember[];
+  /** Absent on documents projected before settings existed: those groups have the defaults. */
+  settings?: GroupSettings;
   createdAt: string;
   updatedAt: string;
 }
@@ -23,20 +25,35 @@ export interface PublicGroup extends GroupProfile {
   id: string;
   ownerId: string;
   members: GroupMember[];
+  settings: GroupSettings;
   createdAt: string;
   updatedAt: string;
 }
 
-export const toPublicGroup = ({ _id, name, description, iconMediaId, ownerId, members, createdAt, updatedAt }: GroupDoc): PublicGroup => ({
+export const toPublicGroup = ({
+  _id,
+  name,
+  description,
+  iconMediaId,
+  ownerId,
+  members,
+  settings,
+  createdAt,
+  updatedAt,
+}: GroupDoc): PublicGroup => ({
   id: _id,
   name,
   description,
   iconMediaId,
   ownerId,
   members,
+  settings: { ...DEFAULT_GROUP_SETTINGS, ...settings },
   createdAt,
   updatedAt,
 });
+
+export const isGroupAdmin = (doc: GroupDoc, userId: string) =>
+  doc.members.some((member) => member.userId === userId && (member.role === 'owner' || member.role === 'admin'));
 
 export const GROUPS = 'groups';
 
@@ -96,6 +113,24 @@ export const groupsProjector: Projector = {
         return update((doc) => setMember(doc, event.data.userId, null, event.data.removedAt));
       case 'MemberLeft':
         return update((doc) => setMember(doc, event.data.userId, null, event.data.leftAt));
+      case 'MemberJoined':
+        return update((doc) => setMember(doc, event.data.userId, 'member', event.data.joinedAt));
+      case 'JoinRequestApproved': {
+        const { userId, approvedAt } = event.data;
+        return update((doc) => (doc.memberIds.includes(userId) ? doc : setMember(doc, userId, 'member', approvedAt)));
+      }
+      case 'GroupSettingsChanged':
+        return update((doc) => ({
+          ...doc,
+          settings: { ...DEFAULT_GROUP_SETTINGS, ...doc.settings, ...event.data.changes },
+          updatedAt: event.data.changedAt,
+        }));
+      // Links and requests have collections of their own (groupInvites.ts).
+      case 'InviteLinkCreated':
+      case 'InviteLinkRevoked':
+      case 'JoinRequested':
+      case 'JoinRequestDeclined':
+        return;
       case 'OwnershipTransferred': {
         const { fromUserId, toUserId, transferredAt } = event.data;
         return update((doc) => ({

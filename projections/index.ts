@@ -12,6 +12,7 @@ import { callsProjector } from './calls.ts';
 import { feedProjector } from './feed.ts';
 import { groupMessagesProjector } from './groupMessages.ts';
 import { groupsProjector } from './groups.ts';
+import { groupInvitesProjector, joinRequestsProjector } from './groupInvites.ts';
 import { messagesProjector } from './messages.ts';
 import { usersProjector } from './users.ts';
 import { scheduledMessagesProjector } from './scheduledMessages.ts';
@@ -36,6 +37,8 @@ export const projectors: readonly Projector[] = [
   callsProjector,
   dataExportsProjector,
   groupsProjector,
+  groupInvitesProjector,
+  joinRequestsProjector,
   messagesProjector,
   groupMessagesProjector,
   disappearingProjector,

@@ -1,6 +1,7 @@
 import { LetsAppClient, webStorageStore, type Session } from '../index.ts';
 import { CallView } from './calls.ts';
 import { ChatView } from './chat.ts';
+import { GroupSettingsView } from './groupSettings.ts';
 import { DisappearingView } from './disappearing.ts';
 import { byId, formValues, showError } from './dom.ts';
 import { wireAccountDeletion } from './accountDeletion.ts';
@@ -51,6 +52,8 @@ function start(session: Session): void {
   new DisappearingView(client, chat, me);
   new VoiceView(client, chat);
   const calls = new CallView(client, people, me);
+  new GroupSettingsView(client, chat);
+  new DisappearingView(client, chat, me);
   // Refusals of the sidebar's forms show under them, where the user is looking, and go with the next try.
   const sidebarError = byId('sidebar-error');
   const failed = (error: unknown) => showError(sidebarError, error);

@@ -39,6 +39,16 @@ export const ERROR_CODES = {
   group_full: { status: 409, description: 'The group has its maximum number of members' },
   owner_role: { status: 409, description: 'The owner keeps the owner role: transfer ownership instead' },
   owner_cannot_leave: { status: 409, description: 'The owner must transfer ownership before leaving' },
+  admins_only: {
+    status: 403,
+    description:
+      "The group's settings leave this to its admins (sending in an announcement group, editing its info, adding members, its links and requests); `details.permission` names which",
+  },
+  invite_expired: { status: 410, description: 'The invite link has expired' },
+  invite_revoked: { status: 410, description: 'The invite link was revoked' },
+  invite_used_up: { status: 410, description: 'The invite link has been used its maximum number of times' },
+  invite_links_limit: { status: 409, description: 'The group has its maximum number of open invite links (20): revoke one' },
+  join_request_decided: { status: 409, description: 'The join request was already approved or declined the other way' },
   message_exists: { status: 409, description: 'A different message already uses this id' },
   message_deleted: { status: 409, description: 'The message was deleted for everyone' },
   schedule_closed: { status: 409, description: 'The scheduled message was sent, failed or cancelled, or is being sent (under 1 s to go)' },

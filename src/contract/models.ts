@@ -178,6 +178,15 @@ export const receiptMoved = z
 
 export const groupMember = z.strictObject({ userId: uuid, role: z.enum(['owner', 'admin', 'member']), joinedAt: timestamp });
 
+export const groupSettings = z
+  .strictObject({
+    send: z.enum(['everyone', 'admins']).meta({ description: 'Who may send messages; `admins` makes an announcement group' }),
+    editInfo: z.enum(['everyone', 'admins']).meta({ description: 'Who may change the name, description and icon' }),
+    addMembers: z.enum(['everyone', 'admins']).meta({ description: 'Who may add members and create invite links' }),
+    approveJoins: z.boolean().meta({ description: "Whether joining through an invite link waits for an admin's approval" }),
+  })
+  .meta({ id: 'GroupSettings' });
+
 export const group = z
   .strictObject({
     id: uuid,
@@ -186,6 +195,7 @@ export const group = z
     iconMediaId: uuid.nullable(),
     ownerId: uuid,
     members: z.array(groupMember),
+    settings: groupSettings,
     createdAt: timestamp,
     updatedAt: timestamp,
   })

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { askLetaSchema } from './aiSchemas.ts';
-import { contact, conversationListItem, errorBody, group, message, presenceView } from './models.ts';
+import { contact, conversationListItem, errorBody, group, groupSettings, message, presenceView } from './models.ts';
 import { markSchema, sendMessageSchema, typingSchema } from './messagingSchemas.ts';
 import { transcript } from './voiceSchemas.ts';
 import { messageReactions } from './reactionModels.ts';
@@ -265,6 +265,28 @@ export const LIVE_FRAMES = {
     live('group.updated', { ...groupChange, change: z.literal('member_removed'), userId: z.uuid(), byUserId: z.uuid() }),
     live('group.updated', { ...groupChange, change: z.literal('member_left'), userId: z.uuid() }),
     live('group.updated', { ...groupChange, change: z.literal('ownership_transferred'), fromUserId: z.uuid(), toUserId: z.uuid() }),
+    live('group.updated', { ...groupChange, change: z.literal('settings_changed'), byUserId: z.uuid(), settings: groupSettings.partial() }),
+    /** Never the token: only who may manage links reads it (`GET /api/groups/{id}/invites`). */
+    live('group.updated', {
+      ...groupChange,
+      change: z.literal('invite_created'),
+      inviteId: z.uuid(),
+      byUserId: z.uuid(),
+      expiresAt: z.iso.datetime(),
+      maxUses: z.number().int().min(1),
+    }),
+    live('group.updated', { ...groupChange, change: z.literal('invite_revoked'), inviteId: z.uuid(), byUserId: z.uuid() }),
+    live('group.updated', { ...groupChange, change: z.literal('member_joined'), userId: z.uuid(), inviteId: z.uuid() }),
+    /** To the group's admins and the requester (without `group`): someone asked to join through a link. */
+    live('group.updated', { ...groupChange, change: z.literal('join_requested'), requestId: z.uuid(), userId: z.uuid() }),
+    /** Approved: to the members, the requester now among them; declined: to the admins and the requester. */
+    live('group.updated', {
+      ...groupChange,
+      change: z.enum(['join_request_approved', 'join_request_declined']),
+      requestId: z.uuid(),
+      userId: z.uuid(),
+      byUserId: z.uuid(),
+    }),
   ]),
   'user.updated': live('user.updated', {
     userId: z.uuid(),

@@ -1,4 +1,4 @@
-import { groupDecider, groupStream } from '../../commands/groups.ts';
+import { groupDecider, groupStream, mayPost } from '../../commands/groups.ts';
 import {
   messageDecider,
   revealedContent,
@@ -122,8 +122,9 @@ export class MessagingService {
     const conversationId = this.access.conversationIdOf(senderId, { with: input.recipientId, groupId: input.groupId });
     // The message id derives from the sender and the client's id, so a retried send lands on the same stream.
     const messageId = deriveId('message', senderId, input.clientMessageId ?? metadata.commandId);
-    const targetReachable =
-      target.kind === 'group' ? await this.isGroupMember(target.groupId, senderId) : await isRegistered(this.commands, target.recipientId);
+    const standing = target.kind === 'group' ? await this.groupStanding(target.groupId, senderId) : null;
+    const targetReachable = target.kind === 'group' ? standing!.member : await isRegistered(this.commands, target.recipientId);
+    const postingAllowed = standing?.mayPost ?? true;
     // Only the blocker is refused: a send to someone who blocked you is accepted and kept from them (the projections
     // check blocks as of its position), so nobody learns they were blocked.
     const blocked = target.kind === 'direct' && (await this.blocks.hasBlocked(senderId, target.recipientId));
@@ -156,6 +157,7 @@ export class MessagingService {
           attachments,
           clientMessageId: input.clientMessageId ?? messageId,
           targetReachable,
+          postingAllowed,
           replyToValid,
           blocked,
           attachmentsValid,
@@ -383,8 +385,9 @@ export class MessagingService {
     return toPublicMessage(doc, await this.filesOf([doc]));
   }
 
-  private async isGroupMember(groupId: string, userId: string): Promise<boolean> {
+  /** Whether the sender is a member, and whether the group's settings let them post. */
+  private async groupStanding(groupId: string, userId: string): Promise<{ member: boolean; mayPost: boolean }> {
     const { state } = await this.commands.load(groupDecider, groupStream(groupId));
-    return state.status === 'active' && state.members.has(userId);
+    return { member: state.status === 'active' && state.members.has(userId), mayPost: mayPost(state, userId) };
   }
 }

@@ -46,6 +46,13 @@ export const DEFAULT_POLICIES = [
   policy('reactions', 60, 10, 'user', 'adding and taking back reactions, following and unfollowing threads'),
   policy('typing', 20, 2, 'user', 'typing notices'),
   policy('groups', 20, 1, 'user', 'creating groups and changing them or their members'),
+  policy(
+    'group-invites',
+    10,
+    30 / 3600,
+    'user',
+    'previewing and joining groups by invite-link token: 10 at once, 30 an hour (tokens cannot be enumerated)',
+  ),
   policy('contacts', 30, 1, 'user', 'adding, renaming and removing contacts, blocking and unblocking'),
   policy('search', 10, 0.5, 'user', 'user search'),
   policy('message-search', 20, 2, 'user', 'full-text message search (GET /api/search)'),

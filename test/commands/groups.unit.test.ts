@@ -1,5 +1,5 @@
 import test from 'ava';
-import { InvalidIconError, groupDecider, type GroupEvent } from '../../commands/groups.ts';
+import { AdminsOnlyError, InvalidIconError, groupDecider, type GroupEvent } from '../../commands/groups.ts';
 import { ConflictError, ForbiddenError, NotFoundError } from '../../commands/shared/errors.ts';
 import { metadata, spec } from '../helpers/spec.ts';
 
@@ -42,7 +42,7 @@ test('only admins change the group; non-members are told it does not exist', (t)
     .given([created, adminAdded])
     .when(update('adm'))
     .then(t, [{ type: 'GroupUpdated', data: { groupId: 'g', changes: { name: 'New' }, updatedBy: 'adm', updatedAt: now } }]);
-  groups.given([created]).when(update('m')).thenThrows(t, ForbiddenError);
+  groups.given([created]).when(update('m')).thenThrows(t, AdminsOnlyError, 'admins_only');
   groups.given([created]).when(update('stranger')).thenThrows(t, NotFoundError);
 });
 
@@ -61,7 +61,7 @@ test('admins add members and change roles; adding an existing member with the sa
     .given([created])
     .when(add('o', 'm', 'admin'))
     .then(t, [{ type: 'MemberRoleChanged', data: { groupId: 'g', userId: 'm', role: 'admin', changedBy: 'o', changedAt: now } }]);
-  groups.given([created]).when(add('m', 'n')).thenThrows(t, ForbiddenError);
+  groups.given([created]).when(add('m', 'n')).thenThrows(t, AdminsOnlyError, 'admins_only');
   groups
     .given([created])
     .when({ ...add('o', 'ghost'), data: { ...add('o', 'ghost').data, userExists: false } })

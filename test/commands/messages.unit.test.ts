@@ -17,6 +17,7 @@ const sendData: SendMessage['data'] = {
   attachments: [],
   clientMessageId: 'c1',
   targetReachable: true,
+  postingAllowed: true,
   replyToValid: true,
   blocked: false,
   attachmentsValid: true,
@@ -26,7 +27,7 @@ const send = (overrides: Partial<SendMessage['data']> = {}): SendMessage => ({
   data: { ...sendData, ...overrides },
   metadata: metadata({ now }),
 });
-const { targetReachable: _r, replyToValid: _v, blocked: _b, attachmentsValid: _a, ...sentData } = sendData;
+const { targetReachable: _r, postingAllowed: _p, replyToValid: _v, blocked: _b, attachmentsValid: _a, ...sentData } = sendData;
 const sent: MessageEvent = { type: 'MessageSent', data: { ...sentData, sentAt: now } };
 
 test('sending to a reachable recipient records the message', (t) => {
