@@ -351,9 +351,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     keys: shreddingKeys,
     secrets,
     box,
-    // A socket anywhere in the cluster hears it live: no push then.
+    // A synced socket here, or (several instances) a socket on another instance hears it live: no push then.
     isOnline: async (userId) =>
-      (gatewayRef?.isConnected(userId) ?? false) || (await presenceSessions.liveUsers([userId], clock())).has(userId),
+      (gatewayRef?.hasLiveSocket(userId) ?? false) ||
+      (readStore.kind === 'postgres' && (await presenceSessions.liveUsers([userId], clock())).has(userId)),
     clock,
     logger,
     owner: instanceId,

@@ -97,6 +97,11 @@ export class SocketConnection implements Connection {
     for (const publication of held) this.deliver(publication);
   }
 
+  /** Synced and not closed: live updates reach it (Web Push leaves its user alone). */
+  get isLive(): boolean {
+    return this.live && !this.closed;
+  }
+
   get congested(): boolean {
     return !this.closed && this.socket.getBufferedAmount() > this.maxBufferedBytes / 4;
   }

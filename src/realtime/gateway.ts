@@ -351,6 +351,12 @@ export class SocketGateway {
     return (this.byUser.get(userId)?.size ?? 0) > 0;
   }
 
+  /** Whether one of the user's sockets here is synced (live updates reach it). */
+  hasLiveSocket(userId: string): boolean {
+    for (const connection of this.byUser.get(userId) ?? []) if (connection.isLive) return true;
+    return false;
+  }
+
   /** Sends to one socket; false when it is not open. */
   sendToConnection(connectionId: number, bytes: string): boolean {
     const connection = this.byId.get(connectionId);

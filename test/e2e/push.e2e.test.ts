@@ -298,3 +298,18 @@ test('deleting an account removes its push subscriptions and settings from the r
   t.is(await subscriptions.countDocuments({ endpoint: phone.endpoint }), 0);
   t.is(await app.readStore.collection('push_settings').countDocuments({ _id: bob.user.id }), 0);
 });
+
+test('a socket that is open but not synced hears nothing live, so the push still goes', async (t) => {
+  const [alice, bob] = [await registerUser(app.url), await registerUser(app.url)];
+  const phone = pushService.device();
+  await subscribe(bob, phone);
+  const socket = await connect(app.wsUrl, bob.accessToken);
+  t.teardown(() => socket.close());
+  await socket.next((frame) => frame.type === 'welcome');
+  const message = await send(alice, { recipientId: bob.user.id }, 'are you there?');
+  await pushService.waitFor(withMessage(phone, message.id));
+  t.deepEqual(
+    pushService.for(phone).map((push) => payloadOf(push).messageId),
+    [message.id],
+  );
+});
