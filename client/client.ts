@@ -9,6 +9,7 @@ import { memoryStore, type ClientStore } from './stores.ts';
 import { DataExportApi } from './dataExport.ts';
 import { VoiceApi } from './voice.ts';
 import { GroupsApi } from './groups.ts';
+import { ScheduledMessagesApi, SearchApi } from './scheduledAndSearch.ts';
 
 export type Session = ResponseOf<Contract<'post', '/auth/login'>>;
 export type Message = ReplyOf<'message.send'>['message'];
@@ -62,6 +63,10 @@ interface Waiter {
  */
 export class LetsAppClient extends Emitter<OwnEvents> {
   readonly api: RestClient;
+  /** Scheduled messages: schedule, list, edit, cancel. */
+  readonly scheduled: ScheduledMessagesApi;
+  /** Full-text search of the messages you may read. */
+  readonly search: SearchApi;
   readonly live: LiveSocket;
   /** Group settings, invite links and join requests. */
   readonly groups: GroupsApi;
@@ -86,6 +91,8 @@ export class LetsAppClient extends Emitter<OwnEvents> {
       ...(options.fetch ? { fetch: options.fetch } : {}),
       onUnauthorized: (error) => this.live.refused(error.code),
     });
+    this.scheduled = new ScheduledMessagesApi(this.api);
+    this.search = new SearchApi(this.api);
     this.groups = new GroupsApi(this.api);
     this.dataExport = new DataExportApi(this.api);
     this.voice = new VoiceApi(this.api);

@@ -56,6 +56,7 @@ const LIVE: Record<LiveFrameType, true> = {
   'call.ended': true,
   'ai.reply': true,
   'contacts.updated': true,
+  'scheduled.failed': true,
 };
 
 export const isLiveFrame = (frame: AnyServerFrame): frame is LiveFrame => Object.hasOwn(LIVE, frame.type);

@@ -10,6 +10,8 @@ import type { disappearingRoutes } from './routes/disappearing.ts';
 import type { groupRoutes } from './routes/groups.ts';
 import type { mediaRoutes } from './routes/media.ts';
 import type { messageRoutes } from './routes/messages.ts';
+import type { scheduledMessageRoutes } from './routes/scheduledMessages.ts';
+import type { searchRoutes } from './routes/search.ts';
 import type { presenceRoutes } from './routes/presence.ts';
 import type { systemRoutes } from './routes/system.ts';
 import type { userRoutes } from './routes/users.ts';
@@ -35,6 +37,8 @@ export type ApiRoute =
   | RoutesOf<typeof groupRoutes>
   | RoutesOf<typeof mediaRoutes>
   | RoutesOf<typeof messageRoutes>
+  | RoutesOf<typeof scheduledMessageRoutes>
+  | RoutesOf<typeof searchRoutes>
   | RoutesOf<typeof presenceRoutes>
   | RoutesOf<typeof systemRoutes>
   | RoutesOf<typeof userRoutes>
