@@ -139,6 +139,7 @@ async function expiredFrame(event: MessageExpired, recorded: RecordedEvent, cont
   const doc = await context.collection<MessageDoc>(expiredCollectionOf(messageCollectionOf(conversationId))).findOne({ _id: messageId });
   if (!doc) return;
   await eraseFromFeed(context, recorded, doc, toPublicMessage(doc));
+  await eraseTranscriptsFromFeed(context, recorded, messageId);
   await deliver(context, recorded, { conversationId, except: doc.hiddenFor }, { type: 'message.expired', conversationId, messageId });
 }
 

@@ -52,13 +52,19 @@ export async function transcriptsOf(
   return byMessage;
 }
 
+/** The message events that erase its content, transcripts included. */
+const ERASING = ['MessageDeleted', 'MessageExpired', 'MessageContentShredded'] as const satisfies readonly MessageEvent['type'][];
+
 export const transcriptsProjector: Projector = {
+  // 2: an expiry erases the text as a delete for everyone does.
+  version: 2,
   name: MESSAGE_TRANSCRIPTS,
   collections: { [MESSAGE_TRANSCRIPTS]: [{ key: { messageId: 1 } }] },
-  handles: new Set([...transcriptEventTypes, 'MessageDeleted']),
+  handles: new Set([...transcriptEventTypes, ...ERASING]),
   async apply(recorded, context) {
-    // Deleted for everyone: the text goes from the read store too (the log keeps only its ciphertext, now unopenable).
-    if (isEventOf<MessageEvent>(['MessageDeleted'], recorded)) {
+    // Deleted for everyone or expired: the text goes from the read store too (the log keeps only its ciphertext, unopenable
+    // once the message's key is destroyed).
+    if (isEventOf<MessageEvent>(ERASING, recorded)) {
       return context.projectMany<TranscriptDoc>(
         MESSAGE_TRANSCRIPTS,
         { messageId: recorded.data.messageId },
