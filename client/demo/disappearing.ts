@@ -13,6 +13,8 @@ type TimerName = keyof typeof LABELS;
 export class DisappearingView {
   private readonly select = byId<HTMLSelectElement>('disappearing-timer');
   private readonly error = byId('chat-error');
+  /** The latest change, shown above the conversation's messages (a re-render of the list keeps it). */
+  private readonly notice = h('p', { class: 'system', 'data-testid': 'timer-notice', hidden: true });
   private conversationId: string | null = null;
 
   constructor(
@@ -26,6 +28,7 @@ export class DisappearingView {
       characterData: true,
       subtree: true,
     });
+    byId('messages').before(this.notice);
     this.select.addEventListener('change', () => void this.change(this.select.value as TimerName));
     client.on('conversation.timer', (frame) => {
       if (frame.conversationId !== this.conversationId) return;
@@ -33,7 +36,8 @@ export class DisappearingView {
       const who = frame.byUserId === this.me ? 'You' : 'Someone';
       const text =
         frame.timer === 'off' ? `${who} turned off disappearing messages` : `${who} set messages to disappear after ${LABELS[frame.timer]}`;
-      byId('messages').append(h('li', { class: 'system', 'data-testid': 'timer-notice' }, text));
+      this.notice.textContent = text;
+      this.notice.hidden = false;
     });
     // Gone for everyone: the page is read again without it.
     client.on('message.expired', () => chat.refreshSoon());
@@ -42,6 +46,7 @@ export class DisappearingView {
   private async follow(): Promise<void> {
     const target = this.chat.current?.target;
     if (!target) return;
+    this.notice.hidden = true;
     try {
       const timer = await this.client.disappearingTimer(target);
       this.conversationId = timer.conversationId;
