@@ -49,7 +49,6 @@ function start(session: Session): void {
   const media = new MediaCache(client);
   const people = new People(client);
   const chat = new ChatView(client, media, people, me);
-  new DisappearingView(client, chat, me);
   new VoiceView(client, chat);
   const calls = new CallView(client, people, me);
   new GroupSettingsView(client, chat);
