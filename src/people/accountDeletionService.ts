@@ -1,7 +1,9 @@
+import { groupDecider, groupStream, type GroupState } from '../../commands/groups.ts';
 import { messageDecider, messageStream } from '../../commands/messages.ts';
 import { isSealed } from '../../commands/shared/sealed.ts';
 import type { CommandMetadata } from '../../commands/shared/events.ts';
 import { userDecider, userStream, type DeletedMessages, type UserRegistered } from '../../commands/users.ts';
+import { GROUPS, type GroupDoc } from '../../projections/groups.ts';
 import { GROUP_MESSAGES, MESSAGES, type MessageDoc } from '../../projections/messageDocs.ts';
 import { MEDIA_FILES, type MediaDoc } from '../../projections/mediaFiles.ts';
 import { ACCOUNT_DELETIONS, USERS, type AccountDeletionDoc, type UserDoc } from '../../projections/users.ts';
@@ -198,6 +200,10 @@ export class AccountDeletionService {
       }
     }
 
+    // Out of every group, through the group decider as the user themself (so the members get group.updated).
+    const groups = await this.deps.readStore.collection<GroupDoc>(GROUPS).find({ memberIds: userId });
+    for (const group of groups) await this.leaveGroup(userId, group._id, step);
+
     const media = await this.deps.readStore.collection<MediaDoc>(MEDIA_FILES).find({ ownerId: userId, state: 'live' });
     for (const file of media) {
       try {
@@ -219,4 +225,35 @@ export class AccountDeletionService {
     const result = await commands.handle(userDecider, stream, { type: 'RecordAccountErased', data: { userId }, metadata: step('erased') });
     if (result.position !== null) await this.deps.projections.waitFor(result.position);
   }
+
+  /**
+   * An owner first hands the group over (an owner cannot leave): to the longest-standing admin, else the longest-standing
+   * member. An owner alone in the group stays its only member (nobody is left to see it). Each step is idempotent.
+   */
+  private async leaveGroup(userId: string, groupId: string, step: (name: string, ...parts: string[]) => CommandMetadata): Promise<void> {
+    const { commands } = this.deps;
+    const stream = groupStream(groupId);
+    const { state } = await commands.load(groupDecider, stream);
+    if (state.status !== 'active' || !state.members.has(userId)) return;
+    if (state.ownerId === userId) {
+      const successor = successorOf(state, userId);
+      if (successor === null) return;
+      await commands.handle(groupDecider, stream, {
+        type: 'TransferOwnership',
+        data: { groupId, actorId: userId, toUserId: successor },
+        metadata: step('group-owner', groupId),
+      });
+    }
+    await commands.handle(groupDecider, stream, {
+      type: 'RemoveMember',
+      data: { groupId, actorId: userId, userId },
+      metadata: step('group-leave', groupId),
+    });
+  }
+}
+
+/** Who takes over a group from a departing owner: the longest-standing admin, else the longest-standing member (the state keeps join order). */
+export function successorOf(state: Extract<GroupState, { status: 'active' }>, ownerId: string): string | null {
+  const others = [...state.members].filter(([memberId]) => memberId !== ownerId);
+  return (others.find(([, role]) => role === 'admin') ?? others[0])?.[0] ?? null;
 }

@@ -160,3 +160,74 @@ test.serial(
     t.like(JSON.parse(verify.stdout), { intact: true });
   },
 );
+
+test.serial(
+  'a deleted account leaves every group: the longest-standing admin (else member) becomes owner of groups they owned, and the members get group.updated',
+  async (t) => {
+    const [gone, first, admin, host] = [
+      await person('grp_gone'),
+      await person('grp_first'),
+      await person('grp_admin'),
+      await person('grp_host'),
+    ];
+    const owned = await request(app.url, 'POST', '/api/groups', {
+      token: gone.token,
+      body: { name: 'Owned', memberIds: [first.id, admin.id] },
+    });
+    t.is(owned.status, 201);
+    const ownedId = owned.body.group.id as string;
+    const promoted = await request(app.url, 'POST', `/api/groups/${ownedId}/members`, {
+      token: gone.token,
+      body: { userId: admin.id, role: 'admin' },
+    });
+    t.true(promoted.status < 300, JSON.stringify(promoted.body));
+    const joined = await request(app.url, 'POST', '/api/groups', { token: host.token, body: { name: 'Joined', memberIds: [gone.id] } });
+    const joinedId = joined.body.group.id as string;
+    const [adminSocket, hostSocket] = [await connect(app.wsUrl, admin.token), await connect(app.wsUrl, host.token)];
+    for (const socket of [adminSocket, hostSocket]) {
+      socket.send({ type: 'sync', id: 'live' });
+      await socket.next((f) => f.id === 'live' && (f.type === 'sync.snapshot' || f.type === 'sync.ok'));
+    }
+
+    const deleted = await request(app.url, 'DELETE', '/api/users/me', { token: gone.token, body: { password: PASSWORD } });
+    t.is(deleted.status, 204);
+
+    const ownedNow = await request(app.url, 'GET', `/api/groups/${ownedId}`, { token: first.token });
+    t.is(ownedNow.body.group.ownerId, admin.id, 'the admin, not the first plain member, takes over');
+    t.deepEqual(
+      ownedNow.body.group.members.map((member: any) => [member.userId, member.role]).sort(),
+      [
+        [admin.id, 'owner'],
+        [first.id, 'member'],
+      ].sort(),
+    );
+    const joinedNow = await request(app.url, 'GET', `/api/groups/${joinedId}`, { token: host.token });
+    t.deepEqual(
+      joinedNow.body.group.members.map((member: any) => member.userId),
+      [host.id],
+    );
+    t.deepEqual((await request(app.url, 'GET', '/api/groups', { token: host.token })).body.groups.length, 1);
+
+    await adminSocket.next(
+      (f) => f.type === 'group.updated' && f.groupId === ownedId && f.change === 'ownership_transferred' && f.toUserId === admin.id,
+    );
+    await adminSocket.next(
+      (f) => f.type === 'group.updated' && f.groupId === ownedId && f.change === 'member_left' && f.userId === gone.id,
+    );
+    await hostSocket.next(
+      (f) => f.type === 'group.updated' && f.groupId === joinedId && f.change === 'member_left' && f.userId === gone.id,
+    );
+
+    // Appended through the group decider, attributed to the deletion (same correlation, acting as the deleted user).
+    const [deletion] = (await app.eventStore.readStream(`user-${gone.id}`)).filter((event) => event.type === 'AccountDeleted');
+    const tail = (await app.eventStore.readStream(`group-${ownedId}`)).slice(-2);
+    t.deepEqual(
+      tail.map((event) => event.type),
+      ['OwnershipTransferred', 'MemberLeft'],
+    );
+    for (const event of [...tail, ...(await app.eventStore.readStream(`group-${joinedId}`)).slice(-1)])
+      t.like(event, { metadata: { userId: gone.id, correlationId: deletion!.metadata.correlationId } });
+    adminSocket.close();
+    hostSocket.close();
+  },
+);
