@@ -8,6 +8,7 @@ import { RestClient, type Contract, type ResponseOf } from './rest.ts';
 import { memoryStore, type ClientStore } from './stores.ts';
 import { DataExportApi } from './dataExport.ts';
 import { VoiceApi } from './voice.ts';
+import { ReactionsApi, ThreadsApi } from './reactions.ts';
 import { GroupsApi } from './groups.ts';
 import { ScheduledMessagesApi, SearchApi } from './scheduledAndSearch.ts';
 
@@ -74,6 +75,8 @@ export class LetsAppClient extends Emitter<OwnEvents> {
   readonly dataExport: DataExportApi;
   /** Voice notes: upload a recording with its waveform, transcribe one. */
   readonly voice: VoiceApi;
+  readonly reactions: ReactionsApi;
+  readonly threads: ThreadsApi;
   private readonly store: ClientStore;
   private current: Session | null = null;
   private outbox: Outbox | null = null;
@@ -96,6 +99,8 @@ export class LetsAppClient extends Emitter<OwnEvents> {
     this.groups = new GroupsApi(this.api);
     this.dataExport = new DataExportApi(this.api);
     this.voice = new VoiceApi(this.api);
+    this.reactions = new ReactionsApi(this.api);
+    this.threads = new ThreadsApi(this.api);
     const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketFactory }).WebSocket;
     if (!WebSocketImpl) throw new TypeError("No WebSocket here: pass one (in Node 20, the `ws` package's)");
     this.live = new LiveSocket({
@@ -228,6 +233,11 @@ export class LetsAppClient extends Emitter<OwnEvents> {
 
   markDelivered(conversation: Conversation, messageId: string): Promise<ReplyOf<'message.delivered'>> {
     return this.live.request('message.delivered', { ...conversation, messageId });
+  }
+
+  /** Reacts over the socket (`reaction.set`): as `client.reactions.set`, without a request of its own. */
+  react(messageId: string, emoji: string, on = true): Promise<ReplyOf<'reaction.set'>> {
+    return this.live.request('reaction.set', { messageId, emoji, on });
   }
 
   typing(conversation: Conversation): Promise<ReplyOf<'typing'>> {

@@ -56,6 +56,8 @@ const LIVE: Record<LiveFrameType, true> = {
   'call.ended': true,
   'ai.reply': true,
   'contacts.updated': true,
+  'thread.updated': true,
+  reaction: true,
   'scheduled.failed': true,
 };
 

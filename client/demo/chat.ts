@@ -3,11 +3,12 @@ import { byId, h, shortTime, showError } from './dom.ts';
 import type { MediaCache } from './media.ts';
 import type { People } from './people.ts';
 import { voiceNoteElement } from './voice.ts';
+import { afterFrame, reactionBar, ThreadPane } from './reactions.ts';
 
 type ListItem = ResponseOf<Contract<'get', '/api/conversations'>>['conversations'][number];
 type ListedMessage = ResponseOf<Contract<'get', '/api/messages'>>['messages'][number];
 type Presence = ServerFrame<'presence.snapshot'>['users'][number];
-type Shown = Message & Partial<Pick<ListedMessage, 'status' | 'readCount' | 'deliveredCount'>>;
+type Shown = Message & Partial<Pick<ListedMessage, 'status' | 'readCount' | 'deliveredCount' | 'reactions' | 'thread'>>;
 
 interface OpenConversation {
   target: Conversation;
@@ -35,6 +36,7 @@ export class ChatView {
   private typingTimer: ReturnType<typeof setTimeout> | null = null;
   private lastTypingSent = 0;
   private refreshing: ReturnType<typeof setTimeout> | null = null;
+  private threadPane: ThreadPane | null = null;
 
   constructor(
     private readonly client: LetsAppClient,
@@ -49,6 +51,19 @@ export class ChatView {
     client.on('message.deleted', (frame) => (frame.scope === 'everyone' ? this.replace(frame.message) : this.remove(frame.messageId)));
     client.on('receipt', (frame) => this.receipt(frame));
     client.on('typing', (frame) => this.typing(frame));
+    client.on('reaction', (frame) => {
+      const shown = this.shown.get(frame.messageId);
+      if (!shown) return;
+      shown.reactions = afterFrame(shown.reactions ?? [], frame, this.me);
+      this.renderMessages();
+    });
+    // A reply in a thread one does not follow: the root's count changes (followers get the reply itself).
+    client.on('thread.updated', (frame) => {
+      const root = this.shown.get(frame.rootId);
+      if (!root) return;
+      root.thread = { replyCount: frame.replyCount, lastReplyAt: frame.lastReplyAt, lastRepliers: frame.lastRepliers };
+      this.renderMessages();
+    });
     client.on('presence.snapshot', (frame) => frame.users.forEach((user) => this.presenceChanged(user)));
     client.on('presence', (frame) => this.presenceChanged(frame));
     client.on('user.updated', () => this.refreshSoon());
@@ -412,6 +427,18 @@ export class ChatView {
         .filter((file) => file.voice && !file.deleted)
         .map((file) => voiceNoteElement(this.client, this.media, message, file, this.error)),
       h('span', { class: 'meta' }, shortTime(message.sentAt), message.editedAt ? ' · edited' : ''),
+      message.content === null
+        ? null
+        : reactionBar(
+            this.client,
+            message,
+            (reactions) => {
+              message.reactions = reactions;
+              this.renderMessages();
+            },
+            this.error,
+          ),
+      (this.threadPane ??= new ThreadPane(this.client, this.me, this.error)).button(message),
     );
     if (mine && message.content !== null) {
       const status = message.groupId !== undefined ? `read by ${message.readCount ?? 0}` : (message.status ?? 'sent');

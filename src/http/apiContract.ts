@@ -10,6 +10,8 @@ import type { disappearingRoutes } from './routes/disappearing.ts';
 import type { groupRoutes } from './routes/groups.ts';
 import type { mediaRoutes } from './routes/media.ts';
 import type { messageRoutes } from './routes/messages.ts';
+import type { reactionRoutes } from './routes/reactions.ts';
+import type { threadRoutes } from './routes/threads.ts';
 import type { scheduledMessageRoutes } from './routes/scheduledMessages.ts';
 import type { searchRoutes } from './routes/search.ts';
 import type { presenceRoutes } from './routes/presence.ts';
@@ -37,6 +39,8 @@ export type ApiRoute =
   | RoutesOf<typeof groupRoutes>
   | RoutesOf<typeof mediaRoutes>
   | RoutesOf<typeof messageRoutes>
+  | RoutesOf<typeof reactionRoutes>
+  | RoutesOf<typeof threadRoutes>
   | RoutesOf<typeof scheduledMessageRoutes>
   | RoutesOf<typeof searchRoutes>
   | RoutesOf<typeof presenceRoutes>
