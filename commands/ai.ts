@@ -1,5 +1,6 @@
 import { ConflictError, DomainError, NotFoundError, ValidationError } from './shared/errors.ts';
 import { assertNever, type Command, type Decider, type Decision, type Event } from './shared/events.ts';
+import type { SealedField, SealedText } from './shared/sealed.ts';
 
 /**
  * One user's conversation with the assistant Leta (`ai-<userId>`): prompts and their outcomes, the user's own
@@ -23,25 +24,27 @@ export interface PersonalityFields {
   temperature: number | null;
 }
 
+/** v2 seals `text` under the user's data key (v1, in clear, is upcast to `{ plain }`): deleting the account erases it. */
 export type AiPromptSubmitted = Event<
   'AiPromptSubmitted',
   {
     userId: string;
     promptId: string;
-    text: string;
+    text: SealedText;
     personalityId: string;
     model: string;
     clientMessageId: string;
     at: string;
   }
 >;
+/** v2 seals `text` under the user's data key, like the prompt. */
 export type AiReplyCompleted = Event<
   'AiReplyCompleted',
   {
     userId: string;
     promptId: string;
     replyId: string;
-    text: string;
+    text: SealedText;
     finishReason: string;
     usage: Usage | null;
     model: string;
@@ -96,13 +99,14 @@ export const aiEventTypes = [
   'AiApiKeyRejected',
 ] as const satisfies readonly AiEvent['type'][];
 
+/** `text` arrives sealed by the shell (src/privacy/personalData.ts). */
 export type SubmitPrompt = Command<
   'SubmitPrompt',
-  { userId: string; promptId: string; text: string; personalityId: string; model: string; clientMessageId: string }
+  { userId: string; promptId: string; text: SealedField; personalityId: string; model: string; clientMessageId: string }
 >;
 export type CompleteReply = Command<
   'CompleteReply',
-  { userId: string; promptId: string; replyId: string; text: string; finishReason: string; usage: Usage | null; model: string }
+  { userId: string; promptId: string; replyId: string; text: SealedField; finishReason: string; usage: Usage | null; model: string }
 >;
 export type FailReply = Command<'FailReply', { userId: string; promptId: string; code: string }>;
 export type ClearHistory = Command<'ClearHistory', { userId: string }>;

@@ -40,6 +40,9 @@ export const upcasters: readonly Upcaster[] = [
   { type: 'ProfileUpdated', fromVersion: 1, upcast: plainProfileChanges },
   { type: 'ContactAdded', fromVersion: 1, upcast: plainFields(['nickname']) },
   { type: 'ContactRenamed', fromVersion: 1, upcast: plainFields(['nickname']) },
+  // AiPromptSubmitted and AiReplyCompleted v2 seal Leta's conversation under the user's data key.
+  { type: 'AiPromptSubmitted', fromVersion: 1, upcast: plainFields(['text']) },
+  { type: 'AiReplyCompleted', fromVersion: 1, upcast: plainFields(['text']) },
 ];
 
 export const eventUpcaster = createUpcaster(upcasters);

@@ -1,6 +1,7 @@
 import type { AiEvent, PersonalityFields, Usage } from '../commands/ai.ts';
 import { aiEventTypes } from '../commands/ai.ts';
 import { assertNever, eventOf } from '../commands/shared/events.ts';
+import { textOf } from '../commands/shared/sealed.ts';
 import type { ProjectedDoc, Projector } from '../src/projection/projector.ts';
 
 /** `ai_chat_messages` (seed name): one document per prompt and per reply, in position order per user. */
@@ -59,7 +60,7 @@ export const aiProjector: Projector = {
               userId,
               role: 'user',
               promptId,
-              text,
+              text: textOf(text),
               status: 'pending',
               code: null,
               personalityId,
@@ -84,7 +85,7 @@ export const aiProjector: Projector = {
               userId,
               role: 'model',
               promptId,
-              text,
+              text: textOf(text),
               status: 'completed',
               code: null,
               personalityId: null,

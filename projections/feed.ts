@@ -1,4 +1,5 @@
 import type { AiReplyCompleted, AiReplyFailed } from '../commands/ai.ts';
+import { textOf } from '../commands/shared/sealed.ts';
 import type { CallEvent } from '../commands/calls.ts';
 import { callEventTypes } from '../commands/calls.ts';
 import type { ContactEvent } from '../commands/contacts.ts';
@@ -325,7 +326,7 @@ async function aiFrame(event: AiReplyCompleted | AiReplyFailed, recorded: Record
           promptId,
           status: 'completed' as const,
           code: null,
-          reply: { id: event.data.replyId, text: event.data.text, finishReason: event.data.finishReason, createdAt: event.data.at },
+          reply: { id: event.data.replyId, text: textOf(event.data.text), finishReason: event.data.finishReason, createdAt: event.data.at },
         }
       : { type: 'ai.reply' as const, promptId, status: 'failed' as const, code: event.data.code, reply: null };
   await deliver(context, recorded, { userIds: [userId] }, frame);

@@ -398,6 +398,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     rateLimits,
     secrets,
     box,
+    keys: shreddingKeys,
     model: createModel(config.ai.sdk, {
       baseUrl: config.ai.baseUrl,
       firstTokenTimeoutMs: config.ai.firstTokenTimeoutMs,

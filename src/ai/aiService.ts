@@ -17,6 +17,8 @@ import { USERS, type UserDoc } from '../../projections/users.ts';
 import type { CommandHandler } from '../commandHandler.ts';
 import { deriveId, newId } from '../ids.ts';
 import type { Projections } from '../projection/projections.ts';
+import { sealPersonal } from '../privacy/personalData.ts';
+import type { ShreddingKeys } from '../privacy/shreddingKeys.ts';
 import type { ReadStore } from '../readstore/port.ts';
 import type { RateLimits } from '../rateLimit/rateLimits.ts';
 import { SecretUnreadableError, type SecretBox } from '../secrets/secretBox.ts';
@@ -100,6 +102,8 @@ export class AiService {
       settings: AiSettings;
       logger: Logger;
       rateLimits: Pick<RateLimits, 'charge'>;
+      /** Prompts and replies are sealed under the user's data key: deleting the account erases them from the log. */
+      keys: ShreddingKeys;
     },
   ) {}
 
@@ -127,7 +131,7 @@ export class AiService {
       data: {
         userId,
         promptId,
-        text: input.message,
+        text: await this.seal(userId, input.message, metadata, 'text'),
         personalityId,
         model: this.deps.settings.model,
         clientMessageId: input.clientMessageId ?? promptId,
@@ -146,7 +150,8 @@ export class AiService {
     const replyId = deriveId('ai-reply', promptId);
     let text = '';
     let seq = 0;
-    const end = (command: AiCommand) => this.run(userId, command, { ...metadata, commandId: deriveId(metadata.commandId, 'end') });
+    const endMetadata = { ...metadata, commandId: deriveId(metadata.commandId, 'end') };
+    const end = (command: AiCommand) => this.run(userId, command, endMetadata);
     try {
       let finishReason = 'STOP';
       let usage: Usage | null = null;
@@ -182,7 +187,15 @@ export class AiService {
       } else {
         await end({
           type: 'CompleteReply',
-          data: { userId, promptId, replyId, text, finishReason, usage, model: this.deps.settings.model },
+          data: {
+            userId,
+            promptId,
+            replyId,
+            text: await this.seal(userId, text, endMetadata, 'text'),
+            finishReason,
+            usage,
+            model: this.deps.settings.model,
+          },
           metadata,
         });
       }
@@ -416,6 +429,11 @@ export class AiService {
     const doc = await this.deps.readStore.collection<AiMessageDoc>(AI_CHAT_MESSAGES).findOne({ _id: messageId });
     if (!doc) throw new NotFoundError('Message');
     return toAiMessage(doc);
+  }
+
+  /** Seals a text of the event the command with `metadata` appends to the user's Leta stream. */
+  private seal(userId: string, text: string, metadata: CommandMetadata, field: string) {
+    return sealPersonal(this.deps.keys, userId, text, { metadata, stream: aiStream(userId), field });
   }
 
   private async run(userId: string, command: AiCommand, metadata: CommandMetadata = command.metadata): Promise<void> {

@@ -18,6 +18,9 @@ export const SEALED_EVENT_TYPES: ReadonlySet<string> = new Set([
   'ProfileUpdated',
   'ContactAdded',
   'ContactRenamed',
+  // Leta's conversation, under the user's data key.
+  'AiPromptSubmitted',
+  'AiReplyCompleted',
 ]);
 
 /**
