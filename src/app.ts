@@ -504,6 +504,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       case 'suspendUser':
         gateway.closeUser(message.userId, 'account_suspended');
         break;
+      case 'accountDeleted':
+        gateway.closeUser(message.userId, 'account_deleted');
+        break;
       case 'presence':
         presence.heard(message);
         break;
@@ -530,8 +533,13 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   projections.onCommitted(({ events, publications, trace }) => {
     if (!feedTail) tracing.projected(trace, publications, () => gateway.deliverAll(publications));
     for (const event of events) {
-      // A deleted account's sockets on this instance (its tokens are refused everywhere: it has no user document).
-      if (event.type === 'AccountDeleted') gateway.closeUser((event.data as AccountDeleted['data']).userId, 'account_deleted');
+      // A deleted account's sockets here and, over the bus, on the other instances (its tokens are refused everywhere:
+      // it has no user document).
+      if (event.type === 'AccountDeleted') {
+        const { userId } = event.data as AccountDeleted['data'];
+        gateway.closeUser(userId, 'account_deleted');
+        cluster.bus.publish({ type: 'accountDeleted', userId });
+      }
       if (event.type === 'UserSuspended') {
         const { userId } = event.data as UserSuspended['data'];
         gateway.closeUser(userId, 'account_suspended');

@@ -9,6 +9,8 @@ export type ClusterMessage =
   | { type: 'revokeToken'; tokenId: string }
   /** An operator suspended the user: every socket of theirs closes. */
   | { type: 'suspendUser'; userId: string }
+  /** The account was deleted: every socket of theirs closes (a variant of its own, so the close reason says so). */
+  | { type: 'accountDeleted'; userId: string }
   /** What `instanceId`'s sockets say of the user now (offline: none left there, or the instance is gone). */
   | { type: 'presence'; instanceId: string; userId: string; status: 'online' | 'away' | 'offline' };
 
