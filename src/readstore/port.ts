@@ -57,10 +57,13 @@ export interface IndexSpec {
 }
 
 /**
- * How many of the newest matches a full-text query ranks (by insertion order): a word found in most documents then costs
- * no more than a rare one, and results come from the newest TEXT_CANDIDATES matches.
+ * How many of the newest matches a full-text query ranks (by insertion order) on the embedded store: a word found in
+ * most documents then costs no more than a rare one, and results come from the newest TEXT_CANDIDATES matches that
+ * pass the filter, among the newest TEXT_SCANNED matches of the words (so a selective filter cannot make one query
+ * read the whole index).
  */
-export const TEXT_CANDIDATES = 5_000;
+export const TEXT_CANDIDATES = 1_000;
+export const TEXT_SCANNED = 20_000;
 
 /** A full-text query: every term must match (the last also as a prefix), among the documents matching `filter`. */
 export interface TextQuery {

@@ -6,6 +6,7 @@ import {
   MATCH_END,
   MATCH_START,
   TEXT_CANDIDATES,
+  TEXT_SCANNED,
   type Collection,
   type Doc,
   type Filter,
@@ -242,19 +243,26 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
     if (terms.length === 0) return [];
     return retryWhileBusy(() => {
       const db = this.store.readerConnection(this.inTransaction);
-      const params: SqlValue[] = [terms.join(' AND ')];
+      const match = terms.join(' AND ');
+      // Bounded work whatever the words and filter: only the newest TEXT_SCANNED matches of the words are looked at
+      // (the oldest of them found by walking the doclist alone, no document read), and of those the newest
+      // TEXT_CANDIDATES the filter lets through are ranked (BM25 computed for them only).
+      const floor = this.store
+        .prepare(`SELECT rowid AS rid FROM ${fts} WHERE ${fts} MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ${TEXT_SCANNED - 1}`, db)
+        .get(match) as { rid: number } | undefined;
+      const params: SqlValue[] = [match, floor?.rid ?? 0];
       const where = this.where(query.filter, params);
-      params.push(query.limit, query.skip ?? 0, MATCH_START, MATCH_END, terms.join(' AND '));
-      // Ranked among the newest TEXT_CANDIDATES matches (FTS5 walks rowids newest first and stops there), so a word in
-      // most messages costs no more than a rare one; excerpts are cut for the returned page only.
+      params.push(query.limit, query.skip ?? 0, MATCH_START, MATCH_END, match);
+      // The page is the outer loop (CROSS JOIN keeps the order): each of its rows is one rowid lookup in the FTS index
+      // for its excerpt, instead of a walk of every match of the words.
       const sql =
         `WITH candidates AS (SELECT ${fts}.rowid AS rid, bm25(${fts}) AS score FROM ${fts} ` +
-        `JOIN ${this.table} ON ${this.table}.rowid = ${fts}.rowid WHERE ${fts} MATCH ? AND (${where}) ` +
+        `JOIN ${this.table} ON ${this.table}.rowid = ${fts}.rowid WHERE ${fts} MATCH ? AND ${fts}.rowid >= ? AND (${where}) ` +
         `ORDER BY ${fts}.rowid DESC LIMIT ${TEXT_CANDIDATES}), ` +
         `page AS (SELECT rid, score FROM candidates ORDER BY score, rid DESC LIMIT ? OFFSET ?) ` +
         `SELECT ${this.table}.doc AS doc, page.score AS score, snippet(${fts}, 0, ?, ?, '…', 16) AS snippet ` +
-        `FROM page JOIN ${fts} ON ${fts}.rowid = page.rid JOIN ${this.table} ON ${this.table}.rowid = page.rid ` +
-        `WHERE ${fts} MATCH ? ORDER BY page.score, page.rid DESC`;
+        `FROM page CROSS JOIN ${fts} CROSS JOIN ${this.table} ` +
+        `WHERE ${fts}.rowid = page.rid AND ${this.table}.rowid = page.rid AND ${fts} MATCH ? ORDER BY page.score, page.rid DESC`;
       return (this.store.prepare(sql, db).all(...params) as Array<{ doc: string; score: number; snippet: string }>).map((row) => ({
         doc: JSON.parse(row.doc) as T,
         score: -row.score,

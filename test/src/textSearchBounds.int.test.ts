@@ -1,0 +1,38 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import test from 'ava';
+import { TEXT_CANDIDATES, TEXT_SCANNED } from '../../src/readstore/port.ts';
+import { SqliteReadStore } from '../../src/readstore/sqlite.ts';
+import { tempDir } from '../helpers/app.ts';
+
+/**
+ * The work of one full-text query on the embedded store is bounded whatever its words and filter: it looks at the
+ * newest TEXT_SCANNED matches of the words only, and ranks the newest TEXT_CANDIDATES of those the filter lets through.
+ */
+test('embedded: a query looks at the newest TEXT_SCANNED matches only, and ranks the newest TEXT_CANDIDATES that pass the filter', async (t) => {
+  const dir = tempDir();
+  const store = new SqliteReadStore(join(dir, 'read.sqlite'), { checkpoints: false });
+  t.teardown(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await store.ensureIndexes('notes', [{ key: { body: 1 }, text: true }, { key: { room: 1 } }]);
+  await store.withTransaction(async (tx) => {
+    const notes = tx.collection('notes');
+    // The best match of all (the word three times in a short text), and the only one in room r2, is the oldest.
+    await notes.insertOne({ _id: 'oldest', room: 'r2', body: 'needle needle needle' });
+    for (let n = 0; n < TEXT_SCANNED; n++) await notes.insertOne({ _id: `n${n}`, room: 'r1', body: `a needle in haystack number ${n}` });
+  });
+  const notes = store.collection('notes');
+  const search = (filter: object) => notes.searchText!({ field: 'body', terms: ['needle'], filter, limit: 5 });
+
+  t.deepEqual(await search({ room: 'r2' }), [], 'past the newest TEXT_SCANNED matches, nothing is looked at');
+  const ranked = await search({});
+  t.is(ranked.length, 5);
+  t.false(ranked.some((hit) => hit.doc._id === 'oldest'), 'only the newest TEXT_CANDIDATES matches are ranked');
+  t.true(ranked.every((hit) => Number(hit.doc._id.slice(1)) >= TEXT_SCANNED - TEXT_CANDIDATES), ranked.map((hit) => hit.doc._id).join());
+
+  await notes.insertOne({ _id: 'newest', room: 'r2', body: 'needle needle needle' });
+  t.deepEqual((await search({ room: 'r2' })).map((hit) => hit.doc._id), ['newest'], 'a new match is found at once');
+  t.is((await search({})).at(0)?.doc._id, 'newest', 'and ranks first');
+});
