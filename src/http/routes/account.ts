@@ -25,7 +25,8 @@ export function accountRoutes({ deletions, graceHours, clock }: AccountRouteDeps
       description:
         'Without a confirmation window (`ACCOUNT_DELETION_GRACE_HOURS` 0, the default outside production) the account is ' +
         'deleted at once (204): its sockets are closed (4401 `account_deleted`), its tokens refused, its profile, contacts, ' +
-        "media, Leta's history and key and presence removed, its data key destroyed (every personal field in the log becomes " +
+        "media, Leta's history and key and presence removed, its groups left (a group it owned passes to the longest-standing " +
+        'admin, else member), its data key destroyed (every personal field in the log becomes ' +
         '`[erased]`), and its email and username are free again. Its messages stay with the people who received them, shown ' +
         'from "Deleted account", unless `messages=erase`, which deletes every message it sent for everyone. With a window ' +
         `(now ${graceHours} h) the deletion is scheduled (202) and called off by logging in or DELETE /api/users/me/deletion.`,
