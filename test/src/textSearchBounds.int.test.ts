@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { TEXT_CANDIDATES, TEXT_SCANNED } from '../../src/readstore/port.ts';
+import { TEXT_CANDIDATES, TEXT_SCANNED, type Filter } from '../../src/readstore/port.ts';
 import { SqliteReadStore } from '../../src/readstore/sqlite.ts';
 import { tempDir } from '../helpers/app.ts';
 
@@ -24,7 +24,7 @@ test('embedded: a query looks at the newest TEXT_SCANNED matches only, and ranks
     for (let n = 0; n < TEXT_SCANNED; n++) await notes.insertOne({ _id: `n${n}`, room: 'r1', body: `a needle in haystack number ${n}` });
   });
   const notes = store.collection('notes');
-  const search = (filter: object) => notes.searchText!({ field: 'body', terms: ['needle'], filter, limit: 5 });
+  const search = (filter: Filter) => notes.searchText!({ field: 'body', terms: ['needle'], filter, limit: 5 });
 
   t.deepEqual(await search({ room: 'r2' }), [], 'past the newest TEXT_SCANNED matches, nothing is looked at');
   const ranked = await search({});
