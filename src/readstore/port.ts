@@ -63,7 +63,7 @@ export interface IndexSpec {
  * read the whole index).
  */
 export const TEXT_CANDIDATES = 1_000;
-export const TEXT_SCANNED = 20_000;
+export const TEXT_SCANNED = 10_000;
 
 /** A full-text query: every term must match (the last also as a prefix), among the documents matching `filter`. */
 export interface TextQuery {

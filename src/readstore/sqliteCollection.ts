@@ -252,22 +252,33 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
         .get(match) as { rid: number } | undefined;
       const params: SqlValue[] = [match, floor?.rid ?? 0];
       const where = this.where(query.filter, params);
-      params.push(query.limit, query.skip ?? 0, MATCH_START, MATCH_END, match);
-      // The page is the outer loop (CROSS JOIN keeps the order): each of its rows is one rowid lookup in the FTS index
-      // for its excerpt, instead of a walk of every match of the words.
-      const sql =
-        `WITH candidates AS (SELECT ${fts}.rowid AS rid, bm25(${fts}) AS score FROM ${fts} ` +
-        `JOIN ${this.table} ON ${this.table}.rowid = ${fts}.rowid WHERE ${fts} MATCH ? AND ${fts}.rowid >= ? AND (${where}) ` +
-        `ORDER BY ${fts}.rowid DESC LIMIT ${TEXT_CANDIDATES}), ` +
-        `page AS (SELECT rid, score FROM candidates ORDER BY score, rid DESC LIMIT ? OFFSET ?) ` +
-        `SELECT ${this.table}.doc AS doc, page.score AS score, snippet(${fts}, 0, ?, ?, '…', 16) AS snippet ` +
-        `FROM page CROSS JOIN ${fts} CROSS JOIN ${this.table} ` +
-        `WHERE ${fts}.rowid = page.rid AND ${this.table}.rowid = page.rid AND ${fts} MATCH ? ORDER BY page.score, page.rid DESC`;
-      return (this.store.prepare(sql, db).all(...params) as Array<{ doc: string; score: number; snippet: string }>).map((row) => ({
-        doc: JSON.parse(row.doc) as T,
-        score: -row.score,
-        snippet: row.snippet,
-      }));
+      params.push(query.limit, query.skip ?? 0);
+      const page = this.store
+        .prepare(
+          `WITH candidates AS (SELECT ${fts}.rowid AS rid, bm25(${fts}) AS score FROM ${fts} ` +
+            `JOIN ${this.table} ON ${this.table}.rowid = ${fts}.rowid WHERE ${fts} MATCH ? AND ${fts}.rowid >= ? AND (${where}) ` +
+            `ORDER BY ${fts}.rowid DESC LIMIT ${TEXT_CANDIDATES}) ` +
+            `SELECT rid, score, ${this.table}.doc AS doc FROM (SELECT rid, score FROM candidates ORDER BY score, rid DESC LIMIT ? OFFSET ?) ` +
+            `CROSS JOIN ${this.table} WHERE ${this.table}.rowid = rid ORDER BY score, rid DESC`,
+          db,
+        )
+        .all(...params) as Array<{ rid: number; score: number; doc: string }>;
+      if (page.length === 0) return [];
+      // Excerpts in one pass over the page's rowid range: each FTS5 lookup re-reads the words' doclists (a prefix merges
+      // them all), so one lookup per row would cost a walk of every match per row. `+rowid` keeps the IN out of FTS5.
+      const rids = page.map((row) => row.rid);
+      const snippets = new Map(
+        (
+          this.store
+            .prepare(
+              `SELECT rowid AS rid, snippet(${fts}, 0, ?, ?, '…', 16) AS snippet FROM ${fts} WHERE ${fts} MATCH ? ` +
+                `AND rowid BETWEEN ? AND ? AND +rowid IN (SELECT value FROM json_each(?))`,
+              db,
+            )
+            .all(MATCH_START, MATCH_END, match, Math.min(...rids), Math.max(...rids), JSON.stringify(rids)) as Array<{ rid: number; snippet: string }>
+        ).map((row) => [row.rid, row.snippet]),
+      );
+      return page.map((row) => ({ doc: JSON.parse(row.doc) as T, score: -row.score, snippet: snippets.get(row.rid) ?? '' }));
     });
   }
 
