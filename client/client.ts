@@ -7,9 +7,10 @@ import { Outbox, type PendingSend, type SendInput } from './outbox.ts';
 import { RestClient, type Contract, type ResponseOf } from './rest.ts';
 import { memoryStore, type ClientStore } from './stores.ts';
 import { DataExportApi } from './dataExport.ts';
+import { GroupsApi } from './groups.ts';
+import { PushApi } from './push.ts';
 import { VoiceApi } from './voice.ts';
 import { ReactionsApi, ThreadsApi } from './reactions.ts';
-import { GroupsApi } from './groups.ts';
 import { ScheduledMessagesApi, SearchApi } from './scheduledAndSearch.ts';
 
 export type Session = ResponseOf<Contract<'post', '/auth/login'>>;
@@ -64,18 +65,20 @@ interface Waiter {
  */
 export class LetsAppClient extends Emitter<OwnEvents> {
   readonly api: RestClient;
+  readonly live: LiveSocket;
+  /** A copy of all of one's data (GDPR export). */
+  readonly dataExport: DataExportApi;
+  /** Group settings, invite links and join requests. */
+  readonly groups: GroupsApi;
+  /** Web Push: this device's subscription, the preview setting, mutes. */
+  readonly push: PushApi;
+  /** Voice notes: upload a recording with its waveform, transcribe one. */
+  readonly voice: VoiceApi;
+  readonly reactions: ReactionsApi;
   /** Scheduled messages: schedule, list, edit, cancel. */
   readonly scheduled: ScheduledMessagesApi;
   /** Full-text search of the messages you may read. */
   readonly search: SearchApi;
-  readonly live: LiveSocket;
-  /** Group settings, invite links and join requests. */
-  readonly groups: GroupsApi;
-  /** A copy of all of one's data (GDPR export). */
-  readonly dataExport: DataExportApi;
-  /** Voice notes: upload a recording with its waveform, transcribe one. */
-  readonly voice: VoiceApi;
-  readonly reactions: ReactionsApi;
   readonly threads: ThreadsApi;
   private readonly store: ClientStore;
   private current: Session | null = null;
@@ -94,13 +97,14 @@ export class LetsAppClient extends Emitter<OwnEvents> {
       ...(options.fetch ? { fetch: options.fetch } : {}),
       onUnauthorized: (error) => this.live.refused(error.code),
     });
-    this.scheduled = new ScheduledMessagesApi(this.api);
-    this.search = new SearchApi(this.api);
     this.groups = new GroupsApi(this.api);
-    this.dataExport = new DataExportApi(this.api);
+    this.push = new PushApi(this.api);
     this.voice = new VoiceApi(this.api);
     this.reactions = new ReactionsApi(this.api);
+    this.scheduled = new ScheduledMessagesApi(this.api);
+    this.search = new SearchApi(this.api);
     this.threads = new ThreadsApi(this.api);
+    this.dataExport = new DataExportApi(this.api);
     const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketFactory }).WebSocket;
     if (!WebSocketImpl) throw new TypeError("No WebSocket here: pass one (in Node 20, the `ws` package's)");
     this.live = new LiveSocket({
@@ -185,11 +189,6 @@ export class LetsAppClient extends Emitter<OwnEvents> {
     return null;
   }
 
-  /** Calls off a scheduled deletion of this account (nothing when none is scheduled). */
-  async cancelAccountDeletion(): Promise<void> {
-    await this.api.request('delete', '/api/users/me/deletion');
-  }
-
   /** The conversation's disappearing-messages timer (`off`, `24h`, `7d`, `90d`). */
   async disappearingTimer(conversation: Conversation): Promise<DisappearingTimer> {
     return (await this.api.request('get', '/api/conversations/timer', { query: conversation })).timer;
@@ -201,6 +200,11 @@ export class LetsAppClient extends Emitter<OwnEvents> {
    */
   async setDisappearingTimer(conversation: Conversation, timer: DisappearingTimer['timer']): Promise<DisappearingTimer> {
     return (await this.api.request('put', '/api/conversations/timer', { body: { ...conversation, timer } })).timer;
+  }
+
+  /** Calls off a scheduled deletion of this account (nothing when none is scheduled). */
+  async cancelAccountDeletion(): Promise<void> {
+    await this.api.request('delete', '/api/users/me/deletion');
   }
 
   /** Disconnects without logging out. */

@@ -3,7 +3,15 @@
  * route table and socket protocol (type-only imports, erased when compiled), so a call that the server would
  * refuse for its shape does not compile.
  */
-export { LetsAppClient, type LetsAppClientOptions, type ClientEvents, type Session, type Message, type Conversation, type DisappearingTimer } from './client.ts';
+export {
+  LetsAppClient,
+  type LetsAppClientOptions,
+  type ClientEvents,
+  type Session,
+  type Message,
+  type Conversation,
+  type DisappearingTimer,
+} from './client.ts';
 export { LiveSocket, type ConnectionState, type SnapshotEvent, type WebSocketFactory, type WebSocketLike } from './liveSocket.ts';
 export { RestClient, fillPath, type Contract, type Method, type PathOf, type RequestInput, type ResponseOf } from './rest.ts';
 export { LetsAppError } from './errors.ts';
@@ -17,6 +25,7 @@ export {
   type GroupJoinResult,
   type GroupSettings,
 } from './groups.ts';
+export { PushApi, applicationServerKeyOf, type PushSettings, type PushSubscriptionInfo, type PushSubscriptionJson } from './push.ts';
 export { memoryStore, webStorageStore, type ClientStore } from './stores.ts';
 export { reconnectDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 export {

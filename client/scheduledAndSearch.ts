@@ -24,17 +24,17 @@ export class ScheduledMessagesApi {
 
   /** Yours, soonest first (a failed one carries its `reason`). */
   async list(query: { status?: ScheduledMessage['status']; limit?: number } = {}): Promise<ScheduledMessage[]> {
-    return (await this.api.request('get', '/api/messages/scheduled', { query })).scheduled;
+    return (await this.api.request('get', '/api/scheduled-messages', { query })).scheduled;
   }
 
   async edit(id: string, change: { text?: string; sendAt?: Date | string }): Promise<ScheduledMessage> {
     const body = { ...change, sendAt: change.sendAt instanceof Date ? change.sendAt.toISOString() : change.sendAt };
-    return (await this.api.request('put', '/api/messages/scheduled/{id}', { params: { id }, body })).scheduled;
+    return (await this.api.request('put', '/api/scheduled-messages/{id}', { params: { id }, body })).scheduled;
   }
 
   /** Cancels a pending one (or dismisses a failed one); its text is erased. */
   async cancel(id: string): Promise<void> {
-    await this.api.request('delete', '/api/messages/scheduled/{id}', { params: { id } });
+    await this.api.request('delete', '/api/scheduled-messages/{id}', { params: { id } });
   }
 }
 

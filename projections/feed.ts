@@ -450,8 +450,8 @@ export const feedProjector: Projector = {
     ...profileTypes,
     'AiReplyCompleted',
     'AiReplyFailed',
-    'MessageTranscribed',
     ...callEventTypes,
+    'MessageTranscribed',
     ...reactionEventTypes,
     'DisappearingTimerChanged',
     'ScheduledMessageFailed',
@@ -461,6 +461,7 @@ export const feedProjector: Projector = {
     // A deleted account's frames go with it (its profile is in them, and no device of its will sync again).
     if (recorded.type === 'AccountDeleted')
       return context.projectMany<FeedEntry>(FEED, { userIds: (recorded.data as AccountDeleted['data']).userId }, recorded, () => null);
+    if (isEventOf<MessageTranscribed>(['MessageTranscribed'], recorded)) return transcriptFrame(recorded, recorded, context);
     if (isEventOf<ScheduledMessageFailed>(['ScheduledMessageFailed'], recorded)) {
       const { scheduleId, messageId, conversationId, reason, senderId } = recorded.data;
       return deliver(
@@ -470,7 +471,6 @@ export const feedProjector: Projector = {
         { type: 'scheduled.failed', scheduleId, messageId, conversationId, reason },
       );
     }
-    if (isEventOf<MessageTranscribed>(['MessageTranscribed'], recorded)) return transcriptFrame(recorded, recorded, context);
     if (isEventOf<ContactEvent>(contactTypes, recorded)) return contactFrame(recorded, recorded, context);
     if (isEventOf<CallEvent>(callTypes, recorded)) return callFrame(recorded, recorded, context);
     if (isEventOf<AiReplyCompleted | AiReplyFailed>(['AiReplyCompleted', 'AiReplyFailed'], recorded))

@@ -1,7 +1,7 @@
 import type { Projector } from '../src/projection/projector.ts';
 import { contactsProjector } from './contacts.ts';
-import { dataExportsProjector } from './dataExports.ts';
 import { disappearingProjector } from './disappearing.ts';
+import { dataExportsProjector } from './dataExports.ts';
 import { conversationsProjector } from './conversations.ts';
 import { presenceProjector } from './presence.ts';
 import { pushProjector } from './push.ts';

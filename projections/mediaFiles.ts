@@ -74,7 +74,7 @@ async function onMessage(event: MessageEvent, recorded: RecordedEvent, context: 
       }
       return;
     }
-    // Deleting a message for everyone releases its files (their bytes go once nothing else names them).
+    // Deleting a message for everyone, or its expiry, releases its files (their bytes go once nothing else names them).
     case 'MessageDeleted':
     case 'MessageExpired':
       return context.projectMany<MediaDoc>(

@@ -197,8 +197,10 @@ async function applyMessageEvent(event: MessageEvent, recorded: RecordedEvent, c
 /** One projector per collection, both built from the same message events, split by conversation kind. */
 export function messageProjector(collection: typeof MESSAGES | typeof GROUP_MESSAGES): Projector {
   return {
-    // 3: texts are sealed in the log and shown `[erased]` once their key is destroyed; edits' positions kept. 2: `seq`.
-    version: 3,
+    // 4: expired messages leave the collection (a content-free copy until their key is destroyed; numbering continues
+    // above them), indexed by `sentAt` for retention. 3: texts are sealed in the log and shown `[erased]` once their key
+    // is destroyed; edits' positions kept. 2: `seq`.
+    version: 4,
     name: collection,
     collections: {
       [collection]: [{ key: { conversationId: 1, position: -1 } }, { key: { sentAt: 1 } }],

@@ -412,7 +412,6 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       baseUrl: config.ai.baseUrl,
     },
   });
-
   const accountDeletions = new AccountDeletionService({
     commands,
     readStore,
@@ -659,13 +658,13 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   // Nothing is being answered after a restart: prompts left pending end as `interrupted`.
   // Disappearing messages due (a restart finds what came due meanwhile) and RETENTION_DAYS, in the background.
   messageExpiry.start();
-  // Account deletions a crash left half-done are finished, and scheduled ones that came due meanwhile are done.
-  await accountDeletions.start();
   const interrupted = await ai.recoverInterrupted(clock());
   if (interrupted > 0) logger.info({ prompts: interrupted }, 'prompts to Leta interrupted by the restart were marked failed');
   // Before sockets are accepted: nobody is still "online" from before a crash or restart.
   // Exports a stopped server left unfinished are failed (the only server on the embedded stores); expired ones go.
   await dataExports.start(readStore.kind === 'embedded');
+  // Account deletions a crash left half-done are finished, and scheduled ones that came due meanwhile are done.
+  await accountDeletions.start();
   const recovered = await presence.recoverAfterRestart();
   if (recovered > 0) logger.info({ users: recovered }, 'marked users offline who were online when the server stopped');
   const boundWsPort = await gateway.listen(config.host, config.wsPort);
@@ -712,8 +711,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       eventLoop.stop();
       if (collector) clearInterval(collector);
       clearInterval(callTimer);
-      await dataExports.stop();
       await messageExpiry.stop();
+      await dataExports.stop();
       await accountDeletions.stop();
       calls.stop();
       loginThrottle.close();

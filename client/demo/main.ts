@@ -10,6 +10,7 @@ import { MediaCache } from './media.ts';
 import { VoiceView } from './voice.ts';
 import { People } from './people.ts';
 import { wireDataExport } from './dataExport.ts';
+import { wireNotifications } from './notifications.ts';
 
 /**
  * The demo page: log in, then chat, Leta and calls, all through the typed client. The session, the last position and
@@ -99,6 +100,7 @@ function start(session: Session): void {
   byId('logout').addEventListener('click', () => void client.logout());
   wireAccountDeletion(client);
   wireDataExport(client);
+  wireNotifications(client);
 }
 
 async function showAvatar(media: MediaCache): Promise<void> {

@@ -11,10 +11,11 @@ import type { groupRoutes } from './routes/groups.ts';
 import type { mediaRoutes } from './routes/media.ts';
 import type { messageRoutes } from './routes/messages.ts';
 import type { reactionRoutes } from './routes/reactions.ts';
-import type { threadRoutes } from './routes/threads.ts';
 import type { scheduledMessageRoutes } from './routes/scheduledMessages.ts';
 import type { searchRoutes } from './routes/search.ts';
+import type { threadRoutes } from './routes/threads.ts';
 import type { presenceRoutes } from './routes/presence.ts';
+import type { pushRoutes } from './routes/push.ts';
 import type { systemRoutes } from './routes/system.ts';
 import type { userRoutes } from './routes/users.ts';
 import type { voiceRoutes } from './routes/voice.ts';
@@ -40,10 +41,11 @@ export type ApiRoute =
   | RoutesOf<typeof mediaRoutes>
   | RoutesOf<typeof messageRoutes>
   | RoutesOf<typeof reactionRoutes>
-  | RoutesOf<typeof threadRoutes>
   | RoutesOf<typeof scheduledMessageRoutes>
   | RoutesOf<typeof searchRoutes>
+  | RoutesOf<typeof threadRoutes>
   | RoutesOf<typeof presenceRoutes>
+  | RoutesOf<typeof pushRoutes>
   | RoutesOf<typeof systemRoutes>
   | RoutesOf<typeof userRoutes>
   | RoutesOf<typeof voiceRoutes>;

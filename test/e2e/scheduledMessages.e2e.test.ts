@@ -34,7 +34,7 @@ async function eventsOf(target: TestApp, stream: string) {
 }
 
 async function listed(user: User, id: string) {
-  const list = await api(user, 'GET', '/api/messages/scheduled');
+  const list = await api(user, 'GET', '/api/scheduled-messages');
   return (list.body.scheduled as Array<{ id: string }>).find((item) => item.id === id) as any;
 }
 
@@ -66,7 +66,7 @@ test.serial(
     for (const file of ['events.sqlite', 'events.sqlite-wal'].filter((name) => existsSync(join(app.storageDir, name))))
       t.false(readFileSync(join(app.storageDir, file)).includes(Buffer.from(text)), file);
     t.like(await listed(a, item.id), { status: 'pending', text });
-    t.is((await api(b, 'GET', '/api/messages/scheduled')).body.scheduled.length, 0, 'only the sender lists it');
+    t.is((await api(b, 'GET', '/api/scheduled-messages')).body.scheduled.length, 0, 'only the sender lists it');
 
     const sentAt = Date.now();
     t.like(await passTime(a, item.id, sendAt), { status: 'delivered', text: null });
@@ -106,18 +106,18 @@ test.serial('the sender edits and cancels (others get 404); a cancel erases the 
   const [a, b] = [await registerUser(app.url), await registerUser(app.url)];
   const item = (await api(a, 'POST', '/api/messages', { recipientId: b.user.id, text: 'first', sendAt: ahead(60_000) })).body.scheduled;
   const later = ahead(120_000);
-  const edited = await api(a, 'PUT', `/api/messages/scheduled/${item.id}`, { text: 'second', sendAt: later });
+  const edited = await api(a, 'PUT', `/api/scheduled-messages/${item.id}`, { text: 'second', sendAt: later });
   t.is(edited.status, 200);
   t.like(edited.body.scheduled, { text: 'second', sendAt: later, status: 'pending' });
-  const moved = await api(a, 'PUT', `/api/messages/scheduled/${item.id}`, { sendAt: ahead(180_000) });
+  const moved = await api(a, 'PUT', `/api/scheduled-messages/${item.id}`, { sendAt: ahead(180_000) });
   t.like(moved.body.scheduled, { text: 'second' }, 'moving the time keeps the text');
-  t.is((await api(a, 'PUT', `/api/messages/scheduled/${item.id}`, { sendAt: ahead(1_000) })).status, 400);
-  t.is((await api(b, 'PUT', `/api/messages/scheduled/${item.id}`, { text: 'mine' })).status, 404);
-  t.is((await api(b, 'DELETE', `/api/messages/scheduled/${item.id}`)).status, 404);
+  t.is((await api(a, 'PUT', `/api/scheduled-messages/${item.id}`, { sendAt: ahead(1_000) })).status, 400);
+  t.is((await api(b, 'PUT', `/api/scheduled-messages/${item.id}`, { text: 'mine' })).status, 404);
+  t.is((await api(b, 'DELETE', `/api/scheduled-messages/${item.id}`)).status, 404);
   t.deepEqual(await eventsOf(app, `scheduled-${item.id}`), ['MessageScheduled', 'ScheduledMessageEdited', 'ScheduledMessageEdited']);
-  t.is((await api(a, 'DELETE', `/api/messages/scheduled/${item.id}`)).status, 204);
+  t.is((await api(a, 'DELETE', `/api/scheduled-messages/${item.id}`)).status, 204);
   t.like(await listed(a, item.id), { status: 'cancelled', text: null });
-  t.is((await api(a, 'PUT', `/api/messages/scheduled/${item.id}`, { text: 'again' })).status, 409);
+  t.is((await api(a, 'PUT', `/api/scheduled-messages/${item.id}`, { text: 'again' })).status, 409);
   // Erased: the log's sealed texts no longer open (an auditor sees the marker).
   const history = await app.eventStore.readStream(`scheduled-${item.id}`);
   t.is(history.at(-1)!.type, 'ScheduledMessageCancelled');
@@ -142,7 +142,7 @@ test.serial('it fails, visibly to the sender, if the recipient blocked them or t
   t.deepEqual(await eventsOf(app, `message-${direct.messageId}`), []);
   t.deepEqual(await eventsOf(app, `message-${inGroup.messageId}`), []);
   // Dismissing a failed one erases its text.
-  t.is((await api(a, 'DELETE', `/api/messages/scheduled/${direct.id}`)).status, 204);
+  t.is((await api(a, 'DELETE', `/api/scheduled-messages/${direct.id}`)).status, 204);
   t.like(await listed(a, direct.id), { status: 'cancelled', text: null });
   aSocket.close();
 });

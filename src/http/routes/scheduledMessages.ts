@@ -16,7 +16,7 @@ export function scheduledMessageRoutes({ scheduled, clock }: ScheduledMessageRou
   return [
     route({
       method: 'get',
-      path: '/api/messages/scheduled',
+      path: '/api/scheduled-messages',
       operationId: 'listScheduledMessages',
       tag: 'messages',
       auth: true,
@@ -30,7 +30,7 @@ export function scheduledMessageRoutes({ scheduled, clock }: ScheduledMessageRou
     }),
     route({
       method: 'put',
-      path: '/api/messages/scheduled/{id}',
+      path: '/api/scheduled-messages/{id}',
       operationId: 'editScheduledMessage',
       tag: 'messages',
       auth: true,
@@ -46,7 +46,7 @@ export function scheduledMessageRoutes({ scheduled, clock }: ScheduledMessageRou
     }),
     route({
       method: 'delete',
-      path: '/api/messages/scheduled/{id}',
+      path: '/api/scheduled-messages/{id}',
       operationId: 'cancelScheduledMessage',
       tag: 'messages',
       auth: true,
