@@ -6,6 +6,7 @@ import { DisappearingView } from './disappearing.ts';
 import { byId, formValues, showError } from './dom.ts';
 import { wireAccountDeletion } from './accountDeletion.ts';
 import { LetaView } from './leta.ts';
+import { SearchView } from './search.ts';
 import { MediaCache } from './media.ts';
 import { VoiceView } from './voice.ts';
 import { People } from './people.ts';
@@ -58,6 +59,7 @@ function start(session: Session): void {
   const sidebarError = byId('sidebar-error');
   const failed = (error: unknown) => showError(sidebarError, error);
   new LetaView(client, me);
+  new SearchView(client);
   void showAvatar(media);
 
   const newChat = byId<HTMLFormElement>('new-chat');
