@@ -81,7 +81,7 @@ export function groupRoutes({ groups, clock }: GroupRouteDeps) {
       params: idParams,
       body: updateGroupSchema,
       responses: { 200: { description: 'The group', schema: groupReply } },
-      errors: ['forbidden', 'not_found', 'invalid_attachment', 'concurrency_conflict'],
+      errors: ['forbidden', 'admins_only', 'not_found', 'invalid_attachment', 'concurrency_conflict'],
       handle: async ({ principal, params, body, ctx }) =>
         reply(200, { group: await groups.update(principal.userId, params.id, body, meta(ctx)) }),
     }),
@@ -96,7 +96,7 @@ export function groupRoutes({ groups, clock }: GroupRouteDeps) {
       params: idParams,
       body: addMemberSchema,
       responses: { 200: { description: 'The group', schema: groupReply } },
-      errors: ['forbidden', 'not_found', 'owner_role', 'group_full', 'concurrency_conflict'],
+      errors: ['forbidden', 'admins_only', 'not_found', 'owner_role', 'group_full', 'concurrency_conflict'],
       handle: async ({ principal, params, body, ctx }) =>
         reply(200, { group: await groups.addMember(principal.userId, params.id, body.userId, body.role, meta(ctx)) }),
     }),

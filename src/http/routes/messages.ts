@@ -61,7 +61,16 @@ export function messageRoutes({ messaging, scheduled, clock }: MessageRouteDeps)
         200: { description: 'A retry: the message sent the first time', schema: messageReply },
         202: { description: 'Scheduled (a retry with the same `clientMessageId` answers the same one)', schema: scheduledReply },
       },
-      errors: ['forbidden', 'blocked', 'not_found', 'invalid_attachment', 'message_exists', 'schedule_exists', 'concurrency_conflict'],
+      errors: [
+        'forbidden',
+        'admins_only',
+        'blocked',
+        'not_found',
+        'invalid_attachment',
+        'message_exists',
+        'schedule_exists',
+        'concurrency_conflict',
+      ],
       handle: async ({ principal, body: { sendAt, ...body }, ctx }) => {
         if (sendAt !== undefined) {
           const { text, recipientId, groupId, clientMessageId } = body;
