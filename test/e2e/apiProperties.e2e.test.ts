@@ -70,6 +70,7 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { isValid, mutations, valid, type JsonSchema, type Mutation } from '../helpers/schemaArbitraries.ts';
 import { registerUser, startTestApp, testEnv } from '../helpers/app.ts';
 import { connect, type TestSocket } from '../helpers/socket.ts';
+import { waveform } from '../helpers/audio.ts';
 
 const SEED = Number(process.env.FC_SEED ?? 20261125);
 const RUNS = Number(process.env.FC_RUNS ?? 25);
@@ -740,6 +741,8 @@ interface Fixture {
   mediaIds: string[];
   ai: Leta;
   calls: Calls;
+  /** Messages each user scheduled (a minute ahead of the sweep's end at least: editing and cancelling them is a 200). */
+  scheduledIds: Record<Person, string[]>;
   /** End-to-end encryption keys each user published (retiring one is a 200, an unknown id a 404). */
   keyIds: Record<Person, string[]>;
 }
@@ -890,6 +893,18 @@ async function freshFixture(operation?: Operation): Promise<Fixture> {
       keyIds[person].push(keyId);
     }
   }
+  const scheduledIds = { alice: [] as string[], bob: [] as string[], carol: [] as string[] };
+  if (documents('editScheduledMessage')) {
+    for (const [person, user] of Object.entries(users) as Array<[Person, User]>) {
+      const sendAt = new Date(Date.now() + 86_400_000).toISOString();
+      const answer = (
+        await api('sendMessage', user, {
+          body: { recipientId: alice.user.id === user.user.id ? bob.user.id : alice.user.id, text: 'later', sendAt },
+        })
+      ).json as any;
+      if (answer?.scheduled?.id) scheduledIds[person].push(answer.scheduled.id);
+    }
+  }
   // The audit routes exist only for auditors: alice is one (as an operator's grant-auditor makes her), bob and carol not.
   if (tags.includes('audit')) await grantAuditor(alice);
   return {
@@ -903,6 +918,7 @@ async function freshFixture(operation?: Operation): Promise<Fixture> {
     calls: tags.includes('calls')
       ? await callsFixture(users, { ringing: operation?.op.operationId !== 'initiateCall' })
       : { connections: {}, own: { alice: [], bob: [], carol: [] }, callIds: [], parties: [] },
+    scheduledIds,
     keyIds,
   };
 }
@@ -1033,7 +1049,7 @@ function overridesFor(operation: Operation, fixture: Fixture, caller: CallerName
     : mine === undefined
       ? { connectionId: fc.constantFrom(...connections) }
       : { connectionId: fc.oneof({ weight: 3, arbitrary: fc.constant(mine) }, { weight: 1, arbitrary: fc.constantFrom(...connections) }) };
-  const collection = /\/(\w+)\/\{id\}/.exec(operation.template)?.[1];
+  const collection = /\/([\w-]+)\/\{id\}/.exec(operation.template)?.[1];
   const emails = Object.values(fixture.users).map((u) => u.email);
   return {
     recipientId: users,
@@ -1060,7 +1076,11 @@ function overridesFor(operation: Operation, fixture: Fixture, caller: CallerName
               ? { id: personalities }
               : collection === 'calls'
                 ? { id: calls }
-                : {}),
+                : collection === 'threads'
+                  ? { id: messages } // a thread is named by its root message
+                  : collection === 'scheduled-messages'
+                    ? { id: realOrRandom(fixture.scheduledIds[person ?? 'alice']) }
+                    : {}),
     // A message attaches its sender's own live files (anyone else's, or a random id: 422 invalid_attachment); a group
     // icon is an image its setter uploaded (likewise).
     attachments: fc.oneof(
@@ -1086,6 +1106,12 @@ function overridesFor(operation: Operation, fixture: Fixture, caller: CallerName
       { weight: 1, arbitrary: fc.string({ maxLength: 20 }) },
     ),
     password: fc.oneof({ weight: 2, arbitrary: fc.constant(PASSWORD) }, { weight: 1, arbitrary: fc.string({ maxLength: 80 }) }),
+    // A reaction is one RGI emoji (a refinement the document cannot say): a random string is mostly a 400, an empty one no route.
+    emoji: fc.constantFrom('👍', '👍🏽', '👩‍💻', '❤️', '😂'),
+    // A scheduled send is 10 s to 1 year ahead of the server's clock (a refinement): a minute to a month from now.
+    sendAt: fc.integer({ min: 60, max: 30 * 86_400 }).map((seconds) => new Date(Date.now() + seconds * 1000).toISOString()),
+    // A voice note's peaks travel as a comma-separated query parameter, 16 to 128 of them.
+    waveform: fc.constant(waveform().join(',')),
   };
 }
 
@@ -1099,6 +1125,7 @@ const CROSS_FIELD_RULES: Record<string, (input: Generated) => boolean> = {
   sendMessage: ({ body }) => exactlyOne(body, 'recipientId', 'groupId') && exactlyOne(body, 'text', 'encrypted'),
   editMessage: ({ body }) => exactlyOne(body, 'text', 'encrypted'),
   markRead: ({ body }) => exactlyOne(body, 'with', 'groupId'),
+  setDisappearingTimer: ({ body }) => exactlyOne(body, 'with', 'groupId'),
   listMessages: ({ query }) => exactlyOne(query, 'with', 'groupId') && (query.before === undefined || query.after === undefined),
   updateGroup: ({ body }) => isObj(body) && Object.values(body).some((v) => v !== undefined),
   addContact: ({ body }) => exactlyOne(body, 'userId', 'username'),
