@@ -70,7 +70,7 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { isValid, mutations, valid, type JsonSchema, type Mutation } from '../helpers/schemaArbitraries.ts';
 import { registerUser, startTestApp, testEnv } from '../helpers/app.ts';
 import { connect, type TestSocket } from '../helpers/socket.ts';
-import { waveform } from '../helpers/audio.ts';
+import { mp3, oggOpus, waveform } from '../helpers/audio.ts';
 
 const SEED = Number(process.env.FC_SEED ?? 20261125);
 const RUNS = Number(process.env.FC_RUNS ?? 25);
@@ -536,7 +536,7 @@ function pathOnTheWire(operation: Operation, path: Json): Json | undefined {
 interface FileSpec {
   name: string;
   type: string;
-  kind: 'text' | 'image';
+  kind: 'text' | 'image' | 'audio';
   bytes: Buffer;
 }
 const FILES: FileSpec[] = [
@@ -548,6 +548,12 @@ const IMAGE = FILES.find((file) => file.kind === 'image')!,
   TEXT = FILES.find((file) => file.kind === 'text')!;
 /** Operations that take an image only (their summary says so, their schema cannot): positives are mostly the PNG. */
 const IMAGE_ONLY = new Set(['setProfilePicture']);
+/** Voice notes are audio only (any other file is a 415): positives are short hand-made recordings (test/helpers/audio.ts). */
+const AUDIO_ONLY = new Set(['uploadVoiceNote']);
+const AUDIO: FileSpec[] = [
+  { name: 'note.ogg', type: 'audio/ogg', kind: 'audio', bytes: oggOpus(2) },
+  { name: 'note.mp3', type: 'audio/mpeg', kind: 'audio', bytes: mp3(2) },
+];
 
 const BOUNDARY = 'api-properties-7d1f0c';
 const MULTIPART = `multipart/form-data; boundary=${BOUNDARY}`;
@@ -613,9 +619,14 @@ function badBodies(operation: Operation): BadBody[] {
     [{ name: 'nul.txt', type: 'text/plain', kind: 'text', bytes: Buffer.from('a\u0000b') }, [415]],
     [{ name: 'latin1.txt', type: 'text/plain', kind: 'text', bytes: Buffer.from('caf\xe9!', 'latin1') }, [415]],
     [{ name: 'report.txt', type: 'text/plain', kind: 'text', bytes: PNG }, [415], true],
-    [{ name: 'broken.png', type: 'image/png', kind: 'image', bytes: PNG.subarray(0, 40) }, [422]],
+    // A broken PNG is not audio either: a voice note refuses it as a 415.
+    [
+      { name: 'broken.png', type: 'image/png', kind: 'image', bytes: PNG.subarray(0, 40) },
+      AUDIO_ONLY.has(operation.op.operationId) ? [415] : [422],
+    ],
     [{ name: 'empty.txt', type: 'text/plain', kind: 'text', bytes: Buffer.alloc(0) }, [400]],
     ...(IMAGE_ONLY.has(operation.op.operationId) ? [[TEXT, [415]] as [FileSpec, number[]]] : []),
+    ...(AUDIO_ONLY.has(operation.op.operationId) ? [[TEXT, [415]] as [FileSpec, number[]], [IMAGE, [415]] as [FileSpec, number[]]] : []),
   ];
   const takesName = operation.params.filename?.in === 'query';
   const bodies: BadBody[] = bad.flatMap(([file, expect, byName]) =>
@@ -1147,6 +1158,7 @@ function callers(operation: Operation): fc.Arbitrary<CallerName> {
 /** The files a positive input sends: any of them, or mostly the image where only an image is taken. */
 function filesFor(operation: Operation): fc.Arbitrary<FileSpec | undefined> {
   if (!operation.fileBody) return fc.constant(undefined);
+  if (AUDIO_ONLY.has(operation.op.operationId)) return fc.constantFrom(...AUDIO);
   if (!IMAGE_ONLY.has(operation.op.operationId)) return fc.constantFrom(...FILES);
   return fc.oneof({ weight: 3, arbitrary: fc.constant(IMAGE) }, { weight: 1, arbitrary: fc.constantFrom(...FILES) });
 }
