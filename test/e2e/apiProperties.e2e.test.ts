@@ -752,11 +752,24 @@ interface Fixture {
   mediaIds: string[];
   ai: Leta;
   calls: Calls;
+  /** Invite links (tag `groups`, invite and join-request routes): alice's to her group, and carol's pending request. */
+  invites: Invites;
+  /** Exports each user asked for (finished: a download is a 200). */
+  exportIds: Record<Person, string[]>;
   /** Messages each user scheduled (a minute ahead of the sweep's end at least: editing and cancelling them is a 200). */
   scheduledIds: Record<Person, string[]>;
   /** End-to-end encryption keys each user published (retiring one is a 200, an unknown id a 404). */
   keyIds: Record<Person, string[]>;
 }
+interface Invites {
+  inviteIds: string[];
+  tokens: string[];
+  /** Join requests waiting in alice's second group, which approves joins (its id is among `groupIds`). */
+  requestIds: string[];
+  /** Alice's open and approving groups. */
+  groupIds: string[];
+}
+const NO_INVITES: Invites = { inviteIds: [], tokens: [], requestIds: [], groupIds: [] };
 interface Uploads {
   files: string[];
   images: string[];
@@ -916,12 +929,17 @@ async function freshFixture(operation?: Operation): Promise<Fixture> {
       if (answer?.scheduled?.id) scheduledIds[person].push(answer.scheduled.id);
     }
   }
+  const invites = /invites|join-requests/.test(operation?.template ?? '') ? await invitesFixture(users) : NO_INVITES;
+  const exportIds = { alice: [] as string[], bob: [] as string[], carol: [] as string[] };
+  if (/\/export\/\{id\}/.test(operation?.template ?? '')) {
+    for (const [person, user] of Object.entries(users) as Array<[Person, User]>) exportIds[person].push(await finishedExport(user));
+  }
   // The audit routes exist only for auditors: alice is one (as an operator's grant-auditor makes her), bob and carol not.
   if (tags.includes('audit')) await grantAuditor(alice);
   return {
     users,
     userIds: [alice, bob, carol].map((u) => u.user.id),
-    groupIds: [group.group.id],
+    groupIds: [group.group.id, ...invites.groupIds],
     messageIds: sent.map((answer) => (answer.json as any).message.id),
     media: { alice: aliceMedia, bob: bobMedia, carol: carolMedia },
     mediaIds: [aliceMedia, bobMedia, carolMedia].flatMap((uploads) => uploads.files).concat(avatar),
@@ -930,8 +948,40 @@ async function freshFixture(operation?: Operation): Promise<Fixture> {
       ? await callsFixture(users, { ringing: operation?.op.operationId !== 'initiateCall' })
       : { connections: {}, own: { alice: [], bob: [], carol: [] }, callIds: [], parties: [] },
     scheduledIds,
+    invites,
+    exportIds,
     keyIds,
   };
+}
+
+/**
+ * Alice's invite link to a new group of hers (bob and carol may join through it), and a second group of hers that
+ * approves joins, with carol's request waiting (approving or declining it is a 200 once).
+ */
+async function invitesFixture(users: Record<Person, User>): Promise<Invites> {
+  const { alice, carol } = users;
+  const open = (await must(201, 'createGroup', alice, { body: { name: 'Open', memberIds: [] } })).group.id as string;
+  const invite = (await must(201, 'createGroupInvite', alice, { path: { id: open }, body: {} })).invite;
+  const gated = (await must(201, 'createGroup', alice, { body: { name: 'Gated', memberIds: [] } })).group.id as string;
+  await must(200, 'changeGroupSettings', alice, { path: { id: gated }, body: { approveJoins: true } });
+  const gatedInvite = (await must(201, 'createGroupInvite', alice, { path: { id: gated }, body: {} })).invite;
+  const asked = await must(202, 'joinGroupByInvite', carol, { path: { token: gatedInvite.token } });
+  return {
+    inviteIds: [invite.id, gatedInvite.id],
+    tokens: [invite.token, gatedInvite.token],
+    requestIds: [asked.request.id],
+    groupIds: [open, gated],
+  };
+}
+
+/** An export of the user's data, waited for until it is ready (a few hundred ms for a fixture's data). */
+async function finishedExport(user: User): Promise<string> {
+  const id = (await must(202, 'requestDataExport', user, {})).export.id as string;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    if ((await must(200, 'getDataExport', user, { path: { id } })).export.status !== 'pending') return id;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('the fixture export did not finish');
 }
 
 async function grantAuditor(user: User): Promise<void> {
@@ -1016,7 +1066,8 @@ test.before((t) => {
 
 const uuid = fc.uuid({ version: 4 });
 /** Real ids most of the time (so calls succeed, or meet 403/409), random ones otherwise (404). */
-const realOrRandom = (ids: string[]) => fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...ids) }, { weight: 1, arbitrary: uuid });
+const realOrRandom = (ids: string[]) =>
+  ids.length === 0 ? uuid : fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...ids) }, { weight: 1, arbitrary: uuid });
 const freshName = fc.stringMatching(/^[a-z][a-z0-9_]{5,20}$/);
 const NO_UPLOADS: Uploads = { files: [], images: [] };
 
@@ -1089,9 +1140,11 @@ function overridesFor(operation: Operation, fixture: Fixture, caller: CallerName
                 ? { id: calls }
                 : collection === 'threads'
                   ? { id: messages } // a thread is named by its root message
-                  : collection === 'scheduled-messages'
-                    ? { id: realOrRandom(fixture.scheduledIds[person ?? 'alice']) }
-                    : {}),
+                  : collection === 'export'
+                    ? { id: realOrRandom(fixture.exportIds[person ?? 'alice']) }
+                    : collection === 'scheduled-messages'
+                      ? { id: realOrRandom(fixture.scheduledIds[person ?? 'alice']) }
+                      : {}),
     // A message attaches its sender's own live files (anyone else's, or a random id: 422 invalid_attachment); a group
     // icon is an image its setter uploaded (likewise).
     attachments: fc.oneof(
@@ -1117,6 +1170,11 @@ function overridesFor(operation: Operation, fixture: Fixture, caller: CallerName
       { weight: 1, arbitrary: fc.string({ maxLength: 20 }) },
     ),
     password: fc.oneof({ weight: 2, arbitrary: fc.constant(PASSWORD) }, { weight: 1, arbitrary: fc.string({ maxLength: 80 }) }),
+    inviteId: realOrRandom(fixture.invites.inviteIds),
+    ...(fixture.invites.tokens.length > 0 ? { token: fc.constantFrom(...fixture.invites.tokens) } : {}),
+    requestId: realOrRandom(fixture.invites.requestIds),
+    // A conversation: alice and bob's, or the fixture's first group.
+    conversationId: fc.constantFrom(`dm:${[...fixture.userIds.slice(0, 2)].sort().join(':')}`, `group:${fixture.groupIds[0]}`),
     // A reaction is one RGI emoji (a refinement the document cannot say): a random string is mostly a 400, an empty one no route.
     emoji: fc.constantFrom('👍', '👍🏽', '👩‍💻', '❤️', '😂'),
     // A scheduled send is 10 s to 1 year ahead of the server's clock (a refinement): a minute to a month from now.
