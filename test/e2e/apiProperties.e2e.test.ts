@@ -57,7 +57,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { auditorDecider, AUDITORS_STREAM } from '../../commands/auditors.ts';
 import { eventUpcaster } from '../../commands/upcasters.ts';
 import { CommandHandler } from '../../src/commandHandler.ts';
-import { createHash } from 'node:crypto';
+import { createECDH, createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
@@ -238,10 +238,22 @@ await new Promise<void>((resolve) => gemini.listen(0, '127.0.0.1', resolve));
 // The server starts while the module loads, so that one test per documented operation can be declared. No call rings
 // out while the file runs (a timer's CallEnded would land in another test's request: a stray event); each test that
 // makes calls ends them anyway (hangUp).
+/**
+ * A stand-in push service on loopback: subscriptions point at it (PUSH_ALLOW_PRIVATE_ENDPOINTS, for tests only, lets
+ * the server take a loopback endpoint), so that no notification leaves the machine. It accepts every push (201).
+ */
+const pushService = createServer((request, response) => {
+  request.resume();
+  request.on('end', () => response.writeHead(201).end());
+});
+await new Promise<void>((resolve) => pushService.listen(0, '127.0.0.1', resolve));
+const PUSH_ENDPOINT = `http://127.0.0.1:${(pushService.address() as { port: number }).port}/push/`;
+
 const app = await startTestApp({
   env: {
     GEMINI_API_BASE_URL: `http://127.0.0.1:${(gemini.address() as { port: number }).port}`,
     CALL_RING_TIMEOUT_MS: '600000',
+    PUSH_ALLOW_PRIVATE_ENDPOINTS: 'true',
   },
 });
 const doc = (await (await fetch(`${app.url}/openapi.json`)).json()) as Document;
@@ -253,6 +265,7 @@ const PNG = await sharp({ create: { width: 8, height: 8, channels: 3, background
 /** The sockets of the calls fixtures: open until the end, so that no offline or dropped-call event follows their test. */
 const sockets: TestSocket[] = [];
 test.after.always(async () => {
+  pushService.close();
   for (const socket of sockets) socket.close();
   await app.dispose();
   gemini.closeAllConnections();
@@ -756,6 +769,8 @@ interface Fixture {
   invites: Invites;
   /** Exports each user asked for (finished: a download is a 200). */
   exportIds: Record<Person, string[]>;
+  /** Push subscriptions each user registered (tag `push`), at the stand-in push service. */
+  pushSubscriptionIds: Record<Person, string[]>;
   /** Messages each user scheduled (a minute ahead of the sweep's end at least: editing and cancelling them is a 200). */
   scheduledIds: Record<Person, string[]>;
   /** End-to-end encryption keys each user published (retiring one is a 200, an unknown id a 404). */
@@ -934,6 +949,13 @@ async function freshFixture(operation?: Operation): Promise<Fixture> {
   if (/\/export\/\{id\}/.test(operation?.template ?? '')) {
     for (const [person, user] of Object.entries(users) as Array<[Person, User]>) exportIds[person].push(await finishedExport(user));
   }
+  const pushSubscriptionIds = { alice: [] as string[], bob: [] as string[], carol: [] as string[] };
+  if (tags.includes('push') && documents('addPushSubscription')) {
+    for (const [person, user] of Object.entries(users) as Array<[Person, User]>) {
+      const body = { endpoint: `${PUSH_ENDPOINT}${randomUUID()}`, keys: pushKeys() };
+      pushSubscriptionIds[person].push((await must(201, 'addPushSubscription', user, { body })).subscription.id);
+    }
+  }
   // The audit routes exist only for auditors: alice is one (as an operator's grant-auditor makes her), bob and carol not.
   if (tags.includes('audit')) await grantAuditor(alice);
   return {
@@ -948,6 +970,7 @@ async function freshFixture(operation?: Operation): Promise<Fixture> {
       ? await callsFixture(users, { ringing: operation?.op.operationId !== 'initiateCall' })
       : { connections: {}, own: { alice: [], bob: [], carol: [] }, callIds: [], parties: [] },
     scheduledIds,
+    pushSubscriptionIds,
     invites,
     exportIds,
     keyIds,
@@ -973,6 +996,12 @@ async function invitesFixture(users: Record<Person, User>): Promise<Invites> {
     groupIds: [open, gated],
   };
 }
+
+/** A browser subscription's keys (RFC 8291): an uncompressed P-256 public key and a 16-byte auth secret. */
+const pushKeys = () => ({
+  p256dh: createECDH('prime256v1').generateKeys().toString('base64url'),
+  auth: randomBytes(16).toString('base64url'),
+});
 
 /** An export of the user's data, waited for until it is ready (a few hundred ms for a fixture's data). */
 async function finishedExport(user: User): Promise<string> {
@@ -1170,6 +1199,11 @@ function overridesFor(operation: Operation, fixture: Fixture, caller: CallerName
       { weight: 1, arbitrary: fc.string({ maxLength: 20 }) },
     ),
     password: fc.oneof({ weight: 2, arbitrary: fc.constant(PASSWORD) }, { weight: 1, arbitrary: fc.string({ maxLength: 80 }) }),
+    // Push subscriptions point at the stand-in push service (see pushService), with real keys (refinements).
+    endpoint: fc.uuid().map((id) => `${PUSH_ENDPOINT}${id}`),
+    p256dh: fc.constant(null).map(() => pushKeys().p256dh),
+    auth: fc.constant(null).map(() => pushKeys().auth),
+    subscriptionId: realOrRandom(fixture.pushSubscriptionIds[person ?? 'alice']),
     inviteId: realOrRandom(fixture.invites.inviteIds),
     ...(fixture.invites.tokens.length > 0 ? { token: fc.constantFrom(...fixture.invites.tokens) } : {}),
     requestId: realOrRandom(fixture.invites.requestIds),
