@@ -956,6 +956,14 @@ async function freshFixture(operation?: Operation): Promise<Fixture> {
       pushSubscriptionIds[person].push((await must(201, 'addPushSubscription', user, { body })).subscription.id);
     }
   }
+  // Transcribing needs a voice note (alice's, to bob) and a Gemini key (Leta's fixture: the fake Gemini answers).
+  const transcribing = operation?.op.operationId === 'transcribeMessage';
+  if (transcribing) {
+    const upload = byId('uploadVoiceNote');
+    const body = encodings(upload, AUDIO[0]!)[0];
+    const { media } = await must(201, 'uploadVoiceNote', alice, { query: { waveform: waveform().join(',') }, body });
+    sent.push(await api('sendMessage', alice, { body: { recipientId: bob.user.id, text: '🎤', attachments: [media.id] } }));
+  }
   // The audit routes exist only for auditors: alice is one (as an operator's grant-auditor makes her), bob and carol not.
   if (tags.includes('audit')) await grantAuditor(alice);
   return {
@@ -965,7 +973,7 @@ async function freshFixture(operation?: Operation): Promise<Fixture> {
     messageIds: sent.map((answer) => (answer.json as any).message.id),
     media: { alice: aliceMedia, bob: bobMedia, carol: carolMedia },
     mediaIds: [aliceMedia, bobMedia, carolMedia].flatMap((uploads) => uploads.files).concat(avatar),
-    ai: tags.includes('ai') ? await letaFixture(users) : { personalities: { alice: [], bob: [], carol: [] } },
+    ai: tags.includes('ai') || transcribing ? await letaFixture(users) : { personalities: { alice: [], bob: [], carol: [] } },
     calls: tags.includes('calls')
       ? await callsFixture(users, { ringing: operation?.op.operationId !== 'initiateCall' })
       : { connections: {}, own: { alice: [], bob: [], carol: [] }, callIds: [], parties: [] },
