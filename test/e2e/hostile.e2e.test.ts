@@ -261,6 +261,7 @@ const frames: Array<{ type: string; valid: () => Record<string, unknown> }> = [
   { type: 'ai.cancel', valid: () => ({ promptId: messageId }) },
   { type: 'call.ack', valid: () => ({ callId: messageId }) },
   { type: 'call.signal', valid: () => ({ callId: messageId, toConnectionId: 1, kind: 'offer', payload: { type: 'offer', sdp: 'v=0' } }) },
+  { type: 'reaction.set', valid: () => ({ messageId, emoji: '👍', on: true }) },
 ];
 
 test('the socket sweep covers every client frame type of the protocol', (t) => {
