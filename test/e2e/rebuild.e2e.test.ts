@@ -44,15 +44,19 @@ test('rebuilding only the feed while the server serves brings in what it reads a
       all,
       upcaster: eventUpcaster,
     });
+    // The feed reads transcripts, reactions and threads too: their projectors are rebuilt before it.
     t.deepEqual(summary.projectors, [
       'users',
       'contacts',
       'media_files',
+      'message_transcripts',
       'calls',
       'groups',
       'messages',
       'group_messages',
       'conversations',
+      'reactions',
+      'threads',
       'feed',
     ]);
     t.deepEqual(await snapshot(), before);
