@@ -226,9 +226,11 @@ test('a subscription that fails is resubscribed with backoff, and projection car
 
 test('with a lease, one runner projects at a time; another takes over when it stops', async (t) => {
   const { events, read } = await open(tempDir());
-  const first = new ProjectionRunner(events, read, [notesProjector([])], eventUpcaster, silent, { exclusive: { ttlMs: 300 } });
+  const first = new ProjectionRunner(events, read, [notesProjector([])], eventUpcaster, silent, { exclusive: { ttlMs: 1_500 } });
   const secondApplied: RecordedEvent[] = [];
-  const second = new ProjectionRunner(events, read, [notesProjector(secondApplied)], eventUpcaster, silent, { exclusive: { ttlMs: 300 } });
+  const second = new ProjectionRunner(events, read, [notesProjector(secondApplied)], eventUpcaster, silent, {
+    exclusive: { ttlMs: 1_500 },
+  });
   await first.start();
   await second.start();
   t.teardown(() => second.stop());
