@@ -6,7 +6,13 @@ import { h, showError } from './dom.ts';
  * the matched words in <mark> (the server sends pieces, never markup, so text is set as text).
  */
 export class SearchView {
-  private readonly input = h('input', { type: 'search', name: 'q', placeholder: 'Search messages', 'aria-label': 'Search messages', 'data-testid': 'search-input' });
+  private readonly input = h('input', {
+    type: 'search',
+    name: 'q',
+    placeholder: 'Search messages',
+    'aria-label': 'Search messages',
+    'data-testid': 'search-input',
+  });
   private readonly results = h('ol', { class: 'search-results', 'data-testid': 'search-results' });
   private readonly error = h('p', { class: 'error', role: 'alert', 'data-testid': 'search-error' });
 

@@ -275,7 +275,10 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
                 `AND rowid BETWEEN ? AND ? AND +rowid IN (SELECT value FROM json_each(?))`,
               db,
             )
-            .all(MATCH_START, MATCH_END, match, Math.min(...rids), Math.max(...rids), JSON.stringify(rids)) as Array<{ rid: number; snippet: string }>
+            .all(MATCH_START, MATCH_END, match, Math.min(...rids), Math.max(...rids), JSON.stringify(rids)) as Array<{
+            rid: number;
+            snippet: string;
+          }>
         ).map((row) => [row.rid, row.snippet]),
       );
       return page.map((row) => ({ doc: JSON.parse(row.doc) as T, score: -row.score, snippet: snippets.get(row.rid) ?? '' }));

@@ -62,7 +62,10 @@ serial('Ada finds the message Bob sent her through the search box, the word mark
   const result = ada.getByTestId('search-result');
   for (let attempt = 0; attempt < 20 && (await result.count()) === 0; attempt++) {
     await searchFor(ada, 'pelic');
-    await result.first().waitFor({ timeout: 500 }).catch(() => undefined);
+    await result
+      .first()
+      .waitFor({ timeout: 500 })
+      .catch(() => undefined);
   }
   t.is(await result.count(), 1);
   t.is(await result.locator('mark').textContent(), 'pelican', 'the matched word is marked');

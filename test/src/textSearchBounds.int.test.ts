@@ -29,10 +29,20 @@ test('embedded: a query looks at the newest TEXT_SCANNED matches only, and ranks
   t.deepEqual(await search({ room: 'r2' }), [], 'past the newest TEXT_SCANNED matches, nothing is looked at');
   const ranked = await search({});
   t.is(ranked.length, 5);
-  t.false(ranked.some((hit) => hit.doc._id === 'oldest'), 'only the newest TEXT_CANDIDATES matches are ranked');
-  t.true(ranked.every((hit) => Number(hit.doc._id.slice(1)) >= TEXT_SCANNED - TEXT_CANDIDATES), ranked.map((hit) => hit.doc._id).join());
+  t.false(
+    ranked.some((hit) => hit.doc._id === 'oldest'),
+    'only the newest TEXT_CANDIDATES matches are ranked',
+  );
+  t.true(
+    ranked.every((hit) => Number(hit.doc._id.slice(1)) >= TEXT_SCANNED - TEXT_CANDIDATES),
+    ranked.map((hit) => hit.doc._id).join(),
+  );
 
   await notes.insertOne({ _id: 'newest', room: 'r2', body: 'needle needle needle' });
-  t.deepEqual((await search({ room: 'r2' })).map((hit) => hit.doc._id), ['newest'], 'a new match is found at once');
+  t.deepEqual(
+    (await search({ room: 'r2' })).map((hit) => hit.doc._id),
+    ['newest'],
+    'a new match is found at once',
+  );
   t.is((await search({})).at(0)?.doc._id, 'newest', 'and ranks first');
 });
