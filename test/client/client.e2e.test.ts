@@ -439,8 +439,10 @@ test('a send answered `unavailable` (the projection lagging past the wait) stays
   const ada = clientOf(app);
   t.teardown(() => ada.close());
   const bob = (await request(app.url, 'POST', '/auth/register', { body: person() })).body;
-  await ada.register(person());
+  const adaSession = await ada.register(person());
   await live(ada);
+  // A read waits for the log's head: once it answers, both registrations are projected, before the lock is taken.
+  t.is((await request(app.url, 'GET', `/api/messages?with=${adaSession.user.id}`, { token: bob.accessToken })).status, 200);
   const failed: string[] = [];
   ada.on('send.failed', ({ error }) => failed.push(error.code));
   // The projections are held back (the read store locked): a send is still acked once durable, but a reply waits
