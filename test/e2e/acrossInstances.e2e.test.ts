@@ -41,7 +41,9 @@ async function cluster<N extends 1 | 2 | 3>(
 
 async function device(wsUrl: string, who: User): Promise<TestSocket & { connectionId: number }> {
   const socket = await connect(wsUrl, who.accessToken);
-  const welcome = await socket.next((f) => f.type === 'welcome');
+  // The welcome waits for the session to be recorded in PostgreSQL; a freshly spawned instance on a loaded CI
+  // machine has taken over 5 s for its first one.
+  const welcome = await socket.next((f) => f.type === 'welcome', 20_000);
   socket.send({ type: 'sync', id: 'sync' });
   await socket.next((f) => f.id === 'sync');
   return Object.assign(socket, { connectionId: welcome.connectionId as number });
