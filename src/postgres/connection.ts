@@ -92,3 +92,62 @@ export async function createStoreTables(pool: pg.Pool, schema: string, statement
     client.release();
   }
 }
+
+/**
+ * The database handle of a small store (secrets, budgets, timers, sessions, checkpoints): its own few-session pool, its
+ * tables made before first use (the pool is closed again if that fails), and queries that turn "cannot reach the
+ * server" into the port's UnavailableError naming the store.
+ */
+export class SmallStoreDb {
+  private constructor(
+    private readonly pool: pg.Pool,
+    readonly schema: string,
+    private readonly what: string,
+  ) {}
+
+  /**
+   * `tables` receives the schema-qualified name maker and returns the idempotent statements that make the store's
+   * tables. `poolMax` caps the sessions (the configured pool size if smaller).
+   */
+  static async open(
+    settings: PostgresSettings,
+    what: string,
+    tables: (qualified: (table: string) => string) => readonly string[],
+    { poolMax = 2, sessionOptions }: { poolMax?: number; sessionOptions?: string } = {},
+  ): Promise<SmallStoreDb> {
+    const pool = createPool({ ...settings, poolMax: Math.min(settings.poolMax ?? poolMax, poolMax) }, sessionOptions);
+    const db = new SmallStoreDb(pool, schemaOf(settings), what);
+    try {
+      await createStoreTables(
+        pool,
+        db.schema,
+        tables((table) => db.table(table)),
+      );
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw db.translate(error);
+    }
+    return db;
+  }
+
+  /** The schema-qualified, quoted name of one of the store's tables. */
+  table(name: string): string {
+    return `${quoteIdent(this.schema)}.${quoteIdent(name)}`;
+  }
+
+  async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(sql, params);
+    } catch (error) {
+      throw this.translate(error);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  private translate(error: unknown): unknown {
+    return isUnavailable(error) ? unavailable(this.what, error) : error;
+  }
+}

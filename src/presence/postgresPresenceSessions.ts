@@ -1,13 +1,4 @@
-import type pg from 'pg';
-import {
-  createPool,
-  isUnavailable,
-  quoteIdent,
-  schemaOf,
-  unavailable,
-  type PostgresSettings,
-  createStoreTables,
-} from '../postgres/connection.ts';
+import { SmallStoreDb, type PostgresSettings } from '../postgres/connection.ts';
 import type { PresenceSession, PresenceSessions, SessionKey } from './presenceSessions.ts';
 
 interface Row {
@@ -35,29 +26,13 @@ export class PostgresPresenceSessions implements PresenceSessions {
   readonly kind = 'postgres';
   private readonly table: string;
 
-  private constructor(
-    private readonly pool: pg.Pool,
-    private readonly schema: string,
-  ) {
-    this.table = `${quoteIdent(schema)}.presence_sessions`;
+  private constructor(private readonly db: SmallStoreDb) {
+    this.table = db.table('presence_sessions');
   }
 
   static async connect(settings: PostgresSettings): Promise<PostgresPresenceSessions> {
-    const pool = createPool({ ...settings, poolMax: Math.min(settings.poolMax ?? 2, 2) });
-    const store = new PostgresPresenceSessions(pool, schemaOf(settings));
-    try {
-      await store.createTable();
-    } catch (error) {
-      await pool.end().catch(() => undefined);
-      throw isUnavailable(error) ? unavailable('The presence sessions store', error) : error;
-    }
-    return store;
-  }
-
-  /** Idempotent; under the same advisory lock as the other stores' catalog changes. */
-  private async createTable(): Promise<void> {
-    await createStoreTables(this.pool, this.schema, [
-      `CREATE TABLE IF NOT EXISTS ${this.table} (
+    const db = await SmallStoreDb.open(settings, 'The presence sessions store', (table) => [
+      `CREATE TABLE IF NOT EXISTS ${table('presence_sessions')} (
         instance_id   text COLLATE "C" NOT NULL,
         connection_id integer NOT NULL,
         user_id       text COLLATE "C" NOT NULL,
@@ -65,22 +40,15 @@ export class PostgresPresenceSessions implements PresenceSessions {
         expires_at    timestamptz NOT NULL,
         PRIMARY KEY (instance_id, connection_id)
       )`,
-      `CREATE INDEX IF NOT EXISTS presence_sessions_user ON ${this.table} (user_id, expires_at)`,
-      `CREATE INDEX IF NOT EXISTS presence_sessions_expiry ON ${this.table} (expires_at)`,
-      `CREATE INDEX IF NOT EXISTS presence_sessions_connection ON ${this.table} (connection_id)`,
+      `CREATE INDEX IF NOT EXISTS presence_sessions_user ON ${table('presence_sessions')} (user_id, expires_at)`,
+      `CREATE INDEX IF NOT EXISTS presence_sessions_expiry ON ${table('presence_sessions')} (expires_at)`,
+      `CREATE INDEX IF NOT EXISTS presence_sessions_connection ON ${table('presence_sessions')} (connection_id)`,
     ]);
-  }
-
-  private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
-    try {
-      return await this.pool.query<R>(sql, params);
-    } catch (error) {
-      throw isUnavailable(error) ? unavailable('The presence sessions store', error) : error;
-    }
+    return new PostgresPresenceSessions(db);
   }
 
   async open(session: SessionKey, now: Date, expiresAt: Date): Promise<void> {
-    await this.query(
+    await this.db.query(
       `INSERT INTO ${this.table} (instance_id, connection_id, user_id, opened_at, expires_at) VALUES ($1, $2, $3, $4, $5)
       ON CONFLICT (instance_id, connection_id) DO UPDATE SET user_id = EXCLUDED.user_id, opened_at = EXCLUDED.opened_at, expires_at = EXCLUDED.expires_at`,
       [session.instanceId, session.connectionId, session.userId, now, expiresAt],
@@ -88,20 +56,20 @@ export class PostgresPresenceSessions implements PresenceSessions {
   }
 
   async end(instanceId: string, connectionId: number): Promise<void> {
-    await this.query(`DELETE FROM ${this.table} WHERE instance_id = $1 AND connection_id = $2`, [instanceId, connectionId]);
+    await this.db.query(`DELETE FROM ${this.table} WHERE instance_id = $1 AND connection_id = $2`, [instanceId, connectionId]);
   }
 
   async renew(instanceId: string, expiresAt: Date): Promise<number> {
-    return (await this.query(`UPDATE ${this.table} SET expires_at = $2 WHERE instance_id = $1`, [instanceId, expiresAt])).rowCount ?? 0;
+    return (await this.db.query(`UPDATE ${this.table} SET expires_at = $2 WHERE instance_id = $1`, [instanceId, expiresAt])).rowCount ?? 0;
   }
 
   async endInstance(instanceId: string): Promise<void> {
-    await this.query(`DELETE FROM ${this.table} WHERE instance_id = $1`, [instanceId]);
+    await this.db.query(`DELETE FROM ${this.table} WHERE instance_id = $1`, [instanceId]);
   }
 
   /** One DELETE … RETURNING: two instances expiring at once each get a disjoint share, each session reported once. */
   async expire(now: Date): Promise<PresenceSession[]> {
-    const rows = (await this.query<Row>(`DELETE FROM ${this.table} WHERE expires_at <= $1 RETURNING *`, [now])).rows;
+    const rows = (await this.db.query<Row>(`DELETE FROM ${this.table} WHERE expires_at <= $1 RETURNING *`, [now])).rows;
     return rows
       .map(toSession)
       .sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : a.connectionId - b.connectionId));
@@ -109,7 +77,7 @@ export class PostgresPresenceSessions implements PresenceSessions {
 
   async find(connectionId: number, now: Date): Promise<PresenceSession | null> {
     const row = (
-      await this.query<Row>(`SELECT * FROM ${this.table} WHERE connection_id = $1 AND expires_at > $2 LIMIT 1`, [connectionId, now])
+      await this.db.query<Row>(`SELECT * FROM ${this.table} WHERE connection_id = $1 AND expires_at > $2 LIMIT 1`, [connectionId, now])
     ).rows[0];
     return row ? toSession(row) : null;
   }
@@ -117,7 +85,7 @@ export class PostgresPresenceSessions implements PresenceSessions {
   async liveUsers(userIds: readonly string[], now: Date): Promise<Set<string>> {
     if (userIds.length === 0) return new Set();
     const rows = (
-      await this.query<{ user_id: string }>(
+      await this.db.query<{ user_id: string }>(
         `SELECT DISTINCT user_id FROM ${this.table} WHERE user_id = ANY($1::text[]) AND expires_at > $2`,
         [[...userIds], now],
       )
@@ -126,10 +94,10 @@ export class PostgresPresenceSessions implements PresenceSessions {
   }
 
   async list(): Promise<PresenceSession[]> {
-    return (await this.query<Row>(`SELECT * FROM ${this.table} ORDER BY instance_id, connection_id`)).rows.map(toSession);
+    return (await this.db.query<Row>(`SELECT * FROM ${this.table} ORDER BY instance_id, connection_id`)).rows.map(toSession);
   }
 
   async close(): Promise<void> {
-    await this.pool.end();
+    await this.db.close();
   }
 }

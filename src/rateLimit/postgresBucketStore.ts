@@ -1,14 +1,5 @@
 import { createHash } from 'node:crypto';
-import type pg from 'pg';
-import {
-  createPool,
-  isUnavailable,
-  quoteIdent,
-  schemaOf,
-  unavailable,
-  type PostgresSettings,
-  createStoreTables,
-} from '../postgres/connection.ts';
+import { SmallStoreDb, type PostgresSettings } from '../postgres/connection.ts';
 import type { BucketStore } from './bucketStore.ts';
 import type { RateLimitPolicy } from './policies.ts';
 import { allowanceOf, partitionOf, refusalOf, type Allowance } from './tokenBuckets.ts';
@@ -30,32 +21,21 @@ export class PostgresBucketStore implements BucketStore {
   private sweeping: Promise<void> | null = null;
 
   private constructor(
-    private readonly pool: pg.Pool,
-    private readonly schema: string,
+    private readonly db: SmallStoreDb,
     private readonly now: () => number,
   ) {
-    this.table = `${quoteIdent(schema)}.rate_limit_buckets`;
+    this.table = db.table('rate_limit_buckets');
     this.lastSweep = now();
   }
 
   static async connect(settings: PostgresSettings, now: () => number = Date.now): Promise<PostgresBucketStore> {
     // A budget is not worth a WAL flush per request: a crash of the server may forget the last fraction of a second of
     // charges (a few tokens given back), never corrupts anything, and a charge no longer waits for the disk.
-    const pool = createPool({ ...settings, poolMax: Math.min(settings.poolMax ?? 4, 4) }, '-c synchronous_commit=off');
-    const store = new PostgresBucketStore(pool, schemaOf(settings), now);
-    try {
-      await store.createTable();
-    } catch (error) {
-      await pool.end().catch(() => undefined);
-      throw isUnavailable(error) ? unavailable('The rate-limit store', error) : error;
-    }
-    return store;
-  }
-
-  /** Idempotent; under the same advisory lock as the other stores' catalog changes. */
-  private async createTable(): Promise<void> {
-    await createStoreTables(this.pool, this.schema, [
-      `CREATE TABLE IF NOT EXISTS ${this.table} (
+    const db = await SmallStoreDb.open(
+      settings,
+      'The rate-limit store',
+      (table) => [
+        `CREATE TABLE IF NOT EXISTS ${table('rate_limit_buckets')} (
         policy     text COLLATE "C" NOT NULL,
         key        text COLLATE "C" NOT NULL,
         tokens     double precision NOT NULL,
@@ -63,15 +43,10 @@ export class PostgresBucketStore implements BucketStore {
         taken      boolean NOT NULL,
         PRIMARY KEY (policy, key)
       )`,
-    ]);
-  }
-
-  private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<pg.QueryResult<R>> {
-    try {
-      return await this.pool.query<R>(sql, params);
-    } catch (error) {
-      throw isUnavailable(error) ? unavailable('The rate-limit store', error) : error;
-    }
+      ],
+      { poolMax: 4, sessionOptions: '-c synchronous_commit=off' },
+    );
+    return new PostgresBucketStore(db, now);
   }
 
   /**
@@ -86,7 +61,7 @@ export class PostgresBucketStore implements BucketStore {
     this.sweepSometimes(policy);
     const refilled = `LEAST($3::float8, b.tokens + GREATEST(0, $5::float8 - b.updated_ms) / 1000 * $4::float8)`;
     const fresh = '$3::float8';
-    const result = await this.query<{ tokens: number; taken: boolean }>(
+    const result = await this.db.query<{ tokens: number; taken: boolean }>(
       `INSERT INTO ${this.table} AS b (policy, key, tokens, updated_ms, taken)
       VALUES ($1, $2, ${spend.tokens.replaceAll('$r', fresh)}, $5, ${spend.taken.replaceAll('$r', fresh)})
       ON CONFLICT (policy, key) DO UPDATE SET
@@ -111,7 +86,7 @@ export class PostgresBucketStore implements BucketStore {
   }
 
   async giveBack(policy: RateLimitPolicy, key: string): Promise<void> {
-    await this.query(`UPDATE ${this.table} SET tokens = LEAST($3::float8, tokens + 1) WHERE policy = $1 AND key = $2`, [
+    await this.db.query(`UPDATE ${this.table} SET tokens = LEAST($3::float8, tokens + 1) WHERE policy = $1 AND key = $2`, [
       policy.name,
       hashOf(key),
       policy.burst,
@@ -119,7 +94,7 @@ export class PostgresBucketStore implements BucketStore {
   }
 
   async forget(policy: RateLimitPolicy, key: string): Promise<void> {
-    await this.query(`DELETE FROM ${this.table} WHERE policy = $1 AND key = $2`, [policy.name, hashOf(key)]);
+    await this.db.query(`DELETE FROM ${this.table} WHERE policy = $1 AND key = $2`, [policy.name, hashOf(key)]);
   }
 
   /** Buckets full again are the same as none: deleted in the background, at most once a minute, so the table stays bounded by recently active keys. */
@@ -127,11 +102,12 @@ export class PostgresBucketStore implements BucketStore {
     const now = this.now();
     if (this.sweeping || now - this.lastSweep < SWEEP_INTERVAL_MS) return;
     this.lastSweep = now;
-    this.sweeping = this.query(
-      `DELETE FROM ${this.table} WHERE policy = $1
+    this.sweeping = this.db
+      .query(
+        `DELETE FROM ${this.table} WHERE policy = $1
       AND tokens + GREATEST(0, $4::float8 - updated_ms) / 1000 * $3::float8 >= $2::float8`,
-      [policy.name, policy.burst, policy.perSecond, now],
-    )
+        [policy.name, policy.burst, policy.perSecond, now],
+      )
       .then(
         () => undefined,
         () => undefined,
@@ -143,7 +119,7 @@ export class PostgresBucketStore implements BucketStore {
 
   async close(): Promise<void> {
     await this.sweeping;
-    await this.pool.end();
+    await this.db.close();
   }
 }
 

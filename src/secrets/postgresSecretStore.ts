@@ -1,13 +1,4 @@
-import type pg from 'pg';
-import {
-  createPool,
-  isUnavailable,
-  quoteIdent,
-  schemaOf,
-  unavailable,
-  type PostgresSettings,
-  createStoreTables,
-} from '../postgres/connection.ts';
+import { SmallStoreDb, type PostgresSettings } from '../postgres/connection.ts';
 import type { SecretStore, StoredSecret } from './secretStore.ts';
 
 /** Rows read per query by `all()`, as on SQLite: no query stays open across the caller's awaits. */
@@ -25,30 +16,13 @@ const PAGE_SIZE = 256;
 export class PostgresSecretStore implements SecretStore {
   private readonly table: string;
 
-  private constructor(
-    private readonly pool: pg.Pool,
-    private readonly schema: string,
-  ) {
-    this.table = `${quoteIdent(schema)}.secrets`;
+  private constructor(private readonly db: SmallStoreDb) {
+    this.table = db.table('secrets');
   }
 
   static async connect(settings: PostgresSettings): Promise<PostgresSecretStore> {
-    const schema = schemaOf(settings);
-    const pool = createPool({ ...settings, poolMax: Math.min(settings.poolMax ?? 2, 2) });
-    const store = new PostgresSecretStore(pool, schema);
-    try {
-      await store.createTable();
-    } catch (error) {
-      await pool.end().catch(() => undefined);
-      throw isUnavailable(error) ? unavailable('The secret store', error) : error;
-    }
-    return store;
-  }
-
-  /** Idempotent; under the same advisory lock as the other stores' catalog changes, so instances starting together do not race. */
-  private async createTable(): Promise<void> {
-    await createStoreTables(this.pool, this.schema, [
-      `CREATE TABLE IF NOT EXISTS ${this.table} (
+    const db = await SmallStoreDb.open(settings, 'The secret store', (table) => [
+      `CREATE TABLE IF NOT EXISTS ${table('secrets')} (
         purpose    text COLLATE "C" NOT NULL,
         subject    text COLLATE "C" NOT NULL,
         envelope   text NOT NULL,
@@ -56,18 +30,11 @@ export class PostgresSecretStore implements SecretStore {
         PRIMARY KEY (purpose, subject)
       )`,
     ]);
-  }
-
-  private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
-    try {
-      return await this.pool.query<R>(sql, params);
-    } catch (error) {
-      throw isUnavailable(error) ? unavailable('The secret store', error) : error;
-    }
+    return new PostgresSecretStore(db);
   }
 
   async get(purpose: string, subject: string): Promise<string | null> {
-    const result = await this.query<{ envelope: string }>(`SELECT envelope FROM ${this.table} WHERE purpose = $1 AND subject = $2`, [
+    const result = await this.db.query<{ envelope: string }>(`SELECT envelope FROM ${this.table} WHERE purpose = $1 AND subject = $2`, [
       purpose,
       subject,
     ]);
@@ -75,7 +42,7 @@ export class PostgresSecretStore implements SecretStore {
   }
 
   async put(purpose: string, subject: string, envelope: string): Promise<void> {
-    await this.query(
+    await this.db.query(
       `INSERT INTO ${this.table} (purpose, subject, envelope) VALUES ($1, $2, $3)
       ON CONFLICT (purpose, subject) DO UPDATE SET envelope = excluded.envelope, updated_at = now()`,
       [purpose, subject, envelope],
@@ -83,7 +50,7 @@ export class PostgresSecretStore implements SecretStore {
   }
 
   async replace(purpose: string, subject: string, expected: string, envelope: string): Promise<boolean> {
-    const result = await this.query(
+    const result = await this.db.query(
       `UPDATE ${this.table} SET envelope = $4, updated_at = now()
       WHERE purpose = $1 AND subject = $2 AND envelope = $3`,
       [purpose, subject, expected, envelope],
@@ -92,13 +59,13 @@ export class PostgresSecretStore implements SecretStore {
   }
 
   async delete(purpose: string, subject: string): Promise<void> {
-    await this.query(`DELETE FROM ${this.table} WHERE purpose = $1 AND subject = $2`, [purpose, subject]);
+    await this.db.query(`DELETE FROM ${this.table} WHERE purpose = $1 AND subject = $2`, [purpose, subject]);
   }
 
   async insertIfAbsent(rows: readonly StoredSecret[]): Promise<boolean[]> {
     if (rows.length === 0) return [];
     const values = rows.map((_, index) => `($${index * 3 + 1}, $${index * 3 + 2}, $${index * 3 + 3})`).join(', ');
-    const result = await this.query<{ purpose: string; subject: string }>(
+    const result = await this.db.query<{ purpose: string; subject: string }>(
       `INSERT INTO ${this.table} (purpose, subject, envelope) VALUES ${values}
       ON CONFLICT (purpose, subject) DO NOTHING RETURNING purpose, subject`,
       rows.flatMap((row) => [row.purpose, row.subject, row.envelope]),
@@ -113,7 +80,7 @@ export class PostgresSecretStore implements SecretStore {
   }
 
   async count(): Promise<number> {
-    return Number((await this.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.table}`)).rows[0]!.n);
+    return Number((await this.db.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.table}`)).rows[0]!.n);
   }
 
   async *all(): AsyncIterable<StoredSecret> {
@@ -121,10 +88,10 @@ export class PostgresSecretStore implements SecretStore {
     for (;;) {
       const page = (
         last === undefined
-          ? await this.query<StoredSecret>(`SELECT purpose, subject, envelope FROM ${this.table} ORDER BY purpose, subject LIMIT $1`, [
+          ? await this.db.query<StoredSecret>(`SELECT purpose, subject, envelope FROM ${this.table} ORDER BY purpose, subject LIMIT $1`, [
               PAGE_SIZE,
             ])
-          : await this.query<StoredSecret>(
+          : await this.db.query<StoredSecret>(
               `SELECT purpose, subject, envelope FROM ${this.table} WHERE (purpose, subject) > ($1, $2)
             ORDER BY purpose, subject LIMIT $3`,
               [last.purpose, last.subject, PAGE_SIZE],
@@ -137,6 +104,6 @@ export class PostgresSecretStore implements SecretStore {
   }
 
   async close(): Promise<void> {
-    await this.pool.end().catch(() => undefined);
+    await this.db.close().catch(() => undefined);
   }
 }
