@@ -227,18 +227,11 @@ export class GroupService {
   }
 }
 
-export interface PublicInvite {
+/** An invite link as its admins see it: the projected document under its public id, with what it can still do. */
+export type PublicInvite = Omit<GroupInviteDoc, '_id' | '_position'> & {
   id: string;
-  groupId: string;
-  token: string;
-  createdBy: string;
-  createdAt: string;
-  expiresAt: string;
-  maxUses: number;
-  uses: number;
-  revokedAt: string | null;
   status: 'open' | 'expired' | 'revoked' | 'used_up';
-}
+};
 
 export interface InvitePreview {
   name: string;
@@ -249,15 +242,7 @@ export interface InvitePreview {
   expiresAt: string;
 }
 
-export interface PublicJoinRequest {
-  id: string;
-  groupId: string;
-  userId: string;
-  status: 'pending' | 'approved' | 'declined';
-  requestedAt: string;
-  decidedBy: string | null;
-  decidedAt: string | null;
-}
+export type PublicJoinRequest = Omit<JoinRequestDoc, '_id' | '_position' | 'inviteId'> & { id: string };
 
 export type JoinResult = { status: 'joined'; group: PublicGroup } | { status: 'requested'; request: PublicJoinRequest };
 
