@@ -41,7 +41,7 @@ import { reactionEventTypes, type ReactionEvent } from '../commands/reactions.ts
 import { REACTION_COUNTS } from './reactions.ts';
 import { reactionFrame } from './reactionFrames.ts';
 import { THREAD_MEMBERS, THREADS } from './threads.ts';
-import { threadFrame } from './threadFrames.ts';
+import { threadFollowers, threadFrame, threadSummaryFrame } from './threadFrames.ts';
 
 /**
  * `feed`: every live update, in position order, as the exact bytes pushed over the socket, one entry per event
@@ -151,22 +151,23 @@ async function messageFrame(event: MessageEvent, recorded: RecordedEvent, contex
   const doc = await context.collection<MessageDoc>(messageCollectionOf(conversationId)).findOne({ _id: messageId });
   if (!doc) return;
   const message = toPublicMessage(doc, await attachmentFilesOf(context.collection<MediaDoc>(MEDIA_FILES), [doc]));
+  // A thread reply's edits and deletes reach whoever got the reply: its thread's followers (see threadFrame).
+  const followers = doc.threadRootId ? await threadFollowers(context, doc.threadRootId, doc) : null;
+  const audience: Audience = followers ? { userIds: followers } : { conversationId, except: doc.hiddenFor };
   switch (event.type) {
     // Not to a recipient who is blocked from it (see hiddenByBlock).
     case 'MessageSent':
       return deliver(context, recorded, { conversationId, except: doc.hiddenFor }, { type: 'message.created', conversationId, message });
     // Whoever deleted the message for themselves hears nothing more of it.
     case 'MessageEdited':
-      return deliver(context, recorded, { conversationId, except: doc.hiddenFor }, { type: 'message.edited', conversationId, message });
+      return deliver(context, recorded, audience, { type: 'message.edited', conversationId, message });
     case 'MessageDeleted':
       await eraseFromFeed(context, recorded, doc, message);
       await eraseTranscriptsFromFeed(context, recorded, messageId);
-      return deliver(
-        context,
-        recorded,
-        { conversationId, except: doc.hiddenFor },
-        { type: 'message.deleted', conversationId, scope: 'everyone', message },
-      );
+      await deliver(context, recorded, audience, { type: 'message.deleted', conversationId, scope: 'everyone', message });
+      // The others in the conversation get the root's summary without the reply.
+      if (followers) await threadSummaryFrame(context, recorded, deliver, doc, followers, 'reply_deleted');
+      return;
     case 'MessageHidden':
       return deliver(
         context,

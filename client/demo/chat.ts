@@ -57,11 +57,14 @@ export class ChatView {
       shown.reactions = afterFrame(shown.reactions ?? [], frame, this.me);
       this.renderMessages();
     });
-    // A reply in a thread one does not follow: the root's count changes (followers get the reply itself).
+    // A reply in a thread one does not follow, or one deleted: the root's count changes (followers get the reply itself).
     client.on('thread.updated', (frame) => {
       const root = this.shown.get(frame.rootId);
       if (!root) return;
-      root.thread = { replyCount: frame.replyCount, lastReplyAt: frame.lastReplyAt, lastRepliers: frame.lastRepliers };
+      root.thread =
+        frame.lastReplyAt === null
+          ? undefined
+          : { replyCount: frame.replyCount, lastReplyAt: frame.lastReplyAt, lastRepliers: frame.lastRepliers };
       this.renderMessages();
     });
     client.on('presence.snapshot', (frame) => frame.users.forEach((user) => this.presenceChanged(user)));

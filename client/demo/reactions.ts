@@ -90,8 +90,12 @@ export class ThreadPane {
     private readonly error: HTMLElement,
   ) {
     document.body.append(this.pane);
-    client.on('message.created', (frame) => {
-      if (frame.message.threadRootId && frame.message.threadRootId === this.rootId) void this.load();
+    for (const type of ['message.created', 'message.edited'] as const)
+      client.on(type, (frame) => {
+        if (frame.message.threadRootId && frame.message.threadRootId === this.rootId) void this.load();
+      });
+    client.on('message.deleted', (frame) => {
+      if (frame.scope === 'everyone' && frame.message.threadRootId && frame.message.threadRootId === this.rootId) void this.load();
     });
     client.on('thread.updated', (frame) => {
       if (frame.rootId === this.rootId) void this.load();

@@ -220,7 +220,15 @@ export const conversationListItem = z
     group: group.nullable().optional(),
     lastMessage: lastMessage.nullable(),
     lastPosition: position,
-    unreadCount: z.number().int().min(0).meta({ description: 'Counted up to 1,000' }),
+    unreadCount: z
+      .number()
+      .int()
+      .min(0)
+      .meta({ description: "Others' messages after your read mark (thread replies included: they are on its pages), up to 1,000" }),
+    threadUnreadCount: z.number().int().min(0).meta({
+      description:
+        "Others' replies in the threads you follow here, after each thread's read mark (POST /api/threads/{id}/read), up to 1,000",
+    }),
     readUpTo: position,
   })
   .meta({ id: 'ConversationListItem' });

@@ -327,16 +327,21 @@ export const LIVE_FRAMES = {
     code: z.string().nullable(),
   }),
   /**
-   * A reply in a thread you do not follow (see Threads): the root's new summary, without the reply. Followers get the
-   * reply itself as `message.created` (its `threadRootId` names the root).
+   * A reply in a thread you do not follow (see Threads), or one deleted for everyone: the root's new summary, without
+   * the reply. Followers get the reply itself as `message.created` (its `threadRootId` names the root), and its edits
+   * and deletes as `message.edited` and `message.deleted`.
    */
   'thread.updated': live('thread.updated', {
     conversationId: z.string(),
     rootId: z.uuid(),
+    /** `replied`: a new reply (`replyId`); `reply_deleted`: the reply `replyId` was deleted for everyone. */
+    change: z.enum(['replied', 'reply_deleted']),
     replyId: z.uuid(),
+    /** Who sent the reply `replyId`. */
     senderId: z.uuid(),
-    replyCount: z.number().int().min(1),
-    lastReplyAt: z.iso.datetime({ offset: true }),
+    replyCount: z.number().int().min(0),
+    /** Null once every reply is deleted. */
+    lastReplyAt: z.iso.datetime({ offset: true }).nullable(),
     lastRepliers: z.array(z.uuid()).max(3),
   }),
   /** A reaction added or taken back; `count` is how many people now react with `emoji` (before any block is subtracted). */

@@ -13,6 +13,7 @@ import { GROUPS, toPublicGroup, type GroupDoc, type PublicGroup } from '../../pr
 import { messageCollectionOf, type MessageDoc } from '../../projections/messageDocs.ts';
 import { deletedAccount, toPublicUser, USERS, type PublicUser, type UserDoc } from '../../projections/users.ts';
 import type { ReadStore } from '../readstore/port.ts';
+import { threadUnreadByConversation } from './threadService.ts';
 
 export { UNREAD_COUNT_LIMIT };
 
@@ -24,6 +25,8 @@ export interface ConversationListItem {
   lastMessage: LastMessage | null;
   lastPosition: number;
   unreadCount: number;
+  /** Unread replies of the threads the user follows here, by each thread's read mark (POST /api/threads/{id}/read). */
+  threadUnreadCount: number;
   readUpTo: number;
 }
 
@@ -31,7 +34,8 @@ export interface ConversationListItem {
  * A user's conversations, most recent activity first: their memberships joined with each conversation's summary
  * when read. Unread messages (from others, after the read watermark, not hidden for the user; a message deleted for
  * everyone stays unread as its tombstone) are a difference of the two documents' numbers, up to UNREAD_COUNT_LIMIT:
- * no message is read, however many are unread. Nothing here is written per message for each member.
+ * no message is read, however many are unread. Nothing here is written per message for each member. The unread
+ * replies of the threads the user follows are counted apart (`threadUnreadCount`), by each thread's own read mark.
  */
 export async function listConversations(
   readStore: ReadStore,
@@ -70,6 +74,12 @@ export async function listConversations(
     ]),
   );
 
+  const threadUnread = await threadUnreadByConversation(
+    readStore,
+    userId,
+    rows.map(({ doc }) => doc.conversationId),
+  );
+
   return Promise.all(
     rows.map(async ({ doc, summary, lastPosition }) => ({
       conversationId: doc.conversationId,
@@ -79,6 +89,7 @@ export async function listConversations(
       lastMessage: await lastMessageFor(readStore, doc, summary),
       lastPosition,
       unreadCount: unreadCountOf(doc, summary),
+      threadUnreadCount: threadUnread.get(doc.conversationId) ?? 0,
       readUpTo: doc.readUpTo,
     })),
   );

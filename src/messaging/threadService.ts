@@ -15,6 +15,7 @@ import {
   THREAD_REPLIES,
   threadMemberId,
   THREADS,
+  threadUnreadOf,
   type ThreadDoc,
   type ThreadMemberDoc,
   type ThreadReplyDoc,
@@ -29,6 +30,8 @@ import { reactionSummaries } from './reactionService.ts';
 export const THREAD_UNREAD_LIMIT = 1_000;
 /** Followed threads listed by GET /api/threads. */
 const FOLLOWED_THREADS_LISTED = 200;
+/** Followed threads counted for the conversation list's `threadUnreadCount`. */
+export const FOLLOWED_THREADS_COUNTED = 1_000;
 
 /** What a root message shows of its thread. */
 export interface ThreadSummary {
@@ -37,17 +40,44 @@ export interface ThreadSummary {
   lastRepliers: string[];
 }
 
-const summaryOf = (doc: ThreadDoc): ThreadSummary => ({
-  replyCount: doc.replyCount,
-  lastReplyAt: doc.lastReplyAt,
-  lastRepliers: doc.lastRepliers,
-});
+/** A thread with replies still there (every reply deleted: the root shows no thread). */
+const summaryOf = (doc: ThreadDoc): ThreadSummary | null =>
+  doc.replyCount > 0 && doc.lastReplyAt !== null
+    ? { replyCount: doc.replyCount, lastReplyAt: doc.lastReplyAt, lastRepliers: doc.lastRepliers }
+    : null;
 
 /** The thread summaries of the roots among `messageIds`, in one read. */
 export async function threadSummaries(readStore: ReadStore, messageIds: readonly string[]): Promise<Map<string, ThreadSummary>> {
   if (messageIds.length === 0) return new Map();
   const docs = await readStore.collection<ThreadDoc>(THREADS).find({ _id: { $in: [...messageIds] } });
-  return new Map(docs.map((doc) => [doc._id, summaryOf(doc)]));
+  return new Map(docs.flatMap((doc) => (summaryOf(doc) ? [[doc._id, summaryOf(doc)!] as const] : [])));
+}
+
+/**
+ * Per conversation, the unread replies of the threads `userId` follows (others' replies after each thread's read
+ * mark, a tombstone included, as in the conversation): two reads, whatever the number of replies. At most
+ * FOLLOWED_THREADS_COUNTED followed threads are looked at.
+ */
+export async function threadUnreadByConversation(
+  readStore: ReadStore,
+  userId: string,
+  conversationIds: readonly string[],
+): Promise<Map<string, number>> {
+  if (conversationIds.length === 0) return new Map();
+  const members = await readStore
+    .collection<ThreadMemberDoc>(THREAD_MEMBERS)
+    .find({ userId, following: true, conversationId: { $in: [...conversationIds] } }, { limit: FOLLOWED_THREADS_COUNTED });
+  const threads = new Map(
+    (members.length ? await readStore.collection<ThreadDoc>(THREADS).find({ _id: { $in: members.map((doc) => doc.rootId) } }) : []).map(
+      (doc) => [doc._id, doc],
+    ),
+  );
+  const unread = new Map<string, number>();
+  for (const member of members) {
+    const count = threadUnreadOf(threads.get(member.rootId) ?? null, member, THREAD_UNREAD_LIMIT);
+    unread.set(member.conversationId, Math.min(THREAD_UNREAD_LIMIT, (unread.get(member.conversationId) ?? 0) + count));
+  }
+  return unread;
 }
 
 /**
@@ -163,22 +193,21 @@ export class ThreadService {
         : []
       ).map((doc) => [doc._id, doc]),
     );
-    const rows = await Promise.all(
-      visible.flatMap((member) => {
-        const thread = threads.get(member.rootId);
-        return thread
-          ? [
-              (async () => ({
-                rootId: member.rootId,
-                conversationId: member.conversationId,
-                ...summaryOf(thread),
-                lastReplyPosition: thread.lastReplyPosition,
-                unreadCount: await this.unread(userId, member.rootId, member.readUpTo),
-              }))(),
-            ]
-          : [];
-      }),
-    );
+    const rows = visible.flatMap((member) => {
+      const thread = threads.get(member.rootId);
+      const summary = thread && summaryOf(thread);
+      return thread && summary
+        ? [
+            {
+              rootId: member.rootId,
+              conversationId: member.conversationId,
+              ...summary,
+              lastReplyPosition: thread.lastReplyPosition,
+              unreadCount: threadUnreadOf(thread, member, THREAD_UNREAD_LIMIT),
+            },
+          ]
+        : [];
+    });
     const sorted = rows.sort((a, b) => b.lastReplyPosition - a.lastReplyPosition);
     return {
       threads: sorted,
@@ -200,14 +229,8 @@ export class ThreadService {
       lastReplyAt: thread?.lastReplyAt ?? null,
       lastRepliers: thread?.lastRepliers ?? [],
       following: member?.following ?? false,
-      unreadCount: thread ? await this.unread(userId, rootId, member?.readUpTo ?? 0) : 0,
+      unreadCount: threadUnreadOf(thread, member, THREAD_UNREAD_LIMIT),
     };
-  }
-
-  private unread(userId: string, rootId: string, readUpTo: number): Promise<number> {
-    return this.readStore
-      .collection<ThreadReplyDoc>(THREAD_REPLIES)
-      .countDocuments({ rootId, position: { $gt: readUpTo }, senderId: { $ne: userId } }, { limit: THREAD_UNREAD_LIMIT });
   }
 
   /** A root the caller may read (a message that is not a reply, visible to them), or 404. */
