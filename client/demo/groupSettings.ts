@@ -18,6 +18,7 @@ export class GroupSettingsView {
   constructor(
     private readonly client: LetsAppClient,
     private readonly chat: ChatView,
+    me: string,
   ) {
     // The chat view sets the title on each conversation it opens: follow it rather than reach into it.
     new MutationObserver(() => void this.follow()).observe(byId('conversation-title'), {
@@ -27,6 +28,10 @@ export class GroupSettingsView {
     });
     client.on('group.updated', (frame) => {
       if (frame.groupId === this.groupId) void this.load();
+      // The requester is told how their request went (they see no group until it is approved).
+      if ((frame.change === 'join_request_approved' || frame.change === 'join_request_declined') && frame.userId === me)
+        byId('join-result').textContent =
+          frame.change === 'join_request_approved' ? 'Your request to join was approved' : 'Your request to join was declined';
     });
     this.form.addEventListener('submit', (event) => {
       event.preventDefault();
@@ -76,8 +81,9 @@ export class GroupSettingsView {
         h(
           'li',
           { 'data-testid': 'invite-link', 'data-status': invite.status },
-          h('input', { readonly: true, value: inviteLinkOf(invite.token), 'aria-label': 'invite link' }),
-          ` ${invite.uses}/${invite.maxUses} used · ${invite.status}`,
+          h('input', { readonly: true, value: inviteLinkOf(invite.token), 'aria-label': 'invite link', 'data-testid': 'invite-link-url' }),
+          ` ${invite.uses}/${invite.maxUses} used · ${invite.status} · until ${new Date(invite.expiresAt).toLocaleString()} `,
+          invite.status === 'open' ? this.copyButton(inviteLinkOf(invite.token)) : null,
           invite.status === 'open' ? this.button('Revoke', () => this.client.groups.revokeInvite(groupId, invite.id)) : null,
         ),
       ),
@@ -94,6 +100,20 @@ export class GroupSettingsView {
         ),
       ),
     );
+  }
+
+  /** Copies the link to the clipboard (a secure origin: https, localhost); elsewhere the link is selected to copy by hand. */
+  private copyButton(link: string): HTMLButtonElement {
+    const button = h('button', { type: 'button', 'data-testid': 'copy-invite' }, 'Copy');
+    button.addEventListener('click', () => {
+      const shown = button.parentElement?.querySelector('input');
+      shown?.select();
+      void (navigator.clipboard?.writeText(link) ?? Promise.reject(new Error('no clipboard'))).then(
+        () => (button.textContent = 'Copied'),
+        () => (button.textContent = 'Selected: copy it'),
+      );
+    });
+    return button;
   }
 
   private button(label: string, action: () => Promise<unknown>): HTMLButtonElement {

@@ -7,6 +7,7 @@ import { byId, formValues, showError } from './dom.ts';
 import { wireAccountDeletion } from './accountDeletion.ts';
 import { LetaView } from './leta.ts';
 import { SearchView } from './search.ts';
+import { ScheduledView } from './scheduled.ts';
 import { MediaCache } from './media.ts';
 import { VoiceView } from './voice.ts';
 import { People } from './people.ts';
@@ -53,8 +54,9 @@ function start(session: Session): void {
   const chat = new ChatView(client, media, people, me);
   new VoiceView(client, chat);
   const calls = new CallView(client, people, me);
-  new GroupSettingsView(client, chat);
+  new GroupSettingsView(client, chat, me);
   new DisappearingView(client, chat, me);
+  new ScheduledView(client, chat);
   // Refusals of the sidebar's forms show under them, where the user is looking, and go with the next try.
   const sidebarError = byId('sidebar-error');
   const failed = (error: unknown) => showError(sidebarError, error);
