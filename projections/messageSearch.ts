@@ -39,6 +39,8 @@ export const messageSearchProjector: Projector = {
     [MESSAGE_SEARCH]: [
       { key: { text: 1 }, text: true },
       { key: { conversationId: 1, position: -1 } },
+      // PostgreSQL bounds a search to the newest positions by it (the embedded store uses its rowids).
+      { key: { position: 1 } },
       { key: { senderId: 1 } },
       { key: { sentAt: 1 } },
       { key: { hasFile: 1 } },

@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CONVERSATIONS, type ConversationDoc } from '../../projections/conversations.ts';
 import { MESSAGE_SEARCH, messageSearchProjector, type MessageSearchDoc } from '../../projections/messageSearch.ts';
@@ -20,8 +20,10 @@ import { Latencies } from './load.ts';
 export interface SearchBenchResult {
   messages: number;
   indexSeconds: number;
-  queries: Record<string, ReturnType<Latencies['summary']> & { meanResults: number }>;
+  queries: Record<string, ReturnType<Latencies['summary']> & { meanResults: number; cpuP95Ms: number }>;
   overallP95Ms: number;
+  /** The machine's 1-minute load average before and after the queries (a shared machine's wall times depend on it). */
+  loadAverage: { before: number; after: number };
 }
 
 const VOCABULARY = 5_000;
@@ -127,23 +129,35 @@ export async function searchBench(messages: number, log: (line: string) => void)
     };
     const queries: SearchBenchResult['queries'] = {};
     const all = new Latencies();
+    const loadBefore = loadavg()[0]!;
     for (const [kind, make] of Object.entries(kinds)) {
       const latencies = new Latencies();
+      // CPU time of the process per query: unlike the wall time, it hardly moves with other work on the machine.
+      const cpu = new Latencies();
       let results = 0;
       for (let i = 0; i < 200; i++) {
         const q = make();
         const t0 = performance.now();
+        const cpu0 = process.cpuUsage();
         const page = await search.search(SEARCHER, { q, limit: 20 });
         const ms = performance.now() - t0;
+        const cpuUsed = process.cpuUsage(cpu0);
         if (i >= 10) {
           latencies.add(ms);
           all.add(ms);
+          cpu.add((cpuUsed.user + cpuUsed.system) / 1000);
         }
         results += page.results.length;
       }
-      queries[kind] = { ...latencies.summary(), meanResults: Number((results / 200).toFixed(1)) };
+      queries[kind] = { ...latencies.summary(), meanResults: Number((results / 200).toFixed(1)), cpuP95Ms: cpu.summary().p95 };
     }
-    return { messages, indexSeconds: Number(indexSeconds.toFixed(1)), queries, overallP95Ms: all.summary().p95 };
+    return {
+      messages,
+      indexSeconds: Number(indexSeconds.toFixed(1)),
+      queries,
+      overallP95Ms: all.summary().p95,
+      loadAverage: { before: Number(loadBefore.toFixed(2)), after: Number(loadavg()[0]!.toFixed(2)) },
+    };
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });

@@ -105,7 +105,14 @@ export class SearchService {
     const skip = query.cursor ?? 0;
     const filter = await this.readableBy(userId, parsed);
     if (filter === null) return { results: [], nextCursor: null };
-    const hits = await collection.searchText({ field: 'text', terms: parsed.terms, filter, limit: query.limit + 1, skip });
+    const hits = await collection.searchText({
+      field: 'text',
+      terms: parsed.terms,
+      filter,
+      limit: query.limit + 1,
+      skip,
+      newest: 'position',
+    });
     const results: SearchHit[] = hits.slice(0, query.limit).map(({ doc, score, snippet }) => ({
       messageId: doc._id,
       conversationId: doc.conversationId,
@@ -134,23 +141,28 @@ export class SearchService {
       only = await this.conversationNamed(userId, parsed.in);
       if (only === null) return null;
     }
+    // Whole conversations as one IN (an index probe per row, not a comparison per conversation), and only the spans of
+    // a group left or joined late as conditions of their own.
+    const whole: string[] = [];
     const spans: Filter[] = [];
     for (const doc of memberships) {
       if (only !== null && doc.conversationId !== only) continue;
       if (doc.kind === 'direct') {
-        if (doc.peerId === null || !blocked.has(doc.peerId)) spans.push({ conversationId: doc.conversationId });
+        if (doc.peerId === null || !blocked.has(doc.peerId)) whole.push(doc.conversationId);
         continue;
       }
-      for (const window of doc.memberships)
-        spans.push({
-          conversationId: doc.conversationId,
-          position: window.to === null ? { $gte: window.from } : { $gte: window.from, $lt: window.to },
-        });
+      for (const window of doc.memberships) {
+        if (window.from <= 0 && window.to === null) whole.push(doc.conversationId);
+        else
+          spans.push({
+            conversationId: doc.conversationId,
+            position: window.to === null ? { $gte: window.from } : { $gte: window.from, $lt: window.to },
+          });
+      }
     }
-    if (spans.length === 0) return null;
-    const filter: Filter = { $or: spans, hiddenFor: { $ne: userId } };
+    if (whole.length === 0 && spans.length === 0) return null;
+    // The asked-for conditions first: they are cheap column tests, and a selective one (has:file) spares the rest.
     const and: Filter[] = [];
-    if (blocked.size > 0) and.push({ senderId: { $nin: [...blocked] } });
     if (parsed.from !== undefined) {
       const senderId = parsed.from.toLowerCase() === 'me' ? userId : await this.userNamed(parsed.from);
       if (senderId === null) return null;
@@ -159,7 +171,12 @@ export class SearchService {
     if (parsed.hasFile) and.push({ hasFile: true });
     if (parsed.before !== undefined) and.push({ sentAt: { $lt: parsed.before } });
     if (parsed.after !== undefined) and.push({ sentAt: { $gte: parsed.after } });
-    if (and.length > 0) filter.$and = and;
+    if (blocked.size > 0) and.push({ senderId: { $nin: [...blocked] } });
+    const filter: Filter = and.length > 0 ? { $and: and } : {};
+    // Every readable conversation as one IN first: a row elsewhere fails it at once, before any span is compared.
+    filter.conversationId = { $in: [...new Set([...whole, ...spans.map((span) => span.conversationId as string)])] };
+    if (spans.length > 0) filter.$or = whole.length > 0 ? [{ conversationId: { $in: whole } }, ...spans] : spans;
+    filter.hiddenFor = { $ne: userId };
     return filter;
   }
 

@@ -57,13 +57,17 @@ export interface IndexSpec {
 }
 
 /**
- * How many of the newest matches a full-text query ranks (by insertion order) on the embedded store: a word found in
- * most documents then costs no more than a rare one, and results come from the newest TEXT_CANDIDATES matches that
- * pass the filter, among the newest TEXT_SCANNED matches of the words (so a selective filter cannot make one query
- * read the whole index).
+ * How many of the newest matches a full-text query ranks (by insertion order): a word found in most documents then
+ * costs no more than a rare one, and results come from the newest TEXT_CANDIDATES matches that pass the filter, among
+ * the newest TEXT_SCANNED matches of the words (so a selective filter cannot make one query read the whole index).
+ * The embedded store orders by rowid; PostgreSQL by the query's `newest` field, in windows (see its adapter).
  */
 export const TEXT_CANDIDATES = 1_000;
 export const TEXT_SCANNED = 10_000;
+/** The embedded store's FTS5 prefix indexes: prefixes of 2 and 3 characters (`prefix='2 3'`). */
+export const TEXT_PREFIX_INDEX_MAX = 3;
+/** PostgreSQL: the backstop on each statement of a full-text query (57014 query_canceled past it: a 503). */
+export const TEXT_STATEMENT_TIMEOUT_MS = 5_000;
 
 /** A full-text query: every term must match (the last also as a prefix), among the documents matching `filter`. */
 export interface TextQuery {
@@ -74,6 +78,11 @@ export interface TextQuery {
   filter: Filter;
   limit: number;
   skip?: number;
+  /**
+   * A numeric field with an index that grows as documents are added (a message's log position): PostgreSQL bounds its
+   * scan to the newest of them by it. Without it PostgreSQL looks at any TEXT_SCANNED matches when there are more.
+   */
+  newest?: string;
 }
 
 /** Marks around each matched word in a `TextHit` snippet (private-use code points, never in a stored text's markup). */

@@ -24,6 +24,9 @@ import {
 import {
   MATCH_END,
   MATCH_START,
+  TEXT_CANDIDATES,
+  TEXT_SCANNED,
+  TEXT_STATEMENT_TIMEOUT_MS,
   type Collection,
   type Doc,
   type Filter,
@@ -41,6 +44,7 @@ import {
   compileSort,
   compileUpdate,
   elementsSql,
+  fieldSql,
   textFieldSql,
   textVectorSql,
   helperFunctionsSql,
@@ -457,20 +461,69 @@ class PostgresCollection<T extends Doc> implements Collection<T> {
   /**
    * `@@` on the GIN `tsvector` index, ranked by ts_rank (normalized by length, as BM25 favours short texts), the excerpt
    * by ts_headline. The query is built with to_tsquery from words of letters and digits only, the last one a prefix.
+   * Bounded like the embedded store's: no statement reads more than TEXT_SCANNED + 1 matching rows to count them, and
+   * only the newest TEXT_CANDIDATES matches passing the filter, within the newest window of `newest` values holding
+   * TEXT_SCANNED matches, are ranked; each statement under TEXT_STATEMENT_TIMEOUT_MS.
    */
   async searchText(query: TextQuery): Promise<Array<TextHit<T>>> {
     const terms = query.terms.map((term) => term.replace(/[^\p{L}\p{N}]/gu, '')).filter((term) => term.length > 0);
     if (terms.length === 0) return [];
-    const params = new Params();
-    const tsquery = params.add(terms.map((term, index) => `'${term}'${index === terms.length - 1 ? ':*' : ''}`).join(' & '));
-    const options = params.add(`StartSel=${MATCH_START}, StopSel=${MATCH_END}, MaxWords=24, MinWords=8, ShortWord=1`);
-    const where = await this.where(query.filter, params);
+    if (this.inTransaction) return this.boundedTextSearch(query, terms);
+    // A transaction of its own, so the timeout is SET LOCAL to it and leaves the pooled session as it was.
+    return this.store.withTransaction(async (tx) => {
+      const own = tx.collection<T>(this.name) as PostgresCollection<T>;
+      await own.run(`SET LOCAL statement_timeout = ${TEXT_STATEMENT_TIMEOUT_MS}`, []);
+      return own.boundedTextSearch(query, terms);
+    });
+  }
+
+  private async boundedTextSearch(query: TextQuery, terms: string[]): Promise<Array<TextHit<T>>> {
+    const tsquery = terms.map((term, index) => `'${term}'${index === terms.length - 1 ? ':*' : ''}`).join(' & ');
     const vector = textVectorSql(query.field);
-    // Excerpts are cut for the returned page only (ts_headline re-parses the text).
+    // At most TEXT_SCANNED + 1 matching rows read (a bitmap heap scan stops at the LIMIT), newer than `above` if given.
+    const holdsScanned = async (above: number | null): Promise<boolean> => {
+      const params = new Params();
+      const q = params.add(tsquery);
+      const window = above === null ? '' : ` AND (${await this.where({ [query.newest!]: { $gt: above } }, params)})`;
+      const { rows } = await this.run<{ n: number }>(
+        `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${this.table} WHERE ${vector} @@ to_tsquery('simple'::regconfig, ${q})${window} ` +
+          `LIMIT ${TEXT_SCANNED}) AS matched`,
+        params,
+      );
+      return rows[0]!.n >= TEXT_SCANNED;
+    };
+    // Which matches are looked at: all when there are fewer than TEXT_SCANNED; otherwise those in the smallest window of
+    // the newest `newest` values (TEXT_SCANNED wide, then four times wider, at most four steps) that holds TEXT_SCANNED.
+    let window: Filter | null = null;
+    let anyScanned = false;
+    if (await holdsScanned(null)) {
+      if (query.newest === undefined) anyScanned = true;
+      else {
+        const { rows } = await this.run<{ high: unknown }>(
+          `SELECT ${fieldSql(query.newest)} #>> '{}' AS high FROM ${this.table} WHERE ${fieldSql(query.newest)} IS NOT NULL ` +
+            `ORDER BY ${sortKey(query.newest, -1)} LIMIT 1`,
+          [],
+        );
+        const high = Number(rows[0]?.high ?? 0);
+        for (let step = 0, span = TEXT_SCANNED; step < 4; step++, span *= 4) {
+          window = { [query.newest]: { $gt: high - span } };
+          if (await holdsScanned(high - span)) break;
+        }
+      }
+    }
+    const params = new Params();
+    const q = `to_tsquery('simple'::regconfig, ${params.add(tsquery)})`;
+    const options = params.add(`StartSel=${MATCH_START}, StopSel=${MATCH_END}, MaxWords=24, MinWords=8, ShortWord=1`);
+    const where = await this.where(window ? { $and: [window, query.filter] } : query.filter, params);
+    // Without an order to bound by, any TEXT_SCANNED matches (a subquery that stops at its LIMIT).
+    const source = anyScanned ? `(SELECT * FROM ${this.table} WHERE ${vector} @@ ${q} LIMIT ${TEXT_SCANNED}) AS scanned` : this.table;
+    const order = query.newest === undefined ? '' : ` ORDER BY ${sortKey(query.newest, -1)}`;
+    // Ranked over the candidates only; excerpts are cut for the returned page only (ts_headline re-parses the text).
     const sql =
-      `WITH page AS (SELECT id, doc, ts_rank(${vector}, q, 1) AS score FROM ${this.table}, to_tsquery('simple'::regconfig, ${tsquery}) AS q ` +
-      `WHERE ${vector} @@ q AND (${where}) ORDER BY score DESC, id LIMIT ${params.add(query.limit)} OFFSET ${params.add(query.skip ?? 0)}) ` +
-      `SELECT doc, score, ts_headline('simple'::regconfig, ${textFieldSql(query.field)}, to_tsquery('simple'::regconfig, ${tsquery}), ${options}) AS snippet ` +
+      `WITH candidates AS MATERIALIZED (SELECT id, doc FROM ${source} WHERE ${vector} @@ ${q} AND (${where})${order} LIMIT ${TEXT_CANDIDATES}), ` +
+      `page AS (SELECT id, doc, ts_rank(${vector}, ${q}, 1) AS score FROM candidates ` +
+      `ORDER BY score DESC, id LIMIT ${params.add(query.limit)} OFFSET ${params.add(query.skip ?? 0)}) ` +
+      `SELECT doc, score, ts_headline('simple'::regconfig, ${textFieldSql(query.field)}, ${q}, ${options}) AS snippet ` +
       `FROM page ORDER BY score DESC, id`;
     return (await this.run<{ doc: T; score: number; snippet: string }>(sql, params)).rows.map((row) => ({
       doc: row.doc,

@@ -4,7 +4,7 @@ import { ValidationError } from '../../commands/shared/errors.ts';
 import { isBusy, retryWhileBusy } from '../sqlite/busy.ts';
 import { BackgroundCheckpointer, WAL_SIZE_LIMIT_BYTES, type CheckpointStatus, type SqliteStoreOptions } from '../sqlite/checkpointer.ts';
 import { assertPath } from './documents.ts';
-import type { Collection, Doc, IndexSpec, ReadStore, ReadStoreTransaction } from './port.ts';
+import { TEXT_PREFIX_INDEX_MAX, type Collection, type Doc, type IndexSpec, type ReadStore, type ReadStoreTransaction } from './port.ts';
 import { SqliteCollection } from './sqliteCollection.ts';
 import {
   COLLECTION_NAME,
@@ -17,6 +17,9 @@ import {
   type CollectionMeta,
   type SqlValue,
 } from './sqliteSchema.ts';
+
+/** FTS5 prefix indexes for prefixes of 2 and 3 characters (TEXT_PREFIX_INDEX_MAX): a short prefix is read, not merged. */
+const FTS_PREFIXES = `prefix = '2 ${TEXT_PREFIX_INDEX_MAX}'`;
 
 /** Which fields of which collections have a multikey index (an element table), for every connection to find. */
 const MULTIKEY_PATHS = 'read_store_multikey_paths';
@@ -72,6 +75,19 @@ export class SqliteReadStore implements ReadStore {
             walLimitBytes: options.walLimitBytes,
             onCheckpointProblem: options.onCheckpointProblem,
           });
+  }
+
+  /** FTS5 tables each connection has a temp fts5vocab table for (prefix expansion in searchText). */
+  private readonly tempVocabularies = new WeakMap<Database.Database, Set<string>>();
+
+  hasTempVocabulary(db: Database.Database, fts: string): boolean {
+    return this.tempVocabularies.get(db)?.has(fts) ?? false;
+  }
+
+  markTempVocabulary(db: Database.Database, fts: string): void {
+    const known = this.tempVocabularies.get(db) ?? new Set<string>();
+    known.add(fts);
+    this.tempVocabularies.set(db, known);
   }
 
   prepare(sql: string, db: Database.Database = this.db): Database.Statement<SqlValue[]> {
@@ -222,7 +238,8 @@ export class SqliteReadStore implements ReadStore {
 
   /**
    * An FTS5 table beside the collection's, kept by triggers on every write (so the projections' own writes need no
-   * change): BM25 ranks, `snippet()` cuts excerpts. FTS5's secure-delete is on, so a deleted document's words leave
+   * change), with prefix indexes for 2 and 3 characters; searchText ranks and cuts excerpts itself (textRanking.ts).
+   * FTS5's secure-delete is on, so a deleted document's words leave
    * the index's segments too (the database's secure_delete zeroes the freed pages). Triggers are named by a random
    * tail, as indexes are: a rebuilt table is renamed into place and must get its own.
    */
@@ -230,12 +247,18 @@ export class SqliteReadStore implements ReadStore {
     const table = tableOf(collection);
     const fts = ftsTableOf(collection);
     const field = `json_extract(doc, '$.${assertPath(path)}')`;
-    if (this.db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name LIKE 'fts_%'`).get(table)) return;
+    const triggers = this.db
+      .prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name LIKE 'fts_%'`)
+      .all(table) as Array<{ name: string }>;
+    // An index made before the prefix indexes is made again with them.
+    const current = (this.db.prepare(`SELECT sql FROM sqlite_master WHERE name = ?`).get(fts) as { sql: string } | undefined)?.sql;
+    if (triggers.length > 0 && current?.includes(FTS_PREFIXES)) return;
     const tail = randomBytes(4).toString('hex');
     this.db.transaction(() => {
+      for (const { name } of triggers) this.db.exec(`DROP TRIGGER ${quoted(name)}`);
       this.db.exec(`
         DROP TABLE IF EXISTS ${fts};
-        CREATE VIRTUAL TABLE ${fts} USING fts5(body, tokenize = 'unicode61 remove_diacritics 2');
+        CREATE VIRTUAL TABLE ${fts} USING fts5(body, tokenize = 'unicode61 remove_diacritics 2', ${FTS_PREFIXES});
         INSERT INTO ${fts} (${fts}, rank) VALUES ('secure-delete', 1);
         INSERT INTO ${fts} (rowid, body) SELECT rowid, ${field} FROM ${table} WHERE ${field} IS NOT NULL;
         CREATE TRIGGER fts_${tail}_insert AFTER INSERT ON ${table} WHEN ${field.replace('doc', 'new.doc')} IS NOT NULL BEGIN

@@ -3,9 +3,8 @@ import { ConflictError, ValidationError } from '../../commands/shared/errors.ts'
 import { retryWhileBusy } from '../sqlite/busy.ts';
 import { applyUpdate, assertPath, getPath, seedFromFilter } from './documents.ts';
 import {
-  MATCH_END,
-  MATCH_START,
   TEXT_CANDIDATES,
+  TEXT_PREFIX_INDEX_MAX,
   TEXT_SCANNED,
   type Collection,
   type Doc,
@@ -18,6 +17,7 @@ import {
   type WriteResult,
 } from './port.ts';
 import type { SqliteReadStore } from './sqlite.ts';
+import { bm25, decodeAverages, excerpt, foldWord, inverseDocumentFrequency } from './textRanking.ts';
 import {
   columnOf,
   columnValue,
@@ -30,6 +30,12 @@ import {
   toSql,
   type SqlValue,
 } from './sqliteSchema.ts';
+
+/** A word as an FTS5 string: no operator syntax reaches MATCH. */
+const quotePhrase = (word: string) => `"${word.replaceAll('"', '""')}"`;
+const NON_ASCII = /[^ -~\t\n\r]/;
+/** Past this many longer words, a prefix is left to FTS5 to merge. */
+const PREFIX_EXPANSION_MAX = 16;
 
 /** One collection of the embedded read store: filters compiled to SQL, updates applied in JS. */
 export class SqliteCollection<T extends Doc> implements Collection<T> {
@@ -235,54 +241,106 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
 
   /**
    * FTS5 MATCH on the collection's text index, joined to the documents by rowid and filtered like `find`; ranked by
-   * BM25. Each term is a quoted FTS5 string (no operator syntax reaches MATCH), the last one a prefix.
+   * BM25 (FTS5's formula, computed over the candidates in textRanking.ts). Each term is a quoted FTS5 string (no operator
+   * syntax reaches MATCH), the last one a prefix (see prefixPhrase).
    */
   async searchText(query: TextQuery): Promise<Array<TextHit<T>>> {
     const fts = ftsTableOf(this.name);
-    const terms = query.terms.map((term, index) => `"${term.replaceAll('"', '""')}"${index === query.terms.length - 1 ? '*' : ''}`);
-    if (terms.length === 0) return [];
+    if (query.terms.length === 0) return [];
+    const terms = query.terms.map(foldWord);
     return retryWhileBusy(() => {
       const db = this.store.readerConnection(this.inTransaction);
-      const match = terms.join(' AND ');
-      // Bounded work whatever the words and filter: only the newest TEXT_SCANNED matches of the words are looked at
-      // (the oldest of them found by walking the doclist alone, no document read), and of those the newest
-      // TEXT_CANDIDATES the filter lets through are ranked (BM25 computed for them only).
-      const floor = this.store
-        .prepare(`SELECT rowid AS rid FROM ${fts} WHERE ${fts} MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ${TEXT_SCANNED - 1}`, db)
-        .get(match) as { rid: number } | undefined;
-      const params: SqlValue[] = [match, floor?.rid ?? 0];
+      const phrases = query.terms.map((term, index) =>
+        index === query.terms.length - 1 ? this.prefixPhrase(db, fts, term) : quotePhrase(term),
+      );
+      const match = phrases.join(' AND ');
+      // Bounded work whatever the words and filter, in one FTS5 pass (a prefix merges its terms' doclists once per
+      // MATCH): the newest TEXT_SCANNED matches of the words, in rowid order without reading a document, are joined to
+      // their documents and filtered until the newest TEXT_CANDIDATES that pass are found. Only those are ranked.
+      const params: SqlValue[] = [match];
       const where = this.where(query.filter, params);
-      params.push(query.limit, query.skip ?? 0);
-      const page = this.store
+      const field = `json_extract(${this.table}.doc, '$.${assertPath(query.field)}')`;
+      const candidates = this.store
         .prepare(
-          `WITH candidates AS (SELECT ${fts}.rowid AS rid, bm25(${fts}) AS score FROM ${fts} ` +
-            `JOIN ${this.table} ON ${this.table}.rowid = ${fts}.rowid WHERE ${fts} MATCH ? AND ${fts}.rowid >= ? AND (${where}) ` +
-            `ORDER BY ${fts}.rowid DESC LIMIT ${TEXT_CANDIDATES}) ` +
-            `SELECT rid, score, ${this.table}.doc AS doc FROM (SELECT rid, score FROM candidates ORDER BY score, rid DESC LIMIT ? OFFSET ?) ` +
-            `CROSS JOIN ${this.table} WHERE ${this.table}.rowid = rid ORDER BY score, rid DESC`,
+          `SELECT ${this.table}.rowid AS rid, ${field} AS body FROM (SELECT rowid AS rid FROM ${fts} WHERE ${fts} MATCH ? ` +
+            `ORDER BY rowid DESC LIMIT ${TEXT_SCANNED}) AS scanned CROSS JOIN ${this.table} ON ${this.table}.rowid = scanned.rid ` +
+            `WHERE (${where}) LIMIT ${TEXT_CANDIDATES}`,
           db,
         )
-        .all(...params) as Array<{ rid: number; score: number; doc: string }>;
-      if (page.length === 0) return [];
-      // Excerpts in one pass over the page's rowid range: each FTS5 lookup re-reads the words' doclists (a prefix merges
-      // them all), so one lookup per row would cost a walk of every match per row. `+rowid` keeps the IN out of FTS5.
-      const rids = page.map((row) => row.rid);
-      const snippets = new Map(
+        .all(...params) as Array<{ rid: number; body: string | number | null }>;
+      if (candidates.length === 0) return [];
+      const { documents, averageLength } = this.textTotals(db, fts);
+      // One word's weight is the same for every candidate: only several words need their frequencies, each from the
+      // newest TEXT_SCANNED of its matches (bm25() would count every match in the index).
+      const idf =
+        phrases.length === 1 ? [1] : phrases.map((phrase) => inverseDocumentFrequency(this.matchesOf(db, fts, phrase), documents));
+      const ranked = candidates
+        .map((row) => {
+          const body = String(row.body ?? '');
+          return { rid: row.rid, body, score: bm25(body, terms, idf, averageLength) };
+        })
+        .sort((a, b) => b.score - a.score || b.rid - a.rid)
+        .slice(query.skip ?? 0, (query.skip ?? 0) + query.limit);
+      if (ranked.length === 0) return [];
+      const docs = new Map(
         (
           this.store
-            .prepare(
-              `SELECT rowid AS rid, snippet(${fts}, 0, ?, ?, '…', 16) AS snippet FROM ${fts} WHERE ${fts} MATCH ? ` +
-                `AND rowid BETWEEN ? AND ? AND +rowid IN (SELECT value FROM json_each(?))`,
-              db,
-            )
-            .all(MATCH_START, MATCH_END, match, Math.min(...rids), Math.max(...rids), JSON.stringify(rids)) as Array<{
-            rid: number;
-            snippet: string;
-          }>
-        ).map((row) => [row.rid, row.snippet]),
+            .prepare(`SELECT rowid AS rid, doc FROM ${this.table} WHERE rowid IN (SELECT value FROM json_each(?))`, db)
+            .all(JSON.stringify(ranked.map((row) => row.rid))) as Array<{ rid: number; doc: string }>
+        ).map((row) => [row.rid, row.doc]),
       );
-      return page.map((row) => ({ doc: JSON.parse(row.doc) as T, score: -row.score, snippet: snippets.get(row.rid) ?? '' }));
+      return ranked.flatMap((row) => {
+        const doc = docs.get(row.rid);
+        return doc === undefined ? [] : [{ doc: JSON.parse(doc) as T, score: row.score, snippet: excerpt(row.body, terms) }];
+      });
     });
+  }
+
+  /**
+   * The last word as a prefix, as cheaply as FTS5 allows: a prefix of 2 or 3 characters reads the prefix index; a longer
+   * one is replaced by the few longer words of the index it stands for (FTS5 reads an OR of words lazily, newest first,
+   * where a prefix query without an index merges every matching word's whole doclist first, on every MATCH). One
+   * character is the word itself: a one-letter prefix would merge a large share of the index.
+   */
+  private prefixPhrase(db: Database.Database, fts: string, term: string): string {
+    const length = [...term].length;
+    if (length < 2) return quotePhrase(term);
+    if (length <= TEXT_PREFIX_INDEX_MAX || NON_ASCII.test(term)) return `${quotePhrase(term)}*`;
+    const vocabulary = `${fts}_vocab`;
+    if (!this.store.hasTempVocabulary(db, fts)) {
+      db.exec(`CREATE VIRTUAL TABLE IF NOT EXISTS temp.${vocabulary} USING fts5vocab(main, '${fts}', 'row')`);
+      this.store.markTempVocabulary(db, fts);
+    }
+    // Tokens are letters and digits: '0' is the smallest character that can extend one.
+    const longer = this.store
+      .prepare(`SELECT term FROM temp.${vocabulary} WHERE term >= ? AND term < ? LIMIT ${PREFIX_EXPANSION_MAX}`, db)
+      .all(`${term}0`, `${term}\u{10FFFF}`) as Array<{ term: string }>;
+    if (longer.length >= PREFIX_EXPANSION_MAX) return `${quotePhrase(term)}*`;
+    return longer.length === 0 ? quotePhrase(term) : `(${[term, ...longer.map((row) => row.term)].map(quotePhrase).join(' OR ')})`;
+  }
+
+  /** The rows of the text index and their mean length in tokens, from FTS5's own totals (what bm25() reads). */
+  private textTotals(db: Database.Database, fts: string): { documents: number; averageLength: number } {
+    const row = this.store.prepare(`SELECT block FROM ${fts}_data WHERE id = 1`, db).get() as { block: Uint8Array } | undefined;
+    const totals = row ? decodeAverages(row.block) : null;
+    if (!totals || totals.rows === 0) return { documents: 1, averageLength: 1 };
+    return { documents: totals.rows, averageLength: totals.tokens / totals.rows };
+  }
+
+  /**
+   * How many documents a phrase matches: exact up to TEXT_SCANNED, past that estimated from how densely its newest
+   * TEXT_SCANNED matches lie among the rowids (so the count walks no more of the doclist than the search does).
+   */
+  private matchesOf(db: Database.Database, fts: string, phrase: string): number {
+    const { n, low } = this.store
+      .prepare(
+        `SELECT count(*) AS n, min(rid) AS low FROM (SELECT rowid AS rid FROM ${fts} WHERE ${fts} MATCH ? ORDER BY rowid DESC LIMIT ${TEXT_SCANNED})`,
+        db,
+      )
+      .get(phrase) as { n: number; low: number | null };
+    if (n < TEXT_SCANNED || low === null) return n;
+    const { high } = this.store.prepare(`SELECT max(rowid) AS high FROM ${this.table}`, db).get() as { high: number };
+    return Math.round((n * high) / Math.max(1, high - low + 1));
   }
 
   async countDocuments(filter: Filter, options: { limit?: number } = {}): Promise<number> {

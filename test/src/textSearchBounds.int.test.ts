@@ -2,8 +2,10 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { TEXT_CANDIDATES, TEXT_SCANNED, type Filter } from '../../src/readstore/port.ts';
+import { PostgresReadStore } from '../../src/readstore/postgres.ts';
 import { SqliteReadStore } from '../../src/readstore/sqlite.ts';
 import { tempDir } from '../helpers/app.ts';
+import { postgresTest, rawClient } from '../helpers/postgres.ts';
 
 /**
  * The work of one full-text query on the embedded store is bounded whatever its words and filter: it looks at the
@@ -46,3 +48,39 @@ test('embedded: a query looks at the newest TEXT_SCANNED matches only, and ranks
   );
   t.is((await search({})).at(0)?.doc._id, 'newest', 'and ranks first');
 });
+
+postgresTest(
+  'PostgreSQL: a query looks at the newest window of `newest` values holding TEXT_SCANNED matches only, and ranks the newest TEXT_CANDIDATES that pass the filter',
+  async (t, settings) => {
+    const store = await PostgresReadStore.connect(settings);
+    t.teardown(() => store.close());
+    await store.ensureIndexes('notes', [{ key: { body: 1 }, text: true }, { key: { room: 1 } }, { key: { seq: 1 } }]);
+    const notes = store.collection('notes');
+    await notes.insertOne({ _id: 'oldest', seq: 0, room: 'r2', body: 'needle needle needle' });
+    // The rest in one statement (ten thousand inserts one by one take a minute on a loaded machine).
+    const client = await rawClient(t);
+    await client.query(
+      `INSERT INTO "${settings.schema}".c_notes (id, doc) SELECT 'n' || n, jsonb_build_object('_id', 'n' || n, 'seq', n, 'room', 'r1', ` +
+        `'body', 'a needle in haystack number ' || n) FROM generate_series(1, ${TEXT_SCANNED}) AS n`,
+    );
+    const search = (filter: Filter, newest: string | undefined = 'seq') =>
+      notes.searchText!({ field: 'body', terms: ['needle'], filter, limit: 5, ...(newest ? { newest } : {}) });
+
+    t.deepEqual(await search({ room: 'r2' }), [], 'past the newest TEXT_SCANNED matches, nothing is looked at');
+    const ranked = await search({});
+    t.is(ranked.length, 5);
+    t.true(
+      ranked.every((hit) => typeof hit.doc.seq === 'number' && hit.doc.seq > TEXT_SCANNED - TEXT_CANDIDATES),
+      `only the newest TEXT_CANDIDATES matches are ranked: ${ranked.map((hit) => hit.doc._id).join()}`,
+    );
+    t.is((await search({}, undefined)).length, 5, 'without an order to bound by, TEXT_SCANNED of the matches are looked at');
+
+    await notes.insertOne({ _id: 'newest', seq: TEXT_SCANNED + 1, room: 'r2', body: 'needle needle needle' });
+    t.deepEqual(
+      (await search({ room: 'r2' })).map((hit) => hit.doc._id),
+      ['newest'],
+      'a new match is found at once',
+    );
+    t.is((await search({})).at(0)?.doc._id, 'newest', 'and ranks first');
+  },
+);
