@@ -1,0 +1,52 @@
+/**
+ * The compiled server: one ES module bundle of src/main.ts (packages stay in node_modules: native modules,
+ * swagger-ui-dist's files), the two worker threads beside it (they are found next to the bundle, as next to their
+ * sources), and the client's modules and the demo compiled to <outdir>/client/ for DEMO_ENABLED. `npm run build`
+ * writes it to dist/; the tests that start server processes run the same build from a folder of their own.
+ */
+import { build, transform } from 'esbuild';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('../..', import.meta.url).pathname;
+
+/** Builds into `outdir` (which must be inside the repository, so the bundle's imports of packages resolve). */
+export async function buildServer(outdir: string): Promise<void> {
+  const common = {
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    sourcemap: 'linked',
+    logLevel: 'warning',
+  } as const;
+  await build({ ...common, entryPoints: { main: join(root, 'src/main.ts') }, outdir, outExtension: { '.js': '.js' } });
+  // `new URL('./projectionWorker.mjs', import.meta.url)` in the bundle resolves here: the worker compiled, not its tsx loader.
+  await build({
+    ...common,
+    entryPoints: { projectionWorker: join(root, 'src/projection/projectionWorkerMain.ts') },
+    outdir,
+    outExtension: { '.js': '.mjs' },
+  });
+  copyFileSync(join(root, 'src/sqlite/checkpointWorker.mjs'), join(outdir, 'checkpointWorker.mjs'));
+
+  // The client's modules keep their names (the demo's pages import `./client.ts`); their content is JavaScript.
+  for (const folder of ['', 'demo/']) {
+    mkdirSync(join(outdir, 'client', folder), { recursive: true });
+    for (const name of readdirSync(join(root, 'client', folder))) {
+      const source = join(root, 'client', folder, name);
+      if (name.endsWith('.ts')) {
+        const { code } = await transform(readFileSync(source, 'utf8'), {
+          loader: 'ts',
+          format: 'esm',
+          target: 'es2022',
+          sourcefile: `/client/${folder}${name}`,
+        });
+        writeFileSync(join(outdir, 'client', folder, name), code);
+      } else if (/\.(css|html)$/.test(name)) {
+        copyFileSync(source, join(outdir, 'client', folder, name));
+      }
+    }
+  }
+}
