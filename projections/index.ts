@@ -5,6 +5,7 @@ import { dataExportsProjector } from './dataExports.ts';
 import { conversationsProjector } from './conversations.ts';
 import { presenceProjector } from './presence.ts';
 import { pushProjector } from './push.ts';
+import { webhooksProjector } from './webhooks.ts';
 import { mediaFilesProjector } from './mediaFiles.ts';
 import { transcriptsProjector } from './transcripts.ts';
 import { aiProjector } from './ai.ts';
@@ -31,6 +32,7 @@ export const projectors: readonly Projector[] = [
   messageSearchProjector,
   presenceProjector,
   pushProjector,
+  webhooksProjector,
   mediaFilesProjector,
   transcriptsProjector,
   aiProjector,

@@ -57,6 +57,9 @@ import { callRoutes } from './http/routes/calls.ts';
 import { pushRoutes } from './http/routes/push.ts';
 import { createPush } from './push/startPush.ts';
 import type { PushDeliveries } from './push/pushDeliveries.ts';
+import { webhookRoutes } from './http/routes/webhooks.ts';
+import { createWebhooks, type WebhookTestOptions } from './webhooks/startWebhooks.ts';
+import type { WebhookDeliveries } from './webhooks/webhookDeliveries.ts';
 import { auditRoutes } from './http/routes/audit.ts';
 import { dataExportRoutes } from './http/routes/dataExport.ts';
 import { DataExports, type DataExportsDeps } from './privacy/dataExports.ts';
@@ -128,6 +131,8 @@ export interface RunningApp {
   messageExpiry: MessageExpiry;
   /** Web Push's consumer of the event log (null with PUSH_ENABLED=false). */
   pushDeliveries: PushDeliveries | null;
+  /** Outgoing webhooks' planner and sender (consumers of the event log). */
+  webhookDeliveries: WebhookDeliveries;
   /** Scheduled messages and their dispatcher (tests run a pass with `tick()`). */
   scheduledMessages: ScheduledMessageService;
   close(): Promise<void>;
@@ -157,6 +162,8 @@ export interface AppOptions {
   traceExporter?: SpanExporter;
   /** The expiry and retention job's batch size and timings (tests shorten them); RETENTION_DAYS comes from the config. */
   messageExpiry?: Partial<Omit<MessageExpirySettings, 'retentionDays'>>;
+  /** Outgoing webhooks' fixed bounds and name resolver (tests lower the failure threshold, resolve names without DNS). */
+  webhooks?: WebhookTestOptions;
 }
 
 /** The composition root: builds every store, service and server from the config, and tears them down. */
@@ -359,6 +366,24 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     logger,
     owner: instanceId,
   });
+  // Outgoing webhooks: the routes' service now, the deliveries (a consumer of the log) once the servers listen.
+  const webhooks = await createWebhooks(
+    config,
+    {
+      commands,
+      eventStore,
+      readStore,
+      projections,
+      upcaster: eventUpcaster,
+      keys: shreddingKeys,
+      secrets,
+      box,
+      clock,
+      logger,
+      owner: instanceId,
+    },
+    options.webhooks,
+  );
   // Rate limits are shared by REST and the socket: switching transport does not reset a budget; with DATABASE_URL
   // they are shared by every instance too.
   const rateLimits = new RateLimits(config.rateLimits, Date.now, await openSharedBuckets(config));
@@ -612,6 +637,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ...aiRoutes({ ai, clock, logger }),
     ...callRoutes({ calls, clock }),
     ...pushRoutes({ push: push.service, clock }),
+    ...webhookRoutes({ webhooks: webhooks.service, clock }),
     ...auditRoutes({ eventStore, logger }),
     ...dataExportRoutes({ exports: dataExports, clock }),
     ...(config.demoEnabled ? demoRoutes({ wsPort: () => wsPort }) : []),
@@ -672,6 +698,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     throw new PortUnavailableError('WS_PORT', config.host, config.wsPort, 'is in use by another process (or not ours to bind)');
   wsPort = boundWsPort;
   await push.deliveries?.start();
+  await webhooks.deliveries.start();
   logger.info({ httpPort, wsPort, eventStore: eventStore.kind, readStore: readStore.kind }, 'LetsApp is listening');
 
   return {
@@ -691,6 +718,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     messageExpiry,
     scheduledMessages,
     pushDeliveries: push.deliveries,
+    webhookDeliveries: webhooks.deliveries,
     async close() {
       // Graceful: not ready from now on, no new connections; requests and socket frames already received are answered
       // within SHUTDOWN_GRACE_MS; then sockets are told 1001, the projection finishes its batch, the stores close.
@@ -723,6 +751,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       await calls.settled();
       // In-flight pushes end (or stay before the checkpoint, to be sent after the restart) before the stores close.
       await push.close();
+      // In-flight webhook attempts are cut and given back (made again after the restart, under the same delivery id).
+      await webhooks.close();
       await callGraceDeadlines.close();
       await scheduledMessages.stop();
       await gateway.close();

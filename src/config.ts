@@ -9,6 +9,7 @@ import { DEFAULT_MEDIA_LIMITS } from './media/mediaTypes.ts';
 import { parseKeyring, type Keyring, type KeyringEnv } from './secrets/keyring.ts';
 import type { PostgresSettings } from './postgres/connection.ts';
 import { pushSettingsOf, type PushSettings } from './push/pushSettings.ts';
+import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from './webhooks/webhookSettings.ts';
 
 /** Everything the server reads from the environment. The README lists each variable. */
 export interface Config {
@@ -68,6 +69,8 @@ export interface Config {
   accountDeletionGraceHours: number;
   /** Web Push (PUSH_*; see src/push/pushSettings.ts). */
   push: PushSettings;
+  /** Outgoing webhooks (WEBHOOK_*; see src/webhooks/webhookSettings.ts). */
+  webhooks: WebhookSettings;
   /** RETENTION_DAYS: message contents older than this many days are shredded in the background; null keeps them. */
   retentionDays: number | null;
 }
@@ -265,6 +268,7 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
     // The confirmation window of DELETE /api/users/me: 0 deletes at once (the default outside production).
     accountDeletionGraceHours: integer(env, 'ACCOUNT_DELETION_GRACE_HOURS', production ? 72 : 0, 0, 720),
     push: pushOf(env, production),
+    webhooks: webhooksOf(env, production),
     retentionDays: env.RETENTION_DAYS ? integer(env, 'RETENTION_DAYS', 0, 1, 36_500) : null,
     media: {
       limits: { ...DEFAULT_MEDIA_LIMITS, maxBytes: integer(env, 'MEDIA_MAX_BYTES', DEFAULT_MEDIA_LIMITS.maxBytes, 1024, 1024 ** 3) },
@@ -358,6 +362,21 @@ function pushOf(env: Env, production: boolean): PushSettings {
   } catch (error) {
     throw new ConfigError((error as Error).message);
   }
+}
+
+/** Outgoing webhooks: WEBHOOK_ALLOW_PRIVATE is for tests (their receiver is on loopback), refused in production. */
+function webhooksOf(env: Env, production: boolean): WebhookSettings {
+  const allowPrivate = boolean(env, 'WEBHOOK_ALLOW_PRIVATE', false);
+  if (production && allowPrivate) throw new ConfigError('WEBHOOK_ALLOW_PRIVATE is for tests only: refused when NODE_ENV=production');
+  return {
+    ...DEFAULT_WEBHOOK_SETTINGS,
+    allowPrivate,
+    requestTimeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
+    concurrency: integer(env, 'WEBHOOK_CONCURRENCY', 16, 1, 256),
+    retryBaseMs: integer(env, 'WEBHOOK_RETRY_BASE_MS', 10_000, 1, 3_600_000),
+    maxRetryDelayMs: integer(env, 'WEBHOOK_MAX_RETRY_DELAY_MS', 3_600_000, 10, 86_400_000),
+    retryWindowMs: integer(env, 'WEBHOOK_RETRY_HOURS', 24, 1, 72) * 3_600_000,
+  };
 }
 
 function metricsOf(env: Env): Config['metrics'] {

@@ -86,6 +86,8 @@ export const ERROR_CODES = {
   push_subscriptions_limit: { status: 409, description: 'At most 10 push subscriptions (devices) per user: remove one first' },
   mutes_limit: { status: 409, description: 'At most 1,000 muted conversations per user' },
   push_disabled: { status: 409, description: 'Web Push is turned off on this server (PUSH_ENABLED=false, or no VAPID keys in production)' },
+  webhooks_limit: { status: 409, description: 'At most 10 webhooks per user, and 10 per group: delete one first' },
+  webhook_exists: { status: 409, description: 'A webhook already uses this id' },
   personalities_limit: { status: 409, description: 'At most 20 personalities per user' },
   invalid_api_key: { status: 422, description: 'Gemini says the key is not valid' },
   api_key_forbidden: { status: 422, description: 'Gemini refuses this key for this model' },

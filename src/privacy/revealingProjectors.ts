@@ -13,6 +13,9 @@ export const SEALED_EVENT_TYPES: ReadonlySet<string> = new Set([
   // A voice note's transcript, under its message's content key.
   'MessageTranscribed',
   'PushSubscriptionAdded',
+  // A webhook's URL (it may carry credentials), under its owner's data key.
+  'WebhookRegistered',
+  'WebhookUpdated',
   // Personal fields, under the user's data key (src/privacy/personalData.ts).
   'UserRegistered',
   'ProfileUpdated',

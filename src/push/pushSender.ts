@@ -1,10 +1,9 @@
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { isIP, type LookupFunction } from 'node:net';
+import { isIP } from 'node:net';
 import webpush from 'web-push';
 import type { PushSettings } from './pushSettings.ts';
-import { isPrivateAddress } from './pushSettings.ts';
+import { isPrivateAddress, publicOnlyLookup } from '../net/privateAddress.ts';
 import type { VapidKeys } from './vapidKeys.ts';
 
 export interface PushTarget {
@@ -68,7 +67,7 @@ export class PushSender {
         {
           method: details.method,
           headers: { ...details.headers, 'Content-Length': String(body.length) },
-          lookup: this.settings.allowPrivateEndpoints ? undefined : publicOnlyLookup,
+          lookup: this.settings.allowPrivateEndpoints ? undefined : publicOnly,
           timeout: this.settings.requestTimeoutMs,
           agent: false,
         },
@@ -99,12 +98,4 @@ export function retryAfterOf(header: string | undefined, now = Date.now()): numb
 }
 
 /** dns.lookup, refusing a name any of whose addresses is private. */
-const publicOnlyLookup: LookupFunction = (hostname, options, callback) => {
-  dnsLookup(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
-    if (error) return callback(error, '', 0);
-    if (addresses.length === 0 || addresses.some((entry) => isPrivateAddress(entry.address)))
-      return callback(new PrivateAddressRefused(hostname), '', 0);
-    if (options.all) return callback(null, addresses);
-    return callback(null, addresses[0]!.address, addresses[0]!.family);
-  });
-};
+const publicOnly = publicOnlyLookup((hostname) => new PrivateAddressRefused(hostname));

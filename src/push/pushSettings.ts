@@ -1,4 +1,7 @@
-import { isIP } from 'node:net';
+import { isPrivateAddress } from '../net/privateAddress.ts';
+
+/** Shared with the webhooks (src/net/privateAddress.ts); re-exported for the push modules and their tests. */
+export { isPrivateAddress };
 
 /** Web Push settings (PUSH_* in the README's Configuration table). */
 export interface PushSettings {
@@ -41,52 +44,6 @@ export function pushSettingsOf(settings: PushSettings): PushSettings {
   if (!/^(mailto:[^\s@]+@[^\s@]+|https:\/\/\S+)$/.test(settings.subject))
     throw new Error('PUSH_VAPID_SUBJECT must be a mailto: address or an https: URL');
   return settings;
-}
-
-/**
- * Whether an address is one a push service never has: loopback, private, link-local, unique-local, unspecified,
- * multicast, carrier-grade NAT, or an IPv4-mapped IPv6 form of one. Requests to such addresses would let a user aim
- * the server at its own network.
- */
-export function isPrivateAddress(address: string): boolean {
-  const bare = address.replace(/^\[|\]$/g, '').toLowerCase();
-  const kind = isIP(bare);
-  if (kind === 4) {
-    const [a, b] = bare.split('.').map(Number) as [number, number];
-    return (
-      a === 0 ||
-      a === 10 ||
-      a === 127 ||
-      (a === 100 && b >= 64 && b <= 127) ||
-      (a === 169 && b === 254) ||
-      (a === 172 && b >= 16 && b <= 31) ||
-      (a === 192 && b === 168) ||
-      a >= 224
-    );
-  }
-  if (kind === 6) {
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(bare);
-    if (mapped) return isPrivateAddress(mapped[1]!);
-    if (bare.startsWith('::ffff:')) {
-      // ::ffff:7f00:1 (hex form of a mapped IPv4 address)
-      const [high, low] = bare
-        .slice('::ffff:'.length)
-        .split(':')
-        .map((part) => parseInt(part, 16));
-      if (high !== undefined && low !== undefined && !Number.isNaN(high) && !Number.isNaN(low))
-        return isPrivateAddress(`${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`);
-    }
-    return (
-      bare === '::' ||
-      bare === '::1' ||
-      /^f[cd]/.test(bare) ||
-      /^fe[89ab]/.test(bare) ||
-      bare.startsWith('ff') ||
-      bare.startsWith('64:ff9b:') ||
-      bare.startsWith('::')
-    );
-  }
-  return false;
 }
 
 /** Why an endpoint is refused, or null when it is acceptable. The address it resolves to is checked again at each request. */

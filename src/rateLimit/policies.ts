@@ -65,6 +65,7 @@ export const DEFAULT_POLICIES = [
   ),
   policy('presence', 20, 1 / 3, 'user', 'presence subscriptions, idle/active notices and mode changes'),
   policy('push', 20, 1 / 3, 'user', 'push subscriptions, the push preview setting, muting and unmuting conversations'),
+  policy('webhooks', 10, 1 / 6, 'user', 'registering, changing, deleting webhooks and rotating their secrets: 10 at once, 10 a minute'),
   policy('upload', 10, 1 / 3, 'user', 'file uploads, profile pictures, file deletions'),
   policy('call', 5, 1 / 6, 'user', 'starting calls: 5 at once, 10 a minute'),
   policy('call-signal', 200, 50, 'user', 'call signaling frames (offers, answers, ICE candidates) and ringing acks'),

@@ -36,6 +36,8 @@ export const SECRET_PURPOSES: Readonly<Record<string, string>> = Object.freeze({
   'data-key': 'usrkey01',
   // The server's VAPID private key for Web Push (src/push/vapidKeys.ts), generated outside production.
   'push-vapid-key': 'vapidk01',
+  // An outgoing webhook's signing secret (src/webhooks/webhookService.ts), shown once to its owner.
+  'webhook-secret': 'whsecr01',
 });
 
 const PURPOSE_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;

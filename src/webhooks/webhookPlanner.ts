@@ -1,0 +1,231 @@
+import { groupConversationId } from '../../commands/conversations.ts';
+import type { JoinRequestApproved, MemberAdded, MemberJoined, MemberLeft, MemberRemoved } from '../../commands/groups.ts';
+import {
+  revealedContent,
+  type MessageContent,
+  type MessageDeleted,
+  type MessageEdited,
+  type MessageSent,
+} from '../../commands/messages.ts';
+import type { ReactionAdded, ReactionRemoved } from '../../commands/reactions.ts';
+import type { WebhookEventKind } from '../../commands/webhooks.ts';
+import { GROUPS, type GroupDoc } from '../../projections/groups.ts';
+import { WEBHOOKS, type WebhookDoc } from '../../projections/webhooks.ts';
+import type { RecordedEvent } from '../eventstore/port.ts';
+import { deriveId } from '../ids.ts';
+import type { ReadStore } from '../readstore/port.ts';
+import { mayWatchGroup } from './mayWatchGroup.ts';
+
+/** The event types that can cause a delivery (everything else only moves the checkpoint). */
+export const WEBHOOK_SOURCE_TYPES: ReadonlySet<string> = new Set([
+  'MessageSent',
+  'MessageEdited',
+  'MessageDeleted',
+  'ReactionAdded',
+  'ReactionRemoved',
+  'MemberAdded',
+  'MemberJoined',
+  'JoinRequestApproved',
+  'MemberLeft',
+  'MemberRemoved',
+]);
+
+/**
+ * What a delivery's JSON body holds: a protocol shape mapped from the event, never the domain event itself. A message's
+ * text is the opened text (the watcher may read it), `[erased]` when its key is gone; an end-to-end encrypted message
+ * stays ciphertext.
+ */
+export interface WebhookPayload {
+  /** The delivery's id, the same as the X-LetsApp-Delivery header: a receiver drops a second copy by it. */
+  id: string;
+  type: WebhookEventKind;
+  webhookId: string;
+  occurredAt: string;
+  data: WebhookPayloadData;
+}
+
+export type WebhookPayloadData =
+  | {
+      message: {
+        id: string;
+        conversationId: string;
+        senderId: string;
+        groupId: string | null;
+        content: MessageContent;
+        replyTo: string | null;
+        threadRootId: string | null;
+        attachmentIds: string[];
+        sentAt: string;
+      };
+    }
+  | { message: { id: string; conversationId: string; senderId: string; content: MessageContent; editedAt: string } }
+  | { message: { id: string; conversationId: string; deletedBy: string; deletedAt: string } }
+  | { reaction: { messageId: string; conversationId: string; userId: string; emoji: string; at: string } }
+  | {
+      member: {
+        groupId: string;
+        conversationId: string;
+        userId: string;
+        /** How they came or went. */
+        via: 'added' | 'invite' | 'request' | 'left' | 'removed';
+        by: string | null;
+        at: string;
+      };
+    };
+
+export interface PlannedWebhookDelivery {
+  webhook: WebhookDoc;
+  deliveryId: string;
+  kind: WebhookEventKind;
+  body: string;
+}
+
+/** The idempotency key of one webhook's delivery of one event: the same at every try and after any restart. */
+export const webhookDeliveryId = (webhookId: string, eventId: string) => deriveId('webhook-delivery', webhookId, eventId);
+
+/** One event's kind, conversation and payload data, or null when no webhook hears it. */
+function describe(
+  event: RecordedEvent,
+): { kind: WebhookEventKind; conversationId: string; occurredAt: string; data: WebhookPayloadData } | null {
+  switch (event.type) {
+    case 'MessageSent': {
+      const data = event.data as MessageSent['data'];
+      return {
+        kind: 'message.created',
+        conversationId: data.conversationId,
+        occurredAt: data.sentAt,
+        data: {
+          message: {
+            id: data.messageId,
+            conversationId: data.conversationId,
+            senderId: data.senderId,
+            groupId: data.target.kind === 'group' ? data.target.groupId : null,
+            content: revealedContent(data.content),
+            replyTo: data.replyTo,
+            threadRootId: data.threadRootId ?? null,
+            attachmentIds: [...data.attachments],
+            sentAt: data.sentAt,
+          },
+        },
+      };
+    }
+    case 'MessageEdited': {
+      const data = event.data as MessageEdited['data'];
+      return {
+        kind: 'message.edited',
+        conversationId: data.conversationId,
+        occurredAt: data.editedAt,
+        data: {
+          message: {
+            id: data.messageId,
+            conversationId: data.conversationId,
+            senderId: data.senderId,
+            content: revealedContent(data.content),
+            editedAt: data.editedAt,
+          },
+        },
+      };
+    }
+    case 'MessageDeleted': {
+      const data = event.data as MessageDeleted['data'];
+      return {
+        kind: 'message.deleted',
+        conversationId: data.conversationId,
+        occurredAt: data.deletedAt,
+        data: {
+          message: { id: data.messageId, conversationId: data.conversationId, deletedBy: data.deletedBy, deletedAt: data.deletedAt },
+        },
+      };
+    }
+    case 'ReactionAdded':
+    case 'ReactionRemoved': {
+      const data = event.data as (ReactionAdded | ReactionRemoved)['data'];
+      return {
+        kind: event.type === 'ReactionAdded' ? 'reaction.added' : 'reaction.removed',
+        conversationId: data.conversationId,
+        occurredAt: data.at,
+        data: {
+          reaction: { messageId: data.messageId, conversationId: data.conversationId, userId: data.userId, emoji: data.emoji, at: data.at },
+        },
+      };
+    }
+    case 'MemberAdded': {
+      const data = event.data as MemberAdded['data'];
+      return member('member.joined', data.groupId, data.userId, 'added', data.addedBy, data.addedAt);
+    }
+    case 'MemberJoined': {
+      const data = event.data as MemberJoined['data'];
+      return member('member.joined', data.groupId, data.userId, 'invite', null, data.joinedAt);
+    }
+    case 'JoinRequestApproved': {
+      const data = event.data as JoinRequestApproved['data'];
+      return member('member.joined', data.groupId, data.userId, 'request', data.approvedBy, data.approvedAt);
+    }
+    case 'MemberLeft': {
+      const data = event.data as MemberLeft['data'];
+      return member('member.left', data.groupId, data.userId, 'left', null, data.leftAt);
+    }
+    case 'MemberRemoved': {
+      const data = event.data as MemberRemoved['data'];
+      return member('member.left', data.groupId, data.userId, 'removed', data.removedBy, data.removedAt);
+    }
+    default:
+      return null;
+  }
+}
+
+const member = (
+  kind: WebhookEventKind,
+  groupId: string,
+  userId: string,
+  via: 'added' | 'invite' | 'request' | 'left' | 'removed',
+  by: string | null,
+  at: string,
+) => {
+  const conversationId = groupConversationId(groupId);
+  return { kind, conversationId, occurredAt: at, data: { member: { groupId, conversationId, userId, via, by, at } } };
+};
+
+/** The two participants of `dm:<a>:<b>`, or null for another kind of conversation. */
+const directParticipants = (conversationId: string): string[] | null => {
+  const parts = conversationId.split(':');
+  return parts[0] === 'dm' && parts.length === 3 ? [parts[1]!, parts[2]!] : null;
+};
+
+/**
+ * Which webhooks hear an event (its sealed fields already opened), each with its body. Read after the projections
+ * applied the event, so membership and roles are as of it: a group's webhooks whose owner may still watch the group
+ * (mayWatchGroup), or the direct-conversation webhooks of its two participants; enabled, and asking for the kind.
+ */
+export class WebhookPlanner {
+  constructor(private readonly readStore: ReadStore) {}
+
+  async plan(event: RecordedEvent): Promise<PlannedWebhookDelivery[]> {
+    const described = describe(event);
+    if (!described) return [];
+    const webhooks = this.readStore.collection<WebhookDoc>(WEBHOOKS);
+    let candidates: WebhookDoc[];
+    if (described.conversationId.startsWith('group:')) {
+      const groupId = described.conversationId.slice('group:'.length);
+      const group = await this.readStore.collection<GroupDoc>(GROUPS).findOne({ _id: groupId });
+      candidates = (await webhooks.find({ groupId }, { limit: 100 })).filter((webhook) => mayWatchGroup(group, webhook.ownerId));
+    } else {
+      const participants = directParticipants(described.conversationId);
+      if (!participants) return [];
+      candidates = await webhooks.find({ ownerId: { $in: participants }, scope: 'direct' }, { limit: 100 });
+    }
+    return candidates
+      .filter((webhook) => webhook.enabled && webhook.events.includes(described.kind))
+      .map((webhook) => {
+        const deliveryId = webhookDeliveryId(webhook._id, event.metadata.eventId);
+        const payload: WebhookPayload = {
+          id: deliveryId,
+          type: described.kind,
+          webhookId: webhook._id,
+          occurredAt: described.occurredAt,
+          data: described.data,
+        };
+        return { webhook, deliveryId, kind: described.kind, body: JSON.stringify(payload) };
+      });
+  }
+}
