@@ -1,6 +1,7 @@
 import { ConflictError, DomainError, NotFoundError, UnauthorizedError, ValidationError } from './shared/errors.ts';
 import { assertNever, type Command, type Decider, type Decision, type Event } from './shared/events.ts';
 import type { SealedText } from './shared/sealed.ts';
+import { botEventTypes, decideBot, evolveBot, type BotCommand, type BotEvent, type BotFacts } from './bots.ts';
 
 /** The user aggregate: registration and the life of access tokens. Stream: `user-<userId>`. */
 export const userStream = (userId: string) => `user-${userId}`;
@@ -133,7 +134,8 @@ export type UserEvent =
   | AccountDeletionScheduled
   | AccountDeletionCancelled
   | AccountDeleted
-  | AccountErased;
+  | AccountErased
+  | BotEvent;
 export const userEventTypes = [
   'UserRegistered',
   'UserLoggedIn',
@@ -151,6 +153,7 @@ export const userEventTypes = [
   'AccountDeletionCancelled',
   'AccountDeleted',
   'AccountErased',
+  ...botEventTypes,
 ] as const satisfies readonly UserEvent['type'][];
 
 /** Keys in use per user (retire old ones to rotate further), and kept in all (retired ones open old messages). */
@@ -217,7 +220,8 @@ export type UserCommand =
   | CancelAccountDeletion
   | DeleteAccount
   | DeleteScheduledAccount
-  | RecordAccountErased;
+  | RecordAccountErased
+  | BotCommand;
 
 export type UserState =
   | { status: 'unregistered' }
@@ -240,6 +244,8 @@ export type UserState =
       suspended?: boolean;
       /** A deletion the user asked for, due at `deleteAfter` unless cancelled (absent: none). */
       deletionScheduled?: AccountDeletionScheduled['data'] | null;
+      /** Set on a bot account (commands/bots.ts): its owner and its token. */
+      bot?: BotFacts;
     }
   /** Deleted by its user: nothing more is decided for it. `erased` once its keys are destroyed (AccountErased). */
   | { status: 'deleted'; userId: string; messages: DeletedMessages; erased: boolean };
@@ -274,7 +280,8 @@ function withoutExpired(revoked: ReadonlyMap<string, string>, now: string): Map<
 
 export function evolve(state: UserState, event: UserEvent): UserState {
   switch (event.type) {
-    case 'UserRegistered': {
+    case 'UserRegistered':
+    case 'BotCreated': {
       return {
         status: 'registered',
         userId: event.data.userId,
@@ -284,6 +291,7 @@ export function evolve(state: UserState, event: UserEvent): UserState {
         avatarMediaId: null,
         encryptionKeys: new Map(),
         retiredKeys: new Set(),
+        ...(event.type === 'BotCreated' ? { bot: { ownerId: event.data.ownerId, tokenId: null, tokenHash: null } } : {}),
       };
     }
     case 'ProfileUpdated': {
@@ -319,6 +327,9 @@ export function evolve(state: UserState, event: UserEvent): UserState {
       return { status: 'deleted', userId: event.data.userId, messages: event.data.messages, erased: false };
     case 'AccountErased':
       return state.status === 'deleted' ? { ...state, erased: true } : state;
+    case 'BotTokenIssued':
+    case 'BotTokenRevoked':
+      return evolveBot(state, event);
     case 'UserLoggedOut': {
       if (state.status !== 'registered') return state;
       const revokedTokens = withoutExpired(state.revokedTokens, event.data.loggedOutAt);
@@ -351,7 +362,8 @@ export function decide(command: UserCommand, state: UserState): Decision<UserEve
       return [{ type: 'UserRegistrationAbandoned', data: { userId: command.data.userId, abandonedAt: now } }];
     }
     case 'LogUserIn': {
-      if (state.status !== 'registered' || !command.data.passwordVerified) throw new InvalidCredentialsError();
+      // A bot has no password: refused as an unknown user is.
+      if (state.status !== 'registered' || state.bot || !command.data.passwordVerified) throw new InvalidCredentialsError();
       if (state.suspended) throw new AccountSuspendedError();
       const { tokenId, expiresAt } = command.data.token;
       return [{ type: 'UserLoggedIn', data: { userId: state.userId, tokenId, expiresAt, loggedInAt: now } }];
@@ -454,6 +466,10 @@ export function decide(command: UserCommand, state: UserState): Decision<UserEve
     }
     case 'RecordAccountErased':
       return state.status === 'deleted' && !state.erased ? [{ type: 'AccountErased', data: { userId: state.userId, erasedAt: now } }] : [];
+    case 'CreateBot':
+    case 'IssueBotToken':
+    case 'RevokeBotToken':
+      return decideBot(command, state);
     default:
       return assertNever(command);
   }

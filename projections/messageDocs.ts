@@ -11,6 +11,11 @@ import type { ProjectedDoc, ProjectionContext, Projector } from '../src/projecti
 interface MessageFields {
   conversationId: string;
   senderId: string;
+  /**
+   * Sent by a bot account: the send's metadata says its acting user authenticated with a bot token (see
+   * `actorIsBot` in commands/shared/events.ts). Absent on documents of messages sent before bots existed: false.
+   */
+  senderIsBot?: boolean;
   /** null once deleted for everyone. */
   content: MessageContent | null;
   replyTo: string | null;
@@ -44,6 +49,7 @@ export interface MessageDoc extends ProjectedDoc, MessageBody {
 
 export interface PublicMessage extends MessageFields {
   id: string;
+  senderIsBot: boolean;
   recipientId?: string;
   groupId?: string;
   /** The attachments' public metadata (a tombstone for a deleted file), joined when read. */
@@ -65,6 +71,7 @@ export function toPublicMessage(doc: MessageBody, files: ReadonlyMap<string, Med
     id: doc._id,
     conversationId: doc.conversationId,
     senderId: doc.senderId,
+    senderIsBot: doc.senderIsBot ?? false,
     ...(doc.target.kind === 'direct' ? { recipientId: doc.target.recipientId } : { groupId: doc.target.groupId }),
     content: doc.content,
     replyTo: doc.replyTo,
@@ -130,6 +137,8 @@ async function applyMessageEvent(event: MessageEvent, recorded: RecordedEvent, c
           doc ?? {
             _id: messageId,
             ...message,
+            // Only when the bot sent it itself (a send on someone's behalf, like a scheduled one, carries no flag).
+            ...(recorded.metadata.actorIsBot === true && recorded.metadata.userId === message.senderId ? { senderIsBot: true } : {}),
             content: revealedContent(message.content),
             sentAt,
             editedAt: null,

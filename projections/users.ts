@@ -32,7 +32,20 @@ export interface UserDoc extends ProjectedDoc {
   auditor?: boolean;
   /** Suspended by an operator (`npm run admin -- suspend`): since when and why; absent or null means not suspended. */
   suspended?: { at: string; reason: string } | null;
+  /** Set on a bot account (commands/bots.ts): its owner and its current token (server-only, like `passwordHash`). */
+  bot?: BotDocFacts;
 }
+
+export interface BotDocFacts {
+  ownerId: string;
+  tokenId: string | null;
+  /** SHA-256 (hex) of the token's secret. */
+  tokenHash: string | null;
+  tokenIssuedAt: string | null;
+}
+
+/** A bot has no email: this stands in for it (unique, undeliverable: `.invalid`), and no login accepts it. */
+export const botEmail = (botId: string) => `bot-${botId}@bots.invalid`;
 
 export interface PublishedKey {
   keyId: string;
@@ -48,6 +61,8 @@ export interface PublicUser {
   username: string;
   displayName: string;
   createdAt: string;
+  /** A bot account (POST /api/bots). */
+  isBot: boolean;
 }
 
 /** A user as they see themselves (`/auth/login`, `/auth/register`, `/auth/verify`). */
@@ -55,11 +70,12 @@ export interface OwnUser extends PublicUser {
   email: string;
 }
 
-export const toPublicUser = ({ _id, username, displayName, createdAt }: UserDoc): PublicUser => ({
+export const toPublicUser = ({ _id, username, displayName, createdAt, bot }: UserDoc): PublicUser => ({
   id: _id,
   username,
   displayName,
   createdAt,
+  isBot: bot !== undefined,
 });
 
 /**
@@ -71,6 +87,7 @@ export const deletedAccount = (id: string): PublicUser => ({
   username: '',
   displayName: 'Deleted account',
   createdAt: new Date(0).toISOString(),
+  isBot: false,
 });
 
 export const toOwnUser = (doc: UserDoc): OwnUser => ({ ...toPublicUser(doc), email: doc.email });
@@ -99,6 +116,8 @@ export const usersProjector: Projector = {
   collections: {
     [USERS]: [
       { key: { email: 1 }, unique: true },
+      // GET /api/bots: an owner's bots.
+      { key: { 'bot.ownerId': 1 } },
       { key: { username: 1 }, unique: true },
       // The feed asks which members of a group keep their read receipts to themselves.
       { key: { 'privacy.readReceipts': 1 } },
@@ -187,6 +206,45 @@ export const usersProjector: Projector = {
       }
       case 'AccountErased':
         return context.project<AccountDeletionDoc>(ACCOUNT_DELETIONS, event.data.userId, recorded, () => null);
+      case 'BotCreated': {
+        const { userId, ownerId, createdAt } = event.data;
+        // Sealed still: the bot was deleted and its key destroyed (a rebuild): no document, as for a deleted account.
+        if (isSealed(event.data.username)) return;
+        const [username, displayName] = [textOf(event.data.username), textOf(event.data.displayName)];
+        return context.project<UserDoc>(
+          USERS,
+          userId,
+          recorded,
+          (doc) =>
+            doc ?? {
+              _id: userId,
+              email: botEmail(userId),
+              username,
+              displayName,
+              // No password: login refuses a bot before any hash is compared (src/auth/authService.ts).
+              passwordHash: '',
+              passwordScheme: 'bcrypt-nfc',
+              createdAt,
+              lastLoginAt: null,
+              revokedTokens: [],
+              about: '',
+              privacy: DEFAULT_PRIVACY,
+              ai: {},
+              avatarMediaId: null,
+              bot: { ownerId, tokenId: null, tokenHash: null, tokenIssuedAt: null },
+            },
+        );
+      }
+      case 'BotTokenIssued': {
+        const { userId, tokenId, tokenHash, issuedAt } = event.data;
+        return context.project<UserDoc>(USERS, userId, recorded, (doc) =>
+          doc?.bot ? { ...doc, bot: { ...doc.bot, tokenId, tokenHash, tokenIssuedAt: issuedAt } } : doc,
+        );
+      }
+      case 'BotTokenRevoked':
+        return context.project<UserDoc>(USERS, event.data.userId, recorded, (doc) =>
+          doc?.bot ? { ...doc, bot: { ...doc.bot, tokenId: null, tokenHash: null, tokenIssuedAt: null } } : doc,
+        );
       case 'ProfileUpdated': {
         const [displayName, about] = [clear(event.data.changes.displayName), clear(event.data.changes.about)];
         const { ai } = event.data.changes;

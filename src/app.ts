@@ -71,6 +71,9 @@ import { revealingProjectors } from './privacy/revealingProjectors.ts';
 import { IdentityClaimKeys } from './privacy/personalData.ts';
 import { AccountDeletionService } from './people/accountDeletionService.ts';
 import { accountRoutes } from './http/routes/account.ts';
+import { botRoutes } from './http/routes/bots.ts';
+import { BotService } from './auth/botService.ts';
+import type { BotTokenIssued, BotTokenRevoked } from '../commands/bots.ts';
 import { StoredShreddingKeys } from './privacy/shreddingKeys.ts';
 import { messageRoutes } from './http/routes/messages.ts';
 import { reactionRoutes } from './http/routes/reactions.ts';
@@ -224,7 +227,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         walLimitBytes: options.walLimitBytes,
         runner: { ...options.projection, rebuildBeyondHead: options.rebuildProjectionsBeyondHead },
         // MessageSent: voice notes are transcribed for recipients who asked for it (src/ai/autoTranscription.ts).
-        forwardEventTypes: ['UserLoggedOut', 'UserSuspended', 'AccountDeleted', 'MessageSent'],
+        // BotTokenIssued and BotTokenRevoked: a bot's replaced or revoked token closes its sockets, as a logout does.
+        forwardEventTypes: ['UserLoggedOut', 'UserSuspended', 'AccountDeleted', 'MessageSent', 'BotTokenIssued', 'BotTokenRevoked'],
         keyring: config.keyring,
       })
     : // Instances sharing one MongoDB or PostgreSQL take turns projecting through a lease.
@@ -450,6 +454,15 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     clock,
     graceMs: config.accountDeletionGraceHours * 3_600_000,
   });
+  const bots = new BotService({
+    commands,
+    readStore,
+    projections,
+    keys: shreddingKeys,
+    auth,
+    deletions: accountDeletions,
+    maxPerOwner: config.botsMaxPerOwner,
+  });
 
   const transcription = new TranscriptionService({
     commands,
@@ -569,6 +582,17 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         gateway.closeUser(userId, 'account_suspended');
         cluster.bus.publish({ type: 'suspendUser', userId });
       }
+      // A bot's rotated or revoked token: its sockets, as a logout's.
+      const botToken =
+        event.type === 'BotTokenIssued'
+          ? (event.data as BotTokenIssued['data']).replacesTokenId
+          : event.type === 'BotTokenRevoked'
+            ? (event.data as BotTokenRevoked['data']).tokenId
+            : null;
+      if (botToken !== null) {
+        gateway.revokeToken(botToken);
+        cluster.bus.publish({ type: 'revokeToken', tokenId: botToken });
+      }
       if (event.type !== 'UserLoggedOut') continue;
       const { tokenId } = event.data as UserLoggedOut['data'];
       gateway.revokeToken(tokenId);
@@ -630,6 +654,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ...groupRoutes({ groups, clock }),
     ...contactRoutes({ contacts, clock }),
     ...accountRoutes({ deletions: accountDeletions, graceHours: config.accountDeletionGraceHours, clock }),
+    ...botRoutes({ bots, maxPerOwner: config.botsMaxPerOwner, clock }),
     ...userRoutes({ profiles, clock }),
     ...presenceRoutes({ presence, clock }),
     ...mediaRoutes({ media, profiles, tokens: mediaTokens, clock }),

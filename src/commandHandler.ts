@@ -169,6 +169,7 @@ export class CommandHandler {
           correlationId: metadata.correlationId,
           causationId: metadata.commandId,
           userId: metadata.userId,
+          ...(metadata.actorIsBot ? { actorIsBot: true as const } : {}),
           timestamp: metadata.now,
           schemaVersion: this.upcaster.latestVersion(event.type),
           ...(metadata.clientRequestId === undefined ? {} : { clientRequestId: metadata.clientRequestId }),

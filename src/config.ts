@@ -10,6 +10,7 @@ import { parseKeyring, type Keyring, type KeyringEnv } from './secrets/keyring.t
 import type { PostgresSettings } from './postgres/connection.ts';
 import { pushSettingsOf, type PushSettings } from './push/pushSettings.ts';
 import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from './webhooks/webhookSettings.ts';
+import { DEFAULT_MAX_BOTS_PER_OWNER } from '../commands/bots.ts';
 
 /** Everything the server reads from the environment. The README lists each variable. */
 export interface Config {
@@ -67,6 +68,8 @@ export interface Config {
   shutdownGraceMs: number;
   /** ACCOUNT_DELETION_GRACE_HOURS: the confirmation window before an account deletion happens; 0 deletes at once. */
   accountDeletionGraceHours: number;
+  /** BOTS_MAX_PER_OWNER: how many bot accounts one user may own (POST /api/bots). */
+  botsMaxPerOwner: number;
   /** Web Push (PUSH_*; see src/push/pushSettings.ts). */
   push: PushSettings;
   /** Outgoing webhooks (WEBHOOK_*; see src/webhooks/webhookSettings.ts). */
@@ -267,6 +270,7 @@ export function loadConfig(env: Env = process.env, warn: (message: string) => vo
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     // The confirmation window of DELETE /api/users/me: 0 deletes at once (the default outside production).
     accountDeletionGraceHours: integer(env, 'ACCOUNT_DELETION_GRACE_HOURS', production ? 72 : 0, 0, 720),
+    botsMaxPerOwner: integer(env, 'BOTS_MAX_PER_OWNER', DEFAULT_MAX_BOTS_PER_OWNER, 1, 1000),
     push: pushOf(env, production),
     webhooks: webhooksOf(env, production),
     retentionDays: env.RETENTION_DAYS ? integer(env, 'RETENTION_DAYS', 0, 1, 36_500) : null,

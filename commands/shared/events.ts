@@ -9,6 +9,8 @@ export interface CommandMetadata {
   readonly causationId: string;
   /** The authenticated user acting, or null for anonymous commands such as registration. */
   readonly userId: string | null;
+  /** Set when `userId` is a bot account acting with its bot token (POST /api/bots); absent otherwise. */
+  readonly actorIsBot?: true;
   /** ISO-8601 time the command was accepted. */
   readonly now: string;
   /** The id the client gave its request (`X-Request-Id`), if any: recorded, never trusted as the correlation id. */

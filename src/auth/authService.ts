@@ -95,7 +95,9 @@ export class AuthService {
    */
   async login(email: string, password: string, client: string, metadata: CommandMetadata): Promise<Session> {
     const attempt = await this.throttle.admit(email, client);
-    const user = await this.readStore.collection<UserDoc>(USERS).findOne({ email });
+    const found = await this.readStore.collection<UserDoc>(USERS).findOne({ email });
+    // A bot has no password: it is refused as an unknown email is, after the same decoy comparison.
+    const user = found?.bot ? null : found;
     const stored = user ? { hash: user.passwordHash, scheme: user.passwordScheme } : null;
     const passwordVerified = await this.passwords.verify(password, stored, client);
     if (!user) throw new InvalidCredentialsError();
@@ -138,7 +140,8 @@ export class AuthService {
     if (result.position !== null) await this.projections.waitFor(result.position);
   }
 
-  private async claim(kind: IdentityKind, value: string, ownerId: string, metadata: CommandMetadata): Promise<void> {
+  /** Takes an email or username for `ownerId` (a registration's, a bot's): 409 `<kind>_taken` when someone holds it. */
+  async claim(kind: IdentityKind, value: string, ownerId: string, metadata: CommandMetadata): Promise<void> {
     await this.refuseLegacyClaim(kind, value, ownerId, metadata);
     const stream = this.claimKeys.streamFor(kind, value);
     const { state } = await this.commands.load(identityClaimDecider, stream);
@@ -182,7 +185,8 @@ export class AuthService {
     }
   }
 
-  private async release(kind: IdentityKind, value: string, ownerId: string, metadata: CommandMetadata): Promise<void> {
+  /** Gives back a claim of `ownerId`'s (nothing when it is no longer theirs). */
+  async release(kind: IdentityKind, value: string, ownerId: string, metadata: CommandMetadata): Promise<void> {
     await this.commands.handle(identityClaimDecider, this.claimKeys.streamFor(kind, value), {
       type: 'ReleaseIdentity',
       data: { kind, ownerId },

@@ -5,6 +5,7 @@ import type { CommandHandler } from '../commandHandler.ts';
 import type { Projections } from '../projection/projections.ts';
 import type { ReadStore } from '../readstore/port.ts';
 import type { TokenClaims, TokenService } from './tokens.ts';
+import { BOT_TOKEN_EXPIRES_AT, botSecretMatches, parseBotToken } from './botTokens.ts';
 
 export interface Principal extends TokenClaims {
   user: UserDoc;
@@ -21,6 +22,8 @@ export class Authenticator {
 
   async authenticate(token: string | null | undefined): Promise<Principal> {
     if (!token) throw new UnauthorizedError('Missing access token', 'missing_token');
+    const bot = parseBotToken(token);
+    if (bot) return this.authenticateBot(bot.botId, bot.secret);
     const claims = this.tokens.verify(token);
     const user = await this.readStore.collection<UserDoc>(USERS).findOne({ _id: claims.userId });
     if (!user) throw new UnauthorizedError('Invalid access token', 'invalid_token');
@@ -28,6 +31,31 @@ export class Authenticator {
     if (refusal === 'suspended') throw new AccountSuspendedError();
     if (refusal === 'revoked') throw new UnauthorizedError('Access token revoked', 'token_revoked');
     return { ...claims, user };
+  }
+
+  /**
+   * A bot token: its secret must hash to the bot's current token (a rotated or revoked one matches nothing). Behind the
+   * users projector, the bot's own stream decides, as for a logout, so a rotation is refused as soon as it is written.
+   */
+  private async authenticateBot(botId: string, secret: string): Promise<Principal> {
+    const user = await this.readStore.collection<UserDoc>(USERS).findOne({ _id: botId });
+    if (!user?.bot) throw new UnauthorizedError('Invalid access token', 'invalid_token');
+    let current = { tokenId: user.bot.tokenId, tokenHash: user.bot.tokenHash };
+    if (!this.projectionsCaughtUp()) {
+      const { state } = await this.commands.load(userDecider, userStream(botId));
+      if (state.status !== 'registered' || !state.bot) throw new UnauthorizedError('Invalid access token', 'invalid_token');
+      current = { tokenId: state.bot.tokenId, tokenHash: state.bot.tokenHash };
+    }
+    if (current.tokenId === null || !botSecretMatches(secret, current.tokenHash))
+      throw new UnauthorizedError('Access token revoked', 'token_revoked');
+    const refusal = await this.refusal(user, current.tokenId);
+    if (refusal === 'suspended') throw new AccountSuspendedError();
+    if (refusal === 'revoked') throw new UnauthorizedError('Access token revoked', 'token_revoked');
+    return { userId: botId, tokenId: current.tokenId, expiresAt: BOT_TOKEN_EXPIRES_AT, user };
+  }
+
+  private projectionsCaughtUp(): boolean {
+    return this.projections.positionOf(USERS) >= Math.max(this.commands.acknowledgedPosition, this.projections.position);
   }
 
   /**

@@ -89,6 +89,11 @@ export const ERROR_CODES = {
   webhooks_limit: { status: 409, description: 'At most 10 webhooks per user, and 10 per group: delete one first' },
   webhook_exists: { status: 409, description: 'A webhook already uses this id' },
   personalities_limit: { status: 409, description: 'At most 20 personalities per user' },
+  bots_limit: { status: 409, description: 'The owner has the maximum number of bots (`BOTS_MAX_PER_OWNER`, 20 by default): delete one' },
+  not_for_bots: {
+    status: 403,
+    description: 'Bot accounts may not do this (make or manage bots, use Leta); their owner may',
+  },
   invalid_api_key: { status: 422, description: 'Gemini says the key is not valid' },
   api_key_forbidden: { status: 422, description: 'Gemini refuses this key for this model' },
   ai_blocked: { status: 422, description: 'Gemini blocked the prompt; `details.reason` says why' },

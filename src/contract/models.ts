@@ -26,6 +26,7 @@ export const publicUser = z
     username: z.string(),
     displayName: z.string(),
     createdAt: timestamp,
+    isBot: z.boolean().meta({ description: 'A bot account (POST /api/bots)' }),
   })
   .meta({ id: 'PublicUser', description: 'A user as others see them: never the email' });
 
@@ -79,6 +80,7 @@ const messageFields = {
   id: uuid,
   conversationId: z.string(),
   senderId: uuid,
+  senderIsBot: z.boolean().meta({ description: 'Sent by a bot account (with its bot token)' }),
   recipientId: uuid.optional(),
   groupId: uuid.optional(),
   content: messageContent.nullable().meta({ description: 'null once deleted for everyone' }),
@@ -247,6 +249,8 @@ export const blockedUser = z.strictObject({ userId: uuid, username: z.string(), 
 
 const visibility = z.enum(['everyone', 'contacts', 'nobody']);
 
+const botOwner = z.strictObject({ ownerId: uuid }).meta({ id: 'BotOwner' });
+
 export const publishedKey = z
   .strictObject({
     keyId: z.string(),
@@ -278,6 +282,8 @@ export const ownProfile = z
     avatarMediaId: uuid.nullable(),
     encryptionKeys,
     createdAt: timestamp,
+    isBot: z.boolean(),
+    bot: botOwner.optional().meta({ description: 'On a bot account: who owns it' }),
   })
   .meta({ id: 'OwnProfile' });
 
@@ -292,10 +298,14 @@ export const userProfile = z
     createdAt: timestamp,
     isContact: z.boolean(),
     blocked: z.boolean().meta({ description: 'You have blocked them' }),
+    isBot: z.boolean(),
+    bot: botOwner.optional().meta({ description: 'On a bot account: who owns it' }),
   })
   .meta({ id: 'UserProfile' });
 
-export const foundUser = z.strictObject({ id: uuid, username: z.string(), displayName: z.string() }).meta({ id: 'FoundUser' });
+export const foundUser = z
+  .strictObject({ id: uuid, username: z.string(), displayName: z.string(), isBot: z.boolean() })
+  .meta({ id: 'FoundUser' });
 
 /** A user's presence as a viewer may see it (REST and the socket's `presence` frames). */
 export const presenceView = z

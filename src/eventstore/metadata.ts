@@ -10,6 +10,7 @@ export const storedMetadata = z.looseObject({
   correlationId: z.string(),
   causationId: z.string(),
   userId: z.string().nullable(),
+  actorIsBot: z.literal(true).optional(),
   timestamp: z.string(),
   schemaVersion: z.number().int().optional(),
   clientRequestId: z.string().optional(),

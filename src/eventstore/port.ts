@@ -14,6 +14,8 @@ export interface EventMetadata {
   readonly causationId: string;
   /** The user whose command produced the event, or null (system, anonymous registration). */
   readonly userId: string | null;
+  /** The user is a bot account acting with its bot token; absent for everyone else (and on events before bots). */
+  readonly actorIsBot?: true;
   /** ISO-8601 time the command was accepted. */
   readonly timestamp: string;
   /** The shape version of `data`; absent means 1. Upcasters lift old versions on read. */

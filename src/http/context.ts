@@ -42,12 +42,14 @@ export const actorMetadata =
 
 /** Command metadata for a request: a fresh command id, correlated with the server's request id (the client's beside it). */
 export function commandMetadata(ctx: Context, now: Date, userId: string | null): CommandMetadata {
-  const { requestId, clientRequestId } = ctx.state as RequestState;
+  const { requestId, clientRequestId, principal } = ctx.state as RequestState;
   return {
     commandId: newId(),
     correlationId: requestId,
     causationId: requestId,
     userId,
+    // A bot acting with its token: its messages are marked as a bot's (projections/messageDocs.ts).
+    ...(principal?.user.bot && principal.userId === userId ? { actorIsBot: true as const } : {}),
     now: now.toISOString(),
     ...(clientRequestId === undefined ? {} : { clientRequestId }),
   };

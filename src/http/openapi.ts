@@ -46,6 +46,7 @@ const TAGS = {
   ai: 'Leta, the assistant: prompts, streamed replies, personalities and your Gemini key',
   calls: 'Audio and video calls: ringing, answering, ending, history and TURN credentials',
   push: 'Web Push: the VAPID key, device subscriptions, the preview setting and muted conversations',
+  bots: 'Bot accounts: users you own that act with a token of their own',
   webhooks: 'Outgoing webhooks: signed deliveries of what happens in your direct conversations or a group you administer, and their log',
   privacy: 'Your own data: a copy of all of it (GDPR export)',
   audit: 'The event log, for auditors',

@@ -178,6 +178,8 @@ export class MessagingService {
         deletedAt: null,
         hiddenFor: [],
         position: result.position,
+        // As the projection marks it (projections/messageDocs.ts).
+        ...(metadata.actorIsBot && metadata.userId === senderId ? { senderIsBot: true } : {}),
       };
       const message = toPublicMessage(doc, await this.filesOf([doc]));
       return { message, created: true };

@@ -6,7 +6,8 @@ import { userDecider, userStream, type DeletedMessages, type UserRegistered } fr
 import { GROUPS, type GroupDoc } from '../../projections/groups.ts';
 import { GROUP_MESSAGES, MESSAGES, type MessageDoc } from '../../projections/messageDocs.ts';
 import { MEDIA_FILES, type MediaDoc } from '../../projections/mediaFiles.ts';
-import { ACCOUNT_DELETIONS, USERS, type AccountDeletionDoc, type UserDoc } from '../../projections/users.ts';
+import { ACCOUNT_DELETIONS, botEmail, USERS, type AccountDeletionDoc, type UserDoc } from '../../projections/users.ts';
+import type { BotCreated } from '../../commands/bots.ts';
 import type { AiService } from '../ai/aiService.ts';
 import type { AuthService } from '../auth/authService.ts';
 import type { PasswordHasher } from '../auth/passwords.ts';
@@ -88,6 +89,19 @@ export class AccountDeletionService {
       status: 'scheduled',
       deleteAfter: state.status === 'registered' ? (state.deletionScheduled?.deleteAfter ?? deleteAfter) : deleteAfter,
     };
+  }
+
+  /**
+   * Deletes now, without a password or a window: a bot account, by its owner (src/auth/botService.ts checked that).
+   * Its messages stay with the people who received them.
+   */
+  async deleteBot(botId: string, metadata: CommandMetadata): Promise<void> {
+    await this.deps.commands.handle(userDecider, userStream(botId), {
+      type: 'DeleteAccount',
+      data: { userId: botId, passwordVerified: true, messages: 'keep' },
+      metadata,
+    });
+    await this.finish(botId, metadata);
   }
 
   /** Calls off a scheduled deletion (nothing when none is scheduled). */
@@ -176,7 +190,15 @@ export class AccountDeletionService {
     });
 
     // The email and username, opened from the registration while the data key still exists: their claims are released.
-    const registration = (await commands.readStream(stream)).find((event) => event.type === 'UserRegistered');
+    const history = await commands.readStream(stream);
+    const registration = history.find((event) => event.type === 'UserRegistered');
+    // A bot's claims: its username, and the stand-in email that keeps anyone from registering with it.
+    const botCreated = history.find((event) => event.type === 'BotCreated');
+    if (botCreated) {
+      const { username } = (await revealEvent(botCreated, keys)).data as BotCreated['data'];
+      if (!isSealed(username) && typeof username !== 'string')
+        await this.deps.auth.releaseIdentities(userId, { email: botEmail(userId), username: username.plain }, step('claims'));
+    }
     if (registration) {
       const { data } = await revealEvent(registration, keys);
       const { email, username } = data as UserRegistered['data'];

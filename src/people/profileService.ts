@@ -31,6 +31,9 @@ export interface OwnProfile {
   /** Public keys for end-to-end encryption, oldest first: the last not retired is the one to encrypt to. */
   encryptionKeys: PublishedKey[];
   createdAt: string;
+  isBot: boolean;
+  /** On a bot account: its owner. */
+  bot?: { ownerId: string };
 }
 
 /** Another user, as the viewer may see them: `about` is null when their settings or a block hide it. */
@@ -48,7 +51,14 @@ export interface UserProfile {
   isContact: boolean;
   /** The viewer has blocked them. */
   blocked: boolean;
+  isBot: boolean;
+  /** On a bot account: its owner. */
+  bot?: { ownerId: string };
 }
+
+/** A bot account's marks, on every profile: `isBot`, and its owner. */
+const botMarks = (doc: UserDoc): { isBot: boolean; bot?: { ownerId: string } } =>
+  doc.bot ? { isBot: true, bot: { ownerId: doc.bot.ownerId } } : { isBot: false };
 
 const SEARCH_LIMIT = 20;
 
@@ -63,6 +73,7 @@ export const toOwnProfile = (doc: UserDoc): OwnProfile => ({
   avatarMediaId: doc.avatarMediaId,
   encryptionKeys: doc.encryptionKeys ?? [],
   createdAt: doc.createdAt,
+  ...botMarks(doc),
 });
 
 /** Profiles and privacy settings: one event per change, joined where they are read, never copied elsewhere. */
@@ -151,11 +162,12 @@ export class ProfileService {
       encryptionKeys: target.encryptionKeys ?? [],
       isContact: rel.viewerAddedTarget,
       blocked: rel.viewerBlocked,
+      ...botMarks(target),
     };
   }
 
   /** Users whose username starts with `prefix` (never by email: no way to learn who has an account by address). */
-  async search(viewerId: string, prefix: string): Promise<Array<{ id: string; username: string; displayName: string }>> {
+  async search(viewerId: string, prefix: string): Promise<Array<{ id: string; username: string; displayName: string; isBot: boolean }>> {
     const found = await this.readStore
       .collection<UserDoc>(USERS)
       .find({ username: { $gte: prefix, $lt: `${prefix}\uffff` } }, { sort: { username: 1 }, limit: SEARCH_LIMIT + 1 });
@@ -167,7 +179,7 @@ export class ProfileService {
     return others
       .filter((user) => !blocked.has(user._id))
       .slice(0, SEARCH_LIMIT)
-      .map((user) => ({ id: user._id, username: user.username, displayName: user.displayName }));
+      .map((user) => ({ id: user._id, username: user.username, displayName: user.displayName, isBot: user.bot !== undefined }));
   }
 
   private async run(userId: string, command: UserCommand): Promise<void> {

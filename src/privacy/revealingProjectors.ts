@@ -18,6 +18,8 @@ export const SEALED_EVENT_TYPES: ReadonlySet<string> = new Set([
   'WebhookUpdated',
   // Personal fields, under the user's data key (src/privacy/personalData.ts).
   'UserRegistered',
+  // A bot's username and display name, under the bot's data key.
+  'BotCreated',
   'ProfileUpdated',
   'ContactAdded',
   'ContactRenamed',

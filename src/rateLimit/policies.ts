@@ -54,6 +54,7 @@ export const DEFAULT_POLICIES = [
     'previewing and joining groups by invite-link token: 10 at once, 30 an hour (tokens cannot be enumerated)',
   ),
   policy('contacts', 30, 1, 'user', 'adding, renaming and removing contacts, blocking and unblocking'),
+  policy('bots', 10, 30 / 3600, 'user', 'making and deleting bots and issuing or revoking their tokens: 10 at once, 30 an hour'),
   policy('search', 10, 0.5, 'user', 'user search'),
   policy('message-search', 20, 2, 'user', 'full-text message search (GET /api/search)'),
   policy(

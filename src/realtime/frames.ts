@@ -40,7 +40,15 @@ export interface FrameDeps {
 function metadataOf(connection: Connection, frameId: string | undefined, now: Date): CommandMetadata {
   const correlationId = `ws:${connection.id}:${frameId ?? newId()}`;
   noteCorrelationId(correlationId);
-  return { commandId: newId(), correlationId, causationId: correlationId, userId: connection.principal.userId, now: now.toISOString() };
+  const { userId, user } = connection.principal;
+  return {
+    commandId: newId(),
+    correlationId,
+    causationId: correlationId,
+    userId,
+    ...(user.bot ? { actorIsBot: true as const } : {}),
+    now: now.toISOString(),
+  };
 }
 
 const SYNC_PAGE = 500;
