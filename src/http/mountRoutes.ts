@@ -4,6 +4,7 @@ import { bearerToken, type Authenticator, type Principal } from '../auth/authent
 import type { RateLimits } from '../rateLimit/rateLimits.ts';
 import { RateLimitExceeded } from '../rateLimit/tokenBuckets.ts';
 import { ValidationError } from '../../commands/shared/errors.ts';
+import { NotForBotsError } from '../../commands/bots.ts';
 import { parse } from '../contract/validation.ts';
 import { setRateLimitHeaders } from './rateLimitHeaders.ts';
 import { bodyIsOptional } from './openapi.ts';
@@ -31,6 +32,8 @@ export function mountRoutes(routes: readonly AnyRoute[], { authenticator, rateLi
       const bearer = route.auth === true || (route.auth === 'bearer-or-media-token' && ctx.get('authorization') !== '');
       const principal = bearer ? await authenticator.authenticate(bearerToken(ctx.get('authorization') || undefined)) : null;
       if (principal) ctx.state.principal = principal;
+      // Leta is not for bot accounts (README "Bots"): every `ai` operation, before its budget is charged.
+      if (route.tag === 'ai' && principal?.user.bot) throw new NotForBotsError('use Leta');
       if (route.rateLimit) await charge(ctx, rateLimits, route.rateLimit, principal);
       const params = route.params ? parse(route.params, ctx.params) : {};
       const query = route.query ? parse(route.query, ctx.query) : {};

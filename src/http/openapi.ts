@@ -74,6 +74,8 @@ export function errorCodesOf(route: AnyRoute): ErrorCode[] {
     );
   if (route.rawBody) ['payload_too_large', 'unsupported_media_type', 'validation_failed'].forEach((code) => codes.add(code as ErrorCode));
   if (route.rateLimit) codes.add('rate_limited');
+  // Leta refuses bot accounts (src/http/mountRoutes.ts).
+  if (route.tag === 'ai' && route.auth) codes.add('not_for_bots');
   codes.add('unavailable');
   return [...codes];
 }

@@ -2,6 +2,7 @@ import uWS from 'uWebSockets.js';
 import type { z } from 'zod';
 import type { Logger } from 'pino';
 import { DomainError, ValidationError } from '../../commands/shared/errors.ts';
+import { NotForBotsError } from '../../commands/bots.ts';
 import type { Authenticator, Principal } from '../auth/authenticator.ts';
 import { bearerToken } from '../auth/authenticator.ts';
 import { toErrorResponse } from '../contract/errors.ts';
@@ -274,6 +275,8 @@ export class SocketGateway {
       const type = frame.type as ClientFrameType;
       span?.updateName(`ws ${type}`);
       const spec = CLIENT_FRAMES[type];
+      // Leta is not for bot accounts, as on REST.
+      if (type.startsWith('ai.') && connection.principal.user.bot) throw new NotForBotsError('use Leta');
       // The same budget as the REST routes of this policy: an error frame, the socket stays open.
       if (spec.policy) await this.deps.rateLimits.charge(spec.policy, connection.principal.userId);
       const { type: _type, id, ...payload } = frame;

@@ -240,6 +240,18 @@ test.serial('denials: not the owner, a bot making bots, bad input and a taken us
   t.is(taken.body.error.code, 'username_taken');
 });
 
+test.serial('a bot cannot use Leta, over REST or the socket', async (t) => {
+  const owner = await registerUser(app.url);
+  const { token } = await createBot(owner);
+  const leta = await request(app.url, 'POST', '/api/chat/ai/send', { token, body: { message: 'hello Leta' } });
+  t.is(leta.status, 403);
+  t.is(leta.body.error.code, 'not_for_bots');
+  const socket = await syncedSocket(token);
+  socket.send({ type: 'ai.send', id: 'leta', message: 'hello Leta' });
+  t.like(await socket.next((f) => f.id === 'leta'), { type: 'error', error: { code: 'not_for_bots' } });
+  socket.close();
+});
+
 test.serial(`an owner has at most ${BOTS_PER_OWNER} bots (BOTS_MAX_PER_OWNER); deleting one makes room`, async (t) => {
   const owner = await registerUser(app.url);
   const bots = [];
