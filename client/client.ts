@@ -9,6 +9,8 @@ import { memoryStore, type ClientStore } from './stores.ts';
 import { DataExportApi } from './dataExport.ts';
 import { GroupsApi } from './groups.ts';
 import { PushApi } from './push.ts';
+import { BotsApi } from './bots.ts';
+import { WebhooksApi } from './webhooks.ts';
 import { VoiceApi } from './voice.ts';
 import { ReactionsApi, ThreadsApi } from './reactions.ts';
 import { ScheduledMessagesApi, SearchApi } from './scheduledAndSearch.ts';
@@ -72,6 +74,10 @@ export class LetsAppClient extends Emitter<OwnEvents> {
   readonly groups: GroupsApi;
   /** Web Push: this device's subscription, the preview setting, mutes. */
   readonly push: PushApi;
+  /** The caller's bot accounts: make one (its token shown once), list, rotate or revoke its token, delete. */
+  readonly bots: BotsApi;
+  /** Outgoing webhooks: register, change, rotate the secret, delete, the delivery log. */
+  readonly webhooks: WebhooksApi;
   /** Voice notes: upload a recording with its waveform, transcribe one. */
   readonly voice: VoiceApi;
   readonly reactions: ReactionsApi;
@@ -87,18 +93,22 @@ export class LetsAppClient extends Emitter<OwnEvents> {
   private readonly waiters = new Map<string, Waiter[]>();
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private presenceFollowed: string[] = [];
+  /** A bot token being checked by `connectAsBot`, before it becomes the session's. */
+  private presentedToken: string | null = null;
 
   constructor(options: LetsAppClientOptions) {
     super();
     this.store = options.store ?? memoryStore();
     this.api = new RestClient({
       baseUrl: options.baseUrl,
-      token: () => this.current?.accessToken ?? null,
+      token: () => this.current?.accessToken ?? this.presentedToken,
       ...(options.fetch ? { fetch: options.fetch } : {}),
       onUnauthorized: (error) => this.live.refused(error.code),
     });
     this.groups = new GroupsApi(this.api);
     this.push = new PushApi(this.api);
+    this.bots = new BotsApi(this.api);
+    this.webhooks = new WebhooksApi(this.api);
     this.voice = new VoiceApi(this.api);
     this.reactions = new ReactionsApi(this.api);
     this.scheduled = new ScheduledMessagesApi(this.api);
@@ -147,6 +157,28 @@ export class LetsAppClient extends Emitter<OwnEvents> {
 
   async login(email: string, password: string): Promise<Session> {
     return this.begin(await this.api.request('post', '/auth/login', { body: { email, password } }));
+  }
+
+  /** A client acting as a bot with its token (from `bots.createBot` or `rotateBotToken`), connected. */
+  static async forBot(options: LetsAppClientOptions, botToken: string): Promise<LetsAppClient> {
+    const client = new LetsAppClient(options);
+    await client.connectAsBot(botToken);
+    return client;
+  }
+
+  /**
+   * Acts as a bot with its token: checked (GET /auth/verify), then the same live socket, outbox and REST calls as a
+   * user's session. A bot cannot log in with a password, and its token does not expire.
+   */
+  async connectAsBot(botToken: string): Promise<Session> {
+    this.presentedToken = botToken;
+    try {
+      const status = await this.api.request('get', '/auth/verify');
+      const expiresIn = Math.max(0, Math.floor((Date.parse(status.expiresAt) - Date.now()) / 1000));
+      return await this.begin({ user: status.user, accessToken: botToken, tokenType: 'Bearer', expiresIn, expiresAt: status.expiresAt });
+    } finally {
+      this.presentedToken = null;
+    }
   }
 
   /** The session kept in the store, if its token has not expired: connects with it. */

@@ -19,6 +19,8 @@ import type { pushRoutes } from './routes/push.ts';
 import type { systemRoutes } from './routes/system.ts';
 import type { userRoutes } from './routes/users.ts';
 import type { voiceRoutes } from './routes/voice.ts';
+import type { webhookRoutes } from './routes/webhooks.ts';
+import type { botRoutes } from './routes/bots.ts';
 
 type RoutesOf<F extends (...args: never[]) => readonly unknown[]> = ReturnType<F>[number];
 
@@ -46,6 +48,8 @@ export type ApiRoute =
   | RoutesOf<typeof threadRoutes>
   | RoutesOf<typeof presenceRoutes>
   | RoutesOf<typeof pushRoutes>
+  | RoutesOf<typeof webhookRoutes>
+  | RoutesOf<typeof botRoutes>
   | RoutesOf<typeof systemRoutes>
   | RoutesOf<typeof userRoutes>
   | RoutesOf<typeof voiceRoutes>;
