@@ -57,6 +57,8 @@ import {
 /** Which paths of which collections are indexed, and how: the compiled filters use the matching expressions. */
 const INDEXED_PATHS = 'read_store_indexed_paths';
 const UNDEFINED_TABLE = '42P01';
+/** SQLSTATE of a statement cancelled by statement_timeout. */
+const QUERY_CANCELED = '57014';
 /** Collection names become `c_<name>`; PostgreSQL would silently cut identifiers past 63 bytes. */
 const MAX_COLLECTION_NAME = 55;
 
@@ -470,11 +472,17 @@ class PostgresCollection<T extends Doc> implements Collection<T> {
     if (terms.length === 0) return [];
     if (this.inTransaction) return this.boundedTextSearch(query, terms);
     // A transaction of its own, so the timeout is SET LOCAL to it and leaves the pooled session as it was.
-    return this.store.withTransaction(async (tx) => {
-      const own = tx.collection<T>(this.name) as PostgresCollection<T>;
-      await own.run(`SET LOCAL statement_timeout = ${TEXT_STATEMENT_TIMEOUT_MS}`, []);
-      return own.boundedTextSearch(query, terms);
-    });
+    try {
+      return await this.store.withTransaction(async (tx) => {
+        const own = tx.collection<T>(this.name) as PostgresCollection<T>;
+        await own.run(`SET LOCAL statement_timeout = ${TEXT_STATEMENT_TIMEOUT_MS}`, []);
+        return own.boundedTextSearch(query, terms);
+      });
+    } catch (error) {
+      if ((error as { code?: unknown }).code === QUERY_CANCELED)
+        throw new UnavailableError('The search took too long; try again or narrow it', { timeoutMs: TEXT_STATEMENT_TIMEOUT_MS });
+      throw error;
+    }
   }
 
   private async boundedTextSearch(query: TextQuery, terms: string[]): Promise<Array<TextHit<T>>> {

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { TEXT_CANDIDATES, TEXT_SCANNED, type Filter } from '../../src/readstore/port.ts';
+import { TEXT_CANDIDATES, TEXT_SCANNED, TEXT_STATEMENT_TIMEOUT_MS, type Filter } from '../../src/readstore/port.ts';
 import { PostgresReadStore } from '../../src/readstore/postgres.ts';
 import { SqliteReadStore } from '../../src/readstore/sqlite.ts';
 import { tempDir } from '../helpers/app.ts';
@@ -82,5 +82,16 @@ postgresTest(
       'a new match is found at once',
     );
     t.is((await search({})).at(0)?.doc._id, 'newest', 'and ranks first');
+
+    // The backstop: a statement kept waiting past TEXT_STATEMENT_TIMEOUT_MS (here on a lock) is cancelled, a 503.
+    const locker = await rawClient(t);
+    await locker.query('BEGIN');
+    await locker.query(`LOCK TABLE "${settings.schema}".c_notes IN ACCESS EXCLUSIVE MODE`);
+    const started = Date.now();
+    const error = await t.throwsAsync(search({}));
+    await locker.query('ROLLBACK');
+    t.like(error, { code: 'unavailable', status: 503 });
+    t.true(Date.now() - started >= TEXT_STATEMENT_TIMEOUT_MS - 100);
+    t.is((await search({ room: 'r2' })).length, 1, 'and the next search runs as before');
   },
 );
