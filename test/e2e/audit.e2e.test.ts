@@ -14,6 +14,7 @@ import { openEventStore } from '../../src/stores.ts';
 import { openKeysForTools } from '../../src/privacy/auditorKeys.ts';
 import { revealingProjectors } from '../../src/privacy/revealingProjectors.ts';
 import { registerUser, request, startTestApp, tempDir, testConfig, testEnv } from '../helpers/app.ts';
+import { execScript } from '../helpers/scripts.ts';
 
 type User = Awaited<ReturnType<typeof registerUser>>;
 
@@ -95,7 +96,7 @@ test.after.always(() => {
 });
 
 async function audit(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const result = await promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/audit.ts', ...args], {
+  const result = await execScript('audit.ts', args, {
     env: { ...process.env, ...testEnv(history.dir), NODE_ENV: 'test' },
     maxBuffer: 64 * 1024 * 1024,
   }).then(
@@ -446,7 +447,7 @@ test('auditors over REST: only users an operator granted, every other user 404; 
   for (const path of paths) t.is((await read(auditor, path)).status, 404, `${path} before the grant`);
 
   const grant = async (...args: string[]) =>
-    promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/grant-auditor.ts', ...args], {
+    execScript('grant-auditor.ts', args, {
       env: { ...process.env, ...testEnv(app.storageDir), NODE_ENV: 'test' },
     });
   await grant(auditor.user.id);

@@ -1,18 +1,18 @@
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { tempDir, testEnv } from '../helpers/app.ts';
+import { execScript } from '../helpers/scripts.ts';
 
 const SCRIPTS = readdirSync('scripts')
   .filter((name) => name.endsWith('.ts'))
   .sort();
 
 async function run(script: string, args: string[], storageDir: string) {
-  return promisify(execFile)(process.execPath, ['--import=tsx', join('scripts', script), ...args], {
+  return execScript(script, args, {
     env: { ...process.env, ...testEnv(storageDir), NODE_ENV: 'test' },
-    timeout: 30_000,
+    // Kills a script that hangs; generous, as a loaded machine starts many of these side by side.
+    timeout: 120_000,
   }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
     (error: { code: number; stdout: string; stderr: string }) => error,
