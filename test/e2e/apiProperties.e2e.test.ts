@@ -990,6 +990,28 @@ async function freshFixture(operation?: Operation): Promise<Fixture> {
 }
 
 /**
+ * The fixture of a negative test. Each negative test asserts that it appended nothing, so it leaves its fixture as it
+ * found it: operations that need the same parts share one, built by the first of them. Calls (their ringing times out)
+ * and exports (they expire) are made fresh for each test, as for the positive ones, which change what they are given.
+ */
+const negativeFixtures = new Map<string, Promise<Fixture>>();
+function negativeFixture(operation: Operation): { fixture: Promise<Fixture>; shared: boolean } {
+  const tags = operation.op.tags ?? [];
+  if (tags.includes('calls') || /\/export\/\{id\}/.test(operation.template)) return { fixture: freshFixture(operation), shared: false };
+  const parts = JSON.stringify([
+    tags.includes('ai'),
+    tags.includes('push'),
+    tags.includes('audit'),
+    operation.template.includes('/scheduled-messages/'),
+    /invites|join-requests/.test(operation.template),
+    operation.op.operationId === 'transcribeMessage',
+  ]);
+  let fixture = negativeFixtures.get(parts);
+  if (!fixture) negativeFixtures.set(parts, (fixture = freshFixture(operation)));
+  return { fixture, shared: true };
+}
+
+/**
  * Alice's invite link to a new group of hers (bob and carol may join through it), and a second group of hers that
  * approves joins, with carol's request waiting (approving or declining it is a 200 once).
  */
@@ -1618,8 +1640,9 @@ for (const operation of operations.filter((o) => hasInput(o) || o.secured)) {
     `negative: ${operation.label} rejects invalid input and wrong tokens with a documented 4xx and appends nothing`,
     async (t) => {
       t.timeout(120_000);
-      const fixture = await freshFixture(operation);
-      t.teardown(() => hangUp(fixture));
+      const { fixture: made, shared } = negativeFixture(operation);
+      const fixture = await made;
+      if (!shared) t.teardown(() => hangUp(fixture));
       const seen = new Map<number, number>();
       const arbitrary = negativeInputs(operation, fixture);
       if (arbitrary) {
