@@ -70,6 +70,7 @@ export class ChatView {
     client.on('presence.snapshot', (frame) => frame.users.forEach((user) => this.presenceChanged(user)));
     client.on('presence', (frame) => this.presenceChanged(frame));
     client.on('user.updated', () => this.refreshSoon());
+    document.addEventListener('thread-read', () => this.refreshSoon());
     client.on('group.updated', () => this.refreshSoon());
     client.on('outbox', (pending) => this.renderPending(pending));
     client.on('send.failed', ({ error }) => showError(this.error, error));
@@ -181,6 +182,8 @@ export class ChatView {
       void this.client.markDelivered(this.conversationOf(message), message.id).catch(() => undefined);
     }
     if (item && message.senderId !== this.me && !this.belongsToOpen(message)) item.unreadCount += 1;
+    // A reply arrives as message.created only to the thread's followers: unread in its thread until the pane is opened.
+    if (item && message.threadRootId && message.senderId !== this.me) item.threadUnreadCount += 1;
     if (item) {
       item.lastMessage = {
         id: message.id,
@@ -359,6 +362,10 @@ export class ChatView {
           avatar,
           h('span', { class: 'title' }, title),
           h('span', { class: 'unread', 'data-testid': 'unread', 'data-count': item.unreadCount }, String(item.unreadCount)),
+          // Unread replies in the threads one follows here (their own read mark: opening the thread clears them).
+          item.threadUnreadCount > 0
+            ? h('small', { 'data-testid': 'thread-unread', title: 'unread thread replies' }, `+${item.threadUnreadCount} in threads`)
+            : null,
         );
         li.addEventListener(
           'click',

@@ -145,7 +145,11 @@ export class ThreadPane {
         form,
       );
       this.pane.hidden = false;
-      if (page.thread.unreadCount > 0) await this.client.threads.markRead(rootId);
+      if (page.thread.unreadCount > 0) {
+        await this.client.threads.markRead(rootId);
+        // The conversation list's threadUnreadCount changed: the chat view reloads it.
+        document.dispatchEvent(new CustomEvent('thread-read'));
+      }
     } catch (failure) {
       showError(this.error, failure);
     }

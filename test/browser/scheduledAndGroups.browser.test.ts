@@ -146,3 +146,28 @@ serial('Ada makes a group announcement-only and creates an invite link; Cy previ
   await settings.locator('[data-testid="invite-link"]', { hasText: '1/5 used' }).waitFor({ timeout: 10_000 });
   t.is(await ada.locator('[data-testid="message"]', { hasText: 'Can I talk?' }).count(), 0);
 });
+
+serial('a reply in a thread Ada follows shows in her conversation list as unread in threads until she opens the thread', async (t) => {
+  const ada = await registered('ada_thr', 'Ada');
+  const bob = await registered('bob_thr', 'Bob');
+  await ada.getByTestId('new-chat').locator('[name=username]').fill(`bob_thr_${process.pid}`);
+  await ada.getByTestId('new-chat').locator('button').click();
+  await ada.waitForFunction(() => document.querySelector('[data-testid="conversation-title"]')?.textContent === 'Bob');
+  await ada.getByTestId('composer-text').fill('Dinner plans?');
+  await ada.getByTestId('send').click();
+
+  await bob.locator('[data-testid="conversation-item"][data-title="Ada"]').click();
+  const onBob = bob.locator('[data-testid="message"]', { hasText: 'Dinner plans?' });
+  await onBob.waitFor({ timeout: 10_000 });
+  await onBob.getByTestId('open-thread').click();
+  await bob.getByTestId('thread-text').fill('Pasta?');
+  await bob.getByTestId('thread-send').click();
+
+  // Ada started the thread, so she follows it: one unread reply in the list, until she opens the thread.
+  const badge = ada.locator('[data-testid="conversation-item"][data-title="Bob"] [data-testid="thread-unread"]');
+  await badge.waitFor({ timeout: 10_000 });
+  t.is(await badge.textContent(), '+1 in threads');
+  await ada.locator('[data-testid="message"]', { hasText: 'Dinner plans?' }).getByTestId('open-thread').click();
+  await ada.locator('[data-testid="thread-reply"]', { hasText: 'Pasta?' }).waitFor({ timeout: 10_000 });
+  await badge.waitFor({ state: 'detached', timeout: 10_000 });
+});
