@@ -13,6 +13,7 @@ import { VoiceView } from './voice.ts';
 import { People } from './people.ts';
 import { wireDataExport } from './dataExport.ts';
 import { wireNotifications } from './notifications.ts';
+import { wireWebhooks } from './webhooks.ts';
 
 /**
  * The demo page: log in, then chat, Leta and calls, all through the typed client. The session, the last position and
@@ -105,6 +106,7 @@ function start(session: Session): void {
   wireAccountDeletion(client);
   wireDataExport(client);
   wireNotifications(client);
+  wireWebhooks(client);
 }
 
 async function showAvatar(media: MediaCache): Promise<void> {
