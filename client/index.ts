@@ -25,6 +25,7 @@ export {
   type GroupJoinResult,
   type GroupSettings,
 } from './groups.ts';
+export { BotsApi, type Bot, type BotWithToken } from './bots.ts';
 export { PushApi, applicationServerKeyOf, type PushSettings, type PushSubscriptionInfo, type PushSubscriptionJson } from './push.ts';
 export { memoryStore, webStorageStore, type ClientStore } from './stores.ts';
 export { reconnectDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
