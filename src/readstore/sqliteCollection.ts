@@ -302,7 +302,9 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
    * where a prefix query without an index merges every matching word's whole doclist first, on every MATCH). One
    * character is the word itself: a one-letter prefix would merge a large share of the index.
    */
-  private prefixPhrase(db: Database.Database, fts: string, term: string): string {
+  private prefixPhrase(db: Database.Database, fts: string, word: string): string {
+    // The index holds folded words; an ASCII word folds to its lower case (others are left to FTS5's own folding).
+    const term = NON_ASCII.test(word) ? word : word.toLowerCase();
     const length = [...term].length;
     if (length < 2) return quotePhrase(term);
     if (length <= TEXT_PREFIX_INDEX_MAX || NON_ASCII.test(term)) return `${quotePhrase(term)}*`;

@@ -78,6 +78,11 @@ async function textSearchContract(t: import('ava').ExecutionContext, store: Read
     (await store.collection('notes').searchText!({ field: 'body', terms: ['fox'], filter: {}, limit: 10 })).map((hit) => hit.doc._id),
     ['z'],
   );
+  t.deepEqual(
+    (await store.collection('notes').searchText!({ field: 'body', terms: ['REBUIL'], filter: {}, limit: 10 })).map((hit) => hit.doc._id),
+    ['z'],
+    'a prefix longer than the prefix indexes (case folded), expanded to the words the renamed index holds',
+  );
   await store.collection('notes').insertOne({ _id: 'y', body: 'after the rebuild, a fox' });
   t.deepEqual(
     (await store.collection('notes').searchText!({ field: 'body', terms: ['fox'], filter: {}, limit: 10 }))
