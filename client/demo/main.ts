@@ -14,6 +14,7 @@ import { People } from './people.ts';
 import { wireDataExport } from './dataExport.ts';
 import { wireNotifications } from './notifications.ts';
 import { wireWebhooks } from './webhooks.ts';
+import { wireBots } from './bots.ts';
 
 /**
  * The demo page: log in, then chat, Leta and calls, all through the typed client. The session, the last position and
@@ -107,6 +108,7 @@ function start(session: Session): void {
   wireDataExport(client);
   wireNotifications(client);
   wireWebhooks(client);
+  wireBots(client);
 }
 
 async function showAvatar(media: MediaCache): Promise<void> {
