@@ -159,7 +159,7 @@ export function decide(command: WebhookCommand, state: WebhookState): Decision<W
     case 'RegisterWebhook': {
       const { ownerId, scope, url, origin, mayWatch, ownerWebhooks, groupWebhooks } = command.data;
       if (state.ownerId !== null) throw new ConflictError('webhook_exists', 'A webhook already uses this id');
-      if (!mayWatch) throw new ForbiddenError('Only an admin of the group may register a webhook for it');
+      if (!mayWatch) throw new ForbiddenError('Only an admin of the group (or a bot that is a member) may register a webhook for it');
       const events = eventKindsOf(command.data.events);
       assertSealedFor(url, ownerId);
       if (ownerWebhooks >= MAX_WEBHOOKS_PER_OWNER)
@@ -174,7 +174,8 @@ export function decide(command: WebhookCommand, state: WebhookState): Decision<W
       const events = command.data.events === undefined ? undefined : eventKindsOf(command.data.events);
       if (url !== undefined) assertSealedFor(url, ownerId);
       // Turning a group's webhook back on needs the right to watch the group now.
-      if (enabled === true && !state.enabled && !mayWatch) throw new ForbiddenError('Only an admin of the group may re-enable its webhook');
+      if (enabled === true && !state.enabled && !mayWatch)
+        throw new ForbiddenError('Only an admin of the group (or a bot that is a member) may re-enable its webhook');
       const changes = {
         ...(url !== undefined ? { url, origin } : {}),
         ...(events !== undefined && !sameKinds(events, state.events) ? { events } : {}),

@@ -1,13 +1,12 @@
 import type { Logger } from 'pino';
 import type { EventUpcaster } from '../../commands/shared/upcasting.ts';
-import { GROUPS, type GroupDoc } from '../../projections/groups.ts';
 import { WEBHOOKS, type WebhookDoc } from '../../projections/webhooks.ts';
 import type { EventStore, RecordedEvent, Subscription } from '../eventstore/port.ts';
 import { revealEvent } from '../privacy/sealing.ts';
 import type { ShreddingKeys } from '../privacy/shreddingKeys.ts';
 import type { Projections } from '../projection/projections.ts';
 import type { ReadStore } from '../readstore/port.ts';
-import { mayWatchGroup } from './mayWatchGroup.ts';
+import { userMayWatchGroup } from './mayWatchGroup.ts';
 import type { AttemptOutcome, DueDelivery, PlannedDelivery, WebhookDeliveryStore } from './webhookDeliveryStore.ts';
 import { WEBHOOK_SOURCE_TYPES, type WebhookPlanner } from './webhookPlanner.ts';
 import type { WebhookAnswer, WebhookSender } from './webhookSender.ts';
@@ -226,8 +225,8 @@ export class WebhookDeliveries {
     if (!webhook) return 'the webhook was deleted';
     if (!webhook.enabled) return 'the webhook is disabled';
     if (webhook.groupId !== null) {
-      const group = await this.deps.readStore.collection<GroupDoc>(GROUPS).findOne({ _id: webhook.groupId });
-      if (!mayWatchGroup(group, webhook.ownerId)) return "the webhook's owner may no longer watch the group";
+      if (!(await userMayWatchGroup(this.deps.readStore, webhook.groupId, webhook.ownerId)))
+        return "the webhook's owner may no longer watch the group";
     }
     return null;
   }

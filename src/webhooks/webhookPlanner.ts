@@ -14,7 +14,7 @@ import { WEBHOOKS, type WebhookDoc } from '../../projections/webhooks.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
 import { deriveId } from '../ids.ts';
 import type { ReadStore } from '../readstore/port.ts';
-import { mayWatchGroup } from './mayWatchGroup.ts';
+import { isBotAccount, mayWatchGroup } from './mayWatchGroup.ts';
 
 /** The event types that can cause a delivery (everything else only moves the checkpoint). */
 export const WEBHOOK_SOURCE_TYPES: ReadonlySet<string> = new Set([
@@ -208,7 +208,9 @@ export class WebhookPlanner {
     if (described.conversationId.startsWith('group:')) {
       const groupId = described.conversationId.slice('group:'.length);
       const group = await this.readStore.collection<GroupDoc>(GROUPS).findOne({ _id: groupId });
-      candidates = (await webhooks.find({ groupId }, { limit: 100 })).filter((webhook) => mayWatchGroup(group, webhook.ownerId));
+      candidates = [];
+      for (const webhook of await webhooks.find({ groupId }, { limit: 100 }))
+        if (mayWatchGroup(group, webhook.ownerId, await isBotAccount(this.readStore, webhook.ownerId))) candidates.push(webhook);
     } else {
       const participants = directParticipants(described.conversationId);
       if (!participants) return [];

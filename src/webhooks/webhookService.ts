@@ -11,7 +11,6 @@ import {
   type WebhookEventKind,
   type WebhookScope,
 } from '../../commands/webhooks.ts';
-import { GROUPS, type GroupDoc } from '../../projections/groups.ts';
 import { WEBHOOKS, type WebhookDoc } from '../../projections/webhooks.ts';
 import type { CommandHandler } from '../commandHandler.ts';
 import { newId } from '../ids.ts';
@@ -22,7 +21,7 @@ import type { Projections } from '../projection/projections.ts';
 import type { ReadStore } from '../readstore/port.ts';
 import type { SecretBox } from '../secrets/secretBox.ts';
 import type { SecretStore } from '../secrets/secretStore.ts';
-import { mayWatchGroup } from './mayWatchGroup.ts';
+import { userMayWatchGroup } from './mayWatchGroup.ts';
 import type { DeliveryRecord, WebhookDeliveryStore } from './webhookDeliveryStore.ts';
 import { originOf, receiverUrlProblem } from './webhookUrl.ts';
 
@@ -249,7 +248,7 @@ export class WebhookService {
   }
 
   private async mayWatch(groupId: string, userId: string): Promise<boolean> {
-    return mayWatchGroup(await this.deps.readStore.collection<GroupDoc>(GROUPS).findOne({ _id: groupId }), userId);
+    return userMayWatchGroup(this.deps.readStore, groupId, userId);
   }
 
   private async owned(userId: string, webhookId: string): Promise<WebhookDoc> {

@@ -337,3 +337,28 @@ test('a delivery survives a restart: an event appended while no delivery ran is 
   const ids = receiver.for(path).map((hook) => hook.json.data.message.id);
   t.deepEqual(ids, [before.id, during.id]);
 });
+
+test('a bot that is a member (not an admin) may register a webhook for its group and hears its messages; removed, it hears nothing more', async (t) => {
+  const owner = await registerUser(app.url);
+  const made = await api(owner, 'POST', '/api/bots', { username: `hookbot${Date.now() % 100_000}_${process.pid}` });
+  t.is(made.status, 201);
+  const bot = { user: { id: made.body.bot.id as string }, accessToken: made.body.token as string } as User;
+  const group = (await api(owner, 'POST', '/api/groups', { name: 'with a bot', memberIds: [bot.user.id] })).body.group as { id: string };
+  const path = newPath();
+  const registered = await api(bot, 'POST', '/api/webhooks', {
+    url: `${receiver.url}${path}`,
+    events: ['message.created'],
+    groupId: group.id,
+  });
+  t.is(registered.status, 201);
+  const message = await send(owner, { groupId: group.id }, 'hello bot');
+  await receiver.waitFor(withMessage(path, message.id));
+  t.is((await api(owner, 'DELETE', `/api/groups/${group.id}/members/${bot.user.id}`)).status, 204);
+  const count = receiver.for(path).length;
+  const witness = newPath();
+  await register(owner, { url: `${receiver.url}${witness}`, events: ['message.created'], groupId: group.id });
+  const later = await send(owner, { groupId: group.id }, 'after the bot left');
+  await receiver.waitFor(withMessage(witness, later.id));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.is(receiver.for(path).length, count);
+});
