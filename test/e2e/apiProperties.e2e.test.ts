@@ -36,8 +36,8 @@
  *   has none: 409) and a personality each, answered by a fake Gemini on loopback (GEMINI_API_BASE_URL); calls
  *   (`calls`) an open socket per user (`connectionId`, from its `welcome` frame) and calls ringing from a fourth user;
  *   scheduled messages, invite links and a pending join request, finished data exports, a voice-note message to
- *   transcribe, and push subscriptions at a loopback stand-in push service (nothing leaves the machine), each only for
- *   the operations that use them. Refinements the document cannot say are taught by name (one RGI emoji, `sendAt` a
+ *   transcribe, push subscriptions at a loopback stand-in push service (nothing leaves the machine), and three bots per
+ *   user (`bots`), each only for the operations that use them. Refinements the document cannot say are taught by name (one RGI emoji, `sendAt` a
  *   minute to a month ahead, a waveform, real push keys) or as CROSS_FIELD_RULES; voice notes are sent real audio.
  * Negative cases (negative_data_rejection): one mutation of the body, the query or a path parameter that the document
  *   still rejects once it went through the URL (`"1"` for an integer does not count), plus hostile path segments
@@ -779,6 +779,8 @@ interface Fixture {
   scheduledIds: Record<Person, string[]>;
   /** End-to-end encryption keys each user published (retiring one is a 200, an unknown id a 404). */
   keyIds: Record<Person, string[]>;
+  /** Bot accounts each user made (tag `bots`: rotating, revoking and deleting one of yours is a 2xx). */
+  botIds: Record<Person, string[]>;
 }
 interface Invites {
   inviteIds: string[];
@@ -968,6 +970,15 @@ async function freshFixture(operation?: Operation): Promise<Fixture> {
     const { media } = await must(201, 'uploadVoiceNote', alice, { query: { waveform: waveform().join(',') }, body });
     sent.push(await api('sendMessage', alice, { body: { recipientId: bob.user.id, text: '🎤', attachments: [media.id] } }));
   }
+  const botIds = { alice: [] as string[], bob: [] as string[], carol: [] as string[] };
+  if (tags.includes('bots') && documents('createBot')) {
+    for (const [person, user] of Object.entries(users) as Array<[Person, User]>) {
+      for (let index = 0; index < 3; index++) {
+        const body = { username: `fbot${randomBytes(6).toString('hex')}` };
+        botIds[person].push((await must(201, 'createBot', user, { body })).bot.id);
+      }
+    }
+  }
   // The audit routes exist only for auditors: alice is one (as an operator's grant-auditor makes her), bob and carol not.
   if (tags.includes('audit')) await grantAuditor(alice);
   return {
@@ -986,6 +997,7 @@ async function freshFixture(operation?: Operation): Promise<Fixture> {
     invites,
     exportIds,
     keyIds,
+    botIds,
   };
 }
 
@@ -1219,7 +1231,9 @@ function overridesFor(operation: Operation, fixture: Fixture, caller: CallerName
                     ? { id: realOrRandom(fixture.exportIds[person ?? 'alice']) }
                     : collection === 'scheduled-messages'
                       ? { id: realOrRandom(fixture.scheduledIds[person ?? 'alice']) }
-                      : {}),
+                      : collection === 'bots'
+                        ? { id: realOrRandom(fixture.botIds[person ?? 'alice']) }
+                        : {}),
     // A message attaches its sender's own live files (anyone else's, or a random id: 422 invalid_attachment); a group
     // icon is an image its setter uploaded (likewise).
     attachments: fc.oneof(
