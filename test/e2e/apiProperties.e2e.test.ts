@@ -258,6 +258,8 @@ const app = await startTestApp({
     GEMINI_API_BASE_URL: `http://127.0.0.1:${(gemini.address() as { port: number }).port}`,
     CALL_RING_TIMEOUT_MS: '600000',
     PUSH_ALLOW_PRIVATE_ENDPOINTS: 'true',
+    // Webhook URLs point at the same stand-in on loopback (test-only).
+    WEBHOOK_ALLOW_PRIVATE: 'true',
   },
 });
 const doc = (await (await fetch(`${app.url}/openapi.json`)).json()) as Document;
@@ -775,6 +777,8 @@ interface Fixture {
   exportIds: Record<Person, string[]>;
   /** Push subscriptions each user registered (tag `push`), at the stand-in push service. */
   pushSubscriptionIds: Record<Person, string[]>;
+  /** Webhooks each user registered (tag `webhooks`), at the stand-in on loopback. */
+  webhookIds: Record<Person, string[]>;
   /** Messages each user scheduled (a minute ahead of the sweep's end at least: editing and cancelling them is a 200). */
   scheduledIds: Record<Person, string[]>;
   /** End-to-end encryption keys each user published (retiring one is a 200, an unknown id a 404). */
@@ -962,6 +966,13 @@ async function freshFixture(operation?: Operation): Promise<Fixture> {
       pushSubscriptionIds[person].push((await must(201, 'addPushSubscription', user, { body })).subscription.id);
     }
   }
+  const webhookIds = { alice: [] as string[], bob: [] as string[], carol: [] as string[] };
+  if (tags.includes('webhooks') && documents('registerWebhook')) {
+    for (const [person, user] of Object.entries(users) as Array<[Person, User]>) {
+      const body = { url: `${PUSH_ENDPOINT}${randomUUID()}`, events: ['message.created'] };
+      for (let i = 0; i < 2; i++) webhookIds[person].push((await must(201, 'registerWebhook', user, { body })).webhook.id);
+    }
+  }
   // Transcribing needs a voice note (alice's, to bob) and a Gemini key (Leta's fixture: the fake Gemini answers).
   const transcribing = operation?.op.operationId === 'transcribeMessage';
   if (transcribing) {
@@ -994,6 +1005,7 @@ async function freshFixture(operation?: Operation): Promise<Fixture> {
       : { connections: {}, own: { alice: [], bob: [], carol: [] }, callIds: [], parties: [] },
     scheduledIds,
     pushSubscriptionIds,
+    webhookIds,
     invites,
     exportIds,
     keyIds,
@@ -1264,6 +1276,9 @@ function overridesFor(operation: Operation, fixture: Fixture, caller: CallerName
     p256dh: fc.constant(null).map(() => pushKeys().p256dh),
     auth: fc.constant(null).map(() => pushKeys().auth),
     subscriptionId: realOrRandom(fixture.pushSubscriptionIds[person ?? 'alice']),
+    // Webhooks point at the stand-in on loopback too (WEBHOOK_ALLOW_PRIVATE).
+    url: fc.uuid().map((id) => `${PUSH_ENDPOINT}${id}`),
+    webhookId: realOrRandom(fixture.webhookIds[person ?? 'alice']),
     inviteId: realOrRandom(fixture.invites.inviteIds),
     ...(fixture.invites.tokens.length > 0 ? { token: fc.constantFrom(...fixture.invites.tokens) } : {}),
     requestId: realOrRandom(fixture.invites.requestIds),
