@@ -226,6 +226,11 @@ export class AccountDeletionService {
     const groups = await this.deps.readStore.collection<GroupDoc>(GROUPS).find({ memberIds: userId });
     for (const group of groups) await this.leaveGroup(userId, group._id, step);
 
+    // Their bots go with them: a bot acts for its owner, and nobody would be left to manage it. A bot whose own erasing
+    // a crash cut short is no longer listed here, but is `deleting` in account_deletions: the sweeper finishes it.
+    const bots = await this.deps.readStore.collection<UserDoc>(USERS).find({ 'bot.ownerId': userId });
+    for (const bot of bots) await this.deleteBot(bot._id, step('bot', bot._id));
+
     const media = await this.deps.readStore.collection<MediaDoc>(MEDIA_FILES).find({ ownerId: userId, state: 'live' });
     for (const file of media) {
       try {

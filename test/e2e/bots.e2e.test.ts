@@ -206,6 +206,19 @@ test.serial('deleting a bot closes its sockets, refuses its token and frees its 
   t.is(again.bot.username, bot.username);
 });
 
+test.serial("an owner's account deletion deletes their bots: sockets closed, tokens refused, the bots erased", async (t) => {
+  const owner = await registerUser(app.url);
+  const [first, second] = [await createBot(owner), await createBot(owner)];
+  const open = await syncedSocket(first.token);
+  const deleted = await request(app.url, 'DELETE', '/api/users/me', { token: owner.accessToken, body: { password: owner.password } });
+  t.is(deleted.status, 204);
+  for (const { bot, token } of [first, second]) {
+    t.deepEqual((await streamTypes(userStream(bot.id))).slice(-2), ['AccountDeleted', 'AccountErased']);
+    t.is((await request(app.url, 'GET', '/auth/verify', { token })).status, 401);
+  }
+  t.deepEqual(await open.closed, { code: CLOSE.UNAUTHORIZED, reason: 'account_deleted' });
+});
+
 test.serial('denials: not the owner, a bot making bots, bad input and a taken username are refused with nothing appended', async (t) => {
   const [owner, stranger] = [await registerUser(app.url), await registerUser(app.url)];
   const { bot, token } = await createBot(owner);
