@@ -3,7 +3,7 @@ import { assertNever, eventOf } from '../commands/shared/events.ts';
 import type { ProjectedDoc, Projector } from '../src/projection/projector.ts';
 
 /** A group's invite link as its admins list it; `token` finds it (a preview, a join). */
-export interface GroupInviteDoc extends ProjectedDoc {
+export interface GroupInvite {
   groupId: string;
   token: string;
   createdBy: string;
@@ -14,7 +14,10 @@ export interface GroupInviteDoc extends ProjectedDoc {
   revokedAt: string | null;
 }
 
-export interface JoinRequestDoc extends ProjectedDoc {
+export interface GroupInviteDoc extends ProjectedDoc, GroupInvite {}
+
+/** A request to join through a link of a group that requires approval. */
+export interface JoinRequest {
   groupId: string;
   userId: string;
   inviteId: string;
@@ -23,6 +26,8 @@ export interface JoinRequestDoc extends ProjectedDoc {
   decidedBy: string | null;
   decidedAt: string | null;
 }
+
+export interface JoinRequestDoc extends ProjectedDoc, JoinRequest {}
 
 export const GROUP_INVITES = 'group_invites';
 export const GROUP_JOIN_REQUESTS = 'group_join_requests';

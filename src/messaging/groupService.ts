@@ -11,7 +11,14 @@ import { NotFoundError } from '../../commands/shared/errors.ts';
 import type { CommandMetadata } from '../../commands/shared/events.ts';
 import { isRegistered } from '../people/registered.ts';
 import { GROUPS, isGroupAdmin, toPublicGroup, type GroupDoc, type PublicGroup } from '../../projections/groups.ts';
-import { GROUP_INVITES, GROUP_JOIN_REQUESTS, type GroupInviteDoc, type JoinRequestDoc } from '../../projections/groupInvites.ts';
+import {
+  GROUP_INVITES,
+  GROUP_JOIN_REQUESTS,
+  type GroupInvite,
+  type GroupInviteDoc,
+  type JoinRequest,
+  type JoinRequestDoc,
+} from '../../projections/groupInvites.ts';
 import { INVITE_LIMITS } from '../contract/groupInviteSchemas.ts';
 import type { CommandHandler } from '../commandHandler.ts';
 import { deriveId } from '../ids.ts';
@@ -228,7 +235,7 @@ export class GroupService {
 }
 
 /** An invite link as its admins see it: the projected document under its public id, with what it can still do. */
-export type PublicInvite = Omit<GroupInviteDoc, '_id' | '_position'> & {
+export type PublicInvite = GroupInvite & {
   id: string;
   status: 'open' | 'expired' | 'revoked' | 'used_up';
 };
@@ -242,7 +249,7 @@ export interface InvitePreview {
   expiresAt: string;
 }
 
-export type PublicJoinRequest = Omit<JoinRequestDoc, '_id' | '_position' | 'inviteId'> & { id: string };
+export type PublicJoinRequest = Omit<JoinRequest, 'inviteId'> & { id: string };
 
 export type JoinResult = { status: 'joined'; group: PublicGroup } | { status: 'requested'; request: PublicJoinRequest };
 
