@@ -3,50 +3,16 @@
  * the timer with the selector in the conversation header; both see the notice and the selector follow; his message
  * then leaves both pages when its time is up (a pass of the server's expiry job with a clock a day on).
  */
-import { existsSync } from 'node:fs';
 import test from 'ava';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { demoBrowser } from '../helpers/browser.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking'];
+const demo = demoBrowser(test);
 
-const available = existsSync(CHROMIUM);
-const serial = available ? test.serial : test.skip;
-
-let browser: Browser;
-let app: TestApp;
-
-test.before(async () => {
-  if (!available) return;
-  app = await startTestApp();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
-});
-
-test.after.always(async () => {
-  await browser?.close();
-  await app?.dispose();
-});
-
-async function registered(name: string, displayName: string): Promise<Page> {
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(`${app.url}/demo`);
-  const form = page.getByTestId('register-form');
-  const username = `${name}_${process.pid}`;
-  await form.locator('[name=email]').fill(`${username}@example.test`);
-  await form.locator('[name=username]').fill(username);
-  await form.locator('[name=displayName]').fill(displayName);
-  await form.locator('[name=password]').fill('correct horse battery');
-  await form.locator('button').click();
-  await page.waitForSelector('[data-testid="connection"][data-state="live"]', { timeout: 10_000 });
-  return page;
-}
-
-serial(
+demo.serial(
   'Bob sets disappearing messages from the conversation header; both see the notice; his message leaves both pages when it expires',
   async (t) => {
-    const ada = await registered('ada_dm', 'Ada');
-    const bob = await registered('bob_dm', 'Bob');
+    const ada = await demo.registered('ada_dm', 'Ada');
+    const bob = await demo.registered('bob_dm', 'Bob');
 
     await bob.getByTestId('new-chat').locator('[name=username]').fill(`ada_dm_${process.pid}`);
     await bob.getByTestId('new-chat').locator('button').click();
@@ -68,7 +34,7 @@ serial(
     await bob.getByTestId('send').click();
     await ada.locator('[data-testid="message"]', { hasText: 'This one disappears' }).waitFor({ timeout: 10_000 });
 
-    t.like(await app.messageExpiry.sweep(new Date(Date.now() + 25 * 3_600_000)), { expired: 1 });
+    t.like(await demo.app.messageExpiry.sweep(new Date(Date.now() + 25 * 3_600_000)), { expired: 1 });
     for (const page of [ada, bob]) {
       await page.locator('[data-testid="message"]', { hasText: 'This one disappears' }).waitFor({ state: 'detached', timeout: 10_000 });
       t.is(await page.locator('[data-testid="message"]', { hasText: 'Before the timer' }).count(), 1, 'the earlier message stays');

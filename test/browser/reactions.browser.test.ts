@@ -3,48 +3,14 @@
  * reacts to Bob's message with the picker; Bob sees the count on his side; then a reply in a thread shows in the
  * thread pane on both sides.
  */
-import { existsSync } from 'node:fs';
 import test from 'ava';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { demoBrowser } from '../helpers/browser.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking'];
+const demo = demoBrowser(test);
 
-const available = existsSync(CHROMIUM);
-const serial = available ? test.serial : test.skip;
-
-let browser: Browser;
-let app: TestApp;
-
-test.before(async () => {
-  if (!available) return;
-  app = await startTestApp();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
-});
-
-test.after.always(async () => {
-  await browser?.close();
-  await app?.dispose();
-});
-
-async function registered(name: string, displayName: string): Promise<Page> {
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(`${app.url}/demo`);
-  const form = page.getByTestId('register-form');
-  const username = `${name}_${process.pid}`;
-  await form.locator('[name=email]').fill(`${username}@example.test`);
-  await form.locator('[name=username]').fill(username);
-  await form.locator('[name=displayName]').fill(displayName);
-  await form.locator('[name=password]').fill('correct horse battery');
-  await form.locator('button').click();
-  await page.waitForSelector('[data-testid="connection"][data-state="live"]', { timeout: 10_000 });
-  return page;
-}
-
-serial("Ada reacts to Bob's message with the picker and Bob sees the count; a thread reply shows in both thread panes", async (t) => {
-  const ada = await registered('ada_rx', 'Ada');
-  const bob = await registered('bob_rx', 'Bob');
+demo.serial("Ada reacts to Bob's message with the picker and Bob sees the count; a thread reply shows in both thread panes", async (t) => {
+  const ada = await demo.registered('ada_rx', 'Ada');
+  const bob = await demo.registered('bob_rx', 'Bob');
 
   await bob.getByTestId('new-chat').locator('[name=username]').fill(`ada_rx_${process.pid}`);
   await bob.getByTestId('new-chat').locator('button').click();

@@ -4,44 +4,11 @@
  * first arrives on Ada's screen at its time. Ada makes a group announcement-only and creates an invite link; Cy, in a
  * browser of his own, previews the group through the link, joins, and is refused when he posts.
  */
-import { existsSync } from 'node:fs';
 import test from 'ava';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import type { Page } from 'playwright-core';
+import { demoBrowser } from '../helpers/browser.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking'];
-
-const available = existsSync(CHROMIUM);
-const serial = available ? test.serial : test.skip;
-
-let browser: Browser;
-let app: TestApp;
-
-test.before(async () => {
-  if (!available) return;
-  app = await startTestApp();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
-});
-
-test.after.always(async () => {
-  await browser?.close();
-  await app?.dispose();
-});
-
-async function registered(name: string, displayName: string): Promise<Page> {
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(`${app.url}/demo`);
-  const form = page.getByTestId('register-form');
-  const username = `${name}_${process.pid}`;
-  await form.locator('[name=email]').fill(`${username}@example.test`);
-  await form.locator('[name=username]').fill(username);
-  await form.locator('[name=displayName]').fill(displayName);
-  await form.locator('[name=password]').fill('correct horse battery');
-  await form.locator('button').click();
-  await page.waitForSelector('[data-testid="connection"][data-state="live"]', { timeout: 10_000 });
-  return page;
-}
+const demo = demoBrowser(test);
 
 /** Sets the page's "send at" input to `seconds` from now, in the browser's local time (a datetime-local value). */
 const scheduleIn = (page: Page, seconds: number) =>
@@ -51,9 +18,9 @@ const scheduleIn = (page: Page, seconds: number) =>
     input.value = new Date(at.getTime() - at.getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
   }, seconds);
 
-serial('Bob schedules a message 11 s ahead, edits it, cancels another; the first arrives on Ada’s screen at its time', async (t) => {
-  const ada = await registered('ada_sched', 'Ada');
-  const bob = await registered('bob_sched', 'Bob');
+demo.serial('Bob schedules a message 11 s ahead, edits it, cancels another; the first arrives on Ada’s screen at its time', async (t) => {
+  const ada = await demo.registered('ada_sched', 'Ada');
+  const bob = await demo.registered('bob_sched', 'Bob');
   await bob.getByTestId('new-chat').locator('[name=username]').fill(`ada_sched_${process.pid}`);
   await bob.getByTestId('new-chat').locator('button').click();
   await bob.waitForFunction(() => document.querySelector('[data-testid="conversation-title"]')?.textContent === 'Ada');
@@ -89,7 +56,7 @@ serial('Bob schedules a message 11 s ahead, edits it, cancels another; the first
   await other.waitFor({ timeout: 10_000 });
   await other.getByTestId('scheduled-cancel').click();
   await other.waitFor({ state: 'detached', timeout: 10_000 });
-  const mine = await app.readStore.collection<{ status: string; text: string | null }>('scheduled_messages').find({});
+  const mine = await demo.app.readStore.collection<{ _id: string; status: string; text: string | null }>('scheduled_messages').find({});
   t.deepEqual(mine.map((doc) => doc.status).sort(), ['cancelled', 'pending']);
 
   // At its time the edited text arrives on Ada's screen, and leaves Bob's list.
@@ -98,58 +65,64 @@ serial('Bob schedules a message 11 s ahead, edits it, cancels another; the first
   t.is(await ada.locator('[data-testid="message"]', { hasText: 'Never mind this one' }).count(), 0);
 });
 
-serial('Ada makes a group announcement-only and creates an invite link; Cy previews it, joins through it, and may not post', async (t) => {
-  const ada = await registered('ada_grp', 'Ada');
-  const cy = await registered('cy_grp', 'Cy');
+demo.serial(
+  'Ada makes a group announcement-only and creates an invite link; Cy previews it, joins through it, and may not post',
+  async (t) => {
+    const ada = await demo.registered('ada_grp', 'Ada');
+    const cy = await demo.registered('cy_grp', 'Cy');
 
-  const newGroup = ada.getByTestId('new-group');
-  await newGroup.locator('[name=name]').fill('Book club');
-  await newGroup.locator('button').click();
-  await ada.waitForFunction(() => document.querySelector('[data-testid="conversation-title"]')?.textContent === 'Book club');
-  const settings = ada.getByTestId('group-settings');
-  await settings.locator('summary').click();
-  await settings.locator('select[name=send]').selectOption('admins');
-  await settings.getByTestId('save-group-settings').click();
-  // The change is a GroupSettingsChanged in the group's stream.
-  let changed: unknown;
-  for (let tries = 0; tries < 100 && !changed; tries++) {
-    const [group] = await app.readStore.collection<{ _id: string }>('groups').find({ name: 'Book club' });
-    changed = group && (await app.eventStore.readStream(`group-${group._id}`)).find((event) => event.type === 'GroupSettingsChanged');
-    if (!changed) await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  t.like(changed, { data: { changes: { send: 'admins' } } });
+    const newGroup = ada.getByTestId('new-group');
+    await newGroup.locator('[name=name]').fill('Book club');
+    await newGroup.locator('button').click();
+    await ada.waitForFunction(() => document.querySelector('[data-testid="conversation-title"]')?.textContent === 'Book club');
+    const settings = ada.getByTestId('group-settings');
+    await settings.locator('summary').click();
+    await settings.locator('select[name=send]').selectOption('admins');
+    await settings.getByTestId('save-group-settings').click();
+    // The change is a GroupSettingsChanged in the group's stream.
+    let changed: unknown;
+    for (let tries = 0; tries < 100 && !changed; tries++) {
+      const [group] = await demo.app.readStore.collection<{ _id: string }>('groups').find({ name: 'Book club' });
+      changed =
+        group && (await demo.app.eventStore.readStream(`group-${group._id}`)).find((event) => event.type === 'GroupSettingsChanged');
+      if (!changed) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    t.like(changed, { data: { changes: { send: 'admins' } } });
 
-  await settings.locator('[name=inviteHours]').fill('2');
-  await settings.locator('[name=inviteUses]').fill('5');
-  await settings.getByTestId('create-invite').click();
-  const output = ada.getByTestId('new-invite');
-  await ada.waitForFunction(() => /#join=[A-Za-z0-9_-]{32}$/.test(document.querySelector('[data-testid="new-invite"]')?.textContent ?? ''));
-  const link = (await output.textContent())!;
-  const listed = settings.locator('[data-testid="invite-link"][data-status="open"]');
-  await listed.waitFor({ timeout: 10_000 });
-  t.regex((await listed.textContent())!, /0\/5 used/);
+    await settings.locator('[name=inviteHours]').fill('2');
+    await settings.locator('[name=inviteUses]').fill('5');
+    await settings.getByTestId('create-invite').click();
+    const output = ada.getByTestId('new-invite');
+    await ada.waitForFunction(() =>
+      /#join=[A-Za-z0-9_-]{32}$/.test(document.querySelector('[data-testid="new-invite"]')?.textContent ?? ''),
+    );
+    const link = (await output.textContent())!;
+    const listed = settings.locator('[data-testid="invite-link"][data-status="open"]');
+    await listed.waitFor({ timeout: 10_000 });
+    t.regex((await listed.textContent())!, /0\/5 used/);
 
-  // Cy previews the group through the link, then joins.
-  const join = cy.getByTestId('join-group');
-  await join.locator('[name=link]').fill(link);
-  await join.locator('button[value=preview]').click();
-  await cy.locator('[data-testid="join-result"]', { hasText: 'Book club · 1 members' }).waitFor({ timeout: 10_000 });
-  t.is(await cy.locator('[data-testid="conversation-item"][data-title="Book club"]').count(), 0);
-  await join.locator('button[value=join]').click();
-  await cy.locator('[data-testid="join-result"]', { hasText: 'Joined Book club' }).waitFor({ timeout: 10_000 });
-  await cy.locator('[data-testid="conversation-item"][data-title="Book club"]').click({ timeout: 10_000 });
-  // Announcement-only: Cy's post is refused, and nothing of it reaches Ada.
-  await cy.getByTestId('composer-text').fill('Can I talk?');
-  await cy.getByTestId('send').click();
-  await cy.locator('[data-testid="chat-error"]', { hasText: /admin/i }).waitFor({ timeout: 10_000 });
-  // Ada sees the link used once.
-  await settings.locator('[data-testid="invite-link"]', { hasText: '1/5 used' }).waitFor({ timeout: 10_000 });
-  t.is(await ada.locator('[data-testid="message"]', { hasText: 'Can I talk?' }).count(), 0);
-});
+    // Cy previews the group through the link, then joins.
+    const join = cy.getByTestId('join-group');
+    await join.locator('[name=link]').fill(link);
+    await join.locator('button[value=preview]').click();
+    await cy.locator('[data-testid="join-result"]', { hasText: 'Book club · 1 members' }).waitFor({ timeout: 10_000 });
+    t.is(await cy.locator('[data-testid="conversation-item"][data-title="Book club"]').count(), 0);
+    await join.locator('button[value=join]').click();
+    await cy.locator('[data-testid="join-result"]', { hasText: 'Joined Book club' }).waitFor({ timeout: 10_000 });
+    await cy.locator('[data-testid="conversation-item"][data-title="Book club"]').click({ timeout: 10_000 });
+    // Announcement-only: Cy's post is refused, and nothing of it reaches Ada.
+    await cy.getByTestId('composer-text').fill('Can I talk?');
+    await cy.getByTestId('send').click();
+    await cy.locator('[data-testid="chat-error"]', { hasText: /admin/i }).waitFor({ timeout: 10_000 });
+    // Ada sees the link used once.
+    await settings.locator('[data-testid="invite-link"]', { hasText: '1/5 used' }).waitFor({ timeout: 10_000 });
+    t.is(await ada.locator('[data-testid="message"]', { hasText: 'Can I talk?' }).count(), 0);
+  },
+);
 
-serial('a reply in a thread Ada follows shows in her conversation list as unread in threads until she opens the thread', async (t) => {
-  const ada = await registered('ada_thr', 'Ada');
-  const bob = await registered('bob_thr', 'Bob');
+demo.serial('a reply in a thread Ada follows shows in her conversation list as unread in threads until she opens the thread', async (t) => {
+  const ada = await demo.registered('ada_thr', 'Ada');
+  const bob = await demo.registered('bob_thr', 'Bob');
   await ada.getByTestId('new-chat').locator('[name=username]').fill(`bob_thr_${process.pid}`);
   await ada.getByTestId('new-chat').locator('button').click();
   await ada.waitForFunction(() => document.querySelector('[data-testid="conversation-title"]')?.textContent === 'Bob');

@@ -2,54 +2,21 @@
  * Message search in Chromium: Bob sends Ada a message on the web demo (against a real server on an ephemeral port);
  * Ada finds it through the search box, the searched word marked, and Cy, who is not in the conversation, does not.
  */
-import { existsSync } from 'node:fs';
 import test from 'ava';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import type { Page } from 'playwright-core';
+import { demoBrowser } from '../helpers/browser.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking'];
-
-const available = existsSync(CHROMIUM);
-const serial = available ? test.serial : test.skip;
-
-let browser: Browser;
-let app: TestApp;
-
-test.before(async () => {
-  if (!available) return;
-  app = await startTestApp();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
-});
-
-test.after.always(async () => {
-  await browser?.close();
-  await app?.dispose();
-});
-
-async function registered(name: string, displayName: string): Promise<Page> {
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(`${app.url}/demo`);
-  const form = page.getByTestId('register-form');
-  const username = `${name}_${process.pid}`;
-  await form.locator('[name=email]').fill(`${username}@example.test`);
-  await form.locator('[name=username]').fill(username);
-  await form.locator('[name=displayName]').fill(displayName);
-  await form.locator('[name=password]').fill('correct horse battery');
-  await form.locator('button').click();
-  await page.waitForSelector('[data-testid="connection"][data-state="live"]', { timeout: 10_000 });
-  return page;
-}
+const demo = demoBrowser(test);
 
 async function searchFor(page: Page, q: string) {
   await page.getByTestId('search-input').fill(q);
   await page.getByTestId('search').locator('button').click();
 }
 
-serial('Ada finds the message Bob sent her through the search box, the word marked; Cy finds nothing of it', async (t) => {
-  const ada = await registered('ada_sx', 'Ada');
-  const bob = await registered('bob_sx', 'Bob');
-  const cy = await registered('cy_sx', 'Cy');
+demo.serial('Ada finds the message Bob sent her through the search box, the word marked; Cy finds nothing of it', async (t) => {
+  const ada = await demo.registered('ada_sx', 'Ada');
+  const bob = await demo.registered('bob_sx', 'Bob');
+  const cy = await demo.registered('cy_sx', 'Cy');
 
   await bob.getByTestId('new-chat').locator('[name=username]').fill(`ada_sx_${process.pid}`);
   await bob.getByTestId('new-chat').locator('button').click();
