@@ -42,7 +42,7 @@ test("a user's email is shown to that user only: never in conversations, snapsho
   socket.close();
   const peer = snapshot.conversations.find((c: any) => c.kind === 'direct').peer;
   t.is(peer.id, a.user.id, 'the peer is there');
-  t.deepEqual(Object.keys(peer).sort(), ['createdAt', 'displayName', 'id', 'username']);
+  t.deepEqual(Object.keys(peer).sort(), ['createdAt', 'displayName', 'id', 'isBot', 'username']);
   for (const body of [...seenByB, JSON.stringify(snapshot)]) t.false(body.includes(a.email), body);
 });
 
