@@ -5,7 +5,7 @@ import type { AiPreferences, PasswordScheme, PrivacySettings, UserEvent } from '
 import { DEFAULT_PRIVACY, userEventTypes } from '../commands/users.ts';
 import { auditorEventTypes, type AuditorEvent } from '../commands/auditors.ts';
 import type { RecordedEvent } from '../src/eventstore/port.ts';
-import type { ProjectedDoc, Projector } from '../src/projection/projector.ts';
+import type { ProjectedDoc, Projector, Unpositioned } from '../src/projection/projector.ts';
 
 export interface RevokedToken {
   tokenId: string;
@@ -45,6 +45,19 @@ export interface BotDocFacts {
 }
 
 /** A bot has no email: this stands in for it (unique, undeliverable: `.invalid`), and no login accepts it. */
+/** A new account's document: what it was created with, and the defaults every account starts from. */
+const newUserDoc = (
+  created: Pick<UserDoc, '_id' | 'email' | 'username' | 'displayName' | 'passwordHash' | 'passwordScheme' | 'createdAt' | 'bot'>,
+): Unpositioned<UserDoc> => ({
+  ...created,
+  lastLoginAt: null,
+  revokedTokens: [],
+  about: '',
+  privacy: DEFAULT_PRIVACY,
+  ai: {},
+  avatarMediaId: null,
+});
+
 export const botEmail = (botId: string) => `bot-${botId}@bots.invalid`;
 
 export interface PublishedKey {
@@ -141,22 +154,7 @@ export const usersProjector: Projector = {
           USERS,
           userId,
           recorded,
-          (doc) =>
-            doc ?? {
-              _id: userId,
-              email,
-              username,
-              displayName,
-              passwordHash,
-              passwordScheme,
-              createdAt: registeredAt,
-              lastLoginAt: null,
-              revokedTokens: [],
-              about: '',
-              privacy: DEFAULT_PRIVACY,
-              ai: {},
-              avatarMediaId: null,
-            },
+          (doc) => doc ?? newUserDoc({ _id: userId, email, username, displayName, passwordHash, passwordScheme, createdAt: registeredAt }),
         );
       }
       case 'UserLoggedIn':
@@ -216,7 +214,8 @@ export const usersProjector: Projector = {
           userId,
           recorded,
           (doc) =>
-            doc ?? {
+            doc ??
+            newUserDoc({
               _id: userId,
               email: botEmail(userId),
               username,
@@ -225,14 +224,8 @@ export const usersProjector: Projector = {
               passwordHash: '',
               passwordScheme: 'bcrypt-nfc',
               createdAt,
-              lastLoginAt: null,
-              revokedTokens: [],
-              about: '',
-              privacy: DEFAULT_PRIVACY,
-              ai: {},
-              avatarMediaId: null,
               bot: { ownerId, tokenId: null, tokenHash: null, tokenIssuedAt: null },
-            },
+            }),
         );
       }
       case 'BotTokenIssued': {
