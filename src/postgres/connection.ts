@@ -39,6 +39,9 @@ export function createPool(settings: PostgresSettings, sessionOptions?: string):
   });
   // An idle client's connection that drops emits here; without a listener it would crash the process.
   pool.on('error', () => undefined);
+  // So does a checked-out one's (the pool listens only while a client is idle): its queries fail as unavailable, and
+  // on release the pool discards it.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 

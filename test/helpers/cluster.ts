@@ -50,12 +50,20 @@ async function launch(
       : [],
   );
   for (const instance of instances) {
+    let stderr = '';
     instance.child.stdout!.on('data', (chunk: Buffer) => {
       for (const line of chunk.toString().split('\n')) if (/"level":(50|60)/.test(line)) instance.errors.push(line.slice(0, 600));
     });
+    instance.child.stderr!.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-1_500);
+    });
+    // An instance that dies on its own (not killed by its test) is named first when the test fails.
+    instance.child.once('exit', (code, signal) => {
+      if (instance.alive) instance.errors.unshift(`exited by itself (code ${code}, signal ${signal}): ${stderr}`);
+    });
   }
   onDispose(async () => {
-    await Promise.all(instances.filter((instance) => instance.alive).map((instance) => instance.kill9()));
+    await Promise.all(instances.filter((instance) => instance.alive).map(kill9));
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
   const failed = started.find((outcome) => outcome.status === 'rejected');
@@ -170,11 +178,12 @@ export async function tcpProxy(
   );
   return {
     port: (server.address() as { port: number }).port,
+    /** Resets every connection (RST, as a dropped network shows it to both ends) and refuses new ones. */
     cut() {
       open = false;
       for (const [a, b] of pairs) {
-        a.destroy();
-        b.destroy();
+        a.resetAndDestroy();
+        b.resetAndDestroy();
       }
       pairs.clear();
     },
