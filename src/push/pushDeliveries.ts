@@ -60,6 +60,11 @@ export class PushDeliveries {
 
   constructor(private readonly deps: PushDeliveryDeps) {}
 
+  /** The position of the last event whose pushes were decided here (sent off or skipped); 0 before this instance began. */
+  decidedThrough(): number {
+    return this.planned;
+  }
+
   onOutcome(listener: (outcome: DeliveryOutcome, push: PlannedPush) => void): void {
     this.outcomeListeners.push(listener);
   }

@@ -1,6 +1,7 @@
 import type { ExecutionContext } from 'ava';
 import type { PostgresSettings } from '../../src/postgres/connection.ts';
 import { registerUser, request, startTestApp, type TestApp } from '../helpers/app.ts';
+import { until } from '../helpers/cluster.ts';
 import { FakePushService, type ReceivedPush, type TestDevice } from '../helpers/fakePushService.ts';
 import { postgresTest } from '../helpers/postgres.ts';
 import { connect } from '../helpers/socket.ts';
@@ -42,10 +43,24 @@ postgresTest(
     const live = (await api(first, alice, 'POST', '/api/messages', { recipientId: bob.user.id, text: 'on the other instance' })).body
       .message;
     await socket.next((frame) => frame.type === 'message.created' && frame.message?.id === live.id);
+    // Bob stays connected until whichever instance delivers pushes has decided on that message (it is behind the live
+    // frame, and a socket gone by then would rightly get a push).
+    const sent = await first.eventStore.headPosition();
+    await until(
+      async () => [first, second].some((app) => (app.pushDeliveries?.decidedThrough() ?? 0) >= sent),
+      15_000,
+      'the pushes of the live message are decided',
+    );
     socket.close();
     await socket.closed;
-    // The closed socket's presence session is removed by its instance as the socket goes: give that a moment on a busy machine.
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // The closed socket's presence session is removed by its instance as the socket goes, in the background. The
+    // first instance, which has no socket of bob's, answers presence from those shared sessions (as the push decision
+    // does): the next message is sent once it shows bob offline.
+    await until(
+      async () => (await api(first, alice, 'GET', `/api/presence?userIds=${bob.user.id}`)).body.users[0].status === 'offline',
+      15_000,
+      "bob's presence session is gone once his only socket closed",
+    );
     const later = (await api(second, alice, 'POST', '/api/messages', { recipientId: bob.user.id, text: 'gone now' })).body.message;
     await pushService.waitFor(pushedTo(phone, later.id), 20_000);
     await new Promise((resolve) => setTimeout(resolve, 500));
