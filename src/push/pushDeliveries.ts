@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { EventUpcaster } from '../../commands/shared/upcasting.ts';
 import { PUSH_SUBSCRIPTIONS, type PushSubscriptionDoc } from '../../projections/push.ts';
-import type { EventStore, RecordedEvent, Subscription } from '../eventstore/port.ts';
+import type { EventStore, RecordedEvent } from '../eventstore/port.ts';
+import { LeasedLogConsumer } from '../projection/leasedLogConsumer.ts';
 import { revealEvent } from '../privacy/sealing.ts';
 import type { ShreddingKeys } from '../privacy/shreddingKeys.ts';
 import type { Projections } from '../projection/projections.ts';
@@ -14,7 +15,6 @@ import type { PushSettings } from './pushSettings.ts';
 
 /** The event types that can cause a push (everything else only moves the checkpoint). */
 const PUSHED_TYPES = new Set(['MessageSent', 'CallInitiated', 'CallEnded']);
-const LEASE_TTL_MS = 10_000;
 
 export interface PushDeliveryDeps {
   eventStore: EventStore;
@@ -44,7 +44,7 @@ export type DeliveryOutcome = 'delivered' | 'expired' | 'refused' | 'failed' | '
  * given up after retries), so a restart resends what was in flight rather than losing it.
  */
 export class PushDeliveries {
-  private subscription: Subscription | null = null;
+  private readonly consumer: LeasedLogConsumer;
   /** Event position → deliveries of it still running. */
   private readonly pending = new Map<number, number>();
   private planned = 0;
@@ -53,12 +53,28 @@ export class PushDeliveries {
   private readonly slotWaiters: Array<() => void> = [];
   private readonly abort = new AbortController();
   private readonly jobs = new Set<Promise<void>>();
-  private leaseTimer: NodeJS.Timeout | null = null;
   private saving: Promise<void> = Promise.resolve();
   private stopped = false;
   private readonly outcomeListeners: Array<(outcome: DeliveryOutcome, push: PlannedPush) => void> = [];
 
-  constructor(private readonly deps: PushDeliveryDeps) {}
+  constructor(private readonly deps: PushDeliveryDeps) {
+    this.consumer = new LeasedLogConsumer({
+      name: 'push deliveries',
+      eventStore: deps.eventStore,
+      logger: deps.logger,
+      owner: deps.owner,
+      hold: (owner, ttlMs) => deps.checkpoints.hold(owner, ttlMs),
+      load: () => deps.checkpoints.load(),
+      initialize: async (head) => {
+        await deps.checkpoints.save(head, deps.owner);
+      },
+      begin: (checkpoint) => {
+        this.planned = checkpoint;
+        this.saved = checkpoint;
+      },
+      onBatch: (events) => this.onBatch(events),
+    });
+  }
 
   /** The position of the last event whose pushes were decided here (sent off or skipped); 0 before this instance began. */
   decidedThrough(): number {
@@ -70,46 +86,8 @@ export class PushDeliveries {
   }
 
   /** Starts consuming when this instance holds the lease (at once on one server), checking again every few seconds. */
-  async start(): Promise<void> {
-    await this.tryBegin();
-    this.leaseTimer = setInterval(
-      () => void this.tryBegin().catch((error: unknown) => this.deps.logger.error({ err: error }, 'push lease failed')),
-      3_000,
-    );
-    this.leaseTimer.unref();
-  }
-
-  private async tryBegin(): Promise<void> {
-    if (this.stopped) return;
-    const held = await this.deps.checkpoints.hold(this.deps.owner, LEASE_TTL_MS);
-    if (!held) {
-      if (this.subscription) await this.pause('lease lost');
-      return;
-    }
-    if (this.subscription) return;
-    let checkpoint = await this.deps.checkpoints.load();
-    if (checkpoint === null) {
-      // The first start: history is not pushed, only what comes from now on.
-      checkpoint = await this.deps.eventStore.headPosition();
-      await this.deps.checkpoints.save(checkpoint, this.deps.owner);
-    }
-    this.planned = checkpoint;
-    this.saved = checkpoint;
-    const subscription = this.deps.eventStore.subscribeToAll({ after: checkpoint, batchSize: 100 }, (events) => this.onBatch(events));
-    this.subscription = subscription;
-    subscription.done.catch((error: unknown) => {
-      if (this.stopped) return;
-      this.deps.logger.error({ err: error }, 'push deliveries stopped: resuming from the checkpoint');
-      // The next lease pass resubscribes from the checkpoint.
-      if (this.subscription === subscription) this.subscription = null;
-    });
-  }
-
-  private async pause(reason: string): Promise<void> {
-    this.deps.logger.warn({ reason }, 'push deliveries paused');
-    const subscription = this.subscription;
-    this.subscription = null;
-    await subscription?.stop();
+  start(): Promise<void> {
+    return this.consumer.start();
   }
 
   private async onBatch(events: readonly RecordedEvent[]): Promise<void> {
@@ -243,11 +221,9 @@ export class PushDeliveries {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.leaseTimer) clearInterval(this.leaseTimer);
     this.abort.abort();
     for (const wake of this.slotWaiters.splice(0)) wake();
-    await this.subscription?.stop().catch(() => undefined);
-    this.subscription = null;
+    await this.consumer.stop();
     await Promise.allSettled([...this.jobs]);
     this.saveSoon();
     await this.saving;

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { EventUpcaster } from '../../commands/shared/upcasting.ts';
 import { WEBHOOKS, type WebhookDoc } from '../../projections/webhooks.ts';
-import type { EventStore, RecordedEvent, Subscription } from '../eventstore/port.ts';
+import type { EventStore, RecordedEvent } from '../eventstore/port.ts';
+import { LeasedLogConsumer } from '../projection/leasedLogConsumer.ts';
 import { revealEvent } from '../privacy/sealing.ts';
 import type { ShreddingKeys } from '../privacy/shreddingKeys.ts';
 import type { Projections } from '../projection/projections.ts';
@@ -11,8 +12,6 @@ import type { AttemptOutcome, DueDelivery, PlannedDelivery, WebhookDeliveryStore
 import { WEBHOOK_SOURCE_TYPES, type WebhookPlanner } from './webhookPlanner.ts';
 import type { WebhookAnswer, WebhookSender } from './webhookSender.ts';
 import type { WebhookSettings } from './webhookSettings.ts';
-
-const LEASE_TTL_MS = 10_000;
 
 export interface WebhookDeliveryDeps {
   eventStore: EventStore;
@@ -48,10 +47,8 @@ export interface WebhookDeliveryDeps {
  * failures in a row disable the webhook. With several instances on PostgreSQL only the lease holder does either.
  */
 export class WebhookDeliveries {
-  private subscription: Subscription | null = null;
-  private holding = false;
+  private readonly consumer: LeasedLogConsumer;
   private stopped = false;
-  private leaseTimer: NodeJS.Timeout | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
   /** Webhook id → its attempt in flight. */
   private readonly inFlight = new Map<string, Promise<void>>();
@@ -60,7 +57,21 @@ export class WebhookDeliveries {
   private pumpAgain = false;
   private readonly attemptListeners: Array<(delivery: DueDelivery, outcome: AttemptOutcome) => void> = [];
 
-  constructor(private readonly deps: WebhookDeliveryDeps) {}
+  constructor(private readonly deps: WebhookDeliveryDeps) {
+    this.consumer = new LeasedLogConsumer({
+      name: 'webhook planning',
+      eventStore: deps.eventStore,
+      logger: deps.logger,
+      owner: deps.owner,
+      hold: (owner, ttlMs) => deps.store.hold(owner, ttlMs),
+      load: () => deps.store.load(),
+      initialize: async (head) => {
+        await deps.store.enqueue([], head, deps.owner, deps.settings.maxPending);
+      },
+      held: () => this.wake(),
+      onBatch: (events) => this.onBatch(events),
+    });
+  }
 
   /** Told of each attempt's outcome (tests wait on it). */
   onAttempt(listener: (delivery: DueDelivery, outcome: AttemptOutcome) => void): void {
@@ -68,45 +79,9 @@ export class WebhookDeliveries {
   }
 
   async start(): Promise<void> {
-    await this.tryBegin();
-    this.leaseTimer = setInterval(
-      () => void this.tryBegin().catch((error: unknown) => this.deps.logger.error({ err: error }, 'webhook lease failed')),
-      3_000,
-    );
-    this.leaseTimer.unref();
+    await this.consumer.start();
     this.pollTimer = setInterval(() => this.wake(), this.deps.settings.pollIntervalMs);
     this.pollTimer.unref();
-  }
-
-  private async tryBegin(): Promise<void> {
-    if (this.stopped) return;
-    this.holding = await this.deps.store.hold(this.deps.owner, LEASE_TTL_MS);
-    if (!this.holding) {
-      if (this.subscription) await this.pause('lease lost');
-      return;
-    }
-    this.wake();
-    if (this.subscription) return;
-    let checkpoint = await this.deps.store.load();
-    if (checkpoint === null) {
-      // The first start: history is not delivered, only what comes from now on.
-      checkpoint = await this.deps.eventStore.headPosition();
-      await this.deps.store.enqueue([], checkpoint, this.deps.owner, this.deps.settings.maxPending);
-    }
-    const subscription = this.deps.eventStore.subscribeToAll({ after: checkpoint, batchSize: 100 }, (events) => this.onBatch(events));
-    this.subscription = subscription;
-    subscription.done.catch((error: unknown) => {
-      if (this.stopped) return;
-      this.deps.logger.error({ err: error }, 'webhook planning stopped: resuming from the checkpoint');
-      if (this.subscription === subscription) this.subscription = null;
-    });
-  }
-
-  private async pause(reason: string): Promise<void> {
-    this.deps.logger.warn({ reason }, 'webhook deliveries paused');
-    const subscription = this.subscription;
-    this.subscription = null;
-    await subscription?.stop();
   }
 
   private async onBatch(events: readonly RecordedEvent[]): Promise<void> {
@@ -139,7 +114,7 @@ export class WebhookDeliveries {
 
   /** Looks for due deliveries now (after planning, after an attempt, on the poll). */
   wake(): void {
-    if (this.stopped || !this.holding) return;
+    if (this.stopped || !this.consumer.holding) return;
     if (this.pumping) {
       this.pumpAgain = true;
       return;
@@ -246,14 +221,12 @@ export class WebhookDeliveries {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.leaseTimer) clearInterval(this.leaseTimer);
     if (this.pollTimer) clearInterval(this.pollTimer);
     // Attempts in flight get a moment to hear their answer (one cut off is made again after the restart, same id).
     const grace = new Promise<void>((resolve) => setTimeout(resolve, Math.min(2_000, this.deps.settings.requestTimeoutMs)).unref());
     await Promise.race([Promise.allSettled([...this.inFlight.values()]), grace]);
     this.abort.abort();
-    await this.subscription?.stop().catch(() => undefined);
-    this.subscription = null;
+    await this.consumer.stop();
     await Promise.allSettled([...this.inFlight.values()]);
   }
 }
