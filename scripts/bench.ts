@@ -3,6 +3,9 @@
  * npm run bench -- --replay 100000   (generate that many events, time a full rebuild of every projector)
  * npm run bench -- --sync-backlog 100000   (one user syncs that many waiting messages; the event loop meanwhile)
  * npm run bench -- --search 100000   (that many messages in the search index; p95 of GET /api/search's query per kind)
+ * npm run bench -- --startup 1000000   (that many events, projections caught up; spawn to the first /ping 200)
+ * npm run bench -- --idle-sockets 18000   (live traffic alone, then beside that many idle synced sockets; memory each)
+ * npm run bench -- --compare old.json [--with new.json]   (the differences from an earlier run, printed and charted)
  * npm run bench -- --backend postgres --instances 2 --database-url postgres://...   (the phases on the embedded default,
  *   then on that many instances on one fresh schema; side by side, ratios from the same run: scripts/bench/backends.ts)
  * npm run bench -- --observability-cost --users 40 --sockets 100 --seconds 3 --rounds 8   (phase 1 with metrics and
@@ -13,7 +16,8 @@
  *  2. socket latency at a fixed rate (`--rate` messages/s), send-to-delivered at the receiving sockets;
  *  3. REST throughput: `--rest-concurrency` loops of POST /api/messages.
  * Then it measures this machine's limits with the same rows and frames: raw SQLite appends (WAL, synchronous=FULL)
- * and a bare uWebSockets.js relay, and prints our figures as ratios of them. Results: a table and a JSON file.
+ * and a bare uWebSockets.js relay, and prints our figures as ratios of them. Results: a table, a JSON file and a
+ * self-contained HTML report with charts (scripts/bench/report.ts); `--compare old.json` adds the differences.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
@@ -29,8 +33,19 @@ import { rebuildProjections } from '../src/projection/rebuild.ts';
 import { SqliteReadStore } from '../src/readstore/sqlite.ts';
 import { parseScriptArgs } from './lib/args.ts';
 import { spawnServer } from './lib/spawnServer.ts';
-import { groupCreated, Latencies, LoadSocket, runFor, type Frame, type MessageCreated, type RelayFrame } from './bench/load.ts';
-import { session } from '../src/contract/models.ts';
+import {
+  groupCreated,
+  Latencies,
+  LoadSocket,
+  runFor,
+  type Frame,
+  type MessageCreated,
+  type RelayFrame,
+  type TimelinePoint,
+  jsonClient,
+  registerUsers,
+  rssMb,
+} from './bench/load.ts';
 import { measureRawAppends } from './bench/rawSqlite.ts';
 import { replayBench } from './bench/replay.ts';
 import { makeBigGroup, measureFanout, type FanoutResult } from './bench/fanout.ts';
@@ -40,12 +55,18 @@ import { syncBacklogBench } from './bench/syncBacklog.ts';
 import { searchBench } from './bench/search.ts';
 import { observabilityCostBench } from './bench/observabilityCost.ts';
 import { BACKENDS, compareBackends, printComparison } from './bench/backends.ts';
+import { formatComparison, renderReport, type BenchResult } from './bench/report.ts';
+import { idleSocketsBench } from './bench/idleSockets.ts';
+import { startupBench } from './bench/startup.ts';
 
 const USAGE = `Usage: npm run bench -- [options]   (a server on the embedded default in a temp dir, loaded from here)
   --users 200 --sockets 1000 --seconds 6 --rate 2000 --window 1 --rest-concurrency 32
   --group-size 5 --group-share 0.1 --fanout-size 1000 (0 skips that phase) --fanout-rate 60 --presence on|off
-  --out bench-results   where the JSON results go;  --profile DIR   a V8 CPU profile of the server
+  --out bench-results   where the JSON results and the HTML report go;  --profile DIR   a V8 CPU profile of the server
+  --compare old.json   print and chart the differences from an earlier run (with --with new.json: two saved runs, no phases)
   Instead of the phases: --replay <events> | --upload <files> | --sync-backlog <messages> | --search <messages>
+    | --startup <events>   spawn → first /ping 200 on that log, projections caught up (three starts)
+    | --idle-sockets <sockets> [--live-rate 500 --addresses 4]   memory per idle synced socket, live p99 beside them
     | --observability-cost [--rounds 3]   phase 1 with metrics and tracing off and on (see scripts/bench/observabilityCost.ts)
   --backend embedded|postgres (default embedded)   postgres: the phases on the embedded default, then on
     --instances 2 (1-8) servers on a fresh schema (dropped after) of --database-url postgres://... (or BENCH_DATABASE_URL)`;
@@ -83,6 +104,17 @@ const { values, fail } = parseScriptArgs(USAGE, {
   backend: { type: 'string', default: 'embedded' },
   instances: { type: 'string' },
   'database-url': { type: 'string' },
+  /** Instead of the phases: a log of this many events, projections caught up; the time from spawn to /ping 200. */
+  startup: { type: 'string' },
+  /** Instead of the phases: live traffic alone, then beside this many idle synced sockets; memory per socket. */
+  'idle-sockets': { type: 'string' },
+  /** With --idle-sockets: the live traffic's direct messages per second, and the source addresses (127.0.0.1-N). */
+  'live-rate': { type: 'string', default: '500' },
+  addresses: { type: 'string', default: '4' },
+  /** An earlier run's JSON: the differences are printed and charted in the report. */
+  compare: { type: 'string' },
+  /** With --compare: the later run's JSON, instead of running the phases now. */
+  with: { type: 'string' },
 });
 const backend = values.backend;
 if (!(BACKENDS as readonly string[]).includes(backend)) fail(`--backend takes ${BACKENDS.join(' or ')}, not '${backend}'`);
@@ -110,6 +142,25 @@ const options = {
 };
 
 const log = (message: string) => process.stderr.write(`${message}\n`);
+const readResult = (file: string): BenchResult => {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as BenchResult;
+  } catch (error) {
+    return fail(`cannot read the bench results in ${file}: ${(error as Error).message}`);
+  }
+};
+if (values.with !== undefined && values.compare === undefined) fail('--with names the later run of a --compare');
+const previous = values.compare === undefined ? undefined : readResult(values.compare);
+if (values.with !== undefined) {
+  // Two saved runs: their differences, printed and charted, with no phases run now.
+  const later = readResult(values.with);
+  console.log(formatComparison(previous!, later));
+  mkdirSync(values.out, { recursive: true });
+  const file = join(values.out, `compare-${previous!.commit}-${later.commit}.html`);
+  writeFileSync(file, renderReport(later, previous));
+  console.log(`report: ${file}`);
+  process.exit(0);
+}
 const commitOf = () => {
   try {
     return execSync('git rev-parse --short HEAD', { stdio: ['ignore', 'pipe', 'ignore'] })
@@ -154,6 +205,44 @@ if (values.search !== undefined) {
     );
   console.log(
     `  overall p95 ${searched.overallP95Ms} ms (target <= 50 ms); load average ${searched.loadAverage.before} before, ${searched.loadAverage.after} after\nresults: ${file}`,
+  );
+  process.exit(0);
+}
+if (values.startup !== undefined) {
+  const events = Number(values.startup);
+  if (!Number.isInteger(events) || events < 1_000) fail('--startup takes a number of events, at least 1000');
+  const started = await startupBench(events, 3, log);
+  const commit = commitOf();
+  const result = { commit, takenAt: new Date().toISOString(), mode: 'startup', ...started };
+  const file = saveResults('startup', result);
+  console.log(
+    `\nLetsApp start @ ${commit}: ${started.events} events (event log ${started.eventLogMb} MB, read store ${started.readStoreMb} MB), ` +
+      `projections caught up; spawn → listening ${started.secondsToListening.join(' / ')} s, spawn → /ping 200 ` +
+      `${started.secondsToFirstPing.join(' / ')} s (target <= 2 s)\nresults: ${file}`,
+  );
+  process.exit(0);
+}
+if (values['idle-sockets'] !== undefined) {
+  const idle = Number(values['idle-sockets']);
+  const [rate, addresses] = [Number(values['live-rate']), Number(values.addresses)];
+  if (!Number.isInteger(idle) || idle < 100) fail('--idle-sockets takes a number of sockets, at least 100');
+  if (!Number.isInteger(addresses) || addresses < 1 || addresses > 254) fail('--addresses takes a whole number from 1 to 254');
+  if (!(rate > 0)) fail('--live-rate takes a positive number of messages per second');
+  const held = await idleSocketsBench({ idle, rate, seconds: options.seconds, addresses }, log).catch((error: unknown) =>
+    fail((error as Error).message),
+  );
+  const commit = commitOf();
+  const result = { commit, takenAt: new Date().toISOString(), mode: 'idle-sockets', ...held };
+  const file = saveResults('idle-sockets', result);
+  const { alone, besideIdle } = held.live;
+  console.log(
+    `\nLetsApp idle sockets @ ${commit}: ${held.idleSockets} synced sockets held from ${held.sourceAddresses.length} source addresses ` +
+      `(opened in ${held.openSeconds} s; open-file limit ${held.openFilesLimit})\n` +
+      `  server RSS ${held.serverRssMb.before} → ${held.serverRssMb.after} MB = ${held.perSocketKb.rss} KB per socket; ` +
+      `V8 heap ${held.serverHeapUsedMb.before} → ${held.serverHeapUsedMb.after} MB = ${held.perSocketKb.heap} KB per socket\n` +
+      `  live traffic at ${rate}/s: delivered p50/p99 ${alone.deliveryLatencyMs.p50} / ${alone.deliveryLatencyMs.p99} ms alone, ` +
+      `${besideIdle.deliveryLatencyMs.p50} / ${besideIdle.deliveryLatencyMs.p99} ms beside them (ratio ${held.deliveryP99Ratio}); ` +
+      `ack p99 ${alone.ackLatencyMs.p99} / ${besideIdle.ackLatencyMs.p99} ms\nresults: ${file}`,
   );
   process.exit(0);
 }
@@ -254,34 +343,11 @@ const server = await spawnServer(
   values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [],
 );
 const serverPid = server.child.pid!;
-const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
-
-async function json(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: unknown }> {
-  const response = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const answer: unknown = await response.json().catch(() => null);
-  return { status: response.status, body: answer };
-}
-
-async function inBatches<T>(items: readonly T[], size: number, run: (item: T) => Promise<void>): Promise<void> {
-  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(run));
-}
+const json = jsonClient(server.url);
 
 // --- set-up: users, groups, sockets -------------------------------------------------------------------------
 log(`registering ${options.users} users ...`);
-const users: Array<{ id: string; token: string }> = [];
-await inBatches([...Array(options.users).keys()], 16, async (i) => {
-  const { body } = await json('POST', '/auth/register', {
-    email: `bench${i}@example.test`,
-    username: `bench_${i}`,
-    password: 'bench password',
-  });
-  const { user, accessToken } = session.parse(body);
-  users[i] = { id: user.id, token: accessToken };
-});
+const users = await registerUsers(json, options.users, 'bench', 16);
 const groups: Array<{ id: string; members: string[] }> = [];
 for (let i = 0; i + options.groupSize <= users.length; i += options.groupSize) {
   const members = users.slice(i, i + options.groupSize);
@@ -340,6 +406,9 @@ interface PhaseResult {
   eventLoopDelayMs: { worstWindowP99: number; max: number };
   /** The read store's WAL resets in the phase: each drain pauses projection writes until the WAL is copied back. */
   readWalResets: { drains: number; truncations: number };
+  /** Per second: acks, latency percentiles, projection lag, RSS; and the server's event-loop windows. */
+  timeline: TimelinePoint[];
+  eventLoopTimeline: Array<{ second: number; p99Ms: number; maxMs: number }>;
 }
 
 interface WalStatus {
@@ -413,9 +482,24 @@ async function measure(name: string, drive: (stop: () => boolean, acked: () => v
       acked++;
     },
   );
+  const timeline: TimelinePoint[] = [];
+  let ackedBefore = 0;
+  let windowStarted = started;
   await runFor(options.seconds, async (elapsed) => {
-    peakRss = Math.max(peakRss, rssMb(serverPid));
+    const now = performance.now();
+    const point: TimelinePoint = {
+      second: Number(elapsed.toFixed(2)),
+      perSecond: Math.round(((acked - ackedBefore) * 1000) / (now - windowStarted)),
+      deliveryMs: latencies.window(),
+      ackMs: ackLatencies.window(),
+      serverRssMb: Math.round(rssMb(serverPid)),
+    };
+    ackedBefore = acked;
+    windowStarted = now;
+    peakRss = Math.max(peakRss, point.serverRssMb!);
     const status = await ping();
+    point.projectionLag = status.lag;
+    timeline.push(point);
     maxLag = Math.max(maxLag, status.lag);
     log(`  ${name}: ${elapsed.toFixed(0)}/${options.seconds} s, ${acked} acked, lag ${status.lag}`);
   });
@@ -428,6 +512,12 @@ async function measure(name: string, drive: (stop: () => boolean, acked: () => v
   const windows = afterBody.eventLoop.filter((window) => Date.parse(window.at) > phaseStart);
   await drain();
   return {
+    timeline,
+    eventLoopTimeline: windows.map((window) => ({
+      second: Number(((Date.parse(window.at) - phaseStart) / 1000).toFixed(2)),
+      p99Ms: window.p99Ms,
+      maxMs: window.maxMs,
+    })),
     eventLoopDelayMs: {
       worstWindowP99: Math.max(0, ...windows.map((window) => window.p99Ms)),
       max: Math.max(0, ...windows.map((window) => window.maxMs)),
@@ -533,7 +623,12 @@ const restThroughput = await measure('REST throughput', async (stop, acked) => {
 });
 // --- group fan-out: one big group, every member connected ----------------------------------------------------
 const FANOUT_SENDERS = 10;
-let fanout: (FanoutResult & { eventLoopDelayMs: { worstWindowP99: number; max: number } }) | null = null;
+let fanout:
+  | (FanoutResult & {
+      eventLoopDelayMs: { worstWindowP99: number; max: number };
+      eventLoopTimeline: Array<{ second: number; p99Ms: number; maxMs: number }>;
+    })
+  | null = null;
 let bigGroup: Awaited<ReturnType<typeof makeBigGroup>> | null = null;
 if (options.fanoutSize > 1) {
   log(`phase 4/4: group fan-out, ${options.fanoutSize} members at ${options.fanoutRate} messages/s`);
@@ -569,6 +664,11 @@ if (options.fanoutSize > 1) {
   fanout = {
     ...result,
     eventLoopDelayMs: { worstWindowP99: Math.max(0, ...windows.map((w) => w.p99Ms)), max: Math.max(0, ...windows.map((w) => w.maxMs)) },
+    eventLoopTimeline: windows.map((w) => ({
+      second: Number(((Date.parse(w.at) - phaseStart) / 1000).toFixed(2)),
+      p99Ms: w.p99Ms,
+      maxMs: w.maxMs,
+    })),
   };
   for (const socket of memberSockets) socket.close();
 }
@@ -708,6 +808,10 @@ const result = {
 };
 const file = saveResults('bench', result);
 writeFileSync(join(values.out, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
+const report = renderReport(result, previous);
+const reportFile = file.replace(/\.json$/, '.html');
+writeFileSync(reportFile, report);
+writeFileSync(join(values.out, 'latest.html'), report);
 
 const row = (name: string, value: string) => console.log(`${name.padEnd(52)} ${value}`);
 console.log(
@@ -775,5 +879,6 @@ row(`limit: bare uWS relay p99 ms at ${options.rate}/s`, `${relayLatency.deliver
 row('ratio: socket acked / relay acked', `${result.ratios.socketAckedVsRelay}`);
 row('ratio: events appended / raw SQLite (256 per commit)', `${result.ratios.eventsAppendedVsRawSqliteBatched}`);
 row('ratio: events appended / raw SQLite (1 per commit)', `${result.ratios.eventsAppendedVsRawSqliteSingleRow}`);
-console.log(`\nresults: ${file}`);
+if (previous) console.log(`\n${formatComparison(previous, result)}`);
+console.log(`\nresults: ${file}\nreport: ${reportFile}`);
 process.exit(0);

@@ -1,5 +1,14 @@
-import { session } from '../../src/contract/models.ts';
-import { groupCreated, Latencies, LoadSocket, runFor, type Frame, type Json } from './load.ts';
+import {
+  groupCreated,
+  Latencies,
+  LoadSocket,
+  registerUsers,
+  runFor,
+  type BenchUser,
+  type Frame,
+  type Json,
+  type TimelinePoint,
+} from './load.ts';
 
 export interface FanoutResult {
   members: number;
@@ -10,11 +19,7 @@ export interface FanoutResult {
   delivered: number;
   due: number;
   latencyMs: ReturnType<Latencies['summary']>;
-}
-
-interface Member {
-  id: string;
-  token: string;
+  timeline: TimelinePoint[];
 }
 
 /** Registers `size` users and puts them in one group: the group fan-out phase's audience. */
@@ -22,22 +27,9 @@ export async function makeBigGroup(
   json: Json,
   size: number,
   log: (message: string) => void,
-): Promise<{ groupId: string; members: Member[] }> {
+): Promise<{ groupId: string; members: BenchUser[] }> {
   log(`fan-out: registering ${size} members ...`);
-  const members: Member[] = [];
-  for (let i = 0; i < size; i += 25) {
-    await Promise.all(
-      Array.from({ length: Math.min(25, size - i) }, async (_, j) => {
-        const { body } = await json('POST', '/auth/register', {
-          email: `fanout${i + j}@example.test`,
-          username: `fanout_${i + j}`,
-          password: 'bench password',
-        });
-        const { user, accessToken } = session.parse(body);
-        members[i + j] = { id: user.id, token: accessToken };
-      }),
-    );
-  }
+  const members: BenchUser[] = await registerUsers(json, size, 'fanout');
   const { body } = await json(
     'POST',
     '/api/groups',
@@ -90,7 +82,20 @@ export async function measureFanout<F extends Frame>(options: {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   })();
-  await runFor(seconds, (elapsed) => log(`  ${name}: ${elapsed.toFixed(0)}/${seconds} s, ${sent} sent, ${delivered} delivered`));
+  const timeline: TimelinePoint[] = [];
+  let deliveredBefore = 0;
+  let windowStarted = started;
+  await runFor(seconds, (elapsed) => {
+    const now = performance.now();
+    timeline.push({
+      second: Number(elapsed.toFixed(2)),
+      perSecond: Math.round(((delivered - deliveredBefore) * 1000) / (now - windowStarted)),
+      deliveryMs: latencies.window(),
+    });
+    deliveredBefore = delivered;
+    windowStarted = now;
+    log(`  ${name}: ${elapsed.toFixed(0)}/${seconds} s, ${sent} sent, ${delivered} delivered`);
+  });
   stopped = true;
   await driving;
   const elapsed = (performance.now() - started) / 1000;
@@ -104,5 +109,6 @@ export async function measureFanout<F extends Frame>(options: {
     delivered,
     due: sentInWindow * (sockets.length - 1),
     latencyMs: latencies.summary(),
+    timeline,
   };
 }

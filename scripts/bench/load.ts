@@ -1,12 +1,53 @@
+import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { z } from 'zod';
-import { group } from '../../src/contract/models.ts';
+import { group, session } from '../../src/contract/models.ts';
 
 /** The answer of `POST /api/groups`, checked against the contract. */
 export const groupCreated = z.object({ group });
 
 /** A JSON request to the server under test: its status and parsed body (null when it had none). */
 export type Json = (method: string, path: string, body?: unknown, token?: string) => Promise<{ status: number; body: unknown }>;
+
+/** A JSON client of the server under test at `baseUrl`. */
+export const jsonClient =
+  (baseUrl: string): Json =>
+  async (method, path, body, token) => {
+    const response = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const answer: unknown = await response.json().catch(() => null);
+    return { status: response.status, body: answer };
+  };
+
+export interface BenchUser {
+  id: string;
+  token: string;
+}
+
+/** Registers `count` users named `<prefix>_<i>`, `batch` at a time. */
+export async function registerUsers(json: Json, count: number, prefix: string, batch = 25): Promise<BenchUser[]> {
+  const users: BenchUser[] = [];
+  for (let i = 0; i < count; i += batch) {
+    await Promise.all(
+      Array.from({ length: Math.min(batch, count - i) }, async (_, j) => {
+        const { body } = await json('POST', '/auth/register', {
+          email: `${prefix}${i + j}@example.test`,
+          username: `${prefix}_${i + j}`,
+          password: 'bench password',
+        });
+        const { user, accessToken } = session.parse(body);
+        users[i + j] = { id: user.id, token: accessToken };
+      }),
+    );
+  }
+  return users;
+}
+
+/** A process's resident memory in MB, read from /proc (from outside the process). */
+export const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
 /** A received frame: its type, and the fields the listener for that type reads. */
 export interface Frame {
@@ -35,8 +76,10 @@ export class LoadSocket {
   constructor(
     url: string,
     readonly userId: string,
+    /** The source address (127.0.0.x spreads many sockets over more than one address's ephemeral ports). */
+    localAddress?: string,
   ) {
-    this.socket = new WebSocket(url, { perMessageDeflate: false });
+    this.socket = new WebSocket(url, { perMessageDeflate: false, ...(localAddress ? { localAddress } : {}) });
     this.socket.on('message', (data) => {
       // binaryType is the default 'nodebuffer': a message arrives as one Buffer.
       const frame = JSON.parse((data as Buffer).toString('utf8')) as Frame;
@@ -63,8 +106,18 @@ export class LoadSocket {
 }
 
 /** Latency samples in milliseconds, summarized as percentiles. */
+export type LatencySummary = { p50: number; p95: number; p99: number; max: number; samples: number };
+
+function summarize(samples: readonly number[]): LatencySummary {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) =>
+    sorted.length === 0 ? 0 : Number(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(2));
+  return { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: at(1), samples: sorted.length };
+}
+
 export class Latencies {
   private samples: number[] = [];
+  private windowStart = 0;
 
   add(ms: number): void {
     this.samples.push(ms);
@@ -74,12 +127,29 @@ export class Latencies {
     return this.samples.length;
   }
 
-  summary(): { p50: number; p95: number; p99: number; max: number; samples: number } {
-    const sorted = [...this.samples].sort((a, b) => a - b);
-    const at = (q: number) =>
-      sorted.length === 0 ? 0 : Number(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(2));
-    return { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: at(1), samples: sorted.length };
+  summary(): LatencySummary {
+    return summarize(this.samples);
   }
+
+  /** The samples added since the previous call, summarized: one point of a per-second series. */
+  window(): LatencySummary {
+    const part = this.samples.slice(this.windowStart);
+    this.windowStart = this.samples.length;
+    return summarize(part);
+  }
+}
+
+/** One second of a phase, for the report's charts (scripts/bench/report.ts). */
+export interface TimelinePoint {
+  /** Seconds since the phase began, at the end of this window. */
+  second: number;
+  /** Acks (or deliveries, for fan-out) in the window, per second. */
+  perSecond: number;
+  deliveryMs: LatencySummary;
+  ackMs?: LatencySummary;
+  /** Events the projections were behind, and the server's RSS, sampled at the window's end. */
+  projectionLag?: number;
+  serverRssMb?: number;
 }
 
 /** Runs `tick` every `intervalMs` for `seconds`, then resolves. */

@@ -31,6 +31,44 @@ const GROUP_SIZE = 5;
 export async function replayBench(total: number, log: (message: string) => void): Promise<ReplayResult> {
   const dir = mkdtempSync(join(tmpdir(), 'letsapp-replay-'));
   const eventStore = new SqliteEventStore(join(dir, 'events.sqlite'));
+  const { written, generateSeconds } = await writeHistory(eventStore, total);
+  log(`generated ${written} events in ${generateSeconds.toFixed(1)} s; rebuilding every projector ...`);
+  const readStore = new SqliteReadStore(join(dir, 'read.sqlite'));
+  try {
+    const summary = await rebuildWithProgress(eventStore, readStore);
+    return { ...summary, generatedEvents: written, generateSeconds };
+  } finally {
+    await eventStore.close();
+    await readStore.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A full rebuild of every projector from `eventStore` into `readStore`, with the operator's progress bar. */
+export async function rebuildWithProgress(eventStore: SqliteEventStore, readStore: SqliteReadStore): Promise<RebuildSummary> {
+  const rebuildBar = new cliProgress.SingleBar(
+    { format: 'rebuilding [{bar}] {percentage}% | position {value}/{total} | {eta_formatted} left' },
+    cliProgress.Presets.shades_classic,
+  );
+  rebuildBar.start(await eventStore.headPosition(), 0);
+  try {
+    return await rebuildProjections({
+      eventStore,
+      readStore,
+      projectors,
+      upcaster: eventUpcaster,
+      onProgress: (position) => rebuildBar.update(position),
+    });
+  } finally {
+    rebuildBar.stop();
+  }
+}
+
+/**
+ * Appends a `total`-event history of the shapes the server writes (200 users, groups of five, direct and group
+ * messages, a read receipt every tenth direct message) to `eventStore`, with a progress bar.
+ */
+export async function writeHistory(eventStore: SqliteEventStore, total: number): Promise<{ written: number; generateSeconds: number }> {
   const now = new Date().toISOString();
   const event = (type: string, data: unknown): NewEvent => ({
     type,
@@ -132,28 +170,5 @@ export async function replayBench(total: number, log: (message: string) => void)
   await flush();
   bar.update(written);
   bar.stop();
-  const generateSeconds = (performance.now() - started) / 1000;
-  log(`generated ${written} events in ${generateSeconds.toFixed(1)} s; rebuilding every projector ...`);
-
-  const readStore = new SqliteReadStore(join(dir, 'read.sqlite'));
-  const rebuildBar = new cliProgress.SingleBar(
-    { format: 'rebuilding [{bar}] {percentage}% | position {value}/{total} | {eta_formatted} left' },
-    cliProgress.Presets.shades_classic,
-  );
-  rebuildBar.start(await eventStore.headPosition(), 0);
-  try {
-    const summary = await rebuildProjections({
-      eventStore,
-      readStore,
-      projectors,
-      upcaster: eventUpcaster,
-      onProgress: (position) => rebuildBar.update(position),
-    });
-    return { ...summary, generatedEvents: written, generateSeconds };
-  } finally {
-    rebuildBar.stop();
-    await eventStore.close();
-    await readStore.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return { written, generateSeconds: (performance.now() - started) / 1000 };
 }

@@ -16,9 +16,15 @@ export interface DemoBrowser {
   registered(name: string, displayName: string): Promise<Page>;
 }
 
+/** Whether Debian's Chromium (or CHROMIUM_PATH) is there: browser tests are skipped without it. */
+export const chromiumAvailable = existsSync(CHROMIUM);
+
+/** Headless Chromium as the browser tests run it. */
+export const launchChromium = (): Promise<Browser> => chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+
 /** The web demo in Debian's Chromium against one real server on an ephemeral port, for the tests of one file. */
 export function demoBrowser(test: TestFn): DemoBrowser {
-  const available = existsSync(CHROMIUM);
+  const available = chromiumAvailable;
   const demo = {
     serial: available ? test.serial : test.skip,
     async registered(name: string, displayName: string): Promise<Page> {
@@ -38,7 +44,7 @@ export function demoBrowser(test: TestFn): DemoBrowser {
   test.before(async () => {
     if (!available) return;
     demo.app = await startTestApp();
-    demo.browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+    demo.browser = await launchChromium();
   });
   test.after.always(async () => {
     await demo.browser?.close();

@@ -42,3 +42,19 @@ test('--backend postgres needs a database URL (--database-url or BENCH_DATABASE_
   t.is(embeddedInstances.code, 2, embeddedInstances.stderr);
   t.regex(embeddedInstances.stderr, /--instances is for --backend postgres \(the embedded default is one server\)/);
 });
+
+test('--with without --compare is refused with the usage and exit code 2', async (t) => {
+  const answer = await bench(['--with', 'x.json']);
+  t.is(answer.code, 2, answer.stderr);
+  t.regex(answer.stderr, /--with names the later run of a --compare/);
+});
+
+test('--idle-sockets beyond what the open-file limit allows is refused before any server starts, naming the limit and how to raise it', async (t) => {
+  const answer = await bench(['--idle-sockets', '100000000']);
+  t.is(answer.code, 2, answer.stderr);
+  t.regex(
+    answer.stderr,
+    /--idle-sockets 100000000 needs more open files than this shell allows \(ulimit -n is \d+\): raise it \(ulimit -n/,
+  );
+  t.notRegex(answer.stderr, /registering/, 'no server started');
+});
