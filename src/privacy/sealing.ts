@@ -4,6 +4,7 @@ import type { CommandMetadata } from '../../commands/shared/events.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
 import { deriveId } from '../ids.ts';
 import type { ShreddingKeyId, ShreddingKeys } from './shreddingKeys.ts';
+import { freshRandomBytes } from '../secrets/randomBytes.ts';
 
 export const SEALED_ALG = 'xchacha20poly1305-ietf';
 
@@ -32,7 +33,7 @@ const associatedData = (kid: string, identity: FieldIdentity) =>
 
 export async function sealText(text: string, key: Uint8Array, kid: ShreddingKeyId, identity: FieldIdentity): Promise<SealedField> {
   await sodium.ready;
-  const nonce = sodium.randombytes_buf(sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+  const nonce = freshRandomBytes(sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
   const ct = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(text, associatedData(kid, identity), null, nonce, key);
   return { sealed: SEALED_ALG, kid, nonce: Buffer.from(nonce).toString('base64'), ct: Buffer.from(ct).toString('base64') };
 }
@@ -60,7 +61,7 @@ export function openText(sealed: SealedField, key: Uint8Array, identity: FieldId
  */
 export async function sealWithKey(keys: ShreddingKeys, kid: ShreddingKeyId, text: string, identity: FieldIdentity): Promise<SealedField> {
   await sodium.ready;
-  const key = (await keys.create(kid)) ?? sodium.crypto_aead_xchacha20poly1305_ietf_keygen();
+  const key = (await keys.create(kid)) ?? freshRandomBytes(sodium.crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
   return sealText(text, key, kid, identity);
 }
 

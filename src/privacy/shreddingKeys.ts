@@ -2,6 +2,7 @@ import sodium from 'libsodium-wrappers';
 import { LRUCache } from 'lru-cache';
 import type { SecretBox } from '../secrets/secretBox.ts';
 import { DESTROYED_ENVELOPE, type SecretStore, type StoredSecret } from '../secrets/secretStore.ts';
+import { freshRandomBytes } from '../secrets/randomBytes.ts';
 
 /**
  * Crypto-shredding keys: random 32-byte XChaCha20-Poly1305 keys kept outside the event log, in the secrets store,
@@ -101,7 +102,7 @@ export class StoredShreddingKeys implements ShreddingKeys {
     if (existing !== null) return existing;
     if (this.cache.get(keyId)) return null;
     await sodium.ready;
-    const key = sodium.crypto_aead_xchacha20poly1305_ietf_keygen();
+    const key = freshRandomBytes(sodium.crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
     const envelope = this.box.seal(Buffer.from(key).toString('base64'), { purpose: purposeOf(keyId), subject: keyId });
     return new Promise((resolve, reject) => {
       this.pending.push({ row: { purpose: purposeOf(keyId), subject: keyId, envelope }, key, resolve, reject });

@@ -93,19 +93,27 @@ export class PushDeliveries {
   private async onBatch(events: readonly RecordedEvent[]): Promise<void> {
     const last = events.at(-1);
     if (!last || this.stopped) return;
-    if (events.some((event) => PUSHED_TYPES.has(event.type))) await this.deps.projections.waitFor(last.position, 60_000);
+    const pushable = events.some((event) => PUSHED_TYPES.has(event.type));
+    if (pushable) await this.deps.projections.waitFor(last.position, 60_000);
+    // While nobody has a push subscription (as of these events), a batch costs one read.
+    const pushing = pushable && (await this.deps.readStore.collection<PushSubscriptionDoc>(PUSH_SUBSCRIPTIONS).findOne({})) !== null;
     for (const event of events) {
       if (this.stopped) return;
-      if (PUSHED_TYPES.has(event.type)) await this.dispatch(event);
+      if (pushing && PUSHED_TYPES.has(event.type)) await this.dispatch(event);
       this.planned = event.position;
     }
     this.saveSoon();
   }
 
   private async dispatch(recorded: RecordedEvent): Promise<void> {
-    const event = await revealEvent(this.deps.upcaster.upcast(recorded), this.deps.keys);
-    const planned = await this.deps.planner.plan(event, this.deps.clock());
+    const upcast = this.deps.upcaster.upcast(recorded);
     const subscriptions = this.deps.readStore.collection<PushSubscriptionDoc>(PUSH_SUBSCRIPTIONS);
+    // Most events reach nobody with a push subscription: one indexed read then, no opening and no planning.
+    const audience = await this.deps.planner.audience(upcast);
+    if (audience?.length === 0) return;
+    if (audience && (await subscriptions.find({ userId: { $in: audience } }, { limit: 1 })).length === 0) return;
+    const event = await revealEvent(upcast, this.deps.keys);
+    const planned = await this.deps.planner.plan(event, this.deps.clock());
     for (const push of planned) {
       const devices = await subscriptions.find({ userId: push.userId }, { limit: 20 });
       if (devices.length === 0 || (await this.deps.isOnline(push.userId))) continue;

@@ -52,6 +52,30 @@ export class PushPlanner {
     private readonly messageTtlSeconds: number,
   ) {}
 
+  /**
+   * Who could get a push for the event, read from fields that are never sealed: the direct recipient, the group's other
+   * members, a call's invitees; null when that takes the full plan (a missed call reads the call's history). Lets the
+   * deliveries skip opening and planning an event none of whose people has a push subscription.
+   */
+  async audience(event: RecordedEvent): Promise<string[] | null> {
+    switch (event.type) {
+      case 'MessageSent': {
+        const { senderId, target } = event.data as MessageSent['data'];
+        const members =
+          target.kind === 'direct'
+            ? [target.recipientId]
+            : ((await this.readStore.collection<GroupDoc>(GROUPS).findOne({ _id: target.groupId }))?.memberIds ?? []);
+        return members.filter((id) => id !== senderId);
+      }
+      case 'CallInitiated': {
+        const { callerId, invitees } = event.data as CallInitiated['data'];
+        return invitees.filter((id) => id !== callerId);
+      }
+      default:
+        return null;
+    }
+  }
+
   async plan(event: RecordedEvent, now: Date): Promise<PlannedPush[]> {
     switch (event.type) {
       case 'MessageSent':

@@ -1,5 +1,6 @@
 import sodium from 'libsodium-wrappers';
 import { KEY_BYTES, KEY_ID_PATTERN, type Keyring } from './keyring.ts';
+import { freshRandomBytes } from './randomBytes.ts';
 
 /**
  * Authenticated encryption of small secrets at rest (a user's AI API key), with libsodium's
@@ -117,7 +118,7 @@ export class SecretBox {
     const subkey = this.subkey(kid, kdfContext);
     const message = sodium.from_string(plaintext);
     try {
-      const nonce = sodium.randombytes_buf(sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+      const nonce = freshRandomBytes(sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
       const ct = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(message, associatedData(context, kid), null, nonce, subkey);
       const envelope: Envelope = { v: ENVELOPE_VERSION, alg: ENVELOPE_ALG, kid, nonce: toBase64(nonce), ct: toBase64(ct) };
       return JSON.stringify(envelope);

@@ -87,14 +87,19 @@ export class WebhookDeliveries {
   private async onBatch(events: readonly RecordedEvent[]): Promise<void> {
     const last = events.at(-1);
     if (!last || this.stopped) return;
-    const relevant = events.filter((event) => WEBHOOK_SOURCE_TYPES.has(event.type));
+    let relevant = events.filter((event) => WEBHOOK_SOURCE_TYPES.has(event.type));
     // Webhooks, groups and roles as of the events: after the projections applied them.
     if (relevant.length > 0) await this.deps.projections.waitFor(last.position, 60_000);
+    // While no webhook exists at all (most servers, most of the time), a batch costs one read.
+    if (relevant.length > 0 && !(await this.deps.planner.anyWebhooks())) relevant = [];
     const planned: PlannedDelivery[] = [];
     const createdAt = this.deps.clock().getTime();
     for (const recorded of relevant) {
-      const event = await revealEvent(this.deps.upcaster.upcast(recorded), this.deps.keys);
-      for (const delivery of await this.deps.planner.plan(event))
+      const upcast = this.deps.upcaster.upcast(recorded);
+      const listeners = await this.deps.planner.listeners(upcast);
+      if (listeners.length === 0) continue;
+      const event = await revealEvent(upcast, this.deps.keys);
+      for (const delivery of this.deps.planner.deliveries(event, listeners))
         planned.push({
           id: delivery.deliveryId,
           webhookId: delivery.webhook._id,

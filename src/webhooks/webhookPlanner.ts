@@ -16,19 +16,22 @@ import { deriveId } from '../ids.ts';
 import type { ReadStore } from '../readstore/port.ts';
 import { isBotAccount, mayWatchGroup } from './mayWatchGroup.ts';
 
+/** The event types that can cause a delivery, and the kind each is delivered as. */
+const KIND_OF: Readonly<Record<string, WebhookEventKind>> = {
+  MessageSent: 'message.created',
+  MessageEdited: 'message.edited',
+  MessageDeleted: 'message.deleted',
+  ReactionAdded: 'reaction.added',
+  ReactionRemoved: 'reaction.removed',
+  MemberAdded: 'member.joined',
+  MemberJoined: 'member.joined',
+  JoinRequestApproved: 'member.joined',
+  MemberLeft: 'member.left',
+  MemberRemoved: 'member.left',
+};
+
 /** The event types that can cause a delivery (everything else only moves the checkpoint). */
-export const WEBHOOK_SOURCE_TYPES: ReadonlySet<string> = new Set([
-  'MessageSent',
-  'MessageEdited',
-  'MessageDeleted',
-  'ReactionAdded',
-  'ReactionRemoved',
-  'MemberAdded',
-  'MemberJoined',
-  'JoinRequestApproved',
-  'MemberLeft',
-  'MemberRemoved',
-]);
+export const WEBHOOK_SOURCE_TYPES: ReadonlySet<string> = new Set(Object.keys(KIND_OF));
 
 /**
  * What a delivery's JSON body holds: a protocol shape mapped from the event, never the domain event itself. A message's
@@ -200,34 +203,50 @@ const directParticipants = (conversationId: string): string[] | null => {
 export class WebhookPlanner {
   constructor(private readonly readStore: ReadStore) {}
 
-  async plan(event: RecordedEvent): Promise<PlannedWebhookDelivery[]> {
-    const described = describe(event);
-    if (!described) return [];
+  /** Whether any webhook exists (enabled or not). */
+  async anyWebhooks(): Promise<boolean> {
+    return (await this.readStore.collection<WebhookDoc>(WEBHOOKS).findOne({})) !== null;
+  }
+
+  /**
+   * The webhooks that hear the event, from fields that are never sealed (its conversation and type), so an event no
+   * webhook hears is neither opened nor described.
+   */
+  async listeners(event: RecordedEvent): Promise<WebhookDoc[]> {
+    const kind = KIND_OF[event.type];
+    if (!kind) return [];
+    const { conversationId, groupId } = event.data as { conversationId?: string; groupId?: string };
     const webhooks = this.readStore.collection<WebhookDoc>(WEBHOOKS);
     let candidates: WebhookDoc[];
-    if (described.conversationId.startsWith('group:')) {
-      const groupId = described.conversationId.slice('group:'.length);
-      const group = await this.readStore.collection<GroupDoc>(GROUPS).findOne({ _id: groupId });
+    const group = groupId ?? (conversationId?.startsWith('group:') ? conversationId.slice('group:'.length) : null);
+    if (group !== null) {
       candidates = [];
-      for (const webhook of await webhooks.find({ groupId }, { limit: 100 }))
-        if (mayWatchGroup(group, webhook.ownerId, await isBotAccount(this.readStore, webhook.ownerId))) candidates.push(webhook);
+      const watching = await webhooks.find({ groupId: group }, { limit: 100 });
+      const doc = watching.length > 0 ? await this.readStore.collection<GroupDoc>(GROUPS).findOne({ _id: group }) : null;
+      for (const webhook of watching)
+        if (mayWatchGroup(doc, webhook.ownerId, await isBotAccount(this.readStore, webhook.ownerId))) candidates.push(webhook);
     } else {
-      const participants = directParticipants(described.conversationId);
+      const participants = directParticipants(conversationId ?? '');
       if (!participants) return [];
       candidates = await webhooks.find({ ownerId: { $in: participants }, scope: 'direct' }, { limit: 100 });
     }
-    return candidates
-      .filter((webhook) => webhook.enabled && webhook.events.includes(described.kind))
-      .map((webhook) => {
-        const deliveryId = webhookDeliveryId(webhook._id, event.metadata.eventId);
-        const payload: WebhookPayload = {
-          id: deliveryId,
-          type: described.kind,
-          webhookId: webhook._id,
-          occurredAt: described.occurredAt,
-          data: described.data,
-        };
-        return { webhook, deliveryId, kind: described.kind, body: JSON.stringify(payload) };
-      });
+    return candidates.filter((webhook) => webhook.enabled && webhook.events.includes(kind));
+  }
+
+  /** The deliveries of an event (its sealed fields opened) to `listeners`, each with its body. */
+  deliveries(event: RecordedEvent, listeners: readonly WebhookDoc[]): PlannedWebhookDelivery[] {
+    const described = describe(event);
+    if (!described) return [];
+    return listeners.map((webhook) => {
+      const deliveryId = webhookDeliveryId(webhook._id, event.metadata.eventId);
+      const payload: WebhookPayload = {
+        id: deliveryId,
+        type: described.kind,
+        webhookId: webhook._id,
+        occurredAt: described.occurredAt,
+        data: described.data,
+      };
+      return { webhook, deliveryId, kind: described.kind, body: JSON.stringify(payload) };
+    });
   }
 }
