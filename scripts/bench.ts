@@ -57,7 +57,7 @@ import { observabilityCostBench } from './bench/observabilityCost.ts';
 import { BACKENDS, compareBackends, printComparison } from './bench/backends.ts';
 import { formatComparison, renderReport, type BenchResult } from './bench/report.ts';
 import { idleSocketsBench } from './bench/idleSockets.ts';
-import { startupBench } from './bench/startup.ts';
+import { startupBench, type Starts } from './bench/startup.ts';
 
 const USAGE = `Usage: npm run bench -- [options]   (a server on the embedded default in a temp dir, loaded from here)
   --users 200 --sockets 1000 --seconds 6 --rate 2000 --window 1 --rest-concurrency 32
@@ -215,10 +215,12 @@ if (values.startup !== undefined) {
   const commit = commitOf();
   const result = { commit, takenAt: new Date().toISOString(), mode: 'startup', ...started };
   const file = saveResults('startup', result);
+  const span = (starts: Starts) =>
+    `${starts.secondsToListening.join(' / ')} s to listening, ${starts.secondsToFirstPing.join(' / ')} s to /ping 200`;
   console.log(
     `\nLetsApp start @ ${commit}: ${started.events} events (event log ${started.eventLogMb} MB, read store ${started.readStoreMb} MB), ` +
-      `projections caught up; spawn → listening ${started.secondsToListening.join(' / ')} s, spawn → /ping 200 ` +
-      `${started.secondsToFirstPing.join(' / ')} s (target <= 2 s)\nresults: ${file}`,
+      `projections caught up (target: /ping 200 within 2 s)\n  compiled build, this log: ${span(started.compiled)}\n` +
+      `  compiled build, empty storage: ${span(started.compiledEmpty)}\n  tsx src/main.ts, this log: ${span(started.tsx)}\nresults: ${file}`,
   );
   process.exit(0);
 }

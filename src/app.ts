@@ -104,7 +104,7 @@ import {
   openSharedBuckets,
 } from './stores.ts';
 import { newId } from './ids.ts';
-import { PostgresEventStore } from './eventstore/postgres.ts';
+import type { PostgresEventStore } from './eventstore/postgres.ts';
 import type { SqliteStoreOptions } from './sqlite/checkpointer.ts';
 import { lockStorageDir } from './sqlite/storageDirLock.ts';
 
@@ -191,8 +191,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const chainTail =
     eventStore instanceof SqliteEventStore
       ? eventStore.verifyTail()
-      : eventStore instanceof PostgresEventStore
-        ? await eventStore.verifyTail()
+      : eventStore.kind === 'postgres'
+        ? await (eventStore as PostgresEventStore).verifyTail()
         : null;
   if (chainTail?.breakAt != null)
     logger.error({ breakAt: chainTail.breakAt }, "the event log's hash chain is broken: an event was altered (npm run audit -- verify)");
@@ -249,7 +249,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     throw error;
   }
 
-  const tracing = Tracing.start(config.tracing, options.traceExporter);
+  const tracing = await Tracing.start(config.tracing, options.traceExporter);
   const commands = new CommandHandler(eventStore, eventUpcaster, DEFAULT_STATE_CACHE_BYTES, tracing);
   // Sends answered before a restart may not be projected yet: reads wait for them too.
   commands.acknowledge(await eventStore.headPosition());

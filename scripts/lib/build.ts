@@ -21,7 +21,16 @@ export async function buildServer(outdir: string): Promise<void> {
     sourcemap: 'linked',
     logLevel: 'warning',
   } as const;
-  await build({ ...common, entryPoints: { main: join(root, 'src/main.ts') }, outdir, outExtension: { '.js': '.js' } });
+  // Split: the modules of engines loaded with import() (MongoDB, EventStoreDB, PostgreSQL) go to chunks of their own,
+  // with their packages' imports, so a start on the embedded default does not load those drivers.
+  await build({
+    ...common,
+    entryPoints: { main: join(root, 'src/main.ts') },
+    outdir,
+    outExtension: { '.js': '.js' },
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
+  });
   // `new URL('./projectionWorker.mjs', import.meta.url)` in the bundle resolves here: the worker compiled, not its tsx loader.
   await build({
     ...common,

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { promisify } from 'node:util';
 import { registerUser, request, tempDir } from '../helpers/app.ts';
@@ -16,20 +16,54 @@ test.before(async () => {
   await promisify(execFile)('npm', ['run', 'build'], { timeout: 120_000 });
 });
 
+/** The packages and built-ins a built file imports: statically, and (unless `staticOnly`) with import(). */
+const packagesImportedBy = (file: string, staticOnly = false) =>
+  [
+    ...readFileSync(file, 'utf8').matchAll(
+      /(?:^|[\s;])(?:import|export)[^'"]*?from\s*["']([^"'.][^"']*)["']|^import\s+["']([^"'.][^"']*)["']|import\(["']([^"'.][^"']*)["']\)/gm,
+    ),
+  ].flatMap((match) => (staticOnly ? [match[1] ?? match[2]] : [match[1] ?? match[2] ?? match[3]]).filter((name) => name !== undefined));
+
+const chunks = () => readdirSync('dist/chunks').filter((name) => name.endsWith('.js'));
+
 test('the bundle imports only Node built-ins and runtime dependencies (the Dockerfile prunes devDependencies)', (t) => {
   const { dependencies } = JSON.parse(readFileSync('package.json', 'utf8')) as { dependencies: Record<string, string> };
   for (const file of ['dist/main.js', 'dist/projectionWorker.mjs', 'dist/checkpointWorker.mjs']) {
-    const specifiers = [
-      ...readFileSync(file, 'utf8').matchAll(
-        /(?:^|[\s;])(?:import|export)[^'"]*?from\s*["']([^"'.][^"']*)["']|import\(["']([^"'.][^"']*)["']\)/gm,
-      ),
-    ].map((match) => match[1] ?? match[2]!);
+    const specifiers = packagesImportedBy(file);
     t.true(specifiers.length > 0, file);
     for (const specifier of specifiers) {
       const name = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!;
       t.true(specifier.startsWith('node:') || builtinModules.includes(name) || name in dependencies, `${file} imports ${specifier}`);
     }
   }
+  for (const chunk of chunks())
+    for (const specifier of packagesImportedBy(`dist/chunks/${chunk}`)) {
+      const name = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!;
+      t.true(specifier.startsWith('node:') || builtinModules.includes(name) || name in dependencies, `${chunk} imports ${specifier}`);
+    }
+});
+
+test("a start on the embedded default loads no other engine's driver and no trace exporter: they sit in chunks loaded with import()", (t) => {
+  // The files main.js loads before it runs: itself and the chunks it imports statically, transitively.
+  const loaded = new Set<string>();
+  const visit = (file: string) => {
+    if (loaded.has(file)) return;
+    loaded.add(file);
+    const source = readFileSync(file, 'utf8');
+    for (const [, target] of source.matchAll(
+      /^(?:import|export)\s[^;]*?["'](\.{1,2}\/[^"']+\.js)["'];?$|^import\s+["'](\.{1,2}\/[^"']+\.js)["'];?$/gms,
+    ))
+      if (target) visit(new URL(target, `file://${process.cwd()}/${file}`).pathname.slice(process.cwd().length + 1));
+  };
+  visit('dist/main.js');
+  t.true(loaded.size > 1, 'main.js imports chunks');
+  const packages = new Set([...loaded].flatMap((file) => packagesImportedBy(file, true)));
+  for (const driver of ['mongodb', '@eventstore/db-client', 'pg', '@opentelemetry/exporter-trace-otlp-http'])
+    t.false(packages.has(driver), `${driver} is not loaded at start`);
+  t.true(
+    chunks().some((chunk) => packagesImportedBy(`dist/chunks/${chunk}`).includes('mongodb')),
+    'the MongoDB read store is still built, in a chunk of its own',
+  );
 });
 
 test("the built server runs without tsx: register, send over REST, the other user's socket receives it, and the demo is served compiled", async (t) => {
