@@ -43,6 +43,7 @@ import {
   type RelayFrame,
   type TimelinePoint,
   jsonClient,
+  openAndSync,
   registerUsers,
   rssMb,
 } from './bench/load.ts';
@@ -375,18 +376,8 @@ function target(senderIndex: number): { recipientId?: string; groupId?: string }
 async function openSockets(url: (userIndex: number) => string, sync: boolean): Promise<LoadSocket[]> {
   const sockets: LoadSocket[] = [];
   for (let i = 0; i < options.sockets; i++) sockets.push(new LoadSocket(url(i % users.length), users[i % users.length]!.id));
-  await Promise.all(sockets.map((socket) => socket.opened));
-  if (sync) {
-    await Promise.all(
-      sockets.map(
-        (socket) =>
-          new Promise<void>((resolve) => {
-            socket.on('sync.snapshot', () => resolve());
-            socket.send({ type: 'sync' });
-          }),
-      ),
-    );
-  }
+  if (sync) await openAndSync(sockets);
+  else await Promise.all(sockets.map((socket) => socket.opened));
   return sockets;
 }
 
@@ -637,16 +628,7 @@ if (options.fanoutSize > 1) {
   bigGroup = await makeBigGroup(json, options.fanoutSize, log);
   const memberSockets: LoadSocket[] = [];
   for (const member of bigGroup.members) memberSockets.push(new LoadSocket(`${server.wsUrl}?token=${member.token}`, member.id));
-  await Promise.all(memberSockets.map((socket) => socket.opened));
-  await Promise.all(
-    memberSockets.map(
-      (socket) =>
-        new Promise<void>((resolve) => {
-          socket.on('sync.snapshot', () => resolve());
-          socket.send({ type: 'sync' });
-        }),
-    ),
-  );
+  await openAndSync(memberSockets);
   await drain();
   const groupId = bigGroup.groupId;
   const phaseStart = Date.now();

@@ -16,7 +16,7 @@ import { z } from 'zod';
 import { group, session } from '../../src/contract/models.ts';
 import { spawnServer, type ServerProcess } from '../lib/spawnServer.ts';
 import { makeBigGroup, measureFanout, type FanoutResult } from './fanout.ts';
-import { Latencies, LoadSocket, runFor } from './load.ts';
+import { Latencies, LoadSocket, openAndSync, runFor } from './load.ts';
 import { benchServerEnv } from './serverEnv.ts';
 
 const groupCreated = z.object({ group });
@@ -243,19 +243,7 @@ export async function runPhases(
     const user = i % users.length;
     sockets.push(new LoadSocket(`${servers[instanceOf(user)]!.wsUrl}?token=${users[user]!.token}`, users[user]!.id));
   }
-  const synced = async (all: LoadSocket[]) => {
-    await Promise.all(all.map((socket) => socket.opened));
-    await Promise.all(
-      all.map(
-        (socket) =>
-          new Promise<void>((resolve) => {
-            socket.on('sync.snapshot', () => resolve());
-            socket.send({ type: 'sync' });
-          }),
-      ),
-    );
-  };
-  await synced(sockets);
+  await openAndSync(sockets);
 
   /** Until every instance has projected everything (a backlog left by a phase would fail the next one's requests). */
   const drain = async () => {
@@ -398,7 +386,7 @@ export async function runPhases(
     const memberSockets = bigGroup.members.map(
       (member, index) => new LoadSocket(`${servers[index % count]!.wsUrl}?token=${member.token}`, member.id),
     );
-    await synced(memberSockets);
+    await openAndSync(memberSockets);
     await drain();
     const meter = await cpuMeter(servers, probe);
     const activity = probe?.sampleActivity();

@@ -4,7 +4,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LIMITS } from '../../src/contract/socketProtocol.ts';
 import { spawnServer } from '../lib/spawnServer.ts';
-import { jsonClient, Latencies, LoadSocket, registerUsers, rssMb, runFor, type BenchUser, type MessageCreated } from './load.ts';
+import {
+  jsonClient,
+  Latencies,
+  LoadSocket,
+  openAndSync,
+  registerUsers,
+  rssMb,
+  runFor,
+  type BenchUser,
+  type MessageCreated,
+} from './load.ts';
 import { benchServerEnv } from './serverEnv.ts';
 
 export interface LiveTraffic {
@@ -117,16 +127,7 @@ async function openSynced(wsUrl: string, owners: readonly BenchUser[], addresses
   const sockets = owners.map(
     (owner, i) => new LoadSocket(`${wsUrl}?token=${owner.token}`, owner.id, addresses[(offset + i) % addresses.length]),
   );
-  await Promise.all(sockets.map((socket) => socket.opened));
-  await Promise.all(
-    sockets.map(
-      (socket) =>
-        new Promise<void>((resolve) => {
-          socket.on('sync.snapshot', () => resolve());
-          socket.send({ type: 'sync' });
-        }),
-    ),
-  );
+  await openAndSync(sockets);
   return sockets;
 }
 

@@ -105,6 +105,20 @@ export class LoadSocket {
   }
 }
 
+/** Waits until every socket is open, then syncs each (as a client app keeps a live view) and waits for its snapshot. */
+export async function openAndSync(sockets: readonly LoadSocket[]): Promise<void> {
+  await Promise.all(sockets.map((socket) => socket.opened));
+  await Promise.all(
+    sockets.map(
+      (socket) =>
+        new Promise<void>((resolve) => {
+          socket.on('sync.snapshot', () => resolve());
+          socket.send({ type: 'sync' });
+        }),
+    ),
+  );
+}
+
 /** Latency samples in milliseconds, summarized as percentiles. */
 export type LatencySummary = { p50: number; p95: number; p99: number; max: number; samples: number };
 

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnServer, type ServerProcess } from '../lib/spawnServer.ts';
 import { session } from '../../src/contract/models.ts';
-import { groupCreated, Latencies, LoadSocket, runFor, type Frame, type MessageCreated } from './load.ts';
+import { groupCreated, Latencies, LoadSocket, openAndSync, runFor, type Frame, type MessageCreated } from './load.ts';
 import { benchServerEnv } from './serverEnv.ts';
 
 export interface ObservabilityCostOptions {
@@ -166,16 +166,7 @@ async function load(setting: Setting, options: ObservabilityCostOptions, log: (m
     }
     for (let i = 0; i < options.sockets; i++)
       sockets.push(new LoadSocket(`${wsUrl}?token=${users[i % users.length]!.token}`, users[i % users.length]!.id));
-    await Promise.all(sockets.map((socket) => socket.opened));
-    await Promise.all(
-      sockets.map(
-        (socket) =>
-          new Promise<void>((resolve) => {
-            socket.on('sync.snapshot', () => resolve());
-            socket.send({ type: 'sync' });
-          }),
-      ),
-    );
+    await openAndSync(sockets);
     const userIndex = new Map(users.map((user, index) => [user.id, index]));
     const target = (userId: string) => {
       const group = groupOf.get(userId);
