@@ -111,6 +111,9 @@ import { lockStorageDir } from './sqlite/storageDirLock.ts';
 /** The API's version in `/openapi.json` and `/asyncapi.json`. */
 const API_VERSION = '0.1.0';
 
+/** How long an idle HTTP keep-alive connection is kept (see the server's creation). */
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
 export interface RunningApp {
   httpPort: number;
   wsPort: number;
@@ -683,7 +686,14 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   });
   // Koa's handler answers its own failures (the error middleware, then its onerror): its promise is owned there.
   const handleRequest = koa.callback();
-  const http: Server = createServer((req, res) => void handleRequest(req, res));
+  // Idle keep-alive connections live 65 s, longer than a load balancer's idle timeout (60 s is common) and than a
+  // client's reuse window: the client or the balancer closes first, so no request is sent on a connection the server
+  // is closing at that moment (Node's default, 5 s, makes that race likely for any client pausing about 5 s).
+  // (Headers get a second more, as Node advises for a keep-alive timeout this long.)
+  const http: Server = createServer(
+    { keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, headersTimeout: KEEP_ALIVE_TIMEOUT_MS + 1_000 },
+    (req, res) => void handleRequest(req, res),
+  );
   // Requests Node refuses before Koa sees them (headers or URL over its limit, malformed HTTP) get the JSON shape too.
   http.on('clientError', (error: NodeJS.ErrnoException, socket) => answerClientError(error, socket));
   await new Promise<void>((resolve, reject) => {
