@@ -86,16 +86,12 @@ export interface PlannedWebhookDelivery {
 /** The idempotency key of one webhook's delivery of one event: the same at every try and after any restart. */
 export const webhookDeliveryId = (webhookId: string, eventId: string) => deriveId('webhook-delivery', webhookId, eventId);
 
-/** One event's kind, conversation and payload data, or null when no webhook hears it. */
-function describe(
-  event: RecordedEvent,
-): { kind: WebhookEventKind; conversationId: string; occurredAt: string; data: WebhookPayloadData } | null {
+/** One event's time and payload data (its kind is KIND_OF's), or null when no webhook hears it. */
+function describe(event: RecordedEvent): { occurredAt: string; data: WebhookPayloadData } | null {
   switch (event.type) {
     case 'MessageSent': {
       const data = event.data as MessageSent['data'];
       return {
-        kind: 'message.created',
-        conversationId: data.conversationId,
         occurredAt: data.sentAt,
         data: {
           message: {
@@ -115,8 +111,6 @@ function describe(
     case 'MessageEdited': {
       const data = event.data as MessageEdited['data'];
       return {
-        kind: 'message.edited',
-        conversationId: data.conversationId,
         occurredAt: data.editedAt,
         data: {
           message: {
@@ -132,8 +126,6 @@ function describe(
     case 'MessageDeleted': {
       const data = event.data as MessageDeleted['data'];
       return {
-        kind: 'message.deleted',
-        conversationId: data.conversationId,
         occurredAt: data.deletedAt,
         data: {
           message: { id: data.messageId, conversationId: data.conversationId, deletedBy: data.deletedBy, deletedAt: data.deletedAt },
@@ -144,8 +136,6 @@ function describe(
     case 'ReactionRemoved': {
       const data = event.data as (ReactionAdded | ReactionRemoved)['data'];
       return {
-        kind: event.type === 'ReactionAdded' ? 'reaction.added' : 'reaction.removed',
-        conversationId: data.conversationId,
         occurredAt: data.at,
         data: {
           reaction: { messageId: data.messageId, conversationId: data.conversationId, userId: data.userId, emoji: data.emoji, at: data.at },
@@ -154,23 +144,23 @@ function describe(
     }
     case 'MemberAdded': {
       const data = event.data as MemberAdded['data'];
-      return member('member.joined', data.groupId, data.userId, 'added', data.addedBy, data.addedAt);
+      return member(data.groupId, data.userId, 'added', data.addedBy, data.addedAt);
     }
     case 'MemberJoined': {
       const data = event.data as MemberJoined['data'];
-      return member('member.joined', data.groupId, data.userId, 'invite', null, data.joinedAt);
+      return member(data.groupId, data.userId, 'invite', null, data.joinedAt);
     }
     case 'JoinRequestApproved': {
       const data = event.data as JoinRequestApproved['data'];
-      return member('member.joined', data.groupId, data.userId, 'request', data.approvedBy, data.approvedAt);
+      return member(data.groupId, data.userId, 'request', data.approvedBy, data.approvedAt);
     }
     case 'MemberLeft': {
       const data = event.data as MemberLeft['data'];
-      return member('member.left', data.groupId, data.userId, 'left', null, data.leftAt);
+      return member(data.groupId, data.userId, 'left', null, data.leftAt);
     }
     case 'MemberRemoved': {
       const data = event.data as MemberRemoved['data'];
-      return member('member.left', data.groupId, data.userId, 'removed', data.removedBy, data.removedAt);
+      return member(data.groupId, data.userId, 'removed', data.removedBy, data.removedAt);
     }
     default:
       return null;
@@ -178,7 +168,6 @@ function describe(
 }
 
 const member = (
-  kind: WebhookEventKind,
   groupId: string,
   userId: string,
   via: 'added' | 'invite' | 'request' | 'left' | 'removed',
@@ -186,7 +175,7 @@ const member = (
   at: string,
 ) => {
   const conversationId = groupConversationId(groupId);
-  return { kind, conversationId, occurredAt: at, data: { member: { groupId, conversationId, userId, via, by, at } } };
+  return { occurredAt: at, data: { member: { groupId, conversationId, userId, via, by, at } } };
 };
 
 /** The two participants of `dm:<a>:<b>`, or null for another kind of conversation. */
@@ -235,18 +224,19 @@ export class WebhookPlanner {
 
   /** The deliveries of an event (its sealed fields opened) to `listeners`, each with its body. */
   deliveries(event: RecordedEvent, listeners: readonly WebhookDoc[]): PlannedWebhookDelivery[] {
+    const kind = KIND_OF[event.type];
     const described = describe(event);
-    if (!described) return [];
+    if (!kind || !described) return [];
     return listeners.map((webhook) => {
       const deliveryId = webhookDeliveryId(webhook._id, event.metadata.eventId);
       const payload: WebhookPayload = {
         id: deliveryId,
-        type: described.kind,
+        type: kind,
         webhookId: webhook._id,
         occurredAt: described.occurredAt,
         data: described.data,
       };
-      return { webhook, deliveryId, kind: described.kind, body: JSON.stringify(payload) };
+      return { webhook, deliveryId, kind, body: JSON.stringify(payload) };
     });
   }
 }
