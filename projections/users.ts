@@ -44,7 +44,6 @@ export interface BotDocFacts {
   tokenIssuedAt: string | null;
 }
 
-/** A bot has no email: this stands in for it (unique, undeliverable: `.invalid`), and no login accepts it. */
 /** A new account's document: what it was created with, and the defaults every account starts from. */
 const newUserDoc = (
   created: Pick<UserDoc, '_id' | 'email' | 'username' | 'displayName' | 'passwordHash' | 'passwordScheme' | 'createdAt' | 'bot'>,
@@ -58,6 +57,7 @@ const newUserDoc = (
   avatarMediaId: null,
 });
 
+/** A bot has no email: this stands in for it (unique, undeliverable: `.invalid`), and no login accepts it. */
 export const botEmail = (botId: string) => `bot-${botId}@bots.invalid`;
 
 export interface PublishedKey {

@@ -689,7 +689,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   // Idle keep-alive connections live 65 s, longer than a load balancer's idle timeout (60 s is common) and than a
   // client's reuse window: the client or the balancer closes first, so no request is sent on a connection the server
   // is closing at that moment (Node's default, 5 s, makes that race likely for any client pausing about 5 s).
-  // (Headers get a second more, as Node advises for a keep-alive timeout this long.)
+  // A request's headers may take a second longer than that (Node's own default, 60 s, is below it).
   const http: Server = createServer(
     { keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, headersTimeout: KEEP_ALIVE_TIMEOUT_MS + 1_000 },
     (req, res) => void handleRequest(req, res),
