@@ -49,6 +49,8 @@ export function createProjectionContext(
 ): BatchContext {
   const store = <T extends Doc>(name: string) => readStore.collection<T>(rename(name));
   const held = new Map<string, Map<string, Entry>>();
+  /** The ids each collection has dirty, in the order they became so: a write-back visits these, not all it holds. */
+  const dirtyIds = new Map<string, Set<string>>();
   let current: { projector: string; event: RecordedEvent } | null = null;
 
   const entriesOf = (name: string) => {
@@ -81,10 +83,14 @@ export function createProjectionContext(
 
   async function writeBackNow(name: string): Promise<void> {
     const entries = held.get(name);
-    if (!entries) return;
+    const dirty = dirtyIds.get(name);
+    if (!entries || !dirty || dirty.size === 0) return;
+    dirtyIds.delete(name);
     const target = store<ProjectedDoc>(name);
-    for (const [id, entry] of entries) {
-      if (!entry.dirty) continue;
+    for (const id of dirty) {
+      const entry = entries.get(id);
+      // Written meanwhile by a write-back that ran while this one waited, or dropped by a direct write.
+      if (!entry?.dirty) continue;
       entry.dirty = false;
       // The position guard is in the write's filter as well: where a store has no transaction (a standalone
       // MongoDB), another writer may have applied a newer event since the read, and the older one must not win.
@@ -120,6 +126,9 @@ export function createProjectionContext(
     if (existing !== null && next === existing) return;
     if (next === null && existing === null) return;
     const entries = entriesOf(name);
+    let dirty = dirtyIds.get(name);
+    if (!dirty) dirtyIds.set(name, (dirty = new Set()));
+    dirty.add(id);
     entries.set(id, {
       doc: next === null ? null : { ...next, _id: id, _position: event.position },
       dirty: true,
@@ -144,6 +153,7 @@ export function createProjectionContext(
       await writeBack(name);
       const result = await fn();
       held.delete(name);
+      dirtyIds.delete(name);
       return result;
     };
     const read = async <R>(fn: () => Promise<R>): Promise<R> => {
