@@ -98,9 +98,9 @@ export class StoredShreddingKeys implements ShreddingKeys {
 
   async create(keyId: ShreddingKeyId): Promise<Uint8Array | null> {
     this.assertWritable();
-    const existing = await this.get(keyId);
-    if (existing !== null) return existing;
-    if (this.cache.get(keyId)) return null;
+    // Not read first: a key id is almost always new (a message's), and the insert keeps what the store already holds.
+    const cached = this.cache.get(keyId);
+    if (cached) return cached instanceof Uint8Array ? cached : null;
     await sodium.ready;
     const key = freshRandomBytes(sodium.crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
     const envelope = this.box.seal(Buffer.from(key).toString('base64'), { purpose: purposeOf(keyId), subject: keyId });

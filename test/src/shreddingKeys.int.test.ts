@@ -53,6 +53,17 @@ test('destroy is final and idempotent: the key reads null, is never created agai
   t.is(await keys.get(messageKeyId('unknown')), null);
 });
 
+test('another writer over the same store (a retried send on another instance) gets the stored key, and null for a destroyed one', async (t) => {
+  const { dir, keys } = await open(t);
+  const first = await keys.create(messageKeyId('m1'));
+  await keys.create(messageKeyId('m2'));
+  await keys.destroy(messageKeyId('m2'));
+  const other = await open(t, dir);
+  t.deepEqual(await other.keys.create(messageKeyId('m1')), first, 'the key the store holds, not a fresh one');
+  t.is(await other.keys.create(messageKeyId('m2')), null, 'destroyed: never made again');
+  t.deepEqual(await other.keys.get(messageKeyId('m1')), first);
+});
+
 test('a reader cannot create or destroy; rotate-secrets passes over tombstones', async (t) => {
   const { store, keys } = await open(t);
   await keys.create(messageKeyId('m1'));
