@@ -46,6 +46,7 @@ import {
   openAndSync,
   registerUsers,
   rssMb,
+  cpuSeconds,
 } from './bench/load.ts';
 import { measureRawAppends } from './bench/rawSqlite.ts';
 import { replayBench } from './bench/replay.ts';
@@ -399,6 +400,11 @@ interface PhaseResult {
   eventLoopDelayMs: { worstWindowP99: number; max: number };
   /** The read store's WAL resets in the phase: each drain pauses projection writes until the WAL is copied back. */
   readWalResets: { drains: number; truncations: number };
+  /**
+   * CPU µs per acked message, from the phase's start until its projections caught up: the server (all threads), its
+   * serving thread, and this load generator. Steadier than a rate on a machine the three share.
+   */
+  cpuMicrosPerAcked?: { server: number; servingThread: number; loadGenerator: number };
   /** Per second: acks, latency percentiles, projection lag, RSS; and the server's event-loop windows. */
   timeline: TimelinePoint[];
   eventLoopTimeline: Array<{ second: number; p99Ms: number; maxMs: number }>;
@@ -468,6 +474,8 @@ async function measure(name: string, drive: (stop: () => boolean, acked: () => v
   let stopped = false;
   let maxLag = 0;
   let peakRss = rssMb(serverPid);
+  const cpuBefore = cpuSeconds(serverPid);
+  const loadCpuBefore = process.cpuUsage();
   const started = performance.now();
   const driving = drive(
     () => stopped,
@@ -504,7 +512,15 @@ async function measure(name: string, drive: (stop: () => boolean, acked: () => v
   const phaseStart = Date.now() - seconds * 1000;
   const windows = afterBody.eventLoop.filter((window) => Date.parse(window.at) > phaseStart);
   await drain();
+  const cpuAfter = cpuSeconds(serverPid);
+  const loadCpu = process.cpuUsage(loadCpuBefore);
+  const perAcked = (cpuSeconds: number) => Math.round((cpuSeconds * 1e6) / Math.max(1, acked));
   return {
+    cpuMicrosPerAcked: {
+      server: perAcked(cpuAfter.total - cpuBefore.total),
+      servingThread: perAcked(cpuAfter.mainThread - cpuBefore.mainThread),
+      loadGenerator: perAcked((loadCpu.user + loadCpu.system) / 1e6),
+    },
     timeline,
     eventLoopTimeline: windows.map((window) => ({
       second: Number(((Date.parse(window.at) - phaseStart) / 1000).toFixed(2)),
@@ -803,6 +819,12 @@ console.log(
 );
 row('socket: acked messages/s (closed loop)', `${socketThroughput.ackedPerSecond}`);
 row('socket: events appended/s', `${socketThroughput.eventsAppendedPerSecond}`);
+const cpuRow = (phase: string, { cpuMicrosPerAcked: cpu }: PhaseResult) =>
+  row(
+    `CPU µs per acked message (${phase}): server / serving thread / load gen`,
+    `${cpu!.server} / ${cpu!.servingThread} / ${cpu!.loadGenerator}`,
+  );
+cpuRow('closed loop', socketThroughput);
 row(
   'socket: send→delivered p50/p95/p99 ms (closed loop)',
   `${socketThroughput.deliveryLatencyMs.p50} / ${socketThroughput.deliveryLatencyMs.p95} / ${socketThroughput.deliveryLatencyMs.p99}`,
@@ -820,6 +842,7 @@ row(
   `${socketLatency.deliveryLatencyMs.p50} / ${socketLatency.deliveryLatencyMs.p95} / ${socketLatency.deliveryLatencyMs.p99} (acked ${socketLatency.ackedPerSecond}/s)`,
 );
 row('REST: acked messages/s', `${restThroughput.ackedPerSecond}`);
+cpuRow('REST', restThroughput);
 row(
   'REST: send→delivered p50/p95/p99 ms',
   `${restThroughput.deliveryLatencyMs.p50} / ${restThroughput.deliveryLatencyMs.p95} / ${restThroughput.deliveryLatencyMs.p99}`,

@@ -49,6 +49,23 @@ export async function registerUsers(json: Json, count: number, prefix: string, b
 /** A process's resident memory in MB, read from /proc (from outside the process). */
 export const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux). */
+const USER_HZ = 100;
+
+/** CPU seconds (user + system) of a /proc `stat` line: fields 14 and 15, after the parenthesised command name. */
+function statCpuSeconds(path: string): number {
+  const fields = readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+}
+
+/**
+ * A process's CPU time so far, read from /proc (from outside the process): all its threads, and its main thread
+ * alone (a Node server's serving thread; the rest are the projection worker, libuv's pool, V8's GC and compiler).
+ */
+export function cpuSeconds(pid: number): { total: number; mainThread: number } {
+  return { total: statCpuSeconds(`/proc/${pid}/stat`), mainThread: statCpuSeconds(`/proc/${pid}/task/${pid}/stat`) };
+}
+
 /** A received frame: its type, and the fields the listener for that type reads. */
 export interface Frame {
   type: string;

@@ -20,6 +20,8 @@ interface Phase {
   ackLatencyMs: LatencySummary;
   eventLoopDelayMs: { worstWindowP99: number; max: number };
   serverPeakRssMb: number;
+  /** Absent in results saved before it was measured. */
+  cpuMicrosPerAcked?: { server: number; servingThread: number; loadGenerator: number };
   /** Absent in results saved before the report existed: such a phase has figures but no charts. */
   timeline?: TimelinePoint[];
   eventLoopTimeline?: EventLoopPoint[];
@@ -71,6 +73,24 @@ export function figures(result: BenchResult): Figure[] {
   const rate = result.options.rate;
   const list: Array<Figure | null> = [
     { key: 'socketAcked', label: 'socket: acked messages/s (closed loop)', value: closed.ackedPerSecond, unit: '/s', better: 'higher' },
+    closed.cpuMicrosPerAcked
+      ? {
+          key: 'socketCpu',
+          label: 'server CPU per acked message (closed loop)',
+          value: closed.cpuMicrosPerAcked.server,
+          unit: 'µs',
+          better: 'lower',
+        }
+      : null,
+    closed.cpuMicrosPerAcked
+      ? {
+          key: 'socketServingCpu',
+          label: 'serving thread CPU per acked message (closed loop)',
+          value: closed.cpuMicrosPerAcked.servingThread,
+          unit: 'µs',
+          better: 'lower',
+        }
+      : null,
     { key: 'socketAckP99', label: 'socket: send→ack p99 (closed loop)', value: closed.ackLatencyMs.p99, unit: 'ms', better: 'lower' },
     { key: 'rateAckP99', label: `socket: send→ack p99 at ${rate}/s`, value: atRate.ackLatencyMs.p99, unit: 'ms', better: 'lower' },
     {
