@@ -37,9 +37,12 @@ const blank = (ownerId: string, userId: string): Unpositioned<ContactDoc> => ({
   blockedAt: null,
 });
 
-/** Whether either of the two has blocked the other (one indexed read of at most two documents). */
+/**
+ * Whether either of the two has blocked the other: one read of at most two documents by id, which a projection batch
+ * answers from what it holds after the first (a direct message asks three times: its document, its search entry, the feed).
+ */
 export async function blockedEitherWay(contacts: Collection<ContactDoc>, a: string, b: string): Promise<boolean> {
-  return (await contacts.countDocuments({ _id: { $in: [contactDocId(a, b), contactDocId(b, a)] }, blocked: true })) > 0;
+  return (await contacts.find({ _id: { $in: [contactDocId(a, b), contactDocId(b, a)] } })).some((contact) => contact.blocked);
 }
 
 /** Of `userIds`, those who blocked `userId` or whom `userId` blocked. */

@@ -147,6 +147,23 @@ export function createProjectionContext(
     return view as Collection<T>;
   }
 
+  /** Several documents by `_id`, as `load` reads one: one query for those the batch does not hold yet. */
+  async function loadMany(name: string, ids: readonly string[]): Promise<ProjectedDoc[]> {
+    const entries = entriesOf(name);
+    const missing = [...new Set(ids.filter((id) => !entries.has(id)))];
+    if (missing.length > 0) {
+      const found = new Map((await store<ProjectedDoc>(name).find({ _id: { $in: missing } })).map((doc) => [doc._id, doc]));
+      for (const id of missing) {
+        const doc = found.get(id) ?? null;
+        if (!entries.has(id)) entries.set(id, { doc, dirty: false, stored: doc !== null, event: null, projector: null });
+      }
+    }
+    return [...new Set(ids)].flatMap((id) => {
+      const doc = entries.get(id)!.doc;
+      return doc === null ? [] : [doc];
+    });
+  }
+
   function viewOf<T extends Doc>(name: string): Collection<T> {
     const target = store<T>(name);
     const written = async <R>(fn: () => Promise<R>): Promise<R> => {
@@ -166,7 +183,12 @@ export function createProjectionContext(
         typeof filter._id === 'string' && Object.keys(filter).length === 1
           ? (load(name, filter._id) as Promise<T | null>)
           : read(() => target.findOne(filter)),
-      find: (filter, options) => read(() => target.find(filter, options)),
+      find: (filter, options) => {
+        const ids = idsOnly(filter);
+        return ids && options === undefined
+          ? (loadMany(name, ids) as Promise<unknown> as Promise<T[]>)
+          : read(() => target.find(filter, options));
+      },
       countDocuments: (filter, options) => read(() => target.countDocuments(filter, options)),
       insertOne: (doc) => written(() => target.insertOne(doc)),
       replaceOne: (filter, doc, options) => written(() => target.replaceOne(filter, doc, options)),
@@ -197,4 +219,14 @@ export function createProjectionContext(
       }
     },
   };
+}
+
+/** The ids of a filter that is exactly `{ _id: { $in: [...] } }` (answered from the batch), else null. */
+function idsOnly(filter: Filter): readonly string[] | null {
+  const keys = Object.keys(filter);
+  if (keys.length !== 1 || keys[0] !== '_id') return null;
+  const condition = filter._id as { $in?: unknown } | null;
+  if (condition === null || typeof condition !== 'object' || Object.keys(condition).length !== 1) return null;
+  const ids = condition.$in;
+  return Array.isArray(ids) && ids.every((id) => typeof id === 'string') ? ids : null;
 }
