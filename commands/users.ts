@@ -4,7 +4,8 @@ import type { SealedText } from './shared/sealed.ts';
 import { botEventTypes, decideBot, evolveBot, type BotCommand, type BotEvent, type BotFacts } from './bots.ts';
 
 /** The user aggregate: registration and the life of access tokens. Stream: `user-<userId>`. */
-export const userStream = (userId: string) => `user-${userId}`;
+export const USER_STREAM_CATEGORY = 'user';
+export const userStream = (userId: string) => `${USER_STREAM_CATEGORY}-${userId}`;
 
 /**
  * How `passwordHash` was made. `bcrypt`: bcrypt of the password as typed (schema version 1, before passwords

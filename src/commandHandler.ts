@@ -41,6 +41,10 @@ export interface AppendObserver {
 export class CommandHandler {
   private readonly cache: LRUCache<string, CachedState>;
   private acknowledged = 0;
+  /** What the log held at start-up (`acknowledge`): every category's writes may reach that far. */
+  private acknowledgedAtStart = 0;
+  /** Per stream category (the stream name up to its first `-`): the newest position appended to one of its streams. */
+  private readonly acknowledgedByCategory = new Map<string, number>();
   private observer: AppendObserver | null = null;
 
   constructor(
@@ -63,6 +67,14 @@ export class CommandHandler {
     return this.acknowledged;
   }
 
+  /**
+   * The newest position this handler appended to a stream of `category` (`user` for `user-<id>`), or the log's
+   * head at start-up: a read that needs only that category's writes (a token check needs the user's) waits for less.
+   */
+  acknowledgedPositionOf(category: string): number {
+    return Math.max(this.acknowledgedByCategory.get(category) ?? 0, this.acknowledgedAtStart);
+  }
+
   observeAppends(observer: AppendObserver): void {
     this.observer = observer;
   }
@@ -70,6 +82,7 @@ export class CommandHandler {
   /** What the log held at start-up: acknowledged to someone before a restart, perhaps not projected yet. */
   acknowledge(position: number): void {
     this.acknowledged = Math.max(this.acknowledged, position);
+    this.acknowledgedAtStart = Math.max(this.acknowledgedAtStart, position);
   }
 
   /** Bytes the cached states hold (approximately). */
@@ -179,7 +192,9 @@ export class CommandHandler {
       try {
         const result = await this.append(stream, toAppend, revision === -1 ? 'no-stream' : revision, metadata.correlationId);
         this.observer?.appended(toAppend, (performance.now() - started) / 1000);
-        this.acknowledge(result.position);
+        this.acknowledged = Math.max(this.acknowledged, result.position);
+        const category = categoryOf(stream);
+        this.acknowledgedByCategory.set(category, Math.max(this.acknowledgedByCategory.get(category) ?? 0, result.position));
         const next = events.reduce(decider.evolve, state);
         // An idempotent retry returns the original revision, which may be behind what we folded: re-read then.
         if (result.revision === revision + events.length) this.remember(stream, { state: next, revision: result.revision });
@@ -212,3 +227,9 @@ export class CommandHandler {
     this.cache.set(stream, entry);
   }
 }
+
+/** A stream's category: its name up to the first `-` (`user` for `user-<id>`, `message` for `message-<id>`). */
+const categoryOf = (stream: string): string => {
+  const dash = stream.indexOf('-');
+  return dash === -1 ? stream : stream.slice(0, dash);
+};

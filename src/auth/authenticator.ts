@@ -1,5 +1,5 @@
 import { UnauthorizedError } from '../../commands/shared/errors.ts';
-import { AccountSuspendedError, userDecider, userStream } from '../../commands/users.ts';
+import { AccountSuspendedError, USER_STREAM_CATEGORY, userDecider, userStream } from '../../commands/users.ts';
 import { USERS, type UserDoc } from '../../projections/users.ts';
 import type { CommandHandler } from '../commandHandler.ts';
 import type { Projections } from '../projection/projections.ts';
@@ -16,7 +16,7 @@ export class Authenticator {
   constructor(
     private readonly tokens: TokenService,
     private readonly readStore: ReadStore,
-    private readonly commands: Pick<CommandHandler, 'load' | 'acknowledgedPosition'>,
+    private readonly commands: Pick<CommandHandler, 'load' | 'acknowledgedPositionOf'>,
     private readonly projections: Pick<Projections, 'position' | 'positionOf'>,
   ) {}
 
@@ -54,8 +54,16 @@ export class Authenticator {
     return { userId: botId, tokenId: current.tokenId, expiresAt: BOT_TOKEN_EXPIRES_AT, user };
   }
 
+  /**
+   * How far the users projector must have come for the read model to answer: this server's last write to a user's
+   * stream (a logout, a suspension; not the messages written since), and whatever the subscription committed.
+   */
+  private usersWritten(): number {
+    return Math.max(this.commands.acknowledgedPositionOf(USER_STREAM_CATEGORY), this.projections.position);
+  }
+
   private projectionsCaughtUp(): boolean {
-    return this.projections.positionOf(USERS) >= Math.max(this.commands.acknowledgedPosition, this.projections.position);
+    return this.projections.positionOf(USERS) >= this.usersWritten();
   }
 
   /**
@@ -65,8 +73,7 @@ export class Authenticator {
    */
   private async refusal(user: UserDoc, tokenId: string): Promise<'revoked' | 'suspended' | null> {
     const revoked = user.revokedTokens.some((token) => token.tokenId === tokenId);
-    const written = Math.max(this.commands.acknowledgedPosition, this.projections.position);
-    if (this.projections.positionOf(USERS) >= written) return user.suspended ? 'suspended' : revoked ? 'revoked' : null;
+    if (this.projections.positionOf(USERS) >= this.usersWritten()) return user.suspended ? 'suspended' : revoked ? 'revoked' : null;
     const { state } = await this.commands.load(userDecider, userStream(user._id));
     if (state.status !== 'registered') return revoked ? 'revoked' : null;
     return state.suspended ? 'suspended' : revoked || state.revokedTokens.has(tokenId) ? 'revoked' : null;

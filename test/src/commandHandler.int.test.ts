@@ -171,3 +171,26 @@ test('expectNew: a retried send refused on the assumed new stream (the recipient
   t.deepEqual(result.events, [], 'a retry, not a refusal');
   t.is((await store.readStream(messageStream('m-kept'))).length, 1);
 });
+
+test("acknowledged positions per stream category: a category's is its last append, never below the log's head at start", async (t) => {
+  const store = openStore(t);
+  const handler = new CommandHandler(store, eventUpcaster);
+  handler.acknowledge(0);
+  const group = await handler.handle(groupDecider, groupStream('g-ack'), {
+    type: 'CreateGroup',
+    data: { groupId: 'g-ack', ownerId: 'o', profile, memberIds: [], unknownUserIds: [], blockerIds: [], iconValid: true },
+    metadata: meta(),
+  });
+  const first = await handler.handle(messageDecider, messageStream('m-ack-1'), sendMessage('m-ack-1', 'one'), { expectNew: true });
+  const second = await handler.handle(messageDecider, messageStream('m-ack-2'), sendMessage('m-ack-2', 'two'), { expectNew: true });
+  t.true(first.position! < second.position!);
+  t.is(handler.acknowledgedPositionOf('group'), group.position!, 'the messages since do not move the group category');
+  t.is(handler.acknowledgedPositionOf('message'), second.position!);
+  t.is(handler.acknowledgedPositionOf('user'), 0, 'nothing written to a user stream');
+  t.is(handler.acknowledgedPosition, second.position!);
+
+  // After a restart, what the log held may have been acknowledged to anyone, in any category.
+  const restarted = new CommandHandler(store, eventUpcaster);
+  restarted.acknowledge(second.position!);
+  t.is(restarted.acknowledgedPositionOf('user'), second.position!);
+});
