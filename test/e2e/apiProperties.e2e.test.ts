@@ -312,13 +312,7 @@ async function send(wire: Wire): Promise<Answer> {
   if (typeof wire.body === 'string') headers['content-type'] = 'application/json';
   else if (wire.body?.contentType !== undefined) headers['content-type'] = wire.body.contentType;
   const body = typeof wire.body === 'string' ? wire.body : wire.body?.bytes;
-  const request = () => fetch(`${app.url}${wire.path}`, { method: wire.method, headers, body });
-  // A kept-alive connection the server closed as it was reused (after a fixture's long pause on a starved machine)
-  // resets before any answer: the request is sent again once on a fresh connection.
-  const response = await request().catch((error: { cause?: { code?: string } }) => {
-    if (error.cause?.code !== 'ECONNRESET' && error.cause?.code !== 'UND_ERR_SOCKET') throw error;
-    return request();
-  });
+  const response = await fetch(`${app.url}${wire.path}`, { method: wire.method, headers, body });
   // Bytes first: a binary body (a downloaded file) is never parsed, only its status and Content-Type are checked.
   const text = Buffer.from(await response.arrayBuffer()).toString('utf8');
   let json: unknown;

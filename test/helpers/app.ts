@@ -89,23 +89,16 @@ export async function request<T = any>(
   const headers: Record<string, string> = { ...options.headers };
   if (options.body !== undefined || options.raw !== undefined) headers['content-type'] ??= 'application/json';
   if (options.token) headers.authorization = `Bearer ${options.token}`;
-  const send = () =>
-    fetch(`${baseUrl}${path}`, {
+  let response: Response;
+  try {
+    response = await fetch(`${baseUrl}${path}`, {
       method,
       headers,
       body: options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
     });
-  let response: Response;
-  try {
-    response = await send();
   } catch (error) {
-    // A kept-alive connection the server closed just as it was reused (a race a starved machine makes likely): an
-    // idempotent request is sent again once, as browsers do. Anything else fails with its cause named.
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    const stale = cause?.code === 'UND_ERR_SOCKET' || cause?.code === 'ECONNRESET';
-    if (!(stale && ['GET', 'HEAD', 'OPTIONS'].includes(method.toUpperCase())))
-      throw new Error(`${method} ${path}: fetch failed (${cause?.code ?? cause?.message ?? String(error)})`, { cause: error });
-    response = await send();
+    throw new Error(`${method} ${path}: fetch failed (${cause?.code ?? cause?.message ?? String(error)})`, { cause: error });
   }
   const text = await response.text();
   return { status: response.status, body: text ? JSON.parse(text) : null, headers: response.headers };
