@@ -213,7 +213,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   }
   // Secrets (users' Gemini keys, the crypto-shredding keys) live sealed in a store of their own (a file, or PostgreSQL's
   // table), never in the event log, so they can be rotated and erased.
-  const secrets = await openSecretStore(config);
+  const secrets = await openSecretStore(config, { backgroundCheckpoints: true, ...storeOptions('secrets') });
   const box = await SecretBox.create(config.keyring);
   const shreddingKeys = new StoredShreddingKeys(secrets, box);
   // On the embedded stores the projections run in a worker thread with their own connections (and the read

@@ -5,7 +5,7 @@ import { SqliteEventStore, type SqliteEventStoreOptions } from './eventstore/sql
 import type { ReadStore } from './readstore/port.ts';
 import { SqliteReadStore } from './readstore/sqlite.ts';
 import type { SecretStore } from './secrets/secretStore.ts';
-import { SqliteSecretStore } from './secrets/sqliteSecretStore.ts';
+import { SqliteSecretStore, type SecretStoreOptions } from './secrets/sqliteSecretStore.ts';
 import type { SqliteStoreOptions } from './sqlite/checkpointer.ts';
 import type { BucketStore } from './rateLimit/bucketStore.ts';
 import { MemoryPresenceSessions, type PresenceSessions } from './presence/presenceSessions.ts';
@@ -61,12 +61,16 @@ export async function openReadStore(
  * Where users' sealed Gemini keys live: PostgreSQL's `secrets` table when DATABASE_URL is set (every instance reads
  * the same ones; nothing in STORAGE_DIR), `STORAGE_DIR/secrets.sqlite` otherwise (also with MONGO_URI).
  */
-export async function openSecretStore(config: Pick<Config, 'storageDir'> & Partial<Pick<Config, 'database'>>): Promise<SecretStore> {
+export async function openSecretStore(
+  config: Pick<Config, 'storageDir'> & Partial<Pick<Config, 'database'>>,
+  /** The server's writing connection checkpoints on a worker thread; a tool's keeps SQLite's own checkpoints. */
+  options: SecretStoreOptions = {},
+): Promise<SecretStore> {
   if (config.database) {
     const { PostgresSecretStore } = await import('./secrets/postgresSecretStore.ts');
     return PostgresSecretStore.connect(config.database);
   }
-  return SqliteSecretStore.open(config.storageDir);
+  return SqliteSecretStore.open(config.storageDir, undefined, options);
 }
 
 /**

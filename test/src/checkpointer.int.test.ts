@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import test from 'ava';
+import { SqliteSecretStore } from '../../src/secrets/sqliteSecretStore.ts';
 import Database from 'better-sqlite3';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -52,4 +54,35 @@ test("past its limit the read store's WAL is reset between writes by drains, far
   // The backstop acts at 4 × the limit, on the worker's next tick: a tick's writes may come on top.
   t.true(peak < 6 * walLimitBytes, `peak ${peak}`);
   t.true(status.healthy);
+});
+
+test("the server's secrets store checkpoints on the worker: content keys written without pause keep its WAL bounded, and every key reads back after a restart", async (t) => {
+  const dir = tempDir();
+  // A key insert dirties pages all over the b-tree: a limit below what one checkpoint tick writes would leave
+  // everything to the TRUNCATE backstop, which acts at 4 × the limit.
+  const walLimitBytes = 1024 * 1024;
+  const store = SqliteSecretStore.open(dir, undefined, { backgroundCheckpoints: true, walLimitBytes });
+  const envelope = 'e'.repeat(150);
+  let peak = 0;
+  let written = 0;
+  const until = Date.now() + 2_000;
+  while (Date.now() < until) {
+    // As the shredding keys write them: a batch of new message keys per commit, at random places of the b-tree.
+    const rows = Array.from({ length: 10 }, () => ({ purpose: 'content-key', subject: `message:${randomUUID()}`, envelope }));
+    t.true((await store.insertIfAbsent(rows)).every(Boolean));
+    written += rows.length;
+    peak = Math.max(peak, statSync(join(dir, 'secrets.sqlite-wal'), { throwIfNoEntry: false })?.size ?? 0);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  const status = store.checkpointStatus()!;
+  t.log(`${written} keys, peak WAL ${(peak / 1024).toFixed(0)} KiB, ${status.drains} drains, ${status.truncations} truncations`);
+  t.true(status.drains > status.truncations, 'reset mostly by drains between writes');
+  t.true(peak < 6 * walLimitBytes, `peak ${peak}`);
+  t.true(status.healthy);
+  await store.close();
+
+  const reopened = SqliteSecretStore.open(dir);
+  t.teardown(() => reopened.close());
+  t.is(await reopened.count(), written);
+  t.is(reopened.checkpointStatus(), null, "a tool's connection keeps SQLite's own checkpoints");
 });
