@@ -23,6 +23,8 @@ const FTS_PREFIXES = `prefix = '2 ${TEXT_PREFIX_INDEX_MAX}'`;
 
 /** Which fields of which collections have a multikey index (an element table), for every connection to find. */
 const MULTIKEY_PATHS = 'read_store_multikey_paths';
+/** Which field of which collection has a full-text index, for every connection that inserts into it to find. */
+const TEXT_PATHS = 'read_store_text_paths';
 
 /**
  * The embedded read store: one SQLite table per collection holding JSON documents, the declared indexed
@@ -139,7 +141,7 @@ export class SqliteReadStore implements ReadStore {
   metaOf(collection: string): CollectionMeta {
     let meta = this.meta.get(collection);
     if (!meta) {
-      meta = { multikey: new Set(), columns: new Set() };
+      meta = { multikey: new Set(), columns: new Set(), text: null };
       // Columns made by an earlier run or another process: every write must keep them filled.
       if (COLLECTION_NAME.test(collection)) {
         for (const { name } of this.db
@@ -157,6 +159,10 @@ export class SqliteReadStore implements ReadStore {
         }>) {
           meta.multikey.add(path);
         }
+      }
+      if (this.tableExists(TEXT_PATHS)) {
+        const row = this.prepare(`SELECT path FROM ${TEXT_PATHS} WHERE collection = ?`).get(collection) as { path: string } | undefined;
+        meta.text = row?.path ?? null;
       }
       this.meta.set(collection, meta);
     }
@@ -237,11 +243,12 @@ export class SqliteReadStore implements ReadStore {
   }
 
   /**
-   * An FTS5 table beside the collection's, kept by triggers on every write (so the projections' own writes need no
-   * change), with prefix indexes for 2 and 3 characters; searchText ranks and cuts excerpts itself (textRanking.ts).
-   * FTS5's secure-delete is on, so a deleted document's words leave
-   * the index's segments too (the database's secure_delete zeroes the freed pages). Triggers are named by a random
-   * tail, as indexes are: a rebuilt table is renamed into place and must get its own.
+   * An FTS5 table beside the collection's, with prefix indexes for 2 and 3 characters; searchText ranks and cuts
+   * excerpts itself (textRanking.ts). An insert writes its FTS5 row itself (SqliteCollection.write): done by a trigger,
+   * it cost about 120 µs a row instead of 20, since a statement whose trigger writes a virtual table runs with a
+   * statement journal. Updates and deletes, rarer, are kept by triggers. FTS5's secure-delete is on, so a deleted
+   * document's words leave the index's segments too (the database's secure_delete zeroes the freed pages). Triggers
+   * are named by a random tail, as indexes are: a rebuilt table is renamed into place and must get its own.
    */
   private ensureTextIndex(collection: string, path: string): void {
     const table = tableOf(collection);
@@ -252,7 +259,14 @@ export class SqliteReadStore implements ReadStore {
       .all(table) as Array<{ name: string }>;
     // An index made before the prefix indexes is made again with them.
     const current = (this.db.prepare(`SELECT sql FROM sqlite_master WHERE name = ?`).get(fts) as { sql: string } | undefined)?.sql;
-    if (triggers.length > 0 && current?.includes(FTS_PREFIXES)) return;
+    this.db.exec(`CREATE TABLE IF NOT EXISTS ${TEXT_PATHS} (collection TEXT PRIMARY KEY NOT NULL, path TEXT NOT NULL) WITHOUT ROWID`);
+    this.db.prepare(`INSERT OR REPLACE INTO ${TEXT_PATHS} (collection, path) VALUES (?, ?)`).run(collection, path);
+    this.metaOf(collection).text = path;
+    if (triggers.length > 0 && current?.includes(FTS_PREFIXES)) {
+      // Made when a trigger indexed inserts: that one goes, the writer indexes them now.
+      for (const { name } of triggers) if (name.endsWith('_insert')) this.db.exec(`DROP TRIGGER ${quoted(name)}`);
+      return;
+    }
     const tail = randomBytes(4).toString('hex');
     this.db.transaction(() => {
       for (const { name } of triggers) this.db.exec(`DROP TRIGGER ${quoted(name)}`);
@@ -261,9 +275,6 @@ export class SqliteReadStore implements ReadStore {
         CREATE VIRTUAL TABLE ${fts} USING fts5(body, tokenize = 'unicode61 remove_diacritics 2', ${FTS_PREFIXES});
         INSERT INTO ${fts} (${fts}, rank) VALUES ('secure-delete', 1);
         INSERT INTO ${fts} (rowid, body) SELECT rowid, ${field} FROM ${table} WHERE ${field} IS NOT NULL;
-        CREATE TRIGGER fts_${tail}_insert AFTER INSERT ON ${table} WHEN ${field.replace('doc', 'new.doc')} IS NOT NULL BEGIN
-          INSERT INTO ${fts} (rowid, body) VALUES (new.rowid, ${field.replace('doc', 'new.doc')});
-        END;
         CREATE TRIGGER fts_${tail}_update AFTER UPDATE OF doc ON ${table}
           WHEN ${field.replace('doc', 'new.doc')} IS NOT ${field.replace('doc', 'old.doc')} BEGIN
           DELETE FROM ${fts} WHERE rowid = old.rowid;
@@ -358,12 +369,13 @@ export class SqliteReadStore implements ReadStore {
           this.db.exec(`DROP TABLE IF EXISTS ${target}`);
           if (this.tableExists(source)) this.db.exec(`ALTER TABLE ${source} RENAME TO ${target}`);
         }
-        if (this.tableExists(MULTIKEY_PATHS)) {
-          this.db.prepare(`DELETE FROM ${MULTIKEY_PATHS} WHERE collection = ?`).run(to);
-          this.db.prepare(`UPDATE ${MULTIKEY_PATHS} SET collection = ? WHERE collection = ?`).run(to, from);
+        for (const paths of [MULTIKEY_PATHS, TEXT_PATHS]) {
+          if (!this.tableExists(paths)) continue;
+          this.db.prepare(`DELETE FROM ${paths} WHERE collection = ?`).run(to);
+          this.db.prepare(`UPDATE ${paths} SET collection = ? WHERE collection = ?`).run(to, from);
         }
         const fromMeta = this.metaOf(from);
-        this.meta.set(to, { multikey: new Set(fromMeta.multikey), columns: new Set(fromMeta.columns) });
+        this.meta.set(to, { multikey: new Set(fromMeta.multikey), columns: new Set(fromMeta.columns), text: fromMeta.text });
         this.meta.delete(from);
         this.metaVersion++;
         for (const cache of [this.collections, this.transactionCollections]) {
@@ -382,7 +394,8 @@ export class SqliteReadStore implements ReadStore {
     this.db.exec(
       `DROP TABLE IF EXISTS ${tableOf(name)}; DROP TABLE IF EXISTS ${elementTableOf(name)}; DROP TABLE IF EXISTS ${ftsTableOf(name)}`,
     );
-    if (this.tableExists(MULTIKEY_PATHS)) this.db.prepare(`DELETE FROM ${MULTIKEY_PATHS} WHERE collection = ?`).run(name);
+    for (const paths of [MULTIKEY_PATHS, TEXT_PATHS])
+      if (this.tableExists(paths)) this.db.prepare(`DELETE FROM ${paths} WHERE collection = ?`).run(name);
     this.collections.delete(name);
     this.transactionCollections.delete(name);
     this.meta.delete(name);

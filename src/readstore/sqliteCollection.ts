@@ -365,12 +365,25 @@ export class SqliteCollection<T extends Doc> implements Collection<T> {
       return;
     }
     const { columns, insert } = this.writeStatements;
+    let rowid: number;
     try {
-      insert.run(doc._id, JSON.stringify(doc), ...columns.map((path) => columnValue(doc, path)));
+      rowid = Number(insert.run(doc._id, JSON.stringify(doc), ...columns.map((path) => columnValue(doc, path))).lastInsertRowid);
     } catch (error) {
       throw this.translate(error);
     }
     this.writeElements(doc, true);
+    this.writeText(doc, rowid);
+  }
+
+  /** A new document's row in the full-text index (updates and deletes are kept by triggers: see ensureTextIndex). */
+  private writeText(doc: T, rowid: number): void {
+    const path = this.meta.text;
+    if (path === null) return;
+    const value = getPath(doc, path);
+    if (value === undefined || value === null) return;
+    this.store
+      .prepare(`INSERT INTO ${ftsTableOf(this.name)} (rowid, body) VALUES (?, ?)`)
+      .run(rowid, typeof value === 'string' || typeof value === 'number' ? value : JSON.stringify(value));
   }
 
   /** A unique-index violation is the port's duplicate_key conflict. */

@@ -48,4 +48,6 @@ export interface CollectionMeta {
   multikey: Set<string>;
   /** Paths with a scalar index, each in its own column. */
   columns: Set<string>;
+  /** The path of the collection's full-text index: an insert writes its FTS5 row itself (see ensureTextIndex). */
+  text: string | null;
 }

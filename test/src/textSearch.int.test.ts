@@ -120,3 +120,45 @@ postgresTest('PostgreSQL (tsvector, ts_rank, ts_headline): the same answers', as
   t.teardown(() => store.close());
   await textSearchContract(t, store);
 });
+
+test('embedded: the writer indexes an insert itself, once; an index made when a trigger did is upgraded in place, and another connection of the file indexes its inserts too', async (t) => {
+  const file = join(tempDir(), 'read.sqlite');
+  const store = new SqliteReadStore(file);
+  t.teardown(() => store.close());
+  await store.ensureIndexes('notes', [{ key: { body: 1 }, text: true }]);
+  const notes = store.collection('notes');
+  await notes.insertOne({ _id: 'a', body: 'a fox' });
+  const rows = (phrase: string) =>
+    (store.db.prepare(`SELECT count(*) AS n FROM c_notes__fts WHERE c_notes__fts MATCH ?`).get(phrase) as { n: number }).n;
+  t.is(rows('fox'), 1, 'one index row per document');
+
+  // As an earlier version left it: an insert trigger beside the update and delete ones.
+  const [update] = store.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'fts_%_update'`).all() as Array<{
+    name: string;
+  }>;
+  const legacyInsert = update!.name.replace(/_update$/, '_insert');
+  store.db.exec(`CREATE TRIGGER "${legacyInsert}" AFTER INSERT ON c_notes BEGIN
+    INSERT INTO c_notes__fts (rowid, body) VALUES (new.rowid, json_extract(new.doc, '$.body')); END`);
+  await store.ensureIndexes('notes', [{ key: { body: 1 }, text: true }]);
+  const triggers = (
+    store.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'c_notes'`).all() as Array<{ name: string }>
+  )
+    .map((row) => row.name.replace(/^fts_[0-9a-f]+_/, ''))
+    .sort();
+  t.deepEqual(triggers, ['delete', 'update'], 'the insert trigger is gone, nothing rebuilt');
+  await notes.insertOne({ _id: 'b', body: 'another fox' });
+  t.is(rows('fox'), 2, 'the new document indexed once');
+
+  // A connection that never declared the index (the serving thread's, say) finds it in the file.
+  const other = new SqliteReadStore(file, { checkpoints: false });
+  t.teardown(() => other.close());
+  await other.collection('notes').insertOne({ _id: 'c', body: 'a third fox' });
+  t.is(rows('fox'), 3);
+  await other.collection('notes').replaceOne({ _id: 'c' }, { _id: 'c', body: 'no longer' });
+  await other.collection('notes').deleteOne({ _id: 'b' });
+  t.is(rows('fox'), 1, 'updates and deletes still reach the index (triggers)');
+  t.deepEqual(
+    (await notes.searchText!({ field: 'body', terms: ['fox'], filter: {}, limit: 10, skip: 0 })).map((hit) => hit.doc._id),
+    ['a'],
+  );
+});
