@@ -113,7 +113,7 @@ export class PushDeliveries {
     if (audience?.length === 0) return;
     if (audience && (await subscriptions.find({ userId: { $in: audience } }, { limit: 1 })).length === 0) return;
     const event = await revealEvent(upcast, this.deps.keys);
-    const planned = await this.deps.planner.plan(event, this.deps.clock());
+    const planned = await this.deps.planner.plan(event, this.deps.clock(), audience);
     for (const push of planned) {
       const devices = await subscriptions.find({ userId: push.userId }, { limit: 20 });
       if (devices.length === 0 || (await this.deps.isOnline(push.userId))) continue;

@@ -76,10 +76,15 @@ export class PushPlanner {
     }
   }
 
-  async plan(event: RecordedEvent, now: Date): Promise<PlannedPush[]> {
+  /** `audience`: what `audience(event)` answered for it, if the caller asked already (it is not read again). */
+  async plan(event: RecordedEvent, now: Date, audience?: readonly string[] | null): Promise<PlannedPush[]> {
     switch (event.type) {
       case 'MessageSent':
-        return this.message(event as RecordedEvent<'MessageSent', MessageSent['data']>, now);
+        return this.message(
+          event as RecordedEvent<'MessageSent', MessageSent['data']>,
+          now,
+          audience ?? (await this.audience(event)) ?? [],
+        );
       case 'CallInitiated':
         return this.ring(event as RecordedEvent<'CallInitiated', CallInitiated['data']>, now);
       case 'CallEnded':
@@ -89,20 +94,16 @@ export class PushPlanner {
     }
   }
 
-  private async message(event: RecordedEvent<'MessageSent', MessageSent['data']>, now: Date): Promise<PlannedPush[]> {
+  /** `candidates`: the message's audience (the recipient, or the group's other members). */
+  private async message(
+    event: RecordedEvent<'MessageSent', MessageSent['data']>,
+    now: Date,
+    candidates: readonly string[],
+  ): Promise<PlannedPush[]> {
     const { senderId, target, conversationId, messageId, sentAt } = event.data;
     const ageSeconds = (now.getTime() - Date.parse(sentAt)) / 1_000;
     if (ageSeconds > this.messageTtlSeconds) return [];
-    const candidates =
-      target.kind === 'direct'
-        ? [target.recipientId]
-        : ((await this.readStore.collection<GroupDoc>(GROUPS).findOne({ _id: target.groupId }))?.memberIds ?? []);
-    const recipients = await this.reachable(
-      senderId,
-      candidates.filter((id) => id !== senderId),
-      conversationId,
-      now,
-    );
+    const recipients = await this.reachable(senderId, candidates, conversationId, now);
     if (recipients.length === 0) return [];
     const users = await this.users([senderId, ...recipients.map((recipient) => recipient.userId)]);
     const sender = users.get(senderId);
