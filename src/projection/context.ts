@@ -65,7 +65,7 @@ export function createProjectionContext(
     if (entry) return entry.doc;
     const doc = await store<ProjectedDoc>(name).findOne({ _id: id });
     // Looked up meanwhile by another read of the same id: that one is as new.
-    if (!entries.has(id)) entries.set(id, { doc, dirty: false, stored: doc !== null, event: null, projector: null });
+    if (!entries.has(id)) entries.set(id, asRead(doc));
     return entries.get(id)!.doc;
   }
 
@@ -155,7 +155,7 @@ export function createProjectionContext(
       const found = new Map((await store<ProjectedDoc>(name).find({ _id: { $in: missing } })).map((doc) => [doc._id, doc]));
       for (const id of missing) {
         const doc = found.get(id) ?? null;
-        if (!entries.has(id)) entries.set(id, { doc, dirty: false, stored: doc !== null, event: null, projector: null });
+        if (!entries.has(id)) entries.set(id, asRead(doc));
       }
     }
     return [...new Set(ids)].flatMap((id) => {
@@ -214,12 +214,15 @@ export function createProjectionContext(
       const docs = await store<ProjectedDoc>(name).find(filter as Filter);
       const entries = entriesOf(name);
       for (const doc of docs) {
-        entries.set(doc._id, { doc, dirty: false, stored: true, event: null, projector: null });
+        entries.set(doc._id, asRead(doc));
         write(name, doc, doc._id, event, reducer as DocReducer<ProjectedDoc>);
       }
     },
   };
 }
+
+/** A document as the store answered it (null: absent), held unchanged. */
+const asRead = (doc: ProjectedDoc | null): Entry => ({ doc, dirty: false, stored: doc !== null, event: null, projector: null });
 
 /** The ids of a filter that is exactly `{ _id: { $in: [...] } }` (answered from the batch), else null. */
 function idsOnly(filter: Filter): readonly string[] | null {
