@@ -7,7 +7,7 @@
  * seconds of the servers, of the load generator and of this schema's PostgreSQL backends (from /proc), and what those
  * backends were doing (pg_stat_activity, every 20 ms).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { z } from 'zod';
 import { group, session } from '../../src/contract/models.ts';
 import { spawnServer, type ServerProcess } from '../lib/spawnServer.ts';
 import { makeBigGroup, measureFanout, type FanoutResult } from './fanout.ts';
-import { Latencies, LoadSocket, openAndSync, runFor } from './load.ts';
+import { cpuSecondsOf, Latencies, LoadSocket, openAndSync, runFor } from './load.ts';
 import { benchServerEnv } from './serverEnv.ts';
 
 const groupCreated = z.object({ group });
@@ -69,19 +69,6 @@ export interface BackendFigures {
   socketLatency: PhaseFigures;
   restThroughput: PhaseFigures;
   groupFanout: (FanoutResult & { cpuSeconds: CpuSpent; postgresActivity: Record<string, number> | null }) | null;
-}
-
-const CLOCK_TICKS = 100;
-/** utime + stime of a process (all its threads), in seconds; 0 once it is gone. */
-function cpuSecondsOf(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
-      .replace(/^.*\) /, '')
-      .split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return 0;
-  }
 }
 
 /** Watches the bench schema's database from one connection of its own: backend pids and what they are doing. */
@@ -139,7 +126,7 @@ class PostgresProbe {
 async function cpuMeter(servers: readonly ServerProcess[], probe: PostgresProbe | null) {
   const serverPids = servers.map((server) => server.child.pid!);
   const pgPids = new Set(probe ? await probe.backendPids() : []);
-  const cpuOf = (pids: Iterable<number>) => [...pids].reduce((sum, pid) => sum + cpuSecondsOf(pid), 0);
+  const cpuOf = (pids: Iterable<number>) => [...pids].reduce((sum, pid) => sum + (cpuSecondsOf(pid) ?? 0), 0);
   const before = { servers: cpuOf(serverPids), postgres: cpuOf(pgPids), self: process.cpuUsage() };
   const started = performance.now();
   return async (): Promise<CpuSpent> => {

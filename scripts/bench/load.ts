@@ -49,21 +49,34 @@ export async function registerUsers(json: Json, count: number, prefix: string, b
 /** A process's resident memory in MB, read from /proc (from outside the process). */
 export const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
-/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux). */
+/** Clock ticks per second of /proc's CPU times (USER_HZ, what `getconf CLK_TCK` answers: 100 on Linux). */
 const USER_HZ = 100;
 
-/** CPU seconds (user + system) of a /proc `stat` line: fields 14 and 15, after the parenthesised command name. */
-function statCpuSeconds(path: string): number {
-  const fields = readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+/**
+ * CPU seconds (user + system) from /proc, read from outside the process: of a process (all its threads), or of one of
+ * its threads given `thread`; null once it is gone. Fields 14 and 15 of `stat`, after the parenthesised command name.
+ */
+export function cpuSecondsOf(pid: number, thread?: number): number | null {
+  try {
+    const path = thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`;
+    const fields = readFileSync(path, 'utf8')
+      .replace(/^.*\) /s, '')
+      .split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+  } catch {
+    return null;
+  }
 }
 
 /**
- * A process's CPU time so far, read from /proc (from outside the process): all its threads, and its main thread
- * alone (a Node server's serving thread; the rest are the projection worker, libuv's pool, V8's GC and compiler).
+ * A running process's CPU time so far: all its threads, and its main thread alone (a Node server's serving thread; the
+ * rest are the projection worker, libuv's pool, V8's GC and compiler).
  */
 export function cpuSeconds(pid: number): { total: number; mainThread: number } {
-  return { total: statCpuSeconds(`/proc/${pid}/stat`), mainThread: statCpuSeconds(`/proc/${pid}/task/${pid}/stat`) };
+  const total = cpuSecondsOf(pid);
+  const mainThread = cpuSecondsOf(pid, pid);
+  if (total === null || mainThread === null) throw new Error(`process ${pid} is gone: no CPU time to read`);
+  return { total, mainThread };
 }
 
 /** A received frame: its type, and the fields the listener for that type reads. */

@@ -6,15 +6,14 @@
  * turns (the others idle), in a rotated order each round, so drift on a shared machine falls on all of them alike;
  * each figure is the median of the rounds, and each ratio is against "off" of the same run.
  */
-import { execSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnServer, type ServerProcess } from '../lib/spawnServer.ts';
 import { session } from '../../src/contract/models.ts';
-import { groupCreated, Latencies, LoadSocket, openAndSync, runFor, type Frame, type MessageCreated } from './load.ts';
+import { cpuSecondsOf, groupCreated, Latencies, LoadSocket, openAndSync, runFor, type Frame, type MessageCreated } from './load.ts';
 import { benchServerEnv } from './serverEnv.ts';
 
 export interface ObservabilityCostOptions {
@@ -60,13 +59,11 @@ const median = (values: readonly number[]) => {
 };
 const ratio = (value: number, base: number) => (base > 0 ? Number((value / base).toFixed(3)) : 0);
 const round2 = (value: number) => Number(value.toFixed(2));
-const CLOCK_TICKS_PER_SECOND = Number(execSync('getconf CLK_TCK').toString().trim()) || 100;
-/** CPU milliseconds a process (all its threads) has used: utime + stime of /proc/<pid>/stat. */
+/** CPU milliseconds a process (all its threads) has used. */
 function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    .replace(/^.*\) /, '')
-    .split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+  const seconds = cpuSecondsOf(pid);
+  if (seconds === null) throw new Error(`process ${pid} is gone: no CPU time to read`);
+  return seconds * 1000;
 }
 
 /** An OTLP/HTTP collector stand-in: answers every export 200 and counts the spans it was sent. */
