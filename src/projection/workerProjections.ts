@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { workerExecArgv } from '../workerThreads.ts';
 import { UnavailableError } from '../../commands/shared/errors.ts';
 import type { Logger } from 'pino';
 import type { EventStore } from '../eventstore/port.ts';
@@ -51,6 +52,7 @@ export class WorkerProjections implements Projections {
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
       const worker = new Worker(new URL('./projectionWorker.mjs', import.meta.url), {
+        execArgv: workerExecArgv(),
         workerData: {
           storageDir: this.options.storageDir,
           logLevel: this.options.logLevel,

@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { workerExecArgv } from '../workerThreads.ts';
 
 /** Past this size a WAL is checkpointed with TRUNCATE (in the worker), and a reset WAL is cut back to it. */
 export const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
@@ -75,6 +76,7 @@ export class BackgroundCheckpointer {
     const walLimitBytes = options.walLimitBytes ?? WAL_SIZE_LIMIT_BYTES;
     this.worker = new Worker(new URL('./checkpointWorker.mjs', import.meta.url), {
       workerData: { file, intervalMs: options.intervalMs ?? 100, walLimitBytes },
+      execArgv: workerExecArgv(),
     });
     this.worker.on('error', (error) => {
       this.record({ type: 'failed', walBytes: this.current.walBytes, error: `checkpoint worker died: ${String(error)}` }, options);
