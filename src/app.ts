@@ -157,6 +157,8 @@ export interface AppOptions {
   projection?: ProjectionRunnerOptions;
   /** On the embedded stores, project in a worker thread (the default) or in this one. */
   projectionInWorker?: boolean;
+  /** The module that worker runs, asked for when it starts (tests pass one compiled once per test process). */
+  projectionWorkerEntry?: () => Promise<URL>;
   /** The data export pool's bounds and ZIP writer (tests hold an export in progress with it). */
   dataExports?: Pick<DataExportsDeps, 'settings' | 'write'>;
   /**
@@ -233,6 +235,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         // BotTokenIssued and BotTokenRevoked: a bot's replaced or revoked token closes its sockets, as a logout does.
         forwardEventTypes: ['UserLoggedOut', 'UserSuspended', 'AccountDeleted', 'MessageSent', 'BotTokenIssued', 'BotTokenRevoked'],
         keyring: config.keyring,
+        entry: options.projectionWorkerEntry,
       })
     : // Instances sharing one MongoDB or PostgreSQL take turns projecting through a lease.
       new ProjectionRunner(eventStore, readStore, revealingProjectors(projectors, shreddingKeys), eventUpcaster, logger, {

@@ -7,24 +7,41 @@
 import { build, transform } from 'esbuild';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const root = new URL('../..', import.meta.url).pathname;
 
+const COMMON = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: 'linked',
+  logLevel: 'warning',
+} as const;
+
+/**
+ * The projection worker alone, as `<outdir>/projectionWorker.mjs`, with the checkpoint worker it starts beside it (the
+ * test servers run it instead of compiling its sources through tsx at each start).
+ */
+export async function buildProjectionWorker(outdir: string): Promise<URL> {
+  await build({
+    ...COMMON,
+    entryPoints: { projectionWorker: join(root, 'src/projection/projectionWorkerMain.ts') },
+    outdir,
+    outExtension: { '.js': '.mjs' },
+  });
+  copyFileSync(join(root, 'src/sqlite/checkpointWorker.mjs'), join(outdir, 'checkpointWorker.mjs'));
+  return pathToFileURL(join(outdir, 'projectionWorker.mjs'));
+}
+
 /** Builds into `outdir` (which must be inside the repository, so the bundle's imports of packages resolve). */
 export async function buildServer(outdir: string): Promise<void> {
-  const common = {
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    sourcemap: 'linked',
-    logLevel: 'warning',
-  } as const;
   // Split: the modules of engines loaded with import() (MongoDB, EventStoreDB, PostgreSQL) go to chunks of their own,
   // with their packages' imports, so a start on the embedded default does not load those drivers.
   await build({
-    ...common,
+    ...COMMON,
     entryPoints: { main: join(root, 'src/main.ts') },
     outdir,
     outExtension: { '.js': '.js' },
@@ -32,13 +49,7 @@ export async function buildServer(outdir: string): Promise<void> {
     chunkNames: 'chunks/[name]-[hash]',
   });
   // `new URL('./projectionWorker.mjs', import.meta.url)` in the bundle resolves here: the worker compiled, not its tsx loader.
-  await build({
-    ...common,
-    entryPoints: { projectionWorker: join(root, 'src/projection/projectionWorkerMain.ts') },
-    outdir,
-    outExtension: { '.js': '.mjs' },
-  });
-  copyFileSync(join(root, 'src/sqlite/checkpointWorker.mjs'), join(outdir, 'checkpointWorker.mjs'));
+  await buildProjectionWorker(outdir);
 
   // The client's modules keep their names (the demo's pages import `./client.ts`); their content is JavaScript.
   for (const folder of ['', 'demo/']) {

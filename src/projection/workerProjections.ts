@@ -19,6 +19,11 @@ export interface WorkerProjectionsOptions {
   forwardEventTypes: string[];
   /** The worker opens sealed fields with the content keys of STORAGE_DIR/secrets.sqlite, unsealed with this keyring. */
   keyring: Keyring;
+  /**
+   * The module the worker runs, resolved at each start: by default projectionWorker.mjs beside this code (the sources
+   * through tsx, or `npm run build`'s compiled worker). Tests pass one compiled once per test process.
+   */
+  entry?: (() => Promise<URL>) | undefined;
 }
 
 /**
@@ -49,9 +54,10 @@ export class WorkerProjections implements Projections {
     this.stopCommitHook = eventStore.onCommit(() => this.post({ type: 'wake' }));
   }
 
-  start(): Promise<void> {
+  async start(): Promise<void> {
+    const entry = (await this.options.entry?.()) ?? new URL('./projectionWorker.mjs', import.meta.url);
     return new Promise((resolve, reject) => {
-      const worker = new Worker(new URL('./projectionWorker.mjs', import.meta.url), {
+      const worker = new Worker(entry, {
         execArgv: workerExecArgv(),
         workerData: {
           storageDir: this.options.storageDir,
