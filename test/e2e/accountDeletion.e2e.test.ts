@@ -1,10 +1,9 @@
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import test from 'ava';
 import { request, startTestApp, testEnv, type TestApp } from '../helpers/app.ts';
+import { execScript } from '../helpers/scripts.ts';
 import { connect } from '../helpers/socket.ts';
 
 /** Issue 26 item 2: DELETE /api/users/me. */
@@ -154,7 +153,7 @@ test.serial(
     );
     t.deepEqual(traces, []);
 
-    const verify = await promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/audit.ts', 'verify', '--json'], {
+    const verify = await execScript('audit.ts', ['verify', '--json'], {
       env: { ...process.env, ...testEnv(app.storageDir), NODE_ENV: 'test' },
     });
     t.like(JSON.parse(verify.stdout), { intact: true });

@@ -1,24 +1,24 @@
 import test from 'ava';
 import Database from 'better-sqlite3';
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { userStream } from '../../commands/users.ts';
 import { USERS } from '../../projections/users.ts';
 import { CLOSE } from '../../src/contract/socketProtocol.ts';
 import { tableOf } from '../../src/readstore/sqliteSchema.ts';
 import { registerUser, request, startTestApp, testEnv, type TestApp } from '../helpers/app.ts';
+import { execScript } from '../helpers/scripts.ts';
 import { connect } from '../helpers/socket.ts';
 
 /** `npm run admin -- ...` against the running server's stores, as an operator would run it beside it. */
 function admin(app: TestApp, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import=tsx', 'scripts/admin.ts', ...args],
-      { env: { ...process.env, ...testEnv(app.storageDir), NODE_ENV: 'test' } },
-      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
-    );
-  });
+  return execScript('admin.ts', args, { env: { ...process.env, ...testEnv(app.storageDir), NODE_ENV: 'test' } }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (error: { code?: unknown; stdout: string; stderr: string }) => ({
+      code: typeof error.code === 'number' ? error.code : 1,
+      stdout: error.stdout,
+      stderr: error.stderr,
+    }),
+  );
 }
 
 const login = (app: TestApp, user: { email: string; password: string }) =>

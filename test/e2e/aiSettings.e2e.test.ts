@@ -1,10 +1,9 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { promisify } from 'node:util';
 import test from 'ava';
 import nock from 'nock';
 import { aiStream } from '../../commands/ai.ts';
 import { registerUser, request, startTestApp, tempDir, type TestApp } from '../helpers/app.ts';
+import { execScript } from '../helpers/scripts.ts';
 
 /**
  * What an operator and a user set around Leta, end to end against Gemini's wire format (nock): rotating the keys
@@ -65,7 +64,7 @@ test.serial(
 
     // The operator adds k2, makes it current and rotates, with the server's exact key set plus the new key.
     const { ENCRYPTION_KEYS: _keys, ENCRYPTION_KEY_ID: _id, ENCRYPTION_KEY: _key, JWT_SECRET_KEY: _jwt, ...inherited } = process.env;
-    const rotation = await promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/rotate-secrets.ts'], {
+    const rotation = await execScript('rotate-secrets.ts', [], {
       env: { ...inherited, NODE_ENV: 'test', STORAGE_DIR: storageDir, ENCRYPTION_KEYS: `k1:${k1},k2:${k2}`, ENCRYPTION_KEY_ID: 'k2' },
     }).catch((error: { code: number; stdout: string; stderr: string }) => error);
     // The Leta key and the keys beside it (the user's data key, the identity-claim key, …): every one rotated, none left.

@@ -1,11 +1,10 @@
 import test from 'ava';
 import Database from 'better-sqlite3';
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { chainHash, GENESIS_HASH, type ChainedRow } from '../../src/eventstore/chainHash.ts';
 import { registerUser, request, startTestApp, tempDir, testEnv } from '../helpers/app.ts';
+import { execScript } from '../helpers/scripts.ts';
 
 /** A log with a few messages in it, the server stopped: what an attacker with the files in hand finds. */
 async function storedLog() {
@@ -19,7 +18,7 @@ async function storedLog() {
 }
 
 async function audit(dir: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/audit.ts', ...args], {
+  return execScript('audit.ts', args, {
     env: { ...process.env, ...testEnv(dir), NODE_ENV: 'test' },
   }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),

@@ -1,10 +1,9 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import test from 'ava';
 import nock from 'nock';
 import { aiStream } from '../../commands/ai.ts';
 import { PostgresEventStore } from '../../src/eventstore/postgres.ts';
 import { registerUser, request, startTestApp, tempDir } from '../helpers/app.ts';
+import { execScript } from '../helpers/scripts.ts';
 import { postgresTest, rawClient } from '../helpers/postgres.ts';
 
 const GEMINI = 'https://generativelanguage.googleapis.com';
@@ -21,7 +20,7 @@ test.after.always(() => {
 
 const { DATABASE_URL: _url, DATABASE_SCHEMA: _schema, STORAGE_DIR: _dir, ...inherited } = process.env;
 const migrate = (args: string[], env: Record<string, string> = {}) =>
-  promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/migrate.ts', ...args], { env: { ...inherited, ...env } }).then(
+  execScript('migrate.ts', args, { env: { ...inherited, ...env } }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
     (error: { code: number; stdout: string; stderr: string }) => error,
   );

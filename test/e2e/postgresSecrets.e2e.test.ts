@@ -1,12 +1,11 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import nock from 'nock';
 import test from 'ava';
 import { aiStream } from '../../commands/ai.ts';
 import { registerUser, request, startTestApp, tempDir } from '../helpers/app.ts';
+import { execScript } from '../helpers/scripts.ts';
 import { postgresTest, rawClient } from '../helpers/postgres.ts';
 
 const GEMINI = 'https://generativelanguage.googleapis.com';
@@ -58,7 +57,7 @@ postgresTest(
     );
 
     const { ENCRYPTION_KEYS: _keys, ENCRYPTION_KEY_ID: _id, ENCRYPTION_KEY: _key, JWT_SECRET_KEY: _jwt, ...inherited } = process.env;
-    const rotation = await promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/rotate-secrets.ts'], {
+    const rotation = await execScript('rotate-secrets.ts', [], {
       env: {
         ...inherited,
         NODE_ENV: 'test',

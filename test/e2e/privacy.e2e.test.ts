@@ -1,11 +1,10 @@
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import Database from 'better-sqlite3';
 import { registerUser, request, startTestApp, testEnv, type TestApp } from '../helpers/app.ts';
+import { execScript } from '../helpers/scripts.ts';
 import { connect } from '../helpers/socket.ts';
 
 const FILES = ['events.sqlite', 'read.sqlite', 'secrets.sqlite'].flatMap((file) => [file, `${file}-wal`]);
@@ -25,7 +24,7 @@ async function eventually<T>(probe: () => T, done: (value: T) => boolean, timeou
 }
 
 async function audit(dir: string, ...args: string[]): Promise<{ code: number; stdout: string }> {
-  return promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/audit.ts', ...args], {
+  return execScript('audit.ts', args, {
     env: { ...process.env, ...testEnv(dir), NODE_ENV: 'test' },
     maxBuffer: 64 * 1024 * 1024,
   }).then(
@@ -162,7 +161,7 @@ test.serial(
     });
     await request(other.url, 'DELETE', `/api/messages/${gone.body.message.id}?scope=everyone`, { token: a.accessToken });
     await other.stop();
-    await promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/rebuild-projections.ts', '--only', 'messages'], {
+    await execScript('rebuild-projections.ts', ['--only', 'messages'], {
       env: { ...process.env, ...testEnv(other.storageDir), NODE_ENV: 'test' },
     });
     const { SqliteReadStore } = await import('../../src/readstore/sqlite.ts');

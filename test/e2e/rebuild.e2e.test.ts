@@ -1,6 +1,4 @@
 import test from 'ava';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { eventUpcaster } from '../../commands/upcasters.ts';
 import { feedProjector } from '../../projections/feed.ts';
 import { projectors } from '../../projections/index.ts';
@@ -10,6 +8,7 @@ import { openEventStore, openReadStore } from '../../src/stores.ts';
 import { openKeysForTools } from '../../src/privacy/auditorKeys.ts';
 import { revealingProjectors } from '../../src/privacy/revealingProjectors.ts';
 import { registerUser, request, startTestApp, testConfig, testEnv } from '../helpers/app.ts';
+import { execScript } from '../helpers/scripts.ts';
 
 const collections = ['users', 'groups', 'messages', 'group_messages', 'conversations', 'feed'];
 
@@ -88,20 +87,16 @@ test('npm run rebuild-projections -- --only users rebuilds from the log and prin
   await populate(app.url);
   await app.stop();
   try {
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      ['--import=tsx', 'scripts/rebuild-projections.ts', '--only', 'users', '--batch-size', '3'],
-      {
-        env: { ...process.env, ...testEnv(app.storageDir), NODE_ENV: 'test' },
-      },
-    );
+    const { stdout } = await execScript('rebuild-projections.ts', ['--only', 'users', '--batch-size', '3'], {
+      env: { ...process.env, ...testEnv(app.storageDir), NODE_ENV: 'test' },
+    });
     t.regex(stdout, /Rebuilt users: \d+ events in [\d.]+ s \(\d+ events\/s\), up to position \d+\./);
-    const noBatch = await promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/rebuild-projections.ts', '--batch-size', '0'], {
+    const noBatch = await execScript('rebuild-projections.ts', ['--batch-size', '0'], {
       env: { ...process.env, ...testEnv(app.storageDir) },
     }).catch((error: { code: number; stderr: string }) => error);
     t.like(noBatch, { code: 2 });
     t.regex((noBatch as { stderr: string }).stderr, /--batch-size takes a positive whole number/);
-    const unknown = await promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/rebuild-projections.ts', '--only', 'nope'], {
+    const unknown = await execScript('rebuild-projections.ts', ['--only', 'nope'], {
       env: { ...process.env, ...testEnv(app.storageDir) },
     }).catch((error: { code: number; stderr: string }) => error);
     t.is((unknown as { code: number }).code, 2);
@@ -133,7 +128,7 @@ test('npm run skip-event records an audited skip of the event a projector is hel
   await app.stop();
   await holdAt(app.storageDir, 'conversations', position);
   const run = (...args: string[]) =>
-    promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/skip-event.ts', ...args], {
+    execScript('skip-event.ts', args, {
       env: { ...process.env, ...testEnv(app.storageDir), NODE_ENV: 'test' },
     }).catch((error: { code: number; stdout: string; stderr: string }) => error);
   try {
@@ -168,7 +163,7 @@ test('npm run skip-event refuses a projector that is not held at that position, 
   const position = sentEvent!.position;
   await app.stop();
   const run = (...args: string[]) =>
-    promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/skip-event.ts', ...args], {
+    execScript('skip-event.ts', args, {
       env: { ...process.env, ...testEnv(app.storageDir), NODE_ENV: 'test' },
     }).then(
       ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),

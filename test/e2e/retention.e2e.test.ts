@@ -1,13 +1,12 @@
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import test from 'ava';
 import { pino } from 'pino';
 import { messageStream } from '../../commands/messages.ts';
 import { registerUser, request, startTestApp, testEnv, type TestApp } from '../helpers/app.ts';
+import { execScript } from '../helpers/scripts.ts';
 import { connect } from '../helpers/socket.ts';
 
 const DAY = 86_400_000;
@@ -16,7 +15,7 @@ const filesHolding = (dir: string, needle: string) =>
   FILES.filter((file) => existsSync(join(dir, file)) && readFileSync(join(dir, file)).includes(Buffer.from(needle)));
 
 async function audit(dir: string, ...args: string[]): Promise<{ code: number; stdout: string }> {
-  return promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/audit.ts', ...args], {
+  return execScript('audit.ts', args, {
     env: { ...process.env, ...testEnv(dir), NODE_ENV: 'test' },
     maxBuffer: 64 * 1024 * 1024,
   }).then(

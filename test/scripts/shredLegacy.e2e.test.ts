@@ -1,10 +1,9 @@
-import { execFile } from 'node:child_process';
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import test from 'ava';
 import { SqliteEventStore } from '../../src/eventstore/sqlite.ts';
 import { tempDir, testEnv } from '../helpers/app.ts';
+import { execScript } from '../helpers/scripts.ts';
 
 const at = '2026-01-01T00:00:00.000Z';
 const meta = (eventId: string, schemaVersion?: number) => ({
@@ -58,7 +57,7 @@ test('npm run shred-legacy lists the v1 events that hold a text in clear (and wh
   await store.close();
   const before = readFileSync(join(dir, 'events.sqlite'));
 
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/shred-legacy.ts'], {
+  const { stdout } = await execScript('shred-legacy.ts', [], {
     env: { ...process.env, ...testEnv(dir), NODE_ENV: 'test' },
   });
   t.regex(stdout, /2 events hold a message text in clear.* 1 of them belong to messages deleted for everyone/);
@@ -114,7 +113,7 @@ test('npm run shred-legacy also lists the events holding personal fields in clea
   await store.close();
   const before = readFileSync(join(dir, 'events.sqlite'));
 
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/shred-legacy.ts'], {
+  const { stdout } = await execScript('shred-legacy.ts', [], {
     env: { ...process.env, ...testEnv(dir), NODE_ENV: 'test' },
   });
   t.regex(stdout, /3 events hold personal fields in clear.* 2 of them belong to deleted accounts/);

@@ -1,15 +1,14 @@
 import test, { type ExecutionContext } from 'ava';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { DEFAULT_KEY_ID, parseKeyring, type Keyring } from '../../src/secrets/keyring.ts';
 import { rotateAll } from '../../src/secrets/rotate.ts';
 import { SECRET_PURPOSES, SecretBox, SecretUnreadableError, type UnreadableReason } from '../../src/secrets/secretBox.ts';
 import type { SecretStore } from '../../src/secrets/secretStore.ts';
 import { SqliteSecretStore } from '../../src/secrets/sqliteSecretStore.ts';
+import { execScript } from '../helpers/scripts.ts';
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'letsapp-secrets-'));
 const b64 = () => randomBytes(32).toString('base64');
@@ -252,7 +251,7 @@ test('npm run rotate-secrets rotates to the current key, reports counts, rotates
   await store.close();
   const { ENCRYPTION_KEYS: _keys, ENCRYPTION_KEY_ID: _id, ENCRYPTION_KEY: _key, JWT_SECRET_KEY: _jwt, ...inherited } = process.env;
   const run = (env: Record<string, string>) =>
-    promisify(execFile)(process.execPath, ['--import=tsx', 'scripts/rotate-secrets.ts'], {
+    execScript('rotate-secrets.ts', [], {
       env: { ...inherited, NODE_ENV: 'test', STORAGE_DIR: dir, ...env },
     });
   const rotation = { ENCRYPTION_KEYS: `k1:${K1},k2:${K2}`, ENCRYPTION_KEY_ID: 'k2' };
