@@ -11,7 +11,8 @@ import { pathToFileURL } from 'node:url';
 
 const root = new URL('../..', import.meta.url).pathname;
 
-const COMMON = {
+/** esbuild's options for a Node ES module bundle whose packages stay in node_modules (the server, its workers, scripts). */
+export const NODE_BUNDLE = {
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -27,7 +28,7 @@ const COMMON = {
  */
 export async function buildProjectionWorker(outdir: string): Promise<URL> {
   await build({
-    ...COMMON,
+    ...NODE_BUNDLE,
     entryPoints: { projectionWorker: join(root, 'src/projection/projectionWorkerMain.ts') },
     outdir,
     outExtension: { '.js': '.mjs' },
@@ -41,7 +42,7 @@ export async function buildServer(outdir: string): Promise<void> {
   // Split: the modules of engines loaded with import() (MongoDB, EventStoreDB, PostgreSQL) go to chunks of their own,
   // with their packages' imports, so a start on the embedded default does not load those drivers.
   await build({
-    ...COMMON,
+    ...NODE_BUNDLE,
     entryPoints: { main: join(root, 'src/main.ts') },
     outdir,
     outExtension: { '.js': '.js' },

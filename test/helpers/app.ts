@@ -55,21 +55,22 @@ export interface TestApp extends RunningApp {
 let compiledWorker: Promise<URL> | null = null;
 
 /**
- * The projection worker compiled once per test process, as `npm run build` compiles it, into a folder of its own inside
- * the repository (so its packages resolve from node_modules), removed when the process exits. A worker started from its
+ * The projection worker compiled once per test process, as `npm run build` compiles it. A worker started from its
  * TypeScript sources registers tsx and compiles them again: about 0.8 s of CPU at every server start.
  */
 export function compiledProjectionWorker(): Promise<URL> {
-  compiledWorker ??= (() => {
-    const dir = join(
-      import.meta.dirname,
-      '../../node_modules/.cache/letsapp-test-worker',
-      `${process.pid}-${randomBytes(4).toString('hex')}`,
-    );
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-    return buildProjectionWorker(dir);
-  })();
+  compiledWorker ??= buildProjectionWorker(buildDirOfThisProcess('letsapp-test-worker'));
   return compiledWorker;
+}
+
+/**
+ * A fresh folder for this test process's compiled code, under node_modules/.cache/`name` (inside the repository, so
+ * the bundles' packages resolve from node_modules), removed when the process exits.
+ */
+export function buildDirOfThisProcess(name: string): string {
+  const dir = join(import.meta.dirname, '../../node_modules/.cache', name, `${process.pid}-${randomBytes(4).toString('hex')}`);
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 /** A whole server on ephemeral ports and a temp storage dir, its projection worker compiled (see above). */

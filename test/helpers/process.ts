@@ -1,9 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildServer } from '../../scripts/lib/build.ts';
 import { spawnServer as spawn, type ServerProcess } from '../../scripts/lib/spawnServer.ts';
-import { testEnv } from './app.ts';
+import { buildDirOfThisProcess, testEnv } from './app.ts';
 
 export type { ServerProcess };
 
@@ -16,12 +14,7 @@ let built: Promise<string> | null = null;
  */
 export function testBuild(): Promise<string> {
   built ??= (async () => {
-    const dir = join(
-      import.meta.dirname,
-      '../../node_modules/.cache/letsapp-test-build',
-      `${process.pid}-${randomBytes(4).toString('hex')}`,
-    );
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const dir = buildDirOfThisProcess('letsapp-test-build');
     await buildServer(dir);
     return dir;
   })();

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
+import { NODE_BUNDLE } from '../../scripts/lib/build.ts';
 import { testBuild } from './process.ts';
 
 const compiled = new Map<string, Promise<string>>();
@@ -17,13 +18,7 @@ function compiledScript(script: string): Promise<string> {
       const dir = await testBuild();
       const name = script.replace(/\.ts$/, '');
       await build({
-        bundle: true,
-        platform: 'node',
-        format: 'esm',
-        target: 'node20',
-        packages: 'external',
-        sourcemap: 'linked',
-        logLevel: 'warning',
+        ...NODE_BUNDLE,
         entryPoints: { [`script-${name}`]: join(import.meta.dirname, '../../scripts', `${name}.ts`) },
         outdir: dir,
         outExtension: { '.js': '.mjs' },
