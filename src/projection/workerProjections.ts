@@ -56,6 +56,8 @@ export class WorkerProjections implements Projections {
 
   async start(): Promise<void> {
     const entry = (await this.options.entry?.()) ?? new URL('./projectionWorker.mjs', import.meta.url);
+    // A restart whose wait for the entry outlasted stop(): no worker is left running behind it.
+    if (this.stopping) return;
     return new Promise((resolve, reject) => {
       const worker = new Worker(entry, {
         execArgv: workerExecArgv(),
