@@ -1,30 +1,9 @@
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { registerUser, tempDir, testEnv } from '../helpers/app.ts';
-import { spawnServer } from '../helpers/process.ts';
+import { runToExit, spawnServer } from '../helpers/process.ts';
 import { connect } from '../helpers/socket.ts';
-
-/** Runs the real entry point to its end: its exit code and what it wrote to stderr. */
-function runToExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, ['--import=tsx', 'src/main.ts'], {
-    // Every secret set, so nothing else is written to stderr.
-    env: { ...process.env, NODE_ENV: 'development', LOG_LEVEL: 'info', AUDIT_ANCHOR_KEY: 'a'.repeat(32), ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  return new Promise((resolve) =>
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr });
-    }),
-  );
-}
 
 const portOf = (url: string) => new URL(url).port;
 

@@ -1,27 +1,7 @@
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { registerUser, request, tempDir, testEnv } from '../helpers/app.ts';
-import { spawnServer } from '../helpers/process.ts';
-
-/** Runs the real entry point to its end: its exit code and what it wrote to stderr. */
-function runToExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, ['--import=tsx', 'src/main.ts'], {
-    env: { ...process.env, NODE_ENV: 'development', LOG_LEVEL: 'info', AUDIT_ANCHOR_KEY: 'a'.repeat(32), ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  return new Promise((resolve) =>
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr });
-    }),
-  );
-}
+import { runToExit, spawnServer } from '../helpers/process.ts';
 
 test('a second server on an embedded STORAGE_DIR another server uses refuses to start with one line; once the first is killed, a new one starts', async (t) => {
   const storageDir = tempDir();

@@ -1,3 +1,4 @@
+import { spawn as spawnProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { buildServer } from '../../scripts/lib/build.ts';
 import { spawnServer as spawn, type ServerProcess } from '../../scripts/lib/spawnServer.ts';
@@ -28,3 +29,25 @@ export const spawnServer = async (
   entry?: readonly string[],
 ): Promise<ServerProcess> =>
   spawn({ ...testEnv(storageDir), ...env }, [], entry ?? ['--enable-source-maps', join(await testBuild(), 'main.js')]);
+
+/**
+ * Runs the real entry point through tsx, as `npm start` does, to its end: its exit code and what it wrote to stderr
+ * (for starts that must fail with one line). Every secret is set, so nothing else is written to stderr.
+ */
+export function runToExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  const child = spawnProcess(process.execPath, ['--import=tsx', 'src/main.ts'], {
+    env: { ...process.env, NODE_ENV: 'development', LOG_LEVEL: 'info', AUDIT_ANCHOR_KEY: 'a'.repeat(32), ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  return new Promise((resolve) =>
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    }),
+  );
+}
