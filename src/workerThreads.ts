@@ -13,9 +13,10 @@ export function workerExecArgv(parentExecArgv: readonly string[] = process.execA
       kept.push(option);
       continue;
     }
-    const value = inlineValue ?? parentExecArgv[index + 1] ?? '';
-    if (inlineValue === undefined) index++;
-    if (!isTypeScriptLoader(value)) kept.push(option, ...(inlineValue === undefined ? [value] : []));
+    // `--import x` takes the next argument with it; `--import=x` is one.
+    const taken = inlineValue === undefined ? parentExecArgv.slice(index, index + 2) : [option];
+    index += taken.length - 1;
+    if (!isTypeScriptLoader(inlineValue ?? taken[1] ?? '')) kept.push(...taken);
   }
   return kept;
 }
