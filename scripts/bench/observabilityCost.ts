@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnServer, type ServerProcess } from '../lib/spawnServer.ts';
 import { session } from '../../src/contract/models.ts';
-import { cpuSecondsOf, groupCreated, Latencies, LoadSocket, openAndSync, runFor, type Frame, type MessageCreated } from './load.ts';
+import { cpuSeconds, groupCreated, Latencies, LoadSocket, openAndSync, runFor, type Frame, type MessageCreated } from './load.ts';
 import { benchServerEnv } from './serverEnv.ts';
 
 export interface ObservabilityCostOptions {
@@ -59,12 +59,8 @@ const median = (values: readonly number[]) => {
 };
 const ratio = (value: number, base: number) => (base > 0 ? Number((value / base).toFixed(3)) : 0);
 const round2 = (value: number) => Number(value.toFixed(2));
-/** CPU milliseconds a process (all its threads) has used. */
-function cpuMs(pid: number): number {
-  const seconds = cpuSecondsOf(pid);
-  if (seconds === null) throw new Error(`process ${pid} is gone: no CPU time to read`);
-  return seconds * 1000;
-}
+/** CPU milliseconds a running process (all its threads) has used. */
+const cpuMs = (pid: number) => cpuSeconds(pid).total * 1000;
 
 /** An OTLP/HTTP collector stand-in: answers every export 200 and counts the spans it was sent. */
 async function standInCollector() {
